@@ -1,0 +1,258 @@
+// Package auth holds tenants and API keys in Redis and authenticates callers.
+//
+// An API key belongs to one tenant and carries scopes ("marketing.read", "sales.write", ...,
+// "admin"). Only the SHA-256 of a key is stored: keys are 256-bit random secrets, so a fast hash is
+// enough, and the secret itself is shown once, at creation.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+)
+
+// ScopeAdmin grants every scope.
+const ScopeAdmin = "admin"
+
+// Services whose scopes exist: "<service>.read" and "<service>.write".
+var Services = []string{"marketing", "sales", "product", "support"}
+
+// Errors of authentication.
+var (
+	ErrUnauthenticated = apierr.New(apierr.Unauthenticated, "UNAUTHENTICATED", "missing or invalid API key")
+	ErrMissingScope    = apierr.New(apierr.PermissionDenied, "MISSING_SCOPE", "the API key lacks the scope this call needs")
+	ErrTenantNotFound  = errors.New("auth: tenant not found")
+	ErrTenantExists    = errors.New("auth: tenant already exists")
+)
+
+// Principal is an authenticated caller.
+type Principal struct {
+	TenantID string
+	KeyID    string
+	Scopes   []string
+}
+
+// Allows reports whether the principal holds scope (or admin).
+func (p Principal) Allows(scope string) bool {
+	return slices.Contains(p.Scopes, ScopeAdmin) || slices.Contains(p.Scopes, scope)
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the caller; ok is false when the call was not authenticated.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// ValidateScopes checks that every scope is known.
+func ValidateScopes(scopes []string) error {
+	if len(scopes) == 0 {
+		return errors.New("auth: at least one scope is required")
+	}
+	for _, s := range scopes {
+		if s == ScopeAdmin {
+			continue
+		}
+		svc, access, ok := strings.Cut(s, ".")
+		if !ok || !slices.Contains(Services, svc) || (access != "read" && access != "write") {
+			return fmt.Errorf("auth: unknown scope %q (want admin or <service>.read|write, service one of %s)",
+				s, strings.Join(Services, ", "))
+		}
+	}
+	return nil
+}
+
+var tenantIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+// Store keeps tenants and API keys in Redis, under the crm:{auth} hash tag.
+type Store struct {
+	rdb redis.UniversalClient
+	now func() time.Time
+}
+
+// NewStore returns a Store on rdb.
+func NewStore(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb, now: time.Now} }
+
+func tenantKey(id string) string   { return "crm:{auth}:tenant:" + id }
+func apiKeyKey(hash string) string { return "crm:{auth}:apikey:" + hash }
+
+// Tenant is a customer of CRM Cycle: every resource belongs to exactly one.
+type Tenant struct {
+	ID          string
+	DisplayName string
+	CreateTime  time.Time
+}
+
+// CreateTenant creates a tenant; an empty id gets a random one.
+func (s *Store) CreateTenant(ctx context.Context, id, displayName string) (Tenant, error) {
+	if id == "" {
+		id = randomID()
+	}
+	if !tenantIDPattern.MatchString(id) {
+		return Tenant{}, fmt.Errorf("auth: tenant id %q must match %s", id, tenantIDPattern)
+	}
+	t := Tenant{ID: id, DisplayName: displayName, CreateTime: s.now().UTC()}
+	created, err := s.rdb.HSetNX(ctx, tenantKey(id), "name", displayName).Result()
+	if err != nil {
+		return Tenant{}, err
+	}
+	if !created {
+		return Tenant{}, fmt.Errorf("%w: %s", ErrTenantExists, id)
+	}
+	return t, s.rdb.HSet(ctx, tenantKey(id), "create_time", t.CreateTime.Format(time.RFC3339Nano)).Err()
+}
+
+// EnsureTenant creates the tenant unless it exists (for the development tenant).
+func (s *Store) EnsureTenant(ctx context.Context, id, displayName string) error {
+	_, err := s.CreateTenant(ctx, id, displayName)
+	if errors.Is(err, ErrTenantExists) {
+		return nil
+	}
+	return err
+}
+
+// NewKey is a key as created: Secret is shown once and never stored.
+type NewKey struct {
+	ID     string
+	Secret string
+}
+
+// CreateKey creates an API key for an existing tenant.
+func (s *Store) CreateKey(ctx context.Context, tenantID string, scopes []string) (NewKey, error) {
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	k := NewKey{ID: randomID(), Secret: "crm_" + base64.RawURLEncoding.EncodeToString(secret)}
+	return k, s.RegisterKey(ctx, tenantID, k, scopes)
+}
+
+// RegisterKey stores a key whose secret the caller chose (the development key from
+// CRM_DEV_API_KEY); registering the same secret again replaces its scopes.
+func (s *Store) RegisterKey(ctx context.Context, tenantID string, k NewKey, scopes []string) error {
+	if err := ValidateScopes(scopes); err != nil {
+		return err
+	}
+	n, err := s.rdb.Exists(ctx, tenantKey(tenantID)).Result()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s", ErrTenantNotFound, tenantID)
+	}
+	return s.rdb.HSet(ctx, apiKeyKey(hashSecret(k.Secret)),
+		"id", k.ID, "tenant", tenantID, "scopes", strings.Join(scopes, " "),
+		"create_time", s.now().UTC().Format(time.RFC3339Nano)).Err()
+}
+
+// Lookup finds the principal of a secret; ErrUnauthenticated when there is none.
+func (s *Store) Lookup(ctx context.Context, secret string) (Principal, error) {
+	v, err := s.rdb.HMGet(ctx, apiKeyKey(hashSecret(secret)), "id", "tenant", "scopes").Result()
+	if err != nil {
+		return Principal{}, err
+	}
+	id, _ := v[0].(string)
+	tenant, _ := v[1].(string)
+	scopes, _ := v[2].(string)
+	if id == "" || tenant == "" {
+		return Principal{}, ErrUnauthenticated
+	}
+	return Principal{TenantID: tenant, KeyID: id, Scopes: strings.Fields(scopes)}, nil
+}
+
+func hashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+func randomID() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// Authenticator resolves secrets to principals, caching answers briefly so that a request costs no
+// extra Redis round trip; a new or revoked key takes effect within the cache TTL.
+type Authenticator struct {
+	store *Store
+	ttl   time.Duration
+	now   func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+type cached struct {
+	p       Principal
+	expires time.Time
+}
+
+// maxCached bounds the cache; past it the cache starts over (keys in use come back on first call).
+const maxCached = 100_000
+
+// NewAuthenticator returns an Authenticator over store with the given cache TTL.
+func NewAuthenticator(store *Store, ttl time.Duration) *Authenticator {
+	return &Authenticator{store: store, ttl: ttl, now: time.Now, cache: map[string]cached{}}
+}
+
+// Authenticate returns the principal of secret.
+func (a *Authenticator) Authenticate(ctx context.Context, secret string) (Principal, error) {
+	if secret == "" || len(secret) > 256 {
+		return Principal{}, ErrUnauthenticated
+	}
+	now := a.now()
+	a.mu.Lock()
+	c, ok := a.cache[secret]
+	a.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.p, nil
+	}
+	p, err := a.store.Lookup(ctx, secret)
+	if err != nil {
+		return Principal{}, err
+	}
+	a.mu.Lock()
+	if len(a.cache) >= maxCached {
+		a.cache = map[string]cached{}
+	}
+	a.cache[secret] = cached{p: p, expires: now.Add(a.ttl)}
+	a.mu.Unlock()
+	return p, nil
+}
+
+// RequiredScope is the scope a gRPC method needs: "<service>.read" for Get*/List* methods of
+// crm.<service>.v1 services, "<service>.write" for the rest. public is true for health checks and
+// reflection, which need no key; any other method needs admin.
+func RequiredScope(fullMethod string) (scope string, public bool) {
+	if strings.HasPrefix(fullMethod, "/grpc.health.v1.Health/") ||
+		strings.HasPrefix(fullMethod, "/grpc.reflection.") {
+		return "", true
+	}
+	svc, method, ok := strings.Cut(strings.TrimPrefix(fullMethod, "/"), "/")
+	parts := strings.Split(svc, ".")
+	if !ok || len(parts) != 4 || parts[0] != "crm" || !slices.Contains(Services, parts[1]) {
+		return ScopeAdmin, false
+	}
+	if strings.HasPrefix(method, "Get") || strings.HasPrefix(method, "List") {
+		return parts[1] + ".read", false
+	}
+	return parts[1] + ".write", false
+}

@@ -1,0 +1,165 @@
+// Package commit writes a resource, its secondary indexes and its outbox event in one atomic Lua
+// call: one round trip, all or nothing. Callers describe the write declaratively (checks, then
+// effects); nobody writes Lua per resource.
+//
+// A resource is stored as a hash {d: protobuf bytes, v: version}. Checks run first and abort the
+// whole write when one fails, so a failed check leaves neither record, index nor event.
+package commit
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+//go:embed commit.lua
+var scriptSource string
+
+var script = redis.NewScript(scriptSource)
+
+// Resource hash fields.
+const (
+	FieldData    = "d"
+	FieldVersion = "v"
+)
+
+// ErrVersionMismatch means the resource changed (or was created or deleted) since it was read.
+var ErrVersionMismatch = errors.New("commit: version mismatch")
+
+// ErrAlreadyApplied means a Once marker exists: the write was done before.
+var ErrAlreadyApplied = errors.New("commit: already applied")
+
+// UniqueConflictError means a unique index already maps the value to another owner.
+type UniqueConflictError struct {
+	Index string // the unique index's key
+	Value string // the value that is taken
+	Owner string // who has it
+}
+
+func (e *UniqueConflictError) Error() string {
+	return fmt.Sprintf("commit: %q in %s belongs to %s", e.Value, e.Index, e.Owner)
+}
+
+// Write is one atomic write under construction. All its keys must share one hash tag.
+type Write struct {
+	keys   []string
+	keyIdx map[string]int
+	args   []any
+	ops    int
+	err    error
+}
+
+// New starts a write.
+func New() *Write { return &Write{keyIdx: map[string]int{}} }
+
+func (w *Write) key(k string) string {
+	if i, ok := w.keyIdx[k]; ok {
+		return strconv.Itoa(i)
+	}
+	if len(w.keys) > 0 && hashTag(k) != hashTag(w.keys[0]) && w.err == nil {
+		w.err = fmt.Errorf("commit: key %q is outside the hash tag of %q", k, w.keys[0])
+	}
+	w.keys = append(w.keys, k)
+	w.keyIdx[k] = len(w.keys)
+	return strconv.Itoa(len(w.keys))
+}
+
+func (w *Write) op(code string, args ...any) *Write {
+	w.ops++
+	w.args = append(w.args, code, len(args))
+	w.args = append(w.args, args...)
+	return w
+}
+
+// ExpectVersion checks that the resource at key has the given version; "" means it must not exist.
+func (w *Write) ExpectVersion(key, version string) *Write {
+	return w.op("ver", w.key(key), version)
+}
+
+// Unique checks that the hash index maps value to owner or to nothing, and claims it for owner.
+func (w *Write) Unique(index, value, owner string) *Write {
+	w.op("uniq", w.key(index), value, owner)
+	return w.op("hset", w.key(index), value, owner)
+}
+
+// Once checks that marker does not exist and sets it (with a TTL in seconds, 0 for none), so a
+// redelivered write changes nothing.
+func (w *Write) Once(marker string, ttlSeconds int) *Write {
+	w.op("once", w.key(marker))
+	return w.op("mark", w.key(marker), ttlSeconds)
+}
+
+// Put stores the resource's data with its new version.
+func (w *Write) Put(key string, data []byte, version string) *Write {
+	return w.op("put", w.key(key), data, version)
+}
+
+// Delete removes a key.
+func (w *Write) Delete(key string) *Write { return w.op("del", w.key(key)) }
+
+// HSet sets a hash field.
+func (w *Write) HSet(key, field, value string) *Write { return w.op("hset", w.key(key), field, value) }
+
+// HDel removes a hash field.
+func (w *Write) HDel(key, field string) *Write { return w.op("hdel", w.key(key), field) }
+
+// ZAdd adds or moves member in a sorted set.
+func (w *Write) ZAdd(key string, score float64, member string) *Write {
+	return w.op("zadd", w.key(key), strconv.FormatFloat(score, 'f', -1, 64), member)
+}
+
+// ZRem removes member from a sorted set.
+func (w *Write) ZRem(key, member string) *Write { return w.op("zrem", w.key(key), member) }
+
+// HIncrBy adds delta to a counter in a hash.
+func (w *Write) HIncrBy(key, field string, delta int64) *Write {
+	return w.op("hincr", w.key(key), field, delta)
+}
+
+// Append adds an event to a stream, trimming it to about maxLen entries (0: no trim).
+func (w *Write) Append(stream string, event []byte, maxLen int64) *Write {
+	return w.op("xadd", w.key(stream), maxLen, event)
+}
+
+// Run executes the write in one round trip.
+func (w *Write) Run(ctx context.Context, rdb redis.Scripter) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.ops == 0 {
+		return nil
+	}
+	res, err := script.Run(ctx, rdb, w.keys, append([]any{w.ops}, w.args...)...).StringSlice()
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	switch res[0] {
+	case "ok":
+		return nil
+	case "version":
+		return ErrVersionMismatch
+	case "once":
+		return ErrAlreadyApplied
+	case "uniq":
+		return &UniqueConflictError{Index: res[1], Value: res[2], Owner: res[3]}
+	}
+	return fmt.Errorf("commit: unexpected script reply %q", res)
+}
+
+// hashTag is the part of a key Redis Cluster hashes: the text between the first { and the next }.
+func hashTag(key string) string {
+	open := strings.IndexByte(key, '{')
+	if open < 0 {
+		return key
+	}
+	end := strings.IndexByte(key[open+1:], '}')
+	if end <= 0 {
+		return key
+	}
+	return key[open+1 : open+1+end]
+}

@@ -1,0 +1,56 @@
+-- One atomic write. ARGV[1] is the number of operations; each operation follows as
+-- <code> <argument count> <arguments...>, where key arguments are indexes into KEYS.
+-- All checks run before any effect, so a failed check writes nothing.
+local ops = {}
+local i = 2
+for n = 1, tonumber(ARGV[1]) do
+  local argc = tonumber(ARGV[i + 1])
+  ops[n] = { ARGV[i], { unpack(ARGV, i + 2, i + 1 + argc) } }
+  i = i + 2 + argc
+end
+
+for _, op in ipairs(ops) do
+  local code, a = op[1], op[2]
+  if code == 'ver' then
+    local current = redis.call('HGET', KEYS[tonumber(a[1])], 'v') or ''
+    if current ~= a[2] then return { 'version', current } end
+  elseif code == 'uniq' then
+    local owner = redis.call('HGET', KEYS[tonumber(a[1])], a[2])
+    if owner and owner ~= a[3] then return { 'uniq', KEYS[tonumber(a[1])], a[2], owner } end
+  elseif code == 'once' then
+    if redis.call('EXISTS', KEYS[tonumber(a[1])]) == 1 then return { 'once' } end
+  end
+end
+
+for _, op in ipairs(ops) do
+  local code, a = op[1], op[2]
+  local key = KEYS[tonumber(a[1])]
+  if code == 'put' then
+    redis.call('HSET', key, 'd', a[2], 'v', a[3])
+  elseif code == 'del' then
+    redis.call('DEL', key)
+  elseif code == 'hset' then
+    redis.call('HSET', key, a[2], a[3])
+  elseif code == 'hdel' then
+    redis.call('HDEL', key, a[2])
+  elseif code == 'hincr' then
+    redis.call('HINCRBY', key, a[2], a[3])
+  elseif code == 'zadd' then
+    redis.call('ZADD', key, a[2], a[3])
+  elseif code == 'zrem' then
+    redis.call('ZREM', key, a[2])
+  elseif code == 'mark' then
+    if tonumber(a[2]) > 0 then
+      redis.call('SET', key, '1', 'EX', a[2])
+    else
+      redis.call('SET', key, '1')
+    end
+  elseif code == 'xadd' then
+    if tonumber(a[2]) > 0 then
+      redis.call('XADD', key, 'MAXLEN', '~', a[2], '*', 'e', a[3])
+    else
+      redis.call('XADD', key, '*', 'e', a[3])
+    end
+  end
+end
+return { 'ok' }

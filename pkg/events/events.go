@@ -1,0 +1,50 @@
+// Package events builds the envelope of every event on the bus (crm.event.v1.Event), carrying the
+// W3C trace context of the request that made the change.
+package events
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+)
+
+// Publisher stamps envelopes for one producing service.
+type Publisher struct {
+	Producer   string
+	Propagator propagation.TextMapPropagator
+}
+
+// Envelope wraps payload in an event and returns it with its wire encoding, ready to append to the
+// producer's stream in the same atomic write as the change.
+func (p Publisher) Envelope(ctx context.Context, eventType, tenantID, customerID string, at time.Time, payload proto.Message) (*eventv1.Event, []byte, error) {
+	body, err := anypb.New(payload)
+	if err != nil {
+		return nil, nil, fmt.Errorf("events: %w", err)
+	}
+	carrier := propagation.MapCarrier{}
+	p.Propagator.Inject(ctx, carrier)
+	ev := &eventv1.Event{
+		Id:           uuid.Must(uuid.NewV7()).String(),
+		Type:         eventType,
+		TenantId:     tenantID,
+		CustomerId:   customerID,
+		OccurredTime: timestamppb.New(at),
+		Producer:     p.Producer,
+		Traceparent:  carrier.Get("traceparent"),
+		Tracestate:   carrier.Get("tracestate"),
+		Payload:      body,
+	}
+	data, err := proto.Marshal(ev)
+	if err != nil {
+		return nil, nil, fmt.Errorf("events: %w", err)
+	}
+	return ev, data, nil
+}

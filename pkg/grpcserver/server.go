@@ -1,0 +1,216 @@
+// Package grpcserver is the one gRPC server bootstrap every service runs on: otelgrpc stats
+// handler; interceptors for logging, error mapping, panic recovery, authentication and
+// protovalidate validation; health (SERVING only while Redis answers); reflection; graceful stop.
+package grpcserver
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	grpcprotovalidate "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/protovalidate"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/telemetry"
+)
+
+// Config of the gRPC listener.
+type Config struct {
+	Addr            string
+	CertFile        string
+	KeyFile         string
+	ShutdownTimeout time.Duration
+	// HealthInterval is how often Redis is pinged to decide SERVING.
+	HealthInterval time.Duration
+}
+
+// RegisterFlags registers the gRPC server flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "grpc-addr", ":9090", "gRPC listen address")
+	fs.StringVar(&c.CertFile, "tls-cert", "", "TLS certificate for gRPC and REST (PEM); TLS is off without it")
+	fs.StringVar(&c.KeyFile, "tls-key", "", "TLS private key (PEM)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain in-flight calls on shutdown")
+	fs.DurationVar(&c.HealthInterval, "health-interval", 2*time.Second, "how often Redis is pinged for health")
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.Addr == "" {
+		return errors.New("grpc: --grpc-addr is required")
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return errors.New("grpc: --tls-cert and --tls-key go together")
+	}
+	if c.ShutdownTimeout <= 0 || c.HealthInterval <= 0 {
+		return errors.New("grpc: --shutdown-timeout and --health-interval must be positive")
+	}
+	return nil
+}
+
+// Deps are what the server needs from the process.
+type Deps struct {
+	Logger        *slog.Logger
+	Telemetry     *telemetry.Telemetry
+	Authenticator Authenticator
+	// Redis is pinged for health.
+	Redis redis.UniversalClient
+}
+
+// Server is a gRPC server with health and reflection; services register on it.
+type Server struct {
+	cfg      Config
+	deps     Deps
+	grpc     *grpc.Server
+	health   *health.Server
+	services []string
+}
+
+// New builds the server.
+func New(cfg Config, deps Deps) (*Server, error) {
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, fmt.Errorf("grpc: validator: %w", err)
+	}
+	logger := deps.Logger
+	opts := []grpc.ServerOption{
+		grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(deps.Telemetry.TracerProvider),
+			otelgrpc.WithMeterProvider(deps.Telemetry.MeterProvider),
+			otelgrpc.WithPropagators(deps.Telemetry.Propagator))),
+		grpc.ChainUnaryInterceptor(
+			logging.UnaryServerInterceptor(slogAdapter(logger), logging.WithLevels(codeToLevel),
+				logging.WithLogOnEvents(logging.FinishCall)),
+			errorInterceptor(logger),
+			recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(panicHandler(logger))),
+			unaryAuth(deps.Authenticator),
+			grpcprotovalidate.UnaryServerInterceptor(validator),
+		),
+		grpc.ChainStreamInterceptor(
+			logging.StreamServerInterceptor(slogAdapter(logger), logging.WithLevels(codeToLevel),
+				logging.WithLogOnEvents(logging.FinishCall)),
+			recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(panicHandler(logger))),
+			streamAuth(deps.Authenticator, logger),
+		),
+		grpc.MaxRecvMsgSize(4 << 20),
+	}
+	if cfg.CertFile != "" {
+		creds, err := credentials.NewServerTLSFromFile(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("grpc: tls: %w", err)
+		}
+		opts = append(opts, grpc.Creds(creds))
+	}
+	s := &Server{cfg: cfg, deps: deps, grpc: grpc.NewServer(opts...), health: health.NewServer()}
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	return s, nil
+}
+
+// RegisterService implements grpc.ServiceRegistrar; each registered service gets a health status.
+func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
+	s.grpc.RegisterService(desc, impl)
+	s.services = append(s.services, desc.ServiceName)
+	s.health.SetServingStatus(desc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+}
+
+// Serve serves on lis until ctx is done, then stops in order: health NOT_SERVING, drain in-flight
+// calls for up to ShutdownTimeout, then cut the rest.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go s.watchRedis(watchCtx)
+
+	served := make(chan error, 1)
+	go func() { served <- s.grpc.Serve(lis) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	s.health.Shutdown()
+	drained := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(s.cfg.ShutdownTimeout):
+		s.deps.Logger.Warn("grpc: drain timed out, closing remaining calls")
+		s.grpc.Stop()
+	}
+	return nil
+}
+
+func (s *Server) watchRedis(ctx context.Context) {
+	ticker := time.NewTicker(s.cfg.HealthInterval)
+	defer ticker.Stop()
+	last := healthpb.HealthCheckResponse_UNKNOWN
+	for {
+		pingCtx, cancel := context.WithTimeout(ctx, s.cfg.HealthInterval)
+		err := s.deps.Redis.Ping(pingCtx).Err()
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		status := healthpb.HealthCheckResponse_SERVING
+		if err != nil {
+			status = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		if status != last {
+			if err != nil {
+				s.deps.Logger.Warn("health: Redis does not answer", "error", err)
+			}
+			s.health.SetServingStatus("", status)
+			for _, name := range s.services {
+				s.health.SetServingStatus(name, status)
+			}
+			last = status
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+func panicHandler(logger *slog.Logger) recovery.RecoveryHandlerFuncContext {
+	return func(ctx context.Context, p any) error {
+		logger.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p))
+		return apierr.New(apierr.Internal, "INTERNAL", "internal error")
+	}
+}
+
+func slogAdapter(l *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		l.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+}
+
+// codeToLevel keeps successful calls out of the default (info) log: at full load, a log line per
+// call costs more than the call.
+func codeToLevel(code codes.Code) logging.Level {
+	switch code {
+	case codes.OK, codes.Canceled:
+		return logging.LevelDebug
+	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
+		return logging.LevelError
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return logging.LevelWarn
+	}
+	return logging.LevelInfo
+}

@@ -1,0 +1,85 @@
+// Package keyspace is the Redis key scheme of DESIGN.md §7:
+//
+//	crm:{p<N>}:<service>:<tenant>:<kind>:<id>
+//
+// where p<N> is the tenant's hash-tag partition. All keys of one tenant and service, and the
+// service's event stream of that partition, share one cluster slot, so a write, its indexes and its
+// outbox event commit in one atomic script.
+package keyspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// PartitionsKey records the partition count the data was written with.
+const PartitionsKey = "crm:meta:partitions"
+
+// Space maps tenants to partitions and builds keys.
+type Space struct {
+	partitions int
+}
+
+// Open records the partition count at first start and refuses a different count afterwards:
+// changing it would move every tenant to another partition and strand its data.
+func Open(ctx context.Context, rdb redis.UniversalClient, partitions int) (*Space, error) {
+	if partitions < 1 || partitions > 16384 {
+		return nil, fmt.Errorf("keyspace: partitions must be in [1, 16384], got %d", partitions)
+	}
+	if err := rdb.SetNX(ctx, PartitionsKey, partitions, 0).Err(); err != nil {
+		return nil, fmt.Errorf("keyspace: record partition count: %w", err)
+	}
+	recorded, err := rdb.Get(ctx, PartitionsKey).Int()
+	if err != nil {
+		return nil, fmt.Errorf("keyspace: read partition count: %w", err)
+	}
+	if recorded != partitions {
+		return nil, fmt.Errorf("keyspace: this Redis holds data for %d partitions, configured %d: %w",
+			recorded, partitions, ErrPartitionMismatch)
+	}
+	return &Space{partitions: partitions}, nil
+}
+
+// ErrPartitionMismatch means the configured partition count differs from the recorded one.
+var ErrPartitionMismatch = errors.New("partition count mismatch")
+
+// Partitions is the number of partitions.
+func (s *Space) Partitions() int { return s.partitions }
+
+// Partition is the partition of a tenant.
+func (s *Space) Partition(tenant string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(tenant))
+	return int(h.Sum32() % uint32(s.partitions))
+}
+
+// Scope returns the key builder for one service and tenant.
+func (s *Space) Scope(service, tenant string) Scope {
+	tag := "crm:{p" + strconv.Itoa(s.Partition(tenant)) + "}:" + service + ":"
+	return Scope{prefix: tag + tenant + ":", stream: tag + "events"}
+}
+
+// Stream is a service's event stream for one partition.
+func (s *Space) Stream(service string, partition int) string {
+	return "crm:{p" + strconv.Itoa(partition) + "}:" + service + ":events"
+}
+
+// Scope builds the keys of one service and tenant.
+type Scope struct {
+	prefix string
+	stream string
+}
+
+// Key joins parts under the scope, for example Key("lead", id).
+func (s Scope) Key(parts ...string) string {
+	return s.prefix + strings.Join(parts, ":")
+}
+
+// Stream is the service's event stream of the tenant's partition.
+func (s Scope) Stream() string { return s.stream }

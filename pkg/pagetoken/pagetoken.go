@@ -1,0 +1,71 @@
+// Package pagetoken makes opaque, signed page tokens. A token is bound to the request it continues
+// (tenant, method, filter), so a forged, altered or foreign token is rejected as INVALID_ARGUMENT.
+package pagetoken
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+)
+
+// KeyName is where the signing key lives, shared by every process of the deployment.
+const KeyName = "crm:meta:pagetoken-key"
+
+const macSize = 16
+
+// ErrInvalid is the error for a token that was not made for this request.
+var ErrInvalid = apierr.Invalid("page_token", "not a token this list call issued; start again without it")
+
+// Codec signs and verifies tokens.
+type Codec struct{ key []byte }
+
+// Load returns the deployment's codec, creating its random key on first start.
+func Load(ctx context.Context, rdb redis.UniversalClient) (*Codec, error) {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	if err := rdb.SetNX(ctx, KeyName, key, 0).Err(); err != nil {
+		return nil, fmt.Errorf("pagetoken: %w", err)
+	}
+	stored, err := rdb.Get(ctx, KeyName).Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("pagetoken: %w", err)
+	}
+	return New(stored), nil
+}
+
+// New returns a codec with the given key.
+func New(key []byte) *Codec { return &Codec{key: key} }
+
+// Encode returns a token carrying cursor, bound to binding.
+func (c *Codec) Encode(binding, cursor string) string {
+	b := append([]byte(cursor), c.mac(binding, cursor)...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Decode returns the cursor of a token made by Encode with the same binding.
+func (c *Codec) Decode(binding, token string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(b) < macSize {
+		return "", ErrInvalid
+	}
+	cursor, mac := string(b[:len(b)-macSize]), b[len(b)-macSize:]
+	if !hmac.Equal(mac, c.mac(binding, cursor)) {
+		return "", ErrInvalid
+	}
+	return cursor, nil
+}
+
+func (c *Codec) mac(binding, cursor string) []byte {
+	h := hmac.New(sha256.New, c.key)
+	_, _ = h.Write([]byte(binding))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(cursor))
+	return h.Sum(nil)[:macSize]
+}

@@ -1,0 +1,36 @@
+// Package platform is what a process hands each service it mounts: the shared Redis client, key
+// space, telemetry, logger, outbound connections and clock. Services take it in their constructor
+// and expose Register, so `crm serve --target=` can mount any subset in one process.
+package platform
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+
+	"github.com/crmcycle/crm/pkg/grpcclient"
+	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/pagetoken"
+	"github.com/crmcycle/crm/pkg/telemetry"
+)
+
+// Deps are the process's shared parts.
+type Deps struct {
+	Redis      redis.UniversalClient
+	Keys       *keyspace.Space
+	PageTokens *pagetoken.Codec
+	Telemetry  *telemetry.Telemetry
+	Logger     *slog.Logger
+	Clients    *grpcclient.Pool
+	Now        func() time.Time
+}
+
+// Service is a mountable service.
+type Service interface {
+	// Name is the service's target name, for example "marketing".
+	Name() string
+	// Register adds the service's gRPC servers.
+	Register(grpc.ServiceRegistrar)
+}
