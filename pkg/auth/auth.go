@@ -256,3 +256,15 @@ func RequiredScope(fullMethod string) (scope string, public bool) {
 	}
 	return parts[1] + ".write", false
 }
+
+var errNoPrincipal = apierr.New(apierr.Unauthenticated, "UNAUTHENTICATED", "the call carries no authenticated tenant")
+
+// TenantID returns the tenant of the authenticated caller: the only source of tenant ids, never the
+// request body.
+func TenantID(ctx context.Context) (string, error) {
+	p, ok := FromContext(ctx)
+	if !ok || p.TenantID == "" {
+		return "", errNoPrincipal
+	}
+	return p.TenantID, nil
+}

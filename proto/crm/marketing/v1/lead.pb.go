@@ -97,7 +97,7 @@ type Lead struct {
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// The customer id the person keeps through the whole CRM cycle. Output only.
 	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// E-mail address; stored trimmed and in lower case.
+	// E-mail address; leads are unique on it, trimmed and in lower case, which is how it is stored.
 	Email string `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
 	// Given (first) name.
 	GivenName string `protobuf:"bytes,4,opt,name=given_name,json=givenName,proto3" json:"given_name,omitempty"`
@@ -441,13 +441,12 @@ var File_crm_marketing_v1_lead_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_lead_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcrm/marketing/v1/lead.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x06\n" +
+	"\x1bcrm/marketing/v1/lead.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x06\n" +
 	"\x04Lead\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
-	"customerId\x12#\n" +
-	"\x05email\x18\x03 \x01(\tB\r\xbaH\n" +
-	"\xc8\x01\x01r\x05\x18\xfe\x01`\x01R\x05email\x12&\n" +
+	"customerId\x12!\n" +
+	"\x05email\x18\x03 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xfe\x01R\x05email\x12&\n" +
 	"\n" +
 	"given_name\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18dR\tgivenName\x12(\n" +
 	"\vfamily_name\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18dR\n" +

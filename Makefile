@@ -1,0 +1,61 @@
+# CRM Cycle: the front door. `make run` and `make test` need only Go (and redis-server for tests,
+# which .ci/run installs).
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+MODULES := proto pkg services/marketing services/sales services/product services/support gateway cmd/crm
+PACKAGES := $(addsuffix /...,$(addprefix ./,$(MODULES)))
+BIN := $(CURDIR)/.bin
+# Third-party .proto imports, taken from the Go module cache at generate time.
+GOOGLEAPIS_MODULE := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
+PROTOVALIDATE_MODULE := github.com/bufbuild/protovalidate@v1.2.2
+PROTODEPS := .build/protodeps
+TOOLS := buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2 grpcurl
+
+.PHONY: run build test lint generate bench tools protodeps clean
+
+## run: everything in one process on the embedded store (REST :8080, gRPC :9090)
+run:
+	CRM_DEV_API_KEY="$${CRM_DEV_API_KEY:-crm_dev_key}" go run ./cmd/crm dev
+
+## build: the crm binary into .bin/crm
+build:
+	go build -o $(BIN)/crm ./cmd/crm
+
+## test: every module, with the race detector, against real redis-server processes
+test:
+	go test -race -count=1 $(PACKAGES)
+
+## lint: buf lint, go vet, gofmt and go mod tidy for every module
+lint: tools protodeps
+	$(BIN)/buf lint
+	go vet $(PACKAGES)
+	@unformatted="$$(gofmt -l $(MODULES))"; if [ -n "$$unformatted" ]; then echo "gofmt: $$unformatted"; exit 1; fi
+	@for m in $(MODULES) tools; do (cd $$m && GOWORK=off go mod tidy -diff) || { echo "go mod tidy: $$m is not tidy"; exit 1; }; done
+
+## generate: Go, gRPC, gateway and OpenAPI code from proto/ (committed)
+generate: tools protodeps
+	find proto -name '*.pb.go' -o -name '*.pb.gw.go' | xargs -r rm
+	rm -rf gateway/openapi
+	$(BIN)/buf generate
+
+## bench: load the running system and print the ratios of DESIGN.md §10
+bench: build tools
+	bash bench/run.sh
+
+tools: $(addprefix $(BIN)/,$(TOOLS))
+
+# Tools are built from the versions pinned in tools/go.mod, once per change of that file.
+$(BIN)/%: tools/go.mod tools/go.sum
+	cd tools && GOWORK=off go build -o $(BIN)/ $$(GOWORK=off go list -f '{{.ImportPath}}' tool | grep '/$*$$')
+
+protodeps:
+	@rm -rf $(PROTODEPS) && mkdir -p $(PROTODEPS)/google/api $(PROTODEPS)/buf/validate
+	@googleapis="$$(go mod download -json $(GOOGLEAPIS_MODULE) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"; \
+	 protovalidate="$$(go mod download -json $(PROTOVALIDATE_MODULE) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"; \
+	 cp "$$googleapis"/third_party/googleapis/google/api/{annotations,http}.proto $(PROTODEPS)/google/api/; \
+	 cp "$$protovalidate"/proto/protovalidate/buf/validate/validate.proto $(PROTODEPS)/buf/validate/; \
+	 chmod -R u+w $(PROTODEPS)
+
+clean:
+	rm -rf .bin .build

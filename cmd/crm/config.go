@@ -1,0 +1,114 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/crmcycle/crm/gateway"
+	"github.com/crmcycle/crm/pkg/flagenv"
+	"github.com/crmcycle/crm/pkg/grpcserver"
+	"github.com/crmcycle/crm/pkg/redisconn"
+)
+
+// serviceTargets are the mountable services, in the order they are set up.
+var serviceTargets = []string{"marketing", "sales", "product", "support"}
+
+const gatewayTarget = "gateway"
+
+// processConfig is everything one process needs; each component registers its own flags.
+type processConfig struct {
+	Targets       []string
+	GRPC          grpcserver.Config
+	Gateway       gateway.Config
+	Redis         redisconn.Config
+	AdminAddr     string
+	ServiceAddrs  map[string]*string
+	ClientTimeout time.Duration
+	LogLevel      slog.Level
+	targetFlag    string
+}
+
+func (c *processConfig) registerFlags(fs *flag.FlagSet, withTarget bool) {
+	if withTarget {
+		fs.StringVar(&c.targetFlag, "target", "all", "what to run: all, or a comma list of marketing, sales, product, support, gateway")
+	}
+	c.GRPC.RegisterFlags(fs)
+	c.Gateway.RegisterFlags(fs)
+	c.Redis.RegisterFlags(fs)
+	fs.StringVar(&c.AdminAddr, "admin-addr", ":9464", "admin HTTP address: /metrics, /healthz, /readyz")
+	c.ServiceAddrs = map[string]*string{}
+	for _, s := range serviceTargets {
+		c.ServiceAddrs[s] = fs.String(s+"-addr", "", "gRPC address of the "+s+" service (default: this process, when it runs it)")
+	}
+	fs.DurationVar(&c.ClientTimeout, "client-timeout", 5*time.Second, "deadline of calls to other services")
+	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+}
+
+// parse parses args, applies the environment and validates.
+func (c *processConfig) parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := flagenv.Apply(fs, "CRM", map[string]string{"redis-url": "REDIS_URL"}); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if c.targetFlag != "" {
+		targets, err := parseTargets(c.targetFlag)
+		if err != nil {
+			return err
+		}
+		c.Targets = targets
+	}
+	return c.validate()
+}
+
+func (c *processConfig) validate() error {
+	errs := []error{c.GRPC.Validate(), c.Redis.Validate()}
+	if c.runs(gatewayTarget) {
+		errs = append(errs, c.Gateway.Validate())
+		for _, s := range serviceTargets {
+			if !c.runs(s) && *c.ServiceAddrs[s] == "" {
+				errs = append(errs, fmt.Errorf("the gateway needs --%s-addr: %s does not run in this process", s, s))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *processConfig) runs(target string) bool { return slices.Contains(c.Targets, target) }
+
+func (c *processConfig) services() []string {
+	var out []string
+	for _, s := range serviceTargets {
+		if c.runs(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func parseTargets(v string) ([]string, error) {
+	all := append(slices.Clone(serviceTargets), gatewayTarget)
+	var out []string
+	for _, t := range strings.Split(v, ",") {
+		t = strings.TrimSpace(t)
+		switch {
+		case t == "all":
+			out = append(out, all...)
+		case slices.Contains(all, t):
+			out = append(out, t)
+		default:
+			return nil, fmt.Errorf("unknown target %q (want all or %s)", t, strings.Join(all, ", "))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/crmcycle/crm/pkg/auth"
+)
+
+// devTenant is the tenant `crm dev` creates and prints a key for.
+const devTenant = "dev"
+
+func dev(ctx context.Context, args []string, stdout io.Writer) error {
+	var cfg processConfig
+	fs := flag.NewFlagSet("crm dev", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	cfg.registerFlags(fs, false)
+	cfg.Targets = append(append([]string{}, serviceTargets...), gatewayTarget)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.Redis.URL == "" && os.Getenv("REDIS_URL") == "" && os.Getenv("CRM_REDIS_URL") == "" {
+		mr, err := miniredis.Run()
+		if err != nil {
+			return err
+		}
+		defer mr.Close()
+		cfg.Redis.URL = "redis://" + mr.Addr()
+		fmt.Fprintln(stdout, "==> WARNING: no --redis-url given: running on the EMBEDDED in-memory store.")
+		fmt.Fprintln(stdout, "==>          NOTHING IS PERSISTED; everything is gone when crm dev stops.")
+	}
+	if err := cfg.parse(fs, nil); err != nil {
+		return err
+	}
+	key, err := devKey(ctx, cfg.Redis.URL)
+	if err != nil {
+		return err
+	}
+	return runProcess(ctx, cfg, processEnv{OnReady: func(b boundAddrs) {
+		fmt.Fprintf(stdout, "==> CRM Cycle is up: REST http://%s  gRPC %s  admin http://%s\n",
+			dialable(b.HTTP), dialable(b.GRPC), dialable(b.Admin))
+		fmt.Fprintf(stdout, "==> tenant %q, API key (admin scope): %s\n", devTenant, key)
+		fmt.Fprintf(stdout, "==> try: curl -H 'Authorization: Bearer %s' http://%s/v1/leads\n", key, dialable(b.HTTP))
+	}})
+}
+
+// devKey makes sure the development tenant exists and registers the development key: the one in
+// CRM_DEV_API_KEY, or a new random one.
+func devKey(ctx context.Context, redisURL string) (string, error) {
+	rdb, err := openUntraced(ctx, redisURL)
+	if err != nil {
+		return "", err
+	}
+	defer rdb.Close()
+	store := auth.NewStore(rdb)
+	if err := store.EnsureTenant(ctx, devTenant, "Development"); err != nil {
+		return "", err
+	}
+	scopes := []string{auth.ScopeAdmin}
+	if secret := os.Getenv("CRM_DEV_API_KEY"); secret != "" {
+		return secret, store.RegisterKey(ctx, devTenant, auth.NewKey{ID: "dev", Secret: secret}, scopes)
+	}
+	k, err := store.CreateKey(ctx, devTenant, scopes)
+	return k.Secret, err
+}

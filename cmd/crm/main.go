@@ -1,0 +1,75 @@
+// Command crm is the one binary of CRM Cycle: `crm serve --target=...` runs any subset of the
+// services and the gateway, `crm dev` runs everything on a laptop, `crm admin` manages tenants and
+// API keys.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "crm:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: crm <command> [flags]
+
+commands:
+  serve    run services and/or the gateway: crm serve --target=marketing|sales|product|support|gateway|all
+  dev      run everything in one process on the embedded store, with a printed API key
+  admin    manage tenants and API keys: crm admin tenant create | crm admin key create
+  version  print the version
+
+Flags can also be set from the environment as CRM_<FLAG> (CRM_GRPC_ADDR, ...); REDIS_URL sets --redis-url.
+Run "crm <command> -h" for a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stdout)
+	case "dev":
+		return dev(ctx, args[1:], stdout)
+	case "admin":
+		return admin(ctx, args[1:], stdout)
+	case "version":
+		fmt.Fprintln(stdout, "crm", version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stdout, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" {
+			v += " " + s.Value
+		}
+	}
+	return v
+}

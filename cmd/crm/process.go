@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	"github.com/crmcycle/crm/gateway"
+	"github.com/crmcycle/crm/pkg/adminhttp"
+	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/grpcclient"
+	"github.com/crmcycle/crm/pkg/grpcserver"
+	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/logging"
+	"github.com/crmcycle/crm/pkg/pagetoken"
+	"github.com/crmcycle/crm/pkg/platform"
+	"github.com/crmcycle/crm/pkg/redisconn"
+	"github.com/crmcycle/crm/pkg/telemetry"
+	marketing "github.com/crmcycle/crm/services/marketing/server"
+	product "github.com/crmcycle/crm/services/product/server"
+	sales "github.com/crmcycle/crm/services/sales/server"
+	support "github.com/crmcycle/crm/services/support/server"
+)
+
+// authCacheTTL is how long a resolved API key is trusted without asking Redis again.
+const authCacheTTL = 30 * time.Second
+
+// processEnv is what the caller of runProcess may supply; zero values mean "make your own".
+type processEnv struct {
+	Telemetry *telemetry.Telemetry
+	Logger    *slog.Logger
+	// OnReady is called with the bound addresses once everything listens.
+	OnReady func(boundAddrs)
+}
+
+type boundAddrs struct {
+	GRPC, HTTP, Admin string
+}
+
+func newService(name string, deps platform.Deps) platform.Service {
+	switch name {
+	case marketing.Name:
+		return marketing.New(marketing.DefaultConfig(), deps)
+	case sales.Name:
+		return sales.New(deps)
+	case product.Name:
+		return product.New(deps)
+	default:
+		return support.New(deps)
+	}
+}
+
+// runProcess runs the configured targets until ctx is done, then shuts down in order: the gateway
+// drains its requests, gRPC health turns NOT_SERVING and in-flight calls drain, outbound
+// connections close, telemetry is flushed, and Redis is closed last.
+func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err error) {
+	logger := env.Logger
+	if logger == nil {
+		logger = logging.New(os.Stderr, cfg.LogLevel)
+	}
+	tel := env.Telemetry
+	if tel == nil {
+		if tel, err = telemetry.Setup(ctx, strings.Join(cfg.Targets, "+")); err != nil {
+			return err
+		}
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = errors.Join(err, tel.Shutdown(flushCtx))
+	}()
+
+	rdb, err := redisconn.Open(ctx, cfg.Redis, tel.TracerProvider, tel.MeterProvider)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	keys, err := keyspace.Open(ctx, rdb, cfg.Redis.Partitions)
+	if err != nil {
+		return err
+	}
+	tokens, err := pagetoken.Load(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	clients := grpcclient.NewPool(grpcclient.Config{Timeout: cfg.ClientTimeout, TLS: cfg.GRPC.CertFile != ""}, tel)
+	defer clients.Close()
+
+	var lc net.ListenConfig
+	listen := func(addr string) (net.Listener, error) { return lc.Listen(ctx, "tcp", addr) }
+	var bound boundAddrs
+	g, gctx := errgroup.WithContext(ctx)
+	stopGRPC, cancelGRPC := context.WithCancel(context.Background())
+	defer cancelGRPC()
+
+	if services := cfg.services(); len(services) > 0 {
+		srv, err := grpcserver.New(cfg.GRPC, grpcserver.Deps{
+			Logger: logger, Telemetry: tel, Redis: rdb,
+			Authenticator: auth.NewAuthenticator(auth.NewStore(rdb), authCacheTTL),
+		})
+		if err != nil {
+			return err
+		}
+		deps := platform.Deps{Redis: rdb, Keys: keys, PageTokens: tokens, Telemetry: tel, Logger: logger, Clients: clients, Now: time.Now}
+		for _, name := range services {
+			newService(name, deps).Register(srv)
+		}
+		lis, err := listen(cfg.GRPC.Addr)
+		if err != nil {
+			return err
+		}
+		bound.GRPC = lis.Addr().String()
+		for _, name := range services {
+			if *cfg.ServiceAddrs[name] == "" {
+				*cfg.ServiceAddrs[name] = dialable(bound.GRPC)
+			}
+		}
+		g.Go(func() error { return srv.Serve(stopGRPC, lis) })
+		logger.Info("gRPC listening", "addr", bound.GRPC, "services", services)
+	}
+
+	ready := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+	var httpServers []*http.Server
+	serveHTTP := func(name, addr string, h http.Handler) (string, error) {
+		lis, err := listen(addr)
+		if err != nil {
+			return "", err
+		}
+		hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		httpServers = append(httpServers, hs)
+		g.Go(func() error {
+			var err error
+			if cfg.GRPC.CertFile != "" {
+				err = hs.ServeTLS(lis, cfg.GRPC.CertFile, cfg.GRPC.KeyFile)
+			} else {
+				err = hs.Serve(lis)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		})
+		logger.Info(name+" listening", "addr", lis.Addr().String())
+		return lis.Addr().String(), nil
+	}
+
+	if cfg.runs(gatewayTarget) {
+		conns := map[string]*grpc.ClientConn{}
+		for _, s := range serviceTargets {
+			if conns[s], err = clients.Conn(*cfg.ServiceAddrs[s]); err != nil {
+				return err
+			}
+		}
+		h, err := gateway.New(ctx, cfg.Gateway, gateway.Backends{
+			Marketing: conns["marketing"], Sales: conns["sales"], Product: conns["product"], Support: conns["support"],
+		}, tel, ready)
+		if err != nil {
+			return err
+		}
+		if bound.HTTP, err = serveHTTP("REST gateway", cfg.Gateway.Addr, h); err != nil {
+			return err
+		}
+	}
+	if bound.Admin, err = serveHTTP("admin", cfg.AdminAddr, adminhttp.Handler(tel.MetricsHandler, ready)); err != nil {
+		return err
+	}
+
+	g.Go(func() error {
+		<-gctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.GRPC.ShutdownTimeout)
+		defer cancel()
+		var errs []error
+		for _, hs := range httpServers { // the gateway first, so its calls finish before gRPC stops
+			errs = append(errs, hs.Shutdown(shutdownCtx))
+		}
+		cancelGRPC()
+		return errors.Join(errs...)
+	})
+	if env.OnReady != nil {
+		env.OnReady(bound)
+	}
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// dialable turns a listen address such as "[::]:9090" into one a client can dial.
+func dialable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || host == "::" || host == "0.0.0.0" {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
+}

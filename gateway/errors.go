@@ -1,0 +1,121 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// errorBody is the AIP-193 error shape.
+type errorBody struct {
+	Error errorPayload `json:"error"`
+}
+
+type errorPayload struct {
+	Code    int               `json:"code"`
+	Status  string            `json:"status"`
+	Message string            `json:"message"`
+	Details []json.RawMessage `json:"details,omitempty"`
+}
+
+// bodyErrorPrefix marks errors of decoding the request body, so they can name the "body" field.
+const bodyErrorPrefix = "invalid request body: "
+
+// writeError renders any error as {"error":{"code","status","message","details"}}.
+func writeError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+	httpStatus := 0
+	var he *runtime.HTTPStatusError
+	if errors.As(err, &he) {
+		httpStatus = he.HTTPStatus
+		err = he.Err
+	}
+	st := status.Convert(err)
+	if httpStatus == 0 {
+		httpStatus = runtime.HTTPStatusFromCode(st.Code())
+	}
+	details := st.Proto().GetDetails()
+	if st.Code() == codes.InvalidArgument && len(details) == 0 {
+		details = clientErrorDetails(st.Message())
+	}
+	writeJSONError(w, httpStatus, st.Code(), st.Message(), details)
+}
+
+// clientErrorDetails describes errors the gateway itself found in the request (bad JSON, bad path
+// or query parameter), which reach it without details.
+func clientErrorDetails(msg string) []*anypb.Any {
+	field := "query"
+	if strings.HasPrefix(msg, bodyErrorPrefix) {
+		field = "body"
+	}
+	info, _ := anypb.New(&errdetails.ErrorInfo{Reason: "INVALID_ARGUMENT", Domain: "gateway.crm"})
+	br, _ := anypb.New(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
+		{Field: field, Description: msg}}})
+	return []*anypb.Any{info, br}
+}
+
+func writeJSONError(w http.ResponseWriter, httpStatus int, c codes.Code, msg string, details []*anypb.Any) {
+	body := errorBody{Error: errorPayload{Code: httpStatus, Status: code.Code(c).String(), Message: msg}}
+	for _, d := range details {
+		if raw, err := protojson.Marshal(d); err == nil {
+			body.Error.Details = append(body.Error.Details, raw)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if c == codes.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="crm"`)
+	}
+	w.WriteHeader(httpStatus)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// strictJSON is protojson that rejects unknown fields and marks body decoding errors.
+type strictJSON struct{ *runtime.JSONPb }
+
+func (m strictJSON) NewDecoder(r io.Reader) runtime.Decoder {
+	d := m.JSONPb.NewDecoder(r)
+	return runtime.DecoderFunc(func(v any) error {
+		if err := d.Decode(v); err != nil {
+			return bodyError{err}
+		}
+		return nil
+	})
+}
+
+type bodyError struct{ err error }
+
+func (e bodyError) Error() string { return bodyErrorPrefix + e.err.Error() }
+func (e bodyError) Unwrap() error { return e.err }
+
+// limitBody refuses bodies over max bytes with 413 before anything reads them.
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+		if err != nil {
+			writeJSONError(w, http.StatusBadRequest, codes.InvalidArgument, bodyErrorPrefix+"unreadable", clientErrorDetails(bodyErrorPrefix))
+			return
+		}
+		if int64(len(body)) > max {
+			writeJSONError(w, http.StatusRequestEntityTooLarge, codes.InvalidArgument,
+				"request body is larger than the limit", clientErrorDetails(bodyErrorPrefix+"larger than the limit"))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}

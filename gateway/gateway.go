@@ -1,0 +1,130 @@
+// Package gateway is the REST edge: grpc-gateway routes to the services over gRPC, AIP-193 JSON
+// errors, the caller's credential and idempotency key forwarded, request size limits, strict JSON,
+// the OpenAPI document and its docs page, all traced with otelhttp.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/textproto"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/crmcycle/crm/pkg/telemetry"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
+)
+
+// Config of the REST edge.
+type Config struct {
+	Addr         string
+	MaxBodyBytes int64
+}
+
+// RegisterFlags registers the gateway flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "http-addr", ":8080", "REST gateway listen address")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest accepted request body")
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.Addr == "" || c.MaxBodyBytes <= 0 {
+		return errors.New("gateway: --http-addr and a positive --max-body-bytes are required")
+	}
+	return nil
+}
+
+// Backends are the connections to the four services.
+type Backends struct {
+	Marketing, Sales, Product, Support grpc.ClientConnInterface
+}
+
+// New returns the gateway's HTTP handler. ready reports readiness for /readyz.
+func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, ready func(context.Context) error) (http.Handler, error) {
+	api := runtime.NewServeMux(
+		runtime.WithErrorHandler(writeError),
+		runtime.WithIncomingHeaderMatcher(forwardHeader),
+		runtime.WithMiddlewares(nameSpan),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, strictJSON{&runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: false},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}}),
+	)
+	for name, register := range map[string]func() error{
+		"marketing": func() error {
+			return marketingv1.RegisterMarketingServiceHandlerClient(ctx, api, marketingv1.NewMarketingServiceClient(b.Marketing))
+		},
+		"sales": func() error {
+			return salesv1.RegisterSalesServiceHandlerClient(ctx, api, salesv1.NewSalesServiceClient(b.Sales))
+		},
+		"product": func() error {
+			return productv1.RegisterProductServiceHandlerClient(ctx, api, productv1.NewProductServiceClient(b.Product))
+		},
+		"support": func() error {
+			return supportv1.RegisterSupportServiceHandlerClient(ctx, api, supportv1.NewSupportServiceClient(b.Support))
+		},
+	} {
+		if err := register(); err != nil {
+			return nil, fmt.Errorf("gateway: register %s: %w", name, err)
+		}
+	}
+	doc, err := openAPIDocument()
+	if err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := ready(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
+	})
+	mux.HandleFunc("GET /docs", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(docsPage)
+	})
+	mux.Handle("/v1/", otelhttp.NewHandler(limitBody(cfg.MaxBodyBytes, api), "gateway",
+		otelhttp.WithTracerProvider(tel.TracerProvider),
+		otelhttp.WithMeterProvider(tel.MeterProvider),
+		otelhttp.WithPropagators(tel.Propagator),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
+	))
+	return mux, nil
+}
+
+// forwardHeader forwards Idempotency-Key as gRPC metadata, and everything grpc-gateway forwards
+// by default (Authorization among them).
+func forwardHeader(key string) (string, bool) {
+	if textproto.CanonicalMIMEHeaderKey(key) == "Idempotency-Key" {
+		return "idempotency-key", true
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+// nameSpan names the request span after its route template ("POST /v1/leads/{id}:qualify"), which
+// is only known once grpc-gateway has matched it; raw paths would make one span name per id.
+func nameSpan(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		if pattern, ok := runtime.HTTPPathPattern(r.Context()); ok {
+			trace.SpanFromContext(r.Context()).SetName(r.Method + " " + pattern)
+		}
+		next(w, r, params)
+	}
+}

@@ -1,0 +1,100 @@
+// Package marketing is stage 1 of the CRM cycle: reach and lead generation. This package holds the
+// domain rules and use cases; redisstore persists them and rpc exposes them over gRPC.
+package marketing
+
+import (
+	"context"
+	"errors"
+	"net/mail"
+	"regexp"
+	"strings"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
+)
+
+// Lead is the stored and served form of a lead: the contract's message, so nothing is lost between
+// the store (protobuf binary) and the wire.
+type Lead = marketingv1.Lead
+
+// Errors of the lead use cases.
+var (
+	ErrLeadNotFound  = apierr.New(apierr.NotFound, "LEAD_NOT_FOUND", "lead not found")
+	ErrContention    = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the lead kept changing concurrently; retry")
+	ErrInvalidEmail  = apierr.Invalid("lead.email", "must be a plain e-mail address such as ada@example.com")
+	ErrInvalidFilter = apierr.Invalid("filter",
+		`supported filters: status = LEAD_STATUS_<X>, channel = CHANNEL_<X>`)
+)
+
+// ErrStale means the lead changed between read and write.
+var ErrStale = errors.New("marketing: lead changed since it was read")
+
+// EmailTakenError means another lead already has the e-mail.
+type EmailTakenError struct{ LeadID string }
+
+func (e *EmailTakenError) Error() string { return "marketing: e-mail belongs to lead " + e.LeadID }
+
+// Store persists leads with their indexes and outbox events, each write in one atomic call.
+type Store interface {
+	// CreateLead stores a new lead and appends event; *EmailTakenError if the e-mail is taken.
+	CreateLead(ctx context.Context, tenant string, lead *Lead, event []byte) error
+	// UpdateLead replaces prev with lead and appends event; ErrStale if prev is not current.
+	UpdateLead(ctx context.Context, tenant string, lead, prev *Lead, event []byte) error
+	// GetLead returns a lead or ErrLeadNotFound.
+	GetLead(ctx context.Context, tenant, id string) (*Lead, error)
+	// ListLeads returns up to q.Limit leads of an index, newest first, and the cursor (After) of
+	// the next page, empty when there is none.
+	ListLeads(ctx context.Context, tenant string, q LeadQuery) (leads []*Lead, next string, err error)
+}
+
+// LeadIndex names a secondary index: all leads (zero value), or leads with one status or channel.
+type LeadIndex struct {
+	Status  marketingv1.LeadStatus
+	Channel typev1.Channel
+}
+
+// LeadQuery is one page of a list.
+type LeadQuery struct {
+	Index LeadIndex
+	// After is the id of the last lead of the previous page; empty for the first page.
+	After string
+	Limit int
+}
+
+// NormalizeEmail trims and lower-cases an e-mail and checks that it is a plain address.
+func NormalizeEmail(raw string) (string, error) {
+	email := strings.ToLower(strings.TrimSpace(raw))
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || addr.Name != "" || !strings.Contains(email[strings.LastIndexByte(email, '@')+1:], ".") {
+		return "", ErrInvalidEmail
+	}
+	return email, nil
+}
+
+var filterPattern = regexp.MustCompile(`^\s*(status|channel)\s*=\s*"?([A-Z_]+)"?\s*$`)
+
+// ParseLeadFilter parses the AIP-160 filters the indexes support.
+func ParseLeadFilter(filter string) (LeadIndex, error) {
+	if strings.TrimSpace(filter) == "" {
+		return LeadIndex{}, nil
+	}
+	m := filterPattern.FindStringSubmatch(filter)
+	if m == nil {
+		return LeadIndex{}, ErrInvalidFilter
+	}
+	switch m[1] {
+	case "status":
+		v, ok := marketingv1.LeadStatus_value[m[2]]
+		if !ok || v == 0 {
+			return LeadIndex{}, ErrInvalidFilter
+		}
+		return LeadIndex{Status: marketingv1.LeadStatus(v)}, nil
+	default:
+		v, ok := typev1.Channel_value[m[2]]
+		if !ok || v == 0 {
+			return LeadIndex{}, ErrInvalidFilter
+		}
+		return LeadIndex{Channel: typev1.Channel(v)}, nil
+	}
+}

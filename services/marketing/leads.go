@@ -1,0 +1,179 @@
+package marketing
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/events"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+)
+
+// EventLeadCaptured is emitted on every capture, new lead or new touch.
+const EventLeadCaptured = "marketing.lead.captured"
+
+// captureAttempts bounds optimistic retries when concurrent captures race on one e-mail.
+const captureAttempts = 8
+
+// Leads are the lead use cases.
+type Leads struct {
+	store     Store
+	publisher events.Publisher
+	now       func() time.Time
+}
+
+// NewLeads returns the use cases over store.
+func NewLeads(store Store, publisher events.Publisher, now func() time.Time) *Leads {
+	return &Leads{store: store, publisher: publisher, now: now}
+}
+
+// Capture is an upsert on the normalized e-mail: a new e-mail creates a lead with a new customer
+// id; a known one records a touch on the existing lead. Concurrent captures of one e-mail produce
+// one lead: the store's unique index decides, and losers retry as touches.
+func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, error) {
+	email, err := NormalizeEmail(in.GetEmail())
+	if err != nil {
+		return nil, err
+	}
+	for range captureAttempts {
+		now := l.now().UTC()
+		lead := newLead(in, email, now)
+		event, err := l.event(ctx, tenant, lead, true, now)
+		if err != nil {
+			return nil, err
+		}
+		err = l.store.CreateLead(ctx, tenant, lead, event)
+		var taken *EmailTakenError
+		if !errors.As(err, &taken) {
+			if err != nil {
+				return nil, err
+			}
+			return lead, nil
+		}
+		existing, err := l.store.GetLead(ctx, tenant, taken.LeadID)
+		if errors.Is(err, ErrLeadNotFound) {
+			continue // deleted since: create again
+		}
+		if err != nil {
+			return nil, err
+		}
+		touched := addTouch(existing, in, now)
+		if event, err = l.event(ctx, tenant, touched, false, now); err != nil {
+			return nil, err
+		}
+		err = l.store.UpdateLead(ctx, tenant, touched, existing, event)
+		if errors.Is(err, ErrStale) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return touched, nil
+	}
+	return nil, ErrContention
+}
+
+// Get returns one lead.
+func (l *Leads) Get(ctx context.Context, tenant, id string) (*Lead, error) {
+	return l.store.GetLead(ctx, tenant, id)
+}
+
+// List returns a page of leads, newest first.
+func (l *Leads) List(ctx context.Context, tenant string, q LeadQuery) ([]*Lead, string, error) {
+	return l.store.ListLeads(ctx, tenant, q)
+}
+
+func (l *Leads) event(ctx context.Context, tenant string, lead *Lead, created bool, at time.Time) ([]byte, error) {
+	_, data, err := l.publisher.Envelope(ctx, EventLeadCaptured, tenant, lead.GetCustomerId(), at,
+		&marketingv1.LeadCaptured{Lead: lead, Created: created})
+	return data, err
+}
+
+func newLead(in *Lead, email string, now time.Time) *Lead {
+	ts := timestamppb.New(now)
+	touch := &marketingv1.Touch{Channel: in.GetChannel(), CampaignId: in.GetCampaignId(), Time: ts}
+	return &Lead{
+		Id:           uuid.Must(uuid.NewV7()).String(),
+		CustomerId:   uuid.Must(uuid.NewV7()).String(),
+		Email:        email,
+		GivenName:    in.GetGivenName(),
+		FamilyName:   in.GetFamilyName(),
+		Company:      in.GetCompany(),
+		Channel:      in.GetChannel(),
+		CampaignId:   in.GetCampaignId(),
+		Consent:      mergeConsent(nil, in.GetConsent(), ts),
+		ReferralCode: in.GetReferralCode(),
+		Status:       marketingv1.LeadStatus_LEAD_STATUS_NEW,
+		Tags:         mergeTags(nil, in.GetTags()),
+		FirstTouch:   touch,
+		LastTouch:    touch,
+		TouchCount:   1,
+		CreateTime:   ts,
+		UpdateTime:   ts,
+		Etag:         "1",
+	}
+}
+
+// addTouch records a new capture of a known lead: the latest non-empty profile data wins, consent
+// is merged per channel, tags are added, and the source (first touch, referral code) is kept.
+func addTouch(existing, in *Lead, now time.Time) *Lead {
+	lead := proto.CloneOf(existing)
+	ts := timestamppb.New(now)
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{{&lead.GivenName, in.GetGivenName()}, {&lead.FamilyName, in.GetFamilyName()}, {&lead.Company, in.GetCompany()}} {
+		if f.src != "" {
+			*f.dst = f.src
+		}
+	}
+	if lead.ReferralCode == "" {
+		lead.ReferralCode = in.GetReferralCode()
+	}
+	lead.Consent = mergeConsent(lead.Consent, in.GetConsent(), ts)
+	lead.Tags = mergeTags(lead.Tags, in.GetTags())
+	lead.LastTouch = &marketingv1.Touch{Channel: in.GetChannel(), CampaignId: in.GetCampaignId(), Time: ts}
+	lead.TouchCount++
+	lead.UpdateTime = ts
+	lead.Etag = nextEtag(existing.GetEtag())
+	return lead
+}
+
+func mergeConsent(have, grants []*marketingv1.Consent, ts *timestamppb.Timestamp) []*marketingv1.Consent {
+	out := slices.Clone(have)
+	for _, g := range grants {
+		c := &marketingv1.Consent{Channel: g.GetChannel(), Granted: g.GetGranted(), Source: g.GetSource(), UpdateTime: ts}
+		if c.Source == "" {
+			c.Source = "capture"
+		}
+		i := slices.IndexFunc(out, func(x *marketingv1.Consent) bool { return x.GetChannel() == c.Channel })
+		if i >= 0 {
+			out[i] = c
+		} else {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func mergeTags(have, add []string) []string {
+	out := slices.Clone(have)
+	for _, t := range add {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// nextEtag advances the version the store checks on update.
+func nextEtag(etag string) string {
+	n, _ := strconv.ParseUint(etag, 10, 64)
+	return strconv.FormatUint(n+1, 10)
+}
