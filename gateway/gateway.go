@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -51,7 +52,7 @@ type Backends struct {
 
 // New returns the gateway's HTTP handler. ready reports readiness for /readyz.
 func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, ready func(context.Context) error) (http.Handler, error) {
-	api := runtime.NewServeMux(
+	rest := runtime.NewServeMux(
 		runtime.WithErrorHandler(writeError),
 		runtime.WithIncomingHeaderMatcher(forwardHeader),
 		runtime.WithMiddlewares(nameSpan),
@@ -62,16 +63,16 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 	)
 	for name, register := range map[string]func() error{
 		"marketing": func() error {
-			return marketingv1.RegisterMarketingServiceHandlerClient(ctx, api, marketingv1.NewMarketingServiceClient(b.Marketing))
+			return marketingv1.RegisterMarketingServiceHandlerClient(ctx, rest, marketingv1.NewMarketingServiceClient(b.Marketing))
 		},
 		"sales": func() error {
-			return salesv1.RegisterSalesServiceHandlerClient(ctx, api, salesv1.NewSalesServiceClient(b.Sales))
+			return salesv1.RegisterSalesServiceHandlerClient(ctx, rest, salesv1.NewSalesServiceClient(b.Sales))
 		},
 		"product": func() error {
-			return productv1.RegisterProductServiceHandlerClient(ctx, api, productv1.NewProductServiceClient(b.Product))
+			return productv1.RegisterProductServiceHandlerClient(ctx, rest, productv1.NewProductServiceClient(b.Product))
 		},
 		"support": func() error {
-			return supportv1.RegisterSupportServiceHandlerClient(ctx, api, supportv1.NewSupportServiceClient(b.Support))
+			return supportv1.RegisterSupportServiceHandlerClient(ctx, rest, supportv1.NewSupportServiceClient(b.Support))
 		},
 	} {
 		if err := register(); err != nil {
@@ -100,13 +101,21 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(docsPage)
 	})
-	mux.Handle("/v1/", otelhttp.NewHandler(limitBody(cfg.MaxBodyBytes, api), "gateway",
+	api := otelhttp.NewHandler(limitBody(cfg.MaxBodyBytes, rest), "gateway",
 		otelhttp.WithTracerProvider(tel.TracerProvider),
 		otelhttp.WithMeterProvider(tel.MeterProvider),
 		otelhttp.WithPropagators(tel.Propagator),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
-	))
-	return mux, nil
+	)
+	// API routes bypass the ServeMux: a mux pattern on the request would make otelhttp rename the
+	// span to it ("/v1/") after nameSpan gave it the route.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			api.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}), nil
 }
 
 // forwardHeader forwards Idempotency-Key as gRPC metadata, and everything grpc-gateway forwards
@@ -122,8 +131,8 @@ func forwardHeader(key string) (string, bool) {
 // is only known once grpc-gateway has matched it; raw paths would make one span name per id.
 func nameSpan(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
-		if pattern, ok := runtime.HTTPPathPattern(r.Context()); ok {
-			trace.SpanFromContext(r.Context()).SetName(r.Method + " " + pattern)
+		if pattern, ok := runtime.HTTPPattern(r.Context()); ok {
+			trace.SpanFromContext(r.Context()).SetName(r.Method + " " + pattern.String())
 		}
 		next(w, r, params)
 	}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/testing/protocmp"
+
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
+)
+
+func TestLeadsOverREST(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+
+	captured := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":" Ada@Example.com ","givenName":"Ada",
+		"familyName":"Lovelace","company":"Analytical","channel":"CHANNEL_WEB",
+		"consent":[{"channel":"CHANNEL_EMAIL","granted":true}],"tags":["webinar"]}`))
+	if captured.status != http.StatusOK {
+		t.Fatalf("capture: %d %s", captured.status, captured.body)
+	}
+	lead := captured.json(t)
+	id, _ := lead["id"].(string)
+	for field, want := range map[string]any{"email": "ada@example.com", "givenName": "Ada",
+		"channel": "CHANNEL_WEB", "status": "LEAD_STATUS_NEW", "touchCount": "1", "etag": "1"} {
+		if lead[field] != want {
+			t.Errorf("captured %s = %v, want %v", field, lead[field], want)
+		}
+	}
+	if id == "" || lead["customerId"] == "" {
+		t.Fatalf("capture returned no id or customer id: %s", captured.body)
+	}
+
+	got := sys.do(t, http.MethodGet, "/v1/leads/"+id, key, nil)
+	if got.status != http.StatusOK || got.json(t)["email"] != "ada@example.com" {
+		t.Fatalf("get: %d %s", got.status, got.body)
+	}
+
+	for i := range 2 {
+		r := sys.do(t, http.MethodPost, "/v1/leads", key, fmt.Appendf(nil, `{"email":"more%d@example.com"}`, i))
+		if r.status != http.StatusOK {
+			t.Fatalf("capture %d: %d %s", i, r.status, r.body)
+		}
+	}
+	first := sys.do(t, http.MethodGet, "/v1/leads?pageSize=2", key, nil).json(t)
+	token, _ := first["nextPageToken"].(string)
+	if n := len(first["leads"].([]any)); n != 2 || token == "" {
+		t.Fatalf("first page: %d leads, token %q; want 2 and a token", n, token)
+	}
+	second := sys.do(t, http.MethodGet, "/v1/leads?pageSize=2&pageToken="+url.QueryEscape(token), key, nil).json(t)
+	leads, _ := second["leads"].([]any)
+	if len(leads) != 1 || second["nextPageToken"] != nil {
+		t.Fatalf("second page: %v; want 1 lead and no token", second)
+	}
+	if oldest := leads[0].(map[string]any)["id"]; oldest != id {
+		t.Fatalf("last lead of the newest-first list is %v, want the first captured %s", oldest, id)
+	}
+
+	again := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ADA@example.COM","channel":"CHANNEL_EVENT"}`))
+	if again.status != http.StatusOK {
+		t.Fatalf("recapture: %d %s", again.status, again.body)
+	}
+	re := again.json(t)
+	if re["id"] != id || re["customerId"] != lead["customerId"] || re["touchCount"] != "2" {
+		t.Fatalf("recapture in other case = %s, want the same lead with 2 touches", again.body)
+	}
+	missing := sys.do(t, http.MethodGet, "/v1/leads/01a20b45-2a28-7f41-b702-1121b1b3b663", key, nil)
+	if missing.status != http.StatusNotFound || errorStatus(t, missing) != "NOT_FOUND" {
+		t.Fatalf("unknown lead: %d %s, want 404 NOT_FOUND", missing.status, missing.body)
+	}
+}
+
+func TestLeadsOverGRPC(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	client, ctx := sys.marketing(key)
+
+	captured, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{
+		Email: "Grace@Example.com", GivenName: "Grace", Channel: typev1.Channel_CHANNEL_EVENT}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lead := captured.GetLead()
+	got, err := client.GetLead(ctx, &marketingv1.GetLeadRequest{Id: lead.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(lead, got.GetLead(), protocmp.Transform()); diff != "" {
+		t.Fatalf("get differs from capture (-capture +get):\n%s", diff)
+	}
+	for i := range 2 {
+		if _, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{
+			Email: fmt.Sprintf("g%d@example.com", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page1, err := client.ListLeads(ctx, &marketingv1.ListLeadsRequest{PageSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page2, err := client.ListLeads(ctx, &marketingv1.ListLeadsRequest{PageSize: 2, PageToken: page1.GetNextPageToken()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page1.GetLeads()) != 2 || len(page2.GetLeads()) != 1 || page2.GetNextPageToken() != "" {
+		t.Fatalf("pages of %d and %d leads (next %q), want 2 and 1 and no token", len(page1.GetLeads()), len(page2.GetLeads()), page2.GetNextPageToken())
+	}
+	if page2.GetLeads()[0].GetId() != lead.GetId() {
+		t.Fatalf("oldest lead = %s, want %s", page2.GetLeads()[0].GetId(), lead.GetId())
+	}
+	again, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: " grace@EXAMPLE.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.GetLead().GetId() != lead.GetId() || again.GetLead().GetTouchCount() != 2 {
+		t.Fatalf("recapture = %v, want lead %s with 2 touches", again.GetLead(), lead.GetId())
+	}
+}
+
+// errorStatus returns error.status of an AIP-193 error body.
+func errorStatus(t *testing.T, r response) string {
+	t.Helper()
+	e, _ := r.json(t)["error"].(map[string]any)
+	s, _ := e["status"].(string)
+	return s
+}
+
+// fieldViolations returns the fields named by the BadRequest detail of an AIP-193 error body.
+func fieldViolations(t *testing.T, r response) []string {
+	t.Helper()
+	e, _ := r.json(t)["error"].(map[string]any)
+	details, _ := e["details"].([]any)
+	var fields []string
+	for _, d := range details {
+		dm := d.(map[string]any)
+		if dm["@type"] != "type.googleapis.com/google.rpc.BadRequest" {
+			continue
+		}
+		for _, v := range dm["fieldViolations"].([]any) {
+			fields = append(fields, v.(map[string]any)["field"].(string))
+		}
+	}
+	return fields
+}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/crmcycle/crm/gateway"
+	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/grpcserver"
+	"github.com/crmcycle/crm/pkg/redisconn"
+	"github.com/crmcycle/crm/pkg/redistest"
+	"github.com/crmcycle/crm/pkg/telemetry"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+// testMaxBody is the gateway's body limit in these tests.
+const testMaxBody = 64 << 10
+
+// system is the whole suite running in this test process on loopback ports: the real gateway,
+// gRPC server, interceptors and Redis store, with spans going to a recorder.
+type system struct {
+	rest  string
+	grpc  *grpc.ClientConn
+	spans *tracetest.SpanRecorder
+	rdb   redis.UniversalClient
+}
+
+func startSystem(t *testing.T) *system {
+	t.Helper()
+	spans := tracetest.NewSpanRecorder()
+	tel := telemetry.ForTest(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)), metricnoop.NewMeterProvider())
+	cfg := processConfig{
+		Targets:       append(append([]string{}, serviceTargets...), gatewayTarget),
+		GRPC:          grpcserver.Config{Addr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second, HealthInterval: time.Second},
+		Gateway:       gateway.Config{Addr: "127.0.0.1:0", MaxBodyBytes: testMaxBody},
+		Redis:         redisconn.Config{URL: redistest.URL(), Partitions: 16},
+		AdminAddr:     "127.0.0.1:0",
+		ServiceAddrs:  map[string]*string{},
+		ClientTimeout: 5 * time.Second,
+	}
+	for _, s := range serviceTargets {
+		cfg.ServiceAddrs[s] = new(string)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan boundAddrs, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runProcess(ctx, cfg, processEnv{
+			Telemetry: tel,
+			Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+			OnReady:   func(b boundAddrs) { ready <- b },
+		})
+	}()
+	var bound boundAddrs
+	select {
+	case bound = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("process did not start: %v", err)
+	}
+	conn, err := grpc.NewClient(bound.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("process stopped with %v", err)
+		}
+	})
+	return &system{rest: "http://" + bound.HTTP, grpc: conn, spans: spans, rdb: redistest.Client(t)}
+}
+
+// newKey creates a tenant (or reuses tenant when given) and an API key with scopes.
+func (s *system) newKey(t *testing.T, tenant string, scopes ...string) (string, string) {
+	t.Helper()
+	store := auth.NewStore(s.rdb)
+	ctx := context.Background()
+	if tenant == "" {
+		tenant = redistest.Tenant(t)
+		if _, err := store.CreateTenant(ctx, tenant, "Test "+tenant); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k, err := store.CreateKey(ctx, tenant, scopes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tenant, k.Secret
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response %d is not JSON: %v: %s", r.status, err, r.body)
+	}
+	return m
+}
+
+func (s *system) do(t *testing.T, method, path, key string, body []byte) response {
+	t.Helper()
+	req, err := http.NewRequest(method, s.rest+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func (s *system) marketing(key string) (marketingv1.MarketingServiceClient, context.Context) {
+	ctx := context.Background()
+	if key != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
+	}
+	return marketingv1.NewMarketingServiceClient(s.grpc), ctx
+}
+
+// tenantKeys counts the Redis keys and events a tenant owns in marketing, to prove that rejected
+// requests wrote nothing.
+func (s *system) tenantFootprint(t *testing.T, tenant string) (keys int, events int) {
+	t.Helper()
+	ctx := context.Background()
+	iter := s.rdb.Scan(ctx, 0, "crm:*:marketing:"+tenant+":*", 1000).Iterator()
+	for iter.Next(ctx) {
+		keys++
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	streams := s.rdb.Scan(ctx, 0, "crm:*:marketing:events", 1000).Iterator()
+	for streams.Next(ctx) {
+		msgs, err := s.rdb.XRange(ctx, streams.Val(), "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if strings.Contains(m.Values["e"].(string), tenant) {
+				events++
+			}
+		}
+	}
+	return keys, events
+}

@@ -1,0 +1,302 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+
+	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/redistest"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
+	"github.com/crmcycle/crm/services/marketing"
+	"github.com/crmcycle/crm/services/marketing/redisstore"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+type fixture struct {
+	rdb    redis.UniversalClient
+	keys   *keyspace.Space
+	store  *redisstore.Store
+	leads  *marketing.Leads
+	tenant string
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	rdb := redistest.Client(t)
+	keys, err := keyspace.Open(context.Background(), rdb, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := redisstore.New(rdb, keys, 0)
+	pub := events.Publisher{Producer: "marketing", Propagator: propagation.TraceContext{}}
+	return fixture{rdb: rdb, keys: keys, store: store, tenant: redistest.Tenant(t),
+		leads: marketing.NewLeads(store, pub, time.Now)}
+}
+
+// streamLen counts the tenant's events: the stream is shared by every tenant of the partition.
+func (f fixture) streamLen(t *testing.T) int64 {
+	t.Helper()
+	msgs, err := f.rdb.XRange(context.Background(), f.keys.Scope("marketing", f.tenant).Stream(), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, m := range msgs {
+		ev := &eventv1.Event{}
+		if err := proto.Unmarshal([]byte(m.Values["e"].(string)), ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetTenantId() == f.tenant {
+			n++
+		}
+	}
+	return n
+}
+
+func TestCaptureCreatesThenTouches(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	first, err := f.leads.Capture(ctx, f.tenant, &marketing.Lead{
+		Email: " Ada@Example.com ", GivenName: "Ada", Channel: typev1.Channel_CHANNEL_WEB,
+		Consent: []*marketingv1.Consent{{Channel: typev1.Channel_CHANNEL_EMAIL, Granted: true}},
+		Tags:    []string{"webinar"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetEmail() != "ada@example.com" || first.GetStatus() != marketingv1.LeadStatus_LEAD_STATUS_NEW ||
+		first.GetTouchCount() != 1 || first.GetCustomerId() == "" || first.GetEtag() != "1" {
+		t.Fatalf("new lead = %v", first)
+	}
+	got, err := f.store.GetLead(ctx, f.tenant, first.GetId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(first, got, protocmp.Transform()); diff != "" {
+		t.Fatalf("stored lead differs (-captured +stored):\n%s", diff)
+	}
+
+	again, err := f.leads.Capture(ctx, f.tenant, &marketing.Lead{
+		Email: "ADA@example.com", Company: "Analytical Engines", Channel: typev1.Channel_CHANNEL_EVENT,
+		Consent: []*marketingv1.Consent{{Channel: typev1.Channel_CHANNEL_EMAIL, Granted: false, Source: "unsubscribe"}},
+		Tags:    []string{"webinar", "event"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.GetId() != first.GetId() || again.GetCustomerId() != first.GetCustomerId() {
+		t.Fatalf("recapture made another lead: %s/%s, want %s/%s", again.GetId(), again.GetCustomerId(), first.GetId(), first.GetCustomerId())
+	}
+	if again.GetTouchCount() != 2 || again.GetEtag() != "2" || again.GetGivenName() != "Ada" || again.GetCompany() != "Analytical Engines" {
+		t.Fatalf("touched lead = %v", again)
+	}
+	if again.GetChannel() != typev1.Channel_CHANNEL_WEB || again.GetLastTouch().GetChannel() != typev1.Channel_CHANNEL_EVENT {
+		t.Fatalf("source channel %v, last touch %v: want WEB kept and EVENT as last touch", again.GetChannel(), again.GetLastTouch().GetChannel())
+	}
+	if c := again.GetConsent(); len(c) != 1 || c[0].GetGranted() || c[0].GetSource() != "unsubscribe" {
+		t.Fatalf("consent = %v, want the e-mail grant replaced by the withdrawal", c)
+	}
+	if diff := cmp.Diff([]string{"webinar", "event"}, again.GetTags()); diff != "" {
+		t.Fatalf("tags (-want +got):\n%s", diff)
+	}
+	if n := f.streamLen(t); n != 2 {
+		t.Fatalf("stream has %d events, want 2 (one per capture)", n)
+	}
+}
+
+func TestConcurrentCapturesOfOneEmailMakeOneLead(t *testing.T) {
+	f := setup(t)
+	const writers = 16
+	var wg sync.WaitGroup
+	ids := make([]string, writers)
+	errs := make([]error, writers)
+	for i := range writers {
+		wg.Go(func() {
+			// Vary case and whitespace: all normalize to the same e-mail.
+			email := fmt.Sprintf("%sgrace@Example.com ", strings.Repeat(" ", i%3))
+			if i%2 == 0 {
+				email = strings.ToUpper(email)
+			}
+			l, err := f.leads.Capture(context.Background(), f.tenant, &marketing.Lead{Email: email})
+			errs[i] = err
+			if err == nil {
+				ids[i] = l.GetId()
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("capture %d: %v", i, err)
+		}
+		if ids[i] != ids[0] {
+			t.Fatalf("capture %d got lead %s, capture 0 got %s: want one lead", i, ids[i], ids[0])
+		}
+	}
+	leads, _, err := f.store.ListLeads(context.Background(), f.tenant, marketing.LeadQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leads) != 1 || leads[0].GetTouchCount() != writers {
+		t.Fatalf("list = %d leads (touch count %d), want 1 lead with %d touches", len(leads), leads[0].GetTouchCount(), writers)
+	}
+	if n := f.streamLen(t); n != writers {
+		t.Fatalf("stream has %d events, want %d", n, writers)
+	}
+}
+
+func TestStaleUpdateWritesNothing(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	lead, err := f.leads.Capture(ctx, f.tenant, &marketing.Lead{Email: "stale@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := f.streamLen(t)
+	stale := &marketing.Lead{Id: lead.GetId(), Email: lead.GetEmail(), Etag: "7", Status: marketingv1.LeadStatus_LEAD_STATUS_ENGAGED}
+	prev := &marketing.Lead{Id: lead.GetId(), Email: lead.GetEmail(), Etag: "6", Status: marketingv1.LeadStatus_LEAD_STATUS_NEW}
+	err = f.store.UpdateLead(ctx, f.tenant, stale, prev, encodeEvent(t, f.tenant))
+	if !errors.Is(err, marketing.ErrStale) {
+		t.Fatalf("UpdateLead with a stale etag = %v, want ErrStale", err)
+	}
+	got, err := f.store.GetLead(ctx, f.tenant, lead.GetId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(lead, got, protocmp.Transform()); diff != "" {
+		t.Fatalf("lead changed by a failed update (-want +got):\n%s", diff)
+	}
+	engaged, _, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{
+		Index: marketing.LeadIndex{Status: marketingv1.LeadStatus_LEAD_STATUS_ENGAGED}, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(engaged) != 0 || f.streamLen(t) != before {
+		t.Fatalf("failed update left %d index entries and %d new events", len(engaged), f.streamLen(t)-before)
+	}
+}
+
+func TestUpdateMovesStatusIndex(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	lead, err := f.leads.Capture(ctx, f.tenant, &marketing.Lead{Email: "move@example.com", Channel: typev1.Channel_CHANNEL_ADS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := &marketing.Lead{Id: lead.GetId(), Email: lead.GetEmail(), Channel: lead.GetChannel(),
+		Status: marketingv1.LeadStatus_LEAD_STATUS_ENGAGED, Etag: "2"}
+	if err := f.store.UpdateLead(ctx, f.tenant, next, lead, encodeEvent(t, f.tenant)); err != nil {
+		t.Fatal(err)
+	}
+	count := func(ix marketing.LeadIndex) int {
+		leads, _, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{Index: ix, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(leads)
+	}
+	for _, tt := range []struct {
+		name string
+		ix   marketing.LeadIndex
+		want int
+	}{
+		{"new", marketing.LeadIndex{Status: marketingv1.LeadStatus_LEAD_STATUS_NEW}, 0},
+		{"engaged", marketing.LeadIndex{Status: marketingv1.LeadStatus_LEAD_STATUS_ENGAGED}, 1},
+		{"ads", marketing.LeadIndex{Channel: typev1.Channel_CHANNEL_ADS}, 1},
+		{"web", marketing.LeadIndex{Channel: typev1.Channel_CHANNEL_WEB}, 0},
+	} {
+		if got := count(tt.ix); got != tt.want {
+			t.Errorf("%s index has %d leads, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestListPagesNewestFirst(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	var want []string
+	for i := range 7 {
+		ch := typev1.Channel_CHANNEL_WEB
+		if i%2 == 1 {
+			ch = typev1.Channel_CHANNEL_SOCIAL
+		}
+		l, err := f.leads.Capture(ctx, f.tenant, &marketing.Lead{Email: fmt.Sprintf("p%d@example.com", i), Channel: ch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append([]string{l.GetId()}, want...)
+	}
+	var got []string
+	q := marketing.LeadQuery{Limit: 3}
+	for pages := 0; ; pages++ {
+		leads, next, err := f.store.ListLeads(ctx, f.tenant, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range leads {
+			got = append(got, l.GetId())
+		}
+		if next == "" {
+			if pages != 2 {
+				t.Fatalf("got %d pages after the first, want 2", pages)
+			}
+			break
+		}
+		q.After = next
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("ids across pages (-want +got):\n%s", diff)
+	}
+	social, next, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{
+		Index: marketing.LeadIndex{Channel: typev1.Channel_CHANNEL_SOCIAL}, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(social) != 3 || next != "" {
+		t.Fatalf("social channel list = %d leads (next %q), want 3 and no next page", len(social), next)
+	}
+}
+
+func TestTenantsAreIsolated(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	lead, err := f.leads.Capture(ctx, f.tenant, &marketing.Lead{Email: "iso@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := redistest.Tenant(t)
+	if _, err := f.store.GetLead(ctx, other, lead.GetId()); !errors.Is(err, marketing.ErrLeadNotFound) {
+		t.Fatalf("other tenant GetLead = %v, want ErrLeadNotFound", err)
+	}
+	theirs, err := f.leads.Capture(ctx, other, &marketing.Lead{Email: "iso@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if theirs.GetId() == lead.GetId() {
+		t.Fatal("the same e-mail in another tenant resolved to the first tenant's lead")
+	}
+}
+
+func encodeEvent(t *testing.T, tenant string) []byte {
+	t.Helper()
+	b, err := proto.Marshal(&eventv1.Event{Id: "test", TenantId: tenant, Type: "test.updated"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
