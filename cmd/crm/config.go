@@ -40,7 +40,7 @@ func (c *processConfig) registerFlags(fs *flag.FlagSet, withTarget bool) {
 	c.GRPC.RegisterFlags(fs)
 	c.Gateway.RegisterFlags(fs)
 	c.Redis.RegisterFlags(fs)
-	fs.StringVar(&c.AdminAddr, "admin-addr", ":9464", "admin HTTP address: /metrics, /healthz, /readyz")
+	fs.StringVar(&c.AdminAddr, "admin-addr", ":9464", "admin HTTP address (always plaintext, for scrapers and probes): /metrics, /healthz, /readyz")
 	c.ServiceAddrs = map[string]*string{}
 	for _, s := range serviceTargets {
 		c.ServiceAddrs[s] = fs.String(s+"-addr", "", "gRPC address of the "+s+" service (default: this process, when it runs it)")

@@ -130,7 +130,7 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 
 	ready := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	var httpServers []*http.Server
-	serveHTTP := func(name, addr string, h http.Handler) (string, error) {
+	serveHTTP := func(name, addr string, h http.Handler, tls bool) (string, error) {
 		lis, err := listen(addr)
 		if err != nil {
 			return "", err
@@ -139,7 +139,7 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 		httpServers = append(httpServers, hs)
 		g.Go(func() error {
 			var err error
-			if cfg.GRPC.CertFile != "" {
+			if tls {
 				err = hs.ServeTLS(lis, cfg.GRPC.CertFile, cfg.GRPC.KeyFile)
 			} else {
 				err = hs.Serve(lis)
@@ -166,11 +166,11 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 		if err != nil {
 			return err
 		}
-		if bound.HTTP, err = serveHTTP("REST gateway", cfg.Gateway.Addr, h); err != nil {
+		if bound.HTTP, err = serveHTTP("REST gateway", cfg.Gateway.Addr, h, cfg.GRPC.CertFile != ""); err != nil {
 			return err
 		}
 	}
-	if bound.Admin, err = serveHTTP("admin", cfg.AdminAddr, adminhttp.Handler(tel.MetricsHandler, ready)); err != nil {
+	if bound.Admin, err = serveHTTP("admin", cfg.AdminAddr, adminhttp.Handler(tel.MetricsHandler, ready), false); err != nil {
 		return err
 	}
 
