@@ -6,61 +6,88 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/redis/go-redis/v9"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/flagenv"
+	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/redisconn"
 )
 
 const adminUsage = `usage:
   crm admin tenant create [--id ID] --name NAME
   crm admin key create --tenant ID --scopes SCOPE[,SCOPE...]
+  crm admin events lag --producer SERVICE
+  crm admin events dlq list --producer SERVICE --group SERVICE [--limit N]
+  crm admin events dlq replay --producer SERVICE --group SERVICE [REF...]   (no REF: all)
+  crm admin events dlq purge --producer SERVICE --group SERVICE [REF...]    (no REF: all)
 
 Scopes: admin, or <service>.read / <service>.write for marketing, sales, product, support.
-Both need --redis-url (or REDIS_URL).
+A dead letter's REF is "<partition>/<entry id>", as dlq list prints it. Replayed events go back on
+their stream; groups that handled them before skip them by event id.
+Every command needs --redis-url (or REDIS_URL).
 `
 
+// adminCommands are the command words; flags and arguments follow them.
+var adminCommands = []string{"tenant create", "key create", "events lag", "events dlq list", "events dlq replay", "events dlq purge"}
+
 func admin(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) < 2 {
-		fmt.Fprint(stdout, adminUsage)
-		return errors.New("admin: what to manage?")
+	var words []string
+	for len(words) < len(args) && len(words) < 3 && !strings.HasPrefix(args[len(words)], "-") {
+		words = append(words, args[len(words)])
 	}
-	fs := flag.NewFlagSet("crm admin "+args[0]+" "+args[1], flag.ContinueOnError)
+	command := strings.Join(words, " ")
+	if !slices.Contains(adminCommands, command) {
+		fmt.Fprint(stdout, adminUsage)
+		return fmt.Errorf("admin: unknown command %q", strings.Join(words, " "))
+	}
+	rest := args[len(strings.Fields(command)):]
+	fs := flag.NewFlagSet("crm admin "+command, flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	var redisCfg redisconn.Config
 	redisCfg.RegisterFlags(fs)
-	switch args[0] + " " + args[1] {
+	id := fs.String("id", "", "tenant id ([a-z0-9-], up to 32); random when empty")
+	name := fs.String("name", "", "tenant display name")
+	tenant := fs.String("tenant", "", "tenant id")
+	scopes := fs.String("scopes", "", "comma-separated scopes")
+	producer := fs.String("producer", "", "the service whose event streams to inspect")
+	group := fs.String("group", "", "the consumer group (the reacting service)")
+	limit := fs.Int("limit", 50, "how many dead letters to list")
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	if err := flagenv.Apply(fs, "CRM", map[string]string{"redis-url": "REDIS_URL"}); err != nil {
+		return err
+	}
+	if err := redisCfg.Validate(); err != nil {
+		return err
+	}
+	rdb, err := openUntraced(ctx, redisCfg.URL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	switch command {
 	case "tenant create":
-		id := fs.String("id", "", "tenant id ([a-z0-9-], up to 32); random when empty")
-		name := fs.String("name", "", "display name")
-		store, done, err := adminStore(ctx, fs, args[2:], &redisCfg)
-		if err != nil {
-			return err
-		}
-		defer done()
 		if *name == "" {
 			return errors.New("admin: --name is required")
 		}
-		t, err := store.CreateTenant(ctx, *id, *name)
+		t, err := auth.NewStore(rdb).CreateTenant(ctx, *id, *name)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "tenant %s created (%s)\n", t.ID, t.DisplayName)
 		return nil
 	case "key create":
-		tenant := fs.String("tenant", "", "tenant id")
-		scopes := fs.String("scopes", "", "comma-separated scopes")
-		store, done, err := adminStore(ctx, fs, args[2:], &redisCfg)
-		if err != nil {
-			return err
-		}
-		defer done()
-		k, err := store.CreateKey(ctx, *tenant, strings.Split(*scopes, ","))
+		k, err := auth.NewStore(rdb).CreateKey(ctx, *tenant, strings.Split(*scopes, ","))
 		if err != nil {
 			return err
 		}
@@ -68,25 +95,50 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "secret (shown once, store it now): %s\n", k.Secret)
 		return nil
 	}
-	fmt.Fprint(stdout, adminUsage)
-	return fmt.Errorf("admin: unknown command %q", strings.Join(args[:2], " "))
+
+	if *producer == "" || (command != "events lag" && *group == "") {
+		return errors.New("admin: --producer (and, for dlq, --group) are required")
+	}
+	keys, err := keyspace.Load(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	switch command {
+	case "events lag":
+		return printLag(ctx, rdb, keys, *producer, stdout)
+	case "events dlq list":
+		dead, err := events.DeadLetters(ctx, rdb, keys, *producer, *group, *limit)
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "REF\tEVENT\tTYPE\tTENANT\tDELIVERIES\tERROR")
+		for _, d := range dead {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", d.Ref, d.Event.GetId(), d.Event.GetType(), d.Event.GetTenantId(), d.Deliveries, d.Error)
+		}
+		return w.Flush()
+	case "events dlq replay":
+		n, err := events.ReplayDeadLetters(ctx, rdb, keys, *producer, *group, fs.Args())
+		fmt.Fprintf(stdout, "replayed %d dead letters\n", n)
+		return err
+	default: // events dlq purge
+		n, err := events.PurgeDeadLetters(ctx, rdb, keys, *producer, *group, fs.Args())
+		fmt.Fprintf(stdout, "purged %d dead letters\n", n)
+		return err
+	}
 }
 
-func adminStore(ctx context.Context, fs *flag.FlagSet, args []string, cfg *redisconn.Config) (*auth.Store, func(), error) {
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
-	}
-	if err := flagenv.Apply(fs, "CRM", map[string]string{"redis-url": "REDIS_URL"}); err != nil {
-		return nil, nil, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, nil, err
-	}
-	rdb, err := openUntraced(ctx, cfg.URL)
+func printLag(ctx context.Context, rdb redis.UniversalClient, keys *keyspace.Space, producer string, stdout io.Writer) error {
+	lag, err := events.Lag(ctx, rdb, keys, producer)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	return auth.NewStore(rdb), func() { _ = rdb.Close() }, nil
+	w := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "GROUP\tPARTITION\tLAG\tPENDING\tDEAD LETTERS\tCONSUMERS\tLAST DELIVERED")
+	for _, g := range lag {
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%s\n", g.Group, g.Partition, g.Lag, g.Pending, g.DeadLetters, g.Consumers, g.LastDelivered)
+	}
+	return w.Flush()
 }
 
 // openUntraced opens Redis for one-off administrative work.

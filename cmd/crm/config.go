@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crmcycle/crm/gateway"
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/flagenv"
 	"github.com/crmcycle/crm/pkg/grpcserver"
 	"github.com/crmcycle/crm/pkg/redisconn"
@@ -30,7 +31,33 @@ type processConfig struct {
 	ServiceAddrs  map[string]*string
 	ClientTimeout time.Duration
 	LogLevel      slog.Level
+	Bus           busConfig
 	targetFlag    string
+}
+
+// busConfig tunes the event bus: how consumers retry and how long streams keep events.
+type busConfig struct {
+	Consumer  events.ConsumerConfig
+	Retention events.Retention
+}
+
+func (c *busConfig) registerFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.Consumer.ClaimIdle, "event-claim-idle", 30*time.Second, "how long an unacknowledged event waits before another consumer takes it over")
+	fs.IntVar(&c.Consumer.MaxDeliveries, "event-max-deliveries", 5, "deliveries of a failing event before it is dead-lettered")
+	fs.DurationVar(&c.Retention.MaxAge, "event-max-age", 7*24*time.Hour, "events older than this are trimmed once every group has them")
+	fs.Int64Var(&c.Retention.MaxLen, "event-max-len", 1_000_000, "entries kept per partition stream once every group has them")
+	fs.DurationVar(&c.Retention.Interval, "event-trim-interval", time.Minute, "how often streams are trimmed")
+}
+
+func (c *busConfig) validate() error {
+	// A redelivered event is recognized by its seen marker only while the marker lives.
+	if c.Retention.MaxAge <= 0 || c.Retention.MaxAge >= events.SeenTTL {
+		return fmt.Errorf("--event-max-age must be positive and below %s, how long handled events are remembered", events.SeenTTL)
+	}
+	if c.Consumer.ClaimIdle <= 0 || c.Consumer.MaxDeliveries <= 0 || c.Retention.Interval <= 0 {
+		return errors.New("--event-claim-idle, --event-max-deliveries and --event-trim-interval must be positive")
+	}
+	return nil
 }
 
 func (c *processConfig) registerFlags(fs *flag.FlagSet, withTarget bool) {
@@ -47,6 +74,7 @@ func (c *processConfig) registerFlags(fs *flag.FlagSet, withTarget bool) {
 	}
 	fs.DurationVar(&c.ClientTimeout, "client-timeout", 5*time.Second, "deadline of calls to other services")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	c.Bus.registerFlags(fs)
 }
 
 // parse parses args, applies the environment and validates.
@@ -71,7 +99,7 @@ func (c *processConfig) parse(fs *flag.FlagSet, args []string) error {
 }
 
 func (c *processConfig) validate() error {
-	errs := []error{c.GRPC.Validate(), c.Redis.Validate()}
+	errs := []error{c.GRPC.Validate(), c.Redis.Validate(), c.Bus.validate()}
 	if c.runs(gatewayTarget) {
 		errs = append(errs, c.Gateway.Validate())
 		for _, s := range serviceTargets {

@@ -11,12 +11,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/gateway"
 	"github.com/crmcycle/crm/pkg/adminhttp"
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/grpcclient"
 	"github.com/crmcycle/crm/pkg/grpcserver"
 	"github.com/crmcycle/crm/pkg/keyspace"
@@ -60,8 +62,9 @@ func newService(name string, deps platform.Deps) platform.Service {
 }
 
 // runProcess runs the configured targets until ctx is done, then shuts down in order: the gateway
-// drains its requests, gRPC health turns NOT_SERVING and in-flight calls drain, outbound
-// connections close, telemetry is flushed, and Redis is closed last.
+// drains its requests, gRPC health turns NOT_SERVING and in-flight calls drain, event consumers
+// finish the event in hand, outbound connections close, telemetry is flushed, and Redis is closed
+// last.
 func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err error) {
 	logger := env.Logger
 	if logger == nil {
@@ -73,17 +76,19 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 			return err
 		}
 	}
-	defer func() {
+	var rdb redis.UniversalClient
+	defer func() { // last of all: flush telemetry, then close Redis (STYLE.md habit 4)
 		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		err = errors.Join(err, tel.Shutdown(flushCtx))
+		if rdb != nil {
+			_ = rdb.Close()
+		}
 	}()
 
-	rdb, err := redisconn.Open(ctx, cfg.Redis, tel.TracerProvider, tel.MeterProvider)
-	if err != nil {
+	if rdb, err = redisconn.Open(ctx, cfg.Redis, tel.TracerProvider, tel.MeterProvider); err != nil {
 		return err
 	}
-	defer rdb.Close()
 	keys, err := keyspace.Open(ctx, rdb, cfg.Redis.Partitions)
 	if err != nil {
 		return err
@@ -99,9 +104,14 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 	listen := func(addr string) (net.Listener, error) { return lc.Listen(ctx, "tcp", addr) }
 	var bound boundAddrs
 	g, gctx := errgroup.WithContext(ctx)
+	// Each stage stops on its own signal, so shutdown can go in order (see below).
 	stopGRPC, cancelGRPC := context.WithCancel(context.Background())
 	defer cancelGRPC()
+	grpcStopped := make(chan struct{})
+	stopBus, cancelBus := context.WithCancel(context.Background())
+	defer cancelBus()
 
+	var subscriptions []events.Subscription
 	if services := cfg.services(); len(services) > 0 {
 		srv, err := grpcserver.New(cfg.GRPC, grpcserver.Deps{
 			Logger: logger, Telemetry: tel, Redis: rdb,
@@ -112,7 +122,11 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 		}
 		deps := platform.Deps{Redis: rdb, Keys: keys, PageTokens: tokens, Telemetry: tel, Logger: logger, Clients: clients, Now: time.Now}
 		for _, name := range services {
-			newService(name, deps).Register(srv)
+			svc := newService(name, deps)
+			svc.Register(srv)
+			if r, ok := svc.(platform.Reactor); ok {
+				subscriptions = append(subscriptions, r.Subscriptions()...)
+			}
 		}
 		lis, err := listen(cfg.GRPC.Addr)
 		if err != nil {
@@ -124,8 +138,33 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 				*cfg.ServiceAddrs[name] = dialable(bound.GRPC)
 			}
 		}
-		g.Go(func() error { return srv.Serve(stopGRPC, lis) })
+		g.Go(func() error { defer close(grpcStopped); return srv.Serve(stopGRPC, lis) })
 		logger.Info("gRPC listening", "addr", bound.GRPC, "services", services)
+
+		busRedis := rdb
+		if len(subscriptions) > 0 {
+			// Blocking stream reads hold a connection each: give them their own pool, so they
+			// never queue requests behind them.
+			busCfg := cfg.Redis
+			busCfg.PoolSize = keys.Partitions()*len(subscriptions) + 8
+			if busRedis, err = redisconn.Open(ctx, busCfg, tel.TracerProvider, tel.MeterProvider); err != nil {
+				return err
+			}
+			defer busRedis.Close()
+		}
+		for _, sub := range subscriptions {
+			consumer, err := events.NewConsumer(cfg.Bus.Consumer, sub, busRedis, keys, tel, logger)
+			if err != nil {
+				return err
+			}
+			g.Go(func() error { return consumer.Run(stopBus) })
+		}
+		g.Go(func() error {
+			events.RunRetention(stopBus, rdb, keys, services, cfg.Bus.Retention, logger)
+			return nil
+		})
+	} else {
+		close(grpcStopped)
 	}
 
 	ready := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
@@ -174,15 +213,20 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 		return err
 	}
 
+	// Shutdown order: the gateway drains its requests first, so their gRPC calls can finish; then
+	// gRPC health goes NOT_SERVING and in-flight calls drain; then consumers finish the event in
+	// hand. Telemetry is flushed and Redis closed by the deferred calls above.
 	g.Go(func() error {
 		<-gctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.GRPC.ShutdownTimeout)
 		defer cancel()
 		var errs []error
-		for _, hs := range httpServers { // the gateway first, so its calls finish before gRPC stops
+		for _, hs := range httpServers {
 			errs = append(errs, hs.Shutdown(shutdownCtx))
 		}
 		cancelGRPC()
+		<-grpcStopped
+		cancelBus()
 		return errors.Join(errs...)
 	})
 	if env.OnReady != nil {

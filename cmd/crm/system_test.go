@@ -21,6 +21,7 @@ import (
 
 	"github.com/crmcycle/crm/gateway"
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/grpcserver"
 	"github.com/crmcycle/crm/pkg/redisconn"
 	"github.com/crmcycle/crm/pkg/redistest"
@@ -54,6 +55,10 @@ func startSystem(t *testing.T) *system {
 		AdminAddr:     "127.0.0.1:0",
 		ServiceAddrs:  map[string]*string{},
 		ClientTimeout: 5 * time.Second,
+		Bus: busConfig{
+			Consumer:  events.ConsumerConfig{ClaimIdle: time.Second, MaxDeliveries: 3},
+			Retention: events.Retention{MaxAge: time.Hour, MaxLen: 10_000, Interval: time.Minute},
+		},
 	}
 	for _, s := range serviceTargets {
 		cfg.ServiceAddrs[s] = new(string)

@@ -46,6 +46,19 @@ func Open(ctx context.Context, rdb redis.UniversalClient, partitions int) (*Spac
 	return &Space{partitions: partitions}, nil
 }
 
+// Load returns the space with the partition count recorded in Redis, for tools that work on an
+// existing deployment.
+func Load(ctx context.Context, rdb redis.UniversalClient) (*Space, error) {
+	recorded, err := rdb.Get(ctx, PartitionsKey).Int()
+	if errors.Is(err, redis.Nil) {
+		return nil, errors.New("keyspace: no partition count recorded: nothing has run on this Redis yet")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keyspace: read partition count: %w", err)
+	}
+	return &Space{partitions: recorded}, nil
+}
+
 // ErrPartitionMismatch means the configured partition count differs from the recorded one.
 var ErrPartitionMismatch = errors.New("partition count mismatch")
 
@@ -68,6 +81,21 @@ func (s *Space) Scope(service, tenant string) Scope {
 // Stream is a service's event stream for one partition.
 func (s *Space) Stream(service string, partition int) string {
 	return "crm:{p" + strconv.Itoa(partition) + "}:" + service + ":events"
+}
+
+// DeadLetters is where a consumer group parks the events of a stream it could not handle.
+func (s *Space) DeadLetters(service string, partition int, group string) string {
+	return s.Stream(service, partition) + ":dlq:" + group
+}
+
+// Lease is the key whose holder is the one reader of a stream partition for a group.
+func (s *Space) Lease(service string, partition int, group string) string {
+	return s.Stream(service, partition) + ":lease:" + group
+}
+
+// Members is the heartbeat set of a group's live consumers of a service's streams.
+func (s *Space) Members(service, group string) string {
+	return "crm:bus:" + service + ":" + group + ":members"
 }
 
 // Scope builds the keys of one service and tenant.

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/grpcclient"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/pagetoken"
@@ -25,6 +26,12 @@ type Deps struct {
 	Logger     *slog.Logger
 	Clients    *grpcclient.Pool
 	Now        func() time.Time
+}
+
+// Reactor is a service that reacts to other services' events.
+type Reactor interface {
+	// Subscriptions are the event streams the service consumes, one consumer group each.
+	Subscriptions() []events.Subscription
 }
 
 // Service is a mountable service.

@@ -25,6 +25,8 @@ type Config struct {
 	URL string
 	// Partitions is the fixed hash-tag partition count (DESIGN.md §7).
 	Partitions int
+	// PoolSize overrides the connection pool size per node (0: the URL's or go-redis's default).
+	PoolSize int
 }
 
 // RegisterFlags registers the Redis flags.
@@ -46,7 +48,7 @@ func (c *Config) Validate() error {
 
 // Open connects, instruments the client and checks that Redis answers.
 func Open(ctx context.Context, cfg Config, tp trace.TracerProvider, mp metric.MeterProvider) (redis.UniversalClient, error) {
-	rdb, err := newClient(cfg.URL)
+	rdb, err := newClient(cfg.URL, cfg.PoolSize)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +69,7 @@ func Open(ctx context.Context, cfg Config, tp trace.TracerProvider, mp metric.Me
 	return rdb, nil
 }
 
-func newClient(rawURL string) (redis.UniversalClient, error) {
+func newClient(rawURL string, poolSize int) (redis.UniversalClient, error) {
 	scheme, rest, _ := strings.Cut(rawURL, "://")
 	switch scheme {
 	case "redis", "rediss":
@@ -75,17 +77,26 @@ func newClient(rawURL string) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
+		if poolSize > 0 {
+			opts.PoolSize = poolSize
+		}
 		return redis.NewClient(opts), nil
 	case "redis+cluster", "rediss+cluster":
 		opts, err := redis.ParseClusterURL(strings.TrimSuffix(scheme, "+cluster") + "://" + rest)
 		if err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
+		if poolSize > 0 {
+			opts.PoolSize = poolSize
+		}
 		return redis.NewClusterClient(opts), nil
 	case "redis+sentinel", "rediss+sentinel":
 		opts, err := redis.ParseFailoverURL(strings.TrimSuffix(scheme, "+sentinel") + "://" + rest)
 		if err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
+		}
+		if poolSize > 0 {
+			opts.PoolSize = poolSize
 		}
 		return redis.NewFailoverClient(opts), nil
 	}

@@ -36,6 +36,7 @@ func Main(m *testing.M) {
 	}
 	code := m.Run()
 	stop()
+	stopCluster()
 	os.Exit(code)
 }
 

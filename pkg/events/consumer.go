@@ -1,0 +1,359 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/telemetry"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+)
+
+// Handler reacts to one event. An error means "try again"; after MaxDeliveries failed deliveries
+// the event goes to the dead-letter stream. Handlers make their effect exactly once by committing it
+// with a Once(SeenMarker(...)) in the same atomic write; commit.ErrAlreadyApplied counts as success.
+type Handler func(ctx context.Context, ev *eventv1.Event) error
+
+// Subscription is a reacting service's interest in a producing service's events. Each is one
+// consumer group (named after the reacting service) on every partition stream of the producer.
+type Subscription struct {
+	Group    string
+	Producer string
+	Handle   Handler
+}
+
+// ConsumerConfig tunes a consumer; zero fields take the defaults.
+type ConsumerConfig struct {
+	// Name identifies this consumer in its group; default host-pid-random.
+	Name string
+	// Batch is how many entries one read returns (default 64).
+	Batch int
+	// Block is how long a read waits for new entries (default 1s); it must be below LeaseTTL.
+	Block time.Duration
+	// ClaimIdle is how long an unacknowledged entry waits before another consumer reclaims it
+	// (default 30s).
+	ClaimIdle time.Duration
+	// MaxDeliveries is how many deliveries an event gets before it is dead-lettered (default 5).
+	MaxDeliveries int
+	// RetryBackoff is the first pause between deliveries of a failing event; it doubles (default 100ms).
+	RetryBackoff time.Duration
+	// LeaseTTL is how long a partition stays with a consumer that stopped renewing (default 10s).
+	LeaseTTL time.Duration
+	// HandlerTimeout bounds one handler call (default 30s).
+	HandlerTimeout time.Duration
+}
+
+func (c ConsumerConfig) withDefaults() ConsumerConfig {
+	if c.Name == "" {
+		host, _ := os.Hostname()
+		c.Name = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
+	}
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.Block, time.Second)
+	def(&c.ClaimIdle, 30*time.Second)
+	def(&c.RetryBackoff, 100*time.Millisecond)
+	def(&c.LeaseTTL, 10*time.Second)
+	def(&c.HandlerTimeout, 30*time.Second)
+	if c.Batch <= 0 {
+		c.Batch = 64
+	}
+	if c.MaxDeliveries <= 0 {
+		c.MaxDeliveries = 5
+	}
+	return c
+}
+
+// Consumer runs one subscription. Within its group, each partition stream is read by exactly one
+// consumer at a time (the holder of the partition's lease), so events of a partition are handled in
+// stream order; partitions are shared fairly among the group's live consumers, and a crashed
+// consumer's partitions and unacknowledged entries move to the others.
+type Consumer struct {
+	cfg     ConsumerConfig
+	sub     Subscription
+	rdb     redis.UniversalClient
+	keys    *keyspace.Space
+	tracer  trace.Tracer
+	prop    propagation.TextMapPropagator
+	logger  *slog.Logger
+	metrics *metrics
+	leases  *leases
+}
+
+// NewConsumer returns a consumer of sub; Run starts it.
+func NewConsumer(cfg ConsumerConfig, sub Subscription, rdb redis.UniversalClient, keys *keyspace.Space, tel *telemetry.Telemetry, logger *slog.Logger) (*Consumer, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Block >= cfg.LeaseTTL {
+		return nil, errors.New("events: Block must be shorter than LeaseTTL")
+	}
+	m, err := newMetrics(tel.MeterProvider, sub, rdb, keys)
+	if err != nil {
+		return nil, err
+	}
+	return &Consumer{
+		cfg: cfg, sub: sub, rdb: rdb, keys: keys, logger: logger, metrics: m,
+		tracer: tel.TracerProvider.Tracer("github.com/crmcycle/crm/pkg/events"),
+		prop:   tel.Propagator,
+		leases: newLeases(rdb, keys, sub, cfg.Name, cfg.LeaseTTL),
+	}, nil
+}
+
+// Run consumes until ctx is done, then drains: the handler call in flight finishes and is
+// acknowledged, leases are released so other consumers take over at once.
+func (c *Consumer) Run(ctx context.Context) error {
+	for p := range c.keys.Partitions() {
+		err := c.rdb.XGroupCreateMkStream(ctx, c.keys.Stream(c.sub.Producer, p), c.sub.Group, "0").Err()
+		if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+			return fmt.Errorf("events: create group %s: %w", c.sub.Group, err)
+		}
+	}
+	if err := c.leases.heartbeat(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { c.leases.keepAlive(ctx) })
+	for p := range c.keys.Partitions() {
+		wg.Go(func() { c.runPartition(ctx, p) })
+	}
+	wg.Wait()
+	c.leases.leave()
+	return nil
+}
+
+func (c *Consumer) runPartition(ctx context.Context, p int) {
+	stream := c.keys.Stream(c.sub.Producer, p)
+	defer c.leases.release(p)
+	for ctx.Err() == nil {
+		held, err := c.leases.hold(ctx, p)
+		if err != nil {
+			c.logger.WarnContext(ctx, "events: lease", "stream", stream, "group", c.sub.Group, "error", err)
+		}
+		if !held {
+			pause(ctx, c.cfg.LeaseTTL/4)
+			continue
+		}
+		if err := c.step(ctx, stream); err != nil && ctx.Err() == nil {
+			c.logger.WarnContext(ctx, "events: read", "stream", stream, "group", c.sub.Group, "error", err)
+			pause(ctx, c.cfg.RetryBackoff)
+		}
+	}
+}
+
+// step handles one batch: unacknowledged entries first (left by a consumer that stopped), so the
+// partition's order holds across a takeover, then new ones.
+func (c *Consumer) step(ctx context.Context, stream string) error {
+	pending, err := c.rdb.XPending(ctx, stream, c.sub.Group).Result()
+	if err != nil {
+		return err
+	}
+	if pending.Count > 0 {
+		msgs, _, err := c.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: stream, Group: c.sub.Group, Consumer: c.cfg.Name,
+			MinIdle: c.cfg.ClaimIdle, Start: "0-0", Count: int64(c.cfg.Batch),
+		}).Result()
+		if err != nil {
+			return err
+		}
+		if len(msgs) == 0 { // not idle long enough: its consumer may still be at work
+			pause(ctx, min(c.cfg.ClaimIdle/4, c.cfg.Block))
+			return nil
+		}
+		deliveries, err := c.deliveries(ctx, stream, msgs)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if ctx.Err() != nil {
+				return nil
+			}
+			c.process(ctx, stream, m, deliveries[m.ID])
+		}
+		return nil
+	}
+	res, err := c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: c.sub.Group, Consumer: c.cfg.Name, Streams: []string{stream, ">"},
+		Count: int64(c.cfg.Batch), Block: c.cfg.Block,
+	}).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, s := range res {
+		for _, m := range s.Messages {
+			if ctx.Err() != nil {
+				return nil
+			}
+			c.process(ctx, stream, m, 1)
+		}
+	}
+	return nil
+}
+
+// deliveries returns how often each claimed entry has been delivered, claim included.
+func (c *Consumer) deliveries(ctx context.Context, stream string, msgs []redis.XMessage) (map[string]int, error) {
+	ext, err := c.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+		Stream: stream, Group: c.sub.Group, Start: msgs[0].ID, End: msgs[len(msgs)-1].ID,
+		Count: int64(len(msgs)), Consumer: c.cfg.Name,
+	}).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int, len(ext))
+	for _, e := range ext {
+		out[e.ID] = int(e.RetryCount)
+	}
+	return out, nil
+}
+
+// process delivers one entry until it is handled, dead-lettered, or the consumer stops (then it
+// stays pending for the next holder of the partition).
+func (c *Consumer) process(ctx context.Context, stream string, m redis.XMessage, delivered int) {
+	ev, err := decodeEntry(m)
+	if err != nil {
+		c.deadLetter(ctx, stream, m, err, delivered)
+		return
+	}
+	lastErr := errors.New("delivered without acknowledgement (consumer stopped or timed out)")
+	backoff := c.cfg.RetryBackoff
+	for attempt := max(delivered, 1); ; attempt++ {
+		if attempt > c.cfg.MaxDeliveries {
+			c.deadLetter(ctx, stream, m, lastErr, attempt-1)
+			return
+		}
+		err := c.invoke(ctx, Delivery{Stream: stream, EntryID: m.ID, Attempt: attempt}, ev)
+		if err == nil || errors.Is(err, commit.ErrAlreadyApplied) {
+			if err := c.rdb.XAck(context.WithoutCancel(ctx), stream, c.sub.Group, m.ID).Err(); err != nil {
+				c.logger.WarnContext(ctx, "events: ack", "stream", stream, "id", m.ID, "error", err)
+			}
+			c.metrics.delivered.Add(ctx, 1, c.metrics.attrs)
+			return
+		}
+		lastErr = err
+		c.metrics.failed.Add(ctx, 1, c.metrics.attrs)
+		c.logger.WarnContext(ctx, "events: handler failed", "type", ev.GetType(), "event_id", ev.GetId(),
+			"group", c.sub.Group, "attempt", attempt, "error", err)
+		if ctx.Err() != nil {
+			return
+		}
+		if attempt < c.cfg.MaxDeliveries {
+			pause(ctx, backoff)
+			backoff *= 2
+		}
+	}
+}
+
+// invoke calls the handler in a consumer span linked to the producer's span. A shutdown does not
+// cancel the call: it drains.
+func (c *Consumer) invoke(ctx context.Context, d Delivery, ev *eventv1.Event) (err error) {
+	hctx, cancel := context.WithTimeout(context.WithValue(context.WithoutCancel(ctx), deliveryKey{}, d), c.cfg.HandlerTimeout)
+	defer cancel()
+	producer := trace.SpanContextFromContext(c.prop.Extract(context.Background(),
+		propagation.MapCarrier{"traceparent": ev.GetTraceparent(), "tracestate": ev.GetTracestate()}))
+	hctx, span := c.tracer.Start(hctx, "process "+ev.GetType(),
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithLinks(trace.Link{SpanContext: producer}),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "redis"),
+			attribute.String("messaging.destination.name", d.Stream),
+			attribute.String("messaging.consumer.group.name", c.sub.Group),
+			attribute.String("messaging.message.id", ev.GetId()),
+			attribute.String("messaging.redis.entry_id", d.EntryID),
+			attribute.Int("messaging.delivery.attempt", d.Attempt),
+		))
+	defer span.End()
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panicked: %v", p)
+		}
+		if err != nil && !errors.Is(err, commit.ErrAlreadyApplied) {
+			span.RecordError(err)
+			span.SetStatus(otelcodes.Error, err.Error())
+		}
+	}()
+	return c.sub.Handle(hctx, ev)
+}
+
+func (c *Consumer) deadLetter(ctx context.Context, stream string, m redis.XMessage, cause error, deliveries int) {
+	ctx = context.WithoutCancel(ctx)
+	dlq := stream + ":dlq:" + c.sub.Group
+	data, _ := m.Values[entryField].(string)
+	err := deadLetterScript.Run(ctx, c.rdb, []string{stream, dlq}, c.sub.Group, m.ID, data, cause.Error(),
+		strconv.Itoa(deliveries)).Err()
+	if err != nil {
+		c.logger.ErrorContext(ctx, "events: dead-letter", "stream", stream, "id", m.ID, "error", err)
+		return
+	}
+	c.metrics.deadLettered.Add(ctx, 1, c.metrics.attrs)
+	c.logger.ErrorContext(ctx, "events: dead-lettered", "stream", stream, "id", m.ID, "group", c.sub.Group,
+		"deliveries", deliveries, "error", cause)
+}
+
+// Delivery says where a handled event came from.
+type Delivery struct {
+	Stream  string
+	EntryID string
+	// Attempt counts deliveries of this entry to the group, this one included.
+	Attempt int
+}
+
+type deliveryKey struct{}
+
+// DeliveryFrom returns the delivery of the event a handler was called with.
+func DeliveryFrom(ctx context.Context) (Delivery, bool) {
+	d, ok := ctx.Value(deliveryKey{}).(Delivery)
+	return d, ok
+}
+
+// entryField is the stream entry field that holds the encoded envelope.
+const entryField = "e"
+
+func decodeEntry(m redis.XMessage) (*eventv1.Event, error) {
+	data, ok := m.Values[entryField].(string)
+	if !ok {
+		return nil, fmt.Errorf("entry %s has no %q field", m.ID, entryField)
+	}
+	ev := &eventv1.Event{}
+	if err := proto.Unmarshal([]byte(data), ev); err != nil {
+		return nil, fmt.Errorf("entry %s: %w", m.ID, err)
+	}
+	return ev, nil
+}
+
+// SeenMarker is the key a reacting service commits with its effect (commit.Once) so that a
+// redelivered event changes nothing. It lives in the tenant's partition, like the effect's keys.
+func SeenMarker(keys *keyspace.Space, group string, ev *eventv1.Event) string {
+	return keys.Scope(group, ev.GetTenantId()).Key("seen", ev.GetId())
+}
+
+// SeenTTL is how long markers are kept: longer than any event stays in a stream.
+const SeenTTL = 8 * 24 * time.Hour
+
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
