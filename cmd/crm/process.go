@@ -51,7 +51,7 @@ type boundAddrs struct {
 func newService(name string, deps platform.Deps) platform.Service {
 	switch name {
 	case marketing.Name:
-		return marketing.New(marketing.DefaultConfig(), deps)
+		return marketing.New(deps)
 	case sales.Name:
 		return sales.New(deps)
 	case product.Name:

@@ -121,9 +121,10 @@ func (w *Write) HIncrBy(key, field string, delta int64) *Write {
 	return w.op("hincr", w.key(key), field, delta)
 }
 
-// Append adds an event to a stream, trimming it to about maxLen entries (0: no trim).
-func (w *Write) Append(stream string, event []byte, maxLen int64) *Write {
-	return w.op("xadd", w.key(stream), maxLen, event)
+// Append adds an event to a stream (the outbox). Streams are trimmed by events.RunRetention, which
+// never removes an entry a consumer group still needs; the write does not trim.
+func (w *Write) Append(stream string, event []byte) *Write {
+	return w.op("xadd", w.key(stream), event)
 }
 
 // Run executes the write in one round trip.

@@ -46,11 +46,7 @@ for _, op in ipairs(ops) do
       redis.call('SET', key, '1')
     end
   elseif code == 'xadd' then
-    if tonumber(a[2]) > 0 then
-      redis.call('XADD', key, 'MAXLEN', '~', a[2], '*', 'e', a[3])
-    else
-      redis.call('XADD', key, '*', 'e', a[3])
-    end
+    redis.call('XADD', key, '*', 'e', a[2])
   end
 end
 return { 'ok' }

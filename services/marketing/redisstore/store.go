@@ -23,14 +23,13 @@ var _ marketing.Store = (*Store)(nil)
 
 // Store is the Redis implementation of marketing.Store.
 type Store struct {
-	rdb          redis.UniversalClient
-	keys         *keyspace.Space
-	streamMaxLen int64
+	rdb  redis.UniversalClient
+	keys *keyspace.Space
 }
 
-// New returns a store; streamMaxLen bounds the event stream (approximately; 0 for no bound).
-func New(rdb redis.UniversalClient, keys *keyspace.Space, streamMaxLen int64) *Store {
-	return &Store{rdb: rdb, keys: keys, streamMaxLen: streamMaxLen}
+// New returns a store.
+func New(rdb redis.UniversalClient, keys *keyspace.Space) *Store {
+	return &Store{rdb: rdb, keys: keys}
 }
 
 type leadKeys struct{ keyspace.Scope }
@@ -73,7 +72,7 @@ func (s *Store) CreateLead(ctx context.Context, tenant string, lead *marketing.L
 	for _, ix := range k.indexes(lead) {
 		w.ZAdd(ix, 0, lead.GetId())
 	}
-	err = w.Append(k.Stream(), event, s.streamMaxLen).Run(ctx, s.rdb)
+	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
 	if conflict, ok := errors.AsType[*commit.UniqueConflictError](err); ok {
 		return &marketing.EmailTakenError{LeadID: conflict.Owner}
 	}
@@ -96,7 +95,7 @@ func (s *Store) UpdateLead(ctx context.Context, tenant string, lead, prev *marke
 			w.ZRem(oldIdx[i], lead.GetId()).ZAdd(newIdx[i], 0, lead.GetId())
 		}
 	}
-	err = w.Append(k.Stream(), event, s.streamMaxLen).Run(ctx, s.rdb)
+	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale
 	}

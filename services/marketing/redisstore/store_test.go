@@ -42,7 +42,7 @@ func setup(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := redisstore.New(rdb, keys, 0)
+	store := redisstore.New(rdb, keys)
 	pub := events.Publisher{Producer: "marketing", Propagator: propagation.TraceContext{}}
 	return fixture{rdb: rdb, keys: keys, store: store, tenant: redistest.Tenant(t),
 		leads: marketing.NewLeads(store, pub, time.Now)}

@@ -14,23 +14,14 @@ import (
 // Name is the service's target name.
 const Name = "marketing"
 
-// Config of the marketing service.
-type Config struct {
-	// StreamMaxLen bounds the event stream per partition (approximately).
-	StreamMaxLen int64
-}
-
-// DefaultConfig is the configuration `crm serve` uses.
-func DefaultConfig() Config { return Config{StreamMaxLen: 1_000_000} }
-
 // Service is the mountable marketing service.
 type Service struct{ rpc *rpc.Server }
 
 var _ platform.Service = (*Service)(nil)
 
 // New builds the service from the process's shared parts.
-func New(cfg Config, deps platform.Deps) *Service {
-	store := redisstore.New(deps.Redis, deps.Keys, cfg.StreamMaxLen)
+func New(deps platform.Deps) *Service {
+	store := redisstore.New(deps.Redis, deps.Keys)
 	publisher := events.Publisher{Producer: Name, Propagator: deps.Telemetry.Propagator}
 	leads := marketing.NewLeads(store, publisher, deps.Now)
 	return &Service{rpc: rpc.New(leads, deps.PageTokens)}
