@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""Prints the table of bench/run.sh from the raw results in a work directory.
+
+Usage: report.py WORKDIR. Reads the ghz JSON reports (health, capture, half, repeat, monitor-*),
+the WRKJSON line of the REST run, the CPU samples (*.cpu), the Redis snapshots (mem.*,
+cmdstats.*) and the MONITOR logs. Exits 1 when a run had more than 1% errors (or did not run),
+0 otherwise: a missed target is reported, not failed.
+"""
+
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+MAX_ERROR_RATE = 0.01
+SCRIPT_COMMANDS = ("eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro")
+
+work = Path(sys.argv[1])
+problems = []
+
+
+def kv(path):
+    out = {}
+    for line in path.read_text().splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+meta = kv(work / "meta.env")
+
+
+class Run:
+    """One load run: rate, latency percentiles (ms), errors and CPU per call."""
+
+    def __init__(self, name, label, tool):
+        self.name, self.label, self.tool = name, label, tool
+        self.ok = self.errors = self.skipped = 0
+        self.seconds = 0.0
+        self.rps = self.p50 = self.p99 = None
+        self.error_kinds = {}
+        self.cpu = kv(work / f"{name}.cpu") if (work / f"{name}.cpu").exists() else {}
+
+    @property
+    def total(self):
+        return self.ok + self.errors
+
+    @property
+    def error_rate(self):
+        return self.errors / self.total if self.total else 1.0
+
+    def cpu_per_call_us(self, who):
+        if who not in self.cpu or not self.ok:
+            return None
+        return float(self.cpu[who]) * 1e6 / (self.total + self.skipped)
+
+    def box_busy(self):
+        """Share of all the machine's cores busy with crm + redis + the load generator."""
+        if not self.cpu:
+            return None
+        used = sum(float(self.cpu[w]) for w in ("crm", "redis", "client"))
+        return used / (float(self.cpu["wall"]) * int(meta.get("cpus", "1")))
+
+    def other_busy(self):
+        """Share of all cores busy with anything else on the machine during the run."""
+        if "machine" not in self.cpu:
+            return None
+        used = sum(float(self.cpu[w]) for w in ("crm", "redis", "client"))
+        other = max(0.0, float(self.cpu["machine"]) - used)
+        return other / (float(self.cpu["wall"]) * int(meta.get("cpus", "1")))
+
+
+def ghz_run(name, label, skipped=0):
+    """A ghz JSON report; skipped calls (--skipFirst) count in the rate, not in the latencies."""
+    r = Run(name, label, "ghz")
+    r.skipped = skipped
+    path = work / f"{name}.out"
+    if not path.exists() or not path.stat().st_size:
+        problems.append(f"{label}: no result")
+        return r
+    rep = json.loads(path.read_text())
+    codes = rep.get("statusCodeDistribution") or {}
+    r.ok = codes.get("OK", 0)
+    r.errors = sum(n for code, n in codes.items() if code != "OK")
+    r.error_kinds = rep.get("errorDistribution") or {}
+    r.seconds = rep["total"] / 1e9
+    r.rps = (r.ok + skipped) / r.seconds if r.seconds else 0.0  # successful calls per second
+    lat = {int(round(d["percentage"])): d["latency"] / 1e6 for d in rep.get("latencyDistribution") or []}
+    r.p50, r.p99 = lat.get(50), lat.get(99)
+    return r
+
+
+def rest_run(name, label):
+    r = Run(name, label, meta.get("rest_tool", "wrk"))
+    path = work / f"{name}.out"
+    line = next((l for l in path.read_text().splitlines() if l.startswith("WRKJSON ")), None) if path.exists() else None
+    if line is None:
+        problems.append(f"{label}: no result")
+        return r
+    rep = json.loads(line[len("WRKJSON "):])
+    # wrk counts a non-2xx/3xx answer both as a request and as errors.status.
+    r.errors = sum(rep[k] for k in ("errors_connect", "errors_read", "errors_write", "errors_timeout", "errors_status"))
+    r.ok = rep["requests"] - rep["errors_status"]
+    r.error_kinds = {k: rep[k] for k in rep if k.startswith("errors_") and rep[k]}
+    r.rps = r.ok / (rep["duration_us"] / 1e6)
+    r.p50, r.p99 = rep["p50_us"] / 1e3, rep["p99_us"] / 1e3
+    return r
+
+
+conc = meta.get("concurrency", "50")
+runs = [
+    ghz_run("health", "(a) gRPC Health/Check"),
+    ghz_run("capture", "(b) gRPC CaptureLead, new lead"),
+    rest_run("rest", "(c) REST POST /v1/leads, new lead"),
+    ghz_run("half", f"(d) gRPC CaptureLead @{meta.get('half_rps', '?')}/s",
+            skipped=int(meta.get("half_skip", "0"))),
+]
+if (work / "repeat.out").exists():
+    runs.append(ghz_run("repeat", "(e) gRPC CaptureLead, known lead"))
+by = {r.name: r for r in runs}
+
+
+def fmt(v, spec, none="-"):
+    return none if v is None else format(v, spec)
+
+
+lines = []
+out = lines.append
+out(f"CRM Cycle bench (DESIGN.md §10): {meta.get('date')}  revision {meta.get('revision')}")
+out(f"machine: {meta.get('cpus')} CPUs, {meta.get('cpu_model')}; Redis {meta.get('redis_version')}; "
+    "client, crm and redis-server on the same box")
+rest_how = "2 threads, " if meta.get("rest_tool") == "wrk" else ""
+out(f"load: concurrency {conc}, {meta.get('duration')} per run; gRPC by ghz, REST by "
+    f"{meta.get('rest_tool')} {meta.get('rest_tool_version')} ({rest_how}{conc} connections)")
+out("")
+hdr = (f"{'run':<36} {'tool':<8} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}"
+       f" {'crm':>6} {'redis':>6} {'client':>6} {'busy':>5} {'other':>5}")
+out(hdr)
+out(f"{'':<36} {'':<8} {'':>8} {'':>7} {'':>7} {'':>7}  {'CPU µs per call':^20}")
+out("-" * len(hdr))
+for r in runs:
+    busy = r.box_busy()
+    out(f"{r.label:<36} {r.tool:<8} {fmt(r.rps, '8.0f'):>8} {fmt(r.p50, '7.2f'):>7} {fmt(r.p99, '7.2f'):>7}"
+        f" {r.error_rate * 100 if r.total else 100:6.2f}%"
+        f" {fmt(r.cpu_per_call_us('crm'), '6.0f'):>6} {fmt(r.cpu_per_call_us('redis'), '6.0f'):>6}"
+        f" {fmt(r.cpu_per_call_us('client'), '6.0f'):>6} {fmt(busy and busy * 100, '4.0f'):>4}%"
+        f" {fmt(r.other_busy() and r.other_busy() * 100, '4.0f'):>4}%")
+    if r.total and r.error_rate > MAX_ERROR_RATE:
+        problems.append(f"{r.label}: error rate {r.error_rate:.2%} > {MAX_ERROR_RATE:.0%}: {r.error_kinds}")
+    elif r.errors:
+        out(f"{'':<36} errors: {r.error_kinds}")
+out("")
+out("CPU µs per call: CPU time of crm, redis-server and the load generator over the run / calls.")
+out("busy: CPU of those three, other: CPU of everything else on the machine, as shares of all cores.")
+
+
+def server_us(r):
+    a, b = r.cpu_per_call_us("crm"), r.cpu_per_call_us("redis")
+    return None if a is None or b is None else a + b
+
+
+sh, sc, sr = (server_us(by[n]) for n in ("health", "capture", "rest"))
+if sh and sc and sr:
+    out(f"server CPU per call (crm + redis): health {sh:.0f} µs, CaptureLead {sc:.0f} µs, REST {sr:.0f} µs;"
+        f" their inverse ratios, free of the load generator's share: CaptureLead/health {sh / sc:.2f},"
+        f" REST/gRPC {sc / sr:.2f}")
+go_rows = []
+for r in runs:
+    calls = r.total + r.skipped
+    if calls and "go_alloc_bytes" in r.cpu:
+        wall = float(r.cpu["wall"])
+        go_rows.append(f"{r.label[:3]} {float(r.cpu['go_mallocs']) / calls:.0f} objects,"
+                       f" {float(r.cpu['go_alloc_bytes']) / calls / 1024:.1f} KiB,"
+                       f" {float(r.cpu['go_gc_cycles']) / wall:.0f} GC/s")
+if go_rows:
+    out("crm allocations per call: " + "; ".join(go_rows))
+noisy = [r.label[:3] for r in runs if (r.other_busy() or 0) > 0.10]
+if noisy:
+    out(f"WARNING: other work took more than 10% of the machine during {' '.join(noisy)}: "
+        "those figures are low and noisy; run again on a quiet machine.")
+out("")
+
+# ---------------------------------------------------------------------------------- Redis
+mem0, mem1 = kv(work / "mem.before"), kv(work / "mem.after")
+leads = int(mem1["leads"]) - int(mem0["leads"])
+mem_total = mem_stream = mem_index = None
+if leads > 0:
+    d = lambda k: int(mem1[k]) - int(mem0[k])  # noqa: E731
+    mem_total = d("used_memory") / leads
+    mem_stream = d("key0") / leads
+    mem_index = (d("key1") + d("key2") + d("key3") + d("key4")) / leads
+
+
+def cmdstats(path):
+    calls = {}
+    for line in path.read_text().splitlines():
+        m = re.match(r"cmdstat_([^:]+):calls=(\d+)", line)
+        if m:
+            calls[m.group(1)] = int(m.group(2))
+    return calls
+
+
+cs0, cs1 = cmdstats(work / "cmdstats.before"), cmdstats(work / "cmdstats.after")
+cs_diff = {c: cs1.get(c, 0) - cs0.get(c, 0) for c in set(cs0) | set(cs1) if cs1.get(c, 0) != cs0.get(c, 0)}
+scripts_per_lead = sum(cs_diff.get(c, 0) for c in SCRIPT_COMMANDS) / leads if leads > 0 else None
+all_per_lead = sum(cs_diff.values()) / leads if leads > 0 else None
+
+# MONITOR: '<ts> [<db> <client>] "cmd" ...'; <client> is "lua" for commands a script runs.
+MON = re.compile(r'^\d+\.\d+ \[\d+ (\S+)\] "([^"]+)"')
+
+
+def monitor(name):
+    path = work / f"{name}.monitor"
+    if not path.exists():
+        return None
+    rep = json.loads((work / f"{name}.out").read_text())
+    calls = (rep.get("statusCodeDistribution") or {}).get("OK", 0)
+    top, inner = Counter(), Counter()
+    for line in path.read_text().splitlines():
+        m = MON.match(line)
+        if not m:
+            continue
+        client, cmd = m.group(1), m.group(2).lower()
+        if cmd in ("ping", "info"):  # the health checker's pings, not calls
+            continue
+        (inner if client == "lua" else top)[cmd] += 1
+    return calls, top, inner
+
+
+def per_call(counter, calls):
+    return ", ".join(f"{c} {n / calls:.2f}" for c, n in counter.most_common()) or "none"
+
+
+out("Redis")
+if mem_total is not None:
+    out(f"  memory per new lead over (b): {mem_total:.0f} B  ({leads} leads; used_memory "
+        f"{int(mem0['used_memory'])} -> {int(mem1['used_memory'])})")
+    out(f"    of which the event stream (outbox) {mem_stream:.0f} B, the e-mail hash and 3 sorted-set "
+        f"indexes {mem_index:.0f} B, the lead hash with its key {mem_total - mem_stream - mem_index:.0f} B")
+    out(f"  commands per new lead over (b): {scripts_per_lead:.2f} script calls (EVALSHA/EVAL/FCALL), "
+        f"{all_per_lead:.2f} commands counted in INFO commandstats (script-run ones included)")
+rt = {}
+for name, what in (("monitor-new", "new lead"), ("monitor-repeat", "known lead")):
+    res = monitor(name)
+    if res is None:
+        continue
+    calls, top, inner = res
+    if not calls:
+        problems.append(f"MONITOR sample {name}: no successful call")
+        continue
+    rt[name] = sum(top.values()) / calls
+    out(f"  top-level commands per CaptureLead, {what} ({calls} sequential calls under MONITOR): "
+        f"{rt[name]:.2f}  [{per_call(top, calls)}]")
+    out(f"    run inside the script per call: [{per_call(inner, calls)}]")
+out("")
+
+# ---------------------------------------------------------------------------------- targets
+h, c, rest, half = by["health"], by["capture"], by["rest"], by["half"]
+targets = []
+
+
+def target(name, value, shown, goal, ok):
+    targets.append((name, shown if value is not None else "-", goal,
+                    "-" if value is None else ("PASS" if ok(value) else "MISS")))
+
+
+ratio = lambda a, b: a / b if a is not None and b else None  # noqa: E731
+target("gRPC CaptureLead / gRPC health (req/s)", ratio(c.rps, h.rps),
+       fmt(ratio(c.rps, h.rps), ".2f"), ">= 0.6", lambda v: v >= 0.6)
+target("REST / gRPC CaptureLead (req/s)", ratio(rest.rps, c.rps),
+       fmt(ratio(rest.rps, c.rps), ".2f"), ">= 0.5", lambda v: v >= 0.5)
+target(f"CaptureLead p99 at half saturation ({meta.get('half_rps')}/s)", half.p99,
+       f"{fmt(half.p99, '.2f')} ms", "< 10 ms", lambda v: v < 10)
+target("Redis memory per lead", mem_total, f"{fmt(mem_total, '.0f')} B", "<= 600 B", lambda v: v <= 600)
+target("Redis round trips per new-lead CaptureLead", rt.get("monitor-new"),
+       fmt(rt.get("monitor-new"), ".2f"), "== 1", lambda v: abs(v - 1) < 0.05)
+target("Redis round trips per known-lead CaptureLead", rt.get("monitor-repeat"),
+       fmt(rt.get("monitor-repeat"), ".2f"), "== 1", lambda v: abs(v - 1) < 0.05)
+out(f"{'target':<50} {'value':>10} {'goal':>9}  result")
+out("-" * 79)
+for name, shown, goal, res in targets:
+    out(f"{name:<50} {shown:>10} {goal:>9}  {res}")
+if half.rps is not None and meta.get("half_rps"):
+    want = float(meta["half_rps"])
+    if half.rps < 0.95 * want:
+        out(f"note: (d) reached only {half.rps:.0f} of the {want:.0f} calls/s asked for")
+out("")
+if problems:
+    out("ERRORS:")
+    for p in problems:
+        out(f"  {p}")
+else:
+    out("no run had more than 1% errors")
+
+print("\n".join(lines))
+sys.exit(1 if problems else 0)

@@ -1,0 +1,405 @@
+#!/usr/bin/env bash
+# bench/run.sh: the benchmark of DESIGN.md §10, run by `make bench` (see bench/README.md).
+#
+# Starts its own redis-server and `crm dev` on free loopback ports, warms up, then in one run, at
+# the same concurrency and for the same duration each:
+#   (a) gRPC grpc.health.v1.Health/Check with ghz           (the no-op baseline)
+#   (b) gRPC MarketingService/CaptureLead with ghz          (a new lead per call)
+#   (c) REST POST /v1/leads through the gateway with wrk    (a new lead per call)
+#   (d) CaptureLead with ghz at a fixed rate of half of (b)  (p99 at half saturation)
+#   (e) CaptureLead with ghz re-capturing 50 known leads     (the upsert path; BENCH_REPEAT=0 skips)
+# and samples Redis: memory per lead over (b), script calls per lead over (b), and the top-level
+# commands per call (MONITOR over a short sequential run). bench/report.py prints the table and the
+# ratios with PASS/MISS; a MISS does not fail the run, an error (server down, >1% errors) does.
+#
+# Environment: BENCH_DURATION (default 10s), BENCH_CONCURRENCY (50), BENCH_WARMUP (3s),
+# BENCH_REPEAT (1), BENCH_MONITOR_CALLS (200), BENCH_QUIET_WAIT (60), BENCH_NOISY_RETRIES (2),
+# BENCH_NO_BUILD (0; 1 uses .bin/crm as it is), BENCH_REST_TOOL (wrk; httpload for the fallback).
+# Results also go to bench/results/latest.txt, the raw reports to bench/results/raw/.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="$ROOT/.bin"
+BENCH="$ROOT/bench"
+
+secs() { local v="$1"; [[ "$v" =~ ^[0-9]+$ ]] && v="${v}s"; printf '%s' "$v"; }
+DURATION="$(secs "${BENCH_DURATION:-10s}")"
+WARMUP="$(secs "${BENCH_WARMUP:-3s}")"
+CONC="${BENCH_CONCURRENCY:-50}"
+REPEAT="${BENCH_REPEAT:-1}"
+MONITOR_CALLS="${BENCH_MONITOR_CALLS:-200}"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/crm-bench.XXXXXX")"
+REDIS_PID="" CRM_PID="" MONITOR_PID="" LOAD_PID=""
+KEEP_WORK=0
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() {
+  log "ERROR: $*"
+  if [[ -s "$WORK/crm.log" ]]; then
+    log "last lines of the crm log ($WORK/crm.log):"
+    tail -n 30 "$WORK/crm.log" >&2
+  fi
+  KEEP_WORK=1
+  exit 1
+}
+
+stop_pid() { # stop_pid PID: SIGTERM, wait up to 10s, then SIGKILL; only processes this script started
+  local pid="$1"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  set +e
+  stop_pid "$LOAD_PID"
+  stop_pid "$MONITOR_PID"
+  stop_pid "$CRM_PID"
+  stop_pid "$REDIS_PID"
+  if [[ $rc -ne 0 || $KEEP_WORK -eq 1 ]]; then
+    log "raw results and logs kept in $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------------------------------- tools
+cd "$ROOT"
+command -v redis-server >/dev/null || die "redis-server is not installed (Debian package redis-server)"
+command -v redis-cli >/dev/null || die "redis-cli is not installed (Debian package redis-tools)"
+command -v python3 >/dev/null || die "python3 is needed for bench/report.py"
+command -v curl >/dev/null || die "curl is needed"
+
+if [[ "${BENCH_NO_BUILD:-0}" == 1 && -x "$BIN/crm" ]]; then
+  log "using the existing .bin/crm (BENCH_NO_BUILD=1)"
+else
+  log "building .bin/crm"
+  go build -o "$BIN/crm" ./cmd/crm || die "go build ./cmd/crm failed"
+fi
+
+if [[ ! -x "$BIN/grpcurl" ]]; then
+  log "building .bin/grpcurl (tools/go.mod)"
+  (cd tools && GOWORK=off go build -o "$BIN/" github.com/fullstorydev/grpcurl/cmd/grpcurl) ||
+    die "could not build grpcurl"
+fi
+
+# ghz is its own tool module: its last release needs an older grpc than tools/go.mod pins.
+if [[ ! -x "$BIN/ghz" || tools/ghz/go.mod -nt "$BIN/ghz" || tools/ghz/go.sum -nt "$BIN/ghz" ]]; then
+  log "building .bin/ghz (tools/ghz/go.mod)"
+  (cd tools/ghz && GOWORK=off go build -o ../../.bin/ghz github.com/bojand/ghz/cmd/ghz) ||
+    die "could not build ghz"
+fi
+GHZ="$BIN/ghz"
+
+REST_TOOL="${BENCH_REST_TOOL:-wrk}" # BENCH_REST_TOOL=httpload forces the fallback
+if [[ "$REST_TOOL" == wrk ]] && ! command -v wrk >/dev/null; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing wrk (Debian package)"
+    { apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }; } >"$WORK/apt.log" 2>&1 || true
+  fi
+  if ! command -v wrk >/dev/null; then
+    log "wrk is not available: using the Go fallback bench/httpload"
+    REST_TOOL=httpload
+  fi
+fi
+if [[ "$REST_TOOL" == httpload ]]; then
+  (cd bench/httpload && GOWORK=off go build -o "$BIN/httpload" .) || die "could not build bench/httpload"
+fi
+
+# ------------------------------------------------------------------------------------ processes
+USED_PORTS=" "
+free_port() { # free_port VAR: sets VAR to a free loopback port below the ephemeral range
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 12000))
+    [[ "$USED_PORTS" == *" $p "* ]] && continue
+    if command -v ss >/dev/null; then
+      [[ -n "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]] && continue
+    elif (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      continue
+    fi
+    USED_PORTS+="$p "
+    printf -v "$1" '%s' "$p"
+    return 0
+  done
+  die "no free port found"
+}
+free_port REDIS_PORT
+free_port GRPC_PORT
+free_port HTTP_PORT
+free_port ADMIN_PORT
+GRPC_ADDR="127.0.0.1:$GRPC_PORT"
+HTTP_URL="http://127.0.0.1:$HTTP_PORT"
+RCLI=(redis-cli -h 127.0.0.1 -p "$REDIS_PORT")
+
+log "starting redis-server on 127.0.0.1:$REDIS_PORT"
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+  --dir "$WORK" --logfile "$WORK/redis.log" >"$WORK/redis.out" 2>&1 &
+REDIS_PID=$!
+for i in $(seq 1 100); do
+  [[ "$("${RCLI[@]}" ping 2>/dev/null)" == PONG ]] && break
+  kill -0 "$REDIS_PID" 2>/dev/null || die "redis-server exited: $(tail -q -n 5 "$WORK/redis.out" "$WORK/redis.log" 2>/dev/null)"
+  [[ $i == 100 ]] && die "redis-server did not answer PING within 10s"
+  sleep 0.1
+done
+
+API_KEY="bench_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+log "starting crm dev (gRPC $GRPC_ADDR, REST $HTTP_URL, admin 127.0.0.1:$ADMIN_PORT)"
+CRM_DEV_API_KEY="$API_KEY" "$BIN/crm" dev \
+  --grpc-addr "$GRPC_ADDR" --http-addr "127.0.0.1:$HTTP_PORT" --admin-addr "127.0.0.1:$ADMIN_PORT" \
+  --redis-url "redis://127.0.0.1:$REDIS_PORT" --shutdown-timeout 5s >"$WORK/crm.log" 2>&1 &
+CRM_PID=$!
+for i in $(seq 1 300); do
+  kill -0 "$CRM_PID" 2>/dev/null || die "crm dev exited during start-up"
+  if curl -fsS -o /dev/null "$HTTP_URL/healthz" 2>/dev/null &&
+    "$BIN/grpcurl" -plaintext -max-time 1 "$GRPC_ADDR" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING; then
+    break
+  fi
+  [[ $i == 300 ]] && die "crm dev not ready (GET /healthz and gRPC health) within 30s"
+  sleep 0.1
+done
+log "crm dev is ready"
+
+# ------------------------------------------------------------------------------------- helpers
+CLK_TCK="$(getconf CLK_TCK)"
+machine_secs() { # machine_secs: busy CPU seconds of the whole machine so far (all cores, /proc/stat)
+  awk -v hz="$CLK_TCK" '$1 == "cpu" { printf "%.3f", ($2 + $3 + $4 + $7 + $8 + $9) / hz; exit }' /proc/stat
+}
+children_secs() { # children_secs: sets CHILD_SECS, CPU seconds of this shell's waited-for children
+  # `times` must run in this shell, not in a $(...) subshell, whose children are not this shell's.
+  times >"$WORK/times"
+  CHILD_SECS="$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] }
+    printf "%.3f", t }' "$WORK/times")"
+}
+cpu_secs() { # cpu_secs PID: user+system CPU seconds of a process so far
+  awk -v hz="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.3f", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+# measure NAME CMD...: runs a load generator, recording CPU seconds of crm, redis and the client.
+measure() {
+  local name="$1"; shift
+  local crm0 redis0 crm1 redis1 t0 t1 m0 m1 c0 c1
+  kill -0 "$CRM_PID" 2>/dev/null || die "crm dev is no longer running (before $name)"
+  go_metrics >"$WORK/$name.go0"
+  crm0="$(cpu_secs "$CRM_PID")"; redis0="$(cpu_secs "$REDIS_PID")"; m0="$(machine_secs)"
+  children_secs; c0="$CHILD_SECS"; t0="$(date +%s.%N)"
+  # In the background, so that a signal to this script is handled at once, not after the run.
+  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  LOAD_PID=$!
+  wait "$LOAD_PID" || die "$name: load generator failed: $(tail -n 5 "$WORK/$name.err")"
+  LOAD_PID=""
+  children_secs; c1="$CHILD_SECS"; t1="$(date +%s.%N)"
+  kill -0 "$CRM_PID" 2>/dev/null || die "crm dev died during $name"
+  crm1="$(cpu_secs "$CRM_PID")"; redis1="$(cpu_secs "$REDIS_PID")"; m1="$(machine_secs)"
+  awk -v a="$crm0" -v b="$crm1" -v c="$redis0" -v d="$redis1" -v c0="$c0" -v c1="$c1" -v w0="$t0" -v w1="$t1" \
+    -v m0="$m0" -v m1="$m1" \
+    'BEGIN { printf "crm=%.3f\nredis=%.3f\nclient=%.3f\nwall=%.3f\nmachine=%.3f\n", b-a, d-c, c1-c0, w1-w0, m1-m0 }' >"$WORK/$name.cpu"
+  go_metrics >"$WORK/$name.go1"
+  # crm's Go runtime over the run, from its /metrics: bytes and objects allocated, GC cycles.
+  awk 'NR == FNR { v[$1] = $2; next } { printf "go_%s=%.0f\n", $1, $2 - v[$1] }' \
+    "$WORK/$name.go0" "$WORK/$name.go1" >>"$WORK/$name.cpu"
+}
+go_metrics() { # the Go runtime counters of crm, as "name value" lines
+  curl -fsS "http://127.0.0.1:$ADMIN_PORT/metrics" 2>/dev/null | awk '
+    $1 == "go_memstats_alloc_bytes_total" { print "alloc_bytes", $2 + 0 }
+    $1 == "go_memstats_mallocs_total" { print "mallocs", $2 + 0 }
+    $1 == "go_gc_duration_seconds_count" { print "gc_cycles", $2 + 0 }'
+}
+# measure_quiet NAME CMD...: wait until the machine is quiet (BENCH_QUIET_WAIT seconds of waiting
+# in all, default 60), measure, and when other work on the machine took more than 10% of it during
+# the run, measure again (BENCH_NOISY_RETRIES times in all, default 2) and keep the quieter run.
+NOISY_RETRIES="${BENCH_NOISY_RETRIES:-2}"
+other_share() { # other_share FILE.cpu: % of all cores busy with anything but crm, redis, the client
+  awk -F= -v cpus="$(nproc)" '{ v[$1] = $2 }
+    END { o = v["machine"] - v["crm"] - v["redis"] - v["client"]; if (o < 0) o = 0
+          printf "%.0f", 100 * o / (v["wall"] * cpus) }' "$1"
+}
+QUIET_WAIT="${BENCH_QUIET_WAIT:-60}"
+wait_quiet() { # before a run, wait (QUIET_WAIT seconds in all, at most) while other work is busy
+  local t0 t1 i0 i1 busy
+  while ((QUIET_WAIT > 0)); do
+    read -r t0 i0 < <(awk '$1 == "cpu" { print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6; exit }' /proc/stat)
+    sleep 1
+    read -r t1 i1 < <(awk '$1 == "cpu" { print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6; exit }' /proc/stat)
+    busy=$(((100 * ((t1 - t0) - (i1 - i0))) / ((t1 - t0) > 0 ? (t1 - t0) : 1)))
+    ((busy <= 10)) && return 0
+    QUIET_WAIT=$((QUIET_WAIT - 1))
+    log "    the machine is ${busy}% busy with other work: waiting (${QUIET_WAIT}s of waiting left)"
+  done
+}
+measure_quiet() {
+  local name="$1"; shift
+  local other again ext
+  wait_quiet
+  measure "$name" "$@"
+  other="$(other_share "$WORK/$name.cpu")"
+  while ((other > 10 && NOISY_RETRIES > 0)); do
+    NOISY_RETRIES=$((NOISY_RETRIES - 1))
+    log "    other work took ${other}% of the machine during $name: measuring it again"
+    wait_quiet
+    measure "$name.again" "$@"
+    again="$(other_share "$WORK/$name.again.cpu")"
+    if ((again < other)); then
+      for ext in out err cpu go0 go1; do mv "$WORK/$name.again.$ext" "$WORK/$name.$ext"; done
+      other="$again"
+    fi
+  done
+}
+GHZ_COMMON=(--insecure --duration-stop ignore --format json --cpus "$(nproc)")
+AUTH_MD="{\"authorization\":\"Bearer $API_KEY\"}"
+RUN_ID="$(date +%s)"
+new_lead_data() { # $1: e-mail prefix; each call gets a new UUID e-mail
+  printf '{"lead":{"email":"%s-{{.UUID}}@example.com","givenName":"Ada","channel":"CHANNEL_WEB"}}' "$1"
+}
+ghz_capture() { # ghz_capture DATA ARGS...
+  local data="$1"; shift
+  "$GHZ" "${GHZ_COMMON[@]}" --call crm.marketing.v1.MarketingService/CaptureLead \
+    --data "$data" --metadata "$AUTH_MD" "$@" "$GRPC_ADDR"
+}
+rest_load() { # rest_load DURATION RUN
+  if [[ "$REST_TOOL" == wrk ]]; then
+    wrk -t 2 -c "$CONC" -d "$1" --latency -s "$BENCH/capture_lead.lua" \
+      -H "Authorization: Bearer $API_KEY" "$HTTP_URL/v1/leads" -- "$2"
+  else
+    "$BIN/httpload" -url "$HTTP_URL/v1/leads" -key "$API_KEY" -c "$CONC" -d "$1" -run "$2"
+  fi
+}
+json_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }
+rinfo() { "${RCLI[@]}" info "$1" | tr -d '\r'; }
+rmem() { "${RCLI[@]}" info memory | tr -d '\r' | sed -n 's/^used_memory://p'; }
+
+# ------------------------------------------------------------------------------------- warm-up
+log "warming up for $WARMUP (gRPC CaptureLead, REST, health)"
+ghz_capture "$(new_lead_data warm)" --concurrency "$CONC" --duration "$WARMUP" >"$WORK/warmup-grpc.json" 2>"$WORK/warmup-grpc.err" ||
+  die "warm-up: ghz failed: $(tail -n 5 "$WORK/warmup-grpc.err")"
+rest_load 2s "${RUN_ID}w" >"$WORK/warmup-rest.out" 2>&1 || die "warm-up: $REST_TOOL failed: $(tail -n 5 "$WORK/warmup-rest.out")"
+"$GHZ" "${GHZ_COMMON[@]}" --concurrency "$CONC" --call grpc.health.v1.Health/Check --duration 1s "$GRPC_ADDR" >/dev/null 2>&1 ||
+  die "warm-up: ghz health failed"
+
+# The lead keys: crm:{p<N>}:marketing:dev:...; found, not assumed, so partitioning may change.
+LEADS_KEY="$("${RCLI[@]}" --scan --pattern 'crm:*:marketing:dev:leads' | head -n 1)"
+[[ -n "$LEADS_KEY" ]] || die "no lead index key crm:*:marketing:dev:leads after the warm-up"
+KEY_PREFIX="${LEADS_KEY%:marketing:dev:leads}"
+SHARED_KEYS=(
+  "$KEY_PREFIX:marketing:events"
+  "$LEADS_KEY"
+  "$LEADS_KEY:status:LEAD_STATUS_NEW"
+  "$LEADS_KEY:channel:CHANNEL_WEB"
+  "$KEY_PREFIX:marketing:dev:lead-emails"
+)
+redis_snapshot() { # redis_snapshot FILE: used_memory, lead count, size of the shared keys
+  {
+    echo "used_memory=$(rmem)"
+    echo "leads=$("${RCLI[@]}" zcard "$LEADS_KEY")"
+    local i=0 k
+    for k in "${SHARED_KEYS[@]}"; do
+      echo "key$i=$("${RCLI[@]}" memory usage "$k" samples 0)"
+      i=$((i + 1))
+    done
+  } >"$1"
+}
+settle() { # wait until calls still in flight when the load generator stopped have landed
+  local a b
+  a="$("${RCLI[@]}" zcard "$LEADS_KEY")"
+  for _ in $(seq 1 50); do
+    sleep 0.1
+    b="$("${RCLI[@]}" zcard "$LEADS_KEY")"
+    [[ "$a" == "$b" ]] && return 0
+    a="$b"
+  done
+}
+
+# ------------------------------------------------------------------------------------- the runs
+log "(a) gRPC health Check, ghz -c $CONC for $DURATION"
+measure_quiet health "$GHZ" "${GHZ_COMMON[@]}" --concurrency "$CONC" --call grpc.health.v1.Health/Check --duration "$DURATION" "$GRPC_ADDR"
+
+log "(b) gRPC CaptureLead (a new lead per call), ghz -c $CONC for $DURATION"
+settle
+redis_snapshot "$WORK/mem.before"
+rinfo commandstats >"$WORK/cmdstats.before"
+measure_quiet capture ghz_capture "$(new_lead_data g)" --concurrency "$CONC" --duration "$DURATION"
+settle
+redis_snapshot "$WORK/mem.after"
+rinfo commandstats >"$WORK/cmdstats.after"
+
+log "(c) REST POST /v1/leads (a new lead per call), $REST_TOOL -c $CONC for $DURATION"
+measure_quiet rest rest_load "$DURATION" "$RUN_ID"
+grep -q '^WRKJSON ' "$WORK/rest.out" || die "$REST_TOOL printed no result: $(tail -n 5 "$WORK/rest.out" "$WORK/rest.err")"
+
+SAT_RPS="$(json_field "$WORK/capture.out" rps)"
+HALF_RPS="$(awk -v r="$SAT_RPS" 'BEGIN { h = int(r / 2); print (h < 1 ? 1 : h) }')"
+log "(d) gRPC CaptureLead at half saturation: ghz --rps $HALF_RPS -c $CONC for $DURATION"
+settle
+# The first half second is left out of the tally: ghz's own start (new connection, workers) shows
+# there as a short burst of queueing that is not the server's steady state.
+HALF_SKIP=$((HALF_RPS / 2))
+measure_quiet half ghz_capture "$(new_lead_data h)" --concurrency "$CONC" --rps "$HALF_RPS" \
+  --skipFirst "$HALF_SKIP" --duration "$DURATION"
+
+if [[ "$REPEAT" != 0 ]]; then
+  log "(e) gRPC CaptureLead re-capturing known leads (one per worker), ghz -c $CONC for $DURATION"
+  settle
+  measure_quiet repeat ghz_capture \
+    '{"lead":{"email":"r'"$RUN_ID"'-{{.WorkerID}}@example.com","givenName":"Ada","channel":"CHANNEL_WEB"}}' \
+    --concurrency "$CONC" --duration "$DURATION"
+fi
+
+# Top-level Redis commands per call: MONITOR over a short sequential run shows every command a
+# client sends ("[0 127.0.0.1:port]") apart from those a script runs ("[0 lua]").
+monitor_run() { # monitor_run NAME DATA
+  local name="$1" data="$2"
+  settle
+  "${RCLI[@]}" monitor >"$WORK/$name.monitor" 2>&1 &
+  MONITOR_PID=$!
+  for i in $(seq 1 50); do
+    grep -q '^OK' "$WORK/$name.monitor" 2>/dev/null && break
+    [[ $i == 50 ]] && die "redis-cli monitor did not start"
+    sleep 0.1
+  done
+  ghz_capture "$data" --concurrency 1 --total "$MONITOR_CALLS" >"$WORK/$name.out" 2>"$WORK/$name.err" ||
+    die "$name: ghz failed: $(tail -n 5 "$WORK/$name.err")"
+  sleep 0.2 # let redis-cli write out the last lines; the calls themselves have all returned
+  stop_pid "$MONITOR_PID"
+  MONITOR_PID=""
+}
+log "Redis commands per call: MONITOR over $MONITOR_CALLS sequential CaptureLead calls (new, then repeat)"
+monitor_run monitor-new "$(new_lead_data m)"
+REPEAT_DATA='{"lead":{"email":"m'"$RUN_ID"'-same@example.com","givenName":"Ada","channel":"CHANNEL_WEB"}}'
+ghz_capture "$REPEAT_DATA" --concurrency 1 --total 1 >/dev/null 2>&1 || die "could not create the repeat lead"
+monitor_run monitor-repeat "$REPEAT_DATA"
+
+# ---------------------------------------------------------------------------------------- report
+{
+  echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "duration=$DURATION"
+  echo "concurrency=$CONC"
+  echo "rest_tool=$REST_TOOL"
+  echo "rest_tool_version=$([[ $REST_TOOL == wrk ]] && (wrk -v 2>&1 | head -n 1 | awk '{print $2}') || echo go)"
+  echo "half_rps=$HALF_RPS"
+  echo "half_skip=$HALF_SKIP"
+  echo "monitor_calls=$MONITOR_CALLS"
+  echo "cpus=$(nproc)"
+  echo "cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+  echo "revision=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo '+dirty')"
+  echo "redis_version=$(rinfo server | sed -n 's/^redis_version://p')"
+} >"$WORK/meta.env"
+
+mkdir -p "$BENCH/results"
+set +e
+python3 "$BENCH/report.py" "$WORK" | tee "$BENCH/results/latest.txt"
+rc=${PIPESTATUS[0]}
+set -e
+# The raw results beside latest.txt, for a closer look (bench/results/ is not committed).
+rm -rf "$BENCH/results/raw" && mkdir -p "$BENCH/results/raw"
+cp "$WORK"/*.out "$WORK"/*.cpu "$WORK"/*.monitor "$WORK"/mem.* "$WORK"/cmdstats.* "$WORK"/meta.env \
+  "$WORK"/crm.log "$BENCH/results/raw/" 2>/dev/null || true
+[[ $rc -eq 0 ]] || { KEEP_WORK=1; exit "$rc"; }

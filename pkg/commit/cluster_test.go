@@ -1,0 +1,71 @@
+package commit_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/redistest"
+)
+
+// TestWriteOnCluster runs whole writes for tenants of every partition on a 3-master Redis Cluster:
+// keys built with keyspace share one slot, so no write is refused with CROSSSLOT, and a refused
+// check still writes nothing.
+func TestWriteOnCluster(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.ClusterClient(t)
+	const partitions = 16
+	space, err := keyspace.Open(ctx, rdb, partitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	service := "svc" + redistest.Tenant(t)
+	byPartition := map[int]string{}
+	for i := 0; len(byPartition) < partitions; i++ {
+		tenant := fmt.Sprintf("%s-%d", redistest.Tenant(t), i)
+		if _, ok := byPartition[space.Partition(tenant)]; !ok {
+			byPartition[space.Partition(tenant)] = tenant
+		}
+	}
+	for p, tenant := range byPartition {
+		t.Run(fmt.Sprintf("p%d", p), func(t *testing.T) {
+			s := space.Scope(service, tenant)
+			write := func(owner string) error {
+				return commit.New().
+					ExpectVersion(s.Key("lead", owner), "").
+					Unique(s.Key("idx", "email"), "a@example.com", owner).
+					Once(s.Key("done", owner), 60).
+					Put(s.Key("lead", owner), []byte("data"), "1").
+					ZAdd(s.Key("idx", "created"), 1, owner).
+					HIncrBy(s.Key("stats"), "leads", 1).
+					Append(s.Stream(), []byte("event")).
+					Run(ctx, rdb)
+			}
+			if err := write("l1"); err != nil {
+				t.Fatalf("write: got %v, want no error", err)
+			}
+			var conflict *commit.UniqueConflictError
+			if err := write("l2"); !errors.As(err, &conflict) || conflict.Owner != "l1" {
+				t.Fatalf("conflicting write: got %v, want a conflict with l1", err)
+			}
+			if err := write("l1"); !errors.Is(err, commit.ErrVersionMismatch) {
+				t.Fatalf("repeated create: got %v, want %v", err, commit.ErrVersionMismatch)
+			}
+			if n, err := rdb.Exists(ctx, s.Key("lead", "l2"), s.Key("done", "l2")).Result(); err != nil || n != 0 {
+				t.Errorf("keys of the refused write: got %d (%v), want 0", n, err)
+			}
+			if got := rdb.HGet(ctx, s.Key("stats"), "leads").Val(); got != "1" {
+				t.Errorf("counter: got %q, want %q", got, "1")
+			}
+		})
+	}
+	// The stream belongs to the partition, and each partition got one tenant above: one event each.
+	for p := range partitions {
+		if n := rdb.XLen(ctx, space.Stream(service, p)).Val(); n != 1 {
+			t.Errorf("events in partition %d: got %d, want 1", p, n)
+		}
+	}
+}

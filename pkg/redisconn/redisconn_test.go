@@ -1,0 +1,81 @@
+package redisconn_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/metric/noop"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/crmcycle/crm/pkg/redisconn"
+	"github.com/crmcycle/crm/pkg/redistest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		url     string
+		wantErr bool
+	}{
+		{"redis://localhost:6379", false},
+		{"rediss://user:pass@host:6380/2", false},
+		{"redis+cluster://a:7000?addr=b:7001", false},
+		{"redis+sentinel://s:26379?master_name=m", false},
+		{"", true},
+		{"localhost:6379", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			err := (&redisconn.Config{URL: tt.url, Partitions: 16}).Validate()
+			if (err != nil) != tt.wantErr {
+				t.Errorf("Validate(%q): got %v, want error %v", tt.url, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestOpen(t *testing.T) {
+	free, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		url     string
+		wantErr string // substring; "" for success
+	}{
+		{name: "standalone", url: redistest.URL()},
+		{name: "standalone with a database", url: redistest.URL() + "/3"},
+		{name: "nobody listening", url: "redis://127.0.0.1:" + strconv.Itoa(free), wantErr: "ping"},
+		{name: "unknown scheme", url: "memcached://127.0.0.1:11211", wantErr: "unsupported URL scheme"},
+		{name: "bad standalone URL", url: "redis://127.0.0.1:6379/notadb", wantErr: "redis:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spans := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+			rdb, err := redisconn.Open(context.Background(), redisconn.Config{URL: tt.url}, tp, noop.NewMeterProvider())
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Open(%q): got %v, want an error containing %q", tt.url, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open(%q): %v", tt.url, err)
+			}
+			t.Cleanup(func() { _ = rdb.Close() })
+			if err := rdb.Set(context.Background(), "redisconn:test:"+redistest.Tenant(t), "v", 0).Err(); err != nil {
+				t.Fatalf("SET: %v", err)
+			}
+			// The client is traced: the ping and the SET produced spans.
+			if got := len(spans.Ended()); got < 2 {
+				t.Errorf("Redis spans: got %d, want at least 2", got)
+			}
+		})
+	}
+}
