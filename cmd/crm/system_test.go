@@ -40,6 +40,7 @@ type system struct {
 	rest  string
 	grpc  *grpc.ClientConn
 	spans *tracetest.SpanRecorder
+	tel   *telemetry.Telemetry
 	rdb   redis.UniversalClient
 }
 
@@ -91,7 +92,7 @@ func startSystem(t *testing.T) *system {
 			t.Errorf("process stopped with %v", err)
 		}
 	})
-	return &system{rest: "http://" + bound.HTTP, grpc: conn, spans: spans, rdb: redistest.Client(t)}
+	return &system{rest: "http://" + bound.HTTP, grpc: conn, spans: spans, tel: tel, rdb: redistest.Client(t)}
 }
 
 // newKey creates a tenant (or reuses tenant when given) and an API key with scopes.

@@ -52,7 +52,8 @@ func Open(ctx context.Context, cfg Config, tp trace.TracerProvider, mp metric.Me
 	if err != nil {
 		return nil, err
 	}
-	if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tp), redisotel.WithDBStatement(false)); err != nil {
+	if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tp),
+		redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false)); err != nil {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("redis: tracing: %w", err)
 	}
