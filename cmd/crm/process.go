@@ -69,6 +69,7 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 	logger := env.Logger
 	if logger == nil {
 		logger = logging.New(os.Stderr, cfg.LogLevel)
+		redisconn.LogTo(logger)
 	}
 	tel := env.Telemetry
 	if tel == nil {

@@ -1,5 +1,6 @@
 // Package flagenv lets environment variables set flags: a flag not given on the command line takes
 // the value of PREFIX_NAME (for "--redis-url", CRM_REDIS_URL), or of an alias such as REDIS_URL.
+// Empty variables are ignored.
 package flagenv
 
 import (
@@ -18,13 +19,14 @@ func Apply(fs *flag.FlagSet, prefix string, aliases map[string]string) error {
 		if explicit[f.Name] || err != nil {
 			return
 		}
+		// An empty variable counts as unset, as shells and compose files often leave them.
 		name := prefix + "_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		v, ok := os.LookupEnv(name)
-		if !ok && aliases[f.Name] != "" {
+		v := os.Getenv(name)
+		if v == "" && aliases[f.Name] != "" {
 			name = aliases[f.Name]
-			v, ok = os.LookupEnv(name)
+			v = os.Getenv(name)
 		}
-		if ok {
+		if v != "" {
 			if e := fs.Set(f.Name, v); e != nil {
 				err = fmt.Errorf("%s: %w", name, e)
 			}

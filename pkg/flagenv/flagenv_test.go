@@ -129,3 +129,21 @@ func TestApply(t *testing.T) {
 		})
 	}
 }
+
+func TestEmptyVariableIsUnset(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	url := fs.String("redis-url", "default", "")
+	port := fs.Int("port", 1, "")
+	t.Setenv("CRM_REDIS_URL", "")
+	t.Setenv("REDIS_URL", "redis://alias:6379")
+	t.Setenv("CRM_PORT", "")
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := flagenv.Apply(fs, "CRM", map[string]string{"redis-url": "REDIS_URL"}); err != nil {
+		t.Fatalf("Apply with empty variables: %v", err)
+	}
+	if *url != "redis://alias:6379" || *port != 1 {
+		t.Fatalf("got url %q port %d, want the alias and the default", *url, *port)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"log/slog"
 	"fmt"
 	"strings"
 	"time"
@@ -102,4 +103,15 @@ func newClient(rawURL string, poolSize int) (redis.UniversalClient, error) {
 		return redis.NewFailoverClient(opts), nil
 	}
 	return nil, fmt.Errorf("redis: unsupported URL scheme %q", scheme)
+}
+
+// LogTo sends go-redis's own messages (reconnects, pool trouble) to logger instead of the standard
+// log package, so every line a process writes is JSON with trace ids. go-redis has one logger per
+// process.
+func LogTo(logger *slog.Logger) { redis.SetLogger(slogPrintf{logger}) }
+
+type slogPrintf struct{ l *slog.Logger }
+
+func (s slogPrintf) Printf(ctx context.Context, format string, v ...any) {
+	s.l.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
