@@ -3,8 +3,9 @@
 
 Usage: report.py WORKDIR. Reads the ghz JSON reports (health, capture, half, repeat, monitor-*),
 the WRKJSON line of the REST run, the CPU samples (*.cpu), the Redis snapshots (mem.*,
-cmdstats.*) and the MONITOR logs. Exits 1 when a run had more than 1% errors (or did not run),
-0 otherwise: a missed target is reported, not failed.
+cmdstats.*), the MONITOR logs and the "name value" lines of bench/bus (bus.out, bus.rc). Exits 1
+when a run had more than 1% errors (or did not run), or the event bus lost or doubly applied an
+event or failed, 0 otherwise: a missed target is reported, not failed.
 """
 
 import json
@@ -256,6 +257,113 @@ for name, what in (("monitor-new", "new lead"), ("monitor-repeat", "known lead")
     out(f"    run inside the script per call: [{per_call(inner, calls)}]")
 out("")
 
+# ---------------------------------------------------------------------------------- event bus
+def bus_results():
+    """bench/bus output: {name: value} (strings), the bus_error lines, busbench's exit status."""
+    path = work / "bus.out"
+    values, errors = {}, []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == "bus_error":
+                errors.append(value)
+            elif name:
+                values[name] = value
+    rc_path = work / "bus.rc"
+    rc = rc_path.read_text().strip() if rc_path.exists() else None
+    return values, errors, rc
+
+
+bus = None
+bus_rate = None
+if meta.get("bus", "1") != "0":
+    bus, bus_errors, bus_rc = bus_results()
+    err_path = work / "bus.err"
+    err_tail = " | ".join(err_path.read_text().strip().splitlines()[-3:]) if err_path.exists() else ""
+    for e in bus_errors:
+        problems.append(f"(f) event bus: {e}")
+    if bus_rc not in (None, "0") and not bus_errors:
+        problems.append(f"(f) event bus: busbench exited with status {bus_rc}: {err_tail}")
+    if "bus_lag_p99_ms" not in bus:
+        if not bus_errors and bus_rc in (None, "0"):
+            problems.append(f"(f) event bus: no result {err_tail}".rstrip())
+        bus = bus or None
+
+
+def bf(name):
+    v = bus.get(name) if bus else None
+    try:
+        return None if v is None else float(v)
+    except ValueError:
+        return None
+
+
+if bus:
+    bus_rate = bus.get("bus_lag_rate", "?")
+    n = bus.get("bus_throughput_events")
+    out(f"Event bus (bench/bus, its own redis-server): one consumer (events.NewConsumer, ConsumerConfig "
+        f"defaults), {bus.get('bus_partitions')} partitions, {bus.get('bus_tenants')} tenants, "
+        f"{bus.get('bus_publishers')} publishing goroutines")
+    bhdr = (f"{'run':<40} {'events/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'max ms':>7}"
+            f" {'client':>6} {'redis':>6} {'busy':>5} {'other':>5}")
+    out(bhdr)
+    out(f"{'':<40} {'':>8} {'':>7} {'':>7} {'':>7} {'':>7}  {'CPU µs/event':^12}")
+    out("-" * len(bhdr))
+    rows = []  # (key prefix in bus.out, label, short name)
+    if n:
+        rows += [("bus_publish", f"(f) publish {n} events, backlog", "publish"),
+                 ("bus_throughput_effect", "(f) drain it, exactly-once effect", "drain effect"),
+                 ("bus_throughput_noop", "(f) drain it, no-op handler", "drain no-op")]
+    rows.append(("bus_lag", f"(f) {bus_rate}/s: lag commit -> effect", "lag"))
+    if "bus_lag_tuned_p99_ms" in bus:
+        rows.append(("bus_lag_tuned", f"(f) {bus_rate}/s, Block {bus.get('bus_tuned_block_ms')} ms: lag", "tuned lag"))
+    noisy_bus = []
+    for key, label, short in rows:
+        if bf(key + "_eps") is None:
+            continue
+        eps = bf(key + "_published_eps") if key.startswith("bus_lag") else bf(key + "_eps")
+        other = bf(key + "_other_pct")
+        if other is not None and other > 10:
+            noisy_bus.append(short)
+        out(f"{label:<40} {fmt(eps, '8.0f'):>8} {fmt(bf(key + '_p50_ms'), '7.2f'):>7}"
+            f" {fmt(bf(key + '_p95_ms'), '7.2f'):>7} {fmt(bf(key + '_p99_ms'), '7.2f'):>7}"
+            f" {fmt(bf(key + '_max_ms'), '7.2f'):>7} {fmt(bf(key + '_client_cpu_us'), '6.0f'):>6}"
+            f" {fmt(bf(key + '_redis_cpu_us'), '6.0f'):>6} {fmt(bf(key + '_busy_pct'), '4.0f'):>4}%"
+            f" {fmt(other, '4.0f'):>4}%")
+    out("")
+    out("events/s: publish and drain, events over the time they took (drain: from the consumer's start to the")
+    out("last handler call); lag runs: the rate reached by the publishers. Lag: handler's effect committed minus")
+    out("the envelope's occurred_time, stamped right before the outbox commit. client: busbench's own CPU")
+    out("(publishers and consumer in one process), redis: INFO cpu of its redis-server.")
+    if "bus_lag_delivery_p99_ms" in bus:
+        out(f"lag to the handler call (delivery, before the effect's write): p50 {bus['bus_lag_delivery_p50_ms']} ms,"
+            f" p99 {bus['bus_lag_delivery_p99_ms']} ms" +
+            (f"; tuned: p50 {bus['bus_lag_tuned_delivery_p50_ms']} ms, p99 {bus['bus_lag_tuned_delivery_p99_ms']} ms"
+             if "bus_lag_tuned_delivery_p99_ms" in bus else ""))
+    e, z = bf("bus_throughput_effect_eps"), bf("bus_throughput_noop_eps")
+    if e and z:
+        out(f"drain with the exactly-once effect / with a no-op handler: {e / z:.2f}")
+    applied = [f"{label} {bus[k + '_applied']}" for k, label in
+               (("bus_throughput_effect", "drain"), ("bus_lag", "lag"), ("bus_lag_tuned", "tuned lag"))
+               if k + "_applied" in bus]
+    redeliv = sum(int(bf(k) or 0) for k in bus if k.endswith("_redeliveries"))
+    if applied:
+        out(f"exactly once: effects applied ({', '.join(applied)}) equal the events published, tenant by tenant"
+            if not bus_errors else f"effects applied: {', '.join(applied)} (see ERRORS)")
+        out(f"  redeliveries (marker already set): {redeliv}; no event pending or dead-lettered at the end"
+            if not bus_errors else f"  redeliveries (marker already set): {redeliv}")
+    calls = [f"{short} {bus[key + '_redis_calls_per_event']} [{bus.get(key + '_redis_calls', '')}]"
+             for key, _, short in rows if key != "bus_publish" and key + "_redis_calls_per_event" in bus]
+    if calls:
+        out("Redis commands per event (INFO commandstats, those run inside scripts included; publishing: 1 EVALSHA,")
+        out("run inside: XADD; a lag run counts its publish too):")
+        for c in calls:
+            out(f"  {c}")
+    if noisy_bus:
+        out(f"WARNING: other work took more than 10% of the machine during the bus runs ({', '.join(noisy_bus)}): "
+            "the figures are noisy.")
+    out("")
+
 # ---------------------------------------------------------------------------------- targets
 h, c, rest, half = by["health"], by["capture"], by["rest"], by["half"]
 targets = []
@@ -278,6 +386,9 @@ target("Redis round trips per new-lead CaptureLead", rt.get("monitor-new"),
        fmt(rt.get("monitor-new"), ".2f"), "== 1", lambda v: abs(v - 1) < 0.05)
 target("Redis round trips per known-lead CaptureLead", rt.get("monitor-repeat"),
        fmt(rt.get("monitor-repeat"), ".2f"), "== 1", lambda v: abs(v - 1) < 0.05)
+if bus:
+    target(f"event lag p99 at {bus_rate} events/s", bf("bus_lag_p99_ms"),
+           f"{fmt(bf('bus_lag_p99_ms'), '.2f')} ms", "< 100 ms", lambda v: v < 100)
 out(f"{'target':<50} {'value':>10} {'goal':>9}  result")
 out("-" * 79)
 for name, shown, goal, res in targets:
@@ -286,6 +397,9 @@ if half.rps is not None and meta.get("half_rps"):
     want = float(meta["half_rps"])
     if half.rps < 0.95 * want:
         out(f"note: (d) reached only {half.rps:.0f} of the {want:.0f} calls/s asked for")
+if bus and bf("bus_lag_published_eps") is not None and bus_rate not in (None, "?"):
+    if bf("bus_lag_published_eps") < 0.95 * float(bus_rate):
+        out(f"note: (f) published only {bf('bus_lag_published_eps'):.0f} of the {bus_rate} events/s asked for")
 out("")
 if problems:
     out("ERRORS:")

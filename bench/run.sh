@@ -8,13 +8,18 @@
 #   (c) REST POST /v1/leads through the gateway with wrk    (a new lead per call)
 #   (d) CaptureLead with ghz at a fixed rate of half of (b)  (p99 at half saturation)
 #   (e) CaptureLead with ghz re-capturing 50 known leads     (the upsert path; BENCH_REPEAT=0 skips)
+# then (f) the event bus with bench/bus (.bin/busbench) against a second redis-server of its own:
+# events/s one consumer drains (exactly-once effect, and no-op), and the lag from commit to
+# reaction at a fixed rate (BENCH_BUS=0 skips it),
 # and samples Redis: memory per lead over (b), script calls per lead over (b), and the top-level
 # commands per call (MONITOR over a short sequential run). bench/report.py prints the table and the
 # ratios with PASS/MISS; a MISS does not fail the run, an error (server down, >1% errors) does.
 #
 # Environment: BENCH_DURATION (default 10s), BENCH_CONCURRENCY (50), BENCH_WARMUP (3s),
 # BENCH_REPEAT (1), BENCH_MONITOR_CALLS (200), BENCH_QUIET_WAIT (60), BENCH_NOISY_RETRIES (2),
-# BENCH_NO_BUILD (0; 1 uses .bin/crm as it is), BENCH_REST_TOOL (wrk; httpload for the fallback).
+# BENCH_NO_BUILD (0; 1 uses .bin/crm and .bin/busbench as they are), BENCH_REST_TOOL (wrk; httpload
+# for the fallback), BENCH_BUS (1), BENCH_BUS_RATE (1000 events/s), BENCH_BUS_EVENTS (20000),
+# BENCH_BUS_TUNED_BLOCK (unset; e.g. 50ms also measures the lag with that ConsumerConfig.Block).
 # Results also go to bench/results/latest.txt, the raw reports to bench/results/raw/.
 set -euo pipefail
 
@@ -28,9 +33,13 @@ WARMUP="$(secs "${BENCH_WARMUP:-3s}")"
 CONC="${BENCH_CONCURRENCY:-50}"
 REPEAT="${BENCH_REPEAT:-1}"
 MONITOR_CALLS="${BENCH_MONITOR_CALLS:-200}"
+BUS="${BENCH_BUS:-1}"
+BUS_RATE="${BENCH_BUS_RATE:-1000}"
+BUS_EVENTS="${BENCH_BUS_EVENTS:-20000}"
+BUS_TUNED_BLOCK="${BENCH_BUS_TUNED_BLOCK:-0}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/crm-bench.XXXXXX")"
-REDIS_PID="" CRM_PID="" MONITOR_PID="" LOAD_PID=""
+REDIS_PID="" CRM_PID="" MONITOR_PID="" LOAD_PID="" BUS_REDIS_PID=""
 KEEP_WORK=0
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -63,6 +72,7 @@ cleanup() {
   stop_pid "$MONITOR_PID"
   stop_pid "$CRM_PID"
   stop_pid "$REDIS_PID"
+  stop_pid "$BUS_REDIS_PID"
   if [[ $rc -ne 0 || $KEEP_WORK -eq 1 ]]; then
     log "raw results and logs kept in $WORK"
   else
@@ -91,6 +101,16 @@ if [[ ! -x "$BIN/grpcurl" ]]; then
   log "building .bin/grpcurl (tools/go.mod)"
   (cd tools && GOWORK=off go build -o "$BIN/" github.com/fullstorydev/grpcurl/cmd/grpcurl) ||
     die "could not build grpcurl"
+fi
+
+# bench/bus is a module of its own too (not in go.work), built against the tree's pkg/ and proto/.
+if [[ "$BUS" != 0 ]]; then
+  if [[ "${BENCH_NO_BUILD:-0}" == 1 && -x "$BIN/busbench" ]]; then
+    log "using the existing .bin/busbench (BENCH_NO_BUILD=1)"
+  else
+    log "building .bin/busbench (bench/bus/go.mod)"
+    (cd bench/bus && GOWORK=off go build -o ../../.bin/busbench .) || die "could not build bench/bus"
+  fi
 fi
 
 # ghz is its own tool module: its last release needs an older grpc than tools/go.mod pins.
@@ -377,6 +397,41 @@ REPEAT_DATA='{"lead":{"email":"m'"$RUN_ID"'-same@example.com","givenName":"Ada",
 ghz_capture "$REPEAT_DATA" --concurrency 1 --total 1 >/dev/null 2>&1 || die "could not create the repeat lead"
 monitor_run monitor-repeat "$REPEAT_DATA"
 
+# The event bus, on a redis-server of its own (a fresh keyspace, nothing of crm dev's in its
+# streams), with the partition count crm dev recorded. busbench prints "name value" lines; its exit
+# status (non-zero on an error or a lost or doubly applied event) goes to the report.
+BUS_PARTITIONS=""
+if [[ "$BUS" != 0 ]]; then
+  BUS_PARTITIONS="$("${RCLI[@]}" get crm:meta:partitions | tr -d '\r')"
+  [[ "$BUS_PARTITIONS" =~ ^[0-9]+$ ]] || BUS_PARTITIONS=16
+  free_port BUS_REDIS_PORT
+  mkdir -p "$WORK/bus-redis"
+  log "(f) event bus: bench/bus on a second redis-server (127.0.0.1:$BUS_REDIS_PORT), $BUS_PARTITIONS partitions," \
+    "$BUS_EVENTS events drained, then $BUS_RATE events/s for $DURATION"
+  redis-server --port "$BUS_REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+    --dir "$WORK/bus-redis" --logfile "$WORK/bus-redis.log" >"$WORK/bus-redis.out" 2>&1 &
+  BUS_REDIS_PID=$!
+  for i in $(seq 1 100); do
+    [[ "$(redis-cli -h 127.0.0.1 -p "$BUS_REDIS_PORT" ping 2>/dev/null)" == PONG ]] && break
+    kill -0 "$BUS_REDIS_PID" 2>/dev/null || die "the bus redis-server exited: $(tail -q -n 5 "$WORK/bus-redis.out" "$WORK/bus-redis.log" 2>/dev/null)"
+    [[ $i == 100 ]] && die "the bus redis-server did not answer PING within 10s"
+    sleep 0.1
+  done
+  BUS_ARGS=(--redis-url "redis://127.0.0.1:$BUS_REDIS_PORT" --partitions "$BUS_PARTITIONS"
+    --duration "$DURATION" --rate "$BUS_RATE" --events "$BUS_EVENTS")
+  [[ "$BUS_TUNED_BLOCK" != 0 ]] && BUS_ARGS+=(--tuned-block "$(secs "$BUS_TUNED_BLOCK")")
+  wait_quiet
+  "$BIN/busbench" "${BUS_ARGS[@]}" >"$WORK/bus.out" 2>"$WORK/bus.err" &
+  LOAD_PID=$!
+  bus_rc=0
+  wait "$LOAD_PID" || bus_rc=$?
+  LOAD_PID=""
+  echo "$bus_rc" >"$WORK/bus.rc"
+  [[ $bus_rc -eq 0 ]] || log "busbench exited with status $bus_rc: $(tail -n 5 "$WORK/bus.err")"
+  stop_pid "$BUS_REDIS_PID"
+  BUS_REDIS_PID=""
+fi
+
 # ---------------------------------------------------------------------------------------- report
 {
   echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -387,6 +442,8 @@ monitor_run monitor-repeat "$REPEAT_DATA"
   echo "half_rps=$HALF_RPS"
   echo "half_skip=$HALF_SKIP"
   echo "monitor_calls=$MONITOR_CALLS"
+  echo "bus=$BUS"
+  echo "bus_partitions=$BUS_PARTITIONS"
   echo "cpus=$(nproc)"
   echo "cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
   echo "revision=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo '+dirty')"
@@ -401,5 +458,5 @@ set -e
 # The raw results beside latest.txt, for a closer look (bench/results/ is not committed).
 rm -rf "$BENCH/results/raw" && mkdir -p "$BENCH/results/raw"
 cp "$WORK"/*.out "$WORK"/*.cpu "$WORK"/*.monitor "$WORK"/mem.* "$WORK"/cmdstats.* "$WORK"/meta.env \
-  "$WORK"/crm.log "$BENCH/results/raw/" 2>/dev/null || true
+  "$WORK"/crm.log "$WORK"/bus.err "$WORK"/bus.rc "$BENCH/results/raw/" 2>/dev/null || true
 [[ $rc -eq 0 ]] || { KEEP_WORK=1; exit "$rc"; }

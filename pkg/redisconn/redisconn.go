@@ -6,8 +6,8 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
