@@ -4,9 +4,9 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/crmcycle/crm/services/marketing"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
+	"github.com/crmcycle/crm/services/marketing"
 )
 
 func TestNormalizeEmail(t *testing.T) {
