@@ -444,6 +444,7 @@ fi
   echo "monitor_calls=$MONITOR_CALLS"
   echo "bus=$BUS"
   echo "bus_partitions=$BUS_PARTITIONS"
+  echo "bus_rate=$BUS_RATE"
   echo "cpus=$(nproc)"
   echo "cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
   echo "revision=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo '+dirty')"
