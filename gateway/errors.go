@@ -49,7 +49,19 @@ func writeError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w h
 	if st.Code() == codes.InvalidArgument && len(details) == 0 {
 		details = clientErrorDetails(st.Message())
 	}
+	if reasonOf(st) == "IDEMPOTENCY_KEY_REUSED" {
+		httpStatus = http.StatusUnprocessableEntity // as Stripe: the request is well-formed, the key is not
+	}
 	writeJSONError(w, httpStatus, st.Code(), st.Message(), details)
+}
+
+func reasonOf(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
 }
 
 // clientErrorDetails describes errors the gateway itself found in the request (bad JSON, bad path

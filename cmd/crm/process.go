@@ -21,6 +21,7 @@ import (
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/grpcclient"
 	"github.com/crmcycle/crm/pkg/grpcserver"
+	"github.com/crmcycle/crm/pkg/idempotency"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/logging"
 	"github.com/crmcycle/crm/pkg/pagetoken"
@@ -117,6 +118,7 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 		srv, err := grpcserver.New(cfg.GRPC, grpcserver.Deps{
 			Logger: logger, Telemetry: tel, Redis: rdb,
 			Authenticator: auth.NewAuthenticator(auth.NewStore(rdb), authCacheTTL),
+			Idempotency:   idempotency.New(rdb, keys, idempotency.Config{}),
 		})
 		if err != nil {
 			return err

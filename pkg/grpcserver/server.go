@@ -1,6 +1,7 @@
 // Package grpcserver is the one gRPC server bootstrap every service runs on: otelgrpc stats
-// handler; interceptors for logging, error mapping, panic recovery, authentication and
-// protovalidate validation; health (SERVING only while Redis answers); reflection; graceful stop.
+// handler; interceptors for logging, error mapping, panic recovery, authentication, protovalidate
+// validation and idempotency keys; health (SERVING only while Redis answers); reflection; graceful
+// stop.
 package grpcserver
 
 import (
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -26,6 +28,8 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/idempotency"
 	"github.com/crmcycle/crm/pkg/telemetry"
 )
 
@@ -69,6 +73,8 @@ type Deps struct {
 	Authenticator Authenticator
 	// Redis is pinged for health.
 	Redis redis.UniversalClient
+	// Idempotency, when set, gives mutating calls Idempotency-Key semantics.
+	Idempotency *idempotency.Store
 }
 
 // Server is a gRPC server with health and reflection; services register on it.
@@ -87,19 +93,23 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("grpc: validator: %w", err)
 	}
 	logger := deps.Logger
+	unary := []grpc.UnaryServerInterceptor{
+		logging.UnaryServerInterceptor(slogAdapter(logger), logging.WithLevels(codeToLevel),
+			logging.WithLogOnEvents(logging.FinishCall)),
+		errorInterceptor(logger),
+		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(panicHandler(logger))),
+		unaryAuth(deps.Authenticator),
+		grpcprotovalidate.UnaryServerInterceptor(validator),
+	}
+	if deps.Idempotency != nil {
+		unary = append(unary, deps.Idempotency.UnaryServerInterceptor(mutating))
+	}
 	opts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(deps.Telemetry.TracerProvider),
 			otelgrpc.WithMeterProvider(deps.Telemetry.MeterProvider),
 			otelgrpc.WithPropagators(deps.Telemetry.Propagator))),
-		grpc.ChainUnaryInterceptor(
-			logging.UnaryServerInterceptor(slogAdapter(logger), logging.WithLevels(codeToLevel),
-				logging.WithLogOnEvents(logging.FinishCall)),
-			errorInterceptor(logger),
-			recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(panicHandler(logger))),
-			unaryAuth(deps.Authenticator),
-			grpcprotovalidate.UnaryServerInterceptor(validator),
-		),
+		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(
 			logging.StreamServerInterceptor(slogAdapter(logger), logging.WithLevels(codeToLevel),
 				logging.WithLogOnEvents(logging.FinishCall)),
@@ -186,6 +196,12 @@ func (s *Server) watchRedis(ctx context.Context) {
 		case <-ticker.C:
 		}
 	}
+}
+
+// mutating reports whether a method changes state: the ones that need a write scope.
+func mutating(fullMethod string) bool {
+	scope, public := auth.RequiredScope(fullMethod)
+	return !public && strings.HasSuffix(scope, ".write")
 }
 
 func panicHandler(logger *slog.Logger) recovery.RecoveryHandlerFuncContext {

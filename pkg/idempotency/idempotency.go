@@ -1,0 +1,267 @@
+// Package idempotency gives every mutating call Stripe's idempotency-key semantics: the first
+// result for a key is stored for 24 hours and replayed byte for byte; the same key with a different
+// request is rejected; concurrent duplicates produce one effect (the later ones wait for the first
+// and replay its result).
+//
+// Keys are scoped to the tenant. Only results that a retry could not change are stored: successes
+// and client errors. After a server error, a timeout or a cancellation the key is released, so the
+// client's retry runs again.
+package idempotency
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/keyspace"
+)
+
+// MetadataKey is the gRPC metadata the key travels in (the REST header Idempotency-Key).
+const MetadataKey = "idempotency-key"
+
+// Errors of the idempotency layer.
+var (
+	ErrKeyReused = apierr.New(apierr.InvalidArgument, "IDEMPOTENCY_KEY_REUSED",
+		"this Idempotency-Key was used with a different request; use a new key for a new request")
+	ErrInProgress = apierr.New(apierr.Aborted, "IDEMPOTENCY_KEY_IN_USE",
+		"a request with this Idempotency-Key is still running; retry later")
+	ErrBadKey = apierr.Invalid("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
+)
+
+// Config tunes the store.
+type Config struct {
+	// TTL is how long a result is replayed (24h).
+	TTL time.Duration
+	// Lock is how long a request in progress holds its key if its process dies (5m).
+	Lock time.Duration
+	// Poll is how often a concurrent duplicate checks for the first request's result.
+	Poll time.Duration
+}
+
+// Store keeps keys and results in Redis, in the tenant's partition.
+type Store struct {
+	rdb  redis.UniversalClient
+	keys *keyspace.Space
+	cfg  Config
+}
+
+// New returns a store; zero config fields take the defaults.
+func New(rdb redis.UniversalClient, keys *keyspace.Space, cfg Config) *Store {
+	if cfg.TTL <= 0 {
+		cfg.TTL = 24 * time.Hour
+	}
+	if cfg.Lock <= 0 {
+		cfg.Lock = 5 * time.Minute
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 20 * time.Millisecond
+	}
+	return &Store{rdb: rdb, keys: keys, cfg: cfg}
+}
+
+// claimScript takes the key for a request, or returns what the key holds: {fingerprint, state,
+// kind, result}. state is "running" or "done"; kind is "response" or "status", the result's encoding.
+var claimScript = redis.NewScript(`
+local held = redis.call('HMGET', KEYS[1], 'f', 's', 'k', 'r')
+if held[1] then return held end
+redis.call('HSET', KEYS[1], 'f', ARGV[1], 's', 'running')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return false`)
+
+// completeScript stores the result of the request that holds the key.
+var completeScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'f') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 's', 'done', 'k', ARGV[2], 'r', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1`)
+
+// UnaryServerInterceptor applies the semantics to calls that carry a key; mutating tells which
+// methods may (reads ignore keys). It must run after authentication, which provides the tenant.
+func (s *Store) UnaryServerInterceptor(mutating func(fullMethod string) bool) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		key, ok := keyFrom(ctx)
+		if !ok || !mutating(info.FullMethod) {
+			return handler(ctx, req)
+		}
+		if !validKey(key) {
+			return nil, ErrBadKey
+		}
+		tenant, err := auth.TenantID(ctx)
+		if err != nil {
+			return nil, err
+		}
+		msg, ok := req.(proto.Message)
+		if !ok {
+			return handler(ctx, req)
+		}
+		fp, err := fingerprint(info.FullMethod, msg)
+		if err != nil {
+			return nil, err
+		}
+		redisKey := s.keys.Scope("idempotency", tenant).Key(key)
+		replay, err := s.claim(ctx, redisKey, fp)
+		if err != nil {
+			return nil, err
+		}
+		if replay != nil {
+			return replayResult(replay, info)
+		}
+		resp, herr := handler(ctx, req)
+		s.finish(ctx, redisKey, fp, resp, herr)
+		return resp, herr
+	}
+}
+
+// result is a stored outcome: the response's protobuf encoding, or the error's google.rpc.Status.
+type result struct {
+	kind string
+	data []byte
+}
+
+// claim takes the key, or returns the stored result to replay (waiting while the first request
+// with the key runs).
+func (s *Store) claim(ctx context.Context, key, fp string) (*result, error) {
+	for {
+		held, err := claimScript.Run(ctx, s.rdb, []string{key}, fp, s.cfg.Lock.Milliseconds()).Slice()
+		if errors.Is(err, redis.Nil) {
+			return nil, nil // ours now
+		}
+		if err != nil {
+			return nil, fmt.Errorf("idempotency: %w", err)
+		}
+		if f, _ := held[0].(string); f != fp {
+			return nil, ErrKeyReused
+		}
+		if state, _ := held[1].(string); state == "done" {
+			kind, _ := held[2].(string)
+			data, _ := held[3].(string)
+			return &result{kind: kind, data: []byte(data)}, nil
+		}
+		t := time.NewTimer(s.cfg.Poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ErrInProgress
+		case <-t.C:
+		}
+	}
+}
+
+// finish stores the result, or releases the key when a retry could turn out differently.
+func (s *Store) finish(ctx context.Context, key, fp string, resp any, herr error) {
+	ctx = context.WithoutCancel(ctx)
+	if herr != nil && retryable(status.Code(herr)) {
+		_, _ = s.rdb.Del(ctx, key).Result()
+		return
+	}
+	var r result
+	var err error
+	if herr != nil {
+		r.kind = "status"
+		r.data, err = proto.Marshal(status.Convert(herr).Proto())
+	} else if m, ok := resp.(proto.Message); ok {
+		r.kind = "response"
+		r.data, err = proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	}
+	if err == nil {
+		err = completeScript.Run(ctx, s.rdb, []string{key}, fp, r.kind, r.data, s.cfg.TTL.Milliseconds()).Err()
+	}
+	if err != nil {
+		_, _ = s.rdb.Del(ctx, key).Result()
+	}
+}
+
+func replayResult(r *result, info *grpc.UnaryServerInfo) (any, error) {
+	if r.kind == "status" {
+		st := &spb.Status{}
+		if err := proto.Unmarshal(r.data, st); err != nil {
+			return nil, fmt.Errorf("idempotency: stored status: %w", err)
+		}
+		return nil, status.FromProto(st).Err()
+	}
+	resp, err := newResponse(info.FullMethod)
+	if err != nil {
+		return nil, err
+	}
+	if err := proto.Unmarshal(r.data, resp); err != nil {
+		return nil, fmt.Errorf("idempotency: stored response: %w", err)
+	}
+	return resp, nil
+}
+
+// newResponse makes an empty response message of a method, found in the protobuf registry.
+func newResponse(fullMethod string) (proto.Message, error) {
+	service, method, _ := strings.Cut(strings.TrimPrefix(fullMethod, "/"), "/")
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(service))
+	if err != nil {
+		return nil, fmt.Errorf("idempotency: %s: %w", fullMethod, err)
+	}
+	sd, ok := d.(protoreflect.ServiceDescriptor)
+	if !ok || sd.Methods().ByName(protoreflect.Name(method)) == nil {
+		return nil, fmt.Errorf("idempotency: %s is not a known method", fullMethod)
+	}
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(sd.Methods().ByName(protoreflect.Name(method)).Output().FullName())
+	if err != nil {
+		return nil, fmt.Errorf("idempotency: %s: %w", fullMethod, err)
+	}
+	return mt.New().Interface(), nil
+}
+
+func retryable(c codes.Code) bool {
+	switch c {
+	case codes.Internal, codes.Unknown, codes.Unavailable, codes.DeadlineExceeded, codes.Canceled,
+		codes.Aborted, codes.ResourceExhausted, codes.DataLoss:
+		return true
+	}
+	return false
+}
+
+// fingerprint identifies the request: the method and the request's deterministic encoding.
+func fingerprint(method string, req proto.Message) (string, error) {
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if err != nil {
+		return "", fmt.Errorf("idempotency: %w", err)
+	}
+	h := sha256.New()
+	h.Write([]byte(method))
+	h.Write([]byte{0})
+	h.Write(data)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func keyFrom(ctx context.Context) (string, bool) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	v := md.Get(MetadataKey)
+	if len(v) == 0 {
+		return "", false
+	}
+	return v[0], true
+}
+
+func validKey(k string) bool {
+	if len(k) == 0 || len(k) > 255 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
