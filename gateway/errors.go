@@ -34,7 +34,7 @@ type errorPayload struct {
 const bodyErrorPrefix = "invalid request body: "
 
 // writeError renders any error as {"error":{"code","status","message","details"}}.
-func writeError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
 	httpStatus := 0
 	var he *runtime.HTTPStatusError
 	if errors.As(err, &he) {
@@ -48,6 +48,11 @@ func writeError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w h
 	details := st.Proto().GetDetails()
 	if st.Code() == codes.InvalidArgument && len(details) == 0 {
 		details = clientErrorDetails(st.Message())
+	}
+	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
+		for _, v := range append(md.HeaderMD.Get("retry-after"), md.TrailerMD.Get("retry-after")...) {
+			w.Header().Set("Retry-After", v)
+		}
 	}
 	if reasonOf(st) == "IDEMPOTENCY_KEY_REUSED" {
 		httpStatus = http.StatusUnprocessableEntity // as Stripe: the request is well-formed, the key is not

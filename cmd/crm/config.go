@@ -13,6 +13,7 @@ import (
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/flagenv"
 	"github.com/crmcycle/crm/pkg/grpcserver"
+	"github.com/crmcycle/crm/pkg/ratelimit"
 	"github.com/crmcycle/crm/pkg/redisconn"
 )
 
@@ -32,6 +33,7 @@ type processConfig struct {
 	ClientTimeout time.Duration
 	LogLevel      slog.Level
 	Bus           busConfig
+	RateLimit     ratelimit.Config
 	targetFlag    string
 }
 
@@ -75,6 +77,7 @@ func (c *processConfig) registerFlags(fs *flag.FlagSet, withTarget bool) {
 	fs.DurationVar(&c.ClientTimeout, "client-timeout", 5*time.Second, "deadline of calls to other services")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	c.Bus.registerFlags(fs)
+	c.RateLimit.RegisterFlags(fs)
 }
 
 // parse parses args, applies the environment and validates.
@@ -99,7 +102,7 @@ func (c *processConfig) parse(fs *flag.FlagSet, args []string) error {
 }
 
 func (c *processConfig) validate() error {
-	errs := []error{c.GRPC.Validate(), c.Redis.Validate(), c.Bus.validate()}
+	errs := []error{c.GRPC.Validate(), c.Redis.Validate(), c.Bus.validate(), c.RateLimit.Validate()}
 	if c.runs(gatewayTarget) {
 		errs = append(errs, c.Gateway.Validate())
 		for _, s := range serviceTargets {

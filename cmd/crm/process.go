@@ -26,6 +26,7 @@ import (
 	"github.com/crmcycle/crm/pkg/logging"
 	"github.com/crmcycle/crm/pkg/pagetoken"
 	"github.com/crmcycle/crm/pkg/platform"
+	"github.com/crmcycle/crm/pkg/ratelimit"
 	"github.com/crmcycle/crm/pkg/redisconn"
 	"github.com/crmcycle/crm/pkg/telemetry"
 	marketing "github.com/crmcycle/crm/services/marketing/server"
@@ -118,6 +119,7 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 		srv, err := grpcserver.New(cfg.GRPC, grpcserver.Deps{
 			Logger: logger, Telemetry: tel, Redis: rdb,
 			Authenticator: auth.NewAuthenticator(auth.NewStore(rdb), authCacheTTL),
+			RateLimiter:   ratelimit.New(rdb, cfg.RateLimit, logger),
 			Idempotency:   idempotency.New(rdb, keys, idempotency.Config{}),
 		})
 		if err != nil {

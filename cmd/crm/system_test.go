@@ -44,7 +44,8 @@ type system struct {
 	rdb   redis.UniversalClient
 }
 
-func startSystem(t *testing.T) *system {
+// startSystem starts the suite; options adjust its configuration (rate limits are off unless set).
+func startSystem(t *testing.T, options ...func(*processConfig)) *system {
 	t.Helper()
 	spans := tracetest.NewSpanRecorder()
 	tel := telemetry.ForTest(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)), metricnoop.NewMeterProvider())
@@ -63,6 +64,9 @@ func startSystem(t *testing.T) *system {
 	}
 	for _, s := range serviceTargets {
 		cfg.ServiceAddrs[s] = new(string)
+	}
+	for _, o := range options {
+		o(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan boundAddrs, 1)

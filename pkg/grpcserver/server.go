@@ -1,6 +1,6 @@
 // Package grpcserver is the one gRPC server bootstrap every service runs on: otelgrpc stats
-// handler; interceptors for logging, error mapping, panic recovery, authentication, protovalidate
-// validation and idempotency keys; health (SERVING only while Redis answers); reflection; graceful
+// handler; interceptors for logging, error mapping, panic recovery, authentication, rate limits,
+// protovalidate validation and idempotency keys; health (SERVING only while Redis answers); reflection; graceful
 // stop.
 package grpcserver
 
@@ -30,6 +30,7 @@ import (
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/auth"
 	"github.com/crmcycle/crm/pkg/idempotency"
+	"github.com/crmcycle/crm/pkg/ratelimit"
 	"github.com/crmcycle/crm/pkg/telemetry"
 )
 
@@ -73,6 +74,8 @@ type Deps struct {
 	Authenticator Authenticator
 	// Redis is pinged for health.
 	Redis redis.UniversalClient
+	// RateLimiter, when set, limits calls per API key.
+	RateLimiter *ratelimit.Limiter
 	// Idempotency, when set, gives mutating calls Idempotency-Key semantics.
 	Idempotency *idempotency.Store
 }
@@ -99,8 +102,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		errorInterceptor(logger),
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(panicHandler(logger))),
 		unaryAuth(deps.Authenticator),
-		grpcprotovalidate.UnaryServerInterceptor(validator),
 	}
+	if deps.RateLimiter != nil {
+		unary = append(unary, deps.RateLimiter.UnaryServerInterceptor())
+	}
+	unary = append(unary, grpcprotovalidate.UnaryServerInterceptor(validator))
 	if deps.Idempotency != nil {
 		unary = append(unary, deps.Idempotency.UnaryServerInterceptor(mutating))
 	}
