@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crmcycle/crm/pkg/apierr"
 )
 
 //go:embed commit.lua
@@ -29,12 +31,18 @@ const (
 )
 
 // ErrVersionMismatch means the resource changed (or was created or deleted) since it was read.
-var ErrVersionMismatch = errors.New("commit: version mismatch")
+// Unless a service says better, clients see it as ABORTED (HTTP 409): re-read and retry.
+var ErrVersionMismatch = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
+	"the resource changed since it was read (stale etag); read it again and retry")
 
 // ErrAlreadyApplied means a Once marker exists: the write was done before.
 var ErrAlreadyApplied = errors.New("commit: already applied")
 
-// UniqueConflictError means a unique index already maps the value to another owner.
+// ErrAlreadyExists is what a unique conflict is to clients unless a service says better.
+var ErrAlreadyExists = apierr.New(apierr.AlreadyExists, "ALREADY_EXISTS", "a resource with this unique value already exists")
+
+// UniqueConflictError means a unique index already maps the value to another owner. It unwraps to
+// ErrAlreadyExists, so it reaches clients as ALREADY_EXISTS with the owner's id.
 type UniqueConflictError struct {
 	Index string // the unique index's key
 	Value string // the value that is taken
@@ -44,6 +52,9 @@ type UniqueConflictError struct {
 func (e *UniqueConflictError) Error() string {
 	return fmt.Sprintf("commit: %q in %s belongs to %s", e.Value, e.Index, e.Owner)
 }
+
+// Unwrap gives the client-facing error; the index key and value stay out of it.
+func (e *UniqueConflictError) Unwrap() error { return ErrAlreadyExists.With("existing_id", e.Owner) }
 
 // Write is one atomic write under construction. All its keys must share one hash tag.
 type Write struct {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/redistest"
@@ -522,5 +523,27 @@ func TestUniqueRace(t *testing.T) {
 	}
 	if got := xlen(t, f.rdb, f.scope.Stream()); got != 1 {
 		t.Errorf("events: got %d, want 1", got)
+	}
+}
+
+// TestConflictsReachClientsClassified: without a service's own mapping, a unique conflict is
+// ALREADY_EXISTS naming the existing owner, and a stale version is ABORTED.
+func TestConflictsReachClientsClassified(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := commit.New().Unique(f.scope.Key("emails"), "a@example.com", "owner-1").Run(ctx, f.rdb); err != nil {
+		t.Fatal(err)
+	}
+	err := commit.New().Unique(f.scope.Key("emails"), "a@example.com", "owner-2").Run(ctx, f.rdb)
+	e, ok := apierr.As(err)
+	if !ok || e.Kind != apierr.AlreadyExists || e.Metadata["existing_id"] != "owner-1" {
+		t.Fatalf("unique conflict as seen by clients: %+v (ok %v), want ALREADY_EXISTS with existing_id owner-1", e, ok)
+	}
+	if strings.Contains(e.Error(), "emails") {
+		t.Fatalf("client-facing message %q leaks the index key", e.Error())
+	}
+	err = commit.New().ExpectVersion(f.scope.Key("r", "1"), "9").Run(ctx, f.rdb)
+	if e, ok := apierr.As(err); !ok || e.Kind != apierr.Aborted || !errors.Is(err, commit.ErrVersionMismatch) {
+		t.Fatalf("stale version as seen by clients: %v, want ABORTED", err)
 	}
 }
