@@ -50,16 +50,16 @@ type boundAddrs struct {
 	GRPC, HTTP, Admin string
 }
 
-func newService(name string, deps platform.Deps) platform.Service {
+func newService(name string, deps platform.Deps) (platform.Service, error) {
 	switch name {
 	case marketing.Name:
 		return marketing.New(deps)
 	case sales.Name:
-		return sales.New(deps)
+		return sales.New(deps), nil
 	case product.Name:
-		return product.New(deps)
+		return product.New(deps), nil
 	default:
-		return support.New(deps)
+		return support.New(deps), nil
 	}
 }
 
@@ -127,7 +127,10 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 		}
 		deps := platform.Deps{Redis: rdb, Keys: keys, PageTokens: tokens, Telemetry: tel, Logger: logger, Clients: clients, Now: time.Now}
 		for _, name := range services {
-			svc := newService(name, deps)
+			svc, err := newService(name, deps)
+			if err != nil {
+				return err
+			}
 			svc.Register(srv)
 			if r, ok := svc.(platform.Reactor); ok {
 				subscriptions = append(subscriptions, r.Subscriptions()...)

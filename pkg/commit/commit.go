@@ -41,6 +41,11 @@ var ErrAlreadyApplied = errors.New("commit: already applied")
 // ErrAlreadyExists is what a unique conflict is to clients unless a service says better.
 var ErrAlreadyExists = apierr.New(apierr.AlreadyExists, "ALREADY_EXISTS", "a resource with this unique value already exists")
 
+// MissingError means a key that ExpectExists named does not exist.
+type MissingError struct{ Key string }
+
+func (e *MissingError) Error() string { return "commit: " + e.Key + " does not exist" }
+
 // UniqueConflictError means a unique index already maps the value to another owner. It unwraps to
 // ErrAlreadyExists, so it reaches clients as ALREADY_EXISTS with the owner's id.
 type UniqueConflictError struct {
@@ -91,6 +96,9 @@ func (w *Write) op(code string, args ...any) *Write {
 func (w *Write) ExpectVersion(key, version string) *Write {
 	return w.op("ver", w.key(key), version)
 }
+
+// ExpectExists checks that key exists, for writes that reference another resource.
+func (w *Write) ExpectExists(key string) *Write { return w.op("exists", w.key(key)) }
 
 // Unique checks that the hash index maps value to owner or to nothing, and claims it for owner.
 func (w *Write) Unique(index, value, owner string) *Write {
@@ -159,6 +167,8 @@ func (w *Write) Run(ctx context.Context, rdb redis.Scripter) error {
 		return ErrAlreadyApplied
 	case "uniq":
 		return &UniqueConflictError{Index: res[1], Value: res[2], Owner: res[3]}
+	case "missing":
+		return &MissingError{Key: res[1]}
 	}
 	return fmt.Errorf("commit: unexpected script reply %q", res)
 }

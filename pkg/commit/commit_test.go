@@ -547,3 +547,25 @@ func TestConflictsReachClientsClassified(t *testing.T) {
 		t.Fatalf("stale version as seen by clients: %v, want ABORTED", err)
 	}
 }
+
+func TestExpectExistsWritesNothingWhenMissing(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ref := f.scope.Key("campaign", "c1")
+	write := func() error {
+		return commit.New().ExpectExists(ref).Put(f.lead("l1"), []byte("x"), "1").HIncrBy(f.scope.Key("stats", "c1"), "leads", 1).Run(ctx, f.rdb)
+	}
+	var missing *commit.MissingError
+	if err := write(); !errors.As(err, &missing) || missing.Key != ref {
+		t.Fatalf("write referencing a missing key: %v, want MissingError for %s", err, ref)
+	}
+	if n, _ := f.rdb.Exists(ctx, f.lead("l1"), f.scope.Key("stats", "c1")).Result(); n != 0 {
+		t.Fatalf("a refused write left %d keys", n)
+	}
+	if err := f.rdb.Set(ctx, ref, "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := write(); err != nil {
+		t.Fatalf("write referencing an existing key: %v", err)
+	}
+}

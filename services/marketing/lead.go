@@ -37,10 +37,14 @@ func (e *EmailTakenError) Error() string { return "marketing: e-mail belongs to 
 
 // Store persists leads with their indexes and outbox events, each write in one atomic call.
 type Store interface {
-	// CreateLead stores a new lead and appends event; *EmailTakenError if the e-mail is taken.
+	// CreateLead stores a new lead and appends event; *EmailTakenError if the e-mail is taken,
+	// ErrUnknownCampaign if its campaign does not exist. The capture counts for its campaign.
 	CreateLead(ctx context.Context, tenant string, lead *Lead, event []byte) error
 	// UpdateLead replaces prev with lead and appends event; ErrStale if prev is not current.
 	UpdateLead(ctx context.Context, tenant string, lead, prev *Lead, event []byte) error
+	// TouchLead is UpdateLead for a new capture of a known lead: the touch counts for the campaign
+	// of lead.LastTouch, which must exist (ErrUnknownCampaign).
+	TouchLead(ctx context.Context, tenant string, lead, prev *Lead, event []byte) error
 	// GetLead returns a lead or ErrLeadNotFound.
 	GetLead(ctx context.Context, tenant, id string) (*Lead, error)
 	// ListLeads returns up to q.Limit leads of an index, newest first, and the cursor (After) of

@@ -67,7 +67,7 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 		if event, err = l.event(ctx, tenant, touched, false, now); err != nil {
 			return nil, err
 		}
-		err = l.store.UpdateLead(ctx, tenant, touched, existing, event)
+		err = l.store.TouchLead(ctx, tenant, touched, existing, event)
 		if errors.Is(err, ErrStale) {
 			continue
 		}

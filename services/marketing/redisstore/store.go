@@ -7,7 +7,6 @@ package redisstore
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
@@ -72,15 +71,28 @@ func (s *Store) CreateLead(ctx context.Context, tenant string, lead *marketing.L
 	for _, ix := range k.indexes(lead) {
 		w.ZAdd(ix, 0, lead.GetId())
 	}
+	k.countTouch(w, lead.GetCampaignId(), true)
 	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
 	if conflict, ok := errors.AsType[*commit.UniqueConflictError](err); ok {
 		return &marketing.EmailTakenError{LeadID: conflict.Owner}
 	}
+	if _, ok := errors.AsType[*commit.MissingError](err); ok {
+		return marketing.ErrUnknownCampaign
+	}
 	return err
+}
+
+// TouchLead implements marketing.Store: UpdateLead, counting the touch for its campaign.
+func (s *Store) TouchLead(ctx context.Context, tenant string, lead, prev *marketing.Lead, event []byte) error {
+	return s.update(ctx, tenant, lead, prev, event, lead.GetLastTouch().GetCampaignId())
 }
 
 // UpdateLead implements marketing.Store.
 func (s *Store) UpdateLead(ctx context.Context, tenant string, lead, prev *marketing.Lead, event []byte) error {
+	return s.update(ctx, tenant, lead, prev, event, "")
+}
+
+func (s *Store) update(ctx context.Context, tenant string, lead, prev *marketing.Lead, event []byte, touchedCampaign string) error {
 	data, err := proto.Marshal(lead)
 	if err != nil {
 		return err
@@ -89,83 +101,33 @@ func (s *Store) UpdateLead(ctx context.Context, tenant string, lead, prev *marke
 	w := commit.New().
 		ExpectVersion(k.lead(lead.GetId()), prev.GetEtag()).
 		Put(k.lead(lead.GetId()), data, lead.GetEtag())
-	oldIdx, newIdx := k.indexes(prev), k.indexes(lead)
-	for i := range newIdx {
-		if oldIdx[i] != newIdx[i] {
-			w.ZRem(oldIdx[i], lead.GetId()).ZAdd(newIdx[i], 0, lead.GetId())
-		}
-	}
+	moveIndexes(w, k.indexes(prev), k.indexes(lead), lead.GetId())
+	k.countTouch(w, touchedCampaign, false)
 	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale
+	}
+	if _, ok := errors.AsType[*commit.MissingError](err); ok {
+		return marketing.ErrUnknownCampaign
 	}
 	return err
 }
 
 // GetLead implements marketing.Store: one round trip.
 func (s *Store) GetLead(ctx context.Context, tenant, id string) (*marketing.Lead, error) {
-	data, err := s.rdb.HGet(ctx, s.scope(tenant).lead(id), commit.FieldData).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, marketing.ErrLeadNotFound
-	}
+	lead := &marketing.Lead{}
+	found, err := get(ctx, s.rdb, s.scope(tenant).lead(id), lead)
 	if err != nil {
 		return nil, err
 	}
-	return decode(data)
+	if !found {
+		return nil, marketing.ErrLeadNotFound
+	}
+	return lead, nil
 }
 
-// ListLeads implements marketing.Store: two round trips (the index range, then the page's leads
-// in one pipeline), whatever the size of the collection.
+// ListLeads implements marketing.Store.
 func (s *Store) ListLeads(ctx context.Context, tenant string, q marketing.LeadQuery) ([]*marketing.Lead, string, error) {
 	k := s.scope(tenant)
-	start := "+"
-	if q.After != "" {
-		start = "(" + q.After
-	}
-	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: k.index(q.Index), Start: start, Stop: "-", ByLex: true, Rev: true, Count: int64(q.Limit + 1),
-	}).Result()
-	if err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(ids) > q.Limit {
-		ids = ids[:q.Limit]
-		next = ids[len(ids)-1]
-	}
-	if len(ids) == 0 {
-		return nil, "", nil
-	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.StringCmd, len(ids))
-	for i, id := range ids {
-		cmds[i] = pipe.HGet(ctx, k.lead(id), commit.FieldData)
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, "", err
-	}
-	leads := make([]*marketing.Lead, 0, len(ids))
-	for _, c := range cmds {
-		data, err := c.Bytes()
-		if errors.Is(err, redis.Nil) {
-			continue // deleted between the two reads
-		}
-		if err != nil {
-			return nil, "", err
-		}
-		l, err := decode(data)
-		if err != nil {
-			return nil, "", err
-		}
-		leads = append(leads, l)
-	}
-	return leads, next, nil
-}
-
-func decode(data []byte) (*marketing.Lead, error) {
-	l := &marketing.Lead{}
-	if err := proto.Unmarshal(data, l); err != nil {
-		return nil, fmt.Errorf("redisstore: decode lead: %w", err)
-	}
-	return l, nil
+	return page(ctx, s.rdb, k.index(q.Index), q.After, q.Limit, k.lead, func() *marketing.Lead { return &marketing.Lead{} })
 }

@@ -21,13 +21,14 @@ const (
 // Server implements marketingv1.MarketingServiceServer.
 type Server struct {
 	marketingv1.UnimplementedMarketingServiceServer
-	leads  *marketing.Leads
-	tokens *pagetoken.Codec
+	leads     *marketing.Leads
+	campaigns *marketing.Campaigns
+	tokens    *pagetoken.Codec
 }
 
 // New returns the adapter over the use cases.
-func New(leads *marketing.Leads, tokens *pagetoken.Codec) *Server {
-	return &Server{leads: leads, tokens: tokens}
+func New(leads *marketing.Leads, campaigns *marketing.Campaigns, tokens *pagetoken.Codec) *Server {
+	return &Server{leads: leads, campaigns: campaigns, tokens: tokens}
 }
 
 // Register adds the service to a gRPC server.
@@ -69,23 +70,41 @@ func (s *Server) ListLeads(ctx context.Context, req *marketingv1.ListLeadsReques
 	if err != nil {
 		return nil, err
 	}
-	// A token continues exactly the list it came from: same tenant, same filter.
-	binding := tenant + "\x00ListLeads\x00" + req.GetFilter()
+	list := s.list(tenant, "ListLeads", req.GetFilter())
 	q := marketing.LeadQuery{Index: index, Limit: pageSize(req.GetPageSize())}
-	if req.GetPageToken() != "" {
-		if q.After, err = s.tokens.Decode(binding, req.GetPageToken()); err != nil {
-			return nil, err
-		}
+	if q.After, err = list.cursor(req.GetPageToken()); err != nil {
+		return nil, err
 	}
 	leads, next, err := s.leads.List(ctx, tenant, q)
 	if err != nil {
 		return nil, err
 	}
-	resp := &marketingv1.ListLeadsResponse{Leads: leads}
-	if next != "" {
-		resp.NextPageToken = s.tokens.Encode(binding, next)
+	return &marketingv1.ListLeadsResponse{Leads: leads, NextPageToken: list.token(next)}, nil
+}
+
+// listCall is one list request's page tokens: a token continues exactly the list it came from
+// (same tenant, method and filter).
+type listCall struct {
+	tokens  *pagetoken.Codec
+	binding string
+}
+
+func (s *Server) list(tenant, method, filter string) listCall {
+	return listCall{tokens: s.tokens, binding: tenant + "\x00" + method + "\x00" + filter}
+}
+
+func (l listCall) cursor(token string) (string, error) {
+	if token == "" {
+		return "", nil
 	}
-	return resp, nil
+	return l.tokens.Decode(l.binding, token)
+}
+
+func (l listCall) token(next string) string {
+	if next == "" {
+		return ""
+	}
+	return l.tokens.Encode(l.binding, next)
 }
 
 func pageSize(n int32) int {

@@ -20,11 +20,15 @@ type Service struct{ rpc *rpc.Server }
 var _ platform.Service = (*Service)(nil)
 
 // New builds the service from the process's shared parts.
-func New(deps platform.Deps) *Service {
+func New(deps platform.Deps) (*Service, error) {
 	store := redisstore.New(deps.Redis, deps.Keys)
 	publisher := events.Publisher{Producer: Name, Propagator: deps.Telemetry.Propagator}
 	leads := marketing.NewLeads(store, publisher, deps.Now)
-	return &Service{rpc: rpc.New(leads, deps.PageTokens)}
+	campaigns, err := marketing.NewCampaigns(store, publisher, deps.Now)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{rpc: rpc.New(leads, campaigns, deps.PageTokens)}, nil
 }
 
 // Name implements platform.Service.

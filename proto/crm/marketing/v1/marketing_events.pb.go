@@ -76,14 +76,62 @@ func (x *LeadCaptured) GetCreated() bool {
 	return false
 }
 
+// Payload of "marketing.campaign.created", ".updated", ".launched", ".paused" and ".completed".
+type CampaignChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign after the change.
+	Campaign      *Campaign `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CampaignChanged) Reset() {
+	*x = CampaignChanged{}
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CampaignChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CampaignChanged) ProtoMessage() {}
+
+func (x *CampaignChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CampaignChanged.ProtoReflect.Descriptor instead.
+func (*CampaignChanged) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_events_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CampaignChanged) GetCampaign() *Campaign {
+	if x != nil {
+		return x.Campaign
+	}
+	return nil
+}
+
 var File_crm_marketing_v1_marketing_events_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_events_proto_rawDesc = "" +
 	"\n" +
-	"'crm/marketing/v1/marketing_events.proto\x12\x10crm.marketing.v1\x1a\x1bcrm/marketing/v1/lead.proto\"T\n" +
+	"'crm/marketing/v1/marketing_events.proto\x12\x10crm.marketing.v1\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\"T\n" +
 	"\fLeadCaptured\x12*\n" +
 	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreatedB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
+	"\acreated\x18\x02 \x01(\bR\acreated\"I\n" +
+	"\x0fCampaignChanged\x126\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaignB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
 
 var (
 	file_crm_marketing_v1_marketing_events_proto_rawDescOnce sync.Once
@@ -97,18 +145,21 @@ func file_crm_marketing_v1_marketing_events_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_events_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_events_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_crm_marketing_v1_marketing_events_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_crm_marketing_v1_marketing_events_proto_goTypes = []any{
-	(*LeadCaptured)(nil), // 0: crm.marketing.v1.LeadCaptured
-	(*Lead)(nil),         // 1: crm.marketing.v1.Lead
+	(*LeadCaptured)(nil),    // 0: crm.marketing.v1.LeadCaptured
+	(*CampaignChanged)(nil), // 1: crm.marketing.v1.CampaignChanged
+	(*Lead)(nil),            // 2: crm.marketing.v1.Lead
+	(*Campaign)(nil),        // 3: crm.marketing.v1.Campaign
 }
 var file_crm_marketing_v1_marketing_events_proto_depIdxs = []int32{
-	1, // 0: crm.marketing.v1.LeadCaptured.lead:type_name -> crm.marketing.v1.Lead
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	2, // 0: crm.marketing.v1.LeadCaptured.lead:type_name -> crm.marketing.v1.Lead
+	3, // 1: crm.marketing.v1.CampaignChanged.campaign:type_name -> crm.marketing.v1.Campaign
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_events_proto_init() }
@@ -116,6 +167,7 @@ func file_crm_marketing_v1_marketing_events_proto_init() {
 	if File_crm_marketing_v1_marketing_events_proto != nil {
 		return
 	}
+	file_crm_marketing_v1_campaign_proto_init()
 	file_crm_marketing_v1_lead_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -123,7 +175,7 @@ func file_crm_marketing_v1_marketing_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_events_proto_rawDesc), len(file_crm_marketing_v1_marketing_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -11,6 +11,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -327,11 +328,786 @@ func (x *ListLeadsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Request of CreateCampaign.
+type CreateCampaignRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign to create; output-only fields are ignored.
+	Campaign      *Campaign `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateCampaignRequest) Reset() {
+	*x = CreateCampaignRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateCampaignRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateCampaignRequest) ProtoMessage() {}
+
+func (x *CreateCampaignRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateCampaignRequest.ProtoReflect.Descriptor instead.
+func (*CreateCampaignRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *CreateCampaignRequest) GetCampaign() *Campaign {
+	if x != nil {
+		return x.Campaign
+	}
+	return nil
+}
+
+// Response of CreateCampaign.
+type CreateCampaignResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The created campaign.
+	Campaign      *Campaign `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateCampaignResponse) Reset() {
+	*x = CreateCampaignResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateCampaignResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateCampaignResponse) ProtoMessage() {}
+
+func (x *CreateCampaignResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateCampaignResponse.ProtoReflect.Descriptor instead.
+func (*CreateCampaignResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CreateCampaignResponse) GetCampaign() *Campaign {
+	if x != nil {
+		return x.Campaign
+	}
+	return nil
+}
+
+// Request of GetCampaign.
+type GetCampaignRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCampaignRequest) Reset() {
+	*x = GetCampaignRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCampaignRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCampaignRequest) ProtoMessage() {}
+
+func (x *GetCampaignRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCampaignRequest.ProtoReflect.Descriptor instead.
+func (*GetCampaignRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetCampaignRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of GetCampaign.
+type GetCampaignResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign.
+	Campaign      *Campaign `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCampaignResponse) Reset() {
+	*x = GetCampaignResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCampaignResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCampaignResponse) ProtoMessage() {}
+
+func (x *GetCampaignResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCampaignResponse.ProtoReflect.Descriptor instead.
+func (*GetCampaignResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetCampaignResponse) GetCampaign() *Campaign {
+	if x != nil {
+		return x.Campaign
+	}
+	return nil
+}
+
+// Request of ListCampaigns.
+type ListCampaignsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of campaigns to return: default 50, at most 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call, to get the following page.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter on one indexed field: `status = CAMPAIGN_STATUS_ACTIVE` or
+	// `channel = CHANNEL_EMAIL`. Empty lists every campaign.
+	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCampaignsRequest) Reset() {
+	*x = ListCampaignsRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCampaignsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCampaignsRequest) ProtoMessage() {}
+
+func (x *ListCampaignsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCampaignsRequest.ProtoReflect.Descriptor instead.
+func (*ListCampaignsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListCampaignsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListCampaignsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListCampaignsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// Response of ListCampaigns.
+type ListCampaignsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page of campaigns, newest first.
+	Campaigns []*Campaign `protobuf:"bytes,1,rep,name=campaigns,proto3" json:"campaigns,omitempty"`
+	// Token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCampaignsResponse) Reset() {
+	*x = ListCampaignsResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCampaignsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCampaignsResponse) ProtoMessage() {}
+
+func (x *ListCampaignsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCampaignsResponse.ProtoReflect.Descriptor instead.
+func (*ListCampaignsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListCampaignsResponse) GetCampaigns() []*Campaign {
+	if x != nil {
+		return x.Campaigns
+	}
+	return nil
+}
+
+func (x *ListCampaignsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request of UpdateCampaign.
+type UpdateCampaignRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign with its id, the new values of the fields in update_mask, and the etag read.
+	// Validated after the mask is applied, so a partial body is fine.
+	Campaign *Campaign `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	// The fields to change: display_name, channel, budget, actual_cost, start_time, end_time,
+	// target_segment_id.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCampaignRequest) Reset() {
+	*x = UpdateCampaignRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCampaignRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCampaignRequest) ProtoMessage() {}
+
+func (x *UpdateCampaignRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCampaignRequest.ProtoReflect.Descriptor instead.
+func (*UpdateCampaignRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UpdateCampaignRequest) GetCampaign() *Campaign {
+	if x != nil {
+		return x.Campaign
+	}
+	return nil
+}
+
+func (x *UpdateCampaignRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// Response of UpdateCampaign.
+type UpdateCampaignResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The updated campaign.
+	Campaign      *Campaign `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCampaignResponse) Reset() {
+	*x = UpdateCampaignResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCampaignResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCampaignResponse) ProtoMessage() {}
+
+func (x *UpdateCampaignResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCampaignResponse.ProtoReflect.Descriptor instead.
+func (*UpdateCampaignResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UpdateCampaignResponse) GetCampaign() *Campaign {
+	if x != nil {
+		return x.Campaign
+	}
+	return nil
+}
+
+// Request of LaunchCampaign.
+type LaunchCampaignRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LaunchCampaignRequest) Reset() {
+	*x = LaunchCampaignRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LaunchCampaignRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LaunchCampaignRequest) ProtoMessage() {}
+
+func (x *LaunchCampaignRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LaunchCampaignRequest.ProtoReflect.Descriptor instead.
+func (*LaunchCampaignRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *LaunchCampaignRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of LaunchCampaign.
+type LaunchCampaignResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign, now ACTIVE.
+	Campaign      *Campaign `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LaunchCampaignResponse) Reset() {
+	*x = LaunchCampaignResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LaunchCampaignResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LaunchCampaignResponse) ProtoMessage() {}
+
+func (x *LaunchCampaignResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LaunchCampaignResponse.ProtoReflect.Descriptor instead.
+func (*LaunchCampaignResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *LaunchCampaignResponse) GetCampaign() *Campaign {
+	if x != nil {
+		return x.Campaign
+	}
+	return nil
+}
+
+// Request of PauseCampaign.
+type PauseCampaignRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseCampaignRequest) Reset() {
+	*x = PauseCampaignRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseCampaignRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseCampaignRequest) ProtoMessage() {}
+
+func (x *PauseCampaignRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseCampaignRequest.ProtoReflect.Descriptor instead.
+func (*PauseCampaignRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *PauseCampaignRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of PauseCampaign.
+type PauseCampaignResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign, now PAUSED.
+	Campaign      *Campaign `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseCampaignResponse) Reset() {
+	*x = PauseCampaignResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseCampaignResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseCampaignResponse) ProtoMessage() {}
+
+func (x *PauseCampaignResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseCampaignResponse.ProtoReflect.Descriptor instead.
+func (*PauseCampaignResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PauseCampaignResponse) GetCampaign() *Campaign {
+	if x != nil {
+		return x.Campaign
+	}
+	return nil
+}
+
+// Request of CompleteCampaign.
+type CompleteCampaignRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteCampaignRequest) Reset() {
+	*x = CompleteCampaignRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteCampaignRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteCampaignRequest) ProtoMessage() {}
+
+func (x *CompleteCampaignRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteCampaignRequest.ProtoReflect.Descriptor instead.
+func (*CompleteCampaignRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CompleteCampaignRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of CompleteCampaign.
+type CompleteCampaignResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign, now COMPLETED.
+	Campaign      *Campaign `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteCampaignResponse) Reset() {
+	*x = CompleteCampaignResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteCampaignResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteCampaignResponse) ProtoMessage() {}
+
+func (x *CompleteCampaignResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteCampaignResponse.ProtoReflect.Descriptor instead.
+func (*CompleteCampaignResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CompleteCampaignResponse) GetCampaign() *Campaign {
+	if x != nil {
+		return x.Campaign
+	}
+	return nil
+}
+
+// Request of GetCampaignPerformance.
+type GetCampaignPerformanceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCampaignPerformanceRequest) Reset() {
+	*x = GetCampaignPerformanceRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCampaignPerformanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCampaignPerformanceRequest) ProtoMessage() {}
+
+func (x *GetCampaignPerformanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCampaignPerformanceRequest.ProtoReflect.Descriptor instead.
+func (*GetCampaignPerformanceRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *GetCampaignPerformanceRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of GetCampaignPerformance.
+type GetCampaignPerformanceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign's results.
+	Performance   *CampaignPerformance `protobuf:"bytes,1,opt,name=performance,proto3" json:"performance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCampaignPerformanceResponse) Reset() {
+	*x = GetCampaignPerformanceResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCampaignPerformanceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCampaignPerformanceResponse) ProtoMessage() {}
+
+func (x *GetCampaignPerformanceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCampaignPerformanceResponse.ProtoReflect.Descriptor instead.
+func (*GetCampaignPerformanceResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *GetCampaignPerformanceResponse) GetPerformance() *CampaignPerformance {
+	if x != nil {
+		return x.Performance
+	}
+	return nil
+}
+
 var File_crm_marketing_v1_marketing_service_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\n" +
-	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\"H\n" +
+	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\"H\n" +
 	"\x12CaptureLeadRequest\x122\n" +
 	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadB\x06\xbaH\x03\xc8\x01\x01R\x04lead\"A\n" +
 	"\x13CaptureLeadResponse\x12*\n" +
@@ -348,8 +1124,55 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"i\n" +
 	"\x11ListLeadsResponse\x12,\n" +
 	"\x05leads\x18\x01 \x03(\v2\x16.crm.marketing.v1.LeadR\x05leads\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xe4\x02\n" +
-	"\x10MarketingService\x12y\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"W\n" +
+	"\x15CreateCampaignRequest\x12>\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignB\x06\xbaH\x03\xc8\x01\x01R\bcampaign\"P\n" +
+	"\x16CreateCampaignResponse\x126\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\".\n" +
+	"\x12GetCampaignRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"M\n" +
+	"\x13GetCampaignResponse\x126\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"\x8a\x01\n" +
+	"\x14ListCampaignsRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
+	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"y\n" +
+	"\x15ListCampaignsResponse\x128\n" +
+	"\tcampaigns\x18\x01 \x03(\v2\x1a.crm.marketing.v1.CampaignR\tcampaigns\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x94\x01\n" +
+	"\x15UpdateCampaignRequest\x12>\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignB\x06\xbaH\x03\xd8\x01\x03R\bcampaign\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"P\n" +
+	"\x16UpdateCampaignResponse\x126\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"1\n" +
+	"\x15LaunchCampaignRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"P\n" +
+	"\x16LaunchCampaignResponse\x126\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"0\n" +
+	"\x14PauseCampaignRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"O\n" +
+	"\x15PauseCampaignResponse\x126\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"3\n" +
+	"\x17CompleteCampaignRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"R\n" +
+	"\x18CompleteCampaignResponse\x126\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"9\n" +
+	"\x1dGetCampaignPerformanceRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"i\n" +
+	"\x1eGetCampaignPerformanceResponse\x12G\n" +
+	"\vperformance\x18\x01 \x01(\v2%.crm.marketing.v1.CampaignPerformanceR\vperformance2\x89\f\n" +
+	"\x10MarketingService\x12\x8e\x01\n" +
+	"\x0eCreateCampaign\x12'.crm.marketing.v1.CreateCampaignRequest\x1a(.crm.marketing.v1.CreateCampaignResponse\")\x82\xd3\xe4\x93\x02#:\bcampaignb\bcampaign\"\r/v1/campaigns\x12\x80\x01\n" +
+	"\vGetCampaign\x12$.crm.marketing.v1.GetCampaignRequest\x1a%.crm.marketing.v1.GetCampaignResponse\"$\x82\xd3\xe4\x93\x02\x1eb\bcampaign\x12\x12/v1/campaigns/{id}\x12w\n" +
+	"\rListCampaigns\x12&.crm.marketing.v1.ListCampaignsRequest\x1a'.crm.marketing.v1.ListCampaignsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/campaigns\x12\x9c\x01\n" +
+	"\x0eUpdateCampaign\x12'.crm.marketing.v1.UpdateCampaignRequest\x1a(.crm.marketing.v1.UpdateCampaignResponse\"7\x82\xd3\xe4\x93\x021:\bcampaignb\bcampaign2\x1b/v1/campaigns/{campaign.id}\x12\x93\x01\n" +
+	"\x0eLaunchCampaign\x12'.crm.marketing.v1.LaunchCampaignRequest\x1a(.crm.marketing.v1.LaunchCampaignResponse\".\x82\xd3\xe4\x93\x02(:\x01*b\bcampaign\"\x19/v1/campaigns/{id}:launch\x12\x8f\x01\n" +
+	"\rPauseCampaign\x12&.crm.marketing.v1.PauseCampaignRequest\x1a'.crm.marketing.v1.PauseCampaignResponse\"-\x82\xd3\xe4\x93\x02':\x01*b\bcampaign\"\x18/v1/campaigns/{id}:pause\x12\x9b\x01\n" +
+	"\x10CompleteCampaign\x12).crm.marketing.v1.CompleteCampaignRequest\x1a*.crm.marketing.v1.CompleteCampaignResponse\"0\x82\xd3\xe4\x93\x02*:\x01*b\bcampaign\"\x1b/v1/campaigns/{id}:complete\x12\xb0\x01\n" +
+	"\x16GetCampaignPerformance\x12/.crm.marketing.v1.GetCampaignPerformanceRequest\x1a0.crm.marketing.v1.GetCampaignPerformanceResponse\"3\x82\xd3\xe4\x93\x02-b\vperformance\x12\x1e/v1/campaigns/{id}/performance\x12y\n" +
 	"\vCaptureLead\x12$.crm.marketing.v1.CaptureLeadRequest\x1a%.crm.marketing.v1.CaptureLeadResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x04leadb\x04lead\"\t/v1/leads\x12l\n" +
 	"\aGetLead\x12 .crm.marketing.v1.GetLeadRequest\x1a!.crm.marketing.v1.GetLeadResponse\"\x1c\x82\xd3\xe4\x93\x02\x16b\x04lead\x12\x0e/v1/leads/{id}\x12g\n" +
 	"\tListLeads\x12\".crm.marketing.v1.ListLeadsRequest\x1a#.crm.marketing.v1.ListLeadsResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/leadsB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
@@ -366,32 +1189,78 @@ func file_crm_marketing_v1_marketing_service_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_service_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
-	(*CaptureLeadRequest)(nil),  // 0: crm.marketing.v1.CaptureLeadRequest
-	(*CaptureLeadResponse)(nil), // 1: crm.marketing.v1.CaptureLeadResponse
-	(*GetLeadRequest)(nil),      // 2: crm.marketing.v1.GetLeadRequest
-	(*GetLeadResponse)(nil),     // 3: crm.marketing.v1.GetLeadResponse
-	(*ListLeadsRequest)(nil),    // 4: crm.marketing.v1.ListLeadsRequest
-	(*ListLeadsResponse)(nil),   // 5: crm.marketing.v1.ListLeadsResponse
-	(*Lead)(nil),                // 6: crm.marketing.v1.Lead
+	(*CaptureLeadRequest)(nil),             // 0: crm.marketing.v1.CaptureLeadRequest
+	(*CaptureLeadResponse)(nil),            // 1: crm.marketing.v1.CaptureLeadResponse
+	(*GetLeadRequest)(nil),                 // 2: crm.marketing.v1.GetLeadRequest
+	(*GetLeadResponse)(nil),                // 3: crm.marketing.v1.GetLeadResponse
+	(*ListLeadsRequest)(nil),               // 4: crm.marketing.v1.ListLeadsRequest
+	(*ListLeadsResponse)(nil),              // 5: crm.marketing.v1.ListLeadsResponse
+	(*CreateCampaignRequest)(nil),          // 6: crm.marketing.v1.CreateCampaignRequest
+	(*CreateCampaignResponse)(nil),         // 7: crm.marketing.v1.CreateCampaignResponse
+	(*GetCampaignRequest)(nil),             // 8: crm.marketing.v1.GetCampaignRequest
+	(*GetCampaignResponse)(nil),            // 9: crm.marketing.v1.GetCampaignResponse
+	(*ListCampaignsRequest)(nil),           // 10: crm.marketing.v1.ListCampaignsRequest
+	(*ListCampaignsResponse)(nil),          // 11: crm.marketing.v1.ListCampaignsResponse
+	(*UpdateCampaignRequest)(nil),          // 12: crm.marketing.v1.UpdateCampaignRequest
+	(*UpdateCampaignResponse)(nil),         // 13: crm.marketing.v1.UpdateCampaignResponse
+	(*LaunchCampaignRequest)(nil),          // 14: crm.marketing.v1.LaunchCampaignRequest
+	(*LaunchCampaignResponse)(nil),         // 15: crm.marketing.v1.LaunchCampaignResponse
+	(*PauseCampaignRequest)(nil),           // 16: crm.marketing.v1.PauseCampaignRequest
+	(*PauseCampaignResponse)(nil),          // 17: crm.marketing.v1.PauseCampaignResponse
+	(*CompleteCampaignRequest)(nil),        // 18: crm.marketing.v1.CompleteCampaignRequest
+	(*CompleteCampaignResponse)(nil),       // 19: crm.marketing.v1.CompleteCampaignResponse
+	(*GetCampaignPerformanceRequest)(nil),  // 20: crm.marketing.v1.GetCampaignPerformanceRequest
+	(*GetCampaignPerformanceResponse)(nil), // 21: crm.marketing.v1.GetCampaignPerformanceResponse
+	(*Lead)(nil),                           // 22: crm.marketing.v1.Lead
+	(*Campaign)(nil),                       // 23: crm.marketing.v1.Campaign
+	(*fieldmaskpb.FieldMask)(nil),          // 24: google.protobuf.FieldMask
+	(*CampaignPerformance)(nil),            // 25: crm.marketing.v1.CampaignPerformance
 }
 var file_crm_marketing_v1_marketing_service_proto_depIdxs = []int32{
-	6, // 0: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	6, // 1: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	6, // 2: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	6, // 3: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	0, // 4: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
-	2, // 5: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
-	4, // 6: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
-	1, // 7: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
-	3, // 8: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
-	5, // 9: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	22, // 0: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	22, // 1: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	22, // 2: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	22, // 3: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	23, // 4: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	23, // 5: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	23, // 6: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	23, // 7: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	23, // 8: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	24, // 9: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
+	23, // 10: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	23, // 11: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	23, // 12: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	23, // 13: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	25, // 14: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
+	6,  // 15: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
+	8,  // 16: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
+	10, // 17: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
+	12, // 18: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
+	14, // 19: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
+	16, // 20: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
+	18, // 21: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
+	20, // 22: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
+	0,  // 23: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
+	2,  // 24: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
+	4,  // 25: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
+	7,  // 26: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
+	9,  // 27: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
+	11, // 28: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
+	13, // 29: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
+	15, // 30: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
+	17, // 31: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
+	19, // 32: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
+	21, // 33: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
+	1,  // 34: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
+	3,  // 35: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
+	5,  // 36: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
+	26, // [26:37] is the sub-list for method output_type
+	15, // [15:26] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_service_proto_init() }
@@ -399,6 +1268,7 @@ func file_crm_marketing_v1_marketing_service_proto_init() {
 	if File_crm_marketing_v1_marketing_service_proto != nil {
 		return
 	}
+	file_crm_marketing_v1_campaign_proto_init()
 	file_crm_marketing_v1_lead_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -406,7 +1276,7 @@ func file_crm_marketing_v1_marketing_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_service_proto_rawDesc), len(file_crm_marketing_v1_marketing_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,9 +19,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	MarketingService_CaptureLead_FullMethodName = "/crm.marketing.v1.MarketingService/CaptureLead"
-	MarketingService_GetLead_FullMethodName     = "/crm.marketing.v1.MarketingService/GetLead"
-	MarketingService_ListLeads_FullMethodName   = "/crm.marketing.v1.MarketingService/ListLeads"
+	MarketingService_CreateCampaign_FullMethodName         = "/crm.marketing.v1.MarketingService/CreateCampaign"
+	MarketingService_GetCampaign_FullMethodName            = "/crm.marketing.v1.MarketingService/GetCampaign"
+	MarketingService_ListCampaigns_FullMethodName          = "/crm.marketing.v1.MarketingService/ListCampaigns"
+	MarketingService_UpdateCampaign_FullMethodName         = "/crm.marketing.v1.MarketingService/UpdateCampaign"
+	MarketingService_LaunchCampaign_FullMethodName         = "/crm.marketing.v1.MarketingService/LaunchCampaign"
+	MarketingService_PauseCampaign_FullMethodName          = "/crm.marketing.v1.MarketingService/PauseCampaign"
+	MarketingService_CompleteCampaign_FullMethodName       = "/crm.marketing.v1.MarketingService/CompleteCampaign"
+	MarketingService_GetCampaignPerformance_FullMethodName = "/crm.marketing.v1.MarketingService/GetCampaignPerformance"
+	MarketingService_CaptureLead_FullMethodName            = "/crm.marketing.v1.MarketingService/CaptureLead"
+	MarketingService_GetLead_FullMethodName                = "/crm.marketing.v1.MarketingService/GetLead"
+	MarketingService_ListLeads_FullMethodName              = "/crm.marketing.v1.MarketingService/ListLeads"
 )
 
 // MarketingServiceClient is the client API for MarketingService service.
@@ -30,6 +38,22 @@ const (
 //
 // Marketing: reach and lead generation, and the customer lifecycle the CRM cycle closes back into.
 type MarketingServiceClient interface {
+	// Creates a campaign, in DRAFT.
+	CreateCampaign(ctx context.Context, in *CreateCampaignRequest, opts ...grpc.CallOption) (*CreateCampaignResponse, error)
+	// Gets a campaign by id.
+	GetCampaign(ctx context.Context, in *GetCampaignRequest, opts ...grpc.CallOption) (*GetCampaignResponse, error)
+	// Lists campaigns, newest first, a page at a time.
+	ListCampaigns(ctx context.Context, in *ListCampaignsRequest, opts ...grpc.CallOption) (*ListCampaignsResponse, error)
+	// Updates the fields of a campaign named in update_mask. A stale etag is ABORTED.
+	UpdateCampaign(ctx context.Context, in *UpdateCampaignRequest, opts ...grpc.CallOption) (*UpdateCampaignResponse, error)
+	// Starts a DRAFT or PAUSED campaign: ACTIVE.
+	LaunchCampaign(ctx context.Context, in *LaunchCampaignRequest, opts ...grpc.CallOption) (*LaunchCampaignResponse, error)
+	// Pauses an ACTIVE campaign.
+	PauseCampaign(ctx context.Context, in *PauseCampaignRequest, opts ...grpc.CallOption) (*PauseCampaignResponse, error)
+	// Ends an ACTIVE or PAUSED campaign for good: COMPLETED.
+	CompleteCampaign(ctx context.Context, in *CompleteCampaignRequest, opts ...grpc.CallOption) (*CompleteCampaignResponse, error)
+	// A campaign's results: touches, leads, MQLs, conversions, won revenue, cost per lead, ROI.
+	GetCampaignPerformance(ctx context.Context, in *GetCampaignPerformanceRequest, opts ...grpc.CallOption) (*GetCampaignPerformanceResponse, error)
 	// Captures a lead. An upsert on the normalized e-mail: capturing a known e-mail returns the same
 	// lead and records the new touch. Accepts an Idempotency-Key.
 	CaptureLead(ctx context.Context, in *CaptureLeadRequest, opts ...grpc.CallOption) (*CaptureLeadResponse, error)
@@ -45,6 +69,86 @@ type marketingServiceClient struct {
 
 func NewMarketingServiceClient(cc grpc.ClientConnInterface) MarketingServiceClient {
 	return &marketingServiceClient{cc}
+}
+
+func (c *marketingServiceClient) CreateCampaign(ctx context.Context, in *CreateCampaignRequest, opts ...grpc.CallOption) (*CreateCampaignResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateCampaignResponse)
+	err := c.cc.Invoke(ctx, MarketingService_CreateCampaign_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) GetCampaign(ctx context.Context, in *GetCampaignRequest, opts ...grpc.CallOption) (*GetCampaignResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCampaignResponse)
+	err := c.cc.Invoke(ctx, MarketingService_GetCampaign_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) ListCampaigns(ctx context.Context, in *ListCampaignsRequest, opts ...grpc.CallOption) (*ListCampaignsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCampaignsResponse)
+	err := c.cc.Invoke(ctx, MarketingService_ListCampaigns_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) UpdateCampaign(ctx context.Context, in *UpdateCampaignRequest, opts ...grpc.CallOption) (*UpdateCampaignResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateCampaignResponse)
+	err := c.cc.Invoke(ctx, MarketingService_UpdateCampaign_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) LaunchCampaign(ctx context.Context, in *LaunchCampaignRequest, opts ...grpc.CallOption) (*LaunchCampaignResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LaunchCampaignResponse)
+	err := c.cc.Invoke(ctx, MarketingService_LaunchCampaign_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) PauseCampaign(ctx context.Context, in *PauseCampaignRequest, opts ...grpc.CallOption) (*PauseCampaignResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PauseCampaignResponse)
+	err := c.cc.Invoke(ctx, MarketingService_PauseCampaign_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) CompleteCampaign(ctx context.Context, in *CompleteCampaignRequest, opts ...grpc.CallOption) (*CompleteCampaignResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompleteCampaignResponse)
+	err := c.cc.Invoke(ctx, MarketingService_CompleteCampaign_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) GetCampaignPerformance(ctx context.Context, in *GetCampaignPerformanceRequest, opts ...grpc.CallOption) (*GetCampaignPerformanceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCampaignPerformanceResponse)
+	err := c.cc.Invoke(ctx, MarketingService_GetCampaignPerformance_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (c *marketingServiceClient) CaptureLead(ctx context.Context, in *CaptureLeadRequest, opts ...grpc.CallOption) (*CaptureLeadResponse, error) {
@@ -83,6 +187,22 @@ func (c *marketingServiceClient) ListLeads(ctx context.Context, in *ListLeadsReq
 //
 // Marketing: reach and lead generation, and the customer lifecycle the CRM cycle closes back into.
 type MarketingServiceServer interface {
+	// Creates a campaign, in DRAFT.
+	CreateCampaign(context.Context, *CreateCampaignRequest) (*CreateCampaignResponse, error)
+	// Gets a campaign by id.
+	GetCampaign(context.Context, *GetCampaignRequest) (*GetCampaignResponse, error)
+	// Lists campaigns, newest first, a page at a time.
+	ListCampaigns(context.Context, *ListCampaignsRequest) (*ListCampaignsResponse, error)
+	// Updates the fields of a campaign named in update_mask. A stale etag is ABORTED.
+	UpdateCampaign(context.Context, *UpdateCampaignRequest) (*UpdateCampaignResponse, error)
+	// Starts a DRAFT or PAUSED campaign: ACTIVE.
+	LaunchCampaign(context.Context, *LaunchCampaignRequest) (*LaunchCampaignResponse, error)
+	// Pauses an ACTIVE campaign.
+	PauseCampaign(context.Context, *PauseCampaignRequest) (*PauseCampaignResponse, error)
+	// Ends an ACTIVE or PAUSED campaign for good: COMPLETED.
+	CompleteCampaign(context.Context, *CompleteCampaignRequest) (*CompleteCampaignResponse, error)
+	// A campaign's results: touches, leads, MQLs, conversions, won revenue, cost per lead, ROI.
+	GetCampaignPerformance(context.Context, *GetCampaignPerformanceRequest) (*GetCampaignPerformanceResponse, error)
 	// Captures a lead. An upsert on the normalized e-mail: capturing a known e-mail returns the same
 	// lead and records the new touch. Accepts an Idempotency-Key.
 	CaptureLead(context.Context, *CaptureLeadRequest) (*CaptureLeadResponse, error)
@@ -100,6 +220,30 @@ type MarketingServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedMarketingServiceServer struct{}
 
+func (UnimplementedMarketingServiceServer) CreateCampaign(context.Context, *CreateCampaignRequest) (*CreateCampaignResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateCampaign not implemented")
+}
+func (UnimplementedMarketingServiceServer) GetCampaign(context.Context, *GetCampaignRequest) (*GetCampaignResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCampaign not implemented")
+}
+func (UnimplementedMarketingServiceServer) ListCampaigns(context.Context, *ListCampaignsRequest) (*ListCampaignsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCampaigns not implemented")
+}
+func (UnimplementedMarketingServiceServer) UpdateCampaign(context.Context, *UpdateCampaignRequest) (*UpdateCampaignResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateCampaign not implemented")
+}
+func (UnimplementedMarketingServiceServer) LaunchCampaign(context.Context, *LaunchCampaignRequest) (*LaunchCampaignResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LaunchCampaign not implemented")
+}
+func (UnimplementedMarketingServiceServer) PauseCampaign(context.Context, *PauseCampaignRequest) (*PauseCampaignResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PauseCampaign not implemented")
+}
+func (UnimplementedMarketingServiceServer) CompleteCampaign(context.Context, *CompleteCampaignRequest) (*CompleteCampaignResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CompleteCampaign not implemented")
+}
+func (UnimplementedMarketingServiceServer) GetCampaignPerformance(context.Context, *GetCampaignPerformanceRequest) (*GetCampaignPerformanceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCampaignPerformance not implemented")
+}
 func (UnimplementedMarketingServiceServer) CaptureLead(context.Context, *CaptureLeadRequest) (*CaptureLeadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CaptureLead not implemented")
 }
@@ -128,6 +272,150 @@ func RegisterMarketingServiceServer(s grpc.ServiceRegistrar, srv MarketingServic
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&MarketingService_ServiceDesc, srv)
+}
+
+func _MarketingService_CreateCampaign_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateCampaignRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).CreateCampaign(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_CreateCampaign_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).CreateCampaign(ctx, req.(*CreateCampaignRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_GetCampaign_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCampaignRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).GetCampaign(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_GetCampaign_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).GetCampaign(ctx, req.(*GetCampaignRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_ListCampaigns_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCampaignsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).ListCampaigns(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_ListCampaigns_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).ListCampaigns(ctx, req.(*ListCampaignsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_UpdateCampaign_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateCampaignRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).UpdateCampaign(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_UpdateCampaign_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).UpdateCampaign(ctx, req.(*UpdateCampaignRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_LaunchCampaign_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LaunchCampaignRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).LaunchCampaign(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_LaunchCampaign_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).LaunchCampaign(ctx, req.(*LaunchCampaignRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_PauseCampaign_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PauseCampaignRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).PauseCampaign(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_PauseCampaign_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).PauseCampaign(ctx, req.(*PauseCampaignRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_CompleteCampaign_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompleteCampaignRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).CompleteCampaign(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_CompleteCampaign_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).CompleteCampaign(ctx, req.(*CompleteCampaignRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_GetCampaignPerformance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCampaignPerformanceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).GetCampaignPerformance(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_GetCampaignPerformance_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).GetCampaignPerformance(ctx, req.(*GetCampaignPerformanceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
 }
 
 func _MarketingService_CaptureLead_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
@@ -191,6 +479,38 @@ var MarketingService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "crm.marketing.v1.MarketingService",
 	HandlerType: (*MarketingServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "CreateCampaign",
+			Handler:    _MarketingService_CreateCampaign_Handler,
+		},
+		{
+			MethodName: "GetCampaign",
+			Handler:    _MarketingService_GetCampaign_Handler,
+		},
+		{
+			MethodName: "ListCampaigns",
+			Handler:    _MarketingService_ListCampaigns_Handler,
+		},
+		{
+			MethodName: "UpdateCampaign",
+			Handler:    _MarketingService_UpdateCampaign_Handler,
+		},
+		{
+			MethodName: "LaunchCampaign",
+			Handler:    _MarketingService_LaunchCampaign_Handler,
+		},
+		{
+			MethodName: "PauseCampaign",
+			Handler:    _MarketingService_PauseCampaign_Handler,
+		},
+		{
+			MethodName: "CompleteCampaign",
+			Handler:    _MarketingService_CompleteCampaign_Handler,
+		},
+		{
+			MethodName: "GetCampaignPerformance",
+			Handler:    _MarketingService_GetCampaignPerformance_Handler,
+		},
 		{
 			MethodName: "CaptureLead",
 			Handler:    _MarketingService_CaptureLead_Handler,

@@ -7,6 +7,7 @@
 package typev1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -91,11 +92,14 @@ var File_crm_type_v1_money_proto protoreflect.FileDescriptor
 
 const file_crm_type_v1_money_proto_rawDesc = "" +
 	"\n" +
-	"\x17crm/type/v1/money.proto\x12\vcrm.type.v1\"X\n" +
-	"\x05Money\x12#\n" +
-	"\rcurrency_code\x18\x01 \x01(\tR\fcurrencyCode\x12\x14\n" +
-	"\x05units\x18\x02 \x01(\x03R\x05units\x12\x14\n" +
-	"\x05nanos\x18\x03 \x01(\x05R\x05nanosB2Z0github.com/crmcycle/crm/proto/crm/type/v1;typev1b\x06proto3"
+	"\x17crm/type/v1/money.proto\x12\vcrm.type.v1\x1a\x1bbuf/validate/validate.proto\"\x95\x02\n" +
+	"\x05Money\x126\n" +
+	"\rcurrency_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[A-Z]{3}$R\fcurrencyCode\x12\x14\n" +
+	"\x05units\x18\x02 \x01(\x03R\x05units\x12,\n" +
+	"\x05nanos\x18\x03 \x01(\x05B\x16\xbaH\x13\x1a\x11\x18\xff\x93\xeb\xdc\x03(\x81씣\xfc\xff\xff\xff\xff\x01R\x05nanos:\x8f\x01\xbaH\x8b\x01\x1a\x88\x01\n" +
+	"\n" +
+	"money.sign\x12,units and nanos must not have opposite signs\x1aL(this.units >= 0 && this.nanos >= 0) || (this.units <= 0 && this.nanos <= 0)B2Z0github.com/crmcycle/crm/proto/crm/type/v1;typev1b\x06proto3"
 
 var (
 	file_crm_type_v1_money_proto_rawDescOnce sync.Once

@@ -1,0 +1,138 @@
+package marketing
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
+)
+
+// Campaign is the stored and served form of a campaign.
+type Campaign = marketingv1.Campaign
+
+// Errors of the campaign use cases.
+var (
+	ErrCampaignNotFound = apierr.New(apierr.NotFound, "CAMPAIGN_NOT_FOUND", "campaign not found")
+	ErrCampaignStatus   = apierr.New(apierr.FailedPrecondition, "CAMPAIGN_STATUS",
+		"the campaign's status does not allow this move")
+	ErrCampaignEtag = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
+		"the campaign changed since it was read; read it again and retry")
+	ErrCampaignContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the campaign kept changing concurrently; retry")
+	ErrUnknownCampaign    = apierr.Invalid("lead.campaign_id", "no campaign with this id")
+	ErrCampaignCurrency   = apierr.Invalid("campaign.actual_cost", "must be in the budget's currency")
+	ErrCampaignFilter     = apierr.Invalid("filter", `supported filters: status = CAMPAIGN_STATUS_<X>, channel = CHANNEL_<X>`)
+)
+
+// updatableCampaignFields are the fields UpdateCampaign may change (its update_mask paths).
+var updatableCampaignFields = []string{"display_name", "channel", "budget", "actual_cost", "start_time", "end_time", "target_segment_id"}
+
+// campaignMoves is the status machine: DRAFT -> ACTIVE <-> PAUSED -> COMPLETED, ACTIVE -> COMPLETED.
+var campaignMoves = map[marketingv1.CampaignStatus][]marketingv1.CampaignStatus{
+	marketingv1.CampaignStatus_CAMPAIGN_STATUS_DRAFT:  {marketingv1.CampaignStatus_CAMPAIGN_STATUS_ACTIVE},
+	marketingv1.CampaignStatus_CAMPAIGN_STATUS_ACTIVE: {marketingv1.CampaignStatus_CAMPAIGN_STATUS_PAUSED, marketingv1.CampaignStatus_CAMPAIGN_STATUS_COMPLETED},
+	marketingv1.CampaignStatus_CAMPAIGN_STATUS_PAUSED: {marketingv1.CampaignStatus_CAMPAIGN_STATUS_ACTIVE, marketingv1.CampaignStatus_CAMPAIGN_STATUS_COMPLETED},
+}
+
+// canMove reports whether a campaign may go from one status to another.
+func canMove(from, to marketingv1.CampaignStatus) bool {
+	return slices.Contains(campaignMoves[from], to)
+}
+
+// CampaignIndex names a secondary index: all campaigns (zero value), or those with one status or channel.
+type CampaignIndex struct {
+	Status  marketingv1.CampaignStatus
+	Channel typev1.Channel
+}
+
+// CampaignQuery is one page of a campaign list.
+type CampaignQuery struct {
+	Index CampaignIndex
+	After string
+	Limit int
+}
+
+// CampaignCounters are a campaign's results as counted at write time.
+type CampaignCounters struct {
+	Touches, Leads, MarketingQualifiedLeads, Conversions int64
+	// WonRevenueNanos is won revenue in nano units of the budget's currency.
+	WonRevenueNanos int64
+}
+
+// CampaignStore persists campaigns with their indexes, counters and outbox events.
+type CampaignStore interface {
+	CreateCampaign(ctx context.Context, tenant string, c *Campaign, event []byte) error
+	// UpdateCampaign replaces prev with c; ErrStale when prev is not current.
+	UpdateCampaign(ctx context.Context, tenant string, c, prev *Campaign, event []byte) error
+	GetCampaign(ctx context.Context, tenant, id string) (*Campaign, error)
+	ListCampaigns(ctx context.Context, tenant string, q CampaignQuery) ([]*Campaign, string, error)
+	CampaignCounters(ctx context.Context, tenant, id string) (CampaignCounters, error)
+}
+
+var campaignFilterPattern = regexp.MustCompile(`^\s*(status|channel)\s*=\s*"?([A-Z_]+)"?\s*$`)
+
+// ParseCampaignFilter parses the AIP-160 filters the campaign indexes support.
+func ParseCampaignFilter(filter string) (CampaignIndex, error) {
+	if strings.TrimSpace(filter) == "" {
+		return CampaignIndex{}, nil
+	}
+	m := campaignFilterPattern.FindStringSubmatch(filter)
+	if m == nil {
+		return CampaignIndex{}, ErrCampaignFilter
+	}
+	if m[1] == "status" {
+		v, ok := marketingv1.CampaignStatus_value[m[2]]
+		if !ok || v == 0 {
+			return CampaignIndex{}, ErrCampaignFilter
+		}
+		return CampaignIndex{Status: marketingv1.CampaignStatus(v)}, nil
+	}
+	v, ok := typev1.Channel_value[m[2]]
+	if !ok || v == 0 {
+		return CampaignIndex{}, ErrCampaignFilter
+	}
+	return CampaignIndex{Channel: typev1.Channel(v)}, nil
+}
+
+// performance computes a campaign's results from its counters, exactly (no floats for money).
+func performance(c *Campaign, n CampaignCounters) *marketingv1.CampaignPerformance {
+	currency := c.GetBudget().GetCurrencyCode()
+	if currency == "" {
+		currency = c.GetActualCost().GetCurrencyCode()
+	}
+	p := &marketingv1.CampaignPerformance{
+		CampaignId: c.GetId(), Touches: n.Touches, Leads: n.Leads,
+		MarketingQualifiedLeads: n.MarketingQualifiedLeads, Conversions: n.Conversions,
+		WonRevenue: fromNanos(currency, big.NewInt(n.WonRevenueNanos)),
+	}
+	cost := toNanos(c.GetActualCost())
+	if cost.Sign() > 0 && n.Leads > 0 {
+		p.CostPerLead = fromNanos(currency, new(big.Int).Quo(cost, big.NewInt(n.Leads)))
+	}
+	if cost.Sign() > 0 {
+		gain := new(big.Int).Sub(big.NewInt(n.WonRevenueNanos), cost)
+		p.Roi, _ = new(big.Rat).SetFrac(gain, cost).Float64()
+	}
+	return p
+}
+
+const nanosPerUnit = 1_000_000_000
+
+func toNanos(m *typev1.Money) *big.Int {
+	n := new(big.Int).Mul(big.NewInt(m.GetUnits()), big.NewInt(nanosPerUnit))
+	return n.Add(n, big.NewInt(int64(m.GetNanos())))
+}
+
+func fromNanos(currency string, n *big.Int) *typev1.Money {
+	units, nanos := new(big.Int).QuoRem(n, big.NewInt(nanosPerUnit), new(big.Int))
+	return &typev1.Money{CurrencyCode: currency, Units: units.Int64(), Nanos: int32(nanos.Int64())}
+}
+
+func describeMove(from, to marketingv1.CampaignStatus) string {
+	return fmt.Sprintf("%s -> %s", from, to)
+}

@@ -1,0 +1,216 @@
+package marketing
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/events"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+)
+
+// moveAttempts bounds optimistic retries of a status move racing other writes.
+const moveAttempts = 8
+
+// Campaigns are the campaign use cases.
+type Campaigns struct {
+	store     CampaignStore
+	publisher events.Publisher
+	now       func() time.Time
+	validator protovalidate.Validator
+}
+
+// NewCampaigns returns the use cases over store.
+func NewCampaigns(store CampaignStore, publisher events.Publisher, now func() time.Time) (*Campaigns, error) {
+	v, err := protovalidate.New()
+	if err != nil {
+		return nil, err
+	}
+	return &Campaigns{store: store, publisher: publisher, now: now, validator: v}, nil
+}
+
+// Create makes a campaign in DRAFT.
+func (c *Campaigns) Create(ctx context.Context, tenant string, in *Campaign) (*Campaign, error) {
+	if err := sameCurrency(in); err != nil {
+		return nil, err
+	}
+	ts := timestamppb.New(c.now().UTC())
+	camp := &Campaign{
+		Id:              uuid.Must(uuid.NewV7()).String(),
+		DisplayName:     in.GetDisplayName(),
+		Channel:         in.GetChannel(),
+		Budget:          in.GetBudget(),
+		ActualCost:      in.GetActualCost(),
+		StartTime:       in.GetStartTime(),
+		EndTime:         in.GetEndTime(),
+		TargetSegmentId: in.GetTargetSegmentId(),
+		Status:          marketingv1.CampaignStatus_CAMPAIGN_STATUS_DRAFT,
+		CreateTime:      ts,
+		UpdateTime:      ts,
+		Etag:            "1",
+	}
+	event, err := c.event(ctx, tenant, "marketing.campaign.created", camp)
+	if err != nil {
+		return nil, err
+	}
+	return camp, c.store.CreateCampaign(ctx, tenant, camp, event)
+}
+
+// Get returns one campaign.
+func (c *Campaigns) Get(ctx context.Context, tenant, id string) (*Campaign, error) {
+	return c.store.GetCampaign(ctx, tenant, id)
+}
+
+// List returns a page of campaigns, newest first.
+func (c *Campaigns) List(ctx context.Context, tenant string, q CampaignQuery) ([]*Campaign, string, error) {
+	return c.store.ListCampaigns(ctx, tenant, q)
+}
+
+// Update changes the fields named by mask (all updatable fields when mask is empty). An etag that
+// is not the current one is ABORTED; the merged campaign is validated as a whole.
+func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mask *fieldmaskpb.FieldMask) (*Campaign, error) {
+	if in == nil {
+		return nil, apierr.Invalid("campaign", "required")
+	}
+	if _, err := uuid.Parse(in.GetId()); err != nil {
+		return nil, apierr.Invalid("campaign.id", "must be a campaign id (UUID)")
+	}
+	fields := in.ProtoReflect().Descriptor().Fields()
+	var update []protoreflect.FieldDescriptor
+	for _, p := range mask.GetPaths() {
+		// REST clients name fields in lowerCamelCase (their JSON names), gRPC clients in snake_case.
+		fd := fields.ByJSONName(p)
+		if fd == nil {
+			fd = fields.ByName(protoreflect.Name(p))
+		}
+		if fd == nil || !slices.Contains(updatableCampaignFields, string(fd.Name())) {
+			return nil, apierr.Invalid("update_mask", "cannot update "+p+"; updatable: display_name, channel, budget, actual_cost, start_time, end_time, target_segment_id")
+		}
+		update = append(update, fd)
+	}
+	if len(update) == 0 { // no mask: replace every updatable field (AIP-134)
+		for _, name := range updatableCampaignFields {
+			update = append(update, fields.ByName(protoreflect.Name(name)))
+		}
+	}
+	existing, err := c.store.GetCampaign(ctx, tenant, in.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if in.GetEtag() != "" && in.GetEtag() != existing.GetEtag() {
+		return nil, ErrCampaignEtag
+	}
+	merged := proto.CloneOf(existing)
+	src, dst := in.ProtoReflect(), merged.ProtoReflect()
+	for _, fd := range update {
+		if src.Has(fd) {
+			dst.Set(fd, src.Get(fd))
+		} else {
+			dst.Clear(fd)
+		}
+	}
+	if err := c.validate(merged); err != nil {
+		return nil, err
+	}
+	if err := sameCurrency(merged); err != nil {
+		return nil, err
+	}
+	merged.UpdateTime = timestamppb.New(c.now().UTC())
+	merged.Etag = nextEtag(existing.GetEtag())
+	event, err := c.event(ctx, tenant, "marketing.campaign.updated", merged)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.store.UpdateCampaign(ctx, tenant, merged, existing, event); err != nil {
+		if errors.Is(err, ErrStale) {
+			return nil, ErrCampaignEtag
+		}
+		return nil, err
+	}
+	return merged, nil
+}
+
+// Move changes a campaign's status along the status machine; an illegal move is FAILED_PRECONDITION.
+func (c *Campaigns) Move(ctx context.Context, tenant, id string, to marketingv1.CampaignStatus, verb string) (*Campaign, error) {
+	for range moveAttempts {
+		existing, err := c.store.GetCampaign(ctx, tenant, id)
+		if err != nil {
+			return nil, err
+		}
+		if !canMove(existing.GetStatus(), to) {
+			return nil, ErrCampaignStatus.With("move", describeMove(existing.GetStatus(), to))
+		}
+		moved := proto.CloneOf(existing)
+		moved.Status = to
+		moved.UpdateTime = timestamppb.New(c.now().UTC())
+		moved.Etag = nextEtag(existing.GetEtag())
+		event, err := c.event(ctx, tenant, "marketing.campaign."+verb, moved)
+		if err != nil {
+			return nil, err
+		}
+		err = c.store.UpdateCampaign(ctx, tenant, moved, existing, event)
+		if errors.Is(err, ErrStale) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return moved, nil
+	}
+	return nil, ErrCampaignContention
+}
+
+// Performance returns a campaign's results from its counters.
+func (c *Campaigns) Performance(ctx context.Context, tenant, id string) (*marketingv1.CampaignPerformance, error) {
+	camp, err := c.store.GetCampaign(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	counters, err := c.store.CampaignCounters(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	return performance(camp, counters), nil
+}
+
+func (c *Campaigns) event(ctx context.Context, tenant, eventType string, camp *Campaign) ([]byte, error) {
+	_, data, err := c.publisher.Envelope(ctx, eventType, tenant, "", c.now(), &marketingv1.CampaignChanged{Campaign: camp})
+	return data, err
+}
+
+// validate checks a merged campaign against the contract's rules, naming fields as the request does.
+func (c *Campaigns) validate(camp *Campaign) error {
+	err := c.validator.Validate(camp)
+	var verr *protovalidate.ValidationError
+	if !errors.As(err, &verr) {
+		return err
+	}
+	e := apierr.Invalid("campaign", "invalid")
+	e.Fields = nil
+	for _, v := range verr.Violations {
+		field := "campaign"
+		if path := protovalidate.FieldPathString(v.Proto.GetField()); path != "" {
+			field += "." + path
+		}
+		e.Fields = append(e.Fields, apierr.FieldViolation{Field: field, Description: v.Proto.GetMessage()})
+	}
+	e.Message = "invalid campaign: " + e.Fields[0].Field + ": " + e.Fields[0].Description
+	return e
+}
+
+func sameCurrency(c *Campaign) error {
+	if c.GetBudget() != nil && c.GetActualCost() != nil &&
+		c.GetBudget().GetCurrencyCode() != c.GetActualCost().GetCurrencyCode() {
+		return ErrCampaignCurrency
+	}
+	return nil
+}

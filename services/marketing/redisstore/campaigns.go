@@ -1,0 +1,120 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/services/marketing"
+)
+
+var _ marketing.CampaignStore = (*Store)(nil)
+
+// Campaign keys: the campaign, its counters, and its indexes (all, per status, per channel).
+func (k leadKeys) campaign(id string) string      { return k.Key("campaign", id) }
+func (k leadKeys) campaignStats(id string) string { return k.Key("campaign-stats", id) }
+
+func (k leadKeys) campaignIndex(ix marketing.CampaignIndex) string {
+	switch {
+	case ix.Status != 0:
+		return k.Key("campaigns", "status", ix.Status.String())
+	case ix.Channel != 0:
+		return k.Key("campaigns", "channel", ix.Channel.String())
+	}
+	return k.Key("campaigns")
+}
+
+func (k leadKeys) campaignIndexes(c *marketing.Campaign) []string {
+	return []string{
+		k.campaignIndex(marketing.CampaignIndex{}),
+		k.campaignIndex(marketing.CampaignIndex{Status: c.GetStatus()}),
+		k.campaignIndex(marketing.CampaignIndex{Channel: c.GetChannel()}),
+	}
+}
+
+// Counter fields of a campaign's stats hash.
+const (
+	statTouches = "touches"
+	statLeads   = "leads"
+	statMQLs    = "mqls"
+	statWins    = "conversions"
+	statRevenue = "won_revenue_nanos"
+)
+
+// CreateCampaign implements marketing.CampaignStore.
+func (s *Store) CreateCampaign(ctx context.Context, tenant string, c *marketing.Campaign, event []byte) error {
+	data, err := proto.Marshal(c)
+	if err != nil {
+		return err
+	}
+	k := s.scope(tenant)
+	w := commit.New().ExpectVersion(k.campaign(c.GetId()), "").Put(k.campaign(c.GetId()), data, c.GetEtag())
+	for _, ix := range k.campaignIndexes(c) {
+		w.ZAdd(ix, 0, c.GetId())
+	}
+	return w.Append(k.Stream(), event).Run(ctx, s.rdb)
+}
+
+// UpdateCampaign implements marketing.CampaignStore.
+func (s *Store) UpdateCampaign(ctx context.Context, tenant string, c, prev *marketing.Campaign, event []byte) error {
+	data, err := proto.Marshal(c)
+	if err != nil {
+		return err
+	}
+	k := s.scope(tenant)
+	w := commit.New().ExpectVersion(k.campaign(c.GetId()), prev.GetEtag()).Put(k.campaign(c.GetId()), data, c.GetEtag())
+	moveIndexes(w, k.campaignIndexes(prev), k.campaignIndexes(c), c.GetId())
+	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
+	if errors.Is(err, commit.ErrVersionMismatch) {
+		return marketing.ErrStale
+	}
+	return err
+}
+
+// GetCampaign implements marketing.CampaignStore.
+func (s *Store) GetCampaign(ctx context.Context, tenant, id string) (*marketing.Campaign, error) {
+	c := &marketing.Campaign{}
+	found, err := get(ctx, s.rdb, s.scope(tenant).campaign(id), c)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, marketing.ErrCampaignNotFound
+	}
+	return c, nil
+}
+
+// ListCampaigns implements marketing.CampaignStore.
+func (s *Store) ListCampaigns(ctx context.Context, tenant string, q marketing.CampaignQuery) ([]*marketing.Campaign, string, error) {
+	k := s.scope(tenant)
+	return page(ctx, s.rdb, k.campaignIndex(q.Index), q.After, q.Limit, k.campaign,
+		func() *marketing.Campaign { return &marketing.Campaign{} })
+}
+
+// CampaignCounters implements marketing.CampaignStore.
+func (s *Store) CampaignCounters(ctx context.Context, tenant, id string) (marketing.CampaignCounters, error) {
+	m, err := s.rdb.HGetAll(ctx, s.scope(tenant).campaignStats(id)).Result()
+	if err != nil {
+		return marketing.CampaignCounters{}, err
+	}
+	n := func(field string) int64 { v, _ := strconv.ParseInt(m[field], 10, 64); return v }
+	return marketing.CampaignCounters{
+		Touches: n(statTouches), Leads: n(statLeads), MarketingQualifiedLeads: n(statMQLs),
+		Conversions: n(statWins), WonRevenueNanos: n(statRevenue),
+	}, nil
+}
+
+// countTouch adds a capture through a campaign to the write: the campaign must exist, and its
+// touches (and, for a lead it reached first, its leads) count up in the same atomic call.
+func (k leadKeys) countTouch(w *commit.Write, campaignID string, newLead bool) {
+	if campaignID == "" {
+		return
+	}
+	w.ExpectExists(k.campaign(campaignID)).HIncrBy(k.campaignStats(campaignID), statTouches, 1)
+	if newLead {
+		w.HIncrBy(k.campaignStats(campaignID), statLeads, 1)
+	}
+}
