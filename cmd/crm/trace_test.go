@@ -100,7 +100,7 @@ func TestConsumerSpanLinksToTheCapturingRPC(t *testing.T) {
 			if err := ev.GetPayload().UnmarshalTo(payload); err != nil {
 				return err
 			}
-			if payload.GetLead().GetId() == leadID {
+			if payload.GetLeadId() == leadID {
 				handled <- trace.SpanContextFromContext(ctx)
 			}
 			return nil

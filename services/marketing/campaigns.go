@@ -3,13 +3,11 @@ package marketing
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"buf.build/go/protovalidate"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -30,12 +28,8 @@ type Campaigns struct {
 }
 
 // NewCampaigns returns the use cases over store.
-func NewCampaigns(store CampaignStore, publisher events.Publisher, now func() time.Time) (*Campaigns, error) {
-	v, err := protovalidate.New()
-	if err != nil {
-		return nil, err
-	}
-	return &Campaigns{store: store, publisher: publisher, now: now, validator: v}, nil
+func NewCampaigns(store CampaignStore, publisher events.Publisher, validator protovalidate.Validator, now func() time.Time) *Campaigns {
+	return &Campaigns{store: store, publisher: publisher, now: now, validator: validator}
 }
 
 // Create makes a campaign in DRAFT.
@@ -84,23 +78,9 @@ func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mas
 	if _, err := uuid.Parse(in.GetId()); err != nil {
 		return nil, apierr.Invalid("campaign.id", "must be a campaign id (UUID)")
 	}
-	fields := in.ProtoReflect().Descriptor().Fields()
-	var update []protoreflect.FieldDescriptor
-	for _, p := range mask.GetPaths() {
-		// REST clients name fields in lowerCamelCase (their JSON names), gRPC clients in snake_case.
-		fd := fields.ByJSONName(p)
-		if fd == nil {
-			fd = fields.ByName(protoreflect.Name(p))
-		}
-		if fd == nil || !slices.Contains(updatableCampaignFields, string(fd.Name())) {
-			return nil, apierr.Invalid("update_mask", "cannot update "+p+"; updatable: display_name, channel, budget, actual_cost, start_time, end_time, target_segment_id")
-		}
-		update = append(update, fd)
-	}
-	if len(update) == 0 { // no mask: replace every updatable field (AIP-134)
-		for _, name := range updatableCampaignFields {
-			update = append(update, fields.ByName(protoreflect.Name(name)))
-		}
+	update, err := maskFields(in, mask, updatableCampaignFields, "update_mask")
+	if err != nil {
+		return nil, err
 	}
 	existing, err := c.store.GetCampaign(ctx, tenant, in.GetId())
 	if err != nil {
@@ -110,15 +90,8 @@ func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mas
 		return nil, ErrCampaignEtag
 	}
 	merged := proto.CloneOf(existing)
-	src, dst := in.ProtoReflect(), merged.ProtoReflect()
-	for _, fd := range update {
-		if src.Has(fd) {
-			dst.Set(fd, src.Get(fd))
-		} else {
-			dst.Clear(fd)
-		}
-	}
-	if err := c.validate(merged); err != nil {
+	applyMask(merged, in, update)
+	if err := validateAs(c.validator, "campaign", merged); err != nil {
 		return nil, err
 	}
 	if err := sameCurrency(merged); err != nil {
@@ -185,26 +158,6 @@ func (c *Campaigns) Performance(ctx context.Context, tenant, id string) (*market
 func (c *Campaigns) event(ctx context.Context, tenant, eventType string, camp *Campaign) ([]byte, error) {
 	_, data, err := c.publisher.Envelope(ctx, eventType, tenant, "", c.now(), &marketingv1.CampaignChanged{Campaign: camp})
 	return data, err
-}
-
-// validate checks a merged campaign against the contract's rules, naming fields as the request does.
-func (c *Campaigns) validate(camp *Campaign) error {
-	err := c.validator.Validate(camp)
-	var verr *protovalidate.ValidationError
-	if !errors.As(err, &verr) {
-		return err
-	}
-	e := apierr.Invalid("campaign", "invalid")
-	e.Fields = nil
-	for _, v := range verr.Violations {
-		field := "campaign"
-		if path := protovalidate.FieldPathString(v.Proto.GetField()); path != "" {
-			field += "." + path
-		}
-		e.Fields = append(e.Fields, apierr.FieldViolation{Field: field, Description: v.Proto.GetMessage()})
-	}
-	e.Message = "invalid campaign: " + e.Fields[0].Field + ": " + e.Fields[0].Description
-	return e
 }
 
 func sameCurrency(c *Campaign) error {

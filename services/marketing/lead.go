@@ -45,6 +45,9 @@ type Store interface {
 	// TouchLead is UpdateLead for a new capture of a known lead: the touch counts for the campaign
 	// of lead.LastTouch, which must exist (ErrUnknownCampaign).
 	TouchLead(ctx context.Context, tenant string, lead, prev *Lead, event []byte) error
+	// EraseLead removes lead (as read: its etag is checked) and its index entries, and appends
+	// event; ErrStale if it changed.
+	EraseLead(ctx context.Context, tenant string, lead *Lead, event []byte) error
 	// GetLead returns a lead or ErrLeadNotFound.
 	GetLead(ctx context.Context, tenant, id string) (*Lead, error)
 	// ListLeads returns up to q.Limit leads of an index, newest first, and the cursor (After) of

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"buf.build/go/protovalidate"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -25,12 +26,13 @@ const captureAttempts = 8
 type Leads struct {
 	store     Store
 	publisher events.Publisher
+	validator protovalidate.Validator
 	now       func() time.Time
 }
 
 // NewLeads returns the use cases over store.
-func NewLeads(store Store, publisher events.Publisher, now func() time.Time) *Leads {
-	return &Leads{store: store, publisher: publisher, now: now}
+func NewLeads(store Store, publisher events.Publisher, validator protovalidate.Validator, now func() time.Time) *Leads {
+	return &Leads{store: store, publisher: publisher, validator: validator, now: now}
 }
 
 // Capture is an upsert on the normalized e-mail: a new e-mail creates a lead with a new customer
@@ -91,7 +93,11 @@ func (l *Leads) List(ctx context.Context, tenant string, q LeadQuery) ([]*Lead, 
 
 func (l *Leads) event(ctx context.Context, tenant string, lead *Lead, created bool, at time.Time) ([]byte, error) {
 	_, data, err := l.publisher.Envelope(ctx, EventLeadCaptured, tenant, lead.GetCustomerId(), at,
-		&marketingv1.LeadCaptured{Lead: lead, Created: created})
+		&marketingv1.LeadCaptured{
+			LeadId: lead.GetId(), Created: created, CustomerId: lead.GetCustomerId(), Touch: lead.GetLastTouch(),
+			SourceChannel: lead.GetChannel(), SourceCampaignId: lead.GetCampaignId(),
+			ReferralCode: lead.GetReferralCode(), Status: lead.GetStatus(),
+		})
 	return data, err
 }
 

@@ -101,6 +101,9 @@ func (s *Store) update(ctx context.Context, tenant string, lead, prev *marketing
 	w := commit.New().
 		ExpectVersion(k.lead(lead.GetId()), prev.GetEtag()).
 		Put(k.lead(lead.GetId()), data, lead.GetEtag())
+	if lead.GetEmail() != prev.GetEmail() {
+		w.Unique(k.emails(), lead.GetEmail(), lead.GetId()).HDel(k.emails(), prev.GetEmail())
+	}
 	moveIndexes(w, k.indexes(prev), k.indexes(lead), lead.GetId())
 	k.countTouch(w, touchedCampaign, false)
 	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
@@ -109,6 +112,25 @@ func (s *Store) update(ctx context.Context, tenant string, lead, prev *marketing
 	}
 	if _, ok := errors.AsType[*commit.MissingError](err); ok {
 		return marketing.ErrUnknownCampaign
+	}
+	if conflict, ok := errors.AsType[*commit.UniqueConflictError](err); ok {
+		return marketing.ErrLeadEmailExists.With("existing_id", conflict.Owner)
+	}
+	return err
+}
+
+// EraseLead implements marketing.Store.
+func (s *Store) EraseLead(ctx context.Context, tenant string, lead *marketing.Lead, event []byte) error {
+	k := s.scope(tenant)
+	w := commit.New().ExpectVersion(k.lead(lead.GetId()), lead.GetEtag()).
+		Delete(k.lead(lead.GetId())).
+		HDel(k.emails(), lead.GetEmail())
+	for _, ix := range k.indexes(lead) {
+		w.ZRem(ix, lead.GetId())
+	}
+	err := w.Append(k.Stream(), event).Run(ctx, s.rdb)
+	if errors.Is(err, commit.ErrVersionMismatch) {
+		return marketing.ErrStale
 	}
 	return err
 }

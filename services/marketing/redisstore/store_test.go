@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"buf.build/go/protovalidate"
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/propagation"
@@ -45,7 +46,7 @@ func setup(t *testing.T) fixture {
 	store := redisstore.New(rdb, keys)
 	pub := events.Publisher{Producer: "marketing", Propagator: propagation.TraceContext{}}
 	return fixture{rdb: rdb, keys: keys, store: store, tenant: redistest.Tenant(t),
-		leads: marketing.NewLeads(store, pub, time.Now)}
+		leads: marketing.NewLeads(store, pub, validator(t), time.Now)}
 }
 
 // streamLen counts the tenant's events: the stream is shared by every tenant of the partition.
@@ -299,4 +300,13 @@ func encodeEvent(t *testing.T, tenant string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func validator(t *testing.T) protovalidate.Validator {
+	t.Helper()
+	v, err := protovalidate.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

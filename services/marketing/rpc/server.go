@@ -82,6 +82,31 @@ func (s *Server) ListLeads(ctx context.Context, req *marketingv1.ListLeadsReques
 	return &marketingv1.ListLeadsResponse{Leads: leads, NextPageToken: list.token(next)}, nil
 }
 
+// UpdateLead implements marketingv1.MarketingServiceServer.
+func (s *Server) UpdateLead(ctx context.Context, req *marketingv1.UpdateLeadRequest) (*marketingv1.UpdateLeadResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lead, err := s.leads.Update(ctx, tenant, req.GetLead(), req.GetUpdateMask())
+	if err != nil {
+		return nil, err
+	}
+	return &marketingv1.UpdateLeadResponse{Lead: lead}, nil
+}
+
+// DeleteLead implements marketingv1.MarketingServiceServer.
+func (s *Server) DeleteLead(ctx context.Context, req *marketingv1.DeleteLeadRequest) (*marketingv1.DeleteLeadResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.leads.Erase(ctx, tenant, req.GetId(), req.GetEtag()); err != nil {
+		return nil, err
+	}
+	return &marketingv1.DeleteLeadResponse{}, nil
+}
+
 // listCall is one list request's page tokens: a token continues exactly the list it came from
 // (same tenant, method and filter).
 type listCall struct {

@@ -2,6 +2,7 @@
 package server
 
 import (
+	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/events"
@@ -23,11 +24,12 @@ var _ platform.Service = (*Service)(nil)
 func New(deps platform.Deps) (*Service, error) {
 	store := redisstore.New(deps.Redis, deps.Keys)
 	publisher := events.Publisher{Producer: Name, Propagator: deps.Telemetry.Propagator}
-	leads := marketing.NewLeads(store, publisher, deps.Now)
-	campaigns, err := marketing.NewCampaigns(store, publisher, deps.Now)
+	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, err
 	}
+	leads := marketing.NewLeads(store, publisher, validator, deps.Now)
+	campaigns := marketing.NewCampaigns(store, publisher, validator, deps.Now)
 	return &Service{rpc: rpc.New(leads, campaigns, deps.PageTokens)}, nil
 }
 

@@ -7,6 +7,7 @@
 package marketingv1
 
 import (
+	v1 "github.com/crmcycle/crm/proto/crm/type/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -21,13 +22,27 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Payload of "marketing.lead.captured": a lead was captured, new or known.
+// Payload of "marketing.lead.captured": a lead was captured, new or known. Events carry no personal
+// data (names, e-mail): streams keep events for days, and an erased person must be gone at once.
+// Consumers that need the person read the lead over gRPC.
 type LeadCaptured struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The lead after the capture.
-	Lead *Lead `protobuf:"bytes,1,opt,name=lead,proto3" json:"lead,omitempty"`
+	// The lead's id.
+	LeadId string `protobuf:"bytes,1,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
 	// True when the capture created the lead, false when it was a new touch on a known lead.
-	Created       bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	Created bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	// The person's customer id.
+	CustomerId string `protobuf:"bytes,3,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// This capture's touch: channel, campaign, time.
+	Touch *Touch `protobuf:"bytes,4,opt,name=touch,proto3" json:"touch,omitempty"`
+	// The lead's source channel (its first touch).
+	SourceChannel v1.Channel `protobuf:"varint,5,opt,name=source_channel,json=sourceChannel,proto3,enum=crm.type.v1.Channel" json:"source_channel,omitempty"`
+	// The lead's source campaign, if any.
+	SourceCampaignId string `protobuf:"bytes,6,opt,name=source_campaign_id,json=sourceCampaignId,proto3" json:"source_campaign_id,omitempty"`
+	// The referral code the lead arrived with, if any.
+	ReferralCode string `protobuf:"bytes,7,opt,name=referral_code,json=referralCode,proto3" json:"referral_code,omitempty"`
+	// The lead's status after the capture.
+	Status        LeadStatus `protobuf:"varint,8,opt,name=status,proto3,enum=crm.marketing.v1.LeadStatus" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -62,11 +77,11 @@ func (*LeadCaptured) Descriptor() ([]byte, []int) {
 	return file_crm_marketing_v1_marketing_events_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *LeadCaptured) GetLead() *Lead {
+func (x *LeadCaptured) GetLeadId() string {
 	if x != nil {
-		return x.Lead
+		return x.LeadId
 	}
-	return nil
+	return ""
 }
 
 func (x *LeadCaptured) GetCreated() bool {
@@ -74,6 +89,48 @@ func (x *LeadCaptured) GetCreated() bool {
 		return x.Created
 	}
 	return false
+}
+
+func (x *LeadCaptured) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *LeadCaptured) GetTouch() *Touch {
+	if x != nil {
+		return x.Touch
+	}
+	return nil
+}
+
+func (x *LeadCaptured) GetSourceChannel() v1.Channel {
+	if x != nil {
+		return x.SourceChannel
+	}
+	return v1.Channel(0)
+}
+
+func (x *LeadCaptured) GetSourceCampaignId() string {
+	if x != nil {
+		return x.SourceCampaignId
+	}
+	return ""
+}
+
+func (x *LeadCaptured) GetReferralCode() string {
+	if x != nil {
+		return x.ReferralCode
+	}
+	return ""
+}
+
+func (x *LeadCaptured) GetStatus() LeadStatus {
+	if x != nil {
+		return x.Status
+	}
+	return LeadStatus_LEAD_STATUS_UNSPECIFIED
 }
 
 // Payload of "marketing.campaign.created", ".updated", ".launched", ".paused" and ".completed".
@@ -122,16 +179,153 @@ func (x *CampaignChanged) GetCampaign() *Campaign {
 	return nil
 }
 
+// Payload of "marketing.lead.updated": a lead's data changed. No personal data, as LeadCaptured.
+type LeadUpdated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lead's id.
+	LeadId string `protobuf:"bytes,1,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
+	// The person's customer id.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The fields that were updated (update_mask paths).
+	Fields        []string `protobuf:"bytes,3,rep,name=fields,proto3" json:"fields,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeadUpdated) Reset() {
+	*x = LeadUpdated{}
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeadUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeadUpdated) ProtoMessage() {}
+
+func (x *LeadUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeadUpdated.ProtoReflect.Descriptor instead.
+func (*LeadUpdated) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_events_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LeadUpdated) GetLeadId() string {
+	if x != nil {
+		return x.LeadId
+	}
+	return ""
+}
+
+func (x *LeadUpdated) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *LeadUpdated) GetFields() []string {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+// Payload of "marketing.lead.erased": a lead's personal data was removed. It carries no personal
+// data, only ids, so other services can erase what they hold about the person.
+type LeadErased struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The erased lead's id.
+	LeadId string `protobuf:"bytes,1,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
+	// The person's customer id.
+	CustomerId    string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeadErased) Reset() {
+	*x = LeadErased{}
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeadErased) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeadErased) ProtoMessage() {}
+
+func (x *LeadErased) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeadErased.ProtoReflect.Descriptor instead.
+func (*LeadErased) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_events_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LeadErased) GetLeadId() string {
+	if x != nil {
+		return x.LeadId
+	}
+	return ""
+}
+
+func (x *LeadErased) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
 var File_crm_marketing_v1_marketing_events_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_events_proto_rawDesc = "" +
 	"\n" +
-	"'crm/marketing/v1/marketing_events.proto\x12\x10crm.marketing.v1\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\"T\n" +
-	"\fLeadCaptured\x12*\n" +
-	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"I\n" +
+	"'crm/marketing/v1/marketing_events.proto\x12\x10crm.marketing.v1\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a\x19crm/type/v1/channel.proto\"\xd7\x02\n" +
+	"\fLeadCaptured\x12\x17\n" +
+	"\alead_id\x18\x01 \x01(\tR\x06leadId\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\x12\x1f\n" +
+	"\vcustomer_id\x18\x03 \x01(\tR\n" +
+	"customerId\x12-\n" +
+	"\x05touch\x18\x04 \x01(\v2\x17.crm.marketing.v1.TouchR\x05touch\x12;\n" +
+	"\x0esource_channel\x18\x05 \x01(\x0e2\x14.crm.type.v1.ChannelR\rsourceChannel\x12,\n" +
+	"\x12source_campaign_id\x18\x06 \x01(\tR\x10sourceCampaignId\x12#\n" +
+	"\rreferral_code\x18\a \x01(\tR\freferralCode\x124\n" +
+	"\x06status\x18\b \x01(\x0e2\x1c.crm.marketing.v1.LeadStatusR\x06status\"I\n" +
 	"\x0fCampaignChanged\x126\n" +
-	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaignB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"_\n" +
+	"\vLeadUpdated\x12\x17\n" +
+	"\alead_id\x18\x01 \x01(\tR\x06leadId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x12\x16\n" +
+	"\x06fields\x18\x03 \x03(\tR\x06fields\"F\n" +
+	"\n" +
+	"LeadErased\x12\x17\n" +
+	"\alead_id\x18\x01 \x01(\tR\x06leadId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerIdB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
 
 var (
 	file_crm_marketing_v1_marketing_events_proto_rawDescOnce sync.Once
@@ -145,21 +339,27 @@ func file_crm_marketing_v1_marketing_events_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_events_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_events_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_crm_marketing_v1_marketing_events_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_crm_marketing_v1_marketing_events_proto_goTypes = []any{
 	(*LeadCaptured)(nil),    // 0: crm.marketing.v1.LeadCaptured
 	(*CampaignChanged)(nil), // 1: crm.marketing.v1.CampaignChanged
-	(*Lead)(nil),            // 2: crm.marketing.v1.Lead
-	(*Campaign)(nil),        // 3: crm.marketing.v1.Campaign
+	(*LeadUpdated)(nil),     // 2: crm.marketing.v1.LeadUpdated
+	(*LeadErased)(nil),      // 3: crm.marketing.v1.LeadErased
+	(*Touch)(nil),           // 4: crm.marketing.v1.Touch
+	(v1.Channel)(0),         // 5: crm.type.v1.Channel
+	(LeadStatus)(0),         // 6: crm.marketing.v1.LeadStatus
+	(*Campaign)(nil),        // 7: crm.marketing.v1.Campaign
 }
 var file_crm_marketing_v1_marketing_events_proto_depIdxs = []int32{
-	2, // 0: crm.marketing.v1.LeadCaptured.lead:type_name -> crm.marketing.v1.Lead
-	3, // 1: crm.marketing.v1.CampaignChanged.campaign:type_name -> crm.marketing.v1.Campaign
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	4, // 0: crm.marketing.v1.LeadCaptured.touch:type_name -> crm.marketing.v1.Touch
+	5, // 1: crm.marketing.v1.LeadCaptured.source_channel:type_name -> crm.type.v1.Channel
+	6, // 2: crm.marketing.v1.LeadCaptured.status:type_name -> crm.marketing.v1.LeadStatus
+	7, // 3: crm.marketing.v1.CampaignChanged.campaign:type_name -> crm.marketing.v1.Campaign
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_events_proto_init() }
@@ -175,7 +375,7 @@ func file_crm_marketing_v1_marketing_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_events_proto_rawDesc), len(file_crm_marketing_v1_marketing_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1103,6 +1103,200 @@ func (x *GetCampaignPerformanceResponse) GetPerformance() *CampaignPerformance {
 	return nil
 }
 
+// Request of UpdateLead.
+type UpdateLeadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lead with its id, the new values of the fields in update_mask, and the etag read.
+	// Validated after the mask is applied, so a partial body is fine.
+	Lead *Lead `protobuf:"bytes,1,opt,name=lead,proto3" json:"lead,omitempty"`
+	// The fields to change: email, given_name, family_name, company, consent, tags.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateLeadRequest) Reset() {
+	*x = UpdateLeadRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateLeadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateLeadRequest) ProtoMessage() {}
+
+func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateLeadRequest.ProtoReflect.Descriptor instead.
+func (*UpdateLeadRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *UpdateLeadRequest) GetLead() *Lead {
+	if x != nil {
+		return x.Lead
+	}
+	return nil
+}
+
+func (x *UpdateLeadRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// Response of UpdateLead.
+type UpdateLeadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The updated lead.
+	Lead          *Lead `protobuf:"bytes,1,opt,name=lead,proto3" json:"lead,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateLeadResponse) Reset() {
+	*x = UpdateLeadResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateLeadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateLeadResponse) ProtoMessage() {}
+
+func (x *UpdateLeadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateLeadResponse.ProtoReflect.Descriptor instead.
+func (*UpdateLeadResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *UpdateLeadResponse) GetLead() *Lead {
+	if x != nil {
+		return x.Lead
+	}
+	return nil
+}
+
+// Request of DeleteLead.
+type DeleteLeadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lead's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the lead is erased only if this is still its etag.
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteLeadRequest) Reset() {
+	*x = DeleteLeadRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteLeadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteLeadRequest) ProtoMessage() {}
+
+func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteLeadRequest.ProtoReflect.Descriptor instead.
+func (*DeleteLeadRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DeleteLeadRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DeleteLeadRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// Response of DeleteLead.
+type DeleteLeadResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteLeadResponse) Reset() {
+	*x = DeleteLeadResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteLeadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteLeadResponse) ProtoMessage() {}
+
+func (x *DeleteLeadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteLeadResponse.ProtoReflect.Descriptor instead.
+func (*DeleteLeadResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{25}
+}
+
 var File_crm_marketing_v1_marketing_service_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
@@ -1163,7 +1357,17 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\x1dGetCampaignPerformanceRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"i\n" +
 	"\x1eGetCampaignPerformanceResponse\x12G\n" +
-	"\vperformance\x18\x01 \x01(\v2%.crm.marketing.v1.CampaignPerformanceR\vperformance2\x89\f\n" +
+	"\vperformance\x18\x01 \x01(\v2%.crm.marketing.v1.CampaignPerformanceR\vperformance\"\x84\x01\n" +
+	"\x11UpdateLeadRequest\x122\n" +
+	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadB\x06\xbaH\x03\xd8\x01\x03R\x04lead\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"@\n" +
+	"\x12UpdateLeadResponse\x12*\n" +
+	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"J\n" +
+	"\x11DeleteLeadRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"\x14\n" +
+	"\x12DeleteLeadResponse2\xfd\r\n" +
 	"\x10MarketingService\x12\x8e\x01\n" +
 	"\x0eCreateCampaign\x12'.crm.marketing.v1.CreateCampaignRequest\x1a(.crm.marketing.v1.CreateCampaignResponse\")\x82\xd3\xe4\x93\x02#:\bcampaignb\bcampaign\"\r/v1/campaigns\x12\x80\x01\n" +
 	"\vGetCampaign\x12$.crm.marketing.v1.GetCampaignRequest\x1a%.crm.marketing.v1.GetCampaignResponse\"$\x82\xd3\xe4\x93\x02\x1eb\bcampaign\x12\x12/v1/campaigns/{id}\x12w\n" +
@@ -1175,7 +1379,11 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\x16GetCampaignPerformance\x12/.crm.marketing.v1.GetCampaignPerformanceRequest\x1a0.crm.marketing.v1.GetCampaignPerformanceResponse\"3\x82\xd3\xe4\x93\x02-b\vperformance\x12\x1e/v1/campaigns/{id}/performance\x12y\n" +
 	"\vCaptureLead\x12$.crm.marketing.v1.CaptureLeadRequest\x1a%.crm.marketing.v1.CaptureLeadResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x04leadb\x04lead\"\t/v1/leads\x12l\n" +
 	"\aGetLead\x12 .crm.marketing.v1.GetLeadRequest\x1a!.crm.marketing.v1.GetLeadResponse\"\x1c\x82\xd3\xe4\x93\x02\x16b\x04lead\x12\x0e/v1/leads/{id}\x12g\n" +
-	"\tListLeads\x12\".crm.marketing.v1.ListLeadsRequest\x1a#.crm.marketing.v1.ListLeadsResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/leadsB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
+	"\tListLeads\x12\".crm.marketing.v1.ListLeadsRequest\x1a#.crm.marketing.v1.ListLeadsResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/leads\x12\x80\x01\n" +
+	"\n" +
+	"UpdateLead\x12#.crm.marketing.v1.UpdateLeadRequest\x1a$.crm.marketing.v1.UpdateLeadResponse\"'\x82\xd3\xe4\x93\x02!:\x04leadb\x04lead2\x13/v1/leads/{lead.id}\x12o\n" +
+	"\n" +
+	"DeleteLead\x12#.crm.marketing.v1.DeleteLeadRequest\x1a$.crm.marketing.v1.DeleteLeadResponse\"\x16\x82\xd3\xe4\x93\x02\x10*\x0e/v1/leads/{id}B<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
 
 var (
 	file_crm_marketing_v1_marketing_service_proto_rawDescOnce sync.Once
@@ -1189,7 +1397,7 @@ func file_crm_marketing_v1_marketing_service_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_service_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*CaptureLeadRequest)(nil),             // 0: crm.marketing.v1.CaptureLeadRequest
 	(*CaptureLeadResponse)(nil),            // 1: crm.marketing.v1.CaptureLeadResponse
@@ -1213,54 +1421,65 @@ var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*CompleteCampaignResponse)(nil),       // 19: crm.marketing.v1.CompleteCampaignResponse
 	(*GetCampaignPerformanceRequest)(nil),  // 20: crm.marketing.v1.GetCampaignPerformanceRequest
 	(*GetCampaignPerformanceResponse)(nil), // 21: crm.marketing.v1.GetCampaignPerformanceResponse
-	(*Lead)(nil),                           // 22: crm.marketing.v1.Lead
-	(*Campaign)(nil),                       // 23: crm.marketing.v1.Campaign
-	(*fieldmaskpb.FieldMask)(nil),          // 24: google.protobuf.FieldMask
-	(*CampaignPerformance)(nil),            // 25: crm.marketing.v1.CampaignPerformance
+	(*UpdateLeadRequest)(nil),              // 22: crm.marketing.v1.UpdateLeadRequest
+	(*UpdateLeadResponse)(nil),             // 23: crm.marketing.v1.UpdateLeadResponse
+	(*DeleteLeadRequest)(nil),              // 24: crm.marketing.v1.DeleteLeadRequest
+	(*DeleteLeadResponse)(nil),             // 25: crm.marketing.v1.DeleteLeadResponse
+	(*Lead)(nil),                           // 26: crm.marketing.v1.Lead
+	(*Campaign)(nil),                       // 27: crm.marketing.v1.Campaign
+	(*fieldmaskpb.FieldMask)(nil),          // 28: google.protobuf.FieldMask
+	(*CampaignPerformance)(nil),            // 29: crm.marketing.v1.CampaignPerformance
 }
 var file_crm_marketing_v1_marketing_service_proto_depIdxs = []int32{
-	22, // 0: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	22, // 1: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	22, // 2: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	22, // 3: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	23, // 4: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	23, // 5: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	23, // 6: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	23, // 7: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
-	23, // 8: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	24, // 9: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
-	23, // 10: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	23, // 11: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	23, // 12: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	23, // 13: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	25, // 14: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
-	6,  // 15: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
-	8,  // 16: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
-	10, // 17: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
-	12, // 18: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
-	14, // 19: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
-	16, // 20: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
-	18, // 21: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
-	20, // 22: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
-	0,  // 23: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
-	2,  // 24: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
-	4,  // 25: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
-	7,  // 26: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
-	9,  // 27: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
-	11, // 28: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
-	13, // 29: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
-	15, // 30: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
-	17, // 31: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
-	19, // 32: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
-	21, // 33: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
-	1,  // 34: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
-	3,  // 35: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
-	5,  // 36: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
-	26, // [26:37] is the sub-list for method output_type
-	15, // [15:26] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	26, // 0: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	26, // 1: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	26, // 2: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	26, // 3: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	27, // 4: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	27, // 5: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	27, // 6: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	27, // 7: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	27, // 8: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	28, // 9: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
+	27, // 10: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	27, // 11: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	27, // 12: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	27, // 13: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	29, // 14: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
+	26, // 15: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	28, // 16: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	26, // 17: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	6,  // 18: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
+	8,  // 19: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
+	10, // 20: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
+	12, // 21: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
+	14, // 22: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
+	16, // 23: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
+	18, // 24: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
+	20, // 25: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
+	0,  // 26: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
+	2,  // 27: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
+	4,  // 28: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
+	22, // 29: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
+	24, // 30: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
+	7,  // 31: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
+	9,  // 32: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
+	11, // 33: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
+	13, // 34: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
+	15, // 35: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
+	17, // 36: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
+	19, // 37: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
+	21, // 38: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
+	1,  // 39: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
+	3,  // 40: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
+	5,  // 41: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
+	23, // 42: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
+	25, // 43: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
+	31, // [31:44] is the sub-list for method output_type
+	18, // [18:31] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_service_proto_init() }
@@ -1276,7 +1495,7 @@ func file_crm_marketing_v1_marketing_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_service_proto_rawDesc), len(file_crm_marketing_v1_marketing_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -30,6 +30,8 @@ const (
 	MarketingService_CaptureLead_FullMethodName            = "/crm.marketing.v1.MarketingService/CaptureLead"
 	MarketingService_GetLead_FullMethodName                = "/crm.marketing.v1.MarketingService/GetLead"
 	MarketingService_ListLeads_FullMethodName              = "/crm.marketing.v1.MarketingService/ListLeads"
+	MarketingService_UpdateLead_FullMethodName             = "/crm.marketing.v1.MarketingService/UpdateLead"
+	MarketingService_DeleteLead_FullMethodName             = "/crm.marketing.v1.MarketingService/DeleteLead"
 )
 
 // MarketingServiceClient is the client API for MarketingService service.
@@ -61,6 +63,11 @@ type MarketingServiceClient interface {
 	GetLead(ctx context.Context, in *GetLeadRequest, opts ...grpc.CallOption) (*GetLeadResponse, error)
 	// Lists leads, newest first, a page at a time.
 	ListLeads(ctx context.Context, in *ListLeadsRequest, opts ...grpc.CallOption) (*ListLeadsResponse, error)
+	// Updates the fields of a lead named in update_mask. A stale etag is ABORTED; an e-mail another
+	// lead has is ALREADY_EXISTS.
+	UpdateLead(ctx context.Context, in *UpdateLeadRequest, opts ...grpc.CallOption) (*UpdateLeadResponse, error)
+	// Erases a lead: its personal data is removed for good; campaign counters keep counting it.
+	DeleteLead(ctx context.Context, in *DeleteLeadRequest, opts ...grpc.CallOption) (*DeleteLeadResponse, error)
 }
 
 type marketingServiceClient struct {
@@ -181,6 +188,26 @@ func (c *marketingServiceClient) ListLeads(ctx context.Context, in *ListLeadsReq
 	return out, nil
 }
 
+func (c *marketingServiceClient) UpdateLead(ctx context.Context, in *UpdateLeadRequest, opts ...grpc.CallOption) (*UpdateLeadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateLeadResponse)
+	err := c.cc.Invoke(ctx, MarketingService_UpdateLead_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) DeleteLead(ctx context.Context, in *DeleteLeadRequest, opts ...grpc.CallOption) (*DeleteLeadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteLeadResponse)
+	err := c.cc.Invoke(ctx, MarketingService_DeleteLead_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MarketingServiceServer is the server API for MarketingService service.
 // All implementations must embed UnimplementedMarketingServiceServer
 // for forward compatibility.
@@ -210,6 +237,11 @@ type MarketingServiceServer interface {
 	GetLead(context.Context, *GetLeadRequest) (*GetLeadResponse, error)
 	// Lists leads, newest first, a page at a time.
 	ListLeads(context.Context, *ListLeadsRequest) (*ListLeadsResponse, error)
+	// Updates the fields of a lead named in update_mask. A stale etag is ABORTED; an e-mail another
+	// lead has is ALREADY_EXISTS.
+	UpdateLead(context.Context, *UpdateLeadRequest) (*UpdateLeadResponse, error)
+	// Erases a lead: its personal data is removed for good; campaign counters keep counting it.
+	DeleteLead(context.Context, *DeleteLeadRequest) (*DeleteLeadResponse, error)
 	mustEmbedUnimplementedMarketingServiceServer()
 }
 
@@ -252,6 +284,12 @@ func (UnimplementedMarketingServiceServer) GetLead(context.Context, *GetLeadRequ
 }
 func (UnimplementedMarketingServiceServer) ListLeads(context.Context, *ListLeadsRequest) (*ListLeadsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListLeads not implemented")
+}
+func (UnimplementedMarketingServiceServer) UpdateLead(context.Context, *UpdateLeadRequest) (*UpdateLeadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateLead not implemented")
+}
+func (UnimplementedMarketingServiceServer) DeleteLead(context.Context, *DeleteLeadRequest) (*DeleteLeadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteLead not implemented")
 }
 func (UnimplementedMarketingServiceServer) mustEmbedUnimplementedMarketingServiceServer() {}
 func (UnimplementedMarketingServiceServer) testEmbeddedByValue()                          {}
@@ -472,6 +510,42 @@ func _MarketingService_ListLeads_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MarketingService_UpdateLead_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateLeadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).UpdateLead(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_UpdateLead_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).UpdateLead(ctx, req.(*UpdateLeadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_DeleteLead_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteLeadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).DeleteLead(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_DeleteLead_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).DeleteLead(ctx, req.(*DeleteLeadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MarketingService_ServiceDesc is the grpc.ServiceDesc for MarketingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -522,6 +596,14 @@ var MarketingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListLeads",
 			Handler:    _MarketingService_ListLeads_Handler,
+		},
+		{
+			MethodName: "UpdateLead",
+			Handler:    _MarketingService_UpdateLead_Handler,
+		},
+		{
+			MethodName: "DeleteLead",
+			Handler:    _MarketingService_DeleteLead_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

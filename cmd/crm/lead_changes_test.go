@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+)
+
+func TestUpdateLeadOverREST(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	lead := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ada@example.com","givenName":"Ada","company":"Old Co",
+		"consent":[{"channel":"CHANNEL_EMAIL","granted":true}]}`)).json(t)
+	id := lead["id"].(string)
+	sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"grace@example.com"}`))
+
+	upd := sys.do(t, http.MethodPatch, "/v1/leads/"+id+"?updateMask=company,givenName", key,
+		[]byte(`{"company":"Analytical Engines","givenName":"Augusta","familyName":"ignored","etag":"1"}`))
+	got := upd.json(t)
+	if upd.status != http.StatusOK || got["company"] != "Analytical Engines" || got["givenName"] != "Augusta" ||
+		got["familyName"] != nil || got["etag"] != "2" || got["email"] != "ada@example.com" {
+		t.Fatalf("update: %d %s", upd.status, upd.body)
+	}
+	if consent := got["consent"].([]any); len(consent) != 1 {
+		t.Fatalf("consent changed by an update that did not name it: %v", consent)
+	}
+
+	for _, tt := range []struct {
+		name, path, body string
+		status           int
+		want             string // error.status
+		field            string
+	}{
+		{"stale etag", "?updateMask=company", `{"company":"x","etag":"1"}`, 409, "ABORTED", ""},
+		{"e-mail of another lead", "?updateMask=email", `{"email":" GRACE@example.com "}`, 409, "ALREADY_EXISTS", ""},
+		{"bad e-mail", "?updateMask=email", `{"email":"nope"}`, 400, "INVALID_ARGUMENT", "lead.email"},
+		{"oversize name", "?updateMask=givenName", `{"givenName":"` + strings.Repeat("x", 101) + `"}`, 400, "INVALID_ARGUMENT", "lead.given_name"},
+		{"output-only field in the mask", "?updateMask=status", `{"status":"LEAD_STATUS_CONVERTED"}`, 400, "INVALID_ARGUMENT", "update_mask"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := sys.do(t, http.MethodPatch, "/v1/leads/"+id+tt.path, key, []byte(tt.body))
+			if r.status != tt.status || errorStatus(t, r) != tt.want {
+				t.Fatalf("%d %s, want %d %s", r.status, r.body, tt.status, tt.want)
+			}
+			if tt.field != "" && !slices.Contains(fieldViolations(t, r), tt.field) {
+				t.Fatalf("field violations %v do not name %s", fieldViolations(t, r), tt.field)
+			}
+		})
+	}
+	if cur := sys.do(t, http.MethodGet, "/v1/leads/"+id, key, nil).json(t); cur["etag"] != "2" {
+		t.Fatalf("a refused update changed the lead: %v", cur)
+	}
+
+	// A new e-mail moves the unique claim: the old one is free, the new one is this lead's.
+	moved := sys.do(t, http.MethodPatch, "/v1/leads/"+id+"?updateMask=email", key, []byte(`{"email":"Ada@Engines.example"}`))
+	if moved.status != http.StatusOK || moved.json(t)["email"] != "ada@engines.example" {
+		t.Fatalf("e-mail change: %d %s", moved.status, moved.body)
+	}
+	if again := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ada@engines.example"}`)).json(t); again["id"] != id {
+		t.Fatalf("capture of the new e-mail found %v, want lead %s", again["id"], id)
+	}
+	if fresh := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ada@example.com"}`)).json(t); fresh["id"] == id {
+		t.Fatal("the old e-mail still resolves to the lead")
+	}
+}
+
+func TestEraseLead(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	campaign := sys.createCampaign(t, key, campaignBody)["id"].(string)
+	lead := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"forget.me@example.com","givenName":"Forget","campaignId":"`+campaign+`","channel":"CHANNEL_WEB"}`)).json(t)
+	id := lead["id"].(string)
+
+	if r := sys.do(t, http.MethodDelete, "/v1/leads/"+id+"?etag=7", key, nil); r.status != http.StatusConflict {
+		t.Fatalf("erase with a stale etag: %d %s, want 409", r.status, r.body)
+	}
+	if r := sys.do(t, http.MethodDelete, "/v1/leads/"+id, key, nil); r.status != http.StatusOK || string(r.body) != "{}" {
+		t.Fatalf("erase: %d %s", r.status, r.body)
+	}
+	if r := sys.do(t, http.MethodGet, "/v1/leads/"+id, key, nil); r.status != http.StatusNotFound {
+		t.Fatalf("get after erase: %d, want 404", r.status)
+	}
+	if r := sys.do(t, http.MethodDelete, "/v1/leads/"+id, key, nil); r.status != http.StatusNotFound {
+		t.Fatalf("second erase: %d, want 404", r.status)
+	}
+	for _, filter := range []string{"", "?filter=channel%20%3D%20CHANNEL_WEB", "?filter=status%20%3D%20LEAD_STATUS_NEW"} {
+		if leads := sys.do(t, http.MethodGet, "/v1/leads"+filter, key, nil).json(t)["leads"]; leads != nil {
+			t.Fatalf("list%s after erase: %v", filter, leads)
+		}
+	}
+	// Nothing personal is left in Redis: no key or value mentions the e-mail or the name.
+	ctx := context.Background()
+	iter := sys.rdb.Scan(ctx, 0, "crm:*:marketing:"+tenant+":*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		dump, _ := sys.rdb.Dump(ctx, k).Result()
+		if strings.Contains(k, "forget.me") || strings.Contains(dump, "forget.me") || strings.Contains(dump, "Forget") {
+			t.Fatalf("%s still holds the erased person's data", k)
+		}
+	}
+	// Counters keep counting; the e-mail is free for a new, different lead.
+	if p := sys.do(t, http.MethodGet, "/v1/campaigns/"+campaign+"/performance", key, nil).json(t); p["leads"] != "1" {
+		t.Fatalf("campaign leads after erase = %v, want 1", p["leads"])
+	}
+	if again := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"forget.me@example.com"}`)).json(t); again["id"] == id || again["touchCount"] != "1" {
+		t.Fatalf("capture after erase = %v, want a new lead", again)
+	}
+	// No event of the tenant carries the person's data (events hold ids, not personal data), and the
+	// erased event names the lead.
+	var erased *marketingv1.LeadErased
+	streams := sys.rdb.Scan(ctx, 0, "crm:*:marketing:events", 100).Iterator()
+	for streams.Next(ctx) {
+		msgs, _ := sys.rdb.XRange(ctx, streams.Val(), "-", "+").Result()
+		for _, m := range msgs {
+			ev := &eventv1.Event{}
+			if err := proto.Unmarshal([]byte(m.Values["e"].(string)), ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev.GetTenantId() == tenant && ev.GetType() == "marketing.lead.erased" {
+				erased = &marketingv1.LeadErased{}
+				if err := ev.GetPayload().UnmarshalTo(erased); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if ev.GetTenantId() == tenant && (strings.Contains(m.Values["e"].(string), "forget.me") ||
+				strings.Contains(m.Values["e"].(string), "Forget")) {
+				t.Fatalf("event %s (%s) carries the erased person's data", ev.GetId(), ev.GetType())
+			}
+		}
+	}
+	if erased == nil || erased.GetLeadId() != id || erased.GetCustomerId() != lead["customerId"] {
+		t.Fatalf("erased event = %v, want lead %s", erased, id)
+	}
+}
+
+func TestLeadChangesOverGRPCAndIsolation(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, stranger := sys.newKey(t, "", "admin")
+	client, ctx := sys.marketing(key)
+	captured, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: "g@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := captured.GetLead().GetId()
+	upd, err := client.UpdateLead(ctx, &marketingv1.UpdateLeadRequest{
+		Lead:       &marketingv1.Lead{Id: id, Tags: []string{"vip"}, Etag: "1"},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"tags"}}})
+	if err != nil || !slices.Equal(upd.GetLead().GetTags(), []string{"vip"}) {
+		t.Fatalf("update tags: %v %v", upd, err)
+	}
+	if _, err := client.DeleteLead(ctx, &marketingv1.DeleteLeadRequest{Id: id, Etag: "1"}); status.Code(err) != codes.Aborted {
+		t.Fatalf("erase with a stale etag: %v, want Aborted", err)
+	}
+
+	for _, call := range []struct{ method, path, body string }{
+		{"PATCH", "/v1/leads/" + id + "?updateMask=company", `{"company":"mine"}`},
+		{"DELETE", "/v1/leads/" + id, ""},
+	} {
+		var body []byte
+		if call.body != "" {
+			body = []byte(call.body)
+		}
+		if r := sys.do(t, call.method, call.path, stranger, body); r.status != http.StatusNotFound {
+			t.Errorf("%s with another tenant's key: %d %s, want 404", call.method, r.status, r.body)
+		}
+	}
+	if _, err := client.DeleteLead(ctx, &marketingv1.DeleteLeadRequest{Id: id, Etag: "2"}); err != nil {
+		t.Fatalf("erase: %v", err)
+	}
+}
