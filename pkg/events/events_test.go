@@ -58,8 +58,8 @@ func TestEnvelope(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			at := time.Date(2030, 5, 6, 7, 8, 9, 123456789, time.UTC)
 			payload := &marketingv1.LeadCaptured{
-				Lead:    &marketingv1.Lead{Id: "0190a1b2-0000-7000-8000-000000000001", Email: "ada@example.com", Score: 12, Tags: []string{"vip"}},
-				Created: true,
+				LeadId: "0190a1b2-0000-7000-8000-000000000001", CustomerId: "cust-1", Created: true,
+				Touch: &marketingv1.Touch{CampaignId: "0190a1b2-0000-7000-8000-000000000002"},
 			}
 			ev, data, err := publisher().Envelope(tt.ctx, "marketing.lead.captured", "acme", "cust-1", at, payload)
 			if err != nil {
