@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/gateway"
 	"github.com/crmcycle/crm/pkg/auth"
@@ -26,6 +27,7 @@ import (
 	"github.com/crmcycle/crm/pkg/redisconn"
 	"github.com/crmcycle/crm/pkg/redistest"
 	"github.com/crmcycle/crm/pkg/telemetry"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -189,4 +191,28 @@ func (s *system) tenantFootprint(t *testing.T, tenant string) (keys int, events 
 		}
 	}
 	return keys, events
+}
+
+// tenantEvents decodes every marketing event of a tenant, across the partition streams.
+func (s *system) tenantEvents(t *testing.T, tenant string) []*eventv1.Event {
+	t.Helper()
+	ctx := context.Background()
+	var out []*eventv1.Event
+	streams := s.rdb.Scan(ctx, 0, "crm:*:marketing:events", 100).Iterator()
+	for streams.Next(ctx) {
+		msgs, err := s.rdb.XRange(ctx, streams.Val(), "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			ev := &eventv1.Event{}
+			if err := proto.Unmarshal([]byte(m.Values["e"].(string)), ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev.GetTenantId() == tenant {
+				out = append(out, ev)
+			}
+		}
+	}
+	return out
 }

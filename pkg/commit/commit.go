@@ -41,6 +41,16 @@ var ErrAlreadyApplied = errors.New("commit: already applied")
 // ErrAlreadyExists is what a unique conflict is to clients unless a service says better.
 var ErrAlreadyExists = apierr.New(apierr.AlreadyExists, "ALREADY_EXISTS", "a resource with this unique value already exists")
 
+// InsufficientError means a Debit found less than it needed.
+type InsufficientError struct {
+	Key       string
+	Available int64
+}
+
+func (e *InsufficientError) Error() string {
+	return fmt.Sprintf("commit: %s holds only %d", e.Key, e.Available)
+}
+
 // MissingError means a key that ExpectExists named does not exist.
 type MissingError struct{ Key string }
 
@@ -95,6 +105,13 @@ func (w *Write) op(code string, args ...any) *Write {
 // ExpectVersion checks that the resource at key has the given version; "" means it must not exist.
 func (w *Write) ExpectVersion(key, version string) *Write {
 	return w.op("ver", w.key(key), version)
+}
+
+// Debit takes amount from a counter in a hash, and refuses (InsufficientError) when that would
+// drive it below zero: concurrent debits can never overdraw it.
+func (w *Write) Debit(key, field string, amount int64) *Write {
+	w.op("covers", w.key(key), field, amount)
+	return w.op("hincr", w.key(key), field, -amount)
 }
 
 // ExpectExists checks that key exists, for writes that reference another resource.
@@ -169,6 +186,9 @@ func (w *Write) Run(ctx context.Context, rdb redis.Scripter) error {
 		return &UniqueConflictError{Index: res[1], Value: res[2], Owner: res[3]}
 	case "missing":
 		return &MissingError{Key: res[1]}
+	case "insufficient":
+		available, _ := strconv.ParseInt(res[2], 10, 64)
+		return &InsufficientError{Key: res[1], Available: available}
 	}
 	return fmt.Errorf("commit: unexpected script reply %q", res)
 }

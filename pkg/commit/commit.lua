@@ -19,6 +19,9 @@ for _, op in ipairs(ops) do
     if owner and owner ~= a[3] then return { 'uniq', KEYS[tonumber(a[1])], a[2], owner } end
   elseif code == 'once' then
     if redis.call('EXISTS', KEYS[tonumber(a[1])]) == 1 then return { 'once' } end
+  elseif code == 'covers' then
+    local have = tonumber(redis.call('HGET', KEYS[tonumber(a[1])], a[2]) or '0')
+    if have < tonumber(a[3]) then return { 'insufficient', KEYS[tonumber(a[1])], tostring(have) } end
   elseif code == 'exists' then
     if redis.call('EXISTS', KEYS[tonumber(a[1])]) == 0 then return { 'missing', KEYS[tonumber(a[1])] } end
   end

@@ -569,3 +569,40 @@ func TestExpectExistsWritesNothingWhenMissing(t *testing.T) {
 		t.Fatalf("write referencing an existing key: %v", err)
 	}
 }
+
+// TestConcurrentDebitsNeverOverdraw: 50 debits of 10 race for a balance of 100; exactly 10 pass.
+func TestConcurrentDebitsNeverOverdraw(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	account := f.scope.Key("account", "a1")
+	if err := f.rdb.HSet(ctx, account, "b", 100).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var ok, refused atomic.Int64
+	for range 50 {
+		wg.Go(func() {
+			err := commit.New().Debit(account, "b", 10).ZAdd(f.scope.Key("ledger"), 0, uuid()).Run(ctx, f.rdb)
+			var insufficient *commit.InsufficientError
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.As(err, &insufficient):
+				refused.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	balance, _ := f.rdb.HGet(ctx, account, "b").Int64()
+	entries, _ := f.rdb.ZCard(ctx, f.scope.Key("ledger")).Result()
+	if ok.Load() != 10 || refused.Load() != 40 || balance != 0 || entries != 10 {
+		t.Fatalf("debits: %d passed, %d refused, balance %d, %d ledger entries; want 10, 40, 0, 10",
+			ok.Load(), refused.Load(), balance, entries)
+	}
+}
+
+var debitSeq atomic.Int64
+
+func uuid() string { return fmt.Sprint("entry-", debitSeq.Add(1)) }

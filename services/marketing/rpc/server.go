@@ -23,12 +23,13 @@ type Server struct {
 	marketingv1.UnimplementedMarketingServiceServer
 	leads     *marketing.Leads
 	campaigns *marketing.Campaigns
+	loyalty   *marketing.Loyalty
 	tokens    *pagetoken.Codec
 }
 
 // New returns the adapter over the use cases.
-func New(leads *marketing.Leads, campaigns *marketing.Campaigns, tokens *pagetoken.Codec) *Server {
-	return &Server{leads: leads, campaigns: campaigns, tokens: tokens}
+func New(leads *marketing.Leads, campaigns *marketing.Campaigns, loyalty *marketing.Loyalty, tokens *pagetoken.Codec) *Server {
+	return &Server{leads: leads, campaigns: campaigns, loyalty: loyalty, tokens: tokens}
 }
 
 // Register adds the service to a gRPC server.

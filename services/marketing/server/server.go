@@ -30,7 +30,8 @@ func New(deps platform.Deps) (*Service, error) {
 	}
 	leads := marketing.NewLeads(store, publisher, validator, deps.Now)
 	campaigns := marketing.NewCampaigns(store, publisher, validator, deps.Now)
-	return &Service{rpc: rpc.New(leads, campaigns, deps.PageTokens)}, nil
+	loyalty := marketing.NewLoyalty(store, publisher, deps.Now)
+	return &Service{rpc: rpc.New(leads, campaigns, loyalty, deps.PageTokens)}, nil
 }
 
 // Name implements platform.Service.

@@ -299,11 +299,130 @@ func (x *LeadErased) GetCustomerId() string {
 	return ""
 }
 
+// Payload of "marketing.loyalty.points_credited" and ".points_redeemed".
+type LoyaltyPointsBooked struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The entry booked.
+	Entry         *LedgerEntry `protobuf:"bytes,2,opt,name=entry,proto3" json:"entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoyaltyPointsBooked) Reset() {
+	*x = LoyaltyPointsBooked{}
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoyaltyPointsBooked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoyaltyPointsBooked) ProtoMessage() {}
+
+func (x *LoyaltyPointsBooked) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoyaltyPointsBooked.ProtoReflect.Descriptor instead.
+func (*LoyaltyPointsBooked) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *LoyaltyPointsBooked) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *LoyaltyPointsBooked) GetEntry() *LedgerEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+// Payload of "marketing.loyalty.tier_changed".
+type LoyaltyTierChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The tier before.
+	From LoyaltyTier `protobuf:"varint,2,opt,name=from,proto3,enum=crm.marketing.v1.LoyaltyTier" json:"from,omitempty"`
+	// The tier now.
+	To            LoyaltyTier `protobuf:"varint,3,opt,name=to,proto3,enum=crm.marketing.v1.LoyaltyTier" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoyaltyTierChanged) Reset() {
+	*x = LoyaltyTierChanged{}
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoyaltyTierChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoyaltyTierChanged) ProtoMessage() {}
+
+func (x *LoyaltyTierChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoyaltyTierChanged.ProtoReflect.Descriptor instead.
+func (*LoyaltyTierChanged) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *LoyaltyTierChanged) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *LoyaltyTierChanged) GetFrom() LoyaltyTier {
+	if x != nil {
+		return x.From
+	}
+	return LoyaltyTier_LOYALTY_TIER_UNSPECIFIED
+}
+
+func (x *LoyaltyTierChanged) GetTo() LoyaltyTier {
+	if x != nil {
+		return x.To
+	}
+	return LoyaltyTier_LOYALTY_TIER_UNSPECIFIED
+}
+
 var File_crm_marketing_v1_marketing_events_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_events_proto_rawDesc = "" +
 	"\n" +
-	"'crm/marketing/v1/marketing_events.proto\x12\x10crm.marketing.v1\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a\x19crm/type/v1/channel.proto\"\xd7\x02\n" +
+	"'crm/marketing/v1/marketing_events.proto\x12\x10crm.marketing.v1\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x19crm/type/v1/channel.proto\"\xd7\x02\n" +
 	"\fLeadCaptured\x12\x17\n" +
 	"\alead_id\x18\x01 \x01(\tR\x06leadId\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated\x12\x1f\n" +
@@ -325,7 +444,16 @@ const file_crm_marketing_v1_marketing_events_proto_rawDesc = "" +
 	"LeadErased\x12\x17\n" +
 	"\alead_id\x18\x01 \x01(\tR\x06leadId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
-	"customerIdB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
+	"customerId\"k\n" +
+	"\x13LoyaltyPointsBooked\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x123\n" +
+	"\x05entry\x18\x02 \x01(\v2\x1d.crm.marketing.v1.LedgerEntryR\x05entry\"\x97\x01\n" +
+	"\x12LoyaltyTierChanged\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x121\n" +
+	"\x04from\x18\x02 \x01(\x0e2\x1d.crm.marketing.v1.LoyaltyTierR\x04from\x12-\n" +
+	"\x02to\x18\x03 \x01(\x0e2\x1d.crm.marketing.v1.LoyaltyTierR\x02toB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
 
 var (
 	file_crm_marketing_v1_marketing_events_proto_rawDescOnce sync.Once
@@ -339,27 +467,34 @@ func file_crm_marketing_v1_marketing_events_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_events_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_events_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_crm_marketing_v1_marketing_events_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_crm_marketing_v1_marketing_events_proto_goTypes = []any{
-	(*LeadCaptured)(nil),    // 0: crm.marketing.v1.LeadCaptured
-	(*CampaignChanged)(nil), // 1: crm.marketing.v1.CampaignChanged
-	(*LeadUpdated)(nil),     // 2: crm.marketing.v1.LeadUpdated
-	(*LeadErased)(nil),      // 3: crm.marketing.v1.LeadErased
-	(*Touch)(nil),           // 4: crm.marketing.v1.Touch
-	(v1.Channel)(0),         // 5: crm.type.v1.Channel
-	(LeadStatus)(0),         // 6: crm.marketing.v1.LeadStatus
-	(*Campaign)(nil),        // 7: crm.marketing.v1.Campaign
+	(*LeadCaptured)(nil),        // 0: crm.marketing.v1.LeadCaptured
+	(*CampaignChanged)(nil),     // 1: crm.marketing.v1.CampaignChanged
+	(*LeadUpdated)(nil),         // 2: crm.marketing.v1.LeadUpdated
+	(*LeadErased)(nil),          // 3: crm.marketing.v1.LeadErased
+	(*LoyaltyPointsBooked)(nil), // 4: crm.marketing.v1.LoyaltyPointsBooked
+	(*LoyaltyTierChanged)(nil),  // 5: crm.marketing.v1.LoyaltyTierChanged
+	(*Touch)(nil),               // 6: crm.marketing.v1.Touch
+	(v1.Channel)(0),             // 7: crm.type.v1.Channel
+	(LeadStatus)(0),             // 8: crm.marketing.v1.LeadStatus
+	(*Campaign)(nil),            // 9: crm.marketing.v1.Campaign
+	(*LedgerEntry)(nil),         // 10: crm.marketing.v1.LedgerEntry
+	(LoyaltyTier)(0),            // 11: crm.marketing.v1.LoyaltyTier
 }
 var file_crm_marketing_v1_marketing_events_proto_depIdxs = []int32{
-	4, // 0: crm.marketing.v1.LeadCaptured.touch:type_name -> crm.marketing.v1.Touch
-	5, // 1: crm.marketing.v1.LeadCaptured.source_channel:type_name -> crm.type.v1.Channel
-	6, // 2: crm.marketing.v1.LeadCaptured.status:type_name -> crm.marketing.v1.LeadStatus
-	7, // 3: crm.marketing.v1.CampaignChanged.campaign:type_name -> crm.marketing.v1.Campaign
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	6,  // 0: crm.marketing.v1.LeadCaptured.touch:type_name -> crm.marketing.v1.Touch
+	7,  // 1: crm.marketing.v1.LeadCaptured.source_channel:type_name -> crm.type.v1.Channel
+	8,  // 2: crm.marketing.v1.LeadCaptured.status:type_name -> crm.marketing.v1.LeadStatus
+	9,  // 3: crm.marketing.v1.CampaignChanged.campaign:type_name -> crm.marketing.v1.Campaign
+	10, // 4: crm.marketing.v1.LoyaltyPointsBooked.entry:type_name -> crm.marketing.v1.LedgerEntry
+	11, // 5: crm.marketing.v1.LoyaltyTierChanged.from:type_name -> crm.marketing.v1.LoyaltyTier
+	11, // 6: crm.marketing.v1.LoyaltyTierChanged.to:type_name -> crm.marketing.v1.LoyaltyTier
+	7,  // [7:7] is the sub-list for method output_type
+	7,  // [7:7] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_events_proto_init() }
@@ -369,13 +504,14 @@ func file_crm_marketing_v1_marketing_events_proto_init() {
 	}
 	file_crm_marketing_v1_campaign_proto_init()
 	file_crm_marketing_v1_lead_proto_init()
+	file_crm_marketing_v1_loyalty_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_events_proto_rawDesc), len(file_crm_marketing_v1_marketing_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1297,11 +1297,341 @@ func (*DeleteLeadResponse) Descriptor() ([]byte, []int) {
 	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{25}
 }
 
+// Request of GetLoyaltyAccount.
+type GetLoyaltyAccountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer's id.
+	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLoyaltyAccountRequest) Reset() {
+	*x = GetLoyaltyAccountRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLoyaltyAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLoyaltyAccountRequest) ProtoMessage() {}
+
+func (x *GetLoyaltyAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLoyaltyAccountRequest.ProtoReflect.Descriptor instead.
+func (*GetLoyaltyAccountRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GetLoyaltyAccountRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+// Response of GetLoyaltyAccount.
+type GetLoyaltyAccountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	Account       *LoyaltyAccount `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLoyaltyAccountResponse) Reset() {
+	*x = GetLoyaltyAccountResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLoyaltyAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLoyaltyAccountResponse) ProtoMessage() {}
+
+func (x *GetLoyaltyAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLoyaltyAccountResponse.ProtoReflect.Descriptor instead.
+func (*GetLoyaltyAccountResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetLoyaltyAccountResponse) GetAccount() *LoyaltyAccount {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+// Request of CreditPoints.
+type CreditPointsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer's id.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Points to add.
+	Points int64 `protobuf:"varint,2,opt,name=points,proto3" json:"points,omitempty"`
+	// Why the points are given.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreditPointsRequest) Reset() {
+	*x = CreditPointsRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreditPointsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreditPointsRequest) ProtoMessage() {}
+
+func (x *CreditPointsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreditPointsRequest.ProtoReflect.Descriptor instead.
+func (*CreditPointsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *CreditPointsRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *CreditPointsRequest) GetPoints() int64 {
+	if x != nil {
+		return x.Points
+	}
+	return 0
+}
+
+func (x *CreditPointsRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// Response of CreditPoints.
+type CreditPointsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ledger entry booked.
+	Entry *LedgerEntry `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	// The account after the credit.
+	Account       *LoyaltyAccount `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreditPointsResponse) Reset() {
+	*x = CreditPointsResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreditPointsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreditPointsResponse) ProtoMessage() {}
+
+func (x *CreditPointsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreditPointsResponse.ProtoReflect.Descriptor instead.
+func (*CreditPointsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *CreditPointsResponse) GetEntry() *LedgerEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *CreditPointsResponse) GetAccount() *LoyaltyAccount {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+// Request of RedeemPoints.
+type RedeemPointsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer's id.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Points to redeem.
+	Points int64 `protobuf:"varint,2,opt,name=points,proto3" json:"points,omitempty"`
+	// The reward the points buy.
+	Reward        string `protobuf:"bytes,3,opt,name=reward,proto3" json:"reward,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeemPointsRequest) Reset() {
+	*x = RedeemPointsRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeemPointsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeemPointsRequest) ProtoMessage() {}
+
+func (x *RedeemPointsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeemPointsRequest.ProtoReflect.Descriptor instead.
+func (*RedeemPointsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RedeemPointsRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *RedeemPointsRequest) GetPoints() int64 {
+	if x != nil {
+		return x.Points
+	}
+	return 0
+}
+
+func (x *RedeemPointsRequest) GetReward() string {
+	if x != nil {
+		return x.Reward
+	}
+	return ""
+}
+
+// Response of RedeemPoints.
+type RedeemPointsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ledger entry booked (negative points).
+	Entry *LedgerEntry `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	// The account after the redemption.
+	Account       *LoyaltyAccount `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeemPointsResponse) Reset() {
+	*x = RedeemPointsResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeemPointsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeemPointsResponse) ProtoMessage() {}
+
+func (x *RedeemPointsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeemPointsResponse.ProtoReflect.Descriptor instead.
+func (*RedeemPointsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RedeemPointsResponse) GetEntry() *LedgerEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *RedeemPointsResponse) GetAccount() *LoyaltyAccount {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
 var File_crm_marketing_v1_marketing_service_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\n" +
-	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\"H\n" +
+	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\"H\n" +
 	"\x12CaptureLeadRequest\x122\n" +
 	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadB\x06\xbaH\x03\xc8\x01\x01R\x04lead\"A\n" +
 	"\x13CaptureLeadResponse\x12*\n" +
@@ -1367,8 +1697,32 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\x11DeleteLeadRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"\x14\n" +
-	"\x12DeleteLeadResponse2\xfd\r\n" +
-	"\x10MarketingService\x12\x8e\x01\n" +
+	"\x12DeleteLeadResponse\"E\n" +
+	"\x18GetLoyaltyAccountRequest\x12)\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\"W\n" +
+	"\x19GetLoyaltyAccountResponse\x12:\n" +
+	"\aaccount\x18\x01 \x01(\v2 .crm.marketing.v1.LoyaltyAccountR\aaccount\"\x8b\x01\n" +
+	"\x13CreditPointsRequest\x12)\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\x12$\n" +
+	"\x06points\x18\x02 \x01(\x03B\f\xbaH\t\"\a\x18\x80\xc2\xd7/ \x00R\x06points\x12#\n" +
+	"\x06reason\x18\x03 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\x06reason\"\x87\x01\n" +
+	"\x14CreditPointsResponse\x123\n" +
+	"\x05entry\x18\x01 \x01(\v2\x1d.crm.marketing.v1.LedgerEntryR\x05entry\x12:\n" +
+	"\aaccount\x18\x02 \x01(\v2 .crm.marketing.v1.LoyaltyAccountR\aaccount\"\x8b\x01\n" +
+	"\x13RedeemPointsRequest\x12)\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\x12$\n" +
+	"\x06points\x18\x02 \x01(\x03B\f\xbaH\t\"\a\x18\x80\xc2\xd7/ \x00R\x06points\x12#\n" +
+	"\x06reward\x18\x03 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\x06reward\"\x87\x01\n" +
+	"\x14RedeemPointsResponse\x123\n" +
+	"\x05entry\x18\x01 \x01(\v2\x1d.crm.marketing.v1.LedgerEntryR\x05entry\x12:\n" +
+	"\aaccount\x18\x02 \x01(\v2 .crm.marketing.v1.LoyaltyAccountR\aaccount2\xd0\x11\n" +
+	"\x10MarketingService\x12\xa2\x01\n" +
+	"\x11GetLoyaltyAccount\x12*.crm.marketing.v1.GetLoyaltyAccountRequest\x1a+.crm.marketing.v1.GetLoyaltyAccountResponse\"4\x82\xd3\xe4\x93\x02.b\aaccount\x12#/v1/customers/{customer_id}/loyalty\x12\x94\x01\n" +
+	"\fCreditPoints\x12%.crm.marketing.v1.CreditPointsRequest\x1a&.crm.marketing.v1.CreditPointsResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/customers/{customer_id}/loyalty:credit\x12\x94\x01\n" +
+	"\fRedeemPoints\x12%.crm.marketing.v1.RedeemPointsRequest\x1a&.crm.marketing.v1.RedeemPointsResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/customers/{customer_id}/loyalty:redeem\x12\x8e\x01\n" +
 	"\x0eCreateCampaign\x12'.crm.marketing.v1.CreateCampaignRequest\x1a(.crm.marketing.v1.CreateCampaignResponse\")\x82\xd3\xe4\x93\x02#:\bcampaignb\bcampaign\"\r/v1/campaigns\x12\x80\x01\n" +
 	"\vGetCampaign\x12$.crm.marketing.v1.GetCampaignRequest\x1a%.crm.marketing.v1.GetCampaignResponse\"$\x82\xd3\xe4\x93\x02\x1eb\bcampaign\x12\x12/v1/campaigns/{id}\x12w\n" +
 	"\rListCampaigns\x12&.crm.marketing.v1.ListCampaignsRequest\x1a'.crm.marketing.v1.ListCampaignsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/campaigns\x12\x9c\x01\n" +
@@ -1397,7 +1751,7 @@ func file_crm_marketing_v1_marketing_service_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_service_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*CaptureLeadRequest)(nil),             // 0: crm.marketing.v1.CaptureLeadRequest
 	(*CaptureLeadResponse)(nil),            // 1: crm.marketing.v1.CaptureLeadResponse
@@ -1425,61 +1779,80 @@ var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*UpdateLeadResponse)(nil),             // 23: crm.marketing.v1.UpdateLeadResponse
 	(*DeleteLeadRequest)(nil),              // 24: crm.marketing.v1.DeleteLeadRequest
 	(*DeleteLeadResponse)(nil),             // 25: crm.marketing.v1.DeleteLeadResponse
-	(*Lead)(nil),                           // 26: crm.marketing.v1.Lead
-	(*Campaign)(nil),                       // 27: crm.marketing.v1.Campaign
-	(*fieldmaskpb.FieldMask)(nil),          // 28: google.protobuf.FieldMask
-	(*CampaignPerformance)(nil),            // 29: crm.marketing.v1.CampaignPerformance
+	(*GetLoyaltyAccountRequest)(nil),       // 26: crm.marketing.v1.GetLoyaltyAccountRequest
+	(*GetLoyaltyAccountResponse)(nil),      // 27: crm.marketing.v1.GetLoyaltyAccountResponse
+	(*CreditPointsRequest)(nil),            // 28: crm.marketing.v1.CreditPointsRequest
+	(*CreditPointsResponse)(nil),           // 29: crm.marketing.v1.CreditPointsResponse
+	(*RedeemPointsRequest)(nil),            // 30: crm.marketing.v1.RedeemPointsRequest
+	(*RedeemPointsResponse)(nil),           // 31: crm.marketing.v1.RedeemPointsResponse
+	(*Lead)(nil),                           // 32: crm.marketing.v1.Lead
+	(*Campaign)(nil),                       // 33: crm.marketing.v1.Campaign
+	(*fieldmaskpb.FieldMask)(nil),          // 34: google.protobuf.FieldMask
+	(*CampaignPerformance)(nil),            // 35: crm.marketing.v1.CampaignPerformance
+	(*LoyaltyAccount)(nil),                 // 36: crm.marketing.v1.LoyaltyAccount
+	(*LedgerEntry)(nil),                    // 37: crm.marketing.v1.LedgerEntry
 }
 var file_crm_marketing_v1_marketing_service_proto_depIdxs = []int32{
-	26, // 0: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	26, // 1: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	26, // 2: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	26, // 3: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	27, // 4: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	27, // 5: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	27, // 6: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	27, // 7: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
-	27, // 8: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	28, // 9: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
-	27, // 10: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	27, // 11: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	27, // 12: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	27, // 13: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	29, // 14: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
-	26, // 15: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	28, // 16: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	26, // 17: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	6,  // 18: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
-	8,  // 19: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
-	10, // 20: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
-	12, // 21: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
-	14, // 22: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
-	16, // 23: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
-	18, // 24: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
-	20, // 25: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
-	0,  // 26: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
-	2,  // 27: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
-	4,  // 28: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
-	22, // 29: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
-	24, // 30: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
-	7,  // 31: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
-	9,  // 32: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
-	11, // 33: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
-	13, // 34: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
-	15, // 35: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
-	17, // 36: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
-	19, // 37: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
-	21, // 38: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
-	1,  // 39: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
-	3,  // 40: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
-	5,  // 41: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
-	23, // 42: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
-	25, // 43: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
-	31, // [31:44] is the sub-list for method output_type
-	18, // [18:31] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	32, // 0: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	32, // 1: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	32, // 2: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	32, // 3: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	33, // 4: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	33, // 5: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	33, // 6: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	33, // 7: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	33, // 8: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	34, // 9: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
+	33, // 10: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	33, // 11: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	33, // 12: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	33, // 13: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	35, // 14: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
+	32, // 15: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	34, // 16: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	32, // 17: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	36, // 18: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	37, // 19: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	36, // 20: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	37, // 21: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	36, // 22: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	26, // 23: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
+	28, // 24: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
+	30, // 25: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
+	6,  // 26: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
+	8,  // 27: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
+	10, // 28: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
+	12, // 29: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
+	14, // 30: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
+	16, // 31: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
+	18, // 32: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
+	20, // 33: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
+	0,  // 34: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
+	2,  // 35: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
+	4,  // 36: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
+	22, // 37: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
+	24, // 38: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
+	27, // 39: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
+	29, // 40: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
+	31, // 41: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
+	7,  // 42: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
+	9,  // 43: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
+	11, // 44: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
+	13, // 45: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
+	15, // 46: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
+	17, // 47: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
+	19, // 48: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
+	21, // 49: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
+	1,  // 50: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
+	3,  // 51: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
+	5,  // 52: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
+	23, // 53: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
+	25, // 54: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
+	39, // [39:55] is the sub-list for method output_type
+	23, // [23:39] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_service_proto_init() }
@@ -1489,13 +1862,14 @@ func file_crm_marketing_v1_marketing_service_proto_init() {
 	}
 	file_crm_marketing_v1_campaign_proto_init()
 	file_crm_marketing_v1_lead_proto_init()
+	file_crm_marketing_v1_loyalty_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_service_proto_rawDesc), len(file_crm_marketing_v1_marketing_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,6 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
+	MarketingService_GetLoyaltyAccount_FullMethodName      = "/crm.marketing.v1.MarketingService/GetLoyaltyAccount"
+	MarketingService_CreditPoints_FullMethodName           = "/crm.marketing.v1.MarketingService/CreditPoints"
+	MarketingService_RedeemPoints_FullMethodName           = "/crm.marketing.v1.MarketingService/RedeemPoints"
 	MarketingService_CreateCampaign_FullMethodName         = "/crm.marketing.v1.MarketingService/CreateCampaign"
 	MarketingService_GetCampaign_FullMethodName            = "/crm.marketing.v1.MarketingService/GetCampaign"
 	MarketingService_ListCampaigns_FullMethodName          = "/crm.marketing.v1.MarketingService/ListCampaigns"
@@ -40,6 +43,15 @@ const (
 //
 // Marketing: reach and lead generation, and the customer lifecycle the CRM cycle closes back into.
 type MarketingServiceClient interface {
+	// Gets a customer's loyalty account: balance, tier and the latest ledger entries. A customer who
+	// has never earned points has no account (NOT_FOUND).
+	GetLoyaltyAccount(ctx context.Context, in *GetLoyaltyAccountRequest, opts ...grpc.CallOption) (*GetLoyaltyAccountResponse, error)
+	// Credits points to a customer (goodwill, corrections; orders credit through events), opening the
+	// account on the first credit.
+	CreditPoints(ctx context.Context, in *CreditPointsRequest, opts ...grpc.CallOption) (*CreditPointsResponse, error)
+	// Redeems points for a reward. The balance never goes negative, even under concurrent
+	// redemptions: not enough points is FAILED_PRECONDITION.
+	RedeemPoints(ctx context.Context, in *RedeemPointsRequest, opts ...grpc.CallOption) (*RedeemPointsResponse, error)
 	// Creates a campaign, in DRAFT.
 	CreateCampaign(ctx context.Context, in *CreateCampaignRequest, opts ...grpc.CallOption) (*CreateCampaignResponse, error)
 	// Gets a campaign by id.
@@ -76,6 +88,36 @@ type marketingServiceClient struct {
 
 func NewMarketingServiceClient(cc grpc.ClientConnInterface) MarketingServiceClient {
 	return &marketingServiceClient{cc}
+}
+
+func (c *marketingServiceClient) GetLoyaltyAccount(ctx context.Context, in *GetLoyaltyAccountRequest, opts ...grpc.CallOption) (*GetLoyaltyAccountResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLoyaltyAccountResponse)
+	err := c.cc.Invoke(ctx, MarketingService_GetLoyaltyAccount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) CreditPoints(ctx context.Context, in *CreditPointsRequest, opts ...grpc.CallOption) (*CreditPointsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreditPointsResponse)
+	err := c.cc.Invoke(ctx, MarketingService_CreditPoints_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) RedeemPoints(ctx context.Context, in *RedeemPointsRequest, opts ...grpc.CallOption) (*RedeemPointsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RedeemPointsResponse)
+	err := c.cc.Invoke(ctx, MarketingService_RedeemPoints_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (c *marketingServiceClient) CreateCampaign(ctx context.Context, in *CreateCampaignRequest, opts ...grpc.CallOption) (*CreateCampaignResponse, error) {
@@ -214,6 +256,15 @@ func (c *marketingServiceClient) DeleteLead(ctx context.Context, in *DeleteLeadR
 //
 // Marketing: reach and lead generation, and the customer lifecycle the CRM cycle closes back into.
 type MarketingServiceServer interface {
+	// Gets a customer's loyalty account: balance, tier and the latest ledger entries. A customer who
+	// has never earned points has no account (NOT_FOUND).
+	GetLoyaltyAccount(context.Context, *GetLoyaltyAccountRequest) (*GetLoyaltyAccountResponse, error)
+	// Credits points to a customer (goodwill, corrections; orders credit through events), opening the
+	// account on the first credit.
+	CreditPoints(context.Context, *CreditPointsRequest) (*CreditPointsResponse, error)
+	// Redeems points for a reward. The balance never goes negative, even under concurrent
+	// redemptions: not enough points is FAILED_PRECONDITION.
+	RedeemPoints(context.Context, *RedeemPointsRequest) (*RedeemPointsResponse, error)
 	// Creates a campaign, in DRAFT.
 	CreateCampaign(context.Context, *CreateCampaignRequest) (*CreateCampaignResponse, error)
 	// Gets a campaign by id.
@@ -252,6 +303,15 @@ type MarketingServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedMarketingServiceServer struct{}
 
+func (UnimplementedMarketingServiceServer) GetLoyaltyAccount(context.Context, *GetLoyaltyAccountRequest) (*GetLoyaltyAccountResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLoyaltyAccount not implemented")
+}
+func (UnimplementedMarketingServiceServer) CreditPoints(context.Context, *CreditPointsRequest) (*CreditPointsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreditPoints not implemented")
+}
+func (UnimplementedMarketingServiceServer) RedeemPoints(context.Context, *RedeemPointsRequest) (*RedeemPointsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RedeemPoints not implemented")
+}
 func (UnimplementedMarketingServiceServer) CreateCampaign(context.Context, *CreateCampaignRequest) (*CreateCampaignResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateCampaign not implemented")
 }
@@ -310,6 +370,60 @@ func RegisterMarketingServiceServer(s grpc.ServiceRegistrar, srv MarketingServic
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&MarketingService_ServiceDesc, srv)
+}
+
+func _MarketingService_GetLoyaltyAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLoyaltyAccountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).GetLoyaltyAccount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_GetLoyaltyAccount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).GetLoyaltyAccount(ctx, req.(*GetLoyaltyAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_CreditPoints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreditPointsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).CreditPoints(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_CreditPoints_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).CreditPoints(ctx, req.(*CreditPointsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_RedeemPoints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RedeemPointsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).RedeemPoints(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_RedeemPoints_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).RedeemPoints(ctx, req.(*RedeemPointsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
 }
 
 func _MarketingService_CreateCampaign_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
@@ -553,6 +667,18 @@ var MarketingService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "crm.marketing.v1.MarketingService",
 	HandlerType: (*MarketingServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "GetLoyaltyAccount",
+			Handler:    _MarketingService_GetLoyaltyAccount_Handler,
+		},
+		{
+			MethodName: "CreditPoints",
+			Handler:    _MarketingService_CreditPoints_Handler,
+		},
+		{
+			MethodName: "RedeemPoints",
+			Handler:    _MarketingService_RedeemPoints_Handler,
+		},
 		{
 			MethodName: "CreateCampaign",
 			Handler:    _MarketingService_CreateCampaign_Handler,

@@ -1,0 +1,47 @@
+package rpc
+
+import (
+	"context"
+
+	"github.com/crmcycle/crm/pkg/auth"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+)
+
+// GetLoyaltyAccount implements marketingv1.MarketingServiceServer.
+func (s *Server) GetLoyaltyAccount(ctx context.Context, req *marketingv1.GetLoyaltyAccountRequest) (*marketingv1.GetLoyaltyAccountResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	acct, err := s.loyalty.Account(ctx, tenant, req.GetCustomerId())
+	if err != nil {
+		return nil, err
+	}
+	return &marketingv1.GetLoyaltyAccountResponse{Account: acct}, nil
+}
+
+// CreditPoints implements marketingv1.MarketingServiceServer.
+func (s *Server) CreditPoints(ctx context.Context, req *marketingv1.CreditPointsRequest) (*marketingv1.CreditPointsResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	entry, acct, err := s.loyalty.Credit(ctx, tenant, req.GetCustomerId(), req.GetPoints(), req.GetReason())
+	if err != nil {
+		return nil, err
+	}
+	return &marketingv1.CreditPointsResponse{Entry: entry, Account: acct}, nil
+}
+
+// RedeemPoints implements marketingv1.MarketingServiceServer.
+func (s *Server) RedeemPoints(ctx context.Context, req *marketingv1.RedeemPointsRequest) (*marketingv1.RedeemPointsResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	entry, acct, err := s.loyalty.Redeem(ctx, tenant, req.GetCustomerId(), req.GetPoints(), req.GetReward())
+	if err != nil {
+		return nil, err
+	}
+	return &marketingv1.RedeemPointsResponse{Entry: entry, Account: acct}, nil
+}
