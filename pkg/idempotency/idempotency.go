@@ -137,12 +137,15 @@ type result struct {
 // claim takes the key, or returns the stored result to replay (waiting while the first request
 // with the key runs).
 func (s *Store) claim(ctx context.Context, key, fp string) (*result, error) {
-	for {
+	for waited := false; ; waited = true {
 		held, err := claimScript.Run(ctx, s.rdb, []string{key}, fp, s.cfg.Lock.Milliseconds()).Slice()
 		if errors.Is(err, redis.Nil) {
 			return nil, nil // ours now
 		}
 		if err != nil {
+			if waited && ctx.Err() != nil {
+				return nil, ErrInProgress // the caller's deadline passed while the first request ran
+			}
 			return nil, fmt.Errorf("idempotency: %w", err)
 		}
 		if f, _ := held[0].(string); f != fp {

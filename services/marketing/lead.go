@@ -50,6 +50,8 @@ type Store interface {
 	EraseLead(ctx context.Context, tenant string, lead *Lead, event []byte) error
 	// GetLead returns a lead or ErrLeadNotFound.
 	GetLead(ctx context.Context, tenant, id string) (*Lead, error)
+	// ReferrerOf returns the customer a referral code belongs to; ErrUnknownReferralCode if none.
+	ReferrerOf(ctx context.Context, tenant, code string) (string, error)
 	// ListLeads returns up to q.Limit leads of an index, newest first, and the cursor (After) of
 	// the next page, empty when there is none.
 	ListLeads(ctx context.Context, tenant string, q LeadQuery) (leads []*Lead, next string, err error)

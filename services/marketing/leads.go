@@ -43,9 +43,18 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 	if err != nil {
 		return nil, err
 	}
+	referrer := ""
+	if in.GetReferralCode() != "" {
+		if referrer, err = l.store.ReferrerOf(ctx, tenant, in.GetReferralCode()); err != nil {
+			return nil, err
+		}
+	}
 	for range captureAttempts {
 		now := l.now().UTC()
 		lead := newLead(in, email, now)
+		if referrer != "" {
+			lead.ReferrerCustomerId = referrer
+		}
 		event, err := l.event(ctx, tenant, lead, true, now)
 		if err != nil {
 			return nil, err
@@ -66,6 +75,11 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 			return nil, err
 		}
 		touched := addTouch(existing, in, now)
+		if existing.GetReferralCode() == "" && referrer != "" && referrer != existing.GetCustomerId() {
+			touched.ReferrerCustomerId = referrer
+		} else if existing.GetReferralCode() == "" {
+			touched.ReferralCode = "" // a customer's own code refers nobody
+		}
 		if event, err = l.event(ctx, tenant, touched, false, now); err != nil {
 			return nil, err
 		}

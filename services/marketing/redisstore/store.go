@@ -72,11 +72,17 @@ func (s *Store) CreateLead(ctx context.Context, tenant string, lead *marketing.L
 		w.ZAdd(ix, 0, lead.GetId())
 	}
 	k.countTouch(w, lead.GetCampaignId(), true)
+	if lead.GetReferralCode() != "" {
+		w.ExpectExists(k.referral(lead.GetReferralCode()))
+	}
 	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
 	if conflict, ok := errors.AsType[*commit.UniqueConflictError](err); ok {
 		return &marketing.EmailTakenError{LeadID: conflict.Owner}
 	}
-	if _, ok := errors.AsType[*commit.MissingError](err); ok {
+	if missing, ok := errors.AsType[*commit.MissingError](err); ok {
+		if missing.Key == k.referral(lead.GetReferralCode()) {
+			return marketing.ErrUnknownReferralCode
+		}
 		return marketing.ErrUnknownCampaign
 	}
 	return err

@@ -24,12 +24,21 @@ type Server struct {
 	leads     *marketing.Leads
 	campaigns *marketing.Campaigns
 	loyalty   *marketing.Loyalty
+	referrals *marketing.Referrals
 	tokens    *pagetoken.Codec
 }
 
+// UseCases are the marketing use cases the adapter exposes.
+type UseCases struct {
+	Leads     *marketing.Leads
+	Campaigns *marketing.Campaigns
+	Loyalty   *marketing.Loyalty
+	Referrals *marketing.Referrals
+}
+
 // New returns the adapter over the use cases.
-func New(leads *marketing.Leads, campaigns *marketing.Campaigns, loyalty *marketing.Loyalty, tokens *pagetoken.Codec) *Server {
-	return &Server{leads: leads, campaigns: campaigns, loyalty: loyalty, tokens: tokens}
+func New(uc UseCases, tokens *pagetoken.Codec) *Server {
+	return &Server{leads: uc.Leads, campaigns: uc.Campaigns, loyalty: uc.Loyalty, referrals: uc.Referrals, tokens: tokens}
 }
 
 // Register adds the service to a gRPC server.

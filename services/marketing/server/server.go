@@ -28,10 +28,12 @@ func New(deps platform.Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	leads := marketing.NewLeads(store, publisher, validator, deps.Now)
-	campaigns := marketing.NewCampaigns(store, publisher, validator, deps.Now)
-	loyalty := marketing.NewLoyalty(store, publisher, deps.Now)
-	return &Service{rpc: rpc.New(leads, campaigns, loyalty, deps.PageTokens)}, nil
+	return &Service{rpc: rpc.New(rpc.UseCases{
+		Leads:     marketing.NewLeads(store, publisher, validator, deps.Now),
+		Campaigns: marketing.NewCampaigns(store, publisher, validator, deps.Now),
+		Loyalty:   marketing.NewLoyalty(store, publisher, deps.Now),
+		Referrals: marketing.NewReferrals(store, publisher, deps.Now),
+	}, deps.PageTokens)}, nil
 }
 
 // Name implements platform.Service.

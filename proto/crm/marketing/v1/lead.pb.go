@@ -113,7 +113,7 @@ type Lead struct {
 	CampaignId string `protobuf:"bytes,8,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
 	// Consent per channel. A capture records the grants it carries; grants for other channels stay.
 	Consent []*Consent `protobuf:"bytes,9,rep,name=consent,proto3" json:"consent,omitempty"`
-	// Referral code the person arrived with, if any.
+	// Referral code the person arrived with, if any; it must be a code of this tenant.
 	ReferralCode string `protobuf:"bytes,10,opt,name=referral_code,json=referralCode,proto3" json:"referral_code,omitempty"`
 	// Status in the lead funnel. Output only.
 	Status LeadStatus `protobuf:"varint,11,opt,name=status,proto3,enum=crm.marketing.v1.LeadStatus" json:"status,omitempty"`
@@ -132,9 +132,11 @@ type Lead struct {
 	// When the lead last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Changes whenever the lead changes; send it back on update to detect concurrent edits. Output only.
-	Etag          string `protobuf:"bytes,19,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Etag string `protobuf:"bytes,19,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The customer whose referral code the lead arrived with, if any. Output only.
+	ReferrerCustomerId string `protobuf:"bytes,20,opt,name=referrer_customer_id,json=referrerCustomerId,proto3" json:"referrer_customer_id,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Lead) Reset() {
@@ -300,6 +302,13 @@ func (x *Lead) GetEtag() string {
 	return ""
 }
 
+func (x *Lead) GetReferrerCustomerId() string {
+	if x != nil {
+		return x.ReferrerCustomerId
+	}
+	return ""
+}
+
 // A touch: one time the person was reached.
 type Touch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -441,7 +450,7 @@ var File_crm_marketing_v1_lead_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_lead_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcrm/marketing/v1/lead.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x06\n" +
+	"\x1bcrm/marketing/v1/lead.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfc\x06\n" +
 	"\x04Lead\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -455,9 +464,9 @@ const file_crm_marketing_v1_lead_proto_rawDesc = "" +
 	"\achannel\x18\a \x01(\x0e2\x14.crm.type.v1.ChannelB\b\xbaH\x05\x82\x01\x02\x10\x01R\achannel\x12,\n" +
 	"\vcampaign_id\x18\b \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\n" +
 	"campaignId\x12=\n" +
-	"\aconsent\x18\t \x03(\v2\x19.crm.marketing.v1.ConsentB\b\xbaH\x05\x92\x01\x02\x10\bR\aconsent\x12,\n" +
+	"\aconsent\x18\t \x03(\v2\x19.crm.marketing.v1.ConsentB\b\xbaH\x05\x92\x01\x02\x10\bR\aconsent\x12<\n" +
 	"\rreferral_code\x18\n" +
-	" \x01(\tB\a\xbaH\x04r\x02\x18 R\freferralCode\x124\n" +
+	" \x01(\tB\x17\xbaH\x14\xd8\x01\x01r\x0f2\r^[A-Z2-7]{8}$R\freferralCode\x124\n" +
 	"\x06status\x18\v \x01(\x0e2\x1c.crm.marketing.v1.LeadStatusR\x06status\x12\x14\n" +
 	"\x05score\x18\f \x01(\x05R\x05score\x12&\n" +
 	"\x04tags\x18\r \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x14\x18\x01\"\x06r\x04\x10\x01\x18@R\x04tags\x128\n" +
@@ -471,7 +480,8 @@ const file_crm_marketing_v1_lead_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x13 \x01(\tR\x04etag\"\x88\x01\n" +
+	"\x04etag\x18\x13 \x01(\tR\x04etag\x120\n" +
+	"\x14referrer_customer_id\x18\x14 \x01(\tR\x12referrerCustomerId\"\x88\x01\n" +
 	"\x05Touch\x12.\n" +
 	"\achannel\x18\x01 \x01(\x0e2\x14.crm.type.v1.ChannelR\achannel\x12\x1f\n" +
 	"\vcampaign_id\x18\x02 \x01(\tR\n" +

@@ -240,6 +240,71 @@ func (x *LedgerEntry) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// A referral code: a customer hands it out; a lead captured with it records the customer as its
+// referrer.
+type ReferralCode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The code, server-generated: 8 characters from A-Z and 2-7.
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// The customer the code belongs to.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// When the code was created.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReferralCode) Reset() {
+	*x = ReferralCode{}
+	mi := &file_crm_marketing_v1_loyalty_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferralCode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferralCode) ProtoMessage() {}
+
+func (x *ReferralCode) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_loyalty_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferralCode.ProtoReflect.Descriptor instead.
+func (*ReferralCode) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_loyalty_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReferralCode) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *ReferralCode) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *ReferralCode) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
 var File_crm_marketing_v1_loyalty_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_loyalty_proto_rawDesc = "" +
@@ -257,6 +322,12 @@ const file_crm_marketing_v1_loyalty_proto_rawDesc = "" +
 	"\x06points\x18\x02 \x01(\x03R\x06points\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12;\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"\x80\x01\n" +
+	"\fReferralCode\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x12;\n" +
+	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime*\x8f\x01\n" +
 	"\vLoyaltyTier\x12\x1c\n" +
 	"\x18LOYALTY_TIER_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -278,22 +349,24 @@ func file_crm_marketing_v1_loyalty_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_marketing_v1_loyalty_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_marketing_v1_loyalty_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_crm_marketing_v1_loyalty_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_crm_marketing_v1_loyalty_proto_goTypes = []any{
 	(LoyaltyTier)(0),              // 0: crm.marketing.v1.LoyaltyTier
 	(*LoyaltyAccount)(nil),        // 1: crm.marketing.v1.LoyaltyAccount
 	(*LedgerEntry)(nil),           // 2: crm.marketing.v1.LedgerEntry
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(*ReferralCode)(nil),          // 3: crm.marketing.v1.ReferralCode
+	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
 }
 var file_crm_marketing_v1_loyalty_proto_depIdxs = []int32{
 	0, // 0: crm.marketing.v1.LoyaltyAccount.tier:type_name -> crm.marketing.v1.LoyaltyTier
 	2, // 1: crm.marketing.v1.LoyaltyAccount.ledger:type_name -> crm.marketing.v1.LedgerEntry
-	3, // 2: crm.marketing.v1.LedgerEntry.create_time:type_name -> google.protobuf.Timestamp
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	4, // 2: crm.marketing.v1.LedgerEntry.create_time:type_name -> google.protobuf.Timestamp
+	4, // 3: crm.marketing.v1.ReferralCode.create_time:type_name -> google.protobuf.Timestamp
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_loyalty_proto_init() }
@@ -307,7 +380,7 @@ func file_crm_marketing_v1_loyalty_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_loyalty_proto_rawDesc), len(file_crm_marketing_v1_loyalty_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -22,6 +22,7 @@ const (
 	MarketingService_GetLoyaltyAccount_FullMethodName      = "/crm.marketing.v1.MarketingService/GetLoyaltyAccount"
 	MarketingService_CreditPoints_FullMethodName           = "/crm.marketing.v1.MarketingService/CreditPoints"
 	MarketingService_RedeemPoints_FullMethodName           = "/crm.marketing.v1.MarketingService/RedeemPoints"
+	MarketingService_CreateReferralCode_FullMethodName     = "/crm.marketing.v1.MarketingService/CreateReferralCode"
 	MarketingService_CreateCampaign_FullMethodName         = "/crm.marketing.v1.MarketingService/CreateCampaign"
 	MarketingService_GetCampaign_FullMethodName            = "/crm.marketing.v1.MarketingService/GetCampaign"
 	MarketingService_ListCampaigns_FullMethodName          = "/crm.marketing.v1.MarketingService/ListCampaigns"
@@ -52,6 +53,8 @@ type MarketingServiceClient interface {
 	// Redeems points for a reward. The balance never goes negative, even under concurrent
 	// redemptions: not enough points is FAILED_PRECONDITION.
 	RedeemPoints(ctx context.Context, in *RedeemPointsRequest, opts ...grpc.CallOption) (*RedeemPointsResponse, error)
+	// Creates a referral code for a customer to hand out.
+	CreateReferralCode(ctx context.Context, in *CreateReferralCodeRequest, opts ...grpc.CallOption) (*CreateReferralCodeResponse, error)
 	// Creates a campaign, in DRAFT.
 	CreateCampaign(ctx context.Context, in *CreateCampaignRequest, opts ...grpc.CallOption) (*CreateCampaignResponse, error)
 	// Gets a campaign by id.
@@ -114,6 +117,16 @@ func (c *marketingServiceClient) RedeemPoints(ctx context.Context, in *RedeemPoi
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RedeemPointsResponse)
 	err := c.cc.Invoke(ctx, MarketingService_RedeemPoints_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) CreateReferralCode(ctx context.Context, in *CreateReferralCodeRequest, opts ...grpc.CallOption) (*CreateReferralCodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateReferralCodeResponse)
+	err := c.cc.Invoke(ctx, MarketingService_CreateReferralCode_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -265,6 +278,8 @@ type MarketingServiceServer interface {
 	// Redeems points for a reward. The balance never goes negative, even under concurrent
 	// redemptions: not enough points is FAILED_PRECONDITION.
 	RedeemPoints(context.Context, *RedeemPointsRequest) (*RedeemPointsResponse, error)
+	// Creates a referral code for a customer to hand out.
+	CreateReferralCode(context.Context, *CreateReferralCodeRequest) (*CreateReferralCodeResponse, error)
 	// Creates a campaign, in DRAFT.
 	CreateCampaign(context.Context, *CreateCampaignRequest) (*CreateCampaignResponse, error)
 	// Gets a campaign by id.
@@ -311,6 +326,9 @@ func (UnimplementedMarketingServiceServer) CreditPoints(context.Context, *Credit
 }
 func (UnimplementedMarketingServiceServer) RedeemPoints(context.Context, *RedeemPointsRequest) (*RedeemPointsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RedeemPoints not implemented")
+}
+func (UnimplementedMarketingServiceServer) CreateReferralCode(context.Context, *CreateReferralCodeRequest) (*CreateReferralCodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateReferralCode not implemented")
 }
 func (UnimplementedMarketingServiceServer) CreateCampaign(context.Context, *CreateCampaignRequest) (*CreateCampaignResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateCampaign not implemented")
@@ -422,6 +440,24 @@ func _MarketingService_RedeemPoints_Handler(srv interface{}, ctx context.Context
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MarketingServiceServer).RedeemPoints(ctx, req.(*RedeemPointsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_CreateReferralCode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateReferralCodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).CreateReferralCode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_CreateReferralCode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).CreateReferralCode(ctx, req.(*CreateReferralCodeRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -678,6 +714,10 @@ var MarketingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RedeemPoints",
 			Handler:    _MarketingService_RedeemPoints_Handler,
+		},
+		{
+			MethodName: "CreateReferralCode",
+			Handler:    _MarketingService_CreateReferralCode_Handler,
 		},
 		{
 			MethodName: "CreateCampaign",

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"net/http"
+	"regexp"
+	"slices"
+	"testing"
+
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+)
+
+func TestReferralCodes(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, stranger := sys.newKey(t, "", "marketing.read", "marketing.write")
+	referrer := "01a20b45-2a28-7f41-b702-1121b1b3b663"
+
+	created := sys.do(t, http.MethodPost, "/v1/customers/"+referrer+"/referralCodes", key, []byte(`{}`))
+	rc := created.json(t)
+	code, _ := rc["code"].(string)
+	if created.status != http.StatusOK || !regexp.MustCompile(`^[A-Z2-7]{8}$`).MatchString(code) || rc["customerId"] != referrer {
+		t.Fatalf("create referral code: %d %s", created.status, created.body)
+	}
+	if other := sys.do(t, http.MethodPost, "/v1/customers/"+referrer+"/referralCodes", key, []byte(`{}`)).json(t)["code"]; other == code {
+		t.Fatal("two codes came out the same")
+	}
+
+	lead := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"friend@example.com","referralCode":"`+code+`","channel":"CHANNEL_REFERRAL"}`)).json(t)
+	if lead["referrerCustomerId"] != referrer || lead["referralCode"] != code {
+		t.Fatalf("lead captured with a code = %v, want referrer %s", lead, referrer)
+	}
+	// A known lead without a code gets the referrer on a later capture with one; one with a code keeps it.
+	sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"late@example.com"}`))
+	late := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"late@example.com","referralCode":"`+code+`"}`)).json(t)
+	if late["referrerCustomerId"] != referrer {
+		t.Fatalf("known lead captured again with a code = %v", late)
+	}
+
+	keysBefore, eventsBefore := sys.tenantFootprint(t, tenant)
+	for _, tt := range []struct{ name, key, body string }{
+		{"unknown code", key, `{"email":"x@example.com","referralCode":"AAAAAAAA"}`},
+		{"malformed code", key, `{"email":"x@example.com","referralCode":"nope"}`},
+		{"another tenant's code", stranger, `{"email":"x@example.com","referralCode":"` + code + `"}`},
+	} {
+		r := sys.do(t, http.MethodPost, "/v1/leads", tt.key, []byte(tt.body))
+		if r.status != http.StatusBadRequest || !slices.Contains(fieldViolations(t, r), "lead.referral_code") {
+			t.Errorf("%s: %d %s, want 400 naming lead.referral_code", tt.name, r.status, r.body)
+		}
+	}
+	if keys, events := sys.tenantFootprint(t, tenant); keys != keysBefore || events != eventsBefore {
+		t.Fatalf("refused captures wrote %d keys and %d events", keys-keysBefore, events-eventsBefore)
+	}
+	if r := sys.do(t, http.MethodPost, "/v1/customers/nope/referralCodes", key, []byte(`{}`)); r.status != http.StatusBadRequest {
+		t.Errorf("bad customer id: %d, want 400", r.status)
+	}
+
+	client, ctx := sys.marketing(key)
+	grpcCode, err := client.CreateReferralCode(ctx, &marketingv1.CreateReferralCodeRequest{CustomerId: referrer})
+	if err != nil || grpcCode.GetReferralCode().GetCustomerId() != referrer {
+		t.Fatalf("gRPC create: %v %v", grpcCode, err)
+	}
+}

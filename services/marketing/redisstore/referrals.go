@@ -1,0 +1,42 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmcycle/crm/pkg/commit"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	"github.com/crmcycle/crm/services/marketing"
+)
+
+var _ marketing.ReferralStore = (*Store)(nil)
+
+func (k leadKeys) referral(code string) string { return k.Key("referral", code) }
+
+// CreateReferralCode implements marketing.ReferralStore.
+func (s *Store) CreateReferralCode(ctx context.Context, tenant string, rc *marketingv1.ReferralCode, event []byte) error {
+	data, err := proto.Marshal(rc)
+	if err != nil {
+		return err
+	}
+	k := s.scope(tenant)
+	err = commit.New().ExpectVersion(k.referral(rc.GetCode()), "").Put(k.referral(rc.GetCode()), data, "1").
+		HSet(k.referral(rc.GetCode()), "customer", rc.GetCustomerId()).
+		Append(k.Stream(), event).Run(ctx, s.rdb)
+	if errors.Is(err, commit.ErrVersionMismatch) {
+		return marketing.ErrStale
+	}
+	return err
+}
+
+// ReferrerOf implements marketing.ReferralStore.
+func (s *Store) ReferrerOf(ctx context.Context, tenant, code string) (string, error) {
+	customer, err := s.rdb.HGet(ctx, s.scope(tenant).referral(code), "customer").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", marketing.ErrUnknownReferralCode
+	}
+	return customer, err
+}
