@@ -57,8 +57,10 @@ func TestLimitHoldsWithFewRoundTrips(t *testing.T) {
 		t.Fatalf("allowed %d of 300 calls in %v, want between %d and %d", allowed, elapsed, burst/2, most)
 	}
 	// Tokens come in batches of a tenth of a second's worth, and a refusal stands until its retry
-	// time: about one round trip per 10 allowed calls, not one per call.
-	if cmds := hook.n.Load(); cmds > int64(allowed/10+10) {
-		t.Fatalf("%d Redis commands for 300 calls (%d allowed), want about one per batch of 10", cmds, allowed)
+	// time: one round trip per batch of 10, plus a few per token refilled during the run (GCRA
+	// answers partial refills with short retry times), plus the script load; never one per call.
+	refills := int64(elapsed.Seconds()*rate) + 1
+	if cmds, most := hook.n.Load(), int64(burst/10)+4*refills+6; cmds > most || cmds >= 150 {
+		t.Fatalf("%d Redis commands for 300 calls (%d allowed, %v), want at most %d", cmds, allowed, elapsed, most)
 	}
 }
