@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/big"
-	"regexp"
 	"slices"
-	"strings"
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -74,29 +72,10 @@ type CampaignStore interface {
 	CampaignCounters(ctx context.Context, tenant, id string) (CampaignCounters, error)
 }
 
-var campaignFilterPattern = regexp.MustCompile(`^\s*(status|channel)\s*=\s*"?([A-Z_]+)"?\s*$`)
-
 // ParseCampaignFilter parses the AIP-160 filters the campaign indexes support.
 func ParseCampaignFilter(filter string) (CampaignIndex, error) {
-	if strings.TrimSpace(filter) == "" {
-		return CampaignIndex{}, nil
-	}
-	m := campaignFilterPattern.FindStringSubmatch(filter)
-	if m == nil {
-		return CampaignIndex{}, ErrCampaignFilter
-	}
-	if m[1] == "status" {
-		v, ok := marketingv1.CampaignStatus_value[m[2]]
-		if !ok || v == 0 {
-			return CampaignIndex{}, ErrCampaignFilter
-		}
-		return CampaignIndex{Status: marketingv1.CampaignStatus(v)}, nil
-	}
-	v, ok := typev1.Channel_value[m[2]]
-	if !ok || v == 0 {
-		return CampaignIndex{}, ErrCampaignFilter
-	}
-	return CampaignIndex{Channel: typev1.Channel(v)}, nil
+	status, channel, err := parseIndexFilter(filter, marketingv1.CampaignStatus_value, ErrCampaignFilter)
+	return CampaignIndex{Status: marketingv1.CampaignStatus(status), Channel: channel}, err
 }
 
 // performance computes a campaign's results from its counters, exactly (no floats for money).

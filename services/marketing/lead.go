@@ -83,27 +83,32 @@ func NormalizeEmail(raw string) (string, error) {
 
 var filterPattern = regexp.MustCompile(`^\s*(status|channel)\s*=\s*"?([A-Z_]+)"?\s*$`)
 
-// ParseLeadFilter parses the AIP-160 filters the indexes support.
+// ParseLeadFilter parses the AIP-160 filters the lead indexes support.
 func ParseLeadFilter(filter string) (LeadIndex, error) {
+	status, channel, err := parseIndexFilter(filter, marketingv1.LeadStatus_value, ErrInvalidFilter)
+	return LeadIndex{Status: marketingv1.LeadStatus(status), Channel: channel}, err
+}
+
+// parseIndexFilter parses `status = <STATUS>` or `channel = CHANNEL_<X>`, the one-field filters
+// an index answers, with statuses the names of the resource's status enum.
+func parseIndexFilter(filter string, statuses map[string]int32, invalid error) (int32, typev1.Channel, error) {
 	if strings.TrimSpace(filter) == "" {
-		return LeadIndex{}, nil
+		return 0, 0, nil
 	}
 	m := filterPattern.FindStringSubmatch(filter)
 	if m == nil {
-		return LeadIndex{}, ErrInvalidFilter
+		return 0, 0, invalid
 	}
-	switch m[1] {
-	case "status":
-		v, ok := marketingv1.LeadStatus_value[m[2]]
-		if !ok || v == 0 {
-			return LeadIndex{}, ErrInvalidFilter
-		}
-		return LeadIndex{Status: marketingv1.LeadStatus(v)}, nil
-	default:
-		v, ok := typev1.Channel_value[m[2]]
-		if !ok || v == 0 {
-			return LeadIndex{}, ErrInvalidFilter
-		}
-		return LeadIndex{Channel: typev1.Channel(v)}, nil
+	values := typev1.Channel_value
+	if m[1] == "status" {
+		values = statuses
 	}
+	v, ok := values[m[2]]
+	if !ok || v == 0 {
+		return 0, 0, invalid
+	}
+	if m[1] == "status" {
+		return v, 0, nil
+	}
+	return 0, typev1.Channel(v), nil
 }
