@@ -52,9 +52,7 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 	for range captureAttempts {
 		now := l.now().UTC()
 		lead := newLead(in, email, now)
-		if referrer != "" {
-			lead.ReferrerCustomerId = referrer
-		}
+		lead.ReferrerCustomerId = referrer
 		event, err := l.event(ctx, tenant, lead, true, now)
 		if err != nil {
 			return nil, err
@@ -74,12 +72,7 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 		if err != nil {
 			return nil, err
 		}
-		touched := addTouch(existing, in, now)
-		if existing.GetReferralCode() == "" && referrer != "" && referrer != existing.GetCustomerId() {
-			touched.ReferrerCustomerId = referrer
-		} else if existing.GetReferralCode() == "" {
-			touched.ReferralCode = "" // a customer's own code refers nobody
-		}
+		touched := addTouch(existing, in, referrer, now)
 		if event, err = l.event(ctx, tenant, touched, false, now); err != nil {
 			return nil, err
 		}
@@ -142,7 +135,7 @@ func newLead(in *Lead, email string, now time.Time) *Lead {
 
 // addTouch records a new capture of a known lead: the latest non-empty profile data wins, consent
 // is merged per channel, tags are added, and the source (first touch, referral code) is kept.
-func addTouch(existing, in *Lead, now time.Time) *Lead {
+func addTouch(existing, in *Lead, referrer string, now time.Time) *Lead {
 	lead := proto.CloneOf(existing)
 	ts := timestamppb.New(now)
 	for _, f := range []struct {
@@ -153,8 +146,9 @@ func addTouch(existing, in *Lead, now time.Time) *Lead {
 			*f.dst = f.src
 		}
 	}
-	if lead.ReferralCode == "" {
-		lead.ReferralCode = in.GetReferralCode()
+	// The first referral sticks; a customer's own code refers nobody.
+	if lead.ReferralCode == "" && referrer != "" && referrer != existing.GetCustomerId() {
+		lead.ReferralCode, lead.ReferrerCustomerId = in.GetReferralCode(), referrer
 	}
 	lead.Consent = mergeConsent(lead.Consent, in.GetConsent(), ts)
 	lead.Tags = mergeTags(lead.Tags, in.GetTags())
