@@ -45,17 +45,17 @@ func TestServeEachServiceInItsOwnProcess(t *testing.T) {
 	}
 
 	addrs := map[string]string{}
-	var procs []*exec.Cmd
+	var peers []string // every process knows where every service is, as in Kubernetes
 	for _, s := range serviceTargets {
 		addrs[s] = port()
-		procs = append(procs, start("--target", s, "--grpc-addr", addrs[s], "--health-interval", "100ms"))
+		peers = append(peers, "--"+s+"-addr", addrs[s])
+	}
+	var procs []*exec.Cmd
+	for _, s := range serviceTargets {
+		procs = append(procs, start(append([]string{"--target", s, "--grpc-addr", addrs[s], "--health-interval", "100ms"}, peers...)...))
 	}
 	httpAddr := port()
-	gatewayArgs := []string{"--target", "gateway", "--http-addr", httpAddr}
-	for _, s := range serviceTargets {
-		gatewayArgs = append(gatewayArgs, "--"+s+"-addr", addrs[s])
-	}
-	procs = append(procs, start(gatewayArgs...))
+	procs = append(procs, start(append([]string{"--target", "gateway", "--http-addr", httpAddr}, peers...)...))
 
 	for _, s := range serviceTargets {
 		waitServing(t, addrs[s])
