@@ -78,11 +78,15 @@ func TestServeEachServiceInItsOwnProcess(t *testing.T) {
 	if r := sys.do(t, http.MethodGet, "/v1/leads", key.Secret, nil); r.status != http.StatusOK || len(r.json(t)["leads"].([]any)) != 1 {
 		t.Fatalf("list through the gateway process: %d %s", r.status, r.body)
 	}
-	for _, path := range []string{"/v1/accounts/", "/v1/products/", "/v1/tickets/"} {
+	for _, path := range []string{"/v1/accounts/", "/v1/products/"} {
 		r := sys.do(t, http.MethodGet, path+"01a20b45-2a28-7f41-b702-1121b1b3b663", key.Secret, nil)
 		if r.status != http.StatusNotImplemented {
 			t.Errorf("GET %s: %d %s, want 501 from the service process", path, r.status, r.body)
 		}
+	}
+
+	if r := sys.do(t, http.MethodGet, "/v1/tickets/01a20b45-2a28-7f41-b702-1121b1b3b663", key.Secret, nil); r.status != http.StatusNotFound {
+		t.Errorf("GET an unknown ticket: %d %s, want 404 from the support process", r.status, r.body)
 	}
 
 	// SIGTERM: every process drains and exits cleanly.
