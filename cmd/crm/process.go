@@ -125,7 +125,26 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 		if err != nil {
 			return err
 		}
-		deps := platform.Deps{Redis: rdb, Keys: keys, PageTokens: tokens, Telemetry: tel, Logger: logger, Clients: clients, Now: time.Now}
+		// Bind before building the services, so a service can dial another one in this process.
+		lis, err := listen(cfg.GRPC.Addr)
+		if err != nil {
+			return err
+		}
+		bound.GRPC = lis.Addr().String()
+		for _, name := range services {
+			if *cfg.ServiceAddrs[name] == "" {
+				*cfg.ServiceAddrs[name] = dialable(bound.GRPC)
+			}
+		}
+		deps := platform.Deps{Redis: rdb, Keys: keys, PageTokens: tokens, Telemetry: tel, Logger: logger, Clients: clients, Now: time.Now,
+			Dial: func(service string) (*grpc.ClientConn, error) {
+				addr, ok := cfg.ServiceAddrs[service]
+				if !ok || *addr == "" {
+					return nil, fmt.Errorf("no address for the %s service: run it in this process or set --%s-addr", service, service)
+				}
+				return clients.Conn(*addr)
+			}}
+		var background []platform.Background
 		for _, name := range services {
 			svc, err := newService(name, deps)
 			if err != nil {
@@ -135,15 +154,8 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 			if r, ok := svc.(platform.Reactor); ok {
 				subscriptions = append(subscriptions, r.Subscriptions()...)
 			}
-		}
-		lis, err := listen(cfg.GRPC.Addr)
-		if err != nil {
-			return err
-		}
-		bound.GRPC = lis.Addr().String()
-		for _, name := range services {
-			if *cfg.ServiceAddrs[name] == "" {
-				*cfg.ServiceAddrs[name] = dialable(bound.GRPC)
+			if b, ok := svc.(platform.Background); ok {
+				background = append(background, b)
 			}
 		}
 		g.Go(func() error { defer close(grpcStopped); return srv.Serve(stopGRPC, lis) })
@@ -171,6 +183,9 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 			events.RunRetention(stopBus, rdb, keys, services, cfg.Bus.Retention, logger)
 			return nil
 		})
+		for _, b := range background {
+			g.Go(func() error { return b.RunBackground(stopBus) })
+		}
 	} else {
 		close(grpcStopped)
 	}

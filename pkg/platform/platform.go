@@ -4,6 +4,7 @@
 package platform
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -26,6 +27,16 @@ type Deps struct {
 	Logger     *slog.Logger
 	Clients    *grpcclient.Pool
 	Now        func() time.Time
+	// Dial returns the shared connection to another service (for example "product"), in this
+	// process or remote: traced, with a deadline on every call and the caller's credential
+	// forwarded. It fails when the process knows no address for the service.
+	Dial func(service string) (*grpc.ClientConn, error)
+}
+
+// Background is a service with work of its own beside its RPCs, such as a sweep on a timer. The
+// process runs it until shutdown, and stops it together with the event consumers.
+type Background interface {
+	RunBackground(ctx context.Context) error
 }
 
 // Reactor is a service that reacts to other services' events.

@@ -375,6 +375,408 @@ func (x *GetProductResponse) GetProduct() *Product {
 	return nil
 }
 
+// Request of QuoteLineItems.
+type QuoteLineItemsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The currency to quote in; each product needs a price in it.
+	CurrencyCode string `protobuf:"bytes,1,opt,name=currency_code,json=currencyCode,proto3" json:"currency_code,omitempty"`
+	// The items to price.
+	Items         []*QuoteItem `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuoteLineItemsRequest) Reset() {
+	*x = QuoteLineItemsRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuoteLineItemsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuoteLineItemsRequest) ProtoMessage() {}
+
+func (x *QuoteLineItemsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuoteLineItemsRequest.ProtoReflect.Descriptor instead.
+func (*QuoteLineItemsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *QuoteLineItemsRequest) GetCurrencyCode() string {
+	if x != nil {
+		return x.CurrencyCode
+	}
+	return ""
+}
+
+func (x *QuoteLineItemsRequest) GetItems() []*QuoteItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+// An item to price.
+type QuoteItem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The product.
+	ProductId string `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	// How many.
+	Quantity int64 `protobuf:"varint,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// The discount in percent (0-100).
+	DiscountPercent int32 `protobuf:"varint,3,opt,name=discount_percent,json=discountPercent,proto3" json:"discount_percent,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *QuoteItem) Reset() {
+	*x = QuoteItem{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuoteItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuoteItem) ProtoMessage() {}
+
+func (x *QuoteItem) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuoteItem.ProtoReflect.Descriptor instead.
+func (*QuoteItem) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *QuoteItem) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *QuoteItem) GetQuantity() int64 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+func (x *QuoteItem) GetDiscountPercent() int32 {
+	if x != nil {
+		return x.DiscountPercent
+	}
+	return 0
+}
+
+// Response of QuoteLineItems.
+type QuoteLineItemsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One priced line per item, in the request's order.
+	Lines []*QuotedLine `protobuf:"bytes,1,rep,name=lines,proto3" json:"lines,omitempty"`
+	// The sum of the lines' totals.
+	Total         *v1.Money `protobuf:"bytes,2,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuoteLineItemsResponse) Reset() {
+	*x = QuoteLineItemsResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuoteLineItemsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuoteLineItemsResponse) ProtoMessage() {}
+
+func (x *QuoteLineItemsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuoteLineItemsResponse.ProtoReflect.Descriptor instead.
+func (*QuoteLineItemsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *QuoteLineItemsResponse) GetLines() []*QuotedLine {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *QuoteLineItemsResponse) GetTotal() *v1.Money {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
+// A priced item.
+type QuotedLine struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The product.
+	ProductId string `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	// The product's SKU.
+	Sku string `protobuf:"bytes,2,opt,name=sku,proto3" json:"sku,omitempty"`
+	// The product's name.
+	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// How many.
+	Quantity int64 `protobuf:"varint,4,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// The product's current unit price in the requested currency.
+	UnitPrice *v1.Money `protobuf:"bytes,5,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
+	// The discount in percent.
+	DiscountPercent int32 `protobuf:"varint,6,opt,name=discount_percent,json=discountPercent,proto3" json:"discount_percent,omitempty"`
+	// quantity x unit price, less the discount, rounded down to the nano.
+	Total *v1.Money `protobuf:"bytes,7,opt,name=total,proto3" json:"total,omitempty"`
+	// How the product is billed.
+	BillingPeriod BillingPeriod `protobuf:"varint,8,opt,name=billing_period,json=billingPeriod,proto3,enum=crm.product.v1.BillingPeriod" json:"billing_period,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuotedLine) Reset() {
+	*x = QuotedLine{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuotedLine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuotedLine) ProtoMessage() {}
+
+func (x *QuotedLine) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuotedLine.ProtoReflect.Descriptor instead.
+func (*QuotedLine) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *QuotedLine) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *QuotedLine) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *QuotedLine) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *QuotedLine) GetQuantity() int64 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+func (x *QuotedLine) GetUnitPrice() *v1.Money {
+	if x != nil {
+		return x.UnitPrice
+	}
+	return nil
+}
+
+func (x *QuotedLine) GetDiscountPercent() int32 {
+	if x != nil {
+		return x.DiscountPercent
+	}
+	return 0
+}
+
+func (x *QuotedLine) GetTotal() *v1.Money {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
+func (x *QuotedLine) GetBillingPeriod() BillingPeriod {
+	if x != nil {
+		return x.BillingPeriod
+	}
+	return BillingPeriod_BILLING_PERIOD_UNSPECIFIED
+}
+
+// Request of CheckEntitlement.
+type CheckEntitlementRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The product.
+	ProductId     string `protobuf:"bytes,2,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckEntitlementRequest) Reset() {
+	*x = CheckEntitlementRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckEntitlementRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckEntitlementRequest) ProtoMessage() {}
+
+func (x *CheckEntitlementRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckEntitlementRequest.ProtoReflect.Descriptor instead.
+func (*CheckEntitlementRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CheckEntitlementRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *CheckEntitlementRequest) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+// Response of CheckEntitlement.
+type CheckEntitlementResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when the customer may use and get support for the product.
+	Entitled bool `protobuf:"varint,1,opt,name=entitled,proto3" json:"entitled,omitempty"`
+	// The subscription or entitlement that grants it, when entitled.
+	GrantId string `protobuf:"bytes,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	// Why not, when not entitled: for example "NO_SUBSCRIPTION", "SUBSCRIPTION_EXPIRED".
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckEntitlementResponse) Reset() {
+	*x = CheckEntitlementResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckEntitlementResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckEntitlementResponse) ProtoMessage() {}
+
+func (x *CheckEntitlementResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckEntitlementResponse.ProtoReflect.Descriptor instead.
+func (*CheckEntitlementResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CheckEntitlementResponse) GetEntitled() bool {
+	if x != nil {
+		return x.Entitled
+	}
+	return false
+}
+
+func (x *CheckEntitlementResponse) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *CheckEntitlementResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_crm_product_v1_product_service_proto protoreflect.FileDescriptor
 
 const file_crm_product_v1_product_service_proto_rawDesc = "" +
@@ -399,16 +801,52 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\x11GetProductRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"G\n" +
 	"\x12GetProductResponse\x121\n" +
-	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductR\aproduct*\x83\x01\n" +
+	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductR\aproduct\"\x8c\x01\n" +
+	"\x15QuoteLineItemsRequest\x126\n" +
+	"\rcurrency_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
+	"^[A-Z]{3}$R\fcurrencyCode\x12;\n" +
+	"\x05items\x18\x02 \x03(\v2\x19.crm.product.v1.QuoteItemB\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x10dR\x05items\"\x93\x01\n" +
+	"\tQuoteItem\x12'\n" +
+	"\n" +
+	"product_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tproductId\x12'\n" +
+	"\bquantity\x18\x02 \x01(\x03B\v\xbaH\b\"\x06\x18\xc0\x84=(\x01R\bquantity\x124\n" +
+	"\x10discount_percent\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\x0fdiscountPercent\"t\n" +
+	"\x16QuoteLineItemsResponse\x120\n" +
+	"\x05lines\x18\x01 \x03(\v2\x1a.crm.product.v1.QuotedLineR\x05lines\x12(\n" +
+	"\x05total\x18\x02 \x01(\v2\x12.crm.type.v1.MoneyR\x05total\"\xca\x02\n" +
+	"\n" +
+	"QuotedLine\x12\x1d\n" +
+	"\n" +
+	"product_id\x18\x01 \x01(\tR\tproductId\x12\x10\n" +
+	"\x03sku\x18\x02 \x01(\tR\x03sku\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12\x1a\n" +
+	"\bquantity\x18\x04 \x01(\x03R\bquantity\x121\n" +
+	"\n" +
+	"unit_price\x18\x05 \x01(\v2\x12.crm.type.v1.MoneyR\tunitPrice\x12)\n" +
+	"\x10discount_percent\x18\x06 \x01(\x05R\x0fdiscountPercent\x12(\n" +
+	"\x05total\x18\a \x01(\v2\x12.crm.type.v1.MoneyR\x05total\x12D\n" +
+	"\x0ebilling_period\x18\b \x01(\x0e2\x1d.crm.product.v1.BillingPeriodR\rbillingPeriod\"m\n" +
+	"\x17CheckEntitlementRequest\x12)\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\x12'\n" +
+	"\n" +
+	"product_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tproductId\"i\n" +
+	"\x18CheckEntitlementResponse\x12\x1a\n" +
+	"\bentitled\x18\x01 \x01(\bR\bentitled\x12\x19\n" +
+	"\bgrant_id\x18\x02 \x01(\tR\agrantId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason*\x83\x01\n" +
 	"\rBillingPeriod\x12\x1e\n" +
 	"\x1aBILLING_PERIOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17BILLING_PERIOD_ONE_TIME\x10\x01\x12\x1a\n" +
 	"\x16BILLING_PERIOD_MONTHLY\x10\x02\x12\x19\n" +
-	"\x15BILLING_PERIOD_YEARLY\x10\x032\x90\x02\n" +
+	"\x15BILLING_PERIOD_YEARLY\x10\x032\xb7\x04\n" +
 	"\x0eProductService\x12\x84\x01\n" +
 	"\rCreateProduct\x12$.crm.product.v1.CreateProductRequest\x1a%.crm.product.v1.CreateProductResponse\"&\x82\xd3\xe4\x93\x02 :\aproductb\aproduct\"\f/v1/products\x12w\n" +
 	"\n" +
-	"GetProduct\x12!.crm.product.v1.GetProductRequest\x1a\".crm.product.v1.GetProductResponse\"\"\x82\xd3\xe4\x93\x02\x1cb\aproduct\x12\x11/v1/products/{id}B8Z6github.com/crmcycle/crm/proto/crm/product/v1;productv1b\x06proto3"
+	"GetProduct\x12!.crm.product.v1.GetProductRequest\x1a\".crm.product.v1.GetProductResponse\"\"\x82\xd3\xe4\x93\x02\x1cb\aproduct\x12\x11/v1/products/{id}\x12~\n" +
+	"\x0eQuoteLineItems\x12%.crm.product.v1.QuoteLineItemsRequest\x1a&.crm.product.v1.QuoteLineItemsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/products:quote\x12\xa4\x01\n" +
+	"\x10CheckEntitlement\x12'.crm.product.v1.CheckEntitlementRequest\x1a(.crm.product.v1.CheckEntitlementResponse\"=\x82\xd3\xe4\x93\x027\x125/v1/customers/{customer_id}/entitlements/{product_id}B8Z6github.com/crmcycle/crm/proto/crm/product/v1;productv1b\x06proto3"
 
 var (
 	file_crm_product_v1_product_service_proto_rawDescOnce sync.Once
@@ -423,34 +861,50 @@ func file_crm_product_v1_product_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_product_v1_product_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_product_v1_product_service_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_crm_product_v1_product_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_crm_product_v1_product_service_proto_goTypes = []any{
-	(BillingPeriod)(0),            // 0: crm.product.v1.BillingPeriod
-	(*Product)(nil),               // 1: crm.product.v1.Product
-	(*CreateProductRequest)(nil),  // 2: crm.product.v1.CreateProductRequest
-	(*CreateProductResponse)(nil), // 3: crm.product.v1.CreateProductResponse
-	(*GetProductRequest)(nil),     // 4: crm.product.v1.GetProductRequest
-	(*GetProductResponse)(nil),    // 5: crm.product.v1.GetProductResponse
-	(*v1.Money)(nil),              // 6: crm.type.v1.Money
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(BillingPeriod)(0),               // 0: crm.product.v1.BillingPeriod
+	(*Product)(nil),                  // 1: crm.product.v1.Product
+	(*CreateProductRequest)(nil),     // 2: crm.product.v1.CreateProductRequest
+	(*CreateProductResponse)(nil),    // 3: crm.product.v1.CreateProductResponse
+	(*GetProductRequest)(nil),        // 4: crm.product.v1.GetProductRequest
+	(*GetProductResponse)(nil),       // 5: crm.product.v1.GetProductResponse
+	(*QuoteLineItemsRequest)(nil),    // 6: crm.product.v1.QuoteLineItemsRequest
+	(*QuoteItem)(nil),                // 7: crm.product.v1.QuoteItem
+	(*QuoteLineItemsResponse)(nil),   // 8: crm.product.v1.QuoteLineItemsResponse
+	(*QuotedLine)(nil),               // 9: crm.product.v1.QuotedLine
+	(*CheckEntitlementRequest)(nil),  // 10: crm.product.v1.CheckEntitlementRequest
+	(*CheckEntitlementResponse)(nil), // 11: crm.product.v1.CheckEntitlementResponse
+	(*v1.Money)(nil),                 // 12: crm.type.v1.Money
+	(*timestamppb.Timestamp)(nil),    // 13: google.protobuf.Timestamp
 }
 var file_crm_product_v1_product_service_proto_depIdxs = []int32{
-	6, // 0: crm.product.v1.Product.price:type_name -> crm.type.v1.Money
-	0, // 1: crm.product.v1.Product.billing_period:type_name -> crm.product.v1.BillingPeriod
-	7, // 2: crm.product.v1.Product.create_time:type_name -> google.protobuf.Timestamp
-	7, // 3: crm.product.v1.Product.update_time:type_name -> google.protobuf.Timestamp
-	1, // 4: crm.product.v1.CreateProductRequest.product:type_name -> crm.product.v1.Product
-	1, // 5: crm.product.v1.CreateProductResponse.product:type_name -> crm.product.v1.Product
-	1, // 6: crm.product.v1.GetProductResponse.product:type_name -> crm.product.v1.Product
-	2, // 7: crm.product.v1.ProductService.CreateProduct:input_type -> crm.product.v1.CreateProductRequest
-	4, // 8: crm.product.v1.ProductService.GetProduct:input_type -> crm.product.v1.GetProductRequest
-	3, // 9: crm.product.v1.ProductService.CreateProduct:output_type -> crm.product.v1.CreateProductResponse
-	5, // 10: crm.product.v1.ProductService.GetProduct:output_type -> crm.product.v1.GetProductResponse
-	9, // [9:11] is the sub-list for method output_type
-	7, // [7:9] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	12, // 0: crm.product.v1.Product.price:type_name -> crm.type.v1.Money
+	0,  // 1: crm.product.v1.Product.billing_period:type_name -> crm.product.v1.BillingPeriod
+	13, // 2: crm.product.v1.Product.create_time:type_name -> google.protobuf.Timestamp
+	13, // 3: crm.product.v1.Product.update_time:type_name -> google.protobuf.Timestamp
+	1,  // 4: crm.product.v1.CreateProductRequest.product:type_name -> crm.product.v1.Product
+	1,  // 5: crm.product.v1.CreateProductResponse.product:type_name -> crm.product.v1.Product
+	1,  // 6: crm.product.v1.GetProductResponse.product:type_name -> crm.product.v1.Product
+	7,  // 7: crm.product.v1.QuoteLineItemsRequest.items:type_name -> crm.product.v1.QuoteItem
+	9,  // 8: crm.product.v1.QuoteLineItemsResponse.lines:type_name -> crm.product.v1.QuotedLine
+	12, // 9: crm.product.v1.QuoteLineItemsResponse.total:type_name -> crm.type.v1.Money
+	12, // 10: crm.product.v1.QuotedLine.unit_price:type_name -> crm.type.v1.Money
+	12, // 11: crm.product.v1.QuotedLine.total:type_name -> crm.type.v1.Money
+	0,  // 12: crm.product.v1.QuotedLine.billing_period:type_name -> crm.product.v1.BillingPeriod
+	2,  // 13: crm.product.v1.ProductService.CreateProduct:input_type -> crm.product.v1.CreateProductRequest
+	4,  // 14: crm.product.v1.ProductService.GetProduct:input_type -> crm.product.v1.GetProductRequest
+	6,  // 15: crm.product.v1.ProductService.QuoteLineItems:input_type -> crm.product.v1.QuoteLineItemsRequest
+	10, // 16: crm.product.v1.ProductService.CheckEntitlement:input_type -> crm.product.v1.CheckEntitlementRequest
+	3,  // 17: crm.product.v1.ProductService.CreateProduct:output_type -> crm.product.v1.CreateProductResponse
+	5,  // 18: crm.product.v1.ProductService.GetProduct:output_type -> crm.product.v1.GetProductResponse
+	8,  // 19: crm.product.v1.ProductService.QuoteLineItems:output_type -> crm.product.v1.QuoteLineItemsResponse
+	11, // 20: crm.product.v1.ProductService.CheckEntitlement:output_type -> crm.product.v1.CheckEntitlementResponse
+	17, // [17:21] is the sub-list for method output_type
+	13, // [13:17] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_crm_product_v1_product_service_proto_init() }
@@ -464,7 +918,7 @@ func file_crm_product_v1_product_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_product_v1_product_service_proto_rawDesc), len(file_crm_product_v1_product_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

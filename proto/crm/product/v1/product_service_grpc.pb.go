@@ -19,8 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ProductService_CreateProduct_FullMethodName = "/crm.product.v1.ProductService/CreateProduct"
-	ProductService_GetProduct_FullMethodName    = "/crm.product.v1.ProductService/GetProduct"
+	ProductService_CreateProduct_FullMethodName    = "/crm.product.v1.ProductService/CreateProduct"
+	ProductService_GetProduct_FullMethodName       = "/crm.product.v1.ProductService/GetProduct"
+	ProductService_QuoteLineItems_FullMethodName   = "/crm.product.v1.ProductService/QuoteLineItems"
+	ProductService_CheckEntitlement_FullMethodName = "/crm.product.v1.ProductService/CheckEntitlement"
 )
 
 // ProductServiceClient is the client API for ProductService service.
@@ -34,6 +36,13 @@ type ProductServiceClient interface {
 	CreateProduct(ctx context.Context, in *CreateProductRequest, opts ...grpc.CallOption) (*CreateProductResponse, error)
 	// Gets a product by id.
 	GetProduct(ctx context.Context, in *GetProductRequest, opts ...grpc.CallOption) (*GetProductResponse, error)
+	// Prices line items at the catalog's current prices in one currency, for sales to quote
+	// opportunity line items and orders. A missing, archived or unpriced product is
+	// FAILED_PRECONDITION naming the line.
+	QuoteLineItems(ctx context.Context, in *QuoteLineItemsRequest, opts ...grpc.CallOption) (*QuoteLineItemsResponse, error)
+	// Answers whether a customer may use, and get support for, a product: an active subscription or
+	// a one-time entitlement.
+	CheckEntitlement(ctx context.Context, in *CheckEntitlementRequest, opts ...grpc.CallOption) (*CheckEntitlementResponse, error)
 }
 
 type productServiceClient struct {
@@ -64,6 +73,26 @@ func (c *productServiceClient) GetProduct(ctx context.Context, in *GetProductReq
 	return out, nil
 }
 
+func (c *productServiceClient) QuoteLineItems(ctx context.Context, in *QuoteLineItemsRequest, opts ...grpc.CallOption) (*QuoteLineItemsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QuoteLineItemsResponse)
+	err := c.cc.Invoke(ctx, ProductService_QuoteLineItems_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *productServiceClient) CheckEntitlement(ctx context.Context, in *CheckEntitlementRequest, opts ...grpc.CallOption) (*CheckEntitlementResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckEntitlementResponse)
+	err := c.cc.Invoke(ctx, ProductService_CheckEntitlement_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ProductServiceServer is the server API for ProductService service.
 // All implementations must embed UnimplementedProductServiceServer
 // for forward compatibility.
@@ -75,6 +104,13 @@ type ProductServiceServer interface {
 	CreateProduct(context.Context, *CreateProductRequest) (*CreateProductResponse, error)
 	// Gets a product by id.
 	GetProduct(context.Context, *GetProductRequest) (*GetProductResponse, error)
+	// Prices line items at the catalog's current prices in one currency, for sales to quote
+	// opportunity line items and orders. A missing, archived or unpriced product is
+	// FAILED_PRECONDITION naming the line.
+	QuoteLineItems(context.Context, *QuoteLineItemsRequest) (*QuoteLineItemsResponse, error)
+	// Answers whether a customer may use, and get support for, a product: an active subscription or
+	// a one-time entitlement.
+	CheckEntitlement(context.Context, *CheckEntitlementRequest) (*CheckEntitlementResponse, error)
 	mustEmbedUnimplementedProductServiceServer()
 }
 
@@ -90,6 +126,12 @@ func (UnimplementedProductServiceServer) CreateProduct(context.Context, *CreateP
 }
 func (UnimplementedProductServiceServer) GetProduct(context.Context, *GetProductRequest) (*GetProductResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetProduct not implemented")
+}
+func (UnimplementedProductServiceServer) QuoteLineItems(context.Context, *QuoteLineItemsRequest) (*QuoteLineItemsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method QuoteLineItems not implemented")
+}
+func (UnimplementedProductServiceServer) CheckEntitlement(context.Context, *CheckEntitlementRequest) (*CheckEntitlementResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckEntitlement not implemented")
 }
 func (UnimplementedProductServiceServer) mustEmbedUnimplementedProductServiceServer() {}
 func (UnimplementedProductServiceServer) testEmbeddedByValue()                        {}
@@ -148,6 +190,42 @@ func _ProductService_GetProduct_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ProductService_QuoteLineItems_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(QuoteLineItemsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).QuoteLineItems(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_QuoteLineItems_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).QuoteLineItems(ctx, req.(*QuoteLineItemsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProductService_CheckEntitlement_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckEntitlementRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).CheckEntitlement(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_CheckEntitlement_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).CheckEntitlement(ctx, req.(*CheckEntitlementRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ProductService_ServiceDesc is the grpc.ServiceDesc for ProductService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -162,6 +240,14 @@ var ProductService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetProduct",
 			Handler:    _ProductService_GetProduct_Handler,
+		},
+		{
+			MethodName: "QuoteLineItems",
+			Handler:    _ProductService_QuoteLineItems_Handler,
+		},
+		{
+			MethodName: "CheckEntitlement",
+			Handler:    _ProductService_CheckEntitlement_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
