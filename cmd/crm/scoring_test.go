@@ -177,8 +177,11 @@ func TestScoringOverGRPCAndIsolation(t *testing.T) {
 				Engagement: &marketingv1.Engagement{Type: marketingv1.EngagementType_ENGAGEMENT_TYPE_PAGE_VIEW}})
 			return err
 		},
-		"QualifyLead":    func() error { _, err := foreign.QualifyLead(fctx, &marketingv1.QualifyLeadRequest{Id: id}); return err },
-		"DisqualifyLead": func() error { _, err := foreign.DisqualifyLead(fctx, &marketingv1.DisqualifyLeadRequest{Id: id, Reason: "x"}); return err },
+		"QualifyLead": func() error { _, err := foreign.QualifyLead(fctx, &marketingv1.QualifyLeadRequest{Id: id}); return err },
+		"DisqualifyLead": func() error {
+			_, err := foreign.DisqualifyLead(fctx, &marketingv1.DisqualifyLeadRequest{Id: id, Reason: "x"})
+			return err
+		},
 	} {
 		if code := status.Code(call()); code != codes.NotFound {
 			t.Errorf("%s with another tenant's key: %v, want NotFound", name, code)
