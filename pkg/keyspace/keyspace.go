@@ -75,7 +75,7 @@ func (s *Space) Partition(tenant string) int {
 // Scope returns the key builder for one service and tenant.
 func (s *Space) Scope(service, tenant string) Scope {
 	tag := "crm:{p" + strconv.Itoa(s.Partition(tenant)) + "}:" + service + ":"
-	return Scope{prefix: tag + tenant + ":", stream: tag + "events", shared: tag}
+	return Scope{prefix: tag + tenant + ":", stream: tag + "events"}
 }
 
 // Stream is a service's event stream for one partition.
@@ -83,10 +83,11 @@ func (s *Space) Stream(service string, partition int) string {
 	return "crm:{p" + strconv.Itoa(partition) + "}:" + service + ":events"
 }
 
-// Shared is a service's key of kind for all tenants of a partition, such as a schedule a sweep
-// works through for all of them.
-func (s *Space) Shared(service string, partition int, kind string) string {
-	return "crm:{p" + strconv.Itoa(partition) + "}:" + service + ":" + kind
+// Partitioned is a service's key shared by the tenants of one partition, such as a schedule that a
+// background sweep reads across tenants. It shares the partition's hash tag, so a tenant's write can
+// update it in the same atomic call.
+func (s *Space) Partitioned(service string, partition int, name string) string {
+	return "crm:{p" + strconv.Itoa(partition) + "}:" + service + ":" + name
 }
 
 // DeadLetters is where a consumer group parks the events of a stream it could not handle.
@@ -108,7 +109,6 @@ func (s *Space) Members(service, group string) string {
 type Scope struct {
 	prefix string
 	stream string
-	shared string
 }
 
 // Key joins parts under the scope, for example Key("lead", id).
@@ -118,7 +118,3 @@ func (s Scope) Key(parts ...string) string {
 
 // Stream is the service's event stream of the tenant's partition.
 func (s Scope) Stream() string { return s.stream }
-
-// Shared is the service's key of kind for all tenants of the tenant's partition (see Space.Shared);
-// it shares the tenant's slot, so a write can update it atomically.
-func (s Scope) Shared(kind string) string { return s.shared + kind }

@@ -91,7 +91,7 @@ func (s *Store) SaveTicket(ctx context.Context, tenant string, tw support.Ticket
 			}
 		}
 		for _, sc := range schedules {
-			own, shared, member := k.Key(string(sc.name)), k.Shared(string(sc.name)), tenant+":"+id
+			own, shared, member := k.Key(string(sc.name)), s.keys.Partitioned(service, s.keys.Partition(tenant), string(sc.name)), tenant+":"+id
 			if due, ok := sc.due(tw.Ticket); ok {
 				ms := float64(ceilMilli(due))
 				w.ZAdd(own, ms, id).ZAdd(shared, ms, member)
@@ -221,7 +221,7 @@ func (s *Store) DueTickets(ctx context.Context, tenant string, sc support.Schedu
 
 // DueInPartition implements support.Store.
 func (s *Store) DueInPartition(ctx context.Context, partition int, sc support.Schedule, now time.Time, limit int) ([]support.Due, error) {
-	members, err := due(ctx, s.rdb, s.keys.Shared(service, partition, string(sc)), now, limit)
+	members, err := due(ctx, s.rdb, s.keys.Partitioned(service, partition, string(sc)), now, limit)
 	if err != nil {
 		return nil, err
 	}
