@@ -3,8 +3,8 @@
 // (UUIDv7, so time-ordered) for all tickets and per status, priority, assignee, customer, product
 // and breached; a ticket's comments are a hash of protobufs beside a sorted set of their ids. The
 // sweeps' schedules are sorted sets scored by due time, one per tenant (for a sweep of one tenant)
-// and one per partition (keyspace.Partitioned, members "<tenant>:<ticket id>", for the background sweep of all). Counters
-// for the statistics are one hash per tenant. Every write, with its indexes, schedules, counters and
+// and one per partition (keyspace.Partitioned, members "<tenant>:<ticket id>", for the background
+// sweep of all). Counters for the statistics are one hash per tenant. Every write, with its indexes, schedules, counters and
 // outbox events, is one atomic commit.
 package redisstore
 
