@@ -25,10 +25,12 @@ func (k tenantKeys) subscriptionUsage(id, period string) string {
 func (k tenantKeys) customerUsage(customer, period string) string {
 	return k.Key("usage", "customer", customer, period)
 }
-func (k tenantKeys) featuresLastUsed(customer string) string { return k.Key("features-last-used", customer) }
-func (k tenantKeys) users(customer, period string) string   { return k.Key("users", customer, period) }
-func (k tenantKeys) customerStats(customer string) string   { return k.Key("customer-stats", customer) }
-func (k tenantKeys) adoption(customer string) string        { return k.Key("adoption", customer) }
+func (k tenantKeys) featuresLastUsed(customer string) string {
+	return k.Key("features-last-used", customer)
+}
+func (k tenantKeys) users(customer, period string) string { return k.Key("users", customer, period) }
+func (k tenantKeys) customerStats(customer string) string { return k.Key("customer-stats", customer) }
+func (k tenantKeys) adoption(customer string) string      { return k.Key("adoption", customer) }
 
 const statSeats = "seats"
 
