@@ -59,7 +59,7 @@ func newService(name string, deps platform.Deps) (platform.Service, error) {
 	case product.Name:
 		return product.New(deps)
 	default:
-		return support.New(deps), nil
+		return support.New(deps)
 	}
 }
 
