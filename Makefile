@@ -12,11 +12,16 @@ PROTOVALIDATE_MODULE := github.com/bufbuild/protovalidate@v1.2.2
 PROTODEPS := .build/protodeps
 TOOLS := buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2 grpcurl
 
-.PHONY: run build test lint generate bench tools protodeps clean
+.PHONY: run demo build test lint generate bench tools protodeps clean
 
 ## run: everything in one process on the embedded store (REST :8080, gRPC :9090)
 run:
 	CRM_DEV_API_KEY="$${CRM_DEV_API_KEY:-crm_dev_key}" go run ./cmd/crm dev
+
+## demo: `make run`, with the development tenant seeded through the APIs (campaigns, leads,
+## deals, orders, subscriptions, tickets, NPS)
+demo:
+	CRM_DEV_API_KEY="$${CRM_DEV_API_KEY:-crm_dev_key}" go run ./cmd/crm dev --demo
 
 ## build: the crm binary into .bin/crm
 build:

@@ -21,6 +21,7 @@ func dev(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.SetOutput(stdout)
 	cfg.registerFlags(fs, false)
 	cfg.Targets = append(append([]string{}, serviceTargets...), gatewayTarget)
+	demo := fs.Bool("demo", false, "seed the development tenant with a demo population through the APIs once up")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,6 +47,14 @@ func dev(ctx context.Context, args []string, stdout io.Writer) error {
 			dialable(b.HTTP), dialable(b.GRPC), dialable(b.Admin))
 		fmt.Fprintf(stdout, "==> tenant %q, API key (admin scope): %s\n", devTenant, key)
 		fmt.Fprintf(stdout, "==> try: curl -H 'Authorization: Bearer %s' http://%s/v1/leads\n", key, dialable(b.HTTP))
+		if *demo {
+			fmt.Fprintln(stdout, "==> demo: seeding the tenant through the APIs...")
+			go func() {
+				if err := seedDemo(ctx, dialable(b.GRPC), key, stdout); err != nil && ctx.Err() == nil {
+					fmt.Fprintf(stdout, "==> demo: %v\n", err)
+				}
+			}()
+		}
 	}})
 }
 

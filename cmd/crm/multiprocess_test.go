@@ -4,97 +4,50 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
-	"github.com/crmcycle/crm/pkg/auth"
-	"github.com/crmcycle/crm/pkg/redistest"
 )
 
 // TestServeEachServiceInItsOwnProcess runs the built binary the way Kubernetes would: one
 // `crm serve --target=X` process per service and one for the gateway, wired by address flags.
 func TestServeEachServiceInItsOwnProcess(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "crm")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	port := func() string {
-		p, err := redistest.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return "127.0.0.1:" + strconv.Itoa(p)
-	}
-	start := func(args ...string) *exec.Cmd {
-		cmd := exec.Command(bin, append([]string{"serve", "--redis-url", redistest.URL(), "--admin-addr", port()}, args...)...)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		return cmd
-	}
-
-	addrs := map[string]string{}
-	var procs []*exec.Cmd
-	for _, s := range serviceTargets {
-		addrs[s] = port()
-		procs = append(procs, start("--target", s, "--grpc-addr", addrs[s], "--health-interval", "100ms"))
-	}
-	httpAddr := port()
-	gatewayArgs := []string{"--target", "gateway", "--http-addr", httpAddr}
-	for _, s := range serviceTargets {
-		gatewayArgs = append(gatewayArgs, "--"+s+"-addr", addrs[s])
-	}
-	procs = append(procs, start(gatewayArgs...))
-
-	for _, s := range serviceTargets {
-		waitServing(t, addrs[s])
-	}
-	waitHTTP(t, "http://"+httpAddr+"/readyz")
-
-	store := auth.NewStore(redistest.Client(t))
-	tenant := redistest.Tenant(t)
-	if _, err := store.CreateTenant(context.Background(), tenant, "multi"); err != nil {
-		t.Fatal(err)
-	}
-	key, err := store.CreateKey(context.Background(), tenant, []string{"admin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sys := &system{rest: "http://" + httpAddr}
-	if r := sys.do(t, http.MethodPost, "/v1/leads", key.Secret, []byte(`{"email":"multi@example.com"}`)); r.status != http.StatusOK {
+	suite := startProcessSuite(t)
+	_, key := suite.newKey()
+	sys := suite.system()
+	if r := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"multi@example.com"}`)); r.status != http.StatusOK {
 		t.Fatalf("capture through the gateway process: %d %s", r.status, r.body)
 	}
-	if r := sys.do(t, http.MethodGet, "/v1/leads", key.Secret, nil); r.status != http.StatusOK || len(r.json(t)["leads"].([]any)) != 1 {
+	if r := sys.do(t, http.MethodGet, "/v1/leads", key, nil); r.status != http.StatusOK || len(r.json(t)["leads"].([]any)) != 1 {
 		t.Fatalf("list through the gateway process: %d %s", r.status, r.body)
-	}
-	for _, path := range []string{"/v1/accounts/", "/v1/products/", "/v1/tickets/"} {
-		r := sys.do(t, http.MethodGet, path+"01a20b45-2a28-7f41-b702-1121b1b3b663", key.Secret, nil)
-		if r.status != http.StatusNotImplemented {
-			t.Errorf("GET %s: %d %s, want 501 from the service process", path, r.status, r.body)
-		}
 	}
 
 	// SIGTERM: every process drains and exits cleanly.
-	for _, p := range procs {
-		if err := p.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
+	for target := range suite.procs {
+		if err := suite.stop(target); err != nil {
+			t.Errorf("%s exited with %v after SIGTERM", target, err)
 		}
 	}
-	for _, p := range procs {
-		if err := p.Wait(); err != nil {
-			t.Errorf("%v exited with %v after SIGTERM", p.Args[1:4], err)
+
+	// The capture is one trace across two processes: the gateway's client span is the parent of
+	// marketing's server span.
+	spans := suite.exportedSpans()
+	parents := map[string]exportedSpan{}
+	for _, sp := range spans {
+		parents[sp.SpanContext.SpanID] = sp
+	}
+	var crossed bool
+	for _, sp := range spans {
+		if p, ok := parents[sp.Parent.SpanID]; ok && sp.Service == "marketing" && p.Service == gatewayTarget &&
+			sp.Name == "crm.marketing.v1.MarketingService/CaptureLead" {
+			crossed = true
 		}
+	}
+	if !crossed {
+		t.Errorf("no CaptureLead span in marketing whose parent is in the gateway process among %d spans", len(spans))
 	}
 }
 

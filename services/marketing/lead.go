@@ -37,14 +37,12 @@ func (e *EmailTakenError) Error() string { return "marketing: e-mail belongs to 
 
 // Store persists leads with their indexes and outbox events, each write in one atomic call.
 type Store interface {
-	// CreateLead stores a new lead and appends event; *EmailTakenError if the e-mail is taken,
-	// ErrUnknownCampaign if its campaign does not exist. The capture counts for its campaign.
-	CreateLead(ctx context.Context, tenant string, lead *Lead, event []byte) error
-	// UpdateLead replaces prev with lead and appends event; ErrStale if prev is not current.
-	UpdateLead(ctx context.Context, tenant string, lead, prev *Lead, event []byte) error
-	// TouchLead is UpdateLead for a new capture of a known lead: the touch counts for the campaign
-	// of lead.LastTouch, which must exist (ErrUnknownCampaign).
-	TouchLead(ctx context.Context, tenant string, lead, prev *Lead, event []byte) error
+	// CreateLead stores the new lead w.Lead; *EmailTakenError if the e-mail is taken,
+	// ErrUnknownCampaign if w.Campaign does not exist.
+	CreateLead(ctx context.Context, tenant string, w LeadWrite) error
+	// UpdateLead replaces w.Prev with w.Lead; ErrStale if w.Prev is not current,
+	// ErrUnknownCampaign if w.Campaign does not exist.
+	UpdateLead(ctx context.Context, tenant string, w LeadWrite) error
 	// EraseLead removes lead (as read: its etag is checked) and its index entries, and appends
 	// event; ErrStale if it changed.
 	EraseLead(ctx context.Context, tenant string, lead *Lead, event []byte) error
@@ -55,6 +53,21 @@ type Store interface {
 	// ListLeads returns up to q.Limit leads of an index, newest first, and the cursor (After) of
 	// the next page, empty when there is none.
 	ListLeads(ctx context.Context, tenant string, q LeadQuery) (leads []*Lead, next string, err error)
+	// ScoringRules returns the tenant's scoring rules; nil when it never set any.
+	ScoringRules(ctx context.Context, tenant string) (*ScoringRules, error)
+}
+
+// LeadWrite is one change of a lead, committed atomically with its indexes, counters and events.
+// A lead that becomes MARKETING_QUALIFIED counts as an MQL of its source campaign in the same write.
+type LeadWrite struct {
+	Lead *Lead
+	// Prev is the lead as read, for an update; its etag must still be current.
+	Prev   *Lead
+	Events [][]byte
+	// Campaign, when set, must exist: the capture or engagement came through it.
+	Campaign string
+	// Touch counts the write as a capture through Campaign: a touch, and a lead when it is new.
+	Touch bool
 }
 
 // LeadIndex names a secondary index: all leads (zero value), or leads with one status or channel.

@@ -56,8 +56,12 @@ func (l *Leads) Update(ctx context.Context, tenant string, in *Lead, mask *field
 	if err := validateAs(l.validator, "lead", merged); err != nil {
 		return nil, err
 	}
-	merged.UpdateTime = ts
-	merged.Etag = nextEtag(existing.GetEtag())
+	rules, err := rulesOrDefaults(ctx, l.store, tenant)
+	if err != nil {
+		return nil, err
+	}
+	rescore(merged, rules, now, 0)
+	touch(merged, existing, now)
 	changed := make([]string, len(update))
 	for i, fd := range update {
 		changed[i] = string(fd.Name())
@@ -67,7 +71,12 @@ func (l *Leads) Update(ctx context.Context, tenant string, in *Lead, mask *field
 	if err != nil {
 		return nil, err
 	}
-	if err := l.store.UpdateLead(ctx, tenant, merged, existing, event); err != nil {
+	w := LeadWrite{Lead: merged, Prev: existing, Events: [][]byte{event}}
+	// New profile data or consent can be what brings the score to the threshold.
+	if err := l.qualifyIfDue(ctx, tenant, &w, rules, now); err != nil {
+		return nil, err
+	}
+	if err := l.store.UpdateLead(ctx, tenant, w); err != nil {
 		if errors.Is(err, ErrStale) {
 			return nil, ErrLeadEtag
 		}

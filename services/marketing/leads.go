@@ -49,15 +49,19 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 			return nil, err
 		}
 	}
+	rules, err := rulesOrDefaults(ctx, l.store, tenant)
+	if err != nil {
+		return nil, err
+	}
 	for range captureAttempts {
 		now := l.now().UTC()
 		lead := newLead(in, email, now)
 		lead.ReferrerCustomerId = referrer
-		event, err := l.event(ctx, tenant, lead, true, now)
-		if err != nil {
+		w := LeadWrite{Lead: lead, Campaign: lead.GetCampaignId(), Touch: true}
+		if err := l.scored(ctx, tenant, &w, rules, true, now); err != nil {
 			return nil, err
 		}
-		err = l.store.CreateLead(ctx, tenant, lead, event)
+		err = l.store.CreateLead(ctx, tenant, w)
 		var taken *EmailTakenError
 		if !errors.As(err, &taken) {
 			if err != nil {
@@ -73,10 +77,11 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 			return nil, err
 		}
 		touched := addTouch(existing, in, referrer, now)
-		if event, err = l.event(ctx, tenant, touched, false, now); err != nil {
+		w = LeadWrite{Lead: touched, Prev: existing, Campaign: touched.GetLastTouch().GetCampaignId(), Touch: true}
+		if err := l.scored(ctx, tenant, &w, rules, false, now); err != nil {
 			return nil, err
 		}
-		err = l.store.TouchLead(ctx, tenant, touched, existing, event)
+		err = l.store.UpdateLead(ctx, tenant, w)
 		if errors.Is(err, ErrStale) {
 			continue
 		}
@@ -86,6 +91,21 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 		return touched, nil
 	}
 	return nil, ErrContention
+}
+
+// scored rescores a captured lead (its profile and consent are fit points), qualifies it if that
+// reaches the threshold, and puts the captured event first in the write.
+func (l *Leads) scored(ctx context.Context, tenant string, w *LeadWrite, rules *ScoringRules, created bool, now time.Time) error {
+	rescore(w.Lead, rules, now, 0)
+	if err := l.qualifyIfDue(ctx, tenant, w, rules, now); err != nil {
+		return err
+	}
+	event, err := l.event(ctx, tenant, w.Lead, created, now)
+	if err != nil {
+		return err
+	}
+	w.Events = append([][]byte{event}, w.Events...)
+	return nil
 }
 
 // Get returns one lead.
@@ -123,6 +143,7 @@ func newLead(in *Lead, email string, now time.Time) *Lead {
 		Consent:      mergeConsent(nil, in.GetConsent(), ts),
 		ReferralCode: in.GetReferralCode(),
 		Status:       marketingv1.LeadStatus_LEAD_STATUS_NEW,
+		StatusTime:   ts,
 		Tags:         mergeTags(nil, in.GetTags()),
 		FirstTouch:   touch,
 		LastTouch:    touch,

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
 )
 
@@ -107,14 +108,21 @@ func (s *Store) CampaignCounters(ctx context.Context, tenant, id string) (market
 	}, nil
 }
 
-// countTouch adds a capture through a campaign to the write: the campaign must exist, and its
-// touches (and, for a lead it reached first, its leads) count up in the same atomic call.
-func (k leadKeys) countTouch(w *commit.Write, campaignID string, newLead bool) {
-	if campaignID == "" {
-		return
+// countLeadWrite adds a lead write's campaign effects: a campaign it names must exist; a capture
+// counts a touch (and, for a new lead, a lead) for it; a lead that has just become
+// MARKETING_QUALIFIED counts an MQL for its source campaign. All in the lead's atomic call.
+func (k leadKeys) countLeadWrite(w *commit.Write, lw marketing.LeadWrite) {
+	if lw.Campaign != "" {
+		w.ExpectExists(k.campaign(lw.Campaign))
+		if lw.Touch {
+			w.HIncrBy(k.campaignStats(lw.Campaign), statTouches, 1)
+			if lw.Prev == nil {
+				w.HIncrBy(k.campaignStats(lw.Campaign), statLeads, 1)
+			}
+		}
 	}
-	w.ExpectExists(k.campaign(campaignID)).HIncrBy(k.campaignStats(campaignID), statTouches, 1)
-	if newLead {
-		w.HIncrBy(k.campaignStats(campaignID), statLeads, 1)
+	mql := marketingv1.LeadStatus_LEAD_STATUS_MARKETING_QUALIFIED
+	if source := lw.Lead.GetCampaignId(); source != "" && lw.Lead.GetStatus() == mql && lw.Prev.GetStatus() != mql {
+		w.HIncrBy(k.campaignStats(source), statMQLs, 1)
 	}
 }

@@ -58,7 +58,8 @@ func (k leadKeys) indexes(l *marketing.Lead) []string {
 }
 
 // CreateLead implements marketing.Store.
-func (s *Store) CreateLead(ctx context.Context, tenant string, lead *marketing.Lead, event []byte) error {
+func (s *Store) CreateLead(ctx context.Context, tenant string, lw marketing.LeadWrite) error {
+	lead := lw.Lead
 	data, err := proto.Marshal(lead)
 	if err != nil {
 		return err
@@ -71,11 +72,11 @@ func (s *Store) CreateLead(ctx context.Context, tenant string, lead *marketing.L
 	for _, ix := range k.indexes(lead) {
 		w.ZAdd(ix, 0, lead.GetId())
 	}
-	k.countTouch(w, lead.GetCampaignId(), true)
+	k.countLeadWrite(w, lw)
 	if lead.GetReferralCode() != "" {
 		w.ExpectExists(k.referral(lead.GetReferralCode()))
 	}
-	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
+	err = appendAll(w, k.Stream(), lw.Events).Run(ctx, s.rdb)
 	if conflict, ok := errors.AsType[*commit.UniqueConflictError](err); ok {
 		return &marketing.EmailTakenError{LeadID: conflict.Owner}
 	}
@@ -88,17 +89,9 @@ func (s *Store) CreateLead(ctx context.Context, tenant string, lead *marketing.L
 	return err
 }
 
-// TouchLead implements marketing.Store: UpdateLead, counting the touch for its campaign.
-func (s *Store) TouchLead(ctx context.Context, tenant string, lead, prev *marketing.Lead, event []byte) error {
-	return s.update(ctx, tenant, lead, prev, event, lead.GetLastTouch().GetCampaignId())
-}
-
 // UpdateLead implements marketing.Store.
-func (s *Store) UpdateLead(ctx context.Context, tenant string, lead, prev *marketing.Lead, event []byte) error {
-	return s.update(ctx, tenant, lead, prev, event, "")
-}
-
-func (s *Store) update(ctx context.Context, tenant string, lead, prev *marketing.Lead, event []byte, touchedCampaign string) error {
+func (s *Store) UpdateLead(ctx context.Context, tenant string, lw marketing.LeadWrite) error {
+	lead, prev := lw.Lead, lw.Prev
 	data, err := proto.Marshal(lead)
 	if err != nil {
 		return err
@@ -111,8 +104,8 @@ func (s *Store) update(ctx context.Context, tenant string, lead, prev *marketing
 		w.Unique(k.emails(), lead.GetEmail(), lead.GetId()).HDel(k.emails(), prev.GetEmail())
 	}
 	moveIndexes(w, k.indexes(prev), k.indexes(lead), lead.GetId())
-	k.countTouch(w, touchedCampaign, false)
-	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
+	k.countLeadWrite(w, lw)
+	err = appendAll(w, k.Stream(), lw.Events).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale
 	}
@@ -123,6 +116,14 @@ func (s *Store) update(ctx context.Context, tenant string, lead, prev *marketing
 		return marketing.ErrLeadEmailExists.With("existing_id", conflict.Owner)
 	}
 	return err
+}
+
+// appendAll adds events to the outbox stream of the write.
+func appendAll(w *commit.Write, stream string, events [][]byte) *commit.Write {
+	for _, ev := range events {
+		w.Append(stream, ev)
+	}
+	return w
 }
 
 // EraseLead implements marketing.Store.

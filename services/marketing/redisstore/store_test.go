@@ -171,7 +171,7 @@ func TestStaleUpdateWritesNothing(t *testing.T) {
 	before := f.streamLen(t)
 	stale := &marketing.Lead{Id: lead.GetId(), Email: lead.GetEmail(), Etag: "7", Status: marketingv1.LeadStatus_LEAD_STATUS_ENGAGED}
 	prev := &marketing.Lead{Id: lead.GetId(), Email: lead.GetEmail(), Etag: "6", Status: marketingv1.LeadStatus_LEAD_STATUS_NEW}
-	err = f.store.UpdateLead(ctx, f.tenant, stale, prev, encodeEvent(t, f.tenant))
+	err = f.store.UpdateLead(ctx, f.tenant, marketing.LeadWrite{Lead: stale, Prev: prev, Events: [][]byte{encodeEvent(t, f.tenant)}})
 	if !errors.Is(err, marketing.ErrStale) {
 		t.Fatalf("UpdateLead with a stale etag = %v, want ErrStale", err)
 	}
@@ -201,7 +201,7 @@ func TestUpdateMovesStatusIndex(t *testing.T) {
 	}
 	next := &marketing.Lead{Id: lead.GetId(), Email: lead.GetEmail(), Channel: lead.GetChannel(),
 		Status: marketingv1.LeadStatus_LEAD_STATUS_ENGAGED, Etag: "2"}
-	if err := f.store.UpdateLead(ctx, f.tenant, next, lead, encodeEvent(t, f.tenant)); err != nil {
+	if err := f.store.UpdateLead(ctx, f.tenant, marketing.LeadWrite{Lead: next, Prev: lead, Events: [][]byte{encodeEvent(t, f.tenant)}}); err != nil {
 		t.Fatal(err)
 	}
 	count := func(ix marketing.LeadIndex) int {

@@ -25,6 +25,7 @@ type Server struct {
 	campaigns *marketing.Campaigns
 	loyalty   *marketing.Loyalty
 	referrals *marketing.Referrals
+	scoring   *marketing.Scoring
 	tokens    *pagetoken.Codec
 }
 
@@ -34,11 +35,13 @@ type UseCases struct {
 	Campaigns *marketing.Campaigns
 	Loyalty   *marketing.Loyalty
 	Referrals *marketing.Referrals
+	Scoring   *marketing.Scoring
 }
 
 // New returns the adapter over the use cases.
 func New(uc UseCases, tokens *pagetoken.Codec) *Server {
-	return &Server{leads: uc.Leads, campaigns: uc.Campaigns, loyalty: uc.Loyalty, referrals: uc.Referrals, tokens: tokens}
+	return &Server{leads: uc.Leads, campaigns: uc.Campaigns, loyalty: uc.Loyalty, referrals: uc.Referrals,
+		scoring: uc.Scoring, tokens: tokens}
 }
 
 // Register adds the service to a gRPC server.

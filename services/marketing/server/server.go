@@ -33,6 +33,7 @@ func New(deps platform.Deps) (*Service, error) {
 		Campaigns: marketing.NewCampaigns(store, publisher, validator, deps.Now),
 		Loyalty:   marketing.NewLoyalty(store, publisher, deps.Now),
 		Referrals: marketing.NewReferrals(store, publisher, deps.Now),
+		Scoring:   marketing.NewScoring(store, publisher, validator, deps.Now),
 	}, deps.PageTokens)}, nil
 }
 

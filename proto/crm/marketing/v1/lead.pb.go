@@ -135,8 +135,19 @@ type Lead struct {
 	Etag string `protobuf:"bytes,19,opt,name=etag,proto3" json:"etag,omitempty"`
 	// The customer whose referral code the lead arrived with, if any. Output only.
 	ReferrerCustomerId string `protobuf:"bytes,20,opt,name=referrer_customer_id,json=referrerCustomerId,proto3" json:"referrer_customer_id,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The engagement part of the score as of score_time, before rounding: every engagement's points
+	// decayed to that time. Output only.
+	EngagementPoints float64 `protobuf:"fixed64,21,opt,name=engagement_points,json=engagementPoints,proto3" json:"engagement_points,omitempty"`
+	// When the score was last computed (capture, update, engagement, qualification). Output only.
+	ScoreTime *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=score_time,json=scoreTime,proto3" json:"score_time,omitempty"`
+	// How many engagements the lead has had. Output only.
+	EngagementCount int64 `protobuf:"varint,23,opt,name=engagement_count,json=engagementCount,proto3" json:"engagement_count,omitempty"`
+	// Why the lead was disqualified, when it was. Output only.
+	DisqualifyReason string `protobuf:"bytes,24,opt,name=disqualify_reason,json=disqualifyReason,proto3" json:"disqualify_reason,omitempty"`
+	// When the status last changed. Output only.
+	StatusTime    *timestamppb.Timestamp `protobuf:"bytes,25,opt,name=status_time,json=statusTime,proto3" json:"status_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Lead) Reset() {
@@ -309,6 +320,41 @@ func (x *Lead) GetReferrerCustomerId() string {
 	return ""
 }
 
+func (x *Lead) GetEngagementPoints() float64 {
+	if x != nil {
+		return x.EngagementPoints
+	}
+	return 0
+}
+
+func (x *Lead) GetScoreTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ScoreTime
+	}
+	return nil
+}
+
+func (x *Lead) GetEngagementCount() int64 {
+	if x != nil {
+		return x.EngagementCount
+	}
+	return 0
+}
+
+func (x *Lead) GetDisqualifyReason() string {
+	if x != nil {
+		return x.DisqualifyReason
+	}
+	return ""
+}
+
+func (x *Lead) GetStatusTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StatusTime
+	}
+	return nil
+}
+
 // A touch: one time the person was reached.
 type Touch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -450,7 +496,7 @@ var File_crm_marketing_v1_lead_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_lead_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcrm/marketing/v1/lead.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfc\x06\n" +
+	"\x1bcrm/marketing/v1/lead.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf9\b\n" +
 	"\x04Lead\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -481,7 +527,14 @@ const file_crm_marketing_v1_lead_proto_rawDesc = "" +
 	"\vupdate_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\x13 \x01(\tR\x04etag\x120\n" +
-	"\x14referrer_customer_id\x18\x14 \x01(\tR\x12referrerCustomerId\"\x88\x01\n" +
+	"\x14referrer_customer_id\x18\x14 \x01(\tR\x12referrerCustomerId\x12+\n" +
+	"\x11engagement_points\x18\x15 \x01(\x01R\x10engagementPoints\x129\n" +
+	"\n" +
+	"score_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\tscoreTime\x12)\n" +
+	"\x10engagement_count\x18\x17 \x01(\x03R\x0fengagementCount\x12+\n" +
+	"\x11disqualify_reason\x18\x18 \x01(\tR\x10disqualifyReason\x12;\n" +
+	"\vstatus_time\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"statusTime\"\x88\x01\n" +
 	"\x05Touch\x12.\n" +
 	"\achannel\x18\x01 \x01(\x0e2\x14.crm.type.v1.ChannelR\achannel\x12\x1f\n" +
 	"\vcampaign_id\x18\x02 \x01(\tR\n" +
@@ -532,15 +585,17 @@ var file_crm_marketing_v1_lead_proto_depIdxs = []int32{
 	2,  // 4: crm.marketing.v1.Lead.last_touch:type_name -> crm.marketing.v1.Touch
 	5,  // 5: crm.marketing.v1.Lead.create_time:type_name -> google.protobuf.Timestamp
 	5,  // 6: crm.marketing.v1.Lead.update_time:type_name -> google.protobuf.Timestamp
-	4,  // 7: crm.marketing.v1.Touch.channel:type_name -> crm.type.v1.Channel
-	5,  // 8: crm.marketing.v1.Touch.time:type_name -> google.protobuf.Timestamp
-	4,  // 9: crm.marketing.v1.Consent.channel:type_name -> crm.type.v1.Channel
-	5,  // 10: crm.marketing.v1.Consent.update_time:type_name -> google.protobuf.Timestamp
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	5,  // 7: crm.marketing.v1.Lead.score_time:type_name -> google.protobuf.Timestamp
+	5,  // 8: crm.marketing.v1.Lead.status_time:type_name -> google.protobuf.Timestamp
+	4,  // 9: crm.marketing.v1.Touch.channel:type_name -> crm.type.v1.Channel
+	5,  // 10: crm.marketing.v1.Touch.time:type_name -> google.protobuf.Timestamp
+	4,  // 11: crm.marketing.v1.Consent.channel:type_name -> crm.type.v1.Channel
+	5,  // 12: crm.marketing.v1.Consent.update_time:type_name -> google.protobuf.Timestamp
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_lead_proto_init() }

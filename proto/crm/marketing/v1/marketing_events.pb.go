@@ -418,11 +418,249 @@ func (x *LoyaltyTierChanged) GetTo() LoyaltyTier {
 	return LoyaltyTier_LOYALTY_TIER_UNSPECIFIED
 }
 
+// Payload of "marketing.lead.engaged": a lead engaged and was rescored.
+type LeadEngaged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lead's id.
+	LeadId string `protobuf:"bytes,1,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
+	// The person's customer id.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The engagement.
+	Engagement *Engagement `protobuf:"bytes,3,opt,name=engagement,proto3" json:"engagement,omitempty"`
+	// The lead's score after the engagement.
+	Score int32 `protobuf:"varint,4,opt,name=score,proto3" json:"score,omitempty"`
+	// The lead's status after the engagement.
+	Status        LeadStatus `protobuf:"varint,5,opt,name=status,proto3,enum=crm.marketing.v1.LeadStatus" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeadEngaged) Reset() {
+	*x = LeadEngaged{}
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeadEngaged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeadEngaged) ProtoMessage() {}
+
+func (x *LeadEngaged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeadEngaged.ProtoReflect.Descriptor instead.
+func (*LeadEngaged) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *LeadEngaged) GetLeadId() string {
+	if x != nil {
+		return x.LeadId
+	}
+	return ""
+}
+
+func (x *LeadEngaged) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *LeadEngaged) GetEngagement() *Engagement {
+	if x != nil {
+		return x.Engagement
+	}
+	return nil
+}
+
+func (x *LeadEngaged) GetScore() int32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *LeadEngaged) GetStatus() LeadStatus {
+	if x != nil {
+		return x.Status
+	}
+	return LeadStatus_LEAD_STATUS_UNSPECIFIED
+}
+
+// Payload of "marketing.lead.qualified": a lead became marketing-qualified (MQL), automatically on
+// reaching the threshold or by hand. Sales picks it up from here.
+type LeadQualified struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lead's id.
+	LeadId string `protobuf:"bytes,1,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
+	// The person's customer id.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The lead's score when it qualified.
+	Score int32 `protobuf:"varint,3,opt,name=score,proto3" json:"score,omitempty"`
+	// True when the score reached the threshold, false when qualified by hand.
+	Automatic bool `protobuf:"varint,4,opt,name=automatic,proto3" json:"automatic,omitempty"`
+	// The lead's source campaign, if any: its MQL count went up.
+	SourceCampaignId string `protobuf:"bytes,5,opt,name=source_campaign_id,json=sourceCampaignId,proto3" json:"source_campaign_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *LeadQualified) Reset() {
+	*x = LeadQualified{}
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeadQualified) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeadQualified) ProtoMessage() {}
+
+func (x *LeadQualified) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeadQualified.ProtoReflect.Descriptor instead.
+func (*LeadQualified) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *LeadQualified) GetLeadId() string {
+	if x != nil {
+		return x.LeadId
+	}
+	return ""
+}
+
+func (x *LeadQualified) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *LeadQualified) GetScore() int32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *LeadQualified) GetAutomatic() bool {
+	if x != nil {
+		return x.Automatic
+	}
+	return false
+}
+
+func (x *LeadQualified) GetSourceCampaignId() string {
+	if x != nil {
+		return x.SourceCampaignId
+	}
+	return ""
+}
+
+// Payload of "marketing.lead.disqualified".
+type LeadDisqualified struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lead's id.
+	LeadId string `protobuf:"bytes,1,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
+	// The person's customer id.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Why.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The status before.
+	From          LeadStatus `protobuf:"varint,4,opt,name=from,proto3,enum=crm.marketing.v1.LeadStatus" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeadDisqualified) Reset() {
+	*x = LeadDisqualified{}
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeadDisqualified) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeadDisqualified) ProtoMessage() {}
+
+func (x *LeadDisqualified) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeadDisqualified.ProtoReflect.Descriptor instead.
+func (*LeadDisqualified) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *LeadDisqualified) GetLeadId() string {
+	if x != nil {
+		return x.LeadId
+	}
+	return ""
+}
+
+func (x *LeadDisqualified) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *LeadDisqualified) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *LeadDisqualified) GetFrom() LeadStatus {
+	if x != nil {
+		return x.From
+	}
+	return LeadStatus_LEAD_STATUS_UNSPECIFIED
+}
+
 var File_crm_marketing_v1_marketing_events_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_events_proto_rawDesc = "" +
 	"\n" +
-	"'crm/marketing/v1/marketing_events.proto\x12\x10crm.marketing.v1\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x19crm/type/v1/channel.proto\"\xd7\x02\n" +
+	"'crm/marketing/v1/marketing_events.proto\x12\x10crm.marketing.v1\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x19crm/type/v1/channel.proto\"\xd7\x02\n" +
 	"\fLeadCaptured\x12\x17\n" +
 	"\alead_id\x18\x01 \x01(\tR\x06leadId\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated\x12\x1f\n" +
@@ -453,7 +691,29 @@ const file_crm_marketing_v1_marketing_events_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x121\n" +
 	"\x04from\x18\x02 \x01(\x0e2\x1d.crm.marketing.v1.LoyaltyTierR\x04from\x12-\n" +
-	"\x02to\x18\x03 \x01(\x0e2\x1d.crm.marketing.v1.LoyaltyTierR\x02toB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
+	"\x02to\x18\x03 \x01(\x0e2\x1d.crm.marketing.v1.LoyaltyTierR\x02to\"\xd1\x01\n" +
+	"\vLeadEngaged\x12\x17\n" +
+	"\alead_id\x18\x01 \x01(\tR\x06leadId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x12<\n" +
+	"\n" +
+	"engagement\x18\x03 \x01(\v2\x1c.crm.marketing.v1.EngagementR\n" +
+	"engagement\x12\x14\n" +
+	"\x05score\x18\x04 \x01(\x05R\x05score\x124\n" +
+	"\x06status\x18\x05 \x01(\x0e2\x1c.crm.marketing.v1.LeadStatusR\x06status\"\xab\x01\n" +
+	"\rLeadQualified\x12\x17\n" +
+	"\alead_id\x18\x01 \x01(\tR\x06leadId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x12\x14\n" +
+	"\x05score\x18\x03 \x01(\x05R\x05score\x12\x1c\n" +
+	"\tautomatic\x18\x04 \x01(\bR\tautomatic\x12,\n" +
+	"\x12source_campaign_id\x18\x05 \x01(\tR\x10sourceCampaignId\"\x96\x01\n" +
+	"\x10LeadDisqualified\x12\x17\n" +
+	"\alead_id\x18\x01 \x01(\tR\x06leadId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x120\n" +
+	"\x04from\x18\x04 \x01(\x0e2\x1c.crm.marketing.v1.LeadStatusR\x04fromB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
 
 var (
 	file_crm_marketing_v1_marketing_events_proto_rawDescOnce sync.Once
@@ -467,7 +727,7 @@ func file_crm_marketing_v1_marketing_events_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_events_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_events_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_crm_marketing_v1_marketing_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_crm_marketing_v1_marketing_events_proto_goTypes = []any{
 	(*LeadCaptured)(nil),        // 0: crm.marketing.v1.LeadCaptured
 	(*CampaignChanged)(nil),     // 1: crm.marketing.v1.CampaignChanged
@@ -475,26 +735,33 @@ var file_crm_marketing_v1_marketing_events_proto_goTypes = []any{
 	(*LeadErased)(nil),          // 3: crm.marketing.v1.LeadErased
 	(*LoyaltyPointsBooked)(nil), // 4: crm.marketing.v1.LoyaltyPointsBooked
 	(*LoyaltyTierChanged)(nil),  // 5: crm.marketing.v1.LoyaltyTierChanged
-	(*Touch)(nil),               // 6: crm.marketing.v1.Touch
-	(v1.Channel)(0),             // 7: crm.type.v1.Channel
-	(LeadStatus)(0),             // 8: crm.marketing.v1.LeadStatus
-	(*Campaign)(nil),            // 9: crm.marketing.v1.Campaign
-	(*LedgerEntry)(nil),         // 10: crm.marketing.v1.LedgerEntry
-	(LoyaltyTier)(0),            // 11: crm.marketing.v1.LoyaltyTier
+	(*LeadEngaged)(nil),         // 6: crm.marketing.v1.LeadEngaged
+	(*LeadQualified)(nil),       // 7: crm.marketing.v1.LeadQualified
+	(*LeadDisqualified)(nil),    // 8: crm.marketing.v1.LeadDisqualified
+	(*Touch)(nil),               // 9: crm.marketing.v1.Touch
+	(v1.Channel)(0),             // 10: crm.type.v1.Channel
+	(LeadStatus)(0),             // 11: crm.marketing.v1.LeadStatus
+	(*Campaign)(nil),            // 12: crm.marketing.v1.Campaign
+	(*LedgerEntry)(nil),         // 13: crm.marketing.v1.LedgerEntry
+	(LoyaltyTier)(0),            // 14: crm.marketing.v1.LoyaltyTier
+	(*Engagement)(nil),          // 15: crm.marketing.v1.Engagement
 }
 var file_crm_marketing_v1_marketing_events_proto_depIdxs = []int32{
-	6,  // 0: crm.marketing.v1.LeadCaptured.touch:type_name -> crm.marketing.v1.Touch
-	7,  // 1: crm.marketing.v1.LeadCaptured.source_channel:type_name -> crm.type.v1.Channel
-	8,  // 2: crm.marketing.v1.LeadCaptured.status:type_name -> crm.marketing.v1.LeadStatus
-	9,  // 3: crm.marketing.v1.CampaignChanged.campaign:type_name -> crm.marketing.v1.Campaign
-	10, // 4: crm.marketing.v1.LoyaltyPointsBooked.entry:type_name -> crm.marketing.v1.LedgerEntry
-	11, // 5: crm.marketing.v1.LoyaltyTierChanged.from:type_name -> crm.marketing.v1.LoyaltyTier
-	11, // 6: crm.marketing.v1.LoyaltyTierChanged.to:type_name -> crm.marketing.v1.LoyaltyTier
-	7,  // [7:7] is the sub-list for method output_type
-	7,  // [7:7] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	9,  // 0: crm.marketing.v1.LeadCaptured.touch:type_name -> crm.marketing.v1.Touch
+	10, // 1: crm.marketing.v1.LeadCaptured.source_channel:type_name -> crm.type.v1.Channel
+	11, // 2: crm.marketing.v1.LeadCaptured.status:type_name -> crm.marketing.v1.LeadStatus
+	12, // 3: crm.marketing.v1.CampaignChanged.campaign:type_name -> crm.marketing.v1.Campaign
+	13, // 4: crm.marketing.v1.LoyaltyPointsBooked.entry:type_name -> crm.marketing.v1.LedgerEntry
+	14, // 5: crm.marketing.v1.LoyaltyTierChanged.from:type_name -> crm.marketing.v1.LoyaltyTier
+	14, // 6: crm.marketing.v1.LoyaltyTierChanged.to:type_name -> crm.marketing.v1.LoyaltyTier
+	15, // 7: crm.marketing.v1.LeadEngaged.engagement:type_name -> crm.marketing.v1.Engagement
+	11, // 8: crm.marketing.v1.LeadEngaged.status:type_name -> crm.marketing.v1.LeadStatus
+	11, // 9: crm.marketing.v1.LeadDisqualified.from:type_name -> crm.marketing.v1.LeadStatus
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_events_proto_init() }
@@ -505,13 +772,14 @@ func file_crm_marketing_v1_marketing_events_proto_init() {
 	file_crm_marketing_v1_campaign_proto_init()
 	file_crm_marketing_v1_lead_proto_init()
 	file_crm_marketing_v1_loyalty_proto_init()
+	file_crm_marketing_v1_scoring_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_events_proto_rawDesc), len(file_crm_marketing_v1_marketing_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -24,6 +24,495 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Request of RecordEngagement.
+type RecordEngagementRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lead that engaged.
+	LeadId string `protobuf:"bytes,1,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
+	// The engagement.
+	Engagement    *Engagement `protobuf:"bytes,2,opt,name=engagement,proto3" json:"engagement,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordEngagementRequest) Reset() {
+	*x = RecordEngagementRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordEngagementRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordEngagementRequest) ProtoMessage() {}
+
+func (x *RecordEngagementRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordEngagementRequest.ProtoReflect.Descriptor instead.
+func (*RecordEngagementRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RecordEngagementRequest) GetLeadId() string {
+	if x != nil {
+		return x.LeadId
+	}
+	return ""
+}
+
+func (x *RecordEngagementRequest) GetEngagement() *Engagement {
+	if x != nil {
+		return x.Engagement
+	}
+	return nil
+}
+
+// Response of RecordEngagement.
+type RecordEngagementResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The engagement as recorded.
+	Engagement *Engagement `protobuf:"bytes,1,opt,name=engagement,proto3" json:"engagement,omitempty"`
+	// The lead, rescored.
+	Lead          *Lead `protobuf:"bytes,2,opt,name=lead,proto3" json:"lead,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordEngagementResponse) Reset() {
+	*x = RecordEngagementResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordEngagementResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordEngagementResponse) ProtoMessage() {}
+
+func (x *RecordEngagementResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordEngagementResponse.ProtoReflect.Descriptor instead.
+func (*RecordEngagementResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RecordEngagementResponse) GetEngagement() *Engagement {
+	if x != nil {
+		return x.Engagement
+	}
+	return nil
+}
+
+func (x *RecordEngagementResponse) GetLead() *Lead {
+	if x != nil {
+		return x.Lead
+	}
+	return nil
+}
+
+// Request of QualifyLead.
+type QualifyLeadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lead's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QualifyLeadRequest) Reset() {
+	*x = QualifyLeadRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QualifyLeadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QualifyLeadRequest) ProtoMessage() {}
+
+func (x *QualifyLeadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QualifyLeadRequest.ProtoReflect.Descriptor instead.
+func (*QualifyLeadRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *QualifyLeadRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of QualifyLead.
+type QualifyLeadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lead, now MARKETING_QUALIFIED.
+	Lead          *Lead `protobuf:"bytes,1,opt,name=lead,proto3" json:"lead,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QualifyLeadResponse) Reset() {
+	*x = QualifyLeadResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QualifyLeadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QualifyLeadResponse) ProtoMessage() {}
+
+func (x *QualifyLeadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QualifyLeadResponse.ProtoReflect.Descriptor instead.
+func (*QualifyLeadResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *QualifyLeadResponse) GetLead() *Lead {
+	if x != nil {
+		return x.Lead
+	}
+	return nil
+}
+
+// Request of DisqualifyLead.
+type DisqualifyLeadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lead's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Why the lead is disqualified.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisqualifyLeadRequest) Reset() {
+	*x = DisqualifyLeadRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisqualifyLeadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisqualifyLeadRequest) ProtoMessage() {}
+
+func (x *DisqualifyLeadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisqualifyLeadRequest.ProtoReflect.Descriptor instead.
+func (*DisqualifyLeadRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DisqualifyLeadRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DisqualifyLeadRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// Response of DisqualifyLead.
+type DisqualifyLeadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lead, now DISQUALIFIED.
+	Lead          *Lead `protobuf:"bytes,1,opt,name=lead,proto3" json:"lead,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisqualifyLeadResponse) Reset() {
+	*x = DisqualifyLeadResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisqualifyLeadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisqualifyLeadResponse) ProtoMessage() {}
+
+func (x *DisqualifyLeadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisqualifyLeadResponse.ProtoReflect.Descriptor instead.
+func (*DisqualifyLeadResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DisqualifyLeadResponse) GetLead() *Lead {
+	if x != nil {
+		return x.Lead
+	}
+	return nil
+}
+
+// Request of GetScoringRules.
+type GetScoringRulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetScoringRulesRequest) Reset() {
+	*x = GetScoringRulesRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetScoringRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetScoringRulesRequest) ProtoMessage() {}
+
+func (x *GetScoringRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetScoringRulesRequest.ProtoReflect.Descriptor instead.
+func (*GetScoringRulesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{6}
+}
+
+// Response of GetScoringRules.
+type GetScoringRulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant's rules.
+	ScoringRules  *ScoringRules `protobuf:"bytes,1,opt,name=scoring_rules,json=scoringRules,proto3" json:"scoring_rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetScoringRulesResponse) Reset() {
+	*x = GetScoringRulesResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetScoringRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetScoringRulesResponse) ProtoMessage() {}
+
+func (x *GetScoringRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetScoringRulesResponse.ProtoReflect.Descriptor instead.
+func (*GetScoringRulesResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetScoringRulesResponse) GetScoringRules() *ScoringRules {
+	if x != nil {
+		return x.ScoringRules
+	}
+	return nil
+}
+
+// Request of UpdateScoringRules.
+type UpdateScoringRulesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new values of the fields in update_mask, and the etag read. Validated after the mask is
+	// applied, so a partial body is fine.
+	ScoringRules *ScoringRules `protobuf:"bytes,1,opt,name=scoring_rules,json=scoringRules,proto3" json:"scoring_rules,omitempty"`
+	// The fields to change: engagement_points, half_life_days, company_points, consent_points,
+	// channel_points, mql_threshold.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateScoringRulesRequest) Reset() {
+	*x = UpdateScoringRulesRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateScoringRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateScoringRulesRequest) ProtoMessage() {}
+
+func (x *UpdateScoringRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateScoringRulesRequest.ProtoReflect.Descriptor instead.
+func (*UpdateScoringRulesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpdateScoringRulesRequest) GetScoringRules() *ScoringRules {
+	if x != nil {
+		return x.ScoringRules
+	}
+	return nil
+}
+
+func (x *UpdateScoringRulesRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// Response of UpdateScoringRules.
+type UpdateScoringRulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rules after the update.
+	ScoringRules  *ScoringRules `protobuf:"bytes,1,opt,name=scoring_rules,json=scoringRules,proto3" json:"scoring_rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateScoringRulesResponse) Reset() {
+	*x = UpdateScoringRulesResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateScoringRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateScoringRulesResponse) ProtoMessage() {}
+
+func (x *UpdateScoringRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateScoringRulesResponse.ProtoReflect.Descriptor instead.
+func (*UpdateScoringRulesResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *UpdateScoringRulesResponse) GetScoringRules() *ScoringRules {
+	if x != nil {
+		return x.ScoringRules
+	}
+	return nil
+}
+
 // Request of CaptureLead.
 type CaptureLeadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -35,7 +524,7 @@ type CaptureLeadRequest struct {
 
 func (x *CaptureLeadRequest) Reset() {
 	*x = CaptureLeadRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[0]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -47,7 +536,7 @@ func (x *CaptureLeadRequest) String() string {
 func (*CaptureLeadRequest) ProtoMessage() {}
 
 func (x *CaptureLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[0]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -60,7 +549,7 @@ func (x *CaptureLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureLeadRequest.ProtoReflect.Descriptor instead.
 func (*CaptureLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{0}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CaptureLeadRequest) GetLead() *Lead {
@@ -81,7 +570,7 @@ type CaptureLeadResponse struct {
 
 func (x *CaptureLeadResponse) Reset() {
 	*x = CaptureLeadResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[1]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -93,7 +582,7 @@ func (x *CaptureLeadResponse) String() string {
 func (*CaptureLeadResponse) ProtoMessage() {}
 
 func (x *CaptureLeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[1]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -106,7 +595,7 @@ func (x *CaptureLeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureLeadResponse.ProtoReflect.Descriptor instead.
 func (*CaptureLeadResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{1}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CaptureLeadResponse) GetLead() *Lead {
@@ -127,7 +616,7 @@ type GetLeadRequest struct {
 
 func (x *GetLeadRequest) Reset() {
 	*x = GetLeadRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[2]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -139,7 +628,7 @@ func (x *GetLeadRequest) String() string {
 func (*GetLeadRequest) ProtoMessage() {}
 
 func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[2]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -152,7 +641,7 @@ func (x *GetLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeadRequest.ProtoReflect.Descriptor instead.
 func (*GetLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{2}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetLeadRequest) GetId() string {
@@ -173,7 +662,7 @@ type GetLeadResponse struct {
 
 func (x *GetLeadResponse) Reset() {
 	*x = GetLeadResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[3]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -185,7 +674,7 @@ func (x *GetLeadResponse) String() string {
 func (*GetLeadResponse) ProtoMessage() {}
 
 func (x *GetLeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[3]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -198,7 +687,7 @@ func (x *GetLeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeadResponse.ProtoReflect.Descriptor instead.
 func (*GetLeadResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{3}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetLeadResponse) GetLead() *Lead {
@@ -224,7 +713,7 @@ type ListLeadsRequest struct {
 
 func (x *ListLeadsRequest) Reset() {
 	*x = ListLeadsRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[4]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -236,7 +725,7 @@ func (x *ListLeadsRequest) String() string {
 func (*ListLeadsRequest) ProtoMessage() {}
 
 func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[4]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -249,7 +738,7 @@ func (x *ListLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ListLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{4}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListLeadsRequest) GetPageSize() int32 {
@@ -286,7 +775,7 @@ type ListLeadsResponse struct {
 
 func (x *ListLeadsResponse) Reset() {
 	*x = ListLeadsResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[5]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -298,7 +787,7 @@ func (x *ListLeadsResponse) String() string {
 func (*ListLeadsResponse) ProtoMessage() {}
 
 func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[5]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -311,7 +800,7 @@ func (x *ListLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ListLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{5}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListLeadsResponse) GetLeads() []*Lead {
@@ -339,7 +828,7 @@ type CreateCampaignRequest struct {
 
 func (x *CreateCampaignRequest) Reset() {
 	*x = CreateCampaignRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[6]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -351,7 +840,7 @@ func (x *CreateCampaignRequest) String() string {
 func (*CreateCampaignRequest) ProtoMessage() {}
 
 func (x *CreateCampaignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[6]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -364,7 +853,7 @@ func (x *CreateCampaignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCampaignRequest.ProtoReflect.Descriptor instead.
 func (*CreateCampaignRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{6}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateCampaignRequest) GetCampaign() *Campaign {
@@ -385,7 +874,7 @@ type CreateCampaignResponse struct {
 
 func (x *CreateCampaignResponse) Reset() {
 	*x = CreateCampaignResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[7]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -397,7 +886,7 @@ func (x *CreateCampaignResponse) String() string {
 func (*CreateCampaignResponse) ProtoMessage() {}
 
 func (x *CreateCampaignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[7]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -410,7 +899,7 @@ func (x *CreateCampaignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCampaignResponse.ProtoReflect.Descriptor instead.
 func (*CreateCampaignResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{7}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateCampaignResponse) GetCampaign() *Campaign {
@@ -431,7 +920,7 @@ type GetCampaignRequest struct {
 
 func (x *GetCampaignRequest) Reset() {
 	*x = GetCampaignRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[8]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +932,7 @@ func (x *GetCampaignRequest) String() string {
 func (*GetCampaignRequest) ProtoMessage() {}
 
 func (x *GetCampaignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[8]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +945,7 @@ func (x *GetCampaignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCampaignRequest.ProtoReflect.Descriptor instead.
 func (*GetCampaignRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{8}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetCampaignRequest) GetId() string {
@@ -477,7 +966,7 @@ type GetCampaignResponse struct {
 
 func (x *GetCampaignResponse) Reset() {
 	*x = GetCampaignResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[9]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -489,7 +978,7 @@ func (x *GetCampaignResponse) String() string {
 func (*GetCampaignResponse) ProtoMessage() {}
 
 func (x *GetCampaignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[9]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -502,7 +991,7 @@ func (x *GetCampaignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCampaignResponse.ProtoReflect.Descriptor instead.
 func (*GetCampaignResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{9}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetCampaignResponse) GetCampaign() *Campaign {
@@ -528,7 +1017,7 @@ type ListCampaignsRequest struct {
 
 func (x *ListCampaignsRequest) Reset() {
 	*x = ListCampaignsRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[10]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +1029,7 @@ func (x *ListCampaignsRequest) String() string {
 func (*ListCampaignsRequest) ProtoMessage() {}
 
 func (x *ListCampaignsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[10]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +1042,7 @@ func (x *ListCampaignsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCampaignsRequest.ProtoReflect.Descriptor instead.
 func (*ListCampaignsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{10}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListCampaignsRequest) GetPageSize() int32 {
@@ -590,7 +1079,7 @@ type ListCampaignsResponse struct {
 
 func (x *ListCampaignsResponse) Reset() {
 	*x = ListCampaignsResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[11]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +1091,7 @@ func (x *ListCampaignsResponse) String() string {
 func (*ListCampaignsResponse) ProtoMessage() {}
 
 func (x *ListCampaignsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[11]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +1104,7 @@ func (x *ListCampaignsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCampaignsResponse.ProtoReflect.Descriptor instead.
 func (*ListCampaignsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{11}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListCampaignsResponse) GetCampaigns() []*Campaign {
@@ -647,7 +1136,7 @@ type UpdateCampaignRequest struct {
 
 func (x *UpdateCampaignRequest) Reset() {
 	*x = UpdateCampaignRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[12]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +1148,7 @@ func (x *UpdateCampaignRequest) String() string {
 func (*UpdateCampaignRequest) ProtoMessage() {}
 
 func (x *UpdateCampaignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[12]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +1161,7 @@ func (x *UpdateCampaignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCampaignRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCampaignRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{12}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UpdateCampaignRequest) GetCampaign() *Campaign {
@@ -700,7 +1189,7 @@ type UpdateCampaignResponse struct {
 
 func (x *UpdateCampaignResponse) Reset() {
 	*x = UpdateCampaignResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[13]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -712,7 +1201,7 @@ func (x *UpdateCampaignResponse) String() string {
 func (*UpdateCampaignResponse) ProtoMessage() {}
 
 func (x *UpdateCampaignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[13]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -725,7 +1214,7 @@ func (x *UpdateCampaignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCampaignResponse.ProtoReflect.Descriptor instead.
 func (*UpdateCampaignResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{13}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpdateCampaignResponse) GetCampaign() *Campaign {
@@ -746,7 +1235,7 @@ type LaunchCampaignRequest struct {
 
 func (x *LaunchCampaignRequest) Reset() {
 	*x = LaunchCampaignRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[14]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +1247,7 @@ func (x *LaunchCampaignRequest) String() string {
 func (*LaunchCampaignRequest) ProtoMessage() {}
 
 func (x *LaunchCampaignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[14]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +1260,7 @@ func (x *LaunchCampaignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchCampaignRequest.ProtoReflect.Descriptor instead.
 func (*LaunchCampaignRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{14}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LaunchCampaignRequest) GetId() string {
@@ -792,7 +1281,7 @@ type LaunchCampaignResponse struct {
 
 func (x *LaunchCampaignResponse) Reset() {
 	*x = LaunchCampaignResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[15]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +1293,7 @@ func (x *LaunchCampaignResponse) String() string {
 func (*LaunchCampaignResponse) ProtoMessage() {}
 
 func (x *LaunchCampaignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[15]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +1306,7 @@ func (x *LaunchCampaignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LaunchCampaignResponse.ProtoReflect.Descriptor instead.
 func (*LaunchCampaignResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{15}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LaunchCampaignResponse) GetCampaign() *Campaign {
@@ -838,7 +1327,7 @@ type PauseCampaignRequest struct {
 
 func (x *PauseCampaignRequest) Reset() {
 	*x = PauseCampaignRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[16]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +1339,7 @@ func (x *PauseCampaignRequest) String() string {
 func (*PauseCampaignRequest) ProtoMessage() {}
 
 func (x *PauseCampaignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[16]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +1352,7 @@ func (x *PauseCampaignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseCampaignRequest.ProtoReflect.Descriptor instead.
 func (*PauseCampaignRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{16}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PauseCampaignRequest) GetId() string {
@@ -884,7 +1373,7 @@ type PauseCampaignResponse struct {
 
 func (x *PauseCampaignResponse) Reset() {
 	*x = PauseCampaignResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[17]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +1385,7 @@ func (x *PauseCampaignResponse) String() string {
 func (*PauseCampaignResponse) ProtoMessage() {}
 
 func (x *PauseCampaignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[17]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +1398,7 @@ func (x *PauseCampaignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseCampaignResponse.ProtoReflect.Descriptor instead.
 func (*PauseCampaignResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{17}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PauseCampaignResponse) GetCampaign() *Campaign {
@@ -930,7 +1419,7 @@ type CompleteCampaignRequest struct {
 
 func (x *CompleteCampaignRequest) Reset() {
 	*x = CompleteCampaignRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[18]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -942,7 +1431,7 @@ func (x *CompleteCampaignRequest) String() string {
 func (*CompleteCampaignRequest) ProtoMessage() {}
 
 func (x *CompleteCampaignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[18]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1444,7 @@ func (x *CompleteCampaignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteCampaignRequest.ProtoReflect.Descriptor instead.
 func (*CompleteCampaignRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{18}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CompleteCampaignRequest) GetId() string {
@@ -976,7 +1465,7 @@ type CompleteCampaignResponse struct {
 
 func (x *CompleteCampaignResponse) Reset() {
 	*x = CompleteCampaignResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[19]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1477,7 @@ func (x *CompleteCampaignResponse) String() string {
 func (*CompleteCampaignResponse) ProtoMessage() {}
 
 func (x *CompleteCampaignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[19]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1490,7 @@ func (x *CompleteCampaignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteCampaignResponse.ProtoReflect.Descriptor instead.
 func (*CompleteCampaignResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{19}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CompleteCampaignResponse) GetCampaign() *Campaign {
@@ -1022,7 +1511,7 @@ type GetCampaignPerformanceRequest struct {
 
 func (x *GetCampaignPerformanceRequest) Reset() {
 	*x = GetCampaignPerformanceRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[20]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1523,7 @@ func (x *GetCampaignPerformanceRequest) String() string {
 func (*GetCampaignPerformanceRequest) ProtoMessage() {}
 
 func (x *GetCampaignPerformanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[20]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1536,7 @@ func (x *GetCampaignPerformanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCampaignPerformanceRequest.ProtoReflect.Descriptor instead.
 func (*GetCampaignPerformanceRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{20}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetCampaignPerformanceRequest) GetId() string {
@@ -1068,7 +1557,7 @@ type GetCampaignPerformanceResponse struct {
 
 func (x *GetCampaignPerformanceResponse) Reset() {
 	*x = GetCampaignPerformanceResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[21]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1569,7 @@ func (x *GetCampaignPerformanceResponse) String() string {
 func (*GetCampaignPerformanceResponse) ProtoMessage() {}
 
 func (x *GetCampaignPerformanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[21]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1582,7 @@ func (x *GetCampaignPerformanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCampaignPerformanceResponse.ProtoReflect.Descriptor instead.
 func (*GetCampaignPerformanceResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{21}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetCampaignPerformanceResponse) GetPerformance() *CampaignPerformance {
@@ -1117,7 +1606,7 @@ type UpdateLeadRequest struct {
 
 func (x *UpdateLeadRequest) Reset() {
 	*x = UpdateLeadRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[22]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1618,7 @@ func (x *UpdateLeadRequest) String() string {
 func (*UpdateLeadRequest) ProtoMessage() {}
 
 func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[22]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1631,7 @@ func (x *UpdateLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLeadRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{22}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UpdateLeadRequest) GetLead() *Lead {
@@ -1170,7 +1659,7 @@ type UpdateLeadResponse struct {
 
 func (x *UpdateLeadResponse) Reset() {
 	*x = UpdateLeadResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[23]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1182,7 +1671,7 @@ func (x *UpdateLeadResponse) String() string {
 func (*UpdateLeadResponse) ProtoMessage() {}
 
 func (x *UpdateLeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[23]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1195,7 +1684,7 @@ func (x *UpdateLeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLeadResponse.ProtoReflect.Descriptor instead.
 func (*UpdateLeadResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{23}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UpdateLeadResponse) GetLead() *Lead {
@@ -1218,7 +1707,7 @@ type DeleteLeadRequest struct {
 
 func (x *DeleteLeadRequest) Reset() {
 	*x = DeleteLeadRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[24]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1230,7 +1719,7 @@ func (x *DeleteLeadRequest) String() string {
 func (*DeleteLeadRequest) ProtoMessage() {}
 
 func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[24]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1243,7 +1732,7 @@ func (x *DeleteLeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLeadRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLeadRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{24}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeleteLeadRequest) GetId() string {
@@ -1269,7 +1758,7 @@ type DeleteLeadResponse struct {
 
 func (x *DeleteLeadResponse) Reset() {
 	*x = DeleteLeadResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[25]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1281,7 +1770,7 @@ func (x *DeleteLeadResponse) String() string {
 func (*DeleteLeadResponse) ProtoMessage() {}
 
 func (x *DeleteLeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[25]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1294,7 +1783,7 @@ func (x *DeleteLeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLeadResponse.ProtoReflect.Descriptor instead.
 func (*DeleteLeadResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{25}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{35}
 }
 
 // Request of GetLoyaltyAccount.
@@ -1308,7 +1797,7 @@ type GetLoyaltyAccountRequest struct {
 
 func (x *GetLoyaltyAccountRequest) Reset() {
 	*x = GetLoyaltyAccountRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[26]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1809,7 @@ func (x *GetLoyaltyAccountRequest) String() string {
 func (*GetLoyaltyAccountRequest) ProtoMessage() {}
 
 func (x *GetLoyaltyAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[26]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1822,7 @@ func (x *GetLoyaltyAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLoyaltyAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetLoyaltyAccountRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{26}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetLoyaltyAccountRequest) GetCustomerId() string {
@@ -1354,7 +1843,7 @@ type GetLoyaltyAccountResponse struct {
 
 func (x *GetLoyaltyAccountResponse) Reset() {
 	*x = GetLoyaltyAccountResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[27]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1366,7 +1855,7 @@ func (x *GetLoyaltyAccountResponse) String() string {
 func (*GetLoyaltyAccountResponse) ProtoMessage() {}
 
 func (x *GetLoyaltyAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[27]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1379,7 +1868,7 @@ func (x *GetLoyaltyAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLoyaltyAccountResponse.ProtoReflect.Descriptor instead.
 func (*GetLoyaltyAccountResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{27}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetLoyaltyAccountResponse) GetAccount() *LoyaltyAccount {
@@ -1404,7 +1893,7 @@ type CreditPointsRequest struct {
 
 func (x *CreditPointsRequest) Reset() {
 	*x = CreditPointsRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[28]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1905,7 @@ func (x *CreditPointsRequest) String() string {
 func (*CreditPointsRequest) ProtoMessage() {}
 
 func (x *CreditPointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[28]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1918,7 @@ func (x *CreditPointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreditPointsRequest.ProtoReflect.Descriptor instead.
 func (*CreditPointsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{28}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CreditPointsRequest) GetCustomerId() string {
@@ -1466,7 +1955,7 @@ type CreditPointsResponse struct {
 
 func (x *CreditPointsResponse) Reset() {
 	*x = CreditPointsResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[29]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1478,7 +1967,7 @@ func (x *CreditPointsResponse) String() string {
 func (*CreditPointsResponse) ProtoMessage() {}
 
 func (x *CreditPointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[29]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1491,7 +1980,7 @@ func (x *CreditPointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreditPointsResponse.ProtoReflect.Descriptor instead.
 func (*CreditPointsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{29}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreditPointsResponse) GetEntry() *LedgerEntry {
@@ -1523,7 +2012,7 @@ type RedeemPointsRequest struct {
 
 func (x *RedeemPointsRequest) Reset() {
 	*x = RedeemPointsRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[30]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1535,7 +2024,7 @@ func (x *RedeemPointsRequest) String() string {
 func (*RedeemPointsRequest) ProtoMessage() {}
 
 func (x *RedeemPointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[30]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1548,7 +2037,7 @@ func (x *RedeemPointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemPointsRequest.ProtoReflect.Descriptor instead.
 func (*RedeemPointsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{30}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RedeemPointsRequest) GetCustomerId() string {
@@ -1585,7 +2074,7 @@ type RedeemPointsResponse struct {
 
 func (x *RedeemPointsResponse) Reset() {
 	*x = RedeemPointsResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[31]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1597,7 +2086,7 @@ func (x *RedeemPointsResponse) String() string {
 func (*RedeemPointsResponse) ProtoMessage() {}
 
 func (x *RedeemPointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[31]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1610,7 +2099,7 @@ func (x *RedeemPointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemPointsResponse.ProtoReflect.Descriptor instead.
 func (*RedeemPointsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{31}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RedeemPointsResponse) GetEntry() *LedgerEntry {
@@ -1638,7 +2127,7 @@ type CreateReferralCodeRequest struct {
 
 func (x *CreateReferralCodeRequest) Reset() {
 	*x = CreateReferralCodeRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[32]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +2139,7 @@ func (x *CreateReferralCodeRequest) String() string {
 func (*CreateReferralCodeRequest) ProtoMessage() {}
 
 func (x *CreateReferralCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[32]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +2152,7 @@ func (x *CreateReferralCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateReferralCodeRequest.ProtoReflect.Descriptor instead.
 func (*CreateReferralCodeRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{32}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CreateReferralCodeRequest) GetCustomerId() string {
@@ -1684,7 +2173,7 @@ type CreateReferralCodeResponse struct {
 
 func (x *CreateReferralCodeResponse) Reset() {
 	*x = CreateReferralCodeResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[33]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +2185,7 @@ func (x *CreateReferralCodeResponse) String() string {
 func (*CreateReferralCodeResponse) ProtoMessage() {}
 
 func (x *CreateReferralCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[33]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +2198,7 @@ func (x *CreateReferralCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateReferralCodeResponse.ProtoReflect.Descriptor instead.
 func (*CreateReferralCodeResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{33}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CreateReferralCodeResponse) GetReferralCode() *ReferralCode {
@@ -1723,7 +2212,35 @@ var File_crm_marketing_v1_marketing_service_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\n" +
-	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\"H\n" +
+	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\"\x82\x01\n" +
+	"\x17RecordEngagementRequest\x12!\n" +
+	"\alead_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06leadId\x12D\n" +
+	"\n" +
+	"engagement\x18\x02 \x01(\v2\x1c.crm.marketing.v1.EngagementB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"engagement\"\x84\x01\n" +
+	"\x18RecordEngagementResponse\x12<\n" +
+	"\n" +
+	"engagement\x18\x01 \x01(\v2\x1c.crm.marketing.v1.EngagementR\n" +
+	"engagement\x12*\n" +
+	"\x04lead\x18\x02 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\".\n" +
+	"\x12QualifyLeadRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"A\n" +
+	"\x13QualifyLeadResponse\x12*\n" +
+	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"V\n" +
+	"\x15DisqualifyLeadRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12#\n" +
+	"\x06reason\x18\x02 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\x06reason\"D\n" +
+	"\x16DisqualifyLeadResponse\x12*\n" +
+	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"\x18\n" +
+	"\x16GetScoringRulesRequest\"^\n" +
+	"\x17GetScoringRulesResponse\x12C\n" +
+	"\rscoring_rules\x18\x01 \x01(\v2\x1e.crm.marketing.v1.ScoringRulesR\fscoringRules\"\xa5\x01\n" +
+	"\x19UpdateScoringRulesRequest\x12K\n" +
+	"\rscoring_rules\x18\x01 \x01(\v2\x1e.crm.marketing.v1.ScoringRulesB\x06\xbaH\x03\xd8\x01\x03R\fscoringRules\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"a\n" +
+	"\x1aUpdateScoringRulesResponse\x12C\n" +
+	"\rscoring_rules\x18\x01 \x01(\v2\x1e.crm.marketing.v1.ScoringRulesR\fscoringRules\"H\n" +
 	"\x12CaptureLeadRequest\x122\n" +
 	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadB\x06\xbaH\x03\xc8\x01\x01R\x04lead\"A\n" +
 	"\x13CaptureLeadResponse\x12*\n" +
@@ -1815,7 +2332,7 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\"a\n" +
 	"\x1aCreateReferralCodeResponse\x12C\n" +
-	"\rreferral_code\x18\x01 \x01(\v2\x1e.crm.marketing.v1.ReferralCodeR\freferralCode2\x87\x13\n" +
+	"\rreferral_code\x18\x01 \x01(\v2\x1e.crm.marketing.v1.ReferralCodeR\freferralCode2\xfc\x18\n" +
 	"\x10MarketingService\x12\xa2\x01\n" +
 	"\x11GetLoyaltyAccount\x12*.crm.marketing.v1.GetLoyaltyAccountRequest\x1a+.crm.marketing.v1.GetLoyaltyAccountResponse\"4\x82\xd3\xe4\x93\x02.b\aaccount\x12#/v1/customers/{customer_id}/loyalty\x12\x94\x01\n" +
 	"\fCreditPoints\x12%.crm.marketing.v1.CreditPointsRequest\x1a&.crm.marketing.v1.CreditPointsResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/customers/{customer_id}/loyalty:credit\x12\x94\x01\n" +
@@ -1835,7 +2352,13 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\n" +
 	"UpdateLead\x12#.crm.marketing.v1.UpdateLeadRequest\x1a$.crm.marketing.v1.UpdateLeadResponse\"'\x82\xd3\xe4\x93\x02!:\x04leadb\x04lead2\x13/v1/leads/{lead.id}\x12o\n" +
 	"\n" +
-	"DeleteLead\x12#.crm.marketing.v1.DeleteLeadRequest\x1a$.crm.marketing.v1.DeleteLeadResponse\"\x16\x82\xd3\xe4\x93\x02\x10*\x0e/v1/leads/{id}B<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
+	"DeleteLead\x12#.crm.marketing.v1.DeleteLeadRequest\x1a$.crm.marketing.v1.DeleteLeadResponse\"\x16\x82\xd3\xe4\x93\x02\x10*\x0e/v1/leads/{id}\x12\x9e\x01\n" +
+	"\x10RecordEngagement\x12).crm.marketing.v1.RecordEngagementRequest\x1a*.crm.marketing.v1.RecordEngagementResponse\"3\x82\xd3\xe4\x93\x02-:\n" +
+	"engagement\"\x1f/v1/leads/{lead_id}/engagements\x12\x83\x01\n" +
+	"\vQualifyLead\x12$.crm.marketing.v1.QualifyLeadRequest\x1a%.crm.marketing.v1.QualifyLeadResponse\"'\x82\xd3\xe4\x93\x02!:\x01*b\x04lead\"\x16/v1/leads/{id}:qualify\x12\x8f\x01\n" +
+	"\x0eDisqualifyLead\x12'.crm.marketing.v1.DisqualifyLeadRequest\x1a(.crm.marketing.v1.DisqualifyLeadResponse\"*\x82\xd3\xe4\x93\x02$:\x01*b\x04lead\"\x19/v1/leads/{id}:disqualify\x12\x8f\x01\n" +
+	"\x0fGetScoringRules\x12(.crm.marketing.v1.GetScoringRulesRequest\x1a).crm.marketing.v1.GetScoringRulesResponse\"'\x82\xd3\xe4\x93\x02!b\rscoring_rules\x12\x10/v1/scoringRules\x12\xa7\x01\n" +
+	"\x12UpdateScoringRules\x12+.crm.marketing.v1.UpdateScoringRulesRequest\x1a,.crm.marketing.v1.UpdateScoringRulesResponse\"6\x82\xd3\xe4\x93\x020:\rscoring_rulesb\rscoring_rules2\x10/v1/scoringRulesB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
 
 var (
 	file_crm_marketing_v1_marketing_service_proto_rawDescOnce sync.Once
@@ -1849,114 +2372,145 @@ func file_crm_marketing_v1_marketing_service_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_service_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
-	(*CaptureLeadRequest)(nil),             // 0: crm.marketing.v1.CaptureLeadRequest
-	(*CaptureLeadResponse)(nil),            // 1: crm.marketing.v1.CaptureLeadResponse
-	(*GetLeadRequest)(nil),                 // 2: crm.marketing.v1.GetLeadRequest
-	(*GetLeadResponse)(nil),                // 3: crm.marketing.v1.GetLeadResponse
-	(*ListLeadsRequest)(nil),               // 4: crm.marketing.v1.ListLeadsRequest
-	(*ListLeadsResponse)(nil),              // 5: crm.marketing.v1.ListLeadsResponse
-	(*CreateCampaignRequest)(nil),          // 6: crm.marketing.v1.CreateCampaignRequest
-	(*CreateCampaignResponse)(nil),         // 7: crm.marketing.v1.CreateCampaignResponse
-	(*GetCampaignRequest)(nil),             // 8: crm.marketing.v1.GetCampaignRequest
-	(*GetCampaignResponse)(nil),            // 9: crm.marketing.v1.GetCampaignResponse
-	(*ListCampaignsRequest)(nil),           // 10: crm.marketing.v1.ListCampaignsRequest
-	(*ListCampaignsResponse)(nil),          // 11: crm.marketing.v1.ListCampaignsResponse
-	(*UpdateCampaignRequest)(nil),          // 12: crm.marketing.v1.UpdateCampaignRequest
-	(*UpdateCampaignResponse)(nil),         // 13: crm.marketing.v1.UpdateCampaignResponse
-	(*LaunchCampaignRequest)(nil),          // 14: crm.marketing.v1.LaunchCampaignRequest
-	(*LaunchCampaignResponse)(nil),         // 15: crm.marketing.v1.LaunchCampaignResponse
-	(*PauseCampaignRequest)(nil),           // 16: crm.marketing.v1.PauseCampaignRequest
-	(*PauseCampaignResponse)(nil),          // 17: crm.marketing.v1.PauseCampaignResponse
-	(*CompleteCampaignRequest)(nil),        // 18: crm.marketing.v1.CompleteCampaignRequest
-	(*CompleteCampaignResponse)(nil),       // 19: crm.marketing.v1.CompleteCampaignResponse
-	(*GetCampaignPerformanceRequest)(nil),  // 20: crm.marketing.v1.GetCampaignPerformanceRequest
-	(*GetCampaignPerformanceResponse)(nil), // 21: crm.marketing.v1.GetCampaignPerformanceResponse
-	(*UpdateLeadRequest)(nil),              // 22: crm.marketing.v1.UpdateLeadRequest
-	(*UpdateLeadResponse)(nil),             // 23: crm.marketing.v1.UpdateLeadResponse
-	(*DeleteLeadRequest)(nil),              // 24: crm.marketing.v1.DeleteLeadRequest
-	(*DeleteLeadResponse)(nil),             // 25: crm.marketing.v1.DeleteLeadResponse
-	(*GetLoyaltyAccountRequest)(nil),       // 26: crm.marketing.v1.GetLoyaltyAccountRequest
-	(*GetLoyaltyAccountResponse)(nil),      // 27: crm.marketing.v1.GetLoyaltyAccountResponse
-	(*CreditPointsRequest)(nil),            // 28: crm.marketing.v1.CreditPointsRequest
-	(*CreditPointsResponse)(nil),           // 29: crm.marketing.v1.CreditPointsResponse
-	(*RedeemPointsRequest)(nil),            // 30: crm.marketing.v1.RedeemPointsRequest
-	(*RedeemPointsResponse)(nil),           // 31: crm.marketing.v1.RedeemPointsResponse
-	(*CreateReferralCodeRequest)(nil),      // 32: crm.marketing.v1.CreateReferralCodeRequest
-	(*CreateReferralCodeResponse)(nil),     // 33: crm.marketing.v1.CreateReferralCodeResponse
-	(*Lead)(nil),                           // 34: crm.marketing.v1.Lead
-	(*Campaign)(nil),                       // 35: crm.marketing.v1.Campaign
-	(*fieldmaskpb.FieldMask)(nil),          // 36: google.protobuf.FieldMask
-	(*CampaignPerformance)(nil),            // 37: crm.marketing.v1.CampaignPerformance
-	(*LoyaltyAccount)(nil),                 // 38: crm.marketing.v1.LoyaltyAccount
-	(*LedgerEntry)(nil),                    // 39: crm.marketing.v1.LedgerEntry
-	(*ReferralCode)(nil),                   // 40: crm.marketing.v1.ReferralCode
+	(*RecordEngagementRequest)(nil),        // 0: crm.marketing.v1.RecordEngagementRequest
+	(*RecordEngagementResponse)(nil),       // 1: crm.marketing.v1.RecordEngagementResponse
+	(*QualifyLeadRequest)(nil),             // 2: crm.marketing.v1.QualifyLeadRequest
+	(*QualifyLeadResponse)(nil),            // 3: crm.marketing.v1.QualifyLeadResponse
+	(*DisqualifyLeadRequest)(nil),          // 4: crm.marketing.v1.DisqualifyLeadRequest
+	(*DisqualifyLeadResponse)(nil),         // 5: crm.marketing.v1.DisqualifyLeadResponse
+	(*GetScoringRulesRequest)(nil),         // 6: crm.marketing.v1.GetScoringRulesRequest
+	(*GetScoringRulesResponse)(nil),        // 7: crm.marketing.v1.GetScoringRulesResponse
+	(*UpdateScoringRulesRequest)(nil),      // 8: crm.marketing.v1.UpdateScoringRulesRequest
+	(*UpdateScoringRulesResponse)(nil),     // 9: crm.marketing.v1.UpdateScoringRulesResponse
+	(*CaptureLeadRequest)(nil),             // 10: crm.marketing.v1.CaptureLeadRequest
+	(*CaptureLeadResponse)(nil),            // 11: crm.marketing.v1.CaptureLeadResponse
+	(*GetLeadRequest)(nil),                 // 12: crm.marketing.v1.GetLeadRequest
+	(*GetLeadResponse)(nil),                // 13: crm.marketing.v1.GetLeadResponse
+	(*ListLeadsRequest)(nil),               // 14: crm.marketing.v1.ListLeadsRequest
+	(*ListLeadsResponse)(nil),              // 15: crm.marketing.v1.ListLeadsResponse
+	(*CreateCampaignRequest)(nil),          // 16: crm.marketing.v1.CreateCampaignRequest
+	(*CreateCampaignResponse)(nil),         // 17: crm.marketing.v1.CreateCampaignResponse
+	(*GetCampaignRequest)(nil),             // 18: crm.marketing.v1.GetCampaignRequest
+	(*GetCampaignResponse)(nil),            // 19: crm.marketing.v1.GetCampaignResponse
+	(*ListCampaignsRequest)(nil),           // 20: crm.marketing.v1.ListCampaignsRequest
+	(*ListCampaignsResponse)(nil),          // 21: crm.marketing.v1.ListCampaignsResponse
+	(*UpdateCampaignRequest)(nil),          // 22: crm.marketing.v1.UpdateCampaignRequest
+	(*UpdateCampaignResponse)(nil),         // 23: crm.marketing.v1.UpdateCampaignResponse
+	(*LaunchCampaignRequest)(nil),          // 24: crm.marketing.v1.LaunchCampaignRequest
+	(*LaunchCampaignResponse)(nil),         // 25: crm.marketing.v1.LaunchCampaignResponse
+	(*PauseCampaignRequest)(nil),           // 26: crm.marketing.v1.PauseCampaignRequest
+	(*PauseCampaignResponse)(nil),          // 27: crm.marketing.v1.PauseCampaignResponse
+	(*CompleteCampaignRequest)(nil),        // 28: crm.marketing.v1.CompleteCampaignRequest
+	(*CompleteCampaignResponse)(nil),       // 29: crm.marketing.v1.CompleteCampaignResponse
+	(*GetCampaignPerformanceRequest)(nil),  // 30: crm.marketing.v1.GetCampaignPerformanceRequest
+	(*GetCampaignPerformanceResponse)(nil), // 31: crm.marketing.v1.GetCampaignPerformanceResponse
+	(*UpdateLeadRequest)(nil),              // 32: crm.marketing.v1.UpdateLeadRequest
+	(*UpdateLeadResponse)(nil),             // 33: crm.marketing.v1.UpdateLeadResponse
+	(*DeleteLeadRequest)(nil),              // 34: crm.marketing.v1.DeleteLeadRequest
+	(*DeleteLeadResponse)(nil),             // 35: crm.marketing.v1.DeleteLeadResponse
+	(*GetLoyaltyAccountRequest)(nil),       // 36: crm.marketing.v1.GetLoyaltyAccountRequest
+	(*GetLoyaltyAccountResponse)(nil),      // 37: crm.marketing.v1.GetLoyaltyAccountResponse
+	(*CreditPointsRequest)(nil),            // 38: crm.marketing.v1.CreditPointsRequest
+	(*CreditPointsResponse)(nil),           // 39: crm.marketing.v1.CreditPointsResponse
+	(*RedeemPointsRequest)(nil),            // 40: crm.marketing.v1.RedeemPointsRequest
+	(*RedeemPointsResponse)(nil),           // 41: crm.marketing.v1.RedeemPointsResponse
+	(*CreateReferralCodeRequest)(nil),      // 42: crm.marketing.v1.CreateReferralCodeRequest
+	(*CreateReferralCodeResponse)(nil),     // 43: crm.marketing.v1.CreateReferralCodeResponse
+	(*Engagement)(nil),                     // 44: crm.marketing.v1.Engagement
+	(*Lead)(nil),                           // 45: crm.marketing.v1.Lead
+	(*ScoringRules)(nil),                   // 46: crm.marketing.v1.ScoringRules
+	(*fieldmaskpb.FieldMask)(nil),          // 47: google.protobuf.FieldMask
+	(*Campaign)(nil),                       // 48: crm.marketing.v1.Campaign
+	(*CampaignPerformance)(nil),            // 49: crm.marketing.v1.CampaignPerformance
+	(*LoyaltyAccount)(nil),                 // 50: crm.marketing.v1.LoyaltyAccount
+	(*LedgerEntry)(nil),                    // 51: crm.marketing.v1.LedgerEntry
+	(*ReferralCode)(nil),                   // 52: crm.marketing.v1.ReferralCode
 }
 var file_crm_marketing_v1_marketing_service_proto_depIdxs = []int32{
-	34, // 0: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	34, // 1: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	34, // 2: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	34, // 3: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	35, // 4: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	35, // 5: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	35, // 6: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	35, // 7: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
-	35, // 8: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	36, // 9: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
-	35, // 10: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	35, // 11: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	35, // 12: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	35, // 13: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	37, // 14: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
-	34, // 15: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	36, // 16: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	34, // 17: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	38, // 18: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	39, // 19: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	38, // 20: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	39, // 21: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	38, // 22: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	40, // 23: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
-	26, // 24: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
-	28, // 25: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
-	30, // 26: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
-	32, // 27: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
-	6,  // 28: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
-	8,  // 29: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
-	10, // 30: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
-	12, // 31: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
-	14, // 32: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
-	16, // 33: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
-	18, // 34: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
-	20, // 35: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
-	0,  // 36: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
-	2,  // 37: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
-	4,  // 38: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
-	22, // 39: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
-	24, // 40: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
-	27, // 41: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
-	29, // 42: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
-	31, // 43: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
-	33, // 44: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
-	7,  // 45: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
-	9,  // 46: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
-	11, // 47: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
-	13, // 48: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
-	15, // 49: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
-	17, // 50: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
-	19, // 51: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
-	21, // 52: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
-	1,  // 53: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
-	3,  // 54: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
-	5,  // 55: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
-	23, // 56: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
-	25, // 57: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
-	41, // [41:58] is the sub-list for method output_type
-	24, // [24:41] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	44, // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
+	44, // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
+	45, // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
+	45, // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	45, // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	46, // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	46, // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	47, // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
+	46, // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	45, // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	45, // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	45, // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	45, // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	48, // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	48, // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	48, // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	48, // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	48, // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	47, // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
+	48, // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	48, // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	48, // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	48, // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	49, // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
+	45, // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	47, // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	45, // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	50, // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	51, // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	50, // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	51, // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	50, // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	52, // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
+	36, // 33: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
+	38, // 34: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
+	40, // 35: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
+	42, // 36: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
+	16, // 37: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
+	18, // 38: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
+	20, // 39: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
+	22, // 40: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
+	24, // 41: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
+	26, // 42: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
+	28, // 43: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
+	30, // 44: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
+	10, // 45: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
+	12, // 46: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
+	14, // 47: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
+	32, // 48: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
+	34, // 49: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
+	0,  // 50: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
+	2,  // 51: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
+	4,  // 52: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
+	6,  // 53: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
+	8,  // 54: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
+	37, // 55: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
+	39, // 56: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
+	41, // 57: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
+	43, // 58: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
+	17, // 59: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
+	19, // 60: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
+	21, // 61: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
+	23, // 62: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
+	25, // 63: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
+	27, // 64: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
+	29, // 65: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
+	31, // 66: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
+	11, // 67: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
+	13, // 68: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
+	15, // 69: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
+	33, // 70: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
+	35, // 71: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
+	1,  // 72: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
+	3,  // 73: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
+	5,  // 74: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
+	7,  // 75: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
+	9,  // 76: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
+	55, // [55:77] is the sub-list for method output_type
+	33, // [33:55] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_service_proto_init() }
@@ -1967,13 +2521,14 @@ func file_crm_marketing_v1_marketing_service_proto_init() {
 	file_crm_marketing_v1_campaign_proto_init()
 	file_crm_marketing_v1_lead_proto_init()
 	file_crm_marketing_v1_loyalty_proto_init()
+	file_crm_marketing_v1_scoring_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_service_proto_rawDesc), len(file_crm_marketing_v1_marketing_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

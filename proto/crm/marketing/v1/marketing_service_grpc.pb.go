@@ -36,6 +36,11 @@ const (
 	MarketingService_ListLeads_FullMethodName              = "/crm.marketing.v1.MarketingService/ListLeads"
 	MarketingService_UpdateLead_FullMethodName             = "/crm.marketing.v1.MarketingService/UpdateLead"
 	MarketingService_DeleteLead_FullMethodName             = "/crm.marketing.v1.MarketingService/DeleteLead"
+	MarketingService_RecordEngagement_FullMethodName       = "/crm.marketing.v1.MarketingService/RecordEngagement"
+	MarketingService_QualifyLead_FullMethodName            = "/crm.marketing.v1.MarketingService/QualifyLead"
+	MarketingService_DisqualifyLead_FullMethodName         = "/crm.marketing.v1.MarketingService/DisqualifyLead"
+	MarketingService_GetScoringRules_FullMethodName        = "/crm.marketing.v1.MarketingService/GetScoringRules"
+	MarketingService_UpdateScoringRules_FullMethodName     = "/crm.marketing.v1.MarketingService/UpdateScoringRules"
 )
 
 // MarketingServiceClient is the client API for MarketingService service.
@@ -83,6 +88,19 @@ type MarketingServiceClient interface {
 	UpdateLead(ctx context.Context, in *UpdateLeadRequest, opts ...grpc.CallOption) (*UpdateLeadResponse, error)
 	// Erases a lead: its personal data is removed for good; campaign counters keep counting it.
 	DeleteLead(ctx context.Context, in *DeleteLeadRequest, opts ...grpc.CallOption) (*DeleteLeadResponse, error)
+	// Records an engagement of a lead and rescores it. A NEW lead becomes ENGAGED; a NEW or ENGAGED
+	// lead whose score reaches the tenant's MQL threshold becomes MARKETING_QUALIFIED, once, even
+	// under concurrent engagements.
+	RecordEngagement(ctx context.Context, in *RecordEngagementRequest, opts ...grpc.CallOption) (*RecordEngagementResponse, error)
+	// Qualifies a NEW or ENGAGED lead by hand: MARKETING_QUALIFIED, handed to sales.
+	QualifyLead(ctx context.Context, in *QualifyLeadRequest, opts ...grpc.CallOption) (*QualifyLeadResponse, error)
+	// Disqualifies a NEW, ENGAGED or MARKETING_QUALIFIED lead, with a reason.
+	DisqualifyLead(ctx context.Context, in *DisqualifyLeadRequest, opts ...grpc.CallOption) (*DisqualifyLeadResponse, error)
+	// Gets the tenant's lead-scoring rules (the defaults until they are changed).
+	GetScoringRules(ctx context.Context, in *GetScoringRulesRequest, opts ...grpc.CallOption) (*GetScoringRulesResponse, error)
+	// Updates the fields of the scoring rules named in update_mask. A stale etag is ABORTED. New rules
+	// apply to leads as they are next rescored.
+	UpdateScoringRules(ctx context.Context, in *UpdateScoringRulesRequest, opts ...grpc.CallOption) (*UpdateScoringRulesResponse, error)
 }
 
 type marketingServiceClient struct {
@@ -263,6 +281,56 @@ func (c *marketingServiceClient) DeleteLead(ctx context.Context, in *DeleteLeadR
 	return out, nil
 }
 
+func (c *marketingServiceClient) RecordEngagement(ctx context.Context, in *RecordEngagementRequest, opts ...grpc.CallOption) (*RecordEngagementResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordEngagementResponse)
+	err := c.cc.Invoke(ctx, MarketingService_RecordEngagement_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) QualifyLead(ctx context.Context, in *QualifyLeadRequest, opts ...grpc.CallOption) (*QualifyLeadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QualifyLeadResponse)
+	err := c.cc.Invoke(ctx, MarketingService_QualifyLead_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) DisqualifyLead(ctx context.Context, in *DisqualifyLeadRequest, opts ...grpc.CallOption) (*DisqualifyLeadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DisqualifyLeadResponse)
+	err := c.cc.Invoke(ctx, MarketingService_DisqualifyLead_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) GetScoringRules(ctx context.Context, in *GetScoringRulesRequest, opts ...grpc.CallOption) (*GetScoringRulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetScoringRulesResponse)
+	err := c.cc.Invoke(ctx, MarketingService_GetScoringRules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) UpdateScoringRules(ctx context.Context, in *UpdateScoringRulesRequest, opts ...grpc.CallOption) (*UpdateScoringRulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateScoringRulesResponse)
+	err := c.cc.Invoke(ctx, MarketingService_UpdateScoringRules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MarketingServiceServer is the server API for MarketingService service.
 // All implementations must embed UnimplementedMarketingServiceServer
 // for forward compatibility.
@@ -308,6 +376,19 @@ type MarketingServiceServer interface {
 	UpdateLead(context.Context, *UpdateLeadRequest) (*UpdateLeadResponse, error)
 	// Erases a lead: its personal data is removed for good; campaign counters keep counting it.
 	DeleteLead(context.Context, *DeleteLeadRequest) (*DeleteLeadResponse, error)
+	// Records an engagement of a lead and rescores it. A NEW lead becomes ENGAGED; a NEW or ENGAGED
+	// lead whose score reaches the tenant's MQL threshold becomes MARKETING_QUALIFIED, once, even
+	// under concurrent engagements.
+	RecordEngagement(context.Context, *RecordEngagementRequest) (*RecordEngagementResponse, error)
+	// Qualifies a NEW or ENGAGED lead by hand: MARKETING_QUALIFIED, handed to sales.
+	QualifyLead(context.Context, *QualifyLeadRequest) (*QualifyLeadResponse, error)
+	// Disqualifies a NEW, ENGAGED or MARKETING_QUALIFIED lead, with a reason.
+	DisqualifyLead(context.Context, *DisqualifyLeadRequest) (*DisqualifyLeadResponse, error)
+	// Gets the tenant's lead-scoring rules (the defaults until they are changed).
+	GetScoringRules(context.Context, *GetScoringRulesRequest) (*GetScoringRulesResponse, error)
+	// Updates the fields of the scoring rules named in update_mask. A stale etag is ABORTED. New rules
+	// apply to leads as they are next rescored.
+	UpdateScoringRules(context.Context, *UpdateScoringRulesRequest) (*UpdateScoringRulesResponse, error)
 	mustEmbedUnimplementedMarketingServiceServer()
 }
 
@@ -368,6 +449,21 @@ func (UnimplementedMarketingServiceServer) UpdateLead(context.Context, *UpdateLe
 }
 func (UnimplementedMarketingServiceServer) DeleteLead(context.Context, *DeleteLeadRequest) (*DeleteLeadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteLead not implemented")
+}
+func (UnimplementedMarketingServiceServer) RecordEngagement(context.Context, *RecordEngagementRequest) (*RecordEngagementResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordEngagement not implemented")
+}
+func (UnimplementedMarketingServiceServer) QualifyLead(context.Context, *QualifyLeadRequest) (*QualifyLeadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method QualifyLead not implemented")
+}
+func (UnimplementedMarketingServiceServer) DisqualifyLead(context.Context, *DisqualifyLeadRequest) (*DisqualifyLeadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DisqualifyLead not implemented")
+}
+func (UnimplementedMarketingServiceServer) GetScoringRules(context.Context, *GetScoringRulesRequest) (*GetScoringRulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetScoringRules not implemented")
+}
+func (UnimplementedMarketingServiceServer) UpdateScoringRules(context.Context, *UpdateScoringRulesRequest) (*UpdateScoringRulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateScoringRules not implemented")
 }
 func (UnimplementedMarketingServiceServer) mustEmbedUnimplementedMarketingServiceServer() {}
 func (UnimplementedMarketingServiceServer) testEmbeddedByValue()                          {}
@@ -696,6 +792,96 @@ func _MarketingService_DeleteLead_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MarketingService_RecordEngagement_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordEngagementRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).RecordEngagement(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_RecordEngagement_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).RecordEngagement(ctx, req.(*RecordEngagementRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_QualifyLead_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(QualifyLeadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).QualifyLead(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_QualifyLead_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).QualifyLead(ctx, req.(*QualifyLeadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_DisqualifyLead_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DisqualifyLeadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).DisqualifyLead(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_DisqualifyLead_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).DisqualifyLead(ctx, req.(*DisqualifyLeadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_GetScoringRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetScoringRulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).GetScoringRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_GetScoringRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).GetScoringRules(ctx, req.(*GetScoringRulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_UpdateScoringRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateScoringRulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).UpdateScoringRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_UpdateScoringRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).UpdateScoringRules(ctx, req.(*UpdateScoringRulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MarketingService_ServiceDesc is the grpc.ServiceDesc for MarketingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -770,6 +956,26 @@ var MarketingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteLead",
 			Handler:    _MarketingService_DeleteLead_Handler,
+		},
+		{
+			MethodName: "RecordEngagement",
+			Handler:    _MarketingService_RecordEngagement_Handler,
+		},
+		{
+			MethodName: "QualifyLead",
+			Handler:    _MarketingService_QualifyLead_Handler,
+		},
+		{
+			MethodName: "DisqualifyLead",
+			Handler:    _MarketingService_DisqualifyLead_Handler,
+		},
+		{
+			MethodName: "GetScoringRules",
+			Handler:    _MarketingService_GetScoringRules_Handler,
+		},
+		{
+			MethodName: "UpdateScoringRules",
+			Handler:    _MarketingService_UpdateScoringRules_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
