@@ -89,8 +89,9 @@ func (k keys) contactMembers(c *sales.Contact) []member {
 	return k.plain("contact", c.GetId(), "account_id", c.GetAccountId(), "owner_id", c.GetOwnerId())
 }
 
-// putContact adds a contact's creation (prev nil) or change to w: its account must exist.
-func (k keys) putContact(w *commit.Write, c, prev *sales.Contact) error {
+// putContact adds a contact's creation (prev nil) or change to w: its account must exist, unless
+// the same write creates it (checks run before effects).
+func (k keys) putContact(w *commit.Write, c, prev *sales.Contact, accountInWrite bool) error {
 	if err := putResource(w, k.resource("contact", c.GetId()), prev.GetEtag(), c, c.GetEtag()); err != nil {
 		return err
 	}
@@ -100,7 +101,7 @@ func (k keys) putContact(w *commit.Write, c, prev *sales.Contact) error {
 			w.HDel(k.emails(), prev.GetEmail())
 		}
 	}
-	if c.GetAccountId() != "" && c.GetAccountId() != prev.GetAccountId() {
+	if c.GetAccountId() != "" && c.GetAccountId() != prev.GetAccountId() && !accountInWrite {
 		w.ExpectExists(k.resource("account", c.GetAccountId()))
 	}
 	w.HSet(k.customers(), c.GetCustomerId(), c.GetId())
@@ -111,7 +112,7 @@ func (k keys) putContact(w *commit.Write, c, prev *sales.Contact) error {
 // CreateContact implements sales.Store.
 func (s *Store) CreateContact(ctx context.Context, tenant string, c *sales.Contact, event []byte) error {
 	k, w := s.scope(tenant), commit.New()
-	if err := k.putContact(w, c, nil); err != nil {
+	if err := k.putContact(w, c, nil, false); err != nil {
 		return err
 	}
 	return s.run(ctx, k, w, event)
@@ -120,7 +121,7 @@ func (s *Store) CreateContact(ctx context.Context, tenant string, c *sales.Conta
 // UpdateContact implements sales.Store.
 func (s *Store) UpdateContact(ctx context.Context, tenant string, c, prev *sales.Contact, event []byte) error {
 	k, w := s.scope(tenant), commit.New()
-	if err := k.putContact(w, c, prev); err != nil {
+	if err := k.putContact(w, c, prev, false); err != nil {
 		return err
 	}
 	return s.run(ctx, k, w, event)

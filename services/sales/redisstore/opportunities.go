@@ -36,16 +36,17 @@ func forecastField(c sales.ForecastCounter) string {
 }
 
 // putOpportunity adds a deal's write to w: the deal, its indexes, its pipeline pin, its forecast
-// counters, its order (a win) and, on creation, the existence of its account and contact.
-func (k keys) putOpportunity(w *commit.Write, ow *sales.OpportunityWrite) error {
+// counters, its order (a win) and, on creation, the existence of its account and contact unless
+// the same write creates them.
+func (k keys) putOpportunity(w *commit.Write, ow *sales.OpportunityWrite, partiesInWrite bool) error {
 	o, prev := ow.Opp, ow.Prev
 	if err := putResource(w, k.resource("opportunity", o.GetId()), prev.GetEtag(), o, o.GetEtag()); err != nil {
 		return err
 	}
-	if prev == nil && o.GetAccountId() != "" {
+	if prev == nil && o.GetAccountId() != "" && !partiesInWrite {
 		w.ExpectExists(k.resource("account", o.GetAccountId()))
 	}
-	if prev == nil && o.GetContactId() != "" {
+	if prev == nil && o.GetContactId() != "" && !partiesInWrite {
 		w.ExpectExists(k.resource("contact", o.GetContactId()))
 	}
 	if ow.PinPipeline {
@@ -64,7 +65,7 @@ func (k keys) putOpportunity(w *commit.Write, ow *sales.OpportunityWrite) error 
 // SaveOpportunity implements sales.Store.
 func (s *Store) SaveOpportunity(ctx context.Context, tenant string, ow *sales.OpportunityWrite) error {
 	k, w := s.scope(tenant), commit.New()
-	if err := k.putOpportunity(w, ow); err != nil {
+	if err := k.putOpportunity(w, ow, false); err != nil {
 		return err
 	}
 	return s.run(ctx, k, w, ow.Events...)
@@ -108,11 +109,12 @@ func (s *Store) Convert(ctx context.Context, tenant string, c *sales.Conversion,
 			return err
 		}
 	}
-	if err := k.putContact(w, c.Contact, nil); err != nil {
+	// An attached account must still exist; a new one and the contact are created right here.
+	if err := k.putContact(w, c.Contact, nil, c.NewAccount != nil); err != nil {
 		return err
 	}
 	if c.Opportunity != nil {
-		if err := k.putOpportunity(w, c.Opportunity); err != nil {
+		if err := k.putOpportunity(w, c.Opportunity, true); err != nil {
 			return err
 		}
 	}
