@@ -17,16 +17,16 @@ var (
 	ErrOpportunityClosed   = apierr.New(apierr.FailedPrecondition, "OPPORTUNITY_CLOSED", "the opportunity is already won or lost")
 	ErrClosedStage         = apierr.New(apierr.FailedPrecondition, "CLOSED_STAGE",
 		"closed stages are reached only through :win and :lose")
-	ErrNoLineItems  = apierr.New(apierr.FailedPrecondition, "NO_LINE_ITEMS", "winning needs at least one line item")
-	ErrNoCustomer   = apierr.New(apierr.FailedPrecondition, "NO_CONTACT", "winning needs a contact: the order is placed for its customer")
-	ErrContention   = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the opportunity kept changing concurrently; retry")
-	ErrUnknownStage = apierr.Invalid("stage", "not a stage of the opportunity's pipeline")
-	ErrNoParty      = apierr.Invalid("opportunity", "set account_id or contact_id")
-	ErrAmountFixed  = apierr.Invalid("opportunity.amount", "the amount of an opportunity with line items is their sum")
-	ErrAmount       = apierr.Invalid("opportunity.amount", "must be zero or more, in the opportunity's currency")
-	ErrCloseDate    = apierr.Invalid("opportunity.close_date", "must be a date YYYY-MM-DD")
-	ErrUnknownContact  = apierr.Invalid("contact_id", "no contact with this id")
-	ErrUnknownPipeline = apierr.Invalid("opportunity.pipeline_id", "no pipeline with this id")
+	ErrNoLineItems       = apierr.New(apierr.FailedPrecondition, "NO_LINE_ITEMS", "winning needs at least one line item")
+	ErrNoCustomer        = apierr.New(apierr.FailedPrecondition, "NO_CONTACT", "winning needs a contact: the order is placed for its customer")
+	ErrContention        = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the opportunity kept changing concurrently; retry")
+	ErrUnknownStage      = apierr.Invalid("stage", "not a stage of the opportunity's pipeline")
+	ErrNoParty           = apierr.Invalid("opportunity", "set account_id or contact_id")
+	ErrAmountFixed       = apierr.Invalid("opportunity.amount", "the amount of an opportunity with line items is their sum")
+	ErrAmount            = apierr.Invalid("opportunity.amount", "must be zero or more, in the opportunity's currency")
+	ErrCloseDate         = apierr.Invalid("opportunity.close_date", "must be a date YYYY-MM-DD")
+	ErrUnknownContact    = apierr.Invalid("contact_id", "no contact with this id")
+	ErrUnknownPipeline   = apierr.Invalid("opportunity.pipeline_id", "no pipeline with this id")
 	ErrOpportunityFilter = apierr.Invalid("filter", `supported filters: stage = "<stage>", owner_id = "<owner>", `+
 		`account_id = "<id>", or a range on close_date ("YYYY-MM-DD") or amount (whole units)`)
 )
@@ -95,7 +95,9 @@ func ParseOpportunityFilter(filter string) (Index, error) {
 }
 
 // isOpen reports whether a deal is still in progress.
-func isOpen(o *Opportunity) bool { return o.GetStatus() == salesv1.OpportunityStatus_OPPORTUNITY_STATUS_OPEN }
+func isOpen(o *Opportunity) bool {
+	return o.GetStatus() == salesv1.OpportunityStatus_OPPORTUNITY_STATUS_OPEN
+}
 
 // enterStage moves o into stage at ts, recording the move in its history.
 func enterStage(o *Opportunity, s *salesv1.PipelineStage, ts time.Time) {

@@ -22,7 +22,9 @@ const (
 )
 
 // Client implements sales.LeadReader.
-type Client struct{ marketing marketingv1.MarketingServiceClient }
+type Client struct {
+	marketing marketingv1.MarketingServiceClient
+}
 
 var _ sales.LeadReader = (*Client)(nil)
 

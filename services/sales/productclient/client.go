@@ -22,7 +22,9 @@ const (
 )
 
 // Client implements sales.Pricer.
-type Client struct{ product productv1.ProductServiceClient }
+type Client struct {
+	product productv1.ProductServiceClient
+}
 
 var _ sales.Pricer = (*Client)(nil)
 
