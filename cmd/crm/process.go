@@ -57,9 +57,9 @@ func newService(name string, deps platform.Deps) (platform.Service, error) {
 	case sales.Name:
 		return sales.New(deps)
 	case product.Name:
-		return product.New(deps), nil
+		return product.New(deps)
 	default:
-		return support.New(deps), nil
+		return support.New(deps)
 	}
 }
 

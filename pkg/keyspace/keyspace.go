@@ -83,6 +83,13 @@ func (s *Space) Stream(service string, partition int) string {
 	return "crm:{p" + strconv.Itoa(partition) + "}:" + service + ":events"
 }
 
+// Partitioned is a service's key shared by the tenants of one partition, such as a schedule that a
+// background sweep reads across tenants. It shares the partition's hash tag, so a tenant's write can
+// update it in the same atomic call.
+func (s *Space) Partitioned(service string, partition int, name string) string {
+	return "crm:{p" + strconv.Itoa(partition) + "}:" + service + ":" + name
+}
+
 // DeadLetters is where a consumer group parks the events of a stream it could not handle.
 func (s *Space) DeadLetters(service string, partition int, group string) string {
 	return s.Stream(service, partition) + ":dlq:" + group

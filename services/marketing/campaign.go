@@ -24,7 +24,6 @@ var (
 	ErrCampaignContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the campaign kept changing concurrently; retry")
 	ErrUnknownCampaign    = apierr.Invalid("lead.campaign_id", "no campaign with this id")
 	ErrCampaignCurrency   = apierr.Invalid("campaign.actual_cost", "must be in the budget's currency")
-	ErrCampaignFilter     = apierr.Invalid("filter", `supported filters: status = CAMPAIGN_STATUS_<X>, channel = CHANNEL_<X>`)
 )
 
 // updatableCampaignFields are the fields UpdateCampaign may change (its update_mask paths).
@@ -74,7 +73,7 @@ type CampaignStore interface {
 
 // ParseCampaignFilter parses the AIP-160 filters the campaign indexes support.
 func ParseCampaignFilter(filter string) (CampaignIndex, error) {
-	status, channel, err := parseIndexFilter(filter, marketingv1.CampaignStatus_value, ErrCampaignFilter)
+	status, channel, err := parseStatusOrChannel(filter, marketingv1.CampaignStatus_value)
 	return CampaignIndex{Status: marketingv1.CampaignStatus(status), Channel: channel}, err
 }
 

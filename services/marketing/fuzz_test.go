@@ -31,15 +31,16 @@ func FuzzNormalizeEmail(f *testing.F) {
 	})
 }
 
-// FuzzParseLeadFilter: a filter either names an index or is INVALID_ARGUMENT, never a panic.
-func FuzzParseLeadFilter(f *testing.F) {
-	for _, s := range []string{"", "status = LEAD_STATUS_NEW", `channel="CHANNEL_WEB"`, "score > 3", "status = 1"} {
-		f.Add(s)
+// FuzzParseLeadList: a filter and order either name an index or are INVALID_ARGUMENT, never a panic.
+func FuzzParseLeadList(f *testing.F) {
+	for _, s := range []string{"", "status = LEAD_STATUS_NEW", `channel="CHANNEL_WEB"`, "score > 3 AND score <= 9", "status = 1", `tags:"a b"`} {
+		f.Add(s, "")
+		f.Add(s, "score desc")
 	}
-	f.Fuzz(func(t *testing.T, filter string) {
-		if _, err := marketing.ParseLeadFilter(filter); err != nil {
+	f.Fuzz(func(t *testing.T, filter, orderBy string) {
+		if _, err := marketing.ParseLeadList(filter, orderBy); err != nil {
 			if e, ok := apierr.As(err); !ok || e.Kind != apierr.InvalidArgument {
-				t.Fatalf("ParseLeadFilter(%q): %v is not INVALID_ARGUMENT", filter, err)
+				t.Fatalf("ParseLeadList(%q, %q): %v is not INVALID_ARGUMENT", filter, orderBy, err)
 			}
 		}
 	})

@@ -6,12 +6,10 @@ import (
 	"context"
 	"errors"
 	"net/mail"
-	"regexp"
 	"strings"
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
-	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
 
 // Lead is the stored and served form of a lead: the contract's message, so nothing is lost between
@@ -20,11 +18,9 @@ type Lead = marketingv1.Lead
 
 // Errors of the lead use cases.
 var (
-	ErrLeadNotFound  = apierr.New(apierr.NotFound, "LEAD_NOT_FOUND", "lead not found")
-	ErrContention    = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the lead kept changing concurrently; retry")
-	ErrInvalidEmail  = apierr.Invalid("lead.email", "must be a plain e-mail address such as ada@example.com")
-	ErrInvalidFilter = apierr.Invalid("filter",
-		`supported filters: status = LEAD_STATUS_<X>, channel = CHANNEL_<X>`)
+	ErrLeadNotFound = apierr.New(apierr.NotFound, "LEAD_NOT_FOUND", "lead not found")
+	ErrContention   = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the lead kept changing concurrently; retry")
+	ErrInvalidEmail = apierr.Invalid("lead.email", "must be a plain e-mail address such as ada@example.com")
 )
 
 // ErrStale means the lead changed between read and write.
@@ -50,8 +46,8 @@ type Store interface {
 	GetLead(ctx context.Context, tenant, id string) (*Lead, error)
 	// ReferrerOf returns the customer a referral code belongs to; ErrUnknownReferralCode if none.
 	ReferrerOf(ctx context.Context, tenant, code string) (string, error)
-	// ListLeads returns up to q.Limit leads of an index, newest first, and the cursor (After) of
-	// the next page, empty when there is none.
+	// ListLeads returns up to q.Limit leads matching q.Filter in q's order, and the cursor (After)
+	// of the next page, empty when there is none.
 	ListLeads(ctx context.Context, tenant string, q LeadQuery) (leads []*Lead, next string, err error)
 	// ScoringRules returns the tenant's scoring rules; nil when it never set any.
 	ScoringRules(ctx context.Context, tenant string) (*ScoringRules, error)
@@ -70,16 +66,12 @@ type LeadWrite struct {
 	Touch bool
 }
 
-// LeadIndex names a secondary index: all leads (zero value), or leads with one status or channel.
-type LeadIndex struct {
-	Status  marketingv1.LeadStatus
-	Channel typev1.Channel
-}
-
-// LeadQuery is one page of a list.
+// LeadQuery is one page of a lead list.
 type LeadQuery struct {
-	Index LeadIndex
-	// After is the id of the last lead of the previous page; empty for the first page.
+	Filter LeadFilter
+	// ByScore lists highest score first (then newest); otherwise newest first.
+	ByScore bool
+	// After is the cursor of the previous page's last lead; empty for the first page.
 	After string
 	Limit int
 }
@@ -92,36 +84,4 @@ func NormalizeEmail(raw string) (string, error) {
 		return "", ErrInvalidEmail
 	}
 	return email, nil
-}
-
-var filterPattern = regexp.MustCompile(`^\s*(status|channel)\s*=\s*"?([A-Z_]+)"?\s*$`)
-
-// ParseLeadFilter parses the AIP-160 filters the lead indexes support.
-func ParseLeadFilter(filter string) (LeadIndex, error) {
-	status, channel, err := parseIndexFilter(filter, marketingv1.LeadStatus_value, ErrInvalidFilter)
-	return LeadIndex{Status: marketingv1.LeadStatus(status), Channel: channel}, err
-}
-
-// parseIndexFilter parses `status = <STATUS>` or `channel = CHANNEL_<X>`, the one-field filters
-// an index answers, with statuses the names of the resource's status enum.
-func parseIndexFilter(filter string, statuses map[string]int32, invalid error) (int32, typev1.Channel, error) {
-	if strings.TrimSpace(filter) == "" {
-		return 0, 0, nil
-	}
-	m := filterPattern.FindStringSubmatch(filter)
-	if m == nil {
-		return 0, 0, invalid
-	}
-	values := typev1.Channel_value
-	if m[1] == "status" {
-		values = statuses
-	}
-	v, ok := values[m[2]]
-	if !ok || v == 0 {
-		return 0, 0, invalid
-	}
-	if m[1] == "status" {
-		return v, 0, nil
-	}
-	return 0, typev1.Channel(v), nil
 }

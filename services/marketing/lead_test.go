@@ -2,7 +2,12 @@ package marketing_test
 
 import (
 	"errors"
+	"math"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/crmcycle/crm/pkg/apierr"
 
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
@@ -40,30 +45,50 @@ func TestNormalizeEmail(t *testing.T) {
 	}
 }
 
-func TestParseLeadFilter(t *testing.T) {
+func TestParseLeadList(t *testing.T) {
+	const camp = "01a20b45-2a28-7f41-b702-1121b1b3b663"
 	tests := []struct {
-		filter string
-		want   marketing.LeadIndex
-		ok     bool
+		filter, orderBy string
+		want            marketing.LeadQuery
+		errField        string // the field an error names; "" when the query is valid
 	}{
-		{"", marketing.LeadIndex{}, true},
-		{"   ", marketing.LeadIndex{}, true},
-		{"status = LEAD_STATUS_NEW", marketing.LeadIndex{Status: marketingv1.LeadStatus_LEAD_STATUS_NEW}, true},
-		{`status="LEAD_STATUS_ENGAGED"`, marketing.LeadIndex{Status: marketingv1.LeadStatus_LEAD_STATUS_ENGAGED}, true},
-		{"channel = CHANNEL_WEB", marketing.LeadIndex{Channel: typev1.Channel_CHANNEL_WEB}, true},
-		{"channel = CHANNEL_UNSPECIFIED", marketing.LeadIndex{}, false},
-		{"status = LEAD_STATUS_BOGUS", marketing.LeadIndex{}, false},
-		{"score > 10", marketing.LeadIndex{}, false},
-		{"status = LEAD_STATUS_NEW AND channel = CHANNEL_WEB", marketing.LeadIndex{}, false},
+		{"", "", marketing.LeadQuery{}, ""},
+		{"   ", "create_time desc", marketing.LeadQuery{}, ""},
+		{"status = LEAD_STATUS_NEW", "", marketing.LeadQuery{Filter: marketing.LeadFilter{Status: marketingv1.LeadStatus_LEAD_STATUS_NEW}}, ""},
+		{`status="LEAD_STATUS_ENGAGED"`, "score desc", marketing.LeadQuery{Filter: marketing.LeadFilter{Status: marketingv1.LeadStatus_LEAD_STATUS_ENGAGED}, ByScore: true}, ""},
+		{"channel = CHANNEL_WEB", "", marketing.LeadQuery{Filter: marketing.LeadFilter{Channel: typev1.Channel_CHANNEL_WEB}}, ""},
+		{`campaignId = "` + camp + `"`, "", marketing.LeadQuery{Filter: marketing.LeadFilter{Campaign: camp}}, ""},
+		{`tags:"vip"`, "", marketing.LeadQuery{Filter: marketing.LeadFilter{Tag: "vip"}}, ""},
+		{"score >= 10 AND score < 20", "", marketing.LeadQuery{Filter: marketing.LeadFilter{Score: &marketing.ScoreRange{Min: 10, Max: 19}}, ByScore: true}, ""},
+		{"status = LEAD_STATUS_NEW AND score > 5", "score desc", marketing.LeadQuery{ByScore: true,
+			Filter: marketing.LeadFilter{Status: marketingv1.LeadStatus_LEAD_STATUS_NEW, Score: &marketing.ScoreRange{Min: 6, Max: math.MaxInt32}}}, ""},
+		{"channel = CHANNEL_UNSPECIFIED", "", marketing.LeadQuery{}, "filter"},
+		{"status = LEAD_STATUS_BOGUS", "", marketing.LeadQuery{}, "filter"},
+		{"status = LEAD_STATUS_NEW AND channel = CHANNEL_WEB", "", marketing.LeadQuery{}, "filter"},
+		{"channel = CHANNEL_WEB AND score > 3", "", marketing.LeadQuery{}, "filter"},
+		{"campaign_id = nope", "", marketing.LeadQuery{}, "filter"},
+		{"score > -1", "", marketing.LeadQuery{}, "filter"},
+		{"email = a@b.c", "", marketing.LeadQuery{}, "filter"},
+		{"status = LEAD_STATUS_NEW OR status = LEAD_STATUS_ENGAGED", "", marketing.LeadQuery{}, "filter"},
+		{"score > 3", "create_time desc", marketing.LeadQuery{}, "order_by"},
+		{`tags:"vip"`, "score desc", marketing.LeadQuery{}, "order_by"},
+		{"", "email", marketing.LeadQuery{}, "order_by"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.filter, func(t *testing.T) {
-			got, err := marketing.ParseLeadFilter(tt.filter)
-			if (err == nil) != tt.ok {
-				t.Fatalf("ParseLeadFilter(%q) error = %v, want ok=%v", tt.filter, err, tt.ok)
+		t.Run(tt.filter+"|"+tt.orderBy, func(t *testing.T) {
+			got, err := marketing.ParseLeadList(tt.filter, tt.orderBy)
+			if tt.errField != "" {
+				e, ok := apierr.As(err)
+				if !ok || e.Kind != apierr.InvalidArgument || len(e.Fields) != 1 || e.Fields[0].Field != tt.errField {
+					t.Fatalf("ParseLeadList(%q, %q) = %v, want INVALID_ARGUMENT naming %s", tt.filter, tt.orderBy, err, tt.errField)
+				}
+				return
 			}
-			if got != tt.want {
-				t.Fatalf("got %+v, want %+v", got, tt.want)
+			if err != nil {
+				t.Fatalf("ParseLeadList(%q, %q): %v", tt.filter, tt.orderBy, err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Fatalf("(-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -28,11 +28,11 @@ func (k leadKeys) campaignIndex(ix marketing.CampaignIndex) string {
 	return k.Key("campaigns")
 }
 
-func (k leadKeys) campaignIndexes(c *marketing.Campaign) []string {
-	return []string{
-		k.campaignIndex(marketing.CampaignIndex{}),
-		k.campaignIndex(marketing.CampaignIndex{Status: c.GetStatus()}),
-		k.campaignIndex(marketing.CampaignIndex{Channel: c.GetChannel()}),
+func (k leadKeys) campaignIndexes(c *marketing.Campaign) []indexEntry {
+	return []indexEntry{
+		{k.campaignIndex(marketing.CampaignIndex{}), c.GetId()},
+		{k.campaignIndex(marketing.CampaignIndex{Status: c.GetStatus()}), c.GetId()},
+		{k.campaignIndex(marketing.CampaignIndex{Channel: c.GetChannel()}), c.GetId()},
 	}
 }
 
@@ -53,9 +53,7 @@ func (s *Store) CreateCampaign(ctx context.Context, tenant string, c *marketing.
 	}
 	k := s.scope(tenant)
 	w := commit.New().ExpectVersion(k.campaign(c.GetId()), "").Put(k.campaign(c.GetId()), data, c.GetEtag())
-	for _, ix := range k.campaignIndexes(c) {
-		w.ZAdd(ix, 0, c.GetId())
-	}
+	moveIndexes(w, nil, k.campaignIndexes(c))
 	return w.Append(k.Stream(), event).Run(ctx, s.rdb)
 }
 
@@ -67,7 +65,7 @@ func (s *Store) UpdateCampaign(ctx context.Context, tenant string, c, prev *mark
 	}
 	k := s.scope(tenant)
 	w := commit.New().ExpectVersion(k.campaign(c.GetId()), prev.GetEtag()).Put(k.campaign(c.GetId()), data, c.GetEtag())
-	moveIndexes(w, k.campaignIndexes(prev), k.campaignIndexes(c), c.GetId())
+	moveIndexes(w, k.campaignIndexes(prev), k.campaignIndexes(c))
 	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale
@@ -91,7 +89,7 @@ func (s *Store) GetCampaign(ctx context.Context, tenant, id string) (*marketing.
 // ListCampaigns implements marketing.CampaignStore.
 func (s *Store) ListCampaigns(ctx context.Context, tenant string, q marketing.CampaignQuery) ([]*marketing.Campaign, string, error) {
 	k := s.scope(tenant)
-	return page(ctx, s.rdb, k.campaignIndex(q.Index), q.After, q.Limit, k.campaign,
+	return page(ctx, s.rdb, k.campaignIndex(q.Index), everything, q.After, q.Limit, k.campaign,
 		func() *marketing.Campaign { return &marketing.Campaign{} })
 }
 

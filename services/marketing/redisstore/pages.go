@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
@@ -26,17 +27,23 @@ func get(ctx context.Context, rdb redis.UniversalClient, key string, msg proto.M
 	return true, nil
 }
 
-// page reads up to limit resources of a sorted-set index of time-ordered ids, newest first, after
-// the id after, and returns the cursor of the next page ("" on the last). Two round trips (the
-// index range, then the resources in one pipeline), whatever the size of the collection.
-func page[T proto.Message](ctx context.Context, rdb redis.UniversalClient, index, after string, limit int,
-	keyOf func(id string) string, newMsg func() T) ([]T, string, error) {
-	start := "+"
+// lexBounds are the ends of a lexical range of a sorted set, in ZRANGE BYLEX syntax.
+type lexBounds struct{ max, min string }
+
+var everything = lexBounds{max: "+", min: "-"}
+
+// page reads up to limit resources of a sorted-set index whose members all have one score, from
+// the highest member down within bounds, after the member after, and returns the cursor of the
+// next page ("" on the last). keyOf maps a member to its resource's key. Two round trips (the index
+// range, then the resources in one pipeline), whatever the size of the collection.
+func page[T proto.Message](ctx context.Context, rdb redis.UniversalClient, index string, bounds lexBounds, after string, limit int,
+	keyOf func(member string) string, newMsg func() T) ([]T, string, error) {
+	start := bounds.max
 	if after != "" {
 		start = "(" + after
 	}
 	ids, err := rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: index, Start: start, Stop: "-", ByLex: true, Rev: true, Count: int64(limit + 1),
+		Key: index, Start: start, Stop: bounds.min, ByLex: true, Rev: true, Count: int64(limit + 1),
 	}).Result()
 	if err != nil {
 		return nil, "", err
@@ -75,11 +82,20 @@ func page[T proto.Message](ctx context.Context, rdb redis.UniversalClient, index
 	return out, next, nil
 }
 
-// moveIndexes updates index membership from the old resource's indexes to the new one's.
-func moveIndexes(w *commit.Write, oldIdx, newIdx []string, id string) {
-	for i := range newIdx {
-		if oldIdx[i] != newIdx[i] {
-			w.ZRem(oldIdx[i], id).ZAdd(newIdx[i], 0, id)
+// indexEntry is one member of one sorted-set index.
+type indexEntry struct{ key, member string }
+
+// moveIndexes turns a resource's index entries from old to new: entries only in old are removed,
+// entries only in new added (at score 0: indexes order their members lexically).
+func moveIndexes(w *commit.Write, old, new []indexEntry) {
+	for _, e := range old {
+		if !slices.Contains(new, e) {
+			w.ZRem(e.key, e.member)
+		}
+	}
+	for _, e := range new {
+		if !slices.Contains(old, e) {
+			w.ZAdd(e.key, 0, e.member)
 		}
 	}
 }

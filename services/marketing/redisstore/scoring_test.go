@@ -238,3 +238,5 @@ func TestScoringRulesUpdateWithMaskAndEtag(t *testing.T) {
 		t.Fatalf("rules read back = %v, %v; want %v", again, err, updated)
 	}
 }
+
+func maskOf(paths ...string) *fieldmaskpb.FieldMask { return &fieldmaskpb.FieldMask{Paths: paths} }

@@ -7,12 +7,15 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/keyspace"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
 )
 
@@ -38,23 +41,61 @@ func (s *Store) scope(tenant string) leadKeys { return leadKeys{s.keys.Scope(ser
 func (k leadKeys) lead(id string) string { return k.Key("lead", id) }
 func (k leadKeys) emails() string        { return k.Key("lead-emails") }
 
-func (k leadKeys) index(ix marketing.LeadIndex) string {
+// timeIndex is the sorted set of lead ids (UUIDv7, so in time order) that a filter on one field
+// reads; all leads for none.
+func (k leadKeys) timeIndex(f marketing.LeadFilter) string {
 	switch {
-	case ix.Status != 0:
-		return k.Key("leads", "status", ix.Status.String())
-	case ix.Channel != 0:
-		return k.Key("leads", "channel", ix.Channel.String())
+	case f.Status != 0:
+		return k.Key("leads", "status", f.Status.String())
+	case f.Channel != 0:
+		return k.Key("leads", "channel", f.Channel.String())
+	case f.Campaign != "":
+		return k.Key("leads", "campaign", f.Campaign)
+	case f.Tag != "":
+		return k.Key("leads", "tag", f.Tag)
 	}
 	return k.Key("leads")
 }
 
-// indexes are the sorted sets a lead belongs to.
-func (k leadKeys) indexes(l *marketing.Lead) []string {
-	return []string{
-		k.index(marketing.LeadIndex{}),
-		k.index(marketing.LeadIndex{Status: l.GetStatus()}),
-		k.index(marketing.LeadIndex{Channel: l.GetChannel()}),
+// scoreIndex is the sorted set of score members (see scoreMember) of all leads or of one status.
+func (k leadKeys) scoreIndex(status marketingv1.LeadStatus) string {
+	if status != 0 {
+		return k.Key("leads-by-score", "status", status.String())
 	}
+	return k.Key("leads-by-score")
+}
+
+// scoreMember orders leads by score, then id, as plain strings: a zero-padded score and the id.
+// Every member of a score index has the same sorted-set score, so a score range is a lexical
+// range and a page is O(log n + page) whatever the number of ties.
+func scoreMember(score int32, id string) string {
+	return fmt.Sprintf("%010d:%s", max(score, 0), id)
+}
+
+// idOfMember is the lead id of a time or score index member.
+func idOfMember(member string) string {
+	return member[strings.LastIndexByte(member, ':')+1:]
+}
+
+// indexes are the index entries of a lead.
+func (k leadKeys) indexes(l *marketing.Lead) []indexEntry {
+	id, score := l.GetId(), scoreMember(l.GetScore(), l.GetId())
+	out := []indexEntry{
+		{k.timeIndex(marketing.LeadFilter{}), id},
+		{k.timeIndex(marketing.LeadFilter{Status: l.GetStatus()}), id},
+		{k.scoreIndex(0), score},
+		{k.scoreIndex(l.GetStatus()), score},
+	}
+	if l.GetChannel() != 0 {
+		out = append(out, indexEntry{k.timeIndex(marketing.LeadFilter{Channel: l.GetChannel()}), id})
+	}
+	if l.GetCampaignId() != "" {
+		out = append(out, indexEntry{k.timeIndex(marketing.LeadFilter{Campaign: l.GetCampaignId()}), id})
+	}
+	for _, tag := range l.GetTags() {
+		out = append(out, indexEntry{k.timeIndex(marketing.LeadFilter{Tag: tag}), id})
+	}
+	return out
 }
 
 // CreateLead implements marketing.Store.
@@ -69,9 +110,7 @@ func (s *Store) CreateLead(ctx context.Context, tenant string, lw marketing.Lead
 		ExpectVersion(k.lead(lead.GetId()), "").
 		Unique(k.emails(), lead.GetEmail(), lead.GetId()).
 		Put(k.lead(lead.GetId()), data, lead.GetEtag())
-	for _, ix := range k.indexes(lead) {
-		w.ZAdd(ix, 0, lead.GetId())
-	}
+	moveIndexes(w, nil, k.indexes(lead))
 	k.countLeadWrite(w, lw)
 	if lead.GetReferralCode() != "" {
 		w.ExpectExists(k.referral(lead.GetReferralCode()))
@@ -103,7 +142,7 @@ func (s *Store) UpdateLead(ctx context.Context, tenant string, lw marketing.Lead
 	if lead.GetEmail() != prev.GetEmail() {
 		w.Unique(k.emails(), lead.GetEmail(), lead.GetId()).HDel(k.emails(), prev.GetEmail())
 	}
-	moveIndexes(w, k.indexes(prev), k.indexes(lead), lead.GetId())
+	moveIndexes(w, k.indexes(prev), k.indexes(lead))
 	k.countLeadWrite(w, lw)
 	err = appendAll(w, k.Stream(), lw.Events).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
@@ -132,9 +171,7 @@ func (s *Store) EraseLead(ctx context.Context, tenant string, lead *marketing.Le
 	w := commit.New().ExpectVersion(k.lead(lead.GetId()), lead.GetEtag()).
 		Delete(k.lead(lead.GetId())).
 		HDel(k.emails(), lead.GetEmail())
-	for _, ix := range k.indexes(lead) {
-		w.ZRem(ix, lead.GetId())
-	}
+	moveIndexes(w, k.indexes(lead), nil)
 	err := w.Append(k.Stream(), event).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale
@@ -155,8 +192,18 @@ func (s *Store) GetLead(ctx context.Context, tenant, id string) (*marketing.Lead
 	return lead, nil
 }
 
-// ListLeads implements marketing.Store.
+// ListLeads implements marketing.Store: a time index, or a score index within the score range.
 func (s *Store) ListLeads(ctx context.Context, tenant string, q marketing.LeadQuery) ([]*marketing.Lead, string, error) {
 	k := s.scope(tenant)
-	return page(ctx, s.rdb, k.index(q.Index), q.After, q.Limit, k.lead, func() *marketing.Lead { return &marketing.Lead{} })
+	newLead := func() *marketing.Lead { return &marketing.Lead{} }
+	if !q.ByScore {
+		return page(ctx, s.rdb, k.timeIndex(q.Filter), everything, q.After, q.Limit, k.lead, newLead)
+	}
+	bounds := everything
+	if r := q.Filter.Score; r != nil {
+		// ";" sorts right after ":", so "<max>;" is above every member with score max.
+		bounds = lexBounds{max: fmt.Sprintf("[%010d;", r.Max), min: fmt.Sprintf("[%010d:", r.Min)}
+	}
+	return page(ctx, s.rdb, k.scoreIndex(q.Filter.Status), bounds, q.After, q.Limit,
+		func(member string) string { return k.lead(idOfMember(member)) }, newLead)
 }

@@ -183,7 +183,7 @@ func TestStaleUpdateWritesNothing(t *testing.T) {
 		t.Fatalf("lead changed by a failed update (-want +got):\n%s", diff)
 	}
 	engaged, _, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{
-		Index: marketing.LeadIndex{Status: marketingv1.LeadStatus_LEAD_STATUS_ENGAGED}, Limit: 10})
+		Filter: marketing.LeadFilter{Status: marketingv1.LeadStatus_LEAD_STATUS_ENGAGED}, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,8 +204,8 @@ func TestUpdateMovesStatusIndex(t *testing.T) {
 	if err := f.store.UpdateLead(ctx, f.tenant, marketing.LeadWrite{Lead: next, Prev: lead, Events: [][]byte{encodeEvent(t, f.tenant)}}); err != nil {
 		t.Fatal(err)
 	}
-	count := func(ix marketing.LeadIndex) int {
-		leads, _, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{Index: ix, Limit: 10})
+	count := func(ix marketing.LeadFilter) int {
+		leads, _, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{Filter: ix, Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,13 +213,13 @@ func TestUpdateMovesStatusIndex(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name string
-		ix   marketing.LeadIndex
+		ix   marketing.LeadFilter
 		want int
 	}{
-		{"new", marketing.LeadIndex{Status: marketingv1.LeadStatus_LEAD_STATUS_NEW}, 0},
-		{"engaged", marketing.LeadIndex{Status: marketingv1.LeadStatus_LEAD_STATUS_ENGAGED}, 1},
-		{"ads", marketing.LeadIndex{Channel: typev1.Channel_CHANNEL_ADS}, 1},
-		{"web", marketing.LeadIndex{Channel: typev1.Channel_CHANNEL_WEB}, 0},
+		{"new", marketing.LeadFilter{Status: marketingv1.LeadStatus_LEAD_STATUS_NEW}, 0},
+		{"engaged", marketing.LeadFilter{Status: marketingv1.LeadStatus_LEAD_STATUS_ENGAGED}, 1},
+		{"ads", marketing.LeadFilter{Channel: typev1.Channel_CHANNEL_ADS}, 1},
+		{"web", marketing.LeadFilter{Channel: typev1.Channel_CHANNEL_WEB}, 0},
 	} {
 		if got := count(tt.ix); got != tt.want {
 			t.Errorf("%s index has %d leads, want %d", tt.name, got, tt.want)
@@ -264,7 +264,7 @@ func TestListPagesNewestFirst(t *testing.T) {
 		t.Fatalf("ids across pages (-want +got):\n%s", diff)
 	}
 	social, next, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{
-		Index: marketing.LeadIndex{Channel: typev1.Channel_CHANNEL_SOCIAL}, Limit: 10})
+		Filter: marketing.LeadFilter{Channel: typev1.Channel_CHANNEL_SOCIAL}, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,12 +79,12 @@ func (s *Server) ListLeads(ctx context.Context, req *marketingv1.ListLeadsReques
 	if err != nil {
 		return nil, err
 	}
-	index, err := marketing.ParseLeadFilter(req.GetFilter())
+	q, err := marketing.ParseLeadList(req.GetFilter(), req.GetOrderBy())
 	if err != nil {
 		return nil, err
 	}
-	list := s.list(tenant, "ListLeads", req.GetFilter())
-	q := marketing.LeadQuery{Index: index, Limit: pageSize(req.GetPageSize())}
+	list := s.list(tenant, "ListLeads", req.GetFilter()+"\x00"+req.GetOrderBy())
+	q.Limit = pageSize(req.GetPageSize())
 	if q.After, err = list.cursor(req.GetPageToken()); err != nil {
 		return nil, err
 	}

@@ -1,29 +1,88 @@
-// Package server wires the product service. Until its issue lands it registers the contract's
-// service with every method answering UNIMPLEMENTED, behind the same auth, validation and health.
+// Package server wires the product service: Redis store, use cases, gRPC adapter, the consumer of
+// sales orders and the timed renewal sweep.
 package server
 
 import (
+	"context"
+	"time"
+
+	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
 
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/platform"
-	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	"github.com/crmcycle/crm/services/product"
+	"github.com/crmcycle/crm/services/product/redisstore"
+	"github.com/crmcycle/crm/services/product/rpc"
 )
 
 // Name is the service's target name.
 const Name = "product"
 
-// Service is the mountable product service.
-type Service struct{}
+// sweepInterval is how often the renewal sweep runs over every tenant.
+const sweepInterval = 30 * time.Second
 
-var _ platform.Service = (*Service)(nil)
+// Service is the mountable product service.
+type Service struct {
+	rpc           *rpc.Server
+	subscriptions *product.Subscriptions
+	deps          platform.Deps
+}
+
+var (
+	_ platform.Service    = (*Service)(nil)
+	_ platform.Reactor    = (*Service)(nil)
+	_ platform.Background = (*Service)(nil)
+)
 
 // New builds the service from the process's shared parts.
-func New(platform.Deps) *Service { return &Service{} }
+func New(deps platform.Deps) (*Service, error) {
+	store := redisstore.New(deps.Redis, deps.Keys)
+	publisher := events.Publisher{Producer: Name, Propagator: deps.Telemetry.Propagator}
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, err
+	}
+	subs := product.NewSubscriptions(store, store, publisher, deps.Keys, Name, deps.Now)
+	return &Service{
+		rpc: rpc.New(rpc.UseCases{
+			Catalog:       product.NewCatalog(store, publisher, validator, deps.Now),
+			Subscriptions: subs,
+		}, deps.PageTokens),
+		subscriptions: subs,
+		deps:          deps,
+	}, nil
+}
 
 // Name implements platform.Service.
 func (*Service) Name() string { return Name }
 
 // Register implements platform.Service.
-func (*Service) Register(r grpc.ServiceRegistrar) {
-	productv1.RegisterProductServiceServer(r, productv1.UnimplementedProductServiceServer{})
+func (s *Service) Register(r grpc.ServiceRegistrar) { s.rpc.Register(r) }
+
+// Subscriptions implements platform.Reactor: placed orders become subscriptions and entitlements.
+func (s *Service) Subscriptions() []events.Subscription {
+	return []events.Subscription{{Group: Name, Producer: "sales", Handle: s.subscriptions.OnSalesEvent}}
+}
+
+// RunBackground implements platform.Background: the renewal sweep over every partition, on a timer.
+// Concurrent sweeps in other processes are safe: each change is conditional on the version read.
+func (s *Service) RunBackground(ctx context.Context) error {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		for p := range s.deps.Keys.Partitions() {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err := s.subscriptions.SweepPartition(ctx, p); err != nil && ctx.Err() == nil {
+				s.deps.Logger.WarnContext(ctx, "product: renewal sweep", "partition", p, "error", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }

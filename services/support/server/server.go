@@ -1,29 +1,92 @@
-// Package server wires the support service. Until its issue lands it registers the contract's
-// service with every method answering UNIMPLEMENTED, behind the same auth, validation and health.
+// Package server wires the support service: Redis store, product client, use cases, gRPC adapter
+// and the background sweep of SLA breaches and auto-closes.
 package server
 
 import (
+	"context"
+	"log/slog"
+	"time"
+
+	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
 
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/platform"
-	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
+	"github.com/crmcycle/crm/services/support"
+	"github.com/crmcycle/crm/services/support/productclient"
+	"github.com/crmcycle/crm/services/support/redisstore"
+	"github.com/crmcycle/crm/services/support/rpc"
 )
 
 // Name is the service's target name.
 const Name = "support"
 
-// Service is the mountable support service.
-type Service struct{}
+// sweepInterval is how often the background sweep looks for run-out SLA clocks and solved tickets
+// to close; SweepTickets does it at once for one tenant.
+const sweepInterval = 5 * time.Second
 
-var _ platform.Service = (*Service)(nil)
+// Service is the mountable support service.
+type Service struct {
+	rpc        *rpc.Server
+	sweep      *support.Sweep
+	partitions int
+	logger     *slog.Logger
+}
+
+var (
+	_ platform.Service    = (*Service)(nil)
+	_ platform.Background = (*Service)(nil)
+)
 
 // New builds the service from the process's shared parts.
-func New(platform.Deps) *Service { return &Service{} }
+func New(deps platform.Deps) (*Service, error) {
+	store := redisstore.New(deps.Redis, deps.Keys)
+	publisher := events.Publisher{Producer: Name, Propagator: deps.Telemetry.Propagator}
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, err
+	}
+	products := productclient.New(func() (*grpc.ClientConn, error) { return deps.Dial("product") })
+	tickets := support.NewTickets(store, products, publisher, validator, deps.Now)
+	sweep := support.NewSweep(tickets)
+	return &Service{
+		rpc: rpc.New(rpc.UseCases{
+			Tickets: tickets,
+			Config:  support.NewConfig(store, publisher, validator, deps.Now),
+			Nps:     support.NewNps(store, publisher, deps.Now),
+			Stats:   support.NewStats(store),
+			Sweep:   sweep,
+		}, deps.PageTokens),
+		sweep: sweep, partitions: deps.Keys.Partitions(), logger: deps.Logger,
+	}, nil
+}
 
 // Name implements platform.Service.
-func (*Service) Name() string { return Name }
+func (s *Service) Name() string { return Name }
 
 // Register implements platform.Service.
-func (*Service) Register(r grpc.ServiceRegistrar) {
-	supportv1.RegisterSupportServiceServer(r, supportv1.UnimplementedSupportServiceServer{})
+func (s *Service) Register(r grpc.ServiceRegistrar) { s.rpc.Register(r) }
+
+// RunBackground implements platform.Background: every sweepInterval it sweeps every partition's
+// schedules. Several processes may sweep at once: each change is a versioned commit, so a breach or
+// close happens once whoever gets there first.
+func (s *Service) RunBackground(ctx context.Context) error {
+	tick := time.NewTicker(sweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		for p := range s.partitions {
+			r, err := s.sweep.Partition(ctx, p)
+			if err != nil && ctx.Err() == nil {
+				s.logger.WarnContext(ctx, "support sweep failed", "partition", p, "error", err)
+			}
+			if r.Breaches+r.Closed > 0 {
+				s.logger.InfoContext(ctx, "support sweep", "partition", p, "breaches", r.Breaches, "closed", r.Closed)
+			}
+		}
+	}
 }

@@ -704,9 +704,15 @@ type ListLeadsRequest struct {
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 filter on one indexed field: `status = LEAD_STATUS_NEW` or `channel = CHANNEL_WEB` (the
-	// source channel). Empty lists every lead.
-	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	// AIP-160 filter, answered by one index: one of `status = LEAD_STATUS_NEW`,
+	// `channel = CHANNEL_WEB` (source channel), `campaign_id = "<id>"` (source campaign),
+	// `tags:"vip"`; or a score range (`score >= 40 AND score < 80`), alone or with a status. Other
+	// combinations are INVALID_ARGUMENT. Empty lists every lead.
+	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	// `create_time desc` (newest first; the default without a score range) or `score desc` (highest
+	// first, then newest; the default with a score range). Score order works with no filter, a
+	// status or a score range.
+	OrderBy       string `protobuf:"bytes,4,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -758,6 +764,13 @@ func (x *ListLeadsRequest) GetPageToken() string {
 func (x *ListLeadsRequest) GetFilter() string {
 	if x != nil {
 		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListLeadsRequest) GetOrderBy() string {
+	if x != nil {
+		return x.OrderBy
 	}
 	return ""
 }
@@ -2248,13 +2261,14 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\x0eGetLeadRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"=\n" +
 	"\x0fGetLeadResponse\x12*\n" +
-	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"\x86\x01\n" +
+	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"\xaa\x01\n" +
 	"\x10ListLeadsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
-	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"i\n" +
+	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\x12\"\n" +
+	"\border_by\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\aorderBy\"i\n" +
 	"\x11ListLeadsResponse\x12,\n" +
 	"\x05leads\x18\x01 \x03(\v2\x16.crm.marketing.v1.LeadR\x05leads\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"W\n" +

@@ -81,7 +81,7 @@ type MarketingServiceClient interface {
 	CaptureLead(ctx context.Context, in *CaptureLeadRequest, opts ...grpc.CallOption) (*CaptureLeadResponse, error)
 	// Gets a lead by id.
 	GetLead(ctx context.Context, in *GetLeadRequest, opts ...grpc.CallOption) (*GetLeadResponse, error)
-	// Lists leads, newest first, a page at a time.
+	// Lists leads, newest first or by score, a page at a time, filtered by one index.
 	ListLeads(ctx context.Context, in *ListLeadsRequest, opts ...grpc.CallOption) (*ListLeadsResponse, error)
 	// Updates the fields of a lead named in update_mask. A stale etag is ABORTED; an e-mail another
 	// lead has is ALREADY_EXISTS.
@@ -369,7 +369,7 @@ type MarketingServiceServer interface {
 	CaptureLead(context.Context, *CaptureLeadRequest) (*CaptureLeadResponse, error)
 	// Gets a lead by id.
 	GetLead(context.Context, *GetLeadRequest) (*GetLeadResponse, error)
-	// Lists leads, newest first, a page at a time.
+	// Lists leads, newest first or by score, a page at a time, filtered by one index.
 	ListLeads(context.Context, *ListLeadsRequest) (*ListLeadsResponse, error)
 	// Updates the fields of a lead named in update_mask. A stale etag is ABORTED; an e-mail another
 	// lead has is ALREADY_EXISTS.

@@ -12,6 +12,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -82,6 +83,63 @@ func (BillingPeriod) EnumDescriptor() ([]byte, []int) {
 	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{0}
 }
 
+// Where a subscription stands.
+type SubscriptionStatus int32
+
+const (
+	// Not set.
+	SubscriptionStatus_SUBSCRIPTION_STATUS_UNSPECIFIED SubscriptionStatus = 0
+	// In force: the customer may use the product and get support for it.
+	SubscriptionStatus_SUBSCRIPTION_STATUS_ACTIVE SubscriptionStatus = 1
+	// Canceled with immediate effect.
+	SubscriptionStatus_SUBSCRIPTION_STATUS_CANCELED SubscriptionStatus = 2
+	// Ended at the end of its last period after a cancellation at period end.
+	SubscriptionStatus_SUBSCRIPTION_STATUS_EXPIRED SubscriptionStatus = 3
+)
+
+// Enum value maps for SubscriptionStatus.
+var (
+	SubscriptionStatus_name = map[int32]string{
+		0: "SUBSCRIPTION_STATUS_UNSPECIFIED",
+		1: "SUBSCRIPTION_STATUS_ACTIVE",
+		2: "SUBSCRIPTION_STATUS_CANCELED",
+		3: "SUBSCRIPTION_STATUS_EXPIRED",
+	}
+	SubscriptionStatus_value = map[string]int32{
+		"SUBSCRIPTION_STATUS_UNSPECIFIED": 0,
+		"SUBSCRIPTION_STATUS_ACTIVE":      1,
+		"SUBSCRIPTION_STATUS_CANCELED":    2,
+		"SUBSCRIPTION_STATUS_EXPIRED":     3,
+	}
+)
+
+func (x SubscriptionStatus) Enum() *SubscriptionStatus {
+	p := new(SubscriptionStatus)
+	*p = x
+	return p
+}
+
+func (x SubscriptionStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SubscriptionStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_crm_product_v1_product_service_proto_enumTypes[1].Descriptor()
+}
+
+func (SubscriptionStatus) Type() protoreflect.EnumType {
+	return &file_crm_product_v1_product_service_proto_enumTypes[1]
+}
+
+func (x SubscriptionStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SubscriptionStatus.Descriptor instead.
+func (SubscriptionStatus) EnumDescriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{1}
+}
+
 // A product of the catalog.
 type Product struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -100,7 +158,26 @@ type Product struct {
 	// When the product last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Changes whenever the product changes. Output only.
-	Etag          string `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
+	// What the product is and does.
+	Description string `protobuf:"bytes,9,opt,name=description,proto3" json:"description,omitempty"`
+	// The catalog category, for example "analytics"; lists filter on it.
+	Category string `protobuf:"bytes,10,opt,name=category,proto3" json:"category,omitempty"`
+	// Whether the product is for sale; true when not given at creation. Inactive products are not
+	// quoted.
+	Active *bool `protobuf:"varint,11,opt,name=active,proto3,oneof" json:"active,omitempty"`
+	// Prices in other currencies than price's (the price book), at most one per currency.
+	AdditionalPrices []*v1.Money `protobuf:"bytes,12,rep,name=additional_prices,json=additionalPrices,proto3" json:"additional_prices,omitempty"`
+	// The product line the product belongs to, for example "crm-suite"; with tier, it says which
+	// product is the upgrade of which.
+	ProductLine string `protobuf:"bytes,13,opt,name=product_line,json=productLine,proto3" json:"product_line,omitempty"`
+	// The product's rank in its line: higher is the upgrade.
+	Tier int32 `protobuf:"varint,14,opt,name=tier,proto3" json:"tier,omitempty"`
+	// The features the product gives, for example "reports"; usage is recorded per feature, and
+	// adoption breadth is the share of them used.
+	Features []string `protobuf:"bytes,15,rep,name=features,proto3" json:"features,omitempty"`
+	// When the product was archived; archived products are no longer sold. Output only.
+	ArchiveTime   *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=archive_time,json=archiveTime,proto3" json:"archive_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -189,6 +266,62 @@ func (x *Product) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *Product) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Product) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *Product) GetActive() bool {
+	if x != nil && x.Active != nil {
+		return *x.Active
+	}
+	return false
+}
+
+func (x *Product) GetAdditionalPrices() []*v1.Money {
+	if x != nil {
+		return x.AdditionalPrices
+	}
+	return nil
+}
+
+func (x *Product) GetProductLine() string {
+	if x != nil {
+		return x.ProductLine
+	}
+	return ""
+}
+
+func (x *Product) GetTier() int32 {
+	if x != nil {
+		return x.Tier
+	}
+	return 0
+}
+
+func (x *Product) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *Product) GetArchiveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ArchiveTime
+	}
+	return nil
 }
 
 // Request of CreateProduct.
@@ -375,6 +508,331 @@ func (x *GetProductResponse) GetProduct() *Product {
 	return nil
 }
 
+// Request of ListProducts.
+type ListProductsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of products to return: default 50, at most 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call, to get the following page.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter on one indexed field: `category = "analytics"`, `active = true`,
+	// `billing_period = BILLING_PERIOD_MONTHLY` or a name prefix `display_name = "Pro*"`
+	// (case-insensitive; that list is ordered by name).
+	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProductsRequest) Reset() {
+	*x = ListProductsRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProductsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProductsRequest) ProtoMessage() {}
+
+func (x *ListProductsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProductsRequest.ProtoReflect.Descriptor instead.
+func (*ListProductsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListProductsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListProductsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListProductsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// Response of ListProducts.
+type ListProductsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page of products, newest first (by name for a name-prefix filter).
+	Products []*Product `protobuf:"bytes,1,rep,name=products,proto3" json:"products,omitempty"`
+	// Token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProductsResponse) Reset() {
+	*x = ListProductsResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProductsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProductsResponse) ProtoMessage() {}
+
+func (x *ListProductsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProductsResponse.ProtoReflect.Descriptor instead.
+func (*ListProductsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListProductsResponse) GetProducts() []*Product {
+	if x != nil {
+		return x.Products
+	}
+	return nil
+}
+
+func (x *ListProductsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request of UpdateProduct.
+type UpdateProductRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The product with its id, the new values of the fields in update_mask, and the etag read.
+	// Validated after the mask is applied, so a partial body is fine.
+	Product *Product `protobuf:"bytes,1,opt,name=product,proto3" json:"product,omitempty"`
+	// The fields to change: display_name, description, category, active, price, additional_prices,
+	// billing_period, product_line, tier, features. Empty means all of them. The SKU never changes.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateProductRequest) Reset() {
+	*x = UpdateProductRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateProductRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateProductRequest) ProtoMessage() {}
+
+func (x *UpdateProductRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateProductRequest.ProtoReflect.Descriptor instead.
+func (*UpdateProductRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UpdateProductRequest) GetProduct() *Product {
+	if x != nil {
+		return x.Product
+	}
+	return nil
+}
+
+func (x *UpdateProductRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// Response of UpdateProduct.
+type UpdateProductResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The updated product.
+	Product       *Product `protobuf:"bytes,1,opt,name=product,proto3" json:"product,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateProductResponse) Reset() {
+	*x = UpdateProductResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateProductResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateProductResponse) ProtoMessage() {}
+
+func (x *UpdateProductResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateProductResponse.ProtoReflect.Descriptor instead.
+func (*UpdateProductResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpdateProductResponse) GetProduct() *Product {
+	if x != nil {
+		return x.Product
+	}
+	return nil
+}
+
+// Request of ArchiveProduct.
+type ArchiveProductRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The product's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The etag read, if the archive must not race another change.
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArchiveProductRequest) Reset() {
+	*x = ArchiveProductRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArchiveProductRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArchiveProductRequest) ProtoMessage() {}
+
+func (x *ArchiveProductRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArchiveProductRequest.ProtoReflect.Descriptor instead.
+func (*ArchiveProductRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ArchiveProductRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ArchiveProductRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// Response of ArchiveProduct.
+type ArchiveProductResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The archived product.
+	Product       *Product `protobuf:"bytes,1,opt,name=product,proto3" json:"product,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArchiveProductResponse) Reset() {
+	*x = ArchiveProductResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArchiveProductResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArchiveProductResponse) ProtoMessage() {}
+
+func (x *ArchiveProductResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArchiveProductResponse.ProtoReflect.Descriptor instead.
+func (*ArchiveProductResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ArchiveProductResponse) GetProduct() *Product {
+	if x != nil {
+		return x.Product
+	}
+	return nil
+}
+
 // Request of QuoteLineItems.
 type QuoteLineItemsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -388,7 +846,7 @@ type QuoteLineItemsRequest struct {
 
 func (x *QuoteLineItemsRequest) Reset() {
 	*x = QuoteLineItemsRequest{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[5]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +858,7 @@ func (x *QuoteLineItemsRequest) String() string {
 func (*QuoteLineItemsRequest) ProtoMessage() {}
 
 func (x *QuoteLineItemsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[5]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +871,7 @@ func (x *QuoteLineItemsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuoteLineItemsRequest.ProtoReflect.Descriptor instead.
 func (*QuoteLineItemsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{5}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *QuoteLineItemsRequest) GetCurrencyCode() string {
@@ -445,7 +903,7 @@ type QuoteItem struct {
 
 func (x *QuoteItem) Reset() {
 	*x = QuoteItem{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[6]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -457,7 +915,7 @@ func (x *QuoteItem) String() string {
 func (*QuoteItem) ProtoMessage() {}
 
 func (x *QuoteItem) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[6]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -470,7 +928,7 @@ func (x *QuoteItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuoteItem.ProtoReflect.Descriptor instead.
 func (*QuoteItem) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{6}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *QuoteItem) GetProductId() string {
@@ -507,7 +965,7 @@ type QuoteLineItemsResponse struct {
 
 func (x *QuoteLineItemsResponse) Reset() {
 	*x = QuoteLineItemsResponse{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[7]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -519,7 +977,7 @@ func (x *QuoteLineItemsResponse) String() string {
 func (*QuoteLineItemsResponse) ProtoMessage() {}
 
 func (x *QuoteLineItemsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[7]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -532,7 +990,7 @@ func (x *QuoteLineItemsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuoteLineItemsResponse.ProtoReflect.Descriptor instead.
 func (*QuoteLineItemsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{7}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *QuoteLineItemsResponse) GetLines() []*QuotedLine {
@@ -574,7 +1032,7 @@ type QuotedLine struct {
 
 func (x *QuotedLine) Reset() {
 	*x = QuotedLine{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[8]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -586,7 +1044,7 @@ func (x *QuotedLine) String() string {
 func (*QuotedLine) ProtoMessage() {}
 
 func (x *QuotedLine) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[8]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -599,7 +1057,7 @@ func (x *QuotedLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotedLine.ProtoReflect.Descriptor instead.
 func (*QuotedLine) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{8}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *QuotedLine) GetProductId() string {
@@ -671,7 +1129,7 @@ type CheckEntitlementRequest struct {
 
 func (x *CheckEntitlementRequest) Reset() {
 	*x = CheckEntitlementRequest{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[9]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -683,7 +1141,7 @@ func (x *CheckEntitlementRequest) String() string {
 func (*CheckEntitlementRequest) ProtoMessage() {}
 
 func (x *CheckEntitlementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[9]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -696,7 +1154,7 @@ func (x *CheckEntitlementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckEntitlementRequest.ProtoReflect.Descriptor instead.
 func (*CheckEntitlementRequest) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{9}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CheckEntitlementRequest) GetCustomerId() string {
@@ -728,7 +1186,7 @@ type CheckEntitlementResponse struct {
 
 func (x *CheckEntitlementResponse) Reset() {
 	*x = CheckEntitlementResponse{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[10]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +1198,7 @@ func (x *CheckEntitlementResponse) String() string {
 func (*CheckEntitlementResponse) ProtoMessage() {}
 
 func (x *CheckEntitlementResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[10]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +1211,7 @@ func (x *CheckEntitlementResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckEntitlementResponse.ProtoReflect.Descriptor instead.
 func (*CheckEntitlementResponse) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{10}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CheckEntitlementResponse) GetEntitled() bool {
@@ -777,11 +1235,1084 @@ func (x *CheckEntitlementResponse) GetReason() string {
 	return ""
 }
 
+// A customer's right to use a product, from a line of a placed order: a recurring subscription
+// (monthly or yearly, renewed by the sweep) or a one-time entitlement that never renews.
+type Subscription struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Server-generated, time-ordered id (UUIDv7). Output only.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The customer who owns it.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The product it grants.
+	ProductId string `protobuf:"bytes,3,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	// The product's SKU at the order.
+	Sku string `protobuf:"bytes,4,opt,name=sku,proto3" json:"sku,omitempty"`
+	// The order that created it.
+	OrderId string `protobuf:"bytes,5,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// Seats for a subscription, units for a one-time entitlement.
+	Quantity int64 `protobuf:"varint,6,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// How it is billed: ONE_TIME for an entitlement without renewal.
+	BillingPeriod BillingPeriod `protobuf:"varint,7,opt,name=billing_period,json=billingPeriod,proto3,enum=crm.product.v1.BillingPeriod" json:"billing_period,omitempty"`
+	// Where it stands.
+	Status SubscriptionStatus `protobuf:"varint,8,opt,name=status,proto3,enum=crm.product.v1.SubscriptionStatus" json:"status,omitempty"`
+	// When it started.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// When the current period ends; empty for a one-time entitlement.
+	CurrentPeriodEndTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=current_period_end_time,json=currentPeriodEndTime,proto3" json:"current_period_end_time,omitempty"`
+	// When it renews next: the end of the current period; empty when it will not renew.
+	RenewalTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=renewal_time,json=renewalTime,proto3" json:"renewal_time,omitempty"`
+	// True when it was canceled at period end: it stays ACTIVE until then, then EXPIRED.
+	CancelAtPeriodEnd bool `protobuf:"varint,12,opt,name=cancel_at_period_end,json=cancelAtPeriodEnd,proto3" json:"cancel_at_period_end,omitempty"`
+	// How many times it renewed.
+	RenewalCount int32 `protobuf:"varint,13,opt,name=renewal_count,json=renewalCount,proto3" json:"renewal_count,omitempty"`
+	// When it was canceled, if it was.
+	CancelTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=cancel_time,json=cancelTime,proto3" json:"cancel_time,omitempty"`
+	// When it ended (canceled now or expired), if it did.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// When it was created. Output only.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When it last changed. Output only.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Changes whenever it changes. Output only.
+	Etag          string `protobuf:"bytes,18,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Subscription) Reset() {
+	*x = Subscription{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Subscription) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Subscription) ProtoMessage() {}
+
+func (x *Subscription) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Subscription.ProtoReflect.Descriptor instead.
+func (*Subscription) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Subscription) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Subscription) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *Subscription) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *Subscription) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *Subscription) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *Subscription) GetQuantity() int64 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+func (x *Subscription) GetBillingPeriod() BillingPeriod {
+	if x != nil {
+		return x.BillingPeriod
+	}
+	return BillingPeriod_BILLING_PERIOD_UNSPECIFIED
+}
+
+func (x *Subscription) GetStatus() SubscriptionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return SubscriptionStatus_SUBSCRIPTION_STATUS_UNSPECIFIED
+}
+
+func (x *Subscription) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *Subscription) GetCurrentPeriodEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CurrentPeriodEndTime
+	}
+	return nil
+}
+
+func (x *Subscription) GetRenewalTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RenewalTime
+	}
+	return nil
+}
+
+func (x *Subscription) GetCancelAtPeriodEnd() bool {
+	if x != nil {
+		return x.CancelAtPeriodEnd
+	}
+	return false
+}
+
+func (x *Subscription) GetRenewalCount() int32 {
+	if x != nil {
+		return x.RenewalCount
+	}
+	return 0
+}
+
+func (x *Subscription) GetCancelTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CancelTime
+	}
+	return nil
+}
+
+func (x *Subscription) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *Subscription) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Subscription) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *Subscription) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// Request of GetSubscription.
+type GetSubscriptionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscription's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSubscriptionRequest) Reset() {
+	*x = GetSubscriptionRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSubscriptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSubscriptionRequest) ProtoMessage() {}
+
+func (x *GetSubscriptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSubscriptionRequest.ProtoReflect.Descriptor instead.
+func (*GetSubscriptionRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetSubscriptionRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of GetSubscription.
+type GetSubscriptionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscription.
+	Subscription  *Subscription `protobuf:"bytes,1,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSubscriptionResponse) Reset() {
+	*x = GetSubscriptionResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSubscriptionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSubscriptionResponse) ProtoMessage() {}
+
+func (x *GetSubscriptionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSubscriptionResponse.ProtoReflect.Descriptor instead.
+func (*GetSubscriptionResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetSubscriptionResponse) GetSubscription() *Subscription {
+	if x != nil {
+		return x.Subscription
+	}
+	return nil
+}
+
+// Request of ListSubscriptions.
+type ListSubscriptionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of subscriptions to return: default 50, at most 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call, to get the following page.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter: `customer_id = "<uuid>"`, `status = SUBSCRIPTION_STATUS_ACTIVE`, or both joined
+	// by AND.
+	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSubscriptionsRequest) Reset() {
+	*x = ListSubscriptionsRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSubscriptionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSubscriptionsRequest) ProtoMessage() {}
+
+func (x *ListSubscriptionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSubscriptionsRequest.ProtoReflect.Descriptor instead.
+func (*ListSubscriptionsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListSubscriptionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSubscriptionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListSubscriptionsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// Response of ListSubscriptions.
+type ListSubscriptionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page of subscriptions, newest first.
+	Subscriptions []*Subscription `protobuf:"bytes,1,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	// Token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSubscriptionsResponse) Reset() {
+	*x = ListSubscriptionsResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSubscriptionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSubscriptionsResponse) ProtoMessage() {}
+
+func (x *ListSubscriptionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSubscriptionsResponse.ProtoReflect.Descriptor instead.
+func (*ListSubscriptionsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListSubscriptionsResponse) GetSubscriptions() []*Subscription {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return nil
+}
+
+func (x *ListSubscriptionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request of CancelSubscription.
+type CancelSubscriptionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscription's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// True to end it when the current period ends (it stays ACTIVE until then); false to end it now.
+	AtPeriodEnd   bool `protobuf:"varint,2,opt,name=at_period_end,json=atPeriodEnd,proto3" json:"at_period_end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelSubscriptionRequest) Reset() {
+	*x = CancelSubscriptionRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelSubscriptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelSubscriptionRequest) ProtoMessage() {}
+
+func (x *CancelSubscriptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelSubscriptionRequest.ProtoReflect.Descriptor instead.
+func (*CancelSubscriptionRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *CancelSubscriptionRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CancelSubscriptionRequest) GetAtPeriodEnd() bool {
+	if x != nil {
+		return x.AtPeriodEnd
+	}
+	return false
+}
+
+// Response of CancelSubscription.
+type CancelSubscriptionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The canceled subscription.
+	Subscription  *Subscription `protobuf:"bytes,1,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelSubscriptionResponse) Reset() {
+	*x = CancelSubscriptionResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelSubscriptionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelSubscriptionResponse) ProtoMessage() {}
+
+func (x *CancelSubscriptionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelSubscriptionResponse.ProtoReflect.Descriptor instead.
+func (*CancelSubscriptionResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *CancelSubscriptionResponse) GetSubscription() *Subscription {
+	if x != nil {
+		return x.Subscription
+	}
+	return nil
+}
+
+// Request of RenewSubscription.
+type RenewSubscriptionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscription's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewSubscriptionRequest) Reset() {
+	*x = RenewSubscriptionRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewSubscriptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewSubscriptionRequest) ProtoMessage() {}
+
+func (x *RenewSubscriptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewSubscriptionRequest.ProtoReflect.Descriptor instead.
+func (*RenewSubscriptionRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RenewSubscriptionRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of RenewSubscription.
+type RenewSubscriptionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The renewed subscription.
+	Subscription  *Subscription `protobuf:"bytes,1,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewSubscriptionResponse) Reset() {
+	*x = RenewSubscriptionResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewSubscriptionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewSubscriptionResponse) ProtoMessage() {}
+
+func (x *RenewSubscriptionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewSubscriptionResponse.ProtoReflect.Descriptor instead.
+func (*RenewSubscriptionResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RenewSubscriptionResponse) GetSubscription() *Subscription {
+	if x != nil {
+		return x.Subscription
+	}
+	return nil
+}
+
+// Request of SweepRenewals.
+type SweepRenewalsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SweepRenewalsRequest) Reset() {
+	*x = SweepRenewalsRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SweepRenewalsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SweepRenewalsRequest) ProtoMessage() {}
+
+func (x *SweepRenewalsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SweepRenewalsRequest.ProtoReflect.Descriptor instead.
+func (*SweepRenewalsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{26}
+}
+
+// Response of SweepRenewals.
+type SweepRenewalsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many subscriptions renewed.
+	Renewed int32 `protobuf:"varint,1,opt,name=renewed,proto3" json:"renewed,omitempty"`
+	// How many subscriptions expired.
+	Expired       int32 `protobuf:"varint,2,opt,name=expired,proto3" json:"expired,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SweepRenewalsResponse) Reset() {
+	*x = SweepRenewalsResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SweepRenewalsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SweepRenewalsResponse) ProtoMessage() {}
+
+func (x *SweepRenewalsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SweepRenewalsResponse.ProtoReflect.Descriptor instead.
+func (*SweepRenewalsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SweepRenewalsResponse) GetRenewed() int32 {
+	if x != nil {
+		return x.Renewed
+	}
+	return 0
+}
+
+func (x *SweepRenewalsResponse) GetExpired() int32 {
+	if x != nil {
+		return x.Expired
+	}
+	return 0
+}
+
+// A use of a feature on a subscription.
+type UsageRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscription used. Output only (from the path).
+	SubscriptionId string `protobuf:"bytes,1,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	// The feature used: one of the product's features.
+	Feature string `protobuf:"bytes,2,opt,name=feature,proto3" json:"feature,omitempty"`
+	// How much, in the feature's unit.
+	Quantity int64 `protobuf:"varint,3,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// When it was used; now when empty.
+	Time *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
+	// Who used it, if known: distinct users in a period count against the seats.
+	UserId        string `protobuf:"bytes,5,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsageRecord) Reset() {
+	*x = UsageRecord{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageRecord) ProtoMessage() {}
+
+func (x *UsageRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageRecord.ProtoReflect.Descriptor instead.
+func (*UsageRecord) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *UsageRecord) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *UsageRecord) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *UsageRecord) GetQuantity() int64 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+func (x *UsageRecord) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *UsageRecord) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// Request of RecordUsage.
+type RecordUsageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscription used.
+	SubscriptionId string `protobuf:"bytes,1,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	// The usage.
+	UsageRecord   *UsageRecord `protobuf:"bytes,2,opt,name=usage_record,json=usageRecord,proto3" json:"usage_record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordUsageRequest) Reset() {
+	*x = RecordUsageRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordUsageRequest) ProtoMessage() {}
+
+func (x *RecordUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordUsageRequest.ProtoReflect.Descriptor instead.
+func (*RecordUsageRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RecordUsageRequest) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *RecordUsageRequest) GetUsageRecord() *UsageRecord {
+	if x != nil {
+		return x.UsageRecord
+	}
+	return nil
+}
+
+// Response of RecordUsage.
+type RecordUsageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The recorded usage.
+	UsageRecord   *UsageRecord `protobuf:"bytes,1,opt,name=usage_record,json=usageRecord,proto3" json:"usage_record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordUsageResponse) Reset() {
+	*x = RecordUsageResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordUsageResponse) ProtoMessage() {}
+
+func (x *RecordUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordUsageResponse.ProtoReflect.Descriptor instead.
+func (*RecordUsageResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RecordUsageResponse) GetUsageRecord() *UsageRecord {
+	if x != nil {
+		return x.UsageRecord
+	}
+	return nil
+}
+
+// Request of GetCustomerAdoption.
+type GetCustomerAdoptionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer.
+	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCustomerAdoptionRequest) Reset() {
+	*x = GetCustomerAdoptionRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCustomerAdoptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCustomerAdoptionRequest) ProtoMessage() {}
+
+func (x *GetCustomerAdoptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCustomerAdoptionRequest.ProtoReflect.Descriptor instead.
+func (*GetCustomerAdoptionRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GetCustomerAdoptionRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+// Response of GetCustomerAdoption.
+type GetCustomerAdoptionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer's adoption health.
+	Adoption      *Adoption `protobuf:"bytes,1,opt,name=adoption,proto3" json:"adoption,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCustomerAdoptionResponse) Reset() {
+	*x = GetCustomerAdoptionResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCustomerAdoptionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCustomerAdoptionResponse) ProtoMessage() {}
+
+func (x *GetCustomerAdoptionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCustomerAdoptionResponse.ProtoReflect.Descriptor instead.
+func (*GetCustomerAdoptionResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *GetCustomerAdoptionResponse) GetAdoption() *Adoption {
+	if x != nil {
+		return x.Adoption
+	}
+	return nil
+}
+
+// Request of ListRecommendations.
+type ListRecommendationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Maximum number of recommendations: default 10, at most 100.
+	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRecommendationsRequest) Reset() {
+	*x = ListRecommendationsRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRecommendationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRecommendationsRequest) ProtoMessage() {}
+
+func (x *ListRecommendationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRecommendationsRequest.ProtoReflect.Descriptor instead.
+func (*ListRecommendationsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListRecommendationsRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *ListRecommendationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// Response of ListRecommendations.
+type ListRecommendationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The recommendations, best first.
+	Recommendations []*Recommendation `protobuf:"bytes,1,rep,name=recommendations,proto3" json:"recommendations,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ListRecommendationsResponse) Reset() {
+	*x = ListRecommendationsResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRecommendationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRecommendationsResponse) ProtoMessage() {}
+
+func (x *ListRecommendationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRecommendationsResponse.ProtoReflect.Descriptor instead.
+func (*ListRecommendationsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListRecommendationsResponse) GetRecommendations() []*Recommendation {
+	if x != nil {
+		return x.Recommendations
+	}
+	return nil
+}
+
 var File_crm_product_v1_product_service_proto protoreflect.FileDescriptor
 
 const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\n" +
-	"$crm/product/v1/product_service.proto\x12\x0ecrm.product.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17crm/type/v1/money.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\x02\n" +
+	"$crm/product/v1/product_service.proto\x12\x0ecrm.product.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17crm/type/v1/money.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a#crm/product/v1/recommendation.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x06\n" +
 	"\aProduct\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\x03sku\x18\x02 \x01(\tB\n" +
@@ -793,7 +2324,17 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\b \x01(\tR\x04etag\"Q\n" +
+	"\x04etag\x18\b \x01(\tR\x04etag\x12*\n" +
+	"\vdescription\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\vdescription\x12@\n" +
+	"\bcategory\x18\n" +
+	" \x01(\tB$\xbaH!\xd8\x01\x01r\x1c2\x1a^[a-z0-9][a-z0-9_-]{0,63}$R\bcategory\x12\x1b\n" +
+	"\x06active\x18\v \x01(\bH\x00R\x06active\x88\x01\x01\x12I\n" +
+	"\x11additional_prices\x18\f \x03(\v2\x12.crm.type.v1.MoneyB\b\xbaH\x05\x92\x01\x02\x102R\x10additionalPrices\x12G\n" +
+	"\fproduct_line\x18\r \x01(\tB$\xbaH!\xd8\x01\x01r\x1c2\x1a^[a-z0-9][a-z0-9_-]{0,63}$R\vproductLine\x12\x1d\n" +
+	"\x04tier\x18\x0e \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\x04tier\x12G\n" +
+	"\bfeatures\x18\x0f \x03(\tB+\xbaH(\x92\x01%\x102\x18\x01\"\x1fr\x1d2\x1b^[a-z0-9][a-z0-9_.-]{0,63}$R\bfeatures\x12=\n" +
+	"\farchive_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\varchiveTimeB\t\n" +
+	"\a_active\"Q\n" +
 	"\x14CreateProductRequest\x129\n" +
 	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductB\x06\xbaH\x03\xc8\x01\x01R\aproduct\"J\n" +
 	"\x15CreateProductResponse\x121\n" +
@@ -801,6 +2342,26 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\x11GetProductRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"G\n" +
 	"\x12GetProductResponse\x121\n" +
+	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductR\aproduct\"\x89\x01\n" +
+	"\x13ListProductsRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
+	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06filter\"s\n" +
+	"\x14ListProductsResponse\x123\n" +
+	"\bproducts\x18\x01 \x03(\v2\x17.crm.product.v1.ProductR\bproducts\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8e\x01\n" +
+	"\x14UpdateProductRequest\x129\n" +
+	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductB\x06\xbaH\x03\xd8\x01\x03R\aproduct\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"J\n" +
+	"\x15UpdateProductResponse\x121\n" +
+	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductR\aproduct\"N\n" +
+	"\x15ArchiveProductRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"K\n" +
+	"\x16ArchiveProductResponse\x121\n" +
 	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductR\aproduct\"\x8c\x01\n" +
 	"\x15QuoteLineItemsRequest\x126\n" +
 	"\rcurrency_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
@@ -835,18 +2396,109 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\x18CheckEntitlementResponse\x12\x1a\n" +
 	"\bentitled\x18\x01 \x01(\bR\bentitled\x12\x19\n" +
 	"\bgrant_id\x18\x02 \x01(\tR\agrantId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason*\x83\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xce\x06\n" +
+	"\fSubscription\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x12\x1d\n" +
+	"\n" +
+	"product_id\x18\x03 \x01(\tR\tproductId\x12\x10\n" +
+	"\x03sku\x18\x04 \x01(\tR\x03sku\x12\x19\n" +
+	"\border_id\x18\x05 \x01(\tR\aorderId\x12\x1a\n" +
+	"\bquantity\x18\x06 \x01(\x03R\bquantity\x12D\n" +
+	"\x0ebilling_period\x18\a \x01(\x0e2\x1d.crm.product.v1.BillingPeriodR\rbillingPeriod\x12:\n" +
+	"\x06status\x18\b \x01(\x0e2\".crm.product.v1.SubscriptionStatusR\x06status\x129\n" +
+	"\n" +
+	"start_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12Q\n" +
+	"\x17current_period_end_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x14currentPeriodEndTime\x12=\n" +
+	"\frenewal_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vrenewalTime\x12/\n" +
+	"\x14cancel_at_period_end\x18\f \x01(\bR\x11cancelAtPeriodEnd\x12#\n" +
+	"\rrenewal_count\x18\r \x01(\x05R\frenewalCount\x12;\n" +
+	"\vcancel_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"cancelTime\x125\n" +
+	"\bend_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12;\n" +
+	"\vcreate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12\x12\n" +
+	"\x04etag\x18\x12 \x01(\tR\x04etag\"2\n" +
+	"\x16GetSubscriptionRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"[\n" +
+	"\x17GetSubscriptionResponse\x12@\n" +
+	"\fsubscription\x18\x01 \x01(\v2\x1c.crm.product.v1.SubscriptionR\fsubscription\"\x8e\x01\n" +
+	"\x18ListSubscriptionsRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
+	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06filter\"\x87\x01\n" +
+	"\x19ListSubscriptionsResponse\x12B\n" +
+	"\rsubscriptions\x18\x01 \x03(\v2\x1c.crm.product.v1.SubscriptionR\rsubscriptions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Y\n" +
+	"\x19CancelSubscriptionRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\"\n" +
+	"\rat_period_end\x18\x02 \x01(\bR\vatPeriodEnd\"^\n" +
+	"\x1aCancelSubscriptionResponse\x12@\n" +
+	"\fsubscription\x18\x01 \x01(\v2\x1c.crm.product.v1.SubscriptionR\fsubscription\"4\n" +
+	"\x18RenewSubscriptionRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"]\n" +
+	"\x19RenewSubscriptionResponse\x12@\n" +
+	"\fsubscription\x18\x01 \x01(\v2\x1c.crm.product.v1.SubscriptionR\fsubscription\"\x16\n" +
+	"\x14SweepRenewalsRequest\"K\n" +
+	"\x15SweepRenewalsResponse\x12\x18\n" +
+	"\arenewed\x18\x01 \x01(\x05R\arenewed\x12\x18\n" +
+	"\aexpired\x18\x02 \x01(\x05R\aexpired\"\xf2\x01\n" +
+	"\vUsageRecord\x12'\n" +
+	"\x0fsubscription_id\x18\x01 \x01(\tR\x0esubscriptionId\x12<\n" +
+	"\afeature\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d2\x1b^[a-z0-9][a-z0-9_.-]{0,63}$R\afeature\x12)\n" +
+	"\bquantity\x18\x03 \x01(\x03B\r\xbaH\n" +
+	"\"\b\x18\x80\x94\xeb\xdc\x03(\x01R\bquantity\x12.\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12!\n" +
+	"\auser_id\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x06userId\"\x8f\x01\n" +
+	"\x12RecordUsageRequest\x121\n" +
+	"\x0fsubscription_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0esubscriptionId\x12F\n" +
+	"\fusage_record\x18\x02 \x01(\v2\x1b.crm.product.v1.UsageRecordB\x06\xbaH\x03\xc8\x01\x01R\vusageRecord\"U\n" +
+	"\x13RecordUsageResponse\x12>\n" +
+	"\fusage_record\x18\x01 \x01(\v2\x1b.crm.product.v1.UsageRecordR\vusageRecord\"G\n" +
+	"\x1aGetCustomerAdoptionRequest\x12)\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\"S\n" +
+	"\x1bGetCustomerAdoptionResponse\x124\n" +
+	"\badoption\x18\x01 \x01(\v2\x18.crm.product.v1.AdoptionR\badoption\"o\n" +
+	"\x1aListRecommendationsRequest\x12)\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\x12&\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\"g\n" +
+	"\x1bListRecommendationsResponse\x12H\n" +
+	"\x0frecommendations\x18\x01 \x03(\v2\x1e.crm.product.v1.RecommendationR\x0frecommendations*\x83\x01\n" +
 	"\rBillingPeriod\x12\x1e\n" +
 	"\x1aBILLING_PERIOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17BILLING_PERIOD_ONE_TIME\x10\x01\x12\x1a\n" +
 	"\x16BILLING_PERIOD_MONTHLY\x10\x02\x12\x19\n" +
-	"\x15BILLING_PERIOD_YEARLY\x10\x032\xb7\x04\n" +
+	"\x15BILLING_PERIOD_YEARLY\x10\x03*\x9c\x01\n" +
+	"\x12SubscriptionStatus\x12#\n" +
+	"\x1fSUBSCRIPTION_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aSUBSCRIPTION_STATUS_ACTIVE\x10\x01\x12 \n" +
+	"\x1cSUBSCRIPTION_STATUS_CANCELED\x10\x02\x12\x1f\n" +
+	"\x1bSUBSCRIPTION_STATUS_EXPIRED\x10\x032\xaf\x11\n" +
 	"\x0eProductService\x12\x84\x01\n" +
 	"\rCreateProduct\x12$.crm.product.v1.CreateProductRequest\x1a%.crm.product.v1.CreateProductResponse\"&\x82\xd3\xe4\x93\x02 :\aproductb\aproduct\"\f/v1/products\x12w\n" +
 	"\n" +
-	"GetProduct\x12!.crm.product.v1.GetProductRequest\x1a\".crm.product.v1.GetProductResponse\"\"\x82\xd3\xe4\x93\x02\x1cb\aproduct\x12\x11/v1/products/{id}\x12~\n" +
+	"GetProduct\x12!.crm.product.v1.GetProductRequest\x1a\".crm.product.v1.GetProductResponse\"\"\x82\xd3\xe4\x93\x02\x1cb\aproduct\x12\x11/v1/products/{id}\x12o\n" +
+	"\fListProducts\x12#.crm.product.v1.ListProductsRequest\x1a$.crm.product.v1.ListProductsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/products\x12\x91\x01\n" +
+	"\rUpdateProduct\x12$.crm.product.v1.UpdateProductRequest\x1a%.crm.product.v1.UpdateProductResponse\"3\x82\xd3\xe4\x93\x02-:\aproductb\aproduct2\x19/v1/products/{product.id}\x12\x8e\x01\n" +
+	"\x0eArchiveProduct\x12%.crm.product.v1.ArchiveProductRequest\x1a&.crm.product.v1.ArchiveProductResponse\"-\x82\xd3\xe4\x93\x02':\x01*b\aproduct\"\x19/v1/products/{id}:archive\x12~\n" +
 	"\x0eQuoteLineItems\x12%.crm.product.v1.QuoteLineItemsRequest\x1a&.crm.product.v1.QuoteLineItemsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/products:quote\x12\xa4\x01\n" +
-	"\x10CheckEntitlement\x12'.crm.product.v1.CheckEntitlementRequest\x1a(.crm.product.v1.CheckEntitlementResponse\"=\x82\xd3\xe4\x93\x027\x125/v1/customers/{customer_id}/entitlements/{product_id}B8Z6github.com/crmcycle/crm/proto/crm/product/v1;productv1b\x06proto3"
+	"\x10CheckEntitlement\x12'.crm.product.v1.CheckEntitlementRequest\x1a(.crm.product.v1.CheckEntitlementResponse\"=\x82\xd3\xe4\x93\x027\x125/v1/customers/{customer_id}/entitlements/{product_id}\x12\x90\x01\n" +
+	"\x0fGetSubscription\x12&.crm.product.v1.GetSubscriptionRequest\x1a'.crm.product.v1.GetSubscriptionResponse\",\x82\xd3\xe4\x93\x02&b\fsubscription\x12\x16/v1/subscriptions/{id}\x12\x83\x01\n" +
+	"\x11ListSubscriptions\x12(.crm.product.v1.ListSubscriptionsRequest\x1a).crm.product.v1.ListSubscriptionsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/subscriptions\x12\xa3\x01\n" +
+	"\x12CancelSubscription\x12).crm.product.v1.CancelSubscriptionRequest\x1a*.crm.product.v1.CancelSubscriptionResponse\"6\x82\xd3\xe4\x93\x020:\x01*b\fsubscription\"\x1d/v1/subscriptions/{id}:cancel\x12\x9f\x01\n" +
+	"\x11RenewSubscription\x12(.crm.product.v1.RenewSubscriptionRequest\x1a).crm.product.v1.RenewSubscriptionResponse\"5\x82\xd3\xe4\x93\x02/:\x01*b\fsubscription\"\x1c/v1/subscriptions/{id}:renew\x12\x80\x01\n" +
+	"\rSweepRenewals\x12$.crm.product.v1.SweepRenewalsRequest\x1a%.crm.product.v1.SweepRenewalsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/subscriptions:sweep\x12\xac\x01\n" +
+	"\vRecordUsage\x12\".crm.product.v1.RecordUsageRequest\x1a#.crm.product.v1.RecordUsageResponse\"T\x82\xd3\xe4\x93\x02N:\fusage_recordb\fusage_record\"0/v1/subscriptions/{subscription_id}/usageRecords\x12\xa6\x01\n" +
+	"\x13GetCustomerAdoption\x12*.crm.product.v1.GetCustomerAdoptionRequest\x1a+.crm.product.v1.GetCustomerAdoptionResponse\"6\x82\xd3\xe4\x93\x020b\badoption\x12$/v1/customers/{customer_id}/adoption\x12\xa3\x01\n" +
+	"\x13ListRecommendations\x12*.crm.product.v1.ListRecommendationsRequest\x1a+.crm.product.v1.ListRecommendationsResponse\"3\x82\xd3\xe4\x93\x02-\x12+/v1/customers/{customer_id}/recommendationsB8Z6github.com/crmcycle/crm/proto/crm/product/v1;productv1b\x06proto3"
 
 var (
 	file_crm_product_v1_product_service_proto_rawDescOnce sync.Once
@@ -860,51 +2512,126 @@ func file_crm_product_v1_product_service_proto_rawDescGZIP() []byte {
 	return file_crm_product_v1_product_service_proto_rawDescData
 }
 
-var file_crm_product_v1_product_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_product_v1_product_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_crm_product_v1_product_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_crm_product_v1_product_service_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_crm_product_v1_product_service_proto_goTypes = []any{
-	(BillingPeriod)(0),               // 0: crm.product.v1.BillingPeriod
-	(*Product)(nil),                  // 1: crm.product.v1.Product
-	(*CreateProductRequest)(nil),     // 2: crm.product.v1.CreateProductRequest
-	(*CreateProductResponse)(nil),    // 3: crm.product.v1.CreateProductResponse
-	(*GetProductRequest)(nil),        // 4: crm.product.v1.GetProductRequest
-	(*GetProductResponse)(nil),       // 5: crm.product.v1.GetProductResponse
-	(*QuoteLineItemsRequest)(nil),    // 6: crm.product.v1.QuoteLineItemsRequest
-	(*QuoteItem)(nil),                // 7: crm.product.v1.QuoteItem
-	(*QuoteLineItemsResponse)(nil),   // 8: crm.product.v1.QuoteLineItemsResponse
-	(*QuotedLine)(nil),               // 9: crm.product.v1.QuotedLine
-	(*CheckEntitlementRequest)(nil),  // 10: crm.product.v1.CheckEntitlementRequest
-	(*CheckEntitlementResponse)(nil), // 11: crm.product.v1.CheckEntitlementResponse
-	(*v1.Money)(nil),                 // 12: crm.type.v1.Money
-	(*timestamppb.Timestamp)(nil),    // 13: google.protobuf.Timestamp
+	(BillingPeriod)(0),                  // 0: crm.product.v1.BillingPeriod
+	(SubscriptionStatus)(0),             // 1: crm.product.v1.SubscriptionStatus
+	(*Product)(nil),                     // 2: crm.product.v1.Product
+	(*CreateProductRequest)(nil),        // 3: crm.product.v1.CreateProductRequest
+	(*CreateProductResponse)(nil),       // 4: crm.product.v1.CreateProductResponse
+	(*GetProductRequest)(nil),           // 5: crm.product.v1.GetProductRequest
+	(*GetProductResponse)(nil),          // 6: crm.product.v1.GetProductResponse
+	(*ListProductsRequest)(nil),         // 7: crm.product.v1.ListProductsRequest
+	(*ListProductsResponse)(nil),        // 8: crm.product.v1.ListProductsResponse
+	(*UpdateProductRequest)(nil),        // 9: crm.product.v1.UpdateProductRequest
+	(*UpdateProductResponse)(nil),       // 10: crm.product.v1.UpdateProductResponse
+	(*ArchiveProductRequest)(nil),       // 11: crm.product.v1.ArchiveProductRequest
+	(*ArchiveProductResponse)(nil),      // 12: crm.product.v1.ArchiveProductResponse
+	(*QuoteLineItemsRequest)(nil),       // 13: crm.product.v1.QuoteLineItemsRequest
+	(*QuoteItem)(nil),                   // 14: crm.product.v1.QuoteItem
+	(*QuoteLineItemsResponse)(nil),      // 15: crm.product.v1.QuoteLineItemsResponse
+	(*QuotedLine)(nil),                  // 16: crm.product.v1.QuotedLine
+	(*CheckEntitlementRequest)(nil),     // 17: crm.product.v1.CheckEntitlementRequest
+	(*CheckEntitlementResponse)(nil),    // 18: crm.product.v1.CheckEntitlementResponse
+	(*Subscription)(nil),                // 19: crm.product.v1.Subscription
+	(*GetSubscriptionRequest)(nil),      // 20: crm.product.v1.GetSubscriptionRequest
+	(*GetSubscriptionResponse)(nil),     // 21: crm.product.v1.GetSubscriptionResponse
+	(*ListSubscriptionsRequest)(nil),    // 22: crm.product.v1.ListSubscriptionsRequest
+	(*ListSubscriptionsResponse)(nil),   // 23: crm.product.v1.ListSubscriptionsResponse
+	(*CancelSubscriptionRequest)(nil),   // 24: crm.product.v1.CancelSubscriptionRequest
+	(*CancelSubscriptionResponse)(nil),  // 25: crm.product.v1.CancelSubscriptionResponse
+	(*RenewSubscriptionRequest)(nil),    // 26: crm.product.v1.RenewSubscriptionRequest
+	(*RenewSubscriptionResponse)(nil),   // 27: crm.product.v1.RenewSubscriptionResponse
+	(*SweepRenewalsRequest)(nil),        // 28: crm.product.v1.SweepRenewalsRequest
+	(*SweepRenewalsResponse)(nil),       // 29: crm.product.v1.SweepRenewalsResponse
+	(*UsageRecord)(nil),                 // 30: crm.product.v1.UsageRecord
+	(*RecordUsageRequest)(nil),          // 31: crm.product.v1.RecordUsageRequest
+	(*RecordUsageResponse)(nil),         // 32: crm.product.v1.RecordUsageResponse
+	(*GetCustomerAdoptionRequest)(nil),  // 33: crm.product.v1.GetCustomerAdoptionRequest
+	(*GetCustomerAdoptionResponse)(nil), // 34: crm.product.v1.GetCustomerAdoptionResponse
+	(*ListRecommendationsRequest)(nil),  // 35: crm.product.v1.ListRecommendationsRequest
+	(*ListRecommendationsResponse)(nil), // 36: crm.product.v1.ListRecommendationsResponse
+	(*v1.Money)(nil),                    // 37: crm.type.v1.Money
+	(*timestamppb.Timestamp)(nil),       // 38: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),       // 39: google.protobuf.FieldMask
+	(*Adoption)(nil),                    // 40: crm.product.v1.Adoption
+	(*Recommendation)(nil),              // 41: crm.product.v1.Recommendation
 }
 var file_crm_product_v1_product_service_proto_depIdxs = []int32{
-	12, // 0: crm.product.v1.Product.price:type_name -> crm.type.v1.Money
+	37, // 0: crm.product.v1.Product.price:type_name -> crm.type.v1.Money
 	0,  // 1: crm.product.v1.Product.billing_period:type_name -> crm.product.v1.BillingPeriod
-	13, // 2: crm.product.v1.Product.create_time:type_name -> google.protobuf.Timestamp
-	13, // 3: crm.product.v1.Product.update_time:type_name -> google.protobuf.Timestamp
-	1,  // 4: crm.product.v1.CreateProductRequest.product:type_name -> crm.product.v1.Product
-	1,  // 5: crm.product.v1.CreateProductResponse.product:type_name -> crm.product.v1.Product
-	1,  // 6: crm.product.v1.GetProductResponse.product:type_name -> crm.product.v1.Product
-	7,  // 7: crm.product.v1.QuoteLineItemsRequest.items:type_name -> crm.product.v1.QuoteItem
-	9,  // 8: crm.product.v1.QuoteLineItemsResponse.lines:type_name -> crm.product.v1.QuotedLine
-	12, // 9: crm.product.v1.QuoteLineItemsResponse.total:type_name -> crm.type.v1.Money
-	12, // 10: crm.product.v1.QuotedLine.unit_price:type_name -> crm.type.v1.Money
-	12, // 11: crm.product.v1.QuotedLine.total:type_name -> crm.type.v1.Money
-	0,  // 12: crm.product.v1.QuotedLine.billing_period:type_name -> crm.product.v1.BillingPeriod
-	2,  // 13: crm.product.v1.ProductService.CreateProduct:input_type -> crm.product.v1.CreateProductRequest
-	4,  // 14: crm.product.v1.ProductService.GetProduct:input_type -> crm.product.v1.GetProductRequest
-	6,  // 15: crm.product.v1.ProductService.QuoteLineItems:input_type -> crm.product.v1.QuoteLineItemsRequest
-	10, // 16: crm.product.v1.ProductService.CheckEntitlement:input_type -> crm.product.v1.CheckEntitlementRequest
-	3,  // 17: crm.product.v1.ProductService.CreateProduct:output_type -> crm.product.v1.CreateProductResponse
-	5,  // 18: crm.product.v1.ProductService.GetProduct:output_type -> crm.product.v1.GetProductResponse
-	8,  // 19: crm.product.v1.ProductService.QuoteLineItems:output_type -> crm.product.v1.QuoteLineItemsResponse
-	11, // 20: crm.product.v1.ProductService.CheckEntitlement:output_type -> crm.product.v1.CheckEntitlementResponse
-	17, // [17:21] is the sub-list for method output_type
-	13, // [13:17] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	38, // 2: crm.product.v1.Product.create_time:type_name -> google.protobuf.Timestamp
+	38, // 3: crm.product.v1.Product.update_time:type_name -> google.protobuf.Timestamp
+	37, // 4: crm.product.v1.Product.additional_prices:type_name -> crm.type.v1.Money
+	38, // 5: crm.product.v1.Product.archive_time:type_name -> google.protobuf.Timestamp
+	2,  // 6: crm.product.v1.CreateProductRequest.product:type_name -> crm.product.v1.Product
+	2,  // 7: crm.product.v1.CreateProductResponse.product:type_name -> crm.product.v1.Product
+	2,  // 8: crm.product.v1.GetProductResponse.product:type_name -> crm.product.v1.Product
+	2,  // 9: crm.product.v1.ListProductsResponse.products:type_name -> crm.product.v1.Product
+	2,  // 10: crm.product.v1.UpdateProductRequest.product:type_name -> crm.product.v1.Product
+	39, // 11: crm.product.v1.UpdateProductRequest.update_mask:type_name -> google.protobuf.FieldMask
+	2,  // 12: crm.product.v1.UpdateProductResponse.product:type_name -> crm.product.v1.Product
+	2,  // 13: crm.product.v1.ArchiveProductResponse.product:type_name -> crm.product.v1.Product
+	14, // 14: crm.product.v1.QuoteLineItemsRequest.items:type_name -> crm.product.v1.QuoteItem
+	16, // 15: crm.product.v1.QuoteLineItemsResponse.lines:type_name -> crm.product.v1.QuotedLine
+	37, // 16: crm.product.v1.QuoteLineItemsResponse.total:type_name -> crm.type.v1.Money
+	37, // 17: crm.product.v1.QuotedLine.unit_price:type_name -> crm.type.v1.Money
+	37, // 18: crm.product.v1.QuotedLine.total:type_name -> crm.type.v1.Money
+	0,  // 19: crm.product.v1.QuotedLine.billing_period:type_name -> crm.product.v1.BillingPeriod
+	0,  // 20: crm.product.v1.Subscription.billing_period:type_name -> crm.product.v1.BillingPeriod
+	1,  // 21: crm.product.v1.Subscription.status:type_name -> crm.product.v1.SubscriptionStatus
+	38, // 22: crm.product.v1.Subscription.start_time:type_name -> google.protobuf.Timestamp
+	38, // 23: crm.product.v1.Subscription.current_period_end_time:type_name -> google.protobuf.Timestamp
+	38, // 24: crm.product.v1.Subscription.renewal_time:type_name -> google.protobuf.Timestamp
+	38, // 25: crm.product.v1.Subscription.cancel_time:type_name -> google.protobuf.Timestamp
+	38, // 26: crm.product.v1.Subscription.end_time:type_name -> google.protobuf.Timestamp
+	38, // 27: crm.product.v1.Subscription.create_time:type_name -> google.protobuf.Timestamp
+	38, // 28: crm.product.v1.Subscription.update_time:type_name -> google.protobuf.Timestamp
+	19, // 29: crm.product.v1.GetSubscriptionResponse.subscription:type_name -> crm.product.v1.Subscription
+	19, // 30: crm.product.v1.ListSubscriptionsResponse.subscriptions:type_name -> crm.product.v1.Subscription
+	19, // 31: crm.product.v1.CancelSubscriptionResponse.subscription:type_name -> crm.product.v1.Subscription
+	19, // 32: crm.product.v1.RenewSubscriptionResponse.subscription:type_name -> crm.product.v1.Subscription
+	38, // 33: crm.product.v1.UsageRecord.time:type_name -> google.protobuf.Timestamp
+	30, // 34: crm.product.v1.RecordUsageRequest.usage_record:type_name -> crm.product.v1.UsageRecord
+	30, // 35: crm.product.v1.RecordUsageResponse.usage_record:type_name -> crm.product.v1.UsageRecord
+	40, // 36: crm.product.v1.GetCustomerAdoptionResponse.adoption:type_name -> crm.product.v1.Adoption
+	41, // 37: crm.product.v1.ListRecommendationsResponse.recommendations:type_name -> crm.product.v1.Recommendation
+	3,  // 38: crm.product.v1.ProductService.CreateProduct:input_type -> crm.product.v1.CreateProductRequest
+	5,  // 39: crm.product.v1.ProductService.GetProduct:input_type -> crm.product.v1.GetProductRequest
+	7,  // 40: crm.product.v1.ProductService.ListProducts:input_type -> crm.product.v1.ListProductsRequest
+	9,  // 41: crm.product.v1.ProductService.UpdateProduct:input_type -> crm.product.v1.UpdateProductRequest
+	11, // 42: crm.product.v1.ProductService.ArchiveProduct:input_type -> crm.product.v1.ArchiveProductRequest
+	13, // 43: crm.product.v1.ProductService.QuoteLineItems:input_type -> crm.product.v1.QuoteLineItemsRequest
+	17, // 44: crm.product.v1.ProductService.CheckEntitlement:input_type -> crm.product.v1.CheckEntitlementRequest
+	20, // 45: crm.product.v1.ProductService.GetSubscription:input_type -> crm.product.v1.GetSubscriptionRequest
+	22, // 46: crm.product.v1.ProductService.ListSubscriptions:input_type -> crm.product.v1.ListSubscriptionsRequest
+	24, // 47: crm.product.v1.ProductService.CancelSubscription:input_type -> crm.product.v1.CancelSubscriptionRequest
+	26, // 48: crm.product.v1.ProductService.RenewSubscription:input_type -> crm.product.v1.RenewSubscriptionRequest
+	28, // 49: crm.product.v1.ProductService.SweepRenewals:input_type -> crm.product.v1.SweepRenewalsRequest
+	31, // 50: crm.product.v1.ProductService.RecordUsage:input_type -> crm.product.v1.RecordUsageRequest
+	33, // 51: crm.product.v1.ProductService.GetCustomerAdoption:input_type -> crm.product.v1.GetCustomerAdoptionRequest
+	35, // 52: crm.product.v1.ProductService.ListRecommendations:input_type -> crm.product.v1.ListRecommendationsRequest
+	4,  // 53: crm.product.v1.ProductService.CreateProduct:output_type -> crm.product.v1.CreateProductResponse
+	6,  // 54: crm.product.v1.ProductService.GetProduct:output_type -> crm.product.v1.GetProductResponse
+	8,  // 55: crm.product.v1.ProductService.ListProducts:output_type -> crm.product.v1.ListProductsResponse
+	10, // 56: crm.product.v1.ProductService.UpdateProduct:output_type -> crm.product.v1.UpdateProductResponse
+	12, // 57: crm.product.v1.ProductService.ArchiveProduct:output_type -> crm.product.v1.ArchiveProductResponse
+	15, // 58: crm.product.v1.ProductService.QuoteLineItems:output_type -> crm.product.v1.QuoteLineItemsResponse
+	18, // 59: crm.product.v1.ProductService.CheckEntitlement:output_type -> crm.product.v1.CheckEntitlementResponse
+	21, // 60: crm.product.v1.ProductService.GetSubscription:output_type -> crm.product.v1.GetSubscriptionResponse
+	23, // 61: crm.product.v1.ProductService.ListSubscriptions:output_type -> crm.product.v1.ListSubscriptionsResponse
+	25, // 62: crm.product.v1.ProductService.CancelSubscription:output_type -> crm.product.v1.CancelSubscriptionResponse
+	27, // 63: crm.product.v1.ProductService.RenewSubscription:output_type -> crm.product.v1.RenewSubscriptionResponse
+	29, // 64: crm.product.v1.ProductService.SweepRenewals:output_type -> crm.product.v1.SweepRenewalsResponse
+	32, // 65: crm.product.v1.ProductService.RecordUsage:output_type -> crm.product.v1.RecordUsageResponse
+	34, // 66: crm.product.v1.ProductService.GetCustomerAdoption:output_type -> crm.product.v1.GetCustomerAdoptionResponse
+	36, // 67: crm.product.v1.ProductService.ListRecommendations:output_type -> crm.product.v1.ListRecommendationsResponse
+	53, // [53:68] is the sub-list for method output_type
+	38, // [38:53] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_crm_product_v1_product_service_proto_init() }
@@ -912,13 +2639,16 @@ func file_crm_product_v1_product_service_proto_init() {
 	if File_crm_product_v1_product_service_proto != nil {
 		return
 	}
+	file_crm_product_v1_adoption_proto_init()
+	file_crm_product_v1_recommendation_proto_init()
+	file_crm_product_v1_product_service_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_product_v1_product_service_proto_rawDesc), len(file_crm_product_v1_product_service_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   11,
+			NumEnums:      2,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

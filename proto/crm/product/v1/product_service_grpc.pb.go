@@ -19,10 +19,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ProductService_CreateProduct_FullMethodName    = "/crm.product.v1.ProductService/CreateProduct"
-	ProductService_GetProduct_FullMethodName       = "/crm.product.v1.ProductService/GetProduct"
-	ProductService_QuoteLineItems_FullMethodName   = "/crm.product.v1.ProductService/QuoteLineItems"
-	ProductService_CheckEntitlement_FullMethodName = "/crm.product.v1.ProductService/CheckEntitlement"
+	ProductService_CreateProduct_FullMethodName       = "/crm.product.v1.ProductService/CreateProduct"
+	ProductService_GetProduct_FullMethodName          = "/crm.product.v1.ProductService/GetProduct"
+	ProductService_ListProducts_FullMethodName        = "/crm.product.v1.ProductService/ListProducts"
+	ProductService_UpdateProduct_FullMethodName       = "/crm.product.v1.ProductService/UpdateProduct"
+	ProductService_ArchiveProduct_FullMethodName      = "/crm.product.v1.ProductService/ArchiveProduct"
+	ProductService_QuoteLineItems_FullMethodName      = "/crm.product.v1.ProductService/QuoteLineItems"
+	ProductService_CheckEntitlement_FullMethodName    = "/crm.product.v1.ProductService/CheckEntitlement"
+	ProductService_GetSubscription_FullMethodName     = "/crm.product.v1.ProductService/GetSubscription"
+	ProductService_ListSubscriptions_FullMethodName   = "/crm.product.v1.ProductService/ListSubscriptions"
+	ProductService_CancelSubscription_FullMethodName  = "/crm.product.v1.ProductService/CancelSubscription"
+	ProductService_RenewSubscription_FullMethodName   = "/crm.product.v1.ProductService/RenewSubscription"
+	ProductService_SweepRenewals_FullMethodName       = "/crm.product.v1.ProductService/SweepRenewals"
+	ProductService_RecordUsage_FullMethodName         = "/crm.product.v1.ProductService/RecordUsage"
+	ProductService_GetCustomerAdoption_FullMethodName = "/crm.product.v1.ProductService/GetCustomerAdoption"
+	ProductService_ListRecommendations_FullMethodName = "/crm.product.v1.ProductService/ListRecommendations"
 )
 
 // ProductServiceClient is the client API for ProductService service.
@@ -36,6 +47,13 @@ type ProductServiceClient interface {
 	CreateProduct(ctx context.Context, in *CreateProductRequest, opts ...grpc.CallOption) (*CreateProductResponse, error)
 	// Gets a product by id.
 	GetProduct(ctx context.Context, in *GetProductRequest, opts ...grpc.CallOption) (*GetProductResponse, error)
+	// Lists products, newest first, one page at a time.
+	ListProducts(ctx context.Context, in *ListProductsRequest, opts ...grpc.CallOption) (*ListProductsResponse, error)
+	// Updates the fields of a product named in update_mask. A stale etag is ABORTED; an archived
+	// product cannot change (FAILED_PRECONDITION).
+	UpdateProduct(ctx context.Context, in *UpdateProductRequest, opts ...grpc.CallOption) (*UpdateProductResponse, error)
+	// Archives a product for good: it is no longer sold or quoted; subscriptions to it go on.
+	ArchiveProduct(ctx context.Context, in *ArchiveProductRequest, opts ...grpc.CallOption) (*ArchiveProductResponse, error)
 	// Prices line items at the catalog's current prices in one currency, for sales to quote
 	// opportunity line items and orders. A missing, archived or unpriced product is
 	// FAILED_PRECONDITION naming the line.
@@ -43,6 +61,28 @@ type ProductServiceClient interface {
 	// Answers whether a customer may use, and get support for, a product: an active subscription or
 	// a one-time entitlement.
 	CheckEntitlement(ctx context.Context, in *CheckEntitlementRequest, opts ...grpc.CallOption) (*CheckEntitlementResponse, error)
+	// Gets a subscription or one-time entitlement by id.
+	GetSubscription(ctx context.Context, in *GetSubscriptionRequest, opts ...grpc.CallOption) (*GetSubscriptionResponse, error)
+	// Lists subscriptions and entitlements, newest first, filtered by customer and status.
+	ListSubscriptions(ctx context.Context, in *ListSubscriptionsRequest, opts ...grpc.CallOption) (*ListSubscriptionsResponse, error)
+	// Cancels a recurring subscription, now (CANCELED at once) or at the end of the current period
+	// (stays ACTIVE, then EXPIRED by the renewal sweep).
+	CancelSubscription(ctx context.Context, in *CancelSubscriptionRequest, opts ...grpc.CallOption) (*CancelSubscriptionResponse, error)
+	// Renews an ACTIVE recurring subscription for one more period now, and withdraws a cancellation
+	// at period end.
+	RenewSubscription(ctx context.Context, in *RenewSubscriptionRequest, opts ...grpc.CallOption) (*RenewSubscriptionResponse, error)
+	// Runs the renewal sweep now for the caller's tenant: due subscriptions renew, those canceled at
+	// period end expire. The service also sweeps every tenant on a timer.
+	SweepRenewals(ctx context.Context, in *SweepRenewalsRequest, opts ...grpc.CallOption) (*SweepRenewalsResponse, error)
+	// Records usage of a feature on a subscription; counts it per feature and period and rescores the
+	// customer's adoption.
+	RecordUsage(ctx context.Context, in *RecordUsageRequest, opts ...grpc.CallOption) (*RecordUsageResponse, error)
+	// Gets a customer's adoption health: recency, breadth and seat utilisation as a 0-100 score and a
+	// band.
+	GetCustomerAdoption(ctx context.Context, in *GetCustomerAdoptionRequest, opts ...grpc.CallOption) (*GetCustomerAdoptionResponse, error)
+	// Lists products to offer a customer: cross-sell from co-purchases and upsell to higher tiers,
+	// excluding what the customer owns, best first.
+	ListRecommendations(ctx context.Context, in *ListRecommendationsRequest, opts ...grpc.CallOption) (*ListRecommendationsResponse, error)
 }
 
 type productServiceClient struct {
@@ -73,6 +113,36 @@ func (c *productServiceClient) GetProduct(ctx context.Context, in *GetProductReq
 	return out, nil
 }
 
+func (c *productServiceClient) ListProducts(ctx context.Context, in *ListProductsRequest, opts ...grpc.CallOption) (*ListProductsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListProductsResponse)
+	err := c.cc.Invoke(ctx, ProductService_ListProducts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *productServiceClient) UpdateProduct(ctx context.Context, in *UpdateProductRequest, opts ...grpc.CallOption) (*UpdateProductResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateProductResponse)
+	err := c.cc.Invoke(ctx, ProductService_UpdateProduct_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *productServiceClient) ArchiveProduct(ctx context.Context, in *ArchiveProductRequest, opts ...grpc.CallOption) (*ArchiveProductResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ArchiveProductResponse)
+	err := c.cc.Invoke(ctx, ProductService_ArchiveProduct_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *productServiceClient) QuoteLineItems(ctx context.Context, in *QuoteLineItemsRequest, opts ...grpc.CallOption) (*QuoteLineItemsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(QuoteLineItemsResponse)
@@ -93,6 +163,86 @@ func (c *productServiceClient) CheckEntitlement(ctx context.Context, in *CheckEn
 	return out, nil
 }
 
+func (c *productServiceClient) GetSubscription(ctx context.Context, in *GetSubscriptionRequest, opts ...grpc.CallOption) (*GetSubscriptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSubscriptionResponse)
+	err := c.cc.Invoke(ctx, ProductService_GetSubscription_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *productServiceClient) ListSubscriptions(ctx context.Context, in *ListSubscriptionsRequest, opts ...grpc.CallOption) (*ListSubscriptionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSubscriptionsResponse)
+	err := c.cc.Invoke(ctx, ProductService_ListSubscriptions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *productServiceClient) CancelSubscription(ctx context.Context, in *CancelSubscriptionRequest, opts ...grpc.CallOption) (*CancelSubscriptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelSubscriptionResponse)
+	err := c.cc.Invoke(ctx, ProductService_CancelSubscription_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *productServiceClient) RenewSubscription(ctx context.Context, in *RenewSubscriptionRequest, opts ...grpc.CallOption) (*RenewSubscriptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenewSubscriptionResponse)
+	err := c.cc.Invoke(ctx, ProductService_RenewSubscription_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *productServiceClient) SweepRenewals(ctx context.Context, in *SweepRenewalsRequest, opts ...grpc.CallOption) (*SweepRenewalsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SweepRenewalsResponse)
+	err := c.cc.Invoke(ctx, ProductService_SweepRenewals_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *productServiceClient) RecordUsage(ctx context.Context, in *RecordUsageRequest, opts ...grpc.CallOption) (*RecordUsageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordUsageResponse)
+	err := c.cc.Invoke(ctx, ProductService_RecordUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *productServiceClient) GetCustomerAdoption(ctx context.Context, in *GetCustomerAdoptionRequest, opts ...grpc.CallOption) (*GetCustomerAdoptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCustomerAdoptionResponse)
+	err := c.cc.Invoke(ctx, ProductService_GetCustomerAdoption_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *productServiceClient) ListRecommendations(ctx context.Context, in *ListRecommendationsRequest, opts ...grpc.CallOption) (*ListRecommendationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRecommendationsResponse)
+	err := c.cc.Invoke(ctx, ProductService_ListRecommendations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ProductServiceServer is the server API for ProductService service.
 // All implementations must embed UnimplementedProductServiceServer
 // for forward compatibility.
@@ -104,6 +254,13 @@ type ProductServiceServer interface {
 	CreateProduct(context.Context, *CreateProductRequest) (*CreateProductResponse, error)
 	// Gets a product by id.
 	GetProduct(context.Context, *GetProductRequest) (*GetProductResponse, error)
+	// Lists products, newest first, one page at a time.
+	ListProducts(context.Context, *ListProductsRequest) (*ListProductsResponse, error)
+	// Updates the fields of a product named in update_mask. A stale etag is ABORTED; an archived
+	// product cannot change (FAILED_PRECONDITION).
+	UpdateProduct(context.Context, *UpdateProductRequest) (*UpdateProductResponse, error)
+	// Archives a product for good: it is no longer sold or quoted; subscriptions to it go on.
+	ArchiveProduct(context.Context, *ArchiveProductRequest) (*ArchiveProductResponse, error)
 	// Prices line items at the catalog's current prices in one currency, for sales to quote
 	// opportunity line items and orders. A missing, archived or unpriced product is
 	// FAILED_PRECONDITION naming the line.
@@ -111,6 +268,28 @@ type ProductServiceServer interface {
 	// Answers whether a customer may use, and get support for, a product: an active subscription or
 	// a one-time entitlement.
 	CheckEntitlement(context.Context, *CheckEntitlementRequest) (*CheckEntitlementResponse, error)
+	// Gets a subscription or one-time entitlement by id.
+	GetSubscription(context.Context, *GetSubscriptionRequest) (*GetSubscriptionResponse, error)
+	// Lists subscriptions and entitlements, newest first, filtered by customer and status.
+	ListSubscriptions(context.Context, *ListSubscriptionsRequest) (*ListSubscriptionsResponse, error)
+	// Cancels a recurring subscription, now (CANCELED at once) or at the end of the current period
+	// (stays ACTIVE, then EXPIRED by the renewal sweep).
+	CancelSubscription(context.Context, *CancelSubscriptionRequest) (*CancelSubscriptionResponse, error)
+	// Renews an ACTIVE recurring subscription for one more period now, and withdraws a cancellation
+	// at period end.
+	RenewSubscription(context.Context, *RenewSubscriptionRequest) (*RenewSubscriptionResponse, error)
+	// Runs the renewal sweep now for the caller's tenant: due subscriptions renew, those canceled at
+	// period end expire. The service also sweeps every tenant on a timer.
+	SweepRenewals(context.Context, *SweepRenewalsRequest) (*SweepRenewalsResponse, error)
+	// Records usage of a feature on a subscription; counts it per feature and period and rescores the
+	// customer's adoption.
+	RecordUsage(context.Context, *RecordUsageRequest) (*RecordUsageResponse, error)
+	// Gets a customer's adoption health: recency, breadth and seat utilisation as a 0-100 score and a
+	// band.
+	GetCustomerAdoption(context.Context, *GetCustomerAdoptionRequest) (*GetCustomerAdoptionResponse, error)
+	// Lists products to offer a customer: cross-sell from co-purchases and upsell to higher tiers,
+	// excluding what the customer owns, best first.
+	ListRecommendations(context.Context, *ListRecommendationsRequest) (*ListRecommendationsResponse, error)
 	mustEmbedUnimplementedProductServiceServer()
 }
 
@@ -127,11 +306,44 @@ func (UnimplementedProductServiceServer) CreateProduct(context.Context, *CreateP
 func (UnimplementedProductServiceServer) GetProduct(context.Context, *GetProductRequest) (*GetProductResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetProduct not implemented")
 }
+func (UnimplementedProductServiceServer) ListProducts(context.Context, *ListProductsRequest) (*ListProductsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListProducts not implemented")
+}
+func (UnimplementedProductServiceServer) UpdateProduct(context.Context, *UpdateProductRequest) (*UpdateProductResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateProduct not implemented")
+}
+func (UnimplementedProductServiceServer) ArchiveProduct(context.Context, *ArchiveProductRequest) (*ArchiveProductResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ArchiveProduct not implemented")
+}
 func (UnimplementedProductServiceServer) QuoteLineItems(context.Context, *QuoteLineItemsRequest) (*QuoteLineItemsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method QuoteLineItems not implemented")
 }
 func (UnimplementedProductServiceServer) CheckEntitlement(context.Context, *CheckEntitlementRequest) (*CheckEntitlementResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckEntitlement not implemented")
+}
+func (UnimplementedProductServiceServer) GetSubscription(context.Context, *GetSubscriptionRequest) (*GetSubscriptionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSubscription not implemented")
+}
+func (UnimplementedProductServiceServer) ListSubscriptions(context.Context, *ListSubscriptionsRequest) (*ListSubscriptionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSubscriptions not implemented")
+}
+func (UnimplementedProductServiceServer) CancelSubscription(context.Context, *CancelSubscriptionRequest) (*CancelSubscriptionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelSubscription not implemented")
+}
+func (UnimplementedProductServiceServer) RenewSubscription(context.Context, *RenewSubscriptionRequest) (*RenewSubscriptionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenewSubscription not implemented")
+}
+func (UnimplementedProductServiceServer) SweepRenewals(context.Context, *SweepRenewalsRequest) (*SweepRenewalsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SweepRenewals not implemented")
+}
+func (UnimplementedProductServiceServer) RecordUsage(context.Context, *RecordUsageRequest) (*RecordUsageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordUsage not implemented")
+}
+func (UnimplementedProductServiceServer) GetCustomerAdoption(context.Context, *GetCustomerAdoptionRequest) (*GetCustomerAdoptionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCustomerAdoption not implemented")
+}
+func (UnimplementedProductServiceServer) ListRecommendations(context.Context, *ListRecommendationsRequest) (*ListRecommendationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRecommendations not implemented")
 }
 func (UnimplementedProductServiceServer) mustEmbedUnimplementedProductServiceServer() {}
 func (UnimplementedProductServiceServer) testEmbeddedByValue()                        {}
@@ -190,6 +402,60 @@ func _ProductService_GetProduct_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ProductService_ListProducts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListProductsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).ListProducts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_ListProducts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).ListProducts(ctx, req.(*ListProductsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProductService_UpdateProduct_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateProductRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).UpdateProduct(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_UpdateProduct_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).UpdateProduct(ctx, req.(*UpdateProductRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProductService_ArchiveProduct_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ArchiveProductRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).ArchiveProduct(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_ArchiveProduct_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).ArchiveProduct(ctx, req.(*ArchiveProductRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ProductService_QuoteLineItems_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(QuoteLineItemsRequest)
 	if err := dec(in); err != nil {
@@ -226,6 +492,150 @@ func _ProductService_CheckEntitlement_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ProductService_GetSubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).GetSubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_GetSubscription_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).GetSubscription(ctx, req.(*GetSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProductService_ListSubscriptions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSubscriptionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).ListSubscriptions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_ListSubscriptions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).ListSubscriptions(ctx, req.(*ListSubscriptionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProductService_CancelSubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).CancelSubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_CancelSubscription_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).CancelSubscription(ctx, req.(*CancelSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProductService_RenewSubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenewSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).RenewSubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_RenewSubscription_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).RenewSubscription(ctx, req.(*RenewSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProductService_SweepRenewals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SweepRenewalsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).SweepRenewals(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_SweepRenewals_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).SweepRenewals(ctx, req.(*SweepRenewalsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProductService_RecordUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).RecordUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_RecordUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).RecordUsage(ctx, req.(*RecordUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProductService_GetCustomerAdoption_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCustomerAdoptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).GetCustomerAdoption(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_GetCustomerAdoption_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).GetCustomerAdoption(ctx, req.(*GetCustomerAdoptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProductService_ListRecommendations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRecommendationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).ListRecommendations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_ListRecommendations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).ListRecommendations(ctx, req.(*ListRecommendationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ProductService_ServiceDesc is the grpc.ServiceDesc for ProductService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -242,12 +652,56 @@ var ProductService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ProductService_GetProduct_Handler,
 		},
 		{
+			MethodName: "ListProducts",
+			Handler:    _ProductService_ListProducts_Handler,
+		},
+		{
+			MethodName: "UpdateProduct",
+			Handler:    _ProductService_UpdateProduct_Handler,
+		},
+		{
+			MethodName: "ArchiveProduct",
+			Handler:    _ProductService_ArchiveProduct_Handler,
+		},
+		{
 			MethodName: "QuoteLineItems",
 			Handler:    _ProductService_QuoteLineItems_Handler,
 		},
 		{
 			MethodName: "CheckEntitlement",
 			Handler:    _ProductService_CheckEntitlement_Handler,
+		},
+		{
+			MethodName: "GetSubscription",
+			Handler:    _ProductService_GetSubscription_Handler,
+		},
+		{
+			MethodName: "ListSubscriptions",
+			Handler:    _ProductService_ListSubscriptions_Handler,
+		},
+		{
+			MethodName: "CancelSubscription",
+			Handler:    _ProductService_CancelSubscription_Handler,
+		},
+		{
+			MethodName: "RenewSubscription",
+			Handler:    _ProductService_RenewSubscription_Handler,
+		},
+		{
+			MethodName: "SweepRenewals",
+			Handler:    _ProductService_SweepRenewals_Handler,
+		},
+		{
+			MethodName: "RecordUsage",
+			Handler:    _ProductService_RecordUsage_Handler,
+		},
+		{
+			MethodName: "GetCustomerAdoption",
+			Handler:    _ProductService_GetCustomerAdoption_Handler,
+		},
+		{
+			MethodName: "ListRecommendations",
+			Handler:    _ProductService_ListRecommendations_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

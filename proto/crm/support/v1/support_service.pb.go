@@ -11,6 +11,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -31,7 +32,7 @@ type Ticket struct {
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// The customer who asks for help.
 	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// The product the ticket is about, if any.
+	// The product the ticket is about, if any; the customer must be entitled to it.
 	ProductId string `protobuf:"bytes,3,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
 	// One-line summary.
 	Subject string `protobuf:"bytes,4,opt,name=subject,proto3" json:"subject,omitempty"`
@@ -41,8 +42,35 @@ type Ticket struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the ticket last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// Changes whenever the ticket changes. Output only.
-	Etag          string `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Changes whenever the ticket changes; send it back on update to detect concurrent edits.
+	Etag string `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
+	// How urgent; NORMAL when not set.
+	Priority TicketPriority `protobuf:"varint,9,opt,name=priority,proto3,enum=crm.support.v1.TicketPriority" json:"priority,omitempty"`
+	// Where it came in; WEB when not set.
+	Channel TicketChannel `protobuf:"varint,10,opt,name=channel,proto3,enum=crm.support.v1.TicketChannel" json:"channel,omitempty"`
+	// Where it stands. Output only: it moves by :assign, :open, :pend, :hold, :solve, :reopen, :close.
+	Status TicketStatus `protobuf:"varint,11,opt,name=status,proto3,enum=crm.support.v1.TicketStatus" json:"status,omitempty"`
+	// The agent working on it. Output only: set by :assign.
+	AssigneeId string `protobuf:"bytes,12,opt,name=assignee_id,json=assigneeId,proto3" json:"assignee_id,omitempty"`
+	// Free labels.
+	Tags []string `protobuf:"bytes,13,rep,name=tags,proto3" json:"tags,omitempty"`
+	// The first-response clock. Output only.
+	FirstResponse *SlaClock `protobuf:"bytes,14,opt,name=first_response,json=firstResponse,proto3" json:"first_response,omitempty"`
+	// The resolution clock. Output only.
+	Resolution *SlaClock `protobuf:"bytes,15,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	// Since when the clocks are paused (PENDING, ON_HOLD, SOLVED, CLOSED). Output only.
+	PauseTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=pause_time,json=pauseTime,proto3" json:"pause_time,omitempty"`
+	// When the ticket was (last) solved. Output only.
+	SolveTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=solve_time,json=solveTime,proto3" json:"solve_time,omitempty"`
+	// When the ticket was closed. Output only.
+	CloseTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=close_time,json=closeTime,proto3" json:"close_time,omitempty"`
+	// The customer's rating, once given. Output only: set by :rate.
+	Csat *Csat `protobuf:"bytes,19,opt,name=csat,proto3" json:"csat,omitempty"`
+	// The subscription or entitlement that covers product_id, as the product service named it.
+	// Output only.
+	EntitlementId string `protobuf:"bytes,20,opt,name=entitlement_id,json=entitlementId,proto3" json:"entitlement_id,omitempty"`
+	// When a SOLVED ticket closes by itself. Output only.
+	AutoCloseTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=auto_close_time,json=autoCloseTime,proto3" json:"auto_close_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -131,6 +159,97 @@ func (x *Ticket) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *Ticket) GetPriority() TicketPriority {
+	if x != nil {
+		return x.Priority
+	}
+	return TicketPriority_TICKET_PRIORITY_UNSPECIFIED
+}
+
+func (x *Ticket) GetChannel() TicketChannel {
+	if x != nil {
+		return x.Channel
+	}
+	return TicketChannel_TICKET_CHANNEL_UNSPECIFIED
+}
+
+func (x *Ticket) GetStatus() TicketStatus {
+	if x != nil {
+		return x.Status
+	}
+	return TicketStatus_TICKET_STATUS_UNSPECIFIED
+}
+
+func (x *Ticket) GetAssigneeId() string {
+	if x != nil {
+		return x.AssigneeId
+	}
+	return ""
+}
+
+func (x *Ticket) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *Ticket) GetFirstResponse() *SlaClock {
+	if x != nil {
+		return x.FirstResponse
+	}
+	return nil
+}
+
+func (x *Ticket) GetResolution() *SlaClock {
+	if x != nil {
+		return x.Resolution
+	}
+	return nil
+}
+
+func (x *Ticket) GetPauseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PauseTime
+	}
+	return nil
+}
+
+func (x *Ticket) GetSolveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SolveTime
+	}
+	return nil
+}
+
+func (x *Ticket) GetCloseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CloseTime
+	}
+	return nil
+}
+
+func (x *Ticket) GetCsat() *Csat {
+	if x != nil {
+		return x.Csat
+	}
+	return nil
+}
+
+func (x *Ticket) GetEntitlementId() string {
+	if x != nil {
+		return x.EntitlementId
+	}
+	return ""
+}
+
+func (x *Ticket) GetAutoCloseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AutoCloseTime
+	}
+	return nil
 }
 
 // Request of CreateTicket.
@@ -317,11 +436,1843 @@ func (x *GetTicketResponse) GetTicket() *Ticket {
 	return nil
 }
 
+// Request of ListTickets.
+type ListTicketsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of tickets to return: default 50, at most 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call, to get the following page.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter on one indexed field: `status = TICKET_STATUS_OPEN`,
+	// `priority = TICKET_PRIORITY_URGENT`, `assignee_id = "<agent>"`, `customer_id = "<uuid>"`,
+	// `product_id = "<uuid>"` or `sla_breached = true`. Empty lists every ticket.
+	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTicketsRequest) Reset() {
+	*x = ListTicketsRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTicketsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTicketsRequest) ProtoMessage() {}
+
+func (x *ListTicketsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTicketsRequest.ProtoReflect.Descriptor instead.
+func (*ListTicketsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListTicketsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListTicketsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListTicketsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// Response of ListTickets.
+type ListTicketsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A page of tickets, newest first.
+	Tickets []*Ticket `protobuf:"bytes,1,rep,name=tickets,proto3" json:"tickets,omitempty"`
+	// Pass as page_token to get the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTicketsResponse) Reset() {
+	*x = ListTicketsResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTicketsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTicketsResponse) ProtoMessage() {}
+
+func (x *ListTicketsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTicketsResponse.ProtoReflect.Descriptor instead.
+func (*ListTicketsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListTicketsResponse) GetTickets() []*Ticket {
+	if x != nil {
+		return x.Tickets
+	}
+	return nil
+}
+
+func (x *ListTicketsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request of UpdateTicket.
+type UpdateTicketRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket with its id, the new values of the fields in update_mask, and the etag read.
+	// Validated after the mask is applied, so a partial body is fine.
+	Ticket *Ticket `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	// The fields to change: subject, description, priority, tags. Empty means all four.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTicketRequest) Reset() {
+	*x = UpdateTicketRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTicketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTicketRequest) ProtoMessage() {}
+
+func (x *UpdateTicketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTicketRequest.ProtoReflect.Descriptor instead.
+func (*UpdateTicketRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UpdateTicketRequest) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+func (x *UpdateTicketRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// Response of UpdateTicket.
+type UpdateTicketResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The updated ticket.
+	Ticket        *Ticket `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTicketResponse) Reset() {
+	*x = UpdateTicketResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTicketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTicketResponse) ProtoMessage() {}
+
+func (x *UpdateTicketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTicketResponse.ProtoReflect.Descriptor instead.
+func (*UpdateTicketResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpdateTicketResponse) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+// Request of AssignTicket.
+type AssignTicketRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The agent to assign.
+	AssigneeId    string `protobuf:"bytes,2,opt,name=assignee_id,json=assigneeId,proto3" json:"assignee_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssignTicketRequest) Reset() {
+	*x = AssignTicketRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssignTicketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssignTicketRequest) ProtoMessage() {}
+
+func (x *AssignTicketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssignTicketRequest.ProtoReflect.Descriptor instead.
+func (*AssignTicketRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AssignTicketRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AssignTicketRequest) GetAssigneeId() string {
+	if x != nil {
+		return x.AssigneeId
+	}
+	return ""
+}
+
+// Response of AssignTicket.
+type AssignTicketResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket after the assignment.
+	Ticket        *Ticket `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssignTicketResponse) Reset() {
+	*x = AssignTicketResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssignTicketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssignTicketResponse) ProtoMessage() {}
+
+func (x *AssignTicketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssignTicketResponse.ProtoReflect.Descriptor instead.
+func (*AssignTicketResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *AssignTicketResponse) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+// Request of OpenTicket.
+type OpenTicketRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenTicketRequest) Reset() {
+	*x = OpenTicketRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenTicketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenTicketRequest) ProtoMessage() {}
+
+func (x *OpenTicketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenTicketRequest.ProtoReflect.Descriptor instead.
+func (*OpenTicketRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *OpenTicketRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of OpenTicket.
+type OpenTicketResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket after the move.
+	Ticket        *Ticket `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenTicketResponse) Reset() {
+	*x = OpenTicketResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenTicketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenTicketResponse) ProtoMessage() {}
+
+func (x *OpenTicketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenTicketResponse.ProtoReflect.Descriptor instead.
+func (*OpenTicketResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *OpenTicketResponse) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+// Request of PendTicket.
+type PendTicketRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendTicketRequest) Reset() {
+	*x = PendTicketRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendTicketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendTicketRequest) ProtoMessage() {}
+
+func (x *PendTicketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendTicketRequest.ProtoReflect.Descriptor instead.
+func (*PendTicketRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PendTicketRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of PendTicket.
+type PendTicketResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket after the move.
+	Ticket        *Ticket `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendTicketResponse) Reset() {
+	*x = PendTicketResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendTicketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendTicketResponse) ProtoMessage() {}
+
+func (x *PendTicketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendTicketResponse.ProtoReflect.Descriptor instead.
+func (*PendTicketResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PendTicketResponse) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+// Request of HoldTicket.
+type HoldTicketRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HoldTicketRequest) Reset() {
+	*x = HoldTicketRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HoldTicketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HoldTicketRequest) ProtoMessage() {}
+
+func (x *HoldTicketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HoldTicketRequest.ProtoReflect.Descriptor instead.
+func (*HoldTicketRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *HoldTicketRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of HoldTicket.
+type HoldTicketResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket after the move.
+	Ticket        *Ticket `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HoldTicketResponse) Reset() {
+	*x = HoldTicketResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HoldTicketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HoldTicketResponse) ProtoMessage() {}
+
+func (x *HoldTicketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HoldTicketResponse.ProtoReflect.Descriptor instead.
+func (*HoldTicketResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *HoldTicketResponse) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+// Request of SolveTicket.
+type SolveTicketRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SolveTicketRequest) Reset() {
+	*x = SolveTicketRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SolveTicketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SolveTicketRequest) ProtoMessage() {}
+
+func (x *SolveTicketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SolveTicketRequest.ProtoReflect.Descriptor instead.
+func (*SolveTicketRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SolveTicketRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of SolveTicket.
+type SolveTicketResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket after the move.
+	Ticket        *Ticket `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SolveTicketResponse) Reset() {
+	*x = SolveTicketResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SolveTicketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SolveTicketResponse) ProtoMessage() {}
+
+func (x *SolveTicketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SolveTicketResponse.ProtoReflect.Descriptor instead.
+func (*SolveTicketResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SolveTicketResponse) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+// Request of ReopenTicket.
+type ReopenTicketRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenTicketRequest) Reset() {
+	*x = ReopenTicketRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenTicketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenTicketRequest) ProtoMessage() {}
+
+func (x *ReopenTicketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenTicketRequest.ProtoReflect.Descriptor instead.
+func (*ReopenTicketRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReopenTicketRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of ReopenTicket.
+type ReopenTicketResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket after the move.
+	Ticket        *Ticket `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenTicketResponse) Reset() {
+	*x = ReopenTicketResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenTicketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenTicketResponse) ProtoMessage() {}
+
+func (x *ReopenTicketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenTicketResponse.ProtoReflect.Descriptor instead.
+func (*ReopenTicketResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ReopenTicketResponse) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+// Request of CloseTicket.
+type CloseTicketRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseTicketRequest) Reset() {
+	*x = CloseTicketRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseTicketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseTicketRequest) ProtoMessage() {}
+
+func (x *CloseTicketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseTicketRequest.ProtoReflect.Descriptor instead.
+func (*CloseTicketRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *CloseTicketRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of CloseTicket.
+type CloseTicketResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket after the move.
+	Ticket        *Ticket `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseTicketResponse) Reset() {
+	*x = CloseTicketResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseTicketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseTicketResponse) ProtoMessage() {}
+
+func (x *CloseTicketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseTicketResponse.ProtoReflect.Descriptor instead.
+func (*CloseTicketResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *CloseTicketResponse) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+// Request of RateTicket.
+type RateTicketRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// 1 (very unhappy) to 5 (very happy).
+	Score int32 `protobuf:"varint,2,opt,name=score,proto3" json:"score,omitempty"`
+	// What the customer said.
+	Comment       string `protobuf:"bytes,3,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateTicketRequest) Reset() {
+	*x = RateTicketRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateTicketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateTicketRequest) ProtoMessage() {}
+
+func (x *RateTicketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateTicketRequest.ProtoReflect.Descriptor instead.
+func (*RateTicketRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RateTicketRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RateTicketRequest) GetScore() int32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *RateTicketRequest) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+// Response of RateTicket.
+type RateTicketResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rated ticket.
+	Ticket        *Ticket `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateTicketResponse) Reset() {
+	*x = RateTicketResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateTicketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateTicketResponse) ProtoMessage() {}
+
+func (x *RateTicketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateTicketResponse.ProtoReflect.Descriptor instead.
+func (*RateTicketResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RateTicketResponse) GetTicket() *Ticket {
+	if x != nil {
+		return x.Ticket
+	}
+	return nil
+}
+
+// Request of AddComment.
+type AddCommentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket's id.
+	TicketId string `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	// The comment.
+	Comment       *Comment `protobuf:"bytes,2,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddCommentRequest) Reset() {
+	*x = AddCommentRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddCommentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddCommentRequest) ProtoMessage() {}
+
+func (x *AddCommentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddCommentRequest.ProtoReflect.Descriptor instead.
+func (*AddCommentRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *AddCommentRequest) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *AddCommentRequest) GetComment() *Comment {
+	if x != nil {
+		return x.Comment
+	}
+	return nil
+}
+
+// Response of AddComment.
+type AddCommentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The comment as stored.
+	Comment       *Comment `protobuf:"bytes,1,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddCommentResponse) Reset() {
+	*x = AddCommentResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddCommentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddCommentResponse) ProtoMessage() {}
+
+func (x *AddCommentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddCommentResponse.ProtoReflect.Descriptor instead.
+func (*AddCommentResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *AddCommentResponse) GetComment() *Comment {
+	if x != nil {
+		return x.Comment
+	}
+	return nil
+}
+
+// Request of ListComments.
+type ListCommentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ticket's id.
+	TicketId string `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	// Maximum number of comments to return: default 50, at most 1000.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call, to get the following page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCommentsRequest) Reset() {
+	*x = ListCommentsRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCommentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCommentsRequest) ProtoMessage() {}
+
+func (x *ListCommentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCommentsRequest.ProtoReflect.Descriptor instead.
+func (*ListCommentsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListCommentsRequest) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *ListCommentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListCommentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response of ListComments.
+type ListCommentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A page of comments, oldest first.
+	Comments []*Comment `protobuf:"bytes,1,rep,name=comments,proto3" json:"comments,omitempty"`
+	// Pass as page_token to get the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCommentsResponse) Reset() {
+	*x = ListCommentsResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCommentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCommentsResponse) ProtoMessage() {}
+
+func (x *ListCommentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCommentsResponse.ProtoReflect.Descriptor instead.
+func (*ListCommentsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListCommentsResponse) GetComments() []*Comment {
+	if x != nil {
+		return x.Comments
+	}
+	return nil
+}
+
+func (x *ListCommentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request of SweepTickets.
+type SweepTicketsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SweepTicketsRequest) Reset() {
+	*x = SweepTicketsRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SweepTicketsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SweepTicketsRequest) ProtoMessage() {}
+
+func (x *SweepTicketsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SweepTicketsRequest.ProtoReflect.Descriptor instead.
+func (*SweepTicketsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{29}
+}
+
+// Response of SweepTickets.
+type SweepTicketsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SLA clocks this sweep found run out (each now breached, with its event).
+	Breaches int32 `protobuf:"varint,1,opt,name=breaches,proto3" json:"breaches,omitempty"`
+	// Solved tickets this sweep closed.
+	Closed        int32 `protobuf:"varint,2,opt,name=closed,proto3" json:"closed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SweepTicketsResponse) Reset() {
+	*x = SweepTicketsResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SweepTicketsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SweepTicketsResponse) ProtoMessage() {}
+
+func (x *SweepTicketsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SweepTicketsResponse.ProtoReflect.Descriptor instead.
+func (*SweepTicketsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SweepTicketsResponse) GetBreaches() int32 {
+	if x != nil {
+		return x.Breaches
+	}
+	return 0
+}
+
+func (x *SweepTicketsResponse) GetClosed() int32 {
+	if x != nil {
+		return x.Closed
+	}
+	return 0
+}
+
+// Request of ListSlaPolicies.
+type ListSlaPoliciesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSlaPoliciesRequest) Reset() {
+	*x = ListSlaPoliciesRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSlaPoliciesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSlaPoliciesRequest) ProtoMessage() {}
+
+func (x *ListSlaPoliciesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSlaPoliciesRequest.ProtoReflect.Descriptor instead.
+func (*ListSlaPoliciesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{31}
+}
+
+// Response of ListSlaPolicies.
+type ListSlaPoliciesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One policy per priority, LOW to URGENT.
+	SlaPolicies   []*SlaPolicy `protobuf:"bytes,1,rep,name=sla_policies,json=slaPolicies,proto3" json:"sla_policies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSlaPoliciesResponse) Reset() {
+	*x = ListSlaPoliciesResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSlaPoliciesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSlaPoliciesResponse) ProtoMessage() {}
+
+func (x *ListSlaPoliciesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSlaPoliciesResponse.ProtoReflect.Descriptor instead.
+func (*ListSlaPoliciesResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListSlaPoliciesResponse) GetSlaPolicies() []*SlaPolicy {
+	if x != nil {
+		return x.SlaPolicies
+	}
+	return nil
+}
+
+// Request of UpdateSlaPolicy.
+type UpdateSlaPolicyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy with its priority, the new values of the fields in update_mask, and the etag read.
+	SlaPolicy *SlaPolicy `protobuf:"bytes,1,opt,name=sla_policy,json=slaPolicy,proto3" json:"sla_policy,omitempty"`
+	// The fields to change: first_response_target, resolution_target. Empty means both.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSlaPolicyRequest) Reset() {
+	*x = UpdateSlaPolicyRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSlaPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSlaPolicyRequest) ProtoMessage() {}
+
+func (x *UpdateSlaPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSlaPolicyRequest.ProtoReflect.Descriptor instead.
+func (*UpdateSlaPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *UpdateSlaPolicyRequest) GetSlaPolicy() *SlaPolicy {
+	if x != nil {
+		return x.SlaPolicy
+	}
+	return nil
+}
+
+func (x *UpdateSlaPolicyRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// Response of UpdateSlaPolicy.
+type UpdateSlaPolicyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy after the change.
+	SlaPolicy     *SlaPolicy `protobuf:"bytes,1,opt,name=sla_policy,json=slaPolicy,proto3" json:"sla_policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSlaPolicyResponse) Reset() {
+	*x = UpdateSlaPolicyResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSlaPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSlaPolicyResponse) ProtoMessage() {}
+
+func (x *UpdateSlaPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSlaPolicyResponse.ProtoReflect.Descriptor instead.
+func (*UpdateSlaPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *UpdateSlaPolicyResponse) GetSlaPolicy() *SlaPolicy {
+	if x != nil {
+		return x.SlaPolicy
+	}
+	return nil
+}
+
+// Request of GetSupportSettings.
+type GetSupportSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSupportSettingsRequest) Reset() {
+	*x = GetSupportSettingsRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSupportSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSupportSettingsRequest) ProtoMessage() {}
+
+func (x *GetSupportSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSupportSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetSupportSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{35}
+}
+
+// Response of GetSupportSettings.
+type GetSupportSettingsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The settings.
+	Settings      *SupportSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSupportSettingsResponse) Reset() {
+	*x = GetSupportSettingsResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSupportSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSupportSettingsResponse) ProtoMessage() {}
+
+func (x *GetSupportSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSupportSettingsResponse.ProtoReflect.Descriptor instead.
+func (*GetSupportSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *GetSupportSettingsResponse) GetSettings() *SupportSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+// Request of UpdateSupportSettings.
+type UpdateSupportSettingsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new settings and the etag read.
+	Settings      *SupportSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSupportSettingsRequest) Reset() {
+	*x = UpdateSupportSettingsRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSupportSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSupportSettingsRequest) ProtoMessage() {}
+
+func (x *UpdateSupportSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSupportSettingsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateSupportSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *UpdateSupportSettingsRequest) GetSettings() *SupportSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+// Response of UpdateSupportSettings.
+type UpdateSupportSettingsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The settings after the change.
+	Settings      *SupportSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSupportSettingsResponse) Reset() {
+	*x = UpdateSupportSettingsResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSupportSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSupportSettingsResponse) ProtoMessage() {}
+
+func (x *UpdateSupportSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSupportSettingsResponse.ProtoReflect.Descriptor instead.
+func (*UpdateSupportSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *UpdateSupportSettingsResponse) GetSettings() *SupportSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+// Request of RecordNpsResponse.
+type RecordNpsResponseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The answer.
+	NpsResponse   *NpsResponse `protobuf:"bytes,1,opt,name=nps_response,json=npsResponse,proto3" json:"nps_response,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordNpsResponseRequest) Reset() {
+	*x = RecordNpsResponseRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordNpsResponseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordNpsResponseRequest) ProtoMessage() {}
+
+func (x *RecordNpsResponseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordNpsResponseRequest.ProtoReflect.Descriptor instead.
+func (*RecordNpsResponseRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *RecordNpsResponseRequest) GetNpsResponse() *NpsResponse {
+	if x != nil {
+		return x.NpsResponse
+	}
+	return nil
+}
+
+// Response of RecordNpsResponse.
+type RecordNpsResponseResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The answer as recorded, with its category.
+	NpsResponse   *NpsResponse `protobuf:"bytes,1,opt,name=nps_response,json=npsResponse,proto3" json:"nps_response,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordNpsResponseResponse) Reset() {
+	*x = RecordNpsResponseResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordNpsResponseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordNpsResponseResponse) ProtoMessage() {}
+
+func (x *RecordNpsResponseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordNpsResponseResponse.ProtoReflect.Descriptor instead.
+func (*RecordNpsResponseResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *RecordNpsResponseResponse) GetNpsResponse() *NpsResponse {
+	if x != nil {
+		return x.NpsResponse
+	}
+	return nil
+}
+
+// Request of GetSupportStats.
+type GetSupportStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSupportStatsRequest) Reset() {
+	*x = GetSupportStatsRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSupportStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSupportStatsRequest) ProtoMessage() {}
+
+func (x *GetSupportStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSupportStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetSupportStatsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{41}
+}
+
+// Response of GetSupportStats.
+type GetSupportStatsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The statistics.
+	Stats         *SupportStats `protobuf:"bytes,1,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSupportStatsResponse) Reset() {
+	*x = GetSupportStatsResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSupportStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSupportStatsResponse) ProtoMessage() {}
+
+func (x *GetSupportStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSupportStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetSupportStatsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *GetSupportStatsResponse) GetStats() *SupportStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
 var File_crm_support_v1_support_service_proto protoreflect.FileDescriptor
 
 const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"\n" +
-	"$crm/support/v1/support_service.proto\x12\x0ecrm.support.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x02\n" +
+	"$crm/support/v1/support_service.proto\x12\x0ecrm.support.v1\x1a\x1bbuf/validate/validate.proto\x1a\"crm/support/v1/support_types.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x98\b\n" +
 	"\x06Ticket\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
 	"\vcustomer_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
@@ -334,7 +2285,28 @@ const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\b \x01(\tR\x04etag\"M\n" +
+	"\x04etag\x18\b \x01(\tR\x04etag\x12D\n" +
+	"\bpriority\x18\t \x01(\x0e2\x1e.crm.support.v1.TicketPriorityB\b\xbaH\x05\x82\x01\x02\x10\x01R\bpriority\x12A\n" +
+	"\achannel\x18\n" +
+	" \x01(\x0e2\x1d.crm.support.v1.TicketChannelB\b\xbaH\x05\x82\x01\x02\x10\x01R\achannel\x124\n" +
+	"\x06status\x18\v \x01(\x0e2\x1c.crm.support.v1.TicketStatusR\x06status\x12\x1f\n" +
+	"\vassignee_id\x18\f \x01(\tR\n" +
+	"assigneeId\x12$\n" +
+	"\x04tags\x18\r \x03(\tB\x10\xbaH\r\x92\x01\n" +
+	"\x10\x14\"\x06r\x04\x10\x01\x182R\x04tags\x12?\n" +
+	"\x0efirst_response\x18\x0e \x01(\v2\x18.crm.support.v1.SlaClockR\rfirstResponse\x128\n" +
+	"\n" +
+	"resolution\x18\x0f \x01(\v2\x18.crm.support.v1.SlaClockR\n" +
+	"resolution\x129\n" +
+	"\n" +
+	"pause_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tpauseTime\x129\n" +
+	"\n" +
+	"solve_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tsolveTime\x129\n" +
+	"\n" +
+	"close_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12(\n" +
+	"\x04csat\x18\x13 \x01(\v2\x14.crm.support.v1.CsatR\x04csat\x12%\n" +
+	"\x0eentitlement_id\x18\x14 \x01(\tR\rentitlementId\x12B\n" +
+	"\x0fauto_close_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\rautoCloseTime\"M\n" +
 	"\x13CreateTicketRequest\x126\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketB\x06\xbaH\x03\xc8\x01\x01R\x06ticket\"F\n" +
 	"\x14CreateTicketResponse\x12.\n" +
@@ -342,10 +2314,130 @@ const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"\x10GetTicketRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"C\n" +
 	"\x11GetTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket2\x84\x02\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"\x88\x01\n" +
+	"\x12ListTicketsRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
+	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"o\n" +
+	"\x13ListTicketsResponse\x120\n" +
+	"\atickets\x18\x01 \x03(\v2\x16.crm.support.v1.TicketR\atickets\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8a\x01\n" +
+	"\x13UpdateTicketRequest\x126\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketB\x06\xbaH\x03\xd8\x01\x03R\x06ticket\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"F\n" +
+	"\x14UpdateTicketResponse\x12.\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"]\n" +
+	"\x13AssignTicketRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12,\n" +
+	"\vassignee_id\x18\x02 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\x80\x01R\n" +
+	"assigneeId\"F\n" +
+	"\x14AssignTicketResponse\x12.\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"-\n" +
+	"\x11OpenTicketRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"D\n" +
+	"\x12OpenTicketResponse\x12.\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"-\n" +
+	"\x11PendTicketRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"D\n" +
+	"\x12PendTicketResponse\x12.\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"-\n" +
+	"\x11HoldTicketRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"D\n" +
+	"\x12HoldTicketResponse\x12.\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\".\n" +
+	"\x12SolveTicketRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
+	"\x13SolveTicketResponse\x12.\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"/\n" +
+	"\x13ReopenTicketRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"F\n" +
+	"\x14ReopenTicketResponse\x12.\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\".\n" +
+	"\x12CloseTicketRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
+	"\x13CloseTicketResponse\x12.\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"r\n" +
+	"\x11RateTicketRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
+	"\x05score\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x05(\x01R\x05score\x12\"\n" +
+	"\acomment\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x88'R\acomment\"D\n" +
+	"\x12RateTicketResponse\x12.\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"u\n" +
+	"\x11AddCommentRequest\x12%\n" +
+	"\tticket_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bticketId\x129\n" +
+	"\acomment\x18\x02 \x01(\v2\x17.crm.support.v1.CommentB\x06\xbaH\x03\xc8\x01\x01R\acomment\"G\n" +
+	"\x12AddCommentResponse\x121\n" +
+	"\acomment\x18\x01 \x01(\v2\x17.crm.support.v1.CommentR\acomment\"\x8e\x01\n" +
+	"\x13ListCommentsRequest\x12%\n" +
+	"\tticket_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bticketId\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"s\n" +
+	"\x14ListCommentsResponse\x123\n" +
+	"\bcomments\x18\x01 \x03(\v2\x17.crm.support.v1.CommentR\bcomments\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x15\n" +
+	"\x13SweepTicketsRequest\"J\n" +
+	"\x14SweepTicketsResponse\x12\x1a\n" +
+	"\bbreaches\x18\x01 \x01(\x05R\bbreaches\x12\x16\n" +
+	"\x06closed\x18\x02 \x01(\x05R\x06closed\"\x18\n" +
+	"\x16ListSlaPoliciesRequest\"W\n" +
+	"\x17ListSlaPoliciesResponse\x12<\n" +
+	"\fsla_policies\x18\x01 \x03(\v2\x19.crm.support.v1.SlaPolicyR\vslaPolicies\"\x97\x01\n" +
+	"\x16UpdateSlaPolicyRequest\x12@\n" +
+	"\n" +
+	"sla_policy\x18\x01 \x01(\v2\x19.crm.support.v1.SlaPolicyB\x06\xbaH\x03\xc8\x01\x01R\tslaPolicy\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"S\n" +
+	"\x17UpdateSlaPolicyResponse\x128\n" +
+	"\n" +
+	"sla_policy\x18\x01 \x01(\v2\x19.crm.support.v1.SlaPolicyR\tslaPolicy\"\x1b\n" +
+	"\x19GetSupportSettingsRequest\"Y\n" +
+	"\x1aGetSupportSettingsResponse\x12;\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1f.crm.support.v1.SupportSettingsR\bsettings\"c\n" +
+	"\x1cUpdateSupportSettingsRequest\x12C\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1f.crm.support.v1.SupportSettingsB\x06\xbaH\x03\xc8\x01\x01R\bsettings\"\\\n" +
+	"\x1dUpdateSupportSettingsResponse\x12;\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1f.crm.support.v1.SupportSettingsR\bsettings\"b\n" +
+	"\x18RecordNpsResponseRequest\x12F\n" +
+	"\fnps_response\x18\x01 \x01(\v2\x1b.crm.support.v1.NpsResponseB\x06\xbaH\x03\xc8\x01\x01R\vnpsResponse\"[\n" +
+	"\x19RecordNpsResponseResponse\x12>\n" +
+	"\fnps_response\x18\x01 \x01(\v2\x1b.crm.support.v1.NpsResponseR\vnpsResponse\"\x18\n" +
+	"\x16GetSupportStatsRequest\"M\n" +
+	"\x17GetSupportStatsResponse\x122\n" +
+	"\x05stats\x18\x01 \x01(\v2\x1c.crm.support.v1.SupportStatsR\x05stats2\xb3\x16\n" +
 	"\x0eSupportService\x12~\n" +
 	"\fCreateTicket\x12#.crm.support.v1.CreateTicketRequest\x1a$.crm.support.v1.CreateTicketResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x06ticketb\x06ticket\"\v/v1/tickets\x12r\n" +
-	"\tGetTicket\x12 .crm.support.v1.GetTicketRequest\x1a!.crm.support.v1.GetTicketResponse\" \x82\xd3\xe4\x93\x02\x1ab\x06ticket\x12\x10/v1/tickets/{id}B8Z6github.com/crmcycle/crm/proto/crm/support/v1;supportv1b\x06proto3"
+	"\tGetTicket\x12 .crm.support.v1.GetTicketRequest\x1a!.crm.support.v1.GetTicketResponse\" \x82\xd3\xe4\x93\x02\x1ab\x06ticket\x12\x10/v1/tickets/{id}\x12k\n" +
+	"\vListTickets\x12\".crm.support.v1.ListTicketsRequest\x1a#.crm.support.v1.ListTicketsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/tickets\x12\x8a\x01\n" +
+	"\fUpdateTicket\x12#.crm.support.v1.UpdateTicketRequest\x1a$.crm.support.v1.UpdateTicketResponse\"/\x82\xd3\xe4\x93\x02):\x06ticketb\x06ticket2\x17/v1/tickets/{ticket.id}\x12\x85\x01\n" +
+	"\fAssignTicket\x12#.crm.support.v1.AssignTicketRequest\x1a$.crm.support.v1.AssignTicketResponse\"*\x82\xd3\xe4\x93\x02$:\x01*b\x06ticket\"\x17/v1/tickets/{id}:assign\x12}\n" +
+	"\n" +
+	"OpenTicket\x12!.crm.support.v1.OpenTicketRequest\x1a\".crm.support.v1.OpenTicketResponse\"(\x82\xd3\xe4\x93\x02\":\x01*b\x06ticket\"\x15/v1/tickets/{id}:open\x12}\n" +
+	"\n" +
+	"PendTicket\x12!.crm.support.v1.PendTicketRequest\x1a\".crm.support.v1.PendTicketResponse\"(\x82\xd3\xe4\x93\x02\":\x01*b\x06ticket\"\x15/v1/tickets/{id}:pend\x12}\n" +
+	"\n" +
+	"HoldTicket\x12!.crm.support.v1.HoldTicketRequest\x1a\".crm.support.v1.HoldTicketResponse\"(\x82\xd3\xe4\x93\x02\":\x01*b\x06ticket\"\x15/v1/tickets/{id}:hold\x12\x81\x01\n" +
+	"\vSolveTicket\x12\".crm.support.v1.SolveTicketRequest\x1a#.crm.support.v1.SolveTicketResponse\")\x82\xd3\xe4\x93\x02#:\x01*b\x06ticket\"\x16/v1/tickets/{id}:solve\x12\x85\x01\n" +
+	"\fReopenTicket\x12#.crm.support.v1.ReopenTicketRequest\x1a$.crm.support.v1.ReopenTicketResponse\"*\x82\xd3\xe4\x93\x02$:\x01*b\x06ticket\"\x17/v1/tickets/{id}:reopen\x12\x81\x01\n" +
+	"\vCloseTicket\x12\".crm.support.v1.CloseTicketRequest\x1a#.crm.support.v1.CloseTicketResponse\")\x82\xd3\xe4\x93\x02#:\x01*b\x06ticket\"\x16/v1/tickets/{id}:close\x12}\n" +
+	"\n" +
+	"RateTicket\x12!.crm.support.v1.RateTicketRequest\x1a\".crm.support.v1.RateTicketResponse\"(\x82\xd3\xe4\x93\x02\":\x01*b\x06ticket\"\x15/v1/tickets/{id}:rate\x12\x8f\x01\n" +
+	"\n" +
+	"AddComment\x12!.crm.support.v1.AddCommentRequest\x1a\".crm.support.v1.AddCommentResponse\":\x82\xd3\xe4\x93\x024:\acommentb\acomment\" /v1/tickets/{ticket_id}/comments\x12\x83\x01\n" +
+	"\fListComments\x12#.crm.support.v1.ListCommentsRequest\x1a$.crm.support.v1.ListCommentsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/tickets/{ticket_id}/comments\x12w\n" +
+	"\fSweepTickets\x12#.crm.support.v1.SweepTicketsRequest\x1a$.crm.support.v1.SweepTicketsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/tickets:sweep\x12{\n" +
+	"\x0fListSlaPolicies\x12&.crm.support.v1.ListSlaPoliciesRequest\x1a'.crm.support.v1.ListSlaPoliciesResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/slaPolicies\x12\xa9\x01\n" +
+	"\x0fUpdateSlaPolicy\x12&.crm.support.v1.UpdateSlaPolicyRequest\x1a'.crm.support.v1.UpdateSlaPolicyResponse\"E\x82\xd3\xe4\x93\x02?:\n" +
+	"sla_policyb\n" +
+	"sla_policy2%/v1/slaPolicies/{sla_policy.priority}\x12\x93\x01\n" +
+	"\x12GetSupportSettings\x12).crm.support.v1.GetSupportSettingsRequest\x1a*.crm.support.v1.GetSupportSettingsResponse\"&\x82\xd3\xe4\x93\x02 b\bsettings\x12\x14/v1/support/settings\x12\xa6\x01\n" +
+	"\x15UpdateSupportSettings\x12,.crm.support.v1.UpdateSupportSettingsRequest\x1a-.crm.support.v1.UpdateSupportSettingsResponse\"0\x82\xd3\xe4\x93\x02*:\bsettingsb\bsettings2\x14/v1/support/settings\x12\x9e\x01\n" +
+	"\x11RecordNpsResponse\x12(.crm.support.v1.RecordNpsResponseRequest\x1a).crm.support.v1.RecordNpsResponseResponse\"4\x82\xd3\xe4\x93\x02.:\fnps_responseb\fnps_response\"\x10/v1/npsResponses\x12\x84\x01\n" +
+	"\x0fGetSupportStats\x12&.crm.support.v1.GetSupportStatsRequest\x1a'.crm.support.v1.GetSupportStatsResponse\" \x82\xd3\xe4\x93\x02\x1ab\x05stats\x12\x11/v1/support/statsB8Z6github.com/crmcycle/crm/proto/crm/support/v1;supportv1b\x06proto3"
 
 var (
 	file_crm_support_v1_support_service_proto_rawDescOnce sync.Once
@@ -359,30 +2451,152 @@ func file_crm_support_v1_support_service_proto_rawDescGZIP() []byte {
 	return file_crm_support_v1_support_service_proto_rawDescData
 }
 
-var file_crm_support_v1_support_service_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_crm_support_v1_support_service_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_crm_support_v1_support_service_proto_goTypes = []any{
-	(*Ticket)(nil),                // 0: crm.support.v1.Ticket
-	(*CreateTicketRequest)(nil),   // 1: crm.support.v1.CreateTicketRequest
-	(*CreateTicketResponse)(nil),  // 2: crm.support.v1.CreateTicketResponse
-	(*GetTicketRequest)(nil),      // 3: crm.support.v1.GetTicketRequest
-	(*GetTicketResponse)(nil),     // 4: crm.support.v1.GetTicketResponse
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*Ticket)(nil),                        // 0: crm.support.v1.Ticket
+	(*CreateTicketRequest)(nil),           // 1: crm.support.v1.CreateTicketRequest
+	(*CreateTicketResponse)(nil),          // 2: crm.support.v1.CreateTicketResponse
+	(*GetTicketRequest)(nil),              // 3: crm.support.v1.GetTicketRequest
+	(*GetTicketResponse)(nil),             // 4: crm.support.v1.GetTicketResponse
+	(*ListTicketsRequest)(nil),            // 5: crm.support.v1.ListTicketsRequest
+	(*ListTicketsResponse)(nil),           // 6: crm.support.v1.ListTicketsResponse
+	(*UpdateTicketRequest)(nil),           // 7: crm.support.v1.UpdateTicketRequest
+	(*UpdateTicketResponse)(nil),          // 8: crm.support.v1.UpdateTicketResponse
+	(*AssignTicketRequest)(nil),           // 9: crm.support.v1.AssignTicketRequest
+	(*AssignTicketResponse)(nil),          // 10: crm.support.v1.AssignTicketResponse
+	(*OpenTicketRequest)(nil),             // 11: crm.support.v1.OpenTicketRequest
+	(*OpenTicketResponse)(nil),            // 12: crm.support.v1.OpenTicketResponse
+	(*PendTicketRequest)(nil),             // 13: crm.support.v1.PendTicketRequest
+	(*PendTicketResponse)(nil),            // 14: crm.support.v1.PendTicketResponse
+	(*HoldTicketRequest)(nil),             // 15: crm.support.v1.HoldTicketRequest
+	(*HoldTicketResponse)(nil),            // 16: crm.support.v1.HoldTicketResponse
+	(*SolveTicketRequest)(nil),            // 17: crm.support.v1.SolveTicketRequest
+	(*SolveTicketResponse)(nil),           // 18: crm.support.v1.SolveTicketResponse
+	(*ReopenTicketRequest)(nil),           // 19: crm.support.v1.ReopenTicketRequest
+	(*ReopenTicketResponse)(nil),          // 20: crm.support.v1.ReopenTicketResponse
+	(*CloseTicketRequest)(nil),            // 21: crm.support.v1.CloseTicketRequest
+	(*CloseTicketResponse)(nil),           // 22: crm.support.v1.CloseTicketResponse
+	(*RateTicketRequest)(nil),             // 23: crm.support.v1.RateTicketRequest
+	(*RateTicketResponse)(nil),            // 24: crm.support.v1.RateTicketResponse
+	(*AddCommentRequest)(nil),             // 25: crm.support.v1.AddCommentRequest
+	(*AddCommentResponse)(nil),            // 26: crm.support.v1.AddCommentResponse
+	(*ListCommentsRequest)(nil),           // 27: crm.support.v1.ListCommentsRequest
+	(*ListCommentsResponse)(nil),          // 28: crm.support.v1.ListCommentsResponse
+	(*SweepTicketsRequest)(nil),           // 29: crm.support.v1.SweepTicketsRequest
+	(*SweepTicketsResponse)(nil),          // 30: crm.support.v1.SweepTicketsResponse
+	(*ListSlaPoliciesRequest)(nil),        // 31: crm.support.v1.ListSlaPoliciesRequest
+	(*ListSlaPoliciesResponse)(nil),       // 32: crm.support.v1.ListSlaPoliciesResponse
+	(*UpdateSlaPolicyRequest)(nil),        // 33: crm.support.v1.UpdateSlaPolicyRequest
+	(*UpdateSlaPolicyResponse)(nil),       // 34: crm.support.v1.UpdateSlaPolicyResponse
+	(*GetSupportSettingsRequest)(nil),     // 35: crm.support.v1.GetSupportSettingsRequest
+	(*GetSupportSettingsResponse)(nil),    // 36: crm.support.v1.GetSupportSettingsResponse
+	(*UpdateSupportSettingsRequest)(nil),  // 37: crm.support.v1.UpdateSupportSettingsRequest
+	(*UpdateSupportSettingsResponse)(nil), // 38: crm.support.v1.UpdateSupportSettingsResponse
+	(*RecordNpsResponseRequest)(nil),      // 39: crm.support.v1.RecordNpsResponseRequest
+	(*RecordNpsResponseResponse)(nil),     // 40: crm.support.v1.RecordNpsResponseResponse
+	(*GetSupportStatsRequest)(nil),        // 41: crm.support.v1.GetSupportStatsRequest
+	(*GetSupportStatsResponse)(nil),       // 42: crm.support.v1.GetSupportStatsResponse
+	(*timestamppb.Timestamp)(nil),         // 43: google.protobuf.Timestamp
+	(TicketPriority)(0),                   // 44: crm.support.v1.TicketPriority
+	(TicketChannel)(0),                    // 45: crm.support.v1.TicketChannel
+	(TicketStatus)(0),                     // 46: crm.support.v1.TicketStatus
+	(*SlaClock)(nil),                      // 47: crm.support.v1.SlaClock
+	(*Csat)(nil),                          // 48: crm.support.v1.Csat
+	(*fieldmaskpb.FieldMask)(nil),         // 49: google.protobuf.FieldMask
+	(*Comment)(nil),                       // 50: crm.support.v1.Comment
+	(*SlaPolicy)(nil),                     // 51: crm.support.v1.SlaPolicy
+	(*SupportSettings)(nil),               // 52: crm.support.v1.SupportSettings
+	(*NpsResponse)(nil),                   // 53: crm.support.v1.NpsResponse
+	(*SupportStats)(nil),                  // 54: crm.support.v1.SupportStats
 }
 var file_crm_support_v1_support_service_proto_depIdxs = []int32{
-	5, // 0: crm.support.v1.Ticket.create_time:type_name -> google.protobuf.Timestamp
-	5, // 1: crm.support.v1.Ticket.update_time:type_name -> google.protobuf.Timestamp
-	0, // 2: crm.support.v1.CreateTicketRequest.ticket:type_name -> crm.support.v1.Ticket
-	0, // 3: crm.support.v1.CreateTicketResponse.ticket:type_name -> crm.support.v1.Ticket
-	0, // 4: crm.support.v1.GetTicketResponse.ticket:type_name -> crm.support.v1.Ticket
-	1, // 5: crm.support.v1.SupportService.CreateTicket:input_type -> crm.support.v1.CreateTicketRequest
-	3, // 6: crm.support.v1.SupportService.GetTicket:input_type -> crm.support.v1.GetTicketRequest
-	2, // 7: crm.support.v1.SupportService.CreateTicket:output_type -> crm.support.v1.CreateTicketResponse
-	4, // 8: crm.support.v1.SupportService.GetTicket:output_type -> crm.support.v1.GetTicketResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	43, // 0: crm.support.v1.Ticket.create_time:type_name -> google.protobuf.Timestamp
+	43, // 1: crm.support.v1.Ticket.update_time:type_name -> google.protobuf.Timestamp
+	44, // 2: crm.support.v1.Ticket.priority:type_name -> crm.support.v1.TicketPriority
+	45, // 3: crm.support.v1.Ticket.channel:type_name -> crm.support.v1.TicketChannel
+	46, // 4: crm.support.v1.Ticket.status:type_name -> crm.support.v1.TicketStatus
+	47, // 5: crm.support.v1.Ticket.first_response:type_name -> crm.support.v1.SlaClock
+	47, // 6: crm.support.v1.Ticket.resolution:type_name -> crm.support.v1.SlaClock
+	43, // 7: crm.support.v1.Ticket.pause_time:type_name -> google.protobuf.Timestamp
+	43, // 8: crm.support.v1.Ticket.solve_time:type_name -> google.protobuf.Timestamp
+	43, // 9: crm.support.v1.Ticket.close_time:type_name -> google.protobuf.Timestamp
+	48, // 10: crm.support.v1.Ticket.csat:type_name -> crm.support.v1.Csat
+	43, // 11: crm.support.v1.Ticket.auto_close_time:type_name -> google.protobuf.Timestamp
+	0,  // 12: crm.support.v1.CreateTicketRequest.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 13: crm.support.v1.CreateTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 14: crm.support.v1.GetTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 15: crm.support.v1.ListTicketsResponse.tickets:type_name -> crm.support.v1.Ticket
+	0,  // 16: crm.support.v1.UpdateTicketRequest.ticket:type_name -> crm.support.v1.Ticket
+	49, // 17: crm.support.v1.UpdateTicketRequest.update_mask:type_name -> google.protobuf.FieldMask
+	0,  // 18: crm.support.v1.UpdateTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 19: crm.support.v1.AssignTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 20: crm.support.v1.OpenTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 21: crm.support.v1.PendTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 22: crm.support.v1.HoldTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 23: crm.support.v1.SolveTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 24: crm.support.v1.ReopenTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 25: crm.support.v1.CloseTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 26: crm.support.v1.RateTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	50, // 27: crm.support.v1.AddCommentRequest.comment:type_name -> crm.support.v1.Comment
+	50, // 28: crm.support.v1.AddCommentResponse.comment:type_name -> crm.support.v1.Comment
+	50, // 29: crm.support.v1.ListCommentsResponse.comments:type_name -> crm.support.v1.Comment
+	51, // 30: crm.support.v1.ListSlaPoliciesResponse.sla_policies:type_name -> crm.support.v1.SlaPolicy
+	51, // 31: crm.support.v1.UpdateSlaPolicyRequest.sla_policy:type_name -> crm.support.v1.SlaPolicy
+	49, // 32: crm.support.v1.UpdateSlaPolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	51, // 33: crm.support.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> crm.support.v1.SlaPolicy
+	52, // 34: crm.support.v1.GetSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
+	52, // 35: crm.support.v1.UpdateSupportSettingsRequest.settings:type_name -> crm.support.v1.SupportSettings
+	52, // 36: crm.support.v1.UpdateSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
+	53, // 37: crm.support.v1.RecordNpsResponseRequest.nps_response:type_name -> crm.support.v1.NpsResponse
+	53, // 38: crm.support.v1.RecordNpsResponseResponse.nps_response:type_name -> crm.support.v1.NpsResponse
+	54, // 39: crm.support.v1.GetSupportStatsResponse.stats:type_name -> crm.support.v1.SupportStats
+	1,  // 40: crm.support.v1.SupportService.CreateTicket:input_type -> crm.support.v1.CreateTicketRequest
+	3,  // 41: crm.support.v1.SupportService.GetTicket:input_type -> crm.support.v1.GetTicketRequest
+	5,  // 42: crm.support.v1.SupportService.ListTickets:input_type -> crm.support.v1.ListTicketsRequest
+	7,  // 43: crm.support.v1.SupportService.UpdateTicket:input_type -> crm.support.v1.UpdateTicketRequest
+	9,  // 44: crm.support.v1.SupportService.AssignTicket:input_type -> crm.support.v1.AssignTicketRequest
+	11, // 45: crm.support.v1.SupportService.OpenTicket:input_type -> crm.support.v1.OpenTicketRequest
+	13, // 46: crm.support.v1.SupportService.PendTicket:input_type -> crm.support.v1.PendTicketRequest
+	15, // 47: crm.support.v1.SupportService.HoldTicket:input_type -> crm.support.v1.HoldTicketRequest
+	17, // 48: crm.support.v1.SupportService.SolveTicket:input_type -> crm.support.v1.SolveTicketRequest
+	19, // 49: crm.support.v1.SupportService.ReopenTicket:input_type -> crm.support.v1.ReopenTicketRequest
+	21, // 50: crm.support.v1.SupportService.CloseTicket:input_type -> crm.support.v1.CloseTicketRequest
+	23, // 51: crm.support.v1.SupportService.RateTicket:input_type -> crm.support.v1.RateTicketRequest
+	25, // 52: crm.support.v1.SupportService.AddComment:input_type -> crm.support.v1.AddCommentRequest
+	27, // 53: crm.support.v1.SupportService.ListComments:input_type -> crm.support.v1.ListCommentsRequest
+	29, // 54: crm.support.v1.SupportService.SweepTickets:input_type -> crm.support.v1.SweepTicketsRequest
+	31, // 55: crm.support.v1.SupportService.ListSlaPolicies:input_type -> crm.support.v1.ListSlaPoliciesRequest
+	33, // 56: crm.support.v1.SupportService.UpdateSlaPolicy:input_type -> crm.support.v1.UpdateSlaPolicyRequest
+	35, // 57: crm.support.v1.SupportService.GetSupportSettings:input_type -> crm.support.v1.GetSupportSettingsRequest
+	37, // 58: crm.support.v1.SupportService.UpdateSupportSettings:input_type -> crm.support.v1.UpdateSupportSettingsRequest
+	39, // 59: crm.support.v1.SupportService.RecordNpsResponse:input_type -> crm.support.v1.RecordNpsResponseRequest
+	41, // 60: crm.support.v1.SupportService.GetSupportStats:input_type -> crm.support.v1.GetSupportStatsRequest
+	2,  // 61: crm.support.v1.SupportService.CreateTicket:output_type -> crm.support.v1.CreateTicketResponse
+	4,  // 62: crm.support.v1.SupportService.GetTicket:output_type -> crm.support.v1.GetTicketResponse
+	6,  // 63: crm.support.v1.SupportService.ListTickets:output_type -> crm.support.v1.ListTicketsResponse
+	8,  // 64: crm.support.v1.SupportService.UpdateTicket:output_type -> crm.support.v1.UpdateTicketResponse
+	10, // 65: crm.support.v1.SupportService.AssignTicket:output_type -> crm.support.v1.AssignTicketResponse
+	12, // 66: crm.support.v1.SupportService.OpenTicket:output_type -> crm.support.v1.OpenTicketResponse
+	14, // 67: crm.support.v1.SupportService.PendTicket:output_type -> crm.support.v1.PendTicketResponse
+	16, // 68: crm.support.v1.SupportService.HoldTicket:output_type -> crm.support.v1.HoldTicketResponse
+	18, // 69: crm.support.v1.SupportService.SolveTicket:output_type -> crm.support.v1.SolveTicketResponse
+	20, // 70: crm.support.v1.SupportService.ReopenTicket:output_type -> crm.support.v1.ReopenTicketResponse
+	22, // 71: crm.support.v1.SupportService.CloseTicket:output_type -> crm.support.v1.CloseTicketResponse
+	24, // 72: crm.support.v1.SupportService.RateTicket:output_type -> crm.support.v1.RateTicketResponse
+	26, // 73: crm.support.v1.SupportService.AddComment:output_type -> crm.support.v1.AddCommentResponse
+	28, // 74: crm.support.v1.SupportService.ListComments:output_type -> crm.support.v1.ListCommentsResponse
+	30, // 75: crm.support.v1.SupportService.SweepTickets:output_type -> crm.support.v1.SweepTicketsResponse
+	32, // 76: crm.support.v1.SupportService.ListSlaPolicies:output_type -> crm.support.v1.ListSlaPoliciesResponse
+	34, // 77: crm.support.v1.SupportService.UpdateSlaPolicy:output_type -> crm.support.v1.UpdateSlaPolicyResponse
+	36, // 78: crm.support.v1.SupportService.GetSupportSettings:output_type -> crm.support.v1.GetSupportSettingsResponse
+	38, // 79: crm.support.v1.SupportService.UpdateSupportSettings:output_type -> crm.support.v1.UpdateSupportSettingsResponse
+	40, // 80: crm.support.v1.SupportService.RecordNpsResponse:output_type -> crm.support.v1.RecordNpsResponseResponse
+	42, // 81: crm.support.v1.SupportService.GetSupportStats:output_type -> crm.support.v1.GetSupportStatsResponse
+	61, // [61:82] is the sub-list for method output_type
+	40, // [40:61] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_crm_support_v1_support_service_proto_init() }
@@ -390,13 +2604,14 @@ func file_crm_support_v1_support_service_proto_init() {
 	if File_crm_support_v1_support_service_proto != nil {
 		return
 	}
+	file_crm_support_v1_support_types_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_support_v1_support_service_proto_rawDesc), len(file_crm_support_v1_support_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,8 +19,27 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SupportService_CreateTicket_FullMethodName = "/crm.support.v1.SupportService/CreateTicket"
-	SupportService_GetTicket_FullMethodName    = "/crm.support.v1.SupportService/GetTicket"
+	SupportService_CreateTicket_FullMethodName          = "/crm.support.v1.SupportService/CreateTicket"
+	SupportService_GetTicket_FullMethodName             = "/crm.support.v1.SupportService/GetTicket"
+	SupportService_ListTickets_FullMethodName           = "/crm.support.v1.SupportService/ListTickets"
+	SupportService_UpdateTicket_FullMethodName          = "/crm.support.v1.SupportService/UpdateTicket"
+	SupportService_AssignTicket_FullMethodName          = "/crm.support.v1.SupportService/AssignTicket"
+	SupportService_OpenTicket_FullMethodName            = "/crm.support.v1.SupportService/OpenTicket"
+	SupportService_PendTicket_FullMethodName            = "/crm.support.v1.SupportService/PendTicket"
+	SupportService_HoldTicket_FullMethodName            = "/crm.support.v1.SupportService/HoldTicket"
+	SupportService_SolveTicket_FullMethodName           = "/crm.support.v1.SupportService/SolveTicket"
+	SupportService_ReopenTicket_FullMethodName          = "/crm.support.v1.SupportService/ReopenTicket"
+	SupportService_CloseTicket_FullMethodName           = "/crm.support.v1.SupportService/CloseTicket"
+	SupportService_RateTicket_FullMethodName            = "/crm.support.v1.SupportService/RateTicket"
+	SupportService_AddComment_FullMethodName            = "/crm.support.v1.SupportService/AddComment"
+	SupportService_ListComments_FullMethodName          = "/crm.support.v1.SupportService/ListComments"
+	SupportService_SweepTickets_FullMethodName          = "/crm.support.v1.SupportService/SweepTickets"
+	SupportService_ListSlaPolicies_FullMethodName       = "/crm.support.v1.SupportService/ListSlaPolicies"
+	SupportService_UpdateSlaPolicy_FullMethodName       = "/crm.support.v1.SupportService/UpdateSlaPolicy"
+	SupportService_GetSupportSettings_FullMethodName    = "/crm.support.v1.SupportService/GetSupportSettings"
+	SupportService_UpdateSupportSettings_FullMethodName = "/crm.support.v1.SupportService/UpdateSupportSettings"
+	SupportService_RecordNpsResponse_FullMethodName     = "/crm.support.v1.SupportService/RecordNpsResponse"
+	SupportService_GetSupportStats_FullMethodName       = "/crm.support.v1.SupportService/GetSupportStats"
 )
 
 // SupportServiceClient is the client API for SupportService service.
@@ -29,10 +48,55 @@ const (
 //
 // Support: service and retention. Tickets, SLA clocks, comments, CSAT, NPS and support statistics.
 type SupportServiceClient interface {
-	// Opens a ticket.
+	// Opens a ticket, NEW, with its SLA due times from the tenant's policy for its priority. A ticket
+	// about a product needs the customer to be entitled to it (the product service says):
+	// FAILED_PRECONDITION when not, UNAVAILABLE when the product service cannot answer.
 	CreateTicket(ctx context.Context, in *CreateTicketRequest, opts ...grpc.CallOption) (*CreateTicketResponse, error)
-	// Gets a ticket by id.
+	// Gets a ticket by id, with the time left on its SLA clocks.
 	GetTicket(ctx context.Context, in *GetTicketRequest, opts ...grpc.CallOption) (*GetTicketResponse, error)
+	// Lists tickets, newest first, a page at a time.
+	ListTickets(ctx context.Context, in *ListTicketsRequest, opts ...grpc.CallOption) (*ListTicketsResponse, error)
+	// Updates the fields of a ticket named in update_mask: subject, description, priority, tags. A new
+	// priority moves the due times of running clocks to the new policy's targets. A stale etag is
+	// ABORTED.
+	UpdateTicket(ctx context.Context, in *UpdateTicketRequest, opts ...grpc.CallOption) (*UpdateTicketResponse, error)
+	// Assigns a ticket to an agent; a NEW ticket becomes OPEN. A CLOSED ticket cannot be assigned.
+	AssignTicket(ctx context.Context, in *AssignTicketRequest, opts ...grpc.CallOption) (*AssignTicketResponse, error)
+	// Starts work on a NEW ticket, or resumes a PENDING or ON_HOLD one: OPEN. Paused SLA clocks resume, their due times later by the time paused.
+	OpenTicket(ctx context.Context, in *OpenTicketRequest, opts ...grpc.CallOption) (*OpenTicketResponse, error)
+	// Waits for the customer: OPEN -> PENDING. The SLA clocks pause.
+	PendTicket(ctx context.Context, in *PendTicketRequest, opts ...grpc.CallOption) (*PendTicketResponse, error)
+	// Waits for a third party: OPEN -> ON_HOLD. The SLA clocks pause.
+	HoldTicket(ctx context.Context, in *HoldTicketRequest, opts ...grpc.CallOption) (*HoldTicketResponse, error)
+	// Solves an OPEN ticket: SOLVED. Stops the resolution clock; the ticket closes by itself after the tenant's auto-close days.
+	SolveTicket(ctx context.Context, in *SolveTicketRequest, opts ...grpc.CallOption) (*SolveTicketResponse, error)
+	// Reopens a SOLVED ticket: OPEN again, the resolution clock resumes. A CLOSED ticket cannot be reopened.
+	ReopenTicket(ctx context.Context, in *ReopenTicketRequest, opts ...grpc.CallOption) (*ReopenTicketResponse, error)
+	// Closes a SOLVED ticket for good: CLOSED.
+	CloseTicket(ctx context.Context, in *CloseTicketRequest, opts ...grpc.CallOption) (*CloseTicketResponse, error)
+	// Rates a SOLVED ticket (CSAT, once).
+	RateTicket(ctx context.Context, in *RateTicketRequest, opts ...grpc.CallOption) (*RateTicketResponse, error)
+	// Adds a public reply or an internal note to a ticket that is not CLOSED. The first public reply
+	// by an agent stops the first-response clock.
+	AddComment(ctx context.Context, in *AddCommentRequest, opts ...grpc.CallOption) (*AddCommentResponse, error)
+	// Lists a ticket's comments, oldest first, a page at a time.
+	ListComments(ctx context.Context, in *ListCommentsRequest, opts ...grpc.CallOption) (*ListCommentsResponse, error)
+	// Checks the caller's tenant's SLA clocks and auto-closes now, instead of waiting for the
+	// background sweep: marks breaches (one support.ticket.sla_breached event each) and closes solved
+	// tickets past their auto-close time.
+	SweepTickets(ctx context.Context, in *SweepTicketsRequest, opts ...grpc.CallOption) (*SweepTicketsResponse, error)
+	// Lists the tenant's SLA policies, one per priority.
+	ListSlaPolicies(ctx context.Context, in *ListSlaPoliciesRequest, opts ...grpc.CallOption) (*ListSlaPoliciesResponse, error)
+	// Updates the SLA policy of one priority; applies to tickets opened (or re-prioritized) after.
+	UpdateSlaPolicy(ctx context.Context, in *UpdateSlaPolicyRequest, opts ...grpc.CallOption) (*UpdateSlaPolicyResponse, error)
+	// Gets the tenant's support settings.
+	GetSupportSettings(ctx context.Context, in *GetSupportSettingsRequest, opts ...grpc.CallOption) (*GetSupportSettingsResponse, error)
+	// Updates the tenant's support settings.
+	UpdateSupportSettings(ctx context.Context, in *UpdateSupportSettingsRequest, opts ...grpc.CallOption) (*UpdateSupportSettingsResponse, error)
+	// Records a customer's NPS answer.
+	RecordNpsResponse(ctx context.Context, in *RecordNpsResponseRequest, opts ...grpc.CallOption) (*RecordNpsResponseResponse, error)
+	// The tenant's support statistics: backlog, SLA attainment, average times, CSAT, NPS.
+	GetSupportStats(ctx context.Context, in *GetSupportStatsRequest, opts ...grpc.CallOption) (*GetSupportStatsResponse, error)
 }
 
 type supportServiceClient struct {
@@ -63,16 +127,251 @@ func (c *supportServiceClient) GetTicket(ctx context.Context, in *GetTicketReque
 	return out, nil
 }
 
+func (c *supportServiceClient) ListTickets(ctx context.Context, in *ListTicketsRequest, opts ...grpc.CallOption) (*ListTicketsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTicketsResponse)
+	err := c.cc.Invoke(ctx, SupportService_ListTickets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) UpdateTicket(ctx context.Context, in *UpdateTicketRequest, opts ...grpc.CallOption) (*UpdateTicketResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateTicketResponse)
+	err := c.cc.Invoke(ctx, SupportService_UpdateTicket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) AssignTicket(ctx context.Context, in *AssignTicketRequest, opts ...grpc.CallOption) (*AssignTicketResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AssignTicketResponse)
+	err := c.cc.Invoke(ctx, SupportService_AssignTicket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) OpenTicket(ctx context.Context, in *OpenTicketRequest, opts ...grpc.CallOption) (*OpenTicketResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OpenTicketResponse)
+	err := c.cc.Invoke(ctx, SupportService_OpenTicket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) PendTicket(ctx context.Context, in *PendTicketRequest, opts ...grpc.CallOption) (*PendTicketResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PendTicketResponse)
+	err := c.cc.Invoke(ctx, SupportService_PendTicket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) HoldTicket(ctx context.Context, in *HoldTicketRequest, opts ...grpc.CallOption) (*HoldTicketResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HoldTicketResponse)
+	err := c.cc.Invoke(ctx, SupportService_HoldTicket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) SolveTicket(ctx context.Context, in *SolveTicketRequest, opts ...grpc.CallOption) (*SolveTicketResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SolveTicketResponse)
+	err := c.cc.Invoke(ctx, SupportService_SolveTicket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) ReopenTicket(ctx context.Context, in *ReopenTicketRequest, opts ...grpc.CallOption) (*ReopenTicketResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReopenTicketResponse)
+	err := c.cc.Invoke(ctx, SupportService_ReopenTicket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) CloseTicket(ctx context.Context, in *CloseTicketRequest, opts ...grpc.CallOption) (*CloseTicketResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CloseTicketResponse)
+	err := c.cc.Invoke(ctx, SupportService_CloseTicket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) RateTicket(ctx context.Context, in *RateTicketRequest, opts ...grpc.CallOption) (*RateTicketResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RateTicketResponse)
+	err := c.cc.Invoke(ctx, SupportService_RateTicket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) AddComment(ctx context.Context, in *AddCommentRequest, opts ...grpc.CallOption) (*AddCommentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddCommentResponse)
+	err := c.cc.Invoke(ctx, SupportService_AddComment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) ListComments(ctx context.Context, in *ListCommentsRequest, opts ...grpc.CallOption) (*ListCommentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCommentsResponse)
+	err := c.cc.Invoke(ctx, SupportService_ListComments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) SweepTickets(ctx context.Context, in *SweepTicketsRequest, opts ...grpc.CallOption) (*SweepTicketsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SweepTicketsResponse)
+	err := c.cc.Invoke(ctx, SupportService_SweepTickets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) ListSlaPolicies(ctx context.Context, in *ListSlaPoliciesRequest, opts ...grpc.CallOption) (*ListSlaPoliciesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSlaPoliciesResponse)
+	err := c.cc.Invoke(ctx, SupportService_ListSlaPolicies_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) UpdateSlaPolicy(ctx context.Context, in *UpdateSlaPolicyRequest, opts ...grpc.CallOption) (*UpdateSlaPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateSlaPolicyResponse)
+	err := c.cc.Invoke(ctx, SupportService_UpdateSlaPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) GetSupportSettings(ctx context.Context, in *GetSupportSettingsRequest, opts ...grpc.CallOption) (*GetSupportSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSupportSettingsResponse)
+	err := c.cc.Invoke(ctx, SupportService_GetSupportSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) UpdateSupportSettings(ctx context.Context, in *UpdateSupportSettingsRequest, opts ...grpc.CallOption) (*UpdateSupportSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateSupportSettingsResponse)
+	err := c.cc.Invoke(ctx, SupportService_UpdateSupportSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) RecordNpsResponse(ctx context.Context, in *RecordNpsResponseRequest, opts ...grpc.CallOption) (*RecordNpsResponseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordNpsResponseResponse)
+	err := c.cc.Invoke(ctx, SupportService_RecordNpsResponse_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *supportServiceClient) GetSupportStats(ctx context.Context, in *GetSupportStatsRequest, opts ...grpc.CallOption) (*GetSupportStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSupportStatsResponse)
+	err := c.cc.Invoke(ctx, SupportService_GetSupportStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SupportServiceServer is the server API for SupportService service.
 // All implementations must embed UnimplementedSupportServiceServer
 // for forward compatibility.
 //
 // Support: service and retention. Tickets, SLA clocks, comments, CSAT, NPS and support statistics.
 type SupportServiceServer interface {
-	// Opens a ticket.
+	// Opens a ticket, NEW, with its SLA due times from the tenant's policy for its priority. A ticket
+	// about a product needs the customer to be entitled to it (the product service says):
+	// FAILED_PRECONDITION when not, UNAVAILABLE when the product service cannot answer.
 	CreateTicket(context.Context, *CreateTicketRequest) (*CreateTicketResponse, error)
-	// Gets a ticket by id.
+	// Gets a ticket by id, with the time left on its SLA clocks.
 	GetTicket(context.Context, *GetTicketRequest) (*GetTicketResponse, error)
+	// Lists tickets, newest first, a page at a time.
+	ListTickets(context.Context, *ListTicketsRequest) (*ListTicketsResponse, error)
+	// Updates the fields of a ticket named in update_mask: subject, description, priority, tags. A new
+	// priority moves the due times of running clocks to the new policy's targets. A stale etag is
+	// ABORTED.
+	UpdateTicket(context.Context, *UpdateTicketRequest) (*UpdateTicketResponse, error)
+	// Assigns a ticket to an agent; a NEW ticket becomes OPEN. A CLOSED ticket cannot be assigned.
+	AssignTicket(context.Context, *AssignTicketRequest) (*AssignTicketResponse, error)
+	// Starts work on a NEW ticket, or resumes a PENDING or ON_HOLD one: OPEN. Paused SLA clocks resume, their due times later by the time paused.
+	OpenTicket(context.Context, *OpenTicketRequest) (*OpenTicketResponse, error)
+	// Waits for the customer: OPEN -> PENDING. The SLA clocks pause.
+	PendTicket(context.Context, *PendTicketRequest) (*PendTicketResponse, error)
+	// Waits for a third party: OPEN -> ON_HOLD. The SLA clocks pause.
+	HoldTicket(context.Context, *HoldTicketRequest) (*HoldTicketResponse, error)
+	// Solves an OPEN ticket: SOLVED. Stops the resolution clock; the ticket closes by itself after the tenant's auto-close days.
+	SolveTicket(context.Context, *SolveTicketRequest) (*SolveTicketResponse, error)
+	// Reopens a SOLVED ticket: OPEN again, the resolution clock resumes. A CLOSED ticket cannot be reopened.
+	ReopenTicket(context.Context, *ReopenTicketRequest) (*ReopenTicketResponse, error)
+	// Closes a SOLVED ticket for good: CLOSED.
+	CloseTicket(context.Context, *CloseTicketRequest) (*CloseTicketResponse, error)
+	// Rates a SOLVED ticket (CSAT, once).
+	RateTicket(context.Context, *RateTicketRequest) (*RateTicketResponse, error)
+	// Adds a public reply or an internal note to a ticket that is not CLOSED. The first public reply
+	// by an agent stops the first-response clock.
+	AddComment(context.Context, *AddCommentRequest) (*AddCommentResponse, error)
+	// Lists a ticket's comments, oldest first, a page at a time.
+	ListComments(context.Context, *ListCommentsRequest) (*ListCommentsResponse, error)
+	// Checks the caller's tenant's SLA clocks and auto-closes now, instead of waiting for the
+	// background sweep: marks breaches (one support.ticket.sla_breached event each) and closes solved
+	// tickets past their auto-close time.
+	SweepTickets(context.Context, *SweepTicketsRequest) (*SweepTicketsResponse, error)
+	// Lists the tenant's SLA policies, one per priority.
+	ListSlaPolicies(context.Context, *ListSlaPoliciesRequest) (*ListSlaPoliciesResponse, error)
+	// Updates the SLA policy of one priority; applies to tickets opened (or re-prioritized) after.
+	UpdateSlaPolicy(context.Context, *UpdateSlaPolicyRequest) (*UpdateSlaPolicyResponse, error)
+	// Gets the tenant's support settings.
+	GetSupportSettings(context.Context, *GetSupportSettingsRequest) (*GetSupportSettingsResponse, error)
+	// Updates the tenant's support settings.
+	UpdateSupportSettings(context.Context, *UpdateSupportSettingsRequest) (*UpdateSupportSettingsResponse, error)
+	// Records a customer's NPS answer.
+	RecordNpsResponse(context.Context, *RecordNpsResponseRequest) (*RecordNpsResponseResponse, error)
+	// The tenant's support statistics: backlog, SLA attainment, average times, CSAT, NPS.
+	GetSupportStats(context.Context, *GetSupportStatsRequest) (*GetSupportStatsResponse, error)
 	mustEmbedUnimplementedSupportServiceServer()
 }
 
@@ -88,6 +387,63 @@ func (UnimplementedSupportServiceServer) CreateTicket(context.Context, *CreateTi
 }
 func (UnimplementedSupportServiceServer) GetTicket(context.Context, *GetTicketRequest) (*GetTicketResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetTicket not implemented")
+}
+func (UnimplementedSupportServiceServer) ListTickets(context.Context, *ListTicketsRequest) (*ListTicketsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTickets not implemented")
+}
+func (UnimplementedSupportServiceServer) UpdateTicket(context.Context, *UpdateTicketRequest) (*UpdateTicketResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateTicket not implemented")
+}
+func (UnimplementedSupportServiceServer) AssignTicket(context.Context, *AssignTicketRequest) (*AssignTicketResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AssignTicket not implemented")
+}
+func (UnimplementedSupportServiceServer) OpenTicket(context.Context, *OpenTicketRequest) (*OpenTicketResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method OpenTicket not implemented")
+}
+func (UnimplementedSupportServiceServer) PendTicket(context.Context, *PendTicketRequest) (*PendTicketResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PendTicket not implemented")
+}
+func (UnimplementedSupportServiceServer) HoldTicket(context.Context, *HoldTicketRequest) (*HoldTicketResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HoldTicket not implemented")
+}
+func (UnimplementedSupportServiceServer) SolveTicket(context.Context, *SolveTicketRequest) (*SolveTicketResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SolveTicket not implemented")
+}
+func (UnimplementedSupportServiceServer) ReopenTicket(context.Context, *ReopenTicketRequest) (*ReopenTicketResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReopenTicket not implemented")
+}
+func (UnimplementedSupportServiceServer) CloseTicket(context.Context, *CloseTicketRequest) (*CloseTicketResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CloseTicket not implemented")
+}
+func (UnimplementedSupportServiceServer) RateTicket(context.Context, *RateTicketRequest) (*RateTicketResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RateTicket not implemented")
+}
+func (UnimplementedSupportServiceServer) AddComment(context.Context, *AddCommentRequest) (*AddCommentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddComment not implemented")
+}
+func (UnimplementedSupportServiceServer) ListComments(context.Context, *ListCommentsRequest) (*ListCommentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListComments not implemented")
+}
+func (UnimplementedSupportServiceServer) SweepTickets(context.Context, *SweepTicketsRequest) (*SweepTicketsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SweepTickets not implemented")
+}
+func (UnimplementedSupportServiceServer) ListSlaPolicies(context.Context, *ListSlaPoliciesRequest) (*ListSlaPoliciesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSlaPolicies not implemented")
+}
+func (UnimplementedSupportServiceServer) UpdateSlaPolicy(context.Context, *UpdateSlaPolicyRequest) (*UpdateSlaPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateSlaPolicy not implemented")
+}
+func (UnimplementedSupportServiceServer) GetSupportSettings(context.Context, *GetSupportSettingsRequest) (*GetSupportSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSupportSettings not implemented")
+}
+func (UnimplementedSupportServiceServer) UpdateSupportSettings(context.Context, *UpdateSupportSettingsRequest) (*UpdateSupportSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateSupportSettings not implemented")
+}
+func (UnimplementedSupportServiceServer) RecordNpsResponse(context.Context, *RecordNpsResponseRequest) (*RecordNpsResponseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordNpsResponse not implemented")
+}
+func (UnimplementedSupportServiceServer) GetSupportStats(context.Context, *GetSupportStatsRequest) (*GetSupportStatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSupportStats not implemented")
 }
 func (UnimplementedSupportServiceServer) mustEmbedUnimplementedSupportServiceServer() {}
 func (UnimplementedSupportServiceServer) testEmbeddedByValue()                        {}
@@ -146,6 +502,348 @@ func _SupportService_GetTicket_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SupportService_ListTickets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTicketsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).ListTickets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_ListTickets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).ListTickets(ctx, req.(*ListTicketsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_UpdateTicket_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateTicketRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).UpdateTicket(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_UpdateTicket_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).UpdateTicket(ctx, req.(*UpdateTicketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_AssignTicket_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AssignTicketRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).AssignTicket(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_AssignTicket_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).AssignTicket(ctx, req.(*AssignTicketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_OpenTicket_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(OpenTicketRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).OpenTicket(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_OpenTicket_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).OpenTicket(ctx, req.(*OpenTicketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_PendTicket_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PendTicketRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).PendTicket(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_PendTicket_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).PendTicket(ctx, req.(*PendTicketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_HoldTicket_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HoldTicketRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).HoldTicket(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_HoldTicket_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).HoldTicket(ctx, req.(*HoldTicketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_SolveTicket_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SolveTicketRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).SolveTicket(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_SolveTicket_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).SolveTicket(ctx, req.(*SolveTicketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_ReopenTicket_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReopenTicketRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).ReopenTicket(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_ReopenTicket_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).ReopenTicket(ctx, req.(*ReopenTicketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_CloseTicket_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CloseTicketRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).CloseTicket(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_CloseTicket_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).CloseTicket(ctx, req.(*CloseTicketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_RateTicket_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RateTicketRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).RateTicket(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_RateTicket_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).RateTicket(ctx, req.(*RateTicketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_AddComment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddCommentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).AddComment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_AddComment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).AddComment(ctx, req.(*AddCommentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_ListComments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCommentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).ListComments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_ListComments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).ListComments(ctx, req.(*ListCommentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_SweepTickets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SweepTicketsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).SweepTickets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_SweepTickets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).SweepTickets(ctx, req.(*SweepTicketsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_ListSlaPolicies_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSlaPoliciesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).ListSlaPolicies(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_ListSlaPolicies_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).ListSlaPolicies(ctx, req.(*ListSlaPoliciesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_UpdateSlaPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateSlaPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).UpdateSlaPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_UpdateSlaPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).UpdateSlaPolicy(ctx, req.(*UpdateSlaPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_GetSupportSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSupportSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).GetSupportSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_GetSupportSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).GetSupportSettings(ctx, req.(*GetSupportSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_UpdateSupportSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateSupportSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).UpdateSupportSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_UpdateSupportSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).UpdateSupportSettings(ctx, req.(*UpdateSupportSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_RecordNpsResponse_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordNpsResponseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).RecordNpsResponse(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_RecordNpsResponse_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).RecordNpsResponse(ctx, req.(*RecordNpsResponseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SupportService_GetSupportStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSupportStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).GetSupportStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_GetSupportStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).GetSupportStats(ctx, req.(*GetSupportStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SupportService_ServiceDesc is the grpc.ServiceDesc for SupportService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -160,6 +858,82 @@ var SupportService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetTicket",
 			Handler:    _SupportService_GetTicket_Handler,
+		},
+		{
+			MethodName: "ListTickets",
+			Handler:    _SupportService_ListTickets_Handler,
+		},
+		{
+			MethodName: "UpdateTicket",
+			Handler:    _SupportService_UpdateTicket_Handler,
+		},
+		{
+			MethodName: "AssignTicket",
+			Handler:    _SupportService_AssignTicket_Handler,
+		},
+		{
+			MethodName: "OpenTicket",
+			Handler:    _SupportService_OpenTicket_Handler,
+		},
+		{
+			MethodName: "PendTicket",
+			Handler:    _SupportService_PendTicket_Handler,
+		},
+		{
+			MethodName: "HoldTicket",
+			Handler:    _SupportService_HoldTicket_Handler,
+		},
+		{
+			MethodName: "SolveTicket",
+			Handler:    _SupportService_SolveTicket_Handler,
+		},
+		{
+			MethodName: "ReopenTicket",
+			Handler:    _SupportService_ReopenTicket_Handler,
+		},
+		{
+			MethodName: "CloseTicket",
+			Handler:    _SupportService_CloseTicket_Handler,
+		},
+		{
+			MethodName: "RateTicket",
+			Handler:    _SupportService_RateTicket_Handler,
+		},
+		{
+			MethodName: "AddComment",
+			Handler:    _SupportService_AddComment_Handler,
+		},
+		{
+			MethodName: "ListComments",
+			Handler:    _SupportService_ListComments_Handler,
+		},
+		{
+			MethodName: "SweepTickets",
+			Handler:    _SupportService_SweepTickets_Handler,
+		},
+		{
+			MethodName: "ListSlaPolicies",
+			Handler:    _SupportService_ListSlaPolicies_Handler,
+		},
+		{
+			MethodName: "UpdateSlaPolicy",
+			Handler:    _SupportService_UpdateSlaPolicy_Handler,
+		},
+		{
+			MethodName: "GetSupportSettings",
+			Handler:    _SupportService_GetSupportSettings_Handler,
+		},
+		{
+			MethodName: "UpdateSupportSettings",
+			Handler:    _SupportService_UpdateSupportSettings_Handler,
+		},
+		{
+			MethodName: "RecordNpsResponse",
+			Handler:    _SupportService_RecordNpsResponse_Handler,
+		},
+		{
+			MethodName: "GetSupportStats",
+			Handler:    _SupportService_GetSupportStats_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/testing/protocmp"
+
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
+)
+
+func (s *system) product(key string) (productv1.ProductServiceClient, context.Context) {
+	ctx := context.Background()
+	if key != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
+	}
+	return productv1.NewProductServiceClient(s.grpc), ctx
+}
+
+// createProduct creates a product over REST and returns its JSON.
+func (s *system) createProduct(t *testing.T, key, body string) map[string]any {
+	t.Helper()
+	r := s.do(t, http.MethodPost, "/v1/products", key, []byte(body))
+	if r.status != http.StatusOK {
+		t.Fatalf("create product: %d %s", r.status, r.body)
+	}
+	return r.json(t)
+}
+
+func productBody(sku, name, period string) string {
+	return fmt.Sprintf(`{"sku":%q,"displayName":%q,"category":"crm","billingPeriod":%q,
+		"price":{"currencyCode":"EUR","units":"10","nanos":500000000},
+		"additionalPrices":[{"currencyCode":"USD","units":"12"}],"productLine":"suite","tier":1,
+		"features":["reports","pipeline"]}`, sku, name, period)
+}
+
+func TestProductCatalogOverREST(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.newKey(t, "", "product.read", "product.write")
+
+	p := sys.createProduct(t, key, productBody("CRM-PRO", "CRM Pro", "BILLING_PERIOD_MONTHLY"))
+	id := p["id"].(string)
+	if p["active"] != true || p["etag"] != "1" || p["sku"] != "CRM-PRO" {
+		t.Fatalf("created = %v", p)
+	}
+	if got := sys.do(t, http.MethodGet, "/v1/products/"+id, key, nil); got.status != http.StatusOK || got.json(t)["id"] != id {
+		t.Fatalf("get: %d %s", got.status, got.body)
+	}
+
+	dup := sys.do(t, http.MethodPost, "/v1/products", key, []byte(productBody("CRM-PRO", "Other", "BILLING_PERIOD_YEARLY")))
+	if dup.status != http.StatusConflict || errorStatus(t, dup) != "ALREADY_EXISTS" || !bytes.Contains(dup.body, []byte(id)) {
+		t.Fatalf("duplicate SKU: %d %s, want 409 ALREADY_EXISTS naming %s", dup.status, dup.body, id)
+	}
+
+	upd := sys.do(t, http.MethodPatch, "/v1/products/"+id+"?updateMask=displayName,tier", key,
+		[]byte(`{"displayName":"CRM Professional","tier":2,"sku":"IGNORED","etag":"1"}`))
+	if upd.status != http.StatusOK || upd.json(t)["displayName"] != "CRM Professional" || upd.json(t)["tier"] != float64(2) ||
+		upd.json(t)["sku"] != "CRM-PRO" || upd.json(t)["etag"] != "2" {
+		t.Fatalf("update: %d %s", upd.status, upd.body)
+	}
+	stale := sys.do(t, http.MethodPatch, "/v1/products/"+id+"?updateMask=displayName", key, []byte(`{"displayName":"x","etag":"1"}`))
+	if stale.status != http.StatusConflict || errorStatus(t, stale) != "ABORTED" {
+		t.Fatalf("stale etag: %d %s", stale.status, stale.body)
+	}
+
+	quote := sys.do(t, http.MethodPost, "/v1/products:quote", key, fmt.Appendf(nil,
+		`{"currencyCode":"EUR","items":[{"productId":%q,"quantity":3,"discountPercent":10}]}`, id))
+	if quote.status != http.StatusOK {
+		t.Fatalf("quote: %d %s", quote.status, quote.body)
+	}
+	// 3 x 10.50 = 31.50, less 10 % = 28.35.
+	if total := quote.json(t)["total"].(map[string]any); total["units"] != "28" || total["nanos"] != float64(350000000) {
+		t.Fatalf("quote total = %v, want 28.35", total)
+	}
+
+	arch := sys.do(t, http.MethodPost, "/v1/products/"+id+":archive", key, []byte(`{}`))
+	if arch.status != http.StatusOK || arch.json(t)["active"] != false || arch.json(t)["archiveTime"] == nil {
+		t.Fatalf("archive: %d %s", arch.status, arch.body)
+	}
+	archived := sys.do(t, http.MethodPost, "/v1/products:quote", key, fmt.Appendf(nil,
+		`{"currencyCode":"EUR","items":[{"productId":%q,"quantity":1}]}`, id))
+	if archived.status != http.StatusBadRequest || errorStatus(t, archived) != "FAILED_PRECONDITION" ||
+		fmt.Sprint(fieldViolations(t, archived)) != "[items[0].product_id]" {
+		t.Fatalf("quote of an archived product: %d %s", archived.status, archived.body)
+	}
+	if r := sys.do(t, http.MethodPatch, "/v1/products/"+id+"?updateMask=displayName", key, []byte(`{"displayName":"x"}`)); r.status != http.StatusBadRequest || errorStatus(t, r) != "FAILED_PRECONDITION" {
+		t.Fatalf("update of an archived product: %d %s", r.status, r.body)
+	}
+}
+
+func TestProductCatalogErrorsOverREST(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.newKey(t, "", "product.read", "product.write")
+	_, readOnly := sys.newKey(t, "", "product.read")
+	id := sys.createProduct(t, key, productBody("ONE", "One", "BILLING_PERIOD_ONE_TIME"))["id"].(string)
+	missing := uuid.NewString()
+
+	for _, tc := range []struct {
+		name, method, path, key, body string
+		code                          int
+		status                        string
+	}{
+		{"no key", "GET", "/v1/products/" + id, "", "", 401, "UNAUTHENTICATED"},
+		{"read-only key writes", "POST", "/v1/products", readOnly, productBody("X", "X", "BILLING_PERIOD_MONTHLY"), 403, "PERMISSION_DENIED"},
+		{"missing sku", "POST", "/v1/products", key, `{"displayName":"x","price":{"currencyCode":"EUR","units":"1"}}`, 400, "INVALID_ARGUMENT"},
+		{"negative price", "POST", "/v1/products", key, `{"sku":"N","displayName":"x","price":{"currencyCode":"EUR","units":"-1"}}`, 400, "INVALID_ARGUMENT"},
+		{"two prices in a currency", "POST", "/v1/products", key, `{"sku":"D","displayName":"x","price":{"currencyCode":"EUR","units":"1"},"additionalPrices":[{"currencyCode":"EUR","units":"2"}]}`, 400, "INVALID_ARGUMENT"},
+		{"bad id", "GET", "/v1/products/nope", key, "", 400, "INVALID_ARGUMENT"},
+		{"unknown product", "GET", "/v1/products/" + missing, key, "", 404, "NOT_FOUND"},
+		{"update unknown", "PATCH", "/v1/products/" + missing + "?updateMask=displayName", key, `{"displayName":"x"}`, 404, "NOT_FOUND"},
+		{"update the sku", "PATCH", "/v1/products/" + id + "?updateMask=sku", key, `{"sku":"Y"}`, 400, "INVALID_ARGUMENT"},
+		{"archive unknown", "POST", "/v1/products/" + missing + ":archive", key, `{}`, 404, "NOT_FOUND"},
+		{"bad filter", "GET", "/v1/products?filter=price%3D1", key, "", 400, "INVALID_ARGUMENT"},
+		{"forged page token", "GET", "/v1/products?pageToken=abc", key, "", 400, "INVALID_ARGUMENT"},
+		{"quote without items", "POST", "/v1/products:quote", key, `{"currencyCode":"EUR","items":[]}`, 400, "INVALID_ARGUMENT"},
+		{"quote an unknown product", "POST", "/v1/products:quote", key, `{"currencyCode":"EUR","items":[{"productId":"` + missing + `","quantity":1}]}`, 400, "FAILED_PRECONDITION"},
+		{"quote in an unpriced currency", "POST", "/v1/products:quote", key, `{"currencyCode":"JPY","items":[{"productId":"` + id + `","quantity":1}]}`, 400, "FAILED_PRECONDITION"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body []byte
+			if tc.body != "" {
+				body = []byte(tc.body)
+			}
+			r := sys.do(t, tc.method, tc.path, tc.key, body)
+			if r.status != tc.code || errorStatus(t, r) != tc.status {
+				t.Fatalf("%d %s, want %d %s", r.status, r.body, tc.code, tc.status)
+			}
+		})
+	}
+}
+
+func TestProductListFiltersAndPages(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.newKey(t, "", "product.read", "product.write")
+	want := map[string][]string{}
+	for i := range 7 {
+		period := []string{"BILLING_PERIOD_MONTHLY", "BILLING_PERIOD_YEARLY", "BILLING_PERIOD_ONE_TIME"}[i%3]
+		name := fmt.Sprintf("%s %d", []string{"Alpha", "Beta"}[i%2], i)
+		id := sys.createProduct(t, key, productBody(fmt.Sprint("SKU-", i), name, period))["id"].(string)
+		want[period] = append(want[period], id)
+		if i%2 == 0 {
+			want["alpha"] = append(want["alpha"], id)
+		}
+	}
+	ids := func(filter string) []string {
+		var out []string
+		token := ""
+		for {
+			r := sys.do(t, http.MethodGet, "/v1/products?pageSize=2&filter="+filter+"&pageToken="+token, key, nil)
+			if r.status != http.StatusOK {
+				t.Fatalf("list %s: %d %s", filter, r.status, r.body)
+			}
+			m := r.json(t)
+			ps, _ := m["products"].([]any)
+			for _, p := range ps {
+				out = append(out, p.(map[string]any)["id"].(string))
+			}
+			next, _ := m["nextPageToken"].(string)
+			if next == "" {
+				return out
+			}
+			token = next
+		}
+	}
+	reversed := func(s []string) []string {
+		out := make([]string, len(s))
+		for i, v := range s {
+			out[len(s)-1-i] = v
+		}
+		return out
+	}
+	if got := ids("billing_period%3DBILLING_PERIOD_MONTHLY"); !cmp.Equal(got, reversed(want["BILLING_PERIOD_MONTHLY"])) {
+		t.Errorf("monthly = %v, want %v", got, reversed(want["BILLING_PERIOD_MONTHLY"]))
+	}
+	if got := ids("display_name%3D%22alp*%22"); !cmp.Equal(got, want["alpha"]) {
+		t.Errorf("name prefix alp = %v, want %v (by name)", got, want["alpha"])
+	}
+	if got := ids("category%3D%22crm%22"); len(got) != 7 {
+		t.Errorf("category crm: %d products, want 7", len(got))
+	}
+	if got := ids("active%3Dfalse"); len(got) != 0 {
+		t.Errorf("inactive: %v, want none", got)
+	}
+}
+
+func TestProductCatalogOverGRPC(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.newKey(t, "", "product.read", "product.write")
+	client, ctx := sys.product(key)
+	eur := func(units int64, nanos int32) *typev1.Money {
+		return &typev1.Money{CurrencyCode: "EUR", Units: units, Nanos: nanos}
+	}
+	created, err := client.CreateProduct(ctx, &productv1.CreateProductRequest{Product: &productv1.Product{
+		Sku: "G-1", DisplayName: "Gadget", Price: eur(0, 333333333), BillingPeriod: productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := client.GetProduct(ctx, &productv1.GetProductRequest{Id: created.GetProduct().GetId()})
+	if err != nil || !cmp.Equal(got.GetProduct(), created.GetProduct(), protocmp.Transform()) {
+		t.Fatalf("get = %v, %v; want %v", got, err, created)
+	}
+	// 7 x 0.333333333 = 2.333333331, less 33 % = 1.56333333177 -> 1.563333331 rounded down.
+	q, err := client.QuoteLineItems(ctx, &productv1.QuoteLineItemsRequest{CurrencyCode: "EUR", Items: []*productv1.QuoteItem{
+		{ProductId: created.GetProduct().GetId(), Quantity: 7, DiscountPercent: 33},
+		{ProductId: created.GetProduct().GetId(), Quantity: 1},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(eur(1, 563333331), q.GetLines()[0].GetTotal(), protocmp.Transform()); diff != "" {
+		t.Errorf("line total (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(eur(1, 896666664), q.GetTotal(), protocmp.Transform()); diff != "" {
+		t.Errorf("quote total (-want +got):\n%s", diff)
+	}
+	_, err = client.QuoteLineItems(ctx, &productv1.QuoteLineItemsRequest{CurrencyCode: "EUR", Items: []*productv1.QuoteItem{
+		{ProductId: created.GetProduct().GetId(), Quantity: 1}, {ProductId: uuid.NewString(), Quantity: 1},
+	}})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("quote with an unknown product: %v, want FAILED_PRECONDITION", err)
+	}
+	for _, call := range []struct {
+		name string
+		err  error
+		want codes.Code
+	}{
+		{"get unknown", second(client.GetProduct(ctx, &productv1.GetProductRequest{Id: uuid.NewString()})), codes.NotFound},
+		{"create invalid", second(client.CreateProduct(ctx, &productv1.CreateProductRequest{Product: &productv1.Product{Sku: "x"}})), codes.InvalidArgument},
+		{"create duplicate", second(client.CreateProduct(ctx, &productv1.CreateProductRequest{Product: &productv1.Product{Sku: "G-1", DisplayName: "x", Price: eur(1, 0)}})), codes.AlreadyExists},
+		{"update stale", second(client.UpdateProduct(ctx, &productv1.UpdateProductRequest{Product: &productv1.Product{Id: created.GetProduct().GetId(), DisplayName: "y", Etag: "9"}})), codes.Aborted},
+		{"archive unknown", second(client.ArchiveProduct(ctx, &productv1.ArchiveProductRequest{Id: uuid.NewString()})), codes.NotFound},
+		{"list bad filter", second(client.ListProducts(ctx, &productv1.ListProductsRequest{Filter: "tier = 3"})), codes.InvalidArgument},
+	} {
+		if status.Code(call.err) != call.want {
+			t.Errorf("%s: %v, want %v", call.name, call.err, call.want)
+		}
+	}
+}
+
+func second[T any](_ T, err error) error { return err }

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/keyspace"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+)
+
+// placeOrder appends a real "sales.order.placed" envelope to the sales stream of the tenant's
+// partition, as the sales service does, times times (a redelivery), and returns the order.
+func (s *system) placeOrder(t *testing.T, tenant, customer string, times int, lines ...*salesv1.OrderLine) *salesv1.Order {
+	t.Helper()
+	ctx := context.Background()
+	order := &salesv1.Order{Id: uuid.Must(uuid.NewV7()).String(), CustomerId: customer, Lines: lines}
+	_, data, err := events.Publisher{Producer: "sales", Propagator: propagation.TraceContext{}}.
+		Envelope(ctx, "sales.order.placed", tenant, customer, time.Now(), &salesv1.OrderPlaced{Order: order})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := keyspace.Load(ctx, s.rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range times {
+		if err := commit.New().Append(keys.Scope("sales", tenant).Stream(), data).Run(ctx, s.rdb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return order
+}
+
+// waitFor polls get until ok, or fails the test after a deadline.
+func waitFor[T any](t *testing.T, what string, get func() T, ok func(T) bool) T {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v := get()
+		if ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still %v after 10s", what, v)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *system) subscriptionsOf(t *testing.T, key, customer string) []map[string]any {
+	t.Helper()
+	r := s.do(t, http.MethodGet, "/v1/subscriptions?filter=customer_id%3D%22"+customer+"%22", key, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("list subscriptions: %d %s", r.status, r.body)
+	}
+	var out []map[string]any
+	list, _ := r.json(t)["subscriptions"].([]any)
+	for _, s := range list {
+		out = append(out, s.(map[string]any))
+	}
+	return out
+}
+
+func TestOrderPlacedCreatesSubscriptionsOnce(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.newKey(t, "", "product.read", "product.write")
+	monthly := sys.createProduct(t, key, productBody("M", "Monthly", "BILLING_PERIOD_MONTHLY"))["id"].(string)
+	yearly := sys.createProduct(t, key, productBody("Y", "Yearly", "BILLING_PERIOD_YEARLY"))["id"].(string)
+	once := sys.createProduct(t, key, productBody("O", "Once", "BILLING_PERIOD_ONE_TIME"))["id"].(string)
+	customer := uuid.NewString()
+
+	// Delivered twice: the second delivery changes nothing.
+	order := sys.placeOrder(t, tenant, customer, 2,
+		&salesv1.OrderLine{ProductId: monthly, Quantity: 5, Recurring: true},
+		&salesv1.OrderLine{ProductId: yearly, Quantity: 2, Recurring: true},
+		&salesv1.OrderLine{ProductId: once, Quantity: 1})
+	subs := waitFor(t, "subscriptions", func() []map[string]any { return sys.subscriptionsOf(t, key, customer) },
+		func(s []map[string]any) bool { return len(s) >= 3 })
+	// A later order proves the redelivered one was handled (the partition is read in order).
+	sys.placeOrder(t, tenant, uuid.NewString(), 1, &salesv1.OrderLine{ProductId: once, Quantity: 1})
+	waitFor(t, "the later order", func() int {
+		r := sys.do(t, http.MethodGet, "/v1/subscriptions", key, nil)
+		l, _ := r.json(t)["subscriptions"].([]any)
+		return len(l)
+	}, func(n int) bool { return n >= 4 })
+	if subs = sys.subscriptionsOf(t, key, customer); len(subs) != 3 {
+		t.Fatalf("customer has %d subscriptions after a redelivered order, want 3: %v", len(subs), subs)
+	}
+	byProduct := map[string]map[string]any{}
+	for _, s := range subs {
+		byProduct[s["productId"].(string)] = s
+		if s["orderId"] != order.GetId() || s["status"] != "SUBSCRIPTION_STATUS_ACTIVE" {
+			t.Errorf("subscription %v", s)
+		}
+	}
+	if m := byProduct[monthly]; m["quantity"] != "5" || m["renewalTime"] == nil || m["billingPeriod"] != "BILLING_PERIOD_MONTHLY" {
+		t.Errorf("monthly subscription = %v", m)
+	}
+	start, _ := time.Parse(time.RFC3339Nano, byProduct[yearly]["startTime"].(string))
+	end, _ := time.Parse(time.RFC3339Nano, byProduct[yearly]["currentPeriodEndTime"].(string))
+	if !end.Equal(start.AddDate(1, 0, 0)) {
+		t.Errorf("yearly period %v .. %v, want one year", start, end)
+	}
+	if o := byProduct[once]; o["renewalTime"] != nil || o["currentPeriodEndTime"] != nil || o["billingPeriod"] != "BILLING_PERIOD_ONE_TIME" {
+		t.Errorf("one-time entitlement = %v, want no renewal", o)
+	}
+
+	for _, tc := range []struct {
+		product, want string
+	}{{monthly, `"entitled":true`}, {once, `"entitled":true`}, {uuid.NewString(), `"reason":"NO_SUBSCRIPTION"`}} {
+		r := sys.do(t, http.MethodGet, fmt.Sprintf("/v1/customers/%s/entitlements/%s", customer, tc.product), key, nil)
+		if r.status != http.StatusOK || !strings.Contains(string(r.body), tc.want) {
+			t.Errorf("entitlement to %s: %d %s, want %s", tc.product, r.status, r.body, tc.want)
+		}
+	}
+	got := sys.do(t, http.MethodGet, "/v1/subscriptions/"+byProduct[monthly]["id"].(string), key, nil)
+	if got.status != http.StatusOK || got.json(t)["id"] != byProduct[monthly]["id"] {
+		t.Errorf("get subscription: %d %s", got.status, got.body)
+	}
+}

@@ -1,0 +1,80 @@
+package product
+
+import (
+	"time"
+
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/events"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+)
+
+// EventOrderPlaced is the sales event subscriptions come from.
+const EventOrderPlaced = "sales.order.placed"
+
+// OnSalesEvent is the handler of the sales stream: a placed order creates a subscription per
+// recurring line and an entitlement per one-time line, and counts the order's co-purchases, all in
+// one commit with the event's seen marker, so a redelivered or concurrently delivered event changes
+// nothing the second time. Lines of products the catalog does not know are skipped: there is
+// nothing to grant.
+func (s *Subscriptions) OnSalesEvent(ctx context.Context, ev *eventv1.Event) error {
+	if ev.GetType() != EventOrderPlaced {
+		return nil
+	}
+	placed := &salesv1.OrderPlaced{}
+	if err := ev.GetPayload().UnmarshalTo(placed); err != nil {
+		return fmt.Errorf("product: decode %s %s: %w", ev.GetType(), ev.GetId(), err)
+	}
+	order, tenant := placed.GetOrder(), ev.GetTenantId()
+	ids := make([]string, len(order.GetLines()))
+	for i, l := range order.GetLines() {
+		ids[i] = l.GetProductId()
+	}
+	products, err := s.catalog.GetProducts(ctx, tenant, ids)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	o := PlacedOrder{Marker: events.SeenMarker(s.keys, s.group, ev), CustomerID: order.GetCustomerId()}
+	for i, line := range order.GetLines() {
+		p := products[i]
+		if p == nil {
+			continue
+		}
+		sub := newSubscription(order, line, p, now)
+		event, err := s.event(ctx, tenant, EventSubscriptionActivated, sub)
+		if err != nil {
+			return err
+		}
+		o.Subscriptions = append(o.Subscriptions, sub)
+		o.Events = append(o.Events, event)
+		if !slices.Contains(o.Products, p.GetId()) {
+			o.Products = append(o.Products, p.GetId())
+		}
+	}
+	return s.store.PlaceOrder(ctx, tenant, o)
+}
+
+func newSubscription(order *salesv1.Order, line *salesv1.OrderLine, p *Product, now time.Time) *Subscription {
+	ts := timestamppb.New(now)
+	sub := &Subscription{
+		Id: uuid.Must(uuid.NewV7()).String(), CustomerId: order.GetCustomerId(), ProductId: p.GetId(),
+		Sku: p.GetSku(), OrderId: order.GetId(), Quantity: line.GetQuantity(), BillingPeriod: p.GetBillingPeriod(),
+		Status: productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_ACTIVE, StartTime: ts,
+		CreateTime: ts, UpdateTime: ts, Etag: "1",
+	}
+	if Recurring(p.GetBillingPeriod()) {
+		end := timestamppb.New(periodEnd(now, p.GetBillingPeriod(), 1))
+		sub.CurrentPeriodEndTime, sub.RenewalTime = end, end
+	} else {
+		sub.BillingPeriod = productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME
+	}
+	return sub
+}

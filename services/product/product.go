@@ -1,0 +1,114 @@
+// Package product is the product service's domain: the catalog and its prices, subscriptions and
+// entitlements created from placed orders, usage and adoption health, and recommendations. Use
+// cases here decide; the store (redisstore) writes each decision, its indexes and its outbox event
+// in one atomic commit.
+package product
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+)
+
+// Product is the stored and served form of a catalog product.
+type Product = productv1.Product
+
+// Errors of the catalog.
+var (
+	ErrProductNotFound = apierr.New(apierr.NotFound, "PRODUCT_NOT_FOUND", "product not found")
+	ErrSKUExists       = apierr.New(apierr.AlreadyExists, "PRODUCT_SKU_EXISTS", "another product has this SKU")
+	ErrProductEtag     = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
+		"the product changed since it was read; read it again and retry")
+	ErrProductArchived = apierr.New(apierr.FailedPrecondition, "PRODUCT_ARCHIVED", "the product is archived")
+	ErrProductFilter   = apierr.Invalid("filter", `supported filters: category = "<category>", active = true|false, `+
+		`billing_period = BILLING_PERIOD_<X>, display_name = "<prefix>*"`)
+)
+
+// ErrStale means a resource changed between read and write.
+var ErrStale = errors.New("product: resource changed since it was read")
+
+// ProductIndex names a secondary index of the catalog: all products (zero value), or those of one
+// category, active flag, billing period or name prefix. At most one field is set.
+type ProductIndex struct {
+	Category      string
+	Active        *bool
+	BillingPeriod productv1.BillingPeriod
+	NamePrefix    string
+}
+
+// ProductQuery is one page of a product list.
+type ProductQuery struct {
+	Index ProductIndex
+	After string
+	Limit int
+}
+
+// CatalogStore persists products with their indexes and outbox events.
+type CatalogStore interface {
+	// CreateProduct stores a new product; ErrSKUExists (with the owner's id) when the SKU is taken.
+	CreateProduct(ctx context.Context, tenant string, p *Product, event []byte) error
+	// UpdateProduct replaces prev with p; ErrStale when prev is not current.
+	UpdateProduct(ctx context.Context, tenant string, p, prev *Product, event []byte) error
+	GetProduct(ctx context.Context, tenant, id string) (*Product, error)
+	// GetProducts reads several products in one round trip; missing ones are nil.
+	GetProducts(ctx context.Context, tenant string, ids []string) ([]*Product, error)
+	ListProducts(ctx context.Context, tenant string, q ProductQuery) ([]*Product, string, error)
+	// ProductLine returns the ids of a product line's products, lowest tier first.
+	ProductLine(ctx context.Context, tenant, line string) ([]string, error)
+}
+
+var productFilter = regexp.MustCompile(`^\s*(category|active|billing_period|billingPeriod|display_name|displayName)\s*=\s*("[^"]*"|[A-Za-z0-9_-]+)\s*$`)
+
+// ParseProductFilter parses the AIP-160 filters the catalog's indexes answer.
+func ParseProductFilter(filter string) (ProductIndex, error) {
+	if strings.TrimSpace(filter) == "" {
+		return ProductIndex{}, nil
+	}
+	m := productFilter.FindStringSubmatch(filter)
+	if m == nil {
+		return ProductIndex{}, ErrProductFilter
+	}
+	value := strings.Trim(m[2], `"`)
+	switch m[1] {
+	case "category":
+		if value == "" {
+			return ProductIndex{}, ErrProductFilter
+		}
+		return ProductIndex{Category: value}, nil
+	case "active":
+		active, err := strconv.ParseBool(value)
+		if err != nil {
+			return ProductIndex{}, ErrProductFilter
+		}
+		return ProductIndex{Active: &active}, nil
+	case "billing_period", "billingPeriod":
+		v, ok := productv1.BillingPeriod_value[value]
+		if !ok || v == 0 {
+			return ProductIndex{}, ErrProductFilter
+		}
+		return ProductIndex{BillingPeriod: productv1.BillingPeriod(v)}, nil
+	}
+	prefix, ok := strings.CutSuffix(value, "*")
+	if !ok || prefix == "" || strings.Contains(prefix, "*") {
+		return ProductIndex{}, ErrProductFilter
+	}
+	return ProductIndex{NamePrefix: strings.ToLower(prefix)}, nil
+}
+
+// IsActive reports whether a product is for sale.
+func IsActive(p *Product) bool { return p.GetActive() && p.GetArchiveTime() == nil }
+
+// Recurring reports whether a billing period renews.
+func Recurring(bp productv1.BillingPeriod) bool {
+	return bp == productv1.BillingPeriod_BILLING_PERIOD_MONTHLY || bp == productv1.BillingPeriod_BILLING_PERIOD_YEARLY
+}
+
+func nextEtag(etag string) string {
+	n, _ := strconv.ParseUint(etag, 10, 64)
+	return strconv.FormatUint(n+1, 10)
+}

@@ -1,0 +1,181 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/events"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	"github.com/crmcycle/crm/services/product"
+)
+
+// Subscription keys: the subscription; its list indexes; the active grants of a product to a
+// customer (what CheckEntitlement reads); how the customer's last grant of each product ended; the
+// customer's active grant count per product (what recommendations exclude); the tenant's renewal
+// schedule (scored by period end).
+func (k tenantKeys) subscription(id string) string { return k.Key("subscription", id) }
+func (k tenantKeys) grants(customer, productID string) string {
+	return k.Key("grants", customer, productID)
+}
+func (k tenantKeys) grantsEnded(customer string) string { return k.Key("grants-ended", customer) }
+func (k tenantKeys) owned(customer string) string       { return k.Key("owned", customer) }
+func (k tenantKeys) renewals() string                   { return k.Key("renewals") }
+
+func (k tenantKeys) subscriptionIndex(ix product.SubscriptionIndex) string {
+	parts := []string{"subscriptions"}
+	if ix.CustomerID != "" {
+		parts = append(parts, "customer", ix.CustomerID)
+	}
+	if ix.Status != 0 {
+		parts = append(parts, "status", ix.Status.String())
+	}
+	return k.Key(parts...)
+}
+
+func (k tenantKeys) subscriptionIndexes(s *product.Subscription) []string {
+	c, st := s.GetCustomerId(), s.GetStatus()
+	return []string{
+		k.subscriptionIndex(product.SubscriptionIndex{}),
+		k.subscriptionIndex(product.SubscriptionIndex{Status: st}),
+		k.subscriptionIndex(product.SubscriptionIndex{CustomerID: c}),
+		k.subscriptionIndex(product.SubscriptionIndex{CustomerID: c, Status: st}),
+	}
+}
+
+// dueMember is a subscription in the partition's schedule.
+func dueMember(tenant, id string) string { return tenant + "/" + id }
+
+// schedule puts an active recurring subscription on the renewal schedules at its period end, or
+// takes an ended one off.
+func (k tenantKeys) schedule(w *commit.Write, tenant string, s *product.Subscription) {
+	if product.IsEntitling(s) && product.Recurring(s.GetBillingPeriod()) {
+		at := float64(s.GetCurrentPeriodEndTime().AsTime().Unix())
+		w.ZAdd(k.renewals(), at, s.GetId()).ZAdd(k.renewalsDue, at, dueMember(tenant, s.GetId()))
+		return
+	}
+	w.ZRem(k.renewals(), s.GetId()).ZRem(k.renewalsDue, dueMember(tenant, s.GetId()))
+}
+
+// PlaceOrder implements product.SubscriptionStore.
+func (s *Store) PlaceOrder(ctx context.Context, tenant string, o product.PlacedOrder) error {
+	k := s.scope(tenant)
+	w := commit.New().Once(o.Marker, int(events.SeenTTL.Seconds()))
+	for i, sub := range o.Subscriptions {
+		data, err := proto.Marshal(sub)
+		if err != nil {
+			return err
+		}
+		w.ExpectVersion(k.subscription(sub.GetId()), "").Put(k.subscription(sub.GetId()), data, sub.GetEtag())
+		for _, ix := range k.subscriptionIndexes(sub) {
+			w.ZAdd(ix, 0, sub.GetId())
+		}
+		w.ZAdd(k.grants(sub.GetCustomerId(), sub.GetProductId()), 0, sub.GetId()).
+			HIncrBy(k.owned(sub.GetCustomerId()), sub.GetProductId(), 1)
+		k.schedule(w, tenant, sub)
+		w.Append(k.Stream(), o.Events[i])
+	}
+	k.countPurchases(w, o.Products)
+	return w.Run(ctx, s.rdb)
+}
+
+// UpdateSubscription implements product.SubscriptionStore.
+func (s *Store) UpdateSubscription(ctx context.Context, tenant string, sub, prev *product.Subscription, event []byte) error {
+	data, err := proto.Marshal(sub)
+	if err != nil {
+		return err
+	}
+	k := s.scope(tenant)
+	w := commit.New().
+		ExpectVersion(k.subscription(sub.GetId()), prev.GetEtag()).
+		Put(k.subscription(sub.GetId()), data, sub.GetEtag())
+	moveIndexes(w, k.subscriptionIndexes(prev), k.subscriptionIndexes(sub), sub.GetId())
+	if product.IsEntitling(prev) && !product.IsEntitling(sub) {
+		w.ZRem(k.grants(sub.GetCustomerId(), sub.GetProductId()), sub.GetId()).
+			HIncrBy(k.owned(sub.GetCustomerId()), sub.GetProductId(), -1).
+			HSet(k.grantsEnded(sub.GetCustomerId()), sub.GetProductId(), sub.GetStatus().String())
+	}
+	k.schedule(w, tenant, sub)
+	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
+	if errors.Is(err, commit.ErrVersionMismatch) {
+		return product.ErrStale
+	}
+	return err
+}
+
+// GetSubscription implements product.SubscriptionStore: one round trip.
+func (s *Store) GetSubscription(ctx context.Context, tenant, id string) (*product.Subscription, error) {
+	sub := &product.Subscription{}
+	found, err := get(ctx, s.rdb, s.scope(tenant).subscription(id), sub)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, product.ErrSubscriptionNotFound
+	}
+	return sub, nil
+}
+
+// ListSubscriptions implements product.SubscriptionStore: two round trips.
+func (s *Store) ListSubscriptions(ctx context.Context, tenant string, q product.SubscriptionQuery) ([]*product.Subscription, string, error) {
+	k := s.scope(tenant)
+	ids, next, err := lexRange{index: k.subscriptionIndex(q.Index), after: q.After, limit: q.Limit, rev: true}.read(ctx, s.rdb)
+	if err != nil {
+		return nil, "", err
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = k.subscription(id)
+	}
+	subs, err := getMany(ctx, s.rdb, keys, func() *product.Subscription { return &product.Subscription{} })
+	if err != nil {
+		return nil, "", err
+	}
+	return present(subs), next, nil
+}
+
+// Grant implements product.SubscriptionStore: one round trip.
+func (s *Store) Grant(ctx context.Context, tenant, customerID, productID string) (product.Grant, error) {
+	k := s.scope(tenant)
+	pipe := s.rdb.Pipeline()
+	active := pipe.ZRange(ctx, k.grants(customerID, productID), 0, 0)
+	ended := pipe.HGet(ctx, k.grantsEnded(customerID), productID)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return product.Grant{}, err
+	}
+	var g product.Grant
+	if ids := active.Val(); len(ids) > 0 {
+		g.ActiveID = ids[0]
+	}
+	g.LastEnded = productv1.SubscriptionStatus(productv1.SubscriptionStatus_value[ended.Val()])
+	return g, nil
+}
+
+// Due implements product.SubscriptionStore.
+func (s *Store) Due(ctx context.Context, tenant string, by time.Time, limit int) ([]string, error) {
+	return s.rdb.ZRangeByScore(ctx, s.scope(tenant).renewals(), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(by.Unix(), 10), Count: int64(limit),
+	}).Result()
+}
+
+// DueInPartition implements product.SubscriptionStore.
+func (s *Store) DueInPartition(ctx context.Context, partition int, by time.Time, limit int) ([]product.DueSubscription, error) {
+	members, err := s.rdb.ZRangeByScore(ctx, s.renewalsDue(partition), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(by.Unix(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]product.DueSubscription, 0, len(members))
+	for _, m := range members {
+		i := strings.LastIndexByte(m, '/')
+		out = append(out, product.DueSubscription{Tenant: m[:i], ID: m[i+1:]})
+	}
+	return out, nil
+}

@@ -1,0 +1,86 @@
+// Package rpc is the product service's gRPC adapter: it turns requests into use-case calls and
+// results into responses. The tenant always comes from the authenticated caller.
+package rpc
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+
+	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/pagetoken"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	"github.com/crmcycle/crm/services/product"
+)
+
+const (
+	defaultPageSize = 50
+	maxPageSize     = 1000
+)
+
+// Server implements productv1.ProductServiceServer.
+type Server struct {
+	productv1.UnimplementedProductServiceServer
+	catalog       *product.Catalog
+	subscriptions *product.Subscriptions
+	tokens        *pagetoken.Codec
+}
+
+// UseCases are the product use cases the adapter exposes.
+type UseCases struct {
+	Catalog       *product.Catalog
+	Subscriptions *product.Subscriptions
+}
+
+// New returns the adapter over the use cases.
+func New(uc UseCases, tokens *pagetoken.Codec) *Server {
+	return &Server{catalog: uc.Catalog, subscriptions: uc.Subscriptions, tokens: tokens}
+}
+
+// Register adds the service to a gRPC server.
+func (s *Server) Register(r grpc.ServiceRegistrar) { productv1.RegisterProductServiceServer(r, s) }
+
+// call runs a use case for the caller's tenant.
+func call[T any](ctx context.Context, do func(tenant string) (T, error)) (T, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return do(tenant)
+}
+
+// listCall is one list request's page tokens: a token continues exactly the list it came from
+// (same tenant, method and filter).
+type listCall struct {
+	tokens  *pagetoken.Codec
+	binding string
+}
+
+func (s *Server) list(tenant, method, filter string) listCall {
+	return listCall{tokens: s.tokens, binding: tenant + "\x00" + method + "\x00" + filter}
+}
+
+func (l listCall) cursor(token string) (string, error) {
+	if token == "" {
+		return "", nil
+	}
+	return l.tokens.Decode(l.binding, token)
+}
+
+func (l listCall) token(next string) string {
+	if next == "" {
+		return ""
+	}
+	return l.tokens.Encode(l.binding, next)
+}
+
+func pageSize(n int32) int {
+	switch {
+	case n <= 0:
+		return defaultPageSize
+	case n > maxPageSize:
+		return maxPageSize
+	}
+	return int(n)
+}

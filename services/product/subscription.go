@@ -1,0 +1,144 @@
+package product
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+)
+
+// Subscription is the stored and served form of a subscription or one-time entitlement.
+type Subscription = productv1.Subscription
+
+// Errors of subscriptions.
+var (
+	ErrSubscriptionNotFound = apierr.New(apierr.NotFound, "SUBSCRIPTION_NOT_FOUND", "subscription not found")
+	ErrSubscriptionEnded    = apierr.New(apierr.FailedPrecondition, "SUBSCRIPTION_NOT_ACTIVE",
+		"the subscription is no longer active")
+	ErrNotRecurring = apierr.New(apierr.FailedPrecondition, "SUBSCRIPTION_NOT_RECURRING",
+		"a one-time entitlement has no period to renew or end")
+	ErrSubscriptionContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE",
+		"the subscription kept changing concurrently; retry")
+	ErrSubscriptionFilter = apierr.Invalid("filter",
+		`supported filters: customer_id = "<uuid>", status = SUBSCRIPTION_STATUS_<X>, or both joined by AND`)
+)
+
+// Event types of subscriptions.
+const (
+	EventSubscriptionActivated = "product.subscription.activated"
+	EventSubscriptionRenewed   = "product.subscription.renewed"
+	EventSubscriptionCanceled  = "product.subscription.canceled"
+	EventSubscriptionExpired   = "product.subscription.expired"
+)
+
+// Reasons CheckEntitlement gives when the customer is not entitled.
+const (
+	ReasonNoSubscription = "NO_SUBSCRIPTION"
+	ReasonExpired        = "SUBSCRIPTION_EXPIRED"
+	ReasonCanceled       = "SUBSCRIPTION_CANCELED"
+)
+
+// SubscriptionIndex names a list index: all subscriptions, or those of a customer, a status, or both.
+type SubscriptionIndex struct {
+	CustomerID string
+	Status     productv1.SubscriptionStatus
+}
+
+// SubscriptionQuery is one page of a subscription list.
+type SubscriptionQuery struct {
+	Index SubscriptionIndex
+	After string
+	Limit int
+}
+
+// Grant is what CheckEntitlement reads: an active grant of a product to a customer, if any, and how
+// the last one ended.
+type Grant struct {
+	ActiveID  string
+	LastEnded productv1.SubscriptionStatus
+}
+
+// PlacedOrder is what a placed order changes: the subscriptions its lines create and the purchase
+// counters recommendations read, committed once with the event's seen marker.
+type PlacedOrder struct {
+	Marker        string
+	CustomerID    string
+	Subscriptions []*Subscription
+	Events        [][]byte
+	// Products are the order's distinct products, for the co-purchase counters.
+	Products []string
+}
+
+// DueSubscription is a subscription whose period has ended, found by the sweep.
+type DueSubscription struct {
+	Tenant, ID string
+}
+
+// SubscriptionStore persists subscriptions with their indexes, entitlement grants, renewal
+// schedule and outbox events.
+type SubscriptionStore interface {
+	// PlaceOrder commits an order's effects once: commit.ErrAlreadyApplied when its marker is set.
+	PlaceOrder(ctx context.Context, tenant string, o PlacedOrder) error
+	// UpdateSubscription replaces prev with s and moves its indexes, grant and schedule; ErrStale
+	// when prev is not current.
+	UpdateSubscription(ctx context.Context, tenant string, s, prev *Subscription, event []byte) error
+	GetSubscription(ctx context.Context, tenant, id string) (*Subscription, error)
+	ListSubscriptions(ctx context.Context, tenant string, q SubscriptionQuery) ([]*Subscription, string, error)
+	Grant(ctx context.Context, tenant, customerID, productID string) (Grant, error)
+	// Due returns up to limit subscriptions of a tenant whose period ended by the given time.
+	Due(ctx context.Context, tenant string, by time.Time, limit int) ([]string, error)
+	// DueInPartition is Due across the tenants of one key-space partition, for the timed sweep.
+	DueInPartition(ctx context.Context, partition int, by time.Time, limit int) ([]DueSubscription, error)
+	Partitions() int
+}
+
+var (
+	customerClause = regexp.MustCompile(`^(customer_id|customerId)\s*=\s*"([0-9a-fA-F-]{36})"$`)
+	statusClause   = regexp.MustCompile(`^status\s*=\s*(SUBSCRIPTION_STATUS_[A-Z_]+)$`)
+)
+
+// ParseSubscriptionFilter parses `customer_id = "<uuid>"`, `status = SUBSCRIPTION_STATUS_<X>` or
+// both joined by AND.
+func ParseSubscriptionFilter(filter string) (SubscriptionIndex, error) {
+	var ix SubscriptionIndex
+	if strings.TrimSpace(filter) == "" {
+		return ix, nil
+	}
+	for clause := range strings.SplitSeq(filter, " AND ") {
+		clause = strings.TrimSpace(clause)
+		if m := customerClause.FindStringSubmatch(clause); m != nil && ix.CustomerID == "" {
+			ix.CustomerID = strings.ToLower(m[2])
+			continue
+		}
+		if m := statusClause.FindStringSubmatch(clause); m != nil && ix.Status == 0 {
+			if v := productv1.SubscriptionStatus_value[m[1]]; v != 0 {
+				ix.Status = productv1.SubscriptionStatus(v)
+				continue
+			}
+		}
+		return SubscriptionIndex{}, ErrSubscriptionFilter
+	}
+	return ix, nil
+}
+
+// IsEntitling reports whether a subscription grants its product now.
+func IsEntitling(s *Subscription) bool {
+	return s.GetStatus() == productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_ACTIVE
+}
+
+// periodEnd is the end of a subscription's n-th period (n from 1) from its start: whole months,
+// clamped to the month's last day, so a subscription started on 31 January renews on 28 or 29
+// February and then on 31 March, never drifting.
+func periodEnd(start time.Time, bp productv1.BillingPeriod, n int) time.Time {
+	months := n
+	if bp == productv1.BillingPeriod_BILLING_PERIOD_YEARLY {
+		months = 12 * n
+	}
+	y, m, d := start.Date()
+	first := time.Date(y, m+time.Month(months), 1, start.Hour(), start.Minute(), start.Second(), start.Nanosecond(), start.Location())
+	last := first.AddDate(0, 1, -1).Day()
+	return first.AddDate(0, 0, min(d, last)-1)
+}

@@ -1,0 +1,235 @@
+package product
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/keyspace"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+)
+
+// changeAttempts bounds optimistic retries of a subscription change racing another.
+const changeAttempts = 8
+
+// sweepBatch is how many due subscriptions the sweep reads at a time.
+const sweepBatch = 100
+
+// Subscriptions are the subscription and entitlement use cases.
+type Subscriptions struct {
+	store     SubscriptionStore
+	catalog   CatalogStore
+	publisher events.Publisher
+	keys      *keyspace.Space
+	group     string
+	now       func() time.Time
+}
+
+// NewSubscriptions returns the use cases; group is the consumer group (the service's name) whose
+// seen markers make order handling exactly-once.
+func NewSubscriptions(store SubscriptionStore, catalog CatalogStore, publisher events.Publisher, keys *keyspace.Space, group string, now func() time.Time) *Subscriptions {
+	return &Subscriptions{store: store, catalog: catalog, publisher: publisher, keys: keys, group: group, now: now}
+}
+
+// Get returns one subscription.
+func (s *Subscriptions) Get(ctx context.Context, tenant, id string) (*Subscription, error) {
+	return s.store.GetSubscription(ctx, tenant, id)
+}
+
+// List returns a page of subscriptions, newest first.
+func (s *Subscriptions) List(ctx context.Context, tenant string, q SubscriptionQuery) ([]*Subscription, string, error) {
+	return s.store.ListSubscriptions(ctx, tenant, q)
+}
+
+// CheckEntitlement answers whether a customer may use, and get support for, a product.
+func (s *Subscriptions) CheckEntitlement(ctx context.Context, tenant, customerID, productID string) (*productv1.CheckEntitlementResponse, error) {
+	g, err := s.store.Grant(ctx, tenant, customerID, productID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case g.ActiveID != "":
+		return &productv1.CheckEntitlementResponse{Entitled: true, GrantId: g.ActiveID}, nil
+	case g.LastEnded == productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_EXPIRED:
+		return &productv1.CheckEntitlementResponse{Reason: ReasonExpired}, nil
+	case g.LastEnded == productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_CANCELED:
+		return &productv1.CheckEntitlementResponse{Reason: ReasonCanceled}, nil
+	}
+	return &productv1.CheckEntitlementResponse{Reason: ReasonNoSubscription}, nil
+}
+
+// Cancel ends a subscription now (CANCELED) or at the end of its period (it stays ACTIVE, the sweep
+// expires it). A one-time entitlement can only be revoked now.
+func (s *Subscriptions) Cancel(ctx context.Context, tenant, id string, atPeriodEnd bool) (*Subscription, error) {
+	return s.change(ctx, tenant, id, EventSubscriptionCanceled, func(sub *Subscription, now time.Time) error {
+		if !IsEntitling(sub) {
+			return ErrSubscriptionEnded
+		}
+		if atPeriodEnd && !Recurring(sub.GetBillingPeriod()) {
+			return ErrNotRecurring
+		}
+		if atPeriodEnd && sub.GetCancelAtPeriodEnd() {
+			return errUnchanged
+		}
+		sub.CancelTime = timestamppb.New(now)
+		if atPeriodEnd {
+			sub.CancelAtPeriodEnd, sub.RenewalTime = true, nil
+			return nil
+		}
+		end(sub, productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_CANCELED, now)
+		return nil
+	})
+}
+
+// Renew starts the next period of an active recurring subscription now, and withdraws a
+// cancellation at period end.
+func (s *Subscriptions) Renew(ctx context.Context, tenant, id string) (*Subscription, error) {
+	return s.change(ctx, tenant, id, EventSubscriptionRenewed, func(sub *Subscription, _ time.Time) error {
+		if !IsEntitling(sub) {
+			return ErrSubscriptionEnded
+		}
+		if !Recurring(sub.GetBillingPeriod()) {
+			return ErrNotRecurring
+		}
+		renew(sub)
+		return nil
+	})
+}
+
+// Sweep renews the tenant's due subscriptions and expires those canceled at period end. Each
+// change is one commit conditional on the version read, so concurrent sweeps renew a
+// subscription once.
+func (s *Subscriptions) Sweep(ctx context.Context, tenant string) (renewed, expired int, err error) {
+	for {
+		ids, err := s.store.Due(ctx, tenant, s.now(), sweepBatch)
+		if err != nil || len(ids) == 0 {
+			return renewed, expired, err
+		}
+		progress := false
+		for _, id := range ids {
+			r, e, err := s.sweepOne(ctx, tenant, id)
+			if err != nil {
+				return renewed, expired, err
+			}
+			renewed, expired, progress = renewed+r, expired+e, progress || r+e > 0
+		}
+		if !progress { // what is left was handled by a concurrent sweep meanwhile
+			return renewed, expired, nil
+		}
+	}
+}
+
+// SweepPartition is Sweep over every tenant of one key-space partition, for the timed sweep.
+func (s *Subscriptions) SweepPartition(ctx context.Context, partition int) error {
+	for {
+		due, err := s.store.DueInPartition(ctx, partition, s.now(), sweepBatch)
+		if err != nil || len(due) == 0 {
+			return err
+		}
+		progress := false
+		for _, d := range due {
+			r, e, err := s.sweepOne(ctx, d.Tenant, d.ID)
+			if err != nil {
+				return err
+			}
+			progress = progress || r+e > 0
+		}
+		if !progress {
+			return nil
+		}
+	}
+}
+
+// sweepOne renews or expires one due subscription; zero counts when another writer got there first.
+func (s *Subscriptions) sweepOne(ctx context.Context, tenant, id string) (renewed, expired int, err error) {
+	sub, err := s.store.GetSubscription(ctx, tenant, id)
+	if err != nil {
+		return 0, 0, err
+	}
+	now := s.now().UTC()
+	if !IsEntitling(sub) || !Recurring(sub.GetBillingPeriod()) || sub.GetCurrentPeriodEndTime().AsTime().After(now) {
+		return 0, 0, nil
+	}
+	next := proto.CloneOf(sub)
+	eventType := EventSubscriptionRenewed
+	if sub.GetCancelAtPeriodEnd() {
+		end(next, productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_EXPIRED, sub.GetCurrentPeriodEndTime().AsTime())
+		eventType, expired = EventSubscriptionExpired, 1
+	} else {
+		renew(next)
+		renewed = 1
+	}
+	err = s.commit(ctx, tenant, next, sub, eventType, now)
+	if errors.Is(err, ErrStale) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	return renewed, expired, nil
+}
+
+// errUnchanged tells change that the subscription already is as asked: nothing to write.
+var errUnchanged = errors.New("product: unchanged")
+
+// change applies edit to the current subscription and commits it, retrying when a concurrent
+// change wins the race.
+func (s *Subscriptions) change(ctx context.Context, tenant, id, eventType string, edit func(*Subscription, time.Time) error) (*Subscription, error) {
+	for range changeAttempts {
+		sub, err := s.store.GetSubscription(ctx, tenant, id)
+		if err != nil {
+			return nil, err
+		}
+		now := s.now().UTC()
+		next := proto.CloneOf(sub)
+		if err := edit(next, now); errors.Is(err, errUnchanged) {
+			return sub, nil
+		} else if err != nil {
+			return nil, err
+		}
+		err = s.commit(ctx, tenant, next, sub, eventType, now)
+		if errors.Is(err, ErrStale) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return next, nil
+	}
+	return nil, ErrSubscriptionContention
+}
+
+func (s *Subscriptions) commit(ctx context.Context, tenant string, next, prev *Subscription, eventType string, now time.Time) error {
+	next.UpdateTime = timestamppb.New(now)
+	next.Etag = nextEtag(prev.GetEtag())
+	event, err := s.event(ctx, tenant, eventType, next)
+	if err != nil {
+		return err
+	}
+	return s.store.UpdateSubscription(ctx, tenant, next, prev, event)
+}
+
+func (s *Subscriptions) event(ctx context.Context, tenant, eventType string, sub *Subscription) ([]byte, error) {
+	_, data, err := s.publisher.Envelope(ctx, eventType, tenant, sub.GetCustomerId(), s.now(),
+		&productv1.SubscriptionChanged{Subscription: sub, CustomerId: sub.GetCustomerId()})
+	return data, err
+}
+
+// renew moves a subscription into its next period.
+func renew(sub *Subscription) {
+	sub.RenewalCount++
+	end := timestamppb.New(periodEnd(sub.GetStartTime().AsTime(), sub.GetBillingPeriod(), int(sub.GetRenewalCount())+1))
+	sub.CurrentPeriodEndTime, sub.RenewalTime = end, end
+	sub.CancelAtPeriodEnd, sub.CancelTime = false, nil
+}
+
+// end takes a subscription out of force.
+func end(sub *Subscription, status productv1.SubscriptionStatus, at time.Time) {
+	sub.Status = status
+	sub.EndTime = timestamppb.New(at)
+	sub.RenewalTime = nil
+}

@@ -1,0 +1,139 @@
+package support
+
+import (
+	"context"
+	"errors"
+
+	"buf.build/go/protovalidate"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/events"
+	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
+)
+
+// defaultAutoCloseDays is how long a solved ticket stays SOLVED when the tenant has not said.
+const defaultAutoCloseDays = 4
+
+var (
+	updatablePolicyFields = []string{"first_response_target", "resolution_target"}
+	errPolicyPriority     = apierr.Invalid("sla_policy.priority", "must be TICKET_PRIORITY_LOW, _NORMAL, _HIGH or _URGENT")
+	errPolicyOrder        = apierr.Invalid("sla_policy.resolution_target", "must not be shorter than first_response_target")
+)
+
+// Config are the use cases of a tenant's SLA policies and settings.
+type Config struct {
+	store     Store
+	publisher events.Publisher
+	validator protovalidate.Validator
+	now       Clock
+}
+
+// NewConfig returns the use cases over store.
+func NewConfig(store Store, publisher events.Publisher, validator protovalidate.Validator, now Clock) *Config {
+	return &Config{store: store, publisher: publisher, validator: validator, now: now}
+}
+
+// Policies returns the tenant's policy of every priority, lowest first.
+func (c *Config) Policies(ctx context.Context, tenant string) ([]*SlaPolicy, error) {
+	stored, err := c.store.SlaPolicies(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*SlaPolicy, 0, len(priorities))
+	for _, p := range priorities {
+		out = append(out, policyFor(stored, p))
+	}
+	return out, nil
+}
+
+// UpdatePolicy changes the targets named by mask of one priority's policy. Tickets opened before
+// keep their due times.
+func (c *Config) UpdatePolicy(ctx context.Context, tenant string, in *SlaPolicy, mask *fieldmaskpb.FieldMask) (*SlaPolicy, error) {
+	if _, ok := defaultTargets[in.GetPriority()]; !ok {
+		return nil, errPolicyPriority
+	}
+	fields, err := maskFields(in, mask, updatablePolicyFields, "update_mask")
+	if err != nil {
+		return nil, err
+	}
+	stored, err := c.store.SlaPolicies(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	current := policyFor(stored, in.GetPriority())
+	if in.GetEtag() != "" && in.GetEtag() != current.GetEtag() {
+		return nil, ErrConfigEtag
+	}
+	next := proto.CloneOf(current)
+	applyMask(next, in, fields)
+	if err := validateAs(c.validator, "sla_policy", next); err != nil {
+		return nil, err
+	}
+	if next.GetFirstResponseTarget() == nil || next.GetResolutionTarget() == nil {
+		return nil, apierr.Invalid("sla_policy", "first_response_target and resolution_target are required")
+	}
+	if next.GetResolutionTarget().AsDuration() < next.GetFirstResponseTarget().AsDuration() {
+		return nil, errPolicyOrder
+	}
+	now := c.now().UTC()
+	next.UpdateTime, next.Etag = timestamppb.New(now), nextEtag(current.GetEtag())
+	_, ev, err := c.publisher.Envelope(ctx, "support.sla_policy.updated", tenant, "", now, &supportv1.SupportConfigChanged{SlaPolicy: next})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.store.SaveSlaPolicy(ctx, tenant, next, storedVersion(current.GetEtag()), ev); err != nil {
+		if errors.Is(err, ErrStale) {
+			return nil, ErrConfigEtag
+		}
+		return nil, err
+	}
+	return next, nil
+}
+
+// Settings returns the tenant's settings.
+func (c *Config) Settings(ctx context.Context, tenant string) (*SupportSettings, error) {
+	return settingsOrDefault(ctx, c.store, tenant)
+}
+
+// UpdateSettings replaces the tenant's settings.
+func (c *Config) UpdateSettings(ctx context.Context, tenant string, in *SupportSettings) (*SupportSettings, error) {
+	current, err := settingsOrDefault(ctx, c.store, tenant)
+	if err != nil {
+		return nil, err
+	}
+	if in.GetEtag() != "" && in.GetEtag() != current.GetEtag() {
+		return nil, ErrConfigEtag
+	}
+	now := c.now().UTC()
+	next := &SupportSettings{AutoCloseDays: in.GetAutoCloseDays(), UpdateTime: timestamppb.New(now), Etag: nextEtag(current.GetEtag())}
+	_, ev, err := c.publisher.Envelope(ctx, "support.settings.updated", tenant, "", now, &supportv1.SupportConfigChanged{Settings: next})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.store.SaveSettings(ctx, tenant, next, storedVersion(current.GetEtag()), ev); err != nil {
+		if errors.Is(err, ErrStale) {
+			return nil, ErrConfigEtag
+		}
+		return nil, err
+	}
+	return next, nil
+}
+
+func settingsOrDefault(ctx context.Context, store Store, tenant string) (*SupportSettings, error) {
+	s, err := store.Settings(ctx, tenant)
+	if err != nil || s != nil {
+		return s, err
+	}
+	return &SupportSettings{AutoCloseDays: defaultAutoCloseDays, Etag: defaultEtag}, nil
+}
+
+// storedVersion is the store's version of a policy or settings etag: none for a default.
+func storedVersion(etag string) string {
+	if etag == defaultEtag {
+		return ""
+	}
+	return etag
+}

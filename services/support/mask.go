@@ -1,0 +1,68 @@
+package support
+
+import (
+	"errors"
+	"slices"
+	"strings"
+
+	"buf.build/go/protovalidate"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+)
+
+// maskFields resolves an update mask (proto or JSON names) to fields, all of allowed when empty;
+// a path outside allowed is INVALID_ARGUMENT on maskField.
+func maskFields(msg proto.Message, mask *fieldmaskpb.FieldMask, allowed []string, maskField string) ([]protoreflect.FieldDescriptor, error) {
+	fields := msg.ProtoReflect().Descriptor().Fields()
+	paths := mask.GetPaths()
+	if len(paths) == 0 {
+		paths = allowed
+	}
+	out := make([]protoreflect.FieldDescriptor, 0, len(paths))
+	for _, p := range paths {
+		fd := fields.ByName(protoreflect.Name(p))
+		if fd == nil {
+			fd = fields.ByJSONName(p)
+		}
+		if fd == nil || !slices.Contains(allowed, string(fd.Name())) {
+			return nil, apierr.Invalid(maskField, "cannot update "+p+"; updatable: "+strings.Join(allowed, ", "))
+		}
+		out = append(out, fd)
+	}
+	return out, nil
+}
+
+// applyMask copies fields from src to dst; a field src does not set is cleared.
+func applyMask(dst, src proto.Message, fields []protoreflect.FieldDescriptor) {
+	d, s := dst.ProtoReflect(), src.ProtoReflect()
+	for _, fd := range fields {
+		if s.Has(fd) {
+			d.Set(fd, s.Get(fd))
+		} else {
+			d.Clear(fd)
+		}
+	}
+}
+
+// validateAs checks a merged resource against the contract's rules, naming fields as the request
+// does (prefix.field).
+func validateAs(v protovalidate.Validator, prefix string, msg proto.Message) error {
+	var verr *protovalidate.ValidationError
+	if err := v.Validate(msg); !errors.As(err, &verr) {
+		return err
+	}
+	e := apierr.Invalid(prefix, "invalid")
+	e.Fields = nil
+	for _, viol := range verr.Violations {
+		field := prefix
+		if path := protovalidate.FieldPathString(viol.Proto.GetField()); path != "" {
+			field += "." + path
+		}
+		e.Fields = append(e.Fields, apierr.FieldViolation{Field: field, Description: viol.Proto.GetMessage()})
+	}
+	e.Message = "invalid " + prefix + ": " + e.Fields[0].Field + ": " + e.Fields[0].Description
+	return e
+}

@@ -1,0 +1,75 @@
+// Package redisstore keeps support's tickets on Redis. A ticket is a hash {d: protobuf, v: version}
+// under crm:{p<N>}:support:<tenant>:ticket:<id>; sorted sets with equal scores order ticket ids
+// (UUIDv7, so time-ordered) for all tickets and per status, priority, assignee, customer, product
+// and breached; a ticket's comments are a hash of protobufs beside a sorted set of their ids. The
+// sweeps' schedules are sorted sets scored by due time, one per tenant (for a sweep of one tenant)
+// and one per partition (keyspace.Partitioned, members "<tenant>:<ticket id>", for the background
+// sweep of all). Counters for the statistics are one hash per tenant. Every write, with its indexes, schedules, counters and
+// outbox events, is one atomic commit.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/services/support"
+)
+
+const service = "support"
+
+var _ support.Store = (*Store)(nil)
+
+// Store is the Redis implementation of support.Store.
+type Store struct {
+	rdb  redis.UniversalClient
+	keys *keyspace.Space
+}
+
+// New returns a store.
+func New(rdb redis.UniversalClient, keys *keyspace.Space) *Store {
+	return &Store{rdb: rdb, keys: keys}
+}
+
+// Partitions implements support.Store.
+func (s *Store) Partitions() int { return s.keys.Partitions() }
+
+type scope struct{ keyspace.Scope }
+
+func (s *Store) scope(tenant string) scope { return scope{s.keys.Scope(service, tenant)} }
+
+func (k scope) ticket(id string) string       { return k.Key("ticket", id) }
+func (k scope) comments(id string) string     { return k.Key("comments", id) }
+func (k scope) commentIDs(id string) string   { return k.Key("comment-ids", id) }
+func (k scope) stats() string                 { return k.Key("stats") }
+func (k scope) policy(priority string) string { return k.Key("sla-policy", priority) }
+func (k scope) settings() string              { return k.Key("settings") }
+func (k scope) nps(id string) string          { return k.Key("nps", id) }
+
+// get reads one resource into msg; false when it does not exist. One round trip.
+func get(ctx context.Context, rdb redis.UniversalClient, key string, msg proto.Message) (bool, error) {
+	data, err := rdb.HGet(ctx, key, commit.FieldData).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := proto.Unmarshal(data, msg); err != nil {
+		return false, fmt.Errorf("redisstore: decode %s: %w", key, err)
+	}
+	return true, nil
+}
+
+// staleAsDomain turns the commit's version conflict into the domain's.
+func staleAsDomain(err error) error {
+	if errors.Is(err, commit.ErrVersionMismatch) {
+		return support.ErrStale
+	}
+	return err
+}
