@@ -37,7 +37,7 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 		{"body over the limit", "POST", "/v1/leads", `{"email":"a@example.com","company":"` + strings.Repeat("x", testMaxBody) + `"}`, 413, "body"},
 		{"forged page token", "GET", "/v1/leads?pageToken=AAAAAAAAAAAAAAAAAAAAAAAAAAAA", "", 400, "page_token"},
 		{"page size over the maximum", "GET", "/v1/leads?pageSize=1001", "", 400, "page_size"},
-		{"unsupported filter", "GET", "/v1/leads?filter=" + "score%20%3E%2010", "", 400, "filter"},
+		{"unsupported filter", "GET", "/v1/leads?filter=" + "channel%20%3D%20CHANNEL_WEB%20AND%20score%20%3E%2010", "", 400, "filter"},
 		{"id that is not a UUID", "GET", "/v1/leads/42", "", 400, "id"},
 	}
 	for _, tt := range rest {
