@@ -28,7 +28,7 @@ func TestProductTenantIsolation(t *testing.T) {
 		{"ListProducts", "GET", "/v1/products", "", 200, "{}"},
 		{"QuoteLineItems", "POST", "/v1/products:quote", `{"currencyCode":"EUR","items":[{"productId":"` + w.basic + `","quantity":1}]}`, 400, "no such product"},
 		{"CreateProduct with the same SKU", "POST", "/v1/products", productBody("BASIC", "Mine", "BILLING_PERIOD_MONTHLY"), 200, `"sku":"BASIC"`},
-		{"CheckEntitlement", "GET", fmt.Sprintf("/v1/customers/%s/entitlements/%s", w.customer, w.basic), "", 200, "NO_SUBSCRIPTION"},
+		{"CheckEntitlement", "GET", fmt.Sprintf("/v1/customers/%s/entitlements/%s", w.customer, w.basic), "", 404, "NOT_FOUND"},
 		{"GetSubscription", "GET", "/v1/subscriptions/" + w.sub, "", 404, "NOT_FOUND"},
 		{"ListSubscriptions", "GET", "/v1/subscriptions?filter=customer_id%3D%22" + w.customer + "%22", "", 200, "{}"},
 		{"CancelSubscription", "POST", "/v1/subscriptions/" + w.sub + ":cancel", `{}`, 404, "NOT_FOUND"},

@@ -52,7 +52,11 @@ var start = time.Date(2026, time.January, 31, 9, 30, 0, 0, time.UTC)
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	rdb := redistest.Client(t)
+	return newFixtureOn(t, redistest.Client(t))
+}
+
+func newFixtureOn(t *testing.T, rdb redis.UniversalClient) *fixture {
+	t.Helper()
 	keys, err := keyspace.Open(context.Background(), rdb, 16)
 	if err != nil {
 		t.Fatal(err)

@@ -149,10 +149,11 @@ func (s *Store) Grant(ctx context.Context, tenant, customerID, productID string)
 	pipe := s.rdb.Pipeline()
 	active := pipe.ZRange(ctx, k.grants(customerID, productID), 0, 0)
 	ended := pipe.HGet(ctx, k.grantsEnded(customerID), productID)
+	exists := pipe.Exists(ctx, k.product(productID))
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return product.Grant{}, err
 	}
-	var g product.Grant
+	g := product.Grant{ProductExists: exists.Val() == 1}
 	if ids := active.Val(); len(ids) > 0 {
 		g.ActiveID = ids[0]
 	}
