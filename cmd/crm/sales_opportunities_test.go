@@ -228,7 +228,9 @@ func TestSalesConcurrentWinsPlaceOneOrder(t *testing.T) {
 		var wg sync.WaitGroup
 		codes := make([]int, 8)
 		for i := range codes {
-			wg.Go(func() { codes[i] = sys.do(t, http.MethodPost, "/v1/opportunities/"+id+":win", key, []byte(`{}`)).status })
+			wg.Go(func() {
+				codes[i] = sys.do(t, http.MethodPost, "/v1/opportunities/"+id+":win", key, []byte(`{}`)).status
+			})
 		}
 		wg.Wait()
 		if n := countOf(codes, http.StatusOK); n != 1 || countOf(codes, http.StatusBadRequest) != len(codes)-1 {
