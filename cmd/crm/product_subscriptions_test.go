@@ -115,10 +115,17 @@ func TestOrderPlacedCreatesSubscriptionsOnce(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		product, want string
-	}{{monthly, `"entitled":true`}, {once, `"entitled":true`}, {uuid.NewString(), `"reason":"NO_SUBSCRIPTION"`}} {
-		r := sys.do(t, http.MethodGet, fmt.Sprintf("/v1/customers/%s/entitlements/%s", customer, tc.product), key, nil)
-		if r.status != http.StatusOK || !strings.Contains(string(r.body), tc.want) {
+		customer, product string
+		code              int
+		want              string
+	}{
+		{customer, monthly, 200, `"entitled":true`},
+		{customer, once, 200, `"entitled":true`},
+		{uuid.NewString(), once, 200, `"reason":"NO_SUBSCRIPTION"`},
+		{customer, uuid.NewString(), 404, `"NOT_FOUND"`},
+	} {
+		r := sys.do(t, http.MethodGet, fmt.Sprintf("/v1/customers/%s/entitlements/%s", tc.customer, tc.product), key, nil)
+		if r.status != tc.code || !strings.Contains(string(r.body), tc.want) {
 			t.Errorf("entitlement to %s: %d %s, want %s", tc.product, r.status, r.body, tc.want)
 		}
 	}

@@ -54,11 +54,12 @@ type SubscriptionQuery struct {
 	Limit int
 }
 
-// Grant is what CheckEntitlement reads: an active grant of a product to a customer, if any, and how
-// the last one ended.
+// Grant is what CheckEntitlement reads: whether the product is in the catalog, an active grant of it
+// to a customer, if any, and how the last one ended.
 type Grant struct {
-	ActiveID  string
-	LastEnded productv1.SubscriptionStatus
+	ProductExists bool
+	ActiveID      string
+	LastEnded     productv1.SubscriptionStatus
 }
 
 // PlacedOrder is what a placed order changes: the subscriptions its lines create and the purchase

@@ -45,13 +45,16 @@ func (s *Subscriptions) List(ctx context.Context, tenant string, q SubscriptionQ
 	return s.store.ListSubscriptions(ctx, tenant, q)
 }
 
-// CheckEntitlement answers whether a customer may use, and get support for, a product.
+// CheckEntitlement answers whether a customer may use, and get support for, a product; a product
+// the catalog does not have is NOT_FOUND.
 func (s *Subscriptions) CheckEntitlement(ctx context.Context, tenant, customerID, productID string) (*productv1.CheckEntitlementResponse, error) {
 	g, err := s.store.Grant(ctx, tenant, customerID, productID)
 	if err != nil {
 		return nil, err
 	}
 	switch {
+	case !g.ProductExists:
+		return nil, ErrProductNotFound
 	case g.ActiveID != "":
 		return &productv1.CheckEntitlementResponse{Entitled: true, GrantId: g.ActiveID}, nil
 	case g.LastEnded == productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_EXPIRED:

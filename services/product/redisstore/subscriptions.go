@@ -18,7 +18,8 @@ import (
 
 // Subscription keys: the subscription; its list indexes; the active grants of a product to a
 // customer (what CheckEntitlement reads); how the customer's last grant of each product ended; the
-// customer's active grant count per product (what recommendations exclude); the tenant's renewal
+// customer's active grant count per product (what recommendations exclude and adoption counts);
+// the tenant's renewal
 // schedule (scored by period end).
 func (k tenantKeys) subscription(id string) string { return k.Key("subscription", id) }
 func (k tenantKeys) grants(customer, productID string) string {
@@ -77,7 +78,8 @@ func (s *Store) PlaceOrder(ctx context.Context, tenant string, o product.PlacedO
 			w.ZAdd(ix, 0, sub.GetId())
 		}
 		w.ZAdd(k.grants(sub.GetCustomerId(), sub.GetProductId()), 0, sub.GetId()).
-			HIncrBy(k.owned(sub.GetCustomerId()), sub.GetProductId(), 1)
+			HIncrBy(k.owned(sub.GetCustomerId()), sub.GetProductId(), 1).
+			HIncrBy(k.customerStats(sub.GetCustomerId()), statSeats, sub.GetQuantity())
 		k.schedule(w, tenant, sub)
 		w.Append(k.Stream(), o.Events[i])
 	}
@@ -99,6 +101,7 @@ func (s *Store) UpdateSubscription(ctx context.Context, tenant string, sub, prev
 	if product.IsEntitling(prev) && !product.IsEntitling(sub) {
 		w.ZRem(k.grants(sub.GetCustomerId(), sub.GetProductId()), sub.GetId()).
 			HIncrBy(k.owned(sub.GetCustomerId()), sub.GetProductId(), -1).
+			HIncrBy(k.customerStats(sub.GetCustomerId()), statSeats, -sub.GetQuantity()).
 			HSet(k.grantsEnded(sub.GetCustomerId()), sub.GetProductId(), sub.GetStatus().String())
 	}
 	k.schedule(w, tenant, sub)
@@ -146,10 +149,11 @@ func (s *Store) Grant(ctx context.Context, tenant, customerID, productID string)
 	pipe := s.rdb.Pipeline()
 	active := pipe.ZRange(ctx, k.grants(customerID, productID), 0, 0)
 	ended := pipe.HGet(ctx, k.grantsEnded(customerID), productID)
+	exists := pipe.Exists(ctx, k.product(productID))
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return product.Grant{}, err
 	}
-	var g product.Grant
+	g := product.Grant{ProductExists: exists.Val() == 1}
 	if ids := active.Val(); len(ids) > 0 {
 		g.ActiveID = ids[0]
 	}

@@ -23,18 +23,22 @@ type Server struct {
 	productv1.UnimplementedProductServiceServer
 	catalog       *product.Catalog
 	subscriptions *product.Subscriptions
+	usage         *product.Usage
+	recs          *product.Recommendations
 	tokens        *pagetoken.Codec
 }
 
 // UseCases are the product use cases the adapter exposes.
 type UseCases struct {
-	Catalog       *product.Catalog
-	Subscriptions *product.Subscriptions
+	Catalog         *product.Catalog
+	Subscriptions   *product.Subscriptions
+	Usage           *product.Usage
+	Recommendations *product.Recommendations
 }
 
 // New returns the adapter over the use cases.
 func New(uc UseCases, tokens *pagetoken.Codec) *Server {
-	return &Server{catalog: uc.Catalog, subscriptions: uc.Subscriptions, tokens: tokens}
+	return &Server{catalog: uc.Catalog, subscriptions: uc.Subscriptions, usage: uc.Usage, recs: uc.Recommendations, tokens: tokens}
 }
 
 // Register adds the service to a gRPC server.

@@ -46,8 +46,10 @@ func New(deps platform.Deps) (*Service, error) {
 	subs := product.NewSubscriptions(store, store, publisher, deps.Keys, Name, deps.Now)
 	return &Service{
 		rpc: rpc.New(rpc.UseCases{
-			Catalog:       product.NewCatalog(store, publisher, validator, deps.Now),
-			Subscriptions: subs,
+			Catalog:         product.NewCatalog(store, publisher, validator, deps.Now),
+			Subscriptions:   subs,
+			Usage:           product.NewUsage(store, store, store, publisher, deps.Now),
+			Recommendations: product.NewRecommendations(store, store),
 		}, deps.PageTokens),
 		subscriptions: subs,
 		deps:          deps,

@@ -1,0 +1,103 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmcycle/crm/pkg/commit"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	"github.com/crmcycle/crm/services/product"
+)
+
+var _ product.UsageStore = (*Store)(nil)
+
+// Usage keys: totals per feature of a subscription and of a customer per month; when each feature
+// was last used by the customer (unix seconds); the distinct users of a customer per month; the
+// customer's seat count; the adoption last announced.
+func (k tenantKeys) subscriptionUsage(id, period string) string {
+	return k.Key("usage", "subscription", id, period)
+}
+func (k tenantKeys) customerUsage(customer, period string) string {
+	return k.Key("usage", "customer", customer, period)
+}
+func (k tenantKeys) featuresLastUsed(customer string) string {
+	return k.Key("features-last-used", customer)
+}
+func (k tenantKeys) users(customer, period string) string { return k.Key("users", customer, period) }
+func (k tenantKeys) customerStats(customer string) string { return k.Key("customer-stats", customer) }
+func (k tenantKeys) adoption(customer string) string      { return k.Key("adoption", customer) }
+
+const statSeats = "seats"
+
+// RecordUsage implements product.UsageStore.
+func (s *Store) RecordUsage(ctx context.Context, tenant string, u product.UsageWrite) error {
+	k := s.scope(tenant)
+	rec, customer := u.Record, u.Subscription.GetCustomerId()
+	w := commit.New().
+		HIncrBy(k.subscriptionUsage(rec.GetSubscriptionId(), u.Period), rec.GetFeature(), rec.GetQuantity()).
+		HIncrBy(k.customerUsage(customer, u.Period), rec.GetFeature(), rec.GetQuantity())
+	if u.LastUsed {
+		w.HSet(k.featuresLastUsed(customer), rec.GetFeature(), strconv.FormatInt(rec.GetTime().AsTime().Unix(), 10))
+	}
+	if rec.GetUserId() != "" {
+		w.ZAdd(k.users(customer, u.Period), 0, rec.GetUserId())
+	}
+	if u.Adoption != nil {
+		data, err := proto.Marshal(u.Adoption)
+		if err != nil {
+			return err
+		}
+		w.ExpectVersion(k.adoption(customer), u.PrevVersion).Put(k.adoption(customer), data, u.Version).
+			Append(k.Stream(), u.Event)
+	}
+	err := w.Run(ctx, s.rdb)
+	if errors.Is(err, commit.ErrVersionMismatch) {
+		return product.ErrStale
+	}
+	return err
+}
+
+// AdoptionInputs implements product.UsageStore: one round trip.
+func (s *Store) AdoptionInputs(ctx context.Context, tenant, customer string, at time.Time, user string) (product.AdoptionInputs, error) {
+	k := s.scope(tenant)
+	period := at.UTC().Format("2006-01")
+	pipe := s.rdb.Pipeline()
+	owned := pipe.HGetAll(ctx, k.owned(customer))
+	seats := pipe.HGet(ctx, k.customerStats(customer), statSeats)
+	lastUsed := pipe.HGetAll(ctx, k.featuresLastUsed(customer))
+	users := pipe.ZCard(ctx, k.users(customer, period))
+	stored := pipe.HMGet(ctx, k.adoption(customer), commit.FieldData, commit.FieldVersion)
+	var seen *redis.FloatCmd
+	if user != "" {
+		seen = pipe.ZScore(ctx, k.users(customer, period), user)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return product.AdoptionInputs{}, err
+	}
+	in := product.AdoptionInputs{
+		Known: len(owned.Val()) > 0, LastUsed: map[string]time.Time{}, Users: users.Val(),
+		Stored: &productv1.Adoption{}, UserSeen: seen != nil && seen.Err() == nil,
+	}
+	in.Seats, _ = strconv.ParseInt(seats.Val(), 10, 64)
+	for p, n := range owned.Val() {
+		if n != "0" {
+			in.Owned = append(in.Owned, p)
+		}
+	}
+	for f, unix := range lastUsed.Val() {
+		sec, _ := strconv.ParseInt(unix, 10, 64)
+		in.LastUsed[f] = time.Unix(sec, 0).UTC()
+	}
+	if v := stored.Val(); v[0] != nil {
+		if err := proto.Unmarshal([]byte(v[0].(string)), in.Stored); err != nil {
+			return product.AdoptionInputs{}, err
+		}
+		in.StoredVersion, _ = v[1].(string)
+	}
+	return in, nil
+}

@@ -1,0 +1,178 @@
+package product
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/events"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+)
+
+// EventAdoptionChanged is emitted when a customer's adoption band changes.
+const EventAdoptionChanged = "product.adoption.changed"
+
+// Errors of usage and adoption.
+var (
+	ErrUnknownFeature  = apierr.Invalid("usage_record.feature", "not a feature of the subscription's product")
+	ErrFutureUsage     = apierr.Invalid("usage_record.time", "must not be in the future")
+	ErrNoCustomer      = apierr.New(apierr.NotFound, "CUSTOMER_NOT_FOUND", "the customer owns no product")
+	ErrUsageContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE",
+		"the customer's adoption kept changing concurrently; retry")
+)
+
+// UsageRecord is the stored and served form of a usage record.
+type UsageRecord = productv1.UsageRecord
+
+// Usage is the usage and adoption use cases.
+type Usage struct {
+	store     UsageStore
+	subs      SubscriptionStore
+	catalog   CatalogStore
+	publisher events.Publisher
+	now       func() time.Time
+}
+
+// UsageWrite is one usage record's commit: its counters always; the customer's adoption, its
+// version check and its event only when the band changes.
+type UsageWrite struct {
+	Subscription *Subscription
+	Record       *UsageRecord
+	// Period is the calendar month (UTC) of the record, "2006-01".
+	Period string
+	// LastUsed is set when the record is the feature's latest use.
+	LastUsed bool
+	// Adoption, when set, replaces the stored adoption (read at version PrevVersion) with Event.
+	Adoption    *productv1.Adoption
+	PrevVersion string
+	Version     string
+	Event       []byte
+}
+
+// AdoptionInputs are the counters a customer's adoption is computed from, read at write time.
+type AdoptionInputs struct {
+	// Known is false when the customer never owned a product.
+	Known bool
+	// Owned are the products the customer has an active grant of.
+	Owned []string
+	// Seats are the quantities of the customer's active grants.
+	Seats int64
+	// LastUsed is when each feature was last used.
+	LastUsed map[string]time.Time
+	// Users are the distinct users seen in the current month.
+	Users int64
+	// UserSeen is true when the user asked about was seen in the current month already.
+	UserSeen bool
+	// Stored is the adoption last announced, and its version ("" when none).
+	Stored        *productv1.Adoption
+	StoredVersion string
+}
+
+// UsageStore persists usage counters and adoption.
+type UsageStore interface {
+	// RecordUsage commits w; ErrStale when w.Adoption is set and the stored one is not PrevVersion.
+	RecordUsage(ctx context.Context, tenant string, w UsageWrite) error
+	// AdoptionInputs reads a customer's adoption counters for the month of at, and whether user (if
+	// any) was seen in it, in one round trip.
+	AdoptionInputs(ctx context.Context, tenant, customerID string, at time.Time, user string) (AdoptionInputs, error)
+}
+
+// NewUsage returns the usage and adoption use cases.
+func NewUsage(store UsageStore, subs SubscriptionStore, catalog CatalogStore, publisher events.Publisher, now func() time.Time) *Usage {
+	return &Usage{store: store, subs: subs, catalog: catalog, publisher: publisher, now: now}
+}
+
+// Record counts a use of a feature on an active subscription and rescores the customer's adoption;
+// when the band moves, the new adoption and a "product.adoption.changed" event commit with the
+// usage, conditional on the adoption read, so each band change is announced once.
+func (u *Usage) Record(ctx context.Context, tenant, subscriptionID string, in *UsageRecord) (*UsageRecord, error) {
+	sub, err := u.subs.GetSubscription(ctx, tenant, subscriptionID)
+	if err != nil {
+		return nil, err
+	}
+	if !IsEntitling(sub) {
+		return nil, ErrSubscriptionEnded
+	}
+	p, err := u.catalog.GetProduct(ctx, tenant, sub.GetProductId())
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(p.GetFeatures(), in.GetFeature()) {
+		return nil, ErrUnknownFeature
+	}
+	rec := proto.CloneOf(in)
+	rec.SubscriptionId = sub.GetId()
+	now := u.now().UTC()
+	if rec.Time == nil {
+		rec.Time = timestamppb.New(now)
+	}
+	at := rec.GetTime().AsTime()
+	if at.After(now.Add(time.Minute)) {
+		return nil, ErrFutureUsage
+	}
+	for range changeAttempts {
+		w, err := u.write(ctx, tenant, sub, rec, now)
+		if err != nil {
+			return nil, err
+		}
+		err = u.store.RecordUsage(ctx, tenant, w)
+		if errors.Is(err, ErrStale) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return rec, nil
+	}
+	return nil, ErrUsageContention
+}
+
+func (u *Usage) write(ctx context.Context, tenant string, sub *Subscription, rec *UsageRecord, now time.Time) (UsageWrite, error) {
+	at := rec.GetTime().AsTime().UTC()
+	in, err := u.store.AdoptionInputs(ctx, tenant, sub.GetCustomerId(), now, rec.GetUserId())
+	if err != nil {
+		return UsageWrite{}, err
+	}
+	w := UsageWrite{Subscription: sub, Record: rec, Period: at.Format("2006-01")}
+	if last, ok := in.LastUsed[rec.GetFeature()]; !ok || at.After(last) {
+		w.LastUsed = true
+		in.LastUsed[rec.GetFeature()] = at
+	}
+	if rec.GetUserId() != "" && !in.UserSeen && w.Period == now.Format("2006-01") {
+		in.Users++
+	}
+	products, err := u.catalog.GetProducts(ctx, tenant, in.Owned)
+	if err != nil {
+		return UsageWrite{}, err
+	}
+	a := assess(sub.GetCustomerId(), in, products, now)
+	if a.GetBand() == in.Stored.GetBand() {
+		return w, nil
+	}
+	w.Adoption, w.PrevVersion, w.Version = a, in.StoredVersion, nextEtag(in.StoredVersion)
+	_, w.Event, err = u.publisher.Envelope(ctx, EventAdoptionChanged, tenant, sub.GetCustomerId(), now,
+		&productv1.AdoptionChanged{CustomerId: sub.GetCustomerId(), PreviousBand: in.Stored.GetBand(), Adoption: a})
+	return w, err
+}
+
+// Adoption returns a customer's adoption health now.
+func (u *Usage) Adoption(ctx context.Context, tenant, customerID string) (*productv1.Adoption, error) {
+	now := u.now().UTC()
+	in, err := u.store.AdoptionInputs(ctx, tenant, customerID, now, "")
+	if err != nil {
+		return nil, err
+	}
+	if !in.Known {
+		return nil, ErrNoCustomer
+	}
+	products, err := u.catalog.GetProducts(ctx, tenant, in.Owned)
+	if err != nil {
+		return nil, err
+	}
+	return assess(customerID, in, products, now), nil
+}
