@@ -120,6 +120,12 @@ runs = [
 ]
 if (work / "repeat.out").exists():
     runs.append(ghz_run("repeat", "(e) gRPC CaptureLead, known lead"))
+cases = []  # (g): the services' own cases, bench/cases/*.sh
+if (work / "cases.tsv").exists():
+    for case in (work / "cases.tsv").read_text().splitlines():
+        name, label = case.split("\t", 1)
+        cases.append(ghz_run(name, label))
+runs += cases
 by = {r.name: r for r in runs}
 
 
@@ -387,6 +393,9 @@ target("Redis round trips per new-lead CaptureLead", rt.get("monitor-new"),
        fmt(rt.get("monitor-new"), ".2f"), "== 1", lambda v: abs(v - 1) < 0.05)
 target("Redis round trips per known-lead CaptureLead", rt.get("monitor-repeat"),
        fmt(rt.get("monitor-repeat"), ".2f"), "== 1", lambda v: abs(v - 1) < 0.05)
+for r in cases:
+    target(f"{r.label[4:]} / gRPC health (req/s)", ratio(r.rps, h.rps),
+           fmt(ratio(r.rps, h.rps), ".2f"), ">= 0.6", lambda v: v >= 0.6)
 if bus_enabled:
     target(f"event lag p99 at {bus_rate} events/s", bf("bus_lag_p99_ms"),
            f"{fmt(bf('bus_lag_p99_ms'), '.2f')} ms", "< 100 ms", lambda v: v < 100)

@@ -376,6 +376,21 @@ if [[ "$REPEAT" != 0 ]]; then
     --concurrency "$CONC" --duration "$DURATION"
 fi
 
+# (g) the services' own cases: each bench/cases/*.sh sets up its data and calls bench_case, measured
+# like the runs above and reported as a ratio against (a).
+bench_case() { # bench_case NAME LABEL CMD...
+  local name="$1" label="$2"; shift 2
+  log "(g) $label"
+  settle
+  measure_quiet "case-$name" "$@"
+  printf '%s\t%s\n' "case-$name" "(g) $label" >>"$WORK/cases.tsv"
+}
+for case_file in "$BENCH"/cases/*.sh; do
+  [[ -e "$case_file" ]] || continue
+  # shellcheck source=/dev/null
+  source "$case_file"
+done
+
 # Top-level Redis commands per call: MONITOR over a short sequential run shows every command a
 # client sends ("[0 127.0.0.1:port]") apart from those a script runs ("[0 lua]").
 monitor_run() { # monitor_run NAME DATA

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
@@ -229,11 +230,32 @@ func TestProductCatalogOverGRPC(t *testing.T) {
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("quote with an unknown product: %v, want FAILED_PRECONDITION", err)
 	}
+	id := created.GetProduct().GetId()
+	updated, err := client.UpdateProduct(ctx, &productv1.UpdateProductRequest{
+		Product:    &productv1.Product{Id: id, Category: "gadgets", Etag: "1"},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"category"}},
+	})
+	if err != nil || updated.GetProduct().GetCategory() != "gadgets" || updated.GetProduct().GetEtag() != "2" {
+		t.Fatalf("update = %v, %v", updated, err)
+	}
+	listed, err := client.ListProducts(ctx, &productv1.ListProductsRequest{Filter: `category = "gadgets"`})
+	if err != nil || len(listed.GetProducts()) != 1 || listed.GetProducts()[0].GetId() != id {
+		t.Fatalf("list by category = %v, %v", listed, err)
+	}
+	archived, err := client.ArchiveProduct(ctx, &productv1.ArchiveProductRequest{Id: id, Etag: "2"})
+	if err != nil || archived.GetProduct().GetActive() || archived.GetProduct().GetArchiveTime() == nil {
+		t.Fatalf("archive = %v, %v", archived, err)
+	}
 	for _, call := range []struct {
 		name string
 		err  error
 		want codes.Code
 	}{
+		{"archive stale", second(client.ArchiveProduct(ctx, &productv1.ArchiveProductRequest{Id: id, Etag: "1"})), codes.Aborted},
+		{"update archived", second(client.UpdateProduct(ctx, &productv1.UpdateProductRequest{Product: &productv1.Product{Id: id, DisplayName: "y"},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name"}}})), codes.FailedPrecondition},
+		{"quote archived", second(client.QuoteLineItems(ctx, &productv1.QuoteLineItemsRequest{CurrencyCode: "EUR",
+			Items: []*productv1.QuoteItem{{ProductId: id, Quantity: 1}}})), codes.FailedPrecondition},
 		{"get unknown", second(client.GetProduct(ctx, &productv1.GetProductRequest{Id: uuid.NewString()})), codes.NotFound},
 		{"create invalid", second(client.CreateProduct(ctx, &productv1.CreateProductRequest{Product: &productv1.Product{Sku: "x"}})), codes.InvalidArgument},
 		{"create duplicate", second(client.CreateProduct(ctx, &productv1.CreateProductRequest{Product: &productv1.Product{Sku: "G-1", DisplayName: "x", Price: eur(1, 0)}})), codes.AlreadyExists},
