@@ -50,7 +50,7 @@ func (k tenantKeys) subscriptionIndexes(s *product.Subscription) []string {
 	}
 }
 
-// dueMember is a subscription in the partition's schedule.
+// dueMember is a tenant's subscription or customer in a partition's schedule.
 func dueMember(tenant, id string) string { return tenant + "/" + id }
 
 // schedule puts an active recurring subscription on the renewal schedules at its period end, or
@@ -169,17 +169,22 @@ func (s *Store) Due(ctx context.Context, tenant string, by time.Time, limit int)
 }
 
 // DueInPartition implements product.SubscriptionStore.
-func (s *Store) DueInPartition(ctx context.Context, partition int, by time.Time, limit int) ([]product.DueSubscription, error) {
-	members, err := s.rdb.ZRangeByScore(ctx, s.renewalsDue(partition), &redis.ZRangeBy{
+func (s *Store) DueInPartition(ctx context.Context, partition int, by time.Time, limit int) ([]product.Due, error) {
+	return s.dueIn(ctx, s.renewalsDue(partition), by, limit)
+}
+
+// dueIn reads up to limit entries of a partition's schedule due by the given time.
+func (s *Store) dueIn(ctx context.Context, schedule string, by time.Time, limit int) ([]product.Due, error) {
+	members, err := s.rdb.ZRangeByScore(ctx, schedule, &redis.ZRangeBy{
 		Min: "-inf", Max: strconv.FormatInt(by.Unix(), 10), Count: int64(limit),
 	}).Result()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]product.DueSubscription, 0, len(members))
+	out := make([]product.Due, 0, len(members))
 	for _, m := range members {
 		i := strings.LastIndexByte(m, '/')
-		out = append(out, product.DueSubscription{Tenant: m[:i], ID: m[i+1:]})
+		out = append(out, product.Due{Tenant: m[:i], ID: m[i+1:]})
 	}
 	return out, nil
 }
