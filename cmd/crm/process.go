@@ -55,7 +55,7 @@ func newService(name string, deps platform.Deps) (platform.Service, error) {
 	case marketing.Name:
 		return marketing.New(deps)
 	case sales.Name:
-		return sales.New(deps), nil
+		return sales.New(deps)
 	case product.Name:
 		return product.New(deps)
 	default:

@@ -56,6 +56,11 @@ type MissingError struct{ Key string }
 
 func (e *MissingError) Error() string { return "commit: " + e.Key + " does not exist" }
 
+// PresentError means a key that ExpectAbsent named exists.
+type PresentError struct{ Key string }
+
+func (e *PresentError) Error() string { return "commit: " + e.Key + " exists" }
+
 // UniqueConflictError means a unique index already maps the value to another owner. It unwraps to
 // ErrAlreadyExists, so it reaches clients as ALREADY_EXISTS with the owner's id.
 type UniqueConflictError struct {
@@ -116,6 +121,10 @@ func (w *Write) Debit(key, field string, amount int64) *Write {
 
 // ExpectExists checks that key exists, for writes that reference another resource.
 func (w *Write) ExpectExists(key string) *Write { return w.op("exists", w.key(key)) }
+
+// ExpectAbsent checks that key does not exist, for writes that need a collection to be empty (an
+// empty sorted set or hash does not exist in Redis).
+func (w *Write) ExpectAbsent(key string) *Write { return w.op("absent", w.key(key)) }
 
 // Unique checks that the hash index maps value to owner or to nothing, and claims it for owner.
 func (w *Write) Unique(index, value, owner string) *Write {
@@ -186,6 +195,8 @@ func (w *Write) Run(ctx context.Context, rdb redis.Scripter) error {
 		return &UniqueConflictError{Index: res[1], Value: res[2], Owner: res[3]}
 	case "missing":
 		return &MissingError{Key: res[1]}
+	case "present":
+		return &PresentError{Key: res[1]}
 	case "insufficient":
 		available, _ := strconv.ParseInt(res[2], 10, 64)
 		return &InsufficientError{Key: res[1], Available: available}

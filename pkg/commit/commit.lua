@@ -24,6 +24,8 @@ for _, op in ipairs(ops) do
     if have < tonumber(a[3]) then return { 'insufficient', KEYS[tonumber(a[1])], tostring(have) } end
   elseif code == 'exists' then
     if redis.call('EXISTS', KEYS[tonumber(a[1])]) == 0 then return { 'missing', KEYS[tonumber(a[1])] } end
+  elseif code == 'absent' then
+    if redis.call('EXISTS', KEYS[tonumber(a[1])]) == 1 then return { 'present', KEYS[tonumber(a[1])] } end
   end
 end
 

@@ -570,6 +570,31 @@ func TestExpectExistsWritesNothingWhenMissing(t *testing.T) {
 	}
 }
 
+func TestExpectAbsentWritesNothingWhenPresent(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	members := f.scope.Key("account-contacts", "a1")
+	write := func() error {
+		return commit.New().ExpectAbsent(members).Delete(f.scope.Key("account", "a1")).HIncrBy(f.scope.Key("stats"), "deleted", 1).Run(ctx, f.rdb)
+	}
+	if err := f.rdb.ZAdd(ctx, members, redis.Z{Member: "c1"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var present *commit.PresentError
+	if err := write(); !errors.As(err, &present) || present.Key != members {
+		t.Fatalf("write expecting an empty set: %v, want PresentError for %s", err, members)
+	}
+	if n, _ := f.rdb.Exists(ctx, f.scope.Key("stats")).Result(); n != 0 {
+		t.Fatal("a refused write counted")
+	}
+	if err := f.rdb.ZRem(ctx, members, "c1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := write(); err != nil {
+		t.Fatalf("write once the set is empty: %v", err)
+	}
+}
+
 // TestConcurrentDebitsNeverOverdraw: 50 debits of 10 race for a balance of 100; exactly 10 pass.
 func TestConcurrentDebitsNeverOverdraw(t *testing.T) {
 	f := newFixture(t)

@@ -1,29 +1,65 @@
-// Package server wires the sales service. Until its issue lands it registers the contract's
-// service with every method answering UNIMPLEMENTED, behind the same auth, validation and health.
+// Package server wires the sales service: Redis store, use cases, the clients of marketing and
+// product, and the gRPC adapter.
 package server
 
 import (
+	"fmt"
+
+	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
 
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/platform"
-	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+	"github.com/crmcycle/crm/services/sales"
+	"github.com/crmcycle/crm/services/sales/marketingclient"
+	"github.com/crmcycle/crm/services/sales/productclient"
+	"github.com/crmcycle/crm/services/sales/redisstore"
+	"github.com/crmcycle/crm/services/sales/rpc"
 )
 
 // Name is the service's target name.
 const Name = "sales"
 
 // Service is the mountable sales service.
-type Service struct{}
+type Service struct{ rpc *rpc.Server }
 
 var _ platform.Service = (*Service)(nil)
 
 // New builds the service from the process's shared parts.
-func New(platform.Deps) *Service { return &Service{} }
+func New(deps platform.Deps) (*Service, error) {
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, err
+	}
+	marketing, err := deps.Dial("marketing")
+	if err != nil {
+		return nil, fmt.Errorf("sales: %w", err)
+	}
+	product, err := deps.Dial("product")
+	if err != nil {
+		return nil, fmt.Errorf("sales: %w", err)
+	}
+	env := sales.Env{
+		Store:     redisstore.New(deps.Redis, deps.Keys),
+		Publisher: events.Publisher{Producer: Name, Propagator: deps.Telemetry.Propagator},
+		Validator: validator,
+		Now:       deps.Now,
+	}
+	pricer := productclient.New(product)
+	opportunities := sales.NewOpportunities(env, pricer)
+	return &Service{rpc: rpc.New(rpc.UseCases{
+		Accounts:      sales.NewAccounts(env),
+		Conversions:   sales.NewConversions(env, marketingclient.New(marketing), opportunities),
+		Pipelines:     sales.NewPipelines(env),
+		Opportunities: opportunities,
+		Orders:        sales.NewOrders(env, pricer),
+		Activities:    sales.NewActivities(env),
+		Forecasts:     sales.NewForecasts(env),
+	}, deps.PageTokens)}, nil
+}
 
 // Name implements platform.Service.
-func (*Service) Name() string { return Name }
+func (s *Service) Name() string { return Name }
 
 // Register implements platform.Service.
-func (*Service) Register(r grpc.ServiceRegistrar) {
-	salesv1.RegisterSalesServiceServer(r, salesv1.UnimplementedSalesServiceServer{})
-}
+func (s *Service) Register(r grpc.ServiceRegistrar) { s.rpc.Register(r) }

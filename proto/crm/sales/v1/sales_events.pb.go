@@ -161,11 +161,461 @@ func (x *LeadConverted) GetCampaignId() string {
 	return ""
 }
 
+// Payload of "sales.opportunity.stage_changed": an open deal moved to another open stage.
+// Marketing counts campaign pipeline progress from it.
+type OpportunityStageChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The deal.
+	OpportunityId string `protobuf:"bytes,1,opt,name=opportunity_id,json=opportunityId,proto3" json:"opportunity_id,omitempty"`
+	// The deal's customer, if it has a contact.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The campaign the deal is attributed to, if any.
+	CampaignId string `protobuf:"bytes,3,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
+	// The stage it left.
+	FromStage string `protobuf:"bytes,4,opt,name=from_stage,json=fromStage,proto3" json:"from_stage,omitempty"`
+	// The stage it entered.
+	ToStage string `protobuf:"bytes,5,opt,name=to_stage,json=toStage,proto3" json:"to_stage,omitempty"`
+	// The new stage's probability in percent.
+	Probability   int32 `protobuf:"varint,6,opt,name=probability,proto3" json:"probability,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpportunityStageChanged) Reset() {
+	*x = OpportunityStageChanged{}
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpportunityStageChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpportunityStageChanged) ProtoMessage() {}
+
+func (x *OpportunityStageChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpportunityStageChanged.ProtoReflect.Descriptor instead.
+func (*OpportunityStageChanged) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_events_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *OpportunityStageChanged) GetOpportunityId() string {
+	if x != nil {
+		return x.OpportunityId
+	}
+	return ""
+}
+
+func (x *OpportunityStageChanged) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *OpportunityStageChanged) GetCampaignId() string {
+	if x != nil {
+		return x.CampaignId
+	}
+	return ""
+}
+
+func (x *OpportunityStageChanged) GetFromStage() string {
+	if x != nil {
+		return x.FromStage
+	}
+	return ""
+}
+
+func (x *OpportunityStageChanged) GetToStage() string {
+	if x != nil {
+		return x.ToStage
+	}
+	return ""
+}
+
+func (x *OpportunityStageChanged) GetProbability() int32 {
+	if x != nil {
+		return x.Probability
+	}
+	return 0
+}
+
+// Payload of "sales.opportunity.won": a deal was won; its order follows as "sales.order.placed".
+type OpportunityWon struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The won deal.
+	Opportunity *Opportunity `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	// The order placed.
+	OrderId       string `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpportunityWon) Reset() {
+	*x = OpportunityWon{}
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpportunityWon) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpportunityWon) ProtoMessage() {}
+
+func (x *OpportunityWon) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpportunityWon.ProtoReflect.Descriptor instead.
+func (*OpportunityWon) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_events_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *OpportunityWon) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+func (x *OpportunityWon) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+// Payload of "sales.opportunity.lost": a deal was lost.
+type OpportunityLost struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lost deal.
+	Opportunity   *Opportunity `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpportunityLost) Reset() {
+	*x = OpportunityLost{}
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpportunityLost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpportunityLost) ProtoMessage() {}
+
+func (x *OpportunityLost) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpportunityLost.ProtoReflect.Descriptor instead.
+func (*OpportunityLost) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *OpportunityLost) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+// Payload of "sales.account.created", ".updated" and ".deleted".
+type AccountChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	AccountId     string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountChanged) Reset() {
+	*x = AccountChanged{}
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountChanged) ProtoMessage() {}
+
+func (x *AccountChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountChanged.ProtoReflect.Descriptor instead.
+func (*AccountChanged) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AccountChanged) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+// Payload of "sales.contact.created", ".updated" and ".deleted": ids only, no personal data.
+type ContactChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The contact.
+	ContactId string `protobuf:"bytes,1,opt,name=contact_id,json=contactId,proto3" json:"contact_id,omitempty"`
+	// The contact's customer id.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The contact's account, if any.
+	AccountId     string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactChanged) Reset() {
+	*x = ContactChanged{}
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactChanged) ProtoMessage() {}
+
+func (x *ContactChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactChanged.ProtoReflect.Descriptor instead.
+func (*ContactChanged) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ContactChanged) GetContactId() string {
+	if x != nil {
+		return x.ContactId
+	}
+	return ""
+}
+
+func (x *ContactChanged) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *ContactChanged) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+// Payload of "sales.pipeline.created" and ".updated".
+type PipelineChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pipeline.
+	PipelineId    string `protobuf:"bytes,1,opt,name=pipeline_id,json=pipelineId,proto3" json:"pipeline_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PipelineChanged) Reset() {
+	*x = PipelineChanged{}
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PipelineChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PipelineChanged) ProtoMessage() {}
+
+func (x *PipelineChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PipelineChanged.ProtoReflect.Descriptor instead.
+func (*PipelineChanged) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PipelineChanged) GetPipelineId() string {
+	if x != nil {
+		return x.PipelineId
+	}
+	return ""
+}
+
+// Payload of "sales.opportunity.created" and ".updated".
+type OpportunityChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The deal.
+	Opportunity   *Opportunity `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpportunityChanged) Reset() {
+	*x = OpportunityChanged{}
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpportunityChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpportunityChanged) ProtoMessage() {}
+
+func (x *OpportunityChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpportunityChanged.ProtoReflect.Descriptor instead.
+func (*OpportunityChanged) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *OpportunityChanged) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+// Payload of "sales.activity.created" and ".completed".
+type ActivityChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The activity.
+	ActivityId string `protobuf:"bytes,1,opt,name=activity_id,json=activityId,proto3" json:"activity_id,omitempty"`
+	// Its owner.
+	OwnerId       string `protobuf:"bytes,2,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActivityChanged) Reset() {
+	*x = ActivityChanged{}
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActivityChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActivityChanged) ProtoMessage() {}
+
+func (x *ActivityChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActivityChanged.ProtoReflect.Descriptor instead.
+func (*ActivityChanged) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ActivityChanged) GetActivityId() string {
+	if x != nil {
+		return x.ActivityId
+	}
+	return ""
+}
+
+func (x *ActivityChanged) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
 var File_crm_sales_v1_sales_events_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_sales_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcrm/sales/v1/sales_events.proto\x12\fcrm.sales.v1\x1a\x18crm/sales/v1/order.proto\"8\n" +
+	"\x1fcrm/sales/v1/sales_events.proto\x12\fcrm.sales.v1\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\"8\n" +
 	"\vOrderPlaced\x12)\n" +
 	"\x05order\x18\x01 \x01(\v2\x13.crm.sales.v1.OrderR\x05order\"\xcf\x01\n" +
 	"\rLeadConverted\x12\x17\n" +
@@ -178,7 +628,41 @@ const file_crm_sales_v1_sales_events_proto_rawDesc = "" +
 	"contact_id\x18\x04 \x01(\tR\tcontactId\x12%\n" +
 	"\x0eopportunity_id\x18\x05 \x01(\tR\ropportunityId\x12\x1f\n" +
 	"\vcampaign_id\x18\x06 \x01(\tR\n" +
-	"campaignIdB4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
+	"campaignId\"\xde\x01\n" +
+	"\x17OpportunityStageChanged\x12%\n" +
+	"\x0eopportunity_id\x18\x01 \x01(\tR\ropportunityId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x12\x1f\n" +
+	"\vcampaign_id\x18\x03 \x01(\tR\n" +
+	"campaignId\x12\x1d\n" +
+	"\n" +
+	"from_stage\x18\x04 \x01(\tR\tfromStage\x12\x19\n" +
+	"\bto_stage\x18\x05 \x01(\tR\atoStage\x12 \n" +
+	"\vprobability\x18\x06 \x01(\x05R\vprobability\"h\n" +
+	"\x0eOpportunityWon\x12;\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\x12\x19\n" +
+	"\border_id\x18\x02 \x01(\tR\aorderId\"N\n" +
+	"\x0fOpportunityLost\x12;\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"/\n" +
+	"\x0eAccountChanged\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\"o\n" +
+	"\x0eContactChanged\x12\x1d\n" +
+	"\n" +
+	"contact_id\x18\x01 \x01(\tR\tcontactId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\"2\n" +
+	"\x0fPipelineChanged\x12\x1f\n" +
+	"\vpipeline_id\x18\x01 \x01(\tR\n" +
+	"pipelineId\"Q\n" +
+	"\x12OpportunityChanged\x12;\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"M\n" +
+	"\x0fActivityChanged\x12\x1f\n" +
+	"\vactivity_id\x18\x01 \x01(\tR\n" +
+	"activityId\x12\x19\n" +
+	"\bowner_id\x18\x02 \x01(\tR\aownerIdB4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
 
 var (
 	file_crm_sales_v1_sales_events_proto_rawDescOnce sync.Once
@@ -192,19 +676,31 @@ func file_crm_sales_v1_sales_events_proto_rawDescGZIP() []byte {
 	return file_crm_sales_v1_sales_events_proto_rawDescData
 }
 
-var file_crm_sales_v1_sales_events_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_crm_sales_v1_sales_events_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_crm_sales_v1_sales_events_proto_goTypes = []any{
-	(*OrderPlaced)(nil),   // 0: crm.sales.v1.OrderPlaced
-	(*LeadConverted)(nil), // 1: crm.sales.v1.LeadConverted
-	(*Order)(nil),         // 2: crm.sales.v1.Order
+	(*OrderPlaced)(nil),             // 0: crm.sales.v1.OrderPlaced
+	(*LeadConverted)(nil),           // 1: crm.sales.v1.LeadConverted
+	(*OpportunityStageChanged)(nil), // 2: crm.sales.v1.OpportunityStageChanged
+	(*OpportunityWon)(nil),          // 3: crm.sales.v1.OpportunityWon
+	(*OpportunityLost)(nil),         // 4: crm.sales.v1.OpportunityLost
+	(*AccountChanged)(nil),          // 5: crm.sales.v1.AccountChanged
+	(*ContactChanged)(nil),          // 6: crm.sales.v1.ContactChanged
+	(*PipelineChanged)(nil),         // 7: crm.sales.v1.PipelineChanged
+	(*OpportunityChanged)(nil),      // 8: crm.sales.v1.OpportunityChanged
+	(*ActivityChanged)(nil),         // 9: crm.sales.v1.ActivityChanged
+	(*Order)(nil),                   // 10: crm.sales.v1.Order
+	(*Opportunity)(nil),             // 11: crm.sales.v1.Opportunity
 }
 var file_crm_sales_v1_sales_events_proto_depIdxs = []int32{
-	2, // 0: crm.sales.v1.OrderPlaced.order:type_name -> crm.sales.v1.Order
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	10, // 0: crm.sales.v1.OrderPlaced.order:type_name -> crm.sales.v1.Order
+	11, // 1: crm.sales.v1.OpportunityWon.opportunity:type_name -> crm.sales.v1.Opportunity
+	11, // 2: crm.sales.v1.OpportunityLost.opportunity:type_name -> crm.sales.v1.Opportunity
+	11, // 3: crm.sales.v1.OpportunityChanged.opportunity:type_name -> crm.sales.v1.Opportunity
+	4,  // [4:4] is the sub-list for method output_type
+	4,  // [4:4] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_crm_sales_v1_sales_events_proto_init() }
@@ -212,6 +708,7 @@ func file_crm_sales_v1_sales_events_proto_init() {
 	if File_crm_sales_v1_sales_events_proto != nil {
 		return
 	}
+	file_crm_sales_v1_opportunity_proto_init()
 	file_crm_sales_v1_order_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -219,7 +716,7 @@ func file_crm_sales_v1_sales_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_sales_v1_sales_events_proto_rawDesc), len(file_crm_sales_v1_sales_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -11,6 +11,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -31,14 +32,20 @@ type Account struct {
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// The account's name.
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	// The account's web domain, unique per tenant, for example "example.com".
+	// The account's web domain, unique per tenant, for example "example.com". Stored trimmed and in
+	// lower case.
 	Domain string `protobuf:"bytes,3,opt,name=domain,proto3" json:"domain,omitempty"`
 	// When the account was created. Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the account last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// Changes whenever the account changes. Output only.
-	Etag          string `protobuf:"bytes,6,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Changes whenever the account changes; send it back on update and delete to detect concurrent
+	// edits. Output only.
+	Etag string `protobuf:"bytes,6,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The sales rep who owns the account.
+	OwnerId string `protobuf:"bytes,7,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	// The account's industry, for example "software".
+	Industry      string `protobuf:"bytes,8,opt,name=industry,proto3" json:"industry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -111,6 +118,20 @@ func (x *Account) GetUpdateTime() *timestamppb.Timestamp {
 func (x *Account) GetEtag() string {
 	if x != nil {
 		return x.Etag
+	}
+	return ""
+}
+
+func (x *Account) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
+func (x *Account) GetIndustry() string {
+	if x != nil {
+		return x.Industry
 	}
 	return ""
 }
@@ -299,11 +320,3109 @@ func (x *GetAccountResponse) GetAccount() *Account {
 	return nil
 }
 
+// Request of ListAccounts.
+type ListAccountsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of accounts to return: default 50, at most 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call, to get the following page.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter on one indexed field: `owner_id = "ada"`, `industry = "software"`, or a name
+	// prefix `display_name = "Acme*"` (case-insensitive, listed by name). Empty lists every account.
+	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccountsRequest) Reset() {
+	*x = ListAccountsRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccountsRequest) ProtoMessage() {}
+
+func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
+func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListAccountsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAccountsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListAccountsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// Response of ListAccounts.
+type ListAccountsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page of accounts.
+	Accounts []*Account `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	// Token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccountsResponse) Reset() {
+	*x = ListAccountsResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccountsResponse) ProtoMessage() {}
+
+func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
+func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListAccountsResponse) GetAccounts() []*Account {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+func (x *ListAccountsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request of UpdateAccount.
+type UpdateAccountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account with its id, the new values of the fields in update_mask, and the etag read.
+	// Validated after the mask is applied, so a partial body is fine.
+	Account *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// The fields to change: display_name, domain, owner_id, industry. Empty means all of them.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateAccountRequest) Reset() {
+	*x = UpdateAccountRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateAccountRequest) ProtoMessage() {}
+
+func (x *UpdateAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateAccountRequest.ProtoReflect.Descriptor instead.
+func (*UpdateAccountRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UpdateAccountRequest) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+func (x *UpdateAccountRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// Response of UpdateAccount.
+type UpdateAccountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The updated account.
+	Account       *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateAccountResponse) Reset() {
+	*x = UpdateAccountResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateAccountResponse) ProtoMessage() {}
+
+func (x *UpdateAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateAccountResponse.ProtoReflect.Descriptor instead.
+func (*UpdateAccountResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpdateAccountResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+// Request of DeleteAccount.
+type DeleteAccountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the account is deleted only if this is still its etag.
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAccountRequest) Reset() {
+	*x = DeleteAccountRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAccountRequest) ProtoMessage() {}
+
+func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAccountRequest.ProtoReflect.Descriptor instead.
+func (*DeleteAccountRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DeleteAccountRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DeleteAccountRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// Response of DeleteAccount.
+type DeleteAccountResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAccountResponse) Reset() {
+	*x = DeleteAccountResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAccountResponse) ProtoMessage() {}
+
+func (x *DeleteAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAccountResponse.ProtoReflect.Descriptor instead.
+func (*DeleteAccountResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{10}
+}
+
+// Request of CreateContact.
+type CreateContactRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The contact to create; output-only fields are ignored.
+	Contact       *Contact `protobuf:"bytes,1,opt,name=contact,proto3" json:"contact,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateContactRequest) Reset() {
+	*x = CreateContactRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateContactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateContactRequest) ProtoMessage() {}
+
+func (x *CreateContactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateContactRequest.ProtoReflect.Descriptor instead.
+func (*CreateContactRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CreateContactRequest) GetContact() *Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+// Response of CreateContact.
+type CreateContactResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The created contact, with its new customer id.
+	Contact       *Contact `protobuf:"bytes,1,opt,name=contact,proto3" json:"contact,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateContactResponse) Reset() {
+	*x = CreateContactResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateContactResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateContactResponse) ProtoMessage() {}
+
+func (x *CreateContactResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateContactResponse.ProtoReflect.Descriptor instead.
+func (*CreateContactResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CreateContactResponse) GetContact() *Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+// Request of GetContact.
+type GetContactRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The contact's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetContactRequest) Reset() {
+	*x = GetContactRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetContactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetContactRequest) ProtoMessage() {}
+
+func (x *GetContactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetContactRequest.ProtoReflect.Descriptor instead.
+func (*GetContactRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetContactRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of GetContact.
+type GetContactResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The contact.
+	Contact       *Contact `protobuf:"bytes,1,opt,name=contact,proto3" json:"contact,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetContactResponse) Reset() {
+	*x = GetContactResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetContactResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetContactResponse) ProtoMessage() {}
+
+func (x *GetContactResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetContactResponse.ProtoReflect.Descriptor instead.
+func (*GetContactResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetContactResponse) GetContact() *Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+// Request of ListContacts.
+type ListContactsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of contacts to return: default 50, at most 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call, to get the following page.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter on one indexed field: `account_id = "<id>"` or `owner_id = "ada"`. Empty lists
+	// every contact.
+	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContactsRequest) Reset() {
+	*x = ListContactsRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContactsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContactsRequest) ProtoMessage() {}
+
+func (x *ListContactsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContactsRequest.ProtoReflect.Descriptor instead.
+func (*ListContactsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListContactsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListContactsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListContactsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// Response of ListContacts.
+type ListContactsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page of contacts, newest first.
+	Contacts []*Contact `protobuf:"bytes,1,rep,name=contacts,proto3" json:"contacts,omitempty"`
+	// Token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContactsResponse) Reset() {
+	*x = ListContactsResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContactsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContactsResponse) ProtoMessage() {}
+
+func (x *ListContactsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContactsResponse.ProtoReflect.Descriptor instead.
+func (*ListContactsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListContactsResponse) GetContacts() []*Contact {
+	if x != nil {
+		return x.Contacts
+	}
+	return nil
+}
+
+func (x *ListContactsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request of UpdateContact.
+type UpdateContactRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The contact with its id, the new values of the fields in update_mask, and the etag read.
+	// Validated after the mask is applied, so a partial body is fine.
+	Contact *Contact `protobuf:"bytes,1,opt,name=contact,proto3" json:"contact,omitempty"`
+	// The fields to change: email, given_name, family_name, phone, owner_id, account_id. Empty means
+	// all of them.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateContactRequest) Reset() {
+	*x = UpdateContactRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateContactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateContactRequest) ProtoMessage() {}
+
+func (x *UpdateContactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateContactRequest.ProtoReflect.Descriptor instead.
+func (*UpdateContactRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *UpdateContactRequest) GetContact() *Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+func (x *UpdateContactRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// Response of UpdateContact.
+type UpdateContactResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The updated contact.
+	Contact       *Contact `protobuf:"bytes,1,opt,name=contact,proto3" json:"contact,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateContactResponse) Reset() {
+	*x = UpdateContactResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateContactResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateContactResponse) ProtoMessage() {}
+
+func (x *UpdateContactResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateContactResponse.ProtoReflect.Descriptor instead.
+func (*UpdateContactResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *UpdateContactResponse) GetContact() *Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+// Request of DeleteContact.
+type DeleteContactRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The contact's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the contact is deleted only if this is still its etag.
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteContactRequest) Reset() {
+	*x = DeleteContactRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteContactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteContactRequest) ProtoMessage() {}
+
+func (x *DeleteContactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteContactRequest.ProtoReflect.Descriptor instead.
+func (*DeleteContactRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DeleteContactRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DeleteContactRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// Response of DeleteContact.
+type DeleteContactResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteContactResponse) Reset() {
+	*x = DeleteContactResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteContactResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteContactResponse) ProtoMessage() {}
+
+func (x *DeleteContactResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteContactResponse.ProtoReflect.Descriptor instead.
+func (*DeleteContactResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{20}
+}
+
+// Request of ConvertLead.
+type ConvertLeadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The marketing lead to convert.
+	LeadId string `protobuf:"bytes,1,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
+	// An existing account to attach the contact to. Empty: an account is created from the lead's
+	// company, or none for a lead without a company (a consumer).
+	AccountId string `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The opportunity to open, if any: display_name, and optionally amount, close_date, owner_id
+	// and pipeline_id.
+	Opportunity *Opportunity `protobuf:"bytes,3,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	// The sales rep who owns the new account, contact and opportunity.
+	OwnerId       string `protobuf:"bytes,4,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConvertLeadRequest) Reset() {
+	*x = ConvertLeadRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConvertLeadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConvertLeadRequest) ProtoMessage() {}
+
+func (x *ConvertLeadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConvertLeadRequest.ProtoReflect.Descriptor instead.
+func (*ConvertLeadRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ConvertLeadRequest) GetLeadId() string {
+	if x != nil {
+		return x.LeadId
+	}
+	return ""
+}
+
+func (x *ConvertLeadRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ConvertLeadRequest) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+func (x *ConvertLeadRequest) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
+// Response of ConvertLead.
+type ConvertLeadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account created or attached; absent for a consumer lead converted without one.
+	Account *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// The contact created, with the lead's customer id.
+	Contact *Contact `protobuf:"bytes,2,opt,name=contact,proto3" json:"contact,omitempty"`
+	// The opportunity opened, if one was asked for.
+	Opportunity   *Opportunity `protobuf:"bytes,3,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConvertLeadResponse) Reset() {
+	*x = ConvertLeadResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConvertLeadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConvertLeadResponse) ProtoMessage() {}
+
+func (x *ConvertLeadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConvertLeadResponse.ProtoReflect.Descriptor instead.
+func (*ConvertLeadResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ConvertLeadResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+func (x *ConvertLeadResponse) GetContact() *Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+func (x *ConvertLeadResponse) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+// Request of CreatePipeline.
+type CreatePipelineRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pipeline to create.
+	Pipeline      *Pipeline `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePipelineRequest) Reset() {
+	*x = CreatePipelineRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePipelineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePipelineRequest) ProtoMessage() {}
+
+func (x *CreatePipelineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePipelineRequest.ProtoReflect.Descriptor instead.
+func (*CreatePipelineRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *CreatePipelineRequest) GetPipeline() *Pipeline {
+	if x != nil {
+		return x.Pipeline
+	}
+	return nil
+}
+
+// Response of CreatePipeline.
+type CreatePipelineResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The created pipeline.
+	Pipeline      *Pipeline `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePipelineResponse) Reset() {
+	*x = CreatePipelineResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePipelineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePipelineResponse) ProtoMessage() {}
+
+func (x *CreatePipelineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePipelineResponse.ProtoReflect.Descriptor instead.
+func (*CreatePipelineResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CreatePipelineResponse) GetPipeline() *Pipeline {
+	if x != nil {
+		return x.Pipeline
+	}
+	return nil
+}
+
+// Request of GetPipeline.
+type GetPipelineRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pipeline's id, or "default".
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPipelineRequest) Reset() {
+	*x = GetPipelineRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPipelineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPipelineRequest) ProtoMessage() {}
+
+func (x *GetPipelineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPipelineRequest.ProtoReflect.Descriptor instead.
+func (*GetPipelineRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *GetPipelineRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of GetPipeline.
+type GetPipelineResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pipeline.
+	Pipeline      *Pipeline `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPipelineResponse) Reset() {
+	*x = GetPipelineResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPipelineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPipelineResponse) ProtoMessage() {}
+
+func (x *GetPipelineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPipelineResponse.ProtoReflect.Descriptor instead.
+func (*GetPipelineResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GetPipelineResponse) GetPipeline() *Pipeline {
+	if x != nil {
+		return x.Pipeline
+	}
+	return nil
+}
+
+// Request of ListPipelines.
+type ListPipelinesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of pipelines to return: default 50, at most 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call, to get the following page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPipelinesRequest) Reset() {
+	*x = ListPipelinesRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPipelinesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPipelinesRequest) ProtoMessage() {}
+
+func (x *ListPipelinesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPipelinesRequest.ProtoReflect.Descriptor instead.
+func (*ListPipelinesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListPipelinesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListPipelinesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response of ListPipelines.
+type ListPipelinesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page of pipelines.
+	Pipelines []*Pipeline `protobuf:"bytes,1,rep,name=pipelines,proto3" json:"pipelines,omitempty"`
+	// Token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPipelinesResponse) Reset() {
+	*x = ListPipelinesResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPipelinesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPipelinesResponse) ProtoMessage() {}
+
+func (x *ListPipelinesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPipelinesResponse.ProtoReflect.Descriptor instead.
+func (*ListPipelinesResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListPipelinesResponse) GetPipelines() []*Pipeline {
+	if x != nil {
+		return x.Pipelines
+	}
+	return nil
+}
+
+func (x *ListPipelinesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request of UpdatePipeline.
+type UpdatePipelineRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pipeline with its id, the new values of the fields in update_mask, and the etag read.
+	Pipeline *Pipeline `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	// The fields to change: display_name, stages. Empty means both.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePipelineRequest) Reset() {
+	*x = UpdatePipelineRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePipelineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePipelineRequest) ProtoMessage() {}
+
+func (x *UpdatePipelineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePipelineRequest.ProtoReflect.Descriptor instead.
+func (*UpdatePipelineRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *UpdatePipelineRequest) GetPipeline() *Pipeline {
+	if x != nil {
+		return x.Pipeline
+	}
+	return nil
+}
+
+func (x *UpdatePipelineRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// Response of UpdatePipeline.
+type UpdatePipelineResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The updated pipeline.
+	Pipeline      *Pipeline `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePipelineResponse) Reset() {
+	*x = UpdatePipelineResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePipelineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePipelineResponse) ProtoMessage() {}
+
+func (x *UpdatePipelineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePipelineResponse.ProtoReflect.Descriptor instead.
+func (*UpdatePipelineResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *UpdatePipelineResponse) GetPipeline() *Pipeline {
+	if x != nil {
+		return x.Pipeline
+	}
+	return nil
+}
+
+// Request of CreateOpportunity.
+type CreateOpportunityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The opportunity to create; output-only fields are ignored.
+	Opportunity   *Opportunity `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOpportunityRequest) Reset() {
+	*x = CreateOpportunityRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOpportunityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOpportunityRequest) ProtoMessage() {}
+
+func (x *CreateOpportunityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOpportunityRequest.ProtoReflect.Descriptor instead.
+func (*CreateOpportunityRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *CreateOpportunityRequest) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+// Response of CreateOpportunity.
+type CreateOpportunityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The created opportunity.
+	Opportunity   *Opportunity `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOpportunityResponse) Reset() {
+	*x = CreateOpportunityResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOpportunityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOpportunityResponse) ProtoMessage() {}
+
+func (x *CreateOpportunityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOpportunityResponse.ProtoReflect.Descriptor instead.
+func (*CreateOpportunityResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *CreateOpportunityResponse) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+// Request of GetOpportunity.
+type GetOpportunityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The opportunity's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOpportunityRequest) Reset() {
+	*x = GetOpportunityRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOpportunityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOpportunityRequest) ProtoMessage() {}
+
+func (x *GetOpportunityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOpportunityRequest.ProtoReflect.Descriptor instead.
+func (*GetOpportunityRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetOpportunityRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of GetOpportunity.
+type GetOpportunityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The opportunity.
+	Opportunity   *Opportunity `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOpportunityResponse) Reset() {
+	*x = GetOpportunityResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOpportunityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOpportunityResponse) ProtoMessage() {}
+
+func (x *GetOpportunityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOpportunityResponse.ProtoReflect.Descriptor instead.
+func (*GetOpportunityResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GetOpportunityResponse) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+// Request of ListOpportunities.
+type ListOpportunitiesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of opportunities to return: default 50, at most 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call, to get the following page.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter on one indexed field: `stage = "PROPOSAL"`, `owner_id = "ada"`,
+	// `account_id = "<id>"` (newest first), or a range on close_date or amount (whole units), for
+	// example `close_date >= "2026-07-01" AND close_date <= "2026-09-30"` or
+	// `amount >= 1000 AND amount < 5000` (ascending). Empty lists every opportunity.
+	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOpportunitiesRequest) Reset() {
+	*x = ListOpportunitiesRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOpportunitiesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOpportunitiesRequest) ProtoMessage() {}
+
+func (x *ListOpportunitiesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOpportunitiesRequest.ProtoReflect.Descriptor instead.
+func (*ListOpportunitiesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListOpportunitiesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOpportunitiesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListOpportunitiesRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// Response of ListOpportunities.
+type ListOpportunitiesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page of opportunities.
+	Opportunities []*Opportunity `protobuf:"bytes,1,rep,name=opportunities,proto3" json:"opportunities,omitempty"`
+	// Token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOpportunitiesResponse) Reset() {
+	*x = ListOpportunitiesResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOpportunitiesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOpportunitiesResponse) ProtoMessage() {}
+
+func (x *ListOpportunitiesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOpportunitiesResponse.ProtoReflect.Descriptor instead.
+func (*ListOpportunitiesResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListOpportunitiesResponse) GetOpportunities() []*Opportunity {
+	if x != nil {
+		return x.Opportunities
+	}
+	return nil
+}
+
+func (x *ListOpportunitiesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request of UpdateOpportunity.
+type UpdateOpportunityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The opportunity with its id, the new values of the fields in update_mask, and the etag read.
+	Opportunity *Opportunity `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	// The fields to change: display_name, amount (only without line items), close_date, owner_id.
+	// Empty means all of them.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOpportunityRequest) Reset() {
+	*x = UpdateOpportunityRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOpportunityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOpportunityRequest) ProtoMessage() {}
+
+func (x *UpdateOpportunityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOpportunityRequest.ProtoReflect.Descriptor instead.
+func (*UpdateOpportunityRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *UpdateOpportunityRequest) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+func (x *UpdateOpportunityRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// Response of UpdateOpportunity.
+type UpdateOpportunityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The updated opportunity.
+	Opportunity   *Opportunity `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOpportunityResponse) Reset() {
+	*x = UpdateOpportunityResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOpportunityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOpportunityResponse) ProtoMessage() {}
+
+func (x *UpdateOpportunityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOpportunityResponse.ProtoReflect.Descriptor instead.
+func (*UpdateOpportunityResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *UpdateOpportunityResponse) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+// Request of AddLineItem.
+type AddLineItemRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The opportunity.
+	OpportunityId string `protobuf:"bytes,1,opt,name=opportunity_id,json=opportunityId,proto3" json:"opportunity_id,omitempty"`
+	// The line: product_id, quantity and discount_percent; the price comes from the product service.
+	LineItem      *OrderLine `protobuf:"bytes,2,opt,name=line_item,json=lineItem,proto3" json:"line_item,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddLineItemRequest) Reset() {
+	*x = AddLineItemRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddLineItemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddLineItemRequest) ProtoMessage() {}
+
+func (x *AddLineItemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddLineItemRequest.ProtoReflect.Descriptor instead.
+func (*AddLineItemRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *AddLineItemRequest) GetOpportunityId() string {
+	if x != nil {
+		return x.OpportunityId
+	}
+	return ""
+}
+
+func (x *AddLineItemRequest) GetLineItem() *OrderLine {
+	if x != nil {
+		return x.LineItem
+	}
+	return nil
+}
+
+// Response of AddLineItem.
+type AddLineItemResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The opportunity with the new line and its new amount.
+	Opportunity *Opportunity `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	// The line as priced.
+	LineItem      *OrderLine `protobuf:"bytes,2,opt,name=line_item,json=lineItem,proto3" json:"line_item,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddLineItemResponse) Reset() {
+	*x = AddLineItemResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddLineItemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddLineItemResponse) ProtoMessage() {}
+
+func (x *AddLineItemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddLineItemResponse.ProtoReflect.Descriptor instead.
+func (*AddLineItemResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *AddLineItemResponse) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+func (x *AddLineItemResponse) GetLineItem() *OrderLine {
+	if x != nil {
+		return x.LineItem
+	}
+	return nil
+}
+
+// Request of MoveOpportunityStage.
+type MoveOpportunityStageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The opportunity.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The id of an open stage of the opportunity's pipeline, for example "PROPOSAL".
+	Stage string `protobuf:"bytes,2,opt,name=stage,proto3" json:"stage,omitempty"`
+	// If set, the move happens only if this is still the opportunity's etag.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveOpportunityStageRequest) Reset() {
+	*x = MoveOpportunityStageRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveOpportunityStageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveOpportunityStageRequest) ProtoMessage() {}
+
+func (x *MoveOpportunityStageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveOpportunityStageRequest.ProtoReflect.Descriptor instead.
+func (*MoveOpportunityStageRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *MoveOpportunityStageRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *MoveOpportunityStageRequest) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *MoveOpportunityStageRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// Response of MoveOpportunityStage.
+type MoveOpportunityStageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The moved opportunity.
+	Opportunity   *Opportunity `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveOpportunityStageResponse) Reset() {
+	*x = MoveOpportunityStageResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveOpportunityStageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveOpportunityStageResponse) ProtoMessage() {}
+
+func (x *MoveOpportunityStageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveOpportunityStageResponse.ProtoReflect.Descriptor instead.
+func (*MoveOpportunityStageResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *MoveOpportunityStageResponse) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+// Request of WinOpportunity.
+type WinOpportunityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The opportunity.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WinOpportunityRequest) Reset() {
+	*x = WinOpportunityRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WinOpportunityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WinOpportunityRequest) ProtoMessage() {}
+
+func (x *WinOpportunityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WinOpportunityRequest.ProtoReflect.Descriptor instead.
+func (*WinOpportunityRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *WinOpportunityRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of WinOpportunity.
+type WinOpportunityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The won opportunity.
+	Opportunity *Opportunity `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	// The order placed from its line items.
+	Order         *Order `protobuf:"bytes,2,opt,name=order,proto3" json:"order,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WinOpportunityResponse) Reset() {
+	*x = WinOpportunityResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WinOpportunityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WinOpportunityResponse) ProtoMessage() {}
+
+func (x *WinOpportunityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WinOpportunityResponse.ProtoReflect.Descriptor instead.
+func (*WinOpportunityResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *WinOpportunityResponse) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+func (x *WinOpportunityResponse) GetOrder() *Order {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+// Request of LoseOpportunity.
+type LoseOpportunityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The opportunity.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Why the deal was lost.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoseOpportunityRequest) Reset() {
+	*x = LoseOpportunityRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoseOpportunityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoseOpportunityRequest) ProtoMessage() {}
+
+func (x *LoseOpportunityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoseOpportunityRequest.ProtoReflect.Descriptor instead.
+func (*LoseOpportunityRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *LoseOpportunityRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *LoseOpportunityRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// Response of LoseOpportunity.
+type LoseOpportunityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lost opportunity.
+	Opportunity   *Opportunity `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoseOpportunityResponse) Reset() {
+	*x = LoseOpportunityResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoseOpportunityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoseOpportunityResponse) ProtoMessage() {}
+
+func (x *LoseOpportunityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoseOpportunityResponse.ProtoReflect.Descriptor instead.
+func (*LoseOpportunityResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *LoseOpportunityResponse) GetOpportunity() *Opportunity {
+	if x != nil {
+		return x.Opportunity
+	}
+	return nil
+}
+
+// Request of CreateOrder.
+type CreateOrderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The order: customer_id of a known contact, lines (product_id, quantity, discount_percent) and
+	// optionally account_id and currency_code.
+	Order         *Order `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOrderRequest) Reset() {
+	*x = CreateOrderRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOrderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOrderRequest) ProtoMessage() {}
+
+func (x *CreateOrderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOrderRequest.ProtoReflect.Descriptor instead.
+func (*CreateOrderRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *CreateOrderRequest) GetOrder() *Order {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+// Response of CreateOrder.
+type CreateOrderResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The placed order.
+	Order         *Order `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOrderResponse) Reset() {
+	*x = CreateOrderResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOrderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOrderResponse) ProtoMessage() {}
+
+func (x *CreateOrderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOrderResponse.ProtoReflect.Descriptor instead.
+func (*CreateOrderResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *CreateOrderResponse) GetOrder() *Order {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+// Request of GetOrder.
+type GetOrderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The order's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOrderRequest) Reset() {
+	*x = GetOrderRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOrderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOrderRequest) ProtoMessage() {}
+
+func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOrderRequest.ProtoReflect.Descriptor instead.
+func (*GetOrderRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *GetOrderRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of GetOrder.
+type GetOrderResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The order.
+	Order         *Order `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOrderResponse) Reset() {
+	*x = GetOrderResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOrderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOrderResponse) ProtoMessage() {}
+
+func (x *GetOrderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOrderResponse.ProtoReflect.Descriptor instead.
+func (*GetOrderResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *GetOrderResponse) GetOrder() *Order {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+// Request of ListOrders.
+type ListOrdersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of orders to return: default 50, at most 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call, to get the following page.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter: `customer_id = "<id>"` and/or a range on create_time, for example
+	// `customer_id = "<id>" AND create_time >= "2026-07-01T00:00:00Z"`. Empty lists every order.
+	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrdersRequest) Reset() {
+	*x = ListOrdersRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrdersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrdersRequest) ProtoMessage() {}
+
+func (x *ListOrdersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrdersRequest.ProtoReflect.Descriptor instead.
+func (*ListOrdersRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ListOrdersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOrdersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListOrdersRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// Response of ListOrders.
+type ListOrdersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page of orders, newest first.
+	Orders []*Order `protobuf:"bytes,1,rep,name=orders,proto3" json:"orders,omitempty"`
+	// Token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrdersResponse) Reset() {
+	*x = ListOrdersResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrdersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrdersResponse) ProtoMessage() {}
+
+func (x *ListOrdersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrdersResponse.ProtoReflect.Descriptor instead.
+func (*ListOrdersResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ListOrdersResponse) GetOrders() []*Order {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
+func (x *ListOrdersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request of CreateActivity.
+type CreateActivityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The activity to record; output-only fields are ignored.
+	Activity      *Activity `protobuf:"bytes,1,opt,name=activity,proto3" json:"activity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateActivityRequest) Reset() {
+	*x = CreateActivityRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateActivityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateActivityRequest) ProtoMessage() {}
+
+func (x *CreateActivityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateActivityRequest.ProtoReflect.Descriptor instead.
+func (*CreateActivityRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *CreateActivityRequest) GetActivity() *Activity {
+	if x != nil {
+		return x.Activity
+	}
+	return nil
+}
+
+// Response of CreateActivity.
+type CreateActivityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The recorded activity.
+	Activity      *Activity `protobuf:"bytes,1,opt,name=activity,proto3" json:"activity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateActivityResponse) Reset() {
+	*x = CreateActivityResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateActivityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateActivityResponse) ProtoMessage() {}
+
+func (x *CreateActivityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateActivityResponse.ProtoReflect.Descriptor instead.
+func (*CreateActivityResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *CreateActivityResponse) GetActivity() *Activity {
+	if x != nil {
+		return x.Activity
+	}
+	return nil
+}
+
+// Request of GetActivity.
+type GetActivityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The activity's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetActivityRequest) Reset() {
+	*x = GetActivityRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetActivityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetActivityRequest) ProtoMessage() {}
+
+func (x *GetActivityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetActivityRequest.ProtoReflect.Descriptor instead.
+func (*GetActivityRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *GetActivityRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of GetActivity.
+type GetActivityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The activity.
+	Activity      *Activity `protobuf:"bytes,1,opt,name=activity,proto3" json:"activity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetActivityResponse) Reset() {
+	*x = GetActivityResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetActivityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetActivityResponse) ProtoMessage() {}
+
+func (x *GetActivityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetActivityResponse.ProtoReflect.Descriptor instead.
+func (*GetActivityResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *GetActivityResponse) GetActivity() *Activity {
+	if x != nil {
+		return x.Activity
+	}
+	return nil
+}
+
+// Request of ListActivities.
+type ListActivitiesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of activities to return: default 50, at most 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call, to get the following page.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter on one linked record: `contact_id = "<id>"`, `account_id = "<id>"` or
+	// `opportunity_id = "<id>"`. Empty lists every activity.
+	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListActivitiesRequest) Reset() {
+	*x = ListActivitiesRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListActivitiesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListActivitiesRequest) ProtoMessage() {}
+
+func (x *ListActivitiesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListActivitiesRequest.ProtoReflect.Descriptor instead.
+func (*ListActivitiesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ListActivitiesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListActivitiesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListActivitiesRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// Response of ListActivities.
+type ListActivitiesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page of activities, newest first.
+	Activities []*Activity `protobuf:"bytes,1,rep,name=activities,proto3" json:"activities,omitempty"`
+	// Token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListActivitiesResponse) Reset() {
+	*x = ListActivitiesResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListActivitiesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListActivitiesResponse) ProtoMessage() {}
+
+func (x *ListActivitiesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListActivitiesResponse.ProtoReflect.Descriptor instead.
+func (*ListActivitiesResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *ListActivitiesResponse) GetActivities() []*Activity {
+	if x != nil {
+		return x.Activities
+	}
+	return nil
+}
+
+func (x *ListActivitiesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request of CompleteActivity.
+type CompleteActivityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The task.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteActivityRequest) Reset() {
+	*x = CompleteActivityRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteActivityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteActivityRequest) ProtoMessage() {}
+
+func (x *CompleteActivityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteActivityRequest.ProtoReflect.Descriptor instead.
+func (*CompleteActivityRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *CompleteActivityRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of CompleteActivity.
+type CompleteActivityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The completed task.
+	Activity      *Activity `protobuf:"bytes,1,opt,name=activity,proto3" json:"activity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteActivityResponse) Reset() {
+	*x = CompleteActivityResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteActivityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteActivityResponse) ProtoMessage() {}
+
+func (x *CompleteActivityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteActivityResponse.ProtoReflect.Descriptor instead.
+func (*CompleteActivityResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *CompleteActivityResponse) GetActivity() *Activity {
+	if x != nil {
+		return x.Activity
+	}
+	return nil
+}
+
+// Request of ListOverdueTasks.
+type ListOverdueTasksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The owner whose tasks to list.
+	OwnerId string `protobuf:"bytes,1,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	// Maximum number of tasks to return: default 50, at most 1000.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call, to get the following page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOverdueTasksRequest) Reset() {
+	*x = ListOverdueTasksRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOverdueTasksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOverdueTasksRequest) ProtoMessage() {}
+
+func (x *ListOverdueTasksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOverdueTasksRequest.ProtoReflect.Descriptor instead.
+func (*ListOverdueTasksRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *ListOverdueTasksRequest) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
+func (x *ListOverdueTasksRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOverdueTasksRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response of ListOverdueTasks.
+type ListOverdueTasksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page of overdue tasks, the longest overdue first.
+	Activities []*Activity `protobuf:"bytes,1,rep,name=activities,proto3" json:"activities,omitempty"`
+	// Token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOverdueTasksResponse) Reset() {
+	*x = ListOverdueTasksResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOverdueTasksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOverdueTasksResponse) ProtoMessage() {}
+
+func (x *ListOverdueTasksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOverdueTasksResponse.ProtoReflect.Descriptor instead.
+func (*ListOverdueTasksResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ListOverdueTasksResponse) GetActivities() []*Activity {
+	if x != nil {
+		return x.Activities
+	}
+	return nil
+}
+
+func (x *ListOverdueTasksResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request of GetForecast.
+type GetForecastRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The period: a month "2026-07" or a quarter "2026-Q3".
+	Period string `protobuf:"bytes,1,opt,name=period,proto3" json:"period,omitempty"`
+	// Only this owner's row, if set.
+	OwnerId       string `protobuf:"bytes,2,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetForecastRequest) Reset() {
+	*x = GetForecastRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetForecastRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetForecastRequest) ProtoMessage() {}
+
+func (x *GetForecastRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetForecastRequest.ProtoReflect.Descriptor instead.
+func (*GetForecastRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *GetForecastRequest) GetPeriod() string {
+	if x != nil {
+		return x.Period
+	}
+	return ""
+}
+
+func (x *GetForecastRequest) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
+// Response of GetForecast.
+type GetForecastResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The forecast.
+	Forecast      *Forecast `protobuf:"bytes,1,opt,name=forecast,proto3" json:"forecast,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetForecastResponse) Reset() {
+	*x = GetForecastResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetForecastResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetForecastResponse) ProtoMessage() {}
+
+func (x *GetForecastResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetForecastResponse.ProtoReflect.Descriptor instead.
+func (*GetForecastResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *GetForecastResponse) GetForecast() *Forecast {
+	if x != nil {
+		return x.Forecast
+	}
+	return nil
+}
+
 var File_crm_sales_v1_sales_service_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\n" +
-	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf9\x01\n" +
+	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x02\n" +
 	"\aAccount\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12 \n" +
@@ -312,7 +3431,9 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x06 \x01(\tR\x04etag\"O\n" +
+	"\x04etag\x18\x06 \x01(\tR\x04etag\x129\n" +
+	"\bowner_id\x18\a \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{0,64}$R\aownerId\x12#\n" +
+	"\bindustry\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\bindustry\"O\n" +
 	"\x14CreateAccountRequest\x127\n" +
 	"\aaccount\x18\x01 \x01(\v2\x15.crm.sales.v1.AccountB\x06\xbaH\x03\xc8\x01\x01R\aaccount\"H\n" +
 	"\x15CreateAccountResponse\x12/\n" +
@@ -320,11 +3441,224 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x11GetAccountRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
 	"\x12GetAccountResponse\x12/\n" +
-	"\aaccount\x18\x01 \x01(\v2\x15.crm.sales.v1.AccountR\aaccount2\x86\x02\n" +
+	"\aaccount\x18\x01 \x01(\v2\x15.crm.sales.v1.AccountR\aaccount\"\x89\x01\n" +
+	"\x13ListAccountsRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
+	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"q\n" +
+	"\x14ListAccountsResponse\x121\n" +
+	"\baccounts\x18\x01 \x03(\v2\x15.crm.sales.v1.AccountR\baccounts\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8c\x01\n" +
+	"\x14UpdateAccountRequest\x127\n" +
+	"\aaccount\x18\x01 \x01(\v2\x15.crm.sales.v1.AccountB\x06\xbaH\x03\xd8\x01\x03R\aaccount\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"H\n" +
+	"\x15UpdateAccountResponse\x12/\n" +
+	"\aaccount\x18\x01 \x01(\v2\x15.crm.sales.v1.AccountR\aaccount\"M\n" +
+	"\x14DeleteAccountRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"\x17\n" +
+	"\x15DeleteAccountResponse\"O\n" +
+	"\x14CreateContactRequest\x127\n" +
+	"\acontact\x18\x01 \x01(\v2\x15.crm.sales.v1.ContactB\x06\xbaH\x03\xc8\x01\x01R\acontact\"H\n" +
+	"\x15CreateContactResponse\x12/\n" +
+	"\acontact\x18\x01 \x01(\v2\x15.crm.sales.v1.ContactR\acontact\"-\n" +
+	"\x11GetContactRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
+	"\x12GetContactResponse\x12/\n" +
+	"\acontact\x18\x01 \x01(\v2\x15.crm.sales.v1.ContactR\acontact\"\x89\x01\n" +
+	"\x13ListContactsRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
+	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"q\n" +
+	"\x14ListContactsResponse\x121\n" +
+	"\bcontacts\x18\x01 \x03(\v2\x15.crm.sales.v1.ContactR\bcontacts\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8c\x01\n" +
+	"\x14UpdateContactRequest\x127\n" +
+	"\acontact\x18\x01 \x01(\v2\x15.crm.sales.v1.ContactB\x06\xbaH\x03\xd8\x01\x03R\acontact\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"H\n" +
+	"\x15UpdateContactResponse\x12/\n" +
+	"\acontact\x18\x01 \x01(\v2\x15.crm.sales.v1.ContactR\acontact\"M\n" +
+	"\x14DeleteContactRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"\x17\n" +
+	"\x15DeleteContactResponse\"\xdb\x01\n" +
+	"\x12ConvertLeadRequest\x12!\n" +
+	"\alead_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06leadId\x12*\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\taccountId\x12;\n" +
+	"\vopportunity\x18\x03 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\x129\n" +
+	"\bowner_id\x18\x04 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{0,64}$R\aownerId\"\xb4\x01\n" +
+	"\x13ConvertLeadResponse\x12/\n" +
+	"\aaccount\x18\x01 \x01(\v2\x15.crm.sales.v1.AccountR\aaccount\x12/\n" +
+	"\acontact\x18\x02 \x01(\v2\x15.crm.sales.v1.ContactR\acontact\x12;\n" +
+	"\vopportunity\x18\x03 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"S\n" +
+	"\x15CreatePipelineRequest\x12:\n" +
+	"\bpipeline\x18\x01 \x01(\v2\x16.crm.sales.v1.PipelineB\x06\xbaH\x03\xc8\x01\x01R\bpipeline\"L\n" +
+	"\x16CreatePipelineResponse\x122\n" +
+	"\bpipeline\x18\x01 \x01(\v2\x16.crm.sales.v1.PipelineR\bpipeline\"I\n" +
+	"\x12GetPipelineRequest\x123\n" +
+	"\x02id\x18\x01 \x01(\tB#\xbaH r\x1e2\x1c^(default|[0-9a-fA-F-]{36})$R\x02id\"I\n" +
+	"\x13GetPipelineResponse\x122\n" +
+	"\bpipeline\x18\x01 \x01(\v2\x16.crm.sales.v1.PipelineR\bpipeline\"h\n" +
+	"\x14ListPipelinesRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"u\n" +
+	"\x15ListPipelinesResponse\x124\n" +
+	"\tpipelines\x18\x01 \x03(\v2\x16.crm.sales.v1.PipelineR\tpipelines\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x90\x01\n" +
+	"\x15UpdatePipelineRequest\x12:\n" +
+	"\bpipeline\x18\x01 \x01(\v2\x16.crm.sales.v1.PipelineB\x06\xbaH\x03\xd8\x01\x03R\bpipeline\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"L\n" +
+	"\x16UpdatePipelineResponse\x122\n" +
+	"\bpipeline\x18\x01 \x01(\v2\x16.crm.sales.v1.PipelineR\bpipeline\"_\n" +
+	"\x18CreateOpportunityRequest\x12C\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityB\x06\xbaH\x03\xc8\x01\x01R\vopportunity\"X\n" +
+	"\x19CreateOpportunityResponse\x12;\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"1\n" +
+	"\x15GetOpportunityRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"U\n" +
+	"\x16GetOpportunityResponse\x12;\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"\x8e\x01\n" +
+	"\x18ListOpportunitiesRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
+	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"\x84\x01\n" +
+	"\x19ListOpportunitiesResponse\x12?\n" +
+	"\ropportunities\x18\x01 \x03(\v2\x19.crm.sales.v1.OpportunityR\ropportunities\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9c\x01\n" +
+	"\x18UpdateOpportunityRequest\x12C\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityB\x06\xbaH\x03\xd8\x01\x03R\vopportunity\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"X\n" +
+	"\x19UpdateOpportunityResponse\x12;\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"\x83\x01\n" +
+	"\x12AddLineItemRequest\x12/\n" +
+	"\x0eopportunity_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\ropportunityId\x12<\n" +
+	"\tline_item\x18\x02 \x01(\v2\x17.crm.sales.v1.OrderLineB\x06\xbaH\x03\xc8\x01\x01R\blineItem\"\x88\x01\n" +
+	"\x13AddLineItemResponse\x12;\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\x124\n" +
+	"\tline_item\x18\x02 \x01(\v2\x17.crm.sales.v1.OrderLineR\blineItem\"\x89\x01\n" +
+	"\x1bMoveOpportunityStageRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x123\n" +
+	"\x05stage\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[A-Z][A-Z0-9_]{0,39}$R\x05stage\x12\x1b\n" +
+	"\x04etag\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"[\n" +
+	"\x1cMoveOpportunityStageResponse\x12;\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"1\n" +
+	"\x15WinOpportunityRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\x80\x01\n" +
+	"\x16WinOpportunityResponse\x12;\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\x12)\n" +
+	"\x05order\x18\x02 \x01(\v2\x13.crm.sales.v1.OrderR\x05order\"W\n" +
+	"\x16LoseOpportunityRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12#\n" +
+	"\x06reason\x18\x02 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xf4\x03R\x06reason\"V\n" +
+	"\x17LoseOpportunityResponse\x12;\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"G\n" +
+	"\x12CreateOrderRequest\x121\n" +
+	"\x05order\x18\x01 \x01(\v2\x13.crm.sales.v1.OrderB\x06\xbaH\x03\xc8\x01\x01R\x05order\"@\n" +
+	"\x13CreateOrderResponse\x12)\n" +
+	"\x05order\x18\x01 \x01(\v2\x13.crm.sales.v1.OrderR\x05order\"+\n" +
+	"\x0fGetOrderRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"=\n" +
+	"\x10GetOrderResponse\x12)\n" +
+	"\x05order\x18\x01 \x01(\v2\x13.crm.sales.v1.OrderR\x05order\"\x87\x01\n" +
+	"\x11ListOrdersRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
+	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"i\n" +
+	"\x12ListOrdersResponse\x12+\n" +
+	"\x06orders\x18\x01 \x03(\v2\x13.crm.sales.v1.OrderR\x06orders\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"S\n" +
+	"\x15CreateActivityRequest\x12:\n" +
+	"\bactivity\x18\x01 \x01(\v2\x16.crm.sales.v1.ActivityB\x06\xbaH\x03\xc8\x01\x01R\bactivity\"L\n" +
+	"\x16CreateActivityResponse\x122\n" +
+	"\bactivity\x18\x01 \x01(\v2\x16.crm.sales.v1.ActivityR\bactivity\".\n" +
+	"\x12GetActivityRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"I\n" +
+	"\x13GetActivityResponse\x122\n" +
+	"\bactivity\x18\x01 \x01(\v2\x16.crm.sales.v1.ActivityR\bactivity\"\x8b\x01\n" +
+	"\x15ListActivitiesRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
+	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"x\n" +
+	"\x16ListActivitiesResponse\x126\n" +
+	"\n" +
+	"activities\x18\x01 \x03(\v2\x16.crm.sales.v1.ActivityR\n" +
+	"activities\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"3\n" +
+	"\x17CompleteActivityRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"N\n" +
+	"\x18CompleteActivityResponse\x122\n" +
+	"\bactivity\x18\x01 \x01(\v2\x16.crm.sales.v1.ActivityR\bactivity\"\xa6\x01\n" +
+	"\x17ListOverdueTasksRequest\x129\n" +
+	"\bowner_id\x18\x01 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{1,64}$R\aownerId\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"z\n" +
+	"\x18ListOverdueTasksResponse\x126\n" +
+	"\n" +
+	"activities\x18\x01 \x03(\v2\x16.crm.sales.v1.ActivityR\n" +
+	"activities\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x91\x01\n" +
+	"\x12GetForecastRequest\x12@\n" +
+	"\x06period\x18\x01 \x01(\tB(\xbaH%r#2!^[0-9]{4}-(0[1-9]|1[0-2]|Q[1-4])$R\x06period\x129\n" +
+	"\bowner_id\x18\x02 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{0,64}$R\aownerId\"I\n" +
+	"\x13GetForecastResponse\x122\n" +
+	"\bforecast\x18\x01 \x01(\v2\x16.crm.sales.v1.ForecastR\bforecast2\xf4 \n" +
 	"\fSalesService\x12\x80\x01\n" +
 	"\rCreateAccount\x12\".crm.sales.v1.CreateAccountRequest\x1a#.crm.sales.v1.CreateAccountResponse\"&\x82\xd3\xe4\x93\x02 :\aaccountb\aaccount\"\f/v1/accounts\x12s\n" +
 	"\n" +
-	"GetAccount\x12\x1f.crm.sales.v1.GetAccountRequest\x1a .crm.sales.v1.GetAccountResponse\"\"\x82\xd3\xe4\x93\x02\x1cb\aaccount\x12\x11/v1/accounts/{id}B4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
+	"GetAccount\x12\x1f.crm.sales.v1.GetAccountRequest\x1a .crm.sales.v1.GetAccountResponse\"\"\x82\xd3\xe4\x93\x02\x1cb\aaccount\x12\x11/v1/accounts/{id}\x12k\n" +
+	"\fListAccounts\x12!.crm.sales.v1.ListAccountsRequest\x1a\".crm.sales.v1.ListAccountsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/accounts\x12\x8d\x01\n" +
+	"\rUpdateAccount\x12\".crm.sales.v1.UpdateAccountRequest\x1a#.crm.sales.v1.UpdateAccountResponse\"3\x82\xd3\xe4\x93\x02-:\aaccountb\aaccount2\x19/v1/accounts/{account.id}\x12s\n" +
+	"\rDeleteAccount\x12\".crm.sales.v1.DeleteAccountRequest\x1a#.crm.sales.v1.DeleteAccountResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/accounts/{id}\x12\x80\x01\n" +
+	"\rCreateContact\x12\".crm.sales.v1.CreateContactRequest\x1a#.crm.sales.v1.CreateContactResponse\"&\x82\xd3\xe4\x93\x02 :\acontactb\acontact\"\f/v1/contacts\x12s\n" +
+	"\n" +
+	"GetContact\x12\x1f.crm.sales.v1.GetContactRequest\x1a .crm.sales.v1.GetContactResponse\"\"\x82\xd3\xe4\x93\x02\x1cb\acontact\x12\x11/v1/contacts/{id}\x12k\n" +
+	"\fListContacts\x12!.crm.sales.v1.ListContactsRequest\x1a\".crm.sales.v1.ListContactsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/contacts\x12\x8d\x01\n" +
+	"\rUpdateContact\x12\".crm.sales.v1.UpdateContactRequest\x1a#.crm.sales.v1.UpdateContactResponse\"3\x82\xd3\xe4\x93\x02-:\acontactb\acontact2\x19/v1/contacts/{contact.id}\x12s\n" +
+	"\rDeleteContact\x12\".crm.sales.v1.DeleteContactRequest\x1a#.crm.sales.v1.DeleteContactResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/contacts/{id}\x12z\n" +
+	"\vConvertLead\x12 .crm.sales.v1.ConvertLeadRequest\x1a!.crm.sales.v1.ConvertLeadResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/leads/{lead_id}:convert\x12\x86\x01\n" +
+	"\x0eCreatePipeline\x12#.crm.sales.v1.CreatePipelineRequest\x1a$.crm.sales.v1.CreatePipelineResponse\")\x82\xd3\xe4\x93\x02#:\bpipelineb\bpipeline\"\r/v1/pipelines\x12x\n" +
+	"\vGetPipeline\x12 .crm.sales.v1.GetPipelineRequest\x1a!.crm.sales.v1.GetPipelineResponse\"$\x82\xd3\xe4\x93\x02\x1eb\bpipeline\x12\x12/v1/pipelines/{id}\x12o\n" +
+	"\rListPipelines\x12\".crm.sales.v1.ListPipelinesRequest\x1a#.crm.sales.v1.ListPipelinesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/pipelines\x12\x94\x01\n" +
+	"\x0eUpdatePipeline\x12#.crm.sales.v1.UpdatePipelineRequest\x1a$.crm.sales.v1.UpdatePipelineResponse\"7\x82\xd3\xe4\x93\x021:\bpipelineb\bpipeline2\x1b/v1/pipelines/{pipeline.id}\x12\x99\x01\n" +
+	"\x11CreateOpportunity\x12&.crm.sales.v1.CreateOpportunityRequest\x1a'.crm.sales.v1.CreateOpportunityResponse\"3\x82\xd3\xe4\x93\x02-:\vopportunityb\vopportunity\"\x11/v1/opportunities\x12\x88\x01\n" +
+	"\x0eGetOpportunity\x12#.crm.sales.v1.GetOpportunityRequest\x1a$.crm.sales.v1.GetOpportunityResponse\"+\x82\xd3\xe4\x93\x02%b\vopportunity\x12\x16/v1/opportunities/{id}\x12\x7f\n" +
+	"\x11ListOpportunities\x12&.crm.sales.v1.ListOpportunitiesRequest\x1a'.crm.sales.v1.ListOpportunitiesResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/opportunities\x12\xaa\x01\n" +
+	"\x11UpdateOpportunity\x12&.crm.sales.v1.UpdateOpportunityRequest\x1a'.crm.sales.v1.UpdateOpportunityResponse\"D\x82\xd3\xe4\x93\x02>:\vopportunityb\vopportunity2\"/v1/opportunities/{opportunity.id}\x12\x93\x01\n" +
+	"\vAddLineItem\x12 .crm.sales.v1.AddLineItemRequest\x1a!.crm.sales.v1.AddLineItemResponse\"?\x82\xd3\xe4\x93\x029:\tline_item\",/v1/opportunities/{opportunity_id}/lineItems\x12\xa7\x01\n" +
+	"\x14MoveOpportunityStage\x12).crm.sales.v1.MoveOpportunityStageRequest\x1a*.crm.sales.v1.MoveOpportunityStageResponse\"8\x82\xd3\xe4\x93\x022:\x01*b\vopportunity\" /v1/opportunities/{id}:moveStage\x12\x82\x01\n" +
+	"\x0eWinOpportunity\x12#.crm.sales.v1.WinOpportunityRequest\x1a$.crm.sales.v1.WinOpportunityResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/opportunities/{id}:win\x12\x93\x01\n" +
+	"\x0fLoseOpportunity\x12$.crm.sales.v1.LoseOpportunityRequest\x1a%.crm.sales.v1.LoseOpportunityResponse\"3\x82\xd3\xe4\x93\x02-:\x01*b\vopportunity\"\x1b/v1/opportunities/{id}:lose\x12t\n" +
+	"\vCreateOrder\x12 .crm.sales.v1.CreateOrderRequest\x1a!.crm.sales.v1.CreateOrderResponse\" \x82\xd3\xe4\x93\x02\x1a:\x05orderb\x05order\"\n" +
+	"/v1/orders\x12i\n" +
+	"\bGetOrder\x12\x1d.crm.sales.v1.GetOrderRequest\x1a\x1e.crm.sales.v1.GetOrderResponse\"\x1e\x82\xd3\xe4\x93\x02\x18b\x05order\x12\x0f/v1/orders/{id}\x12c\n" +
+	"\n" +
+	"ListOrders\x12\x1f.crm.sales.v1.ListOrdersRequest\x1a .crm.sales.v1.ListOrdersResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/orders\x12\x87\x01\n" +
+	"\x0eCreateActivity\x12#.crm.sales.v1.CreateActivityRequest\x1a$.crm.sales.v1.CreateActivityResponse\"*\x82\xd3\xe4\x93\x02$:\bactivityb\bactivity\"\x0e/v1/activities\x12y\n" +
+	"\vGetActivity\x12 .crm.sales.v1.GetActivityRequest\x1a!.crm.sales.v1.GetActivityResponse\"%\x82\xd3\xe4\x93\x02\x1fb\bactivity\x12\x13/v1/activities/{id}\x12s\n" +
+	"\x0eListActivities\x12#.crm.sales.v1.ListActivitiesRequest\x1a$.crm.sales.v1.ListActivitiesResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/activities\x12\x94\x01\n" +
+	"\x10CompleteActivity\x12%.crm.sales.v1.CompleteActivityRequest\x1a&.crm.sales.v1.CompleteActivityResponse\"1\x82\xd3\xe4\x93\x02+:\x01*b\bactivity\"\x1c/v1/activities/{id}:complete\x12\x8d\x01\n" +
+	"\x10ListOverdueTasks\x12%.crm.sales.v1.ListOverdueTasksRequest\x1a&.crm.sales.v1.ListOverdueTasksResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/owners/{owner_id}/overdueTasks\x12r\n" +
+	"\vGetForecast\x12 .crm.sales.v1.GetForecastRequest\x1a!.crm.sales.v1.GetForecastResponse\"\x1e\x82\xd3\xe4\x93\x02\x18b\bforecast\x12\f/v1/forecastB4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
 
 var (
 	file_crm_sales_v1_sales_service_proto_rawDescOnce sync.Once
@@ -338,30 +3672,205 @@ func file_crm_sales_v1_sales_service_proto_rawDescGZIP() []byte {
 	return file_crm_sales_v1_sales_service_proto_rawDescData
 }
 
-var file_crm_sales_v1_sales_service_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_crm_sales_v1_sales_service_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_crm_sales_v1_sales_service_proto_goTypes = []any{
-	(*Account)(nil),               // 0: crm.sales.v1.Account
-	(*CreateAccountRequest)(nil),  // 1: crm.sales.v1.CreateAccountRequest
-	(*CreateAccountResponse)(nil), // 2: crm.sales.v1.CreateAccountResponse
-	(*GetAccountRequest)(nil),     // 3: crm.sales.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),    // 4: crm.sales.v1.GetAccountResponse
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*Account)(nil),                      // 0: crm.sales.v1.Account
+	(*CreateAccountRequest)(nil),         // 1: crm.sales.v1.CreateAccountRequest
+	(*CreateAccountResponse)(nil),        // 2: crm.sales.v1.CreateAccountResponse
+	(*GetAccountRequest)(nil),            // 3: crm.sales.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),           // 4: crm.sales.v1.GetAccountResponse
+	(*ListAccountsRequest)(nil),          // 5: crm.sales.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),         // 6: crm.sales.v1.ListAccountsResponse
+	(*UpdateAccountRequest)(nil),         // 7: crm.sales.v1.UpdateAccountRequest
+	(*UpdateAccountResponse)(nil),        // 8: crm.sales.v1.UpdateAccountResponse
+	(*DeleteAccountRequest)(nil),         // 9: crm.sales.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),        // 10: crm.sales.v1.DeleteAccountResponse
+	(*CreateContactRequest)(nil),         // 11: crm.sales.v1.CreateContactRequest
+	(*CreateContactResponse)(nil),        // 12: crm.sales.v1.CreateContactResponse
+	(*GetContactRequest)(nil),            // 13: crm.sales.v1.GetContactRequest
+	(*GetContactResponse)(nil),           // 14: crm.sales.v1.GetContactResponse
+	(*ListContactsRequest)(nil),          // 15: crm.sales.v1.ListContactsRequest
+	(*ListContactsResponse)(nil),         // 16: crm.sales.v1.ListContactsResponse
+	(*UpdateContactRequest)(nil),         // 17: crm.sales.v1.UpdateContactRequest
+	(*UpdateContactResponse)(nil),        // 18: crm.sales.v1.UpdateContactResponse
+	(*DeleteContactRequest)(nil),         // 19: crm.sales.v1.DeleteContactRequest
+	(*DeleteContactResponse)(nil),        // 20: crm.sales.v1.DeleteContactResponse
+	(*ConvertLeadRequest)(nil),           // 21: crm.sales.v1.ConvertLeadRequest
+	(*ConvertLeadResponse)(nil),          // 22: crm.sales.v1.ConvertLeadResponse
+	(*CreatePipelineRequest)(nil),        // 23: crm.sales.v1.CreatePipelineRequest
+	(*CreatePipelineResponse)(nil),       // 24: crm.sales.v1.CreatePipelineResponse
+	(*GetPipelineRequest)(nil),           // 25: crm.sales.v1.GetPipelineRequest
+	(*GetPipelineResponse)(nil),          // 26: crm.sales.v1.GetPipelineResponse
+	(*ListPipelinesRequest)(nil),         // 27: crm.sales.v1.ListPipelinesRequest
+	(*ListPipelinesResponse)(nil),        // 28: crm.sales.v1.ListPipelinesResponse
+	(*UpdatePipelineRequest)(nil),        // 29: crm.sales.v1.UpdatePipelineRequest
+	(*UpdatePipelineResponse)(nil),       // 30: crm.sales.v1.UpdatePipelineResponse
+	(*CreateOpportunityRequest)(nil),     // 31: crm.sales.v1.CreateOpportunityRequest
+	(*CreateOpportunityResponse)(nil),    // 32: crm.sales.v1.CreateOpportunityResponse
+	(*GetOpportunityRequest)(nil),        // 33: crm.sales.v1.GetOpportunityRequest
+	(*GetOpportunityResponse)(nil),       // 34: crm.sales.v1.GetOpportunityResponse
+	(*ListOpportunitiesRequest)(nil),     // 35: crm.sales.v1.ListOpportunitiesRequest
+	(*ListOpportunitiesResponse)(nil),    // 36: crm.sales.v1.ListOpportunitiesResponse
+	(*UpdateOpportunityRequest)(nil),     // 37: crm.sales.v1.UpdateOpportunityRequest
+	(*UpdateOpportunityResponse)(nil),    // 38: crm.sales.v1.UpdateOpportunityResponse
+	(*AddLineItemRequest)(nil),           // 39: crm.sales.v1.AddLineItemRequest
+	(*AddLineItemResponse)(nil),          // 40: crm.sales.v1.AddLineItemResponse
+	(*MoveOpportunityStageRequest)(nil),  // 41: crm.sales.v1.MoveOpportunityStageRequest
+	(*MoveOpportunityStageResponse)(nil), // 42: crm.sales.v1.MoveOpportunityStageResponse
+	(*WinOpportunityRequest)(nil),        // 43: crm.sales.v1.WinOpportunityRequest
+	(*WinOpportunityResponse)(nil),       // 44: crm.sales.v1.WinOpportunityResponse
+	(*LoseOpportunityRequest)(nil),       // 45: crm.sales.v1.LoseOpportunityRequest
+	(*LoseOpportunityResponse)(nil),      // 46: crm.sales.v1.LoseOpportunityResponse
+	(*CreateOrderRequest)(nil),           // 47: crm.sales.v1.CreateOrderRequest
+	(*CreateOrderResponse)(nil),          // 48: crm.sales.v1.CreateOrderResponse
+	(*GetOrderRequest)(nil),              // 49: crm.sales.v1.GetOrderRequest
+	(*GetOrderResponse)(nil),             // 50: crm.sales.v1.GetOrderResponse
+	(*ListOrdersRequest)(nil),            // 51: crm.sales.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),           // 52: crm.sales.v1.ListOrdersResponse
+	(*CreateActivityRequest)(nil),        // 53: crm.sales.v1.CreateActivityRequest
+	(*CreateActivityResponse)(nil),       // 54: crm.sales.v1.CreateActivityResponse
+	(*GetActivityRequest)(nil),           // 55: crm.sales.v1.GetActivityRequest
+	(*GetActivityResponse)(nil),          // 56: crm.sales.v1.GetActivityResponse
+	(*ListActivitiesRequest)(nil),        // 57: crm.sales.v1.ListActivitiesRequest
+	(*ListActivitiesResponse)(nil),       // 58: crm.sales.v1.ListActivitiesResponse
+	(*CompleteActivityRequest)(nil),      // 59: crm.sales.v1.CompleteActivityRequest
+	(*CompleteActivityResponse)(nil),     // 60: crm.sales.v1.CompleteActivityResponse
+	(*ListOverdueTasksRequest)(nil),      // 61: crm.sales.v1.ListOverdueTasksRequest
+	(*ListOverdueTasksResponse)(nil),     // 62: crm.sales.v1.ListOverdueTasksResponse
+	(*GetForecastRequest)(nil),           // 63: crm.sales.v1.GetForecastRequest
+	(*GetForecastResponse)(nil),          // 64: crm.sales.v1.GetForecastResponse
+	(*timestamppb.Timestamp)(nil),        // 65: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),        // 66: google.protobuf.FieldMask
+	(*Contact)(nil),                      // 67: crm.sales.v1.Contact
+	(*Opportunity)(nil),                  // 68: crm.sales.v1.Opportunity
+	(*Pipeline)(nil),                     // 69: crm.sales.v1.Pipeline
+	(*OrderLine)(nil),                    // 70: crm.sales.v1.OrderLine
+	(*Order)(nil),                        // 71: crm.sales.v1.Order
+	(*Activity)(nil),                     // 72: crm.sales.v1.Activity
+	(*Forecast)(nil),                     // 73: crm.sales.v1.Forecast
 }
 var file_crm_sales_v1_sales_service_proto_depIdxs = []int32{
-	5, // 0: crm.sales.v1.Account.create_time:type_name -> google.protobuf.Timestamp
-	5, // 1: crm.sales.v1.Account.update_time:type_name -> google.protobuf.Timestamp
-	0, // 2: crm.sales.v1.CreateAccountRequest.account:type_name -> crm.sales.v1.Account
-	0, // 3: crm.sales.v1.CreateAccountResponse.account:type_name -> crm.sales.v1.Account
-	0, // 4: crm.sales.v1.GetAccountResponse.account:type_name -> crm.sales.v1.Account
-	1, // 5: crm.sales.v1.SalesService.CreateAccount:input_type -> crm.sales.v1.CreateAccountRequest
-	3, // 6: crm.sales.v1.SalesService.GetAccount:input_type -> crm.sales.v1.GetAccountRequest
-	2, // 7: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
-	4, // 8: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	65, // 0: crm.sales.v1.Account.create_time:type_name -> google.protobuf.Timestamp
+	65, // 1: crm.sales.v1.Account.update_time:type_name -> google.protobuf.Timestamp
+	0,  // 2: crm.sales.v1.CreateAccountRequest.account:type_name -> crm.sales.v1.Account
+	0,  // 3: crm.sales.v1.CreateAccountResponse.account:type_name -> crm.sales.v1.Account
+	0,  // 4: crm.sales.v1.GetAccountResponse.account:type_name -> crm.sales.v1.Account
+	0,  // 5: crm.sales.v1.ListAccountsResponse.accounts:type_name -> crm.sales.v1.Account
+	0,  // 6: crm.sales.v1.UpdateAccountRequest.account:type_name -> crm.sales.v1.Account
+	66, // 7: crm.sales.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	0,  // 8: crm.sales.v1.UpdateAccountResponse.account:type_name -> crm.sales.v1.Account
+	67, // 9: crm.sales.v1.CreateContactRequest.contact:type_name -> crm.sales.v1.Contact
+	67, // 10: crm.sales.v1.CreateContactResponse.contact:type_name -> crm.sales.v1.Contact
+	67, // 11: crm.sales.v1.GetContactResponse.contact:type_name -> crm.sales.v1.Contact
+	67, // 12: crm.sales.v1.ListContactsResponse.contacts:type_name -> crm.sales.v1.Contact
+	67, // 13: crm.sales.v1.UpdateContactRequest.contact:type_name -> crm.sales.v1.Contact
+	66, // 14: crm.sales.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	67, // 15: crm.sales.v1.UpdateContactResponse.contact:type_name -> crm.sales.v1.Contact
+	68, // 16: crm.sales.v1.ConvertLeadRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	0,  // 17: crm.sales.v1.ConvertLeadResponse.account:type_name -> crm.sales.v1.Account
+	67, // 18: crm.sales.v1.ConvertLeadResponse.contact:type_name -> crm.sales.v1.Contact
+	68, // 19: crm.sales.v1.ConvertLeadResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	69, // 20: crm.sales.v1.CreatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
+	69, // 21: crm.sales.v1.CreatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	69, // 22: crm.sales.v1.GetPipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	69, // 23: crm.sales.v1.ListPipelinesResponse.pipelines:type_name -> crm.sales.v1.Pipeline
+	69, // 24: crm.sales.v1.UpdatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
+	66, // 25: crm.sales.v1.UpdatePipelineRequest.update_mask:type_name -> google.protobuf.FieldMask
+	69, // 26: crm.sales.v1.UpdatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	68, // 27: crm.sales.v1.CreateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	68, // 28: crm.sales.v1.CreateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	68, // 29: crm.sales.v1.GetOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	68, // 30: crm.sales.v1.ListOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
+	68, // 31: crm.sales.v1.UpdateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	66, // 32: crm.sales.v1.UpdateOpportunityRequest.update_mask:type_name -> google.protobuf.FieldMask
+	68, // 33: crm.sales.v1.UpdateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	70, // 34: crm.sales.v1.AddLineItemRequest.line_item:type_name -> crm.sales.v1.OrderLine
+	68, // 35: crm.sales.v1.AddLineItemResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	70, // 36: crm.sales.v1.AddLineItemResponse.line_item:type_name -> crm.sales.v1.OrderLine
+	68, // 37: crm.sales.v1.MoveOpportunityStageResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	68, // 38: crm.sales.v1.WinOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	71, // 39: crm.sales.v1.WinOpportunityResponse.order:type_name -> crm.sales.v1.Order
+	68, // 40: crm.sales.v1.LoseOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	71, // 41: crm.sales.v1.CreateOrderRequest.order:type_name -> crm.sales.v1.Order
+	71, // 42: crm.sales.v1.CreateOrderResponse.order:type_name -> crm.sales.v1.Order
+	71, // 43: crm.sales.v1.GetOrderResponse.order:type_name -> crm.sales.v1.Order
+	71, // 44: crm.sales.v1.ListOrdersResponse.orders:type_name -> crm.sales.v1.Order
+	72, // 45: crm.sales.v1.CreateActivityRequest.activity:type_name -> crm.sales.v1.Activity
+	72, // 46: crm.sales.v1.CreateActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	72, // 47: crm.sales.v1.GetActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	72, // 48: crm.sales.v1.ListActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
+	72, // 49: crm.sales.v1.CompleteActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	72, // 50: crm.sales.v1.ListOverdueTasksResponse.activities:type_name -> crm.sales.v1.Activity
+	73, // 51: crm.sales.v1.GetForecastResponse.forecast:type_name -> crm.sales.v1.Forecast
+	1,  // 52: crm.sales.v1.SalesService.CreateAccount:input_type -> crm.sales.v1.CreateAccountRequest
+	3,  // 53: crm.sales.v1.SalesService.GetAccount:input_type -> crm.sales.v1.GetAccountRequest
+	5,  // 54: crm.sales.v1.SalesService.ListAccounts:input_type -> crm.sales.v1.ListAccountsRequest
+	7,  // 55: crm.sales.v1.SalesService.UpdateAccount:input_type -> crm.sales.v1.UpdateAccountRequest
+	9,  // 56: crm.sales.v1.SalesService.DeleteAccount:input_type -> crm.sales.v1.DeleteAccountRequest
+	11, // 57: crm.sales.v1.SalesService.CreateContact:input_type -> crm.sales.v1.CreateContactRequest
+	13, // 58: crm.sales.v1.SalesService.GetContact:input_type -> crm.sales.v1.GetContactRequest
+	15, // 59: crm.sales.v1.SalesService.ListContacts:input_type -> crm.sales.v1.ListContactsRequest
+	17, // 60: crm.sales.v1.SalesService.UpdateContact:input_type -> crm.sales.v1.UpdateContactRequest
+	19, // 61: crm.sales.v1.SalesService.DeleteContact:input_type -> crm.sales.v1.DeleteContactRequest
+	21, // 62: crm.sales.v1.SalesService.ConvertLead:input_type -> crm.sales.v1.ConvertLeadRequest
+	23, // 63: crm.sales.v1.SalesService.CreatePipeline:input_type -> crm.sales.v1.CreatePipelineRequest
+	25, // 64: crm.sales.v1.SalesService.GetPipeline:input_type -> crm.sales.v1.GetPipelineRequest
+	27, // 65: crm.sales.v1.SalesService.ListPipelines:input_type -> crm.sales.v1.ListPipelinesRequest
+	29, // 66: crm.sales.v1.SalesService.UpdatePipeline:input_type -> crm.sales.v1.UpdatePipelineRequest
+	31, // 67: crm.sales.v1.SalesService.CreateOpportunity:input_type -> crm.sales.v1.CreateOpportunityRequest
+	33, // 68: crm.sales.v1.SalesService.GetOpportunity:input_type -> crm.sales.v1.GetOpportunityRequest
+	35, // 69: crm.sales.v1.SalesService.ListOpportunities:input_type -> crm.sales.v1.ListOpportunitiesRequest
+	37, // 70: crm.sales.v1.SalesService.UpdateOpportunity:input_type -> crm.sales.v1.UpdateOpportunityRequest
+	39, // 71: crm.sales.v1.SalesService.AddLineItem:input_type -> crm.sales.v1.AddLineItemRequest
+	41, // 72: crm.sales.v1.SalesService.MoveOpportunityStage:input_type -> crm.sales.v1.MoveOpportunityStageRequest
+	43, // 73: crm.sales.v1.SalesService.WinOpportunity:input_type -> crm.sales.v1.WinOpportunityRequest
+	45, // 74: crm.sales.v1.SalesService.LoseOpportunity:input_type -> crm.sales.v1.LoseOpportunityRequest
+	47, // 75: crm.sales.v1.SalesService.CreateOrder:input_type -> crm.sales.v1.CreateOrderRequest
+	49, // 76: crm.sales.v1.SalesService.GetOrder:input_type -> crm.sales.v1.GetOrderRequest
+	51, // 77: crm.sales.v1.SalesService.ListOrders:input_type -> crm.sales.v1.ListOrdersRequest
+	53, // 78: crm.sales.v1.SalesService.CreateActivity:input_type -> crm.sales.v1.CreateActivityRequest
+	55, // 79: crm.sales.v1.SalesService.GetActivity:input_type -> crm.sales.v1.GetActivityRequest
+	57, // 80: crm.sales.v1.SalesService.ListActivities:input_type -> crm.sales.v1.ListActivitiesRequest
+	59, // 81: crm.sales.v1.SalesService.CompleteActivity:input_type -> crm.sales.v1.CompleteActivityRequest
+	61, // 82: crm.sales.v1.SalesService.ListOverdueTasks:input_type -> crm.sales.v1.ListOverdueTasksRequest
+	63, // 83: crm.sales.v1.SalesService.GetForecast:input_type -> crm.sales.v1.GetForecastRequest
+	2,  // 84: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
+	4,  // 85: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
+	6,  // 86: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
+	8,  // 87: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
+	10, // 88: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
+	12, // 89: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
+	14, // 90: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
+	16, // 91: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
+	18, // 92: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
+	20, // 93: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
+	22, // 94: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
+	24, // 95: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
+	26, // 96: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
+	28, // 97: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
+	30, // 98: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
+	32, // 99: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
+	34, // 100: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
+	36, // 101: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
+	38, // 102: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
+	40, // 103: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
+	42, // 104: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
+	44, // 105: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
+	46, // 106: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
+	48, // 107: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
+	50, // 108: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
+	52, // 109: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
+	54, // 110: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
+	56, // 111: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
+	58, // 112: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
+	60, // 113: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
+	62, // 114: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
+	64, // 115: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
+	84, // [84:116] is the sub-list for method output_type
+	52, // [52:84] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_crm_sales_v1_sales_service_proto_init() }
@@ -369,13 +3878,19 @@ func file_crm_sales_v1_sales_service_proto_init() {
 	if File_crm_sales_v1_sales_service_proto != nil {
 		return
 	}
+	file_crm_sales_v1_activity_proto_init()
+	file_crm_sales_v1_contact_proto_init()
+	file_crm_sales_v1_forecast_proto_init()
+	file_crm_sales_v1_opportunity_proto_init()
+	file_crm_sales_v1_order_proto_init()
+	file_crm_sales_v1_pipeline_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_sales_v1_sales_service_proto_rawDesc), len(file_crm_sales_v1_sales_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,21 +19,117 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SalesService_CreateAccount_FullMethodName = "/crm.sales.v1.SalesService/CreateAccount"
-	SalesService_GetAccount_FullMethodName    = "/crm.sales.v1.SalesService/GetAccount"
+	SalesService_CreateAccount_FullMethodName        = "/crm.sales.v1.SalesService/CreateAccount"
+	SalesService_GetAccount_FullMethodName           = "/crm.sales.v1.SalesService/GetAccount"
+	SalesService_ListAccounts_FullMethodName         = "/crm.sales.v1.SalesService/ListAccounts"
+	SalesService_UpdateAccount_FullMethodName        = "/crm.sales.v1.SalesService/UpdateAccount"
+	SalesService_DeleteAccount_FullMethodName        = "/crm.sales.v1.SalesService/DeleteAccount"
+	SalesService_CreateContact_FullMethodName        = "/crm.sales.v1.SalesService/CreateContact"
+	SalesService_GetContact_FullMethodName           = "/crm.sales.v1.SalesService/GetContact"
+	SalesService_ListContacts_FullMethodName         = "/crm.sales.v1.SalesService/ListContacts"
+	SalesService_UpdateContact_FullMethodName        = "/crm.sales.v1.SalesService/UpdateContact"
+	SalesService_DeleteContact_FullMethodName        = "/crm.sales.v1.SalesService/DeleteContact"
+	SalesService_ConvertLead_FullMethodName          = "/crm.sales.v1.SalesService/ConvertLead"
+	SalesService_CreatePipeline_FullMethodName       = "/crm.sales.v1.SalesService/CreatePipeline"
+	SalesService_GetPipeline_FullMethodName          = "/crm.sales.v1.SalesService/GetPipeline"
+	SalesService_ListPipelines_FullMethodName        = "/crm.sales.v1.SalesService/ListPipelines"
+	SalesService_UpdatePipeline_FullMethodName       = "/crm.sales.v1.SalesService/UpdatePipeline"
+	SalesService_CreateOpportunity_FullMethodName    = "/crm.sales.v1.SalesService/CreateOpportunity"
+	SalesService_GetOpportunity_FullMethodName       = "/crm.sales.v1.SalesService/GetOpportunity"
+	SalesService_ListOpportunities_FullMethodName    = "/crm.sales.v1.SalesService/ListOpportunities"
+	SalesService_UpdateOpportunity_FullMethodName    = "/crm.sales.v1.SalesService/UpdateOpportunity"
+	SalesService_AddLineItem_FullMethodName          = "/crm.sales.v1.SalesService/AddLineItem"
+	SalesService_MoveOpportunityStage_FullMethodName = "/crm.sales.v1.SalesService/MoveOpportunityStage"
+	SalesService_WinOpportunity_FullMethodName       = "/crm.sales.v1.SalesService/WinOpportunity"
+	SalesService_LoseOpportunity_FullMethodName      = "/crm.sales.v1.SalesService/LoseOpportunity"
+	SalesService_CreateOrder_FullMethodName          = "/crm.sales.v1.SalesService/CreateOrder"
+	SalesService_GetOrder_FullMethodName             = "/crm.sales.v1.SalesService/GetOrder"
+	SalesService_ListOrders_FullMethodName           = "/crm.sales.v1.SalesService/ListOrders"
+	SalesService_CreateActivity_FullMethodName       = "/crm.sales.v1.SalesService/CreateActivity"
+	SalesService_GetActivity_FullMethodName          = "/crm.sales.v1.SalesService/GetActivity"
+	SalesService_ListActivities_FullMethodName       = "/crm.sales.v1.SalesService/ListActivities"
+	SalesService_CompleteActivity_FullMethodName     = "/crm.sales.v1.SalesService/CompleteActivity"
+	SalesService_ListOverdueTasks_FullMethodName     = "/crm.sales.v1.SalesService/ListOverdueTasks"
+	SalesService_GetForecast_FullMethodName          = "/crm.sales.v1.SalesService/GetForecast"
 )
 
 // SalesServiceClient is the client API for SalesService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Sales: acquisition and conversion. Accounts, contacts, lead conversion, opportunities, orders,
-// forecast and the customer 360 view.
+// Sales: acquisition and conversion. Accounts, contacts, lead conversion, pipelines and
+// opportunities, orders, activities and the forecast.
 type SalesServiceClient interface {
 	// Creates an account.
 	CreateAccount(ctx context.Context, in *CreateAccountRequest, opts ...grpc.CallOption) (*CreateAccountResponse, error)
 	// Gets an account by id.
 	GetAccount(ctx context.Context, in *GetAccountRequest, opts ...grpc.CallOption) (*GetAccountResponse, error)
+	// Lists accounts, newest first, or by name for a name-prefix filter.
+	ListAccounts(ctx context.Context, in *ListAccountsRequest, opts ...grpc.CallOption) (*ListAccountsResponse, error)
+	// Updates the fields of an account named in update_mask; a stale etag is ABORTED.
+	UpdateAccount(ctx context.Context, in *UpdateAccountRequest, opts ...grpc.CallOption) (*UpdateAccountResponse, error)
+	// Deletes an account. An account that still has contacts is FAILED_PRECONDITION.
+	DeleteAccount(ctx context.Context, in *DeleteAccountRequest, opts ...grpc.CallOption) (*DeleteAccountResponse, error)
+	// Creates a contact. A contact created here is a new customer: it gets a new customer id.
+	CreateContact(ctx context.Context, in *CreateContactRequest, opts ...grpc.CallOption) (*CreateContactResponse, error)
+	// Gets a contact by id.
+	GetContact(ctx context.Context, in *GetContactRequest, opts ...grpc.CallOption) (*GetContactResponse, error)
+	// Lists contacts, newest first.
+	ListContacts(ctx context.Context, in *ListContactsRequest, opts ...grpc.CallOption) (*ListContactsResponse, error)
+	// Updates the fields of a contact named in update_mask; a stale etag is ABORTED.
+	UpdateContact(ctx context.Context, in *UpdateContactRequest, opts ...grpc.CallOption) (*UpdateContactResponse, error)
+	// Deletes a contact.
+	DeleteContact(ctx context.Context, in *DeleteContactRequest, opts ...grpc.CallOption) (*DeleteContactResponse, error)
+	// Converts a marketing lead: creates the account (or attaches to account_id), the contact with
+	// the lead's customer id and, when asked, an opportunity, all at once. A lead converts once; a
+	// converted or disqualified lead is FAILED_PRECONDITION; marketing unreachable is UNAVAILABLE.
+	ConvertLead(ctx context.Context, in *ConvertLeadRequest, opts ...grpc.CallOption) (*ConvertLeadResponse, error)
+	// Creates a pipeline.
+	CreatePipeline(ctx context.Context, in *CreatePipelineRequest, opts ...grpc.CallOption) (*CreatePipelineResponse, error)
+	// Gets a pipeline; "default" is the tenant's default pipeline, which always exists.
+	GetPipeline(ctx context.Context, in *GetPipelineRequest, opts ...grpc.CallOption) (*GetPipelineResponse, error)
+	// Lists pipelines: the default first, then the others newest first.
+	ListPipelines(ctx context.Context, in *ListPipelinesRequest, opts ...grpc.CallOption) (*ListPipelinesResponse, error)
+	// Updates a pipeline's name or stages. A stage that holds open opportunities cannot be removed
+	// (FAILED_PRECONDITION); their probability and forecast category follow the edited stage.
+	UpdatePipeline(ctx context.Context, in *UpdatePipelineRequest, opts ...grpc.CallOption) (*UpdatePipelineResponse, error)
+	// Creates an opportunity in the first open stage of its pipeline (the default when empty).
+	CreateOpportunity(ctx context.Context, in *CreateOpportunityRequest, opts ...grpc.CallOption) (*CreateOpportunityResponse, error)
+	// Gets an opportunity by id.
+	GetOpportunity(ctx context.Context, in *GetOpportunityRequest, opts ...grpc.CallOption) (*GetOpportunityResponse, error)
+	// Lists opportunities.
+	ListOpportunities(ctx context.Context, in *ListOpportunitiesRequest, opts ...grpc.CallOption) (*ListOpportunitiesResponse, error)
+	// Updates the fields of an open opportunity named in update_mask; a stale etag is ABORTED.
+	UpdateOpportunity(ctx context.Context, in *UpdateOpportunityRequest, opts ...grpc.CallOption) (*UpdateOpportunityResponse, error)
+	// Adds a line item to an open opportunity, priced by the product service now: later price
+	// changes do not alter it. A missing, archived or unpriced product is FAILED_PRECONDITION.
+	AddLineItem(ctx context.Context, in *AddLineItemRequest, opts ...grpc.CallOption) (*AddLineItemResponse, error)
+	// Moves an open opportunity to an open stage of its pipeline; probability and forecast
+	// category follow the stage. Closed stages are reached only by win and lose.
+	MoveOpportunityStage(ctx context.Context, in *MoveOpportunityStageRequest, opts ...grpc.CallOption) (*MoveOpportunityStageResponse, error)
+	// Wins an open opportunity with at least one line item and a contact, and places its order.
+	WinOpportunity(ctx context.Context, in *WinOpportunityRequest, opts ...grpc.CallOption) (*WinOpportunityResponse, error)
+	// Loses an open opportunity, with a reason.
+	LoseOpportunity(ctx context.Context, in *LoseOpportunityRequest, opts ...grpc.CallOption) (*LoseOpportunityResponse, error)
+	// Places an order directly (a repeat purchase): its lines are priced by the product service now.
+	CreateOrder(ctx context.Context, in *CreateOrderRequest, opts ...grpc.CallOption) (*CreateOrderResponse, error)
+	// Gets an order by id.
+	GetOrder(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*GetOrderResponse, error)
+	// Lists orders, newest first, optionally of one customer and within a time range.
+	ListOrders(ctx context.Context, in *ListOrdersRequest, opts ...grpc.CallOption) (*ListOrdersResponse, error)
+	// Records an activity: a call, meeting or e-mail, or a task with a due time.
+	CreateActivity(ctx context.Context, in *CreateActivityRequest, opts ...grpc.CallOption) (*CreateActivityResponse, error)
+	// Gets an activity by id.
+	GetActivity(ctx context.Context, in *GetActivityRequest, opts ...grpc.CallOption) (*GetActivityResponse, error)
+	// Lists activities, newest first: all, or those of one contact, account or opportunity.
+	ListActivities(ctx context.Context, in *ListActivitiesRequest, opts ...grpc.CallOption) (*ListActivitiesResponse, error)
+	// Marks a task done; it leaves the overdue list.
+	CompleteActivity(ctx context.Context, in *CompleteActivityRequest, opts ...grpc.CallOption) (*CompleteActivityResponse, error)
+	// Lists an owner's open tasks whose due time has passed, most overdue first.
+	ListOverdueTasks(ctx context.Context, in *ListOverdueTasksRequest, opts ...grpc.CallOption) (*ListOverdueTasksResponse, error)
+	// Gets the forecast of a month ("2026-07") or quarter ("2026-Q3"), per owner and currency, from
+	// totals kept as opportunities change.
+	GetForecast(ctx context.Context, in *GetForecastRequest, opts ...grpc.CallOption) (*GetForecastResponse, error)
 }
 
 type salesServiceClient struct {
@@ -64,17 +160,383 @@ func (c *salesServiceClient) GetAccount(ctx context.Context, in *GetAccountReque
 	return out, nil
 }
 
+func (c *salesServiceClient) ListAccounts(ctx context.Context, in *ListAccountsRequest, opts ...grpc.CallOption) (*ListAccountsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAccountsResponse)
+	err := c.cc.Invoke(ctx, SalesService_ListAccounts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) UpdateAccount(ctx context.Context, in *UpdateAccountRequest, opts ...grpc.CallOption) (*UpdateAccountResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateAccountResponse)
+	err := c.cc.Invoke(ctx, SalesService_UpdateAccount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) DeleteAccount(ctx context.Context, in *DeleteAccountRequest, opts ...grpc.CallOption) (*DeleteAccountResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteAccountResponse)
+	err := c.cc.Invoke(ctx, SalesService_DeleteAccount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) CreateContact(ctx context.Context, in *CreateContactRequest, opts ...grpc.CallOption) (*CreateContactResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateContactResponse)
+	err := c.cc.Invoke(ctx, SalesService_CreateContact_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) GetContact(ctx context.Context, in *GetContactRequest, opts ...grpc.CallOption) (*GetContactResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetContactResponse)
+	err := c.cc.Invoke(ctx, SalesService_GetContact_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) ListContacts(ctx context.Context, in *ListContactsRequest, opts ...grpc.CallOption) (*ListContactsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListContactsResponse)
+	err := c.cc.Invoke(ctx, SalesService_ListContacts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) UpdateContact(ctx context.Context, in *UpdateContactRequest, opts ...grpc.CallOption) (*UpdateContactResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateContactResponse)
+	err := c.cc.Invoke(ctx, SalesService_UpdateContact_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) DeleteContact(ctx context.Context, in *DeleteContactRequest, opts ...grpc.CallOption) (*DeleteContactResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteContactResponse)
+	err := c.cc.Invoke(ctx, SalesService_DeleteContact_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) ConvertLead(ctx context.Context, in *ConvertLeadRequest, opts ...grpc.CallOption) (*ConvertLeadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConvertLeadResponse)
+	err := c.cc.Invoke(ctx, SalesService_ConvertLead_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) CreatePipeline(ctx context.Context, in *CreatePipelineRequest, opts ...grpc.CallOption) (*CreatePipelineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreatePipelineResponse)
+	err := c.cc.Invoke(ctx, SalesService_CreatePipeline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) GetPipeline(ctx context.Context, in *GetPipelineRequest, opts ...grpc.CallOption) (*GetPipelineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPipelineResponse)
+	err := c.cc.Invoke(ctx, SalesService_GetPipeline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) ListPipelines(ctx context.Context, in *ListPipelinesRequest, opts ...grpc.CallOption) (*ListPipelinesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPipelinesResponse)
+	err := c.cc.Invoke(ctx, SalesService_ListPipelines_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) UpdatePipeline(ctx context.Context, in *UpdatePipelineRequest, opts ...grpc.CallOption) (*UpdatePipelineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdatePipelineResponse)
+	err := c.cc.Invoke(ctx, SalesService_UpdatePipeline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) CreateOpportunity(ctx context.Context, in *CreateOpportunityRequest, opts ...grpc.CallOption) (*CreateOpportunityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateOpportunityResponse)
+	err := c.cc.Invoke(ctx, SalesService_CreateOpportunity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) GetOpportunity(ctx context.Context, in *GetOpportunityRequest, opts ...grpc.CallOption) (*GetOpportunityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetOpportunityResponse)
+	err := c.cc.Invoke(ctx, SalesService_GetOpportunity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) ListOpportunities(ctx context.Context, in *ListOpportunitiesRequest, opts ...grpc.CallOption) (*ListOpportunitiesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOpportunitiesResponse)
+	err := c.cc.Invoke(ctx, SalesService_ListOpportunities_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) UpdateOpportunity(ctx context.Context, in *UpdateOpportunityRequest, opts ...grpc.CallOption) (*UpdateOpportunityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateOpportunityResponse)
+	err := c.cc.Invoke(ctx, SalesService_UpdateOpportunity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) AddLineItem(ctx context.Context, in *AddLineItemRequest, opts ...grpc.CallOption) (*AddLineItemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddLineItemResponse)
+	err := c.cc.Invoke(ctx, SalesService_AddLineItem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) MoveOpportunityStage(ctx context.Context, in *MoveOpportunityStageRequest, opts ...grpc.CallOption) (*MoveOpportunityStageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MoveOpportunityStageResponse)
+	err := c.cc.Invoke(ctx, SalesService_MoveOpportunityStage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) WinOpportunity(ctx context.Context, in *WinOpportunityRequest, opts ...grpc.CallOption) (*WinOpportunityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WinOpportunityResponse)
+	err := c.cc.Invoke(ctx, SalesService_WinOpportunity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) LoseOpportunity(ctx context.Context, in *LoseOpportunityRequest, opts ...grpc.CallOption) (*LoseOpportunityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LoseOpportunityResponse)
+	err := c.cc.Invoke(ctx, SalesService_LoseOpportunity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) CreateOrder(ctx context.Context, in *CreateOrderRequest, opts ...grpc.CallOption) (*CreateOrderResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateOrderResponse)
+	err := c.cc.Invoke(ctx, SalesService_CreateOrder_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) GetOrder(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*GetOrderResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetOrderResponse)
+	err := c.cc.Invoke(ctx, SalesService_GetOrder_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) ListOrders(ctx context.Context, in *ListOrdersRequest, opts ...grpc.CallOption) (*ListOrdersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOrdersResponse)
+	err := c.cc.Invoke(ctx, SalesService_ListOrders_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) CreateActivity(ctx context.Context, in *CreateActivityRequest, opts ...grpc.CallOption) (*CreateActivityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateActivityResponse)
+	err := c.cc.Invoke(ctx, SalesService_CreateActivity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) GetActivity(ctx context.Context, in *GetActivityRequest, opts ...grpc.CallOption) (*GetActivityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetActivityResponse)
+	err := c.cc.Invoke(ctx, SalesService_GetActivity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) ListActivities(ctx context.Context, in *ListActivitiesRequest, opts ...grpc.CallOption) (*ListActivitiesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListActivitiesResponse)
+	err := c.cc.Invoke(ctx, SalesService_ListActivities_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) CompleteActivity(ctx context.Context, in *CompleteActivityRequest, opts ...grpc.CallOption) (*CompleteActivityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompleteActivityResponse)
+	err := c.cc.Invoke(ctx, SalesService_CompleteActivity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) ListOverdueTasks(ctx context.Context, in *ListOverdueTasksRequest, opts ...grpc.CallOption) (*ListOverdueTasksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOverdueTasksResponse)
+	err := c.cc.Invoke(ctx, SalesService_ListOverdueTasks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) GetForecast(ctx context.Context, in *GetForecastRequest, opts ...grpc.CallOption) (*GetForecastResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetForecastResponse)
+	err := c.cc.Invoke(ctx, SalesService_GetForecast_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SalesServiceServer is the server API for SalesService service.
 // All implementations must embed UnimplementedSalesServiceServer
 // for forward compatibility.
 //
-// Sales: acquisition and conversion. Accounts, contacts, lead conversion, opportunities, orders,
-// forecast and the customer 360 view.
+// Sales: acquisition and conversion. Accounts, contacts, lead conversion, pipelines and
+// opportunities, orders, activities and the forecast.
 type SalesServiceServer interface {
 	// Creates an account.
 	CreateAccount(context.Context, *CreateAccountRequest) (*CreateAccountResponse, error)
 	// Gets an account by id.
 	GetAccount(context.Context, *GetAccountRequest) (*GetAccountResponse, error)
+	// Lists accounts, newest first, or by name for a name-prefix filter.
+	ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsResponse, error)
+	// Updates the fields of an account named in update_mask; a stale etag is ABORTED.
+	UpdateAccount(context.Context, *UpdateAccountRequest) (*UpdateAccountResponse, error)
+	// Deletes an account. An account that still has contacts is FAILED_PRECONDITION.
+	DeleteAccount(context.Context, *DeleteAccountRequest) (*DeleteAccountResponse, error)
+	// Creates a contact. A contact created here is a new customer: it gets a new customer id.
+	CreateContact(context.Context, *CreateContactRequest) (*CreateContactResponse, error)
+	// Gets a contact by id.
+	GetContact(context.Context, *GetContactRequest) (*GetContactResponse, error)
+	// Lists contacts, newest first.
+	ListContacts(context.Context, *ListContactsRequest) (*ListContactsResponse, error)
+	// Updates the fields of a contact named in update_mask; a stale etag is ABORTED.
+	UpdateContact(context.Context, *UpdateContactRequest) (*UpdateContactResponse, error)
+	// Deletes a contact.
+	DeleteContact(context.Context, *DeleteContactRequest) (*DeleteContactResponse, error)
+	// Converts a marketing lead: creates the account (or attaches to account_id), the contact with
+	// the lead's customer id and, when asked, an opportunity, all at once. A lead converts once; a
+	// converted or disqualified lead is FAILED_PRECONDITION; marketing unreachable is UNAVAILABLE.
+	ConvertLead(context.Context, *ConvertLeadRequest) (*ConvertLeadResponse, error)
+	// Creates a pipeline.
+	CreatePipeline(context.Context, *CreatePipelineRequest) (*CreatePipelineResponse, error)
+	// Gets a pipeline; "default" is the tenant's default pipeline, which always exists.
+	GetPipeline(context.Context, *GetPipelineRequest) (*GetPipelineResponse, error)
+	// Lists pipelines: the default first, then the others newest first.
+	ListPipelines(context.Context, *ListPipelinesRequest) (*ListPipelinesResponse, error)
+	// Updates a pipeline's name or stages. A stage that holds open opportunities cannot be removed
+	// (FAILED_PRECONDITION); their probability and forecast category follow the edited stage.
+	UpdatePipeline(context.Context, *UpdatePipelineRequest) (*UpdatePipelineResponse, error)
+	// Creates an opportunity in the first open stage of its pipeline (the default when empty).
+	CreateOpportunity(context.Context, *CreateOpportunityRequest) (*CreateOpportunityResponse, error)
+	// Gets an opportunity by id.
+	GetOpportunity(context.Context, *GetOpportunityRequest) (*GetOpportunityResponse, error)
+	// Lists opportunities.
+	ListOpportunities(context.Context, *ListOpportunitiesRequest) (*ListOpportunitiesResponse, error)
+	// Updates the fields of an open opportunity named in update_mask; a stale etag is ABORTED.
+	UpdateOpportunity(context.Context, *UpdateOpportunityRequest) (*UpdateOpportunityResponse, error)
+	// Adds a line item to an open opportunity, priced by the product service now: later price
+	// changes do not alter it. A missing, archived or unpriced product is FAILED_PRECONDITION.
+	AddLineItem(context.Context, *AddLineItemRequest) (*AddLineItemResponse, error)
+	// Moves an open opportunity to an open stage of its pipeline; probability and forecast
+	// category follow the stage. Closed stages are reached only by win and lose.
+	MoveOpportunityStage(context.Context, *MoveOpportunityStageRequest) (*MoveOpportunityStageResponse, error)
+	// Wins an open opportunity with at least one line item and a contact, and places its order.
+	WinOpportunity(context.Context, *WinOpportunityRequest) (*WinOpportunityResponse, error)
+	// Loses an open opportunity, with a reason.
+	LoseOpportunity(context.Context, *LoseOpportunityRequest) (*LoseOpportunityResponse, error)
+	// Places an order directly (a repeat purchase): its lines are priced by the product service now.
+	CreateOrder(context.Context, *CreateOrderRequest) (*CreateOrderResponse, error)
+	// Gets an order by id.
+	GetOrder(context.Context, *GetOrderRequest) (*GetOrderResponse, error)
+	// Lists orders, newest first, optionally of one customer and within a time range.
+	ListOrders(context.Context, *ListOrdersRequest) (*ListOrdersResponse, error)
+	// Records an activity: a call, meeting or e-mail, or a task with a due time.
+	CreateActivity(context.Context, *CreateActivityRequest) (*CreateActivityResponse, error)
+	// Gets an activity by id.
+	GetActivity(context.Context, *GetActivityRequest) (*GetActivityResponse, error)
+	// Lists activities, newest first: all, or those of one contact, account or opportunity.
+	ListActivities(context.Context, *ListActivitiesRequest) (*ListActivitiesResponse, error)
+	// Marks a task done; it leaves the overdue list.
+	CompleteActivity(context.Context, *CompleteActivityRequest) (*CompleteActivityResponse, error)
+	// Lists an owner's open tasks whose due time has passed, most overdue first.
+	ListOverdueTasks(context.Context, *ListOverdueTasksRequest) (*ListOverdueTasksResponse, error)
+	// Gets the forecast of a month ("2026-07") or quarter ("2026-Q3"), per owner and currency, from
+	// totals kept as opportunities change.
+	GetForecast(context.Context, *GetForecastRequest) (*GetForecastResponse, error)
 	mustEmbedUnimplementedSalesServiceServer()
 }
 
@@ -90,6 +552,96 @@ func (UnimplementedSalesServiceServer) CreateAccount(context.Context, *CreateAcc
 }
 func (UnimplementedSalesServiceServer) GetAccount(context.Context, *GetAccountRequest) (*GetAccountResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetAccount not implemented")
+}
+func (UnimplementedSalesServiceServer) ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAccounts not implemented")
+}
+func (UnimplementedSalesServiceServer) UpdateAccount(context.Context, *UpdateAccountRequest) (*UpdateAccountResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateAccount not implemented")
+}
+func (UnimplementedSalesServiceServer) DeleteAccount(context.Context, *DeleteAccountRequest) (*DeleteAccountResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteAccount not implemented")
+}
+func (UnimplementedSalesServiceServer) CreateContact(context.Context, *CreateContactRequest) (*CreateContactResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateContact not implemented")
+}
+func (UnimplementedSalesServiceServer) GetContact(context.Context, *GetContactRequest) (*GetContactResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetContact not implemented")
+}
+func (UnimplementedSalesServiceServer) ListContacts(context.Context, *ListContactsRequest) (*ListContactsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListContacts not implemented")
+}
+func (UnimplementedSalesServiceServer) UpdateContact(context.Context, *UpdateContactRequest) (*UpdateContactResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateContact not implemented")
+}
+func (UnimplementedSalesServiceServer) DeleteContact(context.Context, *DeleteContactRequest) (*DeleteContactResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteContact not implemented")
+}
+func (UnimplementedSalesServiceServer) ConvertLead(context.Context, *ConvertLeadRequest) (*ConvertLeadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ConvertLead not implemented")
+}
+func (UnimplementedSalesServiceServer) CreatePipeline(context.Context, *CreatePipelineRequest) (*CreatePipelineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreatePipeline not implemented")
+}
+func (UnimplementedSalesServiceServer) GetPipeline(context.Context, *GetPipelineRequest) (*GetPipelineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPipeline not implemented")
+}
+func (UnimplementedSalesServiceServer) ListPipelines(context.Context, *ListPipelinesRequest) (*ListPipelinesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPipelines not implemented")
+}
+func (UnimplementedSalesServiceServer) UpdatePipeline(context.Context, *UpdatePipelineRequest) (*UpdatePipelineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdatePipeline not implemented")
+}
+func (UnimplementedSalesServiceServer) CreateOpportunity(context.Context, *CreateOpportunityRequest) (*CreateOpportunityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateOpportunity not implemented")
+}
+func (UnimplementedSalesServiceServer) GetOpportunity(context.Context, *GetOpportunityRequest) (*GetOpportunityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetOpportunity not implemented")
+}
+func (UnimplementedSalesServiceServer) ListOpportunities(context.Context, *ListOpportunitiesRequest) (*ListOpportunitiesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOpportunities not implemented")
+}
+func (UnimplementedSalesServiceServer) UpdateOpportunity(context.Context, *UpdateOpportunityRequest) (*UpdateOpportunityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateOpportunity not implemented")
+}
+func (UnimplementedSalesServiceServer) AddLineItem(context.Context, *AddLineItemRequest) (*AddLineItemResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddLineItem not implemented")
+}
+func (UnimplementedSalesServiceServer) MoveOpportunityStage(context.Context, *MoveOpportunityStageRequest) (*MoveOpportunityStageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MoveOpportunityStage not implemented")
+}
+func (UnimplementedSalesServiceServer) WinOpportunity(context.Context, *WinOpportunityRequest) (*WinOpportunityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method WinOpportunity not implemented")
+}
+func (UnimplementedSalesServiceServer) LoseOpportunity(context.Context, *LoseOpportunityRequest) (*LoseOpportunityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LoseOpportunity not implemented")
+}
+func (UnimplementedSalesServiceServer) CreateOrder(context.Context, *CreateOrderRequest) (*CreateOrderResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateOrder not implemented")
+}
+func (UnimplementedSalesServiceServer) GetOrder(context.Context, *GetOrderRequest) (*GetOrderResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetOrder not implemented")
+}
+func (UnimplementedSalesServiceServer) ListOrders(context.Context, *ListOrdersRequest) (*ListOrdersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOrders not implemented")
+}
+func (UnimplementedSalesServiceServer) CreateActivity(context.Context, *CreateActivityRequest) (*CreateActivityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateActivity not implemented")
+}
+func (UnimplementedSalesServiceServer) GetActivity(context.Context, *GetActivityRequest) (*GetActivityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetActivity not implemented")
+}
+func (UnimplementedSalesServiceServer) ListActivities(context.Context, *ListActivitiesRequest) (*ListActivitiesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListActivities not implemented")
+}
+func (UnimplementedSalesServiceServer) CompleteActivity(context.Context, *CompleteActivityRequest) (*CompleteActivityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CompleteActivity not implemented")
+}
+func (UnimplementedSalesServiceServer) ListOverdueTasks(context.Context, *ListOverdueTasksRequest) (*ListOverdueTasksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOverdueTasks not implemented")
+}
+func (UnimplementedSalesServiceServer) GetForecast(context.Context, *GetForecastRequest) (*GetForecastResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetForecast not implemented")
 }
 func (UnimplementedSalesServiceServer) mustEmbedUnimplementedSalesServiceServer() {}
 func (UnimplementedSalesServiceServer) testEmbeddedByValue()                      {}
@@ -148,6 +700,546 @@ func _SalesService_GetAccount_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SalesService_ListAccounts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAccountsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).ListAccounts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_ListAccounts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).ListAccounts(ctx, req.(*ListAccountsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_UpdateAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateAccountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).UpdateAccount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_UpdateAccount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).UpdateAccount(ctx, req.(*UpdateAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_DeleteAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteAccountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).DeleteAccount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_DeleteAccount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).DeleteAccount(ctx, req.(*DeleteAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_CreateContact_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateContactRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).CreateContact(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_CreateContact_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).CreateContact(ctx, req.(*CreateContactRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_GetContact_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetContactRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).GetContact(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_GetContact_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).GetContact(ctx, req.(*GetContactRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_ListContacts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListContactsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).ListContacts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_ListContacts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).ListContacts(ctx, req.(*ListContactsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_UpdateContact_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateContactRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).UpdateContact(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_UpdateContact_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).UpdateContact(ctx, req.(*UpdateContactRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_DeleteContact_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteContactRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).DeleteContact(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_DeleteContact_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).DeleteContact(ctx, req.(*DeleteContactRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_ConvertLead_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConvertLeadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).ConvertLead(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_ConvertLead_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).ConvertLead(ctx, req.(*ConvertLeadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_CreatePipeline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreatePipelineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).CreatePipeline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_CreatePipeline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).CreatePipeline(ctx, req.(*CreatePipelineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_GetPipeline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPipelineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).GetPipeline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_GetPipeline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).GetPipeline(ctx, req.(*GetPipelineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_ListPipelines_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPipelinesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).ListPipelines(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_ListPipelines_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).ListPipelines(ctx, req.(*ListPipelinesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_UpdatePipeline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdatePipelineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).UpdatePipeline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_UpdatePipeline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).UpdatePipeline(ctx, req.(*UpdatePipelineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_CreateOpportunity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateOpportunityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).CreateOpportunity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_CreateOpportunity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).CreateOpportunity(ctx, req.(*CreateOpportunityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_GetOpportunity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetOpportunityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).GetOpportunity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_GetOpportunity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).GetOpportunity(ctx, req.(*GetOpportunityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_ListOpportunities_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOpportunitiesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).ListOpportunities(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_ListOpportunities_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).ListOpportunities(ctx, req.(*ListOpportunitiesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_UpdateOpportunity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateOpportunityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).UpdateOpportunity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_UpdateOpportunity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).UpdateOpportunity(ctx, req.(*UpdateOpportunityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_AddLineItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddLineItemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).AddLineItem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_AddLineItem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).AddLineItem(ctx, req.(*AddLineItemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_MoveOpportunityStage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MoveOpportunityStageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).MoveOpportunityStage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_MoveOpportunityStage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).MoveOpportunityStage(ctx, req.(*MoveOpportunityStageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_WinOpportunity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WinOpportunityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).WinOpportunity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_WinOpportunity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).WinOpportunity(ctx, req.(*WinOpportunityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_LoseOpportunity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LoseOpportunityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).LoseOpportunity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_LoseOpportunity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).LoseOpportunity(ctx, req.(*LoseOpportunityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_CreateOrder_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateOrderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).CreateOrder(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_CreateOrder_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).CreateOrder(ctx, req.(*CreateOrderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_GetOrder_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetOrderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).GetOrder(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_GetOrder_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).GetOrder(ctx, req.(*GetOrderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_ListOrders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOrdersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).ListOrders(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_ListOrders_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).ListOrders(ctx, req.(*ListOrdersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_CreateActivity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateActivityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).CreateActivity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_CreateActivity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).CreateActivity(ctx, req.(*CreateActivityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_GetActivity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetActivityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).GetActivity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_GetActivity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).GetActivity(ctx, req.(*GetActivityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_ListActivities_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListActivitiesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).ListActivities(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_ListActivities_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).ListActivities(ctx, req.(*ListActivitiesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_CompleteActivity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompleteActivityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).CompleteActivity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_CompleteActivity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).CompleteActivity(ctx, req.(*CompleteActivityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_ListOverdueTasks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOverdueTasksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).ListOverdueTasks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_ListOverdueTasks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).ListOverdueTasks(ctx, req.(*ListOverdueTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_GetForecast_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetForecastRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).GetForecast(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_GetForecast_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).GetForecast(ctx, req.(*GetForecastRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SalesService_ServiceDesc is the grpc.ServiceDesc for SalesService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -162,6 +1254,126 @@ var SalesService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetAccount",
 			Handler:    _SalesService_GetAccount_Handler,
+		},
+		{
+			MethodName: "ListAccounts",
+			Handler:    _SalesService_ListAccounts_Handler,
+		},
+		{
+			MethodName: "UpdateAccount",
+			Handler:    _SalesService_UpdateAccount_Handler,
+		},
+		{
+			MethodName: "DeleteAccount",
+			Handler:    _SalesService_DeleteAccount_Handler,
+		},
+		{
+			MethodName: "CreateContact",
+			Handler:    _SalesService_CreateContact_Handler,
+		},
+		{
+			MethodName: "GetContact",
+			Handler:    _SalesService_GetContact_Handler,
+		},
+		{
+			MethodName: "ListContacts",
+			Handler:    _SalesService_ListContacts_Handler,
+		},
+		{
+			MethodName: "UpdateContact",
+			Handler:    _SalesService_UpdateContact_Handler,
+		},
+		{
+			MethodName: "DeleteContact",
+			Handler:    _SalesService_DeleteContact_Handler,
+		},
+		{
+			MethodName: "ConvertLead",
+			Handler:    _SalesService_ConvertLead_Handler,
+		},
+		{
+			MethodName: "CreatePipeline",
+			Handler:    _SalesService_CreatePipeline_Handler,
+		},
+		{
+			MethodName: "GetPipeline",
+			Handler:    _SalesService_GetPipeline_Handler,
+		},
+		{
+			MethodName: "ListPipelines",
+			Handler:    _SalesService_ListPipelines_Handler,
+		},
+		{
+			MethodName: "UpdatePipeline",
+			Handler:    _SalesService_UpdatePipeline_Handler,
+		},
+		{
+			MethodName: "CreateOpportunity",
+			Handler:    _SalesService_CreateOpportunity_Handler,
+		},
+		{
+			MethodName: "GetOpportunity",
+			Handler:    _SalesService_GetOpportunity_Handler,
+		},
+		{
+			MethodName: "ListOpportunities",
+			Handler:    _SalesService_ListOpportunities_Handler,
+		},
+		{
+			MethodName: "UpdateOpportunity",
+			Handler:    _SalesService_UpdateOpportunity_Handler,
+		},
+		{
+			MethodName: "AddLineItem",
+			Handler:    _SalesService_AddLineItem_Handler,
+		},
+		{
+			MethodName: "MoveOpportunityStage",
+			Handler:    _SalesService_MoveOpportunityStage_Handler,
+		},
+		{
+			MethodName: "WinOpportunity",
+			Handler:    _SalesService_WinOpportunity_Handler,
+		},
+		{
+			MethodName: "LoseOpportunity",
+			Handler:    _SalesService_LoseOpportunity_Handler,
+		},
+		{
+			MethodName: "CreateOrder",
+			Handler:    _SalesService_CreateOrder_Handler,
+		},
+		{
+			MethodName: "GetOrder",
+			Handler:    _SalesService_GetOrder_Handler,
+		},
+		{
+			MethodName: "ListOrders",
+			Handler:    _SalesService_ListOrders_Handler,
+		},
+		{
+			MethodName: "CreateActivity",
+			Handler:    _SalesService_CreateActivity_Handler,
+		},
+		{
+			MethodName: "GetActivity",
+			Handler:    _SalesService_GetActivity_Handler,
+		},
+		{
+			MethodName: "ListActivities",
+			Handler:    _SalesService_ListActivities_Handler,
+		},
+		{
+			MethodName: "CompleteActivity",
+			Handler:    _SalesService_CompleteActivity_Handler,
+		},
+		{
+			MethodName: "ListOverdueTasks",
+			Handler:    _SalesService_ListOverdueTasks_Handler,
+		},
+		{
+			MethodName: "GetForecast",
+			Handler:    _SalesService_GetForecast_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,101 @@
+package sales
+
+import (
+	"context"
+	"net/mail"
+	"strings"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+)
+
+// Errors of the account and contact use cases.
+var (
+	ErrAccountNotFound    = apierr.New(apierr.NotFound, "ACCOUNT_NOT_FOUND", "account not found")
+	ErrAccountEtag        = apierr.New(apierr.Aborted, "ETAG_MISMATCH", "the account changed since it was read; read it again and retry")
+	ErrAccountHasContacts = apierr.New(apierr.FailedPrecondition, "ACCOUNT_HAS_CONTACTS",
+		"the account still has contacts; delete or move them first")
+	ErrAccountDomainExists = apierr.New(apierr.AlreadyExists, "ACCOUNT_DOMAIN_EXISTS", "another account has this domain")
+	ErrUnknownAccount      = apierr.Invalid("account_id", "no account with this id")
+	ErrAccountFilter       = apierr.Invalid("filter",
+		`supported filters: owner_id = "<owner>", industry = "<industry>", display_name = "<prefix>*"`)
+
+	ErrContactNotFound    = apierr.New(apierr.NotFound, "CONTACT_NOT_FOUND", "contact not found")
+	ErrContactEtag        = apierr.New(apierr.Aborted, "ETAG_MISMATCH", "the contact changed since it was read; read it again and retry")
+	ErrContactEmailExists = apierr.New(apierr.AlreadyExists, "CONTACT_EMAIL_EXISTS", "another contact has this e-mail")
+	ErrInvalidEmail       = apierr.Invalid("contact.email", "must be a plain e-mail address such as ada@example.com")
+	ErrContactFilter      = apierr.Invalid("filter", `supported filters: account_id = "<id>", owner_id = "<owner>"`)
+)
+
+// AccountStore persists accounts.
+type AccountStore interface {
+	// CreateAccount stores a new account; ErrAccountDomainExists (with the owner's id) when its
+	// domain is taken.
+	CreateAccount(ctx context.Context, tenant string, a *Account, event []byte) error
+	// UpdateAccount replaces prev with a; ErrStale when prev is not current.
+	UpdateAccount(ctx context.Context, tenant string, a, prev *Account, event []byte) error
+	// DeleteAccount removes a (as read); ErrStale when it changed, ErrAccountHasContacts when it
+	// has contacts at the moment of the write.
+	DeleteAccount(ctx context.Context, tenant string, a *Account, event []byte) error
+	GetAccount(ctx context.Context, tenant, id string) (*Account, error)
+	ListAccounts(ctx context.Context, tenant string, q Query) ([]*Account, string, error)
+}
+
+// ContactStore persists contacts.
+type ContactStore interface {
+	// CreateContact stores a new contact; ErrContactEmailExists (with the owner's id) when its
+	// e-mail is taken, ErrUnknownAccount when its account does not exist.
+	CreateContact(ctx context.Context, tenant string, c *Contact, event []byte) error
+	// UpdateContact replaces prev with c; ErrStale when prev is not current.
+	UpdateContact(ctx context.Context, tenant string, c, prev *Contact, event []byte) error
+	// DeleteContact removes c (as read); ErrStale when it changed.
+	DeleteContact(ctx context.Context, tenant string, c *Contact, event []byte) error
+	GetContact(ctx context.Context, tenant, id string) (*Contact, error)
+	ListContacts(ctx context.Context, tenant string, q Query) ([]*Contact, string, error)
+	// ContactOfCustomer returns the id of the contact with a customer id; ErrContactNotFound.
+	ContactOfCustomer(ctx context.Context, tenant, customerID string) (string, error)
+}
+
+// Updatable fields (update_mask paths).
+var (
+	updatableAccountFields = []string{"display_name", "domain", "owner_id", "industry"}
+	updatableContactFields = []string{"email", "given_name", "family_name", "phone", "owner_id", "account_id"}
+)
+
+// NormalizeEmail trims and lower-cases an e-mail and checks that it is a plain address.
+func NormalizeEmail(raw string) (string, error) {
+	email := strings.ToLower(strings.TrimSpace(raw))
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || addr.Name != "" || !strings.Contains(email[strings.LastIndexByte(email, '@')+1:], ".") {
+		return "", ErrInvalidEmail
+	}
+	return email, nil
+}
+
+// normalizeDomain trims and lower-cases a domain: "Example.COM " and "example.com" are one.
+func normalizeDomain(d string) string { return strings.ToLower(strings.TrimSpace(d)) }
+
+// NameKey is the sort key of an account's name in the name index: lower case, so prefixes
+// match whatever the case.
+func NameKey(name string) string { return strings.ToLower(strings.TrimSpace(name)) }
+
+// ParseAccountFilter parses the filters the account indexes support.
+func ParseAccountFilter(filter string) (Index, error) {
+	terms, err := parseTerms(filter, ErrAccountFilter)
+	if err != nil || len(terms) == 0 {
+		return newestFirst(), err
+	}
+	t := terms[0]
+	if len(terms) == 1 && t.field == "display_name" && t.op == "=" && strings.HasSuffix(t.value, "*") {
+		prefix := NameKey(strings.TrimSuffix(t.value, "*"))
+		if prefix == "" || strings.ContainsAny(prefix, "\x00\xff") {
+			return Index{}, ErrAccountFilter
+		}
+		return Index{Name: []string{"name"}, Min: "[" + prefix, Max: "(" + prefix + "\xff"}, nil
+	}
+	return equalityIndex(filter, []string{"owner_id", "industry"}, ErrAccountFilter)
+}
+
+// ParseContactFilter parses the filters the contact indexes support.
+func ParseContactFilter(filter string) (Index, error) {
+	return equalityIndex(filter, []string{"account_id", "owner_id"}, ErrContactFilter)
+}

@@ -1,0 +1,214 @@
+package sales
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+)
+
+// Accounts are the account and contact use cases.
+type Accounts struct{ Env }
+
+// NewAccounts returns the use cases.
+func NewAccounts(env Env) *Accounts { return &Accounts{env} }
+
+// newAccount builds a new account from client input.
+func (a *Accounts) newAccount(in *Account) *Account {
+	ts := timestamppb.New(a.Now().UTC())
+	return &Account{
+		Id: uuid.Must(uuid.NewV7()).String(), DisplayName: in.GetDisplayName(), Domain: normalizeDomain(in.GetDomain()),
+		OwnerId: in.GetOwnerId(), Industry: in.GetIndustry(), CreateTime: ts, UpdateTime: ts, Etag: "1",
+	}
+}
+
+// CreateAccount makes an account; a taken domain is ALREADY_EXISTS with the existing account's id.
+func (a *Accounts) CreateAccount(ctx context.Context, tenant string, in *Account) (*Account, error) {
+	acc := a.newAccount(in)
+	event, err := a.event(ctx, "sales.account.created", tenant, "", &salesv1.AccountChanged{AccountId: acc.GetId()})
+	if err != nil {
+		return nil, err
+	}
+	return acc, a.Store.CreateAccount(ctx, tenant, acc, event)
+}
+
+// GetAccount returns one account.
+func (a *Accounts) GetAccount(ctx context.Context, tenant, id string) (*Account, error) {
+	return a.Store.GetAccount(ctx, tenant, id)
+}
+
+// ListAccounts returns a page of accounts.
+func (a *Accounts) ListAccounts(ctx context.Context, tenant string, q Query) ([]*Account, string, error) {
+	return a.Store.ListAccounts(ctx, tenant, q)
+}
+
+// UpdateAccount changes the fields named by mask; a stale etag is ABORTED.
+func (a *Accounts) UpdateAccount(ctx context.Context, tenant string, in *Account, mask *fieldmaskpb.FieldMask) (*Account, error) {
+	if _, err := uuid.Parse(in.GetId()); err != nil {
+		return nil, apierr.Invalid("account.id", "must be an account id (UUID)")
+	}
+	fields, err := maskFields(in, mask, updatableAccountFields)
+	if err != nil {
+		return nil, err
+	}
+	existing, err := a.Store.GetAccount(ctx, tenant, in.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEtag(in.GetEtag(), existing.GetEtag(), ErrAccountEtag); err != nil {
+		return nil, err
+	}
+	merged := proto.CloneOf(existing)
+	applyMask(merged, in, fields)
+	merged.Domain = normalizeDomain(merged.GetDomain())
+	if err := validateAs(a.Validator, "account", merged); err != nil {
+		return nil, err
+	}
+	merged.UpdateTime = timestamppb.New(a.Now().UTC())
+	merged.Etag = nextEtag(existing.GetEtag())
+	event, err := a.event(ctx, "sales.account.updated", tenant, "", &salesv1.AccountChanged{AccountId: merged.GetId()})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Store.UpdateAccount(ctx, tenant, merged, existing, event); err != nil {
+		if errors.Is(err, ErrStale) {
+			return nil, ErrAccountEtag
+		}
+		return nil, err
+	}
+	return merged, nil
+}
+
+// DeleteAccount removes an account without contacts; the check holds inside the write, so a
+// contact created concurrently either lands first (and the delete is refused) or finds no account.
+func (a *Accounts) DeleteAccount(ctx context.Context, tenant, id, etag string) error {
+	existing, err := a.Store.GetAccount(ctx, tenant, id)
+	if err != nil {
+		return err
+	}
+	if err := checkEtag(etag, existing.GetEtag(), ErrAccountEtag); err != nil {
+		return err
+	}
+	event, err := a.event(ctx, "sales.account.deleted", tenant, "", &salesv1.AccountChanged{AccountId: id})
+	if err != nil {
+		return err
+	}
+	if err := a.Store.DeleteAccount(ctx, tenant, existing, event); err != nil {
+		if errors.Is(err, ErrStale) {
+			return ErrAccountEtag
+		}
+		return err
+	}
+	return nil
+}
+
+// newContact builds a contact from client input with the given customer id.
+func (a *Accounts) newContact(in *Contact, customerID string) (*Contact, error) {
+	email, err := NormalizeEmail(in.GetEmail())
+	if err != nil {
+		return nil, err
+	}
+	ts := timestamppb.New(a.Now().UTC())
+	return &Contact{
+		Id: uuid.Must(uuid.NewV7()).String(), CustomerId: customerID, AccountId: in.GetAccountId(), Email: email,
+		GivenName: in.GetGivenName(), FamilyName: in.GetFamilyName(), Phone: in.GetPhone(), OwnerId: in.GetOwnerId(),
+		CreateTime: ts, UpdateTime: ts, Etag: "1",
+	}, nil
+}
+
+func (a *Accounts) contactEvent(ctx context.Context, verb, tenant string, c *Contact) ([]byte, error) {
+	return a.event(ctx, "sales.contact."+verb, tenant, c.GetCustomerId(),
+		&salesv1.ContactChanged{ContactId: c.GetId(), CustomerId: c.GetCustomerId(), AccountId: c.GetAccountId()})
+}
+
+// CreateContact makes a contact: a new customer, with a new customer id. A taken e-mail is
+// ALREADY_EXISTS with the existing contact's id.
+func (a *Accounts) CreateContact(ctx context.Context, tenant string, in *Contact) (*Contact, error) {
+	c, err := a.newContact(in, uuid.Must(uuid.NewV7()).String())
+	if err != nil {
+		return nil, err
+	}
+	event, err := a.contactEvent(ctx, "created", tenant, c)
+	if err != nil {
+		return nil, err
+	}
+	return c, a.Store.CreateContact(ctx, tenant, c, event)
+}
+
+// GetContact returns one contact.
+func (a *Accounts) GetContact(ctx context.Context, tenant, id string) (*Contact, error) {
+	return a.Store.GetContact(ctx, tenant, id)
+}
+
+// ListContacts returns a page of contacts, newest first.
+func (a *Accounts) ListContacts(ctx context.Context, tenant string, q Query) ([]*Contact, string, error) {
+	return a.Store.ListContacts(ctx, tenant, q)
+}
+
+// UpdateContact changes the fields named by mask; a stale etag is ABORTED, a taken e-mail
+// ALREADY_EXISTS.
+func (a *Accounts) UpdateContact(ctx context.Context, tenant string, in *Contact, mask *fieldmaskpb.FieldMask) (*Contact, error) {
+	if _, err := uuid.Parse(in.GetId()); err != nil {
+		return nil, apierr.Invalid("contact.id", "must be a contact id (UUID)")
+	}
+	fields, err := maskFields(in, mask, updatableContactFields)
+	if err != nil {
+		return nil, err
+	}
+	existing, err := a.Store.GetContact(ctx, tenant, in.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEtag(in.GetEtag(), existing.GetEtag(), ErrContactEtag); err != nil {
+		return nil, err
+	}
+	merged := proto.CloneOf(existing)
+	applyMask(merged, in, fields)
+	if merged.Email, err = NormalizeEmail(merged.GetEmail()); err != nil {
+		return nil, err
+	}
+	if err := validateAs(a.Validator, "contact", merged); err != nil {
+		return nil, err
+	}
+	merged.UpdateTime = timestamppb.New(a.Now().UTC())
+	merged.Etag = nextEtag(existing.GetEtag())
+	event, err := a.contactEvent(ctx, "updated", tenant, merged)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Store.UpdateContact(ctx, tenant, merged, existing, event); err != nil {
+		if errors.Is(err, ErrStale) {
+			return nil, ErrContactEtag
+		}
+		return nil, err
+	}
+	return merged, nil
+}
+
+// DeleteContact removes a contact; its customer id stays on its orders.
+func (a *Accounts) DeleteContact(ctx context.Context, tenant, id, etag string) error {
+	existing, err := a.Store.GetContact(ctx, tenant, id)
+	if err != nil {
+		return err
+	}
+	if err := checkEtag(etag, existing.GetEtag(), ErrContactEtag); err != nil {
+		return err
+	}
+	event, err := a.contactEvent(ctx, "deleted", tenant, existing)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.DeleteContact(ctx, tenant, existing, event); err != nil {
+		if errors.Is(err, ErrStale) {
+			return ErrContactEtag
+		}
+		return err
+	}
+	return nil
+}

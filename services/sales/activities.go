@@ -1,0 +1,112 @@
+package sales
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+)
+
+// Errors of the activity use cases.
+var (
+	ErrActivityNotFound = apierr.New(apierr.NotFound, "ACTIVITY_NOT_FOUND", "activity not found")
+	ErrNotOpenTask      = apierr.New(apierr.FailedPrecondition, "NOT_AN_OPEN_TASK", "only an open task can be completed")
+	ErrUnknownLink      = apierr.Invalid("activity", "links to a contact, account or opportunity that does not exist")
+	ErrActivityFilter   = apierr.Invalid("filter", `supported filters: contact_id = "<id>", account_id = "<id>", opportunity_id = "<id>"`)
+)
+
+// ActivityStore persists activities.
+type ActivityStore interface {
+	// CreateActivity stores an activity; ErrUnknownLink when a linked record does not exist.
+	CreateActivity(ctx context.Context, tenant string, a *Activity, event []byte) error
+	// CompleteActivity replaces prev with a, a completed task; ErrStale when prev is not current.
+	CompleteActivity(ctx context.Context, tenant string, a, prev *Activity, event []byte) error
+	GetActivity(ctx context.Context, tenant, id string) (*Activity, error)
+	ListActivities(ctx context.Context, tenant string, q Query) ([]*Activity, string, error)
+}
+
+// ParseActivityFilter parses the filters the activity indexes support.
+func ParseActivityFilter(filter string) (Index, error) {
+	return equalityIndex(filter, []string{"contact_id", "account_id", "opportunity_id"}, ErrActivityFilter)
+}
+
+// OverdueIndex lists an owner's open tasks due before now, the longest overdue first.
+func OverdueIndex(owner string, now time.Time) Index {
+	return Index{Name: []string{"open_tasks", owner}, Min: "-", Max: "(" + TimeKey(now)}
+}
+
+// isOpenTask reports whether an activity is a task still to do.
+func isOpenTask(a *Activity) bool {
+	return a.GetType() == salesv1.ActivityType_ACTIVITY_TYPE_TASK && a.GetCompleteTime() == nil
+}
+
+// Activities are the activity use cases.
+type Activities struct{ Env }
+
+// NewActivities returns the use cases.
+func NewActivities(env Env) *Activities { return &Activities{env} }
+
+func (a *Activities) eventOf(ctx context.Context, verb, tenant string, act *Activity) ([]byte, error) {
+	return a.event(ctx, "sales.activity."+verb, tenant, "", &salesv1.ActivityChanged{ActivityId: act.GetId(), OwnerId: act.GetOwnerId()})
+}
+
+// Create records an activity linked to existing records.
+func (a *Activities) Create(ctx context.Context, tenant string, in *Activity) (*Activity, error) {
+	now := timestampOf(a.Now())
+	act := &Activity{
+		Id: uuid.Must(uuid.NewV7()).String(), Type: in.GetType(), Subject: in.GetSubject(), Notes: in.GetNotes(),
+		OwnerId: in.GetOwnerId(), DueTime: in.GetDueTime(), ContactId: in.GetContactId(), AccountId: in.GetAccountId(),
+		OpportunityId: in.GetOpportunityId(), CreateTime: now, UpdateTime: now, Etag: "1",
+	}
+	event, err := a.eventOf(ctx, "created", tenant, act)
+	if err != nil {
+		return nil, err
+	}
+	return act, a.Store.CreateActivity(ctx, tenant, act, event)
+}
+
+// Get returns one activity.
+func (a *Activities) Get(ctx context.Context, tenant, id string) (*Activity, error) {
+	return a.Store.GetActivity(ctx, tenant, id)
+}
+
+// List returns a page of activities.
+func (a *Activities) List(ctx context.Context, tenant string, q Query) ([]*Activity, string, error) {
+	return a.Store.ListActivities(ctx, tenant, q)
+}
+
+// Overdue returns a page of an owner's overdue tasks as of now.
+func (a *Activities) Overdue(ctx context.Context, tenant, owner, after string, limit int) ([]*Activity, string, error) {
+	return a.Store.ListActivities(ctx, tenant, Query{Index: OverdueIndex(owner, a.Now()), After: after, Limit: limit})
+}
+
+// Complete marks an open task done.
+func (a *Activities) Complete(ctx context.Context, tenant, id string) (*Activity, error) {
+	for range writeAttempts {
+		existing, err := a.Store.GetActivity(ctx, tenant, id)
+		if err != nil {
+			return nil, err
+		}
+		if !isOpenTask(existing) {
+			return nil, ErrNotOpenTask
+		}
+		act := proto.CloneOf(existing)
+		now := timestampOf(a.Now())
+		act.CompleteTime, act.UpdateTime, act.Etag = now, now, nextEtag(existing.GetEtag())
+		event, err := a.eventOf(ctx, "completed", tenant, act)
+		if err != nil {
+			return nil, err
+		}
+		err = a.Store.CompleteActivity(ctx, tenant, act, existing, event)
+		if errors.Is(err, ErrStale) {
+			continue
+		}
+		return act, err
+	}
+	return nil, ErrContention
+}

@@ -1,0 +1,164 @@
+package sales
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+)
+
+// EventLeadConverted is emitted by a conversion; marketing marks the lead CONVERTED.
+const EventLeadConverted = "sales.lead.converted"
+
+// Errors of lead conversion.
+var (
+	ErrLeadNotFound         = apierr.New(apierr.NotFound, "LEAD_NOT_FOUND", "lead not found")
+	ErrLeadAlreadyConverted = apierr.New(apierr.FailedPrecondition, "LEAD_ALREADY_CONVERTED", "the lead is already converted")
+	ErrLeadDisqualified     = apierr.New(apierr.FailedPrecondition, "LEAD_DISQUALIFIED", "a disqualified lead cannot be converted")
+	ErrMarketingUnavailable = apierr.New(apierr.Unavailable, "MARKETING_UNAVAILABLE", "cannot read the lead from marketing right now; retry")
+)
+
+// LeadReader reads marketing's leads: ErrLeadNotFound, or ErrMarketingUnavailable when
+// marketing cannot answer.
+type LeadReader interface {
+	GetLead(ctx context.Context, id string) (*marketingv1.Lead, error)
+}
+
+// Conversion is everything a lead conversion writes at once.
+type Conversion struct {
+	LeadID string
+	// NewAccount is the account created from the lead's company; nil when attaching to one or
+	// for a consumer.
+	NewAccount *Account
+	Contact    *Contact
+	// Opportunity opens a deal, when asked for.
+	Opportunity *OpportunityWrite
+}
+
+// Conversions is the lead conversion use case.
+type Conversions struct {
+	Env
+	accounts      *Accounts
+	opportunities *Opportunities
+	leads         LeadReader
+}
+
+// NewConversions returns the use case; leads reaches marketing.
+func NewConversions(env Env, leads LeadReader, opportunities *Opportunities) *Conversions {
+	return &Conversions{Env: env, accounts: NewAccounts(env), opportunities: opportunities, leads: leads}
+}
+
+// ConvertRequest is what a conversion asks for.
+type ConvertRequest struct {
+	LeadID, AccountID, OwnerID string
+	// Opportunity to open, if not nil.
+	Opportunity *Opportunity
+}
+
+// Convert turns a lead into an account (or attaches to AccountID), a contact with the lead's
+// customer id and, when asked, an opportunity, all in one write with the claim on the lead, so a
+// lead converts once even under concurrent requests. Nothing is written when marketing cannot
+// answer.
+func (c *Conversions) Convert(ctx context.Context, tenant string, req ConvertRequest) (*Account, *Contact, *Opportunity, error) {
+	lead, err := c.leads.GetLead(ctx, req.LeadID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	switch lead.GetStatus() {
+	case marketingv1.LeadStatus_LEAD_STATUS_DISQUALIFIED:
+		return nil, nil, nil, ErrLeadDisqualified
+	case marketingv1.LeadStatus_LEAD_STATUS_CONVERTED:
+		return nil, nil, nil, ErrLeadAlreadyConverted
+	}
+	var account *Account
+	conv := &Conversion{LeadID: lead.GetId()}
+	switch {
+	case req.AccountID != "":
+		if account, err = c.Store.GetAccount(ctx, tenant, req.AccountID); errors.Is(err, ErrAccountNotFound) {
+			return nil, nil, nil, ErrUnknownAccount
+		} else if err != nil {
+			return nil, nil, nil, err
+		}
+	case lead.GetCompany() != "":
+		account = c.accounts.newAccount(&Account{DisplayName: lead.GetCompany(), OwnerId: req.OwnerID})
+		conv.NewAccount = account
+	}
+	contact, err := c.accounts.newContact(&Contact{
+		AccountId: account.GetId(), Email: lead.GetEmail(), GivenName: lead.GetGivenName(),
+		FamilyName: lead.GetFamilyName(), OwnerId: req.OwnerID,
+	}, lead.GetCustomerId())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	contact.LeadId, contact.CampaignId = lead.GetId(), lead.GetCampaignId()
+	conv.Contact = contact
+
+	for range writeAttempts {
+		var opp *Opportunity
+		if req.Opportunity != nil {
+			in := proto.CloneOf(req.Opportunity)
+			in.AccountId, in.ContactId = "", contact.GetId()
+			if in.OwnerId == "" {
+				in.OwnerId = req.OwnerID
+			}
+			pipeline, err := c.opportunities.pipeline(ctx, tenant, in.GetPipelineId())
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if opp, err = c.opportunities.open(in, pipeline, contact); err != nil {
+				return nil, nil, nil, err
+			}
+			if conv.Opportunity, err = c.opportunities.creation(ctx, tenant, opp, pipeline); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+		events, err := c.events(ctx, tenant, conv, lead)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		err = c.Store.Convert(ctx, tenant, conv, events)
+		if errors.Is(err, ErrStale) {
+			continue // the opportunity's pipeline changed meanwhile
+		}
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return account, contact, opp, nil
+	}
+	return nil, nil, nil, ErrContention
+}
+
+// events are the conversion's events: what it created, then sales.lead.converted.
+func (c *Conversions) events(ctx context.Context, tenant string, conv *Conversion, lead *marketingv1.Lead) ([][]byte, error) {
+	var out [][]byte
+	add := func(eventType string, payload proto.Message) error {
+		data, err := c.event(ctx, eventType, tenant, lead.GetCustomerId(), payload)
+		out = append(out, data)
+		return err
+	}
+	if conv.NewAccount != nil {
+		if err := add("sales.account.created", &salesv1.AccountChanged{AccountId: conv.NewAccount.GetId()}); err != nil {
+			return nil, err
+		}
+	}
+	contact := conv.Contact
+	if err := add("sales.contact.created", &salesv1.ContactChanged{ContactId: contact.GetId(), CustomerId: contact.GetCustomerId(), AccountId: contact.GetAccountId()}); err != nil {
+		return nil, err
+	}
+	converted := &salesv1.LeadConverted{
+		LeadId: lead.GetId(), CustomerId: lead.GetCustomerId(), AccountId: contact.GetAccountId(),
+		ContactId: contact.GetId(), CampaignId: lead.GetCampaignId(),
+	}
+	if conv.Opportunity != nil {
+		out = append(out, conv.Opportunity.Events...)
+		converted.OpportunityId = conv.Opportunity.Opp.GetId()
+	}
+	if err := add(EventLeadConverted, converted); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,156 @@
+package sales
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
+)
+
+// Forecast metrics, counted per period, owner and currency as opportunities change. Amounts are
+// in nano units of the currency; the weighted pipeline is amount x probability / 100 per deal.
+const (
+	metricPipeline     = "pipeline"
+	metricWeighted     = "weighted"
+	metricBestCase     = "best_case"
+	metricCommit       = "commit"
+	metricWon          = "won"
+	metricWonCount     = "won_count"
+	metricLostCount    = "lost_count"
+	metricCycleSeconds = "cycle_seconds"
+)
+
+const nanosPerUnit = 1_000_000_000
+
+func toNanos(m *typev1.Money) int64 { return m.GetUnits()*nanosPerUnit + int64(m.GetNanos()) }
+
+func fromNanos(currency string, n int64) *typev1.Money {
+	return &typev1.Money{CurrencyCode: currency, Units: n / nanosPerUnit, Nanos: int32(n % nanosPerUnit)}
+}
+
+func timestampOf(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t.UTC()) }
+
+// Periods are the month and quarter of a close date "YYYY-MM-DD": "2026-07" and "2026-Q3".
+func Periods(closeDate string) []string {
+	d, err := time.Parse(time.DateOnly, closeDate)
+	if err != nil {
+		return nil
+	}
+	return []string{d.Format("2006-01"), fmt.Sprintf("%d-Q%d", d.Year(), (int(d.Month())+2)/3)}
+}
+
+// contribution is what one deal adds to the forecast counters of its close date's periods.
+func contribution(o *Opportunity) []ForecastCounter {
+	if o == nil {
+		return nil
+	}
+	amount := toNanos(o.GetAmount())
+	values := map[string]int64{}
+	switch o.GetStatus() {
+	case salesv1.OpportunityStatus_OPPORTUNITY_STATUS_OPEN:
+		category := o.GetForecastCategory()
+		if category == salesv1.ForecastCategory_FORECAST_CATEGORY_OMITTED {
+			break
+		}
+		values[metricPipeline] = amount
+		values[metricWeighted] = amount * int64(o.GetProbability()) / 100
+		if category == salesv1.ForecastCategory_FORECAST_CATEGORY_BEST_CASE || category == salesv1.ForecastCategory_FORECAST_CATEGORY_COMMIT {
+			values[metricBestCase] = amount
+		}
+		if category == salesv1.ForecastCategory_FORECAST_CATEGORY_COMMIT {
+			values[metricCommit] = amount
+		}
+	case salesv1.OpportunityStatus_OPPORTUNITY_STATUS_WON:
+		values[metricWon], values[metricBestCase], values[metricCommit] = amount, amount, amount
+		values[metricWonCount] = 1
+		values[metricCycleSeconds] = int64(o.GetCloseTime().AsTime().Sub(o.GetCreateTime().AsTime()).Seconds())
+	case salesv1.OpportunityStatus_OPPORTUNITY_STATUS_LOST:
+		values[metricLostCount] = 1
+	}
+	var out []ForecastCounter
+	for _, period := range Periods(o.GetCloseDate()) {
+		for metric, v := range values {
+			out = append(out, ForecastCounter{Period: period, Owner: o.GetOwnerId(), Currency: o.GetCurrencyCode(), Metric: metric, Value: v})
+		}
+	}
+	return out
+}
+
+// forecastDelta is the change of the forecast counters when prev becomes next (either may be nil).
+func forecastDelta(prev, next *Opportunity) []ForecastCounter {
+	type counter struct{ period, owner, currency, metric string }
+	sum := map[counter]int64{}
+	for _, c := range contribution(prev) {
+		sum[counter{c.Period, c.Owner, c.Currency, c.Metric}] -= c.Value
+	}
+	for _, c := range contribution(next) {
+		sum[counter{c.Period, c.Owner, c.Currency, c.Metric}] += c.Value
+	}
+	var out []ForecastCounter
+	for k, v := range sum {
+		if v != 0 {
+			out = append(out, ForecastCounter{Period: k.period, Owner: k.owner, Currency: k.currency, Metric: k.metric, Value: v})
+		}
+	}
+	slices.SortFunc(out, func(a, b ForecastCounter) int {
+		return cmp.Or(cmp.Compare(a.Period, b.Period), cmp.Compare(a.Owner, b.Owner), cmp.Compare(a.Currency, b.Currency), cmp.Compare(a.Metric, b.Metric))
+	})
+	return out
+}
+
+// Forecasts are the forecast use case.
+type Forecasts struct{ Env }
+
+// NewForecasts returns the use case.
+func NewForecasts(env Env) *Forecasts { return &Forecasts{env} }
+
+// Get returns a period's forecast from its counters (one read, whatever the number of deals),
+// for every owner or only ownerID.
+func (f *Forecasts) Get(ctx context.Context, tenant, period, ownerID string) (*salesv1.Forecast, error) {
+	counters, err := f.Store.ForecastTotals(ctx, tenant, period)
+	if err != nil {
+		return nil, err
+	}
+	type row struct{ owner, currency string }
+	values := map[row]map[string]int64{}
+	for _, c := range counters {
+		if ownerID != "" && c.Owner != ownerID {
+			continue
+		}
+		r := row{c.Owner, c.Currency}
+		if values[r] == nil {
+			values[r] = map[string]int64{}
+		}
+		values[r][c.Metric] += c.Value
+	}
+	out := &salesv1.Forecast{Period: period}
+	for r, v := range values {
+		if !slices.ContainsFunc(slices.Collect(maps.Values(v)), func(n int64) bool { return n != 0 }) {
+			continue // every deal of the row moved away
+		}
+		fr := &salesv1.ForecastRow{
+			OwnerId: r.owner, CurrencyCode: r.currency,
+			Pipeline: fromNanos(r.currency, v[metricPipeline]), WeightedPipeline: fromNanos(r.currency, v[metricWeighted]),
+			BestCase: fromNanos(r.currency, v[metricBestCase]), Commit: fromNanos(r.currency, v[metricCommit]),
+			ClosedWon: fromNanos(r.currency, v[metricWon]), WonCount: v[metricWonCount], LostCount: v[metricLostCount],
+		}
+		if closed := fr.WonCount + fr.LostCount; closed > 0 {
+			fr.WinRate = float64(fr.WonCount) / float64(closed)
+		}
+		if fr.WonCount > 0 {
+			fr.AverageSalesCycleDays = float64(v[metricCycleSeconds]) / float64(fr.WonCount) / 86400
+		}
+		out.Rows = append(out.Rows, fr)
+	}
+	slices.SortFunc(out.Rows, func(a, b *salesv1.ForecastRow) int {
+		return cmp.Or(cmp.Compare(a.GetOwnerId(), b.GetOwnerId()), cmp.Compare(a.GetCurrencyCode(), b.GetCurrencyCode()))
+	})
+	return out, nil
+}

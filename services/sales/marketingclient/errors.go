@@ -1,0 +1,8 @@
+package marketingclient
+
+import "github.com/crmcycle/crm/pkg/apierr"
+
+// errMarketingDenied is the caller's key lacking marketing.read: converting reads the lead with
+// the caller's own credential.
+var errMarketingDenied = apierr.New(apierr.PermissionDenied, "MISSING_SCOPE",
+	"converting a lead reads it from marketing: the API key needs the marketing.read scope")

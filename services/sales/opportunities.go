@@ -1,0 +1,367 @@
+package sales
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+)
+
+// Event types of opportunities.
+const (
+	EventStageChanged = "sales.opportunity.stage_changed"
+	EventWon          = "sales.opportunity.won"
+	EventLost         = "sales.opportunity.lost"
+	EventOrderPlaced  = "sales.order.placed"
+)
+
+// defaultCloseAfter is the expected close date of a deal that names none.
+const defaultCloseAfter = 90 * 24 * time.Hour
+
+var updatableOpportunityFields = []string{"display_name", "amount", "close_date", "owner_id"}
+
+// Opportunities are the opportunity use cases.
+type Opportunities struct {
+	Env
+	pipelines *Pipelines
+	pricer    Pricer
+}
+
+// NewOpportunities returns the use cases; pricer reaches the product service.
+func NewOpportunities(env Env, pricer Pricer) *Opportunities {
+	return &Opportunities{Env: env, pipelines: NewPipelines(env), pricer: pricer}
+}
+
+// open builds a new deal in the first open stage of its pipeline, for contact (may be nil).
+func (o *Opportunities) open(in *Opportunity, pipeline *Pipeline, contact *Contact) (*Opportunity, error) {
+	now := o.Now().UTC()
+	currency := in.GetCurrencyCode()
+	if currency == "" {
+		currency = cmp.Or(in.GetAmount().GetCurrencyCode(), defaultCurrency)
+	}
+	amount := in.GetAmount()
+	if amount == nil {
+		amount = fromNanos(currency, 0)
+	}
+	if amount.GetCurrencyCode() != currency || toNanos(amount) < 0 {
+		return nil, ErrAmount
+	}
+	closeDate := in.GetCloseDate()
+	if closeDate == "" {
+		closeDate = now.Add(defaultCloseAfter).Format(time.DateOnly)
+	}
+	if _, err := time.Parse(time.DateOnly, closeDate); err != nil {
+		return nil, ErrCloseDate
+	}
+	opp := &Opportunity{
+		Id: uuid.Must(uuid.NewV7()).String(), DisplayName: in.GetDisplayName(), AccountId: in.GetAccountId(),
+		ContactId: in.GetContactId(), PipelineId: pipeline.GetId(), Amount: amount, CurrencyCode: currency,
+		CloseDate: closeDate, OwnerId: in.GetOwnerId(), Status: salesv1.OpportunityStatus_OPPORTUNITY_STATUS_OPEN,
+		CreateTime: timestampOf(now), UpdateTime: timestampOf(now), Etag: "1",
+	}
+	if contact != nil {
+		opp.ContactId, opp.CustomerId, opp.CampaignId, opp.LeadId = contact.GetId(), contact.GetCustomerId(), contact.GetCampaignId(), contact.GetLeadId()
+		if opp.AccountId == "" {
+			opp.AccountId = contact.GetAccountId()
+		}
+	}
+	if opp.AccountId == "" && opp.ContactId == "" {
+		return nil, ErrNoParty
+	}
+	enterStage(opp, stageWith(pipeline, salesv1.StageOutcome_STAGE_OUTCOME_OPEN), now)
+	return opp, nil
+}
+
+// pipeline reads the pipeline a new deal names, as a field error when it does not exist.
+func (o *Opportunities) pipeline(ctx context.Context, tenant, id string) (*Pipeline, error) {
+	p, err := o.pipelines.Get(ctx, tenant, id)
+	if errors.Is(err, ErrPipelineNotFound) {
+		return nil, ErrUnknownPipeline
+	}
+	return p, err
+}
+
+// creation is the write that opens a deal, pinned to the pipeline it was opened in.
+func (o *Opportunities) creation(ctx context.Context, tenant string, opp *Opportunity, pipeline *Pipeline) (*OpportunityWrite, error) {
+	event, err := o.event(ctx, "sales.opportunity.created", tenant, opp.GetCustomerId(), &salesv1.OpportunityChanged{Opportunity: opp})
+	if err != nil {
+		return nil, err
+	}
+	return &OpportunityWrite{Opp: opp, PinPipeline: true, PipelineVersion: PipelineVersion(pipeline),
+		Forecast: forecastDelta(nil, opp), Events: [][]byte{event}}, nil
+}
+
+// Create opens a deal in the first open stage of its pipeline (the default when empty).
+func (o *Opportunities) Create(ctx context.Context, tenant string, in *Opportunity) (*Opportunity, error) {
+	var contact *Contact
+	if in.GetContactId() != "" {
+		c, err := o.Store.GetContact(ctx, tenant, in.GetContactId())
+		if errors.Is(err, ErrContactNotFound) {
+			return nil, ErrUnknownContact
+		}
+		if err != nil {
+			return nil, err
+		}
+		contact = c
+	}
+	for range writeAttempts {
+		pipeline, err := o.pipeline(ctx, tenant, in.GetPipelineId())
+		if err != nil {
+			return nil, err
+		}
+		opp, err := o.open(in, pipeline, contact)
+		if err != nil {
+			return nil, err
+		}
+		w, err := o.creation(ctx, tenant, opp, pipeline)
+		if err != nil {
+			return nil, err
+		}
+		err = o.Store.SaveOpportunity(ctx, tenant, w)
+		if errors.Is(err, ErrStale) {
+			continue // the pipeline changed meanwhile
+		}
+		return opp, err
+	}
+	return nil, ErrContention
+}
+
+// Get returns one deal.
+func (o *Opportunities) Get(ctx context.Context, tenant, id string) (*Opportunity, error) {
+	return o.Store.GetOpportunity(ctx, tenant, id)
+}
+
+// List returns a page of deals.
+func (o *Opportunities) List(ctx context.Context, tenant string, q Query) ([]*Opportunity, string, error) {
+	return o.Store.ListOpportunities(ctx, tenant, q)
+}
+
+// Update changes an open deal's name, estimated amount, close date or owner.
+func (o *Opportunities) Update(ctx context.Context, tenant string, in *Opportunity, mask *fieldmaskpb.FieldMask) (*Opportunity, error) {
+	if _, err := uuid.Parse(in.GetId()); err != nil {
+		return nil, apierr.Invalid("opportunity.id", "must be an opportunity id (UUID)")
+	}
+	fields, err := maskFields(in, mask, updatableOpportunityFields)
+	if err != nil {
+		return nil, err
+	}
+	existing, err := o.Store.GetOpportunity(ctx, tenant, in.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEtag(in.GetEtag(), existing.GetEtag(), ErrOpportunityEtag); err != nil {
+		return nil, err
+	}
+	if !isOpen(existing) {
+		return nil, ErrOpportunityClosed
+	}
+	merged := proto.CloneOf(existing)
+	applyMask(merged, in, fields)
+	if !proto.Equal(merged.GetAmount(), existing.GetAmount()) && len(existing.GetLineItems()) > 0 {
+		return nil, ErrAmountFixed
+	}
+	if merged.Amount == nil {
+		merged.Amount = fromNanos(merged.GetCurrencyCode(), 0)
+	}
+	if merged.GetAmount().GetCurrencyCode() != merged.GetCurrencyCode() || toNanos(merged.GetAmount()) < 0 {
+		return nil, ErrAmount
+	}
+	if merged.CloseDate == "" {
+		merged.CloseDate = existing.GetCloseDate()
+	}
+	if err := validateAs(o.Validator, "opportunity", merged); err != nil {
+		return nil, err
+	}
+	if _, err := time.Parse(time.DateOnly, merged.GetCloseDate()); err != nil {
+		return nil, ErrCloseDate
+	}
+	return o.save(ctx, tenant, merged, existing, "sales.opportunity.updated")
+}
+
+// save writes an opportunity change that needs no pipeline pin or order, with its event.
+func (o *Opportunities) save(ctx context.Context, tenant string, opp, prev *Opportunity, eventType string) (*Opportunity, error) {
+	opp.UpdateTime = timestampOf(o.Now())
+	opp.Etag = nextEtag(prev.GetEtag())
+	event, err := o.event(ctx, eventType, tenant, opp.GetCustomerId(), &salesv1.OpportunityChanged{Opportunity: opp})
+	if err != nil {
+		return nil, err
+	}
+	err = o.Store.SaveOpportunity(ctx, tenant, &OpportunityWrite{Opp: opp, Prev: prev, Forecast: forecastDelta(prev, opp), Events: [][]byte{event}})
+	if errors.Is(err, ErrStale) {
+		return nil, ErrOpportunityEtag
+	}
+	return opp, err
+}
+
+// AddLineItem prices a line through the product service now and adds it to an open deal, whose
+// amount becomes the sum of its lines. The quote is taken once; racing writes only re-read the deal.
+func (o *Opportunities) AddLineItem(ctx context.Context, tenant, id string, in *OrderLine) (*Opportunity, *OrderLine, error) {
+	existing, err := o.Store.GetOpportunity(ctx, tenant, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !isOpen(existing) {
+		return nil, nil, ErrOpportunityClosed
+	}
+	priced, err := o.pricer.Price(ctx, existing.GetCurrencyCode(), requestLines([]*OrderLine{in}))
+	if err != nil {
+		return nil, nil, err
+	}
+	line := priced[0]
+	for range writeAttempts {
+		if !isOpen(existing) {
+			return nil, nil, ErrOpportunityClosed
+		}
+		opp := proto.CloneOf(existing)
+		opp.LineItems = append(opp.LineItems, line)
+		opp.Amount = fromNanos(opp.GetCurrencyCode(), linesTotal(opp.GetLineItems()))
+		saved, err := o.save(ctx, tenant, opp, existing, "sales.opportunity.updated")
+		if !errors.Is(err, ErrOpportunityEtag) {
+			return saved, line, err
+		}
+		if existing, err = o.Store.GetOpportunity(ctx, tenant, id); err != nil {
+			return nil, nil, err
+		}
+	}
+	return nil, nil, ErrContention
+}
+
+// transition is one status or stage change of an open deal, computed from its current state.
+type transition func(opp *Opportunity, pipeline *Pipeline, now time.Time) (events []eventOf, order *Order, err error)
+
+// eventOf is an event to append: its type and payload.
+type eventOf struct {
+	eventType string
+	payload   proto.Message
+}
+
+// change applies t to the current state of deal id, retrying when a concurrent write (or a
+// pipeline edit) lands first, so concurrent moves serialize and the history stays a chain. With
+// etag set, a concurrent change is ABORTED instead.
+func (o *Opportunities) change(ctx context.Context, tenant, id, etag string, t transition) (*Opportunity, *Order, error) {
+	for range writeAttempts {
+		existing, err := o.Store.GetOpportunity(ctx, tenant, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := checkEtag(etag, existing.GetEtag(), ErrOpportunityEtag); err != nil {
+			return nil, nil, err
+		}
+		if !isOpen(existing) {
+			return nil, nil, ErrOpportunityClosed
+		}
+		pipeline, err := o.pipelines.Get(ctx, tenant, existing.GetPipelineId())
+		if err != nil {
+			return nil, nil, err
+		}
+		now := o.Now().UTC()
+		opp := proto.CloneOf(existing)
+		pending, order, err := t(opp, pipeline, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		if pending == nil {
+			return existing, nil, nil
+		}
+		opp.UpdateTime = timestampOf(now)
+		opp.Etag = nextEtag(existing.GetEtag())
+		w := &OpportunityWrite{Opp: opp, Prev: existing, PinPipeline: true, PipelineVersion: PipelineVersion(pipeline),
+			Order: order, Forecast: forecastDelta(existing, opp)}
+		for _, e := range pending {
+			data, err := o.event(ctx, e.eventType, tenant, opp.GetCustomerId(), e.payload)
+			if err != nil {
+				return nil, nil, err
+			}
+			w.Events = append(w.Events, data)
+		}
+		err = o.Store.SaveOpportunity(ctx, tenant, w)
+		if errors.Is(err, ErrStale) {
+			if etag != "" {
+				return nil, nil, ErrOpportunityEtag
+			}
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return opp, order, nil
+	}
+	return nil, nil, ErrContention
+}
+
+// Move puts an open deal into another open stage of its pipeline; moving to the stage it is in
+// changes nothing.
+func (o *Opportunities) Move(ctx context.Context, tenant, id, stage, etag string) (*Opportunity, error) {
+	opp, _, err := o.change(ctx, tenant, id, etag, func(opp *Opportunity, pipeline *Pipeline, now time.Time) ([]eventOf, *Order, error) {
+		s := stageOf(pipeline, stage)
+		switch {
+		case s == nil:
+			return nil, nil, ErrUnknownStage
+		case s.GetOutcome() != salesv1.StageOutcome_STAGE_OUTCOME_OPEN:
+			return nil, nil, ErrClosedStage
+		case s.GetId() == opp.GetStage():
+			return nil, nil, nil
+		}
+		from := opp.GetStage()
+		enterStage(opp, s, now)
+		return []eventOf{{EventStageChanged, &salesv1.OpportunityStageChanged{
+			OpportunityId: opp.GetId(), CustomerId: opp.GetCustomerId(), CampaignId: opp.GetCampaignId(),
+			FromStage: from, ToStage: s.GetId(), Probability: s.GetProbability(),
+		}}}, nil, nil
+	})
+	return opp, err
+}
+
+// Win closes an open deal with line items and a contact as won and places its order at the
+// prices quoted when the lines were added, in the same write: two concurrent wins place one order.
+func (o *Opportunities) Win(ctx context.Context, tenant, id string) (*Opportunity, *Order, error) {
+	return o.change(ctx, tenant, id, "", func(opp *Opportunity, pipeline *Pipeline, now time.Time) ([]eventOf, *Order, error) {
+		if len(opp.GetLineItems()) == 0 {
+			return nil, nil, ErrNoLineItems
+		}
+		if opp.GetCustomerId() == "" {
+			return nil, nil, ErrNoCustomer
+		}
+		order := &Order{
+			Id: uuid.Must(uuid.NewV7()).String(), CustomerId: opp.GetCustomerId(), AccountId: opp.GetAccountId(),
+			OpportunityId: opp.GetId(), Lines: opp.GetLineItems(), CurrencyCode: opp.GetCurrencyCode(),
+			Total:      fromNanos(opp.GetCurrencyCode(), linesTotal(opp.GetLineItems())),
+			CampaignId: opp.GetCampaignId(), CreateTime: timestampOf(now), UpdateTime: timestampOf(now), Etag: "1",
+		}
+		closeDeal(opp, pipeline, salesv1.StageOutcome_STAGE_OUTCOME_WON, now)
+		opp.OrderId = order.GetId()
+		return []eventOf{
+			{EventWon, &salesv1.OpportunityWon{Opportunity: opp, OrderId: order.GetId()}},
+			{EventOrderPlaced, &salesv1.OrderPlaced{Order: order}},
+		}, order, nil
+	})
+}
+
+// Lose closes an open deal as lost, with the reason.
+func (o *Opportunities) Lose(ctx context.Context, tenant, id, reason string) (*Opportunity, error) {
+	opp, _, err := o.change(ctx, tenant, id, "", func(opp *Opportunity, pipeline *Pipeline, now time.Time) ([]eventOf, *Order, error) {
+		closeDeal(opp, pipeline, salesv1.StageOutcome_STAGE_OUTCOME_LOST, now)
+		opp.LostReason = reason
+		return []eventOf{{EventLost, &salesv1.OpportunityLost{Opportunity: opp}}}, nil, nil
+	})
+	return opp, err
+}
+
+// closeDeal moves a deal into its pipeline's WON or LOST stage; its close date becomes today, so the
+// forecast counts it in the period it closed.
+func closeDeal(opp *Opportunity, pipeline *Pipeline, outcome salesv1.StageOutcome, now time.Time) {
+	enterStage(opp, stageWith(pipeline, outcome), now)
+	opp.Status = salesv1.OpportunityStatus_OPPORTUNITY_STATUS_WON
+	if outcome == salesv1.StageOutcome_STAGE_OUTCOME_LOST {
+		opp.Status = salesv1.OpportunityStatus_OPPORTUNITY_STATUS_LOST
+	}
+	opp.CloseTime = timestampOf(now)
+	opp.CloseDate = now.Format(time.DateOnly)
+}

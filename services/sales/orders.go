@@ -1,0 +1,116 @@
+package sales
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+)
+
+// Errors of the order use cases.
+var (
+	ErrOrderNotFound   = apierr.New(apierr.NotFound, "ORDER_NOT_FOUND", "order not found")
+	ErrUnknownCustomer = apierr.Invalid("order.customer_id", "no contact has this customer id")
+	ErrOrderFilter     = apierr.Invalid("filter",
+		`supported filters: customer_id = "<id>" and ranges on create_time (RFC 3339), joined by AND`)
+)
+
+// OrderStore persists orders.
+type OrderStore interface {
+	// CreateOrder stores a direct order; ErrUnknownAccount when its account does not exist.
+	CreateOrder(ctx context.Context, tenant string, o *Order, event []byte) error
+	GetOrder(ctx context.Context, tenant, id string) (*Order, error)
+	ListOrders(ctx context.Context, tenant string, q Query) ([]*Order, string, error)
+}
+
+// TimeKey is the sort key of a time in the time indexes: Unix milliseconds, zero-padded.
+func TimeKey(t time.Time) string { return fmt.Sprintf("%013d", t.UnixMilli()) }
+
+// ParseOrderFilter parses `customer_id = "<id>"` and create_time ranges into the orders' time
+// index (all orders or one customer's), newest first.
+func ParseOrderFilter(filter string) (Index, error) {
+	terms, err := parseTerms(filter, ErrOrderFilter)
+	if err != nil {
+		return Index{}, err
+	}
+	ix := Index{Name: []string{"time"}, Desc: true}
+	var times []term
+	for _, t := range terms {
+		switch {
+		case t.field == "customer_id" && t.op == "=" && len(ix.Name) == 1:
+			if _, err := uuid.Parse(t.value); err != nil {
+				return Index{}, ErrOrderFilter
+			}
+			ix.Name = []string{"time", "customer_id", t.value}
+		case t.field == "create_time" && t.op != "=":
+			times = append(times, t)
+		default:
+			return Index{}, ErrOrderFilter
+		}
+	}
+	ix.Min, ix.Max, err = rangeBounds(times, func(v string) (string, bool) {
+		ts, err := time.Parse(time.RFC3339, v)
+		return TimeKey(ts), err == nil
+	}, ErrOrderFilter)
+	return ix, err
+}
+
+// Orders are the direct order use cases.
+type Orders struct {
+	Env
+	pricer Pricer
+}
+
+// NewOrders returns the use cases; pricer reaches the product service.
+func NewOrders(env Env, pricer Pricer) *Orders { return &Orders{Env: env, pricer: pricer} }
+
+// Create places a direct order (a repeat purchase) for a known customer, its lines priced by the
+// product service now; it is attributed to the campaign the customer's lead came from.
+func (o *Orders) Create(ctx context.Context, tenant string, in *Order) (*Order, error) {
+	contactID, err := o.Store.ContactOfCustomer(ctx, tenant, in.GetCustomerId())
+	if errors.Is(err, ErrContactNotFound) {
+		return nil, ErrUnknownCustomer
+	}
+	if err != nil {
+		return nil, err
+	}
+	contact, err := o.Store.GetContact(ctx, tenant, contactID)
+	if errors.Is(err, ErrContactNotFound) {
+		return nil, ErrUnknownCustomer
+	}
+	if err != nil {
+		return nil, err
+	}
+	currency := cmp.Or(in.GetCurrencyCode(), defaultCurrency)
+	lines, err := o.pricer.Price(ctx, currency, requestLines(in.GetLines()))
+	if err != nil {
+		return nil, err
+	}
+	now := timestampOf(o.Now())
+	order := &Order{
+		Id: uuid.Must(uuid.NewV7()).String(), CustomerId: in.GetCustomerId(), AccountId: cmp.Or(in.GetAccountId(), contact.GetAccountId()),
+		Lines: lines, Total: fromNanos(currency, linesTotal(lines)), CampaignId: contact.GetCampaignId(),
+		CurrencyCode: currency, CreateTime: now, UpdateTime: now, Etag: "1",
+	}
+	event, err := o.event(ctx, EventOrderPlaced, tenant, order.GetCustomerId(), &salesv1.OrderPlaced{Order: order})
+	if err != nil {
+		return nil, err
+	}
+	return order, o.Store.CreateOrder(ctx, tenant, order, event)
+}
+
+// Get returns one order.
+func (o *Orders) Get(ctx context.Context, tenant, id string) (*Order, error) {
+	return o.Store.GetOrder(ctx, tenant, id)
+}
+
+// List returns a page of orders, newest first.
+func (o *Orders) List(ctx context.Context, tenant string, q Query) ([]*Order, string, error) {
+	return o.Store.ListOrders(ctx, tenant, q)
+}

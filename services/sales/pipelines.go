@@ -1,0 +1,119 @@
+package sales
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+)
+
+// Pipelines are the pipeline use cases.
+type Pipelines struct{ Env }
+
+// NewPipelines returns the use cases.
+func NewPipelines(env Env) *Pipelines { return &Pipelines{env} }
+
+var updatablePipelineFields = []string{"display_name", "stages"}
+
+// Create makes a pipeline.
+func (p *Pipelines) Create(ctx context.Context, tenant string, in *Pipeline) (*Pipeline, error) {
+	if err := checkStages(in); err != nil {
+		return nil, err
+	}
+	ts := timestamppb.New(p.Now().UTC())
+	pl := &Pipeline{Id: uuid.Must(uuid.NewV7()).String(), DisplayName: in.GetDisplayName(), Stages: in.GetStages(),
+		CreateTime: ts, UpdateTime: ts, Etag: "1"}
+	event, err := p.event(ctx, "sales.pipeline.created", tenant, "", &salesv1.PipelineChanged{PipelineId: pl.GetId()})
+	if err != nil {
+		return nil, err
+	}
+	return pl, p.Store.CreatePipeline(ctx, tenant, pl, event)
+}
+
+// Get returns a pipeline; the default one exists for every tenant.
+func (p *Pipelines) Get(ctx context.Context, tenant, id string) (*Pipeline, error) {
+	if id == "" {
+		id = DefaultPipelineID
+	}
+	pl, err := p.Store.GetPipeline(ctx, tenant, id)
+	if errors.Is(err, ErrPipelineNotFound) && id == DefaultPipelineID {
+		return defaultPipeline(), nil
+	}
+	return pl, err
+}
+
+// List returns the default pipeline first, then the created ones newest first.
+func (p *Pipelines) List(ctx context.Context, tenant string, q Query) ([]*Pipeline, string, error) {
+	var out []*Pipeline
+	if q.After == "" {
+		def, err := p.Get(ctx, tenant, DefaultPipelineID)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, def)
+		q.Limit--
+		if q.Limit == 0 {
+			return out, DefaultPipelineID, nil
+		}
+	}
+	if q.After == DefaultPipelineID {
+		q.After = ""
+	}
+	rest, next, err := p.Store.ListPipelines(ctx, tenant, q)
+	return append(out, rest...), next, err
+}
+
+// Update changes a pipeline's name or stages. Removing a stage that holds open opportunities is
+// refused inside the write; open deals keep the probability of the stage they entered until
+// they move.
+func (p *Pipelines) Update(ctx context.Context, tenant string, in *Pipeline, mask *fieldmaskpb.FieldMask) (*Pipeline, error) {
+	if in.GetId() == "" {
+		return nil, apierr.Invalid("pipeline.id", "required")
+	}
+	fields, err := maskFields(in, mask, updatablePipelineFields)
+	if err != nil {
+		return nil, err
+	}
+	existing, err := p.Get(ctx, tenant, in.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEtag(in.GetEtag(), existing.GetEtag(), ErrPipelineEtag); err != nil {
+		return nil, err
+	}
+	merged := proto.CloneOf(existing)
+	applyMask(merged, in, fields)
+	if err := validateAs(p.Validator, "pipeline", merged); err != nil {
+		return nil, err
+	}
+	if err := checkStages(merged); err != nil {
+		return nil, err
+	}
+	ts := timestamppb.New(p.Now().UTC())
+	if merged.CreateTime == nil {
+		merged.CreateTime = ts
+	}
+	merged.UpdateTime = ts
+	merged.Etag = nextEtag(existing.GetEtag())
+	var removed []string
+	for _, s := range existing.GetStages() {
+		if stageOf(merged, s.GetId()) == nil {
+			removed = append(removed, s.GetId())
+		}
+	}
+	event, err := p.event(ctx, "sales.pipeline.updated", tenant, "", &salesv1.PipelineChanged{PipelineId: merged.GetId()})
+	if err != nil {
+		return nil, err
+	}
+	err = p.Store.UpdatePipeline(ctx, tenant, merged, PipelineVersion(existing), removed, event)
+	if errors.Is(err, ErrStale) {
+		return nil, ErrPipelineEtag
+	}
+	return merged, err
+}

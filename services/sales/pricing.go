@@ -1,0 +1,39 @@
+package sales
+
+import (
+	"context"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+)
+
+// Errors of pricing through the product service.
+var (
+	ErrNotSellable = apierr.New(apierr.FailedPrecondition, "PRODUCT_NOT_SELLABLE",
+		"a product is missing, archived or has no price in the currency")
+	ErrProductUnavailable = apierr.New(apierr.Unavailable, "PRODUCT_UNAVAILABLE", "the product service cannot price the lines right now; retry")
+)
+
+// Pricer prices lines at the catalog's current prices: it fills each line's SKU, name, unit
+// price, total and recurring flag. ErrNotSellable (with the product's explanation) or
+// ErrProductUnavailable.
+type Pricer interface {
+	Price(ctx context.Context, currency string, lines []*OrderLine) ([]*OrderLine, error)
+}
+
+// linesTotal sums the lines' totals.
+func linesTotal(lines []*OrderLine) int64 {
+	var sum int64
+	for _, l := range lines {
+		sum += toNanos(l.GetTotal())
+	}
+	return sum
+}
+
+// requestLines keeps only what a client may set on a line: the price comes from the catalog.
+func requestLines(lines []*OrderLine) []*OrderLine {
+	out := make([]*OrderLine, len(lines))
+	for i, l := range lines {
+		out[i] = &OrderLine{ProductId: l.GetProductId(), Quantity: l.GetQuantity(), DiscountPercent: l.GetDiscountPercent()}
+	}
+	return out
+}

@@ -1,0 +1,156 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/services/sales"
+)
+
+func (k keys) domains() string   { return k.Key("account-domains") }
+func (k keys) emails() string    { return k.Key("contact-emails") }
+func (k keys) customers() string { return k.Key("customer-contacts") }
+
+// accountMembers are the indexes an account is in.
+func (k keys) accountMembers(a *sales.Account) []member {
+	if a == nil {
+		return nil
+	}
+	return append(k.plain("account", a.GetId(), "owner_id", a.GetOwnerId(), "industry", a.GetIndustry()),
+		k.sorted(a.GetId(), sales.NameKey(a.GetDisplayName()), "account", "name"))
+}
+
+// putAccount adds an account's creation (prev nil) or change to w.
+func (k keys) putAccount(w *commit.Write, a, prev *sales.Account) error {
+	key := k.resource("account", a.GetId())
+	if err := putResource(w, key, prev.GetEtag(), a, a.GetEtag()); err != nil {
+		return err
+	}
+	if a.GetDomain() != prev.GetDomain() {
+		if a.GetDomain() != "" {
+			w.Unique(k.domains(), a.GetDomain(), a.GetId())
+		}
+		if prev.GetDomain() != "" {
+			w.HDel(k.domains(), prev.GetDomain())
+		}
+	}
+	moveMembers(w, k.accountMembers(prev), k.accountMembers(a))
+	return nil
+}
+
+// CreateAccount implements sales.Store.
+func (s *Store) CreateAccount(ctx context.Context, tenant string, a *sales.Account, event []byte) error {
+	k, w := s.scope(tenant), commit.New()
+	if err := k.putAccount(w, a, nil); err != nil {
+		return err
+	}
+	return s.run(ctx, k, w, event)
+}
+
+// UpdateAccount implements sales.Store.
+func (s *Store) UpdateAccount(ctx context.Context, tenant string, a, prev *sales.Account, event []byte) error {
+	k, w := s.scope(tenant), commit.New()
+	if err := k.putAccount(w, a, prev); err != nil {
+		return err
+	}
+	return s.run(ctx, k, w, event)
+}
+
+// DeleteAccount implements sales.Store: refused while the account's contact index exists.
+func (s *Store) DeleteAccount(ctx context.Context, tenant string, a *sales.Account, event []byte) error {
+	k := s.scope(tenant)
+	key := k.resource("account", a.GetId())
+	w := commit.New().ExpectVersion(key, a.GetEtag()).ExpectAbsent(k.index("contact", "account_id", a.GetId())).Delete(key)
+	if a.GetDomain() != "" {
+		w.HDel(k.domains(), a.GetDomain())
+	}
+	moveMembers(w, k.accountMembers(a), nil)
+	return s.run(ctx, k, w, event)
+}
+
+// GetAccount implements sales.Store.
+func (s *Store) GetAccount(ctx context.Context, tenant, id string) (*sales.Account, error) {
+	return getOr(ctx, s, tenant, "account", id, &sales.Account{}, sales.ErrAccountNotFound)
+}
+
+// ListAccounts implements sales.Store.
+func (s *Store) ListAccounts(ctx context.Context, tenant string, q sales.Query) ([]*sales.Account, string, error) {
+	return page(ctx, s, tenant, "account", q, func() *sales.Account { return &sales.Account{} })
+}
+
+// contactMembers are the indexes a contact is in.
+func (k keys) contactMembers(c *sales.Contact) []member {
+	if c == nil {
+		return nil
+	}
+	return k.plain("contact", c.GetId(), "account_id", c.GetAccountId(), "owner_id", c.GetOwnerId())
+}
+
+// putContact adds a contact's creation (prev nil) or change to w: its account must exist, unless
+// the same write creates it (checks run before effects).
+func (k keys) putContact(w *commit.Write, c, prev *sales.Contact, accountInWrite bool) error {
+	if err := putResource(w, k.resource("contact", c.GetId()), prev.GetEtag(), c, c.GetEtag()); err != nil {
+		return err
+	}
+	if c.GetEmail() != prev.GetEmail() {
+		w.Unique(k.emails(), c.GetEmail(), c.GetId())
+		if prev.GetEmail() != "" {
+			w.HDel(k.emails(), prev.GetEmail())
+		}
+	}
+	if c.GetAccountId() != "" && c.GetAccountId() != prev.GetAccountId() && !accountInWrite {
+		w.ExpectExists(k.resource("account", c.GetAccountId()))
+	}
+	w.HSet(k.customers(), c.GetCustomerId(), c.GetId())
+	moveMembers(w, k.contactMembers(prev), k.contactMembers(c))
+	return nil
+}
+
+// CreateContact implements sales.Store.
+func (s *Store) CreateContact(ctx context.Context, tenant string, c *sales.Contact, event []byte) error {
+	k, w := s.scope(tenant), commit.New()
+	if err := k.putContact(w, c, nil, false); err != nil {
+		return err
+	}
+	return s.run(ctx, k, w, event)
+}
+
+// UpdateContact implements sales.Store.
+func (s *Store) UpdateContact(ctx context.Context, tenant string, c, prev *sales.Contact, event []byte) error {
+	k, w := s.scope(tenant), commit.New()
+	if err := k.putContact(w, c, prev, false); err != nil {
+		return err
+	}
+	return s.run(ctx, k, w, event)
+}
+
+// DeleteContact implements sales.Store.
+func (s *Store) DeleteContact(ctx context.Context, tenant string, c *sales.Contact, event []byte) error {
+	k := s.scope(tenant)
+	key := k.resource("contact", c.GetId())
+	w := commit.New().ExpectVersion(key, c.GetEtag()).Delete(key).HDel(k.emails(), c.GetEmail()).HDel(k.customers(), c.GetCustomerId())
+	moveMembers(w, k.contactMembers(c), nil)
+	return s.run(ctx, k, w, event)
+}
+
+// GetContact implements sales.Store.
+func (s *Store) GetContact(ctx context.Context, tenant, id string) (*sales.Contact, error) {
+	return getOr(ctx, s, tenant, "contact", id, &sales.Contact{}, sales.ErrContactNotFound)
+}
+
+// ListContacts implements sales.Store.
+func (s *Store) ListContacts(ctx context.Context, tenant string, q sales.Query) ([]*sales.Contact, string, error) {
+	return page(ctx, s, tenant, "contact", q, func() *sales.Contact { return &sales.Contact{} })
+}
+
+// ContactOfCustomer implements sales.Store.
+func (s *Store) ContactOfCustomer(ctx context.Context, tenant, customerID string) (string, error) {
+	id, err := s.rdb.HGet(ctx, s.scope(tenant).customers(), customerID).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", sales.ErrContactNotFound
+	}
+	return id, err
+}

@@ -1,0 +1,122 @@
+package redisstore
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/services/sales"
+)
+
+// opportunityMembers are the indexes a deal is in; an open deal is also in its stage's open set,
+// whose existence keeps the stage from being removed from the pipeline.
+func (k keys) opportunityMembers(o *sales.Opportunity) []member {
+	if o == nil {
+		return nil
+	}
+	out := append(k.plain("opportunity", o.GetId(), "stage", o.GetStage(), "owner_id", o.GetOwnerId(), "account_id", o.GetAccountId()),
+		k.sorted(o.GetId(), o.GetCloseDate(), "opportunity", "close_date"),
+		k.sorted(o.GetId(), sales.AmountKey(o.GetAmount()), "opportunity", "amount"))
+	if o.GetStatus() == sales.StatusOpen {
+		out = append(out, member{k.openStage(o.GetPipelineId(), o.GetStage()), o.GetId()})
+	}
+	return out
+}
+
+func (k keys) openStage(pipelineID, stage string) string {
+	return k.index("opportunity", "open", pipelineID, stage)
+}
+
+func (k keys) forecast(period string) string { return k.Key("forecast", period) }
+
+// forecastField names one counter in a period's hash.
+func forecastField(c sales.ForecastCounter) string {
+	return c.Owner + "\x1f" + c.Currency + "\x1f" + c.Metric
+}
+
+// putOpportunity adds a deal's write to w: the deal, its indexes, its pipeline pin, its forecast
+// counters, its order (a win) and, on creation, the existence of its account and contact unless
+// the same write creates them.
+func (k keys) putOpportunity(w *commit.Write, ow *sales.OpportunityWrite, partiesInWrite bool) error {
+	o, prev := ow.Opp, ow.Prev
+	if err := putResource(w, k.resource("opportunity", o.GetId()), prev.GetEtag(), o, o.GetEtag()); err != nil {
+		return err
+	}
+	if prev == nil && o.GetAccountId() != "" && !partiesInWrite {
+		w.ExpectExists(k.resource("account", o.GetAccountId()))
+	}
+	if prev == nil && o.GetContactId() != "" && !partiesInWrite {
+		w.ExpectExists(k.resource("contact", o.GetContactId()))
+	}
+	if ow.PinPipeline {
+		w.ExpectVersion(k.resource("pipeline", o.GetPipelineId()), ow.PipelineVersion)
+	}
+	moveMembers(w, k.opportunityMembers(prev), k.opportunityMembers(o))
+	for _, c := range ow.Forecast {
+		w.HIncrBy(k.forecast(c.Period), forecastField(c), c.Value)
+	}
+	if ow.Order != nil {
+		return k.putOrder(w, ow.Order)
+	}
+	return nil
+}
+
+// SaveOpportunity implements sales.Store.
+func (s *Store) SaveOpportunity(ctx context.Context, tenant string, ow *sales.OpportunityWrite) error {
+	k, w := s.scope(tenant), commit.New()
+	if err := k.putOpportunity(w, ow, false); err != nil {
+		return err
+	}
+	return s.run(ctx, k, w, ow.Events...)
+}
+
+// GetOpportunity implements sales.Store.
+func (s *Store) GetOpportunity(ctx context.Context, tenant, id string) (*sales.Opportunity, error) {
+	return getOr(ctx, s, tenant, "opportunity", id, &sales.Opportunity{}, sales.ErrOpportunityNotFound)
+}
+
+// ListOpportunities implements sales.Store.
+func (s *Store) ListOpportunities(ctx context.Context, tenant string, q sales.Query) ([]*sales.Opportunity, string, error) {
+	return page(ctx, s, tenant, "opportunity", q, func() *sales.Opportunity { return &sales.Opportunity{} })
+}
+
+// ForecastTotals implements sales.Store: one hash read per period, whatever the number of deals.
+func (s *Store) ForecastTotals(ctx context.Context, tenant, period string) ([]sales.ForecastCounter, error) {
+	m, err := s.rdb.HGetAll(ctx, s.scope(tenant).forecast(period)).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sales.ForecastCounter, 0, len(m))
+	for field, v := range m {
+		parts := strings.Split(field, "\x1f")
+		n, err := strconv.ParseInt(v, 10, 64)
+		if len(parts) != 3 || err != nil {
+			continue
+		}
+		out = append(out, sales.ForecastCounter{Period: period, Owner: parts[0], Currency: parts[1], Metric: parts[2], Value: n})
+	}
+	return out, nil
+}
+
+// Convert implements sales.Store: the claim on the lead, the account, the contact and the deal
+// in one commit.
+func (s *Store) Convert(ctx context.Context, tenant string, c *sales.Conversion, events [][]byte) error {
+	k, w := s.scope(tenant), commit.New()
+	w.Once(k.Key("lead-converted", c.LeadID), 0)
+	if c.NewAccount != nil {
+		if err := k.putAccount(w, c.NewAccount, nil); err != nil {
+			return err
+		}
+	}
+	// An attached account must still exist; a new one and the contact are created right here.
+	if err := k.putContact(w, c.Contact, nil, c.NewAccount != nil); err != nil {
+		return err
+	}
+	if c.Opportunity != nil {
+		if err := k.putOpportunity(w, c.Opportunity, true); err != nil {
+			return err
+		}
+	}
+	return s.run(ctx, k, w, events...)
+}

@@ -1,0 +1,45 @@
+package redisstore
+
+import (
+	"context"
+
+	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/services/sales"
+)
+
+// putOrder adds a new order and its time indexes (all, and the customer's) to w.
+func (k keys) putOrder(w *commit.Write, o *sales.Order) error {
+	if err := putResource(w, k.resource("order", o.GetId()), "", o, o.GetEtag()); err != nil {
+		return err
+	}
+	at := sales.TimeKey(o.GetCreateTime().AsTime())
+	for _, m := range []member{
+		k.sorted(o.GetId(), at, "order", "time"),
+		k.sorted(o.GetId(), at, "order", "time", "customer_id", o.GetCustomerId()),
+	} {
+		w.ZAdd(m.key, 0, m.value)
+	}
+	return nil
+}
+
+// CreateOrder implements sales.Store.
+func (s *Store) CreateOrder(ctx context.Context, tenant string, o *sales.Order, event []byte) error {
+	k, w := s.scope(tenant), commit.New()
+	if o.GetAccountId() != "" {
+		w.ExpectExists(k.resource("account", o.GetAccountId()))
+	}
+	if err := k.putOrder(w, o); err != nil {
+		return err
+	}
+	return s.run(ctx, k, w, event)
+}
+
+// GetOrder implements sales.Store.
+func (s *Store) GetOrder(ctx context.Context, tenant, id string) (*sales.Order, error) {
+	return getOr(ctx, s, tenant, "order", id, &sales.Order{}, sales.ErrOrderNotFound)
+}
+
+// ListOrders implements sales.Store.
+func (s *Store) ListOrders(ctx context.Context, tenant string, q sales.Query) ([]*sales.Order, string, error) {
+	return page(ctx, s, tenant, "order", q, func() *sales.Order { return &sales.Order{} })
+}

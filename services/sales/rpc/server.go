@@ -1,0 +1,79 @@
+// Package rpc is sales' gRPC adapter: it turns requests into use-case calls and results into
+// responses. The tenant always comes from the authenticated caller.
+package rpc
+
+import (
+	"google.golang.org/grpc"
+
+	"github.com/crmcycle/crm/pkg/pagetoken"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+	"github.com/crmcycle/crm/services/sales"
+)
+
+const (
+	defaultPageSize = 50
+	maxPageSize     = 1000
+)
+
+// UseCases are the sales use cases the adapter exposes.
+type UseCases struct {
+	Accounts      *sales.Accounts
+	Conversions   *sales.Conversions
+	Pipelines     *sales.Pipelines
+	Opportunities *sales.Opportunities
+	Orders        *sales.Orders
+	Activities    *sales.Activities
+	Forecasts     *sales.Forecasts
+}
+
+// Server implements salesv1.SalesServiceServer.
+type Server struct {
+	salesv1.UnimplementedSalesServiceServer
+	uc     UseCases
+	tokens *pagetoken.Codec
+}
+
+// New returns the adapter over the use cases.
+func New(uc UseCases, tokens *pagetoken.Codec) *Server { return &Server{uc: uc, tokens: tokens} }
+
+// Register adds the service to a gRPC server.
+func (s *Server) Register(r grpc.ServiceRegistrar) { salesv1.RegisterSalesServiceServer(r, s) }
+
+// listCall is one list request's page tokens: a token continues exactly the list it came from
+// (same tenant, method and filter).
+type listCall struct {
+	tokens  *pagetoken.Codec
+	binding string
+}
+
+func (s *Server) list(tenant, method, filter string) listCall {
+	return listCall{tokens: s.tokens, binding: tenant + "\x00" + method + "\x00" + filter}
+}
+
+// query builds the page query of a list request.
+func (l listCall) query(index sales.Index, token string, size int32) (sales.Query, error) {
+	q := sales.Query{Index: index, Limit: pageSize(size)}
+	if token == "" {
+		return q, nil
+	}
+	var err error
+	q.After, err = l.tokens.Decode(l.binding, token)
+	return q, err
+}
+
+func (l listCall) token(next string) string {
+	if next == "" {
+		return ""
+	}
+	return l.tokens.Encode(l.binding, next)
+}
+
+func pageSize(n int32) int {
+	switch {
+	case n <= 0:
+		return defaultPageSize
+	case n > maxPageSize:
+		return maxPageSize
+	}
+	return int(n)
+}

@@ -1,0 +1,92 @@
+// Package sales is stage 2 of the CRM cycle: acquisition and conversion. This package holds the
+// domain rules and use cases (accounts and contacts, lead conversion, pipelines, opportunities,
+// orders, activities, forecast); redisstore persists them, rpc exposes them over gRPC, and
+// marketingclient and productclient reach the other services.
+package sales
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmcycle/crm/pkg/events"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+)
+
+// The stored and served forms: the contract's messages, so nothing is lost between the store
+// (protobuf binary) and the wire.
+type (
+	Account     = salesv1.Account
+	Contact     = salesv1.Contact
+	Pipeline    = salesv1.Pipeline
+	Opportunity = salesv1.Opportunity
+	Order       = salesv1.Order
+	OrderLine   = salesv1.OrderLine
+	Activity    = salesv1.Activity
+)
+
+// ErrStale means a resource changed between read and write.
+var ErrStale = errors.New("sales: resource changed since it was read")
+
+// defaultCurrency prices deals and orders that name no currency.
+const defaultCurrency = "USD"
+
+// writeAttempts bounds optimistic retries of writes racing other writes of the same resource.
+const writeAttempts = 8
+
+// Env is what every use case needs: the store, the event publisher, the validator and the clock.
+type Env struct {
+	Store     Store
+	Publisher events.Publisher
+	Validator protovalidate.Validator
+	Now       func() time.Time
+}
+
+func (e Env) event(ctx context.Context, eventType, tenant, customerID string, payload proto.Message) ([]byte, error) {
+	_, data, err := e.Publisher.Envelope(ctx, eventType, tenant, customerID, e.Now(), payload)
+	return data, err
+}
+
+// Store persists every sales resource with its indexes, counters and outbox events; each method
+// that writes is one atomic commit.
+type Store interface {
+	AccountStore
+	ContactStore
+	PipelineStore
+	OpportunityStore
+	OrderStore
+	ActivityStore
+	// Convert writes a lead conversion in one commit; ErrLeadAlreadyConverted when the lead was
+	// converted before.
+	Convert(ctx context.Context, tenant string, c *Conversion, events [][]byte) error
+}
+
+// Index is a secondary index to page through. Name selects it (empty: all resources of the
+// kind). Plain indexes hold ids (UUIDv7, so time-ordered); sorted ones ("name", "close_date",
+// "amount", "time") hold "<sort key>\x00<id>". Min and Max are Redis lex bounds ("-" and "+"
+// when empty); Desc lists from the top (newest first).
+type Index struct {
+	Name     []string
+	Min, Max string
+	Desc     bool
+}
+
+// newestFirst is the plain index name lists newest first.
+func newestFirst(name ...string) Index { return Index{Name: name, Desc: true} }
+
+// Query is one page of a list over an index.
+type Query struct {
+	Index Index
+	// After is the cursor of the previous page; empty for the first page.
+	After string
+	Limit int
+}
+
+// Enum values the store needs to place resources in their indexes.
+const (
+	StatusOpen = salesv1.OpportunityStatus_OPPORTUNITY_STATUS_OPEN
+	TypeTask   = salesv1.ActivityType_ACTIVITY_TYPE_TASK
+)
