@@ -64,6 +64,14 @@ func (k tenantKeys) schedule(w *commit.Write, tenant string, s *product.Subscrip
 	w.ZRem(k.renewals(), s.GetId()).ZRem(k.renewalsDue, dueMember(tenant, s.GetId()))
 }
 
+// countSeats adds (sign 1) or takes away (-1) a recurring subscription's seats from its customer's
+// count; the units of a one-time entitlement are no seats.
+func (k tenantKeys) countSeats(w *commit.Write, sub *product.Subscription, sign int64) {
+	if product.Recurring(sub.GetBillingPeriod()) {
+		w.HIncrBy(k.customerStats(sub.GetCustomerId()), statSeats, sign*sub.GetQuantity())
+	}
+}
+
 // PlaceOrder implements product.SubscriptionStore.
 func (s *Store) PlaceOrder(ctx context.Context, tenant string, o product.PlacedOrder) error {
 	k := s.scope(tenant)
@@ -78,8 +86,8 @@ func (s *Store) PlaceOrder(ctx context.Context, tenant string, o product.PlacedO
 			w.ZAdd(ix, 0, sub.GetId())
 		}
 		w.ZAdd(k.grants(sub.GetCustomerId(), sub.GetProductId()), 0, sub.GetId()).
-			HIncrBy(k.owned(sub.GetCustomerId()), sub.GetProductId(), 1).
-			HIncrBy(k.customerStats(sub.GetCustomerId()), statSeats, sub.GetQuantity())
+			HIncrBy(k.owned(sub.GetCustomerId()), sub.GetProductId(), 1)
+		k.countSeats(w, sub, 1)
 		k.schedule(w, tenant, sub)
 		w.Append(k.Stream(), o.Events[i])
 	}
@@ -101,8 +109,8 @@ func (s *Store) UpdateSubscription(ctx context.Context, tenant string, sub, prev
 	if product.IsEntitling(prev) && !product.IsEntitling(sub) {
 		w.ZRem(k.grants(sub.GetCustomerId(), sub.GetProductId()), sub.GetId()).
 			HIncrBy(k.owned(sub.GetCustomerId()), sub.GetProductId(), -1).
-			HIncrBy(k.customerStats(sub.GetCustomerId()), statSeats, -sub.GetQuantity()).
 			HSet(k.grantsEnded(sub.GetCustomerId()), sub.GetProductId(), sub.GetStatus().String())
+		k.countSeats(w, sub, -1)
 	}
 	k.schedule(w, tenant, sub)
 	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
