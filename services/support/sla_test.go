@@ -176,3 +176,48 @@ func TestAutoClose(t *testing.T) {
 	}
 	f.expectSweep(t, t0.Add(96*time.Hour), 0, 0)
 }
+
+// TestConcurrentSweepsBreachOnce: several sweepers (the tenant's :sweep and the background
+// partition sweep, as two processes would run them) racing over the same run-out clocks mark each
+// breach once, with one event.
+func TestConcurrentSweepsBreachOnce(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	// Before every other test's t0, so the partition holds no other due tickets at this clock.
+	start := t0.Add(-1000 * time.Hour)
+	f.clock.Set(start)
+	const tickets = 30
+	for range tickets {
+		f.create(t, supportv1.TicketPriority_TICKET_PRIORITY_URGENT)
+	}
+	f.clock.Set(start.Add(time.Hour))
+	partition := f.keys.Partition(f.tenant)
+	results := make(chan support.SweepResult, 6)
+	errs := make(chan error, 6)
+	for i := range 6 {
+		go func() {
+			var r support.SweepResult
+			var err error
+			if i%2 == 0 {
+				r, err = f.sweep.Tenant(ctx, f.tenant)
+			} else {
+				r, err = f.sweep.Partition(ctx, partition)
+			}
+			results <- r
+			errs <- err
+		}()
+	}
+	total := 0
+	for range 6 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		total += (<-results).Breaches
+	}
+	if total != tickets {
+		t.Fatalf("sweepers report %d breaches, want %d", total, tickets)
+	}
+	if n := len(f.events(t, breachEvent)); n != tickets {
+		t.Fatalf("%d breach events, want %d", n, tickets)
+	}
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+)
+
+// TestSupportConfigOverREST: SLA policies, settings, NPS answers, statistics and the sweep through
+// the gateway, the happy path and each error code.
+func TestSupportConfigOverREST(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.newKey(t, "", supportScopes...)
+	_, readOnly := sys.newKey(t, tenant, "support.read")
+
+	policies := sys.do(t, http.MethodGet, "/v1/slaPolicies", readOnly, nil)
+	if list, _ := policies.json(t)["slaPolicies"].([]any); policies.status != 200 || len(list) != 4 ||
+		list[3].(map[string]any)["priority"] != "TICKET_PRIORITY_URGENT" || list[3].(map[string]any)["firstResponseTarget"] != "3600s" {
+		t.Fatalf("policies: %d %s", policies.status, policies.body)
+	}
+	upd := sys.do(t, http.MethodPatch, "/v1/slaPolicies/TICKET_PRIORITY_URGENT?updateMask=firstResponseTarget", key,
+		[]byte(`{"firstResponseTarget":"1800s","resolutionTarget":"60s","etag":"0"}`))
+	if p := upd.json(t); upd.status != 200 || p["firstResponseTarget"] != "1800s" || p["resolutionTarget"] != "14400s" || p["etag"] != "1" {
+		t.Fatalf("update policy: %d %s", upd.status, upd.body)
+	}
+	tk := sys.createTicket(t, key, `{"customerId":"`+supportCustomer+`","subject":"x","priority":"TICKET_PRIORITY_URGENT"}`)
+	if tk["firstResponse"].(map[string]any)["target"] != "1800s" {
+		t.Fatalf("ticket after the policy change = %v", tk)
+	}
+
+	settings := sys.do(t, http.MethodGet, "/v1/support/settings", readOnly, nil)
+	if settings.status != 200 || settings.json(t)["autoCloseDays"] != float64(4) || settings.json(t)["etag"] != "0" {
+		t.Fatalf("settings: %d %s", settings.status, settings.body)
+	}
+	if r := sys.do(t, http.MethodPatch, "/v1/support/settings", key, []byte(`{"autoCloseDays":2,"etag":"0"}`)); r.status != 200 || r.json(t)["autoCloseDays"] != float64(2) {
+		t.Fatalf("update settings: %d %s", r.status, r.body)
+	}
+
+	for _, score := range []string{"10", "9", "8", "3"} {
+		r := sys.do(t, http.MethodPost, "/v1/npsResponses", key, []byte(`{"customerId":"`+supportCustomer+`","score":`+score+`,"comment":"ok"}`))
+		if r.status != 200 || r.json(t)["category"] == nil {
+			t.Fatalf("nps %s: %d %s", score, r.status, r.body)
+		}
+	}
+	if evs := sys.supportEvents(t, tenant, "support.nps.recorded"); len(evs) != 4 || evs[0].GetCustomerId() != supportCustomer {
+		t.Fatalf("%d nps events, want 4 with the customer", len(evs))
+	}
+	stats := sys.do(t, http.MethodGet, "/v1/support/stats", readOnly, nil).json(t)
+	if stats["npsPromoters"] != "2" || stats["npsDetractors"] != "1" || stats["nps"] != float64(25) || stats["ticketsCreated"] != "1" || stats["backlogTotal"] != "1" {
+		t.Fatalf("stats = %v", stats)
+	}
+	if r := sys.do(t, http.MethodPost, "/v1/tickets:sweep", key, []byte(`{}`)); r.status != 200 {
+		t.Fatalf("sweep: %d %s", r.status, r.body)
+	}
+
+	for _, c := range []struct {
+		name, method, path, key, body string
+		code                          int
+		status, field                 string
+	}{
+		{"policies without key", "GET", "/v1/slaPolicies", "", "", 401, "UNAUTHENTICATED", ""},
+		{"policy with a read-only key", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW", readOnly, `{"firstResponseTarget":"600s"}`, 403, "PERMISSION_DENIED", ""},
+		{"policy of no priority", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_UNSPECIFIED", key, `{"firstResponseTarget":"600s"}`, 400, "INVALID_ARGUMENT", "sla_policy.priority"},
+		{"policy of an unknown priority", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_HUGE", key, `{"firstResponseTarget":"600s"}`, 400, "INVALID_ARGUMENT", ""},
+		{"policy target too short", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW?updateMask=firstResponseTarget", key, `{"firstResponseTarget":"5s"}`, 400, "INVALID_ARGUMENT", "sla_policy.first_response_target"},
+		{"policy resolution before response", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW", key, `{"firstResponseTarget":"7200s","resolutionTarget":"3600s"}`, 400, "INVALID_ARGUMENT", "sla_policy.resolution_target"},
+		{"policy mask outside the updatable", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW?updateMask=etag", key, `{}`, 400, "INVALID_ARGUMENT", "update_mask"},
+		{"policy stale etag", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_URGENT?updateMask=firstResponseTarget", key, `{"firstResponseTarget":"600s","etag":"0"}`, 409, "ABORTED", ""},
+		{"settings without key", "GET", "/v1/support/settings", "", "", 401, "UNAUTHENTICATED", ""},
+		{"settings with a read-only key", "PATCH", "/v1/support/settings", readOnly, `{"autoCloseDays":3}`, 403, "PERMISSION_DENIED", ""},
+		{"settings out of range", "PATCH", "/v1/support/settings", key, `{"autoCloseDays":400}`, 400, "INVALID_ARGUMENT", "settings.auto_close_days"},
+		{"settings stale etag", "PATCH", "/v1/support/settings", key, `{"autoCloseDays":3,"etag":"0"}`, 409, "ABORTED", ""},
+		{"nps without key", "POST", "/v1/npsResponses", "", `{"customerId":"` + supportCustomer + `","score":5}`, 401, "UNAUTHENTICATED", ""},
+		{"nps with a read-only key", "POST", "/v1/npsResponses", readOnly, `{"customerId":"` + supportCustomer + `","score":5}`, 403, "PERMISSION_DENIED", ""},
+		{"nps score out of range", "POST", "/v1/npsResponses", key, `{"customerId":"` + supportCustomer + `","score":11}`, 400, "INVALID_ARGUMENT", "nps_response.score"},
+		{"nps bad customer", "POST", "/v1/npsResponses", key, `{"customerId":"someone","score":5}`, 400, "INVALID_ARGUMENT", "nps_response.customer_id"},
+		{"stats without key", "GET", "/v1/support/stats", "", "", 401, "UNAUTHENTICATED", ""},
+		{"sweep with a read-only key", "POST", "/v1/tickets:sweep", readOnly, `{}`, 403, "PERMISSION_DENIED", ""},
+		{"sweep without key", "POST", "/v1/tickets:sweep", "", `{}`, 401, "UNAUTHENTICATED", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := sys.do(t, c.method, c.path, c.key, []byte(c.body))
+			if r.status != c.code || errorStatus(t, r) != c.status {
+				t.Fatalf("%d %s, want %d %s", r.status, r.body, c.code, c.status)
+			}
+			if c.field != "" && !slices.Contains(fieldViolations(t, r), c.field) {
+				t.Fatalf("field violations %v, want %s", fieldViolations(t, r), c.field)
+			}
+		})
+	}
+}
