@@ -64,6 +64,8 @@ type LeadWrite struct {
 	Campaign string
 	// Touch counts the write as a capture through Campaign: a touch, and a lead when it is new.
 	Touch bool
+	// Lifecycle, when set, is the customer's lifecycle change committed with the lead.
+	Lifecycle *LifecycleWrite
 }
 
 // LeadQuery is one page of a lead list.

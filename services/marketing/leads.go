@@ -100,11 +100,19 @@ func (l *Leads) scored(ctx context.Context, tenant string, w *LeadWrite, rules *
 	if err := l.qualifyIfDue(ctx, tenant, w, rules, now); err != nil {
 		return err
 	}
-	event, err := l.event(ctx, tenant, w.Lead, created, now)
+	eventID, event, err := l.event(ctx, tenant, w.Lead, created, now)
 	if err != nil {
 		return err
 	}
 	w.Events = append([][]byte{event}, w.Events...)
+	if created {
+		// A new lead is a new customer: it enters the lifecycle as a PROSPECT in the same commit.
+		entry := LifecycleMove{Stage: marketingv1.LifecycleStage_LIFECYCLE_STAGE_PROSPECT, Cause: EventLeadCaptured, EventID: eventID}
+		if w.Lifecycle, err = enterStage(ctx, l.publisher, tenant, w.Lead.GetCustomerId(), nil, entry, now); err != nil {
+			return err
+		}
+		w.Lifecycle.EventID = eventID
+	}
 	return nil
 }
 
@@ -118,14 +126,14 @@ func (l *Leads) List(ctx context.Context, tenant string, q LeadQuery) ([]*Lead, 
 	return l.store.ListLeads(ctx, tenant, q)
 }
 
-func (l *Leads) event(ctx context.Context, tenant string, lead *Lead, created bool, at time.Time) ([]byte, error) {
-	_, data, err := l.publisher.Envelope(ctx, EventLeadCaptured, tenant, lead.GetCustomerId(), at,
+func (l *Leads) event(ctx context.Context, tenant string, lead *Lead, created bool, at time.Time) (string, []byte, error) {
+	ev, data, err := l.publisher.Envelope(ctx, EventLeadCaptured, tenant, lead.GetCustomerId(), at,
 		&marketingv1.LeadCaptured{
 			LeadId: lead.GetId(), Created: created, CustomerId: lead.GetCustomerId(), Touch: lead.GetLastTouch(),
 			SourceChannel: lead.GetChannel(), SourceCampaignId: lead.GetCampaignId(),
 			ReferralCode: lead.GetReferralCode(), Status: lead.GetStatus(),
 		})
-	return data, err
+	return ev.GetId(), data, err
 }
 
 func newLead(in *Lead, email string, now time.Time) *Lead {

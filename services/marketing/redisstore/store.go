@@ -115,7 +115,13 @@ func (s *Store) CreateLead(ctx context.Context, tenant string, lw marketing.Lead
 	if lead.GetReferralCode() != "" {
 		w.ExpectExists(k.referral(lead.GetReferralCode()))
 	}
-	err = appendAll(w, k.Stream(), lw.Events).Run(ctx, s.rdb)
+	appendAll(w, k.Stream(), lw.Events)
+	if lw.Lifecycle != nil {
+		if err := k.putLifecycle(w, *lw.Lifecycle); err != nil {
+			return err
+		}
+	}
+	err = w.Run(ctx, s.rdb)
 	if conflict, ok := errors.AsType[*commit.UniqueConflictError](err); ok {
 		return &marketing.EmailTakenError{LeadID: conflict.Owner}
 	}

@@ -115,8 +115,8 @@ func TestCaptureCreatesThenTouches(t *testing.T) {
 	if diff := cmp.Diff([]string{"webinar", "event"}, again.GetTags()); diff != "" {
 		t.Fatalf("tags (-want +got):\n%s", diff)
 	}
-	if n := f.streamLen(t); n != 2 {
-		t.Fatalf("stream has %d events, want 2 (one per capture)", n)
+	if n := len(f.eventsOfType(t, marketing.EventLeadCaptured)); n != 2 || f.streamLen(t) != 3 {
+		t.Fatalf("%d captured events of %d, want 2 (one per capture) and the lifecycle entry", n, f.streamLen(t))
 	}
 }
 
@@ -156,8 +156,8 @@ func TestConcurrentCapturesOfOneEmailMakeOneLead(t *testing.T) {
 	if len(leads) != 1 || leads[0].GetTouchCount() != writers {
 		t.Fatalf("list = %d leads (touch count %d), want 1 lead with %d touches", len(leads), leads[0].GetTouchCount(), writers)
 	}
-	if n := f.streamLen(t); n != writers {
-		t.Fatalf("stream has %d events, want %d", n, writers)
+	if n := len(f.eventsOfType(t, marketing.EventLeadCaptured)); n != writers || len(f.eventsOfType(t, marketing.EventStageChanged)) != 1 {
+		t.Fatalf("%d captured events, want %d, and one lifecycle entry", n, writers)
 	}
 }
 

@@ -26,6 +26,7 @@ type Server struct {
 	loyalty   *marketing.Loyalty
 	referrals *marketing.Referrals
 	scoring   *marketing.Scoring
+	lifecycle *marketing.Lifecycle
 	tokens    *pagetoken.Codec
 }
 
@@ -36,12 +37,13 @@ type UseCases struct {
 	Loyalty   *marketing.Loyalty
 	Referrals *marketing.Referrals
 	Scoring   *marketing.Scoring
+	Lifecycle *marketing.Lifecycle
 }
 
 // New returns the adapter over the use cases.
 func New(uc UseCases, tokens *pagetoken.Codec) *Server {
 	return &Server{leads: uc.Leads, campaigns: uc.Campaigns, loyalty: uc.Loyalty, referrals: uc.Referrals,
-		scoring: uc.Scoring, tokens: tokens}
+		scoring: uc.Scoring, lifecycle: uc.Lifecycle, tokens: tokens}
 }
 
 // Register adds the service to a gRPC server.

@@ -34,6 +34,7 @@ func New(deps platform.Deps) (*Service, error) {
 		Loyalty:   marketing.NewLoyalty(store, publisher, deps.Now),
 		Referrals: marketing.NewReferrals(store, publisher, deps.Now),
 		Scoring:   marketing.NewScoring(store, publisher, validator, deps.Now),
+		Lifecycle: marketing.NewLifecycle(store, publisher, deps.Now),
 	}, deps.PageTokens)}, nil
 }
 

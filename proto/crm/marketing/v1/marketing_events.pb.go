@@ -656,11 +656,139 @@ func (x *LeadDisqualified) GetFrom() LeadStatus {
 	return LeadStatus_LEAD_STATUS_UNSPECIFIED
 }
 
+// Payload of "marketing.lifecycle.stage_changed".
+type LifecycleStageChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The move.
+	Move          *StageMove `protobuf:"bytes,2,opt,name=move,proto3" json:"move,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LifecycleStageChanged) Reset() {
+	*x = LifecycleStageChanged{}
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecycleStageChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecycleStageChanged) ProtoMessage() {}
+
+func (x *LifecycleStageChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecycleStageChanged.ProtoReflect.Descriptor instead.
+func (*LifecycleStageChanged) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *LifecycleStageChanged) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *LifecycleStageChanged) GetMove() *StageMove {
+	if x != nil {
+		return x.Move
+	}
+	return nil
+}
+
+// Payload of "marketing.lifecycle.at_risk_changed": a risk reason was added or withdrawn.
+type CustomerAtRiskChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The flag after the change.
+	AtRisk bool `protobuf:"varint,2,opt,name=at_risk,json=atRisk,proto3" json:"at_risk,omitempty"`
+	// The reasons after the change.
+	Reasons []string `protobuf:"bytes,3,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	// The id of the causing event, if any.
+	CauseEventId  string `protobuf:"bytes,4,opt,name=cause_event_id,json=causeEventId,proto3" json:"cause_event_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CustomerAtRiskChanged) Reset() {
+	*x = CustomerAtRiskChanged{}
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomerAtRiskChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomerAtRiskChanged) ProtoMessage() {}
+
+func (x *CustomerAtRiskChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomerAtRiskChanged.ProtoReflect.Descriptor instead.
+func (*CustomerAtRiskChanged) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_events_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CustomerAtRiskChanged) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *CustomerAtRiskChanged) GetAtRisk() bool {
+	if x != nil {
+		return x.AtRisk
+	}
+	return false
+}
+
+func (x *CustomerAtRiskChanged) GetReasons() []string {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *CustomerAtRiskChanged) GetCauseEventId() string {
+	if x != nil {
+		return x.CauseEventId
+	}
+	return ""
+}
+
 var File_crm_marketing_v1_marketing_events_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_events_proto_rawDesc = "" +
 	"\n" +
-	"'crm/marketing/v1/marketing_events.proto\x12\x10crm.marketing.v1\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x19crm/type/v1/channel.proto\"\xd7\x02\n" +
+	"'crm/marketing/v1/marketing_events.proto\x12\x10crm.marketing.v1\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x19crm/type/v1/channel.proto\"\xd7\x02\n" +
 	"\fLeadCaptured\x12\x17\n" +
 	"\alead_id\x18\x01 \x01(\tR\x06leadId\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated\x12\x1f\n" +
@@ -713,7 +841,17 @@ const file_crm_marketing_v1_marketing_events_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
 	"customerId\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x120\n" +
-	"\x04from\x18\x04 \x01(\x0e2\x1c.crm.marketing.v1.LeadStatusR\x04fromB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
+	"\x04from\x18\x04 \x01(\x0e2\x1c.crm.marketing.v1.LeadStatusR\x04from\"i\n" +
+	"\x15LifecycleStageChanged\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12/\n" +
+	"\x04move\x18\x02 \x01(\v2\x1b.crm.marketing.v1.StageMoveR\x04move\"\x91\x01\n" +
+	"\x15CustomerAtRiskChanged\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12\x17\n" +
+	"\aat_risk\x18\x02 \x01(\bR\x06atRisk\x12\x18\n" +
+	"\areasons\x18\x03 \x03(\tR\areasons\x12$\n" +
+	"\x0ecause_event_id\x18\x04 \x01(\tR\fcauseEventIdB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
 
 var (
 	file_crm_marketing_v1_marketing_events_proto_rawDescOnce sync.Once
@@ -727,41 +865,45 @@ func file_crm_marketing_v1_marketing_events_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_events_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_crm_marketing_v1_marketing_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_crm_marketing_v1_marketing_events_proto_goTypes = []any{
-	(*LeadCaptured)(nil),        // 0: crm.marketing.v1.LeadCaptured
-	(*CampaignChanged)(nil),     // 1: crm.marketing.v1.CampaignChanged
-	(*LeadUpdated)(nil),         // 2: crm.marketing.v1.LeadUpdated
-	(*LeadErased)(nil),          // 3: crm.marketing.v1.LeadErased
-	(*LoyaltyPointsBooked)(nil), // 4: crm.marketing.v1.LoyaltyPointsBooked
-	(*LoyaltyTierChanged)(nil),  // 5: crm.marketing.v1.LoyaltyTierChanged
-	(*LeadEngaged)(nil),         // 6: crm.marketing.v1.LeadEngaged
-	(*LeadQualified)(nil),       // 7: crm.marketing.v1.LeadQualified
-	(*LeadDisqualified)(nil),    // 8: crm.marketing.v1.LeadDisqualified
-	(*Touch)(nil),               // 9: crm.marketing.v1.Touch
-	(v1.Channel)(0),             // 10: crm.type.v1.Channel
-	(LeadStatus)(0),             // 11: crm.marketing.v1.LeadStatus
-	(*Campaign)(nil),            // 12: crm.marketing.v1.Campaign
-	(*LedgerEntry)(nil),         // 13: crm.marketing.v1.LedgerEntry
-	(LoyaltyTier)(0),            // 14: crm.marketing.v1.LoyaltyTier
-	(*Engagement)(nil),          // 15: crm.marketing.v1.Engagement
+	(*LeadCaptured)(nil),          // 0: crm.marketing.v1.LeadCaptured
+	(*CampaignChanged)(nil),       // 1: crm.marketing.v1.CampaignChanged
+	(*LeadUpdated)(nil),           // 2: crm.marketing.v1.LeadUpdated
+	(*LeadErased)(nil),            // 3: crm.marketing.v1.LeadErased
+	(*LoyaltyPointsBooked)(nil),   // 4: crm.marketing.v1.LoyaltyPointsBooked
+	(*LoyaltyTierChanged)(nil),    // 5: crm.marketing.v1.LoyaltyTierChanged
+	(*LeadEngaged)(nil),           // 6: crm.marketing.v1.LeadEngaged
+	(*LeadQualified)(nil),         // 7: crm.marketing.v1.LeadQualified
+	(*LeadDisqualified)(nil),      // 8: crm.marketing.v1.LeadDisqualified
+	(*LifecycleStageChanged)(nil), // 9: crm.marketing.v1.LifecycleStageChanged
+	(*CustomerAtRiskChanged)(nil), // 10: crm.marketing.v1.CustomerAtRiskChanged
+	(*Touch)(nil),                 // 11: crm.marketing.v1.Touch
+	(v1.Channel)(0),               // 12: crm.type.v1.Channel
+	(LeadStatus)(0),               // 13: crm.marketing.v1.LeadStatus
+	(*Campaign)(nil),              // 14: crm.marketing.v1.Campaign
+	(*LedgerEntry)(nil),           // 15: crm.marketing.v1.LedgerEntry
+	(LoyaltyTier)(0),              // 16: crm.marketing.v1.LoyaltyTier
+	(*Engagement)(nil),            // 17: crm.marketing.v1.Engagement
+	(*StageMove)(nil),             // 18: crm.marketing.v1.StageMove
 }
 var file_crm_marketing_v1_marketing_events_proto_depIdxs = []int32{
-	9,  // 0: crm.marketing.v1.LeadCaptured.touch:type_name -> crm.marketing.v1.Touch
-	10, // 1: crm.marketing.v1.LeadCaptured.source_channel:type_name -> crm.type.v1.Channel
-	11, // 2: crm.marketing.v1.LeadCaptured.status:type_name -> crm.marketing.v1.LeadStatus
-	12, // 3: crm.marketing.v1.CampaignChanged.campaign:type_name -> crm.marketing.v1.Campaign
-	13, // 4: crm.marketing.v1.LoyaltyPointsBooked.entry:type_name -> crm.marketing.v1.LedgerEntry
-	14, // 5: crm.marketing.v1.LoyaltyTierChanged.from:type_name -> crm.marketing.v1.LoyaltyTier
-	14, // 6: crm.marketing.v1.LoyaltyTierChanged.to:type_name -> crm.marketing.v1.LoyaltyTier
-	15, // 7: crm.marketing.v1.LeadEngaged.engagement:type_name -> crm.marketing.v1.Engagement
-	11, // 8: crm.marketing.v1.LeadEngaged.status:type_name -> crm.marketing.v1.LeadStatus
-	11, // 9: crm.marketing.v1.LeadDisqualified.from:type_name -> crm.marketing.v1.LeadStatus
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	11, // 0: crm.marketing.v1.LeadCaptured.touch:type_name -> crm.marketing.v1.Touch
+	12, // 1: crm.marketing.v1.LeadCaptured.source_channel:type_name -> crm.type.v1.Channel
+	13, // 2: crm.marketing.v1.LeadCaptured.status:type_name -> crm.marketing.v1.LeadStatus
+	14, // 3: crm.marketing.v1.CampaignChanged.campaign:type_name -> crm.marketing.v1.Campaign
+	15, // 4: crm.marketing.v1.LoyaltyPointsBooked.entry:type_name -> crm.marketing.v1.LedgerEntry
+	16, // 5: crm.marketing.v1.LoyaltyTierChanged.from:type_name -> crm.marketing.v1.LoyaltyTier
+	16, // 6: crm.marketing.v1.LoyaltyTierChanged.to:type_name -> crm.marketing.v1.LoyaltyTier
+	17, // 7: crm.marketing.v1.LeadEngaged.engagement:type_name -> crm.marketing.v1.Engagement
+	13, // 8: crm.marketing.v1.LeadEngaged.status:type_name -> crm.marketing.v1.LeadStatus
+	13, // 9: crm.marketing.v1.LeadDisqualified.from:type_name -> crm.marketing.v1.LeadStatus
+	18, // 10: crm.marketing.v1.LifecycleStageChanged.move:type_name -> crm.marketing.v1.StageMove
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_events_proto_init() }
@@ -771,6 +913,7 @@ func file_crm_marketing_v1_marketing_events_proto_init() {
 	}
 	file_crm_marketing_v1_campaign_proto_init()
 	file_crm_marketing_v1_lead_proto_init()
+	file_crm_marketing_v1_lifecycle_proto_init()
 	file_crm_marketing_v1_loyalty_proto_init()
 	file_crm_marketing_v1_scoring_proto_init()
 	type x struct{}
@@ -779,7 +922,7 @@ func file_crm_marketing_v1_marketing_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_events_proto_rawDesc), len(file_crm_marketing_v1_marketing_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -2221,11 +2221,525 @@ func (x *CreateReferralCodeResponse) GetReferralCode() *ReferralCode {
 	return nil
 }
 
+// Request of GetCustomerLifecycle.
+type GetCustomerLifecycleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer's id.
+	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCustomerLifecycleRequest) Reset() {
+	*x = GetCustomerLifecycleRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCustomerLifecycleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCustomerLifecycleRequest) ProtoMessage() {}
+
+func (x *GetCustomerLifecycleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCustomerLifecycleRequest.ProtoReflect.Descriptor instead.
+func (*GetCustomerLifecycleRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *GetCustomerLifecycleRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+// Response of GetCustomerLifecycle.
+type GetCustomerLifecycleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lifecycle.
+	Lifecycle     *CustomerLifecycle `protobuf:"bytes,1,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCustomerLifecycleResponse) Reset() {
+	*x = GetCustomerLifecycleResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCustomerLifecycleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCustomerLifecycleResponse) ProtoMessage() {}
+
+func (x *GetCustomerLifecycleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCustomerLifecycleResponse.ProtoReflect.Descriptor instead.
+func (*GetCustomerLifecycleResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *GetCustomerLifecycleResponse) GetLifecycle() *CustomerLifecycle {
+	if x != nil {
+		return x.Lifecycle
+	}
+	return nil
+}
+
+// Request of MoveLifecycleStage.
+type MoveLifecycleStageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer's id.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The stage to move to.
+	Stage LifecycleStage `protobuf:"varint,2,opt,name=stage,proto3,enum=crm.marketing.v1.LifecycleStage" json:"stage,omitempty"`
+	// What causes the move, for example "sales.order.placed".
+	Cause string `protobuf:"bytes,3,opt,name=cause,proto3" json:"cause,omitempty"`
+	// The id of the causing event, if any: applying it twice moves once.
+	CauseEventId  string `protobuf:"bytes,4,opt,name=cause_event_id,json=causeEventId,proto3" json:"cause_event_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveLifecycleStageRequest) Reset() {
+	*x = MoveLifecycleStageRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveLifecycleStageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveLifecycleStageRequest) ProtoMessage() {}
+
+func (x *MoveLifecycleStageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveLifecycleStageRequest.ProtoReflect.Descriptor instead.
+func (*MoveLifecycleStageRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *MoveLifecycleStageRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *MoveLifecycleStageRequest) GetStage() LifecycleStage {
+	if x != nil {
+		return x.Stage
+	}
+	return LifecycleStage_LIFECYCLE_STAGE_UNSPECIFIED
+}
+
+func (x *MoveLifecycleStageRequest) GetCause() string {
+	if x != nil {
+		return x.Cause
+	}
+	return ""
+}
+
+func (x *MoveLifecycleStageRequest) GetCauseEventId() string {
+	if x != nil {
+		return x.CauseEventId
+	}
+	return ""
+}
+
+// Response of MoveLifecycleStage.
+type MoveLifecycleStageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lifecycle after the move.
+	Lifecycle     *CustomerLifecycle `protobuf:"bytes,1,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveLifecycleStageResponse) Reset() {
+	*x = MoveLifecycleStageResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveLifecycleStageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveLifecycleStageResponse) ProtoMessage() {}
+
+func (x *MoveLifecycleStageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveLifecycleStageResponse.ProtoReflect.Descriptor instead.
+func (*MoveLifecycleStageResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *MoveLifecycleStageResponse) GetLifecycle() *CustomerLifecycle {
+	if x != nil {
+		return x.Lifecycle
+	}
+	return nil
+}
+
+// Request of SetCustomerAtRisk.
+type SetCustomerAtRiskRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer's id.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Why, for example "nps-detractor".
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The id of the causing event, if any: applying it twice flags once.
+	CauseEventId  string `protobuf:"bytes,3,opt,name=cause_event_id,json=causeEventId,proto3" json:"cause_event_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetCustomerAtRiskRequest) Reset() {
+	*x = SetCustomerAtRiskRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCustomerAtRiskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCustomerAtRiskRequest) ProtoMessage() {}
+
+func (x *SetCustomerAtRiskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCustomerAtRiskRequest.ProtoReflect.Descriptor instead.
+func (*SetCustomerAtRiskRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *SetCustomerAtRiskRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *SetCustomerAtRiskRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SetCustomerAtRiskRequest) GetCauseEventId() string {
+	if x != nil {
+		return x.CauseEventId
+	}
+	return ""
+}
+
+// Response of SetCustomerAtRisk.
+type SetCustomerAtRiskResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lifecycle after the change.
+	Lifecycle     *CustomerLifecycle `protobuf:"bytes,1,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetCustomerAtRiskResponse) Reset() {
+	*x = SetCustomerAtRiskResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCustomerAtRiskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCustomerAtRiskResponse) ProtoMessage() {}
+
+func (x *SetCustomerAtRiskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCustomerAtRiskResponse.ProtoReflect.Descriptor instead.
+func (*SetCustomerAtRiskResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *SetCustomerAtRiskResponse) GetLifecycle() *CustomerLifecycle {
+	if x != nil {
+		return x.Lifecycle
+	}
+	return nil
+}
+
+// Request of ClearCustomerAtRisk.
+type ClearCustomerAtRiskRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer's id.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The reason withdrawn; empty withdraws them all.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The id of the causing event, if any: applying it twice clears once.
+	CauseEventId  string `protobuf:"bytes,3,opt,name=cause_event_id,json=causeEventId,proto3" json:"cause_event_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearCustomerAtRiskRequest) Reset() {
+	*x = ClearCustomerAtRiskRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearCustomerAtRiskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearCustomerAtRiskRequest) ProtoMessage() {}
+
+func (x *ClearCustomerAtRiskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearCustomerAtRiskRequest.ProtoReflect.Descriptor instead.
+func (*ClearCustomerAtRiskRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ClearCustomerAtRiskRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *ClearCustomerAtRiskRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ClearCustomerAtRiskRequest) GetCauseEventId() string {
+	if x != nil {
+		return x.CauseEventId
+	}
+	return ""
+}
+
+// Response of ClearCustomerAtRisk.
+type ClearCustomerAtRiskResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lifecycle after the change.
+	Lifecycle     *CustomerLifecycle `protobuf:"bytes,1,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearCustomerAtRiskResponse) Reset() {
+	*x = ClearCustomerAtRiskResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearCustomerAtRiskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearCustomerAtRiskResponse) ProtoMessage() {}
+
+func (x *ClearCustomerAtRiskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearCustomerAtRiskResponse.ProtoReflect.Descriptor instead.
+func (*ClearCustomerAtRiskResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ClearCustomerAtRiskResponse) GetLifecycle() *CustomerLifecycle {
+	if x != nil {
+		return x.Lifecycle
+	}
+	return nil
+}
+
+// Request of GetLifecycleFunnel.
+type GetLifecycleFunnelRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLifecycleFunnelRequest) Reset() {
+	*x = GetLifecycleFunnelRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLifecycleFunnelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLifecycleFunnelRequest) ProtoMessage() {}
+
+func (x *GetLifecycleFunnelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLifecycleFunnelRequest.ProtoReflect.Descriptor instead.
+func (*GetLifecycleFunnelRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{52}
+}
+
+// Response of GetLifecycleFunnel.
+type GetLifecycleFunnelResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The funnel.
+	Funnel        *LifecycleFunnel `protobuf:"bytes,1,opt,name=funnel,proto3" json:"funnel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLifecycleFunnelResponse) Reset() {
+	*x = GetLifecycleFunnelResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLifecycleFunnelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLifecycleFunnelResponse) ProtoMessage() {}
+
+func (x *GetLifecycleFunnelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLifecycleFunnelResponse.ProtoReflect.Descriptor instead.
+func (*GetLifecycleFunnelResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *GetLifecycleFunnelResponse) GetFunnel() *LifecycleFunnel {
+	if x != nil {
+		return x.Funnel
+	}
+	return nil
+}
+
 var File_crm_marketing_v1_marketing_service_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\n" +
-	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\"\x82\x01\n" +
+	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\"\x82\x01\n" +
 	"\x17RecordEngagementRequest\x12!\n" +
 	"\alead_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06leadId\x12D\n" +
 	"\n" +
@@ -2346,7 +2860,39 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\"a\n" +
 	"\x1aCreateReferralCodeResponse\x12C\n" +
-	"\rreferral_code\x18\x01 \x01(\v2\x1e.crm.marketing.v1.ReferralCodeR\freferralCode2\xfc\x18\n" +
+	"\rreferral_code\x18\x01 \x01(\v2\x1e.crm.marketing.v1.ReferralCodeR\freferralCode\"H\n" +
+	"\x1bGetCustomerLifecycleRequest\x12)\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\"a\n" +
+	"\x1cGetCustomerLifecycleResponse\x12A\n" +
+	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\xdc\x01\n" +
+	"\x19MoveLifecycleStageRequest\x12)\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\x12C\n" +
+	"\x05stage\x18\x02 \x01(\x0e2 .crm.marketing.v1.LifecycleStageB\v\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\x05stage\x12 \n" +
+	"\x05cause\x18\x03 \x01(\tB\n" +
+	"\xbaH\a\xc8\x01\x01r\x02\x18dR\x05cause\x12-\n" +
+	"\x0ecause_event_id\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\fcauseEventId\"_\n" +
+	"\x1aMoveLifecycleStageResponse\x12A\n" +
+	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\x98\x01\n" +
+	"\x18SetCustomerAtRiskRequest\x12)\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\x12\"\n" +
+	"\x06reason\x18\x02 \x01(\tB\n" +
+	"\xbaH\a\xc8\x01\x01r\x02\x18dR\x06reason\x12-\n" +
+	"\x0ecause_event_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\fcauseEventId\"^\n" +
+	"\x19SetCustomerAtRiskResponse\x12A\n" +
+	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\x97\x01\n" +
+	"\x1aClearCustomerAtRiskRequest\x12)\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\x12\x1f\n" +
+	"\x06reason\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\x06reason\x12-\n" +
+	"\x0ecause_event_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\fcauseEventId\"`\n" +
+	"\x1bClearCustomerAtRiskResponse\x12A\n" +
+	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\x1b\n" +
+	"\x19GetLifecycleFunnelRequest\"W\n" +
+	"\x1aGetLifecycleFunnelResponse\x129\n" +
+	"\x06funnel\x18\x01 \x01(\v2!.crm.marketing.v1.LifecycleFunnelR\x06funnel2\xee\x1f\n" +
 	"\x10MarketingService\x12\xa2\x01\n" +
 	"\x11GetLoyaltyAccount\x12*.crm.marketing.v1.GetLoyaltyAccountRequest\x1a+.crm.marketing.v1.GetLoyaltyAccountResponse\"4\x82\xd3\xe4\x93\x02.b\aaccount\x12#/v1/customers/{customer_id}/loyalty\x12\x94\x01\n" +
 	"\fCreditPoints\x12%.crm.marketing.v1.CreditPointsRequest\x1a&.crm.marketing.v1.CreditPointsResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/customers/{customer_id}/loyalty:credit\x12\x94\x01\n" +
@@ -2372,7 +2918,12 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\vQualifyLead\x12$.crm.marketing.v1.QualifyLeadRequest\x1a%.crm.marketing.v1.QualifyLeadResponse\"'\x82\xd3\xe4\x93\x02!:\x01*b\x04lead\"\x16/v1/leads/{id}:qualify\x12\x8f\x01\n" +
 	"\x0eDisqualifyLead\x12'.crm.marketing.v1.DisqualifyLeadRequest\x1a(.crm.marketing.v1.DisqualifyLeadResponse\"*\x82\xd3\xe4\x93\x02$:\x01*b\x04lead\"\x19/v1/leads/{id}:disqualify\x12\x8f\x01\n" +
 	"\x0fGetScoringRules\x12(.crm.marketing.v1.GetScoringRulesRequest\x1a).crm.marketing.v1.GetScoringRulesResponse\"'\x82\xd3\xe4\x93\x02!b\rscoring_rules\x12\x10/v1/scoringRules\x12\xa7\x01\n" +
-	"\x12UpdateScoringRules\x12+.crm.marketing.v1.UpdateScoringRulesRequest\x1a,.crm.marketing.v1.UpdateScoringRulesResponse\"6\x82\xd3\xe4\x93\x020:\rscoring_rulesb\rscoring_rules2\x10/v1/scoringRulesB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
+	"\x12UpdateScoringRules\x12+.crm.marketing.v1.UpdateScoringRulesRequest\x1a,.crm.marketing.v1.UpdateScoringRulesResponse\"6\x82\xd3\xe4\x93\x020:\rscoring_rulesb\rscoring_rules2\x10/v1/scoringRules\x12\xaf\x01\n" +
+	"\x14GetCustomerLifecycle\x12-.crm.marketing.v1.GetCustomerLifecycleRequest\x1a..crm.marketing.v1.GetCustomerLifecycleResponse\"8\x82\xd3\xe4\x93\x022b\tlifecycle\x12%/v1/customers/{customer_id}/lifecycle\x12\xb1\x01\n" +
+	"\x12MoveLifecycleStage\x12+.crm.marketing.v1.MoveLifecycleStageRequest\x1a,.crm.marketing.v1.MoveLifecycleStageResponse\"@\x82\xd3\xe4\x93\x02::\x01*b\tlifecycle\"*/v1/customers/{customer_id}/lifecycle:move\x12\xb3\x01\n" +
+	"\x11SetCustomerAtRisk\x12*.crm.marketing.v1.SetCustomerAtRiskRequest\x1a+.crm.marketing.v1.SetCustomerAtRiskResponse\"E\x82\xd3\xe4\x93\x02?:\x01*b\tlifecycle\"//v1/customers/{customer_id}/lifecycle:setAtRisk\x12\xbb\x01\n" +
+	"\x13ClearCustomerAtRisk\x12,.crm.marketing.v1.ClearCustomerAtRiskRequest\x1a-.crm.marketing.v1.ClearCustomerAtRiskResponse\"G\x82\xd3\xe4\x93\x02A:\x01*b\tlifecycle\"1/v1/customers/{customer_id}/lifecycle:clearAtRisk\x12\x95\x01\n" +
+	"\x12GetLifecycleFunnel\x12+.crm.marketing.v1.GetLifecycleFunnelRequest\x1a,.crm.marketing.v1.GetLifecycleFunnelResponse\"$\x82\xd3\xe4\x93\x02\x1eb\x06funnel\x12\x14/v1/lifecycle/funnelB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
 
 var (
 	file_crm_marketing_v1_marketing_service_proto_rawDescOnce sync.Once
@@ -2386,7 +2937,7 @@ func file_crm_marketing_v1_marketing_service_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_service_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*RecordEngagementRequest)(nil),        // 0: crm.marketing.v1.RecordEngagementRequest
 	(*RecordEngagementResponse)(nil),       // 1: crm.marketing.v1.RecordEngagementResponse
@@ -2432,99 +2983,128 @@ var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*RedeemPointsResponse)(nil),           // 41: crm.marketing.v1.RedeemPointsResponse
 	(*CreateReferralCodeRequest)(nil),      // 42: crm.marketing.v1.CreateReferralCodeRequest
 	(*CreateReferralCodeResponse)(nil),     // 43: crm.marketing.v1.CreateReferralCodeResponse
-	(*Engagement)(nil),                     // 44: crm.marketing.v1.Engagement
-	(*Lead)(nil),                           // 45: crm.marketing.v1.Lead
-	(*ScoringRules)(nil),                   // 46: crm.marketing.v1.ScoringRules
-	(*fieldmaskpb.FieldMask)(nil),          // 47: google.protobuf.FieldMask
-	(*Campaign)(nil),                       // 48: crm.marketing.v1.Campaign
-	(*CampaignPerformance)(nil),            // 49: crm.marketing.v1.CampaignPerformance
-	(*LoyaltyAccount)(nil),                 // 50: crm.marketing.v1.LoyaltyAccount
-	(*LedgerEntry)(nil),                    // 51: crm.marketing.v1.LedgerEntry
-	(*ReferralCode)(nil),                   // 52: crm.marketing.v1.ReferralCode
+	(*GetCustomerLifecycleRequest)(nil),    // 44: crm.marketing.v1.GetCustomerLifecycleRequest
+	(*GetCustomerLifecycleResponse)(nil),   // 45: crm.marketing.v1.GetCustomerLifecycleResponse
+	(*MoveLifecycleStageRequest)(nil),      // 46: crm.marketing.v1.MoveLifecycleStageRequest
+	(*MoveLifecycleStageResponse)(nil),     // 47: crm.marketing.v1.MoveLifecycleStageResponse
+	(*SetCustomerAtRiskRequest)(nil),       // 48: crm.marketing.v1.SetCustomerAtRiskRequest
+	(*SetCustomerAtRiskResponse)(nil),      // 49: crm.marketing.v1.SetCustomerAtRiskResponse
+	(*ClearCustomerAtRiskRequest)(nil),     // 50: crm.marketing.v1.ClearCustomerAtRiskRequest
+	(*ClearCustomerAtRiskResponse)(nil),    // 51: crm.marketing.v1.ClearCustomerAtRiskResponse
+	(*GetLifecycleFunnelRequest)(nil),      // 52: crm.marketing.v1.GetLifecycleFunnelRequest
+	(*GetLifecycleFunnelResponse)(nil),     // 53: crm.marketing.v1.GetLifecycleFunnelResponse
+	(*Engagement)(nil),                     // 54: crm.marketing.v1.Engagement
+	(*Lead)(nil),                           // 55: crm.marketing.v1.Lead
+	(*ScoringRules)(nil),                   // 56: crm.marketing.v1.ScoringRules
+	(*fieldmaskpb.FieldMask)(nil),          // 57: google.protobuf.FieldMask
+	(*Campaign)(nil),                       // 58: crm.marketing.v1.Campaign
+	(*CampaignPerformance)(nil),            // 59: crm.marketing.v1.CampaignPerformance
+	(*LoyaltyAccount)(nil),                 // 60: crm.marketing.v1.LoyaltyAccount
+	(*LedgerEntry)(nil),                    // 61: crm.marketing.v1.LedgerEntry
+	(*ReferralCode)(nil),                   // 62: crm.marketing.v1.ReferralCode
+	(*CustomerLifecycle)(nil),              // 63: crm.marketing.v1.CustomerLifecycle
+	(LifecycleStage)(0),                    // 64: crm.marketing.v1.LifecycleStage
+	(*LifecycleFunnel)(nil),                // 65: crm.marketing.v1.LifecycleFunnel
 }
 var file_crm_marketing_v1_marketing_service_proto_depIdxs = []int32{
-	44, // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
-	44, // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
-	45, // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
-	45, // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	45, // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	46, // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	46, // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	47, // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
-	46, // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	45, // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	45, // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	45, // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	45, // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	48, // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	48, // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	48, // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	48, // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
-	48, // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	47, // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
-	48, // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	48, // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	48, // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	48, // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	49, // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
-	45, // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	47, // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	45, // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	50, // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	51, // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	50, // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	51, // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	50, // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	52, // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
-	36, // 33: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
-	38, // 34: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
-	40, // 35: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
-	42, // 36: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
-	16, // 37: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
-	18, // 38: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
-	20, // 39: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
-	22, // 40: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
-	24, // 41: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
-	26, // 42: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
-	28, // 43: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
-	30, // 44: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
-	10, // 45: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
-	12, // 46: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
-	14, // 47: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
-	32, // 48: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
-	34, // 49: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
-	0,  // 50: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
-	2,  // 51: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
-	4,  // 52: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
-	6,  // 53: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
-	8,  // 54: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
-	37, // 55: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
-	39, // 56: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
-	41, // 57: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
-	43, // 58: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
-	17, // 59: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
-	19, // 60: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
-	21, // 61: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
-	23, // 62: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
-	25, // 63: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
-	27, // 64: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
-	29, // 65: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
-	31, // 66: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
-	11, // 67: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
-	13, // 68: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
-	15, // 69: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
-	33, // 70: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
-	35, // 71: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
-	1,  // 72: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
-	3,  // 73: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
-	5,  // 74: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
-	7,  // 75: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
-	9,  // 76: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
-	55, // [55:77] is the sub-list for method output_type
-	33, // [33:55] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	54, // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
+	54, // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
+	55, // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
+	55, // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	55, // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	56, // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	56, // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	57, // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
+	56, // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	55, // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	55, // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	55, // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	55, // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	58, // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	58, // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	58, // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	58, // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	58, // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	57, // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
+	58, // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	58, // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	58, // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	58, // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	59, // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
+	55, // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	57, // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	55, // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	60, // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	61, // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	60, // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	61, // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	60, // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	62, // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
+	63, // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	64, // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
+	63, // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	63, // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	63, // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	65, // 38: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
+	36, // 39: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
+	38, // 40: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
+	40, // 41: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
+	42, // 42: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
+	16, // 43: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
+	18, // 44: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
+	20, // 45: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
+	22, // 46: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
+	24, // 47: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
+	26, // 48: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
+	28, // 49: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
+	30, // 50: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
+	10, // 51: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
+	12, // 52: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
+	14, // 53: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
+	32, // 54: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
+	34, // 55: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
+	0,  // 56: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
+	2,  // 57: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
+	4,  // 58: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
+	6,  // 59: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
+	8,  // 60: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
+	44, // 61: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
+	46, // 62: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
+	48, // 63: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
+	50, // 64: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
+	52, // 65: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
+	37, // 66: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
+	39, // 67: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
+	41, // 68: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
+	43, // 69: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
+	17, // 70: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
+	19, // 71: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
+	21, // 72: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
+	23, // 73: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
+	25, // 74: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
+	27, // 75: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
+	29, // 76: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
+	31, // 77: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
+	11, // 78: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
+	13, // 79: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
+	15, // 80: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
+	33, // 81: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
+	35, // 82: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
+	1,  // 83: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
+	3,  // 84: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
+	5,  // 85: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
+	7,  // 86: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
+	9,  // 87: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
+	45, // 88: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
+	47, // 89: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
+	49, // 90: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
+	51, // 91: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
+	53, // 92: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
+	66, // [66:93] is the sub-list for method output_type
+	39, // [39:66] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_service_proto_init() }
@@ -2534,6 +3114,7 @@ func file_crm_marketing_v1_marketing_service_proto_init() {
 	}
 	file_crm_marketing_v1_campaign_proto_init()
 	file_crm_marketing_v1_lead_proto_init()
+	file_crm_marketing_v1_lifecycle_proto_init()
 	file_crm_marketing_v1_loyalty_proto_init()
 	file_crm_marketing_v1_scoring_proto_init()
 	type x struct{}
@@ -2542,7 +3123,7 @@ func file_crm_marketing_v1_marketing_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_service_proto_rawDesc), len(file_crm_marketing_v1_marketing_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

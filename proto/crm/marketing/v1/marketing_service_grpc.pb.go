@@ -41,6 +41,11 @@ const (
 	MarketingService_DisqualifyLead_FullMethodName         = "/crm.marketing.v1.MarketingService/DisqualifyLead"
 	MarketingService_GetScoringRules_FullMethodName        = "/crm.marketing.v1.MarketingService/GetScoringRules"
 	MarketingService_UpdateScoringRules_FullMethodName     = "/crm.marketing.v1.MarketingService/UpdateScoringRules"
+	MarketingService_GetCustomerLifecycle_FullMethodName   = "/crm.marketing.v1.MarketingService/GetCustomerLifecycle"
+	MarketingService_MoveLifecycleStage_FullMethodName     = "/crm.marketing.v1.MarketingService/MoveLifecycleStage"
+	MarketingService_SetCustomerAtRisk_FullMethodName      = "/crm.marketing.v1.MarketingService/SetCustomerAtRisk"
+	MarketingService_ClearCustomerAtRisk_FullMethodName    = "/crm.marketing.v1.MarketingService/ClearCustomerAtRisk"
+	MarketingService_GetLifecycleFunnel_FullMethodName     = "/crm.marketing.v1.MarketingService/GetLifecycleFunnel"
 )
 
 // MarketingServiceClient is the client API for MarketingService service.
@@ -101,6 +106,19 @@ type MarketingServiceClient interface {
 	// Updates the fields of the scoring rules named in update_mask. A stale etag is ABORTED. New rules
 	// apply to leads as they are next rescored.
 	UpdateScoringRules(ctx context.Context, in *UpdateScoringRulesRequest, opts ...grpc.CallOption) (*UpdateScoringRulesResponse, error)
+	// Gets a customer's lifecycle: stage, at-risk flag and reasons, history of moves.
+	GetCustomerLifecycle(ctx context.Context, in *GetCustomerLifecycleRequest, opts ...grpc.CallOption) (*GetCustomerLifecycleResponse, error)
+	// Moves a customer to a stage (internal: other services' events drive it). Forward moves only,
+	// CHURNED from a customer stage, and back from CHURNED to REPEAT_CUSTOMER or CLIENT; anything else
+	// is FAILED_PRECONDITION. A move naming an event id already applied changes nothing.
+	MoveLifecycleStage(ctx context.Context, in *MoveLifecycleStageRequest, opts ...grpc.CallOption) (*MoveLifecycleStageResponse, error)
+	// Flags a customer at risk, with a reason (internal: other services' events drive it).
+	SetCustomerAtRisk(ctx context.Context, in *SetCustomerAtRiskRequest, opts ...grpc.CallOption) (*SetCustomerAtRiskResponse, error)
+	// Withdraws one risk reason, or all of them; the flag clears with the last reason.
+	ClearCustomerAtRisk(ctx context.Context, in *ClearCustomerAtRiskRequest, opts ...grpc.CallOption) (*ClearCustomerAtRiskResponse, error)
+	// The tenant's lifecycle funnel: customers per stage, stage-to-stage conversion, median time in
+	// stage, from counters kept on every move.
+	GetLifecycleFunnel(ctx context.Context, in *GetLifecycleFunnelRequest, opts ...grpc.CallOption) (*GetLifecycleFunnelResponse, error)
 }
 
 type marketingServiceClient struct {
@@ -331,6 +349,56 @@ func (c *marketingServiceClient) UpdateScoringRules(ctx context.Context, in *Upd
 	return out, nil
 }
 
+func (c *marketingServiceClient) GetCustomerLifecycle(ctx context.Context, in *GetCustomerLifecycleRequest, opts ...grpc.CallOption) (*GetCustomerLifecycleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCustomerLifecycleResponse)
+	err := c.cc.Invoke(ctx, MarketingService_GetCustomerLifecycle_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) MoveLifecycleStage(ctx context.Context, in *MoveLifecycleStageRequest, opts ...grpc.CallOption) (*MoveLifecycleStageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MoveLifecycleStageResponse)
+	err := c.cc.Invoke(ctx, MarketingService_MoveLifecycleStage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) SetCustomerAtRisk(ctx context.Context, in *SetCustomerAtRiskRequest, opts ...grpc.CallOption) (*SetCustomerAtRiskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetCustomerAtRiskResponse)
+	err := c.cc.Invoke(ctx, MarketingService_SetCustomerAtRisk_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) ClearCustomerAtRisk(ctx context.Context, in *ClearCustomerAtRiskRequest, opts ...grpc.CallOption) (*ClearCustomerAtRiskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClearCustomerAtRiskResponse)
+	err := c.cc.Invoke(ctx, MarketingService_ClearCustomerAtRisk_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) GetLifecycleFunnel(ctx context.Context, in *GetLifecycleFunnelRequest, opts ...grpc.CallOption) (*GetLifecycleFunnelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLifecycleFunnelResponse)
+	err := c.cc.Invoke(ctx, MarketingService_GetLifecycleFunnel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MarketingServiceServer is the server API for MarketingService service.
 // All implementations must embed UnimplementedMarketingServiceServer
 // for forward compatibility.
@@ -389,6 +457,19 @@ type MarketingServiceServer interface {
 	// Updates the fields of the scoring rules named in update_mask. A stale etag is ABORTED. New rules
 	// apply to leads as they are next rescored.
 	UpdateScoringRules(context.Context, *UpdateScoringRulesRequest) (*UpdateScoringRulesResponse, error)
+	// Gets a customer's lifecycle: stage, at-risk flag and reasons, history of moves.
+	GetCustomerLifecycle(context.Context, *GetCustomerLifecycleRequest) (*GetCustomerLifecycleResponse, error)
+	// Moves a customer to a stage (internal: other services' events drive it). Forward moves only,
+	// CHURNED from a customer stage, and back from CHURNED to REPEAT_CUSTOMER or CLIENT; anything else
+	// is FAILED_PRECONDITION. A move naming an event id already applied changes nothing.
+	MoveLifecycleStage(context.Context, *MoveLifecycleStageRequest) (*MoveLifecycleStageResponse, error)
+	// Flags a customer at risk, with a reason (internal: other services' events drive it).
+	SetCustomerAtRisk(context.Context, *SetCustomerAtRiskRequest) (*SetCustomerAtRiskResponse, error)
+	// Withdraws one risk reason, or all of them; the flag clears with the last reason.
+	ClearCustomerAtRisk(context.Context, *ClearCustomerAtRiskRequest) (*ClearCustomerAtRiskResponse, error)
+	// The tenant's lifecycle funnel: customers per stage, stage-to-stage conversion, median time in
+	// stage, from counters kept on every move.
+	GetLifecycleFunnel(context.Context, *GetLifecycleFunnelRequest) (*GetLifecycleFunnelResponse, error)
 	mustEmbedUnimplementedMarketingServiceServer()
 }
 
@@ -464,6 +545,21 @@ func (UnimplementedMarketingServiceServer) GetScoringRules(context.Context, *Get
 }
 func (UnimplementedMarketingServiceServer) UpdateScoringRules(context.Context, *UpdateScoringRulesRequest) (*UpdateScoringRulesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateScoringRules not implemented")
+}
+func (UnimplementedMarketingServiceServer) GetCustomerLifecycle(context.Context, *GetCustomerLifecycleRequest) (*GetCustomerLifecycleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCustomerLifecycle not implemented")
+}
+func (UnimplementedMarketingServiceServer) MoveLifecycleStage(context.Context, *MoveLifecycleStageRequest) (*MoveLifecycleStageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MoveLifecycleStage not implemented")
+}
+func (UnimplementedMarketingServiceServer) SetCustomerAtRisk(context.Context, *SetCustomerAtRiskRequest) (*SetCustomerAtRiskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetCustomerAtRisk not implemented")
+}
+func (UnimplementedMarketingServiceServer) ClearCustomerAtRisk(context.Context, *ClearCustomerAtRiskRequest) (*ClearCustomerAtRiskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClearCustomerAtRisk not implemented")
+}
+func (UnimplementedMarketingServiceServer) GetLifecycleFunnel(context.Context, *GetLifecycleFunnelRequest) (*GetLifecycleFunnelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLifecycleFunnel not implemented")
 }
 func (UnimplementedMarketingServiceServer) mustEmbedUnimplementedMarketingServiceServer() {}
 func (UnimplementedMarketingServiceServer) testEmbeddedByValue()                          {}
@@ -882,6 +978,96 @@ func _MarketingService_UpdateScoringRules_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MarketingService_GetCustomerLifecycle_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCustomerLifecycleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).GetCustomerLifecycle(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_GetCustomerLifecycle_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).GetCustomerLifecycle(ctx, req.(*GetCustomerLifecycleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_MoveLifecycleStage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MoveLifecycleStageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).MoveLifecycleStage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_MoveLifecycleStage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).MoveLifecycleStage(ctx, req.(*MoveLifecycleStageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_SetCustomerAtRisk_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetCustomerAtRiskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).SetCustomerAtRisk(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_SetCustomerAtRisk_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).SetCustomerAtRisk(ctx, req.(*SetCustomerAtRiskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_ClearCustomerAtRisk_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClearCustomerAtRiskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).ClearCustomerAtRisk(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_ClearCustomerAtRisk_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).ClearCustomerAtRisk(ctx, req.(*ClearCustomerAtRiskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_GetLifecycleFunnel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLifecycleFunnelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).GetLifecycleFunnel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_GetLifecycleFunnel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).GetLifecycleFunnel(ctx, req.(*GetLifecycleFunnelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MarketingService_ServiceDesc is the grpc.ServiceDesc for MarketingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -976,6 +1162,26 @@ var MarketingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateScoringRules",
 			Handler:    _MarketingService_UpdateScoringRules_Handler,
+		},
+		{
+			MethodName: "GetCustomerLifecycle",
+			Handler:    _MarketingService_GetCustomerLifecycle_Handler,
+		},
+		{
+			MethodName: "MoveLifecycleStage",
+			Handler:    _MarketingService_MoveLifecycleStage_Handler,
+		},
+		{
+			MethodName: "SetCustomerAtRisk",
+			Handler:    _MarketingService_SetCustomerAtRisk_Handler,
+		},
+		{
+			MethodName: "ClearCustomerAtRisk",
+			Handler:    _MarketingService_ClearCustomerAtRisk_Handler,
+		},
+		{
+			MethodName: "GetLifecycleFunnel",
+			Handler:    _MarketingService_GetLifecycleFunnel_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+)
+
+func lifecyclePath(customer, suffix string) string {
+	return "/v1/customers/" + customer + "/lifecycle" + suffix
+}
+
+func TestLifecycleOverREST(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, reader := sys.newKey(t, tenant, "marketing.read")
+	_, stranger := sys.newKey(t, "", "marketing.read", "marketing.write")
+	customer := sys.captureLead(t, key, `{"email":"cycle@example.com"}`)["customerId"].(string)
+
+	got := sys.do(t, http.MethodGet, lifecyclePath(customer, ""), reader, nil)
+	if got.status != http.StatusOK || got.json(t)["stage"] != "LIFECYCLE_STAGE_PROSPECT" {
+		t.Fatalf("lifecycle after capture: %d %s", got.status, got.body)
+	}
+	move := sys.do(t, http.MethodPost, lifecyclePath(customer, ":move"), key,
+		[]byte(`{"stage":"LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER","cause":"sales.order.placed","causeEventId":"evt-1"}`))
+	if move.status != http.StatusOK || move.json(t)["stage"] != "LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER" || len(move.json(t)["history"].([]any)) != 2 {
+		t.Fatalf("move: %d %s", move.status, move.body)
+	}
+	again := sys.do(t, http.MethodPost, lifecyclePath(customer, ":move"), key,
+		[]byte(`{"stage":"LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER","cause":"sales.order.placed","causeEventId":"evt-1"}`))
+	if again.status != http.StatusOK || len(again.json(t)["history"].([]any)) != 2 {
+		t.Fatalf("redelivered move: %d %s, want the same lifecycle", again.status, again.body)
+	}
+	risk := sys.do(t, http.MethodPost, lifecyclePath(customer, ":setAtRisk"), key, []byte(`{"reason":"nps-detractor"}`))
+	if risk.status != http.StatusOK || risk.json(t)["atRisk"] != true {
+		t.Fatalf("set at risk: %d %s", risk.status, risk.body)
+	}
+	clear := sys.do(t, http.MethodPost, lifecyclePath(customer, ":clearAtRisk"), key, []byte(`{}`))
+	if clear.status != http.StatusOK || clear.json(t)["atRisk"] != nil {
+		t.Fatalf("clear at risk: %d %s", clear.status, clear.body)
+	}
+	funnel := sys.do(t, http.MethodGet, "/v1/lifecycle/funnel", reader, nil)
+	stages := funnel.json(t)["stages"].([]any)
+	if funnel.status != http.StatusOK || len(stages) != 7 || stages[2].(map[string]any)["customers"] != "1" ||
+		stages[1].(map[string]any)["exited"] != "1" || funnel.json(t)["conversions"].([]any)[0].(map[string]any)["rate"] != float64(1) {
+		t.Fatalf("funnel: %d %s", funnel.status, funnel.body)
+	}
+	unknown := "01a20b45-2a28-7f41-b702-1121b1b3b699"
+	for _, tt := range []struct {
+		name, method, path, key, body string
+		code                          int
+		status, field                 string
+	}{
+		{"backward move", http.MethodPost, lifecyclePath(customer, ":move"), key, `{"stage":"LIFECYCLE_STAGE_PROSPECT","cause":"x"}`, 400, "FAILED_PRECONDITION", ""},
+		{"churned from a prospect", http.MethodPost, lifecyclePath(sys.captureLead(t, key, `{"email":"p2@example.com"}`)["customerId"].(string), ":move"), key,
+			`{"stage":"LIFECYCLE_STAGE_CHURNED","cause":"x"}`, 400, "FAILED_PRECONDITION", ""},
+		{"move without cause", http.MethodPost, lifecyclePath(customer, ":move"), key, `{"stage":"LIFECYCLE_STAGE_CLIENT"}`, 400, "INVALID_ARGUMENT", "cause"},
+		{"move without stage", http.MethodPost, lifecyclePath(customer, ":move"), key, `{"cause":"x"}`, 400, "INVALID_ARGUMENT", "stage"},
+		{"unknown customer", http.MethodGet, lifecyclePath(unknown, ""), key, ``, 404, "NOT_FOUND", ""},
+		{"at risk of an unknown customer", http.MethodPost, lifecyclePath(unknown, ":setAtRisk"), key, `{"reason":"x"}`, 404, "NOT_FOUND", ""},
+		{"clear risk of an unknown customer", http.MethodPost, lifecyclePath(unknown, ":clearAtRisk"), key, `{}`, 404, "NOT_FOUND", ""},
+		{"at risk without reason", http.MethodPost, lifecyclePath(customer, ":setAtRisk"), key, `{}`, 400, "INVALID_ARGUMENT", "reason"},
+		{"bad customer id", http.MethodGet, lifecyclePath("nope", ""), key, ``, 400, "INVALID_ARGUMENT", "customer_id"},
+		{"move with a read-only key", http.MethodPost, lifecyclePath(customer, ":move"), reader, `{"stage":"LIFECYCLE_STAGE_CLIENT","cause":"x"}`, 403, "PERMISSION_DENIED", ""},
+		{"another tenant's lifecycle", http.MethodGet, lifecyclePath(customer, ""), stranger, ``, 404, "NOT_FOUND", ""},
+		{"another tenant's at risk", http.MethodPost, lifecyclePath(customer, ":setAtRisk"), stranger, `{"reason":"x"}`, 404, "NOT_FOUND", ""},
+		{"another tenant's clear", http.MethodPost, lifecyclePath(customer, ":clearAtRisk"), stranger, `{}`, 404, "NOT_FOUND", ""},
+		{"funnel without a key", http.MethodGet, "/v1/lifecycle/funnel", "", ``, 401, "UNAUTHENTICATED", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var body []byte
+			if tt.body != "" {
+				body = []byte(tt.body)
+			}
+			r := sys.do(t, tt.method, tt.path, tt.key, body)
+			if r.status != tt.code || errorStatus(t, r) != tt.status {
+				t.Fatalf("%d %s, want %d %s", r.status, r.body, tt.code, tt.status)
+			}
+			if tt.field != "" && !slices.Contains(fieldViolations(t, r), tt.field) {
+				t.Fatalf("field violations %v, want %s", fieldViolations(t, r), tt.field)
+			}
+		})
+	}
+	// A move under another tenant starts that tenant's own lifecycle; the owner's is untouched, and
+	// the other tenant's funnel counts only its own customer.
+	sys.do(t, http.MethodPost, lifecyclePath(customer, ":move"), stranger, []byte(`{"stage":"LIFECYCLE_STAGE_CLIENT","cause":"x"}`))
+	if got := sys.do(t, http.MethodGet, lifecyclePath(customer, ""), key, nil).json(t)["stage"]; got != "LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER" {
+		t.Fatalf("owner's stage after another tenant's move = %v", got)
+	}
+	theirs := sys.do(t, http.MethodGet, "/v1/lifecycle/funnel", stranger, nil).json(t)["stages"].([]any)
+	if theirs[1].(map[string]any)["entered"] != nil || theirs[4].(map[string]any)["customers"] != "1" {
+		t.Fatalf("another tenant's funnel = %v, want only its CLIENT", theirs)
+	}
+}
+
+func TestLifecycleOverGRPC(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	client, ctx := sys.marketing(key)
+	lead, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: "grpc-cycle@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	customer := lead.GetLead().GetCustomerId()
+	moved, err := client.MoveLifecycleStage(ctx, &marketingv1.MoveLifecycleStageRequest{CustomerId: customer,
+		Stage: marketingv1.LifecycleStage_LIFECYCLE_STAGE_CLIENT, Cause: "product.subscription.activated"})
+	if err != nil || moved.GetLifecycle().GetStage() != marketingv1.LifecycleStage_LIFECYCLE_STAGE_CLIENT {
+		t.Fatalf("move: %v %v", moved, err)
+	}
+	if _, err := client.MoveLifecycleStage(ctx, &marketingv1.MoveLifecycleStageRequest{CustomerId: customer,
+		Stage: marketingv1.LifecycleStage_LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER, Cause: "x"}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("backward move: %v, want FailedPrecondition", err)
+	}
+	set, err := client.SetCustomerAtRisk(ctx, &marketingv1.SetCustomerAtRiskRequest{CustomerId: customer, Reason: "subscription-canceled"})
+	if err != nil || !set.GetLifecycle().GetAtRisk() {
+		t.Fatalf("set at risk: %v %v", set, err)
+	}
+	cleared, err := client.ClearCustomerAtRisk(ctx, &marketingv1.ClearCustomerAtRiskRequest{CustomerId: customer, Reason: "subscription-canceled"})
+	if err != nil || cleared.GetLifecycle().GetAtRisk() {
+		t.Fatalf("clear at risk: %v %v", cleared, err)
+	}
+	got, err := client.GetCustomerLifecycle(ctx, &marketingv1.GetCustomerLifecycleRequest{CustomerId: customer})
+	if err != nil || len(got.GetLifecycle().GetHistory()) != 2 {
+		t.Fatalf("get: %v %v", got, err)
+	}
+	if _, err := client.GetCustomerLifecycle(ctx, &marketingv1.GetCustomerLifecycleRequest{CustomerId: "01a20b45-2a28-7f41-b702-1121b1b3b699"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("unknown customer: %v, want NotFound", err)
+	}
+	funnel, err := client.GetLifecycleFunnel(ctx, &marketingv1.GetLifecycleFunnelRequest{})
+	if err != nil || funnel.GetFunnel().GetStages()[4].GetCustomers() != 1 {
+		t.Fatalf("funnel: %v %v", funnel, err)
+	}
+}

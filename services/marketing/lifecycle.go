@@ -1,0 +1,226 @@
+package marketing
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/events"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+)
+
+// CustomerLifecycle is a customer's stage, risk flag and history.
+type CustomerLifecycle = marketingv1.CustomerLifecycle
+
+// Stage is a lifecycle stage.
+type Stage = marketingv1.LifecycleStage
+
+// Events of the lifecycle.
+const (
+	EventStageChanged  = "marketing.lifecycle.stage_changed"
+	EventAtRiskChanged = "marketing.lifecycle.at_risk_changed"
+)
+
+// Errors of the lifecycle.
+var (
+	ErrLifecycleNotFound = apierr.New(apierr.NotFound, "LIFECYCLE_NOT_FOUND", "the customer has no lifecycle")
+	ErrLifecycleMove     = apierr.New(apierr.FailedPrecondition, "LIFECYCLE_MOVE",
+		"the customer's stage does not allow this move")
+	ErrLifecycleContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the lifecycle kept changing concurrently; retry")
+)
+
+// ErrAlreadyApplied means the causing event was applied before: the write changed nothing.
+var ErrAlreadyApplied = errors.New("marketing: event already applied")
+
+// ladder is the order stages move forward in; CHURNED stands apart.
+var ladder = []Stage{
+	marketingv1.LifecycleStage_LIFECYCLE_STAGE_SUSPECT,
+	marketingv1.LifecycleStage_LIFECYCLE_STAGE_PROSPECT,
+	marketingv1.LifecycleStage_LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER,
+	marketingv1.LifecycleStage_LIFECYCLE_STAGE_REPEAT_CUSTOMER,
+	marketingv1.LifecycleStage_LIFECYCLE_STAGE_CLIENT,
+	marketingv1.LifecycleStage_LIFECYCLE_STAGE_ADVOCATE,
+}
+
+// AllStages are the stages in funnel order: the ladder, then CHURNED.
+var AllStages = append(slices.Clone(ladder), marketingv1.LifecycleStage_LIFECYCLE_STAGE_CHURNED)
+
+func isCustomerStage(s Stage) bool {
+	return slices.Index(ladder, s) >= slices.Index(ladder, marketingv1.LifecycleStage_LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER)
+}
+
+// CanMoveStage reports whether a customer may move between stages; from is UNSPECIFIED for a
+// customer entering the lifecycle.
+func CanMoveStage(from, to Stage) bool {
+	churned := marketingv1.LifecycleStage_LIFECYCLE_STAGE_CHURNED
+	switch {
+	case to == from || !slices.Contains(AllStages, to):
+		return false
+	case from == marketingv1.LifecycleStage_LIFECYCLE_STAGE_UNSPECIFIED:
+		return to != churned
+	case to == churned:
+		return isCustomerStage(from)
+	case from == churned: // a new order or subscription brings the customer back
+		return to == marketingv1.LifecycleStage_LIFECYCLE_STAGE_REPEAT_CUSTOMER || to == marketingv1.LifecycleStage_LIFECYCLE_STAGE_CLIENT
+	}
+	return slices.Index(ladder, to) > slices.Index(ladder, from)
+}
+
+// LifecycleMove asks for a customer to move to a stage.
+type LifecycleMove struct {
+	Stage Stage
+	// Cause says what moved the customer, for example "sales.order.placed".
+	Cause string
+	// EventID is the causing event's id, if any: a redelivered event moves nothing.
+	EventID string
+}
+
+// LifecycleWrite is one change of a lifecycle, committed atomically with the funnel counters, the
+// stage and at-risk indexes, its events and the causing event's applied marker.
+type LifecycleWrite struct {
+	Next *CustomerLifecycle
+	// Prev is the lifecycle as read; nil for a customer entering the lifecycle.
+	Prev    *CustomerLifecycle
+	Events  [][]byte
+	EventID string
+	// Funnel are the counter increments of the move (none for an at-risk change).
+	Funnel map[string]int64
+}
+
+// LifecycleStore keeps lifecycles and the funnel counters.
+type LifecycleStore interface {
+	// Lifecycle returns a customer's lifecycle or ErrLifecycleNotFound.
+	Lifecycle(ctx context.Context, tenant, customer string) (*CustomerLifecycle, error)
+	// PutLifecycle commits w if w.Prev is still current (ErrStale otherwise) and w.EventID was
+	// not applied before (ErrAlreadyApplied).
+	PutLifecycle(ctx context.Context, tenant string, w LifecycleWrite) error
+	// FunnelCounters returns the tenant's funnel counters.
+	FunnelCounters(ctx context.Context, tenant string) (map[string]int64, error)
+}
+
+// Lifecycle are the lifecycle use cases. Move, SetAtRisk and ClearAtRisk are what other services'
+// event handlers call.
+type Lifecycle struct {
+	store     LifecycleStore
+	publisher events.Publisher
+	now       func() time.Time
+}
+
+// NewLifecycle returns the use cases over store.
+func NewLifecycle(store LifecycleStore, publisher events.Publisher, now func() time.Time) *Lifecycle {
+	return &Lifecycle{store: store, publisher: publisher, now: now}
+}
+
+// Get returns a customer's lifecycle.
+func (l *Lifecycle) Get(ctx context.Context, tenant, customer string) (*CustomerLifecycle, error) {
+	return l.store.Lifecycle(ctx, tenant, customer)
+}
+
+// Move moves a customer along the stage machine (FAILED_PRECONDITION for a move it does not allow),
+// recording the move in the history and the funnel. Concurrent moves serialize on the lifecycle's
+// etag; a move whose event was applied before returns the lifecycle unchanged.
+func (l *Lifecycle) Move(ctx context.Context, tenant, customer string, m LifecycleMove) (*CustomerLifecycle, error) {
+	return l.change(ctx, tenant, customer, m.EventID, true, func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error) {
+		if !CanMoveStage(cur.GetStage(), m.Stage) {
+			return nil, ErrLifecycleMove.With("move", cur.GetStage().String()+" -> "+m.Stage.String())
+		}
+		return enterStage(ctx, l.publisher, tenant, customer, cur, m, now)
+	})
+}
+
+// SetAtRisk flags a customer at risk for reason (a reason already standing changes nothing).
+func (l *Lifecycle) SetAtRisk(ctx context.Context, tenant, customer, reason, eventID string) (*CustomerLifecycle, error) {
+	return l.change(ctx, tenant, customer, eventID, false, func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error) {
+		if slices.Contains(cur.GetAtRiskReasons(), reason) {
+			return nil, nil
+		}
+		return l.riskWrite(ctx, tenant, cur, append(slices.Clone(cur.GetAtRiskReasons()), reason), eventID, now)
+	})
+}
+
+// ClearAtRisk withdraws a risk reason, or every reason when reason is empty.
+func (l *Lifecycle) ClearAtRisk(ctx context.Context, tenant, customer, reason, eventID string) (*CustomerLifecycle, error) {
+	return l.change(ctx, tenant, customer, eventID, false, func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error) {
+		left := slices.DeleteFunc(slices.Clone(cur.GetAtRiskReasons()), func(r string) bool { return reason == "" || r == reason })
+		if len(left) == len(cur.GetAtRiskReasons()) {
+			return nil, nil
+		}
+		return l.riskWrite(ctx, tenant, cur, left, eventID, now)
+	})
+}
+
+// change reads, plans and commits a lifecycle change, retrying when another write got in between.
+// plan returns nil when there is nothing to change. Without a lifecycle, only a move may start one.
+func (l *Lifecycle) change(ctx context.Context, tenant, customer, eventID string, mayStart bool,
+	plan func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error)) (*CustomerLifecycle, error) {
+	for range engageAttempts {
+		cur, err := l.store.Lifecycle(ctx, tenant, customer)
+		if errors.Is(err, ErrLifecycleNotFound) && mayStart {
+			cur, err = nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if eventID != "" && slices.ContainsFunc(cur.GetHistory(), func(m *marketingv1.StageMove) bool { return m.GetCauseEventId() == eventID }) {
+			return cur, nil // the move of this event is in the history: a redelivery
+		}
+		w, err := plan(cur, l.now().UTC())
+		if err != nil || w == nil {
+			return cur, err
+		}
+		w.EventID = eventID
+		err = l.store.PutLifecycle(ctx, tenant, *w)
+		switch {
+		case errors.Is(err, ErrStale):
+			continue
+		case errors.Is(err, ErrAlreadyApplied):
+			return l.store.Lifecycle(ctx, tenant, customer)
+		case err != nil:
+			return nil, err
+		}
+		return w.Next, nil
+	}
+	return nil, ErrLifecycleContention
+}
+
+// enterStage plans a move: the new stage, its history entry, its funnel counters and its event.
+func enterStage(ctx context.Context, pub events.Publisher, tenant, customer string, cur *CustomerLifecycle, m LifecycleMove, now time.Time) (*LifecycleWrite, error) {
+	ts := timestamppb.New(now)
+	next := &CustomerLifecycle{CustomerId: customer}
+	if cur != nil {
+		next = proto.CloneOf(cur)
+	}
+	move := &marketingv1.StageMove{From: cur.GetStage(), To: m.Stage, Time: ts, Cause: m.Cause, CauseEventId: m.EventID}
+	next.Stage, next.StageTime, next.UpdateTime = m.Stage, ts, ts
+	next.History = append(next.History, move)
+	next.Etag = nextEtag(cur.GetEtag())
+	_, ev, err := pub.Envelope(ctx, EventStageChanged, tenant, customer, now,
+		&marketingv1.LifecycleStageChanged{CustomerId: customer, Move: move})
+	if err != nil {
+		return nil, err
+	}
+	var stayed time.Duration
+	if cur != nil {
+		stayed = now.Sub(cur.GetStageTime().AsTime())
+	}
+	return &LifecycleWrite{Next: next, Prev: cur, Events: [][]byte{ev}, Funnel: funnelMove(cur.GetStage(), m.Stage, stayed)}, nil
+}
+
+func (l *Lifecycle) riskWrite(ctx context.Context, tenant string, cur *CustomerLifecycle, reasons []string, eventID string, now time.Time) (*LifecycleWrite, error) {
+	next := proto.CloneOf(cur)
+	next.AtRiskReasons = reasons
+	next.AtRisk = len(reasons) > 0
+	next.UpdateTime = timestamppb.New(now)
+	next.Etag = nextEtag(cur.GetEtag())
+	_, ev, err := l.publisher.Envelope(ctx, EventAtRiskChanged, tenant, cur.GetCustomerId(), now,
+		&marketingv1.CustomerAtRiskChanged{CustomerId: cur.GetCustomerId(), AtRisk: next.GetAtRisk(), Reasons: reasons, CauseEventId: eventID})
+	if err != nil {
+		return nil, err
+	}
+	return &LifecycleWrite{Next: next, Prev: cur, Events: [][]byte{ev}}, nil
+}

@@ -1,0 +1,223 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	"github.com/crmcycle/crm/services/marketing"
+)
+
+const (
+	prospect = marketingv1.LifecycleStage_LIFECYCLE_STAGE_PROSPECT
+	first    = marketingv1.LifecycleStage_LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER
+	repeat   = marketingv1.LifecycleStage_LIFECYCLE_STAGE_REPEAT_CUSTOMER
+	client   = marketingv1.LifecycleStage_LIFECYCLE_STAGE_CLIENT
+	advocate = marketingv1.LifecycleStage_LIFECYCLE_STAGE_ADVOCATE
+	churned  = marketingv1.LifecycleStage_LIFECYCLE_STAGE_CHURNED
+)
+
+func (f fixture) lifecycle(now func() time.Time) *marketing.Lifecycle {
+	return marketing.NewLifecycle(f.store, f.publisher(), now)
+}
+
+func TestCaptureEntersProspectAndRedeliveryMovesOnce(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	lc := f.lifecycle(time.Now)
+	lead, err := f.leads.Capture(ctx, f.tenant, &marketing.Lead{Email: "life@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := lc.Get(ctx, f.tenant, lead.GetCustomerId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	captured := f.eventsOfType(t, marketing.EventLeadCaptured)[0].GetId()
+	if got.GetStage() != prospect || len(got.GetHistory()) != 1 || got.GetHistory()[0].GetCauseEventId() != captured {
+		t.Fatalf("lifecycle after capture = %v, want PROSPECT entered by the capture event %s", got, captured)
+	}
+	order := marketing.LifecycleMove{Stage: first, Cause: "sales.order.placed", EventID: uuid.NewString()}
+	for range 3 {
+		if got, err = lc.Move(ctx, f.tenant, lead.GetCustomerId(), order); err != nil {
+			t.Fatal(err)
+		}
+	}
+	funnel, err := lc.Funnel(ctx, f.tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.GetHistory()) != 2 || funnel.GetStages()[2].GetEntered() != 1 || len(f.eventsOfType(t, marketing.EventStageChanged)) != 2 {
+		t.Fatalf("after one order delivered three times: history %v, FIRST_TIME entered %d; want 2 moves, 1 entry",
+			got.GetHistory(), funnel.GetStages()[2].GetEntered())
+	}
+	if _, err := lc.Move(ctx, f.tenant, lead.GetCustomerId(), marketing.LifecycleMove{Stage: prospect, Cause: "x"}); !errors.Is(err, marketing.ErrLifecycleMove) {
+		t.Fatalf("backward move: %v, want ErrLifecycleMove", err)
+	}
+	if _, err := lc.SetAtRisk(ctx, f.tenant, uuid.NewString(), "nps-detractor", ""); !errors.Is(err, marketing.ErrLifecycleNotFound) {
+		t.Fatalf("at risk for an unknown customer: %v, want ErrLifecycleNotFound", err)
+	}
+	for _, step := range []struct {
+		set, reason string
+		want        []string
+	}{{"set", "nps-detractor", []string{"nps-detractor"}}, {"set", "sla-breach", []string{"nps-detractor", "sla-breach"}},
+		{"set", "sla-breach", []string{"nps-detractor", "sla-breach"}}, {"clear", "nps-detractor", []string{"sla-breach"}}, {"clear", "", nil}} {
+		if step.set == "set" {
+			got, err = lc.SetAtRisk(ctx, f.tenant, lead.GetCustomerId(), step.reason, "")
+		} else {
+			got, err = lc.ClearAtRisk(ctx, f.tenant, lead.GetCustomerId(), step.reason, "")
+		}
+		if err != nil || !slices.Equal(got.GetAtRiskReasons(), step.want) || got.GetAtRisk() != (len(step.want) > 0) {
+			t.Fatalf("%s %q: %v %v, want reasons %v", step.set, step.reason, got, err, step.want)
+		}
+	}
+	if n := len(f.eventsOfType(t, marketing.EventAtRiskChanged)); n != 4 {
+		t.Fatalf("%d at_risk_changed events, want 4 (the repeated reason changed nothing)", n)
+	}
+}
+
+func TestConcurrentLifecycleMovesKeepAConsistentHistory(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	lc := f.lifecycle(time.Now)
+	customer := uuid.NewString()
+	if _, err := lc.Move(ctx, f.tenant, customer, marketing.LifecycleMove{Stage: prospect, Cause: "import"}); err != nil {
+		t.Fatal(err)
+	}
+	targets := []marketing.Stage{first, repeat, client, advocate, churned}
+	redelivered := uuid.NewString()
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			m := marketing.LifecycleMove{Stage: targets[i%len(targets)], Cause: "race", EventID: uuid.NewString()}
+			if i%4 == 0 { // ten deliveries of one event
+				m = marketing.LifecycleMove{Stage: first, Cause: "race", EventID: redelivered}
+			}
+			if _, err := lc.Move(ctx, f.tenant, customer, m); err != nil {
+				if e, ok := apierr.As(err); !ok || e.Reason != "LIFECYCLE_MOVE" {
+					t.Errorf("move: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got, err := lc.Get(ctx, f.tenant, customer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	funnel, err := lc.Funnel(ctx, f.tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := got.GetHistory()
+	var inStage int64
+	for _, s := range funnel.GetStages() {
+		inStage += s.GetCustomers()
+	}
+	var moves int64
+	for _, c := range funnel.GetConversions() {
+		moves += c.GetMoves()
+	}
+	redeliveries := 0
+	for i, m := range h {
+		if i > 0 && (m.GetFrom() != h[i-1].GetTo() || !marketing.CanMoveStage(m.GetFrom(), m.GetTo())) {
+			t.Fatalf("history breaks at %d: %v", i, h)
+		}
+		if m.GetCauseEventId() == redelivered {
+			redeliveries++
+		}
+	}
+	if h[len(h)-1].GetTo() != got.GetStage() || inStage != 1 || moves != int64(len(h)-1) || redeliveries > 1 ||
+		len(f.eventsOfType(t, marketing.EventStageChanged)) != len(h) {
+		t.Fatalf("history %v ends at %v (stage %v); funnel counts %d customers, %d moves; redelivered event applied %d times",
+			h, h[len(h)-1].GetTo(), got.GetStage(), inStage, moves, redeliveries)
+	}
+}
+
+func TestFunnelMatchesAnIndependentComputation(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	lc := f.lifecycle(c.Now)
+	rng := rand.New(rand.NewPCG(3, 4))
+	paths := [][]marketing.Stage{
+		{prospect}, {prospect, first}, {prospect, first, repeat}, {prospect, client, advocate},
+		{prospect, first, churned}, {prospect, first, churned, repeat}, {first, repeat, client},
+	}
+	customers := make([]string, 300)
+	plans := make([][]marketing.Stage, len(customers))
+	for i := range customers {
+		customers[i], plans[i] = uuid.NewString(), paths[rng.IntN(len(paths))]
+	}
+	wantIn, wantEntered, wantMoves := map[marketing.Stage]int64{}, map[marketing.Stage]int64{}, map[[2]marketing.Stage]int64{}
+	stays := map[marketing.Stage][]time.Duration{}
+	// Customers advance in rounds, so stays of one stage have varied, known lengths.
+	for round := range 4 {
+		for i, customer := range customers {
+			if round >= len(plans[i]) {
+				continue
+			}
+			stay := time.Duration(1+rng.IntN(90*24*60)) * time.Minute
+			c.advance(stay)
+			to := plans[i][round]
+			cur, err := lc.Get(ctx, f.tenant, customer)
+			if err == nil {
+				wantIn[cur.GetStage()]--
+				wantMoves[[2]marketing.Stage{cur.GetStage(), to}]++
+				stays[cur.GetStage()] = append(stays[cur.GetStage()], c.Now().Sub(cur.GetStageTime().AsTime()))
+			}
+			if _, err := lc.Move(ctx, f.tenant, customer, marketing.LifecycleMove{Stage: to, Cause: "test"}); err != nil {
+				t.Fatal(err)
+			}
+			wantIn[to]++
+			wantEntered[to]++
+		}
+	}
+	funnel, err := lc.Funnel(ctx, f.tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range funnel.GetStages() {
+		s := row.GetStage()
+		if row.GetCustomers() != wantIn[s] || row.GetEntered() != wantEntered[s] || row.GetExited() != int64(len(stays[s])) {
+			t.Errorf("%v: %d in, %d entered, %d exited; want %d, %d, %d", s, row.GetCustomers(), row.GetEntered(), row.GetExited(),
+				wantIn[s], wantEntered[s], len(stays[s]))
+		}
+		if len(stays[s]) == 0 {
+			if row.GetMedianTimeInStage() != nil {
+				t.Errorf("%v: median %v without exits", s, row.GetMedianTimeInStage())
+			}
+			continue
+		}
+		sorted := slices.Clone(stays[s])
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+		exact := sorted[(len(sorted)-1)/2]
+		got := row.GetMedianTimeInStage().AsDuration()
+		if ratio := math.Abs(math.Log2(float64(got) / float64(exact))); ratio > 1.0/8+1e-9 {
+			t.Errorf("%v: median %v, exact %v: off by more than a half bucket", s, got, exact)
+		}
+	}
+	var conversions []string
+	for _, cv := range funnel.GetConversions() {
+		pair := [2]marketing.Stage{cv.GetFrom(), cv.GetTo()}
+		rate := float64(wantMoves[pair]) / float64(wantEntered[cv.GetFrom()])
+		if cv.GetMoves() != wantMoves[pair] || math.Abs(cv.GetRate()-rate) > 1e-12 {
+			t.Errorf("%v -> %v: %d moves at %v, want %d at %v", cv.GetFrom(), cv.GetTo(), cv.GetMoves(), cv.GetRate(), wantMoves[pair], rate)
+		}
+		conversions = append(conversions, fmt.Sprint(pair))
+	}
+	if len(conversions) != len(wantMoves) {
+		t.Errorf("%d conversions reported, want %d", len(conversions), len(wantMoves))
+	}
+}

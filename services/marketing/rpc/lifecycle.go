@@ -1,0 +1,75 @@
+package rpc
+
+import (
+	"context"
+
+	"github.com/crmcycle/crm/pkg/auth"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	"github.com/crmcycle/crm/services/marketing"
+)
+
+// GetCustomerLifecycle implements marketingv1.MarketingServiceServer.
+func (s *Server) GetCustomerLifecycle(ctx context.Context, req *marketingv1.GetCustomerLifecycleRequest) (*marketingv1.GetCustomerLifecycleResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lc, err := s.lifecycle.Get(ctx, tenant, req.GetCustomerId())
+	if err != nil {
+		return nil, err
+	}
+	return &marketingv1.GetCustomerLifecycleResponse{Lifecycle: lc}, nil
+}
+
+// MoveLifecycleStage implements marketingv1.MarketingServiceServer.
+func (s *Server) MoveLifecycleStage(ctx context.Context, req *marketingv1.MoveLifecycleStageRequest) (*marketingv1.MoveLifecycleStageResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lc, err := s.lifecycle.Move(ctx, tenant, req.GetCustomerId(),
+		marketing.LifecycleMove{Stage: req.GetStage(), Cause: req.GetCause(), EventID: req.GetCauseEventId()})
+	if err != nil {
+		return nil, err
+	}
+	return &marketingv1.MoveLifecycleStageResponse{Lifecycle: lc}, nil
+}
+
+// SetCustomerAtRisk implements marketingv1.MarketingServiceServer.
+func (s *Server) SetCustomerAtRisk(ctx context.Context, req *marketingv1.SetCustomerAtRiskRequest) (*marketingv1.SetCustomerAtRiskResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lc, err := s.lifecycle.SetAtRisk(ctx, tenant, req.GetCustomerId(), req.GetReason(), req.GetCauseEventId())
+	if err != nil {
+		return nil, err
+	}
+	return &marketingv1.SetCustomerAtRiskResponse{Lifecycle: lc}, nil
+}
+
+// ClearCustomerAtRisk implements marketingv1.MarketingServiceServer.
+func (s *Server) ClearCustomerAtRisk(ctx context.Context, req *marketingv1.ClearCustomerAtRiskRequest) (*marketingv1.ClearCustomerAtRiskResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lc, err := s.lifecycle.ClearAtRisk(ctx, tenant, req.GetCustomerId(), req.GetReason(), req.GetCauseEventId())
+	if err != nil {
+		return nil, err
+	}
+	return &marketingv1.ClearCustomerAtRiskResponse{Lifecycle: lc}, nil
+}
+
+// GetLifecycleFunnel implements marketingv1.MarketingServiceServer.
+func (s *Server) GetLifecycleFunnel(ctx context.Context, _ *marketingv1.GetLifecycleFunnelRequest) (*marketingv1.GetLifecycleFunnelResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.lifecycle.Funnel(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return &marketingv1.GetLifecycleFunnelResponse{Funnel: f}, nil
+}
