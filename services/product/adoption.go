@@ -65,6 +65,26 @@ func assess(customerID string, in AdoptionInputs, owned []*Product, now time.Tim
 	return a
 }
 
+// settledAfter is how long after the last use nothing in a score moves any more: recency and
+// breadth are gone after staleAfter (30 days), and within 31 days a month boundary has reset the
+// users; a day more for margin.
+const settledAfter = 32 * 24 * time.Hour
+
+// nextRescore is when to score a customer again without usage: daily while the score can still
+// fall, never (zero) once it has settled.
+func nextRescore(lastUsed map[string]time.Time, now time.Time) time.Time {
+	var last time.Time
+	for _, t := range lastUsed {
+		if t.After(last) {
+			last = t
+		}
+	}
+	if last.IsZero() || now.Sub(last) > settledAfter {
+		return time.Time{}
+	}
+	return now.Add(24 * time.Hour)
+}
+
 func band(score int32) productv1.AdoptionBand {
 	switch {
 	case score >= healthyFrom:

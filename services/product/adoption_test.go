@@ -127,3 +127,51 @@ func TestRecordUsageRefusals(t *testing.T) {
 		t.Errorf("usage on a canceled subscription: %v, want %v", err, product.ErrSubscriptionEnded)
 	}
 }
+
+// TestAdoptionFadesWithoutUsage: the timed rescoring moves the band as recency fades and the month's
+// users reset, announces each change once, and stops once nothing can change any more.
+func TestAdoptionFadesWithoutUsage(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	p := f.product(t, productSpec{sku: "S", period: productv1.BillingPeriod_BILLING_PERIOD_YEARLY, features: []string{"a", "b"}})
+	customer := uuid.NewString()
+	sub := f.subscribe(t, customer, p, 1)
+	for _, feature := range []string{"a", "b"} {
+		if _, err := f.usage.Record(ctx, f.tenant, sub.GetId(), &product.UsageRecord{Feature: feature, Quantity: 1, UserId: "u"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	partition := f.keys.Partition(f.tenant)
+	schedule := f.keys.Partitioned("product", partition, "adoption-rescore-due")
+	member := f.tenant + "/" + customer
+	for _, st := range []struct {
+		name       string
+		clock      time.Time
+		band       productv1.AdoptionBand
+		changes    int
+		onSchedule bool
+	}{
+		// 40 + 30 + 30
+		{"a day on", start.AddDate(0, 0, 1), productv1.AdoptionBand_ADOPTION_BAND_HEALTHY, 1, true},
+		// February, no user yet: 40*10/23=17 + 30 + 0
+		{"20 days on", start.AddDate(0, 0, 20), productv1.AdoptionBand_ADOPTION_BAND_NEEDS_ATTENTION, 2, true},
+		{"again, same day", start.AddDate(0, 0, 20), productv1.AdoptionBand_ADOPTION_BAND_NEEDS_ATTENTION, 2, true},
+		// nothing left: 0
+		{"40 days on", start.AddDate(0, 0, 40), productv1.AdoptionBand_ADOPTION_BAND_AT_RISK, 3, false},
+	} {
+		f.clock.Set(st.clock)
+		if err := f.usage.RescorePartition(ctx, partition); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.eventTypes(t)[product.EventAdoptionChanged]; n != st.changes {
+			t.Fatalf("%s: %d adoption.changed events, want %d", st.name, n, st.changes)
+		}
+		if a, err := f.usage.Adoption(ctx, f.tenant, customer); err != nil || a.GetBand() != st.band {
+			t.Fatalf("%s: adoption = %v, %v; want %v", st.name, a, err, st.band)
+		}
+		_, err := f.rdb.ZScore(ctx, schedule, member).Result()
+		if onSchedule := err == nil; onSchedule != st.onSchedule {
+			t.Fatalf("%s: on the rescoring schedule = %v, want %v", st.name, onSchedule, st.onSchedule)
+		}
+	}
+}

@@ -73,8 +73,9 @@ type PlacedOrder struct {
 	Products []string
 }
 
-// DueSubscription is a subscription whose period has ended, found by the sweep.
-type DueSubscription struct {
+// Due is an entry of a partition's schedule, found by the timed sweep: a tenant's subscription
+// whose period ended, or customer whose adoption is to be scored again.
+type Due struct {
 	Tenant, ID string
 }
 
@@ -92,7 +93,7 @@ type SubscriptionStore interface {
 	// Due returns up to limit subscriptions of a tenant whose period ended by the given time.
 	Due(ctx context.Context, tenant string, by time.Time, limit int) ([]string, error)
 	// DueInPartition is Due across the tenants of one key-space partition, for the timed sweep.
-	DueInPartition(ctx context.Context, partition int, by time.Time, limit int) ([]DueSubscription, error)
+	DueInPartition(ctx context.Context, partition int, by time.Time, limit int) ([]Due, error)
 	Partitions() int
 }
 

@@ -38,8 +38,8 @@ type Usage struct {
 	now       func() time.Time
 }
 
-// UsageWrite is one usage record's commit: its counters always; the customer's adoption, its
-// version check and its event only when the band changes.
+// UsageWrite is one usage record's commit: its counters and the customer's next rescoring always;
+// the customer's adoption and its event only when the band changes.
 type UsageWrite struct {
 	Subscription *Subscription
 	Record       *UsageRecord
@@ -47,7 +47,13 @@ type UsageWrite struct {
 	Period string
 	// LastUsed is set when the record is the feature's latest use.
 	LastUsed bool
-	// Adoption, when set, replaces the stored adoption (read at version PrevVersion) with Event.
+	Change   *AdoptionChange
+	// RescoreAt is when the timed sweep scores the customer again; zero takes it off the schedule.
+	RescoreAt time.Time
+}
+
+// AdoptionChange replaces the stored adoption, read at version PrevVersion, and announces it.
+type AdoptionChange struct {
 	Adoption    *productv1.Adoption
 	PrevVersion string
 	Version     string
@@ -75,8 +81,14 @@ type AdoptionInputs struct {
 
 // UsageStore persists usage counters and adoption.
 type UsageStore interface {
-	// RecordUsage commits w; ErrStale when w.Adoption is set and the stored one is not PrevVersion.
+	// RecordUsage commits w; ErrStale when w.Change is set and the stored adoption is not its
+	// PrevVersion.
 	RecordUsage(ctx context.Context, tenant string, w UsageWrite) error
+	// Rescore commits a timed rescoring: the change, if any (ErrStale as RecordUsage), and the
+	// customer's next rescoring (zero: off the schedule).
+	Rescore(ctx context.Context, tenant, customerID string, change *AdoptionChange, next time.Time) error
+	// RescoreDue returns up to limit customers of a partition due to be scored again by then.
+	RescoreDue(ctx context.Context, partition int, by time.Time, limit int) ([]Due, error)
 	// AdoptionInputs reads a customer's adoption counters for the month of at, and whether user (if
 	// any) was seen in it, in one round trip.
 	AdoptionInputs(ctx context.Context, tenant, customerID string, at time.Time, user string) (AdoptionInputs, error)
@@ -97,13 +109,6 @@ func (u *Usage) Record(ctx context.Context, tenant, subscriptionID string, in *U
 	}
 	if !IsEntitling(sub) {
 		return nil, ErrSubscriptionEnded
-	}
-	p, err := u.catalog.GetProduct(ctx, tenant, sub.GetProductId())
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(p.GetFeatures(), in.GetFeature()) {
-		return nil, ErrUnknownFeature
 	}
 	rec := proto.CloneOf(in)
 	rec.SubscriptionId = sub.GetId()
@@ -146,18 +151,74 @@ func (u *Usage) write(ctx context.Context, tenant string, sub *Subscription, rec
 	if rec.GetUserId() != "" && !in.UserSeen && w.Period == now.Format("2006-01") {
 		in.Users++
 	}
+	// The customer's products, the subscription's among them, give the features: one read for the
+	// feature check and the score.
 	products, err := u.catalog.GetProducts(ctx, tenant, in.Owned)
 	if err != nil {
 		return UsageWrite{}, err
 	}
-	a := assess(sub.GetCustomerId(), in, products, now)
-	if a.GetBand() == in.Stored.GetBand() {
-		return w, nil
+	i := slices.IndexFunc(products, func(p *Product) bool { return p.GetId() == sub.GetProductId() })
+	if i < 0 { // ended since it was read
+		return UsageWrite{}, ErrSubscriptionEnded
 	}
-	w.Adoption, w.PrevVersion, w.Version = a, in.StoredVersion, nextEtag(in.StoredVersion)
-	_, w.Event, err = u.publisher.Envelope(ctx, EventAdoptionChanged, tenant, sub.GetCustomerId(), now,
-		&productv1.AdoptionChanged{CustomerId: sub.GetCustomerId(), PreviousBand: in.Stored.GetBand(), Adoption: a})
+	if !slices.Contains(products[i].GetFeatures(), rec.GetFeature()) {
+		return UsageWrite{}, ErrUnknownFeature
+	}
+	w.RescoreAt = nextRescore(in.LastUsed, now)
+	w.Change, err = u.change(ctx, tenant, in, assess(sub.GetCustomerId(), in, products, now), now)
 	return w, err
+}
+
+// change is the adoption change to commit when the band moved, nil when it did not.
+func (u *Usage) change(ctx context.Context, tenant string, in AdoptionInputs, a *productv1.Adoption, now time.Time) (*AdoptionChange, error) {
+	if a.GetBand() == in.Stored.GetBand() {
+		return nil, nil
+	}
+	c := &AdoptionChange{Adoption: a, PrevVersion: in.StoredVersion, Version: nextEtag(in.StoredVersion)}
+	var err error
+	_, c.Event, err = u.publisher.Envelope(ctx, EventAdoptionChanged, tenant, a.GetCustomerId(), now,
+		&productv1.AdoptionChanged{CustomerId: a.GetCustomerId(), PreviousBand: in.Stored.GetBand(), Adoption: a})
+	return c, err
+}
+
+// RescorePartition scores again the customers of one key-space partition whose adoption may have
+// fallen without usage (recency fades, the month's users reset), announcing band changes as usage
+// does. For the timed sweep.
+func (u *Usage) RescorePartition(ctx context.Context, partition int) error {
+	for {
+		due, err := u.store.RescoreDue(ctx, partition, u.now(), sweepBatch)
+		if err != nil || len(due) == 0 {
+			return err
+		}
+		for _, d := range due {
+			if err := u.rescore(ctx, d.Tenant, d.ID); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (u *Usage) rescore(ctx context.Context, tenant, customerID string) error {
+	for range changeAttempts {
+		now := u.now().UTC()
+		in, err := u.store.AdoptionInputs(ctx, tenant, customerID, now, "")
+		if err != nil {
+			return err
+		}
+		products, err := u.catalog.GetProducts(ctx, tenant, in.Owned)
+		if err != nil {
+			return err
+		}
+		change, err := u.change(ctx, tenant, in, assess(customerID, in, products, now), now)
+		if err != nil {
+			return err
+		}
+		err = u.store.Rescore(ctx, tenant, customerID, change, nextRescore(in.LastUsed, now))
+		if !errors.Is(err, ErrStale) {
+			return err
+		}
+	}
+	return ErrUsageContention
 }
 
 // Adoption returns a customer's adoption health now.

@@ -36,13 +36,19 @@ func (s *Store) Partitions() int { return s.keys.Partitions() }
 type tenantKeys struct {
 	keyspace.Scope
 	renewalsDue string // the partition's renewal schedule, shared by its tenants
+	rescoreDue  string // the partition's adoption rescoring schedule, shared by its tenants
 }
 
 func (s *Store) scope(tenant string) tenantKeys {
 	return tenantKeys{
 		Scope:       s.keys.Scope(service, tenant),
 		renewalsDue: s.renewalsDue(s.keys.Partition(tenant)),
+		rescoreDue:  s.rescoreDue(s.keys.Partition(tenant)),
 	}
+}
+
+func (s *Store) rescoreDue(partition int) string {
+	return s.keys.Partitioned(service, partition, "adoption-rescore-due")
 }
 
 func (s *Store) renewalsDue(partition int) string {

@@ -50,7 +50,7 @@ func (k tenantKeys) subscriptionIndexes(s *product.Subscription) []string {
 	}
 }
 
-// dueMember is a subscription in the partition's schedule.
+// dueMember is a tenant's subscription or customer in a partition's schedule.
 func dueMember(tenant, id string) string { return tenant + "/" + id }
 
 // schedule puts an active recurring subscription on the renewal schedules at its period end, or
@@ -62,6 +62,14 @@ func (k tenantKeys) schedule(w *commit.Write, tenant string, s *product.Subscrip
 		return
 	}
 	w.ZRem(k.renewals(), s.GetId()).ZRem(k.renewalsDue, dueMember(tenant, s.GetId()))
+}
+
+// countSeats adds (sign 1) or takes away (-1) a recurring subscription's seats from its customer's
+// count; the units of a one-time entitlement are no seats.
+func (k tenantKeys) countSeats(w *commit.Write, sub *product.Subscription, sign int64) {
+	if product.Recurring(sub.GetBillingPeriod()) {
+		w.HIncrBy(k.customerStats(sub.GetCustomerId()), statSeats, sign*sub.GetQuantity())
+	}
 }
 
 // PlaceOrder implements product.SubscriptionStore.
@@ -78,8 +86,8 @@ func (s *Store) PlaceOrder(ctx context.Context, tenant string, o product.PlacedO
 			w.ZAdd(ix, 0, sub.GetId())
 		}
 		w.ZAdd(k.grants(sub.GetCustomerId(), sub.GetProductId()), 0, sub.GetId()).
-			HIncrBy(k.owned(sub.GetCustomerId()), sub.GetProductId(), 1).
-			HIncrBy(k.customerStats(sub.GetCustomerId()), statSeats, sub.GetQuantity())
+			HIncrBy(k.owned(sub.GetCustomerId()), sub.GetProductId(), 1)
+		k.countSeats(w, sub, 1)
 		k.schedule(w, tenant, sub)
 		w.Append(k.Stream(), o.Events[i])
 	}
@@ -101,8 +109,8 @@ func (s *Store) UpdateSubscription(ctx context.Context, tenant string, sub, prev
 	if product.IsEntitling(prev) && !product.IsEntitling(sub) {
 		w.ZRem(k.grants(sub.GetCustomerId(), sub.GetProductId()), sub.GetId()).
 			HIncrBy(k.owned(sub.GetCustomerId()), sub.GetProductId(), -1).
-			HIncrBy(k.customerStats(sub.GetCustomerId()), statSeats, -sub.GetQuantity()).
 			HSet(k.grantsEnded(sub.GetCustomerId()), sub.GetProductId(), sub.GetStatus().String())
+		k.countSeats(w, sub, -1)
 	}
 	k.schedule(w, tenant, sub)
 	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
@@ -169,17 +177,22 @@ func (s *Store) Due(ctx context.Context, tenant string, by time.Time, limit int)
 }
 
 // DueInPartition implements product.SubscriptionStore.
-func (s *Store) DueInPartition(ctx context.Context, partition int, by time.Time, limit int) ([]product.DueSubscription, error) {
-	members, err := s.rdb.ZRangeByScore(ctx, s.renewalsDue(partition), &redis.ZRangeBy{
+func (s *Store) DueInPartition(ctx context.Context, partition int, by time.Time, limit int) ([]product.Due, error) {
+	return s.dueIn(ctx, s.renewalsDue(partition), by, limit)
+}
+
+// dueIn reads up to limit entries of a partition's schedule due by the given time.
+func (s *Store) dueIn(ctx context.Context, schedule string, by time.Time, limit int) ([]product.Due, error) {
+	members, err := s.rdb.ZRangeByScore(ctx, schedule, &redis.ZRangeBy{
 		Min: "-inf", Max: strconv.FormatInt(by.Unix(), 10), Count: int64(limit),
 	}).Result()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]product.DueSubscription, 0, len(members))
+	out := make([]product.Due, 0, len(members))
 	for _, m := range members {
 		i := strings.LastIndexByte(m, '/')
-		out = append(out, product.DueSubscription{Tenant: m[:i], ID: m[i+1:]})
+		out = append(out, product.Due{Tenant: m[:i], ID: m[i+1:]})
 	}
 	return out, nil
 }

@@ -47,13 +47,34 @@ func (s *Store) RecordUsage(ctx context.Context, tenant string, u product.UsageW
 	if rec.GetUserId() != "" {
 		w.ZAdd(k.users(customer, u.Period), 0, rec.GetUserId())
 	}
-	if u.Adoption != nil {
-		data, err := proto.Marshal(u.Adoption)
+	return s.commitAdoption(ctx, w, k, tenant, customer, u.Change, u.RescoreAt)
+}
+
+// Rescore implements product.UsageStore.
+func (s *Store) Rescore(ctx context.Context, tenant, customer string, change *product.AdoptionChange, next time.Time) error {
+	return s.commitAdoption(ctx, commit.New(), s.scope(tenant), tenant, customer, change, next)
+}
+
+// RescoreDue implements product.UsageStore.
+func (s *Store) RescoreDue(ctx context.Context, partition int, by time.Time, limit int) ([]product.Due, error) {
+	return s.dueIn(ctx, s.rescoreDue(partition), by, limit)
+}
+
+// commitAdoption adds the adoption change, if any, and the customer's next rescoring to w and runs it.
+func (s *Store) commitAdoption(ctx context.Context, w *commit.Write, k tenantKeys, tenant, customer string,
+	change *product.AdoptionChange, next time.Time) error {
+	if change != nil {
+		data, err := proto.Marshal(change.Adoption)
 		if err != nil {
 			return err
 		}
-		w.ExpectVersion(k.adoption(customer), u.PrevVersion).Put(k.adoption(customer), data, u.Version).
-			Append(k.Stream(), u.Event)
+		w.ExpectVersion(k.adoption(customer), change.PrevVersion).Put(k.adoption(customer), data, change.Version).
+			Append(k.Stream(), change.Event)
+	}
+	if next.IsZero() {
+		w.ZRem(k.rescoreDue, dueMember(tenant, customer))
+	} else {
+		w.ZAdd(k.rescoreDue, float64(next.Unix()), dueMember(tenant, customer))
 	}
 	err := w.Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {

@@ -19,13 +19,14 @@ import (
 // Name is the service's target name.
 const Name = "product"
 
-// sweepInterval is how often the renewal sweep runs over every tenant.
+// sweepInterval is how often the renewal sweep and the adoption rescoring run over every tenant.
 const sweepInterval = 30 * time.Second
 
 // Service is the mountable product service.
 type Service struct {
 	rpc           *rpc.Server
 	subscriptions *product.Subscriptions
+	usage         *product.Usage
 	deps          platform.Deps
 }
 
@@ -44,14 +45,16 @@ func New(deps platform.Deps) (*Service, error) {
 		return nil, err
 	}
 	subs := product.NewSubscriptions(store, store, publisher, deps.Keys, Name, deps.Now)
+	usage := product.NewUsage(store, store, store, publisher, deps.Now)
 	return &Service{
 		rpc: rpc.New(rpc.UseCases{
 			Catalog:         product.NewCatalog(store, publisher, validator, deps.Now),
 			Subscriptions:   subs,
-			Usage:           product.NewUsage(store, store, store, publisher, deps.Now),
+			Usage:           usage,
 			Recommendations: product.NewRecommendations(store, store),
 		}, deps.PageTokens),
 		subscriptions: subs,
+		usage:         usage,
 		deps:          deps,
 	}, nil
 }
@@ -67,8 +70,9 @@ func (s *Service) Subscriptions() []events.Subscription {
 	return []events.Subscription{{Group: Name, Producer: "sales", Handle: s.subscriptions.OnSalesEvent}}
 }
 
-// RunBackground implements platform.Background: the renewal sweep over every partition, on a timer.
-// Concurrent sweeps in other processes are safe: each change is conditional on the version read.
+// RunBackground implements platform.Background: on a timer, over every partition, the renewal sweep
+// and the rescoring of adoption that fades without usage. Concurrent sweeps in other processes are
+// safe: each change is conditional on the version read.
 func (s *Service) RunBackground(ctx context.Context) error {
 	t := time.NewTicker(sweepInterval)
 	defer t.Stop()
@@ -79,6 +83,9 @@ func (s *Service) RunBackground(ctx context.Context) error {
 			}
 			if err := s.subscriptions.SweepPartition(ctx, p); err != nil && ctx.Err() == nil {
 				s.deps.Logger.WarnContext(ctx, "product: renewal sweep", "partition", p, "error", err)
+			}
+			if err := s.usage.RescorePartition(ctx, p); err != nil && ctx.Err() == nil {
+				s.deps.Logger.WarnContext(ctx, "product: adoption rescoring", "partition", p, "error", err)
 			}
 		}
 		select {

@@ -96,7 +96,7 @@ type Adoption struct {
 	FeaturesAvailable int32 `protobuf:"varint,6,opt,name=features_available,json=featuresAvailable,proto3" json:"features_available,omitempty"`
 	// Distinct users seen this month.
 	ActiveUsers int64 `protobuf:"varint,7,opt,name=active_users,json=activeUsers,proto3" json:"active_users,omitempty"`
-	// Seats of the customer's active subscriptions.
+	// Seats of the customer's active recurring subscriptions (one-time units are no seats).
 	Seats         int64 `protobuf:"varint,8,opt,name=seats,proto3" json:"seats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
