@@ -91,9 +91,13 @@ func TestSegmentMembersPageLikeAnIndependentComputation(t *testing.T) {
 		independent func(l *marketing.Lead, c marketing.CustomerFacts) bool
 	}{
 		{"e-mail segment: only consented leads", &marketing.Segment{ContactChannel: typev1.Channel_CHANNEL_EMAIL, Rule: &marketingv1.SegmentRule{}},
-			func(l *marketing.Lead, _ marketing.CustomerFacts) bool { return granted(l, typev1.Channel_CHANNEL_EMAIL) }},
+			func(l *marketing.Lead, _ marketing.CustomerFacts) bool {
+				return granted(l, typev1.Channel_CHANNEL_EMAIL)
+			}},
 		{"clients tagged vip", &marketing.Segment{Rule: &marketingv1.SegmentRule{LifecycleStages: []marketing.Stage{client}, Tags: []string{"vip"}}},
-			func(l *marketing.Lead, c marketing.CustomerFacts) bool { return c.Stage == client && slices.Contains(l.GetTags(), "vip") }},
+			func(l *marketing.Lead, c marketing.CustomerFacts) bool {
+				return c.Stage == client && slices.Contains(l.GetTags(), "vip")
+			}},
 		{"at-risk customers scoring 30 to 45, e-mailable", &marketing.Segment{ContactChannel: typev1.Channel_CHANNEL_EMAIL,
 			Rule: &marketingv1.SegmentRule{AtRisk: &yes, MinScore: &minScore, MaxScore: &maxScore}},
 			func(l *marketing.Lead, c marketing.CustomerFacts) bool {
