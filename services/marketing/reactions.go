@@ -199,11 +199,8 @@ func (r *Reactions) orderPlaced(ctx context.Context, ev *eventv1.Event) error {
 	if err := r.moveIfAllowed(ctx, tenant, customer, ev.GetType(), ev.GetId(), func(Stage) Stage { return stage }); err != nil {
 		return err
 	}
-	if points := EarnedPoints(order.GetTotal().GetUnits()); points > 0 {
-		_, _, err := r.loyalty.credit(ctx, tenant, customer, points, "order "+order.GetId(), AppliedMarker(ev.GetId(), "loyalty"))
-		if err := applied(err); err != nil {
-			return err
-		}
+	if err := r.creditOrder(ctx, tenant, ev.GetId(), order); err != nil {
+		return err
 	}
 	lead, err := r.store.LeadOfCustomer(ctx, tenant, customer)
 	if errors.Is(err, ErrLeadNotFound) {
@@ -221,9 +218,19 @@ func (r *Reactions) orderPlaced(ctx context.Context, ev *eventv1.Event) error {
 	return nil
 }
 
-// EarnedPoints are the loyalty points an order of total whole currency units earns: one point per
-// unit (the default earn rate; fractions earn nothing).
-func EarnedPoints(units int64) int64 { return max(units, 0) }
+// creditOrder credits the points the order earns under the tenant's loyalty programme, once. An
+// order in a currency the programme does not earn in earns nothing.
+func (r *Reactions) creditOrder(ctx context.Context, tenant, eventID string, order *salesv1.Order) error {
+	points, err := r.loyalty.PointsForOrder(ctx, tenant, order.GetTotal())
+	if errors.Is(err, ErrOrderCurrency) || (err == nil && points <= 0) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, _, err = r.loyalty.credit(ctx, tenant, order.GetCustomerId(), points, "order "+order.GetId(), AppliedMarker(eventID, "loyalty"))
+	return applied(err)
+}
 
 // attributeRevenue adds the order's total to the won revenue of the campaigns that touched the
 // customer's lead first and last (once each), or to the order's own campaign without a lead.

@@ -69,7 +69,7 @@ func newReactionFixture(t *testing.T) *reactionFixture {
 		leads:     marketing.NewLeads(store, pub, v, time.Now),
 		campaigns: marketing.NewCampaigns(store, pub, v, time.Now),
 		lifecycle: marketing.NewLifecycle(store, pub, time.Now),
-		loyalty:   marketing.NewLoyalty(store, pub, time.Now),
+		loyalty:   marketing.NewLoyalty(store, pub, v, time.Now),
 		referrals: marketing.NewReferrals(store, pub, time.Now),
 	}
 	f.reactions = marketing.NewReactions(store, f.lifecycle, f.loyalty, pub, time.Now)

@@ -34,7 +34,7 @@ func New(deps platform.Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	loyalty := marketing.NewLoyalty(store, publisher, deps.Now)
+	loyalty := marketing.NewLoyalty(store, publisher, validator, deps.Now)
 	lifecycle := marketing.NewLifecycle(store, publisher, deps.Now)
 	return &Service{rpc: rpc.New(rpc.UseCases{
 		Leads:     marketing.NewLeads(store, publisher, validator, deps.Now),
