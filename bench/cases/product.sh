@@ -21,10 +21,11 @@ BENCH_PRODUCT="$(product_rest POST /v1/products '{"sku":"BENCH-'"$RUN_ID"'","dis
   json_get id)" || die "could not create the bench product"
 bench_case get-product "gRPC GetProduct" product_call GetProduct '{"id":"'"$BENCH_PRODUCT"'"}'
 
-# RecordUsage needs a subscription, and only a placed order makes one: through the sales service's
-# POST /v1/orders, when it answers.
-BENCH_CUSTOMER="$(python3 -c 'import uuid; print(uuid.uuid4())')"
-if product_rest POST /v1/orders '{"customerId":"'"$BENCH_CUSTOMER"'","lines":[{"productId":"'"$BENCH_PRODUCT"'","quantity":"50"}]}' >/dev/null; then
+# RecordUsage needs a subscription, and only a placed order makes one: a sales contact (the
+# customer) and a direct order, through the sales service.
+BENCH_CUSTOMER="$(product_rest POST /v1/contacts '{"email":"bench-'"$RUN_ID"'@example.com"}' | json_get customerId)" || true
+if [[ -n "$BENCH_CUSTOMER" ]] && product_rest POST /v1/orders '{"customerId":"'"$BENCH_CUSTOMER"'","currencyCode":"EUR",
+  "lines":[{"productId":"'"$BENCH_PRODUCT"'","quantity":"50"}]}' >/dev/null; then
   BENCH_SUBSCRIPTION=""
   for _ in $(seq 1 100); do
     BENCH_SUBSCRIPTION="$(product_rest GET "/v1/subscriptions?filter=customer_id%3D%22$BENCH_CUSTOMER%22" |
@@ -35,5 +36,5 @@ if product_rest POST /v1/orders '{"customerId":"'"$BENCH_CUSTOMER"'","lines":[{"
   bench_case record-usage "gRPC RecordUsage" product_call RecordUsage \
     '{"subscription_id":"'"$BENCH_SUBSCRIPTION"'","usage_record":{"feature":"reports","quantity":1,"user_id":"u{{.WorkerID}}"}}'
 else
-  log "(g) RecordUsage skipped: POST /v1/orders (sales) does not place orders yet, so there is no subscription"
+  log "(g) RecordUsage skipped: the sales service placed no order (POST /v1/contacts, /v1/orders), so there is no subscription"
 fi

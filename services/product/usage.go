@@ -110,13 +110,6 @@ func (u *Usage) Record(ctx context.Context, tenant, subscriptionID string, in *U
 	if !IsEntitling(sub) {
 		return nil, ErrSubscriptionEnded
 	}
-	p, err := u.catalog.GetProduct(ctx, tenant, sub.GetProductId())
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(p.GetFeatures(), in.GetFeature()) {
-		return nil, ErrUnknownFeature
-	}
 	rec := proto.CloneOf(in)
 	rec.SubscriptionId = sub.GetId()
 	now := u.now().UTC()
@@ -158,9 +151,18 @@ func (u *Usage) write(ctx context.Context, tenant string, sub *Subscription, rec
 	if rec.GetUserId() != "" && !in.UserSeen && w.Period == now.Format("2006-01") {
 		in.Users++
 	}
+	// The customer's products, the subscription's among them, give the features: one read for the
+	// feature check and the score.
 	products, err := u.catalog.GetProducts(ctx, tenant, in.Owned)
 	if err != nil {
 		return UsageWrite{}, err
+	}
+	i := slices.IndexFunc(products, func(p *Product) bool { return p.GetId() == sub.GetProductId() })
+	if i < 0 { // ended since it was read
+		return UsageWrite{}, ErrSubscriptionEnded
+	}
+	if !slices.Contains(products[i].GetFeatures(), rec.GetFeature()) {
+		return UsageWrite{}, ErrUnknownFeature
 	}
 	w.RescoreAt = nextRescore(in.LastUsed, now)
 	w.Change, err = u.change(ctx, tenant, in, assess(sub.GetCustomerId(), in, products, now), now)

@@ -41,6 +41,12 @@ func (s *Store) scope(tenant string) leadKeys { return leadKeys{s.keys.Scope(ser
 func (k leadKeys) lead(id string) string { return k.Key("lead", id) }
 func (k leadKeys) emails() string        { return k.Key("lead-emails") }
 
+// customerLeads maps customer ids to lead ids, for segments walking customer indexes.
+func (k leadKeys) customerLeads() string { return k.Key("customer-leads") }
+
+// consentIndex holds the ids of leads that granted consent on a channel.
+func (k leadKeys) consentIndex(channel string) string { return k.Key("leads", "consent", channel) }
+
 // timeIndex is the sorted set of lead ids (UUIDv7, so in time order) that a filter on one field
 // reads; all leads for none.
 func (k leadKeys) timeIndex(f marketing.LeadFilter) string {
@@ -95,6 +101,11 @@ func (k leadKeys) indexes(l *marketing.Lead) []indexEntry {
 	for _, tag := range l.GetTags() {
 		out = append(out, indexEntry{k.timeIndex(marketing.LeadFilter{Tag: tag}), id})
 	}
+	for _, c := range l.GetConsent() {
+		if c.GetGranted() {
+			out = append(out, indexEntry{k.consentIndex(c.GetChannel().String()), id})
+		}
+	}
 	return out
 }
 
@@ -109,7 +120,8 @@ func (s *Store) CreateLead(ctx context.Context, tenant string, lw marketing.Lead
 	w := commit.New().
 		ExpectVersion(k.lead(lead.GetId()), "").
 		Unique(k.emails(), lead.GetEmail(), lead.GetId()).
-		Put(k.lead(lead.GetId()), data, lead.GetEtag())
+		Put(k.lead(lead.GetId()), data, lead.GetEtag()).
+		HSet(k.customerLeads(), lead.GetCustomerId(), lead.GetId())
 	moveIndexes(w, nil, k.indexes(lead))
 	k.countLeadWrite(w, lw)
 	if lead.GetReferralCode() != "" {
@@ -176,7 +188,8 @@ func (s *Store) EraseLead(ctx context.Context, tenant string, lead *marketing.Le
 	k := s.scope(tenant)
 	w := commit.New().ExpectVersion(k.lead(lead.GetId()), lead.GetEtag()).
 		Delete(k.lead(lead.GetId())).
-		HDel(k.emails(), lead.GetEmail())
+		HDel(k.emails(), lead.GetEmail()).
+		HDel(k.customerLeads(), lead.GetCustomerId())
 	moveIndexes(w, k.indexes(lead), nil)
 	err := w.Append(k.Stream(), event).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {

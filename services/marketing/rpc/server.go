@@ -27,6 +27,7 @@ type Server struct {
 	referrals *marketing.Referrals
 	scoring   *marketing.Scoring
 	lifecycle *marketing.Lifecycle
+	segments  *marketing.Segments
 	tokens    *pagetoken.Codec
 }
 
@@ -38,12 +39,14 @@ type UseCases struct {
 	Referrals *marketing.Referrals
 	Scoring   *marketing.Scoring
 	Lifecycle *marketing.Lifecycle
+	Segments  *marketing.Segments
 }
 
 // New returns the adapter over the use cases.
 func New(uc UseCases, tokens *pagetoken.Codec) *Server {
 	return &Server{leads: uc.Leads, campaigns: uc.Campaigns, loyalty: uc.Loyalty, referrals: uc.Referrals,
-		scoring: uc.Scoring, lifecycle: uc.Lifecycle, tokens: tokens}
+		scoring: uc.Scoring, lifecycle: uc.Lifecycle,
+		segments: uc.Segments, tokens: tokens}
 }
 
 // Register adds the service to a gRPC server.

@@ -35,6 +35,7 @@ func New(deps platform.Deps) (*Service, error) {
 		Referrals: marketing.NewReferrals(store, publisher, deps.Now),
 		Scoring:   marketing.NewScoring(store, publisher, validator, deps.Now),
 		Lifecycle: marketing.NewLifecycle(store, publisher, deps.Now),
+		Segments:  marketing.NewSegments(store, publisher, deps.Now),
 	}, deps.PageTokens)}, nil
 }
 

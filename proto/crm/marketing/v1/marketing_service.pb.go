@@ -2735,11 +2735,507 @@ func (x *GetLifecycleFunnelResponse) GetFunnel() *LifecycleFunnel {
 	return nil
 }
 
+// Request of CreateSegment.
+type CreateSegmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The segment to create; output-only fields are ignored.
+	Segment       *Segment `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSegmentRequest) Reset() {
+	*x = CreateSegmentRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSegmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSegmentRequest) ProtoMessage() {}
+
+func (x *CreateSegmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSegmentRequest.ProtoReflect.Descriptor instead.
+func (*CreateSegmentRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *CreateSegmentRequest) GetSegment() *Segment {
+	if x != nil {
+		return x.Segment
+	}
+	return nil
+}
+
+// Response of CreateSegment.
+type CreateSegmentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The created segment.
+	Segment       *Segment `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSegmentResponse) Reset() {
+	*x = CreateSegmentResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSegmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSegmentResponse) ProtoMessage() {}
+
+func (x *CreateSegmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSegmentResponse.ProtoReflect.Descriptor instead.
+func (*CreateSegmentResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *CreateSegmentResponse) GetSegment() *Segment {
+	if x != nil {
+		return x.Segment
+	}
+	return nil
+}
+
+// Request of GetSegment.
+type GetSegmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The segment's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSegmentRequest) Reset() {
+	*x = GetSegmentRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSegmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSegmentRequest) ProtoMessage() {}
+
+func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSegmentRequest.ProtoReflect.Descriptor instead.
+func (*GetSegmentRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *GetSegmentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of GetSegment.
+type GetSegmentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The segment.
+	Segment       *Segment `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSegmentResponse) Reset() {
+	*x = GetSegmentResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSegmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSegmentResponse) ProtoMessage() {}
+
+func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSegmentResponse.ProtoReflect.Descriptor instead.
+func (*GetSegmentResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *GetSegmentResponse) GetSegment() *Segment {
+	if x != nil {
+		return x.Segment
+	}
+	return nil
+}
+
+// Request of ListSegments.
+type ListSegmentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of segments to return: default 50, at most 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call, to get the following page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSegmentsRequest) Reset() {
+	*x = ListSegmentsRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSegmentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSegmentsRequest) ProtoMessage() {}
+
+func (x *ListSegmentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSegmentsRequest.ProtoReflect.Descriptor instead.
+func (*ListSegmentsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *ListSegmentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSegmentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response of ListSegments.
+type ListSegmentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page of segments, newest first.
+	Segments []*Segment `protobuf:"bytes,1,rep,name=segments,proto3" json:"segments,omitempty"`
+	// Token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSegmentsResponse) Reset() {
+	*x = ListSegmentsResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSegmentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSegmentsResponse) ProtoMessage() {}
+
+func (x *ListSegmentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSegmentsResponse.ProtoReflect.Descriptor instead.
+func (*ListSegmentsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *ListSegmentsResponse) GetSegments() []*Segment {
+	if x != nil {
+		return x.Segments
+	}
+	return nil
+}
+
+func (x *ListSegmentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request of DeleteSegment.
+type DeleteSegmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The segment's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSegmentRequest) Reset() {
+	*x = DeleteSegmentRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSegmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSegmentRequest) ProtoMessage() {}
+
+func (x *DeleteSegmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSegmentRequest.ProtoReflect.Descriptor instead.
+func (*DeleteSegmentRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *DeleteSegmentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Response of DeleteSegment.
+type DeleteSegmentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSegmentResponse) Reset() {
+	*x = DeleteSegmentResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSegmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSegmentResponse) ProtoMessage() {}
+
+func (x *DeleteSegmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSegmentResponse.ProtoReflect.Descriptor instead.
+func (*DeleteSegmentResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{61}
+}
+
+// Request of ListSegmentMembers.
+type ListSegmentMembersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The segment's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Maximum number of leads to return: default 50, at most 1000.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call, to get the following page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSegmentMembersRequest) Reset() {
+	*x = ListSegmentMembersRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSegmentMembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSegmentMembersRequest) ProtoMessage() {}
+
+func (x *ListSegmentMembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSegmentMembersRequest.ProtoReflect.Descriptor instead.
+func (*ListSegmentMembersRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ListSegmentMembersRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ListSegmentMembersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSegmentMembersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response of ListSegmentMembers.
+type ListSegmentMembersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page of member leads.
+	Leads []*Lead `protobuf:"bytes,1,rep,name=leads,proto3" json:"leads,omitempty"`
+	// Token of the next page; empty when every candidate was examined.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSegmentMembersResponse) Reset() {
+	*x = ListSegmentMembersResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSegmentMembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSegmentMembersResponse) ProtoMessage() {}
+
+func (x *ListSegmentMembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSegmentMembersResponse.ProtoReflect.Descriptor instead.
+func (*ListSegmentMembersResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *ListSegmentMembersResponse) GetLeads() []*Lead {
+	if x != nil {
+		return x.Leads
+	}
+	return nil
+}
+
+func (x *ListSegmentMembersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_crm_marketing_v1_marketing_service_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\n" +
-	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\"\x82\x01\n" +
+	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x1ecrm/marketing/v1/segment.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\"\x82\x01\n" +
 	"\x17RecordEngagementRequest\x12!\n" +
 	"\alead_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06leadId\x12D\n" +
 	"\n" +
@@ -2892,7 +3388,35 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\x1b\n" +
 	"\x19GetLifecycleFunnelRequest\"W\n" +
 	"\x1aGetLifecycleFunnelResponse\x129\n" +
-	"\x06funnel\x18\x01 \x01(\v2!.crm.marketing.v1.LifecycleFunnelR\x06funnel2\xee\x1f\n" +
+	"\x06funnel\x18\x01 \x01(\v2!.crm.marketing.v1.LifecycleFunnelR\x06funnel\"S\n" +
+	"\x14CreateSegmentRequest\x12;\n" +
+	"\asegment\x18\x01 \x01(\v2\x19.crm.marketing.v1.SegmentB\x06\xbaH\x03\xc8\x01\x01R\asegment\"L\n" +
+	"\x15CreateSegmentResponse\x123\n" +
+	"\asegment\x18\x01 \x01(\v2\x19.crm.marketing.v1.SegmentR\asegment\"-\n" +
+	"\x11GetSegmentRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"I\n" +
+	"\x12GetSegmentResponse\x123\n" +
+	"\asegment\x18\x01 \x01(\v2\x19.crm.marketing.v1.SegmentR\asegment\"g\n" +
+	"\x13ListSegmentsRequest\x12'\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"u\n" +
+	"\x14ListSegmentsResponse\x125\n" +
+	"\bsegments\x18\x01 \x03(\v2\x19.crm.marketing.v1.SegmentR\bsegments\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"0\n" +
+	"\x14DeleteSegmentRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\x17\n" +
+	"\x15DeleteSegmentResponse\"\x87\x01\n" +
+	"\x19ListSegmentMembersRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"r\n" +
+	"\x1aListSegmentMembersResponse\x12,\n" +
+	"\x05leads\x18\x01 \x03(\v2\x16.crm.marketing.v1.LeadR\x05leads\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xfd$\n" +
 	"\x10MarketingService\x12\xa2\x01\n" +
 	"\x11GetLoyaltyAccount\x12*.crm.marketing.v1.GetLoyaltyAccountRequest\x1a+.crm.marketing.v1.GetLoyaltyAccountResponse\"4\x82\xd3\xe4\x93\x02.b\aaccount\x12#/v1/customers/{customer_id}/loyalty\x12\x94\x01\n" +
 	"\fCreditPoints\x12%.crm.marketing.v1.CreditPointsRequest\x1a&.crm.marketing.v1.CreditPointsResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/customers/{customer_id}/loyalty:credit\x12\x94\x01\n" +
@@ -2923,7 +3447,13 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\x12MoveLifecycleStage\x12+.crm.marketing.v1.MoveLifecycleStageRequest\x1a,.crm.marketing.v1.MoveLifecycleStageResponse\"@\x82\xd3\xe4\x93\x02::\x01*b\tlifecycle\"*/v1/customers/{customer_id}/lifecycle:move\x12\xb3\x01\n" +
 	"\x11SetCustomerAtRisk\x12*.crm.marketing.v1.SetCustomerAtRiskRequest\x1a+.crm.marketing.v1.SetCustomerAtRiskResponse\"E\x82\xd3\xe4\x93\x02?:\x01*b\tlifecycle\"//v1/customers/{customer_id}/lifecycle:setAtRisk\x12\xbb\x01\n" +
 	"\x13ClearCustomerAtRisk\x12,.crm.marketing.v1.ClearCustomerAtRiskRequest\x1a-.crm.marketing.v1.ClearCustomerAtRiskResponse\"G\x82\xd3\xe4\x93\x02A:\x01*b\tlifecycle\"1/v1/customers/{customer_id}/lifecycle:clearAtRisk\x12\x95\x01\n" +
-	"\x12GetLifecycleFunnel\x12+.crm.marketing.v1.GetLifecycleFunnelRequest\x1a,.crm.marketing.v1.GetLifecycleFunnelResponse\"$\x82\xd3\xe4\x93\x02\x1eb\x06funnel\x12\x14/v1/lifecycle/funnelB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
+	"\x12GetLifecycleFunnel\x12+.crm.marketing.v1.GetLifecycleFunnelRequest\x1a,.crm.marketing.v1.GetLifecycleFunnelResponse\"$\x82\xd3\xe4\x93\x02\x1eb\x06funnel\x12\x14/v1/lifecycle/funnel\x12\x88\x01\n" +
+	"\rCreateSegment\x12&.crm.marketing.v1.CreateSegmentRequest\x1a'.crm.marketing.v1.CreateSegmentResponse\"&\x82\xd3\xe4\x93\x02 :\asegmentb\asegment\"\f/v1/segments\x12{\n" +
+	"\n" +
+	"GetSegment\x12#.crm.marketing.v1.GetSegmentRequest\x1a$.crm.marketing.v1.GetSegmentResponse\"\"\x82\xd3\xe4\x93\x02\x1cb\asegment\x12\x11/v1/segments/{id}\x12s\n" +
+	"\fListSegments\x12%.crm.marketing.v1.ListSegmentsRequest\x1a&.crm.marketing.v1.ListSegmentsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/segments\x12{\n" +
+	"\rDeleteSegment\x12&.crm.marketing.v1.DeleteSegmentRequest\x1a'.crm.marketing.v1.DeleteSegmentResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/segments/{id}\x12\x92\x01\n" +
+	"\x12ListSegmentMembers\x12+.crm.marketing.v1.ListSegmentMembersRequest\x1a,.crm.marketing.v1.ListSegmentMembersResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/segments/{id}/membersB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
 
 var (
 	file_crm_marketing_v1_marketing_service_proto_rawDescOnce sync.Once
@@ -2937,7 +3467,7 @@ func file_crm_marketing_v1_marketing_service_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_service_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
 var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*RecordEngagementRequest)(nil),        // 0: crm.marketing.v1.RecordEngagementRequest
 	(*RecordEngagementResponse)(nil),       // 1: crm.marketing.v1.RecordEngagementResponse
@@ -2993,118 +3523,144 @@ var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*ClearCustomerAtRiskResponse)(nil),    // 51: crm.marketing.v1.ClearCustomerAtRiskResponse
 	(*GetLifecycleFunnelRequest)(nil),      // 52: crm.marketing.v1.GetLifecycleFunnelRequest
 	(*GetLifecycleFunnelResponse)(nil),     // 53: crm.marketing.v1.GetLifecycleFunnelResponse
-	(*Engagement)(nil),                     // 54: crm.marketing.v1.Engagement
-	(*Lead)(nil),                           // 55: crm.marketing.v1.Lead
-	(*ScoringRules)(nil),                   // 56: crm.marketing.v1.ScoringRules
-	(*fieldmaskpb.FieldMask)(nil),          // 57: google.protobuf.FieldMask
-	(*Campaign)(nil),                       // 58: crm.marketing.v1.Campaign
-	(*CampaignPerformance)(nil),            // 59: crm.marketing.v1.CampaignPerformance
-	(*LoyaltyAccount)(nil),                 // 60: crm.marketing.v1.LoyaltyAccount
-	(*LedgerEntry)(nil),                    // 61: crm.marketing.v1.LedgerEntry
-	(*ReferralCode)(nil),                   // 62: crm.marketing.v1.ReferralCode
-	(*CustomerLifecycle)(nil),              // 63: crm.marketing.v1.CustomerLifecycle
-	(LifecycleStage)(0),                    // 64: crm.marketing.v1.LifecycleStage
-	(*LifecycleFunnel)(nil),                // 65: crm.marketing.v1.LifecycleFunnel
+	(*CreateSegmentRequest)(nil),           // 54: crm.marketing.v1.CreateSegmentRequest
+	(*CreateSegmentResponse)(nil),          // 55: crm.marketing.v1.CreateSegmentResponse
+	(*GetSegmentRequest)(nil),              // 56: crm.marketing.v1.GetSegmentRequest
+	(*GetSegmentResponse)(nil),             // 57: crm.marketing.v1.GetSegmentResponse
+	(*ListSegmentsRequest)(nil),            // 58: crm.marketing.v1.ListSegmentsRequest
+	(*ListSegmentsResponse)(nil),           // 59: crm.marketing.v1.ListSegmentsResponse
+	(*DeleteSegmentRequest)(nil),           // 60: crm.marketing.v1.DeleteSegmentRequest
+	(*DeleteSegmentResponse)(nil),          // 61: crm.marketing.v1.DeleteSegmentResponse
+	(*ListSegmentMembersRequest)(nil),      // 62: crm.marketing.v1.ListSegmentMembersRequest
+	(*ListSegmentMembersResponse)(nil),     // 63: crm.marketing.v1.ListSegmentMembersResponse
+	(*Engagement)(nil),                     // 64: crm.marketing.v1.Engagement
+	(*Lead)(nil),                           // 65: crm.marketing.v1.Lead
+	(*ScoringRules)(nil),                   // 66: crm.marketing.v1.ScoringRules
+	(*fieldmaskpb.FieldMask)(nil),          // 67: google.protobuf.FieldMask
+	(*Campaign)(nil),                       // 68: crm.marketing.v1.Campaign
+	(*CampaignPerformance)(nil),            // 69: crm.marketing.v1.CampaignPerformance
+	(*LoyaltyAccount)(nil),                 // 70: crm.marketing.v1.LoyaltyAccount
+	(*LedgerEntry)(nil),                    // 71: crm.marketing.v1.LedgerEntry
+	(*ReferralCode)(nil),                   // 72: crm.marketing.v1.ReferralCode
+	(*CustomerLifecycle)(nil),              // 73: crm.marketing.v1.CustomerLifecycle
+	(LifecycleStage)(0),                    // 74: crm.marketing.v1.LifecycleStage
+	(*LifecycleFunnel)(nil),                // 75: crm.marketing.v1.LifecycleFunnel
+	(*Segment)(nil),                        // 76: crm.marketing.v1.Segment
 }
 var file_crm_marketing_v1_marketing_service_proto_depIdxs = []int32{
-	54, // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
-	54, // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
-	55, // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
-	55, // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	55, // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	56, // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	56, // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	57, // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
-	56, // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	55, // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	55, // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	55, // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	55, // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	58, // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	58, // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	58, // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	58, // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
-	58, // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	57, // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
-	58, // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	58, // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	58, // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	58, // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	59, // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
-	55, // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	57, // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	55, // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	60, // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	61, // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	60, // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	61, // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	60, // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	62, // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
-	63, // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	64, // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
-	63, // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	63, // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	63, // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	65, // 38: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
-	36, // 39: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
-	38, // 40: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
-	40, // 41: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
-	42, // 42: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
-	16, // 43: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
-	18, // 44: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
-	20, // 45: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
-	22, // 46: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
-	24, // 47: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
-	26, // 48: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
-	28, // 49: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
-	30, // 50: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
-	10, // 51: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
-	12, // 52: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
-	14, // 53: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
-	32, // 54: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
-	34, // 55: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
-	0,  // 56: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
-	2,  // 57: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
-	4,  // 58: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
-	6,  // 59: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
-	8,  // 60: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
-	44, // 61: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
-	46, // 62: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
-	48, // 63: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
-	50, // 64: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
-	52, // 65: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
-	37, // 66: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
-	39, // 67: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
-	41, // 68: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
-	43, // 69: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
-	17, // 70: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
-	19, // 71: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
-	21, // 72: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
-	23, // 73: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
-	25, // 74: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
-	27, // 75: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
-	29, // 76: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
-	31, // 77: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
-	11, // 78: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
-	13, // 79: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
-	15, // 80: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
-	33, // 81: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
-	35, // 82: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
-	1,  // 83: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
-	3,  // 84: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
-	5,  // 85: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
-	7,  // 86: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
-	9,  // 87: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
-	45, // 88: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
-	47, // 89: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
-	49, // 90: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
-	51, // 91: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
-	53, // 92: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
-	66, // [66:93] is the sub-list for method output_type
-	39, // [39:66] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	64, // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
+	64, // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
+	65, // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
+	65, // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	65, // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	66, // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	66, // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	67, // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
+	66, // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	65, // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	65, // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	65, // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	65, // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	68, // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	68, // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	68, // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	68, // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	68, // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	67, // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
+	68, // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	68, // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	68, // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	68, // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	69, // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
+	65, // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	67, // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	65, // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	70, // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	71, // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	70, // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	71, // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	70, // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	72, // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
+	73, // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	74, // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
+	73, // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	73, // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	73, // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	75, // 38: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
+	76, // 39: crm.marketing.v1.CreateSegmentRequest.segment:type_name -> crm.marketing.v1.Segment
+	76, // 40: crm.marketing.v1.CreateSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
+	76, // 41: crm.marketing.v1.GetSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
+	76, // 42: crm.marketing.v1.ListSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
+	65, // 43: crm.marketing.v1.ListSegmentMembersResponse.leads:type_name -> crm.marketing.v1.Lead
+	36, // 44: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
+	38, // 45: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
+	40, // 46: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
+	42, // 47: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
+	16, // 48: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
+	18, // 49: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
+	20, // 50: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
+	22, // 51: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
+	24, // 52: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
+	26, // 53: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
+	28, // 54: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
+	30, // 55: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
+	10, // 56: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
+	12, // 57: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
+	14, // 58: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
+	32, // 59: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
+	34, // 60: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
+	0,  // 61: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
+	2,  // 62: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
+	4,  // 63: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
+	6,  // 64: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
+	8,  // 65: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
+	44, // 66: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
+	46, // 67: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
+	48, // 68: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
+	50, // 69: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
+	52, // 70: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
+	54, // 71: crm.marketing.v1.MarketingService.CreateSegment:input_type -> crm.marketing.v1.CreateSegmentRequest
+	56, // 72: crm.marketing.v1.MarketingService.GetSegment:input_type -> crm.marketing.v1.GetSegmentRequest
+	58, // 73: crm.marketing.v1.MarketingService.ListSegments:input_type -> crm.marketing.v1.ListSegmentsRequest
+	60, // 74: crm.marketing.v1.MarketingService.DeleteSegment:input_type -> crm.marketing.v1.DeleteSegmentRequest
+	62, // 75: crm.marketing.v1.MarketingService.ListSegmentMembers:input_type -> crm.marketing.v1.ListSegmentMembersRequest
+	37, // 76: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
+	39, // 77: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
+	41, // 78: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
+	43, // 79: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
+	17, // 80: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
+	19, // 81: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
+	21, // 82: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
+	23, // 83: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
+	25, // 84: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
+	27, // 85: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
+	29, // 86: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
+	31, // 87: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
+	11, // 88: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
+	13, // 89: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
+	15, // 90: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
+	33, // 91: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
+	35, // 92: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
+	1,  // 93: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
+	3,  // 94: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
+	5,  // 95: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
+	7,  // 96: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
+	9,  // 97: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
+	45, // 98: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
+	47, // 99: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
+	49, // 100: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
+	51, // 101: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
+	53, // 102: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
+	55, // 103: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
+	57, // 104: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
+	59, // 105: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
+	61, // 106: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
+	63, // 107: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
+	76, // [76:108] is the sub-list for method output_type
+	44, // [44:76] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_service_proto_init() }
@@ -3117,13 +3673,14 @@ func file_crm_marketing_v1_marketing_service_proto_init() {
 	file_crm_marketing_v1_lifecycle_proto_init()
 	file_crm_marketing_v1_loyalty_proto_init()
 	file_crm_marketing_v1_scoring_proto_init()
+	file_crm_marketing_v1_segment_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_service_proto_rawDesc), len(file_crm_marketing_v1_marketing_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   54,
+			NumMessages:   64,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

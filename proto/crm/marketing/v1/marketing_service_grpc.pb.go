@@ -46,6 +46,11 @@ const (
 	MarketingService_SetCustomerAtRisk_FullMethodName      = "/crm.marketing.v1.MarketingService/SetCustomerAtRisk"
 	MarketingService_ClearCustomerAtRisk_FullMethodName    = "/crm.marketing.v1.MarketingService/ClearCustomerAtRisk"
 	MarketingService_GetLifecycleFunnel_FullMethodName     = "/crm.marketing.v1.MarketingService/GetLifecycleFunnel"
+	MarketingService_CreateSegment_FullMethodName          = "/crm.marketing.v1.MarketingService/CreateSegment"
+	MarketingService_GetSegment_FullMethodName             = "/crm.marketing.v1.MarketingService/GetSegment"
+	MarketingService_ListSegments_FullMethodName           = "/crm.marketing.v1.MarketingService/ListSegments"
+	MarketingService_DeleteSegment_FullMethodName          = "/crm.marketing.v1.MarketingService/DeleteSegment"
+	MarketingService_ListSegmentMembers_FullMethodName     = "/crm.marketing.v1.MarketingService/ListSegmentMembers"
 )
 
 // MarketingServiceClient is the client API for MarketingService service.
@@ -119,6 +124,18 @@ type MarketingServiceClient interface {
 	// The tenant's lifecycle funnel: customers per stage, stage-to-stage conversion, median time in
 	// stage, from counters kept on every move.
 	GetLifecycleFunnel(ctx context.Context, in *GetLifecycleFunnelRequest, opts ...grpc.CallOption) (*GetLifecycleFunnelResponse, error)
+	// Creates a segment.
+	CreateSegment(ctx context.Context, in *CreateSegmentRequest, opts ...grpc.CallOption) (*CreateSegmentResponse, error)
+	// Gets a segment by id.
+	GetSegment(ctx context.Context, in *GetSegmentRequest, opts ...grpc.CallOption) (*GetSegmentResponse, error)
+	// Lists segments, newest first, a page at a time.
+	ListSegments(ctx context.Context, in *ListSegmentsRequest, opts ...grpc.CallOption) (*ListSegmentsResponse, error)
+	// Deletes a segment.
+	DeleteSegment(ctx context.Context, in *DeleteSegmentRequest, opts ...grpc.CallOption) (*DeleteSegmentResponse, error)
+	// Lists the leads of a segment a page at a time. Each call walks the most selective index the
+	// rule allows and examines a bounded number of candidates, so a page may hold fewer leads than
+	// asked (even none) and still have a next_page_token; pages never skip or repeat a lead.
+	ListSegmentMembers(ctx context.Context, in *ListSegmentMembersRequest, opts ...grpc.CallOption) (*ListSegmentMembersResponse, error)
 }
 
 type marketingServiceClient struct {
@@ -399,6 +416,56 @@ func (c *marketingServiceClient) GetLifecycleFunnel(ctx context.Context, in *Get
 	return out, nil
 }
 
+func (c *marketingServiceClient) CreateSegment(ctx context.Context, in *CreateSegmentRequest, opts ...grpc.CallOption) (*CreateSegmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateSegmentResponse)
+	err := c.cc.Invoke(ctx, MarketingService_CreateSegment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) GetSegment(ctx context.Context, in *GetSegmentRequest, opts ...grpc.CallOption) (*GetSegmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSegmentResponse)
+	err := c.cc.Invoke(ctx, MarketingService_GetSegment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) ListSegments(ctx context.Context, in *ListSegmentsRequest, opts ...grpc.CallOption) (*ListSegmentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSegmentsResponse)
+	err := c.cc.Invoke(ctx, MarketingService_ListSegments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) DeleteSegment(ctx context.Context, in *DeleteSegmentRequest, opts ...grpc.CallOption) (*DeleteSegmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteSegmentResponse)
+	err := c.cc.Invoke(ctx, MarketingService_DeleteSegment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) ListSegmentMembers(ctx context.Context, in *ListSegmentMembersRequest, opts ...grpc.CallOption) (*ListSegmentMembersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSegmentMembersResponse)
+	err := c.cc.Invoke(ctx, MarketingService_ListSegmentMembers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MarketingServiceServer is the server API for MarketingService service.
 // All implementations must embed UnimplementedMarketingServiceServer
 // for forward compatibility.
@@ -470,6 +537,18 @@ type MarketingServiceServer interface {
 	// The tenant's lifecycle funnel: customers per stage, stage-to-stage conversion, median time in
 	// stage, from counters kept on every move.
 	GetLifecycleFunnel(context.Context, *GetLifecycleFunnelRequest) (*GetLifecycleFunnelResponse, error)
+	// Creates a segment.
+	CreateSegment(context.Context, *CreateSegmentRequest) (*CreateSegmentResponse, error)
+	// Gets a segment by id.
+	GetSegment(context.Context, *GetSegmentRequest) (*GetSegmentResponse, error)
+	// Lists segments, newest first, a page at a time.
+	ListSegments(context.Context, *ListSegmentsRequest) (*ListSegmentsResponse, error)
+	// Deletes a segment.
+	DeleteSegment(context.Context, *DeleteSegmentRequest) (*DeleteSegmentResponse, error)
+	// Lists the leads of a segment a page at a time. Each call walks the most selective index the
+	// rule allows and examines a bounded number of candidates, so a page may hold fewer leads than
+	// asked (even none) and still have a next_page_token; pages never skip or repeat a lead.
+	ListSegmentMembers(context.Context, *ListSegmentMembersRequest) (*ListSegmentMembersResponse, error)
 	mustEmbedUnimplementedMarketingServiceServer()
 }
 
@@ -560,6 +639,21 @@ func (UnimplementedMarketingServiceServer) ClearCustomerAtRisk(context.Context, 
 }
 func (UnimplementedMarketingServiceServer) GetLifecycleFunnel(context.Context, *GetLifecycleFunnelRequest) (*GetLifecycleFunnelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLifecycleFunnel not implemented")
+}
+func (UnimplementedMarketingServiceServer) CreateSegment(context.Context, *CreateSegmentRequest) (*CreateSegmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateSegment not implemented")
+}
+func (UnimplementedMarketingServiceServer) GetSegment(context.Context, *GetSegmentRequest) (*GetSegmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSegment not implemented")
+}
+func (UnimplementedMarketingServiceServer) ListSegments(context.Context, *ListSegmentsRequest) (*ListSegmentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSegments not implemented")
+}
+func (UnimplementedMarketingServiceServer) DeleteSegment(context.Context, *DeleteSegmentRequest) (*DeleteSegmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteSegment not implemented")
+}
+func (UnimplementedMarketingServiceServer) ListSegmentMembers(context.Context, *ListSegmentMembersRequest) (*ListSegmentMembersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSegmentMembers not implemented")
 }
 func (UnimplementedMarketingServiceServer) mustEmbedUnimplementedMarketingServiceServer() {}
 func (UnimplementedMarketingServiceServer) testEmbeddedByValue()                          {}
@@ -1068,6 +1162,96 @@ func _MarketingService_GetLifecycleFunnel_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MarketingService_CreateSegment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateSegmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).CreateSegment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_CreateSegment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).CreateSegment(ctx, req.(*CreateSegmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_GetSegment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSegmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).GetSegment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_GetSegment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).GetSegment(ctx, req.(*GetSegmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_ListSegments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSegmentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).ListSegments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_ListSegments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).ListSegments(ctx, req.(*ListSegmentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_DeleteSegment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteSegmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).DeleteSegment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_DeleteSegment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).DeleteSegment(ctx, req.(*DeleteSegmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_ListSegmentMembers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSegmentMembersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).ListSegmentMembers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_ListSegmentMembers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).ListSegmentMembers(ctx, req.(*ListSegmentMembersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MarketingService_ServiceDesc is the grpc.ServiceDesc for MarketingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1182,6 +1366,26 @@ var MarketingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetLifecycleFunnel",
 			Handler:    _MarketingService_GetLifecycleFunnel_Handler,
+		},
+		{
+			MethodName: "CreateSegment",
+			Handler:    _MarketingService_CreateSegment_Handler,
+		},
+		{
+			MethodName: "GetSegment",
+			Handler:    _MarketingService_GetSegment_Handler,
+		},
+		{
+			MethodName: "ListSegments",
+			Handler:    _MarketingService_ListSegments_Handler,
+		},
+		{
+			MethodName: "DeleteSegment",
+			Handler:    _MarketingService_DeleteSegment_Handler,
+		},
+		{
+			MethodName: "ListSegmentMembers",
+			Handler:    _MarketingService_ListSegmentMembers_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

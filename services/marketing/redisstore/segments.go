@@ -1,0 +1,190 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmcycle/crm/pkg/commit"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	"github.com/crmcycle/crm/services/marketing"
+)
+
+var _ marketing.SegmentStore = (*Store)(nil)
+
+func (k leadKeys) segment(id string) string { return k.Key("segment", id) }
+func (k leadKeys) segments() string         { return k.Key("segments") }
+
+// driverIndex is the sorted set a member list walks.
+func (k leadKeys) driverIndex(d marketing.Driver) (string, error) {
+	switch d.Kind {
+	case marketing.DriveAll:
+		return k.timeIndex(marketing.LeadFilter{}), nil
+	case marketing.DriveTag:
+		return k.timeIndex(marketing.LeadFilter{Tag: d.Value}), nil
+	case marketing.DriveConsent:
+		return k.consentIndex(d.Value), nil
+	case marketing.DriveAtRisk:
+		return k.atRisk(), nil
+	case marketing.DriveChannel:
+		return k.Key("leads", "channel", d.Value), nil
+	case marketing.DriveStage:
+		return k.Key("customers", "stage", d.Value), nil
+	}
+	return "", fmt.Errorf("redisstore: unknown segment driver %q", d.Kind)
+}
+
+// CreateSegment implements marketing.SegmentStore.
+func (s *Store) CreateSegment(ctx context.Context, tenant string, seg *marketing.Segment, event []byte) error {
+	data, err := proto.Marshal(seg)
+	if err != nil {
+		return err
+	}
+	k := s.scope(tenant)
+	return commit.New().ExpectVersion(k.segment(seg.GetId()), "").Put(k.segment(seg.GetId()), data, seg.GetEtag()).
+		ZAdd(k.segments(), 0, seg.GetId()).Append(k.Stream(), event).Run(ctx, s.rdb)
+}
+
+// GetSegment implements marketing.SegmentStore.
+func (s *Store) GetSegment(ctx context.Context, tenant, id string) (*marketing.Segment, error) {
+	seg := &marketing.Segment{}
+	found, err := get(ctx, s.rdb, s.scope(tenant).segment(id), seg)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, marketing.ErrSegmentNotFound
+	}
+	return seg, nil
+}
+
+// ListSegments implements marketing.SegmentStore.
+func (s *Store) ListSegments(ctx context.Context, tenant, after string, limit int) ([]*marketing.Segment, string, error) {
+	k := s.scope(tenant)
+	return page(ctx, s.rdb, k.segments(), everything, after, limit, k.segment, func() *marketing.Segment { return &marketing.Segment{} })
+}
+
+// DeleteSegment implements marketing.SegmentStore.
+func (s *Store) DeleteSegment(ctx context.Context, tenant, id string, event []byte) error {
+	k := s.scope(tenant)
+	err := commit.New().ExpectExists(k.segment(id)).Delete(k.segment(id)).ZRem(k.segments(), id).
+		Append(k.Stream(), event).Run(ctx, s.rdb)
+	if _, ok := errors.AsType[*commit.MissingError](err); ok {
+		return marketing.ErrSegmentNotFound
+	}
+	return err
+}
+
+// IndexSizes implements marketing.SegmentStore: one pipeline of ZCARDs.
+func (s *Store) IndexSizes(ctx context.Context, tenant string, drivers []marketing.Driver) ([]int64, error) {
+	k := s.scope(tenant)
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(drivers))
+	for i, d := range drivers {
+		key, err := k.driverIndex(d)
+		if err != nil {
+			return nil, err
+		}
+		cmds[i] = pipe.ZCard(ctx, key)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]int64, len(cmds))
+	for i, c := range cmds {
+		out[i] = c.Val()
+	}
+	return out, nil
+}
+
+// Candidates implements marketing.SegmentStore: the index range, the lead ids of customer members,
+// the leads, and the customers' lifecycles and tiers, each one round trip.
+func (s *Store) Candidates(ctx context.Context, tenant string, d marketing.Driver, after string, limit int, withFacts bool) ([]marketing.Candidate, error) {
+	k := s.scope(tenant)
+	index, err := k.driverIndex(d)
+	if err != nil {
+		return nil, err
+	}
+	start := "+"
+	if after != "" {
+		start = "(" + after
+	}
+	members, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: index, Start: start, Stop: "-", ByLex: true, Rev: true, Count: int64(limit)}).Result()
+	if err != nil || len(members) == 0 {
+		return nil, err
+	}
+	leadIDs := members
+	if d.ByCustomer() {
+		ids, err := s.rdb.HMGet(ctx, k.customerLeads(), members...).Result()
+		if err != nil {
+			return nil, err
+		}
+		leadIDs = make([]string, len(ids))
+		for i, id := range ids {
+			leadIDs[i], _ = id.(string) // "" for a customer without a lead
+		}
+	}
+	out := make([]marketing.Candidate, len(members))
+	pipe := s.rdb.Pipeline()
+	leads := make([]*redis.StringCmd, len(members))
+	for i, id := range leadIDs {
+		out[i].Member = members[i]
+		if id != "" {
+			leads[i] = pipe.HGet(ctx, k.lead(id), commit.FieldData)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	for i, c := range leads {
+		if c == nil || c.Err() != nil {
+			continue // gone (erased) or no lead
+		}
+		lead := &marketing.Lead{}
+		if err := proto.Unmarshal([]byte(c.Val()), lead); err != nil {
+			return nil, fmt.Errorf("redisstore: decode lead: %w", err)
+		}
+		out[i].Lead = lead
+	}
+	if withFacts {
+		return out, s.customerFacts(ctx, k, out)
+	}
+	return out, nil
+}
+
+// customerFacts fills in the lifecycle stage, at-risk flag and loyalty tier of candidates' customers.
+func (s *Store) customerFacts(ctx context.Context, k leadKeys, cs []marketing.Candidate) error {
+	pipe := s.rdb.Pipeline()
+	lifecycles := make([]*redis.StringCmd, len(cs))
+	tiers := make([]*redis.StringCmd, len(cs))
+	for i, c := range cs {
+		if c.Lead != nil {
+			lifecycles[i] = pipe.HGet(ctx, k.lifecycle(c.Lead.GetCustomerId()), commit.FieldData)
+			tiers[i] = pipe.HGet(ctx, k.loyalty(c.Lead.GetCustomerId()), fieldTier)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	for i := range cs {
+		if lifecycles[i] == nil {
+			continue
+		}
+		if data, err := lifecycles[i].Bytes(); err == nil {
+			lc := &marketingv1.CustomerLifecycle{}
+			if err := proto.Unmarshal(data, lc); err != nil {
+				return fmt.Errorf("redisstore: decode lifecycle: %w", err)
+			}
+			cs[i].Facts.Stage, cs[i].Facts.AtRisk = lc.GetStage(), lc.GetAtRisk()
+		}
+		if t, err := tiers[i].Result(); err == nil {
+			n, _ := strconv.Atoi(t)
+			cs[i].Facts.Tier = marketingv1.LoyaltyTier(n)
+		}
+	}
+	return nil
+}
