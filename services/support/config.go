@@ -18,7 +18,7 @@ import (
 const defaultAutoCloseDays = 4
 
 var (
-	updatablePolicyFields = []string{"first_response_target", "resolution_target"}
+	updatablePolicyFields = []string{"first_response_target", "resolution_target", "business_hours"}
 	errPolicyPriority     = apierr.Invalid("sla_policy.priority", "must be TICKET_PRIORITY_LOW, _NORMAL, _HIGH or _URGENT")
 	errPolicyOrder        = apierr.Invalid("sla_policy.resolution_target", "must not be shorter than first_response_target")
 )
@@ -98,7 +98,7 @@ func (c *Config) Settings(ctx context.Context, tenant string) (*SupportSettings,
 	return settingsOrDefault(ctx, c.store, tenant)
 }
 
-// UpdateSettings replaces the tenant's settings.
+// UpdateSettings replaces the tenant's settings; a time zone Go does not know is INVALID_ARGUMENT.
 func (c *Config) UpdateSettings(ctx context.Context, tenant string, in *SupportSettings) (*SupportSettings, error) {
 	current, err := settingsOrDefault(ctx, c.store, tenant)
 	if err != nil {
@@ -107,8 +107,12 @@ func (c *Config) UpdateSettings(ctx context.Context, tenant string, in *SupportS
 	if in.GetEtag() != "" && in.GetEtag() != current.GetEtag() {
 		return nil, ErrConfigEtag
 	}
+	if _, err := calendarOf(in.GetBusinessHours()); err != nil {
+		return nil, err
+	}
 	now := c.now().UTC()
-	next := &SupportSettings{AutoCloseDays: in.GetAutoCloseDays(), UpdateTime: timestamppb.New(now), Etag: nextEtag(current.GetEtag())}
+	next := &SupportSettings{AutoCloseDays: in.GetAutoCloseDays(), BusinessHours: in.GetBusinessHours(),
+		UpdateTime: timestamppb.New(now), Etag: nextEtag(current.GetEtag())}
 	_, ev, err := c.publisher.Envelope(ctx, "support.settings.updated", tenant, "", now, &supportv1.SupportConfigChanged{Settings: next})
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package support
 import (
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -54,14 +55,19 @@ func pausing(s supportv1.TicketStatus) bool {
 	return false
 }
 
-// startClocks sets a new ticket's clocks from its priority's policy.
-func startClocks(t *Ticket, p *SlaPolicy, now time.Time) {
-	t.FirstResponse = newClock(p.GetFirstResponseTarget().AsDuration(), now)
-	t.Resolution = newClock(p.GetResolutionTarget().AsDuration(), now)
+// startClocks sets a new ticket's clocks from its priority's policy; a business-hours policy
+// makes them count in the tenant's working week (hours), which the ticket keeps.
+func startClocks(t *Ticket, p *SlaPolicy, hours *supportv1.BusinessHours, now time.Time) {
+	if p.GetBusinessHours() && hours != nil {
+		t.BusinessHours = proto.CloneOf(hours)
+	}
+	cal := ticketCalendar(t)
+	t.FirstResponse = newClock(cal, p.GetFirstResponseTarget().AsDuration(), now)
+	t.Resolution = newClock(cal, p.GetResolutionTarget().AsDuration(), now)
 }
 
-func newClock(target time.Duration, now time.Time) *supportv1.SlaClock {
-	return &supportv1.SlaClock{Target: durationpb.New(target), DueTime: timestamppb.New(now.Add(target))}
+func newClock(cal *calendar, target time.Duration, now time.Time) *supportv1.SlaClock {
+	return &supportv1.SlaClock{Target: durationpb.New(target), DueTime: timestamppb.New(cal.add(now, target))}
 }
 
 // running reports whether a clock still counts toward its target.
@@ -74,31 +80,35 @@ func clocks(t *Ticket) []*supportv1.SlaClock {
 }
 
 // setStatus moves a ticket to a status, pausing or resuming its clocks: on resume, every running
-// clock's due time moves later by the time spent paused.
+// clock's due time moves later by the time spent paused (its counted time left is kept).
 func setStatus(t *Ticket, to supportv1.TicketStatus, now time.Time) {
 	t.Status = to
 	switch {
 	case pausing(to) && t.GetPauseTime() == nil:
 		t.PauseTime = timestamppb.New(now)
 	case !pausing(to) && t.GetPauseTime() != nil:
-		paused := now.Sub(t.GetPauseTime().AsTime())
+		cal, paused := ticketCalendar(t), t.GetPauseTime().AsTime()
 		for _, c := range clocks(t) {
 			if running(c) {
-				c.DueTime = timestamppb.New(c.GetDueTime().AsTime().Add(paused))
+				c.DueTime = timestamppb.New(cal.add(now, cal.between(paused, c.GetDueTime().AsTime())))
 			}
 		}
 		t.PauseTime = nil
 	}
 }
 
-// retarget moves the running clocks of a ticket to another policy's targets, keeping the time they
-// were paused.
-func retarget(t *Ticket, p *SlaPolicy) {
+// retarget moves the running clocks of a ticket to another policy's targets at now, keeping the
+// time they were paused.
+func retarget(t *Ticket, p *SlaPolicy, now time.Time) {
+	if pause := t.GetPauseTime(); pause != nil {
+		now = pause.AsTime()
+	}
+	cal := ticketCalendar(t)
 	targets := []*durationpb.Duration{p.GetFirstResponseTarget(), p.GetResolutionTarget()}
 	for i, c := range clocks(t) {
 		if running(c) {
-			due := c.GetDueTime().AsTime().Add(targets[i].AsDuration() - c.GetTarget().AsDuration())
-			c.DueTime, c.Target = timestamppb.New(due), targets[i]
+			left := cal.between(now, c.GetDueTime().AsTime()) + targets[i].AsDuration() - c.GetTarget().AsDuration()
+			c.DueTime, c.Target = timestamppb.New(cal.add(now, left)), targets[i]
 		}
 	}
 }
@@ -144,15 +154,16 @@ func AutoCloseDue(t *Ticket) (time.Time, bool) {
 	return t.GetAutoCloseTime().AsTime(), true
 }
 
-// withRemaining is the ticket as served at now: each clock not met shows the time left (frozen
-// while paused, negative once overdue).
+// withRemaining is the ticket as served at now: each clock not met shows the counted time left
+// (frozen while paused, negative once overdue).
 func withRemaining(t *Ticket, now time.Time) *Ticket {
 	if p := t.GetPauseTime(); p != nil {
 		now = p.AsTime()
 	}
+	cal := ticketCalendar(t)
 	for _, c := range clocks(t) {
 		if c != nil && c.GetMetTime() == nil {
-			c.Remaining = durationpb.New(c.GetDueTime().AsTime().Sub(now))
+			c.Remaining = durationpb.New(cal.between(now, c.GetDueTime().AsTime()))
 		}
 	}
 	return t

@@ -76,7 +76,16 @@ func (s *Tickets) Create(ctx context.Context, tenant string, in *Ticket) (*Ticke
 	if t.Channel == supportv1.TicketChannel_TICKET_CHANNEL_UNSPECIFIED {
 		t.Channel = supportv1.TicketChannel_TICKET_CHANNEL_WEB
 	}
-	startClocks(t, policyFor(policies, t.GetPriority()), now)
+	policy := policyFor(policies, t.GetPriority())
+	var hours *supportv1.BusinessHours
+	if policy.GetBusinessHours() {
+		settings, err := settingsOrDefault(ctx, s.store, tenant)
+		if err != nil {
+			return nil, err
+		}
+		hours = settings.GetBusinessHours()
+	}
+	startClocks(t, policy, hours, now)
 	_, ev, err := s.publisher.Envelope(ctx, "support.ticket.created", tenant, t.GetCustomerId(), now, &supportv1.TicketCreated{
 		Ticket: facts(t), FirstResponseDueTime: t.GetFirstResponse().GetDueTime(), ResolutionDueTime: t.GetResolution().GetDueTime(),
 	})
@@ -144,7 +153,7 @@ func (s *Tickets) Update(ctx context.Context, tenant string, in *Ticket, mask *f
 			return err
 		}
 		if t.GetPriority() != before {
-			retarget(t, policyFor(policies, t.GetPriority()))
+			retarget(t, policyFor(policies, t.GetPriority()), now)
 			// A shorter target may already have run out.
 			c.breaches = append(c.breaches, markBreaches(t, now)...)
 		}

@@ -71,6 +71,9 @@ type Ticket struct {
 	EntitlementId string `protobuf:"bytes,20,opt,name=entitlement_id,json=entitlementId,proto3" json:"entitlement_id,omitempty"`
 	// When a SOLVED ticket closes by itself. Output only.
 	AutoCloseTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=auto_close_time,json=autoCloseTime,proto3" json:"auto_close_time,omitempty"`
+	// The working week its SLA clocks count in, copied from the tenant's settings when it was opened
+	// under a business-hours policy; absent: the clocks count around the clock. Output only.
+	BusinessHours *BusinessHours `protobuf:"bytes,22,opt,name=business_hours,json=businessHours,proto3" json:"business_hours,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -248,6 +251,13 @@ func (x *Ticket) GetEntitlementId() string {
 func (x *Ticket) GetAutoCloseTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.AutoCloseTime
+	}
+	return nil
+}
+
+func (x *Ticket) GetBusinessHours() *BusinessHours {
+	if x != nil {
+		return x.BusinessHours
 	}
 	return nil
 }
@@ -1822,7 +1832,8 @@ type UpdateSlaPolicyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The policy with its priority, the new values of the fields in update_mask, and the etag read.
 	SlaPolicy *SlaPolicy `protobuf:"bytes,1,opt,name=sla_policy,json=slaPolicy,proto3" json:"sla_policy,omitempty"`
-	// The fields to change: first_response_target, resolution_target. Empty means both.
+	// The fields to change: first_response_target, resolution_target, business_hours. Empty means
+	// all three.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2272,7 +2283,7 @@ var File_crm_support_v1_support_service_proto protoreflect.FileDescriptor
 
 const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"\n" +
-	"$crm/support/v1/support_service.proto\x12\x0ecrm.support.v1\x1a\x1bbuf/validate/validate.proto\x1a\"crm/support/v1/support_types.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x98\b\n" +
+	"$crm/support/v1/support_service.proto\x12\x0ecrm.support.v1\x1a\x1bbuf/validate/validate.proto\x1a\"crm/support/v1/support_types.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\b\n" +
 	"\x06Ticket\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
 	"\vcustomer_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
@@ -2306,7 +2317,8 @@ const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"close_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12(\n" +
 	"\x04csat\x18\x13 \x01(\v2\x14.crm.support.v1.CsatR\x04csat\x12%\n" +
 	"\x0eentitlement_id\x18\x14 \x01(\tR\rentitlementId\x12B\n" +
-	"\x0fauto_close_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\rautoCloseTime\"M\n" +
+	"\x0fauto_close_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\rautoCloseTime\x12D\n" +
+	"\x0ebusiness_hours\x18\x16 \x01(\v2\x1d.crm.support.v1.BusinessHoursR\rbusinessHours\"M\n" +
 	"\x13CreateTicketRequest\x126\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketB\x06\xbaH\x03\xc8\x01\x01R\x06ticket\"F\n" +
 	"\x14CreateTicketResponse\x12.\n" +
@@ -2502,12 +2514,13 @@ var file_crm_support_v1_support_service_proto_goTypes = []any{
 	(TicketStatus)(0),                     // 46: crm.support.v1.TicketStatus
 	(*SlaClock)(nil),                      // 47: crm.support.v1.SlaClock
 	(*Csat)(nil),                          // 48: crm.support.v1.Csat
-	(*fieldmaskpb.FieldMask)(nil),         // 49: google.protobuf.FieldMask
-	(*Comment)(nil),                       // 50: crm.support.v1.Comment
-	(*SlaPolicy)(nil),                     // 51: crm.support.v1.SlaPolicy
-	(*SupportSettings)(nil),               // 52: crm.support.v1.SupportSettings
-	(*NpsResponse)(nil),                   // 53: crm.support.v1.NpsResponse
-	(*SupportStats)(nil),                  // 54: crm.support.v1.SupportStats
+	(*BusinessHours)(nil),                 // 49: crm.support.v1.BusinessHours
+	(*fieldmaskpb.FieldMask)(nil),         // 50: google.protobuf.FieldMask
+	(*Comment)(nil),                       // 51: crm.support.v1.Comment
+	(*SlaPolicy)(nil),                     // 52: crm.support.v1.SlaPolicy
+	(*SupportSettings)(nil),               // 53: crm.support.v1.SupportSettings
+	(*NpsResponse)(nil),                   // 54: crm.support.v1.NpsResponse
+	(*SupportStats)(nil),                  // 55: crm.support.v1.SupportStats
 }
 var file_crm_support_v1_support_service_proto_depIdxs = []int32{
 	43, // 0: crm.support.v1.Ticket.create_time:type_name -> google.protobuf.Timestamp
@@ -2522,81 +2535,82 @@ var file_crm_support_v1_support_service_proto_depIdxs = []int32{
 	43, // 9: crm.support.v1.Ticket.close_time:type_name -> google.protobuf.Timestamp
 	48, // 10: crm.support.v1.Ticket.csat:type_name -> crm.support.v1.Csat
 	43, // 11: crm.support.v1.Ticket.auto_close_time:type_name -> google.protobuf.Timestamp
-	0,  // 12: crm.support.v1.CreateTicketRequest.ticket:type_name -> crm.support.v1.Ticket
-	0,  // 13: crm.support.v1.CreateTicketResponse.ticket:type_name -> crm.support.v1.Ticket
-	0,  // 14: crm.support.v1.GetTicketResponse.ticket:type_name -> crm.support.v1.Ticket
-	0,  // 15: crm.support.v1.ListTicketsResponse.tickets:type_name -> crm.support.v1.Ticket
-	0,  // 16: crm.support.v1.UpdateTicketRequest.ticket:type_name -> crm.support.v1.Ticket
-	49, // 17: crm.support.v1.UpdateTicketRequest.update_mask:type_name -> google.protobuf.FieldMask
-	0,  // 18: crm.support.v1.UpdateTicketResponse.ticket:type_name -> crm.support.v1.Ticket
-	0,  // 19: crm.support.v1.AssignTicketResponse.ticket:type_name -> crm.support.v1.Ticket
-	0,  // 20: crm.support.v1.OpenTicketResponse.ticket:type_name -> crm.support.v1.Ticket
-	0,  // 21: crm.support.v1.PendTicketResponse.ticket:type_name -> crm.support.v1.Ticket
-	0,  // 22: crm.support.v1.HoldTicketResponse.ticket:type_name -> crm.support.v1.Ticket
-	0,  // 23: crm.support.v1.SolveTicketResponse.ticket:type_name -> crm.support.v1.Ticket
-	0,  // 24: crm.support.v1.ReopenTicketResponse.ticket:type_name -> crm.support.v1.Ticket
-	0,  // 25: crm.support.v1.CloseTicketResponse.ticket:type_name -> crm.support.v1.Ticket
-	0,  // 26: crm.support.v1.RateTicketResponse.ticket:type_name -> crm.support.v1.Ticket
-	50, // 27: crm.support.v1.AddCommentRequest.comment:type_name -> crm.support.v1.Comment
-	50, // 28: crm.support.v1.AddCommentResponse.comment:type_name -> crm.support.v1.Comment
-	50, // 29: crm.support.v1.ListCommentsResponse.comments:type_name -> crm.support.v1.Comment
-	51, // 30: crm.support.v1.ListSlaPoliciesResponse.sla_policies:type_name -> crm.support.v1.SlaPolicy
-	51, // 31: crm.support.v1.UpdateSlaPolicyRequest.sla_policy:type_name -> crm.support.v1.SlaPolicy
-	49, // 32: crm.support.v1.UpdateSlaPolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
-	51, // 33: crm.support.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> crm.support.v1.SlaPolicy
-	52, // 34: crm.support.v1.GetSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
-	52, // 35: crm.support.v1.UpdateSupportSettingsRequest.settings:type_name -> crm.support.v1.SupportSettings
-	52, // 36: crm.support.v1.UpdateSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
-	53, // 37: crm.support.v1.RecordNpsResponseRequest.nps_response:type_name -> crm.support.v1.NpsResponse
-	53, // 38: crm.support.v1.RecordNpsResponseResponse.nps_response:type_name -> crm.support.v1.NpsResponse
-	54, // 39: crm.support.v1.GetSupportStatsResponse.stats:type_name -> crm.support.v1.SupportStats
-	1,  // 40: crm.support.v1.SupportService.CreateTicket:input_type -> crm.support.v1.CreateTicketRequest
-	3,  // 41: crm.support.v1.SupportService.GetTicket:input_type -> crm.support.v1.GetTicketRequest
-	5,  // 42: crm.support.v1.SupportService.ListTickets:input_type -> crm.support.v1.ListTicketsRequest
-	7,  // 43: crm.support.v1.SupportService.UpdateTicket:input_type -> crm.support.v1.UpdateTicketRequest
-	9,  // 44: crm.support.v1.SupportService.AssignTicket:input_type -> crm.support.v1.AssignTicketRequest
-	11, // 45: crm.support.v1.SupportService.OpenTicket:input_type -> crm.support.v1.OpenTicketRequest
-	13, // 46: crm.support.v1.SupportService.PendTicket:input_type -> crm.support.v1.PendTicketRequest
-	15, // 47: crm.support.v1.SupportService.HoldTicket:input_type -> crm.support.v1.HoldTicketRequest
-	17, // 48: crm.support.v1.SupportService.SolveTicket:input_type -> crm.support.v1.SolveTicketRequest
-	19, // 49: crm.support.v1.SupportService.ReopenTicket:input_type -> crm.support.v1.ReopenTicketRequest
-	21, // 50: crm.support.v1.SupportService.CloseTicket:input_type -> crm.support.v1.CloseTicketRequest
-	23, // 51: crm.support.v1.SupportService.RateTicket:input_type -> crm.support.v1.RateTicketRequest
-	25, // 52: crm.support.v1.SupportService.AddComment:input_type -> crm.support.v1.AddCommentRequest
-	27, // 53: crm.support.v1.SupportService.ListComments:input_type -> crm.support.v1.ListCommentsRequest
-	29, // 54: crm.support.v1.SupportService.SweepTickets:input_type -> crm.support.v1.SweepTicketsRequest
-	31, // 55: crm.support.v1.SupportService.ListSlaPolicies:input_type -> crm.support.v1.ListSlaPoliciesRequest
-	33, // 56: crm.support.v1.SupportService.UpdateSlaPolicy:input_type -> crm.support.v1.UpdateSlaPolicyRequest
-	35, // 57: crm.support.v1.SupportService.GetSupportSettings:input_type -> crm.support.v1.GetSupportSettingsRequest
-	37, // 58: crm.support.v1.SupportService.UpdateSupportSettings:input_type -> crm.support.v1.UpdateSupportSettingsRequest
-	39, // 59: crm.support.v1.SupportService.RecordNpsResponse:input_type -> crm.support.v1.RecordNpsResponseRequest
-	41, // 60: crm.support.v1.SupportService.GetSupportStats:input_type -> crm.support.v1.GetSupportStatsRequest
-	2,  // 61: crm.support.v1.SupportService.CreateTicket:output_type -> crm.support.v1.CreateTicketResponse
-	4,  // 62: crm.support.v1.SupportService.GetTicket:output_type -> crm.support.v1.GetTicketResponse
-	6,  // 63: crm.support.v1.SupportService.ListTickets:output_type -> crm.support.v1.ListTicketsResponse
-	8,  // 64: crm.support.v1.SupportService.UpdateTicket:output_type -> crm.support.v1.UpdateTicketResponse
-	10, // 65: crm.support.v1.SupportService.AssignTicket:output_type -> crm.support.v1.AssignTicketResponse
-	12, // 66: crm.support.v1.SupportService.OpenTicket:output_type -> crm.support.v1.OpenTicketResponse
-	14, // 67: crm.support.v1.SupportService.PendTicket:output_type -> crm.support.v1.PendTicketResponse
-	16, // 68: crm.support.v1.SupportService.HoldTicket:output_type -> crm.support.v1.HoldTicketResponse
-	18, // 69: crm.support.v1.SupportService.SolveTicket:output_type -> crm.support.v1.SolveTicketResponse
-	20, // 70: crm.support.v1.SupportService.ReopenTicket:output_type -> crm.support.v1.ReopenTicketResponse
-	22, // 71: crm.support.v1.SupportService.CloseTicket:output_type -> crm.support.v1.CloseTicketResponse
-	24, // 72: crm.support.v1.SupportService.RateTicket:output_type -> crm.support.v1.RateTicketResponse
-	26, // 73: crm.support.v1.SupportService.AddComment:output_type -> crm.support.v1.AddCommentResponse
-	28, // 74: crm.support.v1.SupportService.ListComments:output_type -> crm.support.v1.ListCommentsResponse
-	30, // 75: crm.support.v1.SupportService.SweepTickets:output_type -> crm.support.v1.SweepTicketsResponse
-	32, // 76: crm.support.v1.SupportService.ListSlaPolicies:output_type -> crm.support.v1.ListSlaPoliciesResponse
-	34, // 77: crm.support.v1.SupportService.UpdateSlaPolicy:output_type -> crm.support.v1.UpdateSlaPolicyResponse
-	36, // 78: crm.support.v1.SupportService.GetSupportSettings:output_type -> crm.support.v1.GetSupportSettingsResponse
-	38, // 79: crm.support.v1.SupportService.UpdateSupportSettings:output_type -> crm.support.v1.UpdateSupportSettingsResponse
-	40, // 80: crm.support.v1.SupportService.RecordNpsResponse:output_type -> crm.support.v1.RecordNpsResponseResponse
-	42, // 81: crm.support.v1.SupportService.GetSupportStats:output_type -> crm.support.v1.GetSupportStatsResponse
-	61, // [61:82] is the sub-list for method output_type
-	40, // [40:61] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	49, // 12: crm.support.v1.Ticket.business_hours:type_name -> crm.support.v1.BusinessHours
+	0,  // 13: crm.support.v1.CreateTicketRequest.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 14: crm.support.v1.CreateTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 15: crm.support.v1.GetTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 16: crm.support.v1.ListTicketsResponse.tickets:type_name -> crm.support.v1.Ticket
+	0,  // 17: crm.support.v1.UpdateTicketRequest.ticket:type_name -> crm.support.v1.Ticket
+	50, // 18: crm.support.v1.UpdateTicketRequest.update_mask:type_name -> google.protobuf.FieldMask
+	0,  // 19: crm.support.v1.UpdateTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 20: crm.support.v1.AssignTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 21: crm.support.v1.OpenTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 22: crm.support.v1.PendTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 23: crm.support.v1.HoldTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 24: crm.support.v1.SolveTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 25: crm.support.v1.ReopenTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 26: crm.support.v1.CloseTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	0,  // 27: crm.support.v1.RateTicketResponse.ticket:type_name -> crm.support.v1.Ticket
+	51, // 28: crm.support.v1.AddCommentRequest.comment:type_name -> crm.support.v1.Comment
+	51, // 29: crm.support.v1.AddCommentResponse.comment:type_name -> crm.support.v1.Comment
+	51, // 30: crm.support.v1.ListCommentsResponse.comments:type_name -> crm.support.v1.Comment
+	52, // 31: crm.support.v1.ListSlaPoliciesResponse.sla_policies:type_name -> crm.support.v1.SlaPolicy
+	52, // 32: crm.support.v1.UpdateSlaPolicyRequest.sla_policy:type_name -> crm.support.v1.SlaPolicy
+	50, // 33: crm.support.v1.UpdateSlaPolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	52, // 34: crm.support.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> crm.support.v1.SlaPolicy
+	53, // 35: crm.support.v1.GetSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
+	53, // 36: crm.support.v1.UpdateSupportSettingsRequest.settings:type_name -> crm.support.v1.SupportSettings
+	53, // 37: crm.support.v1.UpdateSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
+	54, // 38: crm.support.v1.RecordNpsResponseRequest.nps_response:type_name -> crm.support.v1.NpsResponse
+	54, // 39: crm.support.v1.RecordNpsResponseResponse.nps_response:type_name -> crm.support.v1.NpsResponse
+	55, // 40: crm.support.v1.GetSupportStatsResponse.stats:type_name -> crm.support.v1.SupportStats
+	1,  // 41: crm.support.v1.SupportService.CreateTicket:input_type -> crm.support.v1.CreateTicketRequest
+	3,  // 42: crm.support.v1.SupportService.GetTicket:input_type -> crm.support.v1.GetTicketRequest
+	5,  // 43: crm.support.v1.SupportService.ListTickets:input_type -> crm.support.v1.ListTicketsRequest
+	7,  // 44: crm.support.v1.SupportService.UpdateTicket:input_type -> crm.support.v1.UpdateTicketRequest
+	9,  // 45: crm.support.v1.SupportService.AssignTicket:input_type -> crm.support.v1.AssignTicketRequest
+	11, // 46: crm.support.v1.SupportService.OpenTicket:input_type -> crm.support.v1.OpenTicketRequest
+	13, // 47: crm.support.v1.SupportService.PendTicket:input_type -> crm.support.v1.PendTicketRequest
+	15, // 48: crm.support.v1.SupportService.HoldTicket:input_type -> crm.support.v1.HoldTicketRequest
+	17, // 49: crm.support.v1.SupportService.SolveTicket:input_type -> crm.support.v1.SolveTicketRequest
+	19, // 50: crm.support.v1.SupportService.ReopenTicket:input_type -> crm.support.v1.ReopenTicketRequest
+	21, // 51: crm.support.v1.SupportService.CloseTicket:input_type -> crm.support.v1.CloseTicketRequest
+	23, // 52: crm.support.v1.SupportService.RateTicket:input_type -> crm.support.v1.RateTicketRequest
+	25, // 53: crm.support.v1.SupportService.AddComment:input_type -> crm.support.v1.AddCommentRequest
+	27, // 54: crm.support.v1.SupportService.ListComments:input_type -> crm.support.v1.ListCommentsRequest
+	29, // 55: crm.support.v1.SupportService.SweepTickets:input_type -> crm.support.v1.SweepTicketsRequest
+	31, // 56: crm.support.v1.SupportService.ListSlaPolicies:input_type -> crm.support.v1.ListSlaPoliciesRequest
+	33, // 57: crm.support.v1.SupportService.UpdateSlaPolicy:input_type -> crm.support.v1.UpdateSlaPolicyRequest
+	35, // 58: crm.support.v1.SupportService.GetSupportSettings:input_type -> crm.support.v1.GetSupportSettingsRequest
+	37, // 59: crm.support.v1.SupportService.UpdateSupportSettings:input_type -> crm.support.v1.UpdateSupportSettingsRequest
+	39, // 60: crm.support.v1.SupportService.RecordNpsResponse:input_type -> crm.support.v1.RecordNpsResponseRequest
+	41, // 61: crm.support.v1.SupportService.GetSupportStats:input_type -> crm.support.v1.GetSupportStatsRequest
+	2,  // 62: crm.support.v1.SupportService.CreateTicket:output_type -> crm.support.v1.CreateTicketResponse
+	4,  // 63: crm.support.v1.SupportService.GetTicket:output_type -> crm.support.v1.GetTicketResponse
+	6,  // 64: crm.support.v1.SupportService.ListTickets:output_type -> crm.support.v1.ListTicketsResponse
+	8,  // 65: crm.support.v1.SupportService.UpdateTicket:output_type -> crm.support.v1.UpdateTicketResponse
+	10, // 66: crm.support.v1.SupportService.AssignTicket:output_type -> crm.support.v1.AssignTicketResponse
+	12, // 67: crm.support.v1.SupportService.OpenTicket:output_type -> crm.support.v1.OpenTicketResponse
+	14, // 68: crm.support.v1.SupportService.PendTicket:output_type -> crm.support.v1.PendTicketResponse
+	16, // 69: crm.support.v1.SupportService.HoldTicket:output_type -> crm.support.v1.HoldTicketResponse
+	18, // 70: crm.support.v1.SupportService.SolveTicket:output_type -> crm.support.v1.SolveTicketResponse
+	20, // 71: crm.support.v1.SupportService.ReopenTicket:output_type -> crm.support.v1.ReopenTicketResponse
+	22, // 72: crm.support.v1.SupportService.CloseTicket:output_type -> crm.support.v1.CloseTicketResponse
+	24, // 73: crm.support.v1.SupportService.RateTicket:output_type -> crm.support.v1.RateTicketResponse
+	26, // 74: crm.support.v1.SupportService.AddComment:output_type -> crm.support.v1.AddCommentResponse
+	28, // 75: crm.support.v1.SupportService.ListComments:output_type -> crm.support.v1.ListCommentsResponse
+	30, // 76: crm.support.v1.SupportService.SweepTickets:output_type -> crm.support.v1.SweepTicketsResponse
+	32, // 77: crm.support.v1.SupportService.ListSlaPolicies:output_type -> crm.support.v1.ListSlaPoliciesResponse
+	34, // 78: crm.support.v1.SupportService.UpdateSlaPolicy:output_type -> crm.support.v1.UpdateSlaPolicyResponse
+	36, // 79: crm.support.v1.SupportService.GetSupportSettings:output_type -> crm.support.v1.GetSupportSettingsResponse
+	38, // 80: crm.support.v1.SupportService.UpdateSupportSettings:output_type -> crm.support.v1.UpdateSupportSettingsResponse
+	40, // 81: crm.support.v1.SupportService.RecordNpsResponse:output_type -> crm.support.v1.RecordNpsResponseResponse
+	42, // 82: crm.support.v1.SupportService.GetSupportStats:output_type -> crm.support.v1.GetSupportStatsResponse
+	62, // [62:83] is the sub-list for method output_type
+	41, // [41:62] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_crm_support_v1_support_service_proto_init() }

@@ -91,7 +91,7 @@ type SupportServiceClient interface {
 	UpdateSlaPolicy(ctx context.Context, in *UpdateSlaPolicyRequest, opts ...grpc.CallOption) (*UpdateSlaPolicyResponse, error)
 	// Gets the tenant's support settings.
 	GetSupportSettings(ctx context.Context, in *GetSupportSettingsRequest, opts ...grpc.CallOption) (*GetSupportSettingsResponse, error)
-	// Updates the tenant's support settings.
+	// Replaces the tenant's support settings: auto-close days and the business hours.
 	UpdateSupportSettings(ctx context.Context, in *UpdateSupportSettingsRequest, opts ...grpc.CallOption) (*UpdateSupportSettingsResponse, error)
 	// Records a customer's NPS answer.
 	RecordNpsResponse(ctx context.Context, in *RecordNpsResponseRequest, opts ...grpc.CallOption) (*RecordNpsResponseResponse, error)
@@ -366,7 +366,7 @@ type SupportServiceServer interface {
 	UpdateSlaPolicy(context.Context, *UpdateSlaPolicyRequest) (*UpdateSlaPolicyResponse, error)
 	// Gets the tenant's support settings.
 	GetSupportSettings(context.Context, *GetSupportSettingsRequest) (*GetSupportSettingsResponse, error)
-	// Updates the tenant's support settings.
+	// Replaces the tenant's support settings: auto-close days and the business hours.
 	UpdateSupportSettings(context.Context, *UpdateSupportSettingsRequest) (*UpdateSupportSettingsResponse, error)
 	// Records a customer's NPS answer.
 	RecordNpsResponse(context.Context, *RecordNpsResponseRequest) (*RecordNpsResponseResponse, error)

@@ -536,7 +536,10 @@ type SlaPolicy struct {
 	// When the policy last changed; absent for a default. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Changes whenever the policy changes ("0" for a default); send it back on update.
-	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
+	// True when the targets count only the tenant's business hours (SupportSettings.business_hours);
+	// around the clock when the tenant has none.
+	BusinessHours bool `protobuf:"varint,6,opt,name=business_hours,json=businessHours,proto3" json:"business_hours,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -606,6 +609,87 @@ func (x *SlaPolicy) GetEtag() string {
 	return ""
 }
 
+func (x *SlaPolicy) GetBusinessHours() bool {
+	if x != nil {
+		return x.BusinessHours
+	}
+	return false
+}
+
+// A tenant's working week: the hours of the days its SLA clocks count in, for policies with
+// business_hours. The same hours every working day, in one time zone.
+type BusinessHours struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// IANA time zone of the hours, for example "Europe/Berlin"; UTC when empty.
+	TimeZone string `protobuf:"bytes,1,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// First hour of the working day (0-23).
+	StartHour int32 `protobuf:"varint,2,opt,name=start_hour,json=startHour,proto3" json:"start_hour,omitempty"`
+	// Hour the working day ends (1-24), after start_hour.
+	EndHour int32 `protobuf:"varint,3,opt,name=end_hour,json=endHour,proto3" json:"end_hour,omitempty"`
+	// Working days, ISO numbered: 1 Monday to 7 Sunday.
+	Days          []int32 `protobuf:"varint,4,rep,packed,name=days,proto3" json:"days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BusinessHours) Reset() {
+	*x = BusinessHours{}
+	mi := &file_crm_support_v1_support_types_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BusinessHours) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BusinessHours) ProtoMessage() {}
+
+func (x *BusinessHours) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_types_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BusinessHours.ProtoReflect.Descriptor instead.
+func (*BusinessHours) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_types_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *BusinessHours) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *BusinessHours) GetStartHour() int32 {
+	if x != nil {
+		return x.StartHour
+	}
+	return 0
+}
+
+func (x *BusinessHours) GetEndHour() int32 {
+	if x != nil {
+		return x.EndHour
+	}
+	return 0
+}
+
+func (x *BusinessHours) GetDays() []int32 {
+	if x != nil {
+		return x.Days
+	}
+	return nil
+}
+
 // A tenant's support settings.
 type SupportSettings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -615,14 +699,17 @@ type SupportSettings struct {
 	// When the settings last changed; absent for the defaults. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Changes whenever the settings change ("0" for the defaults); send it back on update.
-	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The working week that policies with business_hours count in; none by default. Applies to
+	// tickets opened after the change.
+	BusinessHours *BusinessHours `protobuf:"bytes,4,opt,name=business_hours,json=businessHours,proto3" json:"business_hours,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SupportSettings) Reset() {
 	*x = SupportSettings{}
-	mi := &file_crm_support_v1_support_types_proto_msgTypes[4]
+	mi := &file_crm_support_v1_support_types_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -634,7 +721,7 @@ func (x *SupportSettings) String() string {
 func (*SupportSettings) ProtoMessage() {}
 
 func (x *SupportSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_support_v1_support_types_proto_msgTypes[4]
+	mi := &file_crm_support_v1_support_types_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -647,7 +734,7 @@ func (x *SupportSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupportSettings.ProtoReflect.Descriptor instead.
 func (*SupportSettings) Descriptor() ([]byte, []int) {
-	return file_crm_support_v1_support_types_proto_rawDescGZIP(), []int{4}
+	return file_crm_support_v1_support_types_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SupportSettings) GetAutoCloseDays() int32 {
@@ -671,6 +758,13 @@ func (x *SupportSettings) GetEtag() string {
 	return ""
 }
 
+func (x *SupportSettings) GetBusinessHours() *BusinessHours {
+	if x != nil {
+		return x.BusinessHours
+	}
+	return nil
+}
+
 // A customer's answer to "how likely are you to recommend us?".
 type NpsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -692,7 +786,7 @@ type NpsResponse struct {
 
 func (x *NpsResponse) Reset() {
 	*x = NpsResponse{}
-	mi := &file_crm_support_v1_support_types_proto_msgTypes[5]
+	mi := &file_crm_support_v1_support_types_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -704,7 +798,7 @@ func (x *NpsResponse) String() string {
 func (*NpsResponse) ProtoMessage() {}
 
 func (x *NpsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_support_v1_support_types_proto_msgTypes[5]
+	mi := &file_crm_support_v1_support_types_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -717,7 +811,7 @@ func (x *NpsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NpsResponse.ProtoReflect.Descriptor instead.
 func (*NpsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_support_v1_support_types_proto_rawDescGZIP(), []int{5}
+	return file_crm_support_v1_support_types_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *NpsResponse) GetId() string {
@@ -777,7 +871,7 @@ type SlaAttainment struct {
 
 func (x *SlaAttainment) Reset() {
 	*x = SlaAttainment{}
-	mi := &file_crm_support_v1_support_types_proto_msgTypes[6]
+	mi := &file_crm_support_v1_support_types_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +883,7 @@ func (x *SlaAttainment) String() string {
 func (*SlaAttainment) ProtoMessage() {}
 
 func (x *SlaAttainment) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_support_v1_support_types_proto_msgTypes[6]
+	mi := &file_crm_support_v1_support_types_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,7 +896,7 @@ func (x *SlaAttainment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlaAttainment.ProtoReflect.Descriptor instead.
 func (*SlaAttainment) Descriptor() ([]byte, []int) {
-	return file_crm_support_v1_support_types_proto_rawDescGZIP(), []int{6}
+	return file_crm_support_v1_support_types_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SlaAttainment) GetMet() int64 {
@@ -841,7 +935,7 @@ type BacklogCell struct {
 
 func (x *BacklogCell) Reset() {
 	*x = BacklogCell{}
-	mi := &file_crm_support_v1_support_types_proto_msgTypes[7]
+	mi := &file_crm_support_v1_support_types_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -853,7 +947,7 @@ func (x *BacklogCell) String() string {
 func (*BacklogCell) ProtoMessage() {}
 
 func (x *BacklogCell) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_support_v1_support_types_proto_msgTypes[7]
+	mi := &file_crm_support_v1_support_types_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -866,7 +960,7 @@ func (x *BacklogCell) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BacklogCell.ProtoReflect.Descriptor instead.
 func (*BacklogCell) Descriptor() ([]byte, []int) {
-	return file_crm_support_v1_support_types_proto_rawDescGZIP(), []int{7}
+	return file_crm_support_v1_support_types_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BacklogCell) GetStatus() TicketStatus {
@@ -925,7 +1019,7 @@ type SupportStats struct {
 
 func (x *SupportStats) Reset() {
 	*x = SupportStats{}
-	mi := &file_crm_support_v1_support_types_proto_msgTypes[8]
+	mi := &file_crm_support_v1_support_types_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1031,7 @@ func (x *SupportStats) String() string {
 func (*SupportStats) ProtoMessage() {}
 
 func (x *SupportStats) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_support_v1_support_types_proto_msgTypes[8]
+	mi := &file_crm_support_v1_support_types_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1044,7 @@ func (x *SupportStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupportStats.ProtoReflect.Descriptor instead.
 func (*SupportStats) Descriptor() ([]byte, []int) {
-	return file_crm_support_v1_support_types_proto_rawDescGZIP(), []int{8}
+	return file_crm_support_v1_support_types_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SupportStats) GetBacklog() []*BacklogCell {
@@ -1067,20 +1161,29 @@ const file_crm_support_v1_support_types_proto_rawDesc = "" +
 	"\tauthor_id\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\bauthorId\x12+\n" +
 	"\x11customer_authored\x18\x06 \x01(\bR\x10customerAuthored\x12;\n" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xe2\x02\n" +
+	"createTime\"\x89\x03\n" +
 	"\tSlaPolicy\x12G\n" +
 	"\bpriority\x18\x01 \x01(\x0e2\x1e.crm.support.v1.TicketPriorityB\v\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\bpriority\x12`\n" +
 	"\x15first_response_target\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x11\xbaH\x0e\xaa\x01\v\"\x05\b\x80\xe7\x84\x0f2\x02\b<R\x13firstResponseTarget\x12Y\n" +
 	"\x11resolution_target\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x11\xbaH\x0e\xaa\x01\v\"\x05\b\x80\xe7\x84\x0f2\x02\b<R\x10resolutionTarget\x12;\n" +
 	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x05 \x01(\tR\x04etag\"\x96\x01\n" +
+	"\x04etag\x18\x05 \x01(\tR\x04etag\x12%\n" +
+	"\x0ebusiness_hours\x18\x06 \x01(\bR\rbusinessHours\"\x90\x02\n" +
+	"\rBusinessHours\x12$\n" +
+	"\ttime_zone\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\btimeZone\x12(\n" +
+	"\n" +
+	"start_hour\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x17(\x00R\tstartHour\x12$\n" +
+	"\bend_hour\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x18(\x01R\aendHour\x12(\n" +
+	"\x04days\x18\x04 \x03(\x05B\x14\xbaH\x11\x92\x01\x0e\b\x01\x10\a\x18\x01\"\x06\x1a\x04\x18\a(\x01R\x04days:_\xbaH\\\x1aZ\n" +
+	"\x14business_hours.order\x12!end_hour must be after start_hour\x1a\x1fthis.end_hour > this.start_hour\"\xdc\x01\n" +
 	"\x0fSupportSettings\x122\n" +
 	"\x0fauto_close_days\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xed\x02(\x01R\rautoCloseDays\x12;\n" +
 	"\vupdate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x03 \x01(\tR\x04etag\"\x83\x02\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\x12D\n" +
+	"\x0ebusiness_hours\x18\x04 \x01(\v2\x1d.crm.support.v1.BusinessHoursR\rbusinessHours\"\x83\x02\n" +
 	"\vNpsResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
 	"\vcustomer_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
@@ -1156,7 +1259,7 @@ func file_crm_support_v1_support_types_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_support_v1_support_types_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_crm_support_v1_support_types_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_crm_support_v1_support_types_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_crm_support_v1_support_types_proto_goTypes = []any{
 	(TicketPriority)(0),           // 0: crm.support.v1.TicketPriority
 	(TicketChannel)(0),            // 1: crm.support.v1.TicketChannel
@@ -1166,40 +1269,42 @@ var file_crm_support_v1_support_types_proto_goTypes = []any{
 	(*Csat)(nil),                  // 5: crm.support.v1.Csat
 	(*Comment)(nil),               // 6: crm.support.v1.Comment
 	(*SlaPolicy)(nil),             // 7: crm.support.v1.SlaPolicy
-	(*SupportSettings)(nil),       // 8: crm.support.v1.SupportSettings
-	(*NpsResponse)(nil),           // 9: crm.support.v1.NpsResponse
-	(*SlaAttainment)(nil),         // 10: crm.support.v1.SlaAttainment
-	(*BacklogCell)(nil),           // 11: crm.support.v1.BacklogCell
-	(*SupportStats)(nil),          // 12: crm.support.v1.SupportStats
-	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*BusinessHours)(nil),         // 8: crm.support.v1.BusinessHours
+	(*SupportSettings)(nil),       // 9: crm.support.v1.SupportSettings
+	(*NpsResponse)(nil),           // 10: crm.support.v1.NpsResponse
+	(*SlaAttainment)(nil),         // 11: crm.support.v1.SlaAttainment
+	(*BacklogCell)(nil),           // 12: crm.support.v1.BacklogCell
+	(*SupportStats)(nil),          // 13: crm.support.v1.SupportStats
+	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
 }
 var file_crm_support_v1_support_types_proto_depIdxs = []int32{
-	13, // 0: crm.support.v1.SlaClock.target:type_name -> google.protobuf.Duration
-	14, // 1: crm.support.v1.SlaClock.due_time:type_name -> google.protobuf.Timestamp
-	13, // 2: crm.support.v1.SlaClock.remaining:type_name -> google.protobuf.Duration
-	14, // 3: crm.support.v1.SlaClock.met_time:type_name -> google.protobuf.Timestamp
-	14, // 4: crm.support.v1.Csat.rate_time:type_name -> google.protobuf.Timestamp
-	14, // 5: crm.support.v1.Comment.create_time:type_name -> google.protobuf.Timestamp
+	14, // 0: crm.support.v1.SlaClock.target:type_name -> google.protobuf.Duration
+	15, // 1: crm.support.v1.SlaClock.due_time:type_name -> google.protobuf.Timestamp
+	14, // 2: crm.support.v1.SlaClock.remaining:type_name -> google.protobuf.Duration
+	15, // 3: crm.support.v1.SlaClock.met_time:type_name -> google.protobuf.Timestamp
+	15, // 4: crm.support.v1.Csat.rate_time:type_name -> google.protobuf.Timestamp
+	15, // 5: crm.support.v1.Comment.create_time:type_name -> google.protobuf.Timestamp
 	0,  // 6: crm.support.v1.SlaPolicy.priority:type_name -> crm.support.v1.TicketPriority
-	13, // 7: crm.support.v1.SlaPolicy.first_response_target:type_name -> google.protobuf.Duration
-	13, // 8: crm.support.v1.SlaPolicy.resolution_target:type_name -> google.protobuf.Duration
-	14, // 9: crm.support.v1.SlaPolicy.update_time:type_name -> google.protobuf.Timestamp
-	14, // 10: crm.support.v1.SupportSettings.update_time:type_name -> google.protobuf.Timestamp
-	3,  // 11: crm.support.v1.NpsResponse.category:type_name -> crm.support.v1.NpsCategory
-	14, // 12: crm.support.v1.NpsResponse.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 13: crm.support.v1.BacklogCell.status:type_name -> crm.support.v1.TicketStatus
-	0,  // 14: crm.support.v1.BacklogCell.priority:type_name -> crm.support.v1.TicketPriority
-	11, // 15: crm.support.v1.SupportStats.backlog:type_name -> crm.support.v1.BacklogCell
-	10, // 16: crm.support.v1.SupportStats.first_response:type_name -> crm.support.v1.SlaAttainment
-	10, // 17: crm.support.v1.SupportStats.resolution:type_name -> crm.support.v1.SlaAttainment
-	13, // 18: crm.support.v1.SupportStats.average_first_response_time:type_name -> google.protobuf.Duration
-	13, // 19: crm.support.v1.SupportStats.average_resolution_time:type_name -> google.protobuf.Duration
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	14, // 7: crm.support.v1.SlaPolicy.first_response_target:type_name -> google.protobuf.Duration
+	14, // 8: crm.support.v1.SlaPolicy.resolution_target:type_name -> google.protobuf.Duration
+	15, // 9: crm.support.v1.SlaPolicy.update_time:type_name -> google.protobuf.Timestamp
+	15, // 10: crm.support.v1.SupportSettings.update_time:type_name -> google.protobuf.Timestamp
+	8,  // 11: crm.support.v1.SupportSettings.business_hours:type_name -> crm.support.v1.BusinessHours
+	3,  // 12: crm.support.v1.NpsResponse.category:type_name -> crm.support.v1.NpsCategory
+	15, // 13: crm.support.v1.NpsResponse.create_time:type_name -> google.protobuf.Timestamp
+	2,  // 14: crm.support.v1.BacklogCell.status:type_name -> crm.support.v1.TicketStatus
+	0,  // 15: crm.support.v1.BacklogCell.priority:type_name -> crm.support.v1.TicketPriority
+	12, // 16: crm.support.v1.SupportStats.backlog:type_name -> crm.support.v1.BacklogCell
+	11, // 17: crm.support.v1.SupportStats.first_response:type_name -> crm.support.v1.SlaAttainment
+	11, // 18: crm.support.v1.SupportStats.resolution:type_name -> crm.support.v1.SlaAttainment
+	14, // 19: crm.support.v1.SupportStats.average_first_response_time:type_name -> google.protobuf.Duration
+	14, // 20: crm.support.v1.SupportStats.average_resolution_time:type_name -> google.protobuf.Duration
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_crm_support_v1_support_types_proto_init() }
@@ -1213,7 +1318,7 @@ func file_crm_support_v1_support_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_support_v1_support_types_proto_rawDesc), len(file_crm_support_v1_support_types_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
