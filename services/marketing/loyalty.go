@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"buf.build/go/protovalidate"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -20,25 +21,6 @@ var (
 	ErrInsufficientPoints = apierr.New(apierr.FailedPrecondition, "INSUFFICIENT_POINTS", "the balance does not cover the redemption")
 	ErrLoyaltyContention  = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the loyalty account kept changing concurrently; retry")
 )
-
-// tierThresholds are the points earned over the trailing year each tier needs, highest first.
-var tierThresholds = []struct {
-	tier   marketingv1.LoyaltyTier
-	points int64
-}{
-	{marketingv1.LoyaltyTier_LOYALTY_TIER_PLATINUM, 20_000},
-	{marketingv1.LoyaltyTier_LOYALTY_TIER_GOLD, 5_000},
-	{marketingv1.LoyaltyTier_LOYALTY_TIER_SILVER, 1_000},
-}
-
-func tierFor(earned int64) marketingv1.LoyaltyTier {
-	for _, t := range tierThresholds {
-		if earned >= t.points {
-			return t.tier
-		}
-	}
-	return marketingv1.LoyaltyTier_LOYALTY_TIER_BRONZE
-}
 
 // LoyaltyState is a loyalty account as stored.
 type LoyaltyState struct {
@@ -61,8 +43,9 @@ type LoyaltyCredit struct {
 	Events      [][]byte
 }
 
-// LoyaltyStore keeps loyalty accounts.
+// LoyaltyStore keeps loyalty accounts and the programme.
 type LoyaltyStore interface {
+	LoyaltyProgramStore
 	// LoyaltyAccount reads an account with the earnings of months; ErrNoLoyaltyAccount if none.
 	LoyaltyAccount(ctx context.Context, tenant, customer string, months []string) (*LoyaltyState, error)
 	// CreditPoints books a credit if the account is still at c.PrevVersion ("" for a new one);
@@ -76,12 +59,13 @@ type LoyaltyStore interface {
 type Loyalty struct {
 	store     LoyaltyStore
 	publisher events.Publisher
+	validator protovalidate.Validator
 	now       func() time.Time
 }
 
 // NewLoyalty returns the use cases over store.
-func NewLoyalty(store LoyaltyStore, publisher events.Publisher, now func() time.Time) *Loyalty {
-	return &Loyalty{store: store, publisher: publisher, now: now}
+func NewLoyalty(store LoyaltyStore, publisher events.Publisher, validator protovalidate.Validator, now func() time.Time) *Loyalty {
+	return &Loyalty{store: store, publisher: publisher, validator: validator, now: now}
 }
 
 // trailingMonths are the twelve months ending with t's, as "200601".
@@ -100,22 +84,30 @@ func (l *Loyalty) Account(ctx context.Context, tenant, customer string) (*market
 	if err != nil {
 		return nil, err
 	}
-	return account(customer, st), nil
+	program, err := l.Program(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return account(customer, st, program), nil
 }
 
-func account(customer string, st *LoyaltyState) *marketingv1.LoyaltyAccount {
+func account(customer string, st *LoyaltyState, program *LoyaltyProgram) *marketingv1.LoyaltyAccount {
 	var earned int64
 	for _, n := range st.EarnedByMonth {
 		earned += n
 	}
 	return &marketingv1.LoyaltyAccount{
 		CustomerId: customer, PointsBalance: st.Balance, PointsEarnedTrailingYear: earned,
-		Tier: tierFor(earned), Ledger: st.Ledger,
+		Tier: TierFor(program, earned), Ledger: st.Ledger,
 	}
 }
 
 // Credit adds points, moving the tier when the trailing year's earnings cross a threshold.
 func (l *Loyalty) Credit(ctx context.Context, tenant, customer string, points int64, reason string) (*marketingv1.LedgerEntry, *marketingv1.LoyaltyAccount, error) {
+	program, err := l.Program(ctx, tenant)
+	if err != nil {
+		return nil, nil, err
+	}
 	for range moveAttempts {
 		now := l.now().UTC()
 		months := trailingMonths(now)
@@ -132,7 +124,7 @@ func (l *Loyalty) Credit(ctx context.Context, tenant, customer string, points in
 			after.EarnedByMonth[m] = n
 		}
 		after.EarnedByMonth[months[0]] += points
-		acct := account(customer, after)
+		acct := account(customer, after, program)
 		credit := LoyaltyCredit{Entry: entry, Month: months[0], PrevVersion: st.Version, Version: nextEtag(st.Version), Tier: acct.GetTier()}
 		if err := l.book(ctx, tenant, customer, "marketing.loyalty.points_credited", entry, &credit.Events); err != nil {
 			return nil, nil, err

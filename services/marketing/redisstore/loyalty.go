@@ -109,3 +109,33 @@ func (s *Store) RedeemPoints(ctx context.Context, tenant, customer string, e *ma
 	}
 	return err
 }
+
+var _ marketing.LoyaltyProgramStore = (*Store)(nil)
+
+// The tenant's loyalty programme is one resource hash {d, v}.
+func (k leadKeys) loyaltyProgram() string { return k.Key("loyalty-program") }
+
+// LoyaltyProgram implements marketing.LoyaltyProgramStore: one round trip.
+func (s *Store) LoyaltyProgram(ctx context.Context, tenant string) (*marketing.LoyaltyProgram, error) {
+	p := &marketing.LoyaltyProgram{}
+	found, err := get(ctx, s.rdb, s.scope(tenant).loyaltyProgram(), p)
+	if err != nil || !found {
+		return nil, err
+	}
+	return p, nil
+}
+
+// PutLoyaltyProgram implements marketing.LoyaltyProgramStore.
+func (s *Store) PutLoyaltyProgram(ctx context.Context, tenant string, p *marketing.LoyaltyProgram, prevEtag string, event []byte) error {
+	data, err := proto.Marshal(p)
+	if err != nil {
+		return err
+	}
+	k := s.scope(tenant)
+	err = commit.New().ExpectVersion(k.loyaltyProgram(), prevEtag).Put(k.loyaltyProgram(), data, p.GetEtag()).
+		Append(k.Stream(), event).Run(ctx, s.rdb)
+	if errors.Is(err, commit.ErrVersionMismatch) {
+		return marketing.ErrStale
+	}
+	return err
+}

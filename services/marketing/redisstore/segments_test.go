@@ -28,7 +28,7 @@ func (f fixture) populate(t *testing.T, n int) population {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(11, 12))
 	lc := f.lifecycle(time.Now)
-	loyalty := marketing.NewLoyalty(f.store, f.publisher(), time.Now)
+	loyalty := marketing.NewLoyalty(f.store, f.publisher(), validator(t), time.Now)
 	pop := population{facts: map[string]marketing.CustomerFacts{}}
 	tags := []string{"vip", "webinar", "partner"}
 	stages := []marketing.Stage{prospect, first, client, advocate}

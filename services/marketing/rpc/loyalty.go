@@ -45,3 +45,29 @@ func (s *Server) RedeemPoints(ctx context.Context, req *marketingv1.RedeemPoints
 	}
 	return &marketingv1.RedeemPointsResponse{Entry: entry, Account: acct}, nil
 }
+
+// GetLoyaltyProgram implements marketingv1.MarketingServiceServer.
+func (s *Server) GetLoyaltyProgram(ctx context.Context, _ *marketingv1.GetLoyaltyProgramRequest) (*marketingv1.GetLoyaltyProgramResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.loyalty.Program(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return &marketingv1.GetLoyaltyProgramResponse{LoyaltyProgram: p}, nil
+}
+
+// UpdateLoyaltyProgram implements marketingv1.MarketingServiceServer.
+func (s *Server) UpdateLoyaltyProgram(ctx context.Context, req *marketingv1.UpdateLoyaltyProgramRequest) (*marketingv1.UpdateLoyaltyProgramResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.loyalty.UpdateProgram(ctx, tenant, req.GetLoyaltyProgram(), req.GetUpdateMask())
+	if err != nil {
+		return nil, err
+	}
+	return &marketingv1.UpdateLoyaltyProgramResponse{LoyaltyProgram: p}, nil
+}

@@ -31,7 +31,7 @@ func New(deps platform.Deps) (*Service, error) {
 	return &Service{rpc: rpc.New(rpc.UseCases{
 		Leads:     marketing.NewLeads(store, publisher, validator, deps.Now),
 		Campaigns: marketing.NewCampaigns(store, publisher, validator, deps.Now),
-		Loyalty:   marketing.NewLoyalty(store, publisher, deps.Now),
+		Loyalty:   marketing.NewLoyalty(store, publisher, validator, deps.Now),
 		Referrals: marketing.NewReferrals(store, publisher, deps.Now),
 		Scoring:   marketing.NewScoring(store, publisher, validator, deps.Now),
 		Lifecycle: marketing.NewLifecycle(store, publisher, deps.Now),

@@ -7,6 +7,7 @@
 package marketingv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -22,8 +23,8 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// A loyalty tier. Thresholds on points earned over the trailing year: SILVER 1,000, GOLD 5,000,
-// PLATINUM 20,000.
+// A loyalty tier, set by the points earned over the trailing year against the tenant's thresholds
+// (by default SILVER 1,000, GOLD 5,000, PLATINUM 20,000).
 type LoyaltyTier int32
 
 const (
@@ -31,11 +32,11 @@ const (
 	LoyaltyTier_LOYALTY_TIER_UNSPECIFIED LoyaltyTier = 0
 	// Every account starts here.
 	LoyaltyTier_LOYALTY_TIER_BRONZE LoyaltyTier = 1
-	// 1,000 points earned over the trailing year.
+	// silver_points earned over the trailing year.
 	LoyaltyTier_LOYALTY_TIER_SILVER LoyaltyTier = 2
-	// 5,000 points.
+	// gold_points.
 	LoyaltyTier_LOYALTY_TIER_GOLD LoyaltyTier = 3
-	// 20,000 points.
+	// platinum_points.
 	LoyaltyTier_LOYALTY_TIER_PLATINUM LoyaltyTier = 4
 )
 
@@ -305,11 +306,114 @@ func (x *ReferralCode) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// A tenant's loyalty programme: what an order earns and what each tier needs. Every tenant has one:
+// the defaults until it changes them.
+type LoyaltyProgram struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Points an order earns per whole unit of its total (1 EUR, 1 USD, ...); fractions of a point
+	// are dropped.
+	PointsPerUnit int64 `protobuf:"varint,1,opt,name=points_per_unit,json=pointsPerUnit,proto3" json:"points_per_unit,omitempty"`
+	// The currency orders earn points in; orders in another currency earn none. Empty: any currency.
+	CurrencyCode string `protobuf:"bytes,2,opt,name=currency_code,json=currencyCode,proto3" json:"currency_code,omitempty"`
+	// Points earned over the trailing year for SILVER.
+	SilverPoints int64 `protobuf:"varint,3,opt,name=silver_points,json=silverPoints,proto3" json:"silver_points,omitempty"`
+	// Points earned over the trailing year for GOLD.
+	GoldPoints int64 `protobuf:"varint,4,opt,name=gold_points,json=goldPoints,proto3" json:"gold_points,omitempty"`
+	// Points earned over the trailing year for PLATINUM.
+	PlatinumPoints int64 `protobuf:"varint,5,opt,name=platinum_points,json=platinumPoints,proto3" json:"platinum_points,omitempty"`
+	// Changes whenever the programme changes; send it back on update to detect concurrent edits.
+	// Output only.
+	Etag string `protobuf:"bytes,6,opt,name=etag,proto3" json:"etag,omitempty"`
+	// When the programme last changed; absent while it is the default. Output only.
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoyaltyProgram) Reset() {
+	*x = LoyaltyProgram{}
+	mi := &file_crm_marketing_v1_loyalty_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoyaltyProgram) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoyaltyProgram) ProtoMessage() {}
+
+func (x *LoyaltyProgram) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_loyalty_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoyaltyProgram.ProtoReflect.Descriptor instead.
+func (*LoyaltyProgram) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_loyalty_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LoyaltyProgram) GetPointsPerUnit() int64 {
+	if x != nil {
+		return x.PointsPerUnit
+	}
+	return 0
+}
+
+func (x *LoyaltyProgram) GetCurrencyCode() string {
+	if x != nil {
+		return x.CurrencyCode
+	}
+	return ""
+}
+
+func (x *LoyaltyProgram) GetSilverPoints() int64 {
+	if x != nil {
+		return x.SilverPoints
+	}
+	return 0
+}
+
+func (x *LoyaltyProgram) GetGoldPoints() int64 {
+	if x != nil {
+		return x.GoldPoints
+	}
+	return 0
+}
+
+func (x *LoyaltyProgram) GetPlatinumPoints() int64 {
+	if x != nil {
+		return x.PlatinumPoints
+	}
+	return 0
+}
+
+func (x *LoyaltyProgram) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *LoyaltyProgram) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
 var File_crm_marketing_v1_loyalty_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_loyalty_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/marketing/v1/loyalty.proto\x12\x10crm.marketing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x02\n" +
+	"\x1ecrm/marketing/v1/loyalty.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x02\n" +
 	"\x0eLoyaltyAccount\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12%\n" +
@@ -328,7 +432,20 @@ const file_crm_marketing_v1_loyalty_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
 	"customerId\x12;\n" +
 	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime*\x8f\x01\n" +
+	"createTime\"\x9c\x04\n" +
+	"\x0eLoyaltyProgram\x122\n" +
+	"\x0fpoints_per_unit\x18\x01 \x01(\x03B\n" +
+	"\xbaH\a\"\x05\x18\x90N(\x00R\rpointsPerUnit\x129\n" +
+	"\rcurrency_code\x18\x02 \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
+	"^[A-Z]{3}$R\fcurrencyCode\x12,\n" +
+	"\rsilver_points\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\fsilverPoints\x12(\n" +
+	"\vgold_points\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\n" +
+	"goldPoints\x120\n" +
+	"\x0fplatinum_points\x18\x05 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\x0eplatinumPoints\x12\x12\n" +
+	"\x04etag\x18\x06 \x01(\tR\x04etag\x12;\n" +
+	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime:\xbf\x01\xbaH\xbb\x01\x1a\xb8\x01\n" +
+	"\x1aloyalty_program.thresholds\x12Htier thresholds must rise: silver_points < gold_points < platinum_points\x1aPthis.silver_points < this.gold_points && this.gold_points < this.platinum_points*\x8f\x01\n" +
 	"\vLoyaltyTier\x12\x1c\n" +
 	"\x18LOYALTY_TIER_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13LOYALTY_TIER_BRONZE\x10\x01\x12\x17\n" +
@@ -349,24 +466,26 @@ func file_crm_marketing_v1_loyalty_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_marketing_v1_loyalty_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_marketing_v1_loyalty_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_crm_marketing_v1_loyalty_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_crm_marketing_v1_loyalty_proto_goTypes = []any{
 	(LoyaltyTier)(0),              // 0: crm.marketing.v1.LoyaltyTier
 	(*LoyaltyAccount)(nil),        // 1: crm.marketing.v1.LoyaltyAccount
 	(*LedgerEntry)(nil),           // 2: crm.marketing.v1.LedgerEntry
 	(*ReferralCode)(nil),          // 3: crm.marketing.v1.ReferralCode
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*LoyaltyProgram)(nil),        // 4: crm.marketing.v1.LoyaltyProgram
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
 }
 var file_crm_marketing_v1_loyalty_proto_depIdxs = []int32{
 	0, // 0: crm.marketing.v1.LoyaltyAccount.tier:type_name -> crm.marketing.v1.LoyaltyTier
 	2, // 1: crm.marketing.v1.LoyaltyAccount.ledger:type_name -> crm.marketing.v1.LedgerEntry
-	4, // 2: crm.marketing.v1.LedgerEntry.create_time:type_name -> google.protobuf.Timestamp
-	4, // 3: crm.marketing.v1.ReferralCode.create_time:type_name -> google.protobuf.Timestamp
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	5, // 2: crm.marketing.v1.LedgerEntry.create_time:type_name -> google.protobuf.Timestamp
+	5, // 3: crm.marketing.v1.ReferralCode.create_time:type_name -> google.protobuf.Timestamp
+	5, // 4: crm.marketing.v1.LoyaltyProgram.update_time:type_name -> google.protobuf.Timestamp
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_loyalty_proto_init() }
@@ -380,7 +499,7 @@ func file_crm_marketing_v1_loyalty_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_loyalty_proto_rawDesc), len(file_crm_marketing_v1_loyalty_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -3231,6 +3231,192 @@ func (x *ListSegmentMembersResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Request of GetLoyaltyProgram.
+type GetLoyaltyProgramRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLoyaltyProgramRequest) Reset() {
+	*x = GetLoyaltyProgramRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLoyaltyProgramRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLoyaltyProgramRequest) ProtoMessage() {}
+
+func (x *GetLoyaltyProgramRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLoyaltyProgramRequest.ProtoReflect.Descriptor instead.
+func (*GetLoyaltyProgramRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{64}
+}
+
+// Response of GetLoyaltyProgram.
+type GetLoyaltyProgramResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant's programme.
+	LoyaltyProgram *LoyaltyProgram `protobuf:"bytes,1,opt,name=loyalty_program,json=loyaltyProgram,proto3" json:"loyalty_program,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetLoyaltyProgramResponse) Reset() {
+	*x = GetLoyaltyProgramResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLoyaltyProgramResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLoyaltyProgramResponse) ProtoMessage() {}
+
+func (x *GetLoyaltyProgramResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLoyaltyProgramResponse.ProtoReflect.Descriptor instead.
+func (*GetLoyaltyProgramResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *GetLoyaltyProgramResponse) GetLoyaltyProgram() *LoyaltyProgram {
+	if x != nil {
+		return x.LoyaltyProgram
+	}
+	return nil
+}
+
+// Request of UpdateLoyaltyProgram.
+type UpdateLoyaltyProgramRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new values of the fields in update_mask, and the etag read. Validated after the mask is
+	// applied, so a partial body is fine.
+	LoyaltyProgram *LoyaltyProgram `protobuf:"bytes,1,opt,name=loyalty_program,json=loyaltyProgram,proto3" json:"loyalty_program,omitempty"`
+	// The fields to change: points_per_unit, currency_code, silver_points, gold_points,
+	// platinum_points.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateLoyaltyProgramRequest) Reset() {
+	*x = UpdateLoyaltyProgramRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateLoyaltyProgramRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateLoyaltyProgramRequest) ProtoMessage() {}
+
+func (x *UpdateLoyaltyProgramRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateLoyaltyProgramRequest.ProtoReflect.Descriptor instead.
+func (*UpdateLoyaltyProgramRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *UpdateLoyaltyProgramRequest) GetLoyaltyProgram() *LoyaltyProgram {
+	if x != nil {
+		return x.LoyaltyProgram
+	}
+	return nil
+}
+
+func (x *UpdateLoyaltyProgramRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// Response of UpdateLoyaltyProgram.
+type UpdateLoyaltyProgramResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The programme after the update.
+	LoyaltyProgram *LoyaltyProgram `protobuf:"bytes,1,opt,name=loyalty_program,json=loyaltyProgram,proto3" json:"loyalty_program,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *UpdateLoyaltyProgramResponse) Reset() {
+	*x = UpdateLoyaltyProgramResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateLoyaltyProgramResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateLoyaltyProgramResponse) ProtoMessage() {}
+
+func (x *UpdateLoyaltyProgramResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateLoyaltyProgramResponse.ProtoReflect.Descriptor instead.
+func (*UpdateLoyaltyProgramResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *UpdateLoyaltyProgramResponse) GetLoyaltyProgram() *LoyaltyProgram {
+	if x != nil {
+		return x.LoyaltyProgram
+	}
+	return nil
+}
+
 var File_crm_marketing_v1_marketing_service_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
@@ -3416,7 +3602,16 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"r\n" +
 	"\x1aListSegmentMembersResponse\x12,\n" +
 	"\x05leads\x18\x01 \x03(\v2\x16.crm.marketing.v1.LeadR\x05leads\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xfd$\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x1a\n" +
+	"\x18GetLoyaltyProgramRequest\"f\n" +
+	"\x19GetLoyaltyProgramResponse\x12I\n" +
+	"\x0floyalty_program\x18\x01 \x01(\v2 .crm.marketing.v1.LoyaltyProgramR\x0eloyaltyProgram\"\xad\x01\n" +
+	"\x1bUpdateLoyaltyProgramRequest\x12Q\n" +
+	"\x0floyalty_program\x18\x01 \x01(\v2 .crm.marketing.v1.LoyaltyProgramB\x06\xbaH\x03\xd8\x01\x03R\x0eloyaltyProgram\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"i\n" +
+	"\x1cUpdateLoyaltyProgramResponse\x12I\n" +
+	"\x0floyalty_program\x18\x01 \x01(\v2 .crm.marketing.v1.LoyaltyProgramR\x0eloyaltyProgram2\xcf'\n" +
 	"\x10MarketingService\x12\xa2\x01\n" +
 	"\x11GetLoyaltyAccount\x12*.crm.marketing.v1.GetLoyaltyAccountRequest\x1a+.crm.marketing.v1.GetLoyaltyAccountResponse\"4\x82\xd3\xe4\x93\x02.b\aaccount\x12#/v1/customers/{customer_id}/loyalty\x12\x94\x01\n" +
 	"\fCreditPoints\x12%.crm.marketing.v1.CreditPointsRequest\x1a&.crm.marketing.v1.CreditPointsResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/customers/{customer_id}/loyalty:credit\x12\x94\x01\n" +
@@ -3453,7 +3648,9 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"GetSegment\x12#.crm.marketing.v1.GetSegmentRequest\x1a$.crm.marketing.v1.GetSegmentResponse\"\"\x82\xd3\xe4\x93\x02\x1cb\asegment\x12\x11/v1/segments/{id}\x12s\n" +
 	"\fListSegments\x12%.crm.marketing.v1.ListSegmentsRequest\x1a&.crm.marketing.v1.ListSegmentsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/segments\x12{\n" +
 	"\rDeleteSegment\x12&.crm.marketing.v1.DeleteSegmentRequest\x1a'.crm.marketing.v1.DeleteSegmentResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/segments/{id}\x12\x92\x01\n" +
-	"\x12ListSegmentMembers\x12+.crm.marketing.v1.ListSegmentMembersRequest\x1a,.crm.marketing.v1.ListSegmentMembersResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/segments/{id}/membersB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
+	"\x12ListSegmentMembers\x12+.crm.marketing.v1.ListSegmentMembersRequest\x1a,.crm.marketing.v1.ListSegmentMembersResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/segments/{id}/members\x12\x99\x01\n" +
+	"\x11GetLoyaltyProgram\x12*.crm.marketing.v1.GetLoyaltyProgramRequest\x1a+.crm.marketing.v1.GetLoyaltyProgramResponse\"+\x82\xd3\xe4\x93\x02%b\x0floyalty_program\x12\x12/v1/loyaltyProgram\x12\xb3\x01\n" +
+	"\x14UpdateLoyaltyProgram\x12-.crm.marketing.v1.UpdateLoyaltyProgramRequest\x1a..crm.marketing.v1.UpdateLoyaltyProgramResponse\"<\x82\xd3\xe4\x93\x026:\x0floyalty_programb\x0floyalty_program2\x12/v1/loyaltyProgramB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
 
 var (
 	file_crm_marketing_v1_marketing_service_proto_rawDescOnce sync.Once
@@ -3467,7 +3664,7 @@ func file_crm_marketing_v1_marketing_service_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_service_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
+var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*RecordEngagementRequest)(nil),        // 0: crm.marketing.v1.RecordEngagementRequest
 	(*RecordEngagementResponse)(nil),       // 1: crm.marketing.v1.RecordEngagementResponse
@@ -3533,134 +3730,147 @@ var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*DeleteSegmentResponse)(nil),          // 61: crm.marketing.v1.DeleteSegmentResponse
 	(*ListSegmentMembersRequest)(nil),      // 62: crm.marketing.v1.ListSegmentMembersRequest
 	(*ListSegmentMembersResponse)(nil),     // 63: crm.marketing.v1.ListSegmentMembersResponse
-	(*Engagement)(nil),                     // 64: crm.marketing.v1.Engagement
-	(*Lead)(nil),                           // 65: crm.marketing.v1.Lead
-	(*ScoringRules)(nil),                   // 66: crm.marketing.v1.ScoringRules
-	(*fieldmaskpb.FieldMask)(nil),          // 67: google.protobuf.FieldMask
-	(*Campaign)(nil),                       // 68: crm.marketing.v1.Campaign
-	(*CampaignPerformance)(nil),            // 69: crm.marketing.v1.CampaignPerformance
-	(*LoyaltyAccount)(nil),                 // 70: crm.marketing.v1.LoyaltyAccount
-	(*LedgerEntry)(nil),                    // 71: crm.marketing.v1.LedgerEntry
-	(*ReferralCode)(nil),                   // 72: crm.marketing.v1.ReferralCode
-	(*CustomerLifecycle)(nil),              // 73: crm.marketing.v1.CustomerLifecycle
-	(LifecycleStage)(0),                    // 74: crm.marketing.v1.LifecycleStage
-	(*LifecycleFunnel)(nil),                // 75: crm.marketing.v1.LifecycleFunnel
-	(*Segment)(nil),                        // 76: crm.marketing.v1.Segment
+	(*GetLoyaltyProgramRequest)(nil),       // 64: crm.marketing.v1.GetLoyaltyProgramRequest
+	(*GetLoyaltyProgramResponse)(nil),      // 65: crm.marketing.v1.GetLoyaltyProgramResponse
+	(*UpdateLoyaltyProgramRequest)(nil),    // 66: crm.marketing.v1.UpdateLoyaltyProgramRequest
+	(*UpdateLoyaltyProgramResponse)(nil),   // 67: crm.marketing.v1.UpdateLoyaltyProgramResponse
+	(*Engagement)(nil),                     // 68: crm.marketing.v1.Engagement
+	(*Lead)(nil),                           // 69: crm.marketing.v1.Lead
+	(*ScoringRules)(nil),                   // 70: crm.marketing.v1.ScoringRules
+	(*fieldmaskpb.FieldMask)(nil),          // 71: google.protobuf.FieldMask
+	(*Campaign)(nil),                       // 72: crm.marketing.v1.Campaign
+	(*CampaignPerformance)(nil),            // 73: crm.marketing.v1.CampaignPerformance
+	(*LoyaltyAccount)(nil),                 // 74: crm.marketing.v1.LoyaltyAccount
+	(*LedgerEntry)(nil),                    // 75: crm.marketing.v1.LedgerEntry
+	(*ReferralCode)(nil),                   // 76: crm.marketing.v1.ReferralCode
+	(*CustomerLifecycle)(nil),              // 77: crm.marketing.v1.CustomerLifecycle
+	(LifecycleStage)(0),                    // 78: crm.marketing.v1.LifecycleStage
+	(*LifecycleFunnel)(nil),                // 79: crm.marketing.v1.LifecycleFunnel
+	(*Segment)(nil),                        // 80: crm.marketing.v1.Segment
+	(*LoyaltyProgram)(nil),                 // 81: crm.marketing.v1.LoyaltyProgram
 }
 var file_crm_marketing_v1_marketing_service_proto_depIdxs = []int32{
-	64, // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
-	64, // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
-	65, // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
-	65, // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	65, // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	66, // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	66, // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	67, // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
-	66, // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	65, // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	65, // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	65, // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	65, // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	68, // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	68, // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	68, // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	68, // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
-	68, // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	67, // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
-	68, // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	68, // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	68, // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	68, // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	69, // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
-	65, // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	67, // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	65, // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	70, // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	71, // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	70, // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	71, // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	70, // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	72, // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
-	73, // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	74, // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
-	73, // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	73, // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	73, // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	75, // 38: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
-	76, // 39: crm.marketing.v1.CreateSegmentRequest.segment:type_name -> crm.marketing.v1.Segment
-	76, // 40: crm.marketing.v1.CreateSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
-	76, // 41: crm.marketing.v1.GetSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
-	76, // 42: crm.marketing.v1.ListSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
-	65, // 43: crm.marketing.v1.ListSegmentMembersResponse.leads:type_name -> crm.marketing.v1.Lead
-	36, // 44: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
-	38, // 45: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
-	40, // 46: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
-	42, // 47: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
-	16, // 48: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
-	18, // 49: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
-	20, // 50: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
-	22, // 51: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
-	24, // 52: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
-	26, // 53: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
-	28, // 54: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
-	30, // 55: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
-	10, // 56: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
-	12, // 57: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
-	14, // 58: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
-	32, // 59: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
-	34, // 60: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
-	0,  // 61: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
-	2,  // 62: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
-	4,  // 63: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
-	6,  // 64: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
-	8,  // 65: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
-	44, // 66: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
-	46, // 67: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
-	48, // 68: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
-	50, // 69: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
-	52, // 70: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
-	54, // 71: crm.marketing.v1.MarketingService.CreateSegment:input_type -> crm.marketing.v1.CreateSegmentRequest
-	56, // 72: crm.marketing.v1.MarketingService.GetSegment:input_type -> crm.marketing.v1.GetSegmentRequest
-	58, // 73: crm.marketing.v1.MarketingService.ListSegments:input_type -> crm.marketing.v1.ListSegmentsRequest
-	60, // 74: crm.marketing.v1.MarketingService.DeleteSegment:input_type -> crm.marketing.v1.DeleteSegmentRequest
-	62, // 75: crm.marketing.v1.MarketingService.ListSegmentMembers:input_type -> crm.marketing.v1.ListSegmentMembersRequest
-	37, // 76: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
-	39, // 77: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
-	41, // 78: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
-	43, // 79: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
-	17, // 80: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
-	19, // 81: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
-	21, // 82: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
-	23, // 83: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
-	25, // 84: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
-	27, // 85: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
-	29, // 86: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
-	31, // 87: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
-	11, // 88: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
-	13, // 89: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
-	15, // 90: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
-	33, // 91: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
-	35, // 92: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
-	1,  // 93: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
-	3,  // 94: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
-	5,  // 95: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
-	7,  // 96: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
-	9,  // 97: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
-	45, // 98: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
-	47, // 99: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
-	49, // 100: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
-	51, // 101: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
-	53, // 102: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
-	55, // 103: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
-	57, // 104: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
-	59, // 105: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
-	61, // 106: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
-	63, // 107: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
-	76, // [76:108] is the sub-list for method output_type
-	44, // [44:76] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	68, // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
+	68, // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
+	69, // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
+	69, // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	69, // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	70, // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	70, // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	71, // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
+	70, // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	69, // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	69, // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	69, // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	69, // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	72, // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	72, // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	72, // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	72, // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	72, // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	71, // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
+	72, // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	72, // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	72, // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	72, // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	73, // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
+	69, // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	71, // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	69, // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	74, // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	75, // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	74, // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	75, // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	74, // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	76, // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
+	77, // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	78, // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
+	77, // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	77, // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	77, // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	79, // 38: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
+	80, // 39: crm.marketing.v1.CreateSegmentRequest.segment:type_name -> crm.marketing.v1.Segment
+	80, // 40: crm.marketing.v1.CreateSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
+	80, // 41: crm.marketing.v1.GetSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
+	80, // 42: crm.marketing.v1.ListSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
+	69, // 43: crm.marketing.v1.ListSegmentMembersResponse.leads:type_name -> crm.marketing.v1.Lead
+	81, // 44: crm.marketing.v1.GetLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	81, // 45: crm.marketing.v1.UpdateLoyaltyProgramRequest.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	71, // 46: crm.marketing.v1.UpdateLoyaltyProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
+	81, // 47: crm.marketing.v1.UpdateLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	36, // 48: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
+	38, // 49: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
+	40, // 50: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
+	42, // 51: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
+	16, // 52: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
+	18, // 53: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
+	20, // 54: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
+	22, // 55: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
+	24, // 56: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
+	26, // 57: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
+	28, // 58: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
+	30, // 59: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
+	10, // 60: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
+	12, // 61: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
+	14, // 62: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
+	32, // 63: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
+	34, // 64: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
+	0,  // 65: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
+	2,  // 66: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
+	4,  // 67: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
+	6,  // 68: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
+	8,  // 69: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
+	44, // 70: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
+	46, // 71: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
+	48, // 72: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
+	50, // 73: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
+	52, // 74: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
+	54, // 75: crm.marketing.v1.MarketingService.CreateSegment:input_type -> crm.marketing.v1.CreateSegmentRequest
+	56, // 76: crm.marketing.v1.MarketingService.GetSegment:input_type -> crm.marketing.v1.GetSegmentRequest
+	58, // 77: crm.marketing.v1.MarketingService.ListSegments:input_type -> crm.marketing.v1.ListSegmentsRequest
+	60, // 78: crm.marketing.v1.MarketingService.DeleteSegment:input_type -> crm.marketing.v1.DeleteSegmentRequest
+	62, // 79: crm.marketing.v1.MarketingService.ListSegmentMembers:input_type -> crm.marketing.v1.ListSegmentMembersRequest
+	64, // 80: crm.marketing.v1.MarketingService.GetLoyaltyProgram:input_type -> crm.marketing.v1.GetLoyaltyProgramRequest
+	66, // 81: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:input_type -> crm.marketing.v1.UpdateLoyaltyProgramRequest
+	37, // 82: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
+	39, // 83: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
+	41, // 84: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
+	43, // 85: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
+	17, // 86: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
+	19, // 87: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
+	21, // 88: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
+	23, // 89: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
+	25, // 90: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
+	27, // 91: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
+	29, // 92: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
+	31, // 93: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
+	11, // 94: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
+	13, // 95: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
+	15, // 96: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
+	33, // 97: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
+	35, // 98: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
+	1,  // 99: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
+	3,  // 100: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
+	5,  // 101: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
+	7,  // 102: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
+	9,  // 103: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
+	45, // 104: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
+	47, // 105: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
+	49, // 106: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
+	51, // 107: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
+	53, // 108: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
+	55, // 109: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
+	57, // 110: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
+	59, // 111: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
+	61, // 112: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
+	63, // 113: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
+	65, // 114: crm.marketing.v1.MarketingService.GetLoyaltyProgram:output_type -> crm.marketing.v1.GetLoyaltyProgramResponse
+	67, // 115: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:output_type -> crm.marketing.v1.UpdateLoyaltyProgramResponse
+	82, // [82:116] is the sub-list for method output_type
+	48, // [48:82] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_service_proto_init() }
@@ -3680,7 +3890,7 @@ func file_crm_marketing_v1_marketing_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_service_proto_rawDesc), len(file_crm_marketing_v1_marketing_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   64,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

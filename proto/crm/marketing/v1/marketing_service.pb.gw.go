@@ -1407,6 +1407,90 @@ func local_request_MarketingService_ListSegmentMembers_0(ctx context.Context, ma
 	return msg, metadata, err
 }
 
+func request_MarketingService_GetLoyaltyProgram_0(ctx context.Context, marshaler runtime.Marshaler, client MarketingServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetLoyaltyProgramRequest
+		metadata runtime.ServerMetadata
+	)
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetLoyaltyProgram(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_MarketingService_GetLoyaltyProgram_0(ctx context.Context, marshaler runtime.Marshaler, server MarketingServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetLoyaltyProgramRequest
+		metadata runtime.ServerMetadata
+	)
+	msg, err := server.GetLoyaltyProgram(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_MarketingService_UpdateLoyaltyProgram_0 = &utilities.DoubleArray{Encoding: map[string]int{"loyalty_program": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
+
+func request_MarketingService_UpdateLoyaltyProgram_0(ctx context.Context, marshaler runtime.Marshaler, client MarketingServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq UpdateLoyaltyProgramRequest
+		metadata runtime.ServerMetadata
+	)
+	newReader, berr := utilities.IOReaderFactory(req.Body)
+	if berr != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", berr)
+	}
+	if err := marshaler.NewDecoder(newReader()).Decode(&protoReq.LoyaltyProgram); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if protoReq.UpdateMask == nil || len(protoReq.UpdateMask.GetPaths()) == 0 {
+		if fieldMask, err := runtime.FieldMaskFromRequestBody(newReader(), protoReq.LoyaltyProgram); err != nil {
+			return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+		} else {
+			protoReq.UpdateMask = fieldMask
+		}
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_MarketingService_UpdateLoyaltyProgram_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.UpdateLoyaltyProgram(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_MarketingService_UpdateLoyaltyProgram_0(ctx context.Context, marshaler runtime.Marshaler, server MarketingServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq UpdateLoyaltyProgramRequest
+		metadata runtime.ServerMetadata
+	)
+	newReader, berr := utilities.IOReaderFactory(req.Body)
+	if berr != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", berr)
+	}
+	if err := marshaler.NewDecoder(newReader()).Decode(&protoReq.LoyaltyProgram); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if protoReq.UpdateMask == nil || len(protoReq.UpdateMask.GetPaths()) == 0 {
+		if fieldMask, err := runtime.FieldMaskFromRequestBody(newReader(), protoReq.LoyaltyProgram); err != nil {
+			return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+		} else {
+			protoReq.UpdateMask = fieldMask
+		}
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_MarketingService_UpdateLoyaltyProgram_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.UpdateLoyaltyProgram(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterMarketingServiceHandlerServer registers the http handlers for service MarketingService to "mux".
 // UnaryRPC     :call MarketingServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -2053,6 +2137,46 @@ func RegisterMarketingServiceHandlerServer(ctx context.Context, mux *runtime.Ser
 		}
 		forward_MarketingService_ListSegmentMembers_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_MarketingService_GetLoyaltyProgram_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/crm.marketing.v1.MarketingService/GetLoyaltyProgram", runtime.WithHTTPPathPattern("/v1/loyaltyProgram"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_MarketingService_GetLoyaltyProgram_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MarketingService_GetLoyaltyProgram_0(annotatedContext, mux, outboundMarshaler, w, req, response_MarketingService_GetLoyaltyProgram_0{resp.(*GetLoyaltyProgramResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPatch, pattern_MarketingService_UpdateLoyaltyProgram_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/crm.marketing.v1.MarketingService/UpdateLoyaltyProgram", runtime.WithHTTPPathPattern("/v1/loyaltyProgram"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_MarketingService_UpdateLoyaltyProgram_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MarketingService_UpdateLoyaltyProgram_0(annotatedContext, mux, outboundMarshaler, w, req, response_MarketingService_UpdateLoyaltyProgram_0{resp.(*UpdateLoyaltyProgramResponse)}, mux.GetForwardResponseOptions()...)
+	})
 
 	return nil
 }
@@ -2637,6 +2761,40 @@ func RegisterMarketingServiceHandlerClient(ctx context.Context, mux *runtime.Ser
 		}
 		forward_MarketingService_ListSegmentMembers_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_MarketingService_GetLoyaltyProgram_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/crm.marketing.v1.MarketingService/GetLoyaltyProgram", runtime.WithHTTPPathPattern("/v1/loyaltyProgram"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_MarketingService_GetLoyaltyProgram_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MarketingService_GetLoyaltyProgram_0(annotatedContext, mux, outboundMarshaler, w, req, response_MarketingService_GetLoyaltyProgram_0{resp.(*GetLoyaltyProgramResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPatch, pattern_MarketingService_UpdateLoyaltyProgram_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/crm.marketing.v1.MarketingService/UpdateLoyaltyProgram", runtime.WithHTTPPathPattern("/v1/loyaltyProgram"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_MarketingService_UpdateLoyaltyProgram_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MarketingService_UpdateLoyaltyProgram_0(annotatedContext, mux, outboundMarshaler, w, req, response_MarketingService_UpdateLoyaltyProgram_0{resp.(*UpdateLoyaltyProgramResponse)}, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -2847,6 +3005,24 @@ func (m response_MarketingService_GetSegment_0) XXX_ResponseBody() interface{} {
 	return response.Segment
 }
 
+type response_MarketingService_GetLoyaltyProgram_0 struct {
+	*GetLoyaltyProgramResponse
+}
+
+func (m response_MarketingService_GetLoyaltyProgram_0) XXX_ResponseBody() interface{} {
+	response := m.GetLoyaltyProgramResponse
+	return response.LoyaltyProgram
+}
+
+type response_MarketingService_UpdateLoyaltyProgram_0 struct {
+	*UpdateLoyaltyProgramResponse
+}
+
+func (m response_MarketingService_UpdateLoyaltyProgram_0) XXX_ResponseBody() interface{} {
+	response := m.UpdateLoyaltyProgramResponse
+	return response.LoyaltyProgram
+}
+
 var (
 	pattern_MarketingService_GetLoyaltyAccount_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "loyalty"}, ""))
 	pattern_MarketingService_CreditPoints_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "loyalty"}, "credit"))
@@ -2880,6 +3056,8 @@ var (
 	pattern_MarketingService_ListSegments_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "segments"}, ""))
 	pattern_MarketingService_DeleteSegment_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "segments", "id"}, ""))
 	pattern_MarketingService_ListSegmentMembers_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "segments", "id", "members"}, ""))
+	pattern_MarketingService_GetLoyaltyProgram_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "loyaltyProgram"}, ""))
+	pattern_MarketingService_UpdateLoyaltyProgram_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "loyaltyProgram"}, ""))
 )
 
 var (
@@ -2915,4 +3093,6 @@ var (
 	forward_MarketingService_ListSegments_0           = runtime.ForwardResponseMessage
 	forward_MarketingService_DeleteSegment_0          = runtime.ForwardResponseMessage
 	forward_MarketingService_ListSegmentMembers_0     = runtime.ForwardResponseMessage
+	forward_MarketingService_GetLoyaltyProgram_0      = runtime.ForwardResponseMessage
+	forward_MarketingService_UpdateLoyaltyProgram_0   = runtime.ForwardResponseMessage
 )

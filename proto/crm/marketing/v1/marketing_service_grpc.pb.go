@@ -51,6 +51,8 @@ const (
 	MarketingService_ListSegments_FullMethodName           = "/crm.marketing.v1.MarketingService/ListSegments"
 	MarketingService_DeleteSegment_FullMethodName          = "/crm.marketing.v1.MarketingService/DeleteSegment"
 	MarketingService_ListSegmentMembers_FullMethodName     = "/crm.marketing.v1.MarketingService/ListSegmentMembers"
+	MarketingService_GetLoyaltyProgram_FullMethodName      = "/crm.marketing.v1.MarketingService/GetLoyaltyProgram"
+	MarketingService_UpdateLoyaltyProgram_FullMethodName   = "/crm.marketing.v1.MarketingService/UpdateLoyaltyProgram"
 )
 
 // MarketingServiceClient is the client API for MarketingService service.
@@ -136,6 +138,11 @@ type MarketingServiceClient interface {
 	// rule allows and examines a bounded number of candidates, so a page may hold fewer leads than
 	// asked (even none) and still have a next_page_token; pages never skip or repeat a lead.
 	ListSegmentMembers(ctx context.Context, in *ListSegmentMembersRequest, opts ...grpc.CallOption) (*ListSegmentMembersResponse, error)
+	// Gets the tenant's loyalty programme: earn rate and tier thresholds (the defaults until changed).
+	GetLoyaltyProgram(ctx context.Context, in *GetLoyaltyProgramRequest, opts ...grpc.CallOption) (*GetLoyaltyProgramResponse, error)
+	// Updates the fields of the loyalty programme named in update_mask. A stale etag is ABORTED. New
+	// thresholds apply to tiers from the next read or credit on.
+	UpdateLoyaltyProgram(ctx context.Context, in *UpdateLoyaltyProgramRequest, opts ...grpc.CallOption) (*UpdateLoyaltyProgramResponse, error)
 }
 
 type marketingServiceClient struct {
@@ -466,6 +473,26 @@ func (c *marketingServiceClient) ListSegmentMembers(ctx context.Context, in *Lis
 	return out, nil
 }
 
+func (c *marketingServiceClient) GetLoyaltyProgram(ctx context.Context, in *GetLoyaltyProgramRequest, opts ...grpc.CallOption) (*GetLoyaltyProgramResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLoyaltyProgramResponse)
+	err := c.cc.Invoke(ctx, MarketingService_GetLoyaltyProgram_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) UpdateLoyaltyProgram(ctx context.Context, in *UpdateLoyaltyProgramRequest, opts ...grpc.CallOption) (*UpdateLoyaltyProgramResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateLoyaltyProgramResponse)
+	err := c.cc.Invoke(ctx, MarketingService_UpdateLoyaltyProgram_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MarketingServiceServer is the server API for MarketingService service.
 // All implementations must embed UnimplementedMarketingServiceServer
 // for forward compatibility.
@@ -549,6 +576,11 @@ type MarketingServiceServer interface {
 	// rule allows and examines a bounded number of candidates, so a page may hold fewer leads than
 	// asked (even none) and still have a next_page_token; pages never skip or repeat a lead.
 	ListSegmentMembers(context.Context, *ListSegmentMembersRequest) (*ListSegmentMembersResponse, error)
+	// Gets the tenant's loyalty programme: earn rate and tier thresholds (the defaults until changed).
+	GetLoyaltyProgram(context.Context, *GetLoyaltyProgramRequest) (*GetLoyaltyProgramResponse, error)
+	// Updates the fields of the loyalty programme named in update_mask. A stale etag is ABORTED. New
+	// thresholds apply to tiers from the next read or credit on.
+	UpdateLoyaltyProgram(context.Context, *UpdateLoyaltyProgramRequest) (*UpdateLoyaltyProgramResponse, error)
 	mustEmbedUnimplementedMarketingServiceServer()
 }
 
@@ -654,6 +686,12 @@ func (UnimplementedMarketingServiceServer) DeleteSegment(context.Context, *Delet
 }
 func (UnimplementedMarketingServiceServer) ListSegmentMembers(context.Context, *ListSegmentMembersRequest) (*ListSegmentMembersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSegmentMembers not implemented")
+}
+func (UnimplementedMarketingServiceServer) GetLoyaltyProgram(context.Context, *GetLoyaltyProgramRequest) (*GetLoyaltyProgramResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLoyaltyProgram not implemented")
+}
+func (UnimplementedMarketingServiceServer) UpdateLoyaltyProgram(context.Context, *UpdateLoyaltyProgramRequest) (*UpdateLoyaltyProgramResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateLoyaltyProgram not implemented")
 }
 func (UnimplementedMarketingServiceServer) mustEmbedUnimplementedMarketingServiceServer() {}
 func (UnimplementedMarketingServiceServer) testEmbeddedByValue()                          {}
@@ -1252,6 +1290,42 @@ func _MarketingService_ListSegmentMembers_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MarketingService_GetLoyaltyProgram_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLoyaltyProgramRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).GetLoyaltyProgram(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_GetLoyaltyProgram_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).GetLoyaltyProgram(ctx, req.(*GetLoyaltyProgramRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_UpdateLoyaltyProgram_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateLoyaltyProgramRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).UpdateLoyaltyProgram(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_UpdateLoyaltyProgram_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).UpdateLoyaltyProgram(ctx, req.(*UpdateLoyaltyProgramRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MarketingService_ServiceDesc is the grpc.ServiceDesc for MarketingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1386,6 +1460,14 @@ var MarketingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListSegmentMembers",
 			Handler:    _MarketingService_ListSegmentMembers_Handler,
+		},
+		{
+			MethodName: "GetLoyaltyProgram",
+			Handler:    _MarketingService_GetLoyaltyProgram_Handler,
+		},
+		{
+			MethodName: "UpdateLoyaltyProgram",
+			Handler:    _MarketingService_UpdateLoyaltyProgram_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+)
+
+func TestLoyaltyProgramOverREST(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, reader := sys.newKey(t, tenant, "marketing.read")
+	_, stranger := sys.newKey(t, "", "marketing.read", "marketing.write")
+
+	def := sys.do(t, http.MethodGet, "/v1/loyaltyProgram", reader, nil)
+	if def.status != http.StatusOK || def.json(t)["silverPoints"] != "1000" || def.json(t)["pointsPerUnit"] != "1" || def.json(t)["etag"] != "0" {
+		t.Fatalf("default programme: %d %s", def.status, def.body)
+	}
+	upd := sys.do(t, http.MethodPatch, "/v1/loyaltyProgram?updateMask=silverPoints,pointsPerUnit,currencyCode", key,
+		[]byte(`{"silverPoints":"100","pointsPerUnit":"10","currencyCode":"EUR","etag":"0"}`))
+	if upd.status != http.StatusOK || upd.json(t)["silverPoints"] != "100" || upd.json(t)["goldPoints"] != "5000" || upd.json(t)["etag"] != "1" {
+		t.Fatalf("update: %d %s", upd.status, upd.body)
+	}
+	customer := "01a20b45-2a28-7f41-b702-1121b1b3b670"
+	credit := sys.do(t, http.MethodPost, loyaltyPath(customer, ":credit"), key, []byte(`{"points":"150","reason":"welcome"}`))
+	if credit.status != http.StatusOK || credit.json(t)["account"].(map[string]any)["tier"] != "LOYALTY_TIER_SILVER" {
+		t.Fatalf("credit under the tenant's thresholds: %d %s, want SILVER at 150 points", credit.status, credit.body)
+	}
+	before, beforeEvents := sys.tenantFootprint(t, tenant)
+	for _, tt := range []struct {
+		name, key, query, body string
+		code                   int
+		status, field          string
+	}{
+		{"thresholds that do not rise", key, "goldPoints", `{"goldPoints":"50"}`, 400, "INVALID_ARGUMENT", "loyalty_program"},
+		{"a currency that is not a code", key, "currencyCode", `{"currencyCode":"euro"}`, 400, "INVALID_ARGUMENT", "loyalty_program.currency_code"},
+		{"a negative rate", key, "pointsPerUnit", `{"pointsPerUnit":"-1"}`, 400, "INVALID_ARGUMENT", "loyalty_program.points_per_unit"},
+		{"an output-only field", key, "etag", `{"etag":"7"}`, 400, "INVALID_ARGUMENT", "update_mask"},
+		{"a stale etag", key, "silverPoints", `{"silverPoints":"200","etag":"0"}`, 409, "ABORTED", ""},
+		{"a read-only key", reader, "silverPoints", `{"silverPoints":"200"}`, 403, "PERMISSION_DENIED", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := sys.do(t, http.MethodPatch, "/v1/loyaltyProgram?updateMask="+tt.query, tt.key, []byte(tt.body))
+			if r.status != tt.code || errorStatus(t, r) != tt.status {
+				t.Fatalf("%d %s, want %d %s", r.status, r.body, tt.code, tt.status)
+			}
+			if tt.field != "" && !slices.Contains(fieldViolations(t, r), tt.field) {
+				t.Fatalf("field violations %v, want %s", fieldViolations(t, r), tt.field)
+			}
+		})
+	}
+	if after, afterEvents := sys.tenantFootprint(t, tenant); after != before || afterEvents != beforeEvents {
+		t.Fatalf("rejected updates wrote: keys %d -> %d, events %d -> %d", before, after, beforeEvents, afterEvents)
+	}
+	if r := sys.do(t, http.MethodGet, "/v1/loyaltyProgram", stranger, nil); r.json(t)["silverPoints"] != "1000" {
+		t.Fatalf("another tenant's programme: %s, want the defaults", r.body)
+	}
+
+	client, ctx := sys.marketing(key)
+	got, err := client.GetLoyaltyProgram(ctx, &marketingv1.GetLoyaltyProgramRequest{})
+	if err != nil || got.GetLoyaltyProgram().GetPointsPerUnit() != 10 {
+		t.Fatalf("gRPC get: %v %v", got, err)
+	}
+	if _, err := client.UpdateLoyaltyProgram(ctx, &marketingv1.UpdateLoyaltyProgramRequest{
+		LoyaltyProgram: &marketingv1.LoyaltyProgram{PlatinumPoints: 10}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"platinum_points"}},
+	}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("gRPC update with falling thresholds: %v, want InvalidArgument", err)
+	}
+}
