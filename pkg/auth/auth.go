@@ -238,8 +238,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, secret string) (Princi
 	return p, nil
 }
 
-// RequiredScope is the scope a gRPC method needs: "<service>.read" for Get*/List* methods of
-// crm.<service>.v1 services, "<service>.write" for the rest. public is true for health checks and
+// RequiredScope is the scope a gRPC method needs: "<service>.read" for the methods that change
+// nothing (Get*, List*, Check*, Quote*) of crm.<service>.v1 services, "<service>.write" for the
+// rest. Check and Quote are reads that other services make with their caller's key: opening a
+// ticket checks an entitlement, adding a line item prices it. public is true for health checks and
 // reflection, which need no key; any other method needs admin.
 func RequiredScope(fullMethod string) (scope string, public bool) {
 	if strings.HasPrefix(fullMethod, "/grpc.health.v1.Health/") ||
@@ -251,8 +253,10 @@ func RequiredScope(fullMethod string) (scope string, public bool) {
 	if !ok || len(parts) != 4 || parts[0] != "crm" || !slices.Contains(Services, parts[1]) {
 		return ScopeAdmin, false
 	}
-	if strings.HasPrefix(method, "Get") || strings.HasPrefix(method, "List") {
-		return parts[1] + ".read", false
+	for _, read := range []string{"Get", "List", "Check", "Quote"} {
+		if strings.HasPrefix(method, read) {
+			return parts[1] + ".read", false
+		}
 	}
 	return parts[1] + ".write", false
 }

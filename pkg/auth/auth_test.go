@@ -372,6 +372,8 @@ func TestRequiredScope(t *testing.T) {
 		{"/crm.sales.v1.SalesService/ConvertLead", "sales.write", false},
 		{"/crm.product.v1.ProductService/ListProducts", "product.read", false},
 		{"/crm.product.v1.ProductService/CreateProduct", "product.write", false},
+		{"/crm.product.v1.ProductService/CheckEntitlement", "product.read", false},
+		{"/crm.product.v1.ProductService/QuoteLineItems", "product.read", false},
 		{"/crm.support.v1.SupportService/GetTicket", "support.read", false},
 		{"/crm.support.v1.SupportService/SolveTicket", "support.write", false},
 		{"/grpc.health.v1.Health/Check", "", true},

@@ -24,6 +24,7 @@ type UseCases struct {
 	Orders        *sales.Orders
 	Activities    *sales.Activities
 	Forecasts     *sales.Forecasts
+	Customers     *sales.Customers
 }
 
 // Server implements salesv1.SalesServiceServer.

@@ -8,6 +8,9 @@ package salesv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	v1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	v11 "github.com/crmcycle/crm/proto/crm/product/v1"
+	v12 "github.com/crmcycle/crm/proto/crm/support/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -24,6 +27,59 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// Whether a section could be read.
+type SectionStatus int32
+
+const (
+	// Not set.
+	SectionStatus_SECTION_STATUS_UNSPECIFIED SectionStatus = 0
+	// The section was read; an empty section means the service knows nothing of the customer yet.
+	SectionStatus_SECTION_STATUS_AVAILABLE SectionStatus = 1
+	// The owning service did not answer in time or failed: the section is empty, see the reason.
+	SectionStatus_SECTION_STATUS_UNAVAILABLE SectionStatus = 2
+)
+
+// Enum value maps for SectionStatus.
+var (
+	SectionStatus_name = map[int32]string{
+		0: "SECTION_STATUS_UNSPECIFIED",
+		1: "SECTION_STATUS_AVAILABLE",
+		2: "SECTION_STATUS_UNAVAILABLE",
+	}
+	SectionStatus_value = map[string]int32{
+		"SECTION_STATUS_UNSPECIFIED": 0,
+		"SECTION_STATUS_AVAILABLE":   1,
+		"SECTION_STATUS_UNAVAILABLE": 2,
+	}
+)
+
+func (x SectionStatus) Enum() *SectionStatus {
+	p := new(SectionStatus)
+	*p = x
+	return p
+}
+
+func (x SectionStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SectionStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_crm_sales_v1_sales_service_proto_enumTypes[0].Descriptor()
+}
+
+func (SectionStatus) Type() protoreflect.EnumType {
+	return &file_crm_sales_v1_sales_service_proto_enumTypes[0]
+}
+
+func (x SectionStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SectionStatus.Descriptor instead.
+func (SectionStatus) EnumDescriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{0}
+}
 
 // An account: a company (or household) that buys.
 type Account struct {
@@ -3418,11 +3474,570 @@ func (x *GetForecastResponse) GetForecast() *Forecast {
 	return nil
 }
 
+// Request of GetCustomer.
+type GetCustomerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer.
+	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCustomerRequest) Reset() {
+	*x = GetCustomerRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCustomerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCustomerRequest) ProtoMessage() {}
+
+func (x *GetCustomerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCustomerRequest.ProtoReflect.Descriptor instead.
+func (*GetCustomerRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *GetCustomerRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+// Response of GetCustomer.
+type GetCustomerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer 360.
+	Customer      *Customer `protobuf:"bytes,1,opt,name=customer,proto3" json:"customer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCustomerResponse) Reset() {
+	*x = GetCustomerResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCustomerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCustomerResponse) ProtoMessage() {}
+
+func (x *GetCustomerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCustomerResponse.ProtoReflect.Descriptor instead.
+func (*GetCustomerResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *GetCustomerResponse) GetCustomer() *Customer {
+	if x != nil {
+		return x.Customer
+	}
+	return nil
+}
+
+// The customer 360: one person across the whole cycle, read from the four services in parallel
+// under one deadline. A service that does not answer in time leaves its section UNAVAILABLE with a
+// reason instead of failing the call.
+type Customer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer's id, the same in every service.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Who the customer is, and where they buy: sales' contact and account.
+	Profile *ProfileSection `protobuf:"bytes,2,opt,name=profile,proto3" json:"profile,omitempty"`
+	// Where the customer stands: marketing's lifecycle and loyalty.
+	Marketing *MarketingSection `protobuf:"bytes,3,opt,name=marketing,proto3" json:"marketing,omitempty"`
+	// What the customer bought and may buy: sales' orders and open opportunities.
+	Deals *DealsSection `protobuf:"bytes,4,opt,name=deals,proto3" json:"deals,omitempty"`
+	// What the customer uses: product's subscriptions and adoption health.
+	Product *ProductSection `protobuf:"bytes,5,opt,name=product,proto3" json:"product,omitempty"`
+	// How the customer is served: support's open tickets and satisfaction.
+	Support       *SupportSection `protobuf:"bytes,6,opt,name=support,proto3" json:"support,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Customer) Reset() {
+	*x = Customer{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Customer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Customer) ProtoMessage() {}
+
+func (x *Customer) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Customer.ProtoReflect.Descriptor instead.
+func (*Customer) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *Customer) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *Customer) GetProfile() *ProfileSection {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+func (x *Customer) GetMarketing() *MarketingSection {
+	if x != nil {
+		return x.Marketing
+	}
+	return nil
+}
+
+func (x *Customer) GetDeals() *DealsSection {
+	if x != nil {
+		return x.Deals
+	}
+	return nil
+}
+
+func (x *Customer) GetProduct() *ProductSection {
+	if x != nil {
+		return x.Product
+	}
+	return nil
+}
+
+func (x *Customer) GetSupport() *SupportSection {
+	if x != nil {
+		return x.Support
+	}
+	return nil
+}
+
+// The customer's contact and account, from sales.
+type ProfileSection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the section could be read.
+	Status SectionStatus `protobuf:"varint,1,opt,name=status,proto3,enum=crm.sales.v1.SectionStatus" json:"status,omitempty"`
+	// Why not, when UNAVAILABLE.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The customer's contact, once the lead was converted or the contact created in sales.
+	Contact *Contact `protobuf:"bytes,3,opt,name=contact,proto3" json:"contact,omitempty"`
+	// The contact's account, if any.
+	Account       *Account `protobuf:"bytes,4,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProfileSection) Reset() {
+	*x = ProfileSection{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProfileSection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProfileSection) ProtoMessage() {}
+
+func (x *ProfileSection) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProfileSection.ProtoReflect.Descriptor instead.
+func (*ProfileSection) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *ProfileSection) GetStatus() SectionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return SectionStatus_SECTION_STATUS_UNSPECIFIED
+}
+
+func (x *ProfileSection) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ProfileSection) GetContact() *Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+func (x *ProfileSection) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+// The customer's lifecycle and loyalty, from marketing.
+type MarketingSection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the section could be read.
+	Status SectionStatus `protobuf:"varint,1,opt,name=status,proto3,enum=crm.sales.v1.SectionStatus" json:"status,omitempty"`
+	// Why not, when UNAVAILABLE.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The lifecycle stage, at-risk flag and reasons, and the history of moves.
+	Lifecycle *v1.CustomerLifecycle `protobuf:"bytes,3,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
+	// Points, tier and the latest ledger entries; absent before the first credit.
+	Loyalty       *v1.LoyaltyAccount `protobuf:"bytes,4,opt,name=loyalty,proto3" json:"loyalty,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarketingSection) Reset() {
+	*x = MarketingSection{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarketingSection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarketingSection) ProtoMessage() {}
+
+func (x *MarketingSection) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarketingSection.ProtoReflect.Descriptor instead.
+func (*MarketingSection) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *MarketingSection) GetStatus() SectionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return SectionStatus_SECTION_STATUS_UNSPECIFIED
+}
+
+func (x *MarketingSection) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *MarketingSection) GetLifecycle() *v1.CustomerLifecycle {
+	if x != nil {
+		return x.Lifecycle
+	}
+	return nil
+}
+
+func (x *MarketingSection) GetLoyalty() *v1.LoyaltyAccount {
+	if x != nil {
+		return x.Loyalty
+	}
+	return nil
+}
+
+// The customer's orders and open deals, from sales.
+type DealsSection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the section could be read.
+	Status SectionStatus `protobuf:"varint,1,opt,name=status,proto3,enum=crm.sales.v1.SectionStatus" json:"status,omitempty"`
+	// Why not, when UNAVAILABLE.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The latest orders, newest first (at most 20).
+	RecentOrders []*Order `protobuf:"bytes,3,rep,name=recent_orders,json=recentOrders,proto3" json:"recent_orders,omitempty"`
+	// The open opportunities of the customer's account (at most 20).
+	OpenOpportunities []*Opportunity `protobuf:"bytes,4,rep,name=open_opportunities,json=openOpportunities,proto3" json:"open_opportunities,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *DealsSection) Reset() {
+	*x = DealsSection{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DealsSection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DealsSection) ProtoMessage() {}
+
+func (x *DealsSection) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DealsSection.ProtoReflect.Descriptor instead.
+func (*DealsSection) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *DealsSection) GetStatus() SectionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return SectionStatus_SECTION_STATUS_UNSPECIFIED
+}
+
+func (x *DealsSection) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DealsSection) GetRecentOrders() []*Order {
+	if x != nil {
+		return x.RecentOrders
+	}
+	return nil
+}
+
+func (x *DealsSection) GetOpenOpportunities() []*Opportunity {
+	if x != nil {
+		return x.OpenOpportunities
+	}
+	return nil
+}
+
+// The customer's subscriptions and adoption, from product.
+type ProductSection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the section could be read.
+	Status SectionStatus `protobuf:"varint,1,opt,name=status,proto3,enum=crm.sales.v1.SectionStatus" json:"status,omitempty"`
+	// Why not, when UNAVAILABLE.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Subscriptions and one-time entitlements (at most 50).
+	Subscriptions []*v11.Subscription `protobuf:"bytes,3,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	// Adoption health; absent before the first subscription.
+	Adoption      *v11.Adoption `protobuf:"bytes,4,opt,name=adoption,proto3" json:"adoption,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProductSection) Reset() {
+	*x = ProductSection{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProductSection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProductSection) ProtoMessage() {}
+
+func (x *ProductSection) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProductSection.ProtoReflect.Descriptor instead.
+func (*ProductSection) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *ProductSection) GetStatus() SectionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return SectionStatus_SECTION_STATUS_UNSPECIFIED
+}
+
+func (x *ProductSection) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ProductSection) GetSubscriptions() []*v11.Subscription {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return nil
+}
+
+func (x *ProductSection) GetAdoption() *v11.Adoption {
+	if x != nil {
+		return x.Adoption
+	}
+	return nil
+}
+
+// The customer's tickets and satisfaction, from support.
+type SupportSection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the section could be read.
+	Status SectionStatus `protobuf:"varint,1,opt,name=status,proto3,enum=crm.sales.v1.SectionStatus" json:"status,omitempty"`
+	// Why not, when UNAVAILABLE.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Tickets not yet solved or closed (at most 20 of the customer's latest 100 tickets).
+	OpenTickets []*v12.Ticket `protobuf:"bytes,3,rep,name=open_tickets,json=openTickets,proto3" json:"open_tickets,omitempty"`
+	// How many of those latest tickets the customer rated.
+	RatedTickets int32 `protobuf:"varint,4,opt,name=rated_tickets,json=ratedTickets,proto3" json:"rated_tickets,omitempty"`
+	// The average CSAT (1-5) of the rated ones; 0 when none is rated.
+	CsatAverage   float64 `protobuf:"fixed64,5,opt,name=csat_average,json=csatAverage,proto3" json:"csat_average,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SupportSection) Reset() {
+	*x = SupportSection{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SupportSection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SupportSection) ProtoMessage() {}
+
+func (x *SupportSection) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SupportSection.ProtoReflect.Descriptor instead.
+func (*SupportSection) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *SupportSection) GetStatus() SectionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return SectionStatus_SECTION_STATUS_UNSPECIFIED
+}
+
+func (x *SupportSection) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SupportSection) GetOpenTickets() []*v12.Ticket {
+	if x != nil {
+		return x.OpenTickets
+	}
+	return nil
+}
+
+func (x *SupportSection) GetRatedTickets() int32 {
+	if x != nil {
+		return x.RatedTickets
+	}
+	return 0
+}
+
+func (x *SupportSection) GetCsatAverage() float64 {
+	if x != nil {
+		return x.CsatAverage
+	}
+	return 0
+}
+
 var File_crm_sales_v1_sales_service_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\n" +
-	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x02\n" +
+	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a$crm/product/v1/product_service.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a$crm/support/v1/support_service.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x02\n" +
 	"\aAccount\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12 \n" +
@@ -3620,7 +4235,50 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x06period\x18\x01 \x01(\tB(\xbaH%r#2!^[0-9]{4}-(0[1-9]|1[0-2]|Q[1-4])$R\x06period\x129\n" +
 	"\bowner_id\x18\x02 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{0,64}$R\aownerId\"I\n" +
 	"\x13GetForecastResponse\x122\n" +
-	"\bforecast\x18\x01 \x01(\v2\x16.crm.sales.v1.ForecastR\bforecast2\xf4 \n" +
+	"\bforecast\x18\x01 \x01(\v2\x16.crm.sales.v1.ForecastR\bforecast\"?\n" +
+	"\x12GetCustomerRequest\x12)\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\"I\n" +
+	"\x13GetCustomerResponse\x122\n" +
+	"\bcustomer\x18\x01 \x01(\v2\x16.crm.sales.v1.CustomerR\bcustomer\"\xc3\x02\n" +
+	"\bCustomer\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x126\n" +
+	"\aprofile\x18\x02 \x01(\v2\x1c.crm.sales.v1.ProfileSectionR\aprofile\x12<\n" +
+	"\tmarketing\x18\x03 \x01(\v2\x1e.crm.sales.v1.MarketingSectionR\tmarketing\x120\n" +
+	"\x05deals\x18\x04 \x01(\v2\x1a.crm.sales.v1.DealsSectionR\x05deals\x126\n" +
+	"\aproduct\x18\x05 \x01(\v2\x1c.crm.sales.v1.ProductSectionR\aproduct\x126\n" +
+	"\asupport\x18\x06 \x01(\v2\x1c.crm.sales.v1.SupportSectionR\asupport\"\xbf\x01\n" +
+	"\x0eProfileSection\x123\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1b.crm.sales.v1.SectionStatusR\x06status\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12/\n" +
+	"\acontact\x18\x03 \x01(\v2\x15.crm.sales.v1.ContactR\acontact\x12/\n" +
+	"\aaccount\x18\x04 \x01(\v2\x15.crm.sales.v1.AccountR\aaccount\"\xde\x01\n" +
+	"\x10MarketingSection\x123\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1b.crm.sales.v1.SectionStatusR\x06status\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12A\n" +
+	"\tlifecycle\x18\x03 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\x12:\n" +
+	"\aloyalty\x18\x04 \x01(\v2 .crm.marketing.v1.LoyaltyAccountR\aloyalty\"\xdf\x01\n" +
+	"\fDealsSection\x123\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1b.crm.sales.v1.SectionStatusR\x06status\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x128\n" +
+	"\rrecent_orders\x18\x03 \x03(\v2\x13.crm.sales.v1.OrderR\frecentOrders\x12H\n" +
+	"\x12open_opportunities\x18\x04 \x03(\v2\x19.crm.sales.v1.OpportunityR\x11openOpportunities\"\xd7\x01\n" +
+	"\x0eProductSection\x123\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1b.crm.sales.v1.SectionStatusR\x06status\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12B\n" +
+	"\rsubscriptions\x18\x03 \x03(\v2\x1c.crm.product.v1.SubscriptionR\rsubscriptions\x124\n" +
+	"\badoption\x18\x04 \x01(\v2\x18.crm.product.v1.AdoptionR\badoption\"\xe0\x01\n" +
+	"\x0eSupportSection\x123\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1b.crm.sales.v1.SectionStatusR\x06status\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x129\n" +
+	"\fopen_tickets\x18\x03 \x03(\v2\x16.crm.support.v1.TicketR\vopenTickets\x12#\n" +
+	"\rrated_tickets\x18\x04 \x01(\x05R\fratedTickets\x12!\n" +
+	"\fcsat_average\x18\x05 \x01(\x01R\vcsatAverage*m\n" +
+	"\rSectionStatus\x12\x1e\n" +
+	"\x1aSECTION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18SECTION_STATUS_AVAILABLE\x10\x01\x12\x1e\n" +
+	"\x1aSECTION_STATUS_UNAVAILABLE\x10\x022\xf8!\n" +
 	"\fSalesService\x12\x80\x01\n" +
 	"\rCreateAccount\x12\".crm.sales.v1.CreateAccountRequest\x1a#.crm.sales.v1.CreateAccountResponse\"&\x82\xd3\xe4\x93\x02 :\aaccountb\aaccount\"\f/v1/accounts\x12s\n" +
 	"\n" +
@@ -3658,7 +4316,8 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x0eListActivities\x12#.crm.sales.v1.ListActivitiesRequest\x1a$.crm.sales.v1.ListActivitiesResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/activities\x12\x94\x01\n" +
 	"\x10CompleteActivity\x12%.crm.sales.v1.CompleteActivityRequest\x1a&.crm.sales.v1.CompleteActivityResponse\"1\x82\xd3\xe4\x93\x02+:\x01*b\bactivity\"\x1c/v1/activities/{id}:complete\x12\x8d\x01\n" +
 	"\x10ListOverdueTasks\x12%.crm.sales.v1.ListOverdueTasksRequest\x1a&.crm.sales.v1.ListOverdueTasksResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/owners/{owner_id}/overdueTasks\x12r\n" +
-	"\vGetForecast\x12 .crm.sales.v1.GetForecastRequest\x1a!.crm.sales.v1.GetForecastResponse\"\x1e\x82\xd3\xe4\x93\x02\x18b\bforecast\x12\f/v1/forecastB4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
+	"\vGetForecast\x12 .crm.sales.v1.GetForecastRequest\x1a!.crm.sales.v1.GetForecastResponse\"\x1e\x82\xd3\xe4\x93\x02\x18b\bforecast\x12\f/v1/forecast\x12\x81\x01\n" +
+	"\vGetCustomer\x12 .crm.sales.v1.GetCustomerRequest\x1a!.crm.sales.v1.GetCustomerResponse\"-\x82\xd3\xe4\x93\x02'b\bcustomer\x12\x1b/v1/customers/{customer_id}B4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
 
 var (
 	file_crm_sales_v1_sales_service_proto_rawDescOnce sync.Once
@@ -3672,205 +4331,242 @@ func file_crm_sales_v1_sales_service_proto_rawDescGZIP() []byte {
 	return file_crm_sales_v1_sales_service_proto_rawDescData
 }
 
-var file_crm_sales_v1_sales_service_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_crm_sales_v1_sales_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_crm_sales_v1_sales_service_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
 var file_crm_sales_v1_sales_service_proto_goTypes = []any{
-	(*Account)(nil),                      // 0: crm.sales.v1.Account
-	(*CreateAccountRequest)(nil),         // 1: crm.sales.v1.CreateAccountRequest
-	(*CreateAccountResponse)(nil),        // 2: crm.sales.v1.CreateAccountResponse
-	(*GetAccountRequest)(nil),            // 3: crm.sales.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),           // 4: crm.sales.v1.GetAccountResponse
-	(*ListAccountsRequest)(nil),          // 5: crm.sales.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),         // 6: crm.sales.v1.ListAccountsResponse
-	(*UpdateAccountRequest)(nil),         // 7: crm.sales.v1.UpdateAccountRequest
-	(*UpdateAccountResponse)(nil),        // 8: crm.sales.v1.UpdateAccountResponse
-	(*DeleteAccountRequest)(nil),         // 9: crm.sales.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil),        // 10: crm.sales.v1.DeleteAccountResponse
-	(*CreateContactRequest)(nil),         // 11: crm.sales.v1.CreateContactRequest
-	(*CreateContactResponse)(nil),        // 12: crm.sales.v1.CreateContactResponse
-	(*GetContactRequest)(nil),            // 13: crm.sales.v1.GetContactRequest
-	(*GetContactResponse)(nil),           // 14: crm.sales.v1.GetContactResponse
-	(*ListContactsRequest)(nil),          // 15: crm.sales.v1.ListContactsRequest
-	(*ListContactsResponse)(nil),         // 16: crm.sales.v1.ListContactsResponse
-	(*UpdateContactRequest)(nil),         // 17: crm.sales.v1.UpdateContactRequest
-	(*UpdateContactResponse)(nil),        // 18: crm.sales.v1.UpdateContactResponse
-	(*DeleteContactRequest)(nil),         // 19: crm.sales.v1.DeleteContactRequest
-	(*DeleteContactResponse)(nil),        // 20: crm.sales.v1.DeleteContactResponse
-	(*ConvertLeadRequest)(nil),           // 21: crm.sales.v1.ConvertLeadRequest
-	(*ConvertLeadResponse)(nil),          // 22: crm.sales.v1.ConvertLeadResponse
-	(*CreatePipelineRequest)(nil),        // 23: crm.sales.v1.CreatePipelineRequest
-	(*CreatePipelineResponse)(nil),       // 24: crm.sales.v1.CreatePipelineResponse
-	(*GetPipelineRequest)(nil),           // 25: crm.sales.v1.GetPipelineRequest
-	(*GetPipelineResponse)(nil),          // 26: crm.sales.v1.GetPipelineResponse
-	(*ListPipelinesRequest)(nil),         // 27: crm.sales.v1.ListPipelinesRequest
-	(*ListPipelinesResponse)(nil),        // 28: crm.sales.v1.ListPipelinesResponse
-	(*UpdatePipelineRequest)(nil),        // 29: crm.sales.v1.UpdatePipelineRequest
-	(*UpdatePipelineResponse)(nil),       // 30: crm.sales.v1.UpdatePipelineResponse
-	(*CreateOpportunityRequest)(nil),     // 31: crm.sales.v1.CreateOpportunityRequest
-	(*CreateOpportunityResponse)(nil),    // 32: crm.sales.v1.CreateOpportunityResponse
-	(*GetOpportunityRequest)(nil),        // 33: crm.sales.v1.GetOpportunityRequest
-	(*GetOpportunityResponse)(nil),       // 34: crm.sales.v1.GetOpportunityResponse
-	(*ListOpportunitiesRequest)(nil),     // 35: crm.sales.v1.ListOpportunitiesRequest
-	(*ListOpportunitiesResponse)(nil),    // 36: crm.sales.v1.ListOpportunitiesResponse
-	(*UpdateOpportunityRequest)(nil),     // 37: crm.sales.v1.UpdateOpportunityRequest
-	(*UpdateOpportunityResponse)(nil),    // 38: crm.sales.v1.UpdateOpportunityResponse
-	(*AddLineItemRequest)(nil),           // 39: crm.sales.v1.AddLineItemRequest
-	(*AddLineItemResponse)(nil),          // 40: crm.sales.v1.AddLineItemResponse
-	(*MoveOpportunityStageRequest)(nil),  // 41: crm.sales.v1.MoveOpportunityStageRequest
-	(*MoveOpportunityStageResponse)(nil), // 42: crm.sales.v1.MoveOpportunityStageResponse
-	(*WinOpportunityRequest)(nil),        // 43: crm.sales.v1.WinOpportunityRequest
-	(*WinOpportunityResponse)(nil),       // 44: crm.sales.v1.WinOpportunityResponse
-	(*LoseOpportunityRequest)(nil),       // 45: crm.sales.v1.LoseOpportunityRequest
-	(*LoseOpportunityResponse)(nil),      // 46: crm.sales.v1.LoseOpportunityResponse
-	(*CreateOrderRequest)(nil),           // 47: crm.sales.v1.CreateOrderRequest
-	(*CreateOrderResponse)(nil),          // 48: crm.sales.v1.CreateOrderResponse
-	(*GetOrderRequest)(nil),              // 49: crm.sales.v1.GetOrderRequest
-	(*GetOrderResponse)(nil),             // 50: crm.sales.v1.GetOrderResponse
-	(*ListOrdersRequest)(nil),            // 51: crm.sales.v1.ListOrdersRequest
-	(*ListOrdersResponse)(nil),           // 52: crm.sales.v1.ListOrdersResponse
-	(*CreateActivityRequest)(nil),        // 53: crm.sales.v1.CreateActivityRequest
-	(*CreateActivityResponse)(nil),       // 54: crm.sales.v1.CreateActivityResponse
-	(*GetActivityRequest)(nil),           // 55: crm.sales.v1.GetActivityRequest
-	(*GetActivityResponse)(nil),          // 56: crm.sales.v1.GetActivityResponse
-	(*ListActivitiesRequest)(nil),        // 57: crm.sales.v1.ListActivitiesRequest
-	(*ListActivitiesResponse)(nil),       // 58: crm.sales.v1.ListActivitiesResponse
-	(*CompleteActivityRequest)(nil),      // 59: crm.sales.v1.CompleteActivityRequest
-	(*CompleteActivityResponse)(nil),     // 60: crm.sales.v1.CompleteActivityResponse
-	(*ListOverdueTasksRequest)(nil),      // 61: crm.sales.v1.ListOverdueTasksRequest
-	(*ListOverdueTasksResponse)(nil),     // 62: crm.sales.v1.ListOverdueTasksResponse
-	(*GetForecastRequest)(nil),           // 63: crm.sales.v1.GetForecastRequest
-	(*GetForecastResponse)(nil),          // 64: crm.sales.v1.GetForecastResponse
-	(*timestamppb.Timestamp)(nil),        // 65: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),        // 66: google.protobuf.FieldMask
-	(*Contact)(nil),                      // 67: crm.sales.v1.Contact
-	(*Opportunity)(nil),                  // 68: crm.sales.v1.Opportunity
-	(*Pipeline)(nil),                     // 69: crm.sales.v1.Pipeline
-	(*OrderLine)(nil),                    // 70: crm.sales.v1.OrderLine
-	(*Order)(nil),                        // 71: crm.sales.v1.Order
-	(*Activity)(nil),                     // 72: crm.sales.v1.Activity
-	(*Forecast)(nil),                     // 73: crm.sales.v1.Forecast
+	(SectionStatus)(0),                   // 0: crm.sales.v1.SectionStatus
+	(*Account)(nil),                      // 1: crm.sales.v1.Account
+	(*CreateAccountRequest)(nil),         // 2: crm.sales.v1.CreateAccountRequest
+	(*CreateAccountResponse)(nil),        // 3: crm.sales.v1.CreateAccountResponse
+	(*GetAccountRequest)(nil),            // 4: crm.sales.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),           // 5: crm.sales.v1.GetAccountResponse
+	(*ListAccountsRequest)(nil),          // 6: crm.sales.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),         // 7: crm.sales.v1.ListAccountsResponse
+	(*UpdateAccountRequest)(nil),         // 8: crm.sales.v1.UpdateAccountRequest
+	(*UpdateAccountResponse)(nil),        // 9: crm.sales.v1.UpdateAccountResponse
+	(*DeleteAccountRequest)(nil),         // 10: crm.sales.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),        // 11: crm.sales.v1.DeleteAccountResponse
+	(*CreateContactRequest)(nil),         // 12: crm.sales.v1.CreateContactRequest
+	(*CreateContactResponse)(nil),        // 13: crm.sales.v1.CreateContactResponse
+	(*GetContactRequest)(nil),            // 14: crm.sales.v1.GetContactRequest
+	(*GetContactResponse)(nil),           // 15: crm.sales.v1.GetContactResponse
+	(*ListContactsRequest)(nil),          // 16: crm.sales.v1.ListContactsRequest
+	(*ListContactsResponse)(nil),         // 17: crm.sales.v1.ListContactsResponse
+	(*UpdateContactRequest)(nil),         // 18: crm.sales.v1.UpdateContactRequest
+	(*UpdateContactResponse)(nil),        // 19: crm.sales.v1.UpdateContactResponse
+	(*DeleteContactRequest)(nil),         // 20: crm.sales.v1.DeleteContactRequest
+	(*DeleteContactResponse)(nil),        // 21: crm.sales.v1.DeleteContactResponse
+	(*ConvertLeadRequest)(nil),           // 22: crm.sales.v1.ConvertLeadRequest
+	(*ConvertLeadResponse)(nil),          // 23: crm.sales.v1.ConvertLeadResponse
+	(*CreatePipelineRequest)(nil),        // 24: crm.sales.v1.CreatePipelineRequest
+	(*CreatePipelineResponse)(nil),       // 25: crm.sales.v1.CreatePipelineResponse
+	(*GetPipelineRequest)(nil),           // 26: crm.sales.v1.GetPipelineRequest
+	(*GetPipelineResponse)(nil),          // 27: crm.sales.v1.GetPipelineResponse
+	(*ListPipelinesRequest)(nil),         // 28: crm.sales.v1.ListPipelinesRequest
+	(*ListPipelinesResponse)(nil),        // 29: crm.sales.v1.ListPipelinesResponse
+	(*UpdatePipelineRequest)(nil),        // 30: crm.sales.v1.UpdatePipelineRequest
+	(*UpdatePipelineResponse)(nil),       // 31: crm.sales.v1.UpdatePipelineResponse
+	(*CreateOpportunityRequest)(nil),     // 32: crm.sales.v1.CreateOpportunityRequest
+	(*CreateOpportunityResponse)(nil),    // 33: crm.sales.v1.CreateOpportunityResponse
+	(*GetOpportunityRequest)(nil),        // 34: crm.sales.v1.GetOpportunityRequest
+	(*GetOpportunityResponse)(nil),       // 35: crm.sales.v1.GetOpportunityResponse
+	(*ListOpportunitiesRequest)(nil),     // 36: crm.sales.v1.ListOpportunitiesRequest
+	(*ListOpportunitiesResponse)(nil),    // 37: crm.sales.v1.ListOpportunitiesResponse
+	(*UpdateOpportunityRequest)(nil),     // 38: crm.sales.v1.UpdateOpportunityRequest
+	(*UpdateOpportunityResponse)(nil),    // 39: crm.sales.v1.UpdateOpportunityResponse
+	(*AddLineItemRequest)(nil),           // 40: crm.sales.v1.AddLineItemRequest
+	(*AddLineItemResponse)(nil),          // 41: crm.sales.v1.AddLineItemResponse
+	(*MoveOpportunityStageRequest)(nil),  // 42: crm.sales.v1.MoveOpportunityStageRequest
+	(*MoveOpportunityStageResponse)(nil), // 43: crm.sales.v1.MoveOpportunityStageResponse
+	(*WinOpportunityRequest)(nil),        // 44: crm.sales.v1.WinOpportunityRequest
+	(*WinOpportunityResponse)(nil),       // 45: crm.sales.v1.WinOpportunityResponse
+	(*LoseOpportunityRequest)(nil),       // 46: crm.sales.v1.LoseOpportunityRequest
+	(*LoseOpportunityResponse)(nil),      // 47: crm.sales.v1.LoseOpportunityResponse
+	(*CreateOrderRequest)(nil),           // 48: crm.sales.v1.CreateOrderRequest
+	(*CreateOrderResponse)(nil),          // 49: crm.sales.v1.CreateOrderResponse
+	(*GetOrderRequest)(nil),              // 50: crm.sales.v1.GetOrderRequest
+	(*GetOrderResponse)(nil),             // 51: crm.sales.v1.GetOrderResponse
+	(*ListOrdersRequest)(nil),            // 52: crm.sales.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),           // 53: crm.sales.v1.ListOrdersResponse
+	(*CreateActivityRequest)(nil),        // 54: crm.sales.v1.CreateActivityRequest
+	(*CreateActivityResponse)(nil),       // 55: crm.sales.v1.CreateActivityResponse
+	(*GetActivityRequest)(nil),           // 56: crm.sales.v1.GetActivityRequest
+	(*GetActivityResponse)(nil),          // 57: crm.sales.v1.GetActivityResponse
+	(*ListActivitiesRequest)(nil),        // 58: crm.sales.v1.ListActivitiesRequest
+	(*ListActivitiesResponse)(nil),       // 59: crm.sales.v1.ListActivitiesResponse
+	(*CompleteActivityRequest)(nil),      // 60: crm.sales.v1.CompleteActivityRequest
+	(*CompleteActivityResponse)(nil),     // 61: crm.sales.v1.CompleteActivityResponse
+	(*ListOverdueTasksRequest)(nil),      // 62: crm.sales.v1.ListOverdueTasksRequest
+	(*ListOverdueTasksResponse)(nil),     // 63: crm.sales.v1.ListOverdueTasksResponse
+	(*GetForecastRequest)(nil),           // 64: crm.sales.v1.GetForecastRequest
+	(*GetForecastResponse)(nil),          // 65: crm.sales.v1.GetForecastResponse
+	(*GetCustomerRequest)(nil),           // 66: crm.sales.v1.GetCustomerRequest
+	(*GetCustomerResponse)(nil),          // 67: crm.sales.v1.GetCustomerResponse
+	(*Customer)(nil),                     // 68: crm.sales.v1.Customer
+	(*ProfileSection)(nil),               // 69: crm.sales.v1.ProfileSection
+	(*MarketingSection)(nil),             // 70: crm.sales.v1.MarketingSection
+	(*DealsSection)(nil),                 // 71: crm.sales.v1.DealsSection
+	(*ProductSection)(nil),               // 72: crm.sales.v1.ProductSection
+	(*SupportSection)(nil),               // 73: crm.sales.v1.SupportSection
+	(*timestamppb.Timestamp)(nil),        // 74: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),        // 75: google.protobuf.FieldMask
+	(*Contact)(nil),                      // 76: crm.sales.v1.Contact
+	(*Opportunity)(nil),                  // 77: crm.sales.v1.Opportunity
+	(*Pipeline)(nil),                     // 78: crm.sales.v1.Pipeline
+	(*OrderLine)(nil),                    // 79: crm.sales.v1.OrderLine
+	(*Order)(nil),                        // 80: crm.sales.v1.Order
+	(*Activity)(nil),                     // 81: crm.sales.v1.Activity
+	(*Forecast)(nil),                     // 82: crm.sales.v1.Forecast
+	(*v1.CustomerLifecycle)(nil),         // 83: crm.marketing.v1.CustomerLifecycle
+	(*v1.LoyaltyAccount)(nil),            // 84: crm.marketing.v1.LoyaltyAccount
+	(*v11.Subscription)(nil),             // 85: crm.product.v1.Subscription
+	(*v11.Adoption)(nil),                 // 86: crm.product.v1.Adoption
+	(*v12.Ticket)(nil),                   // 87: crm.support.v1.Ticket
 }
 var file_crm_sales_v1_sales_service_proto_depIdxs = []int32{
-	65, // 0: crm.sales.v1.Account.create_time:type_name -> google.protobuf.Timestamp
-	65, // 1: crm.sales.v1.Account.update_time:type_name -> google.protobuf.Timestamp
-	0,  // 2: crm.sales.v1.CreateAccountRequest.account:type_name -> crm.sales.v1.Account
-	0,  // 3: crm.sales.v1.CreateAccountResponse.account:type_name -> crm.sales.v1.Account
-	0,  // 4: crm.sales.v1.GetAccountResponse.account:type_name -> crm.sales.v1.Account
-	0,  // 5: crm.sales.v1.ListAccountsResponse.accounts:type_name -> crm.sales.v1.Account
-	0,  // 6: crm.sales.v1.UpdateAccountRequest.account:type_name -> crm.sales.v1.Account
-	66, // 7: crm.sales.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
-	0,  // 8: crm.sales.v1.UpdateAccountResponse.account:type_name -> crm.sales.v1.Account
-	67, // 9: crm.sales.v1.CreateContactRequest.contact:type_name -> crm.sales.v1.Contact
-	67, // 10: crm.sales.v1.CreateContactResponse.contact:type_name -> crm.sales.v1.Contact
-	67, // 11: crm.sales.v1.GetContactResponse.contact:type_name -> crm.sales.v1.Contact
-	67, // 12: crm.sales.v1.ListContactsResponse.contacts:type_name -> crm.sales.v1.Contact
-	67, // 13: crm.sales.v1.UpdateContactRequest.contact:type_name -> crm.sales.v1.Contact
-	66, // 14: crm.sales.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	67, // 15: crm.sales.v1.UpdateContactResponse.contact:type_name -> crm.sales.v1.Contact
-	68, // 16: crm.sales.v1.ConvertLeadRequest.opportunity:type_name -> crm.sales.v1.Opportunity
-	0,  // 17: crm.sales.v1.ConvertLeadResponse.account:type_name -> crm.sales.v1.Account
-	67, // 18: crm.sales.v1.ConvertLeadResponse.contact:type_name -> crm.sales.v1.Contact
-	68, // 19: crm.sales.v1.ConvertLeadResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	69, // 20: crm.sales.v1.CreatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
-	69, // 21: crm.sales.v1.CreatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
-	69, // 22: crm.sales.v1.GetPipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
-	69, // 23: crm.sales.v1.ListPipelinesResponse.pipelines:type_name -> crm.sales.v1.Pipeline
-	69, // 24: crm.sales.v1.UpdatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
-	66, // 25: crm.sales.v1.UpdatePipelineRequest.update_mask:type_name -> google.protobuf.FieldMask
-	69, // 26: crm.sales.v1.UpdatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
-	68, // 27: crm.sales.v1.CreateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
-	68, // 28: crm.sales.v1.CreateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	68, // 29: crm.sales.v1.GetOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	68, // 30: crm.sales.v1.ListOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
-	68, // 31: crm.sales.v1.UpdateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
-	66, // 32: crm.sales.v1.UpdateOpportunityRequest.update_mask:type_name -> google.protobuf.FieldMask
-	68, // 33: crm.sales.v1.UpdateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	70, // 34: crm.sales.v1.AddLineItemRequest.line_item:type_name -> crm.sales.v1.OrderLine
-	68, // 35: crm.sales.v1.AddLineItemResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	70, // 36: crm.sales.v1.AddLineItemResponse.line_item:type_name -> crm.sales.v1.OrderLine
-	68, // 37: crm.sales.v1.MoveOpportunityStageResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	68, // 38: crm.sales.v1.WinOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	71, // 39: crm.sales.v1.WinOpportunityResponse.order:type_name -> crm.sales.v1.Order
-	68, // 40: crm.sales.v1.LoseOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	71, // 41: crm.sales.v1.CreateOrderRequest.order:type_name -> crm.sales.v1.Order
-	71, // 42: crm.sales.v1.CreateOrderResponse.order:type_name -> crm.sales.v1.Order
-	71, // 43: crm.sales.v1.GetOrderResponse.order:type_name -> crm.sales.v1.Order
-	71, // 44: crm.sales.v1.ListOrdersResponse.orders:type_name -> crm.sales.v1.Order
-	72, // 45: crm.sales.v1.CreateActivityRequest.activity:type_name -> crm.sales.v1.Activity
-	72, // 46: crm.sales.v1.CreateActivityResponse.activity:type_name -> crm.sales.v1.Activity
-	72, // 47: crm.sales.v1.GetActivityResponse.activity:type_name -> crm.sales.v1.Activity
-	72, // 48: crm.sales.v1.ListActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
-	72, // 49: crm.sales.v1.CompleteActivityResponse.activity:type_name -> crm.sales.v1.Activity
-	72, // 50: crm.sales.v1.ListOverdueTasksResponse.activities:type_name -> crm.sales.v1.Activity
-	73, // 51: crm.sales.v1.GetForecastResponse.forecast:type_name -> crm.sales.v1.Forecast
-	1,  // 52: crm.sales.v1.SalesService.CreateAccount:input_type -> crm.sales.v1.CreateAccountRequest
-	3,  // 53: crm.sales.v1.SalesService.GetAccount:input_type -> crm.sales.v1.GetAccountRequest
-	5,  // 54: crm.sales.v1.SalesService.ListAccounts:input_type -> crm.sales.v1.ListAccountsRequest
-	7,  // 55: crm.sales.v1.SalesService.UpdateAccount:input_type -> crm.sales.v1.UpdateAccountRequest
-	9,  // 56: crm.sales.v1.SalesService.DeleteAccount:input_type -> crm.sales.v1.DeleteAccountRequest
-	11, // 57: crm.sales.v1.SalesService.CreateContact:input_type -> crm.sales.v1.CreateContactRequest
-	13, // 58: crm.sales.v1.SalesService.GetContact:input_type -> crm.sales.v1.GetContactRequest
-	15, // 59: crm.sales.v1.SalesService.ListContacts:input_type -> crm.sales.v1.ListContactsRequest
-	17, // 60: crm.sales.v1.SalesService.UpdateContact:input_type -> crm.sales.v1.UpdateContactRequest
-	19, // 61: crm.sales.v1.SalesService.DeleteContact:input_type -> crm.sales.v1.DeleteContactRequest
-	21, // 62: crm.sales.v1.SalesService.ConvertLead:input_type -> crm.sales.v1.ConvertLeadRequest
-	23, // 63: crm.sales.v1.SalesService.CreatePipeline:input_type -> crm.sales.v1.CreatePipelineRequest
-	25, // 64: crm.sales.v1.SalesService.GetPipeline:input_type -> crm.sales.v1.GetPipelineRequest
-	27, // 65: crm.sales.v1.SalesService.ListPipelines:input_type -> crm.sales.v1.ListPipelinesRequest
-	29, // 66: crm.sales.v1.SalesService.UpdatePipeline:input_type -> crm.sales.v1.UpdatePipelineRequest
-	31, // 67: crm.sales.v1.SalesService.CreateOpportunity:input_type -> crm.sales.v1.CreateOpportunityRequest
-	33, // 68: crm.sales.v1.SalesService.GetOpportunity:input_type -> crm.sales.v1.GetOpportunityRequest
-	35, // 69: crm.sales.v1.SalesService.ListOpportunities:input_type -> crm.sales.v1.ListOpportunitiesRequest
-	37, // 70: crm.sales.v1.SalesService.UpdateOpportunity:input_type -> crm.sales.v1.UpdateOpportunityRequest
-	39, // 71: crm.sales.v1.SalesService.AddLineItem:input_type -> crm.sales.v1.AddLineItemRequest
-	41, // 72: crm.sales.v1.SalesService.MoveOpportunityStage:input_type -> crm.sales.v1.MoveOpportunityStageRequest
-	43, // 73: crm.sales.v1.SalesService.WinOpportunity:input_type -> crm.sales.v1.WinOpportunityRequest
-	45, // 74: crm.sales.v1.SalesService.LoseOpportunity:input_type -> crm.sales.v1.LoseOpportunityRequest
-	47, // 75: crm.sales.v1.SalesService.CreateOrder:input_type -> crm.sales.v1.CreateOrderRequest
-	49, // 76: crm.sales.v1.SalesService.GetOrder:input_type -> crm.sales.v1.GetOrderRequest
-	51, // 77: crm.sales.v1.SalesService.ListOrders:input_type -> crm.sales.v1.ListOrdersRequest
-	53, // 78: crm.sales.v1.SalesService.CreateActivity:input_type -> crm.sales.v1.CreateActivityRequest
-	55, // 79: crm.sales.v1.SalesService.GetActivity:input_type -> crm.sales.v1.GetActivityRequest
-	57, // 80: crm.sales.v1.SalesService.ListActivities:input_type -> crm.sales.v1.ListActivitiesRequest
-	59, // 81: crm.sales.v1.SalesService.CompleteActivity:input_type -> crm.sales.v1.CompleteActivityRequest
-	61, // 82: crm.sales.v1.SalesService.ListOverdueTasks:input_type -> crm.sales.v1.ListOverdueTasksRequest
-	63, // 83: crm.sales.v1.SalesService.GetForecast:input_type -> crm.sales.v1.GetForecastRequest
-	2,  // 84: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
-	4,  // 85: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
-	6,  // 86: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
-	8,  // 87: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
-	10, // 88: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
-	12, // 89: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
-	14, // 90: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
-	16, // 91: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
-	18, // 92: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
-	20, // 93: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
-	22, // 94: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
-	24, // 95: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
-	26, // 96: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
-	28, // 97: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
-	30, // 98: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
-	32, // 99: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
-	34, // 100: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
-	36, // 101: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
-	38, // 102: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
-	40, // 103: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
-	42, // 104: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
-	44, // 105: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
-	46, // 106: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
-	48, // 107: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
-	50, // 108: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
-	52, // 109: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
-	54, // 110: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
-	56, // 111: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
-	58, // 112: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
-	60, // 113: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
-	62, // 114: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
-	64, // 115: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
-	84, // [84:116] is the sub-list for method output_type
-	52, // [52:84] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	74,  // 0: crm.sales.v1.Account.create_time:type_name -> google.protobuf.Timestamp
+	74,  // 1: crm.sales.v1.Account.update_time:type_name -> google.protobuf.Timestamp
+	1,   // 2: crm.sales.v1.CreateAccountRequest.account:type_name -> crm.sales.v1.Account
+	1,   // 3: crm.sales.v1.CreateAccountResponse.account:type_name -> crm.sales.v1.Account
+	1,   // 4: crm.sales.v1.GetAccountResponse.account:type_name -> crm.sales.v1.Account
+	1,   // 5: crm.sales.v1.ListAccountsResponse.accounts:type_name -> crm.sales.v1.Account
+	1,   // 6: crm.sales.v1.UpdateAccountRequest.account:type_name -> crm.sales.v1.Account
+	75,  // 7: crm.sales.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	1,   // 8: crm.sales.v1.UpdateAccountResponse.account:type_name -> crm.sales.v1.Account
+	76,  // 9: crm.sales.v1.CreateContactRequest.contact:type_name -> crm.sales.v1.Contact
+	76,  // 10: crm.sales.v1.CreateContactResponse.contact:type_name -> crm.sales.v1.Contact
+	76,  // 11: crm.sales.v1.GetContactResponse.contact:type_name -> crm.sales.v1.Contact
+	76,  // 12: crm.sales.v1.ListContactsResponse.contacts:type_name -> crm.sales.v1.Contact
+	76,  // 13: crm.sales.v1.UpdateContactRequest.contact:type_name -> crm.sales.v1.Contact
+	75,  // 14: crm.sales.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	76,  // 15: crm.sales.v1.UpdateContactResponse.contact:type_name -> crm.sales.v1.Contact
+	77,  // 16: crm.sales.v1.ConvertLeadRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	1,   // 17: crm.sales.v1.ConvertLeadResponse.account:type_name -> crm.sales.v1.Account
+	76,  // 18: crm.sales.v1.ConvertLeadResponse.contact:type_name -> crm.sales.v1.Contact
+	77,  // 19: crm.sales.v1.ConvertLeadResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	78,  // 20: crm.sales.v1.CreatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
+	78,  // 21: crm.sales.v1.CreatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	78,  // 22: crm.sales.v1.GetPipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	78,  // 23: crm.sales.v1.ListPipelinesResponse.pipelines:type_name -> crm.sales.v1.Pipeline
+	78,  // 24: crm.sales.v1.UpdatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
+	75,  // 25: crm.sales.v1.UpdatePipelineRequest.update_mask:type_name -> google.protobuf.FieldMask
+	78,  // 26: crm.sales.v1.UpdatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	77,  // 27: crm.sales.v1.CreateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	77,  // 28: crm.sales.v1.CreateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	77,  // 29: crm.sales.v1.GetOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	77,  // 30: crm.sales.v1.ListOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
+	77,  // 31: crm.sales.v1.UpdateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	75,  // 32: crm.sales.v1.UpdateOpportunityRequest.update_mask:type_name -> google.protobuf.FieldMask
+	77,  // 33: crm.sales.v1.UpdateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	79,  // 34: crm.sales.v1.AddLineItemRequest.line_item:type_name -> crm.sales.v1.OrderLine
+	77,  // 35: crm.sales.v1.AddLineItemResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	79,  // 36: crm.sales.v1.AddLineItemResponse.line_item:type_name -> crm.sales.v1.OrderLine
+	77,  // 37: crm.sales.v1.MoveOpportunityStageResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	77,  // 38: crm.sales.v1.WinOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	80,  // 39: crm.sales.v1.WinOpportunityResponse.order:type_name -> crm.sales.v1.Order
+	77,  // 40: crm.sales.v1.LoseOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	80,  // 41: crm.sales.v1.CreateOrderRequest.order:type_name -> crm.sales.v1.Order
+	80,  // 42: crm.sales.v1.CreateOrderResponse.order:type_name -> crm.sales.v1.Order
+	80,  // 43: crm.sales.v1.GetOrderResponse.order:type_name -> crm.sales.v1.Order
+	80,  // 44: crm.sales.v1.ListOrdersResponse.orders:type_name -> crm.sales.v1.Order
+	81,  // 45: crm.sales.v1.CreateActivityRequest.activity:type_name -> crm.sales.v1.Activity
+	81,  // 46: crm.sales.v1.CreateActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	81,  // 47: crm.sales.v1.GetActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	81,  // 48: crm.sales.v1.ListActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
+	81,  // 49: crm.sales.v1.CompleteActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	81,  // 50: crm.sales.v1.ListOverdueTasksResponse.activities:type_name -> crm.sales.v1.Activity
+	82,  // 51: crm.sales.v1.GetForecastResponse.forecast:type_name -> crm.sales.v1.Forecast
+	68,  // 52: crm.sales.v1.GetCustomerResponse.customer:type_name -> crm.sales.v1.Customer
+	69,  // 53: crm.sales.v1.Customer.profile:type_name -> crm.sales.v1.ProfileSection
+	70,  // 54: crm.sales.v1.Customer.marketing:type_name -> crm.sales.v1.MarketingSection
+	71,  // 55: crm.sales.v1.Customer.deals:type_name -> crm.sales.v1.DealsSection
+	72,  // 56: crm.sales.v1.Customer.product:type_name -> crm.sales.v1.ProductSection
+	73,  // 57: crm.sales.v1.Customer.support:type_name -> crm.sales.v1.SupportSection
+	0,   // 58: crm.sales.v1.ProfileSection.status:type_name -> crm.sales.v1.SectionStatus
+	76,  // 59: crm.sales.v1.ProfileSection.contact:type_name -> crm.sales.v1.Contact
+	1,   // 60: crm.sales.v1.ProfileSection.account:type_name -> crm.sales.v1.Account
+	0,   // 61: crm.sales.v1.MarketingSection.status:type_name -> crm.sales.v1.SectionStatus
+	83,  // 62: crm.sales.v1.MarketingSection.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	84,  // 63: crm.sales.v1.MarketingSection.loyalty:type_name -> crm.marketing.v1.LoyaltyAccount
+	0,   // 64: crm.sales.v1.DealsSection.status:type_name -> crm.sales.v1.SectionStatus
+	80,  // 65: crm.sales.v1.DealsSection.recent_orders:type_name -> crm.sales.v1.Order
+	77,  // 66: crm.sales.v1.DealsSection.open_opportunities:type_name -> crm.sales.v1.Opportunity
+	0,   // 67: crm.sales.v1.ProductSection.status:type_name -> crm.sales.v1.SectionStatus
+	85,  // 68: crm.sales.v1.ProductSection.subscriptions:type_name -> crm.product.v1.Subscription
+	86,  // 69: crm.sales.v1.ProductSection.adoption:type_name -> crm.product.v1.Adoption
+	0,   // 70: crm.sales.v1.SupportSection.status:type_name -> crm.sales.v1.SectionStatus
+	87,  // 71: crm.sales.v1.SupportSection.open_tickets:type_name -> crm.support.v1.Ticket
+	2,   // 72: crm.sales.v1.SalesService.CreateAccount:input_type -> crm.sales.v1.CreateAccountRequest
+	4,   // 73: crm.sales.v1.SalesService.GetAccount:input_type -> crm.sales.v1.GetAccountRequest
+	6,   // 74: crm.sales.v1.SalesService.ListAccounts:input_type -> crm.sales.v1.ListAccountsRequest
+	8,   // 75: crm.sales.v1.SalesService.UpdateAccount:input_type -> crm.sales.v1.UpdateAccountRequest
+	10,  // 76: crm.sales.v1.SalesService.DeleteAccount:input_type -> crm.sales.v1.DeleteAccountRequest
+	12,  // 77: crm.sales.v1.SalesService.CreateContact:input_type -> crm.sales.v1.CreateContactRequest
+	14,  // 78: crm.sales.v1.SalesService.GetContact:input_type -> crm.sales.v1.GetContactRequest
+	16,  // 79: crm.sales.v1.SalesService.ListContacts:input_type -> crm.sales.v1.ListContactsRequest
+	18,  // 80: crm.sales.v1.SalesService.UpdateContact:input_type -> crm.sales.v1.UpdateContactRequest
+	20,  // 81: crm.sales.v1.SalesService.DeleteContact:input_type -> crm.sales.v1.DeleteContactRequest
+	22,  // 82: crm.sales.v1.SalesService.ConvertLead:input_type -> crm.sales.v1.ConvertLeadRequest
+	24,  // 83: crm.sales.v1.SalesService.CreatePipeline:input_type -> crm.sales.v1.CreatePipelineRequest
+	26,  // 84: crm.sales.v1.SalesService.GetPipeline:input_type -> crm.sales.v1.GetPipelineRequest
+	28,  // 85: crm.sales.v1.SalesService.ListPipelines:input_type -> crm.sales.v1.ListPipelinesRequest
+	30,  // 86: crm.sales.v1.SalesService.UpdatePipeline:input_type -> crm.sales.v1.UpdatePipelineRequest
+	32,  // 87: crm.sales.v1.SalesService.CreateOpportunity:input_type -> crm.sales.v1.CreateOpportunityRequest
+	34,  // 88: crm.sales.v1.SalesService.GetOpportunity:input_type -> crm.sales.v1.GetOpportunityRequest
+	36,  // 89: crm.sales.v1.SalesService.ListOpportunities:input_type -> crm.sales.v1.ListOpportunitiesRequest
+	38,  // 90: crm.sales.v1.SalesService.UpdateOpportunity:input_type -> crm.sales.v1.UpdateOpportunityRequest
+	40,  // 91: crm.sales.v1.SalesService.AddLineItem:input_type -> crm.sales.v1.AddLineItemRequest
+	42,  // 92: crm.sales.v1.SalesService.MoveOpportunityStage:input_type -> crm.sales.v1.MoveOpportunityStageRequest
+	44,  // 93: crm.sales.v1.SalesService.WinOpportunity:input_type -> crm.sales.v1.WinOpportunityRequest
+	46,  // 94: crm.sales.v1.SalesService.LoseOpportunity:input_type -> crm.sales.v1.LoseOpportunityRequest
+	48,  // 95: crm.sales.v1.SalesService.CreateOrder:input_type -> crm.sales.v1.CreateOrderRequest
+	50,  // 96: crm.sales.v1.SalesService.GetOrder:input_type -> crm.sales.v1.GetOrderRequest
+	52,  // 97: crm.sales.v1.SalesService.ListOrders:input_type -> crm.sales.v1.ListOrdersRequest
+	54,  // 98: crm.sales.v1.SalesService.CreateActivity:input_type -> crm.sales.v1.CreateActivityRequest
+	56,  // 99: crm.sales.v1.SalesService.GetActivity:input_type -> crm.sales.v1.GetActivityRequest
+	58,  // 100: crm.sales.v1.SalesService.ListActivities:input_type -> crm.sales.v1.ListActivitiesRequest
+	60,  // 101: crm.sales.v1.SalesService.CompleteActivity:input_type -> crm.sales.v1.CompleteActivityRequest
+	62,  // 102: crm.sales.v1.SalesService.ListOverdueTasks:input_type -> crm.sales.v1.ListOverdueTasksRequest
+	64,  // 103: crm.sales.v1.SalesService.GetForecast:input_type -> crm.sales.v1.GetForecastRequest
+	66,  // 104: crm.sales.v1.SalesService.GetCustomer:input_type -> crm.sales.v1.GetCustomerRequest
+	3,   // 105: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
+	5,   // 106: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
+	7,   // 107: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
+	9,   // 108: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
+	11,  // 109: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
+	13,  // 110: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
+	15,  // 111: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
+	17,  // 112: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
+	19,  // 113: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
+	21,  // 114: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
+	23,  // 115: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
+	25,  // 116: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
+	27,  // 117: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
+	29,  // 118: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
+	31,  // 119: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
+	33,  // 120: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
+	35,  // 121: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
+	37,  // 122: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
+	39,  // 123: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
+	41,  // 124: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
+	43,  // 125: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
+	45,  // 126: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
+	47,  // 127: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
+	49,  // 128: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
+	51,  // 129: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
+	53,  // 130: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
+	55,  // 131: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
+	57,  // 132: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
+	59,  // 133: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
+	61,  // 134: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
+	63,  // 135: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
+	65,  // 136: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
+	67,  // 137: crm.sales.v1.SalesService.GetCustomer:output_type -> crm.sales.v1.GetCustomerResponse
+	105, // [105:138] is the sub-list for method output_type
+	72,  // [72:105] is the sub-list for method input_type
+	72,  // [72:72] is the sub-list for extension type_name
+	72,  // [72:72] is the sub-list for extension extendee
+	0,   // [0:72] is the sub-list for field type_name
 }
 
 func init() { file_crm_sales_v1_sales_service_proto_init() }
@@ -3889,13 +4585,14 @@ func file_crm_sales_v1_sales_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_sales_v1_sales_service_proto_rawDesc), len(file_crm_sales_v1_sales_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   65,
+			NumEnums:      1,
+			NumMessages:   73,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_crm_sales_v1_sales_service_proto_goTypes,
 		DependencyIndexes: file_crm_sales_v1_sales_service_proto_depIdxs,
+		EnumInfos:         file_crm_sales_v1_sales_service_proto_enumTypes,
 		MessageInfos:      file_crm_sales_v1_sales_service_proto_msgTypes,
 	}.Build()
 	File_crm_sales_v1_sales_service_proto = out.File

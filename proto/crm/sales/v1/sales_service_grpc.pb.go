@@ -51,6 +51,7 @@ const (
 	SalesService_CompleteActivity_FullMethodName     = "/crm.sales.v1.SalesService/CompleteActivity"
 	SalesService_ListOverdueTasks_FullMethodName     = "/crm.sales.v1.SalesService/ListOverdueTasks"
 	SalesService_GetForecast_FullMethodName          = "/crm.sales.v1.SalesService/GetForecast"
+	SalesService_GetCustomer_FullMethodName          = "/crm.sales.v1.SalesService/GetCustomer"
 )
 
 // SalesServiceClient is the client API for SalesService service.
@@ -130,6 +131,10 @@ type SalesServiceClient interface {
 	// Gets the forecast of a month ("2026-07") or quarter ("2026-Q3"), per owner and currency, from
 	// totals kept as opportunities change.
 	GetForecast(ctx context.Context, in *GetForecastRequest, opts ...grpc.CallOption) (*GetForecastResponse, error)
+	// The customer 360: profile, lifecycle and loyalty, orders and open deals, subscriptions and
+	// adoption, open tickets and satisfaction, read from the four services in parallel. A service
+	// that is down leaves its section UNAVAILABLE; NOT_FOUND only when no service knows the customer.
+	GetCustomer(ctx context.Context, in *GetCustomerRequest, opts ...grpc.CallOption) (*GetCustomerResponse, error)
 }
 
 type salesServiceClient struct {
@@ -460,6 +465,16 @@ func (c *salesServiceClient) GetForecast(ctx context.Context, in *GetForecastReq
 	return out, nil
 }
 
+func (c *salesServiceClient) GetCustomer(ctx context.Context, in *GetCustomerRequest, opts ...grpc.CallOption) (*GetCustomerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCustomerResponse)
+	err := c.cc.Invoke(ctx, SalesService_GetCustomer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SalesServiceServer is the server API for SalesService service.
 // All implementations must embed UnimplementedSalesServiceServer
 // for forward compatibility.
@@ -537,6 +552,10 @@ type SalesServiceServer interface {
 	// Gets the forecast of a month ("2026-07") or quarter ("2026-Q3"), per owner and currency, from
 	// totals kept as opportunities change.
 	GetForecast(context.Context, *GetForecastRequest) (*GetForecastResponse, error)
+	// The customer 360: profile, lifecycle and loyalty, orders and open deals, subscriptions and
+	// adoption, open tickets and satisfaction, read from the four services in parallel. A service
+	// that is down leaves its section UNAVAILABLE; NOT_FOUND only when no service knows the customer.
+	GetCustomer(context.Context, *GetCustomerRequest) (*GetCustomerResponse, error)
 	mustEmbedUnimplementedSalesServiceServer()
 }
 
@@ -642,6 +661,9 @@ func (UnimplementedSalesServiceServer) ListOverdueTasks(context.Context, *ListOv
 }
 func (UnimplementedSalesServiceServer) GetForecast(context.Context, *GetForecastRequest) (*GetForecastResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetForecast not implemented")
+}
+func (UnimplementedSalesServiceServer) GetCustomer(context.Context, *GetCustomerRequest) (*GetCustomerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCustomer not implemented")
 }
 func (UnimplementedSalesServiceServer) mustEmbedUnimplementedSalesServiceServer() {}
 func (UnimplementedSalesServiceServer) testEmbeddedByValue()                      {}
@@ -1240,6 +1262,24 @@ func _SalesService_GetForecast_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SalesService_GetCustomer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCustomerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).GetCustomer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_GetCustomer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).GetCustomer(ctx, req.(*GetCustomerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SalesService_ServiceDesc is the grpc.ServiceDesc for SalesService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1374,6 +1414,10 @@ var SalesService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetForecast",
 			Handler:    _SalesService_GetForecast_Handler,
+		},
+		{
+			MethodName: "GetCustomer",
+			Handler:    _SalesService_GetCustomer_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
