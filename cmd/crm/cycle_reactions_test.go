@@ -35,7 +35,9 @@ func TestCycleReactionsOverREST(t *testing.T) {
 	campaign := str(sys.createCampaign(t, key, campaignBody), "id")
 	lead := sys.captureLead(t, key, fmt.Sprintf(`{"email":"cycle@example.com","company":"Cycle","campaignId":%q}`, campaign))
 	leadID, customer := str(lead, "id"), str(lead, "customerId")
-	performance := func() map[string]any { return sys.ok(t, http.MethodGet, "/v1/campaigns/"+campaign+"/performance", key, "") }
+	performance := func() map[string]any {
+		return sys.ok(t, http.MethodGet, "/v1/campaigns/"+campaign+"/performance", key, "")
+	}
 
 	sys.ok(t, http.MethodPost, "/v1/leads/"+leadID+":convert", key, `{}`)
 	eventually(t, "the lead's conversion", func() (bool, string) {
