@@ -13,6 +13,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
 
@@ -25,9 +28,15 @@ type demoSeed struct {
 	rng       *rand.Rand
 	now       time.Time
 	marketing marketingv1.MarketingServiceClient
+	sales     salesv1.SalesServiceClient
+	product   productv1.ProductServiceClient
+	support   supportv1.SupportServiceClient
 
 	campaigns []*marketingv1.Campaign
 	leads     []*marketingv1.Lead
+	products  []*productv1.Product
+	customers []string // customers who bought
+	counts    map[string]int
 }
 
 // demoSize is how many leads the demo captures.
@@ -46,21 +55,32 @@ func seedDemo(ctx context.Context, addr, key string, out io.Writer) error {
 		rng:       rand.New(rand.NewPCG(2026, 11)), // the same population on every run
 		now:       time.Now(),
 		marketing: marketingv1.NewMarketingServiceClient(conn),
+		sales:     salesv1.NewSalesServiceClient(conn),
+		product:   productv1.NewProductServiceClient(conn),
+		support:   supportv1.NewSupportServiceClient(conn),
+		counts:    map[string]int{},
 	}
 	start := time.Now()
 	for _, step := range []struct {
 		name string
 		run  func() error
 	}{
+		{"catalog", d.seedCatalog},
 		{"campaigns", d.seedCampaigns},
 		{"leads", d.seedLeads},
+		{"engagements", d.seedEngagements},
+		{"deals", d.seedDeals},
+		{"repeat orders", d.seedRepeatOrders},
+		{"usage and tickets", d.seedProductAndSupport},
+		{"NPS", d.seedNps},
 	} {
 		if err := step.run(); err != nil {
 			return fmt.Errorf("demo: %s: %w", step.name, err)
 		}
 	}
-	fmt.Fprintf(out, "==> demo: seeded %d campaigns and %d leads in %s\n",
-		len(d.campaigns), len(d.leads), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(out, "==> demo: seeded %d products, %d campaigns, %d leads (%d engagements), %d deals (%d won, %d lost), %d orders, %d usage records, %d tickets, %d NPS answers in %s\n",
+		len(d.products), len(d.campaigns), len(d.leads), d.counts["engagements"], d.counts["deals"], d.counts["won"], d.counts["lost"],
+		d.counts["orders"], d.counts["usage"], d.counts["tickets"], d.counts["nps"], time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -121,6 +141,222 @@ func (d *demoSeed) seedLeads() error {
 			return err
 		}
 		d.leads = append(d.leads, captured.GetLead())
+	}
+	return nil
+}
+
+func (d *demoSeed) seedCatalog() error {
+	for _, p := range []struct {
+		sku, name string
+		units     int64
+		period    productv1.BillingPeriod
+		line      string
+		tier      int32
+	}{
+		{"CRM-STARTER", "CRM Starter", 29, productv1.BillingPeriod_BILLING_PERIOD_MONTHLY, "crm", 1},
+		{"CRM-PRO", "CRM Pro", 99, productv1.BillingPeriod_BILLING_PERIOD_MONTHLY, "crm", 2},
+		{"CRM-ENTERPRISE", "CRM Enterprise", 9_000, productv1.BillingPeriod_BILLING_PERIOD_YEARLY, "crm", 3},
+		{"ONBOARDING", "Onboarding package", 1_500, productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME, "", 0},
+		{"TRAINING", "Admin training", 400, productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME, "", 0},
+	} {
+		created, err := d.product.CreateProduct(d.ctx, &productv1.CreateProductRequest{Product: &productv1.Product{
+			Sku: p.sku, DisplayName: p.name, Price: &typev1.Money{CurrencyCode: "EUR", Units: p.units},
+			BillingPeriod: p.period, ProductLine: p.line, Tier: p.tier, Category: "software",
+			Features: []string{"contacts", "pipelines", "reports", "automation"},
+		}})
+		if err != nil {
+			return err
+		}
+		d.products = append(d.products, created.GetProduct())
+	}
+	return nil
+}
+
+// seedEngagements has most leads open e-mails, read content and fill forms; the scoring rules
+// qualify the busiest ones on their own.
+func (d *demoSeed) seedEngagements() error {
+	types := []marketingv1.EngagementType{
+		marketingv1.EngagementType_ENGAGEMENT_TYPE_EMAIL_OPEN, marketingv1.EngagementType_ENGAGEMENT_TYPE_EMAIL_CLICK,
+		marketingv1.EngagementType_ENGAGEMENT_TYPE_PAGE_VIEW, marketingv1.EngagementType_ENGAGEMENT_TYPE_CONTENT_DOWNLOAD,
+		marketingv1.EngagementType_ENGAGEMENT_TYPE_FORM_SUBMIT, marketingv1.EngagementType_ENGAGEMENT_TYPE_EVENT_ATTENDED,
+	}
+	for i, lead := range d.leads {
+		for range d.rng.IntN(8) {
+			resp, err := d.marketing.RecordEngagement(d.ctx, &marketingv1.RecordEngagementRequest{LeadId: lead.GetId(), Engagement: &marketingv1.Engagement{
+				Type: types[d.rng.IntN(len(types))], CampaignId: lead.GetCampaignId(),
+			}})
+			if err != nil {
+				return err
+			}
+			d.leads[i] = resp.GetLead()
+			d.counts["engagements"]++
+		}
+	}
+	return nil
+}
+
+// seedDeals converts most qualified leads with an opportunity, prices line items through product,
+// and wins, loses or leaves each deal somewhere in the pipeline.
+func (d *demoSeed) seedDeals() error {
+	stages := []string{"QUALIFICATION", "PROPOSAL", "NEGOTIATION"}
+	for _, lead := range d.leads {
+		if lead.GetStatus() != marketingv1.LeadStatus_LEAD_STATUS_MARKETING_QUALIFIED || d.rng.IntN(10) < 2 {
+			continue
+		}
+		conv, err := d.sales.ConvertLead(d.ctx, &salesv1.ConvertLeadRequest{LeadId: lead.GetId(), Opportunity: &salesv1.Opportunity{
+			DisplayName: lead.GetCompany() + " " + lead.GetFamilyName() + " deal", CurrencyCode: "EUR",
+			CloseDate: d.now.AddDate(0, 0, d.rng.IntN(80)).Format(time.DateOnly),
+			OwnerId:   []string{"ada", "grace", "alan"}[d.rng.IntN(3)],
+		}})
+		if err != nil {
+			return err
+		}
+		opp := conv.GetOpportunity()
+		d.counts["deals"]++
+		for _, p := range d.pick(1 + d.rng.IntN(2)) {
+			if _, err := d.sales.AddLineItem(d.ctx, &salesv1.AddLineItemRequest{OpportunityId: opp.GetId(), LineItem: &salesv1.OrderLine{
+				ProductId: p.GetId(), Quantity: int64(1 + d.rng.IntN(20)), DiscountPercent: int32(5 * d.rng.IntN(3)),
+			}}); err != nil {
+				return err
+			}
+		}
+		for _, stage := range stages[:d.rng.IntN(len(stages)+1)] {
+			if _, err := d.sales.MoveOpportunityStage(d.ctx, &salesv1.MoveOpportunityStageRequest{Id: opp.GetId(), Stage: stage}); err != nil {
+				return err
+			}
+		}
+		switch roll := d.rng.IntN(10); {
+		case roll < 5:
+			if _, err := d.sales.WinOpportunity(d.ctx, &salesv1.WinOpportunityRequest{Id: opp.GetId()}); err != nil {
+				return err
+			}
+			d.customers = append(d.customers, lead.GetCustomerId())
+			d.counts["won"]++
+			d.counts["orders"]++
+		case roll < 7:
+			if _, err := d.sales.LoseOpportunity(d.ctx, &salesv1.LoseOpportunityRequest{Id: opp.GetId(), Reason: "went with a competitor"}); err != nil {
+				return err
+			}
+			d.counts["lost"]++
+		}
+	}
+	return nil
+}
+
+// pick returns n distinct products.
+func (d *demoSeed) pick(n int) []*productv1.Product {
+	order := d.rng.Perm(len(d.products))
+	out := make([]*productv1.Product, 0, n)
+	for _, i := range order[:n] {
+		out = append(out, d.products[i])
+	}
+	return out
+}
+
+// seedRepeatOrders has a third of the customers buy again: they become repeat customers.
+func (d *demoSeed) seedRepeatOrders() error {
+	for _, customer := range d.customers {
+		if d.rng.IntN(3) != 0 {
+			continue
+		}
+		p := d.products[3+d.rng.IntN(2)] // a one-time product
+		if _, err := d.sales.CreateOrder(d.ctx, &salesv1.CreateOrderRequest{Order: &salesv1.Order{
+			CustomerId: customer, CurrencyCode: "EUR", Lines: []*salesv1.OrderLine{{ProductId: p.GetId(), Quantity: 1}},
+		}}); err != nil {
+			return err
+		}
+		d.counts["orders"]++
+	}
+	return nil
+}
+
+// seedProductAndSupport waits for product to turn the orders into subscriptions (it reacts to
+// sales.order.placed on the bus), records usage on them, and opens tickets on what customers own.
+func (d *demoSeed) seedProductAndSupport() error {
+	agents := []string{"agent-kim", "agent-lee", "agent-sam"}
+	for _, customer := range d.customers {
+		subs, err := d.subscriptionsOf(customer)
+		if err != nil {
+			return err
+		}
+		for _, sub := range subs {
+			if sub.GetStatus() != productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_ACTIVE {
+				continue
+			}
+			for range d.rng.IntN(6) {
+				if _, err := d.product.RecordUsage(d.ctx, &productv1.RecordUsageRequest{SubscriptionId: sub.GetId(), UsageRecord: &productv1.UsageRecord{
+					Feature: []string{"contacts", "pipelines", "reports", "automation"}[d.rng.IntN(4)], Quantity: int64(1 + d.rng.IntN(50)),
+					UserId: fmt.Sprintf("user-%d", d.rng.IntN(5)),
+				}}); err != nil {
+					return err
+				}
+				d.counts["usage"]++
+			}
+		}
+		if len(subs) == 0 || d.rng.IntN(2) == 0 {
+			continue
+		}
+		t, err := d.support.CreateTicket(d.ctx, &supportv1.CreateTicketRequest{Ticket: &supportv1.Ticket{
+			CustomerId: customer, ProductId: subs[0].GetProductId(),
+			Subject:  []string{"Cannot import contacts", "Report totals look wrong", "How do I add a pipeline stage?", "Login fails after SSO change"}[d.rng.IntN(4)],
+			Priority: supportv1.TicketPriority(1 + d.rng.IntN(4)), Channel: supportv1.TicketChannel(1 + d.rng.IntN(4)),
+		}})
+		if err != nil {
+			return err
+		}
+		d.counts["tickets"]++
+		id := t.GetTicket().GetId()
+		if d.rng.IntN(4) == 0 {
+			continue // still in the queue
+		}
+		if _, err := d.support.AssignTicket(d.ctx, &supportv1.AssignTicketRequest{Id: id, AssigneeId: agents[d.rng.IntN(len(agents))]}); err != nil {
+			return err
+		}
+		if _, err := d.support.AddComment(d.ctx, &supportv1.AddCommentRequest{TicketId: id, Comment: &supportv1.Comment{Body: "Thanks, we are looking into it."}}); err != nil {
+			return err
+		}
+		if d.rng.IntN(3) == 0 {
+			continue // open, being worked on
+		}
+		if _, err := d.support.SolveTicket(d.ctx, &supportv1.SolveTicketRequest{Id: id}); err != nil {
+			return err
+		}
+		if _, err := d.support.RateTicket(d.ctx, &supportv1.RateTicketRequest{Id: id, Score: int32(2 + d.rng.IntN(4))}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// subscriptionsOf waits (up to 10 s) until product has the customer's subscriptions.
+func (d *demoSeed) subscriptionsOf(customer string) ([]*productv1.Subscription, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := d.product.ListSubscriptions(d.ctx, &productv1.ListSubscriptionsRequest{Filter: fmt.Sprintf("customer_id = %q", customer)})
+		if err != nil || len(resp.GetSubscriptions()) > 0 || time.Now().After(deadline) {
+			return resp.GetSubscriptions(), err
+		}
+		select {
+		case <-d.ctx.Done():
+			return nil, d.ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// seedNps has most customers answer the NPS survey, most of them happily.
+func (d *demoSeed) seedNps() error {
+	for _, customer := range d.customers {
+		if d.rng.IntN(5) == 0 {
+			continue
+		}
+		score := []int32{10, 10, 9, 9, 8, 7, 6, 3}[d.rng.IntN(8)]
+		if _, err := d.support.RecordNpsResponse(d.ctx, &supportv1.RecordNpsResponseRequest{NpsResponse: &supportv1.NpsResponse{
+			CustomerId: customer, Score: score,
+		}}); err != nil {
+			return err
+		}
+		d.counts["nps"]++
 	}
 	return nil
 }
