@@ -405,6 +405,9 @@ func (r *Reactions) subscriptionChanged(ctx context.Context, ev *eventv1.Event) 
 	if customer == "" {
 		customer = p.GetSubscription().GetCustomerId()
 	}
+	if customer == "" {
+		return nil
+	}
 	active := ev.GetType() == eventSubscriptionActivated || ev.GetType() == eventSubscriptionRenewed
 	left, err := r.store.MarkSubscription(ctx, tenant, customer, p.GetSubscription().GetId(), active)
 	if err != nil {
