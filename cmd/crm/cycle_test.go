@@ -122,7 +122,7 @@ func TestTheWholeCycle(t *testing.T) {
 	friend := sys.ok(t, http.MethodPost, "/v1/leads", key, fmt.Sprintf(`{"email":"grace@example.com","channel":"CHANNEL_REFERRAL","referralCode":%q}`, code))
 	sys.ok(t, http.MethodPost, "/v1/leads/"+str(friend, "id")+":convert", key, `{}`)
 	for range 2 {
-		sys.ok(t, http.MethodPost, "/v1/orders", key, fmt.Sprintf(`{"customerId":%q,"lines":[{"productId":%q,"quantity":1}]}`, str(friend, "customerId"), product))
+		sys.ok(t, http.MethodPost, "/v1/orders", key, fmt.Sprintf(`{"customerId":%q,"currencyCode":"EUR","lines":[{"productId":%q,"quantity":1}]}`, str(friend, "customerId"), product))
 	}
 	referralEntries := func() int {
 		ledger, _ := sys.ok(t, http.MethodGet, "/v1/customers/"+customer+"/loyalty", key, "")["ledger"].([]any)
