@@ -59,6 +59,8 @@ type CampaignCounters struct {
 	Touches, Leads, MarketingQualifiedLeads, Conversions int64
 	// WonRevenueNanos is won revenue in nano units of the budget's currency.
 	WonRevenueNanos int64
+	// WonDeals and LostDeals count the deals attributed to the campaign that sales closed.
+	WonDeals, LostDeals int64
 }
 
 // CampaignStore persists campaigns with their indexes, counters and outbox events.
@@ -87,6 +89,7 @@ func performance(c *Campaign, n CampaignCounters) *marketingv1.CampaignPerforman
 		CampaignId: c.GetId(), Touches: n.Touches, Leads: n.Leads,
 		MarketingQualifiedLeads: n.MarketingQualifiedLeads, Conversions: n.Conversions,
 		WonRevenue: fromNanos(currency, big.NewInt(n.WonRevenueNanos)),
+		WonDeals:   n.WonDeals, LostDeals: n.LostDeals,
 	}
 	cost := toNanos(c.GetActualCost())
 	if cost.Sign() > 0 && n.Leads > 0 {

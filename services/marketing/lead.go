@@ -66,6 +66,9 @@ type LeadWrite struct {
 	Touch bool
 	// Lifecycle, when set, is the customer's lifecycle change committed with the lead.
 	Lifecycle *LifecycleWrite
+	// Applied, when set, names the causing event's effect (see AppliedMarker): a write whose
+	// marker exists changes nothing and fails with ErrAlreadyApplied.
+	Applied string
 }
 
 // LeadQuery is one page of a lead list.

@@ -41,6 +41,9 @@ type LoyaltyCredit struct {
 	Version     string
 	Tier        marketingv1.LoyaltyTier
 	Events      [][]byte
+	// Applied, when set, names the causing event's effect (see AppliedMarker): a credit whose
+	// marker exists changes nothing and fails with ErrAlreadyApplied.
+	Applied string
 }
 
 // LoyaltyStore keeps loyalty accounts and the programme.
@@ -104,6 +107,11 @@ func account(customer string, st *LoyaltyState, program *LoyaltyProgram) *market
 
 // Credit adds points, moving the tier when the trailing year's earnings cross a threshold.
 func (l *Loyalty) Credit(ctx context.Context, tenant, customer string, points int64, reason string) (*marketingv1.LedgerEntry, *marketingv1.LoyaltyAccount, error) {
+	return l.credit(ctx, tenant, customer, points, reason, "")
+}
+
+// credit books a credit; applied, when set, makes it once per causing event's effect.
+func (l *Loyalty) credit(ctx context.Context, tenant, customer string, points int64, reason, applied string) (*marketingv1.LedgerEntry, *marketingv1.LoyaltyAccount, error) {
 	program, err := l.Program(ctx, tenant)
 	if err != nil {
 		return nil, nil, err
@@ -125,7 +133,7 @@ func (l *Loyalty) Credit(ctx context.Context, tenant, customer string, points in
 		}
 		after.EarnedByMonth[months[0]] += points
 		acct := account(customer, after, program)
-		credit := LoyaltyCredit{Entry: entry, Month: months[0], PrevVersion: st.Version, Version: nextEtag(st.Version), Tier: acct.GetTier()}
+		credit := LoyaltyCredit{Entry: entry, Month: months[0], PrevVersion: st.Version, Version: nextEtag(st.Version), Tier: acct.GetTier(), Applied: applied}
 		if err := l.book(ctx, tenant, customer, "marketing.loyalty.points_credited", entry, &credit.Events); err != nil {
 			return nil, nil, err
 		}

@@ -210,6 +210,9 @@ func (o *Opportunities) AddLineItem(ctx context.Context, tenant, id string, in *
 	if !isOpen(existing) {
 		return nil, nil, ErrOpportunityClosed
 	}
+	if len(existing.GetLineItems()) >= maxLineItems {
+		return nil, nil, ErrLinesFull
+	}
 	priced, err := o.pricer.Price(ctx, existing.GetCurrencyCode(), requestLines([]*OrderLine{in}))
 	if err != nil {
 		return nil, nil, err
@@ -218,6 +221,9 @@ func (o *Opportunities) AddLineItem(ctx context.Context, tenant, id string, in *
 	for range writeAttempts {
 		if !isOpen(existing) {
 			return nil, nil, ErrOpportunityClosed
+		}
+		if len(existing.GetLineItems()) >= maxLineItems {
+			return nil, nil, ErrLinesFull
 		}
 		opp := proto.CloneOf(existing)
 		opp.LineItems = append(opp.LineItems, line)

@@ -17,6 +17,8 @@ var (
 	ErrOpportunityClosed   = apierr.New(apierr.FailedPrecondition, "OPPORTUNITY_CLOSED", "the opportunity is already won or lost")
 	ErrClosedStage         = apierr.New(apierr.FailedPrecondition, "CLOSED_STAGE",
 		"closed stages are reached only through :win and :lose")
+	ErrLinesFull = apierr.New(apierr.FailedPrecondition, "LINE_ITEMS_FULL",
+		fmt.Sprintf("an opportunity holds at most %d line items (an order's limit)", maxLineItems))
 	ErrNoLineItems       = apierr.New(apierr.FailedPrecondition, "NO_LINE_ITEMS", "winning needs at least one line item")
 	ErrNoCustomer        = apierr.New(apierr.FailedPrecondition, "NO_CONTACT", "winning needs a contact: the order is placed for its customer")
 	ErrContention        = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the opportunity kept changing concurrently; retry")
@@ -30,6 +32,9 @@ var (
 	ErrOpportunityFilter = apierr.Invalid("filter", `supported filters: stage = "<stage>", owner_id = "<owner>", `+
 		`account_id = "<id>", or a range on close_date ("YYYY-MM-DD") or amount (whole units)`)
 )
+
+// maxLineItems is the most lines an order may have, so a deal never holds more than it can sell.
+const maxLineItems = 100
 
 // OpportunityStore persists opportunities.
 type OpportunityStore interface {

@@ -59,7 +59,8 @@ type TicketWrite struct {
 	// Comment is a comment to add, if any.
 	Comment *Comment
 	// Tally are the counter deltas of the change.
-	Tally  Tally
+	Tally Tally
+	// Events are the outbox events of the change, appended in order.
 	Events [][]byte
 }
 
@@ -109,8 +110,6 @@ type Store interface {
 	DueTickets(ctx context.Context, tenant string, s Schedule, now time.Time, limit int) ([]string, error)
 	// DueInPartition is DueTickets across the tenants of one key-space partition.
 	DueInPartition(ctx context.Context, partition int, s Schedule, now time.Time, limit int) ([]Due, error)
-	// Partitions is the number of key-space partitions.
-	Partitions() int
 
 	// SlaPolicies returns the policies a tenant has changed, by priority.
 	SlaPolicies(ctx context.Context, tenant string) (map[supportv1.TicketPriority]*SlaPolicy, error)

@@ -43,6 +43,8 @@ const (
 	statMQLs    = "mqls"
 	statWins    = "conversions"
 	statRevenue = "won_revenue_nanos"
+	statWon     = "won_deals"
+	statLost    = "lost_deals"
 )
 
 // CreateCampaign implements marketing.CampaignStore.
@@ -102,13 +104,14 @@ func (s *Store) CampaignCounters(ctx context.Context, tenant, id string) (market
 	n := func(field string) int64 { v, _ := strconv.ParseInt(m[field], 10, 64); return v }
 	return marketing.CampaignCounters{
 		Touches: n(statTouches), Leads: n(statLeads), MarketingQualifiedLeads: n(statMQLs),
-		Conversions: n(statWins), WonRevenueNanos: n(statRevenue),
+		Conversions: n(statWins), WonRevenueNanos: n(statRevenue), WonDeals: n(statWon), LostDeals: n(statLost),
 	}, nil
 }
 
 // countLeadWrite adds a lead write's campaign effects: a campaign it names must exist; a capture
 // counts a touch (and, for a new lead, a lead) for it; a lead that has just become
-// MARKETING_QUALIFIED counts an MQL for its source campaign. All in the lead's atomic call.
+// MARKETING_QUALIFIED counts an MQL for its source campaign, and one just CONVERTED a conversion.
+// All in the lead's atomic call.
 func (k leadKeys) countLeadWrite(w *commit.Write, lw marketing.LeadWrite) {
 	if lw.Campaign != "" {
 		w.ExpectExists(k.campaign(lw.Campaign))
@@ -122,5 +125,9 @@ func (k leadKeys) countLeadWrite(w *commit.Write, lw marketing.LeadWrite) {
 	mql := marketingv1.LeadStatus_LEAD_STATUS_MARKETING_QUALIFIED
 	if source := lw.Lead.GetCampaignId(); source != "" && lw.Lead.GetStatus() == mql && lw.Prev.GetStatus() != mql {
 		w.HIncrBy(k.campaignStats(source), statMQLs, 1)
+	}
+	converted := marketingv1.LeadStatus_LEAD_STATUS_CONVERTED
+	if source := lw.Lead.GetCampaignId(); source != "" && lw.Lead.GetStatus() == converted && lw.Prev.GetStatus() != converted {
+		w.HIncrBy(k.campaignStats(source), statWins, 1)
 	}
 }

@@ -80,9 +80,13 @@ func (s *Store) CreditPoints(ctx context.Context, tenant, customer string, c mar
 	for _, ev := range c.Events {
 		w.Append(k.Stream(), ev)
 	}
+	k.once(w, c.Applied)
 	err = w.Run(ctx, s.rdb)
-	if errors.Is(err, commit.ErrVersionMismatch) {
+	switch {
+	case errors.Is(err, commit.ErrVersionMismatch):
 		return marketing.ErrStale
+	case errors.Is(err, commit.ErrAlreadyApplied):
+		return marketing.ErrAlreadyApplied
 	}
 	return err
 }

@@ -162,9 +162,13 @@ func (s *Store) UpdateLead(ctx context.Context, tenant string, lw marketing.Lead
 	}
 	moveIndexes(w, k.indexes(prev), k.indexes(lead))
 	k.countLeadWrite(w, lw)
+	k.once(w, lw.Applied)
 	err = appendAll(w, k.Stream(), lw.Events).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale
+	}
+	if errors.Is(err, commit.ErrAlreadyApplied) {
+		return marketing.ErrAlreadyApplied
 	}
 	if _, ok := errors.AsType[*commit.MissingError](err); ok {
 		return marketing.ErrUnknownCampaign

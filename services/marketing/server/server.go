@@ -16,9 +16,15 @@ import (
 const Name = "marketing"
 
 // Service is the mountable marketing service.
-type Service struct{ rpc *rpc.Server }
+type Service struct {
+	rpc       *rpc.Server
+	reactions *marketing.Reactions
+}
 
-var _ platform.Service = (*Service)(nil)
+var (
+	_ platform.Service = (*Service)(nil)
+	_ platform.Reactor = (*Service)(nil)
+)
 
 // New builds the service from the process's shared parts.
 func New(deps platform.Deps) (*Service, error) {
@@ -28,15 +34,19 @@ func New(deps platform.Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	loyalty := marketing.NewLoyalty(store, publisher, validator, deps.Now)
+	lifecycle := marketing.NewLifecycle(store, publisher, deps.Now)
 	return &Service{rpc: rpc.New(rpc.UseCases{
 		Leads:     marketing.NewLeads(store, publisher, validator, deps.Now),
 		Campaigns: marketing.NewCampaigns(store, publisher, validator, deps.Now),
-		Loyalty:   marketing.NewLoyalty(store, publisher, validator, deps.Now),
+		Loyalty:   loyalty,
 		Referrals: marketing.NewReferrals(store, publisher, deps.Now),
 		Scoring:   marketing.NewScoring(store, publisher, validator, deps.Now),
-		Lifecycle: marketing.NewLifecycle(store, publisher, deps.Now),
+		Lifecycle: lifecycle,
 		Segments:  marketing.NewSegments(store, publisher, deps.Now),
-	}, deps.PageTokens)}, nil
+	}, deps.PageTokens),
+		reactions: marketing.NewReactions(store, lifecycle, loyalty, publisher, deps.Now),
+	}, nil
 }
 
 // Name implements platform.Service.
@@ -44,3 +54,13 @@ func (s *Service) Name() string { return Name }
 
 // Register implements platform.Service.
 func (s *Service) Register(r grpc.ServiceRegistrar) { s.rpc.Register(r) }
+
+// Subscriptions implements platform.Reactor: marketing closes the CRM loop on sales, product and
+// support events (conversions, orders, subscriptions, adoption, NPS, SLA breaches).
+func (s *Service) Subscriptions() []events.Subscription {
+	subs := make([]events.Subscription, 0, 3)
+	for _, producer := range []string{"sales", "product", "support"} {
+		subs = append(subs, events.Subscription{Group: Name, Producer: producer, Handle: s.reactions.Handle})
+	}
+	return subs
+}

@@ -36,9 +36,6 @@ func New(rdb redis.UniversalClient, keys *keyspace.Space) *Store {
 	return &Store{rdb: rdb, keys: keys}
 }
 
-// Partitions implements support.Store.
-func (s *Store) Partitions() int { return s.keys.Partitions() }
-
 type scope struct{ keyspace.Scope }
 
 func (s *Store) scope(tenant string) scope { return scope{s.keys.Scope(service, tenant)} }

@@ -231,7 +231,9 @@ func (x *Campaign) GetEtag() string {
 	return ""
 }
 
-// A campaign's results, from counters kept as things happen.
+// A campaign's results, from counters kept as things happen: captures and qualification count at
+// the lead's write, and the reactions to sales events ("sales.lead.converted", "sales.order.placed",
+// "sales.opportunity.won" and ".lost") count once per event, in the same commit as their marker.
 type CampaignPerformance struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The campaign.
@@ -240,16 +242,22 @@ type CampaignPerformance struct {
 	Touches int64 `protobuf:"varint,2,opt,name=touches,proto3" json:"touches,omitempty"`
 	// Leads the campaign reached first.
 	Leads int64 `protobuf:"varint,3,opt,name=leads,proto3" json:"leads,omitempty"`
-	// Leads that became marketing-qualified after the campaign reached them first.
+	// Leads that became marketing-qualified (MQLs) after the campaign reached them first.
 	MarketingQualifiedLeads int64 `protobuf:"varint,4,opt,name=marketing_qualified_leads,json=marketingQualifiedLeads,proto3" json:"marketing_qualified_leads,omitempty"`
-	// Leads the campaign reached first that sales converted.
+	// Leads the campaign reached first that sales converted ("sales.lead.converted").
 	Conversions int64 `protobuf:"varint,5,opt,name=conversions,proto3" json:"conversions,omitempty"`
-	// Revenue won from customers the campaign reached first.
+	// Revenue of orders ("sales.order.placed") from customers whose lead the campaign touched first
+	// or last (an order counts once per campaign), in the campaign's budget currency, exact to the
+	// nano. Orders in another currency are counted apart and not shown here.
 	WonRevenue *v1.Money `protobuf:"bytes,6,opt,name=won_revenue,json=wonRevenue,proto3" json:"won_revenue,omitempty"`
 	// actual_cost / leads; absent without leads or cost.
 	CostPerLead *v1.Money `protobuf:"bytes,7,opt,name=cost_per_lead,json=costPerLead,proto3" json:"cost_per_lead,omitempty"`
 	// (won_revenue - actual_cost) / actual_cost; 0 without cost.
-	Roi           float64 `protobuf:"fixed64,8,opt,name=roi,proto3" json:"roi,omitempty"`
+	Roi float64 `protobuf:"fixed64,8,opt,name=roi,proto3" json:"roi,omitempty"`
+	// Deals attributed to the campaign that sales won ("sales.opportunity.won").
+	WonDeals int64 `protobuf:"varint,9,opt,name=won_deals,json=wonDeals,proto3" json:"won_deals,omitempty"`
+	// Deals attributed to the campaign that sales lost ("sales.opportunity.lost").
+	LostDeals     int64 `protobuf:"varint,10,opt,name=lost_deals,json=lostDeals,proto3" json:"lost_deals,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -340,6 +348,20 @@ func (x *CampaignPerformance) GetRoi() float64 {
 	return 0
 }
 
+func (x *CampaignPerformance) GetWonDeals() int64 {
+	if x != nil {
+		return x.WonDeals
+	}
+	return 0
+}
+
+func (x *CampaignPerformance) GetLostDeals() int64 {
+	if x != nil {
+		return x.LostDeals
+	}
+	return 0
+}
+
 var File_crm_marketing_v1_campaign_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_campaign_proto_rawDesc = "" +
@@ -364,7 +386,7 @@ const file_crm_marketing_v1_campaign_proto_rawDesc = "" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\f \x01(\tR\x04etag:\xf5\x02\xbaH\xf1\x02\x1a\x85\x01\n" +
 	"\x0fcampaign.window\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\x1a\xe6\x01\n" +
-	"\x0fcampaign.budget\x12+budget and actual_cost must not be negative\x1a\xa5\x01(!has(this.budget) || (this.budget.units >= 0 && this.budget.nanos >= 0)) && (!has(this.actual_cost) || (this.actual_cost.units >= 0 && this.actual_cost.nanos >= 0))\"\xc3\x02\n" +
+	"\x0fcampaign.budget\x12+budget and actual_cost must not be negative\x1a\xa5\x01(!has(this.budget) || (this.budget.units >= 0 && this.budget.nanos >= 0)) && (!has(this.actual_cost) || (this.actual_cost.units >= 0 && this.actual_cost.nanos >= 0))\"\xff\x02\n" +
 	"\x13CampaignPerformance\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12\x18\n" +
@@ -375,7 +397,11 @@ const file_crm_marketing_v1_campaign_proto_rawDesc = "" +
 	"\vwon_revenue\x18\x06 \x01(\v2\x12.crm.type.v1.MoneyR\n" +
 	"wonRevenue\x126\n" +
 	"\rcost_per_lead\x18\a \x01(\v2\x12.crm.type.v1.MoneyR\vcostPerLead\x12\x10\n" +
-	"\x03roi\x18\b \x01(\x01R\x03roi*\xa3\x01\n" +
+	"\x03roi\x18\b \x01(\x01R\x03roi\x12\x1b\n" +
+	"\twon_deals\x18\t \x01(\x03R\bwonDeals\x12\x1d\n" +
+	"\n" +
+	"lost_deals\x18\n" +
+	" \x01(\x03R\tlostDeals*\xa3\x01\n" +
 	"\x0eCampaignStatus\x12\x1f\n" +
 	"\x1bCAMPAIGN_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15CAMPAIGN_STATUS_DRAFT\x10\x01\x12\x1a\n" +

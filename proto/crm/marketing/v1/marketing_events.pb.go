@@ -784,6 +784,89 @@ func (x *CustomerAtRiskChanged) GetCauseEventId() string {
 	return ""
 }
 
+// Payload of "marketing.lead.converted": sales converted the lead ("sales.lead.converted"), and its
+// source campaign counted a conversion.
+type LeadConverted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lead's id.
+	LeadId string `protobuf:"bytes,1,opt,name=lead_id,json=leadId,proto3" json:"lead_id,omitempty"`
+	// The person's customer id.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The status before.
+	From LeadStatus `protobuf:"varint,3,opt,name=from,proto3,enum=crm.marketing.v1.LeadStatus" json:"from,omitempty"`
+	// The lead's source campaign, if any: its conversion count went up.
+	SourceCampaignId string `protobuf:"bytes,4,opt,name=source_campaign_id,json=sourceCampaignId,proto3" json:"source_campaign_id,omitempty"`
+	// The id of the sales event that converted it.
+	CauseEventId  string `protobuf:"bytes,5,opt,name=cause_event_id,json=causeEventId,proto3" json:"cause_event_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeadConverted) Reset() {
+	*x = LeadConverted{}
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeadConverted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeadConverted) ProtoMessage() {}
+
+func (x *LeadConverted) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeadConverted.ProtoReflect.Descriptor instead.
+func (*LeadConverted) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_events_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *LeadConverted) GetLeadId() string {
+	if x != nil {
+		return x.LeadId
+	}
+	return ""
+}
+
+func (x *LeadConverted) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *LeadConverted) GetFrom() LeadStatus {
+	if x != nil {
+		return x.From
+	}
+	return LeadStatus_LEAD_STATUS_UNSPECIFIED
+}
+
+func (x *LeadConverted) GetSourceCampaignId() string {
+	if x != nil {
+		return x.SourceCampaignId
+	}
+	return ""
+}
+
+func (x *LeadConverted) GetCauseEventId() string {
+	if x != nil {
+		return x.CauseEventId
+	}
+	return ""
+}
+
 var File_crm_marketing_v1_marketing_events_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_events_proto_rawDesc = "" +
@@ -851,7 +934,14 @@ const file_crm_marketing_v1_marketing_events_proto_rawDesc = "" +
 	"customerId\x12\x17\n" +
 	"\aat_risk\x18\x02 \x01(\bR\x06atRisk\x12\x18\n" +
 	"\areasons\x18\x03 \x03(\tR\areasons\x12$\n" +
-	"\x0ecause_event_id\x18\x04 \x01(\tR\fcauseEventIdB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
+	"\x0ecause_event_id\x18\x04 \x01(\tR\fcauseEventId\"\xcf\x01\n" +
+	"\rLeadConverted\x12\x17\n" +
+	"\alead_id\x18\x01 \x01(\tR\x06leadId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x120\n" +
+	"\x04from\x18\x03 \x01(\x0e2\x1c.crm.marketing.v1.LeadStatusR\x04from\x12,\n" +
+	"\x12source_campaign_id\x18\x04 \x01(\tR\x10sourceCampaignId\x12$\n" +
+	"\x0ecause_event_id\x18\x05 \x01(\tR\fcauseEventIdB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
 
 var (
 	file_crm_marketing_v1_marketing_events_proto_rawDescOnce sync.Once
@@ -865,7 +955,7 @@ func file_crm_marketing_v1_marketing_events_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_events_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_crm_marketing_v1_marketing_events_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_crm_marketing_v1_marketing_events_proto_goTypes = []any{
 	(*LeadCaptured)(nil),          // 0: crm.marketing.v1.LeadCaptured
 	(*CampaignChanged)(nil),       // 1: crm.marketing.v1.CampaignChanged
@@ -878,32 +968,34 @@ var file_crm_marketing_v1_marketing_events_proto_goTypes = []any{
 	(*LeadDisqualified)(nil),      // 8: crm.marketing.v1.LeadDisqualified
 	(*LifecycleStageChanged)(nil), // 9: crm.marketing.v1.LifecycleStageChanged
 	(*CustomerAtRiskChanged)(nil), // 10: crm.marketing.v1.CustomerAtRiskChanged
-	(*Touch)(nil),                 // 11: crm.marketing.v1.Touch
-	(v1.Channel)(0),               // 12: crm.type.v1.Channel
-	(LeadStatus)(0),               // 13: crm.marketing.v1.LeadStatus
-	(*Campaign)(nil),              // 14: crm.marketing.v1.Campaign
-	(*LedgerEntry)(nil),           // 15: crm.marketing.v1.LedgerEntry
-	(LoyaltyTier)(0),              // 16: crm.marketing.v1.LoyaltyTier
-	(*Engagement)(nil),            // 17: crm.marketing.v1.Engagement
-	(*StageMove)(nil),             // 18: crm.marketing.v1.StageMove
+	(*LeadConverted)(nil),         // 11: crm.marketing.v1.LeadConverted
+	(*Touch)(nil),                 // 12: crm.marketing.v1.Touch
+	(v1.Channel)(0),               // 13: crm.type.v1.Channel
+	(LeadStatus)(0),               // 14: crm.marketing.v1.LeadStatus
+	(*Campaign)(nil),              // 15: crm.marketing.v1.Campaign
+	(*LedgerEntry)(nil),           // 16: crm.marketing.v1.LedgerEntry
+	(LoyaltyTier)(0),              // 17: crm.marketing.v1.LoyaltyTier
+	(*Engagement)(nil),            // 18: crm.marketing.v1.Engagement
+	(*StageMove)(nil),             // 19: crm.marketing.v1.StageMove
 }
 var file_crm_marketing_v1_marketing_events_proto_depIdxs = []int32{
-	11, // 0: crm.marketing.v1.LeadCaptured.touch:type_name -> crm.marketing.v1.Touch
-	12, // 1: crm.marketing.v1.LeadCaptured.source_channel:type_name -> crm.type.v1.Channel
-	13, // 2: crm.marketing.v1.LeadCaptured.status:type_name -> crm.marketing.v1.LeadStatus
-	14, // 3: crm.marketing.v1.CampaignChanged.campaign:type_name -> crm.marketing.v1.Campaign
-	15, // 4: crm.marketing.v1.LoyaltyPointsBooked.entry:type_name -> crm.marketing.v1.LedgerEntry
-	16, // 5: crm.marketing.v1.LoyaltyTierChanged.from:type_name -> crm.marketing.v1.LoyaltyTier
-	16, // 6: crm.marketing.v1.LoyaltyTierChanged.to:type_name -> crm.marketing.v1.LoyaltyTier
-	17, // 7: crm.marketing.v1.LeadEngaged.engagement:type_name -> crm.marketing.v1.Engagement
-	13, // 8: crm.marketing.v1.LeadEngaged.status:type_name -> crm.marketing.v1.LeadStatus
-	13, // 9: crm.marketing.v1.LeadDisqualified.from:type_name -> crm.marketing.v1.LeadStatus
-	18, // 10: crm.marketing.v1.LifecycleStageChanged.move:type_name -> crm.marketing.v1.StageMove
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	12, // 0: crm.marketing.v1.LeadCaptured.touch:type_name -> crm.marketing.v1.Touch
+	13, // 1: crm.marketing.v1.LeadCaptured.source_channel:type_name -> crm.type.v1.Channel
+	14, // 2: crm.marketing.v1.LeadCaptured.status:type_name -> crm.marketing.v1.LeadStatus
+	15, // 3: crm.marketing.v1.CampaignChanged.campaign:type_name -> crm.marketing.v1.Campaign
+	16, // 4: crm.marketing.v1.LoyaltyPointsBooked.entry:type_name -> crm.marketing.v1.LedgerEntry
+	17, // 5: crm.marketing.v1.LoyaltyTierChanged.from:type_name -> crm.marketing.v1.LoyaltyTier
+	17, // 6: crm.marketing.v1.LoyaltyTierChanged.to:type_name -> crm.marketing.v1.LoyaltyTier
+	18, // 7: crm.marketing.v1.LeadEngaged.engagement:type_name -> crm.marketing.v1.Engagement
+	14, // 8: crm.marketing.v1.LeadEngaged.status:type_name -> crm.marketing.v1.LeadStatus
+	14, // 9: crm.marketing.v1.LeadDisqualified.from:type_name -> crm.marketing.v1.LeadStatus
+	19, // 10: crm.marketing.v1.LifecycleStageChanged.move:type_name -> crm.marketing.v1.StageMove
+	14, // 11: crm.marketing.v1.LeadConverted.from:type_name -> crm.marketing.v1.LeadStatus
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_events_proto_init() }
@@ -922,7 +1014,7 @@ func file_crm_marketing_v1_marketing_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_events_proto_rawDesc), len(file_crm_marketing_v1_marketing_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,94 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/services/marketing"
+)
+
+var _ marketing.ReactionStore = (*Store)(nil)
+
+// Reaction keys: the markers of applied event effects, the hash of each customer's first order
+// (the event that claimed it), and each customer's active subscriptions.
+func (k leadKeys) reactionApplied(marker string) string { return k.Key("reaction-applied", marker) }
+func (k leadKeys) firstOrders() string                  { return k.Key("customer-first-order") }
+func (k leadKeys) activeSubscriptions(customer string) string {
+	return k.Key("customer-subscriptions", customer)
+}
+
+// once adds an effect's applied marker (marketing.AppliedMarker) to a write, if it has one.
+func (k leadKeys) once(w *commit.Write, applied string) {
+	if applied != "" {
+		w.Once(k.reactionApplied(applied), appliedTTL)
+	}
+}
+
+// LeadOfCustomer implements marketing.ReactionStore: two reads (the map, then the lead).
+func (s *Store) LeadOfCustomer(ctx context.Context, tenant, customer string) (*marketing.Lead, error) {
+	id, err := s.rdb.HGet(ctx, s.scope(tenant).customerLeads(), customer).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, marketing.ErrLeadNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.GetLead(ctx, tenant, id)
+}
+
+// ClaimFirstOrder implements marketing.ReactionStore: a unique hash entry, so of two orders handled
+// at once exactly one is the first, and claiming again with the same order is a no-op.
+func (s *Store) ClaimFirstOrder(ctx context.Context, tenant, customer, order string) (string, error) {
+	err := commit.New().Unique(s.scope(tenant).firstOrders(), customer, order).Run(ctx, s.rdb)
+	if conflict, ok := errors.AsType[*commit.UniqueConflictError](err); ok {
+		return conflict.Owner, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return order, nil
+}
+
+// CountCampaigns implements marketing.ReactionStore. Revenue in a currency other than the
+// campaign's is kept in a counter of its own ("won_revenue_nanos:<currency>").
+func (s *Store) CountCampaigns(ctx context.Context, tenant, applied string, tallies []marketing.CampaignTally) error {
+	k := s.scope(tenant)
+	w := commit.New()
+	k.once(w, applied)
+	for _, t := range tallies {
+		stats := k.campaignStats(t.CampaignID)
+		revenue := statRevenue
+		if t.Currency != "" {
+			revenue += ":" + t.Currency
+		}
+		for field, n := range map[string]int64{revenue: t.RevenueNanos, statWon: t.WonDeals, statLost: t.LostDeals} {
+			if n != 0 {
+				w.HIncrBy(stats, field, n)
+			}
+		}
+	}
+	err := w.Run(ctx, s.rdb)
+	if errors.Is(err, commit.ErrAlreadyApplied) {
+		return marketing.ErrAlreadyApplied
+	}
+	return err
+}
+
+// MarkSubscription implements marketing.ReactionStore: adding or removing a member is idempotent,
+// so it needs no marker.
+func (s *Store) MarkSubscription(ctx context.Context, tenant, customer, subscription string, active bool) (int64, error) {
+	key := s.scope(tenant).activeSubscriptions(customer)
+	w := commit.New()
+	if active {
+		w.ZAdd(key, 0, subscription)
+	} else {
+		w.ZRem(key, subscription)
+	}
+	if err := w.Run(ctx, s.rdb); err != nil {
+		return 0, err
+	}
+	return s.rdb.ZCard(ctx, key).Result()
+}

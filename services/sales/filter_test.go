@@ -1,0 +1,76 @@
+package sales_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/crmcycle/crm/services/sales"
+)
+
+func TestParseOpportunityFilter(t *testing.T) {
+	for _, c := range []struct {
+		filter string
+		want   sales.Index
+		bad    bool
+	}{
+		{filter: "", want: sales.Index{Desc: true}},
+		{filter: `stage = "PROPOSAL"`, want: sales.Index{Name: []string{"stage", "PROPOSAL"}, Desc: true}},
+		{filter: `owner_id = ada`, want: sales.Index{Name: []string{"owner_id", "ada"}, Desc: true}},
+		{filter: `close_date >= "2026-07-01" AND close_date < "2026-10-01"`,
+			want: sales.Index{Name: []string{"close_date"}, Min: "[2026-07-01", Max: "(2026-10-01"}},
+		{filter: `close_date = "2026-07-01"`, want: sales.Index{Name: []string{"close_date"}, Min: "[2026-07-01", Max: "(2026-07-01\x01"}},
+		{filter: `amount > 5`, want: sales.Index{Name: []string{"amount"}, Min: "(0000000000000000005000000000\x01", Max: "+"}},
+		{filter: `amount <= 5`, want: sales.Index{Name: []string{"amount"}, Min: "-", Max: "(0000000000000000005000000000\x01"}},
+		{filter: `amount > -5`, bad: true},
+		{filter: `amount > 5.5`, bad: true},
+		{filter: `close_date > "2026-13-01"`, bad: true},
+		{filter: `amount > 5 AND stage = "X"`, bad: true},
+		{filter: `stage > "X"`, bad: true},
+		{filter: `colour = "red"`, bad: true},
+		{filter: `stage = "A" OR stage = "B"`, bad: true},
+	} {
+		got, err := sales.ParseOpportunityFilter(c.filter)
+		if c.bad {
+			if err == nil {
+				t.Errorf("%q: parsed as %+v, want an error", c.filter, got)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", c.filter, err)
+			continue
+		}
+		if diff := cmp.Diff(c.want, got); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", c.filter, diff)
+		}
+	}
+}
+
+func TestPeriods(t *testing.T) {
+	for date, want := range map[string][]string{
+		"2026-01-31": {"2026-01", "2026-Q1"}, "2026-04-01": {"2026-04", "2026-Q2"},
+		"2026-09-30": {"2026-09", "2026-Q3"}, "2026-12-31": {"2026-12", "2026-Q4"}, "bad": nil,
+	} {
+		if got := sales.Periods(date); !cmp.Equal(got, want) {
+			t.Errorf("Periods(%s) = %v, want %v", date, got, want)
+		}
+	}
+}
+
+// FuzzFilters: no filter text makes a parser panic, and what parses names an index.
+func FuzzFilters(f *testing.F) {
+	for _, s := range []string{`stage = "X"`, `amount >= 1 AND amount < 2`, `display_name = "ac*"`, `customer_id = "x" AND create_time > "2026-01-01T00:00:00Z"`, `"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, filter string) {
+		for _, parse := range []func(string) (sales.Index, error){
+			sales.ParseAccountFilter, sales.ParseContactFilter, sales.ParseOpportunityFilter, sales.ParseOrderFilter, sales.ParseActivityFilter,
+		} {
+			if ix, err := parse(filter); err == nil && strings.TrimSpace(filter) != "" && len(ix.Name) == 0 {
+				t.Fatalf("%q parsed to the index of everything: %+v", filter, ix)
+			}
+		}
+	})
+}
