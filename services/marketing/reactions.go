@@ -78,7 +78,24 @@ type ReactionStore interface {
 	// MarkSubscription records a customer's subscription as active or not and returns how many
 	// stay active.
 	MarkSubscription(ctx context.Context, tenant, customer, subscription string, active bool) (int64, error)
+	// ActiveSubscriptions counts the customer's active subscriptions.
+	ActiveSubscriptions(ctx context.Context, tenant, customer string) (int64, error)
+	// ScheduleChurn (re)sets when the customer churns; CancelChurn drops it.
+	ScheduleChurn(ctx context.Context, tenant, customer string, due time.Time) error
+	CancelChurn(ctx context.Context, tenant, customer string) error
+	// DueChurns returns up to limit customers of a partition whose churn is due at now.
+	DueChurns(ctx context.Context, partition int, now time.Time, limit int) ([]DueChurn, error)
 }
+
+// DueChurn is a customer whose churn window ran out.
+type DueChurn struct{ Tenant, Customer string }
+
+// ChurnWindow is how long a customer whose last subscription ended stays at risk before churning,
+// unless a new order or subscription comes first.
+const ChurnWindow = 90 * 24 * time.Hour
+
+// churnBatch bounds one read of the churn schedule.
+const churnBatch = 100
 
 // Reactions are marketing's handlers of other services' events. Each effect is committed with
 // its marker, so every handler is idempotent: a redelivered event changes nothing.
@@ -192,11 +209,20 @@ func (r *Reactions) orderPlaced(ctx context.Context, ev *eventv1.Event) error {
 		return err
 	}
 	isFirst := first == ev.GetId()
+	if err := r.store.CancelChurn(ctx, tenant, customer); err != nil {
+		return err
+	}
 	stage := marketingv1.LifecycleStage_LIFECYCLE_STAGE_REPEAT_CUSTOMER
 	if isFirst {
 		stage = marketingv1.LifecycleStage_LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER
 	}
-	if err := r.moveIfAllowed(ctx, tenant, customer, ev.GetType(), ev.GetId(), func(Stage) Stage { return stage }); err != nil {
+	pick := func(cur Stage) Stage {
+		if cur == marketingv1.LifecycleStage_LIFECYCLE_STAGE_CHURNED {
+			return marketingv1.LifecycleStage_LIFECYCLE_STAGE_REPEAT_CUSTOMER // back, whatever the order count
+		}
+		return stage
+	}
+	if err := r.moveIfAllowed(ctx, tenant, customer, ev.GetType(), ev.GetId(), pick); err != nil {
 		return err
 	}
 	if err := r.creditOrder(ctx, tenant, ev.GetId(), order); err != nil {
@@ -369,7 +395,7 @@ func (r *Reactions) dealClosed(ctx context.Context, ev *eventv1.Event) error {
 
 // subscriptionChanged makes an activated (or renewed) subscriber a CLIENT and clears the
 // "subscription_canceled" risk; a cancellation or expiry that leaves nothing active flags the
-// customer at risk.
+// customer at risk and schedules their churn (see SweepChurn).
 func (r *Reactions) subscriptionChanged(ctx context.Context, ev *eventv1.Event) error {
 	p, err := payload(ev, &productv1.SubscriptionChanged{})
 	if err != nil {
@@ -388,7 +414,13 @@ func (r *Reactions) subscriptionChanged(ctx context.Context, ev *eventv1.Event) 
 		if left > 0 {
 			return nil
 		}
+		if err := r.store.ScheduleChurn(ctx, tenant, customer, ev.GetOccurredTime().AsTime().Add(ChurnWindow)); err != nil {
+			return err
+		}
 		return r.atRisk(ctx, tenant, customer, RiskSubscriptionCanceled, AppliedMarker(ev.GetId(), "risk"), true)
+	}
+	if err := r.store.CancelChurn(ctx, tenant, customer); err != nil {
+		return err
 	}
 	err = r.moveIfAllowed(ctx, tenant, customer, ev.GetType(), ev.GetId(), func(Stage) Stage {
 		return marketingv1.LifecycleStage_LIFECYCLE_STAGE_CLIENT
@@ -439,4 +471,40 @@ func (r *Reactions) slaBreached(ctx context.Context, ev *eventv1.Event) error {
 		return nil
 	}
 	return r.atRisk(ctx, ev.GetTenantId(), p.GetTicket().GetCustomerId(), RiskUrgentSlaBreach, ev.GetId(), true)
+}
+
+// SweepChurn moves the customers of a partition whose churn window ran out to CHURNED: still
+// without an active subscription (a new order or subscription cancels the schedule), and from a
+// customer stage. Sweeps in several processes at once are safe: the move is conditional on the
+// lifecycle's version, and a churned customer is not churned again.
+func (r *Reactions) SweepChurn(ctx context.Context, partition int) (int, error) {
+	churned := 0
+	for {
+		due, err := r.store.DueChurns(ctx, partition, r.now(), churnBatch)
+		if err != nil || len(due) == 0 {
+			return churned, err
+		}
+		for _, d := range due {
+			active, err := r.store.ActiveSubscriptions(ctx, d.Tenant, d.Customer)
+			if err != nil {
+				return churned, err
+			}
+			if active == 0 {
+				lc, err := r.lifecycle.Get(ctx, d.Tenant, d.Customer)
+				if err != nil && !errors.Is(err, ErrLifecycleNotFound) {
+					return churned, err
+				}
+				if CanMoveStage(lc.GetStage(), marketingv1.LifecycleStage_LIFECYCLE_STAGE_CHURNED) {
+					churn := func(Stage) Stage { return marketingv1.LifecycleStage_LIFECYCLE_STAGE_CHURNED }
+					if err := r.moveIfAllowed(ctx, d.Tenant, d.Customer, "churn_window", "", churn); err != nil {
+						return churned, err
+					}
+					churned++
+				}
+			}
+			if err := r.store.CancelChurn(ctx, d.Tenant, d.Customer); err != nil {
+				return churned, err
+			}
+		}
+	}
 }

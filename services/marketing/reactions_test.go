@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
@@ -472,5 +473,73 @@ func TestReactionsStayInTheirTenant(t *testing.T) {
 	}
 	if got.GetStatus() != marketingv1.LeadStatus_LEAD_STATUS_NEW || f.stage(t, lead.GetCustomerId()).GetStage() != prospect || f.points(t, lead.GetCustomerId()) != 0 {
 		t.Fatalf("another tenant's events changed the lead or customer: %v %v", got.GetStatus(), f.stage(t, lead.GetCustomerId()).GetStage())
+	}
+}
+
+func TestChurnAfterTheWindowWithNothingActive(t *testing.T) {
+	f := newReactionFixture(t)
+	ctx := context.Background()
+	clock := time.Now()
+	pub := events.Publisher{Producer: "marketing", Propagator: propagation.TraceContext{}}
+	f.reactions = marketing.NewReactions(f.store, f.lifecycle, f.loyalty, pub, func() time.Time { return clock })
+	partition := f.keys.Partition(f.tenant)
+	sweep := func(at time.Time) int {
+		t.Helper()
+		clock = at
+		n, err := f.reactions.SweepChurn(ctx, partition)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	customer := f.capture(t, "churn@example.com", "", "").GetCustomerId()
+	stays := f.capture(t, "stays@example.com", "", "").GetCustomerId()
+	for _, c := range []string{customer, stays} {
+		sub := &productv1.Subscription{Id: uuid.NewString(), CustomerId: c}
+		f.handle(t, f.publish(t, "product", "product.subscription.activated", c, &productv1.SubscriptionChanged{CustomerId: c, Subscription: sub}))
+		f.deliverTwice(t, f.publish(t, "product", "product.subscription.canceled", c, &productv1.SubscriptionChanged{CustomerId: c, Subscription: sub}))
+	}
+	// A new order within the window cancels the churn of the second customer.
+	f.handle(t, f.placeOrder(t, stays, eur(10, 0)))
+
+	start := time.Now()
+	if n := sweep(start.Add(marketing.ChurnWindow - time.Hour)); n != 0 || f.stage(t, customer).GetStage() != client {
+		t.Fatalf("before the window ran out: %d churned, stage %v", n, f.stage(t, customer).GetStage())
+	}
+	if n := sweep(start.Add(marketing.ChurnWindow + time.Hour)); n != 1 {
+		t.Fatalf("after the window: %d churned, want 1", n)
+	}
+	if lc := f.stage(t, customer); lc.GetStage() != marketingv1.LifecycleStage_LIFECYCLE_STAGE_CHURNED {
+		t.Fatalf("stage after the window = %v, want CHURNED", lc.GetStage())
+	}
+	if lc := f.stage(t, stays); lc.GetStage() != client {
+		t.Fatalf("the customer who ordered again is %v, want still CLIENT", lc.GetStage())
+	}
+	if n := sweep(start.Add(2 * marketing.ChurnWindow)); n != 0 {
+		t.Fatalf("a second sweep churned %d, want none", n)
+	}
+	// An order brings a churned customer back.
+	f.handle(t, f.placeOrder(t, customer, eur(10, 0)))
+	if lc := f.stage(t, customer); lc.GetStage() != repeat {
+		t.Fatalf("after an order a churned customer is %v, want REPEAT_CUSTOMER", lc.GetStage())
+	}
+}
+
+func TestOrderPointsFollowTheTenantsEarnRate(t *testing.T) {
+	f := newReactionFixture(t)
+	ctx := context.Background()
+	_, err := f.loyalty.UpdateProgram(ctx, f.tenant, &marketingv1.LoyaltyProgram{PointsPerUnit: 10, CurrencyCode: "EUR"},
+		&fieldmaskpb.FieldMask{Paths: []string{"points_per_unit", "currency_code"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	customer := f.capture(t, "rate@example.com", "", "").GetCustomerId()
+	f.deliverTwice(t, f.placeOrder(t, customer, eur(12, 340_000_000)))
+	f.deliverTwice(t, f.placeOrder(t, customer, &typev1.Money{CurrencyCode: "USD", Units: 50}))
+	if p := f.points(t, customer); p != 123 {
+		t.Fatalf("points = %d, want 123 (12.34 EUR at 10 a euro; USD earns nothing)", p)
+	}
+	if lc := f.stage(t, customer); lc.GetStage() != repeat {
+		t.Fatalf("stage = %v, want REPEAT_CUSTOMER: an order that earns no points still counts", lc.GetStage())
 	}
 }

@@ -3,6 +3,9 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -91,4 +94,42 @@ func (s *Store) MarkSubscription(ctx context.Context, tenant, customer, subscrip
 		return 0, err
 	}
 	return s.rdb.ZCard(ctx, key).Result()
+}
+
+// churnDue is the partition's schedule of customers to churn: members "<tenant> <customer>" scored
+// by the due time in Unix milliseconds, read by the background sweep across tenants.
+func (s *Store) churnDue(tenant string) string {
+	return s.keys.Partitioned(service, s.keys.Partition(tenant), "churn-due")
+}
+
+func churnMember(tenant, customer string) string { return tenant + " " + customer }
+
+// ScheduleChurn implements marketing.ReactionStore.
+func (s *Store) ScheduleChurn(ctx context.Context, tenant, customer string, due time.Time) error {
+	return commit.New().ZAdd(s.churnDue(tenant), float64(due.UnixMilli()), churnMember(tenant, customer)).Run(ctx, s.rdb)
+}
+
+// CancelChurn implements marketing.ReactionStore.
+func (s *Store) CancelChurn(ctx context.Context, tenant, customer string) error {
+	return commit.New().ZRem(s.churnDue(tenant), churnMember(tenant, customer)).Run(ctx, s.rdb)
+}
+
+// DueChurns implements marketing.ReactionStore: the oldest due entries first.
+func (s *Store) DueChurns(ctx context.Context, partition int, now time.Time, limit int) ([]marketing.DueChurn, error) {
+	members, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.keys.Partitioned(service, partition, "churn-due"),
+		Start: "-inf", Stop: strconv.FormatInt(now.UnixMilli(), 10), ByScore: true, Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]marketing.DueChurn, 0, len(members))
+	for _, m := range members {
+		tenant, customer, _ := strings.Cut(m, " ")
+		out = append(out, marketing.DueChurn{Tenant: tenant, Customer: customer})
+	}
+	return out, nil
+}
+
+// ActiveSubscriptions implements marketing.ReactionStore.
+func (s *Store) ActiveSubscriptions(ctx context.Context, tenant, customer string) (int64, error) {
+	return s.rdb.ZCard(ctx, s.scope(tenant).activeSubscriptions(customer)).Result()
 }

@@ -2,6 +2,9 @@
 package server
 
 import (
+	"context"
+	"time"
+
 	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
 
@@ -19,12 +22,17 @@ const Name = "marketing"
 type Service struct {
 	rpc       *rpc.Server
 	reactions *marketing.Reactions
+	deps      platform.Deps
 }
 
 var (
-	_ platform.Service = (*Service)(nil)
-	_ platform.Reactor = (*Service)(nil)
+	_ platform.Service    = (*Service)(nil)
+	_ platform.Reactor    = (*Service)(nil)
+	_ platform.Background = (*Service)(nil)
 )
+
+// churnSweepInterval is how often the churn schedule is read.
+const churnSweepInterval = time.Minute
 
 // New builds the service from the process's shared parts.
 func New(deps platform.Deps) (*Service, error) {
@@ -46,6 +54,7 @@ func New(deps platform.Deps) (*Service, error) {
 		Segments:  marketing.NewSegments(store, publisher, deps.Now),
 	}, deps.PageTokens),
 		reactions: marketing.NewReactions(store, lifecycle, loyalty, publisher, deps.Now),
+		deps:      deps,
 	}, nil
 }
 
@@ -63,4 +72,26 @@ func (s *Service) Subscriptions() []events.Subscription {
 		subs = append(subs, events.Subscription{Group: Name, Producer: producer, Handle: s.reactions.Handle})
 	}
 	return subs
+}
+
+// RunBackground implements platform.Background: on a timer, over every partition, customers whose
+// churn window ran out become CHURNED.
+func (s *Service) RunBackground(ctx context.Context) error {
+	t := time.NewTicker(churnSweepInterval)
+	defer t.Stop()
+	for {
+		for p := range s.deps.Keys.Partitions() {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if _, err := s.reactions.SweepChurn(ctx, p); err != nil && ctx.Err() == nil {
+				s.deps.Logger.WarnContext(ctx, "marketing: churn sweep", "partition", p, "error", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
