@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -42,13 +41,8 @@ type demoSeed struct {
 // demoSize is how many leads the demo captures.
 const demoSize = 300
 
-// seedDemo populates the API key's tenant through the gRPC server at addr.
-func seedDemo(ctx context.Context, addr, key string, out io.Writer) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+// seedDemo populates the API key's tenant through the gRPC server conn leads to.
+func seedDemo(ctx context.Context, conn grpc.ClientConnInterface, key string, out io.Writer) error {
 	d := &demoSeed{
 		ctx:       metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key),
 		out:       out,

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/alicebob/miniredis/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/crmcycle/crm/pkg/auth"
 )
@@ -50,7 +52,12 @@ func dev(ctx context.Context, args []string, stdout io.Writer) error {
 		if *demo {
 			fmt.Fprintln(stdout, "==> demo: seeding the tenant through the APIs...")
 			go func() {
-				if err := seedDemo(ctx, dialable(b.GRPC), key, stdout); err != nil && ctx.Err() == nil {
+				conn, err := grpc.NewClient(dialable(b.GRPC), grpc.WithTransportCredentials(insecure.NewCredentials()))
+				if err == nil {
+					defer conn.Close()
+					err = seedDemo(ctx, conn, key, stdout)
+				}
+				if err != nil && ctx.Err() == nil {
 					fmt.Fprintf(stdout, "==> demo: %v\n", err)
 				}
 			}()

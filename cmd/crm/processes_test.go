@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,12 +56,23 @@ func startProcessSuite(t *testing.T) *processSuite {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Ports below Linux's ephemeral range (32768 and up), so no outgoing connection of another test
+	// can take one between picking it and the process binding it.
+	taken := map[int]bool{}
 	port := func() string {
-		p, err := redistest.FreePort()
-		if err != nil {
-			t.Fatal(err)
+		for range 1000 {
+			p := 20000 + rand.IntN(12000)
+			if taken[p] {
+				continue
+			}
+			if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
+				_ = l.Close()
+				taken[p] = true
+				return "127.0.0.1:" + strconv.Itoa(p)
+			}
 		}
-		return "127.0.0.1:" + strconv.Itoa(p)
+		t.Fatal("no free port below the ephemeral range")
+		return ""
 	}
 	s := &processSuite{t: t, addrs: map[string]string{}, procs: map[string]*exec.Cmd{}, spans: map[string]string{}}
 	var peers []string // every process knows where every service is, as in compose and Kubernetes
@@ -74,7 +87,7 @@ func startProcessSuite(t *testing.T) *processSuite {
 			t.Fatal(err)
 		}
 		cmd := exec.Command(bin, append([]string{"serve", "--target", target, "--redis-url", redistest.URL(),
-			"--admin-addr", port(), "--event-claim-idle", "1s"}, append(args, peers...)...)...)
+			"--admin-addr", "127.0.0.1:0", "--event-claim-idle", "1s"}, append(args, peers...)...)...)
 		cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=console", "OTEL_SERVICE_NAME=crm-"+target,
 			"OTEL_TRACES_SAMPLER=always_on", "OTEL_BSP_SCHEDULE_DELAY=100")
 		cmd.Stdout, cmd.Stderr = out, os.Stderr

@@ -43,14 +43,14 @@ func (s *system) placeOrder(t *testing.T, tenant, customer string, times int, li
 // waitFor polls get until ok, or fails the test after a deadline.
 func waitFor[T any](t *testing.T, what string, get func() T, ok func(T) bool) T {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // generous: reactions cross the bus on a loaded machine
 	for {
 		v := get()
 		if ok(v) {
 			return v
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: still %v after 10s", what, v)
+			t.Fatalf("%s: still %v after 30s", what, v)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

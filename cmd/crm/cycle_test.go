@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestTheWholeCycle carries one customer around the CRM cycle through the REST edge only, with
+// every service in its own `crm serve` process on one real Redis: campaign, lead, engagements,
+// MQL, conversion, line items, win, order, subscription, lifecycle CLIENT with loyalty points and
+// campaign revenue, an entitled ticket answered, solved and rated, NPS 10 and ADVOCATE; then a
+// referral whose first order credits the referrer once. Reactions across the bus are awaited by
+// polling with a deadline. The deal's trace is then read from the processes' span exports.
+func TestTheWholeCycle(t *testing.T) {
+	suite := startProcessSuite(t)
+	_, key := suite.newKey()
+	sys := suite.system()
+
+	campaign := str(sys.ok(t, http.MethodPost, "/v1/campaigns", key,
+		`{"displayName":"Launch webinar","channel":"CHANNEL_EVENT","budget":{"currencyCode":"EUR","units":"1000"}}`), "id")
+	sys.ok(t, http.MethodPost, "/v1/campaigns/"+campaign+":launch", key, `{}`)
+	product := str(sys.ok(t, http.MethodPost, "/v1/products", key,
+		`{"sku":"CYCLE-PRO","displayName":"Cycle Pro","price":{"currencyCode":"EUR","units":"100"},"billingPeriod":"BILLING_PERIOD_MONTHLY","features":["reports","automation"]}`), "id")
+
+	// Marketing: capture, engage until the scoring rules qualify the lead.
+	lead := sys.ok(t, http.MethodPost, "/v1/leads", key, fmt.Sprintf(
+		`{"email":"Ada@Example.com ","givenName":"Ada","company":"Analytical Engines","channel":"CHANNEL_EVENT","campaignId":%q,"consent":[{"channel":"CHANNEL_EMAIL","granted":true}]}`, campaign))
+	leadID, customer := str(lead, "id"), str(lead, "customerId")
+	for i := 0; str(lead, "status") != "LEAD_STATUS_MARKETING_QUALIFIED"; i++ {
+		if i == 20 {
+			t.Fatalf("20 engagements did not qualify the lead: %v", lead)
+		}
+		resp := sys.ok(t, http.MethodPost, "/v1/leads/"+leadID+"/engagements", key,
+			fmt.Sprintf(`{"type":"ENGAGEMENT_TYPE_EVENT_ATTENDED","campaignId":%q}`, campaign))
+		lead = obj(resp, "lead")
+	}
+
+	// Sales: convert, price a line through product, win. The client traces both calls itself, so
+	// the deal is one trace across the gateway, sales, product and, by links, the bus handlers.
+	conv := sys.ok(t, http.MethodPost, "/v1/leads/"+leadID+":convert", key, `{"opportunity":{"displayName":"Engines for all","currencyCode":"EUR"}}`)
+	deal := str(obj(conv, "opportunity"), "id")
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	traced := func(path, body string) map[string]any {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, sys.rest+path, bytes.NewBufferString(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var m map[string]any
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &m) != nil {
+			t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
+		}
+		return m
+	}
+	traced("/v1/opportunities/"+deal+"/lineItems", fmt.Sprintf(`{"productId":%q,"quantity":2}`, product))
+	won := traced("/v1/opportunities/"+deal+":win", `{}`)
+	order := obj(won, "order")
+	if total := obj(order, "total"); str(total, "units") != "200" || str(order, "campaignId") != campaign {
+		t.Fatalf("order = %v, want 2 x 100 EUR attributed to the campaign", order)
+	}
+
+	// Product reacts: the subscription is ACTIVE. Marketing reacts: CLIENT, points, revenue.
+	waitFor(t, "an active subscription", func() []map[string]any { return sys.subscriptionsOf(t, key, customer) },
+		func(subs []map[string]any) bool {
+			return len(subs) == 1 && str(subs[0], "status") == "SUBSCRIPTION_STATUS_ACTIVE"
+		})
+	stage := func() string {
+		r := sys.do(t, http.MethodGet, "/v1/customers/"+customer+"/lifecycle", key, nil)
+		if r.status != http.StatusOK {
+			return fmt.Sprint(r.status)
+		}
+		return str(r.json(t), "stage")
+	}
+	waitFor(t, "lifecycle CLIENT", stage, func(s string) bool { return s == "LIFECYCLE_STAGE_CLIENT" })
+	points := func(customer string) int {
+		r := sys.do(t, http.MethodGet, "/v1/customers/"+customer+"/loyalty", key, nil)
+		if r.status != http.StatusOK {
+			return -1
+		}
+		var n int
+		fmt.Sscan(str(r.json(t), "pointsBalance"), &n)
+		return n
+	}
+	earned := waitFor(t, "loyalty points for the order", func() int { return points(customer) }, func(n int) bool { return n > 0 })
+	waitFor(t, "campaign revenue", func() map[string]any {
+		return sys.ok(t, http.MethodGet, "/v1/campaigns/"+campaign+"/performance", key, "")
+	}, func(p map[string]any) bool {
+		return str(obj(p, "wonRevenue"), "units") == "200" && str(p, "conversions") == "1" && str(p, "marketingQualifiedLeads") == "1"
+	})
+
+	// Support: an entitled ticket, a public reply, solved, rated.
+	ticket := str(sys.ok(t, http.MethodPost, "/v1/tickets", key, fmt.Sprintf(
+		`{"customerId":%q,"productId":%q,"subject":"Reports are slow","priority":"TICKET_PRIORITY_HIGH","channel":"TICKET_CHANNEL_WEB"}`, customer, product)), "id")
+	sys.ok(t, http.MethodPost, "/v1/tickets/"+ticket+":assign", key, `{"assigneeId":"agent-kim"}`)
+	reply := sys.ok(t, http.MethodPost, "/v1/tickets/"+ticket+"/comments", key, `{"body":"Fixed in the next release.","internal":false}`)
+	if str(reply, "id") == "" {
+		t.Fatalf("reply = %v", reply)
+	}
+	sys.ok(t, http.MethodPost, "/v1/tickets/"+ticket+":solve", key, `{}`)
+	sys.ok(t, http.MethodPost, "/v1/tickets/"+ticket+":rate", key, `{"score":5,"comment":"quick"}`)
+
+	// NPS 10 from a customer: ADVOCATE.
+	sys.ok(t, http.MethodPost, "/v1/npsResponses", key, fmt.Sprintf(`{"customerId":%q,"score":10}`, customer))
+	waitFor(t, "lifecycle ADVOCATE", stage, func(s string) bool { return s == "LIFECYCLE_STAGE_ADVOCATE" })
+
+	// A referral: Ada's code brings Grace, who buys twice; Ada gets the bonus once.
+	code := str(sys.ok(t, http.MethodPost, "/v1/customers/"+customer+"/referralCodes", key, `{}`), "code")
+	friend := sys.ok(t, http.MethodPost, "/v1/leads", key, fmt.Sprintf(`{"email":"grace@example.com","channel":"CHANNEL_REFERRAL","referralCode":%q}`, code))
+	sys.ok(t, http.MethodPost, "/v1/leads/"+str(friend, "id")+":convert", key, `{}`)
+	for range 2 {
+		sys.ok(t, http.MethodPost, "/v1/orders", key, fmt.Sprintf(`{"customerId":%q,"currencyCode":"EUR","lines":[{"productId":%q,"quantity":1}]}`, str(friend, "customerId"), product))
+	}
+	referralEntries := func() int {
+		ledger, _ := sys.ok(t, http.MethodGet, "/v1/customers/"+customer+"/loyalty", key, "")["ledger"].([]any)
+		n := 0
+		for _, e := range ledger {
+			if strings.Contains(strings.ToLower(str(e.(map[string]any), "reason")), "referral") {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "the referral bonus", referralEntries, func(n int) bool { return n == 1 })
+	waitFor(t, "the friend's second order", func() string {
+		r := sys.do(t, http.MethodGet, "/v1/customers/"+str(friend, "customerId")+"/lifecycle", key, nil)
+		return str(r.json(t), "stage")
+	}, func(s string) bool { return s == "LIFECYCLE_STAGE_CLIENT" || s == "LIFECYCLE_STAGE_REPEAT_CUSTOMER" })
+	if n := referralEntries(); n != 1 {
+		t.Errorf("%d referral bonuses after the friend's second order, want 1", n)
+	}
+	if got := points(customer); got <= earned {
+		t.Errorf("referrer has %d points, want more than the %d of the own order", got, earned)
+	}
+
+	// The customer 360 shows the whole story.
+	view := sys.ok(t, http.MethodGet, "/v1/customers/"+customer, key, "")
+	if str(obj(obj(view, "marketing"), "lifecycle"), "stage") != "LIFECYCLE_STAGE_ADVOCATE" ||
+		len(obj(view, "product")["subscriptions"].([]any)) != 1 || obj(view, "support")["ratedTickets"] != float64(1) {
+		t.Errorf("customer 360 = %v", view)
+	}
+
+	// The trace: stop every process so each exports its last spans, then follow the deal.
+	for target := range suite.procs {
+		if err := suite.stop(target); err != nil {
+			t.Errorf("%s: %v", target, err)
+		}
+	}
+	assertDealTrace(t, suite.exportedSpans(), traceID)
+}
+
+// assertDealTrace checks that the client's trace runs through the gateway, sales and product
+// (pricing), and that product's and marketing's handlers of the order link into it.
+func assertDealTrace(t *testing.T, spans []exportedSpan, traceID string) {
+	t.Helper()
+	in := map[string][]string{} // service -> span names in the trace
+	for _, sp := range spans {
+		if sp.SpanContext.TraceID == traceID {
+			in[sp.Service] = append(in[sp.Service], sp.Name)
+		}
+	}
+	for service, want := range map[string]string{
+		gatewayTarget: ":win",
+		"sales":       "crm.sales.v1.SalesService/WinOpportunity",
+		"product":     "crm.product.v1.ProductService/QuoteLineItems",
+	} {
+		if !slices.ContainsFunc(in[service], func(name string) bool { return strings.Contains(name, want) }) {
+			t.Errorf("the deal's trace has no %q span in %s; it has %v", want, service, in[service])
+		}
+	}
+	linked := map[string]bool{}
+	for _, sp := range spans {
+		for _, l := range sp.Links {
+			if l.SpanContext.TraceID == traceID && sp.Name == "process sales.order.placed" {
+				linked[sp.Service] = true
+			}
+		}
+	}
+	for _, service := range []string{"product", "marketing"} {
+		if !linked[service] {
+			t.Errorf("no %s handler of sales.order.placed links to the deal's trace", service)
+		}
+	}
+}
