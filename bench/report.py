@@ -126,6 +126,12 @@ if (work / "cases.tsv").exists():
         name, label = case.split("\t", 1)
         cases.append(ghz_run(name, label))
 runs += cases
+half_cases = []  # (g): the services' fixed-rate runs at half saturation, judged by p99
+if (work / "halfcases.tsv").exists():
+    for case in (work / "halfcases.tsv").read_text().splitlines():
+        name, label = case.split("\t", 1)
+        half_cases.append(ghz_run(name, label))
+runs += half_cases
 by = {r.name: r for r in runs}
 
 
@@ -396,6 +402,8 @@ target("Redis round trips per known-lead CaptureLead", rt.get("monitor-repeat"),
 for r in cases:
     target(f"{r.label[4:]} / gRPC health (req/s)", ratio(r.rps, h.rps),
            fmt(ratio(r.rps, h.rps), ".2f"), ">= 0.6", lambda v: v >= 0.6)
+for r in half_cases:  # DESIGN §10: under 20 ms for calls that cross services
+    target(f"{r.label[4:]} p99", r.p99, f"{fmt(r.p99, '.2f')} ms", "< 20 ms", lambda v: v < 20)
 if bus_enabled:
     target(f"event lag p99 at {bus_rate} events/s", bf("bus_lag_p99_ms"),
            f"{fmt(bf('bus_lag_p99_ms'), '.2f')} ms", "< 100 ms", lambda v: v < 100)

@@ -385,6 +385,13 @@ bench_case() { # bench_case NAME LABEL CMD...
   measure_quiet "case-$name" "$@"
   printf '%s\t%s\n' "case-$name" "(g) $label" >>"$WORK/cases.tsv"
 }
+bench_half_case() { # bench_half_case NAME LABEL CMD...: a fixed-rate run, reported by its p99
+  local name="$1" label="$2"; shift 2
+  log "(g) $label"
+  settle
+  measure_quiet "case-$name" "$@"
+  printf '%s\t%s\n' "case-$name" "(g) $label" >>"$WORK/halfcases.tsv"
+}
 for case_file in "$BENCH"/cases/*.sh; do
   [[ -e "$case_file" ]] || continue
   # shellcheck source=/dev/null
