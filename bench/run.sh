@@ -392,6 +392,13 @@ bench_half_case() { # bench_half_case NAME LABEL CMD...: a fixed-rate run, repor
   measure_quiet "case-$name" "$@"
   printf '%s\t%s\n' "case-$name" "(g) $label" >>"$WORK/halfcases.tsv"
 }
+bench_rest_case() { # bench_rest_case NAME LABEL CMD...: a wrk run; NAME-rest pairs with gRPC case NAME
+  local name="$1" label="$2"; shift 2
+  log "(g) $label"
+  settle
+  measure_quiet "case-$name" "$@"
+  printf '%s\t%s\n' "case-$name" "(g) $label" >>"$WORK/restcases.tsv"
+}
 for case_file in "$BENCH"/cases/*.sh; do
   [[ -e "$case_file" ]] || continue
   # shellcheck source=/dev/null
