@@ -15,6 +15,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/protoupdate"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
@@ -94,7 +95,7 @@ func (c *Catalog) Update(ctx context.Context, tenant string, in *Product, mask *
 	if _, err := uuid.Parse(in.GetId()); err != nil {
 		return nil, apierr.Invalid("product.id", "must be a product id (UUID)")
 	}
-	fields, err := maskFields(in, mask, updatableProductFields, "update_mask")
+	fields, err := protoupdate.Fields(in, mask, updatableProductFields, "update_mask")
 	if err != nil {
 		return nil, err
 	}
@@ -109,11 +110,11 @@ func (c *Catalog) Update(ctx context.Context, tenant string, in *Product, mask *
 		return nil, ErrProductArchived
 	}
 	merged := proto.CloneOf(existing)
-	applyMask(merged, in, fields)
+	protoupdate.Apply(merged, in, fields)
 	if merged.Active == nil {
 		merged.Active = proto.Bool(existing.GetActive())
 	}
-	if err := validateAs(c.validator, "product", merged); err != nil {
+	if err := protoupdate.Validate(c.validator, "product", merged); err != nil {
 		return nil, err
 	}
 	if err := checkPrices(merged); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/protoupdate"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 )
 
@@ -55,7 +56,7 @@ func (c *Config) UpdatePolicy(ctx context.Context, tenant string, in *SlaPolicy,
 	if _, ok := defaultTargets[in.GetPriority()]; !ok {
 		return nil, errPolicyPriority
 	}
-	fields, err := maskFields(in, mask, updatablePolicyFields, "update_mask")
+	fields, err := protoupdate.Fields(in, mask, updatablePolicyFields, "update_mask")
 	if err != nil {
 		return nil, err
 	}
@@ -68,8 +69,8 @@ func (c *Config) UpdatePolicy(ctx context.Context, tenant string, in *SlaPolicy,
 		return nil, ErrConfigEtag
 	}
 	next := proto.CloneOf(current)
-	applyMask(next, in, fields)
-	if err := validateAs(c.validator, "sla_policy", next); err != nil {
+	protoupdate.Apply(next, in, fields)
+	if err := protoupdate.Validate(c.validator, "sla_policy", next); err != nil {
 		return nil, err
 	}
 	if next.GetFirstResponseTarget() == nil || next.GetResolutionTarget() == nil {

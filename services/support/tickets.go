@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/protoupdate"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 )
 
@@ -129,7 +130,7 @@ func (s *Tickets) Update(ctx context.Context, tenant string, in *Ticket, mask *f
 	if _, err := uuid.Parse(in.GetId()); err != nil {
 		return nil, apierr.Invalid("ticket.id", "must be a ticket id (UUID)")
 	}
-	fields, err := maskFields(in, mask, updatableTicketFields, "update_mask")
+	fields, err := protoupdate.Fields(in, mask, updatableTicketFields, "update_mask")
 	if err != nil {
 		return nil, err
 	}
@@ -145,11 +146,11 @@ func (s *Tickets) Update(ctx context.Context, tenant string, in *Ticket, mask *f
 			return ErrTicketStatus.With("status", t.GetStatus().String())
 		}
 		before := t.GetPriority()
-		applyMask(t, in, fields)
+		protoupdate.Apply(t, in, fields)
 		if t.Priority == supportv1.TicketPriority_TICKET_PRIORITY_UNSPECIFIED {
 			t.Priority = supportv1.TicketPriority_TICKET_PRIORITY_NORMAL
 		}
-		if err := validateAs(s.validator, "ticket", t); err != nil {
+		if err := protoupdate.Validate(s.validator, "ticket", t); err != nil {
 			return err
 		}
 		if t.GetPriority() != before {

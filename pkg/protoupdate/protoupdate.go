@@ -1,4 +1,7 @@
-package support
+// Package protoupdate is AIP-134's partial update for any resource message: resolve an update mask
+// to the fields it names, copy them from the request onto the stored resource, and validate the
+// merged result against the contract, naming fields as the request does.
+package protoupdate
 
 import (
 	"errors"
@@ -13,9 +16,9 @@ import (
 	"github.com/crmcycle/crm/pkg/apierr"
 )
 
-// maskFields resolves an update mask (proto or JSON names) to fields, all of allowed when empty;
+// Fields resolves an update mask (proto or JSON names) to fields, all of allowed when empty;
 // a path outside allowed is INVALID_ARGUMENT on maskField.
-func maskFields(msg proto.Message, mask *fieldmaskpb.FieldMask, allowed []string, maskField string) ([]protoreflect.FieldDescriptor, error) {
+func Fields(msg proto.Message, mask *fieldmaskpb.FieldMask, allowed []string, maskField string) ([]protoreflect.FieldDescriptor, error) {
 	fields := msg.ProtoReflect().Descriptor().Fields()
 	paths := mask.GetPaths()
 	if len(paths) == 0 {
@@ -35,8 +38,8 @@ func maskFields(msg proto.Message, mask *fieldmaskpb.FieldMask, allowed []string
 	return out, nil
 }
 
-// applyMask copies fields from src to dst; a field src does not set is cleared.
-func applyMask(dst, src proto.Message, fields []protoreflect.FieldDescriptor) {
+// Apply copies fields from src to dst; a field src does not set is cleared.
+func Apply(dst, src proto.Message, fields []protoreflect.FieldDescriptor) {
 	d, s := dst.ProtoReflect(), src.ProtoReflect()
 	for _, fd := range fields {
 		if s.Has(fd) {
@@ -47,9 +50,9 @@ func applyMask(dst, src proto.Message, fields []protoreflect.FieldDescriptor) {
 	}
 }
 
-// validateAs checks a merged resource against the contract's rules, naming fields as the request
+// Validate checks a merged resource against the contract's rules, naming fields as the request
 // does (prefix.field).
-func validateAs(v protovalidate.Validator, prefix string, msg proto.Message) error {
+func Validate(v protovalidate.Validator, prefix string, msg proto.Message) error {
 	var verr *protovalidate.ValidationError
 	if err := v.Validate(msg); !errors.As(err, &verr) {
 		return err
