@@ -216,3 +216,29 @@ func (s *system) tenantEvents(t *testing.T, tenant string) []*eventv1.Event {
 	}
 	return out
 }
+
+// errorStatus returns error.status of an AIP-193 error body.
+func errorStatus(t *testing.T, r response) string {
+	t.Helper()
+	e, _ := r.json(t)["error"].(map[string]any)
+	s, _ := e["status"].(string)
+	return s
+}
+
+// fieldViolations returns the fields named by the BadRequest detail of an AIP-193 error body.
+func fieldViolations(t *testing.T, r response) []string {
+	t.Helper()
+	e, _ := r.json(t)["error"].(map[string]any)
+	details, _ := e["details"].([]any)
+	var fields []string
+	for _, d := range details {
+		dm := d.(map[string]any)
+		if dm["@type"] != "type.googleapis.com/google.rpc.BadRequest" {
+			continue
+		}
+		for _, v := range dm["fieldViolations"].([]any) {
+			fields = append(fields, v.(map[string]any)["field"].(string))
+		}
+	}
+	return fields
+}

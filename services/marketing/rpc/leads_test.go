@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"fmt"
@@ -17,13 +17,13 @@ func TestLeadsOverREST(t *testing.T) {
 	sys := startSystem(t)
 	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
 
-	captured := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":" Ada@Example.com ","givenName":"Ada",
+	captured := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":" Ada@Example.com ","givenName":"Ada",
 		"familyName":"Lovelace","company":"Analytical","channel":"CHANNEL_WEB",
 		"consent":[{"channel":"CHANNEL_EMAIL","granted":true}],"tags":["webinar"]}`))
-	if captured.status != http.StatusOK {
-		t.Fatalf("capture: %d %s", captured.status, captured.body)
+	if captured.Status != http.StatusOK {
+		t.Fatalf("capture: %d %s", captured.Status, captured.Body)
 	}
-	lead := captured.json(t)
+	lead := captured.JSON(t)
 	id, _ := lead["id"].(string)
 	for field, want := range map[string]any{"email": "ada@example.com", "givenName": "Ada",
 		"channel": "CHANNEL_WEB", "status": "LEAD_STATUS_NEW", "touchCount": "1", "etag": "1"} {
@@ -32,26 +32,26 @@ func TestLeadsOverREST(t *testing.T) {
 		}
 	}
 	if id == "" || lead["customerId"] == "" {
-		t.Fatalf("capture returned no id or customer id: %s", captured.body)
+		t.Fatalf("capture returned no id or customer id: %s", captured.Body)
 	}
 
-	got := sys.do(t, http.MethodGet, "/v1/leads/"+id, key, nil)
-	if got.status != http.StatusOK || got.json(t)["email"] != "ada@example.com" {
-		t.Fatalf("get: %d %s", got.status, got.body)
+	got := sys.Do(t, http.MethodGet, "/v1/leads/"+id, key, nil)
+	if got.Status != http.StatusOK || got.JSON(t)["email"] != "ada@example.com" {
+		t.Fatalf("get: %d %s", got.Status, got.Body)
 	}
 
 	for i := range 2 {
-		r := sys.do(t, http.MethodPost, "/v1/leads", key, fmt.Appendf(nil, `{"email":"more%d@example.com"}`, i))
-		if r.status != http.StatusOK {
-			t.Fatalf("capture %d: %d %s", i, r.status, r.body)
+		r := sys.Do(t, http.MethodPost, "/v1/leads", key, fmt.Appendf(nil, `{"email":"more%d@example.com"}`, i))
+		if r.Status != http.StatusOK {
+			t.Fatalf("capture %d: %d %s", i, r.Status, r.Body)
 		}
 	}
-	first := sys.do(t, http.MethodGet, "/v1/leads?pageSize=2", key, nil).json(t)
+	first := sys.Do(t, http.MethodGet, "/v1/leads?pageSize=2", key, nil).JSON(t)
 	token, _ := first["nextPageToken"].(string)
 	if n := len(first["leads"].([]any)); n != 2 || token == "" {
 		t.Fatalf("first page: %d leads, token %q; want 2 and a token", n, token)
 	}
-	second := sys.do(t, http.MethodGet, "/v1/leads?pageSize=2&pageToken="+url.QueryEscape(token), key, nil).json(t)
+	second := sys.Do(t, http.MethodGet, "/v1/leads?pageSize=2&pageToken="+url.QueryEscape(token), key, nil).JSON(t)
 	leads, _ := second["leads"].([]any)
 	if len(leads) != 1 || second["nextPageToken"] != nil {
 		t.Fatalf("second page: %v; want 1 lead and no token", second)
@@ -60,17 +60,17 @@ func TestLeadsOverREST(t *testing.T) {
 		t.Fatalf("last lead of the newest-first list is %v, want the first captured %s", oldest, id)
 	}
 
-	again := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ADA@example.COM","channel":"CHANNEL_EVENT"}`))
-	if again.status != http.StatusOK {
-		t.Fatalf("recapture: %d %s", again.status, again.body)
+	again := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ADA@example.COM","channel":"CHANNEL_EVENT"}`))
+	if again.Status != http.StatusOK {
+		t.Fatalf("recapture: %d %s", again.Status, again.Body)
 	}
-	re := again.json(t)
+	re := again.JSON(t)
 	if re["id"] != id || re["customerId"] != lead["customerId"] || re["touchCount"] != "2" {
-		t.Fatalf("recapture in other case = %s, want the same lead with 2 touches", again.body)
+		t.Fatalf("recapture in other case = %s, want the same lead with 2 touches", again.Body)
 	}
-	missing := sys.do(t, http.MethodGet, "/v1/leads/01a20b45-2a28-7f41-b702-1121b1b3b663", key, nil)
-	if missing.status != http.StatusNotFound || errorStatus(t, missing) != "NOT_FOUND" {
-		t.Fatalf("unknown lead: %d %s, want 404 NOT_FOUND", missing.status, missing.body)
+	missing := sys.Do(t, http.MethodGet, "/v1/leads/01a20b45-2a28-7f41-b702-1121b1b3b663", key, nil)
+	if missing.Status != http.StatusNotFound || missing.ErrorStatus(t) != "NOT_FOUND" {
+		t.Fatalf("unknown lead: %d %s, want 404 NOT_FOUND", missing.Status, missing.Body)
 	}
 }
 
@@ -119,30 +119,4 @@ func TestLeadsOverGRPC(t *testing.T) {
 	if again.GetLead().GetId() != lead.GetId() || again.GetLead().GetTouchCount() != 2 {
 		t.Fatalf("recapture = %v, want lead %s with 2 touches", again.GetLead(), lead.GetId())
 	}
-}
-
-// errorStatus returns error.status of an AIP-193 error body.
-func errorStatus(t *testing.T, r response) string {
-	t.Helper()
-	e, _ := r.json(t)["error"].(map[string]any)
-	s, _ := e["status"].(string)
-	return s
-}
-
-// fieldViolations returns the fields named by the BadRequest detail of an AIP-193 error body.
-func fieldViolations(t *testing.T, r response) []string {
-	t.Helper()
-	e, _ := r.json(t)["error"].(map[string]any)
-	details, _ := e["details"].([]any)
-	var fields []string
-	for _, d := range details {
-		dm := d.(map[string]any)
-		if dm["@type"] != "type.googleapis.com/google.rpc.BadRequest" {
-			continue
-		}
-		for _, v := range dm["fieldViolations"].([]any) {
-			fields = append(fields, v.(map[string]any)["field"].(string))
-		}
-	}
-	return fields
 }
