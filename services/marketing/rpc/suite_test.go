@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 
 	"github.com/crmcycle/crm/gateway"
@@ -9,6 +10,7 @@ import (
 	"github.com/crmcycle/crm/pkg/platform"
 	"github.com/crmcycle/crm/pkg/redistest"
 	"github.com/crmcycle/crm/pkg/servicetest"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing/server"
 )
@@ -41,4 +43,32 @@ func (s *system) newKey(t *testing.T, tenant string, scopes ...string) (string, 
 
 func (s *system) marketing(key string) (marketingv1.MarketingServiceClient, context.Context) {
 	return marketingv1.NewMarketingServiceClient(s.suite.Conn), servicetest.WithKey(context.Background(), key)
+}
+
+// footprint counts the tenant's marketing keys and events, to prove that a refused request wrote
+// nothing.
+func (s *system) footprint(t *testing.T, tenant string) (keys, events int) {
+	t.Helper()
+	return s.suite.Footprint(t, server.Name, tenant)
+}
+
+// events returns the tenant's marketing events of one type (every type when empty), oldest first.
+func (s *system) events(t *testing.T, tenant, eventType string) []*eventv1.Event {
+	t.Helper()
+	return s.suite.Events(t, server.Name, tenant, eventType)
+}
+
+// campaignBody is a campaign with a budget, a cost and a window.
+const campaignBody = `{"displayName":"Spring webinar","channel":"CHANNEL_EMAIL",
+	"budget":{"currencyCode":"EUR","units":"1000"},"actualCost":{"currencyCode":"EUR","units":"300"},
+	"startTime":"2026-03-01T00:00:00Z","endTime":"2026-04-01T00:00:00Z"}`
+
+func (s *system) createCampaign(t *testing.T, key, body string) map[string]any {
+	t.Helper()
+	return s.OK(t, http.MethodPost, "/v1/campaigns", key, body)
+}
+
+func (s *system) captureLead(t *testing.T, key, body string) map[string]any {
+	t.Helper()
+	return s.OK(t, http.MethodPost, "/v1/leads", key, body)
 }

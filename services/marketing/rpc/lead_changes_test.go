@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"context"
@@ -19,17 +19,17 @@ import (
 func TestUpdateLeadOverREST(t *testing.T) {
 	sys := startSystem(t)
 	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
-	lead := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ada@example.com","givenName":"Ada","company":"Old Co",
-		"consent":[{"channel":"CHANNEL_EMAIL","granted":true}]}`)).json(t)
+	lead := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ada@example.com","givenName":"Ada","company":"Old Co",
+		"consent":[{"channel":"CHANNEL_EMAIL","granted":true}]}`)).JSON(t)
 	id := lead["id"].(string)
-	sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"grace@example.com"}`))
+	sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"grace@example.com"}`))
 
-	upd := sys.do(t, http.MethodPatch, "/v1/leads/"+id+"?updateMask=company,givenName", key,
+	upd := sys.Do(t, http.MethodPatch, "/v1/leads/"+id+"?updateMask=company,givenName", key,
 		[]byte(`{"company":"Analytical Engines","givenName":"Augusta","familyName":"ignored","etag":"1"}`))
-	got := upd.json(t)
-	if upd.status != http.StatusOK || got["company"] != "Analytical Engines" || got["givenName"] != "Augusta" ||
+	got := upd.JSON(t)
+	if upd.Status != http.StatusOK || got["company"] != "Analytical Engines" || got["givenName"] != "Augusta" ||
 		got["familyName"] != nil || got["etag"] != "2" || got["email"] != "ada@example.com" {
-		t.Fatalf("update: %d %s", upd.status, upd.body)
+		t.Fatalf("update: %d %s", upd.Status, upd.Body)
 	}
 	if consent := got["consent"].([]any); len(consent) != 1 {
 		t.Fatalf("consent changed by an update that did not name it: %v", consent)
@@ -48,28 +48,28 @@ func TestUpdateLeadOverREST(t *testing.T) {
 		{"output-only field in the mask", "?updateMask=status", `{"status":"LEAD_STATUS_CONVERTED"}`, 400, "INVALID_ARGUMENT", "update_mask"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := sys.do(t, http.MethodPatch, "/v1/leads/"+id+tt.path, key, []byte(tt.body))
-			if r.status != tt.status || errorStatus(t, r) != tt.want {
-				t.Fatalf("%d %s, want %d %s", r.status, r.body, tt.status, tt.want)
+			r := sys.Do(t, http.MethodPatch, "/v1/leads/"+id+tt.path, key, []byte(tt.body))
+			if r.Status != tt.status || r.ErrorStatus(t) != tt.want {
+				t.Fatalf("%d %s, want %d %s", r.Status, r.Body, tt.status, tt.want)
 			}
-			if tt.field != "" && !slices.Contains(fieldViolations(t, r), tt.field) {
-				t.Fatalf("field violations %v do not name %s", fieldViolations(t, r), tt.field)
+			if tt.field != "" && !slices.Contains(r.FieldViolations(t), tt.field) {
+				t.Fatalf("field violations %v do not name %s", r.FieldViolations(t), tt.field)
 			}
 		})
 	}
-	if cur := sys.do(t, http.MethodGet, "/v1/leads/"+id, key, nil).json(t); cur["etag"] != "2" {
+	if cur := sys.Do(t, http.MethodGet, "/v1/leads/"+id, key, nil).JSON(t); cur["etag"] != "2" {
 		t.Fatalf("a refused update changed the lead: %v", cur)
 	}
 
 	// A new e-mail moves the unique claim: the old one is free, the new one is this lead's.
-	moved := sys.do(t, http.MethodPatch, "/v1/leads/"+id+"?updateMask=email", key, []byte(`{"email":"Ada@Engines.example"}`))
-	if moved.status != http.StatusOK || moved.json(t)["email"] != "ada@engines.example" {
-		t.Fatalf("e-mail change: %d %s", moved.status, moved.body)
+	moved := sys.Do(t, http.MethodPatch, "/v1/leads/"+id+"?updateMask=email", key, []byte(`{"email":"Ada@Engines.example"}`))
+	if moved.Status != http.StatusOK || moved.JSON(t)["email"] != "ada@engines.example" {
+		t.Fatalf("e-mail change: %d %s", moved.Status, moved.Body)
 	}
-	if again := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ada@engines.example"}`)).json(t); again["id"] != id {
+	if again := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ada@engines.example"}`)).JSON(t); again["id"] != id {
 		t.Fatalf("capture of the new e-mail found %v, want lead %s", again["id"], id)
 	}
-	if fresh := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ada@example.com"}`)).json(t); fresh["id"] == id {
+	if fresh := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ada@example.com"}`)).JSON(t); fresh["id"] == id {
 		t.Fatal("the old e-mail still resolves to the lead")
 	}
 }
@@ -78,49 +78,49 @@ func TestEraseLead(t *testing.T) {
 	sys := startSystem(t)
 	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
 	campaign := sys.createCampaign(t, key, campaignBody)["id"].(string)
-	lead := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"forget.me@example.com","givenName":"Forget","campaignId":"`+campaign+`","channel":"CHANNEL_WEB"}`)).json(t)
+	lead := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"forget.me@example.com","givenName":"Forget","campaignId":"`+campaign+`","channel":"CHANNEL_WEB"}`)).JSON(t)
 	id := lead["id"].(string)
 
-	if r := sys.do(t, http.MethodDelete, "/v1/leads/"+id+"?etag=7", key, nil); r.status != http.StatusConflict {
-		t.Fatalf("erase with a stale etag: %d %s, want 409", r.status, r.body)
+	if r := sys.Do(t, http.MethodDelete, "/v1/leads/"+id+"?etag=7", key, nil); r.Status != http.StatusConflict {
+		t.Fatalf("erase with a stale etag: %d %s, want 409", r.Status, r.Body)
 	}
-	if r := sys.do(t, http.MethodDelete, "/v1/leads/"+id, key, nil); r.status != http.StatusOK || string(r.body) != "{}" {
-		t.Fatalf("erase: %d %s", r.status, r.body)
+	if r := sys.Do(t, http.MethodDelete, "/v1/leads/"+id, key, nil); r.Status != http.StatusOK || string(r.Body) != "{}" {
+		t.Fatalf("erase: %d %s", r.Status, r.Body)
 	}
-	if r := sys.do(t, http.MethodGet, "/v1/leads/"+id, key, nil); r.status != http.StatusNotFound {
-		t.Fatalf("get after erase: %d, want 404", r.status)
+	if r := sys.Do(t, http.MethodGet, "/v1/leads/"+id, key, nil); r.Status != http.StatusNotFound {
+		t.Fatalf("get after erase: %d, want 404", r.Status)
 	}
-	if r := sys.do(t, http.MethodDelete, "/v1/leads/"+id, key, nil); r.status != http.StatusNotFound {
-		t.Fatalf("second erase: %d, want 404", r.status)
+	if r := sys.Do(t, http.MethodDelete, "/v1/leads/"+id, key, nil); r.Status != http.StatusNotFound {
+		t.Fatalf("second erase: %d, want 404", r.Status)
 	}
 	for _, filter := range []string{"", "?filter=channel%20%3D%20CHANNEL_WEB", "?filter=status%20%3D%20LEAD_STATUS_NEW"} {
-		if leads := sys.do(t, http.MethodGet, "/v1/leads"+filter, key, nil).json(t)["leads"]; leads != nil {
+		if leads := sys.Do(t, http.MethodGet, "/v1/leads"+filter, key, nil).JSON(t)["leads"]; leads != nil {
 			t.Fatalf("list%s after erase: %v", filter, leads)
 		}
 	}
 	// Nothing personal is left in Redis: no key or value mentions the e-mail or the name.
 	ctx := context.Background()
-	iter := sys.rdb.Scan(ctx, 0, "crm:*:marketing:"+tenant+":*", 1000).Iterator()
+	iter := sys.suite.Redis.Scan(ctx, 0, "crm:*:marketing:"+tenant+":*", 1000).Iterator()
 	for iter.Next(ctx) {
 		k := iter.Val()
-		dump, _ := sys.rdb.Dump(ctx, k).Result()
+		dump, _ := sys.suite.Redis.Dump(ctx, k).Result()
 		if strings.Contains(k, "forget.me") || strings.Contains(dump, "forget.me") || strings.Contains(dump, "Forget") {
 			t.Fatalf("%s still holds the erased person's data", k)
 		}
 	}
 	// Counters keep counting; the e-mail is free for a new, different lead.
-	if p := sys.do(t, http.MethodGet, "/v1/campaigns/"+campaign+"/performance", key, nil).json(t); p["leads"] != "1" {
+	if p := sys.Do(t, http.MethodGet, "/v1/campaigns/"+campaign+"/performance", key, nil).JSON(t); p["leads"] != "1" {
 		t.Fatalf("campaign leads after erase = %v, want 1", p["leads"])
 	}
-	if again := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"forget.me@example.com"}`)).json(t); again["id"] == id || again["touchCount"] != "1" {
+	if again := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"forget.me@example.com"}`)).JSON(t); again["id"] == id || again["touchCount"] != "1" {
 		t.Fatalf("capture after erase = %v, want a new lead", again)
 	}
 	// No event of the tenant carries the person's data (events hold ids, not personal data), and the
 	// erased event names the lead.
 	var erased *marketingv1.LeadErased
-	streams := sys.rdb.Scan(ctx, 0, "crm:*:marketing:events", 100).Iterator()
+	streams := sys.suite.Redis.Scan(ctx, 0, "crm:*:marketing:events", 100).Iterator()
 	for streams.Next(ctx) {
-		msgs, _ := sys.rdb.XRange(ctx, streams.Val(), "-", "+").Result()
+		msgs, _ := sys.suite.Redis.XRange(ctx, streams.Val(), "-", "+").Result()
 		for _, m := range msgs {
 			ev := &eventv1.Event{}
 			if err := proto.Unmarshal([]byte(m.Values["e"].(string)), ev); err != nil {
@@ -171,8 +171,8 @@ func TestLeadChangesOverGRPCAndIsolation(t *testing.T) {
 		if call.body != "" {
 			body = []byte(call.body)
 		}
-		if r := sys.do(t, call.method, call.path, stranger, body); r.status != http.StatusNotFound {
-			t.Errorf("%s with another tenant's key: %d %s, want 404", call.method, r.status, r.body)
+		if r := sys.Do(t, call.method, call.path, stranger, body); r.Status != http.StatusNotFound {
+			t.Errorf("%s with another tenant's key: %d %s, want 404", call.method, r.Status, r.Body)
 		}
 	}
 	if _, err := client.DeleteLead(ctx, &marketingv1.DeleteLeadRequest{Id: id, Etag: "2"}); err != nil {

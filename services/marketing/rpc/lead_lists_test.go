@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"net/http"
@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/crmcycle/crm/gateway/gatewaytest"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -19,15 +20,15 @@ func TestLeadListFiltersOverRESTAndGRPC(t *testing.T) {
 	camp := sys.createCampaign(t, key, campaignBody)["id"].(string)
 	vip := sys.captureLead(t, key, `{"email":"vip@example.com","company":"Acme","tags":["vip"],"campaignId":"`+camp+`"}`)["id"].(string)
 	plain := sys.captureLead(t, key, `{"email":"plain@example.com","channel":"CHANNEL_ADS"}`)["id"].(string)
-	sys.do(t, http.MethodPost, "/v1/leads/"+vip+"/engagements", key, []byte(`{"type":"ENGAGEMENT_TYPE_FORM_SUBMIT"}`))
+	sys.Do(t, http.MethodPost, "/v1/leads/"+vip+"/engagements", key, []byte(`{"type":"ENGAGEMENT_TYPE_FORM_SUBMIT"}`))
 
-	list := func(k, filter, orderBy, token string) response {
+	list := func(k, filter, orderBy, token string) gatewaytest.Response {
 		v := url.Values{"filter": {filter}, "orderBy": {orderBy}, "pageSize": {"1"}, "pageToken": {token}}
-		return sys.do(t, http.MethodGet, "/v1/leads?"+v.Encode(), k, nil)
+		return sys.Do(t, http.MethodGet, "/v1/leads?"+v.Encode(), k, nil)
 	}
-	ids := func(r response) []string {
+	ids := func(r gatewaytest.Response) []string {
 		var out []string
-		for _, l := range r.json(t)["leads"].([]any) {
+		for _, l := range r.JSON(t)["leads"].([]any) {
 			out = append(out, l.(map[string]any)["id"].(string))
 		}
 		return out
@@ -43,16 +44,16 @@ func TestLeadListFiltersOverRESTAndGRPC(t *testing.T) {
 		{"status = LEAD_STATUS_ENGAGED AND score > 0", "score desc", []string{vip}},
 	} {
 		r := list(key, tt.filter, tt.orderBy, "")
-		if r.status != http.StatusOK || !slices.Equal(ids(r), tt.want) {
-			t.Errorf("%q %q: %d %s, want %v", tt.filter, tt.orderBy, r.status, r.body, tt.want)
+		if r.Status != http.StatusOK || !slices.Equal(ids(r), tt.want) {
+			t.Errorf("%q %q: %d %s, want %v", tt.filter, tt.orderBy, r.Status, r.Body, tt.want)
 		}
-		if r := list(stranger, tt.filter, tt.orderBy, ""); r.status != http.StatusOK || r.json(t)["leads"] != nil {
-			t.Errorf("another tenant's %q: %d %s, want no leads", tt.filter, r.status, r.body)
+		if r := list(stranger, tt.filter, tt.orderBy, ""); r.Status != http.StatusOK || r.JSON(t)["leads"] != nil {
+			t.Errorf("another tenant's %q: %d %s, want no leads", tt.filter, r.Status, r.Body)
 		}
 	}
 	// Highest score first across pages, with the token bound to its filter and order.
 	first := list(key, "", "score desc", "")
-	second := list(key, "", "score desc", first.json(t)["nextPageToken"].(string))
+	second := list(key, "", "score desc", first.JSON(t)["nextPageToken"].(string))
 	if got := append(ids(first), ids(second)...); !slices.Equal(got, []string{vip, plain}) {
 		t.Fatalf("by score: %v, want vip then plain", got)
 	}
@@ -62,11 +63,11 @@ func TestLeadListFiltersOverRESTAndGRPC(t *testing.T) {
 		{"unknown field", "email = x@example.com", "", "", "filter"},
 		{"create time order with a score range", "score > 3", "create_time desc", "", "order_by"},
 		{"unknown order", "", "email", "", "order_by"},
-		{"token of another order", "", "", first.json(t)["nextPageToken"].(string), "page_token"},
+		{"token of another order", "", "", first.JSON(t)["nextPageToken"].(string), "page_token"},
 	} {
 		r := list(key, tt.filter, tt.orderBy, tt.token)
-		if r.status != http.StatusBadRequest || !slices.Contains(fieldViolations(t, r), tt.field) {
-			t.Errorf("%s: %d %s, want 400 naming %s", tt.name, r.status, r.body, tt.field)
+		if r.Status != http.StatusBadRequest || !slices.Contains(r.FieldViolations(t), tt.field) {
+			t.Errorf("%s: %d %s, want 400 naming %s", tt.name, r.Status, r.Body, tt.field)
 		}
 	}
 

@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"net/http"
@@ -22,33 +22,33 @@ func TestLifecycleOverREST(t *testing.T) {
 	_, stranger := sys.newKey(t, "", "marketing.read", "marketing.write")
 	customer := sys.captureLead(t, key, `{"email":"cycle@example.com"}`)["customerId"].(string)
 
-	got := sys.do(t, http.MethodGet, lifecyclePath(customer, ""), reader, nil)
-	if got.status != http.StatusOK || got.json(t)["stage"] != "LIFECYCLE_STAGE_PROSPECT" {
-		t.Fatalf("lifecycle after capture: %d %s", got.status, got.body)
+	got := sys.Do(t, http.MethodGet, lifecyclePath(customer, ""), reader, nil)
+	if got.Status != http.StatusOK || got.JSON(t)["stage"] != "LIFECYCLE_STAGE_PROSPECT" {
+		t.Fatalf("lifecycle after capture: %d %s", got.Status, got.Body)
 	}
-	move := sys.do(t, http.MethodPost, lifecyclePath(customer, ":move"), key,
+	move := sys.Do(t, http.MethodPost, lifecyclePath(customer, ":move"), key,
 		[]byte(`{"stage":"LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER","cause":"sales.order.placed","causeEventId":"evt-1"}`))
-	if move.status != http.StatusOK || move.json(t)["stage"] != "LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER" || len(move.json(t)["history"].([]any)) != 2 {
-		t.Fatalf("move: %d %s", move.status, move.body)
+	if move.Status != http.StatusOK || move.JSON(t)["stage"] != "LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER" || len(move.JSON(t)["history"].([]any)) != 2 {
+		t.Fatalf("move: %d %s", move.Status, move.Body)
 	}
-	again := sys.do(t, http.MethodPost, lifecyclePath(customer, ":move"), key,
+	again := sys.Do(t, http.MethodPost, lifecyclePath(customer, ":move"), key,
 		[]byte(`{"stage":"LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER","cause":"sales.order.placed","causeEventId":"evt-1"}`))
-	if again.status != http.StatusOK || len(again.json(t)["history"].([]any)) != 2 {
-		t.Fatalf("redelivered move: %d %s, want the same lifecycle", again.status, again.body)
+	if again.Status != http.StatusOK || len(again.JSON(t)["history"].([]any)) != 2 {
+		t.Fatalf("redelivered move: %d %s, want the same lifecycle", again.Status, again.Body)
 	}
-	risk := sys.do(t, http.MethodPost, lifecyclePath(customer, ":setAtRisk"), key, []byte(`{"reason":"nps-detractor"}`))
-	if risk.status != http.StatusOK || risk.json(t)["atRisk"] != true {
-		t.Fatalf("set at risk: %d %s", risk.status, risk.body)
+	risk := sys.Do(t, http.MethodPost, lifecyclePath(customer, ":setAtRisk"), key, []byte(`{"reason":"nps-detractor"}`))
+	if risk.Status != http.StatusOK || risk.JSON(t)["atRisk"] != true {
+		t.Fatalf("set at risk: %d %s", risk.Status, risk.Body)
 	}
-	clear := sys.do(t, http.MethodPost, lifecyclePath(customer, ":clearAtRisk"), key, []byte(`{}`))
-	if clear.status != http.StatusOK || clear.json(t)["atRisk"] != nil {
-		t.Fatalf("clear at risk: %d %s", clear.status, clear.body)
+	clear := sys.Do(t, http.MethodPost, lifecyclePath(customer, ":clearAtRisk"), key, []byte(`{}`))
+	if clear.Status != http.StatusOK || clear.JSON(t)["atRisk"] != nil {
+		t.Fatalf("clear at risk: %d %s", clear.Status, clear.Body)
 	}
-	funnel := sys.do(t, http.MethodGet, "/v1/lifecycle/funnel", reader, nil)
-	stages := funnel.json(t)["stages"].([]any)
-	if funnel.status != http.StatusOK || len(stages) != 7 || stages[2].(map[string]any)["customers"] != "1" ||
-		stages[1].(map[string]any)["exited"] != "1" || funnel.json(t)["conversions"].([]any)[0].(map[string]any)["rate"] != float64(1) {
-		t.Fatalf("funnel: %d %s", funnel.status, funnel.body)
+	funnel := sys.Do(t, http.MethodGet, "/v1/lifecycle/funnel", reader, nil)
+	stages := funnel.JSON(t)["stages"].([]any)
+	if funnel.Status != http.StatusOK || len(stages) != 7 || stages[2].(map[string]any)["customers"] != "1" ||
+		stages[1].(map[string]any)["exited"] != "1" || funnel.JSON(t)["conversions"].([]any)[0].(map[string]any)["rate"] != float64(1) {
+		t.Fatalf("funnel: %d %s", funnel.Status, funnel.Body)
 	}
 	unknown := "01a20b45-2a28-7f41-b702-1121b1b3b699"
 	for _, tt := range []struct {
@@ -77,22 +77,22 @@ func TestLifecycleOverREST(t *testing.T) {
 			if tt.body != "" {
 				body = []byte(tt.body)
 			}
-			r := sys.do(t, tt.method, tt.path, tt.key, body)
-			if r.status != tt.code || errorStatus(t, r) != tt.status {
-				t.Fatalf("%d %s, want %d %s", r.status, r.body, tt.code, tt.status)
+			r := sys.Do(t, tt.method, tt.path, tt.key, body)
+			if r.Status != tt.code || r.ErrorStatus(t) != tt.status {
+				t.Fatalf("%d %s, want %d %s", r.Status, r.Body, tt.code, tt.status)
 			}
-			if tt.field != "" && !slices.Contains(fieldViolations(t, r), tt.field) {
-				t.Fatalf("field violations %v, want %s", fieldViolations(t, r), tt.field)
+			if tt.field != "" && !slices.Contains(r.FieldViolations(t), tt.field) {
+				t.Fatalf("field violations %v, want %s", r.FieldViolations(t), tt.field)
 			}
 		})
 	}
 	// A move under another tenant starts that tenant's own lifecycle; the owner's is untouched, and
 	// the other tenant's funnel counts only its own customer.
-	sys.do(t, http.MethodPost, lifecyclePath(customer, ":move"), stranger, []byte(`{"stage":"LIFECYCLE_STAGE_CLIENT","cause":"x"}`))
-	if got := sys.do(t, http.MethodGet, lifecyclePath(customer, ""), key, nil).json(t)["stage"]; got != "LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER" {
+	sys.Do(t, http.MethodPost, lifecyclePath(customer, ":move"), stranger, []byte(`{"stage":"LIFECYCLE_STAGE_CLIENT","cause":"x"}`))
+	if got := sys.Do(t, http.MethodGet, lifecyclePath(customer, ""), key, nil).JSON(t)["stage"]; got != "LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER" {
 		t.Fatalf("owner's stage after another tenant's move = %v", got)
 	}
-	theirs := sys.do(t, http.MethodGet, "/v1/lifecycle/funnel", stranger, nil).json(t)["stages"].([]any)
+	theirs := sys.Do(t, http.MethodGet, "/v1/lifecycle/funnel", stranger, nil).JSON(t)["stages"].([]any)
 	if theirs[1].(map[string]any)["entered"] != nil || theirs[4].(map[string]any)["customers"] != "1" {
 		t.Fatalf("another tenant's funnel = %v, want only its CLIENT", theirs)
 	}

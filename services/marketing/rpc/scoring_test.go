@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"net/http"
@@ -11,17 +11,9 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/crmcycle/crm/gateway/gatewaytest"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
-
-func (s *system) captureLead(t *testing.T, key, body string) map[string]any {
-	t.Helper()
-	r := s.do(t, http.MethodPost, "/v1/leads", key, []byte(body))
-	if r.status != http.StatusOK {
-		t.Fatalf("capture: %d %s", r.status, r.body)
-	}
-	return r.json(t)
-}
 
 func TestEngagementsAndQualificationOverREST(t *testing.T) {
 	sys := startSystem(t)
@@ -31,33 +23,33 @@ func TestEngagementsAndQualificationOverREST(t *testing.T) {
 	lead := sys.captureLead(t, key, `{"email":"eve@example.com","channel":"CHANNEL_WEB","campaignId":"`+camp+`"}`)
 	id := lead["id"].(string)
 
-	rules := sys.do(t, http.MethodGet, "/v1/scoringRules", reader, nil)
-	if rules.status != http.StatusOK || rules.json(t)["mqlThreshold"] != float64(50) || rules.json(t)["etag"] != "0" {
-		t.Fatalf("default rules: %d %s", rules.status, rules.body)
+	rules := sys.Do(t, http.MethodGet, "/v1/scoringRules", reader, nil)
+	if rules.Status != http.StatusOK || rules.JSON(t)["mqlThreshold"] != float64(50) || rules.JSON(t)["etag"] != "0" {
+		t.Fatalf("default rules: %d %s", rules.Status, rules.Body)
 	}
-	patched := sys.do(t, http.MethodPatch, "/v1/scoringRules?updateMask=mqlThreshold", key, []byte(`{"mqlThreshold":20,"etag":"0"}`))
-	if patched.status != http.StatusOK || patched.json(t)["mqlThreshold"] != float64(20) || patched.json(t)["halfLifeDays"] != float64(30) || patched.json(t)["etag"] != "1" {
-		t.Fatalf("patch rules: %d %s", patched.status, patched.body)
+	patched := sys.Do(t, http.MethodPatch, "/v1/scoringRules?updateMask=mqlThreshold", key, []byte(`{"mqlThreshold":20,"etag":"0"}`))
+	if patched.Status != http.StatusOK || patched.JSON(t)["mqlThreshold"] != float64(20) || patched.JSON(t)["halfLifeDays"] != float64(30) || patched.JSON(t)["etag"] != "1" {
+		t.Fatalf("patch rules: %d %s", patched.Status, patched.Body)
 	}
 
-	engage := func(body string) response {
-		return sys.do(t, http.MethodPost, "/v1/leads/"+id+"/engagements", key, []byte(body))
+	engage := func(body string) gatewaytest.Response {
+		return sys.Do(t, http.MethodPost, "/v1/leads/"+id+"/engagements", key, []byte(body))
 	}
 	first := engage(`{"type":"ENGAGEMENT_TYPE_FORM_SUBMIT","campaignId":"` + camp + `"}`)
-	if l := first.json(t)["lead"].(map[string]any); first.status != http.StatusOK || l["status"] != "LEAD_STATUS_ENGAGED" || l["score"] != float64(10) ||
-		first.json(t)["engagement"].(map[string]any)["points"] != float64(10) {
-		t.Fatalf("first engagement: %d %s", first.status, first.body)
+	if l := first.JSON(t)["lead"].(map[string]any); first.Status != http.StatusOK || l["status"] != "LEAD_STATUS_ENGAGED" || l["score"] != float64(10) ||
+		first.JSON(t)["engagement"].(map[string]any)["points"] != float64(10) {
+		t.Fatalf("first engagement: %d %s", first.Status, first.Body)
 	}
 	second := engage(`{"type":"ENGAGEMENT_TYPE_FORM_SUBMIT"}`)
-	if l := second.json(t)["lead"].(map[string]any); second.status != http.StatusOK || l["status"] != "LEAD_STATUS_MARKETING_QUALIFIED" || l["score"] != float64(20) {
-		t.Fatalf("second engagement (reaches 20): %d %s", second.status, second.body)
+	if l := second.JSON(t)["lead"].(map[string]any); second.Status != http.StatusOK || l["status"] != "LEAD_STATUS_MARKETING_QUALIFIED" || l["score"] != float64(20) {
+		t.Fatalf("second engagement (reaches 20): %d %s", second.Status, second.Body)
 	}
-	perf := sys.do(t, http.MethodGet, "/v1/campaigns/"+camp+"/performance", reader, nil).json(t)
+	perf := sys.Do(t, http.MethodGet, "/v1/campaigns/"+camp+"/performance", reader, nil).JSON(t)
 	if perf["marketingQualifiedLeads"] != "1" {
 		t.Fatalf("performance = %v, want 1 MQL", perf)
 	}
 
-	before, beforeEvents := sys.tenantFootprint(t, tenant)
+	before, beforeEvents := sys.footprint(t, tenant)
 	for _, tt := range []struct {
 		name, method, path, key, body string
 		code                          int
@@ -89,37 +81,37 @@ func TestEngagementsAndQualificationOverREST(t *testing.T) {
 			if tt.body != "" {
 				body = []byte(tt.body)
 			}
-			r := sys.do(t, tt.method, tt.path, tt.key, body)
-			if r.status != tt.code || errorStatus(t, r) != tt.status {
-				t.Fatalf("%d %s, want %d %s", r.status, r.body, tt.code, tt.status)
+			r := sys.Do(t, tt.method, tt.path, tt.key, body)
+			if r.Status != tt.code || r.ErrorStatus(t) != tt.status {
+				t.Fatalf("%d %s, want %d %s", r.Status, r.Body, tt.code, tt.status)
 			}
-			if tt.field != "" && !slices.Contains(fieldViolations(t, r), tt.field) {
-				t.Fatalf("field violations %v, want %s", fieldViolations(t, r), tt.field)
+			if tt.field != "" && !slices.Contains(r.FieldViolations(t), tt.field) {
+				t.Fatalf("field violations %v, want %s", r.FieldViolations(t), tt.field)
 			}
 		})
 	}
-	if after, afterEvents := sys.tenantFootprint(t, tenant); after != before || afterEvents != beforeEvents {
+	if after, afterEvents := sys.footprint(t, tenant); after != before || afterEvents != beforeEvents {
 		t.Fatalf("rejected requests wrote: keys %d -> %d, events %d -> %d", before, after, beforeEvents, afterEvents)
 	}
 
-	dis := sys.do(t, http.MethodPost, "/v1/leads/"+id+":disqualify", key, []byte(`{"reason":"competitor"}`))
-	if dis.status != http.StatusOK || dis.json(t)["status"] != "LEAD_STATUS_DISQUALIFIED" || dis.json(t)["disqualifyReason"] != "competitor" {
-		t.Fatalf("disqualify: %d %s", dis.status, dis.body)
+	dis := sys.Do(t, http.MethodPost, "/v1/leads/"+id+":disqualify", key, []byte(`{"reason":"competitor"}`))
+	if dis.Status != http.StatusOK || dis.JSON(t)["status"] != "LEAD_STATUS_DISQUALIFIED" || dis.JSON(t)["disqualifyReason"] != "competitor" {
+		t.Fatalf("disqualify: %d %s", dis.Status, dis.Body)
 	}
-	if r := sys.do(t, http.MethodPost, "/v1/leads/"+id+":disqualify", key, []byte(`{"reason":"again"}`)); r.status != http.StatusBadRequest || errorStatus(t, r) != "FAILED_PRECONDITION" {
-		t.Fatalf("disqualify twice: %d %s", r.status, r.body)
+	if r := sys.Do(t, http.MethodPost, "/v1/leads/"+id+":disqualify", key, []byte(`{"reason":"again"}`)); r.Status != http.StatusBadRequest || r.ErrorStatus(t) != "FAILED_PRECONDITION" {
+		t.Fatalf("disqualify twice: %d %s", r.Status, r.Body)
 	}
 	// A disqualified lead still records engagements but never qualifies again by score.
-	if r := engage(`{"type":"ENGAGEMENT_TYPE_EVENT_ATTENDED"}`); r.status != http.StatusOK || r.json(t)["lead"].(map[string]any)["status"] != "LEAD_STATUS_DISQUALIFIED" {
-		t.Fatalf("engagement of a disqualified lead: %d %s", r.status, r.body)
+	if r := engage(`{"type":"ENGAGEMENT_TYPE_EVENT_ATTENDED"}`); r.Status != http.StatusOK || r.JSON(t)["lead"].(map[string]any)["status"] != "LEAD_STATUS_DISQUALIFIED" {
+		t.Fatalf("engagement of a disqualified lead: %d %s", r.Status, r.Body)
 	}
 
 	other := sys.captureLead(t, key, `{"email":"hand@example.com"}`)["id"].(string)
-	if r := sys.do(t, http.MethodPost, "/v1/leads/"+other+":qualify", key, []byte(`{}`)); r.status != http.StatusOK || r.json(t)["status"] != "LEAD_STATUS_MARKETING_QUALIFIED" {
-		t.Fatalf("qualify a NEW lead by hand: %d %s", r.status, r.body)
+	if r := sys.Do(t, http.MethodPost, "/v1/leads/"+other+":qualify", key, []byte(`{}`)); r.Status != http.StatusOK || r.JSON(t)["status"] != "LEAD_STATUS_MARKETING_QUALIFIED" {
+		t.Fatalf("qualify a NEW lead by hand: %d %s", r.Status, r.Body)
 	}
 	counts := map[string]int{}
-	for _, ev := range sys.tenantEvents(t, tenant) {
+	for _, ev := range sys.events(t, tenant, "") {
 		counts[ev.GetType()]++
 	}
 	if counts["marketing.lead.qualified"] != 2 || counts["marketing.lead.disqualified"] != 1 || counts["marketing.lead.engaged"] != 3 {

@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"net/http"
@@ -15,43 +15,43 @@ func TestReferralCodes(t *testing.T) {
 	_, stranger := sys.newKey(t, "", "marketing.read", "marketing.write")
 	referrer := "01a20b45-2a28-7f41-b702-1121b1b3b663"
 
-	created := sys.do(t, http.MethodPost, "/v1/customers/"+referrer+"/referralCodes", key, []byte(`{}`))
-	rc := created.json(t)
+	created := sys.Do(t, http.MethodPost, "/v1/customers/"+referrer+"/referralCodes", key, []byte(`{}`))
+	rc := created.JSON(t)
 	code, _ := rc["code"].(string)
-	if created.status != http.StatusOK || !regexp.MustCompile(`^[A-Z2-7]{8}$`).MatchString(code) || rc["customerId"] != referrer {
-		t.Fatalf("create referral code: %d %s", created.status, created.body)
+	if created.Status != http.StatusOK || !regexp.MustCompile(`^[A-Z2-7]{8}$`).MatchString(code) || rc["customerId"] != referrer {
+		t.Fatalf("create referral code: %d %s", created.Status, created.Body)
 	}
-	if other := sys.do(t, http.MethodPost, "/v1/customers/"+referrer+"/referralCodes", key, []byte(`{}`)).json(t)["code"]; other == code {
+	if other := sys.Do(t, http.MethodPost, "/v1/customers/"+referrer+"/referralCodes", key, []byte(`{}`)).JSON(t)["code"]; other == code {
 		t.Fatal("two codes came out the same")
 	}
 
-	lead := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"friend@example.com","referralCode":"`+code+`","channel":"CHANNEL_REFERRAL"}`)).json(t)
+	lead := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"friend@example.com","referralCode":"`+code+`","channel":"CHANNEL_REFERRAL"}`)).JSON(t)
 	if lead["referrerCustomerId"] != referrer || lead["referralCode"] != code {
 		t.Fatalf("lead captured with a code = %v, want referrer %s", lead, referrer)
 	}
 	// A known lead without a code gets the referrer on a later capture with one; one with a code keeps it.
-	sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"late@example.com"}`))
-	late := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"late@example.com","referralCode":"`+code+`"}`)).json(t)
+	sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"late@example.com"}`))
+	late := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"late@example.com","referralCode":"`+code+`"}`)).JSON(t)
 	if late["referrerCustomerId"] != referrer {
 		t.Fatalf("known lead captured again with a code = %v", late)
 	}
 
-	keysBefore, eventsBefore := sys.tenantFootprint(t, tenant)
+	keysBefore, eventsBefore := sys.footprint(t, tenant)
 	for _, tt := range []struct{ name, key, body string }{
 		{"unknown code", key, `{"email":"x@example.com","referralCode":"AAAAAAAA"}`},
 		{"malformed code", key, `{"email":"x@example.com","referralCode":"nope"}`},
 		{"another tenant's code", stranger, `{"email":"x@example.com","referralCode":"` + code + `"}`},
 	} {
-		r := sys.do(t, http.MethodPost, "/v1/leads", tt.key, []byte(tt.body))
-		if r.status != http.StatusBadRequest || !slices.Contains(fieldViolations(t, r), "lead.referral_code") {
-			t.Errorf("%s: %d %s, want 400 naming lead.referral_code", tt.name, r.status, r.body)
+		r := sys.Do(t, http.MethodPost, "/v1/leads", tt.key, []byte(tt.body))
+		if r.Status != http.StatusBadRequest || !slices.Contains(r.FieldViolations(t), "lead.referral_code") {
+			t.Errorf("%s: %d %s, want 400 naming lead.referral_code", tt.name, r.Status, r.Body)
 		}
 	}
-	if keys, events := sys.tenantFootprint(t, tenant); keys != keysBefore || events != eventsBefore {
+	if keys, events := sys.footprint(t, tenant); keys != keysBefore || events != eventsBefore {
 		t.Fatalf("refused captures wrote %d keys and %d events", keys-keysBefore, events-eventsBefore)
 	}
-	if r := sys.do(t, http.MethodPost, "/v1/customers/nope/referralCodes", key, []byte(`{}`)); r.status != http.StatusBadRequest {
-		t.Errorf("bad customer id: %d, want 400", r.status)
+	if r := sys.Do(t, http.MethodPost, "/v1/customers/nope/referralCodes", key, []byte(`{}`)); r.Status != http.StatusBadRequest {
+		t.Errorf("bad customer id: %d, want 400", r.Status)
 	}
 
 	client, ctx := sys.marketing(key)

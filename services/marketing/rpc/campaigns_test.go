@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"fmt"
@@ -15,19 +15,6 @@ import (
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
 
-const campaignBody = `{"displayName":"Spring webinar","channel":"CHANNEL_EMAIL",
-	"budget":{"currencyCode":"EUR","units":"1000"},"actualCost":{"currencyCode":"EUR","units":"300"},
-	"startTime":"2026-03-01T00:00:00Z","endTime":"2026-04-01T00:00:00Z"}`
-
-func (s *system) createCampaign(t *testing.T, key, body string) map[string]any {
-	t.Helper()
-	r := s.do(t, http.MethodPost, "/v1/campaigns", key, []byte(body))
-	if r.status != http.StatusOK {
-		t.Fatalf("create campaign: %d %s", r.status, r.body)
-	}
-	return r.json(t)
-}
-
 func TestCampaignsOverREST(t *testing.T) {
 	sys := startSystem(t)
 	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
@@ -37,20 +24,20 @@ func TestCampaignsOverREST(t *testing.T) {
 	if c["status"] != "CAMPAIGN_STATUS_DRAFT" || c["etag"] != "1" || c["displayName"] != "Spring webinar" {
 		t.Fatalf("created campaign = %v", c)
 	}
-	if got := sys.do(t, http.MethodGet, "/v1/campaigns/"+id, key, nil); got.status != http.StatusOK || got.json(t)["id"] != id {
-		t.Fatalf("get: %d %s", got.status, got.body)
+	if got := sys.Do(t, http.MethodGet, "/v1/campaigns/"+id, key, nil); got.Status != http.StatusOK || got.JSON(t)["id"] != id {
+		t.Fatalf("get: %d %s", got.Status, got.Body)
 	}
 
 	// Update with a field mask: only the named field changes; a stale etag is 409.
-	upd := sys.do(t, http.MethodPatch, "/v1/campaigns/"+id+"?updateMask=displayName", key,
+	upd := sys.Do(t, http.MethodPatch, "/v1/campaigns/"+id+"?updateMask=displayName", key,
 		[]byte(`{"displayName":"Spring webinar 2026","channel":"CHANNEL_ADS","etag":"1"}`))
-	if upd.status != http.StatusOK || upd.json(t)["displayName"] != "Spring webinar 2026" ||
-		upd.json(t)["channel"] != "CHANNEL_EMAIL" || upd.json(t)["etag"] != "2" {
-		t.Fatalf("update: %d %s", upd.status, upd.body)
+	if upd.Status != http.StatusOK || upd.JSON(t)["displayName"] != "Spring webinar 2026" ||
+		upd.JSON(t)["channel"] != "CHANNEL_EMAIL" || upd.JSON(t)["etag"] != "2" {
+		t.Fatalf("update: %d %s", upd.Status, upd.Body)
 	}
-	stale := sys.do(t, http.MethodPatch, "/v1/campaigns/"+id+"?updateMask=displayName", key, []byte(`{"displayName":"x","etag":"1"}`))
-	if stale.status != http.StatusConflict || errorStatus(t, stale) != "ABORTED" {
-		t.Fatalf("stale etag: %d %s, want 409 ABORTED", stale.status, stale.body)
+	stale := sys.Do(t, http.MethodPatch, "/v1/campaigns/"+id+"?updateMask=displayName", key, []byte(`{"displayName":"x","etag":"1"}`))
+	if stale.Status != http.StatusConflict || stale.ErrorStatus(t) != "ABORTED" {
+		t.Fatalf("stale etag: %d %s, want 409 ABORTED", stale.Status, stale.Body)
 	}
 
 	// The status machine.
@@ -66,23 +53,23 @@ func TestCampaignsOverREST(t *testing.T) {
 		{"complete", "CAMPAIGN_STATUS_COMPLETED", http.StatusOK},
 		{"launch", "", http.StatusBadRequest}, // COMPLETED is final
 	} {
-		r := sys.do(t, http.MethodPost, "/v1/campaigns/"+id+":"+step.verb, key, []byte(`{}`))
-		if r.status != step.code {
-			t.Fatalf(":%s: %d %s, want %d", step.verb, r.status, r.body, step.code)
+		r := sys.Do(t, http.MethodPost, "/v1/campaigns/"+id+":"+step.verb, key, []byte(`{}`))
+		if r.Status != step.code {
+			t.Fatalf(":%s: %d %s, want %d", step.verb, r.Status, r.Body, step.code)
 		}
-		if step.code == http.StatusOK && r.json(t)["status"] != step.want {
-			t.Fatalf(":%s: status %v, want %s", step.verb, r.json(t)["status"], step.want)
+		if step.code == http.StatusOK && r.JSON(t)["status"] != step.want {
+			t.Fatalf(":%s: status %v, want %s", step.verb, r.JSON(t)["status"], step.want)
 		}
-		if step.code != http.StatusOK && errorStatus(t, r) != "FAILED_PRECONDITION" {
-			t.Fatalf(":%s: %s, want FAILED_PRECONDITION", step.verb, r.body)
+		if step.code != http.StatusOK && r.ErrorStatus(t) != "FAILED_PRECONDITION" {
+			t.Fatalf(":%s: %s, want FAILED_PRECONDITION", step.verb, r.Body)
 		}
 	}
 
 	// Lists: newest first, by status and channel, two pages.
 	other := sys.createCampaign(t, key, `{"displayName":"Ads push","channel":"CHANNEL_ADS"}`)["id"].(string)
 	third := sys.createCampaign(t, key, `{"displayName":"Social","channel":"CHANNEL_SOCIAL"}`)["id"].(string)
-	page1 := sys.do(t, http.MethodGet, "/v1/campaigns?pageSize=2", key, nil).json(t)
-	page2 := sys.do(t, http.MethodGet, "/v1/campaigns?pageSize=2&pageToken="+page1["nextPageToken"].(string), key, nil).json(t)
+	page1 := sys.Do(t, http.MethodGet, "/v1/campaigns?pageSize=2", key, nil).JSON(t)
+	page2 := sys.Do(t, http.MethodGet, "/v1/campaigns?pageSize=2&pageToken="+page1["nextPageToken"].(string), key, nil).JSON(t)
 	var ids []string
 	for _, p := range []map[string]any{page1, page2} {
 		for _, c := range p["campaigns"].([]any) {
@@ -93,7 +80,7 @@ func TestCampaignsOverREST(t *testing.T) {
 		t.Fatalf("pages = %v, want [%s %s %s] and no more", ids, third, other, id)
 	}
 	for filter, want := range map[string]string{"status%20%3D%20CAMPAIGN_STATUS_COMPLETED": id, "channel%20%3D%20CHANNEL_ADS": other} {
-		got := sys.do(t, http.MethodGet, "/v1/campaigns?filter="+filter, key, nil).json(t)["campaigns"].([]any)
+		got := sys.Do(t, http.MethodGet, "/v1/campaigns?filter="+filter, key, nil).JSON(t)["campaigns"].([]any)
 		if len(got) != 1 || got[0].(map[string]any)["id"] != want {
 			t.Fatalf("filter %s: %v, want only %s", filter, got, want)
 		}
@@ -107,22 +94,22 @@ func TestCampaignPerformanceCountsCaptures(t *testing.T) {
 
 	for i := range 4 {
 		body := fmt.Sprintf(`{"email":"p%d@example.com","campaignId":"%s"}`, i, id)
-		if r := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(body)); r.status != http.StatusOK {
-			t.Fatalf("capture: %d %s", r.status, r.body)
+		if r := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(body)); r.Status != http.StatusOK {
+			t.Fatalf("capture: %d %s", r.Status, r.Body)
 		}
 	}
 	// A known lead reached again through the campaign is a touch, not a new lead.
-	if r := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"P0@example.com","campaignId":"`+id+`"}`)); r.status != http.StatusOK {
-		t.Fatalf("recapture: %d %s", r.status, r.body)
+	if r := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"P0@example.com","campaignId":"`+id+`"}`)); r.Status != http.StatusOK {
+		t.Fatalf("recapture: %d %s", r.Status, r.Body)
 	}
 	// A lead reached first elsewhere, then through the campaign: a touch too.
-	sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"elsewhere@example.com"}`))
-	sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"elsewhere@example.com","campaignId":"`+id+`"}`))
+	sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"elsewhere@example.com"}`))
+	sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"elsewhere@example.com","campaignId":"`+id+`"}`))
 
-	perf := sys.do(t, http.MethodGet, "/v1/campaigns/"+id+"/performance", key, nil)
-	p := perf.json(t)
-	if perf.status != http.StatusOK || p["touches"] != "6" || p["leads"] != "4" {
-		t.Fatalf("performance: %d %s, want 6 touches and 4 leads", perf.status, perf.body)
+	perf := sys.Do(t, http.MethodGet, "/v1/campaigns/"+id+"/performance", key, nil)
+	p := perf.JSON(t)
+	if perf.Status != http.StatusOK || p["touches"] != "6" || p["leads"] != "4" {
+		t.Fatalf("performance: %d %s, want 6 touches and 4 leads", perf.Status, perf.Body)
 	}
 	cpl := p["costPerLead"].(map[string]any) // 300 EUR / 4 leads = 75 EUR
 	if cpl["currencyCode"] != "EUR" || cpl["units"] != "75" || cpl["nanos"] != nil {
@@ -133,12 +120,12 @@ func TestCampaignPerformanceCountsCaptures(t *testing.T) {
 	}
 
 	// A capture naming a campaign that does not exist is refused and writes nothing.
-	keysBefore, eventsBefore := sys.tenantFootprint(t, tenant)
-	r := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ghost@example.com","campaignId":"01a20b45-2a28-7f41-b702-1121b1b3b663"}`))
-	if r.status != http.StatusBadRequest || !slices.Contains(fieldViolations(t, r), "lead.campaign_id") {
-		t.Fatalf("capture with an unknown campaign: %d %s", r.status, r.body)
+	keysBefore, eventsBefore := sys.footprint(t, tenant)
+	r := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ghost@example.com","campaignId":"01a20b45-2a28-7f41-b702-1121b1b3b663"}`))
+	if r.Status != http.StatusBadRequest || !slices.Contains(r.FieldViolations(t), "lead.campaign_id") {
+		t.Fatalf("capture with an unknown campaign: %d %s", r.Status, r.Body)
 	}
-	if keys, events := sys.tenantFootprint(t, tenant); keys != keysBefore || events != eventsBefore {
+	if keys, events := sys.footprint(t, tenant); keys != keysBefore || events != eventsBefore {
 		t.Fatalf("a refused capture wrote %d keys and %d events", keys-keysBefore, events-eventsBefore)
 	}
 }
@@ -147,7 +134,7 @@ func TestCampaignBadInput(t *testing.T) {
 	sys := startSystem(t)
 	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
 	id := sys.createCampaign(t, key, campaignBody)["id"].(string)
-	keysBefore, eventsBefore := sys.tenantFootprint(t, tenant)
+	keysBefore, eventsBefore := sys.footprint(t, tenant)
 
 	for _, tt := range []struct {
 		name, method, path, body string
@@ -174,22 +161,22 @@ func TestCampaignBadInput(t *testing.T) {
 			if tt.body != "" {
 				body = []byte(tt.body)
 			}
-			r := sys.do(t, tt.method, tt.path, key, body)
-			if r.status != tt.status || !slices.Contains(fieldViolations(t, r), tt.field) {
-				t.Fatalf("%d %s, want %d naming %s", r.status, r.body, tt.status, tt.field)
+			r := sys.Do(t, tt.method, tt.path, key, body)
+			if r.Status != tt.status || !slices.Contains(r.FieldViolations(t), tt.field) {
+				t.Fatalf("%d %s, want %d naming %s", r.Status, r.Body, tt.status, tt.field)
 			}
 		})
 	}
 	missing := "01a20b45-2a28-7f41-b702-1121b1b3b663"
 	for _, path := range []string{"/v1/campaigns/" + missing, "/v1/campaigns/" + missing + "/performance"} {
-		if r := sys.do(t, http.MethodGet, path, key, nil); r.status != http.StatusNotFound {
-			t.Errorf("GET %s: %d, want 404", path, r.status)
+		if r := sys.Do(t, http.MethodGet, path, key, nil); r.Status != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, r.Status)
 		}
 	}
-	if r := sys.do(t, http.MethodPost, "/v1/campaigns/"+missing+":launch", key, []byte(`{}`)); r.status != http.StatusNotFound {
-		t.Errorf("launch of a missing campaign: %d, want 404", r.status)
+	if r := sys.Do(t, http.MethodPost, "/v1/campaigns/"+missing+":launch", key, []byte(`{}`)); r.Status != http.StatusNotFound {
+		t.Errorf("launch of a missing campaign: %d, want 404", r.Status)
 	}
-	if keys, events := sys.tenantFootprint(t, tenant); keys != keysBefore || events != eventsBefore {
+	if keys, events := sys.footprint(t, tenant); keys != keysBefore || events != eventsBefore {
 		t.Fatalf("rejected requests wrote %d keys and %d events", keys-keysBefore, events-eventsBefore)
 	}
 }
@@ -262,19 +249,19 @@ func TestCampaignTenantIsolation(t *testing.T) {
 		if call.body != "" {
 			body = []byte(call.body)
 		}
-		if r := sys.do(t, call.method, call.path, stranger, body); r.status != http.StatusNotFound {
-			t.Errorf("%s %s with another tenant's key: %d %s, want 404", call.method, call.path, r.status, r.body)
+		if r := sys.Do(t, call.method, call.path, stranger, body); r.Status != http.StatusNotFound {
+			t.Errorf("%s %s with another tenant's key: %d %s, want 404", call.method, call.path, r.Status, r.Body)
 		}
 	}
-	if got := sys.do(t, http.MethodGet, "/v1/campaigns", stranger, nil).json(t)["campaigns"]; got != nil {
+	if got := sys.Do(t, http.MethodGet, "/v1/campaigns", stranger, nil).JSON(t)["campaigns"]; got != nil {
 		t.Errorf("another tenant's list shows %v", got)
 	}
 	// Capturing into another tenant's campaign is refused like an unknown campaign.
-	r := sys.do(t, http.MethodPost, "/v1/leads", stranger, []byte(`{"email":"x@example.com","campaignId":"`+id+`"}`))
-	if r.status != http.StatusBadRequest {
-		t.Errorf("capture into another tenant's campaign: %d %s, want 400", r.status, r.body)
+	r := sys.Do(t, http.MethodPost, "/v1/leads", stranger, []byte(`{"email":"x@example.com","campaignId":"`+id+`"}`))
+	if r.Status != http.StatusBadRequest {
+		t.Errorf("capture into another tenant's campaign: %d %s, want 400", r.Status, r.Body)
 	}
-	if c := sys.do(t, http.MethodGet, "/v1/campaigns/"+id, owner, nil).json(t); c["displayName"] != "Spring webinar" || c["status"] != "CAMPAIGN_STATUS_DRAFT" {
+	if c := sys.Do(t, http.MethodGet, "/v1/campaigns/"+id, owner, nil).JSON(t); c["displayName"] != "Spring webinar" || c["status"] != "CAMPAIGN_STATUS_DRAFT" {
 		t.Errorf("the owner's campaign changed: %v", c)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"net/http"
@@ -18,21 +18,21 @@ func TestLoyaltyProgramOverREST(t *testing.T) {
 	_, reader := sys.newKey(t, tenant, "marketing.read")
 	_, stranger := sys.newKey(t, "", "marketing.read", "marketing.write")
 
-	def := sys.do(t, http.MethodGet, "/v1/loyaltyProgram", reader, nil)
-	if def.status != http.StatusOK || def.json(t)["silverPoints"] != "1000" || def.json(t)["pointsPerUnit"] != "1" || def.json(t)["etag"] != "0" {
-		t.Fatalf("default programme: %d %s", def.status, def.body)
+	def := sys.Do(t, http.MethodGet, "/v1/loyaltyProgram", reader, nil)
+	if def.Status != http.StatusOK || def.JSON(t)["silverPoints"] != "1000" || def.JSON(t)["pointsPerUnit"] != "1" || def.JSON(t)["etag"] != "0" {
+		t.Fatalf("default programme: %d %s", def.Status, def.Body)
 	}
-	upd := sys.do(t, http.MethodPatch, "/v1/loyaltyProgram?updateMask=silverPoints,pointsPerUnit,currencyCode", key,
+	upd := sys.Do(t, http.MethodPatch, "/v1/loyaltyProgram?updateMask=silverPoints,pointsPerUnit,currencyCode", key,
 		[]byte(`{"silverPoints":"100","pointsPerUnit":"10","currencyCode":"EUR","etag":"0"}`))
-	if upd.status != http.StatusOK || upd.json(t)["silverPoints"] != "100" || upd.json(t)["goldPoints"] != "5000" || upd.json(t)["etag"] != "1" {
-		t.Fatalf("update: %d %s", upd.status, upd.body)
+	if upd.Status != http.StatusOK || upd.JSON(t)["silverPoints"] != "100" || upd.JSON(t)["goldPoints"] != "5000" || upd.JSON(t)["etag"] != "1" {
+		t.Fatalf("update: %d %s", upd.Status, upd.Body)
 	}
 	customer := "01a20b45-2a28-7f41-b702-1121b1b3b670"
-	credit := sys.do(t, http.MethodPost, loyaltyPath(customer, ":credit"), key, []byte(`{"points":"150","reason":"welcome"}`))
-	if credit.status != http.StatusOK || credit.json(t)["account"].(map[string]any)["tier"] != "LOYALTY_TIER_SILVER" {
-		t.Fatalf("credit under the tenant's thresholds: %d %s, want SILVER at 150 points", credit.status, credit.body)
+	credit := sys.Do(t, http.MethodPost, loyaltyPath(customer, ":credit"), key, []byte(`{"points":"150","reason":"welcome"}`))
+	if credit.Status != http.StatusOK || credit.JSON(t)["account"].(map[string]any)["tier"] != "LOYALTY_TIER_SILVER" {
+		t.Fatalf("credit under the tenant's thresholds: %d %s, want SILVER at 150 points", credit.Status, credit.Body)
 	}
-	before, beforeEvents := sys.tenantFootprint(t, tenant)
+	before, beforeEvents := sys.footprint(t, tenant)
 	for _, tt := range []struct {
 		name, key, query, body string
 		code                   int
@@ -46,20 +46,20 @@ func TestLoyaltyProgramOverREST(t *testing.T) {
 		{"a read-only key", reader, "silverPoints", `{"silverPoints":"200"}`, 403, "PERMISSION_DENIED", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := sys.do(t, http.MethodPatch, "/v1/loyaltyProgram?updateMask="+tt.query, tt.key, []byte(tt.body))
-			if r.status != tt.code || errorStatus(t, r) != tt.status {
-				t.Fatalf("%d %s, want %d %s", r.status, r.body, tt.code, tt.status)
+			r := sys.Do(t, http.MethodPatch, "/v1/loyaltyProgram?updateMask="+tt.query, tt.key, []byte(tt.body))
+			if r.Status != tt.code || r.ErrorStatus(t) != tt.status {
+				t.Fatalf("%d %s, want %d %s", r.Status, r.Body, tt.code, tt.status)
 			}
-			if tt.field != "" && !slices.Contains(fieldViolations(t, r), tt.field) {
-				t.Fatalf("field violations %v, want %s", fieldViolations(t, r), tt.field)
+			if tt.field != "" && !slices.Contains(r.FieldViolations(t), tt.field) {
+				t.Fatalf("field violations %v, want %s", r.FieldViolations(t), tt.field)
 			}
 		})
 	}
-	if after, afterEvents := sys.tenantFootprint(t, tenant); after != before || afterEvents != beforeEvents {
+	if after, afterEvents := sys.footprint(t, tenant); after != before || afterEvents != beforeEvents {
 		t.Fatalf("rejected updates wrote: keys %d -> %d, events %d -> %d", before, after, beforeEvents, afterEvents)
 	}
-	if r := sys.do(t, http.MethodGet, "/v1/loyaltyProgram", stranger, nil); r.json(t)["silverPoints"] != "1000" {
-		t.Fatalf("another tenant's programme: %s, want the defaults", r.body)
+	if r := sys.Do(t, http.MethodGet, "/v1/loyaltyProgram", stranger, nil); r.JSON(t)["silverPoints"] != "1000" {
+		t.Fatalf("another tenant's programme: %s, want the defaults", r.Body)
 	}
 
 	client, ctx := sys.marketing(key)

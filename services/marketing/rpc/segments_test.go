@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"net/http"
@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/crmcycle/crm/gateway/gatewaytest"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
@@ -21,27 +22,27 @@ func TestSegmentsOverREST(t *testing.T) {
 	sys.captureLead(t, key, `{"email":"no@example.com","tags":["vip"],"consent":[{"channel":"CHANNEL_EMAIL","granted":false}]}`)
 	sys.captureLead(t, key, `{"email":"silent@example.com","tags":["vip"]}`)
 	customer := sys.captureLead(t, key, `{"email":"client@example.com","consent":[{"channel":"CHANNEL_EMAIL","granted":true}]}`)["customerId"].(string)
-	sys.do(t, http.MethodPost, lifecyclePath(customer, ":move"), key, []byte(`{"stage":"LIFECYCLE_STAGE_CLIENT","cause":"test"}`))
+	sys.Do(t, http.MethodPost, lifecyclePath(customer, ":move"), key, []byte(`{"stage":"LIFECYCLE_STAGE_CLIENT","cause":"test"}`))
 
-	create := sys.do(t, http.MethodPost, "/v1/segments", key, []byte(`{"displayName":"VIP newsletter","contactChannel":"CHANNEL_EMAIL","rule":{"tags":["vip"]}}`))
-	if create.status != http.StatusOK || create.json(t)["id"] == nil {
-		t.Fatalf("create: %d %s", create.status, create.body)
+	create := sys.Do(t, http.MethodPost, "/v1/segments", key, []byte(`{"displayName":"VIP newsletter","contactChannel":"CHANNEL_EMAIL","rule":{"tags":["vip"]}}`))
+	if create.Status != http.StatusOK || create.JSON(t)["id"] == nil {
+		t.Fatalf("create: %d %s", create.Status, create.Body)
 	}
-	id := create.json(t)["id"].(string)
-	members := func(k, seg, token string) response {
-		return sys.do(t, http.MethodGet, "/v1/segments/"+seg+"/members?pageSize=1&pageToken="+token, k, nil)
+	id := create.JSON(t)["id"].(string)
+	members := func(k, seg, token string) gatewaytest.Response {
+		return sys.Do(t, http.MethodGet, "/v1/segments/"+seg+"/members?pageSize=1&pageToken="+token, k, nil)
 	}
 	var got []string
 	for token := ""; ; {
 		r := members(reader, id, token)
-		if r.status != http.StatusOK {
-			t.Fatalf("members: %d %s", r.status, r.body)
+		if r.Status != http.StatusOK {
+			t.Fatalf("members: %d %s", r.Status, r.Body)
 		}
-		leads, _ := r.json(t)["leads"].([]any)
+		leads, _ := r.JSON(t)["leads"].([]any)
 		for _, l := range leads {
 			got = append(got, l.(map[string]any)["id"].(string))
 		}
-		token, _ = r.json(t)["nextPageToken"].(string)
+		token, _ = r.JSON(t)["nextPageToken"].(string)
 		if token == "" {
 			break
 		}
@@ -49,20 +50,20 @@ func TestSegmentsOverREST(t *testing.T) {
 	if !slices.Equal(got, []string{consented}) {
 		t.Fatalf("members of an e-mail VIP segment = %v, want only the lead with e-mail consent %s", got, consented)
 	}
-	clients := sys.do(t, http.MethodPost, "/v1/segments", key, []byte(`{"displayName":"Clients","rule":{"lifecycleStages":["LIFECYCLE_STAGE_CLIENT"]}}`)).json(t)["id"].(string)
-	if r := members(key, clients, ""); r.status != http.StatusOK || len(r.json(t)["leads"].([]any)) != 1 ||
-		r.json(t)["leads"].([]any)[0].(map[string]any)["customerId"] != customer {
-		t.Fatalf("members of the client segment: %d %s", r.status, r.body)
+	clients := sys.Do(t, http.MethodPost, "/v1/segments", key, []byte(`{"displayName":"Clients","rule":{"lifecycleStages":["LIFECYCLE_STAGE_CLIENT"]}}`)).JSON(t)["id"].(string)
+	if r := members(key, clients, ""); r.Status != http.StatusOK || len(r.JSON(t)["leads"].([]any)) != 1 ||
+		r.JSON(t)["leads"].([]any)[0].(map[string]any)["customerId"] != customer {
+		t.Fatalf("members of the client segment: %d %s", r.Status, r.Body)
 	}
-	if r := sys.do(t, http.MethodGet, "/v1/segments/"+id, reader, nil); r.status != http.StatusOK || r.json(t)["displayName"] != "VIP newsletter" {
-		t.Fatalf("get: %d %s", r.status, r.body)
+	if r := sys.Do(t, http.MethodGet, "/v1/segments/"+id, reader, nil); r.Status != http.StatusOK || r.JSON(t)["displayName"] != "VIP newsletter" {
+		t.Fatalf("get: %d %s", r.Status, r.Body)
 	}
-	if r := sys.do(t, http.MethodGet, "/v1/segments?pageSize=1", reader, nil); r.status != http.StatusOK || len(r.json(t)["segments"].([]any)) != 1 || r.json(t)["nextPageToken"] == nil {
-		t.Fatalf("list: %d %s", r.status, r.body)
+	if r := sys.Do(t, http.MethodGet, "/v1/segments?pageSize=1", reader, nil); r.Status != http.StatusOK || len(r.JSON(t)["segments"].([]any)) != 1 || r.JSON(t)["nextPageToken"] == nil {
+		t.Fatalf("list: %d %s", r.Status, r.Body)
 	}
 
 	unknown := "01a20b45-2a28-7f41-b702-1121b1b3b699"
-	before, beforeEvents := sys.tenantFootprint(t, tenant)
+	before, beforeEvents := sys.footprint(t, tenant)
 	for _, tt := range []struct {
 		name, method, path, key, body string
 		code                          int
@@ -87,26 +88,26 @@ func TestSegmentsOverREST(t *testing.T) {
 			if tt.body != "" {
 				body = []byte(tt.body)
 			}
-			r := sys.do(t, tt.method, tt.path, tt.key, body)
-			if r.status != tt.code || errorStatus(t, r) != tt.status {
-				t.Fatalf("%d %s, want %d %s", r.status, r.body, tt.code, tt.status)
+			r := sys.Do(t, tt.method, tt.path, tt.key, body)
+			if r.Status != tt.code || r.ErrorStatus(t) != tt.status {
+				t.Fatalf("%d %s, want %d %s", r.Status, r.Body, tt.code, tt.status)
 			}
-			if tt.field != "" && !slices.Contains(fieldViolations(t, r), tt.field) {
-				t.Fatalf("field violations %v, want %s", fieldViolations(t, r), tt.field)
+			if tt.field != "" && !slices.Contains(r.FieldViolations(t), tt.field) {
+				t.Fatalf("field violations %v, want %s", r.FieldViolations(t), tt.field)
 			}
 		})
 	}
-	if after, afterEvents := sys.tenantFootprint(t, tenant); after != before || afterEvents != beforeEvents {
+	if after, afterEvents := sys.footprint(t, tenant); after != before || afterEvents != beforeEvents {
 		t.Fatalf("rejected requests wrote: keys %d -> %d, events %d -> %d", before, after, beforeEvents, afterEvents)
 	}
-	if r := sys.do(t, http.MethodGet, "/v1/segments", stranger, nil); r.status != http.StatusOK || r.json(t)["segments"] != nil {
-		t.Fatalf("another tenant's list: %d %s", r.status, r.body)
+	if r := sys.Do(t, http.MethodGet, "/v1/segments", stranger, nil); r.Status != http.StatusOK || r.JSON(t)["segments"] != nil {
+		t.Fatalf("another tenant's list: %d %s", r.Status, r.Body)
 	}
-	if r := sys.do(t, http.MethodDelete, "/v1/segments/"+id, key, nil); r.status != http.StatusOK {
-		t.Fatalf("delete: %d %s", r.status, r.body)
+	if r := sys.Do(t, http.MethodDelete, "/v1/segments/"+id, key, nil); r.Status != http.StatusOK {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
-	if r := sys.do(t, http.MethodGet, "/v1/segments/"+id, key, nil); r.status != http.StatusNotFound {
-		t.Fatalf("get after delete: %d, want 404", r.status)
+	if r := sys.Do(t, http.MethodGet, "/v1/segments/"+id, key, nil); r.Status != http.StatusNotFound {
+		t.Fatalf("get after delete: %d, want 404", r.Status)
 	}
 }
 
