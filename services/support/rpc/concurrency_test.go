@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"fmt"
@@ -85,7 +85,7 @@ func TestSupportConcurrentAgents(t *testing.T) {
 		t.Fatalf("%d comments (%d distinct), want %d", len(comments.GetComments()), len(seen), replies)
 	}
 	firsts := 0
-	added := sys.supportEvents(t, tenant, "support.comment.added")
+	added := sys.events(t, tenant, "support.comment.added")
 	for _, ev := range added {
 		p := &supportv1.CommentAdded{}
 		if err := ev.GetPayload().UnmarshalTo(p); err != nil {
@@ -95,9 +95,9 @@ func TestSupportConcurrentAgents(t *testing.T) {
 			firsts++
 		}
 	}
-	if len(added) != replies || firsts != 1 || len(sys.supportEvents(t, tenant, "support.ticket.solved")) != 1 {
+	if len(added) != replies || firsts != 1 || len(sys.events(t, tenant, "support.ticket.solved")) != 1 {
 		t.Fatalf("%d comment events (%d first responses), %d solved events; want %d, 1, 1",
-			len(added), firsts, len(sys.supportEvents(t, tenant, "support.ticket.solved")), replies)
+			len(added), firsts, len(sys.events(t, tenant, "support.ticket.solved")), replies)
 	}
 	st, err := c.GetSupportStats(ctx, &supportv1.GetSupportStatsRequest{})
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"net/http"
@@ -22,10 +22,10 @@ func TestSupportTicketsOverREST(t *testing.T) {
 		tk["resolution"].(map[string]any)["remaining"] == nil {
 		t.Fatalf("created ticket = %v", tk)
 	}
-	if got := sys.do(t, http.MethodGet, "/v1/tickets/"+id, key, nil); got.status != http.StatusOK || got.json(t)["id"] != id {
-		t.Fatalf("get: %d %s", got.status, got.body)
+	if got := sys.Do(t, http.MethodGet, "/v1/tickets/"+id, key, nil); got.Status != http.StatusOK || got.JSON(t)["id"] != id {
+		t.Fatalf("get: %d %s", got.Status, got.Body)
 	}
-	if len(sys.supportEvents(t, tenant, "support.ticket.created")) != 1 {
+	if len(sys.events(t, tenant, "support.ticket.created")) != 1 {
 		t.Fatal("no support.ticket.created event")
 	}
 
@@ -55,49 +55,49 @@ func TestSupportTicketsOverREST(t *testing.T) {
 		{"POST", ":assign", `{"assigneeId":"agent-8"}`, 400, ""},
 	}
 	for _, st := range steps {
-		r := sys.do(t, st.method, "/v1/tickets/"+id+st.path, key, []byte(st.body))
-		if r.status != st.code {
-			t.Fatalf("%s %s: %d %s, want %d", st.path, st.body, r.status, r.body, st.code)
+		r := sys.Do(t, st.method, "/v1/tickets/"+id+st.path, key, []byte(st.body))
+		if r.Status != st.code {
+			t.Fatalf("%s %s: %d %s, want %d", st.path, st.body, r.Status, r.Body, st.code)
 		}
-		if st.code == 400 && errorStatus(t, r) != "FAILED_PRECONDITION" {
-			t.Fatalf("%s: %s, want FAILED_PRECONDITION", st.path, r.body)
+		if st.code == 400 && r.ErrorStatus(t) != "FAILED_PRECONDITION" {
+			t.Fatalf("%s: %s, want FAILED_PRECONDITION", st.path, r.Body)
 		}
-		if st.status != "" && r.json(t)["status"] != st.status {
-			t.Fatalf("%s: status %v, want %s", st.path, r.json(t)["status"], st.status)
+		if st.status != "" && r.JSON(t)["status"] != st.status {
+			t.Fatalf("%s: status %v, want %s", st.path, r.JSON(t)["status"], st.status)
 		}
 	}
-	got := sys.do(t, http.MethodGet, "/v1/tickets/"+id, key, nil).json(t)
+	got := sys.Do(t, http.MethodGet, "/v1/tickets/"+id, key, nil).JSON(t)
 	if got["firstResponse"].(map[string]any)["metTime"] == nil || got["csat"].(map[string]any)["score"] != float64(4) || got["closeTime"] == nil {
 		t.Fatalf("worked ticket = %v", got)
 	}
-	comments := sys.do(t, http.MethodGet, "/v1/tickets/"+id+"/comments?pageSize=1", key, nil).json(t)
-	more := sys.do(t, http.MethodGet, "/v1/tickets/"+id+"/comments?pageToken="+comments["nextPageToken"].(string), key, nil).json(t)
+	comments := sys.Do(t, http.MethodGet, "/v1/tickets/"+id+"/comments?pageSize=1", key, nil).JSON(t)
+	more := sys.Do(t, http.MethodGet, "/v1/tickets/"+id+"/comments?pageToken="+comments["nextPageToken"].(string), key, nil).JSON(t)
 	if c := comments["comments"].([]any); len(c) != 1 || c[0].(map[string]any)["body"] != "Looking into it" ||
 		len(more["comments"].([]any)) != 1 || more["comments"].([]any)[0].(map[string]any)["internal"] != true {
 		t.Fatalf("comments in order: %v then %v", comments, more)
 	}
 	for _, ev := range []string{"support.ticket.solved", "support.ticket.reopened", "support.ticket.closed", "support.csat.rated", "support.comment.added"} {
-		if len(sys.supportEvents(t, tenant, ev)) == 0 {
+		if len(sys.events(t, tenant, ev)) == 0 {
 			t.Errorf("no %s event", ev)
 		}
 	}
 
 	// Update with a field mask and etag.
 	second := sys.createTicket(t, key, `{"customerId":"`+supportCustomer+`","subject":"Slow","priority":"TICKET_PRIORITY_LOW"}`)["id"].(string)
-	upd := sys.do(t, http.MethodPatch, "/v1/tickets/"+second+"?updateMask=subject,priority", key,
+	upd := sys.Do(t, http.MethodPatch, "/v1/tickets/"+second+"?updateMask=subject,priority", key,
 		[]byte(`{"subject":"Very slow","priority":"TICKET_PRIORITY_HIGH","description":"ignored","etag":"1"}`))
-	if u := upd.json(t); upd.status != 200 || u["subject"] != "Very slow" || u["priority"] != "TICKET_PRIORITY_HIGH" ||
+	if u := upd.JSON(t); upd.Status != 200 || u["subject"] != "Very slow" || u["priority"] != "TICKET_PRIORITY_HIGH" ||
 		u["description"] != nil || u["etag"] != "2" || u["firstResponse"].(map[string]any)["target"] != "14400s" {
-		t.Fatalf("update: %d %s", upd.status, upd.body)
+		t.Fatalf("update: %d %s", upd.Status, upd.Body)
 	}
-	if r := sys.do(t, http.MethodPatch, "/v1/tickets/"+second+"?updateMask=subject", key, []byte(`{"subject":"x","etag":"1"}`)); r.status != 409 || errorStatus(t, r) != "ABORTED" {
-		t.Fatalf("stale etag: %d %s, want 409 ABORTED", r.status, r.body)
+	if r := sys.Do(t, http.MethodPatch, "/v1/tickets/"+second+"?updateMask=subject", key, []byte(`{"subject":"x","etag":"1"}`)); r.Status != 409 || r.ErrorStatus(t) != "ABORTED" {
+		t.Fatalf("stale etag: %d %s, want 409 ABORTED", r.Status, r.Body)
 	}
 
 	// Lists: newest first, by filter, in pages.
 	third := sys.createTicket(t, key, `{"customerId":"`+supportCustomer+`","subject":"Third"}`)["id"].(string)
-	page1 := sys.do(t, http.MethodGet, "/v1/tickets?pageSize=2", key, nil).json(t)
-	page2 := sys.do(t, http.MethodGet, "/v1/tickets?pageSize=2&pageToken="+page1["nextPageToken"].(string), key, nil).json(t)
+	page1 := sys.Do(t, http.MethodGet, "/v1/tickets?pageSize=2", key, nil).JSON(t)
+	page2 := sys.Do(t, http.MethodGet, "/v1/tickets?pageSize=2&pageToken="+page1["nextPageToken"].(string), key, nil).JSON(t)
 	var ids []string
 	for _, p := range []map[string]any{page1, page2} {
 		for _, c := range p["tickets"].([]any) {
@@ -116,14 +116,14 @@ func TestSupportTicketsOverREST(t *testing.T) {
 		"status = TICKET_STATUS_NEW":          {third, second},
 		`priority = "TICKET_PRIORITY_URGENT"`: {id},
 	} {
-		r := sys.do(t, http.MethodGet, "/v1/tickets?filter="+url.QueryEscape(filter), key, nil)
+		r := sys.Do(t, http.MethodGet, "/v1/tickets?filter="+url.QueryEscape(filter), key, nil)
 		var got []string
-		list, _ := r.json(t)["tickets"].([]any)
+		list, _ := r.JSON(t)["tickets"].([]any)
 		for _, c := range list {
 			got = append(got, c.(map[string]any)["id"].(string))
 		}
-		if r.status != 200 || !slices.Equal(got, want) {
-			t.Errorf("filter %q: %d %v, want %v", filter, r.status, got, want)
+		if r.Status != 200 || !slices.Equal(got, want) {
+			t.Errorf("filter %q: %d %v, want %v", filter, r.Status, got, want)
 		}
 	}
 
@@ -158,12 +158,12 @@ func TestSupportTicketsOverREST(t *testing.T) {
 		{"page too large", "GET", "/v1/tickets?pageSize=1001", key, "", 400, "INVALID_ARGUMENT", "page_size"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := sys.do(t, c.method, c.path, c.key, []byte(c.body))
-			if r.status != c.code || errorStatus(t, r) != c.status {
-				t.Fatalf("%d %s, want %d %s", r.status, r.body, c.code, c.status)
+			r := sys.Do(t, c.method, c.path, c.key, []byte(c.body))
+			if r.Status != c.code || r.ErrorStatus(t) != c.status {
+				t.Fatalf("%d %s, want %d %s", r.Status, r.Body, c.code, c.status)
 			}
-			if c.field != "" && !slices.Contains(fieldViolations(t, r), c.field) {
-				t.Fatalf("field violations %v, want %s", fieldViolations(t, r), c.field)
+			if c.field != "" && !slices.Contains(r.FieldViolations(t), c.field) {
+				t.Fatalf("field violations %v, want %s", r.FieldViolations(t), c.field)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"net/http"
@@ -13,44 +13,44 @@ func TestSupportConfigOverREST(t *testing.T) {
 	tenant, key := sys.newKey(t, "", supportScopes...)
 	_, readOnly := sys.newKey(t, tenant, "support.read")
 
-	policies := sys.do(t, http.MethodGet, "/v1/slaPolicies", readOnly, nil)
-	if list, _ := policies.json(t)["slaPolicies"].([]any); policies.status != 200 || len(list) != 4 ||
+	policies := sys.Do(t, http.MethodGet, "/v1/slaPolicies", readOnly, nil)
+	if list, _ := policies.JSON(t)["slaPolicies"].([]any); policies.Status != 200 || len(list) != 4 ||
 		list[3].(map[string]any)["priority"] != "TICKET_PRIORITY_URGENT" || list[3].(map[string]any)["firstResponseTarget"] != "3600s" {
-		t.Fatalf("policies: %d %s", policies.status, policies.body)
+		t.Fatalf("policies: %d %s", policies.Status, policies.Body)
 	}
-	upd := sys.do(t, http.MethodPatch, "/v1/slaPolicies/TICKET_PRIORITY_URGENT?updateMask=firstResponseTarget", key,
+	upd := sys.Do(t, http.MethodPatch, "/v1/slaPolicies/TICKET_PRIORITY_URGENT?updateMask=firstResponseTarget", key,
 		[]byte(`{"firstResponseTarget":"1800s","resolutionTarget":"60s","etag":"0"}`))
-	if p := upd.json(t); upd.status != 200 || p["firstResponseTarget"] != "1800s" || p["resolutionTarget"] != "14400s" || p["etag"] != "1" {
-		t.Fatalf("update policy: %d %s", upd.status, upd.body)
+	if p := upd.JSON(t); upd.Status != 200 || p["firstResponseTarget"] != "1800s" || p["resolutionTarget"] != "14400s" || p["etag"] != "1" {
+		t.Fatalf("update policy: %d %s", upd.Status, upd.Body)
 	}
 	tk := sys.createTicket(t, key, `{"customerId":"`+supportCustomer+`","subject":"x","priority":"TICKET_PRIORITY_URGENT"}`)
 	if tk["firstResponse"].(map[string]any)["target"] != "1800s" {
 		t.Fatalf("ticket after the policy change = %v", tk)
 	}
 
-	settings := sys.do(t, http.MethodGet, "/v1/support/settings", readOnly, nil)
-	if settings.status != 200 || settings.json(t)["autoCloseDays"] != float64(4) || settings.json(t)["etag"] != "0" {
-		t.Fatalf("settings: %d %s", settings.status, settings.body)
+	settings := sys.Do(t, http.MethodGet, "/v1/support/settings", readOnly, nil)
+	if settings.Status != 200 || settings.JSON(t)["autoCloseDays"] != float64(4) || settings.JSON(t)["etag"] != "0" {
+		t.Fatalf("settings: %d %s", settings.Status, settings.Body)
 	}
-	if r := sys.do(t, http.MethodPatch, "/v1/support/settings", key, []byte(`{"autoCloseDays":2,"etag":"0"}`)); r.status != 200 || r.json(t)["autoCloseDays"] != float64(2) {
-		t.Fatalf("update settings: %d %s", r.status, r.body)
+	if r := sys.Do(t, http.MethodPatch, "/v1/support/settings", key, []byte(`{"autoCloseDays":2,"etag":"0"}`)); r.Status != 200 || r.JSON(t)["autoCloseDays"] != float64(2) {
+		t.Fatalf("update settings: %d %s", r.Status, r.Body)
 	}
 
 	for _, score := range []string{"10", "9", "8", "3"} {
-		r := sys.do(t, http.MethodPost, "/v1/npsResponses", key, []byte(`{"customerId":"`+supportCustomer+`","score":`+score+`,"comment":"ok"}`))
-		if r.status != 200 || r.json(t)["category"] == nil {
-			t.Fatalf("nps %s: %d %s", score, r.status, r.body)
+		r := sys.Do(t, http.MethodPost, "/v1/npsResponses", key, []byte(`{"customerId":"`+supportCustomer+`","score":`+score+`,"comment":"ok"}`))
+		if r.Status != 200 || r.JSON(t)["category"] == nil {
+			t.Fatalf("nps %s: %d %s", score, r.Status, r.Body)
 		}
 	}
-	if evs := sys.supportEvents(t, tenant, "support.nps.recorded"); len(evs) != 4 || evs[0].GetCustomerId() != supportCustomer {
+	if evs := sys.events(t, tenant, "support.nps.recorded"); len(evs) != 4 || evs[0].GetCustomerId() != supportCustomer {
 		t.Fatalf("%d nps events, want 4 with the customer", len(evs))
 	}
-	stats := sys.do(t, http.MethodGet, "/v1/support/stats", readOnly, nil).json(t)
+	stats := sys.Do(t, http.MethodGet, "/v1/support/stats", readOnly, nil).JSON(t)
 	if stats["npsPromoters"] != "2" || stats["npsDetractors"] != "1" || stats["nps"] != float64(25) || stats["ticketsCreated"] != "1" || stats["backlogTotal"] != "1" {
 		t.Fatalf("stats = %v", stats)
 	}
-	if r := sys.do(t, http.MethodPost, "/v1/tickets:sweep", key, []byte(`{}`)); r.status != 200 {
-		t.Fatalf("sweep: %d %s", r.status, r.body)
+	if r := sys.Do(t, http.MethodPost, "/v1/tickets:sweep", key, []byte(`{}`)); r.Status != 200 {
+		t.Fatalf("sweep: %d %s", r.Status, r.Body)
 	}
 
 	for _, c := range []struct {
@@ -82,12 +82,12 @@ func TestSupportConfigOverREST(t *testing.T) {
 		{"sweep without key", "POST", "/v1/tickets:sweep", "", `{}`, 401, "UNAUTHENTICATED", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := sys.do(t, c.method, c.path, c.key, []byte(c.body))
-			if r.status != c.code || errorStatus(t, r) != c.status {
-				t.Fatalf("%d %s, want %d %s", r.status, r.body, c.code, c.status)
+			r := sys.Do(t, c.method, c.path, c.key, []byte(c.body))
+			if r.Status != c.code || r.ErrorStatus(t) != c.status {
+				t.Fatalf("%d %s, want %d %s", r.Status, r.Body, c.code, c.status)
 			}
-			if c.field != "" && !slices.Contains(fieldViolations(t, r), c.field) {
-				t.Fatalf("field violations %v, want %s", fieldViolations(t, r), c.field)
+			if c.field != "" && !slices.Contains(r.FieldViolations(t), c.field) {
+				t.Fatalf("field violations %v, want %s", r.FieldViolations(t), c.field)
 			}
 		})
 	}
