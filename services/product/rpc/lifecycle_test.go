@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"fmt"
@@ -41,25 +41,25 @@ func TestProductSubscriptionLifecycleOverREST(t *testing.T) {
 	sys := startSystem(t)
 	w := sys.productWorld(t)
 
-	rec := sys.do(t, http.MethodGet, "/v1/customers/"+w.customer+"/recommendations", w.key, nil)
-	if rec.status != http.StatusOK {
-		t.Fatalf("recommendations: %d %s", rec.status, rec.body)
+	rec := sys.Do(t, http.MethodGet, "/v1/customers/"+w.customer+"/recommendations", w.key, nil)
+	if rec.Status != http.StatusOK {
+		t.Fatalf("recommendations: %d %s", rec.Status, rec.Body)
 	}
-	recs := rec.json(t)["recommendations"].([]any)
+	recs := rec.JSON(t)["recommendations"].([]any)
 	if len(recs) != 2 || recs[0].(map[string]any)["productId"] != w.addon || recs[0].(map[string]any)["score"] != float64(50) ||
 		recs[1].(map[string]any)["productId"] != w.pro || recs[1].(map[string]any)["kind"] != "RECOMMENDATION_KIND_UPSELL" {
-		t.Fatalf("recommendations = %s, want the add-on (cross-sell: 1 of 2 orders of BASIC, 50) then Pro (upsell, 50, fewer co-purchases)", rec.body)
+		t.Fatalf("recommendations = %s, want the add-on (cross-sell: 1 of 2 orders of BASIC, 50) then Pro (upsell, 50, fewer co-purchases)", rec.Body)
 	}
 
-	usage := sys.do(t, http.MethodPost, "/v1/subscriptions/"+w.sub+"/usageRecords", w.key, []byte(`{"feature":"reports","quantity":"3","userId":"ada"}`))
-	if usage.status != http.StatusOK || usage.json(t)["subscriptionId"] != w.sub || usage.json(t)["time"] == nil {
-		t.Fatalf("record usage: %d %s", usage.status, usage.body)
+	usage := sys.Do(t, http.MethodPost, "/v1/subscriptions/"+w.sub+"/usageRecords", w.key, []byte(`{"feature":"reports","quantity":"3","userId":"ada"}`))
+	if usage.Status != http.StatusOK || usage.JSON(t)["subscriptionId"] != w.sub || usage.JSON(t)["time"] == nil {
+		t.Fatalf("record usage: %d %s", usage.Status, usage.Body)
 	}
-	adoption := sys.do(t, http.MethodGet, "/v1/customers/"+w.customer+"/adoption", w.key, nil)
+	adoption := sys.Do(t, http.MethodGet, "/v1/customers/"+w.customer+"/adoption", w.key, nil)
 	// recency 40 + breadth 30*1/2=15 + seats 30*1/2=15
-	if a := adoption.json(t); adoption.status != http.StatusOK || a["score"] != float64(70) || a["band"] != "ADOPTION_BAND_HEALTHY" ||
+	if a := adoption.JSON(t); adoption.Status != http.StatusOK || a["score"] != float64(70) || a["band"] != "ADOPTION_BAND_HEALTHY" ||
 		a["featuresUsed"] != float64(1) || a["featuresAvailable"] != float64(2) || a["seats"] != "2" || a["activeUsers"] != "1" {
-		t.Fatalf("adoption: %d %s", adoption.status, adoption.body)
+		t.Fatalf("adoption: %d %s", adoption.Status, adoption.Body)
 	}
 
 	for _, step := range []struct {
@@ -75,22 +75,22 @@ func TestProductSubscriptionLifecycleOverREST(t *testing.T) {
 		}},
 		{"cancel now", "cancel", `{}`, func(s map[string]any) bool { return s["status"] == "SUBSCRIPTION_STATUS_CANCELED" }},
 	} {
-		r := sys.do(t, http.MethodPost, "/v1/subscriptions/"+w.sub+":"+step.verb, w.key, []byte(step.body))
-		if r.status != http.StatusOK || !step.check(r.json(t)) {
-			t.Fatalf("%s: %d %s", step.name, r.status, r.body)
+		r := sys.Do(t, http.MethodPost, "/v1/subscriptions/"+w.sub+":"+step.verb, w.key, []byte(step.body))
+		if r.Status != http.StatusOK || !step.check(r.JSON(t)) {
+			t.Fatalf("%s: %d %s", step.name, r.Status, r.Body)
 		}
 	}
-	ent := sys.do(t, http.MethodGet, fmt.Sprintf("/v1/customers/%s/entitlements/%s", w.customer, w.basic), w.key, nil)
-	if ent.status != http.StatusOK || ent.json(t)["entitled"] != nil || ent.json(t)["reason"] != "SUBSCRIPTION_CANCELED" {
-		t.Fatalf("entitlement after cancel: %d %s", ent.status, ent.body)
+	ent := sys.Do(t, http.MethodGet, fmt.Sprintf("/v1/customers/%s/entitlements/%s", w.customer, w.basic), w.key, nil)
+	if ent.Status != http.StatusOK || ent.JSON(t)["entitled"] != nil || ent.JSON(t)["reason"] != "SUBSCRIPTION_CANCELED" {
+		t.Fatalf("entitlement after cancel: %d %s", ent.Status, ent.Body)
 	}
-	sweep := sys.do(t, http.MethodPost, "/v1/subscriptions:sweep", w.key, []byte(`{}`))
-	if sweep.status != http.StatusOK || sweep.json(t)["renewed"] != nil {
-		t.Fatalf("sweep with nothing due: %d %s", sweep.status, sweep.body)
+	sweep := sys.Do(t, http.MethodPost, "/v1/subscriptions:sweep", w.key, []byte(`{}`))
+	if sweep.Status != http.StatusOK || sweep.JSON(t)["renewed"] != nil {
+		t.Fatalf("sweep with nothing due: %d %s", sweep.Status, sweep.Body)
 	}
-	active := sys.do(t, http.MethodGet, "/v1/subscriptions?filter=status%3DSUBSCRIPTION_STATUS_ACTIVE%20AND%20customer_id%3D%22"+w.customer+"%22", w.key, nil)
-	if active.status != http.StatusOK || active.json(t)["subscriptions"] != nil {
-		t.Fatalf("active subscriptions after cancel: %d %s", active.status, active.body)
+	active := sys.Do(t, http.MethodGet, "/v1/subscriptions?filter=status%3DSUBSCRIPTION_STATUS_ACTIVE%20AND%20customer_id%3D%22"+w.customer+"%22", w.key, nil)
+	if active.Status != http.StatusOK || active.JSON(t)["subscriptions"] != nil {
+		t.Fatalf("active subscriptions after cancel: %d %s", active.Status, active.Body)
 	}
 }
 
@@ -129,23 +129,23 @@ func TestProductSubscriptionErrorsOverREST(t *testing.T) {
 			if tc.body != "" {
 				body = []byte(tc.body)
 			}
-			r := sys.do(t, tc.method, tc.path, tc.key, body)
-			if r.status != tc.code || errorStatus(t, r) != tc.status {
-				t.Fatalf("%d %s, want %d %s", r.status, r.body, tc.code, tc.status)
+			r := sys.Do(t, tc.method, tc.path, tc.key, body)
+			if r.Status != tc.code || r.ErrorStatus(t) != tc.status {
+				t.Fatalf("%d %s, want %d %s", r.Status, r.Body, tc.code, tc.status)
 			}
 		})
 	}
 	// FAILED_PRECONDITION: the subscription's state does not allow the move.
-	if r := sys.do(t, http.MethodPost, "/v1/subscriptions/"+w.sub+":cancel", w.key, []byte(`{}`)); r.status != http.StatusOK {
-		t.Fatalf("cancel: %d %s", r.status, r.body)
+	if r := sys.Do(t, http.MethodPost, "/v1/subscriptions/"+w.sub+":cancel", w.key, []byte(`{}`)); r.Status != http.StatusOK {
+		t.Fatalf("cancel: %d %s", r.Status, r.Body)
 	}
 	for _, path := range []string{":cancel", ":renew", "/usageRecords"} {
-		r := sys.do(t, http.MethodPost, "/v1/subscriptions/"+w.sub+path, w.key, []byte(`{"feature":"reports","quantity":"1"}`))
+		r := sys.Do(t, http.MethodPost, "/v1/subscriptions/"+w.sub+path, w.key, []byte(`{"feature":"reports","quantity":"1"}`))
 		if path != "/usageRecords" {
-			r = sys.do(t, http.MethodPost, "/v1/subscriptions/"+w.sub+path, w.key, []byte(`{}`))
+			r = sys.Do(t, http.MethodPost, "/v1/subscriptions/"+w.sub+path, w.key, []byte(`{}`))
 		}
-		if r.status != http.StatusBadRequest || errorStatus(t, r) != "FAILED_PRECONDITION" {
-			t.Errorf("%s on a canceled subscription: %d %s, want FAILED_PRECONDITION", path, r.status, r.body)
+		if r.Status != http.StatusBadRequest || r.ErrorStatus(t) != "FAILED_PRECONDITION" {
+			t.Errorf("%s on a canceled subscription: %d %s, want FAILED_PRECONDITION", path, r.Status, r.Body)
 		}
 	}
 }

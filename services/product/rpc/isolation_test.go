@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"fmt"
@@ -14,8 +14,8 @@ func TestProductTenantIsolation(t *testing.T) {
 	sys := startSystem(t)
 	w := sys.productWorld(t)
 	_, foreign := sys.newKey(t, "", "product.read", "product.write")
-	before := sys.do(t, http.MethodGet, "/v1/subscriptions/"+w.sub, w.key, nil).body
-	productBefore := sys.do(t, http.MethodGet, "/v1/products/"+w.basic, w.key, nil).body
+	before := sys.Do(t, http.MethodGet, "/v1/subscriptions/"+w.sub, w.key, nil).Body
+	productBefore := sys.Do(t, http.MethodGet, "/v1/products/"+w.basic, w.key, nil).Body
 
 	for _, tc := range []struct {
 		name, method, path, body string
@@ -43,16 +43,16 @@ func TestProductTenantIsolation(t *testing.T) {
 			if tc.body != "" {
 				body = []byte(tc.body)
 			}
-			r := sys.do(t, tc.method, tc.path, foreign, body)
-			if r.status != tc.code || !strings.Contains(string(r.body), tc.want) {
-				t.Fatalf("%d %s, want %d with %s", r.status, r.body, tc.code, tc.want)
+			r := sys.Do(t, tc.method, tc.path, foreign, body)
+			if r.Status != tc.code || !strings.Contains(string(r.Body), tc.want) {
+				t.Fatalf("%d %s, want %d with %s", r.Status, r.Body, tc.code, tc.want)
 			}
 		})
 	}
-	if after := sys.do(t, http.MethodGet, "/v1/subscriptions/"+w.sub, w.key, nil).body; string(after) != string(before) {
+	if after := sys.Do(t, http.MethodGet, "/v1/subscriptions/"+w.sub, w.key, nil).Body; string(after) != string(before) {
 		t.Errorf("subscription changed by another tenant:\n%s\n%s", before, after)
 	}
-	if after := sys.do(t, http.MethodGet, "/v1/products/"+w.basic, w.key, nil).body; string(after) != string(productBefore) {
+	if after := sys.Do(t, http.MethodGet, "/v1/products/"+w.basic, w.key, nil).Body; string(after) != string(productBefore) {
 		t.Errorf("product changed by another tenant:\n%s\n%s", productBefore, after)
 	}
 }

@@ -1,8 +1,7 @@
-package main
+package rpc_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -10,7 +9,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -18,31 +16,6 @@ import (
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
-
-func (s *system) product(key string) (productv1.ProductServiceClient, context.Context) {
-	ctx := context.Background()
-	if key != "" {
-		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
-	}
-	return productv1.NewProductServiceClient(s.grpc), ctx
-}
-
-// createProduct creates a product over REST and returns its JSON.
-func (s *system) createProduct(t *testing.T, key, body string) map[string]any {
-	t.Helper()
-	r := s.do(t, http.MethodPost, "/v1/products", key, []byte(body))
-	if r.status != http.StatusOK {
-		t.Fatalf("create product: %d %s", r.status, r.body)
-	}
-	return r.json(t)
-}
-
-func productBody(sku, name, period string) string {
-	return fmt.Sprintf(`{"sku":%q,"displayName":%q,"category":"crm","billingPeriod":%q,
-		"price":{"currencyCode":"EUR","units":"10","nanos":500000000},
-		"additionalPrices":[{"currencyCode":"USD","units":"12"}],"productLine":"suite","tier":1,
-		"features":["reports","pipeline"]}`, sku, name, period)
-}
 
 func TestProductCatalogOverREST(t *testing.T) {
 	sys := startSystem(t)
@@ -53,48 +26,48 @@ func TestProductCatalogOverREST(t *testing.T) {
 	if p["active"] != true || p["etag"] != "1" || p["sku"] != "CRM-PRO" {
 		t.Fatalf("created = %v", p)
 	}
-	if got := sys.do(t, http.MethodGet, "/v1/products/"+id, key, nil); got.status != http.StatusOK || got.json(t)["id"] != id {
-		t.Fatalf("get: %d %s", got.status, got.body)
+	if got := sys.Do(t, http.MethodGet, "/v1/products/"+id, key, nil); got.Status != http.StatusOK || got.JSON(t)["id"] != id {
+		t.Fatalf("get: %d %s", got.Status, got.Body)
 	}
 
-	dup := sys.do(t, http.MethodPost, "/v1/products", key, []byte(productBody("CRM-PRO", "Other", "BILLING_PERIOD_YEARLY")))
-	if dup.status != http.StatusConflict || errorStatus(t, dup) != "ALREADY_EXISTS" || !bytes.Contains(dup.body, []byte(id)) {
-		t.Fatalf("duplicate SKU: %d %s, want 409 ALREADY_EXISTS naming %s", dup.status, dup.body, id)
+	dup := sys.Do(t, http.MethodPost, "/v1/products", key, []byte(productBody("CRM-PRO", "Other", "BILLING_PERIOD_YEARLY")))
+	if dup.Status != http.StatusConflict || dup.ErrorStatus(t) != "ALREADY_EXISTS" || !bytes.Contains(dup.Body, []byte(id)) {
+		t.Fatalf("duplicate SKU: %d %s, want 409 ALREADY_EXISTS naming %s", dup.Status, dup.Body, id)
 	}
 
-	upd := sys.do(t, http.MethodPatch, "/v1/products/"+id+"?updateMask=displayName,tier", key,
+	upd := sys.Do(t, http.MethodPatch, "/v1/products/"+id+"?updateMask=displayName,tier", key,
 		[]byte(`{"displayName":"CRM Professional","tier":2,"sku":"IGNORED","etag":"1"}`))
-	if upd.status != http.StatusOK || upd.json(t)["displayName"] != "CRM Professional" || upd.json(t)["tier"] != float64(2) ||
-		upd.json(t)["sku"] != "CRM-PRO" || upd.json(t)["etag"] != "2" {
-		t.Fatalf("update: %d %s", upd.status, upd.body)
+	if upd.Status != http.StatusOK || upd.JSON(t)["displayName"] != "CRM Professional" || upd.JSON(t)["tier"] != float64(2) ||
+		upd.JSON(t)["sku"] != "CRM-PRO" || upd.JSON(t)["etag"] != "2" {
+		t.Fatalf("update: %d %s", upd.Status, upd.Body)
 	}
-	stale := sys.do(t, http.MethodPatch, "/v1/products/"+id+"?updateMask=displayName", key, []byte(`{"displayName":"x","etag":"1"}`))
-	if stale.status != http.StatusConflict || errorStatus(t, stale) != "ABORTED" {
-		t.Fatalf("stale etag: %d %s", stale.status, stale.body)
+	stale := sys.Do(t, http.MethodPatch, "/v1/products/"+id+"?updateMask=displayName", key, []byte(`{"displayName":"x","etag":"1"}`))
+	if stale.Status != http.StatusConflict || stale.ErrorStatus(t) != "ABORTED" {
+		t.Fatalf("stale etag: %d %s", stale.Status, stale.Body)
 	}
 
-	quote := sys.do(t, http.MethodPost, "/v1/products:quote", key, fmt.Appendf(nil,
+	quote := sys.Do(t, http.MethodPost, "/v1/products:quote", key, fmt.Appendf(nil,
 		`{"currencyCode":"EUR","items":[{"productId":%q,"quantity":3,"discountPercent":10}]}`, id))
-	if quote.status != http.StatusOK {
-		t.Fatalf("quote: %d %s", quote.status, quote.body)
+	if quote.Status != http.StatusOK {
+		t.Fatalf("quote: %d %s", quote.Status, quote.Body)
 	}
 	// 3 x 10.50 = 31.50, less 10 % = 28.35.
-	if total := quote.json(t)["total"].(map[string]any); total["units"] != "28" || total["nanos"] != float64(350000000) {
+	if total := quote.JSON(t)["total"].(map[string]any); total["units"] != "28" || total["nanos"] != float64(350000000) {
 		t.Fatalf("quote total = %v, want 28.35", total)
 	}
 
-	arch := sys.do(t, http.MethodPost, "/v1/products/"+id+":archive", key, []byte(`{}`))
-	if arch.status != http.StatusOK || arch.json(t)["active"] != false || arch.json(t)["archiveTime"] == nil {
-		t.Fatalf("archive: %d %s", arch.status, arch.body)
+	arch := sys.Do(t, http.MethodPost, "/v1/products/"+id+":archive", key, []byte(`{}`))
+	if arch.Status != http.StatusOK || arch.JSON(t)["active"] != false || arch.JSON(t)["archiveTime"] == nil {
+		t.Fatalf("archive: %d %s", arch.Status, arch.Body)
 	}
-	archived := sys.do(t, http.MethodPost, "/v1/products:quote", key, fmt.Appendf(nil,
+	archived := sys.Do(t, http.MethodPost, "/v1/products:quote", key, fmt.Appendf(nil,
 		`{"currencyCode":"EUR","items":[{"productId":%q,"quantity":1}]}`, id))
-	if archived.status != http.StatusBadRequest || errorStatus(t, archived) != "FAILED_PRECONDITION" ||
-		fmt.Sprint(fieldViolations(t, archived)) != "[items[0].product_id]" {
-		t.Fatalf("quote of an archived product: %d %s", archived.status, archived.body)
+	if archived.Status != http.StatusBadRequest || archived.ErrorStatus(t) != "FAILED_PRECONDITION" ||
+		fmt.Sprint(archived.FieldViolations(t)) != "[items[0].product_id]" {
+		t.Fatalf("quote of an archived product: %d %s", archived.Status, archived.Body)
 	}
-	if r := sys.do(t, http.MethodPatch, "/v1/products/"+id+"?updateMask=displayName", key, []byte(`{"displayName":"x"}`)); r.status != http.StatusBadRequest || errorStatus(t, r) != "FAILED_PRECONDITION" {
-		t.Fatalf("update of an archived product: %d %s", r.status, r.body)
+	if r := sys.Do(t, http.MethodPatch, "/v1/products/"+id+"?updateMask=displayName", key, []byte(`{"displayName":"x"}`)); r.Status != http.StatusBadRequest || r.ErrorStatus(t) != "FAILED_PRECONDITION" {
+		t.Fatalf("update of an archived product: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -131,9 +104,9 @@ func TestProductCatalogErrorsOverREST(t *testing.T) {
 			if tc.body != "" {
 				body = []byte(tc.body)
 			}
-			r := sys.do(t, tc.method, tc.path, tc.key, body)
-			if r.status != tc.code || errorStatus(t, r) != tc.status {
-				t.Fatalf("%d %s, want %d %s", r.status, r.body, tc.code, tc.status)
+			r := sys.Do(t, tc.method, tc.path, tc.key, body)
+			if r.Status != tc.code || r.ErrorStatus(t) != tc.status {
+				t.Fatalf("%d %s, want %d %s", r.Status, r.Body, tc.code, tc.status)
 			}
 		})
 	}
@@ -156,11 +129,11 @@ func TestProductListFiltersAndPages(t *testing.T) {
 		var out []string
 		token := ""
 		for {
-			r := sys.do(t, http.MethodGet, "/v1/products?pageSize=2&filter="+filter+"&pageToken="+token, key, nil)
-			if r.status != http.StatusOK {
-				t.Fatalf("list %s: %d %s", filter, r.status, r.body)
+			r := sys.Do(t, http.MethodGet, "/v1/products?pageSize=2&filter="+filter+"&pageToken="+token, key, nil)
+			if r.Status != http.StatusOK {
+				t.Fatalf("list %s: %d %s", filter, r.Status, r.Body)
 			}
-			m := r.json(t)
+			m := r.JSON(t)
 			ps, _ := m["products"].([]any)
 			for _, p := range ps {
 				out = append(out, p.(map[string]any)["id"].(string))
@@ -268,5 +241,3 @@ func TestProductCatalogOverGRPC(t *testing.T) {
 		}
 	}
 }
-
-func second[T any](_ T, err error) error { return err }
