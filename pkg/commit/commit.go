@@ -1,6 +1,8 @@
-// Package commit writes a resource, its secondary indexes and its outbox event in one atomic Lua
-// call: one round trip, all or nothing. Callers describe the write declaratively (checks, then
-// effects); nobody writes Lua per resource.
+// Package commit is the record layer: it owns how a resource is stored, both halves. A write puts
+// a resource, its secondary indexes and its outbox event in one atomic Lua call: one round trip,
+// all or nothing. Callers describe the write declaratively (checks, then effects); nobody writes
+// Lua per resource. Reads get one record, many records, or one page of an index (read.go,
+// page.go).
 //
 // A resource is stored as a hash {d: protobuf bytes, v: version}. Checks run first and abort the
 // whole write when one fails, so a failed check leaves neither record, index nor event.
@@ -15,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/apierr"
 )
@@ -92,12 +95,19 @@ func (w *Write) key(k string) string {
 	if i, ok := w.keyIdx[k]; ok {
 		return strconv.Itoa(i)
 	}
-	if len(w.keys) > 0 && hashTag(k) != hashTag(w.keys[0]) && w.err == nil {
-		w.err = fmt.Errorf("commit: key %q is outside the hash tag of %q", k, w.keys[0])
+	if len(w.keys) > 0 && hashTag(k) != hashTag(w.keys[0]) {
+		w.fail(fmt.Errorf("commit: key %q is outside the hash tag of %q", k, w.keys[0]))
 	}
 	w.keys = append(w.keys, k)
 	w.keyIdx[k] = len(w.keys)
 	return strconv.Itoa(len(w.keys))
+}
+
+// fail keeps the first error of building the write, which Run returns.
+func (w *Write) fail(err error) {
+	if w.err == nil {
+		w.err = err
+	}
 }
 
 func (w *Write) op(code string, args ...any) *Write {
@@ -137,6 +147,17 @@ func (w *Write) Unique(index, value, owner string) *Write {
 func (w *Write) Once(marker string, ttlSeconds int) *Write {
 	w.op("once", w.key(marker))
 	return w.op("mark", w.key(marker), ttlSeconds)
+}
+
+// Save stores msg as the resource at key, moving its version from prev ("" for a new resource) to
+// version: the version check and the new data.
+func (w *Write) Save(key string, msg proto.Message, prev, version string) *Write {
+	data, err := proto.Marshal(msg)
+	if err != nil {
+		w.fail(fmt.Errorf("commit: encode %s: %w", key, err))
+		return w
+	}
+	return w.ExpectVersion(key, prev).Put(key, data, version)
 }
 
 // Put stores the resource's data with its new version.
