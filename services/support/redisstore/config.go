@@ -2,11 +2,9 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 
-	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
@@ -17,30 +15,23 @@ import (
 // SlaPolicies implements support.Store: one round trip for the four priorities.
 func (s *Store) SlaPolicies(ctx context.Context, tenant string) (map[supportv1.TicketPriority]*support.SlaPolicy, error) {
 	k := s.scope(tenant)
-	pipe := s.rdb.Pipeline()
-	cmds := map[supportv1.TicketPriority]*redis.StringCmd{}
+	var priorities []supportv1.TicketPriority
+	var keys []string
 	for value, name := range supportv1.TicketPriority_name {
 		if value != 0 {
-			cmds[supportv1.TicketPriority(value)] = pipe.HGet(ctx, k.policy(name), commit.FieldData)
+			priorities = append(priorities, supportv1.TicketPriority(value))
+			keys = append(keys, k.policy(name))
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	policies, err := commit.GetMany(ctx, s.rdb, keys, func() *support.SlaPolicy { return &support.SlaPolicy{} })
+	if err != nil {
 		return nil, err
 	}
 	out := map[supportv1.TicketPriority]*support.SlaPolicy{}
-	for priority, c := range cmds {
-		data, err := c.Bytes()
-		if errors.Is(err, redis.Nil) {
-			continue
+	for i, p := range policies {
+		if p != nil {
+			out[priorities[i]] = p
 		}
-		if err != nil {
-			return nil, err
-		}
-		p := &support.SlaPolicy{}
-		if err := proto.Unmarshal(data, p); err != nil {
-			return nil, fmt.Errorf("redisstore: decode SLA policy %s: %w", priority, err)
-		}
-		out[priority] = p
 	}
 	return out, nil
 }
@@ -52,12 +43,7 @@ func (s *Store) SaveSlaPolicy(ctx context.Context, tenant string, p *support.Sla
 
 // Settings implements support.Store.
 func (s *Store) Settings(ctx context.Context, tenant string) (*support.SupportSettings, error) {
-	st := &support.SupportSettings{}
-	found, err := get(ctx, s.rdb, s.scope(tenant).settings(), st)
-	if err != nil || !found {
-		return nil, err
-	}
-	return st, nil
+	return commit.Get(ctx, s.rdb, s.scope(tenant).settings(), &support.SupportSettings{}, nil)
 }
 
 // SaveSettings implements support.Store.
@@ -66,22 +52,13 @@ func (s *Store) SaveSettings(ctx context.Context, tenant string, st *support.Sup
 }
 
 func (s *Store) saveConfig(ctx context.Context, tenant, key string, msg proto.Message, version, prev string, event []byte) error {
-	data, err := proto.Marshal(msg)
-	if err != nil {
-		return err
-	}
-	k := s.scope(tenant)
-	return staleAsDomain(commit.New().ExpectVersion(key, prev).Put(key, data, version).Append(k.Stream(), event).Run(ctx, s.rdb))
+	return staleAsDomain(commit.New().Save(key, msg, prev, version).Append(s.scope(tenant).Stream(), event).Run(ctx, s.rdb))
 }
 
 // SaveNpsResponse implements support.Store.
 func (s *Store) SaveNpsResponse(ctx context.Context, tenant string, r *support.NpsResponse, tally support.Tally, event []byte) error {
-	data, err := proto.Marshal(r)
-	if err != nil {
-		return err
-	}
 	k := s.scope(tenant)
-	w := commit.New().ExpectVersion(k.nps(r.GetId()), "").Put(k.nps(r.GetId()), data, "1")
+	w := commit.New().Save(k.nps(r.GetId()), r, "", "1")
 	for field, delta := range tally {
 		w.HIncrBy(k.stats(), field, delta)
 	}

@@ -9,12 +9,9 @@
 package redisstore
 
 import (
-	"context"
 	"errors"
-	"fmt"
 
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/keyspace"
@@ -47,21 +44,6 @@ func (k scope) stats() string                 { return k.Key("stats") }
 func (k scope) policy(priority string) string { return k.Key("sla-policy", priority) }
 func (k scope) settings() string              { return k.Key("settings") }
 func (k scope) nps(id string) string          { return k.Key("nps", id) }
-
-// get reads one resource into msg; false when it does not exist. One round trip.
-func get(ctx context.Context, rdb redis.UniversalClient, key string, msg proto.Message) (bool, error) {
-	data, err := rdb.HGet(ctx, key, commit.FieldData).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if err := proto.Unmarshal(data, msg); err != nil {
-		return false, fmt.Errorf("redisstore: decode %s: %w", key, err)
-	}
-	return true, nil
-}
 
 // staleAsDomain turns the commit's version conflict into the domain's.
 func staleAsDomain(err error) error {

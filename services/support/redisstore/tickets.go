@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -33,27 +32,26 @@ func (k scope) index(ix support.TicketIndex) string {
 	return k.Key("tickets")
 }
 
-// indexes are the sorted sets a ticket belongs to; none for nil.
-func (k scope) indexes(t *support.Ticket) map[string]bool {
+// indexes are the index entries of a ticket; none for nil.
+func (k scope) indexes(t *support.Ticket) []commit.Entry {
 	if t == nil {
 		return nil
 	}
-	in := map[string]bool{
-		k.index(support.TicketIndex{}):                            true,
-		k.index(support.TicketIndex{Status: t.GetStatus()}):       true,
-		k.index(support.TicketIndex{Priority: t.GetPriority()}):   true,
-		k.index(support.TicketIndex{Customer: t.GetCustomerId()}): true,
-	}
+	in := []support.TicketIndex{{}, {Status: t.GetStatus()}, {Priority: t.GetPriority()}, {Customer: t.GetCustomerId()}}
 	if t.GetAssigneeId() != "" {
-		in[k.index(support.TicketIndex{Assignee: t.GetAssigneeId()})] = true
+		in = append(in, support.TicketIndex{Assignee: t.GetAssigneeId()})
 	}
 	if t.GetProductId() != "" {
-		in[k.index(support.TicketIndex{Product: t.GetProductId()})] = true
+		in = append(in, support.TicketIndex{Product: t.GetProductId()})
 	}
 	if t.GetFirstResponse().GetBreached() || t.GetResolution().GetBreached() {
-		in[k.index(support.TicketIndex{Breached: true})] = true
+		in = append(in, support.TicketIndex{Breached: true})
 	}
-	return in
+	out := make([]commit.Entry, len(in))
+	for i, ix := range in {
+		out[i] = commit.Entry{Index: k.index(ix), Member: t.GetId()}
+	}
+	return out
 }
 
 // schedules are the due-time schedules and when a ticket is due in each.
@@ -72,24 +70,11 @@ func (s *Store) SaveTicket(ctx context.Context, tenant string, tw support.Ticket
 	if tw.Prev == nil {
 		id = tw.Ticket.GetId()
 	}
-	w := commit.New().ExpectVersion(k.ticket(id), prevVersion)
-	if tw.Ticket != nil {
-		data, err := proto.Marshal(tw.Ticket)
-		if err != nil {
-			return err
-		}
-		w.Put(k.ticket(id), data, tw.Ticket.GetEtag())
-		before, after := k.indexes(tw.Prev), k.indexes(tw.Ticket)
-		for ix := range before {
-			if !after[ix] {
-				w.ZRem(ix, id)
-			}
-		}
-		for ix := range after {
-			if !before[ix] {
-				w.ZAdd(ix, 0, id)
-			}
-		}
+	w := commit.New()
+	if tw.Ticket == nil {
+		w.ExpectVersion(k.ticket(id), prevVersion)
+	} else {
+		w.Save(k.ticket(id), tw.Ticket, prevVersion, tw.Ticket.GetEtag()).Move(k.indexes(tw.Prev), k.indexes(tw.Ticket))
 		for _, sc := range schedules {
 			own, shared, member := k.Key(string(sc.name)), s.keys.Partitioned(service, s.keys.Partition(tenant), string(sc.name)), tenant+":"+id
 			if due, ok := sc.due(tw.Ticket); ok {
@@ -118,62 +103,29 @@ func (s *Store) SaveTicket(ctx context.Context, tenant string, tw support.Ticket
 
 // GetTicket implements support.Store: one round trip.
 func (s *Store) GetTicket(ctx context.Context, tenant, id string) (*support.Ticket, error) {
-	t := &support.Ticket{}
-	found, err := get(ctx, s.rdb, s.scope(tenant).ticket(id), t)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, support.ErrTicketNotFound
-	}
-	return t, nil
+	return commit.Get(ctx, s.rdb, s.scope(tenant).ticket(id), &support.Ticket{}, support.ErrTicketNotFound)
 }
 
 // ListTickets implements support.Store: two round trips, whatever the number of tickets.
 func (s *Store) ListTickets(ctx context.Context, tenant string, ix support.TicketIndex, p support.Page) ([]*support.Ticket, string, error) {
 	k := s.scope(tenant)
-	ids, next, err := pageIDs(ctx, s.rdb, k.index(ix), p, true)
-	if err != nil || len(ids) == 0 {
-		return nil, "", err
-	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.StringCmd, len(ids))
-	for i, id := range ids {
-		cmds[i] = pipe.HGet(ctx, k.ticket(id), commit.FieldData)
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, "", err
-	}
-	out := make([]*support.Ticket, 0, len(ids))
-	for i, c := range cmds {
-		data, err := c.Bytes()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
-		if err != nil {
-			return nil, "", err
-		}
-		t := &support.Ticket{}
-		if err := proto.Unmarshal(data, t); err != nil {
-			return nil, "", fmt.Errorf("redisstore: decode ticket %s: %w", ids[i], err)
-		}
-		out = append(out, t)
-	}
-	return out, next, nil
+	page, err := commit.List(ctx, s.rdb, commit.Range{Index: k.index(ix), Desc: true, After: p.After, Limit: p.Limit},
+		k.ticket, func() *support.Ticket { return &support.Ticket{} })
+	return page.Items, page.Next, err
 }
 
-// ListComments implements support.Store: two round trips.
+// ListComments implements support.Store: two round trips, the ids oldest first, then the comments.
 func (s *Store) ListComments(ctx context.Context, tenant, ticketID string, p support.Page) ([]*support.Comment, string, error) {
 	k := s.scope(tenant)
-	ids, next, err := pageIDs(ctx, s.rdb, k.commentIDs(ticketID), p, false)
-	if err != nil || len(ids) == 0 {
+	ids, err := commit.Members(ctx, s.rdb, commit.Range{Index: k.commentIDs(ticketID), After: p.After, Limit: p.Limit})
+	if err != nil || len(ids.Items) == 0 {
 		return nil, "", err
 	}
-	raw, err := s.rdb.HMGet(ctx, k.comments(ticketID), ids...).Result()
+	raw, err := s.rdb.HMGet(ctx, k.comments(ticketID), ids.Items...).Result()
 	if err != nil {
 		return nil, "", err
 	}
-	out := make([]*support.Comment, 0, len(ids))
+	out := make([]*support.Comment, 0, len(raw))
 	for i, r := range raw {
 		data, ok := r.(string)
 		if !ok {
@@ -181,37 +133,11 @@ func (s *Store) ListComments(ctx context.Context, tenant, ticketID string, p sup
 		}
 		c := &support.Comment{}
 		if err := proto.Unmarshal([]byte(data), c); err != nil {
-			return nil, "", fmt.Errorf("redisstore: decode comment %s: %w", ids[i], err)
+			return nil, "", fmt.Errorf("redisstore: decode comment %s: %w", ids.Items[i], err)
 		}
 		out = append(out, c)
 	}
-	return out, next, nil
-}
-
-// pageIDs reads up to p.Limit ids of a sorted set of time-ordered ids after p.After, newest first
-// or oldest first, and returns the cursor of the next page ("" on the last).
-func pageIDs(ctx context.Context, rdb redis.UniversalClient, index string, p support.Page, newestFirst bool) ([]string, string, error) {
-	start, stop := "-", "+"
-	if p.After != "" {
-		start = "(" + p.After
-	}
-	if newestFirst {
-		start, stop = "+", "-"
-		if p.After != "" {
-			start = "(" + p.After
-		}
-	}
-	ids, err := rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: index, Start: start, Stop: stop, ByLex: true, Rev: newestFirst, Count: int64(p.Limit + 1),
-	}).Result()
-	if err != nil {
-		return nil, "", err
-	}
-	if len(ids) > p.Limit {
-		ids = ids[:p.Limit]
-		return ids, ids[len(ids)-1], nil
-	}
-	return ids, "", nil
+	return out, ids.Next, nil
 }
 
 // DueTickets implements support.Store.
@@ -234,10 +160,10 @@ func (s *Store) DueInPartition(ctx context.Context, partition int, sc support.Sc
 	return out, nil
 }
 
+// due reads up to limit members of a schedule, the earliest first, due by now.
 func due(ctx context.Context, rdb redis.UniversalClient, key string, now time.Time, limit int) ([]string, error) {
-	return rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: key, Start: "-inf", Stop: strconv.FormatInt(now.UnixMilli(), 10), ByScore: true, Count: int64(limit),
-	}).Result()
+	p, err := commit.Members(ctx, rdb, commit.Range{Index: key, ByScore: true, Max: strconv.FormatInt(now.UnixMilli(), 10), Limit: limit})
+	return p.Items, err
 }
 
 // ceilMilli is t in Unix milliseconds, rounded up: a schedule never calls a ticket due before it is.
