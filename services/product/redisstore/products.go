@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/services/product"
 )
@@ -31,44 +29,44 @@ func (k tenantKeys) productIndex(ix product.ProductIndex) string {
 	return k.Key("products")
 }
 
-// productIndexes are the id indexes a product belongs to; a product without a category is in
-// none of the category indexes.
-func (k tenantKeys) productIndexes(p *product.Product) []string {
+// productEntries are the index entries of a product: the id indexes (a product without a category
+// is in none of the category indexes), the name index and its product line, scored by tier.
+func (k tenantKeys) productEntries(p *product.Product) []commit.Entry {
 	active := product.IsActive(p)
-	ix := []string{
-		k.productIndex(product.ProductIndex{}),
-		k.productIndex(product.ProductIndex{Active: &active}),
-		k.productIndex(product.ProductIndex{BillingPeriod: p.GetBillingPeriod()}),
-	}
+	ix := []product.ProductIndex{{}, {Active: &active}, {BillingPeriod: p.GetBillingPeriod()}}
 	if p.GetCategory() != "" {
-		ix = append(ix, k.productIndex(product.ProductIndex{Category: p.GetCategory()}))
+		ix = append(ix, product.ProductIndex{Category: p.GetCategory()})
 	}
-	return ix
+	out := []commit.Entry{{Index: k.names(), Member: nameMember(p)}}
+	for _, x := range ix {
+		out = append(out, commit.Entry{Index: k.productIndex(x), Member: p.GetId()})
+	}
+	if p.GetProductLine() != "" {
+		out = append(out, commit.Entry{Index: k.line(p.GetProductLine()), Member: p.GetId(), Score: float64(p.GetTier())})
+	}
+	return out
 }
 
 func nameMember(p *product.Product) string {
 	return strings.ToLower(p.GetDisplayName()) + "\x00" + p.GetId()
 }
 
+// idOfMember is the product id of an id or name index member.
+func idOfMember(m string) string {
+	if _, id, ok := strings.Cut(m, "\x00"); ok {
+		return id
+	}
+	return m
+}
+
 // CreateProduct implements product.CatalogStore.
 func (s *Store) CreateProduct(ctx context.Context, tenant string, p *product.Product, event []byte) error {
-	data, err := proto.Marshal(p)
-	if err != nil {
-		return err
-	}
 	k := s.scope(tenant)
-	w := commit.New().
-		ExpectVersion(k.product(p.GetId()), "").
+	err := commit.New().
 		Unique(k.skus(), p.GetSku(), p.GetId()).
-		Put(k.product(p.GetId()), data, p.GetEtag()).
-		ZAdd(k.names(), 0, nameMember(p))
-	for _, ix := range k.productIndexes(p) {
-		w.ZAdd(ix, 0, p.GetId())
-	}
-	if p.GetProductLine() != "" {
-		w.ZAdd(k.line(p.GetProductLine()), float64(p.GetTier()), p.GetId())
-	}
-	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
+		Save(k.product(p.GetId()), p, "", p.GetEtag()).
+		Move(nil, k.productEntries(p)).
+		Append(k.Stream(), event).Run(ctx, s.rdb)
 	if conflict, ok := errors.AsType[*commit.UniqueConflictError](err); ok {
 		return product.ErrSKUExists.With("existing_id", conflict.Owner)
 	}
@@ -77,31 +75,11 @@ func (s *Store) CreateProduct(ctx context.Context, tenant string, p *product.Pro
 
 // UpdateProduct implements product.CatalogStore. The SKU never changes.
 func (s *Store) UpdateProduct(ctx context.Context, tenant string, p, prev *product.Product, event []byte) error {
-	data, err := proto.Marshal(p)
-	if err != nil {
-		return err
-	}
 	k := s.scope(tenant)
-	w := commit.New().
-		ExpectVersion(k.product(p.GetId()), prev.GetEtag()).
-		Put(k.product(p.GetId()), data, p.GetEtag())
-	if nameMember(p) != nameMember(prev) {
-		w.ZRem(k.names(), nameMember(prev)).ZAdd(k.names(), 0, nameMember(p))
-	}
-	oldIx, newIx := k.productIndexes(prev), k.productIndexes(p)
-	for _, ix := range oldIx {
-		w.ZRem(ix, p.GetId())
-	}
-	for _, ix := range newIx {
-		w.ZAdd(ix, 0, p.GetId())
-	}
-	if prev.GetProductLine() != "" {
-		w.ZRem(k.line(prev.GetProductLine()), p.GetId())
-	}
-	if p.GetProductLine() != "" {
-		w.ZAdd(k.line(p.GetProductLine()), float64(p.GetTier()), p.GetId())
-	}
-	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
+	err := commit.New().
+		Save(k.product(p.GetId()), p, prev.GetEtag(), p.GetEtag()).
+		Move(k.productEntries(prev), k.productEntries(p)).
+		Append(k.Stream(), event).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return product.ErrStale
 	}
@@ -110,15 +88,7 @@ func (s *Store) UpdateProduct(ctx context.Context, tenant string, p, prev *produ
 
 // GetProduct implements product.CatalogStore: one round trip.
 func (s *Store) GetProduct(ctx context.Context, tenant, id string) (*product.Product, error) {
-	p := &product.Product{}
-	found, err := get(ctx, s.rdb, s.scope(tenant).product(id), p)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, product.ErrProductNotFound
-	}
-	return p, nil
+	return commit.Get(ctx, s.rdb, s.scope(tenant).product(id), &product.Product{}, product.ErrProductNotFound)
 }
 
 // GetProducts implements product.CatalogStore: one round trip.
@@ -128,34 +98,21 @@ func (s *Store) GetProducts(ctx context.Context, tenant string, ids []string) ([
 	for i, id := range ids {
 		keys[i] = k.product(id)
 	}
-	return getMany(ctx, s.rdb, keys, func() *product.Product { return &product.Product{} })
+	return commit.GetMany(ctx, s.rdb, keys, newProduct)
 }
 
 // ListProducts implements product.CatalogStore: two round trips, whatever the catalog's size.
 func (s *Store) ListProducts(ctx context.Context, tenant string, q product.ProductQuery) ([]*product.Product, string, error) {
 	k := s.scope(tenant)
-	r := lexRange{index: k.productIndex(q.Index), after: q.After, limit: q.Limit, rev: true}
+	r := commit.Range{Index: k.productIndex(q.Index), Desc: true, After: q.After, Limit: q.Limit}
 	if q.Index.NamePrefix != "" {
-		r = lexRange{index: k.names(), after: q.After, limit: q.Limit, prefix: q.Index.NamePrefix}
+		r = commit.Range{Index: k.names(), Min: "[" + q.Index.NamePrefix, Max: "[" + q.Index.NamePrefix + "\xff", After: q.After, Limit: q.Limit}
 	}
-	members, next, err := r.read(ctx, s.rdb)
-	if err != nil {
-		return nil, "", err
-	}
-	keys := make([]string, len(members))
-	for i, m := range members {
-		_, id, _ := strings.Cut(m, "\x00")
-		if id == "" {
-			id = m
-		}
-		keys[i] = k.product(id)
-	}
-	products, err := getMany(ctx, s.rdb, keys, func() *product.Product { return &product.Product{} })
-	if err != nil {
-		return nil, "", err
-	}
-	return present(products), next, nil
+	page, err := commit.List(ctx, s.rdb, r, func(m string) string { return k.product(idOfMember(m)) }, newProduct)
+	return page.Items, page.Next, err
 }
+
+func newProduct() *product.Product { return &product.Product{} }
 
 // ProductLine implements product.CatalogStore.
 func (s *Store) ProductLine(ctx context.Context, tenant, line string) ([]string, error) {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/events"
@@ -40,14 +39,13 @@ func (k tenantKeys) subscriptionIndex(ix product.SubscriptionIndex) string {
 	return k.Key(parts...)
 }
 
-func (k tenantKeys) subscriptionIndexes(s *product.Subscription) []string {
+func (k tenantKeys) subscriptionEntries(s *product.Subscription) []commit.Entry {
 	c, st := s.GetCustomerId(), s.GetStatus()
-	return []string{
-		k.subscriptionIndex(product.SubscriptionIndex{}),
-		k.subscriptionIndex(product.SubscriptionIndex{Status: st}),
-		k.subscriptionIndex(product.SubscriptionIndex{CustomerID: c}),
-		k.subscriptionIndex(product.SubscriptionIndex{CustomerID: c, Status: st}),
+	out := make([]commit.Entry, 0, 4)
+	for _, ix := range []product.SubscriptionIndex{{}, {Status: st}, {CustomerID: c}, {CustomerID: c, Status: st}} {
+		out = append(out, commit.Entry{Index: k.subscriptionIndex(ix), Member: s.GetId()})
 	}
+	return out
 }
 
 // dueMember is a tenant's subscription or customer in a partition's schedule.
@@ -77,15 +75,8 @@ func (s *Store) PlaceOrder(ctx context.Context, tenant string, o product.PlacedO
 	k := s.scope(tenant)
 	w := commit.New().Once(o.Marker, int(events.SeenTTL.Seconds()))
 	for i, sub := range o.Subscriptions {
-		data, err := proto.Marshal(sub)
-		if err != nil {
-			return err
-		}
-		w.ExpectVersion(k.subscription(sub.GetId()), "").Put(k.subscription(sub.GetId()), data, sub.GetEtag())
-		for _, ix := range k.subscriptionIndexes(sub) {
-			w.ZAdd(ix, 0, sub.GetId())
-		}
-		w.ZAdd(k.grants(sub.GetCustomerId(), sub.GetProductId()), 0, sub.GetId()).
+		w.Save(k.subscription(sub.GetId()), sub, "", sub.GetEtag()).Move(nil, k.subscriptionEntries(sub)).
+			ZAdd(k.grants(sub.GetCustomerId(), sub.GetProductId()), 0, sub.GetId()).
 			HIncrBy(k.owned(sub.GetCustomerId()), sub.GetProductId(), 1)
 		k.countSeats(w, sub, 1)
 		k.schedule(w, tenant, sub)
@@ -97,15 +88,10 @@ func (s *Store) PlaceOrder(ctx context.Context, tenant string, o product.PlacedO
 
 // UpdateSubscription implements product.SubscriptionStore.
 func (s *Store) UpdateSubscription(ctx context.Context, tenant string, sub, prev *product.Subscription, event []byte) error {
-	data, err := proto.Marshal(sub)
-	if err != nil {
-		return err
-	}
 	k := s.scope(tenant)
 	w := commit.New().
-		ExpectVersion(k.subscription(sub.GetId()), prev.GetEtag()).
-		Put(k.subscription(sub.GetId()), data, sub.GetEtag())
-	moveIndexes(w, k.subscriptionIndexes(prev), k.subscriptionIndexes(sub), sub.GetId())
+		Save(k.subscription(sub.GetId()), sub, prev.GetEtag(), sub.GetEtag()).
+		Move(k.subscriptionEntries(prev), k.subscriptionEntries(sub))
 	if product.IsEntitling(prev) && !product.IsEntitling(sub) {
 		w.ZRem(k.grants(sub.GetCustomerId(), sub.GetProductId()), sub.GetId()).
 			HIncrBy(k.owned(sub.GetCustomerId()), sub.GetProductId(), -1).
@@ -113,7 +99,7 @@ func (s *Store) UpdateSubscription(ctx context.Context, tenant string, sub, prev
 		k.countSeats(w, sub, -1)
 	}
 	k.schedule(w, tenant, sub)
-	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
+	err := w.Append(k.Stream(), event).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return product.ErrStale
 	}
@@ -122,33 +108,15 @@ func (s *Store) UpdateSubscription(ctx context.Context, tenant string, sub, prev
 
 // GetSubscription implements product.SubscriptionStore: one round trip.
 func (s *Store) GetSubscription(ctx context.Context, tenant, id string) (*product.Subscription, error) {
-	sub := &product.Subscription{}
-	found, err := get(ctx, s.rdb, s.scope(tenant).subscription(id), sub)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, product.ErrSubscriptionNotFound
-	}
-	return sub, nil
+	return commit.Get(ctx, s.rdb, s.scope(tenant).subscription(id), &product.Subscription{}, product.ErrSubscriptionNotFound)
 }
 
 // ListSubscriptions implements product.SubscriptionStore: two round trips.
 func (s *Store) ListSubscriptions(ctx context.Context, tenant string, q product.SubscriptionQuery) ([]*product.Subscription, string, error) {
 	k := s.scope(tenant)
-	ids, next, err := lexRange{index: k.subscriptionIndex(q.Index), after: q.After, limit: q.Limit, rev: true}.read(ctx, s.rdb)
-	if err != nil {
-		return nil, "", err
-	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = k.subscription(id)
-	}
-	subs, err := getMany(ctx, s.rdb, keys, func() *product.Subscription { return &product.Subscription{} })
-	if err != nil {
-		return nil, "", err
-	}
-	return present(subs), next, nil
+	page, err := commit.List(ctx, s.rdb, commit.Range{Index: k.subscriptionIndex(q.Index), Desc: true, After: q.After, Limit: q.Limit},
+		k.subscription, func() *product.Subscription { return &product.Subscription{} })
+	return page.Items, page.Next, err
 }
 
 // Grant implements product.SubscriptionStore: one round trip.
@@ -171,9 +139,7 @@ func (s *Store) Grant(ctx context.Context, tenant, customerID, productID string)
 
 // Due implements product.SubscriptionStore.
 func (s *Store) Due(ctx context.Context, tenant string, by time.Time, limit int) ([]string, error) {
-	return s.rdb.ZRangeByScore(ctx, s.scope(tenant).renewals(), &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(by.Unix(), 10), Count: int64(limit),
-	}).Result()
+	return due(ctx, s.rdb, s.scope(tenant).renewals(), by, limit)
 }
 
 // DueInPartition implements product.SubscriptionStore.
@@ -183,9 +149,7 @@ func (s *Store) DueInPartition(ctx context.Context, partition int, by time.Time,
 
 // dueIn reads up to limit entries of a partition's schedule due by the given time.
 func (s *Store) dueIn(ctx context.Context, schedule string, by time.Time, limit int) ([]product.Due, error) {
-	members, err := s.rdb.ZRangeByScore(ctx, schedule, &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(by.Unix(), 10), Count: int64(limit),
-	}).Result()
+	members, err := due(ctx, s.rdb, schedule, by, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -195,4 +159,10 @@ func (s *Store) dueIn(ctx context.Context, schedule string, by time.Time, limit 
 		out = append(out, product.Due{Tenant: m[:i], ID: m[i+1:]})
 	}
 	return out, nil
+}
+
+// due reads up to limit members of a schedule scored in Unix seconds, the earliest first, due by then.
+func due(ctx context.Context, rdb redis.UniversalClient, schedule string, by time.Time, limit int) ([]string, error) {
+	p, err := commit.Members(ctx, rdb, commit.Range{Index: schedule, ByScore: true, Max: strconv.FormatInt(by.Unix(), 10), Limit: limit})
+	return p.Items, err
 }

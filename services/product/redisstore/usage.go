@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
@@ -64,12 +63,7 @@ func (s *Store) RescoreDue(ctx context.Context, partition int, by time.Time, lim
 func (s *Store) commitAdoption(ctx context.Context, w *commit.Write, k tenantKeys, tenant, customer string,
 	change *product.AdoptionChange, next time.Time) error {
 	if change != nil {
-		data, err := proto.Marshal(change.Adoption)
-		if err != nil {
-			return err
-		}
-		w.ExpectVersion(k.adoption(customer), change.PrevVersion).Put(k.adoption(customer), data, change.Version).
-			Append(k.Stream(), change.Event)
+		w.Save(k.adoption(customer), change.Adoption, change.PrevVersion, change.Version).Append(k.Stream(), change.Event)
 	}
 	if next.IsZero() {
 		w.ZRem(k.rescoreDue, dueMember(tenant, customer))
@@ -92,7 +86,7 @@ func (s *Store) AdoptionInputs(ctx context.Context, tenant, customer string, at 
 	seats := pipe.HGet(ctx, k.customerStats(customer), statSeats)
 	lastUsed := pipe.HGetAll(ctx, k.featuresLastUsed(customer))
 	users := pipe.ZCard(ctx, k.users(customer, period))
-	stored := pipe.HMGet(ctx, k.adoption(customer), commit.FieldData, commit.FieldVersion)
+	stored := commit.Read(ctx, pipe, k.adoption(customer))
 	var seen *redis.FloatCmd
 	if user != "" {
 		seen = pipe.ZScore(ctx, k.users(customer, period), user)
@@ -114,11 +108,9 @@ func (s *Store) AdoptionInputs(ctx context.Context, tenant, customer string, at 
 		sec, _ := strconv.ParseInt(unix, 10, 64)
 		in.LastUsed[f] = time.Unix(sec, 0).UTC()
 	}
-	if v := stored.Val(); v[0] != nil {
-		if err := proto.Unmarshal([]byte(v[0].(string)), in.Stored); err != nil {
-			return product.AdoptionInputs{}, err
-		}
-		in.StoredVersion, _ = v[1].(string)
+	if _, err := stored.Decode(in.Stored); err != nil {
+		return product.AdoptionInputs{}, err
 	}
+	in.StoredVersion = stored.Version()
 	return in, nil
 }
