@@ -15,7 +15,7 @@ func (k keys) emails() string    { return k.Key("contact-emails") }
 func (k keys) customers() string { return k.Key("customer-contacts") }
 
 // accountMembers are the indexes an account is in.
-func (k keys) accountMembers(a *sales.Account) []member {
+func (k keys) accountMembers(a *sales.Account) []commit.Entry {
 	if a == nil {
 		return nil
 	}
@@ -24,11 +24,9 @@ func (k keys) accountMembers(a *sales.Account) []member {
 }
 
 // putAccount adds an account's creation (prev nil) or change to w.
-func (k keys) putAccount(w *commit.Write, a, prev *sales.Account) error {
+func (k keys) putAccount(w *commit.Write, a, prev *sales.Account) {
 	key := k.resource("account", a.GetId())
-	if err := putResource(w, key, prev.GetEtag(), a, a.GetEtag()); err != nil {
-		return err
-	}
+	w.Save(key, a, prev.GetEtag(), a.GetEtag())
 	if a.GetDomain() != prev.GetDomain() {
 		if a.GetDomain() != "" {
 			w.Unique(k.domains(), a.GetDomain(), a.GetId())
@@ -37,25 +35,20 @@ func (k keys) putAccount(w *commit.Write, a, prev *sales.Account) error {
 			w.HDel(k.domains(), prev.GetDomain())
 		}
 	}
-	moveMembers(w, k.accountMembers(prev), k.accountMembers(a))
-	return nil
+	w.Move(k.accountMembers(prev), k.accountMembers(a))
 }
 
 // CreateAccount implements sales.Store.
 func (s *Store) CreateAccount(ctx context.Context, tenant string, a *sales.Account, event []byte) error {
 	k, w := s.scope(tenant), commit.New()
-	if err := k.putAccount(w, a, nil); err != nil {
-		return err
-	}
+	k.putAccount(w, a, nil)
 	return s.run(ctx, k, w, event)
 }
 
 // UpdateAccount implements sales.Store.
 func (s *Store) UpdateAccount(ctx context.Context, tenant string, a, prev *sales.Account, event []byte) error {
 	k, w := s.scope(tenant), commit.New()
-	if err := k.putAccount(w, a, prev); err != nil {
-		return err
-	}
+	k.putAccount(w, a, prev)
 	return s.run(ctx, k, w, event)
 }
 
@@ -67,22 +60,22 @@ func (s *Store) DeleteAccount(ctx context.Context, tenant string, a *sales.Accou
 	if a.GetDomain() != "" {
 		w.HDel(k.domains(), a.GetDomain())
 	}
-	moveMembers(w, k.accountMembers(a), nil)
+	w.Move(k.accountMembers(a), nil)
 	return s.run(ctx, k, w, event)
 }
 
 // GetAccount implements sales.Store.
 func (s *Store) GetAccount(ctx context.Context, tenant, id string) (*sales.Account, error) {
-	return getOr(ctx, s, tenant, "account", id, &sales.Account{}, sales.ErrAccountNotFound)
+	return commit.Get(ctx, s.rdb, s.scope(tenant).resource("account", id), &sales.Account{}, sales.ErrAccountNotFound)
 }
 
 // ListAccounts implements sales.Store.
 func (s *Store) ListAccounts(ctx context.Context, tenant string, q sales.Query) ([]*sales.Account, string, error) {
-	return page(ctx, s, tenant, "account", q, func() *sales.Account { return &sales.Account{} })
+	return list(ctx, s, tenant, "account", q, func() *sales.Account { return &sales.Account{} })
 }
 
 // contactMembers are the indexes a contact is in.
-func (k keys) contactMembers(c *sales.Contact) []member {
+func (k keys) contactMembers(c *sales.Contact) []commit.Entry {
 	if c == nil {
 		return nil
 	}
@@ -91,10 +84,8 @@ func (k keys) contactMembers(c *sales.Contact) []member {
 
 // putContact adds a contact's creation (prev nil) or change to w: its account must exist, unless
 // the same write creates it (checks run before effects).
-func (k keys) putContact(w *commit.Write, c, prev *sales.Contact, accountInWrite bool) error {
-	if err := putResource(w, k.resource("contact", c.GetId()), prev.GetEtag(), c, c.GetEtag()); err != nil {
-		return err
-	}
+func (k keys) putContact(w *commit.Write, c, prev *sales.Contact, accountInWrite bool) {
+	w.Save(k.resource("contact", c.GetId()), c, prev.GetEtag(), c.GetEtag())
 	if c.GetEmail() != prev.GetEmail() {
 		w.Unique(k.emails(), c.GetEmail(), c.GetId())
 		if prev.GetEmail() != "" {
@@ -105,25 +96,20 @@ func (k keys) putContact(w *commit.Write, c, prev *sales.Contact, accountInWrite
 		w.ExpectExists(k.resource("account", c.GetAccountId()))
 	}
 	w.HSet(k.customers(), c.GetCustomerId(), c.GetId())
-	moveMembers(w, k.contactMembers(prev), k.contactMembers(c))
-	return nil
+	w.Move(k.contactMembers(prev), k.contactMembers(c))
 }
 
 // CreateContact implements sales.Store.
 func (s *Store) CreateContact(ctx context.Context, tenant string, c *sales.Contact, event []byte) error {
 	k, w := s.scope(tenant), commit.New()
-	if err := k.putContact(w, c, nil, false); err != nil {
-		return err
-	}
+	k.putContact(w, c, nil, false)
 	return s.run(ctx, k, w, event)
 }
 
 // UpdateContact implements sales.Store.
 func (s *Store) UpdateContact(ctx context.Context, tenant string, c, prev *sales.Contact, event []byte) error {
 	k, w := s.scope(tenant), commit.New()
-	if err := k.putContact(w, c, prev, false); err != nil {
-		return err
-	}
+	k.putContact(w, c, prev, false)
 	return s.run(ctx, k, w, event)
 }
 
@@ -132,18 +118,18 @@ func (s *Store) DeleteContact(ctx context.Context, tenant string, c *sales.Conta
 	k := s.scope(tenant)
 	key := k.resource("contact", c.GetId())
 	w := commit.New().ExpectVersion(key, c.GetEtag()).Delete(key).HDel(k.emails(), c.GetEmail()).HDel(k.customers(), c.GetCustomerId())
-	moveMembers(w, k.contactMembers(c), nil)
+	w.Move(k.contactMembers(c), nil)
 	return s.run(ctx, k, w, event)
 }
 
 // GetContact implements sales.Store.
 func (s *Store) GetContact(ctx context.Context, tenant, id string) (*sales.Contact, error) {
-	return getOr(ctx, s, tenant, "contact", id, &sales.Contact{}, sales.ErrContactNotFound)
+	return commit.Get(ctx, s.rdb, s.scope(tenant).resource("contact", id), &sales.Contact{}, sales.ErrContactNotFound)
 }
 
 // ListContacts implements sales.Store.
 func (s *Store) ListContacts(ctx context.Context, tenant string, q sales.Query) ([]*sales.Contact, string, error) {
-	return page(ctx, s, tenant, "contact", q, func() *sales.Contact { return &sales.Contact{} })
+	return list(ctx, s, tenant, "contact", q, func() *sales.Contact { return &sales.Contact{} })
 }
 
 // ContactOfCustomer implements sales.Store.

@@ -10,7 +10,7 @@ import (
 
 // activityMembers are the indexes an activity is in; an open task is also in its owner's task
 // index, ordered by due time.
-func (k keys) activityMembers(a *sales.Activity) []member {
+func (k keys) activityMembers(a *sales.Activity) []commit.Entry {
 	out := k.plain("activity", a.GetId(), "contact_id", a.GetContactId(), "account_id", a.GetAccountId(), "opportunity_id", a.GetOpportunityId())
 	if a.GetType() == sales.TypeTask && a.GetCompleteTime() == nil {
 		out = append(out, k.sorted(a.GetId(), sales.TimeKey(a.GetDueTime().AsTime()), "activity", "open_tasks", a.GetOwnerId()))
@@ -26,10 +26,8 @@ func (s *Store) CreateActivity(ctx context.Context, tenant string, a *sales.Acti
 			w.ExpectExists(k.resource(kind, id))
 		}
 	}
-	if err := putResource(w, k.resource("activity", a.GetId()), "", a, a.GetEtag()); err != nil {
-		return err
-	}
-	moveMembers(w, nil, k.activityMembers(a))
+	w.Save(k.resource("activity", a.GetId()), a, "", a.GetEtag())
+	w.Move(nil, k.activityMembers(a))
 	err := s.run(ctx, k, w, event)
 	if errors.Is(err, sales.ErrUnknownAccount) || errors.Is(err, sales.ErrUnknownContact) {
 		return sales.ErrUnknownLink
@@ -40,19 +38,17 @@ func (s *Store) CreateActivity(ctx context.Context, tenant string, a *sales.Acti
 // CompleteActivity implements sales.Store.
 func (s *Store) CompleteActivity(ctx context.Context, tenant string, a, prev *sales.Activity, event []byte) error {
 	k, w := s.scope(tenant), commit.New()
-	if err := putResource(w, k.resource("activity", a.GetId()), prev.GetEtag(), a, a.GetEtag()); err != nil {
-		return err
-	}
-	moveMembers(w, k.activityMembers(prev), k.activityMembers(a))
+	w.Save(k.resource("activity", a.GetId()), a, prev.GetEtag(), a.GetEtag())
+	w.Move(k.activityMembers(prev), k.activityMembers(a))
 	return s.run(ctx, k, w, event)
 }
 
 // GetActivity implements sales.Store.
 func (s *Store) GetActivity(ctx context.Context, tenant, id string) (*sales.Activity, error) {
-	return getOr(ctx, s, tenant, "activity", id, &sales.Activity{}, sales.ErrActivityNotFound)
+	return commit.Get(ctx, s.rdb, s.scope(tenant).resource("activity", id), &sales.Activity{}, sales.ErrActivityNotFound)
 }
 
 // ListActivities implements sales.Store.
 func (s *Store) ListActivities(ctx context.Context, tenant string, q sales.Query) ([]*sales.Activity, string, error) {
-	return page(ctx, s, tenant, "activity", q, func() *sales.Activity { return &sales.Activity{} })
+	return list(ctx, s, tenant, "activity", q, func() *sales.Activity { return &sales.Activity{} })
 }

@@ -11,7 +11,7 @@ import (
 
 // opportunityMembers are the indexes a deal is in; an open deal is also in its stage's open set,
 // whose existence keeps the stage from being removed from the pipeline.
-func (k keys) opportunityMembers(o *sales.Opportunity) []member {
+func (k keys) opportunityMembers(o *sales.Opportunity) []commit.Entry {
 	if o == nil {
 		return nil
 	}
@@ -19,7 +19,7 @@ func (k keys) opportunityMembers(o *sales.Opportunity) []member {
 		k.sorted(o.GetId(), o.GetCloseDate(), "opportunity", "close_date"),
 		k.sorted(o.GetId(), sales.AmountKey(o.GetAmount()), "opportunity", "amount"))
 	if o.GetStatus() == sales.StatusOpen {
-		out = append(out, member{k.openStage(o.GetPipelineId(), o.GetStage()), o.GetId()})
+		out = append(out, commit.Entry{Index: k.openStage(o.GetPipelineId(), o.GetStage()), Member: o.GetId()})
 	}
 	return out
 }
@@ -38,11 +38,9 @@ func forecastField(c sales.ForecastCounter) string {
 // putOpportunity adds a deal's write to w: the deal, its indexes, its pipeline pin, its forecast
 // counters, its order (a win) and, on creation, the existence of its account and contact unless
 // the same write creates them.
-func (k keys) putOpportunity(w *commit.Write, ow *sales.OpportunityWrite, partiesInWrite bool) error {
+func (k keys) putOpportunity(w *commit.Write, ow *sales.OpportunityWrite, partiesInWrite bool) {
 	o, prev := ow.Opp, ow.Prev
-	if err := putResource(w, k.resource("opportunity", o.GetId()), prev.GetEtag(), o, o.GetEtag()); err != nil {
-		return err
-	}
+	w.Save(k.resource("opportunity", o.GetId()), o, prev.GetEtag(), o.GetEtag())
 	if prev == nil && o.GetAccountId() != "" && !partiesInWrite {
 		w.ExpectExists(k.resource("account", o.GetAccountId()))
 	}
@@ -52,33 +50,30 @@ func (k keys) putOpportunity(w *commit.Write, ow *sales.OpportunityWrite, partie
 	if ow.PinPipeline {
 		w.ExpectVersion(k.resource("pipeline", o.GetPipelineId()), ow.PipelineVersion)
 	}
-	moveMembers(w, k.opportunityMembers(prev), k.opportunityMembers(o))
+	w.Move(k.opportunityMembers(prev), k.opportunityMembers(o))
 	for _, c := range ow.Forecast {
 		w.HIncrBy(k.forecast(c.Period), forecastField(c), c.Value)
 	}
 	if ow.Order != nil {
-		return k.putOrder(w, ow.Order)
+		k.putOrder(w, ow.Order)
 	}
-	return nil
 }
 
 // SaveOpportunity implements sales.Store.
 func (s *Store) SaveOpportunity(ctx context.Context, tenant string, ow *sales.OpportunityWrite) error {
 	k, w := s.scope(tenant), commit.New()
-	if err := k.putOpportunity(w, ow, false); err != nil {
-		return err
-	}
+	k.putOpportunity(w, ow, false)
 	return s.run(ctx, k, w, ow.Events...)
 }
 
 // GetOpportunity implements sales.Store.
 func (s *Store) GetOpportunity(ctx context.Context, tenant, id string) (*sales.Opportunity, error) {
-	return getOr(ctx, s, tenant, "opportunity", id, &sales.Opportunity{}, sales.ErrOpportunityNotFound)
+	return commit.Get(ctx, s.rdb, s.scope(tenant).resource("opportunity", id), &sales.Opportunity{}, sales.ErrOpportunityNotFound)
 }
 
 // ListOpportunities implements sales.Store.
 func (s *Store) ListOpportunities(ctx context.Context, tenant string, q sales.Query) ([]*sales.Opportunity, string, error) {
-	return page(ctx, s, tenant, "opportunity", q, func() *sales.Opportunity { return &sales.Opportunity{} })
+	return list(ctx, s, tenant, "opportunity", q, func() *sales.Opportunity { return &sales.Opportunity{} })
 }
 
 // ForecastTotals implements sales.Store: one hash read per period, whatever the number of deals.
@@ -105,18 +100,12 @@ func (s *Store) Convert(ctx context.Context, tenant string, c *sales.Conversion,
 	k, w := s.scope(tenant), commit.New()
 	w.Once(k.Key("lead-converted", c.LeadID), 0)
 	if c.NewAccount != nil {
-		if err := k.putAccount(w, c.NewAccount, nil); err != nil {
-			return err
-		}
+		k.putAccount(w, c.NewAccount, nil)
 	}
 	// An attached account must still exist; a new one and the contact are created right here.
-	if err := k.putContact(w, c.Contact, nil, c.NewAccount != nil); err != nil {
-		return err
-	}
+	k.putContact(w, c.Contact, nil, c.NewAccount != nil)
 	if c.Opportunity != nil {
-		if err := k.putOpportunity(w, c.Opportunity, true); err != nil {
-			return err
-		}
+		k.putOpportunity(w, c.Opportunity, true)
 	}
 	return s.run(ctx, k, w, events...)
 }

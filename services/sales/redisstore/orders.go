@@ -8,18 +8,13 @@ import (
 )
 
 // putOrder adds a new order and its time indexes (all, and the customer's) to w.
-func (k keys) putOrder(w *commit.Write, o *sales.Order) error {
-	if err := putResource(w, k.resource("order", o.GetId()), "", o, o.GetEtag()); err != nil {
-		return err
-	}
+func (k keys) putOrder(w *commit.Write, o *sales.Order) {
+	w.Save(k.resource("order", o.GetId()), o, "", o.GetEtag())
 	at := sales.TimeKey(o.GetCreateTime().AsTime())
-	for _, m := range []member{
+	w.Move(nil, []commit.Entry{
 		k.sorted(o.GetId(), at, "order", "time"),
 		k.sorted(o.GetId(), at, "order", "time", "customer_id", o.GetCustomerId()),
-	} {
-		w.ZAdd(m.key, 0, m.value)
-	}
-	return nil
+	})
 }
 
 // CreateOrder implements sales.Store.
@@ -28,18 +23,16 @@ func (s *Store) CreateOrder(ctx context.Context, tenant string, o *sales.Order, 
 	if o.GetAccountId() != "" {
 		w.ExpectExists(k.resource("account", o.GetAccountId()))
 	}
-	if err := k.putOrder(w, o); err != nil {
-		return err
-	}
+	k.putOrder(w, o)
 	return s.run(ctx, k, w, event)
 }
 
 // GetOrder implements sales.Store.
 func (s *Store) GetOrder(ctx context.Context, tenant, id string) (*sales.Order, error) {
-	return getOr(ctx, s, tenant, "order", id, &sales.Order{}, sales.ErrOrderNotFound)
+	return commit.Get(ctx, s.rdb, s.scope(tenant).resource("order", id), &sales.Order{}, sales.ErrOrderNotFound)
 }
 
 // ListOrders implements sales.Store.
 func (s *Store) ListOrders(ctx context.Context, tenant string, q sales.Query) ([]*sales.Order, string, error) {
-	return page(ctx, s, tenant, "order", q, func() *sales.Order { return &sales.Order{} })
+	return list(ctx, s, tenant, "order", q, func() *sales.Order { return &sales.Order{} })
 }

@@ -10,9 +10,7 @@ import (
 // CreatePipeline implements sales.Store.
 func (s *Store) CreatePipeline(ctx context.Context, tenant string, p *sales.Pipeline, event []byte) error {
 	k, w := s.scope(tenant), commit.New()
-	if err := putResource(w, k.resource("pipeline", p.GetId()), "", p, p.GetEtag()); err != nil {
-		return err
-	}
+	w.Save(k.resource("pipeline", p.GetId()), p, "", p.GetEtag())
 	w.ZAdd(k.index("pipeline"), 0, p.GetId())
 	return s.run(ctx, k, w, event)
 }
@@ -24,19 +22,17 @@ func (s *Store) UpdatePipeline(ctx context.Context, tenant string, p *sales.Pipe
 	for _, stage := range removed {
 		w.ExpectAbsent(k.openStage(p.GetId(), stage))
 	}
-	if err := putResource(w, k.resource("pipeline", p.GetId()), prevVersion, p, p.GetEtag()); err != nil {
-		return err
-	}
+	w.Save(k.resource("pipeline", p.GetId()), p, prevVersion, p.GetEtag())
 	return s.run(ctx, k, w, event)
 }
 
 // GetPipeline implements sales.Store.
 func (s *Store) GetPipeline(ctx context.Context, tenant, id string) (*sales.Pipeline, error) {
-	return getOr(ctx, s, tenant, "pipeline", id, &sales.Pipeline{}, sales.ErrPipelineNotFound)
+	return commit.Get(ctx, s.rdb, s.scope(tenant).resource("pipeline", id), &sales.Pipeline{}, sales.ErrPipelineNotFound)
 }
 
 // ListPipelines implements sales.Store.
 func (s *Store) ListPipelines(ctx context.Context, tenant string, q sales.Query) ([]*sales.Pipeline, string, error) {
 	q.Index = sales.Index{Desc: true}
-	return page(ctx, s, tenant, "pipeline", q, func() *sales.Pipeline { return &sales.Pipeline{} })
+	return list(ctx, s, tenant, "pipeline", q, func() *sales.Pipeline { return &sales.Pipeline{} })
 }

@@ -9,7 +9,6 @@ package redisstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -45,57 +44,20 @@ func (k keys) index(kind string, name ...string) string {
 	return k.Key(append([]string{"ix", kind}, name...)...)
 }
 
-// member is one entry of an index.
-type member struct{ key, value string }
-
 // plain is the membership of id in the plain index kind[:field:value], none for an empty value.
-func (k keys) plain(kind, id string, fieldValues ...string) []member {
-	out := []member{{k.index(kind), id}}
+func (k keys) plain(kind, id string, fieldValues ...string) []commit.Entry {
+	out := []commit.Entry{{Index: k.index(kind), Member: id}}
 	for i := 0; i+1 < len(fieldValues); i += 2 {
 		if fieldValues[i+1] != "" {
-			out = append(out, member{k.index(kind, fieldValues[i], fieldValues[i+1]), id})
+			out = append(out, commit.Entry{Index: k.index(kind, fieldValues[i], fieldValues[i+1]), Member: id})
 		}
 	}
 	return out
 }
 
 // sorted is the membership of id in an ordered index under sort key.
-func (k keys) sorted(id, sortKey, kind string, name ...string) member {
-	return member{k.index(kind, name...), sortKey + "\x00" + id}
-}
-
-// moveMembers updates index membership from old to new.
-func moveMembers(w *commit.Write, old, new []member) {
-	for _, m := range old {
-		if !hasMember(new, m) {
-			w.ZRem(m.key, m.value)
-		}
-	}
-	for _, m := range new {
-		if !hasMember(old, m) {
-			w.ZAdd(m.key, 0, m.value)
-		}
-	}
-}
-
-func hasMember(list []member, m member) bool {
-	for _, x := range list {
-		if x == m {
-			return true
-		}
-	}
-	return false
-}
-
-// putResource adds the version check and the new data of a resource to w; prevEtag "" means it
-// must not exist yet.
-func putResource(w *commit.Write, key, prevEtag string, msg proto.Message, etag string) error {
-	data, err := proto.Marshal(msg)
-	if err != nil {
-		return err
-	}
-	w.ExpectVersion(key, prevEtag).Put(key, data, etag)
-	return nil
+func (k keys) sorted(id, sortKey, kind string, name ...string) commit.Entry {
+	return commit.Entry{Index: k.index(kind, name...), Member: sortKey + "\x00" + id}
 }
 
 // run appends the events and executes w, turning commit's errors into the domain's.
@@ -137,90 +99,11 @@ func (s *Store) run(ctx context.Context, k keys, w *commit.Write, events ...[]by
 	return err
 }
 
-// get reads one resource into msg; false when it does not exist. One round trip.
-func get(ctx context.Context, rdb redis.UniversalClient, key string, msg proto.Message) (bool, error) {
-	data, err := rdb.HGet(ctx, key, commit.FieldData).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if err := proto.Unmarshal(data, msg); err != nil {
-		return false, fmt.Errorf("redisstore: decode %s: %w", key, err)
-	}
-	return true, nil
-}
-
-// getOr reads a resource of kind, or returns notFound.
-func getOr[T proto.Message](ctx context.Context, s *Store, tenant, kind, id string, msg T, notFound error) (T, error) {
-	found, err := get(ctx, s.rdb, s.scope(tenant).resource(kind, id), msg)
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	if !found {
-		var zero T
-		return zero, notFound
-	}
-	return msg, nil
-}
-
-// page reads up to limit resources of kind through an index, after the cursor after, and
-// returns the cursor of the next page ("" on the last). Two round trips (the index range, then
-// the resources in one pipeline), whatever the size of the collection.
-func page[T proto.Message](ctx context.Context, s *Store, tenant, kind string, q sales.Query, newMsg func() T) ([]T, string, error) {
+// list reads one page of resources of kind through an index: two round trips, whatever the size
+// of the collection. Ordered index members end in "\x00<id>".
+func list[T proto.Message](ctx context.Context, s *Store, tenant, kind string, q sales.Query, newMsg func() T) ([]T, string, error) {
 	k := s.scope(tenant)
-	lo, hi := q.Index.Min, q.Index.Max
-	if lo == "" {
-		lo = "-"
-	}
-	if hi == "" {
-		hi = "+"
-	}
-	if q.After != "" && q.Index.Desc {
-		hi = "(" + q.After
-	} else if q.After != "" {
-		lo = "(" + q.After
-	}
-	args := redis.ZRangeArgs{Key: k.index(kind, q.Index.Name...), Start: lo, Stop: hi, ByLex: true, Count: int64(q.Limit + 1)}
-	if q.Index.Desc {
-		args.Start, args.Stop, args.Rev = hi, lo, true
-	}
-	members, err := s.rdb.ZRangeArgs(ctx, args).Result()
-	if err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(members) > q.Limit {
-		members = members[:q.Limit]
-		next = members[len(members)-1]
-	}
-	if len(members) == 0 {
-		return nil, "", nil
-	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.StringCmd, len(members))
-	for i, m := range members {
-		cmds[i] = pipe.HGet(ctx, k.resource(kind, m[strings.LastIndexByte(m, 0)+1:]), commit.FieldData)
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, "", err
-	}
-	out := make([]T, 0, len(members))
-	for i, c := range cmds {
-		data, err := c.Bytes()
-		if errors.Is(err, redis.Nil) {
-			continue // deleted between the two reads
-		}
-		if err != nil {
-			return nil, "", err
-		}
-		msg := newMsg()
-		if err := proto.Unmarshal(data, msg); err != nil {
-			return nil, "", fmt.Errorf("redisstore: decode %s %s: %w", kind, members[i], err)
-		}
-		out = append(out, msg)
-	}
-	return out, next, nil
+	r := commit.Range{Index: k.index(kind, q.Index.Name...), Min: q.Index.Min, Max: q.Index.Max, Desc: q.Index.Desc, After: q.After, Limit: q.Limit}
+	page, err := commit.List(ctx, s.rdb, r, func(m string) string { return k.resource(kind, m[strings.LastIndexByte(m, 0)+1:]) }, newMsg)
+	return page.Items, page.Next, err
 }
