@@ -45,6 +45,7 @@ import (
 	"github.com/crmcycle/crm/pkg/pagetoken"
 	"github.com/crmcycle/crm/pkg/platform"
 	"github.com/crmcycle/crm/pkg/ratelimit"
+	"github.com/crmcycle/crm/pkg/redisconn"
 	"github.com/crmcycle/crm/pkg/redistest"
 	"github.com/crmcycle/crm/pkg/telemetry"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
@@ -63,8 +64,8 @@ type Options struct {
 	Services []Builder
 	// Fakes register stand-ins for other services on the same server.
 	Fakes []func(grpc.ServiceRegistrar)
-	// Redis is the store; default a client of redistest's server (redistest.ClusterClient for
-	// the cluster).
+	// Redis is the store; default a client of redistest's server, traced into Spans as a
+	// process's client is (redistest.ClusterClient for the cluster).
 	Redis redis.UniversalClient
 	// BusRedis serves the consumers' blocking stream reads, which hold a connection each; default
 	// a client of redistest's server with a pool large enough for them (as a process has), or
@@ -105,9 +106,12 @@ type Suite struct {
 // Start runs the suite until the test ends.
 func Start(t testing.TB, opts Options) *Suite {
 	t.Helper()
+	ctx := context.Background()
+	spans := tracetest.NewSpanRecorder()
+	tel := telemetry.ForTest(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)), metricnoop.NewMeterProvider())
 	rdb, busRedis := opts.Redis, opts.BusRedis
 	if rdb == nil {
-		rdb = redistest.Client(t)
+		rdb = tracedClient(t, tel)
 		if busRedis == nil {
 			busRedis = busClient(t)
 		}
@@ -126,9 +130,6 @@ func Start(t testing.TB, opts Options) *Suite {
 	if opts.ClientTimeout == 0 {
 		opts.ClientTimeout = 5 * time.Second
 	}
-	ctx := context.Background()
-	spans := tracetest.NewSpanRecorder()
-	tel := telemetry.ForTest(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)), metricnoop.NewMeterProvider())
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	keys, err := keyspace.Open(ctx, rdb, Partitions)
 	if err != nil {
@@ -223,6 +224,17 @@ func Start(t testing.TB, opts Options) *Suite {
 		}
 	})
 	return s
+}
+
+// tracedClient is a client of redistest's server traced into the suite's spans, as a process's
+// client is, so a test sees a call's trace reach Redis.
+func tracedClient(t testing.TB, tel *telemetry.Telemetry) redis.UniversalClient {
+	rdb, err := redisconn.Open(context.Background(), redisconn.Config{URL: redistest.URL()}, tel.TracerProvider, tel.MeterProvider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
 }
 
 // busClient is a client of redistest's server with room for every partition's blocking read of
