@@ -33,16 +33,12 @@ import (
 
 func TestMain(m *testing.M) { redistest.Main(m) }
 
-// testMaxBody is the gateway's body limit in these tests.
-const testMaxBody = 64 << 10
-
 // system is the whole suite running in this test process on loopback ports: the real gateway,
 // gRPC server, interceptors and Redis store, with spans going to a recorder.
 type system struct {
 	rest  string
 	grpc  *grpc.ClientConn
 	spans *tracetest.SpanRecorder
-	tel   *telemetry.Telemetry
 	rdb   redis.UniversalClient
 }
 
@@ -54,7 +50,7 @@ func startSystem(t *testing.T, options ...func(*processConfig)) *system {
 	cfg := processConfig{
 		Targets:       append(append([]string{}, serviceTargets...), gatewayTarget),
 		GRPC:          grpcserver.Config{Addr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second, HealthInterval: time.Second},
-		Gateway:       gateway.Config{Addr: "127.0.0.1:0", MaxBodyBytes: testMaxBody},
+		Gateway:       gateway.Config{Addr: "127.0.0.1:0", MaxBodyBytes: 64 << 10},
 		Redis:         redisconn.Config{URL: redistest.URL(), Partitions: 16},
 		AdminAddr:     "127.0.0.1:0",
 		ServiceAddrs:  map[string]*string{},
@@ -98,7 +94,7 @@ func startSystem(t *testing.T, options ...func(*processConfig)) *system {
 			t.Errorf("process stopped with %v", err)
 		}
 	})
-	return &system{rest: "http://" + bound.HTTP, grpc: conn, spans: spans, tel: tel, rdb: redistest.Client(t)}
+	return &system{rest: "http://" + bound.HTTP, grpc: conn, spans: spans, rdb: redistest.Client(t)}
 }
 
 // newKey creates a tenant (or reuses tenant when given) and an API key with scopes.

@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"slices"
@@ -12,6 +12,9 @@ import (
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
+// TestBadInputIsRejectedAndWritesNothing covers marketing's own refusals (its validation rules,
+// page tokens, filters and ids) over REST and gRPC; what the gateway refuses before any service
+// sees it is tested in the gateway module.
 func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 	sys := startSystem(t)
 	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
@@ -28,13 +31,9 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 		{"e-mail with a display name", "POST", "/v1/leads", `{"email":"Ada <ada@example.com>"}`, 400, "lead.email"},
 		{"missing e-mail", "POST", "/v1/leads", `{"givenName":"Ada"}`, 400, "lead.email"},
 		{"oversize field", "POST", "/v1/leads", `{"email":"a@example.com","givenName":"` + strings.Repeat("x", 101) + `"}`, 400, "lead.given_name"},
-		{"unknown enum", "POST", "/v1/leads", `{"email":"a@example.com","channel":"CHANNEL_PIGEON"}`, 400, "body"},
 		{"out-of-range enum number", "POST", "/v1/leads", `{"email":"a@example.com","channel":99}`, 400, "lead.channel"},
-		{"malformed JSON", "POST", "/v1/leads", `{"email":`, 400, "body"},
-		{"unknown field", "POST", "/v1/leads", `{"email":"a@example.com","tenantId":"other"}`, 400, "body"},
 		{"bad campaign id", "POST", "/v1/leads", `{"email":"a@example.com","campaignId":"../../etc"}`, 400, "lead.campaign_id"},
 		{"too many tags", "POST", "/v1/leads", `{"email":"a@example.com","tags":["1","2","3","4","5","6","7","8","9","10","11","12","13","14","15","16","17","18","19","20","21"]}`, 400, "lead.tags"},
-		{"body over the limit", "POST", "/v1/leads", `{"email":"a@example.com","company":"` + strings.Repeat("x", testMaxBody) + `"}`, 413, "body"},
 		{"forged page token", "GET", "/v1/leads?pageToken=AAAAAAAAAAAAAAAAAAAAAAAAAAAA", "", 400, "page_token"},
 		{"page size over the maximum", "GET", "/v1/leads?pageSize=1001", "", 400, "page_size"},
 		{"unsupported filter", "GET", "/v1/leads?filter=" + "channel%20%3D%20CHANNEL_WEB%20AND%20score%20%3E%2010", "", 400, "filter"},
@@ -46,15 +45,15 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 			if tt.body != "" {
 				body = []byte(tt.body)
 			}
-			r := sys.do(t, tt.method, tt.path, key, body)
-			if r.status != tt.wantStatus {
-				t.Fatalf("status %d, want %d: %s", r.status, tt.wantStatus, r.body)
+			r := sys.Do(t, tt.method, tt.path, key, body)
+			if r.Status != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", r.Status, tt.wantStatus, r.Body)
 			}
-			if got := errorStatus(t, r); got != "INVALID_ARGUMENT" {
+			if got := r.ErrorStatus(t); got != "INVALID_ARGUMENT" {
 				t.Errorf("error.status = %q, want INVALID_ARGUMENT", got)
 			}
-			if fields := fieldViolations(t, r); !slices.Contains(fields, tt.wantField) {
-				t.Errorf("field violations %v do not name %q: %s", fields, tt.wantField, r.body)
+			if fields := r.FieldViolations(t); !slices.Contains(fields, tt.wantField) {
+				t.Errorf("field violations %v do not name %q: %s", fields, tt.wantField, r.Body)
 			}
 		})
 	}
@@ -90,7 +89,7 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 		})
 	}
 
-	if keys, events := sys.tenantFootprint(t, tenant); keys != 0 || events != 0 {
+	if keys, events := sys.suite.Footprint(t, "marketing", tenant); keys != 0 || events != 0 {
 		t.Fatalf("rejected requests left %d keys and %d events", keys, events)
 	}
 }
