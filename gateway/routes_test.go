@@ -1,0 +1,86 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/crmcycle/crm/gateway"
+	"github.com/crmcycle/crm/pkg/servicetest"
+	"github.com/crmcycle/crm/pkg/telemetry"
+)
+
+// TestPublicRoutes checks the routes served without a key: liveness, readiness, the OpenAPI
+// document (with the title and the bearer scheme the protos do not say) and its docs page.
+func TestPublicRoutes(t *testing.T) {
+	sys := startSystem(t, servicetest.Options{}, gateway.Config{})
+	tests := []struct {
+		path, wantType, wantBody string
+	}{
+		{"/healthz", "text/plain; charset=utf-8", "ok"},
+		{"/readyz", "text/plain; charset=utf-8", "ok"},
+		{"/openapi.json", "application/json", `"/v1/leads"`},
+		{"/docs", "text/html; charset=utf-8", "/openapi.json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			r := sys.Do(t, http.MethodGet, tt.path, "", nil)
+			if r.Status != http.StatusOK {
+				t.Fatalf("status %d, want 200: %s", r.Status, r.Body)
+			}
+			if got := r.Header.Get("Content-Type"); got != tt.wantType {
+				t.Errorf("Content-Type: got %q, want %q", got, tt.wantType)
+			}
+			if !strings.Contains(string(r.Body), tt.wantBody) {
+				t.Errorf("body lacks %s: %.200s", tt.wantBody, r.Body)
+			}
+		})
+	}
+
+	var doc struct {
+		Info struct {
+			Title string `json:"title"`
+		} `json:"info"`
+		SecurityDefinitions map[string]struct {
+			Name string `json:"name"`
+			In   string `json:"in"`
+		} `json:"securityDefinitions"`
+	}
+	if err := json.Unmarshal(sys.Do(t, http.MethodGet, "/openapi.json", "", nil).Body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if bearer := doc.SecurityDefinitions["bearer"]; doc.Info.Title != "CRM Cycle API" || bearer.Name != "Authorization" || bearer.In != "header" {
+		t.Errorf("document: got title %q and bearer scheme %+v, want CRM Cycle API and the Authorization header", doc.Info.Title, bearer)
+	}
+}
+
+// TestNotReadyWhileTheCheckFails checks that /readyz follows the readiness check, so a load
+// balancer stops sending requests while the store is unreachable.
+func TestNotReadyWhileTheCheckFails(t *testing.T) {
+	conn, err := grpc.NewClient("127.0.0.1:1", grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	tel := telemetry.ForTest(sdktrace.NewTracerProvider(), metricnoop.NewMeterProvider())
+	h, err := gateway.New(t.Context(), gateway.Config{MaxBodyBytes: 1 << 10},
+		gateway.Backends{Marketing: conn, Sales: conn, Product: conn, Support: conn}, tel,
+		func(context.Context) error { return errors.New("redis unreachable") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "redis unreachable") {
+		t.Fatalf("/readyz while the check fails: %d %q, want 503 naming the cause", rec.Code, rec.Body)
+	}
+}
