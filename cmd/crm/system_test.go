@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +17,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/gateway"
 	"github.com/crmcycle/crm/pkg/auth"
@@ -27,7 +25,6 @@ import (
 	"github.com/crmcycle/crm/pkg/redisconn"
 	"github.com/crmcycle/crm/pkg/redistest"
 	"github.com/crmcycle/crm/pkg/telemetry"
-	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -162,79 +159,10 @@ func (s *system) marketing(key string) (marketingv1.MarketingServiceClient, cont
 	return marketingv1.NewMarketingServiceClient(s.grpc), ctx
 }
 
-// tenantKeys counts the Redis keys and events a tenant owns in marketing, to prove that rejected
-// requests wrote nothing.
-func (s *system) tenantFootprint(t *testing.T, tenant string) (keys int, events int) {
-	t.Helper()
-	ctx := context.Background()
-	iter := s.rdb.Scan(ctx, 0, "crm:*:marketing:"+tenant+":*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys++
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
-	}
-	streams := s.rdb.Scan(ctx, 0, "crm:*:marketing:events", 1000).Iterator()
-	for streams.Next(ctx) {
-		msgs, err := s.rdb.XRange(ctx, streams.Val(), "-", "+").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range msgs {
-			if strings.Contains(m.Values["e"].(string), tenant) {
-				events++
-			}
-		}
-	}
-	return keys, events
-}
-
-// tenantEvents decodes every marketing event of a tenant, across the partition streams.
-func (s *system) tenantEvents(t *testing.T, tenant string) []*eventv1.Event {
-	t.Helper()
-	ctx := context.Background()
-	var out []*eventv1.Event
-	streams := s.rdb.Scan(ctx, 0, "crm:*:marketing:events", 100).Iterator()
-	for streams.Next(ctx) {
-		msgs, err := s.rdb.XRange(ctx, streams.Val(), "-", "+").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range msgs {
-			ev := &eventv1.Event{}
-			if err := proto.Unmarshal([]byte(m.Values["e"].(string)), ev); err != nil {
-				t.Fatal(err)
-			}
-			if ev.GetTenantId() == tenant {
-				out = append(out, ev)
-			}
-		}
-	}
-	return out
-}
-
 // errorStatus returns error.status of an AIP-193 error body.
 func errorStatus(t *testing.T, r response) string {
 	t.Helper()
 	e, _ := r.json(t)["error"].(map[string]any)
 	s, _ := e["status"].(string)
 	return s
-}
-
-// fieldViolations returns the fields named by the BadRequest detail of an AIP-193 error body.
-func fieldViolations(t *testing.T, r response) []string {
-	t.Helper()
-	e, _ := r.json(t)["error"].(map[string]any)
-	details, _ := e["details"].([]any)
-	var fields []string
-	for _, d := range details {
-		dm := d.(map[string]any)
-		if dm["@type"] != "type.googleapis.com/google.rpc.BadRequest" {
-			continue
-		}
-		for _, v := range dm["fieldViolations"].([]any) {
-			fields = append(fields, v.(map[string]any)["field"].(string))
-		}
-	}
-	return fields
 }

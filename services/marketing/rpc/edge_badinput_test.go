@@ -89,7 +89,7 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 		})
 	}
 
-	if keys, events := sys.suite.Footprint(t, "marketing", tenant); keys != 0 || events != 0 {
+	if keys, events := sys.footprint(t, tenant); keys != 0 || events != 0 {
 		t.Fatalf("rejected requests left %d keys and %d events", keys, events)
 	}
 }
