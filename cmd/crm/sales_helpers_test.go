@@ -6,9 +6,7 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/protobuf/proto"
 
-	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
@@ -56,58 +54,6 @@ func (s *system) fails(t *testing.T, method, path, key, body string, code int, s
 	return details
 }
 
-// errorMetadata returns the ErrorInfo metadata of an error's details.
-func errorMetadata(details []any) map[string]any {
-	for _, d := range details {
-		dm := d.(map[string]any)
-		if dm["@type"] == "type.googleapis.com/google.rpc.ErrorInfo" {
-			m, _ := dm["metadata"].(map[string]any)
-			return m
-		}
-	}
-	return nil
-}
-
-// salesFootprint counts the Redis keys and events a tenant owns in sales, to prove that refused
-// requests wrote nothing.
-func (s *system) salesFootprint(t *testing.T, tenant string) (keys, events int) {
-	t.Helper()
-	ctx := context.Background()
-	iter := s.rdb.Scan(ctx, 0, "crm:*:sales:"+tenant+":*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys++
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return keys, len(s.salesEvents(t, tenant, ""))
-}
-
-// salesEvents decodes a tenant's sales events of one type (all when empty), oldest first per
-// partition stream.
-func (s *system) salesEvents(t *testing.T, tenant, eventType string) []*eventv1.Event {
-	t.Helper()
-	ctx := context.Background()
-	var out []*eventv1.Event
-	streams := s.rdb.Scan(ctx, 0, "crm:*:sales:events", 100).Iterator()
-	for streams.Next(ctx) {
-		msgs, err := s.rdb.XRange(ctx, streams.Val(), "-", "+").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range msgs {
-			ev := &eventv1.Event{}
-			if err := proto.Unmarshal([]byte(m.Values["e"].(string)), ev); err != nil {
-				t.Fatal(err)
-			}
-			if ev.GetTenantId() == tenant && (eventType == "" || ev.GetType() == eventType) {
-				out = append(out, ev)
-			}
-		}
-	}
-	return out
-}
-
 // str reads a string field of a JSON object.
 func str(m map[string]any, field string) string {
 	v, _ := m[field].(string)
@@ -118,14 +64,4 @@ func str(m map[string]any, field string) string {
 func obj(m map[string]any, field string) map[string]any {
 	v, _ := m[field].(map[string]any)
 	return v
-}
-
-// ids lists the ids of a list response's items.
-func ids(m map[string]any, plural string) []string {
-	items, _ := m[plural].([]any)
-	out := make([]string, len(items))
-	for i, it := range items {
-		out[i] = str(it.(map[string]any), "id")
-	}
-	return out
 }

@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
@@ -20,12 +22,12 @@ type salesWorld struct {
 	account, contact, customer, lead, opportunity, wonOpportunity, order, activity, pipeline, product string
 }
 
-// buildSalesWorld creates one of every sales resource over gRPC (and a product and a lead for
-// them over REST), asserting each happy path.
-func buildSalesWorld(t *testing.T, sys *system, key string) salesWorld {
+// buildSalesWorld creates one of every sales resource of tenant over gRPC (and a product and a
+// lead for them in the fakes), asserting each happy path.
+func buildSalesWorld(t *testing.T, sys *system, tenant, key string) salesWorld {
 	t.Helper()
 	c, ctx := sys.sales(key)
-	w := salesWorld{product: str(sys.createProduct(t, key, productBody("WORLD", "World", "BILLING_PERIOD_MONTHLY")), "id")}
+	w := salesWorld{product: sys.catalog.add(tenant, "WORLD", "World", productv1.BillingPeriod_BILLING_PERIOD_MONTHLY)}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -38,7 +40,7 @@ func buildSalesWorld(t *testing.T, sys *system, key string) salesWorld {
 	con, err := c.CreateContact(ctx, &salesv1.CreateContactRequest{Contact: &salesv1.Contact{Email: "w@world.example", AccountId: w.account}})
 	must(err)
 	w.contact, w.customer = con.GetContact().GetId(), con.GetContact().GetCustomerId()
-	w.lead = str(sys.captureLead(t, key, `{"email":"lead@world.example","company":"World Lead"}`), "id")
+	w.lead = sys.leads.add(tenant, &marketingv1.Lead{Email: "lead@world.example", Company: "World Lead"}).GetId()
 	p, err := c.CreatePipeline(ctx, &salesv1.CreatePipelineRequest{Pipeline: &salesv1.Pipeline{DisplayName: "World", Stages: []*salesv1.PipelineStage{
 		{Id: "OPEN", Probability: 50, ForecastCategory: salesv1.ForecastCategory_FORECAST_CATEGORY_PIPELINE, Outcome: salesv1.StageOutcome_STAGE_OUTCOME_OPEN},
 		{Id: "WON", Probability: 100, ForecastCategory: salesv1.ForecastCategory_FORECAST_CATEGORY_CLOSED, Outcome: salesv1.StageOutcome_STAGE_OUTCOME_WON},
@@ -150,10 +152,10 @@ func salesCallsOn(w salesWorld, leadToConvert string) []salesCall {
 	}
 }
 
-func TestSalesOverGRPC(t *testing.T) {
+func TestOverGRPC(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", salesScopes...)
-	w := buildSalesWorld(t, sys, key)
+	tenant, key := sys.newKey(t, "", salesScopes...)
+	w := buildSalesWorld(t, sys, tenant, key)
 	c, ctx := sys.sales(key)
 	for _, tc := range salesCallsOn(w, w.lead) {
 		if got := status.Code(tc.call(c, ctx)); got != tc.want {
@@ -199,19 +201,19 @@ func TestSalesOverGRPC(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument {
 		t.Errorf("forged page token: %v", err)
 	}
-	readOnly := sys.ok(t, http.MethodGet, "/v1/accounts/"+w.account, key, "")
+	readOnly := sys.OK(t, http.MethodGet, "/v1/accounts/"+w.account, key, "")
 	if str(readOnly, "industry") != "x" {
 		t.Errorf("the gRPC update is not seen over REST: %v", readOnly)
 	}
 }
 
-// TestSalesTenantIsolation walks every sales route with another tenant's key: what the first
+// TestTenantIsolation walks every sales route with another tenant's key: what the first
 // tenant owns is NOT_FOUND, and its lists and forecast are empty.
-func TestSalesTenantIsolation(t *testing.T) {
+func TestTenantIsolation(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", salesScopes...)
+	tenant, key := sys.newKey(t, "", salesScopes...)
 	_, foreign := sys.newKey(t, "", salesScopes...)
-	w := buildSalesWorld(t, sys, key)
+	w := buildSalesWorld(t, sys, tenant, key)
 	c, ctx := sys.sales(foreign)
 	// Everything the first tenant owns (its lead in marketing included) is NOT_FOUND, but for the
 	// calls that fail on their input whoever asks, and a direct order for a customer this tenant
@@ -256,9 +258,9 @@ func TestSalesTenantIsolation(t *testing.T) {
 		t.Fatalf("a foreign page token: %v, want INVALID_ARGUMENT", err)
 	}
 	// Over REST too, for a sample of routes.
-	sys.fails(t, http.MethodGet, "/v1/opportunities/"+w.opportunity, foreign, "", http.StatusNotFound, "NOT_FOUND")
-	sys.fails(t, http.MethodPost, "/v1/opportunities/"+w.opportunity+":win", foreign, `{}`, http.StatusNotFound, "NOT_FOUND")
-	sys.fails(t, http.MethodPost, "/v1/leads/"+w.lead+":convert", foreign, `{}`, http.StatusNotFound, "NOT_FOUND")
+	sys.Fails(t, http.MethodGet, "/v1/opportunities/"+w.opportunity, foreign, "", http.StatusNotFound, "NOT_FOUND")
+	sys.Fails(t, http.MethodPost, "/v1/opportunities/"+w.opportunity+":win", foreign, `{}`, http.StatusNotFound, "NOT_FOUND")
+	sys.Fails(t, http.MethodPost, "/v1/leads/"+w.lead+":convert", foreign, `{}`, http.StatusNotFound, "NOT_FOUND")
 }
 
 // salesClientList returns the first page token of a one-item opportunity list of key's tenant.

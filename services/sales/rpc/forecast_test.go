@@ -1,4 +1,4 @@
-package main
+package rpc_test
 
 import (
 	"cmp"
@@ -13,17 +13,18 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"google.golang.org/protobuf/testing/protocmp"
 
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
 
-// TestSalesForecastMatchesAnIndependentComputation drives generated deals through creation,
+// TestForecastMatchesAnIndependentComputation drives generated deals through creation,
 // edits, moves, wins and losses, then checks every period's forecast (kept as counters by the
 // writes) against a computation from the deals' final states.
-func TestSalesForecastMatchesAnIndependentComputation(t *testing.T) {
+func TestForecastMatchesAnIndependentComputation(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", salesScopes...)
-	product := str(sys.createProduct(t, key, productBody("FC", "Forecast", "BILLING_PERIOD_ONE_TIME")), "id")
+	tenant, key := sys.newKey(t, "", salesScopes...)
+	product := sys.catalog.add(tenant, "FC", "Forecast", productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME)
 	_, contact, _ := sys.dealParties(t, key, "forecast@example.com")
 	rng := rand.New(rand.NewPCG(5, 2026))
 	owners := []string{"ada", "bob", "cy"}
@@ -37,18 +38,18 @@ func TestSalesForecastMatchesAnIndependentComputation(t *testing.T) {
 			owners[rng.IntN(len(owners))], randomDate(), randomAmount())), "id")
 		path := "/v1/opportunities/" + id
 		for range rng.IntN(4) {
-			sys.ok(t, http.MethodPost, path+":moveStage", key, fmt.Sprintf(`{"stage":%q}`, open[rng.IntN(len(open))]))
+			sys.OK(t, http.MethodPost, path+":moveStage", key, fmt.Sprintf(`{"stage":%q}`, open[rng.IntN(len(open))]))
 		}
 		if rng.IntN(3) == 0 {
-			sys.ok(t, http.MethodPatch, path+"?updateMask=ownerId,closeDate,amount", key, fmt.Sprintf(`{"ownerId":%q,"closeDate":%q,"amount":%s}`,
+			sys.OK(t, http.MethodPatch, path+"?updateMask=ownerId,closeDate,amount", key, fmt.Sprintf(`{"ownerId":%q,"closeDate":%q,"amount":%s}`,
 				owners[rng.IntN(len(owners))], randomDate(), randomAmount()))
 		}
 		switch rng.IntN(5) {
 		case 0:
-			sys.ok(t, http.MethodPost, path+"/lineItems", key, fmt.Sprintf(`{"productId":%q,"quantity":%d,"discountPercent":%d}`, product, 1+rng.IntN(50), rng.IntN(30)))
-			sys.ok(t, http.MethodPost, path+":win", key, `{}`)
+			sys.OK(t, http.MethodPost, path+"/lineItems", key, fmt.Sprintf(`{"productId":%q,"quantity":%d,"discountPercent":%d}`, product, 1+rng.IntN(50), rng.IntN(30)))
+			sys.OK(t, http.MethodPost, path+":win", key, `{}`)
 		case 1:
-			sys.ok(t, http.MethodPost, path+":lose", key, `{"reason":"generated"}`)
+			sys.OK(t, http.MethodPost, path+":lose", key, `{"reason":"generated"}`)
 		}
 	}
 
@@ -84,7 +85,7 @@ func TestSalesForecastMatchesAnIndependentComputation(t *testing.T) {
 	if err != nil || len(one.GetForecast().GetRows()) > 1 || (len(one.GetForecast().GetRows()) == 1 && one.GetForecast().GetRows()[0].GetOwnerId() != "bob") {
 		t.Fatalf("bob's forecast = %v, %v", one, err)
 	}
-	sys.fails(t, http.MethodGet, "/v1/forecast?period=2026-Q5", key, "", http.StatusBadRequest, "INVALID_ARGUMENT")
+	sys.Fails(t, http.MethodGet, "/v1/forecast?period=2026-Q5", key, "", http.StatusBadRequest, "INVALID_ARGUMENT")
 }
 
 // independentForecasts computes each period's forecast from the deals themselves, by the rules

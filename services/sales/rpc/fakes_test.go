@@ -1,0 +1,141 @@
+package rpc_test
+
+import (
+	"context"
+	"sync"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/auth"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
+)
+
+// record names a tenant's record in a fake.
+type record struct{ tenant, id string }
+
+// leadsFake stands in for marketing: GetLead answers with the leads a test put in it, per tenant
+// (the caller's, as the real interceptors authenticated it).
+type leadsFake struct {
+	marketingv1.UnimplementedMarketingServiceServer
+	mu    sync.Mutex
+	leads map[record]*marketingv1.Lead
+}
+
+func newLeadsFake() *leadsFake { return &leadsFake{leads: map[record]*marketingv1.Lead{}} }
+
+// add keeps a captured lead of tenant, with a new id and customer id, and returns it.
+func (f *leadsFake) add(tenant string, lead *marketingv1.Lead) *marketingv1.Lead {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := proto.CloneOf(lead)
+	l.Id, l.CustomerId = uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String()
+	l.Status = marketingv1.LeadStatus_LEAD_STATUS_NEW
+	f.leads[record{tenant, l.GetId()}] = l
+	return proto.CloneOf(l)
+}
+
+// disqualify marks a lead DISQUALIFIED, as marketing's :disqualify does.
+func (f *leadsFake) disqualify(tenant, id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.leads[record{tenant, id}].Status = marketingv1.LeadStatus_LEAD_STATUS_DISQUALIFIED
+}
+
+func (f *leadsFake) GetLead(ctx context.Context, req *marketingv1.GetLeadRequest) (*marketingv1.GetLeadResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	lead, ok := f.leads[record{tenant, req.GetId()}]
+	if !ok {
+		return nil, status.Error(codes.NotFound, "lead not found")
+	}
+	return &marketingv1.GetLeadResponse{Lead: proto.CloneOf(lead)}, nil
+}
+
+// catalogFake stands in for product: QuoteLineItems prices the products a test put in it, per
+// tenant, the way product quotes (the price in the asked currency, the discount rounded down; a
+// missing or archived product is FAILED_PRECONDITION naming the line).
+type catalogFake struct {
+	productv1.UnimplementedProductServiceServer
+	mu       sync.Mutex
+	products map[record]*productv1.Product
+}
+
+func newCatalogFake() *catalogFake { return &catalogFake{products: map[record]*productv1.Product{}} }
+
+// add lists a product of tenant at 10.50 EUR (12 USD) and returns its id.
+func (f *catalogFake) add(tenant, sku, name string, period productv1.BillingPeriod) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := &productv1.Product{
+		Id: uuid.Must(uuid.NewV7()).String(), Sku: sku, DisplayName: name, BillingPeriod: period, Active: proto.Bool(true),
+		Price:            &typev1.Money{CurrencyCode: "EUR", Units: 10, Nanos: 500_000_000},
+		AdditionalPrices: []*typev1.Money{{CurrencyCode: "USD", Units: 12}},
+	}
+	f.products[record{tenant, p.GetId()}] = p
+	return p.GetId()
+}
+
+// setPrice changes a product's list price.
+func (f *catalogFake) setPrice(tenant, id string, price *typev1.Money) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.products[record{tenant, id}].Price = price
+}
+
+// archive takes a product off sale.
+func (f *catalogFake) archive(tenant, id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.products[record{tenant, id}].ArchiveTime = timestamppb.Now()
+}
+
+func (f *catalogFake) QuoteLineItems(ctx context.Context, req *productv1.QuoteLineItemsRequest) (*productv1.QuoteLineItemsResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := &productv1.QuoteLineItemsResponse{}
+	var sum int64
+	for i, it := range req.GetItems() {
+		p := f.products[record{tenant, it.GetProductId()}]
+		unit := priceIn(p, req.GetCurrencyCode())
+		if p == nil || p.GetArchiveTime() != nil || unit == nil {
+			return nil, status.Errorf(codes.FailedPrecondition, "line %d: the product cannot be quoted", i)
+		}
+		// Tests quote small amounts: nanos in an int64 are exact.
+		total := (unit.GetUnits()*1e9 + int64(unit.GetNanos())) * it.GetQuantity() * int64(100-it.GetDiscountPercent()) / 100
+		sum += total
+		out.Lines = append(out.Lines, &productv1.QuotedLine{
+			ProductId: p.GetId(), Sku: p.GetSku(), DisplayName: p.GetDisplayName(), Quantity: it.GetQuantity(), UnitPrice: unit,
+			DiscountPercent: it.GetDiscountPercent(), Total: money(req.GetCurrencyCode(), total), BillingPeriod: p.GetBillingPeriod(),
+		})
+	}
+	out.Total = money(req.GetCurrencyCode(), sum)
+	return out, nil
+}
+
+// priceIn is the product's price in currency, nil when it has none.
+func priceIn(p *productv1.Product, currency string) *typev1.Money {
+	for _, m := range append([]*typev1.Money{p.GetPrice()}, p.GetAdditionalPrices()...) {
+		if m.GetCurrencyCode() == currency {
+			return m
+		}
+	}
+	return nil
+}
+
+func money(currency string, nanos int64) *typev1.Money {
+	return &typev1.Money{CurrencyCode: currency, Units: nanos / 1e9, Nanos: int32(nanos % 1e9)}
+}

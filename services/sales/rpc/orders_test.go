@@ -1,0 +1,122 @@
+package rpc_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+)
+
+func TestDirectOrdersOverREST(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.newKey(t, "", salesScopes...)
+	product := sys.catalog.add(tenant, "REPEAT", "Repeat", productv1.BillingPeriod_BILLING_PERIOD_MONTHLY)
+	campaign := uuid.Must(uuid.NewV7()).String()
+	lead := sys.leads.add(tenant, &marketingv1.Lead{Email: "again@example.com", Company: "Again", CampaignId: campaign})
+	customer := lead.GetCustomerId()
+	sys.OK(t, http.MethodPost, "/v1/leads/"+lead.GetId()+":convert", key, `{}`)
+
+	before := time.Now().UTC().Add(-time.Second).Format(time.RFC3339)
+	first := sys.OK(t, http.MethodPost, "/v1/orders", key, fmt.Sprintf(`{"customerId":%q,"currencyCode":"USD","lines":[{"productId":%q,"quantity":2}]}`, customer, product))
+	if str(first, "customerId") != customer || str(first, "campaignId") != campaign || str(obj(first, "total"), "units") != "24" ||
+		str(first, "currencyCode") != "USD" || str(first, "accountId") == "" {
+		t.Fatalf("direct order = %v, want 2 x 12 USD for the customer, attributed to the lead's campaign", first)
+	}
+	second := sys.OK(t, http.MethodPost, "/v1/orders", key, fmt.Sprintf(`{"customerId":%q,"currencyCode":"EUR","lines":[{"productId":%q,"quantity":1,"discountPercent":50}]}`, customer, product))
+	if str(obj(second, "total"), "units") != "5" || obj(second, "total")["nanos"] != float64(250000000) {
+		t.Fatalf("second order total = %v, want 5.25 EUR", obj(second, "total"))
+	}
+	_, _, stranger := sys.dealParties(t, key, "stranger@example.com")
+	sys.OK(t, http.MethodPost, "/v1/orders", key, fmt.Sprintf(`{"customerId":%q,"lines":[{"productId":%q,"quantity":1}]}`, stranger, product))
+	if n := len(sys.events(t, tenant, "sales.order.placed")); n != 3 {
+		t.Fatalf("%d order placed events, want 3", n)
+	}
+
+	mine := sys.OK(t, http.MethodGet, "/v1/orders?filter="+url.QueryEscape(fmt.Sprintf(`customer_id = %q`, customer)), key, "")
+	if got := ids(mine, "orders"); !slices.Equal(got, []string{str(second, "id"), str(first, "id")}) {
+		t.Fatalf("the customer's orders = %v, want newest first", got)
+	}
+	timed := fmt.Sprintf(`customer_id = %q AND create_time >= %q`, customer, before)
+	if got := ids(sys.OK(t, http.MethodGet, "/v1/orders?pageSize=1&filter="+url.QueryEscape(timed), key, ""), "orders"); len(got) != 1 {
+		t.Fatalf("first page of the time range = %v", got)
+	}
+	future := fmt.Sprintf(`create_time > %q`, time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	if got := sys.OK(t, http.MethodGet, "/v1/orders?filter="+url.QueryEscape(future), key, ""); got["orders"] != nil {
+		t.Fatalf("orders after the future = %v", got)
+	}
+	if got := ids(sys.OK(t, http.MethodGet, "/v1/orders", key, ""), "orders"); len(got) != 3 {
+		t.Fatalf("all orders = %v", got)
+	}
+
+	sys.Fails(t, http.MethodPost, "/v1/orders", key, fmt.Sprintf(`{"customerId":"0190a0c1-0000-7000-8000-000000000000","lines":[{"productId":%q,"quantity":1}]}`, product),
+		http.StatusBadRequest, "INVALID_ARGUMENT")
+	sys.Fails(t, http.MethodPost, "/v1/orders", key, fmt.Sprintf(`{"customerId":%q,"lines":[{"productId":"0190a0c1-0000-7000-8000-000000000000","quantity":1}]}`, customer),
+		http.StatusBadRequest, "FAILED_PRECONDITION")
+	sys.Fails(t, http.MethodPost, "/v1/orders", key, fmt.Sprintf(`{"customerId":%q,"lines":[]}`, customer), http.StatusBadRequest, "INVALID_ARGUMENT")
+	sys.Fails(t, http.MethodGet, "/v1/orders?filter="+url.QueryEscape(`total > 3`), key, "", http.StatusBadRequest, "INVALID_ARGUMENT")
+	sys.Fails(t, http.MethodGet, "/v1/orders/0190a0c1-0000-7000-8000-000000000000", key, "", http.StatusNotFound, "NOT_FOUND")
+}
+
+func TestActivitiesOverREST(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.newKey(t, "", salesScopes...)
+	account, contact, _ := sys.dealParties(t, key, "act@example.com")
+	deal := str(sys.newDeal(t, key, contact, ""), "id")
+
+	call := sys.OK(t, http.MethodPost, "/v1/activities", key, fmt.Sprintf(`{"type":"ACTIVITY_TYPE_CALL","subject":"Intro call","ownerId":"ada","contactId":%q}`, contact))
+	past := time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339)
+	older := time.Now().Add(-48 * time.Hour).UTC().Format(time.RFC3339)
+	soon := time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339)
+	late := sys.OK(t, http.MethodPost, "/v1/activities", key, fmt.Sprintf(`{"type":"ACTIVITY_TYPE_TASK","subject":"Send quote","ownerId":"ada","opportunityId":%q,"dueTime":%q}`, deal, past))
+	later := sys.OK(t, http.MethodPost, "/v1/activities", key, fmt.Sprintf(`{"type":"ACTIVITY_TYPE_TASK","subject":"Chase","ownerId":"ada","accountId":%q,"dueTime":%q}`, account, older))
+	sys.OK(t, http.MethodPost, "/v1/activities", key, fmt.Sprintf(`{"type":"ACTIVITY_TYPE_TASK","subject":"Not yet","ownerId":"ada","accountId":%q,"dueTime":%q}`, account, soon))
+	sys.OK(t, http.MethodPost, "/v1/activities", key, fmt.Sprintf(`{"type":"ACTIVITY_TYPE_TASK","subject":"Bob's","ownerId":"bob","accountId":%q,"dueTime":%q}`, account, past))
+
+	overdue := sys.OK(t, http.MethodGet, "/v1/owners/ada/overdueTasks", key, "")
+	if got := ids(overdue, "activities"); !slices.Equal(got, []string{str(later, "id"), str(late, "id")}) {
+		t.Fatalf("ada's overdue tasks = %v, want the longest overdue first", got)
+	}
+	page := sys.OK(t, http.MethodGet, "/v1/owners/ada/overdueTasks?pageSize=1", key, "")
+	next := sys.OK(t, http.MethodGet, "/v1/owners/ada/overdueTasks?pageSize=1&pageToken="+url.QueryEscape(str(page, "nextPageToken")), key, "")
+	if !slices.Equal(ids(next, "activities"), []string{str(late, "id")}) {
+		t.Fatalf("second page of overdue tasks = %v", next)
+	}
+	sys.Fails(t, http.MethodGet, "/v1/owners/bob/overdueTasks?pageToken="+url.QueryEscape(str(page, "nextPageToken")), key, "", http.StatusBadRequest, "INVALID_ARGUMENT")
+	done := sys.OK(t, http.MethodPost, "/v1/activities/"+str(later, "id")+":complete", key, `{}`)
+	if str(done, "completeTime") == "" {
+		t.Fatalf("completed task = %v", done)
+	}
+	if got := ids(sys.OK(t, http.MethodGet, "/v1/owners/ada/overdueTasks", key, ""), "activities"); !slices.Equal(got, []string{str(late, "id")}) {
+		t.Fatalf("overdue after completing one = %v", got)
+	}
+	sys.Fails(t, http.MethodPost, "/v1/activities/"+str(later, "id")+":complete", key, `{}`, http.StatusBadRequest, "FAILED_PRECONDITION")
+	sys.Fails(t, http.MethodPost, "/v1/activities/"+str(call, "id")+":complete", key, `{}`, http.StatusBadRequest, "FAILED_PRECONDITION")
+
+	byContact := ids(sys.OK(t, http.MethodGet, "/v1/activities?filter="+url.QueryEscape(fmt.Sprintf(`contact_id = %q`, contact)), key, ""), "activities")
+	byAccount := ids(sys.OK(t, http.MethodGet, "/v1/activities?filter="+url.QueryEscape(fmt.Sprintf(`account_id = %q`, account)), key, ""), "activities")
+	if !slices.Equal(byContact, []string{str(call, "id")}) || len(byAccount) != 3 {
+		t.Fatalf("activities of the contact %v, of the account %v", byContact, byAccount)
+	}
+	if got := sys.OK(t, http.MethodGet, "/v1/activities/"+str(call, "id"), key, ""); str(got, "subject") != "Intro call" {
+		t.Fatalf("get activity = %v", got)
+	}
+	for name, body := range map[string]string{
+		"task without due time": fmt.Sprintf(`{"type":"ACTIVITY_TYPE_TASK","subject":"x","ownerId":"ada","contactId":%q}`, contact),
+		"no link":               `{"type":"ACTIVITY_TYPE_CALL","subject":"x","ownerId":"ada"}`,
+		"unknown link":          `{"type":"ACTIVITY_TYPE_CALL","subject":"x","ownerId":"ada","contactId":"0190a0c1-0000-7000-8000-000000000000"}`,
+		"no type":               fmt.Sprintf(`{"subject":"x","ownerId":"ada","contactId":%q}`, contact),
+	} {
+		t.Run(name, func(t *testing.T) {
+			sys.Fails(t, http.MethodPost, "/v1/activities", key, body, http.StatusBadRequest, "INVALID_ARGUMENT")
+		})
+	}
+	sys.Fails(t, http.MethodGet, "/v1/activities/0190a0c1-0000-7000-8000-000000000000", key, "", http.StatusNotFound, "NOT_FOUND")
+	sys.Fails(t, http.MethodGet, "/v1/owners/not%20ok/overdueTasks", key, "", http.StatusBadRequest, "INVALID_ARGUMENT")
+}
