@@ -123,10 +123,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 	for p := range c.keys.Partitions() {
 		err := c.rdb.XGroupCreateMkStream(ctx, c.keys.Stream(c.sub.Producer, p), c.sub.Group, "0").Err()
 		if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+			if ctx.Err() != nil {
+				return nil // stopped while starting: nothing in hand to drain
+			}
 			return fmt.Errorf("events: create group %s: %w", c.sub.Group, err)
 		}
 	}
 	if err := c.leases.heartbeat(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	var wg sync.WaitGroup

@@ -58,6 +58,23 @@ func TestShutdownDrainsTheEventInHand(t *testing.T) {
 	})
 }
 
+// TestStopWhileStartingIsNoError: a consumer stopped before it has started (a process shut down
+// at once) returns nil, as any stop does, rather than the cancelled start-up call's error.
+func TestStopWhileStartingIsNoError(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		consumer, err := events.NewConsumer(fastConfig("stopped"), events.Subscription{Group: "reactor", Producer: producerName(),
+			Handle: func(context.Context, *eventv1.Event) error { return nil }}, b.rdb, b.keys, testTelemetry(), quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := consumer.Run(ctx); err != nil {
+			t.Fatalf("Run with a stopped context = %v, want nil", err)
+		}
+	})
+}
+
 // TestConsumerMetrics checks the counters and gauges a consumer exports.
 func TestConsumerMetrics(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
