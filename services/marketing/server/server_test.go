@@ -1,0 +1,181 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/platform"
+	"github.com/crmcycle/crm/pkg/redistest"
+	"github.com/crmcycle/crm/pkg/servicetest"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
+	"github.com/crmcycle/crm/services/marketing"
+	"github.com/crmcycle/crm/services/marketing/server"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+func marketingService(d platform.Deps) (platform.Service, error) { return server.New(d) }
+
+func TestServesMarketingAndSubscribesToTheOtherServices(t *testing.T) {
+	suite := servicetest.Start(t, servicetest.Options{Services: []servicetest.Builder{marketingService}})
+	svc := suite.Services[0]
+	if got, want := svc.Name(), "marketing"; got != want {
+		t.Errorf("Name() = %q, want %q", got, want)
+	}
+
+	// The gRPC service is registered: it has a health status of its own, SERVING once Redis answers.
+	health := healthpb.NewHealthClient(suite.Conn)
+	name := marketingv1.MarketingService_ServiceDesc.ServiceName
+	eventually(t, name+" SERVING", func() (bool, string) {
+		r, err := health.Check(context.Background(), &healthpb.HealthCheckRequest{Service: name})
+		return r.GetStatus() == healthpb.HealthCheckResponse_SERVING, fmt.Sprint(r.GetStatus(), err)
+	})
+	_, key := suite.NewKey(t, "", "marketing.read")
+	rules, err := marketingv1.NewMarketingServiceClient(suite.Conn).GetScoringRules(
+		servicetest.WithKey(context.Background(), key), &marketingv1.GetScoringRulesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rules.GetScoringRules().GetMqlThreshold(), int32(50); got != want {
+		t.Errorf("a new tenant's MQL threshold = %d, want the default %d", got, want)
+	}
+
+	reactor, ok := svc.(platform.Reactor)
+	if !ok {
+		t.Fatal("marketing is not a platform.Reactor")
+	}
+	var subs []string
+	for _, s := range reactor.Subscriptions() {
+		if s.Handle == nil {
+			t.Errorf("subscription to %s has no handler", s.Producer)
+		}
+		subs = append(subs, s.Group+" <- "+s.Producer)
+	}
+	want := []string{"marketing <- sales", "marketing <- product", "marketing <- support"}
+	if diff := cmp.Diff(want, subs); diff != "" {
+		t.Errorf("subscriptions (-want +got):\n%s", diff)
+	}
+}
+
+// TestReactsToEachProducer publishes, on each producer's own stream as the producer would, an
+// event that moves a customer's lifecycle, and waits for marketing's consumer to apply it.
+func TestReactsToEachProducer(t *testing.T) {
+	suite := servicetest.Start(t, servicetest.Options{Services: []servicetest.Builder{marketingService}})
+	tenant, customer, client := capturedCustomer(t, suite)
+	sub := &productv1.Subscription{Id: uuid.NewString(), CustomerId: customer}
+	for _, step := range []struct {
+		producer, eventType string
+		payload             proto.Message
+		want                marketingv1.LifecycleStage
+	}{
+		{"sales", "sales.order.placed", &salesv1.OrderPlaced{Order: &salesv1.Order{Id: uuid.NewString(), CustomerId: customer,
+			CurrencyCode: "EUR", Total: &typev1.Money{CurrencyCode: "EUR", Units: 10}}}, marketingv1.LifecycleStage_LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER},
+		{"product", "product.subscription.activated", &productv1.SubscriptionChanged{CustomerId: customer, Subscription: sub},
+			marketingv1.LifecycleStage_LIFECYCLE_STAGE_CLIENT},
+		{"support", "support.nps.recorded", &supportv1.NpsRecorded{CustomerId: customer, Score: 10},
+			marketingv1.LifecycleStage_LIFECYCLE_STAGE_ADVOCATE},
+	} {
+		publish(t, suite, step.producer, step.eventType, tenant, customer, time.Now(), step.payload)
+		eventually(t, step.eventType+"'s move to "+step.want.String(), func() (bool, string) {
+			lc := client.lifecycle(t, customer)
+			return lc.GetStage() == step.want, lc.GetStage().String()
+		})
+	}
+}
+
+// TestBackgroundChurnsCustomersAfterTheWindow runs the service's background work over a customer
+// whose only subscription was canceled longer than the churn window ago.
+func TestBackgroundChurnsCustomersAfterTheWindow(t *testing.T) {
+	// The sweep runs when the background work starts, then once a minute: the first suite, without
+	// it, reacts to the cancellation; the second, with it, sweeps.
+	reacting := servicetest.Start(t, servicetest.Options{Services: []servicetest.Builder{marketingService}})
+	tenant, customer, client := capturedCustomer(t, reacting)
+	sub := &productv1.Subscription{Id: uuid.NewString(), CustomerId: customer}
+	canceled := time.Now().Add(-marketing.ChurnWindow - time.Hour)
+	publish(t, reacting, "product", "product.subscription.activated", tenant, customer, canceled.Add(-time.Hour),
+		&productv1.SubscriptionChanged{CustomerId: customer, Subscription: sub})
+	publish(t, reacting, "product", "product.subscription.canceled", tenant, customer, canceled,
+		&productv1.SubscriptionChanged{CustomerId: customer, Subscription: sub})
+	eventually(t, "the cancellation's risk", func() (bool, string) {
+		lc := client.lifecycle(t, customer)
+		return lc.GetStage() == marketingv1.LifecycleStage_LIFECYCLE_STAGE_CLIENT && lc.GetAtRisk(), fmt.Sprint(lc)
+	})
+
+	servicetest.Start(t, servicetest.Options{Services: []servicetest.Builder{marketingService}, Background: true})
+	eventually(t, "the churn", func() (bool, string) {
+		lc := client.lifecycle(t, customer)
+		return lc.GetStage() == marketingv1.LifecycleStage_LIFECYCLE_STAGE_CHURNED, lc.GetStage().String()
+	})
+}
+
+// lifecycleClient reads lifecycles with one tenant's key.
+type lifecycleClient struct {
+	marketing marketingv1.MarketingServiceClient
+	ctx       context.Context
+}
+
+func (c lifecycleClient) lifecycle(t *testing.T, customer string) *marketingv1.CustomerLifecycle {
+	t.Helper()
+	r, err := c.marketing.GetCustomerLifecycle(c.ctx, &marketingv1.GetCustomerLifecycleRequest{CustomerId: customer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.GetLifecycle()
+}
+
+// capturedCustomer captures a lead in a new tenant and returns the tenant, the lead's customer (a
+// PROSPECT) and a client of the tenant.
+func capturedCustomer(t *testing.T, suite *servicetest.Suite) (string, string, lifecycleClient) {
+	t.Helper()
+	tenant, key := suite.NewKey(t, "", "marketing.read", "marketing.write")
+	c := lifecycleClient{marketing: marketingv1.NewMarketingServiceClient(suite.Conn), ctx: servicetest.WithKey(context.Background(), key)}
+	lead, err := c.marketing.CaptureLead(c.ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: "cycle@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tenant, lead.GetLead().GetCustomerId(), c
+}
+
+// publish appends an event to the producer's stream for the tenant, as the producer's outbox does.
+func publish(t *testing.T, suite *servicetest.Suite, producer, eventType, tenant, customer string, at time.Time, payload proto.Message) {
+	t.Helper()
+	ctx := context.Background()
+	pub := events.Publisher{Producer: producer, Propagator: suite.Telemetry.Propagator}
+	_, data, err := pub.Envelope(ctx, eventType, tenant, customer, at, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := suite.Deps.Keys.Scope(producer, tenant).Stream()
+	if err := suite.Redis.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"e", data}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventually polls check until it holds or the deadline passes: reactions run on the bus.
+func eventually(t *testing.T, what string, check func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, state := check()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not happen; last state: %s", what, state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
