@@ -75,8 +75,24 @@ type CampaignStore interface {
 
 // ParseCampaignFilter parses the AIP-160 filters the campaign indexes support.
 func ParseCampaignFilter(filter string) (CampaignIndex, error) {
-	status, channel, err := parseStatusOrChannel(filter, marketingv1.CampaignStatus_value)
-	return CampaignIndex{Status: marketingv1.CampaignStatus(status), Channel: channel}, err
+	terms, err := campaignList.Parse(filter)
+	if err != nil || len(terms) == 0 {
+		return CampaignIndex{}, err
+	}
+	var ix CampaignIndex
+	var v int32
+	switch t := terms[0]; t.Field {
+	case "status":
+		v, err = t.Enum(marketingv1.CampaignStatus_value)
+		ix.Status = marketingv1.CampaignStatus(v)
+	case "channel":
+		v, err = t.Enum(typev1.Channel_value)
+		ix.Channel = typev1.Channel(v)
+	}
+	if err != nil {
+		return CampaignIndex{}, err
+	}
+	return ix, nil
 }
 
 // performance computes a campaign's results from its counters, exactly (no floats for money).

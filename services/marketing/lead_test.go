@@ -3,6 +3,7 @@ package marketing_test
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -59,6 +60,11 @@ func TestParseLeadList(t *testing.T) {
 		{"channel = CHANNEL_WEB", "", marketing.LeadQuery{Filter: marketing.LeadFilter{Channel: typev1.Channel_CHANNEL_WEB}}, ""},
 		{`campaignId = "` + camp + `"`, "", marketing.LeadQuery{Filter: marketing.LeadFilter{Campaign: camp}}, ""},
 		{`tags:"vip"`, "", marketing.LeadQuery{Filter: marketing.LeadFilter{Tag: "vip"}}, ""},
+		{`tags:"a AND b"`, "", marketing.LeadQuery{Filter: marketing.LeadFilter{Tag: "a AND b"}}, ""},
+		{`campaign_id = "` + strings.ToUpper(camp) + `"`, "", marketing.LeadQuery{Filter: marketing.LeadFilter{Campaign: camp}}, ""},
+		{"score = 7", "", marketing.LeadQuery{Filter: marketing.LeadFilter{Score: &marketing.ScoreRange{Min: 7, Max: 7}}, ByScore: true}, ""},
+		{"score <= 7 AND status = LEAD_STATUS_NEW", "", marketing.LeadQuery{ByScore: true,
+			Filter: marketing.LeadFilter{Status: marketingv1.LeadStatus_LEAD_STATUS_NEW, Score: &marketing.ScoreRange{Min: 0, Max: 7}}}, ""},
 		{"score >= 10 AND score < 20", "", marketing.LeadQuery{Filter: marketing.LeadFilter{Score: &marketing.ScoreRange{Min: 10, Max: 19}}, ByScore: true}, ""},
 		{"status = LEAD_STATUS_NEW AND score > 5", "score desc", marketing.LeadQuery{ByScore: true,
 			Filter: marketing.LeadFilter{Status: marketingv1.LeadStatus_LEAD_STATUS_NEW, Score: &marketing.ScoreRange{Min: 6, Max: math.MaxInt32}}}, ""},
@@ -68,6 +74,10 @@ func TestParseLeadList(t *testing.T) {
 		{"channel = CHANNEL_WEB AND score > 3", "", marketing.LeadQuery{}, "filter"},
 		{"campaign_id = nope", "", marketing.LeadQuery{}, "filter"},
 		{"score > -1", "", marketing.LeadQuery{}, "filter"},
+		{"score > 2147483648", "", marketing.LeadQuery{}, "filter"},
+		{"score > 1 AND score > 2", "", marketing.LeadQuery{}, "filter"},
+		{"status != LEAD_STATUS_NEW", "", marketing.LeadQuery{}, "filter"},
+		{`tags = "vip"`, "", marketing.LeadQuery{}, "filter"},
 		{"email = a@b.c", "", marketing.LeadQuery{}, "filter"},
 		{"status = LEAD_STATUS_NEW OR status = LEAD_STATUS_ENGAGED", "", marketing.LeadQuery{}, "filter"},
 		{"score > 3", "create_time desc", marketing.LeadQuery{}, "order_by"},

@@ -7,9 +7,7 @@ package product
 import (
 	"context"
 	"errors"
-	"regexp"
 	"strconv"
-	"strings"
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
@@ -25,8 +23,6 @@ var (
 	ErrProductEtag     = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
 		"the product changed since it was read; read it again and retry")
 	ErrProductArchived = apierr.New(apierr.FailedPrecondition, "PRODUCT_ARCHIVED", "the product is archived")
-	ErrProductFilter   = apierr.Invalid("filter", `supported filters: category = "<category>", active = true|false, `+
-		`billing_period = BILLING_PERIOD_<X>, display_name = "<prefix>*"`)
 )
 
 // ErrStale means a resource changed between read and write.
@@ -60,44 +56,6 @@ type CatalogStore interface {
 	ListProducts(ctx context.Context, tenant string, q ProductQuery) ([]*Product, string, error)
 	// ProductLine returns the ids of a product line's products, lowest tier first.
 	ProductLine(ctx context.Context, tenant, line string) ([]string, error)
-}
-
-var productFilter = regexp.MustCompile(`^\s*(category|active|billing_period|billingPeriod|display_name|displayName)\s*=\s*("[^"]*"|[A-Za-z0-9_-]+)\s*$`)
-
-// ParseProductFilter parses the AIP-160 filters the catalog's indexes answer.
-func ParseProductFilter(filter string) (ProductIndex, error) {
-	if strings.TrimSpace(filter) == "" {
-		return ProductIndex{}, nil
-	}
-	m := productFilter.FindStringSubmatch(filter)
-	if m == nil {
-		return ProductIndex{}, ErrProductFilter
-	}
-	value := strings.Trim(m[2], `"`)
-	switch m[1] {
-	case "category":
-		if value == "" {
-			return ProductIndex{}, ErrProductFilter
-		}
-		return ProductIndex{Category: value}, nil
-	case "active":
-		active, err := strconv.ParseBool(value)
-		if err != nil {
-			return ProductIndex{}, ErrProductFilter
-		}
-		return ProductIndex{Active: &active}, nil
-	case "billing_period", "billingPeriod":
-		v, ok := productv1.BillingPeriod_value[value]
-		if !ok || v == 0 {
-			return ProductIndex{}, ErrProductFilter
-		}
-		return ProductIndex{BillingPeriod: productv1.BillingPeriod(v)}, nil
-	}
-	prefix, ok := strings.CutSuffix(value, "*")
-	if !ok || prefix == "" || strings.Contains(prefix, "*") {
-		return ProductIndex{}, ErrProductFilter
-	}
-	return ProductIndex{NamePrefix: strings.ToLower(prefix)}, nil
 }
 
 // IsActive reports whether a product is for sale.

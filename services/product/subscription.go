@@ -2,8 +2,6 @@ package product
 
 import (
 	"context"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/crmcycle/crm/pkg/apierr"
@@ -22,8 +20,6 @@ var (
 		"a one-time entitlement has no period to renew or end")
 	ErrSubscriptionContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE",
 		"the subscription kept changing concurrently; retry")
-	ErrSubscriptionFilter = apierr.Invalid("filter",
-		`supported filters: customer_id = "<uuid>", status = SUBSCRIPTION_STATUS_<X>, or both joined by AND`)
 )
 
 // Event types of subscriptions.
@@ -95,35 +91,6 @@ type SubscriptionStore interface {
 	// DueInPartition is Due across the tenants of one key-space partition, for the timed sweep.
 	DueInPartition(ctx context.Context, partition int, by time.Time, limit int) ([]Due, error)
 	Partitions() int
-}
-
-var (
-	customerClause = regexp.MustCompile(`^(customer_id|customerId)\s*=\s*"([0-9a-fA-F-]{36})"$`)
-	statusClause   = regexp.MustCompile(`^status\s*=\s*(SUBSCRIPTION_STATUS_[A-Z_]+)$`)
-)
-
-// ParseSubscriptionFilter parses `customer_id = "<uuid>"`, `status = SUBSCRIPTION_STATUS_<X>` or
-// both joined by AND.
-func ParseSubscriptionFilter(filter string) (SubscriptionIndex, error) {
-	var ix SubscriptionIndex
-	if strings.TrimSpace(filter) == "" {
-		return ix, nil
-	}
-	for clause := range strings.SplitSeq(filter, " AND ") {
-		clause = strings.TrimSpace(clause)
-		if m := customerClause.FindStringSubmatch(clause); m != nil && ix.CustomerID == "" {
-			ix.CustomerID = strings.ToLower(m[2])
-			continue
-		}
-		if m := statusClause.FindStringSubmatch(clause); m != nil && ix.Status == 0 {
-			if v := productv1.SubscriptionStatus_value[m[1]]; v != 0 {
-				ix.Status = productv1.SubscriptionStatus(v)
-				continue
-			}
-		}
-		return SubscriptionIndex{}, ErrSubscriptionFilter
-	}
-	return ix, nil
 }
 
 // IsEntitling reports whether a subscription grants its product now.

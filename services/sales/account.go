@@ -16,14 +16,11 @@ var (
 		"the account still has contacts; delete or move them first")
 	ErrAccountDomainExists = apierr.New(apierr.AlreadyExists, "ACCOUNT_DOMAIN_EXISTS", "another account has this domain")
 	ErrUnknownAccount      = apierr.Invalid("account_id", "no account with this id")
-	ErrAccountFilter       = apierr.Invalid("filter",
-		`supported filters: owner_id = "<owner>", industry = "<industry>", display_name = "<prefix>*"`)
 
 	ErrContactNotFound    = apierr.New(apierr.NotFound, "CONTACT_NOT_FOUND", "contact not found")
 	ErrContactEtag        = apierr.New(apierr.Aborted, "ETAG_MISMATCH", "the contact changed since it was read; read it again and retry")
 	ErrContactEmailExists = apierr.New(apierr.AlreadyExists, "CONTACT_EMAIL_EXISTS", "another contact has this e-mail")
 	ErrInvalidEmail       = apierr.Invalid("contact.email", "must be a plain e-mail address such as ada@example.com")
-	ErrContactFilter      = apierr.Invalid("filter", `supported filters: account_id = "<id>", owner_id = "<owner>"`)
 )
 
 // AccountStore persists accounts.
@@ -77,25 +74,3 @@ func normalizeDomain(d string) string { return strings.ToLower(strings.TrimSpace
 // NameKey is the sort key of an account's name in the name index: lower case, so prefixes
 // match whatever the case.
 func NameKey(name string) string { return strings.ToLower(strings.TrimSpace(name)) }
-
-// ParseAccountFilter parses the filters the account indexes support.
-func ParseAccountFilter(filter string) (Index, error) {
-	terms, err := parseTerms(filter, ErrAccountFilter)
-	if err != nil || len(terms) == 0 {
-		return newestFirst(), err
-	}
-	t := terms[0]
-	if len(terms) == 1 && t.field == "display_name" && t.op == "=" && strings.HasSuffix(t.value, "*") {
-		prefix := NameKey(strings.TrimSuffix(t.value, "*"))
-		if prefix == "" || strings.ContainsAny(prefix, "\x00\xff") {
-			return Index{}, ErrAccountFilter
-		}
-		return Index{Name: []string{"name"}, Min: "[" + prefix, Max: "(" + prefix + "\xff"}, nil
-	}
-	return equalityIndex(filter, []string{"owner_id", "industry"}, ErrAccountFilter)
-}
-
-// ParseContactFilter parses the filters the contact indexes support.
-func ParseContactFilter(filter string) (Index, error) {
-	return equalityIndex(filter, []string{"account_id", "owner_id"}, ErrContactFilter)
-}

@@ -17,7 +17,6 @@ var (
 	ErrActivityNotFound = apierr.New(apierr.NotFound, "ACTIVITY_NOT_FOUND", "activity not found")
 	ErrNotOpenTask      = apierr.New(apierr.FailedPrecondition, "NOT_AN_OPEN_TASK", "only an open task can be completed")
 	ErrUnknownLink      = apierr.Invalid("activity", "links to a contact, account or opportunity that does not exist")
-	ErrActivityFilter   = apierr.Invalid("filter", `supported filters: contact_id = "<id>", account_id = "<id>", opportunity_id = "<id>"`)
 )
 
 // ActivityStore persists activities.
@@ -28,11 +27,6 @@ type ActivityStore interface {
 	CompleteActivity(ctx context.Context, tenant string, a, prev *Activity, event []byte) error
 	GetActivity(ctx context.Context, tenant, id string) (*Activity, error)
 	ListActivities(ctx context.Context, tenant string, q Query) ([]*Activity, string, error)
-}
-
-// ParseActivityFilter parses the filters the activity indexes support.
-func ParseActivityFilter(filter string) (Index, error) {
-	return equalityIndex(filter, []string{"contact_id", "account_id", "opportunity_id"}, ErrActivityFilter)
 }
 
 // OverdueIndex lists an owner's open tasks due before now, the longest overdue first.

@@ -1,72 +1,158 @@
 package sales
 
 import (
-	"regexp"
-	"slices"
 	"strings"
+
+	"github.com/crmcycle/crm/pkg/filter"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
 
-// term is one comparison of an AIP-160 filter: field op value.
-type term struct{ field, op, value string }
-
+// The lists' filters: what each serves (every field its own sorted-set index; orders also keep
+// one time index per customer for the one pair) and how the terms become that index.
 var (
-	andPattern  = regexp.MustCompile(`\s+AND\s+`)
-	termPattern = regexp.MustCompile(`^\s*([a-z_]+)\s*(=|>=|<=|>|<)\s*("([^"]*)"|[^\s"]+)\s*$`)
+	equal        = []filter.Operator{filter.Equal}
+	equalOrRange = append([]filter.Operator{filter.Equal}, filter.Range...)
+
+	accountList = filter.List{Fields: []filter.Field{
+		{Name: "owner_id", Ops: equal}, {Name: "industry", Ops: equal},
+		{Name: "display_name", Ops: []filter.Operator{filter.Equal, filter.Has}},
+	}}
+	contactList     = filter.List{Fields: []filter.Field{{Name: "account_id", Ops: equal}, {Name: "owner_id", Ops: equal}}}
+	opportunityList = filter.List{Fields: []filter.Field{
+		{Name: "stage", Ops: equal}, {Name: "owner_id", Ops: equal}, {Name: "account_id", Ops: equal},
+		{Name: "close_date", Ops: equalOrRange}, {Name: "amount", Ops: equalOrRange},
+	}}
+	orderList = filter.List{
+		Fields: []filter.Field{{Name: "customer_id", Ops: equal}, {Name: "create_time", Ops: filter.Range}},
+		Pairs:  [][2]string{{"customer_id", "create_time"}},
+	}
+	activityList = filter.List{Fields: []filter.Field{
+		{Name: "contact_id", Ops: equal}, {Name: "account_id", Ops: equal}, {Name: "opportunity_id", Ops: equal},
+	}}
 )
 
-// parseTerms splits a conjunction of comparisons; invalid when any part is not one.
-func parseTerms(filter string, invalid error) ([]term, error) {
-	if strings.TrimSpace(filter) == "" {
-		return nil, nil
-	}
-	var out []term
-	for _, part := range andPattern.Split(strings.TrimSpace(filter), -1) {
-		m := termPattern.FindStringSubmatch(part)
-		if m == nil {
-			return nil, invalid
-		}
-		value := m[3]
-		if strings.HasPrefix(value, `"`) {
-			value = m[4]
-		}
-		out = append(out, term{field: m[1], op: m[2], value: value})
-	}
-	return out, nil
-}
-
-// equalityIndex parses a filter of one `field = "value"` term over the given fields into the
-// index named after the field; an empty filter is the index of all.
-func equalityIndex(filter string, fields []string, invalid error) (Index, error) {
-	terms, err := parseTerms(filter, invalid)
+// ParseAccountFilter maps a ListAccounts filter to its index: owner, industry, or a name prefix
+// (the name index, ascending).
+func ParseAccountFilter(text string) (Index, error) {
+	terms, err := accountList.Parse(text)
 	if err != nil || len(terms) == 0 {
 		return newestFirst(), err
 	}
 	t := terms[0]
-	if len(terms) != 1 || t.op != "=" || t.value == "" || !slices.Contains(fields, t.field) {
-		return Index{}, invalid
+	if t.Field != "display_name" {
+		return equalityIndex(t)
 	}
-	return newestFirst(t.field, t.value), nil
+	prefix, err := t.Prefix()
+	if err != nil {
+		return Index{}, err
+	}
+	// The upper bound appends 0xff, a byte that valid UTF-8 (which Parse ensures) never holds.
+	prefix = NameKey(prefix)
+	if prefix == "" {
+		return Index{}, t.Invalid("the prefix is blank")
+	}
+	return Index{Name: []string{"name"}, Min: "[" + prefix, Max: "(" + prefix + "\xff"}, nil
+}
+
+// ParseContactFilter maps a ListContacts filter to its index: account or owner.
+func ParseContactFilter(text string) (Index, error) { return oneEquality(contactList, text) }
+
+// ParseActivityFilter maps a ListActivities filter to its index: the linked contact, account or
+// opportunity.
+func ParseActivityFilter(text string) (Index, error) { return oneEquality(activityList, text) }
+
+// ParseOpportunityFilter maps a ListOpportunities filter to its index: stage, owner or account
+// (newest first), or a range of close dates or amounts in whole units (ascending).
+func ParseOpportunityFilter(text string) (Index, error) {
+	terms, err := opportunityList.Parse(text)
+	if err != nil || len(terms) == 0 {
+		return newestFirst(), err
+	}
+	field := terms[0].Field
+	var encode func(filter.Term) (string, error)
+	switch field {
+	case "close_date":
+		encode = filter.Term.Date
+	case "amount":
+		encode = func(t filter.Term) (string, error) {
+			units, err := t.Int(0)
+			return AmountKey(&typev1.Money{Units: units}), err
+		}
+	default:
+		return equalityIndex(terms[0])
+	}
+	lo, hi, err := rangeBounds(terms, encode)
+	return Index{Name: []string{field}, Min: lo, Max: hi}, err
+}
+
+// ParseOrderFilter maps a ListOrders filter to the orders' time index (all orders or one
+// customer's), newest first, bounded by create_time ranges.
+func ParseOrderFilter(text string) (Index, error) {
+	terms, err := orderList.Parse(text)
+	if err != nil {
+		return Index{}, err
+	}
+	ix := Index{Name: []string{"time"}, Desc: true}
+	var times []filter.Term
+	for _, t := range terms {
+		if t.Field == "create_time" {
+			times = append(times, t)
+			continue
+		}
+		id, err := t.ID()
+		if err != nil {
+			return Index{}, err
+		}
+		ix.Name = []string{"time", "customer_id", id}
+	}
+	ix.Min, ix.Max, err = rangeBounds(times, func(t filter.Term) (string, error) {
+		ts, err := t.Time()
+		return TimeKey(ts), err
+	})
+	return ix, err
+}
+
+// oneEquality maps a list's filter of one equality to its index; empty is the index of all.
+func oneEquality(l filter.List, text string) (Index, error) {
+	terms, err := l.Parse(text)
+	if err != nil || len(terms) == 0 {
+		return newestFirst(), err
+	}
+	return equalityIndex(terms[0])
+}
+
+// equalityIndex is the index named after a term's field and value, newest first; ids are checked
+// and lower-cased.
+func equalityIndex(t filter.Term) (Index, error) {
+	value, err := t.Text()
+	if strings.HasSuffix(t.Field, "_id") && t.Field != "owner_id" {
+		value, err = t.ID()
+	}
+	if err != nil {
+		return Index{}, err
+	}
+	return newestFirst(t.Field, value), nil
 }
 
 // rangeBounds turns range terms over one sort key into lex bounds over members "<key>\x00<id>";
-// encode maps a filter value to its sort key, false when it is not a valid value.
-func rangeBounds(terms []term, encode func(string) (string, bool), invalid error) (lo, hi string, err error) {
+// encode maps a term's value to its sort key.
+func rangeBounds(terms []filter.Term, encode func(filter.Term) (string, error)) (lo, hi string, err error) {
 	lo, hi = "-", "+"
 	for _, t := range terms {
-		key, ok := encode(t.value)
-		if !ok {
-			return "", "", invalid
+		key, err := encode(t)
+		if err != nil {
+			return "", "", err
 		}
-		switch t.op {
-		case ">=":
+		switch t.Op {
+		case filter.GreaterOrEqual:
 			lo = "[" + key
-		case ">":
+		case filter.Greater:
 			lo = "(" + key + "\x01"
-		case "<":
+		case filter.Less:
 			hi = "(" + key
-		case "<=":
+		case filter.LessOrEqual:
 			hi = "(" + key + "\x01"
-		case "=":
+		default:
 			lo, hi = "["+key, "("+key+"\x01"
 		}
 	}

@@ -10,12 +10,18 @@ import (
 )
 
 func TestParseOpportunityFilter(t *testing.T) {
+	const acct = "0190a1b2-0000-7000-8000-000000000001"
 	for _, c := range []struct {
 		filter string
 		want   sales.Index
 		bad    bool
 	}{
 		{filter: "", want: sales.Index{Desc: true}},
+		{filter: `ownerId = "ada"`, want: sales.Index{Name: []string{"owner_id", "ada"}, Desc: true}},
+		{filter: `account_id = "` + strings.ToUpper(acct) + `"`, want: sales.Index{Name: []string{"account_id", acct}, Desc: true}},
+		{filter: `closeDate >= "2026-07-01"`, want: sales.Index{Name: []string{"close_date"}, Min: "[2026-07-01", Max: "+"}},
+		{filter: `amount < 5 AND amount >= 1`, want: sales.Index{Name: []string{"amount"},
+			Min: "[0000000000000000001000000000", Max: "(0000000000000000005000000000"}},
 		{filter: `stage = "PROPOSAL"`, want: sales.Index{Name: []string{"stage", "PROPOSAL"}, Desc: true}},
 		{filter: `owner_id = ada`, want: sales.Index{Name: []string{"owner_id", "ada"}, Desc: true}},
 		{filter: `close_date >= "2026-07-01" AND close_date < "2026-10-01"`,
@@ -24,6 +30,12 @@ func TestParseOpportunityFilter(t *testing.T) {
 		{filter: `amount > 5`, want: sales.Index{Name: []string{"amount"}, Min: "(0000000000000000005000000000\x01", Max: "+"}},
 		{filter: `amount <= 5`, want: sales.Index{Name: []string{"amount"}, Min: "-", Max: "(0000000000000000005000000000\x01"}},
 		{filter: `amount > -5`, bad: true},
+		{filter: `amount != 5`, bad: true},
+		{filter: `amount > 1 AND amount > 2`, bad: true},
+		{filter: `amount > 1 AND close_date < "2026-01-01"`, bad: true},
+		{filter: `stage = "PRO*"`, bad: true},
+		{filter: `stage = ""`, bad: true},
+		{filter: `account_id = "acme"`, bad: true},
 		{filter: `amount > 5.5`, bad: true},
 		{filter: `close_date > "2026-13-01"`, bad: true},
 		{filter: `amount > 5 AND stage = "X"`, bad: true},
@@ -32,6 +44,71 @@ func TestParseOpportunityFilter(t *testing.T) {
 		{filter: `stage = "A" OR stage = "B"`, bad: true},
 	} {
 		got, err := sales.ParseOpportunityFilter(c.filter)
+		if c.bad {
+			if err == nil {
+				t.Errorf("%q: parsed as %+v, want an error", c.filter, got)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", c.filter, err)
+			continue
+		}
+		if diff := cmp.Diff(c.want, got); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", c.filter, diff)
+		}
+	}
+}
+
+func TestParseAccountFilter(t *testing.T) {
+	for _, c := range []struct {
+		filter string
+		want   sales.Index
+		bad    bool
+	}{
+		{filter: `display_name = "Acme*"`, want: sales.Index{Name: []string{"name"}, Min: "[acme", Max: "(acme\xff"}},
+		{filter: `displayName:"ACME*"`, want: sales.Index{Name: []string{"name"}, Min: "[acme", Max: "(acme\xff"}},
+		// U+FFFD is a character like any other (it once read as the forbidden byte 0xff).
+		{filter: `display_name = "Caf�*"`, want: sales.Index{Name: []string{"name"}, Min: "[caf�", Max: "(caf�\xff"}},
+		{filter: `industry = "software"`, want: sales.Index{Name: []string{"industry", "software"}, Desc: true}},
+		{filter: `display_name = "Acme"`, bad: true},
+		{filter: `display_name = " *"`, bad: true},
+		{filter: `display_name = "a\x00*"`, bad: true},
+		{filter: `display_name = "a*" AND industry = "x"`, bad: true},
+	} {
+		got, err := sales.ParseAccountFilter(c.filter)
+		if c.bad {
+			if err == nil {
+				t.Errorf("%q: parsed as %+v, want an error", c.filter, got)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", c.filter, err)
+			continue
+		}
+		if diff := cmp.Diff(c.want, got); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", c.filter, diff)
+		}
+	}
+}
+
+func TestParseOrderFilter(t *testing.T) {
+	const cust = "0190a1b2-0000-7000-8000-000000000002"
+	for _, c := range []struct {
+		filter string
+		want   sales.Index
+		bad    bool
+	}{
+		{filter: ``, want: sales.Index{Name: []string{"time"}, Min: "-", Max: "+", Desc: true}},
+		{filter: `customerId = "` + cust + `" AND create_time >= "2026-07-01T00:00:00Z"`,
+			want: sales.Index{Name: []string{"time", "customer_id", cust}, Min: "[1782864000000", Max: "+", Desc: true}},
+		{filter: `create_time < "2026-07-01T00:00:00Z"`, want: sales.Index{Name: []string{"time"}, Min: "-", Max: "(1782864000000", Desc: true}},
+		{filter: `create_time = "2026-07-01T00:00:00Z"`, bad: true},
+		{filter: `create_time > "2026-07-01"`, bad: true},
+		{filter: `customer_id = "x"`, bad: true},
+	} {
+		got, err := sales.ParseOrderFilter(c.filter)
 		if c.bad {
 			if err == nil {
 				t.Errorf("%q: parsed as %+v, want an error", c.filter, got)

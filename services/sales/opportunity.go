@@ -19,18 +19,16 @@ var (
 		"closed stages are reached only through :win and :lose")
 	ErrLinesFull = apierr.New(apierr.FailedPrecondition, "LINE_ITEMS_FULL",
 		fmt.Sprintf("an opportunity holds at most %d line items (an order's limit)", maxLineItems))
-	ErrNoLineItems       = apierr.New(apierr.FailedPrecondition, "NO_LINE_ITEMS", "winning needs at least one line item")
-	ErrNoCustomer        = apierr.New(apierr.FailedPrecondition, "NO_CONTACT", "winning needs a contact: the order is placed for its customer")
-	ErrContention        = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the opportunity kept changing concurrently; retry")
-	ErrUnknownStage      = apierr.Invalid("stage", "not a stage of the opportunity's pipeline")
-	ErrNoParty           = apierr.Invalid("opportunity", "set account_id or contact_id")
-	ErrAmountFixed       = apierr.Invalid("opportunity.amount", "the amount of an opportunity with line items is their sum")
-	ErrAmount            = apierr.Invalid("opportunity.amount", "must be zero or more, in the opportunity's currency")
-	ErrCloseDate         = apierr.Invalid("opportunity.close_date", "must be a date YYYY-MM-DD")
-	ErrUnknownContact    = apierr.Invalid("contact_id", "no contact with this id")
-	ErrUnknownPipeline   = apierr.Invalid("opportunity.pipeline_id", "no pipeline with this id")
-	ErrOpportunityFilter = apierr.Invalid("filter", `supported filters: stage = "<stage>", owner_id = "<owner>", `+
-		`account_id = "<id>", or a range on close_date ("YYYY-MM-DD") or amount (whole units)`)
+	ErrNoLineItems     = apierr.New(apierr.FailedPrecondition, "NO_LINE_ITEMS", "winning needs at least one line item")
+	ErrNoCustomer      = apierr.New(apierr.FailedPrecondition, "NO_CONTACT", "winning needs a contact: the order is placed for its customer")
+	ErrContention      = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the opportunity kept changing concurrently; retry")
+	ErrUnknownStage    = apierr.Invalid("stage", "not a stage of the opportunity's pipeline")
+	ErrNoParty         = apierr.Invalid("opportunity", "set account_id or contact_id")
+	ErrAmountFixed     = apierr.Invalid("opportunity.amount", "the amount of an opportunity with line items is their sum")
+	ErrAmount          = apierr.Invalid("opportunity.amount", "must be zero or more, in the opportunity's currency")
+	ErrCloseDate       = apierr.Invalid("opportunity.close_date", "must be a date YYYY-MM-DD")
+	ErrUnknownContact  = apierr.Invalid("contact_id", "no contact with this id")
+	ErrUnknownPipeline = apierr.Invalid("opportunity.pipeline_id", "no pipeline with this id")
 )
 
 // maxLineItems is the most lines an order may have, so a deal never holds more than it can sell.
@@ -69,35 +67,6 @@ type ForecastCounter struct {
 
 // AmountKey is the sort key of an amount in the amount index: units then nanos, zero-padded.
 func AmountKey(m *typev1.Money) string { return fmt.Sprintf("%019d%09d", m.GetUnits(), m.GetNanos()) }
-
-// ParseOpportunityFilter parses the filters the opportunity indexes support.
-func ParseOpportunityFilter(filter string) (Index, error) {
-	terms, err := parseTerms(filter, ErrOpportunityFilter)
-	if err != nil || len(terms) == 0 {
-		return newestFirst(), err
-	}
-	field := terms[0].field
-	for _, t := range terms {
-		if t.field != field {
-			return Index{}, ErrOpportunityFilter
-		}
-	}
-	var encode func(string) (string, bool)
-	switch field {
-	case "close_date":
-		encode = func(v string) (string, bool) { _, err := time.Parse(time.DateOnly, v); return v, err == nil }
-	case "amount":
-		encode = func(v string) (string, bool) {
-			var units int64
-			_, err := fmt.Sscanf(v, "%d", &units)
-			return AmountKey(&typev1.Money{Units: units}), err == nil && units >= 0 && fmt.Sprint(units) == v
-		}
-	default:
-		return equalityIndex(filter, []string{"stage", "owner_id", "account_id"}, ErrOpportunityFilter)
-	}
-	lo, hi, err := rangeBounds(terms, encode, ErrOpportunityFilter)
-	return Index{Name: []string{field}, Min: lo, Max: hi}, err
-}
 
 // isOpen reports whether a deal is still in progress.
 func isOpen(o *Opportunity) bool {

@@ -17,8 +17,6 @@ import (
 var (
 	ErrOrderNotFound   = apierr.New(apierr.NotFound, "ORDER_NOT_FOUND", "order not found")
 	ErrUnknownCustomer = apierr.Invalid("order.customer_id", "no contact has this customer id")
-	ErrOrderFilter     = apierr.Invalid("filter",
-		`supported filters: customer_id = "<id>" and ranges on create_time (RFC 3339), joined by AND`)
 )
 
 // OrderStore persists orders.
@@ -31,35 +29,6 @@ type OrderStore interface {
 
 // TimeKey is the sort key of a time in the time indexes: Unix milliseconds, zero-padded.
 func TimeKey(t time.Time) string { return fmt.Sprintf("%013d", t.UnixMilli()) }
-
-// ParseOrderFilter parses `customer_id = "<id>"` and create_time ranges into the orders' time
-// index (all orders or one customer's), newest first.
-func ParseOrderFilter(filter string) (Index, error) {
-	terms, err := parseTerms(filter, ErrOrderFilter)
-	if err != nil {
-		return Index{}, err
-	}
-	ix := Index{Name: []string{"time"}, Desc: true}
-	var times []term
-	for _, t := range terms {
-		switch {
-		case t.field == "customer_id" && t.op == "=" && len(ix.Name) == 1:
-			if _, err := uuid.Parse(t.value); err != nil {
-				return Index{}, ErrOrderFilter
-			}
-			ix.Name = []string{"time", "customer_id", t.value}
-		case t.field == "create_time" && t.op != "=":
-			times = append(times, t)
-		default:
-			return Index{}, ErrOrderFilter
-		}
-	}
-	ix.Min, ix.Max, err = rangeBounds(times, func(v string) (string, bool) {
-		ts, err := time.Parse(time.RFC3339, v)
-		return TimeKey(ts), err == nil
-	}, ErrOrderFilter)
-	return ix, err
-}
 
 // Orders are the direct order use cases.
 type Orders struct {

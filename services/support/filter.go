@@ -1,55 +1,56 @@
 package support
 
 import (
-	"regexp"
-	"strings"
-
-	"github.com/google/uuid"
-
+	"github.com/crmcycle/crm/pkg/filter"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 )
-
-// filterPattern is the one AIP-160 comparison the ticket indexes answer: <field> = <value>, the
-// value optionally quoted.
-var filterPattern = regexp.MustCompile(`^\s*(status|priority|assignee_id|customer_id|product_id|sla_breached)\s*=\s*("[^"]*"|[^\s"]+)\s*$`)
 
 // maxAssigneeLen bounds an assignee id, as AssignTicket does.
 const maxAssigneeLen = 128
 
-// ParseTicketFilter parses a ListTickets filter into the index that answers it.
-func ParseTicketFilter(filter string) (TicketIndex, error) {
-	if strings.TrimSpace(filter) == "" {
-		return TicketIndex{}, nil
+// ticketList is what ListTickets serves: one index per field, one field at a time. Only breached
+// tickets are indexed, so sla_breached takes = true or != false.
+var ticketList = filter.List{Fields: []filter.Field{
+	{Name: "status", Ops: []filter.Operator{filter.Equal}},
+	{Name: "priority", Ops: []filter.Operator{filter.Equal}},
+	{Name: "assignee_id", Ops: []filter.Operator{filter.Equal}},
+	{Name: "customer_id", Ops: []filter.Operator{filter.Equal}},
+	{Name: "product_id", Ops: []filter.Operator{filter.Equal}},
+	{Name: "sla_breached", Ops: []filter.Operator{filter.Equal, filter.NotEqual}},
+}}
+
+// ParseTicketFilter maps a ListTickets filter to the index that answers it.
+func ParseTicketFilter(text string) (TicketIndex, error) {
+	terms, err := ticketList.Parse(text)
+	if err != nil || len(terms) == 0 {
+		return TicketIndex{}, err
 	}
-	m := filterPattern.FindStringSubmatch(filter)
-	if m == nil {
-		return TicketIndex{}, ErrInvalidFilter
-	}
-	value := strings.Trim(m[2], `"`)
 	var ix TicketIndex
-	ok := true
-	switch m[1] {
+	var v int32
+	switch t := terms[0]; t.Field {
 	case "status":
-		ix.Status = supportv1.TicketStatus(supportv1.TicketStatus_value[value])
-		ok = ix.Status != 0
+		v, err = t.Enum(supportv1.TicketStatus_value)
+		ix.Status = supportv1.TicketStatus(v)
 	case "priority":
-		ix.Priority = supportv1.TicketPriority(supportv1.TicketPriority_value[value])
-		ok = ix.Priority != 0
+		v, err = t.Enum(supportv1.TicketPriority_value)
+		ix.Priority = supportv1.TicketPriority(v)
 	case "assignee_id":
-		ix.Assignee = value
-		ok = value != "" && len(value) <= maxAssigneeLen
+		ix.Assignee, err = t.Text()
+		if err == nil && len(ix.Assignee) > maxAssigneeLen {
+			err = t.Invalid("an assignee id has at most %d bytes", maxAssigneeLen)
+		}
 	case "customer_id":
-		ix.Customer = value
-		ok = uuid.Validate(value) == nil
+		ix.Customer, err = t.ID()
 	case "product_id":
-		ix.Product = value
-		ok = uuid.Validate(value) == nil
+		ix.Product, err = t.ID()
 	case "sla_breached":
-		ix.Breached = value == "true"
-		ok = ix.Breached
+		ix.Breached, err = t.Bool()
+		if err == nil && !ix.Breached {
+			err = t.Invalid("only breached tickets are indexed: use sla_breached = true")
+		}
 	}
-	if !ok {
-		return TicketIndex{}, ErrInvalidFilter
+	if err != nil {
+		return TicketIndex{}, err
 	}
 	return ix, nil
 }

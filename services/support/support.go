@@ -39,9 +39,6 @@ var (
 		"the product service cannot check the entitlement right now; retry")
 	ErrConfigEtag = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
 		"the setting changed since it was read; read it again and retry")
-	ErrInvalidFilter = apierr.Invalid("filter", `supported filters: status = TICKET_STATUS_<X>, `+
-		`priority = TICKET_PRIORITY_<X>, assignee_id = "<agent>", customer_id = "<uuid>", `+
-		`product_id = "<uuid>", sla_breached = true`)
 )
 
 // ErrStale means a resource changed between read and write.
