@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/pagesize"
 	"github.com/crmcycle/crm/pkg/pagetoken"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
@@ -47,7 +48,7 @@ func (s *Server) ListSegments(ctx context.Context, req *marketingv1.ListSegments
 	if err != nil {
 		return nil, err
 	}
-	segs, next, err := s.segments.List(ctx, tenant, after, pageSize(req.GetPageSize()))
+	segs, next, err := s.segments.List(ctx, tenant, after, pagesize.Of(req.GetPageSize()))
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +87,7 @@ func (s *Server) ListSegmentMembers(ctx context.Context, req *marketingv1.ListSe
 		}
 		cursor = &marketing.MemberCursor{Driver: marketing.Driver{Kind: marketing.DriverKind(parts[0]), Value: parts[1]}, After: parts[2]}
 	}
-	leads, next, err := s.segments.Members(ctx, tenant, req.GetId(), cursor, pageSize(req.GetPageSize()))
+	leads, next, err := s.segments.Members(ctx, tenant, req.GetId(), cursor, pagesize.Of(req.GetPageSize()))
 	if err != nil {
 		return nil, err
 	}

@@ -8,14 +8,10 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/pagesize"
 	"github.com/crmcycle/crm/pkg/pagetoken"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
-)
-
-const (
-	defaultPageSize = 50
-	maxPageSize     = 1000
 )
 
 // Server implements marketingv1.MarketingServiceServer.
@@ -89,7 +85,7 @@ func (s *Server) ListLeads(ctx context.Context, req *marketingv1.ListLeadsReques
 		return nil, err
 	}
 	list := s.list(tenant, "ListLeads", req.GetFilter()+"\x00"+req.GetOrderBy())
-	q.Limit = pageSize(req.GetPageSize())
+	q.Limit = pagesize.Of(req.GetPageSize())
 	if q.After, err = list.cursor(req.GetPageToken()); err != nil {
 		return nil, err
 	}
@@ -148,14 +144,4 @@ func (l listCall) token(next string) string {
 		return ""
 	}
 	return l.tokens.Encode(l.binding, next)
-}
-
-func pageSize(n int32) int {
-	switch {
-	case n <= 0:
-		return defaultPageSize
-	case n > maxPageSize:
-		return maxPageSize
-	}
-	return int(n)
 }

@@ -13,11 +13,6 @@ import (
 	"github.com/crmcycle/crm/services/product"
 )
 
-const (
-	defaultPageSize = 50
-	maxPageSize     = 1000
-)
-
 // Server implements productv1.ProductServiceServer.
 type Server struct {
 	productv1.UnimplementedProductServiceServer
@@ -77,14 +72,4 @@ func (l listCall) token(next string) string {
 		return ""
 	}
 	return l.tokens.Encode(l.binding, next)
-}
-
-func pageSize(n int32) int {
-	switch {
-	case n <= 0:
-		return defaultPageSize
-	case n > maxPageSize:
-		return maxPageSize
-	}
-	return int(n)
 }

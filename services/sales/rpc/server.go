@@ -5,14 +5,10 @@ package rpc
 import (
 	"google.golang.org/grpc"
 
+	"github.com/crmcycle/crm/pkg/pagesize"
 	"github.com/crmcycle/crm/pkg/pagetoken"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	"github.com/crmcycle/crm/services/sales"
-)
-
-const (
-	defaultPageSize = 50
-	maxPageSize     = 1000
 )
 
 // UseCases are the sales use cases the adapter exposes.
@@ -53,7 +49,7 @@ func (s *Server) list(tenant, method, filter string) listCall {
 
 // query builds the page query of a list request.
 func (l listCall) query(index sales.Index, token string, size int32) (sales.Query, error) {
-	q := sales.Query{Index: index, Limit: pageSize(size)}
+	q := sales.Query{Index: index, Limit: pagesize.Of(size)}
 	if token == "" {
 		return q, nil
 	}
@@ -67,14 +63,4 @@ func (l listCall) token(next string) string {
 		return ""
 	}
 	return l.tokens.Encode(l.binding, next)
-}
-
-func pageSize(n int32) int {
-	switch {
-	case n <= 0:
-		return defaultPageSize
-	case n > maxPageSize:
-		return maxPageSize
-	}
-	return int(n)
 }

@@ -116,7 +116,7 @@ func TestSupportTenantIsolation(t *testing.T) {
 	if err != nil || len(list.GetTickets()) != 0 {
 		t.Errorf("foreign list: %v, %v; want empty", list.GetTickets(), err)
 	}
-	byCustomer, err := c.ListTickets(foreign, &supportv1.ListTicketsRequest{Filter: "customer_id = " + supportCustomer})
+	byCustomer, err := c.ListTickets(foreign, &supportv1.ListTicketsRequest{Filter: `customer_id = "` + supportCustomer + `"`})
 	if err != nil || len(byCustomer.GetTickets()) != 0 {
 		t.Errorf("foreign list by customer: %v, %v; want empty", byCustomer.GetTickets(), err)
 	}

@@ -8,14 +8,10 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/pagesize"
 	"github.com/crmcycle/crm/pkg/pagetoken"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 	"github.com/crmcycle/crm/services/support"
-)
-
-const (
-	defaultPageSize = 50
-	maxPageSize     = 1000
 )
 
 // UseCases are the support use cases the adapter exposes.
@@ -62,10 +58,7 @@ func (s *Server) list(tenant, method, filter string) listCall {
 }
 
 func (l listCall) page(token string, size int32) (support.Page, error) {
-	p := support.Page{Limit: defaultPageSize}
-	if size > 0 {
-		p.Limit = min(int(size), maxPageSize)
-	}
+	p := support.Page{Limit: pagesize.Of(size)}
 	if token == "" {
 		return p, nil
 	}

@@ -700,14 +700,16 @@ func (x *GetLeadResponse) GetLead() *Lead {
 // Request of ListLeads.
 type ListLeadsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum number of leads to return: default 50, at most 1000.
+	// Maximum number of leads to return: default 50; a larger value is lowered to 1000 (AIP-158).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 filter, answered by one index: one of `status = LEAD_STATUS_NEW`,
-	// `channel = CHANNEL_WEB` (source channel), `campaign_id = "<id>"` (source campaign),
-	// `tags:"vip"`; or a score range (`score >= 40 AND score < 80`), alone or with a status. Other
-	// combinations are INVALID_ARGUMENT. Empty lists every lead.
+	// AIP-160 filter; field names in snake_case or lowerCamelCase, comparisons joined by AND.
+	// Fields: `status = LEAD_STATUS_NEW`, `channel = CHANNEL_WEB` (source channel),
+	// `campaign_id = "<id>"` (source campaign), `tags:"vip"` (has the tag), and `score` with =, <,
+	// <=, > or >= (one lower and one upper bound, e.g. `score >= 40 AND score < 80`).
+	// AND pairs: status with score (a score range lists by score). Any other combination, field or
+	// operator is INVALID_ARGUMENT naming the field. Empty lists every lead.
 	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	// `create_time desc` (newest first; the default without a score range) or `score desc` (highest
 	// first, then newest; the default with a score range). Score order works with no filter, a
@@ -1017,12 +1019,13 @@ func (x *GetCampaignResponse) GetCampaign() *Campaign {
 // Request of ListCampaigns.
 type ListCampaignsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum number of campaigns to return: default 50, at most 1000.
+	// Maximum number of campaigns to return: default 50; a larger value is lowered to 1000 (AIP-158).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 filter on one indexed field: `status = CAMPAIGN_STATUS_ACTIVE` or
-	// `channel = CHANNEL_EMAIL`. Empty lists every campaign.
+	// AIP-160 filter; field names in snake_case or lowerCamelCase.
+	// Fields: `status = CAMPAIGN_STATUS_ACTIVE`, `channel = CHANNEL_EMAIL`; one at a time (no AND
+	// pairs). Anything else is INVALID_ARGUMENT naming the field. Empty lists every campaign.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2922,7 +2925,7 @@ func (x *GetSegmentResponse) GetSegment() *Segment {
 // Request of ListSegments.
 type ListSegmentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum number of segments to return: default 50, at most 1000.
+	// Maximum number of segments to return: default 50; a larger value is lowered to 1000 (AIP-158).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page.
 	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -3117,7 +3120,7 @@ type ListSegmentMembersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The segment's id.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// Maximum number of leads to return: default 50, at most 1000.
+	// Maximum number of leads to return: default 50; a larger value is lowered to 1000 (AIP-158).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -3457,10 +3460,9 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\x0eGetLeadRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"=\n" +
 	"\x0fGetLeadResponse\x12*\n" +
-	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"\xaa\x01\n" +
-	"\x10ListLeadsRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"\xa7\x01\n" +
+	"\x10ListLeadsRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\x12\"\n" +
@@ -3475,10 +3477,9 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\x12GetCampaignRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"M\n" +
 	"\x13GetCampaignResponse\x126\n" +
-	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"\x8a\x01\n" +
-	"\x14ListCampaignsRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"\x87\x01\n" +
+	"\x14ListCampaignsRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"y\n" +
@@ -3582,10 +3583,9 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\x11GetSegmentRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"I\n" +
 	"\x12GetSegmentResponse\x123\n" +
-	"\asegment\x18\x01 \x01(\v2\x19.crm.marketing.v1.SegmentR\asegment\"g\n" +
-	"\x13ListSegmentsRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\asegment\x18\x01 \x01(\v2\x19.crm.marketing.v1.SegmentR\asegment\"d\n" +
+	"\x13ListSegmentsRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"u\n" +
 	"\x14ListSegmentsResponse\x125\n" +
@@ -3593,11 +3593,10 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"0\n" +
 	"\x14DeleteSegmentRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\x17\n" +
-	"\x15DeleteSegmentResponse\"\x87\x01\n" +
+	"\x15DeleteSegmentResponse\"\x84\x01\n" +
 	"\x19ListSegmentMembersRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12'\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"r\n" +
 	"\x1aListSegmentMembersResponse\x12,\n" +

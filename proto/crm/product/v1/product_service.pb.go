@@ -511,13 +511,15 @@ func (x *GetProductResponse) GetProduct() *Product {
 // Request of ListProducts.
 type ListProductsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum number of products to return: default 50, at most 1000.
+	// Maximum number of products to return: default 50; a larger value is lowered to 1000 (AIP-158).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 filter on one indexed field: `category = "analytics"`, `active = true`,
-	// `billing_period = BILLING_PERIOD_MONTHLY` or a name prefix `display_name = "Pro*"`
-	// (case-insensitive; that list is ordered by name).
+	// AIP-160 filter; field names in snake_case or lowerCamelCase.
+	// Fields: `category = "analytics"`, `active = true` (or `!=`), `billing_period =
+	// BILLING_PERIOD_MONTHLY`, and a name prefix `display_name = "Pro*"` or `display_name:"Pro*"`
+	// (case-insensitive; that list is ordered by name); one at a time (no AND pairs). Anything else
+	// is INVALID_ARGUMENT naming the field. Empty lists every product.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1530,12 +1532,14 @@ func (x *GetSubscriptionResponse) GetSubscription() *Subscription {
 // Request of ListSubscriptions.
 type ListSubscriptionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum number of subscriptions to return: default 50, at most 1000.
+	// Maximum number of subscriptions to return: default 50; a larger value is lowered to 1000 (AIP-158).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 filter: `customer_id = "<uuid>"`, `status = SUBSCRIPTION_STATUS_ACTIVE`, or both joined
-	// by AND.
+	// AIP-160 filter; field names in snake_case or lowerCamelCase.
+	// Fields: `customer_id = "<uuid>"`, `status = SUBSCRIPTION_STATUS_ACTIVE`.
+	// AND pairs: customer_id with status. Anything else is INVALID_ARGUMENT naming the field. Empty
+	// lists every subscription.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2342,10 +2346,9 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\x11GetProductRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"G\n" +
 	"\x12GetProductResponse\x121\n" +
-	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductR\aproduct\"\x89\x01\n" +
-	"\x13ListProductsRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductR\aproduct\"\x86\x01\n" +
+	"\x13ListProductsRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06filter\"s\n" +
@@ -2426,10 +2429,9 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\x16GetSubscriptionRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"[\n" +
 	"\x17GetSubscriptionResponse\x12@\n" +
-	"\fsubscription\x18\x01 \x01(\v2\x1c.crm.product.v1.SubscriptionR\fsubscription\"\x8e\x01\n" +
-	"\x18ListSubscriptionsRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\fsubscription\x18\x01 \x01(\v2\x1c.crm.product.v1.SubscriptionR\fsubscription\"\x8b\x01\n" +
+	"\x18ListSubscriptionsRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06filter\"\x87\x01\n" +

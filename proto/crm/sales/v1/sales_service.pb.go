@@ -379,12 +379,15 @@ func (x *GetAccountResponse) GetAccount() *Account {
 // Request of ListAccounts.
 type ListAccountsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum number of accounts to return: default 50, at most 1000.
+	// Maximum number of accounts to return: default 50; a larger value is lowered to 1000 (AIP-158).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 filter on one indexed field: `owner_id = "ada"`, `industry = "software"`, or a name
-	// prefix `display_name = "Acme*"` (case-insensitive, listed by name). Empty lists every account.
+	// AIP-160 filter; field names in snake_case or lowerCamelCase.
+	// Fields: `owner_id = "ada"`, `industry = "software"`, and a name prefix
+	// `display_name = "Acme*"` or `display_name:"Acme*"` (case-insensitive, listed by name); one at
+	// a time (no AND pairs). Anything else is INVALID_ARGUMENT naming the field. Empty lists every
+	// account.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -877,12 +880,13 @@ func (x *GetContactResponse) GetContact() *Contact {
 // Request of ListContacts.
 type ListContactsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum number of contacts to return: default 50, at most 1000.
+	// Maximum number of contacts to return: default 50; a larger value is lowered to 1000 (AIP-158).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 filter on one indexed field: `account_id = "<id>"` or `owner_id = "ada"`. Empty lists
-	// every contact.
+	// AIP-160 filter; field names in snake_case or lowerCamelCase.
+	// Fields: `account_id = "<id>"`, `owner_id = "ada"`; one at a time (no AND pairs). Anything
+	// else is INVALID_ARGUMENT naming the field. Empty lists every contact.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1515,7 +1519,7 @@ func (x *GetPipelineResponse) GetPipeline() *Pipeline {
 // Request of ListPipelines.
 type ListPipelinesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum number of pipelines to return: default 50, at most 1000.
+	// Maximum number of pipelines to return: default 50; a larger value is lowered to 1000 (AIP-158).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page.
 	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1910,14 +1914,16 @@ func (x *GetOpportunityResponse) GetOpportunity() *Opportunity {
 // Request of ListOpportunities.
 type ListOpportunitiesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum number of opportunities to return: default 50, at most 1000.
+	// Maximum number of opportunities to return: default 50; a larger value is lowered to 1000 (AIP-158).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 filter on one indexed field: `stage = "PROPOSAL"`, `owner_id = "ada"`,
-	// `account_id = "<id>"` (newest first), or a range on close_date or amount (whole units), for
-	// example `close_date >= "2026-07-01" AND close_date <= "2026-09-30"` or
-	// `amount >= 1000 AND amount < 5000` (ascending). Empty lists every opportunity.
+	// AIP-160 filter; field names in snake_case or lowerCamelCase.
+	// Fields: `stage = "PROPOSAL"`, `owner_id = "ada"`, `account_id = "<id>"` (newest first), and
+	// `close_date` or `amount` (whole units) with =, <, <=, > or >=, one lower and one upper bound
+	// of the same field joined by AND (ascending), e.g. `close_date >= "2026-07-01" AND
+	// close_date <= "2026-09-30"` or `amount >= 1000 AND amount < 5000`. No AND pairs of two
+	// fields. Anything else is INVALID_ARGUMENT naming the field. Empty lists every opportunity.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2741,12 +2747,15 @@ func (x *GetOrderResponse) GetOrder() *Order {
 // Request of ListOrders.
 type ListOrdersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum number of orders to return: default 50, at most 1000.
+	// Maximum number of orders to return: default 50; a larger value is lowered to 1000 (AIP-158).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 filter: `customer_id = "<id>"` and/or a range on create_time, for example
-	// `customer_id = "<id>" AND create_time >= "2026-07-01T00:00:00Z"`. Empty lists every order.
+	// AIP-160 filter; field names in snake_case or lowerCamelCase.
+	// Fields: `customer_id = "<id>"`, and `create_time` (RFC 3339) with <, <=, > or >= (one lower
+	// and one upper bound). AND pairs: customer_id with create_time, e.g.
+	// `customer_id = "<id>" AND create_time >= "2026-07-01T00:00:00Z"`. Anything else is
+	// INVALID_ARGUMENT naming the field. Empty lists every order, newest first.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3045,12 +3054,14 @@ func (x *GetActivityResponse) GetActivity() *Activity {
 // Request of ListActivities.
 type ListActivitiesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum number of activities to return: default 50, at most 1000.
+	// Maximum number of activities to return: default 50; a larger value is lowered to 1000 (AIP-158).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 filter on one linked record: `contact_id = "<id>"`, `account_id = "<id>"` or
-	// `opportunity_id = "<id>"`. Empty lists every activity.
+	// AIP-160 filter; field names in snake_case or lowerCamelCase.
+	// Fields: `contact_id = "<id>"`, `account_id = "<id>"`, `opportunity_id = "<id>"`; one at a
+	// time (no AND pairs). Anything else is INVALID_ARGUMENT naming the field. Empty lists every
+	// activity.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3259,7 +3270,7 @@ type ListOverdueTasksRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The owner whose tasks to list.
 	OwnerId string `protobuf:"bytes,1,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
-	// Maximum number of tasks to return: default 50, at most 1000.
+	// Maximum number of tasks to return: default 50; a larger value is lowered to 1000 (AIP-158).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -4056,10 +4067,9 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x11GetAccountRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
 	"\x12GetAccountResponse\x12/\n" +
-	"\aaccount\x18\x01 \x01(\v2\x15.crm.sales.v1.AccountR\aaccount\"\x89\x01\n" +
-	"\x13ListAccountsRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\aaccount\x18\x01 \x01(\v2\x15.crm.sales.v1.AccountR\aaccount\"\x86\x01\n" +
+	"\x13ListAccountsRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"q\n" +
@@ -4083,10 +4093,9 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x11GetContactRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
 	"\x12GetContactResponse\x12/\n" +
-	"\acontact\x18\x01 \x01(\v2\x15.crm.sales.v1.ContactR\acontact\"\x89\x01\n" +
-	"\x13ListContactsRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\acontact\x18\x01 \x01(\v2\x15.crm.sales.v1.ContactR\acontact\"\x86\x01\n" +
+	"\x13ListContactsRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"q\n" +
@@ -4120,10 +4129,9 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x12GetPipelineRequest\x123\n" +
 	"\x02id\x18\x01 \x01(\tB#\xbaH r\x1e2\x1c^(default|[0-9a-fA-F-]{36})$R\x02id\"I\n" +
 	"\x13GetPipelineResponse\x122\n" +
-	"\bpipeline\x18\x01 \x01(\v2\x16.crm.sales.v1.PipelineR\bpipeline\"h\n" +
-	"\x14ListPipelinesRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\bpipeline\x18\x01 \x01(\v2\x16.crm.sales.v1.PipelineR\bpipeline\"e\n" +
+	"\x14ListPipelinesRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"u\n" +
 	"\x15ListPipelinesResponse\x124\n" +
@@ -4142,10 +4150,9 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x15GetOpportunityRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"U\n" +
 	"\x16GetOpportunityResponse\x12;\n" +
-	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"\x8e\x01\n" +
-	"\x18ListOpportunitiesRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"\x8b\x01\n" +
+	"\x18ListOpportunitiesRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"\x84\x01\n" +
@@ -4187,10 +4194,9 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x0fGetOrderRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"=\n" +
 	"\x10GetOrderResponse\x12)\n" +
-	"\x05order\x18\x01 \x01(\v2\x13.crm.sales.v1.OrderR\x05order\"\x87\x01\n" +
-	"\x11ListOrdersRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\x05order\x18\x01 \x01(\v2\x13.crm.sales.v1.OrderR\x05order\"\x84\x01\n" +
+	"\x11ListOrdersRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"i\n" +
@@ -4204,10 +4210,9 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x12GetActivityRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"I\n" +
 	"\x13GetActivityResponse\x122\n" +
-	"\bactivity\x18\x01 \x01(\v2\x16.crm.sales.v1.ActivityR\bactivity\"\x8b\x01\n" +
-	"\x15ListActivitiesRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\bactivity\x18\x01 \x01(\v2\x16.crm.sales.v1.ActivityR\bactivity\"\x88\x01\n" +
+	"\x15ListActivitiesRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"x\n" +
@@ -4219,11 +4224,10 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x17CompleteActivityRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"N\n" +
 	"\x18CompleteActivityResponse\x122\n" +
-	"\bactivity\x18\x01 \x01(\v2\x16.crm.sales.v1.ActivityR\bactivity\"\xa6\x01\n" +
+	"\bactivity\x18\x01 \x01(\v2\x16.crm.sales.v1.ActivityR\bactivity\"\xa3\x01\n" +
 	"\x17ListOverdueTasksRequest\x129\n" +
-	"\bowner_id\x18\x01 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{1,64}$R\aownerId\x12'\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\bowner_id\x18\x01 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{1,64}$R\aownerId\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"z\n" +
 	"\x18ListOverdueTasksResponse\x126\n" +

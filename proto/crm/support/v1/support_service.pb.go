@@ -449,13 +449,15 @@ func (x *GetTicketResponse) GetTicket() *Ticket {
 // Request of ListTickets.
 type ListTicketsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum number of tickets to return: default 50, at most 1000.
+	// Maximum number of tickets to return: default 50; a larger value is lowered to 1000 (AIP-158).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// AIP-160 filter on one indexed field: `status = TICKET_STATUS_OPEN`,
-	// `priority = TICKET_PRIORITY_URGENT`, `assignee_id = "<agent>"`, `customer_id = "<uuid>"`,
-	// `product_id = "<uuid>"` or `sla_breached = true`. Empty lists every ticket.
+	// AIP-160 filter; field names in snake_case or lowerCamelCase.
+	// Fields: `status = TICKET_STATUS_OPEN`, `priority = TICKET_PRIORITY_URGENT`,
+	// `assignee_id = "<agent>"`, `customer_id = "<uuid>"`, `product_id = "<uuid>"`, and
+	// `sla_breached = true` (or `!= false`); one at a time (no AND pairs). Anything else is
+	// INVALID_ARGUMENT naming the field. Empty lists every ticket.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1538,7 +1540,7 @@ type ListCommentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The ticket's id.
 	TicketId string `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
-	// Maximum number of comments to return: default 50, at most 1000.
+	// Maximum number of comments to return: default 50; a larger value is lowered to 1000 (AIP-158).
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of a previous call, to get the following page.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -2326,10 +2328,9 @@ const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"\x10GetTicketRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"C\n" +
 	"\x11GetTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"\x88\x01\n" +
-	"\x12ListTicketsRequest\x12'\n" +
-	"\tpage_size\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"\x85\x01\n" +
+	"\x12ListTicketsRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"o\n" +
@@ -2382,11 +2383,10 @@ const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"\tticket_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bticketId\x129\n" +
 	"\acomment\x18\x02 \x01(\v2\x17.crm.support.v1.CommentB\x06\xbaH\x03\xc8\x01\x01R\acomment\"G\n" +
 	"\x12AddCommentResponse\x121\n" +
-	"\acomment\x18\x01 \x01(\v2\x17.crm.support.v1.CommentR\acomment\"\x8e\x01\n" +
+	"\acomment\x18\x01 \x01(\v2\x17.crm.support.v1.CommentR\acomment\"\x8b\x01\n" +
 	"\x13ListCommentsRequest\x12%\n" +
-	"\tticket_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bticketId\x12'\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\tticket_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bticketId\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"s\n" +
 	"\x14ListCommentsResponse\x123\n" +
