@@ -5,8 +5,6 @@ import (
 	"errors"
 	"strconv"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/crmcycle/crm/pkg/commit"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
@@ -28,11 +26,11 @@ func (k leadKeys) campaignIndex(ix marketing.CampaignIndex) string {
 	return k.Key("campaigns")
 }
 
-func (k leadKeys) campaignIndexes(c *marketing.Campaign) []indexEntry {
-	return []indexEntry{
-		{k.campaignIndex(marketing.CampaignIndex{}), c.GetId()},
-		{k.campaignIndex(marketing.CampaignIndex{Status: c.GetStatus()}), c.GetId()},
-		{k.campaignIndex(marketing.CampaignIndex{Channel: c.GetChannel()}), c.GetId()},
+func (k leadKeys) campaignIndexes(c *marketing.Campaign) []commit.Entry {
+	return []commit.Entry{
+		{Index: k.campaignIndex(marketing.CampaignIndex{}), Member: c.GetId()},
+		{Index: k.campaignIndex(marketing.CampaignIndex{Status: c.GetStatus()}), Member: c.GetId()},
+		{Index: k.campaignIndex(marketing.CampaignIndex{Channel: c.GetChannel()}), Member: c.GetId()},
 	}
 }
 
@@ -49,26 +47,16 @@ const (
 
 // CreateCampaign implements marketing.CampaignStore.
 func (s *Store) CreateCampaign(ctx context.Context, tenant string, c *marketing.Campaign, event []byte) error {
-	data, err := proto.Marshal(c)
-	if err != nil {
-		return err
-	}
 	k := s.scope(tenant)
-	w := commit.New().ExpectVersion(k.campaign(c.GetId()), "").Put(k.campaign(c.GetId()), data, c.GetEtag())
-	moveIndexes(w, nil, k.campaignIndexes(c))
-	return w.Append(k.Stream(), event).Run(ctx, s.rdb)
+	return commit.New().Save(k.campaign(c.GetId()), c, "", c.GetEtag()).Move(nil, k.campaignIndexes(c)).
+		Append(k.Stream(), event).Run(ctx, s.rdb)
 }
 
 // UpdateCampaign implements marketing.CampaignStore.
 func (s *Store) UpdateCampaign(ctx context.Context, tenant string, c, prev *marketing.Campaign, event []byte) error {
-	data, err := proto.Marshal(c)
-	if err != nil {
-		return err
-	}
 	k := s.scope(tenant)
-	w := commit.New().ExpectVersion(k.campaign(c.GetId()), prev.GetEtag()).Put(k.campaign(c.GetId()), data, c.GetEtag())
-	moveIndexes(w, k.campaignIndexes(prev), k.campaignIndexes(c))
-	err = w.Append(k.Stream(), event).Run(ctx, s.rdb)
+	err := commit.New().Save(k.campaign(c.GetId()), c, prev.GetEtag(), c.GetEtag()).Move(k.campaignIndexes(prev), k.campaignIndexes(c)).
+		Append(k.Stream(), event).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale
 	}
@@ -77,22 +65,15 @@ func (s *Store) UpdateCampaign(ctx context.Context, tenant string, c, prev *mark
 
 // GetCampaign implements marketing.CampaignStore.
 func (s *Store) GetCampaign(ctx context.Context, tenant, id string) (*marketing.Campaign, error) {
-	c := &marketing.Campaign{}
-	found, err := get(ctx, s.rdb, s.scope(tenant).campaign(id), c)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, marketing.ErrCampaignNotFound
-	}
-	return c, nil
+	return commit.Get(ctx, s.rdb, s.scope(tenant).campaign(id), &marketing.Campaign{}, marketing.ErrCampaignNotFound)
 }
 
 // ListCampaigns implements marketing.CampaignStore.
 func (s *Store) ListCampaigns(ctx context.Context, tenant string, q marketing.CampaignQuery) ([]*marketing.Campaign, string, error) {
 	k := s.scope(tenant)
-	return page(ctx, s.rdb, k.campaignIndex(q.Index), everything, q.After, q.Limit, k.campaign,
-		func() *marketing.Campaign { return &marketing.Campaign{} })
+	page, err := commit.List(ctx, s.rdb, commit.Range{Index: k.campaignIndex(q.Index), Desc: true, After: q.After, Limit: q.Limit},
+		k.campaign, func() *marketing.Campaign { return &marketing.Campaign{} })
+	return page.Items, page.Next, err
 }
 
 // CampaignCounters implements marketing.CampaignStore.

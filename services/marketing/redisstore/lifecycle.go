@@ -5,8 +5,6 @@ import (
 	"errors"
 	"strconv"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/crmcycle/crm/pkg/commit"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
@@ -30,23 +28,13 @@ func (k leadKeys) stageIndex(s marketing.Stage) string {
 
 // Lifecycle implements marketing.LifecycleStore: one round trip.
 func (s *Store) Lifecycle(ctx context.Context, tenant, customer string) (*marketing.CustomerLifecycle, error) {
-	lc := &marketing.CustomerLifecycle{}
-	found, err := get(ctx, s.rdb, s.scope(tenant).lifecycle(customer), lc)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, marketing.ErrLifecycleNotFound
-	}
-	return lc, nil
+	return commit.Get(ctx, s.rdb, s.scope(tenant).lifecycle(customer), &marketing.CustomerLifecycle{}, marketing.ErrLifecycleNotFound)
 }
 
 // PutLifecycle implements marketing.LifecycleStore.
 func (s *Store) PutLifecycle(ctx context.Context, tenant string, lw marketing.LifecycleWrite) error {
 	w := commit.New()
-	if err := s.scope(tenant).putLifecycle(w, lw); err != nil {
-		return err
-	}
+	s.scope(tenant).putLifecycle(w, lw)
 	err := w.Run(ctx, s.rdb)
 	switch {
 	case errors.Is(err, commit.ErrVersionMismatch):
@@ -59,36 +47,29 @@ func (s *Store) PutLifecycle(ctx context.Context, tenant string, lw marketing.Li
 
 // putLifecycle adds a lifecycle change to a write: the version check, the applied marker, the
 // lifecycle, its indexes, the funnel counters and the events.
-func (k leadKeys) putLifecycle(w *commit.Write, lw marketing.LifecycleWrite) error {
-	data, err := proto.Marshal(lw.Next)
-	if err != nil {
-		return err
-	}
-	key := k.lifecycle(lw.Next.GetCustomerId())
-	w.ExpectVersion(key, lw.Prev.GetEtag())
+func (k leadKeys) putLifecycle(w *commit.Write, lw marketing.LifecycleWrite) {
 	if lw.EventID != "" {
 		w.Once(k.applied(lw.EventID), appliedTTL)
 	}
-	w.Put(key, data, lw.Next.GetEtag())
-	customer := lw.Next.GetCustomerId()
-	if from, to := lw.Prev.GetStage(), lw.Next.GetStage(); from != to {
-		if from != marketingv1.LifecycleStage_LIFECYCLE_STAGE_UNSPECIFIED {
-			w.ZRem(k.stageIndex(from), customer)
-		}
-		w.ZAdd(k.stageIndex(to), 0, customer)
-	}
-	if was, is := lw.Prev.GetAtRisk(), lw.Next.GetAtRisk(); was != is {
-		if is {
-			w.ZAdd(k.atRisk(), 0, customer)
-		} else {
-			w.ZRem(k.atRisk(), customer)
-		}
-	}
+	w.Save(k.lifecycle(lw.Next.GetCustomerId()), lw.Next, lw.Prev.GetEtag(), lw.Next.GetEtag()).
+		Move(k.lifecycleIndexes(lw.Prev), k.lifecycleIndexes(lw.Next))
 	for field, n := range lw.Funnel {
 		w.HIncrBy(k.funnel(), field, n)
 	}
 	appendAll(w, k.Stream(), lw.Events)
-	return nil
+}
+
+// lifecycleIndexes are the index entries of a customer's lifecycle: its stage, and at risk; none
+// for nil (before the first stage).
+func (k leadKeys) lifecycleIndexes(lc *marketing.CustomerLifecycle) []commit.Entry {
+	var out []commit.Entry
+	if lc.GetStage() != marketingv1.LifecycleStage_LIFECYCLE_STAGE_UNSPECIFIED {
+		out = append(out, commit.Entry{Index: k.stageIndex(lc.GetStage()), Member: lc.GetCustomerId()})
+	}
+	if lc.GetAtRisk() {
+		out = append(out, commit.Entry{Index: k.atRisk(), Member: lc.GetCustomerId()})
+	}
+	return out
 }
 
 // FunnelCounters implements marketing.LifecycleStore: one HGETALL of a bounded hash.

@@ -121,23 +121,13 @@ func (k leadKeys) loyaltyProgram() string { return k.Key("loyalty-program") }
 
 // LoyaltyProgram implements marketing.LoyaltyProgramStore: one round trip.
 func (s *Store) LoyaltyProgram(ctx context.Context, tenant string) (*marketing.LoyaltyProgram, error) {
-	p := &marketing.LoyaltyProgram{}
-	found, err := get(ctx, s.rdb, s.scope(tenant).loyaltyProgram(), p)
-	if err != nil || !found {
-		return nil, err
-	}
-	return p, nil
+	return commit.Get(ctx, s.rdb, s.scope(tenant).loyaltyProgram(), &marketing.LoyaltyProgram{}, nil)
 }
 
 // PutLoyaltyProgram implements marketing.LoyaltyProgramStore.
 func (s *Store) PutLoyaltyProgram(ctx context.Context, tenant string, p *marketing.LoyaltyProgram, prevEtag string, event []byte) error {
-	data, err := proto.Marshal(p)
-	if err != nil {
-		return err
-	}
 	k := s.scope(tenant)
-	err = commit.New().ExpectVersion(k.loyaltyProgram(), prevEtag).Put(k.loyaltyProgram(), data, p.GetEtag()).
-		Append(k.Stream(), event).Run(ctx, s.rdb)
+	err := commit.New().Save(k.loyaltyProgram(), p, prevEtag, p.GetEtag()).Append(k.Stream(), event).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -18,12 +17,8 @@ func (k leadKeys) referral(code string) string { return k.Key("referral", code) 
 
 // CreateReferralCode implements marketing.ReferralStore.
 func (s *Store) CreateReferralCode(ctx context.Context, tenant string, rc *marketingv1.ReferralCode, event []byte) error {
-	data, err := proto.Marshal(rc)
-	if err != nil {
-		return err
-	}
 	k := s.scope(tenant)
-	err = commit.New().ExpectVersion(k.referral(rc.GetCode()), "").Put(k.referral(rc.GetCode()), data, "1").
+	err := commit.New().Save(k.referral(rc.GetCode()), rc, "", "1").
 		HSet(k.referral(rc.GetCode()), "customer", rc.GetCustomerId()).
 		Append(k.Stream(), event).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {

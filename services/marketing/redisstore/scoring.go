@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/services/marketing"
 )
@@ -17,23 +15,13 @@ func (k leadKeys) scoringRules() string { return k.Key("scoring-rules") }
 
 // ScoringRules implements marketing.ScoringStore and marketing.Store: one round trip.
 func (s *Store) ScoringRules(ctx context.Context, tenant string) (*marketing.ScoringRules, error) {
-	rules := &marketing.ScoringRules{}
-	found, err := get(ctx, s.rdb, s.scope(tenant).scoringRules(), rules)
-	if err != nil || !found {
-		return nil, err
-	}
-	return rules, nil
+	return commit.Get(ctx, s.rdb, s.scope(tenant).scoringRules(), &marketing.ScoringRules{}, nil)
 }
 
 // PutScoringRules implements marketing.ScoringStore.
 func (s *Store) PutScoringRules(ctx context.Context, tenant string, rules *marketing.ScoringRules, prevEtag string, event []byte) error {
-	data, err := proto.Marshal(rules)
-	if err != nil {
-		return err
-	}
 	k := s.scope(tenant)
-	err = commit.New().ExpectVersion(k.scoringRules(), prevEtag).Put(k.scoringRules(), data, rules.GetEtag()).
-		Append(k.Stream(), event).Run(ctx, s.rdb)
+	err := commit.New().Save(k.scoringRules(), rules, prevEtag, rules.GetEtag()).Append(k.Stream(), event).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale
 	}

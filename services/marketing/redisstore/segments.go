@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -40,32 +39,22 @@ func (k leadKeys) driverIndex(d marketing.Driver) (string, error) {
 
 // CreateSegment implements marketing.SegmentStore.
 func (s *Store) CreateSegment(ctx context.Context, tenant string, seg *marketing.Segment, event []byte) error {
-	data, err := proto.Marshal(seg)
-	if err != nil {
-		return err
-	}
 	k := s.scope(tenant)
-	return commit.New().ExpectVersion(k.segment(seg.GetId()), "").Put(k.segment(seg.GetId()), data, seg.GetEtag()).
+	return commit.New().Save(k.segment(seg.GetId()), seg, "", seg.GetEtag()).
 		ZAdd(k.segments(), 0, seg.GetId()).Append(k.Stream(), event).Run(ctx, s.rdb)
 }
 
 // GetSegment implements marketing.SegmentStore.
 func (s *Store) GetSegment(ctx context.Context, tenant, id string) (*marketing.Segment, error) {
-	seg := &marketing.Segment{}
-	found, err := get(ctx, s.rdb, s.scope(tenant).segment(id), seg)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, marketing.ErrSegmentNotFound
-	}
-	return seg, nil
+	return commit.Get(ctx, s.rdb, s.scope(tenant).segment(id), &marketing.Segment{}, marketing.ErrSegmentNotFound)
 }
 
 // ListSegments implements marketing.SegmentStore.
 func (s *Store) ListSegments(ctx context.Context, tenant, after string, limit int) ([]*marketing.Segment, string, error) {
 	k := s.scope(tenant)
-	return page(ctx, s.rdb, k.segments(), everything, after, limit, k.segment, func() *marketing.Segment { return &marketing.Segment{} })
+	page, err := commit.List(ctx, s.rdb, commit.Range{Index: k.segments(), Desc: true, After: after, Limit: limit},
+		k.segment, func() *marketing.Segment { return &marketing.Segment{} })
+	return page.Items, page.Next, err
 }
 
 // DeleteSegment implements marketing.SegmentStore.
@@ -109,11 +98,8 @@ func (s *Store) Candidates(ctx context.Context, tenant string, d marketing.Drive
 	if err != nil {
 		return nil, err
 	}
-	start := "+"
-	if after != "" {
-		start = "(" + after
-	}
-	members, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: index, Start: start, Stop: "-", ByLex: true, Rev: true, Count: int64(limit)}).Result()
+	page, err := commit.Members(ctx, s.rdb, commit.Range{Index: index, Desc: true, After: after, Limit: limit})
+	members := page.Items
 	if err != nil || len(members) == 0 {
 		return nil, err
 	}
@@ -129,26 +115,20 @@ func (s *Store) Candidates(ctx context.Context, tenant string, d marketing.Drive
 		}
 	}
 	out := make([]marketing.Candidate, len(members))
-	pipe := s.rdb.Pipeline()
-	leads := make([]*redis.StringCmd, len(members))
+	var keys []string
+	var of []int // the candidate of each key
 	for i, id := range leadIDs {
 		out[i].Member = members[i]
 		if id != "" {
-			leads[i] = pipe.HGet(ctx, k.lead(id), commit.FieldData)
+			keys, of = append(keys, k.lead(id)), append(of, i)
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	leads, err := commit.GetMany(ctx, s.rdb, keys, func() *marketing.Lead { return &marketing.Lead{} })
+	if err != nil {
 		return nil, err
 	}
-	for i, c := range leads {
-		if c == nil || c.Err() != nil {
-			continue // gone (erased) or no lead
-		}
-		lead := &marketing.Lead{}
-		if err := proto.Unmarshal([]byte(c.Val()), lead); err != nil {
-			return nil, fmt.Errorf("redisstore: decode lead: %w", err)
-		}
-		out[i].Lead = lead
+	for j, lead := range leads {
+		out[of[j]].Lead = lead // nil when gone (erased)
 	}
 	if withFacts {
 		return out, s.customerFacts(ctx, k, out)
@@ -159,11 +139,11 @@ func (s *Store) Candidates(ctx context.Context, tenant string, d marketing.Drive
 // customerFacts fills in the lifecycle stage, at-risk flag and loyalty tier of candidates' customers.
 func (s *Store) customerFacts(ctx context.Context, k leadKeys, cs []marketing.Candidate) error {
 	pipe := s.rdb.Pipeline()
-	lifecycles := make([]*redis.StringCmd, len(cs))
+	lifecycles := make([]commit.Stored, len(cs))
 	tiers := make([]*redis.StringCmd, len(cs))
 	for i, c := range cs {
 		if c.Lead != nil {
-			lifecycles[i] = pipe.HGet(ctx, k.lifecycle(c.Lead.GetCustomerId()), commit.FieldData)
+			lifecycles[i] = commit.Read(ctx, pipe, k.lifecycle(c.Lead.GetCustomerId()))
 			tiers[i] = pipe.HGet(ctx, k.loyalty(c.Lead.GetCustomerId()), fieldTier)
 		}
 	}
@@ -171,16 +151,14 @@ func (s *Store) customerFacts(ctx context.Context, k leadKeys, cs []marketing.Ca
 		return err
 	}
 	for i := range cs {
-		if lifecycles[i] == nil {
+		if cs[i].Lead == nil {
 			continue
 		}
-		if data, err := lifecycles[i].Bytes(); err == nil {
-			lc := &marketingv1.CustomerLifecycle{}
-			if err := proto.Unmarshal(data, lc); err != nil {
-				return fmt.Errorf("redisstore: decode lifecycle: %w", err)
-			}
-			cs[i].Facts.Stage, cs[i].Facts.AtRisk = lc.GetStage(), lc.GetAtRisk()
+		lc := &marketingv1.CustomerLifecycle{}
+		if _, err := lifecycles[i].Decode(lc); err != nil {
+			return err
 		}
+		cs[i].Facts.Stage, cs[i].Facts.AtRisk = lc.GetStage(), lc.GetAtRisk()
 		if t, err := tiers[i].Result(); err == nil {
 			n, _ := strconv.Atoi(t)
 			cs[i].Facts.Tier = marketingv1.LoyaltyTier(n)

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/keyspace"
@@ -84,26 +83,26 @@ func idOfMember(member string) string {
 }
 
 // indexes are the index entries of a lead.
-func (k leadKeys) indexes(l *marketing.Lead) []indexEntry {
+func (k leadKeys) indexes(l *marketing.Lead) []commit.Entry {
 	id, score := l.GetId(), scoreMember(l.GetScore(), l.GetId())
-	out := []indexEntry{
-		{k.timeIndex(marketing.LeadFilter{}), id},
-		{k.timeIndex(marketing.LeadFilter{Status: l.GetStatus()}), id},
-		{k.scoreIndex(0), score},
-		{k.scoreIndex(l.GetStatus()), score},
+	out := []commit.Entry{
+		{Index: k.timeIndex(marketing.LeadFilter{}), Member: id},
+		{Index: k.timeIndex(marketing.LeadFilter{Status: l.GetStatus()}), Member: id},
+		{Index: k.scoreIndex(0), Member: score},
+		{Index: k.scoreIndex(l.GetStatus()), Member: score},
 	}
 	if l.GetChannel() != 0 {
-		out = append(out, indexEntry{k.timeIndex(marketing.LeadFilter{Channel: l.GetChannel()}), id})
+		out = append(out, commit.Entry{Index: k.timeIndex(marketing.LeadFilter{Channel: l.GetChannel()}), Member: id})
 	}
 	if l.GetCampaignId() != "" {
-		out = append(out, indexEntry{k.timeIndex(marketing.LeadFilter{Campaign: l.GetCampaignId()}), id})
+		out = append(out, commit.Entry{Index: k.timeIndex(marketing.LeadFilter{Campaign: l.GetCampaignId()}), Member: id})
 	}
 	for _, tag := range l.GetTags() {
-		out = append(out, indexEntry{k.timeIndex(marketing.LeadFilter{Tag: tag}), id})
+		out = append(out, commit.Entry{Index: k.timeIndex(marketing.LeadFilter{Tag: tag}), Member: id})
 	}
 	for _, c := range l.GetConsent() {
 		if c.GetGranted() {
-			out = append(out, indexEntry{k.consentIndex(c.GetChannel().String()), id})
+			out = append(out, commit.Entry{Index: k.consentIndex(c.GetChannel().String()), Member: id})
 		}
 	}
 	return out
@@ -112,28 +111,21 @@ func (k leadKeys) indexes(l *marketing.Lead) []indexEntry {
 // CreateLead implements marketing.Store.
 func (s *Store) CreateLead(ctx context.Context, tenant string, lw marketing.LeadWrite) error {
 	lead := lw.Lead
-	data, err := proto.Marshal(lead)
-	if err != nil {
-		return err
-	}
 	k := s.scope(tenant)
 	w := commit.New().
-		ExpectVersion(k.lead(lead.GetId()), "").
 		Unique(k.emails(), lead.GetEmail(), lead.GetId()).
-		Put(k.lead(lead.GetId()), data, lead.GetEtag()).
-		HSet(k.customerLeads(), lead.GetCustomerId(), lead.GetId())
-	moveIndexes(w, nil, k.indexes(lead))
+		Save(k.lead(lead.GetId()), lead, "", lead.GetEtag()).
+		HSet(k.customerLeads(), lead.GetCustomerId(), lead.GetId()).
+		Move(nil, k.indexes(lead))
 	k.countLeadWrite(w, lw)
 	if lead.GetReferralCode() != "" {
 		w.ExpectExists(k.referral(lead.GetReferralCode()))
 	}
 	appendAll(w, k.Stream(), lw.Events)
 	if lw.Lifecycle != nil {
-		if err := k.putLifecycle(w, *lw.Lifecycle); err != nil {
-			return err
-		}
+		k.putLifecycle(w, *lw.Lifecycle)
 	}
-	err = w.Run(ctx, s.rdb)
+	err := w.Run(ctx, s.rdb)
 	if conflict, ok := errors.AsType[*commit.UniqueConflictError](err); ok {
 		return &marketing.EmailTakenError{LeadID: conflict.Owner}
 	}
@@ -149,21 +141,15 @@ func (s *Store) CreateLead(ctx context.Context, tenant string, lw marketing.Lead
 // UpdateLead implements marketing.Store.
 func (s *Store) UpdateLead(ctx context.Context, tenant string, lw marketing.LeadWrite) error {
 	lead, prev := lw.Lead, lw.Prev
-	data, err := proto.Marshal(lead)
-	if err != nil {
-		return err
-	}
 	k := s.scope(tenant)
-	w := commit.New().
-		ExpectVersion(k.lead(lead.GetId()), prev.GetEtag()).
-		Put(k.lead(lead.GetId()), data, lead.GetEtag())
+	w := commit.New().Save(k.lead(lead.GetId()), lead, prev.GetEtag(), lead.GetEtag())
 	if lead.GetEmail() != prev.GetEmail() {
 		w.Unique(k.emails(), lead.GetEmail(), lead.GetId()).HDel(k.emails(), prev.GetEmail())
 	}
-	moveIndexes(w, k.indexes(prev), k.indexes(lead))
+	w.Move(k.indexes(prev), k.indexes(lead))
 	k.countLeadWrite(w, lw)
 	k.once(w, lw.Applied)
-	err = appendAll(w, k.Stream(), lw.Events).Run(ctx, s.rdb)
+	err := appendAll(w, k.Stream(), lw.Events).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale
 	}
@@ -194,7 +180,7 @@ func (s *Store) EraseLead(ctx context.Context, tenant string, lead *marketing.Le
 		Delete(k.lead(lead.GetId())).
 		HDel(k.emails(), lead.GetEmail()).
 		HDel(k.customerLeads(), lead.GetCustomerId())
-	moveIndexes(w, k.indexes(lead), nil)
+	w.Move(k.indexes(lead), nil)
 	err := w.Append(k.Stream(), event).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale
@@ -204,29 +190,21 @@ func (s *Store) EraseLead(ctx context.Context, tenant string, lead *marketing.Le
 
 // GetLead implements marketing.Store: one round trip.
 func (s *Store) GetLead(ctx context.Context, tenant, id string) (*marketing.Lead, error) {
-	lead := &marketing.Lead{}
-	found, err := get(ctx, s.rdb, s.scope(tenant).lead(id), lead)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, marketing.ErrLeadNotFound
-	}
-	return lead, nil
+	return commit.Get(ctx, s.rdb, s.scope(tenant).lead(id), &marketing.Lead{}, marketing.ErrLeadNotFound)
 }
 
 // ListLeads implements marketing.Store: a time index, or a score index within the score range.
 func (s *Store) ListLeads(ctx context.Context, tenant string, q marketing.LeadQuery) ([]*marketing.Lead, string, error) {
 	k := s.scope(tenant)
-	newLead := func() *marketing.Lead { return &marketing.Lead{} }
-	if !q.ByScore {
-		return page(ctx, s.rdb, k.timeIndex(q.Filter), everything, q.After, q.Limit, k.lead, newLead)
+	r := commit.Range{Index: k.timeIndex(q.Filter), Desc: true, After: q.After, Limit: q.Limit}
+	if q.ByScore {
+		r.Index = k.scoreIndex(q.Filter.Status)
+		if sr := q.Filter.Score; sr != nil {
+			// ";" sorts right after ":", so "<max>;" is above every member with score max.
+			r.Min, r.Max = fmt.Sprintf("[%010d:", sr.Min), fmt.Sprintf("[%010d;", sr.Max)
+		}
 	}
-	bounds := everything
-	if r := q.Filter.Score; r != nil {
-		// ";" sorts right after ":", so "<max>;" is above every member with score max.
-		bounds = lexBounds{max: fmt.Sprintf("[%010d;", r.Max), min: fmt.Sprintf("[%010d:", r.Min)}
-	}
-	return page(ctx, s.rdb, k.scoreIndex(q.Filter.Status), bounds, q.After, q.Limit,
-		func(member string) string { return k.lead(idOfMember(member)) }, newLead)
+	page, err := commit.List(ctx, s.rdb, r, func(member string) string { return k.lead(idOfMember(member)) },
+		func() *marketing.Lead { return &marketing.Lead{} })
+	return page.Items, page.Next, err
 }
