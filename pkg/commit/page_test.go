@@ -209,11 +209,7 @@ func TestListReadsTheResourcesOfAPage(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			index := c.scope.Key("things")
 			for _, id := range []string{"a", "b", "c", "d", "e"} {
-				err := commit.New().Save(c.scope.Key("thing", id), wrapperspb.String("value of "+id), "", "1").
-					ZAdd(index, 0, "sort\x00"+id).Run(ctx, c.rdb)
-				if err != nil {
-					t.Fatal(err)
-				}
+				c.thing(t, id, "value of "+id, commit.Entry{Index: index, Member: "sort\x00" + id})
 			}
 			if err := commit.New().Delete(c.scope.Key("thing", "c")).Run(ctx, c.rdb); err != nil {
 				t.Fatal(err)

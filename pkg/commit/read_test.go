@@ -90,6 +90,16 @@ func (c counted) cost(t *testing.T, f func() error) int64 {
 	return c.trips.n.Load() - before
 }
 
+// thing saves the resource thing:<id> with its index entry, and returns its key.
+func (c counted) thing(t *testing.T, id, value string, entry commit.Entry) string {
+	t.Helper()
+	key := c.scope.Key("thing", id)
+	if err := commit.New().Save(key, wrapperspb.String(value), "", "1").Move(nil, []commit.Entry{entry}).Run(context.Background(), c.rdb); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
 func save(t *testing.T, rdb redis.UniversalClient, key, value, prev, version string) error {
 	t.Helper()
 	return commit.New().Save(key, wrapperspb.String(value), prev, version).Run(context.Background(), rdb)
@@ -205,11 +215,7 @@ func TestRoundTrips(t *testing.T) {
 			var keys []string
 			for i := range 30 {
 				id := string(rune('A' + i))
-				keys = append(keys, c.scope.Key("thing", id))
-				w := commit.New().Save(keys[i], wrapperspb.String(id), "", "1").ZAdd(index, float64(i%4), id)
-				if err := w.Run(ctx, c.rdb); err != nil {
-					t.Fatal(err)
-				}
+				keys = append(keys, c.thing(t, id, id, commit.Entry{Index: index, Member: id, Score: float64(i % 4)}))
 			}
 			newMsg := func() *wrapperspb.StringValue { return &wrapperspb.StringValue{} }
 			keyOf := func(m string) string { return c.scope.Key("thing", m) }
