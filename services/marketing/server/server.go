@@ -3,6 +3,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -77,21 +78,11 @@ func (s *Service) Subscriptions() []events.Subscription {
 // RunBackground implements platform.Background: on a timer, over every partition, customers whose
 // churn window ran out become CHURNED.
 func (s *Service) RunBackground(ctx context.Context) error {
-	t := time.NewTicker(churnSweepInterval)
-	defer t.Stop()
-	for {
-		for p := range s.deps.Keys.Partitions() {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if _, err := s.reactions.SweepChurn(ctx, p); err != nil && ctx.Err() == nil {
-				s.deps.Logger.WarnContext(ctx, "marketing: churn sweep", "partition", p, "error", err)
-			}
+	platform.EveryPartition(ctx, s.deps, churnSweepInterval, func(ctx context.Context, p int) error {
+		if _, err := s.reactions.SweepChurn(ctx, p); err != nil {
+			return fmt.Errorf("marketing churn sweep: %w", err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+		return nil
+	})
+	return nil
 }

@@ -4,6 +4,8 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -74,24 +76,15 @@ func (s *Service) Subscriptions() []events.Subscription {
 // and the rescoring of adoption that fades without usage. Concurrent sweeps in other processes are
 // safe: each change is conditional on the version read.
 func (s *Service) RunBackground(ctx context.Context) error {
-	t := time.NewTicker(sweepInterval)
-	defer t.Stop()
-	for {
-		for p := range s.deps.Keys.Partitions() {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if err := s.subscriptions.SweepPartition(ctx, p); err != nil && ctx.Err() == nil {
-				s.deps.Logger.WarnContext(ctx, "product: renewal sweep", "partition", p, "error", err)
-			}
-			if err := s.usage.RescorePartition(ctx, p); err != nil && ctx.Err() == nil {
-				s.deps.Logger.WarnContext(ctx, "product: adoption rescoring", "partition", p, "error", err)
-			}
+	platform.EveryPartition(ctx, s.deps, sweepInterval, func(ctx context.Context, p int) error {
+		var errs []error
+		if err := s.subscriptions.SweepPartition(ctx, p); err != nil {
+			errs = append(errs, fmt.Errorf("product renewal sweep: %w", err))
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+		if err := s.usage.RescorePartition(ctx, p); err != nil {
+			errs = append(errs, fmt.Errorf("product adoption rescoring: %w", err))
 		}
-	}
+		return errors.Join(errs...)
+	})
+	return nil
 }

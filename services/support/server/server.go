@@ -4,7 +4,7 @@ package server
 
 import (
 	"context"
-	"log/slog"
+	"fmt"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -27,10 +27,9 @@ const sweepInterval = 5 * time.Second
 
 // Service is the mountable support service.
 type Service struct {
-	rpc        *rpc.Server
-	sweep      *support.Sweep
-	partitions int
-	logger     *slog.Logger
+	rpc   *rpc.Server
+	sweep *support.Sweep
+	deps  platform.Deps
 }
 
 var (
@@ -57,7 +56,7 @@ func New(deps platform.Deps) (*Service, error) {
 			Stats:   support.NewStats(store),
 			Sweep:   sweep,
 		}, deps.PageTokens),
-		sweep: sweep, partitions: deps.Keys.Partitions(), logger: deps.Logger,
+		sweep: sweep, deps: deps,
 	}, nil
 }
 
@@ -71,22 +70,15 @@ func (s *Service) Register(r grpc.ServiceRegistrar) { s.rpc.Register(r) }
 // schedules. Several processes may sweep at once: each change is a versioned commit, so a breach or
 // close happens once whoever gets there first.
 func (s *Service) RunBackground(ctx context.Context) error {
-	tick := time.NewTicker(sweepInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
+	platform.EveryPartition(ctx, s.deps, sweepInterval, func(ctx context.Context, p int) error {
+		r, err := s.sweep.Partition(ctx, p)
+		if r.Breaches+r.Closed > 0 {
+			s.deps.Logger.InfoContext(ctx, "support sweep", "partition", p, "breaches", r.Breaches, "closed", r.Closed)
 		}
-		for p := range s.partitions {
-			r, err := s.sweep.Partition(ctx, p)
-			if err != nil && ctx.Err() == nil {
-				s.logger.WarnContext(ctx, "support sweep failed", "partition", p, "error", err)
-			}
-			if r.Breaches+r.Closed > 0 {
-				s.logger.InfoContext(ctx, "support sweep", "partition", p, "breaches", r.Breaches, "closed", r.Closed)
-			}
+		if err != nil {
+			return fmt.Errorf("support sweep: %w", err)
 		}
-	}
+		return nil
+	})
+	return nil
 }
