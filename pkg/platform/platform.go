@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/events"
-	"github.com/crmcycle/crm/pkg/grpcclient"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/pagetoken"
 	"github.com/crmcycle/crm/pkg/telemetry"
@@ -25,7 +24,6 @@ type Deps struct {
 	PageTokens *pagetoken.Codec
 	Telemetry  *telemetry.Telemetry
 	Logger     *slog.Logger
-	Clients    *grpcclient.Pool
 	Now        func() time.Time
 	// Dial returns the shared connection to another service (for example "product"), in this
 	// process or remote: traced, with a deadline on every call and the caller's credential
