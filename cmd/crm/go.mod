@@ -11,6 +11,7 @@ require (
 	github.com/crmcycle/crm/services/product v0.0.0-00010101000000-000000000000
 	github.com/crmcycle/crm/services/sales v0.0.0-00010101000000-000000000000
 	github.com/crmcycle/crm/services/support v0.0.0-00010101000000-000000000000
+	github.com/google/go-cmp v0.7.0
 	github.com/redis/go-redis/v9 v9.23.0
 	go.opentelemetry.io/otel/metric v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0
