@@ -96,6 +96,26 @@ func TestIdempotencyKeysOverGRPC(t *testing.T) {
 	}
 }
 
+// A client error is an outcome like a response: stored and replayed, the handler running once.
+func TestIdempotencyReplaysClientErrors(t *testing.T) {
+	c := startChain(t, nil)
+	_, key := c.suite.NewKey(t, "", "marketing.read", "marketing.write")
+	client, ctx := c.client(t, key)
+	ctx = metadata.AppendToOutgoingContext(ctx, "idempotency-key", "refused-1")
+	req := &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: emailRefused}}
+	_, first := client.CaptureLead(ctx, req)
+	_, again := client.CaptureLead(ctx, req)
+	if status.Code(first) != codes.FailedPrecondition {
+		t.Fatalf("first call: %v, want FailedPrecondition", first)
+	}
+	if !proto.Equal(status.Convert(first).Proto(), status.Convert(again).Proto()) {
+		t.Fatalf("replay = %v, want %v", again, first)
+	}
+	if n := c.fake.calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want 1", n)
+	}
+}
+
 func TestRateLimitPerKeyOverGRPC(t *testing.T) {
 	c := startChain(t, &ratelimit.Config{PerSecond: 1, Burst: 3})
 	tenant, key := c.suite.NewKey(t, "", "marketing.read")

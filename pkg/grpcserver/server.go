@@ -108,7 +108,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	unary = append(unary, grpcprotovalidate.UnaryServerInterceptor(validator))
 	if deps.Idempotency != nil {
-		unary = append(unary, deps.Idempotency.UnaryServerInterceptor(mutating))
+		// The idempotency store keeps or releases a key by the status of the outcome, so it must
+		// see handler errors already mapped: a second error mapping runs inside it (the outer one
+		// passes statuses through unchanged).
+		unary = append(unary, deps.Idempotency.UnaryServerInterceptor(mutating), errorInterceptor(logger))
 	}
 	opts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler(

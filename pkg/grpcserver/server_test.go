@@ -55,6 +55,9 @@ const marketingService = "crm.marketing.v1.MarketingService"
 
 // fakeMarketing answers GetLead by the id asked for, and echoes the caller's tenant in the lead's
 // company so tests see the principal reached the handler.
+// emailRefused is the e-mail whose capture the fake refuses with a client error.
+const emailRefused = "refused@example.com"
+
 type fakeMarketing struct {
 	marketingv1.UnimplementedMarketingServiceServer
 	calls   atomic.Int64
@@ -84,6 +87,9 @@ func (f *fakeMarketing) GetLead(ctx context.Context, req *marketingv1.GetLeadReq
 
 func (f *fakeMarketing) CaptureLead(ctx context.Context, req *marketingv1.CaptureLeadRequest) (*marketingv1.CaptureLeadResponse, error) {
 	f.calls.Add(1)
+	if req.GetLead().GetEmail() == emailRefused {
+		return nil, apierr.New(apierr.FailedPrecondition, "LEAD_REFUSED", "the lead is refused")
+	}
 	return &marketingv1.CaptureLeadResponse{Lead: &marketingv1.Lead{Id: idOK, Email: req.GetLead().GetEmail()}}, nil
 }
 
