@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
@@ -50,7 +51,7 @@ func (c *Campaigns) Create(ctx context.Context, tenant string, in *Campaign) (*C
 		Status:          marketingv1.CampaignStatus_CAMPAIGN_STATUS_DRAFT,
 		CreateTime:      ts,
 		UpdateTime:      ts,
-		Etag:            "1",
+		Etag:            etag.First,
 	}
 	event, err := c.event(ctx, tenant, "marketing.campaign.created", camp)
 	if err != nil {
@@ -86,8 +87,8 @@ func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mas
 	if err != nil {
 		return nil, err
 	}
-	if in.GetEtag() != "" && in.GetEtag() != existing.GetEtag() {
-		return nil, ErrCampaignEtag
+	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrCampaignEtag); err != nil {
+		return nil, err
 	}
 	merged := proto.CloneOf(existing)
 	applyMask(merged, in, update)
@@ -98,7 +99,7 @@ func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mas
 		return nil, err
 	}
 	merged.UpdateTime = timestamppb.New(c.now().UTC())
-	merged.Etag = nextEtag(existing.GetEtag())
+	merged.Etag = etag.Next(existing.GetEtag())
 	event, err := c.event(ctx, tenant, "marketing.campaign.updated", merged)
 	if err != nil {
 		return nil, err
@@ -125,7 +126,7 @@ func (c *Campaigns) Move(ctx context.Context, tenant, id string, to marketingv1.
 		moved := proto.CloneOf(existing)
 		moved.Status = to
 		moved.UpdateTime = timestamppb.New(c.now().UTC())
-		moved.Etag = nextEtag(existing.GetEtag())
+		moved.Etag = etag.Next(existing.GetEtag())
 		event, err := c.event(ctx, tenant, "marketing.campaign."+verb, moved)
 		if err != nil {
 			return nil, err

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -193,5 +194,5 @@ func setStatus(lead *Lead, to marketingv1.LeadStatus, now time.Time) {
 // touch stamps a changed lead with its update time and next etag.
 func touch(lead, prev *Lead, now time.Time) {
 	lead.UpdateTime = timestamppb.New(now)
-	lead.Etag = nextEtag(prev.GetEtag())
+	lead.Etag = etag.Next(prev.GetEtag())
 }

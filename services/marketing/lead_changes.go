@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -42,8 +43,8 @@ func (l *Leads) Update(ctx context.Context, tenant string, in *Lead, mask *field
 	if err != nil {
 		return nil, err
 	}
-	if in.GetEtag() != "" && in.GetEtag() != existing.GetEtag() {
-		return nil, ErrLeadEtag
+	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrLeadEtag); err != nil {
+		return nil, err
 	}
 	now := l.now().UTC()
 	merged := proto.CloneOf(existing)
@@ -87,13 +88,13 @@ func (l *Leads) Update(ctx context.Context, tenant string, in *Lead, mask *field
 
 // Erase removes a lead's personal data for good (the right to be forgotten). Counters that counted
 // the lead keep counting it; the erased event carries only ids.
-func (l *Leads) Erase(ctx context.Context, tenant, id, etag string) error {
+func (l *Leads) Erase(ctx context.Context, tenant, id, ifMatch string) error {
 	existing, err := l.store.GetLead(ctx, tenant, id)
 	if err != nil {
 		return err
 	}
-	if etag != "" && etag != existing.GetEtag() {
-		return ErrLeadEtag
+	if err := etag.Check(ifMatch, existing.GetEtag(), ErrLeadEtag); err != nil {
+		return err
 	}
 	_, event, err := l.publisher.Envelope(ctx, "marketing.lead.erased", tenant, existing.GetCustomerId(), l.now(),
 		&marketingv1.LeadErased{LeadId: existing.GetId(), CustomerId: existing.GetCustomerId()})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strconv"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
@@ -158,7 +158,7 @@ func newLead(in *Lead, email string, now time.Time) *Lead {
 		TouchCount:   1,
 		CreateTime:   ts,
 		UpdateTime:   ts,
-		Etag:         "1",
+		Etag:         etag.First,
 	}
 }
 
@@ -184,7 +184,7 @@ func addTouch(existing, in *Lead, referrer string, now time.Time) *Lead {
 	lead.LastTouch = &marketingv1.Touch{Channel: in.GetChannel(), CampaignId: in.GetCampaignId(), Time: ts}
 	lead.TouchCount++
 	lead.UpdateTime = ts
-	lead.Etag = nextEtag(existing.GetEtag())
+	lead.Etag = etag.Next(existing.GetEtag())
 	return lead
 }
 
@@ -213,10 +213,4 @@ func mergeTags(have, add []string) []string {
 		}
 	}
 	return out
-}
-
-// nextEtag advances the version the store checks on update.
-func nextEtag(etag string) string {
-	n, _ := strconv.ParseUint(etag, 10, 64)
-	return strconv.FormatUint(n+1, 10)
 }

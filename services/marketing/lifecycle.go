@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
@@ -198,7 +199,7 @@ func enterStage(ctx context.Context, pub events.Publisher, tenant, customer stri
 	move := &marketingv1.StageMove{From: cur.GetStage(), To: m.Stage, Time: ts, Cause: m.Cause, CauseEventId: m.EventID}
 	next.Stage, next.StageTime, next.UpdateTime = m.Stage, ts, ts
 	next.History = append(next.History, move)
-	next.Etag = nextEtag(cur.GetEtag())
+	next.Etag = etag.Next(cur.GetEtag())
 	_, ev, err := pub.Envelope(ctx, EventStageChanged, tenant, customer, now,
 		&marketingv1.LifecycleStageChanged{CustomerId: customer, Move: move})
 	if err != nil {
@@ -216,7 +217,7 @@ func (l *Lifecycle) riskWrite(ctx context.Context, tenant string, cur *CustomerL
 	next.AtRiskReasons = reasons
 	next.AtRisk = len(reasons) > 0
 	next.UpdateTime = timestamppb.New(now)
-	next.Etag = nextEtag(cur.GetEtag())
+	next.Etag = etag.Next(cur.GetEtag())
 	_, ev, err := l.publisher.Envelope(ctx, EventAtRiskChanged, tenant, cur.GetCustomerId(), now,
 		&marketingv1.CustomerAtRiskChanged{CustomerId: cur.GetCustomerId(), AtRisk: next.GetAtRisk(), Reasons: reasons, CauseEventId: eventID})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
@@ -133,7 +134,7 @@ func (l *Loyalty) credit(ctx context.Context, tenant, customer string, points in
 		}
 		after.EarnedByMonth[months[0]] += points
 		acct := account(customer, after, program)
-		credit := LoyaltyCredit{Entry: entry, Month: months[0], PrevVersion: st.Version, Version: nextEtag(st.Version), Tier: acct.GetTier(), Applied: applied}
+		credit := LoyaltyCredit{Entry: entry, Month: months[0], PrevVersion: st.Version, Version: etag.Next(st.Version), Tier: acct.GetTier(), Applied: applied}
 		if err := l.book(ctx, tenant, customer, "marketing.loyalty.points_credited", entry, &credit.Events); err != nil {
 			return nil, nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
@@ -103,8 +104,8 @@ func (l *Loyalty) UpdateProgram(ctx context.Context, tenant string, in *LoyaltyP
 	if err != nil {
 		return nil, err
 	}
-	if in.GetEtag() != "" && in.GetEtag() != existing.GetEtag() {
-		return nil, ErrLoyaltyProgramEtag
+	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrLoyaltyProgramEtag); err != nil {
+		return nil, err
 	}
 	merged := proto.CloneOf(existing)
 	applyMask(merged, in, update)
@@ -113,7 +114,7 @@ func (l *Loyalty) UpdateProgram(ctx context.Context, tenant string, in *LoyaltyP
 	}
 	now := l.now().UTC()
 	merged.UpdateTime = timestamppb.New(now)
-	merged.Etag = nextEtag(existing.GetEtag())
+	merged.Etag = etag.Next(existing.GetEtag())
 	_, event, err := l.publisher.Envelope(ctx, "marketing.loyalty_program.updated", tenant, "", now, merged)
 	if err != nil {
 		return nil, err

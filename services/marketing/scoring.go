@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
@@ -170,8 +171,8 @@ func (s *Scoring) Update(ctx context.Context, tenant string, in *ScoringRules, m
 	if err != nil {
 		return nil, err
 	}
-	if in.GetEtag() != "" && in.GetEtag() != existing.GetEtag() {
-		return nil, ErrScoringRulesEtag
+	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrScoringRulesEtag); err != nil {
+		return nil, err
 	}
 	merged := proto.CloneOf(existing)
 	applyMask(merged, in, update)
@@ -183,7 +184,7 @@ func (s *Scoring) Update(ctx context.Context, tenant string, in *ScoringRules, m
 	}
 	now := s.now().UTC()
 	merged.UpdateTime = timestamppb.New(now)
-	merged.Etag = nextEtag(existing.GetEtag())
+	merged.Etag = etag.Next(existing.GetEtag())
 	_, event, err := s.publisher.Envelope(ctx, "marketing.scoring_rules.updated", tenant, "", now, merged)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
@@ -94,7 +95,7 @@ func (s *Segments) Create(ctx context.Context, tenant string, in *Segment) (*Seg
 	}
 	now := s.now().UTC()
 	seg := &Segment{Id: uuid.Must(uuid.NewV7()).String(), DisplayName: in.GetDisplayName(), ContactChannel: in.GetContactChannel(),
-		Rule: r, CreateTime: timestamppb.New(now), Etag: "1"}
+		Rule: r, CreateTime: timestamppb.New(now), Etag: etag.First}
 	_, ev, err := s.publisher.Envelope(ctx, "marketing.segment.created", tenant, "", now, seg)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/protoupdate"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
@@ -62,7 +63,7 @@ func (c *Catalog) Create(ctx context.Context, tenant string, in *Product) (*Prod
 	p := proto.CloneOf(in)
 	p.Id = uuid.Must(uuid.NewV7()).String()
 	p.CreateTime, p.UpdateTime, p.ArchiveTime = ts, ts, nil
-	p.Etag = "1"
+	p.Etag = etag.First
 	if p.Active == nil {
 		p.Active = proto.Bool(true)
 	}
@@ -103,8 +104,8 @@ func (c *Catalog) Update(ctx context.Context, tenant string, in *Product, mask *
 	if err != nil {
 		return nil, err
 	}
-	if in.GetEtag() != "" && in.GetEtag() != existing.GetEtag() {
-		return nil, ErrProductEtag
+	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrProductEtag); err != nil {
+		return nil, err
 	}
 	if existing.GetArchiveTime() != nil {
 		return nil, ErrProductArchived
@@ -124,13 +125,13 @@ func (c *Catalog) Update(ctx context.Context, tenant string, in *Product, mask *
 }
 
 // Archive takes a product out of sale for good. Subscriptions to it go on.
-func (c *Catalog) Archive(ctx context.Context, tenant, id, etag string) (*Product, error) {
+func (c *Catalog) Archive(ctx context.Context, tenant, id, ifMatch string) (*Product, error) {
 	existing, err := c.store.GetProduct(ctx, tenant, id)
 	if err != nil {
 		return nil, err
 	}
-	if etag != "" && etag != existing.GetEtag() {
-		return nil, ErrProductEtag
+	if err := etag.Check(ifMatch, existing.GetEtag(), ErrProductEtag); err != nil {
+		return nil, err
 	}
 	if existing.GetArchiveTime() != nil {
 		return existing, nil
@@ -144,7 +145,7 @@ func (c *Catalog) Archive(ctx context.Context, tenant, id, etag string) (*Produc
 func (c *Catalog) replace(ctx context.Context, tenant string, p, prev *Product, eventType string) (*Product, error) {
 	now := c.now().UTC()
 	p.UpdateTime = timestamppb.New(now)
-	p.Etag = nextEtag(prev.GetEtag())
+	p.Etag = etag.Next(prev.GetEtag())
 	event, err := c.event(ctx, tenant, eventType, p, now)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
@@ -68,7 +69,7 @@ func newSubscription(order *salesv1.Order, line *salesv1.OrderLine, p *Product, 
 		Id: uuid.Must(uuid.NewV7()).String(), CustomerId: order.GetCustomerId(), ProductId: p.GetId(),
 		Sku: p.GetSku(), OrderId: order.GetId(), Quantity: line.GetQuantity(), BillingPeriod: p.GetBillingPeriod(),
 		Status: productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_ACTIVE, StartTime: ts,
-		CreateTime: ts, UpdateTime: ts, Etag: "1",
+		CreateTime: ts, UpdateTime: ts, Etag: etag.First,
 	}
 	if Recurring(p.GetBillingPeriod()) {
 		end := timestamppb.New(periodEnd(now, p.GetBillingPeriod(), 1))

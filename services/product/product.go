@@ -7,7 +7,6 @@ package product
 import (
 	"context"
 	"errors"
-	"strconv"
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
@@ -64,9 +63,4 @@ func IsActive(p *Product) bool { return p.GetActive() && p.GetArchiveTime() == n
 // Recurring reports whether a billing period renews.
 func Recurring(bp productv1.BillingPeriod) bool {
 	return bp == productv1.BillingPeriod_BILLING_PERIOD_MONTHLY || bp == productv1.BillingPeriod_BILLING_PERIOD_YEARLY
-}
-
-func nextEtag(etag string) string {
-	n, _ := strconv.ParseUint(etag, 10, 64)
-	return strconv.FormatUint(n+1, 10)
 }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
@@ -208,7 +209,7 @@ func (s *Subscriptions) change(ctx context.Context, tenant, id, eventType string
 
 func (s *Subscriptions) commit(ctx context.Context, tenant string, next, prev *Subscription, eventType string, now time.Time) error {
 	next.UpdateTime = timestamppb.New(now)
-	next.Etag = nextEtag(prev.GetEtag())
+	next.Etag = etag.Next(prev.GetEtag())
 	event, err := s.event(ctx, tenant, eventType, next)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 )
@@ -174,7 +175,7 @@ func (u *Usage) change(ctx context.Context, tenant string, in AdoptionInputs, a 
 	if a.GetBand() == in.Stored.GetBand() {
 		return nil, nil
 	}
-	c := &AdoptionChange{Adoption: a, PrevVersion: in.StoredVersion, Version: nextEtag(in.StoredVersion)}
+	c := &AdoptionChange{Adoption: a, PrevVersion: in.StoredVersion, Version: etag.Next(in.StoredVersion)}
 	var err error
 	_, c.Event, err = u.publisher.Envelope(ctx, EventAdoptionChanged, tenant, a.GetCustomerId(), now,
 		&productv1.AdoptionChanged{CustomerId: a.GetCustomerId(), PreviousBand: in.Stored.GetBand(), Adoption: a})

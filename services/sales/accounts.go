@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
@@ -24,7 +25,7 @@ func (a *Accounts) newAccount(in *Account) *Account {
 	ts := timestamppb.New(a.Now().UTC())
 	return &Account{
 		Id: uuid.Must(uuid.NewV7()).String(), DisplayName: in.GetDisplayName(), Domain: normalizeDomain(in.GetDomain()),
-		OwnerId: in.GetOwnerId(), Industry: in.GetIndustry(), CreateTime: ts, UpdateTime: ts, Etag: "1",
+		OwnerId: in.GetOwnerId(), Industry: in.GetIndustry(), CreateTime: ts, UpdateTime: ts, Etag: etag.First,
 	}
 }
 
@@ -61,7 +62,7 @@ func (a *Accounts) UpdateAccount(ctx context.Context, tenant string, in *Account
 	if err != nil {
 		return nil, err
 	}
-	if err := checkEtag(in.GetEtag(), existing.GetEtag(), ErrAccountEtag); err != nil {
+	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrAccountEtag); err != nil {
 		return nil, err
 	}
 	merged := proto.CloneOf(existing)
@@ -71,7 +72,7 @@ func (a *Accounts) UpdateAccount(ctx context.Context, tenant string, in *Account
 		return nil, err
 	}
 	merged.UpdateTime = timestamppb.New(a.Now().UTC())
-	merged.Etag = nextEtag(existing.GetEtag())
+	merged.Etag = etag.Next(existing.GetEtag())
 	event, err := a.event(ctx, "sales.account.updated", tenant, "", &salesv1.AccountChanged{AccountId: merged.GetId()})
 	if err != nil {
 		return nil, err
@@ -87,12 +88,12 @@ func (a *Accounts) UpdateAccount(ctx context.Context, tenant string, in *Account
 
 // DeleteAccount removes an account without contacts; the check holds inside the write, so a
 // contact created concurrently either lands first (and the delete is refused) or finds no account.
-func (a *Accounts) DeleteAccount(ctx context.Context, tenant, id, etag string) error {
+func (a *Accounts) DeleteAccount(ctx context.Context, tenant, id, ifMatch string) error {
 	existing, err := a.Store.GetAccount(ctx, tenant, id)
 	if err != nil {
 		return err
 	}
-	if err := checkEtag(etag, existing.GetEtag(), ErrAccountEtag); err != nil {
+	if err := etag.Check(ifMatch, existing.GetEtag(), ErrAccountEtag); err != nil {
 		return err
 	}
 	event, err := a.event(ctx, "sales.account.deleted", tenant, "", &salesv1.AccountChanged{AccountId: id})
@@ -118,7 +119,7 @@ func (a *Accounts) newContact(in *Contact, customerID string) (*Contact, error) 
 	return &Contact{
 		Id: uuid.Must(uuid.NewV7()).String(), CustomerId: customerID, AccountId: in.GetAccountId(), Email: email,
 		GivenName: in.GetGivenName(), FamilyName: in.GetFamilyName(), Phone: in.GetPhone(), OwnerId: in.GetOwnerId(),
-		CreateTime: ts, UpdateTime: ts, Etag: "1",
+		CreateTime: ts, UpdateTime: ts, Etag: etag.First,
 	}, nil
 }
 
@@ -165,7 +166,7 @@ func (a *Accounts) UpdateContact(ctx context.Context, tenant string, in *Contact
 	if err != nil {
 		return nil, err
 	}
-	if err := checkEtag(in.GetEtag(), existing.GetEtag(), ErrContactEtag); err != nil {
+	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrContactEtag); err != nil {
 		return nil, err
 	}
 	merged := proto.CloneOf(existing)
@@ -177,7 +178,7 @@ func (a *Accounts) UpdateContact(ctx context.Context, tenant string, in *Contact
 		return nil, err
 	}
 	merged.UpdateTime = timestamppb.New(a.Now().UTC())
-	merged.Etag = nextEtag(existing.GetEtag())
+	merged.Etag = etag.Next(existing.GetEtag())
 	event, err := a.contactEvent(ctx, "updated", tenant, merged)
 	if err != nil {
 		return nil, err
@@ -192,12 +193,12 @@ func (a *Accounts) UpdateContact(ctx context.Context, tenant string, in *Contact
 }
 
 // DeleteContact removes a contact; its customer id stays on its orders.
-func (a *Accounts) DeleteContact(ctx context.Context, tenant, id, etag string) error {
+func (a *Accounts) DeleteContact(ctx context.Context, tenant, id, ifMatch string) error {
 	existing, err := a.Store.GetContact(ctx, tenant, id)
 	if err != nil {
 		return err
 	}
-	if err := checkEtag(etag, existing.GetEtag(), ErrContactEtag); err != nil {
+	if err := etag.Check(ifMatch, existing.GetEtag(), ErrContactEtag); err != nil {
 		return err
 	}
 	event, err := a.contactEvent(ctx, "deleted", tenant, existing)

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
@@ -55,7 +56,7 @@ func (a *Activities) Create(ctx context.Context, tenant string, in *Activity) (*
 	act := &Activity{
 		Id: uuid.Must(uuid.NewV7()).String(), Type: in.GetType(), Subject: in.GetSubject(), Notes: in.GetNotes(),
 		OwnerId: in.GetOwnerId(), DueTime: in.GetDueTime(), ContactId: in.GetContactId(), AccountId: in.GetAccountId(),
-		OpportunityId: in.GetOpportunityId(), CreateTime: now, UpdateTime: now, Etag: "1",
+		OpportunityId: in.GetOpportunityId(), CreateTime: now, UpdateTime: now, Etag: etag.First,
 	}
 	event, err := a.eventOf(ctx, "created", tenant, act)
 	if err != nil {
@@ -91,7 +92,7 @@ func (a *Activities) Complete(ctx context.Context, tenant, id string) (*Activity
 		}
 		act := proto.CloneOf(existing)
 		now := timestampOf(a.Now())
-		act.CompleteTime, act.UpdateTime, act.Etag = now, now, nextEtag(existing.GetEtag())
+		act.CompleteTime, act.UpdateTime, act.Etag = now, now, etag.Next(existing.GetEtag())
 		event, err := a.eventOf(ctx, "completed", tenant, act)
 		if err != nil {
 			return nil, err

@@ -3,7 +3,6 @@ package sales
 import (
 	"errors"
 	"slices"
-	"strconv"
 	"strings"
 
 	"buf.build/go/protovalidate"
@@ -68,18 +67,4 @@ func validateAs(v protovalidate.Validator, prefix string, msg proto.Message) err
 	}
 	e.Message = "invalid " + prefix + ": " + e.Fields[0].Field + ": " + e.Fields[0].Description
 	return e
-}
-
-// nextEtag advances the version the store checks on update.
-func nextEtag(etag string) string {
-	n, _ := strconv.ParseUint(etag, 10, 64)
-	return strconv.FormatUint(n+1, 10)
-}
-
-// checkEtag refuses a client's etag that is not the current one.
-func checkEtag(given, current string, stale error) error {
-	if given != "" && given != current {
-		return stale
-	}
-	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
@@ -64,7 +65,7 @@ func (o *Opportunities) open(in *Opportunity, pipeline *Pipeline, contact *Conta
 		Id: uuid.Must(uuid.NewV7()).String(), DisplayName: in.GetDisplayName(), AccountId: in.GetAccountId(),
 		ContactId: in.GetContactId(), PipelineId: pipeline.GetId(), Amount: amount, CurrencyCode: currency,
 		CloseDate: closeDate, OwnerId: in.GetOwnerId(), Status: salesv1.OpportunityStatus_OPPORTUNITY_STATUS_OPEN,
-		CreateTime: timestampOf(now), UpdateTime: timestampOf(now), Etag: "1",
+		CreateTime: timestampOf(now), UpdateTime: timestampOf(now), Etag: etag.First,
 	}
 	if contact != nil {
 		opp.ContactId, opp.CustomerId, opp.CampaignId, opp.LeadId = contact.GetId(), contact.GetCustomerId(), contact.GetCampaignId(), contact.GetLeadId()
@@ -156,7 +157,7 @@ func (o *Opportunities) Update(ctx context.Context, tenant string, in *Opportuni
 	if err != nil {
 		return nil, err
 	}
-	if err := checkEtag(in.GetEtag(), existing.GetEtag(), ErrOpportunityEtag); err != nil {
+	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrOpportunityEtag); err != nil {
 		return nil, err
 	}
 	if !isOpen(existing) {
@@ -188,7 +189,7 @@ func (o *Opportunities) Update(ctx context.Context, tenant string, in *Opportuni
 // save writes an opportunity change that needs no pipeline pin or order, with its event.
 func (o *Opportunities) save(ctx context.Context, tenant string, opp, prev *Opportunity, eventType string) (*Opportunity, error) {
 	opp.UpdateTime = timestampOf(o.Now())
-	opp.Etag = nextEtag(prev.GetEtag())
+	opp.Etag = etag.Next(prev.GetEtag())
 	event, err := o.event(ctx, eventType, tenant, opp.GetCustomerId(), &salesv1.OpportunityChanged{Opportunity: opp})
 	if err != nil {
 		return nil, err
@@ -251,13 +252,13 @@ type eventOf struct {
 // change applies t to the current state of deal id, retrying when a concurrent write (or a
 // pipeline edit) lands first, so concurrent moves serialize and the history stays a chain. With
 // etag set, a concurrent change is ABORTED instead.
-func (o *Opportunities) change(ctx context.Context, tenant, id, etag string, t transition) (*Opportunity, *Order, error) {
+func (o *Opportunities) change(ctx context.Context, tenant, id, ifMatch string, t transition) (*Opportunity, *Order, error) {
 	for range writeAttempts {
 		existing, err := o.Store.GetOpportunity(ctx, tenant, id)
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := checkEtag(etag, existing.GetEtag(), ErrOpportunityEtag); err != nil {
+		if err := etag.Check(ifMatch, existing.GetEtag(), ErrOpportunityEtag); err != nil {
 			return nil, nil, err
 		}
 		if !isOpen(existing) {
@@ -277,7 +278,7 @@ func (o *Opportunities) change(ctx context.Context, tenant, id, etag string, t t
 			return existing, nil, nil
 		}
 		opp.UpdateTime = timestampOf(now)
-		opp.Etag = nextEtag(existing.GetEtag())
+		opp.Etag = etag.Next(existing.GetEtag())
 		w := &OpportunityWrite{Opp: opp, Prev: existing, PinPipeline: true, PipelineVersion: PipelineVersion(pipeline),
 			Order: order, Forecast: forecastDelta(existing, opp)}
 		for _, e := range pending {
@@ -289,7 +290,7 @@ func (o *Opportunities) change(ctx context.Context, tenant, id, etag string, t t
 		}
 		err = o.Store.SaveOpportunity(ctx, tenant, w)
 		if errors.Is(err, ErrStale) {
-			if etag != "" {
+			if ifMatch != "" {
 				return nil, nil, ErrOpportunityEtag
 			}
 			continue
@@ -304,8 +305,8 @@ func (o *Opportunities) change(ctx context.Context, tenant, id, etag string, t t
 
 // Move puts an open deal into another open stage of its pipeline; moving to the stage it is in
 // changes nothing.
-func (o *Opportunities) Move(ctx context.Context, tenant, id, stage, etag string) (*Opportunity, error) {
-	opp, _, err := o.change(ctx, tenant, id, etag, func(opp *Opportunity, pipeline *Pipeline, now time.Time) ([]eventOf, *Order, error) {
+func (o *Opportunities) Move(ctx context.Context, tenant, id, stage, ifMatch string) (*Opportunity, error) {
+	opp, _, err := o.change(ctx, tenant, id, ifMatch, func(opp *Opportunity, pipeline *Pipeline, now time.Time) ([]eventOf, *Order, error) {
 		s := stageOf(pipeline, stage)
 		switch {
 		case s == nil:
@@ -339,7 +340,7 @@ func (o *Opportunities) Win(ctx context.Context, tenant, id string) (*Opportunit
 			Id: uuid.Must(uuid.NewV7()).String(), CustomerId: opp.GetCustomerId(), AccountId: opp.GetAccountId(),
 			OpportunityId: opp.GetId(), Lines: opp.GetLineItems(), CurrencyCode: opp.GetCurrencyCode(),
 			Total:      fromNanos(opp.GetCurrencyCode(), linesTotal(opp.GetLineItems())),
-			CampaignId: opp.GetCampaignId(), CreateTime: timestampOf(now), UpdateTime: timestampOf(now), Etag: "1",
+			CampaignId: opp.GetCampaignId(), CreateTime: timestampOf(now), UpdateTime: timestampOf(now), Etag: etag.First,
 		}
 		closeDeal(opp, pipeline, salesv1.StageOutcome_STAGE_OUTCOME_WON, now)
 		opp.OrderId = order.GetId()

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
@@ -65,7 +66,7 @@ func (o *Orders) Create(ctx context.Context, tenant string, in *Order) (*Order, 
 	order := &Order{
 		Id: uuid.Must(uuid.NewV7()).String(), CustomerId: in.GetCustomerId(), AccountId: cmp.Or(in.GetAccountId(), contact.GetAccountId()),
 		Lines: lines, Total: fromNanos(currency, linesTotal(lines)), CampaignId: contact.GetCampaignId(),
-		CurrencyCode: currency, CreateTime: now, UpdateTime: now, Etag: "1",
+		CurrencyCode: currency, CreateTime: now, UpdateTime: now, Etag: etag.First,
 	}
 	event, err := o.event(ctx, EventOrderPlaced, tenant, order.GetCustomerId(), &salesv1.OrderPlaced{Order: order})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
@@ -28,7 +29,7 @@ func (p *Pipelines) Create(ctx context.Context, tenant string, in *Pipeline) (*P
 	}
 	ts := timestamppb.New(p.Now().UTC())
 	pl := &Pipeline{Id: uuid.Must(uuid.NewV7()).String(), DisplayName: in.GetDisplayName(), Stages: in.GetStages(),
-		CreateTime: ts, UpdateTime: ts, Etag: "1"}
+		CreateTime: ts, UpdateTime: ts, Etag: etag.First}
 	event, err := p.event(ctx, "sales.pipeline.created", tenant, "", &salesv1.PipelineChanged{PipelineId: pl.GetId()})
 	if err != nil {
 		return nil, err
@@ -84,7 +85,7 @@ func (p *Pipelines) Update(ctx context.Context, tenant string, in *Pipeline, mas
 	if err != nil {
 		return nil, err
 	}
-	if err := checkEtag(in.GetEtag(), existing.GetEtag(), ErrPipelineEtag); err != nil {
+	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrPipelineEtag); err != nil {
 		return nil, err
 	}
 	merged := proto.CloneOf(existing)
@@ -100,7 +101,7 @@ func (p *Pipelines) Update(ctx context.Context, tenant string, in *Pipeline, mas
 		merged.CreateTime = ts
 	}
 	merged.UpdateTime = ts
-	merged.Etag = nextEtag(existing.GetEtag())
+	merged.Etag = etag.Next(existing.GetEtag())
 	var removed []string
 	for _, s := range existing.GetStages() {
 		if stageOf(merged, s.GetId()) == nil {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/protoupdate"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
@@ -65,8 +66,8 @@ func (c *Config) UpdatePolicy(ctx context.Context, tenant string, in *SlaPolicy,
 		return nil, err
 	}
 	current := policyFor(stored, in.GetPriority())
-	if in.GetEtag() != "" && in.GetEtag() != current.GetEtag() {
-		return nil, ErrConfigEtag
+	if err := etag.Check(in.GetEtag(), current.GetEtag(), ErrConfigEtag); err != nil {
+		return nil, err
 	}
 	next := proto.CloneOf(current)
 	protoupdate.Apply(next, in, fields)
@@ -80,7 +81,7 @@ func (c *Config) UpdatePolicy(ctx context.Context, tenant string, in *SlaPolicy,
 		return nil, errPolicyOrder
 	}
 	now := c.now().UTC()
-	next.UpdateTime, next.Etag = timestamppb.New(now), nextEtag(current.GetEtag())
+	next.UpdateTime, next.Etag = timestamppb.New(now), etag.Next(current.GetEtag())
 	_, ev, err := c.publisher.Envelope(ctx, "support.sla_policy.updated", tenant, "", now, &supportv1.SupportConfigChanged{SlaPolicy: next})
 	if err != nil {
 		return nil, err
@@ -105,15 +106,15 @@ func (c *Config) UpdateSettings(ctx context.Context, tenant string, in *SupportS
 	if err != nil {
 		return nil, err
 	}
-	if in.GetEtag() != "" && in.GetEtag() != current.GetEtag() {
-		return nil, ErrConfigEtag
+	if err := etag.Check(in.GetEtag(), current.GetEtag(), ErrConfigEtag); err != nil {
+		return nil, err
 	}
 	if _, err := calendarOf(in.GetBusinessHours()); err != nil {
 		return nil, err
 	}
 	now := c.now().UTC()
 	next := &SupportSettings{AutoCloseDays: in.GetAutoCloseDays(), BusinessHours: in.GetBusinessHours(),
-		UpdateTime: timestamppb.New(now), Etag: nextEtag(current.GetEtag())}
+		UpdateTime: timestamppb.New(now), Etag: etag.Next(current.GetEtag())}
 	_, ev, err := c.publisher.Envelope(ctx, "support.settings.updated", tenant, "", now, &supportv1.SupportConfigChanged{Settings: next})
 	if err != nil {
 		return nil, err
@@ -136,9 +137,9 @@ func settingsOrDefault(ctx context.Context, store Store, tenant string) (*Suppor
 }
 
 // storedVersion is the store's version of a policy or settings etag: none for a default.
-func storedVersion(etag string) string {
-	if etag == defaultEtag {
+func storedVersion(tag string) string {
+	if tag == defaultEtag {
 		return ""
 	}
-	return etag
+	return tag
 }

@@ -3,7 +3,6 @@ package support
 import (
 	"context"
 	"errors"
-	"strconv"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -13,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/protoupdate"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
@@ -69,7 +69,7 @@ func (s *Tickets) Create(ctx context.Context, tenant string, in *Ticket) (*Ticke
 		EntitlementId: grant,
 		CreateTime:    timestamppb.New(now),
 		UpdateTime:    timestamppb.New(now),
-		Etag:          "1",
+		Etag:          etag.First,
 	}
 	if t.Priority == supportv1.TicketPriority_TICKET_PRIORITY_UNSPECIFIED {
 		t.Priority = supportv1.TicketPriority_TICKET_PRIORITY_NORMAL
@@ -139,8 +139,8 @@ func (s *Tickets) Update(ctx context.Context, tenant string, in *Ticket, mask *f
 		return nil, err
 	}
 	t, _, err := s.change(ctx, tenant, in.GetId(), func(t *Ticket, now time.Time, c *changes) error {
-		if in.GetEtag() != "" && in.GetEtag() != t.GetEtag() {
-			return ErrTicketEtag
+		if err := etag.Check(in.GetEtag(), t.GetEtag(), ErrTicketEtag); err != nil {
+			return err
 		}
 		if t.GetStatus() == supportv1.TicketStatus_TICKET_STATUS_CLOSED {
 			return ErrTicketStatus.With("status", t.GetStatus().String())
@@ -288,7 +288,7 @@ func (s *Tickets) change(ctx context.Context, tenant, id string, e edit) (*Ticke
 		w := TicketWrite{Prev: prev, Comment: c.comment}
 		if c.touched || len(c.breaches) > 0 {
 			next.UpdateTime = timestamppb.New(now)
-			next.Etag = nextEtag(prev.GetEtag())
+			next.Etag = etag.Next(prev.GetEtag())
 			w.Ticket, w.Tally = next, tallyChange(prev, next)
 		} else {
 			next = prev
@@ -348,9 +348,4 @@ func facts(t *Ticket) *supportv1.TicketFacts {
 		TicketId: t.GetId(), CustomerId: t.GetCustomerId(), ProductId: t.GetProductId(), Priority: t.GetPriority(),
 		Channel: t.GetChannel(), Status: t.GetStatus(), AssigneeId: t.GetAssigneeId(),
 	}
-}
-
-func nextEtag(etag string) string {
-	n, _ := strconv.ParseUint(etag, 10, 64)
-	return strconv.FormatUint(n+1, 10)
 }
