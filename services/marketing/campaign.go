@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/money"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
@@ -96,7 +97,7 @@ func ParseCampaignFilter(filter string) (CampaignIndex, error) {
 }
 
 // performance computes a campaign's results from its counters, exactly (no floats for money).
-func performance(c *Campaign, n CampaignCounters) *marketingv1.CampaignPerformance {
+func performance(c *Campaign, n CampaignCounters) (*marketingv1.CampaignPerformance, error) {
 	currency := c.GetBudget().GetCurrencyCode()
 	if currency == "" {
 		currency = c.GetActualCost().GetCurrencyCode()
@@ -104,30 +105,24 @@ func performance(c *Campaign, n CampaignCounters) *marketingv1.CampaignPerforman
 	p := &marketingv1.CampaignPerformance{
 		CampaignId: c.GetId(), Touches: n.Touches, Leads: n.Leads,
 		MarketingQualifiedLeads: n.MarketingQualifiedLeads, Conversions: n.Conversions,
-		WonRevenue: fromNanos(currency, big.NewInt(n.WonRevenueNanos)),
+		WonRevenue: money.FromInt64Nanos(currency, n.WonRevenueNanos),
 		WonDeals:   n.WonDeals, LostDeals: n.LostDeals,
 	}
-	cost := toNanos(c.GetActualCost())
+	cost := money.Nanos(c.GetActualCost())
 	if cost.Sign() > 0 && n.Leads > 0 {
-		p.CostPerLead = fromNanos(currency, new(big.Int).Quo(cost, big.NewInt(n.Leads)))
+		per, err := money.Per(c.GetActualCost(), n.Leads)
+		if err != nil {
+			return nil, err
+		}
+		per.CurrencyCode = currency
+		p.CostPerLead = per
 	}
 	if cost.Sign() > 0 {
+		// ROI is a ratio, not money: a float is its type in the contract.
 		gain := new(big.Int).Sub(big.NewInt(n.WonRevenueNanos), cost)
 		p.Roi, _ = new(big.Rat).SetFrac(gain, cost).Float64()
 	}
-	return p
-}
-
-const nanosPerUnit = 1_000_000_000
-
-func toNanos(m *typev1.Money) *big.Int {
-	n := new(big.Int).Mul(big.NewInt(m.GetUnits()), big.NewInt(nanosPerUnit))
-	return n.Add(n, big.NewInt(int64(m.GetNanos())))
-}
-
-func fromNanos(currency string, n *big.Int) *typev1.Money {
-	units, nanos := new(big.Int).QuoRem(n, big.NewInt(nanosPerUnit), new(big.Int))
-	return &typev1.Money{CurrencyCode: currency, Units: units.Int64(), Nanos: int32(nanos.Int64())}
+	return p, nil
 }
 
 func describeMove(from, to marketingv1.CampaignStatus) string {

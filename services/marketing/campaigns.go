@@ -153,7 +153,7 @@ func (c *Campaigns) Performance(ctx context.Context, tenant, id string) (*market
 	if err != nil {
 		return nil, err
 	}
-	return performance(camp, counters), nil
+	return performance(camp, counters)
 }
 
 func (c *Campaigns) event(ctx context.Context, tenant, eventType string, camp *Campaign) ([]byte, error) {

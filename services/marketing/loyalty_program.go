@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/money"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
@@ -22,7 +23,8 @@ type LoyaltyProgram = marketingv1.LoyaltyProgram
 var (
 	ErrLoyaltyProgramEtag = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
 		"the loyalty programme changed since it was read; read it again and retry")
-	ErrOrderCurrency = apierr.Invalid("total.currency_code", "the loyalty programme earns points in another currency")
+	ErrOrderCurrency  = apierr.Invalid("total.currency_code", "the loyalty programme earns points in another currency")
+	ErrPointsTooLarge = apierr.Invalid("total", "the order earns more points than a balance holds")
 )
 
 // updatableProgramFields are the fields UpdateLoyaltyProgram may change (its update_mask paths).
@@ -54,12 +56,16 @@ func PointsForOrder(p *LoyaltyProgram, total *typev1.Money) (int64, error) {
 	if c := p.GetCurrencyCode(); c != "" && c != total.GetCurrencyCode() {
 		return 0, ErrOrderCurrency
 	}
-	nanos := toNanos(total)
+	nanos := money.Nanos(total)
 	if nanos.Sign() <= 0 {
 		return 0, nil
 	}
 	points := new(big.Int).Mul(nanos, big.NewInt(p.GetPointsPerUnit()))
-	return points.Quo(points, big.NewInt(nanosPerUnit)).Int64(), nil
+	points.Quo(points, big.NewInt(money.NanosPerUnit))
+	if !points.IsInt64() {
+		return 0, ErrPointsTooLarge
+	}
+	return points.Int64(), nil
 }
 
 // LoyaltyProgramStore keeps a tenant's loyalty programme.

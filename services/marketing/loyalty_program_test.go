@@ -2,6 +2,7 @@ package marketing_test
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -29,6 +30,7 @@ func TestPointsForOrder(t *testing.T) {
 		{"another currency earns nothing", tenPerEuro, &typev1.Money{CurrencyCode: "USD", Units: 10}, 0, marketing.ErrOrderCurrency},
 		{"refund", anyCurrency, eur(-5, 0), 0, nil},
 		{"huge total stays exact", tenPerEuro, eur(900_000_000_000, 999_999_999), 9_000_000_000_009, nil},
+		{"points beyond a balance are refused, not wrapped", tenPerEuro, eur(math.MaxInt64, 0), 0, marketing.ErrPointsTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/money"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
@@ -262,7 +263,7 @@ func (r *Reactions) creditOrder(ctx context.Context, tenant, eventID string, ord
 // customer's lead first and last (once each), or to the order's own campaign without a lead.
 func (r *Reactions) attributeRevenue(ctx context.Context, tenant, eventID string, order *salesv1.Order, lead *Lead) error {
 	total := order.GetTotal()
-	nanos := toNanos(total)
+	nanos := money.Nanos(total)
 	if nanos.Sign() <= 0 {
 		return nil
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -16,6 +15,7 @@ import (
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/money"
 	"github.com/crmcycle/crm/pkg/protoupdate"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
@@ -171,7 +171,7 @@ func (c *Catalog) Quote(ctx context.Context, tenant, currency string, items []*p
 		return nil, err
 	}
 	out := &productv1.QuoteLineItemsResponse{}
-	sum := new(big.Int)
+	totals := make([]*typev1.Money, 0, len(items))
 	for i, it := range items {
 		p := products[i]
 		unit, why := quotable(p, currency)
@@ -182,20 +182,21 @@ func (c *Catalog) Quote(ctx context.Context, tenant, currency string, items []*p
 			e.Fields = []apierr.FieldViolation{{Field: field, Description: why}}
 			return nil, e
 		}
-		n := lineTotal(unit, it.GetQuantity(), it.GetDiscountPercent())
-		total, ok := money(currency, n)
-		if !ok {
-			return nil, ErrQuoteTooLarge
+		total, err := money.Times(unit, it.GetQuantity())
+		if err == nil {
+			total, err = money.LessPercent(total, it.GetDiscountPercent())
 		}
-		sum.Add(sum, n)
+		if err != nil {
+			return nil, ErrQuoteTooLarge.Wrap(err)
+		}
+		totals = append(totals, total)
 		out.Lines = append(out.Lines, &productv1.QuotedLine{
 			ProductId: p.GetId(), Sku: p.GetSku(), DisplayName: p.GetDisplayName(), Quantity: it.GetQuantity(),
 			UnitPrice: unit, DiscountPercent: it.GetDiscountPercent(), Total: total, BillingPeriod: p.GetBillingPeriod(),
 		})
 	}
-	var ok bool
-	if out.Total, ok = money(currency, sum); !ok {
-		return nil, ErrQuoteTooLarge
+	if out.Total, err = money.Sum(currency, totals...); err != nil {
+		return nil, ErrQuoteTooLarge.Wrap(err)
 	}
 	return out, nil
 }
@@ -219,13 +220,13 @@ func quotable(p *Product, currency string) (unit *typev1.Money, why string) {
 // checkPrices checks what field rules cannot: prices are not negative and the price book has at
 // most one price per currency, none in the list price's.
 func checkPrices(p *Product) error {
-	if nanos(p.GetPrice()).Sign() < 0 {
+	if money.Sign(p.GetPrice()) < 0 {
 		return errNegativePrice
 	}
 	seen := map[string]bool{p.GetPrice().GetCurrencyCode(): true}
 	for i, m := range p.GetAdditionalPrices() {
 		field := fmt.Sprintf("product.additional_prices[%d]", i)
-		if nanos(m).Sign() < 0 {
+		if money.Sign(m) < 0 {
 			return apierr.Invalid(field, "must not be negative")
 		}
 		if seen[m.GetCurrencyCode()] {
@@ -239,4 +240,17 @@ func checkPrices(p *Product) error {
 func (c *Catalog) event(ctx context.Context, tenant, eventType string, p *Product, at time.Time) ([]byte, error) {
 	_, data, err := c.publisher.Envelope(ctx, eventType, tenant, "", at, &productv1.ProductChanged{Product: p})
 	return data, err
+}
+
+// priceIn is the product's price in a currency: its list price or one of its price book's.
+func priceIn(p *Product, currency string) *typev1.Money {
+	if p.GetPrice().GetCurrencyCode() == currency {
+		return p.GetPrice()
+	}
+	for _, m := range p.GetAdditionalPrices() {
+		if m.GetCurrencyCode() == currency {
+			return m
+		}
+	}
+	return nil
 }

@@ -10,8 +10,8 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/crmcycle/crm/pkg/money"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
-	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
 
 // Forecast metrics, counted per period, owner and currency as opportunities change. Amounts are
@@ -27,14 +27,6 @@ const (
 	metricCycleSeconds = "cycle_seconds"
 )
 
-const nanosPerUnit = 1_000_000_000
-
-func toNanos(m *typev1.Money) int64 { return m.GetUnits()*nanosPerUnit + int64(m.GetNanos()) }
-
-func fromNanos(currency string, n int64) *typev1.Money {
-	return &typev1.Money{CurrencyCode: currency, Units: n / nanosPerUnit, Nanos: int32(n % nanosPerUnit)}
-}
-
 func timestampOf(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t.UTC()) }
 
 // Periods are the month and quarter of a close date "YYYY-MM-DD": "2026-07" and "2026-Q3".
@@ -47,11 +39,19 @@ func Periods(closeDate string) []string {
 }
 
 // contribution is what one deal adds to the forecast counters of its close date's periods.
-func contribution(o *Opportunity) []ForecastCounter {
+// The counters are int64 nano units: an amount beyond them is ErrAmountTooLarge, never a wrap.
+func contribution(o *Opportunity) ([]ForecastCounter, error) {
 	if o == nil {
-		return nil
+		return nil, nil
 	}
-	amount := toNanos(o.GetAmount())
+	amount, err := money.Int64Nanos(o.GetAmount())
+	if err != nil {
+		return nil, ErrAmountTooLarge
+	}
+	weighted, err := money.Percent(o.GetAmount(), o.GetProbability())
+	if err != nil {
+		return nil, err
+	}
 	values := map[string]int64{}
 	switch o.GetStatus() {
 	case salesv1.OpportunityStatus_OPPORTUNITY_STATUS_OPEN:
@@ -60,7 +60,8 @@ func contribution(o *Opportunity) []ForecastCounter {
 			break
 		}
 		values[metricPipeline] = amount
-		values[metricWeighted] = amount * int64(o.GetProbability()) / 100
+		// The weighted amount is at most the amount, so it fits too.
+		values[metricWeighted], _ = money.Int64Nanos(weighted)
 		if category == salesv1.ForecastCategory_FORECAST_CATEGORY_BEST_CASE || category == salesv1.ForecastCategory_FORECAST_CATEGORY_COMMIT {
 			values[metricBestCase] = amount
 		}
@@ -80,17 +81,25 @@ func contribution(o *Opportunity) []ForecastCounter {
 			out = append(out, ForecastCounter{Period: period, Owner: o.GetOwnerId(), Currency: o.GetCurrencyCode(), Metric: metric, Value: v})
 		}
 	}
-	return out
+	return out, nil
 }
 
 // forecastDelta is the change of the forecast counters when prev becomes next (either may be nil).
-func forecastDelta(prev, next *Opportunity) []ForecastCounter {
+func forecastDelta(prev, next *Opportunity) ([]ForecastCounter, error) {
 	type counter struct{ period, owner, currency, metric string }
 	sum := map[counter]int64{}
-	for _, c := range contribution(prev) {
+	before, err := contribution(prev)
+	if err != nil {
+		return nil, err
+	}
+	after, err := contribution(next)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range before {
 		sum[counter{c.Period, c.Owner, c.Currency, c.Metric}] -= c.Value
 	}
-	for _, c := range contribution(next) {
+	for _, c := range after {
 		sum[counter{c.Period, c.Owner, c.Currency, c.Metric}] += c.Value
 	}
 	var out []ForecastCounter
@@ -102,7 +111,7 @@ func forecastDelta(prev, next *Opportunity) []ForecastCounter {
 	slices.SortFunc(out, func(a, b ForecastCounter) int {
 		return cmp.Or(cmp.Compare(a.Period, b.Period), cmp.Compare(a.Owner, b.Owner), cmp.Compare(a.Currency, b.Currency), cmp.Compare(a.Metric, b.Metric))
 	})
-	return out
+	return out, nil
 }
 
 // Forecasts are the forecast use case.
@@ -137,9 +146,9 @@ func (f *Forecasts) Get(ctx context.Context, tenant, period, ownerID string) (*s
 		}
 		fr := &salesv1.ForecastRow{
 			OwnerId: r.owner, CurrencyCode: r.currency,
-			Pipeline: fromNanos(r.currency, v[metricPipeline]), WeightedPipeline: fromNanos(r.currency, v[metricWeighted]),
-			BestCase: fromNanos(r.currency, v[metricBestCase]), Commit: fromNanos(r.currency, v[metricCommit]),
-			ClosedWon: fromNanos(r.currency, v[metricWon]), WonCount: v[metricWonCount], LostCount: v[metricLostCount],
+			Pipeline: money.FromInt64Nanos(r.currency, v[metricPipeline]), WeightedPipeline: money.FromInt64Nanos(r.currency, v[metricWeighted]),
+			BestCase: money.FromInt64Nanos(r.currency, v[metricBestCase]), Commit: money.FromInt64Nanos(r.currency, v[metricCommit]),
+			ClosedWon: money.FromInt64Nanos(r.currency, v[metricWon]), WonCount: v[metricWonCount], LostCount: v[metricLostCount],
 		}
 		if closed := fr.WonCount + fr.LostCount; closed > 0 {
 			fr.WinRate = float64(fr.WonCount) / float64(closed)

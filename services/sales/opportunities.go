@@ -12,6 +12,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/money"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
@@ -49,9 +50,9 @@ func (o *Opportunities) open(in *Opportunity, pipeline *Pipeline, contact *Conta
 	}
 	amount := in.GetAmount()
 	if amount == nil {
-		amount = fromNanos(currency, 0)
+		amount = money.Zero(currency)
 	}
-	if amount.GetCurrencyCode() != currency || toNanos(amount) < 0 {
+	if amount.GetCurrencyCode() != currency || money.Sign(amount) < 0 {
 		return nil, ErrAmount
 	}
 	closeDate := in.GetCloseDate()
@@ -95,8 +96,12 @@ func (o *Opportunities) creation(ctx context.Context, tenant string, opp *Opport
 	if err != nil {
 		return nil, err
 	}
+	forecast, err := forecastDelta(nil, opp)
+	if err != nil {
+		return nil, err
+	}
 	return &OpportunityWrite{Opp: opp, PinPipeline: true, PipelineVersion: PipelineVersion(pipeline),
-		Forecast: forecastDelta(nil, opp), Events: [][]byte{event}}, nil
+		Forecast: forecast, Events: [][]byte{event}}, nil
 }
 
 // Create opens a deal in the first open stage of its pipeline (the default when empty).
@@ -169,9 +174,9 @@ func (o *Opportunities) Update(ctx context.Context, tenant string, in *Opportuni
 		return nil, ErrAmountFixed
 	}
 	if merged.Amount == nil {
-		merged.Amount = fromNanos(merged.GetCurrencyCode(), 0)
+		merged.Amount = money.Zero(merged.GetCurrencyCode())
 	}
-	if merged.GetAmount().GetCurrencyCode() != merged.GetCurrencyCode() || toNanos(merged.GetAmount()) < 0 {
+	if merged.GetAmount().GetCurrencyCode() != merged.GetCurrencyCode() || money.Sign(merged.GetAmount()) < 0 {
 		return nil, ErrAmount
 	}
 	if merged.CloseDate == "" {
@@ -194,7 +199,11 @@ func (o *Opportunities) save(ctx context.Context, tenant string, opp, prev *Oppo
 	if err != nil {
 		return nil, err
 	}
-	err = o.Store.SaveOpportunity(ctx, tenant, &OpportunityWrite{Opp: opp, Prev: prev, Forecast: forecastDelta(prev, opp), Events: [][]byte{event}})
+	forecast, err := forecastDelta(prev, opp)
+	if err != nil {
+		return nil, err
+	}
+	err = o.Store.SaveOpportunity(ctx, tenant, &OpportunityWrite{Opp: opp, Prev: prev, Forecast: forecast, Events: [][]byte{event}})
 	if errors.Is(err, ErrStale) {
 		return nil, ErrOpportunityEtag
 	}
@@ -228,7 +237,9 @@ func (o *Opportunities) AddLineItem(ctx context.Context, tenant, id string, in *
 		}
 		opp := proto.CloneOf(existing)
 		opp.LineItems = append(opp.LineItems, line)
-		opp.Amount = fromNanos(opp.GetCurrencyCode(), linesTotal(opp.GetLineItems()))
+		if opp.Amount, err = linesTotal(opp.GetCurrencyCode(), opp.GetLineItems()); err != nil {
+			return nil, nil, err
+		}
 		saved, err := o.save(ctx, tenant, opp, existing, "sales.opportunity.updated")
 		if !errors.Is(err, ErrOpportunityEtag) {
 			return saved, line, err
@@ -279,8 +290,12 @@ func (o *Opportunities) change(ctx context.Context, tenant, id, ifMatch string, 
 		}
 		opp.UpdateTime = timestampOf(now)
 		opp.Etag = etag.Next(existing.GetEtag())
+		forecast, err := forecastDelta(existing, opp)
+		if err != nil {
+			return nil, nil, err
+		}
 		w := &OpportunityWrite{Opp: opp, Prev: existing, PinPipeline: true, PipelineVersion: PipelineVersion(pipeline),
-			Order: order, Forecast: forecastDelta(existing, opp)}
+			Order: order, Forecast: forecast}
 		for _, e := range pending {
 			data, err := o.event(ctx, e.eventType, tenant, opp.GetCustomerId(), e.payload)
 			if err != nil {
@@ -336,10 +351,14 @@ func (o *Opportunities) Win(ctx context.Context, tenant, id string) (*Opportunit
 		if opp.GetCustomerId() == "" {
 			return nil, nil, ErrNoCustomer
 		}
+		total, err := linesTotal(opp.GetCurrencyCode(), opp.GetLineItems())
+		if err != nil {
+			return nil, nil, err
+		}
 		order := &Order{
 			Id: uuid.Must(uuid.NewV7()).String(), CustomerId: opp.GetCustomerId(), AccountId: opp.GetAccountId(),
 			OpportunityId: opp.GetId(), Lines: opp.GetLineItems(), CurrencyCode: opp.GetCurrencyCode(),
-			Total:      fromNanos(opp.GetCurrencyCode(), linesTotal(opp.GetLineItems())),
+			Total:      total,
 			CampaignId: opp.GetCampaignId(), CreateTime: timestampOf(now), UpdateTime: timestampOf(now), Etag: etag.First,
 		}
 		closeDeal(opp, pipeline, salesv1.StageOutcome_STAGE_OUTCOME_WON, now)

@@ -26,6 +26,7 @@ var (
 	ErrNoParty         = apierr.Invalid("opportunity", "set account_id or contact_id")
 	ErrAmountFixed     = apierr.Invalid("opportunity.amount", "the amount of an opportunity with line items is their sum")
 	ErrAmount          = apierr.Invalid("opportunity.amount", "must be zero or more, in the opportunity's currency")
+	ErrAmountTooLarge  = apierr.Invalid("opportunity.amount", "must be below 9,223,372,036 units, the range of the forecast")
 	ErrCloseDate       = apierr.Invalid("opportunity.close_date", "must be a date YYYY-MM-DD")
 	ErrUnknownContact  = apierr.Invalid("contact_id", "no contact with this id")
 	ErrUnknownPipeline = apierr.Invalid("opportunity.pipeline_id", "no pipeline with this id")

@@ -62,10 +62,14 @@ func (o *Orders) Create(ctx context.Context, tenant string, in *Order) (*Order, 
 	if err != nil {
 		return nil, err
 	}
+	total, err := linesTotal(currency, lines)
+	if err != nil {
+		return nil, err
+	}
 	now := timestampOf(o.Now())
 	order := &Order{
 		Id: uuid.Must(uuid.NewV7()).String(), CustomerId: in.GetCustomerId(), AccountId: cmp.Or(in.GetAccountId(), contact.GetAccountId()),
-		Lines: lines, Total: fromNanos(currency, linesTotal(lines)), CampaignId: contact.GetCampaignId(),
+		Lines: lines, Total: total, CampaignId: contact.GetCampaignId(),
 		CurrencyCode: currency, CreateTime: now, UpdateTime: now, Etag: etag.First,
 	}
 	event, err := o.event(ctx, EventOrderPlaced, tenant, order.GetCustomerId(), &salesv1.OrderPlaced{Order: order})

@@ -2,8 +2,11 @@ package sales
 
 import (
 	"context"
+	"errors"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/money"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
 
 // Errors of pricing through the product service.
@@ -20,13 +23,17 @@ type Pricer interface {
 	Price(ctx context.Context, currency string, lines []*OrderLine) ([]*OrderLine, error)
 }
 
-// linesTotal sums the lines' totals.
-func linesTotal(lines []*OrderLine) int64 {
-	var sum int64
-	for _, l := range lines {
-		sum += toNanos(l.GetTotal())
+// linesTotal sums the lines' totals, exactly: ErrAmountTooLarge beyond what a Money holds.
+func linesTotal(currency string, lines []*OrderLine) (*typev1.Money, error) {
+	totals := make([]*typev1.Money, len(lines))
+	for i, l := range lines {
+		totals[i] = l.GetTotal()
 	}
-	return sum
+	sum, err := money.Sum(currency, totals...)
+	if errors.Is(err, money.ErrOutOfRange) {
+		return nil, ErrAmountTooLarge
+	}
+	return sum, err
 }
 
 // requestLines keeps only what a client may set on a line: the price comes from the catalog.
