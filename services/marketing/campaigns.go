@@ -14,6 +14,7 @@ import (
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/protoupdate"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -79,7 +80,7 @@ func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mas
 	if _, err := uuid.Parse(in.GetId()); err != nil {
 		return nil, apierr.Invalid("campaign.id", "must be a campaign id (UUID)")
 	}
-	update, err := maskFields(in, mask, updatableCampaignFields, "update_mask")
+	update, err := protoupdate.Fields(in, mask, updatableCampaignFields, "update_mask")
 	if err != nil {
 		return nil, err
 	}
@@ -91,8 +92,8 @@ func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mas
 		return nil, err
 	}
 	merged := proto.CloneOf(existing)
-	applyMask(merged, in, update)
-	if err := validateAs(c.validator, "campaign", merged); err != nil {
+	protoupdate.Apply(merged, in, update)
+	if err := protoupdate.Validate(c.validator, "campaign", merged); err != nil {
 		return nil, err
 	}
 	if err := sameCurrency(merged); err != nil {

@@ -4,17 +4,15 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 
-	"buf.build/go/protovalidate"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/protoupdate"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -35,7 +33,7 @@ func (l *Leads) Update(ctx context.Context, tenant string, in *Lead, mask *field
 	if _, err := uuid.Parse(in.GetId()); err != nil {
 		return nil, apierr.Invalid("lead.id", "must be a lead id (UUID)")
 	}
-	update, err := maskFields(in, mask, updatableLeadFields, "update_mask")
+	update, err := protoupdate.Fields(in, mask, updatableLeadFields, "update_mask")
 	if err != nil {
 		return nil, err
 	}
@@ -48,13 +46,13 @@ func (l *Leads) Update(ctx context.Context, tenant string, in *Lead, mask *field
 	}
 	now := l.now().UTC()
 	merged := proto.CloneOf(existing)
-	applyMask(merged, in, update)
+	protoupdate.Apply(merged, in, update)
 	if merged.Email, err = NormalizeEmail(merged.GetEmail()); err != nil {
 		return nil, err
 	}
 	ts := timestamppb.New(now)
 	merged.Consent = keepConsentTimes(existing.GetConsent(), merged.GetConsent(), ts)
-	if err := validateAs(l.validator, "lead", merged); err != nil {
+	if err := protoupdate.Validate(l.validator, "lead", merged); err != nil {
 		return nil, err
 	}
 	rules, err := rulesOrDefaults(ctx, l.store, tenant)
@@ -129,60 +127,4 @@ func keepConsentTimes(before, after []*marketingv1.Consent, ts *timestamppb.Time
 		out = append(out, c)
 	}
 	return out
-}
-
-// maskFields resolves update_mask paths (snake_case, or lowerCamelCase as REST clients send
-// them) to fields, all of them allowed; an empty mask means every allowed field (AIP-134).
-func maskFields(msg proto.Message, mask *fieldmaskpb.FieldMask, allowed []string, maskField string) ([]protoreflect.FieldDescriptor, error) {
-	fields := msg.ProtoReflect().Descriptor().Fields()
-	var out []protoreflect.FieldDescriptor
-	for _, p := range mask.GetPaths() {
-		fd := fields.ByJSONName(p)
-		if fd == nil {
-			fd = fields.ByName(protoreflect.Name(p))
-		}
-		if fd == nil || !slices.Contains(allowed, string(fd.Name())) {
-			return nil, apierr.Invalid(maskField, "cannot update "+p+"; updatable: "+strings.Join(allowed, ", "))
-		}
-		out = append(out, fd)
-	}
-	if len(out) == 0 {
-		for _, name := range allowed {
-			out = append(out, fields.ByName(protoreflect.Name(name)))
-		}
-	}
-	return out, nil
-}
-
-// applyMask copies the given fields from src to dst, clearing those src does not set.
-func applyMask(dst, src proto.Message, fields []protoreflect.FieldDescriptor) {
-	d, s := dst.ProtoReflect(), src.ProtoReflect()
-	for _, fd := range fields {
-		if s.Has(fd) {
-			d.Set(fd, s.Get(fd))
-		} else {
-			d.Clear(fd)
-		}
-	}
-}
-
-// validateAs checks msg against the contract's rules, naming fields as the request does
-// (prefix.field).
-func validateAs(v protovalidate.Validator, prefix string, msg proto.Message) error {
-	err := v.Validate(msg)
-	var verr *protovalidate.ValidationError
-	if !errors.As(err, &verr) {
-		return err
-	}
-	e := apierr.Invalid(prefix, "invalid")
-	e.Fields = nil
-	for _, viol := range verr.Violations {
-		field := prefix
-		if path := protovalidate.FieldPathString(viol.Proto.GetField()); path != "" {
-			field += "." + path
-		}
-		e.Fields = append(e.Fields, apierr.FieldViolation{Field: field, Description: viol.Proto.GetMessage()})
-	}
-	e.Message = "invalid " + prefix + ": " + e.Fields[0].Field + ": " + e.Fields[0].Description
-	return e
 }

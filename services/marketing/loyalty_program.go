@@ -12,6 +12,7 @@ import (
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/money"
+	"github.com/crmcycle/crm/pkg/protoupdate"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
@@ -102,7 +103,7 @@ func (l *Loyalty) UpdateProgram(ctx context.Context, tenant string, in *LoyaltyP
 	if in == nil {
 		return nil, apierr.Invalid("loyalty_program", "required")
 	}
-	update, err := maskFields(in, mask, updatableProgramFields, "update_mask")
+	update, err := protoupdate.Fields(in, mask, updatableProgramFields, "update_mask")
 	if err != nil {
 		return nil, err
 	}
@@ -114,8 +115,8 @@ func (l *Loyalty) UpdateProgram(ctx context.Context, tenant string, in *LoyaltyP
 		return nil, err
 	}
 	merged := proto.CloneOf(existing)
-	applyMask(merged, in, update)
-	if err := validateAs(l.validator, "loyalty_program", merged); err != nil {
+	protoupdate.Apply(merged, in, update)
+	if err := protoupdate.Validate(l.validator, "loyalty_program", merged); err != nil {
 		return nil, err
 	}
 	now := l.now().UTC()

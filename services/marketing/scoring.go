@@ -15,6 +15,7 @@ import (
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/protoupdate"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
@@ -163,7 +164,7 @@ func (s *Scoring) Update(ctx context.Context, tenant string, in *ScoringRules, m
 	if in == nil {
 		return nil, apierr.Invalid("scoring_rules", "required")
 	}
-	update, err := maskFields(in, mask, updatableRuleFields, "update_mask")
+	update, err := protoupdate.Fields(in, mask, updatableRuleFields, "update_mask")
 	if err != nil {
 		return nil, err
 	}
@@ -175,8 +176,8 @@ func (s *Scoring) Update(ctx context.Context, tenant string, in *ScoringRules, m
 		return nil, err
 	}
 	merged := proto.CloneOf(existing)
-	applyMask(merged, in, update)
-	if err := validateAs(s.validator, "scoring_rules", merged); err != nil {
+	protoupdate.Apply(merged, in, update)
+	if err := protoupdate.Validate(s.validator, "scoring_rules", merged); err != nil {
 		return nil, err
 	}
 	if err := distinctRuleKeys(merged); err != nil {

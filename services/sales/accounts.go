@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/protoupdate"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
@@ -54,7 +55,7 @@ func (a *Accounts) UpdateAccount(ctx context.Context, tenant string, in *Account
 	if _, err := uuid.Parse(in.GetId()); err != nil {
 		return nil, apierr.Invalid("account.id", "must be an account id (UUID)")
 	}
-	fields, err := maskFields(in, mask, updatableAccountFields)
+	fields, err := protoupdate.Fields(in, mask, updatableAccountFields, "update_mask")
 	if err != nil {
 		return nil, err
 	}
@@ -66,9 +67,9 @@ func (a *Accounts) UpdateAccount(ctx context.Context, tenant string, in *Account
 		return nil, err
 	}
 	merged := proto.CloneOf(existing)
-	applyMask(merged, in, fields)
+	protoupdate.Apply(merged, in, fields)
 	merged.Domain = normalizeDomain(merged.GetDomain())
-	if err := validateAs(a.Validator, "account", merged); err != nil {
+	if err := protoupdate.Validate(a.Validator, "account", merged); err != nil {
 		return nil, err
 	}
 	merged.UpdateTime = timestamppb.New(a.Now().UTC())
@@ -158,7 +159,7 @@ func (a *Accounts) UpdateContact(ctx context.Context, tenant string, in *Contact
 	if _, err := uuid.Parse(in.GetId()); err != nil {
 		return nil, apierr.Invalid("contact.id", "must be a contact id (UUID)")
 	}
-	fields, err := maskFields(in, mask, updatableContactFields)
+	fields, err := protoupdate.Fields(in, mask, updatableContactFields, "update_mask")
 	if err != nil {
 		return nil, err
 	}
@@ -170,11 +171,11 @@ func (a *Accounts) UpdateContact(ctx context.Context, tenant string, in *Contact
 		return nil, err
 	}
 	merged := proto.CloneOf(existing)
-	applyMask(merged, in, fields)
+	protoupdate.Apply(merged, in, fields)
 	if merged.Email, err = NormalizeEmail(merged.GetEmail()); err != nil {
 		return nil, err
 	}
-	if err := validateAs(a.Validator, "contact", merged); err != nil {
+	if err := protoupdate.Validate(a.Validator, "contact", merged); err != nil {
 		return nil, err
 	}
 	merged.UpdateTime = timestamppb.New(a.Now().UTC())

@@ -13,6 +13,7 @@ import (
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/money"
+	"github.com/crmcycle/crm/pkg/protoupdate"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
@@ -154,7 +155,7 @@ func (o *Opportunities) Update(ctx context.Context, tenant string, in *Opportuni
 	if _, err := uuid.Parse(in.GetId()); err != nil {
 		return nil, apierr.Invalid("opportunity.id", "must be an opportunity id (UUID)")
 	}
-	fields, err := maskFields(in, mask, updatableOpportunityFields)
+	fields, err := protoupdate.Fields(in, mask, updatableOpportunityFields, "update_mask")
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +170,7 @@ func (o *Opportunities) Update(ctx context.Context, tenant string, in *Opportuni
 		return nil, ErrOpportunityClosed
 	}
 	merged := proto.CloneOf(existing)
-	applyMask(merged, in, fields)
+	protoupdate.Apply(merged, in, fields)
 	if !proto.Equal(merged.GetAmount(), existing.GetAmount()) && len(existing.GetLineItems()) > 0 {
 		return nil, ErrAmountFixed
 	}
@@ -182,7 +183,7 @@ func (o *Opportunities) Update(ctx context.Context, tenant string, in *Opportuni
 	if merged.CloseDate == "" {
 		merged.CloseDate = existing.GetCloseDate()
 	}
-	if err := validateAs(o.Validator, "opportunity", merged); err != nil {
+	if err := protoupdate.Validate(o.Validator, "opportunity", merged); err != nil {
 		return nil, err
 	}
 	if _, err := time.Parse(time.DateOnly, merged.GetCloseDate()); err != nil {

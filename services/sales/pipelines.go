@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/protoupdate"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
@@ -77,7 +78,7 @@ func (p *Pipelines) Update(ctx context.Context, tenant string, in *Pipeline, mas
 	if in.GetId() == "" {
 		return nil, apierr.Invalid("pipeline.id", "required")
 	}
-	fields, err := maskFields(in, mask, updatablePipelineFields)
+	fields, err := protoupdate.Fields(in, mask, updatablePipelineFields, "update_mask")
 	if err != nil {
 		return nil, err
 	}
@@ -89,8 +90,8 @@ func (p *Pipelines) Update(ctx context.Context, tenant string, in *Pipeline, mas
 		return nil, err
 	}
 	merged := proto.CloneOf(existing)
-	applyMask(merged, in, fields)
-	if err := validateAs(p.Validator, "pipeline", merged); err != nil {
+	protoupdate.Apply(merged, in, fields)
+	if err := protoupdate.Validate(p.Validator, "pipeline", merged); err != nil {
 		return nil, err
 	}
 	if err := checkStages(merged); err != nil {

@@ -1,0 +1,88 @@
+package protoupdate_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"buf.build/go/protovalidate"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/protoupdate"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+)
+
+var updatable = []string{"display_name", "owner_id", "industry"}
+
+func names(t *testing.T, paths ...string) []string {
+	t.Helper()
+	var mask *fieldmaskpb.FieldMask
+	if paths != nil {
+		mask = &fieldmaskpb.FieldMask{Paths: paths}
+	}
+	fields, err := protoupdate.Fields(&salesv1.Account{}, mask, updatable, "update_mask")
+	if err != nil {
+		t.Fatalf("Fields(%v): %v", paths, err)
+	}
+	var out []string
+	for _, fd := range fields {
+		out = append(out, string(fd.Name()))
+	}
+	return out
+}
+
+func TestFields(t *testing.T) {
+	if got := names(t, "display_name", "ownerId"); !slices.Equal(got, []string{"display_name", "owner_id"}) {
+		t.Errorf("proto and JSON names: got %v, want [display_name owner_id]", got)
+	}
+	if got := names(t); !slices.Equal(got, updatable) {
+		t.Errorf("empty mask: got %v, want every updatable field %v", got, updatable)
+	}
+	for _, path := range []string{"domain", "etag", "colour", ""} {
+		_, err := protoupdate.Fields(&salesv1.Account{}, &fieldmaskpb.FieldMask{Paths: []string{path}}, updatable, "update_mask")
+		e, ok := apierr.As(err)
+		if !ok || e.Kind != apierr.InvalidArgument || e.Fields[0].Field != "update_mask" || !strings.Contains(e.Fields[0].Description, "display_name, owner_id, industry") {
+			t.Errorf("path %q: got %v, want INVALID_ARGUMENT on update_mask listing the updatable fields", path, err)
+		}
+	}
+}
+
+func TestApply(t *testing.T) {
+	dst := &salesv1.Account{Id: "a", DisplayName: "Old", OwnerId: "ada", Industry: "retail", Domain: "old.example"}
+	src := &salesv1.Account{Id: "ignored", DisplayName: "New", Domain: "ignored.example"}
+	fields, err := protoupdate.Fields(dst, &fieldmaskpb.FieldMask{Paths: []string{"displayName", "owner_id"}}, updatable, "update_mask")
+	if err != nil {
+		t.Fatal(err)
+	}
+	protoupdate.Apply(dst, src, fields)
+	want := &salesv1.Account{Id: "a", DisplayName: "New", Industry: "retail", Domain: "old.example"}
+	if diff := cmp.Diff(want, dst, protocmp.Transform()); diff != "" {
+		t.Errorf("named fields copied, an unset one cleared, the rest kept (-want +got):\n%s", diff)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	v, err := protovalidate.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := protoupdate.Validate(v, "account", &salesv1.Account{DisplayName: "Acme"}); err != nil {
+		t.Errorf("a valid account: %v", err)
+	}
+	err = protoupdate.Validate(v, "account", &salesv1.Account{OwnerId: "not allowed!"})
+	e, ok := apierr.As(err)
+	if !ok || e.Kind != apierr.InvalidArgument {
+		t.Fatalf("an invalid account: %v, want INVALID_ARGUMENT", err)
+	}
+	var got []string
+	for _, f := range e.Fields {
+		got = append(got, f.Field)
+	}
+	slices.Sort(got)
+	if want := []string{"account.display_name", "account.owner_id"}; !slices.Equal(got, want) {
+		t.Errorf("violations on %v, want %v", got, want)
+	}
+}
