@@ -69,7 +69,8 @@ func TestAdminEventsLagAndDeadLetters(t *testing.T) {
 	}
 	producer, tenant := "admintest", redistest.Tenant(t)
 	pub := events.Publisher{Producer: producer, Propagator: telemetry.ForTest(tracenoop.NewTracerProvider(), nil).Propagator}
-	ev, data, err := pub.Envelope(ctx, "admintest.thing.failed", tenant, "", time.Now(), wrapperspb.String("x"))
+	failed := eventv1.Type[*wrapperspb.StringValue]{Name: "admintest.thing.failed"}
+	ev, data, err := pub.Envelope(ctx, failed.Of(wrapperspb.String("x")), tenant, "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

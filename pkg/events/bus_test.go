@@ -71,7 +71,8 @@ func testTelemetry() *telemetry.Telemetry {
 func publish(ctx context.Context, t testing.TB, b backend, producer, tenant string, n int) *eventv1.Event {
 	t.Helper()
 	pub := events.Publisher{Producer: producer, Propagator: propagation.TraceContext{}}
-	ev, data, err := pub.Envelope(ctx, producer+".thing.happened", tenant, "", time.Now(), wrapperspb.Int64(int64(n)))
+	happened := eventv1.Type[*wrapperspb.Int64Value]{Name: producer + ".thing.happened"}
+	ev, data, err := pub.Envelope(ctx, happened.Of(wrapperspb.Int64(int64(n))), tenant, "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,13 +82,13 @@ func publish(ctx context.Context, t testing.TB, b backend, producer, tenant stri
 	return ev
 }
 
-// effect applies an event exactly once: the effect (a counter per event id) and the seen marker
-// commit together.
+// effect applies an event exactly once: the effect (a counter per event id) and its redelivery
+// guard commit together.
 func effect(rdb redis.UniversalClient, keys *keyspace.Space, group string) events.Handler {
 	return func(ctx context.Context, ev *eventv1.Event) error {
-		return commit.New().
-			Once(events.SeenMarker(keys, group, ev), 0).
-			HIncrBy(keys.Scope(group, ev.GetTenantId()).Key("effects"), ev.GetId(), 1).
+		scope := keys.Scope(group, ev.GetTenantId())
+		return events.Guard(commit.New(), scope, events.EffectOf(ev, "count")).
+			HIncrBy(scope.Key("effects"), ev.GetId(), 1).
 			Run(ctx, rdb)
 	}
 }
@@ -477,7 +478,8 @@ func TestConsumerSpanLinksToProducerSpan(t *testing.T) {
 
 		ctx, rpc := tp.Tracer("test").Start(context.Background(), "crm.test.v1.TestService/Write", trace.WithSpanKind(trace.SpanKindServer))
 		pub := events.Publisher{Producer: producer, Propagator: tel.Propagator}
-		_, data, err := pub.Envelope(ctx, producer+".thing.happened", tenant, "", time.Now(), wrapperspb.String("x"))
+		happened := eventv1.Type[*wrapperspb.StringValue]{Name: producer + ".thing.happened"}
+		_, data, err := pub.Envelope(ctx, happened.Of(wrapperspb.String("x")), tenant, "", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

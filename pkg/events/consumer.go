@@ -26,8 +26,9 @@ import (
 )
 
 // Handler reacts to one event. An error means "try again"; after MaxDeliveries failed deliveries
-// the event goes to the dead-letter stream. Handlers make their effect exactly once by committing it
-// with a Once(SeenMarker(...)) in the same atomic write; commit.ErrAlreadyApplied counts as success.
+// the event goes to the dead-letter stream. Handlers make each effect exactly once by committing it
+// with its redelivery guard (Guard) in the same atomic write; commit.ErrAlreadyApplied counts as
+// success. Routes builds a Handler from typed handlers.
 type Handler func(ctx context.Context, ev *eventv1.Event) error
 
 // Subscription is a reacting service's interest in a producing service's events. Each is one
@@ -345,15 +346,6 @@ func decodeEntry(m redis.XMessage) (*eventv1.Event, error) {
 	}
 	return ev, nil
 }
-
-// SeenMarker is the key a reacting service commits with its effect (commit.Once) so that a
-// redelivered event changes nothing. It lives in the tenant's partition, like the effect's keys.
-func SeenMarker(keys *keyspace.Space, group string, ev *eventv1.Event) string {
-	return keys.Scope(group, ev.GetTenantId()).Key("seen", ev.GetId())
-}
-
-// SeenTTL is how long markers are kept: longer than any event stays in a stream.
-const SeenTTL = 8 * 24 * time.Hour
 
 func pause(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)

@@ -22,10 +22,14 @@ type Publisher struct {
 	Propagator propagation.TextMapPropagator
 }
 
-// Envelope wraps payload in an event and returns it with its wire encoding, ready to append to the
+// Envelope wraps body (an event type and its payload, from the producer's declared types: see
+// eventv1.Type) in an event and returns it with its wire encoding, ready to append to the
 // producer's stream in the same atomic write as the change.
-func (p Publisher) Envelope(ctx context.Context, eventType, tenantID, customerID string, at time.Time, payload proto.Message) (*eventv1.Event, []byte, error) {
-	body, err := anypb.New(payload)
+func (p Publisher) Envelope(ctx context.Context, body eventv1.Body, tenantID, customerID string, at time.Time) (*eventv1.Event, []byte, error) {
+	if m := body.Payload(); m == nil || !m.ProtoReflect().IsValid() {
+		return nil, nil, fmt.Errorf("events: %q without a payload", body.Type())
+	}
+	payload, err := anypb.New(body.Payload())
 	if err != nil {
 		return nil, nil, fmt.Errorf("events: %w", err)
 	}
@@ -33,14 +37,14 @@ func (p Publisher) Envelope(ctx context.Context, eventType, tenantID, customerID
 	p.Propagator.Inject(ctx, carrier)
 	ev := &eventv1.Event{
 		Id:           uuid.Must(uuid.NewV7()).String(),
-		Type:         eventType,
+		Type:         body.Type(),
 		TenantId:     tenantID,
 		CustomerId:   customerID,
 		OccurredTime: timestamppb.New(at),
 		Producer:     p.Producer,
 		Traceparent:  carrier.Get("traceparent"),
 		Tracestate:   carrier.Get("tracestate"),
-		Payload:      body,
+		Payload:      payload,
 	}
 	data, err := proto.Marshal(ev)
 	if err != nil {

@@ -61,7 +61,7 @@ func TestEnvelope(t *testing.T) {
 				LeadId: "0190a1b2-0000-7000-8000-000000000001", CustomerId: "cust-1", Created: true,
 				Touch: &marketingv1.Touch{CampaignId: "0190a1b2-0000-7000-8000-000000000002"},
 			}
-			ev, data, err := publisher().Envelope(tt.ctx, "marketing.lead.captured", "acme", "cust-1", at, payload)
+			ev, data, err := publisher().Envelope(tt.ctx, marketingv1.EventLeadCaptured.Of(payload), "acme", "cust-1", at)
 			if err != nil {
 				t.Fatalf("Envelope: %v", err)
 			}
@@ -133,7 +133,7 @@ func TestEnvelopeIDsAreUniqueAndTimeOrdered(t *testing.T) {
 	ctx := context.Background()
 	var prev string
 	for i := range 1000 {
-		ev, _, err := publisher().Envelope(ctx, "marketing.lead.captured", "acme", "", time.Now(), &marketingv1.LeadCaptured{})
+		ev, _, err := publisher().Envelope(ctx, marketingv1.EventLeadCaptured.Of(&marketingv1.LeadCaptured{}), "acme", "", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,8 +145,12 @@ func TestEnvelopeIDsAreUniqueAndTimeOrdered(t *testing.T) {
 }
 
 func TestEnvelopeNilPayload(t *testing.T) {
-	_, _, err := publisher().Envelope(context.Background(), "x", "acme", "", time.Now(), nil)
-	if err == nil {
-		t.Errorf("Envelope with a nil payload: got no error, want one")
+	for name, body := range map[string]eventv1.Body{
+		"zero body":   {},
+		"nil message": marketingv1.EventLeadCaptured.Of(nil),
+	} {
+		if _, _, err := publisher().Envelope(context.Background(), body, "acme", "", time.Now()); err == nil {
+			t.Errorf("Envelope with %s: got no error, want one", name)
+		}
 	}
 }

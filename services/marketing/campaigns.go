@@ -15,6 +15,7 @@ import (
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/protoupdate"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -54,7 +55,7 @@ func (c *Campaigns) Create(ctx context.Context, tenant string, in *Campaign) (*C
 		UpdateTime:      ts,
 		Etag:            etag.First,
 	}
-	event, err := c.event(ctx, tenant, "marketing.campaign.created", camp)
+	event, err := c.event(ctx, tenant, marketingv1.EventCampaignCreated, camp)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +102,7 @@ func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mas
 	}
 	merged.UpdateTime = timestamppb.New(c.now().UTC())
 	merged.Etag = etag.Next(existing.GetEtag())
-	event, err := c.event(ctx, tenant, "marketing.campaign.updated", merged)
+	event, err := c.event(ctx, tenant, marketingv1.EventCampaignUpdated, merged)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +116,7 @@ func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mas
 }
 
 // Move changes a campaign's status along the status machine; an illegal move is FAILED_PRECONDITION.
-func (c *Campaigns) Move(ctx context.Context, tenant, id string, to marketingv1.CampaignStatus, verb string) (*Campaign, error) {
+func (c *Campaigns) Move(ctx context.Context, tenant, id string, to marketingv1.CampaignStatus) (*Campaign, error) {
 	for range moveAttempts {
 		existing, err := c.store.GetCampaign(ctx, tenant, id)
 		if err != nil {
@@ -128,7 +129,7 @@ func (c *Campaigns) Move(ctx context.Context, tenant, id string, to marketingv1.
 		moved.Status = to
 		moved.UpdateTime = timestamppb.New(c.now().UTC())
 		moved.Etag = etag.Next(existing.GetEtag())
-		event, err := c.event(ctx, tenant, "marketing.campaign."+verb, moved)
+		event, err := c.event(ctx, tenant, movedEvents[to], moved)
 		if err != nil {
 			return nil, err
 		}
@@ -157,8 +158,15 @@ func (c *Campaigns) Performance(ctx context.Context, tenant, id string) (*market
 	return performance(camp, counters)
 }
 
-func (c *Campaigns) event(ctx context.Context, tenant, eventType string, camp *Campaign) ([]byte, error) {
-	_, data, err := c.publisher.Envelope(ctx, eventType, tenant, "", c.now(), &marketingv1.CampaignChanged{Campaign: camp})
+// movedEvents are the events of the statuses Move leads to.
+var movedEvents = map[marketingv1.CampaignStatus]eventv1.Type[*marketingv1.CampaignChanged]{
+	marketingv1.CampaignStatus_CAMPAIGN_STATUS_ACTIVE:    marketingv1.EventCampaignLaunched,
+	marketingv1.CampaignStatus_CAMPAIGN_STATUS_PAUSED:    marketingv1.EventCampaignPaused,
+	marketingv1.CampaignStatus_CAMPAIGN_STATUS_COMPLETED: marketingv1.EventCampaignCompleted,
+}
+
+func (c *Campaigns) event(ctx context.Context, tenant string, eventType eventv1.Type[*marketingv1.CampaignChanged], camp *Campaign) ([]byte, error) {
+	_, data, err := c.publisher.Envelope(ctx, eventType.Of(&marketingv1.CampaignChanged{Campaign: camp}), tenant, "", c.now())
 	return data, err
 }
 

@@ -12,14 +12,8 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
-)
-
-// Events of the lead funnel.
-const (
-	EventLeadEngaged      = "marketing.lead.engaged"
-	EventLeadQualified    = "marketing.lead.qualified"
-	EventLeadDisqualified = "marketing.lead.disqualified"
 )
 
 // Errors of engagements and qualification.
@@ -92,9 +86,9 @@ func (l *Leads) RecordEngagement(ctx context.Context, tenant, leadID string, in 
 			return nil, nil, err
 		}
 		touch(lead, existing, now)
-		_, ev, err := l.publisher.Envelope(ctx, EventLeadEngaged, tenant, lead.GetCustomerId(), now,
-			&marketingv1.LeadEngaged{LeadId: lead.GetId(), CustomerId: lead.GetCustomerId(), Engagement: eng,
-				Score: lead.GetScore(), Status: lead.GetStatus()})
+		_, ev, err := l.publisher.Envelope(ctx, marketingv1.EventLeadEngaged.Of(&marketingv1.LeadEngaged{
+			LeadId: lead.GetId(), CustomerId: lead.GetCustomerId(), Engagement: eng, Score: lead.GetScore(), Status: lead.GetStatus(),
+		}), tenant, lead.GetCustomerId(), now)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -115,24 +109,24 @@ func (l *Leads) RecordEngagement(ctx context.Context, tenant, leadID string, in 
 
 // Qualify makes a NEW or ENGAGED lead MARKETING_QUALIFIED by hand.
 func (l *Leads) Qualify(ctx context.Context, tenant, id string) (*Lead, error) {
-	return l.moveLead(ctx, tenant, id, marketingv1.LeadStatus_LEAD_STATUS_MARKETING_QUALIFIED, func(lead *Lead) (string, proto.Message) {
-		return EventLeadQualified, qualifiedPayload(lead, false)
+	return l.moveLead(ctx, tenant, id, marketingv1.LeadStatus_LEAD_STATUS_MARKETING_QUALIFIED, func(lead *Lead) eventv1.Body {
+		return marketingv1.EventLeadQualified.Of(qualifiedPayload(lead, false))
 	})
 }
 
 // Disqualify takes a lead out of the funnel, with a reason.
 func (l *Leads) Disqualify(ctx context.Context, tenant, id, reason string) (*Lead, error) {
-	return l.moveLead(ctx, tenant, id, marketingv1.LeadStatus_LEAD_STATUS_DISQUALIFIED, func(lead *Lead) (string, proto.Message) {
+	return l.moveLead(ctx, tenant, id, marketingv1.LeadStatus_LEAD_STATUS_DISQUALIFIED, func(lead *Lead) eventv1.Body {
 		from := lead.GetStatus()
 		lead.DisqualifyReason = reason
-		return EventLeadDisqualified, &marketingv1.LeadDisqualified{LeadId: lead.GetId(), CustomerId: lead.GetCustomerId(), Reason: reason, From: from}
+		return marketingv1.EventLeadDisqualified.Of(&marketingv1.LeadDisqualified{LeadId: lead.GetId(), CustomerId: lead.GetCustomerId(), Reason: reason, From: from})
 	})
 }
 
 // moveLead moves a lead's status by hand along the status machine (FAILED_PRECONDITION otherwise),
 // rescoring it to now; change adjusts the lead and names its event.
 func (l *Leads) moveLead(ctx context.Context, tenant, id string, to marketingv1.LeadStatus,
-	change func(lead *Lead) (string, proto.Message)) (*Lead, error) {
+	change func(lead *Lead) eventv1.Body) (*Lead, error) {
 	rules, err := rulesOrDefaults(ctx, l.store, tenant)
 	if err != nil {
 		return nil, err
@@ -148,10 +142,10 @@ func (l *Leads) moveLead(ctx context.Context, tenant, id string, to marketingv1.
 		now := l.now().UTC()
 		lead := proto.CloneOf(existing)
 		rescore(lead, rules, now, 0)
-		eventType, payload := change(lead)
+		event := change(lead)
 		setStatus(lead, to, now)
 		touch(lead, existing, now)
-		_, ev, err := l.publisher.Envelope(ctx, eventType, tenant, lead.GetCustomerId(), now, payload)
+		_, ev, err := l.publisher.Envelope(ctx, event, tenant, lead.GetCustomerId(), now)
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +167,7 @@ func (l *Leads) qualifyIfDue(ctx context.Context, tenant string, w *LeadWrite, r
 		return nil
 	}
 	setStatus(w.Lead, marketingv1.LeadStatus_LEAD_STATUS_MARKETING_QUALIFIED, now)
-	_, ev, err := l.publisher.Envelope(ctx, EventLeadQualified, tenant, w.Lead.GetCustomerId(), now, qualifiedPayload(w.Lead, true))
+	_, ev, err := l.publisher.Envelope(ctx, marketingv1.EventLeadQualified.Of(qualifiedPayload(w.Lead, true)), tenant, w.Lead.GetCustomerId(), now)
 	if err != nil {
 		return err
 	}

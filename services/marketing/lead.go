@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/events"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -66,9 +67,9 @@ type LeadWrite struct {
 	Touch bool
 	// Lifecycle, when set, is the customer's lifecycle change committed with the lead.
 	Lifecycle *LifecycleWrite
-	// Applied, when set, names the causing event's effect (see AppliedMarker): a write whose
-	// marker exists changes nothing and fails with ErrAlreadyApplied.
-	Applied string
+	// Applied, when set, is the causing event's effect: a write whose effect was applied before
+	// changes nothing and fails with ErrAlreadyApplied (the redelivery guard, events.Guard).
+	Applied events.Effect
 }
 
 // LeadQuery is one page of a lead list.

@@ -65,8 +65,8 @@ func (l *Leads) Update(ctx context.Context, tenant string, in *Lead, mask *field
 	for i, fd := range update {
 		changed[i] = string(fd.Name())
 	}
-	_, event, err := l.publisher.Envelope(ctx, "marketing.lead.updated", tenant, merged.GetCustomerId(), now,
-		&marketingv1.LeadUpdated{LeadId: merged.GetId(), CustomerId: merged.GetCustomerId(), Fields: changed})
+	_, event, err := l.publisher.Envelope(ctx, marketingv1.EventLeadUpdated.Of(
+		&marketingv1.LeadUpdated{LeadId: merged.GetId(), CustomerId: merged.GetCustomerId(), Fields: changed}), tenant, merged.GetCustomerId(), now)
 	if err != nil {
 		return nil, err
 	}
@@ -94,8 +94,8 @@ func (l *Leads) Erase(ctx context.Context, tenant, id, ifMatch string) error {
 	if err := etag.Check(ifMatch, existing.GetEtag(), ErrLeadEtag); err != nil {
 		return err
 	}
-	_, event, err := l.publisher.Envelope(ctx, "marketing.lead.erased", tenant, existing.GetCustomerId(), l.now(),
-		&marketingv1.LeadErased{LeadId: existing.GetId(), CustomerId: existing.GetCustomerId()})
+	_, event, err := l.publisher.Envelope(ctx, marketingv1.EventLeadErased.Of(
+		&marketingv1.LeadErased{LeadId: existing.GetId(), CustomerId: existing.GetCustomerId()}), tenant, existing.GetCustomerId(), l.now())
 	if err != nil {
 		return err
 	}

@@ -16,9 +16,6 @@ import (
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
-// EventLeadCaptured is emitted on every capture, new lead or new touch.
-const EventLeadCaptured = "marketing.lead.captured"
-
 // captureAttempts bounds optimistic retries when concurrent captures race on one e-mail.
 const captureAttempts = 8
 
@@ -107,11 +104,11 @@ func (l *Leads) scored(ctx context.Context, tenant string, w *LeadWrite, rules *
 	w.Events = append([][]byte{event}, w.Events...)
 	if created {
 		// A new lead is a new customer: it enters the lifecycle as a PROSPECT in the same commit.
-		entry := LifecycleMove{Stage: marketingv1.LifecycleStage_LIFECYCLE_STAGE_PROSPECT, Cause: EventLeadCaptured, EventID: eventID}
+		entry := LifecycleMove{Stage: marketingv1.LifecycleStage_LIFECYCLE_STAGE_PROSPECT, Cause: marketingv1.EventLeadCaptured.Name, EventID: eventID}
 		if w.Lifecycle, err = enterStage(ctx, l.publisher, tenant, w.Lead.GetCustomerId(), nil, entry, now); err != nil {
 			return err
 		}
-		w.Lifecycle.EventID = eventID
+		w.Lifecycle.Applied = lifecycleEffect(eventID)
 	}
 	return nil
 }
@@ -127,12 +124,11 @@ func (l *Leads) List(ctx context.Context, tenant string, q LeadQuery) ([]*Lead, 
 }
 
 func (l *Leads) event(ctx context.Context, tenant string, lead *Lead, created bool, at time.Time) (string, []byte, error) {
-	ev, data, err := l.publisher.Envelope(ctx, EventLeadCaptured, tenant, lead.GetCustomerId(), at,
-		&marketingv1.LeadCaptured{
-			LeadId: lead.GetId(), Created: created, CustomerId: lead.GetCustomerId(), Touch: lead.GetLastTouch(),
-			SourceChannel: lead.GetChannel(), SourceCampaignId: lead.GetCampaignId(),
-			ReferralCode: lead.GetReferralCode(), Status: lead.GetStatus(),
-		})
+	ev, data, err := l.publisher.Envelope(ctx, marketingv1.EventLeadCaptured.Of(&marketingv1.LeadCaptured{
+		LeadId: lead.GetId(), Created: created, CustomerId: lead.GetCustomerId(), Touch: lead.GetLastTouch(),
+		SourceChannel: lead.GetChannel(), SourceCampaignId: lead.GetCampaignId(),
+		ReferralCode: lead.GetReferralCode(), Status: lead.GetStatus(),
+	}), tenant, lead.GetCustomerId(), at)
 	return ev.GetId(), data, err
 }
 

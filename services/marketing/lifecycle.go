@@ -21,12 +21,6 @@ type CustomerLifecycle = marketingv1.CustomerLifecycle
 // Stage is a lifecycle stage.
 type Stage = marketingv1.LifecycleStage
 
-// Events of the lifecycle.
-const (
-	EventStageChanged  = "marketing.lifecycle.stage_changed"
-	EventAtRiskChanged = "marketing.lifecycle.at_risk_changed"
-)
-
 // Errors of the lifecycle.
 var (
 	ErrLifecycleNotFound = apierr.New(apierr.NotFound, "LIFECYCLE_NOT_FOUND", "the customer has no lifecycle")
@@ -82,13 +76,14 @@ type LifecycleMove struct {
 }
 
 // LifecycleWrite is one change of a lifecycle, committed atomically with the funnel counters, the
-// stage and at-risk indexes, its events and the causing event's applied marker.
+// stage and at-risk indexes, its events and the causing event's redelivery guard.
 type LifecycleWrite struct {
 	Next *CustomerLifecycle
 	// Prev is the lifecycle as read; nil for a customer entering the lifecycle.
-	Prev    *CustomerLifecycle
-	Events  [][]byte
-	EventID string
+	Prev   *CustomerLifecycle
+	Events [][]byte
+	// Applied is the causing event's effect, if an event caused the change.
+	Applied events.Effect
 	// Funnel are the counter increments of the move (none for an at-risk change).
 	Funnel map[string]int64
 }
@@ -97,7 +92,7 @@ type LifecycleWrite struct {
 type LifecycleStore interface {
 	// Lifecycle returns a customer's lifecycle or ErrLifecycleNotFound.
 	Lifecycle(ctx context.Context, tenant, customer string) (*CustomerLifecycle, error)
-	// PutLifecycle commits w if w.Prev is still current (ErrStale otherwise) and w.EventID was
+	// PutLifecycle commits w if w.Prev is still current (ErrStale otherwise) and w.Applied was
 	// not applied before (ErrAlreadyApplied).
 	PutLifecycle(ctx context.Context, tenant string, w LifecycleWrite) error
 	// FunnelCounters returns the tenant's funnel counters.
@@ -174,7 +169,7 @@ func (l *Lifecycle) change(ctx context.Context, tenant, customer, eventID string
 		if err != nil || w == nil {
 			return cur, err
 		}
-		w.EventID = eventID
+		w.Applied = lifecycleEffect(eventID)
 		err = l.store.PutLifecycle(ctx, tenant, *w)
 		switch {
 		case errors.Is(err, ErrStale):
@@ -189,6 +184,14 @@ func (l *Lifecycle) change(ctx context.Context, tenant, customer, eventID string
 	return nil, ErrLifecycleContention
 }
 
+// lifecycleEffect is the effect on a lifecycle of the event with id eventID ("" for none).
+func lifecycleEffect(eventID string) events.Effect {
+	if eventID == "" {
+		return events.Effect{}
+	}
+	return events.Effect{EventID: eventID, Name: "lifecycle"}
+}
+
 // enterStage plans a move: the new stage, its history entry, its funnel counters and its event.
 func enterStage(ctx context.Context, pub events.Publisher, tenant, customer string, cur *CustomerLifecycle, m LifecycleMove, now time.Time) (*LifecycleWrite, error) {
 	ts := timestamppb.New(now)
@@ -200,8 +203,8 @@ func enterStage(ctx context.Context, pub events.Publisher, tenant, customer stri
 	next.Stage, next.StageTime, next.UpdateTime = m.Stage, ts, ts
 	next.History = append(next.History, move)
 	next.Etag = etag.Next(cur.GetEtag())
-	_, ev, err := pub.Envelope(ctx, EventStageChanged, tenant, customer, now,
-		&marketingv1.LifecycleStageChanged{CustomerId: customer, Move: move})
+	_, ev, err := pub.Envelope(ctx, marketingv1.EventLifecycleStageChanged.Of(
+		&marketingv1.LifecycleStageChanged{CustomerId: customer, Move: move}), tenant, customer, now)
 	if err != nil {
 		return nil, err
 	}
@@ -218,8 +221,9 @@ func (l *Lifecycle) riskWrite(ctx context.Context, tenant string, cur *CustomerL
 	next.AtRisk = len(reasons) > 0
 	next.UpdateTime = timestamppb.New(now)
 	next.Etag = etag.Next(cur.GetEtag())
-	_, ev, err := l.publisher.Envelope(ctx, EventAtRiskChanged, tenant, cur.GetCustomerId(), now,
-		&marketingv1.CustomerAtRiskChanged{CustomerId: cur.GetCustomerId(), AtRisk: next.GetAtRisk(), Reasons: reasons, CauseEventId: eventID})
+	_, ev, err := l.publisher.Envelope(ctx, marketingv1.EventLifecycleAtRiskChanged.Of(&marketingv1.CustomerAtRiskChanged{
+		CustomerId: cur.GetCustomerId(), AtRisk: next.GetAtRisk(), Reasons: reasons, CauseEventId: eventID,
+	}), tenant, cur.GetCustomerId(), now)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -42,9 +43,9 @@ type LoyaltyCredit struct {
 	Version     string
 	Tier        marketingv1.LoyaltyTier
 	Events      [][]byte
-	// Applied, when set, names the causing event's effect (see AppliedMarker): a credit whose
-	// marker exists changes nothing and fails with ErrAlreadyApplied.
-	Applied string
+	// Applied, when set, is the causing event's effect: a credit whose effect was applied before
+	// changes nothing and fails with ErrAlreadyApplied (the redelivery guard, events.Guard).
+	Applied events.Effect
 }
 
 // LoyaltyStore keeps loyalty accounts and the programme.
@@ -108,11 +109,11 @@ func account(customer string, st *LoyaltyState, program *LoyaltyProgram) *market
 
 // Credit adds points, moving the tier when the trailing year's earnings cross a threshold.
 func (l *Loyalty) Credit(ctx context.Context, tenant, customer string, points int64, reason string) (*marketingv1.LedgerEntry, *marketingv1.LoyaltyAccount, error) {
-	return l.credit(ctx, tenant, customer, points, reason, "")
+	return l.credit(ctx, tenant, customer, points, reason, events.Effect{})
 }
 
 // credit books a credit; applied, when set, makes it once per causing event's effect.
-func (l *Loyalty) credit(ctx context.Context, tenant, customer string, points int64, reason, applied string) (*marketingv1.LedgerEntry, *marketingv1.LoyaltyAccount, error) {
+func (l *Loyalty) credit(ctx context.Context, tenant, customer string, points int64, reason string, applied events.Effect) (*marketingv1.LedgerEntry, *marketingv1.LoyaltyAccount, error) {
 	program, err := l.Program(ctx, tenant)
 	if err != nil {
 		return nil, nil, err
@@ -135,12 +136,12 @@ func (l *Loyalty) credit(ctx context.Context, tenant, customer string, points in
 		after.EarnedByMonth[months[0]] += points
 		acct := account(customer, after, program)
 		credit := LoyaltyCredit{Entry: entry, Month: months[0], PrevVersion: st.Version, Version: etag.Next(st.Version), Tier: acct.GetTier(), Applied: applied}
-		if err := l.book(ctx, tenant, customer, "marketing.loyalty.points_credited", entry, &credit.Events); err != nil {
+		if err := l.book(ctx, tenant, customer, marketingv1.EventLoyaltyPointsCredited, entry, &credit.Events); err != nil {
 			return nil, nil, err
 		}
 		if stored := st.Tier; stored != acct.GetTier() {
-			_, ev, err := l.publisher.Envelope(ctx, "marketing.loyalty.tier_changed", tenant, customer, now,
-				&marketingv1.LoyaltyTierChanged{CustomerId: customer, From: stored, To: acct.GetTier()})
+			_, ev, err := l.publisher.Envelope(ctx, marketingv1.EventLoyaltyTierChanged.Of(
+				&marketingv1.LoyaltyTierChanged{CustomerId: customer, From: stored, To: acct.GetTier()}), tenant, customer, now)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -168,7 +169,7 @@ const ledgerShown = 20
 func (l *Loyalty) Redeem(ctx context.Context, tenant, customer string, points int64, reward string) (*marketingv1.LedgerEntry, *marketingv1.LoyaltyAccount, error) {
 	entry := &marketingv1.LedgerEntry{Id: uuid.Must(uuid.NewV7()).String(), Points: -points, Reason: reward, CreateTime: timestamppb.New(l.now().UTC())}
 	var evs [][]byte
-	if err := l.book(ctx, tenant, customer, "marketing.loyalty.points_redeemed", entry, &evs); err != nil {
+	if err := l.book(ctx, tenant, customer, marketingv1.EventLoyaltyPointsRedeemed, entry, &evs); err != nil {
 		return nil, nil, err
 	}
 	if err := l.store.RedeemPoints(ctx, tenant, customer, entry, evs[0]); err != nil {
@@ -181,9 +182,9 @@ func (l *Loyalty) Redeem(ctx context.Context, tenant, customer string, points in
 	return entry, acct, nil
 }
 
-func (l *Loyalty) book(ctx context.Context, tenant, customer, eventType string, entry *marketingv1.LedgerEntry, evs *[][]byte) error {
-	_, ev, err := l.publisher.Envelope(ctx, eventType, tenant, customer, l.now(),
-		&marketingv1.LoyaltyPointsBooked{CustomerId: customer, Entry: proto.CloneOf(entry)})
+func (l *Loyalty) book(ctx context.Context, tenant, customer string, eventType eventv1.Type[*marketingv1.LoyaltyPointsBooked], entry *marketingv1.LedgerEntry, evs *[][]byte) error {
+	_, ev, err := l.publisher.Envelope(ctx, eventType.Of(
+		&marketingv1.LoyaltyPointsBooked{CustomerId: customer, Entry: proto.CloneOf(entry)}), tenant, customer, l.now())
 	if err != nil {
 		return err
 	}

@@ -122,7 +122,7 @@ func (l *Loyalty) UpdateProgram(ctx context.Context, tenant string, in *LoyaltyP
 	now := l.now().UTC()
 	merged.UpdateTime = timestamppb.New(now)
 	merged.Etag = etag.Next(existing.GetEtag())
-	_, event, err := l.publisher.Envelope(ctx, "marketing.loyalty_program.updated", tenant, "", now, merged)
+	_, event, err := l.publisher.Envelope(ctx, marketingv1.EventLoyaltyProgramUpdated.Of(merged), tenant, "", now)
 	if err != nil {
 		return nil, err
 	}

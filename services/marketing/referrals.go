@@ -47,7 +47,7 @@ func (r *Referrals) Create(ctx context.Context, tenant, customer string) (*marke
 		_, _ = rand.Read(b)
 		rc := &marketingv1.ReferralCode{Code: base32.StdEncoding.EncodeToString(b), CustomerId: customer,
 			CreateTime: timestamppb.New(r.now().UTC())}
-		_, event, err := r.publisher.Envelope(ctx, "marketing.referral_code.created", tenant, customer, r.now(), rc)
+		_, event, err := r.publisher.Envelope(ctx, marketingv1.EventReferralCodeCreated.Of(rc), tenant, customer, r.now())
 		if err != nil {
 			return nil, err
 		}

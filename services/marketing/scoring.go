@@ -186,7 +186,7 @@ func (s *Scoring) Update(ctx context.Context, tenant string, in *ScoringRules, m
 	now := s.now().UTC()
 	merged.UpdateTime = timestamppb.New(now)
 	merged.Etag = etag.Next(existing.GetEtag())
-	_, event, err := s.publisher.Envelope(ctx, "marketing.scoring_rules.updated", tenant, "", now, merged)
+	_, event, err := s.publisher.Envelope(ctx, marketingv1.EventScoringRulesUpdated.Of(merged), tenant, "", now)
 	if err != nil {
 		return nil, err
 	}

@@ -96,7 +96,7 @@ func (s *Segments) Create(ctx context.Context, tenant string, in *Segment) (*Seg
 	now := s.now().UTC()
 	seg := &Segment{Id: uuid.Must(uuid.NewV7()).String(), DisplayName: in.GetDisplayName(), ContactChannel: in.GetContactChannel(),
 		Rule: r, CreateTime: timestamppb.New(now), Etag: etag.First}
-	_, ev, err := s.publisher.Envelope(ctx, "marketing.segment.created", tenant, "", now, seg)
+	_, ev, err := s.publisher.Envelope(ctx, marketingv1.EventSegmentCreated.Of(seg), tenant, "", now)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (s *Segments) List(ctx context.Context, tenant, after string, limit int) ([
 
 // Delete removes a segment.
 func (s *Segments) Delete(ctx context.Context, tenant, id string) error {
-	_, ev, err := s.publisher.Envelope(ctx, "marketing.segment.deleted", tenant, "", s.now(), &marketingv1.Segment{Id: id})
+	_, ev, err := s.publisher.Envelope(ctx, marketingv1.EventSegmentDeleted.Of(&marketingv1.Segment{Id: id}), tenant, "", s.now())
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 // subscribe places an order of one line and returns the subscription it created.
 func (f *fixture) subscribe(t *testing.T, customer string, p *product.Product, seats int64) *product.Subscription {
 	t.Helper()
-	if err := f.subs.OnSalesEvent(context.Background(), f.orderEvent(t, customer, line(p, seats))); err != nil {
+	if err := f.onSales(context.Background(), f.orderEvent(t, customer, line(p, seats))); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range f.subscriptionsOf(t, customer) {
@@ -72,7 +72,7 @@ func TestAdoptionScoreAndBandOnUsageHistory(t *testing.T) {
 		if err != nil || a.GetScore() != st.score || a.GetBand() != st.band {
 			t.Fatalf("%s: adoption = %v, %v; want %d %v", st.name, a, err, st.score, st.band)
 		}
-		if n := f.eventTypes(t)[product.EventAdoptionChanged]; n != st.bandChanges {
+		if n := f.eventTypes(t)[productv1.EventAdoptionChanged.Name]; n != st.bandChanges {
 			t.Fatalf("%s: %d adoption.changed events, want %d", st.name, n, st.bandChanges)
 		}
 	}
@@ -94,7 +94,7 @@ func TestConcurrentUsageAnnouncesABandChangeOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := f.eventTypes(t)[product.EventAdoptionChanged]; n != 1 {
+	if n := f.eventTypes(t)[productv1.EventAdoptionChanged.Name]; n != 1 {
 		t.Fatalf("%d adoption.changed events for one band change, want 1", n)
 	}
 	total, err := f.rdb.HGet(ctx, f.keys.Scope("product", f.tenant).Key("usage", "subscription", sub.GetId(), start.Format("2006-01")), "a").Int()
@@ -163,7 +163,7 @@ func TestAdoptionFadesWithoutUsage(t *testing.T) {
 		if err := f.usage.RescorePartition(ctx, partition); err != nil {
 			t.Fatal(err)
 		}
-		if n := f.eventTypes(t)[product.EventAdoptionChanged]; n != st.changes {
+		if n := f.eventTypes(t)[productv1.EventAdoptionChanged.Name]; n != st.changes {
 			t.Fatalf("%s: %d adoption.changed events, want %d", st.name, n, st.changes)
 		}
 		if a, err := f.usage.Adoption(ctx, f.tenant, customer); err != nil || a.GetBand() != st.band {

@@ -17,15 +17,9 @@ import (
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/money"
 	"github.com/crmcycle/crm/pkg/protoupdate"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
-)
-
-// Event types of the catalog.
-const (
-	EventProductCreated  = "product.product.created"
-	EventProductUpdated  = "product.product.updated"
-	EventProductArchived = "product.product.archived"
 )
 
 // Errors of pricing.
@@ -67,7 +61,7 @@ func (c *Catalog) Create(ctx context.Context, tenant string, in *Product) (*Prod
 	if p.Active == nil {
 		p.Active = proto.Bool(true)
 	}
-	event, err := c.event(ctx, tenant, EventProductCreated, p, now)
+	event, err := c.event(ctx, tenant, productv1.EventProductCreated, p, now)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +115,7 @@ func (c *Catalog) Update(ctx context.Context, tenant string, in *Product, mask *
 	if err := checkPrices(merged); err != nil {
 		return nil, err
 	}
-	return c.replace(ctx, tenant, merged, existing, EventProductUpdated)
+	return c.replace(ctx, tenant, merged, existing, productv1.EventProductUpdated)
 }
 
 // Archive takes a product out of sale for good. Subscriptions to it go on.
@@ -139,10 +133,10 @@ func (c *Catalog) Archive(ctx context.Context, tenant, id, ifMatch string) (*Pro
 	archived := proto.CloneOf(existing)
 	archived.Active = proto.Bool(false)
 	archived.ArchiveTime = timestamppb.New(c.now().UTC())
-	return c.replace(ctx, tenant, archived, existing, EventProductArchived)
+	return c.replace(ctx, tenant, archived, existing, productv1.EventProductArchived)
 }
 
-func (c *Catalog) replace(ctx context.Context, tenant string, p, prev *Product, eventType string) (*Product, error) {
+func (c *Catalog) replace(ctx context.Context, tenant string, p, prev *Product, eventType eventv1.Type[*productv1.ProductChanged]) (*Product, error) {
 	now := c.now().UTC()
 	p.UpdateTime = timestamppb.New(now)
 	p.Etag = etag.Next(prev.GetEtag())
@@ -237,8 +231,8 @@ func checkPrices(p *Product) error {
 	return nil
 }
 
-func (c *Catalog) event(ctx context.Context, tenant, eventType string, p *Product, at time.Time) ([]byte, error) {
-	_, data, err := c.publisher.Envelope(ctx, eventType, tenant, "", at, &productv1.ProductChanged{Product: p})
+func (c *Catalog) event(ctx context.Context, tenant string, eventType eventv1.Type[*productv1.ProductChanged], p *Product, at time.Time) ([]byte, error) {
+	_, data, err := c.publisher.Envelope(ctx, eventType.Of(&productv1.ProductChanged{Product: p}), tenant, "", at)
 	return data, err
 }
 

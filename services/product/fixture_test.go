@@ -44,6 +44,8 @@ type fixture struct {
 	clock   *clock
 	catalog *product.Catalog
 	subs    *product.Subscriptions
+	// onSales handles a sales event as the service's subscription does.
+	onSales events.Handler
 	usage   *product.Usage
 	recs    *product.Recommendations
 }
@@ -68,11 +70,12 @@ func newFixtureOn(t *testing.T, rdb redis.UniversalClient) *fixture {
 	store := redisstore.New(rdb, keys)
 	publisher := events.Publisher{Producer: "product", Propagator: propagation.TraceContext{}}
 	c := &clock{now: start}
-	subs := product.NewSubscriptions(store, store, publisher, keys, "product", c.Now)
+	subs := product.NewSubscriptions(store, store, publisher, c.Now)
 	return &fixture{
 		tenant: redistest.Tenant(t), rdb: rdb, keys: keys, clock: c,
 		catalog: product.NewCatalog(store, publisher, validator, c.Now),
 		subs:    subs,
+		onSales: events.Subscribe("product", events.On(salesv1.EventOrderPlaced, subs.OnOrderPlaced))[0].Handle,
 		usage:   product.NewUsage(store, store, store, publisher, c.Now),
 		recs:    product.NewRecommendations(store, store),
 	}
@@ -103,7 +106,7 @@ func (f *fixture) orderEvent(t *testing.T, customer string, lines ...*salesv1.Or
 	t.Helper()
 	order := &salesv1.Order{Id: uuid.Must(uuid.NewV7()).String(), CustomerId: customer, Lines: lines}
 	ev, _, err := events.Publisher{Producer: "sales", Propagator: propagation.TraceContext{}}.Envelope(
-		context.Background(), product.EventOrderPlaced, f.tenant, customer, f.clock.Now(), &salesv1.OrderPlaced{Order: order})
+		context.Background(), salesv1.EventOrderPlaced.Of(&salesv1.OrderPlaced{Order: order}), f.tenant, customer, f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

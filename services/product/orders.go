@@ -1,11 +1,9 @@
 package product
 
 import (
-	"time"
-
 	"context"
-	"fmt"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -17,22 +15,11 @@ import (
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
-// EventOrderPlaced is the sales event subscriptions come from.
-const EventOrderPlaced = "sales.order.placed"
-
-// OnSalesEvent is the handler of the sales stream: a placed order creates a subscription per
-// recurring line and an entitlement per one-time line, and counts the order's co-purchases, all in
-// one commit with the event's seen marker, so a redelivered or concurrently delivered event changes
-// nothing the second time. Lines of products the catalog does not know are skipped: there is
-// nothing to grant.
-func (s *Subscriptions) OnSalesEvent(ctx context.Context, ev *eventv1.Event) error {
-	if ev.GetType() != EventOrderPlaced {
-		return nil
-	}
-	placed := &salesv1.OrderPlaced{}
-	if err := ev.GetPayload().UnmarshalTo(placed); err != nil {
-		return fmt.Errorf("product: decode %s %s: %w", ev.GetType(), ev.GetId(), err)
-	}
+// OnOrderPlaced handles "sales.order.placed": the order creates a subscription per recurring line
+// and an entitlement per one-time line, and counts its co-purchases, all in one commit under the
+// event's redelivery guard, so a redelivered or concurrently delivered event changes nothing the
+// second time. Lines of products the catalog does not know are skipped: there is nothing to grant.
+func (s *Subscriptions) OnOrderPlaced(ctx context.Context, ev *eventv1.Event, placed *salesv1.OrderPlaced) error {
 	order, tenant := placed.GetOrder(), ev.GetTenantId()
 	ids := make([]string, len(order.GetLines()))
 	for i, l := range order.GetLines() {
@@ -43,14 +30,14 @@ func (s *Subscriptions) OnSalesEvent(ctx context.Context, ev *eventv1.Event) err
 		return err
 	}
 	now := s.now().UTC()
-	o := PlacedOrder{Marker: events.SeenMarker(s.keys, s.group, ev), CustomerID: order.GetCustomerId()}
+	o := PlacedOrder{Applied: events.EffectOf(ev, "order"), CustomerID: order.GetCustomerId()}
 	for i, line := range order.GetLines() {
 		p := products[i]
 		if p == nil {
 			continue
 		}
 		sub := newSubscription(order, line, p, now)
-		event, err := s.event(ctx, tenant, EventSubscriptionActivated, sub)
+		event, err := s.event(ctx, tenant, productv1.EventSubscriptionActivated, sub)
 		if err != nil {
 			return err
 		}

@@ -23,7 +23,7 @@ func TestOrderDeliveredConcurrentlyAppliesOnce(t *testing.T) {
 	errs := make([]error, deliveries)
 	var wg sync.WaitGroup
 	for i := range deliveries {
-		wg.Go(func() { errs[i] = f.subs.OnSalesEvent(context.Background(), ev) })
+		wg.Go(func() { errs[i] = f.onSales(context.Background(), ev) })
 	}
 	wg.Wait()
 	applied := 0
@@ -56,7 +56,7 @@ func TestOrderOfUnknownProductGrantsNothing(t *testing.T) {
 	known := f.product(t, productSpec{sku: "K", period: productv1.BillingPeriod_BILLING_PERIOD_YEARLY})
 	customer := uuid.NewString()
 	ev := f.orderEvent(t, customer, line(known, 1), line(&productv1.Product{Id: uuid.NewString()}, 1))
-	if err := f.subs.OnSalesEvent(context.Background(), ev); err != nil {
+	if err := f.onSales(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
 	if subs := f.subscriptionsOf(t, customer); len(subs) != 1 || subs[0].GetProductId() != known.GetId() {

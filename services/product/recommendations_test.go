@@ -55,7 +55,7 @@ func TestRecommendationsMatchAnIndependentComputation(t *testing.T) {
 		for i, p := range o.products {
 			lines[i] = line(p, 1)
 		}
-		if err := f.subs.OnSalesEvent(ctx, f.orderEvent(t, o.customer, lines...)); err != nil {
+		if err := f.onSales(ctx, f.orderEvent(t, o.customer, lines...)); err != nil {
 			t.Fatal(err)
 		}
 		history = append(history, o)

@@ -18,7 +18,7 @@ func TestRenewalSweepUnderControlledClock(t *testing.T) {
 	monthly := f.product(t, productSpec{sku: "M", period: productv1.BillingPeriod_BILLING_PERIOD_MONTHLY})
 	yearly := f.product(t, productSpec{sku: "Y", period: productv1.BillingPeriod_BILLING_PERIOD_YEARLY})
 	customer := uuid.NewString()
-	if err := f.subs.OnSalesEvent(ctx, f.orderEvent(t, customer, line(monthly, 1), line(monthly, 1), line(yearly, 1))); err != nil {
+	if err := f.onSales(ctx, f.orderEvent(t, customer, line(monthly, 1), line(monthly, 1), line(yearly, 1))); err != nil {
 		t.Fatal(err)
 	}
 	subs := f.subscriptionsOf(t, customer)
@@ -104,7 +104,7 @@ func TestCancelNowEndsEntitlement(t *testing.T) {
 	p := f.product(t, productSpec{sku: "M", period: productv1.BillingPeriod_BILLING_PERIOD_MONTHLY})
 	once := f.product(t, productSpec{sku: "O", period: productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME})
 	customer := uuid.NewString()
-	if err := f.subs.OnSalesEvent(ctx, f.orderEvent(t, customer, line(p, 3), line(once, 1))); err != nil {
+	if err := f.onSales(ctx, f.orderEvent(t, customer, line(p, 3), line(once, 1))); err != nil {
 		t.Fatal(err)
 	}
 	var sub, ent *product.Subscription

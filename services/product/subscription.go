@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/events"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 )
 
@@ -20,14 +21,6 @@ var (
 		"a one-time entitlement has no period to renew or end")
 	ErrSubscriptionContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE",
 		"the subscription kept changing concurrently; retry")
-)
-
-// Event types of subscriptions.
-const (
-	EventSubscriptionActivated = "product.subscription.activated"
-	EventSubscriptionRenewed   = "product.subscription.renewed"
-	EventSubscriptionCanceled  = "product.subscription.canceled"
-	EventSubscriptionExpired   = "product.subscription.expired"
 )
 
 // Reasons CheckEntitlement gives when the customer is not entitled.
@@ -59,9 +52,9 @@ type Grant struct {
 }
 
 // PlacedOrder is what a placed order changes: the subscriptions its lines create and the purchase
-// counters recommendations read, committed once with the event's seen marker.
+// counters recommendations read, committed once under the event's redelivery guard.
 type PlacedOrder struct {
-	Marker        string
+	Applied       events.Effect
 	CustomerID    string
 	Subscriptions []*Subscription
 	Events        [][]byte

@@ -10,7 +10,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
-	"github.com/crmcycle/crm/pkg/keyspace"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 )
 
@@ -25,15 +25,12 @@ type Subscriptions struct {
 	store     SubscriptionStore
 	catalog   CatalogStore
 	publisher events.Publisher
-	keys      *keyspace.Space
-	group     string
 	now       func() time.Time
 }
 
-// NewSubscriptions returns the use cases; group is the consumer group (the service's name) whose
-// seen markers make order handling exactly-once.
-func NewSubscriptions(store SubscriptionStore, catalog CatalogStore, publisher events.Publisher, keys *keyspace.Space, group string, now func() time.Time) *Subscriptions {
-	return &Subscriptions{store: store, catalog: catalog, publisher: publisher, keys: keys, group: group, now: now}
+// NewSubscriptions returns the use cases.
+func NewSubscriptions(store SubscriptionStore, catalog CatalogStore, publisher events.Publisher, now func() time.Time) *Subscriptions {
+	return &Subscriptions{store: store, catalog: catalog, publisher: publisher, now: now}
 }
 
 // Get returns one subscription.
@@ -69,7 +66,7 @@ func (s *Subscriptions) CheckEntitlement(ctx context.Context, tenant, customerID
 // Cancel ends a subscription now (CANCELED) or at the end of its period (it stays ACTIVE, the sweep
 // expires it). A one-time entitlement can only be revoked now.
 func (s *Subscriptions) Cancel(ctx context.Context, tenant, id string, atPeriodEnd bool) (*Subscription, error) {
-	return s.change(ctx, tenant, id, EventSubscriptionCanceled, func(sub *Subscription, now time.Time) error {
+	return s.change(ctx, tenant, id, productv1.EventSubscriptionCanceled, func(sub *Subscription, now time.Time) error {
 		if !IsEntitling(sub) {
 			return ErrSubscriptionEnded
 		}
@@ -92,7 +89,7 @@ func (s *Subscriptions) Cancel(ctx context.Context, tenant, id string, atPeriodE
 // Renew starts the next period of an active recurring subscription now, and withdraws a
 // cancellation at period end.
 func (s *Subscriptions) Renew(ctx context.Context, tenant, id string) (*Subscription, error) {
-	return s.change(ctx, tenant, id, EventSubscriptionRenewed, func(sub *Subscription, _ time.Time) error {
+	return s.change(ctx, tenant, id, productv1.EventSubscriptionRenewed, func(sub *Subscription, _ time.Time) error {
 		if !IsEntitling(sub) {
 			return ErrSubscriptionEnded
 		}
@@ -159,10 +156,10 @@ func (s *Subscriptions) sweepOne(ctx context.Context, tenant, id string) (renewe
 		return 0, 0, nil
 	}
 	next := proto.CloneOf(sub)
-	eventType := EventSubscriptionRenewed
+	eventType := productv1.EventSubscriptionRenewed
 	if sub.GetCancelAtPeriodEnd() {
 		end(next, productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_EXPIRED, sub.GetCurrentPeriodEndTime().AsTime())
-		eventType, expired = EventSubscriptionExpired, 1
+		eventType, expired = productv1.EventSubscriptionExpired, 1
 	} else {
 		renew(next)
 		renewed = 1
@@ -182,7 +179,7 @@ var errUnchanged = errors.New("product: unchanged")
 
 // change applies edit to the current subscription and commits it, retrying when a concurrent
 // change wins the race.
-func (s *Subscriptions) change(ctx context.Context, tenant, id, eventType string, edit func(*Subscription, time.Time) error) (*Subscription, error) {
+func (s *Subscriptions) change(ctx context.Context, tenant, id string, eventType subscriptionEvent, edit func(*Subscription, time.Time) error) (*Subscription, error) {
 	for range changeAttempts {
 		sub, err := s.store.GetSubscription(ctx, tenant, id)
 		if err != nil {
@@ -207,7 +204,7 @@ func (s *Subscriptions) change(ctx context.Context, tenant, id, eventType string
 	return nil, ErrSubscriptionContention
 }
 
-func (s *Subscriptions) commit(ctx context.Context, tenant string, next, prev *Subscription, eventType string, now time.Time) error {
+func (s *Subscriptions) commit(ctx context.Context, tenant string, next, prev *Subscription, eventType subscriptionEvent, now time.Time) error {
 	next.UpdateTime = timestamppb.New(now)
 	next.Etag = etag.Next(prev.GetEtag())
 	event, err := s.event(ctx, tenant, eventType, next)
@@ -217,9 +214,12 @@ func (s *Subscriptions) commit(ctx context.Context, tenant string, next, prev *S
 	return s.store.UpdateSubscription(ctx, tenant, next, prev, event)
 }
 
-func (s *Subscriptions) event(ctx context.Context, tenant, eventType string, sub *Subscription) ([]byte, error) {
-	_, data, err := s.publisher.Envelope(ctx, eventType, tenant, sub.GetCustomerId(), s.now(),
-		&productv1.SubscriptionChanged{Subscription: sub, CustomerId: sub.GetCustomerId()})
+// subscriptionEvent is the type of the four subscription events, which share their payload.
+type subscriptionEvent = eventv1.Type[*productv1.SubscriptionChanged]
+
+func (s *Subscriptions) event(ctx context.Context, tenant string, eventType subscriptionEvent, sub *Subscription) ([]byte, error) {
+	_, data, err := s.publisher.Envelope(ctx, eventType.Of(&productv1.SubscriptionChanged{Subscription: sub, CustomerId: sub.GetCustomerId()}),
+		tenant, sub.GetCustomerId(), s.now())
 	return data, err
 }
 

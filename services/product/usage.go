@@ -15,9 +15,6 @@ import (
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 )
 
-// EventAdoptionChanged is emitted when a customer's adoption band changes.
-const EventAdoptionChanged = "product.adoption.changed"
-
 // Errors of usage and adoption.
 var (
 	ErrUnknownFeature  = apierr.Invalid("usage_record.feature", "not a feature of the subscription's product")
@@ -177,8 +174,9 @@ func (u *Usage) change(ctx context.Context, tenant string, in AdoptionInputs, a 
 	}
 	c := &AdoptionChange{Adoption: a, PrevVersion: in.StoredVersion, Version: etag.Next(in.StoredVersion)}
 	var err error
-	_, c.Event, err = u.publisher.Envelope(ctx, EventAdoptionChanged, tenant, a.GetCustomerId(), now,
-		&productv1.AdoptionChanged{CustomerId: a.GetCustomerId(), PreviousBand: in.Stored.GetBand(), Adoption: a})
+	_, c.Event, err = u.publisher.Envelope(ctx, productv1.EventAdoptionChanged.Of(
+		&productv1.AdoptionChanged{CustomerId: a.GetCustomerId(), PreviousBand: in.Stored.GetBand(), Adoption: a}),
+		tenant, a.GetCustomerId(), now)
 	return c, err
 }
 

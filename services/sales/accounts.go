@@ -12,6 +12,7 @@ import (
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/protoupdate"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
@@ -33,7 +34,7 @@ func (a *Accounts) newAccount(in *Account) *Account {
 // CreateAccount makes an account; a taken domain is ALREADY_EXISTS with the existing account's id.
 func (a *Accounts) CreateAccount(ctx context.Context, tenant string, in *Account) (*Account, error) {
 	acc := a.newAccount(in)
-	event, err := a.event(ctx, "sales.account.created", tenant, "", &salesv1.AccountChanged{AccountId: acc.GetId()})
+	event, err := a.event(ctx, salesv1.EventAccountCreated.Of(&salesv1.AccountChanged{AccountId: acc.GetId()}), tenant, "")
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +75,7 @@ func (a *Accounts) UpdateAccount(ctx context.Context, tenant string, in *Account
 	}
 	merged.UpdateTime = timestamppb.New(a.Now().UTC())
 	merged.Etag = etag.Next(existing.GetEtag())
-	event, err := a.event(ctx, "sales.account.updated", tenant, "", &salesv1.AccountChanged{AccountId: merged.GetId()})
+	event, err := a.event(ctx, salesv1.EventAccountUpdated.Of(&salesv1.AccountChanged{AccountId: merged.GetId()}), tenant, "")
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +98,7 @@ func (a *Accounts) DeleteAccount(ctx context.Context, tenant, id, ifMatch string
 	if err := etag.Check(ifMatch, existing.GetEtag(), ErrAccountEtag); err != nil {
 		return err
 	}
-	event, err := a.event(ctx, "sales.account.deleted", tenant, "", &salesv1.AccountChanged{AccountId: id})
+	event, err := a.event(ctx, salesv1.EventAccountDeleted.Of(&salesv1.AccountChanged{AccountId: id}), tenant, "")
 	if err != nil {
 		return err
 	}
@@ -124,9 +125,9 @@ func (a *Accounts) newContact(in *Contact, customerID string) (*Contact, error) 
 	}, nil
 }
 
-func (a *Accounts) contactEvent(ctx context.Context, verb, tenant string, c *Contact) ([]byte, error) {
-	return a.event(ctx, "sales.contact."+verb, tenant, c.GetCustomerId(),
-		&salesv1.ContactChanged{ContactId: c.GetId(), CustomerId: c.GetCustomerId(), AccountId: c.GetAccountId()})
+func (a *Accounts) contactEvent(ctx context.Context, t eventv1.Type[*salesv1.ContactChanged], tenant string, c *Contact) ([]byte, error) {
+	return a.event(ctx, t.Of(&salesv1.ContactChanged{ContactId: c.GetId(), CustomerId: c.GetCustomerId(), AccountId: c.GetAccountId()}),
+		tenant, c.GetCustomerId())
 }
 
 // CreateContact makes a contact: a new customer, with a new customer id. A taken e-mail is
@@ -136,7 +137,7 @@ func (a *Accounts) CreateContact(ctx context.Context, tenant string, in *Contact
 	if err != nil {
 		return nil, err
 	}
-	event, err := a.contactEvent(ctx, "created", tenant, c)
+	event, err := a.contactEvent(ctx, salesv1.EventContactCreated, tenant, c)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +181,7 @@ func (a *Accounts) UpdateContact(ctx context.Context, tenant string, in *Contact
 	}
 	merged.UpdateTime = timestamppb.New(a.Now().UTC())
 	merged.Etag = etag.Next(existing.GetEtag())
-	event, err := a.contactEvent(ctx, "updated", tenant, merged)
+	event, err := a.contactEvent(ctx, salesv1.EventContactUpdated, tenant, merged)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +203,7 @@ func (a *Accounts) DeleteContact(ctx context.Context, tenant, id, ifMatch string
 	if err := etag.Check(ifMatch, existing.GetEtag(), ErrContactEtag); err != nil {
 		return err
 	}
-	event, err := a.contactEvent(ctx, "deleted", tenant, existing)
+	event, err := a.contactEvent(ctx, salesv1.EventContactDeleted, tenant, existing)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
@@ -46,8 +47,8 @@ type Activities struct{ Env }
 // NewActivities returns the use cases.
 func NewActivities(env Env) *Activities { return &Activities{env} }
 
-func (a *Activities) eventOf(ctx context.Context, verb, tenant string, act *Activity) ([]byte, error) {
-	return a.event(ctx, "sales.activity."+verb, tenant, "", &salesv1.ActivityChanged{ActivityId: act.GetId(), OwnerId: act.GetOwnerId()})
+func (a *Activities) eventOf(ctx context.Context, t eventv1.Type[*salesv1.ActivityChanged], tenant string, act *Activity) ([]byte, error) {
+	return a.event(ctx, t.Of(&salesv1.ActivityChanged{ActivityId: act.GetId(), OwnerId: act.GetOwnerId()}), tenant, "")
 }
 
 // Create records an activity linked to existing records.
@@ -58,7 +59,7 @@ func (a *Activities) Create(ctx context.Context, tenant string, in *Activity) (*
 		OwnerId: in.GetOwnerId(), DueTime: in.GetDueTime(), ContactId: in.GetContactId(), AccountId: in.GetAccountId(),
 		OpportunityId: in.GetOpportunityId(), CreateTime: now, UpdateTime: now, Etag: etag.First,
 	}
-	event, err := a.eventOf(ctx, "created", tenant, act)
+	event, err := a.eventOf(ctx, salesv1.EventActivityCreated, tenant, act)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +94,7 @@ func (a *Activities) Complete(ctx context.Context, tenant, id string) (*Activity
 		act := proto.CloneOf(existing)
 		now := timestampOf(a.Now())
 		act.CompleteTime, act.UpdateTime, act.Etag = now, now, etag.Next(existing.GetEtag())
-		event, err := a.eventOf(ctx, "completed", tenant, act)
+		event, err := a.eventOf(ctx, salesv1.EventActivityCompleted, tenant, act)
 		if err != nil {
 			return nil, err
 		}

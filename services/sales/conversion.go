@@ -7,12 +7,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
-
-// EventLeadConverted is emitted by a conversion; marketing marks the lead CONVERTED.
-const EventLeadConverted = "sales.lead.converted"
 
 // Errors of lead conversion.
 var (
@@ -135,18 +133,18 @@ func (c *Conversions) Convert(ctx context.Context, tenant string, req ConvertReq
 // events are the conversion's events: what it created, then sales.lead.converted.
 func (c *Conversions) events(ctx context.Context, tenant string, conv *Conversion, lead *marketingv1.Lead) ([][]byte, error) {
 	var out [][]byte
-	add := func(eventType string, payload proto.Message) error {
-		data, err := c.event(ctx, eventType, tenant, lead.GetCustomerId(), payload)
+	add := func(body eventv1.Body) error {
+		data, err := c.event(ctx, body, tenant, lead.GetCustomerId())
 		out = append(out, data)
 		return err
 	}
 	if conv.NewAccount != nil {
-		if err := add("sales.account.created", &salesv1.AccountChanged{AccountId: conv.NewAccount.GetId()}); err != nil {
+		if err := add(salesv1.EventAccountCreated.Of(&salesv1.AccountChanged{AccountId: conv.NewAccount.GetId()})); err != nil {
 			return nil, err
 		}
 	}
 	contact := conv.Contact
-	if err := add("sales.contact.created", &salesv1.ContactChanged{ContactId: contact.GetId(), CustomerId: contact.GetCustomerId(), AccountId: contact.GetAccountId()}); err != nil {
+	if err := add(salesv1.EventContactCreated.Of(&salesv1.ContactChanged{ContactId: contact.GetId(), CustomerId: contact.GetCustomerId(), AccountId: contact.GetAccountId()})); err != nil {
 		return nil, err
 	}
 	converted := &salesv1.LeadConverted{
@@ -157,7 +155,7 @@ func (c *Conversions) events(ctx context.Context, tenant string, conv *Conversio
 		out = append(out, conv.Opportunity.Events...)
 		converted.OpportunityId = conv.Opportunity.Opp.GetId()
 	}
-	if err := add(EventLeadConverted, converted); err != nil {
+	if err := add(salesv1.EventLeadConverted.Of(converted)); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -14,15 +14,8 @@ import (
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/money"
 	"github.com/crmcycle/crm/pkg/protoupdate"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
-)
-
-// Event types of opportunities.
-const (
-	EventStageChanged = "sales.opportunity.stage_changed"
-	EventWon          = "sales.opportunity.won"
-	EventLost         = "sales.opportunity.lost"
-	EventOrderPlaced  = "sales.order.placed"
 )
 
 // defaultCloseAfter is the expected close date of a deal that names none.
@@ -93,7 +86,7 @@ func (o *Opportunities) pipeline(ctx context.Context, tenant, id string) (*Pipel
 
 // creation is the write that opens a deal, pinned to the pipeline it was opened in.
 func (o *Opportunities) creation(ctx context.Context, tenant string, opp *Opportunity, pipeline *Pipeline) (*OpportunityWrite, error) {
-	event, err := o.event(ctx, "sales.opportunity.created", tenant, opp.GetCustomerId(), &salesv1.OpportunityChanged{Opportunity: opp})
+	event, err := o.event(ctx, salesv1.EventOpportunityCreated.Of(&salesv1.OpportunityChanged{Opportunity: opp}), tenant, opp.GetCustomerId())
 	if err != nil {
 		return nil, err
 	}
@@ -189,14 +182,14 @@ func (o *Opportunities) Update(ctx context.Context, tenant string, in *Opportuni
 	if _, err := time.Parse(time.DateOnly, merged.GetCloseDate()); err != nil {
 		return nil, ErrCloseDate
 	}
-	return o.save(ctx, tenant, merged, existing, "sales.opportunity.updated")
+	return o.save(ctx, tenant, merged, existing)
 }
 
 // save writes an opportunity change that needs no pipeline pin or order, with its event.
-func (o *Opportunities) save(ctx context.Context, tenant string, opp, prev *Opportunity, eventType string) (*Opportunity, error) {
+func (o *Opportunities) save(ctx context.Context, tenant string, opp, prev *Opportunity) (*Opportunity, error) {
 	opp.UpdateTime = timestampOf(o.Now())
 	opp.Etag = etag.Next(prev.GetEtag())
-	event, err := o.event(ctx, eventType, tenant, opp.GetCustomerId(), &salesv1.OpportunityChanged{Opportunity: opp})
+	event, err := o.event(ctx, salesv1.EventOpportunityUpdated.Of(&salesv1.OpportunityChanged{Opportunity: opp}), tenant, opp.GetCustomerId())
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +234,7 @@ func (o *Opportunities) AddLineItem(ctx context.Context, tenant, id string, in *
 		if opp.Amount, err = linesTotal(opp.GetCurrencyCode(), opp.GetLineItems()); err != nil {
 			return nil, nil, err
 		}
-		saved, err := o.save(ctx, tenant, opp, existing, "sales.opportunity.updated")
+		saved, err := o.save(ctx, tenant, opp, existing)
 		if !errors.Is(err, ErrOpportunityEtag) {
 			return saved, line, err
 		}
@@ -253,13 +246,7 @@ func (o *Opportunities) AddLineItem(ctx context.Context, tenant, id string, in *
 }
 
 // transition is one status or stage change of an open deal, computed from its current state.
-type transition func(opp *Opportunity, pipeline *Pipeline, now time.Time) (events []eventOf, order *Order, err error)
-
-// eventOf is an event to append: its type and payload.
-type eventOf struct {
-	eventType string
-	payload   proto.Message
-}
+type transition func(opp *Opportunity, pipeline *Pipeline, now time.Time) (events []eventv1.Body, order *Order, err error)
 
 // change applies t to the current state of deal id, retrying when a concurrent write (or a
 // pipeline edit) lands first, so concurrent moves serialize and the history stays a chain. With
@@ -298,7 +285,7 @@ func (o *Opportunities) change(ctx context.Context, tenant, id, ifMatch string, 
 		w := &OpportunityWrite{Opp: opp, Prev: existing, PinPipeline: true, PipelineVersion: PipelineVersion(pipeline),
 			Order: order, Forecast: forecast}
 		for _, e := range pending {
-			data, err := o.event(ctx, e.eventType, tenant, opp.GetCustomerId(), e.payload)
+			data, err := o.event(ctx, e, tenant, opp.GetCustomerId())
 			if err != nil {
 				return nil, nil, err
 			}
@@ -322,7 +309,7 @@ func (o *Opportunities) change(ctx context.Context, tenant, id, ifMatch string, 
 // Move puts an open deal into another open stage of its pipeline; moving to the stage it is in
 // changes nothing.
 func (o *Opportunities) Move(ctx context.Context, tenant, id, stage, ifMatch string) (*Opportunity, error) {
-	opp, _, err := o.change(ctx, tenant, id, ifMatch, func(opp *Opportunity, pipeline *Pipeline, now time.Time) ([]eventOf, *Order, error) {
+	opp, _, err := o.change(ctx, tenant, id, ifMatch, func(opp *Opportunity, pipeline *Pipeline, now time.Time) ([]eventv1.Body, *Order, error) {
 		s := stageOf(pipeline, stage)
 		switch {
 		case s == nil:
@@ -334,10 +321,10 @@ func (o *Opportunities) Move(ctx context.Context, tenant, id, stage, ifMatch str
 		}
 		from := opp.GetStage()
 		enterStage(opp, s, now)
-		return []eventOf{{EventStageChanged, &salesv1.OpportunityStageChanged{
+		return []eventv1.Body{salesv1.EventOpportunityStageChanged.Of(&salesv1.OpportunityStageChanged{
 			OpportunityId: opp.GetId(), CustomerId: opp.GetCustomerId(), CampaignId: opp.GetCampaignId(),
 			FromStage: from, ToStage: s.GetId(), Probability: s.GetProbability(),
-		}}}, nil, nil
+		})}, nil, nil
 	})
 	return opp, err
 }
@@ -345,7 +332,7 @@ func (o *Opportunities) Move(ctx context.Context, tenant, id, stage, ifMatch str
 // Win closes an open deal with line items and a contact as won and places its order at the
 // prices quoted when the lines were added, in the same write: two concurrent wins place one order.
 func (o *Opportunities) Win(ctx context.Context, tenant, id string) (*Opportunity, *Order, error) {
-	return o.change(ctx, tenant, id, "", func(opp *Opportunity, pipeline *Pipeline, now time.Time) ([]eventOf, *Order, error) {
+	return o.change(ctx, tenant, id, "", func(opp *Opportunity, pipeline *Pipeline, now time.Time) ([]eventv1.Body, *Order, error) {
 		if len(opp.GetLineItems()) == 0 {
 			return nil, nil, ErrNoLineItems
 		}
@@ -364,19 +351,19 @@ func (o *Opportunities) Win(ctx context.Context, tenant, id string) (*Opportunit
 		}
 		closeDeal(opp, pipeline, salesv1.StageOutcome_STAGE_OUTCOME_WON, now)
 		opp.OrderId = order.GetId()
-		return []eventOf{
-			{EventWon, &salesv1.OpportunityWon{Opportunity: opp, OrderId: order.GetId()}},
-			{EventOrderPlaced, &salesv1.OrderPlaced{Order: order}},
+		return []eventv1.Body{
+			salesv1.EventOpportunityWon.Of(&salesv1.OpportunityWon{Opportunity: opp, OrderId: order.GetId()}),
+			salesv1.EventOrderPlaced.Of(&salesv1.OrderPlaced{Order: order}),
 		}, order, nil
 	})
 }
 
 // Lose closes an open deal as lost, with the reason.
 func (o *Opportunities) Lose(ctx context.Context, tenant, id, reason string) (*Opportunity, error) {
-	opp, _, err := o.change(ctx, tenant, id, "", func(opp *Opportunity, pipeline *Pipeline, now time.Time) ([]eventOf, *Order, error) {
+	opp, _, err := o.change(ctx, tenant, id, "", func(opp *Opportunity, pipeline *Pipeline, now time.Time) ([]eventv1.Body, *Order, error) {
 		closeDeal(opp, pipeline, salesv1.StageOutcome_STAGE_OUTCOME_LOST, now)
 		opp.LostReason = reason
-		return []eventOf{{EventLost, &salesv1.OpportunityLost{Opportunity: opp}}}, nil, nil
+		return []eventv1.Body{salesv1.EventOpportunityLost.Of(&salesv1.OpportunityLost{Opportunity: opp})}, nil, nil
 	})
 	return opp, err
 }

@@ -72,7 +72,7 @@ func (o *Orders) Create(ctx context.Context, tenant string, in *Order) (*Order, 
 		Lines: lines, Total: total, CampaignId: contact.GetCampaignId(),
 		CurrencyCode: currency, CreateTime: now, UpdateTime: now, Etag: etag.First,
 	}
-	event, err := o.event(ctx, EventOrderPlaced, tenant, order.GetCustomerId(), &salesv1.OrderPlaced{Order: order})
+	event, err := o.event(ctx, salesv1.EventOrderPlaced.Of(&salesv1.OrderPlaced{Order: order}), tenant, order.GetCustomerId())
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ func (p *Pipelines) Create(ctx context.Context, tenant string, in *Pipeline) (*P
 	ts := timestamppb.New(p.Now().UTC())
 	pl := &Pipeline{Id: uuid.Must(uuid.NewV7()).String(), DisplayName: in.GetDisplayName(), Stages: in.GetStages(),
 		CreateTime: ts, UpdateTime: ts, Etag: etag.First}
-	event, err := p.event(ctx, "sales.pipeline.created", tenant, "", &salesv1.PipelineChanged{PipelineId: pl.GetId()})
+	event, err := p.event(ctx, salesv1.EventPipelineCreated.Of(&salesv1.PipelineChanged{PipelineId: pl.GetId()}), tenant, "")
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func (p *Pipelines) Update(ctx context.Context, tenant string, in *Pipeline, mas
 			removed = append(removed, s.GetId())
 		}
 	}
-	event, err := p.event(ctx, "sales.pipeline.updated", tenant, "", &salesv1.PipelineChanged{PipelineId: merged.GetId()})
+	event, err := p.event(ctx, salesv1.EventPipelineUpdated.Of(&salesv1.PipelineChanged{PipelineId: merged.GetId()}), tenant, "")
 	if err != nil {
 		return nil, err
 	}

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/events"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
@@ -45,8 +45,8 @@ type Env struct {
 	Now       func() time.Time
 }
 
-func (e Env) event(ctx context.Context, eventType, tenant, customerID string, payload proto.Message) ([]byte, error) {
-	_, data, err := e.Publisher.Envelope(ctx, eventType, tenant, customerID, e.Now(), payload)
+func (e Env) event(ctx context.Context, body eventv1.Body, tenant, customerID string) ([]byte, error) {
+	_, data, err := e.Publisher.Envelope(ctx, body, tenant, customerID, e.Now())
 	return data, err
 }
 

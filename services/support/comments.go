@@ -33,8 +33,8 @@ func (s *Tickets) AddComment(ctx context.Context, tenant, ticketID string, in *C
 			t.FirstResponse.MetTime = timestamppb.New(now)
 			c.touched = true
 		}
-		c.events = append(c.events, pendingEvent{"support.comment.added",
-			&supportv1.CommentAdded{CommentId: id, Internal: in.GetInternal(), FirstResponse: first}})
+		c.events = append(c.events, supportv1.EventCommentAdded.Of(
+			&supportv1.CommentAdded{CommentId: id, Internal: in.GetInternal(), FirstResponse: first}))
 		return nil
 	})
 	return comment, err

@@ -82,7 +82,7 @@ func (c *Config) UpdatePolicy(ctx context.Context, tenant string, in *SlaPolicy,
 	}
 	now := c.now().UTC()
 	next.UpdateTime, next.Etag = timestamppb.New(now), etag.Next(current.GetEtag())
-	_, ev, err := c.publisher.Envelope(ctx, "support.sla_policy.updated", tenant, "", now, &supportv1.SupportConfigChanged{SlaPolicy: next})
+	_, ev, err := c.publisher.Envelope(ctx, supportv1.EventSlaPolicyUpdated.Of(&supportv1.SupportConfigChanged{SlaPolicy: next}), tenant, "", now)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (c *Config) UpdateSettings(ctx context.Context, tenant string, in *SupportS
 	now := c.now().UTC()
 	next := &SupportSettings{AutoCloseDays: in.GetAutoCloseDays(), BusinessHours: in.GetBusinessHours(),
 		UpdateTime: timestamppb.New(now), Etag: etag.Next(current.GetEtag())}
-	_, ev, err := c.publisher.Envelope(ctx, "support.settings.updated", tenant, "", now, &supportv1.SupportConfigChanged{Settings: next})
+	_, ev, err := c.publisher.Envelope(ctx, supportv1.EventSettingsUpdated.Of(&supportv1.SupportConfigChanged{Settings: next}), tenant, "", now)
 	if err != nil {
 		return nil, err
 	}

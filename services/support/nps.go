@@ -46,9 +46,9 @@ func (n *Nps) Record(ctx context.Context, tenant string, in *NpsResponse) (*NpsR
 		Id: uuid.Must(uuid.NewV7()).String(), CustomerId: in.GetCustomerId(), Score: in.GetScore(),
 		Comment: in.GetComment(), Category: npsCategory(in.GetScore()), CreateTime: timestamppb.New(now),
 	}
-	_, ev, err := n.publisher.Envelope(ctx, "support.nps.recorded", tenant, r.GetCustomerId(), now, &supportv1.NpsRecorded{
+	_, ev, err := n.publisher.Envelope(ctx, supportv1.EventNpsRecorded.Of(&supportv1.NpsRecorded{
 		ResponseId: r.GetId(), CustomerId: r.GetCustomerId(), Score: r.GetScore(), Category: r.GetCategory(),
-	})
+	}), tenant, r.GetCustomerId(), now)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package support
 import (
 	"slices"
 
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 )
 
@@ -23,7 +24,7 @@ const (
 type move struct {
 	from  []supportv1.TicketStatus
 	to    supportv1.TicketStatus
-	event string
+	event eventv1.Type[*supportv1.TicketChanged]
 }
 
 // moves is the status machine of DESIGN.md §5: NEW -> OPEN -> PENDING <-> OPEN -> SOLVED -> CLOSED,
@@ -31,17 +32,17 @@ type move struct {
 var moves = map[Move]move{
 	MoveOpen: {from: []supportv1.TicketStatus{supportv1.TicketStatus_TICKET_STATUS_NEW,
 		supportv1.TicketStatus_TICKET_STATUS_PENDING, supportv1.TicketStatus_TICKET_STATUS_ON_HOLD},
-		to: supportv1.TicketStatus_TICKET_STATUS_OPEN, event: "support.ticket.opened"},
+		to: supportv1.TicketStatus_TICKET_STATUS_OPEN, event: supportv1.EventTicketOpened},
 	MovePend: {from: []supportv1.TicketStatus{supportv1.TicketStatus_TICKET_STATUS_OPEN},
-		to: supportv1.TicketStatus_TICKET_STATUS_PENDING, event: "support.ticket.pended"},
+		to: supportv1.TicketStatus_TICKET_STATUS_PENDING, event: supportv1.EventTicketPended},
 	MoveHold: {from: []supportv1.TicketStatus{supportv1.TicketStatus_TICKET_STATUS_OPEN},
-		to: supportv1.TicketStatus_TICKET_STATUS_ON_HOLD, event: "support.ticket.held"},
+		to: supportv1.TicketStatus_TICKET_STATUS_ON_HOLD, event: supportv1.EventTicketHeld},
 	MoveSolve: {from: []supportv1.TicketStatus{supportv1.TicketStatus_TICKET_STATUS_OPEN},
-		to: supportv1.TicketStatus_TICKET_STATUS_SOLVED, event: "support.ticket.solved"},
+		to: supportv1.TicketStatus_TICKET_STATUS_SOLVED, event: supportv1.EventTicketSolved},
 	MoveReopen: {from: []supportv1.TicketStatus{supportv1.TicketStatus_TICKET_STATUS_SOLVED},
-		to: supportv1.TicketStatus_TICKET_STATUS_OPEN, event: "support.ticket.reopened"},
+		to: supportv1.TicketStatus_TICKET_STATUS_OPEN, event: supportv1.EventTicketReopened},
 	MoveClose: {from: []supportv1.TicketStatus{supportv1.TicketStatus_TICKET_STATUS_SOLVED},
-		to: supportv1.TicketStatus_TICKET_STATUS_CLOSED, event: "support.ticket.closed"},
+		to: supportv1.TicketStatus_TICKET_STATUS_CLOSED, event: supportv1.EventTicketClosed},
 }
 
 // allowed reports whether a ticket in status from may make move m.

@@ -15,6 +15,7 @@ import (
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/protoupdate"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 )
 
@@ -87,9 +88,9 @@ func (s *Tickets) Create(ctx context.Context, tenant string, in *Ticket) (*Ticke
 		hours = settings.GetBusinessHours()
 	}
 	startClocks(t, policy, hours, now)
-	_, ev, err := s.publisher.Envelope(ctx, "support.ticket.created", tenant, t.GetCustomerId(), now, &supportv1.TicketCreated{
+	_, ev, err := s.publisher.Envelope(ctx, supportv1.EventTicketCreated.Of(&supportv1.TicketCreated{
 		Ticket: facts(t), FirstResponseDueTime: t.GetFirstResponse().GetDueTime(), ResolutionDueTime: t.GetResolution().GetDueTime(),
-	})
+	}), tenant, t.GetCustomerId(), now)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +159,7 @@ func (s *Tickets) Update(ctx context.Context, tenant string, in *Ticket, mask *f
 			// A shorter target may already have run out.
 			c.breaches = append(c.breaches, markBreaches(t, now)...)
 		}
-		c.changed(t, "support.ticket.updated", nil)
+		c.changed(supportv1.EventTicketUpdated.Of(&supportv1.TicketChanged{PreviousStatus: t.GetStatus()}))
 		return nil
 	})
 	return t, err
@@ -175,7 +176,7 @@ func (s *Tickets) Assign(ctx context.Context, tenant, id, assignee string) (*Tic
 		if from == supportv1.TicketStatus_TICKET_STATUS_NEW {
 			setStatus(t, supportv1.TicketStatus_TICKET_STATUS_OPEN, now)
 		}
-		c.changed(t, "support.ticket.assigned", &supportv1.TicketChanged{PreviousStatus: from})
+		c.changed(supportv1.EventTicketAssigned.Of(&supportv1.TicketChanged{PreviousStatus: from}))
 		return nil
 	})
 	return t, err
@@ -222,8 +223,8 @@ func moveTicket(t *Ticket, m Move, now time.Time, autoCloseDays int32, c *change
 		t.CloseTime = timestamppb.New(now)
 		t.AutoCloseTime = nil
 	}
-	c.changed(t, moves[m].event, &supportv1.TicketChanged{PreviousStatus: from,
-		ResolutionMet: done(t.GetStatus()) && t.GetResolution().GetMetTime() != nil && !t.GetResolution().GetBreached()})
+	c.changed(moves[m].event.Of(&supportv1.TicketChanged{PreviousStatus: from,
+		ResolutionMet: done(t.GetStatus()) && t.GetResolution().GetMetTime() != nil && !t.GetResolution().GetBreached()}))
 	return nil
 }
 
@@ -237,7 +238,7 @@ func (s *Tickets) Rate(ctx context.Context, tenant, id string, score int32, comm
 			return ErrAlreadyRated
 		}
 		t.Csat = &supportv1.Csat{Score: score, Comment: comment, RateTime: timestamppb.New(now)}
-		c.changed(t, "support.csat.rated", &supportv1.CsatRated{Score: score})
+		c.changed(supportv1.EventCsatRated.Of(&supportv1.CsatRated{Score: score}))
 		return nil
 	})
 	return t, err
@@ -248,23 +249,14 @@ type changes struct {
 	touched  bool
 	breaches []supportv1.SlaTarget
 	comment  *Comment
-	events   []pendingEvent
+	// events are emitted once the edit is done, their payloads completed with the ticket's facts.
+	events []eventv1.Body
 }
 
-// pendingEvent is an event whose payload gets the ticket's facts once the edit is done.
-type pendingEvent struct {
-	eventType string
-	payload   proto.Message
-}
-
-// changed records that the edit changed the ticket and emits eventType. A TicketChanged or
-// CsatRated payload gets the ticket's facts filled in; nil means a TicketChanged.
-func (c *changes) changed(t *Ticket, eventType string, payload proto.Message) {
+// changed records that the edit changed the ticket and emits the event.
+func (c *changes) changed(event eventv1.Body) {
 	c.touched = true
-	if payload == nil {
-		payload = &supportv1.TicketChanged{PreviousStatus: t.GetStatus()}
-	}
-	c.events = append(c.events, pendingEvent{eventType, payload})
+	c.events = append(c.events, event)
 }
 
 // edit changes a fresh copy of a ticket at now, or fails.
@@ -312,8 +304,8 @@ func (s *Tickets) change(ctx context.Context, tenant, id string, e edit) (*Ticke
 func (s *Tickets) envelopes(ctx context.Context, tenant string, t *Ticket, now time.Time, c *changes) ([][]byte, error) {
 	f := facts(t)
 	var out [][]byte
-	add := func(eventType string, payload proto.Message) error {
-		_, ev, err := s.publisher.Envelope(ctx, eventType, tenant, t.GetCustomerId(), now, payload)
+	add := func(body eventv1.Body) error {
+		_, ev, err := s.publisher.Envelope(ctx, body, tenant, t.GetCustomerId(), now)
 		out = append(out, ev)
 		return err
 	}
@@ -322,12 +314,12 @@ func (s *Tickets) envelopes(ctx context.Context, tenant string, t *Ticket, now t
 		if target == supportv1.SlaTarget_SLA_TARGET_RESOLUTION {
 			clock = t.GetResolution()
 		}
-		if err := add("support.ticket.sla_breached", &supportv1.TicketSlaBreached{Ticket: f, Target: target, DueTime: clock.GetDueTime()}); err != nil {
+		if err := add(supportv1.EventTicketSlaBreached.Of(&supportv1.TicketSlaBreached{Ticket: f, Target: target, DueTime: clock.GetDueTime()})); err != nil {
 			return nil, err
 		}
 	}
 	for _, ev := range c.events {
-		switch p := ev.payload.(type) {
+		switch p := ev.Payload().(type) {
 		case *supportv1.TicketChanged:
 			p.Ticket = f
 		case *supportv1.CsatRated:
@@ -335,7 +327,7 @@ func (s *Tickets) envelopes(ctx context.Context, tenant string, t *Ticket, now t
 		case *supportv1.CommentAdded:
 			p.Ticket = f
 		}
-		if err := add(ev.eventType, ev.payload); err != nil {
+		if err := add(ev); err != nil {
 			return nil, err
 		}
 	}

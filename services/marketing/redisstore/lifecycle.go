@@ -6,22 +6,18 @@ import (
 	"strconv"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/events"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
 )
 
 var _ marketing.LifecycleStore = (*Store)(nil)
 
-// appliedTTL is how long the marker of an applied event is kept: far longer than any redelivery
-// (streams keep events for hours), and the history keeps its id for good anyway.
-const appliedTTL = 30 * 24 * 60 * 60
-
 // Lifecycle keys: the customer's lifecycle, the funnel counters, customers per stage and at risk
-// (segments read them), and markers of applied events.
+// (segments read them).
 func (k leadKeys) lifecycle(customer string) string { return k.Key("lifecycle", customer) }
 func (k leadKeys) funnel() string                   { return k.Key("lifecycle-funnel") }
 func (k leadKeys) atRisk() string                   { return k.Key("customers", "at-risk") }
-func (k leadKeys) applied(eventID string) string    { return k.Key("lifecycle-applied", eventID) }
 func (k leadKeys) stageIndex(s marketing.Stage) string {
 	return k.Key("customers", "stage", s.String())
 }
@@ -45,12 +41,10 @@ func (s *Store) PutLifecycle(ctx context.Context, tenant string, lw marketing.Li
 	return err
 }
 
-// putLifecycle adds a lifecycle change to a write: the version check, the applied marker, the
+// putLifecycle adds a lifecycle change to a write: the version check, the redelivery guard, the
 // lifecycle, its indexes, the funnel counters and the events.
 func (k leadKeys) putLifecycle(w *commit.Write, lw marketing.LifecycleWrite) {
-	if lw.EventID != "" {
-		w.Once(k.applied(lw.EventID), appliedTTL)
-	}
+	events.Guard(w, k.Scope, lw.Applied)
 	w.Save(k.lifecycle(lw.Next.GetCustomerId()), lw.Next, lw.Prev.GetEtag(), lw.Next.GetEtag()).
 		Move(k.lifecycleIndexes(lw.Prev), k.lifecycleIndexes(lw.Next))
 	for field, n := range lw.Funnel {

@@ -44,7 +44,7 @@ func TestCaptureEntersProspectAndRedeliveryMovesOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	captured := f.eventsOfType(t, marketing.EventLeadCaptured)[0].GetId()
+	captured := f.eventsOfType(t, marketingv1.EventLeadCaptured.Name)[0].GetId()
 	if got.GetStage() != prospect || len(got.GetHistory()) != 1 || got.GetHistory()[0].GetCauseEventId() != captured {
 		t.Fatalf("lifecycle after capture = %v, want PROSPECT entered by the capture event %s", got, captured)
 	}
@@ -58,7 +58,7 @@ func TestCaptureEntersProspectAndRedeliveryMovesOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.GetHistory()) != 2 || funnel.GetStages()[2].GetEntered() != 1 || len(f.eventsOfType(t, marketing.EventStageChanged)) != 2 {
+	if len(got.GetHistory()) != 2 || funnel.GetStages()[2].GetEntered() != 1 || len(f.eventsOfType(t, marketingv1.EventLifecycleStageChanged.Name)) != 2 {
 		t.Fatalf("after one order delivered three times: history %v, FIRST_TIME entered %d; want 2 moves, 1 entry",
 			got.GetHistory(), funnel.GetStages()[2].GetEntered())
 	}
@@ -82,7 +82,7 @@ func TestCaptureEntersProspectAndRedeliveryMovesOnce(t *testing.T) {
 			t.Fatalf("%s %q: %v %v, want reasons %v", step.set, step.reason, got, err, step.want)
 		}
 	}
-	if n := len(f.eventsOfType(t, marketing.EventAtRiskChanged)); n != 4 {
+	if n := len(f.eventsOfType(t, marketingv1.EventLifecycleAtRiskChanged.Name)); n != 4 {
 		t.Fatalf("%d at_risk_changed events, want 4 (the repeated reason changed nothing)", n)
 	}
 }
@@ -139,7 +139,7 @@ func TestConcurrentLifecycleMovesKeepAConsistentHistory(t *testing.T) {
 		}
 	}
 	if h[len(h)-1].GetTo() != got.GetStage() || inStage != 1 || moves != int64(len(h)-1) || redeliveries > 1 ||
-		len(f.eventsOfType(t, marketing.EventStageChanged)) != len(h) {
+		len(f.eventsOfType(t, marketingv1.EventLifecycleStageChanged.Name)) != len(h) {
 		t.Fatalf("history %v ends at %v (stage %v); funnel counts %d customers, %d moves; redelivered event applied %d times",
 			h, h[len(h)-1].GetTo(), got.GetStage(), inStage, moves, redeliveries)
 	}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/events"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
 )
@@ -80,7 +81,7 @@ func (s *Store) CreditPoints(ctx context.Context, tenant, customer string, c mar
 	for _, ev := range c.Events {
 		w.Append(k.Stream(), ev)
 	}
-	k.once(w, c.Applied)
+	events.Guard(w, k.Scope, c.Applied)
 	err = w.Run(ctx, s.rdb)
 	switch {
 	case errors.Is(err, commit.ErrVersionMismatch):

@@ -10,24 +10,17 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/services/marketing"
 )
 
 var _ marketing.ReactionStore = (*Store)(nil)
 
-// Reaction keys: the markers of applied event effects, the hash of each customer's first order
-// (the event that claimed it), and each customer's active subscriptions.
-func (k leadKeys) reactionApplied(marker string) string { return k.Key("reaction-applied", marker) }
-func (k leadKeys) firstOrders() string                  { return k.Key("customer-first-order") }
+// Reaction keys: the hash of each customer's first order (the event that claimed it), and each
+// customer's active subscriptions.
+func (k leadKeys) firstOrders() string { return k.Key("customer-first-order") }
 func (k leadKeys) activeSubscriptions(customer string) string {
 	return k.Key("customer-subscriptions", customer)
-}
-
-// once adds an effect's applied marker (marketing.AppliedMarker) to a write, if it has one.
-func (k leadKeys) once(w *commit.Write, applied string) {
-	if applied != "" {
-		w.Once(k.reactionApplied(applied), appliedTTL)
-	}
 }
 
 // LeadOfCustomer implements marketing.ReactionStore: two reads (the map, then the lead).
@@ -57,10 +50,9 @@ func (s *Store) ClaimFirstOrder(ctx context.Context, tenant, customer, order str
 
 // CountCampaigns implements marketing.ReactionStore. Revenue in a currency other than the
 // campaign's is kept in a counter of its own ("won_revenue_nanos:<currency>").
-func (s *Store) CountCampaigns(ctx context.Context, tenant, applied string, tallies []marketing.CampaignTally) error {
+func (s *Store) CountCampaigns(ctx context.Context, tenant string, applied events.Effect, tallies []marketing.CampaignTally) error {
 	k := s.scope(tenant)
-	w := commit.New()
-	k.once(w, applied)
+	w := events.Guard(commit.New(), k.Scope, applied)
 	for _, t := range tallies {
 		stats := k.campaignStats(t.CampaignID)
 		revenue := statRevenue

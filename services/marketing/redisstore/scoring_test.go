@@ -154,10 +154,10 @@ func TestFitPointsAndAutomaticQualificationOnce(t *testing.T) {
 			t.Fatalf("engagement %d: %v with %d, want %v with %d", i+1, got.GetStatus(), got.GetScore(), want, 15+15*(i+1))
 		}
 	}
-	if n := len(f.eventsOfType(t, marketing.EventLeadQualified)); n != 1 {
+	if n := len(f.eventsOfType(t, marketingv1.EventLeadQualified.Name)); n != 1 {
 		t.Fatalf("%d qualified events, want 1", n)
 	}
-	if n := len(f.eventsOfType(t, marketing.EventLeadEngaged)); n != 4 {
+	if n := len(f.eventsOfType(t, marketingv1.EventLeadEngaged.Name)); n != 4 {
 		t.Fatalf("%d engaged events, want 4", n)
 	}
 }
@@ -199,9 +199,9 @@ func TestConcurrentEngagementsQualifyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qualified := f.eventsOfType(t, marketing.EventLeadQualified)
+	qualified := f.eventsOfType(t, marketingv1.EventLeadQualified.Name)
 	if got.GetEngagementCount() != writers || got.GetStatus() != marketingv1.LeadStatus_LEAD_STATUS_MARKETING_QUALIFIED ||
-		len(qualified) != 1 || perf.GetMarketingQualifiedLeads() != 1 || len(f.eventsOfType(t, marketing.EventLeadEngaged)) != writers {
+		len(qualified) != 1 || perf.GetMarketingQualifiedLeads() != 1 || len(f.eventsOfType(t, marketingv1.EventLeadEngaged.Name)) != writers {
 		t.Fatalf("after %d concurrent engagements: count %d, status %v, %d qualified events, %d MQLs; want %d, MQL, 1, 1",
 			writers, got.GetEngagementCount(), got.GetStatus(), len(qualified), perf.GetMarketingQualifiedLeads(), writers)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
@@ -148,7 +149,7 @@ func (s *Store) UpdateLead(ctx context.Context, tenant string, lw marketing.Lead
 	}
 	w.Move(k.indexes(prev), k.indexes(lead))
 	k.countLeadWrite(w, lw)
-	k.once(w, lw.Applied)
+	events.Guard(w, k.Scope, lw.Applied)
 	err := appendAll(w, k.Stream(), lw.Events).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale

@@ -115,7 +115,7 @@ func TestCaptureCreatesThenTouches(t *testing.T) {
 	if diff := cmp.Diff([]string{"webinar", "event"}, again.GetTags()); diff != "" {
 		t.Fatalf("tags (-want +got):\n%s", diff)
 	}
-	if n := len(f.eventsOfType(t, marketing.EventLeadCaptured)); n != 2 || f.streamLen(t) != 3 {
+	if n := len(f.eventsOfType(t, marketingv1.EventLeadCaptured.Name)); n != 2 || f.streamLen(t) != 3 {
 		t.Fatalf("%d captured events of %d, want 2 (one per capture) and the lifecycle entry", n, f.streamLen(t))
 	}
 }
@@ -156,7 +156,7 @@ func TestConcurrentCapturesOfOneEmailMakeOneLead(t *testing.T) {
 	if len(leads) != 1 || leads[0].GetTouchCount() != writers {
 		t.Fatalf("list = %d leads (touch count %d), want 1 lead with %d touches", len(leads), leads[0].GetTouchCount(), writers)
 	}
-	if n := len(f.eventsOfType(t, marketing.EventLeadCaptured)); n != writers || len(f.eventsOfType(t, marketing.EventStageChanged)) != 1 {
+	if n := len(f.eventsOfType(t, marketingv1.EventLeadCaptured.Name)); n != writers || len(f.eventsOfType(t, marketingv1.EventLifecycleStageChanged.Name)) != 1 {
 		t.Fatalf("%d captured events, want %d, and one lifecycle entry", n, writers)
 	}
 }

@@ -72,7 +72,7 @@ func (s *Server) UpdateCampaign(ctx context.Context, req *marketingv1.UpdateCamp
 
 // LaunchCampaign implements marketingv1.MarketingServiceServer.
 func (s *Server) LaunchCampaign(ctx context.Context, req *marketingv1.LaunchCampaignRequest) (*marketingv1.LaunchCampaignResponse, error) {
-	c, err := s.move(ctx, req.GetId(), marketingv1.CampaignStatus_CAMPAIGN_STATUS_ACTIVE, "launched")
+	c, err := s.move(ctx, req.GetId(), marketingv1.CampaignStatus_CAMPAIGN_STATUS_ACTIVE)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (s *Server) LaunchCampaign(ctx context.Context, req *marketingv1.LaunchCamp
 
 // PauseCampaign implements marketingv1.MarketingServiceServer.
 func (s *Server) PauseCampaign(ctx context.Context, req *marketingv1.PauseCampaignRequest) (*marketingv1.PauseCampaignResponse, error) {
-	c, err := s.move(ctx, req.GetId(), marketingv1.CampaignStatus_CAMPAIGN_STATUS_PAUSED, "paused")
+	c, err := s.move(ctx, req.GetId(), marketingv1.CampaignStatus_CAMPAIGN_STATUS_PAUSED)
 	if err != nil {
 		return nil, err
 	}
@@ -90,19 +90,19 @@ func (s *Server) PauseCampaign(ctx context.Context, req *marketingv1.PauseCampai
 
 // CompleteCampaign implements marketingv1.MarketingServiceServer.
 func (s *Server) CompleteCampaign(ctx context.Context, req *marketingv1.CompleteCampaignRequest) (*marketingv1.CompleteCampaignResponse, error) {
-	c, err := s.move(ctx, req.GetId(), marketingv1.CampaignStatus_CAMPAIGN_STATUS_COMPLETED, "completed")
+	c, err := s.move(ctx, req.GetId(), marketingv1.CampaignStatus_CAMPAIGN_STATUS_COMPLETED)
 	if err != nil {
 		return nil, err
 	}
 	return &marketingv1.CompleteCampaignResponse{Campaign: c}, nil
 }
 
-func (s *Server) move(ctx context.Context, id string, to marketingv1.CampaignStatus, verb string) (*marketing.Campaign, error) {
+func (s *Server) move(ctx context.Context, id string, to marketingv1.CampaignStatus) (*marketing.Campaign, error) {
 	tenant, err := auth.TenantID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return s.campaigns.Move(ctx, tenant, id, to, verb)
+	return s.campaigns.Move(ctx, tenant, id, to)
 }
 
 // GetCampaignPerformance implements marketingv1.MarketingServiceServer.

@@ -68,11 +68,7 @@ func (s *Service) Register(r grpc.ServiceRegistrar) { s.rpc.Register(r) }
 // Subscriptions implements platform.Reactor: marketing closes the CRM loop on sales, product and
 // support events (conversions, orders, subscriptions, adoption, NPS, SLA breaches).
 func (s *Service) Subscriptions() []events.Subscription {
-	subs := make([]events.Subscription, 0, 3)
-	for _, producer := range []string{"sales", "product", "support"} {
-		subs = append(subs, events.Subscription{Group: Name, Producer: producer, Handle: s.reactions.Handle})
-	}
-	return subs
+	return events.Subscribe(Name, s.reactions.Routes()...)
 }
 
 // RunBackground implements platform.Background: on a timer, over every partition, customers whose

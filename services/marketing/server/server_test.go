@@ -10,12 +10,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/platform"
 	"github.com/crmcycle/crm/pkg/redistest"
 	"github.com/crmcycle/crm/pkg/servicetest"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
@@ -77,19 +77,19 @@ func TestReactsToEachProducer(t *testing.T) {
 	tenant, customer, client := capturedCustomer(t, suite)
 	sub := &productv1.Subscription{Id: uuid.NewString(), CustomerId: customer}
 	for _, step := range []struct {
-		producer, eventType string
-		payload             proto.Message
-		want                marketingv1.LifecycleStage
+		producer string
+		event    eventv1.Body
+		want     marketingv1.LifecycleStage
 	}{
-		{"sales", "sales.order.placed", &salesv1.OrderPlaced{Order: &salesv1.Order{Id: uuid.NewString(), CustomerId: customer,
-			CurrencyCode: "EUR", Total: &typev1.Money{CurrencyCode: "EUR", Units: 10}}}, marketingv1.LifecycleStage_LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER},
-		{"product", "product.subscription.activated", &productv1.SubscriptionChanged{CustomerId: customer, Subscription: sub},
+		{"sales", salesv1.EventOrderPlaced.Of(&salesv1.OrderPlaced{Order: &salesv1.Order{Id: uuid.NewString(), CustomerId: customer,
+			CurrencyCode: "EUR", Total: &typev1.Money{CurrencyCode: "EUR", Units: 10}}}), marketingv1.LifecycleStage_LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER},
+		{"product", productv1.EventSubscriptionActivated.Of(&productv1.SubscriptionChanged{CustomerId: customer, Subscription: sub}),
 			marketingv1.LifecycleStage_LIFECYCLE_STAGE_CLIENT},
-		{"support", "support.nps.recorded", &supportv1.NpsRecorded{CustomerId: customer, Score: 10},
+		{"support", supportv1.EventNpsRecorded.Of(&supportv1.NpsRecorded{CustomerId: customer, Score: 10}),
 			marketingv1.LifecycleStage_LIFECYCLE_STAGE_ADVOCATE},
 	} {
-		publish(t, suite, step.producer, step.eventType, tenant, customer, time.Now(), step.payload)
-		eventually(t, step.eventType+"'s move to "+step.want.String(), func() (bool, string) {
+		publish(t, suite, step.producer, step.event, tenant, customer, time.Now())
+		eventually(t, step.event.Type()+"'s move to "+step.want.String(), func() (bool, string) {
 			lc := client.lifecycle(t, customer)
 			return lc.GetStage() == step.want, lc.GetStage().String()
 		})
@@ -105,10 +105,10 @@ func TestBackgroundChurnsCustomersAfterTheWindow(t *testing.T) {
 	tenant, customer, client := capturedCustomer(t, reacting)
 	sub := &productv1.Subscription{Id: uuid.NewString(), CustomerId: customer}
 	canceled := time.Now().Add(-marketing.ChurnWindow - time.Hour)
-	publish(t, reacting, "product", "product.subscription.activated", tenant, customer, canceled.Add(-time.Hour),
-		&productv1.SubscriptionChanged{CustomerId: customer, Subscription: sub})
-	publish(t, reacting, "product", "product.subscription.canceled", tenant, customer, canceled,
-		&productv1.SubscriptionChanged{CustomerId: customer, Subscription: sub})
+	publish(t, reacting, "product", productv1.EventSubscriptionActivated.Of(&productv1.SubscriptionChanged{CustomerId: customer, Subscription: sub}),
+		tenant, customer, canceled.Add(-time.Hour))
+	publish(t, reacting, "product", productv1.EventSubscriptionCanceled.Of(&productv1.SubscriptionChanged{CustomerId: customer, Subscription: sub}),
+		tenant, customer, canceled)
 	eventually(t, "the cancellation's risk", func() (bool, string) {
 		lc := client.lifecycle(t, customer)
 		return lc.GetStage() == marketingv1.LifecycleStage_LIFECYCLE_STAGE_CLIENT && lc.GetAtRisk(), fmt.Sprint(lc)
@@ -150,11 +150,11 @@ func capturedCustomer(t *testing.T, suite *servicetest.Suite) (string, string, l
 }
 
 // publish appends an event to the producer's stream for the tenant, as the producer's outbox does.
-func publish(t *testing.T, suite *servicetest.Suite, producer, eventType, tenant, customer string, at time.Time, payload proto.Message) {
+func publish(t *testing.T, suite *servicetest.Suite, producer string, event eventv1.Body, tenant, customer string, at time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	pub := events.Publisher{Producer: producer, Propagator: suite.Telemetry.Propagator}
-	_, data, err := pub.Envelope(ctx, eventType, tenant, customer, at, payload)
+	_, data, err := pub.Envelope(ctx, event, tenant, customer, at)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func (k tenantKeys) countSeats(w *commit.Write, sub *product.Subscription, sign 
 // PlaceOrder implements product.SubscriptionStore.
 func (s *Store) PlaceOrder(ctx context.Context, tenant string, o product.PlacedOrder) error {
 	k := s.scope(tenant)
-	w := commit.New().Once(o.Marker, int(events.SeenTTL.Seconds()))
+	w := events.Guard(commit.New(), k.Scope, o.Applied)
 	for i, sub := range o.Subscriptions {
 		w.Save(k.subscription(sub.GetId()), sub, "", sub.GetEtag()).Move(nil, k.subscriptionEntries(sub)).
 			ZAdd(k.grants(sub.GetCustomerId(), sub.GetProductId()), 0, sub.GetId()).

@@ -23,7 +23,7 @@ func (s *system) placeOrder(t *testing.T, tenant, customer string, times int, li
 	ctx := context.Background()
 	order := &salesv1.Order{Id: uuid.Must(uuid.NewV7()).String(), CustomerId: customer, Lines: lines}
 	_, data, err := events.Publisher{Producer: "sales", Propagator: propagation.TraceContext{}}.
-		Envelope(ctx, "sales.order.placed", tenant, customer, time.Now(), &salesv1.OrderPlaced{Order: order})
+		Envelope(ctx, salesv1.EventOrderPlaced.Of(&salesv1.OrderPlaced{Order: order}), tenant, customer, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

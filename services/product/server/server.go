@@ -13,6 +13,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/platform"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	"github.com/crmcycle/crm/services/product"
 	"github.com/crmcycle/crm/services/product/redisstore"
 	"github.com/crmcycle/crm/services/product/rpc"
@@ -46,7 +47,7 @@ func New(deps platform.Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	subs := product.NewSubscriptions(store, store, publisher, deps.Keys, Name, deps.Now)
+	subs := product.NewSubscriptions(store, store, publisher, deps.Now)
 	usage := product.NewUsage(store, store, store, publisher, deps.Now)
 	return &Service{
 		rpc: rpc.New(rpc.UseCases{
@@ -69,7 +70,7 @@ func (s *Service) Register(r grpc.ServiceRegistrar) { s.rpc.Register(r) }
 
 // Subscriptions implements platform.Reactor: placed orders become subscriptions and entitlements.
 func (s *Service) Subscriptions() []events.Subscription {
-	return []events.Subscription{{Group: Name, Producer: "sales", Handle: s.subscriptions.OnSalesEvent}}
+	return events.Subscribe(Name, events.On(salesv1.EventOrderPlaced, s.subscriptions.OnOrderPlaced))
 }
 
 // RunBackground implements platform.Background: on a timer, over every partition, the renewal sweep

@@ -131,7 +131,7 @@ func placeOrder(t *testing.T, suite *servicetest.Suite, tenant, customer string,
 	order := &salesv1.Order{Id: uuid.Must(uuid.NewV7()).String(), CustomerId: customer,
 		Lines: []*salesv1.OrderLine{{ProductId: p.GetId(), Quantity: 1, Recurring: true}}}
 	_, data, err := events.Publisher{Producer: "sales", Propagator: propagation.TraceContext{}}.
-		Envelope(ctx, "sales.order.placed", tenant, customer, at, &salesv1.OrderPlaced{Order: order})
+		Envelope(ctx, salesv1.EventOrderPlaced.Of(&salesv1.OrderPlaced{Order: order}), tenant, customer, at)
 	if err != nil {
 		t.Fatal(err)
 	}

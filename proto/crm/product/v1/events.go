@@ -1,0 +1,17 @@
+package productv1
+
+import eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+
+// The event types product publishes on its stream, each with its payload (product_events.proto).
+var (
+	EventProductCreated  = eventv1.Type[*ProductChanged]{Name: "product.product.created"}
+	EventProductUpdated  = eventv1.Type[*ProductChanged]{Name: "product.product.updated"}
+	EventProductArchived = eventv1.Type[*ProductChanged]{Name: "product.product.archived"}
+
+	EventSubscriptionActivated = eventv1.Type[*SubscriptionChanged]{Name: "product.subscription.activated"}
+	EventSubscriptionRenewed   = eventv1.Type[*SubscriptionChanged]{Name: "product.subscription.renewed"}
+	EventSubscriptionCanceled  = eventv1.Type[*SubscriptionChanged]{Name: "product.subscription.canceled"}
+	EventSubscriptionExpired   = eventv1.Type[*SubscriptionChanged]{Name: "product.subscription.expired"}
+
+	EventAdoptionChanged = eventv1.Type[*AdoptionChanged]{Name: "product.adoption.changed"}
+)
