@@ -69,3 +69,31 @@ func (c *Codec) mac(binding, cursor string) []byte {
 	_, _ = h.Write([]byte(cursor))
 	return h.Sum(nil)[:macSize]
 }
+
+// List is one list request's tokens: a token continues exactly the list it came from (same
+// tenant, method and filter or parent).
+type List struct {
+	codec   *Codec
+	binding string
+}
+
+// List binds tokens to one list request.
+func (c *Codec) List(tenant, method, filter string) List {
+	return List{codec: c, binding: tenant + "\x00" + method + "\x00" + filter}
+}
+
+// Cursor returns the cursor a request's page token carries; "" (the first page) for no token.
+func (l List) Cursor(token string) (string, error) {
+	if token == "" {
+		return "", nil
+	}
+	return l.codec.Decode(l.binding, token)
+}
+
+// Token returns the token that continues after next; "" when there is no next page.
+func (l List) Token(next string) string {
+	if next == "" {
+		return ""
+	}
+	return l.codec.Encode(l.binding, next)
+}

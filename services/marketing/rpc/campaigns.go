@@ -47,14 +47,14 @@ func (s *Server) ListCampaigns(ctx context.Context, req *marketingv1.ListCampaig
 	}
 	list := s.list(tenant, "ListCampaigns", req.GetFilter())
 	q := marketing.CampaignQuery{Index: index, Limit: pagesize.Of(req.GetPageSize())}
-	if q.After, err = list.cursor(req.GetPageToken()); err != nil {
+	if q.After, err = list.Cursor(req.GetPageToken()); err != nil {
 		return nil, err
 	}
 	campaigns, next, err := s.campaigns.List(ctx, tenant, q)
 	if err != nil {
 		return nil, err
 	}
-	return &marketingv1.ListCampaignsResponse{Campaigns: campaigns, NextPageToken: list.token(next)}, nil
+	return &marketingv1.ListCampaignsResponse{Campaigns: campaigns, NextPageToken: list.Token(next)}, nil
 }
 
 // UpdateCampaign implements marketingv1.MarketingServiceServer.

@@ -44,7 +44,7 @@ func (s *Server) ListSegments(ctx context.Context, req *marketingv1.ListSegments
 		return nil, err
 	}
 	list := s.list(tenant, "ListSegments", "")
-	after, err := list.cursor(req.GetPageToken())
+	after, err := list.Cursor(req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func (s *Server) ListSegments(ctx context.Context, req *marketingv1.ListSegments
 	if err != nil {
 		return nil, err
 	}
-	return &marketingv1.ListSegmentsResponse{Segments: segs, NextPageToken: list.token(next)}, nil
+	return &marketingv1.ListSegmentsResponse{Segments: segs, NextPageToken: list.Token(next)}, nil
 }
 
 // DeleteSegment implements marketingv1.MarketingServiceServer.
@@ -75,7 +75,7 @@ func (s *Server) ListSegmentMembers(ctx context.Context, req *marketingv1.ListSe
 		return nil, err
 	}
 	list := s.list(tenant, "ListSegmentMembers", req.GetId())
-	raw, err := list.cursor(req.GetPageToken())
+	raw, err := list.Cursor(req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (s *Server) ListSegmentMembers(ctx context.Context, req *marketingv1.ListSe
 	}
 	token := ""
 	if next != nil {
-		token = list.token(string(next.Driver.Kind) + "\x00" + next.Driver.Value + "\x00" + next.After)
+		token = list.Token(string(next.Driver.Kind) + "\x00" + next.Driver.Value + "\x00" + next.After)
 	}
 	return &marketingv1.ListSegmentMembersResponse{Leads: leads, NextPageToken: token}, nil
 }

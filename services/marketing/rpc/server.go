@@ -86,14 +86,14 @@ func (s *Server) ListLeads(ctx context.Context, req *marketingv1.ListLeadsReques
 	}
 	list := s.list(tenant, "ListLeads", req.GetFilter()+"\x00"+req.GetOrderBy())
 	q.Limit = pagesize.Of(req.GetPageSize())
-	if q.After, err = list.cursor(req.GetPageToken()); err != nil {
+	if q.After, err = list.Cursor(req.GetPageToken()); err != nil {
 		return nil, err
 	}
 	leads, next, err := s.leads.List(ctx, tenant, q)
 	if err != nil {
 		return nil, err
 	}
-	return &marketingv1.ListLeadsResponse{Leads: leads, NextPageToken: list.token(next)}, nil
+	return &marketingv1.ListLeadsResponse{Leads: leads, NextPageToken: list.Token(next)}, nil
 }
 
 // UpdateLead implements marketingv1.MarketingServiceServer.
@@ -121,27 +121,6 @@ func (s *Server) DeleteLead(ctx context.Context, req *marketingv1.DeleteLeadRequ
 	return &marketingv1.DeleteLeadResponse{}, nil
 }
 
-// listCall is one list request's page tokens: a token continues exactly the list it came from
-// (same tenant, method and filter).
-type listCall struct {
-	tokens  *pagetoken.Codec
-	binding string
-}
-
-func (s *Server) list(tenant, method, filter string) listCall {
-	return listCall{tokens: s.tokens, binding: tenant + "\x00" + method + "\x00" + filter}
-}
-
-func (l listCall) cursor(token string) (string, error) {
-	if token == "" {
-		return "", nil
-	}
-	return l.tokens.Decode(l.binding, token)
-}
-
-func (l listCall) token(next string) string {
-	if next == "" {
-		return ""
-	}
-	return l.tokens.Encode(l.binding, next)
+func (s *Server) list(tenant, method, filter string) pagetoken.List {
+	return s.tokens.List(tenant, method, filter)
 }

@@ -33,11 +33,11 @@ func (s *Server) ListProducts(ctx context.Context, req *productv1.ListProductsRe
 		}
 		list := s.list(tenant, "ListProducts", req.GetFilter())
 		q := product.ProductQuery{Index: index, Limit: pagesize.Of(req.GetPageSize())}
-		if q.After, err = list.cursor(req.GetPageToken()); err != nil {
+		if q.After, err = list.Cursor(req.GetPageToken()); err != nil {
 			return nil, err
 		}
 		products, next, err := s.catalog.List(ctx, tenant, q)
-		return &productv1.ListProductsResponse{Products: products, NextPageToken: list.token(next)}, err
+		return &productv1.ListProductsResponse{Products: products, NextPageToken: list.Token(next)}, err
 	})
 }
 

@@ -49,27 +49,6 @@ func call[T any](ctx context.Context, do func(tenant string) (T, error)) (T, err
 	return do(tenant)
 }
 
-// listCall is one list request's page tokens: a token continues exactly the list it came from
-// (same tenant, method and filter).
-type listCall struct {
-	tokens  *pagetoken.Codec
-	binding string
-}
-
-func (s *Server) list(tenant, method, filter string) listCall {
-	return listCall{tokens: s.tokens, binding: tenant + "\x00" + method + "\x00" + filter}
-}
-
-func (l listCall) cursor(token string) (string, error) {
-	if token == "" {
-		return "", nil
-	}
-	return l.tokens.Decode(l.binding, token)
-}
-
-func (l listCall) token(next string) string {
-	if next == "" {
-		return ""
-	}
-	return l.tokens.Encode(l.binding, next)
+func (s *Server) list(tenant, method, filter string) pagetoken.List {
+	return s.tokens.List(tenant, method, filter)
 }

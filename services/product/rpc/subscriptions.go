@@ -32,11 +32,11 @@ func (s *Server) ListSubscriptions(ctx context.Context, req *productv1.ListSubsc
 		}
 		list := s.list(tenant, "ListSubscriptions", req.GetFilter())
 		q := product.SubscriptionQuery{Index: index, Limit: pagesize.Of(req.GetPageSize())}
-		if q.After, err = list.cursor(req.GetPageToken()); err != nil {
+		if q.After, err = list.Cursor(req.GetPageToken()); err != nil {
 			return nil, err
 		}
 		subs, next, err := s.subscriptions.List(ctx, tenant, q)
-		return &productv1.ListSubscriptionsResponse{Subscriptions: subs, NextPageToken: list.token(next)}, err
+		return &productv1.ListSubscriptionsResponse{Subscriptions: subs, NextPageToken: list.Token(next)}, err
 	})
 }
 

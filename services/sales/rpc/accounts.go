@@ -45,7 +45,7 @@ func (s *Server) ListAccounts(ctx context.Context, req *salesv1.ListAccountsRequ
 		return nil, err
 	}
 	list := s.list(tenant, "ListAccounts", req.GetFilter())
-	q, err := list.query(index, req.GetPageToken(), req.GetPageSize())
+	q, err := query(list, index, req.GetPageToken(), req.GetPageSize())
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func (s *Server) ListAccounts(ctx context.Context, req *salesv1.ListAccountsRequ
 	if err != nil {
 		return nil, err
 	}
-	return &salesv1.ListAccountsResponse{Accounts: accounts, NextPageToken: list.token(next)}, nil
+	return &salesv1.ListAccountsResponse{Accounts: accounts, NextPageToken: list.Token(next)}, nil
 }
 
 // UpdateAccount implements salesv1.SalesServiceServer.
@@ -118,7 +118,7 @@ func (s *Server) ListContacts(ctx context.Context, req *salesv1.ListContactsRequ
 		return nil, err
 	}
 	list := s.list(tenant, "ListContacts", req.GetFilter())
-	q, err := list.query(index, req.GetPageToken(), req.GetPageSize())
+	q, err := query(list, index, req.GetPageToken(), req.GetPageSize())
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func (s *Server) ListContacts(ctx context.Context, req *salesv1.ListContactsRequ
 	if err != nil {
 		return nil, err
 	}
-	return &salesv1.ListContactsResponse{Contacts: contacts, NextPageToken: list.token(next)}, nil
+	return &salesv1.ListContactsResponse{Contacts: contacts, NextPageToken: list.Token(next)}, nil
 }
 
 // UpdateContact implements salesv1.SalesServiceServer.

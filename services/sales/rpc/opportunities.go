@@ -41,7 +41,7 @@ func (s *Server) ListPipelines(ctx context.Context, req *salesv1.ListPipelinesRe
 		return nil, err
 	}
 	list := s.list(tenant, "ListPipelines", "")
-	q, err := list.query(sales.Index{}, req.GetPageToken(), req.GetPageSize())
+	q, err := query(list, sales.Index{}, req.GetPageToken(), req.GetPageSize())
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func (s *Server) ListPipelines(ctx context.Context, req *salesv1.ListPipelinesRe
 	if err != nil {
 		return nil, err
 	}
-	return &salesv1.ListPipelinesResponse{Pipelines: pipelines, NextPageToken: list.token(next)}, nil
+	return &salesv1.ListPipelinesResponse{Pipelines: pipelines, NextPageToken: list.Token(next)}, nil
 }
 
 // UpdatePipeline implements salesv1.SalesServiceServer.
@@ -102,7 +102,7 @@ func (s *Server) ListOpportunities(ctx context.Context, req *salesv1.ListOpportu
 		return nil, err
 	}
 	list := s.list(tenant, "ListOpportunities", req.GetFilter())
-	q, err := list.query(index, req.GetPageToken(), req.GetPageSize())
+	q, err := query(list, index, req.GetPageToken(), req.GetPageSize())
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +110,7 @@ func (s *Server) ListOpportunities(ctx context.Context, req *salesv1.ListOpportu
 	if err != nil {
 		return nil, err
 	}
-	return &salesv1.ListOpportunitiesResponse{Opportunities: opps, NextPageToken: list.token(next)}, nil
+	return &salesv1.ListOpportunitiesResponse{Opportunities: opps, NextPageToken: list.Token(next)}, nil
 }
 
 // UpdateOpportunity implements salesv1.SalesServiceServer.

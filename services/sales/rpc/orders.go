@@ -45,7 +45,7 @@ func (s *Server) ListOrders(ctx context.Context, req *salesv1.ListOrdersRequest)
 		return nil, err
 	}
 	list := s.list(tenant, "ListOrders", req.GetFilter())
-	q, err := list.query(index, req.GetPageToken(), req.GetPageSize())
+	q, err := query(list, index, req.GetPageToken(), req.GetPageSize())
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func (s *Server) ListOrders(ctx context.Context, req *salesv1.ListOrdersRequest)
 	if err != nil {
 		return nil, err
 	}
-	return &salesv1.ListOrdersResponse{Orders: orders, NextPageToken: list.token(next)}, nil
+	return &salesv1.ListOrdersResponse{Orders: orders, NextPageToken: list.Token(next)}, nil
 }
 
 // CreateActivity implements salesv1.SalesServiceServer.
@@ -93,7 +93,7 @@ func (s *Server) ListActivities(ctx context.Context, req *salesv1.ListActivities
 		return nil, err
 	}
 	list := s.list(tenant, "ListActivities", req.GetFilter())
-	q, err := list.query(index, req.GetPageToken(), req.GetPageSize())
+	q, err := query(list, index, req.GetPageToken(), req.GetPageSize())
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func (s *Server) ListActivities(ctx context.Context, req *salesv1.ListActivities
 	if err != nil {
 		return nil, err
 	}
-	return &salesv1.ListActivitiesResponse{Activities: acts, NextPageToken: list.token(next)}, nil
+	return &salesv1.ListActivitiesResponse{Activities: acts, NextPageToken: list.Token(next)}, nil
 }
 
 // CompleteActivity implements salesv1.SalesServiceServer.
@@ -124,7 +124,7 @@ func (s *Server) ListOverdueTasks(ctx context.Context, req *salesv1.ListOverdueT
 		return nil, err
 	}
 	list := s.list(tenant, "ListOverdueTasks", req.GetOwnerId())
-	q, err := list.query(sales.Index{}, req.GetPageToken(), req.GetPageSize())
+	q, err := query(list, sales.Index{}, req.GetPageToken(), req.GetPageSize())
 	if err != nil {
 		return nil, err
 	}
@@ -132,5 +132,5 @@ func (s *Server) ListOverdueTasks(ctx context.Context, req *salesv1.ListOverdueT
 	if err != nil {
 		return nil, err
 	}
-	return &salesv1.ListOverdueTasksResponse{Activities: acts, NextPageToken: list.token(next)}, nil
+	return &salesv1.ListOverdueTasksResponse{Activities: acts, NextPageToken: list.Token(next)}, nil
 }

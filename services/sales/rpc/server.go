@@ -36,31 +36,12 @@ func New(uc UseCases, tokens *pagetoken.Codec) *Server { return &Server{uc: uc, 
 // Register adds the service to a gRPC server.
 func (s *Server) Register(r grpc.ServiceRegistrar) { salesv1.RegisterSalesServiceServer(r, s) }
 
-// listCall is one list request's page tokens: a token continues exactly the list it came from
-// (same tenant, method and filter).
-type listCall struct {
-	tokens  *pagetoken.Codec
-	binding string
-}
-
-func (s *Server) list(tenant, method, filter string) listCall {
-	return listCall{tokens: s.tokens, binding: tenant + "\x00" + method + "\x00" + filter}
+func (s *Server) list(tenant, method, filter string) pagetoken.List {
+	return s.tokens.List(tenant, method, filter)
 }
 
 // query builds the page query of a list request.
-func (l listCall) query(index sales.Index, token string, size int32) (sales.Query, error) {
-	q := sales.Query{Index: index, Limit: pagesize.Of(size)}
-	if token == "" {
-		return q, nil
-	}
-	var err error
-	q.After, err = l.tokens.Decode(l.binding, token)
-	return q, err
-}
-
-func (l listCall) token(next string) string {
-	if next == "" {
-		return ""
-	}
-	return l.tokens.Encode(l.binding, next)
+func query(l pagetoken.List, index sales.Index, token string, size int32) (sales.Query, error) {
+	after, err := l.Cursor(token)
+	return sales.Query{Index: index, Limit: pagesize.Of(size), After: after}, err
 }

@@ -46,30 +46,12 @@ func call[T any](ctx context.Context, do func(tenant string) (T, error)) (T, err
 	return do(tenant)
 }
 
-// listCall is one list request's page tokens: a token continues exactly the list it came from
-// (same tenant, method and filter or parent).
-type listCall struct {
-	tokens  *pagetoken.Codec
-	binding string
+func (s *Server) list(tenant, method, filter string) pagetoken.List {
+	return s.tokens.List(tenant, method, filter)
 }
 
-func (s *Server) list(tenant, method, filter string) listCall {
-	return listCall{tokens: s.tokens, binding: tenant + "\x00" + method + "\x00" + filter}
-}
-
-func (l listCall) page(token string, size int32) (support.Page, error) {
-	p := support.Page{Limit: pagesize.Of(size)}
-	if token == "" {
-		return p, nil
-	}
-	var err error
-	p.After, err = l.tokens.Decode(l.binding, token)
-	return p, err
-}
-
-func (l listCall) token(next string) string {
-	if next == "" {
-		return ""
-	}
-	return l.tokens.Encode(l.binding, next)
+// page is the page a list request asks for.
+func page(l pagetoken.List, token string, size int32) (support.Page, error) {
+	after, err := l.Cursor(token)
+	return support.Page{Limit: pagesize.Of(size), After: after}, err
 }

@@ -32,12 +32,12 @@ func (s *Server) ListTickets(ctx context.Context, req *supportv1.ListTicketsRequ
 			return nil, err
 		}
 		list := s.list(tenant, "ListTickets", req.GetFilter())
-		p, err := list.page(req.GetPageToken(), req.GetPageSize())
+		p, err := page(list, req.GetPageToken(), req.GetPageSize())
 		if err != nil {
 			return nil, err
 		}
 		tickets, next, err := s.uc.Tickets.List(ctx, tenant, ix, p)
-		return &supportv1.ListTicketsResponse{Tickets: tickets, NextPageToken: list.token(next)}, err
+		return &supportv1.ListTicketsResponse{Tickets: tickets, NextPageToken: list.Token(next)}, err
 	})
 }
 
@@ -119,12 +119,12 @@ func (s *Server) AddComment(ctx context.Context, req *supportv1.AddCommentReques
 func (s *Server) ListComments(ctx context.Context, req *supportv1.ListCommentsRequest) (*supportv1.ListCommentsResponse, error) {
 	return call(ctx, func(tenant string) (*supportv1.ListCommentsResponse, error) {
 		list := s.list(tenant, "ListComments", req.GetTicketId())
-		p, err := list.page(req.GetPageToken(), req.GetPageSize())
+		p, err := page(list, req.GetPageToken(), req.GetPageSize())
 		if err != nil {
 			return nil, err
 		}
 		comments, next, err := s.uc.Tickets.ListComments(ctx, tenant, req.GetTicketId(), p)
-		return &supportv1.ListCommentsResponse{Comments: comments, NextPageToken: list.token(next)}, err
+		return &supportv1.ListCommentsResponse{Comments: comments, NextPageToken: list.Token(next)}, err
 	})
 }
 
