@@ -140,3 +140,27 @@ func TestLoadSharesTheKey(t *testing.T) {
 		t.Errorf("codec of the stored key: got %q, %v, want %q, nil", got, err, cursor)
 	}
 }
+
+func TestListBindsTenantMethodAndFilter(t *testing.T) {
+	c := newCodec(t)
+	list := c.List("t1", "ListLeads", `status = "NEW"`)
+	if got, err := list.Cursor(""); got != "" || err != nil {
+		t.Fatalf("no token: cursor %q, %v; want the first page", got, err)
+	}
+	if tok := list.Token(""); tok != "" {
+		t.Fatalf("no next page gave token %q, want none", tok)
+	}
+	tok := list.Token("cursor-42")
+	if got, err := list.Cursor(tok); got != "cursor-42" || err != nil {
+		t.Fatalf("round trip: %q, %v; want cursor-42", got, err)
+	}
+	for name, other := range map[string]pagetoken.List{
+		"other tenant": c.List("t2", "ListLeads", `status = "NEW"`),
+		"other method": c.List("t1", "ListCampaigns", `status = "NEW"`),
+		"other filter": c.List("t1", "ListLeads", `status = "ENGAGED"`),
+	} {
+		if _, err := other.Cursor(tok); err != pagetoken.ErrInvalid {
+			t.Errorf("%s accepted the token: %v", name, err)
+		}
+	}
+}
