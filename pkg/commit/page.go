@@ -10,19 +10,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/crmcycle/crm/pkg/page"
 )
 
 //go:embed page.lua
 var pageSource string
 
 var pageScript = redis.NewScript(pageSource)
-
-// Page is one page of a list: its items and the cursor of the next page, "" on the last. The
-// cursor is what the caller signs into its page token (pkg/pagetoken), bound to the query.
-type Page[T any] struct {
-	Items []T
-	Next  string
-}
 
 // Range is one page of a sorted-set index to read.
 type Range struct {
@@ -38,9 +33,9 @@ type Range struct {
 }
 
 // Members reads one page of an index's members: one round trip, O(log n + page).
-func Members(ctx context.Context, rdb redis.UniversalClient, r Range) (Page[string], error) {
+func Members(ctx context.Context, rdb redis.UniversalClient, r Range) (page.Page[string], error) {
 	if r.Limit < 1 {
-		return Page[string]{}, fmt.Errorf("commit: page of %s: limit %d, want at least 1", r.Index, r.Limit)
+		return page.Page[string]{}, fmt.Errorf("commit: page of %s: limit %d, want at least 1", r.Index, r.Limit)
 	}
 	if r.ByScore {
 		return byScore(ctx, rdb, r)
@@ -52,10 +47,10 @@ func Members(ctx context.Context, rdb redis.UniversalClient, r Range) (Page[stri
 // Two round trips (the index range, then the resources), whatever the size of the collection; a
 // resource deleted between the two reads is left out.
 func List[T proto.Message](ctx context.Context, rdb redis.UniversalClient, r Range,
-	keyOf func(member string) string, newMsg func() T) (Page[T], error) {
+	keyOf func(member string) string, newMsg func() T) (page.Page[T], error) {
 	members, err := Members(ctx, rdb, r)
 	if err != nil || len(members.Items) == 0 {
-		return Page[T]{}, err
+		return page.Page[T]{}, err
 	}
 	keys := make([]string, len(members.Items))
 	for i, m := range members.Items {
@@ -63,9 +58,9 @@ func List[T proto.Message](ctx context.Context, rdb redis.UniversalClient, r Ran
 	}
 	all, err := GetMany(ctx, rdb, keys, newMsg)
 	if err != nil {
-		return Page[T]{}, err
+		return page.Page[T]{}, err
 	}
-	out := Page[T]{Next: members.Next}
+	out := page.Page[T]{Next: members.Next}
 	for _, msg := range all {
 		if msg.ProtoReflect().IsValid() {
 			out.Items = append(out.Items, msg)
@@ -75,7 +70,7 @@ func List[T proto.Message](ctx context.Context, rdb redis.UniversalClient, r Ran
 }
 
 // byMember reads a lexical range: the cursor is the last member read.
-func byMember(ctx context.Context, rdb redis.UniversalClient, r Range) (Page[string], error) {
+func byMember(ctx context.Context, rdb redis.UniversalClient, r Range) (page.Page[string], error) {
 	lo, hi := cmp.Or(r.Min, "-"), cmp.Or(r.Max, "+")
 	if r.After != "" && r.Desc {
 		hi = "(" + r.After
@@ -88,17 +83,17 @@ func byMember(ctx context.Context, rdb redis.UniversalClient, r Range) (Page[str
 	}
 	members, err := rdb.ZRangeArgs(ctx, args).Result()
 	if err != nil {
-		return Page[string]{}, err
+		return page.Page[string]{}, err
 	}
 	if len(members) <= r.Limit {
-		return Page[string]{Items: members}, nil
+		return page.Page[string]{Items: members}, nil
 	}
-	return Page[string]{Items: members[:r.Limit], Next: members[r.Limit-1]}, nil
+	return page.Page[string]{Items: members[:r.Limit], Next: members[r.Limit-1]}, nil
 }
 
 // byScore reads a score range with page.lua: the cursor is the last member's score and the member,
 // as "<score> <member>", so that members sharing a score are neither skipped nor read twice.
-func byScore(ctx context.Context, rdb redis.UniversalClient, r Range) (Page[string], error) {
+func byScore(ctx context.Context, rdb redis.UniversalClient, r Range) (page.Page[string], error) {
 	start, stop, rev := cmp.Or(r.Min, "-inf"), cmp.Or(r.Max, "+inf"), ""
 	if r.Desc {
 		start, stop, rev = stop, start, "rev"
@@ -107,16 +102,16 @@ func byScore(ctx context.Context, rdb redis.UniversalClient, r Range) (Page[stri
 	if r.After != "" {
 		score, member, ok := strings.Cut(r.After, " ")
 		if !ok {
-			return Page[string]{}, errors.New("commit: a score cursor is \"<score> <member>\"")
+			return page.Page[string]{}, errors.New("commit: a score cursor is \"<score> <member>\"")
 		}
 		args = append(args, score, member)
 	}
 	reply, err := pageScript.Run(ctx, rdb, []string{r.Index}, args...).StringSlice()
 	if err != nil {
-		return Page[string]{}, fmt.Errorf("commit: page of %s: %w", r.Index, err)
+		return page.Page[string]{}, fmt.Errorf("commit: page of %s: %w", r.Index, err)
 	}
 	n := len(reply) / 2 // member, score, member, score...
-	out := Page[string]{Items: make([]string, 0, min(n, r.Limit))}
+	out := page.Page[string]{Items: make([]string, 0, min(n, r.Limit))}
 	for i := 0; i < n && i < r.Limit; i++ {
 		out.Items = append(out.Items, reply[2*i])
 	}

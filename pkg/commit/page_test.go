@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/pagetoken"
 	"github.com/crmcycle/crm/pkg/redistest"
 )
@@ -220,7 +221,7 @@ func TestListReadsTheResourcesOfAPage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := commit.Page[*wrapperspb.StringValue]{
+			want := page.Page[*wrapperspb.StringValue]{
 				Items: []*wrapperspb.StringValue{wrapperspb.String("value of e"), wrapperspb.String("value of d")},
 				Next:  "sort\x00c",
 			}
