@@ -8,6 +8,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/money"
+	"github.com/crmcycle/crm/pkg/page"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
@@ -51,8 +52,7 @@ type CampaignIndex struct {
 // CampaignQuery is one page of a campaign list.
 type CampaignQuery struct {
 	Index CampaignIndex
-	After string
-	Limit int
+	page.Request
 }
 
 // CampaignCounters are a campaign's results as counted at write time.

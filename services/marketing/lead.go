@@ -10,6 +10,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/page"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -77,9 +78,7 @@ type LeadQuery struct {
 	Filter LeadFilter
 	// ByScore lists highest score first (then newest); otherwise newest first.
 	ByScore bool
-	// After is the cursor of the previous page's last lead; empty for the first page.
-	After string
-	Limit int
+	page.Request
 }
 
 // NormalizeEmail trims and lower-cases an e-mail and checks that it is a plain address.

@@ -11,6 +11,7 @@ import (
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/page"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
@@ -65,7 +66,7 @@ type Candidate struct {
 type SegmentStore interface {
 	CreateSegment(ctx context.Context, tenant string, s *Segment, event []byte) error
 	GetSegment(ctx context.Context, tenant, id string) (*Segment, error)
-	ListSegments(ctx context.Context, tenant, after string, limit int) ([]*Segment, string, error)
+	ListSegments(ctx context.Context, tenant string, p page.Request) ([]*Segment, string, error)
 	// DeleteSegment removes a segment; ErrSegmentNotFound if there is none.
 	DeleteSegment(ctx context.Context, tenant, id string, event []byte) error
 	// IndexSizes returns how many members each driver's index has.
@@ -109,8 +110,8 @@ func (s *Segments) Get(ctx context.Context, tenant, id string) (*Segment, error)
 }
 
 // List returns a page of segments, newest first.
-func (s *Segments) List(ctx context.Context, tenant, after string, limit int) ([]*Segment, string, error) {
-	return s.store.ListSegments(ctx, tenant, after, limit)
+func (s *Segments) List(ctx context.Context, tenant string, p page.Request) ([]*Segment, string, error) {
+	return s.store.ListSegments(ctx, tenant, p)
 }
 
 // Delete removes a segment.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/redistest"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	"github.com/crmcycle/crm/services/product"
@@ -44,7 +45,7 @@ func TestProductWritesOnCluster(t *testing.T) {
 		if _, err := f.recs.List(ctx, f.tenant, customer, 10); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := f.catalog.List(ctx, f.tenant, product.ProductQuery{Index: product.ProductIndex{NamePrefix: "m"}, Limit: 10}); err != nil {
+		if _, _, err := f.catalog.List(ctx, f.tenant, product.ProductQuery{Index: product.ProductIndex{NamePrefix: "m"}, Request: page.Request{Limit: 10}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/redistest"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
@@ -120,7 +121,7 @@ func line(p *product.Product, quantity int64) *salesv1.OrderLine {
 func (f *fixture) subscriptionsOf(t *testing.T, customer string) []*product.Subscription {
 	t.Helper()
 	subs, _, err := f.subs.List(context.Background(), f.tenant, product.SubscriptionQuery{
-		Index: product.SubscriptionIndex{CustomerID: customer}, Limit: 1000})
+		Index: product.SubscriptionIndex{CustomerID: customer}, Request: page.Request{Limit: 1000}})
 	if err != nil {
 		t.Fatal(err)
 	}

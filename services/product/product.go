@@ -9,6 +9,7 @@ import (
 	"errors"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/page"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 )
 
@@ -39,8 +40,7 @@ type ProductIndex struct {
 // ProductQuery is one page of a product list.
 type ProductQuery struct {
 	Index ProductIndex
-	After string
-	Limit int
+	page.Request
 }
 
 // CatalogStore persists products with their indexes and outbox events.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/page"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 )
 
@@ -39,8 +40,7 @@ type SubscriptionIndex struct {
 // SubscriptionQuery is one page of a subscription list.
 type SubscriptionQuery struct {
 	Index SubscriptionIndex
-	After string
-	Limit int
+	page.Request
 }
 
 // Grant is what CheckEntitlement reads: whether the product is in the catalog, an active grant of it

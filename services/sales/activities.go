@@ -10,6 +10,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/page"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
@@ -78,7 +79,7 @@ func (a *Activities) List(ctx context.Context, tenant string, q Query) ([]*Activ
 
 // Overdue returns a page of an owner's overdue tasks as of now.
 func (a *Activities) Overdue(ctx context.Context, tenant, owner, after string, limit int) ([]*Activity, string, error) {
-	return a.Store.ListActivities(ctx, tenant, Query{Index: OverdueIndex(owner, a.Now()), After: after, Limit: limit})
+	return a.Store.ListActivities(ctx, tenant, Query{Index: OverdueIndex(owner, a.Now()), Request: page.Request{After: after, Limit: limit}})
 }
 
 // Complete marks an open task done.

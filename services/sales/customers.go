@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/page"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
@@ -180,7 +181,7 @@ func (c *Customers) deals(ctx context.Context, tenant, customer, account string)
 	if err != nil {
 		return nil, nil, err
 	}
-	orders, _, err := c.env.Store.ListOrders(ctx, tenant, Query{Index: ix, Limit: recentOrdersShown})
+	orders, _, err := c.env.Store.ListOrders(ctx, tenant, Query{Index: ix, Request: page.Request{Limit: recentOrdersShown}})
 	if err != nil || account == "" {
 		return orders, nil, err
 	}
@@ -188,7 +189,7 @@ func (c *Customers) deals(ctx context.Context, tenant, customer, account string)
 	if err != nil {
 		return orders, nil, err
 	}
-	opps, _, err := c.env.Store.ListOpportunities(ctx, tenant, Query{Index: ix, Limit: openDealsShown})
+	opps, _, err := c.env.Store.ListOpportunities(ctx, tenant, Query{Index: ix, Request: page.Request{Limit: openDealsShown}})
 	var open []*Opportunity
 	for _, o := range opps {
 		if o.GetStatus() == StatusOpen {

@@ -12,6 +12,7 @@ import (
 	"buf.build/go/protovalidate"
 
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/page"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
@@ -80,9 +81,7 @@ func newestFirst(name ...string) Index { return Index{Name: name, Desc: true} }
 // Query is one page of a list over an index.
 type Query struct {
 	Index Index
-	// After is the cursor of the previous page; empty for the first page.
-	After string
-	Limit int
+	page.Request
 }
 
 // Enum values the store needs to place resources in their indexes.

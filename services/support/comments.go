@@ -8,6 +8,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
+
+	"github.com/crmcycle/crm/pkg/page"
 )
 
 // AddComment adds a public reply or an internal note to a ticket that is not CLOSED; author is
@@ -41,7 +43,7 @@ func (s *Tickets) AddComment(ctx context.Context, tenant, ticketID string, in *C
 }
 
 // ListComments returns a page of a ticket's comments, oldest first.
-func (s *Tickets) ListComments(ctx context.Context, tenant, ticketID string, p Page) ([]*Comment, string, error) {
+func (s *Tickets) ListComments(ctx context.Context, tenant, ticketID string, p page.Request) ([]*Comment, string, error) {
 	if _, err := s.store.GetTicket(ctx, tenant, ticketID); err != nil {
 		return nil, "", err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/crmcycle/crm/pkg/page"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 	"github.com/crmcycle/crm/services/support"
 )
@@ -70,7 +71,7 @@ func TestSlaClocksPauseAndBreachOnce(t *testing.T) {
 		breaches[0].GetCustomerId() != customer {
 		t.Fatalf("breach event = %v", payload)
 	}
-	breached, _, err := f.tickets.List(ctx, f.tenant, support.TicketIndex{Breached: true}, support.Page{Limit: 10})
+	breached, _, err := f.tickets.List(ctx, f.tenant, support.TicketIndex{Breached: true}, page.Request{Limit: 10})
 	if err != nil || len(breached) != 1 || breached[0].GetId() != tk.GetId() {
 		t.Fatalf("breached list = %v, %v; want the ticket", breached, err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/crmcycle/crm/pkg/page"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 	"github.com/crmcycle/crm/services/support"
 )
@@ -68,9 +69,9 @@ func TestStatsMatchIndependentComputation(t *testing.T) {
 	}
 
 	var tickets []*support.Ticket
-	page := support.Page{Limit: 1000}
+	req := page.Request{Limit: 1000}
 	for {
-		batch, next, err := f.store.ListTickets(ctx, f.tenant, support.TicketIndex{}, page)
+		batch, next, err := f.store.ListTickets(ctx, f.tenant, support.TicketIndex{}, req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +79,7 @@ func TestStatsMatchIndependentComputation(t *testing.T) {
 		if next == "" {
 			break
 		}
-		page.After = next
+		req.After = next
 	}
 	if len(tickets) != len(ids) {
 		t.Fatalf("listed %d tickets, created %d", len(tickets), len(ids))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/page"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 )
 
@@ -72,12 +73,6 @@ type TicketIndex struct {
 	Breached bool
 }
 
-// Page is one page of a list: up to Limit items after the cursor After ("" for the first page).
-type Page struct {
-	After string
-	Limit int
-}
-
 // Schedule names a due-time schedule the sweeps work through.
 type Schedule string
 
@@ -100,9 +95,9 @@ type Store interface {
 	// GetTicket returns a ticket or ErrTicketNotFound.
 	GetTicket(ctx context.Context, tenant, id string) (*Ticket, error)
 	// ListTickets returns a page of an index, newest first, and the cursor of the next page.
-	ListTickets(ctx context.Context, tenant string, ix TicketIndex, p Page) ([]*Ticket, string, error)
+	ListTickets(ctx context.Context, tenant string, ix TicketIndex, p page.Request) ([]*Ticket, string, error)
 	// ListComments returns a page of a ticket's comments, oldest first.
-	ListComments(ctx context.Context, tenant, ticketID string, p Page) ([]*Comment, string, error)
+	ListComments(ctx context.Context, tenant, ticketID string, p page.Request) ([]*Comment, string, error)
 	// DueTickets returns up to limit tickets of a tenant whose time in schedule is at or before now.
 	DueTickets(ctx context.Context, tenant string, s Schedule, now time.Time, limit int) ([]string, error)
 	// DueInPartition is DueTickets across the tenants of one key-space partition.

@@ -14,6 +14,7 @@ import (
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/protoupdate"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
@@ -110,7 +111,7 @@ func (s *Tickets) Get(ctx context.Context, tenant, id string) (*Ticket, error) {
 }
 
 // List returns a page of tickets of an index, newest first.
-func (s *Tickets) List(ctx context.Context, tenant string, ix TicketIndex, p Page) ([]*Ticket, string, error) {
+func (s *Tickets) List(ctx context.Context, tenant string, ix TicketIndex, p page.Request) ([]*Ticket, string, error) {
 	tickets, next, err := s.store.ListTickets(ctx, tenant, ix, p)
 	if err != nil {
 		return nil, "", err

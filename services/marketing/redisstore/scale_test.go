@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/crmcycle/crm/pkg/page"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 	"github.com/crmcycle/crm/services/marketing"
@@ -61,7 +62,7 @@ func TestListsAndSegmentsPageOver100kLeads(t *testing.T) {
 		}
 		slices.Sort(want) // UUIDv7: the id order is the creation order
 		slices.Reverse(want)
-		if got := f.listAll(t, marketing.LeadQuery{Limit: 1000}); !slices.Equal(got, want) {
+		if got := f.listAll(t, marketing.LeadQuery{Request: page.Request{Limit: 1000}}); !slices.Equal(got, want) {
 			t.Fatalf("listed %d leads, want the %d created, newest first", len(got), len(want))
 		}
 	})
@@ -71,7 +72,7 @@ func TestListsAndSegmentsPageOver100kLeads(t *testing.T) {
 		for _, l := range leads {
 			score[l.GetId()] = l.GetScore()
 		}
-		got := f.listAll(t, marketing.LeadQuery{ByScore: true, Limit: 1000})
+		got := f.listAll(t, marketing.LeadQuery{ByScore: true, Request: page.Request{Limit: 1000}})
 		seen := map[string]bool{}
 		for i, id := range got {
 			if seen[id] {
@@ -103,11 +104,11 @@ func TestListsAndSegmentsPageOver100kLeads(t *testing.T) {
 		got := map[string]bool{}
 		var cursor *marketing.MemberCursor
 		for {
-			page, next, err := segments.Members(ctx, f.tenant, seg.GetId(), cursor, 1000)
+			members, next, err := segments.Members(ctx, f.tenant, seg.GetId(), cursor, 1000)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, l := range page {
+			for _, l := range members {
 				if got[l.GetId()] || !want[l.GetId()] {
 					t.Fatalf("lead %s listed twice or without e-mail consent", l.GetId())
 				}

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/page"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
 )
@@ -50,11 +51,11 @@ func (s *Store) GetSegment(ctx context.Context, tenant, id string) (*marketing.S
 }
 
 // ListSegments implements marketing.SegmentStore.
-func (s *Store) ListSegments(ctx context.Context, tenant, after string, limit int) ([]*marketing.Segment, string, error) {
+func (s *Store) ListSegments(ctx context.Context, tenant string, p page.Request) ([]*marketing.Segment, string, error) {
 	k := s.scope(tenant)
-	page, err := commit.List(ctx, s.rdb, commit.Range{Index: k.segments(), Desc: true, After: after, Limit: limit},
+	got, err := commit.List(ctx, s.rdb, commit.Range{Index: k.segments(), Desc: true, After: p.After, Limit: p.Limit},
 		k.segment, func() *marketing.Segment { return &marketing.Segment{} })
-	return page.Items, page.Next, err
+	return got.Items, got.Next, err
 }
 
 // DeleteSegment implements marketing.SegmentStore.
@@ -98,8 +99,8 @@ func (s *Store) Candidates(ctx context.Context, tenant string, d marketing.Drive
 	if err != nil {
 		return nil, err
 	}
-	page, err := commit.Members(ctx, s.rdb, commit.Range{Index: index, Desc: true, After: after, Limit: limit})
-	members := page.Items
+	listed, err := commit.Members(ctx, s.rdb, commit.Range{Index: index, Desc: true, After: after, Limit: limit})
+	members := listed.Items
 	if err != nil || len(members) == 0 {
 		return nil, err
 	}

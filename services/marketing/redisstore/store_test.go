@@ -18,6 +18,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/redistest"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -149,7 +150,7 @@ func TestConcurrentCapturesOfOneEmailMakeOneLead(t *testing.T) {
 			t.Fatalf("capture %d got lead %s, capture 0 got %s: want one lead", i, ids[i], ids[0])
 		}
 	}
-	leads, _, err := f.store.ListLeads(context.Background(), f.tenant, marketing.LeadQuery{Limit: 100})
+	leads, _, err := f.store.ListLeads(context.Background(), f.tenant, marketing.LeadQuery{Request: page.Request{Limit: 100}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func TestStaleUpdateWritesNothing(t *testing.T) {
 		t.Fatalf("lead changed by a failed update (-want +got):\n%s", diff)
 	}
 	engaged, _, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{
-		Filter: marketing.LeadFilter{Status: marketingv1.LeadStatus_LEAD_STATUS_ENGAGED}, Limit: 10})
+		Filter: marketing.LeadFilter{Status: marketingv1.LeadStatus_LEAD_STATUS_ENGAGED}, Request: page.Request{Limit: 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func TestUpdateMovesStatusIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	count := func(ix marketing.LeadFilter) int {
-		leads, _, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{Filter: ix, Limit: 10})
+		leads, _, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{Filter: ix, Request: page.Request{Limit: 10}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +244,7 @@ func TestListPagesNewestFirst(t *testing.T) {
 		want = append([]string{l.GetId()}, want...)
 	}
 	var got []string
-	q := marketing.LeadQuery{Limit: 3}
+	q := marketing.LeadQuery{Request: page.Request{Limit: 3}}
 	for pages := 0; ; pages++ {
 		leads, next, err := f.store.ListLeads(ctx, f.tenant, q)
 		if err != nil {
@@ -264,7 +265,7 @@ func TestListPagesNewestFirst(t *testing.T) {
 		t.Fatalf("ids across pages (-want +got):\n%s", diff)
 	}
 	social, next, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{
-		Filter: marketing.LeadFilter{Channel: typev1.Channel_CHANNEL_SOCIAL}, Limit: 10})
+		Filter: marketing.LeadFilter{Channel: typev1.Channel_CHANNEL_SOCIAL}, Request: page.Request{Limit: 10}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/pagesize"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
@@ -46,7 +47,7 @@ func (s *Server) ListCampaigns(ctx context.Context, req *marketingv1.ListCampaig
 		return nil, err
 	}
 	list := s.list(tenant, "ListCampaigns", req.GetFilter())
-	q := marketing.CampaignQuery{Index: index, Limit: pagesize.Of(req.GetPageSize())}
+	q := marketing.CampaignQuery{Index: index, Request: page.Request{Limit: pagesize.Of(req.GetPageSize())}}
 	if q.After, err = list.Cursor(req.GetPageToken()); err != nil {
 		return nil, err
 	}

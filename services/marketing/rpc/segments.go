@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/pagesize"
 	"github.com/crmcycle/crm/pkg/pagetoken"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -48,7 +49,7 @@ func (s *Server) ListSegments(ctx context.Context, req *marketingv1.ListSegments
 	if err != nil {
 		return nil, err
 	}
-	segs, next, err := s.segments.List(ctx, tenant, after, pagesize.Of(req.GetPageSize()))
+	segs, next, err := s.segments.List(ctx, tenant, page.Request{After: after, Limit: pagesize.Of(req.GetPageSize())})
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/pagesize"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	"github.com/crmcycle/crm/services/product"
@@ -32,7 +33,7 @@ func (s *Server) ListProducts(ctx context.Context, req *productv1.ListProductsRe
 			return nil, err
 		}
 		list := s.list(tenant, "ListProducts", req.GetFilter())
-		q := product.ProductQuery{Index: index, Limit: pagesize.Of(req.GetPageSize())}
+		q := product.ProductQuery{Index: index, Request: page.Request{Limit: pagesize.Of(req.GetPageSize())}}
 		if q.After, err = list.Cursor(req.GetPageToken()); err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/pagesize"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	"github.com/crmcycle/crm/services/product"
@@ -31,7 +32,7 @@ func (s *Server) ListSubscriptions(ctx context.Context, req *productv1.ListSubsc
 			return nil, err
 		}
 		list := s.list(tenant, "ListSubscriptions", req.GetFilter())
-		q := product.SubscriptionQuery{Index: index, Limit: pagesize.Of(req.GetPageSize())}
+		q := product.SubscriptionQuery{Index: index, Request: page.Request{Limit: pagesize.Of(req.GetPageSize())}}
 		if q.After, err = list.Cursor(req.GetPageToken()); err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ package rpc
 import (
 	"google.golang.org/grpc"
 
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/pagesize"
 	"github.com/crmcycle/crm/pkg/pagetoken"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
@@ -43,5 +44,5 @@ func (s *Server) list(tenant, method, filter string) pagetoken.List {
 // query builds the page query of a list request.
 func query(l pagetoken.List, index sales.Index, token string, size int32) (sales.Query, error) {
 	after, err := l.Cursor(token)
-	return sales.Query{Index: index, Limit: pagesize.Of(size), After: after}, err
+	return sales.Query{Index: index, Request: page.Request{After: after, Limit: pagesize.Of(size)}}, err
 }

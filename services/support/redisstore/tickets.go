@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/services/support"
 )
 
@@ -107,15 +108,15 @@ func (s *Store) GetTicket(ctx context.Context, tenant, id string) (*support.Tick
 }
 
 // ListTickets implements support.Store: two round trips, whatever the number of tickets.
-func (s *Store) ListTickets(ctx context.Context, tenant string, ix support.TicketIndex, p support.Page) ([]*support.Ticket, string, error) {
+func (s *Store) ListTickets(ctx context.Context, tenant string, ix support.TicketIndex, p page.Request) ([]*support.Ticket, string, error) {
 	k := s.scope(tenant)
-	page, err := commit.List(ctx, s.rdb, commit.Range{Index: k.index(ix), Desc: true, After: p.After, Limit: p.Limit},
+	got, err := commit.List(ctx, s.rdb, commit.Range{Index: k.index(ix), Desc: true, After: p.After, Limit: p.Limit},
 		k.ticket, func() *support.Ticket { return &support.Ticket{} })
-	return page.Items, page.Next, err
+	return got.Items, got.Next, err
 }
 
 // ListComments implements support.Store: two round trips, the ids oldest first, then the comments.
-func (s *Store) ListComments(ctx context.Context, tenant, ticketID string, p support.Page) ([]*support.Comment, string, error) {
+func (s *Store) ListComments(ctx context.Context, tenant, ticketID string, p page.Request) ([]*support.Comment, string, error) {
 	k := s.scope(tenant)
 	ids, err := commit.Members(ctx, s.rdb, commit.Range{Index: k.commentIDs(ticketID), After: p.After, Limit: p.Limit})
 	if err != nil || len(ids.Items) == 0 {

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/pagesize"
 	"github.com/crmcycle/crm/pkg/pagetoken"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
@@ -50,8 +51,8 @@ func (s *Server) list(tenant, method, filter string) pagetoken.List {
 	return s.tokens.List(tenant, method, filter)
 }
 
-// page is the page a list request asks for.
-func page(l pagetoken.List, token string, size int32) (support.Page, error) {
+// pageRequest is the page a list request asks for.
+func pageRequest(l pagetoken.List, token string, size int32) (page.Request, error) {
 	after, err := l.Cursor(token)
-	return support.Page{Limit: pagesize.Of(size), After: after}, err
+	return page.Request{Limit: pagesize.Of(size), After: after}, err
 }

@@ -32,7 +32,7 @@ func (s *Server) ListTickets(ctx context.Context, req *supportv1.ListTicketsRequ
 			return nil, err
 		}
 		list := s.list(tenant, "ListTickets", req.GetFilter())
-		p, err := page(list, req.GetPageToken(), req.GetPageSize())
+		p, err := pageRequest(list, req.GetPageToken(), req.GetPageSize())
 		if err != nil {
 			return nil, err
 		}
@@ -119,7 +119,7 @@ func (s *Server) AddComment(ctx context.Context, req *supportv1.AddCommentReques
 func (s *Server) ListComments(ctx context.Context, req *supportv1.ListCommentsRequest) (*supportv1.ListCommentsResponse, error) {
 	return call(ctx, func(tenant string) (*supportv1.ListCommentsResponse, error) {
 		list := s.list(tenant, "ListComments", req.GetTicketId())
-		p, err := page(list, req.GetPageToken(), req.GetPageSize())
+		p, err := pageRequest(list, req.GetPageToken(), req.GetPageSize())
 		if err != nil {
 			return nil, err
 		}
