@@ -14,6 +14,7 @@ import (
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/protoupdate"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -68,7 +69,7 @@ func (c *Campaigns) Get(ctx context.Context, tenant, id string) (*Campaign, erro
 }
 
 // List returns a page of campaigns, newest first.
-func (c *Campaigns) List(ctx context.Context, tenant string, q CampaignQuery) ([]*Campaign, string, error) {
+func (c *Campaigns) List(ctx context.Context, tenant string, q CampaignQuery) (page.Page[*Campaign], error) {
 	return c.store.ListCampaigns(ctx, tenant, q)
 }
 

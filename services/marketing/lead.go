@@ -48,9 +48,9 @@ type Store interface {
 	GetLead(ctx context.Context, tenant, id string) (*Lead, error)
 	// ReferrerOf returns the customer a referral code belongs to; ErrUnknownReferralCode if none.
 	ReferrerOf(ctx context.Context, tenant, code string) (string, error)
-	// ListLeads returns up to q.Limit leads matching q.Filter in q's order, and the cursor (After)
-	// of the next page, empty when there is none.
-	ListLeads(ctx context.Context, tenant string, q LeadQuery) (leads []*Lead, next string, err error)
+	// ListLeads returns a page of up to q.Limit leads matching q.Filter in q's order; its Next is
+	// the cursor (After) of the next page, empty when there is none.
+	ListLeads(ctx context.Context, tenant string, q LeadQuery) (page.Page[*Lead], error)
 	// ScoringRules returns the tenant's scoring rules; nil when it never set any.
 	ScoringRules(ctx context.Context, tenant string) (*ScoringRules, error)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/page"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -119,7 +120,7 @@ func (l *Leads) Get(ctx context.Context, tenant, id string) (*Lead, error) {
 }
 
 // List returns a page of leads, newest first.
-func (l *Leads) List(ctx context.Context, tenant string, q LeadQuery) ([]*Lead, string, error) {
+func (l *Leads) List(ctx context.Context, tenant string, q LeadQuery) (page.Page[*Lead], error) {
 	return l.store.ListLeads(ctx, tenant, q)
 }
 

@@ -66,7 +66,7 @@ type Candidate struct {
 type SegmentStore interface {
 	CreateSegment(ctx context.Context, tenant string, s *Segment, event []byte) error
 	GetSegment(ctx context.Context, tenant, id string) (*Segment, error)
-	ListSegments(ctx context.Context, tenant string, p page.Request) ([]*Segment, string, error)
+	ListSegments(ctx context.Context, tenant string, p page.Request) (page.Page[*Segment], error)
 	// DeleteSegment removes a segment; ErrSegmentNotFound if there is none.
 	DeleteSegment(ctx context.Context, tenant, id string, event []byte) error
 	// IndexSizes returns how many members each driver's index has.
@@ -110,7 +110,7 @@ func (s *Segments) Get(ctx context.Context, tenant, id string) (*Segment, error)
 }
 
 // List returns a page of segments, newest first.
-func (s *Segments) List(ctx context.Context, tenant string, p page.Request) ([]*Segment, string, error) {
+func (s *Segments) List(ctx context.Context, tenant string, p page.Request) (page.Page[*Segment], error) {
 	return s.store.ListSegments(ctx, tenant, p)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/money"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/protoupdate"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
@@ -77,7 +78,7 @@ func (c *Catalog) Get(ctx context.Context, tenant, id string) (*Product, error) 
 }
 
 // List returns a page of products.
-func (c *Catalog) List(ctx context.Context, tenant string, q ProductQuery) ([]*Product, string, error) {
+func (c *Catalog) List(ctx context.Context, tenant string, q ProductQuery) (page.Page[*Product], error) {
 	return c.store.ListProducts(ctx, tenant, q)
 }
 

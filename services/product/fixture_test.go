@@ -120,12 +120,12 @@ func line(p *product.Product, quantity int64) *salesv1.OrderLine {
 
 func (f *fixture) subscriptionsOf(t *testing.T, customer string) []*product.Subscription {
 	t.Helper()
-	subs, _, err := f.subs.List(context.Background(), f.tenant, product.SubscriptionQuery{
+	subs, err := f.subs.List(context.Background(), f.tenant, product.SubscriptionQuery{
 		Index: product.SubscriptionIndex{CustomerID: customer}, Request: page.Request{Limit: 1000}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return subs
+	return subs.Items
 }
 
 // eventTypes counts the tenant's product events by type, across the partition's stream.

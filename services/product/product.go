@@ -52,7 +52,7 @@ type CatalogStore interface {
 	GetProduct(ctx context.Context, tenant, id string) (*Product, error)
 	// GetProducts reads several products in one round trip; missing ones are nil.
 	GetProducts(ctx context.Context, tenant string, ids []string) ([]*Product, error)
-	ListProducts(ctx context.Context, tenant string, q ProductQuery) ([]*Product, string, error)
+	ListProducts(ctx context.Context, tenant string, q ProductQuery) (page.Page[*Product], error)
 	// ProductLine returns the ids of a product line's products, lowest tier first.
 	ProductLine(ctx context.Context, tenant, line string) ([]string, error)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/page"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 )
@@ -39,7 +40,7 @@ func (s *Subscriptions) Get(ctx context.Context, tenant, id string) (*Subscripti
 }
 
 // List returns a page of subscriptions, newest first.
-func (s *Subscriptions) List(ctx context.Context, tenant string, q SubscriptionQuery) ([]*Subscription, string, error) {
+func (s *Subscriptions) List(ctx context.Context, tenant string, q SubscriptionQuery) (page.Page[*Subscription], error) {
 	return s.store.ListSubscriptions(ctx, tenant, q)
 }
 

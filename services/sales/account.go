@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/page"
 )
 
 // Errors of the account and contact use cases.
@@ -34,7 +35,7 @@ type AccountStore interface {
 	// has contacts at the moment of the write.
 	DeleteAccount(ctx context.Context, tenant string, a *Account, event []byte) error
 	GetAccount(ctx context.Context, tenant, id string) (*Account, error)
-	ListAccounts(ctx context.Context, tenant string, q Query) ([]*Account, string, error)
+	ListAccounts(ctx context.Context, tenant string, q Query) (page.Page[*Account], error)
 }
 
 // ContactStore persists contacts.
@@ -47,7 +48,7 @@ type ContactStore interface {
 	// DeleteContact removes c (as read); ErrStale when it changed.
 	DeleteContact(ctx context.Context, tenant string, c *Contact, event []byte) error
 	GetContact(ctx context.Context, tenant, id string) (*Contact, error)
-	ListContacts(ctx context.Context, tenant string, q Query) ([]*Contact, string, error)
+	ListContacts(ctx context.Context, tenant string, q Query) (page.Page[*Contact], error)
 	// ContactOfCustomer returns the id of the contact with a customer id; ErrContactNotFound.
 	ContactOfCustomer(ctx context.Context, tenant, customerID string) (string, error)
 }

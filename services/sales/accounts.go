@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/protoupdate"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
@@ -47,7 +48,7 @@ func (a *Accounts) GetAccount(ctx context.Context, tenant, id string) (*Account,
 }
 
 // ListAccounts returns a page of accounts.
-func (a *Accounts) ListAccounts(ctx context.Context, tenant string, q Query) ([]*Account, string, error) {
+func (a *Accounts) ListAccounts(ctx context.Context, tenant string, q Query) (page.Page[*Account], error) {
 	return a.Store.ListAccounts(ctx, tenant, q)
 }
 
@@ -150,7 +151,7 @@ func (a *Accounts) GetContact(ctx context.Context, tenant, id string) (*Contact,
 }
 
 // ListContacts returns a page of contacts, newest first.
-func (a *Accounts) ListContacts(ctx context.Context, tenant string, q Query) ([]*Contact, string, error) {
+func (a *Accounts) ListContacts(ctx context.Context, tenant string, q Query) (page.Page[*Contact], error) {
 	return a.Store.ListContacts(ctx, tenant, q)
 }
 

@@ -29,7 +29,7 @@ type ActivityStore interface {
 	// CompleteActivity replaces prev with a, a completed task; ErrStale when prev is not current.
 	CompleteActivity(ctx context.Context, tenant string, a, prev *Activity, event []byte) error
 	GetActivity(ctx context.Context, tenant, id string) (*Activity, error)
-	ListActivities(ctx context.Context, tenant string, q Query) ([]*Activity, string, error)
+	ListActivities(ctx context.Context, tenant string, q Query) (page.Page[*Activity], error)
 }
 
 // OverdueIndex lists an owner's open tasks due before now, the longest overdue first.
@@ -73,12 +73,12 @@ func (a *Activities) Get(ctx context.Context, tenant, id string) (*Activity, err
 }
 
 // List returns a page of activities.
-func (a *Activities) List(ctx context.Context, tenant string, q Query) ([]*Activity, string, error) {
+func (a *Activities) List(ctx context.Context, tenant string, q Query) (page.Page[*Activity], error) {
 	return a.Store.ListActivities(ctx, tenant, q)
 }
 
 // Overdue returns a page of an owner's overdue tasks as of now.
-func (a *Activities) Overdue(ctx context.Context, tenant, owner, after string, limit int) ([]*Activity, string, error) {
+func (a *Activities) Overdue(ctx context.Context, tenant, owner, after string, limit int) (page.Page[*Activity], error) {
 	return a.Store.ListActivities(ctx, tenant, Query{Index: OverdueIndex(owner, a.Now()), Request: page.Request{After: after, Limit: limit}})
 }
 

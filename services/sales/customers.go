@@ -181,22 +181,22 @@ func (c *Customers) deals(ctx context.Context, tenant, customer, account string)
 	if err != nil {
 		return nil, nil, err
 	}
-	orders, _, err := c.env.Store.ListOrders(ctx, tenant, Query{Index: ix, Request: page.Request{Limit: recentOrdersShown}})
+	orders, err := c.env.Store.ListOrders(ctx, tenant, Query{Index: ix, Request: page.Request{Limit: recentOrdersShown}})
 	if err != nil || account == "" {
-		return orders, nil, err
+		return orders.Items, nil, err
 	}
 	ix, err = ParseOpportunityFilter(fmt.Sprintf("account_id = %q", account))
 	if err != nil {
-		return orders, nil, err
+		return orders.Items, nil, err
 	}
-	opps, _, err := c.env.Store.ListOpportunities(ctx, tenant, Query{Index: ix, Request: page.Request{Limit: openDealsShown}})
+	opps, err := c.env.Store.ListOpportunities(ctx, tenant, Query{Index: ix, Request: page.Request{Limit: openDealsShown}})
 	var open []*Opportunity
-	for _, o := range opps {
+	for _, o := range opps.Items {
 		if o.GetStatus() == StatusOpen {
 			open = append(open, o)
 		}
 	}
-	return orders, open, err
+	return orders.Items, open, err
 }
 
 // summarizeTickets keeps the open tickets and averages the CSAT of the rated ones.

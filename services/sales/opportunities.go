@@ -13,6 +13,7 @@ import (
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/money"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/protoupdate"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
@@ -139,7 +140,7 @@ func (o *Opportunities) Get(ctx context.Context, tenant, id string) (*Opportunit
 }
 
 // List returns a page of deals.
-func (o *Opportunities) List(ctx context.Context, tenant string, q Query) ([]*Opportunity, string, error) {
+func (o *Opportunities) List(ctx context.Context, tenant string, q Query) (page.Page[*Opportunity], error) {
 	return o.Store.ListOpportunities(ctx, tenant, q)
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/page"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
@@ -41,7 +42,7 @@ type OpportunityStore interface {
 	// current, ErrUnknownAccount or ErrUnknownContact when a referenced record is gone.
 	SaveOpportunity(ctx context.Context, tenant string, w *OpportunityWrite) error
 	GetOpportunity(ctx context.Context, tenant, id string) (*Opportunity, error)
-	ListOpportunities(ctx context.Context, tenant string, q Query) ([]*Opportunity, string, error)
+	ListOpportunities(ctx context.Context, tenant string, q Query) (page.Page[*Opportunity], error)
 	// ForecastTotals returns a period's counters: field (owner, currency, metric) to value.
 	ForecastTotals(ctx context.Context, tenant, period string) ([]ForecastCounter, error)
 }

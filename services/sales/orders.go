@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/page"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
@@ -25,7 +26,7 @@ type OrderStore interface {
 	// CreateOrder stores a direct order; ErrUnknownAccount when its account does not exist.
 	CreateOrder(ctx context.Context, tenant string, o *Order, event []byte) error
 	GetOrder(ctx context.Context, tenant, id string) (*Order, error)
-	ListOrders(ctx context.Context, tenant string, q Query) ([]*Order, string, error)
+	ListOrders(ctx context.Context, tenant string, q Query) (page.Page[*Order], error)
 }
 
 // TimeKey is the sort key of a time in the time indexes: Unix milliseconds, zero-padded.
@@ -85,6 +86,6 @@ func (o *Orders) Get(ctx context.Context, tenant, id string) (*Order, error) {
 }
 
 // List returns a page of orders, newest first.
-func (o *Orders) List(ctx context.Context, tenant string, q Query) ([]*Order, string, error) {
+func (o *Orders) List(ctx context.Context, tenant string, q Query) (page.Page[*Order], error) {
 	return o.Store.ListOrders(ctx, tenant, q)
 }

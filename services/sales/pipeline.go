@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/page"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
@@ -29,7 +30,7 @@ type PipelineStore interface {
 	// GetPipeline returns a stored pipeline or ErrPipelineNotFound.
 	GetPipeline(ctx context.Context, tenant, id string) (*Pipeline, error)
 	// ListPipelines pages the created pipelines (not the default), newest first.
-	ListPipelines(ctx context.Context, tenant string, q Query) ([]*Pipeline, string, error)
+	ListPipelines(ctx context.Context, tenant string, q Query) (page.Page[*Pipeline], error)
 }
 
 // defaultPipeline is DESIGN.md §5's pipeline, as served before a tenant edits it (etag "0").

@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/protoupdate"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
@@ -51,24 +52,25 @@ func (p *Pipelines) Get(ctx context.Context, tenant, id string) (*Pipeline, erro
 }
 
 // List returns the default pipeline first, then the created ones newest first.
-func (p *Pipelines) List(ctx context.Context, tenant string, q Query) ([]*Pipeline, string, error) {
+func (p *Pipelines) List(ctx context.Context, tenant string, q Query) (page.Page[*Pipeline], error) {
 	var out []*Pipeline
 	if q.After == "" {
 		def, err := p.Get(ctx, tenant, DefaultPipelineID)
 		if err != nil {
-			return nil, "", err
+			return page.Page[*Pipeline]{}, err
 		}
 		out = append(out, def)
 		q.Limit--
 		if q.Limit == 0 {
-			return out, DefaultPipelineID, nil
+			return page.Page[*Pipeline]{Items: out, Next: DefaultPipelineID}, nil
 		}
 	}
 	if q.After == DefaultPipelineID {
 		q.After = ""
 	}
-	rest, next, err := p.Store.ListPipelines(ctx, tenant, q)
-	return append(out, rest...), next, err
+	rest, err := p.Store.ListPipelines(ctx, tenant, q)
+	rest.Items = append(out, rest.Items...)
+	return rest, err
 }
 
 // Update changes a pipeline's name or stages. Removing a stage that holds open opportunities is

@@ -43,9 +43,9 @@ func (s *Tickets) AddComment(ctx context.Context, tenant, ticketID string, in *C
 }
 
 // ListComments returns a page of a ticket's comments, oldest first.
-func (s *Tickets) ListComments(ctx context.Context, tenant, ticketID string, p page.Request) ([]*Comment, string, error) {
+func (s *Tickets) ListComments(ctx context.Context, tenant, ticketID string, p page.Request) (page.Page[*Comment], error) {
 	if _, err := s.store.GetTicket(ctx, tenant, ticketID); err != nil {
-		return nil, "", err
+		return page.Page[*Comment]{}, err
 	}
 	return s.store.ListComments(ctx, tenant, ticketID, p)
 }

@@ -71,9 +71,9 @@ func TestSlaClocksPauseAndBreachOnce(t *testing.T) {
 		breaches[0].GetCustomerId() != customer {
 		t.Fatalf("breach event = %v", payload)
 	}
-	breached, _, err := f.tickets.List(ctx, f.tenant, support.TicketIndex{Breached: true}, page.Request{Limit: 10})
-	if err != nil || len(breached) != 1 || breached[0].GetId() != tk.GetId() {
-		t.Fatalf("breached list = %v, %v; want the ticket", breached, err)
+	breached, err := f.tickets.List(ctx, f.tenant, support.TicketIndex{Breached: true}, page.Request{Limit: 10})
+	if err != nil || len(breached.Items) != 1 || breached.Items[0].GetId() != tk.GetId() {
+		t.Fatalf("breached list = %v, %v; want the ticket", breached.Items, err)
 	}
 
 	// A late reply stops the clock but the breach stays.

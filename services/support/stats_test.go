@@ -71,15 +71,15 @@ func TestStatsMatchIndependentComputation(t *testing.T) {
 	var tickets []*support.Ticket
 	req := page.Request{Limit: 1000}
 	for {
-		batch, next, err := f.store.ListTickets(ctx, f.tenant, support.TicketIndex{}, req)
+		batch, err := f.store.ListTickets(ctx, f.tenant, support.TicketIndex{}, req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tickets = append(tickets, batch...)
-		if next == "" {
+		tickets = append(tickets, batch.Items...)
+		if batch.Next == "" {
 			break
 		}
-		req.After = next
+		req.After = batch.Next
 	}
 	if len(tickets) != len(ids) {
 		t.Fatalf("listed %d tickets, created %d", len(tickets), len(ids))

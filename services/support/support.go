@@ -95,9 +95,9 @@ type Store interface {
 	// GetTicket returns a ticket or ErrTicketNotFound.
 	GetTicket(ctx context.Context, tenant, id string) (*Ticket, error)
 	// ListTickets returns a page of an index, newest first, and the cursor of the next page.
-	ListTickets(ctx context.Context, tenant string, ix TicketIndex, p page.Request) ([]*Ticket, string, error)
+	ListTickets(ctx context.Context, tenant string, ix TicketIndex, p page.Request) (page.Page[*Ticket], error)
 	// ListComments returns a page of a ticket's comments, oldest first.
-	ListComments(ctx context.Context, tenant, ticketID string, p page.Request) ([]*Comment, string, error)
+	ListComments(ctx context.Context, tenant, ticketID string, p page.Request) (page.Page[*Comment], error)
 	// DueTickets returns up to limit tickets of a tenant whose time in schedule is at or before now.
 	DueTickets(ctx context.Context, tenant string, s Schedule, now time.Time, limit int) ([]string, error)
 	// DueInPartition is DueTickets across the tenants of one key-space partition.

@@ -111,16 +111,16 @@ func (s *Tickets) Get(ctx context.Context, tenant, id string) (*Ticket, error) {
 }
 
 // List returns a page of tickets of an index, newest first.
-func (s *Tickets) List(ctx context.Context, tenant string, ix TicketIndex, p page.Request) ([]*Ticket, string, error) {
-	tickets, next, err := s.store.ListTickets(ctx, tenant, ix, p)
+func (s *Tickets) List(ctx context.Context, tenant string, ix TicketIndex, p page.Request) (page.Page[*Ticket], error) {
+	tickets, err := s.store.ListTickets(ctx, tenant, ix, p)
 	if err != nil {
-		return nil, "", err
+		return page.Page[*Ticket]{}, err
 	}
 	now := s.now().UTC()
-	for _, t := range tickets {
+	for _, t := range tickets.Items {
 		withRemaining(t, now)
 	}
-	return tickets, next, nil
+	return tickets, nil
 }
 
 // Update changes the fields named by mask (all updatable fields when it is empty). A stale etag

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/page"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
 )
@@ -69,11 +70,10 @@ func (s *Store) GetCampaign(ctx context.Context, tenant, id string) (*marketing.
 }
 
 // ListCampaigns implements marketing.CampaignStore.
-func (s *Store) ListCampaigns(ctx context.Context, tenant string, q marketing.CampaignQuery) ([]*marketing.Campaign, string, error) {
+func (s *Store) ListCampaigns(ctx context.Context, tenant string, q marketing.CampaignQuery) (page.Page[*marketing.Campaign], error) {
 	k := s.scope(tenant)
-	page, err := commit.List(ctx, s.rdb, commit.Range{Index: k.campaignIndex(q.Index), Desc: true, After: q.After, Limit: q.Limit},
+	return commit.List(ctx, s.rdb, commit.Range{Index: k.campaignIndex(q.Index), Desc: true, After: q.After, Limit: q.Limit},
 		k.campaign, func() *marketing.Campaign { return &marketing.Campaign{} })
-	return page.Items, page.Next, err
 }
 
 // CampaignCounters implements marketing.CampaignStore.

@@ -53,20 +53,20 @@ func (f fixture) listAll(t *testing.T, q marketing.LeadQuery) []string {
 	t.Helper()
 	var ids []string
 	for range 10_000 {
-		page, next, err := f.store.ListLeads(context.Background(), f.tenant, q)
+		page, err := f.store.ListLeads(context.Background(), f.tenant, q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(page) > q.Limit {
-			t.Fatalf("page of %d, limit %d", len(page), q.Limit)
+		if len(page.Items) > q.Limit {
+			t.Fatalf("page of %d, limit %d", len(page.Items), q.Limit)
 		}
-		for _, l := range page {
+		for _, l := range page.Items {
 			ids = append(ids, l.GetId())
 		}
-		if next == "" {
+		if page.Next == "" {
 			return ids
 		}
-		q.After = next
+		q.After = page.Next
 	}
 	t.Fatal("list does not end")
 	return nil

@@ -51,11 +51,10 @@ func (s *Store) GetSegment(ctx context.Context, tenant, id string) (*marketing.S
 }
 
 // ListSegments implements marketing.SegmentStore.
-func (s *Store) ListSegments(ctx context.Context, tenant string, p page.Request) ([]*marketing.Segment, string, error) {
+func (s *Store) ListSegments(ctx context.Context, tenant string, p page.Request) (page.Page[*marketing.Segment], error) {
 	k := s.scope(tenant)
-	got, err := commit.List(ctx, s.rdb, commit.Range{Index: k.segments(), Desc: true, After: p.After, Limit: p.Limit},
+	return commit.List(ctx, s.rdb, commit.Range{Index: k.segments(), Desc: true, After: p.After, Limit: p.Limit},
 		k.segment, func() *marketing.Segment { return &marketing.Segment{} })
-	return got.Items, got.Next, err
 }
 
 // DeleteSegment implements marketing.SegmentStore.

@@ -15,6 +15,7 @@ import (
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/page"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
 )
@@ -195,7 +196,7 @@ func (s *Store) GetLead(ctx context.Context, tenant, id string) (*marketing.Lead
 }
 
 // ListLeads implements marketing.Store: a time index, or a score index within the score range.
-func (s *Store) ListLeads(ctx context.Context, tenant string, q marketing.LeadQuery) ([]*marketing.Lead, string, error) {
+func (s *Store) ListLeads(ctx context.Context, tenant string, q marketing.LeadQuery) (page.Page[*marketing.Lead], error) {
 	k := s.scope(tenant)
 	r := commit.Range{Index: k.timeIndex(q.Filter), Desc: true, After: q.After, Limit: q.Limit}
 	if q.ByScore {
@@ -205,7 +206,6 @@ func (s *Store) ListLeads(ctx context.Context, tenant string, q marketing.LeadQu
 			r.Min, r.Max = fmt.Sprintf("[%010d:", sr.Min), fmt.Sprintf("[%010d;", sr.Max)
 		}
 	}
-	page, err := commit.List(ctx, s.rdb, r, func(member string) string { return k.lead(idOfMember(member)) },
+	return commit.List(ctx, s.rdb, r, func(member string) string { return k.lead(idOfMember(member)) },
 		func() *marketing.Lead { return &marketing.Lead{} })
-	return page.Items, page.Next, err
 }

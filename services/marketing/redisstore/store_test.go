@@ -150,12 +150,12 @@ func TestConcurrentCapturesOfOneEmailMakeOneLead(t *testing.T) {
 			t.Fatalf("capture %d got lead %s, capture 0 got %s: want one lead", i, ids[i], ids[0])
 		}
 	}
-	leads, _, err := f.store.ListLeads(context.Background(), f.tenant, marketing.LeadQuery{Request: page.Request{Limit: 100}})
+	leads, err := f.store.ListLeads(context.Background(), f.tenant, marketing.LeadQuery{Request: page.Request{Limit: 100}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(leads) != 1 || leads[0].GetTouchCount() != writers {
-		t.Fatalf("list = %d leads (touch count %d), want 1 lead with %d touches", len(leads), leads[0].GetTouchCount(), writers)
+	if len(leads.Items) != 1 || leads.Items[0].GetTouchCount() != writers {
+		t.Fatalf("list = %d leads (touch count %d), want 1 lead with %d touches", len(leads.Items), leads.Items[0].GetTouchCount(), writers)
 	}
 	if n := len(f.eventsOfType(t, marketingv1.EventLeadCaptured.Name)); n != writers || len(f.eventsOfType(t, marketingv1.EventLifecycleStageChanged.Name)) != 1 {
 		t.Fatalf("%d captured events, want %d, and one lifecycle entry", n, writers)
@@ -183,13 +183,13 @@ func TestStaleUpdateWritesNothing(t *testing.T) {
 	if diff := cmp.Diff(lead, got, protocmp.Transform()); diff != "" {
 		t.Fatalf("lead changed by a failed update (-want +got):\n%s", diff)
 	}
-	engaged, _, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{
+	engaged, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{
 		Filter: marketing.LeadFilter{Status: marketingv1.LeadStatus_LEAD_STATUS_ENGAGED}, Request: page.Request{Limit: 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(engaged) != 0 || f.streamLen(t) != before {
-		t.Fatalf("failed update left %d index entries and %d new events", len(engaged), f.streamLen(t)-before)
+	if len(engaged.Items) != 0 || f.streamLen(t) != before {
+		t.Fatalf("failed update left %d index entries and %d new events", len(engaged.Items), f.streamLen(t)-before)
 	}
 }
 
@@ -206,11 +206,11 @@ func TestUpdateMovesStatusIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	count := func(ix marketing.LeadFilter) int {
-		leads, _, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{Filter: ix, Request: page.Request{Limit: 10}})
+		leads, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{Filter: ix, Request: page.Request{Limit: 10}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(leads)
+		return len(leads.Items)
 	}
 	for _, tt := range []struct {
 		name string
@@ -246,31 +246,31 @@ func TestListPagesNewestFirst(t *testing.T) {
 	var got []string
 	q := marketing.LeadQuery{Request: page.Request{Limit: 3}}
 	for pages := 0; ; pages++ {
-		leads, next, err := f.store.ListLeads(ctx, f.tenant, q)
+		leads, err := f.store.ListLeads(ctx, f.tenant, q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, l := range leads {
+		for _, l := range leads.Items {
 			got = append(got, l.GetId())
 		}
-		if next == "" {
+		if leads.Next == "" {
 			if pages != 2 {
 				t.Fatalf("got %d pages after the first, want 2", pages)
 			}
 			break
 		}
-		q.After = next
+		q.After = leads.Next
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("ids across pages (-want +got):\n%s", diff)
 	}
-	social, next, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{
+	social, err := f.store.ListLeads(ctx, f.tenant, marketing.LeadQuery{
 		Filter: marketing.LeadFilter{Channel: typev1.Channel_CHANNEL_SOCIAL}, Request: page.Request{Limit: 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(social) != 3 || next != "" {
-		t.Fatalf("social channel list = %d leads (next %q), want 3 and no next page", len(social), next)
+	if len(social.Items) != 3 || social.Next != "" {
+		t.Fatalf("social channel list = %d leads (next %q), want 3 and no next page", len(social.Items), social.Next)
 	}
 }
 

@@ -51,11 +51,11 @@ func (s *Server) ListCampaigns(ctx context.Context, req *marketingv1.ListCampaig
 	if q.After, err = list.Cursor(req.GetPageToken()); err != nil {
 		return nil, err
 	}
-	campaigns, next, err := s.campaigns.List(ctx, tenant, q)
+	campaigns, err := s.campaigns.List(ctx, tenant, q)
 	if err != nil {
 		return nil, err
 	}
-	return &marketingv1.ListCampaignsResponse{Campaigns: campaigns, NextPageToken: list.Token(next)}, nil
+	return &marketingv1.ListCampaignsResponse{Campaigns: campaigns.Items, NextPageToken: list.Token(campaigns.Next)}, nil
 }
 
 // UpdateCampaign implements marketingv1.MarketingServiceServer.

@@ -49,11 +49,11 @@ func (s *Server) ListSegments(ctx context.Context, req *marketingv1.ListSegments
 	if err != nil {
 		return nil, err
 	}
-	segs, next, err := s.segments.List(ctx, tenant, page.Request{After: after, Limit: pagesize.Of(req.GetPageSize())})
+	segs, err := s.segments.List(ctx, tenant, page.Request{After: after, Limit: pagesize.Of(req.GetPageSize())})
 	if err != nil {
 		return nil, err
 	}
-	return &marketingv1.ListSegmentsResponse{Segments: segs, NextPageToken: list.Token(next)}, nil
+	return &marketingv1.ListSegmentsResponse{Segments: segs.Items, NextPageToken: list.Token(segs.Next)}, nil
 }
 
 // DeleteSegment implements marketingv1.MarketingServiceServer.

@@ -89,11 +89,11 @@ func (s *Server) ListLeads(ctx context.Context, req *marketingv1.ListLeadsReques
 	if q.After, err = list.Cursor(req.GetPageToken()); err != nil {
 		return nil, err
 	}
-	leads, next, err := s.leads.List(ctx, tenant, q)
+	leads, err := s.leads.List(ctx, tenant, q)
 	if err != nil {
 		return nil, err
 	}
-	return &marketingv1.ListLeadsResponse{Leads: leads, NextPageToken: list.Token(next)}, nil
+	return &marketingv1.ListLeadsResponse{Leads: leads.Items, NextPageToken: list.Token(leads.Next)}, nil
 }
 
 // UpdateLead implements marketingv1.MarketingServiceServer.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/services/product"
 )
 
@@ -102,14 +103,13 @@ func (s *Store) GetProducts(ctx context.Context, tenant string, ids []string) ([
 }
 
 // ListProducts implements product.CatalogStore: two round trips, whatever the catalog's size.
-func (s *Store) ListProducts(ctx context.Context, tenant string, q product.ProductQuery) ([]*product.Product, string, error) {
+func (s *Store) ListProducts(ctx context.Context, tenant string, q product.ProductQuery) (page.Page[*product.Product], error) {
 	k := s.scope(tenant)
 	r := commit.Range{Index: k.productIndex(q.Index), Desc: true, After: q.After, Limit: q.Limit}
 	if q.Index.NamePrefix != "" {
 		r = commit.Range{Index: k.names(), Min: "[" + q.Index.NamePrefix, Max: "[" + q.Index.NamePrefix + "\xff", After: q.After, Limit: q.Limit}
 	}
-	page, err := commit.List(ctx, s.rdb, r, func(m string) string { return k.product(idOfMember(m)) }, newProduct)
-	return page.Items, page.Next, err
+	return commit.List(ctx, s.rdb, r, func(m string) string { return k.product(idOfMember(m)) }, newProduct)
 }
 
 func newProduct() *product.Product { return &product.Product{} }

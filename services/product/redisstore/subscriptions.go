@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/page"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	"github.com/crmcycle/crm/services/product"
 )
@@ -112,11 +113,10 @@ func (s *Store) GetSubscription(ctx context.Context, tenant, id string) (*produc
 }
 
 // ListSubscriptions implements product.SubscriptionStore: two round trips.
-func (s *Store) ListSubscriptions(ctx context.Context, tenant string, q product.SubscriptionQuery) ([]*product.Subscription, string, error) {
+func (s *Store) ListSubscriptions(ctx context.Context, tenant string, q product.SubscriptionQuery) (page.Page[*product.Subscription], error) {
 	k := s.scope(tenant)
-	page, err := commit.List(ctx, s.rdb, commit.Range{Index: k.subscriptionIndex(q.Index), Desc: true, After: q.After, Limit: q.Limit},
+	return commit.List(ctx, s.rdb, commit.Range{Index: k.subscriptionIndex(q.Index), Desc: true, After: q.After, Limit: q.Limit},
 		k.subscription, func() *product.Subscription { return &product.Subscription{} })
-	return page.Items, page.Next, err
 }
 
 // Grant implements product.SubscriptionStore: one round trip.

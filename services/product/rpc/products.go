@@ -37,8 +37,8 @@ func (s *Server) ListProducts(ctx context.Context, req *productv1.ListProductsRe
 		if q.After, err = list.Cursor(req.GetPageToken()); err != nil {
 			return nil, err
 		}
-		products, next, err := s.catalog.List(ctx, tenant, q)
-		return &productv1.ListProductsResponse{Products: products, NextPageToken: list.Token(next)}, err
+		products, err := s.catalog.List(ctx, tenant, q)
+		return &productv1.ListProductsResponse{Products: products.Items, NextPageToken: list.Token(products.Next)}, err
 	})
 }
 

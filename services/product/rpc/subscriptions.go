@@ -36,8 +36,8 @@ func (s *Server) ListSubscriptions(ctx context.Context, req *productv1.ListSubsc
 		if q.After, err = list.Cursor(req.GetPageToken()); err != nil {
 			return nil, err
 		}
-		subs, next, err := s.subscriptions.List(ctx, tenant, q)
-		return &productv1.ListSubscriptionsResponse{Subscriptions: subs, NextPageToken: list.Token(next)}, err
+		subs, err := s.subscriptions.List(ctx, tenant, q)
+		return &productv1.ListSubscriptionsResponse{Subscriptions: subs.Items, NextPageToken: list.Token(subs.Next)}, err
 	})
 }
 

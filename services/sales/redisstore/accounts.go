@@ -7,6 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/services/sales"
 )
 
@@ -70,7 +71,7 @@ func (s *Store) GetAccount(ctx context.Context, tenant, id string) (*sales.Accou
 }
 
 // ListAccounts implements sales.Store.
-func (s *Store) ListAccounts(ctx context.Context, tenant string, q sales.Query) ([]*sales.Account, string, error) {
+func (s *Store) ListAccounts(ctx context.Context, tenant string, q sales.Query) (page.Page[*sales.Account], error) {
 	return list(ctx, s, tenant, "account", q, func() *sales.Account { return &sales.Account{} })
 }
 
@@ -128,7 +129,7 @@ func (s *Store) GetContact(ctx context.Context, tenant, id string) (*sales.Conta
 }
 
 // ListContacts implements sales.Store.
-func (s *Store) ListContacts(ctx context.Context, tenant string, q sales.Query) ([]*sales.Contact, string, error) {
+func (s *Store) ListContacts(ctx context.Context, tenant string, q sales.Query) (page.Page[*sales.Contact], error) {
 	return list(ctx, s, tenant, "contact", q, func() *sales.Contact { return &sales.Contact{} })
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/services/sales"
 )
 
@@ -49,6 +50,6 @@ func (s *Store) GetActivity(ctx context.Context, tenant, id string) (*sales.Acti
 }
 
 // ListActivities implements sales.Store.
-func (s *Store) ListActivities(ctx context.Context, tenant string, q sales.Query) ([]*sales.Activity, string, error) {
+func (s *Store) ListActivities(ctx context.Context, tenant string, q sales.Query) (page.Page[*sales.Activity], error) {
 	return list(ctx, s, tenant, "activity", q, func() *sales.Activity { return &sales.Activity{} })
 }

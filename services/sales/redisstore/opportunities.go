@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/services/sales"
 )
 
@@ -72,7 +73,7 @@ func (s *Store) GetOpportunity(ctx context.Context, tenant, id string) (*sales.O
 }
 
 // ListOpportunities implements sales.Store.
-func (s *Store) ListOpportunities(ctx context.Context, tenant string, q sales.Query) ([]*sales.Opportunity, string, error) {
+func (s *Store) ListOpportunities(ctx context.Context, tenant string, q sales.Query) (page.Page[*sales.Opportunity], error) {
 	return list(ctx, s, tenant, "opportunity", q, func() *sales.Opportunity { return &sales.Opportunity{} })
 }
 

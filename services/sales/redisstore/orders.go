@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/services/sales"
 )
 
@@ -33,6 +34,6 @@ func (s *Store) GetOrder(ctx context.Context, tenant, id string) (*sales.Order, 
 }
 
 // ListOrders implements sales.Store.
-func (s *Store) ListOrders(ctx context.Context, tenant string, q sales.Query) ([]*sales.Order, string, error) {
+func (s *Store) ListOrders(ctx context.Context, tenant string, q sales.Query) (page.Page[*sales.Order], error) {
 	return list(ctx, s, tenant, "order", q, func() *sales.Order { return &sales.Order{} })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/services/sales"
 )
 
@@ -32,7 +33,7 @@ func (s *Store) GetPipeline(ctx context.Context, tenant, id string) (*sales.Pipe
 }
 
 // ListPipelines implements sales.Store.
-func (s *Store) ListPipelines(ctx context.Context, tenant string, q sales.Query) ([]*sales.Pipeline, string, error) {
+func (s *Store) ListPipelines(ctx context.Context, tenant string, q sales.Query) (page.Page[*sales.Pipeline], error) {
 	q.Index = sales.Index{Desc: true}
 	return list(ctx, s, tenant, "pipeline", q, func() *sales.Pipeline { return &sales.Pipeline{} })
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/services/sales"
 )
 
@@ -101,9 +102,8 @@ func (s *Store) run(ctx context.Context, k keys, w *commit.Write, events ...[]by
 
 // list reads one page of resources of kind through an index: two round trips, whatever the size
 // of the collection. Ordered index members end in "\x00<id>".
-func list[T proto.Message](ctx context.Context, s *Store, tenant, kind string, q sales.Query, newMsg func() T) ([]T, string, error) {
+func list[T proto.Message](ctx context.Context, s *Store, tenant, kind string, q sales.Query, newMsg func() T) (page.Page[T], error) {
 	k := s.scope(tenant)
 	r := commit.Range{Index: k.index(kind, q.Index.Name...), Min: q.Index.Min, Max: q.Index.Max, Desc: q.Index.Desc, After: q.After, Limit: q.Limit}
-	page, err := commit.List(ctx, s.rdb, r, func(m string) string { return k.resource(kind, m[strings.LastIndexByte(m, 0)+1:]) }, newMsg)
-	return page.Items, page.Next, err
+	return commit.List(ctx, s.rdb, r, func(m string) string { return k.resource(kind, m[strings.LastIndexByte(m, 0)+1:]) }, newMsg)
 }

@@ -49,11 +49,11 @@ func (s *Server) ListAccounts(ctx context.Context, req *salesv1.ListAccountsRequ
 	if err != nil {
 		return nil, err
 	}
-	accounts, next, err := s.uc.Accounts.ListAccounts(ctx, tenant, q)
+	accounts, err := s.uc.Accounts.ListAccounts(ctx, tenant, q)
 	if err != nil {
 		return nil, err
 	}
-	return &salesv1.ListAccountsResponse{Accounts: accounts, NextPageToken: list.Token(next)}, nil
+	return &salesv1.ListAccountsResponse{Accounts: accounts.Items, NextPageToken: list.Token(accounts.Next)}, nil
 }
 
 // UpdateAccount implements salesv1.SalesServiceServer.
@@ -122,11 +122,11 @@ func (s *Server) ListContacts(ctx context.Context, req *salesv1.ListContactsRequ
 	if err != nil {
 		return nil, err
 	}
-	contacts, next, err := s.uc.Accounts.ListContacts(ctx, tenant, q)
+	contacts, err := s.uc.Accounts.ListContacts(ctx, tenant, q)
 	if err != nil {
 		return nil, err
 	}
-	return &salesv1.ListContactsResponse{Contacts: contacts, NextPageToken: list.Token(next)}, nil
+	return &salesv1.ListContactsResponse{Contacts: contacts.Items, NextPageToken: list.Token(contacts.Next)}, nil
 }
 
 // UpdateContact implements salesv1.SalesServiceServer.

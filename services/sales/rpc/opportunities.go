@@ -45,11 +45,11 @@ func (s *Server) ListPipelines(ctx context.Context, req *salesv1.ListPipelinesRe
 	if err != nil {
 		return nil, err
 	}
-	pipelines, next, err := s.uc.Pipelines.List(ctx, tenant, q)
+	pipelines, err := s.uc.Pipelines.List(ctx, tenant, q)
 	if err != nil {
 		return nil, err
 	}
-	return &salesv1.ListPipelinesResponse{Pipelines: pipelines, NextPageToken: list.Token(next)}, nil
+	return &salesv1.ListPipelinesResponse{Pipelines: pipelines.Items, NextPageToken: list.Token(pipelines.Next)}, nil
 }
 
 // UpdatePipeline implements salesv1.SalesServiceServer.
@@ -106,11 +106,11 @@ func (s *Server) ListOpportunities(ctx context.Context, req *salesv1.ListOpportu
 	if err != nil {
 		return nil, err
 	}
-	opps, next, err := s.uc.Opportunities.List(ctx, tenant, q)
+	opps, err := s.uc.Opportunities.List(ctx, tenant, q)
 	if err != nil {
 		return nil, err
 	}
-	return &salesv1.ListOpportunitiesResponse{Opportunities: opps, NextPageToken: list.Token(next)}, nil
+	return &salesv1.ListOpportunitiesResponse{Opportunities: opps.Items, NextPageToken: list.Token(opps.Next)}, nil
 }
 
 // UpdateOpportunity implements salesv1.SalesServiceServer.

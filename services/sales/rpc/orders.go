@@ -49,11 +49,11 @@ func (s *Server) ListOrders(ctx context.Context, req *salesv1.ListOrdersRequest)
 	if err != nil {
 		return nil, err
 	}
-	orders, next, err := s.uc.Orders.List(ctx, tenant, q)
+	orders, err := s.uc.Orders.List(ctx, tenant, q)
 	if err != nil {
 		return nil, err
 	}
-	return &salesv1.ListOrdersResponse{Orders: orders, NextPageToken: list.Token(next)}, nil
+	return &salesv1.ListOrdersResponse{Orders: orders.Items, NextPageToken: list.Token(orders.Next)}, nil
 }
 
 // CreateActivity implements salesv1.SalesServiceServer.
@@ -97,11 +97,11 @@ func (s *Server) ListActivities(ctx context.Context, req *salesv1.ListActivities
 	if err != nil {
 		return nil, err
 	}
-	acts, next, err := s.uc.Activities.List(ctx, tenant, q)
+	acts, err := s.uc.Activities.List(ctx, tenant, q)
 	if err != nil {
 		return nil, err
 	}
-	return &salesv1.ListActivitiesResponse{Activities: acts, NextPageToken: list.Token(next)}, nil
+	return &salesv1.ListActivitiesResponse{Activities: acts.Items, NextPageToken: list.Token(acts.Next)}, nil
 }
 
 // CompleteActivity implements salesv1.SalesServiceServer.
@@ -128,9 +128,9 @@ func (s *Server) ListOverdueTasks(ctx context.Context, req *salesv1.ListOverdueT
 	if err != nil {
 		return nil, err
 	}
-	acts, next, err := s.uc.Activities.Overdue(ctx, tenant, req.GetOwnerId(), q.After, q.Limit)
+	acts, err := s.uc.Activities.Overdue(ctx, tenant, req.GetOwnerId(), q.After, q.Limit)
 	if err != nil {
 		return nil, err
 	}
-	return &salesv1.ListOverdueTasksResponse{Activities: acts, NextPageToken: list.Token(next)}, nil
+	return &salesv1.ListOverdueTasksResponse{Activities: acts.Items, NextPageToken: list.Token(acts.Next)}, nil
 }

@@ -108,23 +108,22 @@ func (s *Store) GetTicket(ctx context.Context, tenant, id string) (*support.Tick
 }
 
 // ListTickets implements support.Store: two round trips, whatever the number of tickets.
-func (s *Store) ListTickets(ctx context.Context, tenant string, ix support.TicketIndex, p page.Request) ([]*support.Ticket, string, error) {
+func (s *Store) ListTickets(ctx context.Context, tenant string, ix support.TicketIndex, p page.Request) (page.Page[*support.Ticket], error) {
 	k := s.scope(tenant)
-	got, err := commit.List(ctx, s.rdb, commit.Range{Index: k.index(ix), Desc: true, After: p.After, Limit: p.Limit},
+	return commit.List(ctx, s.rdb, commit.Range{Index: k.index(ix), Desc: true, After: p.After, Limit: p.Limit},
 		k.ticket, func() *support.Ticket { return &support.Ticket{} })
-	return got.Items, got.Next, err
 }
 
 // ListComments implements support.Store: two round trips, the ids oldest first, then the comments.
-func (s *Store) ListComments(ctx context.Context, tenant, ticketID string, p page.Request) ([]*support.Comment, string, error) {
+func (s *Store) ListComments(ctx context.Context, tenant, ticketID string, p page.Request) (page.Page[*support.Comment], error) {
 	k := s.scope(tenant)
 	ids, err := commit.Members(ctx, s.rdb, commit.Range{Index: k.commentIDs(ticketID), After: p.After, Limit: p.Limit})
 	if err != nil || len(ids.Items) == 0 {
-		return nil, "", err
+		return page.Page[*support.Comment]{}, err
 	}
 	raw, err := s.rdb.HMGet(ctx, k.comments(ticketID), ids.Items...).Result()
 	if err != nil {
-		return nil, "", err
+		return page.Page[*support.Comment]{}, err
 	}
 	out := make([]*support.Comment, 0, len(raw))
 	for i, r := range raw {
@@ -134,11 +133,11 @@ func (s *Store) ListComments(ctx context.Context, tenant, ticketID string, p pag
 		}
 		c := &support.Comment{}
 		if err := proto.Unmarshal([]byte(data), c); err != nil {
-			return nil, "", fmt.Errorf("redisstore: decode comment %s: %w", ids.Items[i], err)
+			return page.Page[*support.Comment]{}, fmt.Errorf("redisstore: decode comment %s: %w", ids.Items[i], err)
 		}
 		out = append(out, c)
 	}
-	return out, ids.Next, nil
+	return page.Page[*support.Comment]{Items: out, Next: ids.Next}, nil
 }
 
 // DueTickets implements support.Store.

@@ -36,8 +36,8 @@ func (s *Server) ListTickets(ctx context.Context, req *supportv1.ListTicketsRequ
 		if err != nil {
 			return nil, err
 		}
-		tickets, next, err := s.uc.Tickets.List(ctx, tenant, ix, p)
-		return &supportv1.ListTicketsResponse{Tickets: tickets, NextPageToken: list.Token(next)}, err
+		tickets, err := s.uc.Tickets.List(ctx, tenant, ix, p)
+		return &supportv1.ListTicketsResponse{Tickets: tickets.Items, NextPageToken: list.Token(tickets.Next)}, err
 	})
 }
 
@@ -123,8 +123,8 @@ func (s *Server) ListComments(ctx context.Context, req *supportv1.ListCommentsRe
 		if err != nil {
 			return nil, err
 		}
-		comments, next, err := s.uc.Tickets.ListComments(ctx, tenant, req.GetTicketId(), p)
-		return &supportv1.ListCommentsResponse{Comments: comments, NextPageToken: list.Token(next)}, err
+		comments, err := s.uc.Tickets.ListComments(ctx, tenant, req.GetTicketId(), p)
+		return &supportv1.ListCommentsResponse{Comments: comments.Items, NextPageToken: list.Token(comments.Next)}, err
 	})
 }
 
