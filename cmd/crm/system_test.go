@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -165,4 +166,80 @@ func errorStatus(t *testing.T, r response) string {
 	e, _ := r.json(t)["error"].(map[string]any)
 	s, _ := e["status"].(string)
 	return s
+}
+
+// Marketing shortcuts for the tests here that need marketing beside other services; marketing's
+// own tests live in services/marketing/rpc.
+
+const campaignBody = `{"displayName":"Spring webinar","channel":"CHANNEL_EMAIL",
+	"budget":{"currencyCode":"EUR","units":"1000"},"actualCost":{"currencyCode":"EUR","units":"300"},
+	"startTime":"2026-03-01T00:00:00Z","endTime":"2026-04-01T00:00:00Z"}`
+
+func (s *system) createCampaign(t *testing.T, key, body string) map[string]any {
+	t.Helper()
+	r := s.do(t, http.MethodPost, "/v1/campaigns", key, []byte(body))
+	if r.status != http.StatusOK {
+		t.Fatalf("create campaign: %d %s", r.status, r.body)
+	}
+	return r.json(t)
+}
+
+func (s *system) captureLead(t *testing.T, key, body string) map[string]any {
+	t.Helper()
+	r := s.do(t, http.MethodPost, "/v1/leads", key, []byte(body))
+	if r.status != http.StatusOK {
+		t.Fatalf("capture: %d %s", r.status, r.body)
+	}
+	return r.json(t)
+}
+
+// Product shortcuts for the tests that cross services (the customer 360, the cycle, orders placed
+// through sales); the product service's own tests are in services/product/rpc.
+
+// createProduct creates a product over REST and returns its JSON.
+func (s *system) createProduct(t *testing.T, key, body string) map[string]any {
+	t.Helper()
+	r := s.do(t, http.MethodPost, "/v1/products", key, []byte(body))
+	if r.status != http.StatusOK {
+		t.Fatalf("create product: %d %s", r.status, r.body)
+	}
+	return r.json(t)
+}
+
+func productBody(sku, name, period string) string {
+	return fmt.Sprintf(`{"sku":%q,"displayName":%q,"category":"crm","billingPeriod":%q,
+		"price":{"currencyCode":"EUR","units":"10","nanos":500000000},
+		"additionalPrices":[{"currencyCode":"USD","units":"12"}],"productLine":"suite","tier":1,
+		"features":["reports","pipeline"]}`, sku, name, period)
+}
+
+// waitFor polls get until ok, or fails the test after a deadline.
+func waitFor[T any](t *testing.T, what string, get func() T, ok func(T) bool) T {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second) // generous: reactions cross the bus on a loaded machine
+	for {
+		v := get()
+		if ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still %v after 30s", what, v)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// subscriptionsOf lists a customer's subscriptions over REST.
+func (s *system) subscriptionsOf(t *testing.T, key, customer string) []map[string]any {
+	t.Helper()
+	r := s.do(t, http.MethodGet, "/v1/subscriptions?filter=customer_id%3D%22"+customer+"%22", key, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("list subscriptions: %d %s", r.status, r.body)
+	}
+	var out []map[string]any
+	list, _ := r.json(t)["subscriptions"].([]any)
+	for _, s := range list {
+		out = append(out, s.(map[string]any))
+	}
+	return out
 }
