@@ -13,9 +13,9 @@ import (
 // scope reaches the service, as its own tenant.
 func TestAuthentication(t *testing.T) {
 	sys := startSystem(t, servicetest.Options{}, gateway.Config{})
-	tenant, writer := sys.newKey(t, "", "marketing.write")
-	_, reader := sys.newKey(t, tenant, "marketing.read")
-	_, salesOnly := sys.newKey(t, tenant, "sales.read", "sales.write")
+	tenant, writer := sys.NewKey(t, "", "marketing.write")
+	_, reader := sys.NewKey(t, tenant, "marketing.read")
+	_, salesOnly := sys.NewKey(t, tenant, "sales.read", "sales.write")
 	body := []byte(`{"email":"auth@example.com"}`)
 
 	rest := []struct {

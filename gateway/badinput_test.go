@@ -17,7 +17,7 @@ const testMaxBody = 64 << 10
 // service.
 func TestBadBodiesAreRejectedBeforeTheService(t *testing.T) {
 	sys := startSystem(t, servicetest.Options{}, gateway.Config{MaxBodyBytes: testMaxBody})
-	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 
 	tests := []struct {
 		name       string

@@ -22,7 +22,7 @@ func (s *system) captureWithKey(t *testing.T, apiKey, idemKey string, body []byt
 // reused for another request is 422, and concurrent duplicates run the handler once.
 func TestIdempotencyKeysOverREST(t *testing.T) {
 	sys := startSystem(t, servicetest.Options{}, gateway.Config{})
-	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	body := []byte(`{"email":"once@example.com","channel":"CHANNEL_WEB"}`)
 
 	first := sys.captureWithKey(t, key, "order-1", body)
@@ -76,7 +76,7 @@ func TestIdempotencyKeysOverREST(t *testing.T) {
 	}
 
 	// Keys belong to a tenant: another tenant's identical key is a different key.
-	_, otherKey := sys.newKey(t, "", "marketing.write")
+	_, otherKey := sys.NewKey(t, "", "marketing.write")
 	if r := sys.captureWithKey(t, otherKey, "order-1", body); r.Status != http.StatusOK || bytes.Equal(r.Body, first.Body) {
 		t.Fatalf("another tenant's request with the same key: %d %s", r.Status, r.Body)
 	}

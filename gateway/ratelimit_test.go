@@ -15,8 +15,8 @@ import (
 // interceptor's retry-after as a Retry-After header, and that the limit is the key's alone.
 func TestRateLimitPerKey(t *testing.T) {
 	sys := startSystem(t, servicetest.Options{RateLimit: &ratelimit.Config{PerSecond: 1, Burst: 3}}, gateway.Config{})
-	tenant, key := sys.newKey(t, "", "marketing.read")
-	_, sameTenantOtherKey := sys.newKey(t, tenant, "marketing.read")
+	tenant, key := sys.NewKey(t, "", "marketing.read")
+	_, sameTenantOtherKey := sys.NewKey(t, tenant, "marketing.read")
 
 	for i := range 3 {
 		if r := sys.Do(t, http.MethodGet, "/v1/leads", key, nil); r.Status != http.StatusOK {

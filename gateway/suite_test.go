@@ -86,7 +86,6 @@ func (f *fakeMarketing) captured(email string) int {
 // limit, validation, idempotency), with a fake marketing service behind them.
 type system struct {
 	*gatewaytest.Edge
-	suite     *servicetest.Suite
 	marketing *fakeMarketing
 }
 
@@ -96,10 +95,5 @@ func startSystem(t *testing.T, opts servicetest.Options, cfg gateway.Config) *sy
 	fake := &fakeMarketing{}
 	opts.Fakes = append(opts.Fakes, func(s grpc.ServiceRegistrar) { marketingv1.RegisterMarketingServiceServer(s, fake) })
 	suite := servicetest.Start(t, opts)
-	return &system{Edge: gatewaytest.Start(t, suite, cfg), suite: suite, marketing: fake}
-}
-
-func (s *system) newKey(t *testing.T, tenant string, scopes ...string) (string, string) {
-	t.Helper()
-	return s.suite.NewKey(t, tenant, scopes...)
+	return &system{Edge: gatewaytest.Start(t, suite, cfg), marketing: fake}
 }

@@ -17,7 +17,7 @@ import (
 // order.
 func TestOneTraceFromGatewayToTheService(t *testing.T) {
 	sys := startSystem(t, servicetest.Options{}, gateway.Config{})
-	_, key := sys.newKey(t, "", "marketing.write")
+	_, key := sys.NewKey(t, "", "marketing.write")
 	if r := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"trace@example.com"}`)); r.Status != http.StatusOK {
 		t.Fatalf("capture: %d %s", r.Status, r.Body)
 	}
@@ -38,7 +38,7 @@ func TestOneTraceFromGatewayToTheService(t *testing.T) {
 	var spans []sdktrace.ReadOnlySpan
 	// Server spans end just after the response is written: wait (bounded) until all three ended.
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		spans = sys.suite.Spans.Ended()
+		spans = sys.Suite.Spans.Ended()
 		if gw = find(spans, isGateway); gw != nil {
 			traceID := gw.SpanContext().TraceID()
 			inTrace := func(match func(sdktrace.ReadOnlySpan) bool) sdktrace.ReadOnlySpan {

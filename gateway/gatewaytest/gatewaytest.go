@@ -195,3 +195,10 @@ func (r Response) FieldViolations(t testing.TB) []string {
 	}
 	return fields
 }
+
+// NewKey creates a tenant (or uses tenant when given) and an API key with scopes in the suite's
+// store; it returns the tenant and the key's secret.
+func (e *Edge) NewKey(t testing.TB, tenant string, scopes ...string) (string, string) {
+	t.Helper()
+	return e.Suite.NewKey(t, tenant, scopes...)
+}

@@ -17,7 +17,7 @@ import (
 
 func TestCampaignsOverREST(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 
 	c := sys.createCampaign(t, key, campaignBody)
 	id := c["id"].(string)
@@ -89,7 +89,7 @@ func TestCampaignsOverREST(t *testing.T) {
 
 func TestCampaignPerformanceCountsCaptures(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	id := sys.createCampaign(t, key, campaignBody)["id"].(string)
 
 	for i := range 4 {
@@ -132,7 +132,7 @@ func TestCampaignPerformanceCountsCaptures(t *testing.T) {
 
 func TestCampaignBadInput(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	id := sys.createCampaign(t, key, campaignBody)["id"].(string)
 	keysBefore, eventsBefore := sys.footprint(t, tenant)
 
@@ -183,7 +183,7 @@ func TestCampaignBadInput(t *testing.T) {
 
 func TestCampaignsOverGRPCAndConcurrentMoves(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	client, ctx := sys.marketing(key)
 	created, err := client.CreateCampaign(ctx, &marketingv1.CreateCampaignRequest{Campaign: &marketingv1.Campaign{
 		DisplayName: "gRPC", Channel: typev1.Channel_CHANNEL_EVENT}})
@@ -233,8 +233,8 @@ func TestCampaignsOverGRPCAndConcurrentMoves(t *testing.T) {
 
 func TestCampaignTenantIsolation(t *testing.T) {
 	sys := startSystem(t)
-	_, owner := sys.newKey(t, "", "admin")
-	_, stranger := sys.newKey(t, "", "admin")
+	_, owner := sys.NewKey(t, "", "admin")
+	_, stranger := sys.NewKey(t, "", "admin")
 	id := sys.createCampaign(t, owner, campaignBody)["id"].(string)
 
 	for _, call := range []struct{ method, path, body string }{

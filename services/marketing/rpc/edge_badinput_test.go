@@ -17,7 +17,7 @@ import (
 // sees it is tested in the gateway module.
 func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 
 	rest := []struct {
 		name       string

@@ -16,8 +16,8 @@ import (
 // e-mails are free.
 func TestTenantIsolation(t *testing.T) {
 	sys := startSystem(t)
-	_, owner := sys.newKey(t, "", "admin")
-	_, stranger := sys.newKey(t, "", "admin")
+	_, owner := sys.NewKey(t, "", "admin")
+	_, stranger := sys.NewKey(t, "", "admin")
 
 	r := sys.Do(t, http.MethodPost, "/v1/leads", owner, []byte(`{"email":"secret@example.com"}`))
 	if r.Status != http.StatusOK {

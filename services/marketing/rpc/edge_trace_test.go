@@ -24,7 +24,7 @@ import (
 // the server (gateway > gRPC client > server) are tested in the gateway module.
 func TestCaptureTraceReachesRedis(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "marketing.write")
+	_, key := sys.NewKey(t, "", "marketing.write")
 	client, ctx := sys.marketing(key)
 	if _, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: "trace@example.com"}}); err != nil {
 		t.Fatalf("capture: %v", err)
@@ -45,7 +45,7 @@ func TestCaptureTraceReachesRedis(t *testing.T) {
 	var spans []sdktrace.ReadOnlySpan
 	// The server span ends just after the response is written: wait (bounded) until it ended.
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		spans = sys.suite.Spans.Ended()
+		spans = sys.Suite.Spans.Ended()
 		if server = find(spans, isServer); server != nil {
 			traceID := server.SpanContext().TraceID()
 			redis = find(spans, func(s sdktrace.ReadOnlySpan) bool {
@@ -75,7 +75,7 @@ func TestCaptureTraceReachesRedis(t *testing.T) {
 // wrote the event.
 func TestConsumerSpanLinksToTheCapturingRPC(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "marketing.write")
+	_, key := sys.NewKey(t, "", "marketing.write")
 	captured := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"bus@example.com"}`))
 	if captured.Status != http.StatusOK {
 		t.Fatalf("capture: %d %s", captured.Status, captured.Body)
@@ -94,7 +94,7 @@ func TestConsumerSpanLinksToTheCapturingRPC(t *testing.T) {
 				handled <- trace.SpanContextFromContext(ctx)
 			}
 			return nil
-		}}, redistest.Client(t), sys.suite.Deps.Keys, sys.suite.Telemetry, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		}}, redistest.Client(t), sys.Suite.Deps.Keys, sys.Suite.Telemetry, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestConsumerSpanLinksToTheCapturingRPC(t *testing.T) {
 	}
 	stop() // the consumer span ends before Run returns
 	var server, process sdktrace.ReadOnlySpan
-	for _, s := range sys.suite.Spans.Ended() {
+	for _, s := range sys.Suite.Spans.Ended() {
 		if s.SpanKind() == trace.SpanKindServer && s.Name() == "crm.marketing.v1.MarketingService/CaptureLead" {
 			server = s
 		}

@@ -13,7 +13,7 @@ import (
 // INVALID_ARGUMENT naming the field.
 func TestLeadFilterForms(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	camp := sys.createCampaign(t, key, campaignBody)["id"].(string)
 	both := sys.captureLead(t, key, `{"email":"both@example.com","tags":["a AND b"],"campaignId":"`+camp+`"}`)["id"].(string)
 	a := sys.captureLead(t, key, `{"email":"a@example.com","tags":["a"],"channel":"CHANNEL_ADS"}`)["id"].(string)

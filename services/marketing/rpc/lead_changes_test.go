@@ -18,7 +18,7 @@ import (
 
 func TestUpdateLeadOverREST(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	lead := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ada@example.com","givenName":"Ada","company":"Old Co",
 		"consent":[{"channel":"CHANNEL_EMAIL","granted":true}]}`)).JSON(t)
 	id := lead["id"].(string)
@@ -76,7 +76,7 @@ func TestUpdateLeadOverREST(t *testing.T) {
 
 func TestEraseLead(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	campaign := sys.createCampaign(t, key, campaignBody)["id"].(string)
 	lead := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"forget.me@example.com","givenName":"Forget","campaignId":"`+campaign+`","channel":"CHANNEL_WEB"}`)).JSON(t)
 	id := lead["id"].(string)
@@ -100,10 +100,10 @@ func TestEraseLead(t *testing.T) {
 	}
 	// Nothing personal is left in Redis: no key or value mentions the e-mail or the name.
 	ctx := context.Background()
-	iter := sys.suite.Redis.Scan(ctx, 0, "crm:*:marketing:"+tenant+":*", 1000).Iterator()
+	iter := sys.Suite.Redis.Scan(ctx, 0, "crm:*:marketing:"+tenant+":*", 1000).Iterator()
 	for iter.Next(ctx) {
 		k := iter.Val()
-		dump, _ := sys.suite.Redis.Dump(ctx, k).Result()
+		dump, _ := sys.Suite.Redis.Dump(ctx, k).Result()
 		if strings.Contains(k, "forget.me") || strings.Contains(dump, "forget.me") || strings.Contains(dump, "Forget") {
 			t.Fatalf("%s still holds the erased person's data", k)
 		}
@@ -118,9 +118,9 @@ func TestEraseLead(t *testing.T) {
 	// No event of the tenant carries the person's data (events hold ids, not personal data), and the
 	// erased event names the lead.
 	var erased *marketingv1.LeadErased
-	streams := sys.suite.Redis.Scan(ctx, 0, "crm:*:marketing:events", 100).Iterator()
+	streams := sys.Suite.Redis.Scan(ctx, 0, "crm:*:marketing:events", 100).Iterator()
 	for streams.Next(ctx) {
-		msgs, _ := sys.suite.Redis.XRange(ctx, streams.Val(), "-", "+").Result()
+		msgs, _ := sys.Suite.Redis.XRange(ctx, streams.Val(), "-", "+").Result()
 		for _, m := range msgs {
 			ev := &eventv1.Event{}
 			if err := proto.Unmarshal([]byte(m.Values["e"].(string)), ev); err != nil {
@@ -145,8 +145,8 @@ func TestEraseLead(t *testing.T) {
 
 func TestLeadChangesOverGRPCAndIsolation(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
-	_, stranger := sys.newKey(t, "", "admin")
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	_, stranger := sys.NewKey(t, "", "admin")
 	client, ctx := sys.marketing(key)
 	captured, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: "g@example.com"}})
 	if err != nil {

@@ -15,8 +15,8 @@ import (
 
 func TestLeadListFiltersOverRESTAndGRPC(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
-	_, stranger := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	_, stranger := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	camp := sys.createCampaign(t, key, campaignBody)["id"].(string)
 	vip := sys.captureLead(t, key, `{"email":"vip@example.com","company":"Acme","tags":["vip"],"campaignId":"`+camp+`"}`)["id"].(string)
 	plain := sys.captureLead(t, key, `{"email":"plain@example.com","channel":"CHANNEL_ADS"}`)["id"].(string)

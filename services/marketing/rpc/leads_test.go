@@ -15,7 +15,7 @@ import (
 
 func TestLeadsOverREST(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 
 	captured := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":" Ada@Example.com ","givenName":"Ada",
 		"familyName":"Lovelace","company":"Analytical","channel":"CHANNEL_WEB",
@@ -76,7 +76,7 @@ func TestLeadsOverREST(t *testing.T) {
 
 func TestLeadsOverGRPC(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	client, ctx := sys.marketing(key)
 
 	captured, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{

@@ -17,9 +17,9 @@ func lifecyclePath(customer, suffix string) string {
 
 func TestLifecycleOverREST(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
-	_, reader := sys.newKey(t, tenant, "marketing.read")
-	_, stranger := sys.newKey(t, "", "marketing.read", "marketing.write")
+	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	_, reader := sys.NewKey(t, tenant, "marketing.read")
+	_, stranger := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	customer := sys.captureLead(t, key, `{"email":"cycle@example.com"}`)["customerId"].(string)
 
 	got := sys.Do(t, http.MethodGet, lifecyclePath(customer, ""), reader, nil)
@@ -100,7 +100,7 @@ func TestLifecycleOverREST(t *testing.T) {
 
 func TestLifecycleOverGRPC(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	client, ctx := sys.marketing(key)
 	lead, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: "grpc-cycle@example.com"}})
 	if err != nil {

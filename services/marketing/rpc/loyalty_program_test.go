@@ -14,9 +14,9 @@ import (
 
 func TestLoyaltyProgramOverREST(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
-	_, reader := sys.newKey(t, tenant, "marketing.read")
-	_, stranger := sys.newKey(t, "", "marketing.read", "marketing.write")
+	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	_, reader := sys.NewKey(t, tenant, "marketing.read")
+	_, stranger := sys.NewKey(t, "", "marketing.read", "marketing.write")
 
 	def := sys.Do(t, http.MethodGet, "/v1/loyaltyProgram", reader, nil)
 	if def.Status != http.StatusOK || def.JSON(t)["silverPoints"] != "1000" || def.JSON(t)["pointsPerUnit"] != "1" || def.JSON(t)["etag"] != "0" {

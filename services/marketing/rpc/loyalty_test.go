@@ -19,7 +19,7 @@ func loyaltyPath(customer, suffix string) string {
 
 func TestLoyaltyOverREST(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	customer := "01a20b45-2a28-7f41-b702-1121b1b3b663"
 
 	if r := sys.Do(t, http.MethodGet, loyaltyPath(customer, ""), key, nil); r.Status != http.StatusNotFound {
@@ -78,7 +78,7 @@ func TestLoyaltyOverREST(t *testing.T) {
 
 func TestConcurrentRedemptionsNeverOverdraw(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	customer := "01a20b45-2a28-7f41-b702-1121b1b3b664"
 	if r := sys.Do(t, http.MethodPost, loyaltyPath(customer, ":credit"), key, []byte(`{"points":"100","reason":"start"}`)); r.Status != http.StatusOK {
 		t.Fatalf("credit: %d %s", r.Status, r.Body)
@@ -111,8 +111,8 @@ func TestConcurrentRedemptionsNeverOverdraw(t *testing.T) {
 
 func TestLoyaltyOverGRPCAndIsolation(t *testing.T) {
 	sys := startSystem(t)
-	_, owner := sys.newKey(t, "", "marketing.read", "marketing.write")
-	_, stranger := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, owner := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	_, stranger := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	customer := "01a20b45-2a28-7f41-b702-1121b1b3b665"
 	client, ctx := sys.marketing(owner)
 	if _, err := client.CreditPoints(ctx, &marketingv1.CreditPointsRequest{CustomerId: customer, Points: 50, Reason: "goodwill"}); err != nil {

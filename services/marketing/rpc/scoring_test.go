@@ -17,8 +17,8 @@ import (
 
 func TestEngagementsAndQualificationOverREST(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
-	_, reader := sys.newKey(t, tenant, "marketing.read")
+	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	_, reader := sys.NewKey(t, tenant, "marketing.read")
 	camp := sys.createCampaign(t, key, campaignBody)["id"].(string)
 	lead := sys.captureLead(t, key, `{"email":"eve@example.com","channel":"CHANNEL_WEB","campaignId":"`+camp+`"}`)
 	id := lead["id"].(string)
@@ -121,8 +121,8 @@ func TestEngagementsAndQualificationOverREST(t *testing.T) {
 
 func TestScoringOverGRPCAndIsolation(t *testing.T) {
 	sys := startSystem(t)
-	_, owner := sys.newKey(t, "", "marketing.read", "marketing.write")
-	_, stranger := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, owner := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	_, stranger := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	client, ctx := sys.marketing(owner)
 	foreign, fctx := sys.marketing(stranger)
 

@@ -15,9 +15,9 @@ import (
 
 func TestSegmentsOverREST(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
-	_, reader := sys.newKey(t, tenant, "marketing.read")
-	_, stranger := sys.newKey(t, "", "marketing.read", "marketing.write")
+	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	_, reader := sys.NewKey(t, tenant, "marketing.read")
+	_, stranger := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	consented := sys.captureLead(t, key, `{"email":"yes@example.com","tags":["vip"],"consent":[{"channel":"CHANNEL_EMAIL","granted":true}]}`)["id"].(string)
 	sys.captureLead(t, key, `{"email":"no@example.com","tags":["vip"],"consent":[{"channel":"CHANNEL_EMAIL","granted":false}]}`)
 	sys.captureLead(t, key, `{"email":"silent@example.com","tags":["vip"]}`)
@@ -113,7 +113,7 @@ func TestSegmentsOverREST(t *testing.T) {
 
 func TestSegmentsOverGRPC(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	client, ctx := sys.marketing(key)
 	lead, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: "grpc-seg@example.com", Channel: typev1.Channel_CHANNEL_ADS}})
 	if err != nil {

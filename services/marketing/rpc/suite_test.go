@@ -20,7 +20,6 @@ func TestMain(m *testing.M) { redistest.Main(m) }
 // system is the marketing service on the real gRPC server and REST gateway, over a real Redis.
 type system struct {
 	*gatewaytest.Edge
-	suite *servicetest.Suite
 }
 
 func marketingService(d platform.Deps) (platform.Service, error) { return server.New(d) }
@@ -33,29 +32,24 @@ func startSystem(t *testing.T, options ...func(*servicetest.Options)) *system {
 		o(&opts)
 	}
 	suite := servicetest.Start(t, opts)
-	return &system{Edge: gatewaytest.Start(t, suite, gateway.Config{}), suite: suite}
-}
-
-func (s *system) newKey(t *testing.T, tenant string, scopes ...string) (string, string) {
-	t.Helper()
-	return s.suite.NewKey(t, tenant, scopes...)
+	return &system{Edge: gatewaytest.Start(t, suite, gateway.Config{})}
 }
 
 func (s *system) marketing(key string) (marketingv1.MarketingServiceClient, context.Context) {
-	return marketingv1.NewMarketingServiceClient(s.suite.Conn), servicetest.WithKey(context.Background(), key)
+	return marketingv1.NewMarketingServiceClient(s.Suite.Conn), servicetest.WithKey(context.Background(), key)
 }
 
 // footprint counts the tenant's marketing keys and events, to prove that a refused request wrote
 // nothing.
 func (s *system) footprint(t *testing.T, tenant string) (keys, events int) {
 	t.Helper()
-	return s.suite.Footprint(t, server.Name, tenant)
+	return s.Suite.Footprint(t, server.Name, tenant)
 }
 
 // events returns the tenant's marketing events of one type (every type when empty), oldest first.
 func (s *system) events(t *testing.T, tenant, eventType string) []*eventv1.Event {
 	t.Helper()
-	return s.suite.Events(t, server.Name, tenant, eventType)
+	return s.Suite.Events(t, server.Name, tenant, eventType)
 }
 
 // campaignBody is a campaign with a budget, a cost and a window.

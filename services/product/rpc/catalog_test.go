@@ -19,7 +19,7 @@ import (
 
 func TestProductCatalogOverREST(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "product.read", "product.write")
+	_, key := sys.NewKey(t, "", "product.read", "product.write")
 
 	p := sys.createProduct(t, key, productBody("CRM-PRO", "CRM Pro", "BILLING_PERIOD_MONTHLY"))
 	id := p["id"].(string)
@@ -73,8 +73,8 @@ func TestProductCatalogOverREST(t *testing.T) {
 
 func TestProductCatalogErrorsOverREST(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "product.read", "product.write")
-	_, readOnly := sys.newKey(t, "", "product.read")
+	_, key := sys.NewKey(t, "", "product.read", "product.write")
+	_, readOnly := sys.NewKey(t, "", "product.read")
 	id := sys.createProduct(t, key, productBody("ONE", "One", "BILLING_PERIOD_ONE_TIME"))["id"].(string)
 	missing := uuid.NewString()
 
@@ -114,7 +114,7 @@ func TestProductCatalogErrorsOverREST(t *testing.T) {
 
 func TestProductListFiltersAndPages(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "product.read", "product.write")
+	_, key := sys.NewKey(t, "", "product.read", "product.write")
 	want := map[string][]string{}
 	for i := range 7 {
 		period := []string{"BILLING_PERIOD_MONTHLY", "BILLING_PERIOD_YEARLY", "BILLING_PERIOD_ONE_TIME"}[i%3]
@@ -168,7 +168,7 @@ func TestProductListFiltersAndPages(t *testing.T) {
 
 func TestProductCatalogOverGRPC(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "product.read", "product.write")
+	_, key := sys.NewKey(t, "", "product.read", "product.write")
 	client, ctx := sys.product(key)
 	eur := func(units int64, nanos int32) *typev1.Money {
 		return &typev1.Money{CurrencyCode: "EUR", Units: units, Nanos: nanos}

@@ -13,7 +13,7 @@ import (
 // naming the field.
 func TestProductFilterForms(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "product.read", "product.write")
+	_, key := sys.NewKey(t, "", "product.read", "product.write")
 	monthly := sys.createProduct(t, key, productBody("SKU-M", "Pro monthly", "BILLING_PERIOD_MONTHLY"))["id"].(string)
 	yearly := sys.createProduct(t, key, productBody("SKU-Y", "Basic yearly", "BILLING_PERIOD_YEARLY"))["id"].(string)
 

@@ -13,7 +13,7 @@ import (
 func TestProductTenantIsolation(t *testing.T) {
 	sys := startSystem(t)
 	w := sys.productWorld(t)
-	_, foreign := sys.newKey(t, "", "product.read", "product.write")
+	_, foreign := sys.NewKey(t, "", "product.read", "product.write")
 	before := sys.Do(t, http.MethodGet, "/v1/subscriptions/"+w.sub, w.key, nil).Body
 	productBefore := sys.Do(t, http.MethodGet, "/v1/products/"+w.basic, w.key, nil).Body
 

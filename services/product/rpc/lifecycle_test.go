@@ -23,7 +23,7 @@ type productWorld struct {
 func (s *system) productWorld(t *testing.T) productWorld {
 	t.Helper()
 	w := productWorld{customer: uuid.NewString()}
-	w.tenant, w.key = s.newKey(t, "", "product.read", "product.write")
+	w.tenant, w.key = s.NewKey(t, "", "product.read", "product.write")
 	w.basic = s.createProduct(t, w.key, productBody("BASIC", "Suite Basic", "BILLING_PERIOD_MONTHLY"))["id"].(string)
 	w.pro = s.createProduct(t, w.key, `{"sku":"PRO","displayName":"Suite Pro","billingPeriod":"BILLING_PERIOD_MONTHLY",
 		"price":{"currencyCode":"EUR","units":"30"},"productLine":"suite","tier":2,"features":["reports","pipeline","forecast"]}`)["id"].(string)
@@ -97,7 +97,7 @@ func TestProductSubscriptionLifecycleOverREST(t *testing.T) {
 func TestProductSubscriptionErrorsOverREST(t *testing.T) {
 	sys := startSystem(t)
 	w := sys.productWorld(t)
-	_, readOnly := sys.newKey(t, w.tenant, "product.read")
+	_, readOnly := sys.NewKey(t, w.tenant, "product.read")
 	missing := uuid.NewString()
 	for _, tc := range []struct {
 		name, method, path, key, body string

@@ -28,7 +28,7 @@ func (s *system) placeOrder(t *testing.T, tenant, customer string, times int, li
 		t.Fatal(err)
 	}
 	for range times {
-		if err := commit.New().Append(s.suite.Deps.Keys.Scope("sales", tenant).Stream(), data).Run(ctx, s.suite.Redis); err != nil {
+		if err := commit.New().Append(s.Suite.Deps.Keys.Scope("sales", tenant).Stream(), data).Run(ctx, s.Suite.Redis); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -51,7 +51,7 @@ func (s *system) subscriptionsOf(t *testing.T, key, customer string) []map[strin
 
 func TestOrderPlacedCreatesSubscriptionsOnce(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", "product.read", "product.write")
+	tenant, key := sys.NewKey(t, "", "product.read", "product.write")
 	monthly := sys.createProduct(t, key, productBody("M", "Monthly", "BILLING_PERIOD_MONTHLY"))["id"].(string)
 	yearly := sys.createProduct(t, key, productBody("Y", "Yearly", "BILLING_PERIOD_YEARLY"))["id"].(string)
 	once := sys.createProduct(t, key, productBody("O", "Once", "BILLING_PERIOD_ONE_TIME"))["id"].(string)

@@ -22,7 +22,6 @@ func TestMain(m *testing.M) { redistest.Main(m) }
 // REST gateway, over a real Redis.
 type system struct {
 	*gatewaytest.Edge
-	suite *servicetest.Suite
 }
 
 func productService(d platform.Deps) (platform.Service, error) { return server.New(d) }
@@ -31,16 +30,11 @@ func productService(d platform.Deps) (platform.Service, error) { return server.N
 func startSystem(t *testing.T) *system {
 	t.Helper()
 	suite := servicetest.Start(t, servicetest.Options{Services: []servicetest.Builder{productService}})
-	return &system{Edge: gatewaytest.Start(t, suite, gateway.Config{}), suite: suite}
-}
-
-func (s *system) newKey(t *testing.T, tenant string, scopes ...string) (string, string) {
-	t.Helper()
-	return s.suite.NewKey(t, tenant, scopes...)
+	return &system{Edge: gatewaytest.Start(t, suite, gateway.Config{})}
 }
 
 func (s *system) product(key string) (productv1.ProductServiceClient, context.Context) {
-	return productv1.NewProductServiceClient(s.suite.Conn), servicetest.WithKey(context.Background(), key)
+	return productv1.NewProductServiceClient(s.Suite.Conn), servicetest.WithKey(context.Background(), key)
 }
 
 // createProduct creates a product over REST and returns its JSON.

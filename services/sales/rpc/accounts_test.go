@@ -15,7 +15,7 @@ import (
 
 func TestAccountsOverREST(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", salesScopes...)
+	_, key := sys.NewKey(t, "", salesScopes...)
 
 	acme := sys.OK(t, http.MethodPost, "/v1/accounts", key, `{"displayName":"Acme Corp","domain":" ACME.example ","ownerId":"ada","industry":"software"}`)
 	id := str(acme, "id")
@@ -91,7 +91,7 @@ func TestAccountsOverREST(t *testing.T) {
 
 func TestContactsOverREST(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", salesScopes...)
+	_, key := sys.NewKey(t, "", salesScopes...)
 	account := str(sys.OK(t, http.MethodPost, "/v1/accounts", key, `{"displayName":"Acme"}`), "id")
 
 	ada := sys.OK(t, http.MethodPost, "/v1/contacts", key, fmt.Sprintf(`{"accountId":%q,"email":" Ada@Acme.example ","givenName":"Ada","ownerId":"bob"}`, account))
@@ -139,7 +139,7 @@ func TestContactsOverREST(t *testing.T) {
 // deleted account.
 func TestAccountDeleteRacesContactCreation(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", salesScopes...)
+	_, key := sys.NewKey(t, "", salesScopes...)
 	for i := range 10 {
 		account := str(sys.OK(t, http.MethodPost, "/v1/accounts", key, `{"displayName":"Racy"}`), "id")
 		var wg sync.WaitGroup

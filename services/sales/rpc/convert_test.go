@@ -17,7 +17,7 @@ import (
 
 func TestConvertLead(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", salesScopes...)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
 	campaign := uuid.Must(uuid.NewV7()).String()
 	lead := sys.leads.add(tenant, &marketingv1.Lead{Email: "grace@navy.example", GivenName: "Grace", FamilyName: "Hopper",
 		Company: "Navy", Channel: typev1.Channel_CHANNEL_EMAIL, CampaignId: campaign})
@@ -86,14 +86,14 @@ func TestConvertLead(t *testing.T) {
 	if err != nil || resp.GetAccount().GetDisplayName() != "Wire" {
 		t.Fatalf("ConvertLead over gRPC = %v, %v", resp, err)
 	}
-	_, salesOnly := sys.newKey(t, tenant, "sales.read", "sales.write")
+	_, salesOnly := sys.NewKey(t, tenant, "sales.read", "sales.write")
 	sys.Fails(t, http.MethodPost, "/v1/leads/"+late+":convert", salesOnly, `{}`, http.StatusForbidden, "PERMISSION_DENIED")
 }
 
 // TestConcurrentConversionsConvertOnce: racing conversions of one lead create one contact.
 func TestConcurrentConversionsConvertOnce(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", salesScopes...)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
 	lead := sys.leads.add(tenant, &marketingv1.Lead{Email: "race@example.com", Company: "Race"}).GetId()
 	var wg sync.WaitGroup
 	codes := make([]int, 8)
@@ -123,13 +123,13 @@ func TestConcurrentConversionsConvertOnce(t *testing.T) {
 // TestConvertWithMarketingDown: marketing unreachable is UNAVAILABLE and writes nothing.
 func TestConvertWithMarketingDown(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", salesScopes...)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
 	lead := sys.leads.add(tenant, &marketingv1.Lead{Email: "down@example.com", Company: "Down"}).GetId()
 	// A second sales on the same Redis that dials a marketing that is not there.
 	cut := startSystem(t, func(o *servicetest.Options) { o.Unreachable = []string{"marketing"} })
 	cut.Fails(t, http.MethodPost, "/v1/leads/"+lead+":convert", key, `{"opportunity":{"displayName":"Down deal"}}`,
 		http.StatusServiceUnavailable, "UNAVAILABLE")
-	if keys, events := sys.suite.Footprint(t, server.Name, tenant); keys != 0 || events != 0 {
+	if keys, events := sys.Suite.Footprint(t, server.Name, tenant); keys != 0 || events != 0 {
 		t.Fatalf("a conversion without marketing left %d keys and %d events", keys, events)
 	}
 	sys.OK(t, http.MethodPost, "/v1/leads/"+lead+":convert", key, `{}`)

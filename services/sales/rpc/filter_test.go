@@ -13,7 +13,7 @@ import (
 // JSON case, and refuse what their indexes cannot serve with INVALID_ARGUMENT naming the field.
 func TestSalesFilterForms(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", salesScopes...)
+	_, key := sys.NewKey(t, "", salesScopes...)
 	// U+FFFD is a character like any other: a name holding it is listed by its prefix.
 	cafe := str(sys.OK(t, http.MethodPost, "/v1/accounts", key, `{"displayName":"Caf\uFFFD Noir","ownerId":"ada"}`), "id")
 	account, contact, _ := sys.dealParties(t, key, "deal@example.com")

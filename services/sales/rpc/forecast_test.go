@@ -23,7 +23,7 @@ import (
 // writes) against a computation from the deals' final states.
 func TestForecastMatchesAnIndependentComputation(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", salesScopes...)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
 	product := sys.catalog.add(tenant, "FC", "Forecast", productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME)
 	_, contact, _ := sys.dealParties(t, key, "forecast@example.com")
 	rng := rand.New(rand.NewPCG(5, 2026))

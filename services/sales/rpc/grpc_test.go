@@ -154,7 +154,7 @@ func salesCallsOn(w salesWorld, leadToConvert string) []salesCall {
 
 func TestOverGRPC(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", salesScopes...)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
 	w := buildSalesWorld(t, sys, tenant, key)
 	c, ctx := sys.sales(key)
 	for _, tc := range salesCallsOn(w, w.lead) {
@@ -211,8 +211,8 @@ func TestOverGRPC(t *testing.T) {
 // tenant owns is NOT_FOUND, and its lists and forecast are empty.
 func TestTenantIsolation(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", salesScopes...)
-	_, foreign := sys.newKey(t, "", salesScopes...)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
+	_, foreign := sys.NewKey(t, "", salesScopes...)
 	w := buildSalesWorld(t, sys, tenant, key)
 	c, ctx := sys.sales(foreign)
 	// Everything the first tenant owns (its lead in marketing included) is NOT_FOUND, but for the

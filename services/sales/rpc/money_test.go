@@ -17,7 +17,7 @@ import (
 // the counters (18,446,744,074 units once counted as 0.29).
 func TestDealAmountsNeverWrap(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", salesScopes...)
+	_, key := sys.NewKey(t, "", salesScopes...)
 	_, contact, _ := sys.dealParties(t, key, "big@example.com")
 
 	sys.newDeal(t, key, contact, `,"amount":{"currencyCode":"EUR","units":"9223372036","nanos":854775807},"closeDate":"2026-08-01"`)

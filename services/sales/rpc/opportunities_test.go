@@ -33,7 +33,7 @@ func (s *system) newDeal(t *testing.T, key, contact, extra string) map[string]an
 
 func TestPipelines(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", salesScopes...)
+	_, key := sys.NewKey(t, "", salesScopes...)
 
 	def := sys.OK(t, http.MethodGet, "/v1/pipelines/default", key, "")
 	var stages []string
@@ -103,7 +103,7 @@ func TestPipelines(t *testing.T) {
 
 func TestOpportunitiesOverREST(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", salesScopes...)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
 	product := sys.catalog.add(tenant, "SALES-PRO", "Sales Pro", productv1.BillingPeriod_BILLING_PERIOD_YEARLY)
 	account, contact, customer := sys.dealParties(t, key, "buyer@example.com")
 
@@ -221,7 +221,7 @@ func TestOpportunitiesOverREST(t *testing.T) {
 // TestConcurrentWinsPlaceOneOrder: racing wins of one deal place exactly one order.
 func TestConcurrentWinsPlaceOneOrder(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", salesScopes...)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
 	product := sys.catalog.add(tenant, "RACE", "Race", productv1.BillingPeriod_BILLING_PERIOD_MONTHLY)
 	_, contact, _ := sys.dealParties(t, key, "race@example.com")
 	for round := range 3 {
@@ -249,7 +249,7 @@ func TestConcurrentWinsPlaceOneOrder(t *testing.T) {
 // ends in the current stage, with one stage_changed event per link.
 func TestConcurrentStageMovesKeepHistory(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", salesScopes...)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
 	_, contact, _ := sys.dealParties(t, key, "moves@example.com")
 	id := str(sys.newDeal(t, key, contact, ""), "id")
 	stages := []string{"QUALIFICATION", "PROPOSAL", "NEGOTIATION", "PROSPECTING"}

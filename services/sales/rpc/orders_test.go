@@ -16,7 +16,7 @@ import (
 
 func TestDirectOrdersOverREST(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", salesScopes...)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
 	product := sys.catalog.add(tenant, "REPEAT", "Repeat", productv1.BillingPeriod_BILLING_PERIOD_MONTHLY)
 	campaign := uuid.Must(uuid.NewV7()).String()
 	lead := sys.leads.add(tenant, &marketingv1.Lead{Email: "again@example.com", Company: "Again", CampaignId: campaign})
@@ -66,7 +66,7 @@ func TestDirectOrdersOverREST(t *testing.T) {
 
 func TestActivitiesOverREST(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", salesScopes...)
+	_, key := sys.NewKey(t, "", salesScopes...)
 	account, contact, _ := sys.dealParties(t, key, "act@example.com")
 	deal := str(sys.newDeal(t, key, contact, ""), "id")
 

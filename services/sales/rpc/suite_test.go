@@ -28,7 +28,6 @@ var salesScopes = []string{"sales.read", "sales.write", "marketing.read", "produ
 // fakes of the marketing leads and the product catalog it reads.
 type system struct {
 	*gatewaytest.Edge
-	suite   *servicetest.Suite
 	leads   *leadsFake
 	catalog *catalogFake
 }
@@ -50,23 +49,18 @@ func startSystem(t *testing.T, options ...func(*servicetest.Options)) *system {
 		o(&opts)
 	}
 	suite := servicetest.Start(t, opts)
-	return &system{Edge: gatewaytest.Start(t, suite, gateway.Config{}), suite: suite, leads: leads, catalog: catalog}
-}
-
-func (s *system) newKey(t *testing.T, tenant string, scopes ...string) (string, string) {
-	t.Helper()
-	return s.suite.NewKey(t, tenant, scopes...)
+	return &system{Edge: gatewaytest.Start(t, suite, gateway.Config{}), leads: leads, catalog: catalog}
 }
 
 // sales returns a gRPC client of the sales service authenticated with key.
 func (s *system) sales(key string) (salesv1.SalesServiceClient, context.Context) {
-	return salesv1.NewSalesServiceClient(s.suite.Conn), servicetest.WithKey(context.Background(), key)
+	return salesv1.NewSalesServiceClient(s.Suite.Conn), servicetest.WithKey(context.Background(), key)
 }
 
 // events decodes a tenant's sales events of one type, oldest first.
 func (s *system) events(t *testing.T, tenant, eventType string) []*eventv1.Event {
 	t.Helper()
-	return s.suite.Events(t, server.Name, tenant, eventType)
+	return s.Suite.Events(t, server.Name, tenant, eventType)
 }
 
 // str reads a string field of a JSON object.

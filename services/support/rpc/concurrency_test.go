@@ -16,7 +16,7 @@ import (
 // and statistics agree with the ticket.
 func TestSupportConcurrentAgents(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", supportScopes...)
+	tenant, key := sys.NewKey(t, "", supportScopes...)
 	c, ctx := sys.support(key)
 	created, err := c.CreateTicket(ctx, &supportv1.CreateTicketRequest{Ticket: &supportv1.Ticket{CustomerId: supportCustomer, Subject: "Busy"}})
 	if err != nil {

@@ -10,8 +10,8 @@ import (
 // the gateway, the happy path and each error code.
 func TestSupportConfigOverREST(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", supportScopes...)
-	_, readOnly := sys.newKey(t, tenant, "support.read")
+	tenant, key := sys.NewKey(t, "", supportScopes...)
+	_, readOnly := sys.NewKey(t, tenant, "support.read")
 
 	policies := sys.Do(t, http.MethodGet, "/v1/slaPolicies", readOnly, nil)
 	if list, _ := policies.JSON(t)["slaPolicies"].([]any); policies.Status != 200 || len(list) != 4 ||

@@ -27,14 +27,14 @@ func TestSupportEntitlementThroughProduct(t *testing.T) {
 	products := &fakeProduct{products: map[string]bool{product: true}, grants: map[string]string{buyer + "/" + product: grant}}
 	sys := startSystem(t, func(o *servicetest.Options) { o.Fakes = append(o.Fakes, products.register) })
 	// The check is made with the caller's key, so it needs the product scope too.
-	tenant, key := sys.newKey(t, "", "support.read", "support.write", "product.read")
+	tenant, key := sys.NewKey(t, "", "support.read", "support.write", "product.read")
 
 	tk := sys.createTicket(t, key, `{"customerId":"`+buyer+`","productId":"`+product+`","subject":"Reports are empty"}`)
 	if tk["entitlementId"] != grant || tk["productId"] != product {
 		t.Fatalf("ticket = %v, want entitlement %v", tk, grant)
 	}
 	var createTrace, checkTrace string
-	for _, sp := range sys.suite.Spans.Ended() {
+	for _, sp := range sys.Suite.Spans.Ended() {
 		switch sp.Name() {
 		case "crm.support.v1.SupportService/CreateTicket":
 			createTrace = sp.SpanContext().TraceID().String()
@@ -48,12 +48,12 @@ func TestSupportEntitlementThroughProduct(t *testing.T) {
 		t.Errorf("CheckEntitlement server span in trace %q, want the CreateTicket trace %q", checkTrace, createTrace)
 	}
 
-	keysBefore, eventsBefore := sys.suite.Footprint(t, "support", tenant)
+	keysBefore, eventsBefore := sys.Suite.Footprint(t, "support", tenant)
 	r := sys.Do(t, http.MethodPost, "/v1/tickets", key, []byte(`{"customerId":"`+stranger+`","productId":"`+product+`","subject":"x"}`))
 	if r.Status != http.StatusBadRequest || r.ErrorStatus(t) != "FAILED_PRECONDITION" || errorReason(t, r) != "NOT_ENTITLED" {
 		t.Fatalf("not entitled: %d %s, want 400 FAILED_PRECONDITION NOT_ENTITLED", r.Status, r.Body)
 	}
-	if keys, events := sys.suite.Footprint(t, "support", tenant); keys != keysBefore || events != eventsBefore {
+	if keys, events := sys.Suite.Footprint(t, "support", tenant); keys != keysBefore || events != eventsBefore {
 		t.Fatalf("refused ticket wrote %d keys and %d events", keys-keysBefore, events-eventsBefore)
 	}
 	if n := len(sys.events(t, tenant, "support.ticket.created")); n != 1 {
@@ -69,13 +69,13 @@ func TestSupportEntitlementThroughProduct(t *testing.T) {
 // product is UNAVAILABLE (503) and nothing is written; a ticket without a product still opens.
 func TestSupportEntitlementProductDown(t *testing.T) {
 	sys := startSystem(t, func(o *servicetest.Options) { o.Unreachable = []string{"product"} })
-	tenant, key := sys.newKey(t, "", supportScopes...)
+	tenant, key := sys.NewKey(t, "", supportScopes...)
 	r := sys.Do(t, http.MethodPost, "/v1/tickets", key,
 		[]byte(`{"customerId":"`+supportCustomer+`","productId":"`+uuid.NewString()+`","subject":"x"}`))
 	if r.Status != http.StatusServiceUnavailable || r.ErrorStatus(t) != "UNAVAILABLE" || errorReason(t, r) != "PRODUCT_UNAVAILABLE" {
 		t.Fatalf("product down: %d %s, want 503 UNAVAILABLE PRODUCT_UNAVAILABLE", r.Status, r.Body)
 	}
-	if keys, events := sys.suite.Footprint(t, "support", tenant); keys != 0 || events != 0 {
+	if keys, events := sys.Suite.Footprint(t, "support", tenant); keys != 0 || events != 0 {
 		t.Fatalf("refused ticket wrote %d keys and %d events", keys, events)
 	}
 	sys.createTicket(t, key, `{"customerId":"`+supportCustomer+`","subject":"No product"}`)

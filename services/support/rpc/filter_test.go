@@ -16,7 +16,7 @@ func TestTicketFilterForms(t *testing.T) {
 	const product = "0192f3a0-0000-7000-8000-00000000d001"
 	products := &fakeProduct{products: map[string]bool{product: true}, grants: map[string]string{supportCustomer + "/" + product: "g"}}
 	sys := startSystem(t, func(o *servicetest.Options) { o.Fakes = append(o.Fakes, products.register) })
-	_, key := sys.newKey(t, "", append(supportScopes, "product.read")...)
+	_, key := sys.NewKey(t, "", append(supportScopes, "product.read")...)
 	assigned := sys.createTicket(t, key, `{"customerId":"`+supportCustomer+`","subject":"Assigned","priority":"TICKET_PRIORITY_HIGH"}`)["id"].(string)
 	other := sys.createTicket(t, key, `{"customerId":"`+supportCustomer+`","subject":"Other","productId":"`+product+`"}`)["id"].(string)
 	if r := sys.Do(t, http.MethodPost, "/v1/tickets/"+assigned+":assign", key, []byte(`{"assigneeId":"agent 7"}`)); r.Status != http.StatusOK {

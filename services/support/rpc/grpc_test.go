@@ -17,8 +17,8 @@ import (
 // path and each error code it can answer.
 func TestSupportOverGRPC(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", supportScopes...)
-	_, readOnly := sys.newKey(t, tenant, "support.read")
+	tenant, key := sys.NewKey(t, "", supportScopes...)
+	_, readOnly := sys.NewKey(t, tenant, "support.read")
 	c, ctx := sys.support(key)
 	_, roCtx := sys.support(readOnly)
 	_, anonCtx := sys.support("")

@@ -18,8 +18,8 @@ import (
 // settings, statistics, sweep) show it nothing of the owner's.
 func TestSupportTenantIsolation(t *testing.T) {
 	sys := startSystem(t)
-	_, ownerKey := sys.newKey(t, "", supportScopes...)
-	_, foreignKey := sys.newKey(t, "", supportScopes...)
+	_, ownerKey := sys.NewKey(t, "", supportScopes...)
+	_, foreignKey := sys.NewKey(t, "", supportScopes...)
 	c, owner := sys.support(ownerKey)
 	_, foreign := sys.support(foreignKey)
 

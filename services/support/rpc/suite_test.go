@@ -25,7 +25,6 @@ const supportCustomer = "0192f3a0-0000-7000-8000-00000000c001"
 // system is the support service on the real gRPC server and REST gateway, over a real Redis.
 type system struct {
 	*gatewaytest.Edge
-	suite *servicetest.Suite
 }
 
 func supportService(d platform.Deps) (platform.Service, error) { return server.New(d) }
@@ -38,16 +37,11 @@ func startSystem(t *testing.T, options ...func(*servicetest.Options)) *system {
 		o(&opts)
 	}
 	suite := servicetest.Start(t, opts)
-	return &system{Edge: gatewaytest.Start(t, suite, gateway.Config{}), suite: suite}
-}
-
-func (s *system) newKey(t *testing.T, tenant string, scopes ...string) (string, string) {
-	t.Helper()
-	return s.suite.NewKey(t, tenant, scopes...)
+	return &system{Edge: gatewaytest.Start(t, suite, gateway.Config{})}
 }
 
 func (s *system) support(key string) (supportv1.SupportServiceClient, context.Context) {
-	return supportv1.NewSupportServiceClient(s.suite.Conn), servicetest.WithKey(context.Background(), key)
+	return supportv1.NewSupportServiceClient(s.Suite.Conn), servicetest.WithKey(context.Background(), key)
 }
 
 // createTicket opens a ticket over REST and returns its JSON.
@@ -63,5 +57,5 @@ func (s *system) createTicket(t *testing.T, key, body string) map[string]any {
 // events decodes a tenant's support events of one type.
 func (s *system) events(t *testing.T, tenant, eventType string) []*eventv1.Event {
 	t.Helper()
-	return s.suite.Events(t, server.Name, tenant, eventType)
+	return s.Suite.Events(t, server.Name, tenant, eventType)
 }

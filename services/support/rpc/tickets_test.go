@@ -12,8 +12,8 @@ import (
 // route.
 func TestSupportTicketsOverREST(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.newKey(t, "", supportScopes...)
-	_, readOnly := sys.newKey(t, tenant, "support.read")
+	tenant, key := sys.NewKey(t, "", supportScopes...)
+	_, readOnly := sys.NewKey(t, tenant, "support.read")
 
 	tk := sys.createTicket(t, key, `{"customerId":"`+supportCustomer+`","subject":"Cannot log in",
 		"description":"Since this morning","priority":"TICKET_PRIORITY_URGENT","channel":"TICKET_CHANNEL_EMAIL","tags":["login"]}`)
