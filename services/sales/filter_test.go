@@ -9,13 +9,36 @@ import (
 	"github.com/crmcycle/crm/services/sales"
 )
 
+// parseCase is one filter and the index it must select, or bad when it must be refused.
+type parseCase struct {
+	filter string
+	want   sales.Index
+	bad    bool
+}
+
+func checkParse(t *testing.T, parse func(string) (sales.Index, error), cases []parseCase) {
+	t.Helper()
+	for _, c := range cases {
+		got, err := parse(c.filter)
+		if c.bad {
+			if err == nil {
+				t.Errorf("%q: parsed as %+v, want an error", c.filter, got)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", c.filter, err)
+			continue
+		}
+		if diff := cmp.Diff(c.want, got); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", c.filter, diff)
+		}
+	}
+}
+
 func TestParseOpportunityFilter(t *testing.T) {
 	const acct = "0190a1b2-0000-7000-8000-000000000001"
-	for _, c := range []struct {
-		filter string
-		want   sales.Index
-		bad    bool
-	}{
+	checkParse(t, sales.ParseOpportunityFilter, []parseCase{
 		{filter: "", want: sales.Index{Desc: true}},
 		{filter: `ownerId = "ada"`, want: sales.Index{Name: []string{"owner_id", "ada"}, Desc: true}},
 		{filter: `account_id = "` + strings.ToUpper(acct) + `"`, want: sales.Index{Name: []string{"account_id", acct}, Desc: true}},
@@ -42,30 +65,11 @@ func TestParseOpportunityFilter(t *testing.T) {
 		{filter: `stage > "X"`, bad: true},
 		{filter: `colour = "red"`, bad: true},
 		{filter: `stage = "A" OR stage = "B"`, bad: true},
-	} {
-		got, err := sales.ParseOpportunityFilter(c.filter)
-		if c.bad {
-			if err == nil {
-				t.Errorf("%q: parsed as %+v, want an error", c.filter, got)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%q: %v", c.filter, err)
-			continue
-		}
-		if diff := cmp.Diff(c.want, got); diff != "" {
-			t.Errorf("%q (-want +got):\n%s", c.filter, diff)
-		}
-	}
+	})
 }
 
 func TestParseAccountFilter(t *testing.T) {
-	for _, c := range []struct {
-		filter string
-		want   sales.Index
-		bad    bool
-	}{
+	checkParse(t, sales.ParseAccountFilter, []parseCase{
 		{filter: `display_name = "Acme*"`, want: sales.Index{Name: []string{"name"}, Min: "[acme", Max: "(acme\xff"}},
 		{filter: `displayName:"ACME*"`, want: sales.Index{Name: []string{"name"}, Min: "[acme", Max: "(acme\xff"}},
 		// U+FFFD is a character like any other (it once read as the forbidden byte 0xff).
@@ -75,31 +79,12 @@ func TestParseAccountFilter(t *testing.T) {
 		{filter: `display_name = " *"`, bad: true},
 		{filter: `display_name = "a\x00*"`, bad: true},
 		{filter: `display_name = "a*" AND industry = "x"`, bad: true},
-	} {
-		got, err := sales.ParseAccountFilter(c.filter)
-		if c.bad {
-			if err == nil {
-				t.Errorf("%q: parsed as %+v, want an error", c.filter, got)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%q: %v", c.filter, err)
-			continue
-		}
-		if diff := cmp.Diff(c.want, got); diff != "" {
-			t.Errorf("%q (-want +got):\n%s", c.filter, diff)
-		}
-	}
+	})
 }
 
 func TestParseOrderFilter(t *testing.T) {
 	const cust = "0190a1b2-0000-7000-8000-000000000002"
-	for _, c := range []struct {
-		filter string
-		want   sales.Index
-		bad    bool
-	}{
+	checkParse(t, sales.ParseOrderFilter, []parseCase{
 		{filter: ``, want: sales.Index{Name: []string{"time"}, Min: "-", Max: "+", Desc: true}},
 		{filter: `customerId = "` + cust + `" AND create_time >= "2026-07-01T00:00:00Z"`,
 			want: sales.Index{Name: []string{"time", "customer_id", cust}, Min: "[1782864000000", Max: "+", Desc: true}},
@@ -107,22 +92,7 @@ func TestParseOrderFilter(t *testing.T) {
 		{filter: `create_time = "2026-07-01T00:00:00Z"`, bad: true},
 		{filter: `create_time > "2026-07-01"`, bad: true},
 		{filter: `customer_id = "x"`, bad: true},
-	} {
-		got, err := sales.ParseOrderFilter(c.filter)
-		if c.bad {
-			if err == nil {
-				t.Errorf("%q: parsed as %+v, want an error", c.filter, got)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%q: %v", c.filter, err)
-			continue
-		}
-		if diff := cmp.Diff(c.want, got); diff != "" {
-			t.Errorf("%q (-want +got):\n%s", c.filter, diff)
-		}
-	}
+	})
 }
 
 func TestPeriods(t *testing.T) {
