@@ -5,8 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"google.golang.org/grpc/metadata"
-
+	"github.com/crmcycle/crm/pkg/servicetest"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
@@ -16,11 +15,7 @@ var salesScopes = []string{"sales.read", "sales.write", "marketing.read", "marke
 
 // sales returns a gRPC client of the sales service authenticated with key.
 func (s *system) sales(key string) (salesv1.SalesServiceClient, context.Context) {
-	ctx := context.Background()
-	if key != "" {
-		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
-	}
-	return salesv1.NewSalesServiceClient(s.grpc), ctx
+	return salesv1.NewSalesServiceClient(s.grpc), servicetest.WithKey(context.Background(), key)
 }
 
 // ok sends a request that must succeed and returns its JSON body.

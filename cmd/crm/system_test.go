@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,14 +16,14 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 
 	"github.com/crmcycle/crm/gateway"
-	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/gateway/gatewaytest"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/grpcserver"
 	"github.com/crmcycle/crm/pkg/redisconn"
 	"github.com/crmcycle/crm/pkg/redistest"
+	"github.com/crmcycle/crm/pkg/servicetest"
 	"github.com/crmcycle/crm/pkg/telemetry"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
@@ -98,19 +97,7 @@ func startSystem(t *testing.T, options ...func(*processConfig)) *system {
 // newKey creates a tenant (or reuses tenant when given) and an API key with scopes.
 func (s *system) newKey(t *testing.T, tenant string, scopes ...string) (string, string) {
 	t.Helper()
-	store := auth.NewStore(s.rdb)
-	ctx := context.Background()
-	if tenant == "" {
-		tenant = redistest.Tenant(t)
-		if _, err := store.CreateTenant(ctx, tenant, "Test "+tenant); err != nil {
-			t.Fatal(err)
-		}
-	}
-	k, err := store.CreateKey(ctx, tenant, scopes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tenant, k.Secret
+	return servicetest.NewKey(t, s.rdb, tenant, scopes...)
 }
 
 type response struct {
@@ -130,34 +117,12 @@ func (r response) json(t *testing.T) map[string]any {
 
 func (s *system) do(t *testing.T, method, path, key string, body []byte) response {
 	t.Helper()
-	req, err := http.NewRequest(method, s.rest+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	r := (&gatewaytest.Edge{URL: s.rest}).Do(t, method, path, key, body)
+	return response{status: r.Status, header: r.Header, body: r.Body}
 }
 
 func (s *system) marketing(key string) (marketingv1.MarketingServiceClient, context.Context) {
-	ctx := context.Background()
-	if key != "" {
-		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
-	}
-	return marketingv1.NewMarketingServiceClient(s.grpc), ctx
+	return marketingv1.NewMarketingServiceClient(s.grpc), servicetest.WithKey(context.Background(), key)
 }
 
 // errorStatus returns error.status of an AIP-193 error body.
