@@ -6,13 +6,18 @@ SHELL := bash
 MODULES := proto pkg services/marketing services/sales services/product services/support gateway cmd/crm
 PACKAGES := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 BIN := $(CURDIR)/.bin
-# Third-party .proto imports, taken from the Go module cache at generate time.
+# Third-party .proto imports, taken at generate time from the Go module cache (google/api http
+# rules, buf/validate) and from the npm package google-proto-files pinned in tools/package-lock.json
+# (field_behavior, longrunning and what they import, which no Go module here ships).
 GOOGLEAPIS_MODULE := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 PROTOVALIDATE_MODULE := github.com/bufbuild/protovalidate@v1.2.2
+GOOGLE_PROTO_FILES := tools/node_modules/google-proto-files
+NPM_PROTOS := google/api/field_behavior.proto google/api/client.proto google/api/launch_stage.proto \
+	google/longrunning/operations.proto google/rpc/status.proto
 PROTODEPS := .build/protodeps
 TOOLS := buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2 grpcurl
 
-.PHONY: run demo build test lint generate bench tools protodeps clean
+.PHONY: run demo build test lint generate bench tools protodeps npm clean
 
 ## run: everything in one process on the embedded store (REST :8080, gRPC :9090)
 run:
@@ -54,8 +59,15 @@ tools: $(addprefix $(BIN)/,$(TOOLS))
 $(BIN)/%: tools/go.mod tools/go.sum
 	cd tools && GOWORK=off go build -o $(BIN)/ $$(GOWORK=off go list -f '{{.ImportPath}}' tool | grep '/$*$$')
 
-protodeps:
+## npm: the npm tools pinned by tools/package-lock.json, into tools/node_modules (needs Node.js)
+npm: tools/node_modules/.package-lock.json
+
+tools/node_modules/.package-lock.json: tools/package.json tools/package-lock.json
+	cd tools && npm ci --ignore-scripts --no-audit --no-fund
+
+protodeps: npm
 	@rm -rf $(PROTODEPS) && mkdir -p $(PROTODEPS)/google/api $(PROTODEPS)/buf/validate
+	@cd $(GOOGLE_PROTO_FILES) && cp --parents $(NPM_PROTOS) $(CURDIR)/$(PROTODEPS)/
 	@googleapis="$$(go mod download -json $(GOOGLEAPIS_MODULE) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"; \
 	 protovalidate="$$(go mod download -json $(PROTOVALIDATE_MODULE) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"; \
 	 cp "$$googleapis"/third_party/googleapis/google/api/{annotations,http}.proto $(PROTODEPS)/google/api/; \

@@ -9,6 +9,7 @@ package marketingv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	v1 "github.com/crmcycle/crm/proto/crm/type/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -366,23 +367,23 @@ var File_crm_marketing_v1_campaign_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_campaign_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcrm/marketing/v1/campaign.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/type/v1/channel.proto\x1a\x17crm/type/v1/money.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\a\n" +
-	"\bCampaign\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
-	"\fdisplay_name\x18\x02 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12;\n" +
-	"\achannel\x18\x03 \x01(\x0e2\x14.crm.type.v1.ChannelB\v\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\achannel\x12*\n" +
+	"\x1fcrm/marketing/v1/campaign.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/type/v1/channel.proto\x1a\x17crm/type/v1/money.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\a\n" +
+	"\bCampaign\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x121\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12>\n" +
+	"\achannel\x18\x03 \x01(\x0e2\x14.crm.type.v1.ChannelB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\achannel\x12*\n" +
 	"\x06budget\x18\x04 \x01(\v2\x12.crm.type.v1.MoneyR\x06budget\x123\n" +
 	"\vactual_cost\x18\x05 \x01(\v2\x12.crm.type.v1.MoneyR\n" +
 	"actualCost\x129\n" +
 	"\n" +
 	"start_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x128\n" +
-	"\x06status\x18\b \x01(\x0e2 .crm.marketing.v1.CampaignStatusR\x06status\x127\n" +
-	"\x11target_segment_id\x18\t \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x0ftargetSegmentId\x12;\n" +
+	"\bend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12=\n" +
+	"\x06status\x18\b \x01(\x0e2 .crm.marketing.v1.CampaignStatusB\x03\xe0A\x03R\x06status\x127\n" +
+	"\x11target_segment_id\x18\t \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x0ftargetSegmentId\x12@\n" +
 	"\vcreate_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\f \x01(\tR\x04etag:\xf5\x02\xbaH\xf1\x02\x1a\x85\x01\n" +
 	"\x0fcampaign.window\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\x1a\xe6\x01\n" +

@@ -9,6 +9,7 @@ package marketingv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	v1 "github.com/crmcycle/crm/proto/crm/type/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -496,55 +497,55 @@ var File_crm_marketing_v1_lead_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_lead_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcrm/marketing/v1/lead.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf9\b\n" +
-	"\x04Lead\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
-	"\vcustomer_id\x18\x02 \x01(\tR\n" +
-	"customerId\x12!\n" +
-	"\x05email\x18\x03 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xfe\x01R\x05email\x12&\n" +
+	"\x1bcrm/marketing/v1/lead.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd5\t\n" +
+	"\x04Lead\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12$\n" +
+	"\vcustomer_id\x18\x02 \x01(\tB\x03\xe0A\x03R\n" +
+	"customerId\x12$\n" +
+	"\x05email\x18\x03 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xfe\x01R\x05email\x12&\n" +
 	"\n" +
 	"given_name\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18dR\tgivenName\x12(\n" +
 	"\vfamily_name\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18dR\n" +
 	"familyName\x12\"\n" +
-	"\acompany\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\acompany\x128\n" +
-	"\achannel\x18\a \x01(\x0e2\x14.crm.type.v1.ChannelB\b\xbaH\x05\x82\x01\x02\x10\x01R\achannel\x12,\n" +
-	"\vcampaign_id\x18\b \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\n" +
+	"\acompany\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\acompany\x12;\n" +
+	"\achannel\x18\a \x01(\x0e2\x14.crm.type.v1.ChannelB\v\xe0A\x05\xbaH\x05\x82\x01\x02\x10\x01R\achannel\x12/\n" +
+	"\vcampaign_id\x18\b \x01(\tB\x0e\xe0A\x05\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\n" +
 	"campaignId\x12=\n" +
-	"\aconsent\x18\t \x03(\v2\x19.crm.marketing.v1.ConsentB\b\xbaH\x05\x92\x01\x02\x10\bR\aconsent\x12<\n" +
+	"\aconsent\x18\t \x03(\v2\x19.crm.marketing.v1.ConsentB\b\xbaH\x05\x92\x01\x02\x10\bR\aconsent\x12?\n" +
 	"\rreferral_code\x18\n" +
-	" \x01(\tB\x17\xbaH\x14\xd8\x01\x01r\x0f2\r^[A-Z2-7]{8}$R\freferralCode\x124\n" +
-	"\x06status\x18\v \x01(\x0e2\x1c.crm.marketing.v1.LeadStatusR\x06status\x12\x14\n" +
-	"\x05score\x18\f \x01(\x05R\x05score\x12&\n" +
-	"\x04tags\x18\r \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x14\x18\x01\"\x06r\x04\x10\x01\x18@R\x04tags\x128\n" +
-	"\vfirst_touch\x18\x0e \x01(\v2\x17.crm.marketing.v1.TouchR\n" +
-	"firstTouch\x126\n" +
+	" \x01(\tB\x1a\xe0A\x05\xbaH\x14\xd8\x01\x01r\x0f2\r^[A-Z2-7]{8}$R\freferralCode\x129\n" +
+	"\x06status\x18\v \x01(\x0e2\x1c.crm.marketing.v1.LeadStatusB\x03\xe0A\x03R\x06status\x12\x19\n" +
+	"\x05score\x18\f \x01(\x05B\x03\xe0A\x03R\x05score\x12&\n" +
+	"\x04tags\x18\r \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x14\x18\x01\"\x06r\x04\x10\x01\x18@R\x04tags\x12=\n" +
+	"\vfirst_touch\x18\x0e \x01(\v2\x17.crm.marketing.v1.TouchB\x03\xe0A\x03R\n" +
+	"firstTouch\x12;\n" +
 	"\n" +
-	"last_touch\x18\x0f \x01(\v2\x17.crm.marketing.v1.TouchR\tlastTouch\x12\x1f\n" +
-	"\vtouch_count\x18\x10 \x01(\x03R\n" +
-	"touchCount\x12;\n" +
-	"\vcreate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x13 \x01(\tR\x04etag\x120\n" +
-	"\x14referrer_customer_id\x18\x14 \x01(\tR\x12referrerCustomerId\x12+\n" +
-	"\x11engagement_points\x18\x15 \x01(\x01R\x10engagementPoints\x129\n" +
+	"last_touch\x18\x0f \x01(\v2\x17.crm.marketing.v1.TouchB\x03\xe0A\x03R\tlastTouch\x12$\n" +
+	"\vtouch_count\x18\x10 \x01(\x03B\x03\xe0A\x03R\n" +
+	"touchCount\x12@\n" +
+	"\vcreate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12\x17\n" +
+	"\x04etag\x18\x13 \x01(\tB\x03\xe0A\x03R\x04etag\x125\n" +
+	"\x14referrer_customer_id\x18\x14 \x01(\tB\x03\xe0A\x03R\x12referrerCustomerId\x120\n" +
+	"\x11engagement_points\x18\x15 \x01(\x01B\x03\xe0A\x03R\x10engagementPoints\x12>\n" +
 	"\n" +
-	"score_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\tscoreTime\x12)\n" +
-	"\x10engagement_count\x18\x17 \x01(\x03R\x0fengagementCount\x12+\n" +
-	"\x11disqualify_reason\x18\x18 \x01(\tR\x10disqualifyReason\x12;\n" +
-	"\vstatus_time\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"score_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tscoreTime\x12.\n" +
+	"\x10engagement_count\x18\x17 \x01(\x03B\x03\xe0A\x03R\x0fengagementCount\x120\n" +
+	"\x11disqualify_reason\x18\x18 \x01(\tB\x03\xe0A\x03R\x10disqualifyReason\x12@\n" +
+	"\vstatus_time\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"statusTime\"\x88\x01\n" +
 	"\x05Touch\x12.\n" +
 	"\achannel\x18\x01 \x01(\x0e2\x14.crm.type.v1.ChannelR\achannel\x12\x1f\n" +
 	"\vcampaign_id\x18\x02 \x01(\tR\n" +
 	"campaignId\x12.\n" +
-	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xbe\x01\n" +
-	"\aConsent\x12;\n" +
-	"\achannel\x18\x01 \x01(\x0e2\x14.crm.type.v1.ChannelB\v\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\achannel\x12\x18\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xc6\x01\n" +
+	"\aConsent\x12>\n" +
+	"\achannel\x18\x01 \x01(\x0e2\x14.crm.type.v1.ChannelB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\achannel\x12\x18\n" +
 	"\agranted\x18\x02 \x01(\bR\agranted\x12\x1f\n" +
-	"\x06source\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18dR\x06source\x12;\n" +
-	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\x06source\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18dR\x06source\x12@\n" +
+	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime*\xb5\x01\n" +
 	"\n" +
 	"LeadStatus\x12\x1b\n" +

@@ -8,6 +8,7 @@ package marketingv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -413,7 +414,7 @@ var File_crm_marketing_v1_loyalty_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_loyalty_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/marketing/v1/loyalty.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x02\n" +
+	"\x1ecrm/marketing/v1/loyalty.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x02\n" +
 	"\x0eLoyaltyAccount\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12%\n" +
@@ -432,7 +433,7 @@ const file_crm_marketing_v1_loyalty_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
 	"customerId\x12;\n" +
 	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\x9c\x04\n" +
+	"createTime\"\xa6\x04\n" +
 	"\x0eLoyaltyProgram\x122\n" +
 	"\x0fpoints_per_unit\x18\x01 \x01(\x03B\n" +
 	"\xbaH\a\"\x05\x18\x90N(\x00R\rpointsPerUnit\x129\n" +
@@ -441,9 +442,9 @@ const file_crm_marketing_v1_loyalty_proto_rawDesc = "" +
 	"\rsilver_points\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\fsilverPoints\x12(\n" +
 	"\vgold_points\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\n" +
 	"goldPoints\x120\n" +
-	"\x0fplatinum_points\x18\x05 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\x0eplatinumPoints\x12\x12\n" +
-	"\x04etag\x18\x06 \x01(\tR\x04etag\x12;\n" +
-	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\x0fplatinum_points\x18\x05 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\x0eplatinumPoints\x12\x17\n" +
+	"\x04etag\x18\x06 \x01(\tB\x03\xe0A\x03R\x04etag\x12@\n" +
+	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime:\xbf\x01\xbaH\xbb\x01\x1a\xb8\x01\n" +
 	"\x1aloyalty_program.thresholds\x12Htier thresholds must rise: silver_points < gold_points < platinum_points\x1aPthis.silver_points < this.gold_points && this.gold_points < this.platinum_points*\x8f\x01\n" +
 	"\vLoyaltyTier\x12\x1c\n" +

@@ -3424,24 +3424,24 @@ var File_crm_marketing_v1_marketing_service_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\n" +
-	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x1ecrm/marketing/v1/segment.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\"\x82\x01\n" +
-	"\x17RecordEngagementRequest\x12!\n" +
-	"\alead_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06leadId\x12D\n" +
+	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x1ecrm/marketing/v1/segment.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\"\x88\x01\n" +
+	"\x17RecordEngagementRequest\x12$\n" +
+	"\alead_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x06leadId\x12G\n" +
 	"\n" +
-	"engagement\x18\x02 \x01(\v2\x1c.crm.marketing.v1.EngagementB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"engagement\x18\x02 \x01(\v2\x1c.crm.marketing.v1.EngagementB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\n" +
 	"engagement\"\x84\x01\n" +
 	"\x18RecordEngagementResponse\x12<\n" +
 	"\n" +
 	"engagement\x18\x01 \x01(\v2\x1c.crm.marketing.v1.EngagementR\n" +
 	"engagement\x12*\n" +
-	"\x04lead\x18\x02 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\".\n" +
-	"\x12QualifyLeadRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"A\n" +
+	"\x04lead\x18\x02 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"1\n" +
+	"\x12QualifyLeadRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"A\n" +
 	"\x13QualifyLeadResponse\x12*\n" +
-	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"V\n" +
-	"\x15DisqualifyLeadRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12#\n" +
-	"\x06reason\x18\x02 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\x06reason\"D\n" +
+	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"\\\n" +
+	"\x15DisqualifyLeadRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12&\n" +
+	"\x06reason\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\x06reason\"D\n" +
 	"\x16DisqualifyLeadResponse\x12*\n" +
 	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"\x18\n" +
 	"\x16GetScoringRulesRequest\"^\n" +
@@ -3452,13 +3452,13 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"a\n" +
 	"\x1aUpdateScoringRulesResponse\x12C\n" +
-	"\rscoring_rules\x18\x01 \x01(\v2\x1e.crm.marketing.v1.ScoringRulesR\fscoringRules\"H\n" +
-	"\x12CaptureLeadRequest\x122\n" +
-	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadB\x06\xbaH\x03\xc8\x01\x01R\x04lead\"A\n" +
+	"\rscoring_rules\x18\x01 \x01(\v2\x1e.crm.marketing.v1.ScoringRulesR\fscoringRules\"K\n" +
+	"\x12CaptureLeadRequest\x125\n" +
+	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x04lead\"A\n" +
 	"\x13CaptureLeadResponse\x12*\n" +
-	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"*\n" +
-	"\x0eGetLeadRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"=\n" +
+	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"-\n" +
+	"\x0eGetLeadRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"=\n" +
 	"\x0fGetLeadResponse\x12*\n" +
 	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"\xa7\x01\n" +
 	"\x10ListLeadsRequest\x12$\n" +
@@ -3469,13 +3469,13 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\border_by\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\aorderBy\"i\n" +
 	"\x11ListLeadsResponse\x12,\n" +
 	"\x05leads\x18\x01 \x03(\v2\x16.crm.marketing.v1.LeadR\x05leads\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"W\n" +
-	"\x15CreateCampaignRequest\x12>\n" +
-	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignB\x06\xbaH\x03\xc8\x01\x01R\bcampaign\"P\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Z\n" +
+	"\x15CreateCampaignRequest\x12A\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bcampaign\"P\n" +
 	"\x16CreateCampaignResponse\x126\n" +
-	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\".\n" +
-	"\x12GetCampaignRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"M\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"1\n" +
+	"\x12GetCampaignRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"M\n" +
 	"\x13GetCampaignResponse\x126\n" +
 	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"\x87\x01\n" +
 	"\x14ListCampaignsRequest\x12$\n" +
@@ -3491,21 +3491,21 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"P\n" +
 	"\x16UpdateCampaignResponse\x126\n" +
-	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"1\n" +
-	"\x15LaunchCampaignRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"P\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"4\n" +
+	"\x15LaunchCampaignRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"P\n" +
 	"\x16LaunchCampaignResponse\x126\n" +
-	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"0\n" +
-	"\x14PauseCampaignRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"O\n" +
-	"\x15PauseCampaignResponse\x126\n" +
 	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"3\n" +
-	"\x17CompleteCampaignRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"R\n" +
+	"\x14PauseCampaignRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"O\n" +
+	"\x15PauseCampaignResponse\x126\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"6\n" +
+	"\x17CompleteCampaignRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"R\n" +
 	"\x18CompleteCampaignResponse\x126\n" +
-	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"9\n" +
-	"\x1dGetCampaignPerformanceRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"i\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"<\n" +
+	"\x1dGetCampaignPerformanceRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"i\n" +
 	"\x1eGetCampaignPerformanceResponse\x12G\n" +
 	"\vperformance\x18\x01 \x01(\v2%.crm.marketing.v1.CampaignPerformanceR\vperformance\"\x84\x01\n" +
 	"\x11UpdateLeadRequest\x122\n" +
@@ -3513,61 +3513,59 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"@\n" +
 	"\x12UpdateLeadResponse\x12*\n" +
-	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"J\n" +
-	"\x11DeleteLeadRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"M\n" +
+	"\x11DeleteLeadRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"\x14\n" +
-	"\x12DeleteLeadResponse\"E\n" +
-	"\x18GetLoyaltyAccountRequest\x12)\n" +
-	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"\x12DeleteLeadResponse\"H\n" +
+	"\x18GetLoyaltyAccountRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\"W\n" +
 	"\x19GetLoyaltyAccountResponse\x12:\n" +
-	"\aaccount\x18\x01 \x01(\v2 .crm.marketing.v1.LoyaltyAccountR\aaccount\"\x8b\x01\n" +
-	"\x13CreditPointsRequest\x12)\n" +
-	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"\aaccount\x18\x01 \x01(\v2 .crm.marketing.v1.LoyaltyAccountR\aaccount\"\x91\x01\n" +
+	"\x13CreditPointsRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\x12$\n" +
-	"\x06points\x18\x02 \x01(\x03B\f\xbaH\t\"\a\x18\x80\xc2\xd7/ \x00R\x06points\x12#\n" +
-	"\x06reason\x18\x03 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\x06reason\"\x87\x01\n" +
+	"\x06points\x18\x02 \x01(\x03B\f\xbaH\t\"\a\x18\x80\xc2\xd7/ \x00R\x06points\x12&\n" +
+	"\x06reason\x18\x03 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\x06reason\"\x87\x01\n" +
 	"\x14CreditPointsResponse\x123\n" +
 	"\x05entry\x18\x01 \x01(\v2\x1d.crm.marketing.v1.LedgerEntryR\x05entry\x12:\n" +
-	"\aaccount\x18\x02 \x01(\v2 .crm.marketing.v1.LoyaltyAccountR\aaccount\"\x8b\x01\n" +
-	"\x13RedeemPointsRequest\x12)\n" +
-	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"\aaccount\x18\x02 \x01(\v2 .crm.marketing.v1.LoyaltyAccountR\aaccount\"\x91\x01\n" +
+	"\x13RedeemPointsRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\x12$\n" +
-	"\x06points\x18\x02 \x01(\x03B\f\xbaH\t\"\a\x18\x80\xc2\xd7/ \x00R\x06points\x12#\n" +
-	"\x06reward\x18\x03 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\x06reward\"\x87\x01\n" +
+	"\x06points\x18\x02 \x01(\x03B\f\xbaH\t\"\a\x18\x80\xc2\xd7/ \x00R\x06points\x12&\n" +
+	"\x06reward\x18\x03 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\x06reward\"\x87\x01\n" +
 	"\x14RedeemPointsResponse\x123\n" +
 	"\x05entry\x18\x01 \x01(\v2\x1d.crm.marketing.v1.LedgerEntryR\x05entry\x12:\n" +
-	"\aaccount\x18\x02 \x01(\v2 .crm.marketing.v1.LoyaltyAccountR\aaccount\"F\n" +
-	"\x19CreateReferralCodeRequest\x12)\n" +
-	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"\aaccount\x18\x02 \x01(\v2 .crm.marketing.v1.LoyaltyAccountR\aaccount\"I\n" +
+	"\x19CreateReferralCodeRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\"a\n" +
 	"\x1aCreateReferralCodeResponse\x12C\n" +
-	"\rreferral_code\x18\x01 \x01(\v2\x1e.crm.marketing.v1.ReferralCodeR\freferralCode\"H\n" +
-	"\x1bGetCustomerLifecycleRequest\x12)\n" +
-	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"\rreferral_code\x18\x01 \x01(\v2\x1e.crm.marketing.v1.ReferralCodeR\freferralCode\"K\n" +
+	"\x1bGetCustomerLifecycleRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\"a\n" +
 	"\x1cGetCustomerLifecycleResponse\x12A\n" +
-	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\xdc\x01\n" +
-	"\x19MoveLifecycleStageRequest\x12)\n" +
-	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
-	"customerId\x12C\n" +
-	"\x05stage\x18\x02 \x01(\x0e2 .crm.marketing.v1.LifecycleStageB\v\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\x05stage\x12 \n" +
-	"\x05cause\x18\x03 \x01(\tB\n" +
-	"\xbaH\a\xc8\x01\x01r\x02\x18dR\x05cause\x12-\n" +
+	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\xe5\x01\n" +
+	"\x19MoveLifecycleStageRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\x12F\n" +
+	"\x05stage\x18\x02 \x01(\x0e2 .crm.marketing.v1.LifecycleStageB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\x05stage\x12#\n" +
+	"\x05cause\x18\x03 \x01(\tB\r\xe0A\x02\xbaH\a\xc8\x01\x01r\x02\x18dR\x05cause\x12-\n" +
 	"\x0ecause_event_id\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\fcauseEventId\"_\n" +
 	"\x1aMoveLifecycleStageResponse\x12A\n" +
-	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\x98\x01\n" +
-	"\x18SetCustomerAtRiskRequest\x12)\n" +
-	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
-	"customerId\x12\"\n" +
-	"\x06reason\x18\x02 \x01(\tB\n" +
-	"\xbaH\a\xc8\x01\x01r\x02\x18dR\x06reason\x12-\n" +
+	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\x9e\x01\n" +
+	"\x18SetCustomerAtRiskRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\x12%\n" +
+	"\x06reason\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\a\xc8\x01\x01r\x02\x18dR\x06reason\x12-\n" +
 	"\x0ecause_event_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\fcauseEventId\"^\n" +
 	"\x19SetCustomerAtRiskResponse\x12A\n" +
-	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\x97\x01\n" +
-	"\x1aClearCustomerAtRiskRequest\x12)\n" +
-	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\x9a\x01\n" +
+	"\x1aClearCustomerAtRiskRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\x12\x1f\n" +
 	"\x06reason\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\x06reason\x12-\n" +
 	"\x0ecause_event_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\fcauseEventId\"`\n" +
@@ -3575,13 +3573,13 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\x1b\n" +
 	"\x19GetLifecycleFunnelRequest\"W\n" +
 	"\x1aGetLifecycleFunnelResponse\x129\n" +
-	"\x06funnel\x18\x01 \x01(\v2!.crm.marketing.v1.LifecycleFunnelR\x06funnel\"S\n" +
-	"\x14CreateSegmentRequest\x12;\n" +
-	"\asegment\x18\x01 \x01(\v2\x19.crm.marketing.v1.SegmentB\x06\xbaH\x03\xc8\x01\x01R\asegment\"L\n" +
+	"\x06funnel\x18\x01 \x01(\v2!.crm.marketing.v1.LifecycleFunnelR\x06funnel\"V\n" +
+	"\x14CreateSegmentRequest\x12>\n" +
+	"\asegment\x18\x01 \x01(\v2\x19.crm.marketing.v1.SegmentB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\asegment\"L\n" +
 	"\x15CreateSegmentResponse\x123\n" +
-	"\asegment\x18\x01 \x01(\v2\x19.crm.marketing.v1.SegmentR\asegment\"-\n" +
-	"\x11GetSegmentRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"I\n" +
+	"\asegment\x18\x01 \x01(\v2\x19.crm.marketing.v1.SegmentR\asegment\"0\n" +
+	"\x11GetSegmentRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"I\n" +
 	"\x12GetSegmentResponse\x123\n" +
 	"\asegment\x18\x01 \x01(\v2\x19.crm.marketing.v1.SegmentR\asegment\"d\n" +
 	"\x13ListSegmentsRequest\x12$\n" +
@@ -3590,12 +3588,12 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"u\n" +
 	"\x14ListSegmentsResponse\x125\n" +
 	"\bsegments\x18\x01 \x03(\v2\x19.crm.marketing.v1.SegmentR\bsegments\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"0\n" +
-	"\x14DeleteSegmentRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\x17\n" +
-	"\x15DeleteSegmentResponse\"\x84\x01\n" +
-	"\x19ListSegmentMembersRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12$\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"3\n" +
+	"\x14DeleteSegmentRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\x17\n" +
+	"\x15DeleteSegmentResponse\"\x87\x01\n" +
+	"\x19ListSegmentMembersRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12$\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"r\n" +

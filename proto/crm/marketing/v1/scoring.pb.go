@@ -9,6 +9,7 @@ package marketingv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	v1 "github.com/crmcycle/crm/proto/crm/type/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -404,15 +405,15 @@ var File_crm_marketing_v1_scoring_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_scoring_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/marketing/v1/scoring.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe6\x01\n" +
+	"\x1ecrm/marketing/v1/scoring.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x01\n" +
 	"\n" +
-	"Engagement\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12A\n" +
-	"\x04type\x18\x02 \x01(\x0e2 .crm.marketing.v1.EngagementTypeB\v\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\x04type\x12,\n" +
+	"Engagement\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12D\n" +
+	"\x04type\x18\x02 \x01(\x0e2 .crm.marketing.v1.EngagementTypeB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\x04type\x12,\n" +
 	"\vcampaign_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\n" +
 	"campaignId\x12?\n" +
-	"\roccurred_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\foccurredTime\x12\x16\n" +
-	"\x06points\x18\x05 \x01(\x05R\x06points\"\xd6\x03\n" +
+	"\roccurred_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\foccurredTime\x12\x1b\n" +
+	"\x06points\x18\x05 \x01(\x05B\x03\xe0A\x03R\x06points\"\xdb\x03\n" +
 	"\fScoringRules\x12Y\n" +
 	"\x11engagement_points\x18\x01 \x03(\v2\".crm.marketing.v1.EngagementPointsB\b\xbaH\x05\x92\x01\x02\x10\x06R\x10engagementPoints\x120\n" +
 	"\x0ehalf_life_days\x18\x02 \x01(\x05B\n" +
@@ -423,15 +424,15 @@ const file_crm_marketing_v1_scoring_proto_rawDesc = "" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\rconsentPoints\x12P\n" +
 	"\x0echannel_points\x18\x05 \x03(\v2\x1f.crm.marketing.v1.ChannelPointsB\b\xbaH\x05\x92\x01\x02\x10\aR\rchannelPoints\x120\n" +
 	"\rmql_threshold\x18\x06 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xa0\x8d\x06 \x00R\fmqlThreshold\x12\x12\n" +
-	"\x04etag\x18\a \x01(\tR\x04etag\x12;\n" +
-	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"y\n" +
-	"\x10EngagementPoints\x12A\n" +
-	"\x04type\x18\x01 \x01(\x0e2 .crm.marketing.v1.EngagementTypeB\v\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\x04type\x12\"\n" +
+	"\x04etag\x18\a \x01(\tR\x04etag\x12@\n" +
+	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\"|\n" +
+	"\x10EngagementPoints\x12D\n" +
+	"\x04type\x18\x01 \x01(\x0e2 .crm.marketing.v1.EngagementTypeB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\x04type\x12\"\n" +
 	"\x06points\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\x06points\"p\n" +
-	"\rChannelPoints\x12;\n" +
-	"\achannel\x18\x01 \x01(\x0e2\x14.crm.type.v1.ChannelB\v\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\achannel\x12\"\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\x06points\"s\n" +
+	"\rChannelPoints\x12>\n" +
+	"\achannel\x18\x01 \x01(\x0e2\x14.crm.type.v1.ChannelB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\achannel\x12\"\n" +
 	"\x06points\x18\x02 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\x06points*\xfc\x01\n" +
 	"\x0eEngagementType\x12\x1f\n" +

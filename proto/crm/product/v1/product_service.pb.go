@@ -2316,19 +2316,18 @@ var File_crm_product_v1_product_service_proto protoreflect.FileDescriptor
 
 const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\n" +
-	"$crm/product/v1/product_service.proto\x12\x0ecrm.product.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17crm/type/v1/money.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a#crm/product/v1/recommendation.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x06\n" +
-	"\aProduct\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
-	"\x03sku\x18\x02 \x01(\tB\n" +
-	"\xbaH\a\xc8\x01\x01r\x02\x18@R\x03sku\x12.\n" +
-	"\fdisplay_name\x18\x03 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x120\n" +
-	"\x05price\x18\x04 \x01(\v2\x12.crm.type.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\x05price\x12N\n" +
-	"\x0ebilling_period\x18\x05 \x01(\x0e2\x1d.crm.product.v1.BillingPeriodB\b\xbaH\x05\x82\x01\x02\x10\x01R\rbillingPeriod\x12;\n" +
-	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12\x12\n" +
-	"\x04etag\x18\b \x01(\tR\x04etag\x12*\n" +
+	"$crm/product/v1/product_service.proto\x12\x0ecrm.product.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17crm/type/v1/money.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a#crm/product/v1/recommendation.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x06\n" +
+	"\aProduct\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12\"\n" +
+	"\x03sku\x18\x02 \x01(\tB\x10\xe0A\x02\xe0A\x05\xbaH\a\xc8\x01\x01r\x02\x18@R\x03sku\x121\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x123\n" +
+	"\x05price\x18\x04 \x01(\v2\x12.crm.type.v1.MoneyB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x05price\x12N\n" +
+	"\x0ebilling_period\x18\x05 \x01(\x0e2\x1d.crm.product.v1.BillingPeriodB\b\xbaH\x05\x82\x01\x02\x10\x01R\rbillingPeriod\x12@\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12\x17\n" +
+	"\x04etag\x18\b \x01(\tB\x03\xe0A\x03R\x04etag\x12*\n" +
 	"\vdescription\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\vdescription\x12@\n" +
 	"\bcategory\x18\n" +
 	" \x01(\tB$\xbaH!\xd8\x01\x01r\x1c2\x1a^[a-z0-9][a-z0-9_-]{0,63}$R\bcategory\x12\x1b\n" +
@@ -2336,15 +2335,15 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\x11additional_prices\x18\f \x03(\v2\x12.crm.type.v1.MoneyB\b\xbaH\x05\x92\x01\x02\x102R\x10additionalPrices\x12G\n" +
 	"\fproduct_line\x18\r \x01(\tB$\xbaH!\xd8\x01\x01r\x1c2\x1a^[a-z0-9][a-z0-9_-]{0,63}$R\vproductLine\x12\x1d\n" +
 	"\x04tier\x18\x0e \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\x04tier\x12G\n" +
-	"\bfeatures\x18\x0f \x03(\tB+\xbaH(\x92\x01%\x102\x18\x01\"\x1fr\x1d2\x1b^[a-z0-9][a-z0-9_.-]{0,63}$R\bfeatures\x12=\n" +
-	"\farchive_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\varchiveTimeB\t\n" +
-	"\a_active\"Q\n" +
-	"\x14CreateProductRequest\x129\n" +
-	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductB\x06\xbaH\x03\xc8\x01\x01R\aproduct\"J\n" +
+	"\bfeatures\x18\x0f \x03(\tB+\xbaH(\x92\x01%\x102\x18\x01\"\x1fr\x1d2\x1b^[a-z0-9][a-z0-9_.-]{0,63}$R\bfeatures\x12B\n" +
+	"\farchive_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\varchiveTimeB\t\n" +
+	"\a_active\"T\n" +
+	"\x14CreateProductRequest\x12<\n" +
+	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\aproduct\"J\n" +
 	"\x15CreateProductResponse\x121\n" +
-	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductR\aproduct\"-\n" +
-	"\x11GetProductRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"G\n" +
+	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductR\aproduct\"0\n" +
+	"\x11GetProductRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"G\n" +
 	"\x12GetProductResponse\x121\n" +
 	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductR\aproduct\"\x86\x01\n" +
 	"\x13ListProductsRequest\x12$\n" +
@@ -2360,20 +2359,19 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"J\n" +
 	"\x15UpdateProductResponse\x121\n" +
-	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductR\aproduct\"N\n" +
-	"\x15ArchiveProductRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductR\aproduct\"Q\n" +
+	"\x15ArchiveProductRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"K\n" +
 	"\x16ArchiveProductResponse\x121\n" +
-	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductR\aproduct\"\x8c\x01\n" +
+	"\aproduct\x18\x01 \x01(\v2\x17.crm.product.v1.ProductR\aproduct\"\x8f\x01\n" +
 	"\x15QuoteLineItemsRequest\x126\n" +
 	"\rcurrency_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
-	"^[A-Z]{3}$R\fcurrencyCode\x12;\n" +
-	"\x05items\x18\x02 \x03(\v2\x19.crm.product.v1.QuoteItemB\n" +
-	"\xbaH\a\x92\x01\x04\b\x01\x10dR\x05items\"\x93\x01\n" +
-	"\tQuoteItem\x12'\n" +
+	"^[A-Z]{3}$R\fcurrencyCode\x12>\n" +
+	"\x05items\x18\x02 \x03(\v2\x19.crm.product.v1.QuoteItemB\r\xe0A\x02\xbaH\a\x92\x01\x04\b\x01\x10dR\x05items\"\x96\x01\n" +
+	"\tQuoteItem\x12*\n" +
 	"\n" +
-	"product_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tproductId\x12'\n" +
+	"product_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\tproductId\x12'\n" +
 	"\bquantity\x18\x02 \x01(\x03B\v\xbaH\b\"\x06\x18\xc0\x84=(\x01R\bquantity\x124\n" +
 	"\x10discount_percent\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\x0fdiscountPercent\"t\n" +
 	"\x16QuoteLineItemsResponse\x120\n" +
@@ -2390,18 +2388,18 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"unit_price\x18\x05 \x01(\v2\x12.crm.type.v1.MoneyR\tunitPrice\x12)\n" +
 	"\x10discount_percent\x18\x06 \x01(\x05R\x0fdiscountPercent\x12(\n" +
 	"\x05total\x18\a \x01(\v2\x12.crm.type.v1.MoneyR\x05total\x12D\n" +
-	"\x0ebilling_period\x18\b \x01(\x0e2\x1d.crm.product.v1.BillingPeriodR\rbillingPeriod\"m\n" +
-	"\x17CheckEntitlementRequest\x12)\n" +
-	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
-	"customerId\x12'\n" +
+	"\x0ebilling_period\x18\b \x01(\x0e2\x1d.crm.product.v1.BillingPeriodR\rbillingPeriod\"s\n" +
+	"\x17CheckEntitlementRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\x12*\n" +
 	"\n" +
-	"product_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tproductId\"i\n" +
+	"product_id\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\tproductId\"i\n" +
 	"\x18CheckEntitlementResponse\x12\x1a\n" +
 	"\bentitled\x18\x01 \x01(\bR\bentitled\x12\x19\n" +
 	"\bgrant_id\x18\x02 \x01(\tR\agrantId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xce\x06\n" +
-	"\fSubscription\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xe2\x06\n" +
+	"\fSubscription\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
 	"customerId\x12\x1d\n" +
 	"\n" +
@@ -2420,14 +2418,14 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\rrenewal_count\x18\r \x01(\x05R\frenewalCount\x12;\n" +
 	"\vcancel_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"cancelTime\x125\n" +
-	"\bend_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12;\n" +
-	"\vcreate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x12 \x01(\tR\x04etag\"2\n" +
-	"\x16GetSubscriptionRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"[\n" +
+	"\bend_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12@\n" +
+	"\vcreate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12\x17\n" +
+	"\x04etag\x18\x12 \x01(\tB\x03\xe0A\x03R\x04etag\"5\n" +
+	"\x16GetSubscriptionRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"[\n" +
 	"\x17GetSubscriptionResponse\x12@\n" +
 	"\fsubscription\x18\x01 \x01(\v2\x1c.crm.product.v1.SubscriptionR\fsubscription\"\x8b\x01\n" +
 	"\x18ListSubscriptionsRequest\x12$\n" +
@@ -2437,39 +2435,39 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06filter\"\x87\x01\n" +
 	"\x19ListSubscriptionsResponse\x12B\n" +
 	"\rsubscriptions\x18\x01 \x03(\v2\x1c.crm.product.v1.SubscriptionR\rsubscriptions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Y\n" +
-	"\x19CancelSubscriptionRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\"\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\\\n" +
+	"\x19CancelSubscriptionRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\"\n" +
 	"\rat_period_end\x18\x02 \x01(\bR\vatPeriodEnd\"^\n" +
 	"\x1aCancelSubscriptionResponse\x12@\n" +
-	"\fsubscription\x18\x01 \x01(\v2\x1c.crm.product.v1.SubscriptionR\fsubscription\"4\n" +
-	"\x18RenewSubscriptionRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"]\n" +
+	"\fsubscription\x18\x01 \x01(\v2\x1c.crm.product.v1.SubscriptionR\fsubscription\"7\n" +
+	"\x18RenewSubscriptionRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"]\n" +
 	"\x19RenewSubscriptionResponse\x12@\n" +
 	"\fsubscription\x18\x01 \x01(\v2\x1c.crm.product.v1.SubscriptionR\fsubscription\"\x16\n" +
 	"\x14SweepRenewalsRequest\"K\n" +
 	"\x15SweepRenewalsResponse\x12\x18\n" +
 	"\arenewed\x18\x01 \x01(\x05R\arenewed\x12\x18\n" +
-	"\aexpired\x18\x02 \x01(\x05R\aexpired\"\xf2\x01\n" +
-	"\vUsageRecord\x12'\n" +
-	"\x0fsubscription_id\x18\x01 \x01(\tR\x0esubscriptionId\x12<\n" +
+	"\aexpired\x18\x02 \x01(\x05R\aexpired\"\xf7\x01\n" +
+	"\vUsageRecord\x12,\n" +
+	"\x0fsubscription_id\x18\x01 \x01(\tB\x03\xe0A\x03R\x0esubscriptionId\x12<\n" +
 	"\afeature\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d2\x1b^[a-z0-9][a-z0-9_.-]{0,63}$R\afeature\x12)\n" +
 	"\bquantity\x18\x03 \x01(\x03B\r\xbaH\n" +
 	"\"\b\x18\x80\x94\xeb\xdc\x03(\x01R\bquantity\x12.\n" +
 	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12!\n" +
-	"\auser_id\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x06userId\"\x8f\x01\n" +
-	"\x12RecordUsageRequest\x121\n" +
-	"\x0fsubscription_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0esubscriptionId\x12F\n" +
-	"\fusage_record\x18\x02 \x01(\v2\x1b.crm.product.v1.UsageRecordB\x06\xbaH\x03\xc8\x01\x01R\vusageRecord\"U\n" +
+	"\auser_id\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x06userId\"\x95\x01\n" +
+	"\x12RecordUsageRequest\x124\n" +
+	"\x0fsubscription_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x0esubscriptionId\x12I\n" +
+	"\fusage_record\x18\x02 \x01(\v2\x1b.crm.product.v1.UsageRecordB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\vusageRecord\"U\n" +
 	"\x13RecordUsageResponse\x12>\n" +
-	"\fusage_record\x18\x01 \x01(\v2\x1b.crm.product.v1.UsageRecordR\vusageRecord\"G\n" +
-	"\x1aGetCustomerAdoptionRequest\x12)\n" +
-	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"\fusage_record\x18\x01 \x01(\v2\x1b.crm.product.v1.UsageRecordR\vusageRecord\"J\n" +
+	"\x1aGetCustomerAdoptionRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\"S\n" +
 	"\x1bGetCustomerAdoptionResponse\x124\n" +
-	"\badoption\x18\x01 \x01(\v2\x18.crm.product.v1.AdoptionR\badoption\"o\n" +
-	"\x1aListRecommendationsRequest\x12)\n" +
-	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"\badoption\x18\x01 \x01(\v2\x18.crm.product.v1.AdoptionR\badoption\"r\n" +
+	"\x1aListRecommendationsRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\x12&\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\"g\n" +
 	"\x1bListRecommendationsResponse\x12H\n" +

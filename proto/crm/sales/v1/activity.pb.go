@@ -8,6 +8,7 @@ package salesv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -243,11 +244,11 @@ var File_crm_sales_v1_activity_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_activity_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcrm/sales/v1/activity.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x06\n" +
-	"\bActivity\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
-	"\x04type\x18\x02 \x01(\x0e2\x1a.crm.sales.v1.ActivityTypeB\v\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\x04type\x12%\n" +
-	"\asubject\x18\x03 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\asubject\x12\x1e\n" +
+	"\x1bcrm/sales/v1/activity.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\a\n" +
+	"\bActivity\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12>\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x1a.crm.sales.v1.ActivityTypeB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\x04type\x12(\n" +
+	"\asubject\x18\x03 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\asubject\x12\x1e\n" +
 	"\x05notes\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xa0\x1fR\x05notes\x129\n" +
 	"\bowner_id\x18\x05 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{1,64}$R\aownerId\x125\n" +
 	"\bdue_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\adueTime\x12*\n" +
@@ -255,14 +256,14 @@ const file_crm_sales_v1_activity_proto_rawDesc = "" +
 	"contact_id\x18\a \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\tcontactId\x12*\n" +
 	"\n" +
 	"account_id\x18\b \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\taccountId\x122\n" +
-	"\x0eopportunity_id\x18\t \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\ropportunityId\x12?\n" +
+	"\x0eopportunity_id\x18\t \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\ropportunityId\x12D\n" +
 	"\rcomplete_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\fcompleteTime\x12;\n" +
-	"\vcreate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12\x12\n" +
-	"\x04etag\x18\r \x01(\tR\x04etag:\xf5\x01\xbaH\xf1\x01\x1a\x9a\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\fcompleteTime\x12@\n" +
+	"\vcreate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12\x17\n" +
+	"\x04etag\x18\r \x01(\tB\x03\xe0A\x03R\x04etag:\xf5\x01\xbaH\xf1\x01\x1a\x9a\x01\n" +
 	"\ractivity.link\x12<link the activity to a contact, an account or an opportunity\x1aKthis.contact_id != '' || this.account_id != '' || this.opportunity_id != ''\x1aR\n" +
 	"\x11activity.due_time\x12\x17a task needs a due_time\x1a$this.type != 4 || has(this.due_time)*\x91\x01\n" +
 	"\fActivityType\x12\x1d\n" +

@@ -8,6 +8,7 @@ package salesv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -184,29 +185,29 @@ var File_crm_sales_v1_contact_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_contact_proto_rawDesc = "" +
 	"\n" +
-	"\x1acrm/sales/v1/contact.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x04\n" +
-	"\aContact\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
-	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"\x1acrm/sales/v1/contact.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x04\n" +
+	"\aContact\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12$\n" +
+	"\vcustomer_id\x18\x02 \x01(\tB\x03\xe0A\x03R\n" +
 	"customerId\x12*\n" +
 	"\n" +
-	"account_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\taccountId\x12!\n" +
-	"\x05email\x18\x04 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xfe\x01R\x05email\x12&\n" +
+	"account_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\taccountId\x12$\n" +
+	"\x05email\x18\x04 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xfe\x01R\x05email\x12&\n" +
 	"\n" +
 	"given_name\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18dR\tgivenName\x12(\n" +
 	"\vfamily_name\x18\x06 \x01(\tB\a\xbaH\x04r\x02\x18dR\n" +
 	"familyName\x120\n" +
 	"\x05phone\x18\a \x01(\tB\x1a\xbaH\x17r\x152\x13^[0-9+() .-]{0,32}$R\x05phone\x129\n" +
-	"\bowner_id\x18\b \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{0,64}$R\aownerId\x12\x17\n" +
-	"\alead_id\x18\t \x01(\tR\x06leadId\x12\x1f\n" +
+	"\bowner_id\x18\b \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{0,64}$R\aownerId\x12\x1c\n" +
+	"\alead_id\x18\t \x01(\tB\x03\xe0A\x03R\x06leadId\x12$\n" +
 	"\vcampaign_id\x18\n" +
-	" \x01(\tR\n" +
-	"campaignId\x12;\n" +
-	"\vcreate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12\x12\n" +
-	"\x04etag\x18\r \x01(\tR\x04etagB4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
+	" \x01(\tB\x03\xe0A\x03R\n" +
+	"campaignId\x12@\n" +
+	"\vcreate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12\x17\n" +
+	"\x04etag\x18\r \x01(\tB\x03\xe0A\x03R\x04etagB4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
 
 var (
 	file_crm_sales_v1_contact_proto_rawDescOnce sync.Once

@@ -9,6 +9,7 @@ package salesv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	v1 "github.com/crmcycle/crm/proto/crm/type/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -405,45 +406,45 @@ var File_crm_sales_v1_opportunity_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_opportunity_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/sales/v1/opportunity.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x17crm/type/v1/money.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\b\n" +
-	"\vOpportunity\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
-	"\fdisplay_name\x18\x02 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12*\n" +
+	"\x1ecrm/sales/v1/opportunity.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x17crm/type/v1/money.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\t\n" +
+	"\vOpportunity\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x121\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12-\n" +
 	"\n" +
-	"account_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\taccountId\x12*\n" +
+	"account_id\x18\x03 \x01(\tB\x0e\xe0A\x05\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\taccountId\x12-\n" +
 	"\n" +
-	"contact_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\tcontactId\x12\x1f\n" +
-	"\vcustomer_id\x18\x05 \x01(\tR\n" +
-	"customerId\x12E\n" +
-	"\vpipeline_id\x18\x06 \x01(\tB$\xbaH!r\x1f2\x1d^(|default|[0-9a-fA-F-]{36})$R\n" +
-	"pipelineId\x12\x14\n" +
-	"\x05stage\x18\a \x01(\tR\x05stage\x12 \n" +
-	"\vprobability\x18\b \x01(\x05R\vprobability\x12K\n" +
-	"\x11forecast_category\x18\t \x01(\x0e2\x1e.crm.sales.v1.ForecastCategoryR\x10forecastCategory\x12*\n" +
+	"contact_id\x18\x04 \x01(\tB\x0e\xe0A\x05\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\tcontactId\x12$\n" +
+	"\vcustomer_id\x18\x05 \x01(\tB\x03\xe0A\x03R\n" +
+	"customerId\x12H\n" +
+	"\vpipeline_id\x18\x06 \x01(\tB'\xe0A\x05\xbaH!r\x1f2\x1d^(|default|[0-9a-fA-F-]{36})$R\n" +
+	"pipelineId\x12\x19\n" +
+	"\x05stage\x18\a \x01(\tB\x03\xe0A\x03R\x05stage\x12%\n" +
+	"\vprobability\x18\b \x01(\x05B\x03\xe0A\x03R\vprobability\x12P\n" +
+	"\x11forecast_category\x18\t \x01(\x0e2\x1e.crm.sales.v1.ForecastCategoryB\x03\xe0A\x03R\x10forecastCategory\x12*\n" +
 	"\x06amount\x18\n" +
-	" \x01(\v2\x12.crm.type.v1.MoneyR\x06amount\x129\n" +
-	"\rcurrency_code\x18\v \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
+	" \x01(\v2\x12.crm.type.v1.MoneyR\x06amount\x12<\n" +
+	"\rcurrency_code\x18\v \x01(\tB\x17\xe0A\x05\xbaH\x11\xd8\x01\x01r\f2\n" +
 	"^[A-Z]{3}$R\fcurrencyCode\x12E\n" +
 	"\n" +
 	"close_date\x18\f \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\tcloseDate\x129\n" +
-	"\bowner_id\x18\r \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{0,64}$R\aownerId\x127\n" +
-	"\x06status\x18\x0e \x01(\x0e2\x1f.crm.sales.v1.OpportunityStatusR\x06status\x126\n" +
+	"\bowner_id\x18\r \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{0,64}$R\aownerId\x12<\n" +
+	"\x06status\x18\x0e \x01(\x0e2\x1f.crm.sales.v1.OpportunityStatusB\x03\xe0A\x03R\x06status\x12;\n" +
 	"\n" +
-	"line_items\x18\x0f \x03(\v2\x17.crm.sales.v1.OrderLineR\tlineItems\x12>\n" +
-	"\rstage_history\x18\x10 \x03(\v2\x19.crm.sales.v1.StageChangeR\fstageHistory\x12\x1f\n" +
-	"\vlost_reason\x18\x11 \x01(\tR\n" +
-	"lostReason\x12\x19\n" +
-	"\border_id\x18\x12 \x01(\tR\aorderId\x12\x1f\n" +
-	"\vcampaign_id\x18\x13 \x01(\tR\n" +
-	"campaignId\x12\x17\n" +
-	"\alead_id\x18\x14 \x01(\tR\x06leadId\x129\n" +
+	"line_items\x18\x0f \x03(\v2\x17.crm.sales.v1.OrderLineB\x03\xe0A\x03R\tlineItems\x12>\n" +
+	"\rstage_history\x18\x10 \x03(\v2\x19.crm.sales.v1.StageChangeR\fstageHistory\x12$\n" +
+	"\vlost_reason\x18\x11 \x01(\tB\x03\xe0A\x03R\n" +
+	"lostReason\x12\x1e\n" +
+	"\border_id\x18\x12 \x01(\tB\x03\xe0A\x03R\aorderId\x12$\n" +
+	"\vcampaign_id\x18\x13 \x01(\tB\x03\xe0A\x03R\n" +
+	"campaignId\x12\x1c\n" +
+	"\alead_id\x18\x14 \x01(\tB\x03\xe0A\x03R\x06leadId\x12>\n" +
 	"\n" +
-	"close_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12;\n" +
-	"\vcreate_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x18 \x01(\tR\x04etag\"r\n" +
+	"close_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tcloseTime\x12@\n" +
+	"\vcreate_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12\x17\n" +
+	"\x04etag\x18\x18 \x01(\tB\x03\xe0A\x03R\x04etag\"r\n" +
 	"\vStageChange\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x1d\n" +
 	"\n" +

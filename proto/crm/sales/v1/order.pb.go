@@ -9,6 +9,7 @@ package salesv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	v1 "github.com/crmcycle/crm/proto/crm/type/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -275,38 +276,37 @@ var File_crm_sales_v1_order_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_order_proto_rawDesc = "" +
 	"\n" +
-	"\x18crm/sales/v1/order.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17crm/type/v1/money.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x03\n" +
-	"\x05Order\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
-	"\vcustomer_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"\x18crm/sales/v1/order.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17crm/type/v1/money.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x04\n" +
+	"\x05Order\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12,\n" +
+	"\vcustomer_id\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\x12*\n" +
 	"\n" +
-	"account_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\taccountId\x12%\n" +
-	"\x0eopportunity_id\x18\x04 \x01(\tR\ropportunityId\x129\n" +
-	"\x05lines\x18\x05 \x03(\v2\x17.crm.sales.v1.OrderLineB\n" +
-	"\xbaH\a\x92\x01\x04\b\x01\x10dR\x05lines\x12(\n" +
-	"\x05total\x18\x06 \x01(\v2\x12.crm.type.v1.MoneyR\x05total\x12,\n" +
+	"account_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\taccountId\x12*\n" +
+	"\x0eopportunity_id\x18\x04 \x01(\tB\x03\xe0A\x03R\ropportunityId\x12<\n" +
+	"\x05lines\x18\x05 \x03(\v2\x17.crm.sales.v1.OrderLineB\r\xe0A\x02\xbaH\a\x92\x01\x04\b\x01\x10dR\x05lines\x12-\n" +
+	"\x05total\x18\x06 \x01(\v2\x12.crm.type.v1.MoneyB\x03\xe0A\x03R\x05total\x12,\n" +
 	"\vcampaign_id\x18\a \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\n" +
-	"campaignId\x12;\n" +
-	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12\x12\n" +
+	"campaignId\x12@\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12\x17\n" +
 	"\x04etag\x18\n" +
-	" \x01(\tR\x04etag\x129\n" +
+	" \x01(\tB\x03\xe0A\x03R\x04etag\x129\n" +
 	"\rcurrency_code\x18\v \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
-	"^[A-Z]{3}$R\fcurrencyCode\"\xc3\x02\n" +
-	"\tOrderLine\x12'\n" +
+	"^[A-Z]{3}$R\fcurrencyCode\"\xdf\x02\n" +
+	"\tOrderLine\x12*\n" +
 	"\n" +
-	"product_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tproductId\x12'\n" +
-	"\bquantity\x18\x02 \x01(\x03B\v\xbaH\b\"\x06\x18\xc0\x84=(\x01R\bquantity\x12\x10\n" +
-	"\x03sku\x18\x03 \x01(\tR\x03sku\x12!\n" +
-	"\fdisplay_name\x18\x04 \x01(\tR\vdisplayName\x121\n" +
+	"product_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\tproductId\x12'\n" +
+	"\bquantity\x18\x02 \x01(\x03B\v\xbaH\b\"\x06\x18\xc0\x84=(\x01R\bquantity\x12\x15\n" +
+	"\x03sku\x18\x03 \x01(\tB\x03\xe0A\x03R\x03sku\x12&\n" +
+	"\fdisplay_name\x18\x04 \x01(\tB\x03\xe0A\x03R\vdisplayName\x126\n" +
 	"\n" +
-	"unit_price\x18\x05 \x01(\v2\x12.crm.type.v1.MoneyR\tunitPrice\x124\n" +
-	"\x10discount_percent\x18\x06 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\x0fdiscountPercent\x12(\n" +
-	"\x05total\x18\a \x01(\v2\x12.crm.type.v1.MoneyR\x05total\x12\x1c\n" +
-	"\trecurring\x18\b \x01(\bR\trecurringB4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
+	"unit_price\x18\x05 \x01(\v2\x12.crm.type.v1.MoneyB\x03\xe0A\x03R\tunitPrice\x124\n" +
+	"\x10discount_percent\x18\x06 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\x0fdiscountPercent\x12-\n" +
+	"\x05total\x18\a \x01(\v2\x12.crm.type.v1.MoneyB\x03\xe0A\x03R\x05total\x12!\n" +
+	"\trecurring\x18\b \x01(\bB\x03\xe0A\x03R\trecurringB4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
 
 var (
 	file_crm_sales_v1_order_proto_rawDescOnce sync.Once

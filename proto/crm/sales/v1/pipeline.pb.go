@@ -8,6 +8,7 @@ package salesv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -324,23 +325,22 @@ var File_crm_sales_v1_pipeline_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_pipeline_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcrm/sales/v1/pipeline.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x02\n" +
-	"\bPipeline\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
-	"\fdisplay_name\x18\x02 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12?\n" +
-	"\x06stages\x18\x03 \x03(\v2\x1b.crm.sales.v1.PipelineStageB\n" +
-	"\xbaH\a\x92\x01\x04\b\x03\x10\x1eR\x06stages\x12;\n" +
-	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x06 \x01(\tR\x04etag\"\xb4\x02\n" +
+	"\x1bcrm/sales/v1/pipeline.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\x02\n" +
+	"\bPipeline\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x121\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12B\n" +
+	"\x06stages\x18\x03 \x03(\v2\x1b.crm.sales.v1.PipelineStageB\r\xe0A\x02\xbaH\a\x92\x01\x04\b\x03\x10\x1eR\x06stages\x12@\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12\x17\n" +
+	"\x04etag\x18\x06 \x01(\tB\x03\xe0A\x03R\x04etag\"\xba\x02\n" +
 	"\rPipelineStage\x12-\n" +
 	"\x02id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[A-Z][A-Z0-9_]{0,39}$R\x02id\x12*\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\vdisplayName\x12+\n" +
-	"\vprobability\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\vprobability\x12X\n" +
-	"\x11forecast_category\x18\x04 \x01(\x0e2\x1e.crm.sales.v1.ForecastCategoryB\v\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\x10forecastCategory\x12A\n" +
-	"\aoutcome\x18\x05 \x01(\x0e2\x1a.crm.sales.v1.StageOutcomeB\v\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\aoutcome*\xd1\x01\n" +
+	"\vprobability\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\vprobability\x12[\n" +
+	"\x11forecast_category\x18\x04 \x01(\x0e2\x1e.crm.sales.v1.ForecastCategoryB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\x10forecastCategory\x12D\n" +
+	"\aoutcome\x18\x05 \x01(\x0e2\x1a.crm.sales.v1.StageOutcomeB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\aoutcome*\xd1\x01\n" +
 	"\x10ForecastCategory\x12!\n" +
 	"\x1dFORECAST_CATEGORY_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aFORECAST_CATEGORY_PIPELINE\x10\x01\x12\x1f\n" +

@@ -4048,24 +4048,24 @@ var File_crm_sales_v1_sales_service_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\n" +
-	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a$crm/product/v1/product_service.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a$crm/support/v1/support_service.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x02\n" +
-	"\aAccount\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
-	"\fdisplay_name\x18\x02 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12 \n" +
-	"\x06domain\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xfd\x01R\x06domain\x12;\n" +
-	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x06 \x01(\tR\x04etag\x129\n" +
+	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a$crm/product/v1/product_service.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a$crm/support/v1/support_service.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x02\n" +
+	"\aAccount\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x121\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12 \n" +
+	"\x06domain\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xfd\x01R\x06domain\x12@\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12\x17\n" +
+	"\x04etag\x18\x06 \x01(\tB\x03\xe0A\x03R\x04etag\x129\n" +
 	"\bowner_id\x18\a \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{0,64}$R\aownerId\x12#\n" +
-	"\bindustry\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\bindustry\"O\n" +
-	"\x14CreateAccountRequest\x127\n" +
-	"\aaccount\x18\x01 \x01(\v2\x15.crm.sales.v1.AccountB\x06\xbaH\x03\xc8\x01\x01R\aaccount\"H\n" +
+	"\bindustry\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\bindustry\"R\n" +
+	"\x14CreateAccountRequest\x12:\n" +
+	"\aaccount\x18\x01 \x01(\v2\x15.crm.sales.v1.AccountB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\aaccount\"H\n" +
 	"\x15CreateAccountResponse\x12/\n" +
-	"\aaccount\x18\x01 \x01(\v2\x15.crm.sales.v1.AccountR\aaccount\"-\n" +
-	"\x11GetAccountRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
+	"\aaccount\x18\x01 \x01(\v2\x15.crm.sales.v1.AccountR\aaccount\"0\n" +
+	"\x11GetAccountRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
 	"\x12GetAccountResponse\x12/\n" +
 	"\aaccount\x18\x01 \x01(\v2\x15.crm.sales.v1.AccountR\aaccount\"\x86\x01\n" +
 	"\x13ListAccountsRequest\x12$\n" +
@@ -4081,17 +4081,17 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"H\n" +
 	"\x15UpdateAccountResponse\x12/\n" +
-	"\aaccount\x18\x01 \x01(\v2\x15.crm.sales.v1.AccountR\aaccount\"M\n" +
-	"\x14DeleteAccountRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\aaccount\x18\x01 \x01(\v2\x15.crm.sales.v1.AccountR\aaccount\"P\n" +
+	"\x14DeleteAccountRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"\x17\n" +
-	"\x15DeleteAccountResponse\"O\n" +
-	"\x14CreateContactRequest\x127\n" +
-	"\acontact\x18\x01 \x01(\v2\x15.crm.sales.v1.ContactB\x06\xbaH\x03\xc8\x01\x01R\acontact\"H\n" +
+	"\x15DeleteAccountResponse\"R\n" +
+	"\x14CreateContactRequest\x12:\n" +
+	"\acontact\x18\x01 \x01(\v2\x15.crm.sales.v1.ContactB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\acontact\"H\n" +
 	"\x15CreateContactResponse\x12/\n" +
-	"\acontact\x18\x01 \x01(\v2\x15.crm.sales.v1.ContactR\acontact\"-\n" +
-	"\x11GetContactRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
+	"\acontact\x18\x01 \x01(\v2\x15.crm.sales.v1.ContactR\acontact\"0\n" +
+	"\x11GetContactRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
 	"\x12GetContactResponse\x12/\n" +
 	"\acontact\x18\x01 \x01(\v2\x15.crm.sales.v1.ContactR\acontact\"\x86\x01\n" +
 	"\x13ListContactsRequest\x12$\n" +
@@ -4107,13 +4107,13 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"H\n" +
 	"\x15UpdateContactResponse\x12/\n" +
-	"\acontact\x18\x01 \x01(\v2\x15.crm.sales.v1.ContactR\acontact\"M\n" +
-	"\x14DeleteContactRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\acontact\x18\x01 \x01(\v2\x15.crm.sales.v1.ContactR\acontact\"P\n" +
+	"\x14DeleteContactRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"\x17\n" +
-	"\x15DeleteContactResponse\"\xdb\x01\n" +
-	"\x12ConvertLeadRequest\x12!\n" +
-	"\alead_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06leadId\x12*\n" +
+	"\x15DeleteContactResponse\"\xde\x01\n" +
+	"\x12ConvertLeadRequest\x12$\n" +
+	"\alead_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x06leadId\x12*\n" +
 	"\n" +
 	"account_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\taccountId\x12;\n" +
 	"\vopportunity\x18\x03 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\x129\n" +
@@ -4121,9 +4121,9 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x13ConvertLeadResponse\x12/\n" +
 	"\aaccount\x18\x01 \x01(\v2\x15.crm.sales.v1.AccountR\aaccount\x12/\n" +
 	"\acontact\x18\x02 \x01(\v2\x15.crm.sales.v1.ContactR\acontact\x12;\n" +
-	"\vopportunity\x18\x03 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"S\n" +
-	"\x15CreatePipelineRequest\x12:\n" +
-	"\bpipeline\x18\x01 \x01(\v2\x16.crm.sales.v1.PipelineB\x06\xbaH\x03\xc8\x01\x01R\bpipeline\"L\n" +
+	"\vopportunity\x18\x03 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"V\n" +
+	"\x15CreatePipelineRequest\x12=\n" +
+	"\bpipeline\x18\x01 \x01(\v2\x16.crm.sales.v1.PipelineB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bpipeline\"L\n" +
 	"\x16CreatePipelineResponse\x122\n" +
 	"\bpipeline\x18\x01 \x01(\v2\x16.crm.sales.v1.PipelineR\bpipeline\"I\n" +
 	"\x12GetPipelineRequest\x123\n" +
@@ -4142,13 +4142,13 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"L\n" +
 	"\x16UpdatePipelineResponse\x122\n" +
-	"\bpipeline\x18\x01 \x01(\v2\x16.crm.sales.v1.PipelineR\bpipeline\"_\n" +
-	"\x18CreateOpportunityRequest\x12C\n" +
-	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityB\x06\xbaH\x03\xc8\x01\x01R\vopportunity\"X\n" +
+	"\bpipeline\x18\x01 \x01(\v2\x16.crm.sales.v1.PipelineR\bpipeline\"b\n" +
+	"\x18CreateOpportunityRequest\x12F\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\vopportunity\"X\n" +
 	"\x19CreateOpportunityResponse\x12;\n" +
-	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"1\n" +
-	"\x15GetOpportunityRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"U\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"4\n" +
+	"\x15GetOpportunityRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"U\n" +
 	"\x16GetOpportunityResponse\x12;\n" +
 	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"\x8b\x01\n" +
 	"\x18ListOpportunitiesRequest\x12$\n" +
@@ -4164,35 +4164,35 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"X\n" +
 	"\x19UpdateOpportunityResponse\x12;\n" +
-	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"\x83\x01\n" +
-	"\x12AddLineItemRequest\x12/\n" +
-	"\x0eopportunity_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\ropportunityId\x12<\n" +
-	"\tline_item\x18\x02 \x01(\v2\x17.crm.sales.v1.OrderLineB\x06\xbaH\x03\xc8\x01\x01R\blineItem\"\x88\x01\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"\x89\x01\n" +
+	"\x12AddLineItemRequest\x122\n" +
+	"\x0eopportunity_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\ropportunityId\x12?\n" +
+	"\tline_item\x18\x02 \x01(\v2\x17.crm.sales.v1.OrderLineB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\blineItem\"\x88\x01\n" +
 	"\x13AddLineItemResponse\x12;\n" +
 	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\x124\n" +
-	"\tline_item\x18\x02 \x01(\v2\x17.crm.sales.v1.OrderLineR\blineItem\"\x89\x01\n" +
-	"\x1bMoveOpportunityStageRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x123\n" +
+	"\tline_item\x18\x02 \x01(\v2\x17.crm.sales.v1.OrderLineR\blineItem\"\x8c\x01\n" +
+	"\x1bMoveOpportunityStageRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x123\n" +
 	"\x05stage\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[A-Z][A-Z0-9_]{0,39}$R\x05stage\x12\x1b\n" +
 	"\x04etag\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"[\n" +
 	"\x1cMoveOpportunityStageResponse\x12;\n" +
-	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"1\n" +
-	"\x15WinOpportunityRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\x80\x01\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"4\n" +
+	"\x15WinOpportunityRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\x80\x01\n" +
 	"\x16WinOpportunityResponse\x12;\n" +
 	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\x12)\n" +
-	"\x05order\x18\x02 \x01(\v2\x13.crm.sales.v1.OrderR\x05order\"W\n" +
-	"\x16LoseOpportunityRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12#\n" +
-	"\x06reason\x18\x02 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xf4\x03R\x06reason\"V\n" +
+	"\x05order\x18\x02 \x01(\v2\x13.crm.sales.v1.OrderR\x05order\"]\n" +
+	"\x16LoseOpportunityRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12&\n" +
+	"\x06reason\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xf4\x03R\x06reason\"V\n" +
 	"\x17LoseOpportunityResponse\x12;\n" +
-	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"G\n" +
-	"\x12CreateOrderRequest\x121\n" +
-	"\x05order\x18\x01 \x01(\v2\x13.crm.sales.v1.OrderB\x06\xbaH\x03\xc8\x01\x01R\x05order\"@\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"J\n" +
+	"\x12CreateOrderRequest\x124\n" +
+	"\x05order\x18\x01 \x01(\v2\x13.crm.sales.v1.OrderB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x05order\"@\n" +
 	"\x13CreateOrderResponse\x12)\n" +
-	"\x05order\x18\x01 \x01(\v2\x13.crm.sales.v1.OrderR\x05order\"+\n" +
-	"\x0fGetOrderRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"=\n" +
+	"\x05order\x18\x01 \x01(\v2\x13.crm.sales.v1.OrderR\x05order\".\n" +
+	"\x0fGetOrderRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"=\n" +
 	"\x10GetOrderResponse\x12)\n" +
 	"\x05order\x18\x01 \x01(\v2\x13.crm.sales.v1.OrderR\x05order\"\x84\x01\n" +
 	"\x11ListOrdersRequest\x12$\n" +
@@ -4202,13 +4202,13 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"i\n" +
 	"\x12ListOrdersResponse\x12+\n" +
 	"\x06orders\x18\x01 \x03(\v2\x13.crm.sales.v1.OrderR\x06orders\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"S\n" +
-	"\x15CreateActivityRequest\x12:\n" +
-	"\bactivity\x18\x01 \x01(\v2\x16.crm.sales.v1.ActivityB\x06\xbaH\x03\xc8\x01\x01R\bactivity\"L\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"V\n" +
+	"\x15CreateActivityRequest\x12=\n" +
+	"\bactivity\x18\x01 \x01(\v2\x16.crm.sales.v1.ActivityB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bactivity\"L\n" +
 	"\x16CreateActivityResponse\x122\n" +
-	"\bactivity\x18\x01 \x01(\v2\x16.crm.sales.v1.ActivityR\bactivity\".\n" +
-	"\x12GetActivityRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"I\n" +
+	"\bactivity\x18\x01 \x01(\v2\x16.crm.sales.v1.ActivityR\bactivity\"1\n" +
+	"\x12GetActivityRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"I\n" +
 	"\x13GetActivityResponse\x122\n" +
 	"\bactivity\x18\x01 \x01(\v2\x16.crm.sales.v1.ActivityR\bactivity\"\x88\x01\n" +
 	"\x15ListActivitiesRequest\x12$\n" +
@@ -4220,9 +4220,9 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\n" +
 	"activities\x18\x01 \x03(\v2\x16.crm.sales.v1.ActivityR\n" +
 	"activities\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"3\n" +
-	"\x17CompleteActivityRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"N\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"6\n" +
+	"\x17CompleteActivityRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"N\n" +
 	"\x18CompleteActivityResponse\x122\n" +
 	"\bactivity\x18\x01 \x01(\v2\x16.crm.sales.v1.ActivityR\bactivity\"\xa3\x01\n" +
 	"\x17ListOverdueTasksRequest\x129\n" +
@@ -4239,9 +4239,9 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x06period\x18\x01 \x01(\tB(\xbaH%r#2!^[0-9]{4}-(0[1-9]|1[0-2]|Q[1-4])$R\x06period\x129\n" +
 	"\bowner_id\x18\x02 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{0,64}$R\aownerId\"I\n" +
 	"\x13GetForecastResponse\x122\n" +
-	"\bforecast\x18\x01 \x01(\v2\x16.crm.sales.v1.ForecastR\bforecast\"?\n" +
-	"\x12GetCustomerRequest\x12)\n" +
-	"\vcustomer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"\bforecast\x18\x01 \x01(\v2\x16.crm.sales.v1.ForecastR\bforecast\"B\n" +
+	"\x12GetCustomerRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\"I\n" +
 	"\x13GetCustomerResponse\x122\n" +
 	"\bcustomer\x18\x01 \x01(\v2\x16.crm.sales.v1.CustomerR\bcustomer\"\xc3\x02\n" +

@@ -2285,48 +2285,48 @@ var File_crm_support_v1_support_service_proto protoreflect.FileDescriptor
 
 const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"\n" +
-	"$crm/support/v1/support_service.proto\x12\x0ecrm.support.v1\x1a\x1bbuf/validate/validate.proto\x1a\"crm/support/v1/support_types.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\b\n" +
-	"\x06Ticket\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
-	"\vcustomer_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
-	"customerId\x12*\n" +
+	"$crm/support/v1/support_service.proto\x12\x0ecrm.support.v1\x1a\x1bbuf/validate/validate.proto\x1a\"crm/support/v1/support_types.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\t\n" +
+	"\x06Ticket\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12/\n" +
+	"\vcustomer_id\x18\x02 \x01(\tB\x0e\xe0A\x02\xe0A\x05\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\x12-\n" +
 	"\n" +
-	"product_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\tproductId\x12%\n" +
-	"\asubject\x18\x04 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\asubject\x12+\n" +
-	"\vdescription\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x18\xa0\x9c\x01R\vdescription\x12;\n" +
-	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"product_id\x18\x03 \x01(\tB\x0e\xe0A\x05\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\tproductId\x12(\n" +
+	"\asubject\x18\x04 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\asubject\x12+\n" +
+	"\vdescription\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x18\xa0\x9c\x01R\vdescription\x12@\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\b \x01(\tR\x04etag\x12D\n" +
-	"\bpriority\x18\t \x01(\x0e2\x1e.crm.support.v1.TicketPriorityB\b\xbaH\x05\x82\x01\x02\x10\x01R\bpriority\x12A\n" +
+	"\bpriority\x18\t \x01(\x0e2\x1e.crm.support.v1.TicketPriorityB\b\xbaH\x05\x82\x01\x02\x10\x01R\bpriority\x12D\n" +
 	"\achannel\x18\n" +
-	" \x01(\x0e2\x1d.crm.support.v1.TicketChannelB\b\xbaH\x05\x82\x01\x02\x10\x01R\achannel\x124\n" +
-	"\x06status\x18\v \x01(\x0e2\x1c.crm.support.v1.TicketStatusR\x06status\x12\x1f\n" +
-	"\vassignee_id\x18\f \x01(\tR\n" +
+	" \x01(\x0e2\x1d.crm.support.v1.TicketChannelB\v\xe0A\x05\xbaH\x05\x82\x01\x02\x10\x01R\achannel\x129\n" +
+	"\x06status\x18\v \x01(\x0e2\x1c.crm.support.v1.TicketStatusB\x03\xe0A\x03R\x06status\x12$\n" +
+	"\vassignee_id\x18\f \x01(\tB\x03\xe0A\x03R\n" +
 	"assigneeId\x12$\n" +
 	"\x04tags\x18\r \x03(\tB\x10\xbaH\r\x92\x01\n" +
-	"\x10\x14\"\x06r\x04\x10\x01\x182R\x04tags\x12?\n" +
-	"\x0efirst_response\x18\x0e \x01(\v2\x18.crm.support.v1.SlaClockR\rfirstResponse\x128\n" +
+	"\x10\x14\"\x06r\x04\x10\x01\x182R\x04tags\x12D\n" +
+	"\x0efirst_response\x18\x0e \x01(\v2\x18.crm.support.v1.SlaClockB\x03\xe0A\x03R\rfirstResponse\x12=\n" +
 	"\n" +
-	"resolution\x18\x0f \x01(\v2\x18.crm.support.v1.SlaClockR\n" +
-	"resolution\x129\n" +
+	"resolution\x18\x0f \x01(\v2\x18.crm.support.v1.SlaClockB\x03\xe0A\x03R\n" +
+	"resolution\x12>\n" +
 	"\n" +
-	"pause_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tpauseTime\x129\n" +
+	"pause_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tpauseTime\x12>\n" +
 	"\n" +
-	"solve_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tsolveTime\x129\n" +
+	"solve_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tsolveTime\x12>\n" +
 	"\n" +
-	"close_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12(\n" +
-	"\x04csat\x18\x13 \x01(\v2\x14.crm.support.v1.CsatR\x04csat\x12%\n" +
-	"\x0eentitlement_id\x18\x14 \x01(\tR\rentitlementId\x12B\n" +
-	"\x0fauto_close_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\rautoCloseTime\x12D\n" +
-	"\x0ebusiness_hours\x18\x16 \x01(\v2\x1d.crm.support.v1.BusinessHoursR\rbusinessHours\"M\n" +
-	"\x13CreateTicketRequest\x126\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketB\x06\xbaH\x03\xc8\x01\x01R\x06ticket\"F\n" +
+	"close_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tcloseTime\x12-\n" +
+	"\x04csat\x18\x13 \x01(\v2\x14.crm.support.v1.CsatB\x03\xe0A\x03R\x04csat\x12*\n" +
+	"\x0eentitlement_id\x18\x14 \x01(\tB\x03\xe0A\x03R\rentitlementId\x12G\n" +
+	"\x0fauto_close_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\rautoCloseTime\x12I\n" +
+	"\x0ebusiness_hours\x18\x16 \x01(\v2\x1d.crm.support.v1.BusinessHoursB\x03\xe0A\x03R\rbusinessHours\"P\n" +
+	"\x13CreateTicketRequest\x129\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x06ticket\"F\n" +
 	"\x14CreateTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\",\n" +
-	"\x10GetTicketRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"C\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"/\n" +
+	"\x10GetTicketRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"C\n" +
 	"\x11GetTicketResponse\x12.\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"\x85\x01\n" +
 	"\x12ListTicketsRequest\x12$\n" +
@@ -2342,50 +2342,50 @@ const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"F\n" +
 	"\x14UpdateTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"]\n" +
-	"\x13AssignTicketRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12,\n" +
-	"\vassignee_id\x18\x02 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\x18\x80\x01R\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"c\n" +
+	"\x13AssignTicketRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12/\n" +
+	"\vassignee_id\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\x80\x01R\n" +
 	"assigneeId\"F\n" +
 	"\x14AssignTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"-\n" +
-	"\x11OpenTicketRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"D\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"0\n" +
+	"\x11OpenTicketRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"D\n" +
 	"\x12OpenTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"-\n" +
-	"\x11PendTicketRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"D\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"0\n" +
+	"\x11PendTicketRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"D\n" +
 	"\x12PendTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"-\n" +
-	"\x11HoldTicketRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"D\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"0\n" +
+	"\x11HoldTicketRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"D\n" +
 	"\x12HoldTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\".\n" +
-	"\x12SolveTicketRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"1\n" +
+	"\x12SolveTicketRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
 	"\x13SolveTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"/\n" +
-	"\x13ReopenTicketRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"F\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"2\n" +
+	"\x13ReopenTicketRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"F\n" +
 	"\x14ReopenTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\".\n" +
-	"\x12CloseTicketRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"1\n" +
+	"\x12CloseTicketRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
 	"\x13CloseTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"r\n" +
-	"\x11RateTicketRequest\x12\x18\n" +
-	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"u\n" +
+	"\x11RateTicketRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\x05score\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x05(\x01R\x05score\x12\"\n" +
 	"\acomment\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x88'R\acomment\"D\n" +
 	"\x12RateTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"u\n" +
-	"\x11AddCommentRequest\x12%\n" +
-	"\tticket_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bticketId\x129\n" +
-	"\acomment\x18\x02 \x01(\v2\x17.crm.support.v1.CommentB\x06\xbaH\x03\xc8\x01\x01R\acomment\"G\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"{\n" +
+	"\x11AddCommentRequest\x12(\n" +
+	"\tticket_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\bticketId\x12<\n" +
+	"\acomment\x18\x02 \x01(\v2\x17.crm.support.v1.CommentB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\acomment\"G\n" +
 	"\x12AddCommentResponse\x121\n" +
-	"\acomment\x18\x01 \x01(\v2\x17.crm.support.v1.CommentR\acomment\"\x8b\x01\n" +
-	"\x13ListCommentsRequest\x12%\n" +
-	"\tticket_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bticketId\x12$\n" +
+	"\acomment\x18\x01 \x01(\v2\x17.crm.support.v1.CommentR\acomment\"\x8e\x01\n" +
+	"\x13ListCommentsRequest\x12(\n" +
+	"\tticket_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\bticketId\x12$\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"s\n" +
@@ -2398,10 +2398,10 @@ const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"\x06closed\x18\x02 \x01(\x05R\x06closed\"\x18\n" +
 	"\x16ListSlaPoliciesRequest\"W\n" +
 	"\x17ListSlaPoliciesResponse\x12<\n" +
-	"\fsla_policies\x18\x01 \x03(\v2\x19.crm.support.v1.SlaPolicyR\vslaPolicies\"\x97\x01\n" +
-	"\x16UpdateSlaPolicyRequest\x12@\n" +
+	"\fsla_policies\x18\x01 \x03(\v2\x19.crm.support.v1.SlaPolicyR\vslaPolicies\"\x9a\x01\n" +
+	"\x16UpdateSlaPolicyRequest\x12C\n" +
 	"\n" +
-	"sla_policy\x18\x01 \x01(\v2\x19.crm.support.v1.SlaPolicyB\x06\xbaH\x03\xc8\x01\x01R\tslaPolicy\x12;\n" +
+	"sla_policy\x18\x01 \x01(\v2\x19.crm.support.v1.SlaPolicyB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\tslaPolicy\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"S\n" +
 	"\x17UpdateSlaPolicyResponse\x128\n" +
@@ -2409,13 +2409,13 @@ const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"sla_policy\x18\x01 \x01(\v2\x19.crm.support.v1.SlaPolicyR\tslaPolicy\"\x1b\n" +
 	"\x19GetSupportSettingsRequest\"Y\n" +
 	"\x1aGetSupportSettingsResponse\x12;\n" +
-	"\bsettings\x18\x01 \x01(\v2\x1f.crm.support.v1.SupportSettingsR\bsettings\"c\n" +
-	"\x1cUpdateSupportSettingsRequest\x12C\n" +
-	"\bsettings\x18\x01 \x01(\v2\x1f.crm.support.v1.SupportSettingsB\x06\xbaH\x03\xc8\x01\x01R\bsettings\"\\\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1f.crm.support.v1.SupportSettingsR\bsettings\"f\n" +
+	"\x1cUpdateSupportSettingsRequest\x12F\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1f.crm.support.v1.SupportSettingsB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bsettings\"\\\n" +
 	"\x1dUpdateSupportSettingsResponse\x12;\n" +
-	"\bsettings\x18\x01 \x01(\v2\x1f.crm.support.v1.SupportSettingsR\bsettings\"b\n" +
-	"\x18RecordNpsResponseRequest\x12F\n" +
-	"\fnps_response\x18\x01 \x01(\v2\x1b.crm.support.v1.NpsResponseB\x06\xbaH\x03\xc8\x01\x01R\vnpsResponse\"[\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1f.crm.support.v1.SupportSettingsR\bsettings\"e\n" +
+	"\x18RecordNpsResponseRequest\x12I\n" +
+	"\fnps_response\x18\x01 \x01(\v2\x1b.crm.support.v1.NpsResponseB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\vnpsResponse\"[\n" +
 	"\x19RecordNpsResponseResponse\x12>\n" +
 	"\fnps_response\x18\x01 \x01(\v2\x1b.crm.support.v1.NpsResponseR\vnpsResponse\"\x18\n" +
 	"\x16GetSupportStatsRequest\"M\n" +

@@ -8,6 +8,7 @@ package supportv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -1142,7 +1143,7 @@ var File_crm_support_v1_support_types_proto protoreflect.FileDescriptor
 
 const file_crm_support_v1_support_types_proto_rawDesc = "" +
 	"\n" +
-	"\"crm/support/v1/support_types.proto\x12\x0ecrm.support.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x02\n" +
+	"\"crm/support/v1/support_types.proto\x12\x0ecrm.support.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x02\n" +
 	"\bSlaClock\x121\n" +
 	"\x06target\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06target\x125\n" +
 	"\bdue_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\adueTime\x127\n" +
@@ -1152,21 +1153,21 @@ const file_crm_support_v1_support_types_proto_rawDesc = "" +
 	"\x04Csat\x12\x14\n" +
 	"\x05score\x18\x01 \x01(\x05R\x05score\x12\x18\n" +
 	"\acomment\x18\x02 \x01(\tR\acomment\x127\n" +
-	"\trate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\brateTime\"\x85\x02\n" +
-	"\aComment\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
-	"\tticket_id\x18\x02 \x01(\tR\bticketId\x12 \n" +
-	"\x04body\x18\x03 \x01(\tB\f\xbaH\t\xc8\x01\x01r\x04\x18\xa0\x9c\x01R\x04body\x12\x1a\n" +
+	"\trate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\brateTime\"\x97\x02\n" +
+	"\aComment\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12 \n" +
+	"\tticket_id\x18\x02 \x01(\tB\x03\xe0A\x03R\bticketId\x12#\n" +
+	"\x04body\x18\x03 \x01(\tB\x0f\xe0A\x02\xbaH\t\xc8\x01\x01r\x04\x18\xa0\x9c\x01R\x04body\x12\x1a\n" +
 	"\binternal\x18\x04 \x01(\bR\binternal\x12%\n" +
 	"\tauthor_id\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\bauthorId\x12+\n" +
-	"\x11customer_authored\x18\x06 \x01(\bR\x10customerAuthored\x12;\n" +
-	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\x89\x03\n" +
-	"\tSlaPolicy\x12G\n" +
-	"\bpriority\x18\x01 \x01(\x0e2\x1e.crm.support.v1.TicketPriorityB\v\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\bpriority\x12`\n" +
+	"\x11customer_authored\x18\x06 \x01(\bR\x10customerAuthored\x12@\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\"\x91\x03\n" +
+	"\tSlaPolicy\x12J\n" +
+	"\bpriority\x18\x01 \x01(\x0e2\x1e.crm.support.v1.TicketPriorityB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\bpriority\x12`\n" +
 	"\x15first_response_target\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x11\xbaH\x0e\xaa\x01\v\"\x05\b\x80\xe7\x84\x0f2\x02\b<R\x13firstResponseTarget\x12Y\n" +
-	"\x11resolution_target\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x11\xbaH\x0e\xaa\x01\v\"\x05\b\x80\xe7\x84\x0f2\x02\b<R\x10resolutionTarget\x12;\n" +
-	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\x11resolution_target\x18\x03 \x01(\v2\x19.google.protobuf.DurationB\x11\xbaH\x0e\xaa\x01\v\"\x05\b\x80\xe7\x84\x0f2\x02\b<R\x10resolutionTarget\x12@\n" +
+	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\x05 \x01(\tR\x04etag\x12%\n" +
 	"\x0ebusiness_hours\x18\x06 \x01(\bR\rbusinessHours\"\x90\x02\n" +
@@ -1176,23 +1177,23 @@ const file_crm_support_v1_support_types_proto_rawDesc = "" +
 	"start_hour\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x17(\x00R\tstartHour\x12$\n" +
 	"\bend_hour\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x18(\x01R\aendHour\x12(\n" +
 	"\x04days\x18\x04 \x03(\x05B\x14\xbaH\x11\x92\x01\x0e\b\x01\x10\a\x18\x01\"\x06\x1a\x04\x18\a(\x01R\x04days:_\xbaH\\\x1aZ\n" +
-	"\x14business_hours.order\x12!end_hour must be after start_hour\x1a\x1fthis.end_hour > this.start_hour\"\xdc\x01\n" +
+	"\x14business_hours.order\x12!end_hour must be after start_hour\x1a\x1fthis.end_hour > this.start_hour\"\xe1\x01\n" +
 	"\x0fSupportSettings\x122\n" +
 	"\x0fauto_close_days\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xed\x02(\x01R\rautoCloseDays\x12;\n" +
-	"\vupdate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\xbaH\a\x1a\x05\x18\xed\x02(\x01R\rautoCloseDays\x12@\n" +
+	"\vupdate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\x03 \x01(\tR\x04etag\x12D\n" +
-	"\x0ebusiness_hours\x18\x04 \x01(\v2\x1d.crm.support.v1.BusinessHoursR\rbusinessHours\"\x83\x02\n" +
-	"\vNpsResponse\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
-	"\vcustomer_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"\x0ebusiness_hours\x18\x04 \x01(\v2\x1d.crm.support.v1.BusinessHoursR\rbusinessHours\"\x95\x02\n" +
+	"\vNpsResponse\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12,\n" +
+	"\vcustomer_id\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\x12\x1f\n" +
 	"\x05score\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\n" +
 	"(\x00R\x05score\x12\"\n" +
-	"\acomment\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x88'R\acomment\x127\n" +
-	"\bcategory\x18\x05 \x01(\x0e2\x1b.crm.support.v1.NpsCategoryR\bcategory\x12;\n" +
-	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\acomment\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x88'R\acomment\x12<\n" +
+	"\bcategory\x18\x05 \x01(\x0e2\x1b.crm.support.v1.NpsCategoryB\x03\xe0A\x03R\bcategory\x12@\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\"S\n" +
 	"\rSlaAttainment\x12\x10\n" +
 	"\x03met\x18\x01 \x01(\x03R\x03met\x12\x1a\n" +
