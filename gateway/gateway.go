@@ -118,11 +118,14 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 	}), nil
 }
 
-// forwardHeader forwards Idempotency-Key as gRPC metadata, and everything grpc-gateway forwards
-// by default (Authorization among them).
+// forwardHeader forwards Idempotency-Key and X-Request-Id as gRPC metadata, and everything
+// grpc-gateway forwards by default (Authorization among them).
 func forwardHeader(key string) (string, bool) {
-	if textproto.CanonicalMIMEHeaderKey(key) == "Idempotency-Key" {
+	switch textproto.CanonicalMIMEHeaderKey(key) {
+	case "Idempotency-Key":
 		return "idempotency-key", true
+	case "X-Request-Id":
+		return "x-request-id", true
 	}
 	return runtime.DefaultHeaderMatcher(key)
 }

@@ -523,3 +523,33 @@ func TestConsumerSpanLinksToProducerSpan(t *testing.T) {
 		}
 	})
 }
+
+// TestReactionsEventNamesItsCause follows a cause through the bus: a call's event carries its key
+// and request id; the event a reaction to it publishes names that event as its actor and keeps the
+// request id, without the handler saying so.
+func TestReactionsEventNamesItsCause(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		producer, tenant := producerName(), redistest.Tenant(t)
+		call := events.WithCause(context.Background(), events.ByKey("key-1", "req-1"))
+		first := publish(call, t, b, producer, tenant, 1)
+		if first.GetActor().GetApiKeyId() != "key-1" || first.GetRequestId() != "req-1" {
+			t.Fatalf("the call's event: actor %v, request id %q; want key-1, req-1", first.GetActor(), first.GetRequestId())
+		}
+		reacted := make(chan *eventv1.Event, 1)
+		startConsumer(t, b, b.rdb, fastConfig("T"), events.Subscription{Group: "reactor", Producer: producer,
+			Handle: func(ctx context.Context, ev *eventv1.Event) error {
+				pub := events.Publisher{Producer: "reactor", Propagator: propagation.TraceContext{}}
+				out, _, err := pub.Envelope(ctx, eventv1.Type[*wrapperspb.Int64Value]{Name: "reactor.thing.followed"}.Of(wrapperspb.Int64(2)), tenant, "", time.Now())
+				reacted <- out
+				return err
+			}}, testTelemetry())
+		select {
+		case out := <-reacted:
+			if out.GetActor().GetEventId() != first.GetId() || out.GetRequestId() != "req-1" {
+				t.Errorf("the reaction's event: actor %v, request id %q; want event %s, req-1", out.GetActor(), out.GetRequestId(), first.GetId())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("event not handled")
+		}
+	})
+}

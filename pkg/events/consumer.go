@@ -270,10 +270,10 @@ func (c *Consumer) process(ctx context.Context, stream string, m redis.XMessage,
 	}
 }
 
-// invoke calls the handler in a consumer span linked to the producer's span. A shutdown does not
-// cancel the call: it drains.
+// invoke calls the handler in a consumer span linked to the producer's span, with the event as the
+// cause of what the handler writes. A shutdown does not cancel the call: it drains.
 func (c *Consumer) invoke(ctx context.Context, d Delivery, ev *eventv1.Event) (err error) {
-	hctx, cancel := context.WithTimeout(context.WithValue(context.WithoutCancel(ctx), deliveryKey{}, d), c.cfg.HandlerTimeout)
+	hctx, cancel := context.WithTimeout(WithCause(context.WithValue(context.WithoutCancel(ctx), deliveryKey{}, d), ByEvent(ev)), c.cfg.HandlerTimeout)
 	defer cancel()
 	producer := trace.SpanContextFromContext(c.prop.Extract(context.Background(),
 		propagation.MapCarrier{"traceparent": ev.GetTraceparent(), "tracestate": ev.GetTracestate()}))

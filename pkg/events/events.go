@@ -24,7 +24,8 @@ type Publisher struct {
 
 // Envelope wraps body (an event type and its payload, from the producer's declared types: see
 // eventv1.Type) in an event and returns it with its wire encoding, ready to append to the
-// producer's stream in the same atomic write as the change.
+// producer's stream in the same atomic write as the change. The actor and request id come from the
+// Cause in ctx, which the platform set.
 func (p Publisher) Envelope(ctx context.Context, body eventv1.Body, tenantID, customerID string, at time.Time) (*eventv1.Event, []byte, error) {
 	if m := body.Payload(); m == nil || !m.ProtoReflect().IsValid() {
 		return nil, nil, fmt.Errorf("events: %q without a payload", body.Type())
@@ -33,6 +34,7 @@ func (p Publisher) Envelope(ctx context.Context, body eventv1.Body, tenantID, cu
 	if err != nil {
 		return nil, nil, fmt.Errorf("events: %w", err)
 	}
+	cause := CauseFrom(ctx)
 	carrier := propagation.MapCarrier{}
 	p.Propagator.Inject(ctx, carrier)
 	ev := &eventv1.Event{
@@ -45,6 +47,8 @@ func (p Publisher) Envelope(ctx context.Context, body eventv1.Body, tenantID, cu
 		Traceparent:  carrier.Get("traceparent"),
 		Tracestate:   carrier.Get("tracestate"),
 		Payload:      payload,
+		Actor:        cause.Actor,
+		RequestId:    cause.RequestID,
 	}
 	data, err := proto.Marshal(ev)
 	if err != nil {

@@ -16,8 +16,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/telemetry"
 )
+
+// requestIDHeader is the metadata key of the request id, the one grpcserver reads.
+const requestIDHeader = "x-request-id"
 
 // Config of outbound calls.
 type Config struct {
@@ -92,9 +96,13 @@ func deadline(d time.Duration) grpc.UnaryClientInterceptor {
 	}
 }
 
-// forwardCredential passes the incoming authorization on, unless the caller set its own.
+// forwardCredential passes the incoming authorization on, unless the caller set its own, and the
+// request id of the change in hand, so the callee's events carry the same one.
 func forwardCredential(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	out, _ := metadata.FromOutgoingContext(ctx)
+	if id := events.CauseFrom(ctx).RequestID; id != "" && len(out.Get(requestIDHeader)) == 0 {
+		ctx = metadata.AppendToOutgoingContext(ctx, requestIDHeader, id)
+	}
 	if len(out.Get("authorization")) == 0 {
 		if in, ok := metadata.FromIncomingContext(ctx); ok {
 			if v := in.Get("authorization"); len(v) > 0 {

@@ -2,6 +2,7 @@ package grpcserver_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/crmcycle/crm/pkg/auth"
 	"github.com/crmcycle/crm/pkg/ratelimit"
 	"github.com/crmcycle/crm/pkg/servicetest"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -144,5 +146,51 @@ func TestRateLimitPerKeyOverGRPC(t *testing.T) {
 	other, otherCtx := c.client(t, sameTenantOtherKey)
 	if _, err := other.GetLead(otherCtx, get); err != nil {
 		t.Fatalf("another key: %v", err)
+	}
+}
+
+// TestCauseOfACall checks what the platform records as the cause of a call's writes (the actor
+// and request id every event it publishes carries): the key the call was authenticated with and
+// the caller's request id, or a fresh one sent back when the caller gave none or an unusable one.
+func TestCauseOfACall(t *testing.T) {
+	c := startChain(t, nil)
+	_, key := c.suite.NewKey(t, "", "marketing.write")
+	principal, err := auth.NewStore(c.suite.Redis).Lookup(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, sent string
+		keep       bool
+	}{
+		{"caller's request id", "req-2026-12-05.1", true},
+		{"none sent", "", false},
+		{"too long", strings.Repeat("r", 129), false},
+		{"not printable", "req id", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client, ctx := c.client(t, key)
+			if tt.sent != "" {
+				ctx = metadata.AppendToOutgoingContext(ctx, "x-request-id", tt.sent)
+			}
+			var header metadata.MD
+			if _, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: "a@example.com"}}, grpc.Header(&header)); err != nil {
+				t.Fatal(err)
+			}
+			got := c.fake.cause.Load()
+			if got.Actor.GetApiKeyId() != principal.KeyID {
+				t.Errorf("actor %v, want API key %s", got.Actor, principal.KeyID)
+			}
+			if tt.keep && got.RequestID != tt.sent {
+				t.Errorf("request id %q, want the caller's %q", got.RequestID, tt.sent)
+			}
+			if !tt.keep && (got.RequestID == "" || got.RequestID == tt.sent) {
+				t.Errorf("request id %q, want a fresh one", got.RequestID)
+			}
+			if h := header.Get("x-request-id"); len(h) != 1 || h[0] != got.RequestID {
+				t.Errorf("x-request-id header %v, want [%s]", h, got.RequestID)
+			}
+		})
 	}
 }

@@ -34,6 +34,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/grpcserver"
 	"github.com/crmcycle/crm/pkg/redistest"
 	"github.com/crmcycle/crm/pkg/telemetry"
@@ -63,6 +64,8 @@ type fakeMarketing struct {
 	calls   atomic.Int64
 	started chan struct{}
 	release chan struct{}
+	// cause is the events.Cause the last CaptureLead saw.
+	cause atomic.Pointer[events.Cause]
 }
 
 func (f *fakeMarketing) GetLead(ctx context.Context, req *marketingv1.GetLeadRequest) (*marketingv1.GetLeadResponse, error) {
@@ -87,6 +90,8 @@ func (f *fakeMarketing) GetLead(ctx context.Context, req *marketingv1.GetLeadReq
 
 func (f *fakeMarketing) CaptureLead(ctx context.Context, req *marketingv1.CaptureLeadRequest) (*marketingv1.CaptureLeadResponse, error) {
 	f.calls.Add(1)
+	cause := events.CauseFrom(ctx)
+	f.cause.Store(&cause)
 	if req.GetLead().GetEmail() == emailRefused {
 		return nil, apierr.New(apierr.FailedPrecondition, "LEAD_REFUSED", "the lead is refused")
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/platform"
 	"github.com/crmcycle/crm/pkg/redistest"
@@ -47,7 +48,7 @@ func start(t *testing.T, deps platform.Deps, interval time.Duration, fail func(c
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		platform.EveryPartition(ctx, deps, interval, func(ctx context.Context, p int) error {
+		platform.EveryPartition(ctx, deps, "test", interval, func(ctx context.Context, p int) error {
 			select {
 			case ch <- p:
 			case <-ctx.Done():
@@ -133,5 +134,29 @@ func TestEveryPartitionStopsWithinARound(t *testing.T) {
 	stop()
 	if len(calls) != 0 {
 		t.Errorf("%d more partitions swept after the context was canceled", len(calls))
+	}
+}
+
+func TestEveryPartitionNamesTheSweepAsTheCause(t *testing.T) {
+	causes := make(chan events.Cause, 100)
+	calls, _ := start(t, sweepDeps(t, make(lines, 10)), time.Millisecond, func(ctx context.Context, _ int) error {
+		select {
+		case causes <- events.CauseFrom(ctx):
+		default: // later rounds than the test reads
+		}
+		return nil
+	})
+	receive(t, calls, 2*partitions)
+	got := receive(t, causes, 2*partitions)
+	for i, c := range got {
+		if c.Actor.GetSweep() != "test" || c.RequestID == "" {
+			t.Fatalf("call %d: cause %v, want sweep \"test\" with a request id", i, c)
+		}
+		if i > 0 && i%partitions != 0 && c.RequestID != got[i-1].RequestID {
+			t.Errorf("call %d: request id %q differs from the round's %q", i, c.RequestID, got[i-1].RequestID)
+		}
+	}
+	if got[0].RequestID == got[partitions].RequestID {
+		t.Errorf("two rounds share request id %q", got[0].RequestID)
 	}
 }

@@ -74,7 +74,7 @@ func (s *Service) Subscriptions() []events.Subscription {
 // RunBackground implements platform.Background: on a timer, over every partition, customers whose
 // churn window ran out become CHURNED.
 func (s *Service) RunBackground(ctx context.Context) error {
-	platform.EveryPartition(ctx, s.deps, churnSweepInterval, func(ctx context.Context, p int) error {
+	platform.EveryPartition(ctx, s.deps, "marketing.churn", churnSweepInterval, func(ctx context.Context, p int) error {
 		if _, err := s.reactions.SweepChurn(ctx, p); err != nil {
 			return fmt.Errorf("marketing churn sweep: %w", err)
 		}

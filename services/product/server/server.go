@@ -77,7 +77,7 @@ func (s *Service) Subscriptions() []events.Subscription {
 // and the rescoring of adoption that fades without usage. Concurrent sweeps in other processes are
 // safe: each change is conditional on the version read.
 func (s *Service) RunBackground(ctx context.Context) error {
-	platform.EveryPartition(ctx, s.deps, sweepInterval, func(ctx context.Context, p int) error {
+	platform.EveryPartition(ctx, s.deps, "product.renewal", sweepInterval, func(ctx context.Context, p int) error {
 		var errs []error
 		if err := s.subscriptions.SweepPartition(ctx, p); err != nil {
 			errs = append(errs, fmt.Errorf("product renewal sweep: %w", err))

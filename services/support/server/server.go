@@ -70,7 +70,7 @@ func (s *Service) Register(r grpc.ServiceRegistrar) { s.rpc.Register(r) }
 // schedules. Several processes may sweep at once: each change is a versioned commit, so a breach or
 // close happens once whoever gets there first.
 func (s *Service) RunBackground(ctx context.Context) error {
-	platform.EveryPartition(ctx, s.deps, sweepInterval, func(ctx context.Context, p int) error {
+	platform.EveryPartition(ctx, s.deps, "support.sla", sweepInterval, func(ctx context.Context, p int) error {
 		r, err := s.sweep.Partition(ctx, p)
 		if r.Breaches+r.Closed > 0 {
 			s.deps.Logger.InfoContext(ctx, "support sweep", "partition", p, "breaches", r.Breaches, "closed", r.Closed)

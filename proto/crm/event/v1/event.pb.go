@@ -44,7 +44,14 @@ type Event struct {
 	// W3C tracestate that goes with traceparent.
 	Tracestate string `protobuf:"bytes,8,opt,name=tracestate,proto3" json:"tracestate,omitempty"`
 	// The event's payload, a message of the producer's package, for example crm.marketing.v1.LeadCaptured.
-	Payload       *anypb.Any `protobuf:"bytes,9,opt,name=payload,proto3" json:"payload,omitempty"`
+	Payload *anypb.Any `protobuf:"bytes,9,opt,name=payload,proto3" json:"payload,omitempty"`
+	// Who made the change: the API key of the call, or the event or sweep that caused it. Set by
+	// the platform (the gRPC server, the event consumer, the sweep runner), never by a handler.
+	Actor *Actor `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
+	// The request id of the call that made the change (X-Request-Id at the REST edge,
+	// x-request-id metadata on gRPC); a reaction carries the request id of the event it reacts to,
+	// so one request's whole cascade shares it.
+	RequestId     string `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -142,11 +149,129 @@ func (x *Event) GetPayload() *anypb.Any {
 	return nil
 }
 
+func (x *Event) GetActor() *Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
+}
+
+func (x *Event) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// Actor is who or what made a change.
+type Actor struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Exactly one is set.
+	//
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Actor_ApiKeyId
+	//	*Actor_EventId
+	//	*Actor_Sweep
+	Kind          isActor_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Actor) Reset() {
+	*x = Actor{}
+	mi := &file_crm_event_v1_event_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Actor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Actor) ProtoMessage() {}
+
+func (x *Actor) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_event_v1_event_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Actor.ProtoReflect.Descriptor instead.
+func (*Actor) Descriptor() ([]byte, []int) {
+	return file_crm_event_v1_event_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Actor) GetKind() isActor_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Actor) GetApiKeyId() string {
+	if x != nil {
+		if x, ok := x.Kind.(*Actor_ApiKeyId); ok {
+			return x.ApiKeyId
+		}
+	}
+	return ""
+}
+
+func (x *Actor) GetEventId() string {
+	if x != nil {
+		if x, ok := x.Kind.(*Actor_EventId); ok {
+			return x.EventId
+		}
+	}
+	return ""
+}
+
+func (x *Actor) GetSweep() string {
+	if x != nil {
+		if x, ok := x.Kind.(*Actor_Sweep); ok {
+			return x.Sweep
+		}
+	}
+	return ""
+}
+
+type isActor_Kind interface {
+	isActor_Kind()
+}
+
+type Actor_ApiKeyId struct {
+	// The id of the API key the call was authenticated with (never its secret).
+	ApiKeyId string `protobuf:"bytes,1,opt,name=api_key_id,json=apiKeyId,proto3,oneof"`
+}
+
+type Actor_EventId struct {
+	// The id of the event whose reaction made the change.
+	EventId string `protobuf:"bytes,2,opt,name=event_id,json=eventId,proto3,oneof"`
+}
+
+type Actor_Sweep struct {
+	// The name of the background sweep that made the change, for example "support.sla".
+	Sweep string `protobuf:"bytes,3,opt,name=sweep,proto3,oneof"`
+}
+
+func (*Actor_ApiKeyId) isActor_Kind() {}
+
+func (*Actor_EventId) isActor_Kind() {}
+
+func (*Actor_Sweep) isActor_Kind() {}
+
 var File_crm_event_v1_event_proto protoreflect.FileDescriptor
 
 const file_crm_event_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x18crm/event/v1/event.proto\x12\fcrm.event.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\x02\n" +
+	"\x18crm/event/v1/event.proto\x12\fcrm.event.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x03\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1b\n" +
@@ -159,7 +284,17 @@ const file_crm_event_v1_event_proto_rawDesc = "" +
 	"\n" +
 	"tracestate\x18\b \x01(\tR\n" +
 	"tracestate\x12.\n" +
-	"\apayload\x18\t \x01(\v2\x14.google.protobuf.AnyR\apayloadB4Z2github.com/crmcycle/crm/proto/crm/event/v1;eventv1b\x06proto3"
+	"\apayload\x18\t \x01(\v2\x14.google.protobuf.AnyR\apayload\x12)\n" +
+	"\x05actor\x18\n" +
+	" \x01(\v2\x13.crm.event.v1.ActorR\x05actor\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\v \x01(\tR\trequestId\"d\n" +
+	"\x05Actor\x12\x1e\n" +
+	"\n" +
+	"api_key_id\x18\x01 \x01(\tH\x00R\bapiKeyId\x12\x1b\n" +
+	"\bevent_id\x18\x02 \x01(\tH\x00R\aeventId\x12\x16\n" +
+	"\x05sweep\x18\x03 \x01(\tH\x00R\x05sweepB\x06\n" +
+	"\x04kindB4Z2github.com/crmcycle/crm/proto/crm/event/v1;eventv1b\x06proto3"
 
 var (
 	file_crm_event_v1_event_proto_rawDescOnce sync.Once
@@ -173,20 +308,22 @@ func file_crm_event_v1_event_proto_rawDescGZIP() []byte {
 	return file_crm_event_v1_event_proto_rawDescData
 }
 
-var file_crm_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_crm_event_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_crm_event_v1_event_proto_goTypes = []any{
 	(*Event)(nil),                 // 0: crm.event.v1.Event
-	(*timestamppb.Timestamp)(nil), // 1: google.protobuf.Timestamp
-	(*anypb.Any)(nil),             // 2: google.protobuf.Any
+	(*Actor)(nil),                 // 1: crm.event.v1.Actor
+	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
+	(*anypb.Any)(nil),             // 3: google.protobuf.Any
 }
 var file_crm_event_v1_event_proto_depIdxs = []int32{
-	1, // 0: crm.event.v1.Event.occurred_time:type_name -> google.protobuf.Timestamp
-	2, // 1: crm.event.v1.Event.payload:type_name -> google.protobuf.Any
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	2, // 0: crm.event.v1.Event.occurred_time:type_name -> google.protobuf.Timestamp
+	3, // 1: crm.event.v1.Event.payload:type_name -> google.protobuf.Any
+	1, // 2: crm.event.v1.Event.actor:type_name -> crm.event.v1.Actor
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_crm_event_v1_event_proto_init() }
@@ -194,13 +331,18 @@ func file_crm_event_v1_event_proto_init() {
 	if File_crm_event_v1_event_proto != nil {
 		return
 	}
+	file_crm_event_v1_event_proto_msgTypes[1].OneofWrappers = []any{
+		(*Actor_ApiKeyId)(nil),
+		(*Actor_EventId)(nil),
+		(*Actor_Sweep)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_event_v1_event_proto_rawDesc), len(file_crm_event_v1_event_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
