@@ -41,7 +41,7 @@ func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w
 		httpStatus = he.HTTPStatus
 		err = he.Err
 	}
-	st := status.Convert(err)
+	st := answerable(status.Convert(err))
 	if httpStatus == 0 {
 		httpStatus = runtime.HTTPStatusFromCode(st.Code())
 	}
@@ -54,10 +54,38 @@ func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w
 			w.Header().Set("Retry-After", v)
 		}
 	}
+	if st.Code() == codes.Unavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", retryAfterSeconds)
+	}
 	if reasonOf(st) == "IDEMPOTENCY_KEY_REUSED" {
 		httpStatus = http.StatusUnprocessableEntity // as Stripe: the request is well-formed, the key is not
 	}
 	writeJSONError(w, httpStatus, st.Code(), st.Message(), details)
+}
+
+// retryAfterSeconds is the wait a 503 suggests when the service did not say.
+const retryAfterSeconds = "1"
+
+// answerable keeps a service's answer (it carries an ErrorInfo) and replaces what the gateway's
+// own connection to a service reports (dial, TLS, reset), whose text is not for clients.
+func answerable(st *status.Status) *status.Status {
+	if reasonOf(st) != "" {
+		return st
+	}
+	var reason, msg string
+	switch st.Code() {
+	case codes.Unavailable:
+		reason, msg = "SERVICE_UNAVAILABLE", "the service is unavailable right now; retry"
+	case codes.Internal, codes.Unknown, codes.DataLoss:
+		reason, msg = "INTERNAL", "internal error"
+	default:
+		return st
+	}
+	out, err := status.New(st.Code(), msg).WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: "gateway.crm"})
+	if err != nil {
+		return status.New(st.Code(), msg)
+	}
+	return out
 }
 
 func reasonOf(st *status.Status) string {

@@ -88,7 +88,9 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := ready(r.Context()); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			// The public port says no more than that; the admin port's /readyz says why.
+			w.Header().Set("Retry-After", retryAfterSeconds)
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/protoadapt"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/ratelimit"
 )
 
 var kindCodes = map[apierr.Kind]codes.Code{
@@ -44,27 +45,101 @@ func errorInterceptor(logger *slog.Logger) grpc.UnaryServerInterceptor {
 
 func toStatus(ctx context.Context, logger *slog.Logger, fullMethod string, err error) error {
 	domain := errorDomain(fullMethod)
+	if answered(err) {
+		return err
+	}
+	if limited, ok := limitedInside(err); ok {
+		// Another service refused a call made on the client's behalf: the client is over its
+		// limit, and should hear so (429), not that the service is down.
+		seconds := limited.GetMetadata()["retry_after_seconds"]
+		if seconds == "" {
+			seconds = retryAfterSeconds
+		}
+		setRetryAfter(ctx, seconds)
+		return withDetails(codes.ResourceExhausted, ratelimit.ErrLimited.Message, domain, ratelimit.ErrLimited.Reason,
+			map[string]string{"retry_after_seconds": seconds}, nil)
+	}
 	if e, ok := apierr.As(err); ok {
-		if e.Kind == apierr.Internal {
+		if e.Kind == apierr.Internal && storeUnavailable(ctx, err) {
+			e = errStoreUnavailable
+		}
+		switch e.Kind {
+		case apierr.Internal:
 			logger.ErrorContext(ctx, "internal error", "method", fullMethod, "error", err)
+		case apierr.Unavailable:
+			logger.WarnContext(ctx, "unavailable", "method", fullMethod, "error", err)
+			setRetryAfter(ctx, retryAfterSeconds)
 		}
 		return withDetails(kindCodes[e.Kind], e.Message, domain, e.Reason, e.Metadata, e.Fields)
 	}
-	if st, ok := status.FromError(err); ok {
-		if fields := validationViolations(st); fields != nil {
-			return withDetails(codes.InvalidArgument, "invalid request: "+describe(fields), domain,
-				"INVALID_ARGUMENT", nil, fields)
-		}
-		return err
+	if st, ok := status.FromError(err); ok && !storeUnavailable(ctx, err) {
+		return fromStatus(ctx, logger, fullMethod, domain, st, err)
 	}
 	switch {
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "the call was canceled")
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
 		return status.Error(codes.DeadlineExceeded, "the call's deadline passed")
+	case storeUnavailable(ctx, err):
+		logger.WarnContext(ctx, "store unavailable", "method", fullMethod, "error", err)
+		setRetryAfter(ctx, retryAfterSeconds)
+		return withDetails(codes.Unavailable, errStoreUnavailable.Message, domain, errStoreUnavailable.Reason, nil, nil)
 	}
 	logger.ErrorContext(ctx, "internal error", "method", fullMethod, "error", err)
 	return withDetails(codes.Internal, "internal error", domain, "INTERNAL", nil, nil)
+}
+
+// fromStatus passes on a status that is already an answer (this server's, or a validation
+// failure made into one), and makes one from a status without an ErrorInfo: a transport failure
+// of a call to another service, whose text (addresses, TLS errors) is not for clients.
+func fromStatus(ctx context.Context, logger *slog.Logger, fullMethod, domain string, st *status.Status, err error) error {
+	if fields := validationViolations(st); fields != nil {
+		return withDetails(codes.InvalidArgument, "invalid request: "+describe(fields), domain,
+			"INVALID_ARGUMENT", nil, fields)
+	}
+	if errorInfo(st) != nil {
+		return st.Err()
+	}
+	switch st.Code() {
+	case codes.Unavailable:
+		logger.WarnContext(ctx, "a needed service is unavailable", "method", fullMethod, "error", err)
+		setRetryAfter(ctx, retryAfterSeconds)
+		return withDetails(codes.Unavailable, "a service this call needs is unavailable right now; retry", domain,
+			"SERVICE_UNAVAILABLE", nil, nil)
+	case codes.Internal, codes.Unknown, codes.DataLoss:
+		logger.ErrorContext(ctx, "internal error", "method", fullMethod, "error", err)
+		return withDetails(codes.Internal, "internal error", domain, "INTERNAL", nil, nil)
+	}
+	return st.Err()
+}
+
+// answered reports whether err is already this edge's answer: a status with its ErrorInfo (a
+// second mapping runs inside the idempotency interceptor).
+func answered(err error) bool {
+	s, ok := err.(interface{ GRPCStatus() *status.Status })
+	return ok && errorInfo(s.GRPCStatus()) != nil
+}
+
+// limitedInside finds, in err's chain, another service's rate-limit refusal.
+func limitedInside(err error) (*errdetails.ErrorInfo, bool) {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.ResourceExhausted {
+		return nil, false
+	}
+	info := errorInfo(st)
+	if info == nil || info.GetReason() != ratelimit.ErrLimited.Reason {
+		return nil, false
+	}
+	return info, true
+}
+
+func errorInfo(st *status.Status) *errdetails.ErrorInfo {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info
+		}
+	}
+	return nil
 }
 
 func withDetails(code codes.Code, msg, domain, reason string, metadata map[string]string, fields []apierr.FieldViolation) error {

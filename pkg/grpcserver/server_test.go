@@ -61,6 +61,8 @@ const emailRefused = "refused@example.com"
 
 type fakeMarketing struct {
 	marketingv1.UnimplementedMarketingServiceServer
+	// faults, by lead id, make GetLead fail with what the function returns.
+	faults  map[string]func(context.Context) error
 	calls   atomic.Int64
 	started chan struct{}
 	release chan struct{}
@@ -73,6 +75,9 @@ func (f *fakeMarketing) GetLead(ctx context.Context, req *marketingv1.GetLeadReq
 	p, ok := auth.FromContext(ctx)
 	if !ok {
 		return nil, apierr.New(apierr.Internal, "NO_PRINCIPAL", "handler ran without a principal")
+	}
+	if fault, ok := f.faults[req.GetId()]; ok {
+		return nil, fault(ctx)
 	}
 	switch req.GetId() {
 	case idNotFound:

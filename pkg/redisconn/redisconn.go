@@ -82,6 +82,7 @@ func newClient(rawURL string, poolSize int) (redis.UniversalClient, error) {
 		if poolSize > 0 {
 			opts.PoolSize = poolSize
 		}
+		failFast(rawURL, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries)
 		return redis.NewClient(opts), nil
 	case "redis+cluster", "rediss+cluster":
 		opts, err := redis.ParseClusterURL(strings.TrimSuffix(scheme, "+cluster") + "://" + rest)
@@ -91,6 +92,7 @@ func newClient(rawURL string, poolSize int) (redis.UniversalClient, error) {
 		if poolSize > 0 {
 			opts.PoolSize = poolSize
 		}
+		failFast(rawURL, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries)
 		return redis.NewClusterClient(opts), nil
 	case "redis+sentinel", "rediss+sentinel":
 		opts, err := redis.ParseFailoverURL(strings.TrimSuffix(scheme, "+sentinel") + "://" + rest)
@@ -100,9 +102,40 @@ func newClient(rawURL string, poolSize int) (redis.UniversalClient, error) {
 		if poolSize > 0 {
 			opts.PoolSize = poolSize
 		}
+		failFast(rawURL, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries)
 		return redis.NewFailoverClient(opts), nil
 	}
 	return nil, fmt.Errorf("redis: unsupported URL scheme %q", scheme)
+}
+
+// The request path's budget against Redis: a call that cannot reach Redis answers UNAVAILABLE
+// within about a second (DESIGN.md §8) instead of go-redis's defaults (5 s to dial, 3 s to read,
+// three retries). A read that times out is retried once: a slow reply is rarely the last one.
+const (
+	dialTimeout = 500 * time.Millisecond
+	ioTimeout   = 500 * time.Millisecond
+	maxRetries  = 1
+)
+
+// failFast applies the request path's budget to what the URL does not set itself
+// (dial_timeout, read_timeout, write_timeout, pool_timeout, max_retries).
+func failFast(rawURL string, dial, read, write, pool *time.Duration, retries *int) {
+	set := func(name string) bool { return strings.Contains(rawURL, name+"=") }
+	if !set("dial_timeout") {
+		*dial = dialTimeout
+	}
+	if !set("read_timeout") {
+		*read = ioTimeout
+	}
+	if !set("write_timeout") {
+		*write = ioTimeout
+	}
+	if !set("pool_timeout") {
+		*pool = ioTimeout
+	}
+	if !set("max_retries") {
+		*retries = maxRetries
+	}
 }
 
 // LogTo sends go-redis's own messages (reconnects, pool trouble) to logger instead of the standard

@@ -3,6 +3,7 @@ package marketing
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -17,8 +18,23 @@ import (
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
-// captureAttempts bounds optimistic retries when concurrent captures race on one e-mail.
-const captureAttempts = 8
+// captureAttempts bounds optimistic retries when concurrent captures race on one e-mail. Each
+// round one of the racing captures wins, so the bound is above any plausible number of captures
+// of one person at the same moment; a jittered pause between rounds spreads the losers out.
+const captureAttempts = 64
+
+// contended waits a jittered moment, growing with the attempt (up to ~10 ms), before a capture
+// that lost a race tries again.
+func contended(ctx context.Context, attempt int) error {
+	t := time.NewTimer(rand.N(time.Duration(min(attempt, 20)) * 500 * time.Microsecond))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // Leads are the lead use cases.
 type Leads struct {
@@ -51,7 +67,12 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 	if err != nil {
 		return nil, err
 	}
-	for range captureAttempts {
+	for attempt := range captureAttempts {
+		if attempt > 0 {
+			if err := contended(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
 		now := l.now().UTC()
 		lead := newLead(in, email, now)
 		lead.ReferrerCustomerId = referrer

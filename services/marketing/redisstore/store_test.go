@@ -123,7 +123,7 @@ func TestCaptureCreatesThenTouches(t *testing.T) {
 
 func TestConcurrentCapturesOfOneEmailMakeOneLead(t *testing.T) {
 	f := setup(t)
-	const writers = 16
+	const writers = 20
 	var wg sync.WaitGroup
 	ids := make([]string, writers)
 	errs := make([]error, writers)
