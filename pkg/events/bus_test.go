@@ -553,3 +553,85 @@ func TestReactionsEventNamesItsCause(t *testing.T) {
 		}
 	})
 }
+
+// commandCounter counts the commands a client sends, by name.
+type commandCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.mu.Lock()
+		c.n[cmd.Name()]++
+		c.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.mu.Lock()
+		for _, cmd := range cmds {
+			c.n[cmd.Name()]++
+		}
+		c.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+func (c *commandCounter) count(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[name]
+}
+
+// A steady consumer costs Redis little per event: one XACK per batch read, not one per entry;
+// XPENDING only when it takes a partition over, not before every read; and its leases renewed a
+// few times per TTL, not on every read. Every event is still applied exactly once.
+func TestSteadyConsumerAcksInBatchesAndPollsLittle(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		producer, group, tenant := producerName(), "reactor", redistest.Tenant(t)
+		const total, batch = 100, 10
+		for i := range total {
+			publish(ctx, t, b, producer, tenant, i)
+		}
+		counted := b.newClient(t)
+		counter := &commandCounter{n: map[string]int{}}
+		counted.AddHook(counter)
+		started := time.Now()
+		cfg := events.ConsumerConfig{Name: "steady", Batch: batch, Block: 50 * time.Millisecond,
+			ClaimIdle: time.Minute, LeaseTTL: 4 * time.Second, MaxDeliveries: 3}
+		stop := startConsumer(t, b, counted, cfg, events.Subscription{Group: group, Producer: producer,
+			Handle: effect(b.rdb, b.keys, group)}, testTelemetry())
+		eventually(t, 20*time.Second, "every event applied and acknowledged", func() bool {
+			return len(effects(t, b, group, tenant)) == total && pendingCount(t, b, producer, group) == 0
+		})
+		// Let the partitions' readers poll a while longer: idle reads must not cost more either.
+		reads := counter.count("xreadgroup")
+		eventually(t, 10*time.Second, "idle reads", func() bool { return counter.count("xreadgroup") >= reads+4*partitions })
+		xacks, xpendings, scripts := counter.count("xack"), counter.count("xpending"), counter.count("evalsha")+counter.count("eval")
+		// Each partition's lease: taken once (EVALSHA, and EVAL if the script was not loaded yet),
+		// then renewed once per quarter TTL.
+		leaseRuns := partitions * (2 + int(time.Since(started)/(cfg.LeaseTTL/4)))
+		stop()
+		for id, n := range effects(t, b, group, tenant) {
+			if n != "1" {
+				t.Errorf("event %s applied %s times, want once", id, n)
+			}
+		}
+		if got, most := xacks, total/batch+1; got > most {
+			t.Errorf("XACK sent %d times for %d events read %d at a time, want at most %d", got, total, batch, most)
+		}
+		if got, most := xpendings, 2*partitions; got > most {
+			t.Errorf("XPENDING sent %d times over %d reads, want at most %d (once per partition taken)",
+				got, counter.count("xreadgroup"), most)
+		}
+		if got, most := scripts, leaseRuns; got > most {
+			t.Errorf("lease scripts run %d times over %d reads, want at most %d", got, counter.count("xreadgroup"), most)
+		}
+	})
+}

@@ -149,8 +149,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 func (c *Consumer) runPartition(ctx context.Context, p int) {
 	stream := c.keys.Stream(c.sub.Producer, p)
 	defer c.leases.release(p)
+	var part partition
 	for ctx.Err() == nil {
-		held, err := c.leases.hold(ctx, p)
+		held, fresh, err := c.leases.hold(ctx, p)
 		if err != nil {
 			c.logger.WarnContext(ctx, "events: lease", "stream", stream, "group", c.sub.Group, "error", err)
 		}
@@ -158,21 +159,41 @@ func (c *Consumer) runPartition(ctx context.Context, p int) {
 			pause(ctx, c.cfg.LeaseTTL/4)
 			continue
 		}
-		if err := c.step(ctx, stream); err != nil && ctx.Err() == nil {
+		if fresh {
+			part.checkPending = true // a takeover: the last holder may have left entries unacknowledged
+		}
+		if err := c.step(ctx, stream, &part); err != nil && ctx.Err() == nil {
 			c.logger.WarnContext(ctx, "events: read", "stream", stream, "group", c.sub.Group, "error", err)
+			part.checkPending = true
 			pause(ctx, c.cfg.RetryBackoff)
 		}
 	}
 }
 
+// partition is what a consumer remembers of a partition it reads.
+type partition struct {
+	// checkPending asks the next step to look for unacknowledged entries before reading new ones.
+	// They exist only after a takeover (the last holder stopped) or a failed read or acknowledgement
+	// of this consumer's own, so a steady reader does not ask Redis (XPENDING) on every read; it
+	// still looks once every ClaimIdle, in case an acknowledgement was lost without an error.
+	checkPending bool
+	checked      time.Time
+}
+
 // step handles one batch: unacknowledged entries first (left by a consumer that stopped), so the
-// partition's order holds across a takeover, then new ones.
-func (c *Consumer) step(ctx context.Context, stream string) error {
-	pending, err := c.rdb.XPending(ctx, stream, c.sub.Group).Result()
-	if err != nil {
-		return err
+// partition's order holds across a takeover, then new ones. The batch is acknowledged with one
+// XACK once handled: a crash before it redelivers the batch, which the handlers' redelivery guards
+// (Guard) make harmless.
+func (c *Consumer) step(ctx context.Context, stream string, part *partition) error {
+	if part.checkPending || time.Since(part.checked) >= c.cfg.ClaimIdle {
+		part.checked = time.Now()
+		pending, err := c.rdb.XPending(ctx, stream, c.sub.Group).Result()
+		if err != nil {
+			return err
+		}
+		part.checkPending = pending.Count > 0
 	}
-	if pending.Count > 0 {
+	if part.checkPending {
 		msgs, _, err := c.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
 			Stream: stream, Group: c.sub.Group, Consumer: c.cfg.Name,
 			MinIdle: c.cfg.ClaimIdle, Start: "0-0", Count: int64(c.cfg.Batch),
@@ -188,13 +209,7 @@ func (c *Consumer) step(ctx context.Context, stream string) error {
 		if err != nil {
 			return err
 		}
-		for _, m := range msgs {
-			if ctx.Err() != nil {
-				return nil
-			}
-			c.process(ctx, stream, m, deliveries[m.ID])
-		}
-		return nil
+		return c.handleBatch(ctx, stream, msgs, func(m redis.XMessage) int { return deliveries[m.ID] })
 	}
 	res, err := c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 		Group: c.sub.Group, Consumer: c.cfg.Name, Streams: []string{stream, ">"},
@@ -207,13 +222,32 @@ func (c *Consumer) step(ctx context.Context, stream string) error {
 		return err
 	}
 	for _, s := range res {
-		for _, m := range s.Messages {
-			if ctx.Err() != nil {
-				return nil
-			}
-			c.process(ctx, stream, m, 1)
+		if err := c.handleBatch(ctx, stream, s.Messages, func(redis.XMessage) int { return 1 }); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// handleBatch processes entries in order and acknowledges those handled in one XACK, also when the
+// consumer stops halfway (the rest stay pending for the next holder of the partition).
+func (c *Consumer) handleBatch(ctx context.Context, stream string, msgs []redis.XMessage, delivered func(redis.XMessage) int) error {
+	done := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		if ctx.Err() != nil {
+			break
+		}
+		if c.process(ctx, stream, m, delivered(m)) {
+			done = append(done, m.ID)
+		}
+	}
+	if len(done) == 0 {
+		return nil
+	}
+	if err := c.rdb.XAck(context.WithoutCancel(ctx), stream, c.sub.Group, done...).Err(); err != nil {
+		return fmt.Errorf("ack %d entries: %w", len(done), err)
+	}
+	c.metrics.delivered.Add(ctx, int64(len(done)), c.metrics.attrs)
 	return nil
 }
 
@@ -233,35 +267,31 @@ func (c *Consumer) deliveries(ctx context.Context, stream string, msgs []redis.X
 	return out, nil
 }
 
-// process delivers one entry until it is handled, dead-lettered, or the consumer stops (then it
-// stays pending for the next holder of the partition).
-func (c *Consumer) process(ctx context.Context, stream string, m redis.XMessage, delivered int) {
+// process delivers one entry until it is handled (true: acknowledge it), dead-lettered (which
+// acknowledges it), or the consumer stops (then it stays pending for the next holder).
+func (c *Consumer) process(ctx context.Context, stream string, m redis.XMessage, delivered int) bool {
 	ev, err := decodeEntry(m)
 	if err != nil {
 		c.deadLetter(ctx, stream, m, err, delivered)
-		return
+		return false
 	}
 	lastErr := errors.New("delivered without acknowledgement (consumer stopped or timed out)")
 	backoff := c.cfg.RetryBackoff
 	for attempt := max(delivered, 1); ; attempt++ {
 		if attempt > c.cfg.MaxDeliveries {
 			c.deadLetter(ctx, stream, m, lastErr, attempt-1)
-			return
+			return false
 		}
 		err := c.invoke(ctx, Delivery{Stream: stream, EntryID: m.ID, Attempt: attempt}, ev)
 		if err == nil || errors.Is(err, commit.ErrAlreadyApplied) {
-			if err := c.rdb.XAck(context.WithoutCancel(ctx), stream, c.sub.Group, m.ID).Err(); err != nil {
-				c.logger.WarnContext(ctx, "events: ack", "stream", stream, "id", m.ID, "error", err)
-			}
-			c.metrics.delivered.Add(ctx, 1, c.metrics.attrs)
-			return
+			return true
 		}
 		lastErr = err
 		c.metrics.failed.Add(ctx, 1, c.metrics.attrs)
 		c.logger.WarnContext(ctx, "events: handler failed", "type", ev.GetType(), "event_id", ev.GetId(),
 			"group", c.sub.Group, "attempt", attempt, "error", err)
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		if attempt < c.cfg.MaxDeliveries {
 			pause(ctx, backoff)

@@ -42,10 +42,13 @@ type leases struct {
 	live  atomic.Int64
 	mu    sync.Mutex
 	owned map[int]bool
+	// renewed is when each held lease was last taken or renewed: hold renews it only once a
+	// quarter of its TTL has passed, not on every read.
+	renewed map[int]time.Time
 }
 
 func newLeases(rdb redis.UniversalClient, keys *keyspace.Space, sub Subscription, name string, ttl time.Duration) *leases {
-	return &leases{rdb: rdb, keys: keys, sub: sub, name: name, ttl: ttl, owned: map[int]bool{}}
+	return &leases{rdb: rdb, keys: keys, sub: sub, name: name, ttl: ttl, owned: map[int]bool{}, renewed: map[int]time.Time{}}
 }
 
 func (l *leases) fairShare() int64 {
@@ -59,11 +62,23 @@ func (l *leases) mine(p int) bool {
 	return l.owned[p]
 }
 
-func (l *leases) set(p int, owned bool) {
+// fresh reports whether this consumer holds p and renewed its lease less than a quarter of its TTL
+// ago, so that it has at least three quarters of the TTL left.
+func (l *leases) fresh(p int) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.owned[p] && time.Since(l.renewed[p]) < l.ttl/4
+}
+
+// set records whether p is held, and reports whether that is news (a lease taken or lost).
+func (l *leases) set(p int, owned bool, at time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if owned {
+		l.renewed[p] = at
+	}
 	if l.owned[p] == owned {
-		return
+		return false
 	}
 	l.owned[p] = owned
 	if owned {
@@ -71,29 +86,34 @@ func (l *leases) set(p int, owned bool) {
 	} else {
 		l.held.Add(-1)
 	}
+	return true
 }
 
-// hold reports whether this consumer should read partition p now, taking or renewing its lease.
-func (l *leases) hold(ctx context.Context, p int) (bool, error) {
+// hold reports whether this consumer should read partition p now, taking or renewing its lease,
+// and whether it has just taken it.
+func (l *leases) hold(ctx context.Context, p int) (held, taken bool, err error) {
 	share := l.fairShare()
 	if l.mine(p) {
 		if h := l.held.Load(); h > share && l.held.CompareAndSwap(h, h-1) {
 			l.mu.Lock()
 			l.owned[p] = false
 			l.mu.Unlock()
-			return false, l.del(ctx, p)
+			return false, false, l.del(ctx, p)
+		}
+		if l.fresh(p) {
+			return true, false, nil
 		}
 	} else if l.held.Load() >= share {
-		return false, nil
+		return false, false, nil
 	}
+	at := time.Now() // before the call: the lease's expiry is at least this plus its TTL
 	ok, err := holdScript.Run(ctx, l.rdb, []string{l.keys.Lease(l.sub.Producer, p, l.sub.Group)},
 		l.name, l.ttl.Milliseconds()).Bool()
 	if err != nil {
-		l.set(p, false) // cannot tell: act as if lost, another consumer may take it
-		return false, err
+		l.set(p, false, at) // cannot tell: act as if lost, another consumer may take it
+		return false, false, err
 	}
-	l.set(p, ok)
-	return ok, nil
+	return ok, l.set(p, ok, at) && ok, nil
 }
 
 // release gives partition p up, so another consumer can take it without waiting for expiry.
@@ -101,7 +121,7 @@ func (l *leases) release(p int) {
 	if !l.mine(p) {
 		return
 	}
-	l.set(p, false)
+	l.set(p, false, time.Now())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = l.del(ctx, p)
