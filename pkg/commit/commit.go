@@ -38,6 +38,16 @@ const (
 var ErrVersionMismatch = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
 	"the resource changed since it was read (stale etag); read it again and retry")
 
+// VersionError means the resource at Key was not at the version a write expected. It unwraps to
+// ErrVersionMismatch, which is what clients see; Key tells a write that checks several versions
+// which one moved.
+type VersionError struct{ Key string }
+
+func (e *VersionError) Error() string { return "commit: " + e.Key + " changed since it was read" }
+
+// Unwrap gives the client-facing error.
+func (e *VersionError) Unwrap() error { return ErrVersionMismatch }
+
 // ErrAlreadyApplied means a Once marker exists: the write was done before.
 var ErrAlreadyApplied = errors.New("commit: already applied")
 
@@ -209,7 +219,7 @@ func (w *Write) Run(ctx context.Context, rdb redis.Scripter) error {
 	case "ok":
 		return nil
 	case "version":
-		return ErrVersionMismatch
+		return &VersionError{Key: res[1]}
 	case "once":
 		return ErrAlreadyApplied
 	case "uniq":

@@ -13,7 +13,7 @@ for _, op in ipairs(ops) do
   local code, a = op[1], op[2]
   if code == 'ver' then
     local current = redis.call('HGET', KEYS[tonumber(a[1])], 'v') or ''
-    if current ~= a[2] then return { 'version', current } end
+    if current ~= a[2] then return { 'version', KEYS[tonumber(a[1])], current } end
   elseif code == 'uniq' then
     local owner = redis.call('HGET', KEYS[tonumber(a[1])], a[2])
     if owner and owner ~= a[3] then return { 'uniq', KEYS[tonumber(a[1])], a[2], owner } end

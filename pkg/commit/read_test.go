@@ -116,8 +116,12 @@ func TestGetReadsWhatSaveWrote(t *testing.T) {
 			if err := save(t, c.rdb, key, "second", "v1", "v2"); err != nil {
 				t.Fatalf("update: got %v, want no error", err)
 			}
-			if err := save(t, c.rdb, key, "stale", "v1", "v3"); !errors.Is(err, commit.ErrVersionMismatch) {
+			err := save(t, c.rdb, key, "stale", "v1", "v3")
+			if !errors.Is(err, commit.ErrVersionMismatch) {
 				t.Fatalf("stale update: got %v, want %v", err, commit.ErrVersionMismatch)
+			}
+			if v, ok := errors.AsType[*commit.VersionError](err); !ok || v.Key != key {
+				t.Fatalf("stale update: got %#v, want a VersionError naming %s", err, key)
 			}
 			got, err := commit.Get(ctx, c.rdb, key, &wrapperspb.StringValue{}, errNotFound)
 			if err != nil {

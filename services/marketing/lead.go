@@ -68,6 +68,10 @@ type LeadWrite struct {
 	Touch bool
 	// Lifecycle, when set, is the customer's lifecycle change committed with the lead.
 	Lifecycle *LifecycleWrite
+	// ScoredWith, when set, are the scoring rules the lead was scored with: the write fails with
+	// ErrRulesChanged, writing nothing, if the tenant's rules are no longer those (Capture keeps the
+	// rules between calls and checks them this way instead of reading them on every call).
+	ScoredWith *ScoringRules
 	// Applied, when set, is the causing event's effect: a write whose effect was applied before
 	// changes nothing and fails with ErrAlreadyApplied (the redelivery guard, events.Guard).
 	Applied events.Effect

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -42,6 +43,10 @@ type Leads struct {
 	publisher events.Publisher
 	validator protovalidate.Validator
 	now       func() time.Time
+	// rules are the scoring rules Capture last read, by tenant. A capture scores with them and its
+	// write checks that they are still the stored ones (LeadWrite.ScoredWith), so the rules cost no
+	// round trip of their own, and a change made by any process is seen by the next write.
+	rules sync.Map
 }
 
 // NewLeads returns the use cases over store.
@@ -63,7 +68,7 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 			return nil, err
 		}
 	}
-	rules, err := rulesOrDefaults(ctx, l.store, tenant)
+	rules, err := l.captureRules(ctx, tenant, false)
 	if err != nil {
 		return nil, err
 	}
@@ -76,11 +81,17 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 		now := l.now().UTC()
 		lead := newLead(in, email, now)
 		lead.ReferrerCustomerId = referrer
-		w := LeadWrite{Lead: lead, Campaign: lead.GetCampaignId(), Touch: true}
+		w := LeadWrite{Lead: lead, Campaign: lead.GetCampaignId(), Touch: true, ScoredWith: rules}
 		if err := l.scored(ctx, tenant, &w, rules, true, now); err != nil {
 			return nil, err
 		}
 		err = l.store.CreateLead(ctx, tenant, w)
+		if errors.Is(err, ErrRulesChanged) {
+			if rules, err = l.captureRules(ctx, tenant, true); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		var taken *EmailTakenError
 		if !errors.As(err, &taken) {
 			if err != nil {
@@ -96,11 +107,17 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 			return nil, err
 		}
 		touched := addTouch(existing, in, referrer, now)
-		w = LeadWrite{Lead: touched, Prev: existing, Campaign: touched.GetLastTouch().GetCampaignId(), Touch: true}
+		w = LeadWrite{Lead: touched, Prev: existing, Campaign: touched.GetLastTouch().GetCampaignId(), Touch: true, ScoredWith: rules}
 		if err := l.scored(ctx, tenant, &w, rules, false, now); err != nil {
 			return nil, err
 		}
 		err = l.store.UpdateLead(ctx, tenant, w)
+		if errors.Is(err, ErrRulesChanged) {
+			if rules, err = l.captureRules(ctx, tenant, true); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if errors.Is(err, ErrStale) {
 			continue
 		}
@@ -110,6 +127,20 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 		return touched, nil
 	}
 	return nil, ErrContention
+}
+
+// captureRules are the tenant's scoring rules as last read, or read now when there are none yet or
+// reread is set (a write found them changed).
+func (l *Leads) captureRules(ctx context.Context, tenant string, reread bool) (*ScoringRules, error) {
+	if cached, ok := l.rules.Load(tenant); ok && !reread {
+		return cached.(*ScoringRules), nil
+	}
+	rules, err := rulesOrDefaults(ctx, l.store, tenant)
+	if err != nil {
+		return nil, err
+	}
+	l.rules.Store(tenant, rules)
+	return rules, nil
 }
 
 // scored rescores a captured lead (its profile and consent are fit points), qualifies it if that

@@ -30,6 +30,19 @@ var ErrScoringRulesEtag = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
 // defaultRulesEtag is the etag of rules never set: an update sending it expects no stored rules.
 const defaultRulesEtag = "0"
 
+// ErrRulesChanged means a write checked the scoring rules it was scored with (LeadWrite.ScoredWith)
+// and found others stored: score it again with the current rules.
+var ErrRulesChanged = errors.New("marketing: the scoring rules changed since they were read")
+
+// StoredRulesEtag is the version rules have in the store: "" for the defaults, which are never
+// stored.
+func StoredRulesEtag(r *ScoringRules) string {
+	if r.GetEtag() == defaultRulesEtag {
+		return ""
+	}
+	return r.GetEtag()
+}
+
 // updatableRuleFields are the fields UpdateScoringRules may change (its update_mask paths).
 var updatableRuleFields = []string{"engagement_points", "half_life_days", "company_points", "consent_points", "channel_points", "mql_threshold"}
 
@@ -190,11 +203,7 @@ func (s *Scoring) Update(ctx context.Context, tenant string, in *ScoringRules, m
 	if err != nil {
 		return nil, err
 	}
-	prev := existing.GetEtag()
-	if prev == defaultRulesEtag {
-		prev = ""
-	}
-	if err := s.store.PutScoringRules(ctx, tenant, merged, prev, event); err != nil {
+	if err := s.store.PutScoringRules(ctx, tenant, merged, StoredRulesEtag(existing), event); err != nil {
 		if errors.Is(err, ErrStale) {
 			return nil, ErrScoringRulesEtag
 		}

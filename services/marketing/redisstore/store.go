@@ -119,6 +119,7 @@ func (s *Store) CreateLead(ctx context.Context, tenant string, lw marketing.Lead
 		Save(k.lead(lead.GetId()), lead, "", lead.GetEtag()).
 		HSet(k.customerLeads(), lead.GetCustomerId(), lead.GetId()).
 		Move(nil, k.indexes(lead))
+	k.checkRules(w, lw)
 	k.countLeadWrite(w, lw)
 	if lead.GetReferralCode() != "" {
 		w.ExpectExists(k.referral(lead.GetReferralCode()))
@@ -128,6 +129,9 @@ func (s *Store) CreateLead(ctx context.Context, tenant string, lw marketing.Lead
 		k.putLifecycle(w, *lw.Lifecycle)
 	}
 	err := w.Run(ctx, s.rdb)
+	if k.rulesChanged(err) {
+		return marketing.ErrRulesChanged
+	}
 	if conflict, ok := errors.AsType[*commit.UniqueConflictError](err); ok {
 		return &marketing.EmailTakenError{LeadID: conflict.Owner}
 	}
@@ -149,9 +153,13 @@ func (s *Store) UpdateLead(ctx context.Context, tenant string, lw marketing.Lead
 		w.Unique(k.emails(), lead.GetEmail(), lead.GetId()).HDel(k.emails(), prev.GetEmail())
 	}
 	w.Move(k.indexes(prev), k.indexes(lead))
+	k.checkRules(w, lw)
 	k.countLeadWrite(w, lw)
 	events.Guard(w, k.Scope, lw.Applied)
 	err := appendAll(w, k.Stream(), lw.Events).Run(ctx, s.rdb)
+	if k.rulesChanged(err) {
+		return marketing.ErrRulesChanged
+	}
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale
 	}
@@ -165,6 +173,20 @@ func (s *Store) UpdateLead(ctx context.Context, tenant string, lw marketing.Lead
 		return marketing.ErrLeadEmailExists.With("existing_id", conflict.Owner)
 	}
 	return err
+}
+
+// checkRules makes the write check that the scoring rules the lead was scored with are still the
+// stored ones.
+func (k leadKeys) checkRules(w *commit.Write, lw marketing.LeadWrite) {
+	if lw.ScoredWith != nil {
+		w.ExpectVersion(k.scoringRules(), marketing.StoredRulesEtag(lw.ScoredWith))
+	}
+}
+
+// rulesChanged reports whether a write failed because the scoring rules changed.
+func (k leadKeys) rulesChanged(err error) bool {
+	v, ok := errors.AsType[*commit.VersionError](err)
+	return ok && v.Key == k.scoringRules()
 }
 
 // appendAll adds events to the outbox stream of the write.

@@ -1,11 +1,15 @@
 package rpc_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -189,5 +193,84 @@ func TestScoringOverGRPCAndIsolation(t *testing.T) {
 	}
 	if _, err := client.DisqualifyLead(ctx, &marketingv1.DisqualifyLeadRequest{Id: id}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("disqualify without reason: %v, want InvalidArgument", err)
+	}
+}
+
+// commands counts the Redis commands a client sends (a pipeline's commands one by one).
+type commands struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (c *commands) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *commands) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.mu.Lock()
+		c.names = append(c.names, cmd.Name())
+		c.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (c *commands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.mu.Lock()
+		for _, cmd := range cmds {
+			c.names = append(c.names, cmd.Name())
+		}
+		c.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+func (c *commands) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.names
+	c.names = nil
+	return out
+}
+
+// A capture is one Redis round trip, its write: the scoring rules are kept between captures and
+// checked inside that write, so a change of rules made by another process still scores the very
+// next capture, new lead or known.
+func TestCaptureIsOneRoundTripAndSeesRulesChangedElsewhere(t *testing.T) {
+	one, other := startSystem(t), startSystem(t) // two processes over one Redis
+	_, key := one.NewKey(t, "", "marketing.read", "marketing.write")
+	client, ctx := one.marketing(key)
+	elsewhere, ectx := other.marketing(key)
+	capture := func(email string) *marketingv1.Lead {
+		t.Helper()
+		res, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: email, Company: "Acme"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.GetLead()
+	}
+	if got := capture("rules-1@example.com").GetScore(); got != 10 {
+		t.Fatalf("first capture: score %d, want the default 10 company points", got)
+	}
+	counter := &commands{}
+	one.Suite.Redis.AddHook(counter)
+	capture("rules-2@example.com")
+	if got := counter.take(); len(got) != 1 || got[0] != "evalsha" {
+		t.Errorf("a new lead's capture sent %v to Redis, want one evalsha", got)
+	}
+
+	for i, points := range []int32{30, 25} {
+		if _, err := elsewhere.UpdateScoringRules(ectx, &marketingv1.UpdateScoringRulesRequest{
+			ScoringRules: &marketingv1.ScoringRules{CompanyPoints: points},
+			UpdateMask:   &fieldmaskpb.FieldMask{Paths: []string{"company_points"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		email := fmt.Sprintf("rules-new-%d@example.com", i)
+		if i == 1 {
+			email = "rules-1@example.com" // a known lead: the touch path checks the rules too
+		}
+		if got := capture(email).GetScore(); got != points {
+			t.Errorf("capture of %s after the rules changed elsewhere: score %d, want %d", email, got, points)
+		}
 	}
 }
