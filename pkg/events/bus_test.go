@@ -554,40 +554,6 @@ func TestReactionsEventNamesItsCause(t *testing.T) {
 	})
 }
 
-// commandCounter counts the commands a client sends, by name.
-type commandCounter struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.mu.Lock()
-		c.n[cmd.Name()]++
-		c.mu.Unlock()
-		return next(ctx, cmd)
-	}
-}
-
-func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.mu.Lock()
-		for _, cmd := range cmds {
-			c.n[cmd.Name()]++
-		}
-		c.mu.Unlock()
-		return next(ctx, cmds)
-	}
-}
-
-func (c *commandCounter) count(name string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[name]
-}
-
 // A steady consumer costs Redis little per event: one XACK per batch read, not one per entry;
 // XPENDING only when it takes a partition over, not before every read; and its leases renewed a
 // few times per TTL, not on every read. Every event is still applied exactly once.
@@ -600,7 +566,7 @@ func TestSteadyConsumerAcksInBatchesAndPollsLittle(t *testing.T) {
 			publish(ctx, t, b, producer, tenant, i)
 		}
 		counted := b.newClient(t)
-		counter := &commandCounter{n: map[string]int{}}
+		counter := &redistest.Commands{}
 		counted.AddHook(counter)
 		started := time.Now()
 		cfg := events.ConsumerConfig{Name: "steady", Batch: batch, Block: 50 * time.Millisecond,
@@ -611,9 +577,9 @@ func TestSteadyConsumerAcksInBatchesAndPollsLittle(t *testing.T) {
 			return len(effects(t, b, group, tenant)) == total && pendingCount(t, b, producer, group) == 0
 		})
 		// Let the partitions' readers poll a while longer: idle reads must not cost more either.
-		reads := counter.count("xreadgroup")
-		eventually(t, 10*time.Second, "idle reads", func() bool { return counter.count("xreadgroup") >= reads+4*partitions })
-		xacks, xpendings, scripts := counter.count("xack"), counter.count("xpending"), counter.count("evalsha")+counter.count("eval")
+		reads := counter.Count("xreadgroup")
+		eventually(t, 10*time.Second, "idle reads", func() bool { return counter.Count("xreadgroup") >= reads+4*partitions })
+		xacks, xpendings, scripts := counter.Count("xack"), counter.Count("xpending"), counter.Count("evalsha")+counter.Count("eval")
 		// Each partition's lease: taken once (EVALSHA, and EVAL if the script was not loaded yet),
 		// then renewed once per quarter TTL.
 		leaseRuns := partitions * (2 + int(time.Since(started)/(cfg.LeaseTTL/4)))
@@ -628,10 +594,10 @@ func TestSteadyConsumerAcksInBatchesAndPollsLittle(t *testing.T) {
 		}
 		if got, most := xpendings, 2*partitions; got > most {
 			t.Errorf("XPENDING sent %d times over %d reads, want at most %d (once per partition taken)",
-				got, counter.count("xreadgroup"), most)
+				got, counter.Count("xreadgroup"), most)
 		}
 		if got, most := scripts, leaseRuns; got > most {
-			t.Errorf("lease scripts run %d times over %d reads, want at most %d", got, counter.count("xreadgroup"), most)
+			t.Errorf("lease scripts run %d times over %d reads, want at most %d", got, counter.Count("xreadgroup"), most)
 		}
 	})
 }

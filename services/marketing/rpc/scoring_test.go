@@ -1,21 +1,19 @@
 package rpc_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/gateway/gatewaytest"
+	"github.com/crmcycle/crm/pkg/redistest"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -196,42 +194,6 @@ func TestScoringOverGRPCAndIsolation(t *testing.T) {
 	}
 }
 
-// commands counts the Redis commands a client sends (a pipeline's commands one by one).
-type commands struct {
-	mu    sync.Mutex
-	names []string
-}
-
-func (c *commands) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (c *commands) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.mu.Lock()
-		c.names = append(c.names, cmd.Name())
-		c.mu.Unlock()
-		return next(ctx, cmd)
-	}
-}
-
-func (c *commands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.mu.Lock()
-		for _, cmd := range cmds {
-			c.names = append(c.names, cmd.Name())
-		}
-		c.mu.Unlock()
-		return next(ctx, cmds)
-	}
-}
-
-func (c *commands) take() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := c.names
-	c.names = nil
-	return out
-}
-
 // A capture is one Redis round trip, its write: the scoring rules are kept between captures and
 // checked inside that write, so a change of rules made by another process still scores the very
 // next capture, new lead or known.
@@ -251,10 +213,10 @@ func TestCaptureIsOneRoundTripAndSeesRulesChangedElsewhere(t *testing.T) {
 	if got := capture("rules-1@example.com").GetScore(); got != 10 {
 		t.Fatalf("first capture: score %d, want the default 10 company points", got)
 	}
-	counter := &commands{}
+	counter := &redistest.Commands{}
 	one.Suite.Redis.AddHook(counter)
 	capture("rules-2@example.com")
-	if got := counter.take(); len(got) != 1 || got[0] != "evalsha" {
+	if got := counter.Take(); len(got) != 1 || got[0] != "evalsha" {
 		t.Errorf("a new lead's capture sent %v to Redis, want one evalsha", got)
 	}
 

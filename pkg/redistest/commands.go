@@ -1,0 +1,66 @@
+package redistest
+
+import (
+	"context"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Commands records the commands a client sends, by name and in order (a pipeline's one by one),
+// for tests that count what a call costs Redis. Attach it with the client's AddHook.
+type Commands struct {
+	mu    sync.Mutex
+	names []string
+}
+
+var _ redis.Hook = (*Commands)(nil)
+
+// DialHook implements redis.Hook.
+func (c *Commands) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessHook implements redis.Hook.
+func (c *Commands) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.record(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+// ProcessPipelineHook implements redis.Hook.
+func (c *Commands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.record(cmds...)
+		return next(ctx, cmds)
+	}
+}
+
+func (c *Commands) record(cmds ...redis.Cmder) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cmd := range cmds {
+		c.names = append(c.names, cmd.Name())
+	}
+}
+
+// Count is how many commands of one name (lower case, "evalsha") were sent so far.
+func (c *Commands) Count(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, got := range c.names {
+		if got == name {
+			n++
+		}
+	}
+	return n
+}
+
+// Take returns the names of the commands sent since the last Take, and forgets them.
+func (c *Commands) Take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.names
+	c.names = nil
+	return out
+}
