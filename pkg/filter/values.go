@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/search"
 )
 
 // Invalid is the INVALID_ARGUMENT of a term whose value the list cannot use, naming its field.
@@ -31,6 +32,20 @@ func (t Term) Prefix() (string, error) {
 		return "", t.Invalid(`matches a prefix: a value ending in one *, as in "Acme*", got %q`, t.Value)
 	}
 	return prefix, nil
+}
+
+// Search is the folded prefix of a search such as display_name:"ada*" (pkg/search: case- and
+// accent-insensitive, at any word start).
+func (t Term) Search() (search.Prefix, error) {
+	raw, err := t.Prefix()
+	if err != nil {
+		return "", err
+	}
+	p, ok := search.NewPrefix(raw)
+	if !ok {
+		return "", t.Invalid("the prefix holds no letter or digit, got %q", t.Value)
+	}
+	return p, nil
 }
 
 // ID is a resource id (a UUID), lower case.

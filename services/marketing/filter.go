@@ -6,6 +6,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/filter"
+	"github.com/crmcycle/crm/pkg/search"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
@@ -14,14 +15,31 @@ import (
 type ScoreRange struct{ Min, Max int32 }
 
 // LeadFilter selects leads by one indexed field (status, source channel, source campaign or a
-// tag) or by a score range, alone or with a status. The zero value selects every lead.
+// tag) or by a score range, alone or with a status; or finds them by e-mail (exact) or by a name
+// or company prefix (search), alone or with one of the equality fields. The zero value selects
+// every lead.
 type LeadFilter struct {
 	Status   marketingv1.LeadStatus
 	Channel  typev1.Channel
 	Campaign string
 	Tag      string
 	Score    *ScoreRange
+	// Email is a normalized e-mail to look up.
+	Email string
+	// Name searches given and family names; Company the company; at most one of the two.
+	Name, Company search.Prefix
 }
+
+// Found is whether the lead has the equality fields the filter names: the lookup or search read
+// the lead through its own index, and the other field of a pair is checked on the record.
+func (f LeadFilter) Found(l *Lead) bool {
+	return (f.Status == 0 || l.GetStatus() == f.Status) &&
+		(f.Channel == 0 || l.GetChannel() == f.Channel) &&
+		(f.Campaign == "" || l.GetCampaignId() == f.Campaign)
+}
+
+// NameTexts are the texts of a lead the name search reads.
+func NameTexts(l *Lead) []string { return []string{l.GetGivenName() + " " + l.GetFamilyName()} }
 
 var equal = []filter.Operator{filter.Equal}
 
@@ -34,8 +52,23 @@ var leadList = filter.List{
 		{Name: "campaign_id", Ops: equal},
 		{Name: "tags", Ops: []filter.Operator{filter.Has}},
 		{Name: "score", Ops: append([]filter.Operator{filter.Equal}, filter.Range...)},
+		{Name: "email", Ops: equal},
+		{Name: "display_name", Ops: []filter.Operator{filter.Has}},
+		{Name: "company", Ops: []filter.Operator{filter.Has}},
 	},
-	Pairs: [][2]string{{"status", "score"}},
+	Pairs: append([][2]string{{"status", "score"}}, lookupPairs("email", "display_name", "company")...),
+}
+
+// lookupPairs pair each lookup or search field with the equality fields: the lookup's index
+// finds the leads, and the other field is checked on each (commit.ListWhere bounds the search).
+func lookupPairs(fields ...string) [][2]string {
+	var out [][2]string
+	for _, f := range fields {
+		for _, other := range []string{"status", "channel", "campaign_id"} {
+			out = append(out, [2]string{f, other})
+		}
+	}
+	return out
 }
 
 // campaignList is what ListCampaigns serves: one index per field.
@@ -66,6 +99,15 @@ func ParseLeadList(text, orderBy string) (LeadQuery, error) {
 			f.Tag, err = t.Text()
 		case "score":
 			f.Score, err = narrowScore(f.Score, t)
+		case "email":
+			f.Email, err = NormalizeEmail(t.Value)
+			if err != nil {
+				err = t.Invalid("takes an e-mail address, got %q", t.Value)
+			}
+		case "display_name":
+			f.Name, err = t.Search()
+		case "company":
+			f.Company, err = t.Search()
 		}
 		if err != nil {
 			return LeadQuery{}, err
@@ -75,7 +117,14 @@ func ParseLeadList(text, orderBy string) (LeadQuery, error) {
 		}
 	}
 	q := LeadQuery{Filter: f, ByScore: f.Score != nil}
-	switch strings.Join(strings.Fields(orderBy), " ") {
+	order := strings.Join(strings.Fields(orderBy), " ")
+	if f.Email != "" || f.Name != "" || f.Company != "" {
+		if order != "" {
+			return LeadQuery{}, apierr.Invalid("order_by", "a lookup or search lists by the matched text: leave order_by empty")
+		}
+		return q, nil
+	}
+	switch order {
 	case "":
 	case "create_time desc", "createTime desc":
 		if f.Score != nil {

@@ -45,7 +45,7 @@ func TestProductWritesOnCluster(t *testing.T) {
 		if _, err := f.recs.List(ctx, f.tenant, customer, 10); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.catalog.List(ctx, f.tenant, product.ProductQuery{Index: product.ProductIndex{NamePrefix: "m"}, Request: page.Request{Limit: 10}}); err != nil {
+		if _, err := f.catalog.List(ctx, f.tenant, product.ProductQuery{Index: product.ProductIndex{Name: "m"}, Request: page.Request{Limit: 10}}); err != nil {
 			t.Fatal(err)
 		}
 	}

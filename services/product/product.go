@@ -10,6 +10,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/page"
+	"github.com/crmcycle/crm/pkg/search"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 )
 
@@ -30,11 +31,29 @@ var ErrStale = errors.New("product: resource changed since it was read")
 
 // ProductIndex names a secondary index of the catalog: all products (zero value), or those of one
 // category, active flag, billing period or name prefix. At most one field is set.
+//
+// A search reads the name or SKU search index (pkg/search) instead, and checks the equality field
+// set with it (a pair) on each product it finds.
 type ProductIndex struct {
 	Category      string
 	Active        *bool
 	BillingPeriod productv1.BillingPeriod
-	NamePrefix    string
+	Name, SKU     search.Prefix
+}
+
+// Search is the prefix and the texts of a product it searches, "" when the index is no search.
+func (ix ProductIndex) Search(p *Product) (search.Prefix, []string) {
+	if ix.SKU != "" {
+		return ix.SKU, []string{p.GetSku()}
+	}
+	return ix.Name, []string{p.GetDisplayName()}
+}
+
+// Has is whether the product has the index's equality fields.
+func (ix ProductIndex) Has(p *Product) bool {
+	return (ix.Category == "" || p.GetCategory() == ix.Category) &&
+		(ix.Active == nil || IsActive(p) == *ix.Active) &&
+		(ix.BillingPeriod == 0 || p.GetBillingPeriod() == ix.BillingPeriod)
 }
 
 // ProductQuery is one page of a product list.

@@ -72,6 +72,3 @@ func NormalizeEmail(raw string) (string, error) {
 // normalizeDomain trims and lower-cases a domain: "Example.COM " and "example.com" are one.
 func normalizeDomain(d string) string { return strings.ToLower(strings.TrimSpace(d)) }
 
-// NameKey is the sort key of an account's name in the name index: lower case, so prefixes
-// match whatever the case.
-func NameKey(name string) string { return strings.ToLower(strings.TrimSpace(name)) }

@@ -13,11 +13,20 @@ var (
 	equal        = []filter.Operator{filter.Equal}
 	equalOrRange = append([]filter.Operator{filter.Equal}, filter.Range...)
 
-	accountList = filter.List{Fields: []filter.Field{
-		{Name: "owner_id", Ops: equal}, {Name: "industry", Ops: equal},
-		{Name: "display_name", Ops: []filter.Operator{filter.Equal, filter.Has}},
-	}}
-	contactList     = filter.List{Fields: []filter.Field{{Name: "account_id", Ops: equal}, {Name: "owner_id", Ops: equal}}}
+	accountList = filter.List{
+		Fields: []filter.Field{
+			{Name: "owner_id", Ops: equal}, {Name: "industry", Ops: equal},
+			{Name: "display_name", Ops: []filter.Operator{filter.Equal, filter.Has}},
+		},
+		Pairs: [][2]string{{"display_name", "owner_id"}, {"display_name", "industry"}},
+	}
+	contactList = filter.List{
+		Fields: []filter.Field{
+			{Name: "account_id", Ops: equal}, {Name: "owner_id", Ops: equal},
+			{Name: "email", Ops: equal}, {Name: "display_name", Ops: []filter.Operator{filter.Has}},
+		},
+		Pairs: [][2]string{{"email", "account_id"}, {"email", "owner_id"}, {"display_name", "account_id"}, {"display_name", "owner_id"}},
+	}
 	opportunityList = filter.List{Fields: []filter.Field{
 		{Name: "stage", Ops: equal}, {Name: "owner_id", Ops: equal}, {Name: "account_id", Ops: equal},
 		{Name: "close_date", Ops: equalOrRange}, {Name: "amount", Ops: equalOrRange},
@@ -38,27 +47,60 @@ func ParseAccountFilter(text string) (Index, error) {
 	if err != nil || len(terms) == 0 {
 		return newestFirst(), err
 	}
-	t := terms[0]
-	if t.Field != "display_name" {
-		return equalityIndex(t)
-	}
-	prefix, err := t.Prefix()
-	if err != nil {
-		return Index{}, err
-	}
-	// The upper bound appends 0xff, a byte that valid UTF-8 (which Parse ensures) never holds.
-	prefix = NameKey(prefix)
-	if prefix == "" {
-		return Index{}, t.Invalid("the prefix is blank")
-	}
-	return Index{Name: []string{"name"}, Min: "[" + prefix, Max: "(" + prefix + "\xff"}, nil
+	return lookup(terms, func(t filter.Term) (Index, error) {
+		p, err := t.Search()
+		lo, hi := p.Range()
+		return Index{Name: []string{"name"}, Min: lo, Max: hi, Search: p}, err
+	})
 }
 
-// ParseContactFilter maps a ListContacts filter to its index: account or owner.
-func ParseContactFilter(text string) (Index, error) { return oneEquality(contactList, text) }
+// ParseContactFilter parses a ListContacts filter: an equality, an e-mail lookup or a name search,
+// the last two alone or with account_id or owner_id.
+func ParseContactFilter(text string) (Index, error) {
+	terms, err := contactList.Parse(text)
+	if err != nil || len(terms) == 0 {
+		return newestFirst(), err
+	}
+	return lookup(terms, func(t filter.Term) (Index, error) {
+		if t.Field == "email" {
+			email, err := NormalizeEmail(t.Value)
+			if err != nil {
+				return Index{}, t.Invalid("takes an e-mail address, got %q", t.Value)
+			}
+			return Index{Email: email}, nil
+		}
+		p, err := t.Search()
+		lo, hi := p.Range()
+		return Index{Name: []string{"name"}, Min: lo, Max: hi, Search: p}, err
+	})
+}
 
-// ParseActivityFilter maps a ListActivities filter to its index: the linked contact, account or
-// opportunity.
+// lookup is the index of a filter with an e-mail or a name term (found), alone or with one
+// equality that each record found is checked for; otherwise the equality's own index.
+func lookup(terms []filter.Term, found func(filter.Term) (Index, error)) (Index, error) {
+	var ix Index
+	var also []filter.Term
+	for _, t := range terms {
+		if t.Field != "email" && t.Field != "display_name" {
+			also = append(also, t)
+			continue
+		}
+		var err error
+		if ix, err = found(t); err != nil {
+			return Index{}, err
+		}
+	}
+	if len(also) == 0 {
+		return ix, nil
+	}
+	eq, err := equalityIndex(also[0])
+	if err != nil || len(terms) == 1 {
+		return eq, err
+	}
+	ix.Also = eq.Name
+	return ix, nil
+}
+
 func ParseActivityFilter(text string) (Index, error) { return oneEquality(activityList, text) }
 
 // ParseOpportunityFilter maps a ListOpportunities filter to its index: stage, owner or account

@@ -70,15 +70,33 @@ func TestParseOpportunityFilter(t *testing.T) {
 
 func TestParseAccountFilter(t *testing.T) {
 	checkParse(t, sales.ParseAccountFilter, []parseCase{
-		{filter: `display_name = "Acme*"`, want: sales.Index{Name: []string{"name"}, Min: "[acme", Max: "(acme\xff"}},
-		{filter: `displayName:"ACME*"`, want: sales.Index{Name: []string{"name"}, Min: "[acme", Max: "(acme\xff"}},
-		// U+FFFD is a character like any other (it once read as the forbidden byte 0xff).
-		{filter: `display_name = "Caf�*"`, want: sales.Index{Name: []string{"name"}, Min: "[caf�", Max: "(caf�\xff"}},
+		{filter: `display_name = "Acme*"`, want: sales.Index{Name: []string{"name"}, Min: "[acme", Max: "(acme\xff", Search: "acme"}},
+		{filter: `displayName:"ÄCMÉ*"`, want: sales.Index{Name: []string{"name"}, Min: "[acme", Max: "(acme\xff", Search: "acme"}},
+		// U+FFFD is not a letter: search reads it as a word break.
+		{filter: `display_name = "Caf�*"`, want: sales.Index{Name: []string{"name"}, Min: "[caf", Max: "(caf\xff", Search: "caf"}},
 		{filter: `industry = "software"`, want: sales.Index{Name: []string{"industry", "software"}, Desc: true}},
+		{filter: `display_name:"a*" AND industry = "x"`,
+			want: sales.Index{Name: []string{"name"}, Min: "[a", Max: "(a\xff", Search: "a", Also: []string{"industry", "x"}}},
 		{filter: `display_name = "Acme"`, bad: true},
 		{filter: `display_name = " *"`, bad: true},
 		{filter: `display_name = "a\x00*"`, bad: true},
-		{filter: `display_name = "a*" AND industry = "x"`, bad: true},
+		{filter: `owner_id = "a" AND industry = "x"`, bad: true},
+	})
+}
+
+func TestParseContactFilter(t *testing.T) {
+	const account = "0190a1b2-0000-7000-8000-000000000002"
+	checkParse(t, sales.ParseContactFilter, []parseCase{
+		{filter: `email = " Ada@Example.COM"`, want: sales.Index{Email: "ada@example.com"}},
+		{filter: `email = "ada@example.com" AND accountId = "` + account + `"`,
+			want: sales.Index{Email: "ada@example.com", Also: []string{"account_id", account}}},
+		{filter: `displayName:"Lové*" AND owner_id = "u1"`,
+			want: sales.Index{Name: []string{"name"}, Min: "[love", Max: "(love\xff", Search: "love", Also: []string{"owner_id", "u1"}}},
+		{filter: `account_id = "` + account + `"`, want: sales.Index{Name: []string{"account_id", account}, Desc: true}},
+		{filter: `email = "not-an-email"`, bad: true},
+		{filter: `email:"ada*"`, bad: true},
+		{filter: `email = "a@b.co" AND display_name:"a*"`, bad: true},
+		{filter: `display_name:"a*" AND account_id = "x"`, bad: true},
 	})
 }
 

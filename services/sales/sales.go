@@ -13,6 +13,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/page"
+	"github.com/crmcycle/crm/pkg/search"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
@@ -69,10 +70,18 @@ type Store interface {
 // kind). Plain indexes hold ids (UUIDv7, so time-ordered); sorted ones ("name", "close_date",
 // "amount", "time") hold "<sort key>\x00<id>". Min and Max are Redis lex bounds ("-" and "+"
 // when empty); Desc lists from the top (newest first).
+//
+// A lookup or a search sets more: Email finds the one contact with that normalized e-mail;
+// Search reads a search index (pkg/search), where a record counts through its first matching
+// member; Also is the equality field of a pair (field and value, proto name), checked on each
+// record the lookup or search finds.
 type Index struct {
 	Name     []string
 	Min, Max string
 	Desc     bool
+	Email    string
+	Search   search.Prefix
+	Also     []string
 }
 
 // newestFirst is the plain index name lists newest first.

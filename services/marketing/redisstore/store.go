@@ -16,6 +16,7 @@ import (
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/page"
+	"github.com/crmcycle/crm/pkg/search"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
 )
@@ -64,6 +65,9 @@ func (k leadKeys) timeIndex(f marketing.LeadFilter) string {
 	return k.Key("leads")
 }
 
+// searchIndex is the search index (pkg/search) of lead names or companies.
+func (k leadKeys) searchIndex(field string) string { return k.Key("leads", "search", field) }
+
 // scoreIndex is the sorted set of score members (see scoreMember) of all leads or of one status.
 func (k leadKeys) scoreIndex(status marketingv1.LeadStatus) string {
 	if status != 0 {
@@ -106,6 +110,12 @@ func (k leadKeys) indexes(l *marketing.Lead) []commit.Entry {
 		if c.GetGranted() {
 			out = append(out, commit.Entry{Index: k.consentIndex(c.GetChannel().String()), Member: id})
 		}
+	}
+	for _, m := range search.Members(id, marketing.NameTexts(l)...) {
+		out = append(out, commit.Entry{Index: k.searchIndex("name"), Member: m})
+	}
+	for _, m := range search.Members(id, l.GetCompany()) {
+		out = append(out, commit.Entry{Index: k.searchIndex("company"), Member: m})
 	}
 	return out
 }
@@ -217,9 +227,18 @@ func (s *Store) GetLead(ctx context.Context, tenant, id string) (*marketing.Lead
 	return commit.Get(ctx, s.rdb, s.scope(tenant).lead(id), &marketing.Lead{}, marketing.ErrLeadNotFound)
 }
 
-// ListLeads implements marketing.Store: a time index, or a score index within the score range.
+// ListLeads implements marketing.Store: a time index, or a score index within the score range;
+// an e-mail lookup through the unique e-mail index, or a name or company search.
 func (s *Store) ListLeads(ctx context.Context, tenant string, q marketing.LeadQuery) (page.Page[*marketing.Lead], error) {
 	k := s.scope(tenant)
+	switch f := q.Filter; {
+	case f.Email != "":
+		return s.leadByEmail(ctx, k, f, q.After)
+	case f.Name != "":
+		return s.searchLeads(ctx, k, "name", f.Name, f, q.Request, marketing.NameTexts)
+	case f.Company != "":
+		return s.searchLeads(ctx, k, "company", f.Company, f, q.Request, func(l *marketing.Lead) []string { return []string{l.GetCompany()} })
+	}
 	r := commit.Range{Index: k.timeIndex(q.Filter), Desc: true, After: q.After, Limit: q.Limit}
 	if q.ByScore {
 		r.Index = k.scoreIndex(q.Filter.Status)
@@ -230,4 +249,38 @@ func (s *Store) ListLeads(ctx context.Context, tenant string, q marketing.LeadQu
 	}
 	return commit.List(ctx, s.rdb, r, func(member string) string { return k.lead(idOfMember(member)) },
 		func() *marketing.Lead { return &marketing.Lead{} })
+}
+
+// leadByEmail is the page of the one lead with the e-mail, if it has the filter's other field:
+// two round trips.
+func (s *Store) leadByEmail(ctx context.Context, k leadKeys, f marketing.LeadFilter, after string) (page.Page[*marketing.Lead], error) {
+	id, err := s.rdb.HGet(ctx, k.emails(), f.Email).Result()
+	if errors.Is(err, redis.Nil) || after != "" {
+		return page.Page[*marketing.Lead]{}, nil
+	}
+	if err != nil {
+		return page.Page[*marketing.Lead]{}, err
+	}
+	lead, err := commit.Get(ctx, s.rdb, k.lead(id), &marketing.Lead{}, nil)
+	if err != nil || lead == nil || lead.GetEmail() != f.Email || !f.Found(lead) {
+		return page.Page[*marketing.Lead]{}, err
+	}
+	return page.Page[*marketing.Lead]{Items: []*marketing.Lead{lead}}, nil
+}
+
+// searchBudget is how many index members one search page examines at most per lead it returns.
+const searchBudget = 5
+
+// searchLeads reads a page of the leads whose field has a word starting with the prefix, in the
+// order of the matched text, each once, and having the filter's other field.
+func (s *Store) searchLeads(ctx context.Context, k leadKeys, field string, p search.Prefix, f marketing.LeadFilter,
+	req page.Request, texts func(*marketing.Lead) []string) (page.Page[*marketing.Lead], error) {
+	lo, hi := p.Range()
+	r := commit.Range{Index: k.searchIndex(field), Min: lo, Max: hi, After: req.After, Limit: req.Limit}
+	return commit.ListWhere(ctx, s.rdb, r, func(m string) string { return k.lead(search.ID(m)) },
+		func() *marketing.Lead { return &marketing.Lead{} },
+		func(member string, l *marketing.Lead) bool {
+			matched, ok := p.Match(l.GetId(), texts(l)...)
+			return ok && matched == member && f.Found(l)
+		}, searchBudget*req.Limit)
 }

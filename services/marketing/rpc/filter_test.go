@@ -49,7 +49,7 @@ func TestLeadFilterForms(t *testing.T) {
 	}
 
 	for _, c := range []struct{ path, names string }{
-		{"/v1/leads?filter=" + url.QueryEscape(`email = "a@example.com"`), "email"},
+		{"/v1/leads?filter=" + url.QueryEscape(`given_name = "Ada"`), "given_name"},
 		{"/v1/leads?filter=" + url.QueryEscape(`tags:a AND channel = CHANNEL_ADS`), "channel cannot be combined with tags"},
 		{"/v1/leads?filter=" + url.QueryEscape(`status != LEAD_STATUS_NEW`), "status"},
 		{"/v1/leads?filter=" + url.QueryEscape(`score > 1 AND score > 2`), "score appears twice"},

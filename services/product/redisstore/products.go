@@ -8,15 +8,16 @@ import (
 
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/page"
+	"github.com/crmcycle/crm/pkg/search"
 	"github.com/crmcycle/crm/services/product"
 )
 
-// Catalog keys: the product, the unique SKUs, the list indexes, the name index (members
-// "<lower-case name>\x00<id>", read by prefix) and the product lines (scored by tier).
-func (k tenantKeys) product(id string) string { return k.Key("product", id) }
-func (k tenantKeys) skus() string             { return k.Key("product-skus") }
-func (k tenantKeys) names() string            { return k.Key("products", "names") }
-func (k tenantKeys) line(name string) string  { return k.Key("product-line", name) }
+// Catalog keys: the product, the unique SKUs, the list indexes, the name and SKU search indexes
+// (pkg/search) and the product lines (scored by tier).
+func (k tenantKeys) product(id string) string   { return k.Key("product", id) }
+func (k tenantKeys) skus() string               { return k.Key("product-skus") }
+func (k tenantKeys) search(field string) string { return k.Key("products", "search", field) }
+func (k tenantKeys) line(name string) string    { return k.Key("product-line", name) }
 
 func (k tenantKeys) productIndex(ix product.ProductIndex) string {
 	switch {
@@ -38,7 +39,13 @@ func (k tenantKeys) productEntries(p *product.Product) []commit.Entry {
 	if p.GetCategory() != "" {
 		ix = append(ix, product.ProductIndex{Category: p.GetCategory()})
 	}
-	out := []commit.Entry{{Index: k.names(), Member: nameMember(p)}}
+	var out []commit.Entry
+	for _, m := range search.Members(p.GetId(), p.GetDisplayName()) {
+		out = append(out, commit.Entry{Index: k.search("name"), Member: m})
+	}
+	for _, m := range search.Members(p.GetId(), p.GetSku()) {
+		out = append(out, commit.Entry{Index: k.search("sku"), Member: m})
+	}
 	for _, x := range ix {
 		out = append(out, commit.Entry{Index: k.productIndex(x), Member: p.GetId()})
 	}
@@ -48,14 +55,10 @@ func (k tenantKeys) productEntries(p *product.Product) []commit.Entry {
 	return out
 }
 
-func nameMember(p *product.Product) string {
-	return strings.ToLower(p.GetDisplayName()) + "\x00" + p.GetId()
-}
-
-// idOfMember is the product id of an id or name index member.
+// idOfMember is the product id of an id or search index member.
 func idOfMember(m string) string {
-	if _, id, ok := strings.Cut(m, "\x00"); ok {
-		return id
+	if strings.Contains(m, "\x00") {
+		return search.ID(m)
 	}
 	return m
 }
@@ -106,11 +109,26 @@ func (s *Store) GetProducts(ctx context.Context, tenant string, ids []string) ([
 func (s *Store) ListProducts(ctx context.Context, tenant string, q product.ProductQuery) (page.Page[*product.Product], error) {
 	k := s.scope(tenant)
 	r := commit.Range{Index: k.productIndex(q.Index), Desc: true, After: q.After, Limit: q.Limit}
-	if q.Index.NamePrefix != "" {
-		r = commit.Range{Index: k.names(), Min: "[" + q.Index.NamePrefix, Max: "[" + q.Index.NamePrefix + "\xff", After: q.After, Limit: q.Limit}
+	keyOf := func(m string) string { return k.product(idOfMember(m)) }
+	prefix, _ := q.Index.Search(nil)
+	if prefix == "" {
+		return commit.List(ctx, s.rdb, r, keyOf, newProduct)
 	}
-	return commit.List(ctx, s.rdb, r, func(m string) string { return k.product(idOfMember(m)) }, newProduct)
+	field := "name"
+	if q.Index.SKU != "" {
+		field = "sku"
+	}
+	lo, hi := prefix.Range()
+	r = commit.Range{Index: k.search(field), Min: lo, Max: hi, After: q.After, Limit: q.Limit}
+	return commit.ListWhere(ctx, s.rdb, r, keyOf, newProduct, func(member string, p *product.Product) bool {
+		_, texts := q.Index.Search(p)
+		matched, ok := prefix.Match(p.GetId(), texts...)
+		return ok && matched == member && q.Index.Has(p)
+	}, searchBudget*q.Limit)
 }
+
+// searchBudget is how many index members one search page examines at most per product it returns.
+const searchBudget = 5
 
 func newProduct() *product.Product { return &product.Product{} }
 

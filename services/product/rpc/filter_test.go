@@ -39,6 +39,10 @@ func TestProductFilterForms(t *testing.T) {
 		{`active != false`, []string{yearly, monthly}},
 		{`active != true`, nil},
 		{`category = "crm"`, []string{yearly, monthly}},
+		{`sku:"sku-m*"`, []string{monthly}},
+		{`sku:"SKÜ*" AND billing_period = BILLING_PERIOD_YEARLY`, []string{yearly}},
+		{`displayName:"monthly*" AND active = true`, []string{monthly}},
+		{`displayName:"monthly*" AND active = false`, nil},
 	} {
 		if code, got, body := list(c.filter); code != http.StatusOK || !slices.Equal(got, c.want) {
 			t.Errorf("filter %q: got %d %v %s, want %v", c.filter, code, got, body, c.want)
@@ -49,6 +53,8 @@ func TestProductFilterForms(t *testing.T) {
 		{"/v1/products?filter=" + url.QueryEscape(`tier = 1`), "tier"},
 		{"/v1/products?filter=" + url.QueryEscape(`display_name = "Pro"`), "display_name"},
 		{"/v1/products?filter=" + url.QueryEscape(`category = "crm" AND active = true`), "active cannot be combined with category"},
+		{"/v1/products?filter=" + url.QueryEscape(`sku = "SKU-M"`), "sku"},
+		{"/v1/products?filter=" + url.QueryEscape(`sku:"a*" AND display_name:"b*"`), "cannot be combined"},
 		{"/v1/products?filter=" + url.QueryEscape(`billing_period != BILLING_PERIOD_YEARLY`), "billing_period"},
 		{"/v1/subscriptions?filter=" + url.QueryEscape(`customerId = "x"`), "customer_id"},
 		{"/v1/subscriptions?filter=" + url.QueryEscape(`status = SUBSCRIPTION_STATUS_ACTIVE AND product_id = "p"`), "product_id"},

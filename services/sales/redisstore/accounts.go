@@ -5,9 +5,11 @@ import (
 	"errors"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/page"
+	"github.com/crmcycle/crm/pkg/search"
 	"github.com/crmcycle/crm/services/sales"
 )
 
@@ -21,7 +23,16 @@ func (k keys) accountMembers(a *sales.Account) []commit.Entry {
 		return nil
 	}
 	return append(k.plain("account", a.GetId(), "owner_id", a.GetOwnerId(), "industry", a.GetIndustry()),
-		k.sorted(a.GetId(), sales.NameKey(a.GetDisplayName()), "account", "name"))
+		k.searchable("account", a)...)
+}
+
+// searchable are the search index entries (pkg/search) of a record: "ix:<kind>:name".
+func (k keys) searchable(kind string, m interface{ GetId() string }) []commit.Entry {
+	var out []commit.Entry
+	for _, member := range search.Members(m.GetId(), sales.SearchTexts(m.(proto.Message))...) {
+		out = append(out, commit.Entry{Index: k.index(kind, "name"), Member: member})
+	}
+	return out
 }
 
 // putAccount adds an account's creation (prev nil) or change to w.
@@ -80,7 +91,8 @@ func (k keys) contactMembers(c *sales.Contact) []commit.Entry {
 	if c == nil {
 		return nil
 	}
-	return k.plain("contact", c.GetId(), "account_id", c.GetAccountId(), "owner_id", c.GetOwnerId())
+	return append(k.plain("contact", c.GetId(), "account_id", c.GetAccountId(), "owner_id", c.GetOwnerId()),
+		k.searchable("contact", c)...)
 }
 
 // putContact adds a contact's creation (prev nil) or change to w: its account must exist, unless

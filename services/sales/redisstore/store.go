@@ -101,9 +101,43 @@ func (s *Store) run(ctx context.Context, k keys, w *commit.Write, events ...[]by
 }
 
 // list reads one page of resources of kind through an index: two round trips, whatever the size
-// of the collection. Ordered index members end in "\x00<id>".
-func list[T proto.Message](ctx context.Context, s *Store, tenant, kind string, q sales.Query, newMsg func() T) (page.Page[T], error) {
+// of the collection. Ordered index members end in "\x00<id>". A lookup by e-mail reads the one
+// record the unique index names; a search or a pair checks each record (sales.Index.Keeps) and
+// examines a bounded part of the index per page.
+func list[T interface {
+	proto.Message
+	GetId() string
+}](ctx context.Context, s *Store, tenant, kind string, q sales.Query, newMsg func() T) (page.Page[T], error) {
 	k := s.scope(tenant)
+	keyOf := func(m string) string { return k.resource(kind, m[strings.LastIndexByte(m, 0)+1:]) }
+	if q.Index.Email != "" {
+		return byEmail(ctx, s, k, kind, q, newMsg)
+	}
 	r := commit.Range{Index: k.index(kind, q.Index.Name...), Min: q.Index.Min, Max: q.Index.Max, Desc: q.Index.Desc, After: q.After, Limit: q.Limit}
-	return commit.List(ctx, s.rdb, r, func(m string) string { return k.resource(kind, m[strings.LastIndexByte(m, 0)+1:]) }, newMsg)
+	if q.Index.Search == "" && len(q.Index.Also) == 0 {
+		return commit.List(ctx, s.rdb, r, keyOf, newMsg)
+	}
+	return commit.ListWhere(ctx, s.rdb, r, keyOf, newMsg, func(m string, msg T) bool { return q.Index.Keeps(m, msg) }, searchBudget*q.Limit)
+}
+
+// searchBudget is how many index members one search page examines at most per record it returns.
+const searchBudget = 5
+
+// byEmail is the page of the one contact with the e-mail, when it has the pair's other field.
+func byEmail[T interface {
+	proto.Message
+	GetId() string
+}](ctx context.Context, s *Store, k keys, kind string, q sales.Query, newMsg func() T) (page.Page[T], error) {
+	id, err := s.rdb.HGet(ctx, k.emails(), q.Index.Email).Result()
+	if errors.Is(err, redis.Nil) || q.After != "" {
+		return page.Page[T]{}, nil
+	}
+	if err != nil {
+		return page.Page[T]{}, err
+	}
+	msg, err := commit.Get(ctx, s.rdb, k.resource(kind, id), newMsg(), nil)
+	if err != nil || !msg.ProtoReflect().IsValid() || !q.Index.Keeps(id, msg) {
+		return page.Page[T]{}, err
+	}
+	return page.Page[T]{Items: []T{msg}}, nil
 }

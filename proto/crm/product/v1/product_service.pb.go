@@ -517,9 +517,10 @@ type ListProductsRequest struct {
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// AIP-160 filter; field names in snake_case or lowerCamelCase.
 	// Fields: `category = "analytics"`, `active = true` (or `!=`), `billing_period =
-	// BILLING_PERIOD_MONTHLY`, and a name prefix `display_name = "Pro*"` or `display_name:"Pro*"`
-	// (case-insensitive; that list is ordered by name); one at a time (no AND pairs). Anything else
-	// is INVALID_ARGUMENT naming the field. Empty lists every product.
+	// BILLING_PERIOD_MONTHLY`, and the searches `display_name:"pro*"` (or `=`) and `sku:"sku-1*"`:
+	// a prefix of any word, case- and accent-insensitive, listed in the order of the matched text.
+	// AND pairs: display_name or sku with category, active or billing_period. Anything else is
+	// INVALID_ARGUMENT naming the field. Empty lists every product.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

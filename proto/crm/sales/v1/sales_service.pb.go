@@ -384,9 +384,10 @@ type ListAccountsRequest struct {
 	// The next_page_token of a previous call, to get the following page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// AIP-160 filter; field names in snake_case or lowerCamelCase.
-	// Fields: `owner_id = "ada"`, `industry = "software"`, and a name prefix
-	// `display_name = "Acme*"` or `display_name:"Acme*"` (case-insensitive, listed by name); one at
-	// a time (no AND pairs). Anything else is INVALID_ARGUMENT naming the field. Empty lists every
+	// Fields: `owner_id = "ada"`, `industry = "software"`, and a name search
+	// `display_name:"acme*"` (or `=`): a prefix of any word of the name, case- and
+	// accent-insensitive, listed in the order of the matched text. AND pairs: display_name with
+	// owner_id or industry. Anything else is INVALID_ARGUMENT naming the field. Empty lists every
 	// account.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -885,8 +886,11 @@ type ListContactsRequest struct {
 	// The next_page_token of a previous call, to get the following page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// AIP-160 filter; field names in snake_case or lowerCamelCase.
-	// Fields: `account_id = "<id>"`, `owner_id = "ada"`; one at a time (no AND pairs). Anything
-	// else is INVALID_ARGUMENT naming the field. Empty lists every contact.
+	// Fields: `account_id = "<id>"`, `owner_id = "ada"`, the lookup `email = "ada@example.com"`
+	// (exact, case-insensitive) and the search `display_name:"ada*"` (a prefix of any word of the
+	// given and family name, case- and accent-insensitive, listed in the order of the matched
+	// text). AND pairs: email or display_name with account_id or owner_id. Anything else is
+	// INVALID_ARGUMENT naming the field. Empty lists every contact.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
