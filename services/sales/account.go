@@ -71,4 +71,3 @@ func NormalizeEmail(raw string) (string, error) {
 
 // normalizeDomain trims and lower-cases a domain: "Example.COM " and "example.com" are one.
 func normalizeDomain(d string) string { return strings.ToLower(strings.TrimSpace(d)) }
-

@@ -200,10 +200,10 @@ func TestLeadSearchOverRESTIsTenantScopedAndChecked(t *testing.T) {
 	}
 	for _, tt := range []struct{ filter, orderBy string }{
 		{`email="not an e-mail"`, ""},
-		{`displayName:"ada"`, ""},     // no trailing *
-		{`displayName:"*"`, ""},       // nothing to search
-		{`displayName:"-*"`, ""},      // nothing searchable
-		{`displayName="ada*"`, ""},    // a search is ':'
+		{`displayName:"ada"`, ""},  // no trailing *
+		{`displayName:"*"`, ""},    // nothing to search
+		{`displayName:"-*"`, ""},   // nothing searchable
+		{`displayName="ada*"`, ""}, // a search is ':'
 		{`displayName:"a*" AND company:"b*"`, ""},
 		{`displayName:"a*" AND tags:"vip"`, ""},
 		{`displayName:"a*"`, "score desc"},
