@@ -4,8 +4,11 @@
 package searchtest
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
+	"testing"
 	"unicode"
 )
 
@@ -94,4 +97,33 @@ func Queries(lists ...[]string) []string {
 	add("zzz")
 	add("lovelacex")
 	return out
+}
+
+// Record is a record's id and the plain form of its searched text.
+type Record struct{ ID, Plain string }
+
+// Check runs every query of the word lists against a list, typed plain or decorated in turn as
+// the filter `<field>:"<query>*"`, and compares the ids find pages out of it (i varies the page
+// size) with the records whose plain text matches: each record once, none missing, none more.
+func Check(t testing.TB, field string, records []Record, lists [][]string, find func(filter string, i int) []string) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(3, 3))
+	for i, q := range Queries(lists...) {
+		var want []string
+		for _, r := range records {
+			if Matches(r.Plain, q) {
+				want = append(want, r.ID)
+			}
+		}
+		typed := q
+		if i%2 == 1 {
+			typed = Decorate(rng, q)
+		}
+		got := find(fmt.Sprintf("%s:%q", field, typed+"*"), i)
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s:%q: %d records, want %d (the independent computation)", field, typed, len(got), len(want))
+		}
+	}
 }
