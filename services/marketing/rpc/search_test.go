@@ -96,7 +96,9 @@ func TestLeadSearchAgainstAnIndependentComputation(t *testing.T) {
 		names = append(names, searchtest.Record{ID: l.id, Plain: l.name})
 		companies = append(companies, searchtest.Record{ID: l.id, Plain: l.company})
 	}
-	find := func(filter string, i int) []string { return listAll(t, client, ctx, filter, []int32{1000, 1000, 1000, 97}[i%4]) }
+	find := func(filter string, i int) []string {
+		return listAll(t, client, ctx, filter, []int32{1000, 1000, 1000, 97}[i%4])
+	}
 	searchtest.Check(t, "display_name", names, [][]string{searchtest.Given, searchtest.Family}, find)
 	searchtest.Check(t, "company", companies, [][]string{searchtest.Companies}, find)
 
