@@ -3,7 +3,9 @@ package gateway_test
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/crmcycle/crm/gateway"
 	"github.com/crmcycle/crm/gateway/gatewaytest"
@@ -40,5 +42,38 @@ func TestRateLimitPerKey(t *testing.T) {
 	// The limit is per key: another key of the same tenant still gets through.
 	if r := sys.Do(t, http.MethodGet, "/v1/leads", sameTenantOtherKey, nil); r.Status != http.StatusOK {
 		t.Fatalf("another key: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestHalfTheLimitIsNeverRefused: 16 clients calling together at half of --rate-limit 100
+// --rate-burst 10 (more of them than the burst at the same moment) get no 429.
+func TestHalfTheLimitIsNeverRefused(t *testing.T) {
+	sys := startSystem(t, servicetest.Options{RateLimit: &ratelimit.Config{PerSecond: 100, Burst: 10}}, gateway.Config{})
+	_, key := sys.NewKey(t, "", "marketing.read")
+	const clients, perSecond, run = 16, 50, 1500 * time.Millisecond
+	interval := time.Duration(clients) * time.Second / perSecond
+	statuses := make([][]int, clients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range clients {
+		wg.Go(func() {
+			for at := start; at.Sub(start) < run; at = at.Add(interval) {
+				time.Sleep(time.Until(at)) // pacing the load at half the limit
+				statuses[i] = append(statuses[i], sys.Do(t, http.MethodGet, "/v1/leads", key, nil).Status)
+			}
+		})
+	}
+	wg.Wait()
+	calls := 0
+	for _, got := range statuses {
+		for _, s := range got {
+			calls++
+			if s != http.StatusOK {
+				t.Errorf("a call at half the limit answered %d", s)
+			}
+		}
+	}
+	if calls < clients*int(run/interval) {
+		t.Fatalf("%d calls made, want %d", calls, clients*int(run/interval))
 	}
 }

@@ -91,10 +91,15 @@ func (p *process) initBus(context.Context) (service, error) {
 // initGRPCServer builds the server with the shared interceptor chain and binds it. It binds before
 // the services are built, since a service dials the others as it is built.
 func (p *process) initGRPCServer(ctx context.Context) (service, error) {
+	pass, err := ratelimit.LoadPass(ctx, p.rdb)
+	if err != nil {
+		return service{}, err
+	}
+	p.clients.Admit(pass)
 	srv, err := grpcserver.New(p.cfg.GRPC, grpcserver.Deps{
 		Logger: p.logger, Telemetry: p.tel, Redis: p.rdb,
 		Authenticator: auth.NewAuthenticator(auth.NewStore(p.rdb), authCacheTTL),
-		RateLimiter:   ratelimit.New(p.rdb, p.cfg.RateLimit, p.logger),
+		RateLimiter:   ratelimit.New(p.rdb, p.cfg.RateLimit, pass, p.tel.MeterProvider, p.logger),
 		Idempotency:   idempotency.New(p.rdb, p.keys, idempotency.Config{}),
 	})
 	if err != nil {

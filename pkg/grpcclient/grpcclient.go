@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/ratelimit"
 	"github.com/crmcycle/crm/pkg/telemetry"
 )
 
@@ -35,6 +37,7 @@ type Config struct {
 type Pool struct {
 	cfg   Config
 	tel   *telemetry.Telemetry
+	pass  atomic.Pointer[ratelimit.Pass]
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 }
@@ -64,13 +67,25 @@ func (p *Pool) Conn(target string) (*grpc.ClientConn, error) {
 			otelgrpc.WithTracerProvider(p.tel.TracerProvider),
 			otelgrpc.WithMeterProvider(p.tel.MeterProvider),
 			otelgrpc.WithPropagators(p.tel.Propagator))),
-		grpc.WithChainUnaryInterceptor(deadline(p.cfg.Timeout), forwardCredential),
+		grpc.WithChainUnaryInterceptor(deadline(p.cfg.Timeout), forwardCredential, p.stampPass),
 	)
 	if err != nil {
 		return nil, err
 	}
 	p.conns[target] = c
 	return c, nil
+}
+
+// Admit marks, from now on, the calls made while serving an admitted client with pass, so the
+// callee does not charge the client's rate limit again. The pool exists before the process's
+// Redis, where the pass key lives, is open.
+func (p *Pool) Admit(pass *ratelimit.Pass) { p.pass.Store(pass) }
+
+func (p *Pool) stampPass(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if pass := p.pass.Load(); pass != nil {
+		ctx = pass.Stamp(ctx)
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
 }
 
 // Close closes every connection.

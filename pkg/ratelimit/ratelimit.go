@@ -5,7 +5,14 @@
 // Asking Redis on every call would double the round trips of a write, so a process takes tokens
 // from the Redis bucket in small batches (a tenth of a second's worth) and spends them locally.
 // Redis stays the one source of truth: a process never spends a token Redis did not grant, and
-// unspent tokens lapse after leaseTTL, so a quiet key cannot save them up past its burst.
+// unspent tokens lapse after leaseTTL, so a quiet key cannot save them up past its burst. One
+// refill per key is in flight at a time; concurrent calls wait for it and share its tokens (they
+// never each take a batch and overwrite one another's), and a call that finds the bucket empty
+// waits briefly for the next token rather than being refused, so callers under the limit are
+// never refused however they bunch up.
+//
+// Services call each other on a client's behalf; those calls carry a Pass, a mark the caller
+// signs with a key clients cannot read, and are not charged again.
 package ratelimit
 
 import (
@@ -20,6 +27,8 @@ import (
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
@@ -59,94 +68,167 @@ func (c *Config) Validate() error {
 // leaseTTL is how long granted tokens may wait to be spent.
 const leaseTTL = time.Second
 
+// maxWait is how long a call may wait for its key's next token: calls under the limit that
+// arrive together are spaced out by a few milliseconds instead of refused, while a key over its
+// limit finds the next token further away than this and is refused at once.
+const maxWait = 200 * time.Millisecond
+
+// unavailableFor is how long calls pass without asking after Redis could not answer, so an outage
+// costs one timeout per key and second, not one per call.
+const unavailableFor = time.Second
+
 // maxLeases bounds the local table; past it the table starts over (unspent tokens lapse early).
 const maxLeases = 100_000
 
 // Limiter applies the limit.
 type Limiter struct {
-	limiter *redis_rate.Limiter
-	limit   redis_rate.Limit
-	batch   int
-	logger  *slog.Logger
-	now     func() time.Time
+	limiter  *redis_rate.Limiter
+	limit    redis_rate.Limit
+	batch    int
+	pass     *Pass
+	refusals metric.Int64Counter
+	logger   *slog.Logger
+	now      func() time.Time
 
 	mu     sync.Mutex
 	leases map[string]*lease
 }
 
-// lease is the tokens this process holds for one key, or, after Redis refused, until when the key
-// is refused without asking again.
+// lease is what this process knows of one key's bucket: tokens Redis granted and not yet spent,
+// the refill in flight (one per key: other calls wait for it and share what it brings), when
+// Redis said the next token comes, and until when calls pass because Redis could not answer.
 type lease struct {
-	tokens      int
-	expires     time.Time
-	deniedUntil time.Time
+	tokens    int
+	expires   time.Time
+	refill    chan struct{} // closed when the refill in flight lands; nil when none
+	nextAt    time.Time
+	passUntil time.Time
 }
 
-// New returns a limiter, or nil when cfg turns limiting off.
-func New(rdb redis.UniversalClient, cfg Config, logger *slog.Logger) *Limiter {
+// New returns a limiter, or nil when cfg turns limiting off. Calls that carry pass's mark were
+// admitted by the service that made them and are not charged again.
+func New(rdb redis.UniversalClient, cfg Config, pass *Pass, mp metric.MeterProvider, logger *slog.Logger) *Limiter {
 	if cfg.PerSecond == 0 {
 		return nil
 	}
 	limit := redis_rate.PerSecond(cfg.PerSecond)
 	limit.Burst = cfg.Burst
 	batch := max(1, min(cfg.PerSecond/10, cfg.Burst/10))
-	return &Limiter{limiter: redis_rate.NewLimiter(rdb), limit: limit, batch: batch, logger: logger,
-		now: time.Now, leases: map[string]*lease{}}
+	refusals, err := mp.Meter("github.com/crmcycle/crm/pkg/ratelimit").Int64Counter("crm.ratelimit.refusals",
+		metric.WithDescription("calls refused with RESOURCE_EXHAUSTED because their API key was over its rate limit"))
+	if err != nil {
+		refusals, _ = noop.NewMeterProvider().Meter("").Int64Counter("")
+	}
+	return &Limiter{limiter: redis_rate.NewLimiter(rdb), limit: limit, batch: batch, pass: pass, refusals: refusals,
+		logger: logger, now: time.Now, leases: map[string]*lease{}}
 }
 
-// local decides a call without Redis when it can: spend a held token, or refuse while Redis's last
-// refusal stands (retry is then how long to wait). decided is false when Redis must be asked.
-func (l *Limiter) local(key string, now time.Time) (decided, allowed bool, retry time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// admit takes a token for key: a held one, a share of the refill in flight, or one Redis grants
+// now, waiting up to maxWait for the next. It returns how long to wait when the call is refused.
+func (l *Limiter) admit(ctx context.Context, key string) (time.Duration, error) {
+	deadline := l.now().Add(maxWait)
+	for {
+		l.mu.Lock()
+		ls := l.lease(key)
+		now := l.now()
+		switch {
+		case ls.tokens > 0 && now.Before(ls.expires):
+			ls.tokens--
+			l.mu.Unlock()
+			return 0, nil
+		case now.Before(ls.passUntil):
+			l.mu.Unlock()
+			return 0, nil
+		case ls.refill != nil:
+			landed := ls.refill
+			l.mu.Unlock()
+			if err := wait(ctx, landed, nil); err != nil {
+				return 0, err
+			}
+			continue
+		case now.Before(ls.nextAt):
+			next := ls.nextAt
+			l.mu.Unlock()
+			if next.After(deadline) {
+				return next.Sub(now), nil
+			}
+			timer := time.NewTimer(next.Sub(now))
+			err := wait(ctx, nil, timer.C)
+			timer.Stop()
+			if err != nil {
+				return 0, err
+			}
+			continue
+		}
+		landed := make(chan struct{})
+		ls.refill = landed
+		l.mu.Unlock()
+
+		res, err := l.limiter.AllowAtMost(ctx, key, l.limit, l.batch)
+
+		l.mu.Lock()
+		ls.refill = nil
+		close(landed)
+		now = l.now()
+		switch {
+		case err != nil && ctx.Err() != nil:
+			l.mu.Unlock()
+			return 0, ctx.Err()
+		case err != nil:
+			// The limiter protects, it does not gate: without Redis, calls pass for a while.
+			ls.passUntil = now.Add(unavailableFor)
+			l.mu.Unlock()
+			l.logger.WarnContext(ctx, "rate limit unavailable, letting calls through", "error", err)
+			return 0, nil
+		case res.Allowed > 0:
+			ls.tokens, ls.expires = res.Allowed-1, now.Add(leaseTTL)
+			l.mu.Unlock()
+			return 0, nil
+		}
+		// Come back when a whole batch has refilled, not for each token: one round trip per batch.
+		ls.nextAt = now.Add(res.RetryAfter + time.Duration(l.batch-1)*l.limit.Period/time.Duration(l.limit.Rate))
+		l.mu.Unlock()
+	}
+}
+
+// lease returns key's lease, creating it; l.mu is held.
+func (l *Limiter) lease(key string) *lease {
 	ls, ok := l.leases[key]
-	switch {
-	case !ok:
-		return false, false, 0
-	case now.Before(ls.deniedUntil):
-		return true, false, ls.deniedUntil.Sub(now)
-	case ls.tokens > 0 && now.Before(ls.expires):
-		ls.tokens--
-		return true, true, 0
+	if !ok {
+		if len(l.leases) >= maxLeases {
+			l.leases = map[string]*lease{}
+		}
+		ls = &lease{}
+		l.leases[key] = ls
 	}
-	return false, false, 0
+	return ls
 }
 
-// record keeps Redis's answer: granted tokens (one spent by the current call), or a refusal.
-func (l *Limiter) record(key string, granted int, retry time.Duration, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.leases) >= maxLeases {
-		l.leases = map[string]*lease{}
+// wait blocks until landed is closed or tick fires, or ctx is done.
+func wait(ctx context.Context, landed <-chan struct{}, tick <-chan time.Time) error {
+	select {
+	case <-landed:
+	case <-tick:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	if granted > 0 {
-		l.leases[key] = &lease{tokens: granted - 1, expires: now.Add(leaseTTL)}
-	} else {
-		l.leases[key] = &lease{deniedUntil: now.Add(retry)}
-	}
+	return nil
 }
 
 // UnaryServerInterceptor limits authenticated calls by their API key; it runs after
-// authentication. When Redis cannot answer, calls pass: the limiter protects, it does not gate.
+// authentication. A call another service makes on an admitted client's behalf passes uncharged.
 func (l *Limiter) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		p, ok := auth.FromContext(ctx)
-		if !ok {
+		if !ok || (l.pass != nil && l.pass.admitted(ctx, p)) {
 			return handler(ctx, req)
 		}
-		key := "crm:ratelimit:" + p.TenantID + ":" + p.KeyID
-		now := l.now()
-		decided, allowed, retry := l.local(key, now)
-		if !decided {
-			res, err := l.limiter.AllowAtMost(ctx, key, l.limit, l.batch)
-			if err != nil {
-				l.logger.WarnContext(ctx, "rate limit unavailable, letting the call through", "error", err)
-				return handler(ctx, req)
-			}
-			allowed, retry = res.Allowed > 0, res.RetryAfter
-			l.record(key, res.Allowed, retry, now)
+		retry, err := l.admit(ctx, "crm:ratelimit:"+p.TenantID+":"+p.KeyID)
+		if err != nil {
+			return nil, err
 		}
-		if !allowed {
+		if retry > 0 {
+			l.refusals.Add(ctx, 1)
 			seconds := strconv.Itoa(max(1, int(math.Ceil(retry.Seconds()))))
 			_ = grpc.SetHeader(ctx, metadata.Pairs(RetryAfterHeader, seconds))
 			return nil, ErrLimited.With("retry_after_seconds", seconds)

@@ -144,8 +144,12 @@ func Start(t testing.TB, opts Options) *Suite {
 		Authenticator: auth.NewAuthenticator(auth.NewStore(rdb), time.Second),
 		Idempotency:   idempotency.New(rdb, keys, idempotency.Config{}),
 	}
+	pass, err := ratelimit.LoadPass(ctx, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if opts.RateLimit != nil {
-		serverDeps.RateLimiter = ratelimit.New(rdb, *opts.RateLimit, logger)
+		serverDeps.RateLimiter = ratelimit.New(rdb, *opts.RateLimit, pass, tel.MeterProvider, logger)
 	}
 	srv, err := grpcserver.New(grpcserver.Config{Addr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second, HealthInterval: time.Second}, serverDeps)
 	if err != nil {
@@ -158,6 +162,7 @@ func Start(t testing.TB, opts Options) *Suite {
 	}
 	addr := lis.Addr().String()
 	clients := grpcclient.NewPool(grpcclient.Config{Timeout: opts.ClientTimeout}, tel)
+	clients.Admit(pass)
 	deps := platform.Deps{
 		Redis: rdb, Keys: keys, PageTokens: tokens, Telemetry: tel, Logger: logger, Now: now,
 		Dial: func(service string) (*grpc.ClientConn, error) {

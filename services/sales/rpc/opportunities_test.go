@@ -1,14 +1,21 @@
 package rpc_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crmcycle/crm/pkg/ratelimit"
+	"github.com/crmcycle/crm/pkg/servicetest"
 
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
@@ -291,4 +298,40 @@ func countOf(codes []int, code int) int {
 		}
 	}
 	return n
+}
+
+// rateCharges counts the rate limiter's charges (its GCRA script on a key's bucket).
+type rateCharges struct{ n atomic.Int64 }
+
+func (h *rateCharges) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *rateCharges) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		for _, a := range cmd.Args() {
+			if s, ok := a.(string); ok && strings.HasPrefix(s, "rate:crm:ratelimit:") {
+				h.n.Add(1)
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *rateCharges) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestCallsOnTheClientsBehalfAreChargedOnce: adding a line item calls the product service on the
+// client's behalf; the client's rate limit is charged for its own call only.
+func TestCallsOnTheClientsBehalfAreChargedOnce(t *testing.T) {
+	// A batch of one token per charge (rate/10 < 1), so every charge is one script call.
+	sys := startSystem(t, func(o *servicetest.Options) { o.RateLimit = &ratelimit.Config{PerSecond: 1, Burst: 100} })
+	tenant, key := sys.NewKey(t, "", salesScopes...)
+	product := sys.catalog.add(tenant, "CHARGED-ONCE", "Charged once", productv1.BillingPeriod_BILLING_PERIOD_YEARLY)
+	_, contact, _ := sys.dealParties(t, key, "once@example.com")
+	id := str(sys.newDeal(t, key, contact, ""), "id")
+	charges := &rateCharges{}
+	sys.Suite.Redis.AddHook(charges)
+
+	sys.OK(t, http.MethodPost, "/v1/opportunities/"+id+"/lineItems", key, fmt.Sprintf(`{"productId":%q,"quantity":1}`, product))
+	if n := charges.n.Load(); n != 1 {
+		t.Fatalf("adding a line item charged the key %d times, want once (the client's call, not sales' call to product)", n)
+	}
 }
