@@ -5,7 +5,6 @@ package pagetoken
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/redisconn"
 )
 
 // KeyName is where the signing key lives, shared by every process of the deployment.
@@ -28,16 +28,11 @@ type Codec struct{ key []byte }
 
 // Load returns the deployment's codec, creating its random key on first start.
 func Load(ctx context.Context, rdb redis.UniversalClient) (*Codec, error) {
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	if err := rdb.SetNX(ctx, KeyName, key, 0).Err(); err != nil {
-		return nil, fmt.Errorf("pagetoken: %w", err)
-	}
-	stored, err := rdb.Get(ctx, KeyName).Bytes()
+	key, err := redisconn.SharedKey(ctx, rdb, KeyName)
 	if err != nil {
 		return nil, fmt.Errorf("pagetoken: %w", err)
 	}
-	return New(stored), nil
+	return New(key), nil
 }
 
 // New returns a codec with the given key.

@@ -3,7 +3,6 @@ package ratelimit
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/redisconn"
 )
 
 // PassHeader is the gRPC metadata that marks a call one service makes to another on behalf of a
@@ -23,7 +23,7 @@ const PassHeader = "x-crm-admitted"
 
 // passKeyName holds the deployment's pass key; every process shares it through Redis, which
 // clients cannot read, so they cannot make a pass.
-const passKeyName = "crm:ratelimit:pass-key"
+const passKeyName = "crm:meta:ratelimit-pass-key"
 
 // passTTL bounds how long a pass is good for: longer than any call chain's deadline, short enough
 // that one seen in a log is soon useless.
@@ -38,16 +38,11 @@ type Pass struct {
 
 // LoadPass returns the deployment's pass, creating its key on first use.
 func LoadPass(ctx context.Context, rdb redis.UniversalClient) (*Pass, error) {
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	if err := rdb.SetNX(ctx, passKeyName, key, 0).Err(); err != nil {
-		return nil, fmt.Errorf("ratelimit: pass key: %w", err)
-	}
-	stored, err := rdb.Get(ctx, passKeyName).Bytes()
+	key, err := redisconn.SharedKey(ctx, rdb, passKeyName)
 	if err != nil {
-		return nil, fmt.Errorf("ratelimit: pass key: %w", err)
+		return nil, fmt.Errorf("ratelimit: %w", err)
 	}
-	return &Pass{key: stored, now: time.Now}, nil
+	return &Pass{key: key, now: time.Now}, nil
 }
 
 // Stamp marks an outgoing call made while serving an admitted client (ctx carries its

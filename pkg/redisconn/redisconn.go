@@ -4,6 +4,7 @@ package redisconn
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -147,4 +148,19 @@ type slogPrintf struct{ l *slog.Logger }
 
 func (s slogPrintf) Printf(ctx context.Context, format string, v ...any) {
 	s.l.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
+// SharedKey returns the deployment's random key stored under name (for signing page tokens or
+// service passes), creating it on first use; every process of the deployment reads the same one.
+func SharedKey(ctx context.Context, rdb redis.UniversalClient, name string) ([]byte, error) {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	if err := rdb.SetNX(ctx, name, key, 0).Err(); err != nil {
+		return nil, fmt.Errorf("redis: key %s: %w", name, err)
+	}
+	stored, err := rdb.Get(ctx, name).Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("redis: key %s: %w", name, err)
+	}
+	return stored, nil
 }
