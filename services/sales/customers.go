@@ -127,6 +127,13 @@ func (c *Customers) Get(ctx context.Context, tenant, customer string) (*Customer
 	section(&d.Status, &d.Reason, func() (bool, error) {
 		var err error
 		d.RecentOrders, d.OpenOpportunities, err = c.deals(ctx, tenant, customer, contact.GetAccountId())
+		if err != nil {
+			return len(d.GetRecentOrders()) > 0, err
+		}
+		d.Value, err = NewValues(c.env).Get(ctx, tenant, customer)
+		if errors.Is(err, ErrCustomerNotFound) {
+			d.Value, err = nil, nil
+		}
 		return len(d.GetRecentOrders()) > 0, err
 	})
 	wg.Wait()

@@ -120,9 +120,34 @@ type Forecasts struct{ Env }
 // NewForecasts returns the use case.
 func NewForecasts(env Env) *Forecasts { return &Forecasts{env} }
 
+// quarterOf names the quarter t falls in, in UTC: "2026-Q4".
+func quarterOf(t time.Time) string {
+	t = t.UTC()
+	return fmt.Sprintf("%d-Q%d", t.Year(), (int(t.Month())+2)/3)
+}
+
+// Series returns the forecasts of past quarters before the current one, the current one and next
+// quarters after it, oldest first.
+func (f *Forecasts) Series(ctx context.Context, tenant string, past, next int, ownerID string) ([]*salesv1.Forecast, error) {
+	now := f.Now().UTC()
+	current := time.Date(now.Year(), (now.Month()-1)/3*3+1, 1, 0, 0, 0, 0, time.UTC)
+	var out []*salesv1.Forecast
+	for i := -past; i <= next; i++ {
+		fc, err := f.Get(ctx, tenant, quarterOf(current.AddDate(0, 3*i, 0)), ownerID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fc)
+	}
+	return out, nil
+}
+
 // Get returns a period's forecast from its counters (one read, whatever the number of deals),
-// for every owner or only ownerID.
+// for every owner or only ownerID; an empty period is the current quarter.
 func (f *Forecasts) Get(ctx context.Context, tenant, period, ownerID string) (*salesv1.Forecast, error) {
+	if period == "" {
+		period = quarterOf(f.Now())
+	}
 	counters, err := f.Store.ForecastTotals(ctx, tenant, period)
 	if err != nil {
 		return nil, err

@@ -292,6 +292,13 @@ func (o *Opportunities) change(ctx context.Context, tenant, id, ifMatch string, 
 			}
 			w.Events = append(w.Events, data)
 		}
+		if order != nil {
+			value, event, err := o.valueWrite(ctx, tenant, order)
+			if err != nil {
+				return nil, nil, err
+			}
+			w.Value, w.Events = value, append(w.Events, event)
+		}
 		err = o.Store.SaveOpportunity(ctx, tenant, w)
 		if errors.Is(err, ErrStale) {
 			if ifMatch != "" {

@@ -54,8 +54,9 @@ type OpportunityWrite struct {
 	// PipelineVersion pins the pipeline the stage was taken from (PinPipeline false: not checked).
 	PinPipeline     bool
 	PipelineVersion string
-	// Order is placed with the write (a win).
+	// Order is placed with the write (a win), with the change it makes to its customer's value.
 	Order *Order
+	Value *ValueWrite
 	// Forecast are the counter changes the write makes.
 	Forecast []ForecastCounter
 	Events   [][]byte

@@ -23,8 +23,10 @@ var (
 
 // OrderStore persists orders.
 type OrderStore interface {
-	// CreateOrder stores a direct order; ErrUnknownAccount when its account does not exist.
-	CreateOrder(ctx context.Context, tenant string, o *Order, event []byte) error
+	// CreateOrder stores a direct order with the change it makes to its customer's value;
+	// ErrUnknownAccount when its account does not exist, ErrStale when the value changed since
+	// it was read.
+	CreateOrder(ctx context.Context, tenant string, o *Order, value *ValueWrite, events ...[]byte) error
 	GetOrder(ctx context.Context, tenant, id string) (*Order, error)
 	ListOrders(ctx context.Context, tenant string, q Query) (page.Page[*Order], error)
 }
@@ -73,11 +75,28 @@ func (o *Orders) Create(ctx context.Context, tenant string, in *Order) (*Order, 
 		Lines: lines, Total: total, CampaignId: contact.GetCampaignId(),
 		CurrencyCode: currency, CreateTime: now, UpdateTime: now, Etag: etag.First,
 	}
+	return o.Place(ctx, tenant, order)
+}
+
+// Place writes a priced order with the change it makes to its customer's value, in one commit.
+// Two orders of one customer at once serialize on the value: the later is recomputed from the
+// earlier's result.
+func (o *Orders) Place(ctx context.Context, tenant string, order *Order) (*Order, error) {
 	event, err := o.event(ctx, salesv1.EventOrderPlaced.Of(&salesv1.OrderPlaced{Order: order}), tenant, order.GetCustomerId())
 	if err != nil {
 		return nil, err
 	}
-	return order, o.Store.CreateOrder(ctx, tenant, order, event)
+	for range writeAttempts {
+		value, valueEvent, err := o.valueWrite(ctx, tenant, order)
+		if err != nil {
+			return nil, err
+		}
+		err = o.Store.CreateOrder(ctx, tenant, order, value, event, valueEvent)
+		if !errors.Is(err, ErrStale) {
+			return order, err
+		}
+	}
+	return nil, ErrContention
 }
 
 // Get returns one order.

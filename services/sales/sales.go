@@ -61,6 +61,7 @@ type Store interface {
 	OpportunityStore
 	OrderStore
 	ActivityStore
+	ValueStore
 	// Convert writes a lead conversion in one commit; ErrLeadAlreadyConverted when the lead was
 	// converted before.
 	Convert(ctx context.Context, tenant string, c *Conversion, events [][]byte) error

@@ -57,6 +57,7 @@ func (k keys) putOpportunity(w *commit.Write, ow *sales.OpportunityWrite, partie
 	}
 	if ow.Order != nil {
 		k.putOrder(w, ow.Order)
+		k.putValue(w, ow.Value)
 	}
 }
 

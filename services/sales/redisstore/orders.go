@@ -19,13 +19,14 @@ func (k keys) putOrder(w *commit.Write, o *sales.Order) {
 }
 
 // CreateOrder implements sales.Store.
-func (s *Store) CreateOrder(ctx context.Context, tenant string, o *sales.Order, event []byte) error {
+func (s *Store) CreateOrder(ctx context.Context, tenant string, o *sales.Order, value *sales.ValueWrite, events ...[]byte) error {
 	k, w := s.scope(tenant), commit.New()
 	if o.GetAccountId() != "" {
 		w.ExpectExists(k.resource("account", o.GetAccountId()))
 	}
 	k.putOrder(w, o)
-	return s.run(ctx, k, w, event)
+	k.putValue(w, value)
+	return s.run(ctx, k, w, events...)
 }
 
 // GetOrder implements sales.Store.

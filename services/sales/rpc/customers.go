@@ -19,3 +19,16 @@ func (s *Server) GetCustomer(ctx context.Context, req *salesv1.GetCustomerReques
 	}
 	return &salesv1.GetCustomerResponse{Customer: c}, nil
 }
+
+// GetCustomerValue implements salesv1.SalesServiceServer.
+func (s *Server) GetCustomerValue(ctx context.Context, req *salesv1.GetCustomerValueRequest) (*salesv1.GetCustomerValueResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.uc.Values.Get(ctx, tenant, req.GetCustomerId())
+	if err != nil {
+		return nil, err
+	}
+	return &salesv1.GetCustomerValueResponse{Value: v}, nil
+}

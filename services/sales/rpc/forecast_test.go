@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"google.golang.org/protobuf/testing/protocmp"
 
+	"github.com/crmcycle/crm/pkg/servicetest"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
@@ -150,4 +151,53 @@ func independentForecasts(deals []*salesv1.Opportunity) map[string]*salesv1.Fore
 		slices.SortFunc(f.Rows, func(a, b *salesv1.ForecastRow) int { return cmp.Compare(a.GetOwnerId(), b.GetOwnerId()) })
 	}
 	return out
+}
+
+// TestForecastDefaultsAndSeries: without a period the forecast is the current quarter's (UTC, by
+// the service's clock); the series lists consecutive quarters around it, each equal to its own
+// forecast.
+func TestForecastDefaultsAndSeries(t *testing.T) {
+	now := time.Date(2026, 11, 15, 9, 0, 0, 0, time.UTC)
+	sys := startSystem(t, func(o *servicetest.Options) { o.Now = func() time.Time { return now } })
+	_, key := sys.NewKey(t, "", salesScopes...)
+	_, contact, _ := sys.dealParties(t, key, "series@example.com")
+	for i, date := range []string{"2026-04-10", "2026-08-01", "2026-10-05", "2026-12-31", "2027-02-14", "2027-06-01"} {
+		sys.newDeal(t, key, contact, fmt.Sprintf(`,"closeDate":%q,"amount":{"currencyCode":"EUR","units":"%d"}`, date, 1000*(i+1)))
+	}
+	client, ctx := sys.sales(key)
+	current, err := client.GetForecast(ctx, &salesv1.GetForecastRequest{})
+	if err != nil || current.GetForecast().GetPeriod() != "2026-Q4" || len(current.GetForecast().GetRows()) != 1 ||
+		current.GetForecast().GetRows()[0].GetPipeline().GetUnits() != 3000+4000 {
+		t.Fatalf("forecast without a period = %v, %v; want 2026-Q4 with its two deals", current, err)
+	}
+	if got := sys.OK(t, http.MethodGet, "/v1/forecast", key, ""); str(got, "period") != "2026-Q4" {
+		t.Fatalf("GET /v1/forecast = %v, want the current quarter", got)
+	}
+
+	series, err := client.GetForecastSeries(ctx, &salesv1.GetForecastSeriesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var periods []string
+	for _, f := range series.GetForecasts() {
+		periods = append(periods, f.GetPeriod())
+		one, err := client.GetForecast(ctx, &salesv1.GetForecastRequest{Period: f.GetPeriod()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := gocmp.Diff(one.GetForecast(), f, protocmp.Transform()); d != "" {
+			t.Errorf("series entry %s differs from its forecast:\n%s", f.GetPeriod(), d)
+		}
+	}
+	if want := []string{"2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1"}; !slices.Equal(periods, want) {
+		t.Fatalf("default series = %v, want %v", periods, want)
+	}
+	rest := sys.OK(t, http.MethodGet, "/v1/forecast:series?pastQuarters=0&nextQuarters=2", key, "")
+	if fs, _ := rest["forecasts"].([]any); len(fs) != 3 || str(fs[2].(map[string]any), "period") != "2027-Q2" {
+		t.Fatalf("series over REST = %v, want 2026-Q4 to 2027-Q2", rest)
+	}
+	details := sys.Fails(t, http.MethodGet, "/v1/forecast:series?pastQuarters=13", key, "", http.StatusBadRequest, "INVALID_ARGUMENT")
+	if !fieldViolation(details, "past_quarters") {
+		t.Fatalf("13 quarters back: details %v, want a violation of past_quarters", details)
+	}
 }

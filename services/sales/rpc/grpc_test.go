@@ -146,6 +146,9 @@ func salesCallsOn(w salesWorld, leadToConvert string) []salesCall {
 		{"DeleteContact", func(c salesv1.SalesServiceClient, ctx context.Context) error {
 			return ignore(c.DeleteContact(ctx, &salesv1.DeleteContactRequest{Id: missing}))
 		}, codes.NotFound},
+		{"GetCustomerValue", func(c salesv1.SalesServiceClient, ctx context.Context) error {
+			return ignore(c.GetCustomerValue(ctx, &salesv1.GetCustomerValueRequest{CustomerId: w.customer}))
+		}, codes.OK},
 		{"GetForecast bad period", func(c salesv1.SalesServiceClient, ctx context.Context) error {
 			return ignore(c.GetForecast(ctx, &salesv1.GetForecastRequest{Period: "2026"}))
 		}, codes.InvalidArgument},

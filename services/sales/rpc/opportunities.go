@@ -190,3 +190,26 @@ func (s *Server) GetForecast(ctx context.Context, req *salesv1.GetForecastReques
 	}
 	return &salesv1.GetForecastResponse{Forecast: f}, nil
 }
+
+// Series defaults: three quarters back and one ahead, when the request sets neither.
+const (
+	defaultPastQuarters = 3
+	defaultNextQuarters = 1
+)
+
+// GetForecastSeries implements salesv1.SalesServiceServer.
+func (s *Server) GetForecastSeries(ctx context.Context, req *salesv1.GetForecastSeriesRequest) (*salesv1.GetForecastSeriesResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	past, next := int(req.GetPastQuarters()), int(req.GetNextQuarters())
+	if past == 0 && next == 0 {
+		past, next = defaultPastQuarters, defaultNextQuarters
+	}
+	fs, err := s.uc.Forecasts.Series(ctx, tenant, past, next, req.GetOwnerId())
+	if err != nil {
+		return nil, err
+	}
+	return &salesv1.GetForecastSeriesResponse{Forecasts: fs}, nil
+}

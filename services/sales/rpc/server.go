@@ -22,6 +22,7 @@ type UseCases struct {
 	Activities    *sales.Activities
 	Forecasts     *sales.Forecasts
 	Customers     *sales.Customers
+	Values        *sales.Values
 }
 
 // Server implements salesv1.SalesServiceServer.

@@ -65,6 +65,7 @@ func New(deps platform.Deps) (*Service, error) {
 		Orders:        sales.NewOrders(env, pricer),
 		Activities:    sales.NewActivities(env),
 		Forecasts:     sales.NewForecasts(env),
+		Values:        sales.NewValues(env),
 		Customers: sales.NewCustomers(env, customerviews.NewMarketing(marketing), customerviews.NewProduct(product),
 			customerviews.NewSupport(support), customerDeadline),
 	}, deps.PageTokens)}, nil

@@ -25,6 +25,8 @@ var (
 
 	EventOrderPlaced = eventv1.Type[*OrderPlaced]{Name: "sales.order.placed"}
 
+	EventCustomerValueChanged = eventv1.Type[*CustomerValueChanged]{Name: "sales.customer.value_changed"}
+
 	EventActivityCreated   = eventv1.Type[*ActivityChanged]{Name: "sales.activity.created"}
 	EventActivityCompleted = eventv1.Type[*ActivityChanged]{Name: "sales.activity.completed"}
 )

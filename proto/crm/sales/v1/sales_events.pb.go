@@ -611,11 +611,59 @@ func (x *ActivityChanged) GetOwnerId() string {
 	return ""
 }
 
+// Payload of "sales.customer.value_changed": an order changed what a customer is worth. Marketing
+// keeps the facts in its segment indexes (customer type, RFM, lifetime value, order count).
+type CustomerValueChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer's value facts as kept by sales (counts, money per currency, order times); the
+	// scores that depend on the whole tenant are not in it.
+	Value         *CustomerValue `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CustomerValueChanged) Reset() {
+	*x = CustomerValueChanged{}
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomerValueChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomerValueChanged) ProtoMessage() {}
+
+func (x *CustomerValueChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_events_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomerValueChanged.ProtoReflect.Descriptor instead.
+func (*CustomerValueChanged) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_events_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CustomerValueChanged) GetValue() *CustomerValue {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
 var File_crm_sales_v1_sales_events_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_sales_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcrm/sales/v1/sales_events.proto\x12\fcrm.sales.v1\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\"8\n" +
+	"\x1fcrm/sales/v1/sales_events.proto\x12\fcrm.sales.v1\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x18crm/sales/v1/value.proto\"8\n" +
 	"\vOrderPlaced\x12)\n" +
 	"\x05order\x18\x01 \x01(\v2\x13.crm.sales.v1.OrderR\x05order\"\xcf\x01\n" +
 	"\rLeadConverted\x12\x17\n" +
@@ -662,7 +710,9 @@ const file_crm_sales_v1_sales_events_proto_rawDesc = "" +
 	"\x0fActivityChanged\x12\x1f\n" +
 	"\vactivity_id\x18\x01 \x01(\tR\n" +
 	"activityId\x12\x19\n" +
-	"\bowner_id\x18\x02 \x01(\tR\aownerIdB4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
+	"\bowner_id\x18\x02 \x01(\tR\aownerId\"I\n" +
+	"\x14CustomerValueChanged\x121\n" +
+	"\x05value\x18\x01 \x01(\v2\x1b.crm.sales.v1.CustomerValueR\x05valueB4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
 
 var (
 	file_crm_sales_v1_sales_events_proto_rawDescOnce sync.Once
@@ -676,7 +726,7 @@ func file_crm_sales_v1_sales_events_proto_rawDescGZIP() []byte {
 	return file_crm_sales_v1_sales_events_proto_rawDescData
 }
 
-var file_crm_sales_v1_sales_events_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_crm_sales_v1_sales_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_crm_sales_v1_sales_events_proto_goTypes = []any{
 	(*OrderPlaced)(nil),             // 0: crm.sales.v1.OrderPlaced
 	(*LeadConverted)(nil),           // 1: crm.sales.v1.LeadConverted
@@ -688,19 +738,22 @@ var file_crm_sales_v1_sales_events_proto_goTypes = []any{
 	(*PipelineChanged)(nil),         // 7: crm.sales.v1.PipelineChanged
 	(*OpportunityChanged)(nil),      // 8: crm.sales.v1.OpportunityChanged
 	(*ActivityChanged)(nil),         // 9: crm.sales.v1.ActivityChanged
-	(*Order)(nil),                   // 10: crm.sales.v1.Order
-	(*Opportunity)(nil),             // 11: crm.sales.v1.Opportunity
+	(*CustomerValueChanged)(nil),    // 10: crm.sales.v1.CustomerValueChanged
+	(*Order)(nil),                   // 11: crm.sales.v1.Order
+	(*Opportunity)(nil),             // 12: crm.sales.v1.Opportunity
+	(*CustomerValue)(nil),           // 13: crm.sales.v1.CustomerValue
 }
 var file_crm_sales_v1_sales_events_proto_depIdxs = []int32{
-	10, // 0: crm.sales.v1.OrderPlaced.order:type_name -> crm.sales.v1.Order
-	11, // 1: crm.sales.v1.OpportunityWon.opportunity:type_name -> crm.sales.v1.Opportunity
-	11, // 2: crm.sales.v1.OpportunityLost.opportunity:type_name -> crm.sales.v1.Opportunity
-	11, // 3: crm.sales.v1.OpportunityChanged.opportunity:type_name -> crm.sales.v1.Opportunity
-	4,  // [4:4] is the sub-list for method output_type
-	4,  // [4:4] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	11, // 0: crm.sales.v1.OrderPlaced.order:type_name -> crm.sales.v1.Order
+	12, // 1: crm.sales.v1.OpportunityWon.opportunity:type_name -> crm.sales.v1.Opportunity
+	12, // 2: crm.sales.v1.OpportunityLost.opportunity:type_name -> crm.sales.v1.Opportunity
+	12, // 3: crm.sales.v1.OpportunityChanged.opportunity:type_name -> crm.sales.v1.Opportunity
+	13, // 4: crm.sales.v1.CustomerValueChanged.value:type_name -> crm.sales.v1.CustomerValue
+	5,  // [5:5] is the sub-list for method output_type
+	5,  // [5:5] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_crm_sales_v1_sales_events_proto_init() }
@@ -710,13 +763,14 @@ func file_crm_sales_v1_sales_events_proto_init() {
 	}
 	file_crm_sales_v1_opportunity_proto_init()
 	file_crm_sales_v1_order_proto_init()
+	file_crm_sales_v1_value_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_sales_v1_sales_events_proto_rawDesc), len(file_crm_sales_v1_sales_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

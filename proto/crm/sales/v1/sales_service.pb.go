@@ -3391,7 +3391,7 @@ func (x *ListOverdueTasksResponse) GetNextPageToken() string {
 // Request of GetForecast.
 type GetForecastRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The period: a month "2026-07" or a quarter "2026-Q3".
+	// The period: a month "2026-07" or a quarter "2026-Q3"; empty for the current quarter (UTC).
 	Period string `protobuf:"bytes,1,opt,name=period,proto3" json:"period,omitempty"`
 	// Only this owner's row, if set.
 	OwnerId       string `protobuf:"bytes,2,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
@@ -3489,6 +3489,116 @@ func (x *GetForecastResponse) GetForecast() *Forecast {
 	return nil
 }
 
+// Request of GetForecastSeries.
+type GetForecastSeriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Quarters before the current one (0-12; default 3 when neither count is set).
+	PastQuarters int32 `protobuf:"varint,1,opt,name=past_quarters,json=pastQuarters,proto3" json:"past_quarters,omitempty"`
+	// Quarters after the current one (0-12; default 1 when neither count is set).
+	NextQuarters int32 `protobuf:"varint,2,opt,name=next_quarters,json=nextQuarters,proto3" json:"next_quarters,omitempty"`
+	// Only this owner's rows, if set.
+	OwnerId       string `protobuf:"bytes,3,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetForecastSeriesRequest) Reset() {
+	*x = GetForecastSeriesRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetForecastSeriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetForecastSeriesRequest) ProtoMessage() {}
+
+func (x *GetForecastSeriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetForecastSeriesRequest.ProtoReflect.Descriptor instead.
+func (*GetForecastSeriesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *GetForecastSeriesRequest) GetPastQuarters() int32 {
+	if x != nil {
+		return x.PastQuarters
+	}
+	return 0
+}
+
+func (x *GetForecastSeriesRequest) GetNextQuarters() int32 {
+	if x != nil {
+		return x.NextQuarters
+	}
+	return 0
+}
+
+func (x *GetForecastSeriesRequest) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
+// Response of GetForecastSeries.
+type GetForecastSeriesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One forecast per quarter, oldest first.
+	Forecasts     []*Forecast `protobuf:"bytes,1,rep,name=forecasts,proto3" json:"forecasts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetForecastSeriesResponse) Reset() {
+	*x = GetForecastSeriesResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetForecastSeriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetForecastSeriesResponse) ProtoMessage() {}
+
+func (x *GetForecastSeriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetForecastSeriesResponse.ProtoReflect.Descriptor instead.
+func (*GetForecastSeriesResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *GetForecastSeriesResponse) GetForecasts() []*Forecast {
+	if x != nil {
+		return x.Forecasts
+	}
+	return nil
+}
+
 // Request of GetCustomer.
 type GetCustomerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3500,7 +3610,7 @@ type GetCustomerRequest struct {
 
 func (x *GetCustomerRequest) Reset() {
 	*x = GetCustomerRequest{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[65]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3512,7 +3622,7 @@ func (x *GetCustomerRequest) String() string {
 func (*GetCustomerRequest) ProtoMessage() {}
 
 func (x *GetCustomerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[65]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3525,7 +3635,7 @@ func (x *GetCustomerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerRequest.ProtoReflect.Descriptor instead.
 func (*GetCustomerRequest) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{65}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *GetCustomerRequest) GetCustomerId() string {
@@ -3546,7 +3656,7 @@ type GetCustomerResponse struct {
 
 func (x *GetCustomerResponse) Reset() {
 	*x = GetCustomerResponse{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[66]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3558,7 +3668,7 @@ func (x *GetCustomerResponse) String() string {
 func (*GetCustomerResponse) ProtoMessage() {}
 
 func (x *GetCustomerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[66]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3571,12 +3681,104 @@ func (x *GetCustomerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerResponse.ProtoReflect.Descriptor instead.
 func (*GetCustomerResponse) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{66}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *GetCustomerResponse) GetCustomer() *Customer {
 	if x != nil {
 		return x.Customer
+	}
+	return nil
+}
+
+// Request of GetCustomerValue.
+type GetCustomerValueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer.
+	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCustomerValueRequest) Reset() {
+	*x = GetCustomerValueRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCustomerValueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCustomerValueRequest) ProtoMessage() {}
+
+func (x *GetCustomerValueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCustomerValueRequest.ProtoReflect.Descriptor instead.
+func (*GetCustomerValueRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *GetCustomerValueRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+// Response of GetCustomerValue.
+type GetCustomerValueResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer's value.
+	Value         *CustomerValue `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCustomerValueResponse) Reset() {
+	*x = GetCustomerValueResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCustomerValueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCustomerValueResponse) ProtoMessage() {}
+
+func (x *GetCustomerValueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCustomerValueResponse.ProtoReflect.Descriptor instead.
+func (*GetCustomerValueResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *GetCustomerValueResponse) GetValue() *CustomerValue {
+	if x != nil {
+		return x.Value
 	}
 	return nil
 }
@@ -3604,7 +3806,7 @@ type Customer struct {
 
 func (x *Customer) Reset() {
 	*x = Customer{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[67]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3616,7 +3818,7 @@ func (x *Customer) String() string {
 func (*Customer) ProtoMessage() {}
 
 func (x *Customer) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[67]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3629,7 +3831,7 @@ func (x *Customer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Customer.ProtoReflect.Descriptor instead.
 func (*Customer) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{67}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *Customer) GetCustomerId() string {
@@ -3691,7 +3893,7 @@ type ProfileSection struct {
 
 func (x *ProfileSection) Reset() {
 	*x = ProfileSection{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[68]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3703,7 +3905,7 @@ func (x *ProfileSection) String() string {
 func (*ProfileSection) ProtoMessage() {}
 
 func (x *ProfileSection) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[68]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3716,7 +3918,7 @@ func (x *ProfileSection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileSection.ProtoReflect.Descriptor instead.
 func (*ProfileSection) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{68}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ProfileSection) GetStatus() SectionStatus {
@@ -3764,7 +3966,7 @@ type MarketingSection struct {
 
 func (x *MarketingSection) Reset() {
 	*x = MarketingSection{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[69]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3776,7 +3978,7 @@ func (x *MarketingSection) String() string {
 func (*MarketingSection) ProtoMessage() {}
 
 func (x *MarketingSection) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[69]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3789,7 +3991,7 @@ func (x *MarketingSection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarketingSection.ProtoReflect.Descriptor instead.
 func (*MarketingSection) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{69}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *MarketingSection) GetStatus() SectionStatus {
@@ -3831,13 +4033,15 @@ type DealsSection struct {
 	RecentOrders []*Order `protobuf:"bytes,3,rep,name=recent_orders,json=recentOrders,proto3" json:"recent_orders,omitempty"`
 	// The open opportunities of the customer's account (at most 20).
 	OpenOpportunities []*Opportunity `protobuf:"bytes,4,rep,name=open_opportunities,json=openOpportunities,proto3" json:"open_opportunities,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// What the customer is worth (GetCustomerValue).
+	Value         *CustomerValue `protobuf:"bytes,5,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DealsSection) Reset() {
 	*x = DealsSection{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[70]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3849,7 +4053,7 @@ func (x *DealsSection) String() string {
 func (*DealsSection) ProtoMessage() {}
 
 func (x *DealsSection) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[70]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3862,7 +4066,7 @@ func (x *DealsSection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DealsSection.ProtoReflect.Descriptor instead.
 func (*DealsSection) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{70}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *DealsSection) GetStatus() SectionStatus {
@@ -3893,6 +4097,13 @@ func (x *DealsSection) GetOpenOpportunities() []*Opportunity {
 	return nil
 }
 
+func (x *DealsSection) GetValue() *CustomerValue {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
 // The customer's subscriptions and adoption, from product.
 type ProductSection struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3910,7 +4121,7 @@ type ProductSection struct {
 
 func (x *ProductSection) Reset() {
 	*x = ProductSection{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[71]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3922,7 +4133,7 @@ func (x *ProductSection) String() string {
 func (*ProductSection) ProtoMessage() {}
 
 func (x *ProductSection) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[71]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3935,7 +4146,7 @@ func (x *ProductSection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProductSection.ProtoReflect.Descriptor instead.
 func (*ProductSection) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{71}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ProductSection) GetStatus() SectionStatus {
@@ -3985,7 +4196,7 @@ type SupportSection struct {
 
 func (x *SupportSection) Reset() {
 	*x = SupportSection{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[72]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3997,7 +4208,7 @@ func (x *SupportSection) String() string {
 func (*SupportSection) ProtoMessage() {}
 
 func (x *SupportSection) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[72]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4010,7 +4221,7 @@ func (x *SupportSection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupportSection.ProtoReflect.Descriptor instead.
 func (*SupportSection) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{72}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *SupportSection) GetStatus() SectionStatus {
@@ -4052,7 +4263,7 @@ var File_crm_sales_v1_sales_service_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\n" +
-	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a$crm/product/v1/product_service.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a$crm/support/v1/support_service.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x02\n" +
+	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a$crm/product/v1/product_service.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x18crm/sales/v1/value.proto\x1a$crm/support/v1/support_service.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x02\n" +
 	"\aAccount\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x121\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12 \n" +
@@ -4238,17 +4449,28 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\n" +
 	"activities\x18\x01 \x03(\v2\x16.crm.sales.v1.ActivityR\n" +
 	"activities\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x91\x01\n" +
-	"\x12GetForecastRequest\x12@\n" +
-	"\x06period\x18\x01 \x01(\tB(\xbaH%r#2!^[0-9]{4}-(0[1-9]|1[0-2]|Q[1-4])$R\x06period\x129\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x94\x01\n" +
+	"\x12GetForecastRequest\x12C\n" +
+	"\x06period\x18\x01 \x01(\tB+\xbaH(\xd8\x01\x01r#2!^[0-9]{4}-(0[1-9]|1[0-2]|Q[1-4])$R\x06period\x129\n" +
 	"\bowner_id\x18\x02 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{0,64}$R\aownerId\"I\n" +
 	"\x13GetForecastResponse\x122\n" +
-	"\bforecast\x18\x01 \x01(\v2\x16.crm.sales.v1.ForecastR\bforecast\"B\n" +
+	"\bforecast\x18\x01 \x01(\v2\x16.crm.sales.v1.ForecastR\bforecast\"\xb5\x01\n" +
+	"\x18GetForecastSeriesRequest\x12.\n" +
+	"\rpast_quarters\x18\x01 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\f(\x00R\fpastQuarters\x12.\n" +
+	"\rnext_quarters\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\f(\x00R\fnextQuarters\x129\n" +
+	"\bowner_id\x18\x03 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{0,64}$R\aownerId\"Q\n" +
+	"\x19GetForecastSeriesResponse\x124\n" +
+	"\tforecasts\x18\x01 \x03(\v2\x16.crm.sales.v1.ForecastR\tforecasts\"B\n" +
 	"\x12GetCustomerRequest\x12,\n" +
 	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\"I\n" +
 	"\x13GetCustomerResponse\x122\n" +
-	"\bcustomer\x18\x01 \x01(\v2\x16.crm.sales.v1.CustomerR\bcustomer\"\xc3\x02\n" +
+	"\bcustomer\x18\x01 \x01(\v2\x16.crm.sales.v1.CustomerR\bcustomer\"G\n" +
+	"\x17GetCustomerValueRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\"M\n" +
+	"\x18GetCustomerValueResponse\x121\n" +
+	"\x05value\x18\x01 \x01(\v2\x1b.crm.sales.v1.CustomerValueR\x05value\"\xc3\x02\n" +
 	"\bCustomer\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x126\n" +
@@ -4266,12 +4488,13 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x06status\x18\x01 \x01(\x0e2\x1b.crm.sales.v1.SectionStatusR\x06status\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12A\n" +
 	"\tlifecycle\x18\x03 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\x12:\n" +
-	"\aloyalty\x18\x04 \x01(\v2 .crm.marketing.v1.LoyaltyAccountR\aloyalty\"\xdf\x01\n" +
+	"\aloyalty\x18\x04 \x01(\v2 .crm.marketing.v1.LoyaltyAccountR\aloyalty\"\x92\x02\n" +
 	"\fDealsSection\x123\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1b.crm.sales.v1.SectionStatusR\x06status\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x128\n" +
 	"\rrecent_orders\x18\x03 \x03(\v2\x13.crm.sales.v1.OrderR\frecentOrders\x12H\n" +
-	"\x12open_opportunities\x18\x04 \x03(\v2\x19.crm.sales.v1.OpportunityR\x11openOpportunities\"\xd7\x01\n" +
+	"\x12open_opportunities\x18\x04 \x03(\v2\x19.crm.sales.v1.OpportunityR\x11openOpportunities\x121\n" +
+	"\x05value\x18\x05 \x01(\v2\x1b.crm.sales.v1.CustomerValueR\x05value\"\xd7\x01\n" +
 	"\x0eProductSection\x123\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1b.crm.sales.v1.SectionStatusR\x06status\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12B\n" +
@@ -4286,7 +4509,7 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\rSectionStatus\x12\x1e\n" +
 	"\x1aSECTION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SECTION_STATUS_AVAILABLE\x10\x01\x12\x1e\n" +
-	"\x1aSECTION_STATUS_UNAVAILABLE\x10\x022\xf8!\n" +
+	"\x1aSECTION_STATUS_UNAVAILABLE\x10\x022\x92$\n" +
 	"\fSalesService\x12\x80\x01\n" +
 	"\rCreateAccount\x12\".crm.sales.v1.CreateAccountRequest\x1a#.crm.sales.v1.CreateAccountResponse\"&\x82\xd3\xe4\x93\x02 :\aaccountb\aaccount\"\f/v1/accounts\x12s\n" +
 	"\n" +
@@ -4325,7 +4548,9 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x10CompleteActivity\x12%.crm.sales.v1.CompleteActivityRequest\x1a&.crm.sales.v1.CompleteActivityResponse\"1\x82\xd3\xe4\x93\x02+:\x01*b\bactivity\"\x1c/v1/activities/{id}:complete\x12\x8d\x01\n" +
 	"\x10ListOverdueTasks\x12%.crm.sales.v1.ListOverdueTasksRequest\x1a&.crm.sales.v1.ListOverdueTasksResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/owners/{owner_id}/overdueTasks\x12r\n" +
 	"\vGetForecast\x12 .crm.sales.v1.GetForecastRequest\x1a!.crm.sales.v1.GetForecastResponse\"\x1e\x82\xd3\xe4\x93\x02\x18b\bforecast\x12\f/v1/forecast\x12\x81\x01\n" +
-	"\vGetCustomer\x12 .crm.sales.v1.GetCustomerRequest\x1a!.crm.sales.v1.GetCustomerResponse\"-\x82\xd3\xe4\x93\x02'b\bcustomer\x12\x1b/v1/customers/{customer_id}B4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
+	"\x11GetForecastSeries\x12&.crm.sales.v1.GetForecastSeriesRequest\x1a'.crm.sales.v1.GetForecastSeriesResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/forecast:series\x12\x81\x01\n" +
+	"\vGetCustomer\x12 .crm.sales.v1.GetCustomerRequest\x1a!.crm.sales.v1.GetCustomerResponse\"-\x82\xd3\xe4\x93\x02'b\bcustomer\x12\x1b/v1/customers/{customer_id}\x12\x93\x01\n" +
+	"\x10GetCustomerValue\x12%.crm.sales.v1.GetCustomerValueRequest\x1a&.crm.sales.v1.GetCustomerValueResponse\"0\x82\xd3\xe4\x93\x02*b\x05value\x12!/v1/customers/{customer_id}/valueB4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
 
 var (
 	file_crm_sales_v1_sales_service_proto_rawDescOnce sync.Once
@@ -4340,7 +4565,7 @@ func file_crm_sales_v1_sales_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_sales_v1_sales_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_sales_v1_sales_service_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
+var file_crm_sales_v1_sales_service_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
 var file_crm_sales_v1_sales_service_proto_goTypes = []any{
 	(SectionStatus)(0),                   // 0: crm.sales.v1.SectionStatus
 	(*Account)(nil),                      // 1: crm.sales.v1.Account
@@ -4408,173 +4633,185 @@ var file_crm_sales_v1_sales_service_proto_goTypes = []any{
 	(*ListOverdueTasksResponse)(nil),     // 63: crm.sales.v1.ListOverdueTasksResponse
 	(*GetForecastRequest)(nil),           // 64: crm.sales.v1.GetForecastRequest
 	(*GetForecastResponse)(nil),          // 65: crm.sales.v1.GetForecastResponse
-	(*GetCustomerRequest)(nil),           // 66: crm.sales.v1.GetCustomerRequest
-	(*GetCustomerResponse)(nil),          // 67: crm.sales.v1.GetCustomerResponse
-	(*Customer)(nil),                     // 68: crm.sales.v1.Customer
-	(*ProfileSection)(nil),               // 69: crm.sales.v1.ProfileSection
-	(*MarketingSection)(nil),             // 70: crm.sales.v1.MarketingSection
-	(*DealsSection)(nil),                 // 71: crm.sales.v1.DealsSection
-	(*ProductSection)(nil),               // 72: crm.sales.v1.ProductSection
-	(*SupportSection)(nil),               // 73: crm.sales.v1.SupportSection
-	(*timestamppb.Timestamp)(nil),        // 74: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),        // 75: google.protobuf.FieldMask
-	(*Contact)(nil),                      // 76: crm.sales.v1.Contact
-	(*Opportunity)(nil),                  // 77: crm.sales.v1.Opportunity
-	(*Pipeline)(nil),                     // 78: crm.sales.v1.Pipeline
-	(*OrderLine)(nil),                    // 79: crm.sales.v1.OrderLine
-	(*Order)(nil),                        // 80: crm.sales.v1.Order
-	(*Activity)(nil),                     // 81: crm.sales.v1.Activity
-	(*Forecast)(nil),                     // 82: crm.sales.v1.Forecast
-	(*v1.CustomerLifecycle)(nil),         // 83: crm.marketing.v1.CustomerLifecycle
-	(*v1.LoyaltyAccount)(nil),            // 84: crm.marketing.v1.LoyaltyAccount
-	(*v11.Subscription)(nil),             // 85: crm.product.v1.Subscription
-	(*v11.Adoption)(nil),                 // 86: crm.product.v1.Adoption
-	(*v12.Ticket)(nil),                   // 87: crm.support.v1.Ticket
+	(*GetForecastSeriesRequest)(nil),     // 66: crm.sales.v1.GetForecastSeriesRequest
+	(*GetForecastSeriesResponse)(nil),    // 67: crm.sales.v1.GetForecastSeriesResponse
+	(*GetCustomerRequest)(nil),           // 68: crm.sales.v1.GetCustomerRequest
+	(*GetCustomerResponse)(nil),          // 69: crm.sales.v1.GetCustomerResponse
+	(*GetCustomerValueRequest)(nil),      // 70: crm.sales.v1.GetCustomerValueRequest
+	(*GetCustomerValueResponse)(nil),     // 71: crm.sales.v1.GetCustomerValueResponse
+	(*Customer)(nil),                     // 72: crm.sales.v1.Customer
+	(*ProfileSection)(nil),               // 73: crm.sales.v1.ProfileSection
+	(*MarketingSection)(nil),             // 74: crm.sales.v1.MarketingSection
+	(*DealsSection)(nil),                 // 75: crm.sales.v1.DealsSection
+	(*ProductSection)(nil),               // 76: crm.sales.v1.ProductSection
+	(*SupportSection)(nil),               // 77: crm.sales.v1.SupportSection
+	(*timestamppb.Timestamp)(nil),        // 78: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),        // 79: google.protobuf.FieldMask
+	(*Contact)(nil),                      // 80: crm.sales.v1.Contact
+	(*Opportunity)(nil),                  // 81: crm.sales.v1.Opportunity
+	(*Pipeline)(nil),                     // 82: crm.sales.v1.Pipeline
+	(*OrderLine)(nil),                    // 83: crm.sales.v1.OrderLine
+	(*Order)(nil),                        // 84: crm.sales.v1.Order
+	(*Activity)(nil),                     // 85: crm.sales.v1.Activity
+	(*Forecast)(nil),                     // 86: crm.sales.v1.Forecast
+	(*CustomerValue)(nil),                // 87: crm.sales.v1.CustomerValue
+	(*v1.CustomerLifecycle)(nil),         // 88: crm.marketing.v1.CustomerLifecycle
+	(*v1.LoyaltyAccount)(nil),            // 89: crm.marketing.v1.LoyaltyAccount
+	(*v11.Subscription)(nil),             // 90: crm.product.v1.Subscription
+	(*v11.Adoption)(nil),                 // 91: crm.product.v1.Adoption
+	(*v12.Ticket)(nil),                   // 92: crm.support.v1.Ticket
 }
 var file_crm_sales_v1_sales_service_proto_depIdxs = []int32{
-	74,  // 0: crm.sales.v1.Account.create_time:type_name -> google.protobuf.Timestamp
-	74,  // 1: crm.sales.v1.Account.update_time:type_name -> google.protobuf.Timestamp
+	78,  // 0: crm.sales.v1.Account.create_time:type_name -> google.protobuf.Timestamp
+	78,  // 1: crm.sales.v1.Account.update_time:type_name -> google.protobuf.Timestamp
 	1,   // 2: crm.sales.v1.CreateAccountRequest.account:type_name -> crm.sales.v1.Account
 	1,   // 3: crm.sales.v1.CreateAccountResponse.account:type_name -> crm.sales.v1.Account
 	1,   // 4: crm.sales.v1.GetAccountResponse.account:type_name -> crm.sales.v1.Account
 	1,   // 5: crm.sales.v1.ListAccountsResponse.accounts:type_name -> crm.sales.v1.Account
 	1,   // 6: crm.sales.v1.UpdateAccountRequest.account:type_name -> crm.sales.v1.Account
-	75,  // 7: crm.sales.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	79,  // 7: crm.sales.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
 	1,   // 8: crm.sales.v1.UpdateAccountResponse.account:type_name -> crm.sales.v1.Account
-	76,  // 9: crm.sales.v1.CreateContactRequest.contact:type_name -> crm.sales.v1.Contact
-	76,  // 10: crm.sales.v1.CreateContactResponse.contact:type_name -> crm.sales.v1.Contact
-	76,  // 11: crm.sales.v1.GetContactResponse.contact:type_name -> crm.sales.v1.Contact
-	76,  // 12: crm.sales.v1.ListContactsResponse.contacts:type_name -> crm.sales.v1.Contact
-	76,  // 13: crm.sales.v1.UpdateContactRequest.contact:type_name -> crm.sales.v1.Contact
-	75,  // 14: crm.sales.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	76,  // 15: crm.sales.v1.UpdateContactResponse.contact:type_name -> crm.sales.v1.Contact
-	77,  // 16: crm.sales.v1.ConvertLeadRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	80,  // 9: crm.sales.v1.CreateContactRequest.contact:type_name -> crm.sales.v1.Contact
+	80,  // 10: crm.sales.v1.CreateContactResponse.contact:type_name -> crm.sales.v1.Contact
+	80,  // 11: crm.sales.v1.GetContactResponse.contact:type_name -> crm.sales.v1.Contact
+	80,  // 12: crm.sales.v1.ListContactsResponse.contacts:type_name -> crm.sales.v1.Contact
+	80,  // 13: crm.sales.v1.UpdateContactRequest.contact:type_name -> crm.sales.v1.Contact
+	79,  // 14: crm.sales.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	80,  // 15: crm.sales.v1.UpdateContactResponse.contact:type_name -> crm.sales.v1.Contact
+	81,  // 16: crm.sales.v1.ConvertLeadRequest.opportunity:type_name -> crm.sales.v1.Opportunity
 	1,   // 17: crm.sales.v1.ConvertLeadResponse.account:type_name -> crm.sales.v1.Account
-	76,  // 18: crm.sales.v1.ConvertLeadResponse.contact:type_name -> crm.sales.v1.Contact
-	77,  // 19: crm.sales.v1.ConvertLeadResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	78,  // 20: crm.sales.v1.CreatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
-	78,  // 21: crm.sales.v1.CreatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
-	78,  // 22: crm.sales.v1.GetPipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
-	78,  // 23: crm.sales.v1.ListPipelinesResponse.pipelines:type_name -> crm.sales.v1.Pipeline
-	78,  // 24: crm.sales.v1.UpdatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
-	75,  // 25: crm.sales.v1.UpdatePipelineRequest.update_mask:type_name -> google.protobuf.FieldMask
-	78,  // 26: crm.sales.v1.UpdatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
-	77,  // 27: crm.sales.v1.CreateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
-	77,  // 28: crm.sales.v1.CreateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	77,  // 29: crm.sales.v1.GetOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	77,  // 30: crm.sales.v1.ListOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
-	77,  // 31: crm.sales.v1.UpdateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
-	75,  // 32: crm.sales.v1.UpdateOpportunityRequest.update_mask:type_name -> google.protobuf.FieldMask
-	77,  // 33: crm.sales.v1.UpdateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	79,  // 34: crm.sales.v1.AddLineItemRequest.line_item:type_name -> crm.sales.v1.OrderLine
-	77,  // 35: crm.sales.v1.AddLineItemResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	79,  // 36: crm.sales.v1.AddLineItemResponse.line_item:type_name -> crm.sales.v1.OrderLine
-	77,  // 37: crm.sales.v1.MoveOpportunityStageResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	77,  // 38: crm.sales.v1.WinOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	80,  // 39: crm.sales.v1.WinOpportunityResponse.order:type_name -> crm.sales.v1.Order
-	77,  // 40: crm.sales.v1.LoseOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	80,  // 41: crm.sales.v1.CreateOrderRequest.order:type_name -> crm.sales.v1.Order
-	80,  // 42: crm.sales.v1.CreateOrderResponse.order:type_name -> crm.sales.v1.Order
-	80,  // 43: crm.sales.v1.GetOrderResponse.order:type_name -> crm.sales.v1.Order
-	80,  // 44: crm.sales.v1.ListOrdersResponse.orders:type_name -> crm.sales.v1.Order
-	81,  // 45: crm.sales.v1.CreateActivityRequest.activity:type_name -> crm.sales.v1.Activity
-	81,  // 46: crm.sales.v1.CreateActivityResponse.activity:type_name -> crm.sales.v1.Activity
-	81,  // 47: crm.sales.v1.GetActivityResponse.activity:type_name -> crm.sales.v1.Activity
-	81,  // 48: crm.sales.v1.ListActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
-	81,  // 49: crm.sales.v1.CompleteActivityResponse.activity:type_name -> crm.sales.v1.Activity
-	81,  // 50: crm.sales.v1.ListOverdueTasksResponse.activities:type_name -> crm.sales.v1.Activity
-	82,  // 51: crm.sales.v1.GetForecastResponse.forecast:type_name -> crm.sales.v1.Forecast
-	68,  // 52: crm.sales.v1.GetCustomerResponse.customer:type_name -> crm.sales.v1.Customer
-	69,  // 53: crm.sales.v1.Customer.profile:type_name -> crm.sales.v1.ProfileSection
-	70,  // 54: crm.sales.v1.Customer.marketing:type_name -> crm.sales.v1.MarketingSection
-	71,  // 55: crm.sales.v1.Customer.deals:type_name -> crm.sales.v1.DealsSection
-	72,  // 56: crm.sales.v1.Customer.product:type_name -> crm.sales.v1.ProductSection
-	73,  // 57: crm.sales.v1.Customer.support:type_name -> crm.sales.v1.SupportSection
-	0,   // 58: crm.sales.v1.ProfileSection.status:type_name -> crm.sales.v1.SectionStatus
-	76,  // 59: crm.sales.v1.ProfileSection.contact:type_name -> crm.sales.v1.Contact
-	1,   // 60: crm.sales.v1.ProfileSection.account:type_name -> crm.sales.v1.Account
-	0,   // 61: crm.sales.v1.MarketingSection.status:type_name -> crm.sales.v1.SectionStatus
-	83,  // 62: crm.sales.v1.MarketingSection.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	84,  // 63: crm.sales.v1.MarketingSection.loyalty:type_name -> crm.marketing.v1.LoyaltyAccount
-	0,   // 64: crm.sales.v1.DealsSection.status:type_name -> crm.sales.v1.SectionStatus
-	80,  // 65: crm.sales.v1.DealsSection.recent_orders:type_name -> crm.sales.v1.Order
-	77,  // 66: crm.sales.v1.DealsSection.open_opportunities:type_name -> crm.sales.v1.Opportunity
-	0,   // 67: crm.sales.v1.ProductSection.status:type_name -> crm.sales.v1.SectionStatus
-	85,  // 68: crm.sales.v1.ProductSection.subscriptions:type_name -> crm.product.v1.Subscription
-	86,  // 69: crm.sales.v1.ProductSection.adoption:type_name -> crm.product.v1.Adoption
-	0,   // 70: crm.sales.v1.SupportSection.status:type_name -> crm.sales.v1.SectionStatus
-	87,  // 71: crm.sales.v1.SupportSection.open_tickets:type_name -> crm.support.v1.Ticket
-	2,   // 72: crm.sales.v1.SalesService.CreateAccount:input_type -> crm.sales.v1.CreateAccountRequest
-	4,   // 73: crm.sales.v1.SalesService.GetAccount:input_type -> crm.sales.v1.GetAccountRequest
-	6,   // 74: crm.sales.v1.SalesService.ListAccounts:input_type -> crm.sales.v1.ListAccountsRequest
-	8,   // 75: crm.sales.v1.SalesService.UpdateAccount:input_type -> crm.sales.v1.UpdateAccountRequest
-	10,  // 76: crm.sales.v1.SalesService.DeleteAccount:input_type -> crm.sales.v1.DeleteAccountRequest
-	12,  // 77: crm.sales.v1.SalesService.CreateContact:input_type -> crm.sales.v1.CreateContactRequest
-	14,  // 78: crm.sales.v1.SalesService.GetContact:input_type -> crm.sales.v1.GetContactRequest
-	16,  // 79: crm.sales.v1.SalesService.ListContacts:input_type -> crm.sales.v1.ListContactsRequest
-	18,  // 80: crm.sales.v1.SalesService.UpdateContact:input_type -> crm.sales.v1.UpdateContactRequest
-	20,  // 81: crm.sales.v1.SalesService.DeleteContact:input_type -> crm.sales.v1.DeleteContactRequest
-	22,  // 82: crm.sales.v1.SalesService.ConvertLead:input_type -> crm.sales.v1.ConvertLeadRequest
-	24,  // 83: crm.sales.v1.SalesService.CreatePipeline:input_type -> crm.sales.v1.CreatePipelineRequest
-	26,  // 84: crm.sales.v1.SalesService.GetPipeline:input_type -> crm.sales.v1.GetPipelineRequest
-	28,  // 85: crm.sales.v1.SalesService.ListPipelines:input_type -> crm.sales.v1.ListPipelinesRequest
-	30,  // 86: crm.sales.v1.SalesService.UpdatePipeline:input_type -> crm.sales.v1.UpdatePipelineRequest
-	32,  // 87: crm.sales.v1.SalesService.CreateOpportunity:input_type -> crm.sales.v1.CreateOpportunityRequest
-	34,  // 88: crm.sales.v1.SalesService.GetOpportunity:input_type -> crm.sales.v1.GetOpportunityRequest
-	36,  // 89: crm.sales.v1.SalesService.ListOpportunities:input_type -> crm.sales.v1.ListOpportunitiesRequest
-	38,  // 90: crm.sales.v1.SalesService.UpdateOpportunity:input_type -> crm.sales.v1.UpdateOpportunityRequest
-	40,  // 91: crm.sales.v1.SalesService.AddLineItem:input_type -> crm.sales.v1.AddLineItemRequest
-	42,  // 92: crm.sales.v1.SalesService.MoveOpportunityStage:input_type -> crm.sales.v1.MoveOpportunityStageRequest
-	44,  // 93: crm.sales.v1.SalesService.WinOpportunity:input_type -> crm.sales.v1.WinOpportunityRequest
-	46,  // 94: crm.sales.v1.SalesService.LoseOpportunity:input_type -> crm.sales.v1.LoseOpportunityRequest
-	48,  // 95: crm.sales.v1.SalesService.CreateOrder:input_type -> crm.sales.v1.CreateOrderRequest
-	50,  // 96: crm.sales.v1.SalesService.GetOrder:input_type -> crm.sales.v1.GetOrderRequest
-	52,  // 97: crm.sales.v1.SalesService.ListOrders:input_type -> crm.sales.v1.ListOrdersRequest
-	54,  // 98: crm.sales.v1.SalesService.CreateActivity:input_type -> crm.sales.v1.CreateActivityRequest
-	56,  // 99: crm.sales.v1.SalesService.GetActivity:input_type -> crm.sales.v1.GetActivityRequest
-	58,  // 100: crm.sales.v1.SalesService.ListActivities:input_type -> crm.sales.v1.ListActivitiesRequest
-	60,  // 101: crm.sales.v1.SalesService.CompleteActivity:input_type -> crm.sales.v1.CompleteActivityRequest
-	62,  // 102: crm.sales.v1.SalesService.ListOverdueTasks:input_type -> crm.sales.v1.ListOverdueTasksRequest
-	64,  // 103: crm.sales.v1.SalesService.GetForecast:input_type -> crm.sales.v1.GetForecastRequest
-	66,  // 104: crm.sales.v1.SalesService.GetCustomer:input_type -> crm.sales.v1.GetCustomerRequest
-	3,   // 105: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
-	5,   // 106: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
-	7,   // 107: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
-	9,   // 108: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
-	11,  // 109: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
-	13,  // 110: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
-	15,  // 111: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
-	17,  // 112: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
-	19,  // 113: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
-	21,  // 114: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
-	23,  // 115: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
-	25,  // 116: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
-	27,  // 117: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
-	29,  // 118: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
-	31,  // 119: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
-	33,  // 120: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
-	35,  // 121: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
-	37,  // 122: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
-	39,  // 123: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
-	41,  // 124: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
-	43,  // 125: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
-	45,  // 126: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
-	47,  // 127: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
-	49,  // 128: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
-	51,  // 129: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
-	53,  // 130: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
-	55,  // 131: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
-	57,  // 132: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
-	59,  // 133: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
-	61,  // 134: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
-	63,  // 135: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
-	65,  // 136: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
-	67,  // 137: crm.sales.v1.SalesService.GetCustomer:output_type -> crm.sales.v1.GetCustomerResponse
-	105, // [105:138] is the sub-list for method output_type
-	72,  // [72:105] is the sub-list for method input_type
-	72,  // [72:72] is the sub-list for extension type_name
-	72,  // [72:72] is the sub-list for extension extendee
-	0,   // [0:72] is the sub-list for field type_name
+	80,  // 18: crm.sales.v1.ConvertLeadResponse.contact:type_name -> crm.sales.v1.Contact
+	81,  // 19: crm.sales.v1.ConvertLeadResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	82,  // 20: crm.sales.v1.CreatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
+	82,  // 21: crm.sales.v1.CreatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	82,  // 22: crm.sales.v1.GetPipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	82,  // 23: crm.sales.v1.ListPipelinesResponse.pipelines:type_name -> crm.sales.v1.Pipeline
+	82,  // 24: crm.sales.v1.UpdatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
+	79,  // 25: crm.sales.v1.UpdatePipelineRequest.update_mask:type_name -> google.protobuf.FieldMask
+	82,  // 26: crm.sales.v1.UpdatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	81,  // 27: crm.sales.v1.CreateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	81,  // 28: crm.sales.v1.CreateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	81,  // 29: crm.sales.v1.GetOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	81,  // 30: crm.sales.v1.ListOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
+	81,  // 31: crm.sales.v1.UpdateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	79,  // 32: crm.sales.v1.UpdateOpportunityRequest.update_mask:type_name -> google.protobuf.FieldMask
+	81,  // 33: crm.sales.v1.UpdateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	83,  // 34: crm.sales.v1.AddLineItemRequest.line_item:type_name -> crm.sales.v1.OrderLine
+	81,  // 35: crm.sales.v1.AddLineItemResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	83,  // 36: crm.sales.v1.AddLineItemResponse.line_item:type_name -> crm.sales.v1.OrderLine
+	81,  // 37: crm.sales.v1.MoveOpportunityStageResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	81,  // 38: crm.sales.v1.WinOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	84,  // 39: crm.sales.v1.WinOpportunityResponse.order:type_name -> crm.sales.v1.Order
+	81,  // 40: crm.sales.v1.LoseOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	84,  // 41: crm.sales.v1.CreateOrderRequest.order:type_name -> crm.sales.v1.Order
+	84,  // 42: crm.sales.v1.CreateOrderResponse.order:type_name -> crm.sales.v1.Order
+	84,  // 43: crm.sales.v1.GetOrderResponse.order:type_name -> crm.sales.v1.Order
+	84,  // 44: crm.sales.v1.ListOrdersResponse.orders:type_name -> crm.sales.v1.Order
+	85,  // 45: crm.sales.v1.CreateActivityRequest.activity:type_name -> crm.sales.v1.Activity
+	85,  // 46: crm.sales.v1.CreateActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	85,  // 47: crm.sales.v1.GetActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	85,  // 48: crm.sales.v1.ListActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
+	85,  // 49: crm.sales.v1.CompleteActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	85,  // 50: crm.sales.v1.ListOverdueTasksResponse.activities:type_name -> crm.sales.v1.Activity
+	86,  // 51: crm.sales.v1.GetForecastResponse.forecast:type_name -> crm.sales.v1.Forecast
+	86,  // 52: crm.sales.v1.GetForecastSeriesResponse.forecasts:type_name -> crm.sales.v1.Forecast
+	72,  // 53: crm.sales.v1.GetCustomerResponse.customer:type_name -> crm.sales.v1.Customer
+	87,  // 54: crm.sales.v1.GetCustomerValueResponse.value:type_name -> crm.sales.v1.CustomerValue
+	73,  // 55: crm.sales.v1.Customer.profile:type_name -> crm.sales.v1.ProfileSection
+	74,  // 56: crm.sales.v1.Customer.marketing:type_name -> crm.sales.v1.MarketingSection
+	75,  // 57: crm.sales.v1.Customer.deals:type_name -> crm.sales.v1.DealsSection
+	76,  // 58: crm.sales.v1.Customer.product:type_name -> crm.sales.v1.ProductSection
+	77,  // 59: crm.sales.v1.Customer.support:type_name -> crm.sales.v1.SupportSection
+	0,   // 60: crm.sales.v1.ProfileSection.status:type_name -> crm.sales.v1.SectionStatus
+	80,  // 61: crm.sales.v1.ProfileSection.contact:type_name -> crm.sales.v1.Contact
+	1,   // 62: crm.sales.v1.ProfileSection.account:type_name -> crm.sales.v1.Account
+	0,   // 63: crm.sales.v1.MarketingSection.status:type_name -> crm.sales.v1.SectionStatus
+	88,  // 64: crm.sales.v1.MarketingSection.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	89,  // 65: crm.sales.v1.MarketingSection.loyalty:type_name -> crm.marketing.v1.LoyaltyAccount
+	0,   // 66: crm.sales.v1.DealsSection.status:type_name -> crm.sales.v1.SectionStatus
+	84,  // 67: crm.sales.v1.DealsSection.recent_orders:type_name -> crm.sales.v1.Order
+	81,  // 68: crm.sales.v1.DealsSection.open_opportunities:type_name -> crm.sales.v1.Opportunity
+	87,  // 69: crm.sales.v1.DealsSection.value:type_name -> crm.sales.v1.CustomerValue
+	0,   // 70: crm.sales.v1.ProductSection.status:type_name -> crm.sales.v1.SectionStatus
+	90,  // 71: crm.sales.v1.ProductSection.subscriptions:type_name -> crm.product.v1.Subscription
+	91,  // 72: crm.sales.v1.ProductSection.adoption:type_name -> crm.product.v1.Adoption
+	0,   // 73: crm.sales.v1.SupportSection.status:type_name -> crm.sales.v1.SectionStatus
+	92,  // 74: crm.sales.v1.SupportSection.open_tickets:type_name -> crm.support.v1.Ticket
+	2,   // 75: crm.sales.v1.SalesService.CreateAccount:input_type -> crm.sales.v1.CreateAccountRequest
+	4,   // 76: crm.sales.v1.SalesService.GetAccount:input_type -> crm.sales.v1.GetAccountRequest
+	6,   // 77: crm.sales.v1.SalesService.ListAccounts:input_type -> crm.sales.v1.ListAccountsRequest
+	8,   // 78: crm.sales.v1.SalesService.UpdateAccount:input_type -> crm.sales.v1.UpdateAccountRequest
+	10,  // 79: crm.sales.v1.SalesService.DeleteAccount:input_type -> crm.sales.v1.DeleteAccountRequest
+	12,  // 80: crm.sales.v1.SalesService.CreateContact:input_type -> crm.sales.v1.CreateContactRequest
+	14,  // 81: crm.sales.v1.SalesService.GetContact:input_type -> crm.sales.v1.GetContactRequest
+	16,  // 82: crm.sales.v1.SalesService.ListContacts:input_type -> crm.sales.v1.ListContactsRequest
+	18,  // 83: crm.sales.v1.SalesService.UpdateContact:input_type -> crm.sales.v1.UpdateContactRequest
+	20,  // 84: crm.sales.v1.SalesService.DeleteContact:input_type -> crm.sales.v1.DeleteContactRequest
+	22,  // 85: crm.sales.v1.SalesService.ConvertLead:input_type -> crm.sales.v1.ConvertLeadRequest
+	24,  // 86: crm.sales.v1.SalesService.CreatePipeline:input_type -> crm.sales.v1.CreatePipelineRequest
+	26,  // 87: crm.sales.v1.SalesService.GetPipeline:input_type -> crm.sales.v1.GetPipelineRequest
+	28,  // 88: crm.sales.v1.SalesService.ListPipelines:input_type -> crm.sales.v1.ListPipelinesRequest
+	30,  // 89: crm.sales.v1.SalesService.UpdatePipeline:input_type -> crm.sales.v1.UpdatePipelineRequest
+	32,  // 90: crm.sales.v1.SalesService.CreateOpportunity:input_type -> crm.sales.v1.CreateOpportunityRequest
+	34,  // 91: crm.sales.v1.SalesService.GetOpportunity:input_type -> crm.sales.v1.GetOpportunityRequest
+	36,  // 92: crm.sales.v1.SalesService.ListOpportunities:input_type -> crm.sales.v1.ListOpportunitiesRequest
+	38,  // 93: crm.sales.v1.SalesService.UpdateOpportunity:input_type -> crm.sales.v1.UpdateOpportunityRequest
+	40,  // 94: crm.sales.v1.SalesService.AddLineItem:input_type -> crm.sales.v1.AddLineItemRequest
+	42,  // 95: crm.sales.v1.SalesService.MoveOpportunityStage:input_type -> crm.sales.v1.MoveOpportunityStageRequest
+	44,  // 96: crm.sales.v1.SalesService.WinOpportunity:input_type -> crm.sales.v1.WinOpportunityRequest
+	46,  // 97: crm.sales.v1.SalesService.LoseOpportunity:input_type -> crm.sales.v1.LoseOpportunityRequest
+	48,  // 98: crm.sales.v1.SalesService.CreateOrder:input_type -> crm.sales.v1.CreateOrderRequest
+	50,  // 99: crm.sales.v1.SalesService.GetOrder:input_type -> crm.sales.v1.GetOrderRequest
+	52,  // 100: crm.sales.v1.SalesService.ListOrders:input_type -> crm.sales.v1.ListOrdersRequest
+	54,  // 101: crm.sales.v1.SalesService.CreateActivity:input_type -> crm.sales.v1.CreateActivityRequest
+	56,  // 102: crm.sales.v1.SalesService.GetActivity:input_type -> crm.sales.v1.GetActivityRequest
+	58,  // 103: crm.sales.v1.SalesService.ListActivities:input_type -> crm.sales.v1.ListActivitiesRequest
+	60,  // 104: crm.sales.v1.SalesService.CompleteActivity:input_type -> crm.sales.v1.CompleteActivityRequest
+	62,  // 105: crm.sales.v1.SalesService.ListOverdueTasks:input_type -> crm.sales.v1.ListOverdueTasksRequest
+	64,  // 106: crm.sales.v1.SalesService.GetForecast:input_type -> crm.sales.v1.GetForecastRequest
+	66,  // 107: crm.sales.v1.SalesService.GetForecastSeries:input_type -> crm.sales.v1.GetForecastSeriesRequest
+	68,  // 108: crm.sales.v1.SalesService.GetCustomer:input_type -> crm.sales.v1.GetCustomerRequest
+	70,  // 109: crm.sales.v1.SalesService.GetCustomerValue:input_type -> crm.sales.v1.GetCustomerValueRequest
+	3,   // 110: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
+	5,   // 111: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
+	7,   // 112: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
+	9,   // 113: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
+	11,  // 114: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
+	13,  // 115: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
+	15,  // 116: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
+	17,  // 117: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
+	19,  // 118: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
+	21,  // 119: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
+	23,  // 120: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
+	25,  // 121: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
+	27,  // 122: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
+	29,  // 123: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
+	31,  // 124: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
+	33,  // 125: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
+	35,  // 126: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
+	37,  // 127: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
+	39,  // 128: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
+	41,  // 129: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
+	43,  // 130: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
+	45,  // 131: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
+	47,  // 132: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
+	49,  // 133: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
+	51,  // 134: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
+	53,  // 135: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
+	55,  // 136: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
+	57,  // 137: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
+	59,  // 138: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
+	61,  // 139: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
+	63,  // 140: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
+	65,  // 141: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
+	67,  // 142: crm.sales.v1.SalesService.GetForecastSeries:output_type -> crm.sales.v1.GetForecastSeriesResponse
+	69,  // 143: crm.sales.v1.SalesService.GetCustomer:output_type -> crm.sales.v1.GetCustomerResponse
+	71,  // 144: crm.sales.v1.SalesService.GetCustomerValue:output_type -> crm.sales.v1.GetCustomerValueResponse
+	110, // [110:145] is the sub-list for method output_type
+	75,  // [75:110] is the sub-list for method input_type
+	75,  // [75:75] is the sub-list for extension type_name
+	75,  // [75:75] is the sub-list for extension extendee
+	0,   // [0:75] is the sub-list for field type_name
 }
 
 func init() { file_crm_sales_v1_sales_service_proto_init() }
@@ -4588,13 +4825,14 @@ func file_crm_sales_v1_sales_service_proto_init() {
 	file_crm_sales_v1_opportunity_proto_init()
 	file_crm_sales_v1_order_proto_init()
 	file_crm_sales_v1_pipeline_proto_init()
+	file_crm_sales_v1_value_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_sales_v1_sales_service_proto_rawDesc), len(file_crm_sales_v1_sales_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   73,
+			NumMessages:   77,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -51,7 +51,9 @@ const (
 	SalesService_CompleteActivity_FullMethodName     = "/crm.sales.v1.SalesService/CompleteActivity"
 	SalesService_ListOverdueTasks_FullMethodName     = "/crm.sales.v1.SalesService/ListOverdueTasks"
 	SalesService_GetForecast_FullMethodName          = "/crm.sales.v1.SalesService/GetForecast"
+	SalesService_GetForecastSeries_FullMethodName    = "/crm.sales.v1.SalesService/GetForecastSeries"
 	SalesService_GetCustomer_FullMethodName          = "/crm.sales.v1.SalesService/GetCustomer"
+	SalesService_GetCustomerValue_FullMethodName     = "/crm.sales.v1.SalesService/GetCustomerValue"
 )
 
 // SalesServiceClient is the client API for SalesService service.
@@ -129,12 +131,20 @@ type SalesServiceClient interface {
 	// Lists an owner's open tasks whose due time has passed, most overdue first.
 	ListOverdueTasks(ctx context.Context, in *ListOverdueTasksRequest, opts ...grpc.CallOption) (*ListOverdueTasksResponse, error)
 	// Gets the forecast of a month ("2026-07") or quarter ("2026-Q3"), per owner and currency, from
-	// totals kept as opportunities change.
+	// totals kept as opportunities change; the current quarter (UTC) when no period is given.
 	GetForecast(ctx context.Context, in *GetForecastRequest, opts ...grpc.CallOption) (*GetForecastResponse, error)
+	// Gets the forecasts of consecutive quarters around the current one (UTC), oldest first, for
+	// trend charts: past_quarters before it, the current one, and next_quarters after it.
+	GetForecastSeries(ctx context.Context, in *GetForecastSeriesRequest, opts ...grpc.CallOption) (*GetForecastSeriesResponse, error)
 	// The customer 360: profile, lifecycle and loyalty, orders and open deals, subscriptions and
 	// adoption, open tickets and satisfaction, read from the four services in parallel. A service
 	// that is down leaves its section UNAVAILABLE; NOT_FOUND only when no service knows the customer.
 	GetCustomer(ctx context.Context, in *GetCustomerRequest, opts ...grpc.CallOption) (*GetCustomerResponse, error)
+	// What a customer is worth: orders and revenue per currency, first and last order, average
+	// order value, purchase frequency, lifetime value, RFM scores and the customer type, from
+	// totals kept with every order. NOT_FOUND when sales knows neither a contact nor an order of
+	// the customer.
+	GetCustomerValue(ctx context.Context, in *GetCustomerValueRequest, opts ...grpc.CallOption) (*GetCustomerValueResponse, error)
 }
 
 type salesServiceClient struct {
@@ -465,10 +475,30 @@ func (c *salesServiceClient) GetForecast(ctx context.Context, in *GetForecastReq
 	return out, nil
 }
 
+func (c *salesServiceClient) GetForecastSeries(ctx context.Context, in *GetForecastSeriesRequest, opts ...grpc.CallOption) (*GetForecastSeriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetForecastSeriesResponse)
+	err := c.cc.Invoke(ctx, SalesService_GetForecastSeries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *salesServiceClient) GetCustomer(ctx context.Context, in *GetCustomerRequest, opts ...grpc.CallOption) (*GetCustomerResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetCustomerResponse)
 	err := c.cc.Invoke(ctx, SalesService_GetCustomer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) GetCustomerValue(ctx context.Context, in *GetCustomerValueRequest, opts ...grpc.CallOption) (*GetCustomerValueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCustomerValueResponse)
+	err := c.cc.Invoke(ctx, SalesService_GetCustomerValue_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -550,12 +580,20 @@ type SalesServiceServer interface {
 	// Lists an owner's open tasks whose due time has passed, most overdue first.
 	ListOverdueTasks(context.Context, *ListOverdueTasksRequest) (*ListOverdueTasksResponse, error)
 	// Gets the forecast of a month ("2026-07") or quarter ("2026-Q3"), per owner and currency, from
-	// totals kept as opportunities change.
+	// totals kept as opportunities change; the current quarter (UTC) when no period is given.
 	GetForecast(context.Context, *GetForecastRequest) (*GetForecastResponse, error)
+	// Gets the forecasts of consecutive quarters around the current one (UTC), oldest first, for
+	// trend charts: past_quarters before it, the current one, and next_quarters after it.
+	GetForecastSeries(context.Context, *GetForecastSeriesRequest) (*GetForecastSeriesResponse, error)
 	// The customer 360: profile, lifecycle and loyalty, orders and open deals, subscriptions and
 	// adoption, open tickets and satisfaction, read from the four services in parallel. A service
 	// that is down leaves its section UNAVAILABLE; NOT_FOUND only when no service knows the customer.
 	GetCustomer(context.Context, *GetCustomerRequest) (*GetCustomerResponse, error)
+	// What a customer is worth: orders and revenue per currency, first and last order, average
+	// order value, purchase frequency, lifetime value, RFM scores and the customer type, from
+	// totals kept with every order. NOT_FOUND when sales knows neither a contact nor an order of
+	// the customer.
+	GetCustomerValue(context.Context, *GetCustomerValueRequest) (*GetCustomerValueResponse, error)
 	mustEmbedUnimplementedSalesServiceServer()
 }
 
@@ -662,8 +700,14 @@ func (UnimplementedSalesServiceServer) ListOverdueTasks(context.Context, *ListOv
 func (UnimplementedSalesServiceServer) GetForecast(context.Context, *GetForecastRequest) (*GetForecastResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetForecast not implemented")
 }
+func (UnimplementedSalesServiceServer) GetForecastSeries(context.Context, *GetForecastSeriesRequest) (*GetForecastSeriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetForecastSeries not implemented")
+}
 func (UnimplementedSalesServiceServer) GetCustomer(context.Context, *GetCustomerRequest) (*GetCustomerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCustomer not implemented")
+}
+func (UnimplementedSalesServiceServer) GetCustomerValue(context.Context, *GetCustomerValueRequest) (*GetCustomerValueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCustomerValue not implemented")
 }
 func (UnimplementedSalesServiceServer) mustEmbedUnimplementedSalesServiceServer() {}
 func (UnimplementedSalesServiceServer) testEmbeddedByValue()                      {}
@@ -1262,6 +1306,24 @@ func _SalesService_GetForecast_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SalesService_GetForecastSeries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetForecastSeriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).GetForecastSeries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_GetForecastSeries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).GetForecastSeries(ctx, req.(*GetForecastSeriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SalesService_GetCustomer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetCustomerRequest)
 	if err := dec(in); err != nil {
@@ -1276,6 +1338,24 @@ func _SalesService_GetCustomer_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(SalesServiceServer).GetCustomer(ctx, req.(*GetCustomerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_GetCustomerValue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCustomerValueRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).GetCustomerValue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_GetCustomerValue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).GetCustomerValue(ctx, req.(*GetCustomerValueRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1416,8 +1496,16 @@ var SalesService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _SalesService_GetForecast_Handler,
 		},
 		{
+			MethodName: "GetForecastSeries",
+			Handler:    _SalesService_GetForecastSeries_Handler,
+		},
+		{
 			MethodName: "GetCustomer",
 			Handler:    _SalesService_GetCustomer_Handler,
+		},
+		{
+			MethodName: "GetCustomerValue",
+			Handler:    _SalesService_GetCustomerValue_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

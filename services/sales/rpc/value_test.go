@@ -1,0 +1,399 @@
+package rpc_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/big"
+	mathrand "math/rand/v2"
+	"net/http"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/propagation"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/events"
+	exact "github.com/crmcycle/crm/pkg/money"
+	"github.com/crmcycle/crm/pkg/servicetest"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
+	"github.com/crmcycle/crm/services/sales"
+	"github.com/crmcycle/crm/services/sales/redisstore"
+)
+
+// history is a generated order history of one tenant, and the clock its reads run at.
+type history struct {
+	customers []string
+	orders    []*salesv1.Order
+	now       atomic.Int64 // Unix ms
+}
+
+func (h *history) clock() time.Time { return time.UnixMilli(h.now.Load()).UTC() }
+
+// customerIDAt is a UUIDv7 customer id minted at t, as marketing mints one when it first sees a
+// person.
+func customerIDAt(t time.Time) string {
+	var id uuid.UUID
+	_, _ = rand.Read(id[:])
+	ms := uint64(t.UnixMilli())
+	binary.BigEndian.PutUint16(id[0:2], uint16(ms>>32))
+	binary.BigEndian.PutUint32(id[2:6], uint32(ms))
+	id[6] = id[6]&0x0f | 0x70
+	id[8] = id[8]&0x3f | 0x80
+	return id.String()
+}
+
+// generateOrders adds n orders placed between from and to, over the customers (a few of them buy
+// a lot), in three currencies (each customer mostly in one), some lines discounted, some
+// recurring.
+func (h *history) generateOrders(rng *mathrand.Rand, n int, from, to time.Time) {
+	currencies := []string{"USD", "EUR", "JPY"}
+	for range n {
+		i := int(float64(len(h.customers)) * rng.Float64() * rng.Float64())
+		customer := h.customers[i]
+		currency := currencies[i%3]
+		if rng.IntN(4) == 0 {
+			currency = currencies[rng.IntN(3)]
+		}
+		at := from.Add(time.Duration(rng.Int64N(int64(to.Sub(from))))).Truncate(time.Millisecond)
+		var lines []*salesv1.OrderLine
+		var totals []*typev1.Money
+		for range 1 + rng.IntN(3) {
+			unit := money(currency, 1e9+rng.Int64N(500e9))
+			discount := int32(0)
+			if rng.IntN(3) == 0 {
+				discount = int32(5 + rng.IntN(46))
+			}
+			gross, _ := exact.Times(unit, int64(1+rng.IntN(5)))
+			total, _ := exact.LessPercent(gross, discount)
+			lines = append(lines, &salesv1.OrderLine{ProductId: uuid.NewString(), Quantity: 1, UnitPrice: unit,
+				DiscountPercent: discount, Total: total, Recurring: rng.IntN(10) == 0})
+			totals = append(totals, total)
+		}
+		total, _ := exact.Sum(currency, totals...)
+		h.orders = append(h.orders, &salesv1.Order{Id: uuid.NewString(), CustomerId: customer, Lines: lines, Total: total,
+			CurrencyCode: currency, CreateTime: timestamppb.New(at), UpdateTime: timestamppb.New(at), Etag: "1"})
+	}
+}
+
+// place writes orders through the order use case's commit path, 32 at once: orders of one
+// customer race each other on its value.
+func place(t *testing.T, sys *system, tenant string, orders []*salesv1.Order) {
+	t.Helper()
+	deps := sys.Suite.Deps
+	uc := sales.NewOrders(sales.Env{Store: redisstore.New(deps.Redis, deps.Keys), Publisher: events.Publisher{Producer: "sales", Propagator: propagation.TraceContext{}}, Now: time.Now}, nil)
+	var g errgroup.Group
+	g.SetLimit(32)
+	for _, o := range orders {
+		g.Go(func() error {
+			_, err := uc.Place(context.Background(), tenant, o)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// independentValues computes every customer's value from the raw orders: totals by big-integer
+// sums, scores by sorting, the type by the rules of DESIGN §5.
+func independentValues(customers []string, orders []*salesv1.Order, now time.Time) map[string]*salesv1.CustomerValue {
+	const yearMs = int64(365 * 24 * time.Hour / time.Millisecond)
+	type facts struct {
+		count, discounted int64
+		first, last       time.Time
+		recurring         bool
+		counts            map[string]int64
+		nanos             map[string]*big.Int
+	}
+	by := map[string]*facts{}
+	for _, o := range orders {
+		f := by[o.GetCustomerId()]
+		if f == nil {
+			f = &facts{counts: map[string]int64{}, nanos: map[string]*big.Int{}}
+			by[o.GetCustomerId()] = f
+		}
+		at := o.GetCreateTime().AsTime()
+		if f.count == 0 || at.Before(f.first) {
+			f.first = at
+		}
+		if f.count == 0 || at.After(f.last) {
+			f.last = at
+		}
+		f.count++
+		disc := false
+		for _, l := range o.GetLines() {
+			disc = disc || l.GetDiscountPercent() > 0
+			f.recurring = f.recurring || l.GetRecurring()
+		}
+		if disc {
+			f.discounted++
+		}
+		c := o.GetCurrencyCode()
+		f.counts[c]++
+		if f.nanos[c] == nil {
+			f.nanos[c] = new(big.Int)
+		}
+		f.nanos[c].Add(f.nanos[c], exact.Nanos(o.GetTotal()))
+	}
+	main := func(f *facts) string {
+		codes := make([]string, 0, len(f.counts))
+		for c := range f.counts {
+			codes = append(codes, c)
+		}
+		sort.Strings(codes)
+		best := codes[0]
+		for _, c := range codes {
+			if f.counts[c] > f.counts[best] {
+				best = c
+			}
+		}
+		return best
+	}
+	// Ranks: sorted values, "below" found by binary search.
+	var lasts, counts []int64
+	monetary := map[string][]*big.Int{}
+	var spanSum, repeat int64
+	for _, f := range by {
+		lasts, counts = append(lasts, f.last.UnixMilli()), append(counts, f.count)
+		monetary[main(f)] = append(monetary[main(f)], f.nanos[main(f)])
+		if f.count >= 2 {
+			spanSum += f.last.Sub(f.first).Milliseconds()
+			repeat++
+		}
+	}
+	slices.Sort(lasts)
+	slices.Sort(counts)
+	for _, m := range monetary {
+		slices.SortFunc(m, func(a, b *big.Int) int { return a.Cmp(b) })
+	}
+	below := func(sorted []int64, v int64) int64 {
+		return int64(sort.Search(len(sorted), func(i int) bool { return sorted[i] >= v }))
+	}
+	score := func(b, n int64) int32 { return int32(1 + 5*b/n) }
+	expected := big.NewRat(yearMs, 1)
+	expectedYears := 1.0
+	if repeat > 0 {
+		expected = big.NewRat(spanSum, repeat)
+		expectedYears = float64(spanSum) / float64(repeat) / float64(yearMs)
+	}
+
+	out := map[string]*salesv1.CustomerValue{}
+	for _, id := range customers {
+		f := by[id]
+		raw := uuid.MustParse(id)
+		v := &salesv1.CustomerValue{CustomerId: id, ExpectedLifetimeYears: expectedYears,
+			FirstSeenTime: timestamppb.New(time.UnixMilli(int64(binary.BigEndian.Uint64(append([]byte{0, 0}, raw[:6]...)))))}
+		out[id] = v
+		if f == nil {
+			v.CustomerType = salesv1.CustomerType_CUSTOMER_TYPE_POTENTIAL
+			continue
+		}
+		tenure := max(now.Sub(f.first).Milliseconds(), yearMs)
+		v.OrderCount, v.DiscountedOrderCount, v.Recurring, v.MainCurrency = f.count, f.discounted, f.recurring, main(f)
+		v.FirstOrderTime, v.LastOrderTime = timestamppb.New(f.first), timestamppb.New(f.last)
+		v.PurchaseFrequency = float64(f.count) * float64(yearMs) / float64(tenure)
+		m := monetary[v.MainCurrency]
+		v.Rfm = &salesv1.RfmScores{
+			Recency:   score(below(lasts, f.last.UnixMilli()), int64(len(lasts))),
+			Frequency: score(below(counts, f.count), int64(len(counts))),
+			Monetary: score(int64(sort.Search(len(m), func(i int) bool { return m[i].Cmp(f.nanos[v.MainCurrency]) >= 0 })),
+				int64(len(m))),
+		}
+		codes := make([]string, 0, len(f.counts))
+		for c := range f.counts {
+			codes = append(codes, c)
+		}
+		sort.Strings(codes)
+		for _, c := range codes {
+			ltv := new(big.Rat).Mul(new(big.Rat).SetInt(f.nanos[c]), new(big.Rat).Quo(expected, big.NewRat(tenure, 1)))
+			v.Currencies = append(v.Currencies, &salesv1.CurrencyValue{
+				CurrencyCode: c, OrderCount: f.counts[c], Revenue: moneyOf(c, f.nanos[c]),
+				AverageOrderValue: moneyOf(c, new(big.Int).Quo(f.nanos[c], big.NewInt(f.counts[c]))),
+				LifetimeValue:     moneyOf(c, new(big.Int).Quo(ltv.Num(), ltv.Denom())),
+			})
+		}
+		switch {
+		case 2*f.discounted > f.count:
+			v.CustomerType = salesv1.CustomerType_CUSTOMER_TYPE_DISCOUNT
+		case f.count >= 2 || f.recurring:
+			v.CustomerType = salesv1.CustomerType_CUSTOMER_TYPE_LOYAL
+		case f.first.Sub(v.GetFirstSeenTime().AsTime()) <= 24*time.Hour:
+			v.CustomerType = salesv1.CustomerType_CUSTOMER_TYPE_IMPULSIVE
+		case now.Sub(f.first) <= 90*24*time.Hour:
+			v.CustomerType = salesv1.CustomerType_CUSTOMER_TYPE_NEW
+		default:
+			v.CustomerType = salesv1.CustomerType_CUSTOMER_TYPE_POTENTIAL
+		}
+	}
+	return out
+}
+
+func moneyOf(currency string, nanos *big.Int) *typev1.Money {
+	m, err := exact.FromNanos(currency, nanos)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// checkValues reads every customer's value over gRPC and compares it with the independent one.
+func checkValues(t *testing.T, sys *system, key string, want map[string]*salesv1.CustomerValue) {
+	t.Helper()
+	c, ctx := sys.sales(key)
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(32)
+	diffs := 0
+	for id, w := range want {
+		if w.GetOrderCount() == 0 {
+			continue
+		}
+		g.Go(func() error {
+			got, err := c.GetCustomerValue(ctx, &salesv1.GetCustomerValueRequest{CustomerId: id})
+			if err != nil {
+				return err
+			}
+			// proto.Equal first: cmp's reflection over thousands of values is the slow part.
+			v := got.GetValue()
+			v.Etag = ""
+			for _, f := range []struct {
+				got  *float64
+				want float64
+			}{{&v.PurchaseFrequency, w.GetPurchaseFrequency()}, {&v.ExpectedLifetimeYears, w.GetExpectedLifetimeYears()}} {
+				if math.Abs(*f.got-f.want) <= 1e-9*math.Abs(f.want) {
+					*f.got = f.want
+				}
+			}
+			if proto.Equal(w, v) {
+				return nil
+			}
+			if d := cmp.Diff(w, v, protocmp.Transform()); d != "" {
+				mu.Lock()
+				defer mu.Unlock()
+				if diffs++; diffs <= 3 {
+					t.Errorf("value of %s (-independent +served):\n%s", id, d)
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if diffs > 0 {
+		t.Fatalf("%d of %d customers differ", diffs, len(want))
+	}
+}
+
+func TestCustomerValueMatchesAnIndependentComputation(t *testing.T) {
+	h := &history{}
+	end := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
+	h.now.Store(end.UnixMilli())
+	sys := startSystem(t, func(o *servicetest.Options) { o.Now = h.clock })
+	tenant, key := sys.NewKey(t, "", salesScopes...)
+	rng := mathrand.New(mathrand.NewPCG(14, 2026))
+	customers, orders := servicetest.Size(2000, 20000), servicetest.Size(10000, 100000)
+	start := end.AddDate(-2, 0, 0)
+	for range customers {
+		h.customers = append(h.customers, customerIDAt(start.Add(time.Duration(rng.Int64N(int64(end.Sub(start)))))))
+	}
+	h.generateOrders(rng, orders, start, end)
+	place(t, sys, tenant, h.orders)
+	checkValues(t, sys, key, independentValues(h.customers, h.orders, end))
+
+	// New orders land later: the kept totals, ranks and types move with them.
+	later := end.AddDate(0, 2, 0)
+	h.now.Store(later.UnixMilli())
+	before := len(h.orders)
+	h.generateOrders(rng, orders/10, end, later)
+	place(t, sys, tenant, h.orders[before:])
+	want := independentValues(h.customers, h.orders, later)
+	checkValues(t, sys, key, want)
+
+	types := map[salesv1.CustomerType]int{}
+	for _, v := range want {
+		types[v.GetCustomerType()]++
+	}
+	if len(types) != 5 {
+		t.Fatalf("the history covers types %v, want all five", types)
+	}
+}
+
+func TestCustomerValueOverRESTAndTheCustomer360(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
+	_, foreign := sys.NewKey(t, "", salesScopes...)
+	product := sys.catalog.add(tenant, "VAL", "Value", 0)
+	_, _, customer := sys.dealParties(t, key, "value@example.com")
+
+	potential := sys.OK(t, http.MethodGet, "/v1/customers/"+customer+"/value", key, "")
+	if str(potential, "customerType") != "CUSTOMER_TYPE_POTENTIAL" || potential["orderCount"] != nil {
+		t.Fatalf("value before any order = %v, want a POTENTIAL customer without orders", potential)
+	}
+	// Orders at once serialize on the customer's value: none is lost.
+	const concurrent = 6
+	var g errgroup.Group
+	for i := range concurrent {
+		g.Go(func() error {
+			r := sys.Do(t, http.MethodPost, "/v1/orders", key, fmt.Appendf(nil, `{"customerId":%q,"currencyCode":"EUR","lines":[{"productId":%q,"quantity":%d}]}`, customer, product, i+1))
+			if r.Status != http.StatusOK {
+				return fmt.Errorf("order %d: %d %s", i, r.Status, r.Body)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	v := sys.OK(t, http.MethodGet, "/v1/customers/"+customer+"/value", key, "")
+	eur := v["currencies"].([]any)[0].(map[string]any)
+	// 1+2+...+6 = 21 units at 10.50 EUR: 220.50, 36.75 an order.
+	if str(v, "orderCount") != "6" || str(v, "customerType") != "CUSTOMER_TYPE_LOYAL" || str(obj(eur, "revenue"), "units") != "220" ||
+		str(obj(eur, "averageOrderValue"), "units") != "36" || obj(eur, "averageOrderValue")["nanos"] != float64(75e7) || str(v, "mainCurrency") != "EUR" {
+		t.Fatalf("value after %d concurrent orders = %v", concurrent, v)
+	}
+	if r := obj(v, "rfm"); r["recency"] != float64(1) || r["frequency"] != float64(1) || r["monetary"] != float64(1) {
+		t.Fatalf("the tenant's only buyer has RFM %v, want 1/1/1", r)
+	}
+	if n := len(sys.events(t, tenant, "sales.customer.value_changed")); n != concurrent {
+		t.Fatalf("%d value_changed events, want %d", n, concurrent)
+	}
+	c360 := sys.OK(t, http.MethodGet, "/v1/customers/"+customer, key, "")
+	if got := obj(obj(c360, "deals"), "value"); str(got, "orderCount") != "6" {
+		t.Fatalf("the customer 360's value = %v", got)
+	}
+
+	sys.Fails(t, http.MethodGet, "/v1/customers/"+customer+"/value", foreign, "", http.StatusNotFound, "NOT_FOUND")
+	sys.Fails(t, http.MethodGet, "/v1/customers/"+uuid.NewString()+"/value", key, "", http.StatusNotFound, "NOT_FOUND")
+	details := sys.Fails(t, http.MethodGet, "/v1/customers/not-a-uuid/value", key, "", http.StatusBadRequest, "INVALID_ARGUMENT")
+	if !fieldViolation(details, "customer_id") {
+		t.Fatalf("a bad id's details = %v, want a violation of customer_id", details)
+	}
+}
+
+// fieldViolation reports whether error details name a violation of field.
+func fieldViolation(details []any, field string) bool {
+	for _, d := range details {
+		for _, v := range asSlice(d.(map[string]any)["fieldViolations"]) {
+			if str(v.(map[string]any), "field") == field {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func asSlice(v any) []any { s, _ := v.([]any); return s }

@@ -1,0 +1,251 @@
+package sales
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math/big"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/money"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
+)
+
+// CustomerValue is what a customer is worth. Stored, it holds the facts kept with every order
+// (counts, money per currency, order times); the figures that depend on the clock or on the whole
+// tenant (averages, lifetime value, RFM, type) are filled on read by Evaluate.
+type CustomerValue = salesv1.CustomerValue
+
+// Windows of the customer type rules (DESIGN §5).
+const (
+	newCustomerWindow = 90 * 24 * time.Hour
+	impulseWindow     = 24 * time.Hour
+	year              = 365 * 24 * time.Hour
+)
+
+// ValueStore keeps the customers' value facts and the tenant-wide rankings over them.
+type ValueStore interface {
+	// CustomerValue reads a customer's stored facts (nil when the customer has no order) and
+	// whether sales knows the customer at all (a contact or an order).
+	CustomerValue(ctx context.Context, tenant, customer string) (facts *CustomerValue, known bool, err error)
+	// ValueRanks reads where the facts stand among the tenant's customers, and the tenant's
+	// history, in one round trip.
+	ValueRanks(ctx context.Context, tenant string, facts *CustomerValue) (Ranks, error)
+}
+
+// ValueWrite is the change of one customer's facts that an order makes, written with the order.
+type ValueWrite struct {
+	Prev, Next *CustomerValue
+	// Span and Repeat change the tenant's history: the sum of its repeat customers' spans
+	// (first to last order, in milliseconds) and their number.
+	SpanDelta, RepeatDelta int64
+}
+
+// Ranks are a customer's standing among the tenant's ranked customers (those with an order).
+type Ranks struct {
+	// Customers ranked by recency and frequency; those strictly below the customer in each.
+	Customers, RecencyBelow, FrequencyBelow int64
+	// Customers ranked in the main currency; those with strictly less revenue in it.
+	MonetaryCustomers, MonetaryBelow int64
+	// The tenant's history: summed spans of its repeat customers (ms) and their number.
+	SpanSum, RepeatCustomers int64
+}
+
+// Values is the customer value use case.
+type Values struct{ env Env }
+
+// NewValues returns the use case.
+func NewValues(env Env) *Values { return &Values{env: env} }
+
+// Get reads a customer's value: ErrCustomerNotFound when sales knows neither a contact nor an
+// order of theirs. Two round trips, whatever the number of customers.
+func (v *Values) Get(ctx context.Context, tenant, customer string) (*CustomerValue, error) {
+	facts, known, err := v.env.Store.CustomerValue(ctx, tenant, customer)
+	if err != nil {
+		return nil, err
+	}
+	if !known {
+		return nil, ErrCustomerNotFound
+	}
+	if facts == nil {
+		return Evaluate(&CustomerValue{CustomerId: customer}, Ranks{}, v.env.Now()), nil
+	}
+	ranks, err := v.env.Store.ValueRanks(ctx, tenant, facts)
+	if err != nil {
+		return nil, err
+	}
+	return Evaluate(facts, ranks, v.env.Now()), nil
+}
+
+// valueWrite computes the change an order makes to its customer's facts, read now.
+func (e Env) valueWrite(ctx context.Context, tenant string, o *Order) (*ValueWrite, []byte, error) {
+	prev, _, err := e.Store.CustomerValue(ctx, tenant, o.GetCustomerId())
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := AddOrder(prev, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	event, err := e.event(ctx, salesv1.EventCustomerValueChanged.Of(&salesv1.CustomerValueChanged{Value: w.Next}), tenant, o.GetCustomerId())
+	return w, event, err
+}
+
+// AddOrder is the change order o makes to the facts prev (nil: the customer's first order).
+func AddOrder(prev *CustomerValue, o *Order) (*ValueWrite, error) {
+	next := &CustomerValue{CustomerId: o.GetCustomerId(), FirstSeenTime: firstSeen(o.GetCustomerId())}
+	if prev != nil {
+		next = proto.CloneOf(prev)
+	}
+	next.Etag = etag.Next(prev.GetEtag())
+	if prev == nil {
+		next.Etag = etag.First
+	}
+	at := o.GetCreateTime()
+	next.OrderCount++
+	if discounted(o) {
+		next.DiscountedOrderCount++
+	}
+	next.Recurring = next.Recurring || slices.ContainsFunc(o.GetLines(), (*OrderLine).GetRecurring)
+	if next.FirstOrderTime == nil || at.AsTime().Before(next.FirstOrderTime.AsTime()) {
+		next.FirstOrderTime = at
+	}
+	if next.LastOrderTime == nil || at.AsTime().After(next.LastOrderTime.AsTime()) {
+		next.LastOrderTime = at
+	}
+	if err := addRevenue(next, o.GetTotal()); err != nil {
+		return nil, err
+	}
+	next.MainCurrency = mainCurrency(next.Currencies)
+	w := &ValueWrite{Prev: prev, Next: next, SpanDelta: span(next) - span(prev)}
+	if prev.GetOrderCount() == 1 {
+		w.RepeatDelta = 1
+	}
+	return w, nil
+}
+
+func addRevenue(v *CustomerValue, total *typev1.Money) error {
+	code := total.GetCurrencyCode()
+	i, found := slices.BinarySearchFunc(v.Currencies, code, func(c *salesv1.CurrencyValue, code string) int {
+		return cmp.Compare(c.GetCurrencyCode(), code)
+	})
+	if !found {
+		v.Currencies = slices.Insert(v.Currencies, i, &salesv1.CurrencyValue{CurrencyCode: code, Revenue: money.Zero(code)})
+	}
+	c := v.Currencies[i]
+	sum, err := money.Add(c.GetRevenue(), total)
+	if err != nil {
+		return err
+	}
+	c.OrderCount++
+	c.Revenue = sum
+	return nil
+}
+
+// discounted is whether any line of o carries a discount.
+func discounted(o *Order) bool {
+	return slices.ContainsFunc(o.GetLines(), func(l *OrderLine) bool { return l.GetDiscountPercent() > 0 })
+}
+
+// mainCurrency is the currency of most orders, the earliest code on a tie.
+func mainCurrency(cs []*salesv1.CurrencyValue) string {
+	main := ""
+	var most int64
+	for _, c := range cs {
+		if c.GetOrderCount() > most {
+			main, most = c.GetCurrencyCode(), c.GetOrderCount()
+		}
+	}
+	return main
+}
+
+// span is a repeat customer's time from first to last order in ms, 0 for anyone else.
+func span(v *CustomerValue) int64 {
+	if v.GetOrderCount() < 2 {
+		return 0
+	}
+	return v.GetLastOrderTime().AsTime().Sub(v.GetFirstOrderTime().AsTime()).Milliseconds()
+}
+
+// firstSeen is the time in a UUIDv7 customer id: when marketing first saw the person.
+func firstSeen(customer string) *timestamppb.Timestamp {
+	id, err := uuid.Parse(customer)
+	if err != nil || id.Version() != 7 {
+		return nil
+	}
+	sec, nsec := id.Time().UnixTime()
+	return timestampOf(time.Unix(sec, nsec))
+}
+
+// Evaluate fills the figures of facts that depend on the clock and the tenant.
+func Evaluate(facts *CustomerValue, r Ranks, now time.Time) *CustomerValue {
+	v := proto.CloneOf(facts)
+	tenure := max(now.Sub(v.GetFirstOrderTime().AsTime()), year)
+	v.ExpectedLifetimeYears = 1
+	expected := big.NewRat(int64(year/time.Millisecond), 1)
+	if r.RepeatCustomers > 0 {
+		expected = big.NewRat(r.SpanSum, r.RepeatCustomers)
+		v.ExpectedLifetimeYears, _ = new(big.Rat).Quo(expected, big.NewRat(int64(year/time.Millisecond), 1)).Float64()
+	}
+	if v.GetOrderCount() > 0 {
+		v.PurchaseFrequency = float64(v.GetOrderCount()) / (float64(tenure) / float64(year))
+		v.Rfm = &salesv1.RfmScores{
+			Recency:   quintile(r.RecencyBelow, r.Customers),
+			Frequency: quintile(r.FrequencyBelow, r.Customers),
+			Monetary:  quintile(r.MonetaryBelow, r.MonetaryCustomers),
+		}
+	}
+	// lifetime value = revenue / tenure x expected lifetime, exact in nanos, rounded down.
+	factor := new(big.Rat).Quo(expected, big.NewRat(tenure.Milliseconds(), 1))
+	for _, c := range v.GetCurrencies() {
+		c.AverageOrderValue, _ = money.Per(c.GetRevenue(), c.GetOrderCount())
+		ltv := new(big.Rat).Mul(new(big.Rat).SetInt(money.Nanos(c.GetRevenue())), factor)
+		c.LifetimeValue, _ = money.FromNanos(c.GetCurrencyCode(), new(big.Int).Quo(ltv.Num(), ltv.Denom()))
+	}
+	v.CustomerType = customerType(v, now)
+	return v
+}
+
+// quintile is the RFM score of a customer with below customers strictly under them among n.
+func quintile(below, n int64) int32 {
+	if n == 0 {
+		return 0
+	}
+	return int32(1 + 5*below/n)
+}
+
+// customerType applies the rules of DESIGN §5 in a fixed order, so exactly one type applies.
+func customerType(v *CustomerValue, now time.Time) salesv1.CustomerType {
+	first := v.GetFirstOrderTime().AsTime()
+	switch {
+	case v.GetOrderCount() == 0:
+		return salesv1.CustomerType_CUSTOMER_TYPE_POTENTIAL
+	case 2*v.GetDiscountedOrderCount() > v.GetOrderCount():
+		return salesv1.CustomerType_CUSTOMER_TYPE_DISCOUNT
+	case v.GetOrderCount() >= 2 || v.GetRecurring():
+		return salesv1.CustomerType_CUSTOMER_TYPE_LOYAL
+	case v.GetFirstSeenTime() != nil && first.Sub(v.GetFirstSeenTime().AsTime()) <= impulseWindow:
+		return salesv1.CustomerType_CUSTOMER_TYPE_IMPULSIVE
+	case now.Sub(first) <= newCustomerWindow:
+		return salesv1.CustomerType_CUSTOMER_TYPE_NEW
+	}
+	return salesv1.CustomerType_CUSTOMER_TYPE_POTENTIAL
+}
+
+// MonetaryKey is the sort key of a customer's revenue in their main currency in the monetary
+// index: nanos, zero-padded so that byte order is numeric order (revenue is never negative).
+func MonetaryKey(v *CustomerValue) (currency, key string) {
+	for _, c := range v.GetCurrencies() {
+		if c.GetCurrencyCode() == v.GetMainCurrency() {
+			return c.GetCurrencyCode(), fmt.Sprintf("%030s", money.Nanos(c.GetRevenue()).String())
+		}
+	}
+	return "", ""
+}
