@@ -25,6 +25,7 @@ import (
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/redisconn"
 	"github.com/crmcycle/crm/pkg/redistest"
 	"github.com/crmcycle/crm/pkg/telemetry"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
@@ -469,7 +470,9 @@ func TestTrimmingNeverDropsWhatAGroupStillNeeds(t *testing.T) {
 	})
 }
 
-func TestConsumerSpanLinksToProducerSpan(t *testing.T) {
+// TestConsumerSpanIsAChildOfTheProducerSpan: the handler of one event runs in a consumer span
+// whose parent is the span that published it (one trace across the bus), and which links to it.
+func TestConsumerSpanIsAChildOfTheProducerSpan(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		spans := tracetest.NewSpanRecorder()
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
@@ -515,6 +518,10 @@ func TestConsumerSpanLinksToProducerSpan(t *testing.T) {
 			if s.SpanKind() != trace.SpanKindConsumer || s.Name() != "process "+producer+".thing.happened" {
 				t.Fatalf("handler span is %v %q", s.SpanKind(), s.Name())
 			}
+			if s.Parent().SpanID() != rpc.SpanContext().SpanID() || s.SpanContext().TraceID() != rpc.SpanContext().TraceID() {
+				t.Fatalf("consumer span's parent is %v in trace %v, want the producer RPC span %v", s.Parent(),
+					s.SpanContext().TraceID(), rpc.SpanContext())
+			}
 			links := s.Links()
 			if len(links) != 1 || links[0].SpanContext.SpanID() != rpc.SpanContext().SpanID() ||
 				links[0].SpanContext.TraceID() != rpc.SpanContext().TraceID() {
@@ -522,6 +529,44 @@ func TestConsumerSpanLinksToProducerSpan(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestIdleWorkMakesNoSpans: a consumer polling empty streams, renewing and balancing its leases,
+// over a Redis client traced as a process's is, records no span at all.
+func TestIdleWorkMakesNoSpans(t *testing.T) {
+	spans := tracetest.NewSpanRecorder()
+	tel := telemetry.ForTest(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)), metricnoop.NewMeterProvider())
+	rdb, err := redisconn.Open(context.Background(), redisconn.Config{URL: redistest.URL()}, tel.TracerProvider, tel.MeterProvider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	commands := &commandCount{}
+	rdb.AddHook(commands)
+	keys, err := keyspace.Open(context.Background(), rdb, partitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := startConsumer(t, backend{rdb: rdb, keys: keys}, rdb, fastConfig("idle"), events.Subscription{
+		Group: "idle", Producer: producerName(),
+		Handle: func(context.Context, *eventv1.Event) error { return nil }}, tel)
+	// Several lease terms (400 ms) of polls and renewals.
+	eventually(t, 10*time.Second, "the consumer polled and renewed its leases", func() bool { return commands.n.Load() > 200 })
+	stop()
+	if ended := spans.Ended(); len(ended) != 0 {
+		t.Fatalf("idle work made %d spans, e.g. %q; want none", len(ended), ended[0].Name())
+	}
+}
+
+// commandCount counts the commands a client sends.
+type commandCount struct{ n atomic.Int64 }
+
+func (h *commandCount) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *commandCount) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *commandCount) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(int64(len(cmds))); return next(ctx, cmds) }
 }
 
 // TestReactionsEventNamesItsCause follows a cause through the bus: a call's event carries its key

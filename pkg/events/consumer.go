@@ -300,13 +300,18 @@ func (c *Consumer) process(ctx context.Context, stream string, m redis.XMessage,
 	}
 }
 
-// invoke calls the handler in a consumer span linked to the producer's span, with the event as the
-// cause of what the handler writes. A shutdown does not cancel the call: it drains.
+// invoke calls the handler in a consumer span, with the event as the cause of what the handler
+// writes. The span processes one message, so, as the OpenTelemetry messaging conventions
+// recommend, it is a child of the producer's span (one order is one trace across services) and
+// also links to it. A shutdown does not cancel the call: it drains.
 func (c *Consumer) invoke(ctx context.Context, d Delivery, ev *eventv1.Event) (err error) {
 	hctx, cancel := context.WithTimeout(WithCause(context.WithValue(context.WithoutCancel(ctx), deliveryKey{}, d), ByEvent(ev)), c.cfg.HandlerTimeout)
 	defer cancel()
 	producer := trace.SpanContextFromContext(c.prop.Extract(context.Background(),
 		propagation.MapCarrier{"traceparent": ev.GetTraceparent(), "tracestate": ev.GetTracestate()}))
+	if producer.IsValid() {
+		hctx = trace.ContextWithRemoteSpanContext(hctx, producer)
+	}
 	hctx, span := c.tracer.Start(hctx, "process "+ev.GetType(),
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithLinks(trace.Link{SpanContext: producer}),

@@ -20,6 +20,7 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -117,7 +118,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(deps.Telemetry.TracerProvider),
 			otelgrpc.WithMeterProvider(deps.Telemetry.MeterProvider),
-			otelgrpc.WithPropagators(deps.Telemetry.Propagator))),
+			otelgrpc.WithPropagators(deps.Telemetry.Propagator),
+			// Probes check health every few seconds on every replica: no spans for them.
+			otelgrpc.WithFilter(filters.Not(filters.HealthCheck())))),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(
 			logging.StreamServerInterceptor(slogAdapter(logger), logging.WithLevels(codeToLevel),

@@ -626,6 +626,10 @@ func TestTracing(t *testing.T) {
 	ctx = metadata.AppendToOutgoingContext(ctx,
 		"authorization", "Bearer "+h.keys["read"],
 		"traceparent", "00-"+traceID+"-"+parentID+"-01")
+	// Probes' health checks make no spans (they come every few seconds from every replica).
+	if _, err := healthpb.NewHealthClient(h.conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := marketingv1.NewMarketingServiceClient(h.conn).GetLead(ctx, &marketingv1.GetLeadRequest{Id: idOK}); err != nil {
 		t.Fatal(err)
 	}
@@ -645,6 +649,11 @@ func TestTracing(t *testing.T) {
 				t.Fatalf("no ended span %q", name)
 			case <-time.After(10 * time.Millisecond):
 			}
+		}
+	}
+	for _, s := range h.spans.Ended() {
+		if strings.HasPrefix(s.Name(), "grpc.health.v1.Health/") {
+			t.Errorf("a health check made span %q", s.Name())
 		}
 	}
 	s := *span

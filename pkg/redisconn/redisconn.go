@@ -16,6 +16,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/crmcycle/crm/pkg/telemetry"
 )
 
 // Config selects the Redis deployment.
@@ -54,7 +56,9 @@ func Open(ctx context.Context, cfg Config, tp trace.TracerProvider, mp metric.Me
 	if err != nil {
 		return nil, err
 	}
-	if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tp),
+	// Commands are traced under the span of the call or event handler that sends them; the
+	// process's own background commands (stream polls, leases, health pings) make no spans.
+	if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(telemetry.ChildSpansOnly(tp)),
 		redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false)); err != nil {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("redis: tracing: %w", err)

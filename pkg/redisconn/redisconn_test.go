@@ -69,12 +69,28 @@ func TestOpen(t *testing.T) {
 				t.Fatalf("Open(%q): %v", tt.url, err)
 			}
 			t.Cleanup(func() { _ = rdb.Close() })
-			if err := rdb.Set(context.Background(), "redisconn:test:"+redistest.Tenant(t), "v", 0).Err(); err != nil {
+			// The client is traced under the caller's span; a command outside any span (the
+			// ping, idle work) makes none.
+			key := "redisconn:test:" + redistest.Tenant(t)
+			ctx, call := tp.Tracer("test").Start(context.Background(), "call")
+			if err := rdb.Set(ctx, key, "v", 0).Err(); err != nil {
 				t.Fatalf("SET: %v", err)
 			}
-			// The client is traced: the ping and the SET produced spans.
-			if got := len(spans.Ended()); got < 2 {
-				t.Errorf("Redis spans: got %d, want at least 2", got)
+			call.End()
+			if err := rdb.Get(context.Background(), key).Err(); err != nil {
+				t.Fatalf("GET: %v", err)
+			}
+			var names []string
+			for _, s := range spans.Ended() {
+				if s.Name() != "call" {
+					names = append(names, s.Name())
+					if s.Parent().SpanID() != call.SpanContext().SpanID() {
+						t.Errorf("Redis span %q outside the call's span", s.Name())
+					}
+				}
+			}
+			if len(names) != 1 {
+				t.Errorf("Redis spans: got %v, want the SET's alone", names)
 			}
 		})
 	}

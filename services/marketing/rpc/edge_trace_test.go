@@ -71,8 +71,8 @@ func TestCaptureTraceReachesRedis(t *testing.T) {
 }
 
 // TestConsumerSpanLinksToTheCapturingRPC follows a REST capture onto the bus: the handler of the
-// marketing.lead.captured event runs in a consumer span linked to the marketing server span that
-// wrote the event.
+// marketing.lead.captured event runs in a consumer span, child of and linked to the marketing
+// server span that wrote the event.
 func TestConsumerSpanLinksToTheCapturingRPC(t *testing.T) {
 	sys := startSystem(t)
 	_, key := sys.NewKey(t, "", "marketing.write")
@@ -131,5 +131,9 @@ func TestConsumerSpanLinksToTheCapturingRPC(t *testing.T) {
 	}
 	if links := process.Links(); len(links) != 1 || links[0].SpanContext.SpanID() != server.SpanContext().SpanID() {
 		t.Fatalf("handler span links %v, want the CaptureLead server span %s", links, server.SpanContext().SpanID())
+	}
+	// One message: the consumer span is also the CaptureLead span's child, in the capture's trace.
+	if process.Parent().SpanID() != server.SpanContext().SpanID() || process.SpanContext().TraceID() != server.SpanContext().TraceID() {
+		t.Fatalf("handler span's parent %v, want the CaptureLead server span %v", process.Parent(), server.SpanContext())
 	}
 }
