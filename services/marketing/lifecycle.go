@@ -84,8 +84,10 @@ type LifecycleWrite struct {
 	Events [][]byte
 	// Applied is the causing event's effect, if an event caused the change.
 	Applied events.Effect
-	// Funnel are the counter increments of the move (none for an at-risk change).
-	Funnel map[string]int64
+	// Funnel are the counter increments of the move (none for an at-risk change); PeriodFunnel
+	// the ones counted again in each of FunnelPeriods, the month and quarter of the move.
+	Funnel, PeriodFunnel map[string]int64
+	FunnelPeriods        []string
 }
 
 // LifecycleStore keeps lifecycles and the funnel counters.
@@ -97,6 +99,8 @@ type LifecycleStore interface {
 	PutLifecycle(ctx context.Context, tenant string, w LifecycleWrite) error
 	// FunnelCounters returns the tenant's funnel counters.
 	FunnelCounters(ctx context.Context, tenant string) (map[string]int64, error)
+	// PeriodFunnelCounters returns the funnel counters of each period, in one round trip.
+	PeriodFunnelCounters(ctx context.Context, tenant string, periods []string) ([]map[string]int64, error)
 }
 
 // Lifecycle are the lifecycle use cases. Move, SetAtRisk and ClearAtRisk are what other services'
@@ -212,7 +216,9 @@ func enterStage(ctx context.Context, pub events.Publisher, tenant, customer stri
 	if cur != nil {
 		stayed = now.Sub(cur.GetStageTime().AsTime())
 	}
-	return &LifecycleWrite{Next: next, Prev: cur, Events: [][]byte{ev}, Funnel: funnelMove(cur.GetStage(), m.Stage, stayed)}, nil
+	w := &LifecycleWrite{Next: next, Prev: cur, Events: [][]byte{ev}, Funnel: funnelMove(cur.GetStage(), m.Stage, stayed)}
+	w.PeriodFunnel, w.FunnelPeriods = periodCounters(w.Funnel), PeriodsOf(now)
+	return w, nil
 }
 
 func (l *Lifecycle) riskWrite(ctx context.Context, tenant string, cur *CustomerLifecycle, reasons []string, eventID string, now time.Time) (*LifecycleWrite, error) {

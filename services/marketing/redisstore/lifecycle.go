@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/events"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -17,6 +19,7 @@ var _ marketing.LifecycleStore = (*Store)(nil)
 // (segments read them).
 func (k leadKeys) lifecycle(customer string) string { return k.Key("lifecycle", customer) }
 func (k leadKeys) funnel() string                   { return k.Key("lifecycle-funnel") }
+func (k leadKeys) periodFunnel(p string) string     { return k.Key("lifecycle-funnel", p) }
 func (k leadKeys) atRisk() string                   { return k.Key("customers", "at-risk") }
 func (k leadKeys) stageIndex(s marketing.Stage) string {
 	return k.Key("customers", "stage", s.String())
@@ -50,6 +53,11 @@ func (k leadKeys) putLifecycle(w *commit.Write, lw marketing.LifecycleWrite) {
 	for field, n := range lw.Funnel {
 		w.HIncrBy(k.funnel(), field, n)
 	}
+	for _, p := range lw.FunnelPeriods {
+		for field, n := range lw.PeriodFunnel {
+			w.HIncrBy(k.periodFunnel(p), field, n)
+		}
+	}
 	appendAll(w, k.Stream(), lw.Events)
 }
 
@@ -72,9 +80,30 @@ func (s *Store) FunnelCounters(ctx context.Context, tenant string) (map[string]i
 	if err != nil {
 		return nil, err
 	}
+	return counters(raw), nil
+}
+
+// PeriodFunnelCounters implements marketing.LifecycleStore: one pipeline of bounded hashes.
+func (s *Store) PeriodFunnelCounters(ctx context.Context, tenant string, periods []string) ([]map[string]int64, error) {
+	k, pipe := s.scope(tenant), s.rdb.Pipeline()
+	reads := make([]*redis.MapStringStringCmd, len(periods))
+	for i, p := range periods {
+		reads[i] = pipe.HGetAll(ctx, k.periodFunnel(p))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]map[string]int64, len(periods))
+	for i, r := range reads {
+		out[i] = counters(r.Val())
+	}
+	return out, nil
+}
+
+func counters(raw map[string]string) map[string]int64 {
 	out := make(map[string]int64, len(raw))
 	for f, v := range raw {
 		out[f], _ = strconv.ParseInt(v, 10, 64)
 	}
-	return out, nil
+	return out
 }

@@ -54,7 +54,7 @@ func TestCaptureEntersProspectAndRedeliveryMovesOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	funnel, err := lc.Funnel(ctx, f.tenant)
+	funnel, err := lc.Funnel(ctx, f.tenant, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestConcurrentLifecycleMovesKeepAConsistentHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	funnel, err := lc.Funnel(ctx, f.tenant)
+	funnel, err := lc.Funnel(ctx, f.tenant, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestFunnelMatchesAnIndependentComputation(t *testing.T) {
 			wantEntered[to]++
 		}
 	}
-	funnel, err := lc.Funnel(ctx, f.tenant)
+	funnel, err := lc.Funnel(ctx, f.tenant, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,5 +219,165 @@ func TestFunnelMatchesAnIndependentComputation(t *testing.T) {
 	}
 	if len(conversions) != len(wantMoves) {
 		t.Errorf("%d conversions reported, want %d", len(conversions), len(wantMoves))
+	}
+}
+
+// TestPeriodFunnelsMatchAnIndependentComputation moves generated customers along the ladder under
+// a controlled clock across seven months, stays from a millisecond to weeks, then checks the
+// funnel of every month and quarter (and an empty one) against the moves themselves.
+func TestPeriodFunnelsMatchAnIndependentComputation(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := &clock{t: start}
+	lc := f.lifecycle(c.Now)
+	rng := rand.New(rand.NewPCG(14, 11))
+	ladder := []marketing.Stage{prospect, first, repeat, client, advocate}
+	type move struct {
+		from, to marketing.Stage
+		stay     time.Duration
+		at       time.Time
+	}
+	var moves []move
+	customers := make([]string, 200)
+	for i := range customers {
+		customers[i] = uuid.NewString()
+	}
+	current := map[string]*marketing.CustomerLifecycle{}
+	for c.Now().Before(start.AddDate(0, 7, 0)) {
+		i := rng.IntN(len(customers))
+		stay := time.Duration(1+rng.IntN(5)) * time.Millisecond // a burst: stays of milliseconds
+		if rng.IntN(3) > 0 {
+			stay = time.Duration(rng.Int64N(int64(10 * 24 * time.Hour)))
+		}
+		c.advance(stay)
+		cur := current[customers[i]]
+		to := prospect
+		if cur != nil {
+			k := slices.Index(ladder, cur.GetStage())
+			if k == len(ladder)-1 {
+				continue
+			}
+			to = ladder[k+1+rng.IntN(len(ladder)-k-1)]
+		}
+		next, err := lc.Move(ctx, f.tenant, customers[i], marketing.LifecycleMove{Stage: to, Cause: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := move{to: to, at: c.Now()}
+		if cur != nil {
+			m.from, m.stay = cur.GetStage(), c.Now().Sub(cur.GetStageTime().AsTime())
+		}
+		moves = append(moves, m)
+		current[customers[i]] = next
+	}
+
+	periods := []string{"2025-12", "2026-Q1", "2026-Q2", "2026-Q3"}
+	for m := range 8 {
+		periods = append(periods, start.AddDate(0, m, 0).Format("2006-01"))
+	}
+	for _, p := range periods {
+		got, err := lc.Funnel(ctx, f.tenant, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entered, exited, onward := map[marketing.Stage]int64{}, map[marketing.Stage][]time.Duration{}, map[marketing.Stage]int64{}
+		pairs := map[[2]marketing.Stage]int64{}
+		for _, m := range moves {
+			if !slices.Contains(marketing.PeriodsOf(m.at), p) {
+				continue
+			}
+			entered[m.to]++
+			if m.from != 0 {
+				exited[m.from] = append(exited[m.from], m.stay)
+				pairs[[2]marketing.Stage{m.from, m.to}]++
+				onward[m.from]++
+			}
+		}
+		if got.GetPeriod() != p || len(got.GetConversions()) != len(pairs) {
+			t.Errorf("%s: period %q, %d conversions; want %d", p, got.GetPeriod(), len(got.GetConversions()), len(pairs))
+		}
+		for _, cv := range got.GetConversions() {
+			if want := pairs[[2]marketing.Stage{cv.GetFrom(), cv.GetTo()}]; cv.GetMoves() != want {
+				t.Errorf("%s: %v -> %v: %d moves, want %d", p, cv.GetFrom(), cv.GetTo(), cv.GetMoves(), want)
+			}
+		}
+		for _, row := range got.GetStages() {
+			s := row.GetStage()
+			if row.GetEntered() != entered[s] || row.GetExited() != int64(len(exited[s])) || row.GetCustomers() != 0 {
+				t.Errorf("%s %v: entered %d, exited %d, customers %d; want %d, %d, 0", p, s, row.GetEntered(), row.GetExited(), row.GetCustomers(),
+					entered[s], len(exited[s]))
+			}
+			if want := float64(onward[s]) / float64(max(entered[s], onward[s], 1)); math.Abs(row.GetConversionRate()-want) > 1e-12 {
+				t.Errorf("%s %v: conversion %v, want %v", p, s, row.GetConversionRate(), want)
+			}
+			if len(exited[s]) == 0 {
+				if row.GetMedianTimeInStage() != nil {
+					t.Errorf("%s %v: a median without exits", p, s)
+				}
+				continue
+			}
+			checkMedian(t, fmt.Sprint(p, " ", s), exited[s], row.GetMedianTimeInStage().AsDuration(), got.GetMedianRelativeError())
+		}
+		if p == "2025-12" && (len(got.GetConversions()) != 0 || slices.ContainsFunc(got.GetStages(), func(r *marketingv1.StageStatistics) bool { return r.GetEntered() > 0 })) {
+			t.Errorf("the empty period counts moves: %v", got)
+		}
+	}
+
+	// The series is the same funnels, oldest first, ending with the period asked for.
+	series, err := lc.FunnelSeries(ctx, f.tenant, "2026-06", 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, fn := range series {
+		one, _ := lc.Funnel(ctx, f.tenant, start.AddDate(0, i, 0).Format("2006-01"))
+		if fn.GetPeriod() != one.GetPeriod() || fmt.Sprint(fn) != fmt.Sprint(one) {
+			t.Errorf("series[%d] = %v, want %v", i, fn.GetPeriod(), one.GetPeriod())
+		}
+	}
+}
+
+// TestMillisecondStayIsReportedAsSuch: a stay of 3 ms is a median of about 3 ms, within the
+// stated bound, not a minute.
+func TestMillisecondStayIsReportedAsSuch(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	c := &clock{t: time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)}
+	lc := f.lifecycle(c.Now)
+	for _, stay := range []time.Duration{3 * time.Millisecond, 400 * time.Microsecond} {
+		customer := uuid.NewString()
+		if _, err := lc.Move(ctx, f.tenant, customer, marketing.LifecycleMove{Stage: prospect, Cause: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		c.advance(stay)
+		if _, err := lc.Move(ctx, f.tenant, customer, marketing.LifecycleMove{Stage: first, Cause: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := lc.Funnel(ctx, f.tenant, "2026-11")
+		if err != nil {
+			t.Fatal(err)
+		}
+		median := got.GetStages()[slices.Index(marketing.AllStages, prospect)].GetMedianTimeInStage().AsDuration()
+		checkMedian(t, fmt.Sprint(stay, " stay"), []time.Duration{stay}, median, got.GetMedianRelativeError())
+		f = setup(t)
+		lc = f.lifecycle(c.Now)
+	}
+}
+
+// checkMedian checks a histogram median against the exact one within the stated bound: relative
+// from 1 ms up, half a millisecond below.
+func checkMedian(t *testing.T, what string, stays []time.Duration, got time.Duration, bound float64) {
+	t.Helper()
+	sorted := slices.Clone(stays)
+	slices.Sort(sorted)
+	exact := sorted[(len(sorted)-1)/2]
+	if exact < time.Millisecond {
+		if got < 0 || got > time.Millisecond {
+			t.Errorf("%s: median %v, exact %v: more than half a millisecond off", what, got, exact)
+		}
+		return
+	}
+	if rel := math.Abs(float64(got)-float64(exact)) / float64(exact); rel > bound+1e-9 {
+		t.Errorf("%s: median %v, exact %v: off by %.4f, over the bound %.4f", what, got, exact, rel, bound)
 	}
 }

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/crmcycle/crm/pkg/auth"
@@ -62,14 +63,30 @@ func (s *Server) ClearCustomerAtRisk(ctx context.Context, req *marketingv1.Clear
 }
 
 // GetLifecycleFunnel implements marketingv1.MarketingServiceServer.
-func (s *Server) GetLifecycleFunnel(ctx context.Context, _ *marketingv1.GetLifecycleFunnelRequest) (*marketingv1.GetLifecycleFunnelResponse, error) {
+func (s *Server) GetLifecycleFunnel(ctx context.Context, req *marketingv1.GetLifecycleFunnelRequest) (*marketingv1.GetLifecycleFunnelResponse, error) {
 	tenant, err := auth.TenantID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.lifecycle.Funnel(ctx, tenant)
+	f, err := s.lifecycle.Funnel(ctx, tenant, req.GetPeriod())
 	if err != nil {
 		return nil, err
 	}
 	return &marketingv1.GetLifecycleFunnelResponse{Funnel: f}, nil
+}
+
+// defaultFunnelPeriods is the length of a funnel series that names none: half a year of months.
+const defaultFunnelPeriods = 6
+
+// GetLifecycleFunnelSeries implements marketingv1.MarketingServiceServer.
+func (s *Server) GetLifecycleFunnelSeries(ctx context.Context, req *marketingv1.GetLifecycleFunnelSeriesRequest) (*marketingv1.GetLifecycleFunnelSeriesResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fs, err := s.lifecycle.FunnelSeries(ctx, tenant, req.GetPeriod(), cmp.Or(int(req.GetPeriods()), defaultFunnelPeriods))
+	if err != nil {
+		return nil, err
+	}
+	return &marketingv1.GetLifecycleFunnelSeriesResponse{Funnels: fs}, nil
 }

@@ -1,13 +1,17 @@
 package rpc_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/crmcycle/crm/pkg/servicetest"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -134,5 +138,61 @@ func TestLifecycleOverGRPC(t *testing.T) {
 	funnel, err := client.GetLifecycleFunnel(ctx, &marketingv1.GetLifecycleFunnelRequest{})
 	if err != nil || funnel.GetFunnel().GetStages()[4].GetCustomers() != 1 {
 		t.Fatalf("funnel: %v %v", funnel, err)
+	}
+}
+
+func TestFunnelByPeriodOverRESTAndGRPC(t *testing.T) {
+	now := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	sys := startSystem(t, func(o *servicetest.Options) { o.Now = func() time.Time { return now } })
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	_, foreign := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	sys.captureLead(t, key, `{"email":"nov1@example.com"}`)
+	sys.captureLead(t, key, `{"email":"nov2@example.com"}`)
+
+	prospects := func(f map[string]any) any {
+		for _, s := range f["stages"].([]any) {
+			if row := s.(map[string]any); row["stage"] == "LIFECYCLE_STAGE_PROSPECT" {
+				return row["entered"]
+			}
+		}
+		return nil
+	}
+	for _, period := range []string{"2026-11", "2026-Q4"} {
+		f := sys.OK(t, http.MethodGet, "/v1/lifecycle/funnel?period="+period, key, "")
+		if f["period"] != period || prospects(f) != "2" || f["medianRelativeError"] == nil {
+			t.Fatalf("funnel of %s = %v, want two prospects entered and the median's error bound", period, f)
+		}
+		if other := sys.OK(t, http.MethodGet, "/v1/lifecycle/funnel?period="+period, foreign, ""); prospects(other) != nil {
+			t.Fatalf("another tenant's funnel of %s = %v, want nothing entered", period, other)
+		}
+	}
+	if f := sys.OK(t, http.MethodGet, "/v1/lifecycle/funnel?period=2026-10", key, ""); prospects(f) != nil {
+		t.Fatalf("the empty October = %v", f)
+	}
+	series := sys.OK(t, http.MethodGet, "/v1/lifecycle/funnel:series?periods=3", key, "")
+	fs := series["funnels"].([]any)
+	if len(fs) != 3 || fs[0].(map[string]any)["period"] != "2026-09" || prospects(fs[2].(map[string]any)) != "2" {
+		t.Fatalf("three months to now = %v", series)
+	}
+	client, ctx := sys.marketing(key)
+	quarters, err := client.GetLifecycleFunnelSeries(ctx, &marketingv1.GetLifecycleFunnelSeriesRequest{Period: "2026-Q4"})
+	if err != nil || len(quarters.GetFunnels()) != 6 || quarters.GetFunnels()[0].GetPeriod() != "2025-Q3" {
+		t.Fatalf("six quarters to 2026-Q4: %v, %v", quarters, err)
+	}
+	if _, err := client.GetLifecycleFunnel(ctx, &marketingv1.GetLifecycleFunnelRequest{Period: "2026-Q0"}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("2026-Q0 over gRPC: %v, want InvalidArgument", err)
+	}
+	for path, field := range map[string]string{
+		"/v1/lifecycle/funnel?period=2026-13":       "period",
+		"/v1/lifecycle/funnel?period=2026-Q5":       "period",
+		"/v1/lifecycle/funnel?period=26-11":         "period",
+		"/v1/lifecycle/funnel:series?period=2026-1": "period",
+		"/v1/lifecycle/funnel:series?periods=25":    "periods",
+		"/v1/lifecycle/funnel:series?periods=-1":    "periods",
+	} {
+		details := sys.Fails(t, http.MethodGet, path, key, "", http.StatusBadRequest, "INVALID_ARGUMENT")
+		if !strings.Contains(fmt.Sprint(details), "field:"+field) {
+			t.Errorf("%s: details %v, want a violation of %s", path, details, field)
+		}
 	}
 }

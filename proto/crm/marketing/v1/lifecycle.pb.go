@@ -294,9 +294,16 @@ type LifecycleFunnel struct {
 	// One row per stage, in ladder order (CHURNED last).
 	Stages []*StageStatistics `protobuf:"bytes,1,rep,name=stages,proto3" json:"stages,omitempty"`
 	// Every stage-to-stage move that happened, with its rate.
-	Conversions   []*StageConversion `protobuf:"bytes,2,rep,name=conversions,proto3" json:"conversions,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Conversions []*StageConversion `protobuf:"bytes,2,rep,name=conversions,proto3" json:"conversions,omitempty"`
+	// The period the funnel counts: a calendar month "2026-11" or quarter "2026-Q4" in UTC, counting
+	// the moves made in it; empty for all time.
+	Period string `protobuf:"bytes,3,opt,name=period,proto3" json:"period,omitempty"`
+	// The error bound of every median_time_in_stage: a median of 1 ms or more is within this
+	// fraction of the exact median (2^(1/8) - 1, about 9 %); one under 1 ms is reported as 0.5 ms,
+	// within 0.5 ms of it.
+	MedianRelativeError float64 `protobuf:"fixed64,4,opt,name=median_relative_error,json=medianRelativeError,proto3" json:"median_relative_error,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *LifecycleFunnel) Reset() {
@@ -343,6 +350,20 @@ func (x *LifecycleFunnel) GetConversions() []*StageConversion {
 	return nil
 }
 
+func (x *LifecycleFunnel) GetPeriod() string {
+	if x != nil {
+		return x.Period
+	}
+	return ""
+}
+
+func (x *LifecycleFunnel) GetMedianRelativeError() float64 {
+	if x != nil {
+		return x.MedianRelativeError
+	}
+	return 0
+}
+
 // What is known about one stage.
 type StageStatistics struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -355,11 +376,14 @@ type StageStatistics struct {
 	// Times customers left the stage.
 	Exited int64 `protobuf:"varint,4,opt,name=exited,proto3" json:"exited,omitempty"`
 	// Median time customers spent in the stage before leaving it, from a histogram with buckets a
-	// quarter of a doubling wide (the middle of the median's bucket: within 9 % of the exact
-	// median). Absent until someone left the stage.
+	// quarter of a doubling wide from 1 ms up (the geometric middle of the median's bucket: see
+	// LifecycleFunnel.median_relative_error). Absent until someone left the stage.
 	MedianTimeInStage *durationpb.Duration `protobuf:"bytes,5,opt,name=median_time_in_stage,json=medianTimeInStage,proto3" json:"median_time_in_stage,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Moves out of the stage up the ladder (to any later stage but CHURNED) / times customers
+	// entered the stage, at most 1; in a period, both counted in the period.
+	ConversionRate float64 `protobuf:"fixed64,6,opt,name=conversion_rate,json=conversionRate,proto3" json:"conversion_rate,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StageStatistics) Reset() {
@@ -425,6 +449,13 @@ func (x *StageStatistics) GetMedianTimeInStage() *durationpb.Duration {
 		return x.MedianTimeInStage
 	}
 	return nil
+}
+
+func (x *StageStatistics) GetConversionRate() float64 {
+	if x != nil {
+		return x.ConversionRate
+	}
+	return 0
 }
 
 // Moves from one stage to another.
@@ -522,16 +553,19 @@ const file_crm_marketing_v1_lifecycle_proto_rawDesc = "" +
 	"\x02to\x18\x02 \x01(\x0e2 .crm.marketing.v1.LifecycleStageR\x02to\x12.\n" +
 	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
 	"\x05cause\x18\x04 \x01(\tR\x05cause\x12$\n" +
-	"\x0ecause_event_id\x18\x05 \x01(\tR\fcauseEventId\"\x91\x01\n" +
+	"\x0ecause_event_id\x18\x05 \x01(\tR\fcauseEventId\"\xdd\x01\n" +
 	"\x0fLifecycleFunnel\x129\n" +
 	"\x06stages\x18\x01 \x03(\v2!.crm.marketing.v1.StageStatisticsR\x06stages\x12C\n" +
-	"\vconversions\x18\x02 \x03(\v2!.crm.marketing.v1.StageConversionR\vconversions\"\xe5\x01\n" +
+	"\vconversions\x18\x02 \x03(\v2!.crm.marketing.v1.StageConversionR\vconversions\x12\x16\n" +
+	"\x06period\x18\x03 \x01(\tR\x06period\x122\n" +
+	"\x15median_relative_error\x18\x04 \x01(\x01R\x13medianRelativeError\"\x8e\x02\n" +
 	"\x0fStageStatistics\x126\n" +
 	"\x05stage\x18\x01 \x01(\x0e2 .crm.marketing.v1.LifecycleStageR\x05stage\x12\x1c\n" +
 	"\tcustomers\x18\x02 \x01(\x03R\tcustomers\x12\x18\n" +
 	"\aentered\x18\x03 \x01(\x03R\aentered\x12\x16\n" +
 	"\x06exited\x18\x04 \x01(\x03R\x06exited\x12J\n" +
-	"\x14median_time_in_stage\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x11medianTimeInStage\"\xa3\x01\n" +
+	"\x14median_time_in_stage\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x11medianTimeInStage\x12'\n" +
+	"\x0fconversion_rate\x18\x06 \x01(\x01R\x0econversionRate\"\xa3\x01\n" +
 	"\x0fStageConversion\x124\n" +
 	"\x04from\x18\x01 \x01(\x0e2 .crm.marketing.v1.LifecycleStageR\x04from\x120\n" +
 	"\x02to\x18\x02 \x01(\x0e2 .crm.marketing.v1.LifecycleStageR\x02to\x12\x14\n" +

@@ -2662,7 +2662,10 @@ func (x *ClearCustomerAtRiskResponse) GetLifecycle() *CustomerLifecycle {
 
 // Request of GetLifecycleFunnel.
 type GetLifecycleFunnelRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The period: a calendar month "2026-11" or quarter "2026-Q4" (UTC), counting the moves made in
+	// it; empty for all time.
+	Period        string `protobuf:"bytes,1,opt,name=period,proto3" json:"period,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2697,6 +2700,115 @@ func (*GetLifecycleFunnelRequest) Descriptor() ([]byte, []int) {
 	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{52}
 }
 
+func (x *GetLifecycleFunnelRequest) GetPeriod() string {
+	if x != nil {
+		return x.Period
+	}
+	return ""
+}
+
+// Request of GetLifecycleFunnelSeries.
+type GetLifecycleFunnelSeriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The last period of the series: a month "2026-11" or a quarter "2026-Q4" (UTC); empty for the
+	// current month.
+	Period string `protobuf:"bytes,1,opt,name=period,proto3" json:"period,omitempty"`
+	// How many periods, 1-24 (default 6).
+	Periods       int32 `protobuf:"varint,2,opt,name=periods,proto3" json:"periods,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLifecycleFunnelSeriesRequest) Reset() {
+	*x = GetLifecycleFunnelSeriesRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLifecycleFunnelSeriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLifecycleFunnelSeriesRequest) ProtoMessage() {}
+
+func (x *GetLifecycleFunnelSeriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLifecycleFunnelSeriesRequest.ProtoReflect.Descriptor instead.
+func (*GetLifecycleFunnelSeriesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *GetLifecycleFunnelSeriesRequest) GetPeriod() string {
+	if x != nil {
+		return x.Period
+	}
+	return ""
+}
+
+func (x *GetLifecycleFunnelSeriesRequest) GetPeriods() int32 {
+	if x != nil {
+		return x.Periods
+	}
+	return 0
+}
+
+// Response of GetLifecycleFunnelSeries.
+type GetLifecycleFunnelSeriesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One funnel per period, oldest first.
+	Funnels       []*LifecycleFunnel `protobuf:"bytes,1,rep,name=funnels,proto3" json:"funnels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLifecycleFunnelSeriesResponse) Reset() {
+	*x = GetLifecycleFunnelSeriesResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLifecycleFunnelSeriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLifecycleFunnelSeriesResponse) ProtoMessage() {}
+
+func (x *GetLifecycleFunnelSeriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLifecycleFunnelSeriesResponse.ProtoReflect.Descriptor instead.
+func (*GetLifecycleFunnelSeriesResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *GetLifecycleFunnelSeriesResponse) GetFunnels() []*LifecycleFunnel {
+	if x != nil {
+		return x.Funnels
+	}
+	return nil
+}
+
 // Response of GetLifecycleFunnel.
 type GetLifecycleFunnelResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2708,7 +2820,7 @@ type GetLifecycleFunnelResponse struct {
 
 func (x *GetLifecycleFunnelResponse) Reset() {
 	*x = GetLifecycleFunnelResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[53]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2720,7 +2832,7 @@ func (x *GetLifecycleFunnelResponse) String() string {
 func (*GetLifecycleFunnelResponse) ProtoMessage() {}
 
 func (x *GetLifecycleFunnelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[53]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2733,7 +2845,7 @@ func (x *GetLifecycleFunnelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLifecycleFunnelResponse.ProtoReflect.Descriptor instead.
 func (*GetLifecycleFunnelResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{53}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GetLifecycleFunnelResponse) GetFunnel() *LifecycleFunnel {
@@ -2754,7 +2866,7 @@ type CreateSegmentRequest struct {
 
 func (x *CreateSegmentRequest) Reset() {
 	*x = CreateSegmentRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[54]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2766,7 +2878,7 @@ func (x *CreateSegmentRequest) String() string {
 func (*CreateSegmentRequest) ProtoMessage() {}
 
 func (x *CreateSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[54]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2779,7 +2891,7 @@ func (x *CreateSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSegmentRequest.ProtoReflect.Descriptor instead.
 func (*CreateSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{54}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CreateSegmentRequest) GetSegment() *Segment {
@@ -2800,7 +2912,7 @@ type CreateSegmentResponse struct {
 
 func (x *CreateSegmentResponse) Reset() {
 	*x = CreateSegmentResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[55]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2812,7 +2924,7 @@ func (x *CreateSegmentResponse) String() string {
 func (*CreateSegmentResponse) ProtoMessage() {}
 
 func (x *CreateSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[55]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2825,7 +2937,7 @@ func (x *CreateSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSegmentResponse.ProtoReflect.Descriptor instead.
 func (*CreateSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{55}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CreateSegmentResponse) GetSegment() *Segment {
@@ -2846,7 +2958,7 @@ type GetSegmentRequest struct {
 
 func (x *GetSegmentRequest) Reset() {
 	*x = GetSegmentRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[56]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2858,7 +2970,7 @@ func (x *GetSegmentRequest) String() string {
 func (*GetSegmentRequest) ProtoMessage() {}
 
 func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[56]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2871,7 +2983,7 @@ func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSegmentRequest.ProtoReflect.Descriptor instead.
 func (*GetSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{56}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *GetSegmentRequest) GetId() string {
@@ -2892,7 +3004,7 @@ type GetSegmentResponse struct {
 
 func (x *GetSegmentResponse) Reset() {
 	*x = GetSegmentResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[57]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2904,7 +3016,7 @@ func (x *GetSegmentResponse) String() string {
 func (*GetSegmentResponse) ProtoMessage() {}
 
 func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[57]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2917,7 +3029,7 @@ func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSegmentResponse.ProtoReflect.Descriptor instead.
 func (*GetSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{57}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *GetSegmentResponse) GetSegment() *Segment {
@@ -2940,7 +3052,7 @@ type ListSegmentsRequest struct {
 
 func (x *ListSegmentsRequest) Reset() {
 	*x = ListSegmentsRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[58]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2952,7 +3064,7 @@ func (x *ListSegmentsRequest) String() string {
 func (*ListSegmentsRequest) ProtoMessage() {}
 
 func (x *ListSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[58]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2965,7 +3077,7 @@ func (x *ListSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{58}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListSegmentsRequest) GetPageSize() int32 {
@@ -2995,7 +3107,7 @@ type ListSegmentsResponse struct {
 
 func (x *ListSegmentsResponse) Reset() {
 	*x = ListSegmentsResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[59]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3007,7 +3119,7 @@ func (x *ListSegmentsResponse) String() string {
 func (*ListSegmentsResponse) ProtoMessage() {}
 
 func (x *ListSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[59]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3020,7 +3132,7 @@ func (x *ListSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{59}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListSegmentsResponse) GetSegments() []*Segment {
@@ -3048,7 +3160,7 @@ type DeleteSegmentRequest struct {
 
 func (x *DeleteSegmentRequest) Reset() {
 	*x = DeleteSegmentRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[60]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3060,7 +3172,7 @@ func (x *DeleteSegmentRequest) String() string {
 func (*DeleteSegmentRequest) ProtoMessage() {}
 
 func (x *DeleteSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[60]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3073,7 +3185,7 @@ func (x *DeleteSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSegmentRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{60}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *DeleteSegmentRequest) GetId() string {
@@ -3092,7 +3204,7 @@ type DeleteSegmentResponse struct {
 
 func (x *DeleteSegmentResponse) Reset() {
 	*x = DeleteSegmentResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[61]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3104,7 +3216,7 @@ func (x *DeleteSegmentResponse) String() string {
 func (*DeleteSegmentResponse) ProtoMessage() {}
 
 func (x *DeleteSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[61]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3117,7 +3229,7 @@ func (x *DeleteSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSegmentResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{61}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{63}
 }
 
 // Request of ListSegmentMembers.
@@ -3135,7 +3247,7 @@ type ListSegmentMembersRequest struct {
 
 func (x *ListSegmentMembersRequest) Reset() {
 	*x = ListSegmentMembersRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[62]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3147,7 +3259,7 @@ func (x *ListSegmentMembersRequest) String() string {
 func (*ListSegmentMembersRequest) ProtoMessage() {}
 
 func (x *ListSegmentMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[62]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3160,7 +3272,7 @@ func (x *ListSegmentMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListSegmentMembersRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{62}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListSegmentMembersRequest) GetId() string {
@@ -3197,7 +3309,7 @@ type ListSegmentMembersResponse struct {
 
 func (x *ListSegmentMembersResponse) Reset() {
 	*x = ListSegmentMembersResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[63]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3209,7 +3321,7 @@ func (x *ListSegmentMembersResponse) String() string {
 func (*ListSegmentMembersResponse) ProtoMessage() {}
 
 func (x *ListSegmentMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[63]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3222,7 +3334,7 @@ func (x *ListSegmentMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListSegmentMembersResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{63}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ListSegmentMembersResponse) GetLeads() []*Lead {
@@ -3248,7 +3360,7 @@ type GetLoyaltyProgramRequest struct {
 
 func (x *GetLoyaltyProgramRequest) Reset() {
 	*x = GetLoyaltyProgramRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[64]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3260,7 +3372,7 @@ func (x *GetLoyaltyProgramRequest) String() string {
 func (*GetLoyaltyProgramRequest) ProtoMessage() {}
 
 func (x *GetLoyaltyProgramRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[64]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3273,7 +3385,7 @@ func (x *GetLoyaltyProgramRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLoyaltyProgramRequest.ProtoReflect.Descriptor instead.
 func (*GetLoyaltyProgramRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{64}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{66}
 }
 
 // Response of GetLoyaltyProgram.
@@ -3287,7 +3399,7 @@ type GetLoyaltyProgramResponse struct {
 
 func (x *GetLoyaltyProgramResponse) Reset() {
 	*x = GetLoyaltyProgramResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[65]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3299,7 +3411,7 @@ func (x *GetLoyaltyProgramResponse) String() string {
 func (*GetLoyaltyProgramResponse) ProtoMessage() {}
 
 func (x *GetLoyaltyProgramResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[65]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3312,7 +3424,7 @@ func (x *GetLoyaltyProgramResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLoyaltyProgramResponse.ProtoReflect.Descriptor instead.
 func (*GetLoyaltyProgramResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{65}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *GetLoyaltyProgramResponse) GetLoyaltyProgram() *LoyaltyProgram {
@@ -3337,7 +3449,7 @@ type UpdateLoyaltyProgramRequest struct {
 
 func (x *UpdateLoyaltyProgramRequest) Reset() {
 	*x = UpdateLoyaltyProgramRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[66]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3349,7 +3461,7 @@ func (x *UpdateLoyaltyProgramRequest) String() string {
 func (*UpdateLoyaltyProgramRequest) ProtoMessage() {}
 
 func (x *UpdateLoyaltyProgramRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[66]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3362,7 +3474,7 @@ func (x *UpdateLoyaltyProgramRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLoyaltyProgramRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLoyaltyProgramRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{66}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *UpdateLoyaltyProgramRequest) GetLoyaltyProgram() *LoyaltyProgram {
@@ -3390,7 +3502,7 @@ type UpdateLoyaltyProgramResponse struct {
 
 func (x *UpdateLoyaltyProgramResponse) Reset() {
 	*x = UpdateLoyaltyProgramResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[67]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3402,7 +3514,7 @@ func (x *UpdateLoyaltyProgramResponse) String() string {
 func (*UpdateLoyaltyProgramResponse) ProtoMessage() {}
 
 func (x *UpdateLoyaltyProgramResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[67]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3415,7 +3527,7 @@ func (x *UpdateLoyaltyProgramResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLoyaltyProgramResponse.ProtoReflect.Descriptor instead.
 func (*UpdateLoyaltyProgramResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{67}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *UpdateLoyaltyProgramResponse) GetLoyaltyProgram() *LoyaltyProgram {
@@ -3575,8 +3687,14 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\x06reason\x12-\n" +
 	"\x0ecause_event_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\fcauseEventId\"`\n" +
 	"\x1bClearCustomerAtRiskResponse\x12A\n" +
-	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\x1b\n" +
-	"\x19GetLifecycleFunnelRequest\"W\n" +
+	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"`\n" +
+	"\x19GetLifecycleFunnelRequest\x12C\n" +
+	"\x06period\x18\x01 \x01(\tB+\xbaH(\xd8\x01\x01r#2!^[0-9]{4}-(0[1-9]|1[0-2]|Q[1-4])$R\x06period\"\x8b\x01\n" +
+	"\x1fGetLifecycleFunnelSeriesRequest\x12C\n" +
+	"\x06period\x18\x01 \x01(\tB+\xbaH(\xd8\x01\x01r#2!^[0-9]{4}-(0[1-9]|1[0-2]|Q[1-4])$R\x06period\x12#\n" +
+	"\aperiods\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x18(\x00R\aperiods\"_\n" +
+	" GetLifecycleFunnelSeriesResponse\x12;\n" +
+	"\afunnels\x18\x01 \x03(\v2!.crm.marketing.v1.LifecycleFunnelR\afunnels\"W\n" +
 	"\x1aGetLifecycleFunnelResponse\x129\n" +
 	"\x06funnel\x18\x01 \x01(\v2!.crm.marketing.v1.LifecycleFunnelR\x06funnel\"V\n" +
 	"\x14CreateSegmentRequest\x12>\n" +
@@ -3613,7 +3731,7 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"i\n" +
 	"\x1cUpdateLoyaltyProgramResponse\x12I\n" +
-	"\x0floyalty_program\x18\x01 \x01(\v2 .crm.marketing.v1.LoyaltyProgramR\x0eloyaltyProgram2\xcf'\n" +
+	"\x0floyalty_program\x18\x01 \x01(\v2 .crm.marketing.v1.LoyaltyProgramR\x0eloyaltyProgram2\xf8(\n" +
 	"\x10MarketingService\x12\xa2\x01\n" +
 	"\x11GetLoyaltyAccount\x12*.crm.marketing.v1.GetLoyaltyAccountRequest\x1a+.crm.marketing.v1.GetLoyaltyAccountResponse\"4\x82\xd3\xe4\x93\x02.b\aaccount\x12#/v1/customers/{customer_id}/loyalty\x12\x94\x01\n" +
 	"\fCreditPoints\x12%.crm.marketing.v1.CreditPointsRequest\x1a&.crm.marketing.v1.CreditPointsResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/customers/{customer_id}/loyalty:credit\x12\x94\x01\n" +
@@ -3644,7 +3762,8 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\x12MoveLifecycleStage\x12+.crm.marketing.v1.MoveLifecycleStageRequest\x1a,.crm.marketing.v1.MoveLifecycleStageResponse\"@\x82\xd3\xe4\x93\x02::\x01*b\tlifecycle\"*/v1/customers/{customer_id}/lifecycle:move\x12\xb3\x01\n" +
 	"\x11SetCustomerAtRisk\x12*.crm.marketing.v1.SetCustomerAtRiskRequest\x1a+.crm.marketing.v1.SetCustomerAtRiskResponse\"E\x82\xd3\xe4\x93\x02?:\x01*b\tlifecycle\"//v1/customers/{customer_id}/lifecycle:setAtRisk\x12\xbb\x01\n" +
 	"\x13ClearCustomerAtRisk\x12,.crm.marketing.v1.ClearCustomerAtRiskRequest\x1a-.crm.marketing.v1.ClearCustomerAtRiskResponse\"G\x82\xd3\xe4\x93\x02A:\x01*b\tlifecycle\"1/v1/customers/{customer_id}/lifecycle:clearAtRisk\x12\x95\x01\n" +
-	"\x12GetLifecycleFunnel\x12+.crm.marketing.v1.GetLifecycleFunnelRequest\x1a,.crm.marketing.v1.GetLifecycleFunnelResponse\"$\x82\xd3\xe4\x93\x02\x1eb\x06funnel\x12\x14/v1/lifecycle/funnel\x12\x88\x01\n" +
+	"\x12GetLifecycleFunnel\x12+.crm.marketing.v1.GetLifecycleFunnelRequest\x1a,.crm.marketing.v1.GetLifecycleFunnelResponse\"$\x82\xd3\xe4\x93\x02\x1eb\x06funnel\x12\x14/v1/lifecycle/funnel\x12\xa6\x01\n" +
+	"\x18GetLifecycleFunnelSeries\x121.crm.marketing.v1.GetLifecycleFunnelSeriesRequest\x1a2.crm.marketing.v1.GetLifecycleFunnelSeriesResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/lifecycle/funnel:series\x12\x88\x01\n" +
 	"\rCreateSegment\x12&.crm.marketing.v1.CreateSegmentRequest\x1a'.crm.marketing.v1.CreateSegmentResponse\"&\x82\xd3\xe4\x93\x02 :\asegmentb\asegment\"\f/v1/segments\x12{\n" +
 	"\n" +
 	"GetSegment\x12#.crm.marketing.v1.GetSegmentRequest\x1a$.crm.marketing.v1.GetSegmentResponse\"\"\x82\xd3\xe4\x93\x02\x1cb\asegment\x12\x11/v1/segments/{id}\x12s\n" +
@@ -3666,213 +3785,218 @@ func file_crm_marketing_v1_marketing_service_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_service_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
 var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
-	(*RecordEngagementRequest)(nil),        // 0: crm.marketing.v1.RecordEngagementRequest
-	(*RecordEngagementResponse)(nil),       // 1: crm.marketing.v1.RecordEngagementResponse
-	(*QualifyLeadRequest)(nil),             // 2: crm.marketing.v1.QualifyLeadRequest
-	(*QualifyLeadResponse)(nil),            // 3: crm.marketing.v1.QualifyLeadResponse
-	(*DisqualifyLeadRequest)(nil),          // 4: crm.marketing.v1.DisqualifyLeadRequest
-	(*DisqualifyLeadResponse)(nil),         // 5: crm.marketing.v1.DisqualifyLeadResponse
-	(*GetScoringRulesRequest)(nil),         // 6: crm.marketing.v1.GetScoringRulesRequest
-	(*GetScoringRulesResponse)(nil),        // 7: crm.marketing.v1.GetScoringRulesResponse
-	(*UpdateScoringRulesRequest)(nil),      // 8: crm.marketing.v1.UpdateScoringRulesRequest
-	(*UpdateScoringRulesResponse)(nil),     // 9: crm.marketing.v1.UpdateScoringRulesResponse
-	(*CaptureLeadRequest)(nil),             // 10: crm.marketing.v1.CaptureLeadRequest
-	(*CaptureLeadResponse)(nil),            // 11: crm.marketing.v1.CaptureLeadResponse
-	(*GetLeadRequest)(nil),                 // 12: crm.marketing.v1.GetLeadRequest
-	(*GetLeadResponse)(nil),                // 13: crm.marketing.v1.GetLeadResponse
-	(*ListLeadsRequest)(nil),               // 14: crm.marketing.v1.ListLeadsRequest
-	(*ListLeadsResponse)(nil),              // 15: crm.marketing.v1.ListLeadsResponse
-	(*CreateCampaignRequest)(nil),          // 16: crm.marketing.v1.CreateCampaignRequest
-	(*CreateCampaignResponse)(nil),         // 17: crm.marketing.v1.CreateCampaignResponse
-	(*GetCampaignRequest)(nil),             // 18: crm.marketing.v1.GetCampaignRequest
-	(*GetCampaignResponse)(nil),            // 19: crm.marketing.v1.GetCampaignResponse
-	(*ListCampaignsRequest)(nil),           // 20: crm.marketing.v1.ListCampaignsRequest
-	(*ListCampaignsResponse)(nil),          // 21: crm.marketing.v1.ListCampaignsResponse
-	(*UpdateCampaignRequest)(nil),          // 22: crm.marketing.v1.UpdateCampaignRequest
-	(*UpdateCampaignResponse)(nil),         // 23: crm.marketing.v1.UpdateCampaignResponse
-	(*LaunchCampaignRequest)(nil),          // 24: crm.marketing.v1.LaunchCampaignRequest
-	(*LaunchCampaignResponse)(nil),         // 25: crm.marketing.v1.LaunchCampaignResponse
-	(*PauseCampaignRequest)(nil),           // 26: crm.marketing.v1.PauseCampaignRequest
-	(*PauseCampaignResponse)(nil),          // 27: crm.marketing.v1.PauseCampaignResponse
-	(*CompleteCampaignRequest)(nil),        // 28: crm.marketing.v1.CompleteCampaignRequest
-	(*CompleteCampaignResponse)(nil),       // 29: crm.marketing.v1.CompleteCampaignResponse
-	(*GetCampaignPerformanceRequest)(nil),  // 30: crm.marketing.v1.GetCampaignPerformanceRequest
-	(*GetCampaignPerformanceResponse)(nil), // 31: crm.marketing.v1.GetCampaignPerformanceResponse
-	(*UpdateLeadRequest)(nil),              // 32: crm.marketing.v1.UpdateLeadRequest
-	(*UpdateLeadResponse)(nil),             // 33: crm.marketing.v1.UpdateLeadResponse
-	(*DeleteLeadRequest)(nil),              // 34: crm.marketing.v1.DeleteLeadRequest
-	(*DeleteLeadResponse)(nil),             // 35: crm.marketing.v1.DeleteLeadResponse
-	(*GetLoyaltyAccountRequest)(nil),       // 36: crm.marketing.v1.GetLoyaltyAccountRequest
-	(*GetLoyaltyAccountResponse)(nil),      // 37: crm.marketing.v1.GetLoyaltyAccountResponse
-	(*CreditPointsRequest)(nil),            // 38: crm.marketing.v1.CreditPointsRequest
-	(*CreditPointsResponse)(nil),           // 39: crm.marketing.v1.CreditPointsResponse
-	(*RedeemPointsRequest)(nil),            // 40: crm.marketing.v1.RedeemPointsRequest
-	(*RedeemPointsResponse)(nil),           // 41: crm.marketing.v1.RedeemPointsResponse
-	(*CreateReferralCodeRequest)(nil),      // 42: crm.marketing.v1.CreateReferralCodeRequest
-	(*CreateReferralCodeResponse)(nil),     // 43: crm.marketing.v1.CreateReferralCodeResponse
-	(*GetCustomerLifecycleRequest)(nil),    // 44: crm.marketing.v1.GetCustomerLifecycleRequest
-	(*GetCustomerLifecycleResponse)(nil),   // 45: crm.marketing.v1.GetCustomerLifecycleResponse
-	(*MoveLifecycleStageRequest)(nil),      // 46: crm.marketing.v1.MoveLifecycleStageRequest
-	(*MoveLifecycleStageResponse)(nil),     // 47: crm.marketing.v1.MoveLifecycleStageResponse
-	(*SetCustomerAtRiskRequest)(nil),       // 48: crm.marketing.v1.SetCustomerAtRiskRequest
-	(*SetCustomerAtRiskResponse)(nil),      // 49: crm.marketing.v1.SetCustomerAtRiskResponse
-	(*ClearCustomerAtRiskRequest)(nil),     // 50: crm.marketing.v1.ClearCustomerAtRiskRequest
-	(*ClearCustomerAtRiskResponse)(nil),    // 51: crm.marketing.v1.ClearCustomerAtRiskResponse
-	(*GetLifecycleFunnelRequest)(nil),      // 52: crm.marketing.v1.GetLifecycleFunnelRequest
-	(*GetLifecycleFunnelResponse)(nil),     // 53: crm.marketing.v1.GetLifecycleFunnelResponse
-	(*CreateSegmentRequest)(nil),           // 54: crm.marketing.v1.CreateSegmentRequest
-	(*CreateSegmentResponse)(nil),          // 55: crm.marketing.v1.CreateSegmentResponse
-	(*GetSegmentRequest)(nil),              // 56: crm.marketing.v1.GetSegmentRequest
-	(*GetSegmentResponse)(nil),             // 57: crm.marketing.v1.GetSegmentResponse
-	(*ListSegmentsRequest)(nil),            // 58: crm.marketing.v1.ListSegmentsRequest
-	(*ListSegmentsResponse)(nil),           // 59: crm.marketing.v1.ListSegmentsResponse
-	(*DeleteSegmentRequest)(nil),           // 60: crm.marketing.v1.DeleteSegmentRequest
-	(*DeleteSegmentResponse)(nil),          // 61: crm.marketing.v1.DeleteSegmentResponse
-	(*ListSegmentMembersRequest)(nil),      // 62: crm.marketing.v1.ListSegmentMembersRequest
-	(*ListSegmentMembersResponse)(nil),     // 63: crm.marketing.v1.ListSegmentMembersResponse
-	(*GetLoyaltyProgramRequest)(nil),       // 64: crm.marketing.v1.GetLoyaltyProgramRequest
-	(*GetLoyaltyProgramResponse)(nil),      // 65: crm.marketing.v1.GetLoyaltyProgramResponse
-	(*UpdateLoyaltyProgramRequest)(nil),    // 66: crm.marketing.v1.UpdateLoyaltyProgramRequest
-	(*UpdateLoyaltyProgramResponse)(nil),   // 67: crm.marketing.v1.UpdateLoyaltyProgramResponse
-	(*Engagement)(nil),                     // 68: crm.marketing.v1.Engagement
-	(*Lead)(nil),                           // 69: crm.marketing.v1.Lead
-	(*ScoringRules)(nil),                   // 70: crm.marketing.v1.ScoringRules
-	(*fieldmaskpb.FieldMask)(nil),          // 71: google.protobuf.FieldMask
-	(*Campaign)(nil),                       // 72: crm.marketing.v1.Campaign
-	(*CampaignPerformance)(nil),            // 73: crm.marketing.v1.CampaignPerformance
-	(*LoyaltyAccount)(nil),                 // 74: crm.marketing.v1.LoyaltyAccount
-	(*LedgerEntry)(nil),                    // 75: crm.marketing.v1.LedgerEntry
-	(*ReferralCode)(nil),                   // 76: crm.marketing.v1.ReferralCode
-	(*CustomerLifecycle)(nil),              // 77: crm.marketing.v1.CustomerLifecycle
-	(LifecycleStage)(0),                    // 78: crm.marketing.v1.LifecycleStage
-	(*LifecycleFunnel)(nil),                // 79: crm.marketing.v1.LifecycleFunnel
-	(*Segment)(nil),                        // 80: crm.marketing.v1.Segment
-	(*LoyaltyProgram)(nil),                 // 81: crm.marketing.v1.LoyaltyProgram
+	(*RecordEngagementRequest)(nil),          // 0: crm.marketing.v1.RecordEngagementRequest
+	(*RecordEngagementResponse)(nil),         // 1: crm.marketing.v1.RecordEngagementResponse
+	(*QualifyLeadRequest)(nil),               // 2: crm.marketing.v1.QualifyLeadRequest
+	(*QualifyLeadResponse)(nil),              // 3: crm.marketing.v1.QualifyLeadResponse
+	(*DisqualifyLeadRequest)(nil),            // 4: crm.marketing.v1.DisqualifyLeadRequest
+	(*DisqualifyLeadResponse)(nil),           // 5: crm.marketing.v1.DisqualifyLeadResponse
+	(*GetScoringRulesRequest)(nil),           // 6: crm.marketing.v1.GetScoringRulesRequest
+	(*GetScoringRulesResponse)(nil),          // 7: crm.marketing.v1.GetScoringRulesResponse
+	(*UpdateScoringRulesRequest)(nil),        // 8: crm.marketing.v1.UpdateScoringRulesRequest
+	(*UpdateScoringRulesResponse)(nil),       // 9: crm.marketing.v1.UpdateScoringRulesResponse
+	(*CaptureLeadRequest)(nil),               // 10: crm.marketing.v1.CaptureLeadRequest
+	(*CaptureLeadResponse)(nil),              // 11: crm.marketing.v1.CaptureLeadResponse
+	(*GetLeadRequest)(nil),                   // 12: crm.marketing.v1.GetLeadRequest
+	(*GetLeadResponse)(nil),                  // 13: crm.marketing.v1.GetLeadResponse
+	(*ListLeadsRequest)(nil),                 // 14: crm.marketing.v1.ListLeadsRequest
+	(*ListLeadsResponse)(nil),                // 15: crm.marketing.v1.ListLeadsResponse
+	(*CreateCampaignRequest)(nil),            // 16: crm.marketing.v1.CreateCampaignRequest
+	(*CreateCampaignResponse)(nil),           // 17: crm.marketing.v1.CreateCampaignResponse
+	(*GetCampaignRequest)(nil),               // 18: crm.marketing.v1.GetCampaignRequest
+	(*GetCampaignResponse)(nil),              // 19: crm.marketing.v1.GetCampaignResponse
+	(*ListCampaignsRequest)(nil),             // 20: crm.marketing.v1.ListCampaignsRequest
+	(*ListCampaignsResponse)(nil),            // 21: crm.marketing.v1.ListCampaignsResponse
+	(*UpdateCampaignRequest)(nil),            // 22: crm.marketing.v1.UpdateCampaignRequest
+	(*UpdateCampaignResponse)(nil),           // 23: crm.marketing.v1.UpdateCampaignResponse
+	(*LaunchCampaignRequest)(nil),            // 24: crm.marketing.v1.LaunchCampaignRequest
+	(*LaunchCampaignResponse)(nil),           // 25: crm.marketing.v1.LaunchCampaignResponse
+	(*PauseCampaignRequest)(nil),             // 26: crm.marketing.v1.PauseCampaignRequest
+	(*PauseCampaignResponse)(nil),            // 27: crm.marketing.v1.PauseCampaignResponse
+	(*CompleteCampaignRequest)(nil),          // 28: crm.marketing.v1.CompleteCampaignRequest
+	(*CompleteCampaignResponse)(nil),         // 29: crm.marketing.v1.CompleteCampaignResponse
+	(*GetCampaignPerformanceRequest)(nil),    // 30: crm.marketing.v1.GetCampaignPerformanceRequest
+	(*GetCampaignPerformanceResponse)(nil),   // 31: crm.marketing.v1.GetCampaignPerformanceResponse
+	(*UpdateLeadRequest)(nil),                // 32: crm.marketing.v1.UpdateLeadRequest
+	(*UpdateLeadResponse)(nil),               // 33: crm.marketing.v1.UpdateLeadResponse
+	(*DeleteLeadRequest)(nil),                // 34: crm.marketing.v1.DeleteLeadRequest
+	(*DeleteLeadResponse)(nil),               // 35: crm.marketing.v1.DeleteLeadResponse
+	(*GetLoyaltyAccountRequest)(nil),         // 36: crm.marketing.v1.GetLoyaltyAccountRequest
+	(*GetLoyaltyAccountResponse)(nil),        // 37: crm.marketing.v1.GetLoyaltyAccountResponse
+	(*CreditPointsRequest)(nil),              // 38: crm.marketing.v1.CreditPointsRequest
+	(*CreditPointsResponse)(nil),             // 39: crm.marketing.v1.CreditPointsResponse
+	(*RedeemPointsRequest)(nil),              // 40: crm.marketing.v1.RedeemPointsRequest
+	(*RedeemPointsResponse)(nil),             // 41: crm.marketing.v1.RedeemPointsResponse
+	(*CreateReferralCodeRequest)(nil),        // 42: crm.marketing.v1.CreateReferralCodeRequest
+	(*CreateReferralCodeResponse)(nil),       // 43: crm.marketing.v1.CreateReferralCodeResponse
+	(*GetCustomerLifecycleRequest)(nil),      // 44: crm.marketing.v1.GetCustomerLifecycleRequest
+	(*GetCustomerLifecycleResponse)(nil),     // 45: crm.marketing.v1.GetCustomerLifecycleResponse
+	(*MoveLifecycleStageRequest)(nil),        // 46: crm.marketing.v1.MoveLifecycleStageRequest
+	(*MoveLifecycleStageResponse)(nil),       // 47: crm.marketing.v1.MoveLifecycleStageResponse
+	(*SetCustomerAtRiskRequest)(nil),         // 48: crm.marketing.v1.SetCustomerAtRiskRequest
+	(*SetCustomerAtRiskResponse)(nil),        // 49: crm.marketing.v1.SetCustomerAtRiskResponse
+	(*ClearCustomerAtRiskRequest)(nil),       // 50: crm.marketing.v1.ClearCustomerAtRiskRequest
+	(*ClearCustomerAtRiskResponse)(nil),      // 51: crm.marketing.v1.ClearCustomerAtRiskResponse
+	(*GetLifecycleFunnelRequest)(nil),        // 52: crm.marketing.v1.GetLifecycleFunnelRequest
+	(*GetLifecycleFunnelSeriesRequest)(nil),  // 53: crm.marketing.v1.GetLifecycleFunnelSeriesRequest
+	(*GetLifecycleFunnelSeriesResponse)(nil), // 54: crm.marketing.v1.GetLifecycleFunnelSeriesResponse
+	(*GetLifecycleFunnelResponse)(nil),       // 55: crm.marketing.v1.GetLifecycleFunnelResponse
+	(*CreateSegmentRequest)(nil),             // 56: crm.marketing.v1.CreateSegmentRequest
+	(*CreateSegmentResponse)(nil),            // 57: crm.marketing.v1.CreateSegmentResponse
+	(*GetSegmentRequest)(nil),                // 58: crm.marketing.v1.GetSegmentRequest
+	(*GetSegmentResponse)(nil),               // 59: crm.marketing.v1.GetSegmentResponse
+	(*ListSegmentsRequest)(nil),              // 60: crm.marketing.v1.ListSegmentsRequest
+	(*ListSegmentsResponse)(nil),             // 61: crm.marketing.v1.ListSegmentsResponse
+	(*DeleteSegmentRequest)(nil),             // 62: crm.marketing.v1.DeleteSegmentRequest
+	(*DeleteSegmentResponse)(nil),            // 63: crm.marketing.v1.DeleteSegmentResponse
+	(*ListSegmentMembersRequest)(nil),        // 64: crm.marketing.v1.ListSegmentMembersRequest
+	(*ListSegmentMembersResponse)(nil),       // 65: crm.marketing.v1.ListSegmentMembersResponse
+	(*GetLoyaltyProgramRequest)(nil),         // 66: crm.marketing.v1.GetLoyaltyProgramRequest
+	(*GetLoyaltyProgramResponse)(nil),        // 67: crm.marketing.v1.GetLoyaltyProgramResponse
+	(*UpdateLoyaltyProgramRequest)(nil),      // 68: crm.marketing.v1.UpdateLoyaltyProgramRequest
+	(*UpdateLoyaltyProgramResponse)(nil),     // 69: crm.marketing.v1.UpdateLoyaltyProgramResponse
+	(*Engagement)(nil),                       // 70: crm.marketing.v1.Engagement
+	(*Lead)(nil),                             // 71: crm.marketing.v1.Lead
+	(*ScoringRules)(nil),                     // 72: crm.marketing.v1.ScoringRules
+	(*fieldmaskpb.FieldMask)(nil),            // 73: google.protobuf.FieldMask
+	(*Campaign)(nil),                         // 74: crm.marketing.v1.Campaign
+	(*CampaignPerformance)(nil),              // 75: crm.marketing.v1.CampaignPerformance
+	(*LoyaltyAccount)(nil),                   // 76: crm.marketing.v1.LoyaltyAccount
+	(*LedgerEntry)(nil),                      // 77: crm.marketing.v1.LedgerEntry
+	(*ReferralCode)(nil),                     // 78: crm.marketing.v1.ReferralCode
+	(*CustomerLifecycle)(nil),                // 79: crm.marketing.v1.CustomerLifecycle
+	(LifecycleStage)(0),                      // 80: crm.marketing.v1.LifecycleStage
+	(*LifecycleFunnel)(nil),                  // 81: crm.marketing.v1.LifecycleFunnel
+	(*Segment)(nil),                          // 82: crm.marketing.v1.Segment
+	(*LoyaltyProgram)(nil),                   // 83: crm.marketing.v1.LoyaltyProgram
 }
 var file_crm_marketing_v1_marketing_service_proto_depIdxs = []int32{
-	68, // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
-	68, // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
-	69, // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
-	69, // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	69, // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	70, // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	70, // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	71, // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
-	70, // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	69, // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	69, // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	69, // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	69, // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	72, // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	72, // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	72, // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	72, // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
-	72, // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	71, // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
-	72, // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	72, // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	72, // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	72, // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	73, // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
-	69, // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	71, // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	69, // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	74, // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	75, // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	74, // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	75, // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	74, // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	76, // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
-	77, // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	78, // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
-	77, // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	77, // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	77, // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	79, // 38: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
-	80, // 39: crm.marketing.v1.CreateSegmentRequest.segment:type_name -> crm.marketing.v1.Segment
-	80, // 40: crm.marketing.v1.CreateSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
-	80, // 41: crm.marketing.v1.GetSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
-	80, // 42: crm.marketing.v1.ListSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
-	69, // 43: crm.marketing.v1.ListSegmentMembersResponse.leads:type_name -> crm.marketing.v1.Lead
-	81, // 44: crm.marketing.v1.GetLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	81, // 45: crm.marketing.v1.UpdateLoyaltyProgramRequest.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	71, // 46: crm.marketing.v1.UpdateLoyaltyProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
-	81, // 47: crm.marketing.v1.UpdateLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	36, // 48: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
-	38, // 49: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
-	40, // 50: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
-	42, // 51: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
-	16, // 52: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
-	18, // 53: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
-	20, // 54: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
-	22, // 55: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
-	24, // 56: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
-	26, // 57: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
-	28, // 58: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
-	30, // 59: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
-	10, // 60: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
-	12, // 61: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
-	14, // 62: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
-	32, // 63: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
-	34, // 64: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
-	0,  // 65: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
-	2,  // 66: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
-	4,  // 67: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
-	6,  // 68: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
-	8,  // 69: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
-	44, // 70: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
-	46, // 71: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
-	48, // 72: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
-	50, // 73: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
-	52, // 74: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
-	54, // 75: crm.marketing.v1.MarketingService.CreateSegment:input_type -> crm.marketing.v1.CreateSegmentRequest
-	56, // 76: crm.marketing.v1.MarketingService.GetSegment:input_type -> crm.marketing.v1.GetSegmentRequest
-	58, // 77: crm.marketing.v1.MarketingService.ListSegments:input_type -> crm.marketing.v1.ListSegmentsRequest
-	60, // 78: crm.marketing.v1.MarketingService.DeleteSegment:input_type -> crm.marketing.v1.DeleteSegmentRequest
-	62, // 79: crm.marketing.v1.MarketingService.ListSegmentMembers:input_type -> crm.marketing.v1.ListSegmentMembersRequest
-	64, // 80: crm.marketing.v1.MarketingService.GetLoyaltyProgram:input_type -> crm.marketing.v1.GetLoyaltyProgramRequest
-	66, // 81: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:input_type -> crm.marketing.v1.UpdateLoyaltyProgramRequest
-	37, // 82: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
-	39, // 83: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
-	41, // 84: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
-	43, // 85: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
-	17, // 86: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
-	19, // 87: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
-	21, // 88: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
-	23, // 89: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
-	25, // 90: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
-	27, // 91: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
-	29, // 92: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
-	31, // 93: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
-	11, // 94: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
-	13, // 95: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
-	15, // 96: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
-	33, // 97: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
-	35, // 98: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
-	1,  // 99: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
-	3,  // 100: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
-	5,  // 101: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
-	7,  // 102: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
-	9,  // 103: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
-	45, // 104: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
-	47, // 105: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
-	49, // 106: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
-	51, // 107: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
-	53, // 108: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
-	55, // 109: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
-	57, // 110: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
-	59, // 111: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
-	61, // 112: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
-	63, // 113: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
-	65, // 114: crm.marketing.v1.MarketingService.GetLoyaltyProgram:output_type -> crm.marketing.v1.GetLoyaltyProgramResponse
-	67, // 115: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:output_type -> crm.marketing.v1.UpdateLoyaltyProgramResponse
-	82, // [82:116] is the sub-list for method output_type
-	48, // [48:82] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	70, // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
+	70, // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
+	71, // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
+	71, // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	71, // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	72, // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	72, // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	73, // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
+	72, // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	71, // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	71, // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	71, // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	71, // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	74, // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	74, // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	74, // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	74, // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	74, // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	73, // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
+	74, // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	74, // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	74, // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	74, // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	75, // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
+	71, // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	73, // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	71, // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	76, // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	77, // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	76, // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	77, // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	76, // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	78, // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
+	79, // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	80, // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
+	79, // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	79, // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	79, // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	81, // 38: crm.marketing.v1.GetLifecycleFunnelSeriesResponse.funnels:type_name -> crm.marketing.v1.LifecycleFunnel
+	81, // 39: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
+	82, // 40: crm.marketing.v1.CreateSegmentRequest.segment:type_name -> crm.marketing.v1.Segment
+	82, // 41: crm.marketing.v1.CreateSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
+	82, // 42: crm.marketing.v1.GetSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
+	82, // 43: crm.marketing.v1.ListSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
+	71, // 44: crm.marketing.v1.ListSegmentMembersResponse.leads:type_name -> crm.marketing.v1.Lead
+	83, // 45: crm.marketing.v1.GetLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	83, // 46: crm.marketing.v1.UpdateLoyaltyProgramRequest.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	73, // 47: crm.marketing.v1.UpdateLoyaltyProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
+	83, // 48: crm.marketing.v1.UpdateLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	36, // 49: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
+	38, // 50: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
+	40, // 51: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
+	42, // 52: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
+	16, // 53: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
+	18, // 54: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
+	20, // 55: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
+	22, // 56: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
+	24, // 57: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
+	26, // 58: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
+	28, // 59: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
+	30, // 60: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
+	10, // 61: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
+	12, // 62: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
+	14, // 63: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
+	32, // 64: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
+	34, // 65: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
+	0,  // 66: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
+	2,  // 67: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
+	4,  // 68: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
+	6,  // 69: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
+	8,  // 70: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
+	44, // 71: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
+	46, // 72: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
+	48, // 73: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
+	50, // 74: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
+	52, // 75: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
+	53, // 76: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:input_type -> crm.marketing.v1.GetLifecycleFunnelSeriesRequest
+	56, // 77: crm.marketing.v1.MarketingService.CreateSegment:input_type -> crm.marketing.v1.CreateSegmentRequest
+	58, // 78: crm.marketing.v1.MarketingService.GetSegment:input_type -> crm.marketing.v1.GetSegmentRequest
+	60, // 79: crm.marketing.v1.MarketingService.ListSegments:input_type -> crm.marketing.v1.ListSegmentsRequest
+	62, // 80: crm.marketing.v1.MarketingService.DeleteSegment:input_type -> crm.marketing.v1.DeleteSegmentRequest
+	64, // 81: crm.marketing.v1.MarketingService.ListSegmentMembers:input_type -> crm.marketing.v1.ListSegmentMembersRequest
+	66, // 82: crm.marketing.v1.MarketingService.GetLoyaltyProgram:input_type -> crm.marketing.v1.GetLoyaltyProgramRequest
+	68, // 83: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:input_type -> crm.marketing.v1.UpdateLoyaltyProgramRequest
+	37, // 84: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
+	39, // 85: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
+	41, // 86: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
+	43, // 87: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
+	17, // 88: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
+	19, // 89: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
+	21, // 90: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
+	23, // 91: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
+	25, // 92: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
+	27, // 93: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
+	29, // 94: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
+	31, // 95: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
+	11, // 96: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
+	13, // 97: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
+	15, // 98: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
+	33, // 99: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
+	35, // 100: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
+	1,  // 101: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
+	3,  // 102: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
+	5,  // 103: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
+	7,  // 104: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
+	9,  // 105: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
+	45, // 106: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
+	47, // 107: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
+	49, // 108: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
+	51, // 109: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
+	55, // 110: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
+	54, // 111: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:output_type -> crm.marketing.v1.GetLifecycleFunnelSeriesResponse
+	57, // 112: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
+	59, // 113: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
+	61, // 114: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
+	63, // 115: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
+	65, // 116: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
+	67, // 117: crm.marketing.v1.MarketingService.GetLoyaltyProgram:output_type -> crm.marketing.v1.GetLoyaltyProgramResponse
+	69, // 118: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:output_type -> crm.marketing.v1.UpdateLoyaltyProgramResponse
+	84, // [84:119] is the sub-list for method output_type
+	49, // [49:84] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_service_proto_init() }
@@ -3892,7 +4016,7 @@ func file_crm_marketing_v1_marketing_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_service_proto_rawDesc), len(file_crm_marketing_v1_marketing_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   68,
+			NumMessages:   70,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1193,11 +1193,19 @@ func local_request_MarketingService_ClearCustomerAtRisk_0(ctx context.Context, m
 	return msg, metadata, err
 }
 
+var filter_MarketingService_GetLifecycleFunnel_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
 func request_MarketingService_GetLifecycleFunnel_0(ctx context.Context, marshaler runtime.Marshaler, client MarketingServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq GetLifecycleFunnelRequest
 		metadata runtime.ServerMetadata
 	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_MarketingService_GetLifecycleFunnel_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
 	if req.Body != nil {
 		_, _ = io.Copy(io.Discard, req.Body)
 	}
@@ -1210,7 +1218,48 @@ func local_request_MarketingService_GetLifecycleFunnel_0(ctx context.Context, ma
 		protoReq GetLifecycleFunnelRequest
 		metadata runtime.ServerMetadata
 	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_MarketingService_GetLifecycleFunnel_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
 	msg, err := server.GetLifecycleFunnel(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_MarketingService_GetLifecycleFunnelSeries_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_MarketingService_GetLifecycleFunnelSeries_0(ctx context.Context, marshaler runtime.Marshaler, client MarketingServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetLifecycleFunnelSeriesRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_MarketingService_GetLifecycleFunnelSeries_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetLifecycleFunnelSeries(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_MarketingService_GetLifecycleFunnelSeries_0(ctx context.Context, marshaler runtime.Marshaler, server MarketingServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetLifecycleFunnelSeriesRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_MarketingService_GetLifecycleFunnelSeries_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.GetLifecycleFunnelSeries(ctx, &protoReq)
 	return msg, metadata, err
 }
 
@@ -2037,6 +2086,26 @@ func RegisterMarketingServiceHandlerServer(ctx context.Context, mux *runtime.Ser
 		}
 		forward_MarketingService_GetLifecycleFunnel_0(annotatedContext, mux, outboundMarshaler, w, req, response_MarketingService_GetLifecycleFunnel_0{resp.(*GetLifecycleFunnelResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_MarketingService_GetLifecycleFunnelSeries_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/crm.marketing.v1.MarketingService/GetLifecycleFunnelSeries", runtime.WithHTTPPathPattern("/v1/lifecycle/funnel:series"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_MarketingService_GetLifecycleFunnelSeries_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MarketingService_GetLifecycleFunnelSeries_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_MarketingService_CreateSegment_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -2676,6 +2745,23 @@ func RegisterMarketingServiceHandlerClient(ctx context.Context, mux *runtime.Ser
 		}
 		forward_MarketingService_GetLifecycleFunnel_0(annotatedContext, mux, outboundMarshaler, w, req, response_MarketingService_GetLifecycleFunnel_0{resp.(*GetLifecycleFunnelResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_MarketingService_GetLifecycleFunnelSeries_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/crm.marketing.v1.MarketingService/GetLifecycleFunnelSeries", runtime.WithHTTPPathPattern("/v1/lifecycle/funnel:series"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_MarketingService_GetLifecycleFunnelSeries_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MarketingService_GetLifecycleFunnelSeries_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_MarketingService_CreateSegment_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -3024,75 +3110,77 @@ func (m response_MarketingService_UpdateLoyaltyProgram_0) XXX_ResponseBody() int
 }
 
 var (
-	pattern_MarketingService_GetLoyaltyAccount_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "loyalty"}, ""))
-	pattern_MarketingService_CreditPoints_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "loyalty"}, "credit"))
-	pattern_MarketingService_RedeemPoints_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "loyalty"}, "redeem"))
-	pattern_MarketingService_CreateReferralCode_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "referralCodes"}, ""))
-	pattern_MarketingService_CreateCampaign_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "campaigns"}, ""))
-	pattern_MarketingService_GetCampaign_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "campaigns", "id"}, ""))
-	pattern_MarketingService_ListCampaigns_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "campaigns"}, ""))
-	pattern_MarketingService_UpdateCampaign_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "campaigns", "campaign.id"}, ""))
-	pattern_MarketingService_LaunchCampaign_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "campaigns", "id"}, "launch"))
-	pattern_MarketingService_PauseCampaign_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "campaigns", "id"}, "pause"))
-	pattern_MarketingService_CompleteCampaign_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "campaigns", "id"}, "complete"))
-	pattern_MarketingService_GetCampaignPerformance_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "campaigns", "id", "performance"}, ""))
-	pattern_MarketingService_CaptureLead_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "leads"}, ""))
-	pattern_MarketingService_GetLead_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "leads", "id"}, ""))
-	pattern_MarketingService_ListLeads_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "leads"}, ""))
-	pattern_MarketingService_UpdateLead_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "leads", "lead.id"}, ""))
-	pattern_MarketingService_DeleteLead_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "leads", "id"}, ""))
-	pattern_MarketingService_RecordEngagement_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "leads", "lead_id", "engagements"}, ""))
-	pattern_MarketingService_QualifyLead_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "leads", "id"}, "qualify"))
-	pattern_MarketingService_DisqualifyLead_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "leads", "id"}, "disqualify"))
-	pattern_MarketingService_GetScoringRules_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "scoringRules"}, ""))
-	pattern_MarketingService_UpdateScoringRules_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "scoringRules"}, ""))
-	pattern_MarketingService_GetCustomerLifecycle_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "lifecycle"}, ""))
-	pattern_MarketingService_MoveLifecycleStage_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "lifecycle"}, "move"))
-	pattern_MarketingService_SetCustomerAtRisk_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "lifecycle"}, "setAtRisk"))
-	pattern_MarketingService_ClearCustomerAtRisk_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "lifecycle"}, "clearAtRisk"))
-	pattern_MarketingService_GetLifecycleFunnel_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "lifecycle", "funnel"}, ""))
-	pattern_MarketingService_CreateSegment_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "segments"}, ""))
-	pattern_MarketingService_GetSegment_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "segments", "id"}, ""))
-	pattern_MarketingService_ListSegments_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "segments"}, ""))
-	pattern_MarketingService_DeleteSegment_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "segments", "id"}, ""))
-	pattern_MarketingService_ListSegmentMembers_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "segments", "id", "members"}, ""))
-	pattern_MarketingService_GetLoyaltyProgram_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "loyaltyProgram"}, ""))
-	pattern_MarketingService_UpdateLoyaltyProgram_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "loyaltyProgram"}, ""))
+	pattern_MarketingService_GetLoyaltyAccount_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "loyalty"}, ""))
+	pattern_MarketingService_CreditPoints_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "loyalty"}, "credit"))
+	pattern_MarketingService_RedeemPoints_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "loyalty"}, "redeem"))
+	pattern_MarketingService_CreateReferralCode_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "referralCodes"}, ""))
+	pattern_MarketingService_CreateCampaign_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "campaigns"}, ""))
+	pattern_MarketingService_GetCampaign_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "campaigns", "id"}, ""))
+	pattern_MarketingService_ListCampaigns_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "campaigns"}, ""))
+	pattern_MarketingService_UpdateCampaign_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "campaigns", "campaign.id"}, ""))
+	pattern_MarketingService_LaunchCampaign_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "campaigns", "id"}, "launch"))
+	pattern_MarketingService_PauseCampaign_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "campaigns", "id"}, "pause"))
+	pattern_MarketingService_CompleteCampaign_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "campaigns", "id"}, "complete"))
+	pattern_MarketingService_GetCampaignPerformance_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "campaigns", "id", "performance"}, ""))
+	pattern_MarketingService_CaptureLead_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "leads"}, ""))
+	pattern_MarketingService_GetLead_0                  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "leads", "id"}, ""))
+	pattern_MarketingService_ListLeads_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "leads"}, ""))
+	pattern_MarketingService_UpdateLead_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "leads", "lead.id"}, ""))
+	pattern_MarketingService_DeleteLead_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "leads", "id"}, ""))
+	pattern_MarketingService_RecordEngagement_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "leads", "lead_id", "engagements"}, ""))
+	pattern_MarketingService_QualifyLead_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "leads", "id"}, "qualify"))
+	pattern_MarketingService_DisqualifyLead_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "leads", "id"}, "disqualify"))
+	pattern_MarketingService_GetScoringRules_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "scoringRules"}, ""))
+	pattern_MarketingService_UpdateScoringRules_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "scoringRules"}, ""))
+	pattern_MarketingService_GetCustomerLifecycle_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "lifecycle"}, ""))
+	pattern_MarketingService_MoveLifecycleStage_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "lifecycle"}, "move"))
+	pattern_MarketingService_SetCustomerAtRisk_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "lifecycle"}, "setAtRisk"))
+	pattern_MarketingService_ClearCustomerAtRisk_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "lifecycle"}, "clearAtRisk"))
+	pattern_MarketingService_GetLifecycleFunnel_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "lifecycle", "funnel"}, ""))
+	pattern_MarketingService_GetLifecycleFunnelSeries_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "lifecycle", "funnel"}, "series"))
+	pattern_MarketingService_CreateSegment_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "segments"}, ""))
+	pattern_MarketingService_GetSegment_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "segments", "id"}, ""))
+	pattern_MarketingService_ListSegments_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "segments"}, ""))
+	pattern_MarketingService_DeleteSegment_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "segments", "id"}, ""))
+	pattern_MarketingService_ListSegmentMembers_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "segments", "id", "members"}, ""))
+	pattern_MarketingService_GetLoyaltyProgram_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "loyaltyProgram"}, ""))
+	pattern_MarketingService_UpdateLoyaltyProgram_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "loyaltyProgram"}, ""))
 )
 
 var (
-	forward_MarketingService_GetLoyaltyAccount_0      = runtime.ForwardResponseMessage
-	forward_MarketingService_CreditPoints_0           = runtime.ForwardResponseMessage
-	forward_MarketingService_RedeemPoints_0           = runtime.ForwardResponseMessage
-	forward_MarketingService_CreateReferralCode_0     = runtime.ForwardResponseMessage
-	forward_MarketingService_CreateCampaign_0         = runtime.ForwardResponseMessage
-	forward_MarketingService_GetCampaign_0            = runtime.ForwardResponseMessage
-	forward_MarketingService_ListCampaigns_0          = runtime.ForwardResponseMessage
-	forward_MarketingService_UpdateCampaign_0         = runtime.ForwardResponseMessage
-	forward_MarketingService_LaunchCampaign_0         = runtime.ForwardResponseMessage
-	forward_MarketingService_PauseCampaign_0          = runtime.ForwardResponseMessage
-	forward_MarketingService_CompleteCampaign_0       = runtime.ForwardResponseMessage
-	forward_MarketingService_GetCampaignPerformance_0 = runtime.ForwardResponseMessage
-	forward_MarketingService_CaptureLead_0            = runtime.ForwardResponseMessage
-	forward_MarketingService_GetLead_0                = runtime.ForwardResponseMessage
-	forward_MarketingService_ListLeads_0              = runtime.ForwardResponseMessage
-	forward_MarketingService_UpdateLead_0             = runtime.ForwardResponseMessage
-	forward_MarketingService_DeleteLead_0             = runtime.ForwardResponseMessage
-	forward_MarketingService_RecordEngagement_0       = runtime.ForwardResponseMessage
-	forward_MarketingService_QualifyLead_0            = runtime.ForwardResponseMessage
-	forward_MarketingService_DisqualifyLead_0         = runtime.ForwardResponseMessage
-	forward_MarketingService_GetScoringRules_0        = runtime.ForwardResponseMessage
-	forward_MarketingService_UpdateScoringRules_0     = runtime.ForwardResponseMessage
-	forward_MarketingService_GetCustomerLifecycle_0   = runtime.ForwardResponseMessage
-	forward_MarketingService_MoveLifecycleStage_0     = runtime.ForwardResponseMessage
-	forward_MarketingService_SetCustomerAtRisk_0      = runtime.ForwardResponseMessage
-	forward_MarketingService_ClearCustomerAtRisk_0    = runtime.ForwardResponseMessage
-	forward_MarketingService_GetLifecycleFunnel_0     = runtime.ForwardResponseMessage
-	forward_MarketingService_CreateSegment_0          = runtime.ForwardResponseMessage
-	forward_MarketingService_GetSegment_0             = runtime.ForwardResponseMessage
-	forward_MarketingService_ListSegments_0           = runtime.ForwardResponseMessage
-	forward_MarketingService_DeleteSegment_0          = runtime.ForwardResponseMessage
-	forward_MarketingService_ListSegmentMembers_0     = runtime.ForwardResponseMessage
-	forward_MarketingService_GetLoyaltyProgram_0      = runtime.ForwardResponseMessage
-	forward_MarketingService_UpdateLoyaltyProgram_0   = runtime.ForwardResponseMessage
+	forward_MarketingService_GetLoyaltyAccount_0        = runtime.ForwardResponseMessage
+	forward_MarketingService_CreditPoints_0             = runtime.ForwardResponseMessage
+	forward_MarketingService_RedeemPoints_0             = runtime.ForwardResponseMessage
+	forward_MarketingService_CreateReferralCode_0       = runtime.ForwardResponseMessage
+	forward_MarketingService_CreateCampaign_0           = runtime.ForwardResponseMessage
+	forward_MarketingService_GetCampaign_0              = runtime.ForwardResponseMessage
+	forward_MarketingService_ListCampaigns_0            = runtime.ForwardResponseMessage
+	forward_MarketingService_UpdateCampaign_0           = runtime.ForwardResponseMessage
+	forward_MarketingService_LaunchCampaign_0           = runtime.ForwardResponseMessage
+	forward_MarketingService_PauseCampaign_0            = runtime.ForwardResponseMessage
+	forward_MarketingService_CompleteCampaign_0         = runtime.ForwardResponseMessage
+	forward_MarketingService_GetCampaignPerformance_0   = runtime.ForwardResponseMessage
+	forward_MarketingService_CaptureLead_0              = runtime.ForwardResponseMessage
+	forward_MarketingService_GetLead_0                  = runtime.ForwardResponseMessage
+	forward_MarketingService_ListLeads_0                = runtime.ForwardResponseMessage
+	forward_MarketingService_UpdateLead_0               = runtime.ForwardResponseMessage
+	forward_MarketingService_DeleteLead_0               = runtime.ForwardResponseMessage
+	forward_MarketingService_RecordEngagement_0         = runtime.ForwardResponseMessage
+	forward_MarketingService_QualifyLead_0              = runtime.ForwardResponseMessage
+	forward_MarketingService_DisqualifyLead_0           = runtime.ForwardResponseMessage
+	forward_MarketingService_GetScoringRules_0          = runtime.ForwardResponseMessage
+	forward_MarketingService_UpdateScoringRules_0       = runtime.ForwardResponseMessage
+	forward_MarketingService_GetCustomerLifecycle_0     = runtime.ForwardResponseMessage
+	forward_MarketingService_MoveLifecycleStage_0       = runtime.ForwardResponseMessage
+	forward_MarketingService_SetCustomerAtRisk_0        = runtime.ForwardResponseMessage
+	forward_MarketingService_ClearCustomerAtRisk_0      = runtime.ForwardResponseMessage
+	forward_MarketingService_GetLifecycleFunnel_0       = runtime.ForwardResponseMessage
+	forward_MarketingService_GetLifecycleFunnelSeries_0 = runtime.ForwardResponseMessage
+	forward_MarketingService_CreateSegment_0            = runtime.ForwardResponseMessage
+	forward_MarketingService_GetSegment_0               = runtime.ForwardResponseMessage
+	forward_MarketingService_ListSegments_0             = runtime.ForwardResponseMessage
+	forward_MarketingService_DeleteSegment_0            = runtime.ForwardResponseMessage
+	forward_MarketingService_ListSegmentMembers_0       = runtime.ForwardResponseMessage
+	forward_MarketingService_GetLoyaltyProgram_0        = runtime.ForwardResponseMessage
+	forward_MarketingService_UpdateLoyaltyProgram_0     = runtime.ForwardResponseMessage
 )

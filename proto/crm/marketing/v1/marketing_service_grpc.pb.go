@@ -19,40 +19,41 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	MarketingService_GetLoyaltyAccount_FullMethodName      = "/crm.marketing.v1.MarketingService/GetLoyaltyAccount"
-	MarketingService_CreditPoints_FullMethodName           = "/crm.marketing.v1.MarketingService/CreditPoints"
-	MarketingService_RedeemPoints_FullMethodName           = "/crm.marketing.v1.MarketingService/RedeemPoints"
-	MarketingService_CreateReferralCode_FullMethodName     = "/crm.marketing.v1.MarketingService/CreateReferralCode"
-	MarketingService_CreateCampaign_FullMethodName         = "/crm.marketing.v1.MarketingService/CreateCampaign"
-	MarketingService_GetCampaign_FullMethodName            = "/crm.marketing.v1.MarketingService/GetCampaign"
-	MarketingService_ListCampaigns_FullMethodName          = "/crm.marketing.v1.MarketingService/ListCampaigns"
-	MarketingService_UpdateCampaign_FullMethodName         = "/crm.marketing.v1.MarketingService/UpdateCampaign"
-	MarketingService_LaunchCampaign_FullMethodName         = "/crm.marketing.v1.MarketingService/LaunchCampaign"
-	MarketingService_PauseCampaign_FullMethodName          = "/crm.marketing.v1.MarketingService/PauseCampaign"
-	MarketingService_CompleteCampaign_FullMethodName       = "/crm.marketing.v1.MarketingService/CompleteCampaign"
-	MarketingService_GetCampaignPerformance_FullMethodName = "/crm.marketing.v1.MarketingService/GetCampaignPerformance"
-	MarketingService_CaptureLead_FullMethodName            = "/crm.marketing.v1.MarketingService/CaptureLead"
-	MarketingService_GetLead_FullMethodName                = "/crm.marketing.v1.MarketingService/GetLead"
-	MarketingService_ListLeads_FullMethodName              = "/crm.marketing.v1.MarketingService/ListLeads"
-	MarketingService_UpdateLead_FullMethodName             = "/crm.marketing.v1.MarketingService/UpdateLead"
-	MarketingService_DeleteLead_FullMethodName             = "/crm.marketing.v1.MarketingService/DeleteLead"
-	MarketingService_RecordEngagement_FullMethodName       = "/crm.marketing.v1.MarketingService/RecordEngagement"
-	MarketingService_QualifyLead_FullMethodName            = "/crm.marketing.v1.MarketingService/QualifyLead"
-	MarketingService_DisqualifyLead_FullMethodName         = "/crm.marketing.v1.MarketingService/DisqualifyLead"
-	MarketingService_GetScoringRules_FullMethodName        = "/crm.marketing.v1.MarketingService/GetScoringRules"
-	MarketingService_UpdateScoringRules_FullMethodName     = "/crm.marketing.v1.MarketingService/UpdateScoringRules"
-	MarketingService_GetCustomerLifecycle_FullMethodName   = "/crm.marketing.v1.MarketingService/GetCustomerLifecycle"
-	MarketingService_MoveLifecycleStage_FullMethodName     = "/crm.marketing.v1.MarketingService/MoveLifecycleStage"
-	MarketingService_SetCustomerAtRisk_FullMethodName      = "/crm.marketing.v1.MarketingService/SetCustomerAtRisk"
-	MarketingService_ClearCustomerAtRisk_FullMethodName    = "/crm.marketing.v1.MarketingService/ClearCustomerAtRisk"
-	MarketingService_GetLifecycleFunnel_FullMethodName     = "/crm.marketing.v1.MarketingService/GetLifecycleFunnel"
-	MarketingService_CreateSegment_FullMethodName          = "/crm.marketing.v1.MarketingService/CreateSegment"
-	MarketingService_GetSegment_FullMethodName             = "/crm.marketing.v1.MarketingService/GetSegment"
-	MarketingService_ListSegments_FullMethodName           = "/crm.marketing.v1.MarketingService/ListSegments"
-	MarketingService_DeleteSegment_FullMethodName          = "/crm.marketing.v1.MarketingService/DeleteSegment"
-	MarketingService_ListSegmentMembers_FullMethodName     = "/crm.marketing.v1.MarketingService/ListSegmentMembers"
-	MarketingService_GetLoyaltyProgram_FullMethodName      = "/crm.marketing.v1.MarketingService/GetLoyaltyProgram"
-	MarketingService_UpdateLoyaltyProgram_FullMethodName   = "/crm.marketing.v1.MarketingService/UpdateLoyaltyProgram"
+	MarketingService_GetLoyaltyAccount_FullMethodName        = "/crm.marketing.v1.MarketingService/GetLoyaltyAccount"
+	MarketingService_CreditPoints_FullMethodName             = "/crm.marketing.v1.MarketingService/CreditPoints"
+	MarketingService_RedeemPoints_FullMethodName             = "/crm.marketing.v1.MarketingService/RedeemPoints"
+	MarketingService_CreateReferralCode_FullMethodName       = "/crm.marketing.v1.MarketingService/CreateReferralCode"
+	MarketingService_CreateCampaign_FullMethodName           = "/crm.marketing.v1.MarketingService/CreateCampaign"
+	MarketingService_GetCampaign_FullMethodName              = "/crm.marketing.v1.MarketingService/GetCampaign"
+	MarketingService_ListCampaigns_FullMethodName            = "/crm.marketing.v1.MarketingService/ListCampaigns"
+	MarketingService_UpdateCampaign_FullMethodName           = "/crm.marketing.v1.MarketingService/UpdateCampaign"
+	MarketingService_LaunchCampaign_FullMethodName           = "/crm.marketing.v1.MarketingService/LaunchCampaign"
+	MarketingService_PauseCampaign_FullMethodName            = "/crm.marketing.v1.MarketingService/PauseCampaign"
+	MarketingService_CompleteCampaign_FullMethodName         = "/crm.marketing.v1.MarketingService/CompleteCampaign"
+	MarketingService_GetCampaignPerformance_FullMethodName   = "/crm.marketing.v1.MarketingService/GetCampaignPerformance"
+	MarketingService_CaptureLead_FullMethodName              = "/crm.marketing.v1.MarketingService/CaptureLead"
+	MarketingService_GetLead_FullMethodName                  = "/crm.marketing.v1.MarketingService/GetLead"
+	MarketingService_ListLeads_FullMethodName                = "/crm.marketing.v1.MarketingService/ListLeads"
+	MarketingService_UpdateLead_FullMethodName               = "/crm.marketing.v1.MarketingService/UpdateLead"
+	MarketingService_DeleteLead_FullMethodName               = "/crm.marketing.v1.MarketingService/DeleteLead"
+	MarketingService_RecordEngagement_FullMethodName         = "/crm.marketing.v1.MarketingService/RecordEngagement"
+	MarketingService_QualifyLead_FullMethodName              = "/crm.marketing.v1.MarketingService/QualifyLead"
+	MarketingService_DisqualifyLead_FullMethodName           = "/crm.marketing.v1.MarketingService/DisqualifyLead"
+	MarketingService_GetScoringRules_FullMethodName          = "/crm.marketing.v1.MarketingService/GetScoringRules"
+	MarketingService_UpdateScoringRules_FullMethodName       = "/crm.marketing.v1.MarketingService/UpdateScoringRules"
+	MarketingService_GetCustomerLifecycle_FullMethodName     = "/crm.marketing.v1.MarketingService/GetCustomerLifecycle"
+	MarketingService_MoveLifecycleStage_FullMethodName       = "/crm.marketing.v1.MarketingService/MoveLifecycleStage"
+	MarketingService_SetCustomerAtRisk_FullMethodName        = "/crm.marketing.v1.MarketingService/SetCustomerAtRisk"
+	MarketingService_ClearCustomerAtRisk_FullMethodName      = "/crm.marketing.v1.MarketingService/ClearCustomerAtRisk"
+	MarketingService_GetLifecycleFunnel_FullMethodName       = "/crm.marketing.v1.MarketingService/GetLifecycleFunnel"
+	MarketingService_GetLifecycleFunnelSeries_FullMethodName = "/crm.marketing.v1.MarketingService/GetLifecycleFunnelSeries"
+	MarketingService_CreateSegment_FullMethodName            = "/crm.marketing.v1.MarketingService/CreateSegment"
+	MarketingService_GetSegment_FullMethodName               = "/crm.marketing.v1.MarketingService/GetSegment"
+	MarketingService_ListSegments_FullMethodName             = "/crm.marketing.v1.MarketingService/ListSegments"
+	MarketingService_DeleteSegment_FullMethodName            = "/crm.marketing.v1.MarketingService/DeleteSegment"
+	MarketingService_ListSegmentMembers_FullMethodName       = "/crm.marketing.v1.MarketingService/ListSegmentMembers"
+	MarketingService_GetLoyaltyProgram_FullMethodName        = "/crm.marketing.v1.MarketingService/GetLoyaltyProgram"
+	MarketingService_UpdateLoyaltyProgram_FullMethodName     = "/crm.marketing.v1.MarketingService/UpdateLoyaltyProgram"
 )
 
 // MarketingServiceClient is the client API for MarketingService service.
@@ -126,6 +127,9 @@ type MarketingServiceClient interface {
 	// The tenant's lifecycle funnel: customers per stage, stage-to-stage conversion, median time in
 	// stage, from counters kept on every move.
 	GetLifecycleFunnel(ctx context.Context, in *GetLifecycleFunnelRequest, opts ...grpc.CallOption) (*GetLifecycleFunnelResponse, error)
+	// Gets the funnels of consecutive periods, oldest first, for trend charts: `periods` calendar
+	// months (or quarters) in UTC ending with `period` (default: the current month).
+	GetLifecycleFunnelSeries(ctx context.Context, in *GetLifecycleFunnelSeriesRequest, opts ...grpc.CallOption) (*GetLifecycleFunnelSeriesResponse, error)
 	// Creates a segment.
 	CreateSegment(ctx context.Context, in *CreateSegmentRequest, opts ...grpc.CallOption) (*CreateSegmentResponse, error)
 	// Gets a segment by id.
@@ -423,6 +427,16 @@ func (c *marketingServiceClient) GetLifecycleFunnel(ctx context.Context, in *Get
 	return out, nil
 }
 
+func (c *marketingServiceClient) GetLifecycleFunnelSeries(ctx context.Context, in *GetLifecycleFunnelSeriesRequest, opts ...grpc.CallOption) (*GetLifecycleFunnelSeriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLifecycleFunnelSeriesResponse)
+	err := c.cc.Invoke(ctx, MarketingService_GetLifecycleFunnelSeries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *marketingServiceClient) CreateSegment(ctx context.Context, in *CreateSegmentRequest, opts ...grpc.CallOption) (*CreateSegmentResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateSegmentResponse)
@@ -564,6 +578,9 @@ type MarketingServiceServer interface {
 	// The tenant's lifecycle funnel: customers per stage, stage-to-stage conversion, median time in
 	// stage, from counters kept on every move.
 	GetLifecycleFunnel(context.Context, *GetLifecycleFunnelRequest) (*GetLifecycleFunnelResponse, error)
+	// Gets the funnels of consecutive periods, oldest first, for trend charts: `periods` calendar
+	// months (or quarters) in UTC ending with `period` (default: the current month).
+	GetLifecycleFunnelSeries(context.Context, *GetLifecycleFunnelSeriesRequest) (*GetLifecycleFunnelSeriesResponse, error)
 	// Creates a segment.
 	CreateSegment(context.Context, *CreateSegmentRequest) (*CreateSegmentResponse, error)
 	// Gets a segment by id.
@@ -671,6 +688,9 @@ func (UnimplementedMarketingServiceServer) ClearCustomerAtRisk(context.Context, 
 }
 func (UnimplementedMarketingServiceServer) GetLifecycleFunnel(context.Context, *GetLifecycleFunnelRequest) (*GetLifecycleFunnelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLifecycleFunnel not implemented")
+}
+func (UnimplementedMarketingServiceServer) GetLifecycleFunnelSeries(context.Context, *GetLifecycleFunnelSeriesRequest) (*GetLifecycleFunnelSeriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLifecycleFunnelSeries not implemented")
 }
 func (UnimplementedMarketingServiceServer) CreateSegment(context.Context, *CreateSegmentRequest) (*CreateSegmentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateSegment not implemented")
@@ -1200,6 +1220,24 @@ func _MarketingService_GetLifecycleFunnel_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MarketingService_GetLifecycleFunnelSeries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLifecycleFunnelSeriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).GetLifecycleFunnelSeries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_GetLifecycleFunnelSeries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).GetLifecycleFunnelSeries(ctx, req.(*GetLifecycleFunnelSeriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MarketingService_CreateSegment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateSegmentRequest)
 	if err := dec(in); err != nil {
@@ -1440,6 +1478,10 @@ var MarketingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetLifecycleFunnel",
 			Handler:    _MarketingService_GetLifecycleFunnel_Handler,
+		},
+		{
+			MethodName: "GetLifecycleFunnelSeries",
+			Handler:    _MarketingService_GetLifecycleFunnelSeries_Handler,
 		},
 		{
 			MethodName: "CreateSegment",
