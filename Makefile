@@ -15,7 +15,7 @@ GOOGLE_PROTO_FILES := tools/node_modules/google-proto-files
 NPM_PROTOS := google/api/field_behavior.proto google/api/client.proto google/api/launch_stage.proto \
 	google/longrunning/operations.proto google/rpc/status.proto
 PROTODEPS := .build/protodeps
-TOOLS := buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2 grpcurl
+TOOLS := buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapi grpcurl
 
 .PHONY: run demo build test lint generate bench tools protodeps npm clean
 
@@ -43,11 +43,15 @@ lint: tools protodeps
 	@unformatted="$$(gofmt -l $(MODULES))"; if [ -n "$$unformatted" ]; then echo "gofmt: $$unformatted"; exit 1; fi
 	@for m in $(MODULES) tools tools/ghz bench/bus bench/httpload; do (cd $$m && GOWORK=off go mod tidy -diff) || { echo "go mod tidy: $$m is not tidy"; exit 1; }; done
 
-## generate: Go, gRPC, gateway and OpenAPI code from proto/ (committed)
+## generate: Go, gRPC, gateway and OpenAPI 3 code from proto/ (committed). gnostic writes the raw
+## OpenAPI document from the protos; gateway/cmd/openapigen finishes it (kin-openapi) into
+## gateway/openapi/openapi.{json,yaml} with the buf image of the same protos.
 generate: tools protodeps
 	find proto -name '*.pb.go' -o -name '*.pb.gw.go' | xargs -r rm
-	rm -rf gateway/openapi
+	rm -rf gateway/openapi .build/openapi
 	$(BIN)/buf generate
+	$(BIN)/buf build -o .build/openapi/image.binpb
+	go run ./gateway/cmd/openapigen -raw .build/openapi/openapi.yaml -image .build/openapi/image.binpb -out gateway/openapi
 
 ## bench: load the running system and print the ratios of DESIGN.md §10
 bench: build tools

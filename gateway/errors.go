@@ -160,6 +160,7 @@ func limitBody(max int64, next http.Handler) http.Handler {
 				"request body is larger than the limit", clientErrorDetails(bodyErrorPrefix+"larger than the limit"))
 			return
 		}
+		patchMask(r, body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})

@@ -79,7 +79,7 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 			return nil, fmt.Errorf("gateway: register %s: %w", name, err)
 		}
 	}
-	doc, err := openAPIDocument()
+	docYAML, err := openAPIYAML()
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,11 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 	})
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(doc)
+		_, _ = w.Write(openAPIJSON)
+	})
+	mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(docYAML)
 	})
 	mux.HandleFunc("GET /docs", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -2,33 +2,33 @@ package gateway
 
 import (
 	_ "embed"
-	"encoding/json"
 	"fmt"
+
+	"go.yaml.in/yaml/v4"
 )
 
-// The merged OpenAPI document `make generate` writes from the proto comments and annotations.
+// The OpenAPI 3 document `make generate` writes from the protos (gnostic, finished by
+// gateway/cmd/openapigen): the contract generated clients are built from.
 //
-//go:embed openapi/crm.swagger.json
-var generatedDoc []byte
+//go:embed openapi/openapi.json
+var openAPIJSON []byte
 
 //go:embed docs.html
 var docsPage []byte
 
-// openAPIDocument adds what the protos do not say: the title and the bearer-key security scheme.
-func openAPIDocument() ([]byte, error) {
-	var doc map[string]any
-	if err := json.Unmarshal(generatedDoc, &doc); err != nil {
+// openAPIYAML is the same document as YAML, for tools that prefer it.
+func openAPIYAML() ([]byte, error) {
+	var doc yaml.Node // JSON is YAML: read as nodes, the keys keep their order
+	if err := yaml.Unmarshal(openAPIJSON, &doc); err != nil {
 		return nil, fmt.Errorf("gateway: openapi: %w", err)
 	}
-	doc["info"] = map[string]any{
-		"title":       "CRM Cycle API",
-		"version":     "v1",
-		"description": "REST/JSON edge of CRM Cycle. Every /v1 route needs `Authorization: Bearer <api key>`; mutating calls accept an `Idempotency-Key` header. Errors follow AIP-193.",
+	var plain func(*yaml.Node)
+	plain = func(n *yaml.Node) {
+		n.Style = 0
+		for _, c := range n.Content {
+			plain(c)
+		}
 	}
-	doc["securityDefinitions"] = map[string]any{
-		"bearer": map[string]any{"type": "apiKey", "name": "Authorization", "in": "header",
-			"description": "Bearer <api key>"},
-	}
-	doc["security"] = []any{map[string]any{"bearer": []any{}}}
-	return json.MarshalIndent(doc, "", "  ")
+	plain(&doc)
+	return yaml.Marshal(&doc)
 }

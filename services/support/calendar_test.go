@@ -25,7 +25,7 @@ func TestBusinessHoursAcrossAWeekend(t *testing.T) {
 	}
 	at := func(day, hour, minute int) time.Time { return time.Date(2026, 3, day, hour, minute, 0, 0, berlin) } // 6 March 2026 is a Friday
 	week := &supportv1.BusinessHours{TimeZone: "Europe/Berlin", StartHour: 9, EndHour: 17, Days: []int32{1, 2, 3, 4, 5}}
-	if _, err := f.config.UpdateSettings(ctx, f.tenant, &support.SupportSettings{AutoCloseDays: 4, BusinessHours: week}); err != nil {
+	if _, err := f.config.UpdateSettings(ctx, f.tenant, &support.SupportSettings{AutoCloseDays: 4, BusinessHours: week}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.config.UpdatePolicy(ctx, f.tenant, &support.SlaPolicy{Priority: supportv1.TicketPriority_TICKET_PRIORITY_HIGH,
@@ -58,7 +58,7 @@ func TestBusinessHoursAcrossAWeekend(t *testing.T) {
 
 	// A time zone Go does not know is a field error.
 	_, err = f.config.UpdateSettings(ctx, f.tenant, &support.SupportSettings{AutoCloseDays: 4,
-		BusinessHours: &supportv1.BusinessHours{TimeZone: "Mars/Olympus", StartHour: 9, EndHour: 17, Days: []int32{1}}})
+		BusinessHours: &supportv1.BusinessHours{TimeZone: "Mars/Olympus", StartHour: 9, EndHour: 17, Days: []int32{1}}}, nil)
 	if e, ok := apierr.As(err); !ok || e.Kind != apierr.InvalidArgument || e.Fields[0].Field != "settings.business_hours.time_zone" {
 		t.Fatalf("unknown time zone: %v, want INVALID_ARGUMENT", err)
 	}

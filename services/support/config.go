@@ -20,9 +20,10 @@ import (
 const defaultAutoCloseDays = 4
 
 var (
-	updatablePolicyFields = []string{"first_response_target", "resolution_target", "business_hours"}
-	errPolicyPriority     = apierr.Invalid("sla_policy.priority", "must be TICKET_PRIORITY_LOW, _NORMAL, _HIGH or _URGENT")
-	errPolicyOrder        = apierr.Invalid("sla_policy.resolution_target", "must not be shorter than first_response_target")
+	updatablePolicyFields   = []string{"first_response_target", "resolution_target", "business_hours"}
+	updatableSettingsFields = []string{"auto_close_days", "business_hours"}
+	errPolicyPriority       = apierr.Invalid("sla_policy.priority", "must be TICKET_PRIORITY_LOW, _NORMAL, _HIGH or _URGENT")
+	errPolicyOrder          = apierr.Invalid("sla_policy.resolution_target", "must not be shorter than first_response_target")
 )
 
 // Config are the use cases of a tenant's SLA policies and settings.
@@ -100,8 +101,13 @@ func (c *Config) Settings(ctx context.Context, tenant string) (*SupportSettings,
 	return settingsOrDefault(ctx, c.store, tenant)
 }
 
-// UpdateSettings replaces the tenant's settings; a time zone Go does not know is INVALID_ARGUMENT.
-func (c *Config) UpdateSettings(ctx context.Context, tenant string, in *SupportSettings) (*SupportSettings, error) {
+// UpdateSettings changes the fields of the tenant's settings named by mask (both when it is empty)
+// and validates the merged settings; a time zone Go does not know is INVALID_ARGUMENT.
+func (c *Config) UpdateSettings(ctx context.Context, tenant string, in *SupportSettings, mask *fieldmaskpb.FieldMask) (*SupportSettings, error) {
+	fields, err := protoupdate.Fields(in, mask, updatableSettingsFields, "update_mask")
+	if err != nil {
+		return nil, err
+	}
 	current, err := settingsOrDefault(ctx, c.store, tenant)
 	if err != nil {
 		return nil, err
@@ -109,12 +115,16 @@ func (c *Config) UpdateSettings(ctx context.Context, tenant string, in *SupportS
 	if err := etag.Check(in.GetEtag(), current.GetEtag(), ErrConfigEtag); err != nil {
 		return nil, err
 	}
-	if _, err := calendarOf(in.GetBusinessHours()); err != nil {
+	next := proto.CloneOf(current)
+	protoupdate.Apply(next, in, fields)
+	if err := protoupdate.Validate(c.validator, "settings", next); err != nil {
+		return nil, err
+	}
+	if _, err := calendarOf(next.GetBusinessHours()); err != nil {
 		return nil, err
 	}
 	now := c.now().UTC()
-	next := &SupportSettings{AutoCloseDays: in.GetAutoCloseDays(), BusinessHours: in.GetBusinessHours(),
-		UpdateTime: timestamppb.New(now), Etag: etag.Next(current.GetEtag())}
+	next.UpdateTime, next.Etag = timestamppb.New(now), etag.Next(current.GetEtag())
 	_, ev, err := c.publisher.Envelope(ctx, supportv1.EventSettingsUpdated.Of(&supportv1.SupportConfigChanged{Settings: next}), tenant, "", now)
 	if err != nil {
 		return nil, err

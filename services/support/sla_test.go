@@ -162,7 +162,7 @@ func TestPriorityChangeRetargets(t *testing.T) {
 func TestAutoClose(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	if _, err := f.config.UpdateSettings(ctx, f.tenant, &support.SupportSettings{AutoCloseDays: 2, Etag: "0"}); err != nil {
+	if _, err := f.config.UpdateSettings(ctx, f.tenant, &support.SupportSettings{AutoCloseDays: 2, Etag: "0"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	tk := f.create(t, supportv1.TicketPriority_TICKET_PRIORITY_LOW)

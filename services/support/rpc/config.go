@@ -33,7 +33,7 @@ func (s *Server) GetSupportSettings(ctx context.Context, _ *supportv1.GetSupport
 // UpdateSupportSettings implements supportv1.SupportServiceServer.
 func (s *Server) UpdateSupportSettings(ctx context.Context, req *supportv1.UpdateSupportSettingsRequest) (*supportv1.UpdateSupportSettingsResponse, error) {
 	return call(ctx, func(tenant string) (*supportv1.UpdateSupportSettingsResponse, error) {
-		st, err := s.uc.Config.UpdateSettings(ctx, tenant, req.GetSettings())
+		st, err := s.uc.Config.UpdateSettings(ctx, tenant, req.GetSettings(), req.GetUpdateMask())
 		return &supportv1.UpdateSupportSettingsResponse{Settings: st}, err
 	})
 }

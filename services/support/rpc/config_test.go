@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -35,6 +36,17 @@ func TestSupportConfigOverREST(t *testing.T) {
 	if r := sys.Do(t, http.MethodPatch, "/v1/support/settings", key, []byte(`{"autoCloseDays":2,"etag":"0"}`)); r.Status != 200 || r.JSON(t)["autoCloseDays"] != float64(2) {
 		t.Fatalf("update settings: %d %s", r.Status, r.Body)
 	}
+	// A partial PATCH: the merged settings are validated, so the absent autoCloseDays is kept, not
+	// refused as 0.
+	hours := `{"businessHours":{"timeZone":"Europe/Paris","startHour":9,"endHour":17,"days":[1,2,3,4,5]},"etag":"1"}`
+	if r := sys.Do(t, http.MethodPatch, "/v1/support/settings?updateMask=businessHours", key, []byte(hours)); r.Status != 200 ||
+		r.JSON(t)["autoCloseDays"] != float64(2) || r.JSON(t)["businessHours"].(map[string]any)["timeZone"] != "Europe/Paris" {
+		t.Fatalf("update business hours alone: %d %s", r.Status, r.Body)
+	}
+	if r := sys.Do(t, http.MethodPatch, "/v1/support/settings?updateMask=autoCloseDays", key, []byte(`{"etag":"2"}`)); r.Status != 400 ||
+		!strings.Contains(string(r.Body), "settings.auto_close_days") {
+		t.Fatalf("clearing autoCloseDays: %d %s, want 400 on the merged settings' autoCloseDays", r.Status, r.Body)
+	}
 
 	for _, score := range []string{"10", "9", "8", "3"} {
 		r := sys.Do(t, http.MethodPost, "/v1/npsResponses", key, []byte(`{"customerId":"`+supportCustomer+`","score":`+score+`,"comment":"ok"}`))
@@ -64,7 +76,7 @@ func TestSupportConfigOverREST(t *testing.T) {
 		{"policy of an unknown priority", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_HUGE", key, `{"firstResponseTarget":"600s"}`, 400, "INVALID_ARGUMENT", ""},
 		{"policy target too short", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW?updateMask=firstResponseTarget", key, `{"firstResponseTarget":"5s"}`, 400, "INVALID_ARGUMENT", "sla_policy.first_response_target"},
 		{"policy resolution before response", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW", key, `{"firstResponseTarget":"7200s","resolutionTarget":"3600s"}`, 400, "INVALID_ARGUMENT", "sla_policy.resolution_target"},
-		{"policy mask outside the updatable", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW?updateMask=etag", key, `{}`, 400, "INVALID_ARGUMENT", "update_mask"},
+		{"policy mask outside the updatable", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW?updateMask=priority", key, `{}`, 400, "INVALID_ARGUMENT", "update_mask"},
 		{"policy stale etag", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_URGENT?updateMask=firstResponseTarget", key, `{"firstResponseTarget":"600s","etag":"0"}`, 409, "ABORTED", ""},
 		{"settings without key", "GET", "/v1/support/settings", "", "", 401, "UNAUTHENTICATED", ""},
 		{"settings with a read-only key", "PATCH", "/v1/support/settings", readOnly, `{"autoCloseDays":3}`, 403, "PERMISSION_DENIED", ""},

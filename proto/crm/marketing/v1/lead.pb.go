@@ -132,7 +132,7 @@ type Lead struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the lead last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// Changes whenever the lead changes; send it back on update to detect concurrent edits. Output only.
+	// Changes whenever the lead changes; send it back on update to detect concurrent edits.
 	Etag string `protobuf:"bytes,19,opt,name=etag,proto3" json:"etag,omitempty"`
 	// The customer whose referral code the lead arrived with, if any. Output only.
 	ReferrerCustomerId string `protobuf:"bytes,20,opt,name=referrer_customer_id,json=referrerCustomerId,proto3" json:"referrer_customer_id,omitempty"`
@@ -497,7 +497,7 @@ var File_crm_marketing_v1_lead_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_lead_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcrm/marketing/v1/lead.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd5\t\n" +
+	"\x1bcrm/marketing/v1/lead.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd0\t\n" +
 	"\x04Lead\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12$\n" +
 	"\vcustomer_id\x18\x02 \x01(\tB\x03\xe0A\x03R\n" +
@@ -526,8 +526,8 @@ const file_crm_marketing_v1_lead_proto_rawDesc = "" +
 	"\vcreate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTime\x12\x17\n" +
-	"\x04etag\x18\x13 \x01(\tB\x03\xe0A\x03R\x04etag\x125\n" +
+	"updateTime\x12\x12\n" +
+	"\x04etag\x18\x13 \x01(\tR\x04etag\x125\n" +
 	"\x14referrer_customer_id\x18\x14 \x01(\tB\x03\xe0A\x03R\x12referrerCustomerId\x120\n" +
 	"\x11engagement_points\x18\x15 \x01(\x01B\x03\xe0A\x03R\x10engagementPoints\x12>\n" +
 	"\n" +

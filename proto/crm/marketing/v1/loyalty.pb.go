@@ -323,7 +323,6 @@ type LoyaltyProgram struct {
 	// Points earned over the trailing year for PLATINUM.
 	PlatinumPoints int64 `protobuf:"varint,5,opt,name=platinum_points,json=platinumPoints,proto3" json:"platinum_points,omitempty"`
 	// Changes whenever the programme changes; send it back on update to detect concurrent edits.
-	// Output only.
 	Etag string `protobuf:"bytes,6,opt,name=etag,proto3" json:"etag,omitempty"`
 	// When the programme last changed; absent while it is the default. Output only.
 	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
@@ -433,7 +432,7 @@ const file_crm_marketing_v1_loyalty_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
 	"customerId\x12;\n" +
 	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xa6\x04\n" +
+	"createTime\"\xa1\x04\n" +
 	"\x0eLoyaltyProgram\x122\n" +
 	"\x0fpoints_per_unit\x18\x01 \x01(\x03B\n" +
 	"\xbaH\a\"\x05\x18\x90N(\x00R\rpointsPerUnit\x129\n" +
@@ -442,8 +441,8 @@ const file_crm_marketing_v1_loyalty_proto_rawDesc = "" +
 	"\rsilver_points\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\fsilverPoints\x12(\n" +
 	"\vgold_points\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\n" +
 	"goldPoints\x120\n" +
-	"\x0fplatinum_points\x18\x05 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\x0eplatinumPoints\x12\x17\n" +
-	"\x04etag\x18\x06 \x01(\tB\x03\xe0A\x03R\x04etag\x12@\n" +
+	"\x0fplatinum_points\x18\x05 \x01(\x03B\a\xbaH\x04\"\x02 \x00R\x0eplatinumPoints\x12\x12\n" +
+	"\x04etag\x18\x06 \x01(\tR\x04etag\x12@\n" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime:\xbf\x01\xbaH\xbb\x01\x1a\xb8\x01\n" +
 	"\x1aloyalty_program.thresholds\x12Htier thresholds must rise: silver_points < gold_points < platinum_points\x1aPthis.silver_points < this.gold_points && this.gold_points < this.platinum_points*\x8f\x01\n" +

@@ -40,7 +40,7 @@ type Segment struct {
 	Rule *SegmentRule `protobuf:"bytes,4,opt,name=rule,proto3" json:"rule,omitempty"`
 	// When the segment was created. Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	// Changes whenever the segment changes. Output only.
+	// Changes whenever the segment changes.
 	Etag          string `protobuf:"bytes,6,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -232,15 +232,15 @@ var File_crm_marketing_v1_segment_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_segment_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/marketing/v1/segment.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\x02\n" +
+	"\x1ecrm/marketing/v1/segment.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x02\n" +
 	"\aSegment\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x121\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12G\n" +
 	"\x0fcontact_channel\x18\x03 \x01(\x0e2\x14.crm.type.v1.ChannelB\b\xbaH\x05\x82\x01\x02\x10\x01R\x0econtactChannel\x12<\n" +
 	"\x04rule\x18\x04 \x01(\v2\x1d.crm.marketing.v1.SegmentRuleB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x04rule\x12@\n" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"createTime\x12\x17\n" +
-	"\x04etag\x18\x06 \x01(\tB\x03\xe0A\x03R\x04etag\"\xac\x04\n" +
+	"createTime\x12\x12\n" +
+	"\x04etag\x18\x06 \x01(\tR\x04etag\"\xac\x04\n" +
 	"\vSegmentRule\x12^\n" +
 	"\x10lifecycle_stages\x18\x01 \x03(\x0e2 .crm.marketing.v1.LifecycleStageB\x11\xbaH\x0e\x92\x01\v\x10\a\"\a\x82\x01\x04\x10\x01 \x00R\x0flifecycleStages\x12)\n" +
 	"\tmin_score\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00H\x00R\bminScore\x88\x01\x01\x12)\n" +

@@ -157,7 +157,7 @@ type Product struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the product last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// Changes whenever the product changes. Output only.
+	// Changes whenever the product changes.
 	Etag string `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
 	// What the product is and does.
 	Description string `protobuf:"bytes,9,opt,name=description,proto3" json:"description,omitempty"`
@@ -1276,7 +1276,7 @@ type Subscription struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When it last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// Changes whenever it changes. Output only.
+	// Changes whenever it changes.
 	Etag          string `protobuf:"bytes,18,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2317,7 +2317,7 @@ var File_crm_product_v1_product_service_proto protoreflect.FileDescriptor
 
 const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\n" +
-	"$crm/product/v1/product_service.proto\x12\x0ecrm.product.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17crm/type/v1/money.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a#crm/product/v1/recommendation.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x06\n" +
+	"$crm/product/v1/product_service.proto\x12\x0ecrm.product.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17crm/type/v1/money.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a#crm/product/v1/recommendation.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x06\n" +
 	"\aProduct\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12\"\n" +
 	"\x03sku\x18\x02 \x01(\tB\x10\xe0A\x02\xe0A\x05\xbaH\a\xc8\x01\x01r\x02\x18@R\x03sku\x121\n" +
@@ -2327,8 +2327,8 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTime\x12\x17\n" +
-	"\x04etag\x18\b \x01(\tB\x03\xe0A\x03R\x04etag\x12*\n" +
+	"updateTime\x12\x12\n" +
+	"\x04etag\x18\b \x01(\tR\x04etag\x12*\n" +
 	"\vdescription\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\vdescription\x12@\n" +
 	"\bcategory\x18\n" +
 	" \x01(\tB$\xbaH!\xd8\x01\x01r\x1c2\x1a^[a-z0-9][a-z0-9_-]{0,63}$R\bcategory\x12\x1b\n" +
@@ -2398,7 +2398,7 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\x18CheckEntitlementResponse\x12\x1a\n" +
 	"\bentitled\x18\x01 \x01(\bR\bentitled\x12\x19\n" +
 	"\bgrant_id\x18\x02 \x01(\tR\agrantId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xe2\x06\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xdd\x06\n" +
 	"\fSubscription\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -2423,8 +2423,8 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\vcreate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTime\x12\x17\n" +
-	"\x04etag\x18\x12 \x01(\tB\x03\xe0A\x03R\x04etag\"5\n" +
+	"updateTime\x12\x12\n" +
+	"\x04etag\x18\x12 \x01(\tR\x04etag\"5\n" +
 	"\x16GetSubscriptionRequest\x12\x1b\n" +
 	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"[\n" +
 	"\x17GetSubscriptionResponse\x12@\n" +

@@ -113,7 +113,7 @@ type Activity struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the activity last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// Changes whenever the activity changes. Output only.
+	// Changes whenever the activity changes.
 	Etag          string `protobuf:"bytes,13,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -244,7 +244,7 @@ var File_crm_sales_v1_activity_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_activity_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcrm/sales/v1/activity.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\a\n" +
+	"\x1bcrm/sales/v1/activity.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x06\n" +
 	"\bActivity\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12>\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1a.crm.sales.v1.ActivityTypeB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\x04type\x12(\n" +
@@ -262,8 +262,8 @@ const file_crm_sales_v1_activity_proto_rawDesc = "" +
 	"\vcreate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTime\x12\x17\n" +
-	"\x04etag\x18\r \x01(\tB\x03\xe0A\x03R\x04etag:\xf5\x01\xbaH\xf1\x01\x1a\x9a\x01\n" +
+	"updateTime\x12\x12\n" +
+	"\x04etag\x18\r \x01(\tR\x04etag:\xf5\x01\xbaH\xf1\x01\x1a\x9a\x01\n" +
 	"\ractivity.link\x12<link the activity to a contact, an account or an opportunity\x1aKthis.contact_id != '' || this.account_id != '' || this.opportunity_id != ''\x1aR\n" +
 	"\x11activity.due_time\x12\x17a task needs a due_time\x1a$this.type != 4 || has(this.due_time)*\x91\x01\n" +
 	"\fActivityType\x12\x1d\n" +

@@ -54,7 +54,7 @@ type Contact struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the contact last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// Changes whenever the contact changes; send it back on update and delete. Output only.
+	// Changes whenever the contact changes; send it back on update and delete.
 	Etag          string `protobuf:"bytes,13,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -185,7 +185,7 @@ var File_crm_sales_v1_contact_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_contact_proto_rawDesc = "" +
 	"\n" +
-	"\x1acrm/sales/v1/contact.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x04\n" +
+	"\x1acrm/sales/v1/contact.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x04\n" +
 	"\aContact\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12$\n" +
 	"\vcustomer_id\x18\x02 \x01(\tB\x03\xe0A\x03R\n" +
@@ -206,8 +206,8 @@ const file_crm_sales_v1_contact_proto_rawDesc = "" +
 	"\vcreate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTime\x12\x17\n" +
-	"\x04etag\x18\r \x01(\tB\x03\xe0A\x03R\x04etagB4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
+	"updateTime\x12\x12\n" +
+	"\x04etag\x18\r \x01(\tR\x04etagB4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
 
 var (
 	file_crm_sales_v1_contact_proto_rawDescOnce sync.Once

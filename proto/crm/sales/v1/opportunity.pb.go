@@ -134,7 +134,7 @@ type Opportunity struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the deal last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// Changes whenever the deal changes; send it back on update. Output only.
+	// Changes whenever the deal changes; send it back on update.
 	Etag          string `protobuf:"bytes,24,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -406,7 +406,7 @@ var File_crm_sales_v1_opportunity_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_opportunity_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/sales/v1/opportunity.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x17crm/type/v1/money.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\t\n" +
+	"\x1ecrm/sales/v1/opportunity.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x17crm/type/v1/money.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\t\n" +
 	"\vOpportunity\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x121\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12-\n" +
@@ -443,8 +443,8 @@ const file_crm_sales_v1_opportunity_proto_rawDesc = "" +
 	"\vcreate_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTime\x12\x17\n" +
-	"\x04etag\x18\x18 \x01(\tB\x03\xe0A\x03R\x04etag\"r\n" +
+	"updateTime\x12\x12\n" +
+	"\x04etag\x18\x18 \x01(\tR\x04etag\"r\n" +
 	"\vStageChange\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x1d\n" +
 	"\n" +

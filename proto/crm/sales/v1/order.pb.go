@@ -47,7 +47,7 @@ type Order struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the order last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// Changes whenever the order changes. Output only.
+	// Changes whenever the order changes.
 	Etag string `protobuf:"bytes,10,opt,name=etag,proto3" json:"etag,omitempty"`
 	// The currency the lines are priced in; "USD" when empty. An order from a won opportunity is in
 	// the opportunity's currency.
@@ -276,7 +276,7 @@ var File_crm_sales_v1_order_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_order_proto_rawDesc = "" +
 	"\n" +
-	"\x18crm/sales/v1/order.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17crm/type/v1/money.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x04\n" +
+	"\x18crm/sales/v1/order.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17crm/type/v1/money.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x04\n" +
 	"\x05Order\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12,\n" +
 	"\vcustomer_id\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
@@ -291,9 +291,9 @@ const file_crm_sales_v1_order_proto_rawDesc = "" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTime\x12\x17\n" +
+	"updateTime\x12\x12\n" +
 	"\x04etag\x18\n" +
-	" \x01(\tB\x03\xe0A\x03R\x04etag\x129\n" +
+	" \x01(\tR\x04etag\x129\n" +
 	"\rcurrency_code\x18\v \x01(\tB\x14\xbaH\x11\xd8\x01\x01r\f2\n" +
 	"^[A-Z]{3}$R\fcurrencyCode\"\xdf\x02\n" +
 	"\tOrderLine\x12*\n" +

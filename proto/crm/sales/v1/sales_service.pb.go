@@ -96,7 +96,7 @@ type Account struct {
 	// When the account last changed. Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Changes whenever the account changes; send it back on update and delete to detect concurrent
-	// edits. Output only.
+	// edits.
 	Etag string `protobuf:"bytes,6,opt,name=etag,proto3" json:"etag,omitempty"`
 	// The sales rep who owns the account.
 	OwnerId string `protobuf:"bytes,7,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
@@ -4263,7 +4263,7 @@ var File_crm_sales_v1_sales_service_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\n" +
-	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a$crm/product/v1/product_service.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x18crm/sales/v1/value.proto\x1a$crm/support/v1/support_service.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x02\n" +
+	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a$crm/product/v1/product_service.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x18crm/sales/v1/value.proto\x1a$crm/support/v1/support_service.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x02\n" +
 	"\aAccount\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x121\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12 \n" +
@@ -4271,8 +4271,8 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTime\x12\x17\n" +
-	"\x04etag\x18\x06 \x01(\tB\x03\xe0A\x03R\x04etag\x129\n" +
+	"updateTime\x12\x12\n" +
+	"\x04etag\x18\x06 \x01(\tR\x04etag\x129\n" +
 	"\bowner_id\x18\a \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{0,64}$R\aownerId\x12#\n" +
 	"\bindustry\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\bindustry\"R\n" +
 	"\x14CreateAccountRequest\x12:\n" +

@@ -2017,8 +2017,11 @@ func (x *GetSupportSettingsResponse) GetSettings() *SupportSettings {
 // Request of UpdateSupportSettings.
 type UpdateSupportSettingsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The new settings and the etag read.
-	Settings      *SupportSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	// The new values of the fields in update_mask, and the etag read. Validated after the mask is
+	// applied, so a partial body is fine.
+	Settings *SupportSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	// The fields to change: auto_close_days, business_hours. Empty: both.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2056,6 +2059,13 @@ func (*UpdateSupportSettingsRequest) Descriptor() ([]byte, []int) {
 func (x *UpdateSupportSettingsRequest) GetSettings() *SupportSettings {
 	if x != nil {
 		return x.Settings
+	}
+	return nil
+}
+
+func (x *UpdateSupportSettingsRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
 	}
 	return nil
 }
@@ -2409,9 +2419,11 @@ const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"sla_policy\x18\x01 \x01(\v2\x19.crm.support.v1.SlaPolicyR\tslaPolicy\"\x1b\n" +
 	"\x19GetSupportSettingsRequest\"Y\n" +
 	"\x1aGetSupportSettingsResponse\x12;\n" +
-	"\bsettings\x18\x01 \x01(\v2\x1f.crm.support.v1.SupportSettingsR\bsettings\"f\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1f.crm.support.v1.SupportSettingsR\bsettings\"\xa3\x01\n" +
 	"\x1cUpdateSupportSettingsRequest\x12F\n" +
-	"\bsettings\x18\x01 \x01(\v2\x1f.crm.support.v1.SupportSettingsB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bsettings\"\\\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1f.crm.support.v1.SupportSettingsB\t\xe0A\x02\xbaH\x03\xd8\x01\x03R\bsettings\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"\\\n" +
 	"\x1dUpdateSupportSettingsResponse\x12;\n" +
 	"\bsettings\x18\x01 \x01(\v2\x1f.crm.support.v1.SupportSettingsR\bsettings\"e\n" +
 	"\x18RecordNpsResponseRequest\x12I\n" +
@@ -2560,57 +2572,58 @@ var file_crm_support_v1_support_service_proto_depIdxs = []int32{
 	52, // 34: crm.support.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> crm.support.v1.SlaPolicy
 	53, // 35: crm.support.v1.GetSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
 	53, // 36: crm.support.v1.UpdateSupportSettingsRequest.settings:type_name -> crm.support.v1.SupportSettings
-	53, // 37: crm.support.v1.UpdateSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
-	54, // 38: crm.support.v1.RecordNpsResponseRequest.nps_response:type_name -> crm.support.v1.NpsResponse
-	54, // 39: crm.support.v1.RecordNpsResponseResponse.nps_response:type_name -> crm.support.v1.NpsResponse
-	55, // 40: crm.support.v1.GetSupportStatsResponse.stats:type_name -> crm.support.v1.SupportStats
-	1,  // 41: crm.support.v1.SupportService.CreateTicket:input_type -> crm.support.v1.CreateTicketRequest
-	3,  // 42: crm.support.v1.SupportService.GetTicket:input_type -> crm.support.v1.GetTicketRequest
-	5,  // 43: crm.support.v1.SupportService.ListTickets:input_type -> crm.support.v1.ListTicketsRequest
-	7,  // 44: crm.support.v1.SupportService.UpdateTicket:input_type -> crm.support.v1.UpdateTicketRequest
-	9,  // 45: crm.support.v1.SupportService.AssignTicket:input_type -> crm.support.v1.AssignTicketRequest
-	11, // 46: crm.support.v1.SupportService.OpenTicket:input_type -> crm.support.v1.OpenTicketRequest
-	13, // 47: crm.support.v1.SupportService.PendTicket:input_type -> crm.support.v1.PendTicketRequest
-	15, // 48: crm.support.v1.SupportService.HoldTicket:input_type -> crm.support.v1.HoldTicketRequest
-	17, // 49: crm.support.v1.SupportService.SolveTicket:input_type -> crm.support.v1.SolveTicketRequest
-	19, // 50: crm.support.v1.SupportService.ReopenTicket:input_type -> crm.support.v1.ReopenTicketRequest
-	21, // 51: crm.support.v1.SupportService.CloseTicket:input_type -> crm.support.v1.CloseTicketRequest
-	23, // 52: crm.support.v1.SupportService.RateTicket:input_type -> crm.support.v1.RateTicketRequest
-	25, // 53: crm.support.v1.SupportService.AddComment:input_type -> crm.support.v1.AddCommentRequest
-	27, // 54: crm.support.v1.SupportService.ListComments:input_type -> crm.support.v1.ListCommentsRequest
-	29, // 55: crm.support.v1.SupportService.SweepTickets:input_type -> crm.support.v1.SweepTicketsRequest
-	31, // 56: crm.support.v1.SupportService.ListSlaPolicies:input_type -> crm.support.v1.ListSlaPoliciesRequest
-	33, // 57: crm.support.v1.SupportService.UpdateSlaPolicy:input_type -> crm.support.v1.UpdateSlaPolicyRequest
-	35, // 58: crm.support.v1.SupportService.GetSupportSettings:input_type -> crm.support.v1.GetSupportSettingsRequest
-	37, // 59: crm.support.v1.SupportService.UpdateSupportSettings:input_type -> crm.support.v1.UpdateSupportSettingsRequest
-	39, // 60: crm.support.v1.SupportService.RecordNpsResponse:input_type -> crm.support.v1.RecordNpsResponseRequest
-	41, // 61: crm.support.v1.SupportService.GetSupportStats:input_type -> crm.support.v1.GetSupportStatsRequest
-	2,  // 62: crm.support.v1.SupportService.CreateTicket:output_type -> crm.support.v1.CreateTicketResponse
-	4,  // 63: crm.support.v1.SupportService.GetTicket:output_type -> crm.support.v1.GetTicketResponse
-	6,  // 64: crm.support.v1.SupportService.ListTickets:output_type -> crm.support.v1.ListTicketsResponse
-	8,  // 65: crm.support.v1.SupportService.UpdateTicket:output_type -> crm.support.v1.UpdateTicketResponse
-	10, // 66: crm.support.v1.SupportService.AssignTicket:output_type -> crm.support.v1.AssignTicketResponse
-	12, // 67: crm.support.v1.SupportService.OpenTicket:output_type -> crm.support.v1.OpenTicketResponse
-	14, // 68: crm.support.v1.SupportService.PendTicket:output_type -> crm.support.v1.PendTicketResponse
-	16, // 69: crm.support.v1.SupportService.HoldTicket:output_type -> crm.support.v1.HoldTicketResponse
-	18, // 70: crm.support.v1.SupportService.SolveTicket:output_type -> crm.support.v1.SolveTicketResponse
-	20, // 71: crm.support.v1.SupportService.ReopenTicket:output_type -> crm.support.v1.ReopenTicketResponse
-	22, // 72: crm.support.v1.SupportService.CloseTicket:output_type -> crm.support.v1.CloseTicketResponse
-	24, // 73: crm.support.v1.SupportService.RateTicket:output_type -> crm.support.v1.RateTicketResponse
-	26, // 74: crm.support.v1.SupportService.AddComment:output_type -> crm.support.v1.AddCommentResponse
-	28, // 75: crm.support.v1.SupportService.ListComments:output_type -> crm.support.v1.ListCommentsResponse
-	30, // 76: crm.support.v1.SupportService.SweepTickets:output_type -> crm.support.v1.SweepTicketsResponse
-	32, // 77: crm.support.v1.SupportService.ListSlaPolicies:output_type -> crm.support.v1.ListSlaPoliciesResponse
-	34, // 78: crm.support.v1.SupportService.UpdateSlaPolicy:output_type -> crm.support.v1.UpdateSlaPolicyResponse
-	36, // 79: crm.support.v1.SupportService.GetSupportSettings:output_type -> crm.support.v1.GetSupportSettingsResponse
-	38, // 80: crm.support.v1.SupportService.UpdateSupportSettings:output_type -> crm.support.v1.UpdateSupportSettingsResponse
-	40, // 81: crm.support.v1.SupportService.RecordNpsResponse:output_type -> crm.support.v1.RecordNpsResponseResponse
-	42, // 82: crm.support.v1.SupportService.GetSupportStats:output_type -> crm.support.v1.GetSupportStatsResponse
-	62, // [62:83] is the sub-list for method output_type
-	41, // [41:62] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	50, // 37: crm.support.v1.UpdateSupportSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	53, // 38: crm.support.v1.UpdateSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
+	54, // 39: crm.support.v1.RecordNpsResponseRequest.nps_response:type_name -> crm.support.v1.NpsResponse
+	54, // 40: crm.support.v1.RecordNpsResponseResponse.nps_response:type_name -> crm.support.v1.NpsResponse
+	55, // 41: crm.support.v1.GetSupportStatsResponse.stats:type_name -> crm.support.v1.SupportStats
+	1,  // 42: crm.support.v1.SupportService.CreateTicket:input_type -> crm.support.v1.CreateTicketRequest
+	3,  // 43: crm.support.v1.SupportService.GetTicket:input_type -> crm.support.v1.GetTicketRequest
+	5,  // 44: crm.support.v1.SupportService.ListTickets:input_type -> crm.support.v1.ListTicketsRequest
+	7,  // 45: crm.support.v1.SupportService.UpdateTicket:input_type -> crm.support.v1.UpdateTicketRequest
+	9,  // 46: crm.support.v1.SupportService.AssignTicket:input_type -> crm.support.v1.AssignTicketRequest
+	11, // 47: crm.support.v1.SupportService.OpenTicket:input_type -> crm.support.v1.OpenTicketRequest
+	13, // 48: crm.support.v1.SupportService.PendTicket:input_type -> crm.support.v1.PendTicketRequest
+	15, // 49: crm.support.v1.SupportService.HoldTicket:input_type -> crm.support.v1.HoldTicketRequest
+	17, // 50: crm.support.v1.SupportService.SolveTicket:input_type -> crm.support.v1.SolveTicketRequest
+	19, // 51: crm.support.v1.SupportService.ReopenTicket:input_type -> crm.support.v1.ReopenTicketRequest
+	21, // 52: crm.support.v1.SupportService.CloseTicket:input_type -> crm.support.v1.CloseTicketRequest
+	23, // 53: crm.support.v1.SupportService.RateTicket:input_type -> crm.support.v1.RateTicketRequest
+	25, // 54: crm.support.v1.SupportService.AddComment:input_type -> crm.support.v1.AddCommentRequest
+	27, // 55: crm.support.v1.SupportService.ListComments:input_type -> crm.support.v1.ListCommentsRequest
+	29, // 56: crm.support.v1.SupportService.SweepTickets:input_type -> crm.support.v1.SweepTicketsRequest
+	31, // 57: crm.support.v1.SupportService.ListSlaPolicies:input_type -> crm.support.v1.ListSlaPoliciesRequest
+	33, // 58: crm.support.v1.SupportService.UpdateSlaPolicy:input_type -> crm.support.v1.UpdateSlaPolicyRequest
+	35, // 59: crm.support.v1.SupportService.GetSupportSettings:input_type -> crm.support.v1.GetSupportSettingsRequest
+	37, // 60: crm.support.v1.SupportService.UpdateSupportSettings:input_type -> crm.support.v1.UpdateSupportSettingsRequest
+	39, // 61: crm.support.v1.SupportService.RecordNpsResponse:input_type -> crm.support.v1.RecordNpsResponseRequest
+	41, // 62: crm.support.v1.SupportService.GetSupportStats:input_type -> crm.support.v1.GetSupportStatsRequest
+	2,  // 63: crm.support.v1.SupportService.CreateTicket:output_type -> crm.support.v1.CreateTicketResponse
+	4,  // 64: crm.support.v1.SupportService.GetTicket:output_type -> crm.support.v1.GetTicketResponse
+	6,  // 65: crm.support.v1.SupportService.ListTickets:output_type -> crm.support.v1.ListTicketsResponse
+	8,  // 66: crm.support.v1.SupportService.UpdateTicket:output_type -> crm.support.v1.UpdateTicketResponse
+	10, // 67: crm.support.v1.SupportService.AssignTicket:output_type -> crm.support.v1.AssignTicketResponse
+	12, // 68: crm.support.v1.SupportService.OpenTicket:output_type -> crm.support.v1.OpenTicketResponse
+	14, // 69: crm.support.v1.SupportService.PendTicket:output_type -> crm.support.v1.PendTicketResponse
+	16, // 70: crm.support.v1.SupportService.HoldTicket:output_type -> crm.support.v1.HoldTicketResponse
+	18, // 71: crm.support.v1.SupportService.SolveTicket:output_type -> crm.support.v1.SolveTicketResponse
+	20, // 72: crm.support.v1.SupportService.ReopenTicket:output_type -> crm.support.v1.ReopenTicketResponse
+	22, // 73: crm.support.v1.SupportService.CloseTicket:output_type -> crm.support.v1.CloseTicketResponse
+	24, // 74: crm.support.v1.SupportService.RateTicket:output_type -> crm.support.v1.RateTicketResponse
+	26, // 75: crm.support.v1.SupportService.AddComment:output_type -> crm.support.v1.AddCommentResponse
+	28, // 76: crm.support.v1.SupportService.ListComments:output_type -> crm.support.v1.ListCommentsResponse
+	30, // 77: crm.support.v1.SupportService.SweepTickets:output_type -> crm.support.v1.SweepTicketsResponse
+	32, // 78: crm.support.v1.SupportService.ListSlaPolicies:output_type -> crm.support.v1.ListSlaPoliciesResponse
+	34, // 79: crm.support.v1.SupportService.UpdateSlaPolicy:output_type -> crm.support.v1.UpdateSlaPolicyResponse
+	36, // 80: crm.support.v1.SupportService.GetSupportSettings:output_type -> crm.support.v1.GetSupportSettingsResponse
+	38, // 81: crm.support.v1.SupportService.UpdateSupportSettings:output_type -> crm.support.v1.UpdateSupportSettingsResponse
+	40, // 82: crm.support.v1.SupportService.RecordNpsResponse:output_type -> crm.support.v1.RecordNpsResponseResponse
+	42, // 83: crm.support.v1.SupportService.GetSupportStats:output_type -> crm.support.v1.GetSupportStatsResponse
+	63, // [63:84] is the sub-list for method output_type
+	42, // [42:63] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_crm_support_v1_support_service_proto_init() }

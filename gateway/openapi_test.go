@@ -1,0 +1,374 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/crmcycle/crm/gateway"
+	"github.com/crmcycle/crm/gateway/gatewaytest"
+	"github.com/crmcycle/crm/pkg/servicetest"
+)
+
+// loadDocument fetches /openapi.json from the running gateway and checks it with kin-openapi.
+func loadDocument(t *testing.T, sys *system) *openapi3.T {
+	t.Helper()
+	r := sys.Do(t, http.MethodGet, "/openapi.json", "", nil)
+	doc, err := openapi3.NewLoader().LoadFromData(r.Body)
+	if err != nil {
+		t.Fatalf("/openapi.json does not load: %v", err)
+	}
+	if err := doc.Validate(t.Context()); err != nil {
+		t.Fatalf("/openapi.json is not valid OpenAPI 3: %v", err)
+	}
+	return doc
+}
+
+// protoRoutes are the HTTP routes of the API's services as the protos declare them (what the
+// gateway serves), with path variables blanked: "PATCH /v1/leads/{}".
+func protoRoutes(t *testing.T) map[string]protoreflect.MethodDescriptor {
+	t.Helper()
+	routes := map[string]protoreflect.MethodDescriptor{}
+	protoregistry.GlobalFiles.RangeFiles(func(f protoreflect.FileDescriptor) bool {
+		if !strings.HasPrefix(string(f.Package()), "crm.") {
+			return true
+		}
+		for i := range f.Services().Len() {
+			s := f.Services().Get(i)
+			for j := range s.Methods().Len() {
+				m := s.Methods().Get(j)
+				rule, _ := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule)
+				method, path := ruleRoute(rule)
+				if method == "" {
+					continue
+				}
+				routes[method+" "+blankVars(path)] = m
+			}
+		}
+		return true
+	})
+	if len(routes) < 90 {
+		t.Fatalf("found %d routes in the protos; the service packages are not linked in", len(routes))
+	}
+	return routes
+}
+
+func ruleRoute(r *annotations.HttpRule) (string, string) {
+	switch {
+	case r.GetGet() != "":
+		return http.MethodGet, r.GetGet()
+	case r.GetPost() != "":
+		return http.MethodPost, r.GetPost()
+	case r.GetPatch() != "":
+		return http.MethodPatch, r.GetPatch()
+	case r.GetDelete() != "":
+		return http.MethodDelete, r.GetDelete()
+	case r.GetPut() != "":
+		return http.MethodPut, r.GetPut()
+	}
+	return "", ""
+}
+
+var pathVar = regexp.MustCompile(`\{[^}]*\}`)
+
+func blankVars(path string) string { return pathVar.ReplaceAllString(path, "{}") }
+
+// TestOpenAPIDocumentIsTheContract checks the served document against the protos it comes from
+// (read here through the Go registry, not the generator's image): one operation per route and no
+// two paths for one route, one tag per service, the AIP-193 errors, headers and parameters of the
+// conventions, updateMask on every PATCH, and the protovalidate limits and enum values.
+func TestOpenAPIDocumentIsTheContract(t *testing.T) {
+	sys := startSystem(t, servicetest.Options{}, gateway.Config{})
+	doc := loadDocument(t, sys)
+	routes := protoRoutes(t)
+
+	seen := map[string]bool{}
+	for _, path := range doc.Paths.Keys() {
+		if seen[blankVars(path)] {
+			t.Errorf("two paths for one route: %s", blankVars(path))
+		}
+		seen[blankVars(path)] = true
+		for method, op := range doc.Paths.Value(path).Operations() {
+			route := method + " " + blankVars(path)
+			m, ok := routes[route]
+			if !ok {
+				t.Errorf("%s is in the document but no proto declares it", route)
+				continue
+			}
+			delete(routes, route)
+			checkOperation(t, doc, route, m, op)
+		}
+	}
+	for route := range routes {
+		t.Errorf("%s is served but missing from the document", route)
+	}
+
+	var tags []string
+	for _, tag := range doc.Tags {
+		tags = append(tags, tag.Name)
+	}
+	if want := []string{"MarketingService", "ProductService", "SalesService", "SupportService"}; !slices.Equal(tags, want) {
+		t.Errorf("tags %v, want one per service %v", tags, want)
+	}
+	if s := doc.Components.SecuritySchemes["apiKey"]; s == nil || s.Value.Type != "http" || s.Value.Scheme != "bearer" {
+		t.Errorf("security scheme apiKey: %+v, want HTTP bearer", s)
+	}
+	checkSchemas(t, doc)
+
+	yamlDoc, err := openapi3.NewLoader().LoadFromData(sys.Do(t, http.MethodGet, "/openapi.yaml", "", nil).Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromJSON, _ := json.Marshal(doc)
+	fromYAML, _ := json.Marshal(yamlDoc)
+	if !bytes.Equal(fromJSON, fromYAML) {
+		t.Error("/openapi.yaml is not the document /openapi.json is")
+	}
+}
+
+func checkOperation(t *testing.T, doc *openapi3.T, route string, m protoreflect.MethodDescriptor, op *openapi3.Operation) {
+	t.Helper()
+	if len(op.Tags) != 1 || op.Tags[0] != string(m.Parent().Name()) {
+		t.Errorf("%s: tags %v, want [%s]", route, op.Tags, m.Parent().Name())
+	}
+	if op.Summary == "" || op.Description == "" {
+		t.Errorf("%s: no summary or description", route)
+	}
+	params := map[string]*openapi3.Parameter{}
+	for _, p := range op.Parameters {
+		params[p.Value.In+":"+p.Value.Name] = p.Value
+	}
+	mutating := !strings.HasPrefix(route, "GET ")
+	if _, ok := params["header:Idempotency-Key"]; ok != mutating {
+		t.Errorf("%s: Idempotency-Key declared %v, want %v", route, ok, mutating)
+	}
+	if _, ok := params["header:X-Request-Id"]; !ok {
+		t.Errorf("%s: no X-Request-Id parameter", route)
+	}
+	if strings.HasPrefix(route, "PATCH ") && params["query:updateMask"] == nil {
+		t.Errorf("%s: no updateMask", route)
+	}
+	want := []string{"400", "401", "403", "429", "503", "default"}
+	if strings.Contains(route, "{}") {
+		want = append(want, "404")
+	}
+	if mutating {
+		want = append(want, "409", "422")
+	}
+	if params["header:If-Match"] != nil {
+		want = append(want, "412")
+	}
+	for _, code := range want {
+		r := op.Responses.Value(code)
+		if r == nil {
+			t.Errorf("%s: no %s response", route, code)
+			continue
+		}
+		if s := r.Value.Content.Get("application/json").Schema; s.Ref != "#/components/schemas/Error" {
+			t.Errorf("%s: %s response schema %s, want the AIP-193 Error", route, code, s.Ref)
+		}
+		if code == "429" || code == "503" {
+			if r.Value.Headers["Retry-After"] == nil {
+				t.Errorf("%s: %s without Retry-After", route, code)
+			}
+		}
+	}
+	ok := op.Responses.Value("200")
+	if ok == nil || ok.Value.Headers["X-Request-Id"] == nil {
+		t.Fatalf("%s: no 200 response with X-Request-Id", route)
+	}
+	// The 200 body is the response_body field when the rule names one, else the whole response.
+	rule, _ := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule)
+	wantBody := m.Output()
+	if f := rule.GetResponseBody(); f != "" {
+		wantBody = m.Output().Fields().ByName(protoreflect.Name(f)).Message()
+	}
+	got := ok.Value.Content.Get("application/json").Schema
+	if got.Ref == "" && got.Value.Items != nil {
+		got = got.Value.Items
+	}
+	if got.Ref != "#/components/schemas/"+string(wantBody.Name()) {
+		t.Errorf("%s: 200 body %s, want %s", route, got.Ref, wantBody.Name())
+	}
+	if etag := wantBody.Fields().ByName("etag"); (etag != nil) != (ok.Value.Headers["ETag"] != nil) {
+		t.Errorf("%s: ETag header declared %v, body has an etag %v", route, ok.Value.Headers["ETag"] != nil, etag != nil)
+	}
+}
+
+// checkSchemas compares every message schema with its message: string lengths, list sizes,
+// numeric bounds, enum values, required and output-only fields.
+func checkSchemas(t *testing.T, doc *openapi3.T) {
+	t.Helper()
+	checked := 0
+	for name, s := range doc.Components.Schemas {
+		desc, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(messagePackage(name)))
+		if err != nil {
+			continue
+		}
+		msg := desc.(protoreflect.MessageDescriptor)
+		for prop, ps := range s.Value.Properties {
+			f := msg.Fields().ByJSONName(prop)
+			if f == nil {
+				t.Errorf("%s.%s: no such field", name, prop)
+				continue
+			}
+			checked++
+			checkField(t, name+"."+prop, f, s.Value, ps.Value)
+		}
+	}
+	if checked < 500 {
+		t.Errorf("checked %d fields against their messages, want them all", checked)
+	}
+}
+
+// messagePackage finds the full name of the API message called name.
+func messagePackage(name string) string {
+	var full string
+	protoregistry.GlobalFiles.RangeFiles(func(f protoreflect.FileDescriptor) bool {
+		if strings.HasPrefix(string(f.Package()), "crm.") && f.Messages().ByName(protoreflect.Name(name)) != nil {
+			full = string(f.Package()) + "." + name
+		}
+		return full == ""
+	})
+	return full
+}
+
+func checkField(t *testing.T, where string, f protoreflect.FieldDescriptor, parent, s *openapi3.Schema) {
+	t.Helper()
+	var output, required bool
+	behaviors, _ := proto.GetExtension(f.Options(), annotations.E_FieldBehavior).([]annotations.FieldBehavior)
+	for _, b := range behaviors {
+		output = output || b == annotations.FieldBehavior_OUTPUT_ONLY
+		required = required || b == annotations.FieldBehavior_REQUIRED
+	}
+	if s.ReadOnly != output {
+		t.Errorf("%s: readOnly %v, want %v", where, s.ReadOnly, output)
+	}
+	if got := slices.Contains(parent.Required, f.JSONName()); got != required && !strings.HasSuffix(where, "Patch") {
+		t.Errorf("%s: required %v, want %v", where, got, required)
+	}
+	rules, _ := proto.GetExtension(f.Options(), validate.E_Field).(*validate.FieldRules)
+	if f.IsList() {
+		if r := rules.GetRepeated(); r.HasMaxItems() && (s.MaxItems == nil || *s.MaxItems != r.GetMaxItems()) {
+			t.Errorf("%s: maxItems %v, want %d", where, s.MaxItems, r.GetMaxItems())
+		}
+		rules = rules.GetRepeated().GetItems()
+		if s.Items.Ref != "" {
+			return
+		}
+		s = s.Items.Value
+	}
+	if r := rules.GetString(); r != nil {
+		if r.HasMaxLen() && (s.MaxLength == nil || *s.MaxLength != r.GetMaxLen()) {
+			t.Errorf("%s: maxLength %v, want %d", where, s.MaxLength, r.GetMaxLen())
+		}
+		if r.GetPattern() != s.Pattern {
+			t.Errorf("%s: pattern %q, want %q", where, s.Pattern, r.GetPattern())
+		}
+	}
+	if r := rules.GetInt32(); r != nil && r.HasGte() && (s.Min == nil || *s.Min != float64(r.GetGte())) {
+		t.Errorf("%s: minimum %v, want %d", where, s.Min, r.GetGte())
+	}
+	if e := f.Enum(); e != nil && !f.IsMap() {
+		var want []any
+		for i := range e.Values().Len() {
+			v := e.Values().Get(i)
+			want = append(want, string(v.Name()))
+			if !strings.Contains(s.Description, "`"+string(v.Name())+"`") {
+				t.Errorf("%s: the description does not explain %s", where, v.Name())
+			}
+		}
+		if !slices.Equal(s.Enum, want) {
+			t.Errorf("%s: enum %v, want %v", where, s.Enum, want)
+		}
+	}
+}
+
+// TestServedBodiesMatchTheDocument sends requests through the gateway and checks each request and
+// response (success and errors) against the document with kin-openapi's validator.
+func TestServedBodiesMatchTheDocument(t *testing.T) {
+	sys := startSystem(t, servicetest.Options{}, gateway.Config{})
+	doc := loadDocument(t, sys)
+	doc.Servers = openapi3.Servers{{URL: sys.URL}}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	for _, c := range []struct {
+		method, path, key, body string
+		wantStatus              int
+	}{
+		{http.MethodPost, "/v1/leads", key, `{"email":"ada@example.com","channel":"CHANNEL_WEB"}`, http.StatusOK},
+		{http.MethodGet, "/v1/leads?pageSize=10", key, "", http.StatusOK},
+		{http.MethodGet, "/v1/leads", "", "", http.StatusUnauthorized},
+		{http.MethodGet, "/v1/leads?pageSize=-1", key, "", http.StatusBadRequest},
+		{http.MethodPost, "/v1/leads", key, `{"email":"` + rejectedEmail + `"}`, http.StatusBadRequest},
+	} {
+		req, _ := http.NewRequest(c.method, sys.URL+c.path, strings.NewReader(c.body))
+		if c.key != "" {
+			req.Header.Set("Authorization", "Bearer "+c.key)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.method, c.path, err)
+		}
+		in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+		if c.wantStatus == http.StatusOK {
+			if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+				t.Errorf("%s %s: the request does not match the document: %v", c.method, c.path, err)
+			}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != c.wantStatus {
+			t.Fatalf("%s %s: status %d, want %d: %s", c.method, c.path, resp.StatusCode, c.wantStatus, body)
+		}
+		out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode,
+			Header: resp.Header, Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+		out.SetBodyBytes(body)
+		if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+			t.Errorf("%s %s: the %d response does not match the document: %v\n%s", c.method, c.path, resp.StatusCode, err, body)
+		}
+	}
+}
+
+// TestOpenAPILint runs Redocly's recommended rules over the served document: zero errors.
+func TestOpenAPILint(t *testing.T) {
+	redocly := gatewaytest.NodeTool(t, "redocly")
+	sys := startSystem(t, servicetest.Options{}, gateway.Config{})
+	file := filepath.Join(t.TempDir(), "openapi.json")
+	if err := os.WriteFile(file, sys.Do(t, http.MethodGet, "/openapi.json", "", nil).Body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), redocly, "lint", file, "--format=summary")
+	cmd.Env = append(os.Environ(), "REDOCLY_TELEMETRY=off", "REDOCLY_SUPPRESS_UPDATE_NOTICE=true")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Your API description is valid") {
+		t.Fatalf("redocly lint: %v\n%s", err, out)
+	}
+}
