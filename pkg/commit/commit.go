@@ -90,27 +90,33 @@ func (e *UniqueConflictError) Error() string {
 func (e *UniqueConflictError) Unwrap() error { return ErrAlreadyExists.With("existing_id", e.Owner) }
 
 // Write is one atomic write under construction. All its keys must share one hash tag.
+//
+// The operations travel to the script as one argument, a program of netstrings ("<length>:<bytes>"
+// per token: code, argument count, arguments), not as one script argument per token: building it
+// is one growing buffer instead of an interface value per token, and Redis parses one argument.
 type Write struct {
-	keys   []string
-	keyIdx map[string]int
-	args   []any
-	ops    int
-	err    error
+	keys []string
+	prog []byte
+	ops  int
+	err  error
 }
 
 // New starts a write.
-func New() *Write { return &Write{keyIdx: map[string]int{}} }
+func New() *Write { return &Write{prog: make([]byte, 0, 1024)} }
 
-func (w *Write) key(k string) string {
-	if i, ok := w.keyIdx[k]; ok {
-		return strconv.Itoa(i)
+// key is the index of k in KEYS, adding it on first use. A write names a few keys, so a scan beats
+// a map.
+func (w *Write) key(k string) int {
+	for i, have := range w.keys {
+		if have == k {
+			return i + 1
+		}
 	}
 	if len(w.keys) > 0 && hashTag(k) != hashTag(w.keys[0]) {
 		w.fail(fmt.Errorf("commit: key %q is outside the hash tag of %q", k, w.keys[0]))
 	}
 	w.keys = append(w.keys, k)
-	w.keyIdx[k] = len(w.keys)
-	return strconv.Itoa(len(w.keys))
+	return len(w.keys)
 }
 
 // fail keeps the first error of building the write, which Run returns.
@@ -120,43 +126,65 @@ func (w *Write) fail(err error) {
 	}
 }
 
-func (w *Write) op(code string, args ...any) *Write {
+// op starts an operation with argc arguments, which follow as tokens.
+func (w *Write) op(code string, argc int) *Write {
 	w.ops++
-	w.args = append(w.args, code, len(args))
-	w.args = append(w.args, args...)
+	return w.str(code).int(int64(argc))
+}
+
+func (w *Write) str(v string) *Write {
+	w.prog = append(strconv.AppendInt(w.prog, int64(len(v)), 10), ':')
+	w.prog = append(w.prog, v...)
 	return w
+}
+
+func (w *Write) bytes(v []byte) *Write {
+	w.prog = append(strconv.AppendInt(w.prog, int64(len(v)), 10), ':')
+	w.prog = append(w.prog, v...)
+	return w
+}
+
+func (w *Write) int(v int64) *Write {
+	var buf [20]byte
+	return w.bytes(strconv.AppendInt(buf[:0], v, 10))
+}
+
+// keyOp starts an operation on key with argc more arguments.
+func (w *Write) keyOp(code, key string, argc int) *Write {
+	i := w.key(key)
+	return w.op(code, argc+1).int(int64(i))
 }
 
 // ExpectVersion checks that the resource at key has the given version; "" means it must not exist.
 func (w *Write) ExpectVersion(key, version string) *Write {
-	return w.op("ver", w.key(key), version)
+	return w.keyOp("ver", key, 1).str(version)
 }
 
 // Debit takes amount from a counter in a hash, and refuses (InsufficientError) when that would
 // drive it below zero: concurrent debits can never overdraw it.
 func (w *Write) Debit(key, field string, amount int64) *Write {
-	w.op("covers", w.key(key), field, amount)
-	return w.op("hincr", w.key(key), field, -amount)
+	w.keyOp("covers", key, 2).str(field).int(amount)
+	return w.keyOp("hincr", key, 2).str(field).int(-amount)
 }
 
 // ExpectExists checks that key exists, for writes that reference another resource.
-func (w *Write) ExpectExists(key string) *Write { return w.op("exists", w.key(key)) }
+func (w *Write) ExpectExists(key string) *Write { return w.keyOp("exists", key, 0) }
 
 // ExpectAbsent checks that key does not exist, for writes that need a collection to be empty (an
 // empty sorted set or hash does not exist in Redis).
-func (w *Write) ExpectAbsent(key string) *Write { return w.op("absent", w.key(key)) }
+func (w *Write) ExpectAbsent(key string) *Write { return w.keyOp("absent", key, 0) }
 
 // Unique checks that the hash index maps value to owner or to nothing, and claims it for owner.
 func (w *Write) Unique(index, value, owner string) *Write {
-	w.op("uniq", w.key(index), value, owner)
-	return w.op("hset", w.key(index), value, owner)
+	w.keyOp("uniq", index, 2).str(value).str(owner)
+	return w.keyOp("hset", index, 2).str(value).str(owner)
 }
 
 // Once checks that marker does not exist and sets it (with a TTL in seconds, 0 for none), so a
 // redelivered write changes nothing.
 func (w *Write) Once(marker string, ttlSeconds int) *Write {
-	w.op("once", w.key(marker))
-	return w.op("mark", w.key(marker), ttlSeconds)
+	w.keyOp("once", marker, 0)
+	return w.keyOp("mark", marker, 1).int(int64(ttlSeconds))
 }
 
 // Save stores msg as the resource at key, moving its version from prev ("" for a new resource) to
@@ -172,35 +200,38 @@ func (w *Write) Save(key string, msg proto.Message, prev, version string) *Write
 
 // Put stores the resource's data with its new version.
 func (w *Write) Put(key string, data []byte, version string) *Write {
-	return w.op("put", w.key(key), data, version)
+	return w.keyOp("put", key, 2).bytes(data).str(version)
 }
 
 // Delete removes a key.
-func (w *Write) Delete(key string) *Write { return w.op("del", w.key(key)) }
+func (w *Write) Delete(key string) *Write { return w.keyOp("del", key, 0) }
 
 // HSet sets a hash field.
-func (w *Write) HSet(key, field, value string) *Write { return w.op("hset", w.key(key), field, value) }
+func (w *Write) HSet(key, field, value string) *Write {
+	return w.keyOp("hset", key, 2).str(field).str(value)
+}
 
 // HDel removes a hash field.
-func (w *Write) HDel(key, field string) *Write { return w.op("hdel", w.key(key), field) }
+func (w *Write) HDel(key, field string) *Write { return w.keyOp("hdel", key, 1).str(field) }
 
 // ZAdd adds or moves member in a sorted set.
 func (w *Write) ZAdd(key string, score float64, member string) *Write {
-	return w.op("zadd", w.key(key), strconv.FormatFloat(score, 'f', -1, 64), member)
+	var buf [32]byte
+	return w.keyOp("zadd", key, 2).bytes(strconv.AppendFloat(buf[:0], score, 'f', -1, 64)).str(member)
 }
 
 // ZRem removes member from a sorted set.
-func (w *Write) ZRem(key, member string) *Write { return w.op("zrem", w.key(key), member) }
+func (w *Write) ZRem(key, member string) *Write { return w.keyOp("zrem", key, 1).str(member) }
 
 // HIncrBy adds delta to a counter in a hash.
 func (w *Write) HIncrBy(key, field string, delta int64) *Write {
-	return w.op("hincr", w.key(key), field, delta)
+	return w.keyOp("hincr", key, 2).str(field).int(delta)
 }
 
 // Append adds an event to a stream (the outbox). Streams are trimmed by events.RunRetention, which
 // never removes an entry a consumer group still needs; the write does not trim.
 func (w *Write) Append(stream string, event []byte) *Write {
-	return w.op("xadd", w.key(stream), event)
+	return w.keyOp("xadd", stream, 1).bytes(event)
 }
 
 // Run executes the write in one round trip.
@@ -211,7 +242,7 @@ func (w *Write) Run(ctx context.Context, rdb redis.Scripter) error {
 	if w.ops == 0 {
 		return nil
 	}
-	res, err := script.Run(ctx, rdb, w.keys, append([]any{w.ops}, w.args...)...).StringSlice()
+	res, err := script.Run(ctx, rdb, w.keys, w.prog).StringSlice()
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}

@@ -1,11 +1,19 @@
--- One atomic write. ARGV[1] is the number of operations; each operation follows as
+-- One atomic write. ARGV[1] is the program: netstrings ("<length>:<bytes>"), each operation
 -- <code> <argument count> <arguments...>, where key arguments are indexes into KEYS.
 -- All checks run before any effect, so a failed check writes nothing.
+local prog, pos, tokens = ARGV[1], 1, {}
+while pos <= #prog do
+  local colon = string.find(prog, ':', pos, true)
+  local len = tonumber(string.sub(prog, pos, colon - 1))
+  tokens[#tokens + 1] = string.sub(prog, colon + 1, colon + len)
+  pos = colon + len + 1
+end
+
 local ops = {}
-local i = 2
-for n = 1, tonumber(ARGV[1]) do
-  local argc = tonumber(ARGV[i + 1])
-  ops[n] = { ARGV[i], { unpack(ARGV, i + 2, i + 1 + argc) } }
+local i = 1
+while i <= #tokens do
+  local argc = tonumber(tokens[i + 1])
+  ops[#ops + 1] = { tokens[i], { unpack(tokens, i + 2, i + 1 + argc) } }
   i = i + 2 + argc
 end
 

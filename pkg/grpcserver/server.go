@@ -98,8 +98,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	logger := deps.Logger
 	unary := []grpc.UnaryServerInterceptor{
-		logging.UnaryServerInterceptor(slogAdapter(logger), logging.WithLevels(codeToLevel),
-			logging.WithLogOnEvents(logging.FinishCall)),
+		logCalls(logger),
 		errorInterceptor(logger),
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(panicHandler(logger))),
 		unaryAuth(deps.Authenticator),

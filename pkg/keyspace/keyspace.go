@@ -113,7 +113,20 @@ type Scope struct {
 
 // Key joins parts under the scope, for example Key("lead", id).
 func (s Scope) Key(parts ...string) string {
-	return s.prefix + strings.Join(parts, ":")
+	n := len(s.prefix) + len(parts)
+	for _, p := range parts {
+		n += len(p)
+	}
+	var b strings.Builder // one allocation: keys are built on every call
+	b.Grow(n)
+	b.WriteString(s.prefix)
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(p)
+	}
+	return b.String()
 }
 
 // Stream is the service's event stream of the tenant's partition.
