@@ -5,6 +5,7 @@ package money
 
 import (
 	"math/big"
+	"slices"
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
@@ -113,4 +114,46 @@ func Per(m *typev1.Money, count int64) (*typev1.Money, error) {
 	}
 	n := Nanos(m)
 	return FromNanos(m.GetCurrencyCode(), n.Div(n, big.NewInt(count)))
+}
+
+// Allocate splits m among shares in proportion to weights (each at least 0, some above 0), in
+// nanos, by the largest remainder method: each share is rounded down, then the nanos left over go
+// one each to the shares with the largest remainders (the earlier share on a tie), so the shares
+// add up to m exactly.
+func Allocate(m *typev1.Money, weights []int64) ([]*typev1.Money, error) {
+	total := new(big.Int)
+	for _, w := range weights {
+		if w < 0 {
+			return nil, apierr.New(apierr.InvalidArgument, "WEIGHT_OUT_OF_RANGE", "allocation weights are not negative")
+		}
+		total.Add(total, big.NewInt(w))
+	}
+	if total.Sign() == 0 {
+		return nil, apierr.New(apierr.InvalidArgument, "WEIGHT_OUT_OF_RANGE", "allocation needs a weight above zero")
+	}
+	n := Nanos(m)
+	shares, remainders := make([]*big.Int, len(weights)), make([]*big.Int, len(weights))
+	left := new(big.Int).Set(n)
+	for i, w := range weights {
+		// Div and Mod are Euclidean: the share rounds down and the remainder is not negative.
+		p := new(big.Int).Mul(n, big.NewInt(w))
+		shares[i], remainders[i] = new(big.Int).Div(p, total), new(big.Int).Mod(p, total)
+		left.Sub(left, shares[i])
+	}
+	order := make([]int, len(weights))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return remainders[b].Cmp(remainders[a]) })
+	for _, i := range order[:left.Int64()] {
+		shares[i].Add(shares[i], big.NewInt(1))
+	}
+	out := make([]*typev1.Money, len(weights))
+	for i, s := range shares {
+		var err error
+		if out[i], err = FromNanos(m.GetCurrencyCode(), s); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

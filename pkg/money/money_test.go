@@ -171,3 +171,60 @@ func FuzzArithmetic(f *testing.F) {
 		compareAll(t, a, b, quantity, percent)
 	})
 }
+
+// TestAllocate checks the largest remainder split against exact rationals: the shares add up to
+// the amount, each is its exact share rounded down or up by one nano, and only the largest
+// remainders were rounded up.
+func TestAllocate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 3))
+	for range 2000 {
+		m := &typev1.Money{CurrencyCode: "EUR", Units: rng.Int64N(1e6) - 1e5, Nanos: 0}
+		m.Nanos = int32(rng.IntN(1e9))
+		if m.Units < 0 {
+			m.Nanos = -m.Nanos
+		}
+		weights := make([]int64, 1+rng.IntN(7))
+		var total int64
+		for i := range weights {
+			weights[i] = rng.Int64N(5)
+			total += weights[i]
+		}
+		if total == 0 {
+			weights[0], total = 1, 1
+		}
+		shares, err := money.Allocate(m, weights)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := new(big.Int)
+		var roundedUp, roundedDown []*big.Rat
+		for i, s := range shares {
+			got := money.Nanos(s)
+			sum.Add(sum, got)
+			exact := new(big.Rat).Mul(new(big.Rat).SetInt(money.Nanos(m)), big.NewRat(weights[i], total))
+			floor := new(big.Int).Div(exact.Num(), exact.Denom())
+			frac := new(big.Rat).Sub(exact, new(big.Rat).SetInt(floor))
+			switch new(big.Int).Sub(got, floor).Int64() {
+			case 0:
+				roundedDown = append(roundedDown, frac)
+			case 1:
+				roundedUp = append(roundedUp, frac)
+			default:
+				t.Fatalf("%v by %v: share %d = %v, exact %v", m, weights, i, got, exact.FloatString(3))
+			}
+		}
+		if sum.Cmp(money.Nanos(m)) != 0 {
+			t.Fatalf("%v by %v: shares add up to %v", m, weights, sum)
+		}
+		for _, up := range roundedUp {
+			for _, down := range roundedDown {
+				if up.Cmp(down) < 0 {
+					t.Fatalf("%v by %v: a smaller remainder was rounded up", m, weights)
+				}
+			}
+		}
+	}
+	if _, err := money.Allocate(money.Zero("EUR"), []int64{0, 0}); err == nil {
+		t.Fatal("allocating by zero weights succeeded")
+	}
+}

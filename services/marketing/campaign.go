@@ -62,6 +62,8 @@ type CampaignCounters struct {
 	WonRevenueNanos int64
 	// WonDeals and LostDeals count the deals attributed to the campaign that sales closed.
 	WonDeals, LostDeals int64
+	// Revenue by attribution model, in nano units of the budget's currency.
+	FirstTouchNanos, LastTouchNanos, LinearNanos int64
 }
 
 // CampaignStore persists campaigns with their indexes, counters and outbox events.
@@ -107,6 +109,9 @@ func performance(c *Campaign, n CampaignCounters) (*marketingv1.CampaignPerforma
 		MarketingQualifiedLeads: n.MarketingQualifiedLeads, Conversions: n.Conversions,
 		WonRevenue: money.FromInt64Nanos(currency, n.WonRevenueNanos),
 		WonDeals:   n.WonDeals, LostDeals: n.LostDeals,
+		FirstTouchRevenue: money.FromInt64Nanos(currency, n.FirstTouchNanos),
+		LastTouchRevenue:  money.FromInt64Nanos(currency, n.LastTouchNanos),
+		LinearRevenue:     money.FromInt64Nanos(currency, n.LinearNanos),
 	}
 	cost := money.Nanos(c.GetActualCost())
 	if cost.Sign() > 0 && n.Leads > 0 {

@@ -1,9 +1,12 @@
 package marketing
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/money"
@@ -15,14 +18,20 @@ import (
 type CampaignTally struct {
 	CampaignID string
 	// RevenueNanos is revenue in nano units of Currency; Currency is empty when it is the
-	// campaign's own (the counter performance shows).
-	RevenueNanos        int64
-	Currency            string
-	WonDeals, LostDeals int64
+	// campaign's own (the counter performance shows). FirstTouch, LastTouch and Linear are the
+	// campaign's revenue under each attribution model, in the same unit.
+	RevenueNanos                                 int64
+	FirstTouchNanos, LastTouchNanos, LinearNanos int64
+	Currency                                     string
+	WonDeals, LostDeals                          int64
 }
 
-// attributeRevenue adds the order's total to the won revenue of the campaigns that touched the
-// customer's lead first and last (once each), or to the order's own campaign without a lead.
+// attributeRevenue credits an order's total to campaigns under three models, each adding up to
+// the total across campaigns: first touch (the campaign that reached the customer's lead first),
+// last touch (the one that reached it last) and linear (split over the lead's captures, per
+// campaign in proportion to its captures, by the largest remainder in nanos). The won revenue
+// counts the order once for each of the first and last touch campaigns. A customer without a lead
+// is the order's own campaign's in every model. Campaigns that no longer exist are left out.
 func (r *Reactions) attributeRevenue(ctx context.Context, tenant string, ev *eventv1.Event, order *salesv1.Order, lead *Lead) error {
 	total := order.GetTotal()
 	nanos := money.Nanos(total)
@@ -32,22 +41,73 @@ func (r *Reactions) attributeRevenue(ctx context.Context, tenant string, ev *eve
 	if !nanos.IsInt64() {
 		return fmt.Errorf("order %s: total too large to count", order.GetId())
 	}
-	ids := []string{order.GetCampaignId()}
+	first, last := order.GetCampaignId(), order.GetCampaignId()
+	touches := map[string]int64{}
 	if lead != nil {
-		ids = []string{lead.GetFirstTouch().GetCampaignId(), lead.GetLastTouch().GetCampaignId()}
-		if ids[0] == "" {
-			ids[0] = lead.GetCampaignId()
+		first, last = cmp.Or(lead.GetFirstTouch().GetCampaignId(), lead.GetCampaignId()), lead.GetLastTouch().GetCampaignId()
+		var err error
+		if touches, err = r.store.LeadTouches(ctx, tenant, lead.GetId()); err != nil {
+			return err
 		}
 	}
-	tallies, err := r.tallies(ctx, tenant, ids, func(c *Campaign) CampaignTally {
-		t := CampaignTally{RevenueNanos: nanos.Int64()}
-		if cur := campaignCurrency(c); cur != "" && cur != total.GetCurrencyCode() {
+	if len(touches) == 0 { // a lead captured before touches were counted, or none
+		for _, id := range []string{first, last} {
+			if id != "" {
+				touches[id] = 1
+			}
+		}
+	}
+	ids := slices.Sorted(maps.Keys(touches))
+	byID := map[string]*Campaign{}
+	for _, id := range append([]string{first, last}, ids...) {
+		if _, seen := byID[id]; seen || id == "" {
+			continue
+		}
+		c, err := r.store.GetCampaign(ctx, tenant, id)
+		if errors.Is(err, ErrCampaignNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		byID[id] = c
+	}
+	ids = slices.DeleteFunc(ids, func(id string) bool { return byID[id] == nil })
+	linear := map[string]int64{}
+	if len(ids) > 0 {
+		weights := make([]int64, len(ids))
+		for i, id := range ids {
+			weights[i] = touches[id]
+		}
+		shares, err := money.Allocate(total, weights)
+		if err != nil {
+			return err
+		}
+		for i, id := range ids {
+			linear[id], _ = money.Int64Nanos(shares[i])
+		}
+	}
+	var tallies []CampaignTally
+	for _, id := range slices.Sorted(maps.Keys(byID)) {
+		t := CampaignTally{CampaignID: id, LinearNanos: linear[id]}
+		if id == first {
+			t.FirstTouchNanos = nanos.Int64()
+		}
+		if id == last {
+			t.LastTouchNanos = nanos.Int64()
+		}
+		if id == first || id == last {
+			t.RevenueNanos = nanos.Int64()
+		}
+		if cur := campaignCurrency(byID[id]); cur != "" && cur != total.GetCurrencyCode() {
 			t.Currency = total.GetCurrencyCode()
 		}
-		return t
-	})
-	if err != nil || len(tallies) == 0 {
-		return err
+		if t != (CampaignTally{CampaignID: id, Currency: t.Currency}) {
+			tallies = append(tallies, t)
+		}
+	}
+	if len(tallies) == 0 {
+		return nil
 	}
 	return applied(r.store.CountCampaigns(ctx, tenant, events.EffectOf(ev, "revenue"), tallies))
 }

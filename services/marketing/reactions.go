@@ -53,6 +53,8 @@ type ReactionStore interface {
 	CampaignStore
 	// LeadOfCustomer returns the customer's lead; ErrLeadNotFound if none.
 	LeadOfCustomer(ctx context.Context, tenant, customer string) (*Lead, error)
+	// LeadTouches counts a lead's captures per campaign.
+	LeadTouches(ctx context.Context, tenant, lead string) (map[string]int64, error)
 	// ClaimFirstOrder records order (an event id) as the customer's first order unless another
 	// came first, and returns the first one's.
 	ClaimFirstOrder(ctx context.Context, tenant, customer, order string) (string, error)

@@ -17,6 +17,18 @@ var _ marketing.CampaignStore = (*Store)(nil)
 func (k leadKeys) campaign(id string) string      { return k.Key("campaign", id) }
 func (k leadKeys) campaignStats(id string) string { return k.Key("campaign-stats", id) }
 
+// leadTouches counts a lead's captures per campaign, for multi-touch attribution.
+func (k leadKeys) leadTouches(lead string) string { return k.Key("lead-touches", lead) }
+
+// LeadTouches implements marketing.ReactionStore: one HGETALL.
+func (s *Store) LeadTouches(ctx context.Context, tenant, lead string) (map[string]int64, error) {
+	raw, err := s.rdb.HGetAll(ctx, s.scope(tenant).leadTouches(lead)).Result()
+	if err != nil {
+		return nil, err
+	}
+	return counters(raw), nil
+}
+
 func (k leadKeys) campaignIndex(ix marketing.CampaignIndex) string {
 	switch {
 	case ix.Status != 0:
@@ -42,6 +54,9 @@ const (
 	statMQLs    = "mqls"
 	statWins    = "conversions"
 	statRevenue = "won_revenue_nanos"
+	statFirst   = "first_touch_nanos"
+	statLast    = "last_touch_nanos"
+	statLinear  = "linear_nanos"
 	statWon     = "won_deals"
 	statLost    = "lost_deals"
 )
@@ -86,6 +101,7 @@ func (s *Store) CampaignCounters(ctx context.Context, tenant, id string) (market
 	return marketing.CampaignCounters{
 		Touches: n(statTouches), Leads: n(statLeads), MarketingQualifiedLeads: n(statMQLs),
 		Conversions: n(statWins), WonRevenueNanos: n(statRevenue), WonDeals: n(statWon), LostDeals: n(statLost),
+		FirstTouchNanos: n(statFirst), LastTouchNanos: n(statLast), LinearNanos: n(statLinear),
 	}, nil
 }
 
@@ -98,6 +114,7 @@ func (k leadKeys) countLeadWrite(w *commit.Write, lw marketing.LeadWrite) {
 		w.ExpectExists(k.campaign(lw.Campaign))
 		if lw.Touch {
 			w.HIncrBy(k.campaignStats(lw.Campaign), statTouches, 1)
+			w.HIncrBy(k.leadTouches(lw.Lead.GetId()), lw.Campaign, 1)
 			if lw.Prev == nil {
 				w.HIncrBy(k.campaignStats(lw.Campaign), statLeads, 1)
 			}

@@ -55,11 +55,12 @@ func (s *Store) CountCampaigns(ctx context.Context, tenant string, applied event
 	w := events.Guard(commit.New(), k.Scope, applied)
 	for _, t := range tallies {
 		stats := k.campaignStats(t.CampaignID)
-		revenue := statRevenue
+		suffix := ""
 		if t.Currency != "" {
-			revenue += ":" + t.Currency
+			suffix = ":" + t.Currency
 		}
-		for field, n := range map[string]int64{revenue: t.RevenueNanos, statWon: t.WonDeals, statLost: t.LostDeals} {
+		for field, n := range map[string]int64{statRevenue + suffix: t.RevenueNanos, statFirst + suffix: t.FirstTouchNanos,
+			statLast + suffix: t.LastTouchNanos, statLinear + suffix: t.LinearNanos, statWon: t.WonDeals, statLost: t.LostDeals} {
 			if n != 0 {
 				w.HIncrBy(stats, field, n)
 			}

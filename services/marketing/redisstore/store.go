@@ -212,6 +212,7 @@ func (s *Store) EraseLead(ctx context.Context, tenant string, lead *marketing.Le
 	k := s.scope(tenant)
 	w := commit.New().ExpectVersion(k.lead(lead.GetId()), lead.GetEtag()).
 		Delete(k.lead(lead.GetId())).
+		Delete(k.leadTouches(lead.GetId())).
 		HDel(k.emails(), lead.GetEmail()).
 		HDel(k.customerLeads(), lead.GetCustomerId())
 	w.Move(k.indexes(lead), nil)

@@ -258,7 +258,19 @@ type CampaignPerformance struct {
 	// Deals attributed to the campaign that sales won ("sales.opportunity.won").
 	WonDeals int64 `protobuf:"varint,9,opt,name=won_deals,json=wonDeals,proto3" json:"won_deals,omitempty"`
 	// Deals attributed to the campaign that sales lost ("sales.opportunity.lost").
-	LostDeals     int64 `protobuf:"varint,10,opt,name=lost_deals,json=lostDeals,proto3" json:"lost_deals,omitempty"`
+	LostDeals int64 `protobuf:"varint,10,opt,name=lost_deals,json=lostDeals,proto3" json:"lost_deals,omitempty"`
+	// Revenue of orders from customers the campaign reached first (first-touch attribution; a
+	// customer without a lead: the order's campaign), in the budget currency. Across campaigns,
+	// first-touch revenue adds up to the revenue of the orders attributed, to the nano.
+	FirstTouchRevenue *v1.Money `protobuf:"bytes,11,opt,name=first_touch_revenue,json=firstTouchRevenue,proto3" json:"first_touch_revenue,omitempty"`
+	// Revenue of orders from customers the campaign reached last before the order (last-touch
+	// attribution), in the budget currency; adds up across campaigns like first_touch_revenue.
+	LastTouchRevenue *v1.Money `protobuf:"bytes,12,opt,name=last_touch_revenue,json=lastTouchRevenue,proto3" json:"last_touch_revenue,omitempty"`
+	// The campaign's share of orders split over every capture of the customer's lead, per
+	// campaign in proportion to its captures (linear multi-touch attribution), split in nanos by the
+	// largest remainder so the shares of an order add up to its total exactly; in the budget
+	// currency.
+	LinearRevenue *v1.Money `protobuf:"bytes,13,opt,name=linear_revenue,json=linearRevenue,proto3" json:"linear_revenue,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -363,6 +375,27 @@ func (x *CampaignPerformance) GetLostDeals() int64 {
 	return 0
 }
 
+func (x *CampaignPerformance) GetFirstTouchRevenue() *v1.Money {
+	if x != nil {
+		return x.FirstTouchRevenue
+	}
+	return nil
+}
+
+func (x *CampaignPerformance) GetLastTouchRevenue() *v1.Money {
+	if x != nil {
+		return x.LastTouchRevenue
+	}
+	return nil
+}
+
+func (x *CampaignPerformance) GetLinearRevenue() *v1.Money {
+	if x != nil {
+		return x.LinearRevenue
+	}
+	return nil
+}
+
 var File_crm_marketing_v1_campaign_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_campaign_proto_rawDesc = "" +
@@ -387,7 +420,7 @@ const file_crm_marketing_v1_campaign_proto_rawDesc = "" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\f \x01(\tR\x04etag:\xf5\x02\xbaH\xf1\x02\x1a\x85\x01\n" +
 	"\x0fcampaign.window\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\x1a\xe6\x01\n" +
-	"\x0fcampaign.budget\x12+budget and actual_cost must not be negative\x1a\xa5\x01(!has(this.budget) || (this.budget.units >= 0 && this.budget.nanos >= 0)) && (!has(this.actual_cost) || (this.actual_cost.units >= 0 && this.actual_cost.nanos >= 0))\"\xff\x02\n" +
+	"\x0fcampaign.budget\x12+budget and actual_cost must not be negative\x1a\xa5\x01(!has(this.budget) || (this.budget.units >= 0 && this.budget.nanos >= 0)) && (!has(this.actual_cost) || (this.actual_cost.units >= 0 && this.actual_cost.nanos >= 0))\"\xc0\x04\n" +
 	"\x13CampaignPerformance\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12\x18\n" +
@@ -402,7 +435,10 @@ const file_crm_marketing_v1_campaign_proto_rawDesc = "" +
 	"\twon_deals\x18\t \x01(\x03R\bwonDeals\x12\x1d\n" +
 	"\n" +
 	"lost_deals\x18\n" +
-	" \x01(\x03R\tlostDeals*\xa3\x01\n" +
+	" \x01(\x03R\tlostDeals\x12B\n" +
+	"\x13first_touch_revenue\x18\v \x01(\v2\x12.crm.type.v1.MoneyR\x11firstTouchRevenue\x12@\n" +
+	"\x12last_touch_revenue\x18\f \x01(\v2\x12.crm.type.v1.MoneyR\x10lastTouchRevenue\x129\n" +
+	"\x0elinear_revenue\x18\r \x01(\v2\x12.crm.type.v1.MoneyR\rlinearRevenue*\xa3\x01\n" +
 	"\x0eCampaignStatus\x12\x1f\n" +
 	"\x1bCAMPAIGN_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15CAMPAIGN_STATUS_DRAFT\x10\x01\x12\x1a\n" +
@@ -443,11 +479,14 @@ var file_crm_marketing_v1_campaign_proto_depIdxs = []int32{
 	5,  // 7: crm.marketing.v1.Campaign.update_time:type_name -> google.protobuf.Timestamp
 	4,  // 8: crm.marketing.v1.CampaignPerformance.won_revenue:type_name -> crm.type.v1.Money
 	4,  // 9: crm.marketing.v1.CampaignPerformance.cost_per_lead:type_name -> crm.type.v1.Money
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	4,  // 10: crm.marketing.v1.CampaignPerformance.first_touch_revenue:type_name -> crm.type.v1.Money
+	4,  // 11: crm.marketing.v1.CampaignPerformance.last_touch_revenue:type_name -> crm.type.v1.Money
+	4,  // 12: crm.marketing.v1.CampaignPerformance.linear_revenue:type_name -> crm.type.v1.Money
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_campaign_proto_init() }
