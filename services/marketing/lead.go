@@ -41,9 +41,12 @@ type Store interface {
 	// UpdateLead replaces w.Prev with w.Lead; ErrStale if w.Prev is not current,
 	// ErrUnknownCampaign if w.Campaign does not exist.
 	UpdateLead(ctx context.Context, tenant string, w LeadWrite) error
-	// EraseLead removes lead (as read: its etag is checked) and its index entries, and appends
-	// event; ErrStale if it changed.
-	EraseLead(ctx context.Context, tenant string, lead *Lead, event []byte) error
+	// EraseLead removes lead (as read: its etag is checked) and its index entries, and the
+	// person's identity (as read, when not nil) from the registry, and appends events; ErrStale if
+	// either changed.
+	EraseLead(ctx context.Context, tenant string, lead *Lead, person *Customer, events [][]byte) error
+	// GetCustomer returns a customer's identity or ErrCustomerNotFound.
+	GetCustomer(ctx context.Context, tenant, id string) (*Customer, error)
 	// GetLead returns a lead or ErrLeadNotFound.
 	GetLead(ctx context.Context, tenant, id string) (*Lead, error)
 	// ReferrerOf returns the customer a referral code belongs to; ErrUnknownReferralCode if none.
@@ -66,6 +69,9 @@ type LeadWrite struct {
 	Campaign string
 	// Touch counts the write as a capture through Campaign: a touch, and a lead when it is new.
 	Touch bool
+	// Customer, when set, is the person's new identity, registered with the lead (a capture of a
+	// person the registry did not know); *IdentityTakenError if the registry knows the e-mail.
+	Customer *Customer
 	// Lifecycle, when set, is the customer's lifecycle change committed with the lead.
 	Lifecycle *LifecycleWrite
 	// ScoredWith, when set, are the scoring rules the lead was scored with: the write fails with

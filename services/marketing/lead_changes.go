@@ -94,12 +94,27 @@ func (l *Leads) Erase(ctx context.Context, tenant, id, ifMatch string) error {
 	if err := etag.Check(ifMatch, existing.GetEtag(), ErrLeadEtag); err != nil {
 		return err
 	}
+	// The person goes with the lead: their identity leaves the registry, and the other services
+	// drop what they hold about the customer on "marketing.customer.erased".
+	person, err := l.store.GetCustomer(ctx, tenant, existing.GetCustomerId())
+	if err != nil && !errors.Is(err, ErrCustomerNotFound) {
+		return err
+	}
 	_, event, err := l.publisher.Envelope(ctx, marketingv1.EventLeadErased.Of(
 		&marketingv1.LeadErased{LeadId: existing.GetId(), CustomerId: existing.GetCustomerId()}), tenant, existing.GetCustomerId(), l.now())
 	if err != nil {
 		return err
 	}
-	if err := l.store.EraseLead(ctx, tenant, existing, event); err != nil {
+	events := [][]byte{event}
+	if person != nil {
+		_, erased, err := l.publisher.Envelope(ctx, marketingv1.EventCustomerErased.Of(
+			&marketingv1.CustomerErased{CustomerId: person.GetId()}), tenant, person.GetId(), l.now())
+		if err != nil {
+			return err
+		}
+		events = append(events, erased)
+	}
+	if err := l.store.EraseLead(ctx, tenant, existing, person, events); err != nil {
 		if errors.Is(err, ErrStale) {
 			return ErrLeadEtag
 		}

@@ -72,8 +72,9 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 	if err != nil {
 		return nil, err
 	}
+	known := "" // the customer the registry already has for the e-mail, if any
 	for attempt := range captureAttempts {
-		if attempt > 0 {
+		if attempt > 0 && (known == "" || attempt > 1) {
 			if err := contended(ctx, attempt); err != nil {
 				return nil, err
 			}
@@ -82,6 +83,11 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 		lead := newLead(in, email, now)
 		lead.ReferrerCustomerId = referrer
 		w := LeadWrite{Lead: lead, Campaign: lead.GetCampaignId(), Touch: true, ScoredWith: rules}
+		if known != "" {
+			lead.CustomerId = known
+		} else {
+			w.Customer = NewCustomer(lead.GetCustomerId(), IdentityKey{Email: email}, marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_CAPTURE, now)
+		}
 		if err := l.scored(ctx, tenant, &w, rules, true, now); err != nil {
 			return nil, err
 		}
@@ -90,6 +96,10 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 			if rules, err = l.captureRules(ctx, tenant, true); err != nil {
 				return nil, err
 			}
+			continue
+		}
+		if person, ok := errors.AsType[*IdentityTakenError](err); ok {
+			known = person.Owner // a contact or an import registered the person first
 			continue
 		}
 		var taken *EmailTakenError
@@ -155,8 +165,16 @@ func (l *Leads) scored(ctx context.Context, tenant string, w *LeadWrite, rules *
 		return err
 	}
 	w.Events = append([][]byte{event}, w.Events...)
-	if created {
-		// A new lead is a new customer: it enters the lifecycle as a PROSPECT in the same commit.
+	if w.Customer != nil {
+		_, ev, err := customerEvent(ctx, l.publisher, marketingv1.EventCustomerCreated, tenant, w.Customer, now)
+		if err != nil {
+			return err
+		}
+		w.Events = append(w.Events, ev)
+	}
+	if w.Customer != nil {
+		// A new person enters the lifecycle as a PROSPECT in the same commit; a person the registry
+		// knew already has a lifecycle, which the capture engages (see Lifecycle.Engage).
 		entry := LifecycleMove{Stage: marketingv1.LifecycleStage_LIFECYCLE_STAGE_PROSPECT, Cause: marketingv1.EventLeadCaptured.Name, EventID: eventID}
 		if w.Lifecycle, err = enterStage(ctx, l.publisher, tenant, w.Lead.GetCustomerId(), nil, entry, now); err != nil {
 			return err

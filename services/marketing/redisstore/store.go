@@ -134,6 +134,9 @@ func (s *Store) CreateLead(ctx context.Context, tenant string, lw marketing.Lead
 	if lead.GetReferralCode() != "" {
 		w.ExpectExists(k.referral(lead.GetReferralCode()))
 	}
+	if lw.Customer != nil {
+		k.putCustomer(w, marketing.CustomerWrite{Customer: lw.Customer})
+	}
 	appendAll(w, k.Stream(), lw.Events)
 	if lw.Lifecycle != nil {
 		k.putLifecycle(w, *lw.Lifecycle)
@@ -143,6 +146,9 @@ func (s *Store) CreateLead(ctx context.Context, tenant string, lw marketing.Lead
 		return marketing.ErrRulesChanged
 	}
 	if conflict, ok := errors.AsType[*commit.UniqueConflictError](err); ok {
+		if conflict.Index == k.customerEmails() {
+			return &marketing.IdentityTakenError{Owner: conflict.Owner}
+		}
 		return &marketing.EmailTakenError{LeadID: conflict.Owner}
 	}
 	if missing, ok := errors.AsType[*commit.MissingError](err); ok {
@@ -208,7 +214,7 @@ func appendAll(w *commit.Write, stream string, events [][]byte) *commit.Write {
 }
 
 // EraseLead implements marketing.Store.
-func (s *Store) EraseLead(ctx context.Context, tenant string, lead *marketing.Lead, event []byte) error {
+func (s *Store) EraseLead(ctx context.Context, tenant string, lead *marketing.Lead, person *marketing.Customer, events [][]byte) error {
 	k := s.scope(tenant)
 	w := commit.New().ExpectVersion(k.lead(lead.GetId()), lead.GetEtag()).
 		Delete(k.lead(lead.GetId())).
@@ -216,7 +222,10 @@ func (s *Store) EraseLead(ctx context.Context, tenant string, lead *marketing.Le
 		HDel(k.emails(), lead.GetEmail()).
 		HDel(k.customerLeads(), lead.GetCustomerId())
 	w.Move(k.indexes(lead), nil)
-	err := w.Append(k.Stream(), event).Run(ctx, s.rdb)
+	if person != nil {
+		k.eraseCustomer(w, person)
+	}
+	err := appendAll(w, k.Stream(), events).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale
 	}

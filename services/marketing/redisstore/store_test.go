@@ -116,8 +116,8 @@ func TestCaptureCreatesThenTouches(t *testing.T) {
 	if diff := cmp.Diff([]string{"webinar", "event"}, again.GetTags()); diff != "" {
 		t.Fatalf("tags (-want +got):\n%s", diff)
 	}
-	if n := len(f.eventsOfType(t, marketingv1.EventLeadCaptured.Name)); n != 2 || f.streamLen(t) != 3 {
-		t.Fatalf("%d captured events of %d, want 2 (one per capture) and the lifecycle entry", n, f.streamLen(t))
+	if n := len(f.eventsOfType(t, marketingv1.EventLeadCaptured.Name)); n != 2 || f.streamLen(t) != 4 {
+		t.Fatalf("%d captured events of %d, want 2 (one per capture), the customer's registration and lifecycle entry", n, f.streamLen(t))
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 type Server struct {
 	marketingv1.UnimplementedMarketingServiceServer
 	leads     *marketing.Leads
+	customers *marketing.Customers
 	campaigns *marketing.Campaigns
 	loyalty   *marketing.Loyalty
 	referrals *marketing.Referrals
@@ -30,6 +31,7 @@ type Server struct {
 // UseCases are the marketing use cases the adapter exposes.
 type UseCases struct {
 	Leads     *marketing.Leads
+	Customers *marketing.Customers
 	Campaigns *marketing.Campaigns
 	Loyalty   *marketing.Loyalty
 	Referrals *marketing.Referrals
@@ -40,7 +42,7 @@ type UseCases struct {
 
 // New returns the adapter over the use cases.
 func New(uc UseCases, tokens *pagetoken.Codec) *Server {
-	return &Server{leads: uc.Leads, campaigns: uc.Campaigns, loyalty: uc.Loyalty, referrals: uc.Referrals,
+	return &Server{leads: uc.Leads, customers: uc.Customers, campaigns: uc.Campaigns, loyalty: uc.Loyalty, referrals: uc.Referrals,
 		scoring: uc.Scoring, lifecycle: uc.Lifecycle,
 		segments: uc.Segments, tokens: tokens}
 }

@@ -47,6 +47,7 @@ func New(deps platform.Deps) (*Service, error) {
 	lifecycle := marketing.NewLifecycle(store, publisher, deps.Now)
 	return &Service{rpc: rpc.New(rpc.UseCases{
 		Leads:     marketing.NewLeads(store, publisher, validator, deps.Now),
+		Customers: marketing.NewCustomers(store, publisher, deps.Now),
 		Campaigns: marketing.NewCampaigns(store, publisher, validator, deps.Now),
 		Loyalty:   loyalty,
 		Referrals: marketing.NewReferrals(store, publisher, deps.Now),

@@ -19,6 +19,11 @@ var (
 	EventCampaignPaused    = eventv1.Type[*CampaignChanged]{Name: "marketing.campaign.paused"}
 	EventCampaignCompleted = eventv1.Type[*CampaignChanged]{Name: "marketing.campaign.completed"}
 
+	EventCustomerCreated = eventv1.Type[*CustomerChanged]{Name: "marketing.customer.created"}
+	EventCustomerUpdated = eventv1.Type[*CustomerChanged]{Name: "marketing.customer.updated"}
+	EventCustomerMerged  = eventv1.Type[*CustomerMerged]{Name: "marketing.customer.merged"}
+	EventCustomerErased  = eventv1.Type[*CustomerErased]{Name: "marketing.customer.erased"}
+
 	EventLifecycleStageChanged  = eventv1.Type[*LifecycleStageChanged]{Name: "marketing.lifecycle.stage_changed"}
 	EventLifecycleAtRiskChanged = eventv1.Type[*CustomerAtRiskChanged]{Name: "marketing.lifecycle.at_risk_changed"}
 

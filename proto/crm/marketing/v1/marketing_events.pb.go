@@ -867,11 +867,171 @@ func (x *LeadConverted) GetCauseEventId() string {
 	return ""
 }
 
+// Payload of "marketing.customer.merged": a duplicate customer was merged into a survivor. Every
+// service that keeps records about customers re-points the merged customer's records to the
+// survivor (idempotently: the event may arrive more than once).
+type CustomerMerged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer that remains.
+	SurvivorCustomerId string `protobuf:"bytes,1,opt,name=survivor_customer_id,json=survivorCustomerId,proto3" json:"survivor_customer_id,omitempty"`
+	// The customer merged into it; it answers with `merged_into` from now on.
+	MergedCustomerId string `protobuf:"bytes,2,opt,name=merged_customer_id,json=mergedCustomerId,proto3" json:"merged_customer_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CustomerMerged) Reset() {
+	*x = CustomerMerged{}
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomerMerged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomerMerged) ProtoMessage() {}
+
+func (x *CustomerMerged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomerMerged.ProtoReflect.Descriptor instead.
+func (*CustomerMerged) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_events_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CustomerMerged) GetSurvivorCustomerId() string {
+	if x != nil {
+		return x.SurvivorCustomerId
+	}
+	return ""
+}
+
+func (x *CustomerMerged) GetMergedCustomerId() string {
+	if x != nil {
+		return x.MergedCustomerId
+	}
+	return ""
+}
+
+// Payload of "marketing.customer.erased": a person was erased (right to be forgotten). Every
+// service removes what it holds about the customer; the id is unknown from now on.
+type CustomerErased struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The erased customer.
+	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CustomerErased) Reset() {
+	*x = CustomerErased{}
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomerErased) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomerErased) ProtoMessage() {}
+
+func (x *CustomerErased) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomerErased.ProtoReflect.Descriptor instead.
+func (*CustomerErased) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_events_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CustomerErased) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+// Payload of "marketing.customer.created" (a person was registered) and ".updated" (an e-mail or an
+// external id was added). No personal data, as LeadCaptured.
+type CustomerChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// How the person was first seen.
+	Origin        CustomerOrigin `protobuf:"varint,2,opt,name=origin,proto3,enum=crm.marketing.v1.CustomerOrigin" json:"origin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CustomerChanged) Reset() {
+	*x = CustomerChanged{}
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomerChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomerChanged) ProtoMessage() {}
+
+func (x *CustomerChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_events_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomerChanged.ProtoReflect.Descriptor instead.
+func (*CustomerChanged) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_events_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CustomerChanged) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *CustomerChanged) GetOrigin() CustomerOrigin {
+	if x != nil {
+		return x.Origin
+	}
+	return CustomerOrigin_CUSTOMER_ORIGIN_UNSPECIFIED
+}
+
 var File_crm_marketing_v1_marketing_events_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_events_proto_rawDesc = "" +
 	"\n" +
-	"'crm/marketing/v1/marketing_events.proto\x12\x10crm.marketing.v1\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x19crm/type/v1/channel.proto\"\xd7\x02\n" +
+	"'crm/marketing/v1/marketing_events.proto\x12\x10crm.marketing.v1\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1fcrm/marketing/v1/customer.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x19crm/type/v1/channel.proto\"\xd7\x02\n" +
 	"\fLeadCaptured\x12\x17\n" +
 	"\alead_id\x18\x01 \x01(\tR\x06leadId\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated\x12\x1f\n" +
@@ -941,7 +1101,17 @@ const file_crm_marketing_v1_marketing_events_proto_rawDesc = "" +
 	"customerId\x120\n" +
 	"\x04from\x18\x03 \x01(\x0e2\x1c.crm.marketing.v1.LeadStatusR\x04from\x12,\n" +
 	"\x12source_campaign_id\x18\x04 \x01(\tR\x10sourceCampaignId\x12$\n" +
-	"\x0ecause_event_id\x18\x05 \x01(\tR\fcauseEventIdB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
+	"\x0ecause_event_id\x18\x05 \x01(\tR\fcauseEventId\"p\n" +
+	"\x0eCustomerMerged\x120\n" +
+	"\x14survivor_customer_id\x18\x01 \x01(\tR\x12survivorCustomerId\x12,\n" +
+	"\x12merged_customer_id\x18\x02 \x01(\tR\x10mergedCustomerId\"1\n" +
+	"\x0eCustomerErased\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\"l\n" +
+	"\x0fCustomerChanged\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x128\n" +
+	"\x06origin\x18\x02 \x01(\x0e2 .crm.marketing.v1.CustomerOriginR\x06originB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
 
 var (
 	file_crm_marketing_v1_marketing_events_proto_rawDescOnce sync.Once
@@ -955,7 +1125,7 @@ func file_crm_marketing_v1_marketing_events_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_events_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_events_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_crm_marketing_v1_marketing_events_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_crm_marketing_v1_marketing_events_proto_goTypes = []any{
 	(*LeadCaptured)(nil),          // 0: crm.marketing.v1.LeadCaptured
 	(*CampaignChanged)(nil),       // 1: crm.marketing.v1.CampaignChanged
@@ -969,33 +1139,38 @@ var file_crm_marketing_v1_marketing_events_proto_goTypes = []any{
 	(*LifecycleStageChanged)(nil), // 9: crm.marketing.v1.LifecycleStageChanged
 	(*CustomerAtRiskChanged)(nil), // 10: crm.marketing.v1.CustomerAtRiskChanged
 	(*LeadConverted)(nil),         // 11: crm.marketing.v1.LeadConverted
-	(*Touch)(nil),                 // 12: crm.marketing.v1.Touch
-	(v1.Channel)(0),               // 13: crm.type.v1.Channel
-	(LeadStatus)(0),               // 14: crm.marketing.v1.LeadStatus
-	(*Campaign)(nil),              // 15: crm.marketing.v1.Campaign
-	(*LedgerEntry)(nil),           // 16: crm.marketing.v1.LedgerEntry
-	(LoyaltyTier)(0),              // 17: crm.marketing.v1.LoyaltyTier
-	(*Engagement)(nil),            // 18: crm.marketing.v1.Engagement
-	(*StageMove)(nil),             // 19: crm.marketing.v1.StageMove
+	(*CustomerMerged)(nil),        // 12: crm.marketing.v1.CustomerMerged
+	(*CustomerErased)(nil),        // 13: crm.marketing.v1.CustomerErased
+	(*CustomerChanged)(nil),       // 14: crm.marketing.v1.CustomerChanged
+	(*Touch)(nil),                 // 15: crm.marketing.v1.Touch
+	(v1.Channel)(0),               // 16: crm.type.v1.Channel
+	(LeadStatus)(0),               // 17: crm.marketing.v1.LeadStatus
+	(*Campaign)(nil),              // 18: crm.marketing.v1.Campaign
+	(*LedgerEntry)(nil),           // 19: crm.marketing.v1.LedgerEntry
+	(LoyaltyTier)(0),              // 20: crm.marketing.v1.LoyaltyTier
+	(*Engagement)(nil),            // 21: crm.marketing.v1.Engagement
+	(*StageMove)(nil),             // 22: crm.marketing.v1.StageMove
+	(CustomerOrigin)(0),           // 23: crm.marketing.v1.CustomerOrigin
 }
 var file_crm_marketing_v1_marketing_events_proto_depIdxs = []int32{
-	12, // 0: crm.marketing.v1.LeadCaptured.touch:type_name -> crm.marketing.v1.Touch
-	13, // 1: crm.marketing.v1.LeadCaptured.source_channel:type_name -> crm.type.v1.Channel
-	14, // 2: crm.marketing.v1.LeadCaptured.status:type_name -> crm.marketing.v1.LeadStatus
-	15, // 3: crm.marketing.v1.CampaignChanged.campaign:type_name -> crm.marketing.v1.Campaign
-	16, // 4: crm.marketing.v1.LoyaltyPointsBooked.entry:type_name -> crm.marketing.v1.LedgerEntry
-	17, // 5: crm.marketing.v1.LoyaltyTierChanged.from:type_name -> crm.marketing.v1.LoyaltyTier
-	17, // 6: crm.marketing.v1.LoyaltyTierChanged.to:type_name -> crm.marketing.v1.LoyaltyTier
-	18, // 7: crm.marketing.v1.LeadEngaged.engagement:type_name -> crm.marketing.v1.Engagement
-	14, // 8: crm.marketing.v1.LeadEngaged.status:type_name -> crm.marketing.v1.LeadStatus
-	14, // 9: crm.marketing.v1.LeadDisqualified.from:type_name -> crm.marketing.v1.LeadStatus
-	19, // 10: crm.marketing.v1.LifecycleStageChanged.move:type_name -> crm.marketing.v1.StageMove
-	14, // 11: crm.marketing.v1.LeadConverted.from:type_name -> crm.marketing.v1.LeadStatus
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	15, // 0: crm.marketing.v1.LeadCaptured.touch:type_name -> crm.marketing.v1.Touch
+	16, // 1: crm.marketing.v1.LeadCaptured.source_channel:type_name -> crm.type.v1.Channel
+	17, // 2: crm.marketing.v1.LeadCaptured.status:type_name -> crm.marketing.v1.LeadStatus
+	18, // 3: crm.marketing.v1.CampaignChanged.campaign:type_name -> crm.marketing.v1.Campaign
+	19, // 4: crm.marketing.v1.LoyaltyPointsBooked.entry:type_name -> crm.marketing.v1.LedgerEntry
+	20, // 5: crm.marketing.v1.LoyaltyTierChanged.from:type_name -> crm.marketing.v1.LoyaltyTier
+	20, // 6: crm.marketing.v1.LoyaltyTierChanged.to:type_name -> crm.marketing.v1.LoyaltyTier
+	21, // 7: crm.marketing.v1.LeadEngaged.engagement:type_name -> crm.marketing.v1.Engagement
+	17, // 8: crm.marketing.v1.LeadEngaged.status:type_name -> crm.marketing.v1.LeadStatus
+	17, // 9: crm.marketing.v1.LeadDisqualified.from:type_name -> crm.marketing.v1.LeadStatus
+	22, // 10: crm.marketing.v1.LifecycleStageChanged.move:type_name -> crm.marketing.v1.StageMove
+	17, // 11: crm.marketing.v1.LeadConverted.from:type_name -> crm.marketing.v1.LeadStatus
+	23, // 12: crm.marketing.v1.CustomerChanged.origin:type_name -> crm.marketing.v1.CustomerOrigin
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_events_proto_init() }
@@ -1004,6 +1179,7 @@ func file_crm_marketing_v1_marketing_events_proto_init() {
 		return
 	}
 	file_crm_marketing_v1_campaign_proto_init()
+	file_crm_marketing_v1_customer_proto_init()
 	file_crm_marketing_v1_lead_proto_init()
 	file_crm_marketing_v1_lifecycle_proto_init()
 	file_crm_marketing_v1_loyalty_proto_init()
@@ -1014,7 +1190,7 @@ func file_crm_marketing_v1_marketing_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_events_proto_rawDesc), len(file_crm_marketing_v1_marketing_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

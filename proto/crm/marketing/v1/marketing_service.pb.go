@@ -3537,11 +3537,416 @@ func (x *UpdateLoyaltyProgramResponse) GetLoyaltyProgram() *LoyaltyProgram {
 	return nil
 }
 
+// Request of ResolveCustomer. At least one of email and external_id.
+type ResolveCustomerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The person's e-mail; trimmed and lower-cased before the lookup.
+	Email string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	// The person's id in the integrating system.
+	ExternalId string `protobuf:"bytes,2,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	// Register the person when unknown (and add the keys a known customer lacks).
+	Create bool `protobuf:"varint,3,opt,name=create,proto3" json:"create,omitempty"`
+	// How the person was first seen, for a created customer: it sets the lifecycle stage it enters
+	// at (import and consent: SUSPECT; otherwise PROSPECT).
+	Origin        CustomerOrigin `protobuf:"varint,4,opt,name=origin,proto3,enum=crm.marketing.v1.CustomerOrigin" json:"origin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveCustomerRequest) Reset() {
+	*x = ResolveCustomerRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveCustomerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveCustomerRequest) ProtoMessage() {}
+
+func (x *ResolveCustomerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveCustomerRequest.ProtoReflect.Descriptor instead.
+func (*ResolveCustomerRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *ResolveCustomerRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *ResolveCustomerRequest) GetExternalId() string {
+	if x != nil {
+		return x.ExternalId
+	}
+	return ""
+}
+
+func (x *ResolveCustomerRequest) GetCreate() bool {
+	if x != nil {
+		return x.Create
+	}
+	return false
+}
+
+func (x *ResolveCustomerRequest) GetOrigin() CustomerOrigin {
+	if x != nil {
+		return x.Origin
+	}
+	return CustomerOrigin_CUSTOMER_ORIGIN_UNSPECIFIED
+}
+
+// Response of ResolveCustomer.
+type ResolveCustomerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer id, and whether this call created it.
+	Customer      *ResolvedCustomer `protobuf:"bytes,1,opt,name=customer,proto3" json:"customer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveCustomerResponse) Reset() {
+	*x = ResolveCustomerResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveCustomerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveCustomerResponse) ProtoMessage() {}
+
+func (x *ResolveCustomerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveCustomerResponse.ProtoReflect.Descriptor instead.
+func (*ResolveCustomerResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *ResolveCustomerResponse) GetCustomer() *ResolvedCustomer {
+	if x != nil {
+		return x.Customer
+	}
+	return nil
+}
+
+// Request of ResolveCustomers.
+type ResolveCustomersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The people to resolve, 1 to 1,000.
+	Requests      []*ResolveCustomerRequest `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveCustomersRequest) Reset() {
+	*x = ResolveCustomersRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveCustomersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveCustomersRequest) ProtoMessage() {}
+
+func (x *ResolveCustomersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveCustomersRequest.ProtoReflect.Descriptor instead.
+func (*ResolveCustomersRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *ResolveCustomersRequest) GetRequests() []*ResolveCustomerRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+// Response of ResolveCustomers.
+type ResolveCustomersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One result per request, in request order.
+	Customers     []*ResolvedCustomer `protobuf:"bytes,1,rep,name=customers,proto3" json:"customers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveCustomersResponse) Reset() {
+	*x = ResolveCustomersResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveCustomersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveCustomersResponse) ProtoMessage() {}
+
+func (x *ResolveCustomersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveCustomersResponse.ProtoReflect.Descriptor instead.
+func (*ResolveCustomersResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *ResolveCustomersResponse) GetCustomers() []*ResolvedCustomer {
+	if x != nil {
+		return x.Customers
+	}
+	return nil
+}
+
+// Request of GetCustomerIdentity.
+type GetCustomerIdentityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer.
+	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCustomerIdentityRequest) Reset() {
+	*x = GetCustomerIdentityRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCustomerIdentityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCustomerIdentityRequest) ProtoMessage() {}
+
+func (x *GetCustomerIdentityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCustomerIdentityRequest.ProtoReflect.Descriptor instead.
+func (*GetCustomerIdentityRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *GetCustomerIdentityRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+// Response of GetCustomerIdentity.
+type GetCustomerIdentityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer's identity.
+	Customer      *CustomerIdentity `protobuf:"bytes,1,opt,name=customer,proto3" json:"customer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCustomerIdentityResponse) Reset() {
+	*x = GetCustomerIdentityResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCustomerIdentityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCustomerIdentityResponse) ProtoMessage() {}
+
+func (x *GetCustomerIdentityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCustomerIdentityResponse.ProtoReflect.Descriptor instead.
+func (*GetCustomerIdentityResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *GetCustomerIdentityResponse) GetCustomer() *CustomerIdentity {
+	if x != nil {
+		return x.Customer
+	}
+	return nil
+}
+
+// Request of MergeCustomers.
+type MergeCustomersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The survivor.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The duplicate merged into the survivor.
+	MergedCustomerId string `protobuf:"bytes,2,opt,name=merged_customer_id,json=mergedCustomerId,proto3" json:"merged_customer_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *MergeCustomersRequest) Reset() {
+	*x = MergeCustomersRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeCustomersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeCustomersRequest) ProtoMessage() {}
+
+func (x *MergeCustomersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeCustomersRequest.ProtoReflect.Descriptor instead.
+func (*MergeCustomersRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *MergeCustomersRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *MergeCustomersRequest) GetMergedCustomerId() string {
+	if x != nil {
+		return x.MergedCustomerId
+	}
+	return ""
+}
+
+// Response of MergeCustomers.
+type MergeCustomersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The survivor's identity after the merge.
+	Customer      *CustomerIdentity `protobuf:"bytes,1,opt,name=customer,proto3" json:"customer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeCustomersResponse) Reset() {
+	*x = MergeCustomersResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeCustomersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeCustomersResponse) ProtoMessage() {}
+
+func (x *MergeCustomersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeCustomersResponse.ProtoReflect.Descriptor instead.
+func (*MergeCustomersResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *MergeCustomersResponse) GetCustomer() *CustomerIdentity {
+	if x != nil {
+		return x.Customer
+	}
+	return nil
+}
+
 var File_crm_marketing_v1_marketing_service_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\n" +
-	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x1ecrm/marketing/v1/segment.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\"\x88\x01\n" +
+	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1fcrm/marketing/v1/customer.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x1ecrm/marketing/v1/segment.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\"\x88\x01\n" +
 	"\x17RecordEngagementRequest\x12$\n" +
 	"\alead_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x06leadId\x12G\n" +
 	"\n" +
@@ -3731,8 +4136,35 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"i\n" +
 	"\x1cUpdateLoyaltyProgramResponse\x12I\n" +
-	"\x0floyalty_program\x18\x01 \x01(\v2 .crm.marketing.v1.LoyaltyProgramR\x0eloyaltyProgram2\xf8(\n" +
-	"\x10MarketingService\x12\xa2\x01\n" +
+	"\x0floyalty_program\x18\x01 \x01(\v2 .crm.marketing.v1.LoyaltyProgramR\x0eloyaltyProgram\"\xbf\x01\n" +
+	"\x16ResolveCustomerRequest\x12\x1e\n" +
+	"\x05email\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\xfe\x01R\x05email\x12)\n" +
+	"\vexternal_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\n" +
+	"externalId\x12\x16\n" +
+	"\x06create\x18\x03 \x01(\bR\x06create\x12B\n" +
+	"\x06origin\x18\x04 \x01(\x0e2 .crm.marketing.v1.CustomerOriginB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06origin\"Y\n" +
+	"\x17ResolveCustomerResponse\x12>\n" +
+	"\bcustomer\x18\x01 \x01(\v2\".crm.marketing.v1.ResolvedCustomerR\bcustomer\"o\n" +
+	"\x17ResolveCustomersRequest\x12T\n" +
+	"\brequests\x18\x01 \x03(\v2(.crm.marketing.v1.ResolveCustomerRequestB\x0e\xe0A\x02\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\brequests\"\\\n" +
+	"\x18ResolveCustomersResponse\x12@\n" +
+	"\tcustomers\x18\x01 \x03(\v2\".crm.marketing.v1.ResolvedCustomerR\tcustomers\"J\n" +
+	"\x1aGetCustomerIdentityRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\"]\n" +
+	"\x1bGetCustomerIdentityResponse\x12>\n" +
+	"\bcustomer\x18\x01 \x01(\v2\".crm.marketing.v1.CustomerIdentityR\bcustomer\"\x80\x01\n" +
+	"\x15MergeCustomersRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\x129\n" +
+	"\x12merged_customer_id\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x10mergedCustomerId\"X\n" +
+	"\x16MergeCustomersResponse\x12>\n" +
+	"\bcustomer\x18\x01 \x01(\v2\".crm.marketing.v1.CustomerIdentityR\bcustomer2\xe1-\n" +
+	"\x10MarketingService\x12\x88\x01\n" +
+	"\x0fResolveCustomer\x12(.crm.marketing.v1.ResolveCustomerRequest\x1a).crm.marketing.v1.ResolveCustomerResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/customers:resolve\x12\x90\x01\n" +
+	"\x10ResolveCustomers\x12).crm.marketing.v1.ResolveCustomersRequest\x1a*.crm.marketing.v1.ResolveCustomersResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/customers:batchResolve\x12\xaa\x01\n" +
+	"\x13GetCustomerIdentity\x12,.crm.marketing.v1.GetCustomerIdentityRequest\x1a-.crm.marketing.v1.GetCustomerIdentityResponse\"6\x82\xd3\xe4\x93\x020b\bcustomer\x12$/v1/customers/{customer_id}/identity\x12\x9b\x01\n" +
+	"\x0eMergeCustomers\x12'.crm.marketing.v1.MergeCustomersRequest\x1a(.crm.marketing.v1.MergeCustomersResponse\"6\x82\xd3\xe4\x93\x020:\x01*b\bcustomer\"!/v1/customers/{customer_id}:merge\x12\xa2\x01\n" +
 	"\x11GetLoyaltyAccount\x12*.crm.marketing.v1.GetLoyaltyAccountRequest\x1a+.crm.marketing.v1.GetLoyaltyAccountResponse\"4\x82\xd3\xe4\x93\x02.b\aaccount\x12#/v1/customers/{customer_id}/loyalty\x12\x94\x01\n" +
 	"\fCreditPoints\x12%.crm.marketing.v1.CreditPointsRequest\x1a&.crm.marketing.v1.CreditPointsResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/customers/{customer_id}/loyalty:credit\x12\x94\x01\n" +
 	"\fRedeemPoints\x12%.crm.marketing.v1.RedeemPointsRequest\x1a&.crm.marketing.v1.RedeemPointsResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/customers/{customer_id}/loyalty:redeem\x12\xb4\x01\n" +
@@ -3785,7 +4217,7 @@ func file_crm_marketing_v1_marketing_service_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_service_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
+var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 78)
 var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*RecordEngagementRequest)(nil),          // 0: crm.marketing.v1.RecordEngagementRequest
 	(*RecordEngagementResponse)(nil),         // 1: crm.marketing.v1.RecordEngagementResponse
@@ -3857,146 +4289,171 @@ var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*GetLoyaltyProgramResponse)(nil),        // 67: crm.marketing.v1.GetLoyaltyProgramResponse
 	(*UpdateLoyaltyProgramRequest)(nil),      // 68: crm.marketing.v1.UpdateLoyaltyProgramRequest
 	(*UpdateLoyaltyProgramResponse)(nil),     // 69: crm.marketing.v1.UpdateLoyaltyProgramResponse
-	(*Engagement)(nil),                       // 70: crm.marketing.v1.Engagement
-	(*Lead)(nil),                             // 71: crm.marketing.v1.Lead
-	(*ScoringRules)(nil),                     // 72: crm.marketing.v1.ScoringRules
-	(*fieldmaskpb.FieldMask)(nil),            // 73: google.protobuf.FieldMask
-	(*Campaign)(nil),                         // 74: crm.marketing.v1.Campaign
-	(*CampaignPerformance)(nil),              // 75: crm.marketing.v1.CampaignPerformance
-	(*LoyaltyAccount)(nil),                   // 76: crm.marketing.v1.LoyaltyAccount
-	(*LedgerEntry)(nil),                      // 77: crm.marketing.v1.LedgerEntry
-	(*ReferralCode)(nil),                     // 78: crm.marketing.v1.ReferralCode
-	(*CustomerLifecycle)(nil),                // 79: crm.marketing.v1.CustomerLifecycle
-	(LifecycleStage)(0),                      // 80: crm.marketing.v1.LifecycleStage
-	(*LifecycleFunnel)(nil),                  // 81: crm.marketing.v1.LifecycleFunnel
-	(*Segment)(nil),                          // 82: crm.marketing.v1.Segment
-	(*LoyaltyProgram)(nil),                   // 83: crm.marketing.v1.LoyaltyProgram
+	(*ResolveCustomerRequest)(nil),           // 70: crm.marketing.v1.ResolveCustomerRequest
+	(*ResolveCustomerResponse)(nil),          // 71: crm.marketing.v1.ResolveCustomerResponse
+	(*ResolveCustomersRequest)(nil),          // 72: crm.marketing.v1.ResolveCustomersRequest
+	(*ResolveCustomersResponse)(nil),         // 73: crm.marketing.v1.ResolveCustomersResponse
+	(*GetCustomerIdentityRequest)(nil),       // 74: crm.marketing.v1.GetCustomerIdentityRequest
+	(*GetCustomerIdentityResponse)(nil),      // 75: crm.marketing.v1.GetCustomerIdentityResponse
+	(*MergeCustomersRequest)(nil),            // 76: crm.marketing.v1.MergeCustomersRequest
+	(*MergeCustomersResponse)(nil),           // 77: crm.marketing.v1.MergeCustomersResponse
+	(*Engagement)(nil),                       // 78: crm.marketing.v1.Engagement
+	(*Lead)(nil),                             // 79: crm.marketing.v1.Lead
+	(*ScoringRules)(nil),                     // 80: crm.marketing.v1.ScoringRules
+	(*fieldmaskpb.FieldMask)(nil),            // 81: google.protobuf.FieldMask
+	(*Campaign)(nil),                         // 82: crm.marketing.v1.Campaign
+	(*CampaignPerformance)(nil),              // 83: crm.marketing.v1.CampaignPerformance
+	(*LoyaltyAccount)(nil),                   // 84: crm.marketing.v1.LoyaltyAccount
+	(*LedgerEntry)(nil),                      // 85: crm.marketing.v1.LedgerEntry
+	(*ReferralCode)(nil),                     // 86: crm.marketing.v1.ReferralCode
+	(*CustomerLifecycle)(nil),                // 87: crm.marketing.v1.CustomerLifecycle
+	(LifecycleStage)(0),                      // 88: crm.marketing.v1.LifecycleStage
+	(*LifecycleFunnel)(nil),                  // 89: crm.marketing.v1.LifecycleFunnel
+	(*Segment)(nil),                          // 90: crm.marketing.v1.Segment
+	(*LoyaltyProgram)(nil),                   // 91: crm.marketing.v1.LoyaltyProgram
+	(CustomerOrigin)(0),                      // 92: crm.marketing.v1.CustomerOrigin
+	(*ResolvedCustomer)(nil),                 // 93: crm.marketing.v1.ResolvedCustomer
+	(*CustomerIdentity)(nil),                 // 94: crm.marketing.v1.CustomerIdentity
 }
 var file_crm_marketing_v1_marketing_service_proto_depIdxs = []int32{
-	70, // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
-	70, // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
-	71, // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
-	71, // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	71, // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	72, // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	72, // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	73, // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
-	72, // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	71, // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	71, // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	71, // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	71, // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	74, // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	74, // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	74, // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	74, // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
-	74, // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	73, // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
-	74, // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	74, // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	74, // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	74, // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	75, // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
-	71, // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	73, // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	71, // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	76, // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	77, // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	76, // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	77, // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	76, // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	78, // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
-	79, // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	80, // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
-	79, // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	79, // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	79, // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	81, // 38: crm.marketing.v1.GetLifecycleFunnelSeriesResponse.funnels:type_name -> crm.marketing.v1.LifecycleFunnel
-	81, // 39: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
-	82, // 40: crm.marketing.v1.CreateSegmentRequest.segment:type_name -> crm.marketing.v1.Segment
-	82, // 41: crm.marketing.v1.CreateSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
-	82, // 42: crm.marketing.v1.GetSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
-	82, // 43: crm.marketing.v1.ListSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
-	71, // 44: crm.marketing.v1.ListSegmentMembersResponse.leads:type_name -> crm.marketing.v1.Lead
-	83, // 45: crm.marketing.v1.GetLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	83, // 46: crm.marketing.v1.UpdateLoyaltyProgramRequest.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	73, // 47: crm.marketing.v1.UpdateLoyaltyProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
-	83, // 48: crm.marketing.v1.UpdateLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	36, // 49: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
-	38, // 50: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
-	40, // 51: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
-	42, // 52: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
-	16, // 53: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
-	18, // 54: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
-	20, // 55: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
-	22, // 56: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
-	24, // 57: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
-	26, // 58: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
-	28, // 59: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
-	30, // 60: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
-	10, // 61: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
-	12, // 62: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
-	14, // 63: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
-	32, // 64: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
-	34, // 65: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
-	0,  // 66: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
-	2,  // 67: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
-	4,  // 68: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
-	6,  // 69: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
-	8,  // 70: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
-	44, // 71: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
-	46, // 72: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
-	48, // 73: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
-	50, // 74: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
-	52, // 75: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
-	53, // 76: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:input_type -> crm.marketing.v1.GetLifecycleFunnelSeriesRequest
-	56, // 77: crm.marketing.v1.MarketingService.CreateSegment:input_type -> crm.marketing.v1.CreateSegmentRequest
-	58, // 78: crm.marketing.v1.MarketingService.GetSegment:input_type -> crm.marketing.v1.GetSegmentRequest
-	60, // 79: crm.marketing.v1.MarketingService.ListSegments:input_type -> crm.marketing.v1.ListSegmentsRequest
-	62, // 80: crm.marketing.v1.MarketingService.DeleteSegment:input_type -> crm.marketing.v1.DeleteSegmentRequest
-	64, // 81: crm.marketing.v1.MarketingService.ListSegmentMembers:input_type -> crm.marketing.v1.ListSegmentMembersRequest
-	66, // 82: crm.marketing.v1.MarketingService.GetLoyaltyProgram:input_type -> crm.marketing.v1.GetLoyaltyProgramRequest
-	68, // 83: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:input_type -> crm.marketing.v1.UpdateLoyaltyProgramRequest
-	37, // 84: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
-	39, // 85: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
-	41, // 86: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
-	43, // 87: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
-	17, // 88: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
-	19, // 89: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
-	21, // 90: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
-	23, // 91: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
-	25, // 92: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
-	27, // 93: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
-	29, // 94: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
-	31, // 95: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
-	11, // 96: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
-	13, // 97: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
-	15, // 98: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
-	33, // 99: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
-	35, // 100: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
-	1,  // 101: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
-	3,  // 102: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
-	5,  // 103: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
-	7,  // 104: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
-	9,  // 105: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
-	45, // 106: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
-	47, // 107: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
-	49, // 108: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
-	51, // 109: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
-	55, // 110: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
-	54, // 111: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:output_type -> crm.marketing.v1.GetLifecycleFunnelSeriesResponse
-	57, // 112: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
-	59, // 113: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
-	61, // 114: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
-	63, // 115: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
-	65, // 116: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
-	67, // 117: crm.marketing.v1.MarketingService.GetLoyaltyProgram:output_type -> crm.marketing.v1.GetLoyaltyProgramResponse
-	69, // 118: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:output_type -> crm.marketing.v1.UpdateLoyaltyProgramResponse
-	84, // [84:119] is the sub-list for method output_type
-	49, // [49:84] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	78, // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
+	78, // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
+	79, // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
+	79, // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	79, // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	80, // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	80, // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	81, // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
+	80, // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	79, // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	79, // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	79, // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	79, // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	82, // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	82, // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	82, // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	82, // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	82, // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	81, // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
+	82, // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	82, // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	82, // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	82, // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	83, // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
+	79, // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	81, // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	79, // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	84, // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	85, // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	84, // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	85, // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	84, // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	86, // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
+	87, // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	88, // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
+	87, // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	87, // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	87, // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	89, // 38: crm.marketing.v1.GetLifecycleFunnelSeriesResponse.funnels:type_name -> crm.marketing.v1.LifecycleFunnel
+	89, // 39: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
+	90, // 40: crm.marketing.v1.CreateSegmentRequest.segment:type_name -> crm.marketing.v1.Segment
+	90, // 41: crm.marketing.v1.CreateSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
+	90, // 42: crm.marketing.v1.GetSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
+	90, // 43: crm.marketing.v1.ListSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
+	79, // 44: crm.marketing.v1.ListSegmentMembersResponse.leads:type_name -> crm.marketing.v1.Lead
+	91, // 45: crm.marketing.v1.GetLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	91, // 46: crm.marketing.v1.UpdateLoyaltyProgramRequest.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	81, // 47: crm.marketing.v1.UpdateLoyaltyProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
+	91, // 48: crm.marketing.v1.UpdateLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	92, // 49: crm.marketing.v1.ResolveCustomerRequest.origin:type_name -> crm.marketing.v1.CustomerOrigin
+	93, // 50: crm.marketing.v1.ResolveCustomerResponse.customer:type_name -> crm.marketing.v1.ResolvedCustomer
+	70, // 51: crm.marketing.v1.ResolveCustomersRequest.requests:type_name -> crm.marketing.v1.ResolveCustomerRequest
+	93, // 52: crm.marketing.v1.ResolveCustomersResponse.customers:type_name -> crm.marketing.v1.ResolvedCustomer
+	94, // 53: crm.marketing.v1.GetCustomerIdentityResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
+	94, // 54: crm.marketing.v1.MergeCustomersResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
+	70, // 55: crm.marketing.v1.MarketingService.ResolveCustomer:input_type -> crm.marketing.v1.ResolveCustomerRequest
+	72, // 56: crm.marketing.v1.MarketingService.ResolveCustomers:input_type -> crm.marketing.v1.ResolveCustomersRequest
+	74, // 57: crm.marketing.v1.MarketingService.GetCustomerIdentity:input_type -> crm.marketing.v1.GetCustomerIdentityRequest
+	76, // 58: crm.marketing.v1.MarketingService.MergeCustomers:input_type -> crm.marketing.v1.MergeCustomersRequest
+	36, // 59: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
+	38, // 60: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
+	40, // 61: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
+	42, // 62: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
+	16, // 63: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
+	18, // 64: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
+	20, // 65: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
+	22, // 66: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
+	24, // 67: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
+	26, // 68: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
+	28, // 69: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
+	30, // 70: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
+	10, // 71: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
+	12, // 72: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
+	14, // 73: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
+	32, // 74: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
+	34, // 75: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
+	0,  // 76: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
+	2,  // 77: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
+	4,  // 78: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
+	6,  // 79: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
+	8,  // 80: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
+	44, // 81: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
+	46, // 82: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
+	48, // 83: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
+	50, // 84: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
+	52, // 85: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
+	53, // 86: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:input_type -> crm.marketing.v1.GetLifecycleFunnelSeriesRequest
+	56, // 87: crm.marketing.v1.MarketingService.CreateSegment:input_type -> crm.marketing.v1.CreateSegmentRequest
+	58, // 88: crm.marketing.v1.MarketingService.GetSegment:input_type -> crm.marketing.v1.GetSegmentRequest
+	60, // 89: crm.marketing.v1.MarketingService.ListSegments:input_type -> crm.marketing.v1.ListSegmentsRequest
+	62, // 90: crm.marketing.v1.MarketingService.DeleteSegment:input_type -> crm.marketing.v1.DeleteSegmentRequest
+	64, // 91: crm.marketing.v1.MarketingService.ListSegmentMembers:input_type -> crm.marketing.v1.ListSegmentMembersRequest
+	66, // 92: crm.marketing.v1.MarketingService.GetLoyaltyProgram:input_type -> crm.marketing.v1.GetLoyaltyProgramRequest
+	68, // 93: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:input_type -> crm.marketing.v1.UpdateLoyaltyProgramRequest
+	71, // 94: crm.marketing.v1.MarketingService.ResolveCustomer:output_type -> crm.marketing.v1.ResolveCustomerResponse
+	73, // 95: crm.marketing.v1.MarketingService.ResolveCustomers:output_type -> crm.marketing.v1.ResolveCustomersResponse
+	75, // 96: crm.marketing.v1.MarketingService.GetCustomerIdentity:output_type -> crm.marketing.v1.GetCustomerIdentityResponse
+	77, // 97: crm.marketing.v1.MarketingService.MergeCustomers:output_type -> crm.marketing.v1.MergeCustomersResponse
+	37, // 98: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
+	39, // 99: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
+	41, // 100: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
+	43, // 101: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
+	17, // 102: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
+	19, // 103: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
+	21, // 104: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
+	23, // 105: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
+	25, // 106: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
+	27, // 107: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
+	29, // 108: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
+	31, // 109: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
+	11, // 110: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
+	13, // 111: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
+	15, // 112: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
+	33, // 113: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
+	35, // 114: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
+	1,  // 115: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
+	3,  // 116: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
+	5,  // 117: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
+	7,  // 118: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
+	9,  // 119: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
+	45, // 120: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
+	47, // 121: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
+	49, // 122: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
+	51, // 123: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
+	55, // 124: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
+	54, // 125: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:output_type -> crm.marketing.v1.GetLifecycleFunnelSeriesResponse
+	57, // 126: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
+	59, // 127: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
+	61, // 128: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
+	63, // 129: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
+	65, // 130: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
+	67, // 131: crm.marketing.v1.MarketingService.GetLoyaltyProgram:output_type -> crm.marketing.v1.GetLoyaltyProgramResponse
+	69, // 132: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:output_type -> crm.marketing.v1.UpdateLoyaltyProgramResponse
+	94, // [94:133] is the sub-list for method output_type
+	55, // [55:94] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_service_proto_init() }
@@ -4005,6 +4462,7 @@ func file_crm_marketing_v1_marketing_service_proto_init() {
 		return
 	}
 	file_crm_marketing_v1_campaign_proto_init()
+	file_crm_marketing_v1_customer_proto_init()
 	file_crm_marketing_v1_lead_proto_init()
 	file_crm_marketing_v1_lifecycle_proto_init()
 	file_crm_marketing_v1_loyalty_proto_init()
@@ -4016,7 +4474,7 @@ func file_crm_marketing_v1_marketing_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_service_proto_rawDesc), len(file_crm_marketing_v1_marketing_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   70,
+			NumMessages:   78,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

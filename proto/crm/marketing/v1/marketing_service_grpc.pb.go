@@ -19,6 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
+	MarketingService_ResolveCustomer_FullMethodName          = "/crm.marketing.v1.MarketingService/ResolveCustomer"
+	MarketingService_ResolveCustomers_FullMethodName         = "/crm.marketing.v1.MarketingService/ResolveCustomers"
+	MarketingService_GetCustomerIdentity_FullMethodName      = "/crm.marketing.v1.MarketingService/GetCustomerIdentity"
+	MarketingService_MergeCustomers_FullMethodName           = "/crm.marketing.v1.MarketingService/MergeCustomers"
 	MarketingService_GetLoyaltyAccount_FullMethodName        = "/crm.marketing.v1.MarketingService/GetLoyaltyAccount"
 	MarketingService_CreditPoints_FullMethodName             = "/crm.marketing.v1.MarketingService/CreditPoints"
 	MarketingService_RedeemPoints_FullMethodName             = "/crm.marketing.v1.MarketingService/RedeemPoints"
@@ -62,6 +66,19 @@ const (
 //
 // Marketing: reach and lead generation, and the customer lifecycle the CRM cycle closes back into.
 type MarketingServiceClient interface {
+	// Resolves a person (normalized e-mail and/or external id) to their customer id: the one
+	// identity every service uses. Unknown people are NOT_FOUND unless `create` registers them; an
+	// e-mail and an external id of two different customers are FAILED_PRECONDITION
+	// (CUSTOMER_IDENTITY_CONFLICT: merge them). With `create`, keys the customer lacked are added.
+	ResolveCustomer(ctx context.Context, in *ResolveCustomerRequest, opts ...grpc.CallOption) (*ResolveCustomerResponse, error)
+	// Resolves up to 1,000 people at once (imports), with per-item results in request order.
+	ResolveCustomers(ctx context.Context, in *ResolveCustomersRequest, opts ...grpc.CallOption) (*ResolveCustomersResponse, error)
+	// Gets a customer's identity; a merged customer answers with `merged_into` set.
+	GetCustomerIdentity(ctx context.Context, in *GetCustomerIdentityRequest, opts ...grpc.CallOption) (*GetCustomerIdentityResponse, error)
+	// Merges a duplicate customer into this one (the survivor). Announced as
+	// "marketing.customer.merged": every service re-points the merged customer's records to the
+	// survivor. Merging again changes nothing; the merged id then answers with `merged_into`.
+	MergeCustomers(ctx context.Context, in *MergeCustomersRequest, opts ...grpc.CallOption) (*MergeCustomersResponse, error)
 	// Gets a customer's loyalty account: balance, tier and the latest ledger entries. A customer who
 	// has never earned points has no account (NOT_FOUND).
 	GetLoyaltyAccount(ctx context.Context, in *GetLoyaltyAccountRequest, opts ...grpc.CallOption) (*GetLoyaltyAccountResponse, error)
@@ -155,6 +172,46 @@ type marketingServiceClient struct {
 
 func NewMarketingServiceClient(cc grpc.ClientConnInterface) MarketingServiceClient {
 	return &marketingServiceClient{cc}
+}
+
+func (c *marketingServiceClient) ResolveCustomer(ctx context.Context, in *ResolveCustomerRequest, opts ...grpc.CallOption) (*ResolveCustomerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveCustomerResponse)
+	err := c.cc.Invoke(ctx, MarketingService_ResolveCustomer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) ResolveCustomers(ctx context.Context, in *ResolveCustomersRequest, opts ...grpc.CallOption) (*ResolveCustomersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveCustomersResponse)
+	err := c.cc.Invoke(ctx, MarketingService_ResolveCustomers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) GetCustomerIdentity(ctx context.Context, in *GetCustomerIdentityRequest, opts ...grpc.CallOption) (*GetCustomerIdentityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCustomerIdentityResponse)
+	err := c.cc.Invoke(ctx, MarketingService_GetCustomerIdentity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) MergeCustomers(ctx context.Context, in *MergeCustomersRequest, opts ...grpc.CallOption) (*MergeCustomersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MergeCustomersResponse)
+	err := c.cc.Invoke(ctx, MarketingService_MergeCustomers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (c *marketingServiceClient) GetLoyaltyAccount(ctx context.Context, in *GetLoyaltyAccountRequest, opts ...grpc.CallOption) (*GetLoyaltyAccountResponse, error) {
@@ -513,6 +570,19 @@ func (c *marketingServiceClient) UpdateLoyaltyProgram(ctx context.Context, in *U
 //
 // Marketing: reach and lead generation, and the customer lifecycle the CRM cycle closes back into.
 type MarketingServiceServer interface {
+	// Resolves a person (normalized e-mail and/or external id) to their customer id: the one
+	// identity every service uses. Unknown people are NOT_FOUND unless `create` registers them; an
+	// e-mail and an external id of two different customers are FAILED_PRECONDITION
+	// (CUSTOMER_IDENTITY_CONFLICT: merge them). With `create`, keys the customer lacked are added.
+	ResolveCustomer(context.Context, *ResolveCustomerRequest) (*ResolveCustomerResponse, error)
+	// Resolves up to 1,000 people at once (imports), with per-item results in request order.
+	ResolveCustomers(context.Context, *ResolveCustomersRequest) (*ResolveCustomersResponse, error)
+	// Gets a customer's identity; a merged customer answers with `merged_into` set.
+	GetCustomerIdentity(context.Context, *GetCustomerIdentityRequest) (*GetCustomerIdentityResponse, error)
+	// Merges a duplicate customer into this one (the survivor). Announced as
+	// "marketing.customer.merged": every service re-points the merged customer's records to the
+	// survivor. Merging again changes nothing; the merged id then answers with `merged_into`.
+	MergeCustomers(context.Context, *MergeCustomersRequest) (*MergeCustomersResponse, error)
 	// Gets a customer's loyalty account: balance, tier and the latest ledger entries. A customer who
 	// has never earned points has no account (NOT_FOUND).
 	GetLoyaltyAccount(context.Context, *GetLoyaltyAccountRequest) (*GetLoyaltyAccountResponse, error)
@@ -608,6 +678,18 @@ type MarketingServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedMarketingServiceServer struct{}
 
+func (UnimplementedMarketingServiceServer) ResolveCustomer(context.Context, *ResolveCustomerRequest) (*ResolveCustomerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveCustomer not implemented")
+}
+func (UnimplementedMarketingServiceServer) ResolveCustomers(context.Context, *ResolveCustomersRequest) (*ResolveCustomersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveCustomers not implemented")
+}
+func (UnimplementedMarketingServiceServer) GetCustomerIdentity(context.Context, *GetCustomerIdentityRequest) (*GetCustomerIdentityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCustomerIdentity not implemented")
+}
+func (UnimplementedMarketingServiceServer) MergeCustomers(context.Context, *MergeCustomersRequest) (*MergeCustomersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MergeCustomers not implemented")
+}
 func (UnimplementedMarketingServiceServer) GetLoyaltyAccount(context.Context, *GetLoyaltyAccountRequest) (*GetLoyaltyAccountResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLoyaltyAccount not implemented")
 }
@@ -732,6 +814,78 @@ func RegisterMarketingServiceServer(s grpc.ServiceRegistrar, srv MarketingServic
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&MarketingService_ServiceDesc, srv)
+}
+
+func _MarketingService_ResolveCustomer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveCustomerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).ResolveCustomer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_ResolveCustomer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).ResolveCustomer(ctx, req.(*ResolveCustomerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_ResolveCustomers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveCustomersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).ResolveCustomers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_ResolveCustomers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).ResolveCustomers(ctx, req.(*ResolveCustomersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_GetCustomerIdentity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCustomerIdentityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).GetCustomerIdentity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_GetCustomerIdentity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).GetCustomerIdentity(ctx, req.(*GetCustomerIdentityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_MergeCustomers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MergeCustomersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).MergeCustomers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_MergeCustomers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).MergeCustomers(ctx, req.(*MergeCustomersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
 }
 
 func _MarketingService_GetLoyaltyAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
@@ -1371,6 +1525,22 @@ var MarketingService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "crm.marketing.v1.MarketingService",
 	HandlerType: (*MarketingServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ResolveCustomer",
+			Handler:    _MarketingService_ResolveCustomer_Handler,
+		},
+		{
+			MethodName: "ResolveCustomers",
+			Handler:    _MarketingService_ResolveCustomers_Handler,
+		},
+		{
+			MethodName: "GetCustomerIdentity",
+			Handler:    _MarketingService_GetCustomerIdentity_Handler,
+		},
+		{
+			MethodName: "MergeCustomers",
+			Handler:    _MarketingService_MergeCustomers_Handler,
+		},
 		{
 			MethodName: "GetLoyaltyAccount",
 			Handler:    _MarketingService_GetLoyaltyAccount_Handler,

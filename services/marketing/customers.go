@@ -1,0 +1,305 @@
+package marketing
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/events"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+)
+
+// Customer is a person's identity in the registry.
+type Customer = marketingv1.CustomerIdentity
+
+// Errors of the identity registry.
+var (
+	ErrCustomerNotFound = apierr.New(apierr.NotFound, "CUSTOMER_NOT_FOUND", "customer not found")
+	ErrIdentityConflict = apierr.New(apierr.FailedPrecondition, "CUSTOMER_IDENTITY_CONFLICT",
+		"the e-mail and the external id belong to two customers; merge them")
+	ErrIdentityMissing    = apierr.Invalid("email", "give an e-mail, an external id, or both")
+	ErrIdentityContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the customer kept changing concurrently; retry")
+)
+
+// IdentityTakenError means an e-mail or external id of a registration belongs to another customer.
+type IdentityTakenError struct{ Owner string }
+
+func (e *IdentityTakenError) Error() string {
+	return "marketing: identity belongs to customer " + e.Owner
+}
+
+// IdentityKey is what a person is known by: a normalized e-mail, an external id, or both.
+type IdentityKey struct{ Email, ExternalID string }
+
+// IdentityMatch is who the keys of an IdentityKey belong to ("" for nobody).
+type IdentityMatch struct{ ByEmail, ByExternalID string }
+
+// CustomerWrite registers a customer or adds keys to one, with its events and, for a new customer,
+// its entry into the lifecycle, in one atomic write.
+type CustomerWrite struct {
+	Customer *Customer
+	// Prev is the customer as read; nil for a new one.
+	Prev      *Customer
+	Events    [][]byte
+	Lifecycle *LifecycleWrite
+}
+
+// CustomerStore is marketing's identity registry.
+type CustomerStore interface {
+	// MatchIdentities returns who each key belongs to, in one round trip.
+	MatchIdentities(ctx context.Context, tenant string, keys []IdentityKey) ([]IdentityMatch, error)
+	// GetCustomer returns a customer or ErrCustomerNotFound.
+	GetCustomer(ctx context.Context, tenant, id string) (*Customer, error)
+	// PutCustomer commits w: *IdentityTakenError when a key belongs to another customer, ErrStale
+	// when w.Prev is not current (or, for a new customer, the id exists).
+	PutCustomer(ctx context.Context, tenant string, w CustomerWrite) error
+}
+
+// Customers are the identity use cases: one person is one customer in a tenant.
+type Customers struct {
+	store     CustomerStore
+	publisher events.Publisher
+	now       func() time.Time
+}
+
+// NewCustomers returns the use cases over store.
+func NewCustomers(store CustomerStore, publisher events.Publisher, now func() time.Time) *Customers {
+	return &Customers{store: store, publisher: publisher, now: now}
+}
+
+// ResolveRequest asks who a person is.
+type ResolveRequest struct {
+	Email, ExternalID string
+	// Create registers an unknown person and adds the keys a known customer lacks.
+	Create bool
+	Origin marketingv1.CustomerOrigin
+}
+
+// Get returns a customer's identity.
+func (c *Customers) Get(ctx context.Context, tenant, id string) (*Customer, error) {
+	return c.store.GetCustomer(ctx, tenant, id)
+}
+
+// Resolve returns the customer a person is, registering them when asked. Concurrent resolutions
+// of one new person register one customer: the registry's unique indexes decide, and the others
+// retry and find it.
+func (c *Customers) Resolve(ctx context.Context, tenant string, req ResolveRequest) (*marketingv1.ResolvedCustomer, error) {
+	key, err := identityKey(req)
+	if err != nil {
+		return nil, err
+	}
+	matches, err := c.store.MatchIdentities(ctx, tenant, []IdentityKey{key})
+	if err != nil {
+		return nil, err
+	}
+	return c.resolve(ctx, tenant, req, key, matches[0])
+}
+
+// ResolveMany resolves up to 1,000 people: one round trip finds the known ones; the others are
+// registered one by one (a person twice in the batch is one customer). Item errors are per item.
+func (c *Customers) ResolveMany(ctx context.Context, tenant string, reqs []ResolveRequest) ([]*marketingv1.ResolvedCustomer, error) {
+	out := make([]*marketingv1.ResolvedCustomer, len(reqs))
+	keys := make([]IdentityKey, 0, len(reqs))
+	at := make([]int, 0, len(reqs))
+	for i, req := range reqs {
+		key, err := identityKey(req)
+		if err != nil {
+			out[i] = itemError(err)
+			continue
+		}
+		keys, at = append(keys, key), append(at, i)
+	}
+	matches, err := c.store.MatchIdentities(ctx, tenant, keys)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range at {
+		m := matches[j]
+		if j > 0 && slices.Contains(keys[:j], keys[j]) {
+			// Resolved (maybe registered) earlier in this batch: look again.
+			if m, err = c.match(ctx, tenant, keys[j]); err != nil {
+				return nil, err
+			}
+		}
+		r, err := c.resolve(ctx, tenant, reqs[i], keys[j], m)
+		if _, ok := apierr.As(err); ok {
+			out[i] = itemError(err)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+func (c *Customers) match(ctx context.Context, tenant string, key IdentityKey) (IdentityMatch, error) {
+	m, err := c.store.MatchIdentities(ctx, tenant, []IdentityKey{key})
+	if err != nil {
+		return IdentityMatch{}, err
+	}
+	return m[0], nil
+}
+
+func itemError(err error) *marketingv1.ResolvedCustomer {
+	e, _ := apierr.As(err)
+	return &marketingv1.ResolvedCustomer{ErrorReason: e.Reason, ErrorMessage: e.Message}
+}
+
+// identityKey normalizes a request's keys.
+func identityKey(req ResolveRequest) (IdentityKey, error) {
+	key := IdentityKey{ExternalID: strings.TrimSpace(req.ExternalID)}
+	if strings.TrimSpace(req.Email) != "" {
+		email, err := NormalizeEmail(req.Email)
+		if err != nil {
+			return key, apierr.Invalid("email", "must be a plain e-mail address such as ada@example.com")
+		}
+		key.Email = email
+	}
+	if key.Email == "" && key.ExternalID == "" {
+		return key, ErrIdentityMissing
+	}
+	return key, nil
+}
+
+// resolve finishes one resolution from what the registry said; a write that loses a race is
+// retried from a fresh look.
+func (c *Customers) resolve(ctx context.Context, tenant string, req ResolveRequest, key IdentityKey, m IdentityMatch) (*marketingv1.ResolvedCustomer, error) {
+	for range captureAttempts {
+		if m.ByEmail != "" && m.ByExternalID != "" && m.ByEmail != m.ByExternalID {
+			return nil, ErrIdentityConflict.With("email_customer_id", m.ByEmail).With("external_id_customer_id", m.ByExternalID)
+		}
+		id := cmpOr(m.ByEmail, m.ByExternalID)
+		complete := (key.Email == "" || m.ByEmail != "") && (key.ExternalID == "" || m.ByExternalID != "")
+		switch {
+		case id != "" && (complete || !req.Create):
+			return &marketingv1.ResolvedCustomer{CustomerId: id}, nil
+		case id == "" && !req.Create:
+			return nil, ErrCustomerNotFound
+		}
+		var err error
+		if id != "" {
+			err = c.addKeys(ctx, tenant, id, key)
+		} else {
+			id, err = c.register(ctx, tenant, key, req.Origin)
+			if err == nil {
+				return &marketingv1.ResolvedCustomer{CustomerId: id, Created: true}, nil
+			}
+		}
+		var taken *IdentityTakenError
+		if err != nil && !errors.As(err, &taken) && !errors.Is(err, ErrStale) {
+			return nil, err
+		}
+		if err == nil {
+			return &marketingv1.ResolvedCustomer{CustomerId: id}, nil
+		}
+		if m, err = c.match(ctx, tenant, key); err != nil {
+			return nil, err
+		}
+	}
+	return nil, ErrIdentityContention
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// register creates a customer with key; it enters the lifecycle at the stage its origin gives.
+func (c *Customers) register(ctx context.Context, tenant string, key IdentityKey, origin marketingv1.CustomerOrigin) (string, error) {
+	now := c.now().UTC()
+	cust := NewCustomer(uuid.Must(uuid.NewV7()).String(), key, origin, now)
+	w, err := c.registration(ctx, tenant, cust, now)
+	if err != nil {
+		return "", err
+	}
+	return cust.GetId(), c.store.PutCustomer(ctx, tenant, *w)
+}
+
+// registration plans the write of a new customer: the record, its event, its lifecycle entry.
+func (c *Customers) registration(ctx context.Context, tenant string, cust *Customer, now time.Time) (*CustomerWrite, error) {
+	eventID, ev, err := customerEvent(ctx, c.publisher, marketingv1.EventCustomerCreated, tenant, cust, now)
+	if err != nil {
+		return nil, err
+	}
+	entry := LifecycleMove{Stage: originStage(cust.GetOrigin()), Cause: marketingv1.EventCustomerCreated.Name, EventID: eventID}
+	lw, err := enterStage(ctx, c.publisher, tenant, cust.GetId(), nil, entry, now)
+	if err != nil {
+		return nil, err
+	}
+	return &CustomerWrite{Customer: cust, Events: [][]byte{ev}, Lifecycle: lw}, nil
+}
+
+// addKeys adds the keys a known customer lacks.
+func (c *Customers) addKeys(ctx context.Context, tenant, id string, key IdentityKey) error {
+	cur, err := c.store.GetCustomer(ctx, tenant, id)
+	if err != nil {
+		return err
+	}
+	next, changed := withKeys(cur, key, c.now().UTC())
+	if !changed {
+		return nil
+	}
+	_, ev, err := customerEvent(ctx, c.publisher, marketingv1.EventCustomerUpdated, tenant, next, c.now())
+	if err != nil {
+		return err
+	}
+	return c.store.PutCustomer(ctx, tenant, CustomerWrite{Customer: next, Prev: cur, Events: [][]byte{ev}})
+}
+
+// NewCustomer is a new identity with key.
+func NewCustomer(id string, key IdentityKey, origin marketingv1.CustomerOrigin, now time.Time) *Customer {
+	ts := timestamppb.New(now)
+	cust := &Customer{Id: id, Origin: origin, CreateTime: ts, UpdateTime: ts, Etag: etag.First}
+	if key.Email != "" {
+		cust.Emails = []string{key.Email}
+	}
+	if key.ExternalID != "" {
+		cust.ExternalIds = []string{key.ExternalID}
+	}
+	return cust
+}
+
+// withKeys is cur with the keys it lacks; changed is false when it has them all.
+func withKeys(cur *Customer, key IdentityKey, now time.Time) (*Customer, bool) {
+	next := proto.CloneOf(cur)
+	if key.Email != "" && !slices.Contains(next.Emails, key.Email) {
+		next.Emails = append(next.Emails, key.Email)
+	}
+	if key.ExternalID != "" && !slices.Contains(next.ExternalIds, key.ExternalID) {
+		next.ExternalIds = append(next.ExternalIds, key.ExternalID)
+	}
+	if proto.Equal(next, cur) {
+		return cur, false
+	}
+	next.UpdateTime = timestamppb.New(now)
+	next.Etag = etag.Next(cur.GetEtag())
+	return next, true
+}
+
+// originStage is the stage a new customer enters at: people imported or subscribed by consent
+// only are SUSPECTs; everyone else was engaged (captured, or a contact sales talks to).
+func originStage(origin marketingv1.CustomerOrigin) Stage {
+	switch origin {
+	case marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_IMPORT, marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_CONSENT:
+		return marketingv1.LifecycleStage_LIFECYCLE_STAGE_SUSPECT
+	}
+	return marketingv1.LifecycleStage_LIFECYCLE_STAGE_PROSPECT
+}
+
+func customerEvent(ctx context.Context, pub events.Publisher, typ eventv1.Type[*marketingv1.CustomerChanged], tenant string, cust *Customer, at time.Time) (string, []byte, error) {
+	ev, data, err := pub.Envelope(ctx, typ.Of(&marketingv1.CustomerChanged{CustomerId: cust.GetId(), Origin: cust.GetOrigin()}), tenant, cust.GetId(), at)
+	return ev.GetId(), data, err
+}

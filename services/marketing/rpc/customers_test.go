@@ -1,0 +1,181 @@
+package rpc_test
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+)
+
+func TestResolveCustomer(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	_, stranger := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	client, ctx := sys.marketing(key)
+
+	// A captured lead is registered: resolving its e-mail, in another case, gives its customer.
+	lead := sys.captureLead(t, key, `{"email":"Cy@Example.com","channel":"CHANNEL_WEB"}`)
+	got := sys.OK(t, http.MethodPost, "/v1/customers:resolve", key, `{"email":"  CY@example.COM "}`)
+	if c := got["customer"].(map[string]any); c["customerId"] != lead["customerId"] || c["created"] == true {
+		t.Fatalf("resolve a captured e-mail = %v, want customer %v", got, lead["customerId"])
+	}
+
+	// Unknown without create: NOT_FOUND, nothing written.
+	keysBefore, eventsBefore := sys.footprint(t, tenant)
+	if r := sys.Do(t, http.MethodPost, "/v1/customers:resolve", key, []byte(`{"email":"nobody@example.com"}`)); r.Status != http.StatusNotFound {
+		t.Fatalf("unknown person: %d %s, want 404", r.Status, r.Body)
+	}
+	for _, body := range []string{`{}`, `{"email":"not an e-mail","create":true}`, `{"email":"a@example.com","origin":"CUSTOMER_ORIGIN_NOPE"}`} {
+		if r := sys.Do(t, http.MethodPost, "/v1/customers:resolve", key, []byte(body)); r.Status != http.StatusBadRequest {
+			t.Errorf("resolve %s: %d %s, want 400", body, r.Status, r.Body)
+		}
+	}
+	if keys, events := sys.footprint(t, tenant); keys != keysBefore || events != eventsBefore {
+		t.Fatalf("refused resolutions wrote %d keys and %d events", keys-keysBefore, events-eventsBefore)
+	}
+
+	// Create registers once; an external id added later points to the same customer; an e-mail
+	// and an external id of two customers conflict.
+	imported, err := client.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{Email: "dee@example.com", Create: true, Origin: marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_IMPORT})
+	if err != nil || !imported.GetCustomer().GetCreated() {
+		t.Fatalf("create: %v %v", imported, err)
+	}
+	id := imported.GetCustomer().GetCustomerId()
+	lc, err := client.GetCustomerLifecycle(ctx, &marketingv1.GetCustomerLifecycleRequest{CustomerId: id})
+	if err != nil || lc.GetLifecycle().GetStage() != marketingv1.LifecycleStage_LIFECYCLE_STAGE_SUSPECT {
+		t.Fatalf("an imported person's lifecycle = %v %v, want SUSPECT", lc, err)
+	}
+	again, err := client.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{Email: "DEE@example.com", ExternalId: "erp-7", Create: true})
+	if err != nil || again.GetCustomer().GetCustomerId() != id || again.GetCustomer().GetCreated() {
+		t.Fatalf("resolve again with an external id: %v %v, want %s", again, err, id)
+	}
+	byExternal, err := client.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{ExternalId: "erp-7"})
+	if err != nil || byExternal.GetCustomer().GetCustomerId() != id {
+		t.Fatalf("resolve by external id: %v %v", byExternal, err)
+	}
+	identity, err := client.GetCustomerIdentity(ctx, &marketingv1.GetCustomerIdentityRequest{CustomerId: id})
+	if err != nil || fmt.Sprint(identity.GetCustomer().GetEmails(), identity.GetCustomer().GetExternalIds()) != "[dee@example.com] [erp-7]" {
+		t.Fatalf("identity = %v %v", identity, err)
+	}
+	_, err = client.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{Email: "cy@example.com", ExternalId: "erp-7", Create: true})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("e-mail and external id of two customers: %v, want FAILED_PRECONDITION", err)
+	}
+
+	// Another tenant knows nobody of this one.
+	if r := sys.Do(t, http.MethodPost, "/v1/customers:resolve", stranger, []byte(`{"email":"cy@example.com"}`)); r.Status != http.StatusNotFound {
+		t.Errorf("foreign tenant resolve: %d, want 404", r.Status)
+	}
+	if r := sys.Do(t, http.MethodGet, "/v1/customers/"+id+"/identity", stranger, nil); r.Status != http.StatusNotFound {
+		t.Errorf("foreign tenant identity: %d, want 404", r.Status)
+	}
+
+	// An erase removes the person from the registry.
+	gone := sys.captureLead(t, key, `{"email":"gone@example.com"}`)
+	if r := sys.Do(t, http.MethodDelete, "/v1/leads/"+gone["id"].(string), key, nil); r.Status != http.StatusOK {
+		t.Fatalf("erase: %d %s", r.Status, r.Body)
+	}
+	if r := sys.Do(t, http.MethodPost, "/v1/customers:resolve", key, []byte(`{"email":"gone@example.com"}`)); r.Status != http.StatusNotFound {
+		t.Fatalf("resolve an erased person: %d %s, want 404", r.Status, r.Body)
+	}
+	if erased := sys.events(t, tenant, marketingv1.EventCustomerErased.Name); len(erased) != 1 || erased[0].GetCustomerId() != gone["customerId"] {
+		t.Fatalf("erased events = %v, want one for %v", erased, gone["customerId"])
+	}
+
+	// A capture of a person the registry knows takes their customer id.
+	captured := sys.captureLead(t, key, `{"email":"dee@EXAMPLE.com"}`)
+	if captured["customerId"] != id {
+		t.Fatalf("capture of a registered person: customer %v, want %s", captured["customerId"], id)
+	}
+}
+
+func TestResolveCustomersBatch(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	client, ctx := sys.marketing(key)
+
+	known := sys.captureLead(t, key, `{"email":"known@example.com"}`)["customerId"]
+	var reqs []*marketingv1.ResolveCustomerRequest
+	for i := range 1000 {
+		reqs = append(reqs, &marketingv1.ResolveCustomerRequest{Email: fmt.Sprintf("p%d@example.com", i%400), Create: true, Origin: marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_IMPORT})
+	}
+	reqs[7] = &marketingv1.ResolveCustomerRequest{Email: "KNOWN@example.com", Create: true}
+	reqs[8] = &marketingv1.ResolveCustomerRequest{Email: "broken", Create: true}
+	res, err := client.ResolveCustomers(ctx, &marketingv1.ResolveCustomersRequest{Requests: reqs})
+	if err != nil || len(res.GetCustomers()) != len(reqs) {
+		t.Fatalf("batch: %d results, %v", len(res.GetCustomers()), err)
+	}
+	byEmail, created := map[string]string{}, 0
+	for i, r := range res.GetCustomers() {
+		switch i {
+		case 7:
+			if r.GetCustomerId() != known || r.GetCreated() {
+				t.Errorf("known person in a batch: %v, want %v", r, known)
+			}
+			continue
+		case 8:
+			if r.GetErrorReason() == "" || r.GetCustomerId() != "" {
+				t.Errorf("bad e-mail in a batch: %v, want an item error", r)
+			}
+			continue
+		}
+		email := reqs[i].GetEmail()
+		if prev, ok := byEmail[email]; ok && prev != r.GetCustomerId() {
+			t.Fatalf("%s resolved to %s and %s", email, prev, r.GetCustomerId())
+		}
+		byEmail[email] = r.GetCustomerId()
+		if r.GetCreated() {
+			created++
+		}
+	}
+	// Independent count: every distinct e-mail of the batch except the two replaced items' own.
+	distinct := map[string]bool{}
+	for i, r := range reqs {
+		if i != 7 && i != 8 {
+			distinct[r.GetEmail()] = true
+		}
+	}
+	if created != len(distinct) || len(byEmail) != len(distinct) {
+		t.Fatalf("created %d customers for %d e-mails (%d distinct)", created, len(byEmail), len(distinct))
+	}
+	if _, err := client.ResolveCustomers(ctx, &marketingv1.ResolveCustomersRequest{Requests: append(reqs, reqs[0])}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("1,001 requests: %v, want INVALID_ARGUMENT", err)
+	}
+}
+
+func TestResolveCustomerConcurrently(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	client, ctx := sys.marketing(key)
+	const n = 12
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if i%2 == 0 {
+				r, err := client.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{Email: "same@example.com", Create: true, Origin: marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_CONTACT})
+				if err != nil {
+					t.Error(err)
+				}
+				ids[i] = r.GetCustomer().GetCustomerId()
+				return
+			}
+			r, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: "Same@example.com"}})
+			if err != nil {
+				t.Error(err)
+			}
+			ids[i] = r.GetLead().GetCustomerId()
+		})
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id == "" || id != ids[0] {
+			t.Fatalf("concurrent resolutions and captures of one person: %v, want one customer id", ids)
+		}
+	}
+}
