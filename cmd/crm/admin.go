@@ -24,6 +24,7 @@ import (
 const adminUsage = `usage:
   crm admin tenant create [--id ID] --name NAME
   crm admin key create --tenant ID --scopes SCOPE[,SCOPE...]
+  crm admin redis init [--partitions N]
   crm admin events lag --producer SERVICE
   crm admin events dlq list --producer SERVICE --group SERVICE [--limit N]
   crm admin events dlq replay --producer SERVICE --group SERVICE [REF...]   (no REF: all)
@@ -32,11 +33,14 @@ const adminUsage = `usage:
 Scopes: admin, or <service>.read / <service>.write for marketing, sales, product, support.
 A dead letter's REF is "<partition>/<entry id>", as dlq list prints it. Replayed events go back on
 their stream; groups that handled them before skip them by event id.
+redis init records the partition count and every partition's marker: on a new Redis (a process's
+first start does it too), or after Redis lost its data while the services ran, which they answer
+with 503 STORE_NOT_INITIALIZED on every write until it is run.
 Every command needs --redis-url (or REDIS_URL).
 `
 
 // adminCommands are the command words; flags and arguments follow them.
-var adminCommands = []string{"tenant create", "key create", "events lag", "events dlq list", "events dlq replay", "events dlq purge"}
+var adminCommands = []string{"redis init", "tenant create", "key create", "events lag", "events dlq list", "events dlq replay", "events dlq purge"}
 
 func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	var words []string
@@ -76,6 +80,12 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	defer rdb.Close()
 
 	switch command {
+	case "redis init":
+		if _, err := keyspace.Open(ctx, rdb, redisCfg.Partitions); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "redis initialized: %d partitions, every partition marked\n", redisCfg.Partitions)
+		return nil
 	case "tenant create":
 		if *name == "" {
 			return errors.New("admin: --name is required")

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,5 +130,43 @@ func TestAdminEventsLagAndDeadLetters(t *testing.T) {
 	}
 	if _, err := crmCommand(t, "admin", "events", "dlq", "replay", "--producer", producer, "--group", "failing", "99/1-0"); err == nil {
 		t.Fatal("replay of a ref outside the partitions succeeded")
+	}
+}
+
+// TestLostRedisDataRefusesWritesUntilInit: when Redis loses a partition's data while the process
+// serves it (here its marker is deleted, as a restart without persistence or a flush would), a
+// write into that partition is 503 with Retry-After and writes nothing, until `crm admin redis
+// init` re-initializes it; reads are not refused.
+func TestLostRedisDataRefusesWritesUntilInit(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
+	if r := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"before@example.com"}`)); r.status != http.StatusOK {
+		t.Fatalf("capture: %d %s", r.status, r.body)
+	}
+	space, err := keyspace.Load(context.Background(), sys.rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := keyspace.MarkerKey("p" + strconv.Itoa(space.Partition(tenant)))
+	if err := sys.rdb.Del(context.Background(), marker).Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = keyspace.Open(context.Background(), sys.rdb, space.Partitions()) })
+
+	r := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"lost@example.com"}`))
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || !strings.Contains(string(r.body), "STORE_NOT_INITIALIZED") {
+		t.Fatalf("capture after the data loss: %d (Retry-After %q) %s, want 503 STORE_NOT_INITIALIZED with Retry-After",
+			r.status, r.header.Get("Retry-After"), r.body)
+	}
+	if r := sys.do(t, http.MethodGet, "/v1/leads?filter="+url.QueryEscape(`email = "lost@example.com"`), key, nil); r.status != http.StatusOK ||
+		strings.Contains(string(r.body), "lost@example.com") {
+		t.Fatalf("the refused capture is listed, or the list failed: %d %s", r.status, r.body)
+	}
+	out, err := crmCommand(t, "admin", "redis", "init", "--partitions", strconv.Itoa(space.Partitions()))
+	if err != nil || !strings.Contains(out, "redis initialized") {
+		t.Fatalf("redis init: %v %q", err, out)
+	}
+	if r := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"after@example.com"}`)); r.status != http.StatusOK {
+		t.Fatalf("capture after redis init: %d %s", r.status, r.body)
 	}
 }

@@ -24,10 +24,16 @@ func dev(ctx context.Context, args []string, stdout io.Writer) error {
 	cfg.registerFlags(fs, false)
 	cfg.Targets = append(append([]string{}, serviceTargets...), gatewayTarget)
 	demo := fs.Bool("demo", false, "seed the development tenant with a demo population through the APIs once up")
+	publishedKey := fs.Bool("dev-key", false, "with a real Redis, register the development key of CRM_DEV_API_KEY too "+
+		"(a published key: only on a Redis nobody else can reach)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if cfg.Redis.URL == "" && os.Getenv("REDIS_URL") == "" && os.Getenv("CRM_REDIS_URL") == "" {
+	// Development runs on whatever Redis it is given without the persistence warning; an evicting
+	// Redis is still refused.
+	cfg.Redis.AllowEphemeral = true
+	embedded := cfg.Redis.URL == "" && os.Getenv("REDIS_URL") == "" && os.Getenv("CRM_REDIS_URL") == ""
+	if embedded {
 		mr, err := miniredis.Run()
 		if err != nil {
 			return err
@@ -40,7 +46,13 @@ func dev(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := cfg.parse(fs, nil); err != nil {
 		return err
 	}
-	key, err := devKey(ctx, cfg.Redis.URL)
+	secret := os.Getenv("CRM_DEV_API_KEY")
+	if !embedded && !*publishedKey && secret != "" {
+		fmt.Fprintf(stdout, "==> a real Redis: the development key of CRM_DEV_API_KEY is NOT registered (pass --dev-key to register it);\n")
+		fmt.Fprintf(stdout, "==>   a new random key is made instead\n")
+		secret = ""
+	}
+	key, err := devKey(ctx, cfg.Redis.URL, secret)
 	if err != nil {
 		return err
 	}
@@ -65,9 +77,9 @@ func dev(ctx context.Context, args []string, stdout io.Writer) error {
 	}})
 }
 
-// devKey makes sure the development tenant exists and registers the development key: the one in
-// CRM_DEV_API_KEY, or a new random one.
-func devKey(ctx context.Context, redisURL string) (string, error) {
+// devKey makes sure the development tenant exists and registers the development key: secret
+// (CRM_DEV_API_KEY's, on the embedded store or with --dev-key), or a new random one.
+func devKey(ctx context.Context, redisURL, secret string) (string, error) {
 	rdb, err := openUntraced(ctx, redisURL)
 	if err != nil {
 		return "", err
@@ -78,7 +90,7 @@ func devKey(ctx context.Context, redisURL string) (string, error) {
 		return "", err
 	}
 	scopes := []string{auth.ScopeAdmin}
-	if secret := os.Getenv("CRM_DEV_API_KEY"); secret != "" {
+	if secret != "" {
 		return secret, store.RegisterKey(ctx, devTenant, auth.NewKey{ID: "dev", Secret: secret}, scopes)
 	}
 	k, err := store.CreateKey(ctx, devTenant, scopes)

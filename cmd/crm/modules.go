@@ -64,7 +64,10 @@ func (p *process) initRedis(ctx context.Context) (service, error) {
 	if err != nil {
 		return service{}, err
 	}
-	p.keys, err = keyspace.Open(ctx, rdb, p.cfg.Redis.Partitions)
+	err = redisconn.CheckDurability(ctx, rdb, p.cfg.Redis, p.logger)
+	if err == nil {
+		p.keys, err = keyspace.Open(ctx, rdb, p.cfg.Redis.Partitions)
+	}
 	if err == nil {
 		p.tokens, err = pagetoken.Load(ctx, rdb)
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -373,4 +374,62 @@ func TestProcessModuleOrder(t *testing.T) {
 	if _, err := resolve(table, []string{"all"}); err == nil {
 		t.Error(`resolve(all): no error; "all" is expanded by the flag, never a module`)
 	}
+}
+
+// TestServeRefusesAnEvictingRedis: `crm serve` does not start on a Redis that may evict keys.
+func TestServeRefusesAnEvictingRedis(t *testing.T) {
+	evicting := redistest.NewServer(t, "--maxmemory-policy", "allkeys-lru")
+	var out syncWriter
+	err := run(context.Background(), []string{"serve", "--target", "marketing", "--redis-url", evicting.URL,
+		"--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "maxmemory-policy") {
+		t.Fatalf("serve on an evicting Redis: %v, want a refusal naming maxmemory-policy", err)
+	}
+}
+
+// TestDevRegistersThePublishedKeyOnlyWhenTold: `crm dev` on a real Redis registers the published
+// development key (CRM_DEV_API_KEY) only with --dev-key; without it, a random key.
+func TestDevRegistersThePublishedKeyOnlyWhenTold(t *testing.T) {
+	store := auth.NewStore(redistest.Client(t))
+	for _, tt := range []struct {
+		flags      []string
+		registered bool
+	}{{nil, false}, {[]string{"--dev-key"}, true}} {
+		secret := "crm_published_" + redistest.Tenant(t)
+		t.Setenv("CRM_DEV_API_KEY", secret)
+		ctx, cancel := context.WithCancel(context.Background())
+		out := &syncWriter{}
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, append([]string{"dev", "--redis-url", redistest.URL(), "--grpc-addr", "127.0.0.1:0",
+				"--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, tt.flags...), out)
+		}()
+		waitFor(t, "crm dev to start", out.String, func(s string) bool { return strings.Contains(s, "CRM Cycle is up") })
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("crm dev %v: %v", tt.flags, err)
+		}
+		_, err := store.Lookup(context.Background(), secret)
+		if registered := err == nil; registered != tt.registered {
+			t.Errorf("crm dev %v on a real Redis: published key registered %v, want %v (%s)", tt.flags, registered, tt.registered, out.String())
+		}
+	}
+}
+
+// syncWriter collects a command's output while the test reads it.
+type syncWriter struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync/atomic"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/redistest"
@@ -68,4 +73,70 @@ func TestWriteOnCluster(t *testing.T) {
 			t.Errorf("events in partition %d: got %d, want 1", p, n)
 		}
 	}
+}
+
+// TestLostMarkerRefusesWrites: a Redis whose partition marker is gone (it lost its data while a
+// process served it) takes no write into that partition, on standalone Redis and on a Cluster,
+// until it is re-initialized; the marker is checked inside the write, in its one round trip.
+func TestLostMarkerRefusesWrites(t *testing.T) {
+	ctx := context.Background()
+	for name, rdb := range map[string]redis.UniversalClient{
+		"standalone": redistest.Client(t),
+		"cluster":    redistest.ClusterClient(t),
+	} {
+		t.Run(name, func(t *testing.T) {
+			const partitions = 16
+			space, err := keyspace.Open(ctx, rdb, partitions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tenant := redistest.Tenant(t)
+			s := space.Scope("svc"+tenant, tenant)
+			marker := keyspace.MarkerKey("p" + strconv.Itoa(space.Partition(tenant)))
+			write := func(id string) error {
+				return commit.New().ExpectVersion(s.Key("lead", id), "").Put(s.Key("lead", id), []byte("data"), "1").
+					Append(s.Stream(), []byte("event")).Run(ctx, rdb)
+			}
+			if err := write("before"); err != nil {
+				t.Fatalf("write with the marker: %v", err)
+			}
+			if err := rdb.Del(ctx, marker).Err(); err != nil {
+				t.Fatal(err)
+			}
+			// Whatever happens below, the shared Redis gets its marker back.
+			t.Cleanup(func() { _, _ = keyspace.Open(ctx, rdb, partitions) })
+			counter := &scriptCalls{}
+			rdb.AddHook(counter)
+			err = write("lost")
+			if !errors.Is(err, commit.ErrNotInitialized) {
+				t.Fatalf("write without the marker: got %v, want %v", err, commit.ErrNotInitialized)
+			}
+			if e, ok := apierr.As(err); !ok || e.Kind != apierr.Unavailable {
+				t.Fatalf("write without the marker: %v is not UNAVAILABLE", err)
+			}
+			if n := counter.n.Load(); n != 1 {
+				t.Fatalf("the refused write took %d commands, want its one script call", n)
+			}
+			if n, err := rdb.Exists(ctx, s.Key("lead", "lost")).Result(); err != nil || n != 0 {
+				t.Fatalf("the refused write left its record: %d %v", n, err)
+			}
+			if _, err := keyspace.Open(ctx, rdb, partitions); err != nil {
+				t.Fatalf("re-initialize: %v", err)
+			}
+			if err := write("after"); err != nil {
+				t.Fatalf("write after re-initializing: %v", err)
+			}
+		})
+	}
+}
+
+// scriptCalls counts the commands a client sends.
+type scriptCalls struct{ n atomic.Int64 }
+
+func (h *scriptCalls) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *scriptCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(int64(len(cmds))); return next(ctx, cmds) }
 }

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/keyspace"
 )
 
 //go:embed commit.lua
@@ -63,6 +64,12 @@ type InsufficientError struct {
 func (e *InsufficientError) Error() string {
 	return fmt.Sprintf("commit: %s holds only %d", e.Key, e.Available)
 }
+
+// ErrNotInitialized means the partition's marker is gone: Redis lost its data while this process
+// served it (a restart without persistence, a flush). Writes stay refused until an operator
+// re-initializes it with `crm admin redis init`.
+var ErrNotInitialized = apierr.New(apierr.Unavailable, "STORE_NOT_INITIALIZED",
+	"the data store lost its data and is not initialized; an operator must re-initialize it")
 
 // MissingError means a key that ExpectExists named does not exist.
 type MissingError struct{ Key string }
@@ -242,13 +249,20 @@ func (w *Write) Run(ctx context.Context, rdb redis.Scripter) error {
 	if w.ops == 0 {
 		return nil
 	}
-	res, err := script.Run(ctx, rdb, w.keys, w.prog).StringSlice()
+	// The partition's marker is checked first, inside the script: no round trip is added.
+	keys, marked := w.keys, ""
+	if tag := hashTag(w.keys[0]); keyspace.IsPartitionTag(tag) {
+		keys, marked = append(w.keys[:len(w.keys):len(w.keys)], keyspace.MarkerKey(tag)), "marked"
+	}
+	res, err := script.Run(ctx, rdb, keys, w.prog, marked).StringSlice()
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	switch res[0] {
 	case "ok":
 		return nil
+	case "uninitialized":
+		return ErrNotInitialized
 	case "version":
 		return &VersionError{Key: res[1]}
 	case "once":

@@ -1,6 +1,8 @@
 -- One atomic write. ARGV[1] is the program: netstrings ("<length>:<bytes>"), each operation
 -- <code> <argument count> <arguments...>, where key arguments are indexes into KEYS.
--- All checks run before any effect, so a failed check writes nothing.
+-- All checks run before any effect, so a failed check writes nothing. ARGV[2] "marked" says the
+-- last key is the partition's marker: without it, Redis lost its data and nothing is written.
+if ARGV[2] == 'marked' and redis.call('EXISTS', KEYS[#KEYS]) == 0 then return { 'uninitialized' } end
 local prog, pos, tokens = ARGV[1], 1, {}
 while pos <= #prog do
   local colon = string.find(prog, ':', pos, true)

@@ -43,7 +43,36 @@ func Open(ctx context.Context, rdb redis.UniversalClient, partitions int) (*Spac
 		return nil, fmt.Errorf("keyspace: this Redis holds data for %d partitions, configured %d: %w",
 			recorded, partitions, ErrPartitionMismatch)
 	}
+	if err := markPartitions(ctx, rdb, partitions); err != nil {
+		return nil, err
+	}
 	return &Space{partitions: partitions}, nil
+}
+
+// MarkerKey is the marker of the partition whose hash tag is tag ("p3"): it holds the partition
+// count, in the partition's own slot. Every write into the partition checks it inside its script
+// (pkg/commit), so a Redis that lost its data while a process served it is not written into
+// silently: writes fail UNAVAILABLE until an operator re-initializes it (Open, which
+// `crm admin redis init` runs).
+func MarkerKey(tag string) string { return "crm:{" + tag + "}:meta:partitions" }
+
+// IsPartitionTag reports whether tag is a partition's hash tag: "p" and a number.
+func IsPartitionTag(tag string) bool {
+	n, err := strconv.Atoi(strings.TrimPrefix(tag, "p"))
+	return strings.HasPrefix(tag, "p") && err == nil && n >= 0
+}
+
+func markPartitions(ctx context.Context, rdb redis.UniversalClient, partitions int) error {
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for n := range partitions {
+			p.SetNX(ctx, MarkerKey("p"+strconv.Itoa(n)), partitions, 0)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("keyspace: mark partitions: %w", err)
+	}
+	return nil
 }
 
 // Load returns the space with the partition count recorded in Redis, for tools that work on an

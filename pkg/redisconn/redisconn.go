@@ -31,12 +31,15 @@ type Config struct {
 	Partitions int
 	// PoolSize overrides the connection pool size per node (0: the URL's or go-redis's default).
 	PoolSize int
+	// AllowEphemeral silences the warning about a Redis that persists nothing (CheckDurability).
+	AllowEphemeral bool
 }
 
 // RegisterFlags registers the Redis flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.URL, "redis-url", "", "Redis URL: redis://, rediss://, redis+cluster:// or redis+sentinel:// (env REDIS_URL)")
 	fs.IntVar(&c.Partitions, "partitions", 16, "hash-tag partitions; fixed once data is written")
+	fs.BoolVar(&c.AllowEphemeral, "allow-ephemeral-redis", false, "start without warning against a Redis that persists nothing (tests, demos)")
 }
 
 // Validate checks the URL's scheme.
