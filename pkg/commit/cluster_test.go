@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -105,7 +104,7 @@ func TestLostMarkerRefusesWrites(t *testing.T) {
 			}
 			// Whatever happens below, the shared Redis gets its marker back.
 			t.Cleanup(func() { _, _ = keyspace.Open(ctx, rdb, partitions) })
-			counter := &scriptCalls{}
+			counter := &redistest.Counter{}
 			rdb.AddHook(counter)
 			err = write("lost")
 			if !errors.Is(err, commit.ErrNotInitialized) {
@@ -114,7 +113,7 @@ func TestLostMarkerRefusesWrites(t *testing.T) {
 			if e, ok := apierr.As(err); !ok || e.Kind != apierr.Unavailable {
 				t.Fatalf("write without the marker: %v is not UNAVAILABLE", err)
 			}
-			if n := counter.n.Load(); n != 1 {
+			if n := counter.N(); n != 1 {
 				t.Fatalf("the refused write took %d commands, want its one script call", n)
 			}
 			if n, err := rdb.Exists(ctx, s.Key("lead", "lost")).Result(); err != nil || n != 0 {
@@ -128,15 +127,4 @@ func TestLostMarkerRefusesWrites(t *testing.T) {
 			}
 		})
 	}
-}
-
-// scriptCalls counts the commands a client sends.
-type scriptCalls struct{ n atomic.Int64 }
-
-func (h *scriptCalls) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *scriptCalls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
-}
-func (h *scriptCalls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(int64(len(cmds))); return next(ctx, cmds) }
 }

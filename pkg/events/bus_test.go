@@ -541,7 +541,7 @@ func TestIdleWorkMakesNoSpans(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
-	commands := &commandCount{}
+	commands := &redistest.Counter{}
 	rdb.AddHook(commands)
 	keys, err := keyspace.Open(context.Background(), rdb, partitions)
 	if err != nil {
@@ -551,22 +551,11 @@ func TestIdleWorkMakesNoSpans(t *testing.T) {
 		Group: "idle", Producer: producerName(),
 		Handle: func(context.Context, *eventv1.Event) error { return nil }}, tel)
 	// Several lease terms (400 ms) of polls and renewals.
-	eventually(t, 10*time.Second, "the consumer polled and renewed its leases", func() bool { return commands.n.Load() > 200 })
+	eventually(t, 10*time.Second, "the consumer polled and renewed its leases", func() bool { return commands.N() > 200 })
 	stop()
 	if ended := spans.Ended(); len(ended) != 0 {
 		t.Fatalf("idle work made %d spans, e.g. %q; want none", len(ended), ended[0].Name())
 	}
-}
-
-// commandCount counts the commands a client sends.
-type commandCount struct{ n atomic.Int64 }
-
-func (h *commandCount) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *commandCount) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
-}
-func (h *commandCount) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(int64(len(cmds))); return next(ctx, cmds) }
 }
 
 // TestReactionsEventNamesItsCause follows a cause through the bus: a call's event carries its key

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,21 +20,6 @@ import (
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
-
-// countingHook counts the commands a client sends.
-type countingHook struct{ n atomic.Int64 }
-
-func (h *countingHook) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) { return next(ctx, network, addr) }
-}
-
-func (h *countingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
-}
-
-func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(int64(len(cmds))); return next(ctx, cmds) }
-}
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -65,11 +49,11 @@ func (l *limited) call(ctx context.Context) error {
 
 func TestLimitHoldsWithFewRoundTrips(t *testing.T) {
 	rdb := redistest.Client(t)
-	hook := &countingHook{}
+	hook := &redistest.Counter{}
 	rdb.AddHook(hook)
 	const rate, burst, calls = 100, 100, 150
 	l := newLimited(t, rdb, rate, burst)
-	before := hook.n.Load()
+	before := hook.N()
 
 	start := time.Now()
 	allowed := 0
@@ -85,7 +69,7 @@ func TestLimitHoldsWithFewRoundTrips(t *testing.T) {
 	}
 	// Tokens come in batches of a tenth of a second's worth, and a key that ran dry waits for a
 	// whole batch to refill: about two round trips per batch, never one per call.
-	if cmds, most := hook.n.Load()-before, int64(2*calls/(rate/10))+4; cmds > most {
+	if cmds, most := hook.N()-before, int64(2*calls/(rate/10))+4; cmds > most {
 		t.Fatalf("%d Redis commands for %d calls (%d allowed, %v), want at most %d", cmds, calls, allowed, elapsed, most)
 	}
 }
