@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
@@ -108,8 +109,12 @@ type Write struct {
 	err  error
 }
 
+// programs recycles the programs' buffers: a write's program is a few KiB (records and events
+// travel in it) and is done with once Run returns.
+var programs = sync.Pool{New: func() any { return new([]byte) }}
+
 // New starts a write.
-func New() *Write { return &Write{prog: make([]byte, 0, 1024)} }
+func New() *Write { return &Write{prog: (*programs.Get().(*[]byte))[:0]} }
 
 // key is the index of k in KEYS, adding it on first use. A write names a few keys, so a scan beats
 // a map.
@@ -249,12 +254,21 @@ func (w *Write) Run(ctx context.Context, rdb redis.Scripter) error {
 	if w.ops == 0 {
 		return nil
 	}
+	if w.prog == nil {
+		return errors.New("commit: a write runs once")
+	}
 	// The partition's marker is checked first, inside the script: no round trip is added.
 	keys, marked := w.keys, ""
 	if tag := hashTag(w.keys[0]); keyspace.IsPartitionTag(tag) {
 		keys, marked = append(w.keys[:len(w.keys):len(w.keys)], keyspace.MarkerKey(tag)), "marked"
 	}
 	res, err := script.Run(ctx, rdb, keys, w.prog, marked).StringSlice()
+	if _, queued := rdb.(redis.Pipeliner); !queued {
+		// The command is written out and its reply read: the buffer can serve another write.
+		prog := w.prog
+		w.prog = nil
+		programs.Put(&prog)
+	}
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -631,3 +632,40 @@ func TestConcurrentDebitsNeverOverdraw(t *testing.T) {
 var debitSeq atomic.Int64
 
 func uuid() string { return fmt.Sprint("entry-", debitSeq.Add(1)) }
+
+// Writes built one after another do not share their programs: each applies exactly its own
+// operations (the program buffers are recycled), and a write that ran refuses to run again.
+func TestWritesKeepTheirOwnPrograms(t *testing.T) {
+	ctx := context.Background()
+	for name, c := range clients(t) {
+		t.Run(name, func(t *testing.T) {
+			key := c.scope.Key("counters")
+			for i := range 50 {
+				field := fmt.Sprintf("f%d", i%7)
+				w := commit.New().HIncrBy(key, field, int64(i)).HSet(key, "last", strings.Repeat("x", i*97))
+				if err := w.Run(ctx, c.rdb); err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Run(ctx, c.rdb); err == nil {
+					t.Fatal("a write ran twice")
+				}
+			}
+			got, err := c.rdb.HGetAll(ctx, key).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for f := range 7 {
+				want := 0
+				for i := f; i < 50; i += 7 {
+					want += i
+				}
+				if got[fmt.Sprintf("f%d", f)] != strconv.Itoa(want) {
+					t.Errorf("f%d = %s, want %d", f, got[fmt.Sprintf("f%d", f)], want)
+				}
+			}
+			if len(got["last"]) != 49*97 {
+				t.Errorf("last holds %d bytes, want %d", len(got["last"]), 49*97)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ package search
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/runes"
@@ -36,17 +37,34 @@ var folder = cases.Fold()
 // Fold is the form texts are compared in: decomposed, without combining marks, case folded
 // ("Straße" and "STRASSE" are one), with every run of non-letters and non-digits one space, trimmed.
 func Fold(s string) string {
+	if isASCII(s) {
+		// Plain ASCII is its own decomposition, has no marks and folds by lowering its letters,
+		// which words does: it skips the transformers, which allocate a few KiB per call.
+		return words(s)
+	}
+	return words(decomposeFold(s))
+}
+
+// decomposeFold decomposes s, drops its combining marks and folds its case.
+func decomposeFold(s string) string {
 	bare, _, err := transform.String(transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn))), s)
 	if err != nil {
 		bare = s
 	}
-	bare = folder.String(bare)
+	return folder.String(bare)
+}
+
+// words joins the runs of letters and digits of s with one space, ASCII letters lowered.
+func words(s string) string {
 	var b strings.Builder
 	space := false
-	for _, r := range bare {
+	for _, r := range s {
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
 			if space && b.Len() > 0 {
 				b.WriteByte(' ')
+			}
+			if 'A' <= r && r <= 'Z' {
+				r += 'a' - 'A'
 			}
 			b.WriteRune(r)
 			space = false
@@ -55,6 +73,15 @@ func Fold(s string) string {
 		space = true
 	}
 	return b.String()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // Members are the index members of a record with id whose searchable field holds texts (given

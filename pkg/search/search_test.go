@@ -80,3 +80,20 @@ func TestLongTextsAreCut(t *testing.T) {
 		t.Errorf("a text gives at most %d members", maxWords)
 	}
 }
+
+// The ASCII shortcut of Fold gives what the full decomposition and case fold give.
+func TestFoldOfASCIIIsTheFullFold(t *testing.T) {
+	var all strings.Builder
+	for c := range 128 {
+		all.WriteByte(byte(c))
+		s := string(rune(c))
+		if got, want := Fold(s), words(decomposeFold(s)); got != want {
+			t.Errorf("Fold(%q) = %q, want %q", s, got, want)
+		}
+	}
+	for _, s := range []string{all.String(), "Ada LOVELACE-Byron", "SKU-00042/B", "O'Neil & Sons, Ltd.", "KELVIN kelvin"} {
+		if got, want := Fold(s), words(decomposeFold(s)); got != want {
+			t.Errorf("Fold(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
