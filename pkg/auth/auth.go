@@ -28,7 +28,8 @@ import (
 // ScopeAdmin grants every scope.
 const ScopeAdmin = "admin"
 
-// Services whose scopes exist: "<service>.read" and "<service>.write".
+// Services whose scopes exist: "<service>.read", "<service>.write" and "<service>.export" (bulk
+// reads of personal data: exports, which read need not grant).
 var Services = []string{"marketing", "sales", "product", "support"}
 
 // Errors of authentication.
@@ -74,8 +75,8 @@ func ValidateScopes(scopes []string) error {
 			continue
 		}
 		svc, access, ok := strings.Cut(s, ".")
-		if !ok || !slices.Contains(Services, svc) || (access != "read" && access != "write") {
-			return fmt.Errorf("auth: unknown scope %q (want admin or <service>.read|write, service one of %s)",
+		if !ok || !slices.Contains(Services, svc) || (access != "read" && access != "write" && access != "export") {
+			return fmt.Errorf("auth: unknown scope %q (want admin or <service>.read|write|export, service one of %s)",
 				s, strings.Join(Services, ", "))
 		}
 	}
@@ -239,8 +240,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, secret string) (Princi
 }
 
 // RequiredScope is the scope a gRPC method needs: "<service>.read" for the methods that change
-// nothing (Get*, List*, Check*, Quote*) of crm.<service>.v1 services, "<service>.write" for the
-// rest. Check and Quote are reads that other services make with their caller's key: opening a
+// nothing (Get*, BatchGet*, List*, Check*, Quote*) of crm.<service>.v1 services,
+// "<service>.export" for bulk reads (Export*), "<service>.write" for the rest. Check and Quote are reads that other services make with their caller's key: opening a
 // ticket checks an entitlement, adding a line item prices it. public is true for health checks and
 // reflection, which need no key; any other method needs admin.
 func RequiredScope(fullMethod string) (scope string, public bool) {
@@ -253,7 +254,10 @@ func RequiredScope(fullMethod string) (scope string, public bool) {
 	if !ok || len(parts) != 4 || parts[0] != "crm" || !slices.Contains(Services, parts[1]) {
 		return ScopeAdmin, false
 	}
-	for _, read := range []string{"Get", "List", "Check", "Quote"} {
+	if strings.HasPrefix(method, "Export") {
+		return parts[1] + ".export", false
+	}
+	for _, read := range []string{"Get", "BatchGet", "List", "Check", "Quote"} {
 		if strings.HasPrefix(method, read) {
 			return parts[1] + ".read", false
 		}

@@ -72,6 +72,8 @@ type CampaignStore interface {
 	// UpdateCampaign replaces prev with c; ErrStale when prev is not current.
 	UpdateCampaign(ctx context.Context, tenant string, c, prev *Campaign, event []byte) error
 	GetCampaign(ctx context.Context, tenant, id string) (*Campaign, error)
+	// GetCampaigns reads campaigns by id in one round trip; nil where there is none.
+	GetCampaigns(ctx context.Context, tenant string, ids []string) ([]*Campaign, error)
 	ListCampaigns(ctx context.Context, tenant string, q CampaignQuery) (page.Page[*Campaign], error)
 	CampaignCounters(ctx context.Context, tenant, id string) (CampaignCounters, error)
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/batch"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/page"
@@ -66,6 +67,15 @@ func (c *Campaigns) Create(ctx context.Context, tenant string, in *Campaign) (*C
 // Get returns one campaign.
 func (c *Campaigns) Get(ctx context.Context, tenant, id string) (*Campaign, error) {
 	return c.store.GetCampaign(ctx, tenant, id)
+}
+
+// GetMany returns campaigns by id, in order: all, or ErrCampaignNotFound naming the missing.
+func (c *Campaigns) GetMany(ctx context.Context, tenant string, ids []string) ([]*Campaign, error) {
+	found, err := c.store.GetCampaigns(ctx, tenant, ids)
+	if err != nil {
+		return nil, err
+	}
+	return batch.All(found, ids, ErrCampaignNotFound)
 }
 
 // List returns a page of campaigns, newest first.

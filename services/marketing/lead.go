@@ -49,6 +49,8 @@ type Store interface {
 	GetCustomer(ctx context.Context, tenant, id string) (*Customer, error)
 	// GetLead returns a lead or ErrLeadNotFound.
 	GetLead(ctx context.Context, tenant, id string) (*Lead, error)
+	// GetLeads reads leads by id in one round trip; nil where there is none.
+	GetLeads(ctx context.Context, tenant string, ids []string) ([]*Lead, error)
 	// ReferrerOf returns the customer a referral code belongs to; ErrUnknownReferralCode if none.
 	ReferrerOf(ctx context.Context, tenant, code string) (string, error)
 	// ListLeads returns a page of up to q.Limit leads matching q.Filter in q's order; its Next is

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/crmcycle/crm/pkg/batch"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/page"
@@ -187,6 +188,15 @@ func (l *Leads) scored(ctx context.Context, tenant string, w *LeadWrite, rules *
 // Get returns one lead.
 func (l *Leads) Get(ctx context.Context, tenant, id string) (*Lead, error) {
 	return l.store.GetLead(ctx, tenant, id)
+}
+
+// GetMany returns leads by id, in order: all, or ErrLeadNotFound naming the missing.
+func (l *Leads) GetMany(ctx context.Context, tenant string, ids []string) ([]*Lead, error) {
+	found, err := l.store.GetLeads(ctx, tenant, ids)
+	if err != nil {
+		return nil, err
+	}
+	return batch.All(found, ids, ErrLeadNotFound)
 }
 
 // List returns a page of leads, newest first.

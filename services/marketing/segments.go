@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/batch"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/page"
@@ -66,6 +67,8 @@ type Candidate struct {
 type SegmentStore interface {
 	CreateSegment(ctx context.Context, tenant string, s *Segment, event []byte) error
 	GetSegment(ctx context.Context, tenant, id string) (*Segment, error)
+	// GetSegments reads segments by id in one round trip; nil where there is none.
+	GetSegments(ctx context.Context, tenant string, ids []string) ([]*Segment, error)
 	ListSegments(ctx context.Context, tenant string, p page.Request) (page.Page[*Segment], error)
 	// DeleteSegment removes a segment; ErrSegmentNotFound if there is none.
 	DeleteSegment(ctx context.Context, tenant, id string, event []byte) error
@@ -107,6 +110,15 @@ func (s *Segments) Create(ctx context.Context, tenant string, in *Segment) (*Seg
 // Get returns a segment.
 func (s *Segments) Get(ctx context.Context, tenant, id string) (*Segment, error) {
 	return s.store.GetSegment(ctx, tenant, id)
+}
+
+// GetMany returns segments by id, in order: all, or ErrSegmentNotFound naming the missing.
+func (s *Segments) GetMany(ctx context.Context, tenant string, ids []string) ([]*Segment, error) {
+	found, err := s.store.GetSegments(ctx, tenant, ids)
+	if err != nil {
+		return nil, err
+	}
+	return batch.All(found, ids, ErrSegmentNotFound)
 }
 
 // List returns a page of segments, newest first.

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/batch"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/money"
@@ -75,6 +76,15 @@ func (c *Catalog) Create(ctx context.Context, tenant string, in *Product) (*Prod
 // Get returns one product.
 func (c *Catalog) Get(ctx context.Context, tenant, id string) (*Product, error) {
 	return c.store.GetProduct(ctx, tenant, id)
+}
+
+// GetMany returns products by id, in order: all, or ErrProductNotFound naming the missing.
+func (c *Catalog) GetMany(ctx context.Context, tenant string, ids []string) ([]*Product, error) {
+	found, err := c.store.GetProducts(ctx, tenant, ids)
+	if err != nil {
+		return nil, err
+	}
+	return batch.All(found, ids, ErrProductNotFound)
 }
 
 // List returns a page of products.

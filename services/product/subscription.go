@@ -77,6 +77,8 @@ type SubscriptionStore interface {
 	// when prev is not current.
 	UpdateSubscription(ctx context.Context, tenant string, s, prev *Subscription, event []byte) error
 	GetSubscription(ctx context.Context, tenant, id string) (*Subscription, error)
+	// GetSubscriptions reads subscriptions by id in one round trip; nil where there is none.
+	GetSubscriptions(ctx context.Context, tenant string, ids []string) ([]*Subscription, error)
 	ListSubscriptions(ctx context.Context, tenant string, q SubscriptionQuery) (page.Page[*Subscription], error)
 	Grant(ctx context.Context, tenant, customerID, productID string) (Grant, error)
 	// Due returns up to limit subscriptions of a tenant whose period ended by the given time.

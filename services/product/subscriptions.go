@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/crmcycle/crm/pkg/batch"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/page"
@@ -37,6 +38,15 @@ func NewSubscriptions(store SubscriptionStore, catalog CatalogStore, publisher e
 // Get returns one subscription.
 func (s *Subscriptions) Get(ctx context.Context, tenant, id string) (*Subscription, error) {
 	return s.store.GetSubscription(ctx, tenant, id)
+}
+
+// GetMany returns subscriptions by id, in order: all, or ErrSubscriptionNotFound naming the missing.
+func (s *Subscriptions) GetMany(ctx context.Context, tenant string, ids []string) ([]*Subscription, error) {
+	found, err := s.store.GetSubscriptions(ctx, tenant, ids)
+	if err != nil {
+		return nil, err
+	}
+	return batch.All(found, ids, ErrSubscriptionNotFound)
 }
 
 // List returns a page of subscriptions, newest first.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/page"
@@ -62,6 +63,9 @@ type Store interface {
 	OrderStore
 	ActivityStore
 	ValueStore
+	// ReadMany fills msgs[i] with the resource of kind ("account", "contact", "opportunity",
+	// "order", "activity") with ids[i], in one round trip; found[i] is false where there is none.
+	ReadMany(ctx context.Context, tenant, kind string, ids []string, msgs []proto.Message) (found []bool, err error)
 	// Convert writes a lead conversion in one commit; ErrLeadAlreadyConverted when the lead was
 	// converted before.
 	Convert(ctx context.Context, tenant string, c *Conversion, events [][]byte) error

@@ -94,6 +94,8 @@ type Store interface {
 	SaveTicket(ctx context.Context, tenant string, w TicketWrite) error
 	// GetTicket returns a ticket or ErrTicketNotFound.
 	GetTicket(ctx context.Context, tenant, id string) (*Ticket, error)
+	// GetTickets reads tickets by id in one round trip; nil where there is none.
+	GetTickets(ctx context.Context, tenant string, ids []string) ([]*Ticket, error)
 	// ListTickets returns a page of an index, newest first, and the cursor of the next page.
 	ListTickets(ctx context.Context, tenant string, ix TicketIndex, p page.Request) (page.Page[*Ticket], error)
 	// ListComments returns a page of a ticket's comments, oldest first.

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/batch"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/page"
@@ -108,6 +109,23 @@ func (s *Tickets) Get(ctx context.Context, tenant, id string) (*Ticket, error) {
 		return nil, err
 	}
 	return withRemaining(t, s.now().UTC()), nil
+}
+
+// GetMany returns tickets by id, in order, with their SLA clocks as of now: all, or
+// ErrTicketNotFound naming the missing.
+func (s *Tickets) GetMany(ctx context.Context, tenant string, ids []string) ([]*Ticket, error) {
+	found, err := s.store.GetTickets(ctx, tenant, ids)
+	if err != nil {
+		return nil, err
+	}
+	if found, err = batch.All(found, ids, ErrTicketNotFound); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	for i, t := range found {
+		found[i] = withRemaining(t, now)
+	}
+	return found, nil
 }
 
 // List returns a page of tickets of an index, newest first.

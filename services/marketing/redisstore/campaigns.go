@@ -84,6 +84,11 @@ func (s *Store) GetCampaign(ctx context.Context, tenant, id string) (*marketing.
 	return commit.Get(ctx, s.rdb, s.scope(tenant).campaign(id), &marketing.Campaign{}, marketing.ErrCampaignNotFound)
 }
 
+// GetCampaigns implements marketing.CampaignStore: one round trip.
+func (s *Store) GetCampaigns(ctx context.Context, tenant string, ids []string) ([]*marketing.Campaign, error) {
+	return commit.GetIDs(ctx, s.rdb, ids, s.scope(tenant).campaign, func() *marketing.Campaign { return &marketing.Campaign{} })
+}
+
 // ListCampaigns implements marketing.CampaignStore.
 func (s *Store) ListCampaigns(ctx context.Context, tenant string, q marketing.CampaignQuery) (page.Page[*marketing.Campaign], error) {
 	k := s.scope(tenant)

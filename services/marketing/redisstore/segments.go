@@ -50,6 +50,11 @@ func (s *Store) GetSegment(ctx context.Context, tenant, id string) (*marketing.S
 	return commit.Get(ctx, s.rdb, s.scope(tenant).segment(id), &marketing.Segment{}, marketing.ErrSegmentNotFound)
 }
 
+// GetSegments implements marketing.SegmentStore: one round trip.
+func (s *Store) GetSegments(ctx context.Context, tenant string, ids []string) ([]*marketing.Segment, error) {
+	return commit.GetIDs(ctx, s.rdb, ids, s.scope(tenant).segment, func() *marketing.Segment { return &marketing.Segment{} })
+}
+
 // ListSegments implements marketing.SegmentStore.
 func (s *Store) ListSegments(ctx context.Context, tenant string, p page.Request) (page.Page[*marketing.Segment], error) {
 	k := s.scope(tenant)

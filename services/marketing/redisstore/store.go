@@ -237,6 +237,11 @@ func (s *Store) GetLead(ctx context.Context, tenant, id string) (*marketing.Lead
 	return commit.Get(ctx, s.rdb, s.scope(tenant).lead(id), &marketing.Lead{}, marketing.ErrLeadNotFound)
 }
 
+// GetLeads implements marketing.Store: one round trip.
+func (s *Store) GetLeads(ctx context.Context, tenant string, ids []string) ([]*marketing.Lead, error) {
+	return commit.GetIDs(ctx, s.rdb, ids, s.scope(tenant).lead, func() *marketing.Lead { return &marketing.Lead{} })
+}
+
 // ListLeads implements marketing.Store: a time index, or a score index within the score range;
 // an e-mail lookup through the unique e-mail index, or a name or company search.
 func (s *Store) ListLeads(ctx context.Context, tenant string, q marketing.LeadQuery) (page.Page[*marketing.Lead], error) {

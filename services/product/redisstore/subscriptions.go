@@ -108,6 +108,12 @@ func (s *Store) UpdateSubscription(ctx context.Context, tenant string, sub, prev
 }
 
 // GetSubscription implements product.SubscriptionStore: one round trip.
+// GetSubscriptions implements product.SubscriptionStore: one round trip.
+func (s *Store) GetSubscriptions(ctx context.Context, tenant string, ids []string) ([]*product.Subscription, error) {
+	return commit.GetIDs(ctx, s.rdb, ids, s.scope(tenant).subscription, func() *product.Subscription { return &product.Subscription{} })
+}
+
+// GetSubscription implements product.SubscriptionStore.
 func (s *Store) GetSubscription(ctx context.Context, tenant, id string) (*product.Subscription, error) {
 	return commit.Get(ctx, s.rdb, s.scope(tenant).subscription(id), &product.Subscription{}, product.ErrSubscriptionNotFound)
 }

@@ -100,6 +100,27 @@ func (s *Store) run(ctx context.Context, k keys, w *commit.Write, events ...[]by
 	return err
 }
 
+// ReadMany implements sales.Store: one pipeline to the tenant's node.
+func (s *Store) ReadMany(ctx context.Context, tenant, kind string, ids []string, msgs []proto.Message) ([]bool, error) {
+	k := s.scope(tenant)
+	pipe := s.rdb.Pipeline()
+	reads := make([]commit.Stored, len(ids))
+	for i, id := range ids {
+		reads[i] = commit.Read(ctx, pipe, k.resource(kind, id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	found := make([]bool, len(ids))
+	for i, r := range reads {
+		var err error
+		if found[i], err = r.Decode(msgs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
+}
+
 // list reads one page of resources of kind through an index: two round trips, whatever the size
 // of the collection. Ordered index members end in "\x00<id>". A lookup by e-mail reads the one
 // record the unique index names; a search or a pair checks each record (sales.Index.Keeps) and

@@ -107,6 +107,11 @@ func (s *Store) GetTicket(ctx context.Context, tenant, id string) (*support.Tick
 	return commit.Get(ctx, s.rdb, s.scope(tenant).ticket(id), &support.Ticket{}, support.ErrTicketNotFound)
 }
 
+// GetTickets implements support.Store: one round trip.
+func (s *Store) GetTickets(ctx context.Context, tenant string, ids []string) ([]*support.Ticket, error) {
+	return commit.GetIDs(ctx, s.rdb, ids, s.scope(tenant).ticket, func() *support.Ticket { return &support.Ticket{} })
+}
+
 // ListTickets implements support.Store: two round trips, whatever the number of tickets.
 func (s *Store) ListTickets(ctx context.Context, tenant string, ix support.TicketIndex, p page.Request) (page.Page[*support.Ticket], error) {
 	k := s.scope(tenant)

@@ -9,6 +9,7 @@ package marketingv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -3942,11 +3943,435 @@ func (x *MergeCustomersResponse) GetCustomer() *CustomerIdentity {
 	return nil
 }
 
+// Request of BatchGetCampaigns.
+type BatchGetCampaignsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ids of the campaigns to get: 1 to 1,000 (REST: `ids=<id>&ids=<id>`).
+	Ids           []string `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetCampaignsRequest) Reset() {
+	*x = BatchGetCampaignsRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetCampaignsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetCampaignsRequest) ProtoMessage() {}
+
+func (x *BatchGetCampaignsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetCampaignsRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetCampaignsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *BatchGetCampaignsRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// Response of BatchGetCampaigns.
+type BatchGetCampaignsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaigns, in the order of the request's ids.
+	Campaigns     []*Campaign `protobuf:"bytes,1,rep,name=campaigns,proto3" json:"campaigns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetCampaignsResponse) Reset() {
+	*x = BatchGetCampaignsResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetCampaignsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetCampaignsResponse) ProtoMessage() {}
+
+func (x *BatchGetCampaignsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetCampaignsResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetCampaignsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *BatchGetCampaignsResponse) GetCampaigns() []*Campaign {
+	if x != nil {
+		return x.Campaigns
+	}
+	return nil
+}
+
+// Request of BatchGetLeads.
+type BatchGetLeadsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ids of the leads to get: 1 to 1,000 (REST: `ids=<id>&ids=<id>`).
+	Ids           []string `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetLeadsRequest) Reset() {
+	*x = BatchGetLeadsRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetLeadsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetLeadsRequest) ProtoMessage() {}
+
+func (x *BatchGetLeadsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetLeadsRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetLeadsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *BatchGetLeadsRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// Response of BatchGetLeads.
+type BatchGetLeadsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The leads, in the order of the request's ids.
+	Leads         []*Lead `protobuf:"bytes,1,rep,name=leads,proto3" json:"leads,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetLeadsResponse) Reset() {
+	*x = BatchGetLeadsResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetLeadsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetLeadsResponse) ProtoMessage() {}
+
+func (x *BatchGetLeadsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetLeadsResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetLeadsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *BatchGetLeadsResponse) GetLeads() []*Lead {
+	if x != nil {
+		return x.Leads
+	}
+	return nil
+}
+
+// Request of BatchGetSegments.
+type BatchGetSegmentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ids of the segments to get: 1 to 1,000 (REST: `ids=<id>&ids=<id>`).
+	Ids           []string `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetSegmentsRequest) Reset() {
+	*x = BatchGetSegmentsRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetSegmentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetSegmentsRequest) ProtoMessage() {}
+
+func (x *BatchGetSegmentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetSegmentsRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetSegmentsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *BatchGetSegmentsRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// Response of BatchGetSegments.
+type BatchGetSegmentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The segments, in the order of the request's ids.
+	Segments      []*Segment `protobuf:"bytes,1,rep,name=segments,proto3" json:"segments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetSegmentsResponse) Reset() {
+	*x = BatchGetSegmentsResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetSegmentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetSegmentsResponse) ProtoMessage() {}
+
+func (x *BatchGetSegmentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetSegmentsResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetSegmentsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *BatchGetSegmentsResponse) GetSegments() []*Segment {
+	if x != nil {
+		return x.Segments
+	}
+	return nil
+}
+
+// Request of BatchCreateLeads.
+type BatchCreateLeadsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The creates to make, 1 to 1,000, each as CaptureLead takes it.
+	Requests      []*CaptureLeadRequest `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCreateLeadsRequest) Reset() {
+	*x = BatchCreateLeadsRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCreateLeadsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCreateLeadsRequest) ProtoMessage() {}
+
+func (x *BatchCreateLeadsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCreateLeadsRequest.ProtoReflect.Descriptor instead.
+func (*BatchCreateLeadsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *BatchCreateLeadsRequest) GetRequests() []*CaptureLeadRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+// Response of BatchCreateLeads.
+type BatchCreateLeadsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One result per request, in the order of the requests.
+	Results       []*BatchCreateLeadsResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCreateLeadsResponse) Reset() {
+	*x = BatchCreateLeadsResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCreateLeadsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCreateLeadsResponse) ProtoMessage() {}
+
+func (x *BatchCreateLeadsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCreateLeadsResponse.ProtoReflect.Descriptor instead.
+func (*BatchCreateLeadsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *BatchCreateLeadsResponse) GetResults() []*BatchCreateLeadsResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// The result of one item of BatchCreateLeads: its lead, or why it was refused.
+type BatchCreateLeadsResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lead written; absent when error is set.
+	Lead *Lead `protobuf:"bytes,1,opt,name=lead,proto3" json:"lead,omitempty"`
+	// Why this item was refused (code, message, and the ErrorInfo and BadRequest details a single
+	// call would return); absent on success.
+	Error         *status.Status `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCreateLeadsResult) Reset() {
+	*x = BatchCreateLeadsResult{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCreateLeadsResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCreateLeadsResult) ProtoMessage() {}
+
+func (x *BatchCreateLeadsResult) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCreateLeadsResult.ProtoReflect.Descriptor instead.
+func (*BatchCreateLeadsResult) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *BatchCreateLeadsResult) GetLead() *Lead {
+	if x != nil {
+		return x.Lead
+	}
+	return nil
+}
+
+func (x *BatchCreateLeadsResult) GetError() *status.Status {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 var File_crm_marketing_v1_marketing_service_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\n" +
-	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1fcrm/marketing/v1/customer.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x1ecrm/marketing/v1/segment.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\"\x88\x01\n" +
+	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1fcrm/marketing/v1/customer.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x1ecrm/marketing/v1/segment.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x17google/rpc/status.proto\"\x88\x01\n" +
 	"\x17RecordEngagementRequest\x12$\n" +
 	"\alead_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x06leadId\x12G\n" +
 	"\n" +
@@ -4159,7 +4584,26 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"customerId\x129\n" +
 	"\x12merged_customer_id\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x10mergedCustomerId\"X\n" +
 	"\x16MergeCustomersResponse\x12>\n" +
-	"\bcustomer\x18\x01 \x01(\v2\".crm.marketing.v1.CustomerIdentityR\bcustomer2\xe1-\n" +
+	"\bcustomer\x18\x01 \x01(\v2\".crm.marketing.v1.CustomerIdentityR\bcustomer\"C\n" +
+	"\x18BatchGetCampaignsRequest\x12'\n" +
+	"\x03ids\x18\x01 \x03(\tB\x15\xe0A\x02\xbaH\x0f\x92\x01\f\b\x01\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x03ids\"U\n" +
+	"\x19BatchGetCampaignsResponse\x128\n" +
+	"\tcampaigns\x18\x01 \x03(\v2\x1a.crm.marketing.v1.CampaignR\tcampaigns\"?\n" +
+	"\x14BatchGetLeadsRequest\x12'\n" +
+	"\x03ids\x18\x01 \x03(\tB\x15\xe0A\x02\xbaH\x0f\x92\x01\f\b\x01\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x03ids\"E\n" +
+	"\x15BatchGetLeadsResponse\x12,\n" +
+	"\x05leads\x18\x01 \x03(\v2\x16.crm.marketing.v1.LeadR\x05leads\"B\n" +
+	"\x17BatchGetSegmentsRequest\x12'\n" +
+	"\x03ids\x18\x01 \x03(\tB\x15\xe0A\x02\xbaH\x0f\x92\x01\f\b\x01\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x03ids\"Q\n" +
+	"\x18BatchGetSegmentsResponse\x125\n" +
+	"\bsegments\x18\x01 \x03(\v2\x19.crm.marketing.v1.SegmentR\bsegments\"k\n" +
+	"\x17BatchCreateLeadsRequest\x12P\n" +
+	"\brequests\x18\x01 \x03(\v2$.crm.marketing.v1.CaptureLeadRequestB\x0e\xe0A\x02\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\brequests\"^\n" +
+	"\x18BatchCreateLeadsResponse\x12B\n" +
+	"\aresults\x18\x01 \x03(\v2(.crm.marketing.v1.BatchCreateLeadsResultR\aresults\"n\n" +
+	"\x16BatchCreateLeadsResult\x12*\n" +
+	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\x12(\n" +
+	"\x05error\x18\x02 \x01(\v2\x12.google.rpc.StatusR\x05error2\x872\n" +
 	"\x10MarketingService\x12\x88\x01\n" +
 	"\x0fResolveCustomer\x12(.crm.marketing.v1.ResolveCustomerRequest\x1a).crm.marketing.v1.ResolveCustomerResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/customers:resolve\x12\x90\x01\n" +
 	"\x10ResolveCustomers\x12).crm.marketing.v1.ResolveCustomersRequest\x1a*.crm.marketing.v1.ResolveCustomersResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/customers:batchResolve\x12\xaa\x01\n" +
@@ -4203,7 +4647,11 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\rDeleteSegment\x12&.crm.marketing.v1.DeleteSegmentRequest\x1a'.crm.marketing.v1.DeleteSegmentResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/segments/{id}\x12\x92\x01\n" +
 	"\x12ListSegmentMembers\x12+.crm.marketing.v1.ListSegmentMembersRequest\x1a,.crm.marketing.v1.ListSegmentMembersResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/segments/{id}/members\x12\x99\x01\n" +
 	"\x11GetLoyaltyProgram\x12*.crm.marketing.v1.GetLoyaltyProgramRequest\x1a+.crm.marketing.v1.GetLoyaltyProgramResponse\"+\x82\xd3\xe4\x93\x02%b\x0floyalty_program\x12\x12/v1/loyaltyProgram\x12\xb3\x01\n" +
-	"\x14UpdateLoyaltyProgram\x12-.crm.marketing.v1.UpdateLoyaltyProgramRequest\x1a..crm.marketing.v1.UpdateLoyaltyProgramResponse\"<\x82\xd3\xe4\x93\x026:\x0floyalty_programb\x0floyalty_program2\x12/v1/loyaltyProgramB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
+	"\x14UpdateLoyaltyProgram\x12-.crm.marketing.v1.UpdateLoyaltyProgramRequest\x1a..crm.marketing.v1.UpdateLoyaltyProgramResponse\"<\x82\xd3\xe4\x93\x026:\x0floyalty_programb\x0floyalty_program2\x12/v1/loyaltyProgram\x12\x8c\x01\n" +
+	"\x11BatchGetCampaigns\x12*.crm.marketing.v1.BatchGetCampaignsRequest\x1a+.crm.marketing.v1.BatchGetCampaignsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/campaigns:batchGet\x12|\n" +
+	"\rBatchGetLeads\x12&.crm.marketing.v1.BatchGetLeadsRequest\x1a'.crm.marketing.v1.BatchGetLeadsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/leads:batchGet\x12\x88\x01\n" +
+	"\x10BatchGetSegments\x12).crm.marketing.v1.BatchGetSegmentsRequest\x1a*.crm.marketing.v1.BatchGetSegmentsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/segments:batchGet\x12\x8b\x01\n" +
+	"\x10BatchCreateLeads\x12).crm.marketing.v1.BatchCreateLeadsRequest\x1a*.crm.marketing.v1.BatchCreateLeadsResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/leads:batchCreateB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
 
 var (
 	file_crm_marketing_v1_marketing_service_proto_rawDescOnce sync.Once
@@ -4217,7 +4665,7 @@ func file_crm_marketing_v1_marketing_service_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_service_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 78)
+var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
 var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*RecordEngagementRequest)(nil),          // 0: crm.marketing.v1.RecordEngagementRequest
 	(*RecordEngagementResponse)(nil),         // 1: crm.marketing.v1.RecordEngagementResponse
@@ -4297,163 +4745,188 @@ var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*GetCustomerIdentityResponse)(nil),      // 75: crm.marketing.v1.GetCustomerIdentityResponse
 	(*MergeCustomersRequest)(nil),            // 76: crm.marketing.v1.MergeCustomersRequest
 	(*MergeCustomersResponse)(nil),           // 77: crm.marketing.v1.MergeCustomersResponse
-	(*Engagement)(nil),                       // 78: crm.marketing.v1.Engagement
-	(*Lead)(nil),                             // 79: crm.marketing.v1.Lead
-	(*ScoringRules)(nil),                     // 80: crm.marketing.v1.ScoringRules
-	(*fieldmaskpb.FieldMask)(nil),            // 81: google.protobuf.FieldMask
-	(*Campaign)(nil),                         // 82: crm.marketing.v1.Campaign
-	(*CampaignPerformance)(nil),              // 83: crm.marketing.v1.CampaignPerformance
-	(*LoyaltyAccount)(nil),                   // 84: crm.marketing.v1.LoyaltyAccount
-	(*LedgerEntry)(nil),                      // 85: crm.marketing.v1.LedgerEntry
-	(*ReferralCode)(nil),                     // 86: crm.marketing.v1.ReferralCode
-	(*CustomerLifecycle)(nil),                // 87: crm.marketing.v1.CustomerLifecycle
-	(LifecycleStage)(0),                      // 88: crm.marketing.v1.LifecycleStage
-	(*LifecycleFunnel)(nil),                  // 89: crm.marketing.v1.LifecycleFunnel
-	(*Segment)(nil),                          // 90: crm.marketing.v1.Segment
-	(*LoyaltyProgram)(nil),                   // 91: crm.marketing.v1.LoyaltyProgram
-	(CustomerOrigin)(0),                      // 92: crm.marketing.v1.CustomerOrigin
-	(*ResolvedCustomer)(nil),                 // 93: crm.marketing.v1.ResolvedCustomer
-	(*CustomerIdentity)(nil),                 // 94: crm.marketing.v1.CustomerIdentity
+	(*BatchGetCampaignsRequest)(nil),         // 78: crm.marketing.v1.BatchGetCampaignsRequest
+	(*BatchGetCampaignsResponse)(nil),        // 79: crm.marketing.v1.BatchGetCampaignsResponse
+	(*BatchGetLeadsRequest)(nil),             // 80: crm.marketing.v1.BatchGetLeadsRequest
+	(*BatchGetLeadsResponse)(nil),            // 81: crm.marketing.v1.BatchGetLeadsResponse
+	(*BatchGetSegmentsRequest)(nil),          // 82: crm.marketing.v1.BatchGetSegmentsRequest
+	(*BatchGetSegmentsResponse)(nil),         // 83: crm.marketing.v1.BatchGetSegmentsResponse
+	(*BatchCreateLeadsRequest)(nil),          // 84: crm.marketing.v1.BatchCreateLeadsRequest
+	(*BatchCreateLeadsResponse)(nil),         // 85: crm.marketing.v1.BatchCreateLeadsResponse
+	(*BatchCreateLeadsResult)(nil),           // 86: crm.marketing.v1.BatchCreateLeadsResult
+	(*Engagement)(nil),                       // 87: crm.marketing.v1.Engagement
+	(*Lead)(nil),                             // 88: crm.marketing.v1.Lead
+	(*ScoringRules)(nil),                     // 89: crm.marketing.v1.ScoringRules
+	(*fieldmaskpb.FieldMask)(nil),            // 90: google.protobuf.FieldMask
+	(*Campaign)(nil),                         // 91: crm.marketing.v1.Campaign
+	(*CampaignPerformance)(nil),              // 92: crm.marketing.v1.CampaignPerformance
+	(*LoyaltyAccount)(nil),                   // 93: crm.marketing.v1.LoyaltyAccount
+	(*LedgerEntry)(nil),                      // 94: crm.marketing.v1.LedgerEntry
+	(*ReferralCode)(nil),                     // 95: crm.marketing.v1.ReferralCode
+	(*CustomerLifecycle)(nil),                // 96: crm.marketing.v1.CustomerLifecycle
+	(LifecycleStage)(0),                      // 97: crm.marketing.v1.LifecycleStage
+	(*LifecycleFunnel)(nil),                  // 98: crm.marketing.v1.LifecycleFunnel
+	(*Segment)(nil),                          // 99: crm.marketing.v1.Segment
+	(*LoyaltyProgram)(nil),                   // 100: crm.marketing.v1.LoyaltyProgram
+	(CustomerOrigin)(0),                      // 101: crm.marketing.v1.CustomerOrigin
+	(*ResolvedCustomer)(nil),                 // 102: crm.marketing.v1.ResolvedCustomer
+	(*CustomerIdentity)(nil),                 // 103: crm.marketing.v1.CustomerIdentity
+	(*status.Status)(nil),                    // 104: google.rpc.Status
 }
 var file_crm_marketing_v1_marketing_service_proto_depIdxs = []int32{
-	78, // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
-	78, // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
-	79, // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
-	79, // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	79, // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	80, // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	80, // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	81, // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
-	80, // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	79, // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	79, // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	79, // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	79, // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	82, // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	82, // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	82, // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	82, // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
-	82, // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	81, // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
-	82, // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	82, // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	82, // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	82, // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	83, // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
-	79, // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	81, // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	79, // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	84, // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	85, // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	84, // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	85, // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	84, // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	86, // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
-	87, // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	88, // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
-	87, // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	87, // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	87, // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	89, // 38: crm.marketing.v1.GetLifecycleFunnelSeriesResponse.funnels:type_name -> crm.marketing.v1.LifecycleFunnel
-	89, // 39: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
-	90, // 40: crm.marketing.v1.CreateSegmentRequest.segment:type_name -> crm.marketing.v1.Segment
-	90, // 41: crm.marketing.v1.CreateSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
-	90, // 42: crm.marketing.v1.GetSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
-	90, // 43: crm.marketing.v1.ListSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
-	79, // 44: crm.marketing.v1.ListSegmentMembersResponse.leads:type_name -> crm.marketing.v1.Lead
-	91, // 45: crm.marketing.v1.GetLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	91, // 46: crm.marketing.v1.UpdateLoyaltyProgramRequest.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	81, // 47: crm.marketing.v1.UpdateLoyaltyProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
-	91, // 48: crm.marketing.v1.UpdateLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	92, // 49: crm.marketing.v1.ResolveCustomerRequest.origin:type_name -> crm.marketing.v1.CustomerOrigin
-	93, // 50: crm.marketing.v1.ResolveCustomerResponse.customer:type_name -> crm.marketing.v1.ResolvedCustomer
-	70, // 51: crm.marketing.v1.ResolveCustomersRequest.requests:type_name -> crm.marketing.v1.ResolveCustomerRequest
-	93, // 52: crm.marketing.v1.ResolveCustomersResponse.customers:type_name -> crm.marketing.v1.ResolvedCustomer
-	94, // 53: crm.marketing.v1.GetCustomerIdentityResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
-	94, // 54: crm.marketing.v1.MergeCustomersResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
-	70, // 55: crm.marketing.v1.MarketingService.ResolveCustomer:input_type -> crm.marketing.v1.ResolveCustomerRequest
-	72, // 56: crm.marketing.v1.MarketingService.ResolveCustomers:input_type -> crm.marketing.v1.ResolveCustomersRequest
-	74, // 57: crm.marketing.v1.MarketingService.GetCustomerIdentity:input_type -> crm.marketing.v1.GetCustomerIdentityRequest
-	76, // 58: crm.marketing.v1.MarketingService.MergeCustomers:input_type -> crm.marketing.v1.MergeCustomersRequest
-	36, // 59: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
-	38, // 60: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
-	40, // 61: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
-	42, // 62: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
-	16, // 63: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
-	18, // 64: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
-	20, // 65: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
-	22, // 66: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
-	24, // 67: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
-	26, // 68: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
-	28, // 69: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
-	30, // 70: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
-	10, // 71: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
-	12, // 72: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
-	14, // 73: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
-	32, // 74: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
-	34, // 75: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
-	0,  // 76: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
-	2,  // 77: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
-	4,  // 78: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
-	6,  // 79: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
-	8,  // 80: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
-	44, // 81: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
-	46, // 82: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
-	48, // 83: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
-	50, // 84: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
-	52, // 85: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
-	53, // 86: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:input_type -> crm.marketing.v1.GetLifecycleFunnelSeriesRequest
-	56, // 87: crm.marketing.v1.MarketingService.CreateSegment:input_type -> crm.marketing.v1.CreateSegmentRequest
-	58, // 88: crm.marketing.v1.MarketingService.GetSegment:input_type -> crm.marketing.v1.GetSegmentRequest
-	60, // 89: crm.marketing.v1.MarketingService.ListSegments:input_type -> crm.marketing.v1.ListSegmentsRequest
-	62, // 90: crm.marketing.v1.MarketingService.DeleteSegment:input_type -> crm.marketing.v1.DeleteSegmentRequest
-	64, // 91: crm.marketing.v1.MarketingService.ListSegmentMembers:input_type -> crm.marketing.v1.ListSegmentMembersRequest
-	66, // 92: crm.marketing.v1.MarketingService.GetLoyaltyProgram:input_type -> crm.marketing.v1.GetLoyaltyProgramRequest
-	68, // 93: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:input_type -> crm.marketing.v1.UpdateLoyaltyProgramRequest
-	71, // 94: crm.marketing.v1.MarketingService.ResolveCustomer:output_type -> crm.marketing.v1.ResolveCustomerResponse
-	73, // 95: crm.marketing.v1.MarketingService.ResolveCustomers:output_type -> crm.marketing.v1.ResolveCustomersResponse
-	75, // 96: crm.marketing.v1.MarketingService.GetCustomerIdentity:output_type -> crm.marketing.v1.GetCustomerIdentityResponse
-	77, // 97: crm.marketing.v1.MarketingService.MergeCustomers:output_type -> crm.marketing.v1.MergeCustomersResponse
-	37, // 98: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
-	39, // 99: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
-	41, // 100: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
-	43, // 101: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
-	17, // 102: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
-	19, // 103: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
-	21, // 104: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
-	23, // 105: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
-	25, // 106: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
-	27, // 107: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
-	29, // 108: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
-	31, // 109: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
-	11, // 110: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
-	13, // 111: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
-	15, // 112: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
-	33, // 113: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
-	35, // 114: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
-	1,  // 115: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
-	3,  // 116: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
-	5,  // 117: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
-	7,  // 118: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
-	9,  // 119: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
-	45, // 120: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
-	47, // 121: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
-	49, // 122: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
-	51, // 123: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
-	55, // 124: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
-	54, // 125: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:output_type -> crm.marketing.v1.GetLifecycleFunnelSeriesResponse
-	57, // 126: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
-	59, // 127: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
-	61, // 128: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
-	63, // 129: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
-	65, // 130: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
-	67, // 131: crm.marketing.v1.MarketingService.GetLoyaltyProgram:output_type -> crm.marketing.v1.GetLoyaltyProgramResponse
-	69, // 132: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:output_type -> crm.marketing.v1.UpdateLoyaltyProgramResponse
-	94, // [94:133] is the sub-list for method output_type
-	55, // [55:94] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	87,  // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
+	87,  // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
+	88,  // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
+	88,  // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	88,  // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	89,  // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	89,  // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	90,  // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
+	89,  // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	88,  // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	88,  // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	88,  // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	88,  // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	91,  // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	91,  // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	91,  // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	91,  // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	91,  // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	90,  // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
+	91,  // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	91,  // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	91,  // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	91,  // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	92,  // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
+	88,  // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	90,  // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	88,  // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	93,  // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	94,  // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	93,  // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	94,  // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	93,  // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	95,  // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
+	96,  // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	97,  // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
+	96,  // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	96,  // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	96,  // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	98,  // 38: crm.marketing.v1.GetLifecycleFunnelSeriesResponse.funnels:type_name -> crm.marketing.v1.LifecycleFunnel
+	98,  // 39: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
+	99,  // 40: crm.marketing.v1.CreateSegmentRequest.segment:type_name -> crm.marketing.v1.Segment
+	99,  // 41: crm.marketing.v1.CreateSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
+	99,  // 42: crm.marketing.v1.GetSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
+	99,  // 43: crm.marketing.v1.ListSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
+	88,  // 44: crm.marketing.v1.ListSegmentMembersResponse.leads:type_name -> crm.marketing.v1.Lead
+	100, // 45: crm.marketing.v1.GetLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	100, // 46: crm.marketing.v1.UpdateLoyaltyProgramRequest.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	90,  // 47: crm.marketing.v1.UpdateLoyaltyProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
+	100, // 48: crm.marketing.v1.UpdateLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	101, // 49: crm.marketing.v1.ResolveCustomerRequest.origin:type_name -> crm.marketing.v1.CustomerOrigin
+	102, // 50: crm.marketing.v1.ResolveCustomerResponse.customer:type_name -> crm.marketing.v1.ResolvedCustomer
+	70,  // 51: crm.marketing.v1.ResolveCustomersRequest.requests:type_name -> crm.marketing.v1.ResolveCustomerRequest
+	102, // 52: crm.marketing.v1.ResolveCustomersResponse.customers:type_name -> crm.marketing.v1.ResolvedCustomer
+	103, // 53: crm.marketing.v1.GetCustomerIdentityResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
+	103, // 54: crm.marketing.v1.MergeCustomersResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
+	91,  // 55: crm.marketing.v1.BatchGetCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	88,  // 56: crm.marketing.v1.BatchGetLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	99,  // 57: crm.marketing.v1.BatchGetSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
+	10,  // 58: crm.marketing.v1.BatchCreateLeadsRequest.requests:type_name -> crm.marketing.v1.CaptureLeadRequest
+	86,  // 59: crm.marketing.v1.BatchCreateLeadsResponse.results:type_name -> crm.marketing.v1.BatchCreateLeadsResult
+	88,  // 60: crm.marketing.v1.BatchCreateLeadsResult.lead:type_name -> crm.marketing.v1.Lead
+	104, // 61: crm.marketing.v1.BatchCreateLeadsResult.error:type_name -> google.rpc.Status
+	70,  // 62: crm.marketing.v1.MarketingService.ResolveCustomer:input_type -> crm.marketing.v1.ResolveCustomerRequest
+	72,  // 63: crm.marketing.v1.MarketingService.ResolveCustomers:input_type -> crm.marketing.v1.ResolveCustomersRequest
+	74,  // 64: crm.marketing.v1.MarketingService.GetCustomerIdentity:input_type -> crm.marketing.v1.GetCustomerIdentityRequest
+	76,  // 65: crm.marketing.v1.MarketingService.MergeCustomers:input_type -> crm.marketing.v1.MergeCustomersRequest
+	36,  // 66: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
+	38,  // 67: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
+	40,  // 68: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
+	42,  // 69: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
+	16,  // 70: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
+	18,  // 71: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
+	20,  // 72: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
+	22,  // 73: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
+	24,  // 74: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
+	26,  // 75: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
+	28,  // 76: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
+	30,  // 77: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
+	10,  // 78: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
+	12,  // 79: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
+	14,  // 80: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
+	32,  // 81: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
+	34,  // 82: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
+	0,   // 83: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
+	2,   // 84: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
+	4,   // 85: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
+	6,   // 86: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
+	8,   // 87: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
+	44,  // 88: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
+	46,  // 89: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
+	48,  // 90: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
+	50,  // 91: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
+	52,  // 92: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
+	53,  // 93: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:input_type -> crm.marketing.v1.GetLifecycleFunnelSeriesRequest
+	56,  // 94: crm.marketing.v1.MarketingService.CreateSegment:input_type -> crm.marketing.v1.CreateSegmentRequest
+	58,  // 95: crm.marketing.v1.MarketingService.GetSegment:input_type -> crm.marketing.v1.GetSegmentRequest
+	60,  // 96: crm.marketing.v1.MarketingService.ListSegments:input_type -> crm.marketing.v1.ListSegmentsRequest
+	62,  // 97: crm.marketing.v1.MarketingService.DeleteSegment:input_type -> crm.marketing.v1.DeleteSegmentRequest
+	64,  // 98: crm.marketing.v1.MarketingService.ListSegmentMembers:input_type -> crm.marketing.v1.ListSegmentMembersRequest
+	66,  // 99: crm.marketing.v1.MarketingService.GetLoyaltyProgram:input_type -> crm.marketing.v1.GetLoyaltyProgramRequest
+	68,  // 100: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:input_type -> crm.marketing.v1.UpdateLoyaltyProgramRequest
+	78,  // 101: crm.marketing.v1.MarketingService.BatchGetCampaigns:input_type -> crm.marketing.v1.BatchGetCampaignsRequest
+	80,  // 102: crm.marketing.v1.MarketingService.BatchGetLeads:input_type -> crm.marketing.v1.BatchGetLeadsRequest
+	82,  // 103: crm.marketing.v1.MarketingService.BatchGetSegments:input_type -> crm.marketing.v1.BatchGetSegmentsRequest
+	84,  // 104: crm.marketing.v1.MarketingService.BatchCreateLeads:input_type -> crm.marketing.v1.BatchCreateLeadsRequest
+	71,  // 105: crm.marketing.v1.MarketingService.ResolveCustomer:output_type -> crm.marketing.v1.ResolveCustomerResponse
+	73,  // 106: crm.marketing.v1.MarketingService.ResolveCustomers:output_type -> crm.marketing.v1.ResolveCustomersResponse
+	75,  // 107: crm.marketing.v1.MarketingService.GetCustomerIdentity:output_type -> crm.marketing.v1.GetCustomerIdentityResponse
+	77,  // 108: crm.marketing.v1.MarketingService.MergeCustomers:output_type -> crm.marketing.v1.MergeCustomersResponse
+	37,  // 109: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
+	39,  // 110: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
+	41,  // 111: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
+	43,  // 112: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
+	17,  // 113: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
+	19,  // 114: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
+	21,  // 115: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
+	23,  // 116: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
+	25,  // 117: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
+	27,  // 118: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
+	29,  // 119: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
+	31,  // 120: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
+	11,  // 121: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
+	13,  // 122: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
+	15,  // 123: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
+	33,  // 124: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
+	35,  // 125: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
+	1,   // 126: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
+	3,   // 127: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
+	5,   // 128: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
+	7,   // 129: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
+	9,   // 130: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
+	45,  // 131: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
+	47,  // 132: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
+	49,  // 133: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
+	51,  // 134: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
+	55,  // 135: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
+	54,  // 136: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:output_type -> crm.marketing.v1.GetLifecycleFunnelSeriesResponse
+	57,  // 137: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
+	59,  // 138: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
+	61,  // 139: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
+	63,  // 140: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
+	65,  // 141: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
+	67,  // 142: crm.marketing.v1.MarketingService.GetLoyaltyProgram:output_type -> crm.marketing.v1.GetLoyaltyProgramResponse
+	69,  // 143: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:output_type -> crm.marketing.v1.UpdateLoyaltyProgramResponse
+	79,  // 144: crm.marketing.v1.MarketingService.BatchGetCampaigns:output_type -> crm.marketing.v1.BatchGetCampaignsResponse
+	81,  // 145: crm.marketing.v1.MarketingService.BatchGetLeads:output_type -> crm.marketing.v1.BatchGetLeadsResponse
+	83,  // 146: crm.marketing.v1.MarketingService.BatchGetSegments:output_type -> crm.marketing.v1.BatchGetSegmentsResponse
+	85,  // 147: crm.marketing.v1.MarketingService.BatchCreateLeads:output_type -> crm.marketing.v1.BatchCreateLeadsResponse
+	105, // [105:148] is the sub-list for method output_type
+	62,  // [62:105] is the sub-list for method input_type
+	62,  // [62:62] is the sub-list for extension type_name
+	62,  // [62:62] is the sub-list for extension extendee
+	0,   // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_service_proto_init() }
@@ -4474,7 +4947,7 @@ func file_crm_marketing_v1_marketing_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_service_proto_rawDesc), len(file_crm_marketing_v1_marketing_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   78,
+			NumMessages:   87,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -58,6 +58,10 @@ const (
 	MarketingService_ListSegmentMembers_FullMethodName       = "/crm.marketing.v1.MarketingService/ListSegmentMembers"
 	MarketingService_GetLoyaltyProgram_FullMethodName        = "/crm.marketing.v1.MarketingService/GetLoyaltyProgram"
 	MarketingService_UpdateLoyaltyProgram_FullMethodName     = "/crm.marketing.v1.MarketingService/UpdateLoyaltyProgram"
+	MarketingService_BatchGetCampaigns_FullMethodName        = "/crm.marketing.v1.MarketingService/BatchGetCampaigns"
+	MarketingService_BatchGetLeads_FullMethodName            = "/crm.marketing.v1.MarketingService/BatchGetLeads"
+	MarketingService_BatchGetSegments_FullMethodName         = "/crm.marketing.v1.MarketingService/BatchGetSegments"
+	MarketingService_BatchCreateLeads_FullMethodName         = "/crm.marketing.v1.MarketingService/BatchCreateLeads"
 )
 
 // MarketingServiceClient is the client API for MarketingService service.
@@ -164,6 +168,20 @@ type MarketingServiceClient interface {
 	// Updates the fields of the loyalty programme named in update_mask. A stale etag is ABORTED. New
 	// thresholds apply to tiers from the next read or credit on.
 	UpdateLoyaltyProgram(ctx context.Context, in *UpdateLoyaltyProgramRequest, opts ...grpc.CallOption) (*UpdateLoyaltyProgramResponse, error)
+	// Gets up to 1,000 campaigns by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetCampaigns(ctx context.Context, in *BatchGetCampaignsRequest, opts ...grpc.CallOption) (*BatchGetCampaignsResponse, error)
+	// Gets up to 1,000 leads by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetLeads(ctx context.Context, in *BatchGetLeadsRequest, opts ...grpc.CallOption) (*BatchGetLeadsResponse, error)
+	// Gets up to 1,000 segments by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetSegments(ctx context.Context, in *BatchGetSegmentsRequest, opts ...grpc.CallOption) (*BatchGetSegmentsResponse, error)
+	// Creates up to 1,000 leads in one call (AIP-233) with a result per item: one item's error
+	// (invalid, a duplicate, an unknown reference) leaves the others written. Each is CaptureLead: an upsert on the e-mail (a known e-mail records a touch on its lead).
+	// A fault of the store fails the whole call (UNAVAILABLE), and a retry with the same
+	// Idempotency-Key replays the first answer.
+	BatchCreateLeads(ctx context.Context, in *BatchCreateLeadsRequest, opts ...grpc.CallOption) (*BatchCreateLeadsResponse, error)
 }
 
 type marketingServiceClient struct {
@@ -564,6 +582,46 @@ func (c *marketingServiceClient) UpdateLoyaltyProgram(ctx context.Context, in *U
 	return out, nil
 }
 
+func (c *marketingServiceClient) BatchGetCampaigns(ctx context.Context, in *BatchGetCampaignsRequest, opts ...grpc.CallOption) (*BatchGetCampaignsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetCampaignsResponse)
+	err := c.cc.Invoke(ctx, MarketingService_BatchGetCampaigns_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) BatchGetLeads(ctx context.Context, in *BatchGetLeadsRequest, opts ...grpc.CallOption) (*BatchGetLeadsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetLeadsResponse)
+	err := c.cc.Invoke(ctx, MarketingService_BatchGetLeads_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) BatchGetSegments(ctx context.Context, in *BatchGetSegmentsRequest, opts ...grpc.CallOption) (*BatchGetSegmentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetSegmentsResponse)
+	err := c.cc.Invoke(ctx, MarketingService_BatchGetSegments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) BatchCreateLeads(ctx context.Context, in *BatchCreateLeadsRequest, opts ...grpc.CallOption) (*BatchCreateLeadsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchCreateLeadsResponse)
+	err := c.cc.Invoke(ctx, MarketingService_BatchCreateLeads_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MarketingServiceServer is the server API for MarketingService service.
 // All implementations must embed UnimplementedMarketingServiceServer
 // for forward compatibility.
@@ -668,6 +726,20 @@ type MarketingServiceServer interface {
 	// Updates the fields of the loyalty programme named in update_mask. A stale etag is ABORTED. New
 	// thresholds apply to tiers from the next read or credit on.
 	UpdateLoyaltyProgram(context.Context, *UpdateLoyaltyProgramRequest) (*UpdateLoyaltyProgramResponse, error)
+	// Gets up to 1,000 campaigns by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetCampaigns(context.Context, *BatchGetCampaignsRequest) (*BatchGetCampaignsResponse, error)
+	// Gets up to 1,000 leads by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetLeads(context.Context, *BatchGetLeadsRequest) (*BatchGetLeadsResponse, error)
+	// Gets up to 1,000 segments by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetSegments(context.Context, *BatchGetSegmentsRequest) (*BatchGetSegmentsResponse, error)
+	// Creates up to 1,000 leads in one call (AIP-233) with a result per item: one item's error
+	// (invalid, a duplicate, an unknown reference) leaves the others written. Each is CaptureLead: an upsert on the e-mail (a known e-mail records a touch on its lead).
+	// A fault of the store fails the whole call (UNAVAILABLE), and a retry with the same
+	// Idempotency-Key replays the first answer.
+	BatchCreateLeads(context.Context, *BatchCreateLeadsRequest) (*BatchCreateLeadsResponse, error)
 	mustEmbedUnimplementedMarketingServiceServer()
 }
 
@@ -794,6 +866,18 @@ func (UnimplementedMarketingServiceServer) GetLoyaltyProgram(context.Context, *G
 }
 func (UnimplementedMarketingServiceServer) UpdateLoyaltyProgram(context.Context, *UpdateLoyaltyProgramRequest) (*UpdateLoyaltyProgramResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateLoyaltyProgram not implemented")
+}
+func (UnimplementedMarketingServiceServer) BatchGetCampaigns(context.Context, *BatchGetCampaignsRequest) (*BatchGetCampaignsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetCampaigns not implemented")
+}
+func (UnimplementedMarketingServiceServer) BatchGetLeads(context.Context, *BatchGetLeadsRequest) (*BatchGetLeadsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetLeads not implemented")
+}
+func (UnimplementedMarketingServiceServer) BatchGetSegments(context.Context, *BatchGetSegmentsRequest) (*BatchGetSegmentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetSegments not implemented")
+}
+func (UnimplementedMarketingServiceServer) BatchCreateLeads(context.Context, *BatchCreateLeadsRequest) (*BatchCreateLeadsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchCreateLeads not implemented")
 }
 func (UnimplementedMarketingServiceServer) mustEmbedUnimplementedMarketingServiceServer() {}
 func (UnimplementedMarketingServiceServer) testEmbeddedByValue()                          {}
@@ -1518,6 +1602,78 @@ func _MarketingService_UpdateLoyaltyProgram_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MarketingService_BatchGetCampaigns_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetCampaignsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).BatchGetCampaigns(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_BatchGetCampaigns_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).BatchGetCampaigns(ctx, req.(*BatchGetCampaignsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_BatchGetLeads_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetLeadsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).BatchGetLeads(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_BatchGetLeads_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).BatchGetLeads(ctx, req.(*BatchGetLeadsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_BatchGetSegments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetSegmentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).BatchGetSegments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_BatchGetSegments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).BatchGetSegments(ctx, req.(*BatchGetSegmentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_BatchCreateLeads_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchCreateLeadsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).BatchCreateLeads(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_BatchCreateLeads_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).BatchCreateLeads(ctx, req.(*BatchCreateLeadsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MarketingService_ServiceDesc is the grpc.ServiceDesc for MarketingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1680,6 +1836,22 @@ var MarketingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateLoyaltyProgram",
 			Handler:    _MarketingService_UpdateLoyaltyProgram_Handler,
+		},
+		{
+			MethodName: "BatchGetCampaigns",
+			Handler:    _MarketingService_BatchGetCampaigns_Handler,
+		},
+		{
+			MethodName: "BatchGetLeads",
+			Handler:    _MarketingService_BatchGetLeads_Handler,
+		},
+		{
+			MethodName: "BatchGetSegments",
+			Handler:    _MarketingService_BatchGetSegments_Handler,
+		},
+		{
+			MethodName: "BatchCreateLeads",
+			Handler:    _MarketingService_BatchCreateLeads_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

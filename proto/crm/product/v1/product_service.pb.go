@@ -2313,6 +2313,190 @@ func (x *ListRecommendationsResponse) GetRecommendations() []*Recommendation {
 	return nil
 }
 
+// Request of BatchGetProducts.
+type BatchGetProductsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ids of the products to get: 1 to 1,000 (REST: `ids=<id>&ids=<id>`).
+	Ids           []string `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetProductsRequest) Reset() {
+	*x = BatchGetProductsRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetProductsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetProductsRequest) ProtoMessage() {}
+
+func (x *BatchGetProductsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetProductsRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetProductsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *BatchGetProductsRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// Response of BatchGetProducts.
+type BatchGetProductsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The products, in the order of the request's ids.
+	Products      []*Product `protobuf:"bytes,1,rep,name=products,proto3" json:"products,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetProductsResponse) Reset() {
+	*x = BatchGetProductsResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetProductsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetProductsResponse) ProtoMessage() {}
+
+func (x *BatchGetProductsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetProductsResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetProductsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *BatchGetProductsResponse) GetProducts() []*Product {
+	if x != nil {
+		return x.Products
+	}
+	return nil
+}
+
+// Request of BatchGetSubscriptions.
+type BatchGetSubscriptionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ids of the subscriptions to get: 1 to 1,000 (REST: `ids=<id>&ids=<id>`).
+	Ids           []string `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetSubscriptionsRequest) Reset() {
+	*x = BatchGetSubscriptionsRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetSubscriptionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetSubscriptionsRequest) ProtoMessage() {}
+
+func (x *BatchGetSubscriptionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetSubscriptionsRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetSubscriptionsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *BatchGetSubscriptionsRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// Response of BatchGetSubscriptions.
+type BatchGetSubscriptionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscriptions, in the order of the request's ids.
+	Subscriptions []*Subscription `protobuf:"bytes,1,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetSubscriptionsResponse) Reset() {
+	*x = BatchGetSubscriptionsResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetSubscriptionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetSubscriptionsResponse) ProtoMessage() {}
+
+func (x *BatchGetSubscriptionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetSubscriptionsResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetSubscriptionsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *BatchGetSubscriptionsResponse) GetSubscriptions() []*Subscription {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return nil
+}
+
 var File_crm_product_v1_product_service_proto protoreflect.FileDescriptor
 
 const file_crm_product_v1_product_service_proto_rawDesc = "" +
@@ -2472,7 +2656,15 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"customerId\x12&\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\"g\n" +
 	"\x1bListRecommendationsResponse\x12H\n" +
-	"\x0frecommendations\x18\x01 \x03(\v2\x1e.crm.product.v1.RecommendationR\x0frecommendations*\x83\x01\n" +
+	"\x0frecommendations\x18\x01 \x03(\v2\x1e.crm.product.v1.RecommendationR\x0frecommendations\"B\n" +
+	"\x17BatchGetProductsRequest\x12'\n" +
+	"\x03ids\x18\x01 \x03(\tB\x15\xe0A\x02\xbaH\x0f\x92\x01\f\b\x01\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x03ids\"O\n" +
+	"\x18BatchGetProductsResponse\x123\n" +
+	"\bproducts\x18\x01 \x03(\v2\x17.crm.product.v1.ProductR\bproducts\"G\n" +
+	"\x1cBatchGetSubscriptionsRequest\x12'\n" +
+	"\x03ids\x18\x01 \x03(\tB\x15\xe0A\x02\xbaH\x0f\x92\x01\f\b\x01\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x03ids\"c\n" +
+	"\x1dBatchGetSubscriptionsResponse\x12B\n" +
+	"\rsubscriptions\x18\x01 \x03(\v2\x1c.crm.product.v1.SubscriptionR\rsubscriptions*\x83\x01\n" +
 	"\rBillingPeriod\x12\x1e\n" +
 	"\x1aBILLING_PERIOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17BILLING_PERIOD_ONE_TIME\x10\x01\x12\x1a\n" +
@@ -2482,7 +2674,7 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\x1fSUBSCRIPTION_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aSUBSCRIPTION_STATUS_ACTIVE\x10\x01\x12 \n" +
 	"\x1cSUBSCRIPTION_STATUS_CANCELED\x10\x02\x12\x1f\n" +
-	"\x1bSUBSCRIPTION_STATUS_EXPIRED\x10\x032\xaf\x11\n" +
+	"\x1bSUBSCRIPTION_STATUS_EXPIRED\x10\x032\xd1\x13\n" +
 	"\x0eProductService\x12\x84\x01\n" +
 	"\rCreateProduct\x12$.crm.product.v1.CreateProductRequest\x1a%.crm.product.v1.CreateProductResponse\"&\x82\xd3\xe4\x93\x02 :\aproductb\aproduct\"\f/v1/products\x12w\n" +
 	"\n" +
@@ -2499,7 +2691,9 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\rSweepRenewals\x12$.crm.product.v1.SweepRenewalsRequest\x1a%.crm.product.v1.SweepRenewalsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/subscriptions:sweep\x12\xac\x01\n" +
 	"\vRecordUsage\x12\".crm.product.v1.RecordUsageRequest\x1a#.crm.product.v1.RecordUsageResponse\"T\x82\xd3\xe4\x93\x02N:\fusage_recordb\fusage_record\"0/v1/subscriptions/{subscription_id}/usageRecords\x12\xa6\x01\n" +
 	"\x13GetCustomerAdoption\x12*.crm.product.v1.GetCustomerAdoptionRequest\x1a+.crm.product.v1.GetCustomerAdoptionResponse\"6\x82\xd3\xe4\x93\x020b\badoption\x12$/v1/customers/{customer_id}/adoption\x12\xa3\x01\n" +
-	"\x13ListRecommendations\x12*.crm.product.v1.ListRecommendationsRequest\x1a+.crm.product.v1.ListRecommendationsResponse\"3\x82\xd3\xe4\x93\x02-\x12+/v1/customers/{customer_id}/recommendationsB8Z6github.com/crmcycle/crm/proto/crm/product/v1;productv1b\x06proto3"
+	"\x13ListRecommendations\x12*.crm.product.v1.ListRecommendationsRequest\x1a+.crm.product.v1.ListRecommendationsResponse\"3\x82\xd3\xe4\x93\x02-\x12+/v1/customers/{customer_id}/recommendations\x12\x84\x01\n" +
+	"\x10BatchGetProducts\x12'.crm.product.v1.BatchGetProductsRequest\x1a(.crm.product.v1.BatchGetProductsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/products:batchGet\x12\x98\x01\n" +
+	"\x15BatchGetSubscriptions\x12,.crm.product.v1.BatchGetSubscriptionsRequest\x1a-.crm.product.v1.BatchGetSubscriptionsResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/subscriptions:batchGetB8Z6github.com/crmcycle/crm/proto/crm/product/v1;productv1b\x06proto3"
 
 var (
 	file_crm_product_v1_product_service_proto_rawDescOnce sync.Once
@@ -2514,125 +2708,135 @@ func file_crm_product_v1_product_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_product_v1_product_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_crm_product_v1_product_service_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_crm_product_v1_product_service_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_crm_product_v1_product_service_proto_goTypes = []any{
-	(BillingPeriod)(0),                  // 0: crm.product.v1.BillingPeriod
-	(SubscriptionStatus)(0),             // 1: crm.product.v1.SubscriptionStatus
-	(*Product)(nil),                     // 2: crm.product.v1.Product
-	(*CreateProductRequest)(nil),        // 3: crm.product.v1.CreateProductRequest
-	(*CreateProductResponse)(nil),       // 4: crm.product.v1.CreateProductResponse
-	(*GetProductRequest)(nil),           // 5: crm.product.v1.GetProductRequest
-	(*GetProductResponse)(nil),          // 6: crm.product.v1.GetProductResponse
-	(*ListProductsRequest)(nil),         // 7: crm.product.v1.ListProductsRequest
-	(*ListProductsResponse)(nil),        // 8: crm.product.v1.ListProductsResponse
-	(*UpdateProductRequest)(nil),        // 9: crm.product.v1.UpdateProductRequest
-	(*UpdateProductResponse)(nil),       // 10: crm.product.v1.UpdateProductResponse
-	(*ArchiveProductRequest)(nil),       // 11: crm.product.v1.ArchiveProductRequest
-	(*ArchiveProductResponse)(nil),      // 12: crm.product.v1.ArchiveProductResponse
-	(*QuoteLineItemsRequest)(nil),       // 13: crm.product.v1.QuoteLineItemsRequest
-	(*QuoteItem)(nil),                   // 14: crm.product.v1.QuoteItem
-	(*QuoteLineItemsResponse)(nil),      // 15: crm.product.v1.QuoteLineItemsResponse
-	(*QuotedLine)(nil),                  // 16: crm.product.v1.QuotedLine
-	(*CheckEntitlementRequest)(nil),     // 17: crm.product.v1.CheckEntitlementRequest
-	(*CheckEntitlementResponse)(nil),    // 18: crm.product.v1.CheckEntitlementResponse
-	(*Subscription)(nil),                // 19: crm.product.v1.Subscription
-	(*GetSubscriptionRequest)(nil),      // 20: crm.product.v1.GetSubscriptionRequest
-	(*GetSubscriptionResponse)(nil),     // 21: crm.product.v1.GetSubscriptionResponse
-	(*ListSubscriptionsRequest)(nil),    // 22: crm.product.v1.ListSubscriptionsRequest
-	(*ListSubscriptionsResponse)(nil),   // 23: crm.product.v1.ListSubscriptionsResponse
-	(*CancelSubscriptionRequest)(nil),   // 24: crm.product.v1.CancelSubscriptionRequest
-	(*CancelSubscriptionResponse)(nil),  // 25: crm.product.v1.CancelSubscriptionResponse
-	(*RenewSubscriptionRequest)(nil),    // 26: crm.product.v1.RenewSubscriptionRequest
-	(*RenewSubscriptionResponse)(nil),   // 27: crm.product.v1.RenewSubscriptionResponse
-	(*SweepRenewalsRequest)(nil),        // 28: crm.product.v1.SweepRenewalsRequest
-	(*SweepRenewalsResponse)(nil),       // 29: crm.product.v1.SweepRenewalsResponse
-	(*UsageRecord)(nil),                 // 30: crm.product.v1.UsageRecord
-	(*RecordUsageRequest)(nil),          // 31: crm.product.v1.RecordUsageRequest
-	(*RecordUsageResponse)(nil),         // 32: crm.product.v1.RecordUsageResponse
-	(*GetCustomerAdoptionRequest)(nil),  // 33: crm.product.v1.GetCustomerAdoptionRequest
-	(*GetCustomerAdoptionResponse)(nil), // 34: crm.product.v1.GetCustomerAdoptionResponse
-	(*ListRecommendationsRequest)(nil),  // 35: crm.product.v1.ListRecommendationsRequest
-	(*ListRecommendationsResponse)(nil), // 36: crm.product.v1.ListRecommendationsResponse
-	(*v1.Money)(nil),                    // 37: crm.type.v1.Money
-	(*timestamppb.Timestamp)(nil),       // 38: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),       // 39: google.protobuf.FieldMask
-	(*Adoption)(nil),                    // 40: crm.product.v1.Adoption
-	(*Recommendation)(nil),              // 41: crm.product.v1.Recommendation
+	(BillingPeriod)(0),                    // 0: crm.product.v1.BillingPeriod
+	(SubscriptionStatus)(0),               // 1: crm.product.v1.SubscriptionStatus
+	(*Product)(nil),                       // 2: crm.product.v1.Product
+	(*CreateProductRequest)(nil),          // 3: crm.product.v1.CreateProductRequest
+	(*CreateProductResponse)(nil),         // 4: crm.product.v1.CreateProductResponse
+	(*GetProductRequest)(nil),             // 5: crm.product.v1.GetProductRequest
+	(*GetProductResponse)(nil),            // 6: crm.product.v1.GetProductResponse
+	(*ListProductsRequest)(nil),           // 7: crm.product.v1.ListProductsRequest
+	(*ListProductsResponse)(nil),          // 8: crm.product.v1.ListProductsResponse
+	(*UpdateProductRequest)(nil),          // 9: crm.product.v1.UpdateProductRequest
+	(*UpdateProductResponse)(nil),         // 10: crm.product.v1.UpdateProductResponse
+	(*ArchiveProductRequest)(nil),         // 11: crm.product.v1.ArchiveProductRequest
+	(*ArchiveProductResponse)(nil),        // 12: crm.product.v1.ArchiveProductResponse
+	(*QuoteLineItemsRequest)(nil),         // 13: crm.product.v1.QuoteLineItemsRequest
+	(*QuoteItem)(nil),                     // 14: crm.product.v1.QuoteItem
+	(*QuoteLineItemsResponse)(nil),        // 15: crm.product.v1.QuoteLineItemsResponse
+	(*QuotedLine)(nil),                    // 16: crm.product.v1.QuotedLine
+	(*CheckEntitlementRequest)(nil),       // 17: crm.product.v1.CheckEntitlementRequest
+	(*CheckEntitlementResponse)(nil),      // 18: crm.product.v1.CheckEntitlementResponse
+	(*Subscription)(nil),                  // 19: crm.product.v1.Subscription
+	(*GetSubscriptionRequest)(nil),        // 20: crm.product.v1.GetSubscriptionRequest
+	(*GetSubscriptionResponse)(nil),       // 21: crm.product.v1.GetSubscriptionResponse
+	(*ListSubscriptionsRequest)(nil),      // 22: crm.product.v1.ListSubscriptionsRequest
+	(*ListSubscriptionsResponse)(nil),     // 23: crm.product.v1.ListSubscriptionsResponse
+	(*CancelSubscriptionRequest)(nil),     // 24: crm.product.v1.CancelSubscriptionRequest
+	(*CancelSubscriptionResponse)(nil),    // 25: crm.product.v1.CancelSubscriptionResponse
+	(*RenewSubscriptionRequest)(nil),      // 26: crm.product.v1.RenewSubscriptionRequest
+	(*RenewSubscriptionResponse)(nil),     // 27: crm.product.v1.RenewSubscriptionResponse
+	(*SweepRenewalsRequest)(nil),          // 28: crm.product.v1.SweepRenewalsRequest
+	(*SweepRenewalsResponse)(nil),         // 29: crm.product.v1.SweepRenewalsResponse
+	(*UsageRecord)(nil),                   // 30: crm.product.v1.UsageRecord
+	(*RecordUsageRequest)(nil),            // 31: crm.product.v1.RecordUsageRequest
+	(*RecordUsageResponse)(nil),           // 32: crm.product.v1.RecordUsageResponse
+	(*GetCustomerAdoptionRequest)(nil),    // 33: crm.product.v1.GetCustomerAdoptionRequest
+	(*GetCustomerAdoptionResponse)(nil),   // 34: crm.product.v1.GetCustomerAdoptionResponse
+	(*ListRecommendationsRequest)(nil),    // 35: crm.product.v1.ListRecommendationsRequest
+	(*ListRecommendationsResponse)(nil),   // 36: crm.product.v1.ListRecommendationsResponse
+	(*BatchGetProductsRequest)(nil),       // 37: crm.product.v1.BatchGetProductsRequest
+	(*BatchGetProductsResponse)(nil),      // 38: crm.product.v1.BatchGetProductsResponse
+	(*BatchGetSubscriptionsRequest)(nil),  // 39: crm.product.v1.BatchGetSubscriptionsRequest
+	(*BatchGetSubscriptionsResponse)(nil), // 40: crm.product.v1.BatchGetSubscriptionsResponse
+	(*v1.Money)(nil),                      // 41: crm.type.v1.Money
+	(*timestamppb.Timestamp)(nil),         // 42: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),         // 43: google.protobuf.FieldMask
+	(*Adoption)(nil),                      // 44: crm.product.v1.Adoption
+	(*Recommendation)(nil),                // 45: crm.product.v1.Recommendation
 }
 var file_crm_product_v1_product_service_proto_depIdxs = []int32{
-	37, // 0: crm.product.v1.Product.price:type_name -> crm.type.v1.Money
+	41, // 0: crm.product.v1.Product.price:type_name -> crm.type.v1.Money
 	0,  // 1: crm.product.v1.Product.billing_period:type_name -> crm.product.v1.BillingPeriod
-	38, // 2: crm.product.v1.Product.create_time:type_name -> google.protobuf.Timestamp
-	38, // 3: crm.product.v1.Product.update_time:type_name -> google.protobuf.Timestamp
-	37, // 4: crm.product.v1.Product.additional_prices:type_name -> crm.type.v1.Money
-	38, // 5: crm.product.v1.Product.archive_time:type_name -> google.protobuf.Timestamp
+	42, // 2: crm.product.v1.Product.create_time:type_name -> google.protobuf.Timestamp
+	42, // 3: crm.product.v1.Product.update_time:type_name -> google.protobuf.Timestamp
+	41, // 4: crm.product.v1.Product.additional_prices:type_name -> crm.type.v1.Money
+	42, // 5: crm.product.v1.Product.archive_time:type_name -> google.protobuf.Timestamp
 	2,  // 6: crm.product.v1.CreateProductRequest.product:type_name -> crm.product.v1.Product
 	2,  // 7: crm.product.v1.CreateProductResponse.product:type_name -> crm.product.v1.Product
 	2,  // 8: crm.product.v1.GetProductResponse.product:type_name -> crm.product.v1.Product
 	2,  // 9: crm.product.v1.ListProductsResponse.products:type_name -> crm.product.v1.Product
 	2,  // 10: crm.product.v1.UpdateProductRequest.product:type_name -> crm.product.v1.Product
-	39, // 11: crm.product.v1.UpdateProductRequest.update_mask:type_name -> google.protobuf.FieldMask
+	43, // 11: crm.product.v1.UpdateProductRequest.update_mask:type_name -> google.protobuf.FieldMask
 	2,  // 12: crm.product.v1.UpdateProductResponse.product:type_name -> crm.product.v1.Product
 	2,  // 13: crm.product.v1.ArchiveProductResponse.product:type_name -> crm.product.v1.Product
 	14, // 14: crm.product.v1.QuoteLineItemsRequest.items:type_name -> crm.product.v1.QuoteItem
 	16, // 15: crm.product.v1.QuoteLineItemsResponse.lines:type_name -> crm.product.v1.QuotedLine
-	37, // 16: crm.product.v1.QuoteLineItemsResponse.total:type_name -> crm.type.v1.Money
-	37, // 17: crm.product.v1.QuotedLine.unit_price:type_name -> crm.type.v1.Money
-	37, // 18: crm.product.v1.QuotedLine.total:type_name -> crm.type.v1.Money
+	41, // 16: crm.product.v1.QuoteLineItemsResponse.total:type_name -> crm.type.v1.Money
+	41, // 17: crm.product.v1.QuotedLine.unit_price:type_name -> crm.type.v1.Money
+	41, // 18: crm.product.v1.QuotedLine.total:type_name -> crm.type.v1.Money
 	0,  // 19: crm.product.v1.QuotedLine.billing_period:type_name -> crm.product.v1.BillingPeriod
 	0,  // 20: crm.product.v1.Subscription.billing_period:type_name -> crm.product.v1.BillingPeriod
 	1,  // 21: crm.product.v1.Subscription.status:type_name -> crm.product.v1.SubscriptionStatus
-	38, // 22: crm.product.v1.Subscription.start_time:type_name -> google.protobuf.Timestamp
-	38, // 23: crm.product.v1.Subscription.current_period_end_time:type_name -> google.protobuf.Timestamp
-	38, // 24: crm.product.v1.Subscription.renewal_time:type_name -> google.protobuf.Timestamp
-	38, // 25: crm.product.v1.Subscription.cancel_time:type_name -> google.protobuf.Timestamp
-	38, // 26: crm.product.v1.Subscription.end_time:type_name -> google.protobuf.Timestamp
-	38, // 27: crm.product.v1.Subscription.create_time:type_name -> google.protobuf.Timestamp
-	38, // 28: crm.product.v1.Subscription.update_time:type_name -> google.protobuf.Timestamp
+	42, // 22: crm.product.v1.Subscription.start_time:type_name -> google.protobuf.Timestamp
+	42, // 23: crm.product.v1.Subscription.current_period_end_time:type_name -> google.protobuf.Timestamp
+	42, // 24: crm.product.v1.Subscription.renewal_time:type_name -> google.protobuf.Timestamp
+	42, // 25: crm.product.v1.Subscription.cancel_time:type_name -> google.protobuf.Timestamp
+	42, // 26: crm.product.v1.Subscription.end_time:type_name -> google.protobuf.Timestamp
+	42, // 27: crm.product.v1.Subscription.create_time:type_name -> google.protobuf.Timestamp
+	42, // 28: crm.product.v1.Subscription.update_time:type_name -> google.protobuf.Timestamp
 	19, // 29: crm.product.v1.GetSubscriptionResponse.subscription:type_name -> crm.product.v1.Subscription
 	19, // 30: crm.product.v1.ListSubscriptionsResponse.subscriptions:type_name -> crm.product.v1.Subscription
 	19, // 31: crm.product.v1.CancelSubscriptionResponse.subscription:type_name -> crm.product.v1.Subscription
 	19, // 32: crm.product.v1.RenewSubscriptionResponse.subscription:type_name -> crm.product.v1.Subscription
-	38, // 33: crm.product.v1.UsageRecord.time:type_name -> google.protobuf.Timestamp
+	42, // 33: crm.product.v1.UsageRecord.time:type_name -> google.protobuf.Timestamp
 	30, // 34: crm.product.v1.RecordUsageRequest.usage_record:type_name -> crm.product.v1.UsageRecord
 	30, // 35: crm.product.v1.RecordUsageResponse.usage_record:type_name -> crm.product.v1.UsageRecord
-	40, // 36: crm.product.v1.GetCustomerAdoptionResponse.adoption:type_name -> crm.product.v1.Adoption
-	41, // 37: crm.product.v1.ListRecommendationsResponse.recommendations:type_name -> crm.product.v1.Recommendation
-	3,  // 38: crm.product.v1.ProductService.CreateProduct:input_type -> crm.product.v1.CreateProductRequest
-	5,  // 39: crm.product.v1.ProductService.GetProduct:input_type -> crm.product.v1.GetProductRequest
-	7,  // 40: crm.product.v1.ProductService.ListProducts:input_type -> crm.product.v1.ListProductsRequest
-	9,  // 41: crm.product.v1.ProductService.UpdateProduct:input_type -> crm.product.v1.UpdateProductRequest
-	11, // 42: crm.product.v1.ProductService.ArchiveProduct:input_type -> crm.product.v1.ArchiveProductRequest
-	13, // 43: crm.product.v1.ProductService.QuoteLineItems:input_type -> crm.product.v1.QuoteLineItemsRequest
-	17, // 44: crm.product.v1.ProductService.CheckEntitlement:input_type -> crm.product.v1.CheckEntitlementRequest
-	20, // 45: crm.product.v1.ProductService.GetSubscription:input_type -> crm.product.v1.GetSubscriptionRequest
-	22, // 46: crm.product.v1.ProductService.ListSubscriptions:input_type -> crm.product.v1.ListSubscriptionsRequest
-	24, // 47: crm.product.v1.ProductService.CancelSubscription:input_type -> crm.product.v1.CancelSubscriptionRequest
-	26, // 48: crm.product.v1.ProductService.RenewSubscription:input_type -> crm.product.v1.RenewSubscriptionRequest
-	28, // 49: crm.product.v1.ProductService.SweepRenewals:input_type -> crm.product.v1.SweepRenewalsRequest
-	31, // 50: crm.product.v1.ProductService.RecordUsage:input_type -> crm.product.v1.RecordUsageRequest
-	33, // 51: crm.product.v1.ProductService.GetCustomerAdoption:input_type -> crm.product.v1.GetCustomerAdoptionRequest
-	35, // 52: crm.product.v1.ProductService.ListRecommendations:input_type -> crm.product.v1.ListRecommendationsRequest
-	4,  // 53: crm.product.v1.ProductService.CreateProduct:output_type -> crm.product.v1.CreateProductResponse
-	6,  // 54: crm.product.v1.ProductService.GetProduct:output_type -> crm.product.v1.GetProductResponse
-	8,  // 55: crm.product.v1.ProductService.ListProducts:output_type -> crm.product.v1.ListProductsResponse
-	10, // 56: crm.product.v1.ProductService.UpdateProduct:output_type -> crm.product.v1.UpdateProductResponse
-	12, // 57: crm.product.v1.ProductService.ArchiveProduct:output_type -> crm.product.v1.ArchiveProductResponse
-	15, // 58: crm.product.v1.ProductService.QuoteLineItems:output_type -> crm.product.v1.QuoteLineItemsResponse
-	18, // 59: crm.product.v1.ProductService.CheckEntitlement:output_type -> crm.product.v1.CheckEntitlementResponse
-	21, // 60: crm.product.v1.ProductService.GetSubscription:output_type -> crm.product.v1.GetSubscriptionResponse
-	23, // 61: crm.product.v1.ProductService.ListSubscriptions:output_type -> crm.product.v1.ListSubscriptionsResponse
-	25, // 62: crm.product.v1.ProductService.CancelSubscription:output_type -> crm.product.v1.CancelSubscriptionResponse
-	27, // 63: crm.product.v1.ProductService.RenewSubscription:output_type -> crm.product.v1.RenewSubscriptionResponse
-	29, // 64: crm.product.v1.ProductService.SweepRenewals:output_type -> crm.product.v1.SweepRenewalsResponse
-	32, // 65: crm.product.v1.ProductService.RecordUsage:output_type -> crm.product.v1.RecordUsageResponse
-	34, // 66: crm.product.v1.ProductService.GetCustomerAdoption:output_type -> crm.product.v1.GetCustomerAdoptionResponse
-	36, // 67: crm.product.v1.ProductService.ListRecommendations:output_type -> crm.product.v1.ListRecommendationsResponse
-	53, // [53:68] is the sub-list for method output_type
-	38, // [38:53] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	44, // 36: crm.product.v1.GetCustomerAdoptionResponse.adoption:type_name -> crm.product.v1.Adoption
+	45, // 37: crm.product.v1.ListRecommendationsResponse.recommendations:type_name -> crm.product.v1.Recommendation
+	2,  // 38: crm.product.v1.BatchGetProductsResponse.products:type_name -> crm.product.v1.Product
+	19, // 39: crm.product.v1.BatchGetSubscriptionsResponse.subscriptions:type_name -> crm.product.v1.Subscription
+	3,  // 40: crm.product.v1.ProductService.CreateProduct:input_type -> crm.product.v1.CreateProductRequest
+	5,  // 41: crm.product.v1.ProductService.GetProduct:input_type -> crm.product.v1.GetProductRequest
+	7,  // 42: crm.product.v1.ProductService.ListProducts:input_type -> crm.product.v1.ListProductsRequest
+	9,  // 43: crm.product.v1.ProductService.UpdateProduct:input_type -> crm.product.v1.UpdateProductRequest
+	11, // 44: crm.product.v1.ProductService.ArchiveProduct:input_type -> crm.product.v1.ArchiveProductRequest
+	13, // 45: crm.product.v1.ProductService.QuoteLineItems:input_type -> crm.product.v1.QuoteLineItemsRequest
+	17, // 46: crm.product.v1.ProductService.CheckEntitlement:input_type -> crm.product.v1.CheckEntitlementRequest
+	20, // 47: crm.product.v1.ProductService.GetSubscription:input_type -> crm.product.v1.GetSubscriptionRequest
+	22, // 48: crm.product.v1.ProductService.ListSubscriptions:input_type -> crm.product.v1.ListSubscriptionsRequest
+	24, // 49: crm.product.v1.ProductService.CancelSubscription:input_type -> crm.product.v1.CancelSubscriptionRequest
+	26, // 50: crm.product.v1.ProductService.RenewSubscription:input_type -> crm.product.v1.RenewSubscriptionRequest
+	28, // 51: crm.product.v1.ProductService.SweepRenewals:input_type -> crm.product.v1.SweepRenewalsRequest
+	31, // 52: crm.product.v1.ProductService.RecordUsage:input_type -> crm.product.v1.RecordUsageRequest
+	33, // 53: crm.product.v1.ProductService.GetCustomerAdoption:input_type -> crm.product.v1.GetCustomerAdoptionRequest
+	35, // 54: crm.product.v1.ProductService.ListRecommendations:input_type -> crm.product.v1.ListRecommendationsRequest
+	37, // 55: crm.product.v1.ProductService.BatchGetProducts:input_type -> crm.product.v1.BatchGetProductsRequest
+	39, // 56: crm.product.v1.ProductService.BatchGetSubscriptions:input_type -> crm.product.v1.BatchGetSubscriptionsRequest
+	4,  // 57: crm.product.v1.ProductService.CreateProduct:output_type -> crm.product.v1.CreateProductResponse
+	6,  // 58: crm.product.v1.ProductService.GetProduct:output_type -> crm.product.v1.GetProductResponse
+	8,  // 59: crm.product.v1.ProductService.ListProducts:output_type -> crm.product.v1.ListProductsResponse
+	10, // 60: crm.product.v1.ProductService.UpdateProduct:output_type -> crm.product.v1.UpdateProductResponse
+	12, // 61: crm.product.v1.ProductService.ArchiveProduct:output_type -> crm.product.v1.ArchiveProductResponse
+	15, // 62: crm.product.v1.ProductService.QuoteLineItems:output_type -> crm.product.v1.QuoteLineItemsResponse
+	18, // 63: crm.product.v1.ProductService.CheckEntitlement:output_type -> crm.product.v1.CheckEntitlementResponse
+	21, // 64: crm.product.v1.ProductService.GetSubscription:output_type -> crm.product.v1.GetSubscriptionResponse
+	23, // 65: crm.product.v1.ProductService.ListSubscriptions:output_type -> crm.product.v1.ListSubscriptionsResponse
+	25, // 66: crm.product.v1.ProductService.CancelSubscription:output_type -> crm.product.v1.CancelSubscriptionResponse
+	27, // 67: crm.product.v1.ProductService.RenewSubscription:output_type -> crm.product.v1.RenewSubscriptionResponse
+	29, // 68: crm.product.v1.ProductService.SweepRenewals:output_type -> crm.product.v1.SweepRenewalsResponse
+	32, // 69: crm.product.v1.ProductService.RecordUsage:output_type -> crm.product.v1.RecordUsageResponse
+	34, // 70: crm.product.v1.ProductService.GetCustomerAdoption:output_type -> crm.product.v1.GetCustomerAdoptionResponse
+	36, // 71: crm.product.v1.ProductService.ListRecommendations:output_type -> crm.product.v1.ListRecommendationsResponse
+	38, // 72: crm.product.v1.ProductService.BatchGetProducts:output_type -> crm.product.v1.BatchGetProductsResponse
+	40, // 73: crm.product.v1.ProductService.BatchGetSubscriptions:output_type -> crm.product.v1.BatchGetSubscriptionsResponse
+	57, // [57:74] is the sub-list for method output_type
+	40, // [40:57] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_crm_product_v1_product_service_proto_init() }
@@ -2649,7 +2853,7 @@ func file_crm_product_v1_product_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_product_v1_product_service_proto_rawDesc), len(file_crm_product_v1_product_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   35,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

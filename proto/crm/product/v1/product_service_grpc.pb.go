@@ -19,21 +19,23 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ProductService_CreateProduct_FullMethodName       = "/crm.product.v1.ProductService/CreateProduct"
-	ProductService_GetProduct_FullMethodName          = "/crm.product.v1.ProductService/GetProduct"
-	ProductService_ListProducts_FullMethodName        = "/crm.product.v1.ProductService/ListProducts"
-	ProductService_UpdateProduct_FullMethodName       = "/crm.product.v1.ProductService/UpdateProduct"
-	ProductService_ArchiveProduct_FullMethodName      = "/crm.product.v1.ProductService/ArchiveProduct"
-	ProductService_QuoteLineItems_FullMethodName      = "/crm.product.v1.ProductService/QuoteLineItems"
-	ProductService_CheckEntitlement_FullMethodName    = "/crm.product.v1.ProductService/CheckEntitlement"
-	ProductService_GetSubscription_FullMethodName     = "/crm.product.v1.ProductService/GetSubscription"
-	ProductService_ListSubscriptions_FullMethodName   = "/crm.product.v1.ProductService/ListSubscriptions"
-	ProductService_CancelSubscription_FullMethodName  = "/crm.product.v1.ProductService/CancelSubscription"
-	ProductService_RenewSubscription_FullMethodName   = "/crm.product.v1.ProductService/RenewSubscription"
-	ProductService_SweepRenewals_FullMethodName       = "/crm.product.v1.ProductService/SweepRenewals"
-	ProductService_RecordUsage_FullMethodName         = "/crm.product.v1.ProductService/RecordUsage"
-	ProductService_GetCustomerAdoption_FullMethodName = "/crm.product.v1.ProductService/GetCustomerAdoption"
-	ProductService_ListRecommendations_FullMethodName = "/crm.product.v1.ProductService/ListRecommendations"
+	ProductService_CreateProduct_FullMethodName         = "/crm.product.v1.ProductService/CreateProduct"
+	ProductService_GetProduct_FullMethodName            = "/crm.product.v1.ProductService/GetProduct"
+	ProductService_ListProducts_FullMethodName          = "/crm.product.v1.ProductService/ListProducts"
+	ProductService_UpdateProduct_FullMethodName         = "/crm.product.v1.ProductService/UpdateProduct"
+	ProductService_ArchiveProduct_FullMethodName        = "/crm.product.v1.ProductService/ArchiveProduct"
+	ProductService_QuoteLineItems_FullMethodName        = "/crm.product.v1.ProductService/QuoteLineItems"
+	ProductService_CheckEntitlement_FullMethodName      = "/crm.product.v1.ProductService/CheckEntitlement"
+	ProductService_GetSubscription_FullMethodName       = "/crm.product.v1.ProductService/GetSubscription"
+	ProductService_ListSubscriptions_FullMethodName     = "/crm.product.v1.ProductService/ListSubscriptions"
+	ProductService_CancelSubscription_FullMethodName    = "/crm.product.v1.ProductService/CancelSubscription"
+	ProductService_RenewSubscription_FullMethodName     = "/crm.product.v1.ProductService/RenewSubscription"
+	ProductService_SweepRenewals_FullMethodName         = "/crm.product.v1.ProductService/SweepRenewals"
+	ProductService_RecordUsage_FullMethodName           = "/crm.product.v1.ProductService/RecordUsage"
+	ProductService_GetCustomerAdoption_FullMethodName   = "/crm.product.v1.ProductService/GetCustomerAdoption"
+	ProductService_ListRecommendations_FullMethodName   = "/crm.product.v1.ProductService/ListRecommendations"
+	ProductService_BatchGetProducts_FullMethodName      = "/crm.product.v1.ProductService/BatchGetProducts"
+	ProductService_BatchGetSubscriptions_FullMethodName = "/crm.product.v1.ProductService/BatchGetSubscriptions"
 )
 
 // ProductServiceClient is the client API for ProductService service.
@@ -83,6 +85,12 @@ type ProductServiceClient interface {
 	// Lists products to offer a customer: cross-sell from co-purchases and upsell to higher tiers,
 	// excluding what the customer owns, best first.
 	ListRecommendations(ctx context.Context, in *ListRecommendationsRequest, opts ...grpc.CallOption) (*ListRecommendationsResponse, error)
+	// Gets up to 1,000 products by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetProducts(ctx context.Context, in *BatchGetProductsRequest, opts ...grpc.CallOption) (*BatchGetProductsResponse, error)
+	// Gets up to 1,000 subscriptions by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetSubscriptions(ctx context.Context, in *BatchGetSubscriptionsRequest, opts ...grpc.CallOption) (*BatchGetSubscriptionsResponse, error)
 }
 
 type productServiceClient struct {
@@ -243,6 +251,26 @@ func (c *productServiceClient) ListRecommendations(ctx context.Context, in *List
 	return out, nil
 }
 
+func (c *productServiceClient) BatchGetProducts(ctx context.Context, in *BatchGetProductsRequest, opts ...grpc.CallOption) (*BatchGetProductsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetProductsResponse)
+	err := c.cc.Invoke(ctx, ProductService_BatchGetProducts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *productServiceClient) BatchGetSubscriptions(ctx context.Context, in *BatchGetSubscriptionsRequest, opts ...grpc.CallOption) (*BatchGetSubscriptionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetSubscriptionsResponse)
+	err := c.cc.Invoke(ctx, ProductService_BatchGetSubscriptions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ProductServiceServer is the server API for ProductService service.
 // All implementations must embed UnimplementedProductServiceServer
 // for forward compatibility.
@@ -290,6 +318,12 @@ type ProductServiceServer interface {
 	// Lists products to offer a customer: cross-sell from co-purchases and upsell to higher tiers,
 	// excluding what the customer owns, best first.
 	ListRecommendations(context.Context, *ListRecommendationsRequest) (*ListRecommendationsResponse, error)
+	// Gets up to 1,000 products by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetProducts(context.Context, *BatchGetProductsRequest) (*BatchGetProductsResponse, error)
+	// Gets up to 1,000 subscriptions by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetSubscriptions(context.Context, *BatchGetSubscriptionsRequest) (*BatchGetSubscriptionsResponse, error)
 	mustEmbedUnimplementedProductServiceServer()
 }
 
@@ -344,6 +378,12 @@ func (UnimplementedProductServiceServer) GetCustomerAdoption(context.Context, *G
 }
 func (UnimplementedProductServiceServer) ListRecommendations(context.Context, *ListRecommendationsRequest) (*ListRecommendationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRecommendations not implemented")
+}
+func (UnimplementedProductServiceServer) BatchGetProducts(context.Context, *BatchGetProductsRequest) (*BatchGetProductsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetProducts not implemented")
+}
+func (UnimplementedProductServiceServer) BatchGetSubscriptions(context.Context, *BatchGetSubscriptionsRequest) (*BatchGetSubscriptionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetSubscriptions not implemented")
 }
 func (UnimplementedProductServiceServer) mustEmbedUnimplementedProductServiceServer() {}
 func (UnimplementedProductServiceServer) testEmbeddedByValue()                        {}
@@ -636,6 +676,42 @@ func _ProductService_ListRecommendations_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ProductService_BatchGetProducts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetProductsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).BatchGetProducts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_BatchGetProducts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).BatchGetProducts(ctx, req.(*BatchGetProductsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProductService_BatchGetSubscriptions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetSubscriptionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).BatchGetSubscriptions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_BatchGetSubscriptions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).BatchGetSubscriptions(ctx, req.(*BatchGetSubscriptionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ProductService_ServiceDesc is the grpc.ServiceDesc for ProductService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -702,6 +778,14 @@ var ProductService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRecommendations",
 			Handler:    _ProductService_ListRecommendations_Handler,
+		},
+		{
+			MethodName: "BatchGetProducts",
+			Handler:    _ProductService_BatchGetProducts_Handler,
+		},
+		{
+			MethodName: "BatchGetSubscriptions",
+			Handler:    _ProductService_BatchGetSubscriptions_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

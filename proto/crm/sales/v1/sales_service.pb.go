@@ -12,6 +12,7 @@ import (
 	v11 "github.com/crmcycle/crm/proto/crm/product/v1"
 	v12 "github.com/crmcycle/crm/proto/crm/support/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -4259,11 +4260,619 @@ func (x *SupportSection) GetCsatAverage() float64 {
 	return 0
 }
 
+// Request of BatchGetAccounts.
+type BatchGetAccountsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ids of the accounts to get: 1 to 1,000 (REST: `ids=<id>&ids=<id>`).
+	Ids           []string `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetAccountsRequest) Reset() {
+	*x = BatchGetAccountsRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetAccountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetAccountsRequest) ProtoMessage() {}
+
+func (x *BatchGetAccountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetAccountsRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetAccountsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *BatchGetAccountsRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// Response of BatchGetAccounts.
+type BatchGetAccountsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The accounts, in the order of the request's ids.
+	Accounts      []*Account `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetAccountsResponse) Reset() {
+	*x = BatchGetAccountsResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetAccountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetAccountsResponse) ProtoMessage() {}
+
+func (x *BatchGetAccountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetAccountsResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetAccountsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *BatchGetAccountsResponse) GetAccounts() []*Account {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+// Request of BatchGetContacts.
+type BatchGetContactsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ids of the contacts to get: 1 to 1,000 (REST: `ids=<id>&ids=<id>`).
+	Ids           []string `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetContactsRequest) Reset() {
+	*x = BatchGetContactsRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetContactsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetContactsRequest) ProtoMessage() {}
+
+func (x *BatchGetContactsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetContactsRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetContactsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *BatchGetContactsRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// Response of BatchGetContacts.
+type BatchGetContactsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The contacts, in the order of the request's ids.
+	Contacts      []*Contact `protobuf:"bytes,1,rep,name=contacts,proto3" json:"contacts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetContactsResponse) Reset() {
+	*x = BatchGetContactsResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetContactsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetContactsResponse) ProtoMessage() {}
+
+func (x *BatchGetContactsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetContactsResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetContactsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *BatchGetContactsResponse) GetContacts() []*Contact {
+	if x != nil {
+		return x.Contacts
+	}
+	return nil
+}
+
+// Request of BatchGetOpportunities.
+type BatchGetOpportunitiesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ids of the opportunities to get: 1 to 1,000 (REST: `ids=<id>&ids=<id>`).
+	Ids           []string `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetOpportunitiesRequest) Reset() {
+	*x = BatchGetOpportunitiesRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetOpportunitiesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetOpportunitiesRequest) ProtoMessage() {}
+
+func (x *BatchGetOpportunitiesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetOpportunitiesRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetOpportunitiesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *BatchGetOpportunitiesRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// Response of BatchGetOpportunities.
+type BatchGetOpportunitiesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The opportunities, in the order of the request's ids.
+	Opportunities []*Opportunity `protobuf:"bytes,1,rep,name=opportunities,proto3" json:"opportunities,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetOpportunitiesResponse) Reset() {
+	*x = BatchGetOpportunitiesResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetOpportunitiesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetOpportunitiesResponse) ProtoMessage() {}
+
+func (x *BatchGetOpportunitiesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetOpportunitiesResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetOpportunitiesResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *BatchGetOpportunitiesResponse) GetOpportunities() []*Opportunity {
+	if x != nil {
+		return x.Opportunities
+	}
+	return nil
+}
+
+// Request of BatchGetOrders.
+type BatchGetOrdersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ids of the orders to get: 1 to 1,000 (REST: `ids=<id>&ids=<id>`).
+	Ids           []string `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetOrdersRequest) Reset() {
+	*x = BatchGetOrdersRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetOrdersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetOrdersRequest) ProtoMessage() {}
+
+func (x *BatchGetOrdersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetOrdersRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetOrdersRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *BatchGetOrdersRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// Response of BatchGetOrders.
+type BatchGetOrdersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The orders, in the order of the request's ids.
+	Orders        []*Order `protobuf:"bytes,1,rep,name=orders,proto3" json:"orders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetOrdersResponse) Reset() {
+	*x = BatchGetOrdersResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetOrdersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetOrdersResponse) ProtoMessage() {}
+
+func (x *BatchGetOrdersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetOrdersResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetOrdersResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *BatchGetOrdersResponse) GetOrders() []*Order {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
+// Request of BatchGetActivities.
+type BatchGetActivitiesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ids of the activities to get: 1 to 1,000 (REST: `ids=<id>&ids=<id>`).
+	Ids           []string `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetActivitiesRequest) Reset() {
+	*x = BatchGetActivitiesRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetActivitiesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetActivitiesRequest) ProtoMessage() {}
+
+func (x *BatchGetActivitiesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetActivitiesRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetActivitiesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *BatchGetActivitiesRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// Response of BatchGetActivities.
+type BatchGetActivitiesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The activities, in the order of the request's ids.
+	Activities    []*Activity `protobuf:"bytes,1,rep,name=activities,proto3" json:"activities,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetActivitiesResponse) Reset() {
+	*x = BatchGetActivitiesResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetActivitiesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetActivitiesResponse) ProtoMessage() {}
+
+func (x *BatchGetActivitiesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetActivitiesResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetActivitiesResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *BatchGetActivitiesResponse) GetActivities() []*Activity {
+	if x != nil {
+		return x.Activities
+	}
+	return nil
+}
+
+// Request of BatchCreateContacts.
+type BatchCreateContactsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The creates to make, 1 to 1,000, each as CreateContact takes it.
+	Requests      []*CreateContactRequest `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCreateContactsRequest) Reset() {
+	*x = BatchCreateContactsRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCreateContactsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCreateContactsRequest) ProtoMessage() {}
+
+func (x *BatchCreateContactsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCreateContactsRequest.ProtoReflect.Descriptor instead.
+func (*BatchCreateContactsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *BatchCreateContactsRequest) GetRequests() []*CreateContactRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+// Response of BatchCreateContacts.
+type BatchCreateContactsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One result per request, in the order of the requests.
+	Results       []*BatchCreateContactsResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCreateContactsResponse) Reset() {
+	*x = BatchCreateContactsResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCreateContactsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCreateContactsResponse) ProtoMessage() {}
+
+func (x *BatchCreateContactsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCreateContactsResponse.ProtoReflect.Descriptor instead.
+func (*BatchCreateContactsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *BatchCreateContactsResponse) GetResults() []*BatchCreateContactsResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// The result of one item of BatchCreateContacts: its contact, or why it was refused.
+type BatchCreateContactsResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The contact written; absent when error is set.
+	Contact *Contact `protobuf:"bytes,1,opt,name=contact,proto3" json:"contact,omitempty"`
+	// Why this item was refused (code, message, and the ErrorInfo and BadRequest details a single
+	// call would return); absent on success.
+	Error         *status.Status `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCreateContactsResult) Reset() {
+	*x = BatchCreateContactsResult{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCreateContactsResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCreateContactsResult) ProtoMessage() {}
+
+func (x *BatchCreateContactsResult) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCreateContactsResult.ProtoReflect.Descriptor instead.
+func (*BatchCreateContactsResult) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *BatchCreateContactsResult) GetContact() *Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+func (x *BatchCreateContactsResult) GetError() *status.Status {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 var File_crm_sales_v1_sales_service_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\n" +
-	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a$crm/product/v1/product_service.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x18crm/sales/v1/value.proto\x1a$crm/support/v1/support_service.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x02\n" +
+	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a$crm/product/v1/product_service.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x18crm/sales/v1/value.proto\x1a$crm/support/v1/support_service.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xeb\x02\n" +
 	"\aAccount\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x121\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12 \n" +
@@ -4505,11 +5114,40 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x129\n" +
 	"\fopen_tickets\x18\x03 \x03(\v2\x16.crm.support.v1.TicketR\vopenTickets\x12#\n" +
 	"\rrated_tickets\x18\x04 \x01(\x05R\fratedTickets\x12!\n" +
-	"\fcsat_average\x18\x05 \x01(\x01R\vcsatAverage*m\n" +
+	"\fcsat_average\x18\x05 \x01(\x01R\vcsatAverage\"B\n" +
+	"\x17BatchGetAccountsRequest\x12'\n" +
+	"\x03ids\x18\x01 \x03(\tB\x15\xe0A\x02\xbaH\x0f\x92\x01\f\b\x01\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x03ids\"M\n" +
+	"\x18BatchGetAccountsResponse\x121\n" +
+	"\baccounts\x18\x01 \x03(\v2\x15.crm.sales.v1.AccountR\baccounts\"B\n" +
+	"\x17BatchGetContactsRequest\x12'\n" +
+	"\x03ids\x18\x01 \x03(\tB\x15\xe0A\x02\xbaH\x0f\x92\x01\f\b\x01\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x03ids\"M\n" +
+	"\x18BatchGetContactsResponse\x121\n" +
+	"\bcontacts\x18\x01 \x03(\v2\x15.crm.sales.v1.ContactR\bcontacts\"G\n" +
+	"\x1cBatchGetOpportunitiesRequest\x12'\n" +
+	"\x03ids\x18\x01 \x03(\tB\x15\xe0A\x02\xbaH\x0f\x92\x01\f\b\x01\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x03ids\"`\n" +
+	"\x1dBatchGetOpportunitiesResponse\x12?\n" +
+	"\ropportunities\x18\x01 \x03(\v2\x19.crm.sales.v1.OpportunityR\ropportunities\"@\n" +
+	"\x15BatchGetOrdersRequest\x12'\n" +
+	"\x03ids\x18\x01 \x03(\tB\x15\xe0A\x02\xbaH\x0f\x92\x01\f\b\x01\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x03ids\"E\n" +
+	"\x16BatchGetOrdersResponse\x12+\n" +
+	"\x06orders\x18\x01 \x03(\v2\x13.crm.sales.v1.OrderR\x06orders\"D\n" +
+	"\x19BatchGetActivitiesRequest\x12'\n" +
+	"\x03ids\x18\x01 \x03(\tB\x15\xe0A\x02\xbaH\x0f\x92\x01\f\b\x01\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x03ids\"T\n" +
+	"\x1aBatchGetActivitiesResponse\x126\n" +
+	"\n" +
+	"activities\x18\x01 \x03(\v2\x16.crm.sales.v1.ActivityR\n" +
+	"activities\"l\n" +
+	"\x1aBatchCreateContactsRequest\x12N\n" +
+	"\brequests\x18\x01 \x03(\v2\".crm.sales.v1.CreateContactRequestB\x0e\xe0A\x02\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\brequests\"`\n" +
+	"\x1bBatchCreateContactsResponse\x12A\n" +
+	"\aresults\x18\x01 \x03(\v2'.crm.sales.v1.BatchCreateContactsResultR\aresults\"v\n" +
+	"\x19BatchCreateContactsResult\x12/\n" +
+	"\acontact\x18\x01 \x01(\v2\x15.crm.sales.v1.ContactR\acontact\x12(\n" +
+	"\x05error\x18\x02 \x01(\v2\x12.google.rpc.StatusR\x05error*m\n" +
 	"\rSectionStatus\x12\x1e\n" +
 	"\x1aSECTION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SECTION_STATUS_AVAILABLE\x10\x01\x12\x1e\n" +
-	"\x1aSECTION_STATUS_UNAVAILABLE\x10\x022\x92$\n" +
+	"\x1aSECTION_STATUS_UNAVAILABLE\x10\x022\xc6*\n" +
 	"\fSalesService\x12\x80\x01\n" +
 	"\rCreateAccount\x12\".crm.sales.v1.CreateAccountRequest\x1a#.crm.sales.v1.CreateAccountResponse\"&\x82\xd3\xe4\x93\x02 :\aaccountb\aaccount\"\f/v1/accounts\x12s\n" +
 	"\n" +
@@ -4550,7 +5188,13 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\vGetForecast\x12 .crm.sales.v1.GetForecastRequest\x1a!.crm.sales.v1.GetForecastResponse\"\x1e\x82\xd3\xe4\x93\x02\x18b\bforecast\x12\f/v1/forecast\x12\x81\x01\n" +
 	"\x11GetForecastSeries\x12&.crm.sales.v1.GetForecastSeriesRequest\x1a'.crm.sales.v1.GetForecastSeriesResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/forecast:series\x12\x81\x01\n" +
 	"\vGetCustomer\x12 .crm.sales.v1.GetCustomerRequest\x1a!.crm.sales.v1.GetCustomerResponse\"-\x82\xd3\xe4\x93\x02'b\bcustomer\x12\x1b/v1/customers/{customer_id}\x12\x93\x01\n" +
-	"\x10GetCustomerValue\x12%.crm.sales.v1.GetCustomerValueRequest\x1a&.crm.sales.v1.GetCustomerValueResponse\"0\x82\xd3\xe4\x93\x02*b\x05value\x12!/v1/customers/{customer_id}/valueB4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
+	"\x10GetCustomerValue\x12%.crm.sales.v1.GetCustomerValueRequest\x1a&.crm.sales.v1.GetCustomerValueResponse\"0\x82\xd3\xe4\x93\x02*b\x05value\x12!/v1/customers/{customer_id}/value\x12\x80\x01\n" +
+	"\x10BatchGetAccounts\x12%.crm.sales.v1.BatchGetAccountsRequest\x1a&.crm.sales.v1.BatchGetAccountsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/accounts:batchGet\x12\x80\x01\n" +
+	"\x10BatchGetContacts\x12%.crm.sales.v1.BatchGetContactsRequest\x1a&.crm.sales.v1.BatchGetContactsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/contacts:batchGet\x12\x94\x01\n" +
+	"\x15BatchGetOpportunities\x12*.crm.sales.v1.BatchGetOpportunitiesRequest\x1a+.crm.sales.v1.BatchGetOpportunitiesResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/opportunities:batchGet\x12x\n" +
+	"\x0eBatchGetOrders\x12#.crm.sales.v1.BatchGetOrdersRequest\x1a$.crm.sales.v1.BatchGetOrdersResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/orders:batchGet\x12\x88\x01\n" +
+	"\x12BatchGetActivities\x12'.crm.sales.v1.BatchGetActivitiesRequest\x1a(.crm.sales.v1.BatchGetActivitiesResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/activities:batchGet\x12\x8f\x01\n" +
+	"\x13BatchCreateContacts\x12(.crm.sales.v1.BatchCreateContactsRequest\x1a).crm.sales.v1.BatchCreateContactsResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/contacts:batchCreateB4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
 
 var (
 	file_crm_sales_v1_sales_service_proto_rawDescOnce sync.Once
@@ -4565,253 +5209,288 @@ func file_crm_sales_v1_sales_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_sales_v1_sales_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_sales_v1_sales_service_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
+var file_crm_sales_v1_sales_service_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
 var file_crm_sales_v1_sales_service_proto_goTypes = []any{
-	(SectionStatus)(0),                   // 0: crm.sales.v1.SectionStatus
-	(*Account)(nil),                      // 1: crm.sales.v1.Account
-	(*CreateAccountRequest)(nil),         // 2: crm.sales.v1.CreateAccountRequest
-	(*CreateAccountResponse)(nil),        // 3: crm.sales.v1.CreateAccountResponse
-	(*GetAccountRequest)(nil),            // 4: crm.sales.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),           // 5: crm.sales.v1.GetAccountResponse
-	(*ListAccountsRequest)(nil),          // 6: crm.sales.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),         // 7: crm.sales.v1.ListAccountsResponse
-	(*UpdateAccountRequest)(nil),         // 8: crm.sales.v1.UpdateAccountRequest
-	(*UpdateAccountResponse)(nil),        // 9: crm.sales.v1.UpdateAccountResponse
-	(*DeleteAccountRequest)(nil),         // 10: crm.sales.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil),        // 11: crm.sales.v1.DeleteAccountResponse
-	(*CreateContactRequest)(nil),         // 12: crm.sales.v1.CreateContactRequest
-	(*CreateContactResponse)(nil),        // 13: crm.sales.v1.CreateContactResponse
-	(*GetContactRequest)(nil),            // 14: crm.sales.v1.GetContactRequest
-	(*GetContactResponse)(nil),           // 15: crm.sales.v1.GetContactResponse
-	(*ListContactsRequest)(nil),          // 16: crm.sales.v1.ListContactsRequest
-	(*ListContactsResponse)(nil),         // 17: crm.sales.v1.ListContactsResponse
-	(*UpdateContactRequest)(nil),         // 18: crm.sales.v1.UpdateContactRequest
-	(*UpdateContactResponse)(nil),        // 19: crm.sales.v1.UpdateContactResponse
-	(*DeleteContactRequest)(nil),         // 20: crm.sales.v1.DeleteContactRequest
-	(*DeleteContactResponse)(nil),        // 21: crm.sales.v1.DeleteContactResponse
-	(*ConvertLeadRequest)(nil),           // 22: crm.sales.v1.ConvertLeadRequest
-	(*ConvertLeadResponse)(nil),          // 23: crm.sales.v1.ConvertLeadResponse
-	(*CreatePipelineRequest)(nil),        // 24: crm.sales.v1.CreatePipelineRequest
-	(*CreatePipelineResponse)(nil),       // 25: crm.sales.v1.CreatePipelineResponse
-	(*GetPipelineRequest)(nil),           // 26: crm.sales.v1.GetPipelineRequest
-	(*GetPipelineResponse)(nil),          // 27: crm.sales.v1.GetPipelineResponse
-	(*ListPipelinesRequest)(nil),         // 28: crm.sales.v1.ListPipelinesRequest
-	(*ListPipelinesResponse)(nil),        // 29: crm.sales.v1.ListPipelinesResponse
-	(*UpdatePipelineRequest)(nil),        // 30: crm.sales.v1.UpdatePipelineRequest
-	(*UpdatePipelineResponse)(nil),       // 31: crm.sales.v1.UpdatePipelineResponse
-	(*CreateOpportunityRequest)(nil),     // 32: crm.sales.v1.CreateOpportunityRequest
-	(*CreateOpportunityResponse)(nil),    // 33: crm.sales.v1.CreateOpportunityResponse
-	(*GetOpportunityRequest)(nil),        // 34: crm.sales.v1.GetOpportunityRequest
-	(*GetOpportunityResponse)(nil),       // 35: crm.sales.v1.GetOpportunityResponse
-	(*ListOpportunitiesRequest)(nil),     // 36: crm.sales.v1.ListOpportunitiesRequest
-	(*ListOpportunitiesResponse)(nil),    // 37: crm.sales.v1.ListOpportunitiesResponse
-	(*UpdateOpportunityRequest)(nil),     // 38: crm.sales.v1.UpdateOpportunityRequest
-	(*UpdateOpportunityResponse)(nil),    // 39: crm.sales.v1.UpdateOpportunityResponse
-	(*AddLineItemRequest)(nil),           // 40: crm.sales.v1.AddLineItemRequest
-	(*AddLineItemResponse)(nil),          // 41: crm.sales.v1.AddLineItemResponse
-	(*MoveOpportunityStageRequest)(nil),  // 42: crm.sales.v1.MoveOpportunityStageRequest
-	(*MoveOpportunityStageResponse)(nil), // 43: crm.sales.v1.MoveOpportunityStageResponse
-	(*WinOpportunityRequest)(nil),        // 44: crm.sales.v1.WinOpportunityRequest
-	(*WinOpportunityResponse)(nil),       // 45: crm.sales.v1.WinOpportunityResponse
-	(*LoseOpportunityRequest)(nil),       // 46: crm.sales.v1.LoseOpportunityRequest
-	(*LoseOpportunityResponse)(nil),      // 47: crm.sales.v1.LoseOpportunityResponse
-	(*CreateOrderRequest)(nil),           // 48: crm.sales.v1.CreateOrderRequest
-	(*CreateOrderResponse)(nil),          // 49: crm.sales.v1.CreateOrderResponse
-	(*GetOrderRequest)(nil),              // 50: crm.sales.v1.GetOrderRequest
-	(*GetOrderResponse)(nil),             // 51: crm.sales.v1.GetOrderResponse
-	(*ListOrdersRequest)(nil),            // 52: crm.sales.v1.ListOrdersRequest
-	(*ListOrdersResponse)(nil),           // 53: crm.sales.v1.ListOrdersResponse
-	(*CreateActivityRequest)(nil),        // 54: crm.sales.v1.CreateActivityRequest
-	(*CreateActivityResponse)(nil),       // 55: crm.sales.v1.CreateActivityResponse
-	(*GetActivityRequest)(nil),           // 56: crm.sales.v1.GetActivityRequest
-	(*GetActivityResponse)(nil),          // 57: crm.sales.v1.GetActivityResponse
-	(*ListActivitiesRequest)(nil),        // 58: crm.sales.v1.ListActivitiesRequest
-	(*ListActivitiesResponse)(nil),       // 59: crm.sales.v1.ListActivitiesResponse
-	(*CompleteActivityRequest)(nil),      // 60: crm.sales.v1.CompleteActivityRequest
-	(*CompleteActivityResponse)(nil),     // 61: crm.sales.v1.CompleteActivityResponse
-	(*ListOverdueTasksRequest)(nil),      // 62: crm.sales.v1.ListOverdueTasksRequest
-	(*ListOverdueTasksResponse)(nil),     // 63: crm.sales.v1.ListOverdueTasksResponse
-	(*GetForecastRequest)(nil),           // 64: crm.sales.v1.GetForecastRequest
-	(*GetForecastResponse)(nil),          // 65: crm.sales.v1.GetForecastResponse
-	(*GetForecastSeriesRequest)(nil),     // 66: crm.sales.v1.GetForecastSeriesRequest
-	(*GetForecastSeriesResponse)(nil),    // 67: crm.sales.v1.GetForecastSeriesResponse
-	(*GetCustomerRequest)(nil),           // 68: crm.sales.v1.GetCustomerRequest
-	(*GetCustomerResponse)(nil),          // 69: crm.sales.v1.GetCustomerResponse
-	(*GetCustomerValueRequest)(nil),      // 70: crm.sales.v1.GetCustomerValueRequest
-	(*GetCustomerValueResponse)(nil),     // 71: crm.sales.v1.GetCustomerValueResponse
-	(*Customer)(nil),                     // 72: crm.sales.v1.Customer
-	(*ProfileSection)(nil),               // 73: crm.sales.v1.ProfileSection
-	(*MarketingSection)(nil),             // 74: crm.sales.v1.MarketingSection
-	(*DealsSection)(nil),                 // 75: crm.sales.v1.DealsSection
-	(*ProductSection)(nil),               // 76: crm.sales.v1.ProductSection
-	(*SupportSection)(nil),               // 77: crm.sales.v1.SupportSection
-	(*timestamppb.Timestamp)(nil),        // 78: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),        // 79: google.protobuf.FieldMask
-	(*Contact)(nil),                      // 80: crm.sales.v1.Contact
-	(*Opportunity)(nil),                  // 81: crm.sales.v1.Opportunity
-	(*Pipeline)(nil),                     // 82: crm.sales.v1.Pipeline
-	(*OrderLine)(nil),                    // 83: crm.sales.v1.OrderLine
-	(*Order)(nil),                        // 84: crm.sales.v1.Order
-	(*Activity)(nil),                     // 85: crm.sales.v1.Activity
-	(*Forecast)(nil),                     // 86: crm.sales.v1.Forecast
-	(*CustomerValue)(nil),                // 87: crm.sales.v1.CustomerValue
-	(*v1.CustomerLifecycle)(nil),         // 88: crm.marketing.v1.CustomerLifecycle
-	(*v1.LoyaltyAccount)(nil),            // 89: crm.marketing.v1.LoyaltyAccount
-	(*v11.Subscription)(nil),             // 90: crm.product.v1.Subscription
-	(*v11.Adoption)(nil),                 // 91: crm.product.v1.Adoption
-	(*v12.Ticket)(nil),                   // 92: crm.support.v1.Ticket
+	(SectionStatus)(0),                    // 0: crm.sales.v1.SectionStatus
+	(*Account)(nil),                       // 1: crm.sales.v1.Account
+	(*CreateAccountRequest)(nil),          // 2: crm.sales.v1.CreateAccountRequest
+	(*CreateAccountResponse)(nil),         // 3: crm.sales.v1.CreateAccountResponse
+	(*GetAccountRequest)(nil),             // 4: crm.sales.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),            // 5: crm.sales.v1.GetAccountResponse
+	(*ListAccountsRequest)(nil),           // 6: crm.sales.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),          // 7: crm.sales.v1.ListAccountsResponse
+	(*UpdateAccountRequest)(nil),          // 8: crm.sales.v1.UpdateAccountRequest
+	(*UpdateAccountResponse)(nil),         // 9: crm.sales.v1.UpdateAccountResponse
+	(*DeleteAccountRequest)(nil),          // 10: crm.sales.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),         // 11: crm.sales.v1.DeleteAccountResponse
+	(*CreateContactRequest)(nil),          // 12: crm.sales.v1.CreateContactRequest
+	(*CreateContactResponse)(nil),         // 13: crm.sales.v1.CreateContactResponse
+	(*GetContactRequest)(nil),             // 14: crm.sales.v1.GetContactRequest
+	(*GetContactResponse)(nil),            // 15: crm.sales.v1.GetContactResponse
+	(*ListContactsRequest)(nil),           // 16: crm.sales.v1.ListContactsRequest
+	(*ListContactsResponse)(nil),          // 17: crm.sales.v1.ListContactsResponse
+	(*UpdateContactRequest)(nil),          // 18: crm.sales.v1.UpdateContactRequest
+	(*UpdateContactResponse)(nil),         // 19: crm.sales.v1.UpdateContactResponse
+	(*DeleteContactRequest)(nil),          // 20: crm.sales.v1.DeleteContactRequest
+	(*DeleteContactResponse)(nil),         // 21: crm.sales.v1.DeleteContactResponse
+	(*ConvertLeadRequest)(nil),            // 22: crm.sales.v1.ConvertLeadRequest
+	(*ConvertLeadResponse)(nil),           // 23: crm.sales.v1.ConvertLeadResponse
+	(*CreatePipelineRequest)(nil),         // 24: crm.sales.v1.CreatePipelineRequest
+	(*CreatePipelineResponse)(nil),        // 25: crm.sales.v1.CreatePipelineResponse
+	(*GetPipelineRequest)(nil),            // 26: crm.sales.v1.GetPipelineRequest
+	(*GetPipelineResponse)(nil),           // 27: crm.sales.v1.GetPipelineResponse
+	(*ListPipelinesRequest)(nil),          // 28: crm.sales.v1.ListPipelinesRequest
+	(*ListPipelinesResponse)(nil),         // 29: crm.sales.v1.ListPipelinesResponse
+	(*UpdatePipelineRequest)(nil),         // 30: crm.sales.v1.UpdatePipelineRequest
+	(*UpdatePipelineResponse)(nil),        // 31: crm.sales.v1.UpdatePipelineResponse
+	(*CreateOpportunityRequest)(nil),      // 32: crm.sales.v1.CreateOpportunityRequest
+	(*CreateOpportunityResponse)(nil),     // 33: crm.sales.v1.CreateOpportunityResponse
+	(*GetOpportunityRequest)(nil),         // 34: crm.sales.v1.GetOpportunityRequest
+	(*GetOpportunityResponse)(nil),        // 35: crm.sales.v1.GetOpportunityResponse
+	(*ListOpportunitiesRequest)(nil),      // 36: crm.sales.v1.ListOpportunitiesRequest
+	(*ListOpportunitiesResponse)(nil),     // 37: crm.sales.v1.ListOpportunitiesResponse
+	(*UpdateOpportunityRequest)(nil),      // 38: crm.sales.v1.UpdateOpportunityRequest
+	(*UpdateOpportunityResponse)(nil),     // 39: crm.sales.v1.UpdateOpportunityResponse
+	(*AddLineItemRequest)(nil),            // 40: crm.sales.v1.AddLineItemRequest
+	(*AddLineItemResponse)(nil),           // 41: crm.sales.v1.AddLineItemResponse
+	(*MoveOpportunityStageRequest)(nil),   // 42: crm.sales.v1.MoveOpportunityStageRequest
+	(*MoveOpportunityStageResponse)(nil),  // 43: crm.sales.v1.MoveOpportunityStageResponse
+	(*WinOpportunityRequest)(nil),         // 44: crm.sales.v1.WinOpportunityRequest
+	(*WinOpportunityResponse)(nil),        // 45: crm.sales.v1.WinOpportunityResponse
+	(*LoseOpportunityRequest)(nil),        // 46: crm.sales.v1.LoseOpportunityRequest
+	(*LoseOpportunityResponse)(nil),       // 47: crm.sales.v1.LoseOpportunityResponse
+	(*CreateOrderRequest)(nil),            // 48: crm.sales.v1.CreateOrderRequest
+	(*CreateOrderResponse)(nil),           // 49: crm.sales.v1.CreateOrderResponse
+	(*GetOrderRequest)(nil),               // 50: crm.sales.v1.GetOrderRequest
+	(*GetOrderResponse)(nil),              // 51: crm.sales.v1.GetOrderResponse
+	(*ListOrdersRequest)(nil),             // 52: crm.sales.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),            // 53: crm.sales.v1.ListOrdersResponse
+	(*CreateActivityRequest)(nil),         // 54: crm.sales.v1.CreateActivityRequest
+	(*CreateActivityResponse)(nil),        // 55: crm.sales.v1.CreateActivityResponse
+	(*GetActivityRequest)(nil),            // 56: crm.sales.v1.GetActivityRequest
+	(*GetActivityResponse)(nil),           // 57: crm.sales.v1.GetActivityResponse
+	(*ListActivitiesRequest)(nil),         // 58: crm.sales.v1.ListActivitiesRequest
+	(*ListActivitiesResponse)(nil),        // 59: crm.sales.v1.ListActivitiesResponse
+	(*CompleteActivityRequest)(nil),       // 60: crm.sales.v1.CompleteActivityRequest
+	(*CompleteActivityResponse)(nil),      // 61: crm.sales.v1.CompleteActivityResponse
+	(*ListOverdueTasksRequest)(nil),       // 62: crm.sales.v1.ListOverdueTasksRequest
+	(*ListOverdueTasksResponse)(nil),      // 63: crm.sales.v1.ListOverdueTasksResponse
+	(*GetForecastRequest)(nil),            // 64: crm.sales.v1.GetForecastRequest
+	(*GetForecastResponse)(nil),           // 65: crm.sales.v1.GetForecastResponse
+	(*GetForecastSeriesRequest)(nil),      // 66: crm.sales.v1.GetForecastSeriesRequest
+	(*GetForecastSeriesResponse)(nil),     // 67: crm.sales.v1.GetForecastSeriesResponse
+	(*GetCustomerRequest)(nil),            // 68: crm.sales.v1.GetCustomerRequest
+	(*GetCustomerResponse)(nil),           // 69: crm.sales.v1.GetCustomerResponse
+	(*GetCustomerValueRequest)(nil),       // 70: crm.sales.v1.GetCustomerValueRequest
+	(*GetCustomerValueResponse)(nil),      // 71: crm.sales.v1.GetCustomerValueResponse
+	(*Customer)(nil),                      // 72: crm.sales.v1.Customer
+	(*ProfileSection)(nil),                // 73: crm.sales.v1.ProfileSection
+	(*MarketingSection)(nil),              // 74: crm.sales.v1.MarketingSection
+	(*DealsSection)(nil),                  // 75: crm.sales.v1.DealsSection
+	(*ProductSection)(nil),                // 76: crm.sales.v1.ProductSection
+	(*SupportSection)(nil),                // 77: crm.sales.v1.SupportSection
+	(*BatchGetAccountsRequest)(nil),       // 78: crm.sales.v1.BatchGetAccountsRequest
+	(*BatchGetAccountsResponse)(nil),      // 79: crm.sales.v1.BatchGetAccountsResponse
+	(*BatchGetContactsRequest)(nil),       // 80: crm.sales.v1.BatchGetContactsRequest
+	(*BatchGetContactsResponse)(nil),      // 81: crm.sales.v1.BatchGetContactsResponse
+	(*BatchGetOpportunitiesRequest)(nil),  // 82: crm.sales.v1.BatchGetOpportunitiesRequest
+	(*BatchGetOpportunitiesResponse)(nil), // 83: crm.sales.v1.BatchGetOpportunitiesResponse
+	(*BatchGetOrdersRequest)(nil),         // 84: crm.sales.v1.BatchGetOrdersRequest
+	(*BatchGetOrdersResponse)(nil),        // 85: crm.sales.v1.BatchGetOrdersResponse
+	(*BatchGetActivitiesRequest)(nil),     // 86: crm.sales.v1.BatchGetActivitiesRequest
+	(*BatchGetActivitiesResponse)(nil),    // 87: crm.sales.v1.BatchGetActivitiesResponse
+	(*BatchCreateContactsRequest)(nil),    // 88: crm.sales.v1.BatchCreateContactsRequest
+	(*BatchCreateContactsResponse)(nil),   // 89: crm.sales.v1.BatchCreateContactsResponse
+	(*BatchCreateContactsResult)(nil),     // 90: crm.sales.v1.BatchCreateContactsResult
+	(*timestamppb.Timestamp)(nil),         // 91: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),         // 92: google.protobuf.FieldMask
+	(*Contact)(nil),                       // 93: crm.sales.v1.Contact
+	(*Opportunity)(nil),                   // 94: crm.sales.v1.Opportunity
+	(*Pipeline)(nil),                      // 95: crm.sales.v1.Pipeline
+	(*OrderLine)(nil),                     // 96: crm.sales.v1.OrderLine
+	(*Order)(nil),                         // 97: crm.sales.v1.Order
+	(*Activity)(nil),                      // 98: crm.sales.v1.Activity
+	(*Forecast)(nil),                      // 99: crm.sales.v1.Forecast
+	(*CustomerValue)(nil),                 // 100: crm.sales.v1.CustomerValue
+	(*v1.CustomerLifecycle)(nil),          // 101: crm.marketing.v1.CustomerLifecycle
+	(*v1.LoyaltyAccount)(nil),             // 102: crm.marketing.v1.LoyaltyAccount
+	(*v11.Subscription)(nil),              // 103: crm.product.v1.Subscription
+	(*v11.Adoption)(nil),                  // 104: crm.product.v1.Adoption
+	(*v12.Ticket)(nil),                    // 105: crm.support.v1.Ticket
+	(*status.Status)(nil),                 // 106: google.rpc.Status
 }
 var file_crm_sales_v1_sales_service_proto_depIdxs = []int32{
-	78,  // 0: crm.sales.v1.Account.create_time:type_name -> google.protobuf.Timestamp
-	78,  // 1: crm.sales.v1.Account.update_time:type_name -> google.protobuf.Timestamp
+	91,  // 0: crm.sales.v1.Account.create_time:type_name -> google.protobuf.Timestamp
+	91,  // 1: crm.sales.v1.Account.update_time:type_name -> google.protobuf.Timestamp
 	1,   // 2: crm.sales.v1.CreateAccountRequest.account:type_name -> crm.sales.v1.Account
 	1,   // 3: crm.sales.v1.CreateAccountResponse.account:type_name -> crm.sales.v1.Account
 	1,   // 4: crm.sales.v1.GetAccountResponse.account:type_name -> crm.sales.v1.Account
 	1,   // 5: crm.sales.v1.ListAccountsResponse.accounts:type_name -> crm.sales.v1.Account
 	1,   // 6: crm.sales.v1.UpdateAccountRequest.account:type_name -> crm.sales.v1.Account
-	79,  // 7: crm.sales.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	92,  // 7: crm.sales.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
 	1,   // 8: crm.sales.v1.UpdateAccountResponse.account:type_name -> crm.sales.v1.Account
-	80,  // 9: crm.sales.v1.CreateContactRequest.contact:type_name -> crm.sales.v1.Contact
-	80,  // 10: crm.sales.v1.CreateContactResponse.contact:type_name -> crm.sales.v1.Contact
-	80,  // 11: crm.sales.v1.GetContactResponse.contact:type_name -> crm.sales.v1.Contact
-	80,  // 12: crm.sales.v1.ListContactsResponse.contacts:type_name -> crm.sales.v1.Contact
-	80,  // 13: crm.sales.v1.UpdateContactRequest.contact:type_name -> crm.sales.v1.Contact
-	79,  // 14: crm.sales.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	80,  // 15: crm.sales.v1.UpdateContactResponse.contact:type_name -> crm.sales.v1.Contact
-	81,  // 16: crm.sales.v1.ConvertLeadRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	93,  // 9: crm.sales.v1.CreateContactRequest.contact:type_name -> crm.sales.v1.Contact
+	93,  // 10: crm.sales.v1.CreateContactResponse.contact:type_name -> crm.sales.v1.Contact
+	93,  // 11: crm.sales.v1.GetContactResponse.contact:type_name -> crm.sales.v1.Contact
+	93,  // 12: crm.sales.v1.ListContactsResponse.contacts:type_name -> crm.sales.v1.Contact
+	93,  // 13: crm.sales.v1.UpdateContactRequest.contact:type_name -> crm.sales.v1.Contact
+	92,  // 14: crm.sales.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	93,  // 15: crm.sales.v1.UpdateContactResponse.contact:type_name -> crm.sales.v1.Contact
+	94,  // 16: crm.sales.v1.ConvertLeadRequest.opportunity:type_name -> crm.sales.v1.Opportunity
 	1,   // 17: crm.sales.v1.ConvertLeadResponse.account:type_name -> crm.sales.v1.Account
-	80,  // 18: crm.sales.v1.ConvertLeadResponse.contact:type_name -> crm.sales.v1.Contact
-	81,  // 19: crm.sales.v1.ConvertLeadResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	82,  // 20: crm.sales.v1.CreatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
-	82,  // 21: crm.sales.v1.CreatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
-	82,  // 22: crm.sales.v1.GetPipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
-	82,  // 23: crm.sales.v1.ListPipelinesResponse.pipelines:type_name -> crm.sales.v1.Pipeline
-	82,  // 24: crm.sales.v1.UpdatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
-	79,  // 25: crm.sales.v1.UpdatePipelineRequest.update_mask:type_name -> google.protobuf.FieldMask
-	82,  // 26: crm.sales.v1.UpdatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
-	81,  // 27: crm.sales.v1.CreateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
-	81,  // 28: crm.sales.v1.CreateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	81,  // 29: crm.sales.v1.GetOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	81,  // 30: crm.sales.v1.ListOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
-	81,  // 31: crm.sales.v1.UpdateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
-	79,  // 32: crm.sales.v1.UpdateOpportunityRequest.update_mask:type_name -> google.protobuf.FieldMask
-	81,  // 33: crm.sales.v1.UpdateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	83,  // 34: crm.sales.v1.AddLineItemRequest.line_item:type_name -> crm.sales.v1.OrderLine
-	81,  // 35: crm.sales.v1.AddLineItemResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	83,  // 36: crm.sales.v1.AddLineItemResponse.line_item:type_name -> crm.sales.v1.OrderLine
-	81,  // 37: crm.sales.v1.MoveOpportunityStageResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	81,  // 38: crm.sales.v1.WinOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	84,  // 39: crm.sales.v1.WinOpportunityResponse.order:type_name -> crm.sales.v1.Order
-	81,  // 40: crm.sales.v1.LoseOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	84,  // 41: crm.sales.v1.CreateOrderRequest.order:type_name -> crm.sales.v1.Order
-	84,  // 42: crm.sales.v1.CreateOrderResponse.order:type_name -> crm.sales.v1.Order
-	84,  // 43: crm.sales.v1.GetOrderResponse.order:type_name -> crm.sales.v1.Order
-	84,  // 44: crm.sales.v1.ListOrdersResponse.orders:type_name -> crm.sales.v1.Order
-	85,  // 45: crm.sales.v1.CreateActivityRequest.activity:type_name -> crm.sales.v1.Activity
-	85,  // 46: crm.sales.v1.CreateActivityResponse.activity:type_name -> crm.sales.v1.Activity
-	85,  // 47: crm.sales.v1.GetActivityResponse.activity:type_name -> crm.sales.v1.Activity
-	85,  // 48: crm.sales.v1.ListActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
-	85,  // 49: crm.sales.v1.CompleteActivityResponse.activity:type_name -> crm.sales.v1.Activity
-	85,  // 50: crm.sales.v1.ListOverdueTasksResponse.activities:type_name -> crm.sales.v1.Activity
-	86,  // 51: crm.sales.v1.GetForecastResponse.forecast:type_name -> crm.sales.v1.Forecast
-	86,  // 52: crm.sales.v1.GetForecastSeriesResponse.forecasts:type_name -> crm.sales.v1.Forecast
+	93,  // 18: crm.sales.v1.ConvertLeadResponse.contact:type_name -> crm.sales.v1.Contact
+	94,  // 19: crm.sales.v1.ConvertLeadResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	95,  // 20: crm.sales.v1.CreatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
+	95,  // 21: crm.sales.v1.CreatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	95,  // 22: crm.sales.v1.GetPipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	95,  // 23: crm.sales.v1.ListPipelinesResponse.pipelines:type_name -> crm.sales.v1.Pipeline
+	95,  // 24: crm.sales.v1.UpdatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
+	92,  // 25: crm.sales.v1.UpdatePipelineRequest.update_mask:type_name -> google.protobuf.FieldMask
+	95,  // 26: crm.sales.v1.UpdatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	94,  // 27: crm.sales.v1.CreateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	94,  // 28: crm.sales.v1.CreateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	94,  // 29: crm.sales.v1.GetOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	94,  // 30: crm.sales.v1.ListOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
+	94,  // 31: crm.sales.v1.UpdateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	92,  // 32: crm.sales.v1.UpdateOpportunityRequest.update_mask:type_name -> google.protobuf.FieldMask
+	94,  // 33: crm.sales.v1.UpdateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	96,  // 34: crm.sales.v1.AddLineItemRequest.line_item:type_name -> crm.sales.v1.OrderLine
+	94,  // 35: crm.sales.v1.AddLineItemResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	96,  // 36: crm.sales.v1.AddLineItemResponse.line_item:type_name -> crm.sales.v1.OrderLine
+	94,  // 37: crm.sales.v1.MoveOpportunityStageResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	94,  // 38: crm.sales.v1.WinOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	97,  // 39: crm.sales.v1.WinOpportunityResponse.order:type_name -> crm.sales.v1.Order
+	94,  // 40: crm.sales.v1.LoseOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	97,  // 41: crm.sales.v1.CreateOrderRequest.order:type_name -> crm.sales.v1.Order
+	97,  // 42: crm.sales.v1.CreateOrderResponse.order:type_name -> crm.sales.v1.Order
+	97,  // 43: crm.sales.v1.GetOrderResponse.order:type_name -> crm.sales.v1.Order
+	97,  // 44: crm.sales.v1.ListOrdersResponse.orders:type_name -> crm.sales.v1.Order
+	98,  // 45: crm.sales.v1.CreateActivityRequest.activity:type_name -> crm.sales.v1.Activity
+	98,  // 46: crm.sales.v1.CreateActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	98,  // 47: crm.sales.v1.GetActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	98,  // 48: crm.sales.v1.ListActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
+	98,  // 49: crm.sales.v1.CompleteActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	98,  // 50: crm.sales.v1.ListOverdueTasksResponse.activities:type_name -> crm.sales.v1.Activity
+	99,  // 51: crm.sales.v1.GetForecastResponse.forecast:type_name -> crm.sales.v1.Forecast
+	99,  // 52: crm.sales.v1.GetForecastSeriesResponse.forecasts:type_name -> crm.sales.v1.Forecast
 	72,  // 53: crm.sales.v1.GetCustomerResponse.customer:type_name -> crm.sales.v1.Customer
-	87,  // 54: crm.sales.v1.GetCustomerValueResponse.value:type_name -> crm.sales.v1.CustomerValue
+	100, // 54: crm.sales.v1.GetCustomerValueResponse.value:type_name -> crm.sales.v1.CustomerValue
 	73,  // 55: crm.sales.v1.Customer.profile:type_name -> crm.sales.v1.ProfileSection
 	74,  // 56: crm.sales.v1.Customer.marketing:type_name -> crm.sales.v1.MarketingSection
 	75,  // 57: crm.sales.v1.Customer.deals:type_name -> crm.sales.v1.DealsSection
 	76,  // 58: crm.sales.v1.Customer.product:type_name -> crm.sales.v1.ProductSection
 	77,  // 59: crm.sales.v1.Customer.support:type_name -> crm.sales.v1.SupportSection
 	0,   // 60: crm.sales.v1.ProfileSection.status:type_name -> crm.sales.v1.SectionStatus
-	80,  // 61: crm.sales.v1.ProfileSection.contact:type_name -> crm.sales.v1.Contact
+	93,  // 61: crm.sales.v1.ProfileSection.contact:type_name -> crm.sales.v1.Contact
 	1,   // 62: crm.sales.v1.ProfileSection.account:type_name -> crm.sales.v1.Account
 	0,   // 63: crm.sales.v1.MarketingSection.status:type_name -> crm.sales.v1.SectionStatus
-	88,  // 64: crm.sales.v1.MarketingSection.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	89,  // 65: crm.sales.v1.MarketingSection.loyalty:type_name -> crm.marketing.v1.LoyaltyAccount
+	101, // 64: crm.sales.v1.MarketingSection.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	102, // 65: crm.sales.v1.MarketingSection.loyalty:type_name -> crm.marketing.v1.LoyaltyAccount
 	0,   // 66: crm.sales.v1.DealsSection.status:type_name -> crm.sales.v1.SectionStatus
-	84,  // 67: crm.sales.v1.DealsSection.recent_orders:type_name -> crm.sales.v1.Order
-	81,  // 68: crm.sales.v1.DealsSection.open_opportunities:type_name -> crm.sales.v1.Opportunity
-	87,  // 69: crm.sales.v1.DealsSection.value:type_name -> crm.sales.v1.CustomerValue
+	97,  // 67: crm.sales.v1.DealsSection.recent_orders:type_name -> crm.sales.v1.Order
+	94,  // 68: crm.sales.v1.DealsSection.open_opportunities:type_name -> crm.sales.v1.Opportunity
+	100, // 69: crm.sales.v1.DealsSection.value:type_name -> crm.sales.v1.CustomerValue
 	0,   // 70: crm.sales.v1.ProductSection.status:type_name -> crm.sales.v1.SectionStatus
-	90,  // 71: crm.sales.v1.ProductSection.subscriptions:type_name -> crm.product.v1.Subscription
-	91,  // 72: crm.sales.v1.ProductSection.adoption:type_name -> crm.product.v1.Adoption
+	103, // 71: crm.sales.v1.ProductSection.subscriptions:type_name -> crm.product.v1.Subscription
+	104, // 72: crm.sales.v1.ProductSection.adoption:type_name -> crm.product.v1.Adoption
 	0,   // 73: crm.sales.v1.SupportSection.status:type_name -> crm.sales.v1.SectionStatus
-	92,  // 74: crm.sales.v1.SupportSection.open_tickets:type_name -> crm.support.v1.Ticket
-	2,   // 75: crm.sales.v1.SalesService.CreateAccount:input_type -> crm.sales.v1.CreateAccountRequest
-	4,   // 76: crm.sales.v1.SalesService.GetAccount:input_type -> crm.sales.v1.GetAccountRequest
-	6,   // 77: crm.sales.v1.SalesService.ListAccounts:input_type -> crm.sales.v1.ListAccountsRequest
-	8,   // 78: crm.sales.v1.SalesService.UpdateAccount:input_type -> crm.sales.v1.UpdateAccountRequest
-	10,  // 79: crm.sales.v1.SalesService.DeleteAccount:input_type -> crm.sales.v1.DeleteAccountRequest
-	12,  // 80: crm.sales.v1.SalesService.CreateContact:input_type -> crm.sales.v1.CreateContactRequest
-	14,  // 81: crm.sales.v1.SalesService.GetContact:input_type -> crm.sales.v1.GetContactRequest
-	16,  // 82: crm.sales.v1.SalesService.ListContacts:input_type -> crm.sales.v1.ListContactsRequest
-	18,  // 83: crm.sales.v1.SalesService.UpdateContact:input_type -> crm.sales.v1.UpdateContactRequest
-	20,  // 84: crm.sales.v1.SalesService.DeleteContact:input_type -> crm.sales.v1.DeleteContactRequest
-	22,  // 85: crm.sales.v1.SalesService.ConvertLead:input_type -> crm.sales.v1.ConvertLeadRequest
-	24,  // 86: crm.sales.v1.SalesService.CreatePipeline:input_type -> crm.sales.v1.CreatePipelineRequest
-	26,  // 87: crm.sales.v1.SalesService.GetPipeline:input_type -> crm.sales.v1.GetPipelineRequest
-	28,  // 88: crm.sales.v1.SalesService.ListPipelines:input_type -> crm.sales.v1.ListPipelinesRequest
-	30,  // 89: crm.sales.v1.SalesService.UpdatePipeline:input_type -> crm.sales.v1.UpdatePipelineRequest
-	32,  // 90: crm.sales.v1.SalesService.CreateOpportunity:input_type -> crm.sales.v1.CreateOpportunityRequest
-	34,  // 91: crm.sales.v1.SalesService.GetOpportunity:input_type -> crm.sales.v1.GetOpportunityRequest
-	36,  // 92: crm.sales.v1.SalesService.ListOpportunities:input_type -> crm.sales.v1.ListOpportunitiesRequest
-	38,  // 93: crm.sales.v1.SalesService.UpdateOpportunity:input_type -> crm.sales.v1.UpdateOpportunityRequest
-	40,  // 94: crm.sales.v1.SalesService.AddLineItem:input_type -> crm.sales.v1.AddLineItemRequest
-	42,  // 95: crm.sales.v1.SalesService.MoveOpportunityStage:input_type -> crm.sales.v1.MoveOpportunityStageRequest
-	44,  // 96: crm.sales.v1.SalesService.WinOpportunity:input_type -> crm.sales.v1.WinOpportunityRequest
-	46,  // 97: crm.sales.v1.SalesService.LoseOpportunity:input_type -> crm.sales.v1.LoseOpportunityRequest
-	48,  // 98: crm.sales.v1.SalesService.CreateOrder:input_type -> crm.sales.v1.CreateOrderRequest
-	50,  // 99: crm.sales.v1.SalesService.GetOrder:input_type -> crm.sales.v1.GetOrderRequest
-	52,  // 100: crm.sales.v1.SalesService.ListOrders:input_type -> crm.sales.v1.ListOrdersRequest
-	54,  // 101: crm.sales.v1.SalesService.CreateActivity:input_type -> crm.sales.v1.CreateActivityRequest
-	56,  // 102: crm.sales.v1.SalesService.GetActivity:input_type -> crm.sales.v1.GetActivityRequest
-	58,  // 103: crm.sales.v1.SalesService.ListActivities:input_type -> crm.sales.v1.ListActivitiesRequest
-	60,  // 104: crm.sales.v1.SalesService.CompleteActivity:input_type -> crm.sales.v1.CompleteActivityRequest
-	62,  // 105: crm.sales.v1.SalesService.ListOverdueTasks:input_type -> crm.sales.v1.ListOverdueTasksRequest
-	64,  // 106: crm.sales.v1.SalesService.GetForecast:input_type -> crm.sales.v1.GetForecastRequest
-	66,  // 107: crm.sales.v1.SalesService.GetForecastSeries:input_type -> crm.sales.v1.GetForecastSeriesRequest
-	68,  // 108: crm.sales.v1.SalesService.GetCustomer:input_type -> crm.sales.v1.GetCustomerRequest
-	70,  // 109: crm.sales.v1.SalesService.GetCustomerValue:input_type -> crm.sales.v1.GetCustomerValueRequest
-	3,   // 110: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
-	5,   // 111: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
-	7,   // 112: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
-	9,   // 113: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
-	11,  // 114: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
-	13,  // 115: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
-	15,  // 116: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
-	17,  // 117: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
-	19,  // 118: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
-	21,  // 119: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
-	23,  // 120: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
-	25,  // 121: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
-	27,  // 122: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
-	29,  // 123: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
-	31,  // 124: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
-	33,  // 125: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
-	35,  // 126: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
-	37,  // 127: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
-	39,  // 128: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
-	41,  // 129: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
-	43,  // 130: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
-	45,  // 131: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
-	47,  // 132: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
-	49,  // 133: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
-	51,  // 134: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
-	53,  // 135: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
-	55,  // 136: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
-	57,  // 137: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
-	59,  // 138: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
-	61,  // 139: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
-	63,  // 140: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
-	65,  // 141: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
-	67,  // 142: crm.sales.v1.SalesService.GetForecastSeries:output_type -> crm.sales.v1.GetForecastSeriesResponse
-	69,  // 143: crm.sales.v1.SalesService.GetCustomer:output_type -> crm.sales.v1.GetCustomerResponse
-	71,  // 144: crm.sales.v1.SalesService.GetCustomerValue:output_type -> crm.sales.v1.GetCustomerValueResponse
-	110, // [110:145] is the sub-list for method output_type
-	75,  // [75:110] is the sub-list for method input_type
-	75,  // [75:75] is the sub-list for extension type_name
-	75,  // [75:75] is the sub-list for extension extendee
-	0,   // [0:75] is the sub-list for field type_name
+	105, // 74: crm.sales.v1.SupportSection.open_tickets:type_name -> crm.support.v1.Ticket
+	1,   // 75: crm.sales.v1.BatchGetAccountsResponse.accounts:type_name -> crm.sales.v1.Account
+	93,  // 76: crm.sales.v1.BatchGetContactsResponse.contacts:type_name -> crm.sales.v1.Contact
+	94,  // 77: crm.sales.v1.BatchGetOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
+	97,  // 78: crm.sales.v1.BatchGetOrdersResponse.orders:type_name -> crm.sales.v1.Order
+	98,  // 79: crm.sales.v1.BatchGetActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
+	12,  // 80: crm.sales.v1.BatchCreateContactsRequest.requests:type_name -> crm.sales.v1.CreateContactRequest
+	90,  // 81: crm.sales.v1.BatchCreateContactsResponse.results:type_name -> crm.sales.v1.BatchCreateContactsResult
+	93,  // 82: crm.sales.v1.BatchCreateContactsResult.contact:type_name -> crm.sales.v1.Contact
+	106, // 83: crm.sales.v1.BatchCreateContactsResult.error:type_name -> google.rpc.Status
+	2,   // 84: crm.sales.v1.SalesService.CreateAccount:input_type -> crm.sales.v1.CreateAccountRequest
+	4,   // 85: crm.sales.v1.SalesService.GetAccount:input_type -> crm.sales.v1.GetAccountRequest
+	6,   // 86: crm.sales.v1.SalesService.ListAccounts:input_type -> crm.sales.v1.ListAccountsRequest
+	8,   // 87: crm.sales.v1.SalesService.UpdateAccount:input_type -> crm.sales.v1.UpdateAccountRequest
+	10,  // 88: crm.sales.v1.SalesService.DeleteAccount:input_type -> crm.sales.v1.DeleteAccountRequest
+	12,  // 89: crm.sales.v1.SalesService.CreateContact:input_type -> crm.sales.v1.CreateContactRequest
+	14,  // 90: crm.sales.v1.SalesService.GetContact:input_type -> crm.sales.v1.GetContactRequest
+	16,  // 91: crm.sales.v1.SalesService.ListContacts:input_type -> crm.sales.v1.ListContactsRequest
+	18,  // 92: crm.sales.v1.SalesService.UpdateContact:input_type -> crm.sales.v1.UpdateContactRequest
+	20,  // 93: crm.sales.v1.SalesService.DeleteContact:input_type -> crm.sales.v1.DeleteContactRequest
+	22,  // 94: crm.sales.v1.SalesService.ConvertLead:input_type -> crm.sales.v1.ConvertLeadRequest
+	24,  // 95: crm.sales.v1.SalesService.CreatePipeline:input_type -> crm.sales.v1.CreatePipelineRequest
+	26,  // 96: crm.sales.v1.SalesService.GetPipeline:input_type -> crm.sales.v1.GetPipelineRequest
+	28,  // 97: crm.sales.v1.SalesService.ListPipelines:input_type -> crm.sales.v1.ListPipelinesRequest
+	30,  // 98: crm.sales.v1.SalesService.UpdatePipeline:input_type -> crm.sales.v1.UpdatePipelineRequest
+	32,  // 99: crm.sales.v1.SalesService.CreateOpportunity:input_type -> crm.sales.v1.CreateOpportunityRequest
+	34,  // 100: crm.sales.v1.SalesService.GetOpportunity:input_type -> crm.sales.v1.GetOpportunityRequest
+	36,  // 101: crm.sales.v1.SalesService.ListOpportunities:input_type -> crm.sales.v1.ListOpportunitiesRequest
+	38,  // 102: crm.sales.v1.SalesService.UpdateOpportunity:input_type -> crm.sales.v1.UpdateOpportunityRequest
+	40,  // 103: crm.sales.v1.SalesService.AddLineItem:input_type -> crm.sales.v1.AddLineItemRequest
+	42,  // 104: crm.sales.v1.SalesService.MoveOpportunityStage:input_type -> crm.sales.v1.MoveOpportunityStageRequest
+	44,  // 105: crm.sales.v1.SalesService.WinOpportunity:input_type -> crm.sales.v1.WinOpportunityRequest
+	46,  // 106: crm.sales.v1.SalesService.LoseOpportunity:input_type -> crm.sales.v1.LoseOpportunityRequest
+	48,  // 107: crm.sales.v1.SalesService.CreateOrder:input_type -> crm.sales.v1.CreateOrderRequest
+	50,  // 108: crm.sales.v1.SalesService.GetOrder:input_type -> crm.sales.v1.GetOrderRequest
+	52,  // 109: crm.sales.v1.SalesService.ListOrders:input_type -> crm.sales.v1.ListOrdersRequest
+	54,  // 110: crm.sales.v1.SalesService.CreateActivity:input_type -> crm.sales.v1.CreateActivityRequest
+	56,  // 111: crm.sales.v1.SalesService.GetActivity:input_type -> crm.sales.v1.GetActivityRequest
+	58,  // 112: crm.sales.v1.SalesService.ListActivities:input_type -> crm.sales.v1.ListActivitiesRequest
+	60,  // 113: crm.sales.v1.SalesService.CompleteActivity:input_type -> crm.sales.v1.CompleteActivityRequest
+	62,  // 114: crm.sales.v1.SalesService.ListOverdueTasks:input_type -> crm.sales.v1.ListOverdueTasksRequest
+	64,  // 115: crm.sales.v1.SalesService.GetForecast:input_type -> crm.sales.v1.GetForecastRequest
+	66,  // 116: crm.sales.v1.SalesService.GetForecastSeries:input_type -> crm.sales.v1.GetForecastSeriesRequest
+	68,  // 117: crm.sales.v1.SalesService.GetCustomer:input_type -> crm.sales.v1.GetCustomerRequest
+	70,  // 118: crm.sales.v1.SalesService.GetCustomerValue:input_type -> crm.sales.v1.GetCustomerValueRequest
+	78,  // 119: crm.sales.v1.SalesService.BatchGetAccounts:input_type -> crm.sales.v1.BatchGetAccountsRequest
+	80,  // 120: crm.sales.v1.SalesService.BatchGetContacts:input_type -> crm.sales.v1.BatchGetContactsRequest
+	82,  // 121: crm.sales.v1.SalesService.BatchGetOpportunities:input_type -> crm.sales.v1.BatchGetOpportunitiesRequest
+	84,  // 122: crm.sales.v1.SalesService.BatchGetOrders:input_type -> crm.sales.v1.BatchGetOrdersRequest
+	86,  // 123: crm.sales.v1.SalesService.BatchGetActivities:input_type -> crm.sales.v1.BatchGetActivitiesRequest
+	88,  // 124: crm.sales.v1.SalesService.BatchCreateContacts:input_type -> crm.sales.v1.BatchCreateContactsRequest
+	3,   // 125: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
+	5,   // 126: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
+	7,   // 127: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
+	9,   // 128: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
+	11,  // 129: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
+	13,  // 130: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
+	15,  // 131: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
+	17,  // 132: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
+	19,  // 133: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
+	21,  // 134: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
+	23,  // 135: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
+	25,  // 136: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
+	27,  // 137: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
+	29,  // 138: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
+	31,  // 139: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
+	33,  // 140: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
+	35,  // 141: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
+	37,  // 142: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
+	39,  // 143: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
+	41,  // 144: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
+	43,  // 145: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
+	45,  // 146: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
+	47,  // 147: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
+	49,  // 148: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
+	51,  // 149: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
+	53,  // 150: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
+	55,  // 151: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
+	57,  // 152: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
+	59,  // 153: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
+	61,  // 154: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
+	63,  // 155: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
+	65,  // 156: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
+	67,  // 157: crm.sales.v1.SalesService.GetForecastSeries:output_type -> crm.sales.v1.GetForecastSeriesResponse
+	69,  // 158: crm.sales.v1.SalesService.GetCustomer:output_type -> crm.sales.v1.GetCustomerResponse
+	71,  // 159: crm.sales.v1.SalesService.GetCustomerValue:output_type -> crm.sales.v1.GetCustomerValueResponse
+	79,  // 160: crm.sales.v1.SalesService.BatchGetAccounts:output_type -> crm.sales.v1.BatchGetAccountsResponse
+	81,  // 161: crm.sales.v1.SalesService.BatchGetContacts:output_type -> crm.sales.v1.BatchGetContactsResponse
+	83,  // 162: crm.sales.v1.SalesService.BatchGetOpportunities:output_type -> crm.sales.v1.BatchGetOpportunitiesResponse
+	85,  // 163: crm.sales.v1.SalesService.BatchGetOrders:output_type -> crm.sales.v1.BatchGetOrdersResponse
+	87,  // 164: crm.sales.v1.SalesService.BatchGetActivities:output_type -> crm.sales.v1.BatchGetActivitiesResponse
+	89,  // 165: crm.sales.v1.SalesService.BatchCreateContacts:output_type -> crm.sales.v1.BatchCreateContactsResponse
+	125, // [125:166] is the sub-list for method output_type
+	84,  // [84:125] is the sub-list for method input_type
+	84,  // [84:84] is the sub-list for extension type_name
+	84,  // [84:84] is the sub-list for extension extendee
+	0,   // [0:84] is the sub-list for field type_name
 }
 
 func init() { file_crm_sales_v1_sales_service_proto_init() }
@@ -4832,7 +5511,7 @@ func file_crm_sales_v1_sales_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_sales_v1_sales_service_proto_rawDesc), len(file_crm_sales_v1_sales_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   77,
+			NumMessages:   90,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,41 +19,47 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SalesService_CreateAccount_FullMethodName        = "/crm.sales.v1.SalesService/CreateAccount"
-	SalesService_GetAccount_FullMethodName           = "/crm.sales.v1.SalesService/GetAccount"
-	SalesService_ListAccounts_FullMethodName         = "/crm.sales.v1.SalesService/ListAccounts"
-	SalesService_UpdateAccount_FullMethodName        = "/crm.sales.v1.SalesService/UpdateAccount"
-	SalesService_DeleteAccount_FullMethodName        = "/crm.sales.v1.SalesService/DeleteAccount"
-	SalesService_CreateContact_FullMethodName        = "/crm.sales.v1.SalesService/CreateContact"
-	SalesService_GetContact_FullMethodName           = "/crm.sales.v1.SalesService/GetContact"
-	SalesService_ListContacts_FullMethodName         = "/crm.sales.v1.SalesService/ListContacts"
-	SalesService_UpdateContact_FullMethodName        = "/crm.sales.v1.SalesService/UpdateContact"
-	SalesService_DeleteContact_FullMethodName        = "/crm.sales.v1.SalesService/DeleteContact"
-	SalesService_ConvertLead_FullMethodName          = "/crm.sales.v1.SalesService/ConvertLead"
-	SalesService_CreatePipeline_FullMethodName       = "/crm.sales.v1.SalesService/CreatePipeline"
-	SalesService_GetPipeline_FullMethodName          = "/crm.sales.v1.SalesService/GetPipeline"
-	SalesService_ListPipelines_FullMethodName        = "/crm.sales.v1.SalesService/ListPipelines"
-	SalesService_UpdatePipeline_FullMethodName       = "/crm.sales.v1.SalesService/UpdatePipeline"
-	SalesService_CreateOpportunity_FullMethodName    = "/crm.sales.v1.SalesService/CreateOpportunity"
-	SalesService_GetOpportunity_FullMethodName       = "/crm.sales.v1.SalesService/GetOpportunity"
-	SalesService_ListOpportunities_FullMethodName    = "/crm.sales.v1.SalesService/ListOpportunities"
-	SalesService_UpdateOpportunity_FullMethodName    = "/crm.sales.v1.SalesService/UpdateOpportunity"
-	SalesService_AddLineItem_FullMethodName          = "/crm.sales.v1.SalesService/AddLineItem"
-	SalesService_MoveOpportunityStage_FullMethodName = "/crm.sales.v1.SalesService/MoveOpportunityStage"
-	SalesService_WinOpportunity_FullMethodName       = "/crm.sales.v1.SalesService/WinOpportunity"
-	SalesService_LoseOpportunity_FullMethodName      = "/crm.sales.v1.SalesService/LoseOpportunity"
-	SalesService_CreateOrder_FullMethodName          = "/crm.sales.v1.SalesService/CreateOrder"
-	SalesService_GetOrder_FullMethodName             = "/crm.sales.v1.SalesService/GetOrder"
-	SalesService_ListOrders_FullMethodName           = "/crm.sales.v1.SalesService/ListOrders"
-	SalesService_CreateActivity_FullMethodName       = "/crm.sales.v1.SalesService/CreateActivity"
-	SalesService_GetActivity_FullMethodName          = "/crm.sales.v1.SalesService/GetActivity"
-	SalesService_ListActivities_FullMethodName       = "/crm.sales.v1.SalesService/ListActivities"
-	SalesService_CompleteActivity_FullMethodName     = "/crm.sales.v1.SalesService/CompleteActivity"
-	SalesService_ListOverdueTasks_FullMethodName     = "/crm.sales.v1.SalesService/ListOverdueTasks"
-	SalesService_GetForecast_FullMethodName          = "/crm.sales.v1.SalesService/GetForecast"
-	SalesService_GetForecastSeries_FullMethodName    = "/crm.sales.v1.SalesService/GetForecastSeries"
-	SalesService_GetCustomer_FullMethodName          = "/crm.sales.v1.SalesService/GetCustomer"
-	SalesService_GetCustomerValue_FullMethodName     = "/crm.sales.v1.SalesService/GetCustomerValue"
+	SalesService_CreateAccount_FullMethodName         = "/crm.sales.v1.SalesService/CreateAccount"
+	SalesService_GetAccount_FullMethodName            = "/crm.sales.v1.SalesService/GetAccount"
+	SalesService_ListAccounts_FullMethodName          = "/crm.sales.v1.SalesService/ListAccounts"
+	SalesService_UpdateAccount_FullMethodName         = "/crm.sales.v1.SalesService/UpdateAccount"
+	SalesService_DeleteAccount_FullMethodName         = "/crm.sales.v1.SalesService/DeleteAccount"
+	SalesService_CreateContact_FullMethodName         = "/crm.sales.v1.SalesService/CreateContact"
+	SalesService_GetContact_FullMethodName            = "/crm.sales.v1.SalesService/GetContact"
+	SalesService_ListContacts_FullMethodName          = "/crm.sales.v1.SalesService/ListContacts"
+	SalesService_UpdateContact_FullMethodName         = "/crm.sales.v1.SalesService/UpdateContact"
+	SalesService_DeleteContact_FullMethodName         = "/crm.sales.v1.SalesService/DeleteContact"
+	SalesService_ConvertLead_FullMethodName           = "/crm.sales.v1.SalesService/ConvertLead"
+	SalesService_CreatePipeline_FullMethodName        = "/crm.sales.v1.SalesService/CreatePipeline"
+	SalesService_GetPipeline_FullMethodName           = "/crm.sales.v1.SalesService/GetPipeline"
+	SalesService_ListPipelines_FullMethodName         = "/crm.sales.v1.SalesService/ListPipelines"
+	SalesService_UpdatePipeline_FullMethodName        = "/crm.sales.v1.SalesService/UpdatePipeline"
+	SalesService_CreateOpportunity_FullMethodName     = "/crm.sales.v1.SalesService/CreateOpportunity"
+	SalesService_GetOpportunity_FullMethodName        = "/crm.sales.v1.SalesService/GetOpportunity"
+	SalesService_ListOpportunities_FullMethodName     = "/crm.sales.v1.SalesService/ListOpportunities"
+	SalesService_UpdateOpportunity_FullMethodName     = "/crm.sales.v1.SalesService/UpdateOpportunity"
+	SalesService_AddLineItem_FullMethodName           = "/crm.sales.v1.SalesService/AddLineItem"
+	SalesService_MoveOpportunityStage_FullMethodName  = "/crm.sales.v1.SalesService/MoveOpportunityStage"
+	SalesService_WinOpportunity_FullMethodName        = "/crm.sales.v1.SalesService/WinOpportunity"
+	SalesService_LoseOpportunity_FullMethodName       = "/crm.sales.v1.SalesService/LoseOpportunity"
+	SalesService_CreateOrder_FullMethodName           = "/crm.sales.v1.SalesService/CreateOrder"
+	SalesService_GetOrder_FullMethodName              = "/crm.sales.v1.SalesService/GetOrder"
+	SalesService_ListOrders_FullMethodName            = "/crm.sales.v1.SalesService/ListOrders"
+	SalesService_CreateActivity_FullMethodName        = "/crm.sales.v1.SalesService/CreateActivity"
+	SalesService_GetActivity_FullMethodName           = "/crm.sales.v1.SalesService/GetActivity"
+	SalesService_ListActivities_FullMethodName        = "/crm.sales.v1.SalesService/ListActivities"
+	SalesService_CompleteActivity_FullMethodName      = "/crm.sales.v1.SalesService/CompleteActivity"
+	SalesService_ListOverdueTasks_FullMethodName      = "/crm.sales.v1.SalesService/ListOverdueTasks"
+	SalesService_GetForecast_FullMethodName           = "/crm.sales.v1.SalesService/GetForecast"
+	SalesService_GetForecastSeries_FullMethodName     = "/crm.sales.v1.SalesService/GetForecastSeries"
+	SalesService_GetCustomer_FullMethodName           = "/crm.sales.v1.SalesService/GetCustomer"
+	SalesService_GetCustomerValue_FullMethodName      = "/crm.sales.v1.SalesService/GetCustomerValue"
+	SalesService_BatchGetAccounts_FullMethodName      = "/crm.sales.v1.SalesService/BatchGetAccounts"
+	SalesService_BatchGetContacts_FullMethodName      = "/crm.sales.v1.SalesService/BatchGetContacts"
+	SalesService_BatchGetOpportunities_FullMethodName = "/crm.sales.v1.SalesService/BatchGetOpportunities"
+	SalesService_BatchGetOrders_FullMethodName        = "/crm.sales.v1.SalesService/BatchGetOrders"
+	SalesService_BatchGetActivities_FullMethodName    = "/crm.sales.v1.SalesService/BatchGetActivities"
+	SalesService_BatchCreateContacts_FullMethodName   = "/crm.sales.v1.SalesService/BatchCreateContacts"
 )
 
 // SalesServiceClient is the client API for SalesService service.
@@ -145,6 +151,26 @@ type SalesServiceClient interface {
 	// totals kept with every order. NOT_FOUND when sales knows neither a contact nor an order of
 	// the customer.
 	GetCustomerValue(ctx context.Context, in *GetCustomerValueRequest, opts ...grpc.CallOption) (*GetCustomerValueResponse, error)
+	// Gets up to 1,000 accounts by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetAccounts(ctx context.Context, in *BatchGetAccountsRequest, opts ...grpc.CallOption) (*BatchGetAccountsResponse, error)
+	// Gets up to 1,000 contacts by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetContacts(ctx context.Context, in *BatchGetContactsRequest, opts ...grpc.CallOption) (*BatchGetContactsResponse, error)
+	// Gets up to 1,000 opportunities by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetOpportunities(ctx context.Context, in *BatchGetOpportunitiesRequest, opts ...grpc.CallOption) (*BatchGetOpportunitiesResponse, error)
+	// Gets up to 1,000 orders by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetOrders(ctx context.Context, in *BatchGetOrdersRequest, opts ...grpc.CallOption) (*BatchGetOrdersResponse, error)
+	// Gets up to 1,000 activities by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetActivities(ctx context.Context, in *BatchGetActivitiesRequest, opts ...grpc.CallOption) (*BatchGetActivitiesResponse, error)
+	// Creates up to 1,000 contacts in one call (AIP-233) with a result per item: one item's error
+	// (invalid, a duplicate, an unknown reference) leaves the others written. Each is CreateContact: a contact whose e-mail the tenant has is ALREADY_EXISTS.
+	// A fault of the store fails the whole call (UNAVAILABLE), and a retry with the same
+	// Idempotency-Key replays the first answer.
+	BatchCreateContacts(ctx context.Context, in *BatchCreateContactsRequest, opts ...grpc.CallOption) (*BatchCreateContactsResponse, error)
 }
 
 type salesServiceClient struct {
@@ -505,6 +531,66 @@ func (c *salesServiceClient) GetCustomerValue(ctx context.Context, in *GetCustom
 	return out, nil
 }
 
+func (c *salesServiceClient) BatchGetAccounts(ctx context.Context, in *BatchGetAccountsRequest, opts ...grpc.CallOption) (*BatchGetAccountsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetAccountsResponse)
+	err := c.cc.Invoke(ctx, SalesService_BatchGetAccounts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) BatchGetContacts(ctx context.Context, in *BatchGetContactsRequest, opts ...grpc.CallOption) (*BatchGetContactsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetContactsResponse)
+	err := c.cc.Invoke(ctx, SalesService_BatchGetContacts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) BatchGetOpportunities(ctx context.Context, in *BatchGetOpportunitiesRequest, opts ...grpc.CallOption) (*BatchGetOpportunitiesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetOpportunitiesResponse)
+	err := c.cc.Invoke(ctx, SalesService_BatchGetOpportunities_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) BatchGetOrders(ctx context.Context, in *BatchGetOrdersRequest, opts ...grpc.CallOption) (*BatchGetOrdersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetOrdersResponse)
+	err := c.cc.Invoke(ctx, SalesService_BatchGetOrders_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) BatchGetActivities(ctx context.Context, in *BatchGetActivitiesRequest, opts ...grpc.CallOption) (*BatchGetActivitiesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetActivitiesResponse)
+	err := c.cc.Invoke(ctx, SalesService_BatchGetActivities_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) BatchCreateContacts(ctx context.Context, in *BatchCreateContactsRequest, opts ...grpc.CallOption) (*BatchCreateContactsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchCreateContactsResponse)
+	err := c.cc.Invoke(ctx, SalesService_BatchCreateContacts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SalesServiceServer is the server API for SalesService service.
 // All implementations must embed UnimplementedSalesServiceServer
 // for forward compatibility.
@@ -594,6 +680,26 @@ type SalesServiceServer interface {
 	// totals kept with every order. NOT_FOUND when sales knows neither a contact nor an order of
 	// the customer.
 	GetCustomerValue(context.Context, *GetCustomerValueRequest) (*GetCustomerValueResponse, error)
+	// Gets up to 1,000 accounts by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetAccounts(context.Context, *BatchGetAccountsRequest) (*BatchGetAccountsResponse, error)
+	// Gets up to 1,000 contacts by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetContacts(context.Context, *BatchGetContactsRequest) (*BatchGetContactsResponse, error)
+	// Gets up to 1,000 opportunities by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetOpportunities(context.Context, *BatchGetOpportunitiesRequest) (*BatchGetOpportunitiesResponse, error)
+	// Gets up to 1,000 orders by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetOrders(context.Context, *BatchGetOrdersRequest) (*BatchGetOrdersResponse, error)
+	// Gets up to 1,000 activities by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetActivities(context.Context, *BatchGetActivitiesRequest) (*BatchGetActivitiesResponse, error)
+	// Creates up to 1,000 contacts in one call (AIP-233) with a result per item: one item's error
+	// (invalid, a duplicate, an unknown reference) leaves the others written. Each is CreateContact: a contact whose e-mail the tenant has is ALREADY_EXISTS.
+	// A fault of the store fails the whole call (UNAVAILABLE), and a retry with the same
+	// Idempotency-Key replays the first answer.
+	BatchCreateContacts(context.Context, *BatchCreateContactsRequest) (*BatchCreateContactsResponse, error)
 	mustEmbedUnimplementedSalesServiceServer()
 }
 
@@ -708,6 +814,24 @@ func (UnimplementedSalesServiceServer) GetCustomer(context.Context, *GetCustomer
 }
 func (UnimplementedSalesServiceServer) GetCustomerValue(context.Context, *GetCustomerValueRequest) (*GetCustomerValueResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCustomerValue not implemented")
+}
+func (UnimplementedSalesServiceServer) BatchGetAccounts(context.Context, *BatchGetAccountsRequest) (*BatchGetAccountsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetAccounts not implemented")
+}
+func (UnimplementedSalesServiceServer) BatchGetContacts(context.Context, *BatchGetContactsRequest) (*BatchGetContactsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetContacts not implemented")
+}
+func (UnimplementedSalesServiceServer) BatchGetOpportunities(context.Context, *BatchGetOpportunitiesRequest) (*BatchGetOpportunitiesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetOpportunities not implemented")
+}
+func (UnimplementedSalesServiceServer) BatchGetOrders(context.Context, *BatchGetOrdersRequest) (*BatchGetOrdersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetOrders not implemented")
+}
+func (UnimplementedSalesServiceServer) BatchGetActivities(context.Context, *BatchGetActivitiesRequest) (*BatchGetActivitiesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetActivities not implemented")
+}
+func (UnimplementedSalesServiceServer) BatchCreateContacts(context.Context, *BatchCreateContactsRequest) (*BatchCreateContactsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchCreateContacts not implemented")
 }
 func (UnimplementedSalesServiceServer) mustEmbedUnimplementedSalesServiceServer() {}
 func (UnimplementedSalesServiceServer) testEmbeddedByValue()                      {}
@@ -1360,6 +1484,114 @@ func _SalesService_GetCustomerValue_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SalesService_BatchGetAccounts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetAccountsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).BatchGetAccounts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_BatchGetAccounts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).BatchGetAccounts(ctx, req.(*BatchGetAccountsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_BatchGetContacts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetContactsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).BatchGetContacts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_BatchGetContacts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).BatchGetContacts(ctx, req.(*BatchGetContactsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_BatchGetOpportunities_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetOpportunitiesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).BatchGetOpportunities(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_BatchGetOpportunities_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).BatchGetOpportunities(ctx, req.(*BatchGetOpportunitiesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_BatchGetOrders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetOrdersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).BatchGetOrders(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_BatchGetOrders_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).BatchGetOrders(ctx, req.(*BatchGetOrdersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_BatchGetActivities_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetActivitiesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).BatchGetActivities(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_BatchGetActivities_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).BatchGetActivities(ctx, req.(*BatchGetActivitiesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_BatchCreateContacts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchCreateContactsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).BatchCreateContacts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_BatchCreateContacts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).BatchCreateContacts(ctx, req.(*BatchCreateContactsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SalesService_ServiceDesc is the grpc.ServiceDesc for SalesService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1506,6 +1738,30 @@ var SalesService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetCustomerValue",
 			Handler:    _SalesService_GetCustomerValue_Handler,
+		},
+		{
+			MethodName: "BatchGetAccounts",
+			Handler:    _SalesService_BatchGetAccounts_Handler,
+		},
+		{
+			MethodName: "BatchGetContacts",
+			Handler:    _SalesService_BatchGetContacts_Handler,
+		},
+		{
+			MethodName: "BatchGetOpportunities",
+			Handler:    _SalesService_BatchGetOpportunities_Handler,
+		},
+		{
+			MethodName: "BatchGetOrders",
+			Handler:    _SalesService_BatchGetOrders_Handler,
+		},
+		{
+			MethodName: "BatchGetActivities",
+			Handler:    _SalesService_BatchGetActivities_Handler,
+		},
+		{
+			MethodName: "BatchCreateContacts",
+			Handler:    _SalesService_BatchCreateContacts_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -40,6 +40,7 @@ const (
 	SupportService_UpdateSupportSettings_FullMethodName = "/crm.support.v1.SupportService/UpdateSupportSettings"
 	SupportService_RecordNpsResponse_FullMethodName     = "/crm.support.v1.SupportService/RecordNpsResponse"
 	SupportService_GetSupportStats_FullMethodName       = "/crm.support.v1.SupportService/GetSupportStats"
+	SupportService_BatchGetTickets_FullMethodName       = "/crm.support.v1.SupportService/BatchGetTickets"
 )
 
 // SupportServiceClient is the client API for SupportService service.
@@ -97,6 +98,9 @@ type SupportServiceClient interface {
 	RecordNpsResponse(ctx context.Context, in *RecordNpsResponseRequest, opts ...grpc.CallOption) (*RecordNpsResponseResponse, error)
 	// The tenant's support statistics: backlog, SLA attainment, average times, CSAT, NPS.
 	GetSupportStats(ctx context.Context, in *GetSupportStatsRequest, opts ...grpc.CallOption) (*GetSupportStatsResponse, error)
+	// Gets up to 1,000 tickets by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetTickets(ctx context.Context, in *BatchGetTicketsRequest, opts ...grpc.CallOption) (*BatchGetTicketsResponse, error)
 }
 
 type supportServiceClient struct {
@@ -317,6 +321,16 @@ func (c *supportServiceClient) GetSupportStats(ctx context.Context, in *GetSuppo
 	return out, nil
 }
 
+func (c *supportServiceClient) BatchGetTickets(ctx context.Context, in *BatchGetTicketsRequest, opts ...grpc.CallOption) (*BatchGetTicketsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetTicketsResponse)
+	err := c.cc.Invoke(ctx, SupportService_BatchGetTickets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SupportServiceServer is the server API for SupportService service.
 // All implementations must embed UnimplementedSupportServiceServer
 // for forward compatibility.
@@ -372,6 +386,9 @@ type SupportServiceServer interface {
 	RecordNpsResponse(context.Context, *RecordNpsResponseRequest) (*RecordNpsResponseResponse, error)
 	// The tenant's support statistics: backlog, SLA attainment, average times, CSAT, NPS.
 	GetSupportStats(context.Context, *GetSupportStatsRequest) (*GetSupportStatsResponse, error)
+	// Gets up to 1,000 tickets by id in one call (AIP-231), in the order asked: all or nothing, so
+	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	BatchGetTickets(context.Context, *BatchGetTicketsRequest) (*BatchGetTicketsResponse, error)
 	mustEmbedUnimplementedSupportServiceServer()
 }
 
@@ -444,6 +461,9 @@ func (UnimplementedSupportServiceServer) RecordNpsResponse(context.Context, *Rec
 }
 func (UnimplementedSupportServiceServer) GetSupportStats(context.Context, *GetSupportStatsRequest) (*GetSupportStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSupportStats not implemented")
+}
+func (UnimplementedSupportServiceServer) BatchGetTickets(context.Context, *BatchGetTicketsRequest) (*BatchGetTicketsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetTickets not implemented")
 }
 func (UnimplementedSupportServiceServer) mustEmbedUnimplementedSupportServiceServer() {}
 func (UnimplementedSupportServiceServer) testEmbeddedByValue()                        {}
@@ -844,6 +864,24 @@ func _SupportService_GetSupportStats_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SupportService_BatchGetTickets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetTicketsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).BatchGetTickets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_BatchGetTickets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).BatchGetTickets(ctx, req.(*BatchGetTicketsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SupportService_ServiceDesc is the grpc.ServiceDesc for SupportService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -934,6 +972,10 @@ var SupportService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetSupportStats",
 			Handler:    _SupportService_GetSupportStats_Handler,
+		},
+		{
+			MethodName: "BatchGetTickets",
+			Handler:    _SupportService_BatchGetTickets_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
