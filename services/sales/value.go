@@ -3,8 +3,6 @@ package sales
 import (
 	"cmp"
 	"context"
-	"fmt"
-	"math/big"
 	"slices"
 	"time"
 
@@ -20,15 +18,8 @@ import (
 
 // CustomerValue is what a customer is worth. Stored, it holds the facts kept with every order
 // (counts, money per currency, order times); the figures that depend on the clock or on the whole
-// tenant (averages, lifetime value, RFM, type) are filled on read by Evaluate.
+// tenant (averages, lifetime value, RFM, type) are filled on read by salesv1.EvaluateValue.
 type CustomerValue = salesv1.CustomerValue
-
-// Windows of the customer type rules (DESIGN §5).
-const (
-	newCustomerWindow = 90 * 24 * time.Hour
-	impulseWindow     = 24 * time.Hour
-	year              = 365 * 24 * time.Hour
-)
 
 // ValueStore keeps the customers' value facts and the tenant-wide rankings over them.
 type ValueStore interface {
@@ -48,15 +39,8 @@ type ValueWrite struct {
 	SpanDelta, RepeatDelta int64
 }
 
-// Ranks are a customer's standing among the tenant's ranked customers (those with an order).
-type Ranks struct {
-	// Customers ranked by recency and frequency; those strictly below the customer in each.
-	Customers, RecencyBelow, FrequencyBelow int64
-	// Customers ranked in the main currency; those with strictly less revenue in it.
-	MonetaryCustomers, MonetaryBelow int64
-	// The tenant's history: summed spans of its repeat customers (ms) and their number.
-	SpanSum, RepeatCustomers int64
-}
+// Ranks are a customer's standing among the tenant's ranked customers, and the tenant's history.
+type Ranks = salesv1.ValueRanks
 
 // Values is the customer value use case.
 type Values struct{ env Env }
@@ -75,13 +59,13 @@ func (v *Values) Get(ctx context.Context, tenant, customer string) (*CustomerVal
 		return nil, ErrCustomerNotFound
 	}
 	if facts == nil {
-		return Evaluate(&CustomerValue{CustomerId: customer}, Ranks{}, v.env.Now()), nil
+		return salesv1.EvaluateValue(&CustomerValue{CustomerId: customer}, Ranks{}, v.env.Now()), nil
 	}
 	ranks, err := v.env.Store.ValueRanks(ctx, tenant, facts)
 	if err != nil {
 		return nil, err
 	}
-	return Evaluate(facts, ranks, v.env.Now()), nil
+	return salesv1.EvaluateValue(facts, ranks, v.env.Now()), nil
 }
 
 // valueWrite computes the change an order makes to its customer's facts, read now.
@@ -124,7 +108,7 @@ func AddOrder(prev *CustomerValue, o *Order) (*ValueWrite, error) {
 		return nil, err
 	}
 	next.MainCurrency = mainCurrency(next.Currencies)
-	w := &ValueWrite{Prev: prev, Next: next, SpanDelta: span(next) - span(prev)}
+	w := &ValueWrite{Prev: prev, Next: next, SpanDelta: salesv1.RepeatSpan(next) - salesv1.RepeatSpan(prev)}
 	if prev.GetOrderCount() == 1 {
 		w.RepeatDelta = 1
 	}
@@ -166,14 +150,6 @@ func mainCurrency(cs []*salesv1.CurrencyValue) string {
 	return main
 }
 
-// span is a repeat customer's time from first to last order in ms, 0 for anyone else.
-func span(v *CustomerValue) int64 {
-	if v.GetOrderCount() < 2 {
-		return 0
-	}
-	return v.GetLastOrderTime().AsTime().Sub(v.GetFirstOrderTime().AsTime()).Milliseconds()
-}
-
 // firstSeen is the time in a UUIDv7 customer id: when marketing first saw the person.
 func firstSeen(customer string) *timestamppb.Timestamp {
 	id, err := uuid.Parse(customer)
@@ -182,70 +158,4 @@ func firstSeen(customer string) *timestamppb.Timestamp {
 	}
 	sec, nsec := id.Time().UnixTime()
 	return timestampOf(time.Unix(sec, nsec))
-}
-
-// Evaluate fills the figures of facts that depend on the clock and the tenant.
-func Evaluate(facts *CustomerValue, r Ranks, now time.Time) *CustomerValue {
-	v := proto.CloneOf(facts)
-	tenure := max(now.Sub(v.GetFirstOrderTime().AsTime()), year)
-	v.ExpectedLifetimeYears = 1
-	expected := big.NewRat(int64(year/time.Millisecond), 1)
-	if r.RepeatCustomers > 0 {
-		expected = big.NewRat(r.SpanSum, r.RepeatCustomers)
-		v.ExpectedLifetimeYears, _ = new(big.Rat).Quo(expected, big.NewRat(int64(year/time.Millisecond), 1)).Float64()
-	}
-	if v.GetOrderCount() > 0 {
-		v.PurchaseFrequency = float64(v.GetOrderCount()) / (float64(tenure) / float64(year))
-		v.Rfm = &salesv1.RfmScores{
-			Recency:   quintile(r.RecencyBelow, r.Customers),
-			Frequency: quintile(r.FrequencyBelow, r.Customers),
-			Monetary:  quintile(r.MonetaryBelow, r.MonetaryCustomers),
-		}
-	}
-	// lifetime value = revenue / tenure x expected lifetime, exact in nanos, rounded down.
-	factor := new(big.Rat).Quo(expected, big.NewRat(tenure.Milliseconds(), 1))
-	for _, c := range v.GetCurrencies() {
-		c.AverageOrderValue, _ = money.Per(c.GetRevenue(), c.GetOrderCount())
-		ltv := new(big.Rat).Mul(new(big.Rat).SetInt(money.Nanos(c.GetRevenue())), factor)
-		c.LifetimeValue, _ = money.FromNanos(c.GetCurrencyCode(), new(big.Int).Quo(ltv.Num(), ltv.Denom()))
-	}
-	v.CustomerType = customerType(v, now)
-	return v
-}
-
-// quintile is the RFM score of a customer with below customers strictly under them among n.
-func quintile(below, n int64) int32 {
-	if n == 0 {
-		return 0
-	}
-	return int32(1 + 5*below/n)
-}
-
-// customerType applies the rules of DESIGN §5 in a fixed order, so exactly one type applies.
-func customerType(v *CustomerValue, now time.Time) salesv1.CustomerType {
-	first := v.GetFirstOrderTime().AsTime()
-	switch {
-	case v.GetOrderCount() == 0:
-		return salesv1.CustomerType_CUSTOMER_TYPE_POTENTIAL
-	case 2*v.GetDiscountedOrderCount() > v.GetOrderCount():
-		return salesv1.CustomerType_CUSTOMER_TYPE_DISCOUNT
-	case v.GetOrderCount() >= 2 || v.GetRecurring():
-		return salesv1.CustomerType_CUSTOMER_TYPE_LOYAL
-	case v.GetFirstSeenTime() != nil && first.Sub(v.GetFirstSeenTime().AsTime()) <= impulseWindow:
-		return salesv1.CustomerType_CUSTOMER_TYPE_IMPULSIVE
-	case now.Sub(first) <= newCustomerWindow:
-		return salesv1.CustomerType_CUSTOMER_TYPE_NEW
-	}
-	return salesv1.CustomerType_CUSTOMER_TYPE_POTENTIAL
-}
-
-// MonetaryKey is the sort key of a customer's revenue in their main currency in the monetary
-// index: nanos, zero-padded so that byte order is numeric order (revenue is never negative).
-func MonetaryKey(v *CustomerValue) (currency, key string) {
-	for _, c := range v.GetCurrencies() {
-		if c.GetCurrencyCode() == v.GetMainCurrency() {
-			return c.GetCurrencyCode(), fmt.Sprintf("%030s", money.Nanos(c.GetRevenue()).String())
-		}
-	}
-	return "", ""
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	"github.com/crmcycle/crm/services/sales"
 )
 
@@ -30,7 +31,7 @@ func (k keys) valueMembers(v *sales.CustomerValue) []commit.Entry {
 		{Index: k.index("value", "recency"), Member: id, Score: float64(v.GetLastOrderTime().AsTime().UnixMilli())},
 		{Index: k.index("value", "frequency"), Member: id, Score: float64(v.GetOrderCount())},
 	}
-	if currency, key := sales.MonetaryKey(v); currency != "" {
+	if currency, key := salesv1.MonetaryKey(v); currency != "" {
 		out = append(out, commit.Entry{Index: k.index("value", "monetary", currency), Member: key + "\x00" + id})
 	}
 	return out
@@ -78,7 +79,7 @@ func (s *Store) ValueRanks(ctx context.Context, tenant string, v *sales.Customer
 	customers := pipe.ZCard(ctx, recency)
 	recent := pipe.ZCount(ctx, recency, "-inf", "("+strconv.FormatInt(v.GetLastOrderTime().AsTime().UnixMilli(), 10))
 	frequent := pipe.ZCount(ctx, frequency, "-inf", "("+strconv.FormatInt(v.GetOrderCount(), 10))
-	currency, key := sales.MonetaryKey(v)
+	currency, key := salesv1.MonetaryKey(v)
 	monetary := k.index("value", "monetary", currency)
 	inCurrency := pipe.ZCard(ctx, monetary)
 	lessRevenue := pipe.ZLexCount(ctx, monetary, "-", "("+key+"\x00")
