@@ -35,6 +35,7 @@ func (r *Reactions) Routes() []events.Route {
 	return []events.Route{
 		events.On(salesv1.EventLeadConverted, r.leadConverted),
 		events.On(salesv1.EventOrderPlaced, r.orderPlaced),
+		events.On(salesv1.EventCustomerValueChanged, r.valueChanged),
 		events.On(salesv1.EventOpportunityWon, r.dealWon),
 		events.On(salesv1.EventOpportunityLost, r.dealLost),
 		events.On(productv1.EventSubscriptionActivated, r.subscriptionStarted),
@@ -53,6 +54,11 @@ type ReactionStore interface {
 	CampaignStore
 	// LeadOfCustomer returns the customer's lead; ErrLeadNotFound if none.
 	LeadOfCustomer(ctx context.Context, tenant, customer string) (*Lead, error)
+	// CustomerValue returns what sales last said the customer is worth; nil when nothing yet.
+	CustomerValue(ctx context.Context, tenant, customer string) (*salesv1.CustomerValue, error)
+	// PutCustomerValue replaces prev (ErrStale when it is not current) with next, under the
+	// redelivery guard of applied (ErrAlreadyApplied).
+	PutCustomerValue(ctx context.Context, tenant string, applied events.Effect, prev, next *salesv1.CustomerValue) error
 	// LeadTouches counts a lead's captures per campaign.
 	LeadTouches(ctx context.Context, tenant, lead string) (map[string]int64, error)
 	// ClaimFirstOrder records order (an event id) as the customer's first order unless another

@@ -13,7 +13,9 @@ import (
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/page"
+	"github.com/crmcycle/crm/pkg/money"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
 
@@ -24,6 +26,8 @@ type Segment = marketingv1.Segment
 var (
 	ErrSegmentNotFound = apierr.New(apierr.NotFound, "SEGMENT_NOT_FOUND", "segment not found")
 	ErrSegmentScore    = apierr.Invalid("segment.rule.max_score", "must not be below min_score")
+	ErrSegmentOrders   = apierr.Invalid("segment.rule.max_orders", "must not be below min_orders")
+	ErrSegmentLTV      = apierr.Invalid("segment.rule.max_lifetime_value", "must be in the currency of min_lifetime_value and not below it")
 )
 
 // Driver names the index a member list walks: all leads, leads with a tag, a source channel or a
@@ -44,16 +48,22 @@ const (
 	DriveConsent DriverKind = "consent"
 	DriveStage   DriverKind = "stage"
 	DriveAtRisk  DriverKind = "at-risk"
+	DriveBuyers  DriverKind = "buyers"
 )
 
 // ByCustomer reports whether the driver's members are customer ids rather than lead ids.
-func (d Driver) ByCustomer() bool { return d.Kind == DriveStage || d.Kind == DriveAtRisk }
+func (d Driver) ByCustomer() bool {
+	return d.Kind == DriveStage || d.Kind == DriveAtRisk || d.Kind == DriveBuyers
+}
 
-// CustomerFacts are what a segment rule asks about a lead's customer.
+// CustomerFacts are what a segment rule asks about a lead's customer. Value is what sales says the
+// customer is worth (nil before their first order), evaluated with Ranks before a rule reads it.
 type CustomerFacts struct {
 	Stage  Stage
 	AtRisk bool
 	Tier   marketingv1.LoyaltyTier
+	Value  *salesv1.CustomerValue
+	Ranks  salesv1.ValueRanks
 }
 
 // Candidate is one examined index member: its lead (nil when gone) and its customer's facts.
@@ -96,6 +106,14 @@ func (s *Segments) Create(ctx context.Context, tenant string, in *Segment) (*Seg
 	r := in.GetRule()
 	if r.MinScore != nil && r.MaxScore != nil && r.GetMaxScore() < r.GetMinScore() {
 		return nil, ErrSegmentScore
+	}
+	if r.MinOrders != nil && r.MaxOrders != nil && r.GetMaxOrders() < r.GetMinOrders() {
+		return nil, ErrSegmentOrders
+	}
+	if lo, hi := r.GetMinLifetimeValue(), r.GetMaxLifetimeValue(); lo != nil && hi != nil {
+		if c, err := money.Compare(lo, hi); err != nil || c > 0 {
+			return nil, ErrSegmentLTV
+		}
 	}
 	now := s.now().UTC()
 	seg := &Segment{Id: uuid.Must(uuid.NewV7()).String(), DisplayName: in.GetDisplayName(), ContactChannel: in.GetContactChannel(),
@@ -164,7 +182,8 @@ func (s *Segments) Members(ctx context.Context, tenant, id string, cursor *Membe
 		cursor = &MemberCursor{Driver: d}
 	}
 	r := seg.GetRule()
-	withFacts := len(r.GetLifecycleStages()) > 0 || len(r.GetLoyaltyTiers()) > 0 || r.AtRisk != nil
+	withFacts := len(r.GetLifecycleStages()) > 0 || len(r.GetLoyaltyTiers()) > 0 || r.AtRisk != nil || valueRule(r)
+	now := s.now()
 	var out []*Lead
 	after := cursor.After
 	for examined := 0; examined < maxExamined; {
@@ -176,7 +195,10 @@ func (s *Segments) Members(ctx context.Context, tenant, id string, cursor *Membe
 		for _, c := range batch {
 			examined++
 			after = c.Member
-			if c.Lead != nil && Matches(seg, c.Lead, c.Facts) {
+			if c.Facts.Value != nil {
+				c.Facts.Value = salesv1.EvaluateValue(c.Facts.Value, c.Facts.Ranks, now)
+			}
+			if c.Lead != nil && Matches(seg, c.Lead, c.Facts, now) {
 				out = append(out, c.Lead)
 				if len(out) == limit {
 					return out, &MemberCursor{Driver: cursor.Driver, After: after}, nil
@@ -209,6 +231,9 @@ func (s *Segments) mostSelective(ctx context.Context, tenant string, seg *Segmen
 	if r.GetAtRisk() {
 		drivers = append(drivers, Driver{Kind: DriveAtRisk})
 	}
+	if needsOrders(r) {
+		drivers = append(drivers, Driver{Kind: DriveBuyers})
+	}
 	sizes, err := s.store.IndexSizes(ctx, tenant, drivers)
 	if err != nil {
 		return Driver{}, err
@@ -231,8 +256,59 @@ func requiredConsents(seg *Segment) []typev1.Channel {
 	return out
 }
 
-// Matches reports whether a lead, with its customer's facts, belongs to a segment.
-func Matches(seg *Segment, lead *Lead, facts CustomerFacts) bool {
+// valueRule reports whether a rule asks about the customer's value.
+func valueRule(r *marketingv1.SegmentRule) bool {
+	return len(r.GetCustomerTypes()) > 0 || r.MinRecency != nil || r.MinFrequency != nil || r.MinMonetary != nil ||
+		r.MinOrders != nil || r.MaxOrders != nil || r.GetMinLifetimeValue() != nil || r.GetMaxLifetimeValue() != nil
+}
+
+// needsOrders reports whether only customers with an order can match, so the buyers index may
+// drive the walk.
+func needsOrders(r *marketingv1.SegmentRule) bool {
+	types := r.GetCustomerTypes()
+	return (len(types) > 0 && !slices.Contains(types, salesv1.CustomerType_CUSTOMER_TYPE_POTENTIAL.String())) ||
+		r.MinRecency != nil || r.MinFrequency != nil || r.MinMonetary != nil || r.GetMinOrders() > 0 ||
+		money.Sign(r.GetMinLifetimeValue()) > 0
+}
+
+// matchesValue reports whether a customer's evaluated value (nil: no order yet) meets the rule.
+func matchesValue(r *marketingv1.SegmentRule, v *salesv1.CustomerValue, now time.Time) bool {
+	if v == nil {
+		v = &salesv1.CustomerValue{}
+	}
+	typ := salesv1.TypeOf(v, now).String()
+	ltv := func(currency string) *typev1.Money {
+		for _, c := range v.GetCurrencies() {
+			if c.GetCurrencyCode() == currency {
+				return c.GetLifetimeValue()
+			}
+		}
+		return money.Zero(currency)
+	}
+	atLeast := func(min *int32, score int32) bool { return min == nil || score >= *min }
+	inRange := func(lo, hi *typev1.Money) bool {
+		if lo != nil {
+			if c, _ := money.Compare(ltv(lo.GetCurrencyCode()), lo); c < 0 {
+				return false
+			}
+		}
+		if hi != nil {
+			if c, _ := money.Compare(ltv(hi.GetCurrencyCode()), hi); c > 0 {
+				return false
+			}
+		}
+		return true
+	}
+	return (len(r.GetCustomerTypes()) == 0 || slices.Contains(r.GetCustomerTypes(), typ)) &&
+		atLeast(r.MinRecency, v.GetRfm().GetRecency()) && atLeast(r.MinFrequency, v.GetRfm().GetFrequency()) &&
+		atLeast(r.MinMonetary, v.GetRfm().GetMonetary()) &&
+		(r.MinOrders == nil || v.GetOrderCount() >= r.GetMinOrders()) && (r.MaxOrders == nil || v.GetOrderCount() <= r.GetMaxOrders()) &&
+		inRange(r.GetMinLifetimeValue(), r.GetMaxLifetimeValue())
+}
+
+// Matches reports whether a lead, with its customer's facts (its value evaluated at now),
+// belongs to a segment.
+func Matches(seg *Segment, lead *Lead, facts CustomerFacts, now time.Time) bool {
 	r := seg.GetRule()
 	anyOf := func(n int, ok bool) bool { return n == 0 || ok }
 	for _, c := range requiredConsents(seg) {
@@ -250,5 +326,6 @@ func Matches(seg *Segment, lead *Lead, facts CustomerFacts) bool {
 		(r.MaxScore == nil || lead.GetScore() <= r.GetMaxScore()) &&
 		anyOf(len(r.GetLifecycleStages()), slices.Contains(r.GetLifecycleStages(), facts.Stage)) &&
 		anyOf(len(r.GetLoyaltyTiers()), slices.Contains(r.GetLoyaltyTiers(), facts.Tier)) &&
-		(r.AtRisk == nil || r.GetAtRisk() == facts.AtRisk)
+		(r.AtRisk == nil || r.GetAtRisk() == facts.AtRisk) &&
+		(!valueRule(r) || matchesValue(r, facts.Value, now))
 }

@@ -34,6 +34,8 @@ func (k leadKeys) driverIndex(d marketing.Driver) (string, error) {
 		return k.Key("leads", "channel", d.Value), nil
 	case marketing.DriveStage:
 		return k.Key("customers", "stage", d.Value), nil
+	case marketing.DriveBuyers:
+		return k.buyers(), nil
 	}
 	return "", fmt.Errorf("redisstore: unknown segment driver %q", d.Kind)
 }
@@ -169,5 +171,5 @@ func (s *Store) customerFacts(ctx context.Context, k leadKeys, cs []marketing.Ca
 			cs[i].Facts.Tier = marketingv1.LoyaltyTier(n)
 		}
 	}
-	return nil
+	return s.customerValues(ctx, k, cs)
 }

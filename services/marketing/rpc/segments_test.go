@@ -1,8 +1,10 @@
 package rpc_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -144,5 +146,30 @@ func TestSegmentsOverGRPC(t *testing.T) {
 	}
 	if _, err := client.ListSegmentMembers(ctx, &marketingv1.ListSegmentMembersRequest{Id: id}); status.Code(err) != codes.NotFound {
 		t.Fatalf("members of a deleted segment: %v, want NotFound", err)
+	}
+}
+
+func TestSegmentsOnValueOverREST(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	seg := sys.OK(t, http.MethodPost, "/v1/segments", key, `{"displayName":"Loyal big spenders","contactChannel":"CHANNEL_EMAIL",
+		"rule":{"customerTypes":["CUSTOMER_TYPE_LOYAL"],"minRecency":4,"minOrders":"2","minLifetimeValue":{"currencyCode":"EUR","units":"1000"}}}`)
+	rule, _ := seg["rule"].(map[string]any)
+	if rule["minRecency"] != float64(4) || rule["minOrders"] != "2" {
+		t.Fatalf("segment rule = %v", rule)
+	}
+	if got := sys.OK(t, http.MethodGet, "/v1/segments/"+seg["id"].(string)+"/members", key, ""); got["leads"] != nil {
+		t.Fatalf("members before any value = %v", got)
+	}
+	for body, field := range map[string]string{
+		`{"displayName":"x","rule":{"customerTypes":["CUSTOMER_TYPE_VIP"]}}`:                                                                       "rule.customer_types[0]",
+		`{"displayName":"x","rule":{"minMonetary":6}}`:                                                                                             "rule.min_monetary",
+		`{"displayName":"x","rule":{"minOrders":"3","maxOrders":"2"}}`:                                                                             "segment.rule.max_orders",
+		`{"displayName":"x","rule":{"minLifetimeValue":{"currencyCode":"EUR","units":"5"},"maxLifetimeValue":{"currencyCode":"USD","units":"9"}}}`: "segment.rule.max_lifetime_value",
+	} {
+		details := sys.Fails(t, http.MethodPost, "/v1/segments", key, body, http.StatusBadRequest, "INVALID_ARGUMENT")
+		if !strings.Contains(fmt.Sprint(details), field) {
+			t.Errorf("%s: details %v, want a violation of %s", body, details, field)
+		}
 	}
 }

@@ -138,8 +138,27 @@ type SegmentRule struct {
 	AtRisk *bool `protobuf:"varint,7,opt,name=at_risk,json=atRisk,proto3,oneof" json:"at_risk,omitempty"`
 	// The lead granted consent on all these channels.
 	ConsentChannels []v1.Channel `protobuf:"varint,8,rep,packed,name=consent_channels,json=consentChannels,proto3,enum=crm.type.v1.Channel" json:"consent_channels,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The customer's type (sales' customer value, crm.sales.v1.CustomerType by name: a string here
+	// because sales' contract already imports marketing's) is one of these. A customer without
+	// orders is CUSTOMER_TYPE_POTENTIAL.
+	CustomerTypes []string `protobuf:"bytes,9,rep,name=customer_types,json=customerTypes,proto3" json:"customer_types,omitempty"`
+	// The customer's RFM recency score (1-5) is at least this; customers without orders have none.
+	MinRecency *int32 `protobuf:"varint,10,opt,name=min_recency,json=minRecency,proto3,oneof" json:"min_recency,omitempty"`
+	// The customer's RFM frequency score (1-5) is at least this.
+	MinFrequency *int32 `protobuf:"varint,11,opt,name=min_frequency,json=minFrequency,proto3,oneof" json:"min_frequency,omitempty"`
+	// The customer's RFM monetary score (1-5) is at least this.
+	MinMonetary *int32 `protobuf:"varint,12,opt,name=min_monetary,json=minMonetary,proto3,oneof" json:"min_monetary,omitempty"`
+	// The customer placed at least this many orders.
+	MinOrders *int64 `protobuf:"varint,13,opt,name=min_orders,json=minOrders,proto3,oneof" json:"min_orders,omitempty"`
+	// The customer placed at most this many orders.
+	MaxOrders *int64 `protobuf:"varint,14,opt,name=max_orders,json=maxOrders,proto3,oneof" json:"max_orders,omitempty"`
+	// The customer's lifetime value in this money's currency is at least this (no orders in the
+	// currency: zero).
+	MinLifetimeValue *v1.Money `protobuf:"bytes,15,opt,name=min_lifetime_value,json=minLifetimeValue,proto3" json:"min_lifetime_value,omitempty"`
+	// The customer's lifetime value in this money's currency is at most this.
+	MaxLifetimeValue *v1.Money `protobuf:"bytes,16,opt,name=max_lifetime_value,json=maxLifetimeValue,proto3" json:"max_lifetime_value,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SegmentRule) Reset() {
@@ -228,11 +247,67 @@ func (x *SegmentRule) GetConsentChannels() []v1.Channel {
 	return nil
 }
 
+func (x *SegmentRule) GetCustomerTypes() []string {
+	if x != nil {
+		return x.CustomerTypes
+	}
+	return nil
+}
+
+func (x *SegmentRule) GetMinRecency() int32 {
+	if x != nil && x.MinRecency != nil {
+		return *x.MinRecency
+	}
+	return 0
+}
+
+func (x *SegmentRule) GetMinFrequency() int32 {
+	if x != nil && x.MinFrequency != nil {
+		return *x.MinFrequency
+	}
+	return 0
+}
+
+func (x *SegmentRule) GetMinMonetary() int32 {
+	if x != nil && x.MinMonetary != nil {
+		return *x.MinMonetary
+	}
+	return 0
+}
+
+func (x *SegmentRule) GetMinOrders() int64 {
+	if x != nil && x.MinOrders != nil {
+		return *x.MinOrders
+	}
+	return 0
+}
+
+func (x *SegmentRule) GetMaxOrders() int64 {
+	if x != nil && x.MaxOrders != nil {
+		return *x.MaxOrders
+	}
+	return 0
+}
+
+func (x *SegmentRule) GetMinLifetimeValue() *v1.Money {
+	if x != nil {
+		return x.MinLifetimeValue
+	}
+	return nil
+}
+
+func (x *SegmentRule) GetMaxLifetimeValue() *v1.Money {
+	if x != nil {
+		return x.MaxLifetimeValue
+	}
+	return nil
+}
+
 var File_crm_marketing_v1_segment_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_segment_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/marketing/v1/segment.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x02\n" +
+	"\x1ecrm/marketing/v1/segment.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x19crm/type/v1/channel.proto\x1a\x17crm/type/v1/money.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x02\n" +
 	"\aSegment\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x121\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12G\n" +
@@ -240,7 +315,7 @@ const file_crm_marketing_v1_segment_proto_rawDesc = "" +
 	"\x04rule\x18\x04 \x01(\v2\x1d.crm.marketing.v1.SegmentRuleB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x04rule\x12@\n" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12\x12\n" +
-	"\x04etag\x18\x06 \x01(\tR\x04etag\"\xac\x04\n" +
+	"\x04etag\x18\x06 \x01(\tR\x04etag\"\x9c\t\n" +
 	"\vSegmentRule\x12^\n" +
 	"\x10lifecycle_stages\x18\x01 \x03(\x0e2 .crm.marketing.v1.LifecycleStageB\x11\xbaH\x0e\x92\x01\v\x10\a\"\a\x82\x01\x04\x10\x01 \x00R\x0flifecycleStages\x12)\n" +
 	"\tmin_score\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00H\x00R\bminScore\x88\x01\x01\x12)\n" +
@@ -251,13 +326,30 @@ const file_crm_marketing_v1_segment_proto_rawDesc = "" +
 	"\"\x06r\x04\x10\x01\x18@R\x04tags\x12U\n" +
 	"\rloyalty_tiers\x18\x06 \x03(\x0e2\x1d.crm.marketing.v1.LoyaltyTierB\x11\xbaH\x0e\x92\x01\v\x10\x04\"\a\x82\x01\x04\x10\x01 \x00R\floyaltyTiers\x12\x1c\n" +
 	"\aat_risk\x18\a \x01(\bH\x02R\x06atRisk\x88\x01\x01\x12R\n" +
-	"\x10consent_channels\x18\b \x03(\x0e2\x14.crm.type.v1.ChannelB\x11\xbaH\x0e\x92\x01\v\x10\a\"\a\x82\x01\x04\x10\x01 \x00R\x0fconsentChannelsB\f\n" +
+	"\x10consent_channels\x18\b \x03(\x0e2\x14.crm.type.v1.ChannelB\x11\xbaH\x0e\x92\x01\v\x10\a\"\a\x82\x01\x04\x10\x01 \x00R\x0fconsentChannels\x12\xa5\x01\n" +
+	"\x0ecustomer_types\x18\t \x03(\tB~\xbaH{\x92\x01x\x10\x05\"trrR\x17CUSTOMER_TYPE_POTENTIALR\x11CUSTOMER_TYPE_NEWR\x17CUSTOMER_TYPE_IMPULSIVER\x16CUSTOMER_TYPE_DISCOUNTR\x13CUSTOMER_TYPE_LOYALR\rcustomerTypes\x12/\n" +
+	"\vmin_recency\x18\n" +
+	" \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x05(\x01H\x03R\n" +
+	"minRecency\x88\x01\x01\x123\n" +
+	"\rmin_frequency\x18\v \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x05(\x01H\x04R\fminFrequency\x88\x01\x01\x121\n" +
+	"\fmin_monetary\x18\f \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x05(\x01H\x05R\vminMonetary\x88\x01\x01\x12+\n" +
+	"\n" +
+	"min_orders\x18\r \x01(\x03B\a\xbaH\x04\"\x02(\x00H\x06R\tminOrders\x88\x01\x01\x12+\n" +
+	"\n" +
+	"max_orders\x18\x0e \x01(\x03B\a\xbaH\x04\"\x02(\x00H\aR\tmaxOrders\x88\x01\x01\x12@\n" +
+	"\x12min_lifetime_value\x18\x0f \x01(\v2\x12.crm.type.v1.MoneyR\x10minLifetimeValue\x12@\n" +
+	"\x12max_lifetime_value\x18\x10 \x01(\v2\x12.crm.type.v1.MoneyR\x10maxLifetimeValueB\f\n" +
 	"\n" +
 	"_min_scoreB\f\n" +
 	"\n" +
 	"_max_scoreB\n" +
 	"\n" +
-	"\b_at_riskB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
+	"\b_at_riskB\x0e\n" +
+	"\f_min_recencyB\x10\n" +
+	"\x0e_min_frequencyB\x0f\n" +
+	"\r_min_monetaryB\r\n" +
+	"\v_min_ordersB\r\n" +
+	"\v_max_ordersB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
 
 var (
 	file_crm_marketing_v1_segment_proto_rawDescOnce sync.Once
@@ -279,6 +371,7 @@ var file_crm_marketing_v1_segment_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
 	(LifecycleStage)(0),           // 4: crm.marketing.v1.LifecycleStage
 	(LoyaltyTier)(0),              // 5: crm.marketing.v1.LoyaltyTier
+	(*v1.Money)(nil),              // 6: crm.type.v1.Money
 }
 var file_crm_marketing_v1_segment_proto_depIdxs = []int32{
 	2, // 0: crm.marketing.v1.Segment.contact_channel:type_name -> crm.type.v1.Channel
@@ -288,11 +381,13 @@ var file_crm_marketing_v1_segment_proto_depIdxs = []int32{
 	2, // 4: crm.marketing.v1.SegmentRule.source_channels:type_name -> crm.type.v1.Channel
 	5, // 5: crm.marketing.v1.SegmentRule.loyalty_tiers:type_name -> crm.marketing.v1.LoyaltyTier
 	2, // 6: crm.marketing.v1.SegmentRule.consent_channels:type_name -> crm.type.v1.Channel
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	6, // 7: crm.marketing.v1.SegmentRule.min_lifetime_value:type_name -> crm.type.v1.Money
+	6, // 8: crm.marketing.v1.SegmentRule.max_lifetime_value:type_name -> crm.type.v1.Money
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_segment_proto_init() }
