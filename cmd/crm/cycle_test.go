@@ -8,7 +8,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/crmcycle/crm/gateway/gatewaytest"
 )
 
 // TestTheWholeCycle carries one customer around the CRM cycle through the REST edge only, with
@@ -200,7 +203,8 @@ func assertDealTrace(t *testing.T, spans []exportedSpan, traceID string) {
 // service (priced by QuoteLineItems) reaches the product service as sales.order.placed.
 func TestSalesOrderBecomesSubscription(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.newKey(t, "", "product.read", "product.write", "sales.read", "sales.write")
+	// Creating a contact resolves the person in marketing's registry with the caller's key.
+	_, key := sys.newKey(t, "", "product.read", "product.write", "sales.read", "sales.write", "marketing.read")
 	monthly := sys.createProduct(t, key, productBody("M", "Monthly", "BILLING_PERIOD_MONTHLY"))["id"].(string)
 	contact := sys.do(t, http.MethodPost, "/v1/contacts", key, []byte(`{"email":"ada@example.com"}`))
 	if contact.status != http.StatusOK {
@@ -220,5 +224,101 @@ func TestSalesOrderBecomesSubscription(t *testing.T) {
 		func(s []map[string]any) bool { return len(s) > 0 })
 	if len(subs) != 1 || subs[0]["quantity"] != "3" || subs[0]["orderId"] != order.json(t)["id"] {
 		t.Fatalf("subscriptions = %v, want one of 3 seats from order %v", subs, order.json(t)["id"])
+	}
+}
+
+// TestOnePersonIsOneCustomer: marketing's registry gives a person one customer id whichever
+// service sees them first: a lead then a contact, a contact then a lead (converting attaches to
+// the contact), an import then a capture, the e-mail in another case, and concurrent creates in
+// two services. Sales resolves through marketing inside the contact create's trace.
+func TestOnePersonIsOneCustomer(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.newKey(t, "", "admin")
+	post := func(path, body string) map[string]any {
+		t.Helper()
+		r := sys.do(t, http.MethodPost, path, key, []byte(body))
+		if r.status != http.StatusOK {
+			t.Fatalf("POST %s %s: %d %s", path, body, r.status, r.body)
+		}
+		return r.json(t)
+	}
+
+	// A lead, then a contact with the e-mail in another case, then the lead converted.
+	lead := sys.captureLead(t, key, `{"email":"cy@x.example","company":"Cy Co"}`)
+	contact := post("/v1/contacts", `{"email":"CY@X.example","givenName":"Cy"}`)
+	if contact["customerId"] != lead["customerId"] {
+		t.Fatalf("contact after lead: customer %v, want the lead's %v", contact["customerId"], lead["customerId"])
+	}
+	converted := post("/v1/leads/"+lead["id"].(string)+":convert", `{"opportunity":{"displayName":"Cy deal"}}`)
+	if c := converted["contact"].(map[string]any); c["id"] != contact["id"] || c["customerId"] != lead["customerId"] {
+		t.Fatalf("conversion of a person with a contact: %v, want contact %v", c, contact["id"])
+	}
+	if opp, _ := converted["opportunity"].(map[string]any); opp["contactId"] != contact["id"] {
+		t.Fatalf("the deal of the conversion is on %v, want the existing contact %v", opp["contactId"], contact["id"])
+	}
+
+	// A contact, then a lead: the capture takes the contact's customer, the conversion attaches.
+	dee := post("/v1/contacts", `{"email":"dee@x.example"}`)
+	deeLead := sys.captureLead(t, key, `{"email":"Dee@X.example"}`)
+	if deeLead["customerId"] != dee["customerId"] {
+		t.Fatalf("lead after contact: customer %v, want the contact's %v", deeLead["customerId"], dee["customerId"])
+	}
+	if c := post("/v1/leads/"+deeLead["id"].(string)+":convert", `{}`)["contact"].(map[string]any); c["id"] != dee["id"] {
+		t.Fatalf("converted to contact %v, want the existing %v", c["id"], dee["id"])
+	}
+
+	// An import (a batch resolution), then a capture.
+	imported := post("/v1/customers:batchResolve", `{"requests":[{"email":"eve@x.example","create":true,"origin":"CUSTOMER_ORIGIN_IMPORT"}]}`)
+	eveID := imported["customers"].([]any)[0].(map[string]any)["customerId"]
+	if eve := sys.captureLead(t, key, `{"email":"EVE@x.example"}`); eve["customerId"] != eveID {
+		t.Fatalf("capture after import: customer %v, want %v", eve["customerId"], eveID)
+	}
+
+	// The contact create's trace holds marketing's resolution.
+	var createTrace, resolveTrace []string
+	for _, sp := range sys.spans.Ended() {
+		switch sp.Name() {
+		case "crm.sales.v1.SalesService/CreateContact":
+			createTrace = append(createTrace, sp.SpanContext().TraceID().String())
+		case "crm.marketing.v1.MarketingService/ResolveCustomer":
+			resolveTrace = append(resolveTrace, sp.SpanContext().TraceID().String())
+		}
+	}
+	if len(createTrace) == 0 || !slices.ContainsFunc(createTrace, func(id string) bool { return slices.Contains(resolveTrace, id) }) {
+		t.Fatalf("no ResolveCustomer span in a CreateContact trace (%d creates, %d resolutions)", len(createTrace), len(resolveTrace))
+	}
+
+	// Concurrent creates of one person in two services: one customer id.
+	const n = 10
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			path, body := "/v1/leads", `{"email":"Fay@x.example"}`
+			if i%2 == 0 {
+				path, body = "/v1/contacts", `{"email":"fay@X.example"}`
+			}
+			r := (&gatewaytest.Edge{URL: sys.rest}).Do(t, http.MethodPost, path, key, []byte(body))
+			if r.Status == http.StatusConflict && path == "/v1/contacts" {
+				return // another create of the contact won; its customer is checked through it
+			}
+			if r.Status != http.StatusOK {
+				t.Errorf("concurrent %s: %d %s", path, r.Status, r.Body)
+				return
+			}
+			var m map[string]any
+			_ = json.Unmarshal(r.Body, &m)
+			ids[i], _ = m["customerId"].(string)
+		})
+	}
+	wg.Wait()
+	var seen []string
+	for _, id := range ids {
+		if id != "" && !slices.Contains(seen, id) {
+			seen = append(seen, id)
+		}
+	}
+	if len(seen) != 1 {
+		t.Fatalf("concurrent creates of one person gave customers %v, want one", seen)
 	}
 }

@@ -240,9 +240,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, secret string) (Princi
 }
 
 // RequiredScope is the scope a gRPC method needs: "<service>.read" for the methods that change
-// nothing (Get*, BatchGet*, List*, Check*, Quote*) of crm.<service>.v1 services,
-// "<service>.export" for bulk reads (Export*), "<service>.write" for the rest. Check and Quote are reads that other services make with their caller's key: opening a
-// ticket checks an entitlement, adding a line item prices it. public is true for health checks and
+// nothing (Get*, BatchGet*, List*, Check*, Quote*, Resolve*) of crm.<service>.v1 services,
+// "<service>.export" for bulk reads (Export*), "<service>.write" for the rest. Check, Quote and
+// Resolve are reads that other services make with their caller's key: opening a ticket checks an
+// entitlement, adding a line item prices it, creating a contact resolves the person to their
+// customer id (registering a person the registry did not know is part of looking them up: one
+// person is one customer whichever service sees them first). public is true for health checks and
 // reflection, which need no key; any other method needs admin.
 func RequiredScope(fullMethod string) (scope string, public bool) {
 	if strings.HasPrefix(fullMethod, "/grpc.health.v1.Health/") ||
@@ -257,7 +260,7 @@ func RequiredScope(fullMethod string) (scope string, public bool) {
 	if strings.HasPrefix(method, "Export") {
 		return parts[1] + ".export", false
 	}
-	for _, read := range []string{"Get", "BatchGet", "List", "Check", "Quote"} {
+	for _, read := range []string{"Get", "BatchGet", "List", "Check", "Quote", "Resolve"} {
 		if strings.HasPrefix(method, read) {
 			return parts[1] + ".read", false
 		}

@@ -131,11 +131,15 @@ func (a *Accounts) contactEvent(ctx context.Context, t eventv1.Type[*salesv1.Con
 		tenant, c.GetCustomerId())
 }
 
-// CreateContact makes a contact: a new customer, with a new customer id. A taken e-mail is
-// ALREADY_EXISTS with the existing contact's id.
+// CreateContact makes a contact with the customer id marketing's registry has for the person
+// (a lead captured earlier, an import), or registers them: one person is one customer. A taken
+// e-mail is ALREADY_EXISTS with the existing contact's id.
 func (a *Accounts) CreateContact(ctx context.Context, tenant string, in *Contact) (*Contact, error) {
-	c, err := a.newContact(in, uuid.Must(uuid.NewV7()).String())
+	c, err := a.newContact(in, "")
 	if err != nil {
+		return nil, err
+	}
+	if c.CustomerId, err = a.Registry.Resolve(ctx, c.GetEmail()); err != nil {
 		return nil, err
 	}
 	event, err := a.contactEvent(ctx, salesv1.EventContactCreated, tenant, c)

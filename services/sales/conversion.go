@@ -33,6 +33,9 @@ type Conversion struct {
 	// for a consumer.
 	NewAccount *Account
 	Contact    *Contact
+	// ContactExists says Contact is the person's existing contact, which the conversion attaches
+	// to (it must still exist) instead of creating.
+	ContactExists bool
 	// Opportunity opens a deal, when asked for.
 	Opportunity *OpportunityWrite
 }
@@ -85,15 +88,20 @@ func (c *Conversions) Convert(ctx context.Context, tenant string, req ConvertReq
 		account = c.accounts.newAccount(&Account{DisplayName: lead.GetCompany(), OwnerId: req.OwnerID})
 		conv.NewAccount = account
 	}
-	contact, err := c.accounts.newContact(&Contact{
-		AccountId: account.GetId(), Email: lead.GetEmail(), GivenName: lead.GetGivenName(),
-		FamilyName: lead.GetFamilyName(), OwnerId: req.OwnerID,
-	}, lead.GetCustomerId())
+	contact, exists, err := c.contactFor(ctx, tenant, lead, account, req.OwnerID)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	contact.LeadId, contact.CampaignId = lead.GetId(), lead.GetCampaignId()
-	conv.Contact = contact
+	conv.Contact, conv.ContactExists = contact, exists
+	if conv.ContactExists && req.AccountID == "" {
+		// The person is a contact already: the conversion attaches to them, and to their account.
+		conv.NewAccount, account = nil, nil
+		if contact.GetAccountId() != "" {
+			if account, err = c.Store.GetAccount(ctx, tenant, contact.GetAccountId()); err != nil && !errors.Is(err, ErrAccountNotFound) {
+				return nil, nil, nil, err
+			}
+		}
+	}
 
 	for range writeAttempts {
 		var opp *Opportunity
@@ -130,6 +138,28 @@ func (c *Conversions) Convert(ctx context.Context, tenant string, req ConvertReq
 	return nil, nil, nil, ErrContention
 }
 
+// contactFor is the contact a lead converts to: the person's contact when sales has one (created
+// directly, before or after the capture: the registry gave both the same customer id), else a new
+// contact with the lead's customer id.
+func (c *Conversions) contactFor(ctx context.Context, tenant string, lead *marketingv1.Lead, account *Account, owner string) (contact *Contact, exists bool, err error) {
+	id, err := c.Store.ContactOfCustomer(ctx, tenant, lead.GetCustomerId())
+	switch {
+	case err == nil:
+		contact, err = c.Store.GetContact(ctx, tenant, id)
+		return contact, true, err
+	case !errors.Is(err, ErrContactNotFound):
+		return nil, false, err
+	}
+	if contact, err = c.accounts.newContact(&Contact{
+		AccountId: account.GetId(), Email: lead.GetEmail(), GivenName: lead.GetGivenName(),
+		FamilyName: lead.GetFamilyName(), OwnerId: owner,
+	}, lead.GetCustomerId()); err != nil {
+		return nil, false, err
+	}
+	contact.LeadId, contact.CampaignId = lead.GetId(), lead.GetCampaignId()
+	return contact, false, nil
+}
+
 // events are the conversion's events: what it created, then sales.lead.converted.
 func (c *Conversions) events(ctx context.Context, tenant string, conv *Conversion, lead *marketingv1.Lead) ([][]byte, error) {
 	var out [][]byte
@@ -144,8 +174,10 @@ func (c *Conversions) events(ctx context.Context, tenant string, conv *Conversio
 		}
 	}
 	contact := conv.Contact
-	if err := add(salesv1.EventContactCreated.Of(&salesv1.ContactChanged{ContactId: contact.GetId(), CustomerId: contact.GetCustomerId(), AccountId: contact.GetAccountId()})); err != nil {
-		return nil, err
+	if !conv.ContactExists {
+		if err := add(salesv1.EventContactCreated.Of(&salesv1.ContactChanged{ContactId: contact.GetId(), CustomerId: contact.GetCustomerId(), AccountId: contact.GetAccountId()})); err != nil {
+			return nil, err
+		}
 	}
 	converted := &salesv1.LeadConverted{
 		LeadId: lead.GetId(), CustomerId: lead.GetCustomerId(), AccountId: contact.GetAccountId(),

@@ -46,6 +46,15 @@ type Env struct {
 	Publisher events.Publisher
 	Validator protovalidate.Validator
 	Now       func() time.Time
+	// Registry is marketing's identity registry: one person is one customer.
+	Registry CustomerRegistry
+}
+
+// CustomerRegistry is marketing's identity registry as sales uses it.
+type CustomerRegistry interface {
+	// Resolve returns the customer id of the person with a normalized e-mail, registering a
+	// person marketing does not know; ErrMarketingUnavailable when marketing cannot answer.
+	Resolve(ctx context.Context, email string) (string, error)
 }
 
 func (e Env) event(ctx context.Context, body eventv1.Body, tenant, customerID string) ([]byte, error) {

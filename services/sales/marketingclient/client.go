@@ -35,27 +35,61 @@ func New(conn grpc.ClientConnInterface) *Client {
 
 // GetLead implements sales.LeadReader.
 func (c *Client) GetLead(ctx context.Context, id string) (*marketingv1.Lead, error) {
-	var err error
-	for i := range attempts {
-		var resp *marketingv1.GetLeadResponse
-		resp, err = c.marketing.GetLead(ctx, &marketingv1.GetLeadRequest{Id: id})
-		if err == nil {
-			return resp.GetLead(), nil
-		}
-		if status.Code(err) != codes.Unavailable || i == attempts-1 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil, sales.ErrMarketingUnavailable.Wrap(ctx.Err())
-		case <-time.After(backoff << i):
-		}
-	}
+	resp, err := retried(ctx, func() (*marketingv1.GetLeadResponse, error) {
+		return c.marketing.GetLead(ctx, &marketingv1.GetLeadRequest{Id: id})
+	})
 	switch status.Code(err) {
+	case codes.OK:
+		return resp.GetLead(), nil
 	case codes.NotFound:
 		return nil, sales.ErrLeadNotFound
 	case codes.PermissionDenied:
 		return nil, errMarketingDenied
 	}
-	return nil, sales.ErrMarketingUnavailable.Wrap(err)
+	return nil, unavailable(err)
+}
+
+// retried makes an idempotent call, again while marketing is briefly unavailable.
+func retried[T any](ctx context.Context, call func() (T, error)) (T, error) {
+	var (
+		resp T
+		err  error
+	)
+	for i := range attempts {
+		if resp, err = call(); status.Code(err) != codes.Unavailable || i == attempts-1 {
+			return resp, err
+		}
+		select {
+		case <-ctx.Done():
+			return resp, ctx.Err()
+		case <-time.After(backoff << i):
+		}
+	}
+	return resp, err
+}
+
+func unavailable(err error) error {
+	return sales.ErrMarketingUnavailable.Wrap(err)
+}
+
+var _ sales.CustomerRegistry = (*Client)(nil)
+
+// Resolve implements sales.CustomerRegistry: the person's customer id from marketing's registry,
+// registered as a contact's person when unknown. Resolving is idempotent (the same e-mail gives
+// the same id), so it is retried like a read.
+func (c *Client) Resolve(ctx context.Context, email string) (string, error) {
+	resp, err := retried(ctx, func() (*marketingv1.ResolveCustomerResponse, error) {
+		return c.marketing.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{
+			Email: email, Create: true, Origin: marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_CONTACT,
+		})
+	})
+	switch status.Code(err) {
+	case codes.OK:
+		return resp.GetCustomer().GetCustomerId(), nil
+	case codes.InvalidArgument:
+		return "", sales.ErrInvalidEmail
+	case codes.PermissionDenied:
+		return "", errRegistryDenied
+	}
+	return "", unavailable(err)
 }

@@ -6,3 +6,8 @@ import "github.com/crmcycle/crm/pkg/apierr"
 // the caller's own credential.
 var errMarketingDenied = apierr.New(apierr.PermissionDenied, "MISSING_SCOPE",
 	"converting a lead reads it from marketing: the API key needs the marketing.read scope")
+
+// errRegistryDenied is the caller's key lacking marketing.read: creating a contact resolves the
+// person in marketing's registry with the caller's own credential.
+var errRegistryDenied = apierr.New(apierr.PermissionDenied, "MISSING_SCOPE",
+	"creating a contact resolves the person in marketing's identity registry: the API key needs the marketing.read scope")

@@ -104,8 +104,12 @@ func (s *Store) Convert(ctx context.Context, tenant string, c *sales.Conversion,
 	if c.NewAccount != nil {
 		k.putAccount(w, c.NewAccount, nil)
 	}
-	// An attached account must still exist; a new one and the contact are created right here.
-	k.putContact(w, c.Contact, nil, c.NewAccount != nil)
+	// An attached account or contact must still exist; a new one is created right here.
+	if c.ContactExists {
+		w.ExpectExists(k.resource("contact", c.Contact.GetId()))
+	} else {
+		k.putContact(w, c.Contact, nil, c.NewAccount != nil)
+	}
 	if c.Opportunity != nil {
 		k.putOpportunity(w, c.Opportunity, true)
 	}

@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -19,15 +20,36 @@ import (
 // record names a tenant's record in a fake.
 type record struct{ tenant, id string }
 
-// leadsFake stands in for marketing: GetLead answers with the leads a test put in it, per tenant
-// (the caller's, as the real interceptors authenticated it).
+// leadsFake stands in for marketing: GetLead answers with the leads a test put in it, and
+// ResolveCustomer with one customer id per e-mail (a lead's, or one it registers), per tenant (the
+// caller's, as the real interceptors authenticated it). Marketing's own registry is tested in
+// marketing and across services in cmd/crm.
 type leadsFake struct {
 	marketingv1.UnimplementedMarketingServiceServer
-	mu    sync.Mutex
-	leads map[record]*marketingv1.Lead
+	mu        sync.Mutex
+	leads     map[record]*marketingv1.Lead
+	customers map[record]string // (tenant, e-mail) -> customer id
 }
 
-func newLeadsFake() *leadsFake { return &leadsFake{leads: map[record]*marketingv1.Lead{}} }
+func newLeadsFake() *leadsFake {
+	return &leadsFake{leads: map[record]*marketingv1.Lead{}, customers: map[record]string{}}
+}
+
+func (f *leadsFake) ResolveCustomer(ctx context.Context, req *marketingv1.ResolveCustomerRequest) (*marketingv1.ResolveCustomerResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key := record{tenant, strings.ToLower(strings.TrimSpace(req.GetEmail()))}
+	id, known := f.customers[key]
+	if !known {
+		id = uuid.Must(uuid.NewV7()).String()
+		f.customers[key] = id
+	}
+	return &marketingv1.ResolveCustomerResponse{Customer: &marketingv1.ResolvedCustomer{CustomerId: id, Created: !known}}, nil
+}
 
 // add keeps a captured lead of tenant, with a new id and customer id, and returns it.
 func (f *leadsFake) add(tenant string, lead *marketingv1.Lead) *marketingv1.Lead {
@@ -35,6 +57,12 @@ func (f *leadsFake) add(tenant string, lead *marketingv1.Lead) *marketingv1.Lead
 	defer f.mu.Unlock()
 	l := proto.CloneOf(lead)
 	l.Id, l.CustomerId = uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String()
+	key := record{tenant, strings.ToLower(l.GetEmail())}
+	if id, ok := f.customers[key]; ok && l.GetEmail() != "" {
+		l.CustomerId = id // captured after a contact: the registry's customer
+	} else if l.GetEmail() != "" {
+		f.customers[key] = l.CustomerId
+	}
 	l.Status = marketingv1.LeadStatus_LEAD_STATUS_NEW
 	f.leads[record{tenant, l.GetId()}] = l
 	return proto.CloneOf(l)

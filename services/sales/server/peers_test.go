@@ -32,6 +32,10 @@ var peers = []func(grpc.ServiceRegistrar){
 	func(r grpc.ServiceRegistrar) { supportv1.RegisterSupportServiceServer(r, supportPeer{}) },
 }
 
+func (marketingPeer) ResolveCustomer(context.Context, *marketingv1.ResolveCustomerRequest) (*marketingv1.ResolveCustomerResponse, error) {
+	return &marketingv1.ResolveCustomerResponse{Customer: &marketingv1.ResolvedCustomer{CustomerId: "01a246b0-b849-7d32-81a5-a0e3fcb7f00c", Created: true}}, nil
+}
+
 func (marketingPeer) GetCustomerLifecycle(context.Context, *marketingv1.GetCustomerLifecycleRequest) (*marketingv1.GetCustomerLifecycleResponse, error) {
 	return nil, status.Error(codes.NotFound, "customer not found")
 }

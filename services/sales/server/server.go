@@ -49,17 +49,19 @@ func New(deps platform.Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sales: %w", err)
 	}
+	registry := marketingclient.New(marketing)
 	env := sales.Env{
 		Store:     redisstore.New(deps.Redis, deps.Keys),
 		Publisher: events.Publisher{Producer: Name, Propagator: deps.Telemetry.Propagator},
 		Validator: validator,
 		Now:       deps.Now,
+		Registry:  registry,
 	}
 	pricer := productclient.New(product)
 	opportunities := sales.NewOpportunities(env, pricer)
 	return &Service{rpc: rpc.New(rpc.UseCases{
 		Accounts:      sales.NewAccounts(env),
-		Conversions:   sales.NewConversions(env, marketingclient.New(marketing), opportunities),
+		Conversions:   sales.NewConversions(env, registry, opportunities),
 		Pipelines:     sales.NewPipelines(env),
 		Opportunities: opportunities,
 		Orders:        sales.NewOrders(env, pricer),
