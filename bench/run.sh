@@ -18,8 +18,10 @@
 # Environment: BENCH_DURATION (default 10s), BENCH_CONCURRENCY (50), BENCH_WARMUP (3s),
 # BENCH_REPEAT (1), BENCH_MONITOR_CALLS (200), BENCH_QUIET_WAIT (60), BENCH_NOISY_RETRIES (2),
 # BENCH_NO_BUILD (0; 1 uses .bin/crm and .bin/busbench as they are), BENCH_REST_TOOL (wrk; httpload
-# for the fallback), BENCH_BUS (1), BENCH_BUS_RATE (1000 events/s), BENCH_BUS_EVENTS (20000),
-# BENCH_BUS_TUNED_BLOCK (unset; e.g. 50ms also measures the lag with that ConsumerConfig.Block).
+# for the fallback), BENCH_BUS (1), BENCH_BUS_RATE (5000 events/s, the target's rate), BENCH_BUS_EVENTS (20000),
+# BENCH_BUS_TUNED_BLOCK (unset; e.g. 50ms also measures the lag with that ConsumerConfig.Block),
+# BENCH_LISTS (1; 0 skips the list runs), BENCH_LISTS_MAX (1000000), BENCH_LISTS_DURATION (5s),
+# BENCH_TRACED (1; 0 skips the 10 % sampling run).
 # Results also go to bench/results/latest.txt, the raw reports to bench/results/raw/.
 set -euo pipefail
 
@@ -34,12 +36,16 @@ CONC="${BENCH_CONCURRENCY:-50}"
 REPEAT="${BENCH_REPEAT:-1}"
 MONITOR_CALLS="${BENCH_MONITOR_CALLS:-200}"
 BUS="${BENCH_BUS:-1}"
-BUS_RATE="${BENCH_BUS_RATE:-1000}"
+BUS_RATE="${BENCH_BUS_RATE:-5000}"
 BUS_EVENTS="${BENCH_BUS_EVENTS:-20000}"
 BUS_TUNED_BLOCK="${BENCH_BUS_TUNED_BLOCK:-0}"
+LISTS="${BENCH_LISTS:-1}"
+LISTS_MAX="${BENCH_LISTS_MAX:-1000000}"
+LISTS_DURATION="$(secs "${BENCH_LISTS_DURATION:-5s}")"
+TRACED="${BENCH_TRACED:-1}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/crm-bench.XXXXXX")"
-REDIS_PID="" CRM_PID="" MONITOR_PID="" LOAD_PID="" BUS_REDIS_PID=""
+REDIS_PID="" CRM_PID="" MONITOR_PID="" LOAD_PID="" BUS_REDIS_PID="" SINK_PID=""
 KEEP_WORK=0
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -73,6 +79,7 @@ cleanup() {
   stop_pid "$CRM_PID"
   stop_pid "$REDIS_PID"
   stop_pid "$BUS_REDIS_PID"
+  stop_pid "$SINK_PID"
   if [[ $rc -ne 0 || $KEEP_WORK -eq 1 ]]; then
     log "raw results and logs kept in $WORK"
   else
@@ -110,6 +117,15 @@ if [[ "$BUS" != 0 ]]; then
   else
     log "building .bin/busbench (bench/bus/go.mod)"
     (cd bench/bus && GOWORK=off go build -o ../../.bin/busbench .) || die "could not build bench/bus"
+  fi
+fi
+
+if [[ "$LISTS" != 0 ]]; then
+  if [[ "${BENCH_NO_BUILD:-0}" == 1 && -x "$BIN/listsfill" ]]; then
+    log "using the existing .bin/listsfill (BENCH_NO_BUILD=1)"
+  else
+    log "building .bin/listsfill (bench/lists/go.mod)"
+    (cd bench/lists && GOWORK=off go build -o ../../.bin/listsfill .) || die "could not build bench/lists"
   fi
 fi
 
@@ -174,23 +190,27 @@ for i in $(seq 1 100); do
 done
 
 API_KEY="bench_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-log "starting crm dev (gRPC $GRPC_ADDR, REST $HTTP_URL, admin 127.0.0.1:$ADMIN_PORT)"
-# One API key drives the whole load: the per-key limit is set out of reach, so the limiter still
-# runs (and costs what it costs) but never refuses.
-CRM_DEV_API_KEY="$API_KEY" "$BIN/crm" dev \
-  --grpc-addr "$GRPC_ADDR" --http-addr "127.0.0.1:$HTTP_PORT" --admin-addr "127.0.0.1:$ADMIN_PORT" \
-  --redis-url "redis://127.0.0.1:$REDIS_PORT" --shutdown-timeout 5s \
-  --rate-limit 100000000 --rate-burst 100000000 >"$WORK/crm.log" 2>&1 &
-CRM_PID=$!
-for i in $(seq 1 300); do
-  kill -0 "$CRM_PID" 2>/dev/null || die "crm dev exited during start-up"
-  if curl -fsS -o /dev/null "$HTTP_URL/healthz" 2>/dev/null &&
-    "$BIN/grpcurl" -plaintext -max-time 1 "$GRPC_ADDR" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING; then
-    break
-  fi
-  [[ $i == 300 ]] && die "crm dev not ready (GET /healthz and gRPC health) within 30s"
-  sleep 0.1
-done
+start_crm() { # start_crm [VAR=value...]: crm dev on this run's ports and Redis, with extra environment
+  log "starting crm dev (gRPC $GRPC_ADDR, REST $HTTP_URL, admin 127.0.0.1:$ADMIN_PORT) $*"
+  # One API key drives the whole load (--dev-key registers CRM_DEV_API_KEY on this real Redis): the
+  # per-key limit is set out of reach, so the limiter still runs (and costs what it costs) but
+  # never refuses.
+  env "$@" CRM_DEV_API_KEY="$API_KEY" "$BIN/crm" dev --dev-key \
+    --grpc-addr "$GRPC_ADDR" --http-addr "127.0.0.1:$HTTP_PORT" --admin-addr "127.0.0.1:$ADMIN_PORT" \
+    --redis-url "redis://127.0.0.1:$REDIS_PORT" --shutdown-timeout 5s \
+    --rate-limit 100000000 --rate-burst 100000000 >>"$WORK/crm.log" 2>&1 &
+  CRM_PID=$!
+  for i in $(seq 1 300); do
+    kill -0 "$CRM_PID" 2>/dev/null || die "crm dev exited during start-up"
+    if curl -fsS -o /dev/null "$HTTP_URL/healthz" 2>/dev/null &&
+      "$BIN/grpcurl" -plaintext -max-time 1 "$GRPC_ADDR" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING; then
+      break
+    fi
+    [[ $i == 300 ]] && die "crm dev not ready (GET /healthz and gRPC health) within 30s"
+    sleep 0.1
+  done
+}
+start_crm
 log "crm dev is ready"
 
 # ------------------------------------------------------------------------------------- helpers
@@ -312,23 +332,34 @@ rest_load 2s "${RUN_ID}w" >"$WORK/warmup-rest.out" 2>&1 || die "warm-up: $REST_T
 LEADS_KEY="$("${RCLI[@]}" --scan --pattern 'crm:*:marketing:dev:leads' | head -n 1)"
 [[ -n "$LEADS_KEY" ]] || die "no lead index key crm:*:marketing:dev:leads after the warm-up"
 KEY_PREFIX="${LEADS_KEY%:marketing:dev:leads}"
-SHARED_KEYS=(
-  "$KEY_PREFIX:marketing:events"
-  "$LEADS_KEY"
-  "$LEADS_KEY:status:LEAD_STATUS_NEW"
-  "$LEADS_KEY:channel:CHANNEL_WEB"
-  "$KEY_PREFIX:marketing:dev:lead-emails"
-)
-redis_snapshot() { # redis_snapshot FILE: used_memory, lead count, size of the shared keys
+STREAM_KEY="$KEY_PREFIX:marketing:events"
+mem_of() { # mem_of KEY...: the sum of MEMORY USAGE (all samples) of the keys
+  local k t=0 m
+  for k in "$@"; do
+    m="$("${RCLI[@]}" memory usage "$k" samples 0)"
+    t=$((t + ${m:-0}))
+  done
+  echo "$t"
+}
+redis_snapshot() { # redis_snapshot FILE: used_memory, lead count, the lead's shared keys by part
+  local index=() search=() k
+  while IFS= read -r k; do
+    if [[ "$k" == *:leads:search:* ]]; then search+=("$k"); else index+=("$k"); fi
+  done < <("${RCLI[@]}" --scan --pattern "$KEY_PREFIX:marketing:dev:leads*")
   {
     echo "used_memory=$(rmem)"
     echo "leads=$("${RCLI[@]}" zcard "$LEADS_KEY")"
-    local i=0 k
-    for k in "${SHARED_KEYS[@]}"; do
-      echo "key$i=$("${RCLI[@]}" memory usage "$k" samples 0)"
-      i=$((i + 1))
-    done
+    echo "index=$(mem_of "${index[@]}")"
+    echo "search=$(mem_of "${search[@]}")"
+    echo "identity=$(mem_of "$KEY_PREFIX:marketing:dev:lead-emails")"
+    echo "stream=$(mem_of "$STREAM_KEY")"
+    echo "events=$("${RCLI[@]}" xlen "$STREAM_KEY")"
   } >"$1"
+}
+record_sample() { # record_sample FILE: MEMORY USAGE of up to 200 lead records, one a line
+  # awk reads the whole scan (head would end redis-cli early: SIGPIPE under pipefail).
+  "${RCLI[@]}" --scan --pattern "$KEY_PREFIX:marketing:dev:lead:*" | awk 'NR <= 200' |
+    while IFS= read -r k; do "${RCLI[@]}" memory usage "$k" samples 0; done >"$1"
 }
 settle() { # wait until calls still in flight when the load generator stopped have landed
   local a b
@@ -352,6 +383,7 @@ rinfo commandstats >"$WORK/cmdstats.before"
 measure_quiet capture ghz_capture "$(new_lead_data g)" --concurrency "$CONC" --duration "$DURATION"
 settle
 redis_snapshot "$WORK/mem.after"
+record_sample "$WORK/mem.records"
 rinfo commandstats >"$WORK/cmdstats.after"
 
 log "(c) REST POST /v1/leads (a new lead per call), $REST_TOOL -c $CONC for $DURATION"
@@ -429,6 +461,46 @@ REPEAT_DATA='{"lead":{"email":"m'"$RUN_ID"'-same@example.com","givenName":"Ada",
 ghz_capture "$REPEAT_DATA" --concurrency 1 --total 1 >/dev/null 2>&1 || die "could not create the repeat lead"
 monitor_run monitor-repeat "$REPEAT_DATA"
 
+# (i) lists flat from 10 thousand to 1 million leads: a tenant of its own is filled by bench/lists
+# (marketing's own store, one atomic write per lead) to each size in turn, and at each size ghz
+# reads the first page of ListLeads (newest first, 50 leads) for LISTS_DURATION at 10 concurrent.
+if [[ "$LISTS" != 0 ]]; then
+  "$BIN/crm" admin tenant create --id lists --name Lists --redis-url "redis://127.0.0.1:$REDIS_PORT" >/dev/null ||
+    die "could not create the lists tenant"
+  LISTS_KEY="$("$BIN/crm" admin key create --tenant lists --scopes marketing.read --redis-url "redis://127.0.0.1:$REDIS_PORT" |
+    sed -n 's/^secret (shown once, store it now): //p')"
+  [[ -n "$LISTS_KEY" ]] || die "could not create the lists tenant's key"
+  have=0
+  for n in 10000 100000 1000000; do
+    ((n <= LISTS_MAX)) || break
+    log "(i) ListLeads over $n leads: filling the tenant (bench/lists), then ghz -c 10 for $LISTS_DURATION"
+    "$BIN/listsfill" --redis-url "redis://127.0.0.1:$REDIS_PORT" --tenant lists --add $((n - have)) >>"$WORK/lists-fill.out" 2>&1 ||
+      die "bench/lists failed: $(tail -n 3 "$WORK/lists-fill.out")"
+    have=$n
+    wait_quiet
+    "$GHZ" "${GHZ_COMMON[@]}" --call crm.marketing.v1.MarketingService/ListLeads --data '{"page_size":50}' \
+      --metadata "{\"authorization\":\"Bearer $LISTS_KEY\"}" --concurrency 10 --duration "$LISTS_DURATION" \
+      "$GRPC_ADDR" >"$WORK/lists-$n.out" 2>"$WORK/lists-$n.err" || die "ListLeads over $n leads: ghz failed"
+  done
+fi
+
+# (h) tracing at a 10 % sampling ratio: crm dev again, now exporting the sampled traces (OTLP over
+# HTTP to a sink that takes and drops them, bench/otlpsink.py), and (b) once more against (b).
+if [[ "$TRACED" != 0 ]]; then
+  free_port SINK_PORT
+  python3 "$BENCH/otlpsink.py" "$SINK_PORT" >"$WORK/otlpsink.out" 2>&1 &
+  SINK_PID=$!
+  stop_pid "$CRM_PID"
+  start_crm OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
+    OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT" \
+    OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.1
+  log "(h) gRPC CaptureLead with 10 % of traces sampled and exported, ghz -c $CONC for $DURATION"
+  ghz_capture "$(new_lead_data tw)" --concurrency "$CONC" --duration 2s >/dev/null 2>&1 || die "warm-up of (h) failed"
+  measure_quiet traced ghz_capture "$(new_lead_data t)" --concurrency "$CONC" --duration "$DURATION"
+  stop_pid "$SINK_PID"
+  SINK_PID=""
+fi
+
 # The event bus, on a redis-server of its own (a fresh keyspace, nothing of crm dev's in its
 # streams), with the partition count crm dev recorded. busbench prints "name value" lines; its exit
 # status (non-zero on an error or a lost or doubly applied event) goes to the report.
@@ -477,6 +549,8 @@ fi
   echo "bus=$BUS"
   echo "bus_partitions=$BUS_PARTITIONS"
   echo "bus_rate=$BUS_RATE"
+  echo "lists=$LISTS"
+  echo "lists_duration=$LISTS_DURATION"
   echo "cpus=$(nproc)"
   echo "cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
   echo "revision=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo '+dirty')"

@@ -178,13 +178,14 @@ func (b *bench) run(ctx context.Context) {
 
 // ------------------------------------------------------------------------------------ publishing
 
-const eventType = "bench.thing.happened"
+// thingHappened is the bench's event type, declared as the services declare theirs.
+var thingHappened = eventv1.Type[*wrapperspb.Int64Value]{Name: "bench.thing.happened"}
 
 // publish commits one event for tenant as a service's write does, stamping occurred_time right
 // before the commit; seq goes in the payload (negative: warm-up, not measured).
 func (b *bench) publish(ctx context.Context, producer, tenant string, seq int64) error {
 	pub := events.Publisher{Producer: producer, Propagator: b.tel.Propagator}
-	_, data, err := pub.Envelope(ctx, eventType, tenant, "", time.Now(), wrapperspb.Int64(seq))
+	_, data, err := pub.Envelope(ctx, thingHappened.Of(wrapperspb.Int64(seq)), tenant, "", time.Now())
 	if err != nil {
 		return err
 	}
@@ -195,9 +196,9 @@ func (b *bench) publish(ctx context.Context, producer, tenant string, seq int64)
 
 // effect is the exactly-once reaction: a seen marker and a counter per tenant in one atomic write.
 func (b *bench) effect(ctx context.Context, group string, ev *eventv1.Event) error {
-	return commit.New().
-		Once(events.SeenMarker(b.keys, group, ev), 3600).
-		HIncrBy(b.keys.Scope(group, ev.GetTenantId()).Key("n"), "events", 1).
+	scope := b.keys.Scope(group, ev.GetTenantId())
+	return events.Guard(commit.New(), scope, events.EffectOf(ev, "count")).
+		HIncrBy(scope.Key("n"), "events", 1).
 		Run(ctx, b.rdb)
 }
 
