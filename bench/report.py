@@ -493,6 +493,11 @@ for r in cases:
             targets.append((f"{r.label[4:]}: {what}", shown, "tracked", "-"))
         else:
             target(f"{r.label[4:]}: {what}", v, shown, goal, ok)
+for r in cases:  # bench/cases/value.sh: a read at the large tenant against the same read at the small one
+    if r.name.endswith("-large"):
+        small = by.get(r.name.removesuffix("-large") + "-small")
+        target(f"{r.label[4:]} / at the small tenant (req/s)", ratio(r.rps, small.rps if small else None),
+               fmt(ratio(r.rps, small.rps if small else None), ".2f"), ">= 0.8", lambda v: v >= 0.8)
 for r in rest_cases:
     grpc = next((g for g in cases if g.name == r.name.removesuffix("-rest")), None)
     target(f"{r.label[4:]} / its gRPC case (req/s)", ratio(r.rps, grpc.rps if grpc else None),

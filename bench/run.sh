@@ -129,6 +129,16 @@ if [[ "$LISTS" != 0 ]]; then
   fi
 fi
 
+# bench/value (the value case's seeder) is a module of its own, built against the tree's services.
+if [[ "${BENCH_VALUE:-1}" != 0 ]]; then
+  if [[ "${BENCH_NO_BUILD:-0}" == 1 && -x "$BIN/valueseed" ]]; then
+    log "using the existing .bin/valueseed (BENCH_NO_BUILD=1)"
+  else
+    log "building .bin/valueseed (bench/value/go.mod)"
+    (cd bench/value && GOWORK=off go build -o ../../.bin/valueseed .) || die "could not build bench/value"
+  fi
+fi
+
 # ghz is its own tool module: its last release needs an older grpc than tools/go.mod pins.
 if [[ ! -x "$BIN/ghz" || tools/ghz/go.mod -nt "$BIN/ghz" || tools/ghz/go.sum -nt "$BIN/ghz" ]]; then
   log "building .bin/ghz (tools/ghz/go.mod)"
