@@ -9,6 +9,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/crmcycle/crm/pkg/auth"
@@ -57,14 +58,27 @@ func dev(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	return runProcess(ctx, cfg, processEnv{OnReady: func(b boundAddrs) {
-		fmt.Fprintf(stdout, "==> CRM Cycle is up: REST http://%s  gRPC %s  admin http://%s\n",
-			dialable(b.HTTP), dialable(b.GRPC), dialable(b.Admin))
+		rest, grpcNote, curl := "http", " (plaintext)", "curl"
+		if cfg.GRPC.TLS() {
+			rest, grpcNote, curl = "https", " (TLS)", "curl --cacert <your CA>"
+		}
+		fmt.Fprintf(stdout, "==> CRM Cycle is up: REST %s://%s  gRPC %s%s  admin http://%s\n",
+			rest, dialable(b.HTTP), dialable(b.GRPC), grpcNote, dialable(b.Admin))
 		fmt.Fprintf(stdout, "==> tenant %q, API key (admin scope): %s\n", devTenant, key)
-		fmt.Fprintf(stdout, "==> try: curl -H 'Authorization: Bearer %s' http://%s/v1/leads\n", key, dialable(b.HTTP))
+		fmt.Fprintf(stdout, "==> try: %s -H 'Authorization: Bearer %s' %s://%s/v1/leads\n", curl, key, rest, dialable(b.HTTP))
 		if *demo {
 			fmt.Fprintln(stdout, "==> demo: seeding the tenant through the APIs...")
 			go func() {
-				conn, err := grpc.NewClient(dialable(b.GRPC), grpc.WithTransportCredentials(insecure.NewCredentials()))
+				creds := insecure.NewCredentials()
+				if cfg.GRPC.TLS() {
+					tlsCfg, err := cfg.GRPC.ClientTLS()
+					if err != nil {
+						fmt.Fprintf(stdout, "==> demo: %v\n", err)
+						return
+					}
+					creds = credentials.NewTLS(tlsCfg)
+				}
+				conn, err := grpc.NewClient(dialable(b.GRPC), grpc.WithTransportCredentials(creds))
 				if err == nil {
 					defer conn.Close()
 					err = seedDemo(ctx, conn, key, stdout)

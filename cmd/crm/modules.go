@@ -155,7 +155,7 @@ func (p *process) initGateway(ctx context.Context) (service, error) {
 	if err != nil {
 		return service{}, err
 	}
-	s, addr, err := p.serveHTTP(ctx, "REST gateway", p.cfg.Gateway.Addr, h, p.cfg.GRPC.CertFile != "")
+	s, addr, err := p.serveHTTP(ctx, "REST gateway", p.cfg.Gateway.Addr, h, p.cfg.GRPC.TLS())
 	p.bound.HTTP = addr
 	return s, err
 }
@@ -167,7 +167,11 @@ func (p *process) serveHTTP(ctx context.Context, name, addr string, h http.Handl
 		return service{}, "", err
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	p.logger.Info(name+" listening", "addr", lis.Addr().String())
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	p.logger.Info(name+" listening", "addr", lis.Addr().String(), "scheme", scheme)
 	run := func(ctx context.Context) error {
 		served := make(chan error, 1)
 		go func() {

@@ -8,8 +8,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/crmcycle/crm/pkg/tlstest"
 )
 
 // TestServeEachServiceInItsOwnProcess runs the built binary the way Kubernetes would: one
@@ -51,9 +55,44 @@ func TestServeEachServiceInItsOwnProcess(t *testing.T) {
 	}
 }
 
-func waitServing(t *testing.T, addr string) {
+// TestServeEachServiceInItsOwnProcessOverTLS runs the processes with certificates of a private
+// CA made in the test and --tls-ca, with mutual TLS between them: REST through the gateway process,
+// gRPC, and a call from sales to product across processes all verify.
+func TestServeEachServiceInItsOwnProcessOverTLS(t *testing.T) {
+	ca := tlstest.NewCA(t, "crm-test")
+	cert, key := ca.Issue(t, "crm-server")
+	clientCert, clientKey := ca.Issue(t, "crm-client")
+	suite := startProcessSuiteWith(t, ca.ClientConfig(t, clientCert, clientKey), "--tls-cert", cert, "--tls-key", key,
+		"--tls-ca", ca.File, "--tls-client-cert", clientCert, "--tls-client-key", clientKey, "--tls-require-client-cert")
+	_, secret := suite.newKey()
+	sys := suite.system()
+	if r := sys.do(t, http.MethodPost, "/v1/leads", secret, []byte(`{"email":"tls@example.com"}`)); r.status != http.StatusOK {
+		t.Fatalf("REST through the gateway process over TLS: %d %s", r.status, r.body)
+	}
+	product := sys.createProduct(t, secret, productBody("TLS-M", "TLS", "BILLING_PERIOD_MONTHLY"))["id"].(string)
+	contact := sys.do(t, http.MethodPost, "/v1/contacts", secret, []byte(`{"email":"tls-buyer@example.com"}`))
+	if contact.status != http.StatusOK {
+		t.Fatalf("contact: %d %s", contact.status, contact.body)
+	}
+	order := sys.do(t, http.MethodPost, "/v1/orders", secret, fmt.Appendf(nil,
+		`{"customerId":%q,"currencyCode":"EUR","lines":[{"productId":%q,"quantity":"1"}]}`, contact.json(t)["customerId"], product))
+	if order.status != http.StatusOK {
+		t.Fatalf("an order priced by the product process over mutual TLS: %d %s", order.status, order.body)
+	}
+	// Without a client certificate the services take no call.
+	conn, err := grpc.NewClient(suite.addrs["marketing"], grpc.WithTransportCredentials(credentials.NewTLS(ca.ClientConfig(t, "", ""))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("a call without a client certificate: %v, want it refused (UNAVAILABLE)", err)
+	}
+}
+
+func waitServing(t *testing.T, addr string, creds credentials.TransportCredentials) {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,11 +114,11 @@ func waitServing(t *testing.T, addr string) {
 	}
 }
 
-func waitHTTP(t *testing.T, url string) {
+func waitHTTP(t *testing.T, client *http.Client, url string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(url)
+		resp, err := client.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

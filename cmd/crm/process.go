@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,7 +74,13 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 			return err
 		}
 	}
-	p.clients = grpcclient.NewPool(grpcclient.Config{Timeout: cfg.ClientTimeout, TLS: cfg.GRPC.CertFile != ""}, p.tel)
+	var clientTLS *tls.Config
+	if cfg.GRPC.TLS() {
+		if clientTLS, err = cfg.GRPC.ClientTLS(); err != nil {
+			return err
+		}
+	}
+	p.clients = grpcclient.NewPool(grpcclient.Config{Timeout: cfg.ClientTimeout, TLS: clientTLS}, p.tel)
 
 	mods, err := initModules(ctx, table, order)
 	if err == nil {

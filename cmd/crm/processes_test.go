@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/crmcycle/crm/pkg/auth"
 	"github.com/crmcycle/crm/pkg/redistest"
@@ -49,12 +53,17 @@ func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n"
 type processSuite struct {
 	t     *testing.T
 	rest  string
+	tls   *tls.Config // nil: plaintext
 	addrs map[string]string
 	procs map[string]*exec.Cmd
 	spans map[string]string // target -> file its spans go to
 }
 
-func startProcessSuite(t *testing.T) *processSuite {
+func startProcessSuite(t *testing.T) *processSuite { return startProcessSuiteWith(t, nil) }
+
+// startProcessSuiteWith runs the suite with more flags for every process; clientTLS is how the
+// test's clients reach a suite serving TLS (nil for plaintext).
+func startProcessSuiteWith(t *testing.T, clientTLS *tls.Config, flags ...string) *processSuite {
 	t.Helper()
 	bin, err := builtBinary()
 	if err != nil {
@@ -78,8 +87,8 @@ func startProcessSuite(t *testing.T) *processSuite {
 		t.Fatal("no free port below the ephemeral range")
 		return ""
 	}
-	s := &processSuite{t: t, addrs: map[string]string{}, procs: map[string]*exec.Cmd{}, spans: map[string]string{}}
-	var peers []string // every process knows where every service is, as in compose and Kubernetes
+	s := &processSuite{t: t, tls: clientTLS, addrs: map[string]string{}, procs: map[string]*exec.Cmd{}, spans: map[string]string{}}
+	peers := flags // every process knows where every service is, as in compose and Kubernetes
 	for _, name := range serviceTargets {
 		s.addrs[name] = port()
 		peers = append(peers, "--"+name+"-addr", s.addrs[name])
@@ -106,16 +115,27 @@ func startProcessSuite(t *testing.T) *processSuite {
 	}
 	httpAddr := port()
 	start(gatewayTarget, "--http-addr", httpAddr)
-	for _, name := range serviceTargets {
-		waitServing(t, s.addrs[name])
+	creds, scheme, client := insecure.NewCredentials(), "http", http.DefaultClient
+	if clientTLS != nil {
+		creds, scheme = credentials.NewTLS(clientTLS), "https"
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}}
 	}
-	waitHTTP(t, "http://"+httpAddr+"/readyz")
-	s.rest = "http://" + httpAddr
+	for _, name := range serviceTargets {
+		waitServing(t, s.addrs[name], creds)
+	}
+	s.rest = scheme + "://" + httpAddr
+	waitHTTP(t, client, s.rest+"/readyz")
 	return s
 }
 
 // system is the suite's REST edge, for the request helpers of system_test.go.
-func (s *processSuite) system() *system { return &system{rest: s.rest, rdb: redistest.Client(s.t)} }
+func (s *processSuite) system() *system {
+	sys := &system{rest: s.rest, rdb: redistest.Client(s.t)}
+	if s.tls != nil {
+		sys.client = &http.Client{Transport: &http.Transport{TLSClientConfig: s.tls}}
+	}
+	return sys
+}
 
 // newKey creates a tenant and an admin key for it.
 func (s *processSuite) newKey() (tenant, secret string) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/crmcycle/crm/gateway"
@@ -25,6 +27,7 @@ import (
 	"github.com/crmcycle/crm/pkg/redistest"
 	"github.com/crmcycle/crm/pkg/servicetest"
 	"github.com/crmcycle/crm/pkg/telemetry"
+	"github.com/crmcycle/crm/pkg/tlstest"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -33,10 +36,11 @@ func TestMain(m *testing.M) { redistest.Main(m) }
 // system is the whole suite running in this test process on loopback ports: the real gateway,
 // gRPC server, interceptors and Redis store, with spans going to a recorder.
 type system struct {
-	rest  string
-	grpc  *grpc.ClientConn
-	spans *tracetest.SpanRecorder
-	rdb   redis.UniversalClient
+	rest   string
+	client *http.Client // nil: http.DefaultClient
+	grpc   *grpc.ClientConn
+	spans  *tracetest.SpanRecorder
+	rdb    redis.UniversalClient
 }
 
 // startSystem starts the suite; options adjust its configuration (rate limits are off unless set).
@@ -80,7 +84,17 @@ func startSystem(t *testing.T, options ...func(*processConfig)) *system {
 		cancel()
 		t.Fatalf("process did not start: %v", err)
 	}
-	conn, err := grpc.NewClient(bound.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// The test's clients trust what the process's own clients trust (--tls-ca, or its certificate).
+	creds, scheme, client := insecure.NewCredentials(), "http", (*http.Client)(nil)
+	if cfg.GRPC.TLS() {
+		tlsCfg, err := cfg.GRPC.ClientTLS()
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds, scheme = credentials.NewTLS(tlsCfg), "https"
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	}
+	conn, err := grpc.NewClient(bound.GRPC, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +105,7 @@ func startSystem(t *testing.T, options ...func(*processConfig)) *system {
 			t.Errorf("process stopped with %v", err)
 		}
 	})
-	return &system{rest: "http://" + bound.HTTP, grpc: conn, spans: spans, rdb: redistest.Client(t)}
+	return &system{rest: scheme + "://" + bound.HTTP, client: client, grpc: conn, spans: spans, rdb: redistest.Client(t)}
 }
 
 // newKey creates a tenant (or reuses tenant when given) and an API key with scopes.
@@ -117,7 +131,7 @@ func (r response) json(t *testing.T) map[string]any {
 
 func (s *system) do(t *testing.T, method, path, key string, body []byte) response {
 	t.Helper()
-	r := (&gatewaytest.Edge{URL: s.rest}).Do(t, method, path, key, body)
+	r := (&gatewaytest.Edge{URL: s.rest, Client: s.client}).Do(t, method, path, key, body)
 	return response{status: r.Status, header: r.Header, body: r.Body}
 }
 
@@ -207,4 +221,79 @@ func (s *system) subscriptionsOf(t *testing.T, key, customer string) []map[strin
 		out = append(out, s.(map[string]any))
 	}
 	return out
+}
+
+// withTLS serves gRPC and REST with a certificate of ca (for 127.0.0.1), verifying the services
+// against caFile ("" to rely on the serving certificate), with more flags set by more.
+func withTLS(t *testing.T, ca *tlstest.CA, caFile string, more ...func(*grpcserver.Config)) func(*processConfig) {
+	certFile, keyFile := ca.Issue(t, "crm-server")
+	return func(c *processConfig) {
+		c.GRPC.CertFile, c.GRPC.KeyFile = certFile, keyFile
+		c.GRPC.CAFile = caFile
+		for _, m := range more {
+			m(&c.GRPC)
+		}
+	}
+}
+
+// TestTLSEndToEnd serves gRPC and REST with certificates of a private CA made in the test: REST
+// through the gateway, gRPC, and a call across services (an order priced by product) all work,
+// whether the process is given the CA or trusts its own certificate, and with mutual TLS.
+func TestTLSEndToEnd(t *testing.T) {
+	ca := tlstest.NewCA(t, "crm-test")
+	clientCert, clientKey := ca.Issue(t, "crm-client")
+	for _, tt := range []struct {
+		name string
+		opt  func(*processConfig)
+	}{
+		{"the CA given", withTLS(t, ca, ca.File)},
+		{"its own certificate trusted", withTLS(t, ca, "")},
+		{"mutual TLS", withTLS(t, ca, ca.File, func(g *grpcserver.Config) {
+			g.ClientCertFile, g.ClientKeyFile, g.RequireClientCert = clientCert, clientKey, true
+		})},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sys := startSystem(t, tt.opt)
+			if !strings.HasPrefix(sys.rest, "https://") {
+				t.Fatalf("REST at %s, want https", sys.rest)
+			}
+			_, key := sys.newKey(t, "", "admin")
+			if r := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"tls@example.com"}`)); r.status != http.StatusOK {
+				t.Fatalf("REST capture over TLS: %d %s", r.status, r.body)
+			}
+			client, ctx := sys.marketing(key)
+			if _, err := client.ListLeads(ctx, &marketingv1.ListLeadsRequest{}); err != nil {
+				t.Fatalf("gRPC over TLS: %v", err)
+			}
+			product := sys.createProduct(t, key, productBody("TLS-1", "TLS", "BILLING_PERIOD_MONTHLY"))["id"].(string)
+			contact := sys.do(t, http.MethodPost, "/v1/contacts", key, []byte(`{"email":"tls-buyer@example.com"}`))
+			if contact.status != http.StatusOK {
+				t.Fatalf("contact: %d %s", contact.status, contact.body)
+			}
+			order := sys.do(t, http.MethodPost, "/v1/orders", key, fmt.Appendf(nil,
+				`{"customerId":%q,"currencyCode":"EUR","lines":[{"productId":%q,"quantity":"1"}]}`, contact.json(t)["customerId"], product))
+			if order.status != http.StatusOK {
+				t.Fatalf("an order priced by product across services over TLS: %d %s", order.status, order.body)
+			}
+		})
+	}
+}
+
+// TestTLSWithTheWrongCA: a process told to verify its services against another CA cannot reach
+// them; REST answers 503 with Retry-After, never the TLS error's text.
+func TestTLSWithTheWrongCA(t *testing.T) {
+	ca, other := tlstest.NewCA(t, "crm-test"), tlstest.NewCA(t, "another")
+	sys := startSystem(t, withTLS(t, ca, other.File))
+	// The test's own client trusts the serving CA; the process's clients trust the other.
+	sys.client = &http.Client{Transport: &http.Transport{TLSClientConfig: ca.ClientConfig(t, "", "")}}
+	_, key := sys.newKey(t, "", "admin")
+	r := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"wrong-ca@example.com"}`))
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Fatalf("REST through a gateway that cannot verify the service: %d (Retry-After %q) %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	for _, leak := range []string{"x509", "tls", "certificate", "127.0.0.1"} {
+		if strings.Contains(string(r.body), leak) {
+			t.Errorf("503 body carries %q: %s", leak, r.body)
+		}
+	}
 }

@@ -30,6 +30,9 @@ type Edge struct {
 	// URL is the gateway's base URL, e.g. http://127.0.0.1:41234.
 	URL   string
 	Suite *servicetest.Suite
+	// Client sends the requests; http.DefaultClient when nil (set one that trusts the test's CA
+	// for an https URL).
+	Client *http.Client
 }
 
 // Start serves the gateway over the suite's server (every backend is the suite's connection)
@@ -121,7 +124,11 @@ func (e *Edge) DoWith(t testing.TB, method, path, key string, body []byte, heade
 	if body != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := e.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,8 +29,8 @@ const requestIDHeader = "x-request-id"
 type Config struct {
 	// Timeout applies to calls whose context has no deadline.
 	Timeout time.Duration
-	// TLS dials with TLS (system roots) instead of plaintext.
-	TLS bool
+	// TLS, when set, dials with TLS instead of plaintext.
+	TLS *tls.Config
 }
 
 // Pool hands out one connection per target.
@@ -58,8 +58,8 @@ func (p *Pool) Conn(target string) (*grpc.ClientConn, error) {
 		return c, nil
 	}
 	creds := insecure.NewCredentials()
-	if p.cfg.TLS {
-		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
+	if p.cfg.TLS != nil {
+		creds = credentials.NewTLS(p.cfg.TLS)
 	}
 	c, err := grpc.NewClient(target,
 		grpc.WithTransportCredentials(creds),

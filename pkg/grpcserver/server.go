@@ -37,10 +37,16 @@ import (
 
 // Config of the gRPC listener.
 type Config struct {
-	Addr            string
-	CertFile        string
-	KeyFile         string
-	ShutdownTimeout time.Duration
+	Addr     string
+	CertFile string
+	KeyFile  string
+	// CAFile verifies the services this process calls, and the client certificates presented to it.
+	CAFile string
+	// ClientCertFile and ClientKeyFile are what this process presents when it calls services.
+	ClientCertFile, ClientKeyFile string
+	// RequireClientCert makes the gRPC port take only calls with a client certificate of the CA.
+	RequireClientCert bool
+	ShutdownTimeout   time.Duration
 	// HealthInterval is how often Redis is pinged to decide SERVING.
 	HealthInterval time.Duration
 }
@@ -50,6 +56,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "grpc-addr", ":9090", "gRPC listen address")
 	fs.StringVar(&c.CertFile, "tls-cert", "", "TLS certificate for gRPC and REST (PEM); TLS is off without it")
 	fs.StringVar(&c.KeyFile, "tls-key", "", "TLS private key (PEM)")
+	fs.StringVar(&c.CAFile, "tls-ca", "", "CA (PEM) that services' certificates, and client certificates, are verified against "+
+		"(default: the system roots and this process's own certificate)")
+	fs.StringVar(&c.ClientCertFile, "tls-client-cert", "", "certificate (PEM) this process presents when it calls services (mutual TLS)")
+	fs.StringVar(&c.ClientKeyFile, "tls-client-key", "", "private key (PEM) of --tls-client-cert")
+	fs.BoolVar(&c.RequireClientCert, "tls-require-client-cert", false, "accept gRPC calls only with a client certificate of --tls-ca")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain in-flight calls on shutdown")
 	fs.DurationVar(&c.HealthInterval, "health-interval", 2*time.Second, "how often Redis is pinged for health")
 }
@@ -59,8 +70,14 @@ func (c *Config) Validate() error {
 	if c.Addr == "" {
 		return errors.New("grpc: --grpc-addr is required")
 	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		return errors.New("grpc: --tls-cert and --tls-key go together")
+	if (c.CertFile == "") != (c.KeyFile == "") || (c.ClientCertFile == "") != (c.ClientKeyFile == "") {
+		return errors.New("grpc: --tls-cert and --tls-key go together, and so do --tls-client-cert and --tls-client-key")
+	}
+	if c.CertFile == "" && (c.CAFile != "" || c.ClientCertFile != "" || c.RequireClientCert) {
+		return errors.New("grpc: --tls-ca, --tls-client-cert and --tls-require-client-cert need --tls-cert")
+	}
+	if c.RequireClientCert && c.CAFile == "" {
+		return errors.New("grpc: --tls-require-client-cert needs --tls-ca to verify the client certificates")
 	}
 	if c.ShutdownTimeout <= 0 || c.HealthInterval <= 0 {
 		return errors.New("grpc: --shutdown-timeout and --health-interval must be positive")
@@ -129,12 +146,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		),
 		grpc.MaxRecvMsgSize(4 << 20),
 	}
-	if cfg.CertFile != "" {
-		creds, err := credentials.NewServerTLSFromFile(cfg.CertFile, cfg.KeyFile)
+	if cfg.TLS() {
+		tlsCfg, err := cfg.ServerTLS()
 		if err != nil {
-			return nil, fmt.Errorf("grpc: tls: %w", err)
+			return nil, fmt.Errorf("grpc: %w", err)
 		}
-		opts = append(opts, grpc.Creds(creds))
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
 	}
 	s := &Server{cfg: cfg, deps: deps, grpc: grpc.NewServer(opts...), health: health.NewServer()}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
