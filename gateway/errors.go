@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -34,7 +34,7 @@ type errorPayload struct {
 const bodyErrorPrefix = "invalid request body: "
 
 // writeError renders any error as {"error":{"code","status","message","details"}}.
-func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	httpStatus := 0
 	var he *runtime.HTTPStatusError
 	if errors.As(err, &he) {
@@ -60,7 +60,10 @@ func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w
 	if reasonOf(st) == "IDEMPOTENCY_KEY_REUSED" {
 		httpStatus = http.StatusUnprocessableEntity // as Stripe: the request is well-formed, the key is not
 	}
-	writeJSONError(w, httpStatus, st.Code(), st.Message(), details)
+	if st.Code() == codes.Aborted && r.Header.Get("If-Match") != "" {
+		httpStatus = http.StatusPreconditionFailed // the etag If-Match carried is stale
+	}
+	writeJSONError(w, r, httpStatus, st.Code(), st.Message(), details)
 }
 
 // retryAfterSeconds is the wait a 503 suggests when the service did not say.
@@ -104,15 +107,34 @@ func clientErrorDetails(msg string) []*anypb.Any {
 	if strings.HasPrefix(msg, bodyErrorPrefix) {
 		field = "body"
 	}
-	info, _ := anypb.New(&errdetails.ErrorInfo{Reason: "INVALID_ARGUMENT", Domain: "gateway.crm"})
-	br, _ := anypb.New(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
-		{Field: field, Description: msg}}})
-	return []*anypb.Any{info, br}
+	return []*anypb.Any{
+		mustAny(&errdetails.ErrorInfo{Reason: "INVALID_ARGUMENT", Domain: "gateway.crm"}),
+		mustAny(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: msg}}}),
+	}
 }
 
-func writeJSONError(w http.ResponseWriter, httpStatus int, c codes.Code, msg string, details []*anypb.Any) {
+func mustAny(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic(err) // only for the errdetails messages above, which always marshal
+	}
+	return a
+}
+
+// writeJSONError writes the AIP-193 body. Field violations name fields as the request's JSON does
+// (lead.givenName, not lead.given_name), and a google.rpc.RequestInfo detail carries the request id.
+func writeJSONError(w http.ResponseWriter, r *http.Request, httpStatus int, c codes.Code, msg string, details []*anypb.Any) {
 	body := errorBody{Error: errorPayload{Code: httpStatus, Status: code.Code(c).String(), Message: msg}}
+	if id := r.Header.Get(requestIDHeader); id != "" {
+		details = append(details, mustAny(&errdetails.RequestInfo{RequestId: id}))
+	}
 	for _, d := range details {
+		if br := new(errdetails.BadRequest); d.MessageIs(br) && d.UnmarshalTo(br) == nil {
+			for _, v := range br.GetFieldViolations() {
+				v.Field = camelPath(v.GetField())
+			}
+			d = mustAny(br)
+		}
 		if raw, err := protojson.Marshal(d); err == nil {
 			body.Error.Details = append(body.Error.Details, raw)
 		}
@@ -142,26 +164,3 @@ type bodyError struct{ err error }
 
 func (e bodyError) Error() string { return bodyErrorPrefix + e.err.Error() }
 func (e bodyError) Unwrap() error { return e.err }
-
-// limitBody refuses bodies over max bytes with 413 before anything reads them.
-func limitBody(max int64, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body == nil || r.Body == http.NoBody {
-			next.ServeHTTP(w, r)
-			return
-		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
-		if err != nil {
-			writeJSONError(w, http.StatusBadRequest, codes.InvalidArgument, bodyErrorPrefix+"unreadable", clientErrorDetails(bodyErrorPrefix))
-			return
-		}
-		if int64(len(body)) > max {
-			writeJSONError(w, http.StatusRequestEntityTooLarge, codes.InvalidArgument,
-				"request body is larger than the limit", clientErrorDetails(bodyErrorPrefix+"larger than the limit"))
-			return
-		}
-		patchMask(r, body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		next.ServeHTTP(w, r)
-	})
-}

@@ -1,6 +1,7 @@
 // Package gateway is the REST edge: grpc-gateway routes to the services over gRPC, AIP-193 JSON
-// errors, the caller's credential and idempotency key forwarded, request size limits, strict JSON,
-// the OpenAPI document and its docs page, all traced with otelhttp.
+// errors, the caller's credential, idempotency key and request id forwarded, the HTTP conventions
+// of DESIGN §3 (X-Request-Id, ETag and If-Match, CORS, 405 with Allow, strict decoding), the
+// OpenAPI document and its docs page, all traced with otelhttp.
 package gateway
 
 import (
@@ -13,10 +14,13 @@ import (
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/rs/cors"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/crmcycle/crm/pkg/telemetry"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -29,12 +33,16 @@ import (
 type Config struct {
 	Addr         string
 	MaxBodyBytes int64
+	// CORSOrigins are the browser origins allowed to call the API, comma-separated ("*" for any);
+	// none by default.
+	CORSOrigins string
 }
 
 // RegisterFlags registers the gateway flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "http-addr", ":8080", "REST gateway listen address")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest accepted request body")
+	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "browser origins allowed to call the API, comma-separated (* for any)")
 }
 
 // Validate checks the configuration.
@@ -52,8 +60,13 @@ type Backends struct {
 
 // New returns the gateway's HTTP handler. ready reports readiness for /readyz.
 func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, ready func(context.Context) error) (http.Handler, error) {
+	routes, err := newRouteTable(openAPIJSON)
+	if err != nil {
+		return nil, err
+	}
 	rest := runtime.NewServeMux(
 		runtime.WithErrorHandler(writeError),
+		runtime.WithForwardResponseOption(setETag),
 		runtime.WithIncomingHeaderMatcher(forwardHeader),
 		runtime.WithMiddlewares(nameSpan),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, strictJSON{&runtime.JSONPb{
@@ -107,7 +120,7 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(docsPage)
 	})
-	api := otelhttp.NewHandler(limitBody(cfg.MaxBodyBytes, rest), "gateway",
+	api := otelhttp.NewHandler(&conventions{routes: routes, maxBody: cfg.MaxBodyBytes, next: rest}, "gateway",
 		otelhttp.WithTracerProvider(tel.TracerProvider),
 		otelhttp.WithMeterProvider(tel.MeterProvider),
 		otelhttp.WithPropagators(tel.Propagator),
@@ -115,13 +128,51 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 	)
 	// API routes bypass the ServeMux: a mux pattern on the request would make otelhttp rename the
 	// span to it ("/v1/") after nameSpan gave it the route.
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
 			api.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
-	}), nil
+	})
+	if cfg.CORSOrigins != "" {
+		h = cors.New(cors.Options{
+			AllowedOrigins: strings.Split(cfg.CORSOrigins, ","),
+			AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodPut, http.MethodDelete},
+			AllowedHeaders: []string{"Authorization", "Content-Type", "Idempotency-Key", "If-Match", requestIDHeader},
+			ExposedHeaders: []string{"ETag", requestIDHeader, "Retry-After", "Allow", "WWW-Authenticate"},
+			MaxAge:         600,
+		}).Handler(h)
+	}
+	return withRequestID(h), nil
+}
+
+// setETag puts the etag of the resource a response carries into the ETag header.
+func setETag(_ context.Context, w http.ResponseWriter, m proto.Message) error {
+	if tag := etagOf(m.ProtoReflect()); tag != "" {
+		w.Header().Set("ETag", `"`+tag+`"`)
+	}
+	return nil
+}
+
+// etagOf is a message's etag, or that of the one resource it holds ("" when none or several).
+func etagOf(m protoreflect.Message) string {
+	if fd := m.Descriptor().Fields().ByName("etag"); fd != nil && fd.Kind() == protoreflect.StringKind {
+		return m.Get(fd).String()
+	}
+	var tags []string
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Message() != nil && fd.Cardinality() != protoreflect.Repeated {
+			if etag := fd.Message().Fields().ByName("etag"); etag != nil && etag.Kind() == protoreflect.StringKind {
+				tags = append(tags, v.Message().Get(etag).String())
+			}
+		}
+		return true
+	})
+	if len(tags) == 1 {
+		return tags[0]
+	}
+	return ""
 }
 
 // forwardHeader forwards Idempotency-Key and X-Request-Id as gRPC metadata, and everything

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/crmcycle/crm/gateway"
 	"github.com/crmcycle/crm/gateway/gatewaytest"
@@ -26,6 +27,8 @@ type call struct {
 	tenant string
 	// email is the captured lead's e-mail.
 	email string
+	// requestID is the x-request-id metadata the call arrived with.
+	requestID string
 }
 
 // fakeMarketing stands in for the marketing service behind the gateway. It records every call that
@@ -39,9 +42,13 @@ type fakeMarketing struct {
 
 func (f *fakeMarketing) record(ctx context.Context, method, email string) int {
 	p, _ := auth.FromContext(ctx)
+	var requestID string
+	if ids := metadata.ValueFromIncomingContext(ctx, "x-request-id"); len(ids) == 1 {
+		requestID = ids[0]
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, call{method: method, tenant: p.TenantID, email: email})
+	f.calls = append(f.calls, call{method: method, tenant: p.TenantID, email: email, requestID: requestID})
 	return len(f.calls)
 }
 
@@ -69,6 +76,17 @@ func (f *fakeMarketing) received() []call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]call(nil), f.calls...)
+}
+
+// requestIDs returns the request ids of the captures of email.
+func (f *fakeMarketing) requestIDs(email string) []string {
+	var ids []string
+	for _, c := range f.received() {
+		if c.method == "CaptureLead" && c.email == email {
+			ids = append(ids, c.requestID)
+		}
+	}
+	return ids
 }
 
 // captured returns how many captures of email reached the handler.

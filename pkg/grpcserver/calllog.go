@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -39,6 +40,9 @@ func logCalls(logger *slog.Logger) grpc.UnaryServerInterceptor {
 		}
 		if err != nil {
 			attrs = append(attrs, slog.Any("grpc.error", err))
+		}
+		if ids := metadata.ValueFromIncomingContext(ctx, "x-request-id"); len(ids) == 1 {
+			attrs = append(attrs, slog.String("request_id", ids[0])) // as the client saw it in X-Request-Id
 		}
 		logger.LogAttrs(ctx, level, "finished call", attrs...)
 		return resp, err

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/crmcycle/crm/pkg/apierr"
@@ -140,7 +141,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(
 			logging.StreamServerInterceptor(slogAdapter(logger), logging.WithLevels(codeToLevel),
-				logging.WithLogOnEvents(logging.FinishCall)),
+				logging.WithLogOnEvents(logging.FinishCall), logging.WithFieldsFromContext(requestIDField)),
 			recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(panicHandler(logger))),
 			streamAuth(deps.Authenticator, logger),
 		),
@@ -257,4 +258,13 @@ func codeToLevel(code codes.Code) logging.Level {
 		return logging.LevelWarn
 	}
 	return logging.LevelInfo
+}
+
+// requestIDField logs the request id the gateway forwards (x-request-id), so one request's lines
+// are found by the id its client saw in X-Request-Id.
+func requestIDField(ctx context.Context) logging.Fields {
+	if ids := metadata.ValueFromIncomingContext(ctx, "x-request-id"); len(ids) == 1 {
+		return logging.Fields{"request_id", ids[0]}
+	}
+	return nil
 }

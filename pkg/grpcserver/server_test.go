@@ -764,3 +764,16 @@ func TestShutdownTimeoutCutsCalls(t *testing.T) {
 		t.Fatal("the cut call did not return")
 	}
 }
+
+// TestRequestIDInTheLog checks a call's log line carries the x-request-id the gateway forwards
+// (a refused call: successful ones log at debug level).
+func TestRequestIDInTheLog(t *testing.T) {
+	h := start(t, 5*time.Second)
+	ctx := metadata.AppendToOutgoingContext(t.Context(), "x-request-id", "log-req-31")
+	if _, err := marketingv1.NewMarketingServiceClient(h.conn).GetLead(ctx, &marketingv1.GetLeadRequest{Id: idOK}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("a call without a key: %v, want UNAUTHENTICATED", err)
+	}
+	if logs := h.logs.String(); !strings.Contains(logs, `"request_id":"log-req-31"`) {
+		t.Fatalf("the call's log line lacks its request id:\n%s", logs)
+	}
+}

@@ -122,7 +122,7 @@ func TestCampaignPerformanceCountsCaptures(t *testing.T) {
 	// A capture naming a campaign that does not exist is refused and writes nothing.
 	keysBefore, eventsBefore := sys.footprint(t, tenant)
 	r := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ghost@example.com","campaignId":"01a20b45-2a28-7f41-b702-1121b1b3b663"}`))
-	if r.Status != http.StatusBadRequest || !slices.Contains(r.FieldViolations(t), "lead.campaign_id") {
+	if r.Status != http.StatusBadRequest || !slices.Contains(r.FieldViolations(t), "lead.campaignId") {
 		t.Fatalf("capture with an unknown campaign: %d %s", r.Status, r.Body)
 	}
 	if keys, events := sys.footprint(t, tenant); keys != keysBefore || events != eventsBefore {
@@ -141,16 +141,16 @@ func TestCampaignBadInput(t *testing.T) {
 		status                   int
 		field                    string
 	}{
-		{"no name", "POST", "/v1/campaigns", `{"channel":"CHANNEL_EMAIL"}`, 400, "campaign.display_name"},
+		{"no name", "POST", "/v1/campaigns", `{"channel":"CHANNEL_EMAIL"}`, 400, "campaign.displayName"},
 		{"no channel", "POST", "/v1/campaigns", `{"displayName":"x"}`, 400, "campaign.channel"},
-		{"bad currency", "POST", "/v1/campaigns", `{"displayName":"x","channel":"CHANNEL_EMAIL","budget":{"currencyCode":"euro","units":"1"}}`, 400, "campaign.budget.currency_code"},
+		{"bad currency", "POST", "/v1/campaigns", `{"displayName":"x","channel":"CHANNEL_EMAIL","budget":{"currencyCode":"euro","units":"1"}}`, 400, "campaign.budget.currencyCode"},
 		{"nanos out of range", "POST", "/v1/campaigns", `{"displayName":"x","channel":"CHANNEL_EMAIL","budget":{"currencyCode":"EUR","nanos":1000000000}}`, 400, "campaign.budget.nanos"},
 		{"mixed signs", "POST", "/v1/campaigns", `{"displayName":"x","channel":"CHANNEL_EMAIL","budget":{"currencyCode":"EUR","units":"1","nanos":-5}}`, 400, "campaign.budget"},
 		{"negative budget", "POST", "/v1/campaigns", `{"displayName":"x","channel":"CHANNEL_EMAIL","budget":{"currencyCode":"EUR","units":"-1"}}`, 400, "campaign"},
 		{"ends before it starts", "POST", "/v1/campaigns", `{"displayName":"x","channel":"CHANNEL_EMAIL","startTime":"2026-05-01T00:00:00Z","endTime":"2026-04-01T00:00:00Z"}`, 400, "campaign"},
-		{"cost in another currency", "POST", "/v1/campaigns", `{"displayName":"x","channel":"CHANNEL_EMAIL","budget":{"currencyCode":"EUR","units":"1"},"actualCost":{"currencyCode":"USD","units":"1"}}`, 400, "campaign.actual_cost"},
-		{"update: unknown mask path", "PATCH", "/v1/campaigns/" + id + "?updateMask=status", `{"status":"CAMPAIGN_STATUS_ACTIVE"}`, 400, "update_mask"},
-		{"update: clears a required field", "PATCH", "/v1/campaigns/" + id + "?updateMask=displayName", `{}`, 400, "campaign.display_name"},
+		{"cost in another currency", "POST", "/v1/campaigns", `{"displayName":"x","channel":"CHANNEL_EMAIL","budget":{"currencyCode":"EUR","units":"1"},"actualCost":{"currencyCode":"USD","units":"1"}}`, 400, "campaign.actualCost"},
+		{"update: unknown mask path", "PATCH", "/v1/campaigns/" + id + "?updateMask=status", `{"status":"CAMPAIGN_STATUS_ACTIVE"}`, 400, "updateMask"},
+		{"update: clears a required field", "PATCH", "/v1/campaigns/" + id + "?updateMask=displayName", `{}`, 400, "campaign.displayName"},
 		{"update: window turns invalid", "PATCH", "/v1/campaigns/" + id + "?updateMask=endTime", `{"endTime":"2026-01-01T00:00:00Z"}`, 400, "campaign"},
 		{"update: bad id", "PATCH", "/v1/campaigns/nope?updateMask=displayName", `{"displayName":"x"}`, 400, "campaign.id"},
 		{"bad filter", "GET", "/v1/campaigns?filter=budget%20%3E%201", "", 400, "filter"},

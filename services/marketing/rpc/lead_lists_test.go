@@ -61,9 +61,9 @@ func TestLeadListFiltersOverRESTAndGRPC(t *testing.T) {
 		{"two index fields", "status = LEAD_STATUS_NEW AND channel = CHANNEL_WEB", "", "", "filter"},
 		{"score with a tag", `tags:"vip" AND score > 3`, "", "", "filter"},
 		{"unknown field", "email = x@example.com", "", "", "filter"},
-		{"create time order with a score range", "score > 3", "create_time desc", "", "order_by"},
-		{"unknown order", "", "email", "", "order_by"},
-		{"token of another order", "", "", first.JSON(t)["nextPageToken"].(string), "page_token"},
+		{"create time order with a score range", "score > 3", "create_time desc", "", "orderBy"},
+		{"unknown order", "", "email", "", "orderBy"},
+		{"token of another order", "", "", first.JSON(t)["nextPageToken"].(string), "pageToken"},
 	} {
 		r := list(key, tt.filter, tt.orderBy, tt.token)
 		if r.Status != http.StatusBadRequest || !slices.Contains(r.FieldViolations(t), tt.field) {

@@ -69,7 +69,7 @@ func TestLifecycleOverREST(t *testing.T) {
 		{"at risk of an unknown customer", http.MethodPost, lifecyclePath(unknown, ":setAtRisk"), key, `{"reason":"x"}`, 404, "NOT_FOUND", ""},
 		{"clear risk of an unknown customer", http.MethodPost, lifecyclePath(unknown, ":clearAtRisk"), key, `{}`, 404, "NOT_FOUND", ""},
 		{"at risk without reason", http.MethodPost, lifecyclePath(customer, ":setAtRisk"), key, `{}`, 400, "INVALID_ARGUMENT", "reason"},
-		{"bad customer id", http.MethodGet, lifecyclePath("nope", ""), key, ``, 400, "INVALID_ARGUMENT", "customer_id"},
+		{"bad customer id", http.MethodGet, lifecyclePath("nope", ""), key, ``, 400, "INVALID_ARGUMENT", "customerId"},
 		{"move with a read-only key", http.MethodPost, lifecyclePath(customer, ":move"), reader, `{"stage":"LIFECYCLE_STAGE_CLIENT","cause":"x"}`, 403, "PERMISSION_DENIED", ""},
 		{"another tenant's lifecycle", http.MethodGet, lifecyclePath(customer, ""), stranger, ``, 404, "NOT_FOUND", ""},
 		{"another tenant's at risk", http.MethodPost, lifecyclePath(customer, ":setAtRisk"), stranger, `{"reason":"x"}`, 404, "NOT_FOUND", ""},

@@ -38,10 +38,10 @@ func TestLoyaltyProgramOverREST(t *testing.T) {
 		code                   int
 		status, field          string
 	}{
-		{"thresholds that do not rise", key, "goldPoints", `{"goldPoints":"50"}`, 400, "INVALID_ARGUMENT", "loyalty_program"},
-		{"a currency that is not a code", key, "currencyCode", `{"currencyCode":"euro"}`, 400, "INVALID_ARGUMENT", "loyalty_program.currency_code"},
-		{"a negative rate", key, "pointsPerUnit", `{"pointsPerUnit":"-1"}`, 400, "INVALID_ARGUMENT", "loyalty_program.points_per_unit"},
-		{"an output-only field", key, "etag", `{"etag":"7"}`, 400, "INVALID_ARGUMENT", "update_mask"},
+		{"thresholds that do not rise", key, "goldPoints", `{"goldPoints":"50"}`, 400, "INVALID_ARGUMENT", "loyaltyProgram"},
+		{"a currency that is not a code", key, "currencyCode", `{"currencyCode":"euro"}`, 400, "INVALID_ARGUMENT", "loyaltyProgram.currencyCode"},
+		{"a negative rate", key, "pointsPerUnit", `{"pointsPerUnit":"-1"}`, 400, "INVALID_ARGUMENT", "loyaltyProgram.pointsPerUnit"},
+		{"an output-only field", key, "etag", `{"etag":"7"}`, 400, "INVALID_ARGUMENT", "updateMask"},
 		{"a stale etag", key, "silverPoints", `{"silverPoints":"200","etag":"0"}`, 409, "ABORTED", ""},
 		{"a read-only key", reader, "silverPoints", `{"silverPoints":"200"}`, 403, "PERMISSION_DENIED", ""},
 	} {

@@ -43,7 +43,7 @@ func TestReferralCodes(t *testing.T) {
 		{"another tenant's code", stranger, `{"email":"x@example.com","referralCode":"` + code + `"}`},
 	} {
 		r := sys.Do(t, http.MethodPost, "/v1/leads", tt.key, []byte(tt.body))
-		if r.Status != http.StatusBadRequest || !slices.Contains(r.FieldViolations(t), "lead.referral_code") {
+		if r.Status != http.StatusBadRequest || !slices.Contains(r.FieldViolations(t), "lead.referralCode") {
 			t.Errorf("%s: %d %s, want 400 naming lead.referral_code", tt.name, r.Status, r.Body)
 		}
 	}

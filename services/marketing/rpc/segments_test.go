@@ -71,15 +71,15 @@ func TestSegmentsOverREST(t *testing.T) {
 		code                          int
 		status, field                 string
 	}{
-		{"no name", http.MethodPost, "/v1/segments", key, `{"rule":{}}`, 400, "INVALID_ARGUMENT", "segment.display_name"},
+		{"no name", http.MethodPost, "/v1/segments", key, `{"rule":{}}`, 400, "INVALID_ARGUMENT", "segment.displayName"},
 		{"no rule", http.MethodPost, "/v1/segments", key, `{"displayName":"x"}`, 400, "INVALID_ARGUMENT", "segment.rule"},
-		{"unspecified stage", http.MethodPost, "/v1/segments", key, `{"displayName":"x","rule":{"lifecycleStages":["LIFECYCLE_STAGE_UNSPECIFIED"]}}`, 400, "INVALID_ARGUMENT", "segment.rule.lifecycle_stages[0]"},
-		{"score range upside down", http.MethodPost, "/v1/segments", key, `{"displayName":"x","rule":{"minScore":50,"maxScore":10}}`, 400, "INVALID_ARGUMENT", "segment.rule.max_score"},
+		{"unspecified stage", http.MethodPost, "/v1/segments", key, `{"displayName":"x","rule":{"lifecycleStages":["LIFECYCLE_STAGE_UNSPECIFIED"]}}`, 400, "INVALID_ARGUMENT", "segment.rule.lifecycleStages[0]"},
+		{"score range upside down", http.MethodPost, "/v1/segments", key, `{"displayName":"x","rule":{"minScore":50,"maxScore":10}}`, 400, "INVALID_ARGUMENT", "segment.rule.maxScore"},
 		{"create with a read-only key", http.MethodPost, "/v1/segments", reader, `{"displayName":"x","rule":{}}`, 403, "PERMISSION_DENIED", ""},
 		{"unknown segment", http.MethodGet, "/v1/segments/" + unknown, key, ``, 404, "NOT_FOUND", ""},
 		{"members of an unknown segment", http.MethodGet, "/v1/segments/" + unknown + "/members", key, ``, 404, "NOT_FOUND", ""},
 		{"delete an unknown segment", http.MethodDelete, "/v1/segments/" + unknown, key, ``, 404, "NOT_FOUND", ""},
-		{"forged member token", http.MethodGet, "/v1/segments/" + id + "/members?pageToken=AAAAAAAAAAAAAAAAAAAAAAAAAAAA", key, ``, 400, "INVALID_ARGUMENT", "page_token"},
+		{"forged member token", http.MethodGet, "/v1/segments/" + id + "/members?pageToken=AAAAAAAAAAAAAAAAAAAAAAAAAAAA", key, ``, 400, "INVALID_ARGUMENT", "pageToken"},
 		{"bad segment id", http.MethodGet, "/v1/segments/nope", key, ``, 400, "INVALID_ARGUMENT", "id"},
 		{"another tenant's segment", http.MethodGet, "/v1/segments/" + id, stranger, ``, 404, "NOT_FOUND", ""},
 		{"another tenant's members", http.MethodGet, "/v1/segments/" + id + "/members", stranger, ``, 404, "NOT_FOUND", ""},

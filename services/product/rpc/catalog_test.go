@@ -63,7 +63,7 @@ func TestProductCatalogOverREST(t *testing.T) {
 	archived := sys.Do(t, http.MethodPost, "/v1/products:quote", key, fmt.Appendf(nil,
 		`{"currencyCode":"EUR","items":[{"productId":%q,"quantity":1}]}`, id))
 	if archived.Status != http.StatusBadRequest || archived.ErrorStatus(t) != "FAILED_PRECONDITION" ||
-		fmt.Sprint(archived.FieldViolations(t)) != "[items[0].product_id]" {
+		fmt.Sprint(archived.FieldViolations(t)) != "[items[0].productId]" {
 		t.Fatalf("quote of an archived product: %d %s", archived.Status, archived.Body)
 	}
 	if r := sys.Do(t, http.MethodPatch, "/v1/products/"+id+"?updateMask=displayName", key, []byte(`{"displayName":"x"}`)); r.Status != http.StatusBadRequest || r.ErrorStatus(t) != "FAILED_PRECONDITION" {

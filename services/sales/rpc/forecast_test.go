@@ -197,7 +197,7 @@ func TestForecastDefaultsAndSeries(t *testing.T) {
 		t.Fatalf("series over REST = %v, want 2026-Q4 to 2027-Q2", rest)
 	}
 	details := sys.Fails(t, http.MethodGet, "/v1/forecast:series?pastQuarters=13", key, "", http.StatusBadRequest, "INVALID_ARGUMENT")
-	if !fieldViolation(details, "past_quarters") {
+	if !fieldViolation(details, "pastQuarters") {
 		t.Fatalf("13 quarters back: details %v, want a violation of past_quarters", details)
 	}
 }

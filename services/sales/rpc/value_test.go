@@ -379,7 +379,7 @@ func TestCustomerValueOverRESTAndTheCustomer360(t *testing.T) {
 	sys.Fails(t, http.MethodGet, "/v1/customers/"+customer+"/value", foreign, "", http.StatusNotFound, "NOT_FOUND")
 	sys.Fails(t, http.MethodGet, "/v1/customers/"+uuid.NewString()+"/value", key, "", http.StatusNotFound, "NOT_FOUND")
 	details := sys.Fails(t, http.MethodGet, "/v1/customers/not-a-uuid/value", key, "", http.StatusBadRequest, "INVALID_ARGUMENT")
-	if !fieldViolation(details, "customer_id") {
+	if !fieldViolation(details, "customerId") {
 		t.Fatalf("a bad id's details = %v, want a violation of customer_id", details)
 	}
 }

@@ -44,7 +44,7 @@ func TestSupportConfigOverREST(t *testing.T) {
 		t.Fatalf("update business hours alone: %d %s", r.Status, r.Body)
 	}
 	if r := sys.Do(t, http.MethodPatch, "/v1/support/settings?updateMask=autoCloseDays", key, []byte(`{"etag":"2"}`)); r.Status != 400 ||
-		!strings.Contains(string(r.Body), "settings.auto_close_days") {
+		!strings.Contains(string(r.Body), "settings.autoCloseDays") {
 		t.Fatalf("clearing autoCloseDays: %d %s, want 400 on the merged settings' autoCloseDays", r.Status, r.Body)
 	}
 
@@ -72,23 +72,23 @@ func TestSupportConfigOverREST(t *testing.T) {
 	}{
 		{"policies without key", "GET", "/v1/slaPolicies", "", "", 401, "UNAUTHENTICATED", ""},
 		{"policy with a read-only key", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW", readOnly, `{"firstResponseTarget":"600s"}`, 403, "PERMISSION_DENIED", ""},
-		{"policy of no priority", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_UNSPECIFIED", key, `{"firstResponseTarget":"600s"}`, 400, "INVALID_ARGUMENT", "sla_policy.priority"},
+		{"policy of no priority", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_UNSPECIFIED", key, `{"firstResponseTarget":"600s"}`, 400, "INVALID_ARGUMENT", "slaPolicy.priority"},
 		{"policy of an unknown priority", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_HUGE", key, `{"firstResponseTarget":"600s"}`, 400, "INVALID_ARGUMENT", ""},
-		{"policy target too short", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW?updateMask=firstResponseTarget", key, `{"firstResponseTarget":"5s"}`, 400, "INVALID_ARGUMENT", "sla_policy.first_response_target"},
-		{"policy resolution before response", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW", key, `{"firstResponseTarget":"7200s","resolutionTarget":"3600s"}`, 400, "INVALID_ARGUMENT", "sla_policy.resolution_target"},
-		{"policy mask outside the updatable", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW?updateMask=priority", key, `{}`, 400, "INVALID_ARGUMENT", "update_mask"},
+		{"policy target too short", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW?updateMask=firstResponseTarget", key, `{"firstResponseTarget":"5s"}`, 400, "INVALID_ARGUMENT", "slaPolicy.firstResponseTarget"},
+		{"policy resolution before response", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW", key, `{"firstResponseTarget":"7200s","resolutionTarget":"3600s"}`, 400, "INVALID_ARGUMENT", "slaPolicy.resolutionTarget"},
+		{"policy mask outside the updatable", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW?updateMask=priority", key, `{}`, 400, "INVALID_ARGUMENT", "updateMask"},
 		{"policy stale etag", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_URGENT?updateMask=firstResponseTarget", key, `{"firstResponseTarget":"600s","etag":"0"}`, 409, "ABORTED", ""},
 		{"settings without key", "GET", "/v1/support/settings", "", "", 401, "UNAUTHENTICATED", ""},
 		{"settings with a read-only key", "PATCH", "/v1/support/settings", readOnly, `{"autoCloseDays":3}`, 403, "PERMISSION_DENIED", ""},
-		{"settings out of range", "PATCH", "/v1/support/settings", key, `{"autoCloseDays":400}`, 400, "INVALID_ARGUMENT", "settings.auto_close_days"},
-		{"settings unknown time zone", "PATCH", "/v1/support/settings", key, `{"autoCloseDays":3,"businessHours":{"timeZone":"Mars/Olympus","startHour":9,"endHour":17,"days":[1]}}`, 400, "INVALID_ARGUMENT", "settings.business_hours.time_zone"},
-		{"settings hours inverted", "PATCH", "/v1/support/settings", key, `{"autoCloseDays":3,"businessHours":{"startHour":17,"endHour":9,"days":[1]}}`, 400, "INVALID_ARGUMENT", "settings.business_hours"},
-		{"settings day 8", "PATCH", "/v1/support/settings", key, `{"autoCloseDays":3,"businessHours":{"startHour":9,"endHour":17,"days":[8]}}`, 400, "INVALID_ARGUMENT", "settings.business_hours.days[0]"},
+		{"settings out of range", "PATCH", "/v1/support/settings", key, `{"autoCloseDays":400}`, 400, "INVALID_ARGUMENT", "settings.autoCloseDays"},
+		{"settings unknown time zone", "PATCH", "/v1/support/settings", key, `{"autoCloseDays":3,"businessHours":{"timeZone":"Mars/Olympus","startHour":9,"endHour":17,"days":[1]}}`, 400, "INVALID_ARGUMENT", "settings.businessHours.timeZone"},
+		{"settings hours inverted", "PATCH", "/v1/support/settings", key, `{"autoCloseDays":3,"businessHours":{"startHour":17,"endHour":9,"days":[1]}}`, 400, "INVALID_ARGUMENT", "settings.businessHours"},
+		{"settings day 8", "PATCH", "/v1/support/settings", key, `{"autoCloseDays":3,"businessHours":{"startHour":9,"endHour":17,"days":[8]}}`, 400, "INVALID_ARGUMENT", "settings.businessHours.days[0]"},
 		{"settings stale etag", "PATCH", "/v1/support/settings", key, `{"autoCloseDays":3,"etag":"0"}`, 409, "ABORTED", ""},
 		{"nps without key", "POST", "/v1/npsResponses", "", `{"customerId":"` + supportCustomer + `","score":5}`, 401, "UNAUTHENTICATED", ""},
 		{"nps with a read-only key", "POST", "/v1/npsResponses", readOnly, `{"customerId":"` + supportCustomer + `","score":5}`, 403, "PERMISSION_DENIED", ""},
-		{"nps score out of range", "POST", "/v1/npsResponses", key, `{"customerId":"` + supportCustomer + `","score":11}`, 400, "INVALID_ARGUMENT", "nps_response.score"},
-		{"nps bad customer", "POST", "/v1/npsResponses", key, `{"customerId":"someone","score":5}`, 400, "INVALID_ARGUMENT", "nps_response.customer_id"},
+		{"nps score out of range", "POST", "/v1/npsResponses", key, `{"customerId":"` + supportCustomer + `","score":11}`, 400, "INVALID_ARGUMENT", "npsResponse.score"},
+		{"nps bad customer", "POST", "/v1/npsResponses", key, `{"customerId":"someone","score":5}`, 400, "INVALID_ARGUMENT", "npsResponse.customerId"},
 		{"stats without key", "GET", "/v1/support/stats", "", "", 401, "UNAUTHENTICATED", ""},
 		{"sweep with a read-only key", "POST", "/v1/tickets:sweep", readOnly, `{}`, 403, "PERMISSION_DENIED", ""},
 		{"sweep without key", "POST", "/v1/tickets:sweep", "", `{}`, 401, "UNAUTHENTICATED", ""},

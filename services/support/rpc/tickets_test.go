@@ -140,7 +140,7 @@ func TestSupportTicketsOverREST(t *testing.T) {
 	}{
 		{"no key", "GET", "/v1/tickets/" + id, "", "", 401, "UNAUTHENTICATED", ""},
 		{"read-only key writes", "POST", "/v1/tickets", readOnly, `{"customerId":"` + supportCustomer + `","subject":"x"}`, 403, "PERMISSION_DENIED", ""},
-		{"bad customer", "POST", "/v1/tickets", key, `{"customerId":"nope","subject":"x"}`, 400, "INVALID_ARGUMENT", "ticket.customer_id"},
+		{"bad customer", "POST", "/v1/tickets", key, `{"customerId":"nope","subject":"x"}`, 400, "INVALID_ARGUMENT", "ticket.customerId"},
 		{"no subject", "POST", "/v1/tickets", key, `{"customerId":"` + supportCustomer + `"}`, 400, "INVALID_ARGUMENT", "ticket.subject"},
 		{"bad priority", "POST", "/v1/tickets", key, `{"customerId":"` + supportCustomer + `","subject":"x","priority":"TICKET_PRIORITY_HUGE"}`, 400, "INVALID_ARGUMENT", ""},
 		{"unknown field", "POST", "/v1/tickets", key, `{"customerId":"` + supportCustomer + `","subject":"x","color":"red"}`, 400, "INVALID_ARGUMENT", ""},
@@ -151,15 +151,15 @@ func TestSupportTicketsOverREST(t *testing.T) {
 		{"unknown ticket comments", "GET", "/v1/tickets/" + unknown + "/comments", key, "", 404, "NOT_FOUND", ""},
 		{"unknown ticket update", "PATCH", "/v1/tickets/" + unknown + "?updateMask=subject", key, `{"subject":"x"}`, 404, "NOT_FOUND", ""},
 		{"empty comment", "POST", "/v1/tickets/" + second + "/comments", key, `{"body":""}`, 400, "INVALID_ARGUMENT", "comment.body"},
-		{"no assignee", "POST", "/v1/tickets/" + second + ":assign", key, `{}`, 400, "INVALID_ARGUMENT", "assignee_id"},
+		{"no assignee", "POST", "/v1/tickets/" + second + ":assign", key, `{}`, 400, "INVALID_ARGUMENT", "assigneeId"},
 		{"rating out of range", "POST", "/v1/tickets/" + second + ":rate", key, `{"score":6}`, 400, "INVALID_ARGUMENT", "score"},
-		{"mask outside the updatable", "PATCH", "/v1/tickets/" + second + "?updateMask=status", key, `{"status":"TICKET_STATUS_SOLVED"}`, 400, "INVALID_ARGUMENT", "update_mask"},
+		{"mask outside the updatable", "PATCH", "/v1/tickets/" + second + "?updateMask=status", key, `{"status":"TICKET_STATUS_SOLVED"}`, 400, "INVALID_ARGUMENT", "updateMask"},
 		{"update empties the subject", "PATCH", "/v1/tickets/" + second + "?updateMask=subject", key, `{"subject":""}`, 400, "INVALID_ARGUMENT", "ticket.subject"},
 		{"unsupported filter", "GET", "/v1/tickets?filter=" + url.QueryEscape("subject = x"), key, "", 400, "INVALID_ARGUMENT", "filter"},
 		{"bad filter value", "GET", "/v1/tickets?filter=" + url.QueryEscape("status = OPEN"), key, "", 400, "INVALID_ARGUMENT", "filter"},
 		{"forged page token", "GET", "/v1/tickets?pageToken=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", key, "", 400, "INVALID_ARGUMENT", ""},
 		{"token of another filter", "GET", "/v1/tickets?filter=" + url.QueryEscape("status = TICKET_STATUS_NEW") + "&pageToken=" + page1["nextPageToken"].(string), key, "", 400, "INVALID_ARGUMENT", ""},
-		{"negative page size", "GET", "/v1/tickets?pageSize=-1", key, "", 400, "INVALID_ARGUMENT", "page_size"},
+		{"negative page size", "GET", "/v1/tickets?pageSize=-1", key, "", 400, "INVALID_ARGUMENT", "pageSize"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := sys.Do(t, c.method, c.path, c.key, []byte(c.body))

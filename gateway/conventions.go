@@ -1,0 +1,292 @@
+package gateway
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+const requestIDHeader = "X-Request-Id"
+
+// withRequestID gives every response an X-Request-Id: the request's own when it is 1 to 128
+// printable ASCII characters, else a new UUIDv7. The request carries it on (to the services as
+// x-request-id metadata, into the span and error details).
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(requestIDHeader)
+		if !validRequestID(id) {
+			id = uuid.Must(uuid.NewV7()).String()
+			r.Header.Set(requestIDHeader, id)
+		}
+		w.Header().Set(requestIDHeader, id)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := range len(id) {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// conventions applies DESIGN §3's HTTP conventions to the API routes before grpc-gateway sees
+// them: 405 with Allow for a wrong method, OPTIONS, strict path, query and body decoding, the
+// update mask a PATCH body implies, and If-Match.
+type conventions struct {
+	routes  *routeTable
+	maxBody int64
+	next    http.Handler
+}
+
+func (c *conventions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.request.header.x-request-id", r.Header.Get(requestIDHeader)))
+	route := c.routes.match(r.URL.EscapedPath())
+	if route == nil {
+		c.next.ServeHTTP(w, r) // grpc-gateway answers 404
+		return
+	}
+	op, ok := route.ops[r.Method]
+	if !ok {
+		w.Header().Set("Allow", route.allow())
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		clientError(w, r, http.StatusMethodNotAllowed, codes.Unimplemented, "method",
+			fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, route.template, route.allow()))
+		return
+	}
+	if field, msg := checkPath(route, r.URL.EscapedPath()); field != "" {
+		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, field, msg)
+		return
+	}
+	if field, msg := checkQuery(op, r.URL.RawQuery); field != "" {
+		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, field, msg)
+		return
+	}
+	body, ok := c.readBody(w, r)
+	if !ok {
+		return
+	}
+	patchMask(r, body)
+	if match := r.Header.Get("If-Match"); match != "" && op.ifMatch {
+		var done bool
+		if body, done = c.ifMatch(w, r, op, match, body); done {
+			return
+		}
+	}
+	if body != nil {
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	}
+	c.next.ServeHTTP(w, r)
+}
+
+// checkPath refuses a path variable that is not valid UTF-8 or holds a NUL, naming it.
+func checkPath(route *routePath, escaped string) (string, string) {
+	for i, seg := range strings.Split(strings.TrimPrefix(escaped, "/"), "/") {
+		v, err := url.PathUnescape(seg)
+		if err != nil || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return route.param(i), "must be valid UTF-8 without NUL"
+		}
+	}
+	return "", ""
+}
+
+// checkQuery refuses query parameters the operation does not take, and values that are not valid
+// UTF-8 or hold a NUL.
+func checkQuery(op *routeOp, raw string) (string, string) {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return "query", "malformed query string"
+	}
+	for name, values := range q {
+		if !op.query[name] {
+			accepted := make([]string, 0, len(op.query))
+			for n := range op.query {
+				if !strings.Contains(n, "_") {
+					accepted = append(accepted, n)
+				}
+			}
+			if len(accepted) == 0 {
+				return name, "unknown query parameter; this route takes none"
+			}
+			return name, "unknown query parameter; accepted: " + strings.Join(slices.Sorted(slices.Values(accepted)), ", ")
+		}
+		for _, v := range values {
+			if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+				return name, "must be valid UTF-8 without NUL"
+			}
+		}
+	}
+	return "", ""
+}
+
+// readBody reads the whole body (refusing more than the limit with 413) and checks it is one JSON
+// value of valid UTF-8, with nothing after it and no NUL in any string.
+func (c *conventions) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, true
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, c.maxBody+1))
+	if err != nil {
+		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "body", "unreadable")
+		return nil, false
+	}
+	if int64(len(body)) > c.maxBody {
+		clientError(w, r, http.StatusRequestEntityTooLarge, codes.InvalidArgument, "body", "request body is larger than the limit")
+		return nil, false
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return body, true
+	}
+	if !utf8.Valid(body) {
+		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "body", "not valid UTF-8")
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "body", "not JSON: "+err.Error())
+		return nil, false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "body", "data after the JSON value")
+		return nil, false
+	}
+	if field := nulField(v, ""); field != "" {
+		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, field, "must not contain NUL")
+		return nil, false
+	}
+	return body, true
+}
+
+// nulField is the JSON path of the first name or string value holding a NUL ("" when none).
+func nulField(v any, path string) string {
+	join := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch v := v.(type) {
+	case string:
+		if strings.ContainsRune(v, 0) {
+			return cmp.Or(path, "body")
+		}
+	case map[string]any:
+		for k, x := range v {
+			if strings.ContainsRune(k, 0) {
+				return cmp.Or(path, "body")
+			}
+			if f := nulField(x, join(k)); f != "" {
+				return f
+			}
+		}
+	case []any:
+		for i, x := range v {
+			if f := nulField(x, fmt.Sprintf("%s[%d]", cmp.Or(path, "body"), i)); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
+// ifMatch honours If-Match on a change to a resource with an etag. Where the request carries the
+// etag (a PATCH body, DELETE ?etag=), the If-Match value goes there, so the service checks it in
+// the same atomic write; otherwise (custom methods) the resource is read first and a different
+// ETag is 412. Either way an ABORTED answer becomes 412 (see writeError).
+func (c *conventions) ifMatch(w http.ResponseWriter, r *http.Request, op *routeOp, match string, body []byte) ([]byte, bool) {
+	tags := parseIfMatch(match)
+	if len(tags) == 1 && tags[0] != "*" {
+		switch {
+		case op.etagBody && r.Method == http.MethodPatch:
+			var fields map[string]json.RawMessage
+			if json.Unmarshal(body, &fields) == nil {
+				fields["etag"], _ = json.Marshal(tags[0])
+				body, _ = json.Marshal(fields)
+				return body, false
+			}
+		case op.etagQuery:
+			q := r.URL.Query()
+			q.Set("etag", tags[0])
+			r.URL.RawQuery = q.Encode()
+			return body, false
+		}
+	}
+	get := r.Clone(r.Context())
+	get.Method, get.Body, get.ContentLength = http.MethodGet, http.NoBody, 0
+	get.URL = &url.URL{Path: resourcePath(r.URL.Path), RawPath: resourcePath(r.URL.EscapedPath())}
+	get.RequestURI = get.URL.RequestURI()
+	get.Header.Del("Idempotency-Key")
+	rec := httptest.NewRecorder()
+	c.next.ServeHTTP(rec, get)
+	if rec.Code != http.StatusOK {
+		copyResponse(w, rec)
+		return nil, true
+	}
+	current := strings.Trim(rec.Header().Get("ETag"), `"`)
+	for _, tag := range tags {
+		if tag == "*" || tag == current {
+			return body, false
+		}
+	}
+	writeJSONError(w, r, http.StatusPreconditionFailed, codes.FailedPrecondition,
+		"If-Match does not match the resource's current ETag", []*anypb.Any{
+			mustAny(&errdetails.ErrorInfo{Reason: "ETAG_MISMATCH", Domain: "gateway.crm",
+				Metadata: map[string]string{"current_etag": current}})})
+	return nil, true
+}
+
+// parseIfMatch reads `"a", W/"b"` or `*` into etags without quotes.
+func parseIfMatch(h string) []string {
+	var tags []string
+	for _, t := range strings.Split(h, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t = strings.Trim(t, `"`); t != "" {
+			tags = append(tags, t)
+		}
+	}
+	return tags
+}
+
+func copyResponse(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
+	for k, v := range rec.Header() {
+		if k != requestIDHeader {
+			w.Header()[k] = v
+		}
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}
+
+// clientError writes an AIP-193 error the gateway found itself, with a BadRequest naming field.
+func clientError(w http.ResponseWriter, r *http.Request, status int, c codes.Code, field, msg string) {
+	writeJSONError(w, r, status, c, field+": "+msg, []*anypb.Any{
+		mustAny(&errdetails.ErrorInfo{Reason: "INVALID_ARGUMENT", Domain: "gateway.crm"}),
+		mustAny(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: msg}}}),
+	})
+}

@@ -1,0 +1,208 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// routeTable is what the edge knows of every route, read from the OpenAPI document it serves (so
+// a route added to the protos gets the conventions with no list to update): the methods of each
+// path, the query parameters each operation accepts, and where If-Match applies.
+type routeTable struct {
+	paths []*routePath
+}
+
+type routePath struct {
+	template string
+	segments []string // "v1", "leads", "{id}"; the last may carry a custom verb: "{id}:qualify"
+	ops      map[string]*routeOp
+}
+
+type routeOp struct {
+	// query holds the accepted query parameter names, in JSON and proto (snake_case) form.
+	query map[string]bool
+	// ifMatch: the operation changes a resource with an etag (the document declares If-Match).
+	ifMatch bool
+	// etagBody / etagQuery: the request carries the etag itself, in the body or as ?etag=.
+	etagBody, etagQuery bool
+}
+
+// newRouteTable reads the routes of an OpenAPI document.
+func newRouteTable(doc []byte) (*routeTable, error) {
+	var d struct {
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return nil, fmt.Errorf("gateway: openapi routes: %w", err)
+	}
+	t := &routeTable{}
+	for template, item := range d.Paths {
+		p := &routePath{template: template, segments: strings.Split(strings.TrimPrefix(template, "/"), "/"), ops: map[string]*routeOp{}}
+		for method, raw := range item {
+			var op struct {
+				Parameters []struct {
+					Ref  string `json:"$ref"`
+					Name string `json:"name"`
+					In   string `json:"in"`
+				} `json:"parameters"`
+				RequestBody struct {
+					Content map[string]struct {
+						Schema struct {
+							Ref string `json:"$ref"`
+						} `json:"schema"`
+					} `json:"content"`
+				} `json:"requestBody"`
+			}
+			if err := json.Unmarshal(raw, &op); err != nil {
+				continue // not an operation (a path-level field)
+			}
+			o := &routeOp{query: map[string]bool{}}
+			for _, prm := range op.Parameters {
+				switch {
+				case prm.Ref == "#/components/parameters/IfMatch":
+					o.ifMatch = true
+				case prm.In == "query":
+					o.query[prm.Name], o.query[snakeCase(prm.Name)] = true, true
+					o.etagQuery = o.etagQuery || prm.Name == "etag"
+				}
+			}
+			if ref := op.RequestBody.Content["application/json"].Schema.Ref; ref != "" {
+				_, o.etagBody = d.Components.Schemas[strings.TrimPrefix(ref, "#/components/schemas/")].Properties["etag"]
+			}
+			p.ops[strings.ToUpper(method)] = o
+		}
+		t.paths = append(t.paths, p)
+	}
+	return t, nil
+}
+
+// match finds the operations a request path can reach: the paths with a custom verb that the
+// path ends with come first (as in grpc-gateway), else the plain ones. It returns the matching
+// path (nil when none) and the path's parameter values by segment position.
+func (t *routeTable) match(path string) *routePath {
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	var plain *routePath
+	for _, p := range t.paths {
+		if !p.matches(segs) {
+			continue
+		}
+		if p.verb() != "" {
+			return p
+		}
+		plain = p
+	}
+	return plain
+}
+
+func (p *routePath) verb() string {
+	last := p.segments[len(p.segments)-1]
+	if i := strings.LastIndex(last, ":"); i > strings.LastIndex(last, "}") {
+		return last[i+1:]
+	}
+	return ""
+}
+
+func (p *routePath) matches(segs []string) bool {
+	if len(segs) != len(p.segments) {
+		return false
+	}
+	for i, tmpl := range p.segments {
+		got := segs[i]
+		if verb := ""; i == len(segs)-1 && p.verb() != "" {
+			verb = ":" + p.verb()
+			if !strings.HasSuffix(got, verb) {
+				return false
+			}
+			got, tmpl = strings.TrimSuffix(got, verb), strings.TrimSuffix(tmpl, verb)
+		}
+		if strings.HasPrefix(tmpl, "{") {
+			if got == "" {
+				return false
+			}
+			continue
+		}
+		if got != tmpl {
+			return false
+		}
+	}
+	return true
+}
+
+// allow is the Allow header of a path: its methods, and OPTIONS.
+func (p *routePath) allow() string {
+	methods := []string{http.MethodOptions}
+	for m := range p.ops {
+		methods = append(methods, m)
+	}
+	sort.Strings(methods)
+	return strings.Join(slices.Compact(methods), ", ")
+}
+
+// param names the template parameter at segment i, for error details ("id").
+func (p *routePath) param(i int) string {
+	if i >= len(p.segments) {
+		return "path"
+	}
+	s := p.segments[i]
+	if start, end := strings.Index(s, "{"), strings.Index(s, "}"); start >= 0 && end > start {
+		return s[start+1 : end]
+	}
+	return "path"
+}
+
+// resource is the path of the resource a custom method acts on: the path less its verb.
+func resourcePath(path string) string {
+	last := strings.LastIndex(path, "/")
+	if i := strings.LastIndex(path, ":"); i > last {
+		return path[:i]
+	}
+	return path
+}
+
+// snakeCase turns a JSON name into its proto name: pageSize → page_size.
+func snakeCase(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 'A' && r <= 'Z' {
+			b.WriteByte('_')
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// camelPath turns a field path of proto names into the request's JSON names:
+// settings.business_hours.days[0] → settings.businessHours.days[0]. Header names stay.
+func camelPath(path string) string {
+	if strings.Contains(path, "-") {
+		return path
+	}
+	parts := strings.Split(path, ".")
+	for i, p := range parts {
+		var b strings.Builder
+		up := false
+		for _, r := range p {
+			switch {
+			case r == '_':
+				up = true
+				continue
+			case up && r >= 'a' && r <= 'z':
+				r -= 'a' - 'A'
+			}
+			up = false
+			b.WriteRune(r)
+		}
+		parts[i] = b.String()
+	}
+	return strings.Join(parts, ".")
+}
