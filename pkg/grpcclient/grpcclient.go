@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/crmcycle/crm/pkg/events"
@@ -24,6 +25,9 @@ import (
 
 // requestIDHeader is the metadata key of the request id, the one grpcserver reads.
 const requestIDHeader = "x-request-id"
+
+// KeepaliveTime is how often an idle connection is pinged; servers permit it (grpcserver).
+const KeepaliveTime = 30 * time.Second
 
 // Config of outbound calls.
 type Config struct {
@@ -68,6 +72,11 @@ func (p *Pool) Conn(target string) (*grpc.ClientConn, error) {
 			otelgrpc.WithMeterProvider(p.tel.MeterProvider),
 			otelgrpc.WithPropagators(p.tel.Propagator))),
 		grpc.WithChainUnaryInterceptor(deadline(p.cfg.Timeout), forwardCredential, p.stampPass),
+		// Spread calls over every address the name resolves to (every pod of a headless Service),
+		// and notice a dead peer between calls; the servers close connections after a maximum
+		// age, so the client re-resolves and finds replicas added since (grpcserver).
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 
 	"github.com/crmcycle/crm/pkg/grpcclient"
 	"github.com/crmcycle/crm/pkg/telemetry"
@@ -165,5 +167,30 @@ func TestPoolClose(t *testing.T) {
 	defer cancel()
 	if _, err := healthpb.NewHealthClient(second).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
 		t.Errorf("Check on the new connection: %v", err)
+	}
+}
+
+// TestCallsSpreadOverEveryAddress: a name that resolves to several replicas (a headless Service)
+// gets its calls spread round-robin over all of them, not pinned to the first.
+func TestCallsSpreadOverEveryAddress(t *testing.T) {
+	first, firstCalls := startCallee(t)
+	second, secondCalls := startCallee(t)
+	replicas := manual.NewBuilderWithScheme("replicas")
+	replicas.InitialState(resolver.State{Addresses: []resolver.Address{{Addr: first}, {Addr: second}}})
+	resolver.Register(replicas)
+	pool := grpcclient.NewPool(grpcclient.Config{Timeout: 3 * time.Second}, telemetry.ForTest(sdktrace.NewTracerProvider(), noop.NewMeterProvider()))
+	t.Cleanup(func() { _ = pool.Close() })
+	conn, err := pool.Conn("replicas:///crm-sales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const calls = 10
+	for range calls {
+		if _, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, b := len(firstCalls), len(secondCalls); a+b != calls || a < 2 || b < 2 {
+		t.Fatalf("calls per replica: %d and %d, want them spread over both", a, b)
 	}
 }

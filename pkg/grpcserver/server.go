@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/keepalive"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
@@ -35,6 +36,10 @@ import (
 	"github.com/crmcycle/crm/pkg/ratelimit"
 	"github.com/crmcycle/crm/pkg/telemetry"
 )
+
+// MaxConnectionAge is how long a client connection lives before the server asks the client to
+// reconnect: the longest a new replica waits for its share of the calls between services.
+const MaxConnectionAge = 5 * time.Minute
 
 // Config of the gRPC listener.
 type Config struct {
@@ -146,6 +151,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			streamAuth(deps.Authenticator, logger),
 		),
 		grpc.MaxRecvMsgSize(4 << 20),
+		// Connections end after a maximum age (with time for calls in flight), so clients
+		// re-resolve and spread over replicas added since; idle clients may ping (grpcclient).
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: MaxConnectionAge, MaxConnectionAgeGrace: 30 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 20 * time.Second, PermitWithoutStream: true}),
 	}
 	if cfg.TLS() {
 		tlsCfg, err := cfg.ServerTLS()
