@@ -246,12 +246,22 @@ MON = re.compile(r'^\d+\.\d+ \[\d+ (\S+)\] "([^"]+)"')
 
 
 def monitor(name):
+    """Top-level commands per call of a MONITOR run: those of crm's request path (its connections
+    named "crm"), those of the rest (the event bus' "crm-bus" consumers reacting to the calls'
+    events, other clients), and those scripts run inside Redis."""
     path = work / f"{name}.monitor"
     if not path.exists():
         return None
     rep = json.loads((work / f"{name}.out").read_text())
     calls = (rep.get("statusCodeDistribution") or {}).get("OK", 0)
-    top, inner = Counter(), Counter()
+    names = {}  # client address -> connection name
+    clients = work / f"{name}.clients"
+    if clients.exists():
+        for line in clients.read_text().splitlines():
+            f = dict(pair.split("=", 1) for pair in line.split() if "=" in pair)
+            names[f.get("addr", "")] = f.get("name", "")
+    request_path = "crm" in names.values()
+    top, rest, inner = Counter(), Counter(), Counter()
     for line in path.read_text().splitlines():
         m = MON.match(line)
         if not m:
@@ -259,8 +269,13 @@ def monitor(name):
         client, cmd = m.group(1), m.group(2).lower()
         if cmd in ("ping", "info"):  # the health checker's pings, not calls
             continue
-        (inner if client == "lua" else top)[cmd] += 1
-    return calls, top, inner
+        if client == "lua":
+            inner[cmd] += 1
+        elif not request_path or names.get(client) == "crm":
+            top[cmd] += 1
+        else:
+            rest[(names.get(client) or "other") + " " + cmd] += 1
+    return calls, top, rest, inner
 
 
 def per_call(counter, calls):
@@ -286,13 +301,15 @@ for name, what in (("monitor-new", "new lead"), ("monitor-repeat", "known lead")
     res = monitor(name)
     if res is None:
         continue
-    calls, top, inner = res
+    calls, top, rest, inner = res
     if not calls:
         problems.append(f"MONITOR sample {name}: no successful call")
         continue
     rt[name] = sum(top.values()) / calls
-    out(f"  top-level commands per CaptureLead, {what} ({calls} sequential calls under MONITOR): "
+    out(f"  top-level commands per CaptureLead on the request path, {what} ({calls} sequential calls under MONITOR): "
         f"{rt[name]:.2f}  [{per_call(top, calls)}]")
+    if rest:
+        out(f"    other clients meanwhile (the event bus reacting, background work): [{per_call(rest, calls)}]")
     out(f"    run inside the script per call: [{per_call(inner, calls)}]")
 out("")
 

@@ -462,6 +462,8 @@ monitor_run() { # monitor_run NAME DATA
   ghz_capture "$data" --concurrency 1 --total "$MONITOR_CALLS" >"$WORK/$name.out" 2>"$WORK/$name.err" ||
     die "$name: ghz failed: $(tail -n 5 "$WORK/$name.err")"
   sleep 0.2 # let redis-cli write out the last lines; the calls themselves have all returned
+  # Which connection is whose: crm names its request path's pool "crm" and the event bus' "crm-bus".
+  "${RCLI[@]}" client list >"$WORK/$name.clients"
   stop_pid "$MONITOR_PID"
   MONITOR_PID=""
 }
@@ -574,6 +576,6 @@ rc=${PIPESTATUS[0]}
 set -e
 # The raw results beside latest.txt, for a closer look (bench/results/ is not committed).
 rm -rf "$BENCH/results/raw" && mkdir -p "$BENCH/results/raw"
-cp "$WORK"/*.out "$WORK"/*.cpu "$WORK"/*.monitor "$WORK"/mem.* "$WORK"/cmdstats.* "$WORK"/meta.env \
+cp "$WORK"/*.out "$WORK"/*.cpu "$WORK"/*.monitor "$WORK"/*.clients "$WORK"/*.tsv "$WORK"/mem.* "$WORK"/cmdstats.* "$WORK"/meta.env \
   "$WORK"/crm.log "$WORK"/bus.err "$WORK"/bus.rc "$BENCH/results/raw/" 2>/dev/null || true
 [[ $rc -eq 0 ]] || { KEEP_WORK=1; exit "$rc"; }

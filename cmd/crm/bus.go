@@ -56,6 +56,7 @@ func (b *bus) serve(ctx context.Context) error {
 		// queue requests behind them. It is sized here, once every service has subscribed.
 		cfg := b.redisCfg
 		cfg.PoolSize = b.keys.Partitions()*len(b.subscriptions) + 8
+		cfg.ClientName = "crm-bus"
 		var err error
 		if busRedis, err = redisconn.Open(ctx, cfg, b.tel.TracerProvider, b.tel.MeterProvider); err != nil {
 			return err

@@ -60,7 +60,9 @@ func (p *process) modules() map[string]module {
 
 // initRedis opens the store and the key space and page-token keys recorded in it.
 func (p *process) initRedis(ctx context.Context) (service, error) {
-	rdb, err := redisconn.Open(ctx, p.cfg.Redis, p.tel.TracerProvider, p.tel.MeterProvider)
+	cfg := p.cfg.Redis
+	cfg.ClientName = "crm"
+	rdb, err := redisconn.Open(ctx, cfg, p.tel.TracerProvider, p.tel.MeterProvider)
 	if err != nil {
 		return service{}, err
 	}

@@ -31,6 +31,9 @@ type Config struct {
 	Partitions int
 	// PoolSize overrides the connection pool size per node (0: the URL's or go-redis's default).
 	PoolSize int
+	// ClientName names the client's connections (CLIENT SETNAME), so CLIENT LIST and the bench's
+	// MONITOR tell the request path's commands ("crm") from the event bus' ("crm-bus").
+	ClientName string
 	// AllowEphemeral silences the warning about a Redis that persists nothing (CheckDurability).
 	AllowEphemeral bool
 }
@@ -55,7 +58,7 @@ func (c *Config) Validate() error {
 
 // Open connects, instruments the client and checks that Redis answers.
 func Open(ctx context.Context, cfg Config, tp trace.TracerProvider, mp metric.MeterProvider) (redis.UniversalClient, error) {
-	rdb, err := newClient(cfg.URL, cfg.PoolSize)
+	rdb, err := newClient(cfg.URL, cfg.PoolSize, cfg.ClientName)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +82,7 @@ func Open(ctx context.Context, cfg Config, tp trace.TracerProvider, mp metric.Me
 	return rdb, nil
 }
 
-func newClient(rawURL string, poolSize int) (redis.UniversalClient, error) {
+func newClient(rawURL string, poolSize int, name string) (redis.UniversalClient, error) {
 	scheme, rest, _ := strings.Cut(rawURL, "://")
 	switch scheme {
 	case "redis", "rediss":
@@ -90,6 +93,7 @@ func newClient(rawURL string, poolSize int) (redis.UniversalClient, error) {
 		if poolSize > 0 {
 			opts.PoolSize = poolSize
 		}
+		opts.ClientName = name
 		failFast(rawURL, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries)
 		return redis.NewClient(opts), nil
 	case "redis+cluster", "rediss+cluster":
@@ -100,6 +104,7 @@ func newClient(rawURL string, poolSize int) (redis.UniversalClient, error) {
 		if poolSize > 0 {
 			opts.PoolSize = poolSize
 		}
+		opts.ClientName = name
 		failFast(rawURL, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries)
 		return redis.NewClusterClient(opts), nil
 	case "redis+sentinel", "rediss+sentinel":
@@ -110,6 +115,7 @@ func newClient(rawURL string, poolSize int) (redis.UniversalClient, error) {
 		if poolSize > 0 {
 			opts.PoolSize = poolSize
 		}
+		opts.ClientName = name
 		failFast(rawURL, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries)
 		return redis.NewFailoverClient(opts), nil
 	}

@@ -95,3 +95,23 @@ func TestOpen(t *testing.T) {
 		})
 	}
 }
+
+// A named client's connections carry the name (CLIENT SETNAME), so CLIENT LIST tells the request
+// path's connections from the event bus'.
+func TestClientName(t *testing.T) {
+	for _, name := range []string{"crm-bus", ""} {
+		rdb, err := redisconn.Open(context.Background(), redisconn.Config{URL: redistest.URL(), ClientName: name},
+			sdktrace.NewTracerProvider(), noop.NewMeterProvider())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := rdb.Do(context.Background(), "CLIENT", "GETNAME").Text()
+		if name == "" && err != nil && err.Error() == "redis: nil" {
+			got, err = "", nil
+		}
+		if err != nil || got != name {
+			t.Errorf("CLIENT GETNAME: got %q, %v; want %q", got, err, name)
+		}
+		_ = rdb.Close()
+	}
+}
