@@ -3,7 +3,7 @@
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-MODULES := proto pkg services/marketing services/sales services/product services/support gateway cmd/crm
+MODULES := proto pkg services/marketing services/sales services/product services/support services/integration gateway cmd/crm
 PACKAGES := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 BIN := $(CURDIR)/.bin
 # Third-party .proto imports, taken at generate time from the Go module cache (google/api http

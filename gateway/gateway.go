@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/crmcycle/crm/pkg/telemetry"
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
@@ -53,9 +54,9 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Backends are the connections to the four services.
+// Backends are the connections to the services.
 type Backends struct {
-	Marketing, Sales, Product, Support grpc.ClientConnInterface
+	Marketing, Sales, Product, Support, Integration grpc.ClientConnInterface
 }
 
 // New returns the gateway's HTTP handler. ready reports readiness for /readyz.
@@ -86,6 +87,9 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 		},
 		"support": func() error {
 			return supportv1.RegisterSupportServiceHandlerClient(ctx, rest, supportv1.NewSupportServiceClient(b.Support))
+		},
+		"integration": func() error {
+			return integrationv1.RegisterIntegrationServiceHandlerClient(ctx, rest, integrationv1.NewIntegrationServiceClient(b.Integration))
 		},
 	} {
 		if err := register(); err != nil {

@@ -15,10 +15,11 @@ import (
 	"github.com/crmcycle/crm/pkg/grpcserver"
 	"github.com/crmcycle/crm/pkg/ratelimit"
 	"github.com/crmcycle/crm/pkg/redisconn"
+	integration "github.com/crmcycle/crm/services/integration/server"
 )
 
 // serviceTargets are the mountable services, in the order they are set up.
-var serviceTargets = []string{"marketing", "sales", "product", "support"}
+var serviceTargets = []string{"marketing", "sales", "product", "support", "integration"}
 
 const gatewayTarget = "gateway"
 
@@ -34,6 +35,7 @@ type processConfig struct {
 	LogLevel      slog.Level
 	Bus           busConfig
 	RateLimit     ratelimit.Config
+	Integration   integration.Config
 	targetFlag    string
 }
 
@@ -64,7 +66,7 @@ func (c *busConfig) validate() error {
 
 func (c *processConfig) registerFlags(fs *flag.FlagSet, withTarget bool) {
 	if withTarget {
-		fs.StringVar(&c.targetFlag, "target", "all", "what to run: all, or a comma list of marketing, sales, product, support, gateway")
+		fs.StringVar(&c.targetFlag, "target", "all", "what to run: all, or a comma list of marketing, sales, product, support, integration, gateway")
 	}
 	c.GRPC.RegisterFlags(fs)
 	c.Gateway.RegisterFlags(fs)
@@ -78,6 +80,9 @@ func (c *processConfig) registerFlags(fs *flag.FlagSet, withTarget bool) {
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	c.Bus.registerFlags(fs)
 	c.RateLimit.RegisterFlags(fs)
+	fs.BoolVar(&c.Integration.Webhooks.AllowPrivate, "webhook-allow-private", false, "let webhook endpoints be loopback, private or link-local addresses (tests and development; crm dev turns it on)")
+	fs.DurationVar(&c.Integration.Webhooks.Timeout, "webhook-timeout", 10*time.Second, "how long one webhook delivery attempt may take")
+	fs.IntVar(&c.Integration.Webhooks.Concurrency, "webhook-concurrency", 4, "attempts in flight per webhook endpoint per process")
 }
 
 // parse parses args, applies the environment and validates.

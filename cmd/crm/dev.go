@@ -27,6 +27,8 @@ func dev(ctx context.Context, args []string, stdout io.Writer) error {
 	demo := fs.Bool("demo", false, "seed the development tenant with a demo population through the APIs once up")
 	publishedKey := fs.Bool("dev-key", false, "with a real Redis, register the development key of CRM_DEV_API_KEY too "+
 		"(a published key: only on a Redis nobody else can reach)")
+	fs.Lookup("webhook-allow-private").DefValue = "true"
+	cfg.Integration.Webhooks.AllowPrivate = true // receivers on the developer's machine
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

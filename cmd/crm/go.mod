@@ -7,6 +7,7 @@ require (
 	github.com/crmcycle/crm/gateway v0.0.0-00010101000000-000000000000
 	github.com/crmcycle/crm/pkg v0.0.0-00010101000000-000000000000
 	github.com/crmcycle/crm/proto v0.0.0-00010101000000-000000000000
+	github.com/crmcycle/crm/services/integration v0.0.0-00010101000000-000000000000
 	github.com/crmcycle/crm/services/marketing v0.0.0-00010101000000-000000000000
 	github.com/crmcycle/crm/services/product v0.0.0-00010101000000-000000000000
 	github.com/crmcycle/crm/services/sales v0.0.0-00010101000000-000000000000
@@ -23,8 +24,8 @@ require (
 
 require (
 	buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go v1.36.12-20260825204119-511051f7f437.2 // indirect
-	buf.build/go/protovalidate v1.4.0 // indirect
-	cel.dev/cel-go v0.32.0 // indirect
+	buf.build/go/protovalidate v1.4.1 // indirect
+	cel.dev/cel-go v0.33.2 // indirect
 	cel.dev/expr v0.25.3 // indirect
 	github.com/antlr4-go/antlr/v4 v4.13.1 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -46,6 +47,7 @@ require (
 	github.com/redis/go-redis/extra/rediscmd/v9 v9.23.0 // indirect
 	github.com/redis/go-redis/extra/redisotel/v9 v9.23.0 // indirect
 	github.com/rs/cors v1.11.1 // indirect
+	github.com/standard-webhooks/standard-webhooks/libraries v1.3.0 // indirect
 	github.com/yuin/gopher-lua v1.1.1 // indirect
 	go.einride.tech/aip v0.86.3 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
@@ -93,3 +95,5 @@ replace github.com/crmcycle/crm/services/sales => ../../services/sales
 replace github.com/crmcycle/crm/services/product => ../../services/product
 
 replace github.com/crmcycle/crm/services/support => ../../services/support
+
+replace github.com/crmcycle/crm/services/integration => ../../services/integration

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/gateway"
@@ -19,6 +20,7 @@ import (
 	"github.com/crmcycle/crm/pkg/platform"
 	"github.com/crmcycle/crm/pkg/ratelimit"
 	"github.com/crmcycle/crm/pkg/redisconn"
+	integration "github.com/crmcycle/crm/services/integration/server"
 	marketing "github.com/crmcycle/crm/services/marketing/server"
 	product "github.com/crmcycle/crm/services/product/server"
 	sales "github.com/crmcycle/crm/services/sales/server"
@@ -52,6 +54,9 @@ func (p *process) modules() map[string]module {
 		sales.Name:     {deps: serviceDeps, init: p.mount(func(d platform.Deps) (platform.Service, error) { return sales.New(d) })},
 		product.Name:   {deps: serviceDeps, init: p.mount(func(d platform.Deps) (platform.Service, error) { return product.New(d) })},
 		support.Name:   {deps: serviceDeps, init: p.mount(func(d platform.Deps) (platform.Service, error) { return support.New(d) })},
+		integration.Name: {deps: serviceDeps, init: p.mount(func(d platform.Deps) (platform.Service, error) {
+			return integration.New(p.cfg.Integration, d)
+		})},
 		// The gateway dials the services; those in this process are mounted (and their address
 		// known) before it, and drain after it.
 		gatewayTarget: {deps: []string{redisModule, adminModule}, after: serviceTargets, init: p.initGateway},
@@ -101,9 +106,10 @@ func (p *process) initGRPCServer(ctx context.Context) (service, error) {
 		return service{}, err
 	}
 	p.clients.Admit(pass)
+	authn := auth.NewAuthenticator(auth.NewStore(p.rdb), authCacheTTL)
 	srv, err := grpcserver.New(p.cfg.GRPC, grpcserver.Deps{
 		Logger: p.logger, Telemetry: p.tel, Redis: p.rdb,
-		Authenticator: auth.NewAuthenticator(auth.NewStore(p.rdb), authCacheTTL),
+		Authenticator: authn,
 		RateLimiter:   ratelimit.New(p.rdb, p.cfg.RateLimit, pass, p.tel.MeterProvider, p.logger),
 		Idempotency:   idempotency.New(p.rdb, p.keys, idempotency.Config{}),
 	})
@@ -123,7 +129,13 @@ func (p *process) initGRPCServer(ctx context.Context) (service, error) {
 	}
 	p.logger.Info("gRPC listening", "addr", p.bound.GRPC, "services", p.cfg.services())
 	return service{
-		run:   func(ctx context.Context) error { return srv.Serve(ctx, lis) },
+		// The authenticator hears of revoked and rotated keys while the server serves.
+		run: func(ctx context.Context) error {
+			g, ctx := errgroup.WithContext(ctx)
+			g.Go(func() error { return authn.Run(ctx, p.rdb) })
+			g.Go(func() error { return srv.Serve(ctx, lis) })
+			return g.Wait()
+		},
 		close: closeUnserved(lis),
 	}, nil
 }
@@ -153,6 +165,7 @@ func (p *process) initGateway(ctx context.Context) (service, error) {
 	}
 	h, err := gateway.New(ctx, p.cfg.Gateway, gateway.Backends{
 		Marketing: conns[marketing.Name], Sales: conns[sales.Name], Product: conns[product.Name], Support: conns[support.Name],
+		Integration: conns[integration.Name],
 	}, p.tel, p.ready)
 	if err != nil {
 		return service{}, err

@@ -48,7 +48,7 @@ func Start(t testing.TB, suite *servicetest.Suite, cfg gateway.Config) *Edge {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := func(ctx context.Context) error { return suite.Redis.Ping(ctx).Err() }
-	h, err := gateway.New(ctx, cfg, gateway.Backends{Marketing: conn, Sales: conn, Product: conn, Support: conn}, suite.Telemetry, ready)
+	h, err := gateway.New(ctx, cfg, gateway.Backends{Marketing: conn, Sales: conn, Product: conn, Support: conn, Integration: conn}, suite.Telemetry, ready)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -10,14 +10,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,13 +28,15 @@ const ScopeAdmin = "admin"
 
 // Services whose scopes exist: "<service>.read", "<service>.write" and "<service>.export" (bulk
 // reads of personal data: exports, which read need not grant).
-var Services = []string{"marketing", "sales", "product", "support"}
+var Services = []string{"marketing", "sales", "product", "support", "integration"}
 
 // Errors of authentication.
 var (
 	ErrUnauthenticated = apierr.New(apierr.Unauthenticated, "UNAUTHENTICATED", "missing or invalid API key")
 	ErrMissingScope    = apierr.New(apierr.PermissionDenied, "MISSING_SCOPE", "the API key lacks the scope this call needs")
 	ErrTenantNotFound  = errors.New("auth: tenant not found")
+	ErrKeyNotFound     = errors.New("auth: API key not found")
+	ErrKeyRevoked      = errors.New("auth: API key revoked")
 	ErrTenantExists    = errors.New("auth: tenant already exists")
 )
 
@@ -45,6 +45,9 @@ type Principal struct {
 	TenantID string
 	KeyID    string
 	Scopes   []string
+	// NotAfter is when the secret stops working (the key's expiry, or the end of a rotation's
+	// overlap); zero for never.
+	NotAfter time.Time
 }
 
 // Allows reports whether the principal holds scope (or admin).
@@ -140,43 +143,33 @@ type NewKey struct {
 
 // CreateKey creates an API key for an existing tenant.
 func (s *Store) CreateKey(ctx context.Context, tenantID string, scopes []string) (NewKey, error) {
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	k := NewKey{ID: randomID(), Secret: "crm_" + base64.RawURLEncoding.EncodeToString(secret)}
-	return k, s.RegisterKey(ctx, tenantID, k, scopes)
+	return s.CreateKeyWith(ctx, tenantID, KeySpec{Scopes: scopes})
 }
 
 // RegisterKey stores a key whose secret the caller chose (the development key from
 // CRM_DEV_API_KEY); registering the same secret again replaces its scopes.
 func (s *Store) RegisterKey(ctx context.Context, tenantID string, k NewKey, scopes []string) error {
-	if err := ValidateScopes(scopes); err != nil {
-		return err
-	}
-	n, err := s.rdb.Exists(ctx, tenantKey(tenantID)).Result()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return fmt.Errorf("%w: %s", ErrTenantNotFound, tenantID)
-	}
-	return s.rdb.HSet(ctx, apiKeyKey(hashSecret(k.Secret)),
-		"id", k.ID, "tenant", tenantID, "scopes", strings.Join(scopes, " "),
-		"create_time", s.now().UTC().Format(time.RFC3339Nano)).Err()
+	return s.register(ctx, tenantID, k, KeySpec{Scopes: scopes})
 }
 
 // Lookup finds the principal of a secret; ErrUnauthenticated when there is none.
 func (s *Store) Lookup(ctx context.Context, secret string) (Principal, error) {
-	v, err := s.rdb.HMGet(ctx, apiKeyKey(hashSecret(secret)), "id", "tenant", "scopes").Result()
+	v, err := s.rdb.HMGet(ctx, apiKeyKey(hashSecret(secret)), "id", "tenant", "scopes", "not_after").Result()
 	if err != nil {
 		return Principal{}, err
 	}
 	id, _ := v[0].(string)
 	tenant, _ := v[1].(string)
 	scopes, _ := v[2].(string)
+	notAfter, _ := v[3].(string)
 	if id == "" || tenant == "" {
 		return Principal{}, ErrUnauthenticated
 	}
-	return Principal{TenantID: tenant, KeyID: id, Scopes: strings.Fields(scopes)}, nil
+	p := Principal{TenantID: tenant, KeyID: id, Scopes: strings.Fields(scopes), NotAfter: parseMillis(notAfter)}
+	if !p.NotAfter.IsZero() && !s.now().Before(p.NotAfter) {
+		return Principal{}, ErrUnauthenticated
+	}
+	return p, nil
 }
 
 func hashSecret(secret string) string {
@@ -190,63 +183,15 @@ func randomID() string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
-// Authenticator resolves secrets to principals, caching answers briefly so that a request costs no
-// extra Redis round trip; a new or revoked key takes effect within the cache TTL.
-type Authenticator struct {
-	store *Store
-	ttl   time.Duration
-	now   func() time.Time
-
-	mu    sync.Mutex
-	cache map[string]cached
-}
-
-type cached struct {
-	p       Principal
-	expires time.Time
-}
-
-// maxCached bounds the cache; past it the cache starts over (keys in use come back on first call).
-const maxCached = 100_000
-
-// NewAuthenticator returns an Authenticator over store with the given cache TTL.
-func NewAuthenticator(store *Store, ttl time.Duration) *Authenticator {
-	return &Authenticator{store: store, ttl: ttl, now: time.Now, cache: map[string]cached{}}
-}
-
-// Authenticate returns the principal of secret.
-func (a *Authenticator) Authenticate(ctx context.Context, secret string) (Principal, error) {
-	if secret == "" || len(secret) > 256 {
-		return Principal{}, ErrUnauthenticated
-	}
-	now := a.now()
-	a.mu.Lock()
-	c, ok := a.cache[secret]
-	a.mu.Unlock()
-	if ok && now.Before(c.expires) {
-		return c.p, nil
-	}
-	p, err := a.store.Lookup(ctx, secret)
-	if err != nil {
-		return Principal{}, err
-	}
-	a.mu.Lock()
-	if len(a.cache) >= maxCached {
-		a.cache = map[string]cached{}
-	}
-	a.cache[secret] = cached{p: p, expires: now.Add(a.ttl)}
-	a.mu.Unlock()
-	return p, nil
-}
-
 // RequiredScope is the scope a gRPC method needs: "<service>.read" for the methods that change
 // nothing (Get*, BatchGet*, List*, Check*, Quote*, Resolve*) of crm.<service>.v1 services,
 // "<service>.export" for bulk reads (Export*), "<service>.write" for the rest. Check, Quote and
 // Resolve are reads that other services make with their caller's key: opening a ticket checks an
 // entitlement, adding a line item prices it, creating a contact resolves the person to their
 // customer id (registering a person the registry did not know is part of looking them up: one
-// person is one customer whichever service sees them first). public is true for health checks and
-// reflection, which need no key; any other method needs admin.
+// person is one customer whichever service sees them first). The integration service's audit
+// log, API keys and settings need admin. public is true for health checks and reflection, which
+// need no key; any other method needs admin.
 func RequiredScope(fullMethod string) (scope string, public bool) {
 	if strings.HasPrefix(fullMethod, "/grpc.health.v1.Health/") ||
 		strings.HasPrefix(fullMethod, "/grpc.reflection.") {
@@ -255,6 +200,9 @@ func RequiredScope(fullMethod string) (scope string, public bool) {
 	svc, method, ok := strings.Cut(strings.TrimPrefix(fullMethod, "/"), "/")
 	parts := strings.Split(svc, ".")
 	if !ok || len(parts) != 4 || parts[0] != "crm" || !slices.Contains(Services, parts[1]) {
+		return ScopeAdmin, false
+	}
+	if adminOnly[method] && parts[1] == "integration" {
 		return ScopeAdmin, false
 	}
 	if strings.HasPrefix(method, "Export") {
@@ -266,6 +214,13 @@ func RequiredScope(fullMethod string) (scope string, public bool) {
 		}
 	}
 	return parts[1] + ".write", false
+}
+
+// adminOnly are the integration methods that need admin rather than integration.read or .write:
+// who did what in the tenant, the tenant's keys and its settings.
+var adminOnly = map[string]bool{
+	"ListAuditEntries": true, "CreateApiKey": true, "ListApiKeys": true, "RevokeApiKey": true,
+	"RotateApiKey": true, "GetIntegrationSettings": true, "UpdateIntegrationSettings": true,
 }
 
 var errNoPrincipal = apierr.New(apierr.Unauthenticated, "UNAUTHENTICATED", "the call carries no authenticated tenant")

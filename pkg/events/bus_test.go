@@ -564,9 +564,9 @@ func TestIdleWorkMakesNoSpans(t *testing.T) {
 func TestReactionsEventNamesItsCause(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		producer, tenant := producerName(), redistest.Tenant(t)
-		call := events.WithCause(context.Background(), events.ByKey("key-1", "req-1"))
+		call := events.WithCause(context.Background(), events.ByKey("key-1", "req-1", "/crm.test.v1.TestService/Write"))
 		first := publish(call, t, b, producer, tenant, 1)
-		if first.GetActor().GetApiKeyId() != "key-1" || first.GetRequestId() != "req-1" {
+		if first.GetActor().GetApiKeyId() != "key-1" || first.GetRequestId() != "req-1" || first.GetMethod() != "/crm.test.v1.TestService/Write" {
 			t.Fatalf("the call's event: actor %v, request id %q; want key-1, req-1", first.GetActor(), first.GetRequestId())
 		}
 		reacted := make(chan *eventv1.Event, 1)
@@ -579,7 +579,7 @@ func TestReactionsEventNamesItsCause(t *testing.T) {
 			}}, testTelemetry())
 		select {
 		case out := <-reacted:
-			if out.GetActor().GetEventId() != first.GetId() || out.GetRequestId() != "req-1" {
+			if out.GetActor().GetEventId() != first.GetId() || out.GetRequestId() != "req-1" || out.GetMethod() != "" {
 				t.Errorf("the reaction's event: actor %v, request id %q; want event %s, req-1", out.GetActor(), out.GetRequestId(), first.GetId())
 			}
 		case <-time.After(10 * time.Second):

@@ -15,6 +15,8 @@ import (
 type Cause struct {
 	Actor     *eventv1.Actor
 	RequestID string
+	// Method is the gRPC method of the call; empty for reactions and sweeps.
+	Method string
 }
 
 type causeKey struct{}
@@ -30,9 +32,9 @@ func CauseFrom(ctx context.Context) Cause {
 	return c
 }
 
-// ByKey is the cause of a call authenticated with API key keyID.
-func ByKey(keyID, requestID string) Cause {
-	return Cause{Actor: &eventv1.Actor{Kind: &eventv1.Actor_ApiKeyId{ApiKeyId: keyID}}, RequestID: requestID}
+// ByKey is the cause of a call of method authenticated with API key keyID.
+func ByKey(keyID, requestID, method string) Cause {
+	return Cause{Actor: &eventv1.Actor{Kind: &eventv1.Actor_ApiKeyId{ApiKeyId: keyID}}, RequestID: requestID, Method: method}
 }
 
 // ByEvent is the cause of a reaction to ev: the event is the actor, and its request id carries on.

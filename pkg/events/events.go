@@ -49,6 +49,7 @@ func (p Publisher) Envelope(ctx context.Context, body eventv1.Body, tenantID, cu
 		Payload:      payload,
 		Actor:        cause.Actor,
 		RequestId:    cause.RequestID,
+		Method:       cause.Method,
 	}
 	data, err := proto.Marshal(ev)
 	if err != nil {

@@ -39,7 +39,7 @@ func authenticate(ctx context.Context, a Authenticator, fullMethod string) (cont
 	if !p.Allows(scope) {
 		return nil, auth.ErrMissingScope.With("scope", scope)
 	}
-	return withCause(auth.WithPrincipal(ctx, p), p), nil
+	return withCause(auth.WithPrincipal(ctx, p), p, fullMethod), nil
 }
 
 func bearer(ctx context.Context) (string, bool) {

@@ -179,6 +179,9 @@ func TestCauseOfACall(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := c.fake.cause.Load()
+			if got.Method != "/crm.marketing.v1.MarketingService/CaptureLead" {
+				t.Errorf("method %q, want CaptureLead's", got.Method)
+			}
 			if got.Actor.GetApiKeyId() != principal.KeyID {
 				t.Errorf("actor %v, want API key %s", got.Actor, principal.KeyID)
 			}

@@ -41,8 +41,8 @@ func usableRequestID(s string) bool {
 	return true
 }
 
-// withCause records the authenticated key and the request id as the cause of whatever the call
+// withCause records the authenticated key, the request id and the method as the cause of whatever the call
 // writes: every event it publishes carries them (events.Envelope).
-func withCause(ctx context.Context, p auth.Principal) context.Context {
-	return events.WithCause(ctx, events.ByKey(p.KeyID, requestID(ctx)))
+func withCause(ctx context.Context, p auth.Principal, method string) context.Context {
+	return events.WithCause(ctx, events.ByKey(p.KeyID, requestID(ctx), method))
 }

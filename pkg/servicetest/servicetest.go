@@ -139,9 +139,10 @@ func Start(t testing.TB, opts Options) *Suite {
 	if err != nil {
 		t.Fatal(err)
 	}
+	authn := auth.NewAuthenticator(auth.NewStore(rdb), time.Second)
 	serverDeps := grpcserver.Deps{
 		Logger: logger, Telemetry: tel, Redis: rdb,
-		Authenticator: auth.NewAuthenticator(auth.NewStore(rdb), time.Second),
+		Authenticator: authn,
 		Idempotency:   idempotency.New(rdb, keys, idempotency.Config{}),
 	}
 	pass, err := ratelimit.LoadPass(ctx, rdb)
@@ -209,6 +210,7 @@ func Start(t testing.TB, opts Options) *Suite {
 	for _, b := range background {
 		bus.Go(func() error { return b.RunBackground(busCtx) })
 	}
+	bus.Go(func() error { return authn.Run(busCtx, busRedis) })
 
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

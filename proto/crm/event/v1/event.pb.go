@@ -51,7 +51,10 @@ type Event struct {
 	// The request id of the call that made the change (X-Request-Id at the REST edge,
 	// x-request-id metadata on gRPC); a reaction carries the request id of the event it reacts to,
 	// so one request's whole cascade shares it.
-	RequestId     string `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The gRPC method of the call that made the change, for example
+	// "/crm.sales.v1.SalesService/WinOpportunity"; empty for a reaction or a sweep.
+	Method        string `protobuf:"bytes,12,opt,name=method,proto3" json:"method,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -159,6 +162,13 @@ func (x *Event) GetActor() *Actor {
 func (x *Event) GetRequestId() string {
 	if x != nil {
 		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Event) GetMethod() string {
+	if x != nil {
+		return x.Method
 	}
 	return ""
 }
@@ -271,7 +281,7 @@ var File_crm_event_v1_event_proto protoreflect.FileDescriptor
 
 const file_crm_event_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x18crm/event/v1/event.proto\x12\fcrm.event.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x03\n" +
+	"\x18crm/event/v1/event.proto\x12\fcrm.event.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x03\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1b\n" +
@@ -288,7 +298,8 @@ const file_crm_event_v1_event_proto_rawDesc = "" +
 	"\x05actor\x18\n" +
 	" \x01(\v2\x13.crm.event.v1.ActorR\x05actor\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\v \x01(\tR\trequestId\"d\n" +
+	"request_id\x18\v \x01(\tR\trequestId\x12\x16\n" +
+	"\x06method\x18\f \x01(\tR\x06method\"d\n" +
 	"\x05Actor\x12\x1e\n" +
 	"\n" +
 	"api_key_id\x18\x01 \x01(\tH\x00R\bapiKeyId\x12\x1b\n" +

@@ -1,0 +1,139 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Authenticator resolves secrets to principals, caching answers briefly so that a request costs no
+// extra Redis round trip. A new key works at once; a revoked or rotated one is dropped from the
+// cache as soon as Run hears of it (KeysChanged), and in any case within the cache TTL. It also
+// remembers when each key was last used and writes that down every usedFlush, not on every call.
+type Authenticator struct {
+	store *Store
+	ttl   time.Duration
+	now   func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cached
+	used  map[string]time.Time // key id → last use since the last flush
+}
+
+type cached struct {
+	p       Principal
+	expires time.Time
+}
+
+// maxCached bounds the cache; past it the cache starts over (keys in use come back on first call).
+const maxCached = 100_000
+
+// usedFlush is how often last-used times are written: a listed key's last use is this recent.
+const usedFlush = 30 * time.Second
+
+// NewAuthenticator returns an Authenticator over store with the given cache TTL.
+func NewAuthenticator(store *Store, ttl time.Duration) *Authenticator {
+	return &Authenticator{store: store, ttl: ttl, now: time.Now, cache: map[string]cached{}, used: map[string]time.Time{}}
+}
+
+// Authenticate returns the principal of secret.
+func (a *Authenticator) Authenticate(ctx context.Context, secret string) (Principal, error) {
+	if secret == "" || len(secret) > 256 {
+		return Principal{}, ErrUnauthenticated
+	}
+	now := a.now()
+	a.mu.Lock()
+	c, ok := a.cache[secret]
+	if ok && now.Before(c.expires) {
+		a.used[c.p.KeyID] = now
+		a.mu.Unlock()
+		return c.p, nil
+	}
+	a.mu.Unlock()
+	p, err := a.store.Lookup(ctx, secret)
+	if err != nil {
+		return Principal{}, err
+	}
+	expires := now.Add(a.ttl)
+	if !p.NotAfter.IsZero() && p.NotAfter.Before(expires) {
+		expires = p.NotAfter
+	}
+	a.mu.Lock()
+	if len(a.cache) >= maxCached {
+		a.cache = map[string]cached{}
+	}
+	a.cache[secret] = cached{p: p, expires: expires}
+	a.used[p.KeyID] = now
+	a.mu.Unlock()
+	return p, nil
+}
+
+// Run listens for revoked and rotated keys on rdb until ctx is done, dropping their cached
+// secrets, and writes last-used times every usedFlush. Whenever the subscription (re)starts, the
+// whole cache is dropped: a change published while it was down must not live out the TTL.
+func (a *Authenticator) Run(ctx context.Context, rdb redis.UniversalClient) error {
+	sub := rdb.Subscribe(ctx, KeysChanged)
+	defer sub.Close()
+	defer a.flushUsed(context.WithoutCancel(ctx))
+	nextFlush := a.now().Add(usedFlush)
+	for ctx.Err() == nil {
+		msg, err := sub.ReceiveTimeout(ctx, time.Second)
+		switch m := msg.(type) {
+		case *redis.Subscription: // (re)subscribed: what was published meanwhile is unknown
+			a.dropAll()
+		case *redis.Message:
+			a.drop(m.Payload)
+		}
+		if err != nil && !isTimeout(err) && ctx.Err() == nil {
+			a.dropAll() // disconnected: go-redis reconnects on the next receive
+			pauseFor(ctx, 100*time.Millisecond)
+		}
+		if now := a.now(); now.After(nextFlush) {
+			a.flushUsed(ctx)
+			nextFlush = now.Add(usedFlush)
+		}
+	}
+	return nil
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+func pauseFor(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (a *Authenticator) dropAll() {
+	a.mu.Lock()
+	a.cache = map[string]cached{}
+	a.mu.Unlock()
+}
+
+// drop forgets the cached secrets of key id.
+func (a *Authenticator) drop(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for secret, c := range a.cache {
+		if c.p.KeyID == id {
+			delete(a.cache, secret)
+		}
+	}
+}
+
+func (a *Authenticator) flushUsed(ctx context.Context) {
+	a.mu.Lock()
+	used := a.used
+	a.used = map[string]time.Time{}
+	a.mu.Unlock()
+	_ = a.store.MarkUsed(ctx, used) // a lost flush only makes a last-used time older
+}

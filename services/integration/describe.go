@@ -1,0 +1,116 @@
+package integration
+
+import (
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+)
+
+// What an event is about, read from its type and payload without knowing each payload: the type
+// is "<service>.<resource>.<what happened>", and payloads name their resource's id
+// "<resource>_id", carry the resource itself as "<resource>" (with an "id"), or are the resource.
+
+// resourceOf returns the event's resource type ("sales.opportunity") and id ("" for tenant-wide
+// settings).
+func resourceOf(ev *eventv1.Event, payload protoreflect.Message) (typ, id string) {
+	parts := strings.Split(ev.GetType(), ".")
+	if len(parts) < 3 {
+		return ev.GetType(), ""
+	}
+	resource := parts[1]
+	typ = parts[0] + "." + resource
+	if payload == nil {
+		return typ, ""
+	}
+	fields := payload.Descriptor().Fields()
+	if f := fields.ByName(protoreflect.Name(resource + "_id")); f != nil && f.Kind() == protoreflect.StringKind {
+		if id = payload.Get(f).String(); id != "" {
+			return typ, id
+		}
+	}
+	if f := fields.ByName(protoreflect.Name(resource)); f != nil && f.Kind() == protoreflect.MessageKind && payload.Has(f) {
+		inner := payload.Get(f).Message()
+		if idf := inner.Descriptor().Fields().ByName("id"); idf != nil && idf.Kind() == protoreflect.StringKind {
+			return typ, inner.Get(idf).String()
+		}
+	}
+	if f := fields.ByName("id"); f != nil && f.Kind() == protoreflect.StringKind {
+		return typ, payload.Get(f).String()
+	}
+	// A customer-wide resource (lifecycle, loyalty) is the customer's.
+	return typ, ev.GetCustomerId()
+}
+
+// factFields are the payload fields a summary may quote: states, stages, scores and counts, never
+// free text or anything that names or reaches a person.
+var factFields = []protoreflect.Name{
+	"status", "stage", "to_stage", "from_stage", "priority", "score", "tier", "points", "reason_code",
+	"channel", "band", "health", "quantity", "feature", "automatic", "created",
+}
+
+// summaryOf is a one-line summary of the event, for example "Opportunity won (opportunity
+// 0190..., stage CLOSED_WON)", from the type and the payload's facts (top level and the embedded
+// resource).
+func summaryOf(ev *eventv1.Event, payload protoreflect.Message, resourceID string) string {
+	parts := strings.Split(ev.GetType(), ".")
+	if len(parts) < 3 {
+		return ev.GetType()
+	}
+	resource := strings.ReplaceAll(parts[1], "_", " ")
+	what := strings.ReplaceAll(parts[2], "_", " ")
+	var b strings.Builder
+	b.WriteString(strings.ToUpper(resource[:1]) + resource[1:] + " " + what)
+	var facts []string
+	if resourceID != "" && resourceID != ev.GetCustomerId() {
+		facts = append(facts, resource+" "+resourceID)
+	}
+	if payload != nil {
+		facts = append(facts, factsOf(payload)...)
+		if f := payload.Descriptor().Fields().ByName(protoreflect.Name(parts[1])); f != nil && f.Kind() == protoreflect.MessageKind && payload.Has(f) {
+			facts = append(facts, factsOf(payload.Get(f).Message())...)
+		}
+	}
+	if len(facts) > 0 {
+		b.WriteString(" (" + strings.Join(facts, ", ") + ")")
+	}
+	return b.String()
+}
+
+func factsOf(m protoreflect.Message) []string {
+	var out []string
+	fields := m.Descriptor().Fields()
+	for _, name := range factFields {
+		f := fields.ByName(name)
+		if f == nil || f.IsList() || f.IsMap() || !m.Has(f) {
+			continue
+		}
+		v := m.Get(f)
+		switch f.Kind() {
+		case protoreflect.EnumKind:
+			if ev := f.Enum().Values().ByNumber(v.Enum()); ev != nil {
+				out = append(out, fmt.Sprintf("%s %s", name, ev.Name()))
+			}
+		case protoreflect.StringKind, protoreflect.BoolKind, protoreflect.Int32Kind, protoreflect.Int64Kind,
+			protoreflect.Uint32Kind, protoreflect.Uint64Kind, protoreflect.DoubleKind, protoreflect.FloatKind:
+			out = append(out, fmt.Sprintf("%s %v", name, v.Interface()))
+		}
+	}
+	return out
+}
+
+// actorKey is how the audit log names an actor in its filter and index: the API key id, or
+// "event:<id>", "sweep:<name>".
+func actorKey(a *eventv1.Actor) string {
+	switch k := a.GetKind().(type) {
+	case *eventv1.Actor_ApiKeyId:
+		return k.ApiKeyId
+	case *eventv1.Actor_EventId:
+		return "event:" + k.EventId
+	case *eventv1.Actor_Sweep:
+		return "sweep:" + k.Sweep
+	}
+	return "unknown"
+}

@@ -1,0 +1,254 @@
+// Package integration is the integration service's domain: it records every service's events
+// into the tenant's event history (audit log, customer timelines) and webhook deliveries, sends
+// the deliveries, and manages webhook endpoints and API keys.
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/events"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
+	// The producers' payload types, registered so that any event's payload decodes.
+	_ "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	_ "github.com/crmcycle/crm/proto/crm/product/v1"
+	_ "github.com/crmcycle/crm/proto/crm/sales/v1"
+	_ "github.com/crmcycle/crm/proto/crm/support/v1"
+	"github.com/crmcycle/crm/services/integration/redisstore"
+)
+
+// Producers are the services whose streams the integration service consumes: every one,
+// itself included (its own writes belong in the audit log too).
+var Producers = []string{"marketing", "sales", "product", "support", "integration"}
+
+// Group is the integration service's one consumer group on every stream.
+const Group = "integration"
+
+// CustomerMerged is the event type whose payload (customer_id, the survivor, and
+// merged_customer_id) moves one customer's timeline into another's.
+const CustomerMerged = "marketing.customer.merged"
+
+// DefaultRetention is how long the audit log keeps an entry unless the tenant says otherwise.
+const DefaultRetention = 400 * 24 * time.Hour
+
+// deliveryTTL is how long a delivery and its log are kept: past the 3 days of retries, a dead
+// letter stays replayable for a while.
+const deliveryTTL = 14 * 24 * time.Hour
+
+// Recorder turns each event into its history entry and webhook deliveries, in one atomic write.
+type Recorder struct {
+	store    *redisstore.Store
+	settings *Settings
+	sender   *Dispatcher
+	now      func() time.Time
+
+	mu        sync.Mutex
+	endpoints map[string]endpointsOf // tenant → its endpoints as last read
+}
+
+type endpointsOf struct {
+	version string
+	list    []*integrationv1.WebhookEndpoint
+}
+
+// NewRecorder returns the recorder; fresh deliveries go to sender at once.
+func NewRecorder(store *redisstore.Store, settings *Settings, sender *Dispatcher, now func() time.Time) *Recorder {
+	return &Recorder{store: store, settings: settings, sender: sender, now: now, endpoints: map[string]endpointsOf{}}
+}
+
+// Subscriptions are the consumer group's subscriptions, one per producer.
+func (r *Recorder) Subscriptions() []events.Subscription {
+	subs := make([]events.Subscription, len(Producers))
+	for i, p := range Producers {
+		subs[i] = events.Subscription{Group: Group, Producer: p, Handle: r.Record}
+	}
+	return subs
+}
+
+// Record records one event. A redelivered event changes nothing.
+func (r *Recorder) Record(ctx context.Context, ev *eventv1.Event) error {
+	tenant := ev.GetTenantId()
+	if tenant == "" {
+		return nil
+	}
+	var payload protoreflect.Message
+	if msg, err := anypb.UnmarshalNew(ev.GetPayload(), proto.UnmarshalOptions{}); err == nil {
+		payload = msg.ProtoReflect()
+	}
+	if ev.GetType() == CustomerMerged && payload != nil {
+		if err := r.merge(ctx, tenant, payload); err != nil {
+			return err
+		}
+	}
+	entry := entryOf(ev, payload)
+	retention, err := r.settings.retention(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	customer := ev.GetCustomerId()
+	for range 5 {
+		eps, err := r.endpointsOf(ctx, tenant, false)
+		if err != nil {
+			return err
+		}
+		deliveries, err := r.deliveriesOf(ev, eps.list)
+		if err != nil {
+			return err
+		}
+		due := r.now().Add(r.sender.lease())
+		seqs, applied, err := r.store.Ingest(ctx, tenant, ev.GetId(), entry, r.indexes(tenant, entry), customer,
+			retention, eps.version, deliveries, due, deliveryTTL)
+		var merged *redisstore.MergedError
+		switch {
+		case errors.Is(err, redisstore.ErrStaleEndpoints):
+			r.forget(tenant)
+			continue
+		case errors.As(err, &merged):
+			customer = merged.Survivor
+			continue
+		case err != nil:
+			return err
+		}
+		if applied {
+			for i, d := range deliveries {
+				d.Delivery.Sequence = seqs[i]
+				r.sender.Submit(tenant, d.Delivery.GetEndpointId(), d.Delivery.GetId())
+			}
+		}
+		return nil
+	}
+	return errors.New("integration: the tenant's endpoints kept changing")
+}
+
+func entryOf(ev *eventv1.Event, payload protoreflect.Message) *integrationv1.AuditEntry {
+	resType, resID := resourceOf(ev, payload)
+	return &integrationv1.AuditEntry{
+		Id: ev.GetId(), Time: ev.GetOccurredTime(), Actor: ev.GetActor(), Method: ev.GetMethod(),
+		RequestId: ev.GetRequestId(), EventType: ev.GetType(), ResourceType: resType, ResourceId: resID,
+		CustomerId: ev.GetCustomerId(), Summary: summaryOf(ev, payload, resID),
+	}
+}
+
+// indexes are the sorted sets of the audit log the entry is listed in: all, and one per filter.
+func (r *Recorder) indexes(tenant string, e *integrationv1.AuditEntry) []string {
+	sc := r.store.Scope(tenant)
+	idx := []string{
+		redisstore.AuditKey(sc),
+		redisstore.AuditKey(sc, "actor", actorKey(e.GetActor())),
+		redisstore.AuditKey(sc, "type", e.GetEventType()),
+		redisstore.AuditKey(sc, "resource", e.GetResourceType()+"/"+e.GetResourceId()),
+	}
+	if e.GetRequestId() != "" {
+		idx = append(idx, redisstore.AuditKey(sc, "request", e.GetRequestId()))
+	}
+	return idx
+}
+
+func (r *Recorder) endpointsOf(ctx context.Context, tenant string, fresh bool) (endpointsOf, error) {
+	r.mu.Lock()
+	eps, ok := r.endpoints[tenant]
+	r.mu.Unlock()
+	if ok && !fresh {
+		return eps, nil
+	}
+	list, version, err := r.store.Endpoints(ctx, tenant)
+	if err != nil {
+		return endpointsOf{}, err
+	}
+	eps = endpointsOf{version: version, list: list}
+	r.mu.Lock()
+	r.endpoints[tenant] = eps
+	r.mu.Unlock()
+	return eps, nil
+}
+
+func (r *Recorder) forget(tenant string) {
+	r.mu.Lock()
+	delete(r.endpoints, tenant)
+	r.mu.Unlock()
+}
+
+// deliveriesOf are the event's deliveries to the enabled endpoints whose filter it matches.
+func (r *Recorder) deliveriesOf(ev *eventv1.Event, eps []*integrationv1.WebhookEndpoint) ([]redisstore.NewDelivery, error) {
+	var out []redisstore.NewDelivery
+	var body []byte
+	for _, ep := range eps {
+		if !ep.GetEnabled() || !Matches(ep.GetEventTypes(), ev.GetType()) {
+			continue
+		}
+		if body == nil {
+			var err error
+			if body, err = Body(ev); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, redisstore.NewDelivery{
+			Delivery: &integrationv1.Delivery{
+				Id: uuid.Must(uuid.NewV7()).String(), EndpointId: ep.GetId(), EventId: ev.GetId(),
+				EventType: ev.GetType(), CustomerId: ev.GetCustomerId(),
+				State: integrationv1.DeliveryState_DELIVERY_STATE_PENDING, CreateTime: timestamppb.New(r.now()),
+			},
+			Body: body,
+		})
+	}
+	return out, nil
+}
+
+// Matches reports whether an endpoint's event-type filter takes typ: exact names, "*", or
+// "<prefix>.*"; an empty filter takes everything.
+func Matches(filter []string, typ string) bool {
+	if len(filter) == 0 {
+		return true
+	}
+	for _, p := range filter {
+		if p == "*" || p == typ || (strings.HasSuffix(p, ".*") && strings.HasPrefix(typ, p[:len(p)-1])) {
+			return true
+		}
+	}
+	return false
+}
+
+// Body is a delivery's JSON body (before the store puts the sequence number first): the event's
+// type and time, and the envelope with its payload, as protojson. Events carry ids and facts, no
+// personal data.
+func Body(ev *eventv1.Event) ([]byte, error) {
+	data, err := protojson.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("integration: encode event %s: %w", ev.GetId(), err)
+	}
+	return json.Marshal(struct {
+		Type      string          `json:"type"`
+		Timestamp string          `json:"timestamp"`
+		Data      json.RawMessage `json:"data"`
+	}{ev.GetType(), ev.GetOccurredTime().AsTime().UTC().Format(time.RFC3339Nano), data})
+}
+
+// merge moves the merged customer's timeline into the survivor's and makes later events about the
+// merged id land there too.
+func (r *Recorder) merge(ctx context.Context, tenant string, payload protoreflect.Message) error {
+	fields := payload.Descriptor().Fields()
+	survivor, merged := "", ""
+	if f := fields.ByName("customer_id"); f != nil && f.Kind() == protoreflect.StringKind {
+		survivor = payload.Get(f).String()
+	}
+	if f := fields.ByName("merged_customer_id"); f != nil && f.Kind() == protoreflect.StringKind {
+		merged = payload.Get(f).String()
+	}
+	if survivor == "" || merged == "" || survivor == merged {
+		return nil
+	}
+	return r.store.MergeTimeline(ctx, tenant, merged, survivor)
+}

@@ -1,0 +1,304 @@
+// Package redisstore keeps the integration service's data in Redis: the tenant's event history
+// (audit log and customer timelines), webhook endpoints, deliveries and their due queue. Every key
+// is under the tenant's integration scope or the partition's, so one event's whole record (history
+// entry, indexes, deliveries, queue) is one atomic script.
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/page"
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
+)
+
+// Service is the key-space name of the integration service.
+const Service = "integration"
+
+//go:embed ingest.lua
+var ingestSource string
+
+var ingestScript = redis.NewScript(ingestSource)
+
+// ErrStaleEndpoints means the tenant's endpoints changed since the caller read them.
+var ErrStaleEndpoints = errors.New("redisstore: the endpoints changed")
+
+// Store is the integration service's Redis store.
+type Store struct {
+	rdb  redis.UniversalClient
+	keys *keyspace.Space
+}
+
+// New returns a store on rdb.
+func New(rdb redis.UniversalClient, keys *keyspace.Space) *Store { return &Store{rdb: rdb, keys: keys} }
+
+// Redis is the client, for the use cases' own commits.
+func (s *Store) Redis() redis.UniversalClient { return s.rdb }
+
+// Scope is the tenant's keys.
+func (s *Store) Scope(tenant string) keyspace.Scope { return s.keys.Scope(Service, tenant) }
+
+// Due is the due queue of the tenant's partition: members "<tenant> <endpoint> <delivery>" scored
+// by when they are next due (ms).
+func (s *Store) Due(tenant string) string { return s.DueOf(s.keys.Partition(tenant)) }
+
+// DueOf is partition p's due queue.
+func (s *Store) DueOf(p int) string { return s.keys.Partitioned(Service, p, "webhooks:due") }
+
+// Partitions is the partition count.
+func (s *Store) Partitions() int { return s.keys.Partitions() }
+
+// Keys of a tenant's scope.
+func EntryKey(sc keyspace.Scope, id string) string    { return sc.Key("event", id) }
+func EndpointKey(sc keyspace.Scope, id string) string { return sc.Key("endpoint", id) }
+func PreviousSecretKey(sc keyspace.Scope, id string) string {
+	return sc.Key("endpoint", id, "previous_secret")
+}
+func FailuresKey(sc keyspace.Scope, id string) string          { return sc.Key("endpoint", id, "failures") }
+func EndpointsKey(sc keyspace.Scope) string                    { return sc.Key("endpoints") }
+func EndpointsMetaKey(sc keyspace.Scope) string                { return sc.Key("endpoints", "meta") }
+func DeliveryKey(sc keyspace.Scope, id string) string          { return sc.Key("delivery", id) }
+func DeliveryLogKey(sc keyspace.Scope, endpoint string) string { return sc.Key("deliveries", endpoint) }
+func TimelineKey(sc keyspace.Scope, customer string) string    { return sc.Key("timeline", customer) }
+func MergedKey(sc keyspace.Scope, customer string) string      { return sc.Key("merged", customer) }
+func SettingsKey(sc keyspace.Scope) string                     { return sc.Key("settings") }
+func AuditKey(sc keyspace.Scope, by ...string) string {
+	return sc.Key(append([]string{"audit"}, by...)...)
+}
+
+// NewDelivery is one delivery an ingest creates.
+type NewDelivery struct {
+	Delivery *integrationv1.Delivery
+	// Body is the JSON object to send, without its sequence number (the ingest adds it).
+	Body []byte
+}
+
+// Ingest records an event once: its history entry (nil for none) under indexes, and deliveries,
+// queued as due at dueAt. endpointsVersion is the version of the endpoints the deliveries were
+// matched against: ErrStaleEndpoints when they changed. It returns the sequence numbers of the
+// deliveries, or applied false when the event was recorded before.
+func (s *Store) Ingest(ctx context.Context, tenant, eventID string, entry *integrationv1.AuditEntry, indexes []string,
+	customer string, retention time.Duration, endpointsVersion string, deliveries []NewDelivery, dueAt time.Time, deliveryTTL time.Duration) (seqs []int64, applied bool, err error) {
+	sc := s.Scope(tenant)
+	var data []byte
+	if entry != nil {
+		if data, err = proto.Marshal(entry); err != nil {
+			return nil, false, err
+		}
+	}
+	alias := sc.Key("merged", "-") // no customer: a key that never exists
+	if customer != "" {
+		alias = MergedKey(sc, customer)
+		indexes = append(indexes, TimelineKey(sc, customer))
+	}
+	keys := []string{sc.Key("seen", eventID, "integration"), EntryKey(sc, eventID), EndpointsMetaKey(sc), s.Due(tenant), sc.Key("sequences"), alias}
+	keys = append(keys, indexes...)
+	now := time.Now()
+	args := []any{int(events.SeenTTL.Seconds()), data, eventID, CutoffID(now.Add(-retention)), retention.Milliseconds(),
+		endpointsVersion, len(indexes), len(deliveries), dueAt.UnixMilli(), deliveryTTL.Milliseconds(),
+		CutoffID(now.Add(-deliveryTTL)), tenant}
+	for _, d := range deliveries {
+		rec, err := proto.Marshal(d.Delivery)
+		if err != nil {
+			return nil, false, err
+		}
+		ep := d.Delivery.GetEndpointId()
+		keys = append(keys, DeliveryKey(sc, d.Delivery.GetId()), DeliveryLogKey(sc, ep))
+		args = append(args, d.Delivery.GetId(), ep, ep+"|"+d.Delivery.GetCustomerId(), rec, d.Body)
+	}
+	res, err := ingestScript.Run(ctx, s.rdb, keys, args...).Result()
+	if err != nil {
+		if strings.Contains(err.Error(), "STALE_ENDPOINTS") {
+			return nil, false, ErrStaleEndpoints
+		}
+		if _, survivor, ok := strings.Cut(err.Error(), "MERGED "); ok {
+			return nil, false, &MergedError{Survivor: strings.TrimSpace(survivor)}
+		}
+		return nil, false, err
+	}
+	if n, ok := res.(int64); ok && n == -1 {
+		return nil, false, nil
+	}
+	list, _ := res.([]any)
+	for _, v := range list {
+		n, _ := v.(int64)
+		seqs = append(seqs, n)
+	}
+	return seqs, true, nil
+}
+
+// MergedError says the event's customer was merged into Survivor: record it under the survivor.
+type MergedError struct{ Survivor string }
+
+func (e *MergedError) Error() string { return "redisstore: customer merged into " + e.Survivor }
+
+var mergeScript = redis.NewScript(`
+redis.call('SET', KEYS[3], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('ZUNIONSTORE', KEYS[2], 2, KEYS[2], KEYS[1], 'AGGREGATE', 'MIN')
+  redis.call('DEL', KEYS[1])
+end
+return 1`)
+
+// MergeTimeline moves merged's timeline into survivor's and points merged at survivor, so later
+// events about it land there too; doing it again changes nothing.
+func (s *Store) MergeTimeline(ctx context.Context, tenant, merged, survivor string) error {
+	sc := s.Scope(tenant)
+	return mergeScript.Run(ctx, s.rdb, []string{TimelineKey(sc, merged), TimelineKey(sc, survivor), MergedKey(sc, merged)}, survivor).Err()
+}
+
+// Survivor is the customer that customer was merged into, or customer itself.
+func (s *Store) Survivor(ctx context.Context, tenant, customer string) (string, error) {
+	v, err := s.rdb.Get(ctx, MergedKey(s.Scope(tenant), customer)).Result()
+	if errors.Is(err, redis.Nil) {
+		return customer, nil
+	}
+	return v, err
+}
+
+// CutoffID is the smallest UUIDv7 of time t: ids below it are older.
+func CutoffID(t time.Time) string {
+	ms := uint64(max(t.UnixMilli(), 0))
+	return fmt.Sprintf("%08x-%04x-7000-8000-000000000000", ms>>16, ms&0xffff)
+}
+
+// List reads one page, newest first, of the records an index names.
+func List[T proto.Message](ctx context.Context, s *Store, index, min, max string, req page.Request, keyOf func(string) string, newMsg func() T) (page.Page[T], error) {
+	return commit.List(ctx, s.rdb, commit.Range{Index: index, Min: min, Max: max, Desc: true, After: req.After, Limit: req.Limit}, keyOf, newMsg)
+}
+
+// EndpointsVersion is the version of the tenant's endpoints, which every endpoint write bumps.
+func (s *Store) EndpointsVersion(ctx context.Context, tenant string) (string, error) {
+	v, err := s.rdb.HGet(ctx, EndpointsMetaKey(s.Scope(tenant)), "version").Result()
+	if errors.Is(err, redis.Nil) {
+		return "0", nil
+	}
+	return v, err
+}
+
+// Endpoints reads every endpoint of the tenant (a tenant has few) and their version.
+func (s *Store) Endpoints(ctx context.Context, tenant string) ([]*integrationv1.WebhookEndpoint, string, error) {
+	for {
+		version, err := s.EndpointsVersion(ctx, tenant)
+		if err != nil {
+			return nil, "", err
+		}
+		sc := s.Scope(tenant)
+		ids, err := s.rdb.ZRange(ctx, EndpointsKey(sc), 0, -1).Result()
+		if err != nil {
+			return nil, "", err
+		}
+		keys := make([]string, len(ids))
+		for i, id := range ids {
+			keys[i] = EndpointKey(sc, id)
+		}
+		eps, err := commit.GetMany(ctx, s.rdb, keys, func() *integrationv1.WebhookEndpoint { return &integrationv1.WebhookEndpoint{} })
+		if err != nil {
+			return nil, "", err
+		}
+		again, err := s.EndpointsVersion(ctx, tenant)
+		if err != nil {
+			return nil, "", err
+		}
+		if again == version {
+			out := eps[:0]
+			for _, e := range eps {
+				if e.ProtoReflect().IsValid() {
+					out = append(out, e)
+				}
+			}
+			return out, version, nil
+		}
+	}
+}
+
+// Delivery is a delivery with what sending it needs.
+type Delivery struct {
+	Delivery *integrationv1.Delivery
+	Version  string
+	Body     []byte
+}
+
+// ReadDelivery reads a delivery; nil when there is none.
+func (s *Store) ReadDelivery(ctx context.Context, tenant, id string) (*Delivery, error) {
+	v, err := s.rdb.HMGet(ctx, DeliveryKey(s.Scope(tenant), id), "d", "v", "seq", "body").Result()
+	if err != nil {
+		return nil, err
+	}
+	data, ok := v[0].(string)
+	if !ok {
+		return nil, nil
+	}
+	d := &integrationv1.Delivery{}
+	if err := proto.Unmarshal([]byte(data), d); err != nil {
+		return nil, err
+	}
+	version, _ := v[1].(string)
+	seq, _ := v[2].(string)
+	d.Sequence, _ = strconv.ParseInt(seq, 10, 64)
+	body, _ := v[3].(string)
+	return &Delivery{Delivery: d, Version: version, Body: []byte(body)}, nil
+}
+
+// SaveDelivery stores a delivery's new state if it is still at version, and queues it at next (or
+// takes it off the queue when next is zero). member is its due-queue member.
+func (s *Store) SaveDelivery(ctx context.Context, tenant string, d *integrationv1.Delivery, version string, next time.Time) error {
+	sc := s.Scope(tenant)
+	seq := d.Sequence
+	d.Sequence = 0 // kept in its own field
+	defer func() { d.Sequence = seq }()
+	member := DueMember(tenant, d.GetEndpointId(), d.GetId())
+	w := commit.New().Save(DeliveryKey(sc, d.GetId()), d, version, nextVersion(version))
+	if next.IsZero() {
+		w = w.ZRem(s.Due(tenant), member)
+	} else {
+		w = w.ZAdd(s.Due(tenant), float64(next.UnixMilli()), member)
+	}
+	return w.Run(ctx, s.rdb)
+}
+
+func nextVersion(v string) string {
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return strconv.FormatInt(n+1, 10)
+}
+
+// DueMember is a delivery's member of the due queue.
+func DueMember(tenant, endpoint, delivery string) string {
+	return tenant + " " + endpoint + " " + delivery
+}
+
+// ParseDueMember splits a due-queue member.
+func ParseDueMember(m string) (tenant, endpoint, delivery string, ok bool) {
+	parts := strings.Split(m, " ")
+	if len(parts) != 3 {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], parts[2], true
+}
+
+var claimScript = redis.NewScript(`
+local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2])
+for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[3], m) end
+return due`)
+
+// Claim takes up to n deliveries of partition p due by now, hiding them from other claims until
+// leaseUntil (a sender that dies leaves them to be claimed again then).
+func (s *Store) Claim(ctx context.Context, p int, now, leaseUntil time.Time, n int) ([]string, error) {
+	return claimScript.Run(ctx, s.rdb, []string{s.DueOf(p)}, now.UnixMilli(), n, leaseUntil.UnixMilli()).StringSlice()
+}
+
+// Release puts a claimed delivery back as due at at.
+func (s *Store) Release(ctx context.Context, tenant, member string, at time.Time) error {
+	return s.rdb.ZAddXX(ctx, s.Due(tenant), redis.Z{Score: float64(at.UnixMilli()), Member: member}).Err()
+}

@@ -1,0 +1,218 @@
+package rpc_test
+
+import (
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/crmcycle/crm/pkg/servicetest"
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
+)
+
+func deliveries(t *testing.T, s *system, endpoint string) []*integrationv1.Delivery {
+	t.Helper()
+	c, ctx := s.client()
+	resp, err := c.ListDeliveries(ctx, &integrationv1.ListDeliveriesRequest{EndpointId: endpoint, PageSize: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.GetDeliveries()
+}
+
+func TestFailingDeliveryIsRetriedSignedAndLogged(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	rc := newReceiver(t, func(n int, _ received) (int, http.Header) {
+		if n < 2 {
+			return http.StatusInternalServerError, nil
+		}
+		return http.StatusOK, nil
+	})
+	ep := s.createEndpoint(t, rc.URL, "sales.*")
+	if ep.GetSecret() == "" {
+		t.Fatal("create returned no secret")
+	}
+	rc.setSecret(ep.GetSecret())
+	ev := s.publish(t, s.tenant, "sales.order.placed", "cust-1")
+	eventually(t, 10*time.Second, "the delivery", func() bool { return len(rc.accepted()) == 1 })
+	if bad := rc.unsigned(); len(bad) != 0 {
+		t.Errorf("requests failing the signature check: %v", bad)
+	}
+	got := rc.accepted()[0]
+	if got.EventID != ev.GetId() || got.Type != "sales.order.placed" || got.Sequence != 1 || got.Customer != "cust-1" {
+		t.Errorf("received %+v, want event %s, its type, sequence 1, cust-1", got, ev.GetId())
+	}
+	var d *integrationv1.Delivery
+	eventually(t, 5*time.Second, "the delivery logged as delivered", func() bool {
+		ds := deliveries(t, s, ep.GetId())
+		if len(ds) == 1 && ds[0].GetState() == integrationv1.DeliveryState_DELIVERY_STATE_DELIVERED {
+			d = ds[0]
+			return true
+		}
+		return false
+	})
+	if d.GetAttemptCount() != 3 || len(d.GetAttempts()) != 3 {
+		t.Fatalf("delivery %v: want 3 attempts logged", d)
+	}
+	for i, want := range []int32{500, 500, 200} {
+		if d.GetAttempts()[i].GetStatusCode() != want {
+			t.Errorf("attempt %d: status %d, want %d", i, d.GetAttempts()[i].GetStatusCode(), want)
+		}
+	}
+	if d.GetId() != got.ID || d.GetSequence() != 1 {
+		t.Errorf("delivery id %s sequence %d; the receiver saw webhook-id %s", d.GetId(), d.GetSequence(), got.ID)
+	}
+	// Endpoints read back never show the secret.
+	c, ctx := s.client()
+	read, err := c.GetWebhookEndpoint(ctx, &integrationv1.GetWebhookEndpointRequest{Id: ep.GetId()})
+	if err != nil || read.GetWebhookEndpoint().GetSecret() != "" {
+		t.Errorf("GetWebhookEndpoint: %v, %v; want no secret", read, err)
+	}
+}
+
+func TestGoneDisablesTheEndpoint(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	rc := newReceiver(t, func(int, received) (int, http.Header) { return http.StatusGone, nil })
+	ep := s.createEndpoint(t, rc.URL, "sales.order.placed")
+	s.publish(t, s.tenant, "sales.order.placed", "cust-1")
+	c, ctx := s.client()
+	eventually(t, 10*time.Second, "the endpoint disabled", func() bool {
+		r, err := c.GetWebhookEndpoint(ctx, &integrationv1.GetWebhookEndpointRequest{Id: ep.GetId()})
+		return err == nil && !r.GetWebhookEndpoint().GetEnabled() && r.GetWebhookEndpoint().GetDisabledReason() != ""
+	})
+	ds := deliveries(t, s, ep.GetId())
+	if len(ds) != 1 || ds[0].GetState() != integrationv1.DeliveryState_DELIVERY_STATE_DEAD || ds[0].GetAttemptCount() != 1 {
+		t.Fatalf("deliveries %v, want one DEAD after one attempt", ds)
+	}
+	// Dead-lettered deliveries replay on demand once the endpoint is back.
+	rc.answer = ok200
+	if _, err := c.UpdateWebhookEndpoint(ctx, &integrationv1.UpdateWebhookEndpointRequest{
+		WebhookEndpoint: &integrationv1.WebhookEndpoint{Id: ep.GetId(), Enabled: true}, UpdateMask: mask("enabled")}); err != nil {
+		t.Fatal(err)
+	}
+	rc.setSecret(ep.GetSecret())
+	if _, err := c.RetryDelivery(ctx, &integrationv1.RetryDeliveryRequest{EndpointId: ep.GetId(), Id: ds[0].GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the replayed delivery", func() bool { return len(rc.accepted()) == 1 })
+	if got := rc.accepted()[0]; got.ID != ds[0].GetId() {
+		t.Errorf("replay webhook-id %s, want the delivery's %s", got.ID, ds[0].GetId())
+	}
+}
+
+func TestSlowReceiverIsRetriedAfterTheTimeout(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	rc := newReceiver(t, func(n int, _ received) (int, http.Header) {
+		if n == 0 {
+			select { // past the attempt's timeout
+			case <-release:
+			case <-time.After(2 * fastWebhooks.Timeout):
+			}
+		}
+		return http.StatusOK, nil
+	})
+	ep := s.createEndpoint(t, rc.URL, "support.*")
+	rc.setSecret(ep.GetSecret())
+	s.publish(t, s.tenant, "support.ticket.created", "cust-2")
+	eventually(t, 10*time.Second, "a delivered retry", func() bool {
+		ds := deliveries(t, s, ep.GetId())
+		return len(ds) == 1 && ds[0].GetState() == integrationv1.DeliveryState_DELIVERY_STATE_DELIVERED
+	})
+	d := deliveries(t, s, ep.GetId())[0]
+	if d.GetAttemptCount() < 2 || d.GetAttempts()[0].GetStatusCode() != 0 {
+		t.Errorf("attempts %v: want a timed-out first attempt, then a delivered one", d.GetAttempts())
+	}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	var first atomic.Int64
+	rc := newReceiver(t, func(n int, _ received) (int, http.Header) {
+		if n == 0 {
+			first.Store(time.Now().UnixMilli())
+			return http.StatusTooManyRequests, http.Header{"Retry-After": {"1"}}
+		}
+		return http.StatusOK, nil
+	})
+	ep := s.createEndpoint(t, rc.URL, "sales.order.placed")
+	rc.setSecret(ep.GetSecret())
+	s.publish(t, s.tenant, "sales.order.placed", "cust-3")
+	eventually(t, 10*time.Second, "the delivery after Retry-After", func() bool { return len(rc.accepted()) == 1 })
+	if waited := time.Since(time.UnixMilli(first.Load())); waited < 900*time.Millisecond {
+		t.Errorf("retried after %v, want Retry-After's 1s", waited)
+	}
+}
+
+func TestManyEventsToThreeEndpoints(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	n := servicetest.Size(2000, 10000)
+	const customers = 20
+	filters := map[string][]string{"sales": {"sales.*"}, "tickets": {"support.ticket.*"}, "all": {"sales.*", "support.*", "product.*"}}
+	receivers, endpoints := map[string]*receiver{}, map[string]string{}
+	for name, f := range filters {
+		rc := newReceiver(t, ok200)
+		ep := s.createEndpoint(t, rc.URL, f...)
+		rc.setSecret(ep.GetSecret())
+		receivers[name], endpoints[name] = rc, ep.GetId()
+	}
+	types := []string{"sales.order.placed", "support.ticket.created", "product.subscription.activated"}
+	want := map[string]map[string]int{"sales": {}, "tickets": {}, "all": {}} // customer → count
+	for i := range n {
+		typ, customer := types[i%len(types)], fmt.Sprintf("cust-%d", i%customers)
+		s.publish(t, s.tenant, typ, customer)
+		want["all"][customer]++
+		switch typ {
+		case "sales.order.placed":
+			want["sales"][customer]++
+		case "support.ticket.created":
+			want["tickets"][customer]++
+		}
+	}
+	for name, rc := range receivers {
+		total := 0
+		for _, c := range want[name] {
+			total += c
+		}
+		eventually(t, 2*time.Minute, name+"'s deliveries", func() bool { return len(rc.accepted()) >= total })
+		seen := map[string]bool{}
+		seqs := map[string]map[int64]bool{}
+		for _, r := range rc.accepted() {
+			if seen[r.ID] {
+				continue // at least once: the receiver dedupes on webhook-id
+			}
+			seen[r.ID] = true
+			if !integrationMatches(filters[name], r.Type) {
+				t.Errorf("%s received %s", name, r.Type)
+			}
+			if seqs[r.Customer] == nil {
+				seqs[r.Customer] = map[int64]bool{}
+			}
+			seqs[r.Customer][r.Sequence] = true
+		}
+		for customer, count := range want[name] {
+			for i := int64(1); i <= int64(count); i++ {
+				if !seqs[customer][i] {
+					t.Fatalf("%s: %s's sequence misses %d of 1..%d", name, customer, i, count)
+				}
+			}
+			if len(seqs[customer]) != count {
+				t.Errorf("%s: %s got %d distinct sequence numbers, want %d", name, customer, len(seqs[customer]), count)
+			}
+		}
+		if bad := rc.unsigned(); len(bad) != 0 {
+			t.Errorf("%s: %d requests failed the signature check", name, len(bad))
+		}
+	}
+}
+
+func integrationMatches(filter []string, typ string) bool {
+	for _, f := range filter {
+		if f == "*" || (len(f) > 1 && f[len(f)-1] == '*' && len(typ) >= len(f)-1 && typ[:len(f)-1] == f[:len(f)-1]) || f == typ {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,115 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/protoupdate"
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
+	"github.com/crmcycle/crm/services/integration/redisstore"
+)
+
+// settingsTTL is how long the recorder trusts the retention it read: a change applies to the
+// events recorded after it, within this.
+const settingsTTL = time.Minute
+
+// Settings are the tenant's integration settings.
+type Settings struct {
+	store     *redisstore.Store
+	publisher events.Publisher
+	now       func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cachedRetention
+}
+
+type cachedRetention struct {
+	d       time.Duration
+	expires time.Time
+}
+
+// NewSettings returns the settings use cases.
+func NewSettings(store *redisstore.Store, publisher events.Publisher, now func() time.Time) *Settings {
+	return &Settings{store: store, publisher: publisher, now: now, cache: map[string]cachedRetention{}}
+}
+
+// Get reads the tenant's settings, with the defaults filled in.
+func (s *Settings) Get(ctx context.Context, tenant string) (*integrationv1.IntegrationSettings, error) {
+	st, err := commit.Get(ctx, s.store.Redis(), redisstore.SettingsKey(s.store.Scope(tenant)), &integrationv1.IntegrationSettings{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		st = &integrationv1.IntegrationSettings{}
+	}
+	if st.GetAuditRetentionDays() == 0 {
+		st.AuditRetentionDays = int32(DefaultRetention / (24 * time.Hour))
+	}
+	return st, nil
+}
+
+// Update changes the fields in mask.
+func (s *Settings) Update(ctx context.Context, tenant string, in *integrationv1.IntegrationSettings, mask *fieldmaskpb.FieldMask) (*integrationv1.IntegrationSettings, error) {
+	fields, err := protoupdate.Fields(in, mask, []string{"audit_retention_days"}, "update_mask")
+	if err != nil {
+		return nil, err
+	}
+	sc := s.store.Scope(tenant)
+	for range 10 {
+		stored := commit.Read(ctx, s.store.Redis(), redisstore.SettingsKey(sc))
+		st := &integrationv1.IntegrationSettings{}
+		if _, err := stored.Decode(st); err != nil {
+			return nil, err
+		}
+		protoupdate.Apply(st, in, fields)
+		if st.GetAuditRetentionDays() < 0 {
+			return nil, apierr.Invalid("settings.audit_retention_days", "must be 1 to 3650; 0 for the default")
+		}
+		_, data, err := s.publisher.Envelope(ctx, integrationv1.EventSettingsUpdated.Of(&integrationv1.SettingsChanged{
+			Settings: &integrationv1.IntegrationSettingsFacts{AuditRetentionDays: st.GetAuditRetentionDays()}}), tenant, "", s.now())
+		if err != nil {
+			return nil, err
+		}
+		prev := stored.Version()
+		err = commit.New().Save(redisstore.SettingsKey(sc), st, prev, etag.Next(prev)).Append(sc.Stream(), data).Run(ctx, s.store.Redis())
+		if errors.Is(err, commit.ErrVersionMismatch) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		delete(s.cache, tenant)
+		s.mu.Unlock()
+		return s.Get(ctx, tenant)
+	}
+	return nil, errors.New("integration: the settings kept changing")
+}
+
+// retention is how long the tenant's history is kept.
+func (s *Settings) retention(ctx context.Context, tenant string) (time.Duration, error) {
+	now := s.now()
+	s.mu.Lock()
+	c, ok := s.cache[tenant]
+	s.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.d, nil
+	}
+	st, err := s.Get(ctx, tenant)
+	if err != nil {
+		return 0, err
+	}
+	d := time.Duration(st.GetAuditRetentionDays()) * 24 * time.Hour
+	s.mu.Lock()
+	s.cache[tenant] = cachedRetention{d: d, expires: now.Add(settingsTTL)}
+	s.mu.Unlock()
+	return d, nil
+}

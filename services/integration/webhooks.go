@@ -1,0 +1,356 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/page"
+	"github.com/crmcycle/crm/pkg/protoupdate"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
+	"github.com/crmcycle/crm/services/integration/redisstore"
+)
+
+// Errors of the webhook use cases.
+var (
+	ErrEndpointNotFound = apierr.New(apierr.NotFound, "WEBHOOK_ENDPOINT_NOT_FOUND", "webhook endpoint not found")
+	ErrDeliveryNotFound = apierr.New(apierr.NotFound, "DELIVERY_NOT_FOUND", "delivery not found")
+	ErrEndpointEtag     = apierr.New(apierr.Aborted, "ETAG_MISMATCH", "the endpoint changed since it was read; read it again")
+	ErrDeliveryBusy     = apierr.New(apierr.FailedPrecondition, "DELIVERY_PENDING", "the delivery is already waiting for its next attempt")
+)
+
+var updatableEndpointFields = []string{"url", "event_types", "description", "enabled"}
+
+// Endpoints are the webhook endpoint use cases.
+type Endpoints struct {
+	store     *redisstore.Store
+	publisher events.Publisher
+	validator protovalidate.Validator
+	sender    *Dispatcher
+	allowPriv bool
+	now       func() time.Time
+}
+
+// NewEndpoints returns the use cases; allowPrivate lets endpoints name loopback and private
+// addresses.
+func NewEndpoints(store *redisstore.Store, publisher events.Publisher, validator protovalidate.Validator, allowPrivate bool, now func() time.Time) *Endpoints {
+	return &Endpoints{store: store, publisher: publisher, validator: validator, allowPriv: allowPrivate, now: now}
+}
+
+// Attach gives the use cases the dispatcher :test and :retry send with.
+func (e *Endpoints) Attach(d *Dispatcher) { e.sender = d }
+
+func (e *Endpoints) checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return apierr.Invalid("webhook_endpoint.url", "must be an absolute http or https URL without credentials")
+	}
+	if err := checkURLHost(u.Hostname(), e.allowPriv); err != nil {
+		return apierr.Invalid("webhook_endpoint.url", "must not be a loopback, private or link-local address")
+	}
+	return nil
+}
+
+// Create registers an endpoint, enabled, with a new secret, returned only here.
+func (e *Endpoints) Create(ctx context.Context, tenant string, in *integrationv1.WebhookEndpoint) (*integrationv1.WebhookEndpoint, error) {
+	if err := e.checkURL(in.GetUrl()); err != nil {
+		return nil, err
+	}
+	now := timestamppb.New(e.now())
+	ep := &integrationv1.WebhookEndpoint{
+		Id: uuid.Must(uuid.NewV7()).String(), Url: in.GetUrl(), EventTypes: in.GetEventTypes(),
+		Description: in.GetDescription(), Enabled: true, Secret: NewSecret(),
+		CreateTime: now, UpdateTime: now, Etag: etag.First,
+	}
+	sc := e.store.Scope(tenant)
+	w := commit.New().ZAdd(redisstore.EndpointsKey(sc), 0, ep.GetId())
+	if err := e.save(ctx, tenant, w, ep, "", integrationv1.EventWebhookEndpointCreated); err != nil {
+		return nil, err
+	}
+	return ep, nil
+}
+
+// save commits ep at its etag (moving from prev) with its event and bumps the endpoints' version,
+// so the recorder matches the next events against the change.
+func (e *Endpoints) save(ctx context.Context, tenant string, w *commit.Write, ep *integrationv1.WebhookEndpoint, prev string, typ eventv1.Type[*integrationv1.WebhookEndpointChanged]) error {
+	sc := e.store.Scope(tenant)
+	_, data, err := e.publisher.Envelope(ctx, typ.Of(&integrationv1.WebhookEndpointChanged{EndpointId: ep.GetId()}), tenant, "", e.now())
+	if err != nil {
+		return err
+	}
+	return w.Save(redisstore.EndpointKey(sc, ep.GetId()), ep, prev, ep.GetEtag()).
+		HIncrBy(redisstore.EndpointsMetaKey(sc), "version", 1).
+		Append(sc.Stream(), data).Run(ctx, e.store.Redis())
+}
+
+func (e *Endpoints) read(ctx context.Context, tenant, id string) (*integrationv1.WebhookEndpoint, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, ErrEndpointNotFound
+	}
+	return commit.Get(ctx, e.store.Redis(), redisstore.EndpointKey(e.store.Scope(tenant), id), &integrationv1.WebhookEndpoint{}, ErrEndpointNotFound)
+}
+
+// withoutSecret is the endpoint as read back: the secret is shown only at creation and rotation.
+func withoutSecret(ep *integrationv1.WebhookEndpoint) *integrationv1.WebhookEndpoint {
+	out := proto.CloneOf(ep)
+	out.Secret = ""
+	return out
+}
+
+// Get reads an endpoint.
+func (e *Endpoints) Get(ctx context.Context, tenant, id string) (*integrationv1.WebhookEndpoint, error) {
+	ep, err := e.read(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	return withoutSecret(ep), nil
+}
+
+// List reads a page of endpoints, newest first.
+func (e *Endpoints) List(ctx context.Context, tenant string, req page.Request) (page.Page[*integrationv1.WebhookEndpoint], error) {
+	sc := e.store.Scope(tenant)
+	p, err := redisstore.List(ctx, e.store, redisstore.EndpointsKey(sc), "", "", req,
+		func(id string) string { return redisstore.EndpointKey(sc, id) },
+		func() *integrationv1.WebhookEndpoint { return &integrationv1.WebhookEndpoint{} })
+	for i, ep := range p.Items {
+		p.Items[i] = withoutSecret(ep)
+	}
+	return p, err
+}
+
+// change applies edit to the stored endpoint and saves it with its event, retrying when another
+// write came between.
+func (e *Endpoints) change(ctx context.Context, tenant, id string, typ eventv1.Type[*integrationv1.WebhookEndpointChanged],
+	edit func(ep *integrationv1.WebhookEndpoint) error) (*integrationv1.WebhookEndpoint, error) {
+	for range 10 {
+		ep, err := e.read(ctx, tenant, id)
+		if err != nil {
+			return nil, err
+		}
+		prev := ep.GetEtag()
+		if err := edit(ep); err != nil {
+			return nil, err
+		}
+		ep.Etag = etag.Next(prev)
+		ep.UpdateTime = timestamppb.New(e.now())
+		err = e.save(ctx, tenant, commit.New(), ep, prev, typ)
+		if errors.Is(err, commit.ErrVersionMismatch) {
+			continue
+		}
+		return ep, err
+	}
+	return nil, ErrEndpointEtag
+}
+
+// Update changes the fields named in mask; enabling clears the reason the service stopped it.
+func (e *Endpoints) Update(ctx context.Context, tenant string, in *integrationv1.WebhookEndpoint, mask *fieldmaskpb.FieldMask) (*integrationv1.WebhookEndpoint, error) {
+	if in == nil {
+		return nil, apierr.Invalid("webhook_endpoint", "required")
+	}
+	fields, err := protoupdate.Fields(in, mask, updatableEndpointFields, "update_mask")
+	if err != nil {
+		return nil, err
+	}
+	ep, err := e.change(ctx, tenant, in.GetId(), integrationv1.EventWebhookEndpointUpdated, func(ep *integrationv1.WebhookEndpoint) error {
+		if err := etag.Check(in.GetEtag(), ep.GetEtag(), ErrEndpointEtag); err != nil {
+			return err
+		}
+		protoupdate.Apply(ep, in, fields)
+		if err := protoupdate.Validate(e.validator, "webhook_endpoint", ep); err != nil {
+			return err
+		}
+		if err := e.checkURL(ep.GetUrl()); err != nil {
+			return err
+		}
+		if ep.GetEnabled() {
+			ep.DisabledReason = ""
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ep.GetEnabled() {
+		_ = e.store.Redis().Del(ctx, redisstore.FailuresKey(e.store.Scope(tenant), ep.GetId())).Err()
+	}
+	return withoutSecret(ep), nil
+}
+
+// Delete removes an endpoint; its queued deliveries are dropped when their turn comes.
+func (e *Endpoints) Delete(ctx context.Context, tenant, id string) error {
+	ep, err := e.read(ctx, tenant, id)
+	if err != nil {
+		return err
+	}
+	sc := e.store.Scope(tenant)
+	_, data, err := e.publisher.Envelope(ctx, integrationv1.EventWebhookEndpointDeleted.Of(&integrationv1.WebhookEndpointChanged{EndpointId: id}), tenant, "", e.now())
+	if err != nil {
+		return err
+	}
+	err = commit.New().ExpectVersion(redisstore.EndpointKey(sc, id), ep.GetEtag()).
+		Delete(redisstore.EndpointKey(sc, id)).ZRem(redisstore.EndpointsKey(sc), id).
+		HIncrBy(redisstore.EndpointsMetaKey(sc), "version", 1).
+		Append(sc.Stream(), data).Run(ctx, e.store.Redis())
+	if errors.Is(err, commit.ErrVersionMismatch) {
+		return e.Delete(ctx, tenant, id)
+	}
+	return err
+}
+
+// RotateSecret gives the endpoint a new secret; the old one also signs deliveries for overlap.
+func (e *Endpoints) RotateSecret(ctx context.Context, tenant, id string, overlap time.Duration) (*integrationv1.WebhookEndpoint, error) {
+	var old string
+	ep, err := e.change(ctx, tenant, id, integrationv1.EventWebhookEndpointSecretRotated, func(ep *integrationv1.WebhookEndpoint) error {
+		old = ep.GetSecret()
+		ep.Secret = NewSecret()
+		ep.PreviousSecretExpireTime = nil
+		if overlap > 0 {
+			ep.PreviousSecretExpireTime = timestamppb.New(e.now().Add(overlap))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	key := redisstore.PreviousSecretKey(e.store.Scope(tenant), id)
+	if overlap > 0 {
+		err = e.store.Redis().Set(ctx, key, old, overlap).Err()
+	} else {
+		err = e.store.Redis().Del(ctx, key).Err()
+	}
+	return ep, err
+}
+
+// signing reads an endpoint with its secrets: the current one and, during an overlap, the previous.
+func (e *Endpoints) signing(ctx context.Context, tenant, id string) (*integrationv1.WebhookEndpoint, string, error) {
+	sc := e.store.Scope(tenant)
+	pipe := e.store.Redis().Pipeline()
+	stored := commit.Read(ctx, pipe, redisstore.EndpointKey(sc, id))
+	prev := pipe.Get(ctx, redisstore.PreviousSecretKey(sc, id))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, "", err
+	}
+	ep := &integrationv1.WebhookEndpoint{}
+	found, err := stored.Decode(ep)
+	if err != nil {
+		return nil, "", err
+	}
+	if !found {
+		return nil, "", ErrEndpointNotFound
+	}
+	return ep, prev.Val(), nil
+}
+
+// succeeded resets the endpoint's run of failures.
+func (e *Endpoints) succeeded(ctx context.Context, tenant, id string) error {
+	return e.store.Redis().Del(ctx, redisstore.FailuresKey(e.store.Scope(tenant), id)).Err()
+}
+
+// failed counts a failed attempt in the endpoint's run of failures and returns the run's length.
+func (e *Endpoints) failed(ctx context.Context, tenant, id string) (int64, error) {
+	return e.store.Redis().Incr(ctx, redisstore.FailuresKey(e.store.Scope(tenant), id)).Result()
+}
+
+// disable stops an endpoint with the reason (410 Gone, consistent failure).
+func (e *Endpoints) disable(ctx context.Context, tenant, id, reason string) error {
+	_, err := e.change(ctx, tenant, id, integrationv1.EventWebhookEndpointUpdated, func(ep *integrationv1.WebhookEndpoint) error {
+		ep.Enabled, ep.DisabledReason = false, reason
+		return nil
+	})
+	if errors.Is(err, ErrEndpointNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Test sends a signed "webhook.test" ping now and returns the attempt.
+func (e *Endpoints) Test(ctx context.Context, tenant, id string) (*integrationv1.DeliveryAttempt, error) {
+	ep, prev, err := e.signing(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	_, data, err := e.publisher.Envelope(ctx, integrationv1.EventWebhookEndpointTested.Of(&integrationv1.WebhookEndpointChanged{EndpointId: id}), tenant, "", e.now())
+	if err != nil {
+		return nil, err
+	}
+	if err := commit.New().Append(e.store.Scope(tenant).Stream(), data).Run(ctx, e.store.Redis()); err != nil {
+		return nil, err
+	}
+	body := []byte(`{"type":"webhook.test","timestamp":"` + e.now().UTC().Format(time.RFC3339Nano) + `","data":{"endpointId":"` + id + `"}}`)
+	a, _, _ := e.sender.attempt(ctx, ep.GetUrl(), "test_"+uuid.Must(uuid.NewV7()).String(), body, ep.GetSecret(), prev)
+	return a, nil
+}
+
+// ListDeliveries reads a page of an endpoint's deliveries, newest first; state, when set, keeps
+// only those in it (a page may then hold fewer).
+func (e *Endpoints) ListDeliveries(ctx context.Context, tenant, endpoint string, state integrationv1.DeliveryState, req page.Request) (page.Page[*integrationv1.Delivery], error) {
+	if _, err := e.read(ctx, tenant, endpoint); err != nil {
+		return page.Page[*integrationv1.Delivery]{}, err
+	}
+	sc := e.store.Scope(tenant)
+	ids, err := commit.Members(ctx, e.store.Redis(), commit.Range{Index: redisstore.DeliveryLogKey(sc, endpoint), Desc: true, After: req.After, Limit: req.Limit})
+	if err != nil {
+		return page.Page[*integrationv1.Delivery]{}, err
+	}
+	out := page.Page[*integrationv1.Delivery]{Next: ids.Next}
+	for _, id := range ids.Items {
+		d, err := e.store.ReadDelivery(ctx, tenant, id)
+		if err != nil {
+			return page.Page[*integrationv1.Delivery]{}, err
+		}
+		if d != nil && (state == integrationv1.DeliveryState_DELIVERY_STATE_UNSPECIFIED || d.Delivery.GetState() == state) {
+			out.Items = append(out.Items, d.Delivery)
+		}
+	}
+	return out, nil
+}
+
+// RetryDelivery sends a delivery again now: a DEAD one becomes PENDING with a fresh MaxAge of
+// retries; a DELIVERED one is sent once more.
+func (e *Endpoints) RetryDelivery(ctx context.Context, tenant, endpoint, id string) (*integrationv1.Delivery, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, ErrDeliveryNotFound
+	}
+	d, err := e.store.ReadDelivery(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil || d.Delivery.GetEndpointId() != endpoint {
+		return nil, ErrDeliveryNotFound
+	}
+	if d.Delivery.GetState() == integrationv1.DeliveryState_DELIVERY_STATE_PENDING {
+		return nil, ErrDeliveryBusy
+	}
+	now := e.now()
+	rec := d.Delivery
+	rec.State, rec.DeadReason = integrationv1.DeliveryState_DELIVERY_STATE_PENDING, ""
+	rec.CreateTime, rec.NextAttemptTime = timestamppb.New(now), timestamppb.New(now)
+	sc := e.store.Scope(tenant)
+	_, data, err := e.publisher.Envelope(ctx, integrationv1.EventDeliveryRetried.Of(&integrationv1.DeliveryRetried{DeliveryId: id, EndpointId: endpoint}), tenant, "", now)
+	if err != nil {
+		return nil, err
+	}
+	seq := rec.Sequence
+	rec.Sequence = 0
+	err = commit.New().Save(redisstore.DeliveryKey(sc, id), rec, d.Version, etag.Next(d.Version)).
+		ZAdd(e.store.Due(tenant), float64(now.UnixMilli()), redisstore.DueMember(tenant, endpoint, id)).
+		Append(sc.Stream(), data).Run(ctx, e.store.Redis())
+	rec.Sequence = seq
+	if errors.Is(err, commit.ErrVersionMismatch) {
+		return nil, ErrDeliveryBusy
+	}
+	return rec, err
+}
