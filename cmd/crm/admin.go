@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -23,26 +24,101 @@ import (
 
 const adminUsage = `usage:
   crm admin tenant create [--id ID] --name NAME
-  crm admin key create --tenant ID --scopes SCOPE[,SCOPE...]
+  crm admin key create --tenant ID --scopes SCOPE[,SCOPE...] [--name NAME] [--expire-in DURATION]
+  crm admin key list --tenant ID
+  crm admin key revoke --tenant ID --key KEY_ID
+  crm admin key rotate --tenant ID --key KEY_ID [--overlap DURATION]
   crm admin redis init [--partitions N]
   crm admin events lag --producer SERVICE
   crm admin events dlq list --producer SERVICE --group SERVICE [--limit N]
   crm admin events dlq replay --producer SERVICE --group SERVICE [REF...]   (no REF: all)
   crm admin events dlq purge --producer SERVICE --group SERVICE [REF...]    (no REF: all)
 
-Scopes: admin, or <service>.read / <service>.write for marketing, sales, product, support.
+Scopes: admin, or <service>.read / <service>.write for marketing, sales, product, support,
+integration. A revoked or rotated key stops working on every process within a second.
 A dead letter's REF is "<partition>/<entry id>", as dlq list prints it. Replayed events go back on
 their stream; groups that handled them before skip them by event id.
 redis init records the partition count and every partition's marker: on a new Redis (a process's
 first start does it too), or after Redis lost its data while the services ran, which they answer
 with 503 STORE_NOT_INITIALIZED on every write until it is run.
-Every command needs --redis-url (or REDIS_URL).
+Every command needs --redis-url (or REDIS_URL). crm admin --help lists each command's flags.
 `
 
+// adminFlags are the flags each command takes, beside the Redis connection's.
+var adminFlags = map[string][]string{
+	"redis init":        {"partitions"},
+	"tenant create":     {"id", "name"},
+	"key create":        {"tenant", "scopes", "name", "expire-in"},
+	"key list":          {"tenant"},
+	"key revoke":        {"tenant", "key"},
+	"key rotate":        {"tenant", "key", "overlap"},
+	"events lag":        {"producer"},
+	"events dlq list":   {"producer", "group", "limit"},
+	"events dlq replay": {"producer", "group"},
+	"events dlq purge":  {"producer", "group"},
+}
+
 // adminCommands are the command words; flags and arguments follow them.
-var adminCommands = []string{"redis init", "tenant create", "key create", "events lag", "events dlq list", "events dlq replay", "events dlq purge"}
+var adminCommands = []string{"redis init", "tenant create", "key create", "key list", "key revoke", "key rotate",
+	"events lag", "events dlq list", "events dlq replay", "events dlq purge"}
+
+// adminOptions are the values of every admin flag; each command reads those adminFlags names.
+type adminOptions struct {
+	redis                         redisconn.Config
+	id, name, tenant, scopes, key string
+	producer, group               string
+	limit                         int
+	expireIn, overlap             time.Duration
+}
+
+func (o *adminOptions) register(fs *flag.FlagSet) {
+	o.redis.RegisterFlags(fs)
+	fs.StringVar(&o.id, "id", "", "tenant id ([a-z0-9-], up to 32); random when empty")
+	fs.StringVar(&o.name, "name", "", "display name (of the tenant, or of the key)")
+	fs.StringVar(&o.tenant, "tenant", "", "tenant id")
+	fs.StringVar(&o.scopes, "scopes", "", "comma-separated scopes")
+	fs.StringVar(&o.key, "key", "", "API key id (as key list prints it)")
+	fs.DurationVar(&o.expireIn, "expire-in", 0, "the key stops working after this long; 0 never")
+	fs.DurationVar(&o.overlap, "overlap", 0, "how long the old secret keeps working after a rotation; 0 stops it at once")
+	fs.StringVar(&o.producer, "producer", "", "the service whose event streams to inspect")
+	fs.StringVar(&o.group, "group", "", "the consumer group (the reacting service)")
+	fs.IntVar(&o.limit, "limit", 50, "how many dead letters to list")
+}
+
+// adminHelp prints every command with its own flags, then the connection flags they share.
+func adminHelp(stdout io.Writer) {
+	fmt.Fprint(stdout, adminUsage)
+	var o adminOptions
+	fs := flag.NewFlagSet("crm admin", flag.ContinueOnError)
+	o.register(fs)
+	common := flag.NewFlagSet("redis", flag.ContinueOnError)
+	new(redisconn.Config).RegisterFlags(common)
+	printFlag := func(name string) {
+		f := fs.Lookup(name)
+		fmt.Fprintf(stdout, "      --%s", f.Name)
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" {
+			fmt.Fprintf(stdout, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(stdout, "\n          %s\n", f.Usage)
+	}
+	fmt.Fprintln(stdout, "\nCommands and their flags:")
+	for _, c := range adminCommands {
+		fmt.Fprintf(stdout, "  crm admin %s\n", c)
+		for _, name := range adminFlags[c] {
+			if common.Lookup(name) == nil {
+				printFlag(name)
+			}
+		}
+	}
+	fmt.Fprintln(stdout, "\nEvery command also takes:")
+	common.VisitAll(func(f *flag.Flag) { printFlag(f.Name) })
+}
 
 func admin(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 && slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0]) {
+		adminHelp(stdout)
+		return nil
+	}
 	var words []string
 	for len(words) < len(args) && len(words) < 3 && !strings.HasPrefix(args[len(words)], "-") {
 		words = append(words, args[len(words)])
@@ -55,17 +131,21 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	rest := args[len(strings.Fields(command)):]
 	fs := flag.NewFlagSet("crm admin "+command, flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	var redisCfg redisconn.Config
-	redisCfg.RegisterFlags(fs)
-	id := fs.String("id", "", "tenant id ([a-z0-9-], up to 32); random when empty")
-	name := fs.String("name", "", "tenant display name")
-	tenant := fs.String("tenant", "", "tenant id")
-	scopes := fs.String("scopes", "", "comma-separated scopes")
-	producer := fs.String("producer", "", "the service whose event streams to inspect")
-	group := fs.String("group", "", "the consumer group (the reacting service)")
-	limit := fs.Int("limit", 50, "how many dead letters to list")
+	var o adminOptions
+	o.register(fs)
+	redisCfg := &o.redis
+	id, name, tenant, scopes, producer, group, limit := &o.id, &o.name, &o.tenant, &o.scopes, &o.producer, &o.group, &o.limit
 	if err := fs.Parse(rest); err != nil {
 		return err
+	}
+	var stray []string
+	fs.Visit(func(f *flag.Flag) {
+		if !slices.Contains(adminFlags[command], f.Name) && !isRedisFlag(f.Name) {
+			stray = append(stray, "--"+f.Name)
+		}
+	})
+	if len(stray) > 0 {
+		return fmt.Errorf("admin: %s does not take %s (crm admin --help lists its flags)", command, strings.Join(stray, ", "))
 	}
 	if err := flagenv.Apply(fs, "CRM", map[string]string{"redis-url": "REDIS_URL"}); err != nil {
 		return err
@@ -97,13 +177,19 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "tenant %s created (%s)\n", t.ID, t.DisplayName)
 		return nil
 	case "key create":
-		k, err := auth.NewStore(rdb).CreateKey(ctx, *tenant, strings.Split(*scopes, ","))
+		spec := auth.KeySpec{DisplayName: *name, Scopes: strings.Split(*scopes, ",")}
+		if o.expireIn > 0 {
+			spec.ExpireTime = time.Now().Add(o.expireIn)
+		}
+		k, err := auth.NewStore(rdb).CreateKeyWith(ctx, *tenant, spec)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "key %s for tenant %s with scopes %s\n", k.ID, *tenant, *scopes)
 		fmt.Fprintf(stdout, "secret (shown once, store it now): %s\n", k.Secret)
 		return nil
+	case "key list", "key revoke", "key rotate":
+		return adminKeys(ctx, auth.NewStore(rdb), command, o, stdout)
 	}
 
 	if *producer == "" || (command != "events lag" && *group == "") {
@@ -136,6 +222,63 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "purged %d dead letters\n", n)
 		return err
 	}
+}
+
+func isRedisFlag(name string) bool {
+	fs := flag.NewFlagSet("redis", flag.ContinueOnError)
+	new(redisconn.Config).RegisterFlags(fs)
+	return fs.Lookup(name) != nil
+}
+
+// adminKeys lists, revokes or rotates a tenant's API keys.
+func adminKeys(ctx context.Context, store *auth.Store, command string, o adminOptions, stdout io.Writer) error {
+	if o.tenant == "" || (command != "key list" && o.key == "") {
+		return errors.New("admin: --tenant (and, to revoke or rotate, --key) are required")
+	}
+	switch command {
+	case "key revoke":
+		k, err := store.RevokeKey(ctx, o.tenant, o.key)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "key %s revoked at %s\n", k.ID, k.RevokeTime.Format(time.RFC3339))
+		return nil
+	case "key rotate":
+		k, secret, err := store.RotateKey(ctx, o.tenant, o.key, o.overlap)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "key %s rotated", k.ID)
+		if !k.PreviousSecretExpireTime.IsZero() {
+			fmt.Fprintf(stdout, "; the old secret works until %s", k.PreviousSecretExpireTime.Format(time.RFC3339))
+		}
+		fmt.Fprintf(stdout, "\nsecret (shown once, store it now): %s\n", secret)
+		return nil
+	}
+	w := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tNAME\tSCOPES\tCREATED\tLAST USED\tEXPIRES\tREVOKED")
+	after := ""
+	for {
+		keys, next, err := store.ListKeys(ctx, o.tenant, after, 100)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.DisplayName, strings.Join(k.Scopes, ","),
+				when(k.CreateTime), when(k.LastUsedTime), when(k.ExpireTime), when(k.RevokeTime))
+		}
+		if next == "" {
+			return w.Flush()
+		}
+		after = next
+	}
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 func printLag(ctx context.Context, rdb redis.UniversalClient, keys *keyspace.Space, producer string, stdout io.Writer) error {

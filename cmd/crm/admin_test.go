@@ -170,3 +170,79 @@ func TestLostRedisDataRefusesWritesUntilInit(t *testing.T) {
 		t.Fatalf("capture after redis init: %d %s", r.status, r.body)
 	}
 }
+
+func TestAdminKeyLifecycle(t *testing.T) {
+	tenant := redistest.Tenant(t)
+	if _, err := crmCommand(t, "admin", "tenant", "create", "--id", tenant, "--name", "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := crmCommand(t, "admin", "key", "create", "--tenant", tenant, "--scopes", "sales.read", "--name", "billing sync", "--expire-in", "24h")
+	if err != nil {
+		t.Fatalf("key create: %v %q", err, out)
+	}
+	_, secret, _ := strings.Cut(out, "secret (shown once, store it now): ")
+	secret = strings.TrimSpace(secret)
+	store := auth.NewStore(redistest.Client(t))
+	ctx := context.Background()
+	p, err := store.Lookup(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = crmCommand(t, "admin", "key", "list", "--tenant", tenant)
+	if err != nil || !strings.Contains(out, p.KeyID) || !strings.Contains(out, "billing sync") || !strings.Contains(out, "sales.read") {
+		t.Fatalf("key list: %v %q; want the key, its name and scopes", err, out)
+	}
+	if strings.Contains(out, secret) {
+		t.Fatal("key list prints the secret")
+	}
+	out, err = crmCommand(t, "admin", "key", "rotate", "--tenant", tenant, "--key", p.KeyID, "--overlap", "1h")
+	_, rotated, _ := strings.Cut(out, "secret (shown once, store it now): ")
+	if err != nil || strings.TrimSpace(rotated) == "" {
+		t.Fatalf("key rotate: %v %q", err, out)
+	}
+	for _, s := range []string{secret, strings.TrimSpace(rotated)} {
+		if _, err := store.Lookup(ctx, s); err != nil {
+			t.Errorf("within the overlap, a secret is refused: %v", err)
+		}
+	}
+	if out, err := crmCommand(t, "admin", "key", "revoke", "--tenant", tenant, "--key", p.KeyID); err != nil {
+		t.Fatalf("key revoke: %v %q", err, out)
+	}
+	for _, s := range []string{secret, strings.TrimSpace(rotated)} {
+		if _, err := store.Lookup(ctx, s); !errors.Is(err, auth.ErrUnauthenticated) {
+			t.Errorf("a revoked key's secret: got %v, want ErrUnauthenticated", err)
+		}
+	}
+	for _, args := range [][]string{
+		{"admin", "key", "revoke", "--tenant", "other-tenant", "--key", p.KeyID},
+		{"admin", "key", "rotate", "--tenant", tenant},
+		{"admin", "key", "list", "--tenant", tenant, "--producer", "sales"},
+	} {
+		if _, err := crmCommand(t, args...); err == nil {
+			t.Errorf("%v succeeded, want an error", args)
+		}
+	}
+}
+
+func TestAdminHelpListsEachCommandsFlags(t *testing.T) {
+	out, err := crmCommand(t, "admin", "--help")
+	if err != nil {
+		t.Fatalf("crm admin --help: %v", err)
+	}
+	_, perCommand, _ := strings.Cut(out, "Commands and their flags:")
+	for _, c := range adminCommands {
+		_, section, ok := strings.Cut(perCommand, "crm admin "+c+"\n")
+		if !ok {
+			t.Fatalf("help lacks %q", c)
+		}
+		section, _, _ = strings.Cut(section, "  crm admin ")
+		for _, f := range adminFlags[c] {
+			if !isRedisFlag(f) && !strings.Contains(section, "--"+f) {
+				t.Errorf("help of %q lacks --%s", c, f)
+			}
+		}
+	}
+	if !strings.Contains(out, "--redis-url") {
+		t.Error("help lacks the shared --redis-url")
+	}
+}

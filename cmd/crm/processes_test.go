@@ -381,7 +381,7 @@ func TestProcessModuleOrder(t *testing.T) {
 		{[]string{"marketing"}, []string{"redis", "admin", "bus", "grpc-server", "marketing"}},
 		{[]string{"sales", gatewayTarget}, []string{"redis", "admin", "bus", "grpc-server", "sales", "gateway"}},
 		{append([]string{gatewayTarget}, serviceTargets...),
-			[]string{"redis", "admin", "bus", "grpc-server", "marketing", "sales", "product", "support", "gateway"}},
+			[]string{"redis", "admin", "bus", "grpc-server", "marketing", "sales", "product", "support", "integration", "gateway"}},
 	} {
 		got, err := resolve(table, tc.targets)
 		if err != nil {
