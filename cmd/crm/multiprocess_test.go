@@ -10,10 +10,17 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/crmcycle/crm/pkg/servicetest"
 	"github.com/crmcycle/crm/pkg/tlstest"
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 )
 
 // TestServeEachServiceInItsOwnProcess runs the built binary the way Kubernetes would: one
@@ -28,6 +35,7 @@ func TestServeEachServiceInItsOwnProcess(t *testing.T) {
 	if r := sys.do(t, http.MethodGet, "/v1/leads", key, nil); r.status != http.StatusOK || len(r.json(t)["leads"].([]any)) != 1 {
 		t.Fatalf("list through the gateway process: %d %s", r.status, r.body)
 	}
+	checkRevocationReachesEveryProcess(t, suite, key)
 
 	// SIGTERM: every process drains and exits cleanly.
 	for target := range suite.procs {
@@ -52,6 +60,130 @@ func TestServeEachServiceInItsOwnProcess(t *testing.T) {
 	}
 	if !crossed {
 		t.Errorf("no CaptureLead span in marketing whose parent is in the gateway process among %d spans", len(spans))
+	}
+}
+
+// serviceRead is one authenticated read per service, made straight to its process.
+func serviceRead(conn *grpc.ClientConn, service string) func(ctx context.Context) error {
+	switch service {
+	case "marketing":
+		return func(ctx context.Context) error {
+			_, err := marketingv1.NewMarketingServiceClient(conn).ListLeads(ctx, &marketingv1.ListLeadsRequest{})
+			return err
+		}
+	case "sales":
+		return func(ctx context.Context) error {
+			_, err := salesv1.NewSalesServiceClient(conn).ListAccounts(ctx, &salesv1.ListAccountsRequest{})
+			return err
+		}
+	case "product":
+		return func(ctx context.Context) error {
+			_, err := productv1.NewProductServiceClient(conn).ListProducts(ctx, &productv1.ListProductsRequest{})
+			return err
+		}
+	case "support":
+		return func(ctx context.Context) error {
+			_, err := supportv1.NewSupportServiceClient(conn).ListTickets(ctx, &supportv1.ListTicketsRequest{})
+			return err
+		}
+	}
+	return func(ctx context.Context) error {
+		_, err := integrationv1.NewIntegrationServiceClient(conn).ListApiKeys(ctx, &integrationv1.ListApiKeysRequest{})
+		return err
+	}
+}
+
+// checkRevocationReachesEveryProcess revokes, through the gateway, a key that clients are calling
+// every service's process with: each process refuses it within a second, though each caches keys
+// for 30. Then a rotation with an overlap: both secrets work everywhere until the overlap ends.
+func checkRevocationReachesEveryProcess(t *testing.T, suite *processSuite, admin string) {
+	sys := suite.system()
+	create := func() (id, secret string) {
+		r := sys.do(t, http.MethodPost, "/v1/apiKeys", admin, []byte(`{"displayName":"caller","scopes":["admin"]}`))
+		if r.status != http.StatusOK {
+			t.Fatalf("create a key: %d %s", r.status, r.body)
+		}
+		body := r.json(t)
+		return body["apiKey"].(map[string]any)["id"].(string), body["secret"].(string)
+	}
+	victimID, victim := create()
+	reads := map[string]func(context.Context) error{}
+	for _, name := range serviceTargets {
+		conn, err := grpc.NewClient(suite.addrs[name], grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		reads[name] = serviceRead(conn, name)
+	}
+	call := func(name, secret string) error {
+		ctx, cancel := context.WithTimeout(servicetest.WithKey(context.Background(), secret), 5*time.Second)
+		defer cancel()
+		return reads[name](ctx)
+	}
+	for name := range reads { // every process has the key in its cache
+		if err := call(name, victim); err != nil {
+			t.Fatalf("%s with the new key: %v", name, err)
+		}
+	}
+	refusedAt := map[string]chan time.Time{}
+	stop := make(chan struct{})
+	for name := range reads {
+		refusedAt[name] = make(chan time.Time, 1)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if status.Code(call(name, victim)) == codes.Unauthenticated {
+					refusedAt[name] <- time.Now()
+					return
+				}
+			}
+		}()
+	}
+	r := sys.do(t, http.MethodPost, "/v1/apiKeys/"+victimID+":revoke", admin, []byte(`{}`))
+	revoked := time.Now()
+	if r.status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", r.status, r.body)
+	}
+	for name, at := range refusedAt {
+		select {
+		case when := <-at:
+			if d := when.Sub(revoked); d > time.Second {
+				t.Errorf("%s refused the revoked key after %v, want within 1s", name, d)
+			}
+		case <-time.After(3 * time.Second):
+			t.Errorf("%s still accepts the revoked key 3s later", name)
+		}
+	}
+	close(stop)
+
+	rotatedID, old := create()
+	r = sys.do(t, http.MethodPost, "/v1/apiKeys/"+rotatedID+":rotate", admin, []byte(`{"overlapSeconds":"2"}`))
+	if r.status != http.StatusOK {
+		t.Fatalf("rotate: %d %s", r.status, r.body)
+	}
+	rotated := time.Now()
+	fresh := r.json(t)["secret"].(string)
+	for name := range reads {
+		for _, secret := range []string{old, fresh} {
+			if err := call(name, secret); err != nil && time.Since(rotated) < 2*time.Second {
+				t.Errorf("%s within the rotation's overlap: %v", name, err)
+			}
+		}
+	}
+	for name := range reads {
+		waitFor(t, name+" refusing the old secret after the overlap", func() codes.Code { return status.Code(call(name, old)) },
+			func(c codes.Code) bool { return c == codes.Unauthenticated })
+		if err := call(name, fresh); err != nil {
+			t.Errorf("%s with the rotated secret: %v", name, err)
+		}
+	}
+	if time.Since(rotated) < 2*time.Second {
+		t.Error("the old secret stopped before its overlap ended")
 	}
 }
 
