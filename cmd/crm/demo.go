@@ -19,8 +19,11 @@ import (
 )
 
 // demoSeed is the population `crm dev --demo` drives through the real gRPC APIs, as a client
-// would: nothing is written to Redis behind the services' backs, so the funnel, forecast and
-// support statistics it leaves are what the services themselves computed.
+// would: nothing is written to Redis behind the services' backs, so the funnel, forecast, customer
+// values and support statistics it leaves are what the services themselves computed. The leads
+// arrive in six monthly waves: with travel (crm dev's demo clock) each wave runs with the
+// services' clock set in its month, so orders, lifecycle moves and the funnel by period have half
+// a year of history; then the clock returns to now for product usage, tickets and NPS.
 type demoSeed struct {
 	ctx       context.Context // carries the API key
 	out       io.Writer
@@ -36,13 +39,18 @@ type demoSeed struct {
 	products  []*productv1.Product
 	customers []string // customers who bought
 	counts    map[string]int
+	// travel sets how far behind the real time the services' clock runs; nil: no time travel.
+	travel func(time.Duration)
 }
+
+// demoWaves is how many monthly waves of leads the demo seeds, the last in the current month.
+const demoWaves = 6
 
 // demoSize is how many leads the demo captures.
 const demoSize = 300
 
 // seedDemo populates the API key's tenant through the gRPC server conn leads to.
-func seedDemo(ctx context.Context, conn grpc.ClientConnInterface, key string, out io.Writer) error {
+func seedDemo(ctx context.Context, conn grpc.ClientConnInterface, key string, out io.Writer, travel func(time.Duration)) error {
 	d := &demoSeed{
 		ctx:       metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key),
 		out:       out,
@@ -53,21 +61,40 @@ func seedDemo(ctx context.Context, conn grpc.ClientConnInterface, key string, ou
 		product:   productv1.NewProductServiceClient(conn),
 		support:   supportv1.NewSupportServiceClient(conn),
 		counts:    map[string]int{},
+		travel:    travel,
 	}
 	start := time.Now()
-	for _, step := range []struct {
+	d.travelTo(demoWaves - 1)
+	steps := []struct {
 		name string
 		run  func() error
 	}{
 		{"catalog", d.seedCatalog},
 		{"campaigns", d.seedCampaigns},
-		{"leads", d.seedLeads},
-		{"engagements", d.seedEngagements},
-		{"deals", d.seedDeals},
-		{"repeat orders", d.seedRepeatOrders},
+	}
+	for w := range demoWaves {
+		from, to := w*demoSize/demoWaves, (w+1)*demoSize/demoWaves
+		steps = append(steps, []struct {
+			name string
+			run  func() error
+		}{
+			{fmt.Sprintf("wave %d: the clock", w+1), func() error { d.travelTo(demoWaves - 1 - w); return nil }},
+			{fmt.Sprintf("wave %d: repeat orders", w+1), d.seedRepeatOrders},
+			{fmt.Sprintf("wave %d: leads", w+1), func() error { return d.seedLeads(from, to) }},
+			{fmt.Sprintf("wave %d: engagements", w+1), func() error { return d.seedEngagements(from, to) }},
+			{fmt.Sprintf("wave %d: deals", w+1), func() error { return d.seedDeals(from, to) }},
+			{fmt.Sprintf("wave %d: reactions", w+1), d.settle},
+		}...)
+	}
+	steps = append(steps, []struct {
+		name string
+		run  func() error
+	}{
+		{"the clock", func() error { d.travelTo(0); return nil }},
 		{"usage and tickets", d.seedProductAndSupport},
 		{"NPS", d.seedNps},
-	} {
+	}...)
+	for _, step := range steps {
 		if err := step.run(); err != nil {
 			return fmt.Errorf("demo: %s: %w", step.name, err)
 		}
@@ -93,7 +120,7 @@ func (d *demoSeed) seedCampaigns() error {
 			DisplayName: c.name,
 			Channel:     c.channel,
 			Budget:      &typev1.Money{CurrencyCode: "EUR", Units: c.budget},
-			StartTime:   timestamppb.New(d.now.AddDate(0, -2, 0)),
+			StartTime:   timestamppb.New(d.now.AddDate(0, -demoWaves-1, 0)),
 			EndTime:     timestamppb.New(d.now.AddDate(0, 2, 0)),
 		}})
 		if err != nil {
@@ -114,8 +141,43 @@ var (
 	demoCompanies   = []string{"Initech", "Globex", "Umbrella", "Hooli", "Stark Industries", "Wayne Enterprises", "Acme", "Soylent", ""}
 )
 
-func (d *demoSeed) seedLeads() error {
-	for i := range demoSize {
+// travelTo sets the services' clock to the middle of the month monthsBack before the current one
+// (the real time for 0), when the demo may travel.
+func (d *demoSeed) travelTo(monthsBack int) {
+	if d.travel == nil {
+		return
+	}
+	if monthsBack == 0 {
+		d.travel(0)
+		return
+	}
+	now := time.Now().UTC()
+	target := time.Date(now.Year(), now.Month()-time.Month(monthsBack), 10+d.rng.IntN(10), 9, 0, 0, 0, time.UTC)
+	d.travel(now.Sub(target))
+}
+
+// settle waits (up to 10 s) until marketing has moved the wave's buyers on the lifecycle, so the
+// wave's moves are counted in its month before the clock moves on.
+func (d *demoSeed) settle() error {
+	deadline := time.Now().Add(10 * time.Second)
+	for _, customer := range d.customers {
+		for time.Now().Before(deadline) {
+			lc, err := d.marketing.GetCustomerLifecycle(d.ctx, &marketingv1.GetCustomerLifecycleRequest{CustomerId: customer})
+			if err != nil {
+				return err
+			}
+			if s := lc.GetLifecycle().GetStage(); s != marketingv1.LifecycleStage_LIFECYCLE_STAGE_PROSPECT &&
+				s != marketingv1.LifecycleStage_LIFECYCLE_STAGE_SUSPECT {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+func (d *demoSeed) seedLeads(from, to int) error {
+	for i := from; i < to; i++ {
 		campaign := d.campaigns[d.rng.IntN(len(d.campaigns))]
 		given := demoGivenNames[d.rng.IntN(len(demoGivenNames))]
 		family := demoFamilyNames[d.rng.IntN(len(demoFamilyNames))]
@@ -168,13 +230,14 @@ func (d *demoSeed) seedCatalog() error {
 
 // seedEngagements has most leads open e-mails, read content and fill forms; the scoring rules
 // qualify the busiest ones on their own.
-func (d *demoSeed) seedEngagements() error {
+func (d *demoSeed) seedEngagements(from, to int) error {
 	types := []marketingv1.EngagementType{
 		marketingv1.EngagementType_ENGAGEMENT_TYPE_EMAIL_OPEN, marketingv1.EngagementType_ENGAGEMENT_TYPE_EMAIL_CLICK,
 		marketingv1.EngagementType_ENGAGEMENT_TYPE_PAGE_VIEW, marketingv1.EngagementType_ENGAGEMENT_TYPE_CONTENT_DOWNLOAD,
 		marketingv1.EngagementType_ENGAGEMENT_TYPE_FORM_SUBMIT, marketingv1.EngagementType_ENGAGEMENT_TYPE_EVENT_ATTENDED,
 	}
-	for i, lead := range d.leads {
+	for i := from; i < to; i++ {
+		lead := d.leads[i]
 		for range d.rng.IntN(8) {
 			resp, err := d.marketing.RecordEngagement(d.ctx, &marketingv1.RecordEngagementRequest{LeadId: lead.GetId(), Engagement: &marketingv1.Engagement{
 				Type: types[d.rng.IntN(len(types))], CampaignId: lead.GetCampaignId(),
@@ -191,9 +254,9 @@ func (d *demoSeed) seedEngagements() error {
 
 // seedDeals converts most qualified leads with an opportunity, prices line items through product,
 // and wins, loses or leaves each deal somewhere in the pipeline.
-func (d *demoSeed) seedDeals() error {
+func (d *demoSeed) seedDeals(from, to int) error {
 	stages := []string{"QUALIFICATION", "PROPOSAL", "NEGOTIATION"}
-	for _, lead := range d.leads {
+	for _, lead := range d.leads[from:to] {
 		if lead.GetStatus() != marketingv1.LeadStatus_LEAD_STATUS_MARKETING_QUALIFIED || d.rng.IntN(10) < 2 {
 			continue
 		}
@@ -209,7 +272,7 @@ func (d *demoSeed) seedDeals() error {
 		d.counts["deals"]++
 		for _, p := range d.pick(1 + d.rng.IntN(2)) {
 			if _, err := d.sales.AddLineItem(d.ctx, &salesv1.AddLineItemRequest{OpportunityId: opp.GetId(), LineItem: &salesv1.OrderLine{
-				ProductId: p.GetId(), Quantity: int64(1 + d.rng.IntN(20)), DiscountPercent: int32(5 * d.rng.IntN(3)),
+				ProductId: p.GetId(), Quantity: int64(1 + d.rng.IntN(20)), DiscountPercent: int32(10 * (d.rng.IntN(4) / 3)),
 			}}); err != nil {
 				return err
 			}
@@ -247,15 +310,20 @@ func (d *demoSeed) pick(n int) []*productv1.Product {
 	return out
 }
 
-// seedRepeatOrders has a third of the customers buy again: they become repeat customers.
+// seedRepeatOrders has about one customer in five buy again each month, some on a discount: they
+// become repeat customers, and the most eager ones the best RFM scores.
 func (d *demoSeed) seedRepeatOrders() error {
 	for _, customer := range d.customers {
-		if d.rng.IntN(3) != 0 {
+		if d.rng.IntN(5) != 0 {
 			continue
 		}
 		p := d.products[3+d.rng.IntN(2)] // a one-time product
+		discount := int32(0)
+		if d.rng.IntN(4) == 0 {
+			discount = int32(10 * (1 + d.rng.IntN(3)))
+		}
 		if _, err := d.sales.CreateOrder(d.ctx, &salesv1.CreateOrderRequest{Order: &salesv1.Order{
-			CustomerId: customer, CurrencyCode: "EUR", Lines: []*salesv1.OrderLine{{ProductId: p.GetId(), Quantity: 1}},
+			CustomerId: customer, CurrencyCode: "EUR", Lines: []*salesv1.OrderLine{{ProductId: p.GetId(), Quantity: int64(1 + d.rng.IntN(3)), DiscountPercent: discount}},
 		}}); err != nil {
 			return err
 		}

@@ -18,7 +18,7 @@ import (
 func TestDemoSeedAgreesWithAnIndependentCount(t *testing.T) {
 	sys := startSystem(t)
 	_, key := sys.newKey(t, "", "admin")
-	if err := seedDemo(context.Background(), sys.grpc, key, io.Discard); err != nil {
+	if err := seedDemo(context.Background(), sys.grpc, key, io.Discard, nil); err != nil {
 		t.Fatal(err)
 	}
 	client, ctx := sys.marketing(key)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"google.golang.org/grpc"
@@ -59,7 +61,9 @@ func dev(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return runProcess(ctx, cfg, processEnv{OnReady: func(b boundAddrs) {
+	clock := &demoClock{}
+	env := processEnv{Now: clock.Now}
+	env.OnReady = func(b boundAddrs) {
 		rest, grpcNote, curl := "http", " (plaintext)", "curl"
 		if cfg.GRPC.TLS() {
 			rest, grpcNote, curl = "https", " (TLS)", "curl --cacert <your CA>"
@@ -83,15 +87,23 @@ func dev(ctx context.Context, args []string, stdout io.Writer) error {
 				conn, err := grpc.NewClient(dialable(b.GRPC), grpc.WithTransportCredentials(creds))
 				if err == nil {
 					defer conn.Close()
-					err = seedDemo(ctx, conn, key, stdout)
+					err = seedDemo(ctx, conn, key, stdout, clock.set)
 				}
 				if err != nil && ctx.Err() == nil {
 					fmt.Fprintf(stdout, "==> demo: %v\n", err)
 				}
 			}()
 		}
-	}})
+	}
+	return runProcess(ctx, cfg, env)
 }
+
+// demoClock is crm dev's clock: the real time, less an offset the demo seed sets to give the
+// tenant months of history (orders, lifecycle moves, funnel periods); 0 otherwise.
+type demoClock struct{ behind atomic.Int64 }
+
+func (c *demoClock) Now() time.Time           { return time.Now().Add(-time.Duration(c.behind.Load())) }
+func (c *demoClock) set(behind time.Duration) { c.behind.Store(int64(behind)) }
 
 // devKey makes sure the development tenant exists and registers the development key: secret
 // (CRM_DEV_API_KEY's, on the embedded store or with --dev-key), or a new random one.

@@ -33,6 +33,8 @@ type processEnv struct {
 	Logger    *slog.Logger
 	// OnReady is called with the bound addresses once everything listens.
 	OnReady func(boundAddrs)
+	// Now is the services' clock; time.Now when nil (crm dev --demo moves it back in time).
+	Now func() time.Time
 }
 
 type boundAddrs struct {
@@ -43,6 +45,7 @@ type boundAddrs struct {
 // the pool of outbound connections), and what the modules build for the ones after them.
 type process struct {
 	cfg     processConfig
+	now     func() time.Time
 	logger  *slog.Logger
 	tel     *telemetry.Telemetry
 	clients *grpcclient.Pool
@@ -59,7 +62,10 @@ type process struct {
 // then stops them in reverse order (see modules), closes the outbound connections, flushes
 // telemetry, and only then releases what the modules hold, Redis last.
 func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err error) {
-	p := &process{cfg: cfg, logger: env.Logger, tel: env.Telemetry}
+	p := &process{cfg: cfg, now: env.Now, logger: env.Logger, tel: env.Telemetry}
+	if p.now == nil {
+		p.now = time.Now
+	}
 	table := p.modules()
 	order, err := resolve(table, cfg.Targets)
 	if err != nil {
@@ -108,7 +114,7 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 // platformDeps are the shared parts handed to each service.
 func (p *process) platformDeps() platform.Deps {
 	return platform.Deps{
-		Redis: p.rdb, Keys: p.keys, PageTokens: p.tokens, Telemetry: p.tel, Logger: p.logger, Now: time.Now,
+		Redis: p.rdb, Keys: p.keys, PageTokens: p.tokens, Telemetry: p.tel, Logger: p.logger, Now: p.now,
 		Dial: p.dial,
 	}
 }

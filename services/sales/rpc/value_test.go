@@ -36,6 +36,7 @@ import (
 // history is a generated order history of one tenant, and the clock its reads run at.
 type history struct {
 	customers []string
+	seen      []time.Time // when each customer was first seen (the time in their id)
 	orders    []*salesv1.Order
 	now       atomic.Int64 // Unix ms
 }
@@ -67,7 +68,15 @@ func (h *history) generateOrders(rng *mathrand.Rand, n int, from, to time.Time) 
 		if rng.IntN(4) == 0 {
 			currency = currencies[rng.IntN(3)]
 		}
-		at := from.Add(time.Duration(rng.Int64N(int64(to.Sub(from))))).Truncate(time.Millisecond)
+		// Orders come after the customer is first seen; one in ten within hours of it (an impulse).
+		earliest := from
+		if h.seen[i].After(from) {
+			earliest = h.seen[i]
+		}
+		at := earliest.Add(time.Duration(rng.Int64N(int64(to.Sub(earliest))))).Truncate(time.Millisecond)
+		if rng.IntN(10) == 0 && !h.seen[i].Before(from) && h.seen[i].Add(20*time.Hour).Before(to) {
+			at = h.seen[i].Add(time.Duration(rng.Int64N(int64(20 * time.Hour)))).Truncate(time.Millisecond)
+		}
 		var lines []*salesv1.OrderLine
 		var totals []*typev1.Money
 		for range 1 + rng.IntN(3) {
@@ -230,7 +239,7 @@ func independentValues(customers []string, orders []*salesv1.Order, now time.Tim
 			v.CustomerType = salesv1.CustomerType_CUSTOMER_TYPE_DISCOUNT
 		case f.count >= 2 || f.recurring:
 			v.CustomerType = salesv1.CustomerType_CUSTOMER_TYPE_LOYAL
-		case f.first.Sub(v.GetFirstSeenTime().AsTime()) <= 24*time.Hour:
+		case f.first.Sub(v.GetFirstSeenTime().AsTime()) >= 0 && f.first.Sub(v.GetFirstSeenTime().AsTime()) <= 24*time.Hour:
 			v.CustomerType = salesv1.CustomerType_CUSTOMER_TYPE_IMPULSIVE
 		case now.Sub(f.first) <= 90*24*time.Hour:
 			v.CustomerType = salesv1.CustomerType_CUSTOMER_TYPE_NEW
@@ -308,7 +317,8 @@ func TestCustomerValueMatchesAnIndependentComputation(t *testing.T) {
 	customers, orders := servicetest.Size(2000, 20000), servicetest.Size(10000, 100000)
 	start := end.AddDate(-2, 0, 0)
 	for range customers {
-		h.customers = append(h.customers, customerIDAt(start.Add(time.Duration(rng.Int64N(int64(end.Sub(start)))))))
+		seen := start.Add(time.Duration(rng.Int64N(int64(end.Sub(start) - 24*time.Hour)))).Truncate(time.Millisecond)
+		h.customers, h.seen = append(h.customers, customerIDAt(seen)), append(h.seen, seen)
 	}
 	h.generateOrders(rng, orders, start, end)
 	place(t, sys, tenant, h.orders)

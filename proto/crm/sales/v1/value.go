@@ -82,13 +82,17 @@ func TypeOf(v *CustomerValue, now time.Time) CustomerType {
 		return CustomerType_CUSTOMER_TYPE_DISCOUNT
 	case v.GetOrderCount() >= 2 || v.GetRecurring():
 		return CustomerType_CUSTOMER_TYPE_LOYAL
-	case v.GetFirstSeenTime() != nil && first.Sub(v.GetFirstSeenTime().AsTime()) <= ImpulseWindow:
+	case v.GetFirstSeenTime() != nil && impulsive(first.Sub(v.GetFirstSeenTime().AsTime())):
 		return CustomerType_CUSTOMER_TYPE_IMPULSIVE
 	case now.Sub(first) <= NewCustomerWindow:
 		return CustomerType_CUSTOMER_TYPE_NEW
 	}
 	return CustomerType_CUSTOMER_TYPE_POTENTIAL
 }
+
+// impulsive is whether the first order came within a day after the customer was first seen; an
+// order from before (history brought in later) is no impulse.
+func impulsive(gap time.Duration) bool { return gap >= 0 && gap <= ImpulseWindow }
 
 // MonetaryKey is the sort key of a customer's revenue in their main currency in a monetary index:
 // nanos, zero-padded so that byte order is numeric order (revenue is never negative).

@@ -35,8 +35,8 @@ const (
 	CustomerType_CUSTOMER_TYPE_POTENTIAL CustomerType = 1
 	// One order, placed within the last 90 days.
 	CustomerType_CUSTOMER_TYPE_NEW CustomerType = 2
-	// One order, placed within a day of the customer being first seen (the time in the customer's
-	// UUIDv7 id, minted when marketing first saw the person).
+	// One order, placed within a day after the customer was first seen (the time in the customer's
+	// UUIDv7 id, minted when marketing first saw the person; an order from before is no impulse).
 	CustomerType_CUSTOMER_TYPE_IMPULSIVE CustomerType = 3
 	// More than half of the customer's orders carry a discount on at least one line.
 	CustomerType_CUSTOMER_TYPE_DISCOUNT CustomerType = 4
