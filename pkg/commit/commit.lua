@@ -1,21 +1,13 @@
--- One atomic write. ARGV[1] is the program: netstrings ("<length>:<bytes>"), each operation
+-- One atomic write. ARGV[1] "marked" says the last key is the partition's marker: without it,
+-- Redis lost its data and nothing is written. ARGV[2] is the number of operations; each follows as
 -- <code> <argument count> <arguments...>, where key arguments are indexes into KEYS.
--- All checks run before any effect, so a failed check writes nothing. ARGV[2] "marked" says the
--- last key is the partition's marker: without it, Redis lost its data and nothing is written.
-if ARGV[2] == 'marked' and redis.call('EXISTS', KEYS[#KEYS]) == 0 then return { 'uninitialized' } end
-local prog, pos, tokens = ARGV[1], 1, {}
-while pos <= #prog do
-  local colon = string.find(prog, ':', pos, true)
-  local len = tonumber(string.sub(prog, pos, colon - 1))
-  tokens[#tokens + 1] = string.sub(prog, colon + 1, colon + len)
-  pos = colon + len + 1
-end
-
+-- All checks run before any effect, so a failed check writes nothing.
+if ARGV[1] == 'marked' and redis.call('EXISTS', KEYS[#KEYS]) == 0 then return { 'uninitialized' } end
 local ops = {}
-local i = 1
-while i <= #tokens do
-  local argc = tonumber(tokens[i + 1])
-  ops[#ops + 1] = { tokens[i], { unpack(tokens, i + 2, i + 1 + argc) } }
+local i = 3
+for n = 1, tonumber(ARGV[2]) do
+  local argc = tonumber(ARGV[i + 1])
+  ops[n] = { ARGV[i], { unpack(ARGV, i + 2, i + 1 + argc) } }
   i = i + 2 + argc
 end
 
