@@ -124,11 +124,14 @@ func newClient(rawURL string, poolSize int, name string) (redis.UniversalClient,
 
 // The request path's budget against Redis: a call that cannot reach Redis answers UNAVAILABLE
 // within about a second (DESIGN.md §8) instead of go-redis's defaults (5 s to dial, 3 s to read,
-// three retries). A read that times out is retried once: a slow reply is rarely the last one.
+// three retries). Nothing is retried inside go-redis (-1 turns its retries off): a write script
+// whose reply timed out may have run, and running it again would either answer a spurious ABORTED
+// (its version check now fails) or apply an unchecked effect twice. The caller sees UNAVAILABLE
+// and retries with its idempotency key, which is safe.
 const (
 	dialTimeout = 500 * time.Millisecond
 	ioTimeout   = 500 * time.Millisecond
-	maxRetries  = 1
+	maxRetries  = -1
 )
 
 // failFast applies the request path's budget to what the URL does not set itself

@@ -115,3 +115,34 @@ func TestClientName(t *testing.T) {
 		_ = rdb.Close()
 	}
 }
+
+// A write whose reply times out is not sent again: the script may have run, and a second run would
+// answer a spurious conflict or apply its effect twice. The script below counts its runs and keeps
+// Redis busy past the read timeout.
+func TestTimedOutWriteIsNotResent(t *testing.T) {
+	rdb, err := redisconn.Open(context.Background(), redisconn.Config{URL: redistest.URL()}, sdktrace.NewTracerProvider(), noop.NewMeterProvider())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	key := "redisconn:runs:" + redistest.Tenant(t)
+	const slowWrite = `
+redis.call('INCR', KEYS[1])
+local start = redis.call('TIME')
+repeat
+  local now = redis.call('TIME')
+until (now[1] - start[1]) * 1000000 + (now[2] - start[2]) > 800000
+return 1`
+	if err := rdb.Eval(context.Background(), slowWrite, []string{key}).Err(); err == nil {
+		t.Fatal("the slow write answered within the read timeout; the test needs it to time out")
+	}
+	// The GET waits behind the script (Redis runs one command at a time), and behind a resent one
+	// too if there were one.
+	runs, err := rdb.Get(context.Background(), key).Int()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs != 1 {
+		t.Fatalf("the write ran %d times, want once", runs)
+	}
+}
