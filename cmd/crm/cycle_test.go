@@ -2,16 +2,23 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/crmcycle/crm/gateway/gatewaytest"
+	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/keyspace"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 )
 
 // TestTheWholeCycle carries one customer around the CRM cycle through the REST edge only, with
@@ -22,7 +29,7 @@ import (
 // polling with a deadline. The deal's trace is then read from the processes' span exports.
 func TestTheWholeCycle(t *testing.T) {
 	suite := startProcessSuite(t)
-	_, key := suite.newKey()
+	tenant, key := suite.newKey()
 	sys := suite.system()
 
 	campaign := str(sys.ok(t, http.MethodPost, "/v1/campaigns", key,
@@ -57,6 +64,7 @@ func TestTheWholeCycle(t *testing.T) {
 		}
 		req.Header.Set("Authorization", "Bearer "+key)
 		req.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+		req.Header.Set("X-Request-Id", "cycle-"+path)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -149,6 +157,8 @@ func TestTheWholeCycle(t *testing.T) {
 		t.Errorf("referrer has %d points, want more than the %d of the own order", got, earned)
 	}
 
+	checkHistory(t, sys, tenant, key, customer, "cycle-/v1/opportunities/"+deal+":win")
+
 	// The customer 360 shows the whole story.
 	view := sys.ok(t, http.MethodGet, "/v1/customers/"+customer, key, "")
 	if str(obj(obj(view, "marketing"), "lifecycle"), "stage") != "LIFECYCLE_STAGE_ADVOCATE" ||
@@ -163,6 +173,98 @@ func TestTheWholeCycle(t *testing.T) {
 		}
 	}
 	assertDealTrace(t, suite.exportedSpans(), traceID)
+}
+
+// checkHistory checks the integration service's views of the cycle: the customer's timeline is
+// exactly the events about the customer in every service's stream, newest first; the audit log
+// names the key and the request of each change, and a request's whole cascade (the win, its order,
+// the reactions to it on other services) shares the request id; another tenant sees none of it.
+func checkHistory(t *testing.T, sys *system, tenant, key, customer, winRequest string) {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := keyspace.Load(ctx, sys.rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamed := func() []string {
+		var ids []string
+		for _, producer := range serviceTargets {
+			entries, err := sys.rdb.XRange(ctx, keys.Scope(producer, tenant).Stream(), "-", "+").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				ev := &eventv1.Event{}
+				if err := proto.Unmarshal([]byte(e.Values["e"].(string)), ev); err != nil {
+					t.Fatal(err)
+				}
+				if ev.GetTenantId() == tenant && ev.GetCustomerId() == customer {
+					ids = append(ids, ev.GetId())
+				}
+			}
+		}
+		slices.Sort(ids)
+		slices.Reverse(ids) // newest first, as the timeline
+		return ids
+	}
+	timeline := func(key string) []string {
+		var ids []string
+		for token := ""; ; {
+			page := sys.ok(t, http.MethodGet, "/v1/customers/"+customer+"/timeline?pageSize=7&pageToken="+token, key, "")
+			entries, _ := page["timelineEntries"].([]any)
+			for _, e := range entries {
+				entry := e.(map[string]any)
+				if str(entry, "summary") == "" || strings.Contains(str(entry, "summary"), "Ada") || strings.Contains(strings.ToLower(str(entry, "summary")), "example.com") {
+					t.Errorf("timeline entry summary %q: want one from non-personal facts", str(entry, "summary"))
+				}
+				ids = append(ids, str(entry, "id"))
+			}
+			if token = str(page, "nextPageToken"); token == "" {
+				return ids
+			}
+		}
+	}
+	want := streamed()
+	if len(want) < 10 {
+		t.Fatalf("only %d events about the customer in the streams", len(want))
+	}
+	waitFor(t, "the timeline to equal the streams", func() string { return fmt.Sprint(timeline(key)) },
+		func(got string) bool { want = streamed(); return got == fmt.Sprint(want) })
+
+	principal, err := auth.NewStore(sys.rdb).Lookup(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cascade := sys.ok(t, http.MethodGet, "/v1/auditLog?filter="+url.QueryEscape(fmt.Sprintf("request_id = %q", winRequest)), key, "")
+	types := map[string]bool{}
+	for _, e := range cascade["auditEntries"].([]any) {
+		entry := e.(map[string]any)
+		types[str(entry, "eventType")] = true
+		if str(entry, "requestId") != winRequest {
+			t.Errorf("entry %v under request %s", entry, winRequest)
+		}
+		if str(entry, "eventType") == "sales.opportunity.won" &&
+			(str(obj(entry, "actor"), "apiKeyId") != principal.KeyID || str(entry, "method") != "/crm.sales.v1.SalesService/WinOpportunity") {
+			t.Errorf("the win's entry %v: want actor key %s and method WinOpportunity", entry, principal.KeyID)
+		}
+	}
+	for _, typ := range []string{"sales.opportunity.won", "sales.order.placed", "product.subscription.activated"} {
+		if !types[typ] {
+			t.Errorf("the win's request %s lacks %s in the audit log (has %v)", winRequest, typ, types)
+		}
+	}
+	byKey := sys.ok(t, http.MethodGet, "/v1/auditLog?pageSize=1000&filter="+url.QueryEscape(fmt.Sprintf("actor = %q", principal.KeyID)), key, "")
+	if n := len(byKey["auditEntries"].([]any)); n < 20 {
+		t.Errorf("the key's audit entries: %d, want every change of the cycle it made", n)
+	}
+
+	_, foreign := sys.newKey(t, "", "admin")
+	if got := sys.ok(t, http.MethodGet, "/v1/auditLog", foreign, ""); got["auditEntries"] != nil {
+		t.Errorf("another tenant's audit log: %v", got)
+	}
+	if got := timeline(foreign); len(got) != 0 {
+		t.Errorf("another tenant's timeline of the customer: %v", got)
+	}
 }
 
 // assertDealTrace checks that the client's trace runs through the gateway, sales and product

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -65,7 +66,7 @@ func checkURLHost(host string, allowPrivate bool) error {
 	if ip, err := netip.ParseAddr(host); err == nil && !publicAddress(ip) {
 		return ErrPrivateAddress
 	}
-	if host == "localhost" {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
 		return ErrPrivateAddress
 	}
 	return nil
