@@ -47,7 +47,7 @@ func resourceOf(ev *eventv1.Event, payload protoreflect.Message) (typ, id string
 // factFields are the payload fields a summary may quote: states, stages, scores and counts, never
 // free text or anything that names or reaches a person.
 var factFields = []protoreflect.Name{
-	"status", "stage", "to_stage", "from_stage", "priority", "score", "tier", "points", "reason_code",
+	"status", "stage", "from", "to", "to_stage", "from_stage", "priority", "score", "tier", "points", "reason_code",
 	"channel", "band", "health", "quantity", "feature", "automatic", "created",
 }
 
