@@ -86,7 +86,7 @@ func (o *Orders) Place(ctx context.Context, tenant string, order *Order) (*Order
 	if err != nil {
 		return nil, err
 	}
-	for range writeAttempts {
+	for range valueAttempts {
 		value, valueEvent, err := o.valueWrite(ctx, tenant, order)
 		if err != nil {
 			return nil, err

@@ -21,6 +21,11 @@ import (
 // tenant (averages, lifetime value, RFM, type) are filled on read by salesv1.EvaluateValue.
 type CustomerValue = salesv1.CustomerValue
 
+// valueAttempts bounds the retries of an order racing other orders of the same customer on its
+// value: each retry is a fresh read and one commit, and a burst of a customer's orders at once
+// must all land.
+const valueAttempts = 64
+
 // ValueStore keeps the customers' value facts and the tenant-wide rankings over them.
 type ValueStore interface {
 	// CustomerValue reads a customer's stored facts (nil when the customer has no order) and

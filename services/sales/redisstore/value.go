@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/events"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	"github.com/crmcycle/crm/services/sales"
 )
@@ -100,4 +101,27 @@ func counter(v any) int64 {
 	s, _ := v.(string)
 	n, _ := strconv.ParseInt(s, 10, 64)
 	return n
+}
+
+// MergeValues implements sales.Store.
+func (s *Store) MergeValues(ctx context.Context, tenant string, m *sales.ValueMerge) error {
+	k, w := s.scope(tenant), commit.New()
+	events.Guard(w, k.Scope, m.Applied)
+	w.ExpectVersion(k.resource("value", m.Merged.GetCustomerId()), m.Merged.GetEtag()).Delete(k.resource("value", m.Merged.GetCustomerId()))
+	w.Save(k.resource("value", m.Combined.GetCustomerId()), m.Combined, m.Survivor.GetEtag(), m.Combined.GetEtag())
+	w.Move(append(k.valueMembers(m.Survivor), k.valueMembers(m.Merged)...), k.valueMembers(m.Combined))
+	if m.SpanDelta != 0 {
+		w.HIncrBy(k.valueHistory(), fieldSpanSum, m.SpanDelta)
+	}
+	if m.RepeatDelta != 0 {
+		w.HIncrBy(k.valueHistory(), fieldRepeat, m.RepeatDelta)
+	}
+	err := w.Append(k.Stream(), m.Event).Run(ctx, s.rdb)
+	switch {
+	case errors.Is(err, commit.ErrVersionMismatch):
+		return sales.ErrStale
+	case errors.Is(err, commit.ErrAlreadyApplied):
+		return sales.ErrAlreadyApplied
+	}
+	return err
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/propagation"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -27,6 +29,8 @@ import (
 	"github.com/crmcycle/crm/pkg/events"
 	exact "github.com/crmcycle/crm/pkg/money"
 	"github.com/crmcycle/crm/pkg/servicetest"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 	"github.com/crmcycle/crm/services/sales"
@@ -407,3 +411,67 @@ func fieldViolation(details []any, field string) bool {
 }
 
 func asSlice(v any) []any { s, _ := v.([]any); return s }
+
+// TestValuesCombineOnMerge: when marketing merges two customers, sales combines their values into
+// the survivor's (delivered twice: once), equal to the value of one customer who placed every
+// order of both, and the merged customer's value and rankings are gone.
+func TestValuesCombineOnMerge(t *testing.T) {
+	h := &history{}
+	end := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
+	h.now.Store(end.UnixMilli())
+	sys := startSystem(t, func(o *servicetest.Options) { o.Now = h.clock })
+	tenant, key := sys.NewKey(t, "", salesScopes...)
+	rng := mathrand.New(mathrand.NewPCG(14, 13))
+	start := end.AddDate(-1, 0, 0)
+	for range 60 {
+		seen := start.Add(time.Duration(rng.Int64N(int64(end.Sub(start) - 24*time.Hour)))).Truncate(time.Millisecond)
+		h.customers, h.seen = append(h.customers, customerIDAt(seen)), append(h.seen, seen)
+	}
+	h.generateOrders(rng, 400, start, end)
+	place(t, sys, tenant, h.orders)
+	// The survivor is the customer seen first, so the combined first sight is its own.
+	survivor, merged := h.customers[0], h.customers[1]
+	if h.seen[1].Before(h.seen[0]) {
+		survivor, merged = merged, survivor
+	}
+
+	if n := slices.IndexFunc(h.orders, func(o *salesv1.Order) bool { return o.GetCustomerId() == merged }); n < 0 {
+		t.Fatal("the generated history has no order of the merged customer")
+	}
+	deps := sys.Suite.Deps
+	env := sales.Env{Store: redisstore.New(deps.Redis, deps.Keys), Now: h.clock,
+		Publisher: events.Publisher{Producer: "sales", Propagator: propagation.TraceContext{}}}
+	_, ev, err := events.Publisher{Producer: "marketing", Propagator: propagation.TraceContext{}}.Envelope(context.Background(),
+		marketingv1.EventCustomerMerged.Of(&marketingv1.CustomerMerged{SurvivorCustomerId: survivor, MergedCustomerId: merged}), tenant, survivor, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded := &eventv1.Event{}
+	if err := proto.Unmarshal(ev, decoded); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		for _, sub := range events.Subscribe("sales", sales.NewReactions(env).Routes()...) {
+			if err := sub.Handle(context.Background(), decoded); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	// Independently: the merged customer's orders are the survivor's, with the earlier first sight.
+	var combined []*salesv1.Order
+	for _, o := range h.orders {
+		if o.GetCustomerId() == merged {
+			o = proto.CloneOf(o)
+			o.CustomerId = survivor
+		}
+		combined = append(combined, o)
+	}
+	want := independentValues(h.customers, combined, end)
+	delete(want, merged)
+	checkValues(t, sys, key, want)
+	c, ctx := sys.sales(key)
+	if _, err := c.GetCustomerValue(ctx, &salesv1.GetCustomerValueRequest{CustomerId: merged}); status.Code(err) != codes.NotFound {
+		t.Fatalf("the merged customer's value: %v, want NOT_FOUND", err)
+	}
+}

@@ -27,9 +27,15 @@ const customerDeadline = time.Second
 const Name = "sales"
 
 // Service is the mountable sales service.
-type Service struct{ rpc *rpc.Server }
+type Service struct {
+	rpc       *rpc.Server
+	reactions *sales.Reactions
+}
 
-var _ platform.Service = (*Service)(nil)
+var (
+	_ platform.Service = (*Service)(nil)
+	_ platform.Reactor = (*Service)(nil)
+)
 
 // New builds the service from the process's shared parts.
 func New(deps platform.Deps) (*Service, error) {
@@ -59,7 +65,7 @@ func New(deps platform.Deps) (*Service, error) {
 	}
 	pricer := productclient.New(product)
 	opportunities := sales.NewOpportunities(env, pricer)
-	return &Service{rpc: rpc.New(rpc.UseCases{
+	return &Service{reactions: sales.NewReactions(env), rpc: rpc.New(rpc.UseCases{
 		Accounts:      sales.NewAccounts(env),
 		Conversions:   sales.NewConversions(env, registry, opportunities),
 		Pipelines:     sales.NewPipelines(env),
@@ -71,6 +77,12 @@ func New(deps platform.Deps) (*Service, error) {
 		Customers: sales.NewCustomers(env, customerviews.NewMarketing(marketing), customerviews.NewProduct(product),
 			customerviews.NewSupport(support), customerDeadline),
 	}, deps.PageTokens)}, nil
+}
+
+// Subscriptions implements platform.Reactor: sales follows marketing's customer merges, so a
+// person's value counts the orders of both records.
+func (s *Service) Subscriptions() []events.Subscription {
+	return events.Subscribe(Name, s.reactions.Routes()...)
 }
 
 // Name implements platform.Service.
