@@ -21,13 +21,24 @@ func NodeTool(t testing.TB, name string) string {
 	if _, err := exec.LookPath("node"); err != nil {
 		missing("Node.js is not installed")
 	}
+	tool := filepath.Join(ToolsDir(t), "node_modules", ".bin", name)
+	if _, err := os.Stat(tool); err != nil {
+		missing(name + " is not in tools/node_modules")
+	}
+	return tool
+}
+
+// ToolsDir is the repository's tools/ folder: the Go tools pinned in tools/go.mod and the npm
+// tools in tools/node_modules.
+func ToolsDir(t testing.TB) string {
+	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "tools", "package.json")); err == nil {
-			break
+			return filepath.Join(dir, "tools")
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -35,15 +46,4 @@ func NodeTool(t testing.TB, name string) string {
 		}
 		dir = parent
 	}
-	tool := filepath.Join(dir, "tools", "node_modules", ".bin", name)
-	if _, err := os.Stat(tool); err != nil {
-		missing(name + " is not in tools/node_modules")
-	}
-	return tool
-}
-
-// ToolsDir is the repository's tools/ folder (where tools/node_modules lives).
-func ToolsDir(t testing.TB) string {
-	t.Helper()
-	return filepath.Dir(filepath.Dir(filepath.Dir(NodeTool(t, "tsc"))))
 }

@@ -162,10 +162,10 @@ func TestSegmentsOnValueOverREST(t *testing.T) {
 		t.Fatalf("members before any value = %v", got)
 	}
 	for body, field := range map[string]string{
-		`{"displayName":"x","rule":{"customerTypes":["CUSTOMER_TYPE_VIP"]}}`:                                                                       "rule.customer_types[0]",
-		`{"displayName":"x","rule":{"minMonetary":6}}`:                                                                                             "rule.min_monetary",
-		`{"displayName":"x","rule":{"minOrders":"3","maxOrders":"2"}}`:                                                                             "segment.rule.max_orders",
-		`{"displayName":"x","rule":{"minLifetimeValue":{"currencyCode":"EUR","units":"5"},"maxLifetimeValue":{"currencyCode":"USD","units":"9"}}}`: "segment.rule.max_lifetime_value",
+		`{"displayName":"x","rule":{"customerTypes":["CUSTOMER_TYPE_VIP"]}}`:                                                                       "rule.customerTypes[0]",
+		`{"displayName":"x","rule":{"minMonetary":6}}`:                                                                                             "rule.minMonetary",
+		`{"displayName":"x","rule":{"minOrders":"3","maxOrders":"2"}}`:                                                                             "segment.rule.maxOrders",
+		`{"displayName":"x","rule":{"minLifetimeValue":{"currencyCode":"EUR","units":"5"},"maxLifetimeValue":{"currencyCode":"USD","units":"9"}}}`: "segment.rule.maxLifetimeValue",
 	} {
 		details := sys.Fails(t, http.MethodPost, "/v1/segments", key, body, http.StatusBadRequest, "INVALID_ARGUMENT")
 		if !strings.Contains(fmt.Sprint(details), field) {
