@@ -120,10 +120,9 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(docYAML)
 	})
-	mux.HandleFunc("GET /docs", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write(docsPage)
-	})
+	docs := docsHandler()
+	mux.Handle("GET /docs", docs)
+	mux.Handle("GET /docs/", docs)
 	api := otelhttp.NewHandler(&conventions{routes: routes, maxBody: cfg.MaxBodyBytes, next: rest}, "gateway",
 		otelhttp.WithTracerProvider(tel.TracerProvider),
 		otelhttp.WithMeterProvider(tel.MeterProvider),

@@ -99,6 +99,12 @@ func TestOpenAPIDocumentIsTheContract(t *testing.T) {
 	sys := startSystem(t, servicetest.Options{}, gateway.Config{})
 	doc := loadDocument(t, sys)
 	routes := protoRoutes(t)
+	var services []string
+	for _, m := range routes {
+		services = append(services, string(m.Parent().Name()))
+	}
+	slices.Sort(services)
+	services = slices.Compact(services)
 
 	seen := map[string]bool{}
 	for _, path := range doc.Paths.Keys() {

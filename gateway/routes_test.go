@@ -29,7 +29,7 @@ func TestPublicRoutes(t *testing.T) {
 		{"/readyz", "text/plain; charset=utf-8", "ok"},
 		{"/openapi.json", "application/json", `"/v1/leads"`},
 		{"/openapi.yaml", "application/yaml", `/v1/leads:`},
-		{"/docs", "text/html; charset=utf-8", "/openapi.json"},
+		{"/docs", "text/html", "/openapi.json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
