@@ -222,6 +222,23 @@ func TestServeEachServiceInItsOwnProcessOverTLS(t *testing.T) {
 	}
 }
 
+// TestKillingAServiceProcessMidFlow kills the marketing process with SIGKILL while clients capture
+// leads and place orders through the gateway process, and starts it again: clients see successes
+// or 503s with Retry-After, every acknowledged write is there, and the order events marketing
+// missed or had in hand when it died are reacted to exactly once after it returns.
+func TestKillingAServiceProcessMidFlow(t *testing.T) {
+	suite := startProcessSuite(t)
+	_, key := suite.newKey()
+	sys := suite.system()
+	load := startLoad(t, sys, key, 2)
+	// The load runs a moment before the crash, and the process stays down a moment: the scenario.
+	time.Sleep(time.Second)
+	suite.kill("marketing")
+	time.Sleep(time.Second)
+	suite.restart("marketing")
+	checkHonestAndKept(t, sys, key, load.recovered(t))
+}
+
 func waitServing(t *testing.T, addr string, creds credentials.TransportCredentials) {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))

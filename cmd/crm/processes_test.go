@@ -58,6 +58,9 @@ type processSuite struct {
 	addrs map[string]string
 	procs map[string]*exec.Cmd
 	spans map[string]string // target -> file its spans go to
+	args  map[string][]string
+	bin   string
+	peers []string
 }
 
 func startProcessSuite(t *testing.T) *processSuite { return startProcessSuiteWith(t, nil) }
@@ -88,37 +91,22 @@ func startProcessSuiteWith(t *testing.T, clientTLS *tls.Config, flags ...string)
 		t.Fatal("no free port below the ephemeral range")
 		return ""
 	}
-	s := &processSuite{t: t, tls: clientTLS, addrs: map[string]string{}, procs: map[string]*exec.Cmd{}, spans: map[string]string{}}
+	s := &processSuite{t: t, tls: clientTLS, addrs: map[string]string{}, procs: map[string]*exec.Cmd{}, spans: map[string]string{},
+		args: map[string][]string{}}
 	peers := flags // every process knows where every service is, as in compose and Kubernetes
 	for _, name := range serviceTargets {
 		s.addrs[name] = port()
 		peers = append(peers, "--"+name+"-addr", s.addrs[name])
 	}
-	start := func(target string, args ...string) {
-		spans := filepath.Join(t.TempDir(), target+".spans")
-		out, err := os.Create(spans)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(bin, append([]string{"serve", "--target", target, "--redis-url", redistest.URL(),
-			"--admin-addr", "127.0.0.1:0", "--event-claim-idle", "1s"}, append(args, peers...)...)...)
-		cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=console", "OTEL_SERVICE_NAME=crm-"+target,
-			"OTEL_TRACES_SAMPLER=always_on", "OTEL_BSP_SCHEDULE_DELAY=100")
-		cmd.Stdout, cmd.Stderr = out, os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); _ = out.Close() })
-		s.procs[target], s.spans[target] = cmd, spans
-	}
+	s.bin, s.peers = bin, peers
 	for _, name := range serviceTargets {
-		start(name, "--grpc-addr", s.addrs[name], "--health-interval", "100ms")
+		s.start(name, "--grpc-addr", s.addrs[name], "--health-interval", "100ms")
 	}
 	httpAddr := port()
-	start(gatewayTarget, "--http-addr", httpAddr)
-	creds, scheme, client := insecure.NewCredentials(), "http", http.DefaultClient
+	s.start(gatewayTarget, "--http-addr", httpAddr)
+	creds, scheme, client := s.creds(), "http", http.DefaultClient
 	if clientTLS != nil {
-		creds, scheme = credentials.NewTLS(clientTLS), "https"
+		scheme = "https"
 		client = &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}}
 	}
 	for _, name := range serviceTargets {
@@ -127,6 +115,47 @@ func startProcessSuiteWith(t *testing.T, clientTLS *tls.Config, flags ...string)
 	s.rest = scheme + "://" + httpAddr
 	waitHTTP(t, client, s.rest+"/readyz")
 	return s
+}
+
+// start runs `crm serve --target target` with args and every process's flags.
+func (s *processSuite) start(target string, args ...string) {
+	t := s.t
+	spans := filepath.Join(t.TempDir(), target+".spans")
+	out, err := os.Create(spans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.args[target] = args
+	cmd := exec.Command(s.bin, append([]string{"serve", "--target", target, "--redis-url", redistest.URL(),
+		"--admin-addr", "127.0.0.1:0", "--event-claim-idle", "1s", "--event-lease-ttl", "2s"}, append(args, s.peers...)...)...)
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=console", "OTEL_SERVICE_NAME=crm-"+target,
+		"OTEL_TRACES_SAMPLER=always_on", "OTEL_BSP_SCHEDULE_DELAY=100")
+	cmd.Stdout, cmd.Stderr = out, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); _ = out.Close() })
+	s.procs[target], s.spans[target] = cmd, spans
+}
+
+// kill ends a process with SIGKILL, as a crash or an OOM kill would: no drain, no flush.
+func (s *processSuite) kill(target string) {
+	p := s.procs[target]
+	_ = p.Process.Kill()
+	_ = p.Wait()
+}
+
+// restart starts a killed service process again with its flags and waits until it serves.
+func (s *processSuite) restart(target string) {
+	s.start(target, s.args[target]...)
+	waitServing(s.t, s.addrs[target], s.creds())
+}
+
+func (s *processSuite) creds() credentials.TransportCredentials {
+	if s.tls != nil {
+		return credentials.NewTLS(s.tls)
+	}
+	return insecure.NewCredentials()
 }
 
 // system is the suite's REST edge, for the request helpers of system_test.go.

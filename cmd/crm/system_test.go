@@ -7,11 +7,16 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -296,4 +301,208 @@ func TestTLSWithTheWrongCA(t *testing.T) {
 			t.Errorf("503 body carries %q: %s", leak, r.body)
 		}
 	}
+}
+
+// faultProxy is an in-process toxiproxy between two parts of the suite.
+func faultProxy(t *testing.T, name, upstream string) *toxiproxy.Proxy {
+	t.Helper()
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	p := toxiproxy.NewProxy(srv, name, "127.0.0.1:0", upstream)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// addToxic adds a toxic (toxiproxy's JSON form) to both directions of p.
+func addToxic(t *testing.T, p *toxiproxy.Proxy, typ, attributes string) {
+	t.Helper()
+	for _, stream := range []string{"upstream", "downstream"} {
+		if _, err := p.Toxics.AddToxicJson(strings.NewReader(fmt.Sprintf(
+			`{"name":%q,"type":%q,"stream":%q,"attributes":%s}`, typ+"-"+stream, typ, stream, attributes))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// outcome is what a client saw of one write.
+type outcome struct {
+	status     int
+	retryAfter string
+	id         string // the created resource's id, when acknowledged
+	customer   string
+	what       string
+	body       string
+}
+
+// writeLoad is clients capturing leads and placing orders (one per prepared customer) through the
+// REST edge, recording every answer, while a test injects faults.
+type writeLoad struct {
+	mu       sync.Mutex
+	outcomes []outcome
+	stop     chan struct{}
+	workers  sync.WaitGroup
+}
+
+// startLoad prepares a product and customers, then runs workers until finish.
+func startLoad(t *testing.T, sys *system, key string, workers int) *writeLoad {
+	t.Helper()
+	product := sys.createProduct(t, key, productBody("FAULT-"+redistest.Tenant(t), "Fault", "BILLING_PERIOD_ONE_TIME"))["id"].(string)
+	l := &writeLoad{stop: make(chan struct{})}
+	for w := range workers {
+		l.workers.Go(func() {
+			for n := 0; ; n++ {
+				// Paced, so the checks afterwards stay short: a few dozen writes a second.
+				select {
+				case <-l.stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				var o outcome
+				var r response
+				if n%2 == 0 {
+					o.what = "lead"
+					r = sys.do(t, http.MethodPost, "/v1/leads", key, fmt.Appendf(nil, `{"email":"w%d-%d@example.com"}`, w, n))
+				} else {
+					// One order per customer, a new customer each time: an order that failed may
+					// still have been placed, so its customer is not ordered for again.
+					c := sys.do(t, http.MethodPost, "/v1/contacts", key, fmt.Appendf(nil, `{"email":"c%d-%d@example.com"}`, w, n))
+					if c.status != http.StatusOK {
+						continue
+					}
+					o.customer = str(c.json(t), "customerId")
+					o.what = "order"
+					r = sys.do(t, http.MethodPost, "/v1/orders", key, fmt.Appendf(nil,
+						`{"customerId":%q,"currencyCode":"EUR","lines":[{"productId":%q,"quantity":"1"}]}`, o.customer, product))
+				}
+				o.status, o.retryAfter, o.body = r.status, r.header.Get("Retry-After"), string(r.body)
+				if r.status == http.StatusOK {
+					o.id = str(r.json(t), "id")
+				}
+				l.mu.Lock()
+				l.outcomes = append(l.outcomes, o)
+				l.mu.Unlock()
+			}
+		})
+	}
+	return l
+}
+
+// recovered waits until, after the faults, both kinds of write succeed again, then stops the
+// clients and returns every answer.
+func (l *writeLoad) recovered(t *testing.T) []outcome {
+	t.Helper()
+	l.mu.Lock()
+	from := len(l.outcomes)
+	l.mu.Unlock()
+	defer func() {
+		close(l.stop)
+		l.workers.Wait()
+	}()
+	waitFor(t, "writes succeed again after the faults", func() int {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		ok := map[string]bool{}
+		for _, o := range l.outcomes[from:] {
+			ok[o.what] = ok[o.what] || o.status == http.StatusOK
+		}
+		return len(ok)
+	}, func(kinds int) bool { return kinds == 2 })
+	return l.outcomes
+}
+
+// checkHonestAndKept asserts that every answer was a success, a 503 with Retry-After or a 429, that
+// some were 503 (the faults reached the calls), that every acknowledged lead and order is there,
+// and that every acknowledged order was reacted to exactly once (one loyalty credit).
+func checkHonestAndKept(t *testing.T, sys *system, key string, outcomes []outcome) {
+	t.Helper()
+	seen := map[int]int{}
+	for _, o := range outcomes {
+		seen[o.status]++
+		switch {
+		case o.status == http.StatusOK, o.status == http.StatusTooManyRequests:
+		case o.status == http.StatusServiceUnavailable && o.retryAfter != "":
+		default:
+			t.Errorf("a %s answered %d (Retry-After %q): want 200, 503 with Retry-After, or 429: %s", o.what, o.status, o.retryAfter, o.body)
+		}
+	}
+	t.Logf("answers: %v", seen)
+	if seen[http.StatusServiceUnavailable] == 0 {
+		t.Errorf("no 503 during the faults: they did not reach the calls (%v)", seen)
+	}
+	var points string
+	for _, o := range outcomes {
+		if o.status != http.StatusOK {
+			continue
+		}
+		path := "/v1/leads/" + o.id
+		if o.what == "order" {
+			path = "/v1/orders/" + o.id
+		}
+		// A read may itself meet the end of a fault: 503 says retry, and a client does.
+		r := waitFor(t, "a read that is not 503", func() response { return sys.do(t, http.MethodGet, path, key, nil) },
+			func(r response) bool { return r.status != http.StatusServiceUnavailable })
+		if r.status != http.StatusOK {
+			t.Errorf("acknowledged %s %s: %d %s", o.what, o.id, r.status, r.body)
+		}
+		if o.what != "order" {
+			continue
+		}
+		loyalty := waitFor(t, "the order's loyalty credit", func() map[string]any {
+			r := sys.do(t, http.MethodGet, "/v1/customers/"+o.customer+"/loyalty", key, nil)
+			if r.status != http.StatusOK {
+				return nil
+			}
+			return r.json(t)
+		}, func(l map[string]any) bool { return l != nil && str(l, "pointsBalance") != "" })
+		if ledger, _ := loyalty["ledger"].([]any); len(ledger) != 1 || (points != "" && str(loyalty, "pointsBalance") != points) {
+			t.Errorf("customer %s after one order: %d ledger entries, balance %s (others %s); want one credit",
+				o.customer, len(ledger), str(loyalty, "pointsBalance"), points)
+		}
+		points = str(loyalty, "pointsBalance")
+	}
+}
+
+// TestFaultsAreAnsweredHonestlyAndLoseNothing drives captures and orders through the REST gateway
+// while toxiproxy, in this process, degrades the links to Redis and from sales to product:
+// latency, connections reset, a silent Redis, Redis unreachable for 3 s. Every answer is a
+// success, a 503 with Retry-After or a 429; afterwards every acknowledged lead and order is there,
+// and every acknowledged order's reactions happened exactly once (one loyalty credit each).
+func TestFaultsAreAnsweredHonestlyAndLoseNothing(t *testing.T) {
+	store := redistest.NewServer(t, "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction")
+	toRedis := faultProxy(t, "redis", strings.TrimPrefix(store.URL, "redis://"))
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcAddr := "127.0.0.1:" + strconv.Itoa(port)
+	toProduct := faultProxy(t, "product", grpcAddr)
+	sys := startSystem(t, func(c *processConfig) {
+		c.Redis.URL = "redis://" + toRedis.Listen
+		c.GRPC.Addr = grpcAddr
+		c.ServiceAddrs["product"] = &toProduct.Listen
+		c.Bus.Consumer.ClaimIdle = 500 * time.Millisecond
+	})
+	sys.rdb = redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(store.URL, "redis://")})
+	t.Cleanup(func() { _ = sys.rdb.Close() })
+	_, key := sys.newKey(t, "", "admin")
+	load := startLoad(t, sys, key, 4)
+	// Each fault lasts a fixed time while the clients keep calling: the durations are the
+	// scenario, not a wait for something to happen.
+	during := func(d time.Duration, start, end func()) {
+		start()
+		time.Sleep(d)
+		end()
+	}
+	reset := func(p *toxiproxy.Proxy) func() { return func() { p.Toxics.ResetToxics(context.Background()) } }
+	during(time.Second, func() { addToxic(t, toRedis, "latency", `{"latency":150,"jitter":50}`) }, reset(toRedis))
+	during(time.Second, func() { addToxic(t, toProduct, "reset_peer", `{"timeout":0}`) }, reset(toProduct))
+	during(time.Second, func() { addToxic(t, toRedis, "timeout", `{"timeout":0}`) }, reset(toRedis))
+	during(3*time.Second, toRedis.Stop, func() {
+		if err := toRedis.Start(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	checkHonestAndKept(t, sys, key, load.recovered(t))
 }

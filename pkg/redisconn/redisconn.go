@@ -130,7 +130,7 @@ func newClient(rawURL string, poolSize int, name string) (redis.UniversalClient,
 // and retries with its idempotency key, which is safe.
 const (
 	dialTimeout = 500 * time.Millisecond
-	ioTimeout   = 500 * time.Millisecond
+	ioTimeout   = time.Second // a loaded machine answers slower than 500 ms now and then
 	maxRetries  = -1
 )
 
