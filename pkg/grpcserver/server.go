@@ -113,6 +113,10 @@ type Server struct {
 	services []string
 }
 
+// streamWorkers is how many calls at once run on reused goroutines (grpc.NumStreamWorkers); a
+// worker waits on Redis for most of a call, so it is well above the core count.
+const streamWorkers = 128
+
 // New builds the server.
 func New(cfg Config, deps Deps) (*Server, error) {
 	validator, err := protovalidate.New()
@@ -151,6 +155,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			streamAuth(deps.Authenticator, logger),
 		),
 		grpc.MaxRecvMsgSize(4 << 20),
+		// Calls run on long-lived workers whose stacks have already grown to what the interceptor
+		// chain and handlers need, instead of a new goroutine per call that grows its stack
+		// (copying it) on every call: that copying was 6 % of crm's CPU under load. A call finding
+		// every worker busy still gets a goroutine of its own.
+		grpc.NumStreamWorkers(streamWorkers),
 		// Connections end after a maximum age (with time for calls in flight), so clients
 		// re-resolve and spread over replicas added since; idle clients may ping (grpcclient).
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: MaxConnectionAge, MaxConnectionAgeGrace: 30 * time.Second}),
