@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/propagation"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/events"
 	exact "github.com/crmcycle/crm/pkg/money"
+	"github.com/crmcycle/crm/pkg/redistest"
 	"github.com/crmcycle/crm/pkg/servicetest"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -473,5 +475,80 @@ func TestValuesCombineOnMerge(t *testing.T) {
 	c, ctx := sys.sales(key)
 	if _, err := c.GetCustomerValue(ctx, &salesv1.GetCustomerValueRequest{CustomerId: merged}); status.Code(err) != codes.NotFound {
 		t.Fatalf("the merged customer's value: %v, want NOT_FOUND", err)
+	}
+}
+
+// roundTrips counts a client's round trips to Redis (a pipeline is one) and their commands.
+type roundTrips struct {
+	mu       sync.Mutex
+	trips    int
+	commands []string
+}
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.add(cmd)
+		return next(ctx, cmd)
+	}
+}
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.add(cmds...)
+		return next(ctx, cmds)
+	}
+}
+func (r *roundTrips) add(cmds ...redis.Cmder) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.trips++
+	for _, c := range cmds {
+		r.commands = append(r.commands, c.Name())
+	}
+}
+
+// readCost is what one GetCustomerValue costs Redis in a tenant: round trips and commands.
+func readCost(t *testing.T, sys *system, tenant, customer string) (int, []string) {
+	t.Helper()
+	counter := &roundTrips{}
+	rdb := redistest.Client(t)
+	rdb.AddHook(counter)
+	values := sales.NewValues(sales.Env{Store: redisstore.New(rdb, sys.Suite.Deps.Keys), Now: time.Now})
+	for range 2 { // the first read also opens the connection: the second is counted
+		counter.mu.Lock()
+		counter.trips, counter.commands = 0, nil
+		counter.mu.Unlock()
+		if _, err := values.Get(context.Background(), tenant, customer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return counter.trips, counter.commands
+}
+
+// TestCustomerValueReadIsFlat: reading a value costs the same round trips and commands (counts
+// and O(log n) rank lookups, never a scan) in a tenant of 20 customers and one of 2,000.
+func TestCustomerValueReadIsFlat(t *testing.T) {
+	sys := startSystem(t)
+	rng := mathrand.New(mathrand.NewPCG(14, 17))
+	end := time.Now()
+	start := end.AddDate(-1, 0, 0)
+	var costs []string
+	for _, size := range []int{20, 2000} {
+		tenant, _ := sys.NewKey(t, "", salesScopes...)
+		h := &history{}
+		for range size {
+			seen := start.Add(time.Duration(rng.Int64N(int64(end.Sub(start) - 24*time.Hour)))).Truncate(time.Millisecond)
+			h.customers, h.seen = append(h.customers, customerIDAt(seen)), append(h.seen, seen)
+		}
+		h.generateOrders(rng, size*2, start, end)
+		place(t, sys, tenant, h.orders)
+		trips, commands := readCost(t, sys, tenant, h.orders[0].GetCustomerId())
+		if trips != 2 {
+			t.Errorf("a value read at %d customers took %d round trips, want 2", size, trips)
+		}
+		costs = append(costs, fmt.Sprint(commands))
+	}
+	if costs[0] != costs[1] {
+		t.Fatalf("a value read costs %s at 20 customers and %s at 2,000", costs[0], costs[1])
 	}
 }
