@@ -10,7 +10,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
@@ -33,12 +36,17 @@ type limited struct {
 
 func newLimited(t *testing.T, rdb redis.UniversalClient, rate, burst int) *limited {
 	t.Helper()
+	return newLimitedMeasured(t, rdb, rate, burst, noop.NewMeterProvider())
+}
+
+func newLimitedMeasured(t *testing.T, rdb redis.UniversalClient, rate, burst int, mp metric.MeterProvider) *limited {
+	t.Helper()
 	pass, err := ratelimit.LoadPass(context.Background(), rdb)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := auth.Principal{TenantID: redistest.Tenant(t), KeyID: "k1"}
-	limiter := ratelimit.New(rdb, ratelimit.Config{PerSecond: rate, Burst: burst}, pass, noop.NewMeterProvider(), discard)
+	limiter := ratelimit.New(rdb, ratelimit.Config{PerSecond: rate, Burst: burst}, pass, mp, discard)
 	return &limited{intercept: limiter.UnaryServerInterceptor(), ctx: auth.WithPrincipal(context.Background(), p), pass: pass, principal: p}
 }
 
@@ -117,11 +125,30 @@ func TestCallersUnderTheLimitAreNeverRefused(t *testing.T) {
 // burst), within 10 %.
 func TestAdmissionAtTwiceTheLimit(t *testing.T) {
 	const rate, burst = 100, 10
-	l := newLimited(t, redistest.Client(t), rate, burst)
+	reader := sdkmetric.NewManualReader()
+	l := newLimitedMeasured(t, redistest.Client(t), rate, burst, sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
 	allowed, refused, elapsed := clients(l, 8, 2*rate, 2*time.Second)
 	want := float64(burst) + rate*elapsed.Seconds()
 	if float64(allowed) < 0.9*want || float64(allowed) > 1.1*want || refused == 0 {
 		t.Fatalf("allowed %d, refused %d in %v: want %.0f ± 10 %% allowed", allowed, refused, elapsed, want)
+	}
+	// Every refusal is counted.
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var counted int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "crm.ratelimit.refusals" {
+				for _, dp := range sum.DataPoints {
+					counted += dp.Value
+				}
+			}
+		}
+	}
+	if counted != refused {
+		t.Fatalf("crm.ratelimit.refusals = %d, want the %d refusals", counted, refused)
 	}
 }
 
