@@ -5,12 +5,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/gateway/gatewaytest"
 	"github.com/crmcycle/crm/pkg/ratelimit"
 	"github.com/crmcycle/crm/pkg/servicetest"
+	"github.com/crmcycle/crm/proto/client"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
 // The steps every generated client's flow reports, in order.
@@ -107,4 +115,66 @@ func TestGeneratedTypeScriptClient(t *testing.T) {
 	runStep(t, dir, nil, openapiTS, "openapi.json", "-o", "schema.d.ts")
 	runStep(t, dir, nil, tsc, "-p", ".")
 	checkSteps(t, runStep(t, dir, nil, "node", append([]string{"out/flow.js"}, args...)...))
+}
+
+// TestGoClientPackage drives the real server through proto/client, as another team's program
+// would: per-call key, an idempotent capture replayed, a typed BadRequest, NOT_FOUND, two pages.
+func TestGoClientPackage(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	leads, closeConn, err := client.Marketing(sys.Suite.Addr, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeConn()
+
+	ctx := client.WithIdempotencyKey(t.Context(), "pkg-client-1")
+	first, err := leads.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: "pkg@example.com", Tags: []string{"pkg"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := leads.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: "pkg@example.com", Tags: []string{"pkg"}}})
+	if err != nil || !proto.Equal(first, again) {
+		t.Fatalf("replayed capture: %v %v, want %v", again, err, first)
+	}
+	for _, email := range []string{"pkg2@example.com", "pkg3@example.com"} {
+		if _, err := leads.CaptureLead(t.Context(), &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: email, Tags: []string{"pkg"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	_, err = leads.CaptureLead(t.Context(), &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: "x@example.com", GivenName: strings.Repeat("x", 101)}})
+	var fields []string
+	for _, d := range status.Convert(err).Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				fields = append(fields, v.GetField())
+			}
+		}
+	}
+	if status.Code(err) != codes.InvalidArgument || !slices.Equal(fields, []string{"lead.given_name"}) {
+		t.Fatalf("invalid capture: %v, fields %v", err, fields)
+	}
+	if _, err := leads.GetLead(t.Context(), &marketingv1.GetLeadRequest{Id: "0192f3a0-0000-7000-8000-0000000000ff"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("unknown lead: %v, want NOT_FOUND", err)
+	}
+
+	var emails []string
+	req := &marketingv1.ListLeadsRequest{Filter: `tags:"pkg"`, PageSize: 2}
+	for pages := 0; ; pages++ {
+		page, err := leads.ListLeads(t.Context(), req)
+		if err != nil || pages > 2 {
+			t.Fatalf("list: %v after %d pages", err, pages)
+		}
+		for _, l := range page.GetLeads() {
+			emails = append(emails, l.GetEmail())
+		}
+		if req.PageToken = page.GetNextPageToken(); req.PageToken == "" {
+			break
+		}
+	}
+	slices.Sort(emails)
+	if want := []string{"pkg2@example.com", "pkg3@example.com", "pkg@example.com"}; !slices.Equal(emails, want) {
+		t.Fatalf("listed %v, want %v", emails, want)
+	}
 }
