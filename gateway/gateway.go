@@ -96,6 +96,14 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 			return nil, fmt.Errorf("gateway: register %s: %w", name, err)
 		}
 	}
+	for _, e := range exportRoutes(b) {
+		// Registered after the generated handlers, so these win for the export paths.
+		if err := rest.HandlePath(http.MethodGet, e.path, func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+			e.serve(rest, w, r)
+		}); err != nil {
+			return nil, fmt.Errorf("gateway: export route %s: %w", e.path, err)
+		}
+	}
 	docYAML, err := openAPIYAML()
 	if err != nil {
 		return nil, err

@@ -43,6 +43,16 @@ func errorInterceptor(logger *slog.Logger) grpc.UnaryServerInterceptor {
 	}
 }
 
+// streamErrors maps a streaming handler's error as errorInterceptor does a unary one's.
+func streamErrors(logger *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if err := handler(srv, ss); err != nil {
+			return toStatus(ss.Context(), logger, info.FullMethod, err)
+		}
+		return nil
+	}
+}
+
 func toStatus(ctx context.Context, logger *slog.Logger, fullMethod string, err error) error {
 	domain := errorDomain(fullMethod)
 	if answered(err) {

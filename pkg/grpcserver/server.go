@@ -151,8 +151,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		grpc.ChainStreamInterceptor(
 			logging.StreamServerInterceptor(slogAdapter(logger), logging.WithLevels(codeToLevel),
 				logging.WithLogOnEvents(logging.FinishCall), logging.WithFieldsFromContext(requestIDField)),
+			streamErrors(logger),
 			recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(panicHandler(logger))),
 			streamAuth(deps.Authenticator, logger),
+			grpcprotovalidate.StreamServerInterceptor(validator),
 		),
 		grpc.MaxRecvMsgSize(4 << 20),
 		// Calls run on long-lived workers whose stacks have already grown to what the interceptor

@@ -2,6 +2,8 @@
 // the page that answers it.
 package page
 
+import "context"
+
 // Request asks for one page of a list.
 type Request struct {
 	// After is the cursor after which the page starts: the previous page's Next; "" for the
@@ -16,4 +18,28 @@ type Request struct {
 type Page[T any] struct {
 	Items []T
 	Next  string
+}
+
+// Each reads a list from its first page to its last, limit items a page, and hands each page's
+// items to send: an export streams a whole list in bounded memory, one page at a time.
+func Each[T any](ctx context.Context, limit int, list func(context.Context, Request) (Page[T], error), send func([]T) error) error {
+	req := Request{Limit: limit}
+	for {
+		p, err := list(ctx, req)
+		if err != nil {
+			return err
+		}
+		if len(p.Items) > 0 {
+			if err := send(p.Items); err != nil {
+				return err
+			}
+		}
+		if p.Next == "" {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		req.After = p.Next
+	}
 }

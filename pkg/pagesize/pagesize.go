@@ -6,6 +6,8 @@ package pagesize
 const (
 	Default = 50
 	Max     = 1000
+	// Export is how many items an export reads, and sends as one stream message, at a time.
+	Export = 500
 )
 
 // Of is the number of items a page holds for a requested page_size.

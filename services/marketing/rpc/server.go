@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/pagesize"
 	"github.com/crmcycle/crm/pkg/pagetoken"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -25,6 +26,7 @@ type Server struct {
 	scoring   *marketing.Scoring
 	lifecycle *marketing.Lifecycle
 	segments  *marketing.Segments
+	audit     events.Recorder
 	tokens    *pagetoken.Codec
 }
 
@@ -38,13 +40,15 @@ type UseCases struct {
 	Scoring   *marketing.Scoring
 	Lifecycle *marketing.Lifecycle
 	Segments  *marketing.Segments
+	// Audit records exports in the tenant's event history.
+	Audit events.Recorder
 }
 
 // New returns the adapter over the use cases.
 func New(uc UseCases, tokens *pagetoken.Codec) *Server {
 	return &Server{leads: uc.Leads, customers: uc.Customers, campaigns: uc.Campaigns, loyalty: uc.Loyalty, referrals: uc.Referrals,
 		scoring: uc.Scoring, lifecycle: uc.Lifecycle,
-		segments: uc.Segments, tokens: tokens}
+		segments: uc.Segments, audit: uc.Audit, tokens: tokens}
 }
 
 // Register adds the service to a gRPC server.

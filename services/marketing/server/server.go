@@ -54,6 +54,7 @@ func New(deps platform.Deps) (*Service, error) {
 		Scoring:   marketing.NewScoring(store, publisher, validator, deps.Now),
 		Lifecycle: lifecycle,
 		Segments:  marketing.NewSegments(store, publisher, deps.Now),
+		Audit:     events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now},
 	}, deps.PageTokens),
 		reactions: marketing.NewReactions(store, lifecycle, loyalty, publisher, deps.Now),
 		deps:      deps,

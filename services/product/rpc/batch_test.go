@@ -31,3 +31,20 @@ func TestBatchGetProductsAndSubscriptions(t *testing.T) {
 	}
 	sys.CheckBatchGet(t, "subscriptions", key, stranger, ids)
 }
+
+func TestExportProducts(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", "product.read", "product.write", "product.export")
+	_, reader := sys.NewKey(t, tenant, "product.read")
+	_, stranger := sys.NewKey(t, "", "product.export")
+	var all, monthly []string
+	for i, period := range []string{"BILLING_PERIOD_MONTHLY", "BILLING_PERIOD_YEARLY", "BILLING_PERIOD_MONTHLY"} {
+		id := sys.createProduct(t, key, productBody(fmt.Sprintf("EXP-%d", i), "Export", period))["id"].(string)
+		all = append(all, id)
+		if period == "BILLING_PERIOD_MONTHLY" {
+			monthly = append(monthly, id)
+		}
+	}
+	sys.CheckExport(t, "products", "", key, stranger, reader, all)
+	sys.CheckExport(t, "products", "billing_period = BILLING_PERIOD_MONTHLY", key, stranger, reader, monthly)
+}

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/pagetoken"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	"github.com/crmcycle/crm/services/product"
@@ -20,6 +21,7 @@ type Server struct {
 	subscriptions *product.Subscriptions
 	usage         *product.Usage
 	recs          *product.Recommendations
+	audit         events.Recorder
 	tokens        *pagetoken.Codec
 }
 
@@ -29,11 +31,13 @@ type UseCases struct {
 	Subscriptions   *product.Subscriptions
 	Usage           *product.Usage
 	Recommendations *product.Recommendations
+	// Audit records exports in the tenant's event history.
+	Audit events.Recorder
 }
 
 // New returns the adapter over the use cases.
 func New(uc UseCases, tokens *pagetoken.Codec) *Server {
-	return &Server{catalog: uc.Catalog, subscriptions: uc.Subscriptions, usage: uc.Usage, recs: uc.Recommendations, tokens: tokens}
+	return &Server{catalog: uc.Catalog, subscriptions: uc.Subscriptions, usage: uc.Usage, recs: uc.Recommendations, audit: uc.Audit, tokens: tokens}
 }
 
 // Register adds the service to a gRPC server.

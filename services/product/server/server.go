@@ -55,6 +55,7 @@ func New(deps platform.Deps) (*Service, error) {
 			Subscriptions:   subs,
 			Usage:           usage,
 			Recommendations: product.NewRecommendations(store, store),
+			Audit:           events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now},
 		}, deps.PageTokens),
 		subscriptions: subs,
 		usage:         usage,

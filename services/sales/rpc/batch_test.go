@@ -75,3 +75,25 @@ func TestBatchCreateContactsReportsEachItem(t *testing.T) {
 		t.Errorf("contacts after the batch: %d %v, want 3", len(list.GetContacts()), err)
 	}
 }
+
+func TestExportAccountsContactsAndOrders(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", append(salesScopes, "sales.export")...)
+	_, reader := sys.NewKey(t, tenant, "sales.read")
+	_, stranger := sys.NewKey(t, "", "sales.export")
+	product := sys.catalog.add(tenant, "X1", "Export", productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME)
+	var accounts, contacts, orders, ada []string
+	for i := range 4 {
+		account, contact, customer := sys.dealParties(t, key, fmt.Sprintf("export%d@example.com", i))
+		accounts, contacts = append(accounts, account), append(contacts, contact)
+		orders = append(orders, str(sys.OK(t, http.MethodPost, "/v1/orders", key,
+			fmt.Sprintf(`{"customerId":%q,"currencyCode":"USD","lines":[{"productId":%q,"quantity":1}]}`, customer, product)), "id"))
+		if i%2 == 0 {
+			ada = append(ada, str(sys.OK(t, http.MethodPost, "/v1/contacts", key, fmt.Sprintf(`{"email":"ada%d@example.com","givenName":"Adá"}`, i)), "id"))
+		}
+	}
+	sys.CheckExport(t, "accounts", "", key, stranger, reader, accounts)
+	sys.CheckExport(t, "contacts", "", key, stranger, reader, append(contacts, ada...))
+	sys.CheckExport(t, "contacts", `displayName:"ada*"`, key, stranger, reader, ada)
+	sys.CheckExport(t, "orders", "", key, stranger, reader, orders)
+}

@@ -5,6 +5,7 @@ package rpc
 import (
 	"google.golang.org/grpc"
 
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/pagesize"
 	"github.com/crmcycle/crm/pkg/pagetoken"
@@ -23,6 +24,8 @@ type UseCases struct {
 	Forecasts     *sales.Forecasts
 	Customers     *sales.Customers
 	Values        *sales.Values
+	// Audit records exports in the tenant's event history.
+	Audit events.Recorder
 }
 
 // Server implements salesv1.SalesServiceServer.

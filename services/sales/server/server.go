@@ -76,6 +76,7 @@ func New(deps platform.Deps) (*Service, error) {
 		Values:        sales.NewValues(env),
 		Customers: sales.NewCustomers(env, customerviews.NewMarketing(marketing), customerviews.NewProduct(product),
 			customerviews.NewSupport(support), customerDeadline),
+		Audit: events.Recorder{Publisher: env.Publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now},
 	}, deps.PageTokens)}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/pagesize"
 	"github.com/crmcycle/crm/pkg/pagetoken"
@@ -22,6 +23,8 @@ type UseCases struct {
 	Nps     *support.Nps
 	Stats   *support.Stats
 	Sweep   *support.Sweep
+	// Audit records exports in the tenant's event history.
+	Audit events.Recorder
 }
 
 // Server implements supportv1.SupportServiceServer.

@@ -55,6 +55,7 @@ func New(deps platform.Deps) (*Service, error) {
 			Nps:     support.NewNps(store, publisher, deps.Now),
 			Stats:   support.NewStats(store),
 			Sweep:   sweep,
+			Audit:   events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now},
 		}, deps.PageTokens),
 		sweep: sweep, deps: deps,
 	}, nil

@@ -37,4 +37,7 @@ var (
 
 	EventLoyaltyProgramUpdated = eventv1.Type[*LoyaltyProgram]{Name: "marketing.loyalty_program.updated"}
 	EventScoringRulesUpdated   = eventv1.Type[*ScoringRules]{Name: "marketing.scoring_rules.updated"}
+
+	// Bulk reads, recorded for the audit log (crm.event.v1.Exported).
+	EventLeadsExported = eventv1.Type[*eventv1.Exported]{Name: "marketing.lead.exported"}
 )

@@ -4367,6 +4367,98 @@ func (x *BatchCreateLeadsResult) GetError() *status.Status {
 	return nil
 }
 
+// Request of ExportLeads.
+type ExportLeadsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// AIP-160 filter, as ListLeads takes it; empty exports every lead.
+	Filter        string `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportLeadsRequest) Reset() {
+	*x = ExportLeadsRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportLeadsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportLeadsRequest) ProtoMessage() {}
+
+func (x *ExportLeadsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportLeadsRequest.ProtoReflect.Descriptor instead.
+func (*ExportLeadsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *ExportLeadsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// One message of ExportLeads's stream.
+type ExportLeadsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next leads, in the list's order.
+	Leads         []*Lead `protobuf:"bytes,1,rep,name=leads,proto3" json:"leads,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportLeadsResponse) Reset() {
+	*x = ExportLeadsResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportLeadsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportLeadsResponse) ProtoMessage() {}
+
+func (x *ExportLeadsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportLeadsResponse.ProtoReflect.Descriptor instead.
+func (*ExportLeadsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *ExportLeadsResponse) GetLeads() []*Lead {
+	if x != nil {
+		return x.Leads
+	}
+	return nil
+}
+
 var File_crm_marketing_v1_marketing_service_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
@@ -4603,7 +4695,11 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\aresults\x18\x01 \x03(\v2(.crm.marketing.v1.BatchCreateLeadsResultR\aresults\"n\n" +
 	"\x16BatchCreateLeadsResult\x12*\n" +
 	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\x12(\n" +
-	"\x05error\x18\x02 \x01(\v2\x12.google.rpc.StatusR\x05error2\x872\n" +
+	"\x05error\x18\x02 \x01(\v2\x12.google.rpc.StatusR\x05error\"6\n" +
+	"\x12ExportLeadsRequest\x12 \n" +
+	"\x06filter\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"C\n" +
+	"\x13ExportLeadsResponse\x12,\n" +
+	"\x05leads\x18\x01 \x03(\v2\x16.crm.marketing.v1.LeadR\x05leads2\xff2\n" +
 	"\x10MarketingService\x12\x88\x01\n" +
 	"\x0fResolveCustomer\x12(.crm.marketing.v1.ResolveCustomerRequest\x1a).crm.marketing.v1.ResolveCustomerResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/customers:resolve\x12\x90\x01\n" +
 	"\x10ResolveCustomers\x12).crm.marketing.v1.ResolveCustomersRequest\x1a*.crm.marketing.v1.ResolveCustomersResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/customers:batchResolve\x12\xaa\x01\n" +
@@ -4651,7 +4747,8 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\x11BatchGetCampaigns\x12*.crm.marketing.v1.BatchGetCampaignsRequest\x1a+.crm.marketing.v1.BatchGetCampaignsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/campaigns:batchGet\x12|\n" +
 	"\rBatchGetLeads\x12&.crm.marketing.v1.BatchGetLeadsRequest\x1a'.crm.marketing.v1.BatchGetLeadsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/leads:batchGet\x12\x88\x01\n" +
 	"\x10BatchGetSegments\x12).crm.marketing.v1.BatchGetSegmentsRequest\x1a*.crm.marketing.v1.BatchGetSegmentsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/segments:batchGet\x12\x8b\x01\n" +
-	"\x10BatchCreateLeads\x12).crm.marketing.v1.BatchCreateLeadsRequest\x1a*.crm.marketing.v1.BatchCreateLeadsResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/leads:batchCreateB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
+	"\x10BatchCreateLeads\x12).crm.marketing.v1.BatchCreateLeadsRequest\x1a*.crm.marketing.v1.BatchCreateLeadsResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/leads:batchCreate\x12v\n" +
+	"\vExportLeads\x12$.crm.marketing.v1.ExportLeadsRequest\x1a%.crm.marketing.v1.ExportLeadsResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/leads:export0\x01B<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
 
 var (
 	file_crm_marketing_v1_marketing_service_proto_rawDescOnce sync.Once
@@ -4665,7 +4762,7 @@ func file_crm_marketing_v1_marketing_service_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_service_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
+var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 89)
 var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*RecordEngagementRequest)(nil),          // 0: crm.marketing.v1.RecordEngagementRequest
 	(*RecordEngagementResponse)(nil),         // 1: crm.marketing.v1.RecordEngagementResponse
@@ -4754,179 +4851,184 @@ var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*BatchCreateLeadsRequest)(nil),          // 84: crm.marketing.v1.BatchCreateLeadsRequest
 	(*BatchCreateLeadsResponse)(nil),         // 85: crm.marketing.v1.BatchCreateLeadsResponse
 	(*BatchCreateLeadsResult)(nil),           // 86: crm.marketing.v1.BatchCreateLeadsResult
-	(*Engagement)(nil),                       // 87: crm.marketing.v1.Engagement
-	(*Lead)(nil),                             // 88: crm.marketing.v1.Lead
-	(*ScoringRules)(nil),                     // 89: crm.marketing.v1.ScoringRules
-	(*fieldmaskpb.FieldMask)(nil),            // 90: google.protobuf.FieldMask
-	(*Campaign)(nil),                         // 91: crm.marketing.v1.Campaign
-	(*CampaignPerformance)(nil),              // 92: crm.marketing.v1.CampaignPerformance
-	(*LoyaltyAccount)(nil),                   // 93: crm.marketing.v1.LoyaltyAccount
-	(*LedgerEntry)(nil),                      // 94: crm.marketing.v1.LedgerEntry
-	(*ReferralCode)(nil),                     // 95: crm.marketing.v1.ReferralCode
-	(*CustomerLifecycle)(nil),                // 96: crm.marketing.v1.CustomerLifecycle
-	(LifecycleStage)(0),                      // 97: crm.marketing.v1.LifecycleStage
-	(*LifecycleFunnel)(nil),                  // 98: crm.marketing.v1.LifecycleFunnel
-	(*Segment)(nil),                          // 99: crm.marketing.v1.Segment
-	(*LoyaltyProgram)(nil),                   // 100: crm.marketing.v1.LoyaltyProgram
-	(CustomerOrigin)(0),                      // 101: crm.marketing.v1.CustomerOrigin
-	(*ResolvedCustomer)(nil),                 // 102: crm.marketing.v1.ResolvedCustomer
-	(*CustomerIdentity)(nil),                 // 103: crm.marketing.v1.CustomerIdentity
-	(*status.Status)(nil),                    // 104: google.rpc.Status
+	(*ExportLeadsRequest)(nil),               // 87: crm.marketing.v1.ExportLeadsRequest
+	(*ExportLeadsResponse)(nil),              // 88: crm.marketing.v1.ExportLeadsResponse
+	(*Engagement)(nil),                       // 89: crm.marketing.v1.Engagement
+	(*Lead)(nil),                             // 90: crm.marketing.v1.Lead
+	(*ScoringRules)(nil),                     // 91: crm.marketing.v1.ScoringRules
+	(*fieldmaskpb.FieldMask)(nil),            // 92: google.protobuf.FieldMask
+	(*Campaign)(nil),                         // 93: crm.marketing.v1.Campaign
+	(*CampaignPerformance)(nil),              // 94: crm.marketing.v1.CampaignPerformance
+	(*LoyaltyAccount)(nil),                   // 95: crm.marketing.v1.LoyaltyAccount
+	(*LedgerEntry)(nil),                      // 96: crm.marketing.v1.LedgerEntry
+	(*ReferralCode)(nil),                     // 97: crm.marketing.v1.ReferralCode
+	(*CustomerLifecycle)(nil),                // 98: crm.marketing.v1.CustomerLifecycle
+	(LifecycleStage)(0),                      // 99: crm.marketing.v1.LifecycleStage
+	(*LifecycleFunnel)(nil),                  // 100: crm.marketing.v1.LifecycleFunnel
+	(*Segment)(nil),                          // 101: crm.marketing.v1.Segment
+	(*LoyaltyProgram)(nil),                   // 102: crm.marketing.v1.LoyaltyProgram
+	(CustomerOrigin)(0),                      // 103: crm.marketing.v1.CustomerOrigin
+	(*ResolvedCustomer)(nil),                 // 104: crm.marketing.v1.ResolvedCustomer
+	(*CustomerIdentity)(nil),                 // 105: crm.marketing.v1.CustomerIdentity
+	(*status.Status)(nil),                    // 106: google.rpc.Status
 }
 var file_crm_marketing_v1_marketing_service_proto_depIdxs = []int32{
-	87,  // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
-	87,  // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
-	88,  // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
-	88,  // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	88,  // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	89,  // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	89,  // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	90,  // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
-	89,  // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	88,  // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	88,  // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	88,  // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	88,  // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	91,  // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	91,  // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	91,  // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	91,  // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
-	91,  // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	90,  // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
-	91,  // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	91,  // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	91,  // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	91,  // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	92,  // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
-	88,  // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	90,  // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	88,  // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	93,  // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	94,  // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	93,  // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	94,  // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	93,  // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	95,  // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
-	96,  // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	97,  // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
-	96,  // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	96,  // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	96,  // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	98,  // 38: crm.marketing.v1.GetLifecycleFunnelSeriesResponse.funnels:type_name -> crm.marketing.v1.LifecycleFunnel
-	98,  // 39: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
-	99,  // 40: crm.marketing.v1.CreateSegmentRequest.segment:type_name -> crm.marketing.v1.Segment
-	99,  // 41: crm.marketing.v1.CreateSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
-	99,  // 42: crm.marketing.v1.GetSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
-	99,  // 43: crm.marketing.v1.ListSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
-	88,  // 44: crm.marketing.v1.ListSegmentMembersResponse.leads:type_name -> crm.marketing.v1.Lead
-	100, // 45: crm.marketing.v1.GetLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	100, // 46: crm.marketing.v1.UpdateLoyaltyProgramRequest.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	90,  // 47: crm.marketing.v1.UpdateLoyaltyProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
-	100, // 48: crm.marketing.v1.UpdateLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	101, // 49: crm.marketing.v1.ResolveCustomerRequest.origin:type_name -> crm.marketing.v1.CustomerOrigin
-	102, // 50: crm.marketing.v1.ResolveCustomerResponse.customer:type_name -> crm.marketing.v1.ResolvedCustomer
+	89,  // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
+	89,  // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
+	90,  // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
+	90,  // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	90,  // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	91,  // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	91,  // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	92,  // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
+	91,  // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	90,  // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	90,  // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	90,  // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	90,  // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	93,  // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	93,  // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	93,  // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	93,  // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	93,  // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	92,  // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
+	93,  // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	93,  // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	93,  // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	93,  // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	94,  // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
+	90,  // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	92,  // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	90,  // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	95,  // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	96,  // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	95,  // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	96,  // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	95,  // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	97,  // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
+	98,  // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	99,  // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
+	98,  // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	98,  // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	98,  // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	100, // 38: crm.marketing.v1.GetLifecycleFunnelSeriesResponse.funnels:type_name -> crm.marketing.v1.LifecycleFunnel
+	100, // 39: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
+	101, // 40: crm.marketing.v1.CreateSegmentRequest.segment:type_name -> crm.marketing.v1.Segment
+	101, // 41: crm.marketing.v1.CreateSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
+	101, // 42: crm.marketing.v1.GetSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
+	101, // 43: crm.marketing.v1.ListSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
+	90,  // 44: crm.marketing.v1.ListSegmentMembersResponse.leads:type_name -> crm.marketing.v1.Lead
+	102, // 45: crm.marketing.v1.GetLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	102, // 46: crm.marketing.v1.UpdateLoyaltyProgramRequest.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	92,  // 47: crm.marketing.v1.UpdateLoyaltyProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
+	102, // 48: crm.marketing.v1.UpdateLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	103, // 49: crm.marketing.v1.ResolveCustomerRequest.origin:type_name -> crm.marketing.v1.CustomerOrigin
+	104, // 50: crm.marketing.v1.ResolveCustomerResponse.customer:type_name -> crm.marketing.v1.ResolvedCustomer
 	70,  // 51: crm.marketing.v1.ResolveCustomersRequest.requests:type_name -> crm.marketing.v1.ResolveCustomerRequest
-	102, // 52: crm.marketing.v1.ResolveCustomersResponse.customers:type_name -> crm.marketing.v1.ResolvedCustomer
-	103, // 53: crm.marketing.v1.GetCustomerIdentityResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
-	103, // 54: crm.marketing.v1.MergeCustomersResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
-	91,  // 55: crm.marketing.v1.BatchGetCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
-	88,  // 56: crm.marketing.v1.BatchGetLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	99,  // 57: crm.marketing.v1.BatchGetSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
+	104, // 52: crm.marketing.v1.ResolveCustomersResponse.customers:type_name -> crm.marketing.v1.ResolvedCustomer
+	105, // 53: crm.marketing.v1.GetCustomerIdentityResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
+	105, // 54: crm.marketing.v1.MergeCustomersResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
+	93,  // 55: crm.marketing.v1.BatchGetCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	90,  // 56: crm.marketing.v1.BatchGetLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	101, // 57: crm.marketing.v1.BatchGetSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
 	10,  // 58: crm.marketing.v1.BatchCreateLeadsRequest.requests:type_name -> crm.marketing.v1.CaptureLeadRequest
 	86,  // 59: crm.marketing.v1.BatchCreateLeadsResponse.results:type_name -> crm.marketing.v1.BatchCreateLeadsResult
-	88,  // 60: crm.marketing.v1.BatchCreateLeadsResult.lead:type_name -> crm.marketing.v1.Lead
-	104, // 61: crm.marketing.v1.BatchCreateLeadsResult.error:type_name -> google.rpc.Status
-	70,  // 62: crm.marketing.v1.MarketingService.ResolveCustomer:input_type -> crm.marketing.v1.ResolveCustomerRequest
-	72,  // 63: crm.marketing.v1.MarketingService.ResolveCustomers:input_type -> crm.marketing.v1.ResolveCustomersRequest
-	74,  // 64: crm.marketing.v1.MarketingService.GetCustomerIdentity:input_type -> crm.marketing.v1.GetCustomerIdentityRequest
-	76,  // 65: crm.marketing.v1.MarketingService.MergeCustomers:input_type -> crm.marketing.v1.MergeCustomersRequest
-	36,  // 66: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
-	38,  // 67: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
-	40,  // 68: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
-	42,  // 69: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
-	16,  // 70: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
-	18,  // 71: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
-	20,  // 72: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
-	22,  // 73: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
-	24,  // 74: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
-	26,  // 75: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
-	28,  // 76: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
-	30,  // 77: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
-	10,  // 78: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
-	12,  // 79: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
-	14,  // 80: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
-	32,  // 81: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
-	34,  // 82: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
-	0,   // 83: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
-	2,   // 84: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
-	4,   // 85: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
-	6,   // 86: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
-	8,   // 87: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
-	44,  // 88: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
-	46,  // 89: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
-	48,  // 90: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
-	50,  // 91: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
-	52,  // 92: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
-	53,  // 93: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:input_type -> crm.marketing.v1.GetLifecycleFunnelSeriesRequest
-	56,  // 94: crm.marketing.v1.MarketingService.CreateSegment:input_type -> crm.marketing.v1.CreateSegmentRequest
-	58,  // 95: crm.marketing.v1.MarketingService.GetSegment:input_type -> crm.marketing.v1.GetSegmentRequest
-	60,  // 96: crm.marketing.v1.MarketingService.ListSegments:input_type -> crm.marketing.v1.ListSegmentsRequest
-	62,  // 97: crm.marketing.v1.MarketingService.DeleteSegment:input_type -> crm.marketing.v1.DeleteSegmentRequest
-	64,  // 98: crm.marketing.v1.MarketingService.ListSegmentMembers:input_type -> crm.marketing.v1.ListSegmentMembersRequest
-	66,  // 99: crm.marketing.v1.MarketingService.GetLoyaltyProgram:input_type -> crm.marketing.v1.GetLoyaltyProgramRequest
-	68,  // 100: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:input_type -> crm.marketing.v1.UpdateLoyaltyProgramRequest
-	78,  // 101: crm.marketing.v1.MarketingService.BatchGetCampaigns:input_type -> crm.marketing.v1.BatchGetCampaignsRequest
-	80,  // 102: crm.marketing.v1.MarketingService.BatchGetLeads:input_type -> crm.marketing.v1.BatchGetLeadsRequest
-	82,  // 103: crm.marketing.v1.MarketingService.BatchGetSegments:input_type -> crm.marketing.v1.BatchGetSegmentsRequest
-	84,  // 104: crm.marketing.v1.MarketingService.BatchCreateLeads:input_type -> crm.marketing.v1.BatchCreateLeadsRequest
-	71,  // 105: crm.marketing.v1.MarketingService.ResolveCustomer:output_type -> crm.marketing.v1.ResolveCustomerResponse
-	73,  // 106: crm.marketing.v1.MarketingService.ResolveCustomers:output_type -> crm.marketing.v1.ResolveCustomersResponse
-	75,  // 107: crm.marketing.v1.MarketingService.GetCustomerIdentity:output_type -> crm.marketing.v1.GetCustomerIdentityResponse
-	77,  // 108: crm.marketing.v1.MarketingService.MergeCustomers:output_type -> crm.marketing.v1.MergeCustomersResponse
-	37,  // 109: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
-	39,  // 110: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
-	41,  // 111: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
-	43,  // 112: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
-	17,  // 113: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
-	19,  // 114: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
-	21,  // 115: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
-	23,  // 116: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
-	25,  // 117: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
-	27,  // 118: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
-	29,  // 119: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
-	31,  // 120: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
-	11,  // 121: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
-	13,  // 122: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
-	15,  // 123: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
-	33,  // 124: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
-	35,  // 125: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
-	1,   // 126: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
-	3,   // 127: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
-	5,   // 128: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
-	7,   // 129: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
-	9,   // 130: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
-	45,  // 131: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
-	47,  // 132: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
-	49,  // 133: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
-	51,  // 134: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
-	55,  // 135: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
-	54,  // 136: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:output_type -> crm.marketing.v1.GetLifecycleFunnelSeriesResponse
-	57,  // 137: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
-	59,  // 138: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
-	61,  // 139: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
-	63,  // 140: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
-	65,  // 141: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
-	67,  // 142: crm.marketing.v1.MarketingService.GetLoyaltyProgram:output_type -> crm.marketing.v1.GetLoyaltyProgramResponse
-	69,  // 143: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:output_type -> crm.marketing.v1.UpdateLoyaltyProgramResponse
-	79,  // 144: crm.marketing.v1.MarketingService.BatchGetCampaigns:output_type -> crm.marketing.v1.BatchGetCampaignsResponse
-	81,  // 145: crm.marketing.v1.MarketingService.BatchGetLeads:output_type -> crm.marketing.v1.BatchGetLeadsResponse
-	83,  // 146: crm.marketing.v1.MarketingService.BatchGetSegments:output_type -> crm.marketing.v1.BatchGetSegmentsResponse
-	85,  // 147: crm.marketing.v1.MarketingService.BatchCreateLeads:output_type -> crm.marketing.v1.BatchCreateLeadsResponse
-	105, // [105:148] is the sub-list for method output_type
-	62,  // [62:105] is the sub-list for method input_type
-	62,  // [62:62] is the sub-list for extension type_name
-	62,  // [62:62] is the sub-list for extension extendee
-	0,   // [0:62] is the sub-list for field type_name
+	90,  // 60: crm.marketing.v1.BatchCreateLeadsResult.lead:type_name -> crm.marketing.v1.Lead
+	106, // 61: crm.marketing.v1.BatchCreateLeadsResult.error:type_name -> google.rpc.Status
+	90,  // 62: crm.marketing.v1.ExportLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	70,  // 63: crm.marketing.v1.MarketingService.ResolveCustomer:input_type -> crm.marketing.v1.ResolveCustomerRequest
+	72,  // 64: crm.marketing.v1.MarketingService.ResolveCustomers:input_type -> crm.marketing.v1.ResolveCustomersRequest
+	74,  // 65: crm.marketing.v1.MarketingService.GetCustomerIdentity:input_type -> crm.marketing.v1.GetCustomerIdentityRequest
+	76,  // 66: crm.marketing.v1.MarketingService.MergeCustomers:input_type -> crm.marketing.v1.MergeCustomersRequest
+	36,  // 67: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
+	38,  // 68: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
+	40,  // 69: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
+	42,  // 70: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
+	16,  // 71: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
+	18,  // 72: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
+	20,  // 73: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
+	22,  // 74: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
+	24,  // 75: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
+	26,  // 76: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
+	28,  // 77: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
+	30,  // 78: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
+	10,  // 79: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
+	12,  // 80: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
+	14,  // 81: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
+	32,  // 82: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
+	34,  // 83: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
+	0,   // 84: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
+	2,   // 85: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
+	4,   // 86: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
+	6,   // 87: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
+	8,   // 88: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
+	44,  // 89: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
+	46,  // 90: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
+	48,  // 91: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
+	50,  // 92: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
+	52,  // 93: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
+	53,  // 94: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:input_type -> crm.marketing.v1.GetLifecycleFunnelSeriesRequest
+	56,  // 95: crm.marketing.v1.MarketingService.CreateSegment:input_type -> crm.marketing.v1.CreateSegmentRequest
+	58,  // 96: crm.marketing.v1.MarketingService.GetSegment:input_type -> crm.marketing.v1.GetSegmentRequest
+	60,  // 97: crm.marketing.v1.MarketingService.ListSegments:input_type -> crm.marketing.v1.ListSegmentsRequest
+	62,  // 98: crm.marketing.v1.MarketingService.DeleteSegment:input_type -> crm.marketing.v1.DeleteSegmentRequest
+	64,  // 99: crm.marketing.v1.MarketingService.ListSegmentMembers:input_type -> crm.marketing.v1.ListSegmentMembersRequest
+	66,  // 100: crm.marketing.v1.MarketingService.GetLoyaltyProgram:input_type -> crm.marketing.v1.GetLoyaltyProgramRequest
+	68,  // 101: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:input_type -> crm.marketing.v1.UpdateLoyaltyProgramRequest
+	78,  // 102: crm.marketing.v1.MarketingService.BatchGetCampaigns:input_type -> crm.marketing.v1.BatchGetCampaignsRequest
+	80,  // 103: crm.marketing.v1.MarketingService.BatchGetLeads:input_type -> crm.marketing.v1.BatchGetLeadsRequest
+	82,  // 104: crm.marketing.v1.MarketingService.BatchGetSegments:input_type -> crm.marketing.v1.BatchGetSegmentsRequest
+	84,  // 105: crm.marketing.v1.MarketingService.BatchCreateLeads:input_type -> crm.marketing.v1.BatchCreateLeadsRequest
+	87,  // 106: crm.marketing.v1.MarketingService.ExportLeads:input_type -> crm.marketing.v1.ExportLeadsRequest
+	71,  // 107: crm.marketing.v1.MarketingService.ResolveCustomer:output_type -> crm.marketing.v1.ResolveCustomerResponse
+	73,  // 108: crm.marketing.v1.MarketingService.ResolveCustomers:output_type -> crm.marketing.v1.ResolveCustomersResponse
+	75,  // 109: crm.marketing.v1.MarketingService.GetCustomerIdentity:output_type -> crm.marketing.v1.GetCustomerIdentityResponse
+	77,  // 110: crm.marketing.v1.MarketingService.MergeCustomers:output_type -> crm.marketing.v1.MergeCustomersResponse
+	37,  // 111: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
+	39,  // 112: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
+	41,  // 113: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
+	43,  // 114: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
+	17,  // 115: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
+	19,  // 116: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
+	21,  // 117: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
+	23,  // 118: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
+	25,  // 119: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
+	27,  // 120: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
+	29,  // 121: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
+	31,  // 122: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
+	11,  // 123: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
+	13,  // 124: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
+	15,  // 125: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
+	33,  // 126: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
+	35,  // 127: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
+	1,   // 128: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
+	3,   // 129: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
+	5,   // 130: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
+	7,   // 131: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
+	9,   // 132: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
+	45,  // 133: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
+	47,  // 134: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
+	49,  // 135: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
+	51,  // 136: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
+	55,  // 137: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
+	54,  // 138: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:output_type -> crm.marketing.v1.GetLifecycleFunnelSeriesResponse
+	57,  // 139: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
+	59,  // 140: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
+	61,  // 141: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
+	63,  // 142: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
+	65,  // 143: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
+	67,  // 144: crm.marketing.v1.MarketingService.GetLoyaltyProgram:output_type -> crm.marketing.v1.GetLoyaltyProgramResponse
+	69,  // 145: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:output_type -> crm.marketing.v1.UpdateLoyaltyProgramResponse
+	79,  // 146: crm.marketing.v1.MarketingService.BatchGetCampaigns:output_type -> crm.marketing.v1.BatchGetCampaignsResponse
+	81,  // 147: crm.marketing.v1.MarketingService.BatchGetLeads:output_type -> crm.marketing.v1.BatchGetLeadsResponse
+	83,  // 148: crm.marketing.v1.MarketingService.BatchGetSegments:output_type -> crm.marketing.v1.BatchGetSegmentsResponse
+	85,  // 149: crm.marketing.v1.MarketingService.BatchCreateLeads:output_type -> crm.marketing.v1.BatchCreateLeadsResponse
+	88,  // 150: crm.marketing.v1.MarketingService.ExportLeads:output_type -> crm.marketing.v1.ExportLeadsResponse
+	107, // [107:151] is the sub-list for method output_type
+	63,  // [63:107] is the sub-list for method input_type
+	63,  // [63:63] is the sub-list for extension type_name
+	63,  // [63:63] is the sub-list for extension extendee
+	0,   // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_service_proto_init() }
@@ -4947,7 +5049,7 @@ func file_crm_marketing_v1_marketing_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_service_proto_rawDesc), len(file_crm_marketing_v1_marketing_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   87,
+			NumMessages:   89,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

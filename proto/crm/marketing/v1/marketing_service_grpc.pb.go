@@ -62,6 +62,7 @@ const (
 	MarketingService_BatchGetLeads_FullMethodName            = "/crm.marketing.v1.MarketingService/BatchGetLeads"
 	MarketingService_BatchGetSegments_FullMethodName         = "/crm.marketing.v1.MarketingService/BatchGetSegments"
 	MarketingService_BatchCreateLeads_FullMethodName         = "/crm.marketing.v1.MarketingService/BatchCreateLeads"
+	MarketingService_ExportLeads_FullMethodName              = "/crm.marketing.v1.MarketingService/ExportLeads"
 )
 
 // MarketingServiceClient is the client API for MarketingService service.
@@ -182,6 +183,11 @@ type MarketingServiceClient interface {
 	// A fault of the store fails the whole call (UNAVAILABLE), and a retry with the same
 	// Idempotency-Key replays the first answer.
 	BatchCreateLeads(ctx context.Context, in *BatchCreateLeadsRequest, opts ...grpc.CallOption) (*BatchCreateLeadsResponse, error)
+	// Streams every lead the filter selects (ListLeads's filter and order), in messages of up to
+	// 500, each lead read whole at one moment. Over REST, GET /v1/leads:export answers
+	// NDJSON (one lead per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
+	// marketing.export scope (or admin): a bulk read of personal data, recorded in the audit log.
+	ExportLeads(ctx context.Context, in *ExportLeadsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportLeadsResponse], error)
 }
 
 type marketingServiceClient struct {
@@ -622,6 +628,25 @@ func (c *marketingServiceClient) BatchCreateLeads(ctx context.Context, in *Batch
 	return out, nil
 }
 
+func (c *marketingServiceClient) ExportLeads(ctx context.Context, in *ExportLeadsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportLeadsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MarketingService_ServiceDesc.Streams[0], MarketingService_ExportLeads_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportLeadsRequest, ExportLeadsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MarketingService_ExportLeadsClient = grpc.ServerStreamingClient[ExportLeadsResponse]
+
 // MarketingServiceServer is the server API for MarketingService service.
 // All implementations must embed UnimplementedMarketingServiceServer
 // for forward compatibility.
@@ -740,6 +765,11 @@ type MarketingServiceServer interface {
 	// A fault of the store fails the whole call (UNAVAILABLE), and a retry with the same
 	// Idempotency-Key replays the first answer.
 	BatchCreateLeads(context.Context, *BatchCreateLeadsRequest) (*BatchCreateLeadsResponse, error)
+	// Streams every lead the filter selects (ListLeads's filter and order), in messages of up to
+	// 500, each lead read whole at one moment. Over REST, GET /v1/leads:export answers
+	// NDJSON (one lead per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
+	// marketing.export scope (or admin): a bulk read of personal data, recorded in the audit log.
+	ExportLeads(*ExportLeadsRequest, grpc.ServerStreamingServer[ExportLeadsResponse]) error
 	mustEmbedUnimplementedMarketingServiceServer()
 }
 
@@ -878,6 +908,9 @@ func (UnimplementedMarketingServiceServer) BatchGetSegments(context.Context, *Ba
 }
 func (UnimplementedMarketingServiceServer) BatchCreateLeads(context.Context, *BatchCreateLeadsRequest) (*BatchCreateLeadsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method BatchCreateLeads not implemented")
+}
+func (UnimplementedMarketingServiceServer) ExportLeads(*ExportLeadsRequest, grpc.ServerStreamingServer[ExportLeadsResponse]) error {
+	return status.Error(codes.Unimplemented, "method ExportLeads not implemented")
 }
 func (UnimplementedMarketingServiceServer) mustEmbedUnimplementedMarketingServiceServer() {}
 func (UnimplementedMarketingServiceServer) testEmbeddedByValue()                          {}
@@ -1674,6 +1707,17 @@ func _MarketingService_BatchCreateLeads_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MarketingService_ExportLeads_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportLeadsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MarketingServiceServer).ExportLeads(m, &grpc.GenericServerStream[ExportLeadsRequest, ExportLeadsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MarketingService_ExportLeadsServer = grpc.ServerStreamingServer[ExportLeadsResponse]
+
 // MarketingService_ServiceDesc is the grpc.ServiceDesc for MarketingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1854,6 +1898,12 @@ var MarketingService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _MarketingService_BatchCreateLeads_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ExportLeads",
+			Handler:       _MarketingService_ExportLeads_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "crm/marketing/v1/marketing_service.proto",
 }

@@ -14,4 +14,7 @@ var (
 	EventSubscriptionExpired   = eventv1.Type[*SubscriptionChanged]{Name: "product.subscription.expired"}
 
 	EventAdoptionChanged = eventv1.Type[*AdoptionChanged]{Name: "product.adoption.changed"}
+
+	// Bulk reads, recorded for the audit log (crm.event.v1.Exported).
+	EventProductsExported = eventv1.Type[*eventv1.Exported]{Name: "product.product.exported"}
 )

@@ -2497,6 +2497,98 @@ func (x *BatchGetSubscriptionsResponse) GetSubscriptions() []*Subscription {
 	return nil
 }
 
+// Request of ExportProducts.
+type ExportProductsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// AIP-160 filter, as ListProducts takes it; empty exports every product.
+	Filter        string `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportProductsRequest) Reset() {
+	*x = ExportProductsRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportProductsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportProductsRequest) ProtoMessage() {}
+
+func (x *ExportProductsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportProductsRequest.ProtoReflect.Descriptor instead.
+func (*ExportProductsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ExportProductsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// One message of ExportProducts's stream.
+type ExportProductsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next products, in the list's order.
+	Products      []*Product `protobuf:"bytes,1,rep,name=products,proto3" json:"products,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportProductsResponse) Reset() {
+	*x = ExportProductsResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportProductsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportProductsResponse) ProtoMessage() {}
+
+func (x *ExportProductsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportProductsResponse.ProtoReflect.Descriptor instead.
+func (*ExportProductsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ExportProductsResponse) GetProducts() []*Product {
+	if x != nil {
+		return x.Products
+	}
+	return nil
+}
+
 var File_crm_product_v1_product_service_proto protoreflect.FileDescriptor
 
 const file_crm_product_v1_product_service_proto_rawDesc = "" +
@@ -2664,7 +2756,11 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\x1cBatchGetSubscriptionsRequest\x12'\n" +
 	"\x03ids\x18\x01 \x03(\tB\x15\xe0A\x02\xbaH\x0f\x92\x01\f\b\x01\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x03ids\"c\n" +
 	"\x1dBatchGetSubscriptionsResponse\x12B\n" +
-	"\rsubscriptions\x18\x01 \x03(\v2\x1c.crm.product.v1.SubscriptionR\rsubscriptions*\x83\x01\n" +
+	"\rsubscriptions\x18\x01 \x03(\v2\x1c.crm.product.v1.SubscriptionR\rsubscriptions\"9\n" +
+	"\x15ExportProductsRequest\x12 \n" +
+	"\x06filter\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"M\n" +
+	"\x16ExportProductsResponse\x123\n" +
+	"\bproducts\x18\x01 \x03(\v2\x17.crm.product.v1.ProductR\bproducts*\x83\x01\n" +
 	"\rBillingPeriod\x12\x1e\n" +
 	"\x1aBILLING_PERIOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17BILLING_PERIOD_ONE_TIME\x10\x01\x12\x1a\n" +
@@ -2674,7 +2770,7 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\x1fSUBSCRIPTION_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aSUBSCRIPTION_STATUS_ACTIVE\x10\x01\x12 \n" +
 	"\x1cSUBSCRIPTION_STATUS_CANCELED\x10\x02\x12\x1f\n" +
-	"\x1bSUBSCRIPTION_STATUS_EXPIRED\x10\x032\xd1\x13\n" +
+	"\x1bSUBSCRIPTION_STATUS_EXPIRED\x10\x032\xd1\x14\n" +
 	"\x0eProductService\x12\x84\x01\n" +
 	"\rCreateProduct\x12$.crm.product.v1.CreateProductRequest\x1a%.crm.product.v1.CreateProductResponse\"&\x82\xd3\xe4\x93\x02 :\aproductb\aproduct\"\f/v1/products\x12w\n" +
 	"\n" +
@@ -2693,7 +2789,8 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\x13GetCustomerAdoption\x12*.crm.product.v1.GetCustomerAdoptionRequest\x1a+.crm.product.v1.GetCustomerAdoptionResponse\"6\x82\xd3\xe4\x93\x020b\badoption\x12$/v1/customers/{customer_id}/adoption\x12\xa3\x01\n" +
 	"\x13ListRecommendations\x12*.crm.product.v1.ListRecommendationsRequest\x1a+.crm.product.v1.ListRecommendationsResponse\"3\x82\xd3\xe4\x93\x02-\x12+/v1/customers/{customer_id}/recommendations\x12\x84\x01\n" +
 	"\x10BatchGetProducts\x12'.crm.product.v1.BatchGetProductsRequest\x1a(.crm.product.v1.BatchGetProductsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/products:batchGet\x12\x98\x01\n" +
-	"\x15BatchGetSubscriptions\x12,.crm.product.v1.BatchGetSubscriptionsRequest\x1a-.crm.product.v1.BatchGetSubscriptionsResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/subscriptions:batchGetB8Z6github.com/crmcycle/crm/proto/crm/product/v1;productv1b\x06proto3"
+	"\x15BatchGetSubscriptions\x12,.crm.product.v1.BatchGetSubscriptionsRequest\x1a-.crm.product.v1.BatchGetSubscriptionsResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/subscriptions:batchGet\x12~\n" +
+	"\x0eExportProducts\x12%.crm.product.v1.ExportProductsRequest\x1a&.crm.product.v1.ExportProductsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/products:export0\x01B8Z6github.com/crmcycle/crm/proto/crm/product/v1;productv1b\x06proto3"
 
 var (
 	file_crm_product_v1_product_service_proto_rawDescOnce sync.Once
@@ -2708,7 +2805,7 @@ func file_crm_product_v1_product_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_product_v1_product_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_crm_product_v1_product_service_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_crm_product_v1_product_service_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_crm_product_v1_product_service_proto_goTypes = []any{
 	(BillingPeriod)(0),                    // 0: crm.product.v1.BillingPeriod
 	(SubscriptionStatus)(0),               // 1: crm.product.v1.SubscriptionStatus
@@ -2751,92 +2848,97 @@ var file_crm_product_v1_product_service_proto_goTypes = []any{
 	(*BatchGetProductsResponse)(nil),      // 38: crm.product.v1.BatchGetProductsResponse
 	(*BatchGetSubscriptionsRequest)(nil),  // 39: crm.product.v1.BatchGetSubscriptionsRequest
 	(*BatchGetSubscriptionsResponse)(nil), // 40: crm.product.v1.BatchGetSubscriptionsResponse
-	(*v1.Money)(nil),                      // 41: crm.type.v1.Money
-	(*timestamppb.Timestamp)(nil),         // 42: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),         // 43: google.protobuf.FieldMask
-	(*Adoption)(nil),                      // 44: crm.product.v1.Adoption
-	(*Recommendation)(nil),                // 45: crm.product.v1.Recommendation
+	(*ExportProductsRequest)(nil),         // 41: crm.product.v1.ExportProductsRequest
+	(*ExportProductsResponse)(nil),        // 42: crm.product.v1.ExportProductsResponse
+	(*v1.Money)(nil),                      // 43: crm.type.v1.Money
+	(*timestamppb.Timestamp)(nil),         // 44: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),         // 45: google.protobuf.FieldMask
+	(*Adoption)(nil),                      // 46: crm.product.v1.Adoption
+	(*Recommendation)(nil),                // 47: crm.product.v1.Recommendation
 }
 var file_crm_product_v1_product_service_proto_depIdxs = []int32{
-	41, // 0: crm.product.v1.Product.price:type_name -> crm.type.v1.Money
+	43, // 0: crm.product.v1.Product.price:type_name -> crm.type.v1.Money
 	0,  // 1: crm.product.v1.Product.billing_period:type_name -> crm.product.v1.BillingPeriod
-	42, // 2: crm.product.v1.Product.create_time:type_name -> google.protobuf.Timestamp
-	42, // 3: crm.product.v1.Product.update_time:type_name -> google.protobuf.Timestamp
-	41, // 4: crm.product.v1.Product.additional_prices:type_name -> crm.type.v1.Money
-	42, // 5: crm.product.v1.Product.archive_time:type_name -> google.protobuf.Timestamp
+	44, // 2: crm.product.v1.Product.create_time:type_name -> google.protobuf.Timestamp
+	44, // 3: crm.product.v1.Product.update_time:type_name -> google.protobuf.Timestamp
+	43, // 4: crm.product.v1.Product.additional_prices:type_name -> crm.type.v1.Money
+	44, // 5: crm.product.v1.Product.archive_time:type_name -> google.protobuf.Timestamp
 	2,  // 6: crm.product.v1.CreateProductRequest.product:type_name -> crm.product.v1.Product
 	2,  // 7: crm.product.v1.CreateProductResponse.product:type_name -> crm.product.v1.Product
 	2,  // 8: crm.product.v1.GetProductResponse.product:type_name -> crm.product.v1.Product
 	2,  // 9: crm.product.v1.ListProductsResponse.products:type_name -> crm.product.v1.Product
 	2,  // 10: crm.product.v1.UpdateProductRequest.product:type_name -> crm.product.v1.Product
-	43, // 11: crm.product.v1.UpdateProductRequest.update_mask:type_name -> google.protobuf.FieldMask
+	45, // 11: crm.product.v1.UpdateProductRequest.update_mask:type_name -> google.protobuf.FieldMask
 	2,  // 12: crm.product.v1.UpdateProductResponse.product:type_name -> crm.product.v1.Product
 	2,  // 13: crm.product.v1.ArchiveProductResponse.product:type_name -> crm.product.v1.Product
 	14, // 14: crm.product.v1.QuoteLineItemsRequest.items:type_name -> crm.product.v1.QuoteItem
 	16, // 15: crm.product.v1.QuoteLineItemsResponse.lines:type_name -> crm.product.v1.QuotedLine
-	41, // 16: crm.product.v1.QuoteLineItemsResponse.total:type_name -> crm.type.v1.Money
-	41, // 17: crm.product.v1.QuotedLine.unit_price:type_name -> crm.type.v1.Money
-	41, // 18: crm.product.v1.QuotedLine.total:type_name -> crm.type.v1.Money
+	43, // 16: crm.product.v1.QuoteLineItemsResponse.total:type_name -> crm.type.v1.Money
+	43, // 17: crm.product.v1.QuotedLine.unit_price:type_name -> crm.type.v1.Money
+	43, // 18: crm.product.v1.QuotedLine.total:type_name -> crm.type.v1.Money
 	0,  // 19: crm.product.v1.QuotedLine.billing_period:type_name -> crm.product.v1.BillingPeriod
 	0,  // 20: crm.product.v1.Subscription.billing_period:type_name -> crm.product.v1.BillingPeriod
 	1,  // 21: crm.product.v1.Subscription.status:type_name -> crm.product.v1.SubscriptionStatus
-	42, // 22: crm.product.v1.Subscription.start_time:type_name -> google.protobuf.Timestamp
-	42, // 23: crm.product.v1.Subscription.current_period_end_time:type_name -> google.protobuf.Timestamp
-	42, // 24: crm.product.v1.Subscription.renewal_time:type_name -> google.protobuf.Timestamp
-	42, // 25: crm.product.v1.Subscription.cancel_time:type_name -> google.protobuf.Timestamp
-	42, // 26: crm.product.v1.Subscription.end_time:type_name -> google.protobuf.Timestamp
-	42, // 27: crm.product.v1.Subscription.create_time:type_name -> google.protobuf.Timestamp
-	42, // 28: crm.product.v1.Subscription.update_time:type_name -> google.protobuf.Timestamp
+	44, // 22: crm.product.v1.Subscription.start_time:type_name -> google.protobuf.Timestamp
+	44, // 23: crm.product.v1.Subscription.current_period_end_time:type_name -> google.protobuf.Timestamp
+	44, // 24: crm.product.v1.Subscription.renewal_time:type_name -> google.protobuf.Timestamp
+	44, // 25: crm.product.v1.Subscription.cancel_time:type_name -> google.protobuf.Timestamp
+	44, // 26: crm.product.v1.Subscription.end_time:type_name -> google.protobuf.Timestamp
+	44, // 27: crm.product.v1.Subscription.create_time:type_name -> google.protobuf.Timestamp
+	44, // 28: crm.product.v1.Subscription.update_time:type_name -> google.protobuf.Timestamp
 	19, // 29: crm.product.v1.GetSubscriptionResponse.subscription:type_name -> crm.product.v1.Subscription
 	19, // 30: crm.product.v1.ListSubscriptionsResponse.subscriptions:type_name -> crm.product.v1.Subscription
 	19, // 31: crm.product.v1.CancelSubscriptionResponse.subscription:type_name -> crm.product.v1.Subscription
 	19, // 32: crm.product.v1.RenewSubscriptionResponse.subscription:type_name -> crm.product.v1.Subscription
-	42, // 33: crm.product.v1.UsageRecord.time:type_name -> google.protobuf.Timestamp
+	44, // 33: crm.product.v1.UsageRecord.time:type_name -> google.protobuf.Timestamp
 	30, // 34: crm.product.v1.RecordUsageRequest.usage_record:type_name -> crm.product.v1.UsageRecord
 	30, // 35: crm.product.v1.RecordUsageResponse.usage_record:type_name -> crm.product.v1.UsageRecord
-	44, // 36: crm.product.v1.GetCustomerAdoptionResponse.adoption:type_name -> crm.product.v1.Adoption
-	45, // 37: crm.product.v1.ListRecommendationsResponse.recommendations:type_name -> crm.product.v1.Recommendation
+	46, // 36: crm.product.v1.GetCustomerAdoptionResponse.adoption:type_name -> crm.product.v1.Adoption
+	47, // 37: crm.product.v1.ListRecommendationsResponse.recommendations:type_name -> crm.product.v1.Recommendation
 	2,  // 38: crm.product.v1.BatchGetProductsResponse.products:type_name -> crm.product.v1.Product
 	19, // 39: crm.product.v1.BatchGetSubscriptionsResponse.subscriptions:type_name -> crm.product.v1.Subscription
-	3,  // 40: crm.product.v1.ProductService.CreateProduct:input_type -> crm.product.v1.CreateProductRequest
-	5,  // 41: crm.product.v1.ProductService.GetProduct:input_type -> crm.product.v1.GetProductRequest
-	7,  // 42: crm.product.v1.ProductService.ListProducts:input_type -> crm.product.v1.ListProductsRequest
-	9,  // 43: crm.product.v1.ProductService.UpdateProduct:input_type -> crm.product.v1.UpdateProductRequest
-	11, // 44: crm.product.v1.ProductService.ArchiveProduct:input_type -> crm.product.v1.ArchiveProductRequest
-	13, // 45: crm.product.v1.ProductService.QuoteLineItems:input_type -> crm.product.v1.QuoteLineItemsRequest
-	17, // 46: crm.product.v1.ProductService.CheckEntitlement:input_type -> crm.product.v1.CheckEntitlementRequest
-	20, // 47: crm.product.v1.ProductService.GetSubscription:input_type -> crm.product.v1.GetSubscriptionRequest
-	22, // 48: crm.product.v1.ProductService.ListSubscriptions:input_type -> crm.product.v1.ListSubscriptionsRequest
-	24, // 49: crm.product.v1.ProductService.CancelSubscription:input_type -> crm.product.v1.CancelSubscriptionRequest
-	26, // 50: crm.product.v1.ProductService.RenewSubscription:input_type -> crm.product.v1.RenewSubscriptionRequest
-	28, // 51: crm.product.v1.ProductService.SweepRenewals:input_type -> crm.product.v1.SweepRenewalsRequest
-	31, // 52: crm.product.v1.ProductService.RecordUsage:input_type -> crm.product.v1.RecordUsageRequest
-	33, // 53: crm.product.v1.ProductService.GetCustomerAdoption:input_type -> crm.product.v1.GetCustomerAdoptionRequest
-	35, // 54: crm.product.v1.ProductService.ListRecommendations:input_type -> crm.product.v1.ListRecommendationsRequest
-	37, // 55: crm.product.v1.ProductService.BatchGetProducts:input_type -> crm.product.v1.BatchGetProductsRequest
-	39, // 56: crm.product.v1.ProductService.BatchGetSubscriptions:input_type -> crm.product.v1.BatchGetSubscriptionsRequest
-	4,  // 57: crm.product.v1.ProductService.CreateProduct:output_type -> crm.product.v1.CreateProductResponse
-	6,  // 58: crm.product.v1.ProductService.GetProduct:output_type -> crm.product.v1.GetProductResponse
-	8,  // 59: crm.product.v1.ProductService.ListProducts:output_type -> crm.product.v1.ListProductsResponse
-	10, // 60: crm.product.v1.ProductService.UpdateProduct:output_type -> crm.product.v1.UpdateProductResponse
-	12, // 61: crm.product.v1.ProductService.ArchiveProduct:output_type -> crm.product.v1.ArchiveProductResponse
-	15, // 62: crm.product.v1.ProductService.QuoteLineItems:output_type -> crm.product.v1.QuoteLineItemsResponse
-	18, // 63: crm.product.v1.ProductService.CheckEntitlement:output_type -> crm.product.v1.CheckEntitlementResponse
-	21, // 64: crm.product.v1.ProductService.GetSubscription:output_type -> crm.product.v1.GetSubscriptionResponse
-	23, // 65: crm.product.v1.ProductService.ListSubscriptions:output_type -> crm.product.v1.ListSubscriptionsResponse
-	25, // 66: crm.product.v1.ProductService.CancelSubscription:output_type -> crm.product.v1.CancelSubscriptionResponse
-	27, // 67: crm.product.v1.ProductService.RenewSubscription:output_type -> crm.product.v1.RenewSubscriptionResponse
-	29, // 68: crm.product.v1.ProductService.SweepRenewals:output_type -> crm.product.v1.SweepRenewalsResponse
-	32, // 69: crm.product.v1.ProductService.RecordUsage:output_type -> crm.product.v1.RecordUsageResponse
-	34, // 70: crm.product.v1.ProductService.GetCustomerAdoption:output_type -> crm.product.v1.GetCustomerAdoptionResponse
-	36, // 71: crm.product.v1.ProductService.ListRecommendations:output_type -> crm.product.v1.ListRecommendationsResponse
-	38, // 72: crm.product.v1.ProductService.BatchGetProducts:output_type -> crm.product.v1.BatchGetProductsResponse
-	40, // 73: crm.product.v1.ProductService.BatchGetSubscriptions:output_type -> crm.product.v1.BatchGetSubscriptionsResponse
-	57, // [57:74] is the sub-list for method output_type
-	40, // [40:57] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	2,  // 40: crm.product.v1.ExportProductsResponse.products:type_name -> crm.product.v1.Product
+	3,  // 41: crm.product.v1.ProductService.CreateProduct:input_type -> crm.product.v1.CreateProductRequest
+	5,  // 42: crm.product.v1.ProductService.GetProduct:input_type -> crm.product.v1.GetProductRequest
+	7,  // 43: crm.product.v1.ProductService.ListProducts:input_type -> crm.product.v1.ListProductsRequest
+	9,  // 44: crm.product.v1.ProductService.UpdateProduct:input_type -> crm.product.v1.UpdateProductRequest
+	11, // 45: crm.product.v1.ProductService.ArchiveProduct:input_type -> crm.product.v1.ArchiveProductRequest
+	13, // 46: crm.product.v1.ProductService.QuoteLineItems:input_type -> crm.product.v1.QuoteLineItemsRequest
+	17, // 47: crm.product.v1.ProductService.CheckEntitlement:input_type -> crm.product.v1.CheckEntitlementRequest
+	20, // 48: crm.product.v1.ProductService.GetSubscription:input_type -> crm.product.v1.GetSubscriptionRequest
+	22, // 49: crm.product.v1.ProductService.ListSubscriptions:input_type -> crm.product.v1.ListSubscriptionsRequest
+	24, // 50: crm.product.v1.ProductService.CancelSubscription:input_type -> crm.product.v1.CancelSubscriptionRequest
+	26, // 51: crm.product.v1.ProductService.RenewSubscription:input_type -> crm.product.v1.RenewSubscriptionRequest
+	28, // 52: crm.product.v1.ProductService.SweepRenewals:input_type -> crm.product.v1.SweepRenewalsRequest
+	31, // 53: crm.product.v1.ProductService.RecordUsage:input_type -> crm.product.v1.RecordUsageRequest
+	33, // 54: crm.product.v1.ProductService.GetCustomerAdoption:input_type -> crm.product.v1.GetCustomerAdoptionRequest
+	35, // 55: crm.product.v1.ProductService.ListRecommendations:input_type -> crm.product.v1.ListRecommendationsRequest
+	37, // 56: crm.product.v1.ProductService.BatchGetProducts:input_type -> crm.product.v1.BatchGetProductsRequest
+	39, // 57: crm.product.v1.ProductService.BatchGetSubscriptions:input_type -> crm.product.v1.BatchGetSubscriptionsRequest
+	41, // 58: crm.product.v1.ProductService.ExportProducts:input_type -> crm.product.v1.ExportProductsRequest
+	4,  // 59: crm.product.v1.ProductService.CreateProduct:output_type -> crm.product.v1.CreateProductResponse
+	6,  // 60: crm.product.v1.ProductService.GetProduct:output_type -> crm.product.v1.GetProductResponse
+	8,  // 61: crm.product.v1.ProductService.ListProducts:output_type -> crm.product.v1.ListProductsResponse
+	10, // 62: crm.product.v1.ProductService.UpdateProduct:output_type -> crm.product.v1.UpdateProductResponse
+	12, // 63: crm.product.v1.ProductService.ArchiveProduct:output_type -> crm.product.v1.ArchiveProductResponse
+	15, // 64: crm.product.v1.ProductService.QuoteLineItems:output_type -> crm.product.v1.QuoteLineItemsResponse
+	18, // 65: crm.product.v1.ProductService.CheckEntitlement:output_type -> crm.product.v1.CheckEntitlementResponse
+	21, // 66: crm.product.v1.ProductService.GetSubscription:output_type -> crm.product.v1.GetSubscriptionResponse
+	23, // 67: crm.product.v1.ProductService.ListSubscriptions:output_type -> crm.product.v1.ListSubscriptionsResponse
+	25, // 68: crm.product.v1.ProductService.CancelSubscription:output_type -> crm.product.v1.CancelSubscriptionResponse
+	27, // 69: crm.product.v1.ProductService.RenewSubscription:output_type -> crm.product.v1.RenewSubscriptionResponse
+	29, // 70: crm.product.v1.ProductService.SweepRenewals:output_type -> crm.product.v1.SweepRenewalsResponse
+	32, // 71: crm.product.v1.ProductService.RecordUsage:output_type -> crm.product.v1.RecordUsageResponse
+	34, // 72: crm.product.v1.ProductService.GetCustomerAdoption:output_type -> crm.product.v1.GetCustomerAdoptionResponse
+	36, // 73: crm.product.v1.ProductService.ListRecommendations:output_type -> crm.product.v1.ListRecommendationsResponse
+	38, // 74: crm.product.v1.ProductService.BatchGetProducts:output_type -> crm.product.v1.BatchGetProductsResponse
+	40, // 75: crm.product.v1.ProductService.BatchGetSubscriptions:output_type -> crm.product.v1.BatchGetSubscriptionsResponse
+	42, // 76: crm.product.v1.ProductService.ExportProducts:output_type -> crm.product.v1.ExportProductsResponse
+	59, // [59:77] is the sub-list for method output_type
+	41, // [41:59] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_crm_product_v1_product_service_proto_init() }
@@ -2853,7 +2955,7 @@ func file_crm_product_v1_product_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_product_v1_product_service_proto_rawDesc), len(file_crm_product_v1_product_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

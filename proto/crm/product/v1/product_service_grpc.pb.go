@@ -36,6 +36,7 @@ const (
 	ProductService_ListRecommendations_FullMethodName   = "/crm.product.v1.ProductService/ListRecommendations"
 	ProductService_BatchGetProducts_FullMethodName      = "/crm.product.v1.ProductService/BatchGetProducts"
 	ProductService_BatchGetSubscriptions_FullMethodName = "/crm.product.v1.ProductService/BatchGetSubscriptions"
+	ProductService_ExportProducts_FullMethodName        = "/crm.product.v1.ProductService/ExportProducts"
 )
 
 // ProductServiceClient is the client API for ProductService service.
@@ -91,6 +92,11 @@ type ProductServiceClient interface {
 	// Gets up to 1,000 subscriptions by id in one call (AIP-231), in the order asked: all or nothing, so
 	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
 	BatchGetSubscriptions(ctx context.Context, in *BatchGetSubscriptionsRequest, opts ...grpc.CallOption) (*BatchGetSubscriptionsResponse, error)
+	// Streams every product the filter selects (ListProducts's filter and order), in messages of up to
+	// 500, each product read whole at one moment. Over REST, GET /v1/products:export answers
+	// NDJSON (one product per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
+	// product.export scope (or admin): a bulk read of personal data, recorded in the audit log.
+	ExportProducts(ctx context.Context, in *ExportProductsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportProductsResponse], error)
 }
 
 type productServiceClient struct {
@@ -271,6 +277,25 @@ func (c *productServiceClient) BatchGetSubscriptions(ctx context.Context, in *Ba
 	return out, nil
 }
 
+func (c *productServiceClient) ExportProducts(ctx context.Context, in *ExportProductsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportProductsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ProductService_ServiceDesc.Streams[0], ProductService_ExportProducts_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportProductsRequest, ExportProductsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProductService_ExportProductsClient = grpc.ServerStreamingClient[ExportProductsResponse]
+
 // ProductServiceServer is the server API for ProductService service.
 // All implementations must embed UnimplementedProductServiceServer
 // for forward compatibility.
@@ -324,6 +349,11 @@ type ProductServiceServer interface {
 	// Gets up to 1,000 subscriptions by id in one call (AIP-231), in the order asked: all or nothing, so
 	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
 	BatchGetSubscriptions(context.Context, *BatchGetSubscriptionsRequest) (*BatchGetSubscriptionsResponse, error)
+	// Streams every product the filter selects (ListProducts's filter and order), in messages of up to
+	// 500, each product read whole at one moment. Over REST, GET /v1/products:export answers
+	// NDJSON (one product per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
+	// product.export scope (or admin): a bulk read of personal data, recorded in the audit log.
+	ExportProducts(*ExportProductsRequest, grpc.ServerStreamingServer[ExportProductsResponse]) error
 	mustEmbedUnimplementedProductServiceServer()
 }
 
@@ -384,6 +414,9 @@ func (UnimplementedProductServiceServer) BatchGetProducts(context.Context, *Batc
 }
 func (UnimplementedProductServiceServer) BatchGetSubscriptions(context.Context, *BatchGetSubscriptionsRequest) (*BatchGetSubscriptionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method BatchGetSubscriptions not implemented")
+}
+func (UnimplementedProductServiceServer) ExportProducts(*ExportProductsRequest, grpc.ServerStreamingServer[ExportProductsResponse]) error {
+	return status.Error(codes.Unimplemented, "method ExportProducts not implemented")
 }
 func (UnimplementedProductServiceServer) mustEmbedUnimplementedProductServiceServer() {}
 func (UnimplementedProductServiceServer) testEmbeddedByValue()                        {}
@@ -712,6 +745,17 @@ func _ProductService_BatchGetSubscriptions_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ProductService_ExportProducts_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportProductsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ProductServiceServer).ExportProducts(m, &grpc.GenericServerStream[ExportProductsRequest, ExportProductsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProductService_ExportProductsServer = grpc.ServerStreamingServer[ExportProductsResponse]
+
 // ProductService_ServiceDesc is the grpc.ServiceDesc for ProductService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -788,6 +832,12 @@ var ProductService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ProductService_BatchGetSubscriptions_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ExportProducts",
+			Handler:       _ProductService_ExportProducts_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "crm/product/v1/product_service.proto",
 }

@@ -29,4 +29,9 @@ var (
 
 	EventActivityCreated   = eventv1.Type[*ActivityChanged]{Name: "sales.activity.created"}
 	EventActivityCompleted = eventv1.Type[*ActivityChanged]{Name: "sales.activity.completed"}
+
+	// Bulk reads, recorded for the audit log (crm.event.v1.Exported).
+	EventAccountsExported = eventv1.Type[*eventv1.Exported]{Name: "sales.account.exported"}
+	EventContactsExported = eventv1.Type[*eventv1.Exported]{Name: "sales.contact.exported"}
+	EventOrdersExported   = eventv1.Type[*eventv1.Exported]{Name: "sales.order.exported"}
 )

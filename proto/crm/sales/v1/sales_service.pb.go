@@ -4868,6 +4868,282 @@ func (x *BatchCreateContactsResult) GetError() *status.Status {
 	return nil
 }
 
+// Request of ExportAccounts.
+type ExportAccountsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// AIP-160 filter, as ListAccounts takes it; empty exports every account.
+	Filter        string `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportAccountsRequest) Reset() {
+	*x = ExportAccountsRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportAccountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportAccountsRequest) ProtoMessage() {}
+
+func (x *ExportAccountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportAccountsRequest.ProtoReflect.Descriptor instead.
+func (*ExportAccountsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *ExportAccountsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// One message of ExportAccounts's stream.
+type ExportAccountsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next accounts, in the list's order.
+	Accounts      []*Account `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportAccountsResponse) Reset() {
+	*x = ExportAccountsResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportAccountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportAccountsResponse) ProtoMessage() {}
+
+func (x *ExportAccountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportAccountsResponse.ProtoReflect.Descriptor instead.
+func (*ExportAccountsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *ExportAccountsResponse) GetAccounts() []*Account {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+// Request of ExportContacts.
+type ExportContactsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// AIP-160 filter, as ListContacts takes it; empty exports every contact.
+	Filter        string `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportContactsRequest) Reset() {
+	*x = ExportContactsRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportContactsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportContactsRequest) ProtoMessage() {}
+
+func (x *ExportContactsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportContactsRequest.ProtoReflect.Descriptor instead.
+func (*ExportContactsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *ExportContactsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// One message of ExportContacts's stream.
+type ExportContactsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next contacts, in the list's order.
+	Contacts      []*Contact `protobuf:"bytes,1,rep,name=contacts,proto3" json:"contacts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportContactsResponse) Reset() {
+	*x = ExportContactsResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportContactsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportContactsResponse) ProtoMessage() {}
+
+func (x *ExportContactsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportContactsResponse.ProtoReflect.Descriptor instead.
+func (*ExportContactsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *ExportContactsResponse) GetContacts() []*Contact {
+	if x != nil {
+		return x.Contacts
+	}
+	return nil
+}
+
+// Request of ExportOrders.
+type ExportOrdersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// AIP-160 filter, as ListOrders takes it; empty exports every order.
+	Filter        string `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportOrdersRequest) Reset() {
+	*x = ExportOrdersRequest{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportOrdersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportOrdersRequest) ProtoMessage() {}
+
+func (x *ExportOrdersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportOrdersRequest.ProtoReflect.Descriptor instead.
+func (*ExportOrdersRequest) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *ExportOrdersRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// One message of ExportOrders's stream.
+type ExportOrdersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next orders, in the list's order.
+	Orders        []*Order `protobuf:"bytes,1,rep,name=orders,proto3" json:"orders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportOrdersResponse) Reset() {
+	*x = ExportOrdersResponse{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportOrdersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportOrdersResponse) ProtoMessage() {}
+
+func (x *ExportOrdersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportOrdersResponse.ProtoReflect.Descriptor instead.
+func (*ExportOrdersResponse) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *ExportOrdersResponse) GetOrders() []*Order {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
 var File_crm_sales_v1_sales_service_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
@@ -5143,11 +5419,23 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\aresults\x18\x01 \x03(\v2'.crm.sales.v1.BatchCreateContactsResultR\aresults\"v\n" +
 	"\x19BatchCreateContactsResult\x12/\n" +
 	"\acontact\x18\x01 \x01(\v2\x15.crm.sales.v1.ContactR\acontact\x12(\n" +
-	"\x05error\x18\x02 \x01(\v2\x12.google.rpc.StatusR\x05error*m\n" +
+	"\x05error\x18\x02 \x01(\v2\x12.google.rpc.StatusR\x05error\"9\n" +
+	"\x15ExportAccountsRequest\x12 \n" +
+	"\x06filter\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"K\n" +
+	"\x16ExportAccountsResponse\x121\n" +
+	"\baccounts\x18\x01 \x03(\v2\x15.crm.sales.v1.AccountR\baccounts\"9\n" +
+	"\x15ExportContactsRequest\x12 \n" +
+	"\x06filter\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"K\n" +
+	"\x16ExportContactsResponse\x121\n" +
+	"\bcontacts\x18\x01 \x03(\v2\x15.crm.sales.v1.ContactR\bcontacts\"7\n" +
+	"\x13ExportOrdersRequest\x12 \n" +
+	"\x06filter\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"C\n" +
+	"\x14ExportOrdersResponse\x12+\n" +
+	"\x06orders\x18\x01 \x03(\v2\x13.crm.sales.v1.OrderR\x06orders*m\n" +
 	"\rSectionStatus\x12\x1e\n" +
 	"\x1aSECTION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SECTION_STATUS_AVAILABLE\x10\x01\x12\x1e\n" +
-	"\x1aSECTION_STATUS_UNAVAILABLE\x10\x022\xc6*\n" +
+	"\x1aSECTION_STATUS_UNAVAILABLE\x10\x022\xb2-\n" +
 	"\fSalesService\x12\x80\x01\n" +
 	"\rCreateAccount\x12\".crm.sales.v1.CreateAccountRequest\x1a#.crm.sales.v1.CreateAccountResponse\"&\x82\xd3\xe4\x93\x02 :\aaccountb\aaccount\"\f/v1/accounts\x12s\n" +
 	"\n" +
@@ -5194,7 +5482,10 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x15BatchGetOpportunities\x12*.crm.sales.v1.BatchGetOpportunitiesRequest\x1a+.crm.sales.v1.BatchGetOpportunitiesResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/opportunities:batchGet\x12x\n" +
 	"\x0eBatchGetOrders\x12#.crm.sales.v1.BatchGetOrdersRequest\x1a$.crm.sales.v1.BatchGetOrdersResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/orders:batchGet\x12\x88\x01\n" +
 	"\x12BatchGetActivities\x12'.crm.sales.v1.BatchGetActivitiesRequest\x1a(.crm.sales.v1.BatchGetActivitiesResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/activities:batchGet\x12\x8f\x01\n" +
-	"\x13BatchCreateContacts\x12(.crm.sales.v1.BatchCreateContactsRequest\x1a).crm.sales.v1.BatchCreateContactsResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/contacts:batchCreateB4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
+	"\x13BatchCreateContacts\x12(.crm.sales.v1.BatchCreateContactsRequest\x1a).crm.sales.v1.BatchCreateContactsResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/contacts:batchCreate\x12z\n" +
+	"\x0eExportAccounts\x12#.crm.sales.v1.ExportAccountsRequest\x1a$.crm.sales.v1.ExportAccountsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/accounts:export0\x01\x12z\n" +
+	"\x0eExportContacts\x12#.crm.sales.v1.ExportContactsRequest\x1a$.crm.sales.v1.ExportContactsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/contacts:export0\x01\x12r\n" +
+	"\fExportOrders\x12!.crm.sales.v1.ExportOrdersRequest\x1a\".crm.sales.v1.ExportOrdersResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/orders:export0\x01B4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
 
 var (
 	file_crm_sales_v1_sales_service_proto_rawDescOnce sync.Once
@@ -5209,7 +5500,7 @@ func file_crm_sales_v1_sales_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_sales_v1_sales_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_sales_v1_sales_service_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
+var file_crm_sales_v1_sales_service_proto_msgTypes = make([]protoimpl.MessageInfo, 96)
 var file_crm_sales_v1_sales_service_proto_goTypes = []any{
 	(SectionStatus)(0),                    // 0: crm.sales.v1.SectionStatus
 	(*Account)(nil),                       // 1: crm.sales.v1.Account
@@ -5302,195 +5593,210 @@ var file_crm_sales_v1_sales_service_proto_goTypes = []any{
 	(*BatchCreateContactsRequest)(nil),    // 88: crm.sales.v1.BatchCreateContactsRequest
 	(*BatchCreateContactsResponse)(nil),   // 89: crm.sales.v1.BatchCreateContactsResponse
 	(*BatchCreateContactsResult)(nil),     // 90: crm.sales.v1.BatchCreateContactsResult
-	(*timestamppb.Timestamp)(nil),         // 91: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),         // 92: google.protobuf.FieldMask
-	(*Contact)(nil),                       // 93: crm.sales.v1.Contact
-	(*Opportunity)(nil),                   // 94: crm.sales.v1.Opportunity
-	(*Pipeline)(nil),                      // 95: crm.sales.v1.Pipeline
-	(*OrderLine)(nil),                     // 96: crm.sales.v1.OrderLine
-	(*Order)(nil),                         // 97: crm.sales.v1.Order
-	(*Activity)(nil),                      // 98: crm.sales.v1.Activity
-	(*Forecast)(nil),                      // 99: crm.sales.v1.Forecast
-	(*CustomerValue)(nil),                 // 100: crm.sales.v1.CustomerValue
-	(*v1.CustomerLifecycle)(nil),          // 101: crm.marketing.v1.CustomerLifecycle
-	(*v1.LoyaltyAccount)(nil),             // 102: crm.marketing.v1.LoyaltyAccount
-	(*v11.Subscription)(nil),              // 103: crm.product.v1.Subscription
-	(*v11.Adoption)(nil),                  // 104: crm.product.v1.Adoption
-	(*v12.Ticket)(nil),                    // 105: crm.support.v1.Ticket
-	(*status.Status)(nil),                 // 106: google.rpc.Status
+	(*ExportAccountsRequest)(nil),         // 91: crm.sales.v1.ExportAccountsRequest
+	(*ExportAccountsResponse)(nil),        // 92: crm.sales.v1.ExportAccountsResponse
+	(*ExportContactsRequest)(nil),         // 93: crm.sales.v1.ExportContactsRequest
+	(*ExportContactsResponse)(nil),        // 94: crm.sales.v1.ExportContactsResponse
+	(*ExportOrdersRequest)(nil),           // 95: crm.sales.v1.ExportOrdersRequest
+	(*ExportOrdersResponse)(nil),          // 96: crm.sales.v1.ExportOrdersResponse
+	(*timestamppb.Timestamp)(nil),         // 97: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),         // 98: google.protobuf.FieldMask
+	(*Contact)(nil),                       // 99: crm.sales.v1.Contact
+	(*Opportunity)(nil),                   // 100: crm.sales.v1.Opportunity
+	(*Pipeline)(nil),                      // 101: crm.sales.v1.Pipeline
+	(*OrderLine)(nil),                     // 102: crm.sales.v1.OrderLine
+	(*Order)(nil),                         // 103: crm.sales.v1.Order
+	(*Activity)(nil),                      // 104: crm.sales.v1.Activity
+	(*Forecast)(nil),                      // 105: crm.sales.v1.Forecast
+	(*CustomerValue)(nil),                 // 106: crm.sales.v1.CustomerValue
+	(*v1.CustomerLifecycle)(nil),          // 107: crm.marketing.v1.CustomerLifecycle
+	(*v1.LoyaltyAccount)(nil),             // 108: crm.marketing.v1.LoyaltyAccount
+	(*v11.Subscription)(nil),              // 109: crm.product.v1.Subscription
+	(*v11.Adoption)(nil),                  // 110: crm.product.v1.Adoption
+	(*v12.Ticket)(nil),                    // 111: crm.support.v1.Ticket
+	(*status.Status)(nil),                 // 112: google.rpc.Status
 }
 var file_crm_sales_v1_sales_service_proto_depIdxs = []int32{
-	91,  // 0: crm.sales.v1.Account.create_time:type_name -> google.protobuf.Timestamp
-	91,  // 1: crm.sales.v1.Account.update_time:type_name -> google.protobuf.Timestamp
+	97,  // 0: crm.sales.v1.Account.create_time:type_name -> google.protobuf.Timestamp
+	97,  // 1: crm.sales.v1.Account.update_time:type_name -> google.protobuf.Timestamp
 	1,   // 2: crm.sales.v1.CreateAccountRequest.account:type_name -> crm.sales.v1.Account
 	1,   // 3: crm.sales.v1.CreateAccountResponse.account:type_name -> crm.sales.v1.Account
 	1,   // 4: crm.sales.v1.GetAccountResponse.account:type_name -> crm.sales.v1.Account
 	1,   // 5: crm.sales.v1.ListAccountsResponse.accounts:type_name -> crm.sales.v1.Account
 	1,   // 6: crm.sales.v1.UpdateAccountRequest.account:type_name -> crm.sales.v1.Account
-	92,  // 7: crm.sales.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	98,  // 7: crm.sales.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
 	1,   // 8: crm.sales.v1.UpdateAccountResponse.account:type_name -> crm.sales.v1.Account
-	93,  // 9: crm.sales.v1.CreateContactRequest.contact:type_name -> crm.sales.v1.Contact
-	93,  // 10: crm.sales.v1.CreateContactResponse.contact:type_name -> crm.sales.v1.Contact
-	93,  // 11: crm.sales.v1.GetContactResponse.contact:type_name -> crm.sales.v1.Contact
-	93,  // 12: crm.sales.v1.ListContactsResponse.contacts:type_name -> crm.sales.v1.Contact
-	93,  // 13: crm.sales.v1.UpdateContactRequest.contact:type_name -> crm.sales.v1.Contact
-	92,  // 14: crm.sales.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	93,  // 15: crm.sales.v1.UpdateContactResponse.contact:type_name -> crm.sales.v1.Contact
-	94,  // 16: crm.sales.v1.ConvertLeadRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	99,  // 9: crm.sales.v1.CreateContactRequest.contact:type_name -> crm.sales.v1.Contact
+	99,  // 10: crm.sales.v1.CreateContactResponse.contact:type_name -> crm.sales.v1.Contact
+	99,  // 11: crm.sales.v1.GetContactResponse.contact:type_name -> crm.sales.v1.Contact
+	99,  // 12: crm.sales.v1.ListContactsResponse.contacts:type_name -> crm.sales.v1.Contact
+	99,  // 13: crm.sales.v1.UpdateContactRequest.contact:type_name -> crm.sales.v1.Contact
+	98,  // 14: crm.sales.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	99,  // 15: crm.sales.v1.UpdateContactResponse.contact:type_name -> crm.sales.v1.Contact
+	100, // 16: crm.sales.v1.ConvertLeadRequest.opportunity:type_name -> crm.sales.v1.Opportunity
 	1,   // 17: crm.sales.v1.ConvertLeadResponse.account:type_name -> crm.sales.v1.Account
-	93,  // 18: crm.sales.v1.ConvertLeadResponse.contact:type_name -> crm.sales.v1.Contact
-	94,  // 19: crm.sales.v1.ConvertLeadResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	95,  // 20: crm.sales.v1.CreatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
-	95,  // 21: crm.sales.v1.CreatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
-	95,  // 22: crm.sales.v1.GetPipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
-	95,  // 23: crm.sales.v1.ListPipelinesResponse.pipelines:type_name -> crm.sales.v1.Pipeline
-	95,  // 24: crm.sales.v1.UpdatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
-	92,  // 25: crm.sales.v1.UpdatePipelineRequest.update_mask:type_name -> google.protobuf.FieldMask
-	95,  // 26: crm.sales.v1.UpdatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
-	94,  // 27: crm.sales.v1.CreateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
-	94,  // 28: crm.sales.v1.CreateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	94,  // 29: crm.sales.v1.GetOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	94,  // 30: crm.sales.v1.ListOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
-	94,  // 31: crm.sales.v1.UpdateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
-	92,  // 32: crm.sales.v1.UpdateOpportunityRequest.update_mask:type_name -> google.protobuf.FieldMask
-	94,  // 33: crm.sales.v1.UpdateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	96,  // 34: crm.sales.v1.AddLineItemRequest.line_item:type_name -> crm.sales.v1.OrderLine
-	94,  // 35: crm.sales.v1.AddLineItemResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	96,  // 36: crm.sales.v1.AddLineItemResponse.line_item:type_name -> crm.sales.v1.OrderLine
-	94,  // 37: crm.sales.v1.MoveOpportunityStageResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	94,  // 38: crm.sales.v1.WinOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	97,  // 39: crm.sales.v1.WinOpportunityResponse.order:type_name -> crm.sales.v1.Order
-	94,  // 40: crm.sales.v1.LoseOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	97,  // 41: crm.sales.v1.CreateOrderRequest.order:type_name -> crm.sales.v1.Order
-	97,  // 42: crm.sales.v1.CreateOrderResponse.order:type_name -> crm.sales.v1.Order
-	97,  // 43: crm.sales.v1.GetOrderResponse.order:type_name -> crm.sales.v1.Order
-	97,  // 44: crm.sales.v1.ListOrdersResponse.orders:type_name -> crm.sales.v1.Order
-	98,  // 45: crm.sales.v1.CreateActivityRequest.activity:type_name -> crm.sales.v1.Activity
-	98,  // 46: crm.sales.v1.CreateActivityResponse.activity:type_name -> crm.sales.v1.Activity
-	98,  // 47: crm.sales.v1.GetActivityResponse.activity:type_name -> crm.sales.v1.Activity
-	98,  // 48: crm.sales.v1.ListActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
-	98,  // 49: crm.sales.v1.CompleteActivityResponse.activity:type_name -> crm.sales.v1.Activity
-	98,  // 50: crm.sales.v1.ListOverdueTasksResponse.activities:type_name -> crm.sales.v1.Activity
-	99,  // 51: crm.sales.v1.GetForecastResponse.forecast:type_name -> crm.sales.v1.Forecast
-	99,  // 52: crm.sales.v1.GetForecastSeriesResponse.forecasts:type_name -> crm.sales.v1.Forecast
+	99,  // 18: crm.sales.v1.ConvertLeadResponse.contact:type_name -> crm.sales.v1.Contact
+	100, // 19: crm.sales.v1.ConvertLeadResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	101, // 20: crm.sales.v1.CreatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
+	101, // 21: crm.sales.v1.CreatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	101, // 22: crm.sales.v1.GetPipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	101, // 23: crm.sales.v1.ListPipelinesResponse.pipelines:type_name -> crm.sales.v1.Pipeline
+	101, // 24: crm.sales.v1.UpdatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
+	98,  // 25: crm.sales.v1.UpdatePipelineRequest.update_mask:type_name -> google.protobuf.FieldMask
+	101, // 26: crm.sales.v1.UpdatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	100, // 27: crm.sales.v1.CreateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	100, // 28: crm.sales.v1.CreateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	100, // 29: crm.sales.v1.GetOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	100, // 30: crm.sales.v1.ListOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
+	100, // 31: crm.sales.v1.UpdateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	98,  // 32: crm.sales.v1.UpdateOpportunityRequest.update_mask:type_name -> google.protobuf.FieldMask
+	100, // 33: crm.sales.v1.UpdateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	102, // 34: crm.sales.v1.AddLineItemRequest.line_item:type_name -> crm.sales.v1.OrderLine
+	100, // 35: crm.sales.v1.AddLineItemResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	102, // 36: crm.sales.v1.AddLineItemResponse.line_item:type_name -> crm.sales.v1.OrderLine
+	100, // 37: crm.sales.v1.MoveOpportunityStageResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	100, // 38: crm.sales.v1.WinOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	103, // 39: crm.sales.v1.WinOpportunityResponse.order:type_name -> crm.sales.v1.Order
+	100, // 40: crm.sales.v1.LoseOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	103, // 41: crm.sales.v1.CreateOrderRequest.order:type_name -> crm.sales.v1.Order
+	103, // 42: crm.sales.v1.CreateOrderResponse.order:type_name -> crm.sales.v1.Order
+	103, // 43: crm.sales.v1.GetOrderResponse.order:type_name -> crm.sales.v1.Order
+	103, // 44: crm.sales.v1.ListOrdersResponse.orders:type_name -> crm.sales.v1.Order
+	104, // 45: crm.sales.v1.CreateActivityRequest.activity:type_name -> crm.sales.v1.Activity
+	104, // 46: crm.sales.v1.CreateActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	104, // 47: crm.sales.v1.GetActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	104, // 48: crm.sales.v1.ListActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
+	104, // 49: crm.sales.v1.CompleteActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	104, // 50: crm.sales.v1.ListOverdueTasksResponse.activities:type_name -> crm.sales.v1.Activity
+	105, // 51: crm.sales.v1.GetForecastResponse.forecast:type_name -> crm.sales.v1.Forecast
+	105, // 52: crm.sales.v1.GetForecastSeriesResponse.forecasts:type_name -> crm.sales.v1.Forecast
 	72,  // 53: crm.sales.v1.GetCustomerResponse.customer:type_name -> crm.sales.v1.Customer
-	100, // 54: crm.sales.v1.GetCustomerValueResponse.value:type_name -> crm.sales.v1.CustomerValue
+	106, // 54: crm.sales.v1.GetCustomerValueResponse.value:type_name -> crm.sales.v1.CustomerValue
 	73,  // 55: crm.sales.v1.Customer.profile:type_name -> crm.sales.v1.ProfileSection
 	74,  // 56: crm.sales.v1.Customer.marketing:type_name -> crm.sales.v1.MarketingSection
 	75,  // 57: crm.sales.v1.Customer.deals:type_name -> crm.sales.v1.DealsSection
 	76,  // 58: crm.sales.v1.Customer.product:type_name -> crm.sales.v1.ProductSection
 	77,  // 59: crm.sales.v1.Customer.support:type_name -> crm.sales.v1.SupportSection
 	0,   // 60: crm.sales.v1.ProfileSection.status:type_name -> crm.sales.v1.SectionStatus
-	93,  // 61: crm.sales.v1.ProfileSection.contact:type_name -> crm.sales.v1.Contact
+	99,  // 61: crm.sales.v1.ProfileSection.contact:type_name -> crm.sales.v1.Contact
 	1,   // 62: crm.sales.v1.ProfileSection.account:type_name -> crm.sales.v1.Account
 	0,   // 63: crm.sales.v1.MarketingSection.status:type_name -> crm.sales.v1.SectionStatus
-	101, // 64: crm.sales.v1.MarketingSection.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	102, // 65: crm.sales.v1.MarketingSection.loyalty:type_name -> crm.marketing.v1.LoyaltyAccount
+	107, // 64: crm.sales.v1.MarketingSection.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	108, // 65: crm.sales.v1.MarketingSection.loyalty:type_name -> crm.marketing.v1.LoyaltyAccount
 	0,   // 66: crm.sales.v1.DealsSection.status:type_name -> crm.sales.v1.SectionStatus
-	97,  // 67: crm.sales.v1.DealsSection.recent_orders:type_name -> crm.sales.v1.Order
-	94,  // 68: crm.sales.v1.DealsSection.open_opportunities:type_name -> crm.sales.v1.Opportunity
-	100, // 69: crm.sales.v1.DealsSection.value:type_name -> crm.sales.v1.CustomerValue
+	103, // 67: crm.sales.v1.DealsSection.recent_orders:type_name -> crm.sales.v1.Order
+	100, // 68: crm.sales.v1.DealsSection.open_opportunities:type_name -> crm.sales.v1.Opportunity
+	106, // 69: crm.sales.v1.DealsSection.value:type_name -> crm.sales.v1.CustomerValue
 	0,   // 70: crm.sales.v1.ProductSection.status:type_name -> crm.sales.v1.SectionStatus
-	103, // 71: crm.sales.v1.ProductSection.subscriptions:type_name -> crm.product.v1.Subscription
-	104, // 72: crm.sales.v1.ProductSection.adoption:type_name -> crm.product.v1.Adoption
+	109, // 71: crm.sales.v1.ProductSection.subscriptions:type_name -> crm.product.v1.Subscription
+	110, // 72: crm.sales.v1.ProductSection.adoption:type_name -> crm.product.v1.Adoption
 	0,   // 73: crm.sales.v1.SupportSection.status:type_name -> crm.sales.v1.SectionStatus
-	105, // 74: crm.sales.v1.SupportSection.open_tickets:type_name -> crm.support.v1.Ticket
+	111, // 74: crm.sales.v1.SupportSection.open_tickets:type_name -> crm.support.v1.Ticket
 	1,   // 75: crm.sales.v1.BatchGetAccountsResponse.accounts:type_name -> crm.sales.v1.Account
-	93,  // 76: crm.sales.v1.BatchGetContactsResponse.contacts:type_name -> crm.sales.v1.Contact
-	94,  // 77: crm.sales.v1.BatchGetOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
-	97,  // 78: crm.sales.v1.BatchGetOrdersResponse.orders:type_name -> crm.sales.v1.Order
-	98,  // 79: crm.sales.v1.BatchGetActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
+	99,  // 76: crm.sales.v1.BatchGetContactsResponse.contacts:type_name -> crm.sales.v1.Contact
+	100, // 77: crm.sales.v1.BatchGetOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
+	103, // 78: crm.sales.v1.BatchGetOrdersResponse.orders:type_name -> crm.sales.v1.Order
+	104, // 79: crm.sales.v1.BatchGetActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
 	12,  // 80: crm.sales.v1.BatchCreateContactsRequest.requests:type_name -> crm.sales.v1.CreateContactRequest
 	90,  // 81: crm.sales.v1.BatchCreateContactsResponse.results:type_name -> crm.sales.v1.BatchCreateContactsResult
-	93,  // 82: crm.sales.v1.BatchCreateContactsResult.contact:type_name -> crm.sales.v1.Contact
-	106, // 83: crm.sales.v1.BatchCreateContactsResult.error:type_name -> google.rpc.Status
-	2,   // 84: crm.sales.v1.SalesService.CreateAccount:input_type -> crm.sales.v1.CreateAccountRequest
-	4,   // 85: crm.sales.v1.SalesService.GetAccount:input_type -> crm.sales.v1.GetAccountRequest
-	6,   // 86: crm.sales.v1.SalesService.ListAccounts:input_type -> crm.sales.v1.ListAccountsRequest
-	8,   // 87: crm.sales.v1.SalesService.UpdateAccount:input_type -> crm.sales.v1.UpdateAccountRequest
-	10,  // 88: crm.sales.v1.SalesService.DeleteAccount:input_type -> crm.sales.v1.DeleteAccountRequest
-	12,  // 89: crm.sales.v1.SalesService.CreateContact:input_type -> crm.sales.v1.CreateContactRequest
-	14,  // 90: crm.sales.v1.SalesService.GetContact:input_type -> crm.sales.v1.GetContactRequest
-	16,  // 91: crm.sales.v1.SalesService.ListContacts:input_type -> crm.sales.v1.ListContactsRequest
-	18,  // 92: crm.sales.v1.SalesService.UpdateContact:input_type -> crm.sales.v1.UpdateContactRequest
-	20,  // 93: crm.sales.v1.SalesService.DeleteContact:input_type -> crm.sales.v1.DeleteContactRequest
-	22,  // 94: crm.sales.v1.SalesService.ConvertLead:input_type -> crm.sales.v1.ConvertLeadRequest
-	24,  // 95: crm.sales.v1.SalesService.CreatePipeline:input_type -> crm.sales.v1.CreatePipelineRequest
-	26,  // 96: crm.sales.v1.SalesService.GetPipeline:input_type -> crm.sales.v1.GetPipelineRequest
-	28,  // 97: crm.sales.v1.SalesService.ListPipelines:input_type -> crm.sales.v1.ListPipelinesRequest
-	30,  // 98: crm.sales.v1.SalesService.UpdatePipeline:input_type -> crm.sales.v1.UpdatePipelineRequest
-	32,  // 99: crm.sales.v1.SalesService.CreateOpportunity:input_type -> crm.sales.v1.CreateOpportunityRequest
-	34,  // 100: crm.sales.v1.SalesService.GetOpportunity:input_type -> crm.sales.v1.GetOpportunityRequest
-	36,  // 101: crm.sales.v1.SalesService.ListOpportunities:input_type -> crm.sales.v1.ListOpportunitiesRequest
-	38,  // 102: crm.sales.v1.SalesService.UpdateOpportunity:input_type -> crm.sales.v1.UpdateOpportunityRequest
-	40,  // 103: crm.sales.v1.SalesService.AddLineItem:input_type -> crm.sales.v1.AddLineItemRequest
-	42,  // 104: crm.sales.v1.SalesService.MoveOpportunityStage:input_type -> crm.sales.v1.MoveOpportunityStageRequest
-	44,  // 105: crm.sales.v1.SalesService.WinOpportunity:input_type -> crm.sales.v1.WinOpportunityRequest
-	46,  // 106: crm.sales.v1.SalesService.LoseOpportunity:input_type -> crm.sales.v1.LoseOpportunityRequest
-	48,  // 107: crm.sales.v1.SalesService.CreateOrder:input_type -> crm.sales.v1.CreateOrderRequest
-	50,  // 108: crm.sales.v1.SalesService.GetOrder:input_type -> crm.sales.v1.GetOrderRequest
-	52,  // 109: crm.sales.v1.SalesService.ListOrders:input_type -> crm.sales.v1.ListOrdersRequest
-	54,  // 110: crm.sales.v1.SalesService.CreateActivity:input_type -> crm.sales.v1.CreateActivityRequest
-	56,  // 111: crm.sales.v1.SalesService.GetActivity:input_type -> crm.sales.v1.GetActivityRequest
-	58,  // 112: crm.sales.v1.SalesService.ListActivities:input_type -> crm.sales.v1.ListActivitiesRequest
-	60,  // 113: crm.sales.v1.SalesService.CompleteActivity:input_type -> crm.sales.v1.CompleteActivityRequest
-	62,  // 114: crm.sales.v1.SalesService.ListOverdueTasks:input_type -> crm.sales.v1.ListOverdueTasksRequest
-	64,  // 115: crm.sales.v1.SalesService.GetForecast:input_type -> crm.sales.v1.GetForecastRequest
-	66,  // 116: crm.sales.v1.SalesService.GetForecastSeries:input_type -> crm.sales.v1.GetForecastSeriesRequest
-	68,  // 117: crm.sales.v1.SalesService.GetCustomer:input_type -> crm.sales.v1.GetCustomerRequest
-	70,  // 118: crm.sales.v1.SalesService.GetCustomerValue:input_type -> crm.sales.v1.GetCustomerValueRequest
-	78,  // 119: crm.sales.v1.SalesService.BatchGetAccounts:input_type -> crm.sales.v1.BatchGetAccountsRequest
-	80,  // 120: crm.sales.v1.SalesService.BatchGetContacts:input_type -> crm.sales.v1.BatchGetContactsRequest
-	82,  // 121: crm.sales.v1.SalesService.BatchGetOpportunities:input_type -> crm.sales.v1.BatchGetOpportunitiesRequest
-	84,  // 122: crm.sales.v1.SalesService.BatchGetOrders:input_type -> crm.sales.v1.BatchGetOrdersRequest
-	86,  // 123: crm.sales.v1.SalesService.BatchGetActivities:input_type -> crm.sales.v1.BatchGetActivitiesRequest
-	88,  // 124: crm.sales.v1.SalesService.BatchCreateContacts:input_type -> crm.sales.v1.BatchCreateContactsRequest
-	3,   // 125: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
-	5,   // 126: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
-	7,   // 127: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
-	9,   // 128: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
-	11,  // 129: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
-	13,  // 130: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
-	15,  // 131: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
-	17,  // 132: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
-	19,  // 133: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
-	21,  // 134: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
-	23,  // 135: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
-	25,  // 136: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
-	27,  // 137: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
-	29,  // 138: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
-	31,  // 139: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
-	33,  // 140: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
-	35,  // 141: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
-	37,  // 142: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
-	39,  // 143: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
-	41,  // 144: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
-	43,  // 145: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
-	45,  // 146: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
-	47,  // 147: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
-	49,  // 148: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
-	51,  // 149: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
-	53,  // 150: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
-	55,  // 151: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
-	57,  // 152: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
-	59,  // 153: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
-	61,  // 154: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
-	63,  // 155: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
-	65,  // 156: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
-	67,  // 157: crm.sales.v1.SalesService.GetForecastSeries:output_type -> crm.sales.v1.GetForecastSeriesResponse
-	69,  // 158: crm.sales.v1.SalesService.GetCustomer:output_type -> crm.sales.v1.GetCustomerResponse
-	71,  // 159: crm.sales.v1.SalesService.GetCustomerValue:output_type -> crm.sales.v1.GetCustomerValueResponse
-	79,  // 160: crm.sales.v1.SalesService.BatchGetAccounts:output_type -> crm.sales.v1.BatchGetAccountsResponse
-	81,  // 161: crm.sales.v1.SalesService.BatchGetContacts:output_type -> crm.sales.v1.BatchGetContactsResponse
-	83,  // 162: crm.sales.v1.SalesService.BatchGetOpportunities:output_type -> crm.sales.v1.BatchGetOpportunitiesResponse
-	85,  // 163: crm.sales.v1.SalesService.BatchGetOrders:output_type -> crm.sales.v1.BatchGetOrdersResponse
-	87,  // 164: crm.sales.v1.SalesService.BatchGetActivities:output_type -> crm.sales.v1.BatchGetActivitiesResponse
-	89,  // 165: crm.sales.v1.SalesService.BatchCreateContacts:output_type -> crm.sales.v1.BatchCreateContactsResponse
-	125, // [125:166] is the sub-list for method output_type
-	84,  // [84:125] is the sub-list for method input_type
-	84,  // [84:84] is the sub-list for extension type_name
-	84,  // [84:84] is the sub-list for extension extendee
-	0,   // [0:84] is the sub-list for field type_name
+	99,  // 82: crm.sales.v1.BatchCreateContactsResult.contact:type_name -> crm.sales.v1.Contact
+	112, // 83: crm.sales.v1.BatchCreateContactsResult.error:type_name -> google.rpc.Status
+	1,   // 84: crm.sales.v1.ExportAccountsResponse.accounts:type_name -> crm.sales.v1.Account
+	99,  // 85: crm.sales.v1.ExportContactsResponse.contacts:type_name -> crm.sales.v1.Contact
+	103, // 86: crm.sales.v1.ExportOrdersResponse.orders:type_name -> crm.sales.v1.Order
+	2,   // 87: crm.sales.v1.SalesService.CreateAccount:input_type -> crm.sales.v1.CreateAccountRequest
+	4,   // 88: crm.sales.v1.SalesService.GetAccount:input_type -> crm.sales.v1.GetAccountRequest
+	6,   // 89: crm.sales.v1.SalesService.ListAccounts:input_type -> crm.sales.v1.ListAccountsRequest
+	8,   // 90: crm.sales.v1.SalesService.UpdateAccount:input_type -> crm.sales.v1.UpdateAccountRequest
+	10,  // 91: crm.sales.v1.SalesService.DeleteAccount:input_type -> crm.sales.v1.DeleteAccountRequest
+	12,  // 92: crm.sales.v1.SalesService.CreateContact:input_type -> crm.sales.v1.CreateContactRequest
+	14,  // 93: crm.sales.v1.SalesService.GetContact:input_type -> crm.sales.v1.GetContactRequest
+	16,  // 94: crm.sales.v1.SalesService.ListContacts:input_type -> crm.sales.v1.ListContactsRequest
+	18,  // 95: crm.sales.v1.SalesService.UpdateContact:input_type -> crm.sales.v1.UpdateContactRequest
+	20,  // 96: crm.sales.v1.SalesService.DeleteContact:input_type -> crm.sales.v1.DeleteContactRequest
+	22,  // 97: crm.sales.v1.SalesService.ConvertLead:input_type -> crm.sales.v1.ConvertLeadRequest
+	24,  // 98: crm.sales.v1.SalesService.CreatePipeline:input_type -> crm.sales.v1.CreatePipelineRequest
+	26,  // 99: crm.sales.v1.SalesService.GetPipeline:input_type -> crm.sales.v1.GetPipelineRequest
+	28,  // 100: crm.sales.v1.SalesService.ListPipelines:input_type -> crm.sales.v1.ListPipelinesRequest
+	30,  // 101: crm.sales.v1.SalesService.UpdatePipeline:input_type -> crm.sales.v1.UpdatePipelineRequest
+	32,  // 102: crm.sales.v1.SalesService.CreateOpportunity:input_type -> crm.sales.v1.CreateOpportunityRequest
+	34,  // 103: crm.sales.v1.SalesService.GetOpportunity:input_type -> crm.sales.v1.GetOpportunityRequest
+	36,  // 104: crm.sales.v1.SalesService.ListOpportunities:input_type -> crm.sales.v1.ListOpportunitiesRequest
+	38,  // 105: crm.sales.v1.SalesService.UpdateOpportunity:input_type -> crm.sales.v1.UpdateOpportunityRequest
+	40,  // 106: crm.sales.v1.SalesService.AddLineItem:input_type -> crm.sales.v1.AddLineItemRequest
+	42,  // 107: crm.sales.v1.SalesService.MoveOpportunityStage:input_type -> crm.sales.v1.MoveOpportunityStageRequest
+	44,  // 108: crm.sales.v1.SalesService.WinOpportunity:input_type -> crm.sales.v1.WinOpportunityRequest
+	46,  // 109: crm.sales.v1.SalesService.LoseOpportunity:input_type -> crm.sales.v1.LoseOpportunityRequest
+	48,  // 110: crm.sales.v1.SalesService.CreateOrder:input_type -> crm.sales.v1.CreateOrderRequest
+	50,  // 111: crm.sales.v1.SalesService.GetOrder:input_type -> crm.sales.v1.GetOrderRequest
+	52,  // 112: crm.sales.v1.SalesService.ListOrders:input_type -> crm.sales.v1.ListOrdersRequest
+	54,  // 113: crm.sales.v1.SalesService.CreateActivity:input_type -> crm.sales.v1.CreateActivityRequest
+	56,  // 114: crm.sales.v1.SalesService.GetActivity:input_type -> crm.sales.v1.GetActivityRequest
+	58,  // 115: crm.sales.v1.SalesService.ListActivities:input_type -> crm.sales.v1.ListActivitiesRequest
+	60,  // 116: crm.sales.v1.SalesService.CompleteActivity:input_type -> crm.sales.v1.CompleteActivityRequest
+	62,  // 117: crm.sales.v1.SalesService.ListOverdueTasks:input_type -> crm.sales.v1.ListOverdueTasksRequest
+	64,  // 118: crm.sales.v1.SalesService.GetForecast:input_type -> crm.sales.v1.GetForecastRequest
+	66,  // 119: crm.sales.v1.SalesService.GetForecastSeries:input_type -> crm.sales.v1.GetForecastSeriesRequest
+	68,  // 120: crm.sales.v1.SalesService.GetCustomer:input_type -> crm.sales.v1.GetCustomerRequest
+	70,  // 121: crm.sales.v1.SalesService.GetCustomerValue:input_type -> crm.sales.v1.GetCustomerValueRequest
+	78,  // 122: crm.sales.v1.SalesService.BatchGetAccounts:input_type -> crm.sales.v1.BatchGetAccountsRequest
+	80,  // 123: crm.sales.v1.SalesService.BatchGetContacts:input_type -> crm.sales.v1.BatchGetContactsRequest
+	82,  // 124: crm.sales.v1.SalesService.BatchGetOpportunities:input_type -> crm.sales.v1.BatchGetOpportunitiesRequest
+	84,  // 125: crm.sales.v1.SalesService.BatchGetOrders:input_type -> crm.sales.v1.BatchGetOrdersRequest
+	86,  // 126: crm.sales.v1.SalesService.BatchGetActivities:input_type -> crm.sales.v1.BatchGetActivitiesRequest
+	88,  // 127: crm.sales.v1.SalesService.BatchCreateContacts:input_type -> crm.sales.v1.BatchCreateContactsRequest
+	91,  // 128: crm.sales.v1.SalesService.ExportAccounts:input_type -> crm.sales.v1.ExportAccountsRequest
+	93,  // 129: crm.sales.v1.SalesService.ExportContacts:input_type -> crm.sales.v1.ExportContactsRequest
+	95,  // 130: crm.sales.v1.SalesService.ExportOrders:input_type -> crm.sales.v1.ExportOrdersRequest
+	3,   // 131: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
+	5,   // 132: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
+	7,   // 133: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
+	9,   // 134: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
+	11,  // 135: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
+	13,  // 136: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
+	15,  // 137: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
+	17,  // 138: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
+	19,  // 139: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
+	21,  // 140: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
+	23,  // 141: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
+	25,  // 142: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
+	27,  // 143: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
+	29,  // 144: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
+	31,  // 145: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
+	33,  // 146: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
+	35,  // 147: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
+	37,  // 148: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
+	39,  // 149: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
+	41,  // 150: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
+	43,  // 151: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
+	45,  // 152: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
+	47,  // 153: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
+	49,  // 154: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
+	51,  // 155: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
+	53,  // 156: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
+	55,  // 157: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
+	57,  // 158: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
+	59,  // 159: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
+	61,  // 160: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
+	63,  // 161: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
+	65,  // 162: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
+	67,  // 163: crm.sales.v1.SalesService.GetForecastSeries:output_type -> crm.sales.v1.GetForecastSeriesResponse
+	69,  // 164: crm.sales.v1.SalesService.GetCustomer:output_type -> crm.sales.v1.GetCustomerResponse
+	71,  // 165: crm.sales.v1.SalesService.GetCustomerValue:output_type -> crm.sales.v1.GetCustomerValueResponse
+	79,  // 166: crm.sales.v1.SalesService.BatchGetAccounts:output_type -> crm.sales.v1.BatchGetAccountsResponse
+	81,  // 167: crm.sales.v1.SalesService.BatchGetContacts:output_type -> crm.sales.v1.BatchGetContactsResponse
+	83,  // 168: crm.sales.v1.SalesService.BatchGetOpportunities:output_type -> crm.sales.v1.BatchGetOpportunitiesResponse
+	85,  // 169: crm.sales.v1.SalesService.BatchGetOrders:output_type -> crm.sales.v1.BatchGetOrdersResponse
+	87,  // 170: crm.sales.v1.SalesService.BatchGetActivities:output_type -> crm.sales.v1.BatchGetActivitiesResponse
+	89,  // 171: crm.sales.v1.SalesService.BatchCreateContacts:output_type -> crm.sales.v1.BatchCreateContactsResponse
+	92,  // 172: crm.sales.v1.SalesService.ExportAccounts:output_type -> crm.sales.v1.ExportAccountsResponse
+	94,  // 173: crm.sales.v1.SalesService.ExportContacts:output_type -> crm.sales.v1.ExportContactsResponse
+	96,  // 174: crm.sales.v1.SalesService.ExportOrders:output_type -> crm.sales.v1.ExportOrdersResponse
+	131, // [131:175] is the sub-list for method output_type
+	87,  // [87:131] is the sub-list for method input_type
+	87,  // [87:87] is the sub-list for extension type_name
+	87,  // [87:87] is the sub-list for extension extendee
+	0,   // [0:87] is the sub-list for field type_name
 }
 
 func init() { file_crm_sales_v1_sales_service_proto_init() }
@@ -5511,7 +5817,7 @@ func file_crm_sales_v1_sales_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_sales_v1_sales_service_proto_rawDesc), len(file_crm_sales_v1_sales_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   90,
+			NumMessages:   96,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -60,6 +60,9 @@ const (
 	SalesService_BatchGetOrders_FullMethodName        = "/crm.sales.v1.SalesService/BatchGetOrders"
 	SalesService_BatchGetActivities_FullMethodName    = "/crm.sales.v1.SalesService/BatchGetActivities"
 	SalesService_BatchCreateContacts_FullMethodName   = "/crm.sales.v1.SalesService/BatchCreateContacts"
+	SalesService_ExportAccounts_FullMethodName        = "/crm.sales.v1.SalesService/ExportAccounts"
+	SalesService_ExportContacts_FullMethodName        = "/crm.sales.v1.SalesService/ExportContacts"
+	SalesService_ExportOrders_FullMethodName          = "/crm.sales.v1.SalesService/ExportOrders"
 )
 
 // SalesServiceClient is the client API for SalesService service.
@@ -171,6 +174,21 @@ type SalesServiceClient interface {
 	// A fault of the store fails the whole call (UNAVAILABLE), and a retry with the same
 	// Idempotency-Key replays the first answer.
 	BatchCreateContacts(ctx context.Context, in *BatchCreateContactsRequest, opts ...grpc.CallOption) (*BatchCreateContactsResponse, error)
+	// Streams every account the filter selects (ListAccounts's filter and order), in messages of up to
+	// 500, each account read whole at one moment. Over REST, GET /v1/accounts:export answers
+	// NDJSON (one account per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
+	// sales.export scope (or admin): a bulk read of personal data, recorded in the audit log.
+	ExportAccounts(ctx context.Context, in *ExportAccountsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportAccountsResponse], error)
+	// Streams every contact the filter selects (ListContacts's filter and order), in messages of up to
+	// 500, each contact read whole at one moment. Over REST, GET /v1/contacts:export answers
+	// NDJSON (one contact per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
+	// sales.export scope (or admin): a bulk read of personal data, recorded in the audit log.
+	ExportContacts(ctx context.Context, in *ExportContactsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportContactsResponse], error)
+	// Streams every order the filter selects (ListOrders's filter and order), in messages of up to
+	// 500, each order read whole at one moment. Over REST, GET /v1/orders:export answers
+	// NDJSON (one order per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
+	// sales.export scope (or admin): a bulk read of personal data, recorded in the audit log.
+	ExportOrders(ctx context.Context, in *ExportOrdersRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportOrdersResponse], error)
 }
 
 type salesServiceClient struct {
@@ -591,6 +609,63 @@ func (c *salesServiceClient) BatchCreateContacts(ctx context.Context, in *BatchC
 	return out, nil
 }
 
+func (c *salesServiceClient) ExportAccounts(ctx context.Context, in *ExportAccountsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportAccountsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SalesService_ServiceDesc.Streams[0], SalesService_ExportAccounts_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportAccountsRequest, ExportAccountsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SalesService_ExportAccountsClient = grpc.ServerStreamingClient[ExportAccountsResponse]
+
+func (c *salesServiceClient) ExportContacts(ctx context.Context, in *ExportContactsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportContactsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SalesService_ServiceDesc.Streams[1], SalesService_ExportContacts_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportContactsRequest, ExportContactsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SalesService_ExportContactsClient = grpc.ServerStreamingClient[ExportContactsResponse]
+
+func (c *salesServiceClient) ExportOrders(ctx context.Context, in *ExportOrdersRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportOrdersResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SalesService_ServiceDesc.Streams[2], SalesService_ExportOrders_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportOrdersRequest, ExportOrdersResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SalesService_ExportOrdersClient = grpc.ServerStreamingClient[ExportOrdersResponse]
+
 // SalesServiceServer is the server API for SalesService service.
 // All implementations must embed UnimplementedSalesServiceServer
 // for forward compatibility.
@@ -700,6 +775,21 @@ type SalesServiceServer interface {
 	// A fault of the store fails the whole call (UNAVAILABLE), and a retry with the same
 	// Idempotency-Key replays the first answer.
 	BatchCreateContacts(context.Context, *BatchCreateContactsRequest) (*BatchCreateContactsResponse, error)
+	// Streams every account the filter selects (ListAccounts's filter and order), in messages of up to
+	// 500, each account read whole at one moment. Over REST, GET /v1/accounts:export answers
+	// NDJSON (one account per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
+	// sales.export scope (or admin): a bulk read of personal data, recorded in the audit log.
+	ExportAccounts(*ExportAccountsRequest, grpc.ServerStreamingServer[ExportAccountsResponse]) error
+	// Streams every contact the filter selects (ListContacts's filter and order), in messages of up to
+	// 500, each contact read whole at one moment. Over REST, GET /v1/contacts:export answers
+	// NDJSON (one contact per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
+	// sales.export scope (or admin): a bulk read of personal data, recorded in the audit log.
+	ExportContacts(*ExportContactsRequest, grpc.ServerStreamingServer[ExportContactsResponse]) error
+	// Streams every order the filter selects (ListOrders's filter and order), in messages of up to
+	// 500, each order read whole at one moment. Over REST, GET /v1/orders:export answers
+	// NDJSON (one order per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
+	// sales.export scope (or admin): a bulk read of personal data, recorded in the audit log.
+	ExportOrders(*ExportOrdersRequest, grpc.ServerStreamingServer[ExportOrdersResponse]) error
 	mustEmbedUnimplementedSalesServiceServer()
 }
 
@@ -832,6 +922,15 @@ func (UnimplementedSalesServiceServer) BatchGetActivities(context.Context, *Batc
 }
 func (UnimplementedSalesServiceServer) BatchCreateContacts(context.Context, *BatchCreateContactsRequest) (*BatchCreateContactsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method BatchCreateContacts not implemented")
+}
+func (UnimplementedSalesServiceServer) ExportAccounts(*ExportAccountsRequest, grpc.ServerStreamingServer[ExportAccountsResponse]) error {
+	return status.Error(codes.Unimplemented, "method ExportAccounts not implemented")
+}
+func (UnimplementedSalesServiceServer) ExportContacts(*ExportContactsRequest, grpc.ServerStreamingServer[ExportContactsResponse]) error {
+	return status.Error(codes.Unimplemented, "method ExportContacts not implemented")
+}
+func (UnimplementedSalesServiceServer) ExportOrders(*ExportOrdersRequest, grpc.ServerStreamingServer[ExportOrdersResponse]) error {
+	return status.Error(codes.Unimplemented, "method ExportOrders not implemented")
 }
 func (UnimplementedSalesServiceServer) mustEmbedUnimplementedSalesServiceServer() {}
 func (UnimplementedSalesServiceServer) testEmbeddedByValue()                      {}
@@ -1592,6 +1691,39 @@ func _SalesService_BatchCreateContacts_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SalesService_ExportAccounts_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportAccountsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SalesServiceServer).ExportAccounts(m, &grpc.GenericServerStream[ExportAccountsRequest, ExportAccountsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SalesService_ExportAccountsServer = grpc.ServerStreamingServer[ExportAccountsResponse]
+
+func _SalesService_ExportContacts_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportContactsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SalesServiceServer).ExportContacts(m, &grpc.GenericServerStream[ExportContactsRequest, ExportContactsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SalesService_ExportContactsServer = grpc.ServerStreamingServer[ExportContactsResponse]
+
+func _SalesService_ExportOrders_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportOrdersRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SalesServiceServer).ExportOrders(m, &grpc.GenericServerStream[ExportOrdersRequest, ExportOrdersResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SalesService_ExportOrdersServer = grpc.ServerStreamingServer[ExportOrdersResponse]
+
 // SalesService_ServiceDesc is the grpc.ServiceDesc for SalesService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1764,6 +1896,22 @@ var SalesService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _SalesService_BatchCreateContacts_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ExportAccounts",
+			Handler:       _SalesService_ExportAccounts_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ExportContacts",
+			Handler:       _SalesService_ExportContacts_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ExportOrders",
+			Handler:       _SalesService_ExportOrders_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "crm/sales/v1/sales_service.proto",
 }

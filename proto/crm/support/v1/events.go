@@ -21,4 +21,7 @@ var (
 
 	EventSlaPolicyUpdated = eventv1.Type[*SupportConfigChanged]{Name: "support.sla_policy.updated"}
 	EventSettingsUpdated  = eventv1.Type[*SupportConfigChanged]{Name: "support.settings.updated"}
+
+	// Bulk reads, recorded for the audit log (crm.event.v1.Exported).
+	EventTicketsExported = eventv1.Type[*eventv1.Exported]{Name: "support.ticket.exported"}
 )

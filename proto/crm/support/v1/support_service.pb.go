@@ -2383,6 +2383,98 @@ func (x *BatchGetTicketsResponse) GetTickets() []*Ticket {
 	return nil
 }
 
+// Request of ExportTickets.
+type ExportTicketsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// AIP-160 filter, as ListTickets takes it; empty exports every ticket.
+	Filter        string `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTicketsRequest) Reset() {
+	*x = ExportTicketsRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTicketsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTicketsRequest) ProtoMessage() {}
+
+func (x *ExportTicketsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTicketsRequest.ProtoReflect.Descriptor instead.
+func (*ExportTicketsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ExportTicketsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// One message of ExportTickets's stream.
+type ExportTicketsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next tickets, in the list's order.
+	Tickets       []*Ticket `protobuf:"bytes,1,rep,name=tickets,proto3" json:"tickets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTicketsResponse) Reset() {
+	*x = ExportTicketsResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTicketsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTicketsResponse) ProtoMessage() {}
+
+func (x *ExportTicketsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTicketsResponse.ProtoReflect.Descriptor instead.
+func (*ExportTicketsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ExportTicketsResponse) GetTickets() []*Ticket {
+	if x != nil {
+		return x.Tickets
+	}
+	return nil
+}
+
 var File_crm_support_v1_support_service_proto protoreflect.FileDescriptor
 
 const file_crm_support_v1_support_service_proto_rawDesc = "" +
@@ -2528,7 +2620,11 @@ const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"\x16BatchGetTicketsRequest\x12'\n" +
 	"\x03ids\x18\x01 \x03(\tB\x15\xe0A\x02\xbaH\x0f\x92\x01\f\b\x01\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x03ids\"K\n" +
 	"\x17BatchGetTicketsResponse\x120\n" +
-	"\atickets\x18\x01 \x03(\v2\x16.crm.support.v1.TicketR\atickets2\xb6\x17\n" +
+	"\atickets\x18\x01 \x03(\v2\x16.crm.support.v1.TicketR\atickets\"8\n" +
+	"\x14ExportTicketsRequest\x12 \n" +
+	"\x06filter\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"I\n" +
+	"\x15ExportTicketsResponse\x120\n" +
+	"\atickets\x18\x01 \x03(\v2\x16.crm.support.v1.TicketR\atickets2\xb2\x18\n" +
 	"\x0eSupportService\x12~\n" +
 	"\fCreateTicket\x12#.crm.support.v1.CreateTicketRequest\x1a$.crm.support.v1.CreateTicketResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x06ticketb\x06ticket\"\v/v1/tickets\x12r\n" +
 	"\tGetTicket\x12 .crm.support.v1.GetTicketRequest\x1a!.crm.support.v1.GetTicketResponse\" \x82\xd3\xe4\x93\x02\x1ab\x06ticket\x12\x10/v1/tickets/{id}\x12k\n" +
@@ -2558,7 +2654,8 @@ const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"\x15UpdateSupportSettings\x12,.crm.support.v1.UpdateSupportSettingsRequest\x1a-.crm.support.v1.UpdateSupportSettingsResponse\"0\x82\xd3\xe4\x93\x02*:\bsettingsb\bsettings2\x14/v1/support/settings\x12\x9e\x01\n" +
 	"\x11RecordNpsResponse\x12(.crm.support.v1.RecordNpsResponseRequest\x1a).crm.support.v1.RecordNpsResponseResponse\"4\x82\xd3\xe4\x93\x02.:\fnps_responseb\fnps_response\"\x10/v1/npsResponses\x12\x84\x01\n" +
 	"\x0fGetSupportStats\x12&.crm.support.v1.GetSupportStatsRequest\x1a'.crm.support.v1.GetSupportStatsResponse\" \x82\xd3\xe4\x93\x02\x1ab\x05stats\x12\x11/v1/support/stats\x12\x80\x01\n" +
-	"\x0fBatchGetTickets\x12&.crm.support.v1.BatchGetTicketsRequest\x1a'.crm.support.v1.BatchGetTicketsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/tickets:batchGetB8Z6github.com/crmcycle/crm/proto/crm/support/v1;supportv1b\x06proto3"
+	"\x0fBatchGetTickets\x12&.crm.support.v1.BatchGetTicketsRequest\x1a'.crm.support.v1.BatchGetTicketsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/tickets:batchGet\x12z\n" +
+	"\rExportTickets\x12$.crm.support.v1.ExportTicketsRequest\x1a%.crm.support.v1.ExportTicketsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/tickets:export0\x01B8Z6github.com/crmcycle/crm/proto/crm/support/v1;supportv1b\x06proto3"
 
 var (
 	file_crm_support_v1_support_service_proto_rawDescOnce sync.Once
@@ -2572,7 +2669,7 @@ func file_crm_support_v1_support_service_proto_rawDescGZIP() []byte {
 	return file_crm_support_v1_support_service_proto_rawDescData
 }
 
-var file_crm_support_v1_support_service_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_crm_support_v1_support_service_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_crm_support_v1_support_service_proto_goTypes = []any{
 	(*Ticket)(nil),                        // 0: crm.support.v1.Ticket
 	(*CreateTicketRequest)(nil),           // 1: crm.support.v1.CreateTicketRequest
@@ -2619,40 +2716,42 @@ var file_crm_support_v1_support_service_proto_goTypes = []any{
 	(*GetSupportStatsResponse)(nil),       // 42: crm.support.v1.GetSupportStatsResponse
 	(*BatchGetTicketsRequest)(nil),        // 43: crm.support.v1.BatchGetTicketsRequest
 	(*BatchGetTicketsResponse)(nil),       // 44: crm.support.v1.BatchGetTicketsResponse
-	(*timestamppb.Timestamp)(nil),         // 45: google.protobuf.Timestamp
-	(TicketPriority)(0),                   // 46: crm.support.v1.TicketPriority
-	(TicketChannel)(0),                    // 47: crm.support.v1.TicketChannel
-	(TicketStatus)(0),                     // 48: crm.support.v1.TicketStatus
-	(*SlaClock)(nil),                      // 49: crm.support.v1.SlaClock
-	(*Csat)(nil),                          // 50: crm.support.v1.Csat
-	(*BusinessHours)(nil),                 // 51: crm.support.v1.BusinessHours
-	(*fieldmaskpb.FieldMask)(nil),         // 52: google.protobuf.FieldMask
-	(*Comment)(nil),                       // 53: crm.support.v1.Comment
-	(*SlaPolicy)(nil),                     // 54: crm.support.v1.SlaPolicy
-	(*SupportSettings)(nil),               // 55: crm.support.v1.SupportSettings
-	(*NpsResponse)(nil),                   // 56: crm.support.v1.NpsResponse
-	(*SupportStats)(nil),                  // 57: crm.support.v1.SupportStats
+	(*ExportTicketsRequest)(nil),          // 45: crm.support.v1.ExportTicketsRequest
+	(*ExportTicketsResponse)(nil),         // 46: crm.support.v1.ExportTicketsResponse
+	(*timestamppb.Timestamp)(nil),         // 47: google.protobuf.Timestamp
+	(TicketPriority)(0),                   // 48: crm.support.v1.TicketPriority
+	(TicketChannel)(0),                    // 49: crm.support.v1.TicketChannel
+	(TicketStatus)(0),                     // 50: crm.support.v1.TicketStatus
+	(*SlaClock)(nil),                      // 51: crm.support.v1.SlaClock
+	(*Csat)(nil),                          // 52: crm.support.v1.Csat
+	(*BusinessHours)(nil),                 // 53: crm.support.v1.BusinessHours
+	(*fieldmaskpb.FieldMask)(nil),         // 54: google.protobuf.FieldMask
+	(*Comment)(nil),                       // 55: crm.support.v1.Comment
+	(*SlaPolicy)(nil),                     // 56: crm.support.v1.SlaPolicy
+	(*SupportSettings)(nil),               // 57: crm.support.v1.SupportSettings
+	(*NpsResponse)(nil),                   // 58: crm.support.v1.NpsResponse
+	(*SupportStats)(nil),                  // 59: crm.support.v1.SupportStats
 }
 var file_crm_support_v1_support_service_proto_depIdxs = []int32{
-	45, // 0: crm.support.v1.Ticket.create_time:type_name -> google.protobuf.Timestamp
-	45, // 1: crm.support.v1.Ticket.update_time:type_name -> google.protobuf.Timestamp
-	46, // 2: crm.support.v1.Ticket.priority:type_name -> crm.support.v1.TicketPriority
-	47, // 3: crm.support.v1.Ticket.channel:type_name -> crm.support.v1.TicketChannel
-	48, // 4: crm.support.v1.Ticket.status:type_name -> crm.support.v1.TicketStatus
-	49, // 5: crm.support.v1.Ticket.first_response:type_name -> crm.support.v1.SlaClock
-	49, // 6: crm.support.v1.Ticket.resolution:type_name -> crm.support.v1.SlaClock
-	45, // 7: crm.support.v1.Ticket.pause_time:type_name -> google.protobuf.Timestamp
-	45, // 8: crm.support.v1.Ticket.solve_time:type_name -> google.protobuf.Timestamp
-	45, // 9: crm.support.v1.Ticket.close_time:type_name -> google.protobuf.Timestamp
-	50, // 10: crm.support.v1.Ticket.csat:type_name -> crm.support.v1.Csat
-	45, // 11: crm.support.v1.Ticket.auto_close_time:type_name -> google.protobuf.Timestamp
-	51, // 12: crm.support.v1.Ticket.business_hours:type_name -> crm.support.v1.BusinessHours
+	47, // 0: crm.support.v1.Ticket.create_time:type_name -> google.protobuf.Timestamp
+	47, // 1: crm.support.v1.Ticket.update_time:type_name -> google.protobuf.Timestamp
+	48, // 2: crm.support.v1.Ticket.priority:type_name -> crm.support.v1.TicketPriority
+	49, // 3: crm.support.v1.Ticket.channel:type_name -> crm.support.v1.TicketChannel
+	50, // 4: crm.support.v1.Ticket.status:type_name -> crm.support.v1.TicketStatus
+	51, // 5: crm.support.v1.Ticket.first_response:type_name -> crm.support.v1.SlaClock
+	51, // 6: crm.support.v1.Ticket.resolution:type_name -> crm.support.v1.SlaClock
+	47, // 7: crm.support.v1.Ticket.pause_time:type_name -> google.protobuf.Timestamp
+	47, // 8: crm.support.v1.Ticket.solve_time:type_name -> google.protobuf.Timestamp
+	47, // 9: crm.support.v1.Ticket.close_time:type_name -> google.protobuf.Timestamp
+	52, // 10: crm.support.v1.Ticket.csat:type_name -> crm.support.v1.Csat
+	47, // 11: crm.support.v1.Ticket.auto_close_time:type_name -> google.protobuf.Timestamp
+	53, // 12: crm.support.v1.Ticket.business_hours:type_name -> crm.support.v1.BusinessHours
 	0,  // 13: crm.support.v1.CreateTicketRequest.ticket:type_name -> crm.support.v1.Ticket
 	0,  // 14: crm.support.v1.CreateTicketResponse.ticket:type_name -> crm.support.v1.Ticket
 	0,  // 15: crm.support.v1.GetTicketResponse.ticket:type_name -> crm.support.v1.Ticket
 	0,  // 16: crm.support.v1.ListTicketsResponse.tickets:type_name -> crm.support.v1.Ticket
 	0,  // 17: crm.support.v1.UpdateTicketRequest.ticket:type_name -> crm.support.v1.Ticket
-	52, // 18: crm.support.v1.UpdateTicketRequest.update_mask:type_name -> google.protobuf.FieldMask
+	54, // 18: crm.support.v1.UpdateTicketRequest.update_mask:type_name -> google.protobuf.FieldMask
 	0,  // 19: crm.support.v1.UpdateTicketResponse.ticket:type_name -> crm.support.v1.Ticket
 	0,  // 20: crm.support.v1.AssignTicketResponse.ticket:type_name -> crm.support.v1.Ticket
 	0,  // 21: crm.support.v1.OpenTicketResponse.ticket:type_name -> crm.support.v1.Ticket
@@ -2662,70 +2761,73 @@ var file_crm_support_v1_support_service_proto_depIdxs = []int32{
 	0,  // 25: crm.support.v1.ReopenTicketResponse.ticket:type_name -> crm.support.v1.Ticket
 	0,  // 26: crm.support.v1.CloseTicketResponse.ticket:type_name -> crm.support.v1.Ticket
 	0,  // 27: crm.support.v1.RateTicketResponse.ticket:type_name -> crm.support.v1.Ticket
-	53, // 28: crm.support.v1.AddCommentRequest.comment:type_name -> crm.support.v1.Comment
-	53, // 29: crm.support.v1.AddCommentResponse.comment:type_name -> crm.support.v1.Comment
-	53, // 30: crm.support.v1.ListCommentsResponse.comments:type_name -> crm.support.v1.Comment
-	54, // 31: crm.support.v1.ListSlaPoliciesResponse.sla_policies:type_name -> crm.support.v1.SlaPolicy
-	54, // 32: crm.support.v1.UpdateSlaPolicyRequest.sla_policy:type_name -> crm.support.v1.SlaPolicy
-	52, // 33: crm.support.v1.UpdateSlaPolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
-	54, // 34: crm.support.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> crm.support.v1.SlaPolicy
-	55, // 35: crm.support.v1.GetSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
-	55, // 36: crm.support.v1.UpdateSupportSettingsRequest.settings:type_name -> crm.support.v1.SupportSettings
-	52, // 37: crm.support.v1.UpdateSupportSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	55, // 38: crm.support.v1.UpdateSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
-	56, // 39: crm.support.v1.RecordNpsResponseRequest.nps_response:type_name -> crm.support.v1.NpsResponse
-	56, // 40: crm.support.v1.RecordNpsResponseResponse.nps_response:type_name -> crm.support.v1.NpsResponse
-	57, // 41: crm.support.v1.GetSupportStatsResponse.stats:type_name -> crm.support.v1.SupportStats
+	55, // 28: crm.support.v1.AddCommentRequest.comment:type_name -> crm.support.v1.Comment
+	55, // 29: crm.support.v1.AddCommentResponse.comment:type_name -> crm.support.v1.Comment
+	55, // 30: crm.support.v1.ListCommentsResponse.comments:type_name -> crm.support.v1.Comment
+	56, // 31: crm.support.v1.ListSlaPoliciesResponse.sla_policies:type_name -> crm.support.v1.SlaPolicy
+	56, // 32: crm.support.v1.UpdateSlaPolicyRequest.sla_policy:type_name -> crm.support.v1.SlaPolicy
+	54, // 33: crm.support.v1.UpdateSlaPolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	56, // 34: crm.support.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> crm.support.v1.SlaPolicy
+	57, // 35: crm.support.v1.GetSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
+	57, // 36: crm.support.v1.UpdateSupportSettingsRequest.settings:type_name -> crm.support.v1.SupportSettings
+	54, // 37: crm.support.v1.UpdateSupportSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	57, // 38: crm.support.v1.UpdateSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
+	58, // 39: crm.support.v1.RecordNpsResponseRequest.nps_response:type_name -> crm.support.v1.NpsResponse
+	58, // 40: crm.support.v1.RecordNpsResponseResponse.nps_response:type_name -> crm.support.v1.NpsResponse
+	59, // 41: crm.support.v1.GetSupportStatsResponse.stats:type_name -> crm.support.v1.SupportStats
 	0,  // 42: crm.support.v1.BatchGetTicketsResponse.tickets:type_name -> crm.support.v1.Ticket
-	1,  // 43: crm.support.v1.SupportService.CreateTicket:input_type -> crm.support.v1.CreateTicketRequest
-	3,  // 44: crm.support.v1.SupportService.GetTicket:input_type -> crm.support.v1.GetTicketRequest
-	5,  // 45: crm.support.v1.SupportService.ListTickets:input_type -> crm.support.v1.ListTicketsRequest
-	7,  // 46: crm.support.v1.SupportService.UpdateTicket:input_type -> crm.support.v1.UpdateTicketRequest
-	9,  // 47: crm.support.v1.SupportService.AssignTicket:input_type -> crm.support.v1.AssignTicketRequest
-	11, // 48: crm.support.v1.SupportService.OpenTicket:input_type -> crm.support.v1.OpenTicketRequest
-	13, // 49: crm.support.v1.SupportService.PendTicket:input_type -> crm.support.v1.PendTicketRequest
-	15, // 50: crm.support.v1.SupportService.HoldTicket:input_type -> crm.support.v1.HoldTicketRequest
-	17, // 51: crm.support.v1.SupportService.SolveTicket:input_type -> crm.support.v1.SolveTicketRequest
-	19, // 52: crm.support.v1.SupportService.ReopenTicket:input_type -> crm.support.v1.ReopenTicketRequest
-	21, // 53: crm.support.v1.SupportService.CloseTicket:input_type -> crm.support.v1.CloseTicketRequest
-	23, // 54: crm.support.v1.SupportService.RateTicket:input_type -> crm.support.v1.RateTicketRequest
-	25, // 55: crm.support.v1.SupportService.AddComment:input_type -> crm.support.v1.AddCommentRequest
-	27, // 56: crm.support.v1.SupportService.ListComments:input_type -> crm.support.v1.ListCommentsRequest
-	29, // 57: crm.support.v1.SupportService.SweepTickets:input_type -> crm.support.v1.SweepTicketsRequest
-	31, // 58: crm.support.v1.SupportService.ListSlaPolicies:input_type -> crm.support.v1.ListSlaPoliciesRequest
-	33, // 59: crm.support.v1.SupportService.UpdateSlaPolicy:input_type -> crm.support.v1.UpdateSlaPolicyRequest
-	35, // 60: crm.support.v1.SupportService.GetSupportSettings:input_type -> crm.support.v1.GetSupportSettingsRequest
-	37, // 61: crm.support.v1.SupportService.UpdateSupportSettings:input_type -> crm.support.v1.UpdateSupportSettingsRequest
-	39, // 62: crm.support.v1.SupportService.RecordNpsResponse:input_type -> crm.support.v1.RecordNpsResponseRequest
-	41, // 63: crm.support.v1.SupportService.GetSupportStats:input_type -> crm.support.v1.GetSupportStatsRequest
-	43, // 64: crm.support.v1.SupportService.BatchGetTickets:input_type -> crm.support.v1.BatchGetTicketsRequest
-	2,  // 65: crm.support.v1.SupportService.CreateTicket:output_type -> crm.support.v1.CreateTicketResponse
-	4,  // 66: crm.support.v1.SupportService.GetTicket:output_type -> crm.support.v1.GetTicketResponse
-	6,  // 67: crm.support.v1.SupportService.ListTickets:output_type -> crm.support.v1.ListTicketsResponse
-	8,  // 68: crm.support.v1.SupportService.UpdateTicket:output_type -> crm.support.v1.UpdateTicketResponse
-	10, // 69: crm.support.v1.SupportService.AssignTicket:output_type -> crm.support.v1.AssignTicketResponse
-	12, // 70: crm.support.v1.SupportService.OpenTicket:output_type -> crm.support.v1.OpenTicketResponse
-	14, // 71: crm.support.v1.SupportService.PendTicket:output_type -> crm.support.v1.PendTicketResponse
-	16, // 72: crm.support.v1.SupportService.HoldTicket:output_type -> crm.support.v1.HoldTicketResponse
-	18, // 73: crm.support.v1.SupportService.SolveTicket:output_type -> crm.support.v1.SolveTicketResponse
-	20, // 74: crm.support.v1.SupportService.ReopenTicket:output_type -> crm.support.v1.ReopenTicketResponse
-	22, // 75: crm.support.v1.SupportService.CloseTicket:output_type -> crm.support.v1.CloseTicketResponse
-	24, // 76: crm.support.v1.SupportService.RateTicket:output_type -> crm.support.v1.RateTicketResponse
-	26, // 77: crm.support.v1.SupportService.AddComment:output_type -> crm.support.v1.AddCommentResponse
-	28, // 78: crm.support.v1.SupportService.ListComments:output_type -> crm.support.v1.ListCommentsResponse
-	30, // 79: crm.support.v1.SupportService.SweepTickets:output_type -> crm.support.v1.SweepTicketsResponse
-	32, // 80: crm.support.v1.SupportService.ListSlaPolicies:output_type -> crm.support.v1.ListSlaPoliciesResponse
-	34, // 81: crm.support.v1.SupportService.UpdateSlaPolicy:output_type -> crm.support.v1.UpdateSlaPolicyResponse
-	36, // 82: crm.support.v1.SupportService.GetSupportSettings:output_type -> crm.support.v1.GetSupportSettingsResponse
-	38, // 83: crm.support.v1.SupportService.UpdateSupportSettings:output_type -> crm.support.v1.UpdateSupportSettingsResponse
-	40, // 84: crm.support.v1.SupportService.RecordNpsResponse:output_type -> crm.support.v1.RecordNpsResponseResponse
-	42, // 85: crm.support.v1.SupportService.GetSupportStats:output_type -> crm.support.v1.GetSupportStatsResponse
-	44, // 86: crm.support.v1.SupportService.BatchGetTickets:output_type -> crm.support.v1.BatchGetTicketsResponse
-	65, // [65:87] is the sub-list for method output_type
-	43, // [43:65] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	0,  // 43: crm.support.v1.ExportTicketsResponse.tickets:type_name -> crm.support.v1.Ticket
+	1,  // 44: crm.support.v1.SupportService.CreateTicket:input_type -> crm.support.v1.CreateTicketRequest
+	3,  // 45: crm.support.v1.SupportService.GetTicket:input_type -> crm.support.v1.GetTicketRequest
+	5,  // 46: crm.support.v1.SupportService.ListTickets:input_type -> crm.support.v1.ListTicketsRequest
+	7,  // 47: crm.support.v1.SupportService.UpdateTicket:input_type -> crm.support.v1.UpdateTicketRequest
+	9,  // 48: crm.support.v1.SupportService.AssignTicket:input_type -> crm.support.v1.AssignTicketRequest
+	11, // 49: crm.support.v1.SupportService.OpenTicket:input_type -> crm.support.v1.OpenTicketRequest
+	13, // 50: crm.support.v1.SupportService.PendTicket:input_type -> crm.support.v1.PendTicketRequest
+	15, // 51: crm.support.v1.SupportService.HoldTicket:input_type -> crm.support.v1.HoldTicketRequest
+	17, // 52: crm.support.v1.SupportService.SolveTicket:input_type -> crm.support.v1.SolveTicketRequest
+	19, // 53: crm.support.v1.SupportService.ReopenTicket:input_type -> crm.support.v1.ReopenTicketRequest
+	21, // 54: crm.support.v1.SupportService.CloseTicket:input_type -> crm.support.v1.CloseTicketRequest
+	23, // 55: crm.support.v1.SupportService.RateTicket:input_type -> crm.support.v1.RateTicketRequest
+	25, // 56: crm.support.v1.SupportService.AddComment:input_type -> crm.support.v1.AddCommentRequest
+	27, // 57: crm.support.v1.SupportService.ListComments:input_type -> crm.support.v1.ListCommentsRequest
+	29, // 58: crm.support.v1.SupportService.SweepTickets:input_type -> crm.support.v1.SweepTicketsRequest
+	31, // 59: crm.support.v1.SupportService.ListSlaPolicies:input_type -> crm.support.v1.ListSlaPoliciesRequest
+	33, // 60: crm.support.v1.SupportService.UpdateSlaPolicy:input_type -> crm.support.v1.UpdateSlaPolicyRequest
+	35, // 61: crm.support.v1.SupportService.GetSupportSettings:input_type -> crm.support.v1.GetSupportSettingsRequest
+	37, // 62: crm.support.v1.SupportService.UpdateSupportSettings:input_type -> crm.support.v1.UpdateSupportSettingsRequest
+	39, // 63: crm.support.v1.SupportService.RecordNpsResponse:input_type -> crm.support.v1.RecordNpsResponseRequest
+	41, // 64: crm.support.v1.SupportService.GetSupportStats:input_type -> crm.support.v1.GetSupportStatsRequest
+	43, // 65: crm.support.v1.SupportService.BatchGetTickets:input_type -> crm.support.v1.BatchGetTicketsRequest
+	45, // 66: crm.support.v1.SupportService.ExportTickets:input_type -> crm.support.v1.ExportTicketsRequest
+	2,  // 67: crm.support.v1.SupportService.CreateTicket:output_type -> crm.support.v1.CreateTicketResponse
+	4,  // 68: crm.support.v1.SupportService.GetTicket:output_type -> crm.support.v1.GetTicketResponse
+	6,  // 69: crm.support.v1.SupportService.ListTickets:output_type -> crm.support.v1.ListTicketsResponse
+	8,  // 70: crm.support.v1.SupportService.UpdateTicket:output_type -> crm.support.v1.UpdateTicketResponse
+	10, // 71: crm.support.v1.SupportService.AssignTicket:output_type -> crm.support.v1.AssignTicketResponse
+	12, // 72: crm.support.v1.SupportService.OpenTicket:output_type -> crm.support.v1.OpenTicketResponse
+	14, // 73: crm.support.v1.SupportService.PendTicket:output_type -> crm.support.v1.PendTicketResponse
+	16, // 74: crm.support.v1.SupportService.HoldTicket:output_type -> crm.support.v1.HoldTicketResponse
+	18, // 75: crm.support.v1.SupportService.SolveTicket:output_type -> crm.support.v1.SolveTicketResponse
+	20, // 76: crm.support.v1.SupportService.ReopenTicket:output_type -> crm.support.v1.ReopenTicketResponse
+	22, // 77: crm.support.v1.SupportService.CloseTicket:output_type -> crm.support.v1.CloseTicketResponse
+	24, // 78: crm.support.v1.SupportService.RateTicket:output_type -> crm.support.v1.RateTicketResponse
+	26, // 79: crm.support.v1.SupportService.AddComment:output_type -> crm.support.v1.AddCommentResponse
+	28, // 80: crm.support.v1.SupportService.ListComments:output_type -> crm.support.v1.ListCommentsResponse
+	30, // 81: crm.support.v1.SupportService.SweepTickets:output_type -> crm.support.v1.SweepTicketsResponse
+	32, // 82: crm.support.v1.SupportService.ListSlaPolicies:output_type -> crm.support.v1.ListSlaPoliciesResponse
+	34, // 83: crm.support.v1.SupportService.UpdateSlaPolicy:output_type -> crm.support.v1.UpdateSlaPolicyResponse
+	36, // 84: crm.support.v1.SupportService.GetSupportSettings:output_type -> crm.support.v1.GetSupportSettingsResponse
+	38, // 85: crm.support.v1.SupportService.UpdateSupportSettings:output_type -> crm.support.v1.UpdateSupportSettingsResponse
+	40, // 86: crm.support.v1.SupportService.RecordNpsResponse:output_type -> crm.support.v1.RecordNpsResponseResponse
+	42, // 87: crm.support.v1.SupportService.GetSupportStats:output_type -> crm.support.v1.GetSupportStatsResponse
+	44, // 88: crm.support.v1.SupportService.BatchGetTickets:output_type -> crm.support.v1.BatchGetTicketsResponse
+	46, // 89: crm.support.v1.SupportService.ExportTickets:output_type -> crm.support.v1.ExportTicketsResponse
+	67, // [67:90] is the sub-list for method output_type
+	44, // [44:67] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_crm_support_v1_support_service_proto_init() }
@@ -2740,7 +2842,7 @@ func file_crm_support_v1_support_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_support_v1_support_service_proto_rawDesc), len(file_crm_support_v1_support_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   45,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -971,6 +971,34 @@ func local_request_SupportService_BatchGetTickets_0(ctx context.Context, marshal
 	return msg, metadata, err
 }
 
+var filter_SupportService_ExportTickets_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_SupportService_ExportTickets_0(ctx context.Context, marshaler runtime.Marshaler, client SupportServiceClient, req *http.Request, pathParams map[string]string) (SupportService_ExportTicketsClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq ExportTicketsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_SupportService_ExportTickets_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.ExportTickets(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 // RegisterSupportServiceHandlerServer registers the http handlers for service SupportService to "mux".
 // UnaryRPC     :call SupportServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -1418,6 +1446,13 @@ func RegisterSupportServiceHandlerServer(ctx context.Context, mux *runtime.Serve
 		forward_SupportService_BatchGetTickets_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
+	mux.Handle(http.MethodGet, pattern_SupportService_ExportTickets_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
+
 	return nil
 }
 
@@ -1831,6 +1866,23 @@ func RegisterSupportServiceHandlerClient(ctx context.Context, mux *runtime.Serve
 		}
 		forward_SupportService_BatchGetTickets_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_SupportService_ExportTickets_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/crm.support.v1.SupportService/ExportTickets", runtime.WithHTTPPathPattern("/v1/tickets:export"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SupportService_ExportTickets_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SupportService_ExportTickets_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -2010,6 +2062,7 @@ var (
 	pattern_SupportService_RecordNpsResponse_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "npsResponses"}, ""))
 	pattern_SupportService_GetSupportStats_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "support", "stats"}, ""))
 	pattern_SupportService_BatchGetTickets_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "tickets"}, "batchGet"))
+	pattern_SupportService_ExportTickets_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "tickets"}, "export"))
 )
 
 var (
@@ -2035,4 +2088,5 @@ var (
 	forward_SupportService_RecordNpsResponse_0     = runtime.ForwardResponseMessage
 	forward_SupportService_GetSupportStats_0       = runtime.ForwardResponseMessage
 	forward_SupportService_BatchGetTickets_0       = runtime.ForwardResponseMessage
+	forward_SupportService_ExportTickets_0         = runtime.ForwardResponseStream
 )

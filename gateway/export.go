@@ -1,0 +1,248 @@
+package gateway
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
+)
+
+// An export route streams a server-streaming Export RPC to the client as NDJSON (one record per
+// line, the JSON of Get) or, with Accept: text/csv, as CSV: each stream message is written and
+// flushed as it arrives, so memory stays bounded whatever the number of records. grpc-gateway's
+// own handler for these routes would wrap every message in {"result": ...}.
+type exportRoute struct {
+	path, method string
+	// record is an empty record, whose fields are the CSV columns.
+	record proto.Message
+	// open starts the stream; recv returns the records of the next message, io.EOF at the end.
+	open func(ctx context.Context, filter string) (recv func() ([]proto.Message, error), header func() (metadata.MD, error), err error)
+}
+
+// exportRoutes are the six export routes over the backends.
+func exportRoutes(b Backends) []exportRoute {
+	m, s := marketingv1.NewMarketingServiceClient(b.Marketing), salesv1.NewSalesServiceClient(b.Sales)
+	p, t := productv1.NewProductServiceClient(b.Product), supportv1.NewSupportServiceClient(b.Support)
+	return []exportRoute{
+		route("/v1/leads:export", marketingv1.MarketingService_ExportLeads_FullMethodName, &marketingv1.Lead{},
+			func(ctx context.Context, f string) (grpc.ServerStreamingClient[marketingv1.ExportLeadsResponse], error) {
+				return m.ExportLeads(ctx, &marketingv1.ExportLeadsRequest{Filter: f})
+			}, (*marketingv1.ExportLeadsResponse).GetLeads),
+		route("/v1/accounts:export", salesv1.SalesService_ExportAccounts_FullMethodName, &salesv1.Account{},
+			func(ctx context.Context, f string) (grpc.ServerStreamingClient[salesv1.ExportAccountsResponse], error) {
+				return s.ExportAccounts(ctx, &salesv1.ExportAccountsRequest{Filter: f})
+			}, (*salesv1.ExportAccountsResponse).GetAccounts),
+		route("/v1/contacts:export", salesv1.SalesService_ExportContacts_FullMethodName, &salesv1.Contact{},
+			func(ctx context.Context, f string) (grpc.ServerStreamingClient[salesv1.ExportContactsResponse], error) {
+				return s.ExportContacts(ctx, &salesv1.ExportContactsRequest{Filter: f})
+			}, (*salesv1.ExportContactsResponse).GetContacts),
+		route("/v1/orders:export", salesv1.SalesService_ExportOrders_FullMethodName, &salesv1.Order{},
+			func(ctx context.Context, f string) (grpc.ServerStreamingClient[salesv1.ExportOrdersResponse], error) {
+				return s.ExportOrders(ctx, &salesv1.ExportOrdersRequest{Filter: f})
+			}, (*salesv1.ExportOrdersResponse).GetOrders),
+		route("/v1/products:export", productv1.ProductService_ExportProducts_FullMethodName, &productv1.Product{},
+			func(ctx context.Context, f string) (grpc.ServerStreamingClient[productv1.ExportProductsResponse], error) {
+				return p.ExportProducts(ctx, &productv1.ExportProductsRequest{Filter: f})
+			}, (*productv1.ExportProductsResponse).GetProducts),
+		route("/v1/tickets:export", supportv1.SupportService_ExportTickets_FullMethodName, &supportv1.Ticket{},
+			func(ctx context.Context, f string) (grpc.ServerStreamingClient[supportv1.ExportTicketsResponse], error) {
+				return t.ExportTickets(ctx, &supportv1.ExportTicketsRequest{Filter: f})
+			}, (*supportv1.ExportTicketsResponse).GetTickets),
+	}
+}
+
+// route adapts one typed export stream.
+func route[Resp any, T proto.Message](path, method string, record proto.Message,
+	call func(context.Context, string) (grpc.ServerStreamingClient[Resp], error), items func(*Resp) []T) exportRoute {
+	return exportRoute{path: path, method: method, record: record,
+		open: func(ctx context.Context, filter string) (func() ([]proto.Message, error), func() (metadata.MD, error), error) {
+			stream, err := call(ctx, filter)
+			if err != nil {
+				return nil, nil, err
+			}
+			return func() ([]proto.Message, error) {
+				msg, err := stream.Recv()
+				if err != nil {
+					return nil, err
+				}
+				out := make([]proto.Message, 0, len(items(msg)))
+				for _, it := range items(msg) {
+					out = append(out, it)
+				}
+				return out, nil
+			}, stream.Header, nil
+		}}
+}
+
+// serve answers one export request.
+func (e exportRoute) serve(rest *runtime.ServeMux, w http.ResponseWriter, r *http.Request) {
+	fail := func(ctx context.Context, err error) { writeError(ctx, rest, nil, w, r, err) }
+	for name := range r.URL.Query() {
+		if name != "filter" {
+			fail(r.Context(), status.Errorf(codes.InvalidArgument, "unknown query parameter %q: an export takes filter", name))
+			return
+		}
+	}
+	ctx, err := runtime.AnnotateContext(r.Context(), rest, r, e.method, runtime.WithHTTPPathPattern(e.path))
+	if err != nil {
+		fail(r.Context(), err)
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	recv, header, err := e.open(ctx, r.URL.Query().Get("filter"))
+	if err != nil {
+		fail(ctx, err)
+		return
+	}
+	// The first message decides the status: a refused export (scope, filter) is an error body.
+	first, err := recv()
+	if err != nil && !errors.Is(err, io.EOF) {
+		fail(ctx, err)
+		return
+	}
+	if md, err := header(); err == nil {
+		if id := md.Get("x-request-id"); len(id) > 0 {
+			w.Header().Set("X-Request-Id", id[0])
+		}
+	}
+	var out recordWriter = newNDJSON(w)
+	if wantsCSV(r) {
+		out = newCSV(w, e.record)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	for records := first; ; {
+		if err := out.write(records); err != nil {
+			return // the client went away
+		}
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		if records, err = recv(); errors.Is(err, io.EOF) {
+			return
+		} else if err != nil {
+			// The status line is gone: abort the response, so the client sees a cut transfer
+			// rather than a complete-looking export.
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+func wantsCSV(r *http.Request) bool {
+	for _, a := range strings.Split(r.Header.Get("Accept"), ",") {
+		if mt, _, _ := strings.Cut(strings.TrimSpace(a), ";"); strings.EqualFold(mt, "text/csv") {
+			return true
+		}
+	}
+	return false
+}
+
+// recordWriter writes records in one output format; the first write sends the headers.
+type recordWriter interface{ write([]proto.Message) error }
+
+var exportJSON = protojson.MarshalOptions{}
+
+type ndjson struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func newNDJSON(w http.ResponseWriter) *ndjson { return &ndjson{w: w} }
+
+func (n *ndjson) write(records []proto.Message) error {
+	if !n.started {
+		n.w.Header().Set("Content-Type", "application/x-ndjson")
+		n.started = true
+	}
+	var buf []byte
+	for _, rec := range records {
+		var err error
+		if buf, err = exportJSON.MarshalAppend(buf, rec); err != nil {
+			return err
+		}
+		buf = append(buf, '\n')
+	}
+	_, err := n.w.Write(buf)
+	return err
+}
+
+// csvWriter writes one column per top-level field of the record (its JSON name), in declaration
+// order: strings, numbers and enum names as they are in the JSON, lists of strings joined by ";",
+// messages (money, timestamps' RFC 3339 text aside) as compact JSON.
+type csvWriter struct {
+	w       http.ResponseWriter
+	out     *csv.Writer
+	columns []string
+	started bool
+}
+
+func newCSV(w http.ResponseWriter, record proto.Message) *csvWriter {
+	fields := record.ProtoReflect().Descriptor().Fields()
+	cols := make([]string, fields.Len())
+	for i := range fields.Len() {
+		cols[i] = fields.Get(i).JSONName()
+	}
+	return &csvWriter{w: w, out: csv.NewWriter(w), columns: cols}
+}
+
+func (c *csvWriter) write(records []proto.Message) error {
+	if !c.started {
+		c.w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		c.started = true
+		if err := c.out.Write(c.columns); err != nil {
+			return err
+		}
+	}
+	row := make([]string, len(c.columns))
+	for _, rec := range records {
+		raw, err := exportJSON.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return err
+		}
+		for i, col := range c.columns {
+			row[i] = cell(fields[col])
+		}
+		if err := c.out.Write(row); err != nil {
+			return err
+		}
+	}
+	c.out.Flush()
+	return c.out.Error()
+}
+
+// cell is the CSV text of one JSON value.
+func cell(v json.RawMessage) string {
+	if len(v) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	var list []string
+	if json.Unmarshal(v, &list) == nil {
+		return strings.Join(list, ";")
+	}
+	return string(v)
+}
+
