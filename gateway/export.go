@@ -245,4 +245,3 @@ func cell(v json.RawMessage) string {
 	}
 	return string(v)
 }
-

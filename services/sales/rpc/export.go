@@ -35,13 +35,17 @@ func export[T any](ctx context.Context, s *Server, resource, filter string, ev e
 // ExportAccounts implements salesv1.SalesServiceServer.
 func (s *Server) ExportAccounts(req *salesv1.ExportAccountsRequest, stream grpc.ServerStreamingServer[salesv1.ExportAccountsResponse]) error {
 	return export(stream.Context(), s, "accounts", req.GetFilter(), salesv1.EventAccountsExported, sales.ParseAccountFilter, s.uc.Accounts.ListAccounts,
-		func(items []*sales.Account) error { return stream.Send(&salesv1.ExportAccountsResponse{Accounts: items}) })
+		func(items []*sales.Account) error {
+			return stream.Send(&salesv1.ExportAccountsResponse{Accounts: items})
+		})
 }
 
 // ExportContacts implements salesv1.SalesServiceServer.
 func (s *Server) ExportContacts(req *salesv1.ExportContactsRequest, stream grpc.ServerStreamingServer[salesv1.ExportContactsResponse]) error {
 	return export(stream.Context(), s, "contacts", req.GetFilter(), salesv1.EventContactsExported, sales.ParseContactFilter, s.uc.Accounts.ListContacts,
-		func(items []*sales.Contact) error { return stream.Send(&salesv1.ExportContactsResponse{Contacts: items}) })
+		func(items []*sales.Contact) error {
+			return stream.Send(&salesv1.ExportContactsResponse{Contacts: items})
+		})
 }
 
 // ExportOrders implements salesv1.SalesServiceServer.
