@@ -1,0 +1,172 @@
+package rpc_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/servicetest"
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
+	"github.com/crmcycle/crm/services/integration"
+)
+
+func TestApiKeysOverGRPC(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	c, ctx := s.client()
+
+	created, err := c.CreateApiKey(ctx, &integrationv1.CreateApiKeyRequest{ApiKey: &integrationv1.ApiKey{
+		DisplayName: "billing", Scopes: []string{"sales.read", "integration.read"}, ExpireTime: timestamppb.New(time.Now().Add(time.Hour))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(created.GetSecret(), "crm_") || created.GetApiKey().GetCreatorKeyId() == "" {
+		t.Fatalf("created %v: want a secret and the creating key", created)
+	}
+	limited := servicetest.WithKey(context.Background(), created.GetSecret())
+
+	// The new key can read what its scopes allow and nothing more: no admin routes, and the keys it
+	// would create must be within its own scopes.
+	if _, err := c.ListTimeline(limited, &integrationv1.ListTimelineRequest{CustomerId: "c-1"}); err != nil {
+		t.Errorf("ListTimeline with integration.read: %v", err)
+	}
+	for name, call := range map[string]func() error{
+		"ListAuditEntries": func() error {
+			_, err := c.ListAuditEntries(limited, &integrationv1.ListAuditEntriesRequest{})
+			return err
+		},
+		"CreateApiKey": func() error {
+			_, err := c.CreateApiKey(limited, &integrationv1.CreateApiKeyRequest{ApiKey: &integrationv1.ApiKey{Scopes: []string{"sales.read"}}})
+			return err
+		},
+	} {
+		if code := status.Code(call()); code != codes.PermissionDenied {
+			t.Errorf("%s with a non-admin key: %v, want PermissionDenied", name, code)
+		}
+	}
+
+	for name, in := range map[string]*integrationv1.ApiKey{
+		"unknown scope": {Scopes: []string{"sales.everything"}},
+		"no scope":      {Scopes: nil},
+		"expired":       {Scopes: []string{"sales.read"}, ExpireTime: timestamppb.New(time.Now().Add(-time.Minute))},
+	} {
+		if _, err := c.CreateApiKey(ctx, &integrationv1.CreateApiKeyRequest{ApiKey: in}); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s: %v, want InvalidArgument", name, err)
+		}
+	}
+
+	list, err := c.ListApiKeys(ctx, &integrationv1.ListApiKeysRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, k := range list.GetApiKeys() {
+		found = found || k.GetId() == created.GetApiKey().GetId()
+	}
+	if !found || strings.Contains(list.String(), created.GetSecret()) {
+		t.Fatalf("list %v: want the new key, never a secret", list)
+	}
+
+	// Another tenant: NOT_FOUND for this tenant's key, an empty list.
+	_, foreignKey := s.suite.NewKey(t, "", "admin")
+	foreign := servicetest.WithKey(context.Background(), foreignKey)
+	if _, err := c.RevokeApiKey(foreign, &integrationv1.RevokeApiKeyRequest{Id: created.GetApiKey().GetId()}); status.Code(err) != codes.NotFound {
+		t.Errorf("another tenant's revoke: %v, want NotFound", err)
+	}
+	if _, err := c.RotateApiKey(foreign, &integrationv1.RotateApiKeyRequest{Id: created.GetApiKey().GetId()}); status.Code(err) != codes.NotFound {
+		t.Errorf("another tenant's rotate: %v, want NotFound", err)
+	}
+	if l, err := c.ListApiKeys(foreign, &integrationv1.ListApiKeysRequest{}); err != nil || strings.Contains(l.String(), created.GetApiKey().GetId()) {
+		t.Errorf("another tenant lists %v, %v", l, err)
+	}
+
+	rotated, err := c.RotateApiKey(ctx, &integrationv1.RotateApiKeyRequest{Id: created.GetApiKey().GetId(), OverlapSeconds: 60})
+	if err != nil || rotated.GetSecret() == created.GetSecret() || rotated.GetApiKey().GetPreviousSecretExpireTime() == nil {
+		t.Fatalf("rotate: %v, %v", rotated, err)
+	}
+	revoked, err := c.RevokeApiKey(ctx, &integrationv1.RevokeApiKeyRequest{Id: created.GetApiKey().GetId()})
+	if err != nil || revoked.GetApiKey().GetRevokeTime() == nil {
+		t.Fatalf("revoke: %v, %v", revoked, err)
+	}
+	eventually(t, 2*time.Second, "the revoked key refused", func() bool {
+		_, err := c.ListTimeline(limited, &integrationv1.ListTimelineRequest{CustomerId: "c-1"})
+		return status.Code(err) == codes.Unauthenticated
+	})
+	if _, err := c.RotateApiKey(ctx, &integrationv1.RotateApiKeyRequest{Id: created.GetApiKey().GetId()}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("rotating a revoked key: %v, want FailedPrecondition", err)
+	}
+
+	// Each change is in the audit log, by the admin key.
+	eventually(t, 5*time.Second, "the key changes in the audit log", func() bool {
+		l, err := c.ListAuditEntries(ctx, &integrationv1.ListAuditEntriesRequest{
+			Filter: `resource = "integration.api_key/` + created.GetApiKey().GetId() + `"`})
+		return err == nil && len(l.GetAuditEntries()) == 3
+	})
+}
+
+func TestEndpointValidationAndIsolation(t *testing.T) {
+	s := startSystem(t, fastWebhooks) // private targets allowed
+	guarded := startSystem(t, guardedWebhooks())
+	c, ctx := guarded.client()
+	for _, url := range []string{"http://127.0.0.1:9/hook", "http://[::1]/x", "http://10.0.0.1/", "http://169.254.169.254/", "http://LOCALHOST/", "ftp://example.com/", "http://user:pw@example.com/", "not a url"} {
+		_, err := c.CreateWebhookEndpoint(ctx, &integrationv1.CreateWebhookEndpointRequest{WebhookEndpoint: &integrationv1.WebhookEndpoint{Url: url}})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("endpoint %q without allow-private: %v, want InvalidArgument", url, err)
+		}
+	}
+	if l, err := c.ListWebhookEndpoints(ctx, &integrationv1.ListWebhookEndpointsRequest{}); err != nil || len(l.GetWebhookEndpoints()) != 0 {
+		t.Errorf("after refused creates: %v, %v; want nothing written", l, err)
+	}
+	if _, err := c.CreateWebhookEndpoint(ctx, &integrationv1.CreateWebhookEndpointRequest{WebhookEndpoint: &integrationv1.WebhookEndpoint{
+		Url: "https://hooks.example.com/crm", EventTypes: []string{"sales.*", "Bad Type"}}}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("a malformed event type: %v, want InvalidArgument", err)
+	}
+
+	ep := s.createEndpoint(t, "https://hooks.example.com/crm", "sales.*")
+	sc, sctx := s.client()
+	_, foreignKey := s.suite.NewKey(t, "", "admin")
+	foreign := servicetest.WithKey(context.Background(), foreignKey)
+	for name, call := range map[string]func(context.Context) error{
+		"get": func(ctx context.Context) error {
+			_, err := sc.GetWebhookEndpoint(ctx, &integrationv1.GetWebhookEndpointRequest{Id: ep.GetId()})
+			return err
+		},
+		"delete": func(ctx context.Context) error {
+			_, err := sc.DeleteWebhookEndpoint(ctx, &integrationv1.DeleteWebhookEndpointRequest{Id: ep.GetId()})
+			return err
+		},
+		"rotate": func(ctx context.Context) error {
+			_, err := sc.RotateWebhookSecret(ctx, &integrationv1.RotateWebhookSecretRequest{Id: ep.GetId()})
+			return err
+		},
+		"deliveries": func(ctx context.Context) error {
+			_, err := sc.ListDeliveries(ctx, &integrationv1.ListDeliveriesRequest{EndpointId: ep.GetId()})
+			return err
+		},
+	} {
+		if code := status.Code(call(foreign)); code != codes.NotFound {
+			t.Errorf("another tenant's %s: %v, want NotFound", name, code)
+		}
+	}
+	// A stale etag is refused; the current one applies.
+	if _, err := sc.UpdateWebhookEndpoint(sctx, &integrationv1.UpdateWebhookEndpointRequest{
+		WebhookEndpoint: &integrationv1.WebhookEndpoint{Id: ep.GetId(), Description: "x", Etag: "99"}, UpdateMask: mask("description")}); status.Code(err) != codes.Aborted {
+		t.Errorf("stale etag: %v, want Aborted", err)
+	}
+	up, err := sc.UpdateWebhookEndpoint(sctx, &integrationv1.UpdateWebhookEndpointRequest{
+		WebhookEndpoint: &integrationv1.WebhookEndpoint{Id: ep.GetId(), Description: "billing", Etag: ep.GetEtag()}, UpdateMask: mask("description")})
+	if err != nil || up.GetWebhookEndpoint().GetDescription() != "billing" || up.GetWebhookEndpoint().GetSecret() != "" {
+		t.Errorf("update: %v, %v", up, err)
+	}
+}
+
+// guardedWebhooks is fastWebhooks without allow-private.
+func guardedWebhooks() (cfg integration.DispatchConfig) {
+	cfg = fastWebhooks
+	cfg.AllowPrivate = false
+	return cfg
+}
