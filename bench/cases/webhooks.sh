@@ -1,0 +1,28 @@
+# bench/cases/webhooks.sh, sourced by bench/run.sh (g): webhook delivery from commit to receiver at
+# 500 events/s (DESIGN.md §10: p99 under 250 ms). A receiver (bench/webhooks, .bin/webhookrecv)
+# listens on loopback (crm dev allows private targets); an endpoint takes marketing.lead.captured;
+# ghz captures new leads at BENCH_WEBHOOK_RATE (500/s) for the run's duration, one delivery each.
+# The receiver measures arrival − the event's occurred_time and dedupes on webhook-id.
+# BENCH_WEBHOOKS=0 skips it.
+
+if [[ "${BENCH_WEBHOOKS:-1}" != 0 ]]; then
+  WEBHOOK_RATE="${BENCH_WEBHOOK_RATE:-500}"
+  (cd "$ROOT/bench/webhooks" && GOWORK=off go build -o "$BIN/webhookrecv" .) || die "could not build bench/webhooks"
+  WEBHOOK_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  WEBHOOK_SECS="${DURATION%s}"
+  WEBHOOK_EXPECT=$((WEBHOOK_RATE * WEBHOOK_SECS))
+  "$BIN/webhookrecv" --addr "127.0.0.1:$WEBHOOK_PORT" --expect "$WEBHOOK_EXPECT" --timeout "$((WEBHOOK_SECS + 60))s" \
+    >"$WORK/webhooks.out" 2>"$WORK/webhooks.err" &
+  WEBHOOK_PID=$!
+  curl -fsS -X POST "$HTTP_URL/v1/webhookEndpoints" -H "Authorization: Bearer $API_KEY" \
+    -d '{"url":"http://127.0.0.1:'"$WEBHOOK_PORT"'/hook","eventTypes":["marketing.lead.captured"]}' >/dev/null ||
+    die "could not register the bench webhook endpoint"
+  log "(g) webhooks: ghz CaptureLead at $WEBHOOK_RATE/s for $DURATION, each delivered to a loopback receiver"
+  settle
+  ghz_capture "$(new_lead_data w)" --concurrency "$CONC" --rps "$WEBHOOK_RATE" --duration "$DURATION" \
+    >"$WORK/webhooks-load.out" 2>"$WORK/webhooks-load.err" || die "webhooks: ghz failed: $(tail -n 5 "$WORK/webhooks-load.err")"
+  wait "$WEBHOOK_PID" || true
+  log "(g) webhooks at $WEBHOOK_RATE/s: $(tr '\n' ' ' <"$WORK/webhooks.out")(target: p99 < 250 ms," \
+    "every capture delivered: $WEBHOOK_EXPECT)"
+  cat "$WORK/webhooks.out" >>"$WORK/webhooks.results"
+fi

@@ -1,0 +1,3 @@
+module github.com/crmcycle/crm/bench/webhooks
+
+go 1.26.8
