@@ -24,8 +24,9 @@ type LeadFilter struct {
 	Campaign string
 	Tag      string
 	Score    *ScoreRange
-	// Email is a normalized e-mail to look up.
-	Email string
+	// Email is a normalized e-mail to look up; ExternalID the person's id in the integrating
+	// system (the identity registry's), to find their lead.
+	Email, ExternalID string
 	// Name searches given and family names; Company the company; at most one of the two.
 	Name, Company search.Prefix
 }
@@ -53,10 +54,11 @@ var leadList = filter.List{
 		{Name: "tags", Ops: []filter.Operator{filter.Has}},
 		{Name: "score", Ops: append([]filter.Operator{filter.Equal}, filter.Range...)},
 		{Name: "email", Ops: equal},
+		{Name: "external_id", Ops: equal},
 		{Name: "display_name", Ops: []filter.Operator{filter.Has}},
 		{Name: "company", Ops: []filter.Operator{filter.Has}},
 	},
-	Pairs: append([][2]string{{"status", "score"}}, lookupPairs("email", "display_name", "company")...),
+	Pairs: append([][2]string{{"status", "score"}}, lookupPairs("email", "external_id", "display_name", "company")...),
 }
 
 // lookupPairs pair each lookup or search field with the equality fields: the lookup's index
@@ -104,6 +106,9 @@ func ParseLeadList(text, orderBy string) (LeadQuery, error) {
 			if err != nil {
 				err = t.Invalid("takes an e-mail address, got %q", t.Value)
 			}
+		case "external_id":
+			f.ExternalID, err = t.Text()
+			f.ExternalID = strings.TrimSpace(f.ExternalID)
 		case "display_name":
 			f.Name, err = t.Search()
 		case "company":
@@ -118,7 +123,7 @@ func ParseLeadList(text, orderBy string) (LeadQuery, error) {
 	}
 	q := LeadQuery{Filter: f, ByScore: f.Score != nil}
 	order := strings.Join(strings.Fields(orderBy), " ")
-	if f.Email != "" || f.Name != "" || f.Company != "" {
+	if f.Email != "" || f.ExternalID != "" || f.Name != "" || f.Company != "" {
 		if order != "" {
 			return LeadQuery{}, apierr.Invalid("order_by", "a lookup or search lists by the matched text: leave order_by empty")
 		}

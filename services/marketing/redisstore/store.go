@@ -249,6 +249,8 @@ func (s *Store) ListLeads(ctx context.Context, tenant string, q marketing.LeadQu
 	switch f := q.Filter; {
 	case f.Email != "":
 		return s.leadByEmail(ctx, k, f, q.After)
+	case f.ExternalID != "":
+		return s.leadByExternalID(ctx, k, f, q.After)
 	case f.Name != "":
 		return s.searchLeads(ctx, k, "name", f.Name, f, q.Request, marketing.NameTexts)
 	case f.Company != "":
@@ -278,6 +280,30 @@ func (s *Store) leadByEmail(ctx context.Context, k leadKeys, f marketing.LeadFil
 	}
 	lead, err := commit.Get(ctx, s.rdb, k.lead(id), &marketing.Lead{}, nil)
 	if err != nil || lead == nil || lead.GetEmail() != f.Email || !f.Found(lead) {
+		return page.Page[*marketing.Lead]{}, err
+	}
+	return page.Page[*marketing.Lead]{Items: []*marketing.Lead{lead}}, nil
+}
+
+// leadOfExternalID reads the lead of the customer an external id names, in one call: the
+// registry maps the id to a customer, and customer-leads the customer to their lead.
+var leadOfExternalID = redis.NewScript(`
+local customer = redis.call('HGET', KEYS[1], ARGV[1])
+if not customer then return false end
+return redis.call('HGET', KEYS[2], customer)`)
+
+// leadByExternalID is the page of the lead of the person with the external id, if it has the
+// filter's other field: two round trips.
+func (s *Store) leadByExternalID(ctx context.Context, k leadKeys, f marketing.LeadFilter, after string) (page.Page[*marketing.Lead], error) {
+	id, err := leadOfExternalID.Run(ctx, s.rdb, []string{k.customerExternal(), k.customerLeads()}, f.ExternalID).Text()
+	if errors.Is(err, redis.Nil) || after != "" {
+		return page.Page[*marketing.Lead]{}, nil
+	}
+	if err != nil {
+		return page.Page[*marketing.Lead]{}, err
+	}
+	lead, err := commit.Get(ctx, s.rdb, k.lead(id), &marketing.Lead{}, nil)
+	if err != nil || lead == nil || !f.Found(lead) {
 		return page.Page[*marketing.Lead]{}, err
 	}
 	return page.Page[*marketing.Lead]{Items: []*marketing.Lead{lead}}, nil

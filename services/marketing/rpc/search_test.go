@@ -166,7 +166,9 @@ func TestLeadSearchOverRESTIsTenantScopedAndChecked(t *testing.T) {
 		r := sys.Do(t, http.MethodGet, "/v1/leads?"+url.Values{"filter": {filter}, "orderBy": {orderBy}}.Encode(), k, nil)
 		return r.Status, r.JSON(t)
 	}
-	for _, f := range []string{`email="ada@example.com"`, `displayName:"LOVEL*"`, `display_name:"ada lo*"`, `company:"analytïcal*"`, `company:"eng*" AND status = LEAD_STATUS_NEW`} {
+	// The person's id in another system, registered with marketing's identity registry.
+	sys.OK(t, http.MethodPost, "/v1/customers:resolve", key, `{"email":"ada@example.com","externalId":"erp-ada","create":true}`)
+	for _, f := range []string{`email="ada@example.com"`, `externalId = "erp-ada"`, `external_id = "erp-ada" AND status = LEAD_STATUS_NEW`, `displayName:"LOVEL*"`, `display_name:"ada lo*"`, `company:"analytïcal*"`, `company:"eng*" AND status = LEAD_STATUS_NEW`} {
 		code, body := get(key, f, "")
 		leads, _ := body["leads"].([]any)
 		if code != http.StatusOK || len(leads) != 1 || leads[0].(map[string]any)["id"] != id {
@@ -185,6 +187,8 @@ func TestLeadSearchOverRESTIsTenantScopedAndChecked(t *testing.T) {
 		{`displayName:"a*" AND company:"b*"`, ""},
 		{`displayName:"a*" AND tags:"vip"`, ""},
 		{`displayName:"a*"`, "score desc"},
+		{`externalId:"erp*"`, ""},
+		{`externalId = "erp-ada" AND email = "ada@example.com"`, ""},
 	} {
 		if code, body := get(key, tt.filter, tt.orderBy); code != http.StatusBadRequest {
 			t.Errorf("%s %s: %d %v, want 400", tt.filter, tt.orderBy, code, body)

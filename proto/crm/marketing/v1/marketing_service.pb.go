@@ -709,12 +709,13 @@ type ListLeadsRequest struct {
 	// Fields: `status = LEAD_STATUS_NEW`, `channel = CHANNEL_WEB` (source channel),
 	// `campaign_id = "<id>"` (source campaign), `tags:"vip"` (has the tag), and `score` with =, <,
 	// <=, > or >= (one lower and one upper bound, e.g. `score >= 40 AND score < 80`).
-	// Lookup and search: `email = "ada@example.com"` (exact, case-insensitive), and
+	// Lookup and search: `email = "ada@example.com"` (exact, case-insensitive), `external_id =
+	// "erp-7"` (the person's id in another system, as the identity registry holds it), and
 	// `display_name:"ada*"` (given and family name) or `company:"acme*"`: a prefix of any word,
 	// case- and accent-insensitive, listed in the order of the matched text; a lead is found the
 	// moment its write is acknowledged.
-	// AND pairs: status with score (a score range lists by score); email, display_name and company
-	// each with status, channel or campaign_id. Any other combination, field or operator is
+	// AND pairs: status with score (a score range lists by score); email, external_id, display_name
+	// and company each with status, channel or campaign_id. Any other combination, field or operator is
 	// INVALID_ARGUMENT naming the field. Empty lists every lead.
 	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	// `create_time desc` (newest first; the default without a score range) or `score desc` (highest
