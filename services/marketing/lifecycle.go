@@ -88,6 +88,10 @@ type LifecycleWrite struct {
 	// the ones counted again in each of FunnelPeriods, the month and quarter of the move.
 	Funnel, PeriodFunnel map[string]int64
 	FunnelPeriods        []string
+	// CheckFacts makes the write conditional on the customer's ladder facts still being at
+	// FactsVersion: a stage computed from facts is never committed over newer facts.
+	CheckFacts   bool
+	FactsVersion string
 }
 
 // LifecycleStore keeps lifecycles and the funnel counters.

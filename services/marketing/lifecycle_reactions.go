@@ -3,10 +3,8 @@ package marketing
 import (
 	"context"
 	"errors"
-	"time"
 
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
-	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 )
@@ -19,10 +17,6 @@ const (
 	RiskUrgentSlaBreach      = "urgent_sla_breach"
 )
 
-// ChurnWindow is how long a customer whose last subscription ended stays at risk before churning,
-// unless a new order or subscription comes first.
-const ChurnWindow = 90 * 24 * time.Hour
-
 // churnBatch bounds one read of the churn schedule.
 const churnBatch = 100
 
@@ -32,40 +26,6 @@ type DueChurn struct{ Tenant, Customer string }
 // causeOf is the cause id of one of several lifecycle changes an event makes to one customer (a
 // move and a risk flag): each is applied and remembered on its own.
 func causeOf(ev *eventv1.Event, change string) string { return ev.GetId() + "/" + change }
-
-// orderStage picks the stage an order moves its buyer to: FIRST_TIME_CUSTOMER on the first order,
-// REPEAT_CUSTOMER after, and back to REPEAT_CUSTOMER from CHURNED whatever the order count.
-func orderStage(first bool) func(Stage) Stage {
-	return func(cur Stage) Stage {
-		if first && cur != marketingv1.LifecycleStage_LIFECYCLE_STAGE_CHURNED {
-			return marketingv1.LifecycleStage_LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER
-		}
-		return marketingv1.LifecycleStage_LIFECYCLE_STAGE_REPEAT_CUSTOMER
-	}
-}
-
-// toAdvocate makes a customer an ADVOCATE; anyone else stays.
-func toAdvocate(cur Stage) Stage {
-	if isCustomerStage(cur) {
-		return marketingv1.LifecycleStage_LIFECYCLE_STAGE_ADVOCATE
-	}
-	return marketingv1.LifecycleStage_LIFECYCLE_STAGE_UNSPECIFIED
-}
-
-// moveIfAllowed moves a customer to the stage pick chooses from the current one, when the stage
-// machine allows it; otherwise the lifecycle stays as it is. A customer without a lifecycle
-// enters it.
-func (r *Reactions) moveIfAllowed(ctx context.Context, tenant, customer, cause, eventID string, pick func(Stage) Stage) error {
-	l := r.lifecycle
-	_, err := l.change(ctx, tenant, customer, eventID, true, func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error) {
-		to := pick(cur.GetStage())
-		if !CanMoveStage(cur.GetStage(), to) {
-			return nil, nil
-		}
-		return enterStage(ctx, l.publisher, tenant, customer, cur, LifecycleMove{Stage: to, Cause: cause, EventID: eventID}, now)
-	})
-	return err
-}
 
 // atRisk sets or clears a risk reason of a customer marketing knows; an unknown customer is left
 // alone.
@@ -89,40 +49,48 @@ func subscriber(p *productv1.SubscriptionChanged) string {
 	return p.GetSubscription().GetCustomerId()
 }
 
-// subscriptionStarted makes an activated (or renewed) subscriber a CLIENT, cancels a scheduled
-// churn and clears the "subscription_canceled" risk.
+// recurring says a subscription event is about a recurring subscription: a one-time line gives an
+// entitlement, which makes nobody a CLIENT.
+func recurring(p *productv1.SubscriptionChanged) bool {
+	return p.GetSubscription().GetBillingPeriod() != productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME
+}
+
+// subscriptionStarted records an activated (or renewed) recurring subscription, which makes a
+// CLIENT, and clears the "subscription_canceled" risk.
 func (r *Reactions) subscriptionStarted(ctx context.Context, ev *eventv1.Event, p *productv1.SubscriptionChanged) error {
 	tenant, customer := ev.GetTenantId(), subscriber(p)
-	if customer == "" {
+	if customer == "" || !recurring(p) {
 		return nil
 	}
-	if _, err := r.store.MarkSubscription(ctx, tenant, customer, p.GetSubscription().GetId(), true); err != nil {
+	// The subscription's order is an order of the customer whichever event arrives first.
+	at := ev.GetOccurredTime().AsTime()
+	fact := Fact{Subscription: p.GetSubscription().GetId(), Active: true, At: at, Order: p.GetSubscription().GetOrderId(), OrderTime: at}
+	if err := r.learn(ctx, tenant, customer, fact, ev.GetType(), ev.GetId()); err != nil {
 		return err
 	}
-	if err := r.store.CancelChurn(ctx, tenant, customer); err != nil {
-		return err
-	}
-	err := r.moveIfAllowed(ctx, tenant, customer, ev.GetType(), ev.GetId(), func(Stage) Stage {
-		return marketingv1.LifecycleStage_LIFECYCLE_STAGE_CLIENT
-	})
-	if err != nil {
+	facts, err := r.store.CustomerFacts(ctx, tenant, customer)
+	if err != nil || facts.ActiveRecurring == 0 { // a late start of an ended subscription
 		return err
 	}
 	return r.atRisk(ctx, tenant, customer, RiskSubscriptionCanceled, causeOf(ev, "risk"), false)
 }
 
-// subscriptionEnded: a cancellation or expiry that leaves nothing active flags the customer at
-// risk and schedules their churn (see SweepChurn).
+// subscriptionEnded records a cancellation or expiry (final: a late activation of the same
+// subscription does not revive it); the last one to end flags the customer at risk, and the churn
+// window counts from it.
 func (r *Reactions) subscriptionEnded(ctx context.Context, ev *eventv1.Event, p *productv1.SubscriptionChanged) error {
 	tenant, customer := ev.GetTenantId(), subscriber(p)
-	if customer == "" {
+	if customer == "" || !recurring(p) {
 		return nil
 	}
-	left, err := r.store.MarkSubscription(ctx, tenant, customer, p.GetSubscription().GetId(), false)
-	if err != nil || left > 0 {
+	// Canceled at period end, it stays active until the sweep expires it: only a risk now.
+	stillActive := p.GetSubscription().GetStatus() == productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_ACTIVE
+	fact := Fact{Subscription: p.GetSubscription().GetId(), Active: stillActive, At: ev.GetOccurredTime().AsTime()}
+	if err := r.learn(ctx, tenant, customer, fact, ev.GetType(), ev.GetId()); err != nil {
 		return err
 	}
-	if err := r.store.ScheduleChurn(ctx, tenant, customer, ev.GetOccurredTime().AsTime().Add(ChurnWindow)); err != nil {
+	facts, err := r.store.CustomerFacts(ctx, tenant, customer)
+	if err != nil || (facts.ActiveRecurring > 0 && !stillActive) {
 		return err
 	}
 	return r.atRisk(ctx, tenant, customer, RiskSubscriptionCanceled, causeOf(ev, "risk"), true)
@@ -139,11 +107,11 @@ func (r *Reactions) adoptionChanged(ctx context.Context, ev *eventv1.Event, p *p
 	return nil
 }
 
-// npsRecorded makes a promoter (9-10) who is a customer an ADVOCATE and flags a detractor (0-6).
+// npsRecorded records a promoter (9-10), an ADVOCATE once a customer, and flags a detractor (0-6).
 func (r *Reactions) npsRecorded(ctx context.Context, ev *eventv1.Event, p *supportv1.NpsRecorded) error {
 	switch score := p.GetScore(); {
 	case score >= 9:
-		return r.moveIfAllowed(ctx, ev.GetTenantId(), p.GetCustomerId(), ev.GetType(), ev.GetId(), toAdvocate)
+		return r.learn(ctx, ev.GetTenantId(), p.GetCustomerId(), Fact{Promoter: true}, ev.GetType(), ev.GetId())
 	case score <= 6:
 		return r.atRisk(ctx, ev.GetTenantId(), p.GetCustomerId(), RiskNpsDetractor, ev.GetId(), true)
 	}
@@ -158,10 +126,10 @@ func (r *Reactions) slaBreached(ctx context.Context, ev *eventv1.Event, p *suppo
 	return r.atRisk(ctx, ev.GetTenantId(), p.GetTicket().GetCustomerId(), RiskUrgentSlaBreach, ev.GetId(), true)
 }
 
-// SweepChurn moves the customers of a partition whose churn window ran out to CHURNED: still
-// without an active subscription (a new order or subscription cancels the schedule), and from a
-// customer stage. Sweeps in several processes at once are safe: the move is conditional on the
-// lifecycle's version, and a churned customer is not churned again.
+// SweepChurn restages the customers of a partition whose churn window ran out: with no order and
+// no active recurring subscription since, their facts now give CHURNED (a new order or
+// subscription moved the schedule or dropped it). Sweeps in several processes at once are safe:
+// restaging is idempotent and its move is conditional on the lifecycle's version.
 func (r *Reactions) SweepChurn(ctx context.Context, partition int) (int, error) {
 	churned := 0
 	for {
@@ -170,26 +138,10 @@ func (r *Reactions) SweepChurn(ctx context.Context, partition int) (int, error) 
 			return churned, err
 		}
 		for _, d := range due {
-			active, err := r.store.ActiveSubscriptions(ctx, d.Tenant, d.Customer)
-			if err != nil {
+			if err := r.restage(ctx, d.Tenant, d.Customer, "churn_window", ""); err != nil {
 				return churned, err
 			}
-			if active == 0 {
-				lc, err := r.lifecycle.Get(ctx, d.Tenant, d.Customer)
-				if err != nil && !errors.Is(err, ErrLifecycleNotFound) {
-					return churned, err
-				}
-				if CanMoveStage(lc.GetStage(), marketingv1.LifecycleStage_LIFECYCLE_STAGE_CHURNED) {
-					churn := func(Stage) Stage { return marketingv1.LifecycleStage_LIFECYCLE_STAGE_CHURNED }
-					if err := r.moveIfAllowed(ctx, d.Tenant, d.Customer, "churn_window", "", churn); err != nil {
-						return churned, err
-					}
-					churned++
-				}
-			}
-			if err := r.store.CancelChurn(ctx, d.Tenant, d.Customer); err != nil {
-				return churned, err
-			}
+			churned++
 		}
 	}
 }

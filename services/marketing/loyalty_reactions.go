@@ -27,12 +27,12 @@ func (r *Reactions) creditOrder(ctx context.Context, tenant string, ev *eventv1.
 	return applied(err)
 }
 
-// rewardReferrer credits the referral bonus once and makes the referrer an ADVOCATE if they are a
-// customer (the ladder only moves forward).
+// rewardReferrer credits the referral bonus once and records the referral, which makes the
+// referrer an ADVOCATE once a customer.
 func (r *Reactions) rewardReferrer(ctx context.Context, tenant, referrer, referred string, ev *eventv1.Event) error {
 	_, _, err := r.loyalty.credit(ctx, tenant, referrer, ReferralBonusPoints, "referral of customer "+referred, events.EffectOf(ev, "referral-bonus"))
 	if err := applied(err); err != nil {
 		return err
 	}
-	return r.moveIfAllowed(ctx, tenant, referrer, ev.GetType(), causeOf(ev, "referrer"), toAdvocate)
+	return r.learn(ctx, tenant, referrer, Fact{Referrer: true}, ev.GetType(), causeOf(ev, "referrer"))
 }

@@ -22,11 +22,14 @@ type Reactions struct {
 	loyalty   *Loyalty
 	publisher events.Publisher
 	now       func() time.Time
+	// churnWindow is how long a customer goes without an order or an active subscription before
+	// they are CHURNED.
+	churnWindow time.Duration
 }
 
 // NewReactions returns the handlers over store and the lifecycle and loyalty use cases.
 func NewReactions(store ReactionStore, lifecycle *Lifecycle, loyalty *Loyalty, publisher events.Publisher, now func() time.Time) *Reactions {
-	return &Reactions{store: store, lifecycle: lifecycle, loyalty: loyalty, publisher: publisher, now: now}
+	return &Reactions{store: store, lifecycle: lifecycle, loyalty: loyalty, publisher: publisher, now: now, churnWindow: DefaultChurnWindow}
 }
 
 // Routes are the events marketing reacts to, each with its handler; events.Subscribe makes them
@@ -52,6 +55,7 @@ func (r *Reactions) Routes() []events.Route {
 type ReactionStore interface {
 	Store
 	CampaignStore
+	FactStore
 	// LeadOfCustomer returns the customer's lead; ErrLeadNotFound if none.
 	LeadOfCustomer(ctx context.Context, tenant, customer string) (*Lead, error)
 	// CustomerValue returns what sales last said the customer is worth; nil when nothing yet.
@@ -67,11 +71,6 @@ type ReactionStore interface {
 	// CountCampaigns adds tallies to campaign counters in one commit under the redelivery guard
 	// of applied; ErrAlreadyApplied if it was applied before.
 	CountCampaigns(ctx context.Context, tenant string, applied events.Effect, tallies []CampaignTally) error
-	// MarkSubscription records a customer's subscription as active or not and returns how many
-	// stay active.
-	MarkSubscription(ctx context.Context, tenant, customer, subscription string, active bool) (int64, error)
-	// ActiveSubscriptions counts the customer's active subscriptions.
-	ActiveSubscriptions(ctx context.Context, tenant, customer string) (int64, error)
 	// ScheduleChurn (re)sets when the customer churns; CancelChurn drops it.
 	ScheduleChurn(ctx context.Context, tenant, customer string, due time.Time) error
 	CancelChurn(ctx context.Context, tenant, customer string) error
@@ -102,10 +101,11 @@ func (r *Reactions) orderPlaced(ctx context.Context, ev *eventv1.Event, p *sales
 		return err
 	}
 	isFirst := first == ev.GetId()
-	if err := r.store.CancelChurn(ctx, tenant, customer); err != nil {
-		return err
+	placed := order.GetCreateTime().AsTime()
+	if order.GetCreateTime() == nil {
+		placed = ev.GetOccurredTime().AsTime()
 	}
-	if err := r.moveIfAllowed(ctx, tenant, customer, ev.GetType(), ev.GetId(), orderStage(isFirst)); err != nil {
+	if err := r.learn(ctx, tenant, customer, Fact{Order: order.GetId(), OrderTime: placed}, ev.GetType(), ev.GetId()); err != nil {
 		return err
 	}
 	if err := r.creditOrder(ctx, tenant, ev, order); err != nil {

@@ -82,7 +82,9 @@ func independentRanks(values map[string]*salesv1.CustomerValue) map[string]sales
 	}
 	slices.Sort(lasts)
 	slices.Sort(counts)
-	below := func(s []int64, x int64) int64 { return int64(sort.Search(len(s), func(i int) bool { return s[i] >= x })) }
+	below := func(s []int64, x int64) int64 {
+		return int64(sort.Search(len(s), func(i int) bool { return s[i] >= x }))
+	}
 	out := map[string]salesv1.ValueRanks{}
 	for id, v := range values {
 		m := monetary[v.GetMainCurrency()]
@@ -226,4 +228,3 @@ func independentMatch(r *marketingv1.SegmentRule, v *salesv1.CustomerValue, now 
 	}
 	return true
 }
-

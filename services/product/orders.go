@@ -37,7 +37,11 @@ func (s *Subscriptions) OnOrderPlaced(ctx context.Context, ev *eventv1.Event, pl
 			continue
 		}
 		sub := newSubscription(order, line, p, now)
-		event, err := s.event(ctx, tenant, productv1.EventSubscriptionActivated, sub)
+		announce := productv1.EventSubscriptionActivated
+		if !Recurring(p.GetBillingPeriod()) {
+			announce = productv1.EventEntitlementGranted // a one-time line subscribes nobody
+		}
+		event, err := s.event(ctx, tenant, announce, sub)
 		if err != nil {
 			return err
 		}

@@ -48,6 +48,9 @@ func (s *Store) PutLifecycle(ctx context.Context, tenant string, lw marketing.Li
 // lifecycle, its indexes, the funnel counters and the events.
 func (k leadKeys) putLifecycle(w *commit.Write, lw marketing.LifecycleWrite) {
 	events.Guard(w, k.Scope, lw.Applied)
+	if lw.CheckFacts {
+		w.ExpectVersion(k.facts(lw.Next.GetCustomerId()), lw.FactsVersion)
+	}
 	w.Save(k.lifecycle(lw.Next.GetCustomerId()), lw.Next, lw.Prev.GetEtag(), lw.Next.GetEtag()).
 		Move(k.lifecycleIndexes(lw.Prev), k.lifecycleIndexes(lw.Next))
 	for field, n := range lw.Funnel {

@@ -16,12 +16,8 @@ import (
 
 var _ marketing.ReactionStore = (*Store)(nil)
 
-// Reaction keys: the hash of each customer's first order (the event that claimed it), and each
-// customer's active subscriptions.
+// firstOrders is the hash of each customer's first order (the event that claimed it).
 func (k leadKeys) firstOrders() string { return k.Key("customer-first-order") }
-func (k leadKeys) activeSubscriptions(customer string) string {
-	return k.Key("customer-subscriptions", customer)
-}
 
 // LeadOfCustomer implements marketing.ReactionStore: two reads (the map, then the lead).
 func (s *Store) LeadOfCustomer(ctx context.Context, tenant, customer string) (*marketing.Lead, error) {
@@ -73,22 +69,6 @@ func (s *Store) CountCampaigns(ctx context.Context, tenant string, applied event
 	return err
 }
 
-// MarkSubscription implements marketing.ReactionStore: adding or removing a member is idempotent,
-// so it needs no marker.
-func (s *Store) MarkSubscription(ctx context.Context, tenant, customer, subscription string, active bool) (int64, error) {
-	key := s.scope(tenant).activeSubscriptions(customer)
-	w := commit.New()
-	if active {
-		w.ZAdd(key, 0, subscription)
-	} else {
-		w.ZRem(key, subscription)
-	}
-	if err := w.Run(ctx, s.rdb); err != nil {
-		return 0, err
-	}
-	return s.rdb.ZCard(ctx, key).Result()
-}
-
 // churnDue is the partition's schedule of customers to churn: members "<tenant> <customer>" scored
 // by the due time in Unix milliseconds, read by the background sweep across tenants.
 func (s *Store) churnDue(tenant string) string {
@@ -120,9 +100,4 @@ func (s *Store) DueChurns(ctx context.Context, partition int, now time.Time, lim
 		out = append(out, marketing.DueChurn{Tenant: tenant, Customer: customer})
 	}
 	return out, nil
-}
-
-// ActiveSubscriptions implements marketing.ReactionStore.
-func (s *Store) ActiveSubscriptions(ctx context.Context, tenant, customer string) (int64, error) {
-	return s.rdb.ZCard(ctx, s.scope(tenant).activeSubscriptions(customer)).Result()
 }

@@ -104,17 +104,19 @@ func TestBackgroundChurnsCustomersAfterTheWindow(t *testing.T) {
 	reacting := servicetest.Start(t, servicetest.Options{Services: []servicetest.Builder{marketingService}})
 	tenant, customer, client := capturedCustomer(t, reacting)
 	sub := &productv1.Subscription{Id: uuid.NewString(), CustomerId: customer}
-	canceled := time.Now().Add(-marketing.ChurnWindow - time.Hour)
+	canceled := time.Now()
 	publish(t, reacting, "product", productv1.EventSubscriptionActivated.Of(&productv1.SubscriptionChanged{CustomerId: customer, Subscription: sub}),
 		tenant, customer, canceled.Add(-time.Hour))
 	publish(t, reacting, "product", productv1.EventSubscriptionCanceled.Of(&productv1.SubscriptionChanged{CustomerId: customer, Subscription: sub}),
 		tenant, customer, canceled)
 	eventually(t, "the cancellation's risk", func() (bool, string) {
 		lc := client.lifecycle(t, customer)
-		return lc.GetStage() == marketingv1.LifecycleStage_LIFECYCLE_STAGE_CLIENT && lc.GetAtRisk(), fmt.Sprint(lc)
+		return lc.GetStage() == marketingv1.LifecycleStage_LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER && lc.GetAtRisk(), fmt.Sprint(lc)
 	})
 
-	servicetest.Start(t, servicetest.Options{Services: []servicetest.Builder{marketingService}, Background: true})
+	later := time.Now().Add(marketing.DefaultChurnWindow + time.Hour)
+	servicetest.Start(t, servicetest.Options{Services: []servicetest.Builder{marketingService}, Background: true,
+		Now: func() time.Time { return later }})
 	eventually(t, "the churn", func() (bool, string) {
 		lc := client.lifecycle(t, customer)
 		return lc.GetStage() == marketingv1.LifecycleStage_LIFECYCLE_STAGE_CHURNED, lc.GetStage().String()

@@ -12,6 +12,8 @@ var (
 	EventSubscriptionRenewed   = eventv1.Type[*SubscriptionChanged]{Name: "product.subscription.renewed"}
 	EventSubscriptionCanceled  = eventv1.Type[*SubscriptionChanged]{Name: "product.subscription.canceled"}
 	EventSubscriptionExpired   = eventv1.Type[*SubscriptionChanged]{Name: "product.subscription.expired"}
+	// A one-time line's entitlement: no subscription (nothing renews), so no subscription event.
+	EventEntitlementGranted = eventv1.Type[*SubscriptionChanged]{Name: "product.entitlement.granted"}
 
 	EventAdoptionChanged = eventv1.Type[*AdoptionChanged]{Name: "product.adoption.changed"}
 
