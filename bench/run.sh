@@ -238,6 +238,19 @@ cpu_secs() { # cpu_secs PID: user+system CPU seconds of a process so far
   awk -v hz="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.3f", ($12 + $13) / hz }' "/proc/$1/stat"
 }
 # measure NAME CMD...: runs a load generator, recording CPU seconds of crm, redis and the client.
+STREAMS=() # every service's partition streams, listed once the warm-up wrote to them (see below)
+backlog() { # backlog: entries of the streams that a consumer group has not acknowledged or read yet
+  ((${#STREAMS[@]})) || { echo 0; return; }
+  printf 'XINFO GROUPS %s\n' "${STREAMS[@]}" | "${RCLI[@]}" 2>/dev/null |
+    awk 'prev == "pending" || prev == "lag" { n += $1 } { prev = $1 } END { print n + 0 }'
+}
+drained() { # drained TRIES: wait (TRIES x 0.1 s at most) until no consumer group has a backlog
+  local i
+  for i in $(seq 1 "$1"); do
+    [[ "$(backlog)" == 0 ]] && return 0
+    sleep 0.1
+  done
+}
 measure() {
   local name="$1"; shift
   local crm0 redis0 crm1 redis1 t0 t1 m0 m1 c0 c1
@@ -250,7 +263,11 @@ measure() {
   LOAD_PID=$!
   wait "$LOAD_PID" || die "$name: load generator failed: $(tail -n 5 "$WORK/$name.err")"
   LOAD_PID=""
-  children_secs; c1="$CHILD_SECS"; t1="$(date +%s.%N)"
+  children_secs; c1="$CHILD_SECS"
+  # The consumers' reactions to the run's events belong to its cost (DESIGN §10: Redis CPU per
+  # write, consumers' work included): wait until they caught up, at most 20 s, before the samples.
+  drained 200
+  t1="$(date +%s.%N)"
   kill -0 "$CRM_PID" 2>/dev/null || die "crm dev died during $name"
   crm1="$(cpu_secs "$CRM_PID")"; redis1="$(cpu_secs "$REDIS_PID")"; m1="$(machine_secs)"
   awk -v a="$crm0" -v b="$crm1" -v c="$redis0" -v d="$redis1" -v c0="$c0" -v c1="$c1" -v w0="$t0" -v w1="$t1" \
@@ -338,6 +355,7 @@ rest_load 2s "${RUN_ID}w" >"$WORK/warmup-rest.out" 2>&1 || die "warm-up: $REST_T
 "$GHZ" "${GHZ_COMMON[@]}" --concurrency "$CONC" --call grpc.health.v1.Health/Check --duration 1s "$GRPC_ADDR" >/dev/null 2>&1 ||
   die "warm-up: ghz health failed"
 
+mapfile -t STREAMS < <("${RCLI[@]}" --scan --pattern 'crm:{p*}:*:events')
 # The lead keys: crm:{p<N>}:marketing:dev:...; found, not assumed, so partitioning may change.
 LEADS_KEY="$("${RCLI[@]}" --scan --pattern 'crm:*:marketing:dev:leads' | head -n 1)"
 [[ -n "$LEADS_KEY" ]] || die "no lead index key crm:*:marketing:dev:leads after the warm-up"
