@@ -62,6 +62,9 @@ type CustomerStore interface {
 	// PutCustomer commits w: *IdentityTakenError when a key belongs to another customer, ErrStale
 	// when w.Prev is not current (or, for a new customer, the id exists).
 	PutCustomer(ctx context.Context, tenant string, w CustomerWrite) error
+	// MergeCustomers commits a merge: both records (ErrStale if either changed), the registry
+	// entries of the merged customer re-pointed to the survivor, and the event.
+	MergeCustomers(ctx context.Context, tenant string, m CustomerMerge) error
 }
 
 // Customers are the identity use cases: one person is one customer in a tenant.
@@ -302,4 +305,68 @@ func originStage(origin marketingv1.CustomerOrigin) Stage {
 func customerEvent(ctx context.Context, pub events.Publisher, typ eventv1.Type[*marketingv1.CustomerChanged], tenant string, cust *Customer, at time.Time) (string, []byte, error) {
 	ev, data, err := pub.Envelope(ctx, typ.Of(&marketingv1.CustomerChanged{CustomerId: cust.GetId(), Origin: cust.GetOrigin()}), tenant, cust.GetId(), at)
 	return ev.GetId(), data, err
+}
+
+// Errors of merges.
+var (
+	ErrMergeSelf   = apierr.Invalid("merged_customer_id", "a customer cannot be merged into itself")
+	ErrMergeMerged = apierr.New(apierr.FailedPrecondition, "CUSTOMER_MERGED", "the customer was merged into another; merge into the survivor")
+)
+
+// Merge merges a duplicate into the survivor: the duplicate's e-mails and external ids move to
+// the survivor in the registry, the duplicate answers with merged_into from then on, and
+// "marketing.customer.merged" tells every service to re-point its records, all in one atomic
+// write. Merging again returns the survivor unchanged.
+func (c *Customers) Merge(ctx context.Context, tenant, survivorID, mergedID string) (*Customer, error) {
+	if survivorID == mergedID {
+		return nil, ErrMergeSelf
+	}
+	for range captureAttempts {
+		survivor, err := c.store.GetCustomer(ctx, tenant, survivorID)
+		if err != nil {
+			return nil, err
+		}
+		merged, err := c.store.GetCustomer(ctx, tenant, mergedID)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case merged.GetMergedInto() == survivorID:
+			return survivor, nil // merged before
+		case survivor.GetMergedInto() != "" || merged.GetMergedInto() != "":
+			return nil, ErrMergeMerged.With("merged_into", cmpOr(survivor.GetMergedInto(), merged.GetMergedInto()))
+		}
+		now := c.now().UTC()
+		ts := timestamppb.New(now)
+		next := proto.CloneOf(survivor)
+		for _, e := range merged.GetEmails() {
+			next, _ = withKeys(next, IdentityKey{Email: e}, now)
+		}
+		for _, x := range merged.GetExternalIds() {
+			next, _ = withKeys(next, IdentityKey{ExternalID: x}, now)
+		}
+		next.UpdateTime, next.Etag = ts, etag.Next(survivor.GetEtag())
+		gone := &Customer{Id: merged.GetId(), Origin: merged.GetOrigin(), MergedInto: survivorID,
+			CreateTime: merged.GetCreateTime(), UpdateTime: ts, Etag: etag.Next(merged.GetEtag())}
+		_, ev, err := c.publisher.Envelope(ctx, marketingv1.EventCustomerMerged.Of(&marketingv1.CustomerMerged{
+			SurvivorCustomerId: survivorID, MergedCustomerId: mergedID}), tenant, survivorID, now)
+		if err != nil {
+			return nil, err
+		}
+		err = c.store.MergeCustomers(ctx, tenant, CustomerMerge{Survivor: next, SurvivorPrev: survivor, Merged: gone, MergedPrev: merged, Event: ev})
+		if errors.Is(err, ErrStale) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return next, nil
+	}
+	return nil, ErrIdentityContention
+}
+
+// CustomerMerge is one merge's write: both records as read and after.
+type CustomerMerge struct {
+	Survivor, SurvivorPrev, Merged, MergedPrev *Customer
+	Event                                      []byte
 }

@@ -96,3 +96,22 @@ func (k leadKeys) eraseCustomer(w *commit.Write, c *marketing.Customer) {
 		w.HDel(k.customerExternal(), x)
 	}
 }
+
+// MergeCustomers implements marketing.CustomerStore: one atomic write.
+func (s *Store) MergeCustomers(ctx context.Context, tenant string, m marketing.CustomerMerge) error {
+	k := s.scope(tenant)
+	w := commit.New().
+		Save(k.customer(m.Survivor.GetId()), m.Survivor, m.SurvivorPrev.GetEtag(), m.Survivor.GetEtag()).
+		Save(k.customer(m.Merged.GetId()), m.Merged, m.MergedPrev.GetEtag(), m.Merged.GetEtag())
+	for _, e := range m.MergedPrev.GetEmails() {
+		w.HSet(k.customerEmails(), e, m.Survivor.GetId())
+	}
+	for _, x := range m.MergedPrev.GetExternalIds() {
+		w.HSet(k.customerExternal(), x, m.Survivor.GetId())
+	}
+	err := w.Append(k.Stream(), m.Event).Run(ctx, s.rdb)
+	if errors.Is(err, commit.ErrVersionMismatch) {
+		return marketing.ErrStale
+	}
+	return err
+}

@@ -51,6 +51,19 @@ func (s *Server) GetCustomerIdentity(ctx context.Context, req *marketingv1.GetCu
 	return &marketingv1.GetCustomerIdentityResponse{Customer: c}, nil
 }
 
+// MergeCustomers implements marketingv1.MarketingServiceServer.
+func (s *Server) MergeCustomers(ctx context.Context, req *marketingv1.MergeCustomersRequest) (*marketingv1.MergeCustomersResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.customers.Merge(ctx, tenant, req.GetCustomerId(), req.GetMergedCustomerId())
+	if err != nil {
+		return nil, err
+	}
+	return &marketingv1.MergeCustomersResponse{Customer: c}, nil
+}
+
 func resolveRequest(r *marketingv1.ResolveCustomerRequest) marketing.ResolveRequest {
 	return marketing.ResolveRequest{Email: r.GetEmail(), ExternalID: r.GetExternalId(), Create: r.GetCreate(), Origin: r.GetOrigin()}
 }

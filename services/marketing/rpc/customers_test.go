@@ -179,3 +179,54 @@ func TestResolveCustomerConcurrently(t *testing.T) {
 		}
 	}
 }
+
+func TestMergeCustomersInTheRegistry(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	_, stranger := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	survivor := sys.captureLead(t, key, `{"email":"ann@example.com"}`)["customerId"].(string)
+	client, ctx := sys.marketing(key)
+	dup, err := client.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{Email: "ann.work@example.com", ExternalId: "crm-9", Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged := dup.GetCustomer().GetCustomerId()
+	path := "/v1/customers/" + survivor + ":merge"
+
+	// Another tenant's merge of these customers is NOT_FOUND and writes nothing.
+	keysBefore, eventsBefore := sys.footprint(t, tenant)
+	if r := sys.Do(t, http.MethodPost, path, stranger, []byte(`{"mergedCustomerId":"`+merged+`"}`)); r.Status != http.StatusNotFound {
+		t.Fatalf("foreign merge: %d %s, want 404", r.Status, r.Body)
+	}
+	if r := sys.Do(t, http.MethodPost, path, key, []byte(`{"mergedCustomerId":"`+survivor+`"}`)); r.Status != http.StatusBadRequest {
+		t.Fatalf("merge into itself: %d %s, want 400", r.Status, r.Body)
+	}
+	if keys, events := sys.footprint(t, tenant); keys != keysBefore || events != eventsBefore {
+		t.Fatalf("refused merges wrote %d keys and %d events", keys-keysBefore, events-eventsBefore)
+	}
+
+	got := sys.OK(t, http.MethodPost, path, key, `{"mergedCustomerId":"`+merged+`"}`)
+	if fmt.Sprint(got["emails"], got["externalIds"]) != "[ann@example.com ann.work@example.com] [crm-9]" {
+		t.Fatalf("survivor after the merge = %v", got)
+	}
+	for _, body := range []string{`{"email":"ANN.work@example.com"}`, `{"externalId":"crm-9"}`} {
+		if r := sys.OK(t, http.MethodPost, "/v1/customers:resolve", key, body); r["customer"].(map[string]any)["customerId"] != survivor {
+			t.Fatalf("resolve %s after the merge = %v, want the survivor", body, r)
+		}
+	}
+	if id := sys.OK(t, http.MethodGet, "/v1/customers/"+merged+"/identity", key, ""); id["mergedInto"] != survivor {
+		t.Fatalf("the merged customer's identity = %v, want mergedInto %s", id, survivor)
+	}
+	// Merging again changes nothing; the merged customer cannot take merges any more.
+	keysBefore, eventsBefore = sys.footprint(t, tenant)
+	sys.OK(t, http.MethodPost, path, key, `{"mergedCustomerId":"`+merged+`"}`)
+	if keys, events := sys.footprint(t, tenant); keys != keysBefore || events != eventsBefore {
+		t.Fatalf("a repeated merge wrote %d keys and %d events", keys-keysBefore, events-eventsBefore)
+	}
+	if r := sys.Do(t, http.MethodPost, "/v1/customers/"+merged+":merge", key, []byte(`{"mergedCustomerId":"`+survivor+`"}`)); r.Status != http.StatusBadRequest && r.Status != http.StatusConflict {
+		t.Fatalf("merge into a merged customer: %d %s, want 400", r.Status, r.Body)
+	}
+	if ev := sys.events(t, tenant, marketingv1.EventCustomerMerged.Name); len(ev) != 1 {
+		t.Fatalf("%d merged events, want 1", len(ev))
+	}
+}
