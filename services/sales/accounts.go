@@ -156,7 +156,38 @@ func (a *Accounts) GetContact(ctx context.Context, tenant, id string) (*Contact,
 
 // ListContacts returns a page of contacts, newest first.
 func (a *Accounts) ListContacts(ctx context.Context, tenant string, q Query) (page.Page[*Contact], error) {
+	if q.Index.ExternalID != "" {
+		return a.contactByExternalID(ctx, tenant, q)
+	}
 	return a.Store.ListContacts(ctx, tenant, q)
+}
+
+// contactByExternalID is the page of the contact of the person marketing's registry knows by the
+// external id, if it has the pair's other field.
+func (a *Accounts) contactByExternalID(ctx context.Context, tenant string, q Query) (page.Page[*Contact], error) {
+	var none page.Page[*Contact]
+	if q.After != "" {
+		return none, nil
+	}
+	customer, err := a.Registry.Find(ctx, q.Index.ExternalID)
+	if err != nil || customer == "" {
+		return none, err
+	}
+	id, err := a.Store.ContactOfCustomer(ctx, tenant, customer)
+	if errors.Is(err, ErrContactNotFound) {
+		return none, nil
+	}
+	if err != nil {
+		return none, err
+	}
+	c, err := a.Store.GetContact(ctx, tenant, id)
+	if errors.Is(err, ErrContactNotFound) || (err == nil && !q.Index.Keeps(id, c)) {
+		return none, nil
+	}
+	if err != nil {
+		return none, err
+	}
+	return page.Page[*Contact]{Items: []*Contact{c}}, nil
 }
 
 // UpdateContact changes the fields named by mask; a stale etag is ABORTED, a taken e-mail

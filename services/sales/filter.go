@@ -23,9 +23,11 @@ var (
 	contactList = filter.List{
 		Fields: []filter.Field{
 			{Name: "account_id", Ops: equal}, {Name: "owner_id", Ops: equal},
-			{Name: "email", Ops: equal}, {Name: "display_name", Ops: []filter.Operator{filter.Has}},
+			{Name: "email", Ops: equal}, {Name: "external_id", Ops: equal},
+			{Name: "display_name", Ops: []filter.Operator{filter.Has}},
 		},
-		Pairs: [][2]string{{"email", "account_id"}, {"email", "owner_id"}, {"display_name", "account_id"}, {"display_name", "owner_id"}},
+		Pairs: [][2]string{{"email", "account_id"}, {"email", "owner_id"}, {"external_id", "account_id"}, {"external_id", "owner_id"},
+			{"display_name", "account_id"}, {"display_name", "owner_id"}},
 	}
 	opportunityList = filter.List{Fields: []filter.Field{
 		{Name: "stage", Ops: equal}, {Name: "owner_id", Ops: equal}, {Name: "account_id", Ops: equal},
@@ -69,6 +71,10 @@ func ParseContactFilter(text string) (Index, error) {
 			}
 			return Index{Email: email}, nil
 		}
+		if t.Field == "external_id" {
+			id, err := t.Text()
+			return Index{ExternalID: strings.TrimSpace(id)}, err
+		}
 		p, err := t.Search()
 		lo, hi := p.Range()
 		return Index{Name: []string{"name"}, Min: lo, Max: hi, Search: p}, err
@@ -81,7 +87,7 @@ func lookup(terms []filter.Term, found func(filter.Term) (Index, error)) (Index,
 	var ix Index
 	var also []filter.Term
 	for _, t := range terms {
-		if t.Field != "email" && t.Field != "display_name" {
+		if t.Field != "email" && t.Field != "external_id" && t.Field != "display_name" {
 			also = append(also, t)
 			continue
 		}

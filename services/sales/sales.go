@@ -55,6 +55,9 @@ type CustomerRegistry interface {
 	// Resolve returns the customer id of the person with a normalized e-mail, registering a
 	// person marketing does not know; ErrMarketingUnavailable when marketing cannot answer.
 	Resolve(ctx context.Context, email string) (string, error)
+	// Find returns the customer id of the person with an external id, "" when marketing knows
+	// none; ErrMarketingUnavailable when marketing cannot answer.
+	Find(ctx context.Context, externalID string) (string, error)
 }
 
 func (e Env) event(ctx context.Context, body eventv1.Body, tenant, customerID string) ([]byte, error) {
@@ -95,8 +98,10 @@ type Index struct {
 	Min, Max string
 	Desc     bool
 	Email    string
-	Search   search.Prefix
-	Also     []string
+	// ExternalID finds the contact of the person marketing's registry knows by that id.
+	ExternalID string
+	Search     search.Prefix
+	Also       []string
 }
 
 // newestFirst is the plain index name lists newest first.

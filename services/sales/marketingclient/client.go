@@ -74,6 +74,23 @@ func unavailable(err error) error {
 
 var _ sales.CustomerRegistry = (*Client)(nil)
 
+// Find implements sales.CustomerRegistry: the customer of an external id, "" when marketing
+// knows none. A read, retried like one.
+func (c *Client) Find(ctx context.Context, externalID string) (string, error) {
+	resp, err := retried(ctx, func() (*marketingv1.ResolveCustomerResponse, error) {
+		return c.marketing.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{ExternalId: externalID})
+	})
+	switch status.Code(err) {
+	case codes.OK:
+		return resp.GetCustomer().GetCustomerId(), nil
+	case codes.NotFound, codes.InvalidArgument:
+		return "", nil
+	case codes.PermissionDenied:
+		return "", errRegistryDenied
+	}
+	return "", unavailable(err)
+}
+
 // Resolve implements sales.CustomerRegistry: the person's customer id from marketing's registry,
 // registered as a contact's person when unknown. Resolving is idempotent (the same e-mail gives
 // the same id), so it is retried like a read.

@@ -29,10 +29,18 @@ type leadsFake struct {
 	mu        sync.Mutex
 	leads     map[record]*marketingv1.Lead
 	customers map[record]string // (tenant, e-mail) -> customer id
+	external  map[record]string // (tenant, external id) -> customer id
 }
 
 func newLeadsFake() *leadsFake {
-	return &leadsFake{leads: map[record]*marketingv1.Lead{}, customers: map[record]string{}}
+	return &leadsFake{leads: map[record]*marketingv1.Lead{}, customers: map[record]string{}, external: map[record]string{}}
+}
+
+// link gives the customer of an e-mail an external id, as marketing's registry would.
+func (f *leadsFake) link(tenant, email, externalID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.external[record{tenant, externalID}] = f.customers[record{tenant, email}]
 }
 
 func (f *leadsFake) ResolveCustomer(ctx context.Context, req *marketingv1.ResolveCustomerRequest) (*marketingv1.ResolveCustomerResponse, error) {
@@ -42,6 +50,13 @@ func (f *leadsFake) ResolveCustomer(ctx context.Context, req *marketingv1.Resolv
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if req.GetEmail() == "" {
+		id, ok := f.external[record{tenant, req.GetExternalId()}]
+		if !ok {
+			return nil, status.Error(codes.NotFound, "no such person")
+		}
+		return &marketingv1.ResolveCustomerResponse{Customer: &marketingv1.ResolvedCustomer{CustomerId: id}}, nil
+	}
 	key := record{tenant, strings.ToLower(strings.TrimSpace(req.GetEmail()))}
 	id, known := f.customers[key]
 	if !known {

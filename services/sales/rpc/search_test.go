@@ -121,7 +121,7 @@ func TestAccountAndContactSearchAgainstAnIndependentComputation(t *testing.T) {
 // by another tenant.
 func TestContactIsFoundTheMomentItIsWrittenAndGoneWhenDeleted(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.NewKey(t, "", salesScopes...)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
 	_, stranger := sys.NewKey(t, "", salesScopes...)
 	find := func(k, filter string) []string {
 		r := sys.Do(t, http.MethodGet, "/v1/contacts?"+url.Values{"filter": {filter}}.Encode(), k, nil)
@@ -131,9 +131,11 @@ func TestContactIsFoundTheMomentItIsWrittenAndGoneWhenDeleted(t *testing.T) {
 		return ids(r.JSON(t), "contacts")
 	}
 	for i := range 200 {
-		c := sys.OK(t, http.MethodPost, "/v1/contacts", key, fmt.Sprintf(`{"email":"p%d@example.com","givenName":"Zoë","familyName":"Prøbe%d"}`, i, i))
+		c := sys.OK(t, http.MethodPost, "/v1/contacts", key, fmt.Sprintf(`{"email":"p%d@example.com","givenName":"Zoë","familyName":"Prøbe%d","ownerId":"u1"}`, i, i))
 		id := str(c, "id")
-		for _, f := range []string{fmt.Sprintf(`displayName:"zoe prøbe%d*"`, i), fmt.Sprintf(`email="P%d@EXAMPLE.com"`, i)} {
+		sys.leads.link(tenant, fmt.Sprintf("p%d@example.com", i), fmt.Sprintf("crm-%d", i))
+		for _, f := range []string{fmt.Sprintf(`displayName:"zoe prøbe%d*"`, i), fmt.Sprintf(`email="P%d@EXAMPLE.com"`, i),
+			fmt.Sprintf(`externalId = "crm-%d"`, i), fmt.Sprintf(`external_id = "crm-%d" AND owner_id = "u1"`, i)} {
 			if got := find(key, f); !slices.Equal(got, []string{id}) {
 				t.Fatalf("write %d: %s found %v, want %s", i, f, got, id)
 			}
@@ -152,8 +154,10 @@ func TestContactIsFoundTheMomentItIsWrittenAndGoneWhenDeleted(t *testing.T) {
 			t.Fatalf("renamed: the new name finds %v, want %s among them", got, id)
 		}
 		sys.Do(t, http.MethodDelete, "/v1/contacts/"+id, key, nil)
-		if got := find(key, fmt.Sprintf(`email="p%d@example.com"`, i)); len(got) != 0 {
-			t.Fatalf("deleted: found %v", got)
+		for _, f := range []string{fmt.Sprintf(`email="p%d@example.com"`, i), fmt.Sprintf(`externalId = "crm-%d"`, i)} {
+			if got := find(key, f); len(got) != 0 {
+				t.Fatalf("deleted: %s found %v", f, got)
+			}
 		}
 	}
 }

@@ -887,10 +887,11 @@ type ListContactsRequest struct {
 	// The next_page_token of a previous call, to get the following page.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// AIP-160 filter; field names in snake_case or lowerCamelCase.
-	// Fields: `account_id = "<id>"`, `owner_id = "ada"`, the lookup `email = "ada@example.com"`
-	// (exact, case-insensitive) and the search `display_name:"ada*"` (a prefix of any word of the
+	// Fields: `account_id = "<id>"`, `owner_id = "ada"`, the lookups `email = "ada@example.com"`
+	// (exact, case-insensitive) and `external_id = "erp-7"` (the person's id in another system, as
+	// marketing's identity registry holds it), and the search `display_name:"ada*"` (a prefix of any word of the
 	// given and family name, case- and accent-insensitive, listed in the order of the matched
-	// text). AND pairs: email or display_name with account_id or owner_id. Anything else is
+	// text). AND pairs: email, external_id or display_name with account_id or owner_id. Anything else is
 	// INVALID_ARGUMENT naming the field. Empty lists every contact.
 	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
