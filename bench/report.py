@@ -345,6 +345,35 @@ if lists:
         out(f"  {n:>9,} leads: p50 {fmt(p50, '.2f')} ms, p99 {fmt(p99, '.2f')} ms, {fmt(rps, '.0f')} req/s")
     out("")
 
+# ---------------------------------------------------------------------------------- lookup, search, export
+finds = {}  # kind -> [(leads, p50 ms, p99 ms, req/s)], (j)
+for kind, label in (("lookup", "e-mail lookup"), ("search", "name search, first page of 50")):
+    for n in (10_000, 100_000, 1_000_000):
+        if (work / f"{kind}-{n}.out").exists():
+            r = ghz_run(f"{kind}-{n}", f"(j) {label}, {n} leads")
+            if r.total and r.error_rate > MAX_ERROR_RATE:
+                problems.append(f"{r.label}: error rate {r.error_rate:.2%}: {r.error_kinds}")
+            finds.setdefault(kind, []).append((n, r.p50, r.p99, r.rps))
+exports = []  # (leads, rows/s), (k)
+for n in (10_000, 100_000, 1_000_000):
+    path = work / f"export-{n}.out"
+    if path.exists():
+        rows, ns = (int(x) for x in path.read_text().split())
+        if rows != n:
+            problems.append(f"(k) export of {n} leads gave {rows} rows")
+        exports.append((n, rows / (ns / 1e9) if ns else None))
+for kind, runs in finds.items():
+    what = "email = <a lead's e-mail>" if kind == "lookup" else 'displayName:"ada lo*"'
+    out(f"Lookup and search (j): ListLeads with {what}, ghz -c 10 at each size")
+    for n, p50, p99, rps in runs:
+        out(f"  {n:>9,} leads: p50 {fmt(p50, '.2f')} ms, p99 {fmt(p99, '.2f')} ms, {fmt(rps, '.0f')} req/s")
+if exports:
+    out("Export (k): GET /v1/leads:export (NDJSON through the gateway), the whole tenant")
+    for n, rate in exports:
+        out(f"  {n:>9,} leads: {fmt(rate, '.0f')} rows/s")
+if finds or exports:
+    out("")
+
 # ---------------------------------------------------------------------------------- event bus
 def bus_results():
     """bench/bus output: {name: value} (strings), the bus_error lines, busbench's exit status."""
@@ -531,6 +560,11 @@ if lists:
            fmt(lists_growth, ".2f") + "x", "flat (<= 1.5x)", lambda v: v <= 1.5)
 else:
     not_measured("list latency flat from 10k to 1M leads", "flat", "BENCH_LISTS=0")
+for kind, runs in finds.items():
+    if len(runs) > 1 and runs[0][2]:
+        growth = runs[-1][2] / runs[0][2]
+        target(f"{kind} p99, {runs[-1][0]:,} / {runs[0][0]:,} leads", growth, fmt(growth, ".2f") + "x",
+               "flat (<= 1.5x)", lambda v: v <= 1.5)
 if bus_enabled:
     target(f"event lag p99 at {bus_rate} events/s", bf("bus_lag_p99_ms"),
            f"{fmt(bf('bus_lag_p99_ms'), '.2f')} ms", "< 10 ms", lambda v: v < 10)

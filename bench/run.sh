@@ -20,7 +20,8 @@
 # BENCH_NO_BUILD (0; 1 uses .bin/crm and .bin/busbench as they are), BENCH_REST_TOOL (wrk; httpload
 # for the fallback), BENCH_BUS (1), BENCH_BUS_RATE (5000 events/s, the target's rate), BENCH_BUS_EVENTS (20000),
 # BENCH_BUS_TUNED_BLOCK (unset; e.g. 50ms also measures the lag with that ConsumerConfig.Block),
-# BENCH_LISTS (1; 0 skips the list runs), BENCH_LISTS_MAX (1000000), BENCH_LISTS_DURATION (5s),
+# BENCH_LISTS (1; 0 skips the list, lookup, search and export runs), BENCH_LISTS_MAX (1000000),
+# BENCH_LISTS_DURATION (5s), BENCH_EXPORT_MAX (100000: the largest tenant exported),
 # BENCH_TRACED (1; 0 skips the 10 % sampling run).
 # Results also go to bench/results/latest.txt, the raw reports to bench/results/raw/.
 set -euo pipefail
@@ -497,7 +498,7 @@ monitor_run monitor-repeat "$REPEAT_DATA"
 if [[ "$LISTS" != 0 ]]; then
   "$BIN/crm" admin tenant create --id lists --name Lists --redis-url "redis://127.0.0.1:$REDIS_PORT" >/dev/null ||
     die "could not create the lists tenant"
-  LISTS_KEY="$("$BIN/crm" admin key create --tenant lists --scopes marketing.read --redis-url "redis://127.0.0.1:$REDIS_PORT" |
+  LISTS_KEY="$("$BIN/crm" admin key create --tenant lists --scopes marketing.read,marketing.export --redis-url "redis://127.0.0.1:$REDIS_PORT" |
     sed -n 's/^secret (shown once, store it now): //p')"
   [[ -n "$LISTS_KEY" ]] || die "could not create the lists tenant's key"
   have=0
@@ -511,6 +512,32 @@ if [[ "$LISTS" != 0 ]]; then
     "$GHZ" "${GHZ_COMMON[@]}" --call crm.marketing.v1.MarketingService/ListLeads --data '{"page_size":50}' \
       --metadata "{\"authorization\":\"Bearer $LISTS_KEY\"}" --concurrency 10 --duration "$LISTS_DURATION" \
       "$GRPC_ADDR" >"$WORK/lists-$n.out" 2>"$WORK/lists-$n.err" || die "ListLeads over $n leads: ghz failed"
+    # (j) lookup and search at the same size: an e-mail lookup of a known lead, and the first page of
+    # a name prefix every lead matches (the worst case for a prefix: the whole index in range).
+    if [[ -z "${LOOKUP_EMAIL:-}" ]]; then
+      LOOKUP_EMAIL="$("$BIN/grpcurl" -plaintext -H "authorization: Bearer $LISTS_KEY" -d '{"page_size":1}' "$GRPC_ADDR" \
+        crm.marketing.v1.MarketingService/ListLeads | sed -n 's/^ *"email": "\(.*\)",$/\1/p' | head -n 1)"
+      [[ -n "$LOOKUP_EMAIL" ]] || die "could not read a lead's e-mail for the lookup run"
+    fi
+    wait_quiet
+    "$GHZ" "${GHZ_COMMON[@]}" --call crm.marketing.v1.MarketingService/ListLeads \
+      --data "{\"page_size\":50,\"filter\":\"email = \\\"$LOOKUP_EMAIL\\\"\"}" \
+      --metadata "{\"authorization\":\"Bearer $LISTS_KEY\"}" --concurrency 10 --duration "$LISTS_DURATION" \
+      "$GRPC_ADDR" >"$WORK/lookup-$n.out" 2>"$WORK/lookup-$n.err" || die "lookup over $n leads: ghz failed"
+    wait_quiet
+    "$GHZ" "${GHZ_COMMON[@]}" --call crm.marketing.v1.MarketingService/ListLeads \
+      --data '{"page_size":50,"filter":"displayName:\"ada lo*\""}' \
+      --metadata "{\"authorization\":\"Bearer $LISTS_KEY\"}" --concurrency 10 --duration "$LISTS_DURATION" \
+      "$GRPC_ADDR" >"$WORK/search-$n.out" 2>"$WORK/search-$n.err" || die "search over $n leads: ghz failed"
+    # (k) export: every lead of the tenant as NDJSON through the gateway, rows and seconds (up to
+    # BENCH_EXPORT_MAX leads, 100 thousand by default).
+    if ((n <= ${BENCH_EXPORT_MAX:-100000})); then
+      wait_quiet
+      start_ns=$(date +%s%N)
+      rows=$(curl -sf -H "Authorization: Bearer $LISTS_KEY" "$HTTP_URL/v1/leads:export" | wc -l) ||
+        die "export over $n leads failed"
+      echo "$rows $(( $(date +%s%N) - start_ns ))" >"$WORK/export-$n.out"
+    fi
   done
 fi
 
