@@ -161,6 +161,10 @@ func TestTheWholeCycle(t *testing.T) {
 
 	// The customer 360 shows the whole story.
 	view := sys.ok(t, http.MethodGet, "/v1/customers/"+customer, key, "")
+	latest, _ := obj(view, "timeline")["entries"].([]any)
+	if str(obj(view, "timeline"), "status") != "SECTION_STATUS_AVAILABLE" || len(latest) != 20 {
+		t.Errorf("the 360's timeline: %v, want its last 20 events", obj(view, "timeline"))
+	}
 	if str(obj(obj(view, "marketing"), "lifecycle"), "stage") != "LIFECYCLE_STAGE_ADVOCATE" ||
 		len(obj(view, "product")["subscriptions"].([]any)) != 1 || obj(view, "support")["ratedTickets"] != float64(1) {
 		t.Errorf("customer 360 = %v", view)

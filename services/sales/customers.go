@@ -12,6 +12,7 @@ import (
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 )
 
@@ -42,6 +43,11 @@ type SupportView interface {
 	Tickets(ctx context.Context, customer string, limit int) ([]*supportv1.Ticket, error)
 }
 
+// TimelineView reads a customer's latest events.
+type TimelineView interface {
+	Latest(ctx context.Context, customer string, limit int) ([]*integrationv1.TimelineEntry, error)
+}
+
 // Limits of the 360's lists: it is a summary, each list links to its own paged route.
 const (
 	recentOrdersShown  = 20
@@ -49,6 +55,7 @@ const (
 	subscriptionsShown = 50
 	ticketsRead        = 100
 	openTicketsShown   = 20
+	timelineShown      = 20
 )
 
 // Customers is the customer 360 use case.
@@ -57,13 +64,14 @@ type Customers struct {
 	marketing MarketingView
 	product   ProductView
 	support   SupportView
+	timeline  TimelineView
 	// deadline bounds the whole fan-out: a slow service costs its section, not the call.
 	deadline time.Duration
 }
 
 // NewCustomers returns the use case.
-func NewCustomers(env Env, marketing MarketingView, product ProductView, support SupportView, deadline time.Duration) *Customers {
-	return &Customers{env: env, marketing: marketing, product: product, support: support, deadline: deadline}
+func NewCustomers(env Env, marketing MarketingView, product ProductView, support SupportView, timeline TimelineView, deadline time.Duration) *Customers {
+	return &Customers{env: env, marketing: marketing, product: product, support: support, timeline: timeline, deadline: deadline}
 }
 
 // Get reads the five sections in parallel under one deadline. A section whose service fails is
@@ -78,6 +86,7 @@ func (c *Customers) Get(ctx context.Context, tenant, customer string) (*Customer
 		Deals:      &salesv1.DealsSection{},
 		Product:    &salesv1.ProductSection{},
 		Support:    &salesv1.SupportSection{},
+		Timeline:   &salesv1.TimelineSection{},
 	}
 	var (
 		wg    sync.WaitGroup
@@ -121,6 +130,17 @@ func (c *Customers) Get(ctx context.Context, tenant, customer string) (*Customer
 		}
 		s.OpenTickets, s.RatedTickets, s.CsatAverage = summarizeTickets(tickets)
 		return len(tickets) > 0, nil
+	})
+	// The timeline says what happened, not who the customer is: it neither makes the customer
+	// known nor, missing (integration not deployed), turns an unknown customer into a found one.
+	tl := out.Timeline
+	section(&tl.Status, &tl.Reason, func() (bool, error) {
+		var err error
+		tl.Entries, err = c.timeline.Latest(ctx, customer, timelineShown)
+		if errors.Is(err, ErrNotKnown) {
+			err = nil
+		}
+		return false, err
 	})
 	wg.Wait()
 	// Deals need the contact's account, read above; sales' own store answers fast.

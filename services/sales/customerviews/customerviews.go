@@ -1,5 +1,6 @@
 // Package customerviews reads the other services' sides of a customer for sales' customer 360:
-// marketing's lifecycle and loyalty, product's subscriptions and adoption, support's tickets. Each
+// marketing's lifecycle and loyalty, product's subscriptions and adoption, support's tickets,
+// integration's timeline. Each
 // call goes over the shared, traced connection with the caller's credential; reads are not
 // retried here, because the 360 has one deadline for the whole fan-out and shows a missing
 // section rather than waiting.
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
@@ -23,6 +25,7 @@ var (
 	_ sales.MarketingView = Marketing{}
 	_ sales.ProductView   = Product{}
 	_ sales.SupportView   = Support{}
+	_ sales.TimelineView  = Timeline{}
 )
 
 // Marketing reads a customer's lifecycle and loyalty.
@@ -85,6 +88,30 @@ func (s Support) Tickets(ctx context.Context, customer string, limit int) ([]*su
 	resp, err := s.client.ListTickets(ctx, &supportv1.ListTicketsRequest{
 		Filter: fmt.Sprintf("customer_id = %q", customer), PageSize: int32(limit)})
 	return resp.GetTickets(), classify(err)
+}
+
+// Timeline reads a customer's latest events from the integration service.
+type Timeline struct {
+	client  integrationv1.IntegrationServiceClient
+	dialErr error
+}
+
+// NewTimeline returns the view over the connection to integration; dialErr, when the process
+// knows no address for it, makes every read unavailable.
+func NewTimeline(conn grpc.ClientConnInterface, dialErr error) Timeline {
+	if dialErr != nil {
+		return Timeline{dialErr: dialErr}
+	}
+	return Timeline{client: integrationv1.NewIntegrationServiceClient(conn)}
+}
+
+// Latest implements sales.TimelineView.
+func (t Timeline) Latest(ctx context.Context, customer string, limit int) ([]*integrationv1.TimelineEntry, error) {
+	if t.dialErr != nil {
+		return nil, fmt.Errorf("%w: %w", sales.ErrServiceUnavailable, t.dialErr)
+	}
+	resp, err := t.client.ListTimeline(ctx, &integrationv1.ListTimelineRequest{CustomerId: customer, PageSize: int32(limit)})
+	return resp.GetTimelineEntries(), classify(err)
 }
 
 // classify turns a peer's status into what the 360 distinguishes: not known (an empty, available

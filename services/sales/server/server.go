@@ -55,6 +55,8 @@ func New(deps platform.Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sales: %w", err)
 	}
+	// Integration is optional: without it (no address known), the 360's timeline section says so.
+	integration, dialErr := deps.Dial("integration")
 	registry := marketingclient.New(marketing)
 	env := sales.Env{
 		Store:     redisstore.New(deps.Redis, deps.Keys),
@@ -75,7 +77,7 @@ func New(deps platform.Deps) (*Service, error) {
 		Forecasts:     sales.NewForecasts(env),
 		Values:        sales.NewValues(env),
 		Customers: sales.NewCustomers(env, customerviews.NewMarketing(marketing), customerviews.NewProduct(product),
-			customerviews.NewSupport(support), customerDeadline),
+			customerviews.NewSupport(support), customerviews.NewTimeline(integration, dialErr), customerDeadline),
 		Audit: events.Recorder{Publisher: env.Publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now},
 	}, deps.PageTokens)}, nil
 }

@@ -8,9 +8,10 @@ package salesv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
-	v1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
-	v11 "github.com/crmcycle/crm/proto/crm/product/v1"
-	v12 "github.com/crmcycle/crm/proto/crm/support/v1"
+	v1 "github.com/crmcycle/crm/proto/crm/integration/v1"
+	v11 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	v12 "github.com/crmcycle/crm/proto/crm/product/v1"
+	v13 "github.com/crmcycle/crm/proto/crm/support/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -3801,7 +3802,9 @@ type Customer struct {
 	// What the customer uses: product's subscriptions and adoption health.
 	Product *ProductSection `protobuf:"bytes,5,opt,name=product,proto3" json:"product,omitempty"`
 	// How the customer is served: support's open tickets and satisfaction.
-	Support       *SupportSection `protobuf:"bytes,6,opt,name=support,proto3" json:"support,omitempty"`
+	Support *SupportSection `protobuf:"bytes,6,opt,name=support,proto3" json:"support,omitempty"`
+	// What happened lately: the last 20 events of the customer's timeline, from integration.
+	Timeline      *TimelineSection `protobuf:"bytes,7,opt,name=timeline,proto3" json:"timeline,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3878,6 +3881,77 @@ func (x *Customer) GetSupport() *SupportSection {
 	return nil
 }
 
+func (x *Customer) GetTimeline() *TimelineSection {
+	if x != nil {
+		return x.Timeline
+	}
+	return nil
+}
+
+// The customer's latest events across services, from the integration service's timeline.
+type TimelineSection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the section could be read.
+	Status SectionStatus `protobuf:"varint,1,opt,name=status,proto3,enum=crm.sales.v1.SectionStatus" json:"status,omitempty"`
+	// Why not, when UNAVAILABLE.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The latest events, newest first (at most 20); GET /v1/customers/{id}/timeline pages the rest.
+	Entries       []*v1.TimelineEntry `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TimelineSection) Reset() {
+	*x = TimelineSection{}
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TimelineSection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TimelineSection) ProtoMessage() {}
+
+func (x *TimelineSection) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TimelineSection.ProtoReflect.Descriptor instead.
+func (*TimelineSection) Descriptor() ([]byte, []int) {
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *TimelineSection) GetStatus() SectionStatus {
+	if x != nil {
+		return x.Status
+	}
+	return SectionStatus_SECTION_STATUS_UNSPECIFIED
+}
+
+func (x *TimelineSection) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *TimelineSection) GetEntries() []*v1.TimelineEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
 // The customer's contact and account, from sales.
 type ProfileSection struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3895,7 +3969,7 @@ type ProfileSection struct {
 
 func (x *ProfileSection) Reset() {
 	*x = ProfileSection{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[72]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3907,7 +3981,7 @@ func (x *ProfileSection) String() string {
 func (*ProfileSection) ProtoMessage() {}
 
 func (x *ProfileSection) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[72]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3920,7 +3994,7 @@ func (x *ProfileSection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileSection.ProtoReflect.Descriptor instead.
 func (*ProfileSection) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{72}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ProfileSection) GetStatus() SectionStatus {
@@ -3959,16 +4033,16 @@ type MarketingSection struct {
 	// Why not, when UNAVAILABLE.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// The lifecycle stage, at-risk flag and reasons, and the history of moves.
-	Lifecycle *v1.CustomerLifecycle `protobuf:"bytes,3,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
+	Lifecycle *v11.CustomerLifecycle `protobuf:"bytes,3,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
 	// Points, tier and the latest ledger entries; absent before the first credit.
-	Loyalty       *v1.LoyaltyAccount `protobuf:"bytes,4,opt,name=loyalty,proto3" json:"loyalty,omitempty"`
+	Loyalty       *v11.LoyaltyAccount `protobuf:"bytes,4,opt,name=loyalty,proto3" json:"loyalty,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MarketingSection) Reset() {
 	*x = MarketingSection{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[73]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3980,7 +4054,7 @@ func (x *MarketingSection) String() string {
 func (*MarketingSection) ProtoMessage() {}
 
 func (x *MarketingSection) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[73]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3993,7 +4067,7 @@ func (x *MarketingSection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarketingSection.ProtoReflect.Descriptor instead.
 func (*MarketingSection) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{73}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *MarketingSection) GetStatus() SectionStatus {
@@ -4010,14 +4084,14 @@ func (x *MarketingSection) GetReason() string {
 	return ""
 }
 
-func (x *MarketingSection) GetLifecycle() *v1.CustomerLifecycle {
+func (x *MarketingSection) GetLifecycle() *v11.CustomerLifecycle {
 	if x != nil {
 		return x.Lifecycle
 	}
 	return nil
 }
 
-func (x *MarketingSection) GetLoyalty() *v1.LoyaltyAccount {
+func (x *MarketingSection) GetLoyalty() *v11.LoyaltyAccount {
 	if x != nil {
 		return x.Loyalty
 	}
@@ -4043,7 +4117,7 @@ type DealsSection struct {
 
 func (x *DealsSection) Reset() {
 	*x = DealsSection{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[74]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4055,7 +4129,7 @@ func (x *DealsSection) String() string {
 func (*DealsSection) ProtoMessage() {}
 
 func (x *DealsSection) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[74]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4068,7 +4142,7 @@ func (x *DealsSection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DealsSection.ProtoReflect.Descriptor instead.
 func (*DealsSection) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{74}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *DealsSection) GetStatus() SectionStatus {
@@ -4114,16 +4188,16 @@ type ProductSection struct {
 	// Why not, when UNAVAILABLE.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Subscriptions and one-time entitlements (at most 50).
-	Subscriptions []*v11.Subscription `protobuf:"bytes,3,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	Subscriptions []*v12.Subscription `protobuf:"bytes,3,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
 	// Adoption health; absent before the first subscription.
-	Adoption      *v11.Adoption `protobuf:"bytes,4,opt,name=adoption,proto3" json:"adoption,omitempty"`
+	Adoption      *v12.Adoption `protobuf:"bytes,4,opt,name=adoption,proto3" json:"adoption,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProductSection) Reset() {
 	*x = ProductSection{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[75]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4135,7 +4209,7 @@ func (x *ProductSection) String() string {
 func (*ProductSection) ProtoMessage() {}
 
 func (x *ProductSection) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[75]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4148,7 +4222,7 @@ func (x *ProductSection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProductSection.ProtoReflect.Descriptor instead.
 func (*ProductSection) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{75}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ProductSection) GetStatus() SectionStatus {
@@ -4165,14 +4239,14 @@ func (x *ProductSection) GetReason() string {
 	return ""
 }
 
-func (x *ProductSection) GetSubscriptions() []*v11.Subscription {
+func (x *ProductSection) GetSubscriptions() []*v12.Subscription {
 	if x != nil {
 		return x.Subscriptions
 	}
 	return nil
 }
 
-func (x *ProductSection) GetAdoption() *v11.Adoption {
+func (x *ProductSection) GetAdoption() *v12.Adoption {
 	if x != nil {
 		return x.Adoption
 	}
@@ -4187,7 +4261,7 @@ type SupportSection struct {
 	// Why not, when UNAVAILABLE.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Tickets not yet solved or closed (at most 20 of the customer's latest 100 tickets).
-	OpenTickets []*v12.Ticket `protobuf:"bytes,3,rep,name=open_tickets,json=openTickets,proto3" json:"open_tickets,omitempty"`
+	OpenTickets []*v13.Ticket `protobuf:"bytes,3,rep,name=open_tickets,json=openTickets,proto3" json:"open_tickets,omitempty"`
 	// How many of those latest tickets the customer rated.
 	RatedTickets int32 `protobuf:"varint,4,opt,name=rated_tickets,json=ratedTickets,proto3" json:"rated_tickets,omitempty"`
 	// The average CSAT (1-5) of the rated ones; 0 when none is rated.
@@ -4198,7 +4272,7 @@ type SupportSection struct {
 
 func (x *SupportSection) Reset() {
 	*x = SupportSection{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[76]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4210,7 +4284,7 @@ func (x *SupportSection) String() string {
 func (*SupportSection) ProtoMessage() {}
 
 func (x *SupportSection) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[76]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4223,7 +4297,7 @@ func (x *SupportSection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupportSection.ProtoReflect.Descriptor instead.
 func (*SupportSection) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{76}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *SupportSection) GetStatus() SectionStatus {
@@ -4240,7 +4314,7 @@ func (x *SupportSection) GetReason() string {
 	return ""
 }
 
-func (x *SupportSection) GetOpenTickets() []*v12.Ticket {
+func (x *SupportSection) GetOpenTickets() []*v13.Ticket {
 	if x != nil {
 		return x.OpenTickets
 	}
@@ -4272,7 +4346,7 @@ type BatchGetAccountsRequest struct {
 
 func (x *BatchGetAccountsRequest) Reset() {
 	*x = BatchGetAccountsRequest{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[77]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4284,7 +4358,7 @@ func (x *BatchGetAccountsRequest) String() string {
 func (*BatchGetAccountsRequest) ProtoMessage() {}
 
 func (x *BatchGetAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[77]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4297,7 +4371,7 @@ func (x *BatchGetAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetAccountsRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{77}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *BatchGetAccountsRequest) GetIds() []string {
@@ -4318,7 +4392,7 @@ type BatchGetAccountsResponse struct {
 
 func (x *BatchGetAccountsResponse) Reset() {
 	*x = BatchGetAccountsResponse{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[78]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4330,7 +4404,7 @@ func (x *BatchGetAccountsResponse) String() string {
 func (*BatchGetAccountsResponse) ProtoMessage() {}
 
 func (x *BatchGetAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[78]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4343,7 +4417,7 @@ func (x *BatchGetAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetAccountsResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{78}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *BatchGetAccountsResponse) GetAccounts() []*Account {
@@ -4364,7 +4438,7 @@ type BatchGetContactsRequest struct {
 
 func (x *BatchGetContactsRequest) Reset() {
 	*x = BatchGetContactsRequest{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[79]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4376,7 +4450,7 @@ func (x *BatchGetContactsRequest) String() string {
 func (*BatchGetContactsRequest) ProtoMessage() {}
 
 func (x *BatchGetContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[79]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4389,7 +4463,7 @@ func (x *BatchGetContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetContactsRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetContactsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{79}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *BatchGetContactsRequest) GetIds() []string {
@@ -4410,7 +4484,7 @@ type BatchGetContactsResponse struct {
 
 func (x *BatchGetContactsResponse) Reset() {
 	*x = BatchGetContactsResponse{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[80]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4422,7 +4496,7 @@ func (x *BatchGetContactsResponse) String() string {
 func (*BatchGetContactsResponse) ProtoMessage() {}
 
 func (x *BatchGetContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[80]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4435,7 +4509,7 @@ func (x *BatchGetContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetContactsResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetContactsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{80}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *BatchGetContactsResponse) GetContacts() []*Contact {
@@ -4456,7 +4530,7 @@ type BatchGetOpportunitiesRequest struct {
 
 func (x *BatchGetOpportunitiesRequest) Reset() {
 	*x = BatchGetOpportunitiesRequest{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[81]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4468,7 +4542,7 @@ func (x *BatchGetOpportunitiesRequest) String() string {
 func (*BatchGetOpportunitiesRequest) ProtoMessage() {}
 
 func (x *BatchGetOpportunitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[81]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4481,7 +4555,7 @@ func (x *BatchGetOpportunitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetOpportunitiesRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetOpportunitiesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{81}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *BatchGetOpportunitiesRequest) GetIds() []string {
@@ -4502,7 +4576,7 @@ type BatchGetOpportunitiesResponse struct {
 
 func (x *BatchGetOpportunitiesResponse) Reset() {
 	*x = BatchGetOpportunitiesResponse{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[82]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4514,7 +4588,7 @@ func (x *BatchGetOpportunitiesResponse) String() string {
 func (*BatchGetOpportunitiesResponse) ProtoMessage() {}
 
 func (x *BatchGetOpportunitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[82]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4527,7 +4601,7 @@ func (x *BatchGetOpportunitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetOpportunitiesResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetOpportunitiesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{82}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *BatchGetOpportunitiesResponse) GetOpportunities() []*Opportunity {
@@ -4548,7 +4622,7 @@ type BatchGetOrdersRequest struct {
 
 func (x *BatchGetOrdersRequest) Reset() {
 	*x = BatchGetOrdersRequest{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[83]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4560,7 +4634,7 @@ func (x *BatchGetOrdersRequest) String() string {
 func (*BatchGetOrdersRequest) ProtoMessage() {}
 
 func (x *BatchGetOrdersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[83]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4573,7 +4647,7 @@ func (x *BatchGetOrdersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetOrdersRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetOrdersRequest) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{83}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *BatchGetOrdersRequest) GetIds() []string {
@@ -4594,7 +4668,7 @@ type BatchGetOrdersResponse struct {
 
 func (x *BatchGetOrdersResponse) Reset() {
 	*x = BatchGetOrdersResponse{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[84]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4606,7 +4680,7 @@ func (x *BatchGetOrdersResponse) String() string {
 func (*BatchGetOrdersResponse) ProtoMessage() {}
 
 func (x *BatchGetOrdersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[84]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4619,7 +4693,7 @@ func (x *BatchGetOrdersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetOrdersResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetOrdersResponse) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{84}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *BatchGetOrdersResponse) GetOrders() []*Order {
@@ -4640,7 +4714,7 @@ type BatchGetActivitiesRequest struct {
 
 func (x *BatchGetActivitiesRequest) Reset() {
 	*x = BatchGetActivitiesRequest{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[85]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4652,7 +4726,7 @@ func (x *BatchGetActivitiesRequest) String() string {
 func (*BatchGetActivitiesRequest) ProtoMessage() {}
 
 func (x *BatchGetActivitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[85]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4665,7 +4739,7 @@ func (x *BatchGetActivitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetActivitiesRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetActivitiesRequest) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{85}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *BatchGetActivitiesRequest) GetIds() []string {
@@ -4686,7 +4760,7 @@ type BatchGetActivitiesResponse struct {
 
 func (x *BatchGetActivitiesResponse) Reset() {
 	*x = BatchGetActivitiesResponse{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[86]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4698,7 +4772,7 @@ func (x *BatchGetActivitiesResponse) String() string {
 func (*BatchGetActivitiesResponse) ProtoMessage() {}
 
 func (x *BatchGetActivitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[86]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4711,7 +4785,7 @@ func (x *BatchGetActivitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetActivitiesResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetActivitiesResponse) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{86}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *BatchGetActivitiesResponse) GetActivities() []*Activity {
@@ -4732,7 +4806,7 @@ type BatchCreateContactsRequest struct {
 
 func (x *BatchCreateContactsRequest) Reset() {
 	*x = BatchCreateContactsRequest{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[87]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4744,7 +4818,7 @@ func (x *BatchCreateContactsRequest) String() string {
 func (*BatchCreateContactsRequest) ProtoMessage() {}
 
 func (x *BatchCreateContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[87]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4757,7 +4831,7 @@ func (x *BatchCreateContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateContactsRequest.ProtoReflect.Descriptor instead.
 func (*BatchCreateContactsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{87}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *BatchCreateContactsRequest) GetRequests() []*CreateContactRequest {
@@ -4778,7 +4852,7 @@ type BatchCreateContactsResponse struct {
 
 func (x *BatchCreateContactsResponse) Reset() {
 	*x = BatchCreateContactsResponse{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[88]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4790,7 +4864,7 @@ func (x *BatchCreateContactsResponse) String() string {
 func (*BatchCreateContactsResponse) ProtoMessage() {}
 
 func (x *BatchCreateContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[88]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4803,7 +4877,7 @@ func (x *BatchCreateContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateContactsResponse.ProtoReflect.Descriptor instead.
 func (*BatchCreateContactsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{88}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *BatchCreateContactsResponse) GetResults() []*BatchCreateContactsResult {
@@ -4827,7 +4901,7 @@ type BatchCreateContactsResult struct {
 
 func (x *BatchCreateContactsResult) Reset() {
 	*x = BatchCreateContactsResult{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[89]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4839,7 +4913,7 @@ func (x *BatchCreateContactsResult) String() string {
 func (*BatchCreateContactsResult) ProtoMessage() {}
 
 func (x *BatchCreateContactsResult) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[89]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4852,7 +4926,7 @@ func (x *BatchCreateContactsResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateContactsResult.ProtoReflect.Descriptor instead.
 func (*BatchCreateContactsResult) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{89}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *BatchCreateContactsResult) GetContact() *Contact {
@@ -4880,7 +4954,7 @@ type ExportAccountsRequest struct {
 
 func (x *ExportAccountsRequest) Reset() {
 	*x = ExportAccountsRequest{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[90]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4892,7 +4966,7 @@ func (x *ExportAccountsRequest) String() string {
 func (*ExportAccountsRequest) ProtoMessage() {}
 
 func (x *ExportAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[90]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4905,7 +4979,7 @@ func (x *ExportAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportAccountsRequest.ProtoReflect.Descriptor instead.
 func (*ExportAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{90}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ExportAccountsRequest) GetFilter() string {
@@ -4926,7 +5000,7 @@ type ExportAccountsResponse struct {
 
 func (x *ExportAccountsResponse) Reset() {
 	*x = ExportAccountsResponse{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[91]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4938,7 +5012,7 @@ func (x *ExportAccountsResponse) String() string {
 func (*ExportAccountsResponse) ProtoMessage() {}
 
 func (x *ExportAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[91]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4951,7 +5025,7 @@ func (x *ExportAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportAccountsResponse.ProtoReflect.Descriptor instead.
 func (*ExportAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{91}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ExportAccountsResponse) GetAccounts() []*Account {
@@ -4972,7 +5046,7 @@ type ExportContactsRequest struct {
 
 func (x *ExportContactsRequest) Reset() {
 	*x = ExportContactsRequest{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[92]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4984,7 +5058,7 @@ func (x *ExportContactsRequest) String() string {
 func (*ExportContactsRequest) ProtoMessage() {}
 
 func (x *ExportContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[92]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4997,7 +5071,7 @@ func (x *ExportContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportContactsRequest.ProtoReflect.Descriptor instead.
 func (*ExportContactsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{92}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ExportContactsRequest) GetFilter() string {
@@ -5018,7 +5092,7 @@ type ExportContactsResponse struct {
 
 func (x *ExportContactsResponse) Reset() {
 	*x = ExportContactsResponse{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[93]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5030,7 +5104,7 @@ func (x *ExportContactsResponse) String() string {
 func (*ExportContactsResponse) ProtoMessage() {}
 
 func (x *ExportContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[93]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5043,7 +5117,7 @@ func (x *ExportContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportContactsResponse.ProtoReflect.Descriptor instead.
 func (*ExportContactsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{93}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *ExportContactsResponse) GetContacts() []*Contact {
@@ -5064,7 +5138,7 @@ type ExportOrdersRequest struct {
 
 func (x *ExportOrdersRequest) Reset() {
 	*x = ExportOrdersRequest{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[94]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5076,7 +5150,7 @@ func (x *ExportOrdersRequest) String() string {
 func (*ExportOrdersRequest) ProtoMessage() {}
 
 func (x *ExportOrdersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[94]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5089,7 +5163,7 @@ func (x *ExportOrdersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportOrdersRequest.ProtoReflect.Descriptor instead.
 func (*ExportOrdersRequest) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{94}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *ExportOrdersRequest) GetFilter() string {
@@ -5110,7 +5184,7 @@ type ExportOrdersResponse struct {
 
 func (x *ExportOrdersResponse) Reset() {
 	*x = ExportOrdersResponse{}
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[95]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5122,7 +5196,7 @@ func (x *ExportOrdersResponse) String() string {
 func (*ExportOrdersResponse) ProtoMessage() {}
 
 func (x *ExportOrdersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[95]
+	mi := &file_crm_sales_v1_sales_service_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5135,7 +5209,7 @@ func (x *ExportOrdersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportOrdersResponse.ProtoReflect.Descriptor instead.
 func (*ExportOrdersResponse) Descriptor() ([]byte, []int) {
-	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{95}
+	return file_crm_sales_v1_sales_service_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *ExportOrdersResponse) GetOrders() []*Order {
@@ -5149,7 +5223,7 @@ var File_crm_sales_v1_sales_service_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\n" +
-	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a$crm/product/v1/product_service.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x18crm/sales/v1/value.proto\x1a$crm/support/v1/support_service.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xeb\x02\n" +
+	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a*crm/integration/v1/integration_types.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a$crm/product/v1/product_service.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x18crm/sales/v1/value.proto\x1a$crm/support/v1/support_service.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xeb\x02\n" +
 	"\aAccount\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x121\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12 \n" +
@@ -5356,7 +5430,7 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\"M\n" +
 	"\x18GetCustomerValueResponse\x121\n" +
-	"\x05value\x18\x01 \x01(\v2\x1b.crm.sales.v1.CustomerValueR\x05value\"\xc3\x02\n" +
+	"\x05value\x18\x01 \x01(\v2\x1b.crm.sales.v1.CustomerValueR\x05value\"\xfe\x02\n" +
 	"\bCustomer\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x126\n" +
@@ -5364,7 +5438,12 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\tmarketing\x18\x03 \x01(\v2\x1e.crm.sales.v1.MarketingSectionR\tmarketing\x120\n" +
 	"\x05deals\x18\x04 \x01(\v2\x1a.crm.sales.v1.DealsSectionR\x05deals\x126\n" +
 	"\aproduct\x18\x05 \x01(\v2\x1c.crm.sales.v1.ProductSectionR\aproduct\x126\n" +
-	"\asupport\x18\x06 \x01(\v2\x1c.crm.sales.v1.SupportSectionR\asupport\"\xbf\x01\n" +
+	"\asupport\x18\x06 \x01(\v2\x1c.crm.sales.v1.SupportSectionR\asupport\x129\n" +
+	"\btimeline\x18\a \x01(\v2\x1d.crm.sales.v1.TimelineSectionR\btimeline\"\x9b\x01\n" +
+	"\x0fTimelineSection\x123\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1b.crm.sales.v1.SectionStatusR\x06status\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12;\n" +
+	"\aentries\x18\x03 \x03(\v2!.crm.integration.v1.TimelineEntryR\aentries\"\xbf\x01\n" +
 	"\x0eProfileSection\x123\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1b.crm.sales.v1.SectionStatusR\x06status\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12/\n" +
@@ -5501,7 +5580,7 @@ func file_crm_sales_v1_sales_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_sales_v1_sales_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_sales_v1_sales_service_proto_msgTypes = make([]protoimpl.MessageInfo, 96)
+var file_crm_sales_v1_sales_service_proto_msgTypes = make([]protoimpl.MessageInfo, 97)
 var file_crm_sales_v1_sales_service_proto_goTypes = []any{
 	(SectionStatus)(0),                    // 0: crm.sales.v1.SectionStatus
 	(*Account)(nil),                       // 1: crm.sales.v1.Account
@@ -5576,228 +5655,233 @@ var file_crm_sales_v1_sales_service_proto_goTypes = []any{
 	(*GetCustomerValueRequest)(nil),       // 70: crm.sales.v1.GetCustomerValueRequest
 	(*GetCustomerValueResponse)(nil),      // 71: crm.sales.v1.GetCustomerValueResponse
 	(*Customer)(nil),                      // 72: crm.sales.v1.Customer
-	(*ProfileSection)(nil),                // 73: crm.sales.v1.ProfileSection
-	(*MarketingSection)(nil),              // 74: crm.sales.v1.MarketingSection
-	(*DealsSection)(nil),                  // 75: crm.sales.v1.DealsSection
-	(*ProductSection)(nil),                // 76: crm.sales.v1.ProductSection
-	(*SupportSection)(nil),                // 77: crm.sales.v1.SupportSection
-	(*BatchGetAccountsRequest)(nil),       // 78: crm.sales.v1.BatchGetAccountsRequest
-	(*BatchGetAccountsResponse)(nil),      // 79: crm.sales.v1.BatchGetAccountsResponse
-	(*BatchGetContactsRequest)(nil),       // 80: crm.sales.v1.BatchGetContactsRequest
-	(*BatchGetContactsResponse)(nil),      // 81: crm.sales.v1.BatchGetContactsResponse
-	(*BatchGetOpportunitiesRequest)(nil),  // 82: crm.sales.v1.BatchGetOpportunitiesRequest
-	(*BatchGetOpportunitiesResponse)(nil), // 83: crm.sales.v1.BatchGetOpportunitiesResponse
-	(*BatchGetOrdersRequest)(nil),         // 84: crm.sales.v1.BatchGetOrdersRequest
-	(*BatchGetOrdersResponse)(nil),        // 85: crm.sales.v1.BatchGetOrdersResponse
-	(*BatchGetActivitiesRequest)(nil),     // 86: crm.sales.v1.BatchGetActivitiesRequest
-	(*BatchGetActivitiesResponse)(nil),    // 87: crm.sales.v1.BatchGetActivitiesResponse
-	(*BatchCreateContactsRequest)(nil),    // 88: crm.sales.v1.BatchCreateContactsRequest
-	(*BatchCreateContactsResponse)(nil),   // 89: crm.sales.v1.BatchCreateContactsResponse
-	(*BatchCreateContactsResult)(nil),     // 90: crm.sales.v1.BatchCreateContactsResult
-	(*ExportAccountsRequest)(nil),         // 91: crm.sales.v1.ExportAccountsRequest
-	(*ExportAccountsResponse)(nil),        // 92: crm.sales.v1.ExportAccountsResponse
-	(*ExportContactsRequest)(nil),         // 93: crm.sales.v1.ExportContactsRequest
-	(*ExportContactsResponse)(nil),        // 94: crm.sales.v1.ExportContactsResponse
-	(*ExportOrdersRequest)(nil),           // 95: crm.sales.v1.ExportOrdersRequest
-	(*ExportOrdersResponse)(nil),          // 96: crm.sales.v1.ExportOrdersResponse
-	(*timestamppb.Timestamp)(nil),         // 97: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),         // 98: google.protobuf.FieldMask
-	(*Contact)(nil),                       // 99: crm.sales.v1.Contact
-	(*Opportunity)(nil),                   // 100: crm.sales.v1.Opportunity
-	(*Pipeline)(nil),                      // 101: crm.sales.v1.Pipeline
-	(*OrderLine)(nil),                     // 102: crm.sales.v1.OrderLine
-	(*Order)(nil),                         // 103: crm.sales.v1.Order
-	(*Activity)(nil),                      // 104: crm.sales.v1.Activity
-	(*Forecast)(nil),                      // 105: crm.sales.v1.Forecast
-	(*CustomerValue)(nil),                 // 106: crm.sales.v1.CustomerValue
-	(*v1.CustomerLifecycle)(nil),          // 107: crm.marketing.v1.CustomerLifecycle
-	(*v1.LoyaltyAccount)(nil),             // 108: crm.marketing.v1.LoyaltyAccount
-	(*v11.Subscription)(nil),              // 109: crm.product.v1.Subscription
-	(*v11.Adoption)(nil),                  // 110: crm.product.v1.Adoption
-	(*v12.Ticket)(nil),                    // 111: crm.support.v1.Ticket
-	(*status.Status)(nil),                 // 112: google.rpc.Status
+	(*TimelineSection)(nil),               // 73: crm.sales.v1.TimelineSection
+	(*ProfileSection)(nil),                // 74: crm.sales.v1.ProfileSection
+	(*MarketingSection)(nil),              // 75: crm.sales.v1.MarketingSection
+	(*DealsSection)(nil),                  // 76: crm.sales.v1.DealsSection
+	(*ProductSection)(nil),                // 77: crm.sales.v1.ProductSection
+	(*SupportSection)(nil),                // 78: crm.sales.v1.SupportSection
+	(*BatchGetAccountsRequest)(nil),       // 79: crm.sales.v1.BatchGetAccountsRequest
+	(*BatchGetAccountsResponse)(nil),      // 80: crm.sales.v1.BatchGetAccountsResponse
+	(*BatchGetContactsRequest)(nil),       // 81: crm.sales.v1.BatchGetContactsRequest
+	(*BatchGetContactsResponse)(nil),      // 82: crm.sales.v1.BatchGetContactsResponse
+	(*BatchGetOpportunitiesRequest)(nil),  // 83: crm.sales.v1.BatchGetOpportunitiesRequest
+	(*BatchGetOpportunitiesResponse)(nil), // 84: crm.sales.v1.BatchGetOpportunitiesResponse
+	(*BatchGetOrdersRequest)(nil),         // 85: crm.sales.v1.BatchGetOrdersRequest
+	(*BatchGetOrdersResponse)(nil),        // 86: crm.sales.v1.BatchGetOrdersResponse
+	(*BatchGetActivitiesRequest)(nil),     // 87: crm.sales.v1.BatchGetActivitiesRequest
+	(*BatchGetActivitiesResponse)(nil),    // 88: crm.sales.v1.BatchGetActivitiesResponse
+	(*BatchCreateContactsRequest)(nil),    // 89: crm.sales.v1.BatchCreateContactsRequest
+	(*BatchCreateContactsResponse)(nil),   // 90: crm.sales.v1.BatchCreateContactsResponse
+	(*BatchCreateContactsResult)(nil),     // 91: crm.sales.v1.BatchCreateContactsResult
+	(*ExportAccountsRequest)(nil),         // 92: crm.sales.v1.ExportAccountsRequest
+	(*ExportAccountsResponse)(nil),        // 93: crm.sales.v1.ExportAccountsResponse
+	(*ExportContactsRequest)(nil),         // 94: crm.sales.v1.ExportContactsRequest
+	(*ExportContactsResponse)(nil),        // 95: crm.sales.v1.ExportContactsResponse
+	(*ExportOrdersRequest)(nil),           // 96: crm.sales.v1.ExportOrdersRequest
+	(*ExportOrdersResponse)(nil),          // 97: crm.sales.v1.ExportOrdersResponse
+	(*timestamppb.Timestamp)(nil),         // 98: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),         // 99: google.protobuf.FieldMask
+	(*Contact)(nil),                       // 100: crm.sales.v1.Contact
+	(*Opportunity)(nil),                   // 101: crm.sales.v1.Opportunity
+	(*Pipeline)(nil),                      // 102: crm.sales.v1.Pipeline
+	(*OrderLine)(nil),                     // 103: crm.sales.v1.OrderLine
+	(*Order)(nil),                         // 104: crm.sales.v1.Order
+	(*Activity)(nil),                      // 105: crm.sales.v1.Activity
+	(*Forecast)(nil),                      // 106: crm.sales.v1.Forecast
+	(*CustomerValue)(nil),                 // 107: crm.sales.v1.CustomerValue
+	(*v1.TimelineEntry)(nil),              // 108: crm.integration.v1.TimelineEntry
+	(*v11.CustomerLifecycle)(nil),         // 109: crm.marketing.v1.CustomerLifecycle
+	(*v11.LoyaltyAccount)(nil),            // 110: crm.marketing.v1.LoyaltyAccount
+	(*v12.Subscription)(nil),              // 111: crm.product.v1.Subscription
+	(*v12.Adoption)(nil),                  // 112: crm.product.v1.Adoption
+	(*v13.Ticket)(nil),                    // 113: crm.support.v1.Ticket
+	(*status.Status)(nil),                 // 114: google.rpc.Status
 }
 var file_crm_sales_v1_sales_service_proto_depIdxs = []int32{
-	97,  // 0: crm.sales.v1.Account.create_time:type_name -> google.protobuf.Timestamp
-	97,  // 1: crm.sales.v1.Account.update_time:type_name -> google.protobuf.Timestamp
+	98,  // 0: crm.sales.v1.Account.create_time:type_name -> google.protobuf.Timestamp
+	98,  // 1: crm.sales.v1.Account.update_time:type_name -> google.protobuf.Timestamp
 	1,   // 2: crm.sales.v1.CreateAccountRequest.account:type_name -> crm.sales.v1.Account
 	1,   // 3: crm.sales.v1.CreateAccountResponse.account:type_name -> crm.sales.v1.Account
 	1,   // 4: crm.sales.v1.GetAccountResponse.account:type_name -> crm.sales.v1.Account
 	1,   // 5: crm.sales.v1.ListAccountsResponse.accounts:type_name -> crm.sales.v1.Account
 	1,   // 6: crm.sales.v1.UpdateAccountRequest.account:type_name -> crm.sales.v1.Account
-	98,  // 7: crm.sales.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	99,  // 7: crm.sales.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
 	1,   // 8: crm.sales.v1.UpdateAccountResponse.account:type_name -> crm.sales.v1.Account
-	99,  // 9: crm.sales.v1.CreateContactRequest.contact:type_name -> crm.sales.v1.Contact
-	99,  // 10: crm.sales.v1.CreateContactResponse.contact:type_name -> crm.sales.v1.Contact
-	99,  // 11: crm.sales.v1.GetContactResponse.contact:type_name -> crm.sales.v1.Contact
-	99,  // 12: crm.sales.v1.ListContactsResponse.contacts:type_name -> crm.sales.v1.Contact
-	99,  // 13: crm.sales.v1.UpdateContactRequest.contact:type_name -> crm.sales.v1.Contact
-	98,  // 14: crm.sales.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	99,  // 15: crm.sales.v1.UpdateContactResponse.contact:type_name -> crm.sales.v1.Contact
-	100, // 16: crm.sales.v1.ConvertLeadRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	100, // 9: crm.sales.v1.CreateContactRequest.contact:type_name -> crm.sales.v1.Contact
+	100, // 10: crm.sales.v1.CreateContactResponse.contact:type_name -> crm.sales.v1.Contact
+	100, // 11: crm.sales.v1.GetContactResponse.contact:type_name -> crm.sales.v1.Contact
+	100, // 12: crm.sales.v1.ListContactsResponse.contacts:type_name -> crm.sales.v1.Contact
+	100, // 13: crm.sales.v1.UpdateContactRequest.contact:type_name -> crm.sales.v1.Contact
+	99,  // 14: crm.sales.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	100, // 15: crm.sales.v1.UpdateContactResponse.contact:type_name -> crm.sales.v1.Contact
+	101, // 16: crm.sales.v1.ConvertLeadRequest.opportunity:type_name -> crm.sales.v1.Opportunity
 	1,   // 17: crm.sales.v1.ConvertLeadResponse.account:type_name -> crm.sales.v1.Account
-	99,  // 18: crm.sales.v1.ConvertLeadResponse.contact:type_name -> crm.sales.v1.Contact
-	100, // 19: crm.sales.v1.ConvertLeadResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	101, // 20: crm.sales.v1.CreatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
-	101, // 21: crm.sales.v1.CreatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
-	101, // 22: crm.sales.v1.GetPipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
-	101, // 23: crm.sales.v1.ListPipelinesResponse.pipelines:type_name -> crm.sales.v1.Pipeline
-	101, // 24: crm.sales.v1.UpdatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
-	98,  // 25: crm.sales.v1.UpdatePipelineRequest.update_mask:type_name -> google.protobuf.FieldMask
-	101, // 26: crm.sales.v1.UpdatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
-	100, // 27: crm.sales.v1.CreateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
-	100, // 28: crm.sales.v1.CreateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	100, // 29: crm.sales.v1.GetOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	100, // 30: crm.sales.v1.ListOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
-	100, // 31: crm.sales.v1.UpdateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
-	98,  // 32: crm.sales.v1.UpdateOpportunityRequest.update_mask:type_name -> google.protobuf.FieldMask
-	100, // 33: crm.sales.v1.UpdateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	102, // 34: crm.sales.v1.AddLineItemRequest.line_item:type_name -> crm.sales.v1.OrderLine
-	100, // 35: crm.sales.v1.AddLineItemResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	102, // 36: crm.sales.v1.AddLineItemResponse.line_item:type_name -> crm.sales.v1.OrderLine
-	100, // 37: crm.sales.v1.MoveOpportunityStageResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	100, // 38: crm.sales.v1.WinOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	103, // 39: crm.sales.v1.WinOpportunityResponse.order:type_name -> crm.sales.v1.Order
-	100, // 40: crm.sales.v1.LoseOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
-	103, // 41: crm.sales.v1.CreateOrderRequest.order:type_name -> crm.sales.v1.Order
-	103, // 42: crm.sales.v1.CreateOrderResponse.order:type_name -> crm.sales.v1.Order
-	103, // 43: crm.sales.v1.GetOrderResponse.order:type_name -> crm.sales.v1.Order
-	103, // 44: crm.sales.v1.ListOrdersResponse.orders:type_name -> crm.sales.v1.Order
-	104, // 45: crm.sales.v1.CreateActivityRequest.activity:type_name -> crm.sales.v1.Activity
-	104, // 46: crm.sales.v1.CreateActivityResponse.activity:type_name -> crm.sales.v1.Activity
-	104, // 47: crm.sales.v1.GetActivityResponse.activity:type_name -> crm.sales.v1.Activity
-	104, // 48: crm.sales.v1.ListActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
-	104, // 49: crm.sales.v1.CompleteActivityResponse.activity:type_name -> crm.sales.v1.Activity
-	104, // 50: crm.sales.v1.ListOverdueTasksResponse.activities:type_name -> crm.sales.v1.Activity
-	105, // 51: crm.sales.v1.GetForecastResponse.forecast:type_name -> crm.sales.v1.Forecast
-	105, // 52: crm.sales.v1.GetForecastSeriesResponse.forecasts:type_name -> crm.sales.v1.Forecast
+	100, // 18: crm.sales.v1.ConvertLeadResponse.contact:type_name -> crm.sales.v1.Contact
+	101, // 19: crm.sales.v1.ConvertLeadResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	102, // 20: crm.sales.v1.CreatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
+	102, // 21: crm.sales.v1.CreatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	102, // 22: crm.sales.v1.GetPipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	102, // 23: crm.sales.v1.ListPipelinesResponse.pipelines:type_name -> crm.sales.v1.Pipeline
+	102, // 24: crm.sales.v1.UpdatePipelineRequest.pipeline:type_name -> crm.sales.v1.Pipeline
+	99,  // 25: crm.sales.v1.UpdatePipelineRequest.update_mask:type_name -> google.protobuf.FieldMask
+	102, // 26: crm.sales.v1.UpdatePipelineResponse.pipeline:type_name -> crm.sales.v1.Pipeline
+	101, // 27: crm.sales.v1.CreateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	101, // 28: crm.sales.v1.CreateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	101, // 29: crm.sales.v1.GetOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	101, // 30: crm.sales.v1.ListOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
+	101, // 31: crm.sales.v1.UpdateOpportunityRequest.opportunity:type_name -> crm.sales.v1.Opportunity
+	99,  // 32: crm.sales.v1.UpdateOpportunityRequest.update_mask:type_name -> google.protobuf.FieldMask
+	101, // 33: crm.sales.v1.UpdateOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	103, // 34: crm.sales.v1.AddLineItemRequest.line_item:type_name -> crm.sales.v1.OrderLine
+	101, // 35: crm.sales.v1.AddLineItemResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	103, // 36: crm.sales.v1.AddLineItemResponse.line_item:type_name -> crm.sales.v1.OrderLine
+	101, // 37: crm.sales.v1.MoveOpportunityStageResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	101, // 38: crm.sales.v1.WinOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	104, // 39: crm.sales.v1.WinOpportunityResponse.order:type_name -> crm.sales.v1.Order
+	101, // 40: crm.sales.v1.LoseOpportunityResponse.opportunity:type_name -> crm.sales.v1.Opportunity
+	104, // 41: crm.sales.v1.CreateOrderRequest.order:type_name -> crm.sales.v1.Order
+	104, // 42: crm.sales.v1.CreateOrderResponse.order:type_name -> crm.sales.v1.Order
+	104, // 43: crm.sales.v1.GetOrderResponse.order:type_name -> crm.sales.v1.Order
+	104, // 44: crm.sales.v1.ListOrdersResponse.orders:type_name -> crm.sales.v1.Order
+	105, // 45: crm.sales.v1.CreateActivityRequest.activity:type_name -> crm.sales.v1.Activity
+	105, // 46: crm.sales.v1.CreateActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	105, // 47: crm.sales.v1.GetActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	105, // 48: crm.sales.v1.ListActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
+	105, // 49: crm.sales.v1.CompleteActivityResponse.activity:type_name -> crm.sales.v1.Activity
+	105, // 50: crm.sales.v1.ListOverdueTasksResponse.activities:type_name -> crm.sales.v1.Activity
+	106, // 51: crm.sales.v1.GetForecastResponse.forecast:type_name -> crm.sales.v1.Forecast
+	106, // 52: crm.sales.v1.GetForecastSeriesResponse.forecasts:type_name -> crm.sales.v1.Forecast
 	72,  // 53: crm.sales.v1.GetCustomerResponse.customer:type_name -> crm.sales.v1.Customer
-	106, // 54: crm.sales.v1.GetCustomerValueResponse.value:type_name -> crm.sales.v1.CustomerValue
-	73,  // 55: crm.sales.v1.Customer.profile:type_name -> crm.sales.v1.ProfileSection
-	74,  // 56: crm.sales.v1.Customer.marketing:type_name -> crm.sales.v1.MarketingSection
-	75,  // 57: crm.sales.v1.Customer.deals:type_name -> crm.sales.v1.DealsSection
-	76,  // 58: crm.sales.v1.Customer.product:type_name -> crm.sales.v1.ProductSection
-	77,  // 59: crm.sales.v1.Customer.support:type_name -> crm.sales.v1.SupportSection
-	0,   // 60: crm.sales.v1.ProfileSection.status:type_name -> crm.sales.v1.SectionStatus
-	99,  // 61: crm.sales.v1.ProfileSection.contact:type_name -> crm.sales.v1.Contact
-	1,   // 62: crm.sales.v1.ProfileSection.account:type_name -> crm.sales.v1.Account
-	0,   // 63: crm.sales.v1.MarketingSection.status:type_name -> crm.sales.v1.SectionStatus
-	107, // 64: crm.sales.v1.MarketingSection.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	108, // 65: crm.sales.v1.MarketingSection.loyalty:type_name -> crm.marketing.v1.LoyaltyAccount
-	0,   // 66: crm.sales.v1.DealsSection.status:type_name -> crm.sales.v1.SectionStatus
-	103, // 67: crm.sales.v1.DealsSection.recent_orders:type_name -> crm.sales.v1.Order
-	100, // 68: crm.sales.v1.DealsSection.open_opportunities:type_name -> crm.sales.v1.Opportunity
-	106, // 69: crm.sales.v1.DealsSection.value:type_name -> crm.sales.v1.CustomerValue
-	0,   // 70: crm.sales.v1.ProductSection.status:type_name -> crm.sales.v1.SectionStatus
-	109, // 71: crm.sales.v1.ProductSection.subscriptions:type_name -> crm.product.v1.Subscription
-	110, // 72: crm.sales.v1.ProductSection.adoption:type_name -> crm.product.v1.Adoption
-	0,   // 73: crm.sales.v1.SupportSection.status:type_name -> crm.sales.v1.SectionStatus
-	111, // 74: crm.sales.v1.SupportSection.open_tickets:type_name -> crm.support.v1.Ticket
-	1,   // 75: crm.sales.v1.BatchGetAccountsResponse.accounts:type_name -> crm.sales.v1.Account
-	99,  // 76: crm.sales.v1.BatchGetContactsResponse.contacts:type_name -> crm.sales.v1.Contact
-	100, // 77: crm.sales.v1.BatchGetOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
-	103, // 78: crm.sales.v1.BatchGetOrdersResponse.orders:type_name -> crm.sales.v1.Order
-	104, // 79: crm.sales.v1.BatchGetActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
-	12,  // 80: crm.sales.v1.BatchCreateContactsRequest.requests:type_name -> crm.sales.v1.CreateContactRequest
-	90,  // 81: crm.sales.v1.BatchCreateContactsResponse.results:type_name -> crm.sales.v1.BatchCreateContactsResult
-	99,  // 82: crm.sales.v1.BatchCreateContactsResult.contact:type_name -> crm.sales.v1.Contact
-	112, // 83: crm.sales.v1.BatchCreateContactsResult.error:type_name -> google.rpc.Status
-	1,   // 84: crm.sales.v1.ExportAccountsResponse.accounts:type_name -> crm.sales.v1.Account
-	99,  // 85: crm.sales.v1.ExportContactsResponse.contacts:type_name -> crm.sales.v1.Contact
-	103, // 86: crm.sales.v1.ExportOrdersResponse.orders:type_name -> crm.sales.v1.Order
-	2,   // 87: crm.sales.v1.SalesService.CreateAccount:input_type -> crm.sales.v1.CreateAccountRequest
-	4,   // 88: crm.sales.v1.SalesService.GetAccount:input_type -> crm.sales.v1.GetAccountRequest
-	6,   // 89: crm.sales.v1.SalesService.ListAccounts:input_type -> crm.sales.v1.ListAccountsRequest
-	8,   // 90: crm.sales.v1.SalesService.UpdateAccount:input_type -> crm.sales.v1.UpdateAccountRequest
-	10,  // 91: crm.sales.v1.SalesService.DeleteAccount:input_type -> crm.sales.v1.DeleteAccountRequest
-	12,  // 92: crm.sales.v1.SalesService.CreateContact:input_type -> crm.sales.v1.CreateContactRequest
-	14,  // 93: crm.sales.v1.SalesService.GetContact:input_type -> crm.sales.v1.GetContactRequest
-	16,  // 94: crm.sales.v1.SalesService.ListContacts:input_type -> crm.sales.v1.ListContactsRequest
-	18,  // 95: crm.sales.v1.SalesService.UpdateContact:input_type -> crm.sales.v1.UpdateContactRequest
-	20,  // 96: crm.sales.v1.SalesService.DeleteContact:input_type -> crm.sales.v1.DeleteContactRequest
-	22,  // 97: crm.sales.v1.SalesService.ConvertLead:input_type -> crm.sales.v1.ConvertLeadRequest
-	24,  // 98: crm.sales.v1.SalesService.CreatePipeline:input_type -> crm.sales.v1.CreatePipelineRequest
-	26,  // 99: crm.sales.v1.SalesService.GetPipeline:input_type -> crm.sales.v1.GetPipelineRequest
-	28,  // 100: crm.sales.v1.SalesService.ListPipelines:input_type -> crm.sales.v1.ListPipelinesRequest
-	30,  // 101: crm.sales.v1.SalesService.UpdatePipeline:input_type -> crm.sales.v1.UpdatePipelineRequest
-	32,  // 102: crm.sales.v1.SalesService.CreateOpportunity:input_type -> crm.sales.v1.CreateOpportunityRequest
-	34,  // 103: crm.sales.v1.SalesService.GetOpportunity:input_type -> crm.sales.v1.GetOpportunityRequest
-	36,  // 104: crm.sales.v1.SalesService.ListOpportunities:input_type -> crm.sales.v1.ListOpportunitiesRequest
-	38,  // 105: crm.sales.v1.SalesService.UpdateOpportunity:input_type -> crm.sales.v1.UpdateOpportunityRequest
-	40,  // 106: crm.sales.v1.SalesService.AddLineItem:input_type -> crm.sales.v1.AddLineItemRequest
-	42,  // 107: crm.sales.v1.SalesService.MoveOpportunityStage:input_type -> crm.sales.v1.MoveOpportunityStageRequest
-	44,  // 108: crm.sales.v1.SalesService.WinOpportunity:input_type -> crm.sales.v1.WinOpportunityRequest
-	46,  // 109: crm.sales.v1.SalesService.LoseOpportunity:input_type -> crm.sales.v1.LoseOpportunityRequest
-	48,  // 110: crm.sales.v1.SalesService.CreateOrder:input_type -> crm.sales.v1.CreateOrderRequest
-	50,  // 111: crm.sales.v1.SalesService.GetOrder:input_type -> crm.sales.v1.GetOrderRequest
-	52,  // 112: crm.sales.v1.SalesService.ListOrders:input_type -> crm.sales.v1.ListOrdersRequest
-	54,  // 113: crm.sales.v1.SalesService.CreateActivity:input_type -> crm.sales.v1.CreateActivityRequest
-	56,  // 114: crm.sales.v1.SalesService.GetActivity:input_type -> crm.sales.v1.GetActivityRequest
-	58,  // 115: crm.sales.v1.SalesService.ListActivities:input_type -> crm.sales.v1.ListActivitiesRequest
-	60,  // 116: crm.sales.v1.SalesService.CompleteActivity:input_type -> crm.sales.v1.CompleteActivityRequest
-	62,  // 117: crm.sales.v1.SalesService.ListOverdueTasks:input_type -> crm.sales.v1.ListOverdueTasksRequest
-	64,  // 118: crm.sales.v1.SalesService.GetForecast:input_type -> crm.sales.v1.GetForecastRequest
-	66,  // 119: crm.sales.v1.SalesService.GetForecastSeries:input_type -> crm.sales.v1.GetForecastSeriesRequest
-	68,  // 120: crm.sales.v1.SalesService.GetCustomer:input_type -> crm.sales.v1.GetCustomerRequest
-	70,  // 121: crm.sales.v1.SalesService.GetCustomerValue:input_type -> crm.sales.v1.GetCustomerValueRequest
-	78,  // 122: crm.sales.v1.SalesService.BatchGetAccounts:input_type -> crm.sales.v1.BatchGetAccountsRequest
-	80,  // 123: crm.sales.v1.SalesService.BatchGetContacts:input_type -> crm.sales.v1.BatchGetContactsRequest
-	82,  // 124: crm.sales.v1.SalesService.BatchGetOpportunities:input_type -> crm.sales.v1.BatchGetOpportunitiesRequest
-	84,  // 125: crm.sales.v1.SalesService.BatchGetOrders:input_type -> crm.sales.v1.BatchGetOrdersRequest
-	86,  // 126: crm.sales.v1.SalesService.BatchGetActivities:input_type -> crm.sales.v1.BatchGetActivitiesRequest
-	88,  // 127: crm.sales.v1.SalesService.BatchCreateContacts:input_type -> crm.sales.v1.BatchCreateContactsRequest
-	91,  // 128: crm.sales.v1.SalesService.ExportAccounts:input_type -> crm.sales.v1.ExportAccountsRequest
-	93,  // 129: crm.sales.v1.SalesService.ExportContacts:input_type -> crm.sales.v1.ExportContactsRequest
-	95,  // 130: crm.sales.v1.SalesService.ExportOrders:input_type -> crm.sales.v1.ExportOrdersRequest
-	3,   // 131: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
-	5,   // 132: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
-	7,   // 133: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
-	9,   // 134: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
-	11,  // 135: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
-	13,  // 136: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
-	15,  // 137: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
-	17,  // 138: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
-	19,  // 139: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
-	21,  // 140: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
-	23,  // 141: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
-	25,  // 142: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
-	27,  // 143: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
-	29,  // 144: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
-	31,  // 145: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
-	33,  // 146: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
-	35,  // 147: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
-	37,  // 148: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
-	39,  // 149: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
-	41,  // 150: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
-	43,  // 151: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
-	45,  // 152: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
-	47,  // 153: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
-	49,  // 154: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
-	51,  // 155: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
-	53,  // 156: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
-	55,  // 157: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
-	57,  // 158: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
-	59,  // 159: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
-	61,  // 160: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
-	63,  // 161: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
-	65,  // 162: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
-	67,  // 163: crm.sales.v1.SalesService.GetForecastSeries:output_type -> crm.sales.v1.GetForecastSeriesResponse
-	69,  // 164: crm.sales.v1.SalesService.GetCustomer:output_type -> crm.sales.v1.GetCustomerResponse
-	71,  // 165: crm.sales.v1.SalesService.GetCustomerValue:output_type -> crm.sales.v1.GetCustomerValueResponse
-	79,  // 166: crm.sales.v1.SalesService.BatchGetAccounts:output_type -> crm.sales.v1.BatchGetAccountsResponse
-	81,  // 167: crm.sales.v1.SalesService.BatchGetContacts:output_type -> crm.sales.v1.BatchGetContactsResponse
-	83,  // 168: crm.sales.v1.SalesService.BatchGetOpportunities:output_type -> crm.sales.v1.BatchGetOpportunitiesResponse
-	85,  // 169: crm.sales.v1.SalesService.BatchGetOrders:output_type -> crm.sales.v1.BatchGetOrdersResponse
-	87,  // 170: crm.sales.v1.SalesService.BatchGetActivities:output_type -> crm.sales.v1.BatchGetActivitiesResponse
-	89,  // 171: crm.sales.v1.SalesService.BatchCreateContacts:output_type -> crm.sales.v1.BatchCreateContactsResponse
-	92,  // 172: crm.sales.v1.SalesService.ExportAccounts:output_type -> crm.sales.v1.ExportAccountsResponse
-	94,  // 173: crm.sales.v1.SalesService.ExportContacts:output_type -> crm.sales.v1.ExportContactsResponse
-	96,  // 174: crm.sales.v1.SalesService.ExportOrders:output_type -> crm.sales.v1.ExportOrdersResponse
-	131, // [131:175] is the sub-list for method output_type
-	87,  // [87:131] is the sub-list for method input_type
-	87,  // [87:87] is the sub-list for extension type_name
-	87,  // [87:87] is the sub-list for extension extendee
-	0,   // [0:87] is the sub-list for field type_name
+	107, // 54: crm.sales.v1.GetCustomerValueResponse.value:type_name -> crm.sales.v1.CustomerValue
+	74,  // 55: crm.sales.v1.Customer.profile:type_name -> crm.sales.v1.ProfileSection
+	75,  // 56: crm.sales.v1.Customer.marketing:type_name -> crm.sales.v1.MarketingSection
+	76,  // 57: crm.sales.v1.Customer.deals:type_name -> crm.sales.v1.DealsSection
+	77,  // 58: crm.sales.v1.Customer.product:type_name -> crm.sales.v1.ProductSection
+	78,  // 59: crm.sales.v1.Customer.support:type_name -> crm.sales.v1.SupportSection
+	73,  // 60: crm.sales.v1.Customer.timeline:type_name -> crm.sales.v1.TimelineSection
+	0,   // 61: crm.sales.v1.TimelineSection.status:type_name -> crm.sales.v1.SectionStatus
+	108, // 62: crm.sales.v1.TimelineSection.entries:type_name -> crm.integration.v1.TimelineEntry
+	0,   // 63: crm.sales.v1.ProfileSection.status:type_name -> crm.sales.v1.SectionStatus
+	100, // 64: crm.sales.v1.ProfileSection.contact:type_name -> crm.sales.v1.Contact
+	1,   // 65: crm.sales.v1.ProfileSection.account:type_name -> crm.sales.v1.Account
+	0,   // 66: crm.sales.v1.MarketingSection.status:type_name -> crm.sales.v1.SectionStatus
+	109, // 67: crm.sales.v1.MarketingSection.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	110, // 68: crm.sales.v1.MarketingSection.loyalty:type_name -> crm.marketing.v1.LoyaltyAccount
+	0,   // 69: crm.sales.v1.DealsSection.status:type_name -> crm.sales.v1.SectionStatus
+	104, // 70: crm.sales.v1.DealsSection.recent_orders:type_name -> crm.sales.v1.Order
+	101, // 71: crm.sales.v1.DealsSection.open_opportunities:type_name -> crm.sales.v1.Opportunity
+	107, // 72: crm.sales.v1.DealsSection.value:type_name -> crm.sales.v1.CustomerValue
+	0,   // 73: crm.sales.v1.ProductSection.status:type_name -> crm.sales.v1.SectionStatus
+	111, // 74: crm.sales.v1.ProductSection.subscriptions:type_name -> crm.product.v1.Subscription
+	112, // 75: crm.sales.v1.ProductSection.adoption:type_name -> crm.product.v1.Adoption
+	0,   // 76: crm.sales.v1.SupportSection.status:type_name -> crm.sales.v1.SectionStatus
+	113, // 77: crm.sales.v1.SupportSection.open_tickets:type_name -> crm.support.v1.Ticket
+	1,   // 78: crm.sales.v1.BatchGetAccountsResponse.accounts:type_name -> crm.sales.v1.Account
+	100, // 79: crm.sales.v1.BatchGetContactsResponse.contacts:type_name -> crm.sales.v1.Contact
+	101, // 80: crm.sales.v1.BatchGetOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
+	104, // 81: crm.sales.v1.BatchGetOrdersResponse.orders:type_name -> crm.sales.v1.Order
+	105, // 82: crm.sales.v1.BatchGetActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
+	12,  // 83: crm.sales.v1.BatchCreateContactsRequest.requests:type_name -> crm.sales.v1.CreateContactRequest
+	91,  // 84: crm.sales.v1.BatchCreateContactsResponse.results:type_name -> crm.sales.v1.BatchCreateContactsResult
+	100, // 85: crm.sales.v1.BatchCreateContactsResult.contact:type_name -> crm.sales.v1.Contact
+	114, // 86: crm.sales.v1.BatchCreateContactsResult.error:type_name -> google.rpc.Status
+	1,   // 87: crm.sales.v1.ExportAccountsResponse.accounts:type_name -> crm.sales.v1.Account
+	100, // 88: crm.sales.v1.ExportContactsResponse.contacts:type_name -> crm.sales.v1.Contact
+	104, // 89: crm.sales.v1.ExportOrdersResponse.orders:type_name -> crm.sales.v1.Order
+	2,   // 90: crm.sales.v1.SalesService.CreateAccount:input_type -> crm.sales.v1.CreateAccountRequest
+	4,   // 91: crm.sales.v1.SalesService.GetAccount:input_type -> crm.sales.v1.GetAccountRequest
+	6,   // 92: crm.sales.v1.SalesService.ListAccounts:input_type -> crm.sales.v1.ListAccountsRequest
+	8,   // 93: crm.sales.v1.SalesService.UpdateAccount:input_type -> crm.sales.v1.UpdateAccountRequest
+	10,  // 94: crm.sales.v1.SalesService.DeleteAccount:input_type -> crm.sales.v1.DeleteAccountRequest
+	12,  // 95: crm.sales.v1.SalesService.CreateContact:input_type -> crm.sales.v1.CreateContactRequest
+	14,  // 96: crm.sales.v1.SalesService.GetContact:input_type -> crm.sales.v1.GetContactRequest
+	16,  // 97: crm.sales.v1.SalesService.ListContacts:input_type -> crm.sales.v1.ListContactsRequest
+	18,  // 98: crm.sales.v1.SalesService.UpdateContact:input_type -> crm.sales.v1.UpdateContactRequest
+	20,  // 99: crm.sales.v1.SalesService.DeleteContact:input_type -> crm.sales.v1.DeleteContactRequest
+	22,  // 100: crm.sales.v1.SalesService.ConvertLead:input_type -> crm.sales.v1.ConvertLeadRequest
+	24,  // 101: crm.sales.v1.SalesService.CreatePipeline:input_type -> crm.sales.v1.CreatePipelineRequest
+	26,  // 102: crm.sales.v1.SalesService.GetPipeline:input_type -> crm.sales.v1.GetPipelineRequest
+	28,  // 103: crm.sales.v1.SalesService.ListPipelines:input_type -> crm.sales.v1.ListPipelinesRequest
+	30,  // 104: crm.sales.v1.SalesService.UpdatePipeline:input_type -> crm.sales.v1.UpdatePipelineRequest
+	32,  // 105: crm.sales.v1.SalesService.CreateOpportunity:input_type -> crm.sales.v1.CreateOpportunityRequest
+	34,  // 106: crm.sales.v1.SalesService.GetOpportunity:input_type -> crm.sales.v1.GetOpportunityRequest
+	36,  // 107: crm.sales.v1.SalesService.ListOpportunities:input_type -> crm.sales.v1.ListOpportunitiesRequest
+	38,  // 108: crm.sales.v1.SalesService.UpdateOpportunity:input_type -> crm.sales.v1.UpdateOpportunityRequest
+	40,  // 109: crm.sales.v1.SalesService.AddLineItem:input_type -> crm.sales.v1.AddLineItemRequest
+	42,  // 110: crm.sales.v1.SalesService.MoveOpportunityStage:input_type -> crm.sales.v1.MoveOpportunityStageRequest
+	44,  // 111: crm.sales.v1.SalesService.WinOpportunity:input_type -> crm.sales.v1.WinOpportunityRequest
+	46,  // 112: crm.sales.v1.SalesService.LoseOpportunity:input_type -> crm.sales.v1.LoseOpportunityRequest
+	48,  // 113: crm.sales.v1.SalesService.CreateOrder:input_type -> crm.sales.v1.CreateOrderRequest
+	50,  // 114: crm.sales.v1.SalesService.GetOrder:input_type -> crm.sales.v1.GetOrderRequest
+	52,  // 115: crm.sales.v1.SalesService.ListOrders:input_type -> crm.sales.v1.ListOrdersRequest
+	54,  // 116: crm.sales.v1.SalesService.CreateActivity:input_type -> crm.sales.v1.CreateActivityRequest
+	56,  // 117: crm.sales.v1.SalesService.GetActivity:input_type -> crm.sales.v1.GetActivityRequest
+	58,  // 118: crm.sales.v1.SalesService.ListActivities:input_type -> crm.sales.v1.ListActivitiesRequest
+	60,  // 119: crm.sales.v1.SalesService.CompleteActivity:input_type -> crm.sales.v1.CompleteActivityRequest
+	62,  // 120: crm.sales.v1.SalesService.ListOverdueTasks:input_type -> crm.sales.v1.ListOverdueTasksRequest
+	64,  // 121: crm.sales.v1.SalesService.GetForecast:input_type -> crm.sales.v1.GetForecastRequest
+	66,  // 122: crm.sales.v1.SalesService.GetForecastSeries:input_type -> crm.sales.v1.GetForecastSeriesRequest
+	68,  // 123: crm.sales.v1.SalesService.GetCustomer:input_type -> crm.sales.v1.GetCustomerRequest
+	70,  // 124: crm.sales.v1.SalesService.GetCustomerValue:input_type -> crm.sales.v1.GetCustomerValueRequest
+	79,  // 125: crm.sales.v1.SalesService.BatchGetAccounts:input_type -> crm.sales.v1.BatchGetAccountsRequest
+	81,  // 126: crm.sales.v1.SalesService.BatchGetContacts:input_type -> crm.sales.v1.BatchGetContactsRequest
+	83,  // 127: crm.sales.v1.SalesService.BatchGetOpportunities:input_type -> crm.sales.v1.BatchGetOpportunitiesRequest
+	85,  // 128: crm.sales.v1.SalesService.BatchGetOrders:input_type -> crm.sales.v1.BatchGetOrdersRequest
+	87,  // 129: crm.sales.v1.SalesService.BatchGetActivities:input_type -> crm.sales.v1.BatchGetActivitiesRequest
+	89,  // 130: crm.sales.v1.SalesService.BatchCreateContacts:input_type -> crm.sales.v1.BatchCreateContactsRequest
+	92,  // 131: crm.sales.v1.SalesService.ExportAccounts:input_type -> crm.sales.v1.ExportAccountsRequest
+	94,  // 132: crm.sales.v1.SalesService.ExportContacts:input_type -> crm.sales.v1.ExportContactsRequest
+	96,  // 133: crm.sales.v1.SalesService.ExportOrders:input_type -> crm.sales.v1.ExportOrdersRequest
+	3,   // 134: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
+	5,   // 135: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
+	7,   // 136: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
+	9,   // 137: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
+	11,  // 138: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
+	13,  // 139: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
+	15,  // 140: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
+	17,  // 141: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
+	19,  // 142: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
+	21,  // 143: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
+	23,  // 144: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
+	25,  // 145: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
+	27,  // 146: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
+	29,  // 147: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
+	31,  // 148: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
+	33,  // 149: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
+	35,  // 150: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
+	37,  // 151: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
+	39,  // 152: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
+	41,  // 153: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
+	43,  // 154: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
+	45,  // 155: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
+	47,  // 156: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
+	49,  // 157: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
+	51,  // 158: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
+	53,  // 159: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
+	55,  // 160: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
+	57,  // 161: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
+	59,  // 162: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
+	61,  // 163: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
+	63,  // 164: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
+	65,  // 165: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
+	67,  // 166: crm.sales.v1.SalesService.GetForecastSeries:output_type -> crm.sales.v1.GetForecastSeriesResponse
+	69,  // 167: crm.sales.v1.SalesService.GetCustomer:output_type -> crm.sales.v1.GetCustomerResponse
+	71,  // 168: crm.sales.v1.SalesService.GetCustomerValue:output_type -> crm.sales.v1.GetCustomerValueResponse
+	80,  // 169: crm.sales.v1.SalesService.BatchGetAccounts:output_type -> crm.sales.v1.BatchGetAccountsResponse
+	82,  // 170: crm.sales.v1.SalesService.BatchGetContacts:output_type -> crm.sales.v1.BatchGetContactsResponse
+	84,  // 171: crm.sales.v1.SalesService.BatchGetOpportunities:output_type -> crm.sales.v1.BatchGetOpportunitiesResponse
+	86,  // 172: crm.sales.v1.SalesService.BatchGetOrders:output_type -> crm.sales.v1.BatchGetOrdersResponse
+	88,  // 173: crm.sales.v1.SalesService.BatchGetActivities:output_type -> crm.sales.v1.BatchGetActivitiesResponse
+	90,  // 174: crm.sales.v1.SalesService.BatchCreateContacts:output_type -> crm.sales.v1.BatchCreateContactsResponse
+	93,  // 175: crm.sales.v1.SalesService.ExportAccounts:output_type -> crm.sales.v1.ExportAccountsResponse
+	95,  // 176: crm.sales.v1.SalesService.ExportContacts:output_type -> crm.sales.v1.ExportContactsResponse
+	97,  // 177: crm.sales.v1.SalesService.ExportOrders:output_type -> crm.sales.v1.ExportOrdersResponse
+	134, // [134:178] is the sub-list for method output_type
+	90,  // [90:134] is the sub-list for method input_type
+	90,  // [90:90] is the sub-list for extension type_name
+	90,  // [90:90] is the sub-list for extension extendee
+	0,   // [0:90] is the sub-list for field type_name
 }
 
 func init() { file_crm_sales_v1_sales_service_proto_init() }
@@ -5818,7 +5902,7 @@ func file_crm_sales_v1_sales_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_sales_v1_sales_service_proto_rawDesc), len(file_crm_sales_v1_sales_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   96,
+			NumMessages:   97,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
