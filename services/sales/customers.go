@@ -9,10 +9,10 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/page"
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
-	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 )
 
