@@ -86,7 +86,10 @@ func (o *Orders) Place(ctx context.Context, tenant string, order *Order) (*Order
 	if err != nil {
 		return nil, err
 	}
-	for range valueAttempts {
+	for attempt := range valueAttempts {
+		if err := backoff(ctx, attempt); err != nil {
+			return nil, err
+		}
 		value, valueEvent, err := o.valueWrite(ctx, tenant, order)
 		if err != nil {
 			return nil, err

@@ -3,6 +3,7 @@ package sales
 import (
 	"cmp"
 	"context"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -25,6 +26,22 @@ type CustomerValue = salesv1.CustomerValue
 // value: each retry is a fresh read and one commit, and a burst of a customer's orders at once
 // must all land.
 const valueAttempts = 64
+
+// backoff waits before a retry of a write that lost a race: a random time up to attempt
+// milliseconds, so a burst of writers on one record spreads out instead of colliding again.
+func backoff(ctx context.Context, attempt int) error {
+	if attempt == 0 {
+		return nil
+	}
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond))))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // ValueStore keeps the customers' value facts and the tenant-wide rankings over them.
 type ValueStore interface {
