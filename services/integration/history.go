@@ -37,8 +37,8 @@ var Producers = []string{"marketing", "sales", "product", "support", "integratio
 // Group is the integration service's one consumer group on every stream.
 const Group = "integration"
 
-// CustomerMerged is the event type whose payload (customer_id, the survivor, and
-// merged_customer_id) moves one customer's timeline into another's.
+// CustomerMerged is the event type whose payload (survivor_customer_id and merged_customer_id)
+// moves one customer's timeline into another's.
 const CustomerMerged = "marketing.customer.merged"
 
 // DefaultRetention is how long the audit log keeps an entry unless the tenant says otherwise.
@@ -241,7 +241,7 @@ func Body(ev *eventv1.Event) ([]byte, error) {
 func (r *Recorder) merge(ctx context.Context, tenant string, payload protoreflect.Message) error {
 	fields := payload.Descriptor().Fields()
 	survivor, merged := "", ""
-	if f := fields.ByName("customer_id"); f != nil && f.Kind() == protoreflect.StringKind {
+	if f := fields.ByName("survivor_customer_id"); f != nil && f.Kind() == protoreflect.StringKind {
 		survivor = payload.Get(f).String()
 	}
 	if f := fields.ByName("merged_customer_id"); f != nil && f.Kind() == protoreflect.StringKind {
