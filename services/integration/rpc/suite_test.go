@@ -65,14 +65,20 @@ func (s *system) client() (integrationv1.IntegrationServiceClient, context.Conte
 // service's write would; the integration service consumes it like any other.
 func (s *system) publish(t testing.TB, tenant, typ, customer string) *eventv1.Event {
 	t.Helper()
-	producer, _, _ := strings.Cut(typ, ".")
-	pub := events.Publisher{Producer: producer, Propagator: s.suite.Telemetry.Propagator}
 	var body eventv1.Body
 	if typ == "sales.order.placed" {
 		body = salesv1.EventOrderPlaced.Of(&salesv1.OrderPlaced{Order: &salesv1.Order{Id: "order-1", CustomerId: customer}})
 	} else {
 		body = eventv1.Type[*wrapperspb.StringValue]{Name: typ}.Of(wrapperspb.String("x"))
 	}
+	return s.publishBody(t, tenant, body, customer)
+}
+
+// publishBody commits an event with body about customer on its producer's stream.
+func (s *system) publishBody(t testing.TB, tenant string, body eventv1.Body, customer string) *eventv1.Event {
+	t.Helper()
+	producer, _, _ := strings.Cut(body.Type(), ".")
+	pub := events.Publisher{Producer: producer, Propagator: s.suite.Telemetry.Propagator}
 	ctx := events.WithCause(context.Background(), events.ByKey("test-key", "req-test", "/test"))
 	ev, data, err := pub.Envelope(ctx, body, tenant, customer, time.Now())
 	if err != nil {
