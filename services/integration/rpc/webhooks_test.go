@@ -216,3 +216,40 @@ func integrationMatches(filter []string, typ string) bool {
 	}
 	return false
 }
+
+func TestConsistentFailurePausesTheEndpoint(t *testing.T) {
+	cfg := fastWebhooks
+	cfg.PauseAfter = 3
+	s := startSystem(t, cfg)
+	rc := newReceiver(t, func(int, received) (int, http.Header) { return http.StatusInternalServerError, nil })
+	ep := s.createEndpoint(t, rc.URL, "sales.*")
+	s.publish(t, s.tenant, "sales.order.placed", "cust-1")
+	c, ctx := s.client()
+	eventually(t, 10*time.Second, "the endpoint paused", func() bool {
+		r, err := c.GetWebhookEndpoint(ctx, &integrationv1.GetWebhookEndpointRequest{Id: ep.GetId()})
+		return err == nil && !r.GetWebhookEndpoint().GetEnabled() && r.GetWebhookEndpoint().GetDisabledReason() != ""
+	})
+	r, _ := c.GetWebhookEndpoint(ctx, &integrationv1.GetWebhookEndpointRequest{Id: ep.GetId()})
+	t.Logf("paused: %s", r.GetWebhookEndpoint().GetDisabledReason())
+}
+
+func TestRotatedSecretSignsWithBothDuringTheOverlap(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	rc := newReceiver(t, ok200)
+	ep := s.createEndpoint(t, rc.URL, "sales.*")
+	c, ctx := s.client()
+	rotated, err := c.RotateWebhookSecret(ctx, &integrationv1.RotateWebhookSecretRequest{Id: ep.GetId(), OverlapSeconds: 60})
+	if err != nil || rotated.GetWebhookEndpoint().GetSecret() == ep.GetSecret() {
+		t.Fatalf("rotate: %v, %v", rotated, err)
+	}
+	for _, secret := range []string{ep.GetSecret(), rotated.GetWebhookEndpoint().GetSecret()} {
+		rc.setSecret(secret) // a receiver that knows only one of the two still verifies
+		test, err := c.TestWebhookEndpoint(ctx, &integrationv1.TestWebhookEndpointRequest{Id: ep.GetId()})
+		if err != nil || test.GetAttempt().GetStatusCode() != http.StatusOK {
+			t.Fatalf(":test: %v, %v", test, err)
+		}
+		if bad := rc.unsigned(); len(bad) != 0 {
+			t.Fatalf("a ping failed the check with one of the secrets: %v", bad)
+		}
+	}
+}
