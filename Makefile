@@ -32,9 +32,10 @@ demo:
 build:
 	go build -o $(BIN)/crm ./cmd/crm
 
-## test: every module, with the race detector, against real redis-server processes
+## test: every module, with the race detector, against real redis-server processes (CI also sets
+## CRM_LONG_TESTS=1 for the large data sets, which take some packages past go test's 10-minute default)
 test:
-	go test -race -count=1 $(PACKAGES)
+	go test -race -count=1 -timeout 30m $(PACKAGES)
 
 ## lint: buf lint, go vet, gofmt and go mod tidy for every module
 lint: tools protodeps
