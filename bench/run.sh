@@ -621,6 +621,6 @@ rc=${PIPESTATUS[0]}
 set -e
 # The raw results beside latest.txt, for a closer look (bench/results/ is not committed).
 rm -rf "$BENCH/results/raw" && mkdir -p "$BENCH/results/raw"
-cp "$WORK"/*.out "$WORK"/*.cpu "$WORK"/*.monitor "$WORK"/*.clients "$WORK"/*.tsv "$WORK"/mem.* "$WORK"/cmdstats.* "$WORK"/meta.env \
+cp "$WORK"/*.out "$WORK"/*.cpu "$WORK"/*.monitor "$WORK"/*.clients "$WORK"/*.tsv "$WORK"/*.results "$WORK"/mem.* "$WORK"/cmdstats.* "$WORK"/meta.env \
   "$WORK"/crm.log "$WORK"/bus.err "$WORK"/bus.rc "$BENCH/results/raw/" 2>/dev/null || true
 [[ $rc -eq 0 ]] || { KEEP_WORK=1; exit "$rc"; }
