@@ -396,10 +396,9 @@ func (l *writeLoad) recovered(t *testing.T) []outcome {
 	l.mu.Lock()
 	from := len(l.outcomes)
 	l.mu.Unlock()
-	defer func() {
-		close(l.stop)
-		l.workers.Wait()
-	}()
+	var once sync.Once
+	stop := func() { once.Do(func() { close(l.stop); l.workers.Wait() }) }
+	defer stop() // also when the wait fails
 	waitFor(t, "writes succeed again after the faults", func() int {
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -409,6 +408,7 @@ func (l *writeLoad) recovered(t *testing.T) []outcome {
 		}
 		return len(ok)
 	}, func(kinds int) bool { return kinds == 2 })
+	stop() // the workers append to outcomes until they are stopped
 	return l.outcomes
 }
 
