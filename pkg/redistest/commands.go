@@ -12,6 +12,7 @@ import (
 type Commands struct {
 	mu    sync.Mutex
 	names []string
+	trips int // round trips: a pipeline is one
 }
 
 var _ redis.Hook = (*Commands)(nil)
@@ -38,6 +39,7 @@ func (c *Commands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 func (c *Commands) record(cmds ...redis.Cmder) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.trips++
 	for _, cmd := range cmds {
 		c.names = append(c.names, cmd.Name())
 	}
@@ -56,11 +58,19 @@ func (c *Commands) Count(name string) int {
 	return n
 }
 
-// Take returns the names of the commands sent since the last Take, and forgets them.
+// Trips is how many round trips (a pipeline is one) were made since the last Take.
+func (c *Commands) Trips() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.trips
+}
+
+// Take returns the names of the commands sent since the last Take, and forgets them and their
+// round trips.
 func (c *Commands) Take() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := c.names
-	c.names = nil
+	c.names, c.trips = nil, 0
 	return out
 }

@@ -18,7 +18,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/propagation"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
@@ -478,51 +477,20 @@ func TestValuesCombineOnMerge(t *testing.T) {
 	}
 }
 
-// roundTrips counts a client's round trips to Redis (a pipeline is one) and their commands.
-type roundTrips struct {
-	mu       sync.Mutex
-	trips    int
-	commands []string
-}
-
-func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		r.add(cmd)
-		return next(ctx, cmd)
-	}
-}
-func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		r.add(cmds...)
-		return next(ctx, cmds)
-	}
-}
-func (r *roundTrips) add(cmds ...redis.Cmder) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.trips++
-	for _, c := range cmds {
-		r.commands = append(r.commands, c.Name())
-	}
-}
-
 // readCost is what one GetCustomerValue costs Redis in a tenant: round trips and commands.
 func readCost(t *testing.T, sys *system, tenant, customer string) (int, []string) {
 	t.Helper()
-	counter := &roundTrips{}
+	counter := &redistest.Commands{}
 	rdb := redistest.Client(t)
 	rdb.AddHook(counter)
 	values := sales.NewValues(sales.Env{Store: redisstore.New(rdb, sys.Suite.Deps.Keys), Now: time.Now})
 	for range 2 { // the first read also opens the connection: the second is counted
-		counter.mu.Lock()
-		counter.trips, counter.commands = 0, nil
-		counter.mu.Unlock()
+		counter.Take()
 		if _, err := values.Get(context.Background(), tenant, customer); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return counter.trips, counter.commands
+	return counter.Trips(), counter.Take()
 }
 
 // TestCustomerValueReadIsFlat: reading a value costs the same round trips and commands (counts
