@@ -55,7 +55,14 @@ func TestRequestID(t *testing.T) {
 		t.Errorf("error body without the request id: %s", bad.Body)
 	}
 
-	sys.DoWith(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"rid@example.com"}`), with("capture-req-9"))
+	captured := sys.DoWith(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"rid@example.com"}`), with("capture-req-9"))
+	for _, resp := range []http.Header{captured.Header, bad.Header} {
+		for name := range resp {
+			if strings.HasPrefix(name, "Grpc-Metadata-") || strings.HasPrefix(name, "Grpc-Trailer-") {
+				t.Errorf("response leaks gRPC metadata as %s: %v", name, resp[name])
+			}
+		}
+	}
 	if got := sys.marketing.requestIDs("rid@example.com"); len(got) != 1 || got[0] != "capture-req-9" {
 		t.Errorf("the service received request ids %v, want [capture-req-9]", got)
 	}

@@ -69,6 +69,10 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 		runtime.WithErrorHandler(writeError),
 		runtime.WithForwardResponseOption(setETag),
 		runtime.WithIncomingHeaderMatcher(forwardHeader),
+		// The gateway sets every response header it promises itself (X-Request-Id, ETag,
+		// Retry-After); gRPC metadata stays internal instead of leaking as Grpc-Metadata-*.
+		runtime.WithOutgoingHeaderMatcher(dropMetadata),
+		runtime.WithOutgoingTrailerMatcher(dropMetadata),
 		runtime.WithMiddlewares(nameSpan),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, strictJSON{&runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: false},
@@ -197,6 +201,9 @@ func forwardHeader(key string) (string, bool) {
 	}
 	return runtime.DefaultHeaderMatcher(key)
 }
+
+// dropMetadata keeps a service's response metadata out of the HTTP response.
+func dropMetadata(string) (string, bool) { return "", false }
 
 // nameSpan names the request span after its route template ("POST /v1/leads/{id}:qualify"), which
 // is only known once grpc-gateway has matched it; raw paths would make one span name per id.
