@@ -104,7 +104,7 @@ func TestLostMarkerRefusesWrites(t *testing.T) {
 			}
 			// Whatever happens below, the shared Redis gets its marker back.
 			t.Cleanup(func() { _, _ = keyspace.Open(ctx, rdb, partitions) })
-			counter := &redistest.Counter{}
+			counter := &redistest.Commands{}
 			rdb.AddHook(counter)
 			err = write("lost")
 			if !errors.Is(err, commit.ErrNotInitialized) {
@@ -113,7 +113,7 @@ func TestLostMarkerRefusesWrites(t *testing.T) {
 			if e, ok := apierr.As(err); !ok || e.Kind != apierr.Unavailable {
 				t.Fatalf("write without the marker: %v is not UNAVAILABLE", err)
 			}
-			if n := counter.N(); n != 1 {
+			if n := len(counter.Take()); n != 1 {
 				t.Fatalf("the refused write took %d commands, want its one script call", n)
 			}
 			if n, err := rdb.Exists(ctx, s.Key("lead", "lost")).Result(); err != nil || n != 0 {

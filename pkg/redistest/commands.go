@@ -58,6 +58,9 @@ func (c *Commands) Count(name string) int {
 	return n
 }
 
+// Scripts is how many scripts (EVALSHA or EVAL: each one atomic write) were run so far.
+func (c *Commands) Scripts() int { return c.Count("evalsha") + c.Count("eval") }
+
 // Trips is how many round trips (a pipeline is one) were made since the last Take.
 func (c *Commands) Trips() int {
 	c.mu.Lock()

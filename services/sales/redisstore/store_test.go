@@ -3,7 +3,6 @@ package redisstore_test
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,22 +20,6 @@ import (
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
-
-// scriptCounter counts the commit scripts a client runs: each is one atomic write, one round trip.
-type scriptCounter struct{ n atomic.Int64 }
-
-func (c *scriptCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (c *scriptCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if name := cmd.Name(); name == "evalsha" || name == "eval" {
-			c.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-func (c *scriptCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
 
 // The other services, as the use cases see them: these tests are about the store.
 type leadsOf map[string]*marketingv1.Lead
@@ -73,7 +56,7 @@ func TestEveryWriteIsOneCommit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			counter := &scriptCounter{}
+			counter := &redistest.Commands{}
 			rdb.AddHook(counter)
 			env := sales.Env{Store: redisstore.New(rdb, keys), Validator: validator, Now: time.Now,
 				Publisher: events.Publisher{Producer: "sales", Propagator: propagation.TraceContext{}}}
@@ -110,20 +93,20 @@ func TestEveryWriteIsOneCommit(t *testing.T) {
 				}},
 			}
 			for _, step := range steps {
-				before := counter.n.Load()
+				counter.Take()
 				if err := step.run(); err != nil {
 					t.Fatalf("%s: %v", step.name, err)
 				}
-				if n := counter.n.Load() - before; n != 1 {
+				if n := counter.Scripts(); n != 1 {
 					t.Errorf("%s ran %d commit scripts, want 1", step.name, n)
 				}
 			}
 			// The refused delete is one script too, and writes nothing.
-			before := counter.n.Load()
+			counter.Take()
 			if err := accounts.DeleteAccount(ctx, tenant, account, ""); !errors.Is(err, sales.ErrAccountHasContacts) {
 				t.Fatalf("delete an account with contacts: %v", err)
 			}
-			if n := counter.n.Load() - before; n != 1 {
+			if n := counter.Scripts(); n != 1 {
 				t.Errorf("refused delete ran %d commit scripts, want 1", n)
 			}
 			if _, _, _, err := conversions.Convert(ctx, tenant, sales.ConvertRequest{LeadID: lead.GetId()}); !errors.Is(err, sales.ErrLeadAlreadyConverted) {
