@@ -44,8 +44,8 @@ const CustomerMerged = "marketing.customer.merged"
 // DefaultRetention is how long the audit log keeps an entry unless the tenant says otherwise.
 const DefaultRetention = 400 * 24 * time.Hour
 
-// deliveryTTL is how long a delivery and its log are kept: past the 3 days of retries, a dead
-// letter stays replayable for a while.
+// deliveryTTL is how long a delivery and its log entry are kept: past the 3 days of retries, a
+// dead letter stays replayable for a while.
 const deliveryTTL = 14 * 24 * time.Hour
 
 // Recorder turns each event into its history entry and webhook deliveries, in one atomic write.
@@ -55,8 +55,9 @@ type Recorder struct {
 	sender   *Dispatcher
 	now      func() time.Time
 
-	mu        sync.Mutex
-	endpoints map[string]endpointsOf // tenant → its endpoints as last read
+	mu         sync.Mutex
+	endpoints  map[string]endpointsOf // tenant → its endpoints as last read
+	registered map[string]bool        // tenants this process listed for the retention sweep
 }
 
 type endpointsOf struct {
@@ -66,7 +67,7 @@ type endpointsOf struct {
 
 // NewRecorder returns the recorder; fresh deliveries go to sender at once.
 func NewRecorder(store *redisstore.Store, settings *Settings, sender *Dispatcher, now func() time.Time) *Recorder {
-	return &Recorder{store: store, settings: settings, sender: sender, now: now, endpoints: map[string]endpointsOf{}}
+	return &Recorder{store: store, settings: settings, sender: sender, now: now, endpoints: map[string]endpointsOf{}, registered: map[string]bool{}}
 }
 
 // Subscriptions are the consumer group's subscriptions, one per producer.
@@ -94,10 +95,6 @@ func (r *Recorder) Record(ctx context.Context, ev *eventv1.Event) error {
 		}
 	}
 	entry := entryOf(ev, payload)
-	retention, err := r.settings.retention(ctx, tenant)
-	if err != nil {
-		return err
-	}
 	customer := ev.GetCustomerId()
 	for range 5 {
 		eps, err := r.endpointsOf(ctx, tenant, false)
@@ -108,9 +105,14 @@ func (r *Recorder) Record(ctx context.Context, ev *eventv1.Event) error {
 		if err != nil {
 			return err
 		}
-		due := r.now().Add(r.sender.lease())
-		seqs, applied, err := r.store.Ingest(ctx, tenant, ev.GetId(), entry, r.indexes(tenant, entry), customer,
-			retention, eps.version, deliveries, due, deliveryTTL)
+		r.mu.Lock()
+		registered := r.registered[tenant]
+		r.mu.Unlock()
+		seqs, applied, err := r.store.Ingest(ctx, redisstore.Ingestion{
+			Tenant: tenant, EventID: ev.GetId(), Entry: entry, Indexes: r.indexes(tenant, entry), Customer: customer,
+			Register: !registered, EndpointsVersion: eps.version, Deliveries: deliveries,
+			DueAt: r.now().Add(r.sender.lease()), DeliveryTTL: deliveryTTL,
+		})
 		var merged *redisstore.MergedError
 		switch {
 		case errors.Is(err, redisstore.ErrStaleEndpoints):
@@ -123,6 +125,9 @@ func (r *Recorder) Record(ctx context.Context, ev *eventv1.Event) error {
 			return err
 		}
 		if applied {
+			r.mu.Lock()
+			r.registered[tenant] = true
+			r.mu.Unlock()
 			for i, d := range deliveries {
 				d.Delivery.Sequence = seqs[i]
 				r.sender.Submit(tenant, d.Delivery.GetEndpointId(), d.Delivery.GetId())

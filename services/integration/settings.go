@@ -1,12 +1,14 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sync"
 	"time"
 
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/commit"
@@ -17,9 +19,14 @@ import (
 	"github.com/crmcycle/crm/services/integration/redisstore"
 )
 
-// settingsTTL is how long the recorder trusts the retention it read: a change applies to the
-// events recorded after it, within this.
+// settingsTTL is how long the recorder and the retention sweep trust the retention they read.
 const settingsTTL = time.Minute
+
+// ErrSettingsEtag answers an update whose etag is not the stored settings'.
+var ErrSettingsEtag = apierr.New(apierr.Aborted, "ETAG_MISMATCH", "the settings changed since they were read; read them again and retry")
+
+// defaultEtag is the etag of settings never changed.
+const defaultEtag = "0"
 
 // Settings are the tenant's integration settings.
 type Settings struct {
@@ -43,20 +50,21 @@ func NewSettings(store *redisstore.Store, publisher events.Publisher, now func()
 
 // Get reads the tenant's settings, with the defaults filled in.
 func (s *Settings) Get(ctx context.Context, tenant string) (*integrationv1.IntegrationSettings, error) {
-	st, err := commit.Get(ctx, s.store.Redis(), redisstore.SettingsKey(s.store.Scope(tenant)), &integrationv1.IntegrationSettings{}, nil)
-	if err != nil {
+	stored := commit.Read(ctx, s.store.Redis(), redisstore.SettingsKey(s.store.Scope(tenant)))
+	st := &integrationv1.IntegrationSettings{}
+	if _, err := stored.Decode(st); err != nil {
 		return nil, err
 	}
-	if st == nil {
-		st = &integrationv1.IntegrationSettings{}
-	}
+	st.Etag = cmp.Or(stored.Version(), defaultEtag)
 	if st.GetAuditRetentionDays() == 0 {
 		st.AuditRetentionDays = int32(DefaultRetention / (24 * time.Hour))
 	}
 	return st, nil
 }
 
-// Update changes the fields in mask.
+// Update changes the fields in mask (all when it is empty), only at the settings' etag when the
+// request carries one. A shorter retention applies to the whole history at the next sweep, a
+// longer one keeps what is still there for longer.
 func (s *Settings) Update(ctx context.Context, tenant string, in *integrationv1.IntegrationSettings, mask *fieldmaskpb.FieldMask) (*integrationv1.IntegrationSettings, error) {
 	fields, err := protoupdate.Fields(in, mask, []string{"audit_retention_days"}, "update_mask")
 	if err != nil {
@@ -69,16 +77,20 @@ func (s *Settings) Update(ctx context.Context, tenant string, in *integrationv1.
 		if _, err := stored.Decode(st); err != nil {
 			return nil, err
 		}
+		prev := stored.Version()
+		if err := etag.Check(in.GetEtag(), cmp.Or(prev, defaultEtag), ErrSettingsEtag); err != nil {
+			return nil, err
+		}
 		protoupdate.Apply(st, in, fields)
-		if st.GetAuditRetentionDays() < 0 {
+		if st.GetAuditRetentionDays() < 0 || st.GetAuditRetentionDays() > 3650 {
 			return nil, apierr.Invalid("settings.audit_retention_days", "must be 1 to 3650; 0 for the default")
 		}
+		st.Etag, st.UpdateTime = "", timestamppb.New(s.now())
 		_, data, err := s.publisher.Envelope(ctx, integrationv1.EventSettingsUpdated.Of(&integrationv1.SettingsChanged{
 			Settings: &integrationv1.IntegrationSettingsFacts{AuditRetentionDays: st.GetAuditRetentionDays()}}), tenant, "", s.now())
 		if err != nil {
 			return nil, err
 		}
-		prev := stored.Version()
 		err = commit.New().Save(redisstore.SettingsKey(sc), st, prev, etag.Next(prev)).Append(sc.Stream(), data).Run(ctx, s.store.Redis())
 		if errors.Is(err, commit.ErrVersionMismatch) {
 			continue
@@ -89,7 +101,11 @@ func (s *Settings) Update(ctx context.Context, tenant string, in *integrationv1.
 		s.mu.Lock()
 		delete(s.cache, tenant)
 		s.mu.Unlock()
-		return s.Get(ctx, tenant)
+		st.Etag = etag.Next(prev)
+		if st.GetAuditRetentionDays() == 0 {
+			st.AuditRetentionDays = int32(DefaultRetention / (24 * time.Hour))
+		}
+		return st, nil
 	}
 	return nil, errors.New("integration: the settings kept changing")
 }

@@ -56,6 +56,9 @@ func (s *Store) Due(tenant string) string { return s.DueOf(s.keys.Partition(tena
 // DueOf is partition p's due queue.
 func (s *Store) DueOf(p int) string { return s.keys.Partitioned(Service, p, "webhooks:due") }
 
+// TenantsOf is partition p's tenants with a history, for the retention sweep.
+func (s *Store) TenantsOf(p int) string { return s.keys.Partitioned(Service, p, "history:tenants") }
+
 // Partitions is the partition count.
 func (s *Store) Partitions() int { return s.keys.Partitions() }
 
@@ -84,31 +87,52 @@ type NewDelivery struct {
 	Body []byte
 }
 
-// Ingest records an event once: its history entry (nil for none) under indexes, and deliveries,
-// queued as due at dueAt. endpointsVersion is the version of the endpoints the deliveries were
-// matched against: ErrStaleEndpoints when they changed. It returns the sequence numbers of the
-// deliveries, or applied false when the event was recorded before.
-func (s *Store) Ingest(ctx context.Context, tenant, eventID string, entry *integrationv1.AuditEntry, indexes []string,
-	customer string, retention time.Duration, endpointsVersion string, deliveries []NewDelivery, dueAt time.Time, deliveryTTL time.Duration) (seqs []int64, applied bool, err error) {
-	sc := s.Scope(tenant)
+// Ingestion is one event's record: its history entry under its indexes, and its deliveries.
+type Ingestion struct {
+	Tenant, EventID string
+	// Entry is the history entry (nil for none), listed in Indexes and in the timeline of
+	// Customer (or of the customer it was merged into).
+	Entry    *integrationv1.AuditEntry
+	Indexes  []string
+	Customer string
+	// Register lists the tenant among its partition's tenants with a history (for the sweep);
+	// once per tenant and process is enough.
+	Register bool
+	// EndpointsVersion is the version of the endpoints Deliveries were matched against.
+	EndpointsVersion string
+	Deliveries       []NewDelivery
+	// DueAt is when the deliveries are due in the queue; DeliveryTTL their records' expiry.
+	DueAt       time.Time
+	DeliveryTTL time.Duration
+}
+
+// Ingest records an event once, in one script. It returns the sequence numbers of the
+// deliveries, or applied false when the event was recorded before; ErrStaleEndpoints when the
+// endpoints changed since in.EndpointsVersion, a *MergedError when the customer was merged.
+func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, applied bool, err error) {
+	sc := s.Scope(in.Tenant)
 	var data []byte
-	if entry != nil {
-		if data, err = proto.Marshal(entry); err != nil {
+	if in.Entry != nil {
+		if data, err = proto.Marshal(in.Entry); err != nil {
 			return nil, false, err
 		}
 	}
+	indexes := in.Indexes
 	alias := sc.Key("merged", "-") // no customer: a key that never exists
-	if customer != "" {
-		alias = MergedKey(sc, customer)
-		indexes = append(indexes, TimelineKey(sc, customer))
+	if in.Customer != "" {
+		alias = MergedKey(sc, in.Customer)
+		indexes = append(indexes[:len(indexes):len(indexes)], TimelineKey(sc, in.Customer))
 	}
-	keys := []string{sc.Key("seen", eventID, "integration"), EntryKey(sc, eventID), EndpointsMetaKey(sc), s.Due(tenant), sc.Key("sequences"), alias}
+	keys := []string{sc.Key("seen", in.EventID, "integration"), EntryKey(sc, in.EventID), EndpointsMetaKey(sc),
+		s.Due(in.Tenant), sc.Key("sequences"), alias, s.TenantsOf(s.keys.Partition(in.Tenant))}
 	keys = append(keys, indexes...)
-	now := time.Now()
-	args := []any{int(events.SeenTTL.Seconds()), data, eventID, CutoffID(now.Add(-retention)), retention.Milliseconds(),
-		endpointsVersion, len(indexes), len(deliveries), dueAt.UnixMilli(), deliveryTTL.Milliseconds(),
-		CutoffID(now.Add(-deliveryTTL)), tenant}
-	for _, d := range deliveries {
+	register := ""
+	if in.Register {
+		register = "1"
+	}
+	args := []any{int(events.SeenTTL.Seconds()), data, in.EventID, "", register,
+		in.EndpointsVersion, len(indexes), len(in.Deliveries), in.DueAt.UnixMilli(), in.DeliveryTTL.Milliseconds(), in.Tenant}
+	for _, d := range in.Deliveries {
 		rec, err := proto.Marshal(d.Delivery)
 		if err != nil {
 			return nil, false, err

@@ -4,8 +4,11 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"buf.build/go/protovalidate"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/auth"
@@ -30,6 +33,7 @@ type Service struct {
 	rpc        *rpc.Server
 	recorder   *integration.Recorder
 	dispatcher *integration.Dispatcher
+	deps       platform.Deps
 }
 
 var (
@@ -59,6 +63,7 @@ func New(cfg Config, deps platform.Deps) (*Service, error) {
 		}, deps.PageTokens),
 		recorder:   integration.NewRecorder(store, settings, dispatcher, deps.Now),
 		dispatcher: dispatcher,
+		deps:       deps,
 	}, nil
 }
 
@@ -71,5 +76,22 @@ func (s *Service) Register(r grpc.ServiceRegistrar) { s.rpc.Register(r) }
 // Subscriptions implements platform.Reactor: one group over every service's stream.
 func (s *Service) Subscriptions() []events.Subscription { return s.recorder.Subscriptions() }
 
-// RunBackground implements platform.Background: the webhook dispatcher.
-func (s *Service) RunBackground(ctx context.Context) error { return s.dispatcher.Run(ctx) }
+// RetentionSweep is how often the history is trimmed to each tenant's retention.
+const RetentionSweep = 10 * time.Minute
+
+// RunBackground implements platform.Background: the webhook dispatcher, and the retention sweep
+// over every partition.
+func (s *Service) RunBackground(ctx context.Context) error {
+	var g errgroup.Group
+	g.Go(func() error { return s.dispatcher.Run(ctx) })
+	g.Go(func() error {
+		platform.EveryPartition(ctx, s.deps, "integration.retention", RetentionSweep, func(ctx context.Context, p int) error {
+			if _, err := s.recorder.TrimHistory(ctx, p); err != nil {
+				return fmt.Errorf("integration retention sweep: %w", err)
+			}
+			return nil
+		})
+		return nil
+	})
+	return g.Wait()
+}

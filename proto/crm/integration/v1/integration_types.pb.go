@@ -802,8 +802,13 @@ type IntegrationSettings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How long the audit log (and the timeline) keeps an entry, in days: 1 to 3650, default 400.
 	AuditRetentionDays int32 `protobuf:"varint,1,opt,name=audit_retention_days,json=auditRetentionDays,proto3" json:"audit_retention_days,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Changes whenever the settings change ("0" for the defaults); send it back on update to apply
+	// the change only to the settings you read.
+	Etag string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	// When the settings last changed; absent for the defaults.
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *IntegrationSettings) Reset() {
@@ -841,6 +846,20 @@ func (x *IntegrationSettings) GetAuditRetentionDays() int32 {
 		return x.AuditRetentionDays
 	}
 	return 0
+}
+
+func (x *IntegrationSettings) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *IntegrationSettings) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
 }
 
 var File_crm_integration_v1_integration_types_proto protoreflect.FileDescriptor
@@ -931,10 +950,13 @@ const file_crm_integration_v1_integration_types_proto_rawDesc = "" +
 	"createTime\x12$\n" +
 	"\vdead_reason\x18\v \x01(\tB\x03\xe0A\x03R\n" +
 	"deadReason\x12(\n" +
-	"\rattempt_count\x18\f \x01(\x05B\x03\xe0A\x03R\fattemptCount\"S\n" +
+	"\rattempt_count\x18\f \x01(\x05B\x03\xe0A\x03R\fattemptCount\"\xa9\x01\n" +
 	"\x13IntegrationSettings\x12<\n" +
 	"\x14audit_retention_days\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xc2\x1c(\x00R\x12auditRetentionDays*\x82\x01\n" +
+	"\xbaH\a\x1a\x05\x18\xc2\x1c(\x00R\x12auditRetentionDays\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\x12@\n" +
+	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime*\x82\x01\n" +
 	"\rDeliveryState\x12\x1e\n" +
 	"\x1aDELIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DELIVERY_STATE_PENDING\x10\x01\x12\x1c\n" +
@@ -985,11 +1007,12 @@ var file_crm_integration_v1_integration_types_proto_depIdxs = []int32{
 	5,  // 14: crm.integration.v1.Delivery.attempts:type_name -> crm.integration.v1.DeliveryAttempt
 	8,  // 15: crm.integration.v1.Delivery.next_attempt_time:type_name -> google.protobuf.Timestamp
 	8,  // 16: crm.integration.v1.Delivery.create_time:type_name -> google.protobuf.Timestamp
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	8,  // 17: crm.integration.v1.IntegrationSettings.update_time:type_name -> google.protobuf.Timestamp
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_crm_integration_v1_integration_types_proto_init() }

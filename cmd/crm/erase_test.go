@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmcycle/crm/pkg/keyspace"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+)
+
+// allowPrivateWebhooks lets the suite deliver to receivers on loopback.
+func allowPrivateWebhooks(c *processConfig) { c.Integration.Webhooks.AllowPrivate = true }
+
+// storedText is every value of the Redis keys matching pattern (strings, hashes, sets, sorted
+// sets, lists, streams), raw, lower-cased: protobuf keeps strings as their UTF-8 bytes, so a
+// personal datum stored anywhere shows in it.
+func storedText(t *testing.T, rdb redis.UniversalClient, pattern string) (text []byte, keys int) {
+	t.Helper()
+	ctx := context.Background()
+	var b bytes.Buffer
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		key := iter.Val()
+		keys++
+		b.WriteString(key + "\n")
+		typ, err := rdb.Type(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var values []string
+		switch typ {
+		case "string":
+			v, _ := rdb.Get(ctx, key).Result()
+			values = []string{v}
+		case "hash":
+			m, _ := rdb.HGetAll(ctx, key).Result()
+			for k, v := range m {
+				values = append(values, k, v)
+			}
+		case "set":
+			values, _ = rdb.SMembers(ctx, key).Result()
+		case "zset":
+			values, _ = rdb.ZRange(ctx, key, 0, -1).Result()
+		case "list":
+			values, _ = rdb.LRange(ctx, key, 0, -1).Result()
+		case "stream":
+			msgs, _ := rdb.XRange(ctx, key, "-", "+").Result()
+			for _, m := range msgs {
+				for k, v := range m.Values {
+					values = append(values, k, fmt.Sprint(v))
+				}
+			}
+		}
+		for _, v := range values {
+			b.WriteString(v + "\n")
+		}
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.ToLower(b.Bytes()), keys
+}
+
+// TestEraseLeavesNoPersonalDataInTheIntegrationService: a person goes through marketing and sales
+// (lead captured, updated, engaged, resolved, converted to a contact, the contact updated) with a
+// webhook endpoint taking every event, then the contact and the lead are erased. Once the
+// integration service has recorded every event of the tenant, nothing it stores (audit log,
+// timelines, entries, deliveries and their bodies, queues), nothing its REST reads answer and
+// nothing the receiver got names the person: not the e-mail (either case), the names, the phone.
+// The same scan finds the e-mail in marketing's keys before the erase, so it would see it.
+func TestEraseLeavesNoPersonalDataInTheIntegrationService(t *testing.T) {
+	sys := startSystem(t, allowPrivateWebhooks)
+	tenant, key := sys.newKey(t, "", append(slices.Clone(allScopes), "admin", "integration.read", "integration.write")...)
+	var mu sync.Mutex
+	var delivered bytes.Buffer
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		delivered.Write(body)
+		delivered.WriteString("\n")
+		mu.Unlock()
+	}))
+	t.Cleanup(receiver.Close)
+	sys.ok(t, http.MethodPost, "/v1/webhookEndpoints", key, fmt.Sprintf(`{"url":%q,"description":"everything"}`, receiver.URL+"/hook"))
+
+	email := "Zebulon.Quixwell-" + tenant + "@Example.org"
+	personal := []string{strings.ToLower(email), "zebulon", "quixwell", "marchbanks", "7946 0958"}
+	lead := sys.ok(t, http.MethodPost, "/v1/leads", key, fmt.Sprintf(
+		`{"email":%q,"givenName":"Zebulon","familyName":"Quixwell","company":"Acme","channel":"CHANNEL_WEB","consent":[{"channel":"CHANNEL_EMAIL","granted":true}]}`, email))
+	leadID, customer := str(lead, "id"), str(lead, "customerId")
+	sys.ok(t, http.MethodPatch, "/v1/leads/"+leadID+"?updateMask=familyName", key, `{"familyName":"Quixwell-Marchbanks"}`)
+	sys.ok(t, http.MethodPost, "/v1/leads/"+leadID+"/engagements", key, `{"type":"ENGAGEMENT_TYPE_EMAIL_OPEN"}`)
+	sys.ok(t, http.MethodPost, "/v1/customers:resolve", key, fmt.Sprintf(`{"email":%q}`, strings.ToUpper(email)))
+	conv := sys.ok(t, http.MethodPost, "/v1/leads/"+leadID+":convert", key, `{}`)
+	contact := str(obj(conv, "contact"), "id")
+	if contact == "" {
+		t.Fatalf("the conversion made no contact: %v", conv)
+	}
+	sys.ok(t, http.MethodPatch, "/v1/contacts/"+contact+"?updateMask=phone", key, `{"phone":"+44 20 7946 0958"}`)
+
+	before, _ := storedText(t, sys.rdb, "crm:*:marketing:"+tenant+":*")
+	if !bytes.Contains(before, []byte(strings.ToLower(email))) {
+		t.Fatal("the scan does not find the e-mail in marketing's keys before the erase: it would not find it anywhere")
+	}
+	sys.ok(t, http.MethodDelete, "/v1/contacts/"+contact, key, "")
+	sys.ok(t, http.MethodDelete, "/v1/leads/"+leadID, key, "")
+
+	// Every event of the tenant, on every stream, recorded in the audit log.
+	ctx := context.Background()
+	keys, err := keyspace.Load(ctx, sys.rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamed := func() []string {
+		var ids []string
+		for _, producer := range serviceTargets {
+			entries, err := sys.rdb.XRange(ctx, keys.Scope(producer, tenant).Stream(), "-", "+").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				ev := &eventv1.Event{}
+				if err := proto.Unmarshal([]byte(e.Values["e"].(string)), ev); err != nil {
+					t.Fatal(err)
+				}
+				if ev.GetTenantId() == tenant {
+					ids = append(ids, ev.GetId())
+				}
+			}
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	var reads bytes.Buffer
+	audited := func() []string {
+		reads.Reset()
+		r := sys.ok(t, http.MethodGet, "/v1/auditLog?pageSize=1000", key, "")
+		var ids []string
+		entries, _ := r["auditEntries"].([]any)
+		for _, e := range entries {
+			ids = append(ids, str(e.(map[string]any), "id"))
+		}
+		fmt.Fprint(&reads, r)
+		slices.Sort(ids)
+		return ids
+	}
+	waitFor(t, "the audit log to hold every event of the tenant", func() string { return fmt.Sprint(audited()) },
+		func(got string) bool { return got == fmt.Sprint(streamed()) })
+	if n := len(streamed()); n < 8 {
+		t.Fatalf("only %d events in the streams", n)
+	}
+	deliveries := func() int {
+		r := sys.ok(t, http.MethodGet, "/v1/webhookEndpoints", key, "")
+		eps, _ := r["webhookEndpoints"].([]any)
+		if len(eps) != 1 {
+			t.Fatalf("endpoints: %v", r)
+		}
+		d := sys.ok(t, http.MethodGet, "/v1/webhookEndpoints/"+str(eps[0].(map[string]any), "id")+"/deliveries?pageSize=1000", key, "")
+		list, _ := d["deliveries"].([]any)
+		n := 0
+		for _, x := range list {
+			if str(x.(map[string]any), "state") == "DELIVERY_STATE_DELIVERED" {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "every event delivered", deliveries, func(n int) bool { return n >= len(streamed()) })
+	fmt.Fprint(&reads, sys.ok(t, http.MethodGet, "/v1/customers/"+customer+"/timeline?pageSize=1000", key, ""))
+
+	stored, n := storedText(t, sys.rdb, "crm:*:integration:"+tenant+":*")
+	queues, _ := storedText(t, sys.rdb, "crm:*:integration:webhooks:due")
+	if n < 10 {
+		t.Fatalf("only %d integration keys of the tenant", n)
+	}
+	mu.Lock()
+	sent := bytes.ToLower(delivered.Bytes())
+	mu.Unlock()
+	for _, where := range []struct {
+		name string
+		text []byte
+	}{
+		{fmt.Sprintf("the integration service's %d keys", n), stored},
+		{"the due queues", queues},
+		{"the audit log and timeline over REST", bytes.ToLower(reads.Bytes())},
+		{"the webhook deliveries received", sent},
+	} {
+		for _, p := range personal {
+			if bytes.Contains(where.text, []byte(p)) {
+				t.Errorf("%s hold %q after the erase", where.name, p)
+			}
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package integration_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/redistest"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
+	"github.com/crmcycle/crm/services/integration"
+	"github.com/crmcycle/crm/services/integration/redisstore"
+)
+
+// rig is the integration domain over one Redis: its recorder, endpoints, settings and history
+// reads, with a stopped dispatcher (recorded deliveries stay queued, unsent).
+type rig struct {
+	recorder  *integration.Recorder
+	endpoints *integration.Endpoints
+	settings  *integration.Settings
+	history   *integration.History
+	store     *redisstore.Store
+}
+
+// recorderOn is the rig over rdb with clock now.
+func recorderOn(t *testing.T, rdb redis.UniversalClient, now func() time.Time) *rig {
+	t.Helper()
+	keys, err := keyspace.Open(context.Background(), rdb, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := redisstore.New(rdb, keys)
+	pub := events.Publisher{Producer: "integration", Propagator: propagation.TraceContext{}}
+	v, err := protovalidate.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoints := integration.NewEndpoints(store, pub, v, true, now)
+	dispatcher := integration.NewDispatcher(integration.DispatchConfig{AllowPrivate: true}, store, endpoints, slog.New(slog.NewTextHandler(io.Discard, nil)), now)
+	endpoints.Attach(dispatcher)
+	stopped, stop := context.WithCancel(context.Background())
+	stop()
+	_ = dispatcher.Run(stopped)
+	settings := integration.NewSettings(store, pub, now)
+	return &rig{recorder: integration.NewRecorder(store, settings, dispatcher, now), endpoints: endpoints,
+		settings: settings, history: integration.NewHistory(store), store: store}
+}
+
+// commandStats reads how many times Redis ran each command, scripts' calls included.
+func commandStats(t *testing.T, rdb redis.UniversalClient) map[string]int {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "cmdstat_"), ":calls=")
+		if !ok {
+			continue
+		}
+		calls, _, _ := strings.Cut(rest, ",")
+		out[name], _ = strconv.Atoi(calls)
+	}
+	return out
+}
+
+// event is an event of typ about customer caused by a request of key, as a service's write makes.
+func event(t testing.TB, tenant, typ, customer, key, request string) *eventv1.Event {
+	t.Helper()
+	producer, _, _ := strings.Cut(typ, ".")
+	ctx := events.WithCause(context.Background(), events.ByKey(key, request, "/crm.test.v1.Test/Write"))
+	ev, _, err := events.Publisher{Producer: producer, Propagator: propagation.TraceContext{}}.Envelope(ctx, eventv1.Type[*wrapperspb.StringValue]{Name: typ}.Of(wrapperspb.String("x")), tenant, customer, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// TestRecordingAnEventIsOneScriptWithoutTrimming counts what recording costs Redis, on a server
+// of its own: one script call per event, and inside it no trimming and no expiry beyond a new
+// delivery's own (the retention sweep trims the history by age instead). Redis's own command
+// statistics count the script's commands; the client hook counts the round trips. Before the
+// sweep, each of these events cost 7 ZREMRANGEBYLEX and 9 PEXPIRE.
+func TestRecordingAnEventIsOneScriptWithoutTrimming(t *testing.T) {
+	srv := redistest.NewServer(t)
+	opts, err := redis.ParseURL(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	r := recorderOn(t, rdb, time.Now)
+	recorder, endpoints := r.recorder, r.endpoints
+	const tenant = "t-cost"
+	ctx := context.Background()
+	if _, err := endpoints.Create(ctx, tenant, &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/hook", EventTypes: []string{"sales.*"}}); err != nil {
+		t.Fatal(err)
+	}
+	// The first event reads the settings and endpoints and registers the tenant: not counted.
+	if err := recorder.Record(ctx, event(t, tenant, "sales.deal.won", "c-0", "key-1", "req-0")); err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	commands := &redistest.Commands{}
+	rdb.AddHook(commands)
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	commands.Take()
+	for i := range n {
+		// Every index: all, actor, type, resource, request and the customer's timeline; and one
+		// delivery (sales.* matches).
+		if err := recorder.Record(ctx, event(t, tenant, "sales.deal.won", "c-"+strconv.Itoa(i), "key-1", "req-"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trips, scripts := commands.Trips(), commands.Count("evalsha")
+	sent := commands.Take()
+	stats := commandStats(t, rdb)
+	t.Logf("%d events: %d round trips %v; Redis ran %v", n, trips, sent, stats)
+	if trips != n || len(sent) != n || scripts != n {
+		t.Errorf("%d round trips (%v) for %d events, want one script call each", trips, sent, n)
+	}
+	for _, name := range []string{"zremrangebylex", "zremrangebyscore", "expire"} {
+		if stats[name] != 0 {
+			t.Errorf("recording ran %s %d times for %d events, want none (the sweep trims)", name, stats[name], n)
+		}
+	}
+	// One expiry per new delivery record; the history has none (the sweep removes it by age).
+	if got := stats["pexpire"]; got != n {
+		t.Errorf("recording ran PEXPIRE %d times for %d events with a delivery each, want %d (once per new delivery)", got, n, n)
+	}
+}

@@ -1,0 +1,99 @@
+package rpc_test
+
+import (
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/crmcycle/crm/gateway"
+	"github.com/crmcycle/crm/gateway/gatewaytest"
+)
+
+// TestIntegrationSettingsOverREST: GET and PATCH /v1/integrationSettings through the gateway:
+// defaults, validation with field detail, etags (two updates at one etag: one wins), admin scope,
+// and tenants apart; a refused request changes nothing.
+func TestIntegrationSettingsOverREST(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	edge := gatewaytest.Start(t, s.suite, gateway.Config{})
+	_, reader := s.suite.NewKey(t, s.tenant, "integration.read", "integration.write")
+	foreign, foreignKey := s.suite.NewKey(t, "", "admin")
+	_ = foreign
+	get := func(key string) map[string]any {
+		t.Helper()
+		return edge.OK(t, http.MethodGet, "/v1/integrationSettings", key, "")
+	}
+	if st := get(s.key); st["auditRetentionDays"] != float64(400) || st["etag"] != "0" || st["updateTime"] != nil {
+		t.Fatalf("default settings: %v", st)
+	}
+
+	refused := []struct {
+		name, path, key, body string
+		code                  int
+		status, field         string
+	}{
+		{"without a key", "/v1/integrationSettings", "", `{"auditRetentionDays":30}`, 401, "UNAUTHENTICATED", ""},
+		{"without admin", "/v1/integrationSettings", reader, `{"auditRetentionDays":30}`, 403, "PERMISSION_DENIED", ""},
+		{"over ten years", "/v1/integrationSettings", s.key, `{"auditRetentionDays":3651}`, 400, "INVALID_ARGUMENT", "settings.auditRetentionDays"},
+		{"negative", "/v1/integrationSettings", s.key, `{"auditRetentionDays":-1}`, 400, "INVALID_ARGUMENT", "settings.auditRetentionDays"},
+		{"not a number", "/v1/integrationSettings", s.key, `{"auditRetentionDays":"soon"}`, 400, "INVALID_ARGUMENT", ""},
+		{"a mask outside the settings", "/v1/integrationSettings?updateMask=etag", s.key, `{"auditRetentionDays":30}`, 400, "INVALID_ARGUMENT", "updateMask"},
+		{"a stale etag", "/v1/integrationSettings", s.key, `{"auditRetentionDays":30,"etag":"7"}`, 409, "ABORTED", ""},
+	}
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) {
+			r := edge.Do(t, http.MethodPatch, c.path, c.key, []byte(c.body))
+			if r.Status != c.code || r.ErrorStatus(t) != c.status {
+				t.Fatalf("%d %s, want %d %s", r.Status, r.Body, c.code, c.status)
+			}
+			if c.field != "" && !slices.Contains(r.FieldViolations(t), c.field) {
+				t.Errorf("field violations %v, want %s", r.FieldViolations(t), c.field)
+			}
+			if st := get(s.key); st["auditRetentionDays"] != float64(400) || st["etag"] != "0" {
+				t.Errorf("a refused update changed the settings: %v", st)
+			}
+		})
+	}
+	if r := edge.Do(t, http.MethodGet, "/v1/integrationSettings", reader, nil); r.Status != 403 {
+		t.Errorf("reading the settings without admin: %d %s, want 403", r.Status, r.Body)
+	}
+
+	st := edge.OK(t, http.MethodPatch, "/v1/integrationSettings?updateMask=auditRetentionDays", s.key, `{"auditRetentionDays":30,"etag":"0"}`)
+	if st["auditRetentionDays"] != float64(30) || st["etag"] != "1" || st["updateTime"] == nil {
+		t.Fatalf("updated settings: %v", st)
+	}
+	if got := get(s.key); got["auditRetentionDays"] != float64(30) || got["etag"] != "1" {
+		t.Fatalf("settings read after the update: %v", got)
+	}
+	// Another tenant still has the defaults, and its change leaves this tenant's alone.
+	if got := get(foreignKey); got["auditRetentionDays"] != float64(400) || got["etag"] != "0" {
+		t.Fatalf("another tenant's settings: %v", got)
+	}
+	edge.OK(t, http.MethodPatch, "/v1/integrationSettings", foreignKey, `{"auditRetentionDays":90}`)
+	if got := get(s.key); got["auditRetentionDays"] != float64(30) {
+		t.Fatalf("another tenant's update changed this tenant's settings: %v", got)
+	}
+
+	// Two updates at the same etag at once: exactly one applies, the other is ABORTED.
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	for i, days := range []string{"60", "61"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = edge.Do(t, http.MethodPatch, "/v1/integrationSettings", s.key, []byte(`{"auditRetentionDays":`+days+`,"etag":"1"}`)).Status
+		}()
+	}
+	wg.Wait()
+	slices.Sort(codes)
+	if !slices.Equal(codes, []int{200, 409}) {
+		t.Fatalf("two updates at one etag answered %v, want one 200 and one 409", codes)
+	}
+	if got := get(s.key); got["etag"] != "2" || (got["auditRetentionDays"] != float64(60) && got["auditRetentionDays"] != float64(61)) {
+		t.Fatalf("settings after the race: %v", got)
+	}
+	// 0 asks for the default again.
+	if got := edge.OK(t, http.MethodPatch, "/v1/integrationSettings", s.key, `{"auditRetentionDays":0}`); got["auditRetentionDays"] != float64(400) || got["etag"] != "3" {
+		t.Fatalf("back to the default: %v", got)
+	}
+}
