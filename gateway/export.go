@@ -114,6 +114,11 @@ func (e exportRoute) serve(rest *runtime.ServeMux, w http.ResponseWriter, r *htt
 	// The first message decides the status: a refused export (scope, filter) is an error body.
 	first, err := recv()
 	if err != nil && !errors.Is(err, io.EOF) {
+		if md, herr := header(); herr == nil {
+			for _, v := range md.Get("retry-after") { // a refusal of the rate limiter
+				w.Header().Set("Retry-After", v)
+			}
+		}
 		fail(ctx, err)
 		return
 	}

@@ -34,6 +34,8 @@ import (
 type Config struct {
 	Addr         string
 	MaxBodyBytes int64
+	// MaxImportBytes bounds an import's body, which is streamed rather than read whole.
+	MaxImportBytes int64
 	// CORSOrigins are the browser origins allowed to call the API, comma-separated ("*" for any);
 	// none by default.
 	CORSOrigins string
@@ -43,13 +45,14 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "http-addr", ":8080", "REST gateway listen address")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest accepted request body")
+	fs.Int64Var(&c.MaxImportBytes, "max-import-bytes", 1<<30, "largest accepted import file (streamed, never held whole)")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "browser origins allowed to call the API, comma-separated (* for any)")
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
-	if c.Addr == "" || c.MaxBodyBytes <= 0 {
-		return errors.New("gateway: --http-addr and a positive --max-body-bytes are required")
+	if c.Addr == "" || c.MaxBodyBytes <= 0 || c.MaxImportBytes <= 0 {
+		return errors.New("gateway: --http-addr, a positive --max-body-bytes and --max-import-bytes are required")
 	}
 	return nil
 }
@@ -135,7 +138,15 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 	docs := docsHandler()
 	mux.Handle("GET /docs", docs)
 	mux.Handle("GET /docs/", docs)
-	api := otelhttp.NewHandler(&conventions{routes: routes, maxBody: cfg.MaxBodyBytes, next: rest}, "gateway",
+	edge := &conventions{routes: routes, maxBody: cfg.MaxBodyBytes, next: rest}
+	files := newImports(rest, cfg.MaxImportBytes, b)
+	api := otelhttp.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if files.handles(r) {
+			files.ServeHTTP(w, r)
+			return
+		}
+		edge.ServeHTTP(w, r)
+	}), "gateway",
 		otelhttp.WithTracerProvider(tel.TracerProvider),
 		otelhttp.WithMeterProvider(tel.MeterProvider),
 		otelhttp.WithPropagators(tel.Propagator),

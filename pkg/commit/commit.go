@@ -261,27 +261,108 @@ func (w *Write) Run(ctx context.Context, rdb redis.Scripter) error {
 	if w.ops == 0 {
 		return nil
 	}
+	keys, err := w.prepare()
+	if err != nil {
+		return err
+	}
+	res, err := script.Run(ctx, rdb, keys, w.args...).StringSlice()
+	if _, queued := rdb.(redis.Pipeliner); !queued {
+		w.recycle()
+	}
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return result(res)
+}
+
+// prepare marks the write as run and gives its keys; the partition's marker is checked first,
+// inside the script, so it adds no round trip.
+func (w *Write) prepare() ([]string, error) {
 	if w.ran {
-		return errors.New("commit: a write runs once")
+		return nil, errors.New("commit: a write runs once")
 	}
 	w.ran = true
-	// The partition's marker is checked first, inside the script: no round trip is added.
 	keys := w.keys
 	w.args[0], w.args[1] = "", w.ops
 	if tag := hashTag(w.keys[0]); keyspace.IsPartitionTag(tag) {
 		keys, w.args[0] = append(w.keys[:len(w.keys):len(w.keys)], keyspace.MarkerKey(tag)), "marked"
 	}
-	res, err := script.Run(ctx, rdb, keys, w.args...).StringSlice()
-	if _, queued := rdb.(redis.Pipeliner); !queued {
-		// The command is written out and its reply read: the slice can serve another write.
-		args := w.args
-		clear(args)
-		w.args = nil
-		argSlices.Put(&args)
+	return keys, nil
+}
+
+// recycle gives the argument slice back once the command is written out and its reply read.
+func (w *Write) recycle() {
+	args := w.args
+	clear(args)
+	w.args = nil
+	argSlices.Put(&args)
+}
+
+// RunAll executes writes in one pipelined round trip (a bulk import's batch), each still atomic
+// on its own: errs holds each write's outcome as Run would return it; err is a failure of the
+// round trip itself, after which the outcomes are unknown.
+func RunAll(ctx context.Context, rdb redis.UniversalClient, writes []*Write) (errs []error, err error) {
+	errs = make([]error, len(writes))
+	cmds := make([]*redis.Cmd, len(writes))
+	prepared := make([][]string, len(writes))
+	for i, w := range writes {
+		if w.err == nil && w.ops > 0 {
+			prepared[i], errs[i] = w.prepare()
+		} else {
+			errs[i] = w.err
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("commit: %w", err)
+	// Pipelines of pipelineWrites: a reply must arrive within the client's read timeout, which a
+	// pipeline of hundreds of scripts may outlast on a busy server.
+	for from := 0; from < len(writes); from += pipelineWrites {
+		to := min(from+pipelineWrites, len(writes))
+		for attempt := 0; ; attempt++ {
+			_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i := from; i < to; i++ {
+					if prepared[i] != nil {
+						cmds[i] = p.EvalSha(ctx, script.Hash(), prepared[i], writes[i].args...)
+					}
+				}
+				return nil
+			})
+			if err == nil || attempt > 0 || !redis.HasErrorPrefix(err, "NOSCRIPT") {
+				break
+			}
+			// The first pipeline after a restart of Redis: load the script and send them again.
+			if lerr := script.Load(ctx, rdb).Err(); lerr != nil {
+				return nil, fmt.Errorf("commit: %w", lerr)
+			}
+		}
 	}
+	for i, c := range cmds {
+		if c == nil {
+			continue
+		}
+		res, cerr := c.StringSlice()
+		switch {
+		case cerr != nil && !errors.Is(cerr, redis.Nil) && isReply(cerr):
+			errs[i] = fmt.Errorf("commit: %w", cerr)
+		case cerr != nil:
+			return nil, fmt.Errorf("commit: %w", cerr)
+		default:
+			errs[i] = result(res)
+		}
+	}
+	return errs, nil
+}
+
+// pipelineWrites is how many writes one pipeline of RunAll sends.
+const pipelineWrites = 100
+
+// isReply reports whether err is an error reply of Redis for one command (the script failed),
+// rather than a failure of the connection.
+func isReply(err error) bool {
+	_, ok := errors.AsType[redis.Error](err)
+	return ok
+}
+
+// result is the error a script reply means.
+func result(res []string) error {
 	switch res[0] {
 	case "ok":
 		return nil

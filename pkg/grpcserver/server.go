@@ -130,9 +130,18 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(panicHandler(logger))),
 		unaryAuth(deps.Authenticator),
 	}
+	stream := []grpc.StreamServerInterceptor{
+		logging.StreamServerInterceptor(slogAdapter(logger), logging.WithLevels(codeToLevel),
+			logging.WithLogOnEvents(logging.FinishCall), logging.WithFieldsFromContext(requestIDField)),
+		streamErrors(logger),
+		recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(panicHandler(logger))),
+		streamAuth(deps.Authenticator, logger),
+	}
 	if deps.RateLimiter != nil {
 		unary = append(unary, deps.RateLimiter.UnaryServerInterceptor())
+		stream = append(stream, deps.RateLimiter.StreamServerInterceptor())
 	}
+	stream = append(stream, grpcprotovalidate.StreamServerInterceptor(validator))
 	unary = append(unary, grpcprotovalidate.UnaryServerInterceptor(validator))
 	if deps.Idempotency != nil {
 		// The idempotency store keeps or releases a key by the status of the outcome, so it must
@@ -148,14 +157,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			// Probes check health every few seconds on every replica: no spans for them.
 			otelgrpc.WithFilter(filters.Not(filters.HealthCheck())))),
 		grpc.ChainUnaryInterceptor(unary...),
-		grpc.ChainStreamInterceptor(
-			logging.StreamServerInterceptor(slogAdapter(logger), logging.WithLevels(codeToLevel),
-				logging.WithLogOnEvents(logging.FinishCall), logging.WithFieldsFromContext(requestIDField)),
-			streamErrors(logger),
-			recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(panicHandler(logger))),
-			streamAuth(deps.Authenticator, logger),
-			grpcprotovalidate.StreamServerInterceptor(validator),
-		),
+		grpc.ChainStreamInterceptor(stream...),
 		grpc.MaxRecvMsgSize(4 << 20),
 		// Calls run on long-lived workers whose stacks have already grown to what the interceptor
 		// chain and handlers need, instead of a new goroutine per call that grows its stack

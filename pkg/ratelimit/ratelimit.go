@@ -215,23 +215,45 @@ func wait(ctx context.Context, landed <-chan struct{}, tick <-chan time.Time) er
 	return nil
 }
 
+// StreamServerInterceptor charges a streaming call (an export, an import) one token when it
+// opens, like a unary call: the limit is on calls per key, not rows. A stream's cost grows with its
+// rows, but one key can hold only as many streams open as it is allowed calls, and each export or
+// import is also bounded by its own pacing (pages of the store, batches of writes), so charging per
+// row would make a million-row export take 1,000 s of a 1,000-per-second key's budget.
+func (l *Limiter) StreamServerInterceptor() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if err := l.check(ss.Context()); err != nil {
+			return err
+		}
+		return handler(srv, ss)
+	}
+}
+
+// check admits a call or refuses it with ErrLimited and the retry-after header.
+func (l *Limiter) check(ctx context.Context) error {
+	p, ok := auth.FromContext(ctx)
+	if !ok || (l.pass != nil && l.pass.admitted(ctx, p)) {
+		return nil
+	}
+	retry, err := l.admit(ctx, "crm:ratelimit:"+p.TenantID+":"+p.KeyID)
+	if err != nil {
+		return err
+	}
+	if retry > 0 {
+		l.refusals.Add(ctx, 1)
+		seconds := strconv.Itoa(max(1, int(math.Ceil(retry.Seconds()))))
+		_ = grpc.SetHeader(ctx, metadata.Pairs(RetryAfterHeader, seconds))
+		return ErrLimited.With("retry_after_seconds", seconds)
+	}
+	return nil
+}
+
 // UnaryServerInterceptor limits authenticated calls by their API key; it runs after
 // authentication. A call another service makes on an admitted client's behalf passes uncharged.
 func (l *Limiter) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		p, ok := auth.FromContext(ctx)
-		if !ok || (l.pass != nil && l.pass.admitted(ctx, p)) {
-			return handler(ctx, req)
-		}
-		retry, err := l.admit(ctx, "crm:ratelimit:"+p.TenantID+":"+p.KeyID)
-		if err != nil {
+		if err := l.check(ctx); err != nil {
 			return nil, err
-		}
-		if retry > 0 {
-			l.refusals.Add(ctx, 1)
-			seconds := strconv.Itoa(max(1, int(math.Ceil(retry.Seconds()))))
-			_ = grpc.SetHeader(ctx, metadata.Pairs(RetryAfterHeader, seconds))
-			return nil, ErrLimited.With("retry_after_seconds", seconds)
 		}
 		return handler(ctx, req)
 	}

@@ -58,6 +58,13 @@ type Store interface {
 	ListLeads(ctx context.Context, tenant string, q LeadQuery) (page.Page[*Lead], error)
 	// ScoringRules returns the tenant's scoring rules; nil when it never set any.
 	ScoringRules(ctx context.Context, tenant string) (*ScoringRules, error)
+	// LeadIDsByEmail returns the lead of each normalized e-mail ("" for none), in one round trip.
+	LeadIDsByEmail(ctx context.Context, tenant string, emails []string) ([]string, error)
+	// MatchIdentities returns who each key belongs to in the registry, in one round trip.
+	MatchIdentities(ctx context.Context, tenant string, keys []IdentityKey) ([]IdentityMatch, error)
+	// ImportLeads commits writes (creates, and updates where Prev is set) in one round trip, each
+	// atomic, and returns each one's error as CreateLead or UpdateLead would.
+	ImportLeads(ctx context.Context, tenant string, writes []LeadWrite) ([]error, error)
 }
 
 // LeadWrite is one change of a lead, committed atomically with its indexes, counters and events.

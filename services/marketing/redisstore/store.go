@@ -122,8 +122,14 @@ func (k leadKeys) indexes(l *marketing.Lead) []commit.Entry {
 
 // CreateLead implements marketing.Store.
 func (s *Store) CreateLead(ctx context.Context, tenant string, lw marketing.LeadWrite) error {
-	lead := lw.Lead
 	k := s.scope(tenant)
+	return k.createErr(lw.Lead, k.createWrite(lw).Run(ctx, s.rdb))
+}
+
+// createWrite is the write of a new lead: the record, its unique e-mail and indexes, its
+// counters, the person's identity and lifecycle when new, and the events.
+func (k leadKeys) createWrite(lw marketing.LeadWrite) *commit.Write {
+	lead := lw.Lead
 	w := commit.New().
 		Unique(k.emails(), lead.GetEmail(), lead.GetId()).
 		Save(k.lead(lead.GetId()), lead, "", lead.GetEtag()).
@@ -141,12 +147,16 @@ func (s *Store) CreateLead(ctx context.Context, tenant string, lw marketing.Lead
 	if lw.Lifecycle != nil {
 		k.putLifecycle(w, *lw.Lifecycle)
 	}
-	err := w.Run(ctx, s.rdb)
+	return w
+}
+
+// createErr is what a failed createWrite means to the use cases.
+func (k leadKeys) createErr(lead *marketing.Lead, err error) error {
 	if k.rulesChanged(err) {
 		return marketing.ErrRulesChanged
 	}
 	if conflict, ok := errors.AsType[*commit.UniqueConflictError](err); ok {
-		if conflict.Index == k.customerEmails() {
+		if conflict.Index == k.customerEmails() || conflict.Index == k.customerExternal() {
 			return &marketing.IdentityTakenError{Owner: conflict.Owner}
 		}
 		return &marketing.EmailTakenError{LeadID: conflict.Owner}
@@ -162,8 +172,13 @@ func (s *Store) CreateLead(ctx context.Context, tenant string, lw marketing.Lead
 
 // UpdateLead implements marketing.Store.
 func (s *Store) UpdateLead(ctx context.Context, tenant string, lw marketing.LeadWrite) error {
-	lead, prev := lw.Lead, lw.Prev
 	k := s.scope(tenant)
+	return k.updateErr(k.updateWrite(lw).Run(ctx, s.rdb))
+}
+
+// updateWrite is the write of a changed lead, over the version it was read at.
+func (k leadKeys) updateWrite(lw marketing.LeadWrite) *commit.Write {
+	lead, prev := lw.Lead, lw.Prev
 	w := commit.New().Save(k.lead(lead.GetId()), lead, prev.GetEtag(), lead.GetEtag())
 	if lead.GetEmail() != prev.GetEmail() {
 		w.Unique(k.emails(), lead.GetEmail(), lead.GetId()).HDel(k.emails(), prev.GetEmail())
@@ -172,7 +187,11 @@ func (s *Store) UpdateLead(ctx context.Context, tenant string, lw marketing.Lead
 	k.checkRules(w, lw)
 	k.countLeadWrite(w, lw)
 	events.Guard(w, k.Scope, lw.Applied)
-	err := appendAll(w, k.Stream(), lw.Events).Run(ctx, s.rdb)
+	return appendAll(w, k.Stream(), lw.Events)
+}
+
+// updateErr is what a failed updateWrite means to the use cases.
+func (k leadKeys) updateErr(err error) error {
 	if k.rulesChanged(err) {
 		return marketing.ErrRulesChanged
 	}
@@ -189,6 +208,49 @@ func (s *Store) UpdateLead(ctx context.Context, tenant string, lw marketing.Lead
 		return marketing.ErrLeadEmailExists.With("existing_id", conflict.Owner)
 	}
 	return err
+}
+
+// ImportLeads implements marketing.Store: every write in one pipelined round trip, each atomic
+// with its indexes and events; a write with Prev is an update over that version.
+func (s *Store) ImportLeads(ctx context.Context, tenant string, writes []marketing.LeadWrite) ([]error, error) {
+	k := s.scope(tenant)
+	ws := make([]*commit.Write, len(writes))
+	for i, lw := range writes {
+		if lw.Prev == nil {
+			ws[i] = k.createWrite(lw)
+		} else {
+			ws[i] = k.updateWrite(lw)
+		}
+	}
+	errs, err := commit.RunAll(ctx, s.rdb, ws)
+	if err != nil {
+		return nil, err
+	}
+	for i, lw := range writes {
+		if lw.Prev == nil {
+			errs[i] = k.createErr(lw.Lead, errs[i])
+		} else {
+			errs[i] = k.updateErr(errs[i])
+		}
+	}
+	return errs, nil
+}
+
+// LeadIDsByEmail implements marketing.Store: the lead of each normalized e-mail ("" for none), in
+// one round trip.
+func (s *Store) LeadIDsByEmail(ctx context.Context, tenant string, emails []string) ([]string, error) {
+	if len(emails) == 0 {
+		return nil, nil
+	}
+	v, err := s.rdb.HMGet(ctx, s.scope(tenant).emails(), emails...).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(v))
+	for i, x := range v {
+		out[i], _ = x.(string)
+	}
+	return out, nil
 }
 
 // checkRules makes the write check that the scoring rules the lead was scored with are still the

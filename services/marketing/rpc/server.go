@@ -9,6 +9,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/auth"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/importer"
 	"github.com/crmcycle/crm/pkg/pagesize"
 	"github.com/crmcycle/crm/pkg/pagetoken"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -27,6 +28,7 @@ type Server struct {
 	lifecycle *marketing.Lifecycle
 	segments  *marketing.Segments
 	audit     events.Recorder
+	imports   *importer.Runner
 	tokens    *pagetoken.Codec
 }
 
@@ -42,13 +44,15 @@ type UseCases struct {
 	Segments  *marketing.Segments
 	// Audit records exports in the tenant's event history.
 	Audit events.Recorder
+	// Imports runs imports and serves their operations.
+	Imports *importer.Runner
 }
 
 // New returns the adapter over the use cases.
 func New(uc UseCases, tokens *pagetoken.Codec) *Server {
 	return &Server{leads: uc.Leads, customers: uc.Customers, campaigns: uc.Campaigns, loyalty: uc.Loyalty, referrals: uc.Referrals,
 		scoring: uc.Scoring, lifecycle: uc.Lifecycle,
-		segments: uc.Segments, audit: uc.Audit, tokens: tokens}
+		segments: uc.Segments, audit: uc.Audit, imports: uc.Imports, tokens: tokens}
 }
 
 // Register adds the service to a gRPC server.

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/importer"
+	"github.com/crmcycle/crm/pkg/operations"
 	"github.com/crmcycle/crm/pkg/platform"
 	"github.com/crmcycle/crm/services/marketing"
 	"github.com/crmcycle/crm/services/marketing/redisstore"
@@ -55,6 +57,8 @@ func New(deps platform.Deps) (*Service, error) {
 		Lifecycle: lifecycle,
 		Segments:  marketing.NewSegments(store, publisher, deps.Now),
 		Audit:     events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now},
+		Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger,
+			Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now)},
 	}, deps.PageTokens),
 		reactions: marketing.NewReactions(store, lifecycle, loyalty, publisher, deps.Now),
 		deps:      deps,

@@ -8,6 +8,8 @@ package marketingv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	longrunningpb "cloud.google.com/go/longrunning/autogen/longrunningpb"
+	v1 "github.com/crmcycle/crm/proto/crm/type/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -4464,7 +4466,7 @@ var File_crm_marketing_v1_marketing_service_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\n" +
-	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1fcrm/marketing/v1/customer.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x1ecrm/marketing/v1/segment.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x17google/rpc/status.proto\"\x88\x01\n" +
+	"(crm/marketing/v1/marketing_service.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1fcrm/marketing/v1/customer.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x1ecrm/marketing/v1/segment.proto\x1a\x18crm/type/v1/import.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#google/longrunning/operations.proto\x1a google/protobuf/field_mask.proto\x1a\x17google/rpc/status.proto\"\x88\x01\n" +
 	"\x17RecordEngagementRequest\x12$\n" +
 	"\alead_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x06leadId\x12G\n" +
 	"\n" +
@@ -4700,7 +4702,7 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\x12ExportLeadsRequest\x12 \n" +
 	"\x06filter\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"C\n" +
 	"\x13ExportLeadsResponse\x12,\n" +
-	"\x05leads\x18\x01 \x03(\v2\x16.crm.marketing.v1.LeadR\x05leads2\xff2\n" +
+	"\x05leads\x18\x01 \x03(\v2\x16.crm.marketing.v1.LeadR\x05leads2\xa66\n" +
 	"\x10MarketingService\x12\x88\x01\n" +
 	"\x0fResolveCustomer\x12(.crm.marketing.v1.ResolveCustomerRequest\x1a).crm.marketing.v1.ResolveCustomerResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/customers:resolve\x12\x90\x01\n" +
 	"\x10ResolveCustomers\x12).crm.marketing.v1.ResolveCustomersRequest\x1a*.crm.marketing.v1.ResolveCustomersResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/customers:batchResolve\x12\xaa\x01\n" +
@@ -4749,7 +4751,12 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\rBatchGetLeads\x12&.crm.marketing.v1.BatchGetLeadsRequest\x1a'.crm.marketing.v1.BatchGetLeadsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/leads:batchGet\x12\x88\x01\n" +
 	"\x10BatchGetSegments\x12).crm.marketing.v1.BatchGetSegmentsRequest\x1a*.crm.marketing.v1.BatchGetSegmentsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/segments:batchGet\x12\x8b\x01\n" +
 	"\x10BatchCreateLeads\x12).crm.marketing.v1.BatchCreateLeadsRequest\x1a*.crm.marketing.v1.BatchCreateLeadsResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/leads:batchCreate\x12v\n" +
-	"\vExportLeads\x12$.crm.marketing.v1.ExportLeadsRequest\x1a%.crm.marketing.v1.ExportLeadsResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/leads:export0\x01B<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
+	"\vExportLeads\x12$.crm.marketing.v1.ExportLeadsRequest\x1a%.crm.marketing.v1.ExportLeadsResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/leads:export0\x01\x12\x85\x01\n" +
+	"\vImportLeads\x12\x18.crm.type.v1.ImportChunk\x1a\x1d.google.longrunning.Operation\";\xcaA8\n" +
+	"\x1acrm.type.v1.ImportMetadata\x12\x1acrm.type.v1.ImportMetadata(\x01\x12V\n" +
+	"\fGetOperation\x12'.google.longrunning.GetOperationRequest\x1a\x1d.google.longrunning.Operation\x12\\\n" +
+	"\x0fCancelOperation\x12*.google.longrunning.CancelOperationRequest\x1a\x1d.google.longrunning.Operation\x12g\n" +
+	"\x0eListOperations\x12).google.longrunning.ListOperationsRequest\x1a*.google.longrunning.ListOperationsResponseB<Z:github.com/crmcycle/crm/proto/crm/marketing/v1;marketingv1b\x06proto3"
 
 var (
 	file_crm_marketing_v1_marketing_service_proto_rawDescOnce sync.Once
@@ -4765,113 +4772,119 @@ func file_crm_marketing_v1_marketing_service_proto_rawDescGZIP() []byte {
 
 var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 89)
 var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
-	(*RecordEngagementRequest)(nil),          // 0: crm.marketing.v1.RecordEngagementRequest
-	(*RecordEngagementResponse)(nil),         // 1: crm.marketing.v1.RecordEngagementResponse
-	(*QualifyLeadRequest)(nil),               // 2: crm.marketing.v1.QualifyLeadRequest
-	(*QualifyLeadResponse)(nil),              // 3: crm.marketing.v1.QualifyLeadResponse
-	(*DisqualifyLeadRequest)(nil),            // 4: crm.marketing.v1.DisqualifyLeadRequest
-	(*DisqualifyLeadResponse)(nil),           // 5: crm.marketing.v1.DisqualifyLeadResponse
-	(*GetScoringRulesRequest)(nil),           // 6: crm.marketing.v1.GetScoringRulesRequest
-	(*GetScoringRulesResponse)(nil),          // 7: crm.marketing.v1.GetScoringRulesResponse
-	(*UpdateScoringRulesRequest)(nil),        // 8: crm.marketing.v1.UpdateScoringRulesRequest
-	(*UpdateScoringRulesResponse)(nil),       // 9: crm.marketing.v1.UpdateScoringRulesResponse
-	(*CaptureLeadRequest)(nil),               // 10: crm.marketing.v1.CaptureLeadRequest
-	(*CaptureLeadResponse)(nil),              // 11: crm.marketing.v1.CaptureLeadResponse
-	(*GetLeadRequest)(nil),                   // 12: crm.marketing.v1.GetLeadRequest
-	(*GetLeadResponse)(nil),                  // 13: crm.marketing.v1.GetLeadResponse
-	(*ListLeadsRequest)(nil),                 // 14: crm.marketing.v1.ListLeadsRequest
-	(*ListLeadsResponse)(nil),                // 15: crm.marketing.v1.ListLeadsResponse
-	(*CreateCampaignRequest)(nil),            // 16: crm.marketing.v1.CreateCampaignRequest
-	(*CreateCampaignResponse)(nil),           // 17: crm.marketing.v1.CreateCampaignResponse
-	(*GetCampaignRequest)(nil),               // 18: crm.marketing.v1.GetCampaignRequest
-	(*GetCampaignResponse)(nil),              // 19: crm.marketing.v1.GetCampaignResponse
-	(*ListCampaignsRequest)(nil),             // 20: crm.marketing.v1.ListCampaignsRequest
-	(*ListCampaignsResponse)(nil),            // 21: crm.marketing.v1.ListCampaignsResponse
-	(*UpdateCampaignRequest)(nil),            // 22: crm.marketing.v1.UpdateCampaignRequest
-	(*UpdateCampaignResponse)(nil),           // 23: crm.marketing.v1.UpdateCampaignResponse
-	(*LaunchCampaignRequest)(nil),            // 24: crm.marketing.v1.LaunchCampaignRequest
-	(*LaunchCampaignResponse)(nil),           // 25: crm.marketing.v1.LaunchCampaignResponse
-	(*PauseCampaignRequest)(nil),             // 26: crm.marketing.v1.PauseCampaignRequest
-	(*PauseCampaignResponse)(nil),            // 27: crm.marketing.v1.PauseCampaignResponse
-	(*CompleteCampaignRequest)(nil),          // 28: crm.marketing.v1.CompleteCampaignRequest
-	(*CompleteCampaignResponse)(nil),         // 29: crm.marketing.v1.CompleteCampaignResponse
-	(*GetCampaignPerformanceRequest)(nil),    // 30: crm.marketing.v1.GetCampaignPerformanceRequest
-	(*GetCampaignPerformanceResponse)(nil),   // 31: crm.marketing.v1.GetCampaignPerformanceResponse
-	(*UpdateLeadRequest)(nil),                // 32: crm.marketing.v1.UpdateLeadRequest
-	(*UpdateLeadResponse)(nil),               // 33: crm.marketing.v1.UpdateLeadResponse
-	(*DeleteLeadRequest)(nil),                // 34: crm.marketing.v1.DeleteLeadRequest
-	(*DeleteLeadResponse)(nil),               // 35: crm.marketing.v1.DeleteLeadResponse
-	(*GetLoyaltyAccountRequest)(nil),         // 36: crm.marketing.v1.GetLoyaltyAccountRequest
-	(*GetLoyaltyAccountResponse)(nil),        // 37: crm.marketing.v1.GetLoyaltyAccountResponse
-	(*CreditPointsRequest)(nil),              // 38: crm.marketing.v1.CreditPointsRequest
-	(*CreditPointsResponse)(nil),             // 39: crm.marketing.v1.CreditPointsResponse
-	(*RedeemPointsRequest)(nil),              // 40: crm.marketing.v1.RedeemPointsRequest
-	(*RedeemPointsResponse)(nil),             // 41: crm.marketing.v1.RedeemPointsResponse
-	(*CreateReferralCodeRequest)(nil),        // 42: crm.marketing.v1.CreateReferralCodeRequest
-	(*CreateReferralCodeResponse)(nil),       // 43: crm.marketing.v1.CreateReferralCodeResponse
-	(*GetCustomerLifecycleRequest)(nil),      // 44: crm.marketing.v1.GetCustomerLifecycleRequest
-	(*GetCustomerLifecycleResponse)(nil),     // 45: crm.marketing.v1.GetCustomerLifecycleResponse
-	(*MoveLifecycleStageRequest)(nil),        // 46: crm.marketing.v1.MoveLifecycleStageRequest
-	(*MoveLifecycleStageResponse)(nil),       // 47: crm.marketing.v1.MoveLifecycleStageResponse
-	(*SetCustomerAtRiskRequest)(nil),         // 48: crm.marketing.v1.SetCustomerAtRiskRequest
-	(*SetCustomerAtRiskResponse)(nil),        // 49: crm.marketing.v1.SetCustomerAtRiskResponse
-	(*ClearCustomerAtRiskRequest)(nil),       // 50: crm.marketing.v1.ClearCustomerAtRiskRequest
-	(*ClearCustomerAtRiskResponse)(nil),      // 51: crm.marketing.v1.ClearCustomerAtRiskResponse
-	(*GetLifecycleFunnelRequest)(nil),        // 52: crm.marketing.v1.GetLifecycleFunnelRequest
-	(*GetLifecycleFunnelSeriesRequest)(nil),  // 53: crm.marketing.v1.GetLifecycleFunnelSeriesRequest
-	(*GetLifecycleFunnelSeriesResponse)(nil), // 54: crm.marketing.v1.GetLifecycleFunnelSeriesResponse
-	(*GetLifecycleFunnelResponse)(nil),       // 55: crm.marketing.v1.GetLifecycleFunnelResponse
-	(*CreateSegmentRequest)(nil),             // 56: crm.marketing.v1.CreateSegmentRequest
-	(*CreateSegmentResponse)(nil),            // 57: crm.marketing.v1.CreateSegmentResponse
-	(*GetSegmentRequest)(nil),                // 58: crm.marketing.v1.GetSegmentRequest
-	(*GetSegmentResponse)(nil),               // 59: crm.marketing.v1.GetSegmentResponse
-	(*ListSegmentsRequest)(nil),              // 60: crm.marketing.v1.ListSegmentsRequest
-	(*ListSegmentsResponse)(nil),             // 61: crm.marketing.v1.ListSegmentsResponse
-	(*DeleteSegmentRequest)(nil),             // 62: crm.marketing.v1.DeleteSegmentRequest
-	(*DeleteSegmentResponse)(nil),            // 63: crm.marketing.v1.DeleteSegmentResponse
-	(*ListSegmentMembersRequest)(nil),        // 64: crm.marketing.v1.ListSegmentMembersRequest
-	(*ListSegmentMembersResponse)(nil),       // 65: crm.marketing.v1.ListSegmentMembersResponse
-	(*GetLoyaltyProgramRequest)(nil),         // 66: crm.marketing.v1.GetLoyaltyProgramRequest
-	(*GetLoyaltyProgramResponse)(nil),        // 67: crm.marketing.v1.GetLoyaltyProgramResponse
-	(*UpdateLoyaltyProgramRequest)(nil),      // 68: crm.marketing.v1.UpdateLoyaltyProgramRequest
-	(*UpdateLoyaltyProgramResponse)(nil),     // 69: crm.marketing.v1.UpdateLoyaltyProgramResponse
-	(*ResolveCustomerRequest)(nil),           // 70: crm.marketing.v1.ResolveCustomerRequest
-	(*ResolveCustomerResponse)(nil),          // 71: crm.marketing.v1.ResolveCustomerResponse
-	(*ResolveCustomersRequest)(nil),          // 72: crm.marketing.v1.ResolveCustomersRequest
-	(*ResolveCustomersResponse)(nil),         // 73: crm.marketing.v1.ResolveCustomersResponse
-	(*GetCustomerIdentityRequest)(nil),       // 74: crm.marketing.v1.GetCustomerIdentityRequest
-	(*GetCustomerIdentityResponse)(nil),      // 75: crm.marketing.v1.GetCustomerIdentityResponse
-	(*MergeCustomersRequest)(nil),            // 76: crm.marketing.v1.MergeCustomersRequest
-	(*MergeCustomersResponse)(nil),           // 77: crm.marketing.v1.MergeCustomersResponse
-	(*BatchGetCampaignsRequest)(nil),         // 78: crm.marketing.v1.BatchGetCampaignsRequest
-	(*BatchGetCampaignsResponse)(nil),        // 79: crm.marketing.v1.BatchGetCampaignsResponse
-	(*BatchGetLeadsRequest)(nil),             // 80: crm.marketing.v1.BatchGetLeadsRequest
-	(*BatchGetLeadsResponse)(nil),            // 81: crm.marketing.v1.BatchGetLeadsResponse
-	(*BatchGetSegmentsRequest)(nil),          // 82: crm.marketing.v1.BatchGetSegmentsRequest
-	(*BatchGetSegmentsResponse)(nil),         // 83: crm.marketing.v1.BatchGetSegmentsResponse
-	(*BatchCreateLeadsRequest)(nil),          // 84: crm.marketing.v1.BatchCreateLeadsRequest
-	(*BatchCreateLeadsResponse)(nil),         // 85: crm.marketing.v1.BatchCreateLeadsResponse
-	(*BatchCreateLeadsResult)(nil),           // 86: crm.marketing.v1.BatchCreateLeadsResult
-	(*ExportLeadsRequest)(nil),               // 87: crm.marketing.v1.ExportLeadsRequest
-	(*ExportLeadsResponse)(nil),              // 88: crm.marketing.v1.ExportLeadsResponse
-	(*Engagement)(nil),                       // 89: crm.marketing.v1.Engagement
-	(*Lead)(nil),                             // 90: crm.marketing.v1.Lead
-	(*ScoringRules)(nil),                     // 91: crm.marketing.v1.ScoringRules
-	(*fieldmaskpb.FieldMask)(nil),            // 92: google.protobuf.FieldMask
-	(*Campaign)(nil),                         // 93: crm.marketing.v1.Campaign
-	(*CampaignPerformance)(nil),              // 94: crm.marketing.v1.CampaignPerformance
-	(*LoyaltyAccount)(nil),                   // 95: crm.marketing.v1.LoyaltyAccount
-	(*LedgerEntry)(nil),                      // 96: crm.marketing.v1.LedgerEntry
-	(*ReferralCode)(nil),                     // 97: crm.marketing.v1.ReferralCode
-	(*CustomerLifecycle)(nil),                // 98: crm.marketing.v1.CustomerLifecycle
-	(LifecycleStage)(0),                      // 99: crm.marketing.v1.LifecycleStage
-	(*LifecycleFunnel)(nil),                  // 100: crm.marketing.v1.LifecycleFunnel
-	(*Segment)(nil),                          // 101: crm.marketing.v1.Segment
-	(*LoyaltyProgram)(nil),                   // 102: crm.marketing.v1.LoyaltyProgram
-	(CustomerOrigin)(0),                      // 103: crm.marketing.v1.CustomerOrigin
-	(*ResolvedCustomer)(nil),                 // 104: crm.marketing.v1.ResolvedCustomer
-	(*CustomerIdentity)(nil),                 // 105: crm.marketing.v1.CustomerIdentity
-	(*status.Status)(nil),                    // 106: google.rpc.Status
+	(*RecordEngagementRequest)(nil),              // 0: crm.marketing.v1.RecordEngagementRequest
+	(*RecordEngagementResponse)(nil),             // 1: crm.marketing.v1.RecordEngagementResponse
+	(*QualifyLeadRequest)(nil),                   // 2: crm.marketing.v1.QualifyLeadRequest
+	(*QualifyLeadResponse)(nil),                  // 3: crm.marketing.v1.QualifyLeadResponse
+	(*DisqualifyLeadRequest)(nil),                // 4: crm.marketing.v1.DisqualifyLeadRequest
+	(*DisqualifyLeadResponse)(nil),               // 5: crm.marketing.v1.DisqualifyLeadResponse
+	(*GetScoringRulesRequest)(nil),               // 6: crm.marketing.v1.GetScoringRulesRequest
+	(*GetScoringRulesResponse)(nil),              // 7: crm.marketing.v1.GetScoringRulesResponse
+	(*UpdateScoringRulesRequest)(nil),            // 8: crm.marketing.v1.UpdateScoringRulesRequest
+	(*UpdateScoringRulesResponse)(nil),           // 9: crm.marketing.v1.UpdateScoringRulesResponse
+	(*CaptureLeadRequest)(nil),                   // 10: crm.marketing.v1.CaptureLeadRequest
+	(*CaptureLeadResponse)(nil),                  // 11: crm.marketing.v1.CaptureLeadResponse
+	(*GetLeadRequest)(nil),                       // 12: crm.marketing.v1.GetLeadRequest
+	(*GetLeadResponse)(nil),                      // 13: crm.marketing.v1.GetLeadResponse
+	(*ListLeadsRequest)(nil),                     // 14: crm.marketing.v1.ListLeadsRequest
+	(*ListLeadsResponse)(nil),                    // 15: crm.marketing.v1.ListLeadsResponse
+	(*CreateCampaignRequest)(nil),                // 16: crm.marketing.v1.CreateCampaignRequest
+	(*CreateCampaignResponse)(nil),               // 17: crm.marketing.v1.CreateCampaignResponse
+	(*GetCampaignRequest)(nil),                   // 18: crm.marketing.v1.GetCampaignRequest
+	(*GetCampaignResponse)(nil),                  // 19: crm.marketing.v1.GetCampaignResponse
+	(*ListCampaignsRequest)(nil),                 // 20: crm.marketing.v1.ListCampaignsRequest
+	(*ListCampaignsResponse)(nil),                // 21: crm.marketing.v1.ListCampaignsResponse
+	(*UpdateCampaignRequest)(nil),                // 22: crm.marketing.v1.UpdateCampaignRequest
+	(*UpdateCampaignResponse)(nil),               // 23: crm.marketing.v1.UpdateCampaignResponse
+	(*LaunchCampaignRequest)(nil),                // 24: crm.marketing.v1.LaunchCampaignRequest
+	(*LaunchCampaignResponse)(nil),               // 25: crm.marketing.v1.LaunchCampaignResponse
+	(*PauseCampaignRequest)(nil),                 // 26: crm.marketing.v1.PauseCampaignRequest
+	(*PauseCampaignResponse)(nil),                // 27: crm.marketing.v1.PauseCampaignResponse
+	(*CompleteCampaignRequest)(nil),              // 28: crm.marketing.v1.CompleteCampaignRequest
+	(*CompleteCampaignResponse)(nil),             // 29: crm.marketing.v1.CompleteCampaignResponse
+	(*GetCampaignPerformanceRequest)(nil),        // 30: crm.marketing.v1.GetCampaignPerformanceRequest
+	(*GetCampaignPerformanceResponse)(nil),       // 31: crm.marketing.v1.GetCampaignPerformanceResponse
+	(*UpdateLeadRequest)(nil),                    // 32: crm.marketing.v1.UpdateLeadRequest
+	(*UpdateLeadResponse)(nil),                   // 33: crm.marketing.v1.UpdateLeadResponse
+	(*DeleteLeadRequest)(nil),                    // 34: crm.marketing.v1.DeleteLeadRequest
+	(*DeleteLeadResponse)(nil),                   // 35: crm.marketing.v1.DeleteLeadResponse
+	(*GetLoyaltyAccountRequest)(nil),             // 36: crm.marketing.v1.GetLoyaltyAccountRequest
+	(*GetLoyaltyAccountResponse)(nil),            // 37: crm.marketing.v1.GetLoyaltyAccountResponse
+	(*CreditPointsRequest)(nil),                  // 38: crm.marketing.v1.CreditPointsRequest
+	(*CreditPointsResponse)(nil),                 // 39: crm.marketing.v1.CreditPointsResponse
+	(*RedeemPointsRequest)(nil),                  // 40: crm.marketing.v1.RedeemPointsRequest
+	(*RedeemPointsResponse)(nil),                 // 41: crm.marketing.v1.RedeemPointsResponse
+	(*CreateReferralCodeRequest)(nil),            // 42: crm.marketing.v1.CreateReferralCodeRequest
+	(*CreateReferralCodeResponse)(nil),           // 43: crm.marketing.v1.CreateReferralCodeResponse
+	(*GetCustomerLifecycleRequest)(nil),          // 44: crm.marketing.v1.GetCustomerLifecycleRequest
+	(*GetCustomerLifecycleResponse)(nil),         // 45: crm.marketing.v1.GetCustomerLifecycleResponse
+	(*MoveLifecycleStageRequest)(nil),            // 46: crm.marketing.v1.MoveLifecycleStageRequest
+	(*MoveLifecycleStageResponse)(nil),           // 47: crm.marketing.v1.MoveLifecycleStageResponse
+	(*SetCustomerAtRiskRequest)(nil),             // 48: crm.marketing.v1.SetCustomerAtRiskRequest
+	(*SetCustomerAtRiskResponse)(nil),            // 49: crm.marketing.v1.SetCustomerAtRiskResponse
+	(*ClearCustomerAtRiskRequest)(nil),           // 50: crm.marketing.v1.ClearCustomerAtRiskRequest
+	(*ClearCustomerAtRiskResponse)(nil),          // 51: crm.marketing.v1.ClearCustomerAtRiskResponse
+	(*GetLifecycleFunnelRequest)(nil),            // 52: crm.marketing.v1.GetLifecycleFunnelRequest
+	(*GetLifecycleFunnelSeriesRequest)(nil),      // 53: crm.marketing.v1.GetLifecycleFunnelSeriesRequest
+	(*GetLifecycleFunnelSeriesResponse)(nil),     // 54: crm.marketing.v1.GetLifecycleFunnelSeriesResponse
+	(*GetLifecycleFunnelResponse)(nil),           // 55: crm.marketing.v1.GetLifecycleFunnelResponse
+	(*CreateSegmentRequest)(nil),                 // 56: crm.marketing.v1.CreateSegmentRequest
+	(*CreateSegmentResponse)(nil),                // 57: crm.marketing.v1.CreateSegmentResponse
+	(*GetSegmentRequest)(nil),                    // 58: crm.marketing.v1.GetSegmentRequest
+	(*GetSegmentResponse)(nil),                   // 59: crm.marketing.v1.GetSegmentResponse
+	(*ListSegmentsRequest)(nil),                  // 60: crm.marketing.v1.ListSegmentsRequest
+	(*ListSegmentsResponse)(nil),                 // 61: crm.marketing.v1.ListSegmentsResponse
+	(*DeleteSegmentRequest)(nil),                 // 62: crm.marketing.v1.DeleteSegmentRequest
+	(*DeleteSegmentResponse)(nil),                // 63: crm.marketing.v1.DeleteSegmentResponse
+	(*ListSegmentMembersRequest)(nil),            // 64: crm.marketing.v1.ListSegmentMembersRequest
+	(*ListSegmentMembersResponse)(nil),           // 65: crm.marketing.v1.ListSegmentMembersResponse
+	(*GetLoyaltyProgramRequest)(nil),             // 66: crm.marketing.v1.GetLoyaltyProgramRequest
+	(*GetLoyaltyProgramResponse)(nil),            // 67: crm.marketing.v1.GetLoyaltyProgramResponse
+	(*UpdateLoyaltyProgramRequest)(nil),          // 68: crm.marketing.v1.UpdateLoyaltyProgramRequest
+	(*UpdateLoyaltyProgramResponse)(nil),         // 69: crm.marketing.v1.UpdateLoyaltyProgramResponse
+	(*ResolveCustomerRequest)(nil),               // 70: crm.marketing.v1.ResolveCustomerRequest
+	(*ResolveCustomerResponse)(nil),              // 71: crm.marketing.v1.ResolveCustomerResponse
+	(*ResolveCustomersRequest)(nil),              // 72: crm.marketing.v1.ResolveCustomersRequest
+	(*ResolveCustomersResponse)(nil),             // 73: crm.marketing.v1.ResolveCustomersResponse
+	(*GetCustomerIdentityRequest)(nil),           // 74: crm.marketing.v1.GetCustomerIdentityRequest
+	(*GetCustomerIdentityResponse)(nil),          // 75: crm.marketing.v1.GetCustomerIdentityResponse
+	(*MergeCustomersRequest)(nil),                // 76: crm.marketing.v1.MergeCustomersRequest
+	(*MergeCustomersResponse)(nil),               // 77: crm.marketing.v1.MergeCustomersResponse
+	(*BatchGetCampaignsRequest)(nil),             // 78: crm.marketing.v1.BatchGetCampaignsRequest
+	(*BatchGetCampaignsResponse)(nil),            // 79: crm.marketing.v1.BatchGetCampaignsResponse
+	(*BatchGetLeadsRequest)(nil),                 // 80: crm.marketing.v1.BatchGetLeadsRequest
+	(*BatchGetLeadsResponse)(nil),                // 81: crm.marketing.v1.BatchGetLeadsResponse
+	(*BatchGetSegmentsRequest)(nil),              // 82: crm.marketing.v1.BatchGetSegmentsRequest
+	(*BatchGetSegmentsResponse)(nil),             // 83: crm.marketing.v1.BatchGetSegmentsResponse
+	(*BatchCreateLeadsRequest)(nil),              // 84: crm.marketing.v1.BatchCreateLeadsRequest
+	(*BatchCreateLeadsResponse)(nil),             // 85: crm.marketing.v1.BatchCreateLeadsResponse
+	(*BatchCreateLeadsResult)(nil),               // 86: crm.marketing.v1.BatchCreateLeadsResult
+	(*ExportLeadsRequest)(nil),                   // 87: crm.marketing.v1.ExportLeadsRequest
+	(*ExportLeadsResponse)(nil),                  // 88: crm.marketing.v1.ExportLeadsResponse
+	(*Engagement)(nil),                           // 89: crm.marketing.v1.Engagement
+	(*Lead)(nil),                                 // 90: crm.marketing.v1.Lead
+	(*ScoringRules)(nil),                         // 91: crm.marketing.v1.ScoringRules
+	(*fieldmaskpb.FieldMask)(nil),                // 92: google.protobuf.FieldMask
+	(*Campaign)(nil),                             // 93: crm.marketing.v1.Campaign
+	(*CampaignPerformance)(nil),                  // 94: crm.marketing.v1.CampaignPerformance
+	(*LoyaltyAccount)(nil),                       // 95: crm.marketing.v1.LoyaltyAccount
+	(*LedgerEntry)(nil),                          // 96: crm.marketing.v1.LedgerEntry
+	(*ReferralCode)(nil),                         // 97: crm.marketing.v1.ReferralCode
+	(*CustomerLifecycle)(nil),                    // 98: crm.marketing.v1.CustomerLifecycle
+	(LifecycleStage)(0),                          // 99: crm.marketing.v1.LifecycleStage
+	(*LifecycleFunnel)(nil),                      // 100: crm.marketing.v1.LifecycleFunnel
+	(*Segment)(nil),                              // 101: crm.marketing.v1.Segment
+	(*LoyaltyProgram)(nil),                       // 102: crm.marketing.v1.LoyaltyProgram
+	(CustomerOrigin)(0),                          // 103: crm.marketing.v1.CustomerOrigin
+	(*ResolvedCustomer)(nil),                     // 104: crm.marketing.v1.ResolvedCustomer
+	(*CustomerIdentity)(nil),                     // 105: crm.marketing.v1.CustomerIdentity
+	(*status.Status)(nil),                        // 106: google.rpc.Status
+	(*v1.ImportChunk)(nil),                       // 107: crm.type.v1.ImportChunk
+	(*longrunningpb.GetOperationRequest)(nil),    // 108: google.longrunning.GetOperationRequest
+	(*longrunningpb.CancelOperationRequest)(nil), // 109: google.longrunning.CancelOperationRequest
+	(*longrunningpb.ListOperationsRequest)(nil),  // 110: google.longrunning.ListOperationsRequest
+	(*longrunningpb.Operation)(nil),              // 111: google.longrunning.Operation
+	(*longrunningpb.ListOperationsResponse)(nil), // 112: google.longrunning.ListOperationsResponse
 }
 var file_crm_marketing_v1_marketing_service_proto_depIdxs = []int32{
 	89,  // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
@@ -4981,52 +4994,60 @@ var file_crm_marketing_v1_marketing_service_proto_depIdxs = []int32{
 	82,  // 104: crm.marketing.v1.MarketingService.BatchGetSegments:input_type -> crm.marketing.v1.BatchGetSegmentsRequest
 	84,  // 105: crm.marketing.v1.MarketingService.BatchCreateLeads:input_type -> crm.marketing.v1.BatchCreateLeadsRequest
 	87,  // 106: crm.marketing.v1.MarketingService.ExportLeads:input_type -> crm.marketing.v1.ExportLeadsRequest
-	71,  // 107: crm.marketing.v1.MarketingService.ResolveCustomer:output_type -> crm.marketing.v1.ResolveCustomerResponse
-	73,  // 108: crm.marketing.v1.MarketingService.ResolveCustomers:output_type -> crm.marketing.v1.ResolveCustomersResponse
-	75,  // 109: crm.marketing.v1.MarketingService.GetCustomerIdentity:output_type -> crm.marketing.v1.GetCustomerIdentityResponse
-	77,  // 110: crm.marketing.v1.MarketingService.MergeCustomers:output_type -> crm.marketing.v1.MergeCustomersResponse
-	37,  // 111: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
-	39,  // 112: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
-	41,  // 113: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
-	43,  // 114: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
-	17,  // 115: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
-	19,  // 116: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
-	21,  // 117: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
-	23,  // 118: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
-	25,  // 119: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
-	27,  // 120: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
-	29,  // 121: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
-	31,  // 122: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
-	11,  // 123: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
-	13,  // 124: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
-	15,  // 125: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
-	33,  // 126: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
-	35,  // 127: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
-	1,   // 128: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
-	3,   // 129: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
-	5,   // 130: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
-	7,   // 131: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
-	9,   // 132: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
-	45,  // 133: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
-	47,  // 134: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
-	49,  // 135: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
-	51,  // 136: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
-	55,  // 137: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
-	54,  // 138: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:output_type -> crm.marketing.v1.GetLifecycleFunnelSeriesResponse
-	57,  // 139: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
-	59,  // 140: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
-	61,  // 141: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
-	63,  // 142: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
-	65,  // 143: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
-	67,  // 144: crm.marketing.v1.MarketingService.GetLoyaltyProgram:output_type -> crm.marketing.v1.GetLoyaltyProgramResponse
-	69,  // 145: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:output_type -> crm.marketing.v1.UpdateLoyaltyProgramResponse
-	79,  // 146: crm.marketing.v1.MarketingService.BatchGetCampaigns:output_type -> crm.marketing.v1.BatchGetCampaignsResponse
-	81,  // 147: crm.marketing.v1.MarketingService.BatchGetLeads:output_type -> crm.marketing.v1.BatchGetLeadsResponse
-	83,  // 148: crm.marketing.v1.MarketingService.BatchGetSegments:output_type -> crm.marketing.v1.BatchGetSegmentsResponse
-	85,  // 149: crm.marketing.v1.MarketingService.BatchCreateLeads:output_type -> crm.marketing.v1.BatchCreateLeadsResponse
-	88,  // 150: crm.marketing.v1.MarketingService.ExportLeads:output_type -> crm.marketing.v1.ExportLeadsResponse
-	107, // [107:151] is the sub-list for method output_type
-	63,  // [63:107] is the sub-list for method input_type
+	107, // 107: crm.marketing.v1.MarketingService.ImportLeads:input_type -> crm.type.v1.ImportChunk
+	108, // 108: crm.marketing.v1.MarketingService.GetOperation:input_type -> google.longrunning.GetOperationRequest
+	109, // 109: crm.marketing.v1.MarketingService.CancelOperation:input_type -> google.longrunning.CancelOperationRequest
+	110, // 110: crm.marketing.v1.MarketingService.ListOperations:input_type -> google.longrunning.ListOperationsRequest
+	71,  // 111: crm.marketing.v1.MarketingService.ResolveCustomer:output_type -> crm.marketing.v1.ResolveCustomerResponse
+	73,  // 112: crm.marketing.v1.MarketingService.ResolveCustomers:output_type -> crm.marketing.v1.ResolveCustomersResponse
+	75,  // 113: crm.marketing.v1.MarketingService.GetCustomerIdentity:output_type -> crm.marketing.v1.GetCustomerIdentityResponse
+	77,  // 114: crm.marketing.v1.MarketingService.MergeCustomers:output_type -> crm.marketing.v1.MergeCustomersResponse
+	37,  // 115: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
+	39,  // 116: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
+	41,  // 117: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
+	43,  // 118: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
+	17,  // 119: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
+	19,  // 120: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
+	21,  // 121: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
+	23,  // 122: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
+	25,  // 123: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
+	27,  // 124: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
+	29,  // 125: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
+	31,  // 126: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
+	11,  // 127: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
+	13,  // 128: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
+	15,  // 129: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
+	33,  // 130: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
+	35,  // 131: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
+	1,   // 132: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
+	3,   // 133: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
+	5,   // 134: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
+	7,   // 135: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
+	9,   // 136: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
+	45,  // 137: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
+	47,  // 138: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
+	49,  // 139: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
+	51,  // 140: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
+	55,  // 141: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
+	54,  // 142: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:output_type -> crm.marketing.v1.GetLifecycleFunnelSeriesResponse
+	57,  // 143: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
+	59,  // 144: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
+	61,  // 145: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
+	63,  // 146: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
+	65,  // 147: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
+	67,  // 148: crm.marketing.v1.MarketingService.GetLoyaltyProgram:output_type -> crm.marketing.v1.GetLoyaltyProgramResponse
+	69,  // 149: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:output_type -> crm.marketing.v1.UpdateLoyaltyProgramResponse
+	79,  // 150: crm.marketing.v1.MarketingService.BatchGetCampaigns:output_type -> crm.marketing.v1.BatchGetCampaignsResponse
+	81,  // 151: crm.marketing.v1.MarketingService.BatchGetLeads:output_type -> crm.marketing.v1.BatchGetLeadsResponse
+	83,  // 152: crm.marketing.v1.MarketingService.BatchGetSegments:output_type -> crm.marketing.v1.BatchGetSegmentsResponse
+	85,  // 153: crm.marketing.v1.MarketingService.BatchCreateLeads:output_type -> crm.marketing.v1.BatchCreateLeadsResponse
+	88,  // 154: crm.marketing.v1.MarketingService.ExportLeads:output_type -> crm.marketing.v1.ExportLeadsResponse
+	111, // 155: crm.marketing.v1.MarketingService.ImportLeads:output_type -> google.longrunning.Operation
+	111, // 156: crm.marketing.v1.MarketingService.GetOperation:output_type -> google.longrunning.Operation
+	111, // 157: crm.marketing.v1.MarketingService.CancelOperation:output_type -> google.longrunning.Operation
+	112, // 158: crm.marketing.v1.MarketingService.ListOperations:output_type -> google.longrunning.ListOperationsResponse
+	111, // [111:159] is the sub-list for method output_type
+	63,  // [63:111] is the sub-list for method input_type
 	63,  // [63:63] is the sub-list for extension type_name
 	63,  // [63:63] is the sub-list for extension extendee
 	0,   // [0:63] is the sub-list for field type_name

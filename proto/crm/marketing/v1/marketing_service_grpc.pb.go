@@ -7,7 +7,9 @@
 package marketingv1
 
 import (
+	longrunningpb "cloud.google.com/go/longrunning/autogen/longrunningpb"
 	context "context"
+	v1 "github.com/crmcycle/crm/proto/crm/type/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -63,6 +65,10 @@ const (
 	MarketingService_BatchGetSegments_FullMethodName         = "/crm.marketing.v1.MarketingService/BatchGetSegments"
 	MarketingService_BatchCreateLeads_FullMethodName         = "/crm.marketing.v1.MarketingService/BatchCreateLeads"
 	MarketingService_ExportLeads_FullMethodName              = "/crm.marketing.v1.MarketingService/ExportLeads"
+	MarketingService_ImportLeads_FullMethodName              = "/crm.marketing.v1.MarketingService/ImportLeads"
+	MarketingService_GetOperation_FullMethodName             = "/crm.marketing.v1.MarketingService/GetOperation"
+	MarketingService_CancelOperation_FullMethodName          = "/crm.marketing.v1.MarketingService/CancelOperation"
+	MarketingService_ListOperations_FullMethodName           = "/crm.marketing.v1.MarketingService/ListOperations"
 )
 
 // MarketingServiceClient is the client API for MarketingService service.
@@ -188,6 +194,30 @@ type MarketingServiceClient interface {
 	// NDJSON (one lead per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
 	// marketing.export scope (or admin): a bulk read of personal data, recorded in the audit log.
 	ExportLeads(ctx context.Context, in *ExportLeadsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportLeadsResponse], error)
+	// Imports leads from a CSV or NDJSON file streamed in chunks (REST: POST /v1/leads:import
+	// with the file as the body), as a long-running operation named "operations/marketing.<id>". Each
+	// row is an upsert on the normalized e-mail: sending a file again changes nothing for rows already
+	// written. The stream's response header "x-operation-name" names the operation at once; the
+	// call returns it done once the whole file is read (or FAILED, CANCELLED).
+	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	ImportLeads(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[v1.ImportChunk, longrunningpb.Operation], error)
+	// Gets one of marketing's long-running operations (REST: GET /v1/operations/{name}): its progress
+	// metadata while it runs, its result or error once done. An import whose process stopped ends
+	// FAILED with resume_from_line.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	GetOperation(ctx context.Context, in *longrunningpb.GetOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error)
+	// Cancels a running operation (REST: POST /v1/operations/{name}:cancel): it stops at its next
+	// checkpoint, done with the error CANCELLED; the rows before it stay written. Cancelling a done
+	// operation changes nothing.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	CancelOperation(ctx context.Context, in *longrunningpb.CancelOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error)
+	// Lists marketing's operations of the caller's tenant, newest first (REST: GET /v1/operations).
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	ListOperations(ctx context.Context, in *longrunningpb.ListOperationsRequest, opts ...grpc.CallOption) (*longrunningpb.ListOperationsResponse, error)
 }
 
 type marketingServiceClient struct {
@@ -647,6 +677,49 @@ func (c *marketingServiceClient) ExportLeads(ctx context.Context, in *ExportLead
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type MarketingService_ExportLeadsClient = grpc.ServerStreamingClient[ExportLeadsResponse]
 
+func (c *marketingServiceClient) ImportLeads(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[v1.ImportChunk, longrunningpb.Operation], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MarketingService_ServiceDesc.Streams[1], MarketingService_ImportLeads_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[v1.ImportChunk, longrunningpb.Operation]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MarketingService_ImportLeadsClient = grpc.ClientStreamingClient[v1.ImportChunk, longrunningpb.Operation]
+
+func (c *marketingServiceClient) GetOperation(ctx context.Context, in *longrunningpb.GetOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(longrunningpb.Operation)
+	err := c.cc.Invoke(ctx, MarketingService_GetOperation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) CancelOperation(ctx context.Context, in *longrunningpb.CancelOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(longrunningpb.Operation)
+	err := c.cc.Invoke(ctx, MarketingService_CancelOperation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) ListOperations(ctx context.Context, in *longrunningpb.ListOperationsRequest, opts ...grpc.CallOption) (*longrunningpb.ListOperationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(longrunningpb.ListOperationsResponse)
+	err := c.cc.Invoke(ctx, MarketingService_ListOperations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MarketingServiceServer is the server API for MarketingService service.
 // All implementations must embed UnimplementedMarketingServiceServer
 // for forward compatibility.
@@ -770,6 +843,30 @@ type MarketingServiceServer interface {
 	// NDJSON (one lead per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
 	// marketing.export scope (or admin): a bulk read of personal data, recorded in the audit log.
 	ExportLeads(*ExportLeadsRequest, grpc.ServerStreamingServer[ExportLeadsResponse]) error
+	// Imports leads from a CSV or NDJSON file streamed in chunks (REST: POST /v1/leads:import
+	// with the file as the body), as a long-running operation named "operations/marketing.<id>". Each
+	// row is an upsert on the normalized e-mail: sending a file again changes nothing for rows already
+	// written. The stream's response header "x-operation-name" names the operation at once; the
+	// call returns it done once the whole file is read (or FAILED, CANCELLED).
+	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	ImportLeads(grpc.ClientStreamingServer[v1.ImportChunk, longrunningpb.Operation]) error
+	// Gets one of marketing's long-running operations (REST: GET /v1/operations/{name}): its progress
+	// metadata while it runs, its result or error once done. An import whose process stopped ends
+	// FAILED with resume_from_line.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	GetOperation(context.Context, *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error)
+	// Cancels a running operation (REST: POST /v1/operations/{name}:cancel): it stops at its next
+	// checkpoint, done with the error CANCELLED; the rows before it stay written. Cancelling a done
+	// operation changes nothing.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	CancelOperation(context.Context, *longrunningpb.CancelOperationRequest) (*longrunningpb.Operation, error)
+	// Lists marketing's operations of the caller's tenant, newest first (REST: GET /v1/operations).
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	ListOperations(context.Context, *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error)
 	mustEmbedUnimplementedMarketingServiceServer()
 }
 
@@ -911,6 +1008,18 @@ func (UnimplementedMarketingServiceServer) BatchCreateLeads(context.Context, *Ba
 }
 func (UnimplementedMarketingServiceServer) ExportLeads(*ExportLeadsRequest, grpc.ServerStreamingServer[ExportLeadsResponse]) error {
 	return status.Error(codes.Unimplemented, "method ExportLeads not implemented")
+}
+func (UnimplementedMarketingServiceServer) ImportLeads(grpc.ClientStreamingServer[v1.ImportChunk, longrunningpb.Operation]) error {
+	return status.Error(codes.Unimplemented, "method ImportLeads not implemented")
+}
+func (UnimplementedMarketingServiceServer) GetOperation(context.Context, *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetOperation not implemented")
+}
+func (UnimplementedMarketingServiceServer) CancelOperation(context.Context, *longrunningpb.CancelOperationRequest) (*longrunningpb.Operation, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelOperation not implemented")
+}
+func (UnimplementedMarketingServiceServer) ListOperations(context.Context, *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOperations not implemented")
 }
 func (UnimplementedMarketingServiceServer) mustEmbedUnimplementedMarketingServiceServer() {}
 func (UnimplementedMarketingServiceServer) testEmbeddedByValue()                          {}
@@ -1718,6 +1827,67 @@ func _MarketingService_ExportLeads_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type MarketingService_ExportLeadsServer = grpc.ServerStreamingServer[ExportLeadsResponse]
 
+func _MarketingService_ImportLeads_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(MarketingServiceServer).ImportLeads(&grpc.GenericServerStream[v1.ImportChunk, longrunningpb.Operation]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MarketingService_ImportLeadsServer = grpc.ClientStreamingServer[v1.ImportChunk, longrunningpb.Operation]
+
+func _MarketingService_GetOperation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(longrunningpb.GetOperationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).GetOperation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_GetOperation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).GetOperation(ctx, req.(*longrunningpb.GetOperationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_CancelOperation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(longrunningpb.CancelOperationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).CancelOperation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_CancelOperation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).CancelOperation(ctx, req.(*longrunningpb.CancelOperationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_ListOperations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(longrunningpb.ListOperationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).ListOperations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_ListOperations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).ListOperations(ctx, req.(*longrunningpb.ListOperationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MarketingService_ServiceDesc is the grpc.ServiceDesc for MarketingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1897,12 +2067,29 @@ var MarketingService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "BatchCreateLeads",
 			Handler:    _MarketingService_BatchCreateLeads_Handler,
 		},
+		{
+			MethodName: "GetOperation",
+			Handler:    _MarketingService_GetOperation_Handler,
+		},
+		{
+			MethodName: "CancelOperation",
+			Handler:    _MarketingService_CancelOperation_Handler,
+		},
+		{
+			MethodName: "ListOperations",
+			Handler:    _MarketingService_ListOperations_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "ExportLeads",
 			Handler:       _MarketingService_ExportLeads_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "ImportLeads",
+			Handler:       _MarketingService_ImportLeads_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "crm/marketing/v1/marketing_service.proto",

@@ -8,6 +8,7 @@ package productv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	longrunningpb "cloud.google.com/go/longrunning/autogen/longrunningpb"
 	v1 "github.com/crmcycle/crm/proto/crm/type/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -2593,7 +2594,7 @@ var File_crm_product_v1_product_service_proto protoreflect.FileDescriptor
 
 const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\n" +
-	"$crm/product/v1/product_service.proto\x12\x0ecrm.product.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17crm/type/v1/money.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a#crm/product/v1/recommendation.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x06\n" +
+	"$crm/product/v1/product_service.proto\x12\x0ecrm.product.v1\x1a\x1bbuf/validate/validate.proto\x1a\x17crm/type/v1/money.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a#crm/product/v1/recommendation.proto\x1a\x18crm/type/v1/import.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#google/longrunning/operations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x06\n" +
 	"\aProduct\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12\"\n" +
 	"\x03sku\x18\x02 \x01(\tB\x10\xe0A\x02\xe0A\x05\xbaH\a\xc8\x01\x01r\x02\x18@R\x03sku\x121\n" +
@@ -2770,7 +2771,7 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\x1fSUBSCRIPTION_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aSUBSCRIPTION_STATUS_ACTIVE\x10\x01\x12 \n" +
 	"\x1cSUBSCRIPTION_STATUS_CANCELED\x10\x02\x12\x1f\n" +
-	"\x1bSUBSCRIPTION_STATUS_EXPIRED\x10\x032\xd1\x14\n" +
+	"\x1bSUBSCRIPTION_STATUS_EXPIRED\x10\x032\xfb\x17\n" +
 	"\x0eProductService\x12\x84\x01\n" +
 	"\rCreateProduct\x12$.crm.product.v1.CreateProductRequest\x1a%.crm.product.v1.CreateProductResponse\"&\x82\xd3\xe4\x93\x02 :\aproductb\aproduct\"\f/v1/products\x12w\n" +
 	"\n" +
@@ -2790,7 +2791,12 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\x13ListRecommendations\x12*.crm.product.v1.ListRecommendationsRequest\x1a+.crm.product.v1.ListRecommendationsResponse\"3\x82\xd3\xe4\x93\x02-\x12+/v1/customers/{customer_id}/recommendations\x12\x84\x01\n" +
 	"\x10BatchGetProducts\x12'.crm.product.v1.BatchGetProductsRequest\x1a(.crm.product.v1.BatchGetProductsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/products:batchGet\x12\x98\x01\n" +
 	"\x15BatchGetSubscriptions\x12,.crm.product.v1.BatchGetSubscriptionsRequest\x1a-.crm.product.v1.BatchGetSubscriptionsResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/subscriptions:batchGet\x12~\n" +
-	"\x0eExportProducts\x12%.crm.product.v1.ExportProductsRequest\x1a&.crm.product.v1.ExportProductsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/products:export0\x01B8Z6github.com/crmcycle/crm/proto/crm/product/v1;productv1b\x06proto3"
+	"\x0eExportProducts\x12%.crm.product.v1.ExportProductsRequest\x1a&.crm.product.v1.ExportProductsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/products:export0\x01\x12\x88\x01\n" +
+	"\x0eImportProducts\x12\x18.crm.type.v1.ImportChunk\x1a\x1d.google.longrunning.Operation\";\xcaA8\n" +
+	"\x1acrm.type.v1.ImportMetadata\x12\x1acrm.type.v1.ImportMetadata(\x01\x12V\n" +
+	"\fGetOperation\x12'.google.longrunning.GetOperationRequest\x1a\x1d.google.longrunning.Operation\x12\\\n" +
+	"\x0fCancelOperation\x12*.google.longrunning.CancelOperationRequest\x1a\x1d.google.longrunning.Operation\x12g\n" +
+	"\x0eListOperations\x12).google.longrunning.ListOperationsRequest\x1a*.google.longrunning.ListOperationsResponseB8Z6github.com/crmcycle/crm/proto/crm/product/v1;productv1b\x06proto3"
 
 var (
 	file_crm_product_v1_product_service_proto_rawDescOnce sync.Once
@@ -2807,54 +2813,60 @@ func file_crm_product_v1_product_service_proto_rawDescGZIP() []byte {
 var file_crm_product_v1_product_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_crm_product_v1_product_service_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_crm_product_v1_product_service_proto_goTypes = []any{
-	(BillingPeriod)(0),                    // 0: crm.product.v1.BillingPeriod
-	(SubscriptionStatus)(0),               // 1: crm.product.v1.SubscriptionStatus
-	(*Product)(nil),                       // 2: crm.product.v1.Product
-	(*CreateProductRequest)(nil),          // 3: crm.product.v1.CreateProductRequest
-	(*CreateProductResponse)(nil),         // 4: crm.product.v1.CreateProductResponse
-	(*GetProductRequest)(nil),             // 5: crm.product.v1.GetProductRequest
-	(*GetProductResponse)(nil),            // 6: crm.product.v1.GetProductResponse
-	(*ListProductsRequest)(nil),           // 7: crm.product.v1.ListProductsRequest
-	(*ListProductsResponse)(nil),          // 8: crm.product.v1.ListProductsResponse
-	(*UpdateProductRequest)(nil),          // 9: crm.product.v1.UpdateProductRequest
-	(*UpdateProductResponse)(nil),         // 10: crm.product.v1.UpdateProductResponse
-	(*ArchiveProductRequest)(nil),         // 11: crm.product.v1.ArchiveProductRequest
-	(*ArchiveProductResponse)(nil),        // 12: crm.product.v1.ArchiveProductResponse
-	(*QuoteLineItemsRequest)(nil),         // 13: crm.product.v1.QuoteLineItemsRequest
-	(*QuoteItem)(nil),                     // 14: crm.product.v1.QuoteItem
-	(*QuoteLineItemsResponse)(nil),        // 15: crm.product.v1.QuoteLineItemsResponse
-	(*QuotedLine)(nil),                    // 16: crm.product.v1.QuotedLine
-	(*CheckEntitlementRequest)(nil),       // 17: crm.product.v1.CheckEntitlementRequest
-	(*CheckEntitlementResponse)(nil),      // 18: crm.product.v1.CheckEntitlementResponse
-	(*Subscription)(nil),                  // 19: crm.product.v1.Subscription
-	(*GetSubscriptionRequest)(nil),        // 20: crm.product.v1.GetSubscriptionRequest
-	(*GetSubscriptionResponse)(nil),       // 21: crm.product.v1.GetSubscriptionResponse
-	(*ListSubscriptionsRequest)(nil),      // 22: crm.product.v1.ListSubscriptionsRequest
-	(*ListSubscriptionsResponse)(nil),     // 23: crm.product.v1.ListSubscriptionsResponse
-	(*CancelSubscriptionRequest)(nil),     // 24: crm.product.v1.CancelSubscriptionRequest
-	(*CancelSubscriptionResponse)(nil),    // 25: crm.product.v1.CancelSubscriptionResponse
-	(*RenewSubscriptionRequest)(nil),      // 26: crm.product.v1.RenewSubscriptionRequest
-	(*RenewSubscriptionResponse)(nil),     // 27: crm.product.v1.RenewSubscriptionResponse
-	(*SweepRenewalsRequest)(nil),          // 28: crm.product.v1.SweepRenewalsRequest
-	(*SweepRenewalsResponse)(nil),         // 29: crm.product.v1.SweepRenewalsResponse
-	(*UsageRecord)(nil),                   // 30: crm.product.v1.UsageRecord
-	(*RecordUsageRequest)(nil),            // 31: crm.product.v1.RecordUsageRequest
-	(*RecordUsageResponse)(nil),           // 32: crm.product.v1.RecordUsageResponse
-	(*GetCustomerAdoptionRequest)(nil),    // 33: crm.product.v1.GetCustomerAdoptionRequest
-	(*GetCustomerAdoptionResponse)(nil),   // 34: crm.product.v1.GetCustomerAdoptionResponse
-	(*ListRecommendationsRequest)(nil),    // 35: crm.product.v1.ListRecommendationsRequest
-	(*ListRecommendationsResponse)(nil),   // 36: crm.product.v1.ListRecommendationsResponse
-	(*BatchGetProductsRequest)(nil),       // 37: crm.product.v1.BatchGetProductsRequest
-	(*BatchGetProductsResponse)(nil),      // 38: crm.product.v1.BatchGetProductsResponse
-	(*BatchGetSubscriptionsRequest)(nil),  // 39: crm.product.v1.BatchGetSubscriptionsRequest
-	(*BatchGetSubscriptionsResponse)(nil), // 40: crm.product.v1.BatchGetSubscriptionsResponse
-	(*ExportProductsRequest)(nil),         // 41: crm.product.v1.ExportProductsRequest
-	(*ExportProductsResponse)(nil),        // 42: crm.product.v1.ExportProductsResponse
-	(*v1.Money)(nil),                      // 43: crm.type.v1.Money
-	(*timestamppb.Timestamp)(nil),         // 44: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),         // 45: google.protobuf.FieldMask
-	(*Adoption)(nil),                      // 46: crm.product.v1.Adoption
-	(*Recommendation)(nil),                // 47: crm.product.v1.Recommendation
+	(BillingPeriod)(0),                           // 0: crm.product.v1.BillingPeriod
+	(SubscriptionStatus)(0),                      // 1: crm.product.v1.SubscriptionStatus
+	(*Product)(nil),                              // 2: crm.product.v1.Product
+	(*CreateProductRequest)(nil),                 // 3: crm.product.v1.CreateProductRequest
+	(*CreateProductResponse)(nil),                // 4: crm.product.v1.CreateProductResponse
+	(*GetProductRequest)(nil),                    // 5: crm.product.v1.GetProductRequest
+	(*GetProductResponse)(nil),                   // 6: crm.product.v1.GetProductResponse
+	(*ListProductsRequest)(nil),                  // 7: crm.product.v1.ListProductsRequest
+	(*ListProductsResponse)(nil),                 // 8: crm.product.v1.ListProductsResponse
+	(*UpdateProductRequest)(nil),                 // 9: crm.product.v1.UpdateProductRequest
+	(*UpdateProductResponse)(nil),                // 10: crm.product.v1.UpdateProductResponse
+	(*ArchiveProductRequest)(nil),                // 11: crm.product.v1.ArchiveProductRequest
+	(*ArchiveProductResponse)(nil),               // 12: crm.product.v1.ArchiveProductResponse
+	(*QuoteLineItemsRequest)(nil),                // 13: crm.product.v1.QuoteLineItemsRequest
+	(*QuoteItem)(nil),                            // 14: crm.product.v1.QuoteItem
+	(*QuoteLineItemsResponse)(nil),               // 15: crm.product.v1.QuoteLineItemsResponse
+	(*QuotedLine)(nil),                           // 16: crm.product.v1.QuotedLine
+	(*CheckEntitlementRequest)(nil),              // 17: crm.product.v1.CheckEntitlementRequest
+	(*CheckEntitlementResponse)(nil),             // 18: crm.product.v1.CheckEntitlementResponse
+	(*Subscription)(nil),                         // 19: crm.product.v1.Subscription
+	(*GetSubscriptionRequest)(nil),               // 20: crm.product.v1.GetSubscriptionRequest
+	(*GetSubscriptionResponse)(nil),              // 21: crm.product.v1.GetSubscriptionResponse
+	(*ListSubscriptionsRequest)(nil),             // 22: crm.product.v1.ListSubscriptionsRequest
+	(*ListSubscriptionsResponse)(nil),            // 23: crm.product.v1.ListSubscriptionsResponse
+	(*CancelSubscriptionRequest)(nil),            // 24: crm.product.v1.CancelSubscriptionRequest
+	(*CancelSubscriptionResponse)(nil),           // 25: crm.product.v1.CancelSubscriptionResponse
+	(*RenewSubscriptionRequest)(nil),             // 26: crm.product.v1.RenewSubscriptionRequest
+	(*RenewSubscriptionResponse)(nil),            // 27: crm.product.v1.RenewSubscriptionResponse
+	(*SweepRenewalsRequest)(nil),                 // 28: crm.product.v1.SweepRenewalsRequest
+	(*SweepRenewalsResponse)(nil),                // 29: crm.product.v1.SweepRenewalsResponse
+	(*UsageRecord)(nil),                          // 30: crm.product.v1.UsageRecord
+	(*RecordUsageRequest)(nil),                   // 31: crm.product.v1.RecordUsageRequest
+	(*RecordUsageResponse)(nil),                  // 32: crm.product.v1.RecordUsageResponse
+	(*GetCustomerAdoptionRequest)(nil),           // 33: crm.product.v1.GetCustomerAdoptionRequest
+	(*GetCustomerAdoptionResponse)(nil),          // 34: crm.product.v1.GetCustomerAdoptionResponse
+	(*ListRecommendationsRequest)(nil),           // 35: crm.product.v1.ListRecommendationsRequest
+	(*ListRecommendationsResponse)(nil),          // 36: crm.product.v1.ListRecommendationsResponse
+	(*BatchGetProductsRequest)(nil),              // 37: crm.product.v1.BatchGetProductsRequest
+	(*BatchGetProductsResponse)(nil),             // 38: crm.product.v1.BatchGetProductsResponse
+	(*BatchGetSubscriptionsRequest)(nil),         // 39: crm.product.v1.BatchGetSubscriptionsRequest
+	(*BatchGetSubscriptionsResponse)(nil),        // 40: crm.product.v1.BatchGetSubscriptionsResponse
+	(*ExportProductsRequest)(nil),                // 41: crm.product.v1.ExportProductsRequest
+	(*ExportProductsResponse)(nil),               // 42: crm.product.v1.ExportProductsResponse
+	(*v1.Money)(nil),                             // 43: crm.type.v1.Money
+	(*timestamppb.Timestamp)(nil),                // 44: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),                // 45: google.protobuf.FieldMask
+	(*Adoption)(nil),                             // 46: crm.product.v1.Adoption
+	(*Recommendation)(nil),                       // 47: crm.product.v1.Recommendation
+	(*v1.ImportChunk)(nil),                       // 48: crm.type.v1.ImportChunk
+	(*longrunningpb.GetOperationRequest)(nil),    // 49: google.longrunning.GetOperationRequest
+	(*longrunningpb.CancelOperationRequest)(nil), // 50: google.longrunning.CancelOperationRequest
+	(*longrunningpb.ListOperationsRequest)(nil),  // 51: google.longrunning.ListOperationsRequest
+	(*longrunningpb.Operation)(nil),              // 52: google.longrunning.Operation
+	(*longrunningpb.ListOperationsResponse)(nil), // 53: google.longrunning.ListOperationsResponse
 }
 var file_crm_product_v1_product_service_proto_depIdxs = []int32{
 	43, // 0: crm.product.v1.Product.price:type_name -> crm.type.v1.Money
@@ -2916,26 +2928,34 @@ var file_crm_product_v1_product_service_proto_depIdxs = []int32{
 	37, // 56: crm.product.v1.ProductService.BatchGetProducts:input_type -> crm.product.v1.BatchGetProductsRequest
 	39, // 57: crm.product.v1.ProductService.BatchGetSubscriptions:input_type -> crm.product.v1.BatchGetSubscriptionsRequest
 	41, // 58: crm.product.v1.ProductService.ExportProducts:input_type -> crm.product.v1.ExportProductsRequest
-	4,  // 59: crm.product.v1.ProductService.CreateProduct:output_type -> crm.product.v1.CreateProductResponse
-	6,  // 60: crm.product.v1.ProductService.GetProduct:output_type -> crm.product.v1.GetProductResponse
-	8,  // 61: crm.product.v1.ProductService.ListProducts:output_type -> crm.product.v1.ListProductsResponse
-	10, // 62: crm.product.v1.ProductService.UpdateProduct:output_type -> crm.product.v1.UpdateProductResponse
-	12, // 63: crm.product.v1.ProductService.ArchiveProduct:output_type -> crm.product.v1.ArchiveProductResponse
-	15, // 64: crm.product.v1.ProductService.QuoteLineItems:output_type -> crm.product.v1.QuoteLineItemsResponse
-	18, // 65: crm.product.v1.ProductService.CheckEntitlement:output_type -> crm.product.v1.CheckEntitlementResponse
-	21, // 66: crm.product.v1.ProductService.GetSubscription:output_type -> crm.product.v1.GetSubscriptionResponse
-	23, // 67: crm.product.v1.ProductService.ListSubscriptions:output_type -> crm.product.v1.ListSubscriptionsResponse
-	25, // 68: crm.product.v1.ProductService.CancelSubscription:output_type -> crm.product.v1.CancelSubscriptionResponse
-	27, // 69: crm.product.v1.ProductService.RenewSubscription:output_type -> crm.product.v1.RenewSubscriptionResponse
-	29, // 70: crm.product.v1.ProductService.SweepRenewals:output_type -> crm.product.v1.SweepRenewalsResponse
-	32, // 71: crm.product.v1.ProductService.RecordUsage:output_type -> crm.product.v1.RecordUsageResponse
-	34, // 72: crm.product.v1.ProductService.GetCustomerAdoption:output_type -> crm.product.v1.GetCustomerAdoptionResponse
-	36, // 73: crm.product.v1.ProductService.ListRecommendations:output_type -> crm.product.v1.ListRecommendationsResponse
-	38, // 74: crm.product.v1.ProductService.BatchGetProducts:output_type -> crm.product.v1.BatchGetProductsResponse
-	40, // 75: crm.product.v1.ProductService.BatchGetSubscriptions:output_type -> crm.product.v1.BatchGetSubscriptionsResponse
-	42, // 76: crm.product.v1.ProductService.ExportProducts:output_type -> crm.product.v1.ExportProductsResponse
-	59, // [59:77] is the sub-list for method output_type
-	41, // [41:59] is the sub-list for method input_type
+	48, // 59: crm.product.v1.ProductService.ImportProducts:input_type -> crm.type.v1.ImportChunk
+	49, // 60: crm.product.v1.ProductService.GetOperation:input_type -> google.longrunning.GetOperationRequest
+	50, // 61: crm.product.v1.ProductService.CancelOperation:input_type -> google.longrunning.CancelOperationRequest
+	51, // 62: crm.product.v1.ProductService.ListOperations:input_type -> google.longrunning.ListOperationsRequest
+	4,  // 63: crm.product.v1.ProductService.CreateProduct:output_type -> crm.product.v1.CreateProductResponse
+	6,  // 64: crm.product.v1.ProductService.GetProduct:output_type -> crm.product.v1.GetProductResponse
+	8,  // 65: crm.product.v1.ProductService.ListProducts:output_type -> crm.product.v1.ListProductsResponse
+	10, // 66: crm.product.v1.ProductService.UpdateProduct:output_type -> crm.product.v1.UpdateProductResponse
+	12, // 67: crm.product.v1.ProductService.ArchiveProduct:output_type -> crm.product.v1.ArchiveProductResponse
+	15, // 68: crm.product.v1.ProductService.QuoteLineItems:output_type -> crm.product.v1.QuoteLineItemsResponse
+	18, // 69: crm.product.v1.ProductService.CheckEntitlement:output_type -> crm.product.v1.CheckEntitlementResponse
+	21, // 70: crm.product.v1.ProductService.GetSubscription:output_type -> crm.product.v1.GetSubscriptionResponse
+	23, // 71: crm.product.v1.ProductService.ListSubscriptions:output_type -> crm.product.v1.ListSubscriptionsResponse
+	25, // 72: crm.product.v1.ProductService.CancelSubscription:output_type -> crm.product.v1.CancelSubscriptionResponse
+	27, // 73: crm.product.v1.ProductService.RenewSubscription:output_type -> crm.product.v1.RenewSubscriptionResponse
+	29, // 74: crm.product.v1.ProductService.SweepRenewals:output_type -> crm.product.v1.SweepRenewalsResponse
+	32, // 75: crm.product.v1.ProductService.RecordUsage:output_type -> crm.product.v1.RecordUsageResponse
+	34, // 76: crm.product.v1.ProductService.GetCustomerAdoption:output_type -> crm.product.v1.GetCustomerAdoptionResponse
+	36, // 77: crm.product.v1.ProductService.ListRecommendations:output_type -> crm.product.v1.ListRecommendationsResponse
+	38, // 78: crm.product.v1.ProductService.BatchGetProducts:output_type -> crm.product.v1.BatchGetProductsResponse
+	40, // 79: crm.product.v1.ProductService.BatchGetSubscriptions:output_type -> crm.product.v1.BatchGetSubscriptionsResponse
+	42, // 80: crm.product.v1.ProductService.ExportProducts:output_type -> crm.product.v1.ExportProductsResponse
+	52, // 81: crm.product.v1.ProductService.ImportProducts:output_type -> google.longrunning.Operation
+	52, // 82: crm.product.v1.ProductService.GetOperation:output_type -> google.longrunning.Operation
+	52, // 83: crm.product.v1.ProductService.CancelOperation:output_type -> google.longrunning.Operation
+	53, // 84: crm.product.v1.ProductService.ListOperations:output_type -> google.longrunning.ListOperationsResponse
+	63, // [63:85] is the sub-list for method output_type
+	41, // [41:63] is the sub-list for method input_type
 	41, // [41:41] is the sub-list for extension type_name
 	41, // [41:41] is the sub-list for extension extendee
 	0,  // [0:41] is the sub-list for field type_name

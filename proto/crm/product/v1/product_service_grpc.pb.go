@@ -7,7 +7,9 @@
 package productv1
 
 import (
+	longrunningpb "cloud.google.com/go/longrunning/autogen/longrunningpb"
 	context "context"
+	v1 "github.com/crmcycle/crm/proto/crm/type/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -37,6 +39,10 @@ const (
 	ProductService_BatchGetProducts_FullMethodName      = "/crm.product.v1.ProductService/BatchGetProducts"
 	ProductService_BatchGetSubscriptions_FullMethodName = "/crm.product.v1.ProductService/BatchGetSubscriptions"
 	ProductService_ExportProducts_FullMethodName        = "/crm.product.v1.ProductService/ExportProducts"
+	ProductService_ImportProducts_FullMethodName        = "/crm.product.v1.ProductService/ImportProducts"
+	ProductService_GetOperation_FullMethodName          = "/crm.product.v1.ProductService/GetOperation"
+	ProductService_CancelOperation_FullMethodName       = "/crm.product.v1.ProductService/CancelOperation"
+	ProductService_ListOperations_FullMethodName        = "/crm.product.v1.ProductService/ListOperations"
 )
 
 // ProductServiceClient is the client API for ProductService service.
@@ -97,6 +103,30 @@ type ProductServiceClient interface {
 	// NDJSON (one product per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
 	// product.export scope (or admin): a bulk read of personal data, recorded in the audit log.
 	ExportProducts(ctx context.Context, in *ExportProductsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportProductsResponse], error)
+	// Imports products from a CSV or NDJSON file streamed in chunks (REST: POST /v1/products:import
+	// with the file as the body), as a long-running operation named "operations/product.<id>". Each
+	// row is an upsert on the SKU: sending a file again changes nothing for rows already
+	// written. The stream's response header "x-operation-name" names the operation at once; the
+	// call returns it done once the whole file is read (or FAILED, CANCELLED).
+	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	ImportProducts(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[v1.ImportChunk, longrunningpb.Operation], error)
+	// Gets one of product's long-running operations (REST: GET /v1/operations/{name}): its progress
+	// metadata while it runs, its result or error once done. An import whose process stopped ends
+	// FAILED with resume_from_line.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	GetOperation(ctx context.Context, in *longrunningpb.GetOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error)
+	// Cancels a running operation (REST: POST /v1/operations/{name}:cancel): it stops at its next
+	// checkpoint, done with the error CANCELLED; the rows before it stay written. Cancelling a done
+	// operation changes nothing.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	CancelOperation(ctx context.Context, in *longrunningpb.CancelOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error)
+	// Lists product's operations of the caller's tenant, newest first (REST: GET /v1/operations).
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	ListOperations(ctx context.Context, in *longrunningpb.ListOperationsRequest, opts ...grpc.CallOption) (*longrunningpb.ListOperationsResponse, error)
 }
 
 type productServiceClient struct {
@@ -296,6 +326,49 @@ func (c *productServiceClient) ExportProducts(ctx context.Context, in *ExportPro
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ProductService_ExportProductsClient = grpc.ServerStreamingClient[ExportProductsResponse]
 
+func (c *productServiceClient) ImportProducts(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[v1.ImportChunk, longrunningpb.Operation], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ProductService_ServiceDesc.Streams[1], ProductService_ImportProducts_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[v1.ImportChunk, longrunningpb.Operation]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProductService_ImportProductsClient = grpc.ClientStreamingClient[v1.ImportChunk, longrunningpb.Operation]
+
+func (c *productServiceClient) GetOperation(ctx context.Context, in *longrunningpb.GetOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(longrunningpb.Operation)
+	err := c.cc.Invoke(ctx, ProductService_GetOperation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *productServiceClient) CancelOperation(ctx context.Context, in *longrunningpb.CancelOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(longrunningpb.Operation)
+	err := c.cc.Invoke(ctx, ProductService_CancelOperation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *productServiceClient) ListOperations(ctx context.Context, in *longrunningpb.ListOperationsRequest, opts ...grpc.CallOption) (*longrunningpb.ListOperationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(longrunningpb.ListOperationsResponse)
+	err := c.cc.Invoke(ctx, ProductService_ListOperations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ProductServiceServer is the server API for ProductService service.
 // All implementations must embed UnimplementedProductServiceServer
 // for forward compatibility.
@@ -354,6 +427,30 @@ type ProductServiceServer interface {
 	// NDJSON (one product per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
 	// product.export scope (or admin): a bulk read of personal data, recorded in the audit log.
 	ExportProducts(*ExportProductsRequest, grpc.ServerStreamingServer[ExportProductsResponse]) error
+	// Imports products from a CSV or NDJSON file streamed in chunks (REST: POST /v1/products:import
+	// with the file as the body), as a long-running operation named "operations/product.<id>". Each
+	// row is an upsert on the SKU: sending a file again changes nothing for rows already
+	// written. The stream's response header "x-operation-name" names the operation at once; the
+	// call returns it done once the whole file is read (or FAILED, CANCELLED).
+	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	ImportProducts(grpc.ClientStreamingServer[v1.ImportChunk, longrunningpb.Operation]) error
+	// Gets one of product's long-running operations (REST: GET /v1/operations/{name}): its progress
+	// metadata while it runs, its result or error once done. An import whose process stopped ends
+	// FAILED with resume_from_line.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	GetOperation(context.Context, *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error)
+	// Cancels a running operation (REST: POST /v1/operations/{name}:cancel): it stops at its next
+	// checkpoint, done with the error CANCELLED; the rows before it stay written. Cancelling a done
+	// operation changes nothing.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	CancelOperation(context.Context, *longrunningpb.CancelOperationRequest) (*longrunningpb.Operation, error)
+	// Lists product's operations of the caller's tenant, newest first (REST: GET /v1/operations).
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	ListOperations(context.Context, *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error)
 	mustEmbedUnimplementedProductServiceServer()
 }
 
@@ -417,6 +514,18 @@ func (UnimplementedProductServiceServer) BatchGetSubscriptions(context.Context, 
 }
 func (UnimplementedProductServiceServer) ExportProducts(*ExportProductsRequest, grpc.ServerStreamingServer[ExportProductsResponse]) error {
 	return status.Error(codes.Unimplemented, "method ExportProducts not implemented")
+}
+func (UnimplementedProductServiceServer) ImportProducts(grpc.ClientStreamingServer[v1.ImportChunk, longrunningpb.Operation]) error {
+	return status.Error(codes.Unimplemented, "method ImportProducts not implemented")
+}
+func (UnimplementedProductServiceServer) GetOperation(context.Context, *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetOperation not implemented")
+}
+func (UnimplementedProductServiceServer) CancelOperation(context.Context, *longrunningpb.CancelOperationRequest) (*longrunningpb.Operation, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelOperation not implemented")
+}
+func (UnimplementedProductServiceServer) ListOperations(context.Context, *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOperations not implemented")
 }
 func (UnimplementedProductServiceServer) mustEmbedUnimplementedProductServiceServer() {}
 func (UnimplementedProductServiceServer) testEmbeddedByValue()                        {}
@@ -756,6 +865,67 @@ func _ProductService_ExportProducts_Handler(srv interface{}, stream grpc.ServerS
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ProductService_ExportProductsServer = grpc.ServerStreamingServer[ExportProductsResponse]
 
+func _ProductService_ImportProducts_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ProductServiceServer).ImportProducts(&grpc.GenericServerStream[v1.ImportChunk, longrunningpb.Operation]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ProductService_ImportProductsServer = grpc.ClientStreamingServer[v1.ImportChunk, longrunningpb.Operation]
+
+func _ProductService_GetOperation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(longrunningpb.GetOperationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).GetOperation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_GetOperation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).GetOperation(ctx, req.(*longrunningpb.GetOperationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProductService_CancelOperation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(longrunningpb.CancelOperationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).CancelOperation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_CancelOperation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).CancelOperation(ctx, req.(*longrunningpb.CancelOperationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProductService_ListOperations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(longrunningpb.ListOperationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).ListOperations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_ListOperations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).ListOperations(ctx, req.(*longrunningpb.ListOperationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ProductService_ServiceDesc is the grpc.ServiceDesc for ProductService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -831,12 +1001,29 @@ var ProductService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "BatchGetSubscriptions",
 			Handler:    _ProductService_BatchGetSubscriptions_Handler,
 		},
+		{
+			MethodName: "GetOperation",
+			Handler:    _ProductService_GetOperation_Handler,
+		},
+		{
+			MethodName: "CancelOperation",
+			Handler:    _ProductService_CancelOperation_Handler,
+		},
+		{
+			MethodName: "ListOperations",
+			Handler:    _ProductService_ListOperations_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "ExportProducts",
 			Handler:       _ProductService_ExportProducts_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "ImportProducts",
+			Handler:       _ProductService_ImportProducts_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "crm/product/v1/product_service.proto",

@@ -8,10 +8,12 @@ package salesv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	longrunningpb "cloud.google.com/go/longrunning/autogen/longrunningpb"
 	v1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 	v11 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	v12 "github.com/crmcycle/crm/proto/crm/product/v1"
 	v13 "github.com/crmcycle/crm/proto/crm/support/v1"
+	v14 "github.com/crmcycle/crm/proto/crm/type/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -5223,7 +5225,7 @@ var File_crm_sales_v1_sales_service_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\n" +
-	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a*crm/integration/v1/integration_types.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a$crm/product/v1/product_service.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x18crm/sales/v1/value.proto\x1a$crm/support/v1/support_service.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xeb\x02\n" +
+	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a*crm/integration/v1/integration_types.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a$crm/product/v1/product_service.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x18crm/sales/v1/value.proto\x1a$crm/support/v1/support_service.proto\x1a\x18crm/type/v1/import.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#google/longrunning/operations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xeb\x02\n" +
 	"\aAccount\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x121\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12 \n" +
@@ -5515,7 +5517,7 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\rSectionStatus\x12\x1e\n" +
 	"\x1aSECTION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18SECTION_STATUS_AVAILABLE\x10\x01\x12\x1e\n" +
-	"\x1aSECTION_STATUS_UNAVAILABLE\x10\x022\xb2-\n" +
+	"\x1aSECTION_STATUS_UNAVAILABLE\x10\x022\xe71\n" +
 	"\fSalesService\x12\x80\x01\n" +
 	"\rCreateAccount\x12\".crm.sales.v1.CreateAccountRequest\x1a#.crm.sales.v1.CreateAccountResponse\"&\x82\xd3\xe4\x93\x02 :\aaccountb\aaccount\"\f/v1/accounts\x12s\n" +
 	"\n" +
@@ -5564,7 +5566,14 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x12BatchGetActivities\x12'.crm.sales.v1.BatchGetActivitiesRequest\x1a(.crm.sales.v1.BatchGetActivitiesResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/activities:batchGet\x12\x8f\x01\n" +
 	"\x13BatchCreateContacts\x12(.crm.sales.v1.BatchCreateContactsRequest\x1a).crm.sales.v1.BatchCreateContactsResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/contacts:batchCreate\x12z\n" +
 	"\x0eExportAccounts\x12#.crm.sales.v1.ExportAccountsRequest\x1a$.crm.sales.v1.ExportAccountsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/accounts:export0\x01\x12z\n" +
-	"\x0eExportContacts\x12#.crm.sales.v1.ExportContactsRequest\x1a$.crm.sales.v1.ExportContactsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/contacts:export0\x01\x12r\n" +
+	"\x0eExportContacts\x12#.crm.sales.v1.ExportContactsRequest\x1a$.crm.sales.v1.ExportContactsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/contacts:export0\x01\x12\x88\x01\n" +
+	"\x0eImportContacts\x12\x18.crm.type.v1.ImportChunk\x1a\x1d.google.longrunning.Operation\";\xcaA8\n" +
+	"\x1acrm.type.v1.ImportMetadata\x12\x1acrm.type.v1.ImportMetadata(\x01\x12\x88\x01\n" +
+	"\x0eImportAccounts\x12\x18.crm.type.v1.ImportChunk\x1a\x1d.google.longrunning.Operation\";\xcaA8\n" +
+	"\x1acrm.type.v1.ImportMetadata\x12\x1acrm.type.v1.ImportMetadata(\x01\x12V\n" +
+	"\fGetOperation\x12'.google.longrunning.GetOperationRequest\x1a\x1d.google.longrunning.Operation\x12\\\n" +
+	"\x0fCancelOperation\x12*.google.longrunning.CancelOperationRequest\x1a\x1d.google.longrunning.Operation\x12g\n" +
+	"\x0eListOperations\x12).google.longrunning.ListOperationsRequest\x1a*.google.longrunning.ListOperationsResponse\x12r\n" +
 	"\fExportOrders\x12!.crm.sales.v1.ExportOrdersRequest\x1a\".crm.sales.v1.ExportOrdersResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/orders:export0\x01B4Z2github.com/crmcycle/crm/proto/crm/sales/v1;salesv1b\x06proto3"
 
 var (
@@ -5582,121 +5591,127 @@ func file_crm_sales_v1_sales_service_proto_rawDescGZIP() []byte {
 var file_crm_sales_v1_sales_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_crm_sales_v1_sales_service_proto_msgTypes = make([]protoimpl.MessageInfo, 97)
 var file_crm_sales_v1_sales_service_proto_goTypes = []any{
-	(SectionStatus)(0),                    // 0: crm.sales.v1.SectionStatus
-	(*Account)(nil),                       // 1: crm.sales.v1.Account
-	(*CreateAccountRequest)(nil),          // 2: crm.sales.v1.CreateAccountRequest
-	(*CreateAccountResponse)(nil),         // 3: crm.sales.v1.CreateAccountResponse
-	(*GetAccountRequest)(nil),             // 4: crm.sales.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),            // 5: crm.sales.v1.GetAccountResponse
-	(*ListAccountsRequest)(nil),           // 6: crm.sales.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),          // 7: crm.sales.v1.ListAccountsResponse
-	(*UpdateAccountRequest)(nil),          // 8: crm.sales.v1.UpdateAccountRequest
-	(*UpdateAccountResponse)(nil),         // 9: crm.sales.v1.UpdateAccountResponse
-	(*DeleteAccountRequest)(nil),          // 10: crm.sales.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil),         // 11: crm.sales.v1.DeleteAccountResponse
-	(*CreateContactRequest)(nil),          // 12: crm.sales.v1.CreateContactRequest
-	(*CreateContactResponse)(nil),         // 13: crm.sales.v1.CreateContactResponse
-	(*GetContactRequest)(nil),             // 14: crm.sales.v1.GetContactRequest
-	(*GetContactResponse)(nil),            // 15: crm.sales.v1.GetContactResponse
-	(*ListContactsRequest)(nil),           // 16: crm.sales.v1.ListContactsRequest
-	(*ListContactsResponse)(nil),          // 17: crm.sales.v1.ListContactsResponse
-	(*UpdateContactRequest)(nil),          // 18: crm.sales.v1.UpdateContactRequest
-	(*UpdateContactResponse)(nil),         // 19: crm.sales.v1.UpdateContactResponse
-	(*DeleteContactRequest)(nil),          // 20: crm.sales.v1.DeleteContactRequest
-	(*DeleteContactResponse)(nil),         // 21: crm.sales.v1.DeleteContactResponse
-	(*ConvertLeadRequest)(nil),            // 22: crm.sales.v1.ConvertLeadRequest
-	(*ConvertLeadResponse)(nil),           // 23: crm.sales.v1.ConvertLeadResponse
-	(*CreatePipelineRequest)(nil),         // 24: crm.sales.v1.CreatePipelineRequest
-	(*CreatePipelineResponse)(nil),        // 25: crm.sales.v1.CreatePipelineResponse
-	(*GetPipelineRequest)(nil),            // 26: crm.sales.v1.GetPipelineRequest
-	(*GetPipelineResponse)(nil),           // 27: crm.sales.v1.GetPipelineResponse
-	(*ListPipelinesRequest)(nil),          // 28: crm.sales.v1.ListPipelinesRequest
-	(*ListPipelinesResponse)(nil),         // 29: crm.sales.v1.ListPipelinesResponse
-	(*UpdatePipelineRequest)(nil),         // 30: crm.sales.v1.UpdatePipelineRequest
-	(*UpdatePipelineResponse)(nil),        // 31: crm.sales.v1.UpdatePipelineResponse
-	(*CreateOpportunityRequest)(nil),      // 32: crm.sales.v1.CreateOpportunityRequest
-	(*CreateOpportunityResponse)(nil),     // 33: crm.sales.v1.CreateOpportunityResponse
-	(*GetOpportunityRequest)(nil),         // 34: crm.sales.v1.GetOpportunityRequest
-	(*GetOpportunityResponse)(nil),        // 35: crm.sales.v1.GetOpportunityResponse
-	(*ListOpportunitiesRequest)(nil),      // 36: crm.sales.v1.ListOpportunitiesRequest
-	(*ListOpportunitiesResponse)(nil),     // 37: crm.sales.v1.ListOpportunitiesResponse
-	(*UpdateOpportunityRequest)(nil),      // 38: crm.sales.v1.UpdateOpportunityRequest
-	(*UpdateOpportunityResponse)(nil),     // 39: crm.sales.v1.UpdateOpportunityResponse
-	(*AddLineItemRequest)(nil),            // 40: crm.sales.v1.AddLineItemRequest
-	(*AddLineItemResponse)(nil),           // 41: crm.sales.v1.AddLineItemResponse
-	(*MoveOpportunityStageRequest)(nil),   // 42: crm.sales.v1.MoveOpportunityStageRequest
-	(*MoveOpportunityStageResponse)(nil),  // 43: crm.sales.v1.MoveOpportunityStageResponse
-	(*WinOpportunityRequest)(nil),         // 44: crm.sales.v1.WinOpportunityRequest
-	(*WinOpportunityResponse)(nil),        // 45: crm.sales.v1.WinOpportunityResponse
-	(*LoseOpportunityRequest)(nil),        // 46: crm.sales.v1.LoseOpportunityRequest
-	(*LoseOpportunityResponse)(nil),       // 47: crm.sales.v1.LoseOpportunityResponse
-	(*CreateOrderRequest)(nil),            // 48: crm.sales.v1.CreateOrderRequest
-	(*CreateOrderResponse)(nil),           // 49: crm.sales.v1.CreateOrderResponse
-	(*GetOrderRequest)(nil),               // 50: crm.sales.v1.GetOrderRequest
-	(*GetOrderResponse)(nil),              // 51: crm.sales.v1.GetOrderResponse
-	(*ListOrdersRequest)(nil),             // 52: crm.sales.v1.ListOrdersRequest
-	(*ListOrdersResponse)(nil),            // 53: crm.sales.v1.ListOrdersResponse
-	(*CreateActivityRequest)(nil),         // 54: crm.sales.v1.CreateActivityRequest
-	(*CreateActivityResponse)(nil),        // 55: crm.sales.v1.CreateActivityResponse
-	(*GetActivityRequest)(nil),            // 56: crm.sales.v1.GetActivityRequest
-	(*GetActivityResponse)(nil),           // 57: crm.sales.v1.GetActivityResponse
-	(*ListActivitiesRequest)(nil),         // 58: crm.sales.v1.ListActivitiesRequest
-	(*ListActivitiesResponse)(nil),        // 59: crm.sales.v1.ListActivitiesResponse
-	(*CompleteActivityRequest)(nil),       // 60: crm.sales.v1.CompleteActivityRequest
-	(*CompleteActivityResponse)(nil),      // 61: crm.sales.v1.CompleteActivityResponse
-	(*ListOverdueTasksRequest)(nil),       // 62: crm.sales.v1.ListOverdueTasksRequest
-	(*ListOverdueTasksResponse)(nil),      // 63: crm.sales.v1.ListOverdueTasksResponse
-	(*GetForecastRequest)(nil),            // 64: crm.sales.v1.GetForecastRequest
-	(*GetForecastResponse)(nil),           // 65: crm.sales.v1.GetForecastResponse
-	(*GetForecastSeriesRequest)(nil),      // 66: crm.sales.v1.GetForecastSeriesRequest
-	(*GetForecastSeriesResponse)(nil),     // 67: crm.sales.v1.GetForecastSeriesResponse
-	(*GetCustomerRequest)(nil),            // 68: crm.sales.v1.GetCustomerRequest
-	(*GetCustomerResponse)(nil),           // 69: crm.sales.v1.GetCustomerResponse
-	(*GetCustomerValueRequest)(nil),       // 70: crm.sales.v1.GetCustomerValueRequest
-	(*GetCustomerValueResponse)(nil),      // 71: crm.sales.v1.GetCustomerValueResponse
-	(*Customer)(nil),                      // 72: crm.sales.v1.Customer
-	(*TimelineSection)(nil),               // 73: crm.sales.v1.TimelineSection
-	(*ProfileSection)(nil),                // 74: crm.sales.v1.ProfileSection
-	(*MarketingSection)(nil),              // 75: crm.sales.v1.MarketingSection
-	(*DealsSection)(nil),                  // 76: crm.sales.v1.DealsSection
-	(*ProductSection)(nil),                // 77: crm.sales.v1.ProductSection
-	(*SupportSection)(nil),                // 78: crm.sales.v1.SupportSection
-	(*BatchGetAccountsRequest)(nil),       // 79: crm.sales.v1.BatchGetAccountsRequest
-	(*BatchGetAccountsResponse)(nil),      // 80: crm.sales.v1.BatchGetAccountsResponse
-	(*BatchGetContactsRequest)(nil),       // 81: crm.sales.v1.BatchGetContactsRequest
-	(*BatchGetContactsResponse)(nil),      // 82: crm.sales.v1.BatchGetContactsResponse
-	(*BatchGetOpportunitiesRequest)(nil),  // 83: crm.sales.v1.BatchGetOpportunitiesRequest
-	(*BatchGetOpportunitiesResponse)(nil), // 84: crm.sales.v1.BatchGetOpportunitiesResponse
-	(*BatchGetOrdersRequest)(nil),         // 85: crm.sales.v1.BatchGetOrdersRequest
-	(*BatchGetOrdersResponse)(nil),        // 86: crm.sales.v1.BatchGetOrdersResponse
-	(*BatchGetActivitiesRequest)(nil),     // 87: crm.sales.v1.BatchGetActivitiesRequest
-	(*BatchGetActivitiesResponse)(nil),    // 88: crm.sales.v1.BatchGetActivitiesResponse
-	(*BatchCreateContactsRequest)(nil),    // 89: crm.sales.v1.BatchCreateContactsRequest
-	(*BatchCreateContactsResponse)(nil),   // 90: crm.sales.v1.BatchCreateContactsResponse
-	(*BatchCreateContactsResult)(nil),     // 91: crm.sales.v1.BatchCreateContactsResult
-	(*ExportAccountsRequest)(nil),         // 92: crm.sales.v1.ExportAccountsRequest
-	(*ExportAccountsResponse)(nil),        // 93: crm.sales.v1.ExportAccountsResponse
-	(*ExportContactsRequest)(nil),         // 94: crm.sales.v1.ExportContactsRequest
-	(*ExportContactsResponse)(nil),        // 95: crm.sales.v1.ExportContactsResponse
-	(*ExportOrdersRequest)(nil),           // 96: crm.sales.v1.ExportOrdersRequest
-	(*ExportOrdersResponse)(nil),          // 97: crm.sales.v1.ExportOrdersResponse
-	(*timestamppb.Timestamp)(nil),         // 98: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),         // 99: google.protobuf.FieldMask
-	(*Contact)(nil),                       // 100: crm.sales.v1.Contact
-	(*Opportunity)(nil),                   // 101: crm.sales.v1.Opportunity
-	(*Pipeline)(nil),                      // 102: crm.sales.v1.Pipeline
-	(*OrderLine)(nil),                     // 103: crm.sales.v1.OrderLine
-	(*Order)(nil),                         // 104: crm.sales.v1.Order
-	(*Activity)(nil),                      // 105: crm.sales.v1.Activity
-	(*Forecast)(nil),                      // 106: crm.sales.v1.Forecast
-	(*CustomerValue)(nil),                 // 107: crm.sales.v1.CustomerValue
-	(*v1.TimelineEntry)(nil),              // 108: crm.integration.v1.TimelineEntry
-	(*v11.CustomerLifecycle)(nil),         // 109: crm.marketing.v1.CustomerLifecycle
-	(*v11.LoyaltyAccount)(nil),            // 110: crm.marketing.v1.LoyaltyAccount
-	(*v12.Subscription)(nil),              // 111: crm.product.v1.Subscription
-	(*v12.Adoption)(nil),                  // 112: crm.product.v1.Adoption
-	(*v13.Ticket)(nil),                    // 113: crm.support.v1.Ticket
-	(*status.Status)(nil),                 // 114: google.rpc.Status
+	(SectionStatus)(0),                           // 0: crm.sales.v1.SectionStatus
+	(*Account)(nil),                              // 1: crm.sales.v1.Account
+	(*CreateAccountRequest)(nil),                 // 2: crm.sales.v1.CreateAccountRequest
+	(*CreateAccountResponse)(nil),                // 3: crm.sales.v1.CreateAccountResponse
+	(*GetAccountRequest)(nil),                    // 4: crm.sales.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),                   // 5: crm.sales.v1.GetAccountResponse
+	(*ListAccountsRequest)(nil),                  // 6: crm.sales.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),                 // 7: crm.sales.v1.ListAccountsResponse
+	(*UpdateAccountRequest)(nil),                 // 8: crm.sales.v1.UpdateAccountRequest
+	(*UpdateAccountResponse)(nil),                // 9: crm.sales.v1.UpdateAccountResponse
+	(*DeleteAccountRequest)(nil),                 // 10: crm.sales.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),                // 11: crm.sales.v1.DeleteAccountResponse
+	(*CreateContactRequest)(nil),                 // 12: crm.sales.v1.CreateContactRequest
+	(*CreateContactResponse)(nil),                // 13: crm.sales.v1.CreateContactResponse
+	(*GetContactRequest)(nil),                    // 14: crm.sales.v1.GetContactRequest
+	(*GetContactResponse)(nil),                   // 15: crm.sales.v1.GetContactResponse
+	(*ListContactsRequest)(nil),                  // 16: crm.sales.v1.ListContactsRequest
+	(*ListContactsResponse)(nil),                 // 17: crm.sales.v1.ListContactsResponse
+	(*UpdateContactRequest)(nil),                 // 18: crm.sales.v1.UpdateContactRequest
+	(*UpdateContactResponse)(nil),                // 19: crm.sales.v1.UpdateContactResponse
+	(*DeleteContactRequest)(nil),                 // 20: crm.sales.v1.DeleteContactRequest
+	(*DeleteContactResponse)(nil),                // 21: crm.sales.v1.DeleteContactResponse
+	(*ConvertLeadRequest)(nil),                   // 22: crm.sales.v1.ConvertLeadRequest
+	(*ConvertLeadResponse)(nil),                  // 23: crm.sales.v1.ConvertLeadResponse
+	(*CreatePipelineRequest)(nil),                // 24: crm.sales.v1.CreatePipelineRequest
+	(*CreatePipelineResponse)(nil),               // 25: crm.sales.v1.CreatePipelineResponse
+	(*GetPipelineRequest)(nil),                   // 26: crm.sales.v1.GetPipelineRequest
+	(*GetPipelineResponse)(nil),                  // 27: crm.sales.v1.GetPipelineResponse
+	(*ListPipelinesRequest)(nil),                 // 28: crm.sales.v1.ListPipelinesRequest
+	(*ListPipelinesResponse)(nil),                // 29: crm.sales.v1.ListPipelinesResponse
+	(*UpdatePipelineRequest)(nil),                // 30: crm.sales.v1.UpdatePipelineRequest
+	(*UpdatePipelineResponse)(nil),               // 31: crm.sales.v1.UpdatePipelineResponse
+	(*CreateOpportunityRequest)(nil),             // 32: crm.sales.v1.CreateOpportunityRequest
+	(*CreateOpportunityResponse)(nil),            // 33: crm.sales.v1.CreateOpportunityResponse
+	(*GetOpportunityRequest)(nil),                // 34: crm.sales.v1.GetOpportunityRequest
+	(*GetOpportunityResponse)(nil),               // 35: crm.sales.v1.GetOpportunityResponse
+	(*ListOpportunitiesRequest)(nil),             // 36: crm.sales.v1.ListOpportunitiesRequest
+	(*ListOpportunitiesResponse)(nil),            // 37: crm.sales.v1.ListOpportunitiesResponse
+	(*UpdateOpportunityRequest)(nil),             // 38: crm.sales.v1.UpdateOpportunityRequest
+	(*UpdateOpportunityResponse)(nil),            // 39: crm.sales.v1.UpdateOpportunityResponse
+	(*AddLineItemRequest)(nil),                   // 40: crm.sales.v1.AddLineItemRequest
+	(*AddLineItemResponse)(nil),                  // 41: crm.sales.v1.AddLineItemResponse
+	(*MoveOpportunityStageRequest)(nil),          // 42: crm.sales.v1.MoveOpportunityStageRequest
+	(*MoveOpportunityStageResponse)(nil),         // 43: crm.sales.v1.MoveOpportunityStageResponse
+	(*WinOpportunityRequest)(nil),                // 44: crm.sales.v1.WinOpportunityRequest
+	(*WinOpportunityResponse)(nil),               // 45: crm.sales.v1.WinOpportunityResponse
+	(*LoseOpportunityRequest)(nil),               // 46: crm.sales.v1.LoseOpportunityRequest
+	(*LoseOpportunityResponse)(nil),              // 47: crm.sales.v1.LoseOpportunityResponse
+	(*CreateOrderRequest)(nil),                   // 48: crm.sales.v1.CreateOrderRequest
+	(*CreateOrderResponse)(nil),                  // 49: crm.sales.v1.CreateOrderResponse
+	(*GetOrderRequest)(nil),                      // 50: crm.sales.v1.GetOrderRequest
+	(*GetOrderResponse)(nil),                     // 51: crm.sales.v1.GetOrderResponse
+	(*ListOrdersRequest)(nil),                    // 52: crm.sales.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),                   // 53: crm.sales.v1.ListOrdersResponse
+	(*CreateActivityRequest)(nil),                // 54: crm.sales.v1.CreateActivityRequest
+	(*CreateActivityResponse)(nil),               // 55: crm.sales.v1.CreateActivityResponse
+	(*GetActivityRequest)(nil),                   // 56: crm.sales.v1.GetActivityRequest
+	(*GetActivityResponse)(nil),                  // 57: crm.sales.v1.GetActivityResponse
+	(*ListActivitiesRequest)(nil),                // 58: crm.sales.v1.ListActivitiesRequest
+	(*ListActivitiesResponse)(nil),               // 59: crm.sales.v1.ListActivitiesResponse
+	(*CompleteActivityRequest)(nil),              // 60: crm.sales.v1.CompleteActivityRequest
+	(*CompleteActivityResponse)(nil),             // 61: crm.sales.v1.CompleteActivityResponse
+	(*ListOverdueTasksRequest)(nil),              // 62: crm.sales.v1.ListOverdueTasksRequest
+	(*ListOverdueTasksResponse)(nil),             // 63: crm.sales.v1.ListOverdueTasksResponse
+	(*GetForecastRequest)(nil),                   // 64: crm.sales.v1.GetForecastRequest
+	(*GetForecastResponse)(nil),                  // 65: crm.sales.v1.GetForecastResponse
+	(*GetForecastSeriesRequest)(nil),             // 66: crm.sales.v1.GetForecastSeriesRequest
+	(*GetForecastSeriesResponse)(nil),            // 67: crm.sales.v1.GetForecastSeriesResponse
+	(*GetCustomerRequest)(nil),                   // 68: crm.sales.v1.GetCustomerRequest
+	(*GetCustomerResponse)(nil),                  // 69: crm.sales.v1.GetCustomerResponse
+	(*GetCustomerValueRequest)(nil),              // 70: crm.sales.v1.GetCustomerValueRequest
+	(*GetCustomerValueResponse)(nil),             // 71: crm.sales.v1.GetCustomerValueResponse
+	(*Customer)(nil),                             // 72: crm.sales.v1.Customer
+	(*TimelineSection)(nil),                      // 73: crm.sales.v1.TimelineSection
+	(*ProfileSection)(nil),                       // 74: crm.sales.v1.ProfileSection
+	(*MarketingSection)(nil),                     // 75: crm.sales.v1.MarketingSection
+	(*DealsSection)(nil),                         // 76: crm.sales.v1.DealsSection
+	(*ProductSection)(nil),                       // 77: crm.sales.v1.ProductSection
+	(*SupportSection)(nil),                       // 78: crm.sales.v1.SupportSection
+	(*BatchGetAccountsRequest)(nil),              // 79: crm.sales.v1.BatchGetAccountsRequest
+	(*BatchGetAccountsResponse)(nil),             // 80: crm.sales.v1.BatchGetAccountsResponse
+	(*BatchGetContactsRequest)(nil),              // 81: crm.sales.v1.BatchGetContactsRequest
+	(*BatchGetContactsResponse)(nil),             // 82: crm.sales.v1.BatchGetContactsResponse
+	(*BatchGetOpportunitiesRequest)(nil),         // 83: crm.sales.v1.BatchGetOpportunitiesRequest
+	(*BatchGetOpportunitiesResponse)(nil),        // 84: crm.sales.v1.BatchGetOpportunitiesResponse
+	(*BatchGetOrdersRequest)(nil),                // 85: crm.sales.v1.BatchGetOrdersRequest
+	(*BatchGetOrdersResponse)(nil),               // 86: crm.sales.v1.BatchGetOrdersResponse
+	(*BatchGetActivitiesRequest)(nil),            // 87: crm.sales.v1.BatchGetActivitiesRequest
+	(*BatchGetActivitiesResponse)(nil),           // 88: crm.sales.v1.BatchGetActivitiesResponse
+	(*BatchCreateContactsRequest)(nil),           // 89: crm.sales.v1.BatchCreateContactsRequest
+	(*BatchCreateContactsResponse)(nil),          // 90: crm.sales.v1.BatchCreateContactsResponse
+	(*BatchCreateContactsResult)(nil),            // 91: crm.sales.v1.BatchCreateContactsResult
+	(*ExportAccountsRequest)(nil),                // 92: crm.sales.v1.ExportAccountsRequest
+	(*ExportAccountsResponse)(nil),               // 93: crm.sales.v1.ExportAccountsResponse
+	(*ExportContactsRequest)(nil),                // 94: crm.sales.v1.ExportContactsRequest
+	(*ExportContactsResponse)(nil),               // 95: crm.sales.v1.ExportContactsResponse
+	(*ExportOrdersRequest)(nil),                  // 96: crm.sales.v1.ExportOrdersRequest
+	(*ExportOrdersResponse)(nil),                 // 97: crm.sales.v1.ExportOrdersResponse
+	(*timestamppb.Timestamp)(nil),                // 98: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),                // 99: google.protobuf.FieldMask
+	(*Contact)(nil),                              // 100: crm.sales.v1.Contact
+	(*Opportunity)(nil),                          // 101: crm.sales.v1.Opportunity
+	(*Pipeline)(nil),                             // 102: crm.sales.v1.Pipeline
+	(*OrderLine)(nil),                            // 103: crm.sales.v1.OrderLine
+	(*Order)(nil),                                // 104: crm.sales.v1.Order
+	(*Activity)(nil),                             // 105: crm.sales.v1.Activity
+	(*Forecast)(nil),                             // 106: crm.sales.v1.Forecast
+	(*CustomerValue)(nil),                        // 107: crm.sales.v1.CustomerValue
+	(*v1.TimelineEntry)(nil),                     // 108: crm.integration.v1.TimelineEntry
+	(*v11.CustomerLifecycle)(nil),                // 109: crm.marketing.v1.CustomerLifecycle
+	(*v11.LoyaltyAccount)(nil),                   // 110: crm.marketing.v1.LoyaltyAccount
+	(*v12.Subscription)(nil),                     // 111: crm.product.v1.Subscription
+	(*v12.Adoption)(nil),                         // 112: crm.product.v1.Adoption
+	(*v13.Ticket)(nil),                           // 113: crm.support.v1.Ticket
+	(*status.Status)(nil),                        // 114: google.rpc.Status
+	(*v14.ImportChunk)(nil),                      // 115: crm.type.v1.ImportChunk
+	(*longrunningpb.GetOperationRequest)(nil),    // 116: google.longrunning.GetOperationRequest
+	(*longrunningpb.CancelOperationRequest)(nil), // 117: google.longrunning.CancelOperationRequest
+	(*longrunningpb.ListOperationsRequest)(nil),  // 118: google.longrunning.ListOperationsRequest
+	(*longrunningpb.Operation)(nil),              // 119: google.longrunning.Operation
+	(*longrunningpb.ListOperationsResponse)(nil), // 120: google.longrunning.ListOperationsResponse
 }
 var file_crm_sales_v1_sales_service_proto_depIdxs = []int32{
 	98,  // 0: crm.sales.v1.Account.create_time:type_name -> google.protobuf.Timestamp
@@ -5832,53 +5847,63 @@ var file_crm_sales_v1_sales_service_proto_depIdxs = []int32{
 	89,  // 130: crm.sales.v1.SalesService.BatchCreateContacts:input_type -> crm.sales.v1.BatchCreateContactsRequest
 	92,  // 131: crm.sales.v1.SalesService.ExportAccounts:input_type -> crm.sales.v1.ExportAccountsRequest
 	94,  // 132: crm.sales.v1.SalesService.ExportContacts:input_type -> crm.sales.v1.ExportContactsRequest
-	96,  // 133: crm.sales.v1.SalesService.ExportOrders:input_type -> crm.sales.v1.ExportOrdersRequest
-	3,   // 134: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
-	5,   // 135: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
-	7,   // 136: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
-	9,   // 137: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
-	11,  // 138: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
-	13,  // 139: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
-	15,  // 140: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
-	17,  // 141: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
-	19,  // 142: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
-	21,  // 143: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
-	23,  // 144: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
-	25,  // 145: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
-	27,  // 146: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
-	29,  // 147: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
-	31,  // 148: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
-	33,  // 149: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
-	35,  // 150: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
-	37,  // 151: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
-	39,  // 152: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
-	41,  // 153: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
-	43,  // 154: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
-	45,  // 155: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
-	47,  // 156: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
-	49,  // 157: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
-	51,  // 158: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
-	53,  // 159: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
-	55,  // 160: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
-	57,  // 161: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
-	59,  // 162: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
-	61,  // 163: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
-	63,  // 164: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
-	65,  // 165: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
-	67,  // 166: crm.sales.v1.SalesService.GetForecastSeries:output_type -> crm.sales.v1.GetForecastSeriesResponse
-	69,  // 167: crm.sales.v1.SalesService.GetCustomer:output_type -> crm.sales.v1.GetCustomerResponse
-	71,  // 168: crm.sales.v1.SalesService.GetCustomerValue:output_type -> crm.sales.v1.GetCustomerValueResponse
-	80,  // 169: crm.sales.v1.SalesService.BatchGetAccounts:output_type -> crm.sales.v1.BatchGetAccountsResponse
-	82,  // 170: crm.sales.v1.SalesService.BatchGetContacts:output_type -> crm.sales.v1.BatchGetContactsResponse
-	84,  // 171: crm.sales.v1.SalesService.BatchGetOpportunities:output_type -> crm.sales.v1.BatchGetOpportunitiesResponse
-	86,  // 172: crm.sales.v1.SalesService.BatchGetOrders:output_type -> crm.sales.v1.BatchGetOrdersResponse
-	88,  // 173: crm.sales.v1.SalesService.BatchGetActivities:output_type -> crm.sales.v1.BatchGetActivitiesResponse
-	90,  // 174: crm.sales.v1.SalesService.BatchCreateContacts:output_type -> crm.sales.v1.BatchCreateContactsResponse
-	93,  // 175: crm.sales.v1.SalesService.ExportAccounts:output_type -> crm.sales.v1.ExportAccountsResponse
-	95,  // 176: crm.sales.v1.SalesService.ExportContacts:output_type -> crm.sales.v1.ExportContactsResponse
-	97,  // 177: crm.sales.v1.SalesService.ExportOrders:output_type -> crm.sales.v1.ExportOrdersResponse
-	134, // [134:178] is the sub-list for method output_type
-	90,  // [90:134] is the sub-list for method input_type
+	115, // 133: crm.sales.v1.SalesService.ImportContacts:input_type -> crm.type.v1.ImportChunk
+	115, // 134: crm.sales.v1.SalesService.ImportAccounts:input_type -> crm.type.v1.ImportChunk
+	116, // 135: crm.sales.v1.SalesService.GetOperation:input_type -> google.longrunning.GetOperationRequest
+	117, // 136: crm.sales.v1.SalesService.CancelOperation:input_type -> google.longrunning.CancelOperationRequest
+	118, // 137: crm.sales.v1.SalesService.ListOperations:input_type -> google.longrunning.ListOperationsRequest
+	96,  // 138: crm.sales.v1.SalesService.ExportOrders:input_type -> crm.sales.v1.ExportOrdersRequest
+	3,   // 139: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
+	5,   // 140: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
+	7,   // 141: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
+	9,   // 142: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
+	11,  // 143: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
+	13,  // 144: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
+	15,  // 145: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
+	17,  // 146: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
+	19,  // 147: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
+	21,  // 148: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
+	23,  // 149: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
+	25,  // 150: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
+	27,  // 151: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
+	29,  // 152: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
+	31,  // 153: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
+	33,  // 154: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
+	35,  // 155: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
+	37,  // 156: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
+	39,  // 157: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
+	41,  // 158: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
+	43,  // 159: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
+	45,  // 160: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
+	47,  // 161: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
+	49,  // 162: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
+	51,  // 163: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
+	53,  // 164: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
+	55,  // 165: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
+	57,  // 166: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
+	59,  // 167: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
+	61,  // 168: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
+	63,  // 169: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
+	65,  // 170: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
+	67,  // 171: crm.sales.v1.SalesService.GetForecastSeries:output_type -> crm.sales.v1.GetForecastSeriesResponse
+	69,  // 172: crm.sales.v1.SalesService.GetCustomer:output_type -> crm.sales.v1.GetCustomerResponse
+	71,  // 173: crm.sales.v1.SalesService.GetCustomerValue:output_type -> crm.sales.v1.GetCustomerValueResponse
+	80,  // 174: crm.sales.v1.SalesService.BatchGetAccounts:output_type -> crm.sales.v1.BatchGetAccountsResponse
+	82,  // 175: crm.sales.v1.SalesService.BatchGetContacts:output_type -> crm.sales.v1.BatchGetContactsResponse
+	84,  // 176: crm.sales.v1.SalesService.BatchGetOpportunities:output_type -> crm.sales.v1.BatchGetOpportunitiesResponse
+	86,  // 177: crm.sales.v1.SalesService.BatchGetOrders:output_type -> crm.sales.v1.BatchGetOrdersResponse
+	88,  // 178: crm.sales.v1.SalesService.BatchGetActivities:output_type -> crm.sales.v1.BatchGetActivitiesResponse
+	90,  // 179: crm.sales.v1.SalesService.BatchCreateContacts:output_type -> crm.sales.v1.BatchCreateContactsResponse
+	93,  // 180: crm.sales.v1.SalesService.ExportAccounts:output_type -> crm.sales.v1.ExportAccountsResponse
+	95,  // 181: crm.sales.v1.SalesService.ExportContacts:output_type -> crm.sales.v1.ExportContactsResponse
+	119, // 182: crm.sales.v1.SalesService.ImportContacts:output_type -> google.longrunning.Operation
+	119, // 183: crm.sales.v1.SalesService.ImportAccounts:output_type -> google.longrunning.Operation
+	119, // 184: crm.sales.v1.SalesService.GetOperation:output_type -> google.longrunning.Operation
+	119, // 185: crm.sales.v1.SalesService.CancelOperation:output_type -> google.longrunning.Operation
+	120, // 186: crm.sales.v1.SalesService.ListOperations:output_type -> google.longrunning.ListOperationsResponse
+	97,  // 187: crm.sales.v1.SalesService.ExportOrders:output_type -> crm.sales.v1.ExportOrdersResponse
+	139, // [139:188] is the sub-list for method output_type
+	90,  // [90:139] is the sub-list for method input_type
 	90,  // [90:90] is the sub-list for extension type_name
 	90,  // [90:90] is the sub-list for extension extendee
 	0,   // [0:90] is the sub-list for field type_name

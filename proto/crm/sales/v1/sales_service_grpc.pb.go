@@ -7,7 +7,9 @@
 package salesv1
 
 import (
+	longrunningpb "cloud.google.com/go/longrunning/autogen/longrunningpb"
 	context "context"
+	v1 "github.com/crmcycle/crm/proto/crm/type/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -62,6 +64,11 @@ const (
 	SalesService_BatchCreateContacts_FullMethodName   = "/crm.sales.v1.SalesService/BatchCreateContacts"
 	SalesService_ExportAccounts_FullMethodName        = "/crm.sales.v1.SalesService/ExportAccounts"
 	SalesService_ExportContacts_FullMethodName        = "/crm.sales.v1.SalesService/ExportContacts"
+	SalesService_ImportContacts_FullMethodName        = "/crm.sales.v1.SalesService/ImportContacts"
+	SalesService_ImportAccounts_FullMethodName        = "/crm.sales.v1.SalesService/ImportAccounts"
+	SalesService_GetOperation_FullMethodName          = "/crm.sales.v1.SalesService/GetOperation"
+	SalesService_CancelOperation_FullMethodName       = "/crm.sales.v1.SalesService/CancelOperation"
+	SalesService_ListOperations_FullMethodName        = "/crm.sales.v1.SalesService/ListOperations"
 	SalesService_ExportOrders_FullMethodName          = "/crm.sales.v1.SalesService/ExportOrders"
 )
 
@@ -184,6 +191,39 @@ type SalesServiceClient interface {
 	// NDJSON (one contact per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
 	// sales.export scope (or admin): a bulk read of personal data, recorded in the audit log.
 	ExportContacts(ctx context.Context, in *ExportContactsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportContactsResponse], error)
+	// Imports contacts from a CSV or NDJSON file streamed in chunks (REST: POST /v1/contacts:import
+	// with the file as the body), as a long-running operation named "operations/sales.<id>". Each
+	// row is an upsert on the normalized e-mail: sending a file again changes nothing for rows already
+	// written. The stream's response header "x-operation-name" names the operation at once; the
+	// call returns it done once the whole file is read (or FAILED, CANCELLED).
+	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	ImportContacts(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[v1.ImportChunk, longrunningpb.Operation], error)
+	// Imports accounts from a CSV or NDJSON file streamed in chunks (REST: POST /v1/accounts:import
+	// with the file as the body), as a long-running operation named "operations/sales.<id>". Each
+	// row is an upsert on the domain: sending a file again changes nothing for rows already
+	// written. The stream's response header "x-operation-name" names the operation at once; the
+	// call returns it done once the whole file is read (or FAILED, CANCELLED).
+	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	ImportAccounts(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[v1.ImportChunk, longrunningpb.Operation], error)
+	// Gets one of sales's long-running operations (REST: GET /v1/operations/{name}): its progress
+	// metadata while it runs, its result or error once done. An import whose process stopped ends
+	// FAILED with resume_from_line.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	GetOperation(ctx context.Context, in *longrunningpb.GetOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error)
+	// Cancels a running operation (REST: POST /v1/operations/{name}:cancel): it stops at its next
+	// checkpoint, done with the error CANCELLED; the rows before it stay written. Cancelling a done
+	// operation changes nothing.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	CancelOperation(ctx context.Context, in *longrunningpb.CancelOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error)
+	// Lists sales's operations of the caller's tenant, newest first (REST: GET /v1/operations).
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	ListOperations(ctx context.Context, in *longrunningpb.ListOperationsRequest, opts ...grpc.CallOption) (*longrunningpb.ListOperationsResponse, error)
 	// Streams every order the filter selects (ListOrders's filter and order), in messages of up to
 	// 500, each order read whole at one moment. Over REST, GET /v1/orders:export answers
 	// NDJSON (one order per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
@@ -647,9 +687,65 @@ func (c *salesServiceClient) ExportContacts(ctx context.Context, in *ExportConta
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SalesService_ExportContactsClient = grpc.ServerStreamingClient[ExportContactsResponse]
 
+func (c *salesServiceClient) ImportContacts(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[v1.ImportChunk, longrunningpb.Operation], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SalesService_ServiceDesc.Streams[2], SalesService_ImportContacts_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[v1.ImportChunk, longrunningpb.Operation]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SalesService_ImportContactsClient = grpc.ClientStreamingClient[v1.ImportChunk, longrunningpb.Operation]
+
+func (c *salesServiceClient) ImportAccounts(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[v1.ImportChunk, longrunningpb.Operation], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SalesService_ServiceDesc.Streams[3], SalesService_ImportAccounts_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[v1.ImportChunk, longrunningpb.Operation]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SalesService_ImportAccountsClient = grpc.ClientStreamingClient[v1.ImportChunk, longrunningpb.Operation]
+
+func (c *salesServiceClient) GetOperation(ctx context.Context, in *longrunningpb.GetOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(longrunningpb.Operation)
+	err := c.cc.Invoke(ctx, SalesService_GetOperation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) CancelOperation(ctx context.Context, in *longrunningpb.CancelOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(longrunningpb.Operation)
+	err := c.cc.Invoke(ctx, SalesService_CancelOperation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *salesServiceClient) ListOperations(ctx context.Context, in *longrunningpb.ListOperationsRequest, opts ...grpc.CallOption) (*longrunningpb.ListOperationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(longrunningpb.ListOperationsResponse)
+	err := c.cc.Invoke(ctx, SalesService_ListOperations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *salesServiceClient) ExportOrders(ctx context.Context, in *ExportOrdersRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportOrdersResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &SalesService_ServiceDesc.Streams[2], SalesService_ExportOrders_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &SalesService_ServiceDesc.Streams[4], SalesService_ExportOrders_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -785,6 +881,39 @@ type SalesServiceServer interface {
 	// NDJSON (one contact per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
 	// sales.export scope (or admin): a bulk read of personal data, recorded in the audit log.
 	ExportContacts(*ExportContactsRequest, grpc.ServerStreamingServer[ExportContactsResponse]) error
+	// Imports contacts from a CSV or NDJSON file streamed in chunks (REST: POST /v1/contacts:import
+	// with the file as the body), as a long-running operation named "operations/sales.<id>". Each
+	// row is an upsert on the normalized e-mail: sending a file again changes nothing for rows already
+	// written. The stream's response header "x-operation-name" names the operation at once; the
+	// call returns it done once the whole file is read (or FAILED, CANCELLED).
+	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	ImportContacts(grpc.ClientStreamingServer[v1.ImportChunk, longrunningpb.Operation]) error
+	// Imports accounts from a CSV or NDJSON file streamed in chunks (REST: POST /v1/accounts:import
+	// with the file as the body), as a long-running operation named "operations/sales.<id>". Each
+	// row is an upsert on the domain: sending a file again changes nothing for rows already
+	// written. The stream's response header "x-operation-name" names the operation at once; the
+	// call returns it done once the whole file is read (or FAILED, CANCELLED).
+	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	ImportAccounts(grpc.ClientStreamingServer[v1.ImportChunk, longrunningpb.Operation]) error
+	// Gets one of sales's long-running operations (REST: GET /v1/operations/{name}): its progress
+	// metadata while it runs, its result or error once done. An import whose process stopped ends
+	// FAILED with resume_from_line.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	GetOperation(context.Context, *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error)
+	// Cancels a running operation (REST: POST /v1/operations/{name}:cancel): it stops at its next
+	// checkpoint, done with the error CANCELLED; the rows before it stay written. Cancelling a done
+	// operation changes nothing.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	CancelOperation(context.Context, *longrunningpb.CancelOperationRequest) (*longrunningpb.Operation, error)
+	// Lists sales's operations of the caller's tenant, newest first (REST: GET /v1/operations).
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	ListOperations(context.Context, *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error)
 	// Streams every order the filter selects (ListOrders's filter and order), in messages of up to
 	// 500, each order read whole at one moment. Over REST, GET /v1/orders:export answers
 	// NDJSON (one order per line, as the JSON of Get), or CSV with `Accept: text/csv`. Needs the
@@ -928,6 +1057,21 @@ func (UnimplementedSalesServiceServer) ExportAccounts(*ExportAccountsRequest, gr
 }
 func (UnimplementedSalesServiceServer) ExportContacts(*ExportContactsRequest, grpc.ServerStreamingServer[ExportContactsResponse]) error {
 	return status.Error(codes.Unimplemented, "method ExportContacts not implemented")
+}
+func (UnimplementedSalesServiceServer) ImportContacts(grpc.ClientStreamingServer[v1.ImportChunk, longrunningpb.Operation]) error {
+	return status.Error(codes.Unimplemented, "method ImportContacts not implemented")
+}
+func (UnimplementedSalesServiceServer) ImportAccounts(grpc.ClientStreamingServer[v1.ImportChunk, longrunningpb.Operation]) error {
+	return status.Error(codes.Unimplemented, "method ImportAccounts not implemented")
+}
+func (UnimplementedSalesServiceServer) GetOperation(context.Context, *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetOperation not implemented")
+}
+func (UnimplementedSalesServiceServer) CancelOperation(context.Context, *longrunningpb.CancelOperationRequest) (*longrunningpb.Operation, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelOperation not implemented")
+}
+func (UnimplementedSalesServiceServer) ListOperations(context.Context, *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOperations not implemented")
 }
 func (UnimplementedSalesServiceServer) ExportOrders(*ExportOrdersRequest, grpc.ServerStreamingServer[ExportOrdersResponse]) error {
 	return status.Error(codes.Unimplemented, "method ExportOrders not implemented")
@@ -1713,6 +1857,74 @@ func _SalesService_ExportContacts_Handler(srv interface{}, stream grpc.ServerStr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SalesService_ExportContactsServer = grpc.ServerStreamingServer[ExportContactsResponse]
 
+func _SalesService_ImportContacts_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(SalesServiceServer).ImportContacts(&grpc.GenericServerStream[v1.ImportChunk, longrunningpb.Operation]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SalesService_ImportContactsServer = grpc.ClientStreamingServer[v1.ImportChunk, longrunningpb.Operation]
+
+func _SalesService_ImportAccounts_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(SalesServiceServer).ImportAccounts(&grpc.GenericServerStream[v1.ImportChunk, longrunningpb.Operation]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SalesService_ImportAccountsServer = grpc.ClientStreamingServer[v1.ImportChunk, longrunningpb.Operation]
+
+func _SalesService_GetOperation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(longrunningpb.GetOperationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).GetOperation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_GetOperation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).GetOperation(ctx, req.(*longrunningpb.GetOperationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_CancelOperation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(longrunningpb.CancelOperationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).CancelOperation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_CancelOperation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).CancelOperation(ctx, req.(*longrunningpb.CancelOperationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SalesService_ListOperations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(longrunningpb.ListOperationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SalesServiceServer).ListOperations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SalesService_ListOperations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SalesServiceServer).ListOperations(ctx, req.(*longrunningpb.ListOperationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SalesService_ExportOrders_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(ExportOrdersRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -1895,6 +2107,18 @@ var SalesService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "BatchCreateContacts",
 			Handler:    _SalesService_BatchCreateContacts_Handler,
 		},
+		{
+			MethodName: "GetOperation",
+			Handler:    _SalesService_GetOperation_Handler,
+		},
+		{
+			MethodName: "CancelOperation",
+			Handler:    _SalesService_CancelOperation_Handler,
+		},
+		{
+			MethodName: "ListOperations",
+			Handler:    _SalesService_ListOperations_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -1906,6 +2130,16 @@ var SalesService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "ExportContacts",
 			Handler:       _SalesService_ExportContacts_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "ImportContacts",
+			Handler:       _SalesService_ImportContacts_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "ImportAccounts",
+			Handler:       _SalesService_ImportAccounts_Handler,
+			ClientStreams: true,
 		},
 		{
 			StreamName:    "ExportOrders",

@@ -1,0 +1,282 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
+)
+
+// importChunk is how many bytes of the body go in one stream message.
+const importChunk = 256 << 10
+
+// The import and operation routes bypass the JSON conventions (a whole-body read): an import
+// body is a file streamed to a client-streaming Import RPC a chunk at a time, so a 100 MB file
+// never sits in memory; operations are routed by the service their name carries.
+type imports struct {
+	rest    *runtime.ServeMux
+	maxBody int64
+	routes  map[string]importRoute // by path
+	ops     map[string]operationsClient
+}
+
+type importStream = grpc.ClientStreamingClient[typev1.ImportChunk, longrunningpb.Operation]
+
+type importRoute struct {
+	method string
+	open   func(ctx context.Context) (importStream, error)
+}
+
+// operationsClient is the operations part of a service's client.
+type operationsClient interface {
+	GetOperation(ctx context.Context, in *longrunningpb.GetOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error)
+	CancelOperation(ctx context.Context, in *longrunningpb.CancelOperationRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error)
+	ListOperations(ctx context.Context, in *longrunningpb.ListOperationsRequest, opts ...grpc.CallOption) (*longrunningpb.ListOperationsResponse, error)
+}
+
+func newImports(rest *runtime.ServeMux, maxBody int64, b Backends) *imports {
+	m, s, p := marketingv1.NewMarketingServiceClient(b.Marketing), salesv1.NewSalesServiceClient(b.Sales), productv1.NewProductServiceClient(b.Product)
+	if maxBody <= 0 {
+		maxBody = 1 << 30
+	}
+	return &imports{rest: rest, maxBody: maxBody,
+		routes: map[string]importRoute{
+			"/v1/leads:import": {marketingv1.MarketingService_ImportLeads_FullMethodName,
+				func(ctx context.Context) (importStream, error) { return m.ImportLeads(ctx) }},
+			"/v1/contacts:import": {salesv1.SalesService_ImportContacts_FullMethodName,
+				func(ctx context.Context) (importStream, error) { return s.ImportContacts(ctx) }},
+			"/v1/accounts:import": {salesv1.SalesService_ImportAccounts_FullMethodName,
+				func(ctx context.Context) (importStream, error) { return s.ImportAccounts(ctx) }},
+			"/v1/products:import": {productv1.ProductService_ImportProducts_FullMethodName,
+				func(ctx context.Context) (importStream, error) { return p.ImportProducts(ctx) }},
+		},
+		ops: map[string]operationsClient{"marketing": m, "sales": s, "product": p},
+	}
+}
+
+// handles reports whether the request is one of these routes.
+func (im *imports) handles(r *http.Request) bool {
+	_, ok := im.routes[r.URL.Path]
+	return ok || r.URL.Path == "/v1/operations" || strings.HasPrefix(r.URL.Path, "/v1/operations/")
+}
+
+func (im *imports) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if route, ok := im.routes[r.URL.Path]; ok {
+		im.serveImport(route, w, r)
+		return
+	}
+	im.serveOperations(w, r)
+}
+
+// serveImport streams the body to the Import RPC and answers the finished operation.
+func (im *imports) serveImport(route importRoute, w http.ResponseWriter, r *http.Request) {
+	trace.SpanFromContext(r.Context()).SetName("POST " + r.URL.Path)
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		clientError(w, r, http.StatusMethodNotAllowed, codes.Unimplemented, "method", r.Method+" is not allowed; allowed: POST")
+		return
+	}
+	first := &typev1.ImportChunk{}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch mt {
+	case "text/csv":
+		first.Format = typev1.ImportFormat_IMPORT_FORMAT_CSV
+	case "application/x-ndjson", "application/ndjson", "application/jsonl":
+		first.Format = typev1.ImportFormat_IMPORT_FORMAT_NDJSON
+	default:
+		clientError(w, r, http.StatusUnsupportedMediaType, codes.InvalidArgument, "Content-Type",
+			"an import body is text/csv or application/x-ndjson")
+		return
+	}
+	for name, values := range r.URL.Query() {
+		switch name {
+		case "columnMapping":
+			first.ColumnMapping = map[string]string{}
+			for _, v := range values {
+				from, to, ok := strings.Cut(v, "=")
+				if !ok {
+					clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "columnMapping", "each is FileColumn=column")
+					return
+				}
+				first.ColumnMapping[from] = to
+			}
+		case "resumeFromLine":
+			n, err := strconv.ParseInt(values[0], 10, 64)
+			if err != nil || n < 0 {
+				clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "resumeFromLine", "must be a line number")
+				return
+			}
+			first.ResumeFromLine = n
+		default:
+			clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, name,
+				"unknown query parameter; accepted: columnMapping, resumeFromLine")
+			return
+		}
+	}
+	if r.ContentLength > im.maxBody {
+		clientError(w, r, http.StatusRequestEntityTooLarge, codes.InvalidArgument, "body",
+			fmt.Sprintf("an import body is at most %d bytes; split the file", im.maxBody))
+		return
+	}
+	ctx, err := runtime.AnnotateContext(r.Context(), im.rest, r, route.method, runtime.WithHTTPPathPattern(r.URL.Path))
+	if err != nil {
+		writeError(r.Context(), im.rest, nil, w, r, err)
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := route.open(ctx)
+	if err != nil {
+		writeError(ctx, im.rest, nil, w, r, err)
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, im.maxBody)
+	for msg := first; ; msg = new(typev1.ImportChunk) {
+		buf := make([]byte, importChunk) // a message is not to be changed once sent
+		n, rerr := io.ReadFull(body, buf)
+		msg.Data = buf[:n]
+		if n > 0 || msg == first {
+			if err := stream.Send(msg); errors.Is(err, io.EOF) {
+				break // the service ended the import early: its answer says why
+			} else if err != nil {
+				writeError(ctx, im.rest, nil, w, r, err)
+				return
+			}
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil {
+			cancel() // the operation ends FAILED at its last checkpoint
+			if _, ok := errors.AsType[*http.MaxBytesError](rerr); ok {
+				clientError(w, r, http.StatusRequestEntityTooLarge, codes.InvalidArgument, "body",
+					fmt.Sprintf("an import body is at most %d bytes; the rows before the limit may be imported: see the operation", im.maxBody))
+			}
+			return // otherwise the client went away
+		}
+	}
+	op, err := stream.CloseAndRecv()
+	if err != nil {
+		writeError(ctx, im.rest, nil, w, r, err)
+		return
+	}
+	writeProto(w, http.StatusOK, op)
+}
+
+// serveOperations answers GET /v1/operations/{service}.{id}, POST ...:cancel and GET
+// /v1/operations (every importing service's, newest first).
+func (im *imports) serveOperations(w http.ResponseWriter, r *http.Request) {
+	rest, _ := strings.CutPrefix(r.URL.Path, "/v1/operations")
+	rest = strings.TrimPrefix(rest, "/")
+	name, verb, _ := strings.Cut(rest, ":")
+	template := "/v1/operations/{name}"
+	switch {
+	case rest == "":
+		template = "/v1/operations"
+	case verb != "":
+		template += ":" + verb
+	}
+	trace.SpanFromContext(r.Context()).SetName(r.Method + " " + template)
+	want := http.MethodGet
+	if verb == "cancel" {
+		want = http.MethodPost
+	}
+	if verb != "" && verb != "cancel" {
+		clientError(w, r, http.StatusNotFound, codes.NotFound, "name", "no such method: "+verb)
+		return
+	}
+	if r.Method != want {
+		w.Header().Set("Allow", want)
+		clientError(w, r, http.StatusMethodNotAllowed, codes.Unimplemented, "method", r.Method+" is not allowed; allowed: "+want)
+		return
+	}
+	ctx, err := runtime.AnnotateContext(r.Context(), im.rest, r, "/google.longrunning.Operations/"+r.Method, runtime.WithHTTPPathPattern(template))
+	if err != nil {
+		writeError(r.Context(), im.rest, nil, w, r, err)
+		return
+	}
+	if rest == "" {
+		im.list(ctx, w, r)
+		return
+	}
+	service, _, _ := strings.Cut(name, ".")
+	client, ok := im.ops[service]
+	if !ok {
+		clientError(w, r, http.StatusNotFound, codes.NotFound, "name", "no such operation")
+		return
+	}
+	var op *longrunningpb.Operation
+	if verb == "cancel" {
+		op, err = client.CancelOperation(ctx, &longrunningpb.CancelOperationRequest{Name: "operations/" + name})
+	} else {
+		op, err = client.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: "operations/" + name})
+	}
+	if err != nil {
+		writeError(ctx, im.rest, nil, w, r, err)
+		return
+	}
+	writeProto(w, http.StatusOK, op)
+}
+
+// list merges the newest operations of every importing service (pageSize of each, 100 at most).
+func (im *imports) list(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	size := 20
+	for name, v := range r.URL.Query() {
+		n, err := strconv.Atoi(v[0])
+		if name != "pageSize" || err != nil || n < 1 || n > 100 {
+			clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, name, "the list takes pageSize (1 to 100)")
+			return
+		}
+		size = n
+	}
+	out := &longrunningpb.ListOperationsResponse{}
+	for _, service := range []string{"marketing", "sales", "product"} {
+		resp, err := im.ops[service].ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: "operations", PageSize: int32(size)})
+		if status.Code(err) == codes.Unimplemented {
+			continue // the service is not deployed here
+		}
+		if err != nil {
+			writeError(ctx, im.rest, nil, w, r, err)
+			return
+		}
+		out.Operations = append(out.Operations, resp.GetOperations()...)
+	}
+	// Operation ids are UUIDv7: their text orders them by time.
+	id := func(op *longrunningpb.Operation) string { _, v, _ := strings.Cut(op.GetName(), "."); return v }
+	slices.SortFunc(out.Operations, func(a, b *longrunningpb.Operation) int { return strings.Compare(id(b), id(a)) })
+	out.Operations = out.Operations[:min(size, len(out.Operations))]
+	writeProto(w, http.StatusOK, out)
+}
+
+var protoJSON = protojson.MarshalOptions{}
+
+func writeProto(w http.ResponseWriter, code int, m proto.Message) {
+	data, err := protoJSON.Marshal(m)
+	if err != nil {
+		http.Error(w, "cannot render the answer", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(data)
+}

@@ -1,0 +1,571 @@
+// Package importer runs a file import as a long-running operation: it reads a CSV or NDJSON file
+// from a client stream a chunk at a time, parses each row into a record of one kind, drops rows
+// whose natural key an earlier row of the file had, hands the rest to the kind in batches (its
+// upserts: many rows per Redis round trip, each row atomic), and checkpoints the operation's
+// progress after every batch. Memory is bounded by the batch, whatever the file's size: the keys
+// seen are kept in Redis, not in the process.
+package importer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/operations"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
+)
+
+// BatchSize is how many rows one batch hands to the kind: one round trip for the keys, a few for
+// the kind's reads, one pipeline for the writes.
+const BatchSize = 500
+
+// MaxErrors is how many row errors an operation keeps; it counts them all.
+const MaxErrors = 1000
+
+// OperationHeader is the response header that names the operation as soon as the import starts.
+const OperationHeader = "x-operation-name"
+
+// The reasons of row errors.
+const (
+	ReasonInvalidEmail  = "INVALID_EMAIL"
+	ReasonMissingColumn = "MISSING_COLUMN"
+	ReasonInvalidEnum   = "INVALID_ENUM"
+	ReasonDuplicate     = "DUPLICATE_IN_FILE"
+	ReasonInvalidUTF8   = "INVALID_UTF8"
+	ReasonInvalidValue  = "INVALID_VALUE"
+	ReasonMalformed     = "MALFORMED_ROW"
+	ReasonConflict      = "CONFLICT"
+)
+
+// Row is one data row of the file, by documented column.
+type Row struct {
+	Line   int64
+	values map[string]string
+}
+
+// Value is the row's value in a documented column, trimmed ("" when absent).
+func (r Row) Value(col string) string { return strings.TrimSpace(r.values[col]) }
+
+// Has reports whether the row has the column at all.
+func (r Row) Has(col string) bool {
+	_, ok := r.values[col]
+	return ok
+}
+
+// RowError is a row that is not written.
+func RowError(field, reason, message string) *typev1.ImportRowError {
+	return &typev1.ImportRowError{Field: field, Reason: reason, Message: message}
+}
+
+// Result is what became of a row.
+type Result int
+
+// The results.
+const (
+	Failed Result = iota
+	Created
+	Updated
+	Skipped
+)
+
+// Outcome is one row's result, and its error when it failed.
+type Outcome struct {
+	Result Result
+	Err    *typev1.ImportRowError
+}
+
+// Kind is what a service imports.
+type Kind[T any] struct {
+	// Name is the kind's plural ("leads").
+	Name string
+	// Columns are the documented columns; Required those every file must have.
+	Columns, Required []string
+	// Parse makes a record of a row, or says what is wrong with it.
+	Parse func(Row) (T, *typev1.ImportRowError)
+	// Key is a record's natural key (the normalized e-mail, the domain, the SKU); KeyName says
+	// what it is ("e-mail").
+	Key     func(T) string
+	KeyName string
+	// Apply upserts a batch of records with distinct keys, returning each one's outcome. An error
+	// means the store failed: the batch's rows are not counted, the import stops.
+	Apply func(ctx context.Context, tenant string, items []T) ([]Outcome, error)
+}
+
+// Runner runs imports for one service.
+type Runner struct {
+	Redis redis.UniversalClient
+	Keys  *keyspace.Space
+	Ops   *operations.Store
+	// Service names the keys of the seen set.
+	Service string
+	// Logger logs why an import stopped early.
+	Logger *slog.Logger
+}
+
+// Stream is the server side of an Import RPC.
+type Stream = grpc.ClientStreamingServer[typev1.ImportChunk, longrunningpb.Operation]
+
+// Serve runs one import RPC: it reads the options and the header, starts the operation (naming it
+// in the response header at once), imports the rows, and answers the finished operation.
+func Serve[T any](r *Runner, kind Kind[T], stream Stream) error {
+	ctx := stream.Context()
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return err
+	}
+	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return apierr.Invalid("body", "the file is empty")
+	}
+	if err != nil {
+		return err
+	}
+	src := &chunkReader{stream: stream, buf: first.GetData()}
+	rows, err := newRows(first, src, kind)
+	if err != nil {
+		return err
+	}
+	meta := &typev1.ImportMetadata{Kind: kind.Name}
+	op, err := r.Ops.Start(ctx, tenant, meta)
+	if err != nil {
+		return err
+	}
+	_ = grpc.SendHeader(ctx, metadata.Pairs(OperationHeader, op.Name()))
+	run := &run[T]{runner: r, kind: kind, tenant: tenant, op: op, meta: meta,
+		seen: r.Keys.Scope(r.Service, tenant).Key("import-seen", op.ID()), resumeFrom: first.GetResumeFromLine()}
+	err = run.all(ctx, rows)
+	switch {
+	case errors.Is(err, errCancelled):
+		meta.State = typev1.ImportState_IMPORT_STATE_CANCELLED
+	case err != nil:
+		meta.State, meta.ResumeFromLine = typev1.ImportState_IMPORT_STATE_FAILED, meta.GetCheckpointLine()+1
+		if r.Logger != nil {
+			r.Logger.WarnContext(ctx, "import stopped", "operation", op.Name(), "checkpoint_line", meta.GetCheckpointLine(), "error", err)
+		}
+	default:
+		meta.State = typev1.ImportState_IMPORT_STATE_SUCCEEDED
+	}
+	r.Redis.Del(context.WithoutCancel(ctx), run.seen)
+	if ferr := op.Finish(ctx, meta); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	out, gerr := r.Ops.Get(context.WithoutCancel(ctx), tenant, op.Name())
+	if gerr != nil {
+		return gerr
+	}
+	return stream.SendAndClose(out)
+}
+
+var errCancelled = errors.New("importer: cancelled")
+
+type run[T any] struct {
+	runner     *Runner
+	kind       Kind[T]
+	tenant     string
+	op         *operations.Running
+	meta       *typev1.ImportMetadata
+	seen       string
+	resumeFrom int64
+}
+
+type pending[T any] struct {
+	line int64
+	item T
+	key  string
+	err  *typev1.ImportRowError // a row that failed to parse
+	// replay: a row before resume_from_line, read only to know its key.
+	replay bool
+}
+
+// all imports every row, one batch at a time.
+func (r *run[T]) all(ctx context.Context, rows *rowReader) error {
+	batch := make([]pending[T], 0, BatchSize)
+	var last int64
+	for {
+		row, rerr, err := rows.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		last = row.Line
+		replay := row.Line < r.resumeFrom
+		if !replay {
+			r.meta.RowsRead++
+		}
+		switch {
+		case rerr != nil:
+			if !replay {
+				batch = append(batch, pending[T]{line: row.Line, err: rerr})
+			}
+		default:
+			item, perr := r.kind.Parse(row)
+			switch {
+			case perr == nil:
+				batch = append(batch, pending[T]{line: row.Line, item: item, key: r.kind.Key(item), replay: replay})
+			case !replay:
+				batch = append(batch, pending[T]{line: row.Line, err: perr})
+			}
+		}
+		if len(batch) == BatchSize {
+			if err := r.batch(ctx, batch, last); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	return r.batch(ctx, batch, last)
+}
+
+// batch drops the rows whose key an earlier row had, applies the others and checkpoints; row
+// errors are counted in file order.
+func (r *run[T]) batch(ctx context.Context, batch []pending[T], last int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	keyed := make([]pending[T], 0, len(batch))
+	for _, p := range batch {
+		if p.err == nil {
+			keyed = append(keyed, p)
+		}
+	}
+	firsts, err := r.firstLines(ctx, keyed)
+	if err != nil {
+		return err
+	}
+	errs := make(map[int64]*typev1.ImportRowError)
+	apply, lines := make([]T, 0, len(keyed)), make([]int64, 0, len(keyed))
+	for i, p := range keyed {
+		switch {
+		case p.replay:
+		case firsts[i] != p.line:
+			errs[p.line] = RowError("", ReasonDuplicate, fmt.Sprintf("the same %s as line %d", r.kind.KeyName, firsts[i]))
+		default:
+			apply, lines = append(apply, p.item), append(lines, p.line)
+		}
+	}
+	if len(apply) > 0 {
+		outcomes, err := r.apply(ctx, apply)
+		if err != nil {
+			return err
+		}
+		for i, o := range outcomes {
+			switch o.Result {
+			case Created:
+				r.meta.Created++
+			case Updated:
+				r.meta.Updated++
+			case Skipped:
+				r.meta.Skipped++
+			default:
+				errs[lines[i]] = o.Err
+			}
+		}
+	}
+	for _, p := range batch {
+		if p.err != nil {
+			r.fail(p.line, p.err)
+		} else if e := errs[p.line]; e != nil {
+			r.fail(p.line, e)
+		}
+	}
+	r.meta.CheckpointLine = max(last, r.meta.GetCheckpointLine())
+	cancelled, err := r.op.Checkpoint(ctx, r.meta)
+	if err != nil {
+		return err
+	}
+	if cancelled {
+		return errCancelled
+	}
+	return nil
+}
+
+// applyAttempts bounds the tries of a batch whose store round trip failed (a timeout on a busy
+// server): its rows are upserts, so applying them again writes each once.
+const applyAttempts = 3
+
+func (r *run[T]) apply(ctx context.Context, items []T) ([]Outcome, error) {
+	for attempt := 1; ; attempt++ {
+		out, err := r.kind.Apply(ctx, r.tenant, items)
+		if _, classified := apierr.As(err); err == nil || classified || ctx.Err() != nil || attempt == applyAttempts {
+			return out, err
+		}
+		if r.runner.Logger != nil {
+			r.runner.Logger.WarnContext(ctx, "import batch failed; trying it again", "operation", r.op.Name(), "error", err)
+		}
+	}
+}
+
+// firstLines records each key's first line in the import's seen set (HSETNX) and returns the
+// first line of each row's key: one pipelined round trip per batch.
+func (r *run[T]) firstLines(ctx context.Context, batch []pending[T]) ([]int64, error) {
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.StringCmd, len(batch))
+	_, err := r.runner.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, b := range batch {
+			p.HSetNX(ctx, r.seen, b.key, b.line)
+			cmds[i] = p.HGet(ctx, r.seen, b.key)
+		}
+		p.Expire(ctx, r.seen, 24*time.Hour)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int64, len(batch))
+	for i, c := range cmds {
+		out[i], _ = strconv.ParseInt(c.Val(), 10, 64)
+	}
+	return out, nil
+}
+
+// fail counts a failed row, keeping its error among the first MaxErrors.
+func (r *run[T]) fail(line int64, e *typev1.ImportRowError) {
+	r.meta.Failed++
+	r.meta.ErrorCount++
+	if len(r.meta.Errors) < MaxErrors {
+		e.Line = line
+		r.meta.Errors = append(r.meta.Errors, e)
+	}
+}
+
+// chunkReader reads the file's bytes from the stream's messages as they come.
+type chunkReader struct {
+	stream Stream
+	buf    []byte
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for len(c.buf) == 0 {
+		msg, err := c.stream.Recv()
+		if err != nil {
+			return 0, err
+		}
+		c.buf = msg.GetData()
+	}
+	n := copy(p, c.buf)
+	c.buf = c.buf[n:]
+	return n, nil
+}
+
+// rowReader reads data rows of a CSV or NDJSON file, by documented column.
+type rowReader struct {
+	next func() (Row, *typev1.ImportRowError, error)
+}
+
+// newRows reads the options of the first message and, for a CSV, its header.
+func newRows[T any](first *typev1.ImportChunk, src io.Reader, kind Kind[T]) (*rowReader, error) {
+	columns := map[string]bool{}
+	for _, c := range kind.Columns {
+		columns[c] = true
+	}
+	for from, to := range first.GetColumnMapping() {
+		if !columns[to] {
+			return nil, apierr.Invalid("column_mapping", fmt.Sprintf("%q maps to %q, which is not a column of %s (%s)",
+				from, to, kind.Name, strings.Join(kind.Columns, ", ")))
+		}
+	}
+	name := func(col string) string {
+		col = strings.TrimSpace(col)
+		if to, ok := first.GetColumnMapping()[col]; ok {
+			return to
+		}
+		return col
+	}
+	if first.GetResumeFromLine() < 0 {
+		return nil, apierr.Invalid("resume_from_line", "must not be negative")
+	}
+	switch first.GetFormat() {
+	case typev1.ImportFormat_IMPORT_FORMAT_NDJSON:
+		return ndjsonRows(src, name, kind.Required), nil
+	case typev1.ImportFormat_IMPORT_FORMAT_CSV, typev1.ImportFormat_IMPORT_FORMAT_UNSPECIFIED:
+		return csvRows(src, name, kind.Required)
+	}
+	return nil, apierr.Invalid("format", "must be IMPORT_FORMAT_CSV or IMPORT_FORMAT_NDJSON")
+}
+
+func csvRows(src io.Reader, name func(string) string, required []string) (*rowReader, error) {
+	in := csv.NewReader(src)
+	in.FieldsPerRecord, in.LazyQuotes, in.ReuseRecord = -1, true, true
+	header, err := in.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, apierr.Invalid("body", "the file is empty: a CSV starts with a header row")
+	}
+	if err != nil {
+		return nil, csvError(err)
+	}
+	cols := make([]string, len(header))
+	have := map[string]bool{}
+	for i, h := range header {
+		if !utf8.ValidString(h) {
+			return nil, apierr.Invalid("header", "not valid UTF-8")
+		}
+		cols[i] = name(strings.TrimPrefix(h, "\ufeff"))
+		have[cols[i]] = true
+	}
+	for _, req := range required {
+		if !have[req] {
+			return nil, apierr.Invalid("header", fmt.Sprintf("the header has no %q column (columns: %s)", req, strings.Join(header, ",")))
+		}
+	}
+	return &rowReader{next: func() (Row, *typev1.ImportRowError, error) {
+		rec, err := in.Read()
+		if errors.Is(err, io.EOF) {
+			return Row{}, nil, io.EOF
+		}
+		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
+			return Row{Line: int64(pe.StartLine)}, RowError("", ReasonMalformed, pe.Err.Error()), nil
+		}
+		if err != nil {
+			return Row{}, nil, csvError(err)
+		}
+		line, _ := in.FieldPos(0)
+		row := Row{Line: int64(line), values: make(map[string]string, len(cols))}
+		if len(rec) > len(cols) {
+			return row, RowError("", ReasonMalformed, fmt.Sprintf("%d values for %d columns", len(rec), len(cols))), nil
+		}
+		for i, v := range rec {
+			if !utf8.ValidString(v) {
+				return row, RowError(cols[i], ReasonInvalidUTF8, "not valid UTF-8"), nil
+			}
+			row.values[cols[i]] = v
+		}
+		if len(rec) < len(cols) {
+			return row, RowError(cols[len(rec)], ReasonMissingColumn, fmt.Sprintf("%d values for %d columns", len(rec), len(cols))), nil
+		}
+		return row, nil, nil
+	}}, nil
+}
+
+// csvError is a failure to read the file: the stream's own error (the client went away), else a
+// file that cannot be read on.
+func csvError(err error) error {
+	if _, ok := errors.AsType[*csv.ParseError](err); ok {
+		return apierr.Invalid("body", err.Error())
+	}
+	return err
+}
+
+// maxLine bounds an NDJSON line.
+const maxLine = 1 << 20
+
+func ndjsonRows(src io.Reader, name func(string) string, required []string) *rowReader {
+	in := bufio.NewScanner(src)
+	in.Buffer(make([]byte, 0, 64<<10), maxLine)
+	var line int64
+	return &rowReader{next: func() (Row, *typev1.ImportRowError, error) {
+		for in.Scan() {
+			line++
+			text := bytes.TrimSpace(in.Bytes())
+			if len(text) == 0 {
+				continue
+			}
+			row := Row{Line: line, values: map[string]string{}}
+			if !utf8.Valid(text) {
+				return row, RowError("", ReasonInvalidUTF8, "not valid UTF-8"), nil
+			}
+			var obj map[string]json.RawMessage
+			if err := json.Unmarshal(text, &obj); err != nil {
+				return row, RowError("", ReasonMalformed, "not a JSON object: "+err.Error()), nil
+			}
+			for k, raw := range obj {
+				v, ok := jsonText(raw)
+				if !ok {
+					return row, RowError(name(k), ReasonInvalidValue, "must be a string, a number, a boolean or a list of strings"), nil
+				}
+				row.values[name(k)] = v
+			}
+			for _, req := range required {
+				if !row.Has(req) {
+					return row, RowError(req, ReasonMissingColumn, "the object has no "+req), nil
+				}
+			}
+			return row, nil, nil
+		}
+		if err := in.Err(); err != nil {
+			if errors.Is(err, bufio.ErrTooLong) {
+				return Row{}, nil, apierr.Invalid("body", fmt.Sprintf("line %d is longer than %d bytes", line+1, maxLine))
+			}
+			return Row{}, nil, err
+		}
+		return Row{}, nil, io.EOF
+	}}
+}
+
+// jsonText is the text of a JSON value as a column holds it: a list of strings joined by ";".
+func jsonText(raw json.RawMessage) (string, bool) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, true
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) == nil {
+		return strings.Join(list, ";"), true
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return "", false
+	}
+	switch v.(type) {
+	case nil:
+		return "", true
+	case float64, bool:
+		return string(raw), true
+	}
+	return "", false
+}
+
+// GetOperation serves a service's GetOperation.
+func (r *Runner) GetOperation(ctx context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Ops.Get(ctx, tenant, req.GetName())
+}
+
+// CancelOperation serves a service's CancelOperation.
+func (r *Runner) CancelOperation(ctx context.Context, req *longrunningpb.CancelOperationRequest) (*longrunningpb.Operation, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Ops.Cancel(ctx, tenant, req.GetName())
+}
+
+// ListOperations serves a service's ListOperations: the tenant's operations, newest first.
+func (r *Runner) ListOperations(ctx context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetFilter() != "" {
+		return nil, apierr.Invalid("filter", "operations take no filter")
+	}
+	ops, next, err := r.Ops.List(ctx, tenant, int(req.GetPageSize()), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	return &longrunningpb.ListOperationsResponse{Operations: ops, NextPageToken: next}, nil
+}

@@ -1,0 +1,349 @@
+package rpc_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmcycle/crm/gateway/gatewaytest"
+	"github.com/crmcycle/crm/pkg/importer"
+	"github.com/crmcycle/crm/pkg/ratelimit"
+	"github.com/crmcycle/crm/pkg/servicetest"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
+	"github.com/crmcycle/crm/services/marketing/server"
+)
+
+// leadFile is a generated lead CSV and what importing it must do, computed while writing it.
+type leadFile struct {
+	csv []byte
+	// valid are the rows that make a lead, by normalized e-mail: email, givenName, familyName,
+	// company, channel, tags (";"-joined), as the export writes them.
+	valid map[string][6]string
+	// errors are the rows that fail, in file order.
+	errors []*typev1.ImportRowError
+	rows   int
+}
+
+var channels = []string{"CHANNEL_WEB", "CHANNEL_EMAIL", "CHANNEL_EVENT", "CHANNEL_ADS"}
+
+// genLeads writes rows data rows, 1 % of them malformed in five ways (bad e-mail, missing column,
+// bad enum, an e-mail an earlier row had in other case, invalid UTF-8), and computes the outcome.
+func genLeads(rows int, seed uint64) leadFile {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	f := leadFile{valid: map[string][6]string{}, rows: rows}
+	var b bytes.Buffer
+	b.WriteString("email,givenName,familyName,company,channel,tags\n")
+	var emails []string
+	for i := range rows {
+		line := int64(i + 2)
+		email := fmt.Sprintf("person.%d.%d@example.com", seed, i)
+		given, family := fmt.Sprintf("Given%d", i), fmt.Sprintf("Fämily%d", rng.IntN(50))
+		company, channel := fmt.Sprintf("Company %d", rng.IntN(100)), channels[rng.IntN(len(channels))]
+		tags := ""
+		if i%3 == 0 {
+			tags = "vip;q" + fmt.Sprint(i%4)
+		}
+		row := []string{email, given, family, company, channel, tags}
+		if i%100 == 50 && len(emails) > 0 {
+			switch (i / 100) % 5 {
+			case 0:
+				row[0] = "not-an-email-" + fmt.Sprint(i)
+				f.errors = append(f.errors, &typev1.ImportRowError{Line: line, Field: "email", Reason: importer.ReasonInvalidEmail})
+			case 1:
+				row = row[:4]
+				f.errors = append(f.errors, &typev1.ImportRowError{Line: line, Field: "channel", Reason: importer.ReasonMissingColumn})
+			case 2:
+				row[4] = "CHANNEL_PIGEON"
+				f.errors = append(f.errors, &typev1.ImportRowError{Line: line, Field: "channel", Reason: importer.ReasonInvalidEnum})
+			case 3:
+				row[0] = strings.ToUpper(emails[rng.IntN(len(emails))])
+				f.errors = append(f.errors, &typev1.ImportRowError{Line: line, Field: "", Reason: importer.ReasonDuplicate})
+			case 4:
+				row[1] = "Bad\xff\xfeName"
+				f.errors = append(f.errors, &typev1.ImportRowError{Line: line, Field: "givenName", Reason: importer.ReasonInvalidUTF8})
+			}
+		} else {
+			emails = append(emails, email)
+			f.valid[email] = [6]string{email, given, family, company, channel, tags}
+		}
+		b.WriteString(strings.Join(row, ",") + "\n")
+	}
+	f.csv = b.Bytes()
+	return f
+}
+
+// importFile posts a file to an import route and returns the finished operation and its metadata.
+func importFile(t *testing.T, sys *system, key, path, contentType string, body []byte) (*longrunningpb.Operation, *typev1.ImportMetadata) {
+	t.Helper()
+	r := sys.DoWith(t, http.MethodPost, path, key, body, http.Header{"Content-Type": {contentType}})
+	if r.Status != http.StatusOK {
+		t.Fatalf("POST %s: %d %s", path, r.Status, r.Body)
+	}
+	return decodeOperation(t, r.Body)
+}
+
+func decodeOperation(t *testing.T, body []byte) (*longrunningpb.Operation, *typev1.ImportMetadata) {
+	t.Helper()
+	op := &longrunningpb.Operation{}
+	if err := protojson.Unmarshal(body, op); err != nil {
+		t.Fatalf("operation %s: %v", body, err)
+	}
+	meta := &typev1.ImportMetadata{}
+	if err := op.GetMetadata().UnmarshalTo(meta); err != nil {
+		t.Fatal(err)
+	}
+	return op, meta
+}
+
+// checkImport compares an import's counts and errors with the file's computed outcome.
+func checkImport(t *testing.T, what string, meta *typev1.ImportMetadata, f leadFile, created, updated, skipped int) {
+	t.Helper()
+	if meta.GetState() != typev1.ImportState_IMPORT_STATE_SUCCEEDED || meta.GetRowsRead() != int64(f.rows) ||
+		meta.GetCreated() != int64(created) || meta.GetUpdated() != int64(updated) || meta.GetSkipped() != int64(skipped) ||
+		meta.GetFailed() != int64(len(f.errors)) || meta.GetErrorCount() != int64(len(f.errors)) {
+		t.Fatalf("%s: state %v read %d created %d updated %d skipped %d failed %d errors %d; want SUCCEEDED %d %d %d %d %d",
+			what, meta.GetState(), meta.GetRowsRead(), meta.GetCreated(), meta.GetUpdated(), meta.GetSkipped(), meta.GetFailed(),
+			meta.GetErrorCount(), f.rows, created, updated, skipped, len(f.errors))
+	}
+	want := f.errors[:min(len(f.errors), importer.MaxErrors)]
+	if len(meta.GetErrors()) != len(want) {
+		t.Fatalf("%s: %d row errors kept, want %d", what, len(meta.GetErrors()), len(want))
+	}
+	for i, got := range meta.GetErrors() {
+		if got.GetLine() != want[i].GetLine() || got.GetField() != want[i].GetField() || got.GetReason() != want[i].GetReason() || got.GetMessage() == "" {
+			t.Fatalf("%s: error %d = %v, want line %d field %q reason %s", what, i, got, want[i].GetLine(), want[i].GetField(), want[i].GetReason())
+		}
+	}
+}
+
+// exportedLeads reads an NDJSON export as the imported columns, by e-mail.
+func exportedLeads(t *testing.T, sys *system, key, filter string) map[string][6]string {
+	t.Helper()
+	r := sys.Do(t, http.MethodGet, "/v1/leads:export?filter="+url.QueryEscape(filter), key, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("export: %d %s", r.Status, r.Body)
+	}
+	out := map[string][6]string{}
+	sc := bufio.NewScanner(bytes.NewReader(r.Body))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		lead := &marketingv1.Lead{}
+		if err := protojson.Unmarshal(sc.Bytes(), lead); err != nil {
+			t.Fatal(err)
+		}
+		out[lead.GetEmail()] = [6]string{lead.GetEmail(), lead.GetGivenName(), lead.GetFamilyName(), lead.GetCompany(),
+			lead.GetChannel().String(), strings.Join(lead.GetTags(), ";")}
+	}
+	return out
+}
+
+// TestImportLeadsCSV: a generated CSV (10,000 rows; 100,000 under the long flag) with 1 % malformed
+// rows imports with counts and row errors equal to the ones computed while generating it; every
+// imported person is a SUSPECT; the export of what was imported equals the file's valid rows, all
+// of them and under a filter; the same file again changes nothing (every valid row skipped, no
+// event, no key).
+func TestImportLeadsCSV(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", "marketing.write", "marketing.read", "marketing.export")
+	f := genLeads(servicetest.Size(10_000, 100_000), 1)
+
+	op, meta := importFile(t, sys, key, "/v1/leads:import", "text/csv", f.csv)
+	if !op.GetDone() || op.GetError() != nil || !strings.HasPrefix(op.GetName(), "operations/marketing.") {
+		t.Fatalf("operation %v", op)
+	}
+	checkImport(t, "first import", meta, f, len(f.valid), 0, 0)
+
+	got := exportedLeads(t, sys, key, "")
+	if len(got) != len(f.valid) {
+		t.Fatalf("export has %d leads, want %d", len(got), len(f.valid))
+	}
+	for email, want := range f.valid {
+		if got[email] != want {
+			t.Fatalf("exported %q = %v, want %v", email, got[email], want)
+		}
+	}
+	web := exportedLeads(t, sys, key, `channel = CHANNEL_WEB`)
+	wantWeb := 0
+	for email, want := range f.valid {
+		if want[4] == "CHANNEL_WEB" {
+			wantWeb++
+			if web[email] != want {
+				t.Fatalf("filtered export %q = %v, want %v", email, web[email], want)
+			}
+		}
+	}
+	if len(web) != wantWeb {
+		t.Fatalf("filtered export has %d leads, want %d", len(web), wantWeb)
+	}
+
+	// Every imported person entered the lifecycle as a SUSPECT.
+	client, ctx := sys.marketing(key)
+	lead, err := client.ListLeads(ctx, &marketingv1.ListLeadsRequest{Filter: `email = "person.1.7@example.com"`})
+	if err != nil || len(lead.GetLeads()) != 1 {
+		t.Fatalf("lookup of an imported lead: %v %v", lead, err)
+	}
+	lc, err := client.GetCustomerLifecycle(ctx, &marketingv1.GetCustomerLifecycleRequest{CustomerId: lead.GetLeads()[0].GetCustomerId()})
+	if err != nil || lc.GetLifecycle().GetStage() != marketingv1.LifecycleStage_LIFECYCLE_STAGE_SUSPECT {
+		t.Fatalf("lifecycle of an imported person: %v %v", lc, err)
+	}
+
+	stream := sys.Suite.Deps.Keys.Scope(server.Name, tenant).Stream()
+	before := sys.OKBytes(t, http.MethodGet, "/v1/leads:export", key)
+	events := sys.Suite.Redis.XLen(t.Context(), stream).Val()
+	_, again := importFile(t, sys, key, "/v1/leads:import", "text/csv", f.csv)
+	checkImport(t, "second import", again, f, 0, 0, len(f.valid))
+	if e := sys.Suite.Redis.XLen(t.Context(), stream).Val(); e != events {
+		t.Fatalf("the same file again appended %d events", e-events)
+	}
+	if after := sys.OKBytes(t, http.MethodGet, "/v1/leads:export", key); !bytes.Equal(after, before) {
+		t.Fatal("the same file again changed leads")
+	}
+}
+
+// TestImportLeadsUpdatesAndNDJSON: NDJSON rows with a column mapping update the leads they name
+// (the row's names, company and tags) and create the others; the fixed row of a failed import
+// imports on its own.
+func TestImportLeadsUpdatesAndNDJSON(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.NewKey(t, "", "marketing.write", "marketing.read", "marketing.export")
+	sys.captureLead(t, key, `{"email":"ada@example.com","givenName":"Ada","channel":"CHANNEL_WEB"}`)
+
+	body := `{"mail":"ADA@example.com","familyName":"Lovelace","tags":["math"]}
+{"mail":"bob@example.com","givenName":"Bob","channel":"event"}
+
+{"mail":"carol@example","givenName":"Carol"}
+`
+	path := "/v1/leads:import?columnMapping=" + url.QueryEscape("mail=email")
+	_, meta := importFile(t, sys, key, path, "application/x-ndjson", []byte(body))
+	if meta.GetCreated() != 1 || meta.GetUpdated() != 1 || meta.GetFailed() != 1 || meta.GetRowsRead() != 3 {
+		t.Fatalf("import: %v", meta)
+	}
+	if e := meta.GetErrors(); len(e) != 1 || e[0].GetLine() != 4 || e[0].GetField() != "email" || e[0].GetReason() != importer.ReasonInvalidEmail {
+		t.Fatalf("errors: %v", e)
+	}
+	leads := exportedLeads(t, sys, key, "")
+	if leads["ada@example.com"] != [6]string{"ada@example.com", "Ada", "Lovelace", "", "CHANNEL_WEB", "math"} ||
+		leads["bob@example.com"] != [6]string{"bob@example.com", "Bob", "", "", "CHANNEL_EVENT", ""} {
+		t.Fatalf("leads: %v", leads)
+	}
+	// The failed row, fixed, alone.
+	_, meta = importFile(t, sys, key, path, "application/x-ndjson", []byte(`{"mail":"carol@example.com","givenName":"Carol"}`+"\n"))
+	if meta.GetCreated() != 1 || meta.GetFailed() != 0 {
+		t.Fatalf("fixed row: %v", meta)
+	}
+}
+
+// TestImportRefusals: a wrong content type is 415, an unknown query parameter, a mapping to an
+// unknown column and a header without the e-mail column are 400, a read-only key is 403, and
+// none of them starts an operation or writes a lead.
+func TestImportRefusals(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", "marketing.write", "marketing.read")
+	_, reader := sys.NewKey(t, tenant, "marketing.read")
+	keys, events := sys.footprint(t, tenant)
+	csvBody := []byte("email\nada@example.com\n")
+	for _, c := range []struct {
+		path, key, contentType string
+		body                   []byte
+		status                 int
+	}{
+		{"/v1/leads:import", key, "application/json", []byte(`{"email":"ada@example.com"}`), http.StatusUnsupportedMediaType},
+		{"/v1/leads:import?limit=3", key, "text/csv", csvBody, http.StatusBadRequest},
+		{"/v1/leads:import?columnMapping=mail%3Demail2", key, "text/csv", csvBody, http.StatusBadRequest},
+		{"/v1/leads:import", key, "text/csv", []byte("mail,name\nada@example.com,Ada\n"), http.StatusBadRequest},
+		{"/v1/leads:import", key, "text/csv", nil, http.StatusBadRequest},
+		{"/v1/leads:import", reader, "text/csv", csvBody, http.StatusForbidden},
+		{"/v1/leads:import", "", "text/csv", csvBody, http.StatusUnauthorized},
+	} {
+		r := sys.DoWith(t, http.MethodPost, c.path, c.key, c.body, http.Header{"Content-Type": {c.contentType}})
+		if r.Status != c.status {
+			t.Errorf("%s %s: %d %s, want %d", c.path, c.contentType, r.Status, r.Body, c.status)
+		}
+	}
+	if r := sys.Do(t, http.MethodGet, "/v1/operations", key, nil); r.Status != http.StatusOK || strings.Contains(string(r.Body), "operations/") {
+		t.Fatalf("operations after refusals: %d %s", r.Status, r.Body)
+	}
+	if k, e := sys.footprint(t, tenant); k != keys || e != events {
+		t.Fatalf("refused imports wrote: %d keys %d events, before %d %d", k, e, keys, events)
+	}
+}
+
+// TestImportOperationsAreTheTenants: another tenant's key finds neither the operation nor its
+// cancel, and lists none of it; the owner gets, lists and (once done) cancels it unchanged.
+func TestImportOperationsAreTheTenants(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.NewKey(t, "", "marketing.write", "marketing.read")
+	_, stranger := sys.NewKey(t, "", "marketing.write", "marketing.read")
+	op, _ := importFile(t, sys, key, "/v1/leads:import", "text/csv", []byte("email\nada@example.com\n"))
+	path := "/v1/" + op.GetName()
+	for _, c := range []struct{ method, path string }{{http.MethodGet, path}, {http.MethodPost, path + ":cancel"}} {
+		if r := sys.Do(t, c.method, c.path, stranger, nil); r.Status != http.StatusNotFound {
+			t.Errorf("stranger %s %s: %d %s", c.method, c.path, r.Status, r.Body)
+		}
+	}
+	if r := sys.Do(t, http.MethodGet, "/v1/operations", stranger, nil); strings.Contains(string(r.Body), op.GetName()) {
+		t.Fatalf("stranger's list: %s", r.Body)
+	}
+	got, _ := decodeOperation(t, sys.OKBytes(t, http.MethodGet, path, key))
+	if !proto.Equal(got, op) {
+		t.Fatalf("GET %s = %v, want %v", path, got, op)
+	}
+	cancelled, _ := decodeOperation(t, sys.OKBytes(t, http.MethodPost, path+":cancel", key))
+	if !proto.Equal(cancelled, op) {
+		t.Fatalf("cancel of a done import = %v, want it unchanged", cancelled)
+	}
+	var list struct {
+		Operations []json.RawMessage `json:"operations"`
+	}
+	if err := json.Unmarshal(sys.OKBytes(t, http.MethodGet, "/v1/operations", key), &list); err != nil || len(list.Operations) != 1 {
+		t.Fatalf("list: %v %v", list, err)
+	}
+	if r := sys.Do(t, http.MethodGet, "/v1/operations/marketing.nope", key, nil); r.Status != http.StatusNotFound {
+		t.Fatalf("unknown operation: %d", r.Status)
+	}
+}
+
+// OKBytes sends a request without a body that must answer 200 and returns its body.
+func (s *system) OKBytes(t *testing.T, method, path, key string) []byte {
+	t.Helper()
+	r := s.Do(t, method, path, key, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("%s %s: %d %s", method, path, r.Status, r.Body)
+	}
+	return r.Body
+}
+
+// TestExportsAreCharged: an export (a server-streaming call) takes one token of its key like any
+// call, so a key over its limit gets 429 with Retry-After from GET /v1/leads:export too.
+func TestExportsAreCharged(t *testing.T) {
+	sys := startSystem(t, func(o *servicetest.Options) { o.RateLimit = &ratelimit.Config{PerSecond: 1, Burst: 3} })
+	_, key := sys.NewKey(t, "", "marketing.export")
+	var r gatewaytest.Response
+	calls := 0
+	for calls = 1; calls <= 13; calls++ {
+		if r = sys.Do(t, http.MethodGet, "/v1/leads:export", key, nil); r.Status != http.StatusOK {
+			break
+		}
+	}
+	if r.Status != http.StatusTooManyRequests || r.ErrorStatus(t) != "RESOURCE_EXHAUSTED" {
+		t.Fatalf("export %d over a burst of 3: %d %s, want 429 RESOURCE_EXHAUSTED", calls, r.Status, r.Body)
+	}
+	if calls < 4 {
+		t.Fatalf("refused at export %d, within the burst of 3", calls)
+	}
+	if after, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || after < 1 {
+		t.Fatalf("Retry-After = %q, want whole seconds >= 1", r.Header.Get("Retry-After"))
+	}
+}
