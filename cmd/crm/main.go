@@ -45,6 +45,7 @@ commands:
   serve    run services and/or the gateway: crm serve --target=marketing|sales|product|support|gateway|all
   dev      run everything in one process on the embedded store, with a printed API key
   admin    manage tenants and API keys: crm admin tenant create | crm admin key create
+  import   import a CSV or NDJSON file: crm import FILE --kind leads|contacts|accounts|products
   version  print the version
 
 Flags can also be set from the environment as CRM_<FLAG> (CRM_GRPC_ADDR, ...); REDIS_URL sets --redis-url.
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return dev(ctx, args[1:], stdout)
 	case "admin":
 		return admin(ctx, args[1:], stdout)
+	case "import":
+		return importFile(ctx, args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "crm", version())
 		return nil
