@@ -13,9 +13,11 @@ import (
 	"testing"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/crmcycle/crm/gateway"
 	"github.com/crmcycle/crm/gateway/gatewaytest"
 	"github.com/crmcycle/crm/pkg/importer"
 	"github.com/crmcycle/crm/pkg/ratelimit"
@@ -345,5 +347,74 @@ func TestExportsAreCharged(t *testing.T) {
 	}
 	if after, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || after < 1 {
 		t.Fatalf("Retry-After = %q, want whole seconds >= 1", r.Header.Get("Retry-After"))
+	}
+}
+
+// TestImportCancel: CancelOperation during an import stops it at its next checkpoint, done with
+// CANCELLED; the rows before it are written (as many leads as it says it created), none after.
+func TestImportCancel(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.NewKey(t, "", "marketing.write", "marketing.read", "marketing.export")
+	client, ctx := sys.marketing(key)
+	stream, err := client.ImportLeads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := func(from, to int) []byte {
+		var b bytes.Buffer
+		for i := from; i < to; i++ {
+			fmt.Fprintf(&b, "cancel.%d@example.com\n", i)
+		}
+		return b.Bytes()
+	}
+	if err := stream.Send(&typev1.ImportChunk{Format: typev1.ImportFormat_IMPORT_FORMAT_CSV, Data: append([]byte("email\n"), rows(0, 600)...)}); err != nil {
+		t.Fatal(err)
+	}
+	md, err := stream.Header()
+	if err != nil || len(md.Get(importer.OperationHeader)) != 1 {
+		t.Fatalf("header %v %v", md, err)
+	}
+	name := md.Get(importer.OperationHeader)[0]
+	if _, err := client.CancelOperation(ctx, &longrunningpb.CancelOperationRequest{Name: name}); err != nil {
+		t.Fatal(err)
+	}
+	for from := 600; from < 6000; from += 600 {
+		if err := stream.Send(&typev1.ImportChunk{Data: rows(from, from+600)}); err != nil {
+			break // the import ended: its answer says how
+		}
+	}
+	op, err := stream.CloseAndRecv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := &typev1.ImportMetadata{}
+	if err := op.GetMetadata().UnmarshalTo(meta); err != nil {
+		t.Fatal(err)
+	}
+	if !op.GetDone() || codes.Code(op.GetError().GetCode()) != codes.Canceled || meta.GetState() != typev1.ImportState_IMPORT_STATE_CANCELLED ||
+		meta.GetCreated() == 0 || meta.GetCreated() >= 6000 {
+		t.Fatalf("cancelled import: %v", op)
+	}
+	if got := exportedLeads(t, sys, key, ""); len(got) != int(meta.GetCreated()) {
+		t.Fatalf("%d leads after a cancelled import that created %d", len(got), meta.GetCreated())
+	}
+	if again, err := client.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: name}); err != nil || !proto.Equal(again, op) {
+		t.Fatalf("GetOperation after the end: %v %v", again, err)
+	}
+}
+
+// TestImportOversize: a body over the gateway's import limit is 413 before any row is read.
+func TestImportOversize(t *testing.T) {
+	suite := servicetest.Start(t, servicetest.Options{Services: []servicetest.Builder{marketingService}})
+	sys := &system{Edge: gatewaytest.Start(t, suite, gateway.Config{MaxImportBytes: 4 << 10})}
+	tenant, key := sys.NewKey(t, "", "marketing.write", "marketing.read")
+	keys, events := sys.footprint(t, tenant)
+	f := genLeads(200, 9)
+	r := sys.DoWith(t, http.MethodPost, "/v1/leads:import", key, f.csv, http.Header{"Content-Type": {"text/csv"}})
+	if r.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("%d bytes over a 4 KiB limit: %d %s", len(f.csv), r.Status, r.Body)
+	}
+	if k, e := sys.footprint(t, tenant); k != keys || e != events {
+		t.Fatalf("an oversize import wrote: %d keys %d events, before %d %d", k, e, keys, events)
 	}
 }
