@@ -82,6 +82,13 @@ type PresentError struct{ Key string }
 
 func (e *PresentError) Error() string { return "commit: " + e.Key + " exists" }
 
+// FieldSetError means a hash field that ExpectUnset named is set, to Value.
+type FieldSetError struct{ Key, Field, Value string }
+
+func (e *FieldSetError) Error() string {
+	return fmt.Sprintf("commit: %s has %s = %q", e.Key, e.Field, e.Value)
+}
+
 // UniqueConflictError means a unique index already maps the value to another owner. It unwraps to
 // ErrAlreadyExists, so it reaches clients as ALREADY_EXISTS with the owner's id.
 type UniqueConflictError struct {
@@ -191,6 +198,10 @@ func (w *Write) ExpectExists(key string) *Write { return w.keyOp("exists", key, 
 // ExpectAbsent checks that key does not exist, for writes that need a collection to be empty (an
 // empty sorted set or hash does not exist in Redis).
 func (w *Write) ExpectAbsent(key string) *Write { return w.keyOp("absent", key, 0) }
+
+// ExpectUnset checks that the hash at key has no field (a record another replaced names its
+// replacement in a field, so writes about the old one are refused with the new one's name).
+func (w *Write) ExpectUnset(key, field string) *Write { return w.keyOp("unset", key, 1).str(field) }
 
 // Unique checks that the hash index maps value to owner or to nothing, and claims it for owner.
 func (w *Write) Unique(index, value, owner string) *Write {
@@ -378,6 +389,8 @@ func result(res []string) error {
 		return &MissingError{Key: res[1]}
 	case "present":
 		return &PresentError{Key: res[1]}
+	case "set":
+		return &FieldSetError{Key: res[1], Field: res[2], Value: res[3]}
 	case "insufficient":
 		available, _ := strconv.ParseInt(res[2], 10, 64)
 		return &InsufficientError{Key: res[1], Available: available}

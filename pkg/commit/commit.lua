@@ -28,6 +28,9 @@ for _, op in ipairs(ops) do
     if redis.call('EXISTS', KEYS[tonumber(a[1])]) == 0 then return { 'missing', KEYS[tonumber(a[1])] } end
   elseif code == 'absent' then
     if redis.call('EXISTS', KEYS[tonumber(a[1])]) == 1 then return { 'present', KEYS[tonumber(a[1])] } end
+  elseif code == 'unset' then
+    local value = redis.call('HGET', KEYS[tonumber(a[1])], a[2])
+    if value then return { 'set', KEYS[tonumber(a[1])], a[2], value } end
   end
 end
 

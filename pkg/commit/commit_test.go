@@ -596,6 +596,28 @@ func TestExpectAbsentWritesNothingWhenPresent(t *testing.T) {
 	}
 }
 
+func TestExpectUnsetWritesNothingWhenSet(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	record := f.scope.Key("customer", "c1")
+	write := func() error {
+		return commit.New().ExpectUnset(record, "m").HIncrBy(f.scope.Key("points", "c1"), "b", 5).Run(ctx, f.rdb)
+	}
+	if err := write(); err != nil {
+		t.Fatalf("write while the field is unset: %v", err)
+	}
+	if err := f.rdb.HSet(ctx, record, "m", "c2").Err(); err != nil {
+		t.Fatal(err)
+	}
+	var set *commit.FieldSetError
+	if err := write(); !errors.As(err, &set) || set.Key != record || set.Field != "m" || set.Value != "c2" {
+		t.Fatalf("write once the field is set: %v, want FieldSetError naming c2", err)
+	}
+	if got, _ := f.rdb.HGet(ctx, f.scope.Key("points", "c1"), "b").Result(); got != "5" {
+		t.Fatalf("a refused write counted: %s, want 5", got)
+	}
+}
+
 // TestConcurrentDebitsNeverOverdraw: 50 debits of 10 race for a balance of 100; exactly 10 pass.
 func TestConcurrentDebitsNeverOverdraw(t *testing.T) {
 	f := newFixture(t)

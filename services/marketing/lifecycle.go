@@ -92,12 +92,18 @@ type LifecycleWrite struct {
 	// FactsVersion: a stage computed from facts is never committed over newer facts.
 	CheckFacts   bool
 	FactsVersion string
+	// CheckCustomer refuses the write, inside its commit, unless the registry has the customer
+	// unmerged (customerref's NOT_FOUND or CUSTOMER_MERGED).
+	CheckCustomer bool
 }
 
 // LifecycleStore keeps lifecycles and the funnel counters.
 type LifecycleStore interface {
 	// Lifecycle returns a customer's lifecycle or ErrLifecycleNotFound.
 	Lifecycle(ctx context.Context, tenant, customer string) (*CustomerLifecycle, error)
+	// RegisteredLifecycle is Lifecycle after the registry's word on the customer, in the same
+	// round trip: customerref's NOT_FOUND or CUSTOMER_MERGED unless the registry has them unmerged.
+	RegisteredLifecycle(ctx context.Context, tenant, customer string) (*CustomerLifecycle, error)
 	// PutLifecycle commits w if w.Prev is still current (ErrStale otherwise) and w.Applied was
 	// not applied before (ErrAlreadyApplied).
 	PutLifecycle(ctx context.Context, tenant string, w LifecycleWrite) error
@@ -113,11 +119,23 @@ type Lifecycle struct {
 	store     LifecycleStore
 	publisher events.Publisher
 	now       func() time.Time
+	// requireCustomer makes every change check the registry inside its commit (RequiringCustomers).
+	requireCustomer bool
 }
 
 // NewLifecycle returns the use cases over store.
 func NewLifecycle(store LifecycleStore, publisher events.Publisher, now func() time.Time) *Lifecycle {
 	return &Lifecycle{store: store, publisher: publisher, now: now}
+}
+
+// RequiringCustomers returns these use cases for the API: every change is refused, with nothing
+// written, unless the registry has the customer unmerged, checked inside the change's own commit.
+// The event reactions keep the unchecked ones: their events are about customers the causing
+// service checked, and a merge is followed by re-pointing, not refusals.
+func (l *Lifecycle) RequiringCustomers() *Lifecycle {
+	c := *l
+	c.requireCustomer = true
+	return &c
 }
 
 // Get returns a customer's lifecycle.
@@ -163,7 +181,11 @@ func (l *Lifecycle) ClearAtRisk(ctx context.Context, tenant, customer, reason, e
 func (l *Lifecycle) change(ctx context.Context, tenant, customer, eventID string, mayStart bool,
 	plan func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error)) (*CustomerLifecycle, error) {
 	for range engageAttempts {
-		cur, err := l.store.Lifecycle(ctx, tenant, customer)
+		read := l.store.Lifecycle
+		if l.requireCustomer {
+			read = l.store.RegisteredLifecycle // a change that would change nothing is refused too
+		}
+		cur, err := read(ctx, tenant, customer)
 		if errors.Is(err, ErrLifecycleNotFound) && mayStart {
 			cur, err = nil, nil
 		}
@@ -177,7 +199,7 @@ func (l *Lifecycle) change(ctx context.Context, tenant, customer, eventID string
 		if err != nil || w == nil {
 			return cur, err
 		}
-		w.Applied = lifecycleEffect(eventID)
+		w.Applied, w.CheckCustomer = lifecycleEffect(eventID), l.requireCustomer
 		err = l.store.PutLifecycle(ctx, tenant, *w)
 		switch {
 		case errors.Is(err, ErrStale):

@@ -46,6 +46,10 @@ type LoyaltyCredit struct {
 	// Applied, when set, is the causing event's effect: a credit whose effect was applied before
 	// changes nothing and fails with ErrAlreadyApplied (the redelivery guard, events.Guard).
 	Applied events.Effect
+	// CheckCustomer refuses the credit, inside its commit, unless the registry has the customer
+	// unmerged (customerref's NOT_FOUND or CUSTOMER_MERGED): a request's credit. A reaction's is
+	// about a customer the causing service checked.
+	CheckCustomer bool
 }
 
 // LoyaltyStore keeps loyalty accounts and the programme.
@@ -56,7 +60,8 @@ type LoyaltyStore interface {
 	// CreditPoints books a credit if the account is still at c.PrevVersion ("" for a new one);
 	// ErrStale otherwise.
 	CreditPoints(ctx context.Context, tenant, customer string, c LoyaltyCredit) error
-	// RedeemPoints books a debit atomically; ErrInsufficientPoints or ErrNoLoyaltyAccount.
+	// RedeemPoints books a debit atomically; ErrInsufficientPoints or ErrNoLoyaltyAccount, and
+	// customerref's refusals unless the registry has the customer unmerged.
 	RedeemPoints(ctx context.Context, tenant, customer string, entry *marketingv1.LedgerEntry, event []byte) error
 }
 
@@ -107,7 +112,8 @@ func account(customer string, st *LoyaltyState, program *LoyaltyProgram) *market
 	}
 }
 
-// Credit adds points, moving the tier when the trailing year's earnings cross a threshold.
+// Credit adds points, moving the tier when the trailing year's earnings cross a threshold. The
+// customer must be in the registry, unmerged (checked inside the credit's commit).
 func (l *Loyalty) Credit(ctx context.Context, tenant, customer string, points int64, reason string) (*marketingv1.LedgerEntry, *marketingv1.LoyaltyAccount, error) {
 	return l.credit(ctx, tenant, customer, points, reason, events.Effect{})
 }
@@ -135,7 +141,8 @@ func (l *Loyalty) credit(ctx context.Context, tenant, customer string, points in
 		}
 		after.EarnedByMonth[months[0]] += points
 		acct := account(customer, after, program)
-		credit := LoyaltyCredit{Entry: entry, Month: months[0], PrevVersion: st.Version, Version: etag.Next(st.Version), Tier: acct.GetTier(), Applied: applied}
+		credit := LoyaltyCredit{Entry: entry, Month: months[0], PrevVersion: st.Version, Version: etag.Next(st.Version), Tier: acct.GetTier(),
+			Applied: applied, CheckCustomer: applied.EventID == ""} // no causing event: a request's credit
 		if err := l.book(ctx, tenant, customer, marketingv1.EventLoyaltyPointsCredited, entry, &credit.Events); err != nil {
 			return nil, nil, err
 		}

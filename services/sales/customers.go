@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/customerref"
 	"github.com/crmcycle/crm/pkg/page"
 	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -79,6 +80,12 @@ func NewCustomers(env Env, marketing MarketingView, product ProductView, support
 func (c *Customers) Get(ctx context.Context, tenant, customer string) (*Customer, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.deadline)
 	defer cancel()
+	// A customer marketing's registry does not have is not a customer, whatever traces of the id
+	// other services hold. A merged one shows what is left under its id; marketing unavailable
+	// leaves the judgement to the sections, as before.
+	if err := c.env.Known.Check(ctx, tenant, customer, "customer_id"); errors.Is(err, customerref.ErrNotFound) {
+		return nil, err
+	}
 	out := &Customer{
 		CustomerId: customer,
 		Profile:    &salesv1.ProfileSection{},

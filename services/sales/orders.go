@@ -44,8 +44,13 @@ type Orders struct {
 func NewOrders(env Env, pricer Pricer) *Orders { return &Orders{Env: env, pricer: pricer} }
 
 // Create places a direct order (a repeat purchase) for a known customer, its lines priced by the
-// product service now; it is attributed to the campaign the customer's lead came from.
+// product service now; it is attributed to the campaign the customer's lead came from. The
+// customer must be in marketing's registry, unmerged (404 or CUSTOMER_MERGED otherwise), and have
+// a contact.
 func (o *Orders) Create(ctx context.Context, tenant string, in *Order) (*Order, error) {
+	if err := o.Known.Check(ctx, tenant, in.GetCustomerId(), "order.customer_id"); err != nil {
+		return nil, err
+	}
 	contactID, err := o.Store.ContactOfCustomer(ctx, tenant, in.GetCustomerId())
 	if errors.Is(err, ErrContactNotFound) {
 		return nil, ErrUnknownCustomer

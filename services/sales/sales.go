@@ -48,6 +48,14 @@ type Env struct {
 	Now       func() time.Time
 	// Registry is marketing's identity registry: one person is one customer.
 	Registry CustomerRegistry
+	// Known checks that the tenant has a customer (marketing's registry, customerref.Checker).
+	Known CustomerCheck
+}
+
+// CustomerCheck tells whether the tenant has a customer: nil, or customerref's refusals (unknown,
+// merged) and ErrUnavailable when marketing cannot answer.
+type CustomerCheck interface {
+	Check(ctx context.Context, tenant, customer, field string) error
 }
 
 // CustomerRegistry is marketing's identity registry as sales uses it.

@@ -78,7 +78,11 @@ func (v *Values) Get(ctx context.Context, tenant, customer string) (*CustomerVal
 		return nil, err
 	}
 	if !known {
-		return nil, ErrCustomerNotFound
+		// No orders here: a customer marketing knows is worth nothing yet (POTENTIAL), anyone
+		// else is not a customer.
+		if err := v.env.Known.Check(ctx, tenant, customer, "customer_id"); err != nil {
+			return nil, err
+		}
 	}
 	if facts == nil {
 		return salesv1.EvaluateValue(&CustomerValue{CustomerId: customer}, Ranks{}, v.env.Now()), nil

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/customerref"
 	"github.com/crmcycle/crm/pkg/events"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
@@ -30,11 +31,41 @@ func (s *Store) Lifecycle(ctx context.Context, tenant, customer string) (*market
 	return commit.Get(ctx, s.rdb, s.scope(tenant).lifecycle(customer), &marketing.CustomerLifecycle{}, marketing.ErrLifecycleNotFound)
 }
 
+// RegisteredLifecycle implements marketing.LifecycleStore: the registry's record and the lifecycle
+// in one round trip.
+func (s *Store) RegisteredLifecycle(ctx context.Context, tenant, customer string) (*marketing.CustomerLifecycle, error) {
+	k := s.scope(tenant)
+	pipe := s.rdb.Pipeline()
+	registered := pipe.HMGet(ctx, k.customer(customer), commit.FieldVersion, fieldMergedInto)
+	read := commit.Read(ctx, pipe, k.lifecycle(customer))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	switch v := registered.Val(); {
+	case v[0] == nil:
+		return nil, customerref.NotFound("customer_id")
+	case v[1] != nil:
+		return nil, customerref.Merged("customer_id", v[1].(string))
+	}
+	lc := &marketing.CustomerLifecycle{}
+	found, err := read.Decode(lc)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, marketing.ErrLifecycleNotFound
+	}
+	return lc, nil
+}
+
 // PutLifecycle implements marketing.LifecycleStore.
 func (s *Store) PutLifecycle(ctx context.Context, tenant string, lw marketing.LifecycleWrite) error {
-	w := commit.New()
-	s.scope(tenant).putLifecycle(w, lw)
+	w, k := commit.New(), s.scope(tenant)
+	k.putLifecycle(w, lw)
 	err := w.Run(ctx, s.rdb)
+	if refused := k.customerRefusal(err, lw.Next.GetCustomerId()); refused != nil {
+		return refused
+	}
 	switch {
 	case errors.Is(err, commit.ErrVersionMismatch):
 		return marketing.ErrStale
@@ -47,6 +78,9 @@ func (s *Store) PutLifecycle(ctx context.Context, tenant string, lw marketing.Li
 // putLifecycle adds a lifecycle change to a write: the version check, the redelivery guard, the
 // lifecycle, its indexes, the funnel counters and the events.
 func (k leadKeys) putLifecycle(w *commit.Write, lw marketing.LifecycleWrite) {
+	if lw.CheckCustomer {
+		k.expectCustomer(w, lw.Next.GetCustomerId())
+	}
 	events.Guard(w, k.Scope, lw.Applied)
 	if lw.CheckFacts {
 		w.ExpectVersion(k.facts(lw.Next.GetCustomerId()), lw.FactsVersion)

@@ -71,8 +71,11 @@ func (s *Store) CreditPoints(ctx context.Context, tenant, customer string, c mar
 		return err
 	}
 	k := s.scope(tenant)
-	w := commit.New().
-		ExpectVersion(k.loyalty(customer), c.PrevVersion).
+	w := commit.New()
+	if c.CheckCustomer {
+		k.expectCustomer(w, customer)
+	}
+	w.ExpectVersion(k.loyalty(customer), c.PrevVersion).
 		HIncrBy(k.loyalty(customer), fieldBalance, c.Entry.GetPoints()).
 		HSet(k.loyalty(customer), commit.FieldVersion, c.Version).
 		HSet(k.loyalty(customer), fieldTier, strconv.Itoa(int(c.Tier))).
@@ -83,6 +86,9 @@ func (s *Store) CreditPoints(ctx context.Context, tenant, customer string, c mar
 	}
 	events.Guard(w, k.Scope, c.Applied)
 	err = w.Run(ctx, s.rdb)
+	if refused := k.customerRefusal(err, customer); refused != nil {
+		return refused
+	}
 	switch {
 	case errors.Is(err, commit.ErrVersionMismatch):
 		return marketing.ErrStale
@@ -100,12 +106,16 @@ func (s *Store) RedeemPoints(ctx context.Context, tenant, customer string, e *ma
 		return err
 	}
 	k := s.scope(tenant)
-	err = commit.New().
-		ExpectExists(k.loyalty(customer)).
+	w := commit.New()
+	k.expectCustomer(w, customer)
+	err = w.ExpectExists(k.loyalty(customer)).
 		Debit(k.loyalty(customer), fieldBalance, -e.GetPoints()).
 		ZAdd(k.loyaltyLedger(customer), float64(e.GetCreateTime().AsTime().UnixMilli()), string(entry)).
 		Append(k.Stream(), event).
 		Run(ctx, s.rdb)
+	if refused := k.customerRefusal(err, customer); refused != nil {
+		return refused
+	}
 	if _, ok := errors.AsType[*commit.MissingError](err); ok {
 		return marketing.ErrNoLoyaltyAccount
 	}

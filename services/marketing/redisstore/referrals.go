@@ -18,9 +18,14 @@ func (k leadKeys) referral(code string) string { return k.Key("referral", code) 
 // CreateReferralCode implements marketing.ReferralStore.
 func (s *Store) CreateReferralCode(ctx context.Context, tenant string, rc *marketingv1.ReferralCode, event []byte) error {
 	k := s.scope(tenant)
-	err := commit.New().Save(k.referral(rc.GetCode()), rc, "", "1").
+	w := commit.New()
+	k.expectCustomer(w, rc.GetCustomerId())
+	err := w.Save(k.referral(rc.GetCode()), rc, "", "1").
 		HSet(k.referral(rc.GetCode()), "customer", rc.GetCustomerId()).
 		Append(k.Stream(), event).Run(ctx, s.rdb)
+	if refused := k.customerRefusal(err, rc.GetCustomerId()); refused != nil {
+		return refused
+	}
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale
 	}

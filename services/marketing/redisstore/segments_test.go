@@ -65,6 +65,11 @@ func (f fixture) populate(t *testing.T, n int) population {
 			}
 		}
 		if rng.IntN(10) == 0 {
+			// A credit needs the customer in the registry.
+			if err := f.store.PutCustomer(ctx, f.tenant, marketing.CustomerWrite{Customer: marketing.NewCustomer(lead.GetCustomerId(),
+				marketing.IdentityKey{ExternalID: lead.GetId()}, marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_CAPTURE, time.Now())}); err != nil {
+				t.Fatal(err)
+			}
 			points := []int64{100, 1500, 6000}[rng.IntN(3)]
 			_, acct, err := loyalty.Credit(ctx, f.tenant, lead.GetCustomerId(), points, "test")
 			if err != nil {

@@ -27,7 +27,7 @@ func TestLoyaltyProgramOverREST(t *testing.T) {
 	if upd.Status != http.StatusOK || upd.JSON(t)["silverPoints"] != "100" || upd.JSON(t)["goldPoints"] != "5000" || upd.JSON(t)["etag"] != "1" {
 		t.Fatalf("update: %d %s", upd.Status, upd.Body)
 	}
-	customer := "01a20b45-2a28-7f41-b702-1121b1b3b670"
+	customer := sys.newCustomer(t, key)
 	credit := sys.Do(t, http.MethodPost, loyaltyPath(customer, ":credit"), key, []byte(`{"points":"150","reason":"welcome"}`))
 	if credit.Status != http.StatusOK || credit.JSON(t)["account"].(map[string]any)["tier"] != "LOYALTY_TIER_SILVER" {
 		t.Fatalf("credit under the tenant's thresholds: %d %s, want SILVER at 150 points", credit.Status, credit.Body)

@@ -20,7 +20,7 @@ func loyaltyPath(customer, suffix string) string {
 func TestLoyaltyOverREST(t *testing.T) {
 	sys := startSystem(t)
 	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
-	customer := "01a20b45-2a28-7f41-b702-1121b1b3b663"
+	customer := sys.newCustomer(t, key)
 
 	if r := sys.Do(t, http.MethodGet, loyaltyPath(customer, ""), key, nil); r.Status != http.StatusNotFound {
 		t.Fatalf("account before any points: %d %s, want 404", r.Status, r.Body)
@@ -79,7 +79,7 @@ func TestLoyaltyOverREST(t *testing.T) {
 func TestConcurrentRedemptionsNeverOverdraw(t *testing.T) {
 	sys := startSystem(t)
 	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
-	customer := "01a20b45-2a28-7f41-b702-1121b1b3b664"
+	customer := sys.newCustomer(t, key)
 	if r := sys.Do(t, http.MethodPost, loyaltyPath(customer, ":credit"), key, []byte(`{"points":"100","reason":"start"}`)); r.Status != http.StatusOK {
 		t.Fatalf("credit: %d %s", r.Status, r.Body)
 	}
@@ -113,7 +113,7 @@ func TestLoyaltyOverGRPCAndIsolation(t *testing.T) {
 	sys := startSystem(t)
 	_, owner := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	_, stranger := sys.NewKey(t, "", "marketing.read", "marketing.write")
-	customer := "01a20b45-2a28-7f41-b702-1121b1b3b665"
+	customer := sys.newCustomer(t, owner)
 	client, ctx := sys.marketing(owner)
 	if _, err := client.CreditPoints(ctx, &marketingv1.CreditPointsRequest{CustomerId: customer, Points: 50, Reason: "goodwill"}); err != nil {
 		t.Fatal(err)

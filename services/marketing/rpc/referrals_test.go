@@ -13,7 +13,7 @@ func TestReferralCodes(t *testing.T) {
 	sys := startSystem(t)
 	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	_, stranger := sys.NewKey(t, "", "marketing.read", "marketing.write")
-	referrer := "01a20b45-2a28-7f41-b702-1121b1b3b663"
+	referrer := sys.newCustomer(t, key)
 
 	created := sys.Do(t, http.MethodPost, "/v1/customers/"+referrer+"/referralCodes", key, []byte(`{}`))
 	rc := created.JSON(t)

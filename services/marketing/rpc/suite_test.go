@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/crmcycle/crm/gateway"
 	"github.com/crmcycle/crm/gateway/gatewaytest"
 	"github.com/crmcycle/crm/pkg/platform"
@@ -60,6 +62,14 @@ const campaignBody = `{"displayName":"Spring webinar","channel":"CHANNEL_EMAIL",
 func (s *system) createCampaign(t *testing.T, key, body string) map[string]any {
 	t.Helper()
 	return s.OK(t, http.MethodPost, "/v1/campaigns", key, body)
+}
+
+// newCustomer registers a new person in the key's tenant and returns their customer id: writes
+// about a customer need one the registry has.
+func (s *system) newCustomer(t *testing.T, key string) string {
+	t.Helper()
+	return s.OK(t, http.MethodPost, "/v1/customers:resolve", key,
+		`{"email":"`+uuid.NewString()+`@example.com","create":true}`)["customer"].(map[string]any)["customerId"].(string)
 }
 
 func (s *system) captureLead(t *testing.T, key, body string) map[string]any {

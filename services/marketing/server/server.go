@@ -54,7 +54,7 @@ func New(deps platform.Deps) (*Service, error) {
 		Loyalty:   loyalty,
 		Referrals: marketing.NewReferrals(store, publisher, deps.Now),
 		Scoring:   marketing.NewScoring(store, publisher, validator, deps.Now),
-		Lifecycle: lifecycle,
+		Lifecycle: lifecycle.RequiringCustomers(),
 		Segments:  marketing.NewSegments(store, publisher, deps.Now),
 		Audit:     events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now},
 		Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger,

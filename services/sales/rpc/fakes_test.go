@@ -66,6 +66,23 @@ func (f *leadsFake) ResolveCustomer(ctx context.Context, req *marketingv1.Resolv
 	return &marketingv1.ResolveCustomerResponse{Customer: &marketingv1.ResolvedCustomer{CustomerId: id, Created: !known}}, nil
 }
 
+// GetCustomerIdentity answers for the customers the fake resolved or captured in the caller's
+// tenant; anyone else is NOT_FOUND.
+func (f *leadsFake) GetCustomerIdentity(ctx context.Context, req *marketingv1.GetCustomerIdentityRequest) (*marketingv1.GetCustomerIdentityResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for key, id := range f.customers {
+		if key.tenant == tenant && id == req.GetCustomerId() {
+			return &marketingv1.GetCustomerIdentityResponse{Customer: &marketingv1.CustomerIdentity{Id: id}}, nil
+		}
+	}
+	return nil, status.Error(codes.NotFound, "customer not found")
+}
+
 // add keeps a captured lead of tenant, with a new id and customer id, and returns it.
 func (f *leadsFake) add(tenant string, lead *marketingv1.Lead) *marketingv1.Lead {
 	f.mu.Lock()

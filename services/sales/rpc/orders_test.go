@@ -56,7 +56,7 @@ func TestDirectOrdersOverREST(t *testing.T) {
 	}
 
 	sys.Fails(t, http.MethodPost, "/v1/orders", key, fmt.Sprintf(`{"customerId":"0190a0c1-0000-7000-8000-000000000000","lines":[{"productId":%q,"quantity":1}]}`, product),
-		http.StatusBadRequest, "INVALID_ARGUMENT")
+		http.StatusNotFound, "NOT_FOUND")
 	sys.Fails(t, http.MethodPost, "/v1/orders", key, fmt.Sprintf(`{"customerId":%q,"lines":[{"productId":"0190a0c1-0000-7000-8000-000000000000","quantity":1}]}`, customer),
 		http.StatusBadRequest, "FAILED_PRECONDITION")
 	sys.Fails(t, http.MethodPost, "/v1/orders", key, fmt.Sprintf(`{"customerId":%q,"lines":[]}`, customer), http.StatusBadRequest, "INVALID_ARGUMENT")

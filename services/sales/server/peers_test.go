@@ -36,6 +36,10 @@ func (marketingPeer) ResolveCustomer(context.Context, *marketingv1.ResolveCustom
 	return &marketingv1.ResolveCustomerResponse{Customer: &marketingv1.ResolvedCustomer{CustomerId: "01a246b0-b849-7d32-81a5-a0e3fcb7f00c", Created: true}}, nil
 }
 
+func (marketingPeer) GetCustomerIdentity(context.Context, *marketingv1.GetCustomerIdentityRequest) (*marketingv1.GetCustomerIdentityResponse, error) {
+	return nil, status.Error(codes.NotFound, "customer not found")
+}
+
 func (marketingPeer) GetCustomerLifecycle(context.Context, *marketingv1.GetCustomerLifecycleRequest) (*marketingv1.GetCustomerLifecycleResponse, error) {
 	return nil, status.Error(codes.NotFound, "customer not found")
 }

@@ -9,6 +9,7 @@ import (
 	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
 
+	"github.com/crmcycle/crm/pkg/customerref"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/platform"
 	"github.com/crmcycle/crm/services/sales"
@@ -30,6 +31,7 @@ const Name = "sales"
 type Service struct {
 	rpc       *rpc.Server
 	reactions *sales.Reactions
+	known     *customerref.Checker
 }
 
 var (
@@ -58,16 +60,18 @@ func New(deps platform.Deps) (*Service, error) {
 	// Integration is optional: without it (no address known), the 360's timeline section says so.
 	integration, dialErr := deps.Dial("integration")
 	registry := marketingclient.New(marketing)
+	known := customerref.NewChecker(func() (*grpc.ClientConn, error) { return marketing, nil }, customerref.DefaultSize, customerref.DefaultTTL)
 	env := sales.Env{
 		Store:     redisstore.New(deps.Redis, deps.Keys),
 		Publisher: events.Publisher{Producer: Name, Propagator: deps.Telemetry.Propagator},
 		Validator: validator,
 		Now:       deps.Now,
 		Registry:  registry,
+		Known:     known,
 	}
 	pricer := productclient.New(product)
 	opportunities := sales.NewOpportunities(env, pricer)
-	return &Service{reactions: sales.NewReactions(env), rpc: rpc.New(rpc.UseCases{
+	return &Service{reactions: sales.NewReactions(env), known: known, rpc: rpc.New(rpc.UseCases{
 		Accounts:      sales.NewAccounts(env),
 		Conversions:   sales.NewConversions(env, registry, opportunities),
 		Pipelines:     sales.NewPipelines(env),
@@ -83,9 +87,10 @@ func New(deps platform.Deps) (*Service, error) {
 }
 
 // Subscriptions implements platform.Reactor: sales follows marketing's customer merges, so a
-// person's value counts the orders of both records.
+// person's value counts the orders of both records; in a group of its own, the customer check
+// forgets erased and merged customers.
 func (s *Service) Subscriptions() []events.Subscription {
-	return events.Subscribe(Name, s.reactions.Routes()...)
+	return append(events.Subscribe(Name, s.reactions.Routes()...), events.Subscribe(Name+".customers", s.known.Routes()...)...)
 }
 
 // Name implements platform.Service.

@@ -1,0 +1,122 @@
+package customerref
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/events"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+)
+
+// Errors of the check itself.
+var (
+	// ErrUnavailable is marketing not answering: the write is refused, honestly, as retryable
+	// (503 with Retry-After), since writing about an unchecked customer is what integrity forbids.
+	ErrUnavailable = apierr.New(apierr.Unavailable, "CUSTOMER_REGISTRY_UNAVAILABLE",
+		"the customer could not be checked: marketing's identity registry is unavailable; retry")
+	// ErrDenied is the caller's key lacking marketing.read: the check reads the registry with the
+	// caller's own credential, as every call between services does.
+	ErrDenied = apierr.New(apierr.PermissionDenied, "MISSING_SCOPE",
+		"a write about a customer checks them in marketing's identity registry: the API key needs the marketing.read scope")
+)
+
+// Defaults of a Checker's memory of positive answers.
+const (
+	DefaultSize = 100_000
+	DefaultTTL  = time.Minute
+)
+
+// attempts and backoff bound the retries of a check while marketing is briefly unavailable.
+const (
+	attempts = 3
+	backoff  = 50 * time.Millisecond
+)
+
+// Checker tells the services outside marketing whether a customer exists in the caller's tenant,
+// by reading marketing's registry (GetCustomerIdentity) on the process's shared connection: traced,
+// with a deadline, the caller's credential forwarded, and retried while marketing is briefly
+// unavailable (a read is idempotent).
+//
+// Positive answers are remembered for a short while (TTL): a customer only stops existing by an
+// erase or a merge, and the events announcing those drop the answer (Routes). Negative answers
+// are never remembered, so a customer registered a moment ago (a capture, a contact) passes at
+// once. The events reach one replica of a service's consumer group; the others forget at most TTL
+// later.
+type Checker struct {
+	dial  func() (*grpc.ClientConn, error)
+	known *expirable.LRU[string, struct{}]
+}
+
+// NewChecker returns a checker reaching marketing through dial (called per check; the pool behind
+// it keeps one connection), remembering up to size positive answers for ttl each.
+func NewChecker(dial func() (*grpc.ClientConn, error), size int, ttl time.Duration) *Checker {
+	return &Checker{dial: dial, known: expirable.NewLRU[string, struct{}](size, nil, ttl)}
+}
+
+func cacheKey(tenant, customer string) string { return tenant + "/" + customer }
+
+// Check answers nil when the tenant has the customer unmerged; NotFound(field) when it has no such
+// customer (or it was erased), Merged(field, survivor) when it was merged, ErrUnavailable when
+// marketing cannot answer, ErrDenied when the caller may not read the registry.
+func (c *Checker) Check(ctx context.Context, tenant, customer, field string) error {
+	if _, ok := c.known.Get(cacheKey(tenant, customer)); ok {
+		return nil
+	}
+	conn, err := c.dial()
+	if err != nil {
+		return ErrUnavailable.Wrap(err)
+	}
+	client := marketingv1.NewMarketingServiceClient(conn)
+	var resp *marketingv1.GetCustomerIdentityResponse
+	for i := range attempts {
+		resp, err = client.GetCustomerIdentity(ctx, &marketingv1.GetCustomerIdentityRequest{CustomerId: customer})
+		if status.Code(err) != codes.Unavailable || i == attempts-1 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ErrUnavailable.Wrap(ctx.Err())
+		case <-time.After(backoff << i):
+		}
+	}
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.NotFound, codes.InvalidArgument:
+		return NotFound(field)
+	case codes.PermissionDenied:
+		return ErrDenied.Wrap(err)
+	default:
+		// Down, overloaded, timed out: the customer cannot be checked, so nothing is written.
+		return ErrUnavailable.Wrap(err)
+	}
+	if survivor := resp.GetCustomer().GetMergedInto(); survivor != "" {
+		return Merged(field, survivor)
+	}
+	c.known.Add(cacheKey(tenant, customer), struct{}{})
+	return nil
+}
+
+// Forget drops a remembered positive answer: the customer was erased or merged.
+func (c *Checker) Forget(tenant, customer string) { c.known.Remove(cacheKey(tenant, customer)) }
+
+// Routes are the events that end a customer: a service subscribes them (in a consumer group of
+// its own, beside any other reaction to the same events) so its checker forgets the customer.
+func (c *Checker) Routes() []events.Route {
+	return []events.Route{
+		events.On(marketingv1.EventCustomerErased, func(_ context.Context, ev *eventv1.Event, p *marketingv1.CustomerErased) error {
+			c.Forget(ev.GetTenantId(), p.GetCustomerId())
+			return nil
+		}),
+		events.On(marketingv1.EventCustomerMerged, func(_ context.Context, ev *eventv1.Event, p *marketingv1.CustomerMerged) error {
+			c.Forget(ev.GetTenantId(), p.GetMergedCustomerId())
+			return nil
+		}),
+	}
+}
