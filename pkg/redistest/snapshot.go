@@ -68,4 +68,3 @@ func (s Snapshot) Changed(later Snapshot) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
-
