@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/crmcycle/crm/pkg/customerref"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/redistest"
@@ -52,6 +53,16 @@ func (e entitlements) Check(_ context.Context, customer, product string) (string
 	return "", support.ErrNotEntitled
 }
 
+// known stands in for marketing's registry: it has every customer but the ones named.
+type known map[string]bool
+
+func (k known) Check(_ context.Context, _, customer, field string) error {
+	if k[customer] {
+		return customerref.NotFound(field)
+	}
+	return nil
+}
+
 type fixture struct {
 	rdb     redis.UniversalClient
 	keys    *keyspace.Space
@@ -82,9 +93,9 @@ func setup(t *testing.T) fixture {
 	store := redisstore.New(rdb, keys)
 	pub := events.Publisher{Producer: "support", Propagator: propagation.TraceContext{}}
 	c := &clock{now: t0}
-	tickets := support.NewTickets(store, entitlements{}, pub, v, c.Now)
+	tickets := support.NewTickets(store, known{}, entitlements{}, pub, v, c.Now)
 	return fixture{rdb: rdb, keys: keys, store: store, clock: c, tickets: tickets,
-		config: support.NewConfig(store, pub, v, c.Now), nps: support.NewNps(store, pub, c.Now),
+		config: support.NewConfig(store, pub, v, c.Now), nps: support.NewNps(store, known{}, pub, c.Now),
 		stats: support.NewStats(store), sweep: support.NewSweep(tickets), tenant: redistest.Tenant(t)}
 }
 

@@ -13,13 +13,14 @@ import (
 // Nps is the NPS use case.
 type Nps struct {
 	store     Store
+	known     CustomerCheck
 	publisher events.Publisher
 	now       Clock
 }
 
 // NewNps returns the use case over store.
-func NewNps(store Store, publisher events.Publisher, now Clock) *Nps {
-	return &Nps{store: store, publisher: publisher, now: now}
+func NewNps(store Store, known CustomerCheck, publisher events.Publisher, now Clock) *Nps {
+	return &Nps{store: store, known: known, publisher: publisher, now: now}
 }
 
 // npsCategory is the category of a 0-10 score.
@@ -39,8 +40,12 @@ var npsCounters = map[supportv1.NpsCategory]string{
 	supportv1.NpsCategory_NPS_CATEGORY_DETRACTOR: countDetractors,
 }
 
-// Record stores a customer's answer, counts it and emits support.nps.recorded.
+// Record stores the answer of a customer marketing's registry has, counts it and emits
+// support.nps.recorded.
 func (n *Nps) Record(ctx context.Context, tenant string, in *NpsResponse) (*NpsResponse, error) {
+	if err := n.known.Check(ctx, tenant, in.GetCustomerId(), "nps_response.customer_id"); err != nil {
+		return nil, err
+	}
 	now := n.now().UTC()
 	r := &NpsResponse{
 		Id: uuid.Must(uuid.NewV7()).String(), CustomerId: in.GetCustomerId(), Score: in.GetScore(),

@@ -121,6 +121,15 @@ type Store interface {
 }
 
 // Entitlements answers whether a customer may get support for a product.
+// CustomerCheck tells whether a customer exists: every write about a customer asks it first.
+type CustomerCheck interface {
+	// Check returns nil when the tenant has the customer (marketing's registry), customerref's
+	// refusals when it does not or they were merged, customerref.ErrUnavailable when marketing
+	// cannot answer.
+	Check(ctx context.Context, tenant, customer, field string) error
+}
+
+// Entitlements answers whether a customer may get support on a product.
 type Entitlements interface {
 	// Check returns the id of the grant (subscription or entitlement) that entitles customer to
 	// product; ErrNotEntitled when none does, ErrProductUnavailable when it cannot tell.

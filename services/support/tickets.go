@@ -30,6 +30,7 @@ var updatableTicketFields = []string{"subject", "description", "priority", "tags
 // Tickets are the ticket use cases.
 type Tickets struct {
 	store        Store
+	known        CustomerCheck
 	entitlements Entitlements
 	publisher    events.Publisher
 	validator    protovalidate.Validator
@@ -37,15 +38,19 @@ type Tickets struct {
 }
 
 // NewTickets returns the use cases over store.
-func NewTickets(store Store, entitlements Entitlements, publisher events.Publisher, validator protovalidate.Validator, now Clock) *Tickets {
-	return &Tickets{store: store, entitlements: entitlements, publisher: publisher, validator: validator, now: now}
+func NewTickets(store Store, known CustomerCheck, entitlements Entitlements, publisher events.Publisher, validator protovalidate.Validator, now Clock) *Tickets {
+	return &Tickets{store: store, known: known, entitlements: entitlements, publisher: publisher, validator: validator, now: now}
 }
 
-// Create opens a ticket, NEW, with due times from the tenant's policy for its priority. A ticket
-// about a product is opened only if the product service says the customer is entitled to it.
+// Create opens a ticket, NEW, with due times from the tenant's policy for its priority, for a
+// customer marketing's registry has. A ticket about a product is opened only if the product
+// service says the customer is entitled to it.
 func (s *Tickets) Create(ctx context.Context, tenant string, in *Ticket) (*Ticket, error) {
 	if in == nil {
 		return nil, apierr.Invalid("ticket", "required")
+	}
+	if err := s.known.Check(ctx, tenant, in.GetCustomerId(), "ticket.customer_id"); err != nil {
+		return nil, err
 	}
 	var grant string
 	if in.GetProductId() != "" {

@@ -7,8 +7,8 @@ import (
 
 func TestBatchGetTickets(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.NewKey(t, "", "support.read", "support.write")
-	_, stranger := sys.NewKey(t, "", "support.read", "support.write")
+	_, key := sys.NewKey(t, "", "support.read", "support.write", "marketing.read")
+	_, stranger := sys.NewKey(t, "", "support.read", "support.write", "marketing.read")
 	var tickets []string
 	for i := range 3 {
 		tickets = append(tickets, sys.createTicket(t, key, fmt.Sprintf(`{"customerId":%q,"subject":"Batch %d"}`, supportCustomer, i))["id"].(string))
@@ -18,7 +18,7 @@ func TestBatchGetTickets(t *testing.T) {
 
 func TestExportTickets(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.NewKey(t, "", "support.read", "support.write", "support.export")
+	tenant, key := sys.NewKey(t, "", "support.read", "support.write", "support.export", "marketing.read")
 	_, reader := sys.NewKey(t, tenant, "support.read")
 	_, stranger := sys.NewKey(t, "", "support.export")
 	var tickets []string

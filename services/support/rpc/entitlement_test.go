@@ -27,7 +27,7 @@ func TestSupportEntitlementThroughProduct(t *testing.T) {
 	products := &fakeProduct{products: map[string]bool{product: true}, grants: map[string]string{buyer + "/" + product: grant}}
 	sys := startSystem(t, func(o *servicetest.Options) { o.Fakes = append(o.Fakes, products.register) })
 	// The check is made with the caller's key, so it needs the product scope too.
-	tenant, key := sys.NewKey(t, "", "support.read", "support.write", "product.read")
+	tenant, key := sys.NewKey(t, "", "support.read", "support.write", "product.read", "marketing.read")
 
 	tk := sys.createTicket(t, key, `{"customerId":"`+buyer+`","productId":"`+product+`","subject":"Reports are empty"}`)
 	if tk["entitlementId"] != grant || tk["productId"] != product {

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 
+	"google.golang.org/grpc"
+
 	"github.com/crmcycle/crm/gateway"
 	"github.com/crmcycle/crm/gateway/gatewaytest"
 	"github.com/crmcycle/crm/pkg/platform"
@@ -18,13 +20,15 @@ import (
 func TestMain(m *testing.M) { redistest.Main(m) }
 
 // supportScopes are what a support agent's key holds in these tests.
-var supportScopes = []string{"support.read", "support.write"}
+// (writes about a customer check them in marketing's registry with the caller's key).
+var supportScopes = []string{"support.read", "support.write", "marketing.read"}
 
 const supportCustomer = "0192f3a0-0000-7000-8000-00000000c001"
 
 // system is the support service on the real gRPC server and REST gateway, over a real Redis.
 type system struct {
 	*gatewaytest.Edge
+	registry *registryFake
 }
 
 func supportService(d platform.Deps) (platform.Service, error) { return server.New(d) }
@@ -32,12 +36,13 @@ func supportService(d platform.Deps) (platform.Service, error) { return server.N
 // startSystem starts support alone; options adjust the suite (a fake product service, say).
 func startSystem(t *testing.T, options ...func(*servicetest.Options)) *system {
 	t.Helper()
-	opts := servicetest.Options{Services: []servicetest.Builder{supportService}}
+	registry := &registryFake{}
+	opts := servicetest.Options{Services: []servicetest.Builder{supportService}, Fakes: []func(grpc.ServiceRegistrar){registry.register}}
 	for _, o := range options {
 		o(&opts)
 	}
 	suite := servicetest.Start(t, opts)
-	return &system{Edge: gatewaytest.Start(t, suite, gateway.Config{})}
+	return &system{Edge: gatewaytest.Start(t, suite, gateway.Config{}), registry: registry}
 }
 
 func (s *system) support(key string) (supportv1.SupportServiceClient, context.Context) {

@@ -10,6 +10,7 @@ import (
 	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
 
+	"github.com/crmcycle/crm/pkg/customerref"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/platform"
 	"github.com/crmcycle/crm/services/support"
@@ -30,11 +31,13 @@ type Service struct {
 	rpc   *rpc.Server
 	sweep *support.Sweep
 	deps  platform.Deps
+	known *customerref.Checker
 }
 
 var (
 	_ platform.Service    = (*Service)(nil)
 	_ platform.Background = (*Service)(nil)
+	_ platform.Reactor    = (*Service)(nil)
 )
 
 // New builds the service from the process's shared parts.
@@ -46,18 +49,19 @@ func New(deps platform.Deps) (*Service, error) {
 		return nil, err
 	}
 	products := productclient.New(func() (*grpc.ClientConn, error) { return deps.Dial("product") })
-	tickets := support.NewTickets(store, products, publisher, validator, deps.Now)
+	known := customerref.NewChecker(func() (*grpc.ClientConn, error) { return deps.Dial("marketing") }, customerref.DefaultSize, customerref.DefaultTTL)
+	tickets := support.NewTickets(store, known, products, publisher, validator, deps.Now)
 	sweep := support.NewSweep(tickets)
 	return &Service{
 		rpc: rpc.New(rpc.UseCases{
 			Tickets: tickets,
 			Config:  support.NewConfig(store, publisher, validator, deps.Now),
-			Nps:     support.NewNps(store, publisher, deps.Now),
+			Nps:     support.NewNps(store, known, publisher, deps.Now),
 			Stats:   support.NewStats(store),
 			Sweep:   sweep,
 			Audit:   events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now},
 		}, deps.PageTokens),
-		sweep: sweep, deps: deps,
+		sweep: sweep, deps: deps, known: known,
 	}, nil
 }
 
@@ -66,6 +70,12 @@ func (s *Service) Name() string { return Name }
 
 // Register implements platform.Service.
 func (s *Service) Register(r grpc.ServiceRegistrar) { s.rpc.Register(r) }
+
+// Subscriptions implements platform.Reactor: in a group of its own, the customer check forgets
+// erased and merged customers.
+func (s *Service) Subscriptions() []events.Subscription {
+	return events.Subscribe(Name+".customers", s.known.Routes()...)
+}
 
 // RunBackground implements platform.Background: every sweepInterval it sweeps every partition's
 // schedules. Several processes may sweep at once: each change is a versioned commit, so a breach or

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -15,6 +16,7 @@ import (
 	"github.com/crmcycle/crm/pkg/redistest"
 	"github.com/crmcycle/crm/pkg/servicetest"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 	"github.com/crmcycle/crm/services/support/server"
 )
@@ -35,6 +37,15 @@ func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now
 
 func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
 
+// registry stands in for marketing's identity registry: it has every customer.
+type registry struct {
+	marketingv1.UnimplementedMarketingServiceServer
+}
+
+func (registry) GetCustomerIdentity(_ context.Context, req *marketingv1.GetCustomerIdentityRequest) (*marketingv1.GetCustomerIdentityResponse, error) {
+	return &marketingv1.GetCustomerIdentityResponse{Customer: &marketingv1.CustomerIdentity{Id: req.GetCustomerId()}}, nil
+}
+
 // TestServiceWiring builds the service as a process does and checks what the process relies on:
 // its name, its gRPC service registered and SERVING, a call answered through the interceptors,
 // entitlement checks sent to the service named "product", and the background sweep that marks a
@@ -42,14 +53,15 @@ func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
 func TestServiceWiring(t *testing.T) {
 	c := &clock{now: time.Now().UTC()}
 	suite := servicetest.Start(t, servicetest.Options{Services: []servicetest.Builder{supportService},
-		Now: c.Now, Background: true, Unreachable: []string{"product"}})
+		Now: c.Now, Background: true, Unreachable: []string{"product"},
+		Fakes: []func(grpc.ServiceRegistrar){func(r grpc.ServiceRegistrar) { marketingv1.RegisterMarketingServiceServer(r, registry{}) }}})
 	svc := suite.Services[0]
 	if svc.Name() != "support" {
 		t.Errorf("Name() = %q, want support", svc.Name())
 	}
 	waitServing(t, suite, supportv1.SupportService_ServiceDesc.ServiceName)
 
-	tenant, key := suite.NewKey(t, "", "support.read", "support.write")
+	tenant, key := suite.NewKey(t, "", "support.read", "support.write", "marketing.read")
 	client := supportv1.NewSupportServiceClient(suite.Conn)
 	ctx := servicetest.WithKey(context.Background(), key)
 	_, err := client.CreateTicket(ctx, &supportv1.CreateTicketRequest{Ticket: &supportv1.Ticket{
