@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -16,14 +17,18 @@ type Snapshot map[string]string
 
 // Take reads every key (SCAN) and digests its value: DUMP, except for streams, whose entries are
 // digested instead (a stream's DUMP also holds its consumer groups' read positions and times,
-// which the services' idle consumers move without anything being written).
-func Take(tb testing.TB, rdb redis.UniversalClient) Snapshot {
+// which the services' idle consumers move without anything being written). Keys containing one of
+// except are left out (for example the consumers' leases, which they renew on their own).
+func Take(tb testing.TB, rdb redis.UniversalClient, except ...string) Snapshot {
 	tb.Helper()
 	ctx := context.Background()
 	out := Snapshot{}
 	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
 	for iter.Next(ctx) {
 		key := iter.Val()
+		if slices.ContainsFunc(except, func(part string) bool { return strings.Contains(key, part) }) {
+			continue
+		}
 		typ, err := rdb.Type(ctx, key).Result()
 		if err != nil {
 			tb.Fatal(err)

@@ -19,7 +19,9 @@ type registryFake struct {
 	unknown sync.Map // customer id -> "" (unknown) or the survivor (merged)
 }
 
-func (f *registryFake) register(r grpc.ServiceRegistrar) { marketingv1.RegisterMarketingServiceServer(r, f) }
+func (f *registryFake) register(r grpc.ServiceRegistrar) {
+	marketingv1.RegisterMarketingServiceServer(r, f)
+}
 
 func (f *registryFake) GetCustomerIdentity(_ context.Context, req *marketingv1.GetCustomerIdentityRequest) (*marketingv1.GetCustomerIdentityResponse, error) {
 	v, gone := f.unknown.Load(req.GetCustomerId())
