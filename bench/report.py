@@ -311,6 +311,18 @@ for name, what in (("monitor-new", "new lead"), ("monitor-repeat", "known lead")
     if rest:
         out(f"    other clients meanwhile (the event bus reacting, background work): [{per_call(rest, calls)}]")
     out(f"    run inside the script per call: [{per_call(inner, calls)}]")
+# bench/cases/value.sh: the two reads' commands per call at each size (flat means the same).
+for size in ("small", "large"):
+    for name, what in (("monitor-value", "GetCustomerValue"), ("monitor-funnel", "GetLifecycleFunnel of a month")):
+        res = monitor(f"{name}-{size}")
+        if res is None:
+            continue
+        calls, top, rest, inner = res
+        if not calls:
+            problems.append(f"MONITOR sample {name}-{size}: no successful call")
+            continue
+        out(f"  top-level commands per {what} on the request path, {size} tenant ({calls} sequential calls): "
+            f"{sum(top.values()) / calls:.2f}  [{per_call(top, calls)}]")
 out("")
 
 # ---------------------------------------------------------------------------------- latency

@@ -22,7 +22,8 @@
 # BENCH_BUS_TUNED_BLOCK (unset; e.g. 50ms also measures the lag with that ConsumerConfig.Block),
 # BENCH_LISTS (1; 0 skips the list, lookup, search and export runs), BENCH_LISTS_MAX (1000000),
 # BENCH_LISTS_DURATION (5s), BENCH_EXPORT_MAX (100000: the largest tenant exported),
-# BENCH_TRACED (1; 0 skips the 10 % sampling run).
+# BENCH_TRACED (1; 0 skips the 10 % sampling run), BENCH_CASES (unset: every bench/cases/*.sh;
+# e.g. "value" runs only bench/cases/value.sh).
 # Results also go to bench/results/latest.txt, the raw reports to bench/results/raw/.
 set -euo pipefail
 
@@ -460,16 +461,10 @@ bench_rest_case() { # bench_rest_case NAME LABEL CMD...: a wrk run; NAME-rest pa
   measure_quiet "case-$name" "$@"
   printf '%s\t%s\n' "case-$name" "(g) $label" >>"$WORK/restcases.tsv"
 }
-for case_file in "$BENCH"/cases/*.sh; do
-  [[ -e "$case_file" ]] || continue
-  # shellcheck source=/dev/null
-  source "$case_file"
-done
-
 # Top-level Redis commands per call: MONITOR over a short sequential run shows every command a
 # client sends ("[0 127.0.0.1:port]") apart from those a script runs ("[0 lua]").
-monitor_run() { # monitor_run NAME DATA
-  local name="$1" data="$2"
+monitor_run() { # monitor_run NAME CMD...: CMD (a sequential ghz run) under MONITOR
+  local name="$1"; shift
   settle
   "${RCLI[@]}" monitor >"$WORK/$name.monitor" 2>&1 &
   MONITOR_PID=$!
@@ -478,19 +473,26 @@ monitor_run() { # monitor_run NAME DATA
     [[ $i == 50 ]] && die "redis-cli monitor did not start"
     sleep 0.1
   done
-  ghz_capture "$data" --concurrency 1 --total "$MONITOR_CALLS" >"$WORK/$name.out" 2>"$WORK/$name.err" ||
-    die "$name: ghz failed: $(tail -n 5 "$WORK/$name.err")"
+  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || die "$name: ghz failed: $(tail -n 5 "$WORK/$name.err")"
   sleep 0.2 # let redis-cli write out the last lines; the calls themselves have all returned
   # Which connection is whose: crm names its request path's pool "crm" and the event bus' "crm-bus".
   "${RCLI[@]}" client list >"$WORK/$name.clients"
   stop_pid "$MONITOR_PID"
   MONITOR_PID=""
 }
+for case_file in "$BENCH"/cases/*.sh; do
+  [[ -e "$case_file" ]] || continue
+  # BENCH_CASES (a space-separated list of case file names without .sh) runs only those cases.
+  [[ -z "${BENCH_CASES:-}" || " $BENCH_CASES " == *" $(basename "$case_file" .sh) "* ]] || continue
+  # shellcheck source=/dev/null
+  source "$case_file"
+done
+
 log "Redis commands per call: MONITOR over $MONITOR_CALLS sequential CaptureLead calls (new, then repeat)"
-monitor_run monitor-new "$(new_lead_data m)"
+monitor_run monitor-new ghz_capture "$(new_lead_data m)" --concurrency 1 --total "$MONITOR_CALLS"
 REPEAT_DATA='{"lead":{"email":"m'"$RUN_ID"'-same@example.com","givenName":"Ada","channel":"CHANNEL_WEB"}}'
 ghz_capture "$REPEAT_DATA" --concurrency 1 --total 1 >/dev/null 2>&1 || die "could not create the repeat lead"
-monitor_run monitor-repeat "$REPEAT_DATA"
+monitor_run monitor-repeat ghz_capture "$REPEAT_DATA" --concurrency 1 --total "$MONITOR_CALLS"
 
 # (i) lists flat from 10 thousand to 1 million leads: a tenant of its own is filled by bench/lists
 # (marketing's own store, one atomic write per lead) to each size in turn, and at each size ghz

@@ -27,6 +27,12 @@ else
     bench_case "get-funnel-period-$1" "gRPC GetLifecycleFunnel of a month at $2 customers" \
       "$GHZ" "${GHZ_COMMON[@]}" --call crm.marketing.v1.MarketingService/GetLifecycleFunnel \
       -d "{\"period\":\"$(date -u +%Y-%m)\"}" --metadata "$AUTH_MD" --concurrency "$CONC" --duration "$DURATION" "$GRPC_ADDR"
+    # Round trips per read: 100 sequential calls of each under MONITOR (report.py counts the
+    # top-level commands on crm's request-path connections, a pipeline's commands one by one).
+    monitor_run "monitor-value-$1" "$GHZ" "${GHZ_COMMON[@]}" --call crm.sales.v1.SalesService/GetCustomerValue \
+      --data-file "$WORK/value-ids.json" --metadata "$AUTH_MD" --concurrency 1 --total 100 "$GRPC_ADDR"
+    monitor_run "monitor-funnel-$1" "$GHZ" "${GHZ_COMMON[@]}" --call crm.marketing.v1.MarketingService/GetLifecycleFunnel \
+      -d "{\"period\":\"$(date -u +%Y-%m)\"}" --metadata "$AUTH_MD" --concurrency 1 --total 100 "$GRPC_ADDR"
   }
   log "(g) value: seeding $VALUE_SMALL customers"
   value_seed "$VALUE_SMALL" | python3 -c 'import json, sys; print(json.dumps([{"customer_id": l.strip()} for l in sys.stdin if l.strip()]))' \

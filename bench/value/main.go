@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -126,7 +127,12 @@ func seed(ctx context.Context, orders *sales.Orders, lifecycle *marketing.Lifecy
 		return nil
 	}
 	for _, s := range stages[:1+n] {
-		if _, err := lifecycle.Move(ctx, tenant, customer, marketing.LifecycleMove{Stage: s, Cause: "valueseed"}); err != nil {
+		_, err := lifecycle.Move(ctx, tenant, customer, marketing.LifecycleMove{Stage: s, Cause: "valueseed"})
+		if errors.Is(err, marketing.ErrLifecycleMove) {
+			// crm's own reaction to the order (marketing's ladder) moved the customer first.
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 	}
