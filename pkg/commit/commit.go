@@ -4,8 +4,10 @@
 // Lua per resource. Reads get one record, many records, or one page of an index (read.go,
 // page.go).
 //
-// A resource is stored as a hash {d: protobuf bytes, v: version}. Checks run first and abort the
-// whole write when one fails, so a failed check leaves neither record, index nor event.
+// A resource is stored as a string: one byte the version's length, the version, the protobuf
+// bytes (see Put; the old layout, a hash {d: protobuf bytes, v: version}, is still read and
+// checked). Checks run first and abort the whole write when one fails, so a failed check leaves
+// neither record, index nor event.
 package commit
 
 import (
@@ -29,7 +31,8 @@ var scriptSource string
 
 var script = redis.NewScript(scriptSource)
 
-// Resource hash fields.
+// Fields of a record kept as a hash (the old layout, or a record sharing its hash with other
+// fields).
 const (
 	FieldData    = "d"
 	FieldVersion = "v"
@@ -219,17 +222,32 @@ func (w *Write) Once(marker string, ttlSeconds int) *Write {
 // Save stores msg as the resource at key, moving its version from prev ("" for a new resource) to
 // version: the version check and the new data.
 func (w *Write) Save(key string, msg proto.Message, prev, version string) *Write {
-	data, err := proto.Marshal(msg)
+	if len(version) > 255 {
+		w.fail(fmt.Errorf("commit: %s: a version of %d bytes (at most 255)", key, len(version)))
+		return w
+	}
+	head := make([]byte, 1, 1+len(version)+proto.Size(msg))
+	head[0] = byte(len(version))
+	rec, err := proto.MarshalOptions{}.MarshalAppend(append(head, version...), msg)
 	if err != nil {
 		w.fail(fmt.Errorf("commit: encode %s: %w", key, err))
 		return w
 	}
-	return w.ExpectVersion(key, prev).Put(key, data, version)
+	return w.ExpectVersion(key, prev).keyOp("put", key, 1).bytes(rec)
 }
 
-// Put stores the resource's data with its new version.
+// Put stores the resource's data with its new version. A record is one string: a byte the
+// version's length, the version, the data (a hash {d, v} per record cost about 160 bytes more: its
+// data is longer than hash-max-listpack-value, so Redis keeps it as a hashtable). An old-layout
+// hash record becomes a string on its next write; a record that shares its hash with other fields
+// stays a hash (see commit.lua).
 func (w *Write) Put(key string, data []byte, version string) *Write {
-	return w.keyOp("put", key, 2).bytes(data).str(version)
+	rec, err := pack(data, version)
+	if err != nil {
+		w.fail(fmt.Errorf("commit: %s: %w", key, err))
+		return w
+	}
+	return w.keyOp("put", key, 1).bytes(rec)
 }
 
 // Delete removes a key.

@@ -3,6 +3,16 @@
 -- <code> <argument count> <arguments...>, where key arguments are indexes into KEYS.
 -- All checks run before any effect, so a failed check writes nothing.
 if ARGV[1] == 'marked' and redis.call('EXISTS', KEYS[#KEYS]) == 0 then return { 'uninitialized' } end
+-- version is the version of the record at key: '' when there is none. A record is a string (one
+-- byte the version's length, the version, the data) or, in the old layout and where a record shares
+-- its key with other fields, a hash {d: data, v: version, ...}.
+local function version(key)
+  local r = redis.pcall('GET', key)
+  if type(r) == 'table' then return redis.call('HGET', key, 'v') or '' end
+  if not r then return '' end
+  return string.sub(r, 2, 1 + string.byte(r, 1))
+end
+
 local ops = {}
 local i = 3
 for n = 1, tonumber(ARGV[2]) do
@@ -14,7 +24,7 @@ end
 for _, op in ipairs(ops) do
   local code, a = op[1], op[2]
   if code == 'ver' then
-    local current = redis.call('HGET', KEYS[tonumber(a[1])], 'v') or ''
+    local current = version(KEYS[tonumber(a[1])])
     if current ~= a[2] then return { 'version', KEYS[tonumber(a[1])], current } end
   elseif code == 'uniq' then
     local owner = redis.call('HGET', KEYS[tonumber(a[1])], a[2])
@@ -34,11 +44,27 @@ for _, op in ipairs(ops) do
   end
 end
 
+-- shared holds the keys this write also sets hash fields of: a record there shares its hash.
+local shared = {}
+for _, op in ipairs(ops) do
+  if op[1] == 'hset' or op[1] == 'hincr' or op[1] == 'hdel' then shared[op[2][1]] = true end
+end
+
 for _, op in ipairs(ops) do
   local code, a = op[1], op[2]
   local key = KEYS[tonumber(a[1])]
   if code == 'put' then
-    redis.call('HSET', key, 'd', a[2], 'v', a[3])
+    -- a[2] is the record: one byte the version's length, the version, the data. A hash with other
+    -- fields than d and v, or one this write sets fields of, shares its key with other state
+    -- (integration's deliveries, a referral code's customer): it stays a hash. Anything else (nothing, a string, an old-layout {d, v} hash) becomes the string, which
+    -- keeps the key's expiry if it had one.
+    local n = redis.pcall('HLEN', key)
+    if shared[a[1]] or type(n) == 'number' and n > 0 and not (n == 2 and redis.call('HEXISTS', key, 'd') == 1) then
+      local l = string.byte(a[2], 1)
+      redis.call('HSET', key, 'd', string.sub(a[2], 2 + l), 'v', string.sub(a[2], 2, 1 + l))
+    else
+      redis.call('SET', key, a[2], 'KEEPTTL')
+    end
   elseif code == 'del' then
     redis.call('DEL', key)
   elseif code == 'hset' then

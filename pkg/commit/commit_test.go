@@ -108,7 +108,7 @@ func TestWriteAppliesEverything(t *testing.T) {
 
 	got := state(t, f.rdb, f.lead("l1"), f.byEmail(), f.byTime())
 	want := map[string]any{
-		f.lead("l1"): map[string]string{commit.FieldData: string(data), commit.FieldVersion: "1"},
+		f.lead("l1"): "\x01" + "1" + string(data), // the version's length, the version, the data
 		f.byEmail():  map[string]string{"a@example.com": "l1"},
 		f.byTime():   []redis.Z{{Score: 1700000000123, Member: "l1"}},
 	}
@@ -155,7 +155,7 @@ func TestWriteUpdateAndRemoveEffects(t *testing.T) {
 	}
 	got := state(t, f.rdb, f.lead("l1"), f.byEmail(), f.byTime(), f.scope.Key("other"), f.scope.Key("stats"))
 	want := map[string]any{
-		f.lead("l1"):         map[string]string{"d": "v2", "v": "2"},
+		f.lead("l1"):         "\x012v2",
 		f.byEmail():          map[string]string{"new@example.com": "l1"},
 		f.byTime():           []redis.Z{{Score: 5, Member: "l1"}},
 		f.scope.Key("other"): nil,
@@ -224,9 +224,8 @@ func TestExpectVersion(t *testing.T) {
 			if got, want := lenAfter, lenBefore+1; got != want {
 				t.Errorf("stream length: got %d, want %d", got, want)
 			}
-			v, err := f.rdb.HGet(ctx, f.lead("l1"), commit.FieldVersion).Result()
-			if err != nil || v != "next" {
-				t.Errorf("version after write: got %q (%v), want %q", v, err, "next")
+			if v := commit.Read(ctx, f.rdb, f.lead("l1")).Version(); v != "next" {
+				t.Errorf("version after write: got %q, want %q", v, "next")
 			}
 		})
 	}

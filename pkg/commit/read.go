@@ -2,33 +2,86 @@ package commit
 
 import (
 	"context"
+	_ "embed"
+	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
 )
 
+//go:embed read.lua
+var readSource string
+
+var readScript = redis.NewScript(readSource)
+
 // Stored is the read of one resource, done or queued on a pipeline: Decode it once the pipeline
 // ran. It lets a read that needs other keys too (counters, markers) stay one round trip.
 type Stored struct {
 	key string
-	cmd *redis.SliceCmd
+	cmd *redis.Cmd
+	i   int // which of cmd's records
 }
 
-// Read reads the resource at key through c: a client, or a pipeline to run later.
+// Read reads the resource at key through c: a client, or a pipeline to run later. A record is a
+// string (see Put) or, in the old layout, a hash {d, v}: read.lua reads either, so the read is one
+// command. On a pipeline the script goes as EVAL (a queued EVALSHA could not fall back to EVAL if
+// Redis had lost its script cache).
 func Read(ctx context.Context, c redis.Cmdable, key string) Stored {
-	return Stored{key: key, cmd: c.HMGet(ctx, key, FieldData, FieldVersion)}
+	return Stored{key: key, cmd: readRecords(ctx, c, []string{key})}
+}
+
+// IsRecordRead reports whether cmd is a record read (Read, GetMany): the read script, for tests
+// that count what a call costs.
+func IsRecordRead(cmd redis.Cmder) bool {
+	args := cmd.Args()
+	if len(args) < 2 {
+		return false
+	}
+	switch cmd.Name() {
+	case "evalsha":
+		return args[1] == readScript.Hash()
+	case "eval":
+		return args[1] == readSource
+	}
+	return false
+}
+
+func readRecords(ctx context.Context, c redis.Cmdable, keys []string) *redis.Cmd {
+	if _, queued := c.(redis.Pipeliner); queued {
+		return readScript.Eval(ctx, c, keys)
+	}
+	return readScript.Run(ctx, c, keys)
+}
+
+// record is the stored record: its version and data; ok false when there is none.
+func (s Stored) record() (version, data string, ok bool, err error) {
+	if s.cmd == nil {
+		return "", "", false, nil
+	}
+	all, err := s.cmd.Slice()
+	if err != nil {
+		return "", "", false, err
+	}
+	if s.i >= len(all) {
+		return "", "", false, nil
+	}
+	raw, ok := all[s.i].(string)
+	if !ok {
+		return "", "", false, nil
+	}
+	version, data, err = unpack(raw)
+	if err != nil {
+		return "", "", false, fmt.Errorf("commit: %s: %w", s.key, err)
+	}
+	return version, data, true, nil
 }
 
 // Decode fills msg with the resource; false, leaving msg alone, when there is none.
 func (s Stored) Decode(msg proto.Message) (bool, error) {
-	fields, err := s.cmd.Result()
-	if err != nil {
+	_, data, ok, err := s.record()
+	if err != nil || !ok {
 		return false, err
-	}
-	data, ok := fields[0].(string)
-	if !ok {
-		return false, nil
 	}
 	if err := proto.Unmarshal([]byte(data), msg); err != nil {
 		return false, fmt.Errorf("commit: decode %s: %w", s.key, err)
@@ -38,12 +91,28 @@ func (s Stored) Decode(msg proto.Message) (bool, error) {
 
 // Version is the resource's version, "" when there is none.
 func (s Stored) Version() string {
-	fields := s.cmd.Val()
-	if len(fields) < 2 {
-		return ""
-	}
-	v, _ := fields[1].(string)
+	v, _, _, _ := s.record()
 	return v
+}
+
+// pack is a record as stored: one byte the version's length, the version, then the data.
+func pack(data []byte, version string) ([]byte, error) {
+	if len(version) > 255 {
+		return nil, fmt.Errorf("commit: a version of %d bytes (at most 255)", len(version))
+	}
+	out := make([]byte, 0, 1+len(version)+len(data))
+	out = append(out, byte(len(version)))
+	out = append(out, version...)
+	return append(out, data...), nil
+}
+
+// unpack splits a stored record into its version and data.
+func unpack(raw string) (version, data string, err error) {
+	if raw == "" || 1+int(raw[0]) > len(raw) {
+		return "", "", errors.New("not a record")
+	}
+	n := 1 + int(raw[0])
+	return raw[1:n], raw[n:], nil
 }
 
 // Get reads the resource at key into msg and returns it, or notFound when there is none (a nil
@@ -61,7 +130,7 @@ func Get[T proto.Message](ctx context.Context, c redis.Cmdable, key string, msg 
 }
 
 // GetMany reads the resources at keys, which must share one hash tag, in one round trip (one
-// pipeline to one node, also on a cluster). A missing resource is the zero T (nil).
+// script call on one node, also on a cluster). A missing resource is the zero T (nil).
 func GetMany[T proto.Message](ctx context.Context, rdb redis.UniversalClient, keys []string, newMsg func() T) ([]T, error) {
 	out := make([]T, len(keys))
 	if len(keys) == 0 {
@@ -72,17 +141,10 @@ func GetMany[T proto.Message](ctx context.Context, rdb redis.UniversalClient, ke
 			return nil, fmt.Errorf("commit: key %q is outside the hash tag of %q", k, keys[0])
 		}
 	}
-	pipe := rdb.Pipeline()
-	reads := make([]Stored, len(keys))
+	cmd := readRecords(ctx, rdb, keys)
 	for i, k := range keys {
-		reads[i] = Read(ctx, pipe, k)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, err
-	}
-	for i, r := range reads {
 		msg := newMsg()
-		found, err := r.Decode(msg)
+		found, err := (Stored{key: k, cmd: cmd, i: i}).Decode(msg)
 		if err != nil {
 			return nil, err
 		}

@@ -185,8 +185,9 @@ func TestFailedCheckWritesNeitherRecordNorEvent(t *testing.T) {
 		}
 		after, _ := b.rdb.XLen(ctx, sc.Stream()).Result()
 		exists, _ := b.rdb.Exists(ctx, sc.Key("r", "2"), sc.Key("all")).Result()
-		data, _ := b.rdb.HGet(ctx, sc.Key("r", "1"), commit.FieldData).Result()
-		if after != before || exists != 0 || data != "one" {
+		// The record as stored (pkg/commit's Put): the version's length, the version, the data.
+		data, _ := b.rdb.Get(ctx, sc.Key("r", "1")).Result()
+		if after != before || exists != 0 || data != "\x011one" {
 			t.Fatalf("failed writes left: %d new events, %d keys, record %q", after-before, exists, data)
 		}
 	})

@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crmcycle/crm/pkg/commit"
 )
 
 // Commands records the commands a client sends, by name and in order (a pipeline's one by one),
@@ -13,6 +15,7 @@ type Commands struct {
 	mu    sync.Mutex
 	names []string
 	trips int // round trips: a pipeline is one
+	reads int // record reads among the scripts
 }
 
 var _ redis.Hook = (*Commands)(nil)
@@ -36,15 +39,6 @@ func (c *Commands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 	}
 }
 
-func (c *Commands) record(cmds ...redis.Cmder) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.trips++
-	for _, cmd := range cmds {
-		c.names = append(c.names, cmd.Name())
-	}
-}
-
 // Count is how many commands of one name (lower case, "evalsha") were sent so far.
 func (c *Commands) Count(name string) int {
 	c.mu.Lock()
@@ -58,8 +52,26 @@ func (c *Commands) Count(name string) int {
 	return n
 }
 
-// Scripts is how many scripts (EVALSHA or EVAL: each one atomic write) were run so far.
-func (c *Commands) Scripts() int { return c.Count("evalsha") + c.Count("eval") }
+// Scripts is how many write scripts (EVALSHA or EVAL: each one atomic write) were run so far; a
+// record read (pkg/commit's read script) is not one.
+func (c *Commands) Scripts() int {
+	n := c.Count("evalsha") + c.Count("eval")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return n - c.reads
+}
+
+func (c *Commands) record(cmds ...redis.Cmder) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.trips++
+	for _, cmd := range cmds {
+		c.names = append(c.names, cmd.Name())
+		if commit.IsRecordRead(cmd) {
+			c.reads++
+		}
+	}
+}
 
 // Trips is how many round trips (a pipeline is one) were made since the last Take.
 func (c *Commands) Trips() int {
@@ -74,6 +86,6 @@ func (c *Commands) Take() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := c.names
-	c.names, c.trips = nil, 0
+	c.names, c.trips, c.reads = nil, 0, 0
 	return out
 }
