@@ -13,12 +13,10 @@ import (
 	"sync"
 	"testing"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/crmcycle/crm/gateway/gatewaytest"
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
-	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 )
 
 // TestTheWholeCycle carries one customer around the CRM cycle through the REST edge only, with
@@ -198,8 +196,8 @@ func checkHistory(t *testing.T, sys *system, tenant, key, customer, winRequest s
 				t.Fatal(err)
 			}
 			for _, e := range entries {
-				ev := &eventv1.Event{}
-				if err := proto.Unmarshal([]byte(e.Values["e"].(string)), ev); err != nil {
+				ev, err := events.Decode([]byte(e.Values["e"].(string)))
+				if err != nil {
 					t.Fatal(err)
 				}
 				if ev.GetTenantId() == tenant && ev.GetCustomerId() == customer {

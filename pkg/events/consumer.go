@@ -17,7 +17,6 @@ import (
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/keyspace"
@@ -375,8 +374,8 @@ func decodeEntry(m redis.XMessage) (*eventv1.Event, error) {
 	if !ok {
 		return nil, fmt.Errorf("entry %s has no %q field", m.ID, entryField)
 	}
-	ev := &eventv1.Event{}
-	if err := proto.Unmarshal([]byte(data), ev); err != nil {
+	ev, err := Decode([]byte(data))
+	if err != nil {
 		return nil, fmt.Errorf("entry %s: %w", m.ID, err)
 	}
 	return ev, nil

@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/propagation"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -23,7 +22,7 @@ type Publisher struct {
 }
 
 // Envelope wraps body (an event type and its payload, from the producer's declared types: see
-// eventv1.Type) in an event and returns it with its wire encoding, ready to append to the
+// eventv1.Type) in an event and returns it with its stored form (Encode), ready to append to the
 // producer's stream in the same atomic write as the change. The actor and request id come from the
 // Cause in ctx, which the platform set.
 func (p Publisher) Envelope(ctx context.Context, body eventv1.Body, tenantID, customerID string, at time.Time) (*eventv1.Event, []byte, error) {
@@ -51,7 +50,7 @@ func (p Publisher) Envelope(ctx context.Context, body eventv1.Body, tenantID, cu
 		RequestId:    cause.RequestID,
 		Method:       cause.Method,
 	}
-	data, err := proto.Marshal(ev)
+	data, err := Encode(ev)
 	if err != nil {
 		return nil, nil, fmt.Errorf("events: %w", err)
 	}

@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -108,9 +107,9 @@ func TestEnvelope(t *testing.T) {
 				t.Errorf("envelope (-want +got):\n%s", diff)
 			}
 
-			decoded := &eventv1.Event{}
-			if err := proto.Unmarshal(data, decoded); err != nil {
-				t.Fatalf("unmarshal the wire form: %v", err)
+			decoded, err := events.Decode(data)
+			if err != nil {
+				t.Fatalf("decode the stored form: %v", err)
 			}
 			if diff := cmp.Diff(ev, decoded, protocmp.Transform()); diff != "" {
 				t.Errorf("wire form (-envelope +decoded):\n%s", diff)

@@ -34,7 +34,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/auth"
 	"github.com/crmcycle/crm/pkg/events"
@@ -317,8 +316,8 @@ func (s *Suite) Events(t testing.TB, service, tenant, eventType string) []*event
 	var out []*eventv1.Event
 	for _, m := range msgs {
 		raw, _ := m.Values["e"].(string)
-		ev := &eventv1.Event{}
-		if err := proto.Unmarshal([]byte(raw), ev); err != nil {
+		ev, err := events.Decode([]byte(raw))
+		if err != nil {
 			t.Fatal(err)
 		}
 		if ev.GetTenantId() == tenant && (eventType == "" || ev.GetType() == eventType) {

@@ -93,8 +93,8 @@ func (f *reactionFixture) publish(t *testing.T, body eventv1.Body, customer stri
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("reading back %s: %v %v", id, msgs, err)
 	}
-	ev := &eventv1.Event{}
-	if err := proto.Unmarshal([]byte(msgs[0].Values["e"].(string)), ev); err != nil {
+	ev, err := events.Decode([]byte(msgs[0].Values["e"].(string)))
+	if err != nil {
 		t.Fatal(err)
 	}
 	return ev
@@ -170,8 +170,8 @@ func (f *reactionFixture) events(t *testing.T, eventType string) []*eventv1.Even
 	}
 	var out []*eventv1.Event
 	for _, m := range msgs {
-		ev := &eventv1.Event{}
-		if err := proto.Unmarshal([]byte(m.Values["e"].(string)), ev); err != nil {
+		ev, err := events.Decode([]byte(m.Values["e"].(string)))
+		if err != nil {
 			t.Fatal(err)
 		}
 		if ev.GetTenantId() == f.tenant && (eventType == "" || ev.GetType() == eventType) {

@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/propagation"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
@@ -137,8 +136,8 @@ func (f *fixture) eventTypes(t *testing.T) map[string]int {
 	}
 	out := map[string]int{}
 	for _, m := range msgs {
-		ev := &eventv1.Event{}
-		if err := proto.Unmarshal([]byte(m.Values["e"].(string)), ev); err != nil {
+		ev, err := events.Decode([]byte(m.Values["e"].(string)))
+		if err != nil {
 			t.Fatal(err)
 		}
 		if ev.GetTenantId() == f.tenant {

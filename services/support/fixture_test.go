@@ -9,7 +9,6 @@ import (
 	"buf.build/go/protovalidate"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/propagation"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/customerref"
 	"github.com/crmcycle/crm/pkg/events"
@@ -140,8 +139,8 @@ func (f fixture) events(t *testing.T, types ...string) []*eventv1.Event {
 	}
 	var out []*eventv1.Event
 	for _, m := range msgs {
-		ev := &eventv1.Event{}
-		if err := proto.Unmarshal([]byte(m.Values["e"].(string)), ev); err != nil {
+		ev, err := events.Decode([]byte(m.Values["e"].(string)))
+		if err != nil {
 			t.Fatal(err)
 		}
 		if ev.GetTenantId() != f.tenant {

@@ -56,8 +56,8 @@ func (f fixture) eventsOfType(t *testing.T, eventType string) []*eventv1.Event {
 	}
 	var out []*eventv1.Event
 	for _, m := range msgs {
-		ev := &eventv1.Event{}
-		if err := proto.Unmarshal([]byte(m.Values["e"].(string)), ev); err != nil {
+		ev, err := events.Decode([]byte(m.Values["e"].(string)))
+		if err != nil {
 			t.Fatal(err)
 		}
 		if ev.GetTenantId() == f.tenant && ev.GetType() == eventType {

@@ -59,8 +59,8 @@ func (f fixture) streamLen(t *testing.T) int64 {
 	}
 	var n int64
 	for _, m := range msgs {
-		ev := &eventv1.Event{}
-		if err := proto.Unmarshal([]byte(m.Values["e"].(string)), ev); err != nil {
+		ev, err := events.Decode([]byte(m.Values["e"].(string)))
+		if err != nil {
 			t.Fatal(err)
 		}
 		if ev.GetTenantId() == f.tenant {

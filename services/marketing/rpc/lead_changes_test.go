@@ -9,10 +9,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	"github.com/crmcycle/crm/pkg/events"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -122,8 +121,8 @@ func TestEraseLead(t *testing.T) {
 	for streams.Next(ctx) {
 		msgs, _ := sys.Suite.Redis.XRange(ctx, streams.Val(), "-", "+").Result()
 		for _, m := range msgs {
-			ev := &eventv1.Event{}
-			if err := proto.Unmarshal([]byte(m.Values["e"].(string)), ev); err != nil {
+			ev, err := events.Decode([]byte(m.Values["e"].(string)))
+			if err != nil {
 				t.Fatal(err)
 			}
 			if ev.GetTenantId() == tenant && ev.GetType() == "marketing.lead.erased" {

@@ -30,7 +30,6 @@ import (
 	exact "github.com/crmcycle/crm/pkg/money"
 	"github.com/crmcycle/crm/pkg/redistest"
 	"github.com/crmcycle/crm/pkg/servicetest"
-	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
@@ -447,8 +446,8 @@ func TestValuesCombineOnMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	decoded := &eventv1.Event{}
-	if err := proto.Unmarshal(ev, decoded); err != nil {
+	decoded, err := events.Decode(ev)
+	if err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {

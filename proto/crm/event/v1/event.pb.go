@@ -54,9 +54,23 @@ type Event struct {
 	RequestId string `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// The gRPC method of the call that made the change, for example
 	// "/crm.sales.v1.SalesService/WinOpportunity"; empty for a reaction or a sweep.
-	Method        string `protobuf:"bytes,12,opt,name=method,proto3" json:"method,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Method string `protobuf:"bytes,12,opt,name=method,proto3" json:"method,omitempty"`
+	// Compact forms, set only in the stored entry (pkg/events.Encode writes them, Decode turns them
+	// back into the fields above, which is all a consumer sees): a stream entry costs Redis memory
+	// for as long as it is kept, and the text forms of ids and trace context are twice their size.
+	// id, customer_id and request_id as the 16 bytes of their UUID.
+	IdBytes         []byte `protobuf:"bytes,13,opt,name=id_bytes,json=idBytes,proto3" json:"id_bytes,omitempty"`
+	CustomerIdBytes []byte `protobuf:"bytes,14,opt,name=customer_id_bytes,json=customerIdBytes,proto3" json:"customer_id_bytes,omitempty"`
+	RequestIdBytes  []byte `protobuf:"bytes,15,opt,name=request_id_bytes,json=requestIdBytes,proto3" json:"request_id_bytes,omitempty"`
+	// traceparent (version 00) as trace id (16 bytes), parent span id (8) and flags (1).
+	Trace []byte `protobuf:"bytes,16,opt,name=trace,proto3" json:"trace,omitempty"`
+	// method without the "/crm.<producer>.v1." every method of the producing service starts with.
+	MethodSuffix string `protobuf:"bytes,17,opt,name=method_suffix,json=methodSuffix,proto3" json:"method_suffix,omitempty"`
+	// actor's api_key_id or event_id as the 16 bytes of their UUID.
+	ActorApiKeyIdBytes []byte `protobuf:"bytes,18,opt,name=actor_api_key_id_bytes,json=actorApiKeyIdBytes,proto3" json:"actor_api_key_id_bytes,omitempty"`
+	ActorEventIdBytes  []byte `protobuf:"bytes,19,opt,name=actor_event_id_bytes,json=actorEventIdBytes,proto3" json:"actor_event_id_bytes,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Event) Reset() {
@@ -173,6 +187,55 @@ func (x *Event) GetMethod() string {
 	return ""
 }
 
+func (x *Event) GetIdBytes() []byte {
+	if x != nil {
+		return x.IdBytes
+	}
+	return nil
+}
+
+func (x *Event) GetCustomerIdBytes() []byte {
+	if x != nil {
+		return x.CustomerIdBytes
+	}
+	return nil
+}
+
+func (x *Event) GetRequestIdBytes() []byte {
+	if x != nil {
+		return x.RequestIdBytes
+	}
+	return nil
+}
+
+func (x *Event) GetTrace() []byte {
+	if x != nil {
+		return x.Trace
+	}
+	return nil
+}
+
+func (x *Event) GetMethodSuffix() string {
+	if x != nil {
+		return x.MethodSuffix
+	}
+	return ""
+}
+
+func (x *Event) GetActorApiKeyIdBytes() []byte {
+	if x != nil {
+		return x.ActorApiKeyIdBytes
+	}
+	return nil
+}
+
+func (x *Event) GetActorEventIdBytes() []byte {
+	if x != nil {
+		return x.ActorEventIdBytes
+	}
+	return nil
+}
+
 // Actor is who or what made a change.
 type Actor struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -281,7 +344,7 @@ var File_crm_event_v1_event_proto protoreflect.FileDescriptor
 
 const file_crm_event_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x18crm/event/v1/event.proto\x12\fcrm.event.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x03\n" +
+	"\x18crm/event/v1/event.proto\x12\fcrm.event.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x05\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1b\n" +
@@ -299,7 +362,14 @@ const file_crm_event_v1_event_proto_rawDesc = "" +
 	" \x01(\v2\x13.crm.event.v1.ActorR\x05actor\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\v \x01(\tR\trequestId\x12\x16\n" +
-	"\x06method\x18\f \x01(\tR\x06method\"d\n" +
+	"\x06method\x18\f \x01(\tR\x06method\x12\x19\n" +
+	"\bid_bytes\x18\r \x01(\fR\aidBytes\x12*\n" +
+	"\x11customer_id_bytes\x18\x0e \x01(\fR\x0fcustomerIdBytes\x12(\n" +
+	"\x10request_id_bytes\x18\x0f \x01(\fR\x0erequestIdBytes\x12\x14\n" +
+	"\x05trace\x18\x10 \x01(\fR\x05trace\x12#\n" +
+	"\rmethod_suffix\x18\x11 \x01(\tR\fmethodSuffix\x122\n" +
+	"\x16actor_api_key_id_bytes\x18\x12 \x01(\fR\x12actorApiKeyIdBytes\x12/\n" +
+	"\x14actor_event_id_bytes\x18\x13 \x01(\fR\x11actorEventIdBytes\"d\n" +
 	"\x05Actor\x12\x1e\n" +
 	"\n" +
 	"api_key_id\x18\x01 \x01(\tH\x00R\bapiKeyId\x12\x1b\n" +

@@ -1,0 +1,176 @@
+package events
+
+import (
+	"encoding/hex"
+	"strings"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+)
+
+// The stored form of an event (its stream entry) is the envelope with its largest texts in
+// compact form: a stream entry costs Redis memory for as long as it is kept, and text ids, the
+// payload's type URL and the method repeat what the type already says. Encode writes it, Decode
+// reads it back into the full envelope, the only form code outside this file sees. Decode also
+// reads an entry stored in full (written before the compact form): nothing needs migrating.
+//
+//   - id, customer_id, request_id and the actor's api_key_id or event_id: the 16 bytes of their
+//     UUID, when they are one in canonical form (*_bytes fields);
+//   - producer: left out when it is the type's first part ("marketing" of "marketing.lead.captured");
+//   - the payload's type URL: without "type.googleapis.com/crm.<producer>.v1." when the payload is
+//     a message of the producer's package;
+//   - method: without "/crm.<producer>.v1.<Producer>Service/" when it is the producer's own method;
+//   - traceparent (version 00): trace id, span id and flags as 25 bytes (trace).
+const typeURLPrefix = "type.googleapis.com/"
+
+// Encode is the stored form of ev (see above).
+func Encode(ev *eventv1.Event) ([]byte, error) {
+	producer := producerOf(ev.GetType())
+	w := &eventv1.Event{
+		Type:         ev.GetType(),
+		TenantId:     ev.GetTenantId(),
+		OccurredTime: ev.GetOccurredTime(),
+		Tracestate:   ev.GetTracestate(),
+		Payload:      ev.GetPayload(),
+	}
+	w.Id, w.IdBytes = compactID(ev.GetId())
+	w.CustomerId, w.CustomerIdBytes = compactID(ev.GetCustomerId())
+	w.RequestId, w.RequestIdBytes = compactID(ev.GetRequestId())
+	if ev.GetProducer() != producer {
+		w.Producer = ev.GetProducer()
+	}
+	if p := ev.GetPayload(); p != nil {
+		if short, ok := strings.CutPrefix(p.GetTypeUrl(), typeURLPrefix+packageOf(producer)); ok && !strings.Contains(short, ".") {
+			w.Payload = &anypb.Any{TypeUrl: short, Value: p.GetValue()}
+		}
+	}
+	if name, ok := strings.CutPrefix(ev.GetMethod(), methodPrefix(producer)); ok && name != "" {
+		w.MethodSuffix = name
+	} else {
+		w.Method = ev.GetMethod()
+	}
+	if trace, ok := packTraceparent(ev.GetTraceparent()); ok {
+		w.Trace = trace
+	} else {
+		w.Traceparent = ev.GetTraceparent()
+	}
+	switch a := ev.GetActor().GetKind().(type) {
+	case *eventv1.Actor_ApiKeyId:
+		if w.ActorApiKeyIdBytes = idBytes(a.ApiKeyId); w.ActorApiKeyIdBytes == nil {
+			w.Actor = ev.GetActor()
+		}
+	case *eventv1.Actor_EventId:
+		if w.ActorEventIdBytes = idBytes(a.EventId); w.ActorEventIdBytes == nil {
+			w.Actor = ev.GetActor()
+		}
+	default:
+		w.Actor = ev.GetActor()
+	}
+	return proto.Marshal(w)
+}
+
+// Decode reads a stored event, compact or in full, into the full envelope.
+func Decode(data []byte) (*eventv1.Event, error) {
+	ev := &eventv1.Event{}
+	if err := proto.Unmarshal(data, ev); err != nil {
+		return nil, err
+	}
+	producer := producerOf(ev.GetType())
+	ev.Id, ev.IdBytes = expandID(ev.GetId(), ev.GetIdBytes()), nil
+	ev.CustomerId, ev.CustomerIdBytes = expandID(ev.GetCustomerId(), ev.GetCustomerIdBytes()), nil
+	ev.RequestId, ev.RequestIdBytes = expandID(ev.GetRequestId(), ev.GetRequestIdBytes()), nil
+	if ev.Producer == "" {
+		ev.Producer = producer
+	}
+	if p := ev.GetPayload(); p != nil && p.GetTypeUrl() != "" && !strings.Contains(p.GetTypeUrl(), ".") {
+		p.TypeUrl = typeURLPrefix + packageOf(producer) + p.GetTypeUrl()
+	}
+	if ev.MethodSuffix != "" {
+		ev.Method, ev.MethodSuffix = methodPrefix(producer)+ev.MethodSuffix, ""
+	}
+	if len(ev.Trace) == 25 {
+		ev.Traceparent, ev.Trace = "00-"+hex.EncodeToString(ev.Trace[:16])+"-"+hex.EncodeToString(ev.Trace[16:24])+"-"+
+			hex.EncodeToString(ev.Trace[24:]), nil
+	}
+	if len(ev.ActorApiKeyIdBytes) == 16 {
+		ev.Actor = &eventv1.Actor{Kind: &eventv1.Actor_ApiKeyId{ApiKeyId: uuid.UUID(ev.ActorApiKeyIdBytes).String()}}
+	} else if len(ev.ActorEventIdBytes) == 16 {
+		ev.Actor = &eventv1.Actor{Kind: &eventv1.Actor_EventId{EventId: uuid.UUID(ev.ActorEventIdBytes).String()}}
+	}
+	ev.ActorApiKeyIdBytes, ev.ActorEventIdBytes = nil, nil
+	return ev, nil
+}
+
+// producerOf is the producing service an event type names: "marketing" of "marketing.lead.captured".
+func producerOf(typ string) string {
+	p, _, _ := strings.Cut(typ, ".")
+	return p
+}
+
+// packageOf is the proto package of a service's messages, with its trailing dot.
+func packageOf(service string) string { return "crm." + service + ".v1." }
+
+// methodPrefix is what every gRPC method of a service starts with: "/crm.sales.v1.SalesService/".
+func methodPrefix(service string) string {
+	if service == "" {
+		return "/"
+	}
+	return "/" + packageOf(service) + strings.ToUpper(service[:1]) + service[1:] + "Service/"
+}
+
+// compactID moves a canonical UUID to its 16 bytes; anything else stays text.
+func compactID(id string) (string, []byte) {
+	if b := idBytes(id); b != nil {
+		return "", b
+	}
+	return id, nil
+}
+
+// idBytes is the 16 bytes of id when it is a UUID in canonical form (lower-case hex, hyphenated
+// 8-4-4-4-12), the only form expandID gives back.
+func idBytes(id string) []byte {
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
+		return nil
+	}
+	var digits [32]byte
+	copy(digits[:], id[:8])
+	copy(digits[8:], id[9:13])
+	copy(digits[12:], id[14:18])
+	copy(digits[16:], id[19:23])
+	copy(digits[20:], id[24:])
+	for _, c := range digits {
+		if ('0' > c || c > '9') && ('a' > c || c > 'f') {
+			return nil
+		}
+	}
+	out := make([]byte, 16)
+	_, _ = hex.Decode(out, digits[:])
+	return out
+}
+
+func expandID(text string, b []byte) string {
+	if len(b) == 16 {
+		return uuid.UUID(b).String()
+	}
+	return text
+}
+
+// packTraceparent packs a version-00 traceparent ("00-<32 hex>-<16 hex>-<2 hex>", lower case).
+func packTraceparent(tp string) ([]byte, bool) {
+	if len(tp) != 55 || tp[:3] != "00-" || tp[35] != '-' || tp[52] != '-' {
+		return nil, false
+	}
+	out := make([]byte, 25)
+	for _, part := range []struct {
+		text string
+		into []byte
+	}{{tp[3:35], out[:16]}, {tp[36:52], out[16:24]}, {tp[53:], out[24:]}} {
+		if _, err := hex.Decode(part.into, []byte(part.text)); err != nil || strings.ToLower(part.text) != part.text {
+			return nil, false
+		}
+	}
+	return out, true
+}
