@@ -127,7 +127,7 @@ func (s *Store) RedeemPoints(ctx context.Context, tenant, customer string, e *ma
 
 var _ marketing.LoyaltyProgramStore = (*Store)(nil)
 
-// The tenant's loyalty programme is one resource hash {d, v}.
+// The tenant's loyalty programme is one record (pkg/commit).
 func (k leadKeys) loyaltyProgram() string { return k.Key("loyalty-program") }
 
 // LoyaltyProgram implements marketing.LoyaltyProgramStore: one round trip.

@@ -10,7 +10,7 @@ import (
 
 var _ marketing.ScoringStore = (*Store)(nil)
 
-// The tenant's scoring rules are one resource hash {d, v}.
+// The tenant's scoring rules are one record (pkg/commit).
 func (k leadKeys) scoringRules() string { return k.Key("scoring-rules") }
 
 // ScoringRules implements marketing.ScoringStore and marketing.Store: one round trip.

@@ -1,4 +1,4 @@
-// Package redisstore keeps marketing's leads on Redis: a lead is a hash {d: protobuf, v: version}
+// Package redisstore keeps marketing's leads on Redis: a lead is a pkg/commit record
 // under crm:{p<N>}:marketing:<tenant>:lead:<id>; a hash maps normalized e-mails to lead ids; sorted
 // sets with equal scores order lead ids (UUIDv7, so time-ordered) for all leads and per status and
 // channel. Every write, with its index updates and outbox event, is one atomic commit.

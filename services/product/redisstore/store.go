@@ -1,7 +1,7 @@
-// Package redisstore keeps the product service's data on Redis. Each resource is a hash
-// {d: protobuf, v: version} under crm:{p<N>}:product:<tenant>:<kind>:<id>; sorted sets with equal
-// scores order time-ordered ids for the list indexes; hashes hold the unique SKUs, the counters and
-// the grants. Every write, with its index updates and outbox event, is one atomic commit.
+// Package redisstore keeps the product service's data on Redis. Each resource is a pkg/commit
+// record under crm:{p<N>}:product:<tenant>:<kind>:<id>; sorted sets with equal scores order
+// time-ordered ids for the list indexes; hashes hold the unique SKUs, the counters and the grants.
+// Every write, with its index updates and outbox event, is one atomic commit.
 package redisstore
 
 import (

@@ -1,4 +1,4 @@
-// Package redisstore keeps sales on Redis. A resource is a hash {d: protobuf, v: version} under
+// Package redisstore keeps sales on Redis. A resource is a pkg/commit record under
 // crm:{p<N>}:sales:<tenant>:<kind>:<id>; unique values (account domains, contact e-mails) are
 // hashes of value to owner; indexes are sorted sets under ix:<kind>[:<field>:<value>], holding
 // ids (UUIDv7, so newest first by lex order) or "<sort key>\x00<id>" for ordered ones (name,

@@ -1,4 +1,4 @@
-// Package redisstore keeps support's tickets on Redis. A ticket is a hash {d: protobuf, v: version}
+// Package redisstore keeps support's tickets on Redis. A ticket is a pkg/commit record
 // under crm:{p<N>}:support:<tenant>:ticket:<id>; sorted sets with equal scores order ticket ids
 // (UUIDv7, so time-ordered) for all tickets and per status, priority, assignee, customer, product
 // and breached; a ticket's comments are a hash of protobufs beside a sorted set of their ids. The
