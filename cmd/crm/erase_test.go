@@ -13,10 +13,9 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/protobuf/proto"
 
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
-	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 )
 
 // allowPrivateWebhooks lets the suite deliver to receivers on loopback.
@@ -130,8 +129,8 @@ func TestEraseLeavesNoPersonalDataInTheIntegrationService(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, e := range entries {
-				ev := &eventv1.Event{}
-				if err := proto.Unmarshal([]byte(e.Values["e"].(string)), ev); err != nil {
+				ev, err := events.Decode([]byte(e.Values["e"].(string)))
+				if err != nil {
 					t.Fatal(err)
 				}
 				if ev.GetTenantId() == tenant {
