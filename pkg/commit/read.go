@@ -5,15 +5,29 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
 )
 
 //go:embed read.lua
-var readSource string
+var readFile string
+
+// readSource is read.lua without its comment lines: a read on a pipeline sends it whole (EVAL).
+var readSource = withoutComments(readFile)
 
 var readScript = redis.NewScript(readSource)
+
+func withoutComments(lua string) string {
+	var b strings.Builder
+	for line := range strings.Lines(lua) {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
 
 // Stored is the read of one resource, done or queued on a pipeline: Decode it once the pipeline
 // ran. It lets a read that needs other keys too (counters, markers) stay one round trip.
