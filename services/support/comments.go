@@ -13,8 +13,8 @@ import (
 )
 
 // AddComment adds a public reply or an internal note to a ticket that is not CLOSED; author is
-// who wrote it when the comment does not say. The first public reply by an agent stops the
-// first-response clock (a late one is a breach, recorded with its event if the sweep has not yet).
+// who wrote it when the comment does not say. A public reply by an agent opens a NEW ticket. The
+// first public reply by an agent stops the first-response clock (a late one is a breach, recorded with its event if the sweep has not yet).
 // The comment commits with a check that the ticket did not change, so it never lands on a ticket
 // closed in the meantime, and concurrent comments all land, each once.
 func (s *Tickets) AddComment(ctx context.Context, tenant, ticketID string, in *Comment, author string) (*Comment, error) {
@@ -30,10 +30,18 @@ func (s *Tickets) AddComment(ctx context.Context, tenant, ticketID string, in *C
 		if c.comment.AuthorId == "" {
 			c.comment.AuthorId = author
 		}
-		first := !in.GetInternal() && !in.GetCustomerAuthored() && t.GetFirstResponse().GetMetTime() == nil
+		agentReply := !in.GetInternal() && !in.GetCustomerAuthored()
+		first := agentReply && t.GetFirstResponse().GetMetTime() == nil
 		if first {
 			t.FirstResponse.MetTime = timestamppb.New(now)
 			c.touched = true
+		}
+		if agentReply && t.GetStatus() == supportv1.TicketStatus_TICKET_STATUS_NEW {
+			// An agent answering is an agent working on it: NEW -> OPEN, as a :open would, in the
+			// same commit (Zendesk does the same), so a replied ticket never sits in the NEW queue.
+			if err := moveTicket(t, MoveOpen, now, 0, c); err != nil {
+				return err
+			}
 		}
 		c.events = append(c.events, supportv1.EventCommentAdded.Of(
 			&supportv1.CommentAdded{CommentId: id, Internal: in.GetInternal(), FirstResponse: first}))
