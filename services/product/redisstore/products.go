@@ -63,11 +63,15 @@ func idOfMember(m string) string {
 	return m
 }
 
+// skuKey is a SKU as the unique index holds it: SKUs are unique case-insensitively, like e-mails
+// and domains (ABC-1 and abc-1 are one SKU), while the product keeps the SKU as written.
+func skuKey(sku string) string { return strings.ToLower(sku) }
+
 // CreateProduct implements product.CatalogStore.
 func (s *Store) CreateProduct(ctx context.Context, tenant string, p *product.Product, event []byte) error {
 	k := s.scope(tenant)
 	err := commit.New().
-		Unique(k.skus(), p.GetSku(), p.GetId()).
+		Unique(k.skus(), skuKey(p.GetSku()), p.GetId()).
 		Save(k.product(p.GetId()), p, "", p.GetEtag()).
 		Move(nil, k.productEntries(p)).
 		Append(k.Stream(), event).Run(ctx, s.rdb)
