@@ -7,6 +7,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/events"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
@@ -33,7 +34,8 @@ func NewReactions(store ReactionStore, lifecycle *Lifecycle, loyalty *Loyalty, p
 }
 
 // Routes are the events marketing reacts to, each with its handler; events.Subscribe makes them
-// marketing's subscriptions to the sales, product and support streams.
+// marketing's subscriptions to the sales, product and support streams, and to its own (a SUSPECT
+// captured or engaged becomes a PROSPECT).
 func (r *Reactions) Routes() []events.Route {
 	return []events.Route{
 		events.On(salesv1.EventLeadConverted, r.leadConverted),
@@ -48,6 +50,8 @@ func (r *Reactions) Routes() []events.Route {
 		events.On(productv1.EventAdoptionChanged, r.adoptionChanged),
 		events.On(supportv1.EventNpsRecorded, r.npsRecorded),
 		events.On(supportv1.EventTicketSlaBreached, r.slaBreached),
+		events.On(marketingv1.EventLeadCaptured, r.leadCaptured),
+		events.On(marketingv1.EventLeadEngaged, r.leadEngaged),
 	}
 }
 

@@ -1,0 +1,79 @@
+package marketing_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/crmcycle/crm/pkg/events"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+	"github.com/crmcycle/crm/services/marketing"
+)
+
+// TestASuspectBecomesAProspectWhenEngaged: people imported or subscribed by consent only enter as
+// SUSPECTs and stay so until captured or engaged as a lead, which moves them to PROSPECT (a fact,
+// recorded once however often delivered); with an order the facts make a customer whichever event
+// comes first.
+func TestASuspectBecomesAProspectWhenEngaged(t *testing.T) {
+	f := newReactionFixture(t)
+	ctx := context.Background()
+	customers := marketing.NewCustomers(f.store, events.Publisher{Producer: "marketing", Propagator: propagation.TraceContext{}}, time.Now)
+	suspect := func(origin marketingv1.CustomerOrigin) string {
+		r, err := customers.Resolve(ctx, f.tenant, marketing.ResolveRequest{Email: uuid.NewString() + "@example.com", Create: true, Origin: origin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.stage(t, r.GetCustomerId()).GetStage(); got != marketingv1.LifecycleStage_LIFECYCLE_STAGE_SUSPECT {
+			t.Fatalf("registered by %v: %v, want SUSPECT", origin, got)
+		}
+		return r.GetCustomerId()
+	}
+	captured := func(c string) *eventv1.Event {
+		return f.publish(t, marketingv1.EventLeadCaptured.Of(&marketingv1.LeadCaptured{LeadId: uuid.NewString(), CustomerId: c}), c)
+	}
+	engaged := func(c string) *eventv1.Event {
+		return f.publish(t, marketingv1.EventLeadEngaged.Of(&marketingv1.LeadEngaged{LeadId: uuid.NewString(), CustomerId: c}), c)
+	}
+	order := func(c string) *eventv1.Event {
+		return f.publish(t, salesv1.EventOrderPlaced.Of(&salesv1.OrderPlaced{Order: &salesv1.Order{Id: uuid.NewString(), CustomerId: c, Total: eur(10, 0)}}), c)
+	}
+
+	idle := suspect(marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_IMPORT)
+	f.deliverTwice(t, order(suspect(marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_CONSENT))) // another person's order
+	if got := f.stage(t, idle).GetStage(); got != marketingv1.LifecycleStage_LIFECYCLE_STAGE_SUSPECT {
+		t.Errorf("an imported person nobody engaged: %v, want SUSPECT", got)
+	}
+	for _, tt := range []struct {
+		name   string
+		origin marketingv1.CustomerOrigin
+		events func(c string) []*eventv1.Event
+		want   marketingv1.LifecycleStage
+	}{
+		{"imported, then captured", marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_IMPORT,
+			func(c string) []*eventv1.Event { return []*eventv1.Event{captured(c)} }, marketingv1.LifecycleStage_LIFECYCLE_STAGE_PROSPECT},
+		{"consent only, then engaged", marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_CONSENT,
+			func(c string) []*eventv1.Event { return []*eventv1.Event{engaged(c)} }, marketingv1.LifecycleStage_LIFECYCLE_STAGE_PROSPECT},
+		{"captured, then an order", marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_IMPORT,
+			func(c string) []*eventv1.Event { return []*eventv1.Event{captured(c), order(c)} }, marketingv1.LifecycleStage_LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER},
+		{"an order, then captured", marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_IMPORT,
+			func(c string) []*eventv1.Event { return []*eventv1.Event{order(c), captured(c)} }, marketingv1.LifecycleStage_LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER},
+	} {
+		c := suspect(tt.origin)
+		for _, ev := range tt.events(c) {
+			f.deliverTwice(t, ev)
+		}
+		lc := f.stage(t, c)
+		if lc.GetStage() != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, lc.GetStage(), tt.want)
+		}
+		if tt.want == marketingv1.LifecycleStage_LIFECYCLE_STAGE_PROSPECT &&
+			(len(lc.GetHistory()) != 2 || lc.GetHistory()[1].GetFrom() != marketingv1.LifecycleStage_LIFECYCLE_STAGE_SUSPECT) {
+			t.Errorf("%s: history %v, want SUSPECT then PROSPECT once", tt.name, lc.GetHistory())
+		}
+	}
+}
