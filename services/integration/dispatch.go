@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/commit"
@@ -76,6 +77,7 @@ type Dispatcher struct {
 	client    *http.Client
 	logger    *slog.Logger
 	now       func() time.Time
+	metrics   webhookMetrics
 
 	mu       sync.Mutex
 	inFlight map[string]bool          // delivery ids submitted and not finished
@@ -84,11 +86,11 @@ type Dispatcher struct {
 	ctx      context.Context
 }
 
-// NewDispatcher returns a dispatcher; Run starts it.
-func NewDispatcher(cfg DispatchConfig, store *redisstore.Store, endpoints *Endpoints, logger *slog.Logger, now func() time.Time) *Dispatcher {
+// NewDispatcher returns a dispatcher; Run starts it. Its metrics go to mp (none when nil).
+func NewDispatcher(cfg DispatchConfig, store *redisstore.Store, endpoints *Endpoints, logger *slog.Logger, now func() time.Time, mp metric.MeterProvider) *Dispatcher {
 	cfg = cfg.withDefaults()
 	return &Dispatcher{
-		cfg: cfg, store: store, endpoints: endpoints, logger: logger, now: now,
+		cfg: cfg, store: store, endpoints: endpoints, logger: logger, now: now, metrics: newWebhookMetrics(mp),
 		client:   NewHTTPClient(cfg.Timeout, cfg.AllowPrivate),
 		inFlight: map[string]bool{}, slots: map[string]chan struct{}{}, waiting: map[string]int{},
 		ctx: context.Background(),
@@ -188,6 +190,8 @@ func (d *Dispatcher) send(ctx context.Context, tenant, endpointID, id string) er
 	if ctx.Err() != nil {
 		return nil // stopping: the claim runs out and another sender tries again
 	}
+	d.metrics.attempted(ctx, endpointID, del.Delivery.GetEventId(), time.Duration(attempt.GetLatencyMs())*time.Millisecond,
+		status >= 200 && status < 300, d.now())
 	return d.finish(ctx, tenant, ep, del, attempt, status, retryAfter)
 }
 
@@ -266,6 +270,7 @@ func (d *Dispatcher) finish(ctx context.Context, tenant string, ep *integrationv
 	case status == http.StatusGone:
 		rec.State, rec.NextAttemptTime = integrationv1.DeliveryState_DELIVERY_STATE_DEAD, nil
 		rec.DeadReason = "the endpoint answered 410 Gone and was disabled"
+		d.metrics.count(ctx, ep.GetId(), OutcomeDead)
 		if err := d.endpoints.disable(ctx, tenant, ep.GetId(), "the endpoint answered 410 Gone"); err != nil {
 			return err
 		}
@@ -279,9 +284,11 @@ func (d *Dispatcher) finish(ctx context.Context, tenant string, ep *integrationv
 		if now.Add(wait).After(rec.GetCreateTime().AsTime().Add(d.cfg.MaxAge)) {
 			rec.State, rec.NextAttemptTime = integrationv1.DeliveryState_DELIVERY_STATE_DEAD, nil
 			rec.DeadReason = fmt.Sprintf("gave up after %d attempts over %v", rec.AttemptCount, d.cfg.MaxAge)
+			d.metrics.count(ctx, ep.GetId(), OutcomeDead)
 		} else {
 			next = now.Add(wait)
 			rec.NextAttemptTime = timestamppb.New(next)
+			d.metrics.count(ctx, ep.GetId(), OutcomeRetried)
 		}
 		failures, err := d.endpoints.failed(ctx, tenant, ep.GetId())
 		if err != nil {

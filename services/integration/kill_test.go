@@ -12,6 +12,7 @@ import (
 
 	"buf.build/go/protovalidate"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -36,6 +37,12 @@ type instance struct {
 
 func startInstance(t *testing.T, suite *servicetest.Suite, cfg integration.DispatchConfig) *instance {
 	t.Helper()
+	return startInstanceWith(t, suite, cfg, nil)
+}
+
+// startInstanceWith starts an instance whose webhook metrics go to mp.
+func startInstanceWith(t *testing.T, suite *servicetest.Suite, cfg integration.DispatchConfig, mp metric.MeterProvider) *instance {
+	t.Helper()
 	d := suite.Deps
 	store := redisstore.New(d.Redis, d.Keys)
 	pub := events.Publisher{Producer: "integration", Propagator: d.Telemetry.Propagator}
@@ -45,7 +52,7 @@ func startInstance(t *testing.T, suite *servicetest.Suite, cfg integration.Dispa
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	endpoints := integration.NewEndpoints(store, pub, v, cfg.AllowPrivate, time.Now)
-	dispatcher := integration.NewDispatcher(cfg, store, endpoints, quiet, time.Now)
+	dispatcher := integration.NewDispatcher(cfg, store, endpoints, quiet, time.Now, mp)
 	endpoints.Attach(dispatcher)
 	recorder := integration.NewRecorder(store, integration.NewSettings(store, pub, time.Now), dispatcher, time.Now)
 	opts, err := redis.ParseURL(redistest.URL())

@@ -47,7 +47,7 @@ func recorderOn(t *testing.T, rdb redis.UniversalClient, now func() time.Time) *
 		t.Fatal(err)
 	}
 	endpoints := integration.NewEndpoints(store, pub, v, true, now)
-	dispatcher := integration.NewDispatcher(integration.DispatchConfig{AllowPrivate: true}, store, endpoints, slog.New(slog.NewTextHandler(io.Discard, nil)), now)
+	dispatcher := integration.NewDispatcher(integration.DispatchConfig{AllowPrivate: true}, store, endpoints, slog.New(slog.NewTextHandler(io.Discard, nil)), now, nil)
 	endpoints.Attach(dispatcher)
 	stopped, stop := context.WithCancel(context.Background())
 	stop()

@@ -51,7 +51,7 @@ func New(cfg Config, deps platform.Deps) (*Service, error) {
 		return nil, err
 	}
 	endpoints := integration.NewEndpoints(store, publisher, validator, cfg.Webhooks.AllowPrivate, deps.Now)
-	dispatcher := integration.NewDispatcher(cfg.Webhooks, store, endpoints, deps.Logger, deps.Now)
+	dispatcher := integration.NewDispatcher(cfg.Webhooks, store, endpoints, deps.Logger, deps.Now, deps.Telemetry.MeterProvider)
 	endpoints.Attach(dispatcher)
 	settings := integration.NewSettings(store, publisher, deps.Now)
 	return &Service{
