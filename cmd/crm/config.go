@@ -83,7 +83,7 @@ func (c *processConfig) registerFlags(fs *flag.FlagSet, withTarget bool) {
 	c.RateLimit.RegisterFlags(fs)
 	fs.BoolVar(&c.Integration.Webhooks.AllowPrivate, "webhook-allow-private", false, "let webhook endpoints be loopback, private or link-local addresses (tests and development; crm dev turns it on)")
 	fs.DurationVar(&c.Integration.Webhooks.Timeout, "webhook-timeout", 10*time.Second, "how long one webhook delivery attempt may take")
-	fs.IntVar(&c.Integration.Webhooks.Concurrency, "webhook-concurrency", 4, "attempts in flight per webhook endpoint per process")
+	fs.IntVar(&c.Integration.Webhooks.Concurrency, "webhook-concurrency", 16, "attempts in flight per webhook endpoint per process")
 }
 
 // parse parses args, applies the environment and validates.

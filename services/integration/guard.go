@@ -43,7 +43,7 @@ func NewHTTPClient(timeout time.Duration, allowPrivate bool) *http.Client {
 	transport := &http.Transport{
 		DialContext:           dialer.DialContext,
 		Proxy:                 nil, // a proxy would dial for us, past the check
-		MaxIdleConnsPerHost:   8,
+		MaxIdleConnsPerHost:   32,  // above --webhook-concurrency, so each in-flight attempt keeps its connection
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   timeout,
 		ResponseHeaderTimeout: timeout,

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -130,7 +131,10 @@ func (r *Recorder) Record(ctx context.Context, ev *eventv1.Event) error {
 			r.mu.Unlock()
 			for i, d := range deliveries {
 				d.Delivery.Sequence = seqs[i]
-				r.sender.Submit(tenant, d.Delivery.GetEndpointId(), d.Delivery.GetId())
+				fresh := &redisstore.Delivery{Delivery: d.Delivery, Version: "1", Body: sequenced(seqs[i], d.Body)}
+				if !r.sender.Submit(tenant, d.Delivery.GetEndpointId(), d.Delivery.GetId(), fresh) {
+					r.sender.requeue(ctx, tenant, redisstore.DueMember(tenant, d.Delivery.GetEndpointId(), d.Delivery.GetId()))
+				}
 			}
 		}
 		return nil
@@ -210,6 +214,11 @@ func (r *Recorder) deliveriesOf(ev *eventv1.Event, eps []*integrationv1.WebhookE
 		})
 	}
 	return out, nil
+}
+
+// sequenced is a delivery body as the ingest script stores it: the sequence number first.
+func sequenced(seq int64, body []byte) []byte {
+	return append([]byte(`{"sequence":`+strconv.FormatInt(seq, 10)+`,`), body[1:]...)
 }
 
 // Matches reports whether an endpoint's event-type filter takes typ: exact names, "*", or

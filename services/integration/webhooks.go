@@ -255,11 +255,6 @@ func (e *Endpoints) signing(ctx context.Context, tenant, id string) (*integratio
 	return ep, prev.Val(), nil
 }
 
-// succeeded resets the endpoint's run of failures.
-func (e *Endpoints) succeeded(ctx context.Context, tenant, id string) error {
-	return e.store.Redis().Del(ctx, redisstore.FailuresKey(e.store.Scope(tenant), id)).Err()
-}
-
 // failed counts a failed attempt in the endpoint's run of failures and returns the run's length.
 func (e *Endpoints) failed(ctx context.Context, tenant, id string) (int64, error) {
 	return e.store.Redis().Incr(ctx, redisstore.FailuresKey(e.store.Scope(tenant), id)).Result()

@@ -276,14 +276,17 @@ func (s *Store) ReadDelivery(ctx context.Context, tenant, id string) (*Delivery,
 }
 
 // SaveDelivery stores a delivery's new state if it is still at version, and queues it at next (or
-// takes it off the queue when next is zero). member is its due-queue member.
-func (s *Store) SaveDelivery(ctx context.Context, tenant string, d *integrationv1.Delivery, version string, next time.Time) error {
+// takes it off the queue when next is zero); succeeded also ends its endpoint's run of failures.
+func (s *Store) SaveDelivery(ctx context.Context, tenant string, d *integrationv1.Delivery, version string, next time.Time, succeeded bool) error {
 	sc := s.Scope(tenant)
 	seq := d.Sequence
 	d.Sequence = 0 // kept in its own field
 	defer func() { d.Sequence = seq }()
 	member := DueMember(tenant, d.GetEndpointId(), d.GetId())
 	w := commit.New().Save(DeliveryKey(sc, d.GetId()), d, version, nextVersion(version))
+	if succeeded {
+		w = w.Delete(FailuresKey(sc, d.GetEndpointId()))
+	}
 	if next.IsZero() {
 		w = w.ZRem(s.Due(tenant), member)
 	} else {
