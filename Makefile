@@ -42,7 +42,7 @@ lint: tools protodeps
 	$(BIN)/buf lint
 	go vet $(PACKAGES)
 	@unformatted="$$(gofmt -l $(MODULES))"; if [ -n "$$unformatted" ]; then echo "gofmt: $$unformatted"; exit 1; fi
-	@for m in $(MODULES) tools tools/ghz bench/bus bench/lists bench/httpload bench/webhooks; do (cd $$m && GOWORK=off go mod tidy -diff) || { echo "go mod tidy: $$m is not tidy"; exit 1; }; done
+	@for m in $$(find . -name go.mod -not -path '*/node_modules/*' -not -path '*/testdata/*' -printf '%h\n' | sort); do (cd $$m && GOWORK=off go mod tidy -diff) || { echo "go mod tidy: $$m is not tidy"; exit 1; }; done
 
 ## generate: Go, gRPC, gateway and OpenAPI 3 code from proto/ (committed). gnostic writes the raw
 ## OpenAPI document from the protos; gateway/cmd/openapigen finishes it (kin-openapi) into
