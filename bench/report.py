@@ -596,6 +596,8 @@ if traced is not None:
 else:
     not_measured("throughput lost to 10 % trace sampling", "<= 15 %", "BENCH_TRACED=0")
 import_case = next((r for r in cases if r.name == "case-import"), None)
+if (work / "import.results").exists():
+    out("(g) " + (work / "import.results").read_text().strip())
 if import_case is None:
     not_measured("import leads/s (and / CaptureLead's)", ">= 20,000 (5x)", "no bench case (import, issue 15)")
 else:

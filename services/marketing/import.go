@@ -100,6 +100,10 @@ func (l *Leads) Import(ctx context.Context, tenant string, rows []ImportedLead) 
 	for i := range rows {
 		todo[i] = i
 	}
+	// planned are the writes of a round whose pipeline failed in transit: they may have been
+	// applied. A row found later exactly as planned (the lead id and etag the round made) was
+	// written by it, and counts as what it was planned as rather than as skipped.
+	planned := map[string]planned{}
 	for attempt := 0; len(todo) > 0; attempt++ {
 		if attempt == importAttempts {
 			for _, i := range todo {
@@ -112,16 +116,26 @@ func (l *Leads) Import(ctx context.Context, tenant string, rows []ImportedLead) 
 				return nil, err
 			}
 		}
-		var err error
-		if todo, err = l.importRound(ctx, tenant, rows, todo, out); err != nil {
+		next, err := l.importRound(ctx, tenant, rows, todo, out, planned)
+		if _, classified := apierr.As(err); err != nil && (classified || ctx.Err() != nil || attempt >= 2) {
 			return nil, err
+		}
+		if err == nil {
+			todo = next
 		}
 	}
 	return out, nil
 }
 
-// importRound plans and commits the rows todo, and returns those that lost a race.
-func (l *Leads) importRound(ctx context.Context, tenant string, rows []ImportedLead, todo []int, out []importer.Outcome) ([]int, error) {
+// planned is a write a round sent without learning its outcome.
+type planned struct {
+	result   importer.Result
+	id, etag string
+}
+
+// importRound plans and commits the rows todo, and returns those that lost a race. When the
+// writes' round trip fails, it records them in planned and returns the error.
+func (l *Leads) importRound(ctx context.Context, tenant string, rows []ImportedLead, todo []int, out []importer.Outcome, sent map[string]planned) ([]int, error) {
 	emails := make([]string, len(todo))
 	keys := make([]IdentityKey, len(todo))
 	for j, i := range todo {
@@ -156,6 +170,9 @@ func (l *Leads) importRound(ctx context.Context, tenant string, rows []ImportedL
 			next, changed := importedInto(prev, in.Lead, now)
 			if !changed {
 				out[i] = importer.Outcome{Result: importer.Skipped}
+				if p, ok := sent[prev.GetEmail()]; ok && p.id == prev.GetId() && p.etag == prev.GetEtag() {
+					out[i] = importer.Outcome{Result: p.result} // this import's own write, from a round cut in transit
+				}
 				continue
 			}
 			_, ev, err := l.publisher.Envelope(ctx, marketingv1.EventLeadUpdated.Of(&marketingv1.LeadUpdated{
@@ -180,6 +197,9 @@ func (l *Leads) importRound(ctx context.Context, tenant string, rows []ImportedL
 	}
 	errs, err := l.store.ImportLeads(ctx, tenant, writes)
 	if err != nil {
+		for j, w := range writes {
+			sent[w.Lead.GetEmail()] = planned{result: results[j], id: w.Lead.GetId(), etag: w.Lead.GetEtag()}
+		}
 		return nil, err
 	}
 	var retry []int
