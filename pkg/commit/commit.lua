@@ -39,8 +39,9 @@ for _, op in ipairs(ops) do
   elseif code == 'absent' then
     if redis.call('EXISTS', KEYS[tonumber(a[1])]) == 1 then return { 'present', KEYS[tonumber(a[1])] } end
   elseif code == 'unset' then
-    local value = redis.call('HGET', KEYS[tonumber(a[1])], a[2])
-    if value then return { 'set', KEYS[tonumber(a[1])], a[2], value } end
+    -- a record stored as a string has no fields: the field is unset
+    local value = redis.pcall('HGET', KEYS[tonumber(a[1])], a[2])
+    if type(value) == 'string' then return { 'set', KEYS[tonumber(a[1])], a[2], value } end
   end
 end
 

@@ -19,14 +19,14 @@ func (k leadKeys) customer(id string) string { return k.Key("customer", id) }
 func (k leadKeys) customerEmails() string    { return k.Key("customer-emails") }
 func (k leadKeys) customerExternal() string  { return k.Key("customer-external-ids") }
 
-// fieldMergedInto, on a merged customer's record, names the survivor, so a write's commit can refuse
-// a merged customer and name the survivor without decoding the record.
-const fieldMergedInto = "m"
+// customersMerged maps each merged customer's id to the survivor's, so a write's commit can refuse
+// a merged customer, and name the survivor, without decoding the record.
+func (k leadKeys) customersMerged() string { return k.Key("customers-merged-into") }
 
 // expectCustomer adds to w the referential check of a write about customer: the registry has them
 // and they were not merged. It costs no round trip: it runs inside the write's script.
 func (k leadKeys) expectCustomer(w *commit.Write, customer string) {
-	w.ExpectExists(k.customer(customer)).ExpectUnset(k.customer(customer), fieldMergedInto)
+	w.ExpectExists(k.customer(customer)).ExpectUnset(k.customersMerged(), customer)
 }
 
 // customerRefusal is the client's answer when err is expectCustomer's check refusing the write,
@@ -35,7 +35,7 @@ func (k leadKeys) customerRefusal(err error, customer string) error {
 	if m, ok := errors.AsType[*commit.MissingError](err); ok && m.Key == k.customer(customer) {
 		return customerref.NotFound("customer_id")
 	}
-	if set, ok := errors.AsType[*commit.FieldSetError](err); ok && set.Key == k.customer(customer) {
+	if set, ok := errors.AsType[*commit.FieldSetError](err); ok && set.Key == k.customersMerged() && set.Field == customer {
 		return customerref.Merged("customer_id", set.Value)
 	}
 	return nil
@@ -126,7 +126,7 @@ func (s *Store) MergeCustomers(ctx context.Context, tenant string, m marketing.C
 	w := commit.New().
 		Save(k.customer(m.Survivor.GetId()), m.Survivor, m.SurvivorPrev.GetEtag(), m.Survivor.GetEtag()).
 		Save(k.customer(m.Merged.GetId()), m.Merged, m.MergedPrev.GetEtag(), m.Merged.GetEtag()).
-		HSet(k.customer(m.Merged.GetId()), fieldMergedInto, m.Survivor.GetId())
+		HSet(k.customersMerged(), m.Merged.GetId(), m.Survivor.GetId())
 	for _, e := range m.MergedPrev.GetEmails() {
 		w.HSet(k.customerEmails(), e, m.Survivor.GetId())
 	}

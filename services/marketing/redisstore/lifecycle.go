@@ -36,16 +36,19 @@ func (s *Store) Lifecycle(ctx context.Context, tenant, customer string) (*market
 func (s *Store) RegisteredLifecycle(ctx context.Context, tenant, customer string) (*marketing.CustomerLifecycle, error) {
 	k := s.scope(tenant)
 	pipe := s.rdb.Pipeline()
-	registered := pipe.HMGet(ctx, k.customer(customer), commit.FieldVersion, fieldMergedInto)
+	registered := commit.Read(ctx, pipe, k.customer(customer))
 	read := commit.Read(ctx, pipe, k.lifecycle(customer))
-	if _, err := pipe.Exec(ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
-	switch v := registered.Val(); {
-	case v[0] == nil:
+	person := &marketing.Customer{}
+	switch known, err := registered.Decode(person); {
+	case err != nil:
+		return nil, err
+	case !known:
 		return nil, customerref.NotFound("customer_id")
-	case v[1] != nil:
-		return nil, customerref.Merged("customer_id", v[1].(string))
+	case person.GetMergedInto() != "":
+		return nil, customerref.Merged("customer_id", person.GetMergedInto())
 	}
 	lc := &marketing.CustomerLifecycle{}
 	found, err := read.Decode(lc)
