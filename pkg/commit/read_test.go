@@ -223,8 +223,12 @@ func TestRoundTrips(t *testing.T) {
 			}
 			newMsg := func() *wrapperspb.StringValue { return &wrapperspb.StringValue{} }
 			keyOf := func(m string) string { return c.scope.Key("thing", m) }
-			// The first run of a script may load it (EVALSHA, then EVAL): warm it up.
+			// The first run of a script on a node may load it (EVALSHA, then EVAL): warm up both
+			// scripts on the node of the keys (on a cluster, another test may have loaded neither).
 			if _, err := commit.Members(ctx, c.rdb, commit.Range{Index: index, ByScore: true, Limit: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := commit.Get(ctx, c.rdb, keys[0], newMsg(), errNotFound); err != nil {
 				t.Fatal(err)
 			}
 			tests := []struct {
