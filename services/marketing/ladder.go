@@ -112,6 +112,10 @@ func StageOf(f Facts, cur Stage, window time.Duration, now time.Time) Stage {
 
 // learn records a fact about a customer and moves them to the stage their facts now give.
 func (r *Reactions) learn(ctx context.Context, tenant, customer string, f Fact, cause, eventID string) error {
+	customer, err := r.survivorOf(ctx, tenant, customer)
+	if err != nil {
+		return err
+	}
 	if err := r.store.RecordFact(ctx, tenant, customer, f); err != nil {
 		return err
 	}

@@ -23,14 +23,22 @@ func (r *Reactions) creditOrder(ctx context.Context, tenant string, ev *eventv1.
 	if err != nil {
 		return err
 	}
-	_, _, err = r.loyalty.credit(ctx, tenant, order.GetCustomerId(), points, "order "+order.GetId(), events.EffectOf(ev, "loyalty"))
+	customer, err := r.survivorOf(ctx, tenant, order.GetCustomerId())
+	if err != nil {
+		return err
+	}
+	_, _, err = r.loyalty.credit(ctx, tenant, customer, points, "order "+order.GetId(), events.EffectOf(ev, "loyalty"))
 	return applied(err)
 }
 
 // rewardReferrer credits the referral bonus once and records the referral, which makes the
 // referrer an ADVOCATE once a customer.
 func (r *Reactions) rewardReferrer(ctx context.Context, tenant, referrer, referred string, ev *eventv1.Event) error {
-	_, _, err := r.loyalty.credit(ctx, tenant, referrer, ReferralBonusPoints, "referral of customer "+referred, events.EffectOf(ev, "referral-bonus"))
+	referrer, err := r.survivorOf(ctx, tenant, referrer)
+	if err != nil {
+		return err
+	}
+	_, _, err = r.loyalty.credit(ctx, tenant, referrer, ReferralBonusPoints, "referral of customer "+referred, events.EffectOf(ev, "referral-bonus"))
 	if err := applied(err); err != nil {
 		return err
 	}

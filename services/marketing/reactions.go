@@ -52,6 +52,7 @@ func (r *Reactions) Routes() []events.Route {
 		events.On(supportv1.EventTicketSlaBreached, r.slaBreached),
 		events.On(marketingv1.EventLeadCaptured, r.leadCaptured),
 		events.On(marketingv1.EventLeadEngaged, r.leadEngaged),
+		events.On(marketingv1.EventCustomerMerged, r.customerMerged),
 	}
 }
 
@@ -60,6 +61,8 @@ type ReactionStore interface {
 	Store
 	CampaignStore
 	FactStore
+	CustomerStore
+	MergeStore
 	// LeadOfCustomer returns the customer's lead; ErrLeadNotFound if none.
 	LeadOfCustomer(ctx context.Context, tenant, customer string) (*Lead, error)
 	// CustomerValue returns what sales last said the customer is worth; nil when nothing yet.

@@ -78,6 +78,22 @@ func NewCustomers(env Env, marketing MarketingView, product ProductView, support
 // Get reads the five sections in parallel under one deadline. A section whose service fails is
 // UNAVAILABLE with the reason; the call fails only when no section knows the customer.
 func (c *Customers) Get(ctx context.Context, tenant, customer string) (*Customer, error) {
+	survivor, err := c.env.Store.SurvivorOf(ctx, tenant, customer)
+	if err != nil {
+		return nil, err
+	}
+	if survivor != "" {
+		out, err := c.get(ctx, tenant, survivor)
+		if err != nil {
+			return nil, err
+		}
+		out.CustomerId, out.MergedInto = customer, survivor
+		return out, nil
+	}
+	return c.get(ctx, tenant, customer)
+}
+
+func (c *Customers) get(ctx context.Context, tenant, customer string) (*Customer, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.deadline)
 	defer cancel()
 	// A customer marketing's registry does not have is not a customer, whatever traces of the id

@@ -84,6 +84,7 @@ type Store interface {
 	ActivityStore
 	ValueStore
 	ValueMergeStore
+	MergeStore
 	// ReadMany fills msgs[i] with the resource of kind ("account", "contact", "opportunity",
 	// "order", "activity") with ids[i], in one round trip; found[i] is false where there is none.
 	ReadMany(ctx context.Context, tenant, kind string, ids []string, msgs []proto.Message) (found []bool, err error)

@@ -54,6 +54,9 @@ func (r *Reactions) customerMerged(ctx context.Context, ev *eventv1.Event, p *ma
 	if survivor == "" || merged == "" || survivor == merged {
 		return nil
 	}
+	if err := r.repoint(ctx, ev, p); err != nil {
+		return err
+	}
 	for range writeAttempts {
 		m, _, err := r.env.Store.CustomerValue(ctx, tenant, merged)
 		if err != nil || m == nil {

@@ -84,11 +84,21 @@ func (s *Store) CustomerFacts(ctx context.Context, tenant, customer string) (mar
 	if err != nil {
 		return marketing.Facts{}, err
 	}
-	f := marketing.Facts{Orders: int(orders.Val())}
-	if l := last.Val(); len(l) == 1 {
-		f.LastOrder = time.UnixMilli(int64(l[0].Score)).UTC()
+	f := factsOf(last.Val(), recurring.Val(), flags.Val())
+	f.Orders = int(orders.Val())
+	f.Version = flags.Val()["v"]
+	return f, nil
+}
+
+// factsOf are the facts of orders (or the latest of them), recurring subscriptions and flags.
+func factsOf(orders []redis.Z, recurring, flags map[string]string) marketing.Facts {
+	f := marketing.Facts{Orders: len(orders)}
+	for _, z := range orders {
+		if at := time.UnixMilli(int64(z.Score)).UTC(); at.After(f.LastOrder) {
+			f.LastOrder = at
+		}
 	}
-	for _, state := range recurring.Val() {
+	for _, state := range recurring {
 		f.Subscribed = true
 		if state == subscriptionActive {
 			f.ActiveRecurring++
@@ -99,7 +109,6 @@ func (s *Store) CustomerFacts(ctx context.Context, tenant, customer string) (mar
 			f.LastEnded = ended
 		}
 	}
-	fl := flags.Val()
-	f.Promoter, f.Referrer, f.Engaged, f.Version = fl["promoter"] == "1", fl["referrer"] == "1", fl["engaged"] == "1", fl["v"]
-	return f, nil
+	f.Promoter, f.Referrer, f.Engaged = flags["promoter"] == "1", flags["referrer"] == "1", flags["engaged"] == "1"
+	return f
 }

@@ -15,6 +15,9 @@ var _ marketing.ReferralStore = (*Store)(nil)
 
 func (k leadKeys) referral(code string) string { return k.Key("referral", code) }
 
+// referralsOf is the sorted set of a customer's referral codes, which a merge moves.
+func (k leadKeys) referralsOf(customer string) string { return k.Key("customer-referrals", customer) }
+
 // CreateReferralCode implements marketing.ReferralStore.
 func (s *Store) CreateReferralCode(ctx context.Context, tenant string, rc *marketingv1.ReferralCode, event []byte) error {
 	k := s.scope(tenant)
@@ -22,6 +25,7 @@ func (s *Store) CreateReferralCode(ctx context.Context, tenant string, rc *marke
 	k.expectCustomer(w, rc.GetCustomerId())
 	err := w.Save(k.referral(rc.GetCode()), rc, "", "1").
 		HSet(k.referral(rc.GetCode()), "customer", rc.GetCustomerId()).
+		ZAdd(k.referralsOf(rc.GetCustomerId()), 0, rc.GetCode()).
 		Append(k.Stream(), event).Run(ctx, s.rdb)
 	if refused := k.customerRefusal(err, rc.GetCustomerId()); refused != nil {
 		return refused

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/page"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
@@ -171,4 +173,64 @@ func (s *Store) dueIn(ctx context.Context, schedule string, by time.Time, limit 
 func due(ctx context.Context, rdb redis.UniversalClient, schedule string, by time.Time, limit int) ([]string, error) {
 	p, err := commit.Members(ctx, rdb, commit.Range{Index: schedule, ByScore: true, Max: strconv.FormatInt(by.Unix(), 10), Limit: limit})
 	return p.Items, err
+}
+
+var _ product.MergeStore = (*Store)(nil)
+
+// MoveSubscriptions implements product.MergeStore.
+func (s *Store) MoveSubscriptions(ctx context.Context, tenant, merged, survivor string, limit int) (int, error) {
+	k := s.scope(tenant)
+	ids, err := commit.Members(ctx, s.rdb, commit.Range{Index: k.subscriptionIndex(product.SubscriptionIndex{CustomerID: merged}), Limit: limit})
+	if err != nil || len(ids.Items) == 0 {
+		return 0, err
+	}
+	subs, err := s.GetSubscriptions(ctx, tenant, ids.Items)
+	if err != nil {
+		return 0, err
+	}
+	w := commit.New()
+	for i, sub := range subs {
+		if sub == nil {
+			w.ZRem(k.subscriptionIndex(product.SubscriptionIndex{CustomerID: merged}), ids.Items[i])
+			continue
+		}
+		next := proto.CloneOf(sub)
+		next.CustomerId, next.Etag = survivor, etag.Next(sub.GetEtag())
+		w.Save(k.subscription(sub.GetId()), next, sub.GetEtag(), next.GetEtag()).
+			Move(k.subscriptionEntries(sub), k.subscriptionEntries(next))
+		if product.IsEntitling(sub) {
+			w.ZRem(k.grants(merged, sub.GetProductId()), sub.GetId()).
+				ZAdd(k.grants(survivor, sub.GetProductId()), 0, sub.GetId()).
+				HIncrBy(k.owned(merged), sub.GetProductId(), -1).
+				HIncrBy(k.owned(survivor), sub.GetProductId(), 1)
+			k.countSeats(w, sub, -1)
+			k.countSeats(w, next, 1)
+		}
+	}
+	err = w.Run(ctx, s.rdb)
+	if errors.Is(err, commit.ErrVersionMismatch) {
+		return 0, product.ErrStale
+	}
+	return len(ids.Items), err
+}
+
+// MoveGrantHistory implements product.MergeStore.
+func (s *Store) MoveGrantHistory(ctx context.Context, tenant, merged, survivor string) error {
+	k := s.scope(tenant)
+	pipe := s.rdb.Pipeline()
+	from := pipe.HGetAll(ctx, k.grantsEnded(merged))
+	to := pipe.HGetAll(ctx, k.grantsEnded(survivor))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	if len(from.Val()) == 0 {
+		return nil
+	}
+	w := commit.New()
+	for productID, status := range from.Val() {
+		if _, ok := to.Val()[productID]; !ok {
+			w.HSet(k.grantsEnded(survivor), productID, status)
+		}
+	}
+	return w.Delete(k.grantsEnded(merged)).Run(ctx, s.rdb)
 }

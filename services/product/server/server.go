@@ -13,6 +13,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/platform"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	"github.com/crmcycle/crm/services/product"
 	"github.com/crmcycle/crm/services/product/redisstore"
@@ -71,7 +72,8 @@ func (s *Service) Register(r grpc.ServiceRegistrar) { s.rpc.Register(r) }
 
 // Subscriptions implements platform.Reactor: placed orders become subscriptions and entitlements.
 func (s *Service) Subscriptions() []events.Subscription {
-	return events.Subscribe(Name, events.On(salesv1.EventOrderPlaced, s.subscriptions.OnOrderPlaced))
+	return events.Subscribe(Name, events.On(salesv1.EventOrderPlaced, s.subscriptions.OnOrderPlaced),
+		events.On(marketingv1.EventCustomerMerged, s.subscriptions.OnCustomerMerged))
 }
 
 // RunBackground implements platform.Background: on a timer, over every partition, the renewal sweep

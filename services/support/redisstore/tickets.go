@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/services/support"
 )
@@ -178,4 +179,31 @@ func ceilMilli(t time.Time) int64 {
 		ms++
 	}
 	return ms
+}
+
+var _ support.MergeStore = (*Store)(nil)
+
+// MoveTickets implements support.MergeStore.
+func (s *Store) MoveTickets(ctx context.Context, tenant, merged, survivor string, limit int) (int, error) {
+	k := s.scope(tenant)
+	from := k.index(support.TicketIndex{Customer: merged})
+	ids, err := commit.Members(ctx, s.rdb, commit.Range{Index: from, Limit: limit})
+	if err != nil || len(ids.Items) == 0 {
+		return 0, err
+	}
+	tickets, err := s.GetTickets(ctx, tenant, ids.Items)
+	if err != nil {
+		return 0, err
+	}
+	w := commit.New()
+	for i, t := range tickets {
+		if t == nil {
+			w.ZRem(from, ids.Items[i])
+			continue
+		}
+		next := proto.CloneOf(t)
+		next.CustomerId, next.Etag = survivor, etag.Next(t.GetEtag())
+		w.Save(k.ticket(t.GetId()), next, t.GetEtag(), next.GetEtag()).Move(k.indexes(t), k.indexes(next))
+	}
+	return len(ids.Items), staleAsDomain(w.Run(ctx, s.rdb))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/crmcycle/crm/pkg/customerref"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/platform"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/support"
 	"github.com/crmcycle/crm/services/support/productclient"
 	"github.com/crmcycle/crm/services/support/redisstore"
@@ -28,10 +29,11 @@ const sweepInterval = 5 * time.Second
 
 // Service is the mountable support service.
 type Service struct {
-	rpc   *rpc.Server
-	sweep *support.Sweep
-	deps  platform.Deps
-	known *customerref.Checker
+	rpc    *rpc.Server
+	sweep  *support.Sweep
+	merges *support.Merges
+	deps   platform.Deps
+	known  *customerref.Checker
 }
 
 var (
@@ -61,7 +63,7 @@ func New(deps platform.Deps) (*Service, error) {
 			Sweep:   sweep,
 			Audit:   events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now},
 		}, deps.PageTokens),
-		sweep: sweep, deps: deps, known: known,
+		sweep: sweep, merges: support.NewMerges(store), deps: deps, known: known,
 	}, nil
 }
 
@@ -72,9 +74,10 @@ func (s *Service) Name() string { return Name }
 func (s *Service) Register(r grpc.ServiceRegistrar) { s.rpc.Register(r) }
 
 // Subscriptions implements platform.Reactor: in a group of its own, the customer check forgets
-// erased and merged customers.
+// erased and merged customers; support's own group re-points a merged customer's tickets.
 func (s *Service) Subscriptions() []events.Subscription {
-	return events.Subscribe(Name+".customers", s.known.Routes()...)
+	return append(events.Subscribe(Name+".customers", s.known.Routes()...),
+		events.Subscribe(Name, events.On(marketingv1.EventCustomerMerged, s.merges.OnCustomerMerged))...)
 }
 
 // RunBackground implements platform.Background: every sweepInterval it sweeps every partition's

@@ -3806,7 +3806,10 @@ type Customer struct {
 	// How the customer is served: support's open tickets and satisfaction.
 	Support *SupportSection `protobuf:"bytes,6,opt,name=support,proto3" json:"support,omitempty"`
 	// What happened lately: the last 20 events of the customer's timeline, from integration.
-	Timeline      *TimelineSection `protobuf:"bytes,7,opt,name=timeline,proto3" json:"timeline,omitempty"`
+	Timeline *TimelineSection `protobuf:"bytes,7,opt,name=timeline,proto3" json:"timeline,omitempty"`
+	// Set when the customer asked for was merged into another: the survivor's id, whose 360 the
+	// sections show (customer_id stays the id asked for).
+	MergedInto    string `protobuf:"bytes,8,opt,name=merged_into,json=mergedInto,proto3" json:"merged_into,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3888,6 +3891,13 @@ func (x *Customer) GetTimeline() *TimelineSection {
 		return x.Timeline
 	}
 	return nil
+}
+
+func (x *Customer) GetMergedInto() string {
+	if x != nil {
+		return x.MergedInto
+	}
+	return ""
 }
 
 // The customer's latest events across services, from the integration service's timeline.
@@ -5432,7 +5442,7 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\"M\n" +
 	"\x18GetCustomerValueResponse\x121\n" +
-	"\x05value\x18\x01 \x01(\v2\x1b.crm.sales.v1.CustomerValueR\x05value\"\xfe\x02\n" +
+	"\x05value\x18\x01 \x01(\v2\x1b.crm.sales.v1.CustomerValueR\x05value\"\x9f\x03\n" +
 	"\bCustomer\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x126\n" +
@@ -5441,7 +5451,9 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x05deals\x18\x04 \x01(\v2\x1a.crm.sales.v1.DealsSectionR\x05deals\x126\n" +
 	"\aproduct\x18\x05 \x01(\v2\x1c.crm.sales.v1.ProductSectionR\aproduct\x126\n" +
 	"\asupport\x18\x06 \x01(\v2\x1c.crm.sales.v1.SupportSectionR\asupport\x129\n" +
-	"\btimeline\x18\a \x01(\v2\x1d.crm.sales.v1.TimelineSectionR\btimeline\"\x9b\x01\n" +
+	"\btimeline\x18\a \x01(\v2\x1d.crm.sales.v1.TimelineSectionR\btimeline\x12\x1f\n" +
+	"\vmerged_into\x18\b \x01(\tR\n" +
+	"mergedInto\"\x9b\x01\n" +
 	"\x0fTimelineSection\x123\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1b.crm.sales.v1.SectionStatusR\x06status\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12;\n" +

@@ -1,0 +1,62 @@
+package sales
+
+import (
+	"context"
+
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+)
+
+// How a merge reaches sales: on "marketing.customer.merged" sales first records that the merged
+// customer lives on as the survivor (the 360 of the merged id answers with merged_into), then
+// re-points the merged customer's records a batch at a time (each batch one atomic write of the
+// records and their indexes, checked at the versions read), and last combines the values. Each
+// step finds what is left by the merged customer's id, so a redelivered event, or one whose
+// consumer died half-way, does only what is left.
+
+// MergeStore re-points a merged customer's sales records.
+type MergeStore interface {
+	// MarkMerged records that merged lives on as survivor.
+	MarkMerged(ctx context.Context, tenant, merged, survivor string) error
+	// SurvivorOf is the customer a merged customer lives on as, "" when customer was not merged.
+	SurvivorOf(ctx context.Context, tenant, customer string) (string, error)
+	// MoveContact re-points the merged customer's contact, if any, to the survivor.
+	MoveContact(ctx context.Context, tenant, merged, survivor string) error
+	// MoveOrders re-points up to limit of the merged customer's orders; 0 when none are left.
+	MoveOrders(ctx context.Context, tenant, merged, survivor string, limit int) (int, error)
+	// MoveOpportunities re-points the merged customer's deals found in the next limit deals of
+	// the tenant after cursor; next is "" at the end.
+	MoveOpportunities(ctx context.Context, tenant, merged, survivor, cursor string, limit int) (next string, err error)
+}
+
+// mergeBatch is how many records one atomic write of a merge re-points.
+const mergeBatch = 100
+
+// repoint moves the merged customer's contact, orders and deals to the survivor.
+func (r *Reactions) repoint(ctx context.Context, ev *eventv1.Event, p *marketingv1.CustomerMerged) error {
+	tenant, survivor, merged := ev.GetTenantId(), p.GetSurvivorCustomerId(), p.GetMergedCustomerId()
+	s := r.env.Store
+	if err := s.MarkMerged(ctx, tenant, merged, survivor); err != nil {
+		return err
+	}
+	if err := s.MoveContact(ctx, tenant, merged, survivor); err != nil {
+		return err
+	}
+	for {
+		n, err := s.MoveOrders(ctx, tenant, merged, survivor, mergeBatch)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	cursor := ""
+	for {
+		next, err := s.MoveOpportunities(ctx, tenant, merged, survivor, cursor, mergeBatch*5)
+		if err != nil || next == "" {
+			return err
+		}
+		cursor = next
+	}
+}
