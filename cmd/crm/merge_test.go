@@ -210,7 +210,7 @@ func sorted(lists ...[]string) []string {
 	return out
 }
 
-// isSubsequence reports whether every element of sub is in all, in order (both sorted).
+// isSubsequence reports whether every element of sub is in all, in order.
 func isSubsequence(sub, all []string) bool {
 	i := 0
 	for _, x := range all {

@@ -51,6 +51,12 @@ type system struct {
 // startSystem starts the suite; options adjust its configuration (rate limits are off unless set).
 func startSystem(t *testing.T, options ...func(*processConfig)) *system {
 	t.Helper()
+	return startSystemAt(t, nil, options...)
+}
+
+// startSystemAt starts the suite with its services' clock at now (time.Now when nil).
+func startSystemAt(t *testing.T, now func() time.Time, options ...func(*processConfig)) *system {
+	t.Helper()
 	spans := tracetest.NewSpanRecorder()
 	tel := telemetry.ForTest(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)), metricnoop.NewMeterProvider())
 	cfg := processConfig{
@@ -80,6 +86,7 @@ func startSystem(t *testing.T, options ...func(*processConfig)) *system {
 			Telemetry: tel,
 			Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 			OnReady:   func(b boundAddrs) { ready <- b },
+			Now:       now,
 		})
 	}()
 	var bound boundAddrs

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -217,7 +218,14 @@ func TestMergeCustomersInTheRegistry(t *testing.T) {
 	if id := sys.OK(t, http.MethodGet, "/v1/customers/"+merged+"/identity", key, ""); id["mergedInto"] != survivor {
 		t.Fatalf("the merged customer's identity = %v, want mergedInto %s", id, survivor)
 	}
-	// Merging again changes nothing; the merged customer cannot take merges any more.
+	// marketing's consumer moves the merged customer's records (its lifecycle among them); once
+	// done, merging again changes nothing, and the merged customer cannot take merges any more.
+	for deadline := time.Now().Add(30 * time.Second); sys.Do(t, http.MethodGet, "/v1/customers/"+merged+"/lifecycle", key, nil).Status != http.StatusNotFound; {
+		if time.Now().After(deadline) {
+			t.Fatal("the merged customer's lifecycle did not move to the survivor")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	keysBefore, eventsBefore = sys.footprint(t, tenant)
 	sys.OK(t, http.MethodPost, path, key, `{"mergedCustomerId":"`+merged+`"}`)
 	if keys, events := sys.footprint(t, tenant); keys != keysBefore || events != eventsBefore {
