@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -43,8 +44,19 @@ type demoSeed struct {
 	travel func(time.Duration)
 }
 
-// demoWaves is how many monthly waves of leads the demo seeds, the last in the current month.
-const demoWaves = 6
+// demoWaveMonths are how many months back each wave of leads arrives, the last in the current
+// month. The first lies past the churn window (180 days), so its buyers who never buy again are
+// CHURNED by now.
+var demoWaveMonths = []int{7, 4, 3, 2, 1, 0}
+
+// demoWaves is how many monthly waves of leads the demo seeds.
+var demoWaves = len(demoWaveMonths)
+
+// demoImports is how many people the demo imports without engaging them: they stay SUSPECTs.
+const demoImports = 12
+
+// demoImportEmail is the e-mail of the i-th imported person.
+func demoImportEmail(i int) string { return fmt.Sprintf("imported.%d@example.com", i) }
 
 // demoSize is how many leads the demo captures.
 const demoSize = 300
@@ -64,13 +76,14 @@ func seedDemo(ctx context.Context, conn grpc.ClientConnInterface, key string, ou
 		travel:    travel,
 	}
 	start := time.Now()
-	d.travelTo(demoWaves - 1)
+	d.travelTo(demoWaveMonths[0])
 	steps := []struct {
 		name string
 		run  func() error
 	}{
 		{"catalog", d.seedCatalog},
 		{"campaigns", d.seedCampaigns},
+		{"imports", d.seedImports},
 	}
 	for w := range demoWaves {
 		from, to := w*demoSize/demoWaves, (w+1)*demoSize/demoWaves
@@ -78,7 +91,7 @@ func seedDemo(ctx context.Context, conn grpc.ClientConnInterface, key string, ou
 			name string
 			run  func() error
 		}{
-			{fmt.Sprintf("wave %d: the clock", w+1), func() error { d.travelTo(demoWaves - 1 - w); return nil }},
+			{fmt.Sprintf("wave %d: the clock", w+1), func() error { d.travelTo(demoWaveMonths[w]); return nil }},
 			{fmt.Sprintf("wave %d: repeat orders", w+1), d.seedRepeatOrders},
 			{fmt.Sprintf("wave %d: leads", w+1), func() error { return d.seedLeads(from, to) }},
 			{fmt.Sprintf("wave %d: engagements", w+1), func() error { return d.seedEngagements(from, to) }},
@@ -93,6 +106,7 @@ func seedDemo(ctx context.Context, conn grpc.ClientConnInterface, key string, ou
 		{"the clock", func() error { d.travelTo(0); return nil }},
 		{"usage and tickets", d.seedProductAndSupport},
 		{"NPS", d.seedNps},
+		{"churn", d.awaitChurn},
 	}...)
 	for _, step := range steps {
 		if err := step.run(); err != nil {
@@ -120,7 +134,7 @@ func (d *demoSeed) seedCampaigns() error {
 			DisplayName: c.name,
 			Channel:     c.channel,
 			Budget:      &typev1.Money{CurrencyCode: "EUR", Units: c.budget},
-			StartTime:   timestamppb.New(d.now.AddDate(0, -demoWaves-1, 0)),
+			StartTime:   timestamppb.New(d.now.AddDate(0, -demoWaveMonths[0]-1, 0)),
 			EndTime:     timestamppb.New(d.now.AddDate(0, 2, 0)),
 		}})
 		if err != nil {
@@ -154,6 +168,46 @@ func (d *demoSeed) travelTo(monthsBack int) {
 	now := time.Now().UTC()
 	target := time.Date(now.Year(), now.Month()-time.Month(monthsBack), 10+d.rng.IntN(10), 9, 0, 0, 0, time.UTC)
 	d.travel(now.Sub(target))
+}
+
+// seedImports imports people marketing has never engaged (as the data import does, through the
+// identity registry): they enter the lifecycle as SUSPECTs.
+func (d *demoSeed) seedImports() error {
+	reqs := make([]*marketingv1.ResolveCustomerRequest, demoImports)
+	for i := range reqs {
+		reqs[i] = &marketingv1.ResolveCustomerRequest{Email: demoImportEmail(i), Create: true, Origin: marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_IMPORT}
+	}
+	_, err := d.marketing.ResolveCustomers(d.ctx, &marketingv1.ResolveCustomersRequest{Requests: reqs})
+	return err
+}
+
+// awaitChurn waits, when the demo travelled in time, until the churn sweep (once a minute) has
+// churned the first wave's buyers who never bought again.
+func (d *demoSeed) awaitChurn() error {
+	if d.travel == nil {
+		return nil
+	}
+	fmt.Fprintln(d.out, "==> demo: waiting for the churn sweep (it runs once a minute)...")
+	deadline := time.Now().Add(75 * time.Second)
+	for {
+		f, err := d.marketing.GetLifecycleFunnel(d.ctx, &marketingv1.GetLifecycleFunnelRequest{})
+		if err != nil {
+			return err
+		}
+		for _, s := range f.GetFunnel().GetStages() {
+			if s.GetStage() == marketingv1.LifecycleStage_LIFECYCLE_STAGE_CHURNED && s.GetCustomers() > 0 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return errors.New("no customer churned: the first wave's buyers all bought again")
+		}
+		select {
+		case <-d.ctx.Done():
+			return d.ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // settle waits (up to 10 s) until marketing has moved the wave's buyers on the lifecycle, so the

@@ -64,7 +64,7 @@ func TestServesMarketingAndSubscribesToTheOtherServices(t *testing.T) {
 		}
 		subs = append(subs, s.Group+" <- "+s.Producer)
 	}
-	want := []string{"marketing <- sales", "marketing <- product", "marketing <- support"}
+	want := []string{"marketing <- sales", "marketing <- product", "marketing <- support", "marketing <- marketing"}
 	if diff := cmp.Diff(want, subs); diff != "" {
 		t.Errorf("subscriptions (-want +got):\n%s", diff)
 	}
