@@ -164,12 +164,18 @@ func Serve[T any](r *Runner, kind Kind[T], stream Stream) error {
 		meta.State = typev1.ImportState_IMPORT_STATE_SUCCEEDED
 	}
 	r.Redis.Del(context.WithoutCancel(ctx), run.seen)
-	if ferr := op.Finish(ctx, meta); ferr != nil {
-		return errors.Join(err, ferr)
+	// The outcome must be recorded even on a busy store: a few tries, the rows being written.
+	var out *longrunningpb.Operation
+	var ferr error
+	for range 3 {
+		if ferr = op.Finish(ctx, meta); ferr == nil {
+			if out, ferr = r.Ops.Get(context.WithoutCancel(ctx), tenant, op.Name()); ferr == nil {
+				break
+			}
+		}
 	}
-	out, gerr := r.Ops.Get(context.WithoutCancel(ctx), tenant, op.Name())
-	if gerr != nil {
-		return gerr
+	if ferr != nil {
+		return errors.Join(err, ferr)
 	}
 	return stream.SendAndClose(out)
 }

