@@ -49,8 +49,9 @@ func TestServiceWiring(t *testing.T) {
 		t.Fatal("product is not a platform.Reactor")
 	}
 	subs := reactor.Subscriptions()
-	if len(subs) != 1 || subs[0].Group != "product" || subs[0].Producer != "sales" || subs[0].Handle == nil {
-		t.Fatalf("subscriptions = %+v, want one of group product on sales' stream", subs)
+	if len(subs) != 2 || subs[0].Group != "product" || subs[0].Producer != "sales" || subs[0].Handle == nil ||
+		subs[1].Group != "product" || subs[1].Producer != "marketing" || subs[1].Handle == nil {
+		t.Fatalf("subscriptions = %+v, want group product on sales' stream (orders) and marketing's (merges)", subs)
 	}
 	if _, ok := svc.(platform.Background); !ok {
 		t.Error("product is not a platform.Background")
