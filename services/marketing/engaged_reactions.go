@@ -28,6 +28,9 @@ func (r *Reactions) engaged(ctx context.Context, ev *eventv1.Event, customer str
 }
 
 func (r *Reactions) leadCaptured(ctx context.Context, ev *eventv1.Event, p *marketingv1.LeadCaptured) error {
+	if p.GetImported() {
+		return nil // an import brings a record in; the person has not engaged
+	}
 	return r.engaged(ctx, ev, p.GetCustomerId())
 }
 

@@ -45,6 +45,8 @@ func TestASuspectBecomesAProspectWhenEngaged(t *testing.T) {
 
 	idle := suspect(marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_IMPORT)
 	f.deliverTwice(t, order(suspect(marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_CONSENT))) // another person's order
+	// The import's own capture event is a record brought in, not an engagement.
+	f.deliverTwice(t, f.publish(t, marketingv1.EventLeadCaptured.Of(&marketingv1.LeadCaptured{LeadId: uuid.NewString(), CustomerId: idle, Created: true, Imported: true}), idle))
 	if got := f.stage(t, idle).GetStage(); got != marketingv1.LifecycleStage_LIFECYCLE_STAGE_SUSPECT {
 		t.Errorf("an imported person nobody engaged: %v, want SUSPECT", got)
 	}

@@ -42,7 +42,10 @@ type LeadCaptured struct {
 	// The referral code the lead arrived with, if any.
 	ReferralCode string `protobuf:"bytes,7,opt,name=referral_code,json=referralCode,proto3" json:"referral_code,omitempty"`
 	// The lead's status after the capture.
-	Status        LeadStatus `protobuf:"varint,8,opt,name=status,proto3,enum=crm.marketing.v1.LeadStatus" json:"status,omitempty"`
+	Status LeadStatus `protobuf:"varint,8,opt,name=status,proto3,enum=crm.marketing.v1.LeadStatus" json:"status,omitempty"`
+	// True when the lead came from an import: a record brought in, not the person engaging, so it
+	// leaves a SUSPECT a SUSPECT (DESIGN §5).
+	Imported      bool `protobuf:"varint,9,opt,name=imported,proto3" json:"imported,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -131,6 +134,13 @@ func (x *LeadCaptured) GetStatus() LeadStatus {
 		return x.Status
 	}
 	return LeadStatus_LEAD_STATUS_UNSPECIFIED
+}
+
+func (x *LeadCaptured) GetImported() bool {
+	if x != nil {
+		return x.Imported
+	}
+	return false
 }
 
 // Payload of "marketing.campaign.created", ".updated", ".launched", ".paused" and ".completed".
@@ -1031,7 +1041,7 @@ var File_crm_marketing_v1_marketing_events_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_events_proto_rawDesc = "" +
 	"\n" +
-	"'crm/marketing/v1/marketing_events.proto\x12\x10crm.marketing.v1\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1fcrm/marketing/v1/customer.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x19crm/type/v1/channel.proto\"\xd7\x02\n" +
+	"'crm/marketing/v1/marketing_events.proto\x12\x10crm.marketing.v1\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1fcrm/marketing/v1/customer.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x19crm/type/v1/channel.proto\"\xf3\x02\n" +
 	"\fLeadCaptured\x12\x17\n" +
 	"\alead_id\x18\x01 \x01(\tR\x06leadId\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated\x12\x1f\n" +
@@ -1041,7 +1051,8 @@ const file_crm_marketing_v1_marketing_events_proto_rawDesc = "" +
 	"\x0esource_channel\x18\x05 \x01(\x0e2\x14.crm.type.v1.ChannelR\rsourceChannel\x12,\n" +
 	"\x12source_campaign_id\x18\x06 \x01(\tR\x10sourceCampaignId\x12#\n" +
 	"\rreferral_code\x18\a \x01(\tR\freferralCode\x124\n" +
-	"\x06status\x18\b \x01(\x0e2\x1c.crm.marketing.v1.LeadStatusR\x06status\"I\n" +
+	"\x06status\x18\b \x01(\x0e2\x1c.crm.marketing.v1.LeadStatusR\x06status\x12\x1a\n" +
+	"\bimported\x18\t \x01(\bR\bimported\"I\n" +
 	"\x0fCampaignChanged\x126\n" +
 	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"_\n" +
 	"\vLeadUpdated\x12\x17\n" +
