@@ -86,10 +86,6 @@ func customerWrites(product string) []customerWrite {
 	}
 }
 
-// busKeys are the parts of the event bus's own keys (consumer leases and members), which the
-// consumers renew on their own: they are not data a write could have changed.
-var busKeys = []string{":events:lease:", "crm:bus:"}
-
 // settled waits until every consumer group of every service has handled every event, so a
 // snapshot taken then is not moved by the reactions to earlier writes.
 func settled(t *testing.T, rdb redis.UniversalClient) {
@@ -135,7 +131,7 @@ func TestEveryWriteAboutACustomerChecksTheRegistry(t *testing.T) {
 	for _, w := range writes {
 		for _, customer := range []string{uuid.NewString(), foreign} {
 			settled(t, sys.rdb)
-			before := redistest.Take(t, sys.rdb, busKeys...)
+			before := redistest.Take(t, sys.rdb, redistest.BusKeys...)
 			r := sys.do(t, w.method, withID(w.path, customer), key, []byte(withID(w.body, customer)))
 			if r.status != http.StatusNotFound || !strings.Contains(string(r.body), "CUSTOMER_NOT_FOUND") {
 				t.Errorf("%s of %s over REST: %d %s, want 404 CUSTOMER_NOT_FOUND", w.name, customer, r.status, r.body)
@@ -144,7 +140,7 @@ func TestEveryWriteAboutACustomerChecksTheRegistry(t *testing.T) {
 				t.Errorf("%s of %s over gRPC: %v, want NOT_FOUND", w.name, customer, err)
 			}
 			settled(t, sys.rdb)
-			if changed := before.Changed(redistest.Take(t, sys.rdb, busKeys...)); len(changed) > 0 {
+			if changed := before.Changed(redistest.Take(t, sys.rdb, redistest.BusKeys...)); len(changed) > 0 {
 				t.Errorf("%s of an unknown customer changed %d keys: %v", w.name, len(changed), changed)
 			}
 		}

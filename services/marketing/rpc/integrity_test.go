@@ -101,7 +101,7 @@ func TestEveryCustomerWriteNeedsARegisteredCustomer(t *testing.T) {
 	for _, w := range customerWrites {
 		for _, r := range refusals {
 			t.Run(w.name+" ("+r.what+")", func(t *testing.T) {
-				before := redistest.Take(t, rdb)
+				before := redistest.Take(t, rdb, redistest.BusKeys...)
 				resp := sys.Do(t, http.MethodPost, "/v1/customers/"+r.customer+w.path, key, []byte(w.body))
 				info := servicetestErrorInfo(t, resp.JSON(t))
 				if resp.Status != r.code || info.reason != r.reason {
@@ -121,7 +121,7 @@ func TestEveryCustomerWriteNeedsARegisteredCustomer(t *testing.T) {
 				if r.reason == "CUSTOMER_MERGED" && md["merged_into"] != survivor {
 					t.Errorf("gRPC metadata %v, want merged_into %s", md, survivor)
 				}
-				if changed := before.Changed(redistest.Take(t, rdb)); len(changed) > 0 {
+				if changed := before.Changed(redistest.Take(t, rdb, redistest.BusKeys...)); len(changed) > 0 {
 					t.Errorf("refused writes changed %d keys: %v", len(changed), changed)
 				}
 			})

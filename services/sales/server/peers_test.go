@@ -12,8 +12,8 @@ import (
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 )
 
-// The peers are fakes of the services the customer 360 reads, each knowing nothing of any
-// customer: their sections are available and empty.
+// The peers are fakes of the services the customer 360 reads: marketing's registry knows one
+// person, and the sections are available and empty.
 type (
 	marketingPeer struct {
 		marketingv1.UnimplementedMarketingServiceServer
@@ -32,12 +32,18 @@ var peers = []func(grpc.ServiceRegistrar){
 	func(r grpc.ServiceRegistrar) { supportv1.RegisterSupportServiceServer(r, supportPeer{}) },
 }
 
+// resolvedCustomer is the one person the fake registry knows: every contact resolves to it.
+const resolvedCustomer = "01a246b0-b849-7d32-81a5-a0e3fcb7f00c"
+
 func (marketingPeer) ResolveCustomer(context.Context, *marketingv1.ResolveCustomerRequest) (*marketingv1.ResolveCustomerResponse, error) {
-	return &marketingv1.ResolveCustomerResponse{Customer: &marketingv1.ResolvedCustomer{CustomerId: "01a246b0-b849-7d32-81a5-a0e3fcb7f00c", Created: true}}, nil
+	return &marketingv1.ResolveCustomerResponse{Customer: &marketingv1.ResolvedCustomer{CustomerId: resolvedCustomer, Created: true}}, nil
 }
 
-func (marketingPeer) GetCustomerIdentity(context.Context, *marketingv1.GetCustomerIdentityRequest) (*marketingv1.GetCustomerIdentityResponse, error) {
-	return nil, status.Error(codes.NotFound, "customer not found")
+func (marketingPeer) GetCustomerIdentity(_ context.Context, req *marketingv1.GetCustomerIdentityRequest) (*marketingv1.GetCustomerIdentityResponse, error) {
+	if req.GetCustomerId() != resolvedCustomer {
+		return nil, status.Error(codes.NotFound, "customer not found")
+	}
+	return &marketingv1.GetCustomerIdentityResponse{Customer: &marketingv1.CustomerIdentity{Id: resolvedCustomer}}, nil
 }
 
 func (marketingPeer) GetCustomerLifecycle(context.Context, *marketingv1.GetCustomerLifecycleRequest) (*marketingv1.GetCustomerLifecycleResponse, error) {
