@@ -2,10 +2,12 @@ package rpc_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -87,6 +89,20 @@ func TestEveryCustomerWriteNeedsARegisteredCustomer(t *testing.T) {
 	foreign := sys.newCustomer(t, stranger)
 	survivor, merged := sys.newCustomer(t, key), sys.newCustomer(t, key)
 	sys.OK(t, http.MethodPost, "/v1/customers/"+survivor+":merge", key, `{"mergedCustomerId":"`+merged+`"}`)
+	// The merge's reaction (the survivor's lifecycle takes the merged one's history) runs on the
+	// bus: wait for it, so the snapshots below see only what each refused write did.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		var lc struct{ History []json.RawMessage }
+		if err := json.Unmarshal(sys.Do(t, http.MethodGet, "/v1/customers/"+survivor+"/lifecycle", key, nil).Body, &lc); err != nil {
+			t.Fatal(err)
+		}
+		if len(lc.History) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the survivor's lifecycle history %d entries a minute after the merge, want both customers'", len(lc.History))
+		}
+	}
 
 	refusals := []struct {
 		what, customer string
