@@ -98,6 +98,25 @@ type UniqueConflictError struct {
 	Index string // the unique index's key
 	Value string // the value that is taken
 	Owner string // who has it
+	// OwnerRecord is the owner's record as stored, read in the same atomic call when the write
+	// asked for it (UniqueOrRead); "" otherwise or when the owner has none. DecodeOwner reads it.
+	OwnerRecord string
+}
+
+// DecodeOwner fills msg with the owner's record that came with the conflict (UniqueOrRead) and
+// returns its version; found is false, leaving msg alone, when none came.
+func (e *UniqueConflictError) DecodeOwner(msg proto.Message) (version string, found bool, err error) {
+	if e.OwnerRecord == "" {
+		return "", false, nil
+	}
+	version, data, err := unpack(e.OwnerRecord)
+	if err == nil {
+		err = proto.Unmarshal([]byte(data), msg)
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("commit: decode the record of %s: %w", e.Owner, err)
+	}
+	return version, true, nil
 }
 
 func (e *UniqueConflictError) Error() string {
@@ -209,6 +228,19 @@ func (w *Write) ExpectUnset(key, field string) *Write { return w.keyOp("unset", 
 // Unique checks that the hash index maps value to owner or to nothing, and claims it for owner.
 func (w *Write) Unique(index, value, owner string) *Write {
 	w.keyOp("uniq", index, 2).str(value).str(owner)
+	return w.keyOp("hset", index, 2).str(value).str(owner)
+}
+
+// UniqueOrRead is Unique that, when the value belongs to another owner, also reads that owner's
+// record, at recordPrefix+owner, in the same atomic call (UniqueConflictError.DecodeOwner): a write
+// that falls back to changing the owner's record (a capture of a known e-mail) needs no read of its
+// own, and sees the owner as it was when its claim failed. The record must share the write's hash
+// tag.
+func (w *Write) UniqueOrRead(index, value, owner, recordPrefix string) *Write {
+	if hashTag(recordPrefix) != hashTag(index) {
+		w.fail(fmt.Errorf("commit: records under %q are outside the hash tag of %q", recordPrefix, index))
+	}
+	w.keyOp("uniq", index, 3).str(value).str(owner).str(recordPrefix)
 	return w.keyOp("hset", index, 2).str(value).str(owner)
 }
 
@@ -402,7 +434,11 @@ func result(res []string) error {
 	case "once":
 		return ErrAlreadyApplied
 	case "uniq":
-		return &UniqueConflictError{Index: res[1], Value: res[2], Owner: res[3]}
+		conflict := &UniqueConflictError{Index: res[1], Value: res[2], Owner: res[3]}
+		if len(res) > 4 {
+			conflict.OwnerRecord = res[4]
+		}
+		return conflict
 	case "missing":
 		return &MissingError{Key: res[1]}
 	case "present":

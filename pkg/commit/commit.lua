@@ -13,6 +13,18 @@ local function version(key)
   return string.sub(r, 2, 1 + string.byte(r, 1))
 end
 
+-- record is the record at key in its stored form (see read.lua), '' when there is none.
+local function record(key)
+  local r = redis.pcall('GET', key)
+  if type(r) == 'table' then
+    local h = redis.call('HMGET', key, 'd', 'v')
+    if not h[1] then return '' end
+    local v = h[2] or ''
+    return string.char(#v) .. v .. h[1]
+  end
+  return r or ''
+end
+
 local ops = {}
 local i = 3
 for n = 1, tonumber(ARGV[2]) do
@@ -28,7 +40,12 @@ for _, op in ipairs(ops) do
     if current ~= a[2] then return { 'version', KEYS[tonumber(a[1])], current } end
   elseif code == 'uniq' then
     local owner = redis.call('HGET', KEYS[tonumber(a[1])], a[2])
-    if owner and owner ~= a[3] then return { 'uniq', KEYS[tonumber(a[1])], a[2], owner } end
+    if owner and owner ~= a[3] then
+      -- a[4], when given, is the prefix of the owners' record keys: the conflict carries the
+      -- owner's record (UniqueOrRead). It shares the index's hash tag, so the same node has it.
+      if a[4] then return { 'uniq', KEYS[tonumber(a[1])], a[2], owner, record(a[4] .. owner) } end
+      return { 'uniq', KEYS[tonumber(a[1])], a[2], owner }
+    end
   elseif code == 'once' then
     if redis.call('EXISTS', KEYS[tonumber(a[1])]) == 1 then return { 'once' } end
   elseif code == 'covers' then

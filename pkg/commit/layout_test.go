@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -146,4 +147,58 @@ func mustMarshal(t *testing.T, m proto.Message) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A claim refused by UniqueOrRead carries the owner's record as the refusing call found it, in
+// either layout, and nothing when the owner has no record; the refused write writes nothing.
+func TestUniqueOrReadCarriesTheOwnersRecord(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	claim := func(value, owner string) error {
+		return commit.New().
+			UniqueOrRead(f.byEmail(), value, owner, f.lead("")).
+			Save(f.lead(owner), wrapperspb.String("record of "+owner), "", "1").
+			Append(f.scope.Stream(), []byte("claimed by "+owner)).
+			Run(ctx, f.rdb)
+	}
+	if err := claim("a@example.com", "l1"); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := proto.Marshal(wrapperspb.String("old layout"))
+	if err := f.rdb.HSet(ctx, f.lead("l3"), commit.FieldData, old, commit.FieldVersion, "4").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Index entries whose owners are an old-layout record and no record at all.
+	if err := f.rdb.HSet(ctx, f.byEmail(), "b@example.com", "l3", "c@example.com", "gone").Err(); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{f.lead("l2"), f.byEmail(), f.scope.Stream()}
+	for _, tc := range []struct {
+		value, owner, data, version string
+		found                       bool
+	}{
+		{"a@example.com", "l1", "record of l1", "1", true},
+		{"b@example.com", "l3", "old layout", "4", true},
+		{"c@example.com", "gone", "", "", false},
+	} {
+		before := state(t, f.rdb, keys...)
+		err := claim(tc.value, "l2")
+		conflict, ok := errors.AsType[*commit.UniqueConflictError](err)
+		if !ok || conflict.Owner != tc.owner {
+			t.Fatalf("claim of %s: got %v, want a conflict with %s", tc.value, err, tc.owner)
+		}
+		got := &wrapperspb.StringValue{}
+		version, found, err := conflict.DecodeOwner(got)
+		if err != nil || found != tc.found || version != tc.version || got.GetValue() != tc.data {
+			t.Errorf("owner of %s: got %q at version %q (found %v, %v), want %q at %q (found %v)",
+				tc.value, got.GetValue(), version, found, err, tc.data, tc.version, tc.found)
+		}
+		if after := state(t, f.rdb, keys...); !cmp.Equal(before, after) {
+			t.Errorf("the refused claim of %s changed Redis: %v -> %v", tc.value, before, after)
+		}
+	}
+	if err := commit.New().UniqueOrRead(f.byEmail(), "d@example.com", "l4", "crm:{elsewhere}:lead:").Run(ctx, f.rdb); err == nil ||
+		!strings.Contains(err.Error(), "outside the hash tag") {
+		t.Errorf("records outside the index's hash tag: got %v, want a refusal", err)
+	}
 }

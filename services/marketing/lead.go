@@ -29,14 +29,20 @@ var (
 var ErrStale = errors.New("marketing: lead changed since it was read")
 
 // EmailTakenError means another lead already has the e-mail.
-type EmailTakenError struct{ LeadID string }
+type EmailTakenError struct {
+	LeadID string
+	// Lead is that lead as the refused write found it, when the store read it in the same call
+	// (nil otherwise: read it).
+	Lead *Lead
+}
 
 func (e *EmailTakenError) Error() string { return "marketing: e-mail belongs to lead " + e.LeadID }
 
 // Store persists leads with their indexes and outbox events, each write in one atomic call.
 type Store interface {
-	// CreateLead stores the new lead w.Lead; *EmailTakenError if the e-mail is taken,
-	// ErrUnknownCampaign if w.Campaign does not exist.
+	// CreateLead stores the new lead w.Lead; *EmailTakenError if the e-mail is taken (with the
+	// lead that has it, read in the same round trip), ErrUnknownCampaign if w.Campaign does not
+	// exist.
 	CreateLead(ctx context.Context, tenant string, w LeadWrite) error
 	// UpdateLead replaces w.Prev with w.Lead; ErrStale if w.Prev is not current,
 	// ErrUnknownCampaign if w.Campaign does not exist.

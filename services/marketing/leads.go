@@ -110,12 +110,11 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 			}
 			return lead, nil
 		}
-		existing, err := l.store.GetLead(ctx, tenant, taken.LeadID)
-		if errors.Is(err, ErrLeadNotFound) {
-			continue // deleted since: create again
-		}
-		if err != nil {
-			return nil, err
+		// The refused create read the lead that has the e-mail: a known person costs the create
+		// and the touch, two round trips.
+		existing := taken.Lead
+		if existing == nil {
+			continue // deleted since its claim was refused: create again
 		}
 		touched := addTouch(existing, in, referrer, now)
 		w = LeadWrite{Lead: touched, Prev: existing, Campaign: touched.GetLastTouch().GetCampaignId(), Touch: true, ScoredWith: rules}

@@ -131,7 +131,9 @@ func (s *Store) CreateLead(ctx context.Context, tenant string, lw marketing.Lead
 func (k leadKeys) createWrite(lw marketing.LeadWrite) *commit.Write {
 	lead := lw.Lead
 	w := commit.New().
-		Unique(k.emails(), lead.GetEmail(), lead.GetId()).
+		// A taken e-mail comes back with its lead, so a capture of a known person goes straight
+		// to its touch.
+		UniqueOrRead(k.emails(), lead.GetEmail(), lead.GetId(), k.lead("")).
 		Save(k.lead(lead.GetId()), lead, "", lead.GetEtag()).
 		HSet(k.customerLeads(), lead.GetCustomerId(), lead.GetId()).
 		Move(nil, k.indexes(lead))
@@ -159,7 +161,14 @@ func (k leadKeys) createErr(lead *marketing.Lead, err error) error {
 		if conflict.Index == k.customerEmails() || conflict.Index == k.customerExternal() {
 			return &marketing.IdentityTakenError{Owner: conflict.Owner}
 		}
-		return &marketing.EmailTakenError{LeadID: conflict.Owner}
+		taken := &marketing.EmailTakenError{LeadID: conflict.Owner}
+		owner := &marketing.Lead{}
+		if _, found, err := conflict.DecodeOwner(owner); err != nil {
+			return err
+		} else if found {
+			taken.Lead = owner
+		}
+		return taken
 	}
 	if missing, ok := errors.AsType[*commit.MissingError](err); ok {
 		if missing.Key == k.referral(lead.GetReferralCode()) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -159,6 +160,71 @@ func TestConcurrentCapturesOfOneEmailMakeOneLead(t *testing.T) {
 	}
 	if n := len(f.eventsOfType(t, marketingv1.EventLeadCaptured.Name)); n != writers || len(f.eventsOfType(t, marketingv1.EventLifecycleStageChanged.Name)) != 1 {
 		t.Fatalf("%d captured events, want %d, and one lifecycle entry", n, writers)
+	}
+}
+
+// A capture costs one round trip for a new e-mail and two for a known one: the refused create
+// brings the lead that has the e-mail back with its refusal (no read of its own), then the touch.
+// Two captures of one new e-mail at once make one lead touched twice, in three round trips.
+func TestCaptureRoundTrips(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	capture := func(email string) *marketing.Lead {
+		t.Helper()
+		l, err := f.leads.Capture(ctx, f.tenant, &marketing.Lead{Email: email, Company: "Acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	first := capture("warm@example.com") // reads the scoring rules, loads the script
+	counter := &redistest.Commands{}
+	f.rdb.AddHook(counter)
+
+	capture("trips-new@example.com")
+	if got := counter.Take(); !slices.Equal(got, []string{"evalsha"}) {
+		t.Errorf("a new lead's capture sent %v, want [evalsha]", got)
+	}
+	again := capture("WARM@example.com")
+	if got := counter.Take(); !slices.Equal(got, []string{"evalsha", "evalsha"}) {
+		t.Errorf("a known lead's capture sent %v, want [evalsha evalsha] (the refused create, the touch)", got)
+	}
+	if again.GetId() != first.GetId() || again.GetTouchCount() != 2 || again.GetEtag() != "2" {
+		t.Errorf("known lead after its capture: id %s, touches %d, etag %s; want %s, 2, 2", again.GetId(), again.GetTouchCount(), again.GetEtag(), first.GetId())
+	}
+
+	var wg sync.WaitGroup
+	got := make([]*marketing.Lead, 2)
+	for i := range got {
+		wg.Go(func() { got[i] = capture("trips-racing@example.com") })
+	}
+	wg.Wait()
+	// The second connection the pair opens says hello first: count the captures' own commands.
+	if calls, writes := counter.Count("evalsha"), counter.Scripts(); calls != 3 || writes != 3 {
+		t.Errorf("two captures of one new e-mail at once sent %v (%d writes), want 3 evalsha writes", counter.Take(), writes)
+	}
+	if got[0].GetId() != got[1].GetId() {
+		t.Fatalf("two captures of one e-mail at once made leads %s and %s, want one", got[0].GetId(), got[1].GetId())
+	}
+	stored, err := f.store.GetLead(ctx, f.tenant, got[0].GetId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.GetTouchCount() != 2 || stored.GetEtag() != "2" {
+		t.Errorf("the raced lead has %d touches at etag %s, want 2 at 2", stored.GetTouchCount(), stored.GetEtag())
+	}
+	var created int
+	for _, ev := range f.eventsOfType(t, marketingv1.EventLeadCaptured.Name) {
+		p := &marketingv1.LeadCaptured{}
+		if err := ev.GetPayload().UnmarshalTo(p); err != nil {
+			t.Fatal(err)
+		}
+		if p.GetLeadId() == stored.GetId() && p.GetCreated() {
+			created++
+		}
+	}
+	if created != 1 {
+		t.Errorf("the raced lead has %d lead.captured events that created it, want 1", created)
 	}
 }
 
