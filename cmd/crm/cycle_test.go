@@ -15,8 +15,7 @@ import (
 
 	"github.com/crmcycle/crm/gateway/gatewaytest"
 	"github.com/crmcycle/crm/pkg/auth"
-	"github.com/crmcycle/crm/pkg/events"
-	"github.com/crmcycle/crm/pkg/keyspace"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 )
 
 // TestTheWholeCycle carries one customer around the CRM cycle through the REST edge only, with
@@ -183,29 +182,8 @@ func TestTheWholeCycle(t *testing.T) {
 // the reactions to it on other services) shares the request id; another tenant sees none of it.
 func checkHistory(t *testing.T, sys *system, tenant, key, customer, winRequest string) {
 	t.Helper()
-	ctx := context.Background()
-	keys, err := keyspace.Load(ctx, sys.rdb)
-	if err != nil {
-		t.Fatal(err)
-	}
 	streamed := func() []string {
-		var ids []string
-		for _, producer := range serviceTargets {
-			entries, err := sys.rdb.XRange(ctx, keys.Scope(producer, tenant).Stream(), "-", "+").Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range entries {
-				ev, err := events.Decode([]byte(e.Values["e"].(string)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if ev.GetTenantId() == tenant && ev.GetCustomerId() == customer {
-					ids = append(ids, ev.GetId())
-				}
-			}
-		}
-		slices.Sort(ids)
+		ids := streamedEventIDs(t, sys, tenant, func(ev *eventv1.Event) bool { return ev.GetCustomerId() == customer })
 		slices.Reverse(ids) // newest first, as the timeline
 		return ids
 	}
@@ -233,7 +211,7 @@ func checkHistory(t *testing.T, sys *system, tenant, key, customer, winRequest s
 	waitFor(t, "the timeline to equal the streams", func() string { return fmt.Sprint(timeline(key)) },
 		func(got string) bool { want = streamed(); return got == fmt.Sprint(want) })
 
-	principal, err := auth.NewStore(sys.rdb).Lookup(ctx, key)
+	principal, err := auth.NewStore(sys.rdb).Lookup(context.Background(), key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,11 +29,13 @@ import (
 	"github.com/crmcycle/crm/gateway/gatewaytest"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/grpcserver"
+	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/redisconn"
 	"github.com/crmcycle/crm/pkg/redistest"
 	"github.com/crmcycle/crm/pkg/servicetest"
 	"github.com/crmcycle/crm/pkg/telemetry"
 	"github.com/crmcycle/crm/pkg/tlstest"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -202,6 +205,35 @@ func productBody(sku, name, period string) string {
 		"price":{"currencyCode":"EUR","units":"10","nanos":500000000},
 		"additionalPrices":[{"currencyCode":"USD","units":"12"}],"productLine":"suite","tier":1,
 		"features":["reports","pipeline"]}`, sku, name, period)
+}
+
+// streamedEventIDs is the ids of the tenant's events in every service's stream that keep accepts,
+// sorted (UUIDv7 ids sort by time): what the integration service's views are checked against.
+func streamedEventIDs(t *testing.T, sys *system, tenant string, keep func(*eventv1.Event) bool) []string {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := keyspace.Load(ctx, sys.rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, producer := range serviceTargets {
+		entries, err := sys.rdb.XRange(ctx, keys.Scope(producer, tenant).Stream(), "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			ev, err := events.Decode([]byte(e.Values["e"].(string)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.GetTenantId() == tenant && keep(ev) {
+				ids = append(ids, ev.GetId())
+			}
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // waitFor polls get until ok, or fails the test after a deadline.
