@@ -37,6 +37,8 @@ var (
 
 	EventLoyaltyProgramUpdated = eventv1.Type[*LoyaltyProgram]{Name: "marketing.loyalty_program.updated"}
 	EventScoringRulesUpdated   = eventv1.Type[*ScoringRules]{Name: "marketing.scoring_rules.updated"}
+	// A new churn window: marketing re-times the tenant's churn schedule on it.
+	EventLifecycleSettingsUpdated = eventv1.Type[*LifecycleSettings]{Name: "marketing.lifecycle_settings.updated"}
 
 	// Bulk reads, recorded for the audit log (crm.event.v1.Exported).
 	EventLeadsExported = eventv1.Type[*eventv1.Exported]{Name: "marketing.lead.exported"}

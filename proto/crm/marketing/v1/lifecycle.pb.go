@@ -7,6 +7,8 @@
 package marketingv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -531,11 +533,77 @@ func (x *StageConversion) GetRate() float64 {
 	return 0
 }
 
+// A tenant's lifecycle settings.
+type LifecycleSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Days a customer may go without an order or an active recurring subscription before they are
+	// CHURNED: 1 to 3650, 180 by default.
+	ChurnWindowDays int32 `protobuf:"varint,1,opt,name=churn_window_days,json=churnWindowDays,proto3" json:"churn_window_days,omitempty"`
+	// Changes whenever the settings change ("0" for the defaults); send it back on update to apply
+	// the change only to the settings you read.
+	Etag string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	// When the settings last changed; absent for the defaults. Output only.
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LifecycleSettings) Reset() {
+	*x = LifecycleSettings{}
+	mi := &file_crm_marketing_v1_lifecycle_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecycleSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecycleSettings) ProtoMessage() {}
+
+func (x *LifecycleSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_lifecycle_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecycleSettings.ProtoReflect.Descriptor instead.
+func (*LifecycleSettings) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_lifecycle_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *LifecycleSettings) GetChurnWindowDays() int32 {
+	if x != nil {
+		return x.ChurnWindowDays
+	}
+	return 0
+}
+
+func (x *LifecycleSettings) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *LifecycleSettings) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
 var File_crm_marketing_v1_lifecycle_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_lifecycle_proto_rawDesc = "" +
 	"\n" +
-	" crm/marketing/v1/lifecycle.proto\x12\x10crm.marketing.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x02\n" +
+	" crm/marketing/v1/lifecycle.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x02\n" +
 	"\x11CustomerLifecycle\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x126\n" +
@@ -570,7 +638,13 @@ const file_crm_marketing_v1_lifecycle_proto_rawDesc = "" +
 	"\x04from\x18\x01 \x01(\x0e2 .crm.marketing.v1.LifecycleStageR\x04from\x120\n" +
 	"\x02to\x18\x02 \x01(\x0e2 .crm.marketing.v1.LifecycleStageR\x02to\x12\x14\n" +
 	"\x05moves\x18\x03 \x01(\x03R\x05moves\x12\x12\n" +
-	"\x04rate\x18\x04 \x01(\x01R\x04rate*\x91\x02\n" +
+	"\x04rate\x18\x04 \x01(\x01R\x04rate\"\xa1\x01\n" +
+	"\x11LifecycleSettings\x126\n" +
+	"\x11churn_window_days\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xc2\x1c(\x01R\x0fchurnWindowDays\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\x12@\n" +
+	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime*\x91\x02\n" +
 	"\x0eLifecycleStage\x12\x1f\n" +
 	"\x1bLIFECYCLE_STAGE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17LIFECYCLE_STAGE_SUSPECT\x10\x01\x12\x1c\n" +
@@ -594,7 +668,7 @@ func file_crm_marketing_v1_lifecycle_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_marketing_v1_lifecycle_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_crm_marketing_v1_lifecycle_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_crm_marketing_v1_lifecycle_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_crm_marketing_v1_lifecycle_proto_goTypes = []any{
 	(LifecycleStage)(0),           // 0: crm.marketing.v1.LifecycleStage
 	(*CustomerLifecycle)(nil),     // 1: crm.marketing.v1.CustomerLifecycle
@@ -602,28 +676,30 @@ var file_crm_marketing_v1_lifecycle_proto_goTypes = []any{
 	(*LifecycleFunnel)(nil),       // 3: crm.marketing.v1.LifecycleFunnel
 	(*StageStatistics)(nil),       // 4: crm.marketing.v1.StageStatistics
 	(*StageConversion)(nil),       // 5: crm.marketing.v1.StageConversion
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 7: google.protobuf.Duration
+	(*LifecycleSettings)(nil),     // 6: crm.marketing.v1.LifecycleSettings
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
 }
 var file_crm_marketing_v1_lifecycle_proto_depIdxs = []int32{
 	0,  // 0: crm.marketing.v1.CustomerLifecycle.stage:type_name -> crm.marketing.v1.LifecycleStage
-	6,  // 1: crm.marketing.v1.CustomerLifecycle.stage_time:type_name -> google.protobuf.Timestamp
+	7,  // 1: crm.marketing.v1.CustomerLifecycle.stage_time:type_name -> google.protobuf.Timestamp
 	2,  // 2: crm.marketing.v1.CustomerLifecycle.history:type_name -> crm.marketing.v1.StageMove
-	6,  // 3: crm.marketing.v1.CustomerLifecycle.update_time:type_name -> google.protobuf.Timestamp
+	7,  // 3: crm.marketing.v1.CustomerLifecycle.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: crm.marketing.v1.StageMove.from:type_name -> crm.marketing.v1.LifecycleStage
 	0,  // 5: crm.marketing.v1.StageMove.to:type_name -> crm.marketing.v1.LifecycleStage
-	6,  // 6: crm.marketing.v1.StageMove.time:type_name -> google.protobuf.Timestamp
+	7,  // 6: crm.marketing.v1.StageMove.time:type_name -> google.protobuf.Timestamp
 	4,  // 7: crm.marketing.v1.LifecycleFunnel.stages:type_name -> crm.marketing.v1.StageStatistics
 	5,  // 8: crm.marketing.v1.LifecycleFunnel.conversions:type_name -> crm.marketing.v1.StageConversion
 	0,  // 9: crm.marketing.v1.StageStatistics.stage:type_name -> crm.marketing.v1.LifecycleStage
-	7,  // 10: crm.marketing.v1.StageStatistics.median_time_in_stage:type_name -> google.protobuf.Duration
+	8,  // 10: crm.marketing.v1.StageStatistics.median_time_in_stage:type_name -> google.protobuf.Duration
 	0,  // 11: crm.marketing.v1.StageConversion.from:type_name -> crm.marketing.v1.LifecycleStage
 	0,  // 12: crm.marketing.v1.StageConversion.to:type_name -> crm.marketing.v1.LifecycleStage
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	7,  // 13: crm.marketing.v1.LifecycleSettings.update_time:type_name -> google.protobuf.Timestamp
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_lifecycle_proto_init() }
@@ -637,7 +713,7 @@ func file_crm_marketing_v1_lifecycle_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_lifecycle_proto_rawDesc), len(file_crm_marketing_v1_lifecycle_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -3355,6 +3355,191 @@ func (x *ListSegmentMembersResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Request of GetLifecycleSettings.
+type GetLifecycleSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLifecycleSettingsRequest) Reset() {
+	*x = GetLifecycleSettingsRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLifecycleSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLifecycleSettingsRequest) ProtoMessage() {}
+
+func (x *GetLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLifecycleSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetLifecycleSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{66}
+}
+
+// Response of GetLifecycleSettings.
+type GetLifecycleSettingsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The settings.
+	Settings      *LifecycleSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLifecycleSettingsResponse) Reset() {
+	*x = GetLifecycleSettingsResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLifecycleSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLifecycleSettingsResponse) ProtoMessage() {}
+
+func (x *GetLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLifecycleSettingsResponse.ProtoReflect.Descriptor instead.
+func (*GetLifecycleSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *GetLifecycleSettingsResponse) GetSettings() *LifecycleSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+// Request of UpdateLifecycleSettings.
+type UpdateLifecycleSettingsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new values of the fields in update_mask, and the etag read. Validated after the mask is
+	// applied, so a partial body is fine.
+	Settings *LifecycleSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	// The fields to change: churn_window_days. Empty means all.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateLifecycleSettingsRequest) Reset() {
+	*x = UpdateLifecycleSettingsRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateLifecycleSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateLifecycleSettingsRequest) ProtoMessage() {}
+
+func (x *UpdateLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateLifecycleSettingsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateLifecycleSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *UpdateLifecycleSettingsRequest) GetSettings() *LifecycleSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *UpdateLifecycleSettingsRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// Response of UpdateLifecycleSettings.
+type UpdateLifecycleSettingsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The settings after the change.
+	Settings      *LifecycleSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateLifecycleSettingsResponse) Reset() {
+	*x = UpdateLifecycleSettingsResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateLifecycleSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateLifecycleSettingsResponse) ProtoMessage() {}
+
+func (x *UpdateLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateLifecycleSettingsResponse.ProtoReflect.Descriptor instead.
+func (*UpdateLifecycleSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *UpdateLifecycleSettingsResponse) GetSettings() *LifecycleSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
 // Request of GetLoyaltyProgram.
 type GetLoyaltyProgramRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3364,7 +3549,7 @@ type GetLoyaltyProgramRequest struct {
 
 func (x *GetLoyaltyProgramRequest) Reset() {
 	*x = GetLoyaltyProgramRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[66]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3376,7 +3561,7 @@ func (x *GetLoyaltyProgramRequest) String() string {
 func (*GetLoyaltyProgramRequest) ProtoMessage() {}
 
 func (x *GetLoyaltyProgramRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[66]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3389,7 +3574,7 @@ func (x *GetLoyaltyProgramRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLoyaltyProgramRequest.ProtoReflect.Descriptor instead.
 func (*GetLoyaltyProgramRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{66}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{70}
 }
 
 // Response of GetLoyaltyProgram.
@@ -3403,7 +3588,7 @@ type GetLoyaltyProgramResponse struct {
 
 func (x *GetLoyaltyProgramResponse) Reset() {
 	*x = GetLoyaltyProgramResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[67]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3415,7 +3600,7 @@ func (x *GetLoyaltyProgramResponse) String() string {
 func (*GetLoyaltyProgramResponse) ProtoMessage() {}
 
 func (x *GetLoyaltyProgramResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[67]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3428,7 +3613,7 @@ func (x *GetLoyaltyProgramResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLoyaltyProgramResponse.ProtoReflect.Descriptor instead.
 func (*GetLoyaltyProgramResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{67}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *GetLoyaltyProgramResponse) GetLoyaltyProgram() *LoyaltyProgram {
@@ -3453,7 +3638,7 @@ type UpdateLoyaltyProgramRequest struct {
 
 func (x *UpdateLoyaltyProgramRequest) Reset() {
 	*x = UpdateLoyaltyProgramRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[68]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3465,7 +3650,7 @@ func (x *UpdateLoyaltyProgramRequest) String() string {
 func (*UpdateLoyaltyProgramRequest) ProtoMessage() {}
 
 func (x *UpdateLoyaltyProgramRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[68]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3478,7 +3663,7 @@ func (x *UpdateLoyaltyProgramRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLoyaltyProgramRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLoyaltyProgramRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{68}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *UpdateLoyaltyProgramRequest) GetLoyaltyProgram() *LoyaltyProgram {
@@ -3506,7 +3691,7 @@ type UpdateLoyaltyProgramResponse struct {
 
 func (x *UpdateLoyaltyProgramResponse) Reset() {
 	*x = UpdateLoyaltyProgramResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[69]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3518,7 +3703,7 @@ func (x *UpdateLoyaltyProgramResponse) String() string {
 func (*UpdateLoyaltyProgramResponse) ProtoMessage() {}
 
 func (x *UpdateLoyaltyProgramResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[69]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3531,7 +3716,7 @@ func (x *UpdateLoyaltyProgramResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLoyaltyProgramResponse.ProtoReflect.Descriptor instead.
 func (*UpdateLoyaltyProgramResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{69}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *UpdateLoyaltyProgramResponse) GetLoyaltyProgram() *LoyaltyProgram {
@@ -3559,7 +3744,7 @@ type ResolveCustomerRequest struct {
 
 func (x *ResolveCustomerRequest) Reset() {
 	*x = ResolveCustomerRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[70]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3571,7 +3756,7 @@ func (x *ResolveCustomerRequest) String() string {
 func (*ResolveCustomerRequest) ProtoMessage() {}
 
 func (x *ResolveCustomerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[70]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3584,7 +3769,7 @@ func (x *ResolveCustomerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveCustomerRequest.ProtoReflect.Descriptor instead.
 func (*ResolveCustomerRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{70}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ResolveCustomerRequest) GetEmail() string {
@@ -3626,7 +3811,7 @@ type ResolveCustomerResponse struct {
 
 func (x *ResolveCustomerResponse) Reset() {
 	*x = ResolveCustomerResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[71]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3638,7 +3823,7 @@ func (x *ResolveCustomerResponse) String() string {
 func (*ResolveCustomerResponse) ProtoMessage() {}
 
 func (x *ResolveCustomerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[71]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3651,7 +3836,7 @@ func (x *ResolveCustomerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveCustomerResponse.ProtoReflect.Descriptor instead.
 func (*ResolveCustomerResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{71}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ResolveCustomerResponse) GetCustomer() *ResolvedCustomer {
@@ -3672,7 +3857,7 @@ type ResolveCustomersRequest struct {
 
 func (x *ResolveCustomersRequest) Reset() {
 	*x = ResolveCustomersRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[72]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3684,7 +3869,7 @@ func (x *ResolveCustomersRequest) String() string {
 func (*ResolveCustomersRequest) ProtoMessage() {}
 
 func (x *ResolveCustomersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[72]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3697,7 +3882,7 @@ func (x *ResolveCustomersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveCustomersRequest.ProtoReflect.Descriptor instead.
 func (*ResolveCustomersRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{72}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ResolveCustomersRequest) GetRequests() []*ResolveCustomerRequest {
@@ -3718,7 +3903,7 @@ type ResolveCustomersResponse struct {
 
 func (x *ResolveCustomersResponse) Reset() {
 	*x = ResolveCustomersResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[73]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3730,7 +3915,7 @@ func (x *ResolveCustomersResponse) String() string {
 func (*ResolveCustomersResponse) ProtoMessage() {}
 
 func (x *ResolveCustomersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[73]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3743,7 +3928,7 @@ func (x *ResolveCustomersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveCustomersResponse.ProtoReflect.Descriptor instead.
 func (*ResolveCustomersResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{73}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ResolveCustomersResponse) GetCustomers() []*ResolvedCustomer {
@@ -3764,7 +3949,7 @@ type GetCustomerIdentityRequest struct {
 
 func (x *GetCustomerIdentityRequest) Reset() {
 	*x = GetCustomerIdentityRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[74]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3776,7 +3961,7 @@ func (x *GetCustomerIdentityRequest) String() string {
 func (*GetCustomerIdentityRequest) ProtoMessage() {}
 
 func (x *GetCustomerIdentityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[74]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3789,7 +3974,7 @@ func (x *GetCustomerIdentityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerIdentityRequest.ProtoReflect.Descriptor instead.
 func (*GetCustomerIdentityRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{74}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *GetCustomerIdentityRequest) GetCustomerId() string {
@@ -3810,7 +3995,7 @@ type GetCustomerIdentityResponse struct {
 
 func (x *GetCustomerIdentityResponse) Reset() {
 	*x = GetCustomerIdentityResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[75]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3822,7 +4007,7 @@ func (x *GetCustomerIdentityResponse) String() string {
 func (*GetCustomerIdentityResponse) ProtoMessage() {}
 
 func (x *GetCustomerIdentityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[75]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3835,7 +4020,7 @@ func (x *GetCustomerIdentityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerIdentityResponse.ProtoReflect.Descriptor instead.
 func (*GetCustomerIdentityResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{75}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *GetCustomerIdentityResponse) GetCustomer() *CustomerIdentity {
@@ -3858,7 +4043,7 @@ type MergeCustomersRequest struct {
 
 func (x *MergeCustomersRequest) Reset() {
 	*x = MergeCustomersRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[76]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3870,7 +4055,7 @@ func (x *MergeCustomersRequest) String() string {
 func (*MergeCustomersRequest) ProtoMessage() {}
 
 func (x *MergeCustomersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[76]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3883,7 +4068,7 @@ func (x *MergeCustomersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeCustomersRequest.ProtoReflect.Descriptor instead.
 func (*MergeCustomersRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{76}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *MergeCustomersRequest) GetCustomerId() string {
@@ -3911,7 +4096,7 @@ type MergeCustomersResponse struct {
 
 func (x *MergeCustomersResponse) Reset() {
 	*x = MergeCustomersResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[77]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3923,7 +4108,7 @@ func (x *MergeCustomersResponse) String() string {
 func (*MergeCustomersResponse) ProtoMessage() {}
 
 func (x *MergeCustomersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[77]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3936,7 +4121,7 @@ func (x *MergeCustomersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeCustomersResponse.ProtoReflect.Descriptor instead.
 func (*MergeCustomersResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{77}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *MergeCustomersResponse) GetCustomer() *CustomerIdentity {
@@ -3957,7 +4142,7 @@ type BatchGetCampaignsRequest struct {
 
 func (x *BatchGetCampaignsRequest) Reset() {
 	*x = BatchGetCampaignsRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[78]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3969,7 +4154,7 @@ func (x *BatchGetCampaignsRequest) String() string {
 func (*BatchGetCampaignsRequest) ProtoMessage() {}
 
 func (x *BatchGetCampaignsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[78]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3982,7 +4167,7 @@ func (x *BatchGetCampaignsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetCampaignsRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetCampaignsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{78}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *BatchGetCampaignsRequest) GetIds() []string {
@@ -4003,7 +4188,7 @@ type BatchGetCampaignsResponse struct {
 
 func (x *BatchGetCampaignsResponse) Reset() {
 	*x = BatchGetCampaignsResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[79]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4015,7 +4200,7 @@ func (x *BatchGetCampaignsResponse) String() string {
 func (*BatchGetCampaignsResponse) ProtoMessage() {}
 
 func (x *BatchGetCampaignsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[79]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4028,7 +4213,7 @@ func (x *BatchGetCampaignsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetCampaignsResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetCampaignsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{79}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *BatchGetCampaignsResponse) GetCampaigns() []*Campaign {
@@ -4049,7 +4234,7 @@ type BatchGetLeadsRequest struct {
 
 func (x *BatchGetLeadsRequest) Reset() {
 	*x = BatchGetLeadsRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[80]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4061,7 +4246,7 @@ func (x *BatchGetLeadsRequest) String() string {
 func (*BatchGetLeadsRequest) ProtoMessage() {}
 
 func (x *BatchGetLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[80]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4074,7 +4259,7 @@ func (x *BatchGetLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetLeadsRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{80}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *BatchGetLeadsRequest) GetIds() []string {
@@ -4095,7 +4280,7 @@ type BatchGetLeadsResponse struct {
 
 func (x *BatchGetLeadsResponse) Reset() {
 	*x = BatchGetLeadsResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[81]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4107,7 +4292,7 @@ func (x *BatchGetLeadsResponse) String() string {
 func (*BatchGetLeadsResponse) ProtoMessage() {}
 
 func (x *BatchGetLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[81]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4120,7 +4305,7 @@ func (x *BatchGetLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetLeadsResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{81}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *BatchGetLeadsResponse) GetLeads() []*Lead {
@@ -4141,7 +4326,7 @@ type BatchGetSegmentsRequest struct {
 
 func (x *BatchGetSegmentsRequest) Reset() {
 	*x = BatchGetSegmentsRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[82]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4153,7 +4338,7 @@ func (x *BatchGetSegmentsRequest) String() string {
 func (*BatchGetSegmentsRequest) ProtoMessage() {}
 
 func (x *BatchGetSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[82]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4166,7 +4351,7 @@ func (x *BatchGetSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{82}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *BatchGetSegmentsRequest) GetIds() []string {
@@ -4187,7 +4372,7 @@ type BatchGetSegmentsResponse struct {
 
 func (x *BatchGetSegmentsResponse) Reset() {
 	*x = BatchGetSegmentsResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[83]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4199,7 +4384,7 @@ func (x *BatchGetSegmentsResponse) String() string {
 func (*BatchGetSegmentsResponse) ProtoMessage() {}
 
 func (x *BatchGetSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[83]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4212,7 +4397,7 @@ func (x *BatchGetSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{83}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *BatchGetSegmentsResponse) GetSegments() []*Segment {
@@ -4233,7 +4418,7 @@ type BatchCreateLeadsRequest struct {
 
 func (x *BatchCreateLeadsRequest) Reset() {
 	*x = BatchCreateLeadsRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[84]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4245,7 +4430,7 @@ func (x *BatchCreateLeadsRequest) String() string {
 func (*BatchCreateLeadsRequest) ProtoMessage() {}
 
 func (x *BatchCreateLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[84]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4258,7 +4443,7 @@ func (x *BatchCreateLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateLeadsRequest.ProtoReflect.Descriptor instead.
 func (*BatchCreateLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{84}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *BatchCreateLeadsRequest) GetRequests() []*CaptureLeadRequest {
@@ -4279,7 +4464,7 @@ type BatchCreateLeadsResponse struct {
 
 func (x *BatchCreateLeadsResponse) Reset() {
 	*x = BatchCreateLeadsResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[85]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4291,7 +4476,7 @@ func (x *BatchCreateLeadsResponse) String() string {
 func (*BatchCreateLeadsResponse) ProtoMessage() {}
 
 func (x *BatchCreateLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[85]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4304,7 +4489,7 @@ func (x *BatchCreateLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateLeadsResponse.ProtoReflect.Descriptor instead.
 func (*BatchCreateLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{85}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *BatchCreateLeadsResponse) GetResults() []*BatchCreateLeadsResult {
@@ -4328,7 +4513,7 @@ type BatchCreateLeadsResult struct {
 
 func (x *BatchCreateLeadsResult) Reset() {
 	*x = BatchCreateLeadsResult{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[86]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4340,7 +4525,7 @@ func (x *BatchCreateLeadsResult) String() string {
 func (*BatchCreateLeadsResult) ProtoMessage() {}
 
 func (x *BatchCreateLeadsResult) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[86]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4353,7 +4538,7 @@ func (x *BatchCreateLeadsResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateLeadsResult.ProtoReflect.Descriptor instead.
 func (*BatchCreateLeadsResult) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{86}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *BatchCreateLeadsResult) GetLead() *Lead {
@@ -4381,7 +4566,7 @@ type ExportLeadsRequest struct {
 
 func (x *ExportLeadsRequest) Reset() {
 	*x = ExportLeadsRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[87]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4393,7 +4578,7 @@ func (x *ExportLeadsRequest) String() string {
 func (*ExportLeadsRequest) ProtoMessage() {}
 
 func (x *ExportLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[87]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4406,7 +4591,7 @@ func (x *ExportLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ExportLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{87}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ExportLeadsRequest) GetFilter() string {
@@ -4427,7 +4612,7 @@ type ExportLeadsResponse struct {
 
 func (x *ExportLeadsResponse) Reset() {
 	*x = ExportLeadsResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[88]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4439,7 +4624,7 @@ func (x *ExportLeadsResponse) String() string {
 func (*ExportLeadsResponse) ProtoMessage() {}
 
 func (x *ExportLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[88]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4452,7 +4637,7 @@ func (x *ExportLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ExportLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{88}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ExportLeadsResponse) GetLeads() []*Lead {
@@ -4647,7 +4832,16 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"r\n" +
 	"\x1aListSegmentMembersResponse\x12,\n" +
 	"\x05leads\x18\x01 \x03(\v2\x16.crm.marketing.v1.LeadR\x05leads\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x1a\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x1d\n" +
+	"\x1bGetLifecycleSettingsRequest\"_\n" +
+	"\x1cGetLifecycleSettingsResponse\x12?\n" +
+	"\bsettings\x18\x01 \x01(\v2#.crm.marketing.v1.LifecycleSettingsR\bsettings\"\xa6\x01\n" +
+	"\x1eUpdateLifecycleSettingsRequest\x12G\n" +
+	"\bsettings\x18\x01 \x01(\v2#.crm.marketing.v1.LifecycleSettingsB\x06\xbaH\x03\xd8\x01\x03R\bsettings\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"b\n" +
+	"\x1fUpdateLifecycleSettingsResponse\x12?\n" +
+	"\bsettings\x18\x01 \x01(\v2#.crm.marketing.v1.LifecycleSettingsR\bsettings\"\x1a\n" +
 	"\x18GetLoyaltyProgramRequest\"f\n" +
 	"\x19GetLoyaltyProgramResponse\x12I\n" +
 	"\x0floyalty_program\x18\x01 \x01(\v2 .crm.marketing.v1.LoyaltyProgramR\x0eloyaltyProgram\"\xad\x01\n" +
@@ -4702,7 +4896,7 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\x12ExportLeadsRequest\x12 \n" +
 	"\x06filter\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"C\n" +
 	"\x13ExportLeadsResponse\x12,\n" +
-	"\x05leads\x18\x01 \x03(\v2\x16.crm.marketing.v1.LeadR\x05leads2\xa66\n" +
+	"\x05leads\x18\x01 \x03(\v2\x16.crm.marketing.v1.LeadR\x05leads2\xfb8\n" +
 	"\x10MarketingService\x12\x88\x01\n" +
 	"\x0fResolveCustomer\x12(.crm.marketing.v1.ResolveCustomerRequest\x1a).crm.marketing.v1.ResolveCustomerResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/customers:resolve\x12\x90\x01\n" +
 	"\x10ResolveCustomers\x12).crm.marketing.v1.ResolveCustomersRequest\x1a*.crm.marketing.v1.ResolveCustomersResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/customers:batchResolve\x12\xaa\x01\n" +
@@ -4744,7 +4938,9 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"GetSegment\x12#.crm.marketing.v1.GetSegmentRequest\x1a$.crm.marketing.v1.GetSegmentResponse\"\"\x82\xd3\xe4\x93\x02\x1cb\asegment\x12\x11/v1/segments/{id}\x12s\n" +
 	"\fListSegments\x12%.crm.marketing.v1.ListSegmentsRequest\x1a&.crm.marketing.v1.ListSegmentsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/segments\x12{\n" +
 	"\rDeleteSegment\x12&.crm.marketing.v1.DeleteSegmentRequest\x1a'.crm.marketing.v1.DeleteSegmentResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/segments/{id}\x12\x92\x01\n" +
-	"\x12ListSegmentMembers\x12+.crm.marketing.v1.ListSegmentMembersRequest\x1a,.crm.marketing.v1.ListSegmentMembersResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/segments/{id}/members\x12\x99\x01\n" +
+	"\x12ListSegmentMembers\x12+.crm.marketing.v1.ListSegmentMembersRequest\x1a,.crm.marketing.v1.ListSegmentMembersResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/segments/{id}/members\x12\x9e\x01\n" +
+	"\x14GetLifecycleSettings\x12-.crm.marketing.v1.GetLifecycleSettingsRequest\x1a..crm.marketing.v1.GetLifecycleSettingsResponse\"'\x82\xd3\xe4\x93\x02!b\bsettings\x12\x15/v1/lifecycleSettings\x12\xb1\x01\n" +
+	"\x17UpdateLifecycleSettings\x120.crm.marketing.v1.UpdateLifecycleSettingsRequest\x1a1.crm.marketing.v1.UpdateLifecycleSettingsResponse\"1\x82\xd3\xe4\x93\x02+:\bsettingsb\bsettings2\x15/v1/lifecycleSettings\x12\x99\x01\n" +
 	"\x11GetLoyaltyProgram\x12*.crm.marketing.v1.GetLoyaltyProgramRequest\x1a+.crm.marketing.v1.GetLoyaltyProgramResponse\"+\x82\xd3\xe4\x93\x02%b\x0floyalty_program\x12\x12/v1/loyaltyProgram\x12\xb3\x01\n" +
 	"\x14UpdateLoyaltyProgram\x12-.crm.marketing.v1.UpdateLoyaltyProgramRequest\x1a..crm.marketing.v1.UpdateLoyaltyProgramResponse\"<\x82\xd3\xe4\x93\x026:\x0floyalty_programb\x0floyalty_program2\x12/v1/loyaltyProgram\x12\x8c\x01\n" +
 	"\x11BatchGetCampaigns\x12*.crm.marketing.v1.BatchGetCampaignsRequest\x1a+.crm.marketing.v1.BatchGetCampaignsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/campaigns:batchGet\x12|\n" +
@@ -4770,7 +4966,7 @@ func file_crm_marketing_v1_marketing_service_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_service_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 89)
+var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 93)
 var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*RecordEngagementRequest)(nil),              // 0: crm.marketing.v1.RecordEngagementRequest
 	(*RecordEngagementResponse)(nil),             // 1: crm.marketing.v1.RecordEngagementResponse
@@ -4838,219 +5034,232 @@ var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*DeleteSegmentResponse)(nil),                // 63: crm.marketing.v1.DeleteSegmentResponse
 	(*ListSegmentMembersRequest)(nil),            // 64: crm.marketing.v1.ListSegmentMembersRequest
 	(*ListSegmentMembersResponse)(nil),           // 65: crm.marketing.v1.ListSegmentMembersResponse
-	(*GetLoyaltyProgramRequest)(nil),             // 66: crm.marketing.v1.GetLoyaltyProgramRequest
-	(*GetLoyaltyProgramResponse)(nil),            // 67: crm.marketing.v1.GetLoyaltyProgramResponse
-	(*UpdateLoyaltyProgramRequest)(nil),          // 68: crm.marketing.v1.UpdateLoyaltyProgramRequest
-	(*UpdateLoyaltyProgramResponse)(nil),         // 69: crm.marketing.v1.UpdateLoyaltyProgramResponse
-	(*ResolveCustomerRequest)(nil),               // 70: crm.marketing.v1.ResolveCustomerRequest
-	(*ResolveCustomerResponse)(nil),              // 71: crm.marketing.v1.ResolveCustomerResponse
-	(*ResolveCustomersRequest)(nil),              // 72: crm.marketing.v1.ResolveCustomersRequest
-	(*ResolveCustomersResponse)(nil),             // 73: crm.marketing.v1.ResolveCustomersResponse
-	(*GetCustomerIdentityRequest)(nil),           // 74: crm.marketing.v1.GetCustomerIdentityRequest
-	(*GetCustomerIdentityResponse)(nil),          // 75: crm.marketing.v1.GetCustomerIdentityResponse
-	(*MergeCustomersRequest)(nil),                // 76: crm.marketing.v1.MergeCustomersRequest
-	(*MergeCustomersResponse)(nil),               // 77: crm.marketing.v1.MergeCustomersResponse
-	(*BatchGetCampaignsRequest)(nil),             // 78: crm.marketing.v1.BatchGetCampaignsRequest
-	(*BatchGetCampaignsResponse)(nil),            // 79: crm.marketing.v1.BatchGetCampaignsResponse
-	(*BatchGetLeadsRequest)(nil),                 // 80: crm.marketing.v1.BatchGetLeadsRequest
-	(*BatchGetLeadsResponse)(nil),                // 81: crm.marketing.v1.BatchGetLeadsResponse
-	(*BatchGetSegmentsRequest)(nil),              // 82: crm.marketing.v1.BatchGetSegmentsRequest
-	(*BatchGetSegmentsResponse)(nil),             // 83: crm.marketing.v1.BatchGetSegmentsResponse
-	(*BatchCreateLeadsRequest)(nil),              // 84: crm.marketing.v1.BatchCreateLeadsRequest
-	(*BatchCreateLeadsResponse)(nil),             // 85: crm.marketing.v1.BatchCreateLeadsResponse
-	(*BatchCreateLeadsResult)(nil),               // 86: crm.marketing.v1.BatchCreateLeadsResult
-	(*ExportLeadsRequest)(nil),                   // 87: crm.marketing.v1.ExportLeadsRequest
-	(*ExportLeadsResponse)(nil),                  // 88: crm.marketing.v1.ExportLeadsResponse
-	(*Engagement)(nil),                           // 89: crm.marketing.v1.Engagement
-	(*Lead)(nil),                                 // 90: crm.marketing.v1.Lead
-	(*ScoringRules)(nil),                         // 91: crm.marketing.v1.ScoringRules
-	(*fieldmaskpb.FieldMask)(nil),                // 92: google.protobuf.FieldMask
-	(*Campaign)(nil),                             // 93: crm.marketing.v1.Campaign
-	(*CampaignPerformance)(nil),                  // 94: crm.marketing.v1.CampaignPerformance
-	(*LoyaltyAccount)(nil),                       // 95: crm.marketing.v1.LoyaltyAccount
-	(*LedgerEntry)(nil),                          // 96: crm.marketing.v1.LedgerEntry
-	(*ReferralCode)(nil),                         // 97: crm.marketing.v1.ReferralCode
-	(*CustomerLifecycle)(nil),                    // 98: crm.marketing.v1.CustomerLifecycle
-	(LifecycleStage)(0),                          // 99: crm.marketing.v1.LifecycleStage
-	(*LifecycleFunnel)(nil),                      // 100: crm.marketing.v1.LifecycleFunnel
-	(*Segment)(nil),                              // 101: crm.marketing.v1.Segment
-	(*LoyaltyProgram)(nil),                       // 102: crm.marketing.v1.LoyaltyProgram
-	(CustomerOrigin)(0),                          // 103: crm.marketing.v1.CustomerOrigin
-	(*ResolvedCustomer)(nil),                     // 104: crm.marketing.v1.ResolvedCustomer
-	(*CustomerIdentity)(nil),                     // 105: crm.marketing.v1.CustomerIdentity
-	(*status.Status)(nil),                        // 106: google.rpc.Status
-	(*v1.ImportChunk)(nil),                       // 107: crm.type.v1.ImportChunk
-	(*longrunningpb.GetOperationRequest)(nil),    // 108: google.longrunning.GetOperationRequest
-	(*longrunningpb.CancelOperationRequest)(nil), // 109: google.longrunning.CancelOperationRequest
-	(*longrunningpb.ListOperationsRequest)(nil),  // 110: google.longrunning.ListOperationsRequest
-	(*longrunningpb.Operation)(nil),              // 111: google.longrunning.Operation
-	(*longrunningpb.ListOperationsResponse)(nil), // 112: google.longrunning.ListOperationsResponse
+	(*GetLifecycleSettingsRequest)(nil),          // 66: crm.marketing.v1.GetLifecycleSettingsRequest
+	(*GetLifecycleSettingsResponse)(nil),         // 67: crm.marketing.v1.GetLifecycleSettingsResponse
+	(*UpdateLifecycleSettingsRequest)(nil),       // 68: crm.marketing.v1.UpdateLifecycleSettingsRequest
+	(*UpdateLifecycleSettingsResponse)(nil),      // 69: crm.marketing.v1.UpdateLifecycleSettingsResponse
+	(*GetLoyaltyProgramRequest)(nil),             // 70: crm.marketing.v1.GetLoyaltyProgramRequest
+	(*GetLoyaltyProgramResponse)(nil),            // 71: crm.marketing.v1.GetLoyaltyProgramResponse
+	(*UpdateLoyaltyProgramRequest)(nil),          // 72: crm.marketing.v1.UpdateLoyaltyProgramRequest
+	(*UpdateLoyaltyProgramResponse)(nil),         // 73: crm.marketing.v1.UpdateLoyaltyProgramResponse
+	(*ResolveCustomerRequest)(nil),               // 74: crm.marketing.v1.ResolveCustomerRequest
+	(*ResolveCustomerResponse)(nil),              // 75: crm.marketing.v1.ResolveCustomerResponse
+	(*ResolveCustomersRequest)(nil),              // 76: crm.marketing.v1.ResolveCustomersRequest
+	(*ResolveCustomersResponse)(nil),             // 77: crm.marketing.v1.ResolveCustomersResponse
+	(*GetCustomerIdentityRequest)(nil),           // 78: crm.marketing.v1.GetCustomerIdentityRequest
+	(*GetCustomerIdentityResponse)(nil),          // 79: crm.marketing.v1.GetCustomerIdentityResponse
+	(*MergeCustomersRequest)(nil),                // 80: crm.marketing.v1.MergeCustomersRequest
+	(*MergeCustomersResponse)(nil),               // 81: crm.marketing.v1.MergeCustomersResponse
+	(*BatchGetCampaignsRequest)(nil),             // 82: crm.marketing.v1.BatchGetCampaignsRequest
+	(*BatchGetCampaignsResponse)(nil),            // 83: crm.marketing.v1.BatchGetCampaignsResponse
+	(*BatchGetLeadsRequest)(nil),                 // 84: crm.marketing.v1.BatchGetLeadsRequest
+	(*BatchGetLeadsResponse)(nil),                // 85: crm.marketing.v1.BatchGetLeadsResponse
+	(*BatchGetSegmentsRequest)(nil),              // 86: crm.marketing.v1.BatchGetSegmentsRequest
+	(*BatchGetSegmentsResponse)(nil),             // 87: crm.marketing.v1.BatchGetSegmentsResponse
+	(*BatchCreateLeadsRequest)(nil),              // 88: crm.marketing.v1.BatchCreateLeadsRequest
+	(*BatchCreateLeadsResponse)(nil),             // 89: crm.marketing.v1.BatchCreateLeadsResponse
+	(*BatchCreateLeadsResult)(nil),               // 90: crm.marketing.v1.BatchCreateLeadsResult
+	(*ExportLeadsRequest)(nil),                   // 91: crm.marketing.v1.ExportLeadsRequest
+	(*ExportLeadsResponse)(nil),                  // 92: crm.marketing.v1.ExportLeadsResponse
+	(*Engagement)(nil),                           // 93: crm.marketing.v1.Engagement
+	(*Lead)(nil),                                 // 94: crm.marketing.v1.Lead
+	(*ScoringRules)(nil),                         // 95: crm.marketing.v1.ScoringRules
+	(*fieldmaskpb.FieldMask)(nil),                // 96: google.protobuf.FieldMask
+	(*Campaign)(nil),                             // 97: crm.marketing.v1.Campaign
+	(*CampaignPerformance)(nil),                  // 98: crm.marketing.v1.CampaignPerformance
+	(*LoyaltyAccount)(nil),                       // 99: crm.marketing.v1.LoyaltyAccount
+	(*LedgerEntry)(nil),                          // 100: crm.marketing.v1.LedgerEntry
+	(*ReferralCode)(nil),                         // 101: crm.marketing.v1.ReferralCode
+	(*CustomerLifecycle)(nil),                    // 102: crm.marketing.v1.CustomerLifecycle
+	(LifecycleStage)(0),                          // 103: crm.marketing.v1.LifecycleStage
+	(*LifecycleFunnel)(nil),                      // 104: crm.marketing.v1.LifecycleFunnel
+	(*Segment)(nil),                              // 105: crm.marketing.v1.Segment
+	(*LifecycleSettings)(nil),                    // 106: crm.marketing.v1.LifecycleSettings
+	(*LoyaltyProgram)(nil),                       // 107: crm.marketing.v1.LoyaltyProgram
+	(CustomerOrigin)(0),                          // 108: crm.marketing.v1.CustomerOrigin
+	(*ResolvedCustomer)(nil),                     // 109: crm.marketing.v1.ResolvedCustomer
+	(*CustomerIdentity)(nil),                     // 110: crm.marketing.v1.CustomerIdentity
+	(*status.Status)(nil),                        // 111: google.rpc.Status
+	(*v1.ImportChunk)(nil),                       // 112: crm.type.v1.ImportChunk
+	(*longrunningpb.GetOperationRequest)(nil),    // 113: google.longrunning.GetOperationRequest
+	(*longrunningpb.CancelOperationRequest)(nil), // 114: google.longrunning.CancelOperationRequest
+	(*longrunningpb.ListOperationsRequest)(nil),  // 115: google.longrunning.ListOperationsRequest
+	(*longrunningpb.Operation)(nil),              // 116: google.longrunning.Operation
+	(*longrunningpb.ListOperationsResponse)(nil), // 117: google.longrunning.ListOperationsResponse
 }
 var file_crm_marketing_v1_marketing_service_proto_depIdxs = []int32{
-	89,  // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
-	89,  // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
-	90,  // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
-	90,  // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	90,  // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	91,  // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	91,  // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	92,  // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
-	91,  // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	90,  // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	90,  // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	90,  // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	90,  // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	93,  // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	93,  // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	93,  // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	93,  // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
-	93,  // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	92,  // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
-	93,  // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	93,  // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	93,  // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	93,  // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	94,  // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
-	90,  // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	92,  // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	90,  // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	95,  // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	96,  // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	95,  // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	96,  // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	95,  // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	97,  // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
-	98,  // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	99,  // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
-	98,  // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	98,  // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	98,  // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	100, // 38: crm.marketing.v1.GetLifecycleFunnelSeriesResponse.funnels:type_name -> crm.marketing.v1.LifecycleFunnel
-	100, // 39: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
-	101, // 40: crm.marketing.v1.CreateSegmentRequest.segment:type_name -> crm.marketing.v1.Segment
-	101, // 41: crm.marketing.v1.CreateSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
-	101, // 42: crm.marketing.v1.GetSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
-	101, // 43: crm.marketing.v1.ListSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
-	90,  // 44: crm.marketing.v1.ListSegmentMembersResponse.leads:type_name -> crm.marketing.v1.Lead
-	102, // 45: crm.marketing.v1.GetLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	102, // 46: crm.marketing.v1.UpdateLoyaltyProgramRequest.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	92,  // 47: crm.marketing.v1.UpdateLoyaltyProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
-	102, // 48: crm.marketing.v1.UpdateLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	103, // 49: crm.marketing.v1.ResolveCustomerRequest.origin:type_name -> crm.marketing.v1.CustomerOrigin
-	104, // 50: crm.marketing.v1.ResolveCustomerResponse.customer:type_name -> crm.marketing.v1.ResolvedCustomer
-	70,  // 51: crm.marketing.v1.ResolveCustomersRequest.requests:type_name -> crm.marketing.v1.ResolveCustomerRequest
-	104, // 52: crm.marketing.v1.ResolveCustomersResponse.customers:type_name -> crm.marketing.v1.ResolvedCustomer
-	105, // 53: crm.marketing.v1.GetCustomerIdentityResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
-	105, // 54: crm.marketing.v1.MergeCustomersResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
-	93,  // 55: crm.marketing.v1.BatchGetCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
-	90,  // 56: crm.marketing.v1.BatchGetLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	101, // 57: crm.marketing.v1.BatchGetSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
-	10,  // 58: crm.marketing.v1.BatchCreateLeadsRequest.requests:type_name -> crm.marketing.v1.CaptureLeadRequest
-	86,  // 59: crm.marketing.v1.BatchCreateLeadsResponse.results:type_name -> crm.marketing.v1.BatchCreateLeadsResult
-	90,  // 60: crm.marketing.v1.BatchCreateLeadsResult.lead:type_name -> crm.marketing.v1.Lead
-	106, // 61: crm.marketing.v1.BatchCreateLeadsResult.error:type_name -> google.rpc.Status
-	90,  // 62: crm.marketing.v1.ExportLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	70,  // 63: crm.marketing.v1.MarketingService.ResolveCustomer:input_type -> crm.marketing.v1.ResolveCustomerRequest
-	72,  // 64: crm.marketing.v1.MarketingService.ResolveCustomers:input_type -> crm.marketing.v1.ResolveCustomersRequest
-	74,  // 65: crm.marketing.v1.MarketingService.GetCustomerIdentity:input_type -> crm.marketing.v1.GetCustomerIdentityRequest
-	76,  // 66: crm.marketing.v1.MarketingService.MergeCustomers:input_type -> crm.marketing.v1.MergeCustomersRequest
-	36,  // 67: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
-	38,  // 68: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
-	40,  // 69: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
-	42,  // 70: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
-	16,  // 71: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
-	18,  // 72: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
-	20,  // 73: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
-	22,  // 74: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
-	24,  // 75: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
-	26,  // 76: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
-	28,  // 77: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
-	30,  // 78: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
-	10,  // 79: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
-	12,  // 80: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
-	14,  // 81: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
-	32,  // 82: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
-	34,  // 83: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
-	0,   // 84: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
-	2,   // 85: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
-	4,   // 86: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
-	6,   // 87: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
-	8,   // 88: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
-	44,  // 89: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
-	46,  // 90: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
-	48,  // 91: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
-	50,  // 92: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
-	52,  // 93: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
-	53,  // 94: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:input_type -> crm.marketing.v1.GetLifecycleFunnelSeriesRequest
-	56,  // 95: crm.marketing.v1.MarketingService.CreateSegment:input_type -> crm.marketing.v1.CreateSegmentRequest
-	58,  // 96: crm.marketing.v1.MarketingService.GetSegment:input_type -> crm.marketing.v1.GetSegmentRequest
-	60,  // 97: crm.marketing.v1.MarketingService.ListSegments:input_type -> crm.marketing.v1.ListSegmentsRequest
-	62,  // 98: crm.marketing.v1.MarketingService.DeleteSegment:input_type -> crm.marketing.v1.DeleteSegmentRequest
-	64,  // 99: crm.marketing.v1.MarketingService.ListSegmentMembers:input_type -> crm.marketing.v1.ListSegmentMembersRequest
-	66,  // 100: crm.marketing.v1.MarketingService.GetLoyaltyProgram:input_type -> crm.marketing.v1.GetLoyaltyProgramRequest
-	68,  // 101: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:input_type -> crm.marketing.v1.UpdateLoyaltyProgramRequest
-	78,  // 102: crm.marketing.v1.MarketingService.BatchGetCampaigns:input_type -> crm.marketing.v1.BatchGetCampaignsRequest
-	80,  // 103: crm.marketing.v1.MarketingService.BatchGetLeads:input_type -> crm.marketing.v1.BatchGetLeadsRequest
-	82,  // 104: crm.marketing.v1.MarketingService.BatchGetSegments:input_type -> crm.marketing.v1.BatchGetSegmentsRequest
-	84,  // 105: crm.marketing.v1.MarketingService.BatchCreateLeads:input_type -> crm.marketing.v1.BatchCreateLeadsRequest
-	87,  // 106: crm.marketing.v1.MarketingService.ExportLeads:input_type -> crm.marketing.v1.ExportLeadsRequest
-	107, // 107: crm.marketing.v1.MarketingService.ImportLeads:input_type -> crm.type.v1.ImportChunk
-	108, // 108: crm.marketing.v1.MarketingService.GetOperation:input_type -> google.longrunning.GetOperationRequest
-	109, // 109: crm.marketing.v1.MarketingService.CancelOperation:input_type -> google.longrunning.CancelOperationRequest
-	110, // 110: crm.marketing.v1.MarketingService.ListOperations:input_type -> google.longrunning.ListOperationsRequest
-	71,  // 111: crm.marketing.v1.MarketingService.ResolveCustomer:output_type -> crm.marketing.v1.ResolveCustomerResponse
-	73,  // 112: crm.marketing.v1.MarketingService.ResolveCustomers:output_type -> crm.marketing.v1.ResolveCustomersResponse
-	75,  // 113: crm.marketing.v1.MarketingService.GetCustomerIdentity:output_type -> crm.marketing.v1.GetCustomerIdentityResponse
-	77,  // 114: crm.marketing.v1.MarketingService.MergeCustomers:output_type -> crm.marketing.v1.MergeCustomersResponse
-	37,  // 115: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
-	39,  // 116: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
-	41,  // 117: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
-	43,  // 118: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
-	17,  // 119: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
-	19,  // 120: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
-	21,  // 121: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
-	23,  // 122: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
-	25,  // 123: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
-	27,  // 124: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
-	29,  // 125: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
-	31,  // 126: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
-	11,  // 127: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
-	13,  // 128: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
-	15,  // 129: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
-	33,  // 130: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
-	35,  // 131: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
-	1,   // 132: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
-	3,   // 133: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
-	5,   // 134: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
-	7,   // 135: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
-	9,   // 136: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
-	45,  // 137: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
-	47,  // 138: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
-	49,  // 139: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
-	51,  // 140: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
-	55,  // 141: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
-	54,  // 142: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:output_type -> crm.marketing.v1.GetLifecycleFunnelSeriesResponse
-	57,  // 143: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
-	59,  // 144: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
-	61,  // 145: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
-	63,  // 146: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
-	65,  // 147: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
-	67,  // 148: crm.marketing.v1.MarketingService.GetLoyaltyProgram:output_type -> crm.marketing.v1.GetLoyaltyProgramResponse
-	69,  // 149: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:output_type -> crm.marketing.v1.UpdateLoyaltyProgramResponse
-	79,  // 150: crm.marketing.v1.MarketingService.BatchGetCampaigns:output_type -> crm.marketing.v1.BatchGetCampaignsResponse
-	81,  // 151: crm.marketing.v1.MarketingService.BatchGetLeads:output_type -> crm.marketing.v1.BatchGetLeadsResponse
-	83,  // 152: crm.marketing.v1.MarketingService.BatchGetSegments:output_type -> crm.marketing.v1.BatchGetSegmentsResponse
-	85,  // 153: crm.marketing.v1.MarketingService.BatchCreateLeads:output_type -> crm.marketing.v1.BatchCreateLeadsResponse
-	88,  // 154: crm.marketing.v1.MarketingService.ExportLeads:output_type -> crm.marketing.v1.ExportLeadsResponse
-	111, // 155: crm.marketing.v1.MarketingService.ImportLeads:output_type -> google.longrunning.Operation
-	111, // 156: crm.marketing.v1.MarketingService.GetOperation:output_type -> google.longrunning.Operation
-	111, // 157: crm.marketing.v1.MarketingService.CancelOperation:output_type -> google.longrunning.Operation
-	112, // 158: crm.marketing.v1.MarketingService.ListOperations:output_type -> google.longrunning.ListOperationsResponse
-	111, // [111:159] is the sub-list for method output_type
-	63,  // [63:111] is the sub-list for method input_type
-	63,  // [63:63] is the sub-list for extension type_name
-	63,  // [63:63] is the sub-list for extension extendee
-	0,   // [0:63] is the sub-list for field type_name
+	93,  // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
+	93,  // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
+	94,  // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
+	94,  // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	94,  // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	95,  // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	95,  // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	96,  // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
+	95,  // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	94,  // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	94,  // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	94,  // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	94,  // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	97,  // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	97,  // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	97,  // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	97,  // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	97,  // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	96,  // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
+	97,  // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	97,  // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	97,  // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	97,  // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	98,  // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
+	94,  // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	96,  // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	94,  // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	99,  // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	100, // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	99,  // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	100, // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	99,  // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	101, // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
+	102, // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	103, // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
+	102, // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	102, // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	102, // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	104, // 38: crm.marketing.v1.GetLifecycleFunnelSeriesResponse.funnels:type_name -> crm.marketing.v1.LifecycleFunnel
+	104, // 39: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
+	105, // 40: crm.marketing.v1.CreateSegmentRequest.segment:type_name -> crm.marketing.v1.Segment
+	105, // 41: crm.marketing.v1.CreateSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
+	105, // 42: crm.marketing.v1.GetSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
+	105, // 43: crm.marketing.v1.ListSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
+	94,  // 44: crm.marketing.v1.ListSegmentMembersResponse.leads:type_name -> crm.marketing.v1.Lead
+	106, // 45: crm.marketing.v1.GetLifecycleSettingsResponse.settings:type_name -> crm.marketing.v1.LifecycleSettings
+	106, // 46: crm.marketing.v1.UpdateLifecycleSettingsRequest.settings:type_name -> crm.marketing.v1.LifecycleSettings
+	96,  // 47: crm.marketing.v1.UpdateLifecycleSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	106, // 48: crm.marketing.v1.UpdateLifecycleSettingsResponse.settings:type_name -> crm.marketing.v1.LifecycleSettings
+	107, // 49: crm.marketing.v1.GetLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	107, // 50: crm.marketing.v1.UpdateLoyaltyProgramRequest.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	96,  // 51: crm.marketing.v1.UpdateLoyaltyProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
+	107, // 52: crm.marketing.v1.UpdateLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	108, // 53: crm.marketing.v1.ResolveCustomerRequest.origin:type_name -> crm.marketing.v1.CustomerOrigin
+	109, // 54: crm.marketing.v1.ResolveCustomerResponse.customer:type_name -> crm.marketing.v1.ResolvedCustomer
+	74,  // 55: crm.marketing.v1.ResolveCustomersRequest.requests:type_name -> crm.marketing.v1.ResolveCustomerRequest
+	109, // 56: crm.marketing.v1.ResolveCustomersResponse.customers:type_name -> crm.marketing.v1.ResolvedCustomer
+	110, // 57: crm.marketing.v1.GetCustomerIdentityResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
+	110, // 58: crm.marketing.v1.MergeCustomersResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
+	97,  // 59: crm.marketing.v1.BatchGetCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	94,  // 60: crm.marketing.v1.BatchGetLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	105, // 61: crm.marketing.v1.BatchGetSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
+	10,  // 62: crm.marketing.v1.BatchCreateLeadsRequest.requests:type_name -> crm.marketing.v1.CaptureLeadRequest
+	90,  // 63: crm.marketing.v1.BatchCreateLeadsResponse.results:type_name -> crm.marketing.v1.BatchCreateLeadsResult
+	94,  // 64: crm.marketing.v1.BatchCreateLeadsResult.lead:type_name -> crm.marketing.v1.Lead
+	111, // 65: crm.marketing.v1.BatchCreateLeadsResult.error:type_name -> google.rpc.Status
+	94,  // 66: crm.marketing.v1.ExportLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	74,  // 67: crm.marketing.v1.MarketingService.ResolveCustomer:input_type -> crm.marketing.v1.ResolveCustomerRequest
+	76,  // 68: crm.marketing.v1.MarketingService.ResolveCustomers:input_type -> crm.marketing.v1.ResolveCustomersRequest
+	78,  // 69: crm.marketing.v1.MarketingService.GetCustomerIdentity:input_type -> crm.marketing.v1.GetCustomerIdentityRequest
+	80,  // 70: crm.marketing.v1.MarketingService.MergeCustomers:input_type -> crm.marketing.v1.MergeCustomersRequest
+	36,  // 71: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
+	38,  // 72: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
+	40,  // 73: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
+	42,  // 74: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
+	16,  // 75: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
+	18,  // 76: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
+	20,  // 77: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
+	22,  // 78: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
+	24,  // 79: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
+	26,  // 80: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
+	28,  // 81: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
+	30,  // 82: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
+	10,  // 83: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
+	12,  // 84: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
+	14,  // 85: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
+	32,  // 86: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
+	34,  // 87: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
+	0,   // 88: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
+	2,   // 89: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
+	4,   // 90: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
+	6,   // 91: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
+	8,   // 92: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
+	44,  // 93: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
+	46,  // 94: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
+	48,  // 95: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
+	50,  // 96: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
+	52,  // 97: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
+	53,  // 98: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:input_type -> crm.marketing.v1.GetLifecycleFunnelSeriesRequest
+	56,  // 99: crm.marketing.v1.MarketingService.CreateSegment:input_type -> crm.marketing.v1.CreateSegmentRequest
+	58,  // 100: crm.marketing.v1.MarketingService.GetSegment:input_type -> crm.marketing.v1.GetSegmentRequest
+	60,  // 101: crm.marketing.v1.MarketingService.ListSegments:input_type -> crm.marketing.v1.ListSegmentsRequest
+	62,  // 102: crm.marketing.v1.MarketingService.DeleteSegment:input_type -> crm.marketing.v1.DeleteSegmentRequest
+	64,  // 103: crm.marketing.v1.MarketingService.ListSegmentMembers:input_type -> crm.marketing.v1.ListSegmentMembersRequest
+	66,  // 104: crm.marketing.v1.MarketingService.GetLifecycleSettings:input_type -> crm.marketing.v1.GetLifecycleSettingsRequest
+	68,  // 105: crm.marketing.v1.MarketingService.UpdateLifecycleSettings:input_type -> crm.marketing.v1.UpdateLifecycleSettingsRequest
+	70,  // 106: crm.marketing.v1.MarketingService.GetLoyaltyProgram:input_type -> crm.marketing.v1.GetLoyaltyProgramRequest
+	72,  // 107: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:input_type -> crm.marketing.v1.UpdateLoyaltyProgramRequest
+	82,  // 108: crm.marketing.v1.MarketingService.BatchGetCampaigns:input_type -> crm.marketing.v1.BatchGetCampaignsRequest
+	84,  // 109: crm.marketing.v1.MarketingService.BatchGetLeads:input_type -> crm.marketing.v1.BatchGetLeadsRequest
+	86,  // 110: crm.marketing.v1.MarketingService.BatchGetSegments:input_type -> crm.marketing.v1.BatchGetSegmentsRequest
+	88,  // 111: crm.marketing.v1.MarketingService.BatchCreateLeads:input_type -> crm.marketing.v1.BatchCreateLeadsRequest
+	91,  // 112: crm.marketing.v1.MarketingService.ExportLeads:input_type -> crm.marketing.v1.ExportLeadsRequest
+	112, // 113: crm.marketing.v1.MarketingService.ImportLeads:input_type -> crm.type.v1.ImportChunk
+	113, // 114: crm.marketing.v1.MarketingService.GetOperation:input_type -> google.longrunning.GetOperationRequest
+	114, // 115: crm.marketing.v1.MarketingService.CancelOperation:input_type -> google.longrunning.CancelOperationRequest
+	115, // 116: crm.marketing.v1.MarketingService.ListOperations:input_type -> google.longrunning.ListOperationsRequest
+	75,  // 117: crm.marketing.v1.MarketingService.ResolveCustomer:output_type -> crm.marketing.v1.ResolveCustomerResponse
+	77,  // 118: crm.marketing.v1.MarketingService.ResolveCustomers:output_type -> crm.marketing.v1.ResolveCustomersResponse
+	79,  // 119: crm.marketing.v1.MarketingService.GetCustomerIdentity:output_type -> crm.marketing.v1.GetCustomerIdentityResponse
+	81,  // 120: crm.marketing.v1.MarketingService.MergeCustomers:output_type -> crm.marketing.v1.MergeCustomersResponse
+	37,  // 121: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
+	39,  // 122: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
+	41,  // 123: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
+	43,  // 124: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
+	17,  // 125: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
+	19,  // 126: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
+	21,  // 127: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
+	23,  // 128: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
+	25,  // 129: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
+	27,  // 130: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
+	29,  // 131: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
+	31,  // 132: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
+	11,  // 133: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
+	13,  // 134: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
+	15,  // 135: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
+	33,  // 136: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
+	35,  // 137: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
+	1,   // 138: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
+	3,   // 139: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
+	5,   // 140: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
+	7,   // 141: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
+	9,   // 142: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
+	45,  // 143: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
+	47,  // 144: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
+	49,  // 145: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
+	51,  // 146: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
+	55,  // 147: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
+	54,  // 148: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:output_type -> crm.marketing.v1.GetLifecycleFunnelSeriesResponse
+	57,  // 149: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
+	59,  // 150: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
+	61,  // 151: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
+	63,  // 152: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
+	65,  // 153: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
+	67,  // 154: crm.marketing.v1.MarketingService.GetLifecycleSettings:output_type -> crm.marketing.v1.GetLifecycleSettingsResponse
+	69,  // 155: crm.marketing.v1.MarketingService.UpdateLifecycleSettings:output_type -> crm.marketing.v1.UpdateLifecycleSettingsResponse
+	71,  // 156: crm.marketing.v1.MarketingService.GetLoyaltyProgram:output_type -> crm.marketing.v1.GetLoyaltyProgramResponse
+	73,  // 157: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:output_type -> crm.marketing.v1.UpdateLoyaltyProgramResponse
+	83,  // 158: crm.marketing.v1.MarketingService.BatchGetCampaigns:output_type -> crm.marketing.v1.BatchGetCampaignsResponse
+	85,  // 159: crm.marketing.v1.MarketingService.BatchGetLeads:output_type -> crm.marketing.v1.BatchGetLeadsResponse
+	87,  // 160: crm.marketing.v1.MarketingService.BatchGetSegments:output_type -> crm.marketing.v1.BatchGetSegmentsResponse
+	89,  // 161: crm.marketing.v1.MarketingService.BatchCreateLeads:output_type -> crm.marketing.v1.BatchCreateLeadsResponse
+	92,  // 162: crm.marketing.v1.MarketingService.ExportLeads:output_type -> crm.marketing.v1.ExportLeadsResponse
+	116, // 163: crm.marketing.v1.MarketingService.ImportLeads:output_type -> google.longrunning.Operation
+	116, // 164: crm.marketing.v1.MarketingService.GetOperation:output_type -> google.longrunning.Operation
+	116, // 165: crm.marketing.v1.MarketingService.CancelOperation:output_type -> google.longrunning.Operation
+	117, // 166: crm.marketing.v1.MarketingService.ListOperations:output_type -> google.longrunning.ListOperationsResponse
+	117, // [117:167] is the sub-list for method output_type
+	67,  // [67:117] is the sub-list for method input_type
+	67,  // [67:67] is the sub-list for extension type_name
+	67,  // [67:67] is the sub-list for extension extendee
+	0,   // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_marketing_service_proto_init() }
@@ -5071,7 +5280,7 @@ func file_crm_marketing_v1_marketing_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_service_proto_rawDesc), len(file_crm_marketing_v1_marketing_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   89,
+			NumMessages:   93,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

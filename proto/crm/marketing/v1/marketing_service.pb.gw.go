@@ -1594,6 +1594,90 @@ func local_request_MarketingService_ListSegmentMembers_0(ctx context.Context, ma
 	return msg, metadata, err
 }
 
+func request_MarketingService_GetLifecycleSettings_0(ctx context.Context, marshaler runtime.Marshaler, client MarketingServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetLifecycleSettingsRequest
+		metadata runtime.ServerMetadata
+	)
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetLifecycleSettings(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_MarketingService_GetLifecycleSettings_0(ctx context.Context, marshaler runtime.Marshaler, server MarketingServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetLifecycleSettingsRequest
+		metadata runtime.ServerMetadata
+	)
+	msg, err := server.GetLifecycleSettings(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_MarketingService_UpdateLifecycleSettings_0 = &utilities.DoubleArray{Encoding: map[string]int{"settings": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
+
+func request_MarketingService_UpdateLifecycleSettings_0(ctx context.Context, marshaler runtime.Marshaler, client MarketingServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq UpdateLifecycleSettingsRequest
+		metadata runtime.ServerMetadata
+	)
+	newReader, berr := utilities.IOReaderFactory(req.Body)
+	if berr != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", berr)
+	}
+	if err := marshaler.NewDecoder(newReader()).Decode(&protoReq.Settings); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if protoReq.UpdateMask == nil || len(protoReq.UpdateMask.GetPaths()) == 0 {
+		if fieldMask, err := runtime.FieldMaskFromRequestBody(newReader(), protoReq.Settings); err != nil {
+			return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+		} else {
+			protoReq.UpdateMask = fieldMask
+		}
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_MarketingService_UpdateLifecycleSettings_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.UpdateLifecycleSettings(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_MarketingService_UpdateLifecycleSettings_0(ctx context.Context, marshaler runtime.Marshaler, server MarketingServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq UpdateLifecycleSettingsRequest
+		metadata runtime.ServerMetadata
+	)
+	newReader, berr := utilities.IOReaderFactory(req.Body)
+	if berr != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", berr)
+	}
+	if err := marshaler.NewDecoder(newReader()).Decode(&protoReq.Settings); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if protoReq.UpdateMask == nil || len(protoReq.UpdateMask.GetPaths()) == 0 {
+		if fieldMask, err := runtime.FieldMaskFromRequestBody(newReader(), protoReq.Settings); err != nil {
+			return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+		} else {
+			protoReq.UpdateMask = fieldMask
+		}
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_MarketingService_UpdateLifecycleSettings_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.UpdateLifecycleSettings(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_MarketingService_GetLoyaltyProgram_0(ctx context.Context, marshaler runtime.Marshaler, client MarketingServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq GetLoyaltyProgramRequest
@@ -2584,6 +2668,46 @@ func RegisterMarketingServiceHandlerServer(ctx context.Context, mux *runtime.Ser
 		}
 		forward_MarketingService_ListSegmentMembers_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_MarketingService_GetLifecycleSettings_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/crm.marketing.v1.MarketingService/GetLifecycleSettings", runtime.WithHTTPPathPattern("/v1/lifecycleSettings"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_MarketingService_GetLifecycleSettings_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MarketingService_GetLifecycleSettings_0(annotatedContext, mux, outboundMarshaler, w, req, response_MarketingService_GetLifecycleSettings_0{resp.(*GetLifecycleSettingsResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPatch, pattern_MarketingService_UpdateLifecycleSettings_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/crm.marketing.v1.MarketingService/UpdateLifecycleSettings", runtime.WithHTTPPathPattern("/v1/lifecycleSettings"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_MarketingService_UpdateLifecycleSettings_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MarketingService_UpdateLifecycleSettings_0(annotatedContext, mux, outboundMarshaler, w, req, response_MarketingService_UpdateLifecycleSettings_0{resp.(*UpdateLifecycleSettingsResponse)}, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_MarketingService_GetLoyaltyProgram_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -3380,6 +3504,40 @@ func RegisterMarketingServiceHandlerClient(ctx context.Context, mux *runtime.Ser
 		}
 		forward_MarketingService_ListSegmentMembers_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_MarketingService_GetLifecycleSettings_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/crm.marketing.v1.MarketingService/GetLifecycleSettings", runtime.WithHTTPPathPattern("/v1/lifecycleSettings"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_MarketingService_GetLifecycleSettings_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MarketingService_GetLifecycleSettings_0(annotatedContext, mux, outboundMarshaler, w, req, response_MarketingService_GetLifecycleSettings_0{resp.(*GetLifecycleSettingsResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPatch, pattern_MarketingService_UpdateLifecycleSettings_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/crm.marketing.v1.MarketingService/UpdateLifecycleSettings", runtime.WithHTTPPathPattern("/v1/lifecycleSettings"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_MarketingService_UpdateLifecycleSettings_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MarketingService_UpdateLifecycleSettings_0(annotatedContext, mux, outboundMarshaler, w, req, response_MarketingService_UpdateLifecycleSettings_0{resp.(*UpdateLifecycleSettingsResponse)}, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_MarketingService_GetLoyaltyProgram_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -3727,6 +3885,24 @@ func (m response_MarketingService_GetSegment_0) XXX_ResponseBody() interface{} {
 	return response.Segment
 }
 
+type response_MarketingService_GetLifecycleSettings_0 struct {
+	*GetLifecycleSettingsResponse
+}
+
+func (m response_MarketingService_GetLifecycleSettings_0) XXX_ResponseBody() interface{} {
+	response := m.GetLifecycleSettingsResponse
+	return response.Settings
+}
+
+type response_MarketingService_UpdateLifecycleSettings_0 struct {
+	*UpdateLifecycleSettingsResponse
+}
+
+func (m response_MarketingService_UpdateLifecycleSettings_0) XXX_ResponseBody() interface{} {
+	response := m.UpdateLifecycleSettingsResponse
+	return response.Settings
+}
+
 type response_MarketingService_GetLoyaltyProgram_0 struct {
 	*GetLoyaltyProgramResponse
 }
@@ -3783,6 +3959,8 @@ var (
 	pattern_MarketingService_ListSegments_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "segments"}, ""))
 	pattern_MarketingService_DeleteSegment_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "segments", "id"}, ""))
 	pattern_MarketingService_ListSegmentMembers_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "segments", "id", "members"}, ""))
+	pattern_MarketingService_GetLifecycleSettings_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "lifecycleSettings"}, ""))
+	pattern_MarketingService_UpdateLifecycleSettings_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "lifecycleSettings"}, ""))
 	pattern_MarketingService_GetLoyaltyProgram_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "loyaltyProgram"}, ""))
 	pattern_MarketingService_UpdateLoyaltyProgram_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "loyaltyProgram"}, ""))
 	pattern_MarketingService_BatchGetCampaigns_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "campaigns"}, "batchGet"))
@@ -3830,6 +4008,8 @@ var (
 	forward_MarketingService_ListSegments_0             = runtime.ForwardResponseMessage
 	forward_MarketingService_DeleteSegment_0            = runtime.ForwardResponseMessage
 	forward_MarketingService_ListSegmentMembers_0       = runtime.ForwardResponseMessage
+	forward_MarketingService_GetLifecycleSettings_0     = runtime.ForwardResponseMessage
+	forward_MarketingService_UpdateLifecycleSettings_0  = runtime.ForwardResponseMessage
 	forward_MarketingService_GetLoyaltyProgram_0        = runtime.ForwardResponseMessage
 	forward_MarketingService_UpdateLoyaltyProgram_0     = runtime.ForwardResponseMessage
 	forward_MarketingService_BatchGetCampaigns_0        = runtime.ForwardResponseMessage

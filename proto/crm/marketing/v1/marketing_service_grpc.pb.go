@@ -58,6 +58,8 @@ const (
 	MarketingService_ListSegments_FullMethodName             = "/crm.marketing.v1.MarketingService/ListSegments"
 	MarketingService_DeleteSegment_FullMethodName            = "/crm.marketing.v1.MarketingService/DeleteSegment"
 	MarketingService_ListSegmentMembers_FullMethodName       = "/crm.marketing.v1.MarketingService/ListSegmentMembers"
+	MarketingService_GetLifecycleSettings_FullMethodName     = "/crm.marketing.v1.MarketingService/GetLifecycleSettings"
+	MarketingService_UpdateLifecycleSettings_FullMethodName  = "/crm.marketing.v1.MarketingService/UpdateLifecycleSettings"
 	MarketingService_GetLoyaltyProgram_FullMethodName        = "/crm.marketing.v1.MarketingService/GetLoyaltyProgram"
 	MarketingService_UpdateLoyaltyProgram_FullMethodName     = "/crm.marketing.v1.MarketingService/UpdateLoyaltyProgram"
 	MarketingService_BatchGetCampaigns_FullMethodName        = "/crm.marketing.v1.MarketingService/BatchGetCampaigns"
@@ -170,6 +172,13 @@ type MarketingServiceClient interface {
 	// rule allows and examines a bounded number of candidates, so a page may hold fewer leads than
 	// asked (even none) and still have a next_page_token; pages never skip or repeat a lead.
 	ListSegmentMembers(ctx context.Context, in *ListSegmentMembersRequest, opts ...grpc.CallOption) (*ListSegmentMembersResponse, error)
+	// Gets the tenant's lifecycle settings: the churn window (the defaults until changed).
+	GetLifecycleSettings(ctx context.Context, in *GetLifecycleSettingsRequest, opts ...grpc.CallOption) (*GetLifecycleSettingsResponse, error)
+	// Updates the lifecycle settings named in update_mask. A stale etag is ABORTED. A new churn
+	// window applies to every customer of the tenant: the pending churn schedule is re-timed
+	// (shortly after the change, by marketing's reaction to marketing.lifecycle_settings.updated),
+	// and every stage computed from then on uses it.
+	UpdateLifecycleSettings(ctx context.Context, in *UpdateLifecycleSettingsRequest, opts ...grpc.CallOption) (*UpdateLifecycleSettingsResponse, error)
 	// Gets the tenant's loyalty programme: earn rate and tier thresholds (the defaults until changed).
 	GetLoyaltyProgram(ctx context.Context, in *GetLoyaltyProgramRequest, opts ...grpc.CallOption) (*GetLoyaltyProgramResponse, error)
 	// Updates the fields of the loyalty programme named in update_mask. A stale etag is ABORTED. New
@@ -598,6 +607,26 @@ func (c *marketingServiceClient) ListSegmentMembers(ctx context.Context, in *Lis
 	return out, nil
 }
 
+func (c *marketingServiceClient) GetLifecycleSettings(ctx context.Context, in *GetLifecycleSettingsRequest, opts ...grpc.CallOption) (*GetLifecycleSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLifecycleSettingsResponse)
+	err := c.cc.Invoke(ctx, MarketingService_GetLifecycleSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) UpdateLifecycleSettings(ctx context.Context, in *UpdateLifecycleSettingsRequest, opts ...grpc.CallOption) (*UpdateLifecycleSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateLifecycleSettingsResponse)
+	err := c.cc.Invoke(ctx, MarketingService_UpdateLifecycleSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *marketingServiceClient) GetLoyaltyProgram(ctx context.Context, in *GetLoyaltyProgramRequest, opts ...grpc.CallOption) (*GetLoyaltyProgramResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetLoyaltyProgramResponse)
@@ -819,6 +848,13 @@ type MarketingServiceServer interface {
 	// rule allows and examines a bounded number of candidates, so a page may hold fewer leads than
 	// asked (even none) and still have a next_page_token; pages never skip or repeat a lead.
 	ListSegmentMembers(context.Context, *ListSegmentMembersRequest) (*ListSegmentMembersResponse, error)
+	// Gets the tenant's lifecycle settings: the churn window (the defaults until changed).
+	GetLifecycleSettings(context.Context, *GetLifecycleSettingsRequest) (*GetLifecycleSettingsResponse, error)
+	// Updates the lifecycle settings named in update_mask. A stale etag is ABORTED. A new churn
+	// window applies to every customer of the tenant: the pending churn schedule is re-timed
+	// (shortly after the change, by marketing's reaction to marketing.lifecycle_settings.updated),
+	// and every stage computed from then on uses it.
+	UpdateLifecycleSettings(context.Context, *UpdateLifecycleSettingsRequest) (*UpdateLifecycleSettingsResponse, error)
 	// Gets the tenant's loyalty programme: earn rate and tier thresholds (the defaults until changed).
 	GetLoyaltyProgram(context.Context, *GetLoyaltyProgramRequest) (*GetLoyaltyProgramResponse, error)
 	// Updates the fields of the loyalty programme named in update_mask. A stale etag is ABORTED. New
@@ -987,6 +1023,12 @@ func (UnimplementedMarketingServiceServer) DeleteSegment(context.Context, *Delet
 }
 func (UnimplementedMarketingServiceServer) ListSegmentMembers(context.Context, *ListSegmentMembersRequest) (*ListSegmentMembersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSegmentMembers not implemented")
+}
+func (UnimplementedMarketingServiceServer) GetLifecycleSettings(context.Context, *GetLifecycleSettingsRequest) (*GetLifecycleSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLifecycleSettings not implemented")
+}
+func (UnimplementedMarketingServiceServer) UpdateLifecycleSettings(context.Context, *UpdateLifecycleSettingsRequest) (*UpdateLifecycleSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateLifecycleSettings not implemented")
 }
 func (UnimplementedMarketingServiceServer) GetLoyaltyProgram(context.Context, *GetLoyaltyProgramRequest) (*GetLoyaltyProgramResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLoyaltyProgram not implemented")
@@ -1708,6 +1750,42 @@ func _MarketingService_ListSegmentMembers_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MarketingService_GetLifecycleSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLifecycleSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).GetLifecycleSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_GetLifecycleSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).GetLifecycleSettings(ctx, req.(*GetLifecycleSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_UpdateLifecycleSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateLifecycleSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).UpdateLifecycleSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_UpdateLifecycleSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).UpdateLifecycleSettings(ctx, req.(*UpdateLifecycleSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MarketingService_GetLoyaltyProgram_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetLoyaltyProgramRequest)
 	if err := dec(in); err != nil {
@@ -2042,6 +2120,14 @@ var MarketingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListSegmentMembers",
 			Handler:    _MarketingService_ListSegmentMembers_Handler,
+		},
+		{
+			MethodName: "GetLifecycleSettings",
+			Handler:    _MarketingService_GetLifecycleSettings_Handler,
+		},
+		{
+			MethodName: "UpdateLifecycleSettings",
+			Handler:    _MarketingService_UpdateLifecycleSettings_Handler,
 		},
 		{
 			MethodName: "GetLoyaltyProgram",

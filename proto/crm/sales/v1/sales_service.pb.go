@@ -4277,7 +4277,13 @@ type SupportSection struct {
 	// How many of those latest tickets the customer rated.
 	RatedTickets int32 `protobuf:"varint,4,opt,name=rated_tickets,json=ratedTickets,proto3" json:"rated_tickets,omitempty"`
 	// The average CSAT (1-5) of the rated ones; 0 when none is rated.
-	CsatAverage   float64 `protobuf:"fixed64,5,opt,name=csat_average,json=csatAverage,proto3" json:"csat_average,omitempty"`
+	CsatAverage float64 `protobuf:"fixed64,5,opt,name=csat_average,json=csatAverage,proto3" json:"csat_average,omitempty"`
+	// The customer's latest NPS answers, newest first (at most 5); GET /v1/npsResponses with
+	// `filter=customerId="<id>"` pages the rest.
+	NpsResponses []*v13.NpsResponse `protobuf:"bytes,6,rep,name=nps_responses,json=npsResponses,proto3" json:"nps_responses,omitempty"`
+	// The category of the latest answer (its score is nps_responses[0].score); unspecified when the
+	// customer never answered.
+	NpsCategory   v13.NpsCategory `protobuf:"varint,7,opt,name=nps_category,json=npsCategory,proto3,enum=crm.support.v1.NpsCategory" json:"nps_category,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4345,6 +4351,20 @@ func (x *SupportSection) GetCsatAverage() float64 {
 		return x.CsatAverage
 	}
 	return 0
+}
+
+func (x *SupportSection) GetNpsResponses() []*v13.NpsResponse {
+	if x != nil {
+		return x.NpsResponses
+	}
+	return nil
+}
+
+func (x *SupportSection) GetNpsCategory() v13.NpsCategory {
+	if x != nil {
+		return x.NpsCategory
+	}
+	return v13.NpsCategory(0)
 }
 
 // Request of BatchGetAccounts.
@@ -5235,7 +5255,7 @@ var File_crm_sales_v1_sales_service_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\n" +
-	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a*crm/integration/v1/integration_types.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a$crm/product/v1/product_service.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x18crm/sales/v1/value.proto\x1a$crm/support/v1/support_service.proto\x1a\x18crm/type/v1/import.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#google/longrunning/operations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xeb\x02\n" +
+	" crm/sales/v1/sales_service.proto\x12\fcrm.sales.v1\x1a\x1bbuf/validate/validate.proto\x1a*crm/integration/v1/integration_types.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1dcrm/product/v1/adoption.proto\x1a$crm/product/v1/product_service.proto\x1a\x1bcrm/sales/v1/activity.proto\x1a\x1acrm/sales/v1/contact.proto\x1a\x1bcrm/sales/v1/forecast.proto\x1a\x1ecrm/sales/v1/opportunity.proto\x1a\x18crm/sales/v1/order.proto\x1a\x1bcrm/sales/v1/pipeline.proto\x1a\x18crm/sales/v1/value.proto\x1a$crm/support/v1/support_service.proto\x1a\"crm/support/v1/support_types.proto\x1a\x18crm/type/v1/import.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#google/longrunning/operations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xeb\x02\n" +
 	"\aAccount\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x121\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\vdisplayName\x12 \n" +
@@ -5478,13 +5498,15 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x06status\x18\x01 \x01(\x0e2\x1b.crm.sales.v1.SectionStatusR\x06status\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12B\n" +
 	"\rsubscriptions\x18\x03 \x03(\v2\x1c.crm.product.v1.SubscriptionR\rsubscriptions\x124\n" +
-	"\badoption\x18\x04 \x01(\v2\x18.crm.product.v1.AdoptionR\badoption\"\xe0\x01\n" +
+	"\badoption\x18\x04 \x01(\v2\x18.crm.product.v1.AdoptionR\badoption\"\xe2\x02\n" +
 	"\x0eSupportSection\x123\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1b.crm.sales.v1.SectionStatusR\x06status\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x129\n" +
 	"\fopen_tickets\x18\x03 \x03(\v2\x16.crm.support.v1.TicketR\vopenTickets\x12#\n" +
 	"\rrated_tickets\x18\x04 \x01(\x05R\fratedTickets\x12!\n" +
-	"\fcsat_average\x18\x05 \x01(\x01R\vcsatAverage\"B\n" +
+	"\fcsat_average\x18\x05 \x01(\x01R\vcsatAverage\x12@\n" +
+	"\rnps_responses\x18\x06 \x03(\v2\x1b.crm.support.v1.NpsResponseR\fnpsResponses\x12>\n" +
+	"\fnps_category\x18\a \x01(\x0e2\x1b.crm.support.v1.NpsCategoryR\vnpsCategory\"B\n" +
 	"\x17BatchGetAccountsRequest\x12'\n" +
 	"\x03ids\x18\x01 \x03(\tB\x15\xe0A\x02\xbaH\x0f\x92\x01\f\b\x01\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x03ids\"M\n" +
 	"\x18BatchGetAccountsResponse\x121\n" +
@@ -5717,13 +5739,15 @@ var file_crm_sales_v1_sales_service_proto_goTypes = []any{
 	(*v12.Subscription)(nil),                     // 111: crm.product.v1.Subscription
 	(*v12.Adoption)(nil),                         // 112: crm.product.v1.Adoption
 	(*v13.Ticket)(nil),                           // 113: crm.support.v1.Ticket
-	(*status.Status)(nil),                        // 114: google.rpc.Status
-	(*v14.ImportChunk)(nil),                      // 115: crm.type.v1.ImportChunk
-	(*longrunningpb.GetOperationRequest)(nil),    // 116: google.longrunning.GetOperationRequest
-	(*longrunningpb.CancelOperationRequest)(nil), // 117: google.longrunning.CancelOperationRequest
-	(*longrunningpb.ListOperationsRequest)(nil),  // 118: google.longrunning.ListOperationsRequest
-	(*longrunningpb.Operation)(nil),              // 119: google.longrunning.Operation
-	(*longrunningpb.ListOperationsResponse)(nil), // 120: google.longrunning.ListOperationsResponse
+	(*v13.NpsResponse)(nil),                      // 114: crm.support.v1.NpsResponse
+	(v13.NpsCategory)(0),                         // 115: crm.support.v1.NpsCategory
+	(*status.Status)(nil),                        // 116: google.rpc.Status
+	(*v14.ImportChunk)(nil),                      // 117: crm.type.v1.ImportChunk
+	(*longrunningpb.GetOperationRequest)(nil),    // 118: google.longrunning.GetOperationRequest
+	(*longrunningpb.CancelOperationRequest)(nil), // 119: google.longrunning.CancelOperationRequest
+	(*longrunningpb.ListOperationsRequest)(nil),  // 120: google.longrunning.ListOperationsRequest
+	(*longrunningpb.Operation)(nil),              // 121: google.longrunning.Operation
+	(*longrunningpb.ListOperationsResponse)(nil), // 122: google.longrunning.ListOperationsResponse
 }
 var file_crm_sales_v1_sales_service_proto_depIdxs = []int32{
 	98,  // 0: crm.sales.v1.Account.create_time:type_name -> google.protobuf.Timestamp
@@ -5804,121 +5828,123 @@ var file_crm_sales_v1_sales_service_proto_depIdxs = []int32{
 	112, // 75: crm.sales.v1.ProductSection.adoption:type_name -> crm.product.v1.Adoption
 	0,   // 76: crm.sales.v1.SupportSection.status:type_name -> crm.sales.v1.SectionStatus
 	113, // 77: crm.sales.v1.SupportSection.open_tickets:type_name -> crm.support.v1.Ticket
-	1,   // 78: crm.sales.v1.BatchGetAccountsResponse.accounts:type_name -> crm.sales.v1.Account
-	100, // 79: crm.sales.v1.BatchGetContactsResponse.contacts:type_name -> crm.sales.v1.Contact
-	101, // 80: crm.sales.v1.BatchGetOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
-	104, // 81: crm.sales.v1.BatchGetOrdersResponse.orders:type_name -> crm.sales.v1.Order
-	105, // 82: crm.sales.v1.BatchGetActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
-	12,  // 83: crm.sales.v1.BatchCreateContactsRequest.requests:type_name -> crm.sales.v1.CreateContactRequest
-	91,  // 84: crm.sales.v1.BatchCreateContactsResponse.results:type_name -> crm.sales.v1.BatchCreateContactsResult
-	100, // 85: crm.sales.v1.BatchCreateContactsResult.contact:type_name -> crm.sales.v1.Contact
-	114, // 86: crm.sales.v1.BatchCreateContactsResult.error:type_name -> google.rpc.Status
-	1,   // 87: crm.sales.v1.ExportAccountsResponse.accounts:type_name -> crm.sales.v1.Account
-	100, // 88: crm.sales.v1.ExportContactsResponse.contacts:type_name -> crm.sales.v1.Contact
-	104, // 89: crm.sales.v1.ExportOrdersResponse.orders:type_name -> crm.sales.v1.Order
-	2,   // 90: crm.sales.v1.SalesService.CreateAccount:input_type -> crm.sales.v1.CreateAccountRequest
-	4,   // 91: crm.sales.v1.SalesService.GetAccount:input_type -> crm.sales.v1.GetAccountRequest
-	6,   // 92: crm.sales.v1.SalesService.ListAccounts:input_type -> crm.sales.v1.ListAccountsRequest
-	8,   // 93: crm.sales.v1.SalesService.UpdateAccount:input_type -> crm.sales.v1.UpdateAccountRequest
-	10,  // 94: crm.sales.v1.SalesService.DeleteAccount:input_type -> crm.sales.v1.DeleteAccountRequest
-	12,  // 95: crm.sales.v1.SalesService.CreateContact:input_type -> crm.sales.v1.CreateContactRequest
-	14,  // 96: crm.sales.v1.SalesService.GetContact:input_type -> crm.sales.v1.GetContactRequest
-	16,  // 97: crm.sales.v1.SalesService.ListContacts:input_type -> crm.sales.v1.ListContactsRequest
-	18,  // 98: crm.sales.v1.SalesService.UpdateContact:input_type -> crm.sales.v1.UpdateContactRequest
-	20,  // 99: crm.sales.v1.SalesService.DeleteContact:input_type -> crm.sales.v1.DeleteContactRequest
-	22,  // 100: crm.sales.v1.SalesService.ConvertLead:input_type -> crm.sales.v1.ConvertLeadRequest
-	24,  // 101: crm.sales.v1.SalesService.CreatePipeline:input_type -> crm.sales.v1.CreatePipelineRequest
-	26,  // 102: crm.sales.v1.SalesService.GetPipeline:input_type -> crm.sales.v1.GetPipelineRequest
-	28,  // 103: crm.sales.v1.SalesService.ListPipelines:input_type -> crm.sales.v1.ListPipelinesRequest
-	30,  // 104: crm.sales.v1.SalesService.UpdatePipeline:input_type -> crm.sales.v1.UpdatePipelineRequest
-	32,  // 105: crm.sales.v1.SalesService.CreateOpportunity:input_type -> crm.sales.v1.CreateOpportunityRequest
-	34,  // 106: crm.sales.v1.SalesService.GetOpportunity:input_type -> crm.sales.v1.GetOpportunityRequest
-	36,  // 107: crm.sales.v1.SalesService.ListOpportunities:input_type -> crm.sales.v1.ListOpportunitiesRequest
-	38,  // 108: crm.sales.v1.SalesService.UpdateOpportunity:input_type -> crm.sales.v1.UpdateOpportunityRequest
-	40,  // 109: crm.sales.v1.SalesService.AddLineItem:input_type -> crm.sales.v1.AddLineItemRequest
-	42,  // 110: crm.sales.v1.SalesService.MoveOpportunityStage:input_type -> crm.sales.v1.MoveOpportunityStageRequest
-	44,  // 111: crm.sales.v1.SalesService.WinOpportunity:input_type -> crm.sales.v1.WinOpportunityRequest
-	46,  // 112: crm.sales.v1.SalesService.LoseOpportunity:input_type -> crm.sales.v1.LoseOpportunityRequest
-	48,  // 113: crm.sales.v1.SalesService.CreateOrder:input_type -> crm.sales.v1.CreateOrderRequest
-	50,  // 114: crm.sales.v1.SalesService.GetOrder:input_type -> crm.sales.v1.GetOrderRequest
-	52,  // 115: crm.sales.v1.SalesService.ListOrders:input_type -> crm.sales.v1.ListOrdersRequest
-	54,  // 116: crm.sales.v1.SalesService.CreateActivity:input_type -> crm.sales.v1.CreateActivityRequest
-	56,  // 117: crm.sales.v1.SalesService.GetActivity:input_type -> crm.sales.v1.GetActivityRequest
-	58,  // 118: crm.sales.v1.SalesService.ListActivities:input_type -> crm.sales.v1.ListActivitiesRequest
-	60,  // 119: crm.sales.v1.SalesService.CompleteActivity:input_type -> crm.sales.v1.CompleteActivityRequest
-	62,  // 120: crm.sales.v1.SalesService.ListOverdueTasks:input_type -> crm.sales.v1.ListOverdueTasksRequest
-	64,  // 121: crm.sales.v1.SalesService.GetForecast:input_type -> crm.sales.v1.GetForecastRequest
-	66,  // 122: crm.sales.v1.SalesService.GetForecastSeries:input_type -> crm.sales.v1.GetForecastSeriesRequest
-	68,  // 123: crm.sales.v1.SalesService.GetCustomer:input_type -> crm.sales.v1.GetCustomerRequest
-	70,  // 124: crm.sales.v1.SalesService.GetCustomerValue:input_type -> crm.sales.v1.GetCustomerValueRequest
-	79,  // 125: crm.sales.v1.SalesService.BatchGetAccounts:input_type -> crm.sales.v1.BatchGetAccountsRequest
-	81,  // 126: crm.sales.v1.SalesService.BatchGetContacts:input_type -> crm.sales.v1.BatchGetContactsRequest
-	83,  // 127: crm.sales.v1.SalesService.BatchGetOpportunities:input_type -> crm.sales.v1.BatchGetOpportunitiesRequest
-	85,  // 128: crm.sales.v1.SalesService.BatchGetOrders:input_type -> crm.sales.v1.BatchGetOrdersRequest
-	87,  // 129: crm.sales.v1.SalesService.BatchGetActivities:input_type -> crm.sales.v1.BatchGetActivitiesRequest
-	89,  // 130: crm.sales.v1.SalesService.BatchCreateContacts:input_type -> crm.sales.v1.BatchCreateContactsRequest
-	92,  // 131: crm.sales.v1.SalesService.ExportAccounts:input_type -> crm.sales.v1.ExportAccountsRequest
-	94,  // 132: crm.sales.v1.SalesService.ExportContacts:input_type -> crm.sales.v1.ExportContactsRequest
-	115, // 133: crm.sales.v1.SalesService.ImportContacts:input_type -> crm.type.v1.ImportChunk
-	115, // 134: crm.sales.v1.SalesService.ImportAccounts:input_type -> crm.type.v1.ImportChunk
-	116, // 135: crm.sales.v1.SalesService.GetOperation:input_type -> google.longrunning.GetOperationRequest
-	117, // 136: crm.sales.v1.SalesService.CancelOperation:input_type -> google.longrunning.CancelOperationRequest
-	118, // 137: crm.sales.v1.SalesService.ListOperations:input_type -> google.longrunning.ListOperationsRequest
-	96,  // 138: crm.sales.v1.SalesService.ExportOrders:input_type -> crm.sales.v1.ExportOrdersRequest
-	3,   // 139: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
-	5,   // 140: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
-	7,   // 141: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
-	9,   // 142: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
-	11,  // 143: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
-	13,  // 144: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
-	15,  // 145: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
-	17,  // 146: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
-	19,  // 147: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
-	21,  // 148: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
-	23,  // 149: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
-	25,  // 150: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
-	27,  // 151: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
-	29,  // 152: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
-	31,  // 153: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
-	33,  // 154: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
-	35,  // 155: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
-	37,  // 156: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
-	39,  // 157: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
-	41,  // 158: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
-	43,  // 159: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
-	45,  // 160: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
-	47,  // 161: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
-	49,  // 162: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
-	51,  // 163: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
-	53,  // 164: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
-	55,  // 165: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
-	57,  // 166: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
-	59,  // 167: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
-	61,  // 168: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
-	63,  // 169: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
-	65,  // 170: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
-	67,  // 171: crm.sales.v1.SalesService.GetForecastSeries:output_type -> crm.sales.v1.GetForecastSeriesResponse
-	69,  // 172: crm.sales.v1.SalesService.GetCustomer:output_type -> crm.sales.v1.GetCustomerResponse
-	71,  // 173: crm.sales.v1.SalesService.GetCustomerValue:output_type -> crm.sales.v1.GetCustomerValueResponse
-	80,  // 174: crm.sales.v1.SalesService.BatchGetAccounts:output_type -> crm.sales.v1.BatchGetAccountsResponse
-	82,  // 175: crm.sales.v1.SalesService.BatchGetContacts:output_type -> crm.sales.v1.BatchGetContactsResponse
-	84,  // 176: crm.sales.v1.SalesService.BatchGetOpportunities:output_type -> crm.sales.v1.BatchGetOpportunitiesResponse
-	86,  // 177: crm.sales.v1.SalesService.BatchGetOrders:output_type -> crm.sales.v1.BatchGetOrdersResponse
-	88,  // 178: crm.sales.v1.SalesService.BatchGetActivities:output_type -> crm.sales.v1.BatchGetActivitiesResponse
-	90,  // 179: crm.sales.v1.SalesService.BatchCreateContacts:output_type -> crm.sales.v1.BatchCreateContactsResponse
-	93,  // 180: crm.sales.v1.SalesService.ExportAccounts:output_type -> crm.sales.v1.ExportAccountsResponse
-	95,  // 181: crm.sales.v1.SalesService.ExportContacts:output_type -> crm.sales.v1.ExportContactsResponse
-	119, // 182: crm.sales.v1.SalesService.ImportContacts:output_type -> google.longrunning.Operation
-	119, // 183: crm.sales.v1.SalesService.ImportAccounts:output_type -> google.longrunning.Operation
-	119, // 184: crm.sales.v1.SalesService.GetOperation:output_type -> google.longrunning.Operation
-	119, // 185: crm.sales.v1.SalesService.CancelOperation:output_type -> google.longrunning.Operation
-	120, // 186: crm.sales.v1.SalesService.ListOperations:output_type -> google.longrunning.ListOperationsResponse
-	97,  // 187: crm.sales.v1.SalesService.ExportOrders:output_type -> crm.sales.v1.ExportOrdersResponse
-	139, // [139:188] is the sub-list for method output_type
-	90,  // [90:139] is the sub-list for method input_type
-	90,  // [90:90] is the sub-list for extension type_name
-	90,  // [90:90] is the sub-list for extension extendee
-	0,   // [0:90] is the sub-list for field type_name
+	114, // 78: crm.sales.v1.SupportSection.nps_responses:type_name -> crm.support.v1.NpsResponse
+	115, // 79: crm.sales.v1.SupportSection.nps_category:type_name -> crm.support.v1.NpsCategory
+	1,   // 80: crm.sales.v1.BatchGetAccountsResponse.accounts:type_name -> crm.sales.v1.Account
+	100, // 81: crm.sales.v1.BatchGetContactsResponse.contacts:type_name -> crm.sales.v1.Contact
+	101, // 82: crm.sales.v1.BatchGetOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
+	104, // 83: crm.sales.v1.BatchGetOrdersResponse.orders:type_name -> crm.sales.v1.Order
+	105, // 84: crm.sales.v1.BatchGetActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
+	12,  // 85: crm.sales.v1.BatchCreateContactsRequest.requests:type_name -> crm.sales.v1.CreateContactRequest
+	91,  // 86: crm.sales.v1.BatchCreateContactsResponse.results:type_name -> crm.sales.v1.BatchCreateContactsResult
+	100, // 87: crm.sales.v1.BatchCreateContactsResult.contact:type_name -> crm.sales.v1.Contact
+	116, // 88: crm.sales.v1.BatchCreateContactsResult.error:type_name -> google.rpc.Status
+	1,   // 89: crm.sales.v1.ExportAccountsResponse.accounts:type_name -> crm.sales.v1.Account
+	100, // 90: crm.sales.v1.ExportContactsResponse.contacts:type_name -> crm.sales.v1.Contact
+	104, // 91: crm.sales.v1.ExportOrdersResponse.orders:type_name -> crm.sales.v1.Order
+	2,   // 92: crm.sales.v1.SalesService.CreateAccount:input_type -> crm.sales.v1.CreateAccountRequest
+	4,   // 93: crm.sales.v1.SalesService.GetAccount:input_type -> crm.sales.v1.GetAccountRequest
+	6,   // 94: crm.sales.v1.SalesService.ListAccounts:input_type -> crm.sales.v1.ListAccountsRequest
+	8,   // 95: crm.sales.v1.SalesService.UpdateAccount:input_type -> crm.sales.v1.UpdateAccountRequest
+	10,  // 96: crm.sales.v1.SalesService.DeleteAccount:input_type -> crm.sales.v1.DeleteAccountRequest
+	12,  // 97: crm.sales.v1.SalesService.CreateContact:input_type -> crm.sales.v1.CreateContactRequest
+	14,  // 98: crm.sales.v1.SalesService.GetContact:input_type -> crm.sales.v1.GetContactRequest
+	16,  // 99: crm.sales.v1.SalesService.ListContacts:input_type -> crm.sales.v1.ListContactsRequest
+	18,  // 100: crm.sales.v1.SalesService.UpdateContact:input_type -> crm.sales.v1.UpdateContactRequest
+	20,  // 101: crm.sales.v1.SalesService.DeleteContact:input_type -> crm.sales.v1.DeleteContactRequest
+	22,  // 102: crm.sales.v1.SalesService.ConvertLead:input_type -> crm.sales.v1.ConvertLeadRequest
+	24,  // 103: crm.sales.v1.SalesService.CreatePipeline:input_type -> crm.sales.v1.CreatePipelineRequest
+	26,  // 104: crm.sales.v1.SalesService.GetPipeline:input_type -> crm.sales.v1.GetPipelineRequest
+	28,  // 105: crm.sales.v1.SalesService.ListPipelines:input_type -> crm.sales.v1.ListPipelinesRequest
+	30,  // 106: crm.sales.v1.SalesService.UpdatePipeline:input_type -> crm.sales.v1.UpdatePipelineRequest
+	32,  // 107: crm.sales.v1.SalesService.CreateOpportunity:input_type -> crm.sales.v1.CreateOpportunityRequest
+	34,  // 108: crm.sales.v1.SalesService.GetOpportunity:input_type -> crm.sales.v1.GetOpportunityRequest
+	36,  // 109: crm.sales.v1.SalesService.ListOpportunities:input_type -> crm.sales.v1.ListOpportunitiesRequest
+	38,  // 110: crm.sales.v1.SalesService.UpdateOpportunity:input_type -> crm.sales.v1.UpdateOpportunityRequest
+	40,  // 111: crm.sales.v1.SalesService.AddLineItem:input_type -> crm.sales.v1.AddLineItemRequest
+	42,  // 112: crm.sales.v1.SalesService.MoveOpportunityStage:input_type -> crm.sales.v1.MoveOpportunityStageRequest
+	44,  // 113: crm.sales.v1.SalesService.WinOpportunity:input_type -> crm.sales.v1.WinOpportunityRequest
+	46,  // 114: crm.sales.v1.SalesService.LoseOpportunity:input_type -> crm.sales.v1.LoseOpportunityRequest
+	48,  // 115: crm.sales.v1.SalesService.CreateOrder:input_type -> crm.sales.v1.CreateOrderRequest
+	50,  // 116: crm.sales.v1.SalesService.GetOrder:input_type -> crm.sales.v1.GetOrderRequest
+	52,  // 117: crm.sales.v1.SalesService.ListOrders:input_type -> crm.sales.v1.ListOrdersRequest
+	54,  // 118: crm.sales.v1.SalesService.CreateActivity:input_type -> crm.sales.v1.CreateActivityRequest
+	56,  // 119: crm.sales.v1.SalesService.GetActivity:input_type -> crm.sales.v1.GetActivityRequest
+	58,  // 120: crm.sales.v1.SalesService.ListActivities:input_type -> crm.sales.v1.ListActivitiesRequest
+	60,  // 121: crm.sales.v1.SalesService.CompleteActivity:input_type -> crm.sales.v1.CompleteActivityRequest
+	62,  // 122: crm.sales.v1.SalesService.ListOverdueTasks:input_type -> crm.sales.v1.ListOverdueTasksRequest
+	64,  // 123: crm.sales.v1.SalesService.GetForecast:input_type -> crm.sales.v1.GetForecastRequest
+	66,  // 124: crm.sales.v1.SalesService.GetForecastSeries:input_type -> crm.sales.v1.GetForecastSeriesRequest
+	68,  // 125: crm.sales.v1.SalesService.GetCustomer:input_type -> crm.sales.v1.GetCustomerRequest
+	70,  // 126: crm.sales.v1.SalesService.GetCustomerValue:input_type -> crm.sales.v1.GetCustomerValueRequest
+	79,  // 127: crm.sales.v1.SalesService.BatchGetAccounts:input_type -> crm.sales.v1.BatchGetAccountsRequest
+	81,  // 128: crm.sales.v1.SalesService.BatchGetContacts:input_type -> crm.sales.v1.BatchGetContactsRequest
+	83,  // 129: crm.sales.v1.SalesService.BatchGetOpportunities:input_type -> crm.sales.v1.BatchGetOpportunitiesRequest
+	85,  // 130: crm.sales.v1.SalesService.BatchGetOrders:input_type -> crm.sales.v1.BatchGetOrdersRequest
+	87,  // 131: crm.sales.v1.SalesService.BatchGetActivities:input_type -> crm.sales.v1.BatchGetActivitiesRequest
+	89,  // 132: crm.sales.v1.SalesService.BatchCreateContacts:input_type -> crm.sales.v1.BatchCreateContactsRequest
+	92,  // 133: crm.sales.v1.SalesService.ExportAccounts:input_type -> crm.sales.v1.ExportAccountsRequest
+	94,  // 134: crm.sales.v1.SalesService.ExportContacts:input_type -> crm.sales.v1.ExportContactsRequest
+	117, // 135: crm.sales.v1.SalesService.ImportContacts:input_type -> crm.type.v1.ImportChunk
+	117, // 136: crm.sales.v1.SalesService.ImportAccounts:input_type -> crm.type.v1.ImportChunk
+	118, // 137: crm.sales.v1.SalesService.GetOperation:input_type -> google.longrunning.GetOperationRequest
+	119, // 138: crm.sales.v1.SalesService.CancelOperation:input_type -> google.longrunning.CancelOperationRequest
+	120, // 139: crm.sales.v1.SalesService.ListOperations:input_type -> google.longrunning.ListOperationsRequest
+	96,  // 140: crm.sales.v1.SalesService.ExportOrders:input_type -> crm.sales.v1.ExportOrdersRequest
+	3,   // 141: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
+	5,   // 142: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
+	7,   // 143: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
+	9,   // 144: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
+	11,  // 145: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
+	13,  // 146: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
+	15,  // 147: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
+	17,  // 148: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
+	19,  // 149: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
+	21,  // 150: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
+	23,  // 151: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
+	25,  // 152: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
+	27,  // 153: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
+	29,  // 154: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
+	31,  // 155: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
+	33,  // 156: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
+	35,  // 157: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
+	37,  // 158: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
+	39,  // 159: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
+	41,  // 160: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
+	43,  // 161: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
+	45,  // 162: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
+	47,  // 163: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
+	49,  // 164: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
+	51,  // 165: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
+	53,  // 166: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
+	55,  // 167: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
+	57,  // 168: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
+	59,  // 169: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
+	61,  // 170: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
+	63,  // 171: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
+	65,  // 172: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
+	67,  // 173: crm.sales.v1.SalesService.GetForecastSeries:output_type -> crm.sales.v1.GetForecastSeriesResponse
+	69,  // 174: crm.sales.v1.SalesService.GetCustomer:output_type -> crm.sales.v1.GetCustomerResponse
+	71,  // 175: crm.sales.v1.SalesService.GetCustomerValue:output_type -> crm.sales.v1.GetCustomerValueResponse
+	80,  // 176: crm.sales.v1.SalesService.BatchGetAccounts:output_type -> crm.sales.v1.BatchGetAccountsResponse
+	82,  // 177: crm.sales.v1.SalesService.BatchGetContacts:output_type -> crm.sales.v1.BatchGetContactsResponse
+	84,  // 178: crm.sales.v1.SalesService.BatchGetOpportunities:output_type -> crm.sales.v1.BatchGetOpportunitiesResponse
+	86,  // 179: crm.sales.v1.SalesService.BatchGetOrders:output_type -> crm.sales.v1.BatchGetOrdersResponse
+	88,  // 180: crm.sales.v1.SalesService.BatchGetActivities:output_type -> crm.sales.v1.BatchGetActivitiesResponse
+	90,  // 181: crm.sales.v1.SalesService.BatchCreateContacts:output_type -> crm.sales.v1.BatchCreateContactsResponse
+	93,  // 182: crm.sales.v1.SalesService.ExportAccounts:output_type -> crm.sales.v1.ExportAccountsResponse
+	95,  // 183: crm.sales.v1.SalesService.ExportContacts:output_type -> crm.sales.v1.ExportContactsResponse
+	121, // 184: crm.sales.v1.SalesService.ImportContacts:output_type -> google.longrunning.Operation
+	121, // 185: crm.sales.v1.SalesService.ImportAccounts:output_type -> google.longrunning.Operation
+	121, // 186: crm.sales.v1.SalesService.GetOperation:output_type -> google.longrunning.Operation
+	121, // 187: crm.sales.v1.SalesService.CancelOperation:output_type -> google.longrunning.Operation
+	122, // 188: crm.sales.v1.SalesService.ListOperations:output_type -> google.longrunning.ListOperationsResponse
+	97,  // 189: crm.sales.v1.SalesService.ExportOrders:output_type -> crm.sales.v1.ExportOrdersResponse
+	141, // [141:190] is the sub-list for method output_type
+	92,  // [92:141] is the sub-list for method input_type
+	92,  // [92:92] is the sub-list for extension type_name
+	92,  // [92:92] is the sub-list for extension extendee
+	0,   // [0:92] is the sub-list for field type_name
 }
 
 func init() { file_crm_sales_v1_sales_service_proto_init() }

@@ -2208,6 +2208,126 @@ func (x *RecordNpsResponseResponse) GetNpsResponse() *NpsResponse {
 	return nil
 }
 
+// Request of ListNpsResponses.
+type ListNpsResponsesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of answers to return: default 50; a larger value is lowered to 1000 (AIP-158).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call, to get the following page.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter; field names in snake_case or lowerCamelCase. Fields: `customer_id = "<uuid>"`.
+	// Anything else is INVALID_ARGUMENT naming the field. Empty lists every answer of the tenant.
+	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNpsResponsesRequest) Reset() {
+	*x = ListNpsResponsesRequest{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNpsResponsesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNpsResponsesRequest) ProtoMessage() {}
+
+func (x *ListNpsResponsesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNpsResponsesRequest.ProtoReflect.Descriptor instead.
+func (*ListNpsResponsesRequest) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ListNpsResponsesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListNpsResponsesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListNpsResponsesRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+// Response of ListNpsResponses.
+type ListNpsResponsesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A page of answers, newest first.
+	NpsResponses []*NpsResponse `protobuf:"bytes,1,rep,name=nps_responses,json=npsResponses,proto3" json:"nps_responses,omitempty"`
+	// Pass as page_token to get the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNpsResponsesResponse) Reset() {
+	*x = ListNpsResponsesResponse{}
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNpsResponsesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNpsResponsesResponse) ProtoMessage() {}
+
+func (x *ListNpsResponsesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNpsResponsesResponse.ProtoReflect.Descriptor instead.
+func (*ListNpsResponsesResponse) Descriptor() ([]byte, []int) {
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListNpsResponsesResponse) GetNpsResponses() []*NpsResponse {
+	if x != nil {
+		return x.NpsResponses
+	}
+	return nil
+}
+
+func (x *ListNpsResponsesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // Request of GetSupportStats.
 type GetSupportStatsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2217,7 +2337,7 @@ type GetSupportStatsRequest struct {
 
 func (x *GetSupportStatsRequest) Reset() {
 	*x = GetSupportStatsRequest{}
-	mi := &file_crm_support_v1_support_service_proto_msgTypes[41]
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2229,7 +2349,7 @@ func (x *GetSupportStatsRequest) String() string {
 func (*GetSupportStatsRequest) ProtoMessage() {}
 
 func (x *GetSupportStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_support_v1_support_service_proto_msgTypes[41]
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2242,7 +2362,7 @@ func (x *GetSupportStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSupportStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetSupportStatsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{41}
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{43}
 }
 
 // Response of GetSupportStats.
@@ -2256,7 +2376,7 @@ type GetSupportStatsResponse struct {
 
 func (x *GetSupportStatsResponse) Reset() {
 	*x = GetSupportStatsResponse{}
-	mi := &file_crm_support_v1_support_service_proto_msgTypes[42]
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2268,7 +2388,7 @@ func (x *GetSupportStatsResponse) String() string {
 func (*GetSupportStatsResponse) ProtoMessage() {}
 
 func (x *GetSupportStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_support_v1_support_service_proto_msgTypes[42]
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2281,7 +2401,7 @@ func (x *GetSupportStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSupportStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetSupportStatsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{42}
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetSupportStatsResponse) GetStats() *SupportStats {
@@ -2302,7 +2422,7 @@ type BatchGetTicketsRequest struct {
 
 func (x *BatchGetTicketsRequest) Reset() {
 	*x = BatchGetTicketsRequest{}
-	mi := &file_crm_support_v1_support_service_proto_msgTypes[43]
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2314,7 +2434,7 @@ func (x *BatchGetTicketsRequest) String() string {
 func (*BatchGetTicketsRequest) ProtoMessage() {}
 
 func (x *BatchGetTicketsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_support_v1_support_service_proto_msgTypes[43]
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2327,7 +2447,7 @@ func (x *BatchGetTicketsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetTicketsRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetTicketsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{43}
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *BatchGetTicketsRequest) GetIds() []string {
@@ -2348,7 +2468,7 @@ type BatchGetTicketsResponse struct {
 
 func (x *BatchGetTicketsResponse) Reset() {
 	*x = BatchGetTicketsResponse{}
-	mi := &file_crm_support_v1_support_service_proto_msgTypes[44]
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2360,7 +2480,7 @@ func (x *BatchGetTicketsResponse) String() string {
 func (*BatchGetTicketsResponse) ProtoMessage() {}
 
 func (x *BatchGetTicketsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_support_v1_support_service_proto_msgTypes[44]
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2373,7 +2493,7 @@ func (x *BatchGetTicketsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetTicketsResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetTicketsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{44}
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *BatchGetTicketsResponse) GetTickets() []*Ticket {
@@ -2394,7 +2514,7 @@ type ExportTicketsRequest struct {
 
 func (x *ExportTicketsRequest) Reset() {
 	*x = ExportTicketsRequest{}
-	mi := &file_crm_support_v1_support_service_proto_msgTypes[45]
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2406,7 +2526,7 @@ func (x *ExportTicketsRequest) String() string {
 func (*ExportTicketsRequest) ProtoMessage() {}
 
 func (x *ExportTicketsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_support_v1_support_service_proto_msgTypes[45]
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2419,7 +2539,7 @@ func (x *ExportTicketsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTicketsRequest.ProtoReflect.Descriptor instead.
 func (*ExportTicketsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{45}
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ExportTicketsRequest) GetFilter() string {
@@ -2440,7 +2560,7 @@ type ExportTicketsResponse struct {
 
 func (x *ExportTicketsResponse) Reset() {
 	*x = ExportTicketsResponse{}
-	mi := &file_crm_support_v1_support_service_proto_msgTypes[46]
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2452,7 +2572,7 @@ func (x *ExportTicketsResponse) String() string {
 func (*ExportTicketsResponse) ProtoMessage() {}
 
 func (x *ExportTicketsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_support_v1_support_service_proto_msgTypes[46]
+	mi := &file_crm_support_v1_support_service_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2465,7 +2585,7 @@ func (x *ExportTicketsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTicketsResponse.ProtoReflect.Descriptor instead.
 func (*ExportTicketsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{46}
+	return file_crm_support_v1_support_service_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ExportTicketsResponse) GetTickets() []*Ticket {
@@ -2613,7 +2733,15 @@ const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"\x18RecordNpsResponseRequest\x12I\n" +
 	"\fnps_response\x18\x01 \x01(\v2\x1b.crm.support.v1.NpsResponseB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\vnpsResponse\"[\n" +
 	"\x19RecordNpsResponseResponse\x12>\n" +
-	"\fnps_response\x18\x01 \x01(\v2\x1b.crm.support.v1.NpsResponseR\vnpsResponse\"\x18\n" +
+	"\fnps_response\x18\x01 \x01(\v2\x1b.crm.support.v1.NpsResponseR\vnpsResponse\"\x8a\x01\n" +
+	"\x17ListNpsResponsesRequest\x12$\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
+	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"\x84\x01\n" +
+	"\x18ListNpsResponsesResponse\x12@\n" +
+	"\rnps_responses\x18\x01 \x03(\v2\x1b.crm.support.v1.NpsResponseR\fnpsResponses\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x18\n" +
 	"\x16GetSupportStatsRequest\"M\n" +
 	"\x17GetSupportStatsResponse\x122\n" +
 	"\x05stats\x18\x01 \x01(\v2\x1c.crm.support.v1.SupportStatsR\x05stats\"A\n" +
@@ -2624,7 +2752,7 @@ const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"\x14ExportTicketsRequest\x12 \n" +
 	"\x06filter\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"I\n" +
 	"\x15ExportTicketsResponse\x120\n" +
-	"\atickets\x18\x01 \x03(\v2\x16.crm.support.v1.TicketR\atickets2\xb2\x18\n" +
+	"\atickets\x18\x01 \x03(\v2\x16.crm.support.v1.TicketR\atickets2\xb3\x19\n" +
 	"\x0eSupportService\x12~\n" +
 	"\fCreateTicket\x12#.crm.support.v1.CreateTicketRequest\x1a$.crm.support.v1.CreateTicketResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x06ticketb\x06ticket\"\v/v1/tickets\x12r\n" +
 	"\tGetTicket\x12 .crm.support.v1.GetTicketRequest\x1a!.crm.support.v1.GetTicketResponse\" \x82\xd3\xe4\x93\x02\x1ab\x06ticket\x12\x10/v1/tickets/{id}\x12k\n" +
@@ -2652,7 +2780,8 @@ const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"sla_policy2%/v1/slaPolicies/{sla_policy.priority}\x12\x93\x01\n" +
 	"\x12GetSupportSettings\x12).crm.support.v1.GetSupportSettingsRequest\x1a*.crm.support.v1.GetSupportSettingsResponse\"&\x82\xd3\xe4\x93\x02 b\bsettings\x12\x14/v1/support/settings\x12\xa6\x01\n" +
 	"\x15UpdateSupportSettings\x12,.crm.support.v1.UpdateSupportSettingsRequest\x1a-.crm.support.v1.UpdateSupportSettingsResponse\"0\x82\xd3\xe4\x93\x02*:\bsettingsb\bsettings2\x14/v1/support/settings\x12\x9e\x01\n" +
-	"\x11RecordNpsResponse\x12(.crm.support.v1.RecordNpsResponseRequest\x1a).crm.support.v1.RecordNpsResponseResponse\"4\x82\xd3\xe4\x93\x02.:\fnps_responseb\fnps_response\"\x10/v1/npsResponses\x12\x84\x01\n" +
+	"\x11RecordNpsResponse\x12(.crm.support.v1.RecordNpsResponseRequest\x1a).crm.support.v1.RecordNpsResponseResponse\"4\x82\xd3\xe4\x93\x02.:\fnps_responseb\fnps_response\"\x10/v1/npsResponses\x12\x7f\n" +
+	"\x10ListNpsResponses\x12'.crm.support.v1.ListNpsResponsesRequest\x1a(.crm.support.v1.ListNpsResponsesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/npsResponses\x12\x84\x01\n" +
 	"\x0fGetSupportStats\x12&.crm.support.v1.GetSupportStatsRequest\x1a'.crm.support.v1.GetSupportStatsResponse\" \x82\xd3\xe4\x93\x02\x1ab\x05stats\x12\x11/v1/support/stats\x12\x80\x01\n" +
 	"\x0fBatchGetTickets\x12&.crm.support.v1.BatchGetTicketsRequest\x1a'.crm.support.v1.BatchGetTicketsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/tickets:batchGet\x12z\n" +
 	"\rExportTickets\x12$.crm.support.v1.ExportTicketsRequest\x1a%.crm.support.v1.ExportTicketsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/tickets:export0\x01B8Z6github.com/crmcycle/crm/proto/crm/support/v1;supportv1b\x06proto3"
@@ -2669,7 +2798,7 @@ func file_crm_support_v1_support_service_proto_rawDescGZIP() []byte {
 	return file_crm_support_v1_support_service_proto_rawDescData
 }
 
-var file_crm_support_v1_support_service_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_crm_support_v1_support_service_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_crm_support_v1_support_service_proto_goTypes = []any{
 	(*Ticket)(nil),                        // 0: crm.support.v1.Ticket
 	(*CreateTicketRequest)(nil),           // 1: crm.support.v1.CreateTicketRequest
@@ -2712,46 +2841,48 @@ var file_crm_support_v1_support_service_proto_goTypes = []any{
 	(*UpdateSupportSettingsResponse)(nil), // 38: crm.support.v1.UpdateSupportSettingsResponse
 	(*RecordNpsResponseRequest)(nil),      // 39: crm.support.v1.RecordNpsResponseRequest
 	(*RecordNpsResponseResponse)(nil),     // 40: crm.support.v1.RecordNpsResponseResponse
-	(*GetSupportStatsRequest)(nil),        // 41: crm.support.v1.GetSupportStatsRequest
-	(*GetSupportStatsResponse)(nil),       // 42: crm.support.v1.GetSupportStatsResponse
-	(*BatchGetTicketsRequest)(nil),        // 43: crm.support.v1.BatchGetTicketsRequest
-	(*BatchGetTicketsResponse)(nil),       // 44: crm.support.v1.BatchGetTicketsResponse
-	(*ExportTicketsRequest)(nil),          // 45: crm.support.v1.ExportTicketsRequest
-	(*ExportTicketsResponse)(nil),         // 46: crm.support.v1.ExportTicketsResponse
-	(*timestamppb.Timestamp)(nil),         // 47: google.protobuf.Timestamp
-	(TicketPriority)(0),                   // 48: crm.support.v1.TicketPriority
-	(TicketChannel)(0),                    // 49: crm.support.v1.TicketChannel
-	(TicketStatus)(0),                     // 50: crm.support.v1.TicketStatus
-	(*SlaClock)(nil),                      // 51: crm.support.v1.SlaClock
-	(*Csat)(nil),                          // 52: crm.support.v1.Csat
-	(*BusinessHours)(nil),                 // 53: crm.support.v1.BusinessHours
-	(*fieldmaskpb.FieldMask)(nil),         // 54: google.protobuf.FieldMask
-	(*Comment)(nil),                       // 55: crm.support.v1.Comment
-	(*SlaPolicy)(nil),                     // 56: crm.support.v1.SlaPolicy
-	(*SupportSettings)(nil),               // 57: crm.support.v1.SupportSettings
-	(*NpsResponse)(nil),                   // 58: crm.support.v1.NpsResponse
-	(*SupportStats)(nil),                  // 59: crm.support.v1.SupportStats
+	(*ListNpsResponsesRequest)(nil),       // 41: crm.support.v1.ListNpsResponsesRequest
+	(*ListNpsResponsesResponse)(nil),      // 42: crm.support.v1.ListNpsResponsesResponse
+	(*GetSupportStatsRequest)(nil),        // 43: crm.support.v1.GetSupportStatsRequest
+	(*GetSupportStatsResponse)(nil),       // 44: crm.support.v1.GetSupportStatsResponse
+	(*BatchGetTicketsRequest)(nil),        // 45: crm.support.v1.BatchGetTicketsRequest
+	(*BatchGetTicketsResponse)(nil),       // 46: crm.support.v1.BatchGetTicketsResponse
+	(*ExportTicketsRequest)(nil),          // 47: crm.support.v1.ExportTicketsRequest
+	(*ExportTicketsResponse)(nil),         // 48: crm.support.v1.ExportTicketsResponse
+	(*timestamppb.Timestamp)(nil),         // 49: google.protobuf.Timestamp
+	(TicketPriority)(0),                   // 50: crm.support.v1.TicketPriority
+	(TicketChannel)(0),                    // 51: crm.support.v1.TicketChannel
+	(TicketStatus)(0),                     // 52: crm.support.v1.TicketStatus
+	(*SlaClock)(nil),                      // 53: crm.support.v1.SlaClock
+	(*Csat)(nil),                          // 54: crm.support.v1.Csat
+	(*BusinessHours)(nil),                 // 55: crm.support.v1.BusinessHours
+	(*fieldmaskpb.FieldMask)(nil),         // 56: google.protobuf.FieldMask
+	(*Comment)(nil),                       // 57: crm.support.v1.Comment
+	(*SlaPolicy)(nil),                     // 58: crm.support.v1.SlaPolicy
+	(*SupportSettings)(nil),               // 59: crm.support.v1.SupportSettings
+	(*NpsResponse)(nil),                   // 60: crm.support.v1.NpsResponse
+	(*SupportStats)(nil),                  // 61: crm.support.v1.SupportStats
 }
 var file_crm_support_v1_support_service_proto_depIdxs = []int32{
-	47, // 0: crm.support.v1.Ticket.create_time:type_name -> google.protobuf.Timestamp
-	47, // 1: crm.support.v1.Ticket.update_time:type_name -> google.protobuf.Timestamp
-	48, // 2: crm.support.v1.Ticket.priority:type_name -> crm.support.v1.TicketPriority
-	49, // 3: crm.support.v1.Ticket.channel:type_name -> crm.support.v1.TicketChannel
-	50, // 4: crm.support.v1.Ticket.status:type_name -> crm.support.v1.TicketStatus
-	51, // 5: crm.support.v1.Ticket.first_response:type_name -> crm.support.v1.SlaClock
-	51, // 6: crm.support.v1.Ticket.resolution:type_name -> crm.support.v1.SlaClock
-	47, // 7: crm.support.v1.Ticket.pause_time:type_name -> google.protobuf.Timestamp
-	47, // 8: crm.support.v1.Ticket.solve_time:type_name -> google.protobuf.Timestamp
-	47, // 9: crm.support.v1.Ticket.close_time:type_name -> google.protobuf.Timestamp
-	52, // 10: crm.support.v1.Ticket.csat:type_name -> crm.support.v1.Csat
-	47, // 11: crm.support.v1.Ticket.auto_close_time:type_name -> google.protobuf.Timestamp
-	53, // 12: crm.support.v1.Ticket.business_hours:type_name -> crm.support.v1.BusinessHours
+	49, // 0: crm.support.v1.Ticket.create_time:type_name -> google.protobuf.Timestamp
+	49, // 1: crm.support.v1.Ticket.update_time:type_name -> google.protobuf.Timestamp
+	50, // 2: crm.support.v1.Ticket.priority:type_name -> crm.support.v1.TicketPriority
+	51, // 3: crm.support.v1.Ticket.channel:type_name -> crm.support.v1.TicketChannel
+	52, // 4: crm.support.v1.Ticket.status:type_name -> crm.support.v1.TicketStatus
+	53, // 5: crm.support.v1.Ticket.first_response:type_name -> crm.support.v1.SlaClock
+	53, // 6: crm.support.v1.Ticket.resolution:type_name -> crm.support.v1.SlaClock
+	49, // 7: crm.support.v1.Ticket.pause_time:type_name -> google.protobuf.Timestamp
+	49, // 8: crm.support.v1.Ticket.solve_time:type_name -> google.protobuf.Timestamp
+	49, // 9: crm.support.v1.Ticket.close_time:type_name -> google.protobuf.Timestamp
+	54, // 10: crm.support.v1.Ticket.csat:type_name -> crm.support.v1.Csat
+	49, // 11: crm.support.v1.Ticket.auto_close_time:type_name -> google.protobuf.Timestamp
+	55, // 12: crm.support.v1.Ticket.business_hours:type_name -> crm.support.v1.BusinessHours
 	0,  // 13: crm.support.v1.CreateTicketRequest.ticket:type_name -> crm.support.v1.Ticket
 	0,  // 14: crm.support.v1.CreateTicketResponse.ticket:type_name -> crm.support.v1.Ticket
 	0,  // 15: crm.support.v1.GetTicketResponse.ticket:type_name -> crm.support.v1.Ticket
 	0,  // 16: crm.support.v1.ListTicketsResponse.tickets:type_name -> crm.support.v1.Ticket
 	0,  // 17: crm.support.v1.UpdateTicketRequest.ticket:type_name -> crm.support.v1.Ticket
-	54, // 18: crm.support.v1.UpdateTicketRequest.update_mask:type_name -> google.protobuf.FieldMask
+	56, // 18: crm.support.v1.UpdateTicketRequest.update_mask:type_name -> google.protobuf.FieldMask
 	0,  // 19: crm.support.v1.UpdateTicketResponse.ticket:type_name -> crm.support.v1.Ticket
 	0,  // 20: crm.support.v1.AssignTicketResponse.ticket:type_name -> crm.support.v1.Ticket
 	0,  // 21: crm.support.v1.OpenTicketResponse.ticket:type_name -> crm.support.v1.Ticket
@@ -2761,73 +2892,76 @@ var file_crm_support_v1_support_service_proto_depIdxs = []int32{
 	0,  // 25: crm.support.v1.ReopenTicketResponse.ticket:type_name -> crm.support.v1.Ticket
 	0,  // 26: crm.support.v1.CloseTicketResponse.ticket:type_name -> crm.support.v1.Ticket
 	0,  // 27: crm.support.v1.RateTicketResponse.ticket:type_name -> crm.support.v1.Ticket
-	55, // 28: crm.support.v1.AddCommentRequest.comment:type_name -> crm.support.v1.Comment
-	55, // 29: crm.support.v1.AddCommentResponse.comment:type_name -> crm.support.v1.Comment
-	55, // 30: crm.support.v1.ListCommentsResponse.comments:type_name -> crm.support.v1.Comment
-	56, // 31: crm.support.v1.ListSlaPoliciesResponse.sla_policies:type_name -> crm.support.v1.SlaPolicy
-	56, // 32: crm.support.v1.UpdateSlaPolicyRequest.sla_policy:type_name -> crm.support.v1.SlaPolicy
-	54, // 33: crm.support.v1.UpdateSlaPolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
-	56, // 34: crm.support.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> crm.support.v1.SlaPolicy
-	57, // 35: crm.support.v1.GetSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
-	57, // 36: crm.support.v1.UpdateSupportSettingsRequest.settings:type_name -> crm.support.v1.SupportSettings
-	54, // 37: crm.support.v1.UpdateSupportSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	57, // 38: crm.support.v1.UpdateSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
-	58, // 39: crm.support.v1.RecordNpsResponseRequest.nps_response:type_name -> crm.support.v1.NpsResponse
-	58, // 40: crm.support.v1.RecordNpsResponseResponse.nps_response:type_name -> crm.support.v1.NpsResponse
-	59, // 41: crm.support.v1.GetSupportStatsResponse.stats:type_name -> crm.support.v1.SupportStats
-	0,  // 42: crm.support.v1.BatchGetTicketsResponse.tickets:type_name -> crm.support.v1.Ticket
-	0,  // 43: crm.support.v1.ExportTicketsResponse.tickets:type_name -> crm.support.v1.Ticket
-	1,  // 44: crm.support.v1.SupportService.CreateTicket:input_type -> crm.support.v1.CreateTicketRequest
-	3,  // 45: crm.support.v1.SupportService.GetTicket:input_type -> crm.support.v1.GetTicketRequest
-	5,  // 46: crm.support.v1.SupportService.ListTickets:input_type -> crm.support.v1.ListTicketsRequest
-	7,  // 47: crm.support.v1.SupportService.UpdateTicket:input_type -> crm.support.v1.UpdateTicketRequest
-	9,  // 48: crm.support.v1.SupportService.AssignTicket:input_type -> crm.support.v1.AssignTicketRequest
-	11, // 49: crm.support.v1.SupportService.OpenTicket:input_type -> crm.support.v1.OpenTicketRequest
-	13, // 50: crm.support.v1.SupportService.PendTicket:input_type -> crm.support.v1.PendTicketRequest
-	15, // 51: crm.support.v1.SupportService.HoldTicket:input_type -> crm.support.v1.HoldTicketRequest
-	17, // 52: crm.support.v1.SupportService.SolveTicket:input_type -> crm.support.v1.SolveTicketRequest
-	19, // 53: crm.support.v1.SupportService.ReopenTicket:input_type -> crm.support.v1.ReopenTicketRequest
-	21, // 54: crm.support.v1.SupportService.CloseTicket:input_type -> crm.support.v1.CloseTicketRequest
-	23, // 55: crm.support.v1.SupportService.RateTicket:input_type -> crm.support.v1.RateTicketRequest
-	25, // 56: crm.support.v1.SupportService.AddComment:input_type -> crm.support.v1.AddCommentRequest
-	27, // 57: crm.support.v1.SupportService.ListComments:input_type -> crm.support.v1.ListCommentsRequest
-	29, // 58: crm.support.v1.SupportService.SweepTickets:input_type -> crm.support.v1.SweepTicketsRequest
-	31, // 59: crm.support.v1.SupportService.ListSlaPolicies:input_type -> crm.support.v1.ListSlaPoliciesRequest
-	33, // 60: crm.support.v1.SupportService.UpdateSlaPolicy:input_type -> crm.support.v1.UpdateSlaPolicyRequest
-	35, // 61: crm.support.v1.SupportService.GetSupportSettings:input_type -> crm.support.v1.GetSupportSettingsRequest
-	37, // 62: crm.support.v1.SupportService.UpdateSupportSettings:input_type -> crm.support.v1.UpdateSupportSettingsRequest
-	39, // 63: crm.support.v1.SupportService.RecordNpsResponse:input_type -> crm.support.v1.RecordNpsResponseRequest
-	41, // 64: crm.support.v1.SupportService.GetSupportStats:input_type -> crm.support.v1.GetSupportStatsRequest
-	43, // 65: crm.support.v1.SupportService.BatchGetTickets:input_type -> crm.support.v1.BatchGetTicketsRequest
-	45, // 66: crm.support.v1.SupportService.ExportTickets:input_type -> crm.support.v1.ExportTicketsRequest
-	2,  // 67: crm.support.v1.SupportService.CreateTicket:output_type -> crm.support.v1.CreateTicketResponse
-	4,  // 68: crm.support.v1.SupportService.GetTicket:output_type -> crm.support.v1.GetTicketResponse
-	6,  // 69: crm.support.v1.SupportService.ListTickets:output_type -> crm.support.v1.ListTicketsResponse
-	8,  // 70: crm.support.v1.SupportService.UpdateTicket:output_type -> crm.support.v1.UpdateTicketResponse
-	10, // 71: crm.support.v1.SupportService.AssignTicket:output_type -> crm.support.v1.AssignTicketResponse
-	12, // 72: crm.support.v1.SupportService.OpenTicket:output_type -> crm.support.v1.OpenTicketResponse
-	14, // 73: crm.support.v1.SupportService.PendTicket:output_type -> crm.support.v1.PendTicketResponse
-	16, // 74: crm.support.v1.SupportService.HoldTicket:output_type -> crm.support.v1.HoldTicketResponse
-	18, // 75: crm.support.v1.SupportService.SolveTicket:output_type -> crm.support.v1.SolveTicketResponse
-	20, // 76: crm.support.v1.SupportService.ReopenTicket:output_type -> crm.support.v1.ReopenTicketResponse
-	22, // 77: crm.support.v1.SupportService.CloseTicket:output_type -> crm.support.v1.CloseTicketResponse
-	24, // 78: crm.support.v1.SupportService.RateTicket:output_type -> crm.support.v1.RateTicketResponse
-	26, // 79: crm.support.v1.SupportService.AddComment:output_type -> crm.support.v1.AddCommentResponse
-	28, // 80: crm.support.v1.SupportService.ListComments:output_type -> crm.support.v1.ListCommentsResponse
-	30, // 81: crm.support.v1.SupportService.SweepTickets:output_type -> crm.support.v1.SweepTicketsResponse
-	32, // 82: crm.support.v1.SupportService.ListSlaPolicies:output_type -> crm.support.v1.ListSlaPoliciesResponse
-	34, // 83: crm.support.v1.SupportService.UpdateSlaPolicy:output_type -> crm.support.v1.UpdateSlaPolicyResponse
-	36, // 84: crm.support.v1.SupportService.GetSupportSettings:output_type -> crm.support.v1.GetSupportSettingsResponse
-	38, // 85: crm.support.v1.SupportService.UpdateSupportSettings:output_type -> crm.support.v1.UpdateSupportSettingsResponse
-	40, // 86: crm.support.v1.SupportService.RecordNpsResponse:output_type -> crm.support.v1.RecordNpsResponseResponse
-	42, // 87: crm.support.v1.SupportService.GetSupportStats:output_type -> crm.support.v1.GetSupportStatsResponse
-	44, // 88: crm.support.v1.SupportService.BatchGetTickets:output_type -> crm.support.v1.BatchGetTicketsResponse
-	46, // 89: crm.support.v1.SupportService.ExportTickets:output_type -> crm.support.v1.ExportTicketsResponse
-	67, // [67:90] is the sub-list for method output_type
-	44, // [44:67] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	57, // 28: crm.support.v1.AddCommentRequest.comment:type_name -> crm.support.v1.Comment
+	57, // 29: crm.support.v1.AddCommentResponse.comment:type_name -> crm.support.v1.Comment
+	57, // 30: crm.support.v1.ListCommentsResponse.comments:type_name -> crm.support.v1.Comment
+	58, // 31: crm.support.v1.ListSlaPoliciesResponse.sla_policies:type_name -> crm.support.v1.SlaPolicy
+	58, // 32: crm.support.v1.UpdateSlaPolicyRequest.sla_policy:type_name -> crm.support.v1.SlaPolicy
+	56, // 33: crm.support.v1.UpdateSlaPolicyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	58, // 34: crm.support.v1.UpdateSlaPolicyResponse.sla_policy:type_name -> crm.support.v1.SlaPolicy
+	59, // 35: crm.support.v1.GetSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
+	59, // 36: crm.support.v1.UpdateSupportSettingsRequest.settings:type_name -> crm.support.v1.SupportSettings
+	56, // 37: crm.support.v1.UpdateSupportSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	59, // 38: crm.support.v1.UpdateSupportSettingsResponse.settings:type_name -> crm.support.v1.SupportSettings
+	60, // 39: crm.support.v1.RecordNpsResponseRequest.nps_response:type_name -> crm.support.v1.NpsResponse
+	60, // 40: crm.support.v1.RecordNpsResponseResponse.nps_response:type_name -> crm.support.v1.NpsResponse
+	60, // 41: crm.support.v1.ListNpsResponsesResponse.nps_responses:type_name -> crm.support.v1.NpsResponse
+	61, // 42: crm.support.v1.GetSupportStatsResponse.stats:type_name -> crm.support.v1.SupportStats
+	0,  // 43: crm.support.v1.BatchGetTicketsResponse.tickets:type_name -> crm.support.v1.Ticket
+	0,  // 44: crm.support.v1.ExportTicketsResponse.tickets:type_name -> crm.support.v1.Ticket
+	1,  // 45: crm.support.v1.SupportService.CreateTicket:input_type -> crm.support.v1.CreateTicketRequest
+	3,  // 46: crm.support.v1.SupportService.GetTicket:input_type -> crm.support.v1.GetTicketRequest
+	5,  // 47: crm.support.v1.SupportService.ListTickets:input_type -> crm.support.v1.ListTicketsRequest
+	7,  // 48: crm.support.v1.SupportService.UpdateTicket:input_type -> crm.support.v1.UpdateTicketRequest
+	9,  // 49: crm.support.v1.SupportService.AssignTicket:input_type -> crm.support.v1.AssignTicketRequest
+	11, // 50: crm.support.v1.SupportService.OpenTicket:input_type -> crm.support.v1.OpenTicketRequest
+	13, // 51: crm.support.v1.SupportService.PendTicket:input_type -> crm.support.v1.PendTicketRequest
+	15, // 52: crm.support.v1.SupportService.HoldTicket:input_type -> crm.support.v1.HoldTicketRequest
+	17, // 53: crm.support.v1.SupportService.SolveTicket:input_type -> crm.support.v1.SolveTicketRequest
+	19, // 54: crm.support.v1.SupportService.ReopenTicket:input_type -> crm.support.v1.ReopenTicketRequest
+	21, // 55: crm.support.v1.SupportService.CloseTicket:input_type -> crm.support.v1.CloseTicketRequest
+	23, // 56: crm.support.v1.SupportService.RateTicket:input_type -> crm.support.v1.RateTicketRequest
+	25, // 57: crm.support.v1.SupportService.AddComment:input_type -> crm.support.v1.AddCommentRequest
+	27, // 58: crm.support.v1.SupportService.ListComments:input_type -> crm.support.v1.ListCommentsRequest
+	29, // 59: crm.support.v1.SupportService.SweepTickets:input_type -> crm.support.v1.SweepTicketsRequest
+	31, // 60: crm.support.v1.SupportService.ListSlaPolicies:input_type -> crm.support.v1.ListSlaPoliciesRequest
+	33, // 61: crm.support.v1.SupportService.UpdateSlaPolicy:input_type -> crm.support.v1.UpdateSlaPolicyRequest
+	35, // 62: crm.support.v1.SupportService.GetSupportSettings:input_type -> crm.support.v1.GetSupportSettingsRequest
+	37, // 63: crm.support.v1.SupportService.UpdateSupportSettings:input_type -> crm.support.v1.UpdateSupportSettingsRequest
+	39, // 64: crm.support.v1.SupportService.RecordNpsResponse:input_type -> crm.support.v1.RecordNpsResponseRequest
+	41, // 65: crm.support.v1.SupportService.ListNpsResponses:input_type -> crm.support.v1.ListNpsResponsesRequest
+	43, // 66: crm.support.v1.SupportService.GetSupportStats:input_type -> crm.support.v1.GetSupportStatsRequest
+	45, // 67: crm.support.v1.SupportService.BatchGetTickets:input_type -> crm.support.v1.BatchGetTicketsRequest
+	47, // 68: crm.support.v1.SupportService.ExportTickets:input_type -> crm.support.v1.ExportTicketsRequest
+	2,  // 69: crm.support.v1.SupportService.CreateTicket:output_type -> crm.support.v1.CreateTicketResponse
+	4,  // 70: crm.support.v1.SupportService.GetTicket:output_type -> crm.support.v1.GetTicketResponse
+	6,  // 71: crm.support.v1.SupportService.ListTickets:output_type -> crm.support.v1.ListTicketsResponse
+	8,  // 72: crm.support.v1.SupportService.UpdateTicket:output_type -> crm.support.v1.UpdateTicketResponse
+	10, // 73: crm.support.v1.SupportService.AssignTicket:output_type -> crm.support.v1.AssignTicketResponse
+	12, // 74: crm.support.v1.SupportService.OpenTicket:output_type -> crm.support.v1.OpenTicketResponse
+	14, // 75: crm.support.v1.SupportService.PendTicket:output_type -> crm.support.v1.PendTicketResponse
+	16, // 76: crm.support.v1.SupportService.HoldTicket:output_type -> crm.support.v1.HoldTicketResponse
+	18, // 77: crm.support.v1.SupportService.SolveTicket:output_type -> crm.support.v1.SolveTicketResponse
+	20, // 78: crm.support.v1.SupportService.ReopenTicket:output_type -> crm.support.v1.ReopenTicketResponse
+	22, // 79: crm.support.v1.SupportService.CloseTicket:output_type -> crm.support.v1.CloseTicketResponse
+	24, // 80: crm.support.v1.SupportService.RateTicket:output_type -> crm.support.v1.RateTicketResponse
+	26, // 81: crm.support.v1.SupportService.AddComment:output_type -> crm.support.v1.AddCommentResponse
+	28, // 82: crm.support.v1.SupportService.ListComments:output_type -> crm.support.v1.ListCommentsResponse
+	30, // 83: crm.support.v1.SupportService.SweepTickets:output_type -> crm.support.v1.SweepTicketsResponse
+	32, // 84: crm.support.v1.SupportService.ListSlaPolicies:output_type -> crm.support.v1.ListSlaPoliciesResponse
+	34, // 85: crm.support.v1.SupportService.UpdateSlaPolicy:output_type -> crm.support.v1.UpdateSlaPolicyResponse
+	36, // 86: crm.support.v1.SupportService.GetSupportSettings:output_type -> crm.support.v1.GetSupportSettingsResponse
+	38, // 87: crm.support.v1.SupportService.UpdateSupportSettings:output_type -> crm.support.v1.UpdateSupportSettingsResponse
+	40, // 88: crm.support.v1.SupportService.RecordNpsResponse:output_type -> crm.support.v1.RecordNpsResponseResponse
+	42, // 89: crm.support.v1.SupportService.ListNpsResponses:output_type -> crm.support.v1.ListNpsResponsesResponse
+	44, // 90: crm.support.v1.SupportService.GetSupportStats:output_type -> crm.support.v1.GetSupportStatsResponse
+	46, // 91: crm.support.v1.SupportService.BatchGetTickets:output_type -> crm.support.v1.BatchGetTicketsResponse
+	48, // 92: crm.support.v1.SupportService.ExportTickets:output_type -> crm.support.v1.ExportTicketsResponse
+	69, // [69:93] is the sub-list for method output_type
+	45, // [45:69] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_crm_support_v1_support_service_proto_init() }
@@ -2842,7 +2976,7 @@ func file_crm_support_v1_support_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_support_v1_support_service_proto_rawDesc), len(file_crm_support_v1_support_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   47,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -915,6 +915,41 @@ func local_request_SupportService_RecordNpsResponse_0(ctx context.Context, marsh
 	return msg, metadata, err
 }
 
+var filter_SupportService_ListNpsResponses_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_SupportService_ListNpsResponses_0(ctx context.Context, marshaler runtime.Marshaler, client SupportServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListNpsResponsesRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_SupportService_ListNpsResponses_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ListNpsResponses(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_SupportService_ListNpsResponses_0(ctx context.Context, marshaler runtime.Marshaler, server SupportServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListNpsResponsesRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_SupportService_ListNpsResponses_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.ListNpsResponses(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_SupportService_GetSupportStats_0(ctx context.Context, marshaler runtime.Marshaler, client SupportServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq GetSupportStatsRequest
@@ -1405,6 +1440,26 @@ func RegisterSupportServiceHandlerServer(ctx context.Context, mux *runtime.Serve
 		}
 		forward_SupportService_RecordNpsResponse_0(annotatedContext, mux, outboundMarshaler, w, req, response_SupportService_RecordNpsResponse_0{resp.(*RecordNpsResponseResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_SupportService_ListNpsResponses_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/crm.support.v1.SupportService/ListNpsResponses", runtime.WithHTTPPathPattern("/v1/npsResponses"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_SupportService_ListNpsResponses_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SupportService_ListNpsResponses_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_SupportService_GetSupportStats_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1832,6 +1887,23 @@ func RegisterSupportServiceHandlerClient(ctx context.Context, mux *runtime.Serve
 		}
 		forward_SupportService_RecordNpsResponse_0(annotatedContext, mux, outboundMarshaler, w, req, response_SupportService_RecordNpsResponse_0{resp.(*RecordNpsResponseResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_SupportService_ListNpsResponses_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/crm.support.v1.SupportService/ListNpsResponses", runtime.WithHTTPPathPattern("/v1/npsResponses"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SupportService_ListNpsResponses_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SupportService_ListNpsResponses_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_SupportService_GetSupportStats_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -2060,6 +2132,7 @@ var (
 	pattern_SupportService_GetSupportSettings_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "support", "settings"}, ""))
 	pattern_SupportService_UpdateSupportSettings_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "support", "settings"}, ""))
 	pattern_SupportService_RecordNpsResponse_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "npsResponses"}, ""))
+	pattern_SupportService_ListNpsResponses_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "npsResponses"}, ""))
 	pattern_SupportService_GetSupportStats_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "support", "stats"}, ""))
 	pattern_SupportService_BatchGetTickets_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "tickets"}, "batchGet"))
 	pattern_SupportService_ExportTickets_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "tickets"}, "export"))
@@ -2086,6 +2159,7 @@ var (
 	forward_SupportService_GetSupportSettings_0    = runtime.ForwardResponseMessage
 	forward_SupportService_UpdateSupportSettings_0 = runtime.ForwardResponseMessage
 	forward_SupportService_RecordNpsResponse_0     = runtime.ForwardResponseMessage
+	forward_SupportService_ListNpsResponses_0      = runtime.ForwardResponseMessage
 	forward_SupportService_GetSupportStats_0       = runtime.ForwardResponseMessage
 	forward_SupportService_BatchGetTickets_0       = runtime.ForwardResponseMessage
 	forward_SupportService_ExportTickets_0         = runtime.ForwardResponseStream

@@ -39,6 +39,7 @@ const (
 	SupportService_GetSupportSettings_FullMethodName    = "/crm.support.v1.SupportService/GetSupportSettings"
 	SupportService_UpdateSupportSettings_FullMethodName = "/crm.support.v1.SupportService/UpdateSupportSettings"
 	SupportService_RecordNpsResponse_FullMethodName     = "/crm.support.v1.SupportService/RecordNpsResponse"
+	SupportService_ListNpsResponses_FullMethodName      = "/crm.support.v1.SupportService/ListNpsResponses"
 	SupportService_GetSupportStats_FullMethodName       = "/crm.support.v1.SupportService/GetSupportStats"
 	SupportService_BatchGetTickets_FullMethodName       = "/crm.support.v1.SupportService/BatchGetTickets"
 	SupportService_ExportTickets_FullMethodName         = "/crm.support.v1.SupportService/ExportTickets"
@@ -97,6 +98,9 @@ type SupportServiceClient interface {
 	UpdateSupportSettings(ctx context.Context, in *UpdateSupportSettingsRequest, opts ...grpc.CallOption) (*UpdateSupportSettingsResponse, error)
 	// Records a customer's NPS answer.
 	RecordNpsResponse(ctx context.Context, in *RecordNpsResponseRequest, opts ...grpc.CallOption) (*RecordNpsResponseResponse, error)
+	// Lists NPS answers, newest first, a page at a time: the tenant's, or one customer's
+	// (`filter=customer_id="<uuid>"`).
+	ListNpsResponses(ctx context.Context, in *ListNpsResponsesRequest, opts ...grpc.CallOption) (*ListNpsResponsesResponse, error)
 	// The tenant's support statistics: backlog, SLA attainment, average times, CSAT, NPS.
 	GetSupportStats(ctx context.Context, in *GetSupportStatsRequest, opts ...grpc.CallOption) (*GetSupportStatsResponse, error)
 	// Gets up to 1,000 tickets by id in one call (AIP-231), in the order asked: all or nothing, so
@@ -317,6 +321,16 @@ func (c *supportServiceClient) RecordNpsResponse(ctx context.Context, in *Record
 	return out, nil
 }
 
+func (c *supportServiceClient) ListNpsResponses(ctx context.Context, in *ListNpsResponsesRequest, opts ...grpc.CallOption) (*ListNpsResponsesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListNpsResponsesResponse)
+	err := c.cc.Invoke(ctx, SupportService_ListNpsResponses_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *supportServiceClient) GetSupportStats(ctx context.Context, in *GetSupportStatsRequest, opts ...grpc.CallOption) (*GetSupportStatsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetSupportStatsResponse)
@@ -409,6 +423,9 @@ type SupportServiceServer interface {
 	UpdateSupportSettings(context.Context, *UpdateSupportSettingsRequest) (*UpdateSupportSettingsResponse, error)
 	// Records a customer's NPS answer.
 	RecordNpsResponse(context.Context, *RecordNpsResponseRequest) (*RecordNpsResponseResponse, error)
+	// Lists NPS answers, newest first, a page at a time: the tenant's, or one customer's
+	// (`filter=customer_id="<uuid>"`).
+	ListNpsResponses(context.Context, *ListNpsResponsesRequest) (*ListNpsResponsesResponse, error)
 	// The tenant's support statistics: backlog, SLA attainment, average times, CSAT, NPS.
 	GetSupportStats(context.Context, *GetSupportStatsRequest) (*GetSupportStatsResponse, error)
 	// Gets up to 1,000 tickets by id in one call (AIP-231), in the order asked: all or nothing, so
@@ -488,6 +505,9 @@ func (UnimplementedSupportServiceServer) UpdateSupportSettings(context.Context, 
 }
 func (UnimplementedSupportServiceServer) RecordNpsResponse(context.Context, *RecordNpsResponseRequest) (*RecordNpsResponseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecordNpsResponse not implemented")
+}
+func (UnimplementedSupportServiceServer) ListNpsResponses(context.Context, *ListNpsResponsesRequest) (*ListNpsResponsesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListNpsResponses not implemented")
 }
 func (UnimplementedSupportServiceServer) GetSupportStats(context.Context, *GetSupportStatsRequest) (*GetSupportStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSupportStats not implemented")
@@ -879,6 +899,24 @@ func _SupportService_RecordNpsResponse_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SupportService_ListNpsResponses_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListNpsResponsesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SupportServiceServer).ListNpsResponses(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SupportService_ListNpsResponses_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SupportServiceServer).ListNpsResponses(ctx, req.(*ListNpsResponsesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SupportService_GetSupportStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetSupportStatsRequest)
 	if err := dec(in); err != nil {
@@ -1012,6 +1050,10 @@ var SupportService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RecordNpsResponse",
 			Handler:    _SupportService_RecordNpsResponse_Handler,
+		},
+		{
+			MethodName: "ListNpsResponses",
+			Handler:    _SupportService_ListNpsResponses_Handler,
 		},
 		{
 			MethodName: "GetSupportStats",
