@@ -113,6 +113,7 @@ func walkSteps() []walkStep {
 		{op: "MarketingService_ResolveCustomers", body: body(`{"requests":[{"email":"walk-a@example.com"}]}`)},
 		{op: "MarketingService_UpdateLoyaltyProgram", query: "updateMask=pointsPerUnit", body: body(`{"pointsPerUnit":"2"}`)},
 		{op: "MarketingService_UpdateScoringRules", query: "updateMask=mqlThreshold", body: body(`{"mqlThreshold":40}`)},
+		{op: "MarketingService_UpdateLifecycleSettings", query: "updateMask=churnWindowDays", body: body(`{"churnWindowDays":90}`)},
 		{op: "MarketingService_CreateSegment", body: body(`{"displayName":"Walkers","rule":{"minScore":1}}`), capture: map[string]string{"segment": "id"}},
 		{op: "MarketingService_DeleteSegment", params: ids("id=segment")},
 

@@ -2,6 +2,7 @@ package marketing
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -123,32 +124,49 @@ func (r *Reactions) learn(ctx context.Context, tenant, customer string, f Fact, 
 }
 
 // restage moves a customer to the stage their facts give (nothing when they are there), and keeps
-// their churn schedule: due when the window runs out, none when they cannot churn or did.
+// their churn schedule: due when the tenant's churn window runs out, none when they cannot churn
+// or did. The stage move and the schedule are both conditional on the lifecycle settings they
+// were computed with: when the window changes under them, they are computed again with the new
+// one (so a shrunk window churns at the new time, a grown one never churns early).
 func (r *Reactions) restage(ctx context.Context, tenant, customer, cause, eventID string) error {
-	var facts Facts
-	l := r.lifecycle
-	lc, err := l.change(ctx, tenant, customer, "", true, func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error) {
-		var err error
-		if facts, err = r.store.CustomerFacts(ctx, tenant, customer); err != nil {
-			return nil, err
-		}
-		to := StageOf(facts, cur.GetStage(), r.churnWindow, r.now())
-		if to == cur.GetStage() {
-			return nil, nil
-		}
-		w, err := enterStage(ctx, l.publisher, tenant, customer, cur, LifecycleMove{Stage: to, Cause: cause, EventID: eventID}, now)
+	for range engageAttempts {
+		var (
+			facts    Facts
+			settings *LifecycleSettings
+		)
+		l := r.lifecycle
+		lc, err := l.change(ctx, tenant, customer, "", true, func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error) {
+			var err error
+			if settings, err = l.Settings(ctx, tenant); err != nil {
+				return nil, err
+			}
+			if facts, err = r.store.CustomerFacts(ctx, tenant, customer); err != nil {
+				return nil, err
+			}
+			to := StageOf(facts, cur.GetStage(), ChurnWindow(settings), r.now())
+			if to == cur.GetStage() {
+				return nil, nil
+			}
+			w, err := enterStage(ctx, l.publisher, tenant, customer, cur, LifecycleMove{Stage: to, Cause: cause, EventID: eventID}, now)
+			if err != nil {
+				return nil, err
+			}
+			w.FactsVersion, w.CheckFacts = facts.Version, true
+			w.SettingsVersion, w.CheckSettings = StoredSettingsEtag(settings), true
+			return w, nil
+		})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		w.FactsVersion, w.CheckFacts = facts.Version, true
-		return w, nil
-	})
-	if err != nil {
-		return err
+		due := facts.ChurnDue(ChurnWindow(settings))
+		if due.IsZero() || !due.After(r.now()) || lc.GetStage() == marketingv1.LifecycleStage_LIFECYCLE_STAGE_CHURNED {
+			return r.store.CancelChurn(ctx, tenant, customer)
+		}
+		err = r.store.ScheduleChurn(ctx, tenant, customer, facts.LastActive(), due, StoredSettingsEtag(settings))
+		if !errors.Is(err, ErrStale) {
+			return err
+		}
+		// The churn window changed since it was read: compute the stage and the schedule again.
 	}
-	due := facts.ChurnDue(r.churnWindow)
-	if due.IsZero() || !due.After(r.now()) || lc.GetStage() == marketingv1.LifecycleStage_LIFECYCLE_STAGE_CHURNED {
-		return r.store.CancelChurn(ctx, tenant, customer)
-	}
-	return r.store.ScheduleChurn(ctx, tenant, customer, due)
+	return ErrLifecycleContention
 }

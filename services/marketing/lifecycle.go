@@ -92,6 +92,11 @@ type LifecycleWrite struct {
 	// FactsVersion: a stage computed from facts is never committed over newer facts.
 	CheckFacts   bool
 	FactsVersion string
+	// CheckSettings makes the write conditional on the tenant's lifecycle settings still being
+	// at SettingsVersion (StoredSettingsEtag): a stage computed with a churn window is never
+	// committed after the window changed.
+	CheckSettings   bool
+	SettingsVersion string
 	// CheckCustomer refuses the write, inside its commit, unless the registry has the customer
 	// unmerged (customerref's NOT_FOUND or CUSTOMER_MERGED).
 	CheckCustomer bool
@@ -99,6 +104,7 @@ type LifecycleWrite struct {
 
 // LifecycleStore keeps lifecycles and the funnel counters.
 type LifecycleStore interface {
+	LifecycleSettingsStore
 	// Lifecycle returns a customer's lifecycle or ErrLifecycleNotFound.
 	Lifecycle(ctx context.Context, tenant, customer string) (*CustomerLifecycle, error)
 	// RegisteredLifecycle is Lifecycle after the registry's word on the customer, in the same

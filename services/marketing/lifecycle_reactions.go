@@ -3,8 +3,10 @@ package marketing
 import (
 	"context"
 	"errors"
+	"time"
 
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 )
@@ -22,6 +24,16 @@ const churnBatch = 100
 
 // DueChurn is a customer whose churn window ran out.
 type DueChurn struct{ Tenant, Customer string }
+
+// ScheduledChurn is a customer on a tenant's churn schedule: their churn window started at From
+// and runs out at Due.
+type ScheduledChurn struct {
+	Customer  string
+	From, Due time.Time
+}
+
+// retimeBatch is about how many schedule entries one write of a re-timing moves.
+const retimeBatch = 500
 
 // causeOf is the cause id of one of several lifecycle changes an event makes to one customer (a
 // move and a risk flag): each is applied and remembered on its own.
@@ -143,5 +155,47 @@ func (r *Reactions) SweepChurn(ctx context.Context, partition int) (int, error) 
 			}
 			churned++
 		}
+	}
+}
+
+// lifecycleSettingsUpdated re-times the tenant's churn schedule to the current churn window: each
+// scheduled customer is due when the window, counted from the start recorded with the entry, runs
+// out, so a shrunk window churns them at the new time (the sweep finds them due). A grown window
+// needs the same re-timing only to spare the sweep work: the sweep restages with the current window,
+// which never churns early and schedules again. The settings are read anew rather than taken from
+// the event, so a redelivered or late event re-times to what is current; each batch is conditional
+// on those settings, and when they changed again the newer change's event re-times instead.
+// Entries added meanwhile were scheduled with the current window already (ScheduleChurn checks it).
+func (r *Reactions) lifecycleSettingsUpdated(ctx context.Context, ev *eventv1.Event, _ *marketingv1.LifecycleSettings) error {
+	tenant := ev.GetTenantId()
+	settings, err := r.lifecycle.Settings(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	window, version := ChurnWindow(settings), StoredSettingsEtag(settings)
+	var cursor uint64
+	for {
+		churns, next, err := r.store.ScheduledChurns(ctx, tenant, cursor, retimeBatch)
+		if err != nil {
+			return err
+		}
+		for i := range churns {
+			churns[i].Due = churns[i].From.Add(window)
+		}
+		// An entry dropped since it was read comes back here as an early one; the sweep restages it
+		// from the facts, which drops it again.
+		if len(churns) > 0 {
+			err := r.store.RetimeChurns(ctx, tenant, churns, version)
+			if errors.Is(err, ErrStale) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
 	}
 }

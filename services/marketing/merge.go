@@ -73,6 +73,12 @@ func (r *Reactions) customerMerged(ctx context.Context, ev *eventv1.Event, p *ma
 	if err != nil {
 		return err
 	}
+	// The merge's stage uses the window read here; the restage below recomputes it with the
+	// settings check, should the window change meanwhile.
+	settings, err := r.lifecycle.Settings(ctx, tenant)
+	if err != nil {
+		return err
+	}
 	for range moveAttempts {
 		now := r.now().UTC()
 		read, err := r.store.ReadMerge(ctx, tenant, survivor, merged, trailingMonths(now))
@@ -82,7 +88,7 @@ func (r *Reactions) customerMerged(ctx context.Context, ev *eventv1.Event, p *ma
 		if !read.Pending {
 			break
 		}
-		w, err := r.planMerge(ctx, tenant, survivor, merged, read, program, ev.GetId(), now)
+		w, err := r.planMerge(ctx, tenant, survivor, merged, read, program, ChurnWindow(settings), ev.GetId(), now)
 		if err != nil {
 			return err
 		}
@@ -104,10 +110,10 @@ func (r *Reactions) customerMerged(ctx context.Context, ev *eventv1.Event, p *ma
 }
 
 // planMerge plans the write of a merge from what was read.
-func (r *Reactions) planMerge(ctx context.Context, tenant, survivor, merged string, read *MergeRead, program *LoyaltyProgram, eventID string, now time.Time) (*MergeWrite, error) {
+func (r *Reactions) planMerge(ctx context.Context, tenant, survivor, merged string, read *MergeRead, program *LoyaltyProgram, window time.Duration, eventID string, now time.Time) (*MergeWrite, error) {
 	w := &MergeWrite{Survivor: survivor, Merged: merged}
 	if read.SurvivorLifecycle != nil || read.MergedLifecycle != nil {
-		lw, err := r.mergedLifecycle(ctx, tenant, survivor, read, eventID, now)
+		lw, err := r.mergedLifecycle(ctx, tenant, survivor, read, window, eventID, now)
 		if err != nil {
 			return nil, err
 		}
@@ -136,7 +142,7 @@ func (r *Reactions) planMerge(ctx context.Context, tenant, survivor, merged stri
 
 // mergedLifecycle is the survivor's lifecycle after a merge: both histories in time order, and,
 // when the combined facts give another stage, the move there caused by the merge.
-func (r *Reactions) mergedLifecycle(ctx context.Context, tenant, survivor string, read *MergeRead, eventID string, now time.Time) (*LifecycleWrite, error) {
+func (r *Reactions) mergedLifecycle(ctx context.Context, tenant, survivor string, read *MergeRead, window time.Duration, eventID string, now time.Time) (*LifecycleWrite, error) {
 	cur := read.SurvivorLifecycle
 	if cur == nil {
 		// The survivor never entered the lifecycle: it takes the merged customer's place.
@@ -156,7 +162,7 @@ func (r *Reactions) mergedLifecycle(ctx context.Context, tenant, survivor string
 	next.AtRisk = len(next.AtRiskReasons) > 0
 	next.UpdateTime, next.Etag = timestamppb.New(now), etag.Next(read.SurvivorLifecycle.GetEtag())
 	w := &LifecycleWrite{Next: next}
-	if to := StageOf(read.Combined, cur.GetStage(), r.churnWindow, r.now()); to != cur.GetStage() {
+	if to := StageOf(read.Combined, cur.GetStage(), window, r.now()); to != cur.GetStage() {
 		var err error
 		if w, err = enterStage(ctx, r.lifecycle.publisher, tenant, survivor, next, LifecycleMove{Stage: to, Cause: CauseMerge, EventID: eventID}, now); err != nil {
 			return nil, err

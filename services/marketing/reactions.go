@@ -23,14 +23,11 @@ type Reactions struct {
 	loyalty   *Loyalty
 	publisher events.Publisher
 	now       func() time.Time
-	// churnWindow is how long a customer goes without an order or an active subscription before
-	// they are CHURNED.
-	churnWindow time.Duration
 }
 
 // NewReactions returns the handlers over store and the lifecycle and loyalty use cases.
 func NewReactions(store ReactionStore, lifecycle *Lifecycle, loyalty *Loyalty, publisher events.Publisher, now func() time.Time) *Reactions {
-	return &Reactions{store: store, lifecycle: lifecycle, loyalty: loyalty, publisher: publisher, now: now, churnWindow: DefaultChurnWindow}
+	return &Reactions{store: store, lifecycle: lifecycle, loyalty: loyalty, publisher: publisher, now: now}
 }
 
 // Routes are the events marketing reacts to, each with its handler; events.Subscribe makes them
@@ -53,6 +50,7 @@ func (r *Reactions) Routes() []events.Route {
 		events.On(marketingv1.EventLeadCaptured, r.leadCaptured),
 		events.On(marketingv1.EventLeadEngaged, r.leadEngaged),
 		events.On(marketingv1.EventCustomerMerged, r.customerMerged),
+		events.On(marketingv1.EventLifecycleSettingsUpdated, r.lifecycleSettingsUpdated),
 	}
 }
 
@@ -78,9 +76,17 @@ type ReactionStore interface {
 	// CountCampaigns adds tallies to campaign counters in one commit under the redelivery guard
 	// of applied; ErrAlreadyApplied if it was applied before.
 	CountCampaigns(ctx context.Context, tenant string, applied events.Effect, tallies []CampaignTally) error
-	// ScheduleChurn (re)sets when the customer churns; CancelChurn drops it.
-	ScheduleChurn(ctx context.Context, tenant, customer string, due time.Time) error
+	// ScheduleChurn (re)sets when the customer churns: at due, a churn window counted from from,
+	// the window of the lifecycle settings at settingsVersion (StoredSettingsEtag): ErrStale when
+	// they changed since. CancelChurn drops it.
+	ScheduleChurn(ctx context.Context, tenant, customer string, from, due time.Time, settingsVersion string) error
 	CancelChurn(ctx context.Context, tenant, customer string) error
+	// ScheduledChurns walks a tenant's churn schedule from cursor (0 to start), about count at a
+	// time: every entry present for the whole walk is returned at least once; the next cursor is
+	// 0 at the end. RetimeChurns sets the due times of churns (their Due) if the lifecycle
+	// settings are still at settingsVersion, ErrStale otherwise.
+	ScheduledChurns(ctx context.Context, tenant string, cursor uint64, count int) ([]ScheduledChurn, uint64, error)
+	RetimeChurns(ctx context.Context, tenant string, churns []ScheduledChurn, settingsVersion string) error
 	// DueChurns returns up to limit customers of a partition whose churn is due at now.
 	DueChurns(ctx context.Context, partition int, now time.Time, limit int) ([]DueChurn, error)
 }

@@ -88,6 +88,9 @@ func (k leadKeys) putLifecycle(w *commit.Write, lw marketing.LifecycleWrite) {
 	if lw.CheckFacts {
 		w.ExpectVersion(k.facts(lw.Next.GetCustomerId()), lw.FactsVersion)
 	}
+	if lw.CheckSettings {
+		w.ExpectVersion(k.lifecycleSettings(), lw.SettingsVersion)
+	}
 	w.Save(k.lifecycle(lw.Next.GetCustomerId()), lw.Next, lw.Prev.GetEtag(), lw.Next.GetEtag()).
 		Move(k.lifecycleIndexes(lw.Prev), k.lifecycleIndexes(lw.Next))
 	for field, n := range lw.Funnel {
@@ -146,4 +149,22 @@ func counters(raw map[string]string) map[string]int64 {
 		out[f], _ = strconv.ParseInt(v, 10, 64)
 	}
 	return out
+}
+
+// The tenant's lifecycle settings are one record (pkg/commit); its version is the etag.
+func (k leadKeys) lifecycleSettings() string { return k.Key("lifecycle-settings") }
+
+// LifecycleSettings implements marketing.LifecycleSettingsStore: one round trip.
+func (s *Store) LifecycleSettings(ctx context.Context, tenant string) (*marketing.LifecycleSettings, error) {
+	return commit.Get(ctx, s.rdb, s.scope(tenant).lifecycleSettings(), &marketing.LifecycleSettings{}, nil)
+}
+
+// PutLifecycleSettings implements marketing.LifecycleSettingsStore.
+func (s *Store) PutLifecycleSettings(ctx context.Context, tenant string, st *marketing.LifecycleSettings, prevEtag string, event []byte) error {
+	k := s.scope(tenant)
+	err := commit.New().Save(k.lifecycleSettings(), st, prevEtag, st.GetEtag()).Append(k.Stream(), event).Run(ctx, s.rdb)
+	if errors.Is(err, commit.ErrVersionMismatch) {
+		return marketing.ErrStale
+	}
+	return err
 }

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -75,16 +76,60 @@ func (s *Store) churnDue(tenant string) string {
 	return s.keys.Partitioned(service, s.keys.Partition(tenant), "churn-due")
 }
 
+// churnFrom is the tenant's hash of scheduled customers -> when their churn window started (Unix
+// milliseconds): what a new window re-times the schedule from.
+func (k leadKeys) churnFrom() string { return k.Key("churn-from") }
+
 func churnMember(tenant, customer string) string { return tenant + " " + customer }
 
-// ScheduleChurn implements marketing.ReactionStore.
-func (s *Store) ScheduleChurn(ctx context.Context, tenant, customer string, due time.Time) error {
-	return commit.New().ZAdd(s.churnDue(tenant), float64(due.UnixMilli()), churnMember(tenant, customer)).Run(ctx, s.rdb)
+// ScheduleChurn implements marketing.ReactionStore: the schedule entry, where it counts from, and
+// the settings' version check in one commit.
+func (s *Store) ScheduleChurn(ctx context.Context, tenant, customer string, from, due time.Time, settingsVersion string) error {
+	k := s.scope(tenant)
+	err := commit.New().ExpectVersion(k.lifecycleSettings(), settingsVersion).
+		HSet(k.churnFrom(), customer, strconv.FormatInt(from.UnixMilli(), 10)).
+		ZAdd(s.churnDue(tenant), float64(due.UnixMilli()), churnMember(tenant, customer)).Run(ctx, s.rdb)
+	if errors.Is(err, commit.ErrVersionMismatch) {
+		return marketing.ErrStale
+	}
+	return err
 }
 
 // CancelChurn implements marketing.ReactionStore.
 func (s *Store) CancelChurn(ctx context.Context, tenant, customer string) error {
-	return commit.New().ZRem(s.churnDue(tenant), churnMember(tenant, customer)).Run(ctx, s.rdb)
+	return commit.New().HDel(s.scope(tenant).churnFrom(), customer).
+		ZRem(s.churnDue(tenant), churnMember(tenant, customer)).Run(ctx, s.rdb)
+}
+
+// ScheduledChurns implements marketing.ReactionStore: one HSCAN step, which returns every entry
+// present for the whole walk at least once.
+func (s *Store) ScheduledChurns(ctx context.Context, tenant string, cursor uint64, count int) ([]marketing.ScheduledChurn, uint64, error) {
+	kv, next, err := s.rdb.HScan(ctx, s.scope(tenant).churnFrom(), cursor, "", int64(count)).Result()
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]marketing.ScheduledChurn, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		ms, err := strconv.ParseInt(kv[i+1], 10, 64)
+		if err != nil {
+			return nil, 0, fmt.Errorf("redisstore: churn start of %s: %w", kv[i], err)
+		}
+		out = append(out, marketing.ScheduledChurn{Customer: kv[i], From: time.UnixMilli(ms)})
+	}
+	return out, next, nil
+}
+
+// RetimeChurns implements marketing.ReactionStore: one commit for the batch.
+func (s *Store) RetimeChurns(ctx context.Context, tenant string, churns []marketing.ScheduledChurn, settingsVersion string) error {
+	w := commit.New().ExpectVersion(s.scope(tenant).lifecycleSettings(), settingsVersion)
+	for _, c := range churns {
+		w.ZAdd(s.churnDue(tenant), float64(c.Due.UnixMilli()), churnMember(tenant, c.Customer))
+	}
+	err := w.Run(ctx, s.rdb)
+	if errors.Is(err, commit.ErrVersionMismatch) {
+		return marketing.ErrStale
+	}
+	return err
 }
 
 // DueChurns implements marketing.ReactionStore: the oldest due entries first.

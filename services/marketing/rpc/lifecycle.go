@@ -90,3 +90,29 @@ func (s *Server) GetLifecycleFunnelSeries(ctx context.Context, req *marketingv1.
 	}
 	return &marketingv1.GetLifecycleFunnelSeriesResponse{Funnels: fs}, nil
 }
+
+// GetLifecycleSettings implements marketingv1.MarketingServiceServer.
+func (s *Server) GetLifecycleSettings(ctx context.Context, _ *marketingv1.GetLifecycleSettingsRequest) (*marketingv1.GetLifecycleSettingsResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.lifecycle.Settings(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return &marketingv1.GetLifecycleSettingsResponse{Settings: st}, nil
+}
+
+// UpdateLifecycleSettings implements marketingv1.MarketingServiceServer.
+func (s *Server) UpdateLifecycleSettings(ctx context.Context, req *marketingv1.UpdateLifecycleSettingsRequest) (*marketingv1.UpdateLifecycleSettingsResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.lifecycle.UpdateSettings(ctx, tenant, req.GetSettings(), req.GetUpdateMask())
+	if err != nil {
+		return nil, err
+	}
+	return &marketingv1.UpdateLifecycleSettingsResponse{Settings: st}, nil
+}

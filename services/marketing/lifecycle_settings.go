@@ -1,0 +1,105 @@
+package marketing
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/protoupdate"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+)
+
+// LifecycleSettings are a tenant's lifecycle settings: the churn window.
+type LifecycleSettings = marketingv1.LifecycleSettings
+
+// ErrLifecycleSettingsEtag is a settings update sent with an etag that is not the current one.
+var ErrLifecycleSettingsEtag = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
+	"the lifecycle settings changed since they were read; read them again and retry")
+
+// updatableLifecycleSettings are the fields UpdateLifecycleSettings may change.
+var updatableLifecycleSettings = []string{"churn_window_days"}
+
+// DefaultLifecycleSettings are a tenant's settings until it changes them: a churn window of
+// DefaultChurnWindow.
+func DefaultLifecycleSettings() *LifecycleSettings {
+	return &LifecycleSettings{ChurnWindowDays: int32(DefaultChurnWindow / (24 * time.Hour)), Etag: defaultRulesEtag}
+}
+
+// ChurnWindow is the churn window the settings give.
+func ChurnWindow(s *LifecycleSettings) time.Duration {
+	return time.Duration(s.GetChurnWindowDays()) * 24 * time.Hour
+}
+
+// StoredSettingsEtag is the version the store holds for settings s: "" for the defaults, which
+// are not stored. Writes computed with a churn window check it (LifecycleWrite.SettingsVersion,
+// ScheduleChurn), so none commits a stage or a schedule computed from a window since changed.
+func StoredSettingsEtag(s *LifecycleSettings) string {
+	if s.GetEtag() == defaultRulesEtag {
+		return ""
+	}
+	return s.GetEtag()
+}
+
+// LifecycleSettingsStore keeps a tenant's lifecycle settings.
+type LifecycleSettingsStore interface {
+	// LifecycleSettings returns the tenant's settings; nil when it never set any.
+	LifecycleSettings(ctx context.Context, tenant string) (*LifecycleSettings, error)
+	// PutLifecycleSettings stores s if the stored ones are still at prevEtag ("" for none) with
+	// event; ErrStale otherwise.
+	PutLifecycleSettings(ctx context.Context, tenant string, s *LifecycleSettings, prevEtag string, event []byte) error
+}
+
+// Settings returns the tenant's lifecycle settings, the defaults until it sets its own.
+func (l *Lifecycle) Settings(ctx context.Context, tenant string) (*LifecycleSettings, error) {
+	s, err := l.store.LifecycleSettings(ctx, tenant)
+	if err != nil || s != nil {
+		return s, err
+	}
+	return DefaultLifecycleSettings(), nil
+}
+
+// UpdateSettings changes the fields named by mask (all when it is empty). An etag that is not
+// the current one is ABORTED. The change is announced as marketing.lifecycle_settings.updated,
+// on which marketing re-times the tenant's pending churn schedule (Reactions.retimeChurn).
+func (l *Lifecycle) UpdateSettings(ctx context.Context, tenant string, in *LifecycleSettings, mask *fieldmaskpb.FieldMask) (*LifecycleSettings, error) {
+	if in == nil {
+		return nil, apierr.Invalid("settings", "required")
+	}
+	update, err := protoupdate.Fields(in, mask, updatableLifecycleSettings, "update_mask")
+	if err != nil {
+		return nil, err
+	}
+	existing, err := l.Settings(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrLifecycleSettingsEtag); err != nil {
+		return nil, err
+	}
+	merged := proto.CloneOf(existing)
+	protoupdate.Apply(merged, in, update)
+	if err := protoupdate.Validate(protovalidate.GlobalValidator, "settings", merged); err != nil {
+		return nil, err
+	}
+	now := l.now().UTC()
+	merged.UpdateTime = timestamppb.New(now)
+	merged.Etag = etag.Next(existing.GetEtag())
+	_, event, err := l.publisher.Envelope(ctx, marketingv1.EventLifecycleSettingsUpdated.Of(merged), tenant, "", now)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.store.PutLifecycleSettings(ctx, tenant, merged, StoredSettingsEtag(existing), event); err != nil {
+		if errors.Is(err, ErrStale) {
+			return nil, ErrLifecycleSettingsEtag
+		}
+		return nil, err
+	}
+	return merged, nil
+}
