@@ -37,6 +37,11 @@ func TestCustomer360OverRESTAndGRPC(t *testing.T) {
 	sys := startSystem(t)
 	tenant, key := sys.newKey(t, "", allScopes...)
 	w := sys.buildCustomer360World(t, key)
+	// Six NPS answers: the 360 shows the latest five, newest first, and the latest category.
+	scores := []int{3, 10, 7, 9, 6, 8}
+	for _, score := range scores {
+		sys.ok(t, http.MethodPost, "/v1/npsResponses", key, fmt.Sprintf(`{"customerId":%q,"score":%d}`, w.customer, score))
+	}
 
 	c := sys.ok(t, http.MethodGet, "/v1/customers/"+w.customer, key, "")
 	for _, section := range []string{"profile", "marketing", "deals", "product", "support"} {
@@ -63,6 +68,34 @@ func TestCustomer360OverRESTAndGRPC(t *testing.T) {
 	}
 	if tickets, _ := obj(c, "support")["openTickets"].([]any); len(tickets) != 1 || str(tickets[0].(map[string]any), "id") != w.ticket {
 		t.Errorf("support section = %v, want ticket %s open", obj(c, "support"), w.ticket)
+	}
+	var shown []int
+	nps, _ := obj(c, "support")["npsResponses"].([]any)
+	for _, a := range nps {
+		score, _ := a.(map[string]any)["score"].(float64)
+		shown = append(shown, int(score))
+	}
+	if want := []int{8, 6, 9, 7, 10}; fmt.Sprint(shown) != fmt.Sprint(want) || str(obj(c, "support"), "npsCategory") != "NPS_CATEGORY_PASSIVE" {
+		t.Errorf("support section NPS: scores %v category %s, want %v (the latest five, newest first) and PASSIVE (8)",
+			shown, str(obj(c, "support"), "npsCategory"), want)
+	}
+	// Traced like the other sections: sales' client call to support's ListNpsResponses, and
+	// support's server span, in the trace of the 360's own server span.
+	traces := map[string]map[string]bool{}
+	for _, sp := range sys.spans.Ended() {
+		id := sp.SpanContext().TraceID().String()
+		if traces[id] == nil {
+			traces[id] = map[string]bool{}
+		}
+		traces[id][sp.Name()+" "+sp.SpanKind().String()] = true
+	}
+	traced := false
+	for _, names := range traces {
+		traced = traced || (names["crm.sales.v1.SalesService/GetCustomer server"] &&
+			names["crm.support.v1.SupportService/ListNpsResponses client"] && names["crm.support.v1.SupportService/ListNpsResponses server"])
+	}
+	if !traced {
+		t.Error("no trace holds the 360's GetCustomer server span with the ListNpsResponses client and server spans")
 	}
 
 	client, ctx := sys.sales(key)

@@ -12,8 +12,8 @@ import (
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
-// mergeWorld is two records of one person: each with a lead, a contact, orders, a ticket and
-// loyalty points; the survivor with a monthly subscription, the duplicate with two one-time
+// mergeWorld is two records of one person: each with a lead, a contact, orders, a ticket, an NPS
+// answer and loyalty points; the survivor with a monthly subscription, the duplicate with two one-time
 // orders, a referral code and a withdrawn e-mail consent.
 type mergeWorld struct {
 	survivor, merged, code string
@@ -39,6 +39,8 @@ func (s *system) buildMergeWorld(t *testing.T, key, tag string) mergeWorld {
 	order(w.merged, once)
 	for _, c := range []string{w.survivor, w.merged} {
 		s.ok(t, http.MethodPost, "/v1/tickets", key, fmt.Sprintf(`{"customerId":%q,"subject":"Help","priority":"TICKET_PRIORITY_LOW"}`, c))
+		// A passive NPS answer each (a promoter would make an ADVOCATE, a detractor a risk).
+		s.ok(t, http.MethodPost, "/v1/npsResponses", key, fmt.Sprintf(`{"customerId":%q,"score":8}`, c))
 	}
 	s.ok(t, http.MethodPost, "/v1/customers/"+w.survivor+"/loyalty:credit", key, `{"points":"100","reason":"welcome"}`)
 	s.ok(t, http.MethodPost, "/v1/customers/"+w.merged+"/loyalty:credit", key, `{"points":"250","reason":"welcome"}`)
@@ -61,11 +63,11 @@ func (s *system) stageOf(t *testing.T, key, customer string) string {
 
 // mergeReads is every read a merge changes, for one customer.
 type mergeReads struct {
-	orders, tickets, subscriptions []string
-	balance                        int64
-	stage                          string
-	history                        []string
-	value                          string
+	orders, tickets, subscriptions, nps []string
+	balance                             int64
+	stage                               string
+	history                             []string
+	value                               string
 }
 
 func (s *system) readsOf(t *testing.T, key, customer string) mergeReads {
@@ -83,6 +85,7 @@ func (s *system) readsOf(t *testing.T, key, customer string) mergeReads {
 	filter := url.QueryEscape(fmt.Sprintf("customer_id = %q", customer))
 	r.orders = ids("/v1/orders?pageSize=100&filter="+filter, "orders")
 	r.tickets = ids("/v1/tickets?pageSize=100&filter="+filter, "tickets")
+	r.nps = ids("/v1/npsResponses?pageSize=100&filter="+filter, "npsResponses")
 	for _, sub := range s.subscriptionsOf(t, key, customer) {
 		r.subscriptions = append(r.subscriptions, str(sub, "id"))
 	}
@@ -106,7 +109,7 @@ func (s *system) readsOf(t *testing.T, key, customer string) mergeReads {
 }
 
 // TestMergeCustomersEverywhere merges two records of one person and checks every read against
-// what the two records held before: orders, tickets and subscriptions are the union, loyalty
+// what the two records held before: orders, tickets, NPS answers and subscriptions are the union, loyalty
 // balances add up, the lifecycle history is both histories, the stage is recomputed from the
 // combined facts, the value counts every order, the merged id answers with mergedInto, a consent
 // withdrawn on the duplicate stays withdrawn, the referral code names the survivor. Repeating the
@@ -117,13 +120,13 @@ func TestMergeCustomersEverywhere(t *testing.T) {
 	_, stranger := sys.newKey(t, "", allScopes...)
 	w := sys.buildMergeWorld(t, key, "E")
 	a, b := sys.readsOf(t, key, w.survivor), sys.readsOf(t, key, w.merged)
-	if len(a.orders) != 1 || len(b.orders) != 2 || len(a.tickets) != 1 || len(b.tickets) != 1 || len(a.subscriptions) != 1 {
+	if len(a.orders) != 1 || len(b.orders) != 2 || len(a.tickets) != 1 || len(b.tickets) != 1 || len(a.subscriptions) != 1 || len(a.nps) != 1 || len(b.nps) != 1 {
 		t.Fatalf("before the merge: survivor %+v, duplicate %+v", a, b)
 	}
 	// The loyalty balances include the points the orders earned, whatever they are.
 	want := mergeReads{
 		orders: sorted(a.orders, b.orders), tickets: sorted(a.tickets, b.tickets), subscriptions: sorted(a.subscriptions, b.subscriptions),
-		balance: a.balance + b.balance,
+		nps: sorted(a.nps, b.nps), balance: a.balance + b.balance,
 		// Three orders and an active monthly subscription: a CLIENT (the duplicate's REPEAT_CUSTOMER
 		// is not simply kept, nor the furthest stage taken).
 		stage: "LIFECYCLE_STAGE_CLIENT", value: "3",
@@ -137,15 +140,15 @@ func TestMergeCustomersEverywhere(t *testing.T) {
 
 	got := waitFor(t, "the survivor's reads after the merge", func() mergeReads { return sys.readsOf(t, key, w.survivor) },
 		func(r mergeReads) bool {
-			return fmt.Sprint(r.orders, r.tickets, r.subscriptions, r.balance, r.stage, r.value) ==
-				fmt.Sprint(want.orders, want.tickets, want.subscriptions, want.balance, want.stage, want.value)
+			return fmt.Sprint(r.orders, r.tickets, r.subscriptions, r.nps, r.balance, r.stage, r.value) ==
+				fmt.Sprint(want.orders, want.tickets, want.subscriptions, want.nps, want.balance, want.stage, want.value)
 		})
 	if !isSubsequence(wantHistory, sorted(got.history)) {
 		t.Errorf("survivor's history %v does not hold both histories %v", got.history, wantHistory)
 	}
 	gone := waitFor(t, "the duplicate's reads after the merge", func() mergeReads { return sys.readsOf(t, key, w.merged) },
 		func(r mergeReads) bool {
-			return len(r.orders)+len(r.tickets)+len(r.subscriptions) == 0 && r.stage == ""
+			return len(r.orders)+len(r.tickets)+len(r.subscriptions)+len(r.nps) == 0 && r.stage == ""
 		})
 	if gone.balance != 0 || gone.value != "" {
 		t.Errorf("the duplicate still has %+v", gone)

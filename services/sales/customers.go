@@ -42,6 +42,8 @@ type ProductView interface {
 // SupportView reads a customer's support side.
 type SupportView interface {
 	Tickets(ctx context.Context, customer string, limit int) ([]*supportv1.Ticket, error)
+	// NpsResponses returns the customer's latest NPS answers, newest first.
+	NpsResponses(ctx context.Context, customer string, limit int) ([]*supportv1.NpsResponse, error)
 }
 
 // TimelineView reads a customer's latest events.
@@ -57,6 +59,7 @@ const (
 	ticketsRead        = 100
 	openTicketsShown   = 20
 	timelineShown      = 20
+	npsShown           = 5
 )
 
 // Customers is the customer 360 use case.
@@ -152,7 +155,13 @@ func (c *Customers) get(ctx context.Context, tenant, customer string) (*Customer
 			return false, err
 		}
 		s.OpenTickets, s.RatedTickets, s.CsatAverage = summarizeTickets(tickets)
-		return len(tickets) > 0, nil
+		if s.NpsResponses, err = c.support.NpsResponses(ctx, customer, npsShown); err != nil {
+			return len(tickets) > 0, err
+		}
+		if len(s.NpsResponses) > 0 {
+			s.NpsCategory = s.NpsResponses[0].GetCategory()
+		}
+		return len(tickets) > 0 || len(s.NpsResponses) > 0, nil
 	})
 	// The timeline says what happened, not who the customer is: it neither makes the customer
 	// known nor, missing (integration not deployed), turns an unknown customer into a found one.

@@ -54,3 +54,18 @@ func ParseTicketFilter(text string) (TicketIndex, error) {
 	}
 	return ix, nil
 }
+
+// npsList is what ListNpsResponses serves: the tenant's answers, or one customer's.
+var npsList = filter.List{Fields: []filter.Field{
+	{Name: "customer_id", Ops: []filter.Operator{filter.Equal}},
+}}
+
+// ParseNpsFilter maps a ListNpsResponses filter to the customer whose answers it lists ("" for
+// every answer of the tenant).
+func ParseNpsFilter(text string) (customer string, err error) {
+	terms, err := npsList.Parse(text)
+	if err != nil || len(terms) == 0 {
+		return "", err
+	}
+	return terms[0].ID()
+}

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/page"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 )
 
@@ -61,4 +62,9 @@ func (n *Nps) Record(ctx context.Context, tenant string, in *NpsResponse) (*NpsR
 		return nil, err
 	}
 	return r, nil
+}
+
+// List returns a page of the tenant's answers, or of one customer's, newest first.
+func (n *Nps) List(ctx context.Context, tenant, customer string, p page.Request) (page.Page[*NpsResponse], error) {
+	return n.store.ListNpsResponses(ctx, tenant, customer, p)
 }

@@ -114,8 +114,12 @@ type Store interface {
 	// SaveSettings stores s if the stored settings are still at version prev; ErrStale otherwise.
 	SaveSettings(ctx context.Context, tenant string, s *SupportSettings, prev string, event []byte) error
 
-	// SaveNpsResponse stores an NPS answer with its counter deltas and event.
+	// SaveNpsResponse stores an NPS answer with its indexes (the tenant's, the customer's),
+	// counter deltas and event.
 	SaveNpsResponse(ctx context.Context, tenant string, r *NpsResponse, tally Tally, event []byte) error
+	// ListNpsResponses returns a page of the tenant's answers, or of one customer's when customer
+	// is set, newest first, and the cursor of the next page.
+	ListNpsResponses(ctx context.Context, tenant, customer string, p page.Request) (page.Page[*NpsResponse], error)
 	// Tally returns a tenant's counters.
 	Tally(ctx context.Context, tenant string) (Tally, error)
 }

@@ -90,6 +90,13 @@ func (s Support) Tickets(ctx context.Context, customer string, limit int) ([]*su
 	return resp.GetTickets(), classify(err)
 }
 
+// NpsResponses implements sales.SupportView.
+func (s Support) NpsResponses(ctx context.Context, customer string, limit int) ([]*supportv1.NpsResponse, error) {
+	resp, err := s.client.ListNpsResponses(ctx, &supportv1.ListNpsResponsesRequest{
+		Filter: fmt.Sprintf("customer_id = %q", customer), PageSize: int32(limit)})
+	return resp.GetNpsResponses(), classify(err)
+}
+
 // Timeline reads a customer's latest events from the integration service.
 type Timeline struct {
 	client  integrationv1.IntegrationServiceClient

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,38 +22,6 @@ import (
 	"github.com/crmcycle/crm/services/sales"
 	"github.com/crmcycle/crm/services/sales/redisstore"
 )
-
-// errCrashed is what every command gets once the crash hook has fired.
-var errCrashed = errors.New("process died")
-
-// crashAfter is a Redis hook that lets scripts (the writes) through until the n-th, then fails
-// every command: the process died between two writes of a merge.
-type crashAfter struct {
-	n, seen atomic.Int64
-}
-
-func (c *crashAfter) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (c *crashAfter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if c.seen.Load() >= c.n.Load() {
-			return errCrashed
-		}
-		if name := cmd.Name(); name == "evalsha" || name == "eval" {
-			c.seen.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-func (c *crashAfter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if c.seen.Load() >= c.n.Load() {
-			return errCrashed
-		}
-		return next(ctx, cmds)
-	}
-}
-
-var _ redis.Hook = (*crashAfter)(nil)
 
 // TestMergeFinishesAfterACrashAtEveryStep runs sales' reaction to a merge of a customer with
 // 250 orders (three batches) and dies after each of its writes in turn; the redelivered event,
@@ -95,21 +62,17 @@ func TestMergeFinishesAfterACrashAtEveryStep(t *testing.T) {
 				return events.Subscribe("sales", sales.NewReactions(env(rdb)).Routes()...)[0].Handle(context.Background(), ev)
 			}
 
-			crash := &crashAfter{}
-			crash.n.Store(cut)
-			if cut < 0 {
-				crash.n.Store(1 << 30) // the measuring run
-			}
+			crash := redistest.CrashAfter(cut) // never, on the measuring run (cut -1)
 			dying := redistest.Client(t)
 			dying.AddHook(crash)
 			err = handle(dying)
 			if cut < 0 {
-				if writes = crash.seen.Load(); err != nil || writes < 4 {
+				if writes = crash.Seen(); err != nil || writes < 4 {
 					t.Fatalf("the merge without a crash: %d writes, %v", writes, err)
 				}
 			}
 			switch {
-			case cut >= 0 && cut < writes && !errors.Is(err, errCrashed):
+			case cut >= 0 && cut < writes && !errors.Is(err, redistest.ErrCrashed):
 				t.Fatalf("the dying process's merge returned %v, want it to die after write %d", err, cut)
 			case cut == writes && err != nil:
 				t.Fatalf("a merge of %d writes failed with %v", writes, err)

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/page"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 	"github.com/crmcycle/crm/services/support"
 )
@@ -58,7 +59,7 @@ func (s *Store) saveConfig(ctx context.Context, tenant, key string, msg proto.Me
 // SaveNpsResponse implements support.Store.
 func (s *Store) SaveNpsResponse(ctx context.Context, tenant string, r *support.NpsResponse, tally support.Tally, event []byte) error {
 	k := s.scope(tenant)
-	w := commit.New().Save(k.nps(r.GetId()), r, "", "1")
+	w := commit.New().Save(k.nps(r.GetId()), r, "", "1").Move(nil, k.npsIndexes(r))
 	for field, delta := range tally {
 		w.HIncrBy(k.stats(), field, delta)
 	}
@@ -78,4 +79,51 @@ func (s *Store) Tally(ctx context.Context, tenant string) (support.Tally, error)
 		}
 	}
 	return out, nil
+}
+
+// npsIndex is the tenant's answers (customer "") or one customer's: equal scores, so the UUIDv7
+// ids order them by time.
+func (k scope) npsIndex(customer string) string {
+	if customer == "" {
+		return k.Key("nps-responses")
+	}
+	return k.Key("nps-responses", "customer", customer)
+}
+
+// npsIndexes are the index entries of an answer.
+func (k scope) npsIndexes(r *support.NpsResponse) []commit.Entry {
+	return []commit.Entry{{Index: k.npsIndex(""), Member: r.GetId()}, {Index: k.npsIndex(r.GetCustomerId()), Member: r.GetId()}}
+}
+
+// ListNpsResponses implements support.Store: two round trips, whatever the number of answers.
+func (s *Store) ListNpsResponses(ctx context.Context, tenant, customer string, p page.Request) (page.Page[*support.NpsResponse], error) {
+	k := s.scope(tenant)
+	return commit.List(ctx, s.rdb, commit.Range{Index: k.npsIndex(customer), Desc: true, After: p.After, Limit: p.Limit},
+		k.nps, func() *support.NpsResponse { return &support.NpsResponse{} })
+}
+
+// MoveNpsResponses implements support.MergeStore. An answer never changes after it is recorded
+// (version "1" throughout); a merge re-points it, with its customer index entry, in one commit.
+func (s *Store) MoveNpsResponses(ctx context.Context, tenant, merged, survivor string, limit int) (int, error) {
+	k := s.scope(tenant)
+	from := k.npsIndex(merged)
+	ids, err := commit.Members(ctx, s.rdb, commit.Range{Index: from, Limit: limit})
+	if err != nil || len(ids.Items) == 0 {
+		return 0, err
+	}
+	answers, err := commit.GetIDs(ctx, s.rdb, ids.Items, k.nps, func() *support.NpsResponse { return &support.NpsResponse{} })
+	if err != nil {
+		return 0, err
+	}
+	w := commit.New()
+	for i, r := range answers {
+		if r == nil {
+			w.ZRem(from, ids.Items[i])
+			continue
+		}
+		next := proto.CloneOf(r)
+		next.CustomerId = survivor
+		w.Save(k.nps(r.GetId()), next, "1", "1").Move(k.npsIndexes(r), k.npsIndexes(next))
+	}
+	return len(ids.Items), staleAsDomain(w.Run(ctx, s.rdb))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
+	"github.com/crmcycle/crm/services/support"
 )
 
 // ListSlaPolicies implements supportv1.SupportServiceServer.
@@ -51,5 +52,22 @@ func (s *Server) GetSupportStats(ctx context.Context, _ *supportv1.GetSupportSta
 	return call(ctx, func(tenant string) (*supportv1.GetSupportStatsResponse, error) {
 		st, err := s.uc.Stats.Get(ctx, tenant)
 		return &supportv1.GetSupportStatsResponse{Stats: st}, err
+	})
+}
+
+// ListNpsResponses implements supportv1.SupportServiceServer.
+func (s *Server) ListNpsResponses(ctx context.Context, req *supportv1.ListNpsResponsesRequest) (*supportv1.ListNpsResponsesResponse, error) {
+	return call(ctx, func(tenant string) (*supportv1.ListNpsResponsesResponse, error) {
+		customer, err := support.ParseNpsFilter(req.GetFilter())
+		if err != nil {
+			return nil, err
+		}
+		list := s.list(tenant, "ListNpsResponses", req.GetFilter())
+		p, err := pageRequest(list, req.GetPageToken(), req.GetPageSize())
+		if err != nil {
+			return nil, err
+		}
+		answers, err := s.uc.Nps.List(ctx, tenant, customer, p)
+		return &supportv1.ListNpsResponsesResponse{NpsResponses: answers.Items, NextPageToken: list.Token(answers.Next)}, err
 	})
 }
