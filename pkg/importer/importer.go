@@ -498,7 +498,7 @@ func ndjsonRows(src io.Reader, name func(string) string, required []string) *row
 			for k, raw := range obj {
 				v, ok := jsonText(raw)
 				if !ok {
-					return row, RowError(name(k), ReasonInvalidValue, "must be a string, a number, a boolean or a list of strings"), nil
+					return row, RowError(name(k), ReasonInvalidValue, "must be a string, a number, a boolean, an object or a list of strings"), nil
 				}
 				row.values[name(k)] = v
 			}
@@ -519,7 +519,8 @@ func ndjsonRows(src io.Reader, name func(string) string, required []string) *row
 	}}
 }
 
-// jsonText is the text of a JSON value as a column holds it: a list of strings joined by ";".
+// jsonText is the text of a JSON value as a column holds it: a list of strings joined by ";",
+// an object as its JSON.
 func jsonText(raw json.RawMessage) (string, bool) {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
@@ -538,6 +539,13 @@ func jsonText(raw json.RawMessage) (string, bool) {
 		return "", true
 	case float64, bool:
 		return string(raw), true
+	case map[string]any:
+		// An object (a price as the export writes it) is its compact JSON, as a CSV cell holds it.
+		var b bytes.Buffer
+		if json.Compact(&b, raw) != nil {
+			return "", false
+		}
+		return b.String(), true
 	}
 	return "", false
 }

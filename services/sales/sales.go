@@ -66,6 +66,10 @@ type CustomerRegistry interface {
 	// Find returns the customer id of the person with an external id, "" when marketing knows
 	// none; ErrMarketingUnavailable when marketing cannot answer.
 	Find(ctx context.Context, externalID string) (string, error)
+	// ResolveImported resolves up to 1,000 imported people at once, registering the unknown
+	// ones (origin IMPORT: they enter the lifecycle as SUSPECTs); a refused person (a bad
+	// e-mail, an external id of another customer) is that item's Err.
+	ResolveImported(ctx context.Context, people []Person) ([]Resolved, error)
 }
 
 func (e Env) event(ctx context.Context, body eventv1.Body, tenant, customerID string) ([]byte, error) {
@@ -85,6 +89,7 @@ type Store interface {
 	ValueStore
 	ValueMergeStore
 	MergeStore
+	ImportStore
 	// ReadMany fills msgs[i] with the resource of kind ("account", "contact", "opportunity",
 	// "order", "activity") with ids[i], in one round trip; found[i] is false where there is none.
 	ReadMany(ctx context.Context, tenant, kind string, ids []string, msgs []proto.Message) (found []bool, err error)

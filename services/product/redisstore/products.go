@@ -140,3 +140,54 @@ func newProduct() *product.Product { return &product.Product{} }
 func (s *Store) ProductLine(ctx context.Context, tenant, line string) ([]string, error) {
 	return s.rdb.ZRange(ctx, s.scope(tenant).line(line), 0, -1).Result()
 }
+
+// ProductIDsBySKU implements product.ImportStore: one round trip.
+func (s *Store) ProductIDsBySKU(ctx context.Context, tenant string, skus []string) ([]string, error) {
+	if len(skus) == 0 {
+		return nil, nil
+	}
+	fields := make([]string, len(skus))
+	for i, sku := range skus {
+		fields[i] = skuKey(sku)
+	}
+	v, err := s.rdb.HMGet(ctx, s.scope(tenant).skus(), fields...).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(v))
+	for i, x := range v {
+		out[i], _ = x.(string)
+	}
+	return out, nil
+}
+
+// ImportProducts implements product.ImportStore: the writes of CreateProduct and UpdateProduct in
+// pipelined round trips (commit.RunAll), each still atomic.
+func (s *Store) ImportProducts(ctx context.Context, tenant string, writes []*product.ProductWrite) ([]error, error) {
+	k := s.scope(tenant)
+	ws := make([]*commit.Write, len(writes))
+	for i, pw := range writes {
+		w := commit.New()
+		var before []commit.Entry
+		if pw.Prev == nil {
+			w.Unique(k.skus(), skuKey(pw.Product.GetSku()), pw.Product.GetId())
+		} else {
+			before = k.productEntries(pw.Prev)
+		}
+		ws[i] = w.Save(k.product(pw.Product.GetId()), pw.Product, pw.Prev.GetEtag(), pw.Product.GetEtag()).
+			Move(before, k.productEntries(pw.Product)).
+			Append(k.Stream(), pw.Event)
+	}
+	errs, err := commit.RunAll(ctx, s.rdb, ws)
+	if err != nil {
+		return nil, err
+	}
+	for i, werr := range errs {
+		if conflict, ok := errors.AsType[*commit.UniqueConflictError](werr); ok {
+			errs[i] = product.ErrSKUExists.With("existing_id", conflict.Owner)
+		} else if errors.Is(werr, commit.ErrVersionMismatch) {
+			errs[i] = product.ErrStale
+		}
+	}
+	return errs, nil
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/auth"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/importer"
 	"github.com/crmcycle/crm/pkg/pagetoken"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	"github.com/crmcycle/crm/services/product"
@@ -23,6 +24,8 @@ type Server struct {
 	recs          *product.Recommendations
 	audit         events.Recorder
 	tokens        *pagetoken.Codec
+	imports       *importer.Runner
+	importStore   product.ImportStore
 }
 
 // UseCases are the product use cases the adapter exposes.
@@ -33,11 +36,16 @@ type UseCases struct {
 	Recommendations *product.Recommendations
 	// Audit records exports in the tenant's event history.
 	Audit events.Recorder
+	// Imports runs imports and serves their operations; ImportStore is the catalog's batched
+	// reads and writes.
+	Imports     *importer.Runner
+	ImportStore product.ImportStore
 }
 
 // New returns the adapter over the use cases.
 func New(uc UseCases, tokens *pagetoken.Codec) *Server {
-	return &Server{catalog: uc.Catalog, subscriptions: uc.Subscriptions, usage: uc.Usage, recs: uc.Recommendations, audit: uc.Audit, tokens: tokens}
+	return &Server{catalog: uc.Catalog, subscriptions: uc.Subscriptions, usage: uc.Usage, recs: uc.Recommendations, audit: uc.Audit, tokens: tokens,
+		imports: uc.Imports, importStore: uc.ImportStore}
 }
 
 // Register adds the service to a gRPC server.

@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/importer"
+	"github.com/crmcycle/crm/pkg/operations"
 	"github.com/crmcycle/crm/pkg/platform"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
@@ -57,6 +59,9 @@ func New(deps platform.Deps) (*Service, error) {
 			Usage:           usage,
 			Recommendations: product.NewRecommendations(store, store),
 			Audit:           events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now},
+			Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger,
+				Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now)},
+			ImportStore: store,
 		}, deps.PageTokens),
 		subscriptions: subs,
 		usage:         usage,

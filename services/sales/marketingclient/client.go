@@ -5,12 +5,14 @@ package marketingclient
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/crmcycle/crm/pkg/apierr"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/sales"
 )
@@ -109,4 +111,46 @@ func (c *Client) Resolve(ctx context.Context, email string) (string, error) {
 		return "", errRegistryDenied
 	}
 	return "", unavailable(err)
+}
+
+// resolveDeadline bounds one ResolveCustomers call of an import: up to 1,000 people, the unknown
+// ones registered one write each on marketing's side.
+const resolveDeadline = 30 * time.Second
+
+// ResolveImported implements sales.CustomerRegistry: one ResolveCustomers call (traced by the
+// shared connection, under its own deadline) for up to 1,000 people, registering the unknown ones
+// with origin IMPORT. Resolving is idempotent, so it is retried like a read.
+func (c *Client) ResolveImported(ctx context.Context, people []sales.Person) ([]sales.Resolved, error) {
+	if len(people) == 0 {
+		return nil, nil
+	}
+	reqs := make([]*marketingv1.ResolveCustomerRequest, len(people))
+	for i, p := range people {
+		reqs[i] = &marketingv1.ResolveCustomerRequest{Email: p.Email, ExternalId: p.ExternalID, Create: true,
+			Origin: marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_IMPORT}
+	}
+	ctx, cancel := context.WithTimeout(ctx, resolveDeadline)
+	defer cancel()
+	resp, err := retried(ctx, func() (*marketingv1.ResolveCustomersResponse, error) {
+		return c.marketing.ResolveCustomers(ctx, &marketingv1.ResolveCustomersRequest{Requests: reqs})
+	})
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.PermissionDenied:
+		return nil, errRegistryDenied
+	default:
+		return nil, unavailable(err)
+	}
+	if len(resp.GetCustomers()) != len(people) {
+		return nil, unavailable(fmt.Errorf("ResolveCustomers answered %d people for %d", len(resp.GetCustomers()), len(people)))
+	}
+	out := make([]sales.Resolved, len(people))
+	for i, r := range resp.GetCustomers() {
+		if r.GetErrorReason() != "" {
+			out[i].Err = apierr.New(apierr.InvalidArgument, r.GetErrorReason(), r.GetErrorMessage())
+			continue
+		}
+		out[i].CustomerID = r.GetCustomerId()
+	}
+	return out, nil
 }

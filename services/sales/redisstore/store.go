@@ -66,7 +66,11 @@ func (s *Store) run(ctx context.Context, k keys, w *commit.Write, events ...[]by
 	for _, e := range events {
 		w.Append(k.Stream(), e)
 	}
-	err := w.Run(ctx, s.rdb)
+	return k.writeErr(w.Run(ctx, s.rdb))
+}
+
+// writeErr is a write's error as the sales package names it.
+func (k keys) writeErr(err error) error {
 	if err == nil {
 		return nil
 	}

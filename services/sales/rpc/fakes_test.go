@@ -30,6 +30,8 @@ type leadsFake struct {
 	leads     map[record]*marketingv1.Lead
 	customers map[record]string // (tenant, e-mail) -> customer id
 	external  map[record]string // (tenant, external id) -> customer id
+	origins   map[marketingv1.CustomerOrigin]int
+	batches   int
 }
 
 func newLeadsFake() *leadsFake {
@@ -64,6 +66,56 @@ func (f *leadsFake) ResolveCustomer(ctx context.Context, req *marketingv1.Resolv
 		f.customers[key] = id
 	}
 	return &marketingv1.ResolveCustomerResponse{Customer: &marketingv1.ResolvedCustomer{CustomerId: id, Created: !known}}, nil
+}
+
+// ResolveCustomers resolves each person as ResolveCustomer does, keeping an external id on the
+// e-mail's customer (an external id of another customer is the item's CUSTOMER_IDENTITY_CONFLICT),
+// and counts the calls and the people registered with each origin.
+func (f *leadsFake) ResolveCustomers(ctx context.Context, req *marketingv1.ResolveCustomersRequest) (*marketingv1.ResolveCustomersResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n := len(req.GetRequests()); n == 0 || n > 1000 {
+		return nil, status.Error(codes.InvalidArgument, "1 to 1,000 requests")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.batches++
+	out := make([]*marketingv1.ResolvedCustomer, len(req.GetRequests()))
+	for i, r := range req.GetRequests() {
+		email := strings.ToLower(strings.TrimSpace(r.GetEmail()))
+		byEmail, known := f.customers[record{tenant, email}]
+		byExternal, knownExternal := f.external[record{tenant, r.GetExternalId()}]
+		switch {
+		case known && knownExternal && byEmail != byExternal:
+			out[i] = &marketingv1.ResolvedCustomer{ErrorReason: "CUSTOMER_IDENTITY_CONFLICT", ErrorMessage: "the e-mail and the external id belong to two customers"}
+			continue
+		case !known && knownExternal:
+			byEmail, known = byExternal, true
+		case !known:
+			byEmail = uuid.Must(uuid.NewV7()).String()
+			if f.origins == nil {
+				f.origins = map[marketingv1.CustomerOrigin]int{}
+			}
+			f.origins[r.GetOrigin()]++
+		}
+		if email != "" {
+			f.customers[record{tenant, email}] = byEmail
+		}
+		if r.GetExternalId() != "" {
+			f.external[record{tenant, r.GetExternalId()}] = byEmail
+		}
+		out[i] = &marketingv1.ResolvedCustomer{CustomerId: byEmail, Created: !known}
+	}
+	return &marketingv1.ResolveCustomersResponse{Customers: out}, nil
+}
+
+// registered is how many people ResolveCustomers registered with an origin, and in how many calls.
+func (f *leadsFake) registered(origin marketingv1.CustomerOrigin) (people, calls int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.origins[origin], f.batches
 }
 
 // GetCustomerIdentity answers for the customers the fake resolved or captured in the caller's

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/importer"
 	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/pagesize"
 	"github.com/crmcycle/crm/pkg/pagetoken"
@@ -26,6 +27,8 @@ type UseCases struct {
 	Values        *sales.Values
 	// Audit records exports in the tenant's event history.
 	Audit events.Recorder
+	// Imports runs imports and serves their operations.
+	Imports *importer.Runner
 }
 
 // Server implements salesv1.SalesServiceServer.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/crmcycle/crm/pkg/customerref"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/importer"
+	"github.com/crmcycle/crm/pkg/operations"
 	"github.com/crmcycle/crm/pkg/platform"
 	"github.com/crmcycle/crm/services/sales"
 	"github.com/crmcycle/crm/services/sales/customerviews"
@@ -83,6 +85,8 @@ func New(deps platform.Deps) (*Service, error) {
 		Customers: sales.NewCustomers(env, customerviews.NewMarketing(marketing), customerviews.NewProduct(product),
 			customerviews.NewSupport(support), customerviews.NewTimeline(integration, dialErr), customerDeadline),
 		Audit: events.Recorder{Publisher: env.Publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now},
+		Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger,
+			Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now)},
 	}, deps.PageTokens)}, nil
 }
 
