@@ -1,6 +1,8 @@
 package gatewaytest
 
 import (
+	"bytes"
+	"encoding/csv"
 	"net/http"
 	"testing"
 
@@ -64,4 +66,43 @@ func CheckImport(t testing.TB, what string, meta *typev1.ImportMetadata, want Im
 			t.Fatalf("%s: error %d = %v, want line %d field %q reason %s", what, i, got, w.GetLine(), w.GetField(), w.GetReason())
 		}
 	}
+}
+
+// GeneratedFile is a generated import CSV and, computed while writing it, what importing it must
+// do.
+type GeneratedFile struct {
+	CSV []byte
+	// Valid are the rows that make a record, by natural key.
+	Valid map[string][]string
+	// Errors are the rows that fail, in file order.
+	Errors []*typev1.ImportRowError
+	Rows   int
+}
+
+// Generate writes rows data rows under header: row(i) gives a valid row and its natural key;
+// spoil makes 1 % of them fail (earlier are the keys of the valid rows so far, for duplicates)
+// and says with which error.
+func Generate(rows int, header string, row func(i int) (key string, cells []string),
+	spoil func(i int, cells, earlier []string) ([]string, *typev1.ImportRowError)) GeneratedFile {
+	f := GeneratedFile{Valid: map[string][]string{}, Rows: rows}
+	var b bytes.Buffer
+	b.WriteString(header + "\n")
+	w := csv.NewWriter(&b)
+	var keys []string
+	for i := range rows {
+		key, cells := row(i)
+		if i%100 == 50 && len(keys) > 0 {
+			spoiled, want := spoil(i, cells, keys)
+			want.Line = int64(i + 2)
+			f.Errors = append(f.Errors, want)
+			cells = spoiled
+		} else {
+			keys = append(keys, key)
+			f.Valid[key] = cells
+		}
+		_ = w.Write(cells)
+	}
+	w.Flush()
+	f.CSV = b.Bytes()
+	return f
 }

@@ -3,7 +3,6 @@ package rpc_test
 import (
 	"bufio"
 	"bytes"
-	"encoding/csv"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -27,44 +26,19 @@ import (
 // marketing's registry (marketing.read).
 var importScopes = []string{"sales.read", "sales.write", "sales.export", "marketing.read"}
 
-// genFile is a generated import file and, computed while writing it, what importing it must do.
+// genFile is a generated import file and what importing it must do.
 type genFile struct {
-	csv []byte
-	// valid are the rows that make a record, by natural key, as the export must give them back.
-	valid map[string][]string
-	// errors are the rows that fail, in file order.
+	csv    []byte
+	valid  map[string][]string
 	errors []*typev1.ImportRowError
 	rows   int
 }
 
-// malformed makes row i (1 % of the rows) fail in one of the kinds' ways: it returns the changed
-// cells and the expected error, or nil when row i stays valid.
-type malformed func(i int, row []string, earlier []string) ([]string, *typev1.ImportRowError)
-
-// generate writes rows data rows under header; row(i) gives a valid row and its key; bad spoils
-// 1 % of them.
-func generate(rows int, header string, row func(i int) (string, []string), bad malformed) genFile {
-	f := genFile{valid: map[string][]string{}, rows: rows}
-	var b bytes.Buffer
-	b.WriteString(header + "\n")
-	var keys []string
-	for i := range rows {
-		key, cells := row(i)
-		if i%100 == 50 && len(keys) > 0 {
-			spoiled, want := bad(i, cells, keys)
-			want.Line = int64(i + 2)
-			f.errors = append(f.errors, want)
-			cells = spoiled
-		} else {
-			keys = append(keys, key)
-			f.valid[key] = cells
-		}
-		w := csv.NewWriter(&b)
-		_ = w.Write(cells)
-		w.Flush()
-	}
-	f.csv = b.Bytes()
-	return f
+// generate is gatewaytest.Generate in the tests' short names.
+func generate(rows int, header string, row func(i int) (string, []string),
+	spoil func(i int, row, earlier []string) ([]string, *typev1.ImportRowError)) genFile {
+	g := gatewaytest.Generate(rows, header, row, spoil)
+	return genFile{csv: g.CSV, valid: g.Valid, errors: g.Errors, rows: g.Rows}
 }
 
 // genAccounts: names with accents, domains in random case, five kinds of malformed rows (bad
