@@ -156,8 +156,10 @@ func (im *imports) serveImport(route importRoute, w http.ResponseWriter, r *http
 		msg.Data = buf[:n]
 		if n > 0 || msg == first {
 			if err := stream.Send(msg); errors.Is(err, io.EOF) {
+				drain(body)
 				break // the service ended the import early: its answer says why
 			} else if err != nil {
+				drain(body)
 				writeError(ctx, im.rest, nil, w, r, err)
 				return
 			}
@@ -181,6 +183,12 @@ func (im *imports) serveImport(route importRoute, w http.ResponseWriter, r *http
 	}
 	writeProto(w, http.StatusOK, op)
 }
+
+// drain reads the rest of a body the import will not use (up to the import limit) before the
+// answer. Otherwise the server closes the connection with the client still sending: the unread
+// bytes make the kernel reset it, and a client that had not read the answer yet (a busy machine)
+// loses it and sees "unexpected EOF" instead of why the import ended.
+func drain(body io.Reader) { _, _ = io.Copy(io.Discard, body) }
 
 // serveOperations answers GET /v1/operations/{service}.{id}, POST ...:cancel and GET
 // /v1/operations (every importing service's, newest first).

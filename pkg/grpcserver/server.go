@@ -41,6 +41,11 @@ import (
 // reconnect: the longest a new replica waits for its share of the calls between services.
 const MaxConnectionAge = 5 * time.Minute
 
+// MaxConnectionAgeGrace is how long the calls in flight on an aged-out connection may still run.
+// Streams are long: an import of a large file or an export of a million rows runs for many
+// minutes on a busy store, and cutting it would fail the import (to be resumed) or the export.
+const MaxConnectionAgeGrace = 2 * time.Hour
+
 // Config of the gRPC listener.
 type Config struct {
 	Addr     string
@@ -166,7 +171,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		grpc.NumStreamWorkers(streamWorkers),
 		// Connections end after a maximum age (with time for calls in flight), so clients
 		// re-resolve and spread over replicas added since; idle clients may ping (grpcclient).
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: MaxConnectionAge, MaxConnectionAgeGrace: 30 * time.Second}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: MaxConnectionAge, MaxConnectionAgeGrace: MaxConnectionAgeGrace}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 20 * time.Second, PermitWithoutStream: true}),
 	}
 	if cfg.TLS() {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -335,4 +336,43 @@ func (s *system) OKBytes(t *testing.T, method, path, key string) []byte {
 		t.Fatalf("%s %s: %d %s", method, path, r.Status, r.Body)
 	}
 	return r.Body
+}
+
+// TestImportRefusedEarlyAnswersAfterTheWholeBody: an import the service refuses at its header (no
+// domain column) while the client is still sending a 16 MiB body gets the 400 whole, and the
+// gateway reads the rest of the body instead of resetting the connection under the client.
+func TestImportRefusedEarlyAnswersAfterTheWholeBody(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.NewKey(t, "", importScopes...)
+	const size = 16 << 20
+	body, w := io.Pipe()
+	written := make(chan error, 1)
+	go func() {
+		row := []byte("Acme Corporation,saas,rep-1\n")
+		var err error
+		_, err = w.Write([]byte("displayName,industry,ownerId\n"))
+		for n := 0; err == nil && n < size; n += len(row) {
+			_, err = w.Write(row)
+		}
+		_ = w.CloseWithError(err)
+		written <- err
+	}()
+	req, err := http.NewRequest(http.MethodPost, sys.URL+"/v1/accounts:import", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "text/csv")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(answer), "domain") {
+		t.Fatalf("refused import: %d %s %v", resp.StatusCode, answer, err)
+	}
+	if err := <-written; err != nil {
+		t.Fatalf("sending the body: %v (the gateway closed the connection before reading it)", err)
+	}
 }

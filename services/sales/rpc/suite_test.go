@@ -35,7 +35,7 @@ type system struct {
 func salesService(d platform.Deps) (platform.Service, error) { return server.New(d) }
 
 // startSystem starts sales alone with its fakes; options adjust the suite.
-func startSystem(t *testing.T, options ...func(*servicetest.Options)) *system {
+func startSystem(t testing.TB, options ...func(*servicetest.Options)) *system {
 	t.Helper()
 	leads, catalog := newLeadsFake(), newCatalogFake()
 	opts := servicetest.Options{
