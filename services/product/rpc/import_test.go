@@ -95,14 +95,15 @@ func okBytes(t *testing.T, sys *system, method, path, key string, header http.He
 	return r.Body
 }
 
-// TestImportProductsCSV: a generated CSV (10,000 rows; 100,000 under the long flag) with 1 %
+// TestImportProductsCSV: a generated CSV (10,000 rows; 30,000 under the long flag) with 1 %
 // malformed rows imports with the computed counts and errors; the export equals the file's valid
 // rows, whole and under a filter; the same file again, and the CSV export itself imported back,
-// change nothing; another tenant's import makes its own products and cannot see the operation.
+// change nothing; another tenant's import of the file's start makes its own products and cannot
+// see the operation.
 func TestImportProductsCSV(t *testing.T) {
 	sys := startSystem(t)
 	tenant, key := sys.NewKey(t, "", importScopes...)
-	f := genProducts(servicetest.Size(10_000, 100_000), 1)
+	f := genProducts(servicetest.Size(10_000, 30_000), 1)
 
 	op, meta := sys.Import(t, "/v1/products:import", key, "text/csv", f.CSV)
 	if !op.GetDone() || op.GetError() != nil || !strings.HasPrefix(op.GetName(), "operations/product.") {
@@ -149,8 +150,9 @@ func TestImportProductsCSV(t *testing.T) {
 	}
 
 	_, other := sys.NewKey(t, "", importScopes...)
-	otherOp, otherMeta := sys.Import(t, "/v1/products:import", other, "text/csv", f.CSV)
-	gatewaytest.CheckImport(t, "other tenant", otherMeta, gatewaytest.ImportWant{Rows: f.Rows, Created: len(f.Valid), Errors: f.Errors})
+	head := genProducts(300, 1) // the start of the same file: the same SKUs
+	otherOp, otherMeta := sys.Import(t, "/v1/products:import", other, "text/csv", head.CSV)
+	gatewaytest.CheckImport(t, "other tenant", otherMeta, gatewaytest.ImportWant{Rows: head.Rows, Created: len(head.Valid), Errors: head.Errors})
 	for _, c := range []struct{ key, name string }{{other, op.GetName()}, {key, otherOp.GetName()}} {
 		if r := sys.Do(t, http.MethodGet, "/v1/"+c.name, c.key, nil); r.Status != http.StatusNotFound {
 			t.Fatalf("another tenant's GET %s: %d %s", c.name, r.Status, r.Body)
