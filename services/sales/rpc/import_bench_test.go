@@ -21,7 +21,7 @@ import (
 // it: the gateway and the sales service both run here; Redis is its own process) and the Go
 // heap's high-water (live objects, sampled every 20 ms), with rows/s. Run it alone:
 //
-//	go test -run '^$' -bench ImportMemory -benchtime 1x ./services/sales/rpc/
+//	go test -run '^$' -bench ImportMemory -benchtime 1x -timeout 1h ./services/sales/rpc/
 func BenchmarkImportMemory(b *testing.B) {
 	size := int64(100 << 20)
 	if v, err := strconv.ParseInt(os.Getenv("BENCH_IMPORT_BYTES"), 10, 64); err == nil && v > 0 {
@@ -66,6 +66,7 @@ func BenchmarkImportMemory(b *testing.B) {
 		resp.Body.Close()
 		elapsed := time.Since(t0)
 		peakHeap := heap()
+		b.Logf("answered %d after %s: peak RSS %d MiB, Go heap high-water %d MiB", resp.StatusCode, elapsed.Round(time.Second), vmHWM(b)>>20, peakHeap>>20)
 		if err != nil || resp.StatusCode != http.StatusOK {
 			b.Fatalf("import: %d %s %v", resp.StatusCode, answer, err)
 		}

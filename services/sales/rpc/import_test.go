@@ -390,8 +390,8 @@ func TestImportTwiceAtOnce(t *testing.T) {
 		plural string
 		file   genFile
 	}{
-		{"accounts", genAccounts(2_000, 4)},
-		{"contacts", genContacts(2_000, 4, "")},
+		{"accounts", genAccounts(1_000, 4)},
+		{"contacts", genContacts(1_000, 4, "")},
 	} {
 		type result struct{ created, skipped int64 }
 		results := make(chan result, 2)
