@@ -2,10 +2,15 @@ package events
 
 import (
 	"encoding/hex"
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
@@ -23,7 +28,13 @@ import (
 //   - the payload's type URL: without "type.googleapis.com/crm.<producer>.v1." when the payload is
 //     a message of the producer's package;
 //   - method: without "/crm.<producer>.v1.<Producer>Service/" when it is the producer's own method;
-//   - traceparent (version 00): trace id, span id and flags as 25 bytes (trace).
+//   - traceparent (version 00): trace id, span id and flags as 25 bytes (trace);
+//   - in the payload (when its message type is linked in): string fields holding a canonical UUID
+//     as its 16 bytes, and string fields equal to the envelope's customer_id as empty strings
+//     (payload_ids and payload_customer_ids number them, see rewriteStrings). Payloads name their
+//     customer and other resources by id: about 60 bytes an event.
+//
+// The payload's bytes come back exactly as they were written.
 const typeURLPrefix = "type.googleapis.com/"
 
 // Encode is the stored form of ev (see above).
@@ -52,6 +63,7 @@ func Encode(ev *eventv1.Event) ([]byte, error) {
 	} else {
 		w.Method = ev.GetMethod()
 	}
+	compactPayload(w, ev)
 	if trace, ok := packTraceparent(ev.GetTraceparent()); ok {
 		w.Trace = trace
 	} else {
@@ -101,7 +113,113 @@ func Decode(data []byte) (*eventv1.Event, error) {
 		ev.Actor = &eventv1.Actor{Kind: &eventv1.Actor_EventId{EventId: uuid.UUID(ev.ActorEventIdBytes).String()}}
 	}
 	ev.ActorApiKeyIdBytes, ev.ActorEventIdBytes = nil, nil
+	if err := expandPayload(ev); err != nil {
+		return nil, err
+	}
 	return ev, nil
+}
+
+// compactPayload puts ev's payload into w in its stored form, when that is smaller.
+func compactPayload(w, ev *eventv1.Event) {
+	p := ev.GetPayload()
+	if len(p.GetValue()) == 0 {
+		return
+	}
+	typ, err := protoregistry.GlobalTypes.FindMessageByURL(p.GetTypeUrl())
+	if err != nil {
+		return // a type this binary does not know: stored as it is
+	}
+	customer := ev.GetCustomerId()
+	var ids, customers []uint32
+	value, err := rewriteStrings(typ.Descriptor(), p.GetValue(), new(uint32), func(i uint32, v []byte) []byte {
+		if customer != "" && string(v) == customer {
+			customers = append(customers, i)
+			return nil
+		}
+		if len(v) == 36 {
+			if b := idBytes(string(v)); b != nil {
+				ids = append(ids, i)
+				return b
+			}
+		}
+		return v
+	})
+	if err != nil || len(ids)+len(customers) == 0 {
+		return
+	}
+	w.Payload = &anypb.Any{TypeUrl: w.GetPayload().GetTypeUrl(), Value: value}
+	w.PayloadIds, w.PayloadCustomerIds = ids, customers
+}
+
+// expandPayload turns a decoded event's stored payload back into the payload as written.
+func expandPayload(ev *eventv1.Event) error {
+	ids, customers := ev.GetPayloadIds(), ev.GetPayloadCustomerIds()
+	if len(ids)+len(customers) == 0 {
+		return nil
+	}
+	ev.PayloadIds, ev.PayloadCustomerIds = nil, nil
+	p := ev.GetPayload()
+	typ, err := protoregistry.GlobalTypes.FindMessageByURL(p.GetTypeUrl())
+	if err != nil {
+		return fmt.Errorf("events: the payload of %s %s: %w", ev.GetType(), ev.GetId(), err)
+	}
+	customer := []byte(ev.GetCustomerId())
+	value, err := rewriteStrings(typ.Descriptor(), p.GetValue(), new(uint32), func(i uint32, v []byte) []byte {
+		switch {
+		case slices.Contains(customers, i):
+			return customer
+		case len(v) == 16 && slices.Contains(ids, i):
+			return []byte(uuid.UUID(v).String())
+		}
+		return v
+	})
+	if err != nil {
+		return fmt.Errorf("events: the payload of %s %s: %w", ev.GetType(), ev.GetId(), err)
+	}
+	p.Value = value
+	return nil
+}
+
+// rewriteStrings copies the message b of type md with the value of each of its string fields
+// passed through f, with the field's number: the string fields are numbered from *n on in the
+// order they are met, depth first through the nested messages md declares (so the numbering
+// depends only on the message's type and field order, which a rewrite keeps). Everything else is
+// copied as it is.
+func rewriteStrings(md protoreflect.MessageDescriptor, b []byte, n *uint32, f func(i uint32, v []byte) []byte) ([]byte, error) {
+	out := make([]byte, 0, len(b))
+	for len(b) > 0 {
+		num, typ, tagLen := protowire.ConsumeTag(b)
+		if tagLen < 0 {
+			return nil, protowire.ParseError(tagLen)
+		}
+		if typ != protowire.BytesType {
+			valueLen := protowire.ConsumeFieldValue(num, typ, b[tagLen:])
+			if valueLen < 0 {
+				return nil, protowire.ParseError(valueLen)
+			}
+			out, b = append(out, b[:tagLen+valueLen]...), b[tagLen+valueLen:]
+			continue
+		}
+		v, valueLen := protowire.ConsumeBytes(b[tagLen:])
+		if valueLen < 0 {
+			return nil, protowire.ParseError(valueLen)
+		}
+		switch fd := md.Fields().ByNumber(num); {
+		case fd == nil:
+		case fd.Kind() == protoreflect.MessageKind:
+			nested, err := rewriteStrings(fd.Message(), v, n, f)
+			if err != nil {
+				return nil, err
+			}
+			v = nested
+		case fd.Kind() == protoreflect.StringKind:
+			v = f(*n, v)
+			*n++
+		}
+		out = protowire.AppendBytes(append(out, b[:tagLen]...), v)
+		b = b[tagLen+valueLen:]
+	}
+	return out, nil
 }
 
 // producerOf is the producing service an event type names: "marketing" of "marketing.lead.captured".

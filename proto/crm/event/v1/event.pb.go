@@ -69,6 +69,11 @@ type Event struct {
 	// actor's api_key_id or event_id as the 16 bytes of their UUID.
 	ActorApiKeyIdBytes []byte `protobuf:"bytes,18,opt,name=actor_api_key_id_bytes,json=actorApiKeyIdBytes,proto3" json:"actor_api_key_id_bytes,omitempty"`
 	ActorEventIdBytes  []byte `protobuf:"bytes,19,opt,name=actor_event_id_bytes,json=actorEventIdBytes,proto3" json:"actor_event_id_bytes,omitempty"`
+	// The payload's string fields, numbered in the order they are met (depth first through its
+	// nested messages, per its message type): those holding a UUID as its 16 bytes, and those equal
+	// to customer_id, stored empty.
+	PayloadIds         []uint32 `protobuf:"varint,20,rep,packed,name=payload_ids,json=payloadIds,proto3" json:"payload_ids,omitempty"`
+	PayloadCustomerIds []uint32 `protobuf:"varint,21,rep,packed,name=payload_customer_ids,json=payloadCustomerIds,proto3" json:"payload_customer_ids,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -236,6 +241,20 @@ func (x *Event) GetActorEventIdBytes() []byte {
 	return nil
 }
 
+func (x *Event) GetPayloadIds() []uint32 {
+	if x != nil {
+		return x.PayloadIds
+	}
+	return nil
+}
+
+func (x *Event) GetPayloadCustomerIds() []uint32 {
+	if x != nil {
+		return x.PayloadCustomerIds
+	}
+	return nil
+}
+
 // Actor is who or what made a change.
 type Actor struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -344,7 +363,7 @@ var File_crm_event_v1_event_proto protoreflect.FileDescriptor
 
 const file_crm_event_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x18crm/event/v1/event.proto\x12\fcrm.event.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x05\n" +
+	"\x18crm/event/v1/event.proto\x12\fcrm.event.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x05\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1b\n" +
@@ -369,7 +388,10 @@ const file_crm_event_v1_event_proto_rawDesc = "" +
 	"\x05trace\x18\x10 \x01(\fR\x05trace\x12#\n" +
 	"\rmethod_suffix\x18\x11 \x01(\tR\fmethodSuffix\x122\n" +
 	"\x16actor_api_key_id_bytes\x18\x12 \x01(\fR\x12actorApiKeyIdBytes\x12/\n" +
-	"\x14actor_event_id_bytes\x18\x13 \x01(\fR\x11actorEventIdBytes\"d\n" +
+	"\x14actor_event_id_bytes\x18\x13 \x01(\fR\x11actorEventIdBytes\x12\x1f\n" +
+	"\vpayload_ids\x18\x14 \x03(\rR\n" +
+	"payloadIds\x120\n" +
+	"\x14payload_customer_ids\x18\x15 \x03(\rR\x12payloadCustomerIds\"d\n" +
 	"\x05Actor\x12\x1e\n" +
 	"\n" +
 	"api_key_id\x18\x01 \x01(\tH\x00R\bapiKeyId\x12\x1b\n" +
