@@ -40,7 +40,7 @@ func TestWriteOnCluster(t *testing.T) {
 			write := func(owner string) error {
 				return commit.New().
 					ExpectVersion(s.Key("lead", owner), "").
-					Unique(s.Key("idx", "email"), "a@example.com", owner).
+					UniqueOrRead(s.Key("idx", "email"), "a@example.com", owner, s.Key("lead", "")).
 					Once(s.Key("done", owner), 60).
 					Put(s.Key("lead", owner), []byte("data"), "1").
 					ZAdd(s.Key("idx", "created"), 1, owner).
@@ -54,6 +54,9 @@ func TestWriteOnCluster(t *testing.T) {
 			var conflict *commit.UniqueConflictError
 			if err := write("l2"); !errors.As(err, &conflict) || conflict.Owner != "l1" {
 				t.Fatalf("conflicting write: got %v, want a conflict with l1", err)
+			}
+			if want := "\x011data"; conflict.OwnerRecord != want { // version "1", data
+				t.Errorf("the conflict's owner record: got %q, want %q", conflict.OwnerRecord, want)
 			}
 			if err := write("l1"); !errors.Is(err, commit.ErrVersionMismatch) {
 				t.Fatalf("repeated create: got %v, want %v", err, commit.ErrVersionMismatch)

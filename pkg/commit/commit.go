@@ -326,9 +326,17 @@ func (w *Write) Run(ctx context.Context, rdb redis.Scripter) error {
 	if err != nil {
 		return err
 	}
-	res, err := script.Run(ctx, rdb, keys, w.args...).StringSlice()
-	if _, queued := rdb.(redis.Pipeliner); !queued {
+	var res []string
+	if p, direct := rdb.(processor); direct && !isPipeline(rdb) {
+		cmd := w.evalSha(ctx, p, keys)
+		res, err = cmd.StringSlice()
+		recycle(cmd.Args())
 		w.recycle()
+	} else {
+		res, err = script.Run(ctx, rdb, keys, w.args...).StringSlice()
+		if !isPipeline(rdb) {
+			w.recycle()
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -353,10 +361,44 @@ func (w *Write) prepare() ([]string, error) {
 
 // recycle gives the argument slice back once the command is written out and its reply read.
 func (w *Write) recycle() {
-	args := w.args
-	clear(args)
+	recycle(w.args)
 	w.args = nil
+}
+
+func recycle(args []any) {
+	clear(args)
+	args = args[:0]
 	argSlices.Put(&args)
+}
+
+// processor runs a command it is given (a client; a pipeline only queues it).
+type processor interface {
+	Process(ctx context.Context, cmd redis.Cmder) error
+}
+
+func isPipeline(rdb redis.Scripter) bool {
+	_, queued := rdb.(redis.Pipeliner)
+	return queued
+}
+
+// evalSha runs the write script by its hash, as Script.Run does (and with the script itself when
+// Redis lost its script cache), with the command's arguments in a recycled slice: go-redis's
+// EvalSha would copy keys and arguments into a new one, about 2 KiB per write.
+func (w *Write) evalSha(ctx context.Context, p processor, keys []string) *redis.Cmd {
+	args := append((*argSlices.Get().(*[]any))[:0], "evalsha", script.Hash(), len(keys))
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	args = append(args, w.args...)
+	cmd := redis.NewCmd(ctx, args...)
+	cmd.SetFirstKeyPos(3)
+	if err := p.Process(ctx, cmd); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		args[0], args[1] = "eval", scriptSource
+		cmd = redis.NewCmd(ctx, args...)
+		cmd.SetFirstKeyPos(3)
+		_ = p.Process(ctx, cmd)
+	}
+	return cmd
 }
 
 // RunAll executes writes in one pipelined round trip (a bulk import's batch), each still atomic

@@ -465,6 +465,38 @@ func TestOneRoundTrip(t *testing.T) {
 	}
 }
 
+// A Redis that lost its script cache (a restart, SCRIPT FLUSH) gets the script itself with the
+// write, which then runs as it would have: the write and its check, nothing twice.
+func TestWriteAfterScriptFlush(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	counter := &redistest.Commands{}
+	rdb.AddHook(counter)
+	write := func() error {
+		return commit.New().ExpectVersion(f.lead("l1"), "").Put(f.lead("l1"), []byte("x"), "1").
+			Append(f.scope.Stream(), []byte("e")).Run(ctx, rdb)
+	}
+	if err := write(); err != nil {
+		t.Fatal(err)
+	}
+	if got := counter.Take(); !cmp.Equal(got, []string{"evalsha", "eval"}) {
+		t.Errorf("a write after the scripts were flushed sent %v, want [evalsha eval]", got)
+	}
+	if err := write(); !errors.Is(err, commit.ErrVersionMismatch) {
+		t.Errorf("the same create again: got %v, want %v", err, commit.ErrVersionMismatch)
+	}
+	if got := counter.Take(); !cmp.Equal(got, []string{"evalsha"}) {
+		t.Errorf("the next write sent %v, want [evalsha]", got)
+	}
+	if n := xlen(t, f.rdb, f.scope.Stream()); n != 1 {
+		t.Errorf("events: got %d, want 1", n)
+	}
+}
+
 func TestUniqueRace(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -37,16 +38,26 @@ import (
 // The payload's bytes come back exactly as they were written.
 const typeURLPrefix = "type.googleapis.com/"
 
+// encoder is the scratch of one Encode: the stored envelope and its payload, recycled because
+// every write builds one per event (about 600 bytes each).
+type encoder struct {
+	ev      eventv1.Event
+	payload anypb.Any
+}
+
+var encoders = sync.Pool{New: func() any { return new(encoder) }}
+
 // Encode is the stored form of ev (see above).
 func Encode(ev *eventv1.Event) ([]byte, error) {
+	e := encoders.Get().(*encoder)
+	defer func() {
+		e.ev.Reset()
+		e.payload.Reset()
+		encoders.Put(e)
+	}()
 	producer := producerOf(ev.GetType())
-	w := &eventv1.Event{
-		Type:         ev.GetType(),
-		TenantId:     ev.GetTenantId(),
-		OccurredTime: ev.GetOccurredTime(),
-		Tracestate:   ev.GetTracestate(),
-		Payload:      ev.GetPayload(),
-	}
+	w := &e.ev
+	w.Type, w.TenantId, w.OccurredTime, w.Tracestate = ev.GetType(), ev.GetTenantId(), ev.GetOccurredTime(), ev.GetTracestate()
 	w.Id, w.IdBytes = compactID(ev.GetId())
 	w.CustomerId, w.CustomerIdBytes = compactID(ev.GetCustomerId())
 	w.RequestId, w.RequestIdBytes = compactID(ev.GetRequestId())
@@ -54,16 +65,17 @@ func Encode(ev *eventv1.Event) ([]byte, error) {
 		w.Producer = ev.GetProducer()
 	}
 	if p := ev.GetPayload(); p != nil {
-		if short, ok := strings.CutPrefix(p.GetTypeUrl(), typeURLPrefix+packageOf(producer)); ok && !strings.Contains(short, ".") {
-			w.Payload = &anypb.Any{TypeUrl: short, Value: p.GetValue()}
+		w.Payload, e.payload.TypeUrl, e.payload.Value = &e.payload, p.GetTypeUrl(), p.GetValue()
+		if short, ok := cutPrefixes(p.GetTypeUrl(), typeURLPrefix, "crm.", producer, ".v1."); ok && !strings.Contains(short, ".") {
+			e.payload.TypeUrl = short
 		}
+		compactPayload(w, ev)
 	}
-	if name, ok := strings.CutPrefix(ev.GetMethod(), methodPrefix(producer)); ok && name != "" {
+	if name, ok := cutPrefixes(ev.GetMethod(), "/crm.", producer, ".v1.", upperFirst(producer), "Service/"); ok && name != "" {
 		w.MethodSuffix = name
 	} else {
 		w.Method = ev.GetMethod()
 	}
-	compactPayload(w, ev)
 	if trace, ok := packTraceparent(ev.GetTraceparent()); ok {
 		w.Trace = trace
 	} else {
@@ -82,6 +94,37 @@ func Encode(ev *eventv1.Event) ([]byte, error) {
 		w.Actor = ev.GetActor()
 	}
 	return proto.Marshal(w)
+}
+
+// cutPrefixes is strings.CutPrefix of the prefix the parts make, without joining them.
+func cutPrefixes(s string, parts ...string) (string, bool) {
+	for _, p := range parts {
+		var ok bool
+		if s, ok = strings.CutPrefix(s, p); !ok {
+			return "", false
+		}
+	}
+	return s, true
+}
+
+// upperFirst is name with its first letter upper-case ("sales" -> "Sales"), without allocating
+// for the services' names.
+func upperFirst(name string) string {
+	switch name {
+	case "marketing":
+		return "Marketing"
+	case "sales":
+		return "Sales"
+	case "product":
+		return "Product"
+	case "support":
+		return "Support"
+	case "integration":
+		return "Integration"
+	case "":
+		return ""
+	}
+	return strings.ToUpper(name[:1]) + name[1:]
 }
 
 // Decode reads a stored event, compact or in full, into the full envelope.
@@ -147,7 +190,7 @@ func compactPayload(w, ev *eventv1.Event) {
 	if err != nil || len(ids)+len(customers) == 0 {
 		return
 	}
-	w.Payload = &anypb.Any{TypeUrl: w.GetPayload().GetTypeUrl(), Value: value}
+	w.Payload.Value = value // w.Payload is Encode's own copy
 	w.PayloadIds, w.PayloadCustomerIds = ids, customers
 }
 

@@ -91,12 +91,14 @@ func idOfMember(member string) string {
 // indexes are the index entries of a lead.
 func (k leadKeys) indexes(l *marketing.Lead) []commit.Entry {
 	id, score := l.GetId(), scoreMember(l.GetScore(), l.GetId())
-	out := []commit.Entry{
+	names, companies := search.Members(id, marketing.NameTexts(l)...), search.Members(id, l.GetCompany())
+	out := make([]commit.Entry, 0, 6+len(l.GetTags())+len(l.GetConsent())+len(names)+len(companies)) // grown on no write
+	out = append(out, []commit.Entry{
 		{Index: k.timeIndex(marketing.LeadFilter{}), Member: id},
 		{Index: k.timeIndex(marketing.LeadFilter{Status: l.GetStatus()}), Member: id},
 		{Index: k.scoreIndex(0), Member: score},
 		{Index: k.scoreIndex(l.GetStatus()), Member: score},
-	}
+	}...)
 	if l.GetChannel() != 0 {
 		out = append(out, commit.Entry{Index: k.timeIndex(marketing.LeadFilter{Channel: l.GetChannel()}), Member: id})
 	}
@@ -111,11 +113,17 @@ func (k leadKeys) indexes(l *marketing.Lead) []commit.Entry {
 			out = append(out, commit.Entry{Index: k.consentIndex(c.GetChannel().String()), Member: id})
 		}
 	}
-	for _, m := range search.Members(id, marketing.NameTexts(l)...) {
-		out = append(out, commit.Entry{Index: k.searchIndex("name"), Member: m})
+	if len(names) > 0 {
+		index := k.searchIndex("name")
+		for _, m := range names {
+			out = append(out, commit.Entry{Index: index, Member: m})
+		}
 	}
-	for _, m := range search.Members(id, l.GetCompany()) {
-		out = append(out, commit.Entry{Index: k.searchIndex("company"), Member: m})
+	if len(companies) > 0 {
+		index := k.searchIndex("company")
+		for _, m := range companies {
+			out = append(out, commit.Entry{Index: index, Member: m})
+		}
 	}
 	return out
 }

@@ -38,7 +38,7 @@ type fixture struct {
 	tenant string
 }
 
-func setup(t *testing.T) fixture {
+func setup(t testing.TB) fixture {
 	t.Helper()
 	rdb := redistest.Client(t)
 	keys, err := keyspace.Open(context.Background(), rdb, 16)
@@ -369,7 +369,7 @@ func encodeEvent(t *testing.T, tenant string) []byte {
 	return b
 }
 
-func validator(t *testing.T) protovalidate.Validator {
+func validator(t testing.TB) protovalidate.Validator {
 	t.Helper()
 	v, err := protovalidate.New()
 	if err != nil {
