@@ -2,7 +2,9 @@
 # 500 events/s (DESIGN.md §10: p99 under 250 ms). A receiver (bench/webhooks, .bin/webhookrecv)
 # listens on loopback (crm dev allows private targets); an endpoint takes marketing.lead.captured;
 # ghz captures new leads at BENCH_WEBHOOK_RATE (500/s) for the run's duration, one delivery each.
-# The receiver measures arrival − the event's occurred_time and dedupes on webhook-id.
+# The receiver measures arrival − the event's occurred_time and dedupes on webhook-id. Where the
+# time goes: crm's crm.webhook.stage.duration histograms (read, batch, record, queue, send), scraped
+# before and after, summed up by bench/webhookstages.py (count, mean and p99 per stage).
 # BENCH_WEBHOOKS=0 skips it.
 
 if [[ "${BENCH_WEBHOOKS:-1}" != 0 ]]; then
@@ -19,9 +21,13 @@ if [[ "${BENCH_WEBHOOKS:-1}" != 0 ]]; then
     die "could not register the bench webhook endpoint"
   log "(g) webhooks: ghz CaptureLead at $WEBHOOK_RATE/s for $DURATION, each delivered to a loopback receiver"
   settle
+  curl -fsS "http://127.0.0.1:$ADMIN_PORT/metrics" >"$WORK/webhooks.m0" || die "webhooks: could not read crm's metrics"
   ghz_capture "$(new_lead_data w)" --concurrency "$CONC" --rps "$WEBHOOK_RATE" --duration "$DURATION" \
     >"$WORK/webhooks-load.out" 2>"$WORK/webhooks-load.err" || die "webhooks: ghz failed: $(tail -n 5 "$WORK/webhooks-load.err")"
   wait "$WEBHOOK_PID" || true
+  curl -fsS "http://127.0.0.1:$ADMIN_PORT/metrics" >"$WORK/webhooks.m1" || die "webhooks: could not read crm's metrics"
+  python3 "$BENCH/webhookstages.py" "$WORK/webhooks.m0" "$WORK/webhooks.m1" >>"$WORK/webhooks.out" ||
+    die "webhooks: bench/webhookstages.py failed"
   log "(g) webhooks at $WEBHOOK_RATE/s: $(tr '\n' ' ' <"$WORK/webhooks.out")(target: p99 < 250 ms," \
     "every capture delivered: $WEBHOOK_EXPECT)"
   cat "$WORK/webhooks.out" >>"$WORK/webhooks.results"

@@ -167,6 +167,7 @@ func (d *Dispatcher) Submit(tenant, endpoint, id string, fresh *redisstore.Deliv
 	}
 	ctx := d.ctx
 	d.mu.Unlock()
+	submitted := time.Now()
 	go func() {
 		defer func() {
 			d.mu.Lock()
@@ -180,6 +181,9 @@ func (d *Dispatcher) Submit(tenant, endpoint, id string, fresh *redisstore.Deliv
 			return
 		}
 		defer func() { <-slots }()
+		if fresh != nil {
+			d.metrics.stage(ctx, StageQueue, time.Since(submitted))
+		}
 		if err := d.send(ctx, tenant, endpoint, id, fresh); err != nil && ctx.Err() == nil {
 			d.logger.WarnContext(ctx, "webhooks: send", "tenant", tenant, "delivery", id, "error", err)
 		}
@@ -212,6 +216,9 @@ func (d *Dispatcher) send(ctx context.Context, tenant, endpointID, id string, fr
 	attempt, status, retryAfter := d.attempt(ctx, ep.GetUrl(), del.Delivery.GetId(), del.Body, ep.GetSecret(), previous)
 	if ctx.Err() != nil {
 		return nil // stopping: the claim runs out and another sender tries again
+	}
+	if fresh != nil {
+		d.metrics.stage(ctx, StageSend, time.Duration(attempt.GetLatencyMs())*time.Millisecond)
 	}
 	d.metrics.attempted(ctx, endpointID, del.Delivery.GetEventId(), time.Duration(attempt.GetLatencyMs())*time.Millisecond,
 		status >= 200 && status < 300, d.now())

@@ -75,9 +75,20 @@ func NewRecorder(store *redisstore.Store, settings *Settings, sender *Dispatcher
 func (r *Recorder) Subscriptions() []events.Subscription {
 	subs := make([]events.Subscription, len(Producers))
 	for i, p := range Producers {
-		subs[i] = events.Subscription{Group: Group, Producer: p, Handle: r.Record}
+		subs[i] = events.Subscription{Group: Group, Producer: p, Handle: r.Record, OrderKey: OrderKey}
 	}
 	return subs
+}
+
+// OrderKey is the order the recorder needs: a customer's events in stream order (their timeline,
+// their deliveries' sequence numbers), a tenant's events without a customer likewise, and a
+// merge alone (the events before it land in the merged customer's timeline before it moves).
+// Different customers' events are recorded side by side.
+func OrderKey(ev *eventv1.Event) string {
+	if ev.GetType() == CustomerMerged {
+		return ""
+	}
+	return ev.GetTenantId() + "/" + ev.GetCustomerId()
 }
 
 // Record records one event. A redelivered event changes nothing.
@@ -85,6 +96,11 @@ func (r *Recorder) Record(ctx context.Context, ev *eventv1.Event) error {
 	tenant := ev.GetTenantId()
 	if tenant == "" {
 		return nil
+	}
+	start := time.Now()
+	if d, ok := events.DeliveryFrom(ctx); ok && d.Attempt == 1 && !d.Read.IsZero() {
+		r.sender.metrics.stage(ctx, StageRead, d.Read.Sub(ev.GetOccurredTime().AsTime()))
+		r.sender.metrics.stage(ctx, StageBatch, start.Sub(d.Read))
 	}
 	var payload protoreflect.Message
 	if msg, err := anypb.UnmarshalNew(ev.GetPayload(), proto.UnmarshalOptions{}); err == nil {
@@ -126,6 +142,7 @@ func (r *Recorder) Record(ctx context.Context, ev *eventv1.Event) error {
 			return err
 		}
 		if applied {
+			r.sender.metrics.stage(ctx, StageRecord, time.Since(start))
 			r.mu.Lock()
 			r.registered[tenant] = true
 			r.mu.Unlock()

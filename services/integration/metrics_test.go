@@ -2,8 +2,10 @@ package integration_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,6 +67,9 @@ func TestWebhookMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Only this test's endpoints: the package's other tests share the redis-server, and this
+	// instance's dispatcher also polls their due deliveries.
+	mine := map[string]bool{flakyEP.GetId(): true, goneEP.GetId(): true}
 	type key struct{ endpoint, outcome string }
 	collect := func() (counts map[key]int64, attempts map[key]uint64, latency map[string]metricdata.HistogramDataPoint[float64]) {
 		counts, attempts, latency = map[key]int64{}, map[key]uint64{}, map[string]metricdata.HistogramDataPoint[float64]{}
@@ -79,6 +84,9 @@ func TestWebhookMetrics(t *testing.T) {
 				case metricdata.Sum[int64]:
 					if m.Name == "crm.webhook.deliveries" {
 						for _, p := range data.DataPoints {
+							if !mine[attr(p.Attributes, "endpoint")] {
+								continue
+							}
 							counts[key{attr(p.Attributes, "endpoint"), attr(p.Attributes, "outcome")}] += p.Value
 						}
 					}
@@ -129,5 +137,38 @@ func TestWebhookMetrics(t *testing.T) {
 	}
 	if _, ok := latency[g]; ok {
 		t.Errorf("a latency was recorded for the endpoint that never took a delivery")
+	}
+
+	// The stages: read, batch and record for every event recorded (the sales event and the
+	// integration service's own endpoint events), queue and send for each delivery's first
+	// attempt (two: one per endpoint), each no longer than the test took.
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	stages := map[string]metricdata.HistogramDataPoint[float64]{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if data, ok := m.Data.(metricdata.Histogram[float64]); ok && m.Name == "crm.webhook.stage.duration" {
+				for _, p := range data.DataPoints {
+					v, _ := p.Attributes.Value("stage")
+					stages[v.AsString()] = p
+				}
+			}
+		}
+	}
+	for _, stage := range []string{integration.StageRead, integration.StageBatch, integration.StageRecord, integration.StageQueue, integration.StageSend} {
+		p, ok := stages[stage]
+		switch {
+		case !ok:
+			t.Errorf("no %s stage recorded", stage)
+		case (stage == integration.StageQueue || stage == integration.StageSend) && p.Count < 2:
+			t.Errorf("stage %s recorded %d times, want at least 2 (the first attempt of each delivery)", stage, p.Count)
+		case p.Count < 1 || p.Sum < 0 || p.Sum > float64(p.Count)*elapsed.Seconds()+0.01:
+			t.Errorf("stage %s: %d recorded, %.3fs in all, want at least one, each within the %v the test took", stage, p.Count, p.Sum, elapsed)
+		}
+	}
+	if len(stages) != 5 {
+		t.Errorf("stages recorded: %v, want read, batch, record, queue, send", slices.Sorted(maps.Keys(stages)))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,6 +39,11 @@ var ErrStaleEndpoints = errors.New("redisstore: the endpoints changed")
 type Store struct {
 	rdb  redis.UniversalClient
 	keys *keyspace.Space
+
+	// Ingests of concurrent callers wait here for the caller that sends them (ingests).
+	mu       sync.Mutex
+	queue    []*ingestCall
+	flushing bool
 }
 
 // New returns a store on rdb.
@@ -141,7 +147,7 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, applied
 		keys = append(keys, DeliveryKey(sc, d.Delivery.GetId()), DeliveryLogKey(sc, ep))
 		args = append(args, d.Delivery.GetId(), ep, ep+"|"+d.Delivery.GetCustomerId(), rec, d.Body)
 	}
-	res, err := ingestScript.Run(ctx, s.rdb, keys, args...).Result()
+	res, err := s.ingest(ctx, keys, args)
 	if err != nil {
 		if strings.Contains(err.Error(), "STALE_ENDPOINTS") {
 			return nil, false, ErrStaleEndpoints
@@ -160,6 +166,77 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, applied
 		seqs = append(seqs, n)
 	}
 	return seqs, true, nil
+}
+
+// ingestCall is one ingest waiting to be sent.
+type ingestCall struct {
+	keys []string
+	args []any
+	res  any
+	err  error
+	done chan struct{} // closed once res and err are set
+	lead chan struct{} // closed when this call's caller is to send the queue
+}
+
+// ingest runs the ingest script for one event. The recorder records different customers' events
+// side by side; their scripts go to Redis together, one pipeline per round trip, where one round
+// trip per event, one after another, held the recorder seconds behind the producers on a loaded
+// machine. The caller that finds nobody sending sends the queue; whatever queued up meanwhile is
+// sent by the first of those callers, and so on (each caller sends at most once, so none waits
+// on the others for long). Waiting is bounded by the client's own timeouts.
+func (s *Store) ingest(ctx context.Context, keys []string, args []any) (any, error) {
+	call := &ingestCall{keys: keys, args: args, done: make(chan struct{}), lead: make(chan struct{})}
+	s.mu.Lock()
+	s.queue = append(s.queue, call)
+	leader := !s.flushing
+	s.flushing = true
+	s.mu.Unlock()
+	if !leader {
+		select {
+		case <-call.done:
+			return call.res, call.err
+		case <-call.lead: // first in the queue: this caller sends it, its own call included
+		}
+	}
+	s.mu.Lock()
+	batch := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	s.sendIngests(ctx, batch)
+	s.mu.Lock()
+	if len(s.queue) > 0 {
+		close(s.queue[0].lead)
+	} else {
+		s.flushing = false
+	}
+	s.mu.Unlock()
+	return call.res, call.err
+}
+
+// maxIngestPipeline bounds the scripts one pipeline carries.
+const maxIngestPipeline = 256
+
+// sendIngests sends queued ingests in pipelines and hands each its answer.
+func (s *Store) sendIngests(ctx context.Context, calls []*ingestCall) {
+	ctx = context.WithoutCancel(ctx) // the others' answers do not depend on this caller's deadline
+	for len(calls) > 0 {
+		n := min(len(calls), maxIngestPipeline)
+		part := calls[:n]
+		calls = calls[n:]
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(part))
+		for i, c := range part {
+			cmds[i] = ingestScript.EvalSha(ctx, pipe, c.keys, c.args...)
+		}
+		_, _ = pipe.Exec(ctx) // each command carries its own error
+		for i, c := range part {
+			c.res, c.err = cmds[i].Result()
+			if c.err != nil && redis.HasErrorPrefix(c.err, "NOSCRIPT") {
+				c.res, c.err = ingestScript.Run(ctx, s.rdb, c.keys, c.args...).Result()
+			}
+			close(c.done)
+		}
+	}
 }
 
 // MergedError says the event's customer was merged into Survivor: record it under the survivor.
