@@ -24,8 +24,9 @@ func dev(ctx context.Context, args []string, stdout io.Writer) error {
 	var cfg processConfig
 	fs := flag.NewFlagSet("crm dev", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	cfg.registerFlags(fs, false)
-	cfg.Targets = append(append([]string{}, serviceTargets...), gatewayTarget)
+	// --target as crm serve's (default all): a benchmark runs the services without integration
+	// to measure what recording and delivering every event costs a write.
+	cfg.registerFlags(fs, true)
 	demo := fs.Bool("demo", false, "seed the development tenant with a demo population through the APIs once up")
 	publishedKey := fs.Bool("dev-key", false, "with a real Redis, register the development key of CRM_DEV_API_KEY too "+
 		"(a published key: only on a Redis nobody else can reach)")
