@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -45,6 +46,19 @@ func (s *system) buildMergeWorld(t *testing.T, key, tag string) mergeWorld {
 	s.ok(t, http.MethodPost, "/v1/customers/"+w.survivor+"/loyalty:credit", key, `{"points":"100","reason":"welcome"}`)
 	s.ok(t, http.MethodPost, "/v1/customers/"+w.merged+"/loyalty:credit", key, `{"points":"250","reason":"welcome"}`)
 	w.code = str(s.ok(t, http.MethodPost, "/v1/customers/"+w.merged+"/referralCodes", key, `{}`), "code")
+	// Usage: the survivor's user ada uses the pipeline on the subscription; ada and bob use reports
+	// on the duplicate's setup entitlements.
+	use := func(customer string, subscriptions int, uses ...string) {
+		subs := waitFor(t, "the subscriptions of the orders", func() []map[string]any { return s.subscriptionsOf(t, key, customer) },
+			func(subs []map[string]any) bool { return len(subs) == subscriptions })
+		for i, u := range uses {
+			feature, user, _ := strings.Cut(u, "/")
+			s.ok(t, http.MethodPost, "/v1/subscriptions/"+str(subs[i%len(subs)], "id")+"/usageRecords", key,
+				fmt.Sprintf(`{"feature":%q,"quantity":"2","userId":%q}`, feature, user))
+		}
+	}
+	use(w.survivor, 1, "pipeline/ada")
+	use(w.merged, 2, "reports/ada", "reports/bob")
 	// The reactions settle: the survivor a CLIENT, the duplicate a REPEAT_CUSTOMER.
 	waitFor(t, "the stages before the merge", func() string {
 		return s.stageOf(t, key, w.survivor) + " " + s.stageOf(t, key, w.merged)
@@ -68,6 +82,22 @@ type mergeReads struct {
 	stage                               string
 	history                             []string
 	value                               string
+	adoption                            string
+}
+
+// adoptionOf is the customer's adoption as served, "" when it has none (404).
+func (s *system) adoptionOf(t *testing.T, key, customer string) string {
+	t.Helper()
+	r := s.do(t, http.MethodGet, "/v1/customers/"+customer+"/adoption", key, nil)
+	if r.status == http.StatusNotFound {
+		return ""
+	}
+	if r.status != http.StatusOK {
+		t.Fatalf("adoption of %s: %d %s", customer, r.status, r.body)
+	}
+	a := r.json(t)
+	return fmt.Sprintf("score %v %v, %v users of %v seats, %v of %v features", a["score"], a["band"], a["activeUsers"], a["seats"],
+		a["featuresUsed"], a["featuresAvailable"])
 }
 
 func (s *system) readsOf(t *testing.T, key, customer string) mergeReads {
@@ -105,6 +135,7 @@ func (s *system) readsOf(t *testing.T, key, customer string) mergeReads {
 	if v := s.do(t, http.MethodGet, "/v1/customers/"+customer+"/value", key, nil); v.status == http.StatusOK {
 		r.value = fmt.Sprint(v.json(t)["orderCount"])
 	}
+	r.adoption = s.adoptionOf(t, key, customer)
 	return r
 }
 
@@ -130,6 +161,15 @@ func TestMergeCustomersEverywhere(t *testing.T) {
 		// Three orders and an active monthly subscription: a CLIENT (the duplicate's REPEAT_CUSTOMER
 		// is not simply kept, nor the furthest stage taken).
 		stage: "LIFECYCLE_STAGE_CLIENT", value: "3",
+		// Adoption from the combined usage (recency 40 + features used 30 * 2/2 + users per seat
+		// 30 * min(2, 1)/1): the monthly subscription's one seat, ada and bob this month, reports
+		// and pipeline both used of the two the products give, all used just now. Neither record
+		// had it alone (the survivor 85: one user, one feature; the duplicate 55: no seats).
+		adoption: "score 100 ADOPTION_BAND_HEALTHY, 2 users of 1 seats, 2 of 2 features",
+	}
+	if a.adoption != "score 85 ADOPTION_BAND_HEALTHY, 1 users of 1 seats, 1 of 2 features" ||
+		b.adoption != "score 55 ADOPTION_BAND_NEEDS_ATTENTION, 2 users of <nil> seats, 1 of 2 features" {
+		t.Fatalf("adoption before the merge: survivor %q, duplicate %q", a.adoption, b.adoption)
 	}
 	wantHistory := sorted(a.history, b.history)
 
@@ -140,8 +180,8 @@ func TestMergeCustomersEverywhere(t *testing.T) {
 
 	got := waitFor(t, "the survivor's reads after the merge", func() mergeReads { return sys.readsOf(t, key, w.survivor) },
 		func(r mergeReads) bool {
-			return fmt.Sprint(r.orders, r.tickets, r.subscriptions, r.nps, r.balance, r.stage, r.value) ==
-				fmt.Sprint(want.orders, want.tickets, want.subscriptions, want.nps, want.balance, want.stage, want.value)
+			return fmt.Sprint(r.orders, r.tickets, r.subscriptions, r.nps, r.balance, r.stage, r.value, r.adoption) ==
+				fmt.Sprint(want.orders, want.tickets, want.subscriptions, want.nps, want.balance, want.stage, want.value, want.adoption)
 		})
 	if !isSubsequence(wantHistory, sorted(got.history)) {
 		t.Errorf("survivor's history %v does not hold both histories %v", got.history, wantHistory)
@@ -150,7 +190,7 @@ func TestMergeCustomersEverywhere(t *testing.T) {
 		func(r mergeReads) bool {
 			return len(r.orders)+len(r.tickets)+len(r.subscriptions)+len(r.nps) == 0 && r.stage == ""
 		})
-	if gone.balance != 0 || gone.value != "" {
+	if gone.balance != 0 || gone.value != "" || gone.adoption != "" {
 		t.Errorf("the duplicate still has %+v", gone)
 	}
 

@@ -8,7 +8,7 @@ import (
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
-// MergeStore re-points a merged customer's subscriptions and entitlements.
+// MergeStore re-points a merged customer's subscriptions, entitlements and usage.
 type MergeStore interface {
 	// MoveSubscriptions re-points up to limit of the merged customer's subscriptions (with their
 	// grants, owned counts and seats) in one atomic write; 0 when none are left.
@@ -16,25 +16,39 @@ type MergeStore interface {
 	// MoveGrantHistory gives the survivor how the merged customer's grants ended, for products
 	// the survivor has no such record of, and drops the merged customer's.
 	MoveGrantHistory(ctx context.Context, tenant, merged, survivor string) error
+	// MoveUsage adds the merged customer's usage counters to the survivor's in one atomic write
+	// (totals added, last uses the later, users and months united) and deletes the merged
+	// customer's usage keys, announced adoption and rescoring; with nothing left, it does nothing.
+	MoveUsage(ctx context.Context, tenant, merged, survivor string) error
 }
 
 // mergeBatch is how many subscriptions one atomic write of a merge re-points.
 const mergeBatch = 100
 
+// Merges re-point a merged customer's product records to the survivor.
+type Merges struct {
+	store MergeStore
+	usage *Usage
+}
+
+// NewMerges returns the merge reaction; usage rescores the survivor afterwards.
+func NewMerges(store MergeStore, usage *Usage) *Merges {
+	return &Merges{store: store, usage: usage}
+}
+
 // OnCustomerMerged re-points the merged customer's subscriptions and entitlements to the
-// survivor, a batch at a time. Each batch takes the next of what the merged customer still has,
-// so a redelivered event, or one whose consumer died half-way, does only what is left.
-func (s *Subscriptions) OnCustomerMerged(ctx context.Context, ev *eventv1.Event, p *marketingv1.CustomerMerged) error {
+// survivor, a batch at a time, then moves its usage and scores the survivor's adoption again
+// from the combined counters (announcing a band change like usage does). Each step takes what
+// the merged customer still has, so a redelivered event, or one whose consumer died half-way,
+// does only what is left. Usage moves after the subscriptions: a usage write names the
+// subscription's version, so none lands on the merged customer once its subscriptions moved.
+func (m *Merges) OnCustomerMerged(ctx context.Context, ev *eventv1.Event, p *marketingv1.CustomerMerged) error {
 	tenant, survivor, merged := ev.GetTenantId(), p.GetSurvivorCustomerId(), p.GetMergedCustomerId()
 	if survivor == "" || merged == "" || survivor == merged {
 		return nil
 	}
-	store, ok := s.store.(MergeStore)
-	if !ok {
-		return errors.New("product: the store cannot merge customers")
-	}
 	for {
-		n, err := store.MoveSubscriptions(ctx, tenant, merged, survivor, mergeBatch)
+		n, err := m.store.MoveSubscriptions(ctx, tenant, merged, survivor, mergeBatch)
 		if errors.Is(err, ErrStale) {
 			continue // a subscription changed under the batch: read it again
 		}
@@ -45,5 +59,11 @@ func (s *Subscriptions) OnCustomerMerged(ctx context.Context, ev *eventv1.Event,
 			break
 		}
 	}
-	return store.MoveGrantHistory(ctx, tenant, merged, survivor)
+	if err := m.store.MoveGrantHistory(ctx, tenant, merged, survivor); err != nil {
+		return err
+	}
+	if err := m.store.MoveUsage(ctx, tenant, merged, survivor); err != nil {
+		return err
+	}
+	return m.usage.rescore(ctx, tenant, survivor)
 }

@@ -100,16 +100,13 @@ func NewUsage(store UsageStore, subs SubscriptionStore, catalog CatalogStore, pu
 // Record counts a use of a feature on an active subscription and rescores the customer's adoption;
 // when the band moves, the new adoption and a "product.adoption.changed" event commit with the
 // usage, conditional on the adoption read, so each band change is announced once.
+//
+// The write is also conditional on the subscription as read: one that changed meanwhile (a
+// renewal, an end, a merge moving it to another customer) is read again, so the usage counts for
+// the customer the subscription belongs to when it commits.
 func (u *Usage) Record(ctx context.Context, tenant, subscriptionID string, in *UsageRecord) (*UsageRecord, error) {
-	sub, err := u.subs.GetSubscription(ctx, tenant, subscriptionID)
-	if err != nil {
-		return nil, err
-	}
-	if !IsEntitling(sub) {
-		return nil, ErrSubscriptionEnded
-	}
 	rec := proto.CloneOf(in)
-	rec.SubscriptionId = sub.GetId()
+	rec.SubscriptionId = subscriptionID
 	now := u.now().UTC()
 	if rec.Time == nil {
 		rec.Time = timestamppb.New(now)
@@ -119,6 +116,13 @@ func (u *Usage) Record(ctx context.Context, tenant, subscriptionID string, in *U
 		return nil, ErrFutureUsage
 	}
 	for range changeAttempts {
+		sub, err := u.subs.GetSubscription(ctx, tenant, subscriptionID)
+		if err != nil {
+			return nil, err
+		}
+		if !IsEntitling(sub) {
+			return nil, ErrSubscriptionEnded
+		}
 		w, err := u.write(ctx, tenant, sub, rec, now)
 		if err != nil {
 			return nil, err
@@ -203,6 +207,9 @@ func (u *Usage) rescore(ctx context.Context, tenant, customerID string) error {
 		in, err := u.store.AdoptionInputs(ctx, tenant, customerID, now, "")
 		if err != nil {
 			return err
+		}
+		if !in.Known { // merged into another customer: nothing to score, off the schedule
+			return u.store.Rescore(ctx, tenant, customerID, nil, time.Time{})
 		}
 		products, err := u.catalog.GetProducts(ctx, tenant, in.Owned)
 		if err != nil {

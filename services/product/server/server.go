@@ -33,6 +33,7 @@ type Service struct {
 	rpc           *rpc.Server
 	subscriptions *product.Subscriptions
 	usage         *product.Usage
+	merges        *product.Merges
 	deps          platform.Deps
 }
 
@@ -65,6 +66,7 @@ func New(deps platform.Deps) (*Service, error) {
 		}, deps.PageTokens),
 		subscriptions: subs,
 		usage:         usage,
+		merges:        product.NewMerges(store, usage),
 		deps:          deps,
 	}, nil
 }
@@ -75,10 +77,11 @@ func (*Service) Name() string { return Name }
 // Register implements platform.Service.
 func (s *Service) Register(r grpc.ServiceRegistrar) { s.rpc.Register(r) }
 
-// Subscriptions implements platform.Reactor: placed orders become subscriptions and entitlements.
+// Subscriptions implements platform.Reactor: placed orders become subscriptions and entitlements;
+// a customer merge moves the merged customer's subscriptions, entitlements and usage.
 func (s *Service) Subscriptions() []events.Subscription {
 	return events.Subscribe(Name, events.On(salesv1.EventOrderPlaced, s.subscriptions.OnOrderPlaced),
-		events.On(marketingv1.EventCustomerMerged, s.subscriptions.OnCustomerMerged))
+		events.On(marketingv1.EventCustomerMerged, s.merges.OnCustomerMerged))
 }
 
 // RunBackground implements platform.Background: on a timer, over every partition, the renewal sweep
