@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -223,6 +224,55 @@ func TestTheCustomerCheckForgetsErasedAndMergedCustomers(t *testing.T) {
 	if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "CUSTOMER_MERGED") || !strings.Contains(string(r.body), survivor) {
 		t.Errorf("ticket of the merged customer: %d %s, want 400 CUSTOMER_MERGED naming %s", r.status, r.body, survivor)
 	}
+}
+
+// TestEveryReplicaForgetsErasedAndMergedCustomers runs two processes of the whole suite on one
+// Redis, as two replicas: both remember that customers exist (each took a ticket about them, and
+// answered the customer 360 of one), and when one replica erases or merges a customer, the other
+// refuses the next ticket (support's check) and 360 (sales' check) within a second, although a
+// consumer group gives the event to one of them only: marketing announces the change on a pub/sub
+// channel every process follows.
+func TestEveryReplicaForgetsErasedAndMergedCustomers(t *testing.T) {
+	one, other := startSystem(t), startSystem(t)
+	_, key := one.newKey(t, "", "admin")
+	ticket := func(sys *system, customer string) response {
+		return sys.do(t, http.MethodPost, "/v1/tickets", key, []byte(`{"customerId":"`+customer+`","subject":"Help"}`))
+	}
+	c360 := func(sys *system, customer string) response {
+		return sys.do(t, http.MethodGet, "/v1/customers/"+customer, key, nil)
+	}
+	lead := one.captureLead(t, key, `{"email":"replicas.erased@example.com"}`)
+	erased := str(lead, "customerId")
+	survivor := str(one.captureLead(t, key, `{"email":"replicas.survivor@example.com"}`), "customerId")
+	merged := str(one.captureLead(t, key, `{"email":"replicas.merged@example.com"}`), "customerId")
+	for _, sys := range []*system{one, other} {
+		for _, r := range []response{ticket(sys, erased), ticket(sys, merged), c360(sys, erased)} {
+			if r.status != http.StatusOK {
+				t.Fatalf("before the erase and merge: %d %s", r.status, r.body)
+			}
+		}
+	}
+	// refusedWithinASecond polls the other replica's answer until it has status and names want,
+	// for at most a second after the change answered.
+	refusedWithinASecond := func(what string, call func() response, status int, want string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Second)
+		for {
+			r := call()
+			if r.status == status && strings.Contains(string(r.body), want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the other replica still answers %d %s a second later, want %d naming %s", what, r.status, r.body, status, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	one.ok(t, http.MethodDelete, "/v1/leads/"+str(lead, "id"), key, "")
+	refusedWithinASecond("a ticket after the erase", func() response { return ticket(other, erased) }, http.StatusNotFound, "CUSTOMER_NOT_FOUND")
+	refusedWithinASecond("the 360 after the erase", func() response { return c360(other, erased) }, http.StatusNotFound, "NOT_FOUND")
+	one.ok(t, http.MethodPost, "/v1/customers/"+survivor+":merge", key, `{"mergedCustomerId":"`+merged+`"}`)
+	refusedWithinASecond("a ticket after the merge", func() response { return ticket(other, merged) }, http.StatusBadRequest, survivor)
 }
 
 // TestWritesAboutACustomerWithMarketingDown: with marketing unreachable, an order cannot check

@@ -2,11 +2,12 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crmcycle/crm/pkg/redisconn"
 )
 
 // Authenticator resolves secrets to principals, caching answers briefly so that a request costs no
@@ -72,45 +73,18 @@ func (a *Authenticator) Authenticate(ctx context.Context, secret string) (Princi
 }
 
 // Run listens for revoked and rotated keys on rdb until ctx is done, dropping their cached
-// secrets, and writes last-used times every usedFlush. Whenever the subscription (re)starts, the
-// whole cache is dropped: a change published while it was down must not live out the TTL.
+// secrets, and writes last-used times every usedFlush. Whenever the subscription (re)starts or
+// breaks, the whole cache is dropped: a change published meanwhile must not live out the TTL.
 func (a *Authenticator) Run(ctx context.Context, rdb redis.UniversalClient) error {
-	sub := rdb.Subscribe(ctx, KeysChanged)
-	defer sub.Close()
 	defer a.flushUsed(context.WithoutCancel(ctx))
 	nextFlush := a.now().Add(usedFlush)
-	for ctx.Err() == nil {
-		msg, err := sub.ReceiveTimeout(ctx, time.Second)
-		switch m := msg.(type) {
-		case *redis.Subscription: // (re)subscribed: what was published meanwhile is unknown
-			a.dropAll()
-		case *redis.Message:
-			a.drop(m.Payload)
-		}
-		if err != nil && !isTimeout(err) && ctx.Err() == nil {
-			a.dropAll() // disconnected: go-redis reconnects on the next receive
-			pauseFor(ctx, 100*time.Millisecond)
-		}
+	redisconn.Follow(ctx, rdb, KeysChanged, a.drop, a.dropAll, func() {
 		if now := a.now(); now.After(nextFlush) {
 			a.flushUsed(ctx)
 			nextFlush = now.Add(usedFlush)
 		}
-	}
+	})
 	return nil
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
-}
-
-func pauseFor(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 func (a *Authenticator) dropAll() {

@@ -314,6 +314,13 @@ func (w *Write) Append(stream string, event []byte) *Write {
 	return w.keyOp("xadd", stream, 1).bytes(event)
 }
 
+// Publish announces message on a pub/sub channel in the same script, after the write's checks:
+// listeners hear of the change exactly when it is made (a refused write publishes nothing). A
+// channel is not a key: it has no hash tag to share.
+func (w *Write) Publish(channel, message string) *Write {
+	return w.op("pub", 2).str(channel).str(message)
+}
+
 // Run executes the write in one round trip.
 func (w *Write) Run(ctx context.Context, rdb redis.Scripter) error {
 	if w.err != nil {
@@ -353,6 +360,9 @@ func (w *Write) prepare() ([]string, error) {
 	w.ran = true
 	keys := w.keys
 	w.args[0], w.args[1] = "", w.ops
+	if len(w.keys) == 0 { // only announcements
+		return nil, nil
+	}
 	if tag := hashTag(w.keys[0]); keyspace.IsPartitionTag(tag) {
 		keys, w.args[0] = append(w.keys[:len(w.keys):len(w.keys)], keyspace.MarkerKey(tag)), "marked"
 	}

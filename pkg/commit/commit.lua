@@ -103,6 +103,8 @@ for _, op in ipairs(ops) do
     end
   elseif code == 'xadd' then
     redis.call('XADD', key, '*', 'e', a[2])
+  elseif code == 'pub' then
+    redis.call('PUBLISH', a[1], a[2])
   end
 end
 return { 'ok' }

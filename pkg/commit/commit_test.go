@@ -602,6 +602,43 @@ func TestExpectExistsWritesNothingWhenMissing(t *testing.T) {
 	}
 }
 
+// TestPublishAnnouncesOnlyWritesMade: a write's announcement reaches a listener when the write is
+// made, and a refused write announces nothing.
+func TestPublishAnnouncesOnlyWritesMade(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	channel := "test:" + f.scope.Key("changed")
+	sub := f.rdb.Subscribe(ctx, channel)
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil { // the subscription is confirmed
+		t.Fatal(err)
+	}
+	lead := f.lead("l1")
+	write := func(version, message string) error {
+		return commit.New().Put(lead, []byte("x"), version).ExpectVersion(lead, "").Publish(channel, message).Run(ctx, f.rdb)
+	}
+	if err := write("1", "first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("2", "refused"); !errors.Is(err, commit.ErrVersionMismatch) {
+		t.Fatalf("second write: %v, want a version mismatch", err)
+	}
+	if err := commit.New().Publish(channel, "alone").Run(ctx, f.rdb); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 2 {
+		msg, err := sub.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, msg.Payload)
+	}
+	if fmt.Sprint(got) != "[first alone]" {
+		t.Errorf("announcements = %v, want [first alone] (nothing of the refused write)", got)
+	}
+}
+
 func TestExpectAbsentWritesNothingWhenPresent(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()

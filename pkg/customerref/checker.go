@@ -2,16 +2,17 @@ package customerref
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/crmcycle/crm/pkg/apierr"
-	"github.com/crmcycle/crm/pkg/events"
-	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	"github.com/crmcycle/crm/pkg/redisconn"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -45,13 +46,17 @@ const (
 // unavailable (a read is idempotent).
 //
 // Positive answers are remembered for a short while (TTL): a customer only stops existing by an
-// erase or a merge, and the events announcing those drop the answer (Routes). Negative answers
-// are never remembered, so a customer registered a moment ago (a capture, a contact) passes at
-// once. The events reach one replica of a service's consumer group; the others forget at most TTL
-// later.
+// erase or a merge, and marketing announces those on the pub/sub channel Ended in the same write,
+// which every process's checker follows (Run), so every replica forgets at once (a consumer group
+// would tell one replica only). Negative answers are never remembered, so a customer registered a
+// moment ago (a capture, a contact) passes at once.
 type Checker struct {
 	dial  func() (*grpc.ClientConn, error)
 	known *expirable.LRU[string, struct{}]
+	// forgotten counts what was forgotten, under mu: an answer that was on its way while a
+	// customer was forgotten is not remembered (it may predate the erase or merge).
+	mu        sync.Mutex
+	forgotten uint64
 }
 
 // NewChecker returns a checker reaching marketing through dial (called per check; the pool behind
@@ -69,6 +74,9 @@ func (c *Checker) Check(ctx context.Context, tenant, customer, field string) err
 	if _, ok := c.known.Get(cacheKey(tenant, customer)); ok {
 		return nil
 	}
+	c.mu.Lock()
+	before := c.forgotten
+	c.mu.Unlock()
 	conn, err := c.dial()
 	if err != nil {
 		return ErrUnavailable.Wrap(err)
@@ -99,24 +107,40 @@ func (c *Checker) Check(ctx context.Context, tenant, customer, field string) err
 	if survivor := resp.GetCustomer().GetMergedInto(); survivor != "" {
 		return Merged(field, survivor)
 	}
-	c.known.Add(cacheKey(tenant, customer), struct{}{})
+	c.mu.Lock()
+	if c.forgotten == before {
+		c.known.Add(cacheKey(tenant, customer), struct{}{})
+	}
+	c.mu.Unlock()
 	return nil
 }
 
 // Forget drops a remembered positive answer: the customer was erased or merged.
-func (c *Checker) Forget(tenant, customer string) { c.known.Remove(cacheKey(tenant, customer)) }
+func (c *Checker) Forget(tenant, customer string) { c.forget(cacheKey(tenant, customer)) }
 
-// Routes are the events that end a customer: a service subscribes them (in a consumer group of
-// its own, beside any other reaction to the same events) so its checker forgets the customer.
-func (c *Checker) Routes() []events.Route {
-	return []events.Route{
-		events.On(marketingv1.EventCustomerErased, func(_ context.Context, ev *eventv1.Event, p *marketingv1.CustomerErased) error {
-			c.Forget(ev.GetTenantId(), p.GetCustomerId())
-			return nil
-		}),
-		events.On(marketingv1.EventCustomerMerged, func(_ context.Context, ev *eventv1.Event, p *marketingv1.CustomerMerged) error {
-			c.Forget(ev.GetTenantId(), p.GetMergedCustomerId())
-			return nil
-		}),
+// forget drops the answer of key, or every answer when key is "".
+func (c *Checker) forget(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.forgotten++
+	if key == "" {
+		c.known.Purge()
+		return
 	}
+	c.known.Remove(key)
+}
+
+// Ended is the pub/sub channel on which marketing announces, in the write of an erase or a merge,
+// the customer that stopped existing (EndedMessage).
+const Ended = "crm:{customers}:ended"
+
+// EndedMessage is the announcement on Ended of a tenant's customer.
+func EndedMessage(tenant, customer string) string { return cacheKey(tenant, customer) }
+
+// Run follows Ended on rdb until ctx is done, forgetting each customer announced; whenever the
+// subscription (re)starts or breaks it forgets everything, since an announcement may have been
+// missed. A process runs it beside its services (they run it as background work).
+func (c *Checker) Run(ctx context.Context, rdb redis.UniversalClient) error {
+	redisconn.Follow(ctx, rdb, Ended, c.forget, func() { c.forget("") }, nil)
+	return nil
 }

@@ -133,6 +133,8 @@ func (s *Store) MergeCustomers(ctx context.Context, tenant string, m marketing.C
 	for _, x := range m.MergedPrev.GetExternalIds() {
 		w.HSet(k.customerExternal(), x, m.Survivor.GetId())
 	}
+	// Every process's customer check forgets the merged customer as the merge commits.
+	w.Publish(customerref.Ended, customerref.EndedMessage(tenant, m.Merged.GetId()))
 	err := w.Append(k.Stream(), m.Event).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale

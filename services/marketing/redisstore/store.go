@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/customerref"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/page"
@@ -303,6 +304,8 @@ func (s *Store) EraseLead(ctx context.Context, tenant string, lead *marketing.Le
 	w.Move(k.indexes(lead), nil)
 	if person != nil {
 		k.eraseCustomer(w, person)
+		// Every process's customer check forgets the person as the erase commits.
+		w.Publish(customerref.Ended, customerref.EndedMessage(tenant, person.GetId()))
 	}
 	err := appendAll(w, k.Stream(), events).Run(ctx, s.rdb)
 	if errors.Is(err, commit.ErrVersionMismatch) {

@@ -3,10 +3,12 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"buf.build/go/protovalidate"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/customerref"
@@ -34,11 +36,13 @@ type Service struct {
 	rpc       *rpc.Server
 	reactions *sales.Reactions
 	known     *customerref.Checker
+	redis     redis.UniversalClient
 }
 
 var (
-	_ platform.Service = (*Service)(nil)
-	_ platform.Reactor = (*Service)(nil)
+	_ platform.Service    = (*Service)(nil)
+	_ platform.Reactor    = (*Service)(nil)
+	_ platform.Background = (*Service)(nil)
 )
 
 // New builds the service from the process's shared parts.
@@ -73,7 +77,7 @@ func New(deps platform.Deps) (*Service, error) {
 	}
 	pricer := productclient.New(product)
 	opportunities := sales.NewOpportunities(env, pricer)
-	return &Service{reactions: sales.NewReactions(env), known: known, rpc: rpc.New(rpc.UseCases{
+	return &Service{reactions: sales.NewReactions(env), known: known, redis: deps.Redis, rpc: rpc.New(rpc.UseCases{
 		Accounts:      sales.NewAccounts(env),
 		Conversions:   sales.NewConversions(env, registry, opportunities),
 		Pipelines:     sales.NewPipelines(env),
@@ -91,11 +95,14 @@ func New(deps platform.Deps) (*Service, error) {
 }
 
 // Subscriptions implements platform.Reactor: sales follows marketing's customer merges, so a
-// person's value counts the orders of both records; in a group of its own, the customer check
-// forgets erased and merged customers.
+// person's value counts the orders of both records.
 func (s *Service) Subscriptions() []events.Subscription {
-	return append(events.Subscribe(Name, s.reactions.Routes()...), events.Subscribe(Name+".customers", s.known.Routes()...)...)
+	return events.Subscribe(Name, s.reactions.Routes()...)
 }
+
+// RunBackground implements platform.Background: the customer check hears of erased and merged
+// customers (every process does, not one replica of a consumer group).
+func (s *Service) RunBackground(ctx context.Context) error { return s.known.Run(ctx, s.redis) }
 
 // Name implements platform.Service.
 func (s *Service) Name() string { return Name }

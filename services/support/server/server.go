@@ -73,17 +73,17 @@ func (s *Service) Name() string { return Name }
 // Register implements platform.Service.
 func (s *Service) Register(r grpc.ServiceRegistrar) { s.rpc.Register(r) }
 
-// Subscriptions implements platform.Reactor: in a group of its own, the customer check forgets
-// erased and merged customers; support's own group re-points a merged customer's tickets.
+// Subscriptions implements platform.Reactor: support re-points a merged customer's tickets.
 func (s *Service) Subscriptions() []events.Subscription {
-	return append(events.Subscribe(Name+".customers", s.known.Routes()...),
-		events.Subscribe(Name, events.On(marketingv1.EventCustomerMerged, s.merges.OnCustomerMerged))...)
+	return events.Subscribe(Name, events.On(marketingv1.EventCustomerMerged, s.merges.OnCustomerMerged))
 }
 
-// RunBackground implements platform.Background: every sweepInterval it sweeps every partition's
-// schedules. Several processes may sweep at once: each change is a versioned commit, so a breach or
-// close happens once whoever gets there first.
+// RunBackground implements platform.Background: the customer check hears of erased and merged
+// customers (every process does, not one replica of a consumer group), and every sweepInterval it
+// sweeps every partition's schedules. Several processes may sweep at once: each change is a
+// versioned commit, so a breach or close happens once whoever gets there first.
 func (s *Service) RunBackground(ctx context.Context) error {
+	go func() { _ = s.known.Run(ctx, s.deps.Redis) }()
 	platform.EveryPartition(ctx, s.deps, "support.sla", sweepInterval, func(ctx context.Context, p int) error {
 		r, err := s.sweep.Partition(ctx, p)
 		if r.Breaches+r.Closed > 0 {
