@@ -12,6 +12,10 @@ import (
 // Commands records the commands a client sends, by name and in order (a pipeline's one by one),
 // for tests that count what a call costs Redis. Attach it with the client's AddHook.
 type Commands struct {
+	// Only, when set, counts only the commands sent with a context it accepts (e.g. those of a
+	// request being served, leaving out event consumers sharing the client).
+	Only func(ctx context.Context) bool
+
 	mu    sync.Mutex
 	names []string
 	trips int // round trips: a pipeline is one
@@ -26,7 +30,9 @@ func (c *Commands) DialHook(next redis.DialHook) redis.DialHook { return next }
 // ProcessHook implements redis.Hook.
 func (c *Commands) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.record(cmd)
+		if c.Only == nil || c.Only(ctx) {
+			c.record(cmd)
+		}
 		return next(ctx, cmd)
 	}
 }
@@ -34,7 +40,9 @@ func (c *Commands) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 // ProcessPipelineHook implements redis.Hook.
 func (c *Commands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.record(cmds...)
+		if c.Only == nil || c.Only(ctx) {
+			c.record(cmds...)
+		}
 		return next(ctx, cmds)
 	}
 }
