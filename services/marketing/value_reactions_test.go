@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -227,4 +228,73 @@ func independentMatch(r *marketingv1.SegmentRule, v *salesv1.CustomerValue, now 
 		return false
 	}
 	return true
+}
+
+// TestAMergeTakesTheMergedValueOutOfTheHistory: the repeat customers' history (the span and count
+// that value ranks read) sums the values marketing keeps. A merge removes the merged customer's
+// value, and sales then restates the survivor with the combined orders: the history must equal an
+// independent sum over the values kept, and a redelivered merge changes nothing.
+func TestAMergeTakesTheMergedValueOutOfTheHistory(t *testing.T) {
+	f := newReactionFixture(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(13, 4))
+	now := time.Now()
+	values := map[string]*salesv1.CustomerValue{}
+	var customers []string
+	for i := range 6 {
+		customer := f.capture(t, fmt.Sprintf("merge-value%d@example.com", i), "", "").GetCustomerId()
+		v := generatedValue(rng, customer, now)
+		for v.GetOrderCount() < 2 { // both sides of the merge are repeat customers
+			v = generatedValue(rng, customer, now)
+		}
+		values[customer] = v
+		customers = append(customers, customer)
+		f.handle(t, f.publish(t, salesv1.EventCustomerValueChanged.Of(&salesv1.CustomerValueChanged{Value: v}), customer))
+	}
+	history := func() (span, repeat int64) {
+		t.Helper()
+		got, err := f.rdb.HMGet(ctx, f.keys.Scope("marketing", f.tenant).Key("value-history"), "span_ms", "repeat").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := func(v any) int64 { s, _ := v.(string); x, _ := strconv.ParseInt(s, 10, 64); return x }
+		return n(got[0]), n(got[1])
+	}
+	independent := func() (span, repeat int64) {
+		for _, v := range values {
+			if v.GetOrderCount() >= 2 {
+				span += v.GetLastOrderTime().AsTime().Sub(v.GetFirstOrderTime().AsTime()).Milliseconds()
+				repeat++
+			}
+		}
+		return span, repeat
+	}
+	check := func(when string) {
+		t.Helper()
+		gotSpan, gotRepeat := history()
+		wantSpan, wantRepeat := independent()
+		if gotSpan != wantSpan || gotRepeat != wantRepeat {
+			t.Fatalf("%s: history span %d, repeat %d; want %d, %d", when, gotSpan, gotRepeat, wantSpan, wantRepeat)
+		}
+	}
+	check("before the merge")
+
+	survivor, merged := customers[0], customers[1]
+	f.deliverTwice(t, f.publish(t, marketingv1.EventCustomerMerged.Of(&marketingv1.CustomerMerged{SurvivorCustomerId: survivor, MergedCustomerId: merged}), survivor))
+	s, m := values[survivor], values[merged]
+	delete(values, merged)
+	check("after the merge, before sales restates the survivor")
+
+	combined := proto.CloneOf(s) // as sales restates the survivor: both customers' orders
+	combined.OrderCount = s.GetOrderCount() + m.GetOrderCount()
+	if m.GetLastOrderTime().AsTime().After(s.GetLastOrderTime().AsTime()) {
+		combined.LastOrderTime = m.GetLastOrderTime()
+	}
+	if m.GetFirstOrderTime().AsTime().Before(s.GetFirstOrderTime().AsTime()) {
+		combined.FirstOrderTime = m.GetFirstOrderTime()
+	}
+	combined.Etag = fmt.Sprint(combined.GetOrderCount())
+	values[survivor] = combined
+	f.handle(t, f.publish(t, salesv1.EventCustomerValueChanged.Of(&salesv1.CustomerValueChanged{Value: combined}), survivor))
+	check("after sales restated the survivor")
 }

@@ -297,9 +297,16 @@ func (s *Store) CommitMerge(ctx context.Context, tenant string, r *marketing.Mer
 	}
 
 	// What sales said the merged customer is worth: sales restates the survivor's value after
-	// the merge; the merged customer's leaves the rankings.
+	// the merge; the merged customer's leaves the rankings and the repeat customers' history
+	// (which sums the kept values, so the restated survivor counts the combined orders once).
 	if v := mg.value; v != nil {
 		w.ExpectVersion(k.customerValue(merged), v.GetEtag()).Delete(k.customerValue(merged)).Move(k.valueMembers(v), nil)
+		if span := salesv1.RepeatSpan(v); span != 0 {
+			w.HIncrBy(k.valueHistory(), fieldSpanSum, -span)
+		}
+		if v.GetOrderCount() >= 2 {
+			w.HIncrBy(k.valueHistory(), fieldRepeat, -1)
+		}
 	}
 
 	// Leads: the merged customer's lead belongs to the survivor; both carry the combined consent.
