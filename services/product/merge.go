@@ -10,6 +10,9 @@ import (
 
 // MergeStore re-points a merged customer's subscriptions, entitlements and usage.
 type MergeStore interface {
+	// RecordMerge notes that merged now lives on as survivor, so an order about merged that
+	// arrives later is placed for the survivor (PlaceOrder refuses it with a *MergedError).
+	RecordMerge(ctx context.Context, tenant, merged, survivor string) error
 	// MoveSubscriptions re-points up to limit of the merged customer's subscriptions (with their
 	// grants, owned counts and seats) in one atomic write; 0 when none are left.
 	MoveSubscriptions(ctx context.Context, tenant, merged, survivor string, limit int) (int, error)
@@ -46,6 +49,11 @@ func (m *Merges) OnCustomerMerged(ctx context.Context, ev *eventv1.Event, p *mar
 	tenant, survivor, merged := ev.GetTenantId(), p.GetSurvivorCustomerId(), p.GetMergedCustomerId()
 	if survivor == "" || merged == "" || survivor == merged {
 		return nil
+	}
+	// First, so that no order committed after this point grants anything to the merged customer:
+	// what is committed before it is moved below.
+	if err := m.store.RecordMerge(ctx, tenant, merged, survivor); err != nil {
+		return err
 	}
 	for {
 		n, err := m.store.MoveSubscriptions(ctx, tenant, merged, survivor, mergeBatch)

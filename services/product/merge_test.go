@@ -23,6 +23,7 @@ import (
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 	"github.com/crmcycle/crm/services/product"
 	"github.com/crmcycle/crm/services/product/redisstore"
@@ -534,4 +535,59 @@ func TestUsageDuringAMergeCountsForTheSurvivor(t *testing.T) {
 	if !slices.Contains(users, "u8") || !slices.Contains(users, "u9") {
 		t.Errorf("survivor's users %v miss the records' users", users)
 	}
+}
+
+// TestAnOrderAcrossAMergeGrantsTheSurvivor: an order about the duplicate whose event is handled
+// after the merge (placed just before it), and one whose write comes right after the merge ran
+// between its reads and its commit, both grant the survivor; nothing is left under the duplicate.
+func TestAnOrderAcrossAMergeGrantsTheSurvivor(t *testing.T) {
+	f := newFixture(t)
+	f.buildMergeWorld(t)
+	ctx := context.Background()
+	before := len(f.subscriptionsOf(t, survivorID))
+	eventsBefore := eventsAbout(f.productState(t), mergedID)
+
+	// The order's reads done, the merge runs to its end, then the order's write.
+	hooked := redistest.Client(t)
+	hooked.AddHook(&beforeWrite{part: ":merged-customers", run: func() {
+		if err := f.merge(t, f.rdb); err != nil {
+			t.Error(err)
+		}
+	}})
+	store := redisstore.New(hooked, f.keys)
+	subs := product.NewSubscriptions(store, store, events.Publisher{Producer: "product", Propagator: propagation.TraceContext{}}, f.clock.Now)
+	onSales := events.Subscribe("product", events.On(salesv1.EventOrderPlaced, subs.OnOrderPlaced))[0].Handle
+	if err := onSales(ctx, f.orderEvent(t, mergedID, line(addOnProduct, 2))); err != nil {
+		t.Fatal(err)
+	}
+	// The merge done, a late event about the duplicate.
+	if err := f.onSales(ctx, f.orderEvent(t, mergedID, line(suiteProduct, 1), line(setupProduct, 1))); err != nil {
+		t.Fatal(err)
+	}
+
+	if got := f.subscriptionsOf(t, mergedID); len(got) != 0 {
+		t.Errorf("%d subscriptions under the merged customer, want none", len(got))
+	}
+	if left := keysNaming(f.productState(t), mergedID); len(left) > 0 {
+		t.Errorf("keys naming the merged customer after orders across the merge: %v", left)
+	}
+	// The duplicate's addOns + setup moved, and the two orders' three lines.
+	if got, want := len(f.subscriptionsOf(t, survivorID)), before+addOns+1+3; got != want {
+		t.Errorf("survivor has %d subscriptions, want %d", got, want)
+	}
+	if got := eventsAbout(f.productState(t), mergedID); got != eventsBefore {
+		t.Errorf("events about the merged customer: %s, want only those before the orders: %s", got, eventsBefore)
+	}
+}
+
+// eventsAbout is the state's event tallies about the customer.
+func eventsAbout(state map[string]string, customer string) string {
+	var out []string
+	for k, v := range state {
+		if strings.HasPrefix(k, "event ") && strings.HasSuffix(k, " "+customer) {
+			out = append(out, k+"="+v)
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
 }

@@ -2,10 +2,13 @@ package product
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/etag"
@@ -19,8 +22,29 @@ import (
 // and an entitlement per one-time line, and counts its co-purchases, all in one commit under the
 // event's redelivery guard, so a redelivered or concurrently delivered event changes nothing the
 // second time. Lines of products the catalog does not know are skipped: there is nothing to grant.
+//
+// An order about a customer merged meanwhile (placed just before the merge, its event handled
+// after the merge moved the customer's subscriptions) is refused by the store and placed again for
+// the survivor, so nothing is ever granted to a merged customer.
 func (s *Subscriptions) OnOrderPlaced(ctx context.Context, ev *eventv1.Event, placed *salesv1.OrderPlaced) error {
-	order, tenant := placed.GetOrder(), ev.GetTenantId()
+	order := placed.GetOrder()
+	for range mergeHops {
+		err := s.placeOrder(ctx, ev, order)
+		var merged *MergedError
+		if !errors.As(err, &merged) {
+			return err
+		}
+		order = proto.CloneOf(order)
+		order.CustomerId = merged.Survivor
+	}
+	return fmt.Errorf("product: order %s: its customer was merged more than %d times over", order.GetId(), mergeHops)
+}
+
+// mergeHops bounds how many merges an order follows (a survivor may itself be merged later).
+const mergeHops = 8
+
+func (s *Subscriptions) placeOrder(ctx context.Context, ev *eventv1.Event, order *salesv1.Order) error {
+	tenant := ev.GetTenantId()
 	ids := make([]string, len(order.GetLines()))
 	for i, l := range order.GetLines() {
 		ids[i] = l.GetProductId()

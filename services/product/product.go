@@ -29,6 +29,12 @@ var (
 // ErrStale means a resource changed between read and write.
 var ErrStale = errors.New("product: resource changed since it was read")
 
+// MergedError means a write named a customer merged into Survivor: what it grants belongs to the
+// survivor (an order placed just before a merge whose event arrives after it).
+type MergedError struct{ Survivor string }
+
+func (e *MergedError) Error() string { return "product: the customer was merged into " + e.Survivor }
+
 // ProductIndex names a secondary index of the catalog: all products (zero value), or those of one
 // category, active flag, billing period or name prefix. At most one field is set.
 //

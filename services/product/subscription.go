@@ -71,7 +71,8 @@ type Due struct {
 // SubscriptionStore persists subscriptions with their indexes, entitlement grants, renewal
 // schedule and outbox events.
 type SubscriptionStore interface {
-	// PlaceOrder commits an order's effects once: commit.ErrAlreadyApplied when its marker is set.
+	// PlaceOrder commits an order's effects once: commit.ErrAlreadyApplied when its marker is set;
+	// a *MergedError, writing nothing, when the order's customer was merged.
 	PlaceOrder(ctx context.Context, tenant string, o PlacedOrder) error
 	// UpdateSubscription replaces prev with s and moves its indexes, grant and schedule; ErrStale
 	// when prev is not current.

@@ -77,6 +77,9 @@ func (k tenantKeys) countSeats(w *commit.Write, sub *product.Subscription, sign 
 func (s *Store) PlaceOrder(ctx context.Context, tenant string, o product.PlacedOrder) error {
 	k := s.scope(tenant)
 	w := events.Guard(commit.New(), k.Scope, o.Applied)
+	if o.CustomerID != "" {
+		w.ExpectUnset(k.mergedCustomers(), o.CustomerID)
+	}
 	for i, sub := range o.Subscriptions {
 		w.Save(k.subscription(sub.GetId()), sub, "", sub.GetEtag()).Move(nil, k.subscriptionEntries(sub)).
 			ZAdd(k.grants(sub.GetCustomerId(), sub.GetProductId()), 0, sub.GetId()).
@@ -86,7 +89,19 @@ func (s *Store) PlaceOrder(ctx context.Context, tenant string, o product.PlacedO
 		w.Append(k.Stream(), o.Events[i])
 	}
 	k.countPurchases(w, o.Products)
-	return w.Run(ctx, s.rdb)
+	err := w.Run(ctx, s.rdb)
+	if set := (*commit.FieldSetError)(nil); errors.As(err, &set) {
+		return &product.MergedError{Survivor: set.Value}
+	}
+	return err
+}
+
+// mergedCustomers maps each merged customer of the tenant to its survivor.
+func (k tenantKeys) mergedCustomers() string { return k.Key("merged-customers") }
+
+// RecordMerge implements product.MergeStore.
+func (s *Store) RecordMerge(ctx context.Context, tenant, merged, survivor string) error {
+	return commit.New().HSet(s.scope(tenant).mergedCustomers(), merged, survivor).Run(ctx, s.rdb)
 }
 
 // UpdateSubscription implements product.SubscriptionStore.
