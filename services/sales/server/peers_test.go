@@ -65,3 +65,7 @@ func (productPeer) GetCustomerAdoption(context.Context, *productv1.GetCustomerAd
 func (supportPeer) ListTickets(context.Context, *supportv1.ListTicketsRequest) (*supportv1.ListTicketsResponse, error) {
 	return &supportv1.ListTicketsResponse{}, nil
 }
+
+func (supportPeer) ListNpsResponses(context.Context, *supportv1.ListNpsResponsesRequest) (*supportv1.ListNpsResponsesResponse, error) {
+	return &supportv1.ListNpsResponsesResponse{}, nil
+}
