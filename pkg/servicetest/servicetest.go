@@ -309,20 +309,30 @@ func (s *Suite) Footprint(t testing.TB, service, tenant string) (keys, events in
 func (s *Suite) Events(t testing.TB, service, tenant, eventType string) []*eventv1.Event {
 	t.Helper()
 	stream := s.Deps.Keys.Stream(service, s.Deps.Keys.Partition(tenant))
-	msgs, err := s.Redis.XRange(context.Background(), stream, "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []*eventv1.Event
-	for _, m := range msgs {
-		raw, _ := m.Values["e"].(string)
-		ev, err := events.Decode([]byte(raw))
+	// Page through the stream: the partition is shared by every tenant of the package's tests, and
+	// one XRANGE over a stream the large cases filled can outlast the client's read timeout.
+	for start := "-"; ; {
+		msgs, err := s.Redis.XRangeN(context.Background(), stream, start, "+", eventsPage).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev.GetTenantId() == tenant && (eventType == "" || ev.GetType() == eventType) {
-			out = append(out, ev)
+		for _, m := range msgs {
+			raw, _ := m.Values["e"].(string)
+			ev, err := events.Decode([]byte(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.GetTenantId() == tenant && (eventType == "" || ev.GetType() == eventType) {
+				out = append(out, ev)
+			}
 		}
+		if len(msgs) < eventsPage {
+			return out
+		}
+		start = "(" + msgs[len(msgs)-1].ID
 	}
-	return out
 }
+
+// eventsPage is how many stream entries Events reads at a time.
+const eventsPage = 1000
