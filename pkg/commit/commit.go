@@ -27,7 +27,10 @@ import (
 )
 
 //go:embed commit.lua
-var scriptSource string
+var commitSource string
+
+// scriptSource is the write script: the bucketed indexes' functions (bucket.lua), then the write.
+var scriptSource = bucketSource + commitSource
 
 var script = redis.NewScript(scriptSource)
 

@@ -46,6 +46,12 @@ for _, op in ipairs(ops) do
       if a[4] then return { 'uniq', KEYS[tonumber(a[1])], a[2], owner, record(a[4] .. owner) } end
       return { 'uniq', KEYS[tonumber(a[1])], a[2], owner }
     end
+  elseif code == 'buniq' then
+    local owner = bowner(KEYS[tonumber(a[1])], a[2])
+    if owner and owner ~= a[3] then
+      if a[4] then return { 'uniq', KEYS[tonumber(a[1])], a[2], bid(owner), record(a[4] .. bid(owner)) } end
+      return { 'uniq', KEYS[tonumber(a[1])], a[2], bid(owner) }
+    end
   elseif code == 'once' then
     if redis.call('EXISTS', KEYS[tonumber(a[1])]) == 1 then return { 'once' } end
   elseif code == 'covers' then
@@ -95,6 +101,14 @@ for _, op in ipairs(ops) do
     redis.call('ZADD', key, a[2], a[3])
   elseif code == 'zrem' then
     redis.call('ZREM', key, a[2])
+  elseif code == 'badd' then
+    badd(key, a[2])
+  elseif code == 'brem' then
+    brem(key, a[2])
+  elseif code == 'bclaim' then
+    bclaim(key, a[2], a[3])
+  elseif code == 'bunclaim' then
+    bunclaim(key, a[2])
   elseif code == 'mark' then
     if tonumber(a[2]) > 0 then
       redis.call('SET', key, '1', 'EX', a[2])

@@ -7,6 +7,7 @@ import "slices"
 type Entry struct {
 	Index, Member string
 	Score         float64
+	Bucketed      bool // the index is a bucketed index (bucket.go); Score is then 0
 }
 
 // Move turns a resource's index entries from old to new: entries only in old are removed, entries
@@ -14,13 +15,29 @@ type Entry struct {
 func (w *Write) Move(old, new []Entry) *Write {
 	for _, e := range old {
 		if !slices.ContainsFunc(new, func(n Entry) bool { return n.Index == e.Index && n.Member == e.Member }) {
-			w.ZRem(e.Index, e.Member)
+			w.remove(e)
 		}
 	}
 	for _, e := range new {
 		if !slices.Contains(old, e) {
-			w.ZAdd(e.Index, e.Score, e.Member)
+			w.add(e)
 		}
 	}
 	return w
+}
+
+func (w *Write) add(e Entry) {
+	if e.Bucketed {
+		w.BucketAdd(e.Index, e.Member)
+	} else {
+		w.ZAdd(e.Index, e.Score, e.Member)
+	}
+}
+
+func (w *Write) remove(e Entry) {
+	if e.Bucketed {
+		w.BucketRem(e.Index, e.Member)
+	} else {
+		w.ZRem(e.Index, e.Member)
+	}
 }

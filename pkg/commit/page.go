@@ -30,12 +30,17 @@ type Range struct {
 	Desc     bool   // from Max down to Min
 	After    string // the previous page's Next; "" for the first page
 	Limit    int
+	// Bucketed says the index is a bucketed index (bucket.go), read by member.
+	Bucketed bool
 }
 
 // Members reads one page of an index's members: one round trip, O(log n + page).
 func Members(ctx context.Context, rdb redis.UniversalClient, r Range) (page.Page[string], error) {
 	if r.Limit < 1 {
 		return page.Page[string]{}, fmt.Errorf("commit: page of %s: limit %d, want at least 1", r.Index, r.Limit)
+	}
+	if r.Bucketed {
+		return bucketMembers(ctx, rdb, r)
 	}
 	if r.ByScore {
 		return byScore(ctx, rdb, r)
