@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 )
 
 // Fields resolves an update mask (proto or JSON names) to fields, all of allowed when empty;
@@ -68,4 +69,26 @@ func Validate(v protovalidate.Validator, prefix string, msg proto.Message) error
 	}
 	e.Message = "invalid " + prefix + ": " + e.Fields[0].Field + ": " + e.Fields[0].Description
 	return e
+}
+
+// Etagged is a resource with an etag (AIP-154).
+type Etagged interface {
+	proto.Message
+	GetEtag() string
+}
+
+// Merge is the middle of every etag-checked partial update: when in carries no etag or current's
+// (stale otherwise), the fields of in are applied to a copy of current, and the copy is validated as
+// a whole, naming fields under prefix. current is left as it is, for the conditional write.
+func Merge[T Etagged](v protovalidate.Validator, prefix string, current, in T, fields []protoreflect.FieldDescriptor, stale error) (T, error) {
+	var none T
+	if err := etag.Check(in.GetEtag(), current.GetEtag(), stale); err != nil {
+		return none, err
+	}
+	merged := proto.CloneOf(current)
+	Apply(merged, in, fields)
+	if err := Validate(v, prefix, merged); err != nil {
+		return none, err
+	}
+	return merged, nil
 }

@@ -1,6 +1,7 @@
 package protoupdate_test
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -84,5 +85,35 @@ func TestValidate(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"account.display_name", "account.owner_id"}; !slices.Equal(got, want) {
 		t.Errorf("violations on %v, want %v", got, want)
+	}
+}
+
+func TestMerge(t *testing.T) {
+	v, err := protovalidate.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := errors.New("stale")
+	current := &salesv1.Account{Id: "a", DisplayName: "Old", Industry: "retail", Etag: "3"}
+	fields, err := protoupdate.Fields(current, &fieldmaskpb.FieldMask{Paths: []string{"display_name"}}, updatable, "update_mask")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range []string{"", "3"} {
+		merged, err := protoupdate.Merge(v, "account", current, &salesv1.Account{DisplayName: "New", Industry: "ignored", Etag: tag}, fields, stale)
+		want := &salesv1.Account{Id: "a", DisplayName: "New", Industry: "retail", Etag: "3"}
+		if err != nil || !cmp.Equal(want, merged, protocmp.Transform()) {
+			t.Errorf("etag %q: got %v, %v, want %v", tag, merged, err, want)
+		}
+	}
+	if _, err := protoupdate.Merge(v, "account", current, &salesv1.Account{DisplayName: "New", Etag: "2"}, fields, stale); !errors.Is(err, stale) {
+		t.Errorf("an etag that is not current's: got %v, want the stale error", err)
+	}
+	_, err = protoupdate.Merge(v, "account", current, &salesv1.Account{DisplayName: ""}, fields, stale)
+	if e, ok := apierr.As(err); !ok || e.Kind != apierr.InvalidArgument || e.Fields[0].Field != "account.display_name" {
+		t.Errorf("a merge that empties a required field: got %v, want INVALID_ARGUMENT on account.display_name", err)
+	}
+	if current.GetDisplayName() != "Old" {
+		t.Errorf("Merge changed current: %v", current)
 	}
 }

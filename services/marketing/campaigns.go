@@ -100,12 +100,8 @@ func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mas
 	if err != nil {
 		return nil, err
 	}
-	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrCampaignEtag); err != nil {
-		return nil, err
-	}
-	merged := proto.CloneOf(existing)
-	protoupdate.Apply(merged, in, update)
-	if err := protoupdate.Validate(c.validator, "campaign", merged); err != nil {
+	merged, err := protoupdate.Merge(c.validator, "campaign", existing, in, update, ErrCampaignEtag)
+	if err != nil {
 		return nil, err
 	}
 	if err := sameCurrency(merged); err != nil {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -80,12 +79,8 @@ func (l *Lifecycle) UpdateSettings(ctx context.Context, tenant string, in *Lifec
 	if err != nil {
 		return nil, err
 	}
-	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrLifecycleSettingsEtag); err != nil {
-		return nil, err
-	}
-	merged := proto.CloneOf(existing)
-	protoupdate.Apply(merged, in, update)
-	if err := protoupdate.Validate(protovalidate.GlobalValidator, "settings", merged); err != nil {
+	merged, err := protoupdate.Merge(protovalidate.GlobalValidator, "settings", existing, in, update, ErrLifecycleSettingsEtag)
+	if err != nil {
 		return nil, err
 	}
 	now := l.now().UTC()

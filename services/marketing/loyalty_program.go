@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/big"
 
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -111,12 +110,8 @@ func (l *Loyalty) UpdateProgram(ctx context.Context, tenant string, in *LoyaltyP
 	if err != nil {
 		return nil, err
 	}
-	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrLoyaltyProgramEtag); err != nil {
-		return nil, err
-	}
-	merged := proto.CloneOf(existing)
-	protoupdate.Apply(merged, in, update)
-	if err := protoupdate.Validate(l.validator, "loyalty_program", merged); err != nil {
+	merged, err := protoupdate.Merge(l.validator, "loyalty_program", existing, in, update, ErrLoyaltyProgramEtag)
+	if err != nil {
 		return nil, err
 	}
 	now := l.now().UTC()

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -185,12 +184,8 @@ func (s *Scoring) Update(ctx context.Context, tenant string, in *ScoringRules, m
 	if err != nil {
 		return nil, err
 	}
-	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrScoringRulesEtag); err != nil {
-		return nil, err
-	}
-	merged := proto.CloneOf(existing)
-	protoupdate.Apply(merged, in, update)
-	if err := protoupdate.Validate(s.validator, "scoring_rules", merged); err != nil {
+	merged, err := protoupdate.Merge(s.validator, "scoring_rules", existing, in, update, ErrScoringRulesEtag)
+	if err != nil {
 		return nil, err
 	}
 	if err := distinctRuleKeys(merged); err != nil {

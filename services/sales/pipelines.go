@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/google/uuid"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -88,12 +87,8 @@ func (p *Pipelines) Update(ctx context.Context, tenant string, in *Pipeline, mas
 	if err != nil {
 		return nil, err
 	}
-	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrPipelineEtag); err != nil {
-		return nil, err
-	}
-	merged := proto.CloneOf(existing)
-	protoupdate.Apply(merged, in, fields)
-	if err := protoupdate.Validate(p.Validator, "pipeline", merged); err != nil {
+	merged, err := protoupdate.Merge(p.Validator, "pipeline", existing, in, fields, ErrPipelineEtag)
+	if err != nil {
 		return nil, err
 	}
 	if err := checkStages(merged); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"buf.build/go/protovalidate"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -67,12 +66,8 @@ func (c *Config) UpdatePolicy(ctx context.Context, tenant string, in *SlaPolicy,
 		return nil, err
 	}
 	current := policyFor(stored, in.GetPriority())
-	if err := etag.Check(in.GetEtag(), current.GetEtag(), ErrConfigEtag); err != nil {
-		return nil, err
-	}
-	next := proto.CloneOf(current)
-	protoupdate.Apply(next, in, fields)
-	if err := protoupdate.Validate(c.validator, "sla_policy", next); err != nil {
+	next, err := protoupdate.Merge(c.validator, "sla_policy", current, in, fields, ErrConfigEtag)
+	if err != nil {
 		return nil, err
 	}
 	if next.GetFirstResponseTarget() == nil || next.GetResolutionTarget() == nil {
@@ -112,12 +107,8 @@ func (c *Config) UpdateSettings(ctx context.Context, tenant string, in *SupportS
 	if err != nil {
 		return nil, err
 	}
-	if err := etag.Check(in.GetEtag(), current.GetEtag(), ErrConfigEtag); err != nil {
-		return nil, err
-	}
-	next := proto.CloneOf(current)
-	protoupdate.Apply(next, in, fields)
-	if err := protoupdate.Validate(c.validator, "settings", next); err != nil {
+	next, err := protoupdate.Merge(c.validator, "settings", current, in, fields, ErrConfigEtag)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := calendarOf(next.GetBusinessHours()); err != nil {
