@@ -155,6 +155,21 @@ func TestEraseLeavesNoPersonalDataInTheIntegrationService(t *testing.T) {
 	waitFor(t, "every event delivered", deliveries, func(n int) bool { return n >= len(streamed()) })
 	fmt.Fprint(&reads, sys.ok(t, http.MethodGet, "/v1/customers/"+customer+"/timeline?pageSize=1000", key, ""))
 
+	// The erasure also ended the customer's delivery counts: the endpoint's sequence hash, which
+	// had a field for the customer from the first delivery on, has none left.
+	ctx := context.Background()
+	counts := sys.rdb.Scan(ctx, 0, "crm:*:integration:"+tenant+":endpoint:*:sequences", 1000).Iterator()
+	hashes := 0
+	for counts.Next(ctx) {
+		hashes++
+		if left, err := sys.rdb.HExists(ctx, counts.Val(), customer).Result(); err != nil || left {
+			t.Errorf("%s still counts the erased customer (%v)", counts.Val(), err)
+		}
+	}
+	if hashes != 1 {
+		t.Errorf("%d sequence hashes of the tenant, want the endpoint's one", hashes)
+	}
+
 	stored, n := storedText(t, sys.rdb, "crm:*:integration:"+tenant+":*")
 	queues, _ := storedText(t, sys.rdb, "crm:*:integration:webhooks:due")
 	if n < 10 {

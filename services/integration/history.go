@@ -42,6 +42,10 @@ const Group = "integration"
 // moves one customer's timeline into another's.
 const CustomerMerged = "marketing.customer.merged"
 
+// CustomerErased is the event type after which nothing is left of the customer: its deliveries
+// are the last of the customer's counts, which are dropped with it.
+const CustomerErased = "marketing.customer.erased"
+
 // DefaultRetention is how long the audit log keeps an entry unless the tenant says otherwise.
 const DefaultRetention = 400 * 24 * time.Hour
 
@@ -118,16 +122,23 @@ func (r *Recorder) Record(ctx context.Context, ev *eventv1.Event) error {
 		if err != nil {
 			return err
 		}
-		deliveries, err := r.deliveriesOf(ev, eps.list)
+		deliveries, err := r.deliveriesOf(ev, customer, eps.list)
 		if err != nil {
 			return err
+		}
+		var forget []string
+		if ev.GetType() == CustomerErased && customer != "" && customer == ev.GetCustomerId() {
+			// An erased customer's counts go (not the survivor's, when the id was merged away).
+			for _, ep := range eps.list {
+				forget = append(forget, ep.GetId())
+			}
 		}
 		r.mu.Lock()
 		registered := r.registered[tenant]
 		r.mu.Unlock()
 		seqs, applied, err := r.store.Ingest(ctx, redisstore.Ingestion{
 			Tenant: tenant, EventID: ev.GetId(), Entry: entry, Indexes: r.indexes(tenant, entry), Customer: customer,
-			Register: !registered, EndpointsVersion: eps.version, Deliveries: deliveries,
+			Register: !registered, EndpointsVersion: eps.version, Deliveries: deliveries, Forget: forget,
 			DueAt: r.now().Add(r.sender.lease()), DeliveryTTL: deliveryTTL,
 		})
 		var merged *redisstore.MergedError
@@ -207,8 +218,9 @@ func (r *Recorder) forget(tenant string) {
 	r.mu.Unlock()
 }
 
-// deliveriesOf are the event's deliveries to the enabled endpoints whose filter it matches.
-func (r *Recorder) deliveriesOf(ev *eventv1.Event, eps []*integrationv1.WebhookEndpoint) ([]redisstore.NewDelivery, error) {
+// deliveriesOf are the event's deliveries to the enabled endpoints whose filter it matches, in
+// customer's count (the event's customer, or the survivor it was merged into).
+func (r *Recorder) deliveriesOf(ev *eventv1.Event, customer string, eps []*integrationv1.WebhookEndpoint) ([]redisstore.NewDelivery, error) {
 	var out []redisstore.NewDelivery
 	var body []byte
 	for _, ep := range eps {
@@ -217,14 +229,14 @@ func (r *Recorder) deliveriesOf(ev *eventv1.Event, eps []*integrationv1.WebhookE
 		}
 		if body == nil {
 			var err error
-			if body, err = Body(ev); err != nil {
+			if body, err = Body(ev, customer); err != nil {
 				return nil, err
 			}
 		}
 		out = append(out, redisstore.NewDelivery{
 			Delivery: &integrationv1.Delivery{
 				Id: uuid.Must(uuid.NewV7()).String(), EndpointId: ep.GetId(), EventId: ev.GetId(),
-				EventType: ev.GetType(), CustomerId: ev.GetCustomerId(),
+				EventType: ev.GetType(), CustomerId: customer,
 				State: integrationv1.DeliveryState_DELIVERY_STATE_PENDING, CreateTime: timestamppb.New(r.now()),
 			},
 			Body: body,
@@ -252,19 +264,21 @@ func Matches(filter []string, typ string) bool {
 	return false
 }
 
-// Body is a delivery's JSON body (before the store puts the sequence number first): the event's
-// type and time, and the envelope with its payload, as protojson. Events carry ids and facts, no
-// personal data.
-func Body(ev *eventv1.Event) ([]byte, error) {
+// Body is a delivery's JSON body (before the store puts the sequence number first): the customer
+// whose count the sequence number is (the event's, or the survivor it was merged into; absent
+// for none), the event's type and time, and the envelope with its payload, as protojson. Events
+// carry ids and facts, no personal data.
+func Body(ev *eventv1.Event, customer string) ([]byte, error) {
 	data, err := protojson.Marshal(ev)
 	if err != nil {
 		return nil, fmt.Errorf("integration: encode event %s: %w", ev.GetId(), err)
 	}
 	return json.Marshal(struct {
+		Customer  string          `json:"customerId,omitempty"`
 		Type      string          `json:"type"`
 		Timestamp string          `json:"timestamp"`
 		Data      json.RawMessage `json:"data"`
-	}{ev.GetType(), ev.GetOccurredTime().AsTime().UTC().Format(time.RFC3339Nano), data})
+	}{customer, ev.GetType(), ev.GetOccurredTime().AsTime().UTC().Format(time.RFC3339Nano), data})
 }
 
 // merge moves the merged customer's timeline into the survivor's and makes later events about the
@@ -281,5 +295,21 @@ func (r *Recorder) merge(ctx context.Context, tenant string, payload protoreflec
 	if survivor == "" || merged == "" || survivor == merged {
 		return nil
 	}
-	return r.store.MergeTimeline(ctx, tenant, merged, survivor)
+	// The merged customer's counts go with it: its later events count on in the survivor's.
+	for range 5 {
+		eps, err := r.endpointsOf(ctx, tenant, false)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, len(eps.list))
+		for i, ep := range eps.list {
+			ids[i] = ep.GetId()
+		}
+		err = r.store.MergeTimeline(ctx, tenant, merged, survivor, eps.version, ids)
+		if !errors.Is(err, redisstore.ErrStaleEndpoints) {
+			return err
+		}
+		r.forget(tenant)
+	}
+	return errors.New("integration: the tenant's endpoints kept changing")
 }

@@ -189,8 +189,8 @@ func (e *Endpoints) Update(ctx context.Context, tenant string, in *integrationv1
 	return withoutSecret(ep), nil
 }
 
-// Delete removes an endpoint and its delivery log; its queued deliveries are dropped when their
-// turn comes.
+// Delete removes an endpoint, its delivery log and its delivery counts; its queued deliveries are
+// dropped when their turn comes.
 func (e *Endpoints) Delete(ctx context.Context, tenant, id string) error {
 	ep, err := e.read(ctx, tenant, id)
 	if err != nil {
@@ -202,7 +202,8 @@ func (e *Endpoints) Delete(ctx context.Context, tenant, id string) error {
 		return err
 	}
 	err = commit.New().ExpectVersion(redisstore.EndpointKey(sc, id), ep.GetEtag()).
-		Delete(redisstore.EndpointKey(sc, id)).Delete(redisstore.DeliveryLogKey(sc, id)).ZRem(redisstore.EndpointsKey(sc), id).
+		Delete(redisstore.EndpointKey(sc, id)).Delete(redisstore.DeliveryLogKey(sc, id)).Delete(redisstore.SequencesKey(sc, id)).
+		ZRem(redisstore.EndpointsKey(sc), id).
 		HIncrBy(redisstore.EndpointsMetaKey(sc), "version", 1).
 		Append(sc.Stream(), data).Run(ctx, e.store.Redis())
 	if errors.Is(err, commit.ErrVersionMismatch) {

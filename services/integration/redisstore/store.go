@@ -74,7 +74,19 @@ func EndpointKey(sc keyspace.Scope, id string) string { return sc.Key("endpoint"
 func PreviousSecretKey(sc keyspace.Scope, id string) string {
 	return sc.Key("endpoint", id, "previous_secret")
 }
-func FailuresKey(sc keyspace.Scope, id string) string          { return sc.Key("endpoint", id, "failures") }
+func FailuresKey(sc keyspace.Scope, id string) string { return sc.Key("endpoint", id, "failures") }
+
+// SequencesKey is the endpoint's delivery counts: one field per customer (the empty field for
+// events without one) holding the last sequence number given. Erasing or merging the customer
+// drops its field, deleting the endpoint the hash.
+func SequencesKey(sc keyspace.Scope, endpoint string) string {
+	return sc.Key("endpoint", endpoint, "sequences")
+}
+
+// LegacySequencesKey is where older versions kept every endpoint's counts, in one hash with
+// fields "<endpoint>|<customer>"; a count moves from there on its first use.
+func LegacySequencesKey(sc keyspace.Scope) string { return sc.Key("sequences") }
+
 func EndpointsKey(sc keyspace.Scope) string                    { return sc.Key("endpoints") }
 func EndpointsMetaKey(sc keyspace.Scope) string                { return sc.Key("endpoints", "meta") }
 func DeliveryKey(sc keyspace.Scope, id string) string          { return sc.Key("delivery", id) }
@@ -84,6 +96,18 @@ func MergedKey(sc keyspace.Scope, customer string) string      { return sc.Key("
 func SettingsKey(sc keyspace.Scope) string                     { return sc.Key("settings") }
 func AuditKey(sc keyspace.Scope, by ...string) string {
 	return sc.Key(append([]string{"audit"}, by...)...)
+}
+
+func legacySequenceField(endpoint, customer string) string { return endpoint + "|" + customer }
+
+// ErasedSequencesKey holds an erased customer's last sequence number at each endpoint (and a field
+// "-" marking the erasure), as long as a delivery is kept: an event about the customer recorded
+// after its erasure counts on from there instead of starting again in the endpoint's hash.
+func ErasedSequencesKey(sc keyspace.Scope, customer string) string {
+	if customer == "" {
+		return sc.Key("erased", "-") // no customer: a key that never exists
+	}
+	return sc.Key("erased", customer, "sequences")
 }
 
 // NewDelivery is one delivery an ingest creates.
@@ -106,7 +130,12 @@ type Ingestion struct {
 	Register bool
 	// EndpointsVersion is the version of the endpoints Deliveries were matched against.
 	EndpointsVersion string
-	Deliveries       []NewDelivery
+	// Deliveries take their sequence numbers from Customer's counts, one per endpoint.
+	Deliveries []NewDelivery
+	// Forget lists endpoints (every one of the tenant's, for an erasure) whose count of Customer
+	// ends with this event: after numbering its deliveries, the count leaves the endpoint's hash
+	// for the customer's ErasedSequencesKey.
+	Forget []string
 	// DueAt is when the deliveries are due in the queue; DeliveryTTL their records' expiry.
 	DueAt       time.Time
 	DeliveryTTL time.Duration
@@ -130,22 +159,27 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, applied
 		indexes = append(indexes[:len(indexes):len(indexes)], TimelineKey(sc, in.Customer))
 	}
 	keys := []string{sc.Key("seen", in.EventID, "integration"), EntryKey(sc, in.EventID), EndpointsMetaKey(sc),
-		s.Due(in.Tenant), sc.Key("sequences"), alias, s.TenantsOf(s.keys.Partition(in.Tenant))}
+		s.Due(in.Tenant), LegacySequencesKey(sc), alias, s.TenantsOf(s.keys.Partition(in.Tenant)), ErasedSequencesKey(sc, in.Customer)}
 	keys = append(keys, indexes...)
 	register := ""
 	if in.Register {
 		register = "1"
 	}
-	args := []any{int(events.SeenTTL.Seconds()), data, in.EventID, "", register,
-		in.EndpointsVersion, len(indexes), len(in.Deliveries), in.DueAt.UnixMilli(), in.DeliveryTTL.Milliseconds(), in.Tenant}
+	args := []any{int(events.SeenTTL.Seconds()), data, in.EventID, in.Customer, register,
+		in.EndpointsVersion, len(indexes), len(in.Deliveries), in.DueAt.UnixMilli(), in.DeliveryTTL.Milliseconds(), in.Tenant,
+		len(in.Forget)}
 	for _, d := range in.Deliveries {
 		rec, err := proto.Marshal(d.Delivery)
 		if err != nil {
 			return nil, false, err
 		}
 		ep := d.Delivery.GetEndpointId()
-		keys = append(keys, DeliveryKey(sc, d.Delivery.GetId()), DeliveryLogKey(sc, ep))
-		args = append(args, d.Delivery.GetId(), ep, ep+"|"+d.Delivery.GetCustomerId(), rec, d.Body)
+		keys = append(keys, DeliveryKey(sc, d.Delivery.GetId()), DeliveryLogKey(sc, ep), SequencesKey(sc, ep))
+		args = append(args, d.Delivery.GetId(), ep, legacySequenceField(ep, in.Customer), rec, d.Body)
+	}
+	for _, ep := range in.Forget {
+		keys = append(keys, SequencesKey(sc, ep))
+		args = append(args, ep, legacySequenceField(ep, in.Customer))
 	}
 	res, err := s.ingest(ctx, keys, args)
 	if err != nil {
@@ -244,19 +278,40 @@ type MergedError struct{ Survivor string }
 
 func (e *MergedError) Error() string { return "redisstore: customer merged into " + e.Survivor }
 
+// mergeScript: KEYS[1] the merged customer's timeline, KEYS[2] the survivor's, KEYS[3] the merged
+// customer's alias, KEYS[4] the endpoints' meta hash, KEYS[5] the older versions' sequence hash,
+// KEYS[6..] every endpoint's sequence hash; ARGV[1] the survivor, ARGV[2] the merged customer,
+// ARGV[3] the endpoints' version the hashes were listed at, ARGV[4..] the merged customer's field
+// in KEYS[5] for each endpoint.
 var mergeScript = redis.NewScript(`
+local version = redis.call('HGET', KEYS[4], 'version') or '0'
+if version ~= ARGV[3] then return redis.error_reply('STALE_ENDPOINTS ' .. version) end
 redis.call('SET', KEYS[3], ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('ZUNIONSTORE', KEYS[2], 2, KEYS[2], KEYS[1], 'AGGREGATE', 'MIN')
   redis.call('DEL', KEYS[1])
 end
+for i = 6, #KEYS do redis.call('HDEL', KEYS[i], ARGV[2]) end
+for i = 4, #ARGV do redis.call('HDEL', KEYS[5], ARGV[i]) end
 return 1`)
 
 // MergeTimeline moves merged's timeline into survivor's and points merged at survivor, so later
-// events about it land there too; doing it again changes nothing.
-func (s *Store) MergeTimeline(ctx context.Context, tenant, merged, survivor string) error {
+// events about it land there too (and their deliveries count on in the survivor's sequence), and
+// drops merged's delivery counts at the endpoints, listed at endpointsVersion (ErrStaleEndpoints
+// when they changed since). Doing it again changes nothing.
+func (s *Store) MergeTimeline(ctx context.Context, tenant, merged, survivor, endpointsVersion string, endpoints []string) error {
 	sc := s.Scope(tenant)
-	return mergeScript.Run(ctx, s.rdb, []string{TimelineKey(sc, merged), TimelineKey(sc, survivor), MergedKey(sc, merged)}, survivor).Err()
+	keys := []string{TimelineKey(sc, merged), TimelineKey(sc, survivor), MergedKey(sc, merged), EndpointsMetaKey(sc), LegacySequencesKey(sc)}
+	args := []any{survivor, merged, endpointsVersion}
+	for _, ep := range endpoints {
+		keys = append(keys, SequencesKey(sc, ep))
+		args = append(args, legacySequenceField(ep, merged))
+	}
+	err := mergeScript.Run(ctx, s.rdb, keys, args...).Err()
+	if err != nil && strings.Contains(err.Error(), "STALE_ENDPOINTS") {
+		return ErrStaleEndpoints
+	}
+	return err
 }
 
 // Survivor is the customer that customer was merged into, or customer itself.
