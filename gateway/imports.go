@@ -257,16 +257,29 @@ func (im *imports) list(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		size = n
 	}
 	out := &longrunningpb.ListOperationsResponse{}
+	var denied error
+	listed := 0
 	for _, service := range []string{"marketing", "sales", "product"} {
 		resp, err := im.ops[service].ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: "operations", PageSize: int32(size)})
-		if status.Code(err) == codes.Unimplemented {
+		switch status.Code(err) {
+		case codes.Unimplemented:
 			continue // the service is not deployed here
+		case codes.PermissionDenied:
+			// A key may read one service's records and not another's: it sees the operations
+			// of the services it may read, and a 403 only when it may read none.
+			denied = err
+			continue
 		}
 		if err != nil {
 			writeError(ctx, im.rest, nil, w, r, err)
 			return
 		}
+		listed++
 		out.Operations = append(out.Operations, resp.GetOperations()...)
+	}
+	if listed == 0 && denied != nil {
+		writeError(ctx, im.rest, nil, w, r, denied)
+		return
 	}
 	// Operation ids are UUIDv7: their text orders them by time.
 	id := func(op *longrunningpb.Operation) string { _, v, _ := strings.Cut(op.GetName(), "."); return v }

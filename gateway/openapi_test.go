@@ -106,6 +106,7 @@ func TestOpenAPIDocumentIsTheContract(t *testing.T) {
 	slices.Sort(services)
 	services = slices.Compact(services)
 
+	own := gatewayRoutes(t, sys)
 	seen := map[string]bool{}
 	for _, path := range doc.Paths.Keys() {
 		if seen[blankVars(path)] {
@@ -114,6 +115,11 @@ func TestOpenAPIDocumentIsTheContract(t *testing.T) {
 		seen[blankVars(path)] = true
 		for method, op := range doc.Paths.Value(path).Operations() {
 			route := method + " " + blankVars(path)
+			if g, ok := own[route]; ok {
+				delete(own, route)
+				checkGatewayRoute(t, route, g, op)
+				continue
+			}
 			m, ok := routes[route]
 			if !ok {
 				t.Errorf("%s is in the document but no proto declares it", route)
@@ -126,13 +132,16 @@ func TestOpenAPIDocumentIsTheContract(t *testing.T) {
 	for route := range routes {
 		t.Errorf("%s is served but missing from the document", route)
 	}
+	for route := range own {
+		t.Errorf("%s is served by the gateway itself but missing from the document", route)
+	}
 
 	var tags []string
 	for _, tag := range doc.Tags {
 		tags = append(tags, tag.Name)
 	}
-	if want := []string{"IntegrationService", "MarketingService", "ProductService", "SalesService", "SupportService"}; !slices.Equal(tags, want) {
-		t.Errorf("tags %v, want one per service %v", tags, want)
+	if want := []string{"IntegrationService", "MarketingService", "Operations", "ProductService", "SalesService", "SupportService"}; !slices.Equal(tags, want) {
+		t.Errorf("tags %v, want one per service %v and Operations", tags, want)
 	}
 	if s := doc.Components.SecuritySchemes["apiKey"]; s == nil || s.Value.Type != "http" || s.Value.Scheme != "bearer" {
 		t.Errorf("security scheme apiKey: %+v, want HTTP bearer", s)
@@ -207,6 +216,17 @@ func checkOperation(t *testing.T, doc *openapi3.T, route string, m protoreflect.
 	if f := rule.GetResponseBody(); f != "" {
 		wantBody = m.Output().Fields().ByName(protoreflect.Name(f)).Message()
 	}
+	if m.IsStreamingServer() {
+		// An export: NDJSON of the stream's records, one per line, or CSV.
+		record := m.Output().Fields().Get(0).Message()
+		if nd := ok.Value.Content.Get("application/x-ndjson"); nd == nil || nd.Schema.Ref != "#/components/schemas/"+string(record.Name()) {
+			t.Errorf("%s: 200 NDJSON body %v, want one %s per line", route, nd, record.Name())
+		}
+		if ok.Value.Content.Get("text/csv") == nil || ok.Value.Content.Get("application/json") != nil {
+			t.Errorf("%s: 200 bodies %v, want NDJSON and CSV only", route, ok.Value.Content)
+		}
+		return
+	}
 	got := ok.Value.Content.Get("application/json").Schema
 	if got.Ref == "" && got.Value.Items != nil {
 		got = got.Value.Items
@@ -216,6 +236,97 @@ func checkOperation(t *testing.T, doc *openapi3.T, route string, m protoreflect.
 	}
 	if etag := wantBody.Fields().ByName("etag"); (etag != nil) != (ok.Value.Headers["ETag"] != nil) {
 		t.Errorf("%s: ETag header declared %v, body has an etag %v", route, ok.Value.Headers["ETag"] != nil, etag != nil)
+	}
+}
+
+// gatewayRoute is a route the gateway serves itself (gateway/imports.go): its tag, 200 body
+// schema and error statuses.
+type gatewayRoute struct {
+	tag, body   string
+	idempotency bool
+	errors      []string
+}
+
+// gatewayRoutes are the routes the gateway serves itself: an import for every client-streaming
+// method that takes ImportChunk (ImportLeads: POST /v1/leads:import), and the operations routes.
+// Each is called first, to show the gateway does serve it (an import without a Content-Type is
+// refused by the gateway before any service: 415).
+func gatewayRoutes(t *testing.T, sys *system) map[string]gatewayRoute {
+	t.Helper()
+	out := map[string]gatewayRoute{}
+	protoregistry.GlobalFiles.RangeFiles(func(f protoreflect.FileDescriptor) bool {
+		for i := range f.Services().Len() {
+			s := f.Services().Get(i)
+			for j := range s.Methods().Len() {
+				m := s.Methods().Get(j)
+				if !m.IsStreamingClient() || m.Input().FullName() != "crm.type.v1.ImportChunk" {
+					continue
+				}
+				resource := strings.TrimPrefix(string(m.Name()), "Import")
+				path := "/v1/" + strings.ToLower(resource[:1]) + resource[1:] + ":import"
+				if r := sys.DoWith(t, http.MethodPost, path, "", []byte("email\n"), http.Header{"Content-Type": {"application/octet-stream"}}); r.Status != http.StatusUnsupportedMediaType {
+					t.Errorf("POST %s without a CSV: %d, want 415 from the gateway's import route", path, r.Status)
+				}
+				out["POST "+path] = gatewayRoute{tag: string(s.Name()), body: "Operation",
+					errors: []string{"400", "401", "403", "413", "415", "429", "503", "default"}}
+			}
+		}
+		return true
+	})
+	if len(out) != 4 {
+		t.Errorf("import routes %v, want leads, contacts, accounts and products", out)
+	}
+	if r := sys.Do(t, http.MethodGet, "/v1/operations", "", nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("GET /v1/operations without a key: %d, want 401", r.Status)
+	}
+	out["GET /v1/operations"] = gatewayRoute{tag: "Operations", body: "ListOperationsResponse",
+		errors: []string{"400", "401", "403", "429", "503", "default"}}
+	out["GET /v1/operations/{}"] = gatewayRoute{tag: "Operations", body: "Operation",
+		errors: []string{"400", "401", "403", "404", "429", "503", "default"}}
+	out["POST /v1/operations/{}:cancel"] = gatewayRoute{tag: "Operations", body: "Operation", idempotency: true,
+		errors: []string{"400", "401", "403", "404", "422", "429", "503", "default"}}
+	return out
+}
+
+func checkGatewayRoute(t *testing.T, route string, g gatewayRoute, op *openapi3.Operation) {
+	t.Helper()
+	if !slices.Equal(op.Tags, []string{g.tag}) || op.Summary == "" || op.Description == "" {
+		t.Errorf("%s: tags %v, summary %q; want [%s] and a summary and description", route, op.Tags, op.Summary, g.tag)
+	}
+	params := map[string]bool{}
+	for _, p := range op.Parameters {
+		params[p.Value.In+":"+p.Value.Name] = true
+	}
+	if !params["header:X-Request-Id"] || params["header:Idempotency-Key"] != g.idempotency {
+		t.Errorf("%s: parameters %v, want X-Request-Id, Idempotency-Key %v", route, params, g.idempotency)
+	}
+	if strings.HasSuffix(route, ":import") {
+		if !params["query:columnMapping"] || !params["query:resumeFromLine"] {
+			t.Errorf("%s: parameters %v, want columnMapping and resumeFromLine", route, params)
+		}
+		if b := op.RequestBody; b == nil || !b.Value.Required || b.Value.Content.Get("text/csv") == nil || b.Value.Content.Get("application/x-ndjson") == nil {
+			t.Errorf("%s: request body %v, want a required CSV or NDJSON file", route, b)
+		}
+	}
+	var codes []string
+	for code, r := range op.Responses.Map() {
+		codes = append(codes, code)
+		if code == "200" {
+			if s := r.Value.Content.Get("application/json").Schema; s.Ref != "#/components/schemas/"+g.body || r.Value.Headers["X-Request-Id"] == nil {
+				t.Errorf("%s: 200 body %s, want %s with X-Request-Id", route, s.Ref, g.body)
+			}
+			continue
+		}
+		if s := r.Value.Content.Get("application/json").Schema; s.Ref != "#/components/schemas/Error" {
+			t.Errorf("%s: %s response schema %s, want the AIP-193 Error", route, code, s.Ref)
+		}
+		if (code == "429" || code == "503") && r.Value.Headers["Retry-After"] == nil {
+			t.Errorf("%s: %s without Retry-After", route, code)
+		}
+	}
+	slices.Sort(codes)
+	if want := append([]string{"200"}, g.errors...); !slices.Equal(codes, want) {
+		t.Errorf("%s: responses %v, want %v", route, codes, want)
 	}
 }
 

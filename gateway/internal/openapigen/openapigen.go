@@ -2,8 +2,9 @@
 // the protos into the contract the gateway serves, adding what the generator does not know: the
 // bodies the gateway really sends (response_body), one path per route, the protovalidate limits,
 // what every enum value means, the AIP-193 error responses, the Idempotency-Key, If-Match,
-// X-Request-Id, ETag and Retry-After headers, the API key scheme and examples. Every rule is
-// generic (by method, path shape and schema), so routes added to the protos get it too.
+// X-Request-Id, ETag and Retry-After headers, the API key scheme and examples, and the routes the
+// gateway serves itself (imports, operations) with what exports really answer (NDJSON, CSV). Every
+// rule is generic (by method, path shape and schema), so routes added to the protos get it too.
 package openapigen
 
 import (
@@ -56,9 +57,9 @@ func Build(raw, image []byte) (*openapi3.T, error) {
 		tag.Description = cleanText(tag.Description)
 	}
 	for _, step := range []func(*openapi3.T) error{
-		p.checkNames, mergePaths, p.fixResponseBodies, p.describeParameters,
+		p.checkNames, mergePaths, p.fixResponseBodies, p.streamExports, p.describeParameters,
 		func(d *openapi3.T) error { p.describeSchemas(d); return nil },
-		p.patchBodies, addConventions, addExamples, pruneSchemas,
+		p.patchBodies, addConventions, p.addImportRoutes, addExamples, pruneSchemas,
 	} {
 		if err := step(doc); err != nil {
 			return nil, err

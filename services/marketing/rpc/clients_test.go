@@ -28,6 +28,7 @@ var clientSteps = []string{
 	"ok filtered list, two pages",
 	"ok patch with updateMask and If-Match, 412 when stale",
 	"ok typed 400 and 404",
+	"ok import a CSV and read its operation",
 	"ok 429 with Retry-After",
 }
 

@@ -38,6 +38,13 @@ func client(url, key string) (*ClientWithResponses, error) {
 
 func ptr[T any](v T) *T { return &v }
 
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
 func run(ctx context.Context, url, key, limitedURL, limitedKey string) error {
 	c, err := client(url, key)
 	if err != nil {
@@ -119,6 +126,35 @@ func run(ctx context.Context, url, key, limitedURL, limitedKey string) error {
 		return fmt.Errorf("typed 404: %v %s", err, bodyOf(missing))
 	}
 	fmt.Println("ok typed 400 and 404")
+
+	// Import a CSV (the body is the file, streamed from a reader) with a column renamed: one row
+	// written, one failing on its e-mail; then the operation read back by its name, and listed.
+	csv := "E-mail,givenName,tags\nimp@go.example,Imp,goimport\nnot-an-email,Bad,goimport\n"
+	imp, err := c.MarketingServiceImportLeadsWithBodyWithResponse(ctx, &MarketingServiceImportLeadsParams{ColumnMapping: &[]string{"E-mail=email"}},
+		"text/csv", strings.NewReader(csv))
+	if err != nil || imp.JSON200 == nil || imp.JSON200.Done == nil || !*imp.JSON200.Done || imp.JSON200.Response == nil {
+		return fmt.Errorf("import: %v %s", err, bodyOf(imp))
+	}
+	res := imp.JSON200.Response
+	if res.State == nil || *res.State != OperationResponseStateIMPORTSTATESUCCEEDED || deref(res.Created) != "1" || deref(res.Failed) != "1" ||
+		res.Errors == nil || len(*res.Errors) != 1 || deref((*res.Errors)[0].Line) != "3" || deref((*res.Errors)[0].Reason) != "INVALID_EMAIL" {
+		return fmt.Errorf("import: %s", imp.Body)
+	}
+	name := strings.TrimPrefix(imp.JSON200.Name, "operations/")
+	op, err := c.OperationsGetOperationWithResponse(ctx, name, nil)
+	if err != nil || op.JSON200 == nil || op.JSON200.Name != imp.JSON200.Name || op.JSON200.Response == nil || deref(op.JSON200.Response.Created) != "1" {
+		return fmt.Errorf("read the operation %s: %v %s", name, err, bodyOf(op))
+	}
+	ops, err := c.OperationsListOperationsWithResponse(ctx, &OperationsListOperationsParams{PageSize: ptr(int32(10))})
+	if err != nil || ops.JSON200 == nil || ops.JSON200.Operations == nil ||
+		!slices.ContainsFunc(*ops.JSON200.Operations, func(o Operation) bool { return o.Name == imp.JSON200.Name }) {
+		return fmt.Errorf("list the operations: %v %s", err, bodyOf(ops))
+	}
+	refused, err := c.MarketingServiceImportLeadsWithBodyWithResponse(ctx, nil, "application/json", strings.NewReader(csv))
+	if err != nil || refused.StatusCode() != http.StatusUnsupportedMediaType {
+		return fmt.Errorf("import refused: %v %s", err, bodyOf(refused))
+	}
+	fmt.Println("ok import a CSV and read its operation")
 
 	// 429 with Retry-After on a gateway whose limit is tiny.
 	lc, err := client(limitedURL, limitedKey)

@@ -68,11 +68,32 @@ async function main(): Promise<void> {
   check(stale.response.status === 412 && stale.error?.error.code === 412, "patch with a stale If-Match", stale.error);
   console.log("ok patch with updateMask and If-Match, 412 when stale");
 
-  const bad = await api.POST("/v1/leads", { body: { email: "long@ts.example", givenName: "x".repeat(101) } });
-  check(bad.response.status === 400 && bad.error?.error.status === "INVALID_ARGUMENT" && violates(bad.error, "lead.givenName"), "typed 400", bad.error);
+  const invalid = await api.POST("/v1/leads", { body: { email: "long@ts.example", givenName: "x".repeat(101) } });
+  check(invalid.response.status === 400 && invalid.error?.error.status === "INVALID_ARGUMENT" && violates(invalid.error, "lead.givenName"), "typed 400", invalid.error);
   const missing = await api.GET("/v1/leads/{id}", { params: { path: { id: "0192f3a0-0000-7000-8000-0000000000ff" } } });
   check(missing.response.status === 404 && missing.error?.error.status === "NOT_FOUND", "typed 404", missing.error);
   console.log("ok typed 400 and 404");
+
+  // Import a CSV: the body is the file as is (not JSON), so the flow passes it through. One row is
+  // written, one fails on its e-mail; then the operation is read back by its name.
+  const csv = "E-mail,givenName,tags\nimp@ts.example,Imp,tsimport\nnot-an-email,Bad,tsimport\n";
+  const imp = await api.POST("/v1/leads:import", {
+    params: { query: { columnMapping: ["E-mail=email"] } },
+    body: csv,
+    headers: { "Content-Type": "text/csv" },
+    bodySerializer: (b) => b,
+  });
+  const result = imp.data?.response;
+  check(imp.data?.done === true && result?.state === "IMPORT_STATE_SUCCEEDED" && result.created === "1" && result.failed === "1" &&
+    result.errors?.[0]?.line === "3" && result.errors?.[0]?.reason === "INVALID_EMAIL", "import a CSV", [imp.error, imp.data]);
+  const name = imp.data!.name.replace(/^operations\//, "");
+  const op = await api.GET("/v1/operations/{name}", { params: { path: { name } } });
+  check(op.data?.name === imp.data!.name && op.data?.done === true && op.data?.response?.created === "1", "read the operation", [op.error, op.data]);
+  const ops = await api.GET("/v1/operations", { params: { query: { pageSize: 10 } } });
+  check((ops.data?.operations ?? []).some((o) => o.name === imp.data!.name), "list the operations", [ops.error, ops.data]);
+  const bad = await api.POST("/v1/leads:import", { body: csv, headers: { "Content-Type": "application/json" }, bodySerializer: (b) => b });
+  check(bad.response.status === 415 && violates(bad.error, "Content-Type"), "import refused: 415", bad.error);
+  console.log("ok import a CSV and read its operation");
 
   const limited = createClient<paths>({ baseUrl: limitedUrl, headers: auth(limitedKey) });
   for (let i = 0; i < 20; i++) {
