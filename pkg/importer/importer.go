@@ -28,8 +28,10 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/operations"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
 
@@ -118,6 +120,10 @@ type Runner struct {
 	Service string
 	// Logger logs why an import stopped early.
 	Logger *slog.Logger
+	// Audit records each cancel, as the event Cancelled ("<service>.operation.cancelled"), in the
+	// tenant's event history: the audit log shows who stopped which import.
+	Audit     events.Recorder
+	Cancelled eventv1.Type[*eventv1.OperationCancelled]
 }
 
 // Stream is the server side of an Import RPC.
@@ -568,7 +574,16 @@ func (r *Runner) CancelOperation(ctx context.Context, req *longrunningpb.CancelO
 	if err != nil {
 		return nil, err
 	}
-	return r.Ops.Cancel(ctx, tenant, req.GetName())
+	op, err := r.Ops.Cancel(ctx, tenant, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	// Recorded once the cancel is asked (an unknown name records nothing); if recording fails the
+	// caller gets the error and retries, and cancelling again is harmless.
+	if err := r.Audit.Record(ctx, tenant, r.Cancelled.Of(&eventv1.OperationCancelled{Name: op.GetName()})); err != nil {
+		return nil, err
+	}
+	return op, nil
 }
 
 // ListOperations serves a service's ListOperations: the tenant's operations, newest first.

@@ -13,6 +13,7 @@ import (
 	"github.com/crmcycle/crm/pkg/importer"
 	"github.com/crmcycle/crm/pkg/operations"
 	"github.com/crmcycle/crm/pkg/platform"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
 	"github.com/crmcycle/crm/services/marketing/redisstore"
 	"github.com/crmcycle/crm/services/marketing/rpc"
@@ -47,6 +48,7 @@ func New(deps platform.Deps) (*Service, error) {
 	}
 	loyalty := marketing.NewLoyalty(store, publisher, validator, deps.Now)
 	lifecycle := marketing.NewLifecycle(store, publisher, deps.Now)
+	audit := events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now}
 	return &Service{rpc: rpc.New(rpc.UseCases{
 		Leads:     marketing.NewLeads(store, publisher, validator, deps.Now),
 		Customers: marketing.NewCustomers(store, publisher, deps.Now),
@@ -56,9 +58,9 @@ func New(deps platform.Deps) (*Service, error) {
 		Scoring:   marketing.NewScoring(store, publisher, validator, deps.Now),
 		Lifecycle: lifecycle.RequiringCustomers(),
 		Segments:  marketing.NewSegments(store, publisher, deps.Now),
-		Audit:     events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now},
+		Audit:     audit,
 		Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger,
-			Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now)},
+			Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now), Audit: audit, Cancelled: marketingv1.EventOperationCancelled},
 	}, deps.PageTokens),
 		reactions: marketing.NewReactions(store, lifecycle, loyalty, publisher, deps.Now),
 		deps:      deps,

@@ -16,6 +16,7 @@ import (
 	"github.com/crmcycle/crm/pkg/operations"
 	"github.com/crmcycle/crm/pkg/platform"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	"github.com/crmcycle/crm/services/product"
 	"github.com/crmcycle/crm/services/product/redisstore"
@@ -53,15 +54,16 @@ func New(deps platform.Deps) (*Service, error) {
 	}
 	subs := product.NewSubscriptions(store, store, publisher, deps.Now)
 	usage := product.NewUsage(store, store, store, publisher, deps.Now)
+	audit := events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now}
 	return &Service{
 		rpc: rpc.New(rpc.UseCases{
 			Catalog:         product.NewCatalog(store, publisher, validator, deps.Now),
 			Subscriptions:   subs,
 			Usage:           usage,
 			Recommendations: product.NewRecommendations(store, store),
-			Audit:           events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now},
+			Audit:           audit,
 			Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger,
-				Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now)},
+				Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now), Audit: audit, Cancelled: productv1.EventOperationCancelled},
 			ImportStore: store,
 		}, deps.PageTokens),
 		subscriptions: subs,

@@ -16,6 +16,7 @@ import (
 	"github.com/crmcycle/crm/pkg/importer"
 	"github.com/crmcycle/crm/pkg/operations"
 	"github.com/crmcycle/crm/pkg/platform"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	"github.com/crmcycle/crm/services/sales"
 	"github.com/crmcycle/crm/services/sales/customerviews"
 	"github.com/crmcycle/crm/services/sales/marketingclient"
@@ -77,6 +78,7 @@ func New(deps platform.Deps) (*Service, error) {
 	}
 	pricer := productclient.New(product)
 	opportunities := sales.NewOpportunities(env, pricer)
+	audit := events.Recorder{Publisher: env.Publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now}
 	return &Service{reactions: sales.NewReactions(env), known: known, redis: deps.Redis, rpc: rpc.New(rpc.UseCases{
 		Accounts:      sales.NewAccounts(env),
 		Conversions:   sales.NewConversions(env, registry, opportunities),
@@ -88,9 +90,9 @@ func New(deps platform.Deps) (*Service, error) {
 		Values:        sales.NewValues(env),
 		Customers: sales.NewCustomers(env, customerviews.NewMarketing(marketing), customerviews.NewProduct(product),
 			customerviews.NewSupport(support), customerviews.NewTimeline(integration, dialErr), customerDeadline),
-		Audit: events.Recorder{Publisher: env.Publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now},
+		Audit: audit,
 		Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger,
-			Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now)},
+			Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now), Audit: audit, Cancelled: salesv1.EventOperationCancelled},
 	}, deps.PageTokens)}, nil
 }
 

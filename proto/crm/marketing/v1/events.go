@@ -42,4 +42,7 @@ var (
 
 	// Bulk reads, recorded for the audit log (crm.event.v1.Exported).
 	EventLeadsExported = eventv1.Type[*eventv1.Exported]{Name: "marketing.lead.exported"}
+
+	// A cancelled import, recorded for the audit log (crm.event.v1.OperationCancelled).
+	EventOperationCancelled = eventv1.Type[*eventv1.OperationCancelled]{Name: "marketing.operation.cancelled"}
 )

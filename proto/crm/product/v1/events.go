@@ -19,4 +19,7 @@ var (
 
 	// Bulk reads, recorded for the audit log (crm.event.v1.Exported).
 	EventProductsExported = eventv1.Type[*eventv1.Exported]{Name: "product.product.exported"}
+
+	// A cancelled import, recorded for the audit log (crm.event.v1.OperationCancelled).
+	EventOperationCancelled = eventv1.Type[*eventv1.OperationCancelled]{Name: "product.operation.cancelled"}
 )

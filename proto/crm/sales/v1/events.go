@@ -34,4 +34,7 @@ var (
 	EventAccountsExported = eventv1.Type[*eventv1.Exported]{Name: "sales.account.exported"}
 	EventContactsExported = eventv1.Type[*eventv1.Exported]{Name: "sales.contact.exported"}
 	EventOrdersExported   = eventv1.Type[*eventv1.Exported]{Name: "sales.order.exported"}
+
+	// A cancelled import, recorded for the audit log (crm.event.v1.OperationCancelled).
+	EventOperationCancelled = eventv1.Type[*eventv1.OperationCancelled]{Name: "sales.operation.cancelled"}
 )
