@@ -18,45 +18,123 @@ import (
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/redistest"
 	"github.com/crmcycle/crm/pkg/servicetest"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
 
 var createdSoFar = regexp.MustCompile(`, (\d+) created,`)
 
-// TestImportKilledMidwayResumes: `crm import` streams a lead CSV to the marketing process, which
-// is killed (SIGKILL) once rows are written; restarted, it reports the import FAILED with the
-// line to resume from; `crm import --resume-from-line` finishes it, and the tenant then holds
-// exactly the file's leads (each once, each whole) and one customer per person. The marketing
-// process's peak RSS is in the log.
+// killCase is one kind of import for TestImportKilledMidwayResumes: the process that serves it,
+// its CSV rows, and how an exported record gives back the key and values a row wrote.
+type killCase struct {
+	kind, service, header string
+	rows                  int
+	// row is the i-th data row, its natural key and the two values it sets.
+	row func(i int) (line, key string, values [2]string)
+	// record reads one line of the kind's NDJSON export.
+	record func(t *testing.T, line []byte) (key string, values [2]string)
+	// people: every row registers one person in marketing's registry (leads, contacts).
+	people bool
+}
+
+func killCases() []killCase {
+	unmarshal := func(t *testing.T, line []byte, m proto.Message) {
+		if err := protojson.Unmarshal(line, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return []killCase{
+		{kind: "leads", service: "marketing", header: "email,givenName,company", rows: servicetest.Size(30_000, 100_000), people: true,
+			row: func(i int) (string, string, [2]string) {
+				v := [2]string{fmt.Sprintf("Given %d", i), fmt.Sprintf("Company %d", i%97)}
+				email := fmt.Sprintf("kill.%d@example.com", i)
+				return email + "," + v[0] + "," + v[1], email, v
+			},
+			record: func(t *testing.T, line []byte) (string, [2]string) {
+				l := &marketingv1.Lead{}
+				unmarshal(t, line, l)
+				return l.GetEmail(), [2]string{l.GetGivenName(), l.GetCompany()}
+			}},
+		{kind: "contacts", service: "sales", header: "email,givenName,familyName", rows: servicetest.Size(20_000, 50_000), people: true,
+			row: func(i int) (string, string, [2]string) {
+				v := [2]string{fmt.Sprintf("Given %d", i), fmt.Sprintf("Family %d", i%89)}
+				email := fmt.Sprintf("kill.contact.%d@example.com", i)
+				return email + "," + v[0] + "," + v[1], email, v
+			},
+			record: func(t *testing.T, line []byte) (string, [2]string) {
+				c := &salesv1.Contact{}
+				unmarshal(t, line, c)
+				return c.GetEmail(), [2]string{c.GetGivenName(), c.GetFamilyName()}
+			}},
+		{kind: "accounts", service: "sales", header: "displayName,domain,industry", rows: servicetest.Size(20_000, 50_000),
+			row: func(i int) (string, string, [2]string) {
+				v := [2]string{fmt.Sprintf("Account %d", i), fmt.Sprintf("industry-%d", i%13)}
+				domain := fmt.Sprintf("kill-%d.example", i)
+				return v[0] + "," + domain + "," + v[1], domain, v
+			},
+			record: func(t *testing.T, line []byte) (string, [2]string) {
+				a := &salesv1.Account{}
+				unmarshal(t, line, a)
+				return a.GetDomain(), [2]string{a.GetDisplayName(), a.GetIndustry()}
+			}},
+		{kind: "products", service: "product", header: "sku,displayName,price,category", rows: servicetest.Size(20_000, 50_000),
+			row: func(i int) (string, string, [2]string) {
+				v := [2]string{fmt.Sprintf("Product %d", i), fmt.Sprintf("category-%d", i%7)}
+				sku := fmt.Sprintf("KILL-%d", i)
+				return sku + "," + v[0] + ",12.50 EUR," + v[1], strings.ToLower(sku), v
+			},
+			record: func(t *testing.T, line []byte) (string, [2]string) {
+				p := &productv1.Product{}
+				unmarshal(t, line, p)
+				return strings.ToLower(p.GetSku()), [2]string{p.GetDisplayName(), p.GetCategory()}
+			}},
+	}
+}
+
+// TestImportKilledMidwayResumes, for each kind: `crm import` streams a CSV to the service's
+// process, which is killed (SIGKILL) once rows are written; restarted, it reports the import
+// FAILED with the line to resume from; `crm import --resume-from-line` finishes it, and the tenant
+// then holds exactly the file's records (each once, each whole) and, for leads and contacts, one
+// customer per person. The serving process's peak RSS is in the log.
 func TestImportKilledMidwayResumes(t *testing.T) {
 	s := startProcessSuite(t)
+	for _, c := range killCases() {
+		t.Run(c.kind, func(t *testing.T) { killMidImport(t, s, c) })
+	}
+}
+
+func killMidImport(t *testing.T, s *processSuite, c killCase) {
 	tenant, key := s.newKey()
 	sys := s.system()
-	rows := servicetest.Size(30_000, 100_000)
-	file := filepath.Join(t.TempDir(), "leads.csv")
+	file := filepath.Join(t.TempDir(), c.kind+".csv")
 	want := map[string][2]string{}
 	var b bytes.Buffer
-	b.WriteString("email,givenName,company\n")
-	for i := range rows {
-		email := fmt.Sprintf("kill.%d@example.com", i)
-		want[email] = [2]string{fmt.Sprintf("Given %d", i), fmt.Sprintf("Company %d", i%97)}
-		fmt.Fprintf(&b, "%s,%s,%s\n", email, want[email][0], want[email][1])
+	b.WriteString(c.header + "\n")
+	for i := range c.rows {
+		line, k, v := c.row(i)
+		want[k] = v
+		b.WriteString(line + "\n")
+	}
+	if len(want) != c.rows {
+		t.Fatalf("the generator repeats keys: %d for %d rows", len(want), c.rows)
 	}
 	if err := os.WriteFile(file, b.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	crmImport := func(args ...string) *exec.Cmd {
-		cmd := exec.Command(s.bin, append([]string{"import", file, "--kind", "leads", "--addr", s.addrs["marketing"]}, args...)...)
+		cmd := exec.Command(s.bin, append([]string{"import", file, "--kind", c.kind, "--addr", s.addrs[c.service]}, args...)...)
 		cmd.Env = append(os.Environ(), "CRM_API_KEY="+key)
 		return cmd
 	}
 
-	// Not a terminal: the command prints plain progress lines; kill marketing once rows are written.
+	// Not a terminal: the command prints plain progress lines; kill the service once rows are written.
 	cmd := crmImport()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -76,7 +154,7 @@ func TestImportKilledMidwayResumes(t *testing.T) {
 			name = n
 		}
 		if m := createdSoFar.FindStringSubmatch(line); m != nil && m[1] != "0" {
-			s.kill("marketing")
+			s.kill(c.service)
 			break
 		}
 	}
@@ -86,7 +164,7 @@ func TestImportKilledMidwayResumes(t *testing.T) {
 	if err := cmd.Wait(); err == nil || name == "" {
 		t.Fatalf("crm import of a killed service: %v; output:\n%s", err, strings.Join(seen, "\n"))
 	}
-	s.restart("marketing")
+	s.restart(c.service)
 
 	// The restarted service finds the import's lease run out: FAILED, with the line to resume from.
 	var meta *typev1.ImportMetadata
@@ -113,45 +191,45 @@ func TestImportKilledMidwayResumes(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond) // polling the operation, as a client does
 	}
-	t.Logf("killed after line %d of %d (%d leads created)", meta.GetCheckpointLine(), rows+1, meta.GetCreated())
+	t.Logf("killed after line %d of %d (%d %s created)", meta.GetCheckpointLine(), c.rows+1, meta.GetCreated(), c.kind)
 
 	resumed, err := crmImport("--resume-from-line", strconv.FormatInt(meta.GetResumeFromLine(), 10)).CombinedOutput()
 	if err != nil || !strings.Contains(string(resumed), "SUCCEEDED") {
 		t.Fatalf("resumed import: %v\n%s", err, resumed)
 	}
 	t.Logf("resumed: %s", bytes.TrimSpace(resumed))
-	if rss, err := peakRSS(s.procs["marketing"].Process.Pid); err == nil {
-		t.Logf("marketing process peak RSS after importing %d rows (%d bytes): %s", rows-int(meta.GetCheckpointLine())+1, b.Len(), rss)
+	if rss, err := peakRSS(s.procs[c.service].Process.Pid); err == nil {
+		t.Logf("%s process peak RSS after importing %d rows (%d bytes): %s", c.service, c.rows-int(meta.GetCheckpointLine())+1, b.Len(), rss)
 	}
 
-	// Exactly the file's leads: each once, each whole.
-	r := sys.do(t, http.MethodGet, "/v1/leads:export", key, nil)
+	// Exactly the file's records: each once, each whole.
+	r := sys.do(t, http.MethodGet, "/v1/"+c.kind+":export", key, nil)
 	got := map[string][2]string{}
 	lines := 0
 	ex := bufio.NewScanner(bytes.NewReader(r.body))
 	ex.Buffer(nil, 1<<20)
 	for ex.Scan() {
 		lines++
-		lead := &marketingv1.Lead{}
-		if err := protojson.Unmarshal(ex.Bytes(), lead); err != nil {
-			t.Fatal(err)
-		}
-		got[lead.GetEmail()] = [2]string{lead.GetGivenName(), lead.GetCompany()}
+		k, v := c.record(t, ex.Bytes())
+		got[k] = v
 	}
-	if r.status != http.StatusOK || lines != rows || len(got) != rows {
-		t.Fatalf("export after the resumed import: %d, %d lines, %d e-mails; want %d", r.status, lines, len(got), rows)
+	if r.status != http.StatusOK || lines != c.rows || len(got) != c.rows {
+		t.Fatalf("export after the resumed import: %d, %d lines, %d keys; want %d", r.status, lines, len(got), c.rows)
 	}
-	for email, w := range want {
-		if got[email] != w {
-			t.Fatalf("lead %s = %v, want %v", email, got[email], w)
+	for k, w := range want {
+		if got[k] != w {
+			t.Fatalf("%s %s = %v, want %v", c.kind, k, got[k], w)
 		}
+	}
+	if !c.people {
+		return
 	}
 	keys, err := keyspace.Load(context.Background(), redistest.Client(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := redistest.Client(t).HLen(context.Background(), keys.Scope("marketing", tenant).Key("customer-emails")).Val(); n != int64(rows) {
-		t.Fatalf("%d customers registered, want %d", n, rows)
+	if n := redistest.Client(t).HLen(context.Background(), keys.Scope("marketing", tenant).Key("customer-emails")).Val(); n != int64(c.rows) {
+		t.Fatalf("%d customers registered, want %d", n, c.rows)
 	}
 }
 
