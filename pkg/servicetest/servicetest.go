@@ -83,6 +83,10 @@ type Options struct {
 	ClientTimeout time.Duration
 	// Unreachable names services whose Dial gives a connection to an address nobody listens on.
 	Unreachable []string
+	// DropSpans makes spans as a process does but keeps none (Suite.Spans stays empty): for a
+	// long benchmark, where the recorder, which keeps every finished span, would grow with the run
+	// (a process sends its spans to an exporter through a bounded queue instead).
+	DropSpans bool
 }
 
 // Suite is the running server and what a test needs to drive and inspect it.
@@ -107,7 +111,11 @@ func Start(t testing.TB, opts Options) *Suite {
 	t.Helper()
 	ctx := context.Background()
 	spans := tracetest.NewSpanRecorder()
-	tel := telemetry.ForTest(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)), metricnoop.NewMeterProvider())
+	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	if opts.DropSpans {
+		provider = sdktrace.NewTracerProvider() // sampled and ended, sent nowhere
+	}
+	tel := telemetry.ForTest(provider, metricnoop.NewMeterProvider())
 	rdb, busRedis := opts.Redis, opts.BusRedis
 	if rdb == nil {
 		rdb = tracedClient(t, tel)
