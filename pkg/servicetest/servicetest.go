@@ -87,7 +87,14 @@ type Options struct {
 	// long benchmark, where the recorder, which keeps every finished span, would grow with the run
 	// (a process sends its spans to an exporter through a bounded queue instead).
 	DropSpans bool
+	// OwnRedis runs the suite on a redis-server of its own instead of the package's (when Redis
+	// is not given): for a large data set, which on the shared server would slow every other test
+	// of the package (their SCANs and stream reads walk it too).
+	OwnRedis bool
 }
+
+// OwnRedis is the option of a suite with a redis-server of its own (Options.OwnRedis).
+func OwnRedis(o *Options) { o.OwnRedis = true }
 
 // Suite is the running server and what a test needs to drive and inspect it.
 type Suite struct {
@@ -118,9 +125,13 @@ func Start(t testing.TB, opts Options) *Suite {
 	tel := telemetry.ForTest(provider, metricnoop.NewMeterProvider())
 	rdb, busRedis := opts.Redis, opts.BusRedis
 	if rdb == nil {
-		rdb = tracedClient(t, tel)
+		url := redistest.URL()
+		if opts.OwnRedis {
+			url = redistest.NewServer(t).URL
+		}
+		rdb = tracedClient(t, tel, url)
 		if busRedis == nil {
-			busRedis = busClient(t)
+			busRedis = busClient(t, url)
 		}
 	}
 	if busRedis == nil {
@@ -240,10 +251,10 @@ func Start(t testing.TB, opts Options) *Suite {
 	return s
 }
 
-// tracedClient is a client of redistest's server traced into the suite's spans, as a process's
+// tracedClient is a client of the server at url traced into the suite's spans, as a process's
 // client is, so a test sees a call's trace reach Redis.
-func tracedClient(t testing.TB, tel *telemetry.Telemetry) redis.UniversalClient {
-	rdb, err := redisconn.Open(context.Background(), redisconn.Config{URL: redistest.URL()}, tel.TracerProvider, tel.MeterProvider)
+func tracedClient(t testing.TB, tel *telemetry.Telemetry, url string) redis.UniversalClient {
+	rdb, err := redisconn.Open(context.Background(), redisconn.Config{URL: url}, tel.TracerProvider, tel.MeterProvider)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,10 +262,10 @@ func tracedClient(t testing.TB, tel *telemetry.Telemetry) redis.UniversalClient 
 	return rdb
 }
 
-// busClient is a client of redistest's server with room for every partition's blocking read of
+// busClient is a client of the server at url with room for every partition's blocking read of
 // several subscriptions.
-func busClient(t testing.TB) redis.UniversalClient {
-	opts, err := redis.ParseURL(redistest.URL())
+func busClient(t testing.TB, url string) redis.UniversalClient {
+	opts, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,7 +156,7 @@ func exportedLeads(t *testing.T, sys *system, key, filter string) map[string][6]
 // of them and under a filter; the same file again changes nothing (every valid row skipped, no
 // event, no key).
 func TestImportLeadsCSV(t *testing.T) {
-	sys := startSystem(t)
+	sys := startSystem(t, servicetest.OwnRedis)
 	_, key := sys.NewKey(t, "", "marketing.write", "marketing.read", "marketing.export")
 	f := genLeads(servicetest.Size(10_000, 100_000), 1)
 

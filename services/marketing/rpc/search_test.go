@@ -84,7 +84,7 @@ func listAll(t *testing.T, client marketingv1.MarketingServiceClient, ctx contex
 // and accents; every prefix query, typed plain or decorated, finds exactly the leads whose plain
 // words start with it, each once; an e-mail in any case finds its lead; pairs narrow on the record.
 func TestLeadSearchAgainstAnIndependentComputation(t *testing.T) {
-	sys := startSystem(t)
+	sys := startSystem(t, servicetest.OwnRedis)
 	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	client, ctx := sys.marketing(key)
 	start := time.Now()

@@ -101,7 +101,7 @@ func okBytes(t *testing.T, sys *system, method, path, key string, header http.He
 // change nothing; another tenant's import of the file's start makes its own products and cannot
 // see the operation.
 func TestImportProductsCSV(t *testing.T) {
-	sys := startSystem(t)
+	sys := startSystem(t, servicetest.OwnRedis)
 	tenant, key := sys.NewKey(t, "", importScopes...)
 	f := genProducts(servicetest.Size(10_000, 30_000), 1)
 

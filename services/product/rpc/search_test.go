@@ -17,7 +17,7 @@ import (
 // accents; every name or SKU prefix finds exactly the products whose plain words start with it,
 // each once; a product is found the moment it is created and not after a rename.
 func TestProductSearchAgainstAnIndependentComputation(t *testing.T) {
-	sys := startSystem(t)
+	sys := startSystem(t, servicetest.OwnRedis)
 	_, key := sys.NewKey(t, "", "product.read", "product.write")
 	client, ctx := sys.product(key)
 	rng := rand.New(rand.NewPCG(5, 5))

@@ -27,9 +27,13 @@ type system struct {
 func productService(d platform.Deps) (platform.Service, error) { return server.New(d) }
 
 // startSystem starts product alone.
-func startSystem(t *testing.T) *system {
+func startSystem(t *testing.T, options ...func(*servicetest.Options)) *system {
 	t.Helper()
-	suite := servicetest.Start(t, servicetest.Options{Services: []servicetest.Builder{productService}})
+	opts := servicetest.Options{Services: []servicetest.Builder{productService}}
+	for _, o := range options {
+		o(&opts)
+	}
+	suite := servicetest.Start(t, opts)
 	return &system{Edge: gatewaytest.Start(t, suite, gateway.Config{})}
 }
 

@@ -134,7 +134,7 @@ func normalizedAccounts(f genFile) map[string][]string {
 // changes nothing; another tenant's import of the file's start makes its own accounts, and neither
 // tenant sees the other's operation.
 func TestImportAccountsCSV(t *testing.T) {
-	sys := startSystem(t)
+	sys := startSystem(t, servicetest.OwnRedis)
 	tenant, key := sys.NewKey(t, "", importScopes...)
 	f := genAccounts(servicetest.Size(10_000, 30_000), 1)
 
@@ -242,7 +242,7 @@ func normalizedContacts(f genFile) map[string][]string {
 // under a filter; a person is found by the external id the file gave; the same file again changes
 // nothing.
 func TestImportContactsCSV(t *testing.T) {
-	sys := startSystem(t)
+	sys := startSystem(t, servicetest.OwnRedis)
 	tenant, key := sys.NewKey(t, "", importScopes...)
 	account := sys.OK(t, http.MethodPost, "/v1/accounts", key, `{"displayName":"Acme","domain":"acme.example"}`)
 	f := genContacts(servicetest.Size(10_000, 30_000), 1, str(account, "id"))

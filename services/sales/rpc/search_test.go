@@ -50,7 +50,7 @@ func checkSearch(t *testing.T, records []named, lists [][]string, list func(filt
 // random case and accents; every prefix finds exactly the records whose plain words start with it;
 // e-mail lookups in any case; pairs narrow on the record.
 func TestAccountAndContactSearchAgainstAnIndependentComputation(t *testing.T) {
-	sys := startSystem(t)
+	sys := startSystem(t, servicetest.OwnRedis)
 	_, key := sys.NewKey(t, "", salesScopes...)
 	client, ctx := sys.sales(key)
 	n := servicetest.Size(2_500, 25_000)

@@ -315,7 +315,7 @@ func TestCustomerValueMatchesAnIndependentComputation(t *testing.T) {
 	h := &history{}
 	end := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
 	h.now.Store(end.UnixMilli())
-	sys := startSystem(t, func(o *servicetest.Options) { o.Now = h.clock })
+	sys := startSystem(t, servicetest.OwnRedis, func(o *servicetest.Options) { o.Now = h.clock })
 	tenant, key := sys.NewKey(t, "", salesScopes...)
 	rng := mathrand.New(mathrand.NewPCG(14, 2026))
 	customers, orders := servicetest.Size(2000, 20000), servicetest.Size(10000, 100000)
@@ -419,7 +419,7 @@ func TestValuesCombineOnMerge(t *testing.T) {
 	h := &history{}
 	end := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
 	h.now.Store(end.UnixMilli())
-	sys := startSystem(t, func(o *servicetest.Options) { o.Now = h.clock })
+	sys := startSystem(t, servicetest.OwnRedis, func(o *servicetest.Options) { o.Now = h.clock })
 	tenant, key := sys.NewKey(t, "", salesScopes...)
 	rng := mathrand.New(mathrand.NewPCG(14, 13))
 	start := end.AddDate(-1, 0, 0)
