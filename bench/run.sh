@@ -358,15 +358,24 @@ rest_load 2s "${RUN_ID}w" >"$WORK/warmup-rest.out" 2>&1 || die "warm-up: $REST_T
   die "warm-up: ghz health failed"
 
 mapfile -t STREAMS < <("${RCLI[@]}" --scan --pattern 'crm:{p*}:*:events')
-# The lead keys: crm:{p<N>}:marketing:dev:...; found, not assumed, so partitioning may change.
-LEADS_KEY="$("${RCLI[@]}" --scan --pattern 'crm:*:marketing:dev:leads' | head -n 1)"
-[[ -n "$LEADS_KEY" ]] || die "no lead index key crm:*:marketing:dev:leads after the warm-up"
-KEY_PREFIX="${LEADS_KEY%:marketing:dev:leads}"
+# The lead keys: crm:{p<N>}:marketing:dev:...; found, not assumed, so partitioning may change. The
+# list of all leads is a bucketed index (pkg/commit bucket.go): its directory is <index>#d.
+LEADS_DIR="$("${RCLI[@]}" --scan --pattern 'crm:*:marketing:dev:leads#d' | head -n 1)"
+[[ -n "$LEADS_DIR" ]] || die "no lead index directory crm:*:marketing:dev:leads#d after the warm-up"
+KEY_PREFIX="${LEADS_DIR%:marketing:dev:leads#d}"
+LEADS_KEY="$KEY_PREFIX:marketing:dev:leads"
+# lead_count: the members of the bucketed index of all leads, counted by the record layer's own read
+# script (pkg/commit bucket.lua + bucket_read.lua).
+BUCKET_READ="$(cat "$ROOT/pkg/commit/bucket.lua" "$ROOT/pkg/commit/bucket_read.lua")"
+lead_count() { "${RCLI[@]}" eval "$BUCKET_READ" 1 "$LEADS_KEY" count; }
 STREAM_KEY="$KEY_PREFIX:marketing:events"
-mem_of() { # mem_of KEY...: the sum of MEMORY USAGE (all samples) of the keys
-  local k t=0 m
-  for k in "$@"; do
-    m="$("${RCLI[@]}" memory usage "$k" samples 0)"
+mem_of() { # mem_of KEY...: the sum of MEMORY USAGE (all samples) of the keys, in one script call
+  # per 500 keys (bucketed indexes make thousands of small keys)
+  local t=0 m i
+  local sum='local t = 0 for _, k in ipairs(KEYS) do t = t + (redis.call("MEMORY", "USAGE", k, "SAMPLES", 0) or 0) end return t'
+  for ((i = 0; i < $#; i += 500)); do
+    local part=("${@:i+1:500}")
+    m="$("${RCLI[@]}" eval "$sum" "${#part[@]}" "${part[@]}")"
     t=$((t + ${m:-0}))
   done
   echo "$t"
@@ -378,10 +387,12 @@ redis_snapshot() { # redis_snapshot FILE: used_memory, lead count, the lead's sh
   done < <("${RCLI[@]}" --scan --pattern "$KEY_PREFIX:marketing:dev:leads*")
   {
     echo "used_memory=$(rmem)"
-    echo "leads=$("${RCLI[@]}" zcard "$LEADS_KEY")"
+    echo "leads=$(lead_count)"
     echo "index=$(mem_of "${index[@]}")"
     echo "search=$(mem_of "${search[@]}")"
-    echo "identity=$(mem_of "$KEY_PREFIX:marketing:dev:lead-emails")"
+    local identity=()
+    mapfile -t identity < <("${RCLI[@]}" --scan --pattern "$KEY_PREFIX:marketing:dev:lead-emails*")
+    echo "identity=$(mem_of "${identity[@]}")"
     echo "stream=$(mem_of "$STREAM_KEY")"
     echo "events=$("${RCLI[@]}" xlen "$STREAM_KEY")"
   } >"$1"
@@ -393,10 +404,10 @@ record_sample() { # record_sample FILE: MEMORY USAGE of up to 200 lead records, 
 }
 settle() { # wait until calls still in flight when the load generator stopped have landed
   local a b
-  a="$("${RCLI[@]}" zcard "$LEADS_KEY")"
+  a="$(lead_count)"
   for _ in $(seq 1 50); do
     sleep 0.1
-    b="$("${RCLI[@]}" zcard "$LEADS_KEY")"
+    b="$(lead_count)"
     [[ "$a" == "$b" ]] && return 0
     a="$b"
   done

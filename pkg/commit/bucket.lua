@@ -6,9 +6,15 @@
 -- bytes a 16-byte member instead of about 100 in one big skiplist-encoded set.
 local BUCKET_MAX = 128
 
+-- bhexf caches the format of a bound's length: building it per call cost as much as the rest.
+local bhexf = {}
 local function bhex(s)
-  if s == '' then return '' end
-  return string.format(string.rep('%02x', #s), string.byte(s, 1, -1))
+  local f = bhexf[#s]
+  if not f then
+    f = string.rep('%02x', #s)
+    bhexf[#s] = f
+  end
+  return string.format(f, string.byte(s, 1, -1))
 end
 
 local function bdir(index) return index .. '#d' end
@@ -27,8 +33,7 @@ local function badd(index, m)
     b = ''
   end
   local key = bkey(index, b)
-  if redis.call('ZSCORE', key, m) then return end
-  if redis.call('ZCARD', key) >= BUCKET_MAX then
+  if redis.call('ZCARD', key) >= BUCKET_MAX and not redis.call('ZSCORE', key, m) then
     if redis.call('ZLEXCOUNT', key, '(' .. m, '+') == 0 then
       -- m comes after every member (ids in time order, the common case): it starts a new bucket,
       -- and the full one stays full.
@@ -64,26 +69,37 @@ local function brem(index, m)
   end
 end
 
--- A bucketed unique index maps a value (without NUL bytes) to its owner with one member:
--- value NUL owner. An owner that is a UUID is stored as its 16 bytes (bucket.go packs it).
-local function bowner(index, v)
-  local b = bfind(index, v .. '\1')
-  if not b then return nil end
-  local e = redis.call('ZRANGE', bkey(index, b), '[' .. v .. '\0', '(' .. v .. '\1', 'BYLEX', 'LIMIT', 0, 1)[1]
-  if not e then return nil end
-  return string.sub(e, #v + 2)
+-- A bucketed unique index maps a value to its owner with one member: the value's 16-byte key (a
+-- hash of it, bucket.go) followed by the owner, a UUID packed to 16 bytes. No value is stored, so
+-- a bucket bound (which outlives its member) never keeps personal data such as an e-mail.
+local BUCKET_HIGH = string.rep('\255', 17) -- after every owner (text or packed UUID)
+
+-- bowned remembers each value's owner as this call found or made it (false: none), so that a
+-- claim after its check does not look the value up again. Only bclaim and bunclaim change owners.
+local bowned = {}
+
+local function bowner(index, h)
+  local known = bowned[index .. h]
+  if known ~= nil then return known or nil end
+  local b = bfind(index, h .. BUCKET_HIGH)
+  local e = b and redis.call('ZRANGE', bkey(index, b), '[' .. h, '(' .. h .. BUCKET_HIGH, 'BYLEX', 'LIMIT', 0, 1)[1]
+  local owner = e and string.sub(e, #h + 1)
+  bowned[index .. h] = owner or false
+  return owner
 end
 
-local function bclaim(index, v, owner)
-  local have = bowner(index, v)
+local function bclaim(index, h, owner)
+  local have = bowner(index, h)
   if have == owner then return end
-  if have then brem(index, v .. '\0' .. have) end
-  badd(index, v .. '\0' .. owner)
+  if have then brem(index, h .. have) end
+  badd(index, h .. owner)
+  bowned[index .. h] = owner
 end
 
-local function bunclaim(index, v)
-  local have = bowner(index, v)
-  if have then brem(index, v .. '\0' .. have) end
+local function bunclaim(index, h)
+  local have = bowner(index, h)
+  if have then brem(index, h .. have) end
+  bowned[index .. h] = false
 end
 
 -- bid is an owner as text: a 16-byte owner is a packed UUID.

@@ -253,6 +253,13 @@ func TestBucketUnique(t *testing.T) {
 	if !slices.Equal(owners, []string{other, owner}) {
 		t.Fatalf("owners after the release and claims: %q", owners)
 	}
+	// The index keeps keys of values, not values: no key name or member holds an e-mail.
+	for _, k := range bucketKeys(t, f, index) {
+		members, _ := f.rdb.ZRange(ctx, k, 0, -1).Result()
+		if text := k + strings.Join(members, ""); strings.Contains(text, "@example.") {
+			t.Fatalf("the unique index stores a value in %s", k)
+		}
+	}
 	if n, _ := commit.BucketCount(ctx, f.rdb, index).Int64(); n != 402 {
 		t.Fatalf("%d entries, want 402 (one per value)", n)
 	}

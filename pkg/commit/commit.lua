@@ -47,10 +47,11 @@ for _, op in ipairs(ops) do
       return { 'uniq', KEYS[tonumber(a[1])], a[2], owner }
     end
   elseif code == 'buniq' then
+    -- a[2] is the value's key, a[5] the value itself (for the reply)
     local owner = bowner(KEYS[tonumber(a[1])], a[2])
     if owner and owner ~= a[3] then
-      if a[4] then return { 'uniq', KEYS[tonumber(a[1])], a[2], bid(owner), record(a[4] .. bid(owner)) } end
-      return { 'uniq', KEYS[tonumber(a[1])], a[2], bid(owner) }
+      if a[4] ~= '' then return { 'uniq', KEYS[tonumber(a[1])], a[5], bid(owner), record(a[4] .. bid(owner)) } end
+      return { 'uniq', KEYS[tonumber(a[1])], a[5], bid(owner) }
     end
   elseif code == 'once' then
     if redis.call('EXISTS', KEYS[tonumber(a[1])]) == 1 then return { 'once' } end

@@ -19,25 +19,26 @@ var _ marketing.SegmentStore = (*Store)(nil)
 func (k leadKeys) segment(id string) string { return k.Key("segment", id) }
 func (k leadKeys) segments() string         { return k.Key("segments") }
 
-// driverIndex is the sorted set a member list walks.
-func (k leadKeys) driverIndex(d marketing.Driver) (string, error) {
+// driverIndex is the sorted set a member list walks; bucketed for the lead indexes, whose members
+// are leadMember (customer indexes hold customer ids as text).
+func (k leadKeys) driverIndex(d marketing.Driver) (index string, bucketed bool, err error) {
 	switch d.Kind {
 	case marketing.DriveAll:
-		return k.timeIndex(marketing.LeadFilter{}), nil
+		return k.timeIndex(marketing.LeadFilter{}), true, nil
 	case marketing.DriveTag:
-		return k.timeIndex(marketing.LeadFilter{Tag: d.Value}), nil
+		return k.timeIndex(marketing.LeadFilter{Tag: d.Value}), true, nil
 	case marketing.DriveConsent:
-		return k.consentIndex(d.Value), nil
+		return k.consentIndex(d.Value), true, nil
 	case marketing.DriveAtRisk:
-		return k.atRisk(), nil
+		return k.atRisk(), false, nil
 	case marketing.DriveChannel:
-		return k.Key("leads", "channel", d.Value), nil
+		return k.Key("leads", "channel", d.Value), true, nil
 	case marketing.DriveStage:
-		return k.Key("customers", "stage", d.Value), nil
+		return k.Key("customers", "stage", d.Value), false, nil
 	case marketing.DriveBuyers:
-		return k.buyers(), nil
+		return k.buyers(), false, nil
 	}
-	return "", fmt.Errorf("redisstore: unknown segment driver %q", d.Kind)
+	return "", false, fmt.Errorf("redisstore: unknown segment driver %q", d.Kind)
 }
 
 // CreateSegment implements marketing.SegmentStore.
@@ -79,20 +80,26 @@ func (s *Store) DeleteSegment(ctx context.Context, tenant, id string, event []by
 func (s *Store) IndexSizes(ctx context.Context, tenant string, drivers []marketing.Driver) ([]int64, error) {
 	k := s.scope(tenant)
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, len(drivers))
+	counts := make([]func() int64, len(drivers))
 	for i, d := range drivers {
-		key, err := k.driverIndex(d)
+		key, bucketed, err := k.driverIndex(d)
 		if err != nil {
 			return nil, err
 		}
-		cmds[i] = pipe.ZCard(ctx, key)
+		if bucketed {
+			cmd := commit.BucketCount(ctx, pipe, key)
+			counts[i] = func() int64 { n, _ := cmd.Int64(); return n }
+		} else {
+			cmd := pipe.ZCard(ctx, key)
+			counts[i] = cmd.Val
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, err
 	}
-	out := make([]int64, len(cmds))
-	for i, c := range cmds {
-		out[i] = c.Val()
+	out := make([]int64, len(counts))
+	for i, n := range counts {
+		out[i] = n()
 	}
 	return out, nil
 }
@@ -101,14 +108,22 @@ func (s *Store) IndexSizes(ctx context.Context, tenant string, drivers []marketi
 // the leads, and the customers' lifecycles and tiers, each one round trip.
 func (s *Store) Candidates(ctx context.Context, tenant string, d marketing.Driver, after string, limit int, withFacts bool) ([]marketing.Candidate, error) {
 	k := s.scope(tenant)
-	index, err := k.driverIndex(d)
+	index, bucketed, err := k.driverIndex(d)
 	if err != nil {
 		return nil, err
 	}
-	listed, err := commit.Members(ctx, s.rdb, commit.Range{Index: index, Desc: true, After: after, Limit: limit})
+	if bucketed && after != "" {
+		after = leadMember(after)
+	}
+	listed, err := commit.Members(ctx, s.rdb, commit.Range{Index: index, Desc: true, After: after, Limit: limit, Bucketed: bucketed})
 	members := listed.Items
 	if err != nil || len(members) == 0 {
 		return nil, err
+	}
+	if bucketed {
+		for i, m := range members {
+			members[i] = idOfMember(m)
+		}
 	}
 	leadIDs := members
 	if d.ByCustomer() {

@@ -1,13 +1,18 @@
 // Package redisstore keeps marketing's leads on Redis: a lead is a pkg/commit record
-// under crm:{p<N>}:marketing:<tenant>:lead:<id>; a hash maps normalized e-mails to lead ids; sorted
-// sets with equal scores order lead ids (UUIDv7, so time-ordered) for all leads and per status and
-// channel. Every write, with its index updates and outbox event, is one atomic commit.
+// under crm:{p<N>}:marketing:<tenant>:lead:<id>; a bucketed unique index (pkg/commit) maps
+// normalized e-mails to lead ids; bucketed indexes order lead ids (UUIDv7, so time-ordered, stored
+// as their 16 bytes) for all leads and per status, channel, campaign, tag and consent, and score
+// members for the by-score lists. Every write, with its index updates and outbox event, is one
+// atomic commit. A Redis with leads in the layout before bucketed indexes is migrated at start
+// (layout.go).
 package redisstore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -42,16 +47,16 @@ type leadKeys struct{ keyspace.Scope }
 func (s *Store) scope(tenant string) leadKeys { return leadKeys{s.keys.Scope(service, tenant)} }
 
 func (k leadKeys) lead(id string) string { return k.Key("lead", id) }
-func (k leadKeys) emails() string        { return k.Key("lead-emails") }
+func (k leadKeys) emails() string        { return k.Key("lead-emails") } // bucketed unique index
 
 // customerLeads maps customer ids to lead ids, for segments walking customer indexes.
 func (k leadKeys) customerLeads() string { return k.Key("customer-leads") }
 
-// consentIndex holds the ids of leads that granted consent on a channel.
+// consentIndex holds the ids of leads that granted consent on a channel (bucketed, as leadMember).
 func (k leadKeys) consentIndex(channel string) string { return k.Key("leads", "consent", channel) }
 
-// timeIndex is the sorted set of lead ids (UUIDv7, so in time order) that a filter on one field
-// reads; all leads for none.
+// timeIndex is the bucketed index of lead ids (leadMember; UUIDv7, so in time order) that a filter
+// on one field reads; all leads for none.
 func (k leadKeys) timeIndex(f marketing.LeadFilter) string {
 	switch {
 	case f.Status != 0:
@@ -69,7 +74,7 @@ func (k leadKeys) timeIndex(f marketing.LeadFilter) string {
 // searchIndex is the search index (pkg/search) of lead names or companies.
 func (k leadKeys) searchIndex(field string) string { return k.Key("leads", "search", field) }
 
-// scoreIndex is the sorted set of score members (see scoreMember) of all leads or of one status.
+// scoreIndex is the bucketed index of score members (see scoreMember) of all leads or of one status.
 func (k leadKeys) scoreIndex(status marketingv1.LeadStatus) string {
 	if status != 0 {
 		return k.Key("leads-by-score", "status", status.String())
@@ -77,41 +82,80 @@ func (k leadKeys) scoreIndex(status marketingv1.LeadStatus) string {
 	return k.Key("leads-by-score")
 }
 
-// scoreMember orders leads by score, then id, as plain strings: a zero-padded score and the id.
-// Every member of a score index has the same sorted-set score, so a score range is a lexical
+// leadMember is a lead id as a time or consent index keeps it: its 16 bytes, in the id's order
+// (commit.PackUUID). The text form is the member in cursors (textMember).
+func leadMember(id string) string { return commit.PackUUID(id) }
+
+// scoreMember orders leads by score, then id: the score (at least 0) as 4 big-endian bytes, then
+// leadMember. Every member of a score index is ordered by member, so a score range is a lexical
 // range and a page is O(log n + page) whatever the number of ties.
 func scoreMember(score int32, id string) string {
-	return fmt.Sprintf("%010d:%s", max(score, 0), id)
+	b := binary.BigEndian.AppendUint32(make([]byte, 0, 20), uint32(max(score, 0)))
+	return string(b) + leadMember(id)
+}
+
+// scoreBound is the first score member of a score (the last with high).
+func scoreBound(score int32, high bool) string {
+	b := binary.BigEndian.AppendUint32(nil, uint32(max(score, 0)))
+	if high {
+		b = append(b, strings.Repeat("\xff", 17)...)
+	}
+	return string(b)
 }
 
 // idOfMember is the lead id of a time or score index member.
 func idOfMember(member string) string {
-	return member[strings.LastIndexByte(member, ':')+1:]
+	if len(member) == 20 {
+		member = member[4:]
+	}
+	return commit.UnpackUUID(member)
+}
+
+// textMember is a member as a cursor names it: a lead id, or for a score index "<score, ten
+// digits>:<id>", the forms members had before they were packed, so page tokens did not change.
+func textMember(member string) string {
+	if len(member) == 20 {
+		return fmt.Sprintf("%010d:%s", binary.BigEndian.Uint32([]byte(member[:4])), idOfMember(member))
+	}
+	return idOfMember(member)
+}
+
+// storedMember is the member a cursor's text names (textMember); "" stays "".
+func storedMember(text string) string {
+	score, id, ok := strings.Cut(text, ":")
+	if !ok {
+		return leadMember(text)
+	}
+	n, err := strconv.ParseInt(score, 10, 32)
+	if err != nil {
+		return text // no lead's member: the page starts after it, wherever it sorts
+	}
+	return scoreMember(int32(n), id)
 }
 
 // indexes are the index entries of a lead.
 func (k leadKeys) indexes(l *marketing.Lead) []commit.Entry {
-	id, score := l.GetId(), scoreMember(l.GetScore(), l.GetId())
-	names, companies := search.Members(id, marketing.NameTexts(l)...), search.Members(id, l.GetCompany())
+	id, score := leadMember(l.GetId()), scoreMember(l.GetScore(), l.GetId())
+	names, companies := search.Members(l.GetId(), marketing.NameTexts(l)...), search.Members(l.GetId(), l.GetCompany())
 	out := make([]commit.Entry, 0, 6+len(l.GetTags())+len(l.GetConsent())+len(names)+len(companies)) // grown on no write
 	out = append(out, []commit.Entry{
-		{Index: k.timeIndex(marketing.LeadFilter{}), Member: id},
-		{Index: k.timeIndex(marketing.LeadFilter{Status: l.GetStatus()}), Member: id},
-		{Index: k.scoreIndex(0), Member: score},
-		{Index: k.scoreIndex(l.GetStatus()), Member: score},
+		{Index: k.timeIndex(marketing.LeadFilter{}), Member: id, Bucketed: true},
+		{Index: k.timeIndex(marketing.LeadFilter{Status: l.GetStatus()}), Member: id, Bucketed: true},
+		{Index: k.scoreIndex(0), Member: score, Bucketed: true},
+		{Index: k.scoreIndex(l.GetStatus()), Member: score, Bucketed: true},
 	}...)
 	if l.GetChannel() != 0 {
-		out = append(out, commit.Entry{Index: k.timeIndex(marketing.LeadFilter{Channel: l.GetChannel()}), Member: id})
+		out = append(out, commit.Entry{Index: k.timeIndex(marketing.LeadFilter{Channel: l.GetChannel()}), Member: id, Bucketed: true})
 	}
 	if l.GetCampaignId() != "" {
-		out = append(out, commit.Entry{Index: k.timeIndex(marketing.LeadFilter{Campaign: l.GetCampaignId()}), Member: id})
+		out = append(out, commit.Entry{Index: k.timeIndex(marketing.LeadFilter{Campaign: l.GetCampaignId()}), Member: id, Bucketed: true})
 	}
 	for _, tag := range l.GetTags() {
-		out = append(out, commit.Entry{Index: k.timeIndex(marketing.LeadFilter{Tag: tag}), Member: id})
+		out = append(out, commit.Entry{Index: k.timeIndex(marketing.LeadFilter{Tag: tag}), Member: id, Bucketed: true})
 	}
 	for _, c := range l.GetConsent() {
 		if c.GetGranted() {
-			out = append(out, commit.Entry{Index: k.consentIndex(c.GetChannel().String()), Member: id})
+			out = append(out, commit.Entry{Index: k.consentIndex(c.GetChannel().String()), Member: id, Bucketed: true})
 		}
 	}
 	if len(names) > 0 {
@@ -120,7 +164,7 @@ func (k leadKeys) indexes(l *marketing.Lead) []commit.Entry {
 			out = append(out, commit.Entry{Index: index, Member: m})
 		}
 	}
-	if len(companies) > 0 {
+	if len(companies) > 0 { // the search indexes keep their own members (pkg/search)
 		index := k.searchIndex("company")
 		for _, m := range companies {
 			out = append(out, commit.Entry{Index: index, Member: m})
@@ -142,7 +186,7 @@ func (k leadKeys) createWrite(lw marketing.LeadWrite) *commit.Write {
 	w := commit.New().
 		// A taken e-mail comes back with its lead, so a capture of a known person goes straight
 		// to its touch.
-		UniqueOrRead(k.emails(), lead.GetEmail(), lead.GetId(), k.lead("")).
+		BucketUniqueOrRead(k.emails(), lead.GetEmail(), lead.GetId(), k.lead("")).
 		Save(k.lead(lead.GetId()), lead, "", lead.GetEtag()).
 		HSet(k.customerLeads(), lead.GetCustomerId(), lead.GetId()).
 		Move(nil, k.indexes(lead))
@@ -199,7 +243,7 @@ func (k leadKeys) updateWrite(lw marketing.LeadWrite) *commit.Write {
 	lead, prev := lw.Lead, lw.Prev
 	w := commit.New().Save(k.lead(lead.GetId()), lead, prev.GetEtag(), lead.GetEtag())
 	if lead.GetEmail() != prev.GetEmail() {
-		w.Unique(k.emails(), lead.GetEmail(), lead.GetId()).HDel(k.emails(), prev.GetEmail())
+		w.BucketUnique(k.emails(), lead.GetEmail(), lead.GetId()).BucketRelease(k.emails(), prev.GetEmail())
 	}
 	w.Move(k.indexes(prev), k.indexes(lead))
 	k.checkRules(w, lw)
@@ -260,15 +304,7 @@ func (s *Store) LeadIDsByEmail(ctx context.Context, tenant string, emails []stri
 	if len(emails) == 0 {
 		return nil, nil
 	}
-	v, err := s.rdb.HMGet(ctx, s.scope(tenant).emails(), emails...).Result()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(v))
-	for i, x := range v {
-		out[i], _ = x.(string)
-	}
-	return out, nil
+	return commit.BucketOwners(ctx, s.rdb, s.scope(tenant).emails(), emails...)
 }
 
 // checkRules makes the write check that the scoring rules the lead was scored with are still the
@@ -299,7 +335,7 @@ func (s *Store) EraseLead(ctx context.Context, tenant string, lead *marketing.Le
 	w := commit.New().ExpectVersion(k.lead(lead.GetId()), lead.GetEtag()).
 		Delete(k.lead(lead.GetId())).
 		Delete(k.leadTouches(lead.GetId())).
-		HDel(k.emails(), lead.GetEmail()).
+		BucketRelease(k.emails(), lead.GetEmail()).
 		HDel(k.customerLeads(), lead.GetCustomerId())
 	w.Move(k.indexes(lead), nil)
 	if person != nil {
@@ -338,27 +374,34 @@ func (s *Store) ListLeads(ctx context.Context, tenant string, q marketing.LeadQu
 	case f.Company != "":
 		return s.searchLeads(ctx, k, "company", f.Company, f, q.Request, func(l *marketing.Lead) []string { return []string{l.GetCompany()} })
 	}
-	r := commit.Range{Index: k.timeIndex(q.Filter), Desc: true, After: q.After, Limit: q.Limit}
+	r := commit.Range{Index: k.timeIndex(q.Filter), Desc: true, Limit: q.Limit, Bucketed: true}
+	if q.After != "" {
+		r.After = storedMember(q.After)
+	}
 	if q.ByScore {
 		r.Index = k.scoreIndex(q.Filter.Status)
 		if sr := q.Filter.Score; sr != nil {
-			// ";" sorts right after ":", so "<max>;" is above every member with score max.
-			r.Min, r.Max = fmt.Sprintf("[%010d:", sr.Min), fmt.Sprintf("[%010d;", sr.Max)
+			r.Min, r.Max = "["+scoreBound(sr.Min, false), "["+scoreBound(sr.Max, true)
 		}
 	}
-	return commit.List(ctx, s.rdb, r, func(member string) string { return k.lead(idOfMember(member)) },
+	p, err := commit.List(ctx, s.rdb, r, func(member string) string { return k.lead(idOfMember(member)) },
 		func() *marketing.Lead { return &marketing.Lead{} })
+	if p.Next != "" {
+		p.Next = textMember(p.Next)
+	}
+	return p, err
 }
 
 // leadByEmail is the page of the one lead with the e-mail, if it has the filter's other field:
 // two round trips.
 func (s *Store) leadByEmail(ctx context.Context, k leadKeys, f marketing.LeadFilter, after string) (page.Page[*marketing.Lead], error) {
-	id, err := s.rdb.HGet(ctx, k.emails(), f.Email).Result()
-	if errors.Is(err, redis.Nil) || after != "" {
-		return page.Page[*marketing.Lead]{}, nil
-	}
+	ids, err := commit.BucketOwners(ctx, s.rdb, k.emails(), f.Email)
 	if err != nil {
 		return page.Page[*marketing.Lead]{}, err
+	}
+	id := ids[0]
+	if id == "" || after != "" {
+		return page.Page[*marketing.Lead]{}, nil
 	}
 	lead, err := commit.Get(ctx, s.rdb, k.lead(id), &marketing.Lead{}, nil)
 	if err != nil || lead == nil || lead.GetEmail() != f.Email || !f.Found(lead) {

@@ -40,6 +40,10 @@ const churnSweepInterval = time.Minute
 
 // New builds the service from the process's shared parts.
 func New(deps platform.Deps) (*Service, error) {
+	// Lead indexes written before they were bucketed are moved first (once per Redis).
+	if err := redisstore.MigrateLayout(context.Background(), deps.Redis, deps.Logger); err != nil {
+		return nil, err
+	}
 	store := redisstore.New(deps.Redis, deps.Keys)
 	publisher := events.Publisher{Producer: Name, Propagator: deps.Telemetry.Propagator}
 	validator, err := protovalidate.New()

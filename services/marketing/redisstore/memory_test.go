@@ -1,0 +1,68 @@
+package redisstore_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
+	"github.com/crmcycle/crm/services/marketing"
+)
+
+// memoryOf sums MEMORY USAGE (every element counted) of the keys matching pattern that keep says.
+func memoryOf(t *testing.T, rdb redis.UniversalClient, pattern string, keep func(string) bool) (bytes, keys int64) {
+	t.Helper()
+	ctx := context.Background()
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		if !keep(iter.Val()) {
+			continue
+		}
+		n, err := rdb.MemoryUsage(ctx, iter.Val(), 0).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bytes, keys = bytes+n, keys+1
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return bytes, keys
+}
+
+// TestMemoryPerLead measures what DESIGN §10 bounds at 600 bytes a lead: its record, its identity
+// entry (the e-mail index) and its list indexes, with MEMORY USAGE as bench/run.sh does, for
+// leads captured as the bench captures them (a new e-mail, a given name, a channel: five list
+// index entries). The search indexes are bounded apart (150 bytes).
+func TestMemoryPerLead(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	const n = 1000
+	for range n {
+		in := &marketing.Lead{Email: "g-" + uuid.NewString() + "@example.com", GivenName: "Ada", Channel: typev1.Channel_CHANNEL_WEB}
+		if _, err := f.leads.Capture(ctx, f.tenant, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prefix := f.keys.Scope("marketing", f.tenant).Key("")
+	all := func(string) bool { return true }
+	record, records := memoryOf(t, f.rdb, prefix+"lead:*", all)
+	identity, _ := memoryOf(t, f.rdb, prefix+"lead-emails*", all)
+	lists, listKeys := memoryOf(t, f.rdb, prefix+"leads*", func(k string) bool { return !strings.Contains(k, ":leads:search:") })
+	search, _ := memoryOf(t, f.rdb, prefix+"leads:search:*", all)
+	if records != n {
+		t.Fatalf("%d lead records, want %d", records, n)
+	}
+	perLead := float64(record+identity+lists) / n
+	t.Logf("per lead: %.0f B = record %.0f + identity %.0f + list indexes %.0f (%d keys); search indexes %.0f",
+		perLead, float64(record)/n, float64(identity)/n, float64(lists)/n, listKeys, float64(search)/n)
+	if perLead > 600 {
+		t.Errorf("%.0f bytes a lead, want at most 600", perLead)
+	}
+	if s := float64(search) / n; s > 150 {
+		t.Errorf("search indexes: %.0f bytes a lead, want at most 150", s)
+	}
+}
