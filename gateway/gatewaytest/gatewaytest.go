@@ -108,6 +108,17 @@ func (e *Edge) Do(t testing.TB, method, path, key string, body []byte) Response 
 	return e.DoWith(t, method, path, key, body, nil)
 }
 
+// OKBytes sends a bodiless request (with the extra headers, if any), which must answer 200, and
+// returns the raw answer (an operation, an NDJSON or CSV export).
+func (e *Edge) OKBytes(t testing.TB, method, path, key string, header http.Header) []byte {
+	t.Helper()
+	r := e.DoWith(t, method, path, key, nil, header)
+	if r.Status != http.StatusOK {
+		t.Fatalf("%s %s: %d %s", method, path, r.Status, r.Body)
+	}
+	return r.Body
+}
+
 // DoWith is Do with extra request headers.
 func (e *Edge) DoWith(t testing.TB, method, path, key string, body []byte, header http.Header) Response {
 	t.Helper()

@@ -85,48 +85,10 @@ func genLeads(rows int, seed uint64) leadFile {
 	return f
 }
 
-// importFile posts a file to an import route and returns the finished operation and its metadata.
-func importFile(t *testing.T, sys *system, key, path, contentType string, body []byte) (*longrunningpb.Operation, *typev1.ImportMetadata) {
-	t.Helper()
-	r := sys.DoWith(t, http.MethodPost, path, key, body, http.Header{"Content-Type": {contentType}})
-	if r.Status != http.StatusOK {
-		t.Fatalf("POST %s: %d %s", path, r.Status, r.Body)
-	}
-	return decodeOperation(t, r.Body)
-}
-
-func decodeOperation(t *testing.T, body []byte) (*longrunningpb.Operation, *typev1.ImportMetadata) {
-	t.Helper()
-	op := &longrunningpb.Operation{}
-	if err := protojson.Unmarshal(body, op); err != nil {
-		t.Fatalf("operation %s: %v", body, err)
-	}
-	meta := &typev1.ImportMetadata{}
-	if err := op.GetMetadata().UnmarshalTo(meta); err != nil {
-		t.Fatal(err)
-	}
-	return op, meta
-}
-
 // checkImport compares an import's counts and errors with the file's computed outcome.
 func checkImport(t *testing.T, what string, meta *typev1.ImportMetadata, f leadFile, created, updated, skipped int) {
 	t.Helper()
-	if meta.GetState() != typev1.ImportState_IMPORT_STATE_SUCCEEDED || meta.GetRowsRead() != int64(f.rows) ||
-		meta.GetCreated() != int64(created) || meta.GetUpdated() != int64(updated) || meta.GetSkipped() != int64(skipped) ||
-		meta.GetFailed() != int64(len(f.errors)) || meta.GetErrorCount() != int64(len(f.errors)) {
-		t.Fatalf("%s: state %v read %d created %d updated %d skipped %d failed %d errors %d; want SUCCEEDED %d %d %d %d %d",
-			what, meta.GetState(), meta.GetRowsRead(), meta.GetCreated(), meta.GetUpdated(), meta.GetSkipped(), meta.GetFailed(),
-			meta.GetErrorCount(), f.rows, created, updated, skipped, len(f.errors))
-	}
-	want := f.errors[:min(len(f.errors), importer.MaxErrors)]
-	if len(meta.GetErrors()) != len(want) {
-		t.Fatalf("%s: %d row errors kept, want %d", what, len(meta.GetErrors()), len(want))
-	}
-	for i, got := range meta.GetErrors() {
-		if got.GetLine() != want[i].GetLine() || got.GetField() != want[i].GetField() || got.GetReason() != want[i].GetReason() || got.GetMessage() == "" {
-			t.Fatalf("%s: error %d = %v, want line %d field %q reason %s", what, i, got, want[i].GetLine(), want[i].GetField(), want[i].GetReason())
-		}
-	}
+	gatewaytest.CheckImport(t, what, meta, gatewaytest.ImportWant{Rows: f.rows, Created: created, Updated: updated, Skipped: skipped, Errors: f.errors})
 }
 
 // exportedLeads reads an NDJSON export as the imported columns, by e-mail.
@@ -160,7 +122,7 @@ func TestImportLeadsCSV(t *testing.T) {
 	_, key := sys.NewKey(t, "", "marketing.write", "marketing.read", "marketing.export")
 	f := genLeads(servicetest.Size(10_000, 100_000), 1)
 
-	op, meta := importFile(t, sys, key, "/v1/leads:import", "text/csv", f.csv)
+	op, meta := sys.Import(t, "/v1/leads:import", key, "text/csv", f.csv)
 	if !op.GetDone() || op.GetError() != nil || !strings.HasPrefix(op.GetName(), "operations/marketing.") {
 		t.Fatalf("operation %v", op)
 	}
@@ -202,10 +164,10 @@ func TestImportLeadsCSV(t *testing.T) {
 
 	// (The stream is not compared: the consumers' reactions to the first import's events, such as
 	// lifecycle moves, append to it meanwhile.)
-	before := sys.OKBytes(t, http.MethodGet, "/v1/leads:export", key)
-	_, again := importFile(t, sys, key, "/v1/leads:import", "text/csv", f.csv)
+	before := sys.OKBytes(t, http.MethodGet, "/v1/leads:export", key, nil)
+	_, again := sys.Import(t, "/v1/leads:import", key, "text/csv", f.csv)
 	checkImport(t, "second import", again, f, 0, 0, len(f.valid))
-	if after := sys.OKBytes(t, http.MethodGet, "/v1/leads:export", key); !bytes.Equal(after, before) {
+	if after := sys.OKBytes(t, http.MethodGet, "/v1/leads:export", key, nil); !bytes.Equal(after, before) {
 		t.Fatal("the same file again changed leads")
 	}
 }
@@ -224,7 +186,7 @@ func TestImportLeadsUpdatesAndNDJSON(t *testing.T) {
 {"mail":"carol@example","givenName":"Carol"}
 `
 	path := "/v1/leads:import?columnMapping=" + url.QueryEscape("mail=email")
-	_, meta := importFile(t, sys, key, path, "application/x-ndjson", []byte(body))
+	_, meta := sys.Import(t, path, key, "application/x-ndjson", []byte(body))
 	if meta.GetCreated() != 1 || meta.GetUpdated() != 1 || meta.GetFailed() != 1 || meta.GetRowsRead() != 3 {
 		t.Fatalf("import: %v", meta)
 	}
@@ -237,7 +199,7 @@ func TestImportLeadsUpdatesAndNDJSON(t *testing.T) {
 		t.Fatalf("leads: %v", leads)
 	}
 	// The failed row, fixed, alone.
-	_, meta = importFile(t, sys, key, path, "application/x-ndjson", []byte(`{"mail":"carol@example.com","givenName":"Carol"}`+"\n"))
+	_, meta = sys.Import(t, path, key, "application/x-ndjson", []byte(`{"mail":"carol@example.com","givenName":"Carol"}`+"\n"))
 	if meta.GetCreated() != 1 || meta.GetFailed() != 0 {
 		t.Fatalf("fixed row: %v", meta)
 	}
@@ -284,7 +246,7 @@ func TestImportOperationsAreTheTenants(t *testing.T) {
 	sys := startSystem(t)
 	_, key := sys.NewKey(t, "", "marketing.write", "marketing.read")
 	_, stranger := sys.NewKey(t, "", "marketing.write", "marketing.read")
-	op, _ := importFile(t, sys, key, "/v1/leads:import", "text/csv", []byte("email\nada@example.com\n"))
+	op, _ := sys.Import(t, "/v1/leads:import", key, "text/csv", []byte("email\nada@example.com\n"))
 	path := "/v1/" + op.GetName()
 	for _, c := range []struct{ method, path string }{{http.MethodGet, path}, {http.MethodPost, path + ":cancel"}} {
 		if r := sys.Do(t, c.method, c.path, stranger, nil); r.Status != http.StatusNotFound {
@@ -294,33 +256,23 @@ func TestImportOperationsAreTheTenants(t *testing.T) {
 	if r := sys.Do(t, http.MethodGet, "/v1/operations", stranger, nil); strings.Contains(string(r.Body), op.GetName()) {
 		t.Fatalf("stranger's list: %s", r.Body)
 	}
-	got, _ := decodeOperation(t, sys.OKBytes(t, http.MethodGet, path, key))
+	got, _ := gatewaytest.DecodeOperation(t, sys.OKBytes(t, http.MethodGet, path, key, nil))
 	if !proto.Equal(got, op) {
 		t.Fatalf("GET %s = %v, want %v", path, got, op)
 	}
-	cancelled, _ := decodeOperation(t, sys.OKBytes(t, http.MethodPost, path+":cancel", key))
+	cancelled, _ := gatewaytest.DecodeOperation(t, sys.OKBytes(t, http.MethodPost, path+":cancel", key, nil))
 	if !proto.Equal(cancelled, op) {
 		t.Fatalf("cancel of a done import = %v, want it unchanged", cancelled)
 	}
 	var list struct {
 		Operations []json.RawMessage `json:"operations"`
 	}
-	if err := json.Unmarshal(sys.OKBytes(t, http.MethodGet, "/v1/operations", key), &list); err != nil || len(list.Operations) != 1 {
+	if err := json.Unmarshal(sys.OKBytes(t, http.MethodGet, "/v1/operations", key, nil), &list); err != nil || len(list.Operations) != 1 {
 		t.Fatalf("list: %v %v", list, err)
 	}
 	if r := sys.Do(t, http.MethodGet, "/v1/operations/marketing.nope", key, nil); r.Status != http.StatusNotFound {
 		t.Fatalf("unknown operation: %d", r.Status)
 	}
-}
-
-// OKBytes sends a request without a body that must answer 200 and returns its body.
-func (s *system) OKBytes(t *testing.T, method, path, key string) []byte {
-	t.Helper()
-	r := s.Do(t, method, path, key, nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("%s %s: %d %s", method, path, r.Status, r.Body)
-	}
-	return r.Body
 }
 
 // TestExportsAreCharged: an export (a server-streaming call) takes one token of its key like any

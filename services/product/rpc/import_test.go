@@ -86,15 +86,6 @@ func exportedProducts(t *testing.T, sys *system, key, filter string) map[string]
 	return out
 }
 
-func okBytes(t *testing.T, sys *system, method, path, key string, header http.Header) []byte {
-	t.Helper()
-	r := sys.DoWith(t, method, path, key, nil, header)
-	if r.Status != http.StatusOK {
-		t.Fatalf("%s %s: %d %s", method, path, r.Status, r.Body)
-	}
-	return r.Body
-}
-
 // TestImportProductsCSV: a generated CSV (10,000 rows; 30,000 under the long flag) with 1 %
 // malformed rows imports with the computed counts and errors; the export equals the file's valid
 // rows, whole and under a filter; the same file again, and the CSV export itself imported back,
@@ -133,19 +124,19 @@ func TestImportProductsCSV(t *testing.T) {
 		}
 	}
 
-	before := okBytes(t, sys, http.MethodGet, "/v1/products:export", key, nil)
+	before := sys.OKBytes(t, http.MethodGet, "/v1/products:export", key, nil)
 	keys, events := sys.Suite.Footprint(t, server.Name, tenant)
 	_, again := sys.Import(t, "/v1/products:import", key, "text/csv", f.CSV)
 	gatewaytest.CheckImport(t, "second import", again, gatewaytest.ImportWant{Rows: f.Rows, Skipped: len(f.Valid), Errors: f.Errors})
 	// The CSV export (price as JSON money, every column of the product) imports back as it is.
-	exportCSV := okBytes(t, sys, http.MethodGet, "/v1/products:export", key, http.Header{"Accept": {"text/csv"}})
+	exportCSV := sys.OKBytes(t, http.MethodGet, "/v1/products:export", key, http.Header{"Accept": {"text/csv"}})
 	_, back := sys.Import(t, "/v1/products:import", key, "text/csv", exportCSV)
 	gatewaytest.CheckImport(t, "the CSV export imported", back, gatewaytest.ImportWant{Rows: len(f.Valid), Skipped: len(f.Valid)})
 	if k, e := sys.Suite.Footprint(t, server.Name, tenant); k != keys+2 || e != events+1 {
 		// Two operation records, one audit event (the CSV export): nothing else.
 		t.Fatalf("the same rows again: %d keys %d events, before %d %d", k, e, keys, events)
 	}
-	if after := okBytes(t, sys, http.MethodGet, "/v1/products:export", key, nil); !bytes.Equal(after, before) {
+	if after := sys.OKBytes(t, http.MethodGet, "/v1/products:export", key, nil); !bytes.Equal(after, before) {
 		t.Fatal("the same rows again changed products")
 	}
 
@@ -158,7 +149,7 @@ func TestImportProductsCSV(t *testing.T) {
 			t.Fatalf("another tenant's GET %s: %d %s", c.name, r.Status, r.Body)
 		}
 	}
-	got, _ := gatewaytest.DecodeOperation(t, okBytes(t, sys, http.MethodGet, "/v1/"+op.GetName(), key, nil))
+	got, _ := gatewaytest.DecodeOperation(t, sys.OKBytes(t, http.MethodGet, "/v1/"+op.GetName(), key, nil))
 	if !proto.Equal(got, op) {
 		t.Fatalf("GET %s = %v, want %v", op.GetName(), got, op)
 	}

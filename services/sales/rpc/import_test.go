@@ -152,7 +152,7 @@ func TestImportAccountsCSV(t *testing.T) {
 		t.Fatalf("%d account.created events, want %d", n, len(f.valid))
 	}
 
-	before := sys.OKBytes(t, http.MethodGet, "/v1/accounts:export", key)
+	before := sys.OKBytes(t, http.MethodGet, "/v1/accounts:export", key, nil)
 	keys, events := sys.Suite.Footprint(t, "sales", tenant)
 	_, again := sys.Import(t, "/v1/accounts:import", key, "text/csv", f.csv)
 	gatewaytest.CheckImport(t, "second import", again, gatewaytest.ImportWant{Rows: f.rows, Skipped: len(f.valid), Errors: f.errors})
@@ -160,7 +160,7 @@ func TestImportAccountsCSV(t *testing.T) {
 	if k, e := sys.Suite.Footprint(t, "sales", tenant); k != keys+1 || e != events {
 		t.Fatalf("the same file again: %d keys %d events, before %d %d (want one more key: the operation)", k, e, keys, events)
 	}
-	if after := sys.OKBytes(t, http.MethodGet, "/v1/accounts:export", key); !bytes.Equal(after, before) {
+	if after := sys.OKBytes(t, http.MethodGet, "/v1/accounts:export", key, nil); !bytes.Equal(after, before) {
 		t.Fatal("the same file again changed accounts")
 	}
 
@@ -175,7 +175,7 @@ func TestImportAccountsCSV(t *testing.T) {
 			t.Fatalf("another tenant's GET %s: %d %s", c.name, r.Status, r.Body)
 		}
 	}
-	got, _ := gatewaytest.DecodeOperation(t, sys.OKBytes(t, http.MethodGet, "/v1/"+op.GetName(), key))
+	got, _ := gatewaytest.DecodeOperation(t, sys.OKBytes(t, http.MethodGet, "/v1/"+op.GetName(), key, nil))
 	if !proto.Equal(got, op) {
 		t.Fatalf("GET %s = %v, want %v", op.GetName(), got, op)
 	}
@@ -270,10 +270,10 @@ func TestImportContactsCSV(t *testing.T) {
 		t.Fatalf("%d contact.created events, want %d", n, len(f.valid))
 	}
 
-	before := sys.OKBytes(t, http.MethodGet, "/v1/contacts:export", key)
+	before := sys.OKBytes(t, http.MethodGet, "/v1/contacts:export", key, nil)
 	_, again := sys.Import(t, "/v1/contacts:import", key, "text/csv", f.csv)
 	gatewaytest.CheckImport(t, "second import", again, gatewaytest.ImportWant{Rows: f.rows, Skipped: len(f.valid), Errors: f.errors})
-	if after := sys.OKBytes(t, http.MethodGet, "/v1/contacts:export", key); !bytes.Equal(after, before) {
+	if after := sys.OKBytes(t, http.MethodGet, "/v1/contacts:export", key, nil); !bytes.Equal(after, before) {
 		t.Fatal("the same file again changed contacts")
 	}
 	if again, _ := sys.leads.registered(marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_IMPORT); again != people {
@@ -328,16 +328,6 @@ func TestImportSalesRefusals(t *testing.T) {
 	if k, e := sys.Suite.Footprint(t, "sales", tenant); k != keys || e != events {
 		t.Fatalf("refused imports wrote: %d keys %d events, before %d %d", k, e, keys, events)
 	}
-}
-
-// OKBytes sends a request without a body that must answer 200 and returns its body.
-func (s *system) OKBytes(t *testing.T, method, path, key string) []byte {
-	t.Helper()
-	r := s.Do(t, method, path, key, nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("%s %s: %d %s", method, path, r.Status, r.Body)
-	}
-	return r.Body
 }
 
 // TestImportRefusedEarlyAnswersAfterTheWholeBody: an import the service refuses at its header (no
