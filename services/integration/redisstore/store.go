@@ -9,6 +9,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -217,7 +218,9 @@ type ingestCall struct {
 // trip per event, one after another, held the recorder seconds behind the producers on a loaded
 // machine. The caller that finds nobody sending sends the queue; whatever queued up meanwhile is
 // sent by the first of those callers, and so on (each caller sends at most once, so none waits
-// on the others for long). Waiting is bounded by the client's own timeouts.
+// on the others for long). A caller whose ctx ends while its call still waits in the queue takes
+// it out (handing the sender's role on if it had been given it) and returns ctx's error; once a
+// sender took the call, its answer is awaited, bounded by the client's own timeouts.
 func (s *Store) ingest(ctx context.Context, keys []string, args []any) (any, error) {
 	call := &ingestCall{keys: keys, args: args, done: make(chan struct{}), lead: make(chan struct{})}
 	s.mu.Lock()
@@ -230,6 +233,12 @@ func (s *Store) ingest(ctx context.Context, keys []string, args []any) (any, err
 		case <-call.done:
 			return call.res, call.err
 		case <-call.lead: // first in the queue: this caller sends it, its own call included
+		case <-ctx.Done():
+			if s.leave(call) {
+				return nil, ctx.Err()
+			}
+			<-call.done // a sender has it
+			return call.res, call.err
 		}
 	}
 	s.mu.Lock()
@@ -245,6 +254,28 @@ func (s *Store) ingest(ctx context.Context, keys []string, args []any) (any, err
 	}
 	s.mu.Unlock()
 	return call.res, call.err
+}
+
+// leave takes a call whose caller gives up out of the queue; false when a sender took it already.
+// The sender's role, if the call had been handed it, goes to the next call in the queue.
+func (s *Store) leave(call *ingestCall) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.Index(s.queue, call)
+	if i < 0 {
+		return false
+	}
+	s.queue = slices.Delete(s.queue, i, i+1)
+	select {
+	case <-call.lead:
+		if len(s.queue) > 0 {
+			close(s.queue[0].lead)
+		} else {
+			s.flushing = false
+		}
+	default:
+	}
+	return true
 }
 
 // maxIngestPipeline bounds the scripts one pipeline carries.
