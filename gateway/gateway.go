@@ -17,7 +17,10 @@ import (
 	"github.com/rs/cors"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -57,9 +60,42 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Backends are the connections to the services.
+// Backends are the connections to the services. One left nil is a service this deployment does
+// not run (crm dev without integration, say): its routes answer 503 UNAVAILABLE with the reason
+// SERVICE_NOT_RUNNING.
 type Backends struct {
 	Marketing, Sales, Product, Support, Integration grpc.ClientConnInterface
+}
+
+// notRunning is the connection to a service the deployment does not run: every call fails.
+type notRunning string
+
+func (n notRunning) err() error {
+	st, err := status.New(codes.Unavailable, "the "+string(n)+" service does not run in this deployment").
+		WithDetails(&errdetails.ErrorInfo{Reason: "SERVICE_NOT_RUNNING", Domain: "gateway.crm", Metadata: map[string]string{"service": string(n)}})
+	if err != nil {
+		return status.Error(codes.Unavailable, "the "+string(n)+" service does not run in this deployment")
+	}
+	return st.Err()
+}
+
+func (n notRunning) Invoke(context.Context, string, any, any, ...grpc.CallOption) error {
+	return n.err()
+}
+
+func (n notRunning) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.CallOption) (grpc.ClientStream, error) {
+	return nil, n.err()
+}
+
+// orNotRunning fills the backends left nil.
+func (b Backends) orNotRunning() Backends {
+	for name, c := range map[string]*grpc.ClientConnInterface{"marketing": &b.Marketing, "sales": &b.Sales,
+		"product": &b.Product, "support": &b.Support, "integration": &b.Integration} {
+		if *c == nil {
+			*c = notRunning(name)
+		}
+	}
+	return b
 }
 
 // New returns the gateway's HTTP handler. ready reports readiness for /readyz.
@@ -68,6 +104,7 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 	if err != nil {
 		return nil, err
 	}
+	b = b.orNotRunning()
 	rest := runtime.NewServeMux(
 		runtime.WithErrorHandler(writeError),
 		runtime.WithForwardResponseOption(setETag),

@@ -1,11 +1,13 @@
 // Command webhookrecv is the receiving end of the webhook benchmark (bench/cases/webhooks.sh): an
 // HTTP server that takes deliveries, measures each one's latency from the event's commit (the
 // body's "timestamp", the envelope's occurred_time, stamped right before the outbox commit) to its
-// arrival, dedupes on webhook-id, and once --expect distinct deliveries arrived (or --timeout
-// passed) prints "name value" lines: webhook_delivered, webhook_p50_ms, webhook_p99_ms,
-// webhook_max_ms.
+// arrival, dedupes on webhook-id, and once the expected number of distinct deliveries arrived (or
+// --timeout passed) prints "name value" lines: webhook_expected, webhook_delivered, webhook_p50_ms,
+// webhook_p99_ms, webhook_max_ms. The number is --expect, or, when the load generator cannot know
+// it in advance (it may not reach its rate), what a POST /expect?n=N says once the load is over.
 //
-//	webhookrecv --addr 127.0.0.1:PORT --expect 5000 --timeout 120s
+//	webhookrecv --addr 127.0.0.1:PORT --timeout 120s   # then: curl -X POST 'http://127.0.0.1:PORT/expect?n=5000'
+
 package main
 
 import (
@@ -16,13 +18,14 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
-	expect := flag.Int("expect", 1000, "distinct deliveries to wait for")
+	expect := flag.Int("expect", 0, "distinct deliveries to wait for (0: as POST /expect?n=N says)")
 	timeout := flag.Duration("timeout", 2*time.Minute, "give up after this long")
 	flag.Parse()
 
@@ -30,6 +33,26 @@ func main() {
 	seen := map[string]bool{}
 	var lat []float64
 	done := make(chan struct{})
+	var finish sync.Once
+	check := func() { // under mu
+		if *expect > 0 && len(seen) >= *expect {
+			finish.Do(func() { close(done) })
+		}
+	}
+	http.HandleFunc("POST /expect", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil || n < 0 {
+			http.Error(w, "n: a count", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		*expect = n
+		if n == 0 { // nothing to wait for
+			finish.Do(func() { close(done) })
+		}
+		check()
+	})
 	http.HandleFunc("/hook", func(w http.ResponseWriter, r *http.Request) {
 		arrived := time.Now()
 		body, _ := io.ReadAll(r.Body)
@@ -48,9 +71,7 @@ func main() {
 		}
 		seen[id] = true
 		lat = append(lat, float64(arrived.Sub(msg.Timestamp).Microseconds())/1000)
-		if len(seen) == *expect {
-			close(done)
-		}
+		check()
 	})
 	srv := &http.Server{Addr: *addr, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -72,5 +93,5 @@ func main() {
 		}
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
-	fmt.Printf("webhook_delivered %d\nwebhook_p50_ms %.1f\nwebhook_p99_ms %.1f\nwebhook_max_ms %.1f\n", len(seen), q(0.5), q(0.99), q(1))
+	fmt.Printf("webhook_expected %d\nwebhook_delivered %d\nwebhook_p50_ms %.1f\nwebhook_p99_ms %.1f\nwebhook_max_ms %.1f\n", *expect, len(seen), q(0.5), q(0.99), q(1))
 }

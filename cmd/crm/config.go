@@ -37,6 +37,11 @@ type processConfig struct {
 	RateLimit     ratelimit.Config
 	Integration   integration.Config
 	targetFlag    string
+	// dev is crm dev's: the gateway joins the targets whenever the four stage services run in the
+	// process (or have an address), and runs without the integration service when it has none
+	// (its routes then answer 503 UNAVAILABLE, SERVICE_NOT_RUNNING), so the REST edge is there to
+	// measure a write with and without integration.
+	dev bool
 }
 
 // busConfig tunes the event bus: how consumers retry and how long streams keep events.
@@ -104,6 +109,12 @@ func (c *processConfig) parse(fs *flag.FlagSet, args []string) error {
 		}
 		c.Targets = targets
 	}
+	if c.dev && !c.runs(gatewayTarget) && !slices.ContainsFunc(serviceTargets, func(s string) bool {
+		return s != "integration" && !c.runs(s) && *c.ServiceAddrs[s] == ""
+	}) {
+		c.Targets = append(c.Targets, gatewayTarget)
+		slices.Sort(c.Targets)
+	}
 	return c.validate()
 }
 
@@ -112,6 +123,9 @@ func (c *processConfig) validate() error {
 	if c.runs(gatewayTarget) {
 		errs = append(errs, c.Gateway.Validate())
 		for _, s := range serviceTargets {
+			if s == "integration" && c.dev {
+				continue
+			}
 			if !c.runs(s) && *c.ServiceAddrs[s] == "" {
 				errs = append(errs, fmt.Errorf("the gateway needs --%s-addr: %s does not run in this process", s, s))
 			}

@@ -25,8 +25,10 @@ func dev(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("crm dev", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	// --target as crm serve's (default all): a benchmark runs the services without integration
-	// to measure what recording and delivering every event costs a write.
+	// to measure what recording and delivering every event costs a write; the gateway comes
+	// along whenever the stage services it calls are there (cfg.dev).
 	cfg.registerFlags(fs, true)
+	cfg.dev = true
 	demo := fs.Bool("demo", false, "seed the development tenant with a demo population through the APIs once up")
 	publishedKey := fs.Bool("dev-key", false, "with a real Redis, register the development key of CRM_DEV_API_KEY too "+
 		"(a published key: only on a Redis nobody else can reach)")
@@ -69,10 +71,19 @@ func dev(ctx context.Context, args []string, stdout io.Writer) error {
 		if cfg.GRPC.TLS() {
 			rest, grpcNote, curl = "https", " (TLS)", "curl --cacert <your CA>"
 		}
-		fmt.Fprintf(stdout, "==> CRM Cycle is up: REST %s://%s  gRPC %s%s  admin http://%s\n",
-			rest, dialable(b.HTTP), dialable(b.GRPC), grpcNote, dialable(b.Admin))
+		restAt := "none (the gateway needs marketing, sales, product and support)"
+		if b.HTTP != "" {
+			restAt = rest + "://" + dialable(b.HTTP)
+		}
+		fmt.Fprintf(stdout, "==> CRM Cycle is up: REST %s  gRPC %s%s  admin http://%s\n",
+			restAt, dialable(b.GRPC), grpcNote, dialable(b.Admin))
+		if !cfg.runs("integration") && *cfg.ServiceAddrs["integration"] == "" {
+			fmt.Fprintln(stdout, "==> without the integration service: its routes (audit log, timelines, webhooks, API keys) answer 503")
+		}
 		fmt.Fprintf(stdout, "==> tenant %q, API key (admin scope): %s\n", devTenant, key)
-		fmt.Fprintf(stdout, "==> try: %s -H 'Authorization: Bearer %s' %s://%s/v1/leads\n", curl, key, rest, dialable(b.HTTP))
+		if b.HTTP != "" {
+			fmt.Fprintf(stdout, "==> try: %s -H 'Authorization: Bearer %s' %s://%s/v1/leads\n", curl, key, rest, dialable(b.HTTP))
+		}
 		if *demo {
 			fmt.Fprintln(stdout, "==> demo: seeding the tenant through the APIs...")
 			go func() {

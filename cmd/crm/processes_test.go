@@ -6,12 +6,15 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -501,5 +504,92 @@ func TestGCPercent(t *testing.T) {
 		if got := debug.SetGCPercent(100); got != tt.want {
 			t.Errorf("GOGC=%q: GC percent %d, want %d", tt.env, got, tt.want)
 		}
+	}
+}
+
+// TestDevWithoutIntegrationServesTheGateway: `crm dev --target=marketing,sales,product,support`
+// (how the benchmark measures a write without the integration service) serves the REST gateway:
+// a lead is captured through it, the integration routes answer 503 UNAVAILABLE with Retry-After
+// and the reason SERVICE_NOT_RUNNING and write nothing. `crm dev --target=marketing` has no
+// gateway and says so instead of printing an empty REST address.
+func TestDevWithoutIntegrationServesTheGateway(t *testing.T) {
+	rdb := redistest.Client(t)
+	start := func(target string) (string, func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		out := &syncWriter{}
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"dev", "--target", target, "--redis-url", redistest.URL(), "--grpc-addr", "127.0.0.1:0",
+				"--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, out)
+		}()
+		waitFor(t, "crm dev --target="+target+" to start", out.String, func(s string) bool { return strings.Contains(s, "CRM Cycle is up") })
+		return out.String(), func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("crm dev --target=%s: %v", target, err)
+			}
+		}
+	}
+
+	out, stop := start("marketing,sales,product,support")
+	defer stop()
+	rest := regexp.MustCompile(`REST (http://127\.0\.0\.1:\d+) `).FindStringSubmatch(out)
+	key := regexp.MustCompile(`API key \(admin scope\): (\S+)`).FindStringSubmatch(out)
+	if rest == nil || key == nil || !strings.Contains(out, "without the integration service") {
+		t.Fatalf("crm dev printed no REST address, key or note on integration:\n%s", out)
+	}
+	call := func(method, path, body string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, rest[1]+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+key[1])
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+	email := "nointegration-" + redistest.Tenant(t) + "@example.com"
+	if res, body := call(http.MethodPost, "/v1/leads", `{"email":"`+email+`","channel":"CHANNEL_WEB"}`); res.StatusCode != http.StatusOK {
+		t.Fatalf("capture through the gateway: %d %s", res.StatusCode, body)
+	}
+	// What the refused calls would write: an endpoint (integration's keys of the tenant), a key.
+	state := func() string {
+		ctx := context.Background()
+		ikeys, err := rdb.Keys(ctx, "crm:*:integration:"+devTenant+":*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, _, err := auth.NewStore(rdb).ListKeys(ctx, devTenant, "", 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%d integration keys, %d API keys", len(ikeys), len(keys))
+	}
+	before := state()
+	for _, r := range []struct{ method, path, body string }{
+		{http.MethodGet, "/v1/auditLog", ""},
+		{http.MethodPost, "/v1/webhookEndpoints", `{"url":"http://127.0.0.1:1/hook"}`},
+		{http.MethodPost, "/v1/apiKeys", `{"displayName":"x","scopes":["sales.read"]}`},
+	} {
+		res, body := call(r.method, r.path, r.body)
+		if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" ||
+			!strings.Contains(body, `"UNAVAILABLE"`) || !strings.Contains(body, "SERVICE_NOT_RUNNING") {
+			t.Errorf("%s %s without integration: %d Retry-After %q %s, want 503 UNAVAILABLE SERVICE_NOT_RUNNING with Retry-After",
+				r.method, r.path, res.StatusCode, res.Header.Get("Retry-After"), body)
+		}
+	}
+	if after := state(); after != before {
+		t.Errorf("the refused integration calls changed the tenant: %s before, %s after", before, after)
+	}
+
+	out, stopAlone := start("marketing")
+	stopAlone()
+	if !strings.Contains(out, "REST none") || strings.Contains(out, "try:") {
+		t.Errorf("crm dev --target=marketing (no gateway) printed:\n%s", out)
 	}
 }
