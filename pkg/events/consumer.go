@@ -43,6 +43,11 @@ type Subscription struct {
 	// caps a partition at one handler's round trips (on a loaded machine, the integration
 	// recorder fell seconds behind at 500 captures/s that way).
 	OrderKey func(*eventv1.Event) string
+	// Batch, when set, is how many entries one read of this subscription takes instead of
+	// ConsumerConfig.Batch, and, with an OrderKey, how many lanes may run at once (at least
+	// ConsumerConfig.Workers): a consumer whose events mostly have different keys handles more of
+	// them per round trip (read, ack) that way.
+	Batch int
 }
 
 // ConsumerConfig tunes a consumer; zero fields take the defaults.
@@ -115,6 +120,9 @@ type Consumer struct {
 // NewConsumer returns a consumer of sub; Run starts it.
 func NewConsumer(cfg ConsumerConfig, sub Subscription, rdb redis.UniversalClient, keys *keyspace.Space, tel *telemetry.Telemetry, logger *slog.Logger) (*Consumer, error) {
 	cfg = cfg.withDefaults()
+	if sub.Batch > 0 {
+		cfg.Batch, cfg.Workers = sub.Batch, max(cfg.Workers, sub.Batch)
+	}
 	if cfg.Block >= cfg.LeaseTTL {
 		return nil, errors.New("events: Block must be shorter than LeaseTTL")
 	}

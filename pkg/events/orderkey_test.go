@@ -143,3 +143,70 @@ func TestOrderKeyHandlesKeysSideBySide(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscriptionBatchOverridesTheConsumers: a subscription's own Batch takes that many entries
+// per read and runs as many lanes at once, whatever the consumer's Batch and Workers (here 4):
+// 48 events of 48 customers are all in flight together (each handler waits, with a deadline,
+// until every one has started), which a consumer reading 4 at a time never gets to.
+func TestSubscriptionBatchOverridesTheConsumers(t *testing.T) {
+	rdb := redistest.Client(t)
+	keys, err := keyspace.Open(context.Background(), rdb, partitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := backend{rdb: rdb, keys: keys}
+	ctx := context.Background()
+	producer, tenant := producerName(), redistest.Tenant(t)
+	pub := events.Publisher{Producer: producer, Propagator: propagation.TraceContext{}}
+	typ := eventv1.Type[*wrapperspb.Int64Value]{Name: producer + ".thing.happened"}
+	const n = 48
+	for i := range n {
+		_, data, err := pub.Envelope(ctx, typ.Of(wrapperspb.Int64(int64(i))), tenant, fmt.Sprintf("c%d", i), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := commit.New().Append(keys.Scope(producer, tenant).Stream(), data).Run(ctx, rdb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		mu      sync.Mutex
+		started int
+		handled int
+	)
+	all := make(chan struct{})
+	handle := func(ctx context.Context, ev *eventv1.Event) error {
+		mu.Lock()
+		started++
+		if started == n {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("event of %s: not every event started within 10s", ev.GetCustomerId())
+		}
+		mu.Lock()
+		handled++
+		mu.Unlock()
+		return nil
+	}
+	cfg := fastConfig("batch")
+	cfg.Batch, cfg.Workers = 4, 4
+	orderKey := func(ev *eventv1.Event) string { return ev.GetCustomerId() }
+	startConsumer(t, b, rdb, cfg, events.Subscription{Group: "g", Producer: producer, Handle: handle, OrderKey: orderKey, Batch: 64}, testTelemetry())
+	select {
+	case <-all:
+	case <-time.After(20 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("only %d of %d events were in flight together", started, n)
+	}
+	eventually(t, 30*time.Second, "every event handled and acknowledged", func() bool {
+		mu.Lock()
+		h := handled
+		mu.Unlock()
+		return h == n && pendingCount(t, b, producer, "g") == 0
+	})
+}
