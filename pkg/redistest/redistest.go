@@ -51,7 +51,13 @@ func URL() string {
 // Client returns a client of the test server, closed when the test ends.
 func Client(tb testing.TB) redis.UniversalClient {
 	tb.Helper()
-	opts, err := redis.ParseURL(URL())
+	return clientOf(tb, URL())
+}
+
+// clientOf returns a client of the server at rawURL, closed when the test ends.
+func clientOf(tb testing.TB, rawURL string) *redis.Client {
+	tb.Helper()
+	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
 		tb.Fatal(err)
 	}

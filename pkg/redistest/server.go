@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Server is one more redis-server of the test's own, for a test that needs a particular
@@ -48,6 +50,12 @@ func (s *Server) Start(tb testing.TB) {
 		s.Stop()
 		tb.Fatal(err)
 	}
+}
+
+// Client returns a client of the server, closed when the test ends.
+func (s *Server) Client(tb testing.TB) *redis.Client {
+	tb.Helper()
+	return clientOf(tb, s.URL)
 }
 
 // Stop kills the server (as a crash would: no final save) and waits for it to exit.

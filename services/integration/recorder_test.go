@@ -94,13 +94,7 @@ func event(t testing.TB, tenant, typ, customer, key, request string) *eventv1.Ev
 // statistics count the script's commands; the client hook counts the round trips. Before the
 // sweep, each of these events cost 7 ZREMRANGEBYLEX and 9 PEXPIRE.
 func TestRecordingAnEventIsOneScriptWithoutTrimming(t *testing.T) {
-	srv := redistest.NewServer(t)
-	opts, err := redis.ParseURL(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := redistest.NewServer(t).Client(t)
 	r := recorderOn(t, rdb, time.Now)
 	recorder, endpoints := r.recorder, r.endpoints
 	const tenant = "t-cost"

@@ -102,13 +102,7 @@ func indexMembers(t *testing.T, rdb redis.UniversalClient, tenant string) map[st
 func TestRetentionSweepUnderAControlledClock(t *testing.T) {
 	// A server of its own: the sweep goes over every tenant of a partition, and the counts below
 	// are this test's tenants'.
-	srv := redistest.NewServer(t)
-	opts, err := redis.ParseURL(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := redistest.NewServer(t).Client(t)
 	clk := &clock{t: time.Now()}
 	r := recorderOn(t, rdb, clk.Now)
 	ctx := context.Background()
@@ -134,8 +128,7 @@ func TestRetentionSweepUnderAControlledClock(t *testing.T) {
 	}
 	otherOld := record(event(t, other, "sales.deal.won", "c-x", "key-9", "req-o-1")).GetId()
 	ctxMerge := events.WithCause(ctx, events.ByKey("key-1", "req-merge", "/crm.marketing.v1.MarketingService/MergeCustomers"))
-	var merge *eventv1.Event
-	merge, _, err = events.Publisher{Producer: "marketing", Propagator: propagation.TraceContext{}}.Envelope(ctxMerge,
+	merge, _, err := events.Publisher{Producer: "marketing", Propagator: propagation.TraceContext{}}.Envelope(ctxMerge,
 		marketingv1.EventCustomerMerged.Of(&marketingv1.CustomerMerged{SurvivorCustomerId: "c-survivor", MergedCustomerId: "c-merged"}), tenant, "c-survivor", time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -36,13 +36,7 @@ func (h *holdPipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 // the first pipeline is through (the queue does not wait for the caller that left). Before,
 // the second waited for the held pipeline whatever its context said.
 func TestAnIngestWaitingInTheQueueGivesUpWithItsContext(t *testing.T) {
-	srv := redistest.NewServer(t)
-	opts, err := redis.ParseURL(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := redistest.NewServer(t).Client(t)
 	ctx := context.Background()
 	keys, err := keyspace.Open(ctx, rdb, 16)
 	if err != nil {
