@@ -513,13 +513,16 @@ func TestGCPercent(t *testing.T) {
 // and the reason SERVICE_NOT_RUNNING and write nothing. `crm dev --target=marketing` has no
 // gateway and says so instead of printing an empty REST address.
 func TestDevWithoutIntegrationServesTheGateway(t *testing.T) {
-	rdb := redistest.Client(t)
+	// A server of its own: crm dev's consumers would otherwise start on the backlog the other
+	// tests of the package left on the shared one.
+	srv := redistest.NewServer(t)
+	rdb := srv.Client(t)
 	start := func(target string) (string, func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		out := &syncWriter{}
 		done := make(chan error, 1)
 		go func() {
-			done <- run(ctx, []string{"dev", "--target", target, "--redis-url", redistest.URL(), "--grpc-addr", "127.0.0.1:0",
+			done <- run(ctx, []string{"dev", "--target", target, "--redis-url", srv.URL, "--grpc-addr", "127.0.0.1:0",
 				"--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, out)
 		}()
 		waitFor(t, "crm dev --target="+target+" to start", out.String, func(s string) bool { return strings.Contains(s, "CRM Cycle is up") })

@@ -72,14 +72,26 @@ func (c *Commands) Scripts() int {
 func (c *Commands) record(cmds ...redis.Cmder) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.trips++
+	counted := false
 	for _, cmd := range cmds {
+		if handshake[cmd.Name()] {
+			continue
+		}
+		counted = true
 		c.names = append(c.names, cmd.Name())
 		if commit.IsRecordRead(cmd) {
 			c.reads++
 		}
 	}
+	if counted {
+		c.trips++
+	}
 }
+
+// handshake names what go-redis sends on a connection it has just opened (HELLO, CLIENT SETNAME,
+// CLIENT SETINFO, ...), through the same hooks and with the context of the call that needed the
+// connection: the pool's cost, once per connection, not the call's.
+var handshake = map[string]bool{"hello": true, "client": true, "auth": true, "select": true, "readonly": true}
 
 // Trips is how many round trips (a pipeline is one) were made since the last Take.
 func (c *Commands) Trips() int {
