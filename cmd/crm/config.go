@@ -30,6 +30,7 @@ type processConfig struct {
 	Gateway       gateway.Config
 	Redis         redisconn.Config
 	AdminAddr     string
+	Pprof         bool // serve /debug/pprof/ on the admin address
 	ServiceAddrs  map[string]*string
 	ClientTimeout time.Duration
 	LogLevel      slog.Level
@@ -78,6 +79,7 @@ func (c *processConfig) registerFlags(fs *flag.FlagSet, withTarget bool) {
 	c.Gateway.RegisterFlags(fs)
 	c.Redis.RegisterFlags(fs)
 	fs.StringVar(&c.AdminAddr, "admin-addr", ":9464", "admin HTTP address (always plaintext, for scrapers and probes): /metrics, /healthz, /readyz")
+	fs.BoolVar(&c.Pprof, "pprof", false, "also serve Go's runtime profiles on the admin address, under /debug/pprof/ (profiling; keep the admin port private)")
 	c.ServiceAddrs = map[string]*string{}
 	for _, s := range serviceTargets {
 		c.ServiceAddrs[s] = fs.String(s+"-addr", "", "gRPC address of the "+s+" service (default: this process, when it runs it)")

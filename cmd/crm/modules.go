@@ -87,7 +87,11 @@ func (p *process) initRedis(ctx context.Context) (service, error) {
 
 // initAdmin serves /metrics, /healthz and /readyz, always in plaintext, for scrapers and probes.
 func (p *process) initAdmin(ctx context.Context) (service, error) {
-	s, addr, err := p.serveHTTP(ctx, "admin", p.cfg.AdminAddr, adminhttp.Handler(p.tel.MetricsHandler, p.ready), false)
+	h := adminhttp.Handler(p.tel.MetricsHandler, p.ready)
+	if p.cfg.Pprof {
+		h = adminhttp.WithProfiling(h)
+	}
+	s, addr, err := p.serveHTTP(ctx, "admin", p.cfg.AdminAddr, h, false)
 	p.bound.Admin = addr
 	return s, err
 }

@@ -5,6 +5,7 @@ package adminhttp
 import (
 	"context"
 	"net/http"
+	"net/http/pprof"
 	"time"
 )
 
@@ -24,5 +25,19 @@ func Handler(metrics http.Handler, ready func(context.Context) error) http.Handl
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	return mux
+}
+
+// WithProfiling adds Go's runtime profiles (net/http/pprof) under /debug/pprof/ to h. They stay off
+// unless asked for (crm --pprof): a CPU profile costs the process while it runs, and the heap and
+// goroutine profiles show internals no scraper needs.
+func WithProfiling(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }

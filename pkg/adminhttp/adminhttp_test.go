@@ -55,3 +55,28 @@ func TestReadyzHasADeadline(t *testing.T) {
 		t.Errorf("readiness check context: got no deadline, want one")
 	}
 }
+
+func TestProfilingIsOffUnlessAskedFor(t *testing.T) {
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("# metrics\n")) })
+	plain := adminhttp.Handler(metrics, func(context.Context) error { return nil })
+	for _, tt := range []struct {
+		name     string
+		h        http.Handler
+		path     string
+		wantCode int
+		wantBody string
+	}{
+		{"off", plain, "/debug/pprof/", http.StatusNotFound, ""},
+		{"on: index", adminhttp.WithProfiling(plain), "/debug/pprof/", http.StatusOK, "goroutine"},
+		{"on: heap", adminhttp.WithProfiling(plain), "/debug/pprof/heap?debug=1", http.StatusOK, "heap profile"},
+		{"on: the admin routes stay", adminhttp.WithProfiling(plain), "/metrics", http.StatusOK, "# metrics"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			tt.h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tt.path, nil))
+			if rec.Code != tt.wantCode || !strings.Contains(rec.Body.String(), tt.wantBody) {
+				t.Errorf("GET %s: got %d %.80q, want %d containing %q", tt.path, rec.Code, rec.Body.String(), tt.wantCode, tt.wantBody)
+			}
+		})
+	}
+}
