@@ -43,8 +43,7 @@ func authenticate(ctx context.Context, a Authenticator, fullMethod string) (cont
 }
 
 func bearer(ctx context.Context) (string, bool) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	for _, v := range md.Get("authorization") {
+	for _, v := range metadata.ValueFromIncomingContext(ctx, "authorization") {
 		scheme, secret, ok := strings.Cut(v, " ")
 		if ok && strings.EqualFold(scheme, "bearer") && secret != "" {
 			return strings.TrimSpace(secret), true

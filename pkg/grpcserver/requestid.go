@@ -17,9 +17,8 @@ const RequestIDHeader = "x-request-id"
 // requestID is the call's request id: the caller's when it sent a usable one, else a new one. It is
 // sent back as header metadata, so a caller that sent none learns it.
 func requestID(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
 	id := ""
-	if v := md.Get(RequestIDHeader); len(v) > 0 && usableRequestID(v[0]) {
+	if v := metadata.ValueFromIncomingContext(ctx, RequestIDHeader); len(v) > 0 && usableRequestID(v[0]) {
 		id = v[0]
 	} else {
 		id = uuid.Must(uuid.NewV7()).String()

@@ -249,8 +249,7 @@ func fingerprint(method string, req proto.Message) (string, error) {
 }
 
 func keyFrom(ctx context.Context) (string, bool) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	v := md.Get(MetadataKey)
+	v := metadata.ValueFromIncomingContext(ctx, MetadataKey)
 	if len(v) == 0 {
 		return "", false
 	}

@@ -58,8 +58,7 @@ func (p *Pass) Stamp(ctx context.Context) context.Context {
 
 // admitted reports whether the incoming call carries a valid pass for principal.
 func (p *Pass) admitted(ctx context.Context, principal auth.Principal) bool {
-	md, _ := metadata.FromIncomingContext(ctx)
-	for _, v := range md.Get(PassHeader) {
+	for _, v := range metadata.ValueFromIncomingContext(ctx, PassHeader) {
 		expiry, mac, ok := strings.Cut(v, ".")
 		unix, err := strconv.ParseInt(expiry, 10, 64)
 		if !ok || err != nil || p.now().Unix() > unix {

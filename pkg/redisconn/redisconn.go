@@ -1,5 +1,5 @@
 // Package redisconn opens the Redis client every process shares: standalone, Sentinel or Cluster
-// from one URL, traced and measured with redisotel.
+// from one URL, traced (tracing.go) and measured with redisotel.
 package redisconn
 
 import (
@@ -16,8 +16,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/crmcycle/crm/pkg/telemetry"
 )
 
 // Config selects the Redis deployment.
@@ -62,13 +60,10 @@ func Open(ctx context.Context, cfg Config, tp trace.TracerProvider, mp metric.Me
 	if err != nil {
 		return nil, err
 	}
-	// Commands are traced under the span of the call or event handler that sends them; the
-	// process's own background commands (stream polls, leases, health pings) make no spans.
-	if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(telemetry.ChildSpansOnly(tp)),
-		redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false)); err != nil {
-		_ = rdb.Close()
-		return nil, fmt.Errorf("redis: tracing: %w", err)
-	}
+	// Commands are traced under the span of the call or event handler that sends them, when that
+	// span is sampled; the process's own background commands (stream polls, leases, health
+	// pings) make no spans.
+	instrumentTracing(rdb, tp)
 	if err := redisotel.InstrumentMetrics(rdb, redisotel.WithMeterProvider(mp)); err != nil {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("redis: metrics: %w", err)

@@ -2,13 +2,18 @@ package redisconn_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric/noop"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crmcycle/crm/pkg/redisconn"
 	"github.com/crmcycle/crm/pkg/redistest"
@@ -144,5 +149,77 @@ return 1`
 	}
 	if runs != 1 {
 		t.Fatalf("the write ran %d times, want once", runs)
+	}
+}
+
+// Spans are made under a sampled span only, with redisotel's names and attributes: a command is
+// named after itself, a pipeline after its distinct commands; an error is recorded, a nil reply
+// is not. Under a span that is not sampled, no Redis span is made.
+func TestTracingFollowsSampling(t *testing.T) {
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	rdb, err := redisconn.Open(context.Background(), redisconn.Config{URL: redistest.URL()}, tp, noop.NewMeterProvider())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	key := "redisconn:traced:" + redistest.Tenant(t)
+
+	unsampled := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, Remote: true})) // flags 0: not sampled
+	ctx, call := tp.Tracer("test").Start(unsampled, "unsampled call")
+	if call.IsRecording() {
+		t.Fatal("the child of an unsampled parent records; the test needs it not to")
+	}
+	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, key, "v", 0)
+		p.Get(ctx, key)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	call.End()
+	if got := len(spans.Ended()); got != 0 {
+		t.Fatalf("under an unsampled call: %d spans, want none", got)
+	}
+
+	ctx, call = tp.Tracer("test").Start(context.Background(), "call")
+	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, key, "v", 0)
+		p.Get(ctx, key)
+		p.Set(ctx, key, "w", 0)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = rdb.Get(ctx, key+":missing").Err() // redis.Nil: not an error of the span
+	_ = rdb.HGet(ctx, key, "field").Err()  // WRONGTYPE
+	call.End()
+
+	type want struct {
+		name   string
+		failed bool
+		numCmd int
+	}
+	wants := []want{{"redis.pipeline set get", false, 3}, {"get", false, 0}, {"hget", true, 0}}
+	var got []want
+	for _, s := range spans.Ended() {
+		if s.Name() == "call" {
+			continue
+		}
+		if s.Parent().SpanID() != call.SpanContext().SpanID() || s.SpanKind() != trace.SpanKindClient {
+			t.Errorf("span %q: parent %v, kind %v; want a client span of the call", s.Name(), s.Parent().SpanID(), s.SpanKind())
+		}
+		attrs := map[attribute.Key]attribute.Value{}
+		for _, a := range s.Attributes() {
+			attrs[a.Key] = a.Value
+		}
+		if attrs["db.system"].AsString() != "redis" || attrs["server.address"].AsString() != "127.0.0.1" {
+			t.Errorf("span %q: attributes %v, want db.system redis and server.address", s.Name(), s.Attributes())
+		}
+		got = append(got, want{s.Name(), s.Status().Code == codes.Error, int(attrs["db.redis.num_cmd"].AsInt64())})
+	}
+	if !slices.Equal(got, wants) {
+		t.Errorf("spans: got %v, want %v", got, wants)
 	}
 }
