@@ -39,6 +39,7 @@ func On[T proto.Message](t eventv1.Type[T], handle func(ctx context.Context, ev 
 func Subscribe(group string, routes ...Route) []Subscription {
 	byType := make(map[string]Handler, len(routes))
 	var producers []string
+	types := map[string][]string{} // producer → the types routed
 	for _, r := range routes {
 		if _, dup := byType[r.eventType]; dup {
 			panic("events: two routes for " + r.eventType)
@@ -48,6 +49,7 @@ func Subscribe(group string, routes ...Route) []Subscription {
 		if !slices.Contains(producers, producer) {
 			producers = append(producers, producer)
 		}
+		types[producer] = append(types[producer], r.eventType)
 	}
 	handle := func(ctx context.Context, ev *eventv1.Event) error {
 		h, ok := byType[ev.GetType()]
@@ -58,7 +60,7 @@ func Subscribe(group string, routes ...Route) []Subscription {
 	}
 	subs := make([]Subscription, 0, len(producers))
 	for _, p := range producers {
-		subs = append(subs, Subscription{Group: group, Producer: p, Handle: handle})
+		subs = append(subs, Subscription{Group: group, Producer: p, Handle: handle, Types: types[p]})
 	}
 	return subs
 }

@@ -127,6 +127,37 @@ func upperFirst(name string) string {
 	return strings.ToUpper(name[:1]) + name[1:]
 }
 
+// typeField is the envelope's field number of its type, which Encode keeps as text.
+var typeField = (&eventv1.Event{}).ProtoReflect().Descriptor().Fields().ByName("type").Number()
+
+// encodedType reads the type of a stored event (compact or in full) without decoding the rest;
+// false when data is not a well-formed message. As in Decode, the last occurrence of the field wins.
+func encodedType(data string) (string, bool) {
+	b := []byte(data)
+	typ := ""
+	for len(b) > 0 {
+		num, wt, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return "", false
+		}
+		b = b[n:]
+		if num == typeField && wt == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return "", false
+			}
+			typ, b = string(v), b[n:]
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, wt, b)
+		if n < 0 {
+			return "", false
+		}
+		b = b[n:]
+	}
+	return typ, true
+}
+
 // Decode reads a stored event, compact or in full, into the full envelope.
 func Decode(data []byte) (*eventv1.Event, error) {
 	ev := &eventv1.Event{}
