@@ -34,7 +34,7 @@ type rig struct {
 }
 
 // recorderOn is the rig over rdb with clock now.
-func recorderOn(t *testing.T, rdb redis.UniversalClient, now func() time.Time) *rig {
+func recorderOn(t testing.TB, rdb redis.UniversalClient, now func() time.Time) *rig {
 	t.Helper()
 	keys, err := keyspace.Open(context.Background(), rdb, 16)
 	if err != nil {

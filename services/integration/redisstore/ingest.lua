@@ -1,74 +1,102 @@
--- Records one event in the integration views, atomically, once (the redelivery guard). Nothing
--- here trims or expires the history: the retention sweep removes entries by age from every index
--- that lists them. A new delivery record gets its expiry once.
--- KEYS[1] the guard marker, KEYS[2] the history entry, KEYS[3] the endpoints' meta hash,
--- KEYS[4] the partition's due queue, KEYS[5] the sequence hash of older versions (fields
--- "<endpoint>|<customer>"), KEYS[6] the merge alias of the event's customer (the timeline goes to
--- the survivor instead), KEYS[7] the partition's tenants with a history, KEYS[8] the erased
--- customer's last numbers (fields: endpoint ids, and '-' marking the erasure), KEYS[9..8+nIdx] the
--- history indexes, then per delivery its record, its endpoint's log and its endpoint's sequence
--- hash (fields: customer ids), then the sequence hashes to drop the customer from (nForget).
--- ARGV[1] marker TTL s, ARGV[2] entry, ARGV[3] event id, ARGV[4] the customer whose count the
--- deliveries take ('' for none), ARGV[5] '1' to register the tenant in KEYS[7], ARGV[6] expected
--- endpoints version, ARGV[7] nIdx, ARGV[8] nDel, ARGV[9] due score, ARGV[10] delivery TTL ms
--- (also how long an erased customer's last numbers are kept), ARGV[11] tenant, ARGV[12] nForget,
--- then per delivery: id, endpoint id, its field in KEYS[5], record, body;
--- then per hash to drop the customer from: its endpoint id, the customer's field in KEYS[5].
-if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
-local version = redis.call('HGET', KEYS[3], 'version') or '0'
-if version ~= ARGV[6] then return redis.error_reply('STALE_ENDPOINTS ' .. version) end
-local survivor = redis.call('GET', KEYS[6])
-if survivor then return redis.error_reply('MERGED ' .. survivor) end
-redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
-local nIdx, nDel, nForget = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[12])
-if ARGV[5] == '1' then redis.call('ZADD', KEYS[7], 0, ARGV[11]) end
-if ARGV[2] ~= '' then
-  redis.call('HSET', KEYS[2], 'd', ARGV[2], 'v', '1')
-  for i = 9, 8 + nIdx do redis.call('ZADD', KEYS[i], 0, ARGV[3]) end
-end
--- An event about a customer erased before it was recorded (a write that raced the erasure) counts
--- on from the erased customer's last numbers, kept aside for a while, not in the endpoint's hash.
-local erased = redis.call('EXISTS', KEYS[8]) == 1
-local seqs = {}
-for d = 0, nDel - 1 do
-  local a = 13 + d * 5
-  local k = 9 + nIdx + d * 3
-  local rec, log, counts = KEYS[k], KEYS[k + 1], KEYS[k + 2]
-  local seq
-  if erased then
-    seq = redis.call('HINCRBY', KEYS[8], ARGV[a + 1], 1)
+-- Records events in the integration views: each event atomically, once (its redelivery guard),
+-- several events of one partition per call (one call per event cost Redis more for the call than
+-- for the event's own commands). Nothing here trims or expires the history: the retention sweep
+-- removes entries by age from every index that lists them. A new delivery record gets its expiry
+-- once.
+-- ARGV[1] marker TTL s; then each event's keys and arguments, one event after the other.
+-- An event's keys: its guard marker, its history entry, the endpoints' meta hash, the partition's
+-- due queue, the sequence hash of older versions (fields "<endpoint>|<customer>"), the merge alias
+-- of the event's customer (the timeline goes to the survivor instead), the partition's tenants
+-- with a history, the erased customer's last numbers (fields: endpoint ids, and '-' marking the
+-- erasure), then nIdx history indexes, then per delivery its record, its endpoint's log and its
+-- endpoint's sequence hash (fields: customer ids), then the nForget sequence hashes to drop the
+-- customer from.
+-- An event's arguments: nIdx, nDel, nForget, entry, event id, the customer whose count the
+-- deliveries take ('' for none), '1' to register the tenant, expected endpoints version, due
+-- score, tenant, delivery TTL ms (also how long an erased customer's last numbers are kept); then
+-- per delivery: id, endpoint id, its field in the older versions' hash,
+-- record, body; then per hash to drop the customer from: its endpoint id, the customer's field in
+-- the older versions' hash.
+-- Returns per event {0, seq...} recorded (the deliveries' sequence numbers), {1} recorded before,
+-- {2, version} the endpoints changed (nothing written), {3, survivor} the customer was merged
+-- (nothing written).
+local versions = {} -- endpoints' version by meta hash: no event here changes it
+local out = {}
+local k, a = 0, 2
+while a <= #ARGV do
+  local nIdx, nDel, nForget = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local marker, entryKey, meta, due, legacy, alias, tenants, erasedKey =
+    KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], KEYS[k + 7], KEYS[k + 8]
+  local entry, id, customer, register, expected, score, tenant, ttl =
+    ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10]
+  local idx, del, forget = k + 8, k + 8 + nIdx, k + 8 + nIdx + nDel * 3
+  local dargs, fargs = a + 11, a + 11 + nDel * 5
+  local nextK, nextA = forget + nForget, fargs + nForget * 2
+  local version = versions[meta]
+  if not version then
+    version = redis.call('HGET', meta, 'version') or '0'
+    versions[meta] = version
+  end
+  local survivor = false
+  if version == expected then survivor = redis.call('GET', alias) end
+  if version ~= expected then
+    out[#out + 1] = {2, version}
+  elseif survivor then
+    out[#out + 1] = {3, survivor}
+  elseif not redis.call('SET', marker, '1', 'EX', ARGV[1], 'NX') then
+    out[#out + 1] = {1}
   else
-    seq = redis.call('HINCRBY', counts, ARGV[4], 1)
-    if seq == 1 then
-      -- A count an older version kept moves here on its first use, and goes on from there.
-      local old = redis.call('HGET', KEYS[5], ARGV[a + 2])
-      if old then
-        seq = tonumber(old) + 1
-        redis.call('HSET', counts, ARGV[4], seq)
-        redis.call('HDEL', KEYS[5], ARGV[a + 2])
-      end
+    if register == '1' then redis.call('ZADD', tenants, 0, tenant) end
+    if entry ~= '' then
+      redis.call('HSET', entryKey, 'd', entry, 'v', '1')
+      for i = idx + 1, idx + nIdx do redis.call('ZADD', KEYS[i], 0, id) end
     end
+    -- An event about a customer erased before it was recorded (a write that raced the erasure)
+    -- counts on from the erased customer's last numbers, kept aside for a while, not in the
+    -- endpoint's hash.
+    local erased = nDel > 0 and redis.call('EXISTS', erasedKey) == 1
+    local res = {0}
+    for d = 0, nDel - 1 do
+      local da, dk = dargs + d * 5, del + d * 3
+      local rec, log, counts = KEYS[dk + 1], KEYS[dk + 2], KEYS[dk + 3]
+      local seq
+      if erased then
+        seq = redis.call('HINCRBY', erasedKey, ARGV[da + 1], 1)
+      else
+        seq = redis.call('HINCRBY', counts, customer, 1)
+        if seq == 1 then
+          -- A count an older version kept moves here on its first use, and goes on from there.
+          local old = redis.call('HGET', legacy, ARGV[da + 2])
+          if old then
+            seq = tonumber(old) + 1
+            redis.call('HSET', counts, customer, seq)
+            redis.call('HDEL', legacy, ARGV[da + 2])
+          end
+        end
+      end
+      -- The body is a JSON object; its first member becomes the sequence number.
+      local body = '{"sequence":' .. seq .. ',' .. string.sub(ARGV[da + 4], 2)
+      redis.call('HSET', rec, 'd', ARGV[da + 3], 'v', '1', 'seq', seq, 'body', body)
+      redis.call('PEXPIRE', rec, ttl)
+      redis.call('ZADD', log, 0, ARGV[da])
+      redis.call('ZADD', due, score, tenant .. ' ' .. ARGV[da + 1] .. ' ' .. ARGV[da])
+      res[#res + 1] = seq
+    end
+    -- The customer is erased: this event's deliveries were the last numbers of its counts,
+    -- which leave the endpoints' hashes for the erased key, kept only as long as a delivery.
+    if nForget > 0 then
+      for f = 0, nForget - 1 do
+        local ep, field, counts = ARGV[fargs + f * 2], ARGV[fargs + f * 2 + 1], KEYS[forget + f + 1]
+        local last = redis.call('HGET', counts, customer) or redis.call('HGET', legacy, field)
+        if last then redis.call('HSET', erasedKey, ep, last) end
+        redis.call('HDEL', counts, customer)
+        redis.call('HDEL', legacy, field)
+      end
+      redis.call('HSET', erasedKey, '-', '1')
+      redis.call('PEXPIRE', erasedKey, ttl)
+    end
+    out[#out + 1] = res
   end
-  -- The body is a JSON object; its first member becomes the sequence number.
-  local body = '{"sequence":' .. seq .. ',' .. string.sub(ARGV[a + 4], 2)
-  redis.call('HSET', rec, 'd', ARGV[a + 3], 'v', '1', 'seq', seq, 'body', body)
-  redis.call('PEXPIRE', rec, ARGV[10])
-  redis.call('ZADD', log, 0, ARGV[a])
-  redis.call('ZADD', KEYS[4], ARGV[9], ARGV[11] .. ' ' .. ARGV[a + 1] .. ' ' .. ARGV[a])
-  seqs[#seqs + 1] = seq
+  k, a = nextK, nextA
 end
--- The customer is erased: this event's deliveries were the last numbers of its counts, which
--- leave the endpoints' hashes for KEYS[8], kept only as long as a delivery.
-if nForget > 0 then
-  local k, a = 9 + nIdx + nDel * 3, 13 + nDel * 5
-  for f = 0, nForget - 1 do
-    local ep, counts = ARGV[a + f * 2], KEYS[k + f]
-    local last = redis.call('HGET', counts, ARGV[4]) or redis.call('HGET', KEYS[5], ARGV[a + f * 2 + 1])
-    if last then redis.call('HSET', KEYS[8], ep, last) end
-    redis.call('HDEL', counts, ARGV[4])
-    redis.call('HDEL', KEYS[5], ARGV[a + f * 2 + 1])
-  end
-  redis.call('HSET', KEYS[8], '-', '1')
-  redis.call('PEXPIRE', KEYS[8], ARGV[10])
-end
-return seqs
+return out

@@ -142,7 +142,7 @@ type Ingestion struct {
 	DeliveryTTL time.Duration
 }
 
-// Ingest records an event once, in one script. It returns the sequence numbers of the
+// Ingest records an event once, atomically. It returns the sequence numbers of the
 // deliveries, or applied false when the event was recorded before; ErrStaleEndpoints when the
 // endpoints changed since in.EndpointsVersion, a *MergedError when the customer was merged.
 func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, applied bool, err error) {
@@ -159,16 +159,19 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, applied
 		alias = MergedKey(sc, in.Customer)
 		indexes = append(indexes[:len(indexes):len(indexes)], TimelineKey(sc, in.Customer))
 	}
-	keys := []string{sc.Key("seen", in.EventID, "integration"), EntryKey(sc, in.EventID), EndpointsMetaKey(sc),
-		s.Due(in.Tenant), LegacySequencesKey(sc), alias, s.TenantsOf(s.keys.Partition(in.Tenant)), ErasedSequencesKey(sc, in.Customer)}
+	p := s.keys.Partition(in.Tenant)
+	keys := make([]string, 0, 8+len(indexes)+3*len(in.Deliveries)+len(in.Forget))
+	keys = append(keys, sc.Key("seen", in.EventID, "integration"), EntryKey(sc, in.EventID), EndpointsMetaKey(sc),
+		s.DueOf(p), LegacySequencesKey(sc), alias, s.TenantsOf(p), ErasedSequencesKey(sc, in.Customer))
 	keys = append(keys, indexes...)
 	register := ""
 	if in.Register {
 		register = "1"
 	}
-	args := []any{int(events.SeenTTL.Seconds()), data, in.EventID, in.Customer, register,
-		in.EndpointsVersion, len(indexes), len(in.Deliveries), in.DueAt.UnixMilli(), in.DeliveryTTL.Milliseconds(), in.Tenant,
-		len(in.Forget)}
+	// The script's first argument, then the event's (ingestArgs joins several events' after one).
+	args := make([]any, 0, 12+5*len(in.Deliveries)+2*len(in.Forget))
+	args = append(args, int(events.SeenTTL.Seconds()), len(indexes), len(in.Deliveries), len(in.Forget), data, in.EventID, in.Customer, register,
+		in.EndpointsVersion, in.DueAt.UnixMilli(), in.Tenant, in.DeliveryTTL.Milliseconds())
 	for _, d := range in.Deliveries {
 		rec, err := proto.Marshal(d.Delivery)
 		if err != nil {
@@ -182,47 +185,50 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, applied
 		keys = append(keys, SequencesKey(sc, ep))
 		args = append(args, ep, legacySequenceField(ep, in.Customer))
 	}
-	res, err := s.ingest(ctx, keys, args)
+	res, err := s.ingest(ctx, &ingestCall{partition: p, keys: keys, args: args})
 	if err != nil {
-		if strings.Contains(err.Error(), "STALE_ENDPOINTS") {
-			return nil, false, ErrStaleEndpoints
-		}
-		if _, survivor, ok := strings.Cut(err.Error(), "MERGED "); ok {
-			return nil, false, &MergedError{Survivor: strings.TrimSpace(survivor)}
-		}
 		return nil, false, err
 	}
-	if n, ok := res.(int64); ok && n == -1 {
+	switch code, _ := res[0].(int64); code {
+	case 0:
+		for _, v := range res[1:] {
+			n, _ := v.(int64)
+			seqs = append(seqs, n)
+		}
+		return seqs, true, nil
+	case 1:
 		return nil, false, nil
+	case 2:
+		return nil, false, ErrStaleEndpoints
+	case 3:
+		survivor, _ := res[1].(string)
+		return nil, false, &MergedError{Survivor: survivor}
 	}
-	list, _ := res.([]any)
-	for _, v := range list {
-		n, _ := v.(int64)
-		seqs = append(seqs, n)
-	}
-	return seqs, true, nil
+	return nil, false, fmt.Errorf("redisstore: ingest answered %v", res)
 }
 
-// ingestCall is one ingest waiting to be sent.
+// ingestCall is one event's ingest waiting to be sent.
 type ingestCall struct {
-	keys []string
-	args []any
-	res  any
-	err  error
-	done chan struct{} // closed once res and err are set
-	lead chan struct{} // closed when this call's caller is to send the queue
+	partition int // every key of the call is in the partition's slot
+	keys      []string
+	args      []any
+	res       []any
+	err       error
+	done      chan struct{} // closed once res and err are set
+	lead      chan struct{} // closed when this call's caller is to send the queue
 }
 
 // ingest runs the ingest script for one event. The recorder records different customers' events
-// side by side; their scripts go to Redis together, one pipeline per round trip, where one round
-// trip per event, one after another, held the recorder seconds behind the producers on a loaded
-// machine. The caller that finds nobody sending sends the queue; whatever queued up meanwhile is
-// sent by the first of those callers, and so on (each caller sends at most once, so none waits
-// on the others for long). A caller whose ctx ends while its call still waits in the queue takes
-// it out (handing the sender's role on if it had been given it) and returns ctx's error; once a
-// sender took the call, its answer is awaited, bounded by the client's own timeouts.
-func (s *Store) ingest(ctx context.Context, keys []string, args []any) (any, error) {
-	call := &ingestCall{keys: keys, args: args, done: make(chan struct{}), lead: make(chan struct{})}
+// side by side; their ingests go to Redis together, several events of a partition per script
+// call and one pipeline per round trip, where one round trip per event, one after another, held
+// the recorder seconds behind the producers on a loaded machine. The caller that finds nobody
+// sending sends the queue; whatever queued up meanwhile is sent by the first of those callers,
+// and so on (each caller sends at most once, so none waits on the others for long). A caller
+// whose ctx ends while its call still waits in the queue takes it out (handing the sender's role
+// on if it had been given it) and returns ctx's error; once a sender took the call, its answer is
+// awaited, bounded by the client's own timeouts.
+func (s *Store) ingest(ctx context.Context, call *ingestCall) ([]any, error) {
+	call.done, call.lead = make(chan struct{}), make(chan struct{})
 	s.mu.Lock()
 	s.queue = append(s.queue, call)
 	leader := !s.flushing
@@ -278,30 +284,80 @@ func (s *Store) leave(call *ingestCall) bool {
 	return true
 }
 
-// maxIngestPipeline bounds the scripts one pipeline carries.
-const maxIngestPipeline = 256
+// maxIngestEvents bounds the events one script call records: Redis runs nothing else meanwhile,
+// and 32 events with a few deliveries each stay well under a millisecond. maxIngestPipeline
+// bounds the script calls one pipeline carries.
+const (
+	maxIngestEvents   = 32
+	maxIngestPipeline = 64
+)
 
-// sendIngests sends queued ingests in pipelines and hands each its answer.
+// sendIngests sends queued ingests, a partition's in queue order, in script calls of up to
+// maxIngestEvents events, and hands each its answer.
 func (s *Store) sendIngests(ctx context.Context, calls []*ingestCall) {
 	ctx = context.WithoutCancel(ctx) // the others' answers do not depend on this caller's deadline
-	for len(calls) > 0 {
-		n := min(len(calls), maxIngestPipeline)
-		part := calls[:n]
-		calls = calls[n:]
+	var groups [][]*ingestCall
+	byPartition := map[int]int{} // partition → its open group in groups
+	for _, c := range calls {
+		i, ok := byPartition[c.partition]
+		if !ok || len(groups[i]) == maxIngestEvents {
+			i = len(groups)
+			groups = append(groups, make([]*ingestCall, 0, min(len(calls), maxIngestEvents)))
+			byPartition[c.partition] = i
+		}
+		groups[i] = append(groups[i], c)
+	}
+	for len(groups) > 0 {
+		n := min(len(groups), maxIngestPipeline)
+		part := groups[:n]
+		groups = groups[n:]
 		pipe := s.rdb.Pipeline()
 		cmds := make([]*redis.Cmd, len(part))
-		for i, c := range part {
-			cmds[i] = ingestScript.EvalSha(ctx, pipe, c.keys, c.args...)
+		keys := make([][]string, len(part))
+		args := make([][]any, len(part))
+		for i, g := range part {
+			keys[i], args[i] = ingestArgs(g)
+			cmds[i] = ingestScript.EvalSha(ctx, pipe, keys[i], args[i]...)
 		}
 		_, _ = pipe.Exec(ctx) // each command carries its own error
-		for i, c := range part {
-			c.res, c.err = cmds[i].Result()
-			if c.err != nil && redis.HasErrorPrefix(c.err, "NOSCRIPT") {
-				c.res, c.err = ingestScript.Run(ctx, s.rdb, c.keys, c.args...).Result()
+		for i, g := range part {
+			res, err := cmds[i].Slice()
+			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				res, err = ingestScript.Run(ctx, s.rdb, keys[i], args[i]...).Slice()
 			}
-			close(c.done)
+			if err == nil && len(res) != len(g) {
+				err = fmt.Errorf("redisstore: ingest of %d events answered %d", len(g), len(res))
+			}
+			for j, c := range g {
+				c.err = err
+				if err == nil {
+					if c.res, _ = res[j].([]any); len(c.res) == 0 {
+						c.err = fmt.Errorf("redisstore: ingest answered %v", res[j])
+					}
+				}
+				close(c.done)
+			}
 		}
 	}
+}
+
+// ingestArgs are the keys and arguments of one script call recording calls' events: the first
+// argument of each call's is the script's own.
+func ingestArgs(calls []*ingestCall) ([]string, []any) {
+	if len(calls) == 1 {
+		return calls[0].keys, calls[0].args
+	}
+	nKeys, nArgs := 0, 1
+	for _, c := range calls {
+		nKeys, nArgs = nKeys+len(c.keys), nArgs+len(c.args)-1
+	}
+	keys := make([]string, 0, nKeys)
+	args := append(make([]any, 0, nArgs), calls[0].args[0])
+	for _, c := range calls {
+		keys = append(keys, c.keys...)
+		args = append(args, c.args[1:]...)
+	}
+	return keys, args
 }
 
 // MergedError says the event's customer was merged into Survivor: record it under the survivor.
