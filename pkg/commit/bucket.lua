@@ -6,7 +6,9 @@
 -- bytes a 16-byte member instead of about 100 in one big skiplist-encoded set.
 local BUCKET_MAX = 128
 
--- bhexf caches the format of a bound's length: building it per call cost as much as the rest.
+-- bhexf caches the format of a bound's length: building it per call cost as much as the rest. (A
+-- table of the 256 bytes' hex for one gsub is cheaper per bound, but building it cost about 80 µs
+-- per call: the script's body runs on every call.)
 local bhexf = {}
 local function bhex(s)
   local f = bhexf[#s]
@@ -20,25 +22,93 @@ end
 local function bdir(index) return index .. '#d' end
 local function bkey(index, bound) return index .. '#b' .. bhex(bound) end
 
+-- before tells whether a comes before b bytewise (Lua's own comparison follows the locale). It
+-- reads 8 bytes per string.byte: members share long prefixes (ids of one millisecond), and a call
+-- per byte cost more than a directory lookup.
+local byte = string.byte
+local function before(a, b)
+  for i = 1, math.min(#a, #b), 8 do
+    local a1, a2, a3, a4, a5, a6, a7, a8 = byte(a, i, i + 7)
+    local b1, b2, b3, b4, b5, b6, b7, b8 = byte(b, i, i + 7)
+    if a1 ~= b1 then return (a1 or -1) < (b1 or -1) end
+    if a2 ~= b2 then return (a2 or -1) < (b2 or -1) end
+    if a3 ~= b3 then return (a3 or -1) < (b3 or -1) end
+    if a4 ~= b4 then return (a4 or -1) < (b4 or -1) end
+    if a5 ~= b5 then return (a5 or -1) < (b5 or -1) end
+    if a6 ~= b6 then return (a6 or -1) < (b6 or -1) end
+    if a7 ~= b7 then return (a7 or -1) < (b7 or -1) end
+    if a8 ~= b8 then return (a8 or -1) < (b8 or -1) end
+  end
+  return #a < #b
+end
+
+-- bmemo is what this call learnt of each index's buckets, so that the writes of a batch (RunBatch)
+-- adding to one bucket do not look it up again: keys[bound] is a bucket's key, n[key] its size,
+-- last the greatest bound (false: no directory; nil: not looked up). It is looked up on an index's
+-- second add in the call, so a single write pays nothing for it; members from last up (ids in time
+-- order, the common case) then need no directory lookup. Buckets change only through badd and
+-- brem, which keep it current.
+local bmemo = {}
+-- bgen counts the directory changes of this call: a bound found before one may no longer be the
+-- greatest below a member.
+local bgen = 0
+local function bstate(index)
+  local s = bmemo[index]
+  if not s then
+    s = { keys = {}, n = {}, adds = 0 }
+    bmemo[index] = s
+  end
+  return s
+end
+
+local function bkeyof(s, index, bound)
+  local key = s.keys[bound]
+  if not key then
+    key = bkey(index, bound)
+    s.keys[bound] = key
+  end
+  return key
+end
+
 -- bfind is the bound of the bucket that holds (or would hold) member m: the greatest bound not
 -- above m; nil when the index has no directory.
 local function bfind(index, m)
   return redis.call('ZRANGE', bdir(index), '[' .. m, '-', 'BYLEX', 'REV', 'LIMIT', 0, 1)[1]
 end
 
-local function badd(index, m)
-  local b = bfind(index, m)
+-- badd adds m to the index. hint, when given, is a bound found since the last directory change
+-- (bgen) that is the greatest not above some member at or after m: if it is not above m, it is m's.
+local function badd(index, m, hint)
+  local s = bstate(index)
+  s.adds = s.adds + 1
+  if s.adds == 2 and s.last == nil then
+    s.last = redis.call('ZRANGE', bdir(index), -1, -1)[1] or false
+  end
+  local b
+  if s.last and not before(m, s.last) then
+    b = s.last
+  elseif hint and not before(m, hint) then
+    b = hint
+  else
+    b = bfind(index, m)
+  end
   if not b then
     redis.call('ZADD', bdir(index), 0, '')
     b = ''
+    s.last = ''
+    bgen = bgen + 1
   end
-  local key = bkey(index, b)
-  if redis.call('ZCARD', key) >= BUCKET_MAX and not redis.call('ZSCORE', key, m) then
+  local key = bkeyof(s, index, b)
+  local n = s.n[key] or redis.call('ZCARD', key)
+  if n >= BUCKET_MAX and not redis.call('ZSCORE', key, m) then
     if redis.call('ZLEXCOUNT', key, '(' .. m, '+') == 0 then
       -- m comes after every member (ids in time order, the common case): it starts a new bucket,
       -- and the full one stays full.
       redis.call('ZADD', bdir(index), 0, m)
-      redis.call('ZADD', bkey(index, m), 0, m)
+      redis.call('ZADD', bkeyof(s, index, m), 0, m)
+      s.n[key], s.n[s.keys[m]] = n, 1
+      if s.last == b then s.last = m end
+      bgen = bgen + 1
       return
     end
     -- Otherwise the upper half moves to a new bucket that starts at its first member.
@@ -48,21 +118,33 @@ local function badd(index, m)
     for i, u in ipairs(upper) do
       args[2 * i - 1], args[2 * i] = 0, u
     end
-    redis.call('ZADD', bkey(index, upper[1]), unpack(args))
+    local ukey = bkeyof(s, index, upper[1])
+    redis.call('ZADD', ukey, unpack(args))
     redis.call('ZREMRANGEBYRANK', key, half, -1)
     redis.call('ZADD', bdir(index), 0, upper[1])
-    key = bkey(index, bfind(index, m))
+    s.n[key], s.n[ukey] = half, #upper
+    if s.last == b then s.last = upper[1] end
+    bgen = bgen + 1
+    -- m is in the old bucket's range: the lower half's or, from upper[1] on, the upper half's
+    if not before(m, upper[1]) then key = ukey end
+    n = s.n[key]
   end
-  redis.call('ZADD', key, 0, m)
+  s.n[key] = n + redis.call('ZADD', key, 0, m)
 end
 
 local function brem(index, m)
   local b = bfind(index, m)
   if not b then return end
-  local key = bkey(index, b)
-  if redis.call('ZREM', key, m) == 0 or redis.call('EXISTS', key) == 1 then return end
+  local s = bstate(index)
+  local key = bkeyof(s, index, b)
+  local removed = redis.call('ZREM', key, m)
+  if s.n[key] then s.n[key] = s.n[key] - removed end
+  if removed == 0 or redis.call('EXISTS', key) == 1 then return end
   -- The bucket is empty: it leaves the directory (the first stays while others remain), and an
-  -- index without members leaves no key, as an empty sorted set does not exist.
+  -- index without members leaves no key, as an empty sorted set does not exist. What this call
+  -- knew of the directory is looked up again.
+  bmemo[index] = nil
+  bgen = bgen + 1
   if b ~= '' then redis.call('ZREM', bdir(index), b) end
   if redis.call('ZCARD', bdir(index)) <= 1 and redis.call('EXISTS', bkey(index, '')) == 0 then
     redis.call('DEL', bdir(index))
@@ -77,14 +159,27 @@ local BUCKET_HIGH = string.rep('\255', 17) -- after every owner (text or packed 
 -- bowned remembers each value's owner as this call found or made it (false: none), so that a
 -- claim after its check does not look the value up again. Only bclaim and bunclaim change owners.
 local bowned = {}
+-- bwhere is the bucket bowner looked a value up in, and bgen then: a claim adds to it without a
+-- lookup of its own when no directory changed since.
+local bwhere = {}
 
 local function bowner(index, h)
   local known = bowned[index .. h]
   if known ~= nil then return known or nil end
+  local s = bstate(index)
   local b = bfind(index, h .. BUCKET_HIGH)
-  local e = b and redis.call('ZRANGE', bkey(index, b), '[' .. h, '(' .. h .. BUCKET_HIGH, 'BYLEX', 'LIMIT', 0, 1)[1]
+  local at, e = b, nil
+  while at do
+    e = redis.call('ZRANGE', bkeyof(s, index, at), '[' .. h, '(' .. h .. BUCKET_HIGH, 'BYLEX', 'LIMIT', 0, 1)[1]
+    -- A bucket that starts within the value's members (at a member of an earlier owner, or a
+    -- bound that outlived it) may follow the one holding the member: the value passed to an
+    -- owner ordered before the old one (a merge's older survivor).
+    if e or before(at, h) then break end
+    at = redis.call('ZRANGE', bdir(index), '(' .. at, '-', 'BYLEX', 'REV', 'LIMIT', 0, 1)[1]
+  end
   local owner = e and string.sub(e, #h + 1)
   bowned[index .. h] = owner or false
+  if b then bwhere[index .. h] = { b, bgen } end
   return owner
 end
 
@@ -92,7 +187,8 @@ local function bclaim(index, h, owner)
   local have = bowner(index, h)
   if have == owner then return end
   if have then brem(index, h .. have) end
-  badd(index, h .. owner)
+  local where = bwhere[index .. h]
+  badd(index, h .. owner, where and where[2] == bgen and where[1] or nil)
   bowned[index .. h] = owner
 end
 

@@ -23,15 +23,7 @@ if ARGV[6] then
   if rev then hi = '(' .. ARGV[6] else lo = '(' .. ARGV[6] end
 end
 
--- before tells whether a comes before b bytewise (Lua's own comparison follows the locale).
-local function before(a, b)
-  for i = 1, math.min(#a, #b) do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x < y end
-  end
-  return #a < #b
-end
-
+-- before is bucket.lua's.
 local out = {}
 local b
 if rev then

@@ -165,3 +165,62 @@ func TestBucketedIndexOnCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestRunBatchOnCluster: a batch of writes of tenants in several partitions runs on a Redis
+// Cluster (each call's keys on one slot, so no CROSSSLOT), each outcome back to its write, and a
+// call refused for a lost marker refuses only its partition's writes.
+func TestRunBatchOnCluster(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.ClusterClient(t)
+	const partitions = 16
+	space, err := keyspace.Open(ctx, rdb, partitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scopes []keyspace.Scope
+	var lostPartition int
+	seen := map[int]bool{}
+	for i := 0; len(scopes) < 4; i++ {
+		tenant := fmt.Sprintf("%s-%d", redistest.Tenant(t), i)
+		if p := space.Partition(tenant); !seen[p] {
+			seen[p], lostPartition = true, p
+			scopes = append(scopes, space.Scope("svc"+tenant, tenant))
+		}
+	}
+	lost := scopes[3]
+	if err := rdb.Del(ctx, keyspace.MarkerKey("p"+strconv.Itoa(lostPartition))).Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = keyspace.Open(ctx, rdb, partitions) })
+	var writes []*commit.Write
+	for i := range 200 {
+		s := scopes[i%len(scopes)]
+		id := fmt.Sprintf("l%d", i/len(scopes)%40) // from the 41st of a tenant's writes on, repeats
+		writes = append(writes, commit.New().ExpectVersion(s.Key("lead", id), "").Put(s.Key("lead", id), []byte("d"), "1").
+			BucketAdd(s.Key("idx", "created"), id).Append(s.Stream(), []byte("e")))
+	}
+	errs, err := commit.RunBatch(ctx, rdb, writes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs {
+		var want error
+		switch {
+		case scopes[i%len(scopes)] == lost:
+			want = commit.ErrNotInitialized
+		case i/len(scopes) >= 40:
+			want = commit.ErrVersionMismatch
+		}
+		if !errors.Is(err, want) || (want == nil) != (err == nil) {
+			t.Errorf("write %d: got %v, want %v", i, err, want)
+		}
+	}
+	for _, s := range scopes[:3] {
+		if n, err := commit.BucketCount(ctx, rdb, s.Key("idx", "created")).Int64(); err != nil || n != 40 {
+			t.Errorf("%s: %d members, %v; want 40", s.Key("idx", "created"), n, err)
+		}
+	}
+	if n := rdb.Exists(ctx, lost.Key("lead", "l0")).Val(); n != 0 {
+		t.Errorf("the lost partition got a record")
+	}
+}

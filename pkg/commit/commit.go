@@ -26,13 +26,23 @@ import (
 	"github.com/crmcycle/crm/pkg/keyspace"
 )
 
-//go:embed commit.lua
-var commitSource string
+var (
+	//go:embed commit.lua
+	commitSource string
+	//go:embed write.lua
+	writeSource string
+	//go:embed batch.lua
+	batchSource string
+)
 
-// scriptSource is the write script: the bucketed indexes' functions (bucket.lua), then the write.
-var scriptSource = bucketSource + commitSource
+// scriptSource is the write script: the bucketed indexes' functions (bucket.lua), what one write
+// does (commit.lua), then the call of one write.
+var scriptSource = bucketSource + commitSource + writeSource
 
 var script = redis.NewScript(scriptSource)
+
+// batchScript runs many writes in one call (RunBatch).
+var batchScript = redis.NewScript(bucketSource + commitSource + batchSource)
 
 // Fields of a record kept as a hash (the old layout, or a record sharing its hash with other
 // fields).
@@ -413,62 +423,6 @@ func (w *Write) evalSha(ctx context.Context, p processor, keys []string) *redis.
 	}
 	return cmd
 }
-
-// RunAll executes writes in one pipelined round trip (a bulk import's batch), each still atomic
-// on its own: errs holds each write's outcome as Run would return it; err is a failure of the
-// round trip itself, after which the outcomes are unknown.
-func RunAll(ctx context.Context, rdb redis.UniversalClient, writes []*Write) (errs []error, err error) {
-	errs = make([]error, len(writes))
-	cmds := make([]*redis.Cmd, len(writes))
-	prepared := make([][]string, len(writes))
-	for i, w := range writes {
-		if w.err == nil && w.ops > 0 {
-			prepared[i], errs[i] = w.prepare()
-		} else {
-			errs[i] = w.err
-		}
-	}
-	// Pipelines of pipelineWrites: a reply must arrive within the client's read timeout, which a
-	// pipeline of hundreds of scripts may outlast on a busy server.
-	for from := 0; from < len(writes); from += pipelineWrites {
-		to := min(from+pipelineWrites, len(writes))
-		for attempt := 0; ; attempt++ {
-			_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for i := from; i < to; i++ {
-					if prepared[i] != nil {
-						cmds[i] = p.EvalSha(ctx, script.Hash(), prepared[i], writes[i].args...)
-					}
-				}
-				return nil
-			})
-			if err == nil || attempt > 0 || !redis.HasErrorPrefix(err, "NOSCRIPT") {
-				break
-			}
-			// The first pipeline after a restart of Redis: load the script and send them again.
-			if lerr := script.Load(ctx, rdb).Err(); lerr != nil {
-				return nil, fmt.Errorf("commit: %w", lerr)
-			}
-		}
-	}
-	for i, c := range cmds {
-		if c == nil {
-			continue
-		}
-		res, cerr := c.StringSlice()
-		switch {
-		case cerr != nil && !errors.Is(cerr, redis.Nil) && isReply(cerr):
-			errs[i] = fmt.Errorf("commit: %w", cerr)
-		case cerr != nil:
-			return nil, fmt.Errorf("commit: %w", cerr)
-		default:
-			errs[i] = result(res)
-		}
-	}
-	return errs, nil
-}
-
-// pipelineWrites is how many writes one pipeline of RunAll sends.
-const pipelineWrites = 100
 
 // isReply reports whether err is an error reply of Redis for one command (the script failed),
 // rather than a failure of the connection.

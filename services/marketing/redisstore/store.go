@@ -272,8 +272,9 @@ func (k leadKeys) updateErr(err error) error {
 	return err
 }
 
-// ImportLeads implements marketing.Store: every write in one pipelined round trip, each atomic
-// with its indexes and events; a write with Prev is an update over that version.
+// ImportLeads implements marketing.Store: the writes in a few script calls of commit.BatchWrites
+// (commit.RunBatch), one pipelined round trip, each atomic with its indexes and events; a write
+// with Prev is an update over that version.
 func (s *Store) ImportLeads(ctx context.Context, tenant string, writes []marketing.LeadWrite) ([]error, error) {
 	k := s.scope(tenant)
 	ws := make([]*commit.Write, len(writes))
@@ -284,7 +285,7 @@ func (s *Store) ImportLeads(ctx context.Context, tenant string, writes []marketi
 			ws[i] = k.updateWrite(lw)
 		}
 	}
-	errs, err := commit.RunAll(ctx, s.rdb, ws)
+	errs, err := commit.RunBatch(ctx, s.rdb, ws)
 	if err != nil {
 		return nil, err
 	}

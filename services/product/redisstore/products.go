@@ -162,7 +162,7 @@ func (s *Store) ProductIDsBySKU(ctx context.Context, tenant string, skus []strin
 }
 
 // ImportProducts implements product.ImportStore: the writes of CreateProduct and UpdateProduct in
-// pipelined round trips (commit.RunAll), each still atomic.
+// a few script calls (commit.RunBatch), each still atomic.
 func (s *Store) ImportProducts(ctx context.Context, tenant string, writes []*product.ProductWrite) ([]error, error) {
 	k := s.scope(tenant)
 	ws := make([]*commit.Write, len(writes))
@@ -178,7 +178,7 @@ func (s *Store) ImportProducts(ctx context.Context, tenant string, writes []*pro
 			Move(before, k.productEntries(pw.Product)).
 			Append(k.Stream(), pw.Event)
 	}
-	errs, err := commit.RunAll(ctx, s.rdb, ws)
+	errs, err := commit.RunBatch(ctx, s.rdb, ws)
 	if err != nil {
 		return nil, err
 	}

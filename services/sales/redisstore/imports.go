@@ -45,7 +45,7 @@ func (s *Store) hmget(ctx context.Context, key string, fields []string) ([]strin
 	return out, nil
 }
 
-// ImportAccounts implements sales.Store: the writes in pipelined round trips (commit.RunAll),
+// ImportAccounts implements sales.Store: the writes in a few script calls (commit.RunBatch),
 // each atomic with its indexes and event.
 func (s *Store) ImportAccounts(ctx context.Context, tenant string, writes []*sales.AccountWrite) ([]error, error) {
 	k := s.scope(tenant)
@@ -71,7 +71,7 @@ func (s *Store) ImportContacts(ctx context.Context, tenant string, writes []*sal
 }
 
 func (k keys) runAll(ctx context.Context, s *Store, ws []*commit.Write) ([]error, error) {
-	errs, err := commit.RunAll(ctx, s.rdb, ws)
+	errs, err := commit.RunBatch(ctx, s.rdb, ws)
 	if err != nil {
 		return nil, err
 	}

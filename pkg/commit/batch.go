@@ -1,0 +1,165 @@
+package commit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crmcycle/crm/pkg/keyspace"
+)
+
+// BatchWrites is how many writes one call of RunBatch's script runs at most. The script blocks
+// Redis while it runs: 32 writes of a new lead (its record, e-mail, indexes, customer, lifecycle and
+// three events) take about 4 ms of Redis CPU on the bench's VM, the order of a slow command. Larger
+// calls gained next to nothing (BenchmarkImport, redis-µs/row: 16 181, 32 158, 64 155, 128 161),
+// while each write as a call of its own costs about 20 µs more (bench/README.md, "Import writes").
+const BatchWrites = 32
+
+// batchPipeline is how many script calls one pipeline of RunBatch sends: a reply must arrive
+// within the client's read timeout, which a long pipeline may outlast on a busy server.
+const batchPipeline = 8
+
+// RunBatch executes writes (a bulk import's batch) in script calls of up to BatchWrites writes
+// each, pipelined: each write is still atomic and all or nothing on its own, its checks before its
+// effects, and a write refused by a check writes nothing while the others go on. errs holds each
+// write's outcome as Run would return it; err is a failure of a round trip itself, after which the
+// outcomes are unknown. One call's writes share a hash tag, so it runs on one Redis Cluster node:
+// writes of other tags go to calls of their own.
+func RunBatch(ctx context.Context, rdb redis.UniversalClient, writes []*Write) (errs []error, err error) {
+	errs = make([]error, len(writes))
+	var calls []*batchCall
+	open := map[string]*batchCall{} // the call filling up, per hash tag
+	for i, w := range writes {
+		switch {
+		case w.err != nil:
+			errs[i] = w.err
+			continue
+		case w.ops == 0:
+			continue
+		case w.ran:
+			errs[i] = errors.New("commit: a write runs once")
+			continue
+		}
+		w.ran = true
+		tag := ""
+		if len(w.keys) > 0 {
+			tag = hashTag(w.keys[0])
+		}
+		c := open[tag]
+		if c == nil || len(c.at) == BatchWrites {
+			c = &batchCall{tag: tag, index: map[string]int{}, args: []any{"", 0}}
+			open[tag] = c
+			calls = append(calls, c)
+		}
+		c.add(i, w)
+	}
+	for _, c := range calls {
+		if keyspace.IsPartitionTag(c.tag) {
+			// The partition's marker, checked once for the call, is the last key.
+			c.keys, c.args[0] = append(c.keys, keyspace.MarkerKey(c.tag)), "marked"
+		}
+	}
+	for from := 0; from < len(calls); from += batchPipeline {
+		part := calls[from:min(from+batchPipeline, len(calls))]
+		for attempt := 0; ; attempt++ {
+			_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, c := range part {
+					c.cmd = p.EvalSha(ctx, batchScript.Hash(), c.keys, c.args...)
+				}
+				return nil
+			})
+			if err == nil || attempt > 0 || !redis.HasErrorPrefix(err, "NOSCRIPT") {
+				break
+			}
+			// The first pipeline after a restart of Redis: load the script and send them again.
+			if lerr := batchScript.Load(ctx, rdb).Err(); lerr != nil {
+				return nil, fmt.Errorf("commit: %w", lerr)
+			}
+		}
+		for _, c := range part {
+			if err := c.results(errs); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return errs, nil
+}
+
+// batchCall is one call of the batch script: its writes' keys, each once, and their operations,
+// with key arguments as indexes into those keys.
+type batchCall struct {
+	tag   string
+	at    []int          // the writes' places in RunBatch's writes
+	keys  []string       // KEYS
+	index map[string]int // a key's index in keys, from 1
+	args  []any          // marker flag, write count, then each write: op count, ops
+	cmd   *redis.Cmd
+}
+
+// add appends write w, the i-th of the batch, renumbering its key arguments into the call's keys.
+func (c *batchCall) add(i int, w *Write) {
+	c.at = append(c.at, i)
+	c.args[1] = len(c.at)
+	c.args = append(c.args, w.ops)
+	// w.args: marker flag, op count, then per op its code, argument count and arguments; every op
+	// but pub has its key's index in w.keys first.
+	for pos := 2; pos < len(w.args); {
+		code, argc := w.args[pos].(string), w.args[pos+1].(int)
+		args := w.args[pos+2 : pos+2+argc]
+		c.args = append(c.args, code, argc)
+		if code != "pub" {
+			c.args = append(c.args, c.key(w.keys[args[0].(int)-1]))
+			args = args[1:]
+		}
+		c.args = append(c.args, args...)
+		pos += 2 + argc
+	}
+	w.recycle()
+}
+
+// key is the index of k in the call's keys, adding it on first use.
+func (c *batchCall) key(k string) int {
+	if i, ok := c.index[k]; ok {
+		return i
+	}
+	c.keys = append(c.keys, k)
+	c.index[k] = len(c.keys)
+	return len(c.keys)
+}
+
+// results sets the outcome of each of the call's writes in errs, or returns the failure of the
+// round trip.
+func (c *batchCall) results(errs []error) error {
+	replies, err := c.cmd.Slice()
+	if err != nil {
+		if !isReply(err) {
+			return fmt.Errorf("commit: %w", err)
+		}
+		for _, i := range c.at { // the script failed as a whole
+			errs[i] = fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	}
+	if len(replies) != len(c.at) {
+		return fmt.Errorf("commit: %d replies to a batch of %d writes", len(replies), len(c.at))
+	}
+	for j, r := range replies {
+		items, _ := r.([]any)
+		res := make([]string, len(items))
+		for k, item := range items {
+			res[k], _ = item.(string)
+		}
+		if len(res) == 0 {
+			errs[c.at[j]] = fmt.Errorf("commit: unexpected script reply %v", r)
+			continue
+		}
+		if res[0] == "error" && len(res) > 1 {
+			errs[c.at[j]] = fmt.Errorf("commit: %s", res[1])
+			continue
+		}
+		errs[c.at[j]] = result(res)
+	}
+	return nil
+}
