@@ -27,7 +27,8 @@ type Config struct {
 	URL string
 	// Partitions is the fixed hash-tag partition count (DESIGN.md §7).
 	Partitions int
-	// PoolSize overrides the connection pool size per node (0: the URL's or go-redis's default).
+	// PoolSize overrides the connection pool size per node (0: the URL's pool_size, else
+	// defaultPoolSize).
 	PoolSize int
 	// ClientName names the client's connections (CLIENT SETNAME), so CLIENT LIST and the bench's
 	// MONITOR tell the request path's commands ("crm") from the event bus' ("crm-bus").
@@ -85,9 +86,7 @@ func newClient(rawURL string, poolSize int, name string) (redis.UniversalClient,
 		if err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
-		if poolSize > 0 {
-			opts.PoolSize = poolSize
-		}
+		opts.PoolSize = poolSizeOf(rawURL, poolSize, opts.PoolSize)
 		opts.ClientName = name
 		failFast(rawURL, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries)
 		return redis.NewClient(opts), nil
@@ -96,9 +95,7 @@ func newClient(rawURL string, poolSize int, name string) (redis.UniversalClient,
 		if err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
-		if poolSize > 0 {
-			opts.PoolSize = poolSize
-		}
+		opts.PoolSize = poolSizeOf(rawURL, poolSize, opts.PoolSize)
 		opts.ClientName = name
 		failFast(rawURL, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries)
 		return redis.NewClusterClient(opts), nil
@@ -107,14 +104,33 @@ func newClient(rawURL string, poolSize int, name string) (redis.UniversalClient,
 		if err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
-		if poolSize > 0 {
-			opts.PoolSize = poolSize
-		}
+		opts.PoolSize = poolSizeOf(rawURL, poolSize, opts.PoolSize)
 		opts.ClientName = name
 		failFast(rawURL, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.MaxRetries)
 		return redis.NewFailoverClient(opts), nil
 	}
 	return nil, fmt.Errorf("redis: unsupported URL scheme %q", scheme)
+}
+
+// defaultPoolSize is the connection pool per node of a client whose URL and Config set none:
+// one connection for each call the gRPC server runs on its workers (grpcserver's streamWorkers),
+// instead of go-redis's 10 per core (20 on a 2-core machine). With 20, calls queued inside crm
+// for a connection whenever Redis was busy for a moment (a consumer's long script, a burst):
+// under CaptureLead at half load, 129 waits of 11 ms each on average in one 10 s run, all in the
+// latency tail. Each such call's command reached Redis only after another call's reply came
+// back, one more round behind the consumers' connections; with a connection each, they reach it
+// together and are served in its next rounds. Connections are made only as calls need them.
+const defaultPoolSize = 128
+
+// poolSizeOf is the pool size: the Config's, else the URL's (parsed), else defaultPoolSize.
+func poolSizeOf(rawURL string, configured, parsed int) int {
+	switch {
+	case configured > 0:
+		return configured
+	case strings.Contains(rawURL, "pool_size="):
+		return parsed
+	}
+	return defaultPoolSize
 }
 
 // The request path's budget against Redis: a call that cannot reach Redis answers UNAVAILABLE

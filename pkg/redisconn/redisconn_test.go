@@ -223,3 +223,29 @@ func TestTracingFollowsSampling(t *testing.T) {
 		t.Errorf("spans: got %v, want %v", got, wants)
 	}
 }
+
+// A client gets a connection for each call the gRPC server runs at once unless its Config or URL
+// sizes the pool: calls must not queue inside the process for one of go-redis's 10 per core.
+func TestPoolSize(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  redisconn.Config
+		want int
+	}{
+		{"default", redisconn.Config{URL: redistest.URL()}, 128},
+		{"the URL's", redisconn.Config{URL: redistest.URL() + "?pool_size=7"}, 7},
+		{"the Config's", redisconn.Config{URL: redistest.URL() + "?pool_size=7", PoolSize: 9}, 9},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rdb, err := redisconn.Open(context.Background(), tt.cfg, sdktrace.NewTracerProvider(), noop.NewMeterProvider())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = rdb.Close() })
+			if got := rdb.(*redis.Client).Options().PoolSize; got != tt.want {
+				t.Errorf("pool size: got %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
