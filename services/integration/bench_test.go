@@ -44,7 +44,8 @@ func captureEvents(tb testing.TB, tenant string) []*eventv1.Event {
 // BenchmarkRecordCapture records the three events of a capture (a new lead), as the integration
 // consumer does, on a redis-server of its own: "sequential" one event after another, "lanes" 64
 // captures' events side by side as the consumer's lanes record a batch (each capture's events in
-// order). redis-µs/op is the CPU redis-server spent per capture; allocations are crm's.
+// order). redis-µs/op is the CPU redis-server spent per capture, redis-cmds/op the commands it ran
+// (script calls and the commands inside them: load-independent); allocations are crm's.
 //
 //	cd services/integration && go test -run '^$' -bench RecordCapture -benchmem .
 func BenchmarkRecordCapture(b *testing.B) {
@@ -72,6 +73,9 @@ func BenchmarkRecordCapture(b *testing.B) {
 				captures[i] = captureEvents(b, tenant)
 			}
 			b.ReportAllocs()
+			if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+				b.Fatal(err)
+			}
 			cpu := redistest.CPU(b, rdb)
 			b.ResetTimer()
 			for i := 0; i < b.N; i += lanes {
@@ -83,6 +87,13 @@ func BenchmarkRecordCapture(b *testing.B) {
 			}
 			b.StopTimer()
 			redistest.ReportCPU(b, rdb, cpu)
+			cmds := 0
+			for name, n := range commandStats(b, rdb) {
+				if name != "info" && name != "config|resetstat" {
+					cmds += n
+				}
+			}
+			b.ReportMetric(float64(cmds)/float64(b.N), "redis-cmds/op")
 		})
 	}
 }

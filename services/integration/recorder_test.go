@@ -58,7 +58,7 @@ func recorderOn(t testing.TB, rdb redis.UniversalClient, now func() time.Time) *
 }
 
 // commandStats reads how many times Redis ran each command, scripts' calls included.
-func commandStats(t *testing.T, rdb redis.UniversalClient) map[string]int {
+func commandStats(t testing.TB, rdb redis.UniversalClient) map[string]int {
 	t.Helper()
 	info, err := rdb.Info(context.Background(), "commandstats").Result()
 	if err != nil {

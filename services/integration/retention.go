@@ -77,7 +77,7 @@ func (r *Recorder) trimTenant(ctx context.Context, tenant string) (int, error) {
 				}
 			}
 		}
-		if err := r.store.Trim(ctx, tenant, trimmed); err != nil {
+		if err := r.store.Trim(ctx, tenant, now, trimmed); err != nil {
 			return removed, err
 		}
 		removed += len(ids)

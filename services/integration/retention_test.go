@@ -268,3 +268,66 @@ func uuidMillis(t *testing.T, id string) int64 {
 	}
 	return ms
 }
+
+// TestASweptEntryStillGuardsItsEvent: a history entry is its event's redelivery guard. A tenant
+// whose retention (1 day) is shorter than the time an event may still be redelivered
+// (events.SeenTTL) has entries swept before then: the sweep leaves a marker until the event is
+// SeenTTL old, so a redelivery records nothing again (no entry, no second delivery); an entry
+// swept once its event is SeenTTL old leaves none.
+func TestASweptEntryStillGuardsItsEvent(t *testing.T) {
+	rdb := redistest.NewServer(t).Client(t)
+	clk := &clock{t: time.Now()}
+	r := recorderOn(t, rdb, clk.Now)
+	ctx := context.Background()
+	tenant := redistest.Tenant(t)
+	ep, err := r.endpoints.Create(ctx, tenant, &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/hook", EventTypes: []string{"sales.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.settings.Update(ctx, tenant, &integrationv1.IntegrationSettings{AuditRetentionDays: 1},
+		&fieldmaskpb.FieldMask{Paths: []string{"audit_retention_days"}}); err != nil {
+		t.Fatal(err)
+	}
+	young := event(t, tenant, "sales.deal.won", "c-1", "key-1", "req-1")
+	if err := r.recorder.Record(ctx, young); err != nil {
+		t.Fatal(err)
+	}
+	sc := r.store.Scope(tenant)
+	marker := redisstore.MarkerKey(sc, young.GetId())
+	if n, _ := rdb.Exists(ctx, marker).Result(); n != 0 {
+		t.Fatalf("recording an event with a history entry wrote a marker besides")
+	}
+
+	clk.Set(time.UnixMilli(uuidMillis(t, young.GetId())).Add(2 * 24 * time.Hour))
+	if n := r.sweep(t); n != 1 {
+		t.Fatalf("the sweep 2 days on removed %d entries, want 1", n)
+	}
+	ttl, err := rdb.TTL(ctx, marker).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := events.SeenTTL - 2*24*time.Hour; ttl < left-time.Minute || ttl > left+time.Minute {
+		t.Fatalf("the swept entry's marker lives %v, want about %v (until the event is %v old)", ttl, left, events.SeenTTL)
+	}
+	if err := r.recorder.Record(ctx, young); err != nil { // redelivered
+		t.Fatal(err)
+	}
+	if got := r.ids(t, tenant, nil, ""); len(got) != 0 {
+		t.Errorf("the redelivered event is back in the audit log: %v", got)
+	}
+	if got := r.deliveriesOf(t, tenant, ep.GetId()); len(got) != 1 {
+		t.Errorf("the endpoint has %d deliveries after the redelivery, want the first one only", len(got))
+	}
+
+	old := event(t, tenant, "sales.deal.won", "c-2", "key-1", "req-2")
+	if err := r.recorder.Record(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	clk.Set(time.UnixMilli(uuidMillis(t, old.GetId())).Add(events.SeenTTL + time.Minute))
+	if n := r.sweep(t); n != 1 {
+		t.Fatalf("the sweep %v on removed %d entries, want 1", events.SeenTTL, n)
+	}
+	if n, _ := rdb.Exists(ctx, redisstore.MarkerKey(sc, old.GetId())).Result(); n != 0 {
+		t.Errorf("an entry swept after its event is %v old left a marker", events.SeenTTL)
+	}
+}

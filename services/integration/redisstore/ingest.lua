@@ -1,5 +1,5 @@
--- Records events in the integration views: each event atomically, once (its redelivery guard),
--- several events of one partition per call (one call per event cost Redis more for the call than
+-- Records events in the integration views: each event atomically, once, several events of one
+-- partition per call (one call per event cost Redis more for the call than
 -- for the event's own commands). Nothing here trims or expires the history: the retention sweep
 -- removes entries by age from every index that lists them. A new delivery record gets its expiry
 -- once.
@@ -17,6 +17,9 @@
 -- per delivery: id, endpoint id, its field in the older versions' hash,
 -- record, body; then per hash to drop the customer from: its endpoint id, the customer's field in
 -- the older versions' hash.
+-- The redelivery guard is the history entry itself, or for an event without one its guard marker:
+-- the retention sweep, removing an entry younger than the marker TTL, leaves the marker in its
+-- place (a marker per event cost Redis more than the entry's write).
 -- Returns per event {0, seq...} recorded (the deliveries' sequence numbers), {1} recorded before,
 -- {2, version} the endpoints changed (nothing written), {3, survivor} the customer was merged
 -- (nothing written).
@@ -43,13 +46,15 @@ while a <= #ARGV do
     out[#out + 1] = {2, version}
   elseif survivor then
     out[#out + 1] = {3, survivor}
-  elseif not redis.call('SET', marker, '1', 'EX', ARGV[1], 'NX') then
+  elseif redis.call('EXISTS', entryKey, marker) > 0 then
     out[#out + 1] = {1}
   else
     if register == '1' then redis.call('ZADD', tenants, 0, tenant) end
     if entry ~= '' then
       redis.call('HSET', entryKey, 'd', entry, 'v', '1')
       for i = idx + 1, idx + nIdx do redis.call('ZADD', KEYS[i], 0, id) end
+    else
+      redis.call('SET', marker, '1', 'EX', ARGV[1])
     end
     -- An event about a customer erased before it was recorded (a write that raced the erasure)
     -- counts on from the erased customer's last numbers, kept aside for a while, not in the

@@ -2,10 +2,13 @@ package redisstore
 
 import (
 	"context"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/events"
 	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 )
 
@@ -81,32 +84,52 @@ type Trimmed struct {
 	Indexes []string
 }
 
+// trimScript: KEYS[1] the audit log, then per entry its key, its marker and its n indexes; ARGV
+// per entry its id, n and how long its marker must stay (s, 0 for none).
 var trimScript = redis.NewScript(`
 local k = 2
-for i = 1, #ARGV, 2 do
-  local id, n = ARGV[i], tonumber(ARGV[i + 1])
-  redis.call('DEL', KEYS[k])
-  for j = k + 1, k + n do redis.call('ZREM', KEYS[j], id) end
+for i = 1, #ARGV, 3 do
+  local id, n, guard = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  if redis.call('DEL', KEYS[k]) == 1 and guard > 0 then
+    redis.call('SET', KEYS[k + 1], '1', 'EX', guard)
+  end
+  for j = k + 2, k + 1 + n do redis.call('ZREM', KEYS[j], id) end
   redis.call('ZREM', KEYS[1], id)
-  k = k + 1 + n
+  k = k + 2 + n
 end
 return 1`)
 
 // Trim removes history entries and their ids from every index listed, and from the tenant's
-// whole audit log, in one script; doing it again changes nothing.
-func (s *Store) Trim(ctx context.Context, tenant string, entries []Trimmed) error {
+// whole audit log, in one script; doing it again changes nothing. An entry is its event's
+// redelivery guard: one removed before its event is events.SeenTTL old (at now) leaves a marker
+// in its place until then.
+func (s *Store) Trim(ctx context.Context, tenant string, now time.Time, entries []Trimmed) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	sc := s.Scope(tenant)
 	keys := []string{AuditKey(sc)}
-	args := make([]any, 0, 2*len(entries))
+	args := make([]any, 0, 3*len(entries))
 	for _, e := range entries {
-		keys = append(keys, EntryKey(sc, e.ID))
+		keys = append(keys, EntryKey(sc, e.ID), MarkerKey(sc, e.ID))
 		keys = append(keys, e.Indexes...)
-		args = append(args, e.ID, len(e.Indexes))
+		args = append(args, e.ID, len(e.Indexes), int64(guardLeft(e.ID, now)/time.Second))
 	}
 	return trimScript.Run(ctx, s.rdb, keys, args...).Err()
+}
+
+// guardLeft is how long the redelivery guard of event id must still hold at now: until the event
+// is events.SeenTTL old, by the time in its UUIDv7 id (the whole SeenTTL for an id that is not one).
+func guardLeft(id string, now time.Time) time.Duration {
+	u, err := uuid.Parse(id)
+	if err != nil || u.Version() != 7 {
+		return events.SeenTTL
+	}
+	sec, nsec := u.Time().UnixTime()
+	if left := time.Unix(sec, nsec).Add(events.SeenTTL).Sub(now); left > time.Second {
+		return left.Round(time.Second) + time.Second
+	}
+	return 0
 }
 
 // TrimLog removes an endpoint's delivery-log entries below cutoff (older).

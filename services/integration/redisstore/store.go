@@ -99,6 +99,11 @@ func AuditKey(sc keyspace.Scope, by ...string) string {
 	return sc.Key(append([]string{"audit"}, by...)...)
 }
 
+// MarkerKey is the redelivery guard of an event recorded without a history entry, or whose entry
+// the retention sweep removed while the event could still be redelivered (younger than
+// events.SeenTTL); the history entry is the guard otherwise.
+func MarkerKey(sc keyspace.Scope, id string) string { return sc.Key("seen", id, "integration") }
+
 func legacySequenceField(endpoint, customer string) string { return endpoint + "|" + customer }
 
 // ErasedSequencesKey holds an erased customer's last sequence number at each endpoint (and a field
@@ -161,7 +166,7 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, applied
 	}
 	p := s.keys.Partition(in.Tenant)
 	keys := make([]string, 0, 8+len(indexes)+3*len(in.Deliveries)+len(in.Forget))
-	keys = append(keys, sc.Key("seen", in.EventID, "integration"), EntryKey(sc, in.EventID), EndpointsMetaKey(sc),
+	keys = append(keys, MarkerKey(sc, in.EventID), EntryKey(sc, in.EventID), EndpointsMetaKey(sc),
 		s.DueOf(p), LegacySequencesKey(sc), alias, s.TenantsOf(p), ErasedSequencesKey(sc, in.Customer))
 	keys = append(keys, indexes...)
 	register := ""
