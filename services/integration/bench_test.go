@@ -2,11 +2,14 @@ package integration_test
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -45,7 +48,8 @@ func captureEvents(tb testing.TB, tenant string) []*eventv1.Event {
 // consumer does, on a redis-server of its own: "sequential" one event after another, "lanes" 64
 // captures' events side by side as the consumer's lanes record a batch (each capture's events in
 // order). redis-µs/op is the CPU redis-server spent per capture, redis-cmds/op the commands it ran
-// (script calls and the commands inside them: load-independent); allocations are crm's.
+// (script calls and the commands inside them: load-independent), redis-B/op the memory its data
+// grew by; allocations are crm's.
 //
 //	cd services/integration && go test -run '^$' -bench RecordCapture -benchmem .
 func BenchmarkRecordCapture(b *testing.B) {
@@ -76,6 +80,7 @@ func BenchmarkRecordCapture(b *testing.B) {
 			if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
 				b.Fatal(err)
 			}
+			mem := usedMemory(b, rdb)
 			cpu := redistest.CPU(b, rdb)
 			b.ResetTimer()
 			for i := 0; i < b.N; i += lanes {
@@ -94,6 +99,27 @@ func BenchmarkRecordCapture(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(cmds)/float64(b.N), "redis-cmds/op")
+			b.ReportMetric(float64(usedMemory(b, rdb)-mem)/float64(b.N), "redis-B/op")
 		})
 	}
+}
+
+// usedMemory is INFO memory's used_memory of the redis-server behind rdb.
+func usedMemory(tb testing.TB, rdb redis.UniversalClient) int64 {
+	tb.Helper()
+	info, err := rdb.Info(context.Background(), "memory").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return n
+		}
+	}
+	tb.Fatal("INFO memory without used_memory")
+	return 0
 }
