@@ -11,7 +11,7 @@
 -- erasure), then nIdx history indexes, then per delivery its record, its endpoint's log and its
 -- endpoint's sequence hash (fields: customer ids), then the nForget sequence hashes to drop the
 -- customer from.
--- An event's arguments: nIdx, nDel, nForget, entry, event id, the customer whose count the
+-- An event's arguments: nIdx, nDel, nForget, entry (a record as pkg/commit stores it), event id, the customer whose count the
 -- deliveries take ('' for none), '1' to register the tenant, expected endpoints version, due
 -- score, tenant, delivery TTL ms (also how long an erased customer's last numbers are kept); then
 -- per delivery: id, endpoint id, its field in the older versions' hash,
@@ -51,7 +51,7 @@ while a <= #ARGV do
   else
     if register == '1' then redis.call('ZADD', tenants, 0, tenant) end
     if entry ~= '' then
-      redis.call('HSET', entryKey, 'd', entry, 'v', '1')
+      redis.call('SET', entryKey, entry)
       for i = idx + 1, idx + nIdx do redis.call('ZADD', KEYS[i], 0, id) end
     else
       redis.call('SET', marker, '1', 'EX', ARGV[1])
