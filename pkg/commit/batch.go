@@ -49,7 +49,10 @@ func RunBatch(ctx context.Context, rdb redis.UniversalClient, writes []*Write) (
 		}
 		c := open[tag]
 		if c == nil || len(c.at) == BatchWrites {
-			c = &batchCall{tag: tag, index: map[string]int{}, args: []any{"", 0}}
+			// Sized for writes like this one: grown by appends, the arguments cost about 2 KiB
+			// more per write.
+			size := 2 + min(len(writes)-i, BatchWrites)*(len(w.args)-1)
+			c = &batchCall{tag: tag, index: map[string]int{}, args: append(make([]any, 0, size), "", 0)}
 			open[tag] = c
 			calls = append(calls, c)
 		}
