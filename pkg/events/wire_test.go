@@ -183,3 +183,34 @@ func TestPayloadIdsAreStoredAsBytes(t *testing.T) {
 		t.Errorf("stored capture event: %d B, %d B with its payload as it is: %d B saved, want %d (+2)", len(compact), len(asIs), saved, want)
 	}
 }
+
+// The consumer decodes a stream entry's bytes in place (no copy of the string go-redis read):
+// Decode must neither write to them nor keep them, so the event stays the same when the buffer
+// is reused afterwards.
+func TestDecodeKeepsNothingOfItsInput(t *testing.T) {
+	ev := captureEvent(t)
+	ev.Traceparent, ev.Tracestate = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "v=1"
+	ev.Payload.Value = append(ev.Payload.Value, 0x9a, 0x06, 0x03, 'x', 'y', 'z') // an unknown field kept as it is
+	data, err := events.Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := bytes.Clone(data)
+	got, err := events.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(data, stored) {
+		t.Fatal("Decode wrote to its input")
+	}
+	want := proto.Clone(got)
+	for i := range data {
+		data[i] = 0xff
+	}
+	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+		t.Fatalf("the event changed with its input's buffer (-before +after):\n%s", diff)
+	}
+	if diff := cmp.Diff(ev, got, protocmp.Transform()); diff != "" {
+		t.Fatalf("decoded (-want +got):\n%s", diff)
+	}
+}

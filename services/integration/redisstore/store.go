@@ -96,6 +96,12 @@ func TimelineKey(sc keyspace.Scope, customer string) string    { return sc.Key("
 func MergedKey(sc keyspace.Scope, customer string) string      { return sc.Key("merged", customer) }
 func SettingsKey(sc keyspace.Scope) string                     { return sc.Key("settings") }
 func AuditKey(sc keyspace.Scope, by ...string) string {
+	switch len(by) { // the recorder builds five per event: no slice for "audit" and by joined
+	case 0:
+		return sc.Key("audit")
+	case 2:
+		return sc.Key("audit", by[0], by[1])
+	}
 	return sc.Key(append([]string{"audit"}, by...)...)
 }
 
@@ -162,24 +168,26 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, applied
 			return nil, false, err
 		}
 	}
-	indexes := in.Indexes
-	alias := sc.Key("merged", "-") // no customer: a key that never exists
+	// The entry's indexes: in.Indexes and the customer's timeline.
+	nIndexes, alias := len(in.Indexes), sc.Key("merged", "-") // no customer: a key that never exists
 	if in.Customer != "" {
-		alias = MergedKey(sc, in.Customer)
-		indexes = append(indexes[:len(indexes):len(indexes)], TimelineKey(sc, in.Customer))
+		nIndexes, alias = nIndexes+1, MergedKey(sc, in.Customer)
 	}
 	p := s.keys.Partition(in.Tenant)
-	keys := make([]string, 0, 8+len(indexes)+3*len(in.Deliveries)+len(in.Forget))
+	keys := make([]string, 0, 8+nIndexes+3*len(in.Deliveries)+len(in.Forget))
 	keys = append(keys, MarkerKey(sc, in.EventID), EntryKey(sc, in.EventID), EndpointsMetaKey(sc),
 		s.DueOf(p), LegacySequencesKey(sc), alias, s.TenantsOf(p), ErasedSequencesKey(sc, in.Customer))
-	keys = append(keys, indexes...)
+	keys = append(keys, in.Indexes...)
+	if in.Customer != "" {
+		keys = append(keys, TimelineKey(sc, in.Customer))
+	}
 	register := ""
 	if in.Register {
 		register = "1"
 	}
 	// The script's first argument, then the event's (ingestArgs joins several events' after one).
 	args := make([]any, 0, 12+5*len(in.Deliveries)+2*len(in.Forget))
-	args = append(args, int(events.SeenTTL.Seconds()), len(indexes), len(in.Deliveries), len(in.Forget), data, in.EventID, in.Customer, register,
+	args = append(args, int(events.SeenTTL.Seconds()), nIndexes, len(in.Deliveries), len(in.Forget), data, in.EventID, in.Customer, register,
 		in.EndpointsVersion, in.DueAt.UnixMilli(), in.Tenant, in.DeliveryTTL.Milliseconds())
 	for _, d := range in.Deliveries {
 		rec, err := proto.Marshal(d.Delivery)
