@@ -260,24 +260,29 @@ func (c *Consumer) step(ctx context.Context, stream string, part *partition) err
 // XACK, also when the consumer stops halfway (the rest stay pending for the next holder of the
 // partition).
 func (c *Consumer) handleBatch(ctx context.Context, stream string, msgs []redis.XMessage, read time.Time, delivered func(redis.XMessage) int) error {
-	entries := make([]entry, 0, len(msgs))
-	var skipped []string
-	for _, m := range msgs {
+	// done starts with the entries skipped by type and has room for the rest: one slice for the
+	// acknowledgement, none for a batch of skipped entries only (most of three groups' reads).
+	done := make([]string, 0, len(msgs))
+	var entries []entry
+	for i, m := range msgs {
 		if c.skips(m) {
-			skipped = append(skipped, m.ID)
+			done = append(done, m.ID)
 			continue
+		}
+		if entries == nil {
+			entries = make([]entry, 0, len(msgs)-i)
 		}
 		e := entry{msg: m, delivered: delivered(m)}
 		e.ev, e.err = decodeEntry(m)
 		entries = append(entries, e)
 	}
-	var done []string
-	if c.sub.OrderKey == nil {
-		done = c.inOrder(ctx, stream, entries, read)
-	} else {
-		done = c.byKey(ctx, stream, entries, read)
+	if len(entries) > 0 {
+		if c.sub.OrderKey == nil {
+			done = c.inOrder(ctx, stream, entries, read, done)
+		} else {
+			done = c.byKey(ctx, stream, entries, read, done)
+		}
 	}
-	done = append(done, skipped...)
 	if len(done) == 0 {
 		return nil
 	}
@@ -296,9 +301,8 @@ type entry struct {
 	delivered int
 }
 
-// inOrder processes entries one at a time and returns the ids of those handled.
-func (c *Consumer) inOrder(ctx context.Context, stream string, entries []entry, read time.Time) []string {
-	done := make([]string, 0, len(entries))
+// inOrder processes entries one at a time and appends the ids of those handled to done.
+func (c *Consumer) inOrder(ctx context.Context, stream string, entries []entry, read time.Time, done []string) []string {
 	for _, e := range entries {
 		if ctx.Err() != nil {
 			break
@@ -312,12 +316,9 @@ func (c *Consumer) inOrder(ctx context.Context, stream string, entries []entry, 
 
 // byKey processes entries by their OrderKey: each run of keyed entries between two unkeyed ones
 // (or an undecodable one) in lanes, one per key, up to Workers lanes at once; the unkeyed one alone
-// after them. It returns the ids of the entries handled.
-func (c *Consumer) byKey(ctx context.Context, stream string, entries []entry, read time.Time) []string {
-	var (
-		mu   sync.Mutex
-		done = make([]string, 0, len(entries))
-	)
+// after them. It appends the ids of the entries handled to done.
+func (c *Consumer) byKey(ctx context.Context, stream string, entries []entry, read time.Time, done []string) []string {
+	var mu sync.Mutex
 	keyOf := make([]string, len(entries))
 	for i, e := range entries {
 		if e.err == nil {
@@ -340,7 +341,7 @@ func (c *Consumer) byKey(ctx context.Context, stream string, entries []entry, re
 			slots <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-slots }()
-				ids := c.inOrder(ctx, stream, lanes[k], read)
+				ids := c.inOrder(ctx, stream, lanes[k], read, nil)
 				mu.Lock()
 				done = append(done, ids...)
 				mu.Unlock()
@@ -354,7 +355,7 @@ func (c *Consumer) byKey(ctx context.Context, stream string, entries []entry, re
 			continue
 		}
 		runLanes(start, i)
-		done = append(done, c.inOrder(ctx, stream, entries[i:i+1], read)...)
+		done = c.inOrder(ctx, stream, entries[i:i+1], read, done)
 		start = i + 1
 	}
 	runLanes(start, len(entries))
