@@ -268,3 +268,31 @@ func TestConcurrentIngestsKeepEachCustomersOrder(t *testing.T) {
 		t.Errorf("%d script calls for %d events", scripts, events)
 	}
 }
+
+// TestTenantKeysUnderConcurrentFirstUse: the store builds a tenant's scope and fixed keys once and
+// keeps them; callers meeting new tenants side by side each get that tenant's own (run with -race).
+func TestTenantKeysUnderConcurrentFirstUse(t *testing.T) {
+	r := newBatchRig(t)
+	keys, err := keyspace.Open(context.Background(), r.rdb, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 32 {
+		wg.Go(func() {
+			for i := range 64 {
+				tenant := "t-" + strconv.Itoa((g+i)%24)
+				want := keys.Scope(redisstore.Service, tenant)
+				if got := r.store.Scope(tenant); got.Key("x") != want.Key("x") || got.Stream() != want.Stream() {
+					t.Errorf("scope of %s: key %q, stream %q; want %q, %q", tenant, got.Key("x"), got.Stream(), want.Key("x"), want.Stream())
+					return
+				}
+				if got, want := r.store.Due(tenant), r.store.DueOf(keys.Partition(tenant)); got != want {
+					t.Errorf("due queue of %s: %q, want %q", tenant, got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
