@@ -528,6 +528,15 @@ func TestConsumerSpanIsAChildOfTheProducerSpan(t *testing.T) {
 				links[0].SpanContext.TraceID() != rpc.SpanContext().TraceID() {
 				t.Fatalf("consumer span links %v, want the producer RPC span %v", links, rpc.SpanContext())
 			}
+			attrs := map[string]string{}
+			for _, kv := range s.Attributes() {
+				attrs[string(kv.Key)] = kv.Value.Emit()
+			}
+			if attrs["messaging.system"] != "redis" || attrs["messaging.delivery.attempt"] != "1" ||
+				attrs["messaging.message.id"] == "" || attrs["messaging.redis.entry_id"] == "" ||
+				attrs["messaging.consumer.group.name"] == "" || !strings.HasSuffix(attrs["messaging.destination.name"], ":events") {
+				t.Fatalf("consumer span attributes %v", attrs)
+			}
 		}
 	})
 }
