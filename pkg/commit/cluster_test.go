@@ -20,12 +20,7 @@ import (
 // check still writes nothing.
 func TestWriteOnCluster(t *testing.T) {
 	ctx := context.Background()
-	rdb := redistest.ClusterClient(t)
-	const partitions = 16
-	space, err := keyspace.Open(ctx, rdb, partitions)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rdb, space := clusterSpace(t)
 	service := "svc" + redistest.Tenant(t)
 	byPartition := map[int]string{}
 	for i := 0; len(byPartition) < partitions; i++ {
@@ -137,11 +132,7 @@ func TestLostMarkerRefusesWrites(t *testing.T) {
 // lookups all run on a Redis Cluster.
 func TestBucketedIndexOnCluster(t *testing.T) {
 	ctx := context.Background()
-	rdb := redistest.ClusterClient(t)
-	space, err := keyspace.Open(ctx, rdb, 16)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rdb, space := clusterSpace(t)
 	for i := range 3 {
 		tenant := fmt.Sprintf("%s-%d", redistest.Tenant(t), i)
 		s := space.Scope("svc"+tenant, tenant)
@@ -171,12 +162,7 @@ func TestBucketedIndexOnCluster(t *testing.T) {
 // call refused for a lost marker refuses only its partition's writes.
 func TestRunBatchOnCluster(t *testing.T) {
 	ctx := context.Background()
-	rdb := redistest.ClusterClient(t)
-	const partitions = 16
-	space, err := keyspace.Open(ctx, rdb, partitions)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rdb, space := clusterSpace(t)
 	var scopes []keyspace.Scope
 	var lostPartition int
 	seen := map[int]bool{}
@@ -223,4 +209,18 @@ func TestRunBatchOnCluster(t *testing.T) {
 	if n := rdb.Exists(ctx, lost.Key("lead", "l0")).Val(); n != 0 {
 		t.Errorf("the lost partition got a record")
 	}
+}
+
+// partitions is how many partitions the cluster tests' keyspace has.
+const partitions = 16
+
+// clusterSpace is a client of the test cluster and a keyspace of partitions on it.
+func clusterSpace(t *testing.T) (redis.UniversalClient, *keyspace.Space) {
+	t.Helper()
+	rdb := redistest.ClusterClient(t)
+	space, err := keyspace.Open(context.Background(), rdb, partitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rdb, space
 }
