@@ -82,7 +82,6 @@ func TestLostMarkerRefusesWrites(t *testing.T) {
 		"cluster":    redistest.ClusterClient(t),
 	} {
 		t.Run(name, func(t *testing.T) {
-			const partitions = 16
 			space, err := keyspace.Open(ctx, rdb, partitions)
 			if err != nil {
 				t.Fatal(err)
