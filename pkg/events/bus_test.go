@@ -59,6 +59,17 @@ func eachBackend(t *testing.T, f func(t *testing.T, b backend)) {
 	}
 }
 
+// standaloneBackend is the package's standalone Redis, for tests that need no Cluster run.
+func standaloneBackend(t *testing.T) backend {
+	t.Helper()
+	rdb := redistest.Client(t)
+	keys, err := keyspace.Open(context.Background(), rdb, partitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return backend{rdb: rdb, keys: keys}
+}
+
 // producerName gives each test its own streams and groups.
 func producerName() string { return "p" + strings.ReplaceAll(uuid.NewString()[:8], "-", "") }
 
@@ -71,9 +82,14 @@ func testTelemetry() *telemetry.Telemetry {
 // publish commits one event for tenant on the producer's stream, as a service's write would.
 func publish(ctx context.Context, t testing.TB, b backend, producer, tenant string, n int) *eventv1.Event {
 	t.Helper()
+	return publishAs(ctx, t, b, producer, tenant, producer+".thing.happened", "", n)
+}
+
+// publishAs commits an event of type typ about customer ("" for none) with payload n.
+func publishAs(ctx context.Context, t testing.TB, b backend, producer, tenant, typ, customer string, n int) *eventv1.Event {
+	t.Helper()
 	pub := events.Publisher{Producer: producer, Propagator: propagation.TraceContext{}}
-	happened := eventv1.Type[*wrapperspb.Int64Value]{Name: producer + ".thing.happened"}
-	ev, data, err := pub.Envelope(ctx, happened.Of(wrapperspb.Int64(int64(n))), tenant, "", time.Now())
+	ev, data, err := pub.Envelope(ctx, eventv1.Type[*wrapperspb.Int64Value]{Name: typ}.Of(wrapperspb.Int64(int64(n))), tenant, customer, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,12 +10,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/events"
-	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/redistest"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
-	"go.opentelemetry.io/otel/propagation"
 )
 
 // TestOrderKeyHandlesKeysSideBySide: a subscription with an OrderKey gets one batch of events of
@@ -24,35 +21,15 @@ import (
 // two events were in flight at once, which a one-at-a-time consumer never gets to; the unkeyed event is handled alone, after every event before it and before
 // any after it; every event is handled once and acknowledged.
 func TestOrderKeyHandlesKeysSideBySide(t *testing.T) {
-	rdb := redistest.Client(t)
-	keys, err := keyspace.Open(context.Background(), rdb, partitions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := backend{rdb: rdb, keys: keys}
+	b := standaloneBackend(t)
 	ctx := context.Background()
 	producer, tenant := producerName(), redistest.Tenant(t)
-	pub := events.Publisher{Producer: producer, Propagator: propagation.TraceContext{}}
 	const customers, perCustomer, barrierAt = 6, 10, 30
-	typ := eventv1.Type[*wrapperspb.Int64Value]{Name: producer + ".thing.happened"}
-	barrier := eventv1.Type[*wrapperspb.Int64Value]{Name: producer + ".all.moved"}
 	for n := range customers * perCustomer {
 		if n == barrierAt {
-			_, data, err := pub.Envelope(ctx, barrier.Of(wrapperspb.Int64(-1)), tenant, "", time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := commit.New().Append(keys.Scope(producer, tenant).Stream(), data).Run(ctx, rdb); err != nil {
-				t.Fatal(err)
-			}
+			publishAs(ctx, t, b, producer, tenant, producer+".all.moved", "", -1)
 		}
-		_, data, err := pub.Envelope(ctx, typ.Of(wrapperspb.Int64(int64(n))), tenant, fmt.Sprintf("c%d", n%customers), time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := commit.New().Append(keys.Scope(producer, tenant).Stream(), data).Run(ctx, rdb); err != nil {
-			t.Fatal(err)
-		}
+		publishAs(ctx, t, b, producer, tenant, producer+".thing.happened", fmt.Sprintf("c%d", n%customers), n)
 	}
 
 	var (
@@ -107,7 +84,7 @@ func TestOrderKeyHandlesKeysSideBySide(t *testing.T) {
 		}
 		return ev.GetTenantId() + "/" + ev.GetCustomerId()
 	}
-	startConsumer(t, b, rdb, cfg, events.Subscription{Group: "g", Producer: producer, Handle: handle, OrderKey: orderKey}, testTelemetry())
+	startConsumer(t, b, b.rdb, cfg, events.Subscription{Group: "g", Producer: producer, Handle: handle, OrderKey: orderKey}, testTelemetry())
 	total := customers*perCustomer + 1
 	eventually(t, 30*time.Second, "every event handled and acknowledged", func() bool {
 		mu.Lock()
@@ -149,25 +126,12 @@ func TestOrderKeyHandlesKeysSideBySide(t *testing.T) {
 // 48 events of 48 customers are all in flight together (each handler waits, with a deadline,
 // until every one has started), which a consumer reading 4 at a time never gets to.
 func TestSubscriptionBatchOverridesTheConsumers(t *testing.T) {
-	rdb := redistest.Client(t)
-	keys, err := keyspace.Open(context.Background(), rdb, partitions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := backend{rdb: rdb, keys: keys}
+	b := standaloneBackend(t)
 	ctx := context.Background()
 	producer, tenant := producerName(), redistest.Tenant(t)
-	pub := events.Publisher{Producer: producer, Propagator: propagation.TraceContext{}}
-	typ := eventv1.Type[*wrapperspb.Int64Value]{Name: producer + ".thing.happened"}
 	const n = 48
 	for i := range n {
-		_, data, err := pub.Envelope(ctx, typ.Of(wrapperspb.Int64(int64(i))), tenant, fmt.Sprintf("c%d", i), time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := commit.New().Append(keys.Scope(producer, tenant).Stream(), data).Run(ctx, rdb); err != nil {
-			t.Fatal(err)
-		}
+		publishAs(ctx, t, b, producer, tenant, producer+".thing.happened", fmt.Sprintf("c%d", i), i)
 	}
 	var (
 		mu      sync.Mutex
@@ -195,7 +159,7 @@ func TestSubscriptionBatchOverridesTheConsumers(t *testing.T) {
 	cfg := fastConfig("batch")
 	cfg.Batch, cfg.Workers = 4, 4
 	orderKey := func(ev *eventv1.Event) string { return ev.GetCustomerId() }
-	startConsumer(t, b, rdb, cfg, events.Subscription{Group: "g", Producer: producer, Handle: handle, OrderKey: orderKey, Batch: 64}, testTelemetry())
+	startConsumer(t, b, b.rdb, cfg, events.Subscription{Group: "g", Producer: producer, Handle: handle, OrderKey: orderKey, Batch: 64}, testTelemetry())
 	select {
 	case <-all:
 	case <-time.After(20 * time.Second):
