@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -295,4 +296,90 @@ func TestTenantKeysUnderConcurrentFirstUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestABatchAddsToEachIndexOnce: the events of one script call go to their history indexes with
+// one ZADD per index (the tenant-wide ones shared), each index listing exactly the events recorded
+// into it, whatever keys each event names (with or without a customer, deliveries, erasure counts,
+// registering the tenant) and whatever it answers (recorded, before, merged, stale).
+func TestABatchAddsToEachIndexOnce(t *testing.T) {
+	r := newBatchRig(t)
+	ctx := context.Background()
+	const tenant = "t-zadd"
+	sc := r.store.Scope(tenant)
+	at := time.Now()
+	all, typ := redisstore.AuditKey(sc), redisstore.AuditKey(sc, "type", "x")
+	in := func(id, customer string, deliveries ...redisstore.NewDelivery) redisstore.Ingestion {
+		return redisstore.Ingestion{Tenant: tenant, EventID: id, Customer: customer, EndpointsVersion: "0",
+			Entry:   &integrationv1.AuditEntry{Id: id, EventType: "x", CustomerId: customer},
+			Indexes: []string{all, typ, redisstore.AuditKey(sc, "request", "r-"+id)}, Deliveries: deliveries, DueAt: at, DeliveryTTL: time.Hour}
+	}
+	if _, applied, err := r.store.Ingest(ctx, in("ev-0", "c-0")); err != nil || !applied {
+		t.Fatalf("ev-0: applied %v, %v", applied, err)
+	}
+	if err := r.store.MergeTimeline(ctx, tenant, "c-2", "c-3", "0", nil); err != nil {
+		t.Fatal(err)
+	}
+	registering := in("ev-4", "c-4")
+	registering.Register = true
+	stale := in("ev-stale", "c-5")
+	stale.EndpointsVersion = "7"
+	erasure := in("ev-6", "c-6")
+	erasure.Forget = []string{"ep"}
+	batch := []redisstore.Ingestion{
+		in("ev-1", "c-1", delivery("d-1", "ep", "c-1")),
+		in("ev-0", "c-0"), // redelivered
+		in("ev-2", "c-2"), // c-2 was merged
+		registering,
+		stale,
+		in("ev-5", ""),
+		erasure,
+		in("ev-7", "c-1"),
+		{Tenant: tenant, EventID: "ev-8", EndpointsVersion: "0", DueAt: at, DeliveryTTL: time.Hour}, // no entry: a marker
+	}
+	if err := r.rdb.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := r.batch(t, in("ev-blocker", ""), batch)
+	for i, want := range []bool{true, false, false, true, false, true, true, true, true} {
+		if got[i].applied != want {
+			t.Errorf("%s: applied %v (%v), want %v", batch[i].EventID, got[i].applied, got[i].err, want)
+		}
+	}
+	recorded := []string{"ev-1", "ev-4", "ev-5", "ev-6", "ev-7"}
+	wantIndexes := map[string][]string{
+		all: append([]string{"ev-0"}, append(recorded, "ev-blocker")...), typ: append([]string{"ev-0"}, append(recorded, "ev-blocker")...),
+		redisstore.TimelineKey(sc, "c-1"): {"ev-1", "ev-7"}, redisstore.TimelineKey(sc, "c-4"): {"ev-4"},
+		redisstore.TimelineKey(sc, "c-3"): nil, redisstore.TimelineKey(sc, "c-5"): nil,
+		redisstore.AuditKey(sc, "request", "r-ev-2"): nil, redisstore.AuditKey(sc, "request", "r-ev-8"): nil,
+	}
+	for _, id := range recorded {
+		wantIndexes[redisstore.AuditKey(sc, "request", "r-"+id)] = []string{id}
+	}
+	for key, want := range wantIndexes {
+		members, err := r.rdb.ZRange(ctx, key, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(members) != fmt.Sprint(want) {
+			t.Errorf("%s lists %v, want %v", key, members, want)
+		}
+	}
+	if n, _ := r.rdb.Exists(ctx, redisstore.MarkerKey(sc, "ev-8")).Result(); n != 1 {
+		t.Error("the event without an entry left no marker")
+	}
+	// ZADDs: the blocker's three (its own call), then this call's: all, type, five requests,
+	// three timelines (c-1, c-4, c-6), the tenant's registration, and ev-1's delivery (its
+	// endpoint's log, the due queue).
+	zadds := 0
+	info, err := r.rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, rest, ok := strings.Cut(info, "cmdstat_zadd:calls="); ok {
+		zadds, _ = strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+	}
+	if want := 3 + 2 + 5 + 3 + 1 + 2; zadds != want {
+		t.Errorf("%d ZADDs, want %d: one per index and call", zadds, want)
+	}
 }

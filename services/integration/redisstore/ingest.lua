@@ -4,19 +4,22 @@
 -- removes entries by age from every index that lists them. A new delivery record gets its expiry
 -- once.
 -- ARGV[1] marker TTL s; then each event's keys and arguments, one event after the other.
--- An event's keys: its guard marker, its history entry, the endpoints' meta hash, the partition's
--- due queue, the sequence hash of older versions (fields "<endpoint>|<customer>"), the merge alias
--- of the event's customer (the timeline goes to the survivor instead), the partition's tenants
--- with a history, the erased customer's last numbers (fields: endpoint ids, and '-' marking the
--- erasure), then nIdx history indexes, then per delivery its record, its endpoint's log and its
--- endpoint's sequence hash (fields: customer ids), then the nForget sequence hashes to drop the
--- customer from.
--- An event's arguments: nIdx, nDel, nForget, entry (a record as pkg/commit stores it), event id, the customer whose count the
--- deliveries take ('' for none), '1' to register the tenant, expected endpoints version, due
--- score, tenant, delivery TTL ms (also how long an erased customer's last numbers are kept); then
--- per delivery: id, endpoint id, its field in the older versions' hash,
--- record, body; then per hash to drop the customer from: its endpoint id, the customer's field in
--- the older versions' hash.
+-- An event's keys: its guard marker, its history entry, the endpoints' meta hash; for an event
+-- about a customer, the merge alias of the customer (the timeline goes to the survivor instead);
+-- then, to register the
+-- tenant, the partition's tenants with a history; then, for an event with deliveries or counts to
+-- drop, the partition's due queue, the sequence hash of older versions (fields
+-- "<endpoint>|<customer>") and the erased customer's last numbers (fields: endpoint ids, and '-'
+-- marking the erasure); then nIdx history indexes, then per delivery its record, its endpoint's
+-- log and its endpoint's sequence hash (fields: customer ids), then the nForget sequence hashes to
+-- drop the customer from. (Keys an event does not use are left out: every key costs the call's
+-- parsing and the script's tables, and most events have no delivery.)
+-- An event's arguments: nIdx, nDel, nForget, entry (a record as pkg/commit stores it), event id,
+-- the customer whose count the deliveries take ('' for none), '1' to register the tenant,
+-- expected endpoints version, due score, tenant, delivery TTL ms (also how long an erased
+-- customer's last numbers are kept); then per delivery: id, endpoint id, its field in the older
+-- versions' hash, record, body; then per hash to drop the customer from: its endpoint id, the
+-- customer's field in the older versions' hash.
 -- The redelivery guard is the history entry itself, or for an event without one its guard marker:
 -- the retention sweep, removing an entry younger than the marker TTL, leaves the marker in its
 -- place (a marker per event cost Redis more than the entry's write).
@@ -24,15 +27,33 @@
 -- {2, version} the endpoints changed (nothing written), {3, survivor} the customer was merged
 -- (nothing written).
 local versions = {} -- endpoints' version by meta hash: no event here changes it
+-- The history indexes' new members, by index in the order first named: one ZADD per index and
+-- call, after the events (nothing here reads an index). The events of a call share the
+-- tenant-wide indexes (the whole log, a type's, an actor's): one call per member was a third of
+-- the commands a capture's events cost.
+local adds, added = {}, {}
 local out = {}
 local k, a = 0, 2
 while a <= #ARGV do
   local nIdx, nDel, nForget = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local marker, entryKey, meta, due, legacy, alias, tenants, erasedKey =
-    KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6], KEYS[k + 7], KEYS[k + 8]
   local entry, id, customer, register, expected, score, tenant, ttl =
     ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10]
-  local idx, del, forget = k + 8, k + 8 + nIdx, k + 8 + nIdx + nDel * 3
+  local marker, entryKey, meta = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
+  k = k + 3
+  local alias, tenants, due, legacy, erasedKey
+  if customer ~= '' then
+    alias = KEYS[k + 1]
+    k = k + 1
+  end
+  if register == '1' then
+    tenants = KEYS[k + 1]
+    k = k + 1
+  end
+  if nDel + nForget > 0 then
+    due, legacy, erasedKey = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
+    k = k + 3
+  end
+  local idx, del, forget = k, k + nIdx, k + nIdx + nDel * 3
   local dargs, fargs = a + 11, a + 11 + nDel * 5
   local nextK, nextA = forget + nForget, fargs + nForget * 2
   local version = versions[meta]
@@ -41,7 +62,7 @@ while a <= #ARGV do
     versions[meta] = version
   end
   local survivor = false
-  if version == expected then survivor = redis.call('GET', alias) end
+  if version == expected and alias then survivor = redis.call('GET', alias) end
   if version ~= expected then
     out[#out + 1] = {2, version}
   elseif survivor then
@@ -49,10 +70,20 @@ while a <= #ARGV do
   elseif redis.call('EXISTS', entryKey, marker) > 0 then
     out[#out + 1] = {1}
   else
-    if register == '1' then redis.call('ZADD', tenants, 0, tenant) end
+    if tenants then redis.call('ZADD', tenants, 0, tenant) end
     if entry ~= '' then
       redis.call('SET', entryKey, entry)
-      for i = idx + 1, idx + nIdx do redis.call('ZADD', KEYS[i], 0, id) end
+      for i = idx + 1, idx + nIdx do
+        local key = KEYS[i]
+        local m = adds[key]
+        if not m then
+          m = {}
+          adds[key] = m
+          added[#added + 1] = key
+        end
+        m[#m + 1] = 0
+        m[#m + 1] = id
+      end
     else
       redis.call('SET', marker, '1', 'EX', ARGV[1])
     end
@@ -104,4 +135,5 @@ while a <= #ARGV do
   end
   k, a = nextK, nextA
 end
+for _, key in ipairs(added) do redis.call('ZADD', key, unpack(adds[key])) end
 return out

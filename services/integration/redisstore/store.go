@@ -55,10 +55,10 @@ type Store struct {
 type tenantKeys struct {
 	scope     keyspace.Scope
 	partition int
-	// endpointsMeta, legacySequences: EndpointsMetaKey, LegacySequencesKey; noAlias, noErased: the
-	// keys an event without a customer names instead of MergedKey and ErasedSequencesKey; due,
+	// endpointsMeta, legacySequences: EndpointsMetaKey, LegacySequencesKey; noErased: the key an
+	// event without a customer names instead of ErasedSequencesKey; due,
 	// tenants: DueOf and TenantsOf its partition.
-	endpointsMeta, legacySequences, noAlias, noErased, due, tenants string
+	endpointsMeta, legacySequences, noErased, due, tenants string
 }
 
 func (s *Store) keysOf(tenant string) *tenantKeys {
@@ -71,7 +71,7 @@ func (s *Store) keysOf(tenant string) *tenantKeys {
 	sc, p := s.keys.Scope(Service, tenant), s.keys.Partition(tenant)
 	k = &tenantKeys{
 		scope: sc, partition: p, endpointsMeta: EndpointsMetaKey(sc), legacySequences: LegacySequencesKey(sc),
-		noAlias: sc.Key("merged", "-"), noErased: ErasedSequencesKey(sc, ""), due: s.DueOf(p), tenants: s.TenantsOf(p),
+		noErased: ErasedSequencesKey(sc, ""), due: s.DueOf(p), tenants: s.TenantsOf(p),
 	}
 	s.tenantsMu.Lock()
 	s.tenants[tenant] = k
@@ -204,14 +204,22 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, applied
 		}
 	}
 	// The entry's indexes: in.Indexes and the customer's timeline.
-	nIndexes, alias, erased := len(in.Indexes), tk.noAlias, tk.noErased // no customer: keys that never exist
+	nIndexes, erased := len(in.Indexes), tk.noErased // no customer: a key that never exists
 	if in.Customer != "" {
-		nIndexes, alias, erased = nIndexes+1, MergedKey(sc, in.Customer), ErasedSequencesKey(sc, in.Customer)
+		nIndexes, erased = nIndexes+1, ErasedSequencesKey(sc, in.Customer)
 	}
 	p := tk.partition
 	keys := make([]string, 0, 8+nIndexes+3*len(in.Deliveries)+len(in.Forget))
-	keys = append(keys, MarkerKey(sc, in.EventID), EntryKey(sc, in.EventID), tk.endpointsMeta,
-		tk.due, tk.legacySequences, alias, tk.tenants, erased)
+	keys = append(keys, MarkerKey(sc, in.EventID), EntryKey(sc, in.EventID), tk.endpointsMeta)
+	if in.Customer != "" {
+		keys = append(keys, MergedKey(sc, in.Customer))
+	}
+	if in.Register {
+		keys = append(keys, tk.tenants)
+	}
+	if len(in.Deliveries)+len(in.Forget) > 0 {
+		keys = append(keys, tk.due, tk.legacySequences, erased)
+	}
 	keys = append(keys, in.Indexes...)
 	if in.Customer != "" {
 		keys = append(keys, TimelineKey(sc, in.Customer))
