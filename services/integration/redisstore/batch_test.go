@@ -301,7 +301,8 @@ func TestTenantKeysUnderConcurrentFirstUse(t *testing.T) {
 // TestABatchAddsToEachIndexOnce: the events of one script call go to their history indexes with
 // one ZADD per index (the tenant-wide ones shared), each index listing exactly the events recorded
 // into it, whatever keys each event names (with or without a customer, deliveries, erasure counts,
-// registering the tenant) and whatever it answers (recorded, before, merged, stale).
+// registering the tenant) and whatever it answers (recorded, before, merged, stale; merged before
+// recorded before, as when the alias was read first).
 func TestABatchAddsToEachIndexOnce(t *testing.T) {
 	r := newBatchRig(t)
 	ctx := context.Background()
@@ -336,14 +337,21 @@ func TestABatchAddsToEachIndexOnce(t *testing.T) {
 		erasure,
 		in("ev-7", "c-1"),
 		{Tenant: tenant, EventID: "ev-8", EndpointsVersion: "0", DueAt: at, DeliveryTTL: time.Hour}, // no entry: a marker
+		in("ev-0", "c-2"), // recorded before, and about a merged customer: the merge answers
 	}
 	if err := r.rdb.ConfigResetStat(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
 	got := r.batch(t, in("ev-blocker", ""), batch)
-	for i, want := range []bool{true, false, false, true, false, true, true, true, true} {
+	for i, want := range []bool{true, false, false, true, false, true, true, true, true, false} {
 		if got[i].applied != want {
 			t.Errorf("%s: applied %v (%v), want %v", batch[i].EventID, got[i].applied, got[i].err, want)
+		}
+	}
+	for _, i := range []int{2, 9} {
+		var merged *redisstore.MergedError
+		if !errors.As(got[i].err, &merged) || merged.Survivor != "c-3" {
+			t.Errorf("%s about %s: %v, want merged into c-3", batch[i].EventID, batch[i].Customer, got[i].err)
 		}
 	}
 	recorded := []string{"ev-1", "ev-4", "ev-5", "ev-6", "ev-7"}
@@ -352,6 +360,7 @@ func TestABatchAddsToEachIndexOnce(t *testing.T) {
 		redisstore.TimelineKey(sc, "c-1"): {"ev-1", "ev-7"}, redisstore.TimelineKey(sc, "c-4"): {"ev-4"},
 		redisstore.TimelineKey(sc, "c-3"): nil, redisstore.TimelineKey(sc, "c-5"): nil,
 		redisstore.AuditKey(sc, "request", "r-ev-2"): nil, redisstore.AuditKey(sc, "request", "r-ev-8"): nil,
+		redisstore.AuditKey(sc, "request", "r-ev-0"): {"ev-0"},
 	}
 	for _, id := range recorded {
 		wantIndexes[redisstore.AuditKey(sc, "request", "r-"+id)] = []string{id}

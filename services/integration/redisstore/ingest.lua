@@ -61,13 +61,23 @@ while a <= #ARGV do
     version = redis.call('HGET', meta, 'version') or '0'
     versions[meta] = version
   end
-  local survivor = false
-  if version == expected and alias then survivor = redis.call('GET', alias) end
+  -- One EXISTS asks both whether the event was recorded before and whether its customer was
+  -- merged: most events are neither, and a GET of the alias first cost a command per event. A
+  -- merge answers before a redelivery, as when the alias was read on its own.
+  local seen, survivor = 0, false
+  if version == expected then
+    if alias then
+      seen = redis.call('EXISTS', entryKey, marker, alias)
+      if seen > 0 then survivor = redis.call('GET', alias) end
+    else
+      seen = redis.call('EXISTS', entryKey, marker)
+    end
+  end
   if version ~= expected then
     out[#out + 1] = {2, version}
   elseif survivor then
     out[#out + 1] = {3, survivor}
-  elseif redis.call('EXISTS', entryKey, marker) > 0 then
+  elseif seen > 0 then
     out[#out + 1] = {1}
   else
     if tenants then redis.call('ZADD', tenants, 0, tenant) end
