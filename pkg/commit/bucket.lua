@@ -6,17 +6,41 @@
 -- bytes a 16-byte member instead of about 100 in one big skiplist-encoded set.
 local BUCKET_MAX = 128
 
--- bhexf caches the format of a bound's length: building it per call cost as much as the rest. (A
--- table of the 256 bytes' hex for one gsub is cheaper per bound, but building it cost about 80 µs
--- per call: the script's body runs on every call.)
-local bhexf = {}
+-- bhex is the hex of a bound, 8 bytes per string.byte and one concatenation each: a call of
+-- string.format per bound ran sprintf once per byte, about a tenth of a capture's script. HEX is
+-- built on the first use in a call, from constants, so a call that needs no bucket key pays nothing
+-- (the script's body runs on every call).
+local byte = string.byte
+local HEX
 local function bhex(s)
-  local f = bhexf[#s]
-  if not f then
-    f = string.rep('%02x', #s)
-    bhexf[#s] = f
+  if not HEX then
+    HEX = {
+    [0] = '00', '01', '02', '03', '04', '05', '06', '07', '08', '09', '0a', '0b', '0c', '0d', '0e',
+    '0f', '10', '11', '12', '13', '14', '15', '16', '17', '18', '19', '1a', '1b', '1c', '1d', '1e',
+    '1f', '20', '21', '22', '23', '24', '25', '26', '27', '28', '29', '2a', '2b', '2c', '2d', '2e',
+    '2f', '30', '31', '32', '33', '34', '35', '36', '37', '38', '39', '3a', '3b', '3c', '3d', '3e',
+    '3f', '40', '41', '42', '43', '44', '45', '46', '47', '48', '49', '4a', '4b', '4c', '4d', '4e',
+    '4f', '50', '51', '52', '53', '54', '55', '56', '57', '58', '59', '5a', '5b', '5c', '5d', '5e',
+    '5f', '60', '61', '62', '63', '64', '65', '66', '67', '68', '69', '6a', '6b', '6c', '6d', '6e',
+    '6f', '70', '71', '72', '73', '74', '75', '76', '77', '78', '79', '7a', '7b', '7c', '7d', '7e',
+    '7f', '80', '81', '82', '83', '84', '85', '86', '87', '88', '89', '8a', '8b', '8c', '8d', '8e',
+    '8f', '90', '91', '92', '93', '94', '95', '96', '97', '98', '99', '9a', '9b', '9c', '9d', '9e',
+    '9f', 'a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'a7', 'a8', 'a9', 'aa', 'ab', 'ac', 'ad', 'ae',
+    'af', 'b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'ba', 'bb', 'bc', 'bd', 'be',
+    'bf', 'c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8', 'c9', 'ca', 'cb', 'cc', 'cd', 'ce',
+    'cf', 'd0', 'd1', 'd2', 'd3', 'd4', 'd5', 'd6', 'd7', 'd8', 'd9', 'da', 'db', 'dc', 'dd', 'de',
+    'df', 'e0', 'e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'ea', 'eb', 'ec', 'ed', 'ee',
+    'ef', 'f0', 'f1', 'f2', 'f3', 'f4', 'f5', 'f6', 'f7', 'f8', 'f9', 'fa', 'fb', 'fc', 'fd', 'fe',
+    'ff'
+    }
   end
-  return string.format(f, string.byte(s, 1, -1))
+  local out = ''
+  for i = 1, #s, 8 do
+    local a1, a2, a3, a4, a5, a6, a7, a8 = byte(s, i, i + 7)
+    out = out .. HEX[a1] .. (HEX[a2] or '') .. (HEX[a3] or '') .. (HEX[a4] or '') .. (HEX[a5] or '')
+      .. (HEX[a6] or '') .. (HEX[a7] or '') .. (HEX[a8] or '')
+  end
+  return out
 end
 
 local function bdir(index) return index .. '#d' end
@@ -25,7 +49,6 @@ local function bkey(index, bound) return index .. '#b' .. bhex(bound) end
 -- before tells whether a comes before b bytewise (Lua's own comparison follows the locale). It
 -- reads 8 bytes per string.byte: members share long prefixes (ids of one millisecond), and a call
 -- per byte cost more than a directory lookup.
-local byte = string.byte
 local function before(a, b)
   for i = 1, math.min(#a, #b), 8 do
     local a1, a2, a3, a4, a5, a6, a7, a8 = byte(a, i, i + 7)
@@ -71,9 +94,10 @@ local function bkeyof(s, index, bound)
 end
 
 -- bfind is the bound of the bucket that holds (or would hold) member m: the greatest bound not
--- above m; nil when the index has no directory.
+-- above m; nil when the index has no directory. (Numbers given to redis.call as strings: Redis
+-- formats a Lua number with sprintf.)
 local function bfind(index, m)
-  return redis.call('ZRANGE', bdir(index), '[' .. m, '-', 'BYLEX', 'REV', 'LIMIT', 0, 1)[1]
+  return redis.call('ZRANGE', bdir(index), '[' .. m, '-', 'BYLEX', 'REV', 'LIMIT', '0', '1')[1]
 end
 
 -- badd adds m to the index. hint, when given, is a bound found since the last directory change
@@ -82,7 +106,7 @@ local function badd(index, m, hint)
   local s = bstate(index)
   s.adds = s.adds + 1
   if s.adds == 2 and s.last == nil then
-    s.last = redis.call('ZRANGE', bdir(index), -1, -1)[1] or false
+    s.last = redis.call('ZRANGE', bdir(index), '-1', '-1')[1] or false
   end
   local b
   if s.last and not before(m, s.last) then
@@ -93,7 +117,7 @@ local function badd(index, m, hint)
     b = bfind(index, m)
   end
   if not b then
-    redis.call('ZADD', bdir(index), 0, '')
+    redis.call('ZADD', bdir(index), '0', '')
     b = ''
     s.last = ''
     bgen = bgen + 1
@@ -104,8 +128,8 @@ local function badd(index, m, hint)
     if redis.call('ZLEXCOUNT', key, '(' .. m, '+') == 0 then
       -- m comes after every member (ids in time order, the common case): it starts a new bucket,
       -- and the full one stays full.
-      redis.call('ZADD', bdir(index), 0, m)
-      redis.call('ZADD', bkeyof(s, index, m), 0, m)
+      redis.call('ZADD', bdir(index), '0', m)
+      redis.call('ZADD', bkeyof(s, index, m), '0', m)
       s.n[key], s.n[s.keys[m]] = n, 1
       if s.last == b then s.last = m end
       bgen = bgen + 1
@@ -121,7 +145,7 @@ local function badd(index, m, hint)
     local ukey = bkeyof(s, index, upper[1])
     redis.call('ZADD', ukey, unpack(args))
     redis.call('ZREMRANGEBYRANK', key, half, -1)
-    redis.call('ZADD', bdir(index), 0, upper[1])
+    redis.call('ZADD', bdir(index), '0', upper[1])
     s.n[key], s.n[ukey] = half, #upper
     if s.last == b then s.last = upper[1] end
     bgen = bgen + 1
@@ -129,7 +153,7 @@ local function badd(index, m, hint)
     if not before(m, upper[1]) then key = ukey end
     n = s.n[key]
   end
-  s.n[key] = n + redis.call('ZADD', key, 0, m)
+  s.n[key] = n + redis.call('ZADD', key, '0', m)
 end
 
 local function brem(index, m)
@@ -170,12 +194,12 @@ local function bowner(index, h)
   local b = bfind(index, h .. BUCKET_HIGH)
   local at, e = b, nil
   while at do
-    e = redis.call('ZRANGE', bkeyof(s, index, at), '[' .. h, '(' .. h .. BUCKET_HIGH, 'BYLEX', 'LIMIT', 0, 1)[1]
+    e = redis.call('ZRANGE', bkeyof(s, index, at), '[' .. h, '(' .. h .. BUCKET_HIGH, 'BYLEX', 'LIMIT', '0', '1')[1]
     -- A bucket that starts within the value's members (at a member of an earlier owner, or a
     -- bound that outlived it) may follow the one holding the member: the value passed to an
     -- owner ordered before the old one (a merge's older survivor).
     if e or before(at, h) then break end
-    at = redis.call('ZRANGE', bdir(index), '(' .. at, '-', 'BYLEX', 'REV', 'LIMIT', 0, 1)[1]
+    at = redis.call('ZRANGE', bdir(index), '(' .. at, '-', 'BYLEX', 'REV', 'LIMIT', '0', '1')[1]
   end
   local owner = e and string.sub(e, #h + 1)
   bowned[index .. h] = owner or false

@@ -27,111 +27,134 @@ local function record(key)
   return r or ''
 end
 
--- parse reads the write whose operation count is ARGV[i]: its operations, and where the next write
--- starts.
+-- count is a count argument: one digit (nearly all) without tonumber, whose strtod cost more than
+-- the rest of reading an operation.
+local function count(s)
+  if #s == 1 then return byte(s) - 48 end
+  return tonumber(s)
+end
+
+-- keyat memoizes KEYS[tonumber(i)] per key argument i (a write names its keys many times).
+local keyat = {}
+local function keyof(i)
+  local key = keyat[i]
+  if not key then
+    key = KEYS[tonumber(i)]
+    keyat[i] = key
+  end
+  return key
+end
+
+-- parse reads the write whose operation count is ARGV[i]: where each operation starts in ARGV (its
+-- code; its argument count, then its arguments, follow), and where the next write starts. It builds
+-- no table per operation: a write of a capture has about 45.
 local function parse(i)
   local ops = {}
-  for n = 1, tonumber(ARGV[i]) do
-    local argc = tonumber(ARGV[i + 2])
-    ops[n] = { ARGV[i + 1], { unpack(ARGV, i + 3, i + 2 + argc) } }
-    i = i + 2 + argc
+  for n = 1, count(ARGV[i]) do
+    ops[n] = i + 1
+    i = i + 2 + count(ARGV[i + 2])
   end
   return ops, i + 1
 end
 
 -- apply runs one write's checks, then, when all pass, its effects; it returns the write's reply.
+-- An operation at p has its code at ARGV[p], its arguments from ARGV[p + 2] (the first, but for
+-- pub, the index of its key in KEYS).
 local function apply(ops)
   -- plain holds the keys a version check found a string or nothing at.
   local plain = {}
-  for _, op in ipairs(ops) do
-    local code, a = op[1], op[2]
+  for _, p in ipairs(ops) do
+    local code, a1 = ARGV[p], ARGV[p + 2]
     if code == 'ver' then
-      local current, isplain = version(KEYS[tonumber(a[1])])
-      if current ~= a[2] then return { 'version', KEYS[tonumber(a[1])], current } end
-      plain[a[1]] = isplain
+      local current, isplain = version(keyof(a1))
+      if current ~= ARGV[p + 3] then return { 'version', keyof(a1), current } end
+      plain[a1] = isplain
     elseif code == 'uniq' then
-      local owner = redis.call('HGET', KEYS[tonumber(a[1])], a[2])
-      if owner and owner ~= a[3] then
-        -- a[4], when given, is the prefix of the owners' record keys: the conflict carries the
-        -- owner's record (UniqueOrRead). It shares the index's hash tag, so the same node has it.
-        if a[4] then return { 'uniq', KEYS[tonumber(a[1])], a[2], owner, record(a[4] .. owner) } end
-        return { 'uniq', KEYS[tonumber(a[1])], a[2], owner }
+      local owner = redis.call('HGET', keyof(a1), ARGV[p + 3])
+      if owner and owner ~= ARGV[p + 4] then
+        -- ARGV[p + 5], when given, is the prefix of the owners' record keys: the conflict carries
+        -- the owner's record (UniqueOrRead). It shares the index's hash tag, so the same node has it.
+        if count(ARGV[p + 1]) == 4 then
+          return { 'uniq', keyof(a1), ARGV[p + 3], owner, record(ARGV[p + 5] .. owner) }
+        end
+        return { 'uniq', keyof(a1), ARGV[p + 3], owner }
       end
     elseif code == 'buniq' then
-      -- a[2] is the value's key, a[5] the value itself (for the reply)
-      local owner = bowner(KEYS[tonumber(a[1])], a[2])
-      if owner and owner ~= a[3] then
-        if a[4] ~= '' then return { 'uniq', KEYS[tonumber(a[1])], a[5], bid(owner), record(a[4] .. bid(owner)) } end
-        return { 'uniq', KEYS[tonumber(a[1])], a[5], bid(owner) }
+      -- ARGV[p + 3] is the value's key, ARGV[p + 6] the value itself (for the reply)
+      local owner = bowner(keyof(a1), ARGV[p + 3])
+      if owner and owner ~= ARGV[p + 4] then
+        if ARGV[p + 5] ~= '' then return { 'uniq', keyof(a1), ARGV[p + 6], bid(owner), record(ARGV[p + 5] .. bid(owner)) } end
+        return { 'uniq', keyof(a1), ARGV[p + 6], bid(owner) }
       end
     elseif code == 'once' then
-      if redis.call('EXISTS', KEYS[tonumber(a[1])]) == 1 then return { 'once' } end
+      if redis.call('EXISTS', keyof(a1)) == 1 then return { 'once' } end
     elseif code == 'covers' then
-      local have = tonumber(redis.call('HGET', KEYS[tonumber(a[1])], a[2]) or '0')
-      if have < tonumber(a[3]) then return { 'insufficient', KEYS[tonumber(a[1])], tostring(have) } end
+      local have = tonumber(redis.call('HGET', keyof(a1), ARGV[p + 3]) or '0')
+      if have < tonumber(ARGV[p + 4]) then return { 'insufficient', keyof(a1), tostring(have) } end
     elseif code == 'exists' then
-      if redis.call('EXISTS', KEYS[tonumber(a[1])]) == 0 then return { 'missing', KEYS[tonumber(a[1])] } end
+      if redis.call('EXISTS', keyof(a1)) == 0 then return { 'missing', keyof(a1) } end
     elseif code == 'absent' then
-      if redis.call('EXISTS', KEYS[tonumber(a[1])]) == 1 then return { 'present', KEYS[tonumber(a[1])] } end
+      if redis.call('EXISTS', keyof(a1)) == 1 then return { 'present', keyof(a1) } end
     elseif code == 'unset' then
       -- a record stored as a string has no fields: the field is unset
-      local value = redis.pcall('HGET', KEYS[tonumber(a[1])], a[2])
-      if type(value) == 'string' then return { 'set', KEYS[tonumber(a[1])], a[2], value } end
+      local value = redis.pcall('HGET', keyof(a1), ARGV[p + 3])
+      if type(value) == 'string' then return { 'set', keyof(a1), ARGV[p + 3], value } end
     end
   end
 
   -- shared holds the keys this write also sets hash fields of: a record there shares its hash.
   local shared = {}
-  for _, op in ipairs(ops) do
-    if op[1] == 'hset' or op[1] == 'hincr' or op[1] == 'hdel' then shared[op[2][1]] = true end
+  for _, p in ipairs(ops) do
+    local code = ARGV[p]
+    if code == 'hset' or code == 'hincr' or code == 'hdel' then shared[ARGV[p + 2]] = true end
   end
 
-  for _, op in ipairs(ops) do
-    local code, a = op[1], op[2]
-    local key = KEYS[tonumber(a[1])]
+  for _, p in ipairs(ops) do
+    local code, a1, a2, a3 = ARGV[p], ARGV[p + 2], ARGV[p + 3], ARGV[p + 4]
+    local key = code ~= 'pub' and keyof(a1)
     if code == 'put' then
-      -- a[2] is the record: one byte the version's length, the version, the data. A hash with other
+      -- a2 is the record: one byte the version's length, the version, the data. A hash with other
       -- fields than d and v, or one this write sets fields of, shares its key with other state
       -- (integration's deliveries, a referral code's customer): it stays a hash. Anything else
       -- (nothing, a string, an old-layout {d, v} hash) becomes the string, which keeps the key's
       -- expiry if it had one. A key the write's version check found plain needs no HLEN.
-      local n = not shared[a[1]] and not plain[a[1]] and redis.pcall('HLEN', key)
-      if shared[a[1]] or type(n) == 'number' and n > 0 and not (n == 2 and redis.call('HEXISTS', key, 'd') == 1) then
-        local l = string.byte(a[2], 1)
-        redis.call('HSET', key, 'd', string.sub(a[2], 2 + l), 'v', string.sub(a[2], 2, 1 + l))
+      local n = not shared[a1] and not plain[a1] and redis.pcall('HLEN', key)
+      if shared[a1] or type(n) == 'number' and n > 0 and not (n == 2 and redis.call('HEXISTS', key, 'd') == 1) then
+        local l = byte(a2, 1)
+        redis.call('HSET', key, 'd', string.sub(a2, 2 + l), 'v', string.sub(a2, 2, 1 + l))
       else
-        redis.call('SET', key, a[2], 'KEEPTTL')
+        redis.call('SET', key, a2, 'KEEPTTL')
       end
     elseif code == 'del' then
       redis.call('DEL', key)
     elseif code == 'hset' then
-      redis.call('HSET', key, a[2], a[3])
+      redis.call('HSET', key, a2, a3)
     elseif code == 'hdel' then
-      redis.call('HDEL', key, a[2])
+      redis.call('HDEL', key, a2)
     elseif code == 'hincr' then
-      redis.call('HINCRBY', key, a[2], a[3])
+      redis.call('HINCRBY', key, a2, a3)
     elseif code == 'zadd' then
-      redis.call('ZADD', key, a[2], a[3])
+      redis.call('ZADD', key, a2, a3)
     elseif code == 'zrem' then
-      redis.call('ZREM', key, a[2])
+      redis.call('ZREM', key, a2)
     elseif code == 'badd' then
-      badd(key, a[2])
+      badd(key, a2)
     elseif code == 'brem' then
-      brem(key, a[2])
+      brem(key, a2)
     elseif code == 'bclaim' then
-      bclaim(key, a[2], a[3])
+      bclaim(key, a2, a3)
     elseif code == 'bunclaim' then
-      bunclaim(key, a[2])
+      bunclaim(key, a2)
     elseif code == 'mark' then
-      if tonumber(a[2]) > 0 then
-        redis.call('SET', key, '1', 'EX', a[2])
+      if tonumber(a2) > 0 then
+        redis.call('SET', key, '1', 'EX', a2)
       else
         redis.call('SET', key, '1')
       end
     elseif code == 'xadd' then
-      redis.call('XADD', key, '*', 'e', a[2])
+      redis.call('XADD', key, '*', 'e', a2)
     elseif code == 'pub' then
-      redis.call('PUBLISH', a[1], a[2])
+      redis.call('PUBLISH', a1, a2)
     end
   end
   return { 'ok' }
