@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -21,7 +22,8 @@ import (
 
 // batchScenario is a bulk write of n rows on scope s, with every outcome a row can have: creates
 // (a record, a bucketed unique e-mail, members added in order and at random to bucketed indexes,
-// which split their buckets, a counter, an event), repeated creates (stale), e-mails taken by an
+// which split their buckets, counters, a sorted set and a hash that rows write the same members
+// and fields of, an event), repeated creates (stale), e-mails taken by an
 // earlier row of the same batch (unique conflict), redeliveries (once), removals that empty
 // buckets (the directory shrinks while later rows add again), e-mails passed to other owners, and
 // a row that fails inside Redis (WRONGTYPE) after some of its effects.
@@ -60,6 +62,9 @@ func batchScenario(s keyspace.Scope, n int) []*commit.Write {
 			BucketAdd(ordered, fmt.Sprintf("m%06d", i)).
 			BucketAdd(random, fmt.Sprintf("r%08d", rnd.IntN(100_000_000))).
 			HIncrBy(s.Key("stats"), "leads", 1).
+			HIncrBy(s.Key("stats"), "net", int64(i%5)-2).
+			ZAdd(s.Key("idx", "plain"), float64(i%7), fmt.Sprintf("z%d", i%300)).
+			HSet(s.Key("map"), fmt.Sprintf("f%d", i%200), id).
 			Append(s.Stream(), []byte("created "+id))
 		writes = append(writes, w)
 	}
@@ -334,4 +339,121 @@ func TestBucketClaimFindsItsBucket(t *testing.T) {
 func valueKey(v string) string {
 	sum := sha256.Sum256([]byte(v))
 	return string(sum[:16])
+}
+
+// commandCalls is how many times Redis ran each command (INFO commandstats, scripts' commands
+// included).
+func commandCalls(t *testing.T, rdb redis.UniversalClient) map[string]int {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for line := range strings.Lines(info) {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
+		if !ok {
+			continue
+		}
+		n, _, _ := strings.Cut(rest, ",")
+		calls, err := strconv.Atoi(n)
+		if err != nil {
+			t.Fatalf("commandstats: %q", line)
+		}
+		out[name] = calls
+	}
+	return out
+}
+
+// TestRunBatchMergesEffects: a call's ZADDs, HSETs and HINCRBYs on keys that take nothing else are
+// one command per key (per field of a counter), with the effects of exactly the writes that pass
+// their checks; a key that a check reads keeps its commands in order; a merged command that fails
+// is the error of each write that gave it.
+func TestRunBatchMergesEffects(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	idx, stats, names, guarded := f.scope.Key("idx", "plain"), f.scope.Key("stats"), f.scope.Key("names"), f.scope.Key("guarded")
+	if err := commit.New().Put(f.lead("taken"), []byte("x"), "1").HSet(guarded, "seed", "1").Run(ctx, f.rdb); err != nil {
+		t.Fatal(err)
+	}
+	var writes []*commit.Write
+	for i := range commit.BatchWrites {
+		id := fmt.Sprintf("l%02d", i)
+		if i == 5 {
+			id = "taken" // refused: none of its effects
+		}
+		writes = append(writes, commit.New().ExpectVersion(f.lead(id), "").Put(f.lead(id), []byte(id), "1").
+			ZAdd(idx, float64(i), fmt.Sprintf("m%d", i%20)). // members 0-11 twice: the later score stays
+			HIncrBy(stats, "rows", 1).HIncrBy(stats, "odd", int64(i%2)).
+			HSet(names, id, "n"+id).
+			ExpectExists(guarded).HSet(guarded, id, "g")) // a checked key: not merged
+	}
+	if _, err := f.rdb.ConfigResetStat(ctx).Result(); err != nil {
+		t.Fatal(err)
+	}
+	errs, err := commit.RunBatch(ctx, f.rdb, writes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs {
+		if want := i == 5; (err != nil) != want {
+			t.Errorf("write %d: got %v, want an error: %v", i, err, want)
+		}
+	}
+	calls := commandCalls(t, f.rdb)
+	for cmd, want := range map[string]int{"zadd": 1, "hincrby": 2, "hset": 1 + commit.BatchWrites - 1} {
+		if calls[cmd] != want {
+			t.Errorf("%s: got %d calls, want %d", cmd, calls[cmd], want)
+		}
+	}
+	members, err := f.rdb.ZRangeWithScores(ctx, idx, 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, m := range members {
+		got[m.Member.(string)] = m.Score
+	}
+	want := map[string]float64{}
+	for i := range commit.BatchWrites {
+		if i != 5 {
+			want[fmt.Sprintf("m%d", i%20)] = float64(i)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sorted set (-want +got):\n%s", diff)
+	}
+	counters, err := f.rdb.HGetAll(ctx, stats).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"rows": "31", "odd": "15"}, counters); diff != "" {
+		t.Errorf("counters (-want +got):\n%s", diff)
+	}
+	for key, want := range map[string]int64{names: 31, guarded: 32} {
+		if n, err := f.rdb.HLen(ctx, key).Result(); err != nil || n != want {
+			t.Errorf("HLEN %s: got %d, %v; want %d", key, n, err, want)
+		}
+	}
+
+	// A merged ZADD onto a key of another type fails for the writes that gave it, alone.
+	if err := f.rdb.Set(ctx, f.scope.Key("wrong"), "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	errs, err = commit.RunBatch(ctx, f.rdb, []*commit.Write{
+		commit.New().ZAdd(f.scope.Key("wrong"), 1, "a").HSet(f.scope.Key("fine"), "a", "1"),
+		commit.New().HSet(f.scope.Key("fine"), "b", "1"),
+		commit.New().ZAdd(f.scope.Key("wrong"), 2, "b"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false, true} {
+		if got := errs[i] != nil && strings.Contains(errs[i].Error(), "WRONGTYPE"); got != want {
+			t.Errorf("write %d: got %v, want WRONGTYPE: %v", i, errs[i], want)
+		}
+	}
+	if v, err := f.rdb.HGet(ctx, f.scope.Key("fine"), "b").Result(); err != nil || v != "1" {
+		t.Errorf("HGET fine b: got %q, %v; want 1", v, err)
+	}
 }

@@ -27,6 +27,10 @@ local function record(key)
   return r or ''
 end
 
+-- merge, which batch.lua sets, takes the effects RunBatch marked to be merged across a call's
+-- writes (mzadd, mhincr, mhset): batch.lua runs them once per key at the end of the call.
+local merge
+
 -- count is a count argument: one digit (nearly all) without tonumber, whose strtod cost more than
 -- the rest of reading an operation.
 local function count(s)
@@ -155,6 +159,8 @@ local function apply(ops)
       redis.call('XADD', key, '*', 'e', a2)
     elseif code == 'pub' then
       redis.call('PUBLISH', a1, a2)
+    elseif code == 'mzadd' or code == 'mhincr' or code == 'mhset' then
+      merge(code, key, a2, a3)
     end
   end
   return { 'ok' }
