@@ -267,18 +267,39 @@ func (w *Write) Once(marker string, ttlSeconds int) *Write {
 // Save stores msg as the resource at key, moving its version from prev ("" for a new resource) to
 // version: the version check and the new data.
 func (w *Write) Save(key string, msg proto.Message, prev, version string) *Write {
+	rec := w.encode(key, msg, version)
+	if rec == nil {
+		return w
+	}
+	return w.ExpectVersion(key, prev).keyOp("put", key, 1).bytes(rec)
+}
+
+// Create stores msg as a new resource at key, at version: the write is refused with a
+// VersionError, as Save from "" is, when anything exists at key. It is for a key named by an id
+// this request made (a UUIDv7): the script checks every Create of a write with one EXISTS, and
+// puts the record without looking at what is there, where Save reads the key and its type first.
+func (w *Write) Create(key string, msg proto.Message, version string) *Write {
+	rec := w.encode(key, msg, version)
+	if rec == nil {
+		return w
+	}
+	return w.keyOp("new", key, 1).bytes(rec)
+}
+
+// encode is msg as a record at version (see Put), nil when it cannot be (the write then fails).
+func (w *Write) encode(key string, msg proto.Message, version string) []byte {
 	if len(version) > 255 {
 		w.fail(fmt.Errorf("commit: %s: a version of %d bytes (at most 255)", key, len(version)))
-		return w
+		return nil
 	}
 	head := make([]byte, 1, 1+len(version)+proto.Size(msg))
 	head[0] = byte(len(version))
 	rec, err := proto.MarshalOptions{}.MarshalAppend(append(head, version...), msg)
 	if err != nil {
 		w.fail(fmt.Errorf("commit: encode %s: %w", key, err))
-		return w
+		return nil
 	}
-	return w.ExpectVersion(key, prev).keyOp("put", key, 1).bytes(rec)
+	return rec
 }
 
 // Put stores the resource's data with its new version. A record is one string: a byte the

@@ -65,11 +65,15 @@ end
 -- An operation at p has its code at ARGV[p], its arguments from ARGV[p + 2] (the first, but for
 -- pub, the index of its key in KEYS).
 local function apply(ops)
-  -- plain holds the keys a version check found a string or nothing at.
-  local plain = {}
+  -- plain holds the keys a version check found a string or nothing at; fresh the keys of the
+  -- records the write creates ('new'), checked together after the other checks.
+  local plain, fresh = {}, nil
   for _, p in ipairs(ops) do
     local code, a1 = ARGV[p], ARGV[p + 2]
-    if code == 'ver' then
+    if code == 'new' then
+      fresh = fresh or {}
+      fresh[#fresh + 1] = keyof(a1)
+    elseif code == 'ver' then
       local current, isplain = version(keyof(a1))
       if current ~= ARGV[p + 3] then return { 'version', keyof(a1), current } end
       plain[a1] = isplain
@@ -105,6 +109,11 @@ local function apply(ops)
       if type(value) == 'string' then return { 'set', keyof(a1), ARGV[p + 3], value } end
     end
   end
+  if fresh and redis.call('EXISTS', unpack(fresh)) > 0 then
+    for _, key in ipairs(fresh) do
+      if redis.call('EXISTS', key) == 1 then return { 'version', key, (version(key)) } end
+    end
+  end
 
   -- shared holds the keys this write also sets hash fields of: a record there shares its hash.
   local shared = {}
@@ -129,6 +138,8 @@ local function apply(ops)
       else
         redis.call('SET', key, a2, 'KEEPTTL')
       end
+    elseif code == 'new' then
+      redis.call('SET', key, a2)
     elseif code == 'del' then
       redis.call('DEL', key)
     elseif code == 'hset' then

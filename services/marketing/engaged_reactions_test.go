@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/propagation"
 
@@ -77,5 +78,31 @@ func TestASuspectBecomesAProspectWhenEngaged(t *testing.T) {
 			(len(lc.GetHistory()) != 2 || lc.GetHistory()[1].GetFrom() != marketingv1.LifecycleStage_LIFECYCLE_STAGE_SUSPECT) {
 			t.Errorf("%s: history %v, want SUSPECT then PROSPECT once", tt.name, lc.GetHistory())
 		}
+	}
+}
+
+// TestACapturedPersonEntersTheLifecycleOnce: a capture that registers the person enters them as a
+// PROSPECT in its own commit, with the captured event as the entry's cause and no redelivery
+// marker; its captured event, delivered and redelivered, changes nothing.
+func TestACapturedPersonEntersTheLifecycleOnce(t *testing.T) {
+	f := newReactionFixture(t)
+	lead := f.capture(t, "once@example.com", "", "")
+	captured := f.events(t, marketingv1.EventLeadCaptured.Name)
+	if len(captured) != 1 {
+		t.Fatalf("%d captured events, want 1", len(captured))
+	}
+	lc := f.stage(t, lead.GetCustomerId())
+	if lc.GetStage() != marketingv1.LifecycleStage_LIFECYCLE_STAGE_PROSPECT || len(lc.GetHistory()) != 1 ||
+		lc.GetHistory()[0].GetCauseEventId() != captured[0].GetId() {
+		t.Fatalf("lifecycle after the capture: %v, want PROSPECT with one entry caused by %s", lc, captured[0].GetId())
+	}
+	seen, err := f.rdb.Keys(context.Background(), f.keys.Scope("marketing", f.tenant).Key("seen", "*")).Result()
+	if err != nil || len(seen) != 0 {
+		t.Fatalf("redelivery markers after the capture: %v, %v; want none", seen, err)
+	}
+	before := f.snapshot(t)
+	f.deliverTwice(t, captured[0])
+	if diff := cmp.Diff(before, f.snapshot(t)); diff != "" {
+		t.Fatalf("the capture's own event changed marketing's data (-before +after):\n%s", diff)
 	}
 }

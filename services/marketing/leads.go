@@ -174,12 +174,14 @@ func (l *Leads) scored(ctx context.Context, tenant string, w *LeadWrite, rules *
 	}
 	if w.Customer != nil {
 		// A new person enters the lifecycle as a PROSPECT in the same commit; a person the registry
-		// knew already has a lifecycle, which the capture engages (see Lifecycle.Engage).
+		// knew already has a lifecycle, which the capture engages (see Lifecycle.Engage). The
+		// entry needs no redelivery guard (a seen marker kept 8 days): its event is minted here,
+		// so nothing applied it before, and a later change caused by it finds it in the history
+		// (Lifecycle.change), as a registration's entry does.
 		entry := LifecycleMove{Stage: marketingv1.LifecycleStage_LIFECYCLE_STAGE_PROSPECT, Cause: marketingv1.EventLeadCaptured.Name, EventID: eventID}
 		if w.Lifecycle, err = enterStage(ctx, l.publisher, tenant, w.Lead.GetCustomerId(), nil, entry, now); err != nil {
 			return err
 		}
-		w.Lifecycle.Applied = lifecycleEffect(eventID)
 	}
 	return nil
 }

@@ -102,7 +102,11 @@ func (k leadKeys) putCustomer(w *commit.Write, cw marketing.CustomerWrite) {
 	for _, x := range c.GetExternalIds() {
 		w.Unique(k.customerExternal(), x, c.GetId())
 	}
-	w.Save(k.customer(c.GetId()), c, cw.Prev.GetEtag(), c.GetEtag())
+	if cw.Prev == nil {
+		w.Create(k.customer(c.GetId()), c, c.GetEtag())
+	} else {
+		w.Save(k.customer(c.GetId()), c, cw.Prev.GetEtag(), c.GetEtag())
+	}
 	appendAll(w, k.Stream(), cw.Events)
 	if cw.Lifecycle != nil {
 		k.putLifecycle(w, *cw.Lifecycle)

@@ -91,8 +91,12 @@ func (k leadKeys) putLifecycle(w *commit.Write, lw marketing.LifecycleWrite) {
 	if lw.CheckSettings {
 		w.ExpectVersion(k.lifecycleSettings(), lw.SettingsVersion)
 	}
-	w.Save(k.lifecycle(lw.Next.GetCustomerId()), lw.Next, lw.Prev.GetEtag(), lw.Next.GetEtag()).
-		Move(k.lifecycleIndexes(lw.Prev), k.lifecycleIndexes(lw.Next))
+	if lw.Prev == nil {
+		w.Create(k.lifecycle(lw.Next.GetCustomerId()), lw.Next, lw.Next.GetEtag())
+	} else {
+		w.Save(k.lifecycle(lw.Next.GetCustomerId()), lw.Next, lw.Prev.GetEtag(), lw.Next.GetEtag())
+	}
+	w.Move(k.lifecycleIndexes(lw.Prev), k.lifecycleIndexes(lw.Next))
 	for field, n := range lw.Funnel {
 		w.HIncrBy(k.funnel(), field, n)
 	}

@@ -187,7 +187,7 @@ func (k leadKeys) createWrite(lw marketing.LeadWrite) *commit.Write {
 		// A taken e-mail comes back with its lead, so a capture of a known person goes straight
 		// to its touch.
 		BucketUniqueOrRead(k.emails(), lead.GetEmail(), lead.GetId(), k.lead("")).
-		Save(k.lead(lead.GetId()), lead, "", lead.GetEtag()).
+		Create(k.lead(lead.GetId()), lead, lead.GetEtag()).
 		HSet(k.customerLeads(), lead.GetCustomerId(), lead.GetId()).
 		Move(nil, k.indexes(lead))
 	k.checkRules(w, lw)

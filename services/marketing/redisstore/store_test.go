@@ -12,11 +12,13 @@ import (
 
 	"buf.build/go/protovalidate"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
+	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/page"
@@ -376,4 +378,27 @@ func validator(t testing.TB) protovalidate.Validator {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// TestCreateOverAnExistingLeadIsRefused: a create names a lead id of its own; should one exist
+// already, the create is refused whole: no e-mail claimed, the lead unchanged.
+func TestCreateOverAnExistingLeadIsRefused(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	first, err := f.leads.Capture(ctx, f.tenant, &marketing.Lead{Email: "first@example.com", Channel: typev1.Channel_CHANNEL_WEB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := proto.CloneOf(first)
+	again.Email, again.CustomerId = "again@example.com", uuid.NewString()
+	err = f.store.CreateLead(ctx, f.tenant, marketing.LeadWrite{Lead: again})
+	if !errors.Is(err, commit.ErrVersionMismatch) {
+		t.Fatalf("create over lead %s: %v, want ErrVersionMismatch", first.GetId(), err)
+	}
+	if ids, err := f.store.LeadIDsByEmail(ctx, f.tenant, []string{"again@example.com"}); err != nil || ids[0] != "" {
+		t.Errorf("the refused create claimed its e-mail: %v, %v", ids, err)
+	}
+	if got, err := f.store.GetLead(ctx, f.tenant, first.GetId()); err != nil || got.GetEmail() != "first@example.com" {
+		t.Errorf("the lead after the refused create: %v, %v", got, err)
+	}
 }
