@@ -31,6 +31,9 @@ func (r *Reactions) leadCaptured(ctx context.Context, ev *eventv1.Event, p *mark
 	if p.GetImported() {
 		return nil // an import brings a record in; the person has not engaged
 	}
+	if p.GetRegistered() {
+		return nil // a PROSPECT from the capture's own commit: no read of their stage needed
+	}
 	return r.engaged(ctx, ev, p.GetCustomerId())
 }
 

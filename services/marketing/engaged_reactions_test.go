@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/redistest"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
@@ -83,7 +84,8 @@ func TestASuspectBecomesAProspectWhenEngaged(t *testing.T) {
 
 // TestACapturedPersonEntersTheLifecycleOnce: a capture that registers the person enters them as a
 // PROSPECT in its own commit, with the captured event as the entry's cause and no redelivery
-// marker; its captured event, delivered and redelivered, changes nothing.
+// marker; its captured event says so, costs its reaction no round trip, and delivered and
+// redelivered changes nothing.
 func TestACapturedPersonEntersTheLifecycleOnce(t *testing.T) {
 	f := newReactionFixture(t)
 	lead := f.capture(t, "once@example.com", "", "")
@@ -100,7 +102,17 @@ func TestACapturedPersonEntersTheLifecycleOnce(t *testing.T) {
 	if err != nil || len(seen) != 0 {
 		t.Fatalf("redelivery markers after the capture: %v, %v; want none", seen, err)
 	}
+	p := &marketingv1.LeadCaptured{}
+	if err := captured[0].GetPayload().UnmarshalTo(p); err != nil || !p.GetRegistered() {
+		t.Fatalf("captured event %v (%v): want registered", p, err)
+	}
 	before := f.snapshot(t)
+	commands := &redistest.Commands{}
+	f.rdb.AddHook(commands)
+	f.handle(t, captured[0])
+	if n := commands.Trips(); n != 0 {
+		t.Errorf("the reaction to a registering capture made %d round trips (%v), want 0", n, commands.Take())
+	}
 	f.deliverTwice(t, captured[0])
 	if diff := cmp.Diff(before, f.snapshot(t)); diff != "" {
 		t.Fatalf("the capture's own event changed marketing's data (-before +after):\n%s", diff)

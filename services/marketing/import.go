@@ -234,7 +234,7 @@ func (l *Leads) importedLead(ctx context.Context, tenant string, in ImportedLead
 		w.Customer = NewCustomer(lead.GetCustomerId(), IdentityKey{Email: lead.GetEmail(), ExternalID: in.ExternalID},
 			marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_IMPORT, now)
 	}
-	eventID, ev, err := l.event(ctx, tenant, lead, true, true, now)
+	eventID, ev, err := l.event(ctx, tenant, lead, true, true, false, now)
 	if err != nil {
 		return w, err
 	}

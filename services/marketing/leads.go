@@ -160,7 +160,7 @@ func (l *Leads) scored(ctx context.Context, tenant string, w *LeadWrite, rules *
 	if err := l.qualifyIfDue(ctx, tenant, w, rules, now); err != nil {
 		return err
 	}
-	eventID, event, err := l.event(ctx, tenant, w.Lead, created, false, now)
+	eventID, event, err := l.event(ctx, tenant, w.Lead, created, false, w.Customer != nil, now)
 	if err != nil {
 		return err
 	}
@@ -205,12 +205,13 @@ func (l *Leads) List(ctx context.Context, tenant string, q LeadQuery) (page.Page
 	return l.store.ListLeads(ctx, tenant, q)
 }
 
-// event is the lead's marketing.lead.captured; imported marks a lead brought in by an import.
-func (l *Leads) event(ctx context.Context, tenant string, lead *Lead, created, imported bool, at time.Time) (string, []byte, error) {
+// event is the lead's marketing.lead.captured; imported marks a lead brought in by an import,
+// registered a capture that registered the person (a PROSPECT in the same commit).
+func (l *Leads) event(ctx context.Context, tenant string, lead *Lead, created, imported, registered bool, at time.Time) (string, []byte, error) {
 	ev, data, err := l.publisher.Envelope(ctx, marketingv1.EventLeadCaptured.Of(&marketingv1.LeadCaptured{
 		LeadId: lead.GetId(), Created: created, CustomerId: lead.GetCustomerId(), Touch: lead.GetLastTouch(),
 		SourceChannel: lead.GetChannel(), SourceCampaignId: lead.GetCampaignId(),
-		ReferralCode: lead.GetReferralCode(), Status: lead.GetStatus(), Imported: imported,
+		ReferralCode: lead.GetReferralCode(), Status: lead.GetStatus(), Imported: imported, Registered: registered,
 	}), tenant, lead.GetCustomerId(), at)
 	return ev.GetId(), data, err
 }

@@ -45,7 +45,10 @@ type LeadCaptured struct {
 	Status LeadStatus `protobuf:"varint,8,opt,name=status,proto3,enum=crm.marketing.v1.LeadStatus" json:"status,omitempty"`
 	// True when the lead came from an import: a record brought in, not the person engaging, so it
 	// leaves a SUSPECT a SUSPECT (DESIGN §5).
-	Imported      bool `protobuf:"varint,9,opt,name=imported,proto3" json:"imported,omitempty"`
+	Imported bool `protobuf:"varint,9,opt,name=imported,proto3" json:"imported,omitempty"`
+	// True when this capture registered the person: they entered the lifecycle as a PROSPECT in
+	// the capture's own commit, so no reaction needs to read their stage.
+	Registered    bool `protobuf:"varint,10,opt,name=registered,proto3" json:"registered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -139,6 +142,13 @@ func (x *LeadCaptured) GetStatus() LeadStatus {
 func (x *LeadCaptured) GetImported() bool {
 	if x != nil {
 		return x.Imported
+	}
+	return false
+}
+
+func (x *LeadCaptured) GetRegistered() bool {
+	if x != nil {
+		return x.Registered
 	}
 	return false
 }
@@ -1041,7 +1051,7 @@ var File_crm_marketing_v1_marketing_events_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_marketing_events_proto_rawDesc = "" +
 	"\n" +
-	"'crm/marketing/v1/marketing_events.proto\x12\x10crm.marketing.v1\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1fcrm/marketing/v1/customer.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x19crm/type/v1/channel.proto\"\xf3\x02\n" +
+	"'crm/marketing/v1/marketing_events.proto\x12\x10crm.marketing.v1\x1a\x1fcrm/marketing/v1/campaign.proto\x1a\x1fcrm/marketing/v1/customer.proto\x1a\x1bcrm/marketing/v1/lead.proto\x1a crm/marketing/v1/lifecycle.proto\x1a\x1ecrm/marketing/v1/loyalty.proto\x1a\x1ecrm/marketing/v1/scoring.proto\x1a\x19crm/type/v1/channel.proto\"\x93\x03\n" +
 	"\fLeadCaptured\x12\x17\n" +
 	"\alead_id\x18\x01 \x01(\tR\x06leadId\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated\x12\x1f\n" +
@@ -1052,7 +1062,11 @@ const file_crm_marketing_v1_marketing_events_proto_rawDesc = "" +
 	"\x12source_campaign_id\x18\x06 \x01(\tR\x10sourceCampaignId\x12#\n" +
 	"\rreferral_code\x18\a \x01(\tR\freferralCode\x124\n" +
 	"\x06status\x18\b \x01(\x0e2\x1c.crm.marketing.v1.LeadStatusR\x06status\x12\x1a\n" +
-	"\bimported\x18\t \x01(\bR\bimported\"I\n" +
+	"\bimported\x18\t \x01(\bR\bimported\x12\x1e\n" +
+	"\n" +
+	"registered\x18\n" +
+	" \x01(\bR\n" +
+	"registered\"I\n" +
 	"\x0fCampaignChanged\x126\n" +
 	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"_\n" +
 	"\vLeadUpdated\x12\x17\n" +
