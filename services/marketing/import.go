@@ -247,10 +247,9 @@ func (l *Leads) importedLead(ctx context.Context, tenant string, in ImportedLead
 		w.Events = append(w.Events, cev)
 		// An imported person has not engaged yet: a SUSPECT (DESIGN §5).
 		entry := LifecycleMove{Stage: originStage(w.Customer.GetOrigin()), Cause: marketingv1.EventCustomerCreated.Name, EventID: eventID}
-		// No redelivery marker of the lead.captured event's lifecycle effect (a capture's has one): the
-		// reaction that engages a captured person leaves imported leads alone, and a move whose
-		// cause is in the history is not made again. A marker would cost every row two commands and
-		// a key kept for events.SeenTTL.
+		// No redelivery guard (a seen marker kept events.SeenTTL), as for a capture's entry (see
+		// Leads.scored): the event is minted here, and a move whose cause is in the history is not
+		// made again.
 		if w.Lifecycle, err = enterStage(ctx, l.publisher, tenant, lead.GetCustomerId(), nil, entry, now); err != nil {
 			return w, err
 		}
