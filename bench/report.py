@@ -52,6 +52,12 @@ class Run:
     def error_rate(self):
         return self.errors / self.total if self.total else 1.0
 
+    @property
+    def failed(self):
+        """No calls, or more than MAX_ERROR_RATE of them failed: its figures measure errors, so the
+        report shows an error in their place."""
+        return self.error_rate > MAX_ERROR_RATE
+
     def cpu_per_call_us(self, who):
         if who not in self.cpu or not self.ok:
             return None
@@ -165,15 +171,20 @@ out(f"{'':<36} {'':<8} {'':>8} {'':>7} {'':>7} {'':>7}  {'CPU µs per call':^20}
 out("-" * len(hdr))
 for r in runs:
     busy = r.box_busy()
-    out(f"{r.label:<36} {r.tool:<8} {fmt(r.rps, '8.0f'):>8} {fmt(r.p50, '7.2f'):>7} {fmt(r.p99, '7.2f'):>7}"
-        f" {r.error_rate * 100 if r.total else 100:6.2f}%"
-        f" {fmt(r.cpu_per_call_us('crm'), '6.0f'):>6} {fmt(r.cpu_per_call_us('redis'), '6.0f'):>6}"
-        f" {fmt(r.cpu_per_call_us('client'), '6.0f'):>6} {fmt(busy and busy * 100, '4.0f'):>4}%"
-        f" {fmt(r.other_busy() and r.other_busy() * 100, '4.0f'):>4}%")
-    if r.total and r.error_rate > MAX_ERROR_RATE:
-        problems.append(f"{r.label}: error rate {r.error_rate:.2%} > {MAX_ERROR_RATE:.0%}: {r.error_kinds}")
-    elif r.errors:
+    if r.failed:  # the rate, latencies and CPU per call of failed calls are no figures of the call
+        out(f"{r.label:<36} {r.tool:<8} {'ERROR':>8} {'-':>7} {'-':>7} {r.error_rate * 100:6.2f}%"
+            f" {'-':>6} {'-':>6} {'-':>6} {fmt(busy and busy * 100, '4.0f'):>4}%"
+            f" {fmt(r.other_busy() and r.other_busy() * 100, '4.0f'):>4}%")
+    else:
+        out(f"{r.label:<36} {r.tool:<8} {fmt(r.rps, '8.0f'):>8} {fmt(r.p50, '7.2f'):>7} {fmt(r.p99, '7.2f'):>7}"
+            f" {r.error_rate * 100:6.2f}%"
+            f" {fmt(r.cpu_per_call_us('crm'), '6.0f'):>6} {fmt(r.cpu_per_call_us('redis'), '6.0f'):>6}"
+            f" {fmt(r.cpu_per_call_us('client'), '6.0f'):>6} {fmt(busy and busy * 100, '4.0f'):>4}%"
+            f" {fmt(r.other_busy() and r.other_busy() * 100, '4.0f'):>4}%")
+    if r.errors:
         out(f"{'':<36} errors: {r.error_kinds}")
+    if r.total and r.failed:
+        problems.append(f"{r.label}: error rate {r.error_rate:.2%} > {MAX_ERROR_RATE:.0%}: {r.error_kinds}")
 out("")
 out("CPU µs per call: CPU time of crm, redis-server and the load generator over the run / calls.")
 out("busy: CPU of those three, other: CPU of everything else on the machine, as shares of all cores.")
@@ -192,7 +203,7 @@ if sh and sc and sr:
 go_rows = []
 for r in runs:
     calls = r.total + r.skipped
-    if calls and "go_alloc_bytes" in r.cpu:
+    if calls and "go_alloc_bytes" in r.cpu and not r.failed:
         wall = float(r.cpu["wall"])
         go_rows.append(f"{r.label[:3]} {float(r.cpu['go_mallocs']) / calls:.0f} objects,"
                        f" {float(r.cpu['go_alloc_bytes']) / calls / 1024:.1f} KiB,"
@@ -501,9 +512,29 @@ h, c, rest, half = by["health"], by["capture"], by["rest"], by["half"]
 targets = []
 
 
-def target(name, value, shown, goal, ok):
+def run_errors(runs):
+    """ "ERROR: ..." naming the failed runs among runs (their figures are not shown), or None."""
+    failed = [r for r in runs if r is not None and r.failed]
+    if not failed:
+        return None
+    return "ERROR: " + ", ".join(f"{r.name} {r.error_rate:.0%} failed" if r.total else f"{r.name} no calls"
+                                 for r in failed)
+
+
+def target(name, value, shown, goal, ok, runs=()):
+    """A target's line; runs are those its value comes from."""
+    error = run_errors(runs)
+    if error:
+        targets.append((name, "-", goal, error))
+        return
     targets.append((name, shown if value is not None else "-", goal,
                     "-" if value is None else ("PASS" if ok(value) else "MISS")))
+
+
+def tracked(name, shown, runs=()):
+    """A figure shown, not judged; runs as in target."""
+    error = run_errors(runs)
+    targets.append((name, "-" if error else shown, "tracked", error or "-"))
 
 
 def kv_lines(path):
@@ -527,46 +558,46 @@ def alloc_kib(r):
 
 # A single-resource write: server CPU per call at most 3x the no-op call's, req/s at least 0.35x.
 target("CaptureLead server CPU / health's (crm + redis)", ratio(sc, sh), fmt(ratio(sc, sh), ".2f") + "x",
-       "<= 3x", lambda v: v <= 3)
+       "<= 3x", lambda v: v <= 3, runs=(c, h))
 target("CaptureLead req/s / health's", ratio(c.rps, h.rps), fmt(ratio(c.rps, h.rps), ".2f"),
-       ">= 0.35", lambda v: v >= 0.35)
+       ">= 0.35", lambda v: v >= 0.35, runs=(c, h))
 redis_us = c.cpu_per_call_us("redis")
 target("Redis CPU per CaptureLead (consumers' work included)", redis_us, f"{fmt(redis_us, '.0f')} µs",
-       "<= 60 µs", lambda v: v <= 60)
+       "<= 60 µs", lambda v: v <= 60, runs=(c,))
 target("Redis round trips per new-lead CaptureLead", rt.get("monitor-new"),
        fmt(rt.get("monitor-new"), ".2f"), "== 1", lambda v: abs(v - 1) < 0.05)
 target("Redis round trips per known-lead CaptureLead", rt.get("monitor-repeat"),
        fmt(rt.get("monitor-repeat"), ".2f"), "== 1", lambda v: abs(v - 1) < 0.05)
 target("crm allocations per CaptureLead", alloc_kib(c), f"{fmt(alloc_kib(c), '.1f')} KiB",
-       "<= 16 KiB", lambda v: v <= 16)
+       "<= 16 KiB", lambda v: v <= 16, runs=(c,))
 target("REST / gRPC CaptureLead (req/s)", ratio(rest.rps, c.rps), fmt(ratio(rest.rps, c.rps), ".2f"),
-       ">= 0.8", lambda v: v >= 0.8)
+       ">= 0.8", lambda v: v >= 0.8, runs=(rest, c))
 target(f"CaptureLead p99 at half saturation ({meta.get('half_rps')}/s)", half.p99,
-       f"{fmt(half.p99, '.2f')} ms", "< 10 ms", lambda v: v < 10)
+       f"{fmt(half.p99, '.2f')} ms", "< 10 ms", lambda v: v < 10, runs=(half,))
 for r in half_cases:  # calls that cross services
-    target(f"{r.label[4:]} p99", r.p99, f"{fmt(r.p99, '.2f')} ms", "< 20 ms", lambda v: v < 20)
+    target(f"{r.label[4:]} p99", r.p99, f"{fmt(r.p99, '.2f')} ms", "< 20 ms", lambda v: v < 20, runs=(r,))
 # Every write case by both ratios, against the yardstick of a single-resource write; reads and
 # calls that cross services are shown by the same ratios, tracked rather than judged.
 TRACKED = ("get-", "convert-", "add-line-", "create-ticket")
 for r in cases:
     cpu = ratio(server_us(r), sh)
-    tracked = r.name.removeprefix("case-").startswith(TRACKED)
+    is_tracked = r.name.removeprefix("case-").startswith(TRACKED)
     for what, v, goal, ok in (("server CPU / health's", cpu, "<= 3x", lambda v: v <= 3),
                               ("req/s / health's", ratio(r.rps, h.rps), ">= 0.35", lambda v: v >= 0.35)):
         shown = fmt(v, ".2f") + ("x" if "CPU" in what else "")
-        if tracked:
-            targets.append((f"{r.label[4:]}: {what}", shown, "tracked", "-"))
+        if is_tracked:
+            tracked(f"{r.label[4:]}: {what}", shown, runs=(r, h))
         else:
-            target(f"{r.label[4:]}: {what}", v, shown, goal, ok)
+            target(f"{r.label[4:]}: {what}", v, shown, goal, ok, runs=(r, h))
 for r in cases:  # bench/cases/value.sh: a read at the large tenant against the same read at the small one
     if r.name.endswith("-large"):
         small = by.get(r.name.removesuffix("-large") + "-small")
         target(f"{r.label[4:]} / at the small tenant (req/s)", ratio(r.rps, small.rps if small else None),
-               fmt(ratio(r.rps, small.rps if small else None), ".2f"), ">= 0.8", lambda v: v >= 0.8)
+               fmt(ratio(r.rps, small.rps if small else None), ".2f"), ">= 0.8", lambda v: v >= 0.8, runs=(r, small))
 for r in rest_cases:
     grpc = next((g for g in cases if g.name == r.name.removesuffix("-rest")), None)
     target(f"{r.label[4:]} / its gRPC case (req/s)", ratio(r.rps, grpc.rps if grpc else None),
-           fmt(ratio(r.rps, grpc.rps if grpc else None), ".2f"), ">= 0.8", lambda v: v >= 0.8)
+           fmt(ratio(r.rps, grpc.rps if grpc else None), ".2f"), ">= 0.8", lambda v: v >= 0.8, runs=(r, grpc))
 target("Redis memory per lead: record, identity entry, list indexes", mem_lead,
        f"{fmt(mem_lead, '.0f')} B", "<= 600 B", lambda v: v <= 600)
 if mem_search is not None:
@@ -592,7 +623,7 @@ if bus_enabled:
 if traced is not None:
     cost = 1 - traced.rps / c.rps if traced.rps and c.rps else None
     target("CaptureLead throughput lost to 10 % trace sampling", cost,
-           f"{fmt(cost and cost * 100, '.1f')} %", "<= 15 %", lambda v: v <= 0.15)
+           f"{fmt(cost and cost * 100, '.1f')} %", "<= 15 %", lambda v: v <= 0.15, runs=(traced, c))
 else:
     not_measured("throughput lost to 10 % trace sampling", "<= 15 %", "BENCH_TRACED=0")
 import_case = next((r for r in cases if r.name == "case-import"), None)
@@ -601,9 +632,10 @@ if (work / "import.results").exists():
 if import_case is None:
     not_measured("import leads/s (and / CaptureLead's)", ">= 20,000 (5x)", "no bench case (import, issue 15)")
 else:
-    target("import leads/s", import_case.rps, fmt(import_case.rps, ".0f"), ">= 20,000", lambda v: v >= 20000)
+    target("import leads/s", import_case.rps, fmt(import_case.rps, ".0f"), ">= 20,000", lambda v: v >= 20000,
+           runs=(import_case,))
     target("import / CaptureLead (leads/s)", ratio(import_case.rps, c.rps),
-           fmt(ratio(import_case.rps, c.rps), ".1f") + "x", ">= 5x", lambda v: v >= 5)
+           fmt(ratio(import_case.rps, c.rps), ".1f") + "x", ">= 5x", lambda v: v >= 5, runs=(import_case, c))
 hooks = kv_lines(work / "webhooks.results")
 if "webhook_p99_ms" in hooks:
     hf = lambda k: float(hooks[k]) if k in hooks else None  # noqa: E731
@@ -635,12 +667,16 @@ if "integration_with_crm_us" in cost and "integration_without_crm_us" in cost:
         return w, wo, w - wo
     crm_w, crm_wo, crm_d = cost_of("crm")
     redis_w, redis_wo, redis_d = cost_of("redis")
-    out(f"(g) CaptureLead with / without the integration service: {float(cost['integration_with_rps']):.0f} / "
+    cost_runs = [ghz_run(f"integration-{w}", f"(g) CaptureLead {w} the integration service") for w in ("with", "without")]
+    for r in cost_runs:
+        if r.total and r.failed:
+            problems.append(f"{r.label}: error rate {r.error_rate:.2%} > {MAX_ERROR_RATE:.0%}: {r.error_kinds}")
+    out("(g) CaptureLead with / without the integration service: " + (run_errors(cost_runs) or
+        f"{float(cost['integration_with_rps']):.0f} / "
         f"{float(cost['integration_without_rps']):.0f} calls/s; crm CPU {fmt(crm_w, '.0f')} / {fmt(crm_wo, '.0f')} µs, "
-        f"Redis CPU {fmt(redis_w, '.0f')} / {fmt(redis_wo, '.0f')} µs per call")
+        f"Redis CPU {fmt(redis_w, '.0f')} / {fmt(redis_wo, '.0f')} µs per call"))
     for who, d in (("crm", crm_d), ("Redis", redis_d)):
-        targets.append((f"{who} CPU the integration consumer adds per CaptureLead", f"{fmt(d, '+.0f')} µs",
-                        "tracked", "-"))
+        tracked(f"{who} CPU the integration consumer adds per CaptureLead", f"{fmt(d, '+.0f')} µs", runs=cost_runs)
 else:
     not_measured("CPU the integration consumer adds per CaptureLead", "tracked", "BENCH_INTEGRATION_COST=0")
 # ---------------------------------------------------------------------------------- capacity
@@ -649,10 +685,10 @@ cap = []
 if mem_total:
     cap.append(f"leads per GB of Redis (all of a lead's keys, events kept): {2**30 / mem_total:,.0f}"
                + (f"; without the outbox: {2**30 / (mem_total - mem_stream):,.0f}" if mem_stream else ""))
-if c.cpu_per_call_us("redis"):
+if c.cpu_per_call_us("redis") and not c.failed:
     cap.append(f"CaptureLead per Redis shard (one core, {c.cpu_per_call_us('redis'):.0f} µs each): "
                f"{1e6 / c.cpu_per_call_us('redis'):,.0f}/s")
-if c.cpu_per_call_us("crm"):
+if c.cpu_per_call_us("crm") and not c.failed:
     cap.append(f"CaptureLead per crm core ({c.cpu_per_call_us('crm'):.0f} µs each): {1e6 / c.cpu_per_call_us('crm'):,.0f}/s")
 if bus and bf("bus_throughput_effect_eps") and bf("bus_partitions"):
     cap.append(f"events per second one consumer drains with the exactly-once effect: "
