@@ -448,7 +448,7 @@ func (c *Consumer) process(ctx context.Context, stream string, e entry, read tim
 func (c *Consumer) invoke(ctx context.Context, d Delivery, ev *eventv1.Event) (err error) {
 	hctx, cancel := context.WithTimeout(WithCause(context.WithValue(context.WithoutCancel(ctx), deliveryKey{}, d), ByEvent(ev)), c.cfg.HandlerTimeout)
 	defer cancel()
-	producer := trace.SpanContextFromContext(c.prop.Extract(context.Background(), &eventCarrier{ev: ev}))
+	producer := trace.SpanContextFromContext(c.prop.Extract(context.Background(), (*eventCarrier)(ev)))
 	if producer.IsValid() {
 		hctx = trace.ContextWithRemoteSpanContext(hctx, producer)
 	}
@@ -481,20 +481,28 @@ func (c *Consumer) invoke(ctx context.Context, d Delivery, ev *eventv1.Event) (e
 	return c.sub.Handle(hctx, ev)
 }
 
-// eventCarrier reads an event's trace context for the propagator without building a map per event.
-type eventCarrier struct{ ev *eventv1.Event }
+// eventCarrier is an event as the propagator's carrier of its trace context: the propagator reads
+// and writes the envelope's fields, with no map (nor carrier) allocated per event.
+type eventCarrier eventv1.Event
 
 func (e *eventCarrier) Get(key string) string {
 	switch key {
 	case "traceparent":
-		return e.ev.GetTraceparent()
+		return e.Traceparent
 	case "tracestate":
-		return e.ev.GetTracestate()
+		return e.Tracestate
 	}
 	return ""
 }
 
-func (e *eventCarrier) Set(string, string) {}
+func (e *eventCarrier) Set(key, value string) {
+	switch key {
+	case "traceparent":
+		e.Traceparent = value
+	case "tracestate":
+		e.Tracestate = value
+	}
+}
 
 func (e *eventCarrier) Keys() []string { return []string{"traceparent", "tracestate"} }
 

@@ -34,8 +34,6 @@ func (p Publisher) Envelope(ctx context.Context, body eventv1.Body, tenantID, cu
 		return nil, nil, fmt.Errorf("events: %w", err)
 	}
 	cause := CauseFrom(ctx)
-	carrier := propagation.MapCarrier{}
-	p.Propagator.Inject(ctx, carrier)
 	ev := &eventv1.Event{
 		Id:           uuid.Must(uuid.NewV7()).String(),
 		Type:         body.Type(),
@@ -43,13 +41,12 @@ func (p Publisher) Envelope(ctx context.Context, body eventv1.Body, tenantID, cu
 		CustomerId:   customerID,
 		OccurredTime: timestamppb.New(at),
 		Producer:     p.Producer,
-		Traceparent:  carrier.Get("traceparent"),
-		Tracestate:   carrier.Get("tracestate"),
 		Payload:      payload,
 		Actor:        cause.Actor,
 		RequestId:    cause.RequestID,
 		Method:       cause.Method,
 	}
+	p.Propagator.Inject(ctx, (*eventCarrier)(ev)) // the trace context straight into the envelope
 	data, err := Encode(ev)
 	if err != nil {
 		return nil, nil, fmt.Errorf("events: %w", err)

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -174,15 +175,22 @@ func Decode(data []byte) (*eventv1.Event, error) {
 	if ev.Producer == "" {
 		ev.Producer = producer
 	}
+	// Each text below is built in one allocation: a consumer decodes every event it handles.
 	if p := ev.GetPayload(); p != nil && p.GetTypeUrl() != "" && !strings.Contains(p.GetTypeUrl(), ".") {
-		p.TypeUrl = typeURLPrefix + packageOf(producer) + p.GetTypeUrl()
+		p.TypeUrl = typeURLPrefix + "crm." + producer + ".v1." + p.GetTypeUrl()
 	}
 	if ev.MethodSuffix != "" {
-		ev.Method, ev.MethodSuffix = methodPrefix(producer)+ev.MethodSuffix, ""
+		ev.Method, ev.MethodSuffix = methodOf(producer, ev.MethodSuffix), ""
 	}
 	if len(ev.Trace) == 25 {
-		ev.Traceparent, ev.Trace = "00-"+hex.EncodeToString(ev.Trace[:16])+"-"+hex.EncodeToString(ev.Trace[16:24])+"-"+
-			hex.EncodeToString(ev.Trace[24:]), nil
+		var tp [55]byte
+		copy(tp[:], "00-")
+		hex.Encode(tp[3:35], ev.Trace[:16])
+		tp[35] = '-'
+		hex.Encode(tp[36:52], ev.Trace[16:24])
+		tp[52] = '-'
+		hex.Encode(tp[53:], ev.Trace[24:])
+		ev.Traceparent, ev.Trace = string(tp[:]), nil
 	}
 	if len(ev.ActorApiKeyIdBytes) == 16 {
 		ev.Actor = &eventv1.Actor{Kind: &eventv1.Actor_ApiKeyId{ApiKeyId: uuid.UUID(ev.ActorApiKeyIdBytes).String()}}
@@ -208,7 +216,7 @@ func compactPayload(w, ev *eventv1.Event) {
 	}
 	customer := ev.GetCustomerId()
 	var ids, customers []uint32
-	value, err := rewriteStrings(typ.Descriptor(), p.GetValue(), new(uint32), func(i uint32, v []byte) []byte {
+	value, err := rewriteStrings(typ.Descriptor(), p.GetValue(), new(uint32), 0, func(i uint32, v []byte) []byte {
 		if customer != "" && string(v) == customer {
 			customers = append(customers, i)
 			return nil
@@ -240,13 +248,18 @@ func expandPayload(ev *eventv1.Event) error {
 	if err != nil {
 		return fmt.Errorf("events: the payload of %s %s: %w", ev.GetType(), ev.GetId(), err)
 	}
-	customer := []byte(ev.GetCustomerId())
-	value, err := rewriteStrings(typ.Descriptor(), p.GetValue(), new(uint32), func(i uint32, v []byte) []byte {
+	// What f answers is copied into the rewritten payload at once: the customer id's bytes are read
+	// in place and each id's text is written into one buffer.
+	customer := readOnly(ev.GetCustomerId())
+	var text [36]byte
+	grow := (36-16)*len(ids) + 36*len(customers)
+	value, err := rewriteStrings(typ.Descriptor(), p.GetValue(), new(uint32), grow, func(i uint32, v []byte) []byte {
 		switch {
 		case slices.Contains(customers, i):
 			return customer
 		case len(v) == 16 && slices.Contains(ids, i):
-			return []byte(uuid.UUID(v).String())
+			uuidText(&text, v)
+			return text[:]
 		}
 		return v
 	})
@@ -261,40 +274,53 @@ func expandPayload(ev *eventv1.Event) error {
 // passed through f, with the field's number: the string fields are numbered from *n on in the
 // order they are met, depth first through the nested messages md declares (so the numbering
 // depends only on the message's type and field order, which a rewrite keeps). Everything else is
-// copied as it is.
-func rewriteStrings(md protoreflect.MessageDescriptor, b []byte, n *uint32, f func(i uint32, v []byte) []byte) ([]byte, error) {
-	out := make([]byte, 0, len(b))
-	for len(b) > 0 {
-		num, typ, tagLen := protowire.ConsumeTag(b)
+// copied as it is. A message none of whose strings f changes is b itself, not a copy (most nested
+// messages: times, moves); grow is how many bytes the rewrite may add, to size the copy.
+func rewriteStrings(md protoreflect.MessageDescriptor, b []byte, n *uint32, grow int, f func(i uint32, v []byte) []byte) ([]byte, error) {
+	var out []byte // nil until a field changes
+	for rest := b; len(rest) > 0; {
+		num, typ, tagLen := protowire.ConsumeTag(rest)
 		if tagLen < 0 {
 			return nil, protowire.ParseError(tagLen)
 		}
 		if typ != protowire.BytesType {
-			valueLen := protowire.ConsumeFieldValue(num, typ, b[tagLen:])
+			valueLen := protowire.ConsumeFieldValue(num, typ, rest[tagLen:])
 			if valueLen < 0 {
 				return nil, protowire.ParseError(valueLen)
 			}
-			out, b = append(out, b[:tagLen+valueLen]...), b[tagLen+valueLen:]
+			if out != nil {
+				out = append(out, rest[:tagLen+valueLen]...)
+			}
+			rest = rest[tagLen+valueLen:]
 			continue
 		}
-		v, valueLen := protowire.ConsumeBytes(b[tagLen:])
+		v, valueLen := protowire.ConsumeBytes(rest[tagLen:])
 		if valueLen < 0 {
 			return nil, protowire.ParseError(valueLen)
 		}
+		w := v
 		switch fd := md.Fields().ByNumber(num); {
 		case fd == nil:
 		case fd.Kind() == protoreflect.MessageKind:
-			nested, err := rewriteStrings(fd.Message(), v, n, f)
+			nested, err := rewriteStrings(fd.Message(), v, n, grow, f)
 			if err != nil {
 				return nil, err
 			}
-			v = nested
+			w = nested
 		case fd.Kind() == protoreflect.StringKind:
-			v = f(*n, v)
+			w = f(*n, v)
 			*n++
 		}
-		out = protowire.AppendBytes(append(out, b[:tagLen]...), v)
-		b = b[tagLen+valueLen:]
+		if out == nil && !bytes.Equal(w, v) {
+			out = append(make([]byte, 0, len(b)+grow), b[:len(b)-len(rest)]...)
+		}
+		if out != nil {
+			out = protowire.AppendBytes(append(out, rest[:tagLen]...), w)
+		}
+		rest = rest[tagLen+valueLen:]
+	}
+	if out == nil {
+		return b, nil
 	}
 	return out, nil
 }
@@ -312,15 +338,25 @@ func producerOf(typ string) string {
 	return p
 }
 
-// packageOf is the proto package of a service's messages, with its trailing dot.
-func packageOf(service string) string { return "crm." + service + ".v1." }
-
-// methodPrefix is what every gRPC method of a service starts with: "/crm.sales.v1.SalesService/".
-func methodPrefix(service string) string {
+// methodOf is the gRPC method name of a service: "/crm.sales.v1.SalesService/" + name.
+func methodOf(service, name string) string {
 	if service == "" {
-		return "/"
+		return "/" + name
 	}
-	return "/" + packageOf(service) + strings.ToUpper(service[:1]) + service[1:] + "Service/"
+	return "/crm." + service + ".v1." + upperFirst(service) + "Service/" + name
+}
+
+// uuidText writes the canonical text of the UUID b (16 bytes) into dst.
+func uuidText(dst *[36]byte, b []byte) {
+	hex.Encode(dst[:8], b[:4])
+	dst[8] = '-'
+	hex.Encode(dst[9:13], b[4:6])
+	dst[13] = '-'
+	hex.Encode(dst[14:18], b[6:8])
+	dst[18] = '-'
+	hex.Encode(dst[19:23], b[8:10])
+	dst[23] = '-'
+	hex.Encode(dst[24:], b[10:])
 }
 
 // compactID moves a canonical UUID to its 16 bytes; anything else stays text.

@@ -23,7 +23,7 @@ import (
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
-func anyOf(t *testing.T, m proto.Message) *anypb.Any {
+func anyOf(t testing.TB, m proto.Message) *anypb.Any {
 	t.Helper()
 	a, err := anypb.New(m)
 	if err != nil {
@@ -33,7 +33,7 @@ func anyOf(t *testing.T, m proto.Message) *anypb.Any {
 }
 
 // captureEvent is an event as a CaptureLead writes it (the bench's), in full form.
-func captureEvent(t *testing.T) *eventv1.Event {
+func captureEvent(t testing.TB) *eventv1.Event {
 	id := func() string { return uuid.Must(uuid.NewV7()).String() }
 	customer := id()
 	return &eventv1.Event{
@@ -212,5 +212,24 @@ func TestDecodeKeepsNothingOfItsInput(t *testing.T) {
 	}
 	if diff := cmp.Diff(ev, got, protocmp.Transform()); diff != "" {
 		t.Fatalf("decoded (-want +got):\n%s", diff)
+	}
+}
+
+// BenchmarkDecode decodes a capture's stored event with a sampled trace context, as each group
+// that handles it does.
+//
+//	cd pkg && go test -run '^$' -bench Decode -benchmem ./events/
+func BenchmarkDecode(b *testing.B) {
+	ev := captureEvent(b)
+	ev.Traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	data, err := events.Encode(ev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := events.Decode(data); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -228,7 +228,7 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, applied
 	if in.Register {
 		register = "1"
 	}
-	// The script's first argument, then the event's (ingestArgs joins several events' after one).
+	// The script's first argument, then the event's (ingestCommand joins several events' after one).
 	args := make([]any, 0, 12+5*len(in.Deliveries)+2*len(in.Forget))
 	args = append(args, int(events.SeenTTL.Seconds()), nIndexes, len(in.Deliveries), len(in.Forget), data, in.EventID, in.Customer, register,
 		in.EndpointsVersion, in.DueAt.UnixMilli(), in.Tenant, in.DeliveryTTL.Milliseconds())
@@ -373,17 +373,17 @@ func (s *Store) sendIngests(ctx context.Context, calls []*ingestCall) {
 		groups = groups[n:]
 		pipe := s.rdb.Pipeline()
 		cmds := make([]*redis.Cmd, len(part))
-		keys := make([][]string, len(part))
-		args := make([][]any, len(part))
 		for i, g := range part {
-			keys[i], args[i] = ingestArgs(g)
-			cmds[i] = ingestScript.EvalSha(ctx, pipe, keys[i], args[i]...)
+			cmds[i] = ingestCommand(ctx, "evalsha", ingestScript.Hash(), g)
+			_ = pipe.Process(ctx, cmds[i])
 		}
 		_, _ = pipe.Exec(ctx) // each command carries its own error
 		for i, g := range part {
 			res, err := cmds[i].Slice()
-			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-				res, err = ingestScript.Run(ctx, s.rdb, keys[i], args[i]...).Slice()
+			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") { // Redis lost its scripts: send this one
+				cmd := ingestCommand(ctx, "eval", ingestSource, g)
+				_ = s.rdb.Process(ctx, cmd)
+				res, err = cmd.Slice()
 			}
 			if err == nil && len(res) != len(g) {
 				err = fmt.Errorf("redisstore: ingest of %d events answered %d", len(g), len(res))
@@ -401,23 +401,28 @@ func (s *Store) sendIngests(ctx context.Context, calls []*ingestCall) {
 	}
 }
 
-// ingestArgs are the keys and arguments of one script call recording calls' events: the first
-// argument of each call's is the script's own.
-func ingestArgs(calls []*ingestCall) ([]string, []any) {
-	if len(calls) == 1 {
-		return calls[0].keys, calls[0].args
-	}
+// ingestCommand is the script call (EVALSHA with the script's hash, or EVAL with its source)
+// recording calls' events: their keys, the script's first argument (the first call's first), then
+// each call's own arguments. The command's arguments are built in one slice: go-redis's EvalSha
+// would copy keys and arguments into a new one, and joining several calls' first cost two more.
+func ingestCommand(ctx context.Context, name, script string, calls []*ingestCall) *redis.Cmd {
 	nKeys, nArgs := 0, 1
 	for _, c := range calls {
 		nKeys, nArgs = nKeys+len(c.keys), nArgs+len(c.args)-1
 	}
-	keys := make([]string, 0, nKeys)
-	args := append(make([]any, 0, nArgs), calls[0].args[0])
+	args := append(make([]any, 0, 3+nKeys+nArgs), name, script, nKeys)
 	for _, c := range calls {
-		keys = append(keys, c.keys...)
+		for _, k := range c.keys {
+			args = append(args, k)
+		}
+	}
+	args = append(args, calls[0].args[0])
+	for _, c := range calls {
 		args = append(args, c.args[1:]...)
 	}
-	return keys, args
+	cmd := redis.NewCmd(ctx, args...)
+	cmd.SetFirstKeyPos(3)
+	return cmd
 }
 
 // MergedError says the event's customer was merged into Survivor: record it under the survivor.
