@@ -16,12 +16,14 @@ import (
 // resourceOf returns the event's resource type ("sales.opportunity") and id ("" for tenant-wide
 // settings).
 func resourceOf(ev *eventv1.Event, payload protoreflect.Message) (typ, id string) {
-	parts := strings.Split(ev.GetType(), ".")
-	if len(parts) < 3 {
+	// "<producer>.<resource>.<what happened>": the type is its first two parts, a part of the
+	// event's type (no split, no copy: the recorder describes every event).
+	producer, rest, _ := strings.Cut(ev.GetType(), ".")
+	resource, _, ok := strings.Cut(rest, ".")
+	if !ok {
 		return ev.GetType(), ""
 	}
-	resource := parts[1]
-	typ = parts[0] + "." + resource
+	typ = ev.GetType()[:len(producer)+1+len(resource)]
 	if payload == nil {
 		return typ, ""
 	}
