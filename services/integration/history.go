@@ -190,11 +190,12 @@ func entryOf(ev *eventv1.Event, payload protoreflect.Message) *integrationv1.Aud
 // indexes are the sorted sets of the audit log the entry is listed in: all, and one per filter.
 func (r *Recorder) indexes(tenant string, e *integrationv1.AuditEntry) []string {
 	sc := r.store.Scope(tenant)
+	all, ofType := r.store.AuditIndexes(tenant, e.GetEventType())
 	idx := make([]string, 0, 5)
 	idx = append(idx,
-		redisstore.AuditKey(sc),
+		all,
 		redisstore.AuditKey(sc, "actor", actorKey(e.GetActor())),
-		redisstore.AuditKey(sc, "type", e.GetEventType()),
+		ofType,
 		redisstore.AuditKey(sc, "resource", e.GetResourceType()+"/"+e.GetResourceId()),
 	)
 	if e.GetRequestId() != "" {

@@ -270,8 +270,9 @@ func TestConcurrentIngestsKeepEachCustomersOrder(t *testing.T) {
 	}
 }
 
-// TestTenantKeysUnderConcurrentFirstUse: the store builds a tenant's scope and fixed keys once and
-// keeps them; callers meeting new tenants side by side each get that tenant's own (run with -race).
+// TestTenantKeysUnderConcurrentFirstUse: the store builds a tenant's scope, fixed keys and audit
+// indexes once and keeps them; callers meeting new tenants (and event types) side by side each get
+// that tenant's own (run with -race).
 func TestTenantKeysUnderConcurrentFirstUse(t *testing.T) {
 	r := newBatchRig(t)
 	keys, err := keyspace.Open(context.Background(), r.rdb, 16)
@@ -290,6 +291,13 @@ func TestTenantKeysUnderConcurrentFirstUse(t *testing.T) {
 				}
 				if got, want := r.store.Due(tenant), r.store.DueOf(keys.Partition(tenant)); got != want {
 					t.Errorf("due queue of %s: %q, want %q", tenant, got, want)
+					return
+				}
+				typ := "svc.thing." + strconv.Itoa((g*i)%5)
+				all, ofType := r.store.AuditIndexes(tenant, typ)
+				if all != redisstore.AuditKey(want) || ofType != redisstore.AuditKey(want, "type", typ) {
+					t.Errorf("audit indexes of %s %s: %q, %q; want %q, %q", tenant, typ, all, ofType,
+						redisstore.AuditKey(want), redisstore.AuditKey(want, "type", typ))
 					return
 				}
 			}

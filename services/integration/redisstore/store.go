@@ -59,6 +59,10 @@ type tenantKeys struct {
 	// event without a customer names instead of ErasedSequencesKey; due,
 	// tenants: DueOf and TenantsOf its partition.
 	endpointsMeta, legacySequences, noErased, due, tenants string
+	// audit: AuditKey(scope); auditTypes: AuditKey(scope, "type", t) by event type t (the types
+	// the producers declare, a few dozen), added as the recorder meets them, under tenantsMu.
+	audit      string
+	auditTypes map[string]string
 }
 
 func (s *Store) keysOf(tenant string) *tenantKeys {
@@ -72,6 +76,7 @@ func (s *Store) keysOf(tenant string) *tenantKeys {
 	k = &tenantKeys{
 		scope: sc, partition: p, endpointsMeta: EndpointsMetaKey(sc), legacySequences: LegacySequencesKey(sc),
 		noErased: ErasedSequencesKey(sc, ""), due: s.DueOf(p), tenants: s.TenantsOf(p),
+		audit: AuditKey(sc), auditTypes: map[string]string{},
 	}
 	s.tenantsMu.Lock()
 	s.tenants[tenant] = k
@@ -82,6 +87,23 @@ func (s *Store) keysOf(tenant string) *tenantKeys {
 // New returns a store on rdb.
 func New(rdb redis.UniversalClient, keys *keyspace.Space) *Store {
 	return &Store{rdb: rdb, keys: keys, tenants: map[string]*tenantKeys{}}
+}
+
+// AuditIndexes are two of the audit log's indexes an entry of type typ is listed in: all of the
+// tenant's entries, and its entries of typ (AuditKey). They are built once per tenant and type,
+// not for every event recorded.
+func (s *Store) AuditIndexes(tenant, typ string) (all, ofType string) {
+	k := s.keysOf(tenant)
+	s.tenantsMu.RLock()
+	ofType, ok := k.auditTypes[typ]
+	s.tenantsMu.RUnlock()
+	if !ok {
+		ofType = AuditKey(k.scope, "type", typ)
+		s.tenantsMu.Lock()
+		k.auditTypes[typ] = ofType
+		s.tenantsMu.Unlock()
+	}
+	return k.audit, ofType
 }
 
 // Redis is the client, for the use cases' own commits.
