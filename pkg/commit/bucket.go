@@ -17,8 +17,9 @@ import (
 // A bucketed index is a lexical sorted-set index (every member of score 0, ordered by member) kept
 // as many small sorted sets instead of one: a directory <index>#d of the buckets' lower bounds and
 // the buckets <index>#b<hex of the bound>, each holding the members from its bound up to the next
-// bucket's (bucket.lua). A write splits a bucket before it would pass 128 members, Redis's default
-// zset-max-listpack-entries, so every bucket stays listpack-encoded: a 16-byte member costs about
+// bucket's (bucket.lua). A write splits a bucket before it would pass 64 members, half Redis's
+// default zset-max-listpack-entries (128; a listpack's add and lookup walk it, so smaller buckets
+// cost Redis less per write), so every bucket stays listpack-encoded: a 16-byte member costs about
 // 20 bytes there, against about 100 in one large skiplist-encoded set (a 36-character UUID about
 // 140). Members appended in order (UUIDv7 ids) fill their buckets; others leave them half full or
 // more. A page reads the buckets it crosses, newest first or oldest first, in one script call:

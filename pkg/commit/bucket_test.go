@@ -2,6 +2,7 @@ package commit_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	guuid "github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/crmcycle/crm/pkg/commit"
@@ -27,7 +29,10 @@ func bucketKeys(t *testing.T, f fixture, index string) []string {
 	return keys
 }
 
-// checkBuckets checks that every bucket is listpack-encoded and within the size Redis keeps so.
+// bucketMax is bucket.lua's BUCKET_MAX: the most members a bucket written by this version holds.
+const bucketMax = 64
+
+// checkBuckets checks that every bucket is listpack-encoded and holds at most bucketMax members.
 func checkBuckets(t *testing.T, f fixture, index string) {
 	t.Helper()
 	ctx := context.Background()
@@ -35,8 +40,9 @@ func checkBuckets(t *testing.T, f fixture, index string) {
 		if strings.HasSuffix(k, "#d") {
 			continue
 		}
-		if enc := f.rdb.ObjectEncoding(ctx, k).Val(); enc != "listpack" {
-			t.Errorf("bucket %s is %s, want listpack (%d members)", k, enc, f.rdb.ZCard(ctx, k).Val())
+		n := f.rdb.ZCard(ctx, k).Val()
+		if enc := f.rdb.ObjectEncoding(ctx, k).Val(); enc != "listpack" || n > bucketMax {
+			t.Errorf("bucket %s is %s with %d members, want listpack with at most %d", k, enc, n, bucketMax)
 		}
 	}
 }
@@ -304,5 +310,99 @@ func TestPackUUID(t *testing.T) {
 	a, b := "01890000-0000-7000-8000-00000000000a", "01890000-0000-7000-8000-0000000000a0"
 	if (commit.PackUUID(a) < commit.PackUUID(b)) != (a < b) {
 		t.Fatal("packed order differs from the text's")
+	}
+}
+
+// rebucket rewrites a bucketed index into buckets of size members each, in order, as a version
+// with another bucket size would have left it.
+func rebucket(t *testing.T, f fixture, index string, size int) {
+	t.Helper()
+	ctx := context.Background()
+	members := walk(t, f, commit.Range{Index: index, Bucketed: true, Limit: 100})
+	if err := f.rdb.Del(ctx, bucketKeys(t, f, index)...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for from := 0; from < len(members); from += size {
+		chunk := members[from:min(from+size, len(members))]
+		bound := ""
+		if from > 0 {
+			bound = chunk[0]
+		}
+		z := make([]redis.Z, len(chunk))
+		for i, m := range chunk {
+			z[i] = redis.Z{Member: m}
+		}
+		if err := f.rdb.ZAdd(ctx, index+"#d", redis.Z{Member: bound}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.rdb.ZAdd(ctx, index+"#b"+hex.EncodeToString([]byte(bound)), z...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Buckets of 128 members, as the version before bucketMax 64 left them, keep working: a batch's
+// claims find the values in them, and its adds, in order and within them, split them; the index
+// still reads as one sorted set.
+func TestOldFullBucketsKeepWorking(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	ordered, emails := f.scope.Key("idx", "ordered"), f.scope.Key("idx", "emails")
+	var want []string
+	w := commit.New()
+	for i := range 256 {
+		want = append(want, fmt.Sprintf("m%04d", 2*i))
+		w.BucketAdd(ordered, want[i]).BucketUnique(emails, fmt.Sprintf("v%d@example.com", i), fmt.Sprintf("l%04d", i))
+	}
+	if err := w.Run(ctx, f.rdb); err != nil {
+		t.Fatal(err)
+	}
+	for _, index := range []string{ordered, emails} {
+		rebucket(t, f, index, 128)
+		if n := f.rdb.ZCard(ctx, index+"#d").Val(); n != 2 {
+			t.Fatalf("%s: %d buckets of the old size, want 2", index, n)
+		}
+	}
+
+	var writes []*commit.Write
+	for i := range 60 {
+		in, after := fmt.Sprintf("m%04d", 2*i+1), fmt.Sprintf("m%04d", 512+i)
+		want = append(want, in, after)
+		writes = append(writes, commit.New().BucketAdd(ordered, in).BucketAdd(ordered, after).
+			BucketUnique(emails, fmt.Sprintf("v%d@example.com", 256+i), fmt.Sprintf("l%04d", 256+i)))
+	}
+	// values in the old buckets: their owners' claims change nothing, another owner's is refused
+	writes = append(writes, commit.New().BucketUnique(emails, "v5@example.com", "l0005"),
+		commit.New().BucketUnique(emails, "v200@example.com", "x0001").BucketAdd(ordered, "m9999"))
+	errs, err := commit.RunBatch(ctx, f.rdb, writes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs[:len(errs)-1] {
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	if owner := outcome(errs[len(errs)-1], f.tenant); owner != "unique l0200" {
+		t.Fatalf("a claim of an old bucket's value by another owner: %s, want unique l0200", owner)
+	}
+
+	slices.Sort(want)
+	if got := walk(t, f, commit.Range{Index: ordered, Bucketed: true, Limit: 50}); !slices.Equal(got, want) {
+		t.Fatalf("%d members after the adds, want %d in order", len(got), len(want))
+	}
+	if n := f.rdb.ZCard(ctx, emails+"#d").Val(); n < 3 {
+		t.Errorf("the e-mail index has %d buckets after 60 claims into full ones: not split", n)
+	}
+	for _, index := range []string{ordered, emails} {
+		checkBounds(t, f, index)
+		for _, k := range bucketKeys(t, f, index) {
+			if n := f.rdb.ZCard(ctx, k).Val(); !strings.HasSuffix(k, "#d") && n > 128 {
+				t.Errorf("bucket %s has %d members", k, n)
+			}
+		}
+	}
+	if n := f.rdb.ZCard(ctx, ordered+"#b").Val(); n > bucketMax {
+		t.Errorf("the first old bucket, added to within, still has %d members", n)
 	}
 }
