@@ -255,6 +255,7 @@ drained() { # drained TRIES: wait (TRIES x 0.1 s at most) until no consumer grou
     [[ "$(backlog)" == 0 ]] && return 0
     sleep 0.1
   done
+  return 1
 }
 measure() {
   local name="$1"; shift
@@ -271,7 +272,7 @@ measure() {
   children_secs; c1="$CHILD_SECS"
   # The consumers' reactions to the run's events belong to its cost (DESIGN §10: Redis CPU per
   # write, consumers' work included): wait until they caught up, at most 20 s, before the samples.
-  drained 200
+  drained 200 || log "    $name: the consumers are still $(backlog) entries behind after 20 s"
   t1="$(date +%s.%N)"
   kill -0 "$CRM_PID" 2>/dev/null || die "crm dev died during $name"
   crm1="$(cpu_secs "$CRM_PID")"; redis1="$(cpu_secs "$REDIS_PID")"; m1="$(machine_secs)"
@@ -350,7 +351,7 @@ measure_quiet() {
 prepare_run() { # prepare_run FN ATTEMPT: FN ATTEMPT (if FN), then the consumers catch up with it
   [[ -n "$1" ]] || return 0
   "$1" "$2"
-  drained 200
+  drained 200 || log "    the consumers are still $(backlog) entries behind 20 s after preparing"
 }
 GHZ_COMMON=(--insecure --duration-stop ignore --format json --cpus "$(nproc)")
 AUTH_MD="{\"authorization\":\"Bearer $API_KEY\"}"
@@ -576,18 +577,38 @@ if [[ "$LISTS" != 0 ]]; then
 fi
 
 # (h) tracing at a 10 % sampling ratio: crm dev again, now exporting the sampled traces (OTLP over
-# HTTP to a sink that takes and drops them, bench/otlpsink.py), and (b) once more against (b).
+# HTTP to a sink that takes and drops them, bench/otlpsink.py), against untraced runs at the same
+# point. All start the same way: crm dev restarted, a 2 s warm-up, the consumers caught up. (b) is
+# not the reference: it ran on a fresh Redis, and by now Redis holds every earlier run's leads,
+# events and history (and the lists' million leads), which costs more per capture, traced or not.
 if [[ "$TRACED" != 0 ]]; then
   free_port SINK_PORT
   python3 "$BENCH/otlpsink.py" "$SINK_PORT" >"$WORK/otlpsink.out" 2>&1 &
   SINK_PID=$!
-  stop_pid "$CRM_PID"
-  start_crm OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
-    OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT" \
-    OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.1
-  log "(h) gRPC CaptureLead with 10 % of traces sampled and exported, ghz -c $CONC for $DURATION"
-  ghz_capture "$(new_lead_data tw)" --concurrency "$CONC" --duration 2s >/dev/null 2>&1 || die "warm-up of (h) failed"
-  measure_quiet traced ghz_capture "$(new_lead_data t)" --concurrency "$CONC" --duration "$DURATION"
+  restart_for_h() { # restart_for_h [VAR=value...]: crm dev afresh, warmed up, no backlog left
+    stop_pid "$CRM_PID"
+    start_crm "$@"
+    ghz_capture "$(new_lead_data "hw$RANDOM")" --concurrency "$CONC" --duration 2s >/dev/null 2>&1 ||
+      die "warm-up of (h) failed"
+    drained 3000 || log "    the consumers are still $(backlog) entries behind after 5 minutes"
+  }
+  untraced_fresh() { restart_for_h; }
+  traced_fresh() {
+    restart_for_h OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
+      OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT" \
+      OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.1
+  }
+  # Untraced, traced, traced, untraced: Redis grows with every run, and the order cancels that
+  # (a linear drift) out of the comparison.
+  for run in untraced traced traced2 untraced2; do
+    if [[ "$run" == untraced* ]]; then
+      log "(h) gRPC CaptureLead untraced (the reference), crm dev restarted, ghz -c $CONC for $DURATION"
+      measure_quiet --prepare untraced_fresh "$run" ghz_capture "$(new_lead_data "$run")" --concurrency "$CONC" --duration "$DURATION"
+    else
+      log "(h) gRPC CaptureLead with 10 % of traces sampled and exported, ghz -c $CONC for $DURATION"
+      measure_quiet --prepare traced_fresh "$run" ghz_capture "$(new_lead_data "$run")" --concurrency "$CONC" --duration "$DURATION"
+    fi
+  done
   stop_pid "$SINK_PID"
   SINK_PID=""
 fi
