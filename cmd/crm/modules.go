@@ -81,14 +81,8 @@ func (p *process) initRedis(ctx context.Context) (service, error) {
 	if err != nil {
 		return service{}, errors.Join(err, rdb.Close())
 	}
-	// The services' event reactions and sweeps get a pool of their own (platform.Deps.Reactions).
-	cfg.ClientName = "crm-react"
-	reactRdb, err := redisconn.Open(ctx, cfg, p.tel.TracerProvider, p.tel.MeterProvider)
-	if err != nil {
-		return service{}, errors.Join(err, rdb.Close())
-	}
-	p.rdb, p.reactRdb = rdb, reactRdb
-	return service{close: func() error { return errors.Join(reactRdb.Close(), rdb.Close()) }}, nil
+	p.rdb = rdb
+	return service{close: rdb.Close}, nil
 }
 
 // initAdmin serves /metrics, /healthz and /readyz, always in plaintext, for scrapers and probes.

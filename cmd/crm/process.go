@@ -50,13 +50,12 @@ type process struct {
 	tel     *telemetry.Telemetry
 	clients *grpcclient.Pool
 
-	rdb      redis.UniversalClient // the request path's
-	reactRdb redis.UniversalClient // the services' reactions and sweeps (platform.Deps.Reactions)
-	keys     *keyspace.Space
-	tokens   *pagetoken.Codec
-	grpc     *grpcserver.Server
-	bus      *bus
-	bound    boundAddrs
+	rdb    redis.UniversalClient
+	keys   *keyspace.Space
+	tokens *pagetoken.Codec
+	grpc   *grpcserver.Server
+	bus    *bus
+	bound  boundAddrs
 }
 
 // runProcess runs the modules the configured targets need until ctx is done or one of them fails,
@@ -115,7 +114,7 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 // platformDeps are the shared parts handed to each service.
 func (p *process) platformDeps() platform.Deps {
 	return platform.Deps{
-		Redis: p.rdb, Reactions: p.reactRdb, Keys: p.keys, PageTokens: p.tokens, Telemetry: p.tel, Logger: p.logger, Now: p.now,
+		Redis: p.rdb, Keys: p.keys, PageTokens: p.tokens, Telemetry: p.tel, Logger: p.logger, Now: p.now,
 		Dial: p.dial,
 	}
 }

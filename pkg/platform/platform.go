@@ -19,13 +19,7 @@ import (
 
 // Deps are the process's shared parts.
 type Deps struct {
-	// Redis is the client of the RPCs' request path.
-	Redis redis.UniversalClient
-	// Reactions, when set, is the client for the work beside the RPCs: event reactions and
-	// background sweeps. A pool of its own (named "crm-react"), so a burst of reactions never
-	// queues a request behind it for a connection, and CLIENT LIST and MONITOR tell the request
-	// path's round trips from the reactions'. ReactionsRedis falls back to Redis.
-	Reactions  redis.UniversalClient
+	Redis      redis.UniversalClient
 	Keys       *keyspace.Space
 	PageTokens *pagetoken.Codec
 	Telemetry  *telemetry.Telemetry
@@ -35,15 +29,6 @@ type Deps struct {
 	// process or remote: traced, with a deadline on every call and the caller's credential
 	// forwarded. It fails when the process knows no address for the service.
 	Dial func(service string) (*grpc.ClientConn, error)
-}
-
-// ReactionsRedis is the client for a service's event reactions and background work: Reactions,
-// else Redis.
-func (d Deps) ReactionsRedis() redis.UniversalClient {
-	if d.Reactions != nil {
-		return d.Reactions
-	}
-	return d.Redis
 }
 
 // Background is a service with work of its own beside its RPCs, such as a sweep on a timer. The

@@ -51,9 +51,7 @@ func New(cfg Config, deps platform.Deps) (*Service, error) {
 		return nil, err
 	}
 	endpoints := integration.NewEndpoints(store, publisher, validator, cfg.Webhooks.AllowPrivate, deps.Now)
-	// The recorder, the webhook dispatcher and the retention sweep work on the reactions' client.
-	reactStore := redisstore.New(deps.ReactionsRedis(), deps.Keys)
-	dispatcher := integration.NewDispatcher(cfg.Webhooks, reactStore, endpoints, deps.Logger, deps.Now, deps.Telemetry.MeterProvider)
+	dispatcher := integration.NewDispatcher(cfg.Webhooks, store, endpoints, deps.Logger, deps.Now, deps.Telemetry.MeterProvider)
 	endpoints.Attach(dispatcher)
 	settings := integration.NewSettings(store, publisher, deps.Now)
 	return &Service{
@@ -63,7 +61,7 @@ func New(cfg Config, deps platform.Deps) (*Service, error) {
 			ApiKeys:   integration.NewApiKeys(auth.NewStore(deps.Redis), store, publisher, deps.Now),
 			Settings:  settings,
 		}, deps.PageTokens),
-		recorder:   integration.NewRecorder(reactStore, settings, dispatcher, deps.Now),
+		recorder:   integration.NewRecorder(store, settings, dispatcher, deps.Now),
 		dispatcher: dispatcher,
 		deps:       deps,
 	}, nil

@@ -52,10 +52,6 @@ func New(deps platform.Deps) (*Service, error) {
 	}
 	loyalty := marketing.NewLoyalty(store, publisher, validator, deps.Now)
 	lifecycle := marketing.NewLifecycle(store, publisher, deps.Now)
-	// The reactions and the churn sweep work on the reactions' client.
-	reactStore := redisstore.New(deps.ReactionsRedis(), deps.Keys)
-	reactions := marketing.NewReactions(reactStore, marketing.NewLifecycle(reactStore, publisher, deps.Now),
-		marketing.NewLoyalty(reactStore, publisher, validator, deps.Now), publisher, deps.Now)
 	audit := events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now}
 	return &Service{rpc: rpc.New(rpc.UseCases{
 		Leads:     marketing.NewLeads(store, publisher, validator, deps.Now),
@@ -70,7 +66,7 @@ func New(deps platform.Deps) (*Service, error) {
 		Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger,
 			Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now), Audit: audit, Cancelled: marketingv1.EventOperationCancelled},
 	}, deps.PageTokens),
-		reactions: reactions,
+		reactions: marketing.NewReactions(store, lifecycle, loyalty, publisher, deps.Now),
 		deps:      deps,
 	}, nil
 }

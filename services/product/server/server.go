@@ -54,10 +54,6 @@ func New(deps platform.Deps) (*Service, error) {
 	}
 	subs := product.NewSubscriptions(store, store, publisher, deps.Now)
 	usage := product.NewUsage(store, store, store, publisher, deps.Now)
-	// The reactions and the sweeps work on the reactions' client.
-	reactStore := redisstore.New(deps.ReactionsRedis(), deps.Keys)
-	reactSubs := product.NewSubscriptions(reactStore, reactStore, publisher, deps.Now)
-	reactUsage := product.NewUsage(reactStore, reactStore, reactStore, publisher, deps.Now)
 	audit := events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now}
 	return &Service{
 		rpc: rpc.New(rpc.UseCases{
@@ -70,9 +66,9 @@ func New(deps platform.Deps) (*Service, error) {
 				Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now), Audit: audit, Cancelled: productv1.EventOperationCancelled},
 			ImportStore: store,
 		}, deps.PageTokens),
-		subscriptions: reactSubs,
-		usage:         reactUsage,
-		merges:        product.NewMerges(reactStore, reactUsage),
+		subscriptions: subs,
+		usage:         usage,
+		merges:        product.NewMerges(store, usage),
 		deps:          deps,
 	}, nil
 }

@@ -79,9 +79,7 @@ func New(deps platform.Deps) (*Service, error) {
 	pricer := productclient.New(product)
 	opportunities := sales.NewOpportunities(env, pricer)
 	audit := events.Recorder{Publisher: env.Publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now}
-	reactEnv := env // the reactions work on the reactions' client
-	reactEnv.Store = redisstore.New(deps.ReactionsRedis(), deps.Keys)
-	return &Service{reactions: sales.NewReactions(reactEnv), known: known, redis: deps.Redis, rpc: rpc.New(rpc.UseCases{
+	return &Service{reactions: sales.NewReactions(env), known: known, redis: deps.Redis, rpc: rpc.New(rpc.UseCases{
 		Accounts:      sales.NewAccounts(env),
 		Conversions:   sales.NewConversions(env, registry, opportunities),
 		Pipelines:     sales.NewPipelines(env),

@@ -53,19 +53,17 @@ func New(deps platform.Deps) (*Service, error) {
 	products := productclient.New(func() (*grpc.ClientConn, error) { return deps.Dial("product") })
 	known := customerref.NewChecker(func() (*grpc.ClientConn, error) { return deps.Dial("marketing") }, customerref.DefaultSize, customerref.DefaultTTL)
 	tickets := support.NewTickets(store, known, products, publisher, validator, deps.Now)
-	// The merge reactions and the timed sweep work on the reactions' client.
-	reactStore := redisstore.New(deps.ReactionsRedis(), deps.Keys)
+	sweep := support.NewSweep(tickets)
 	return &Service{
 		rpc: rpc.New(rpc.UseCases{
 			Tickets: tickets,
 			Config:  support.NewConfig(store, publisher, validator, deps.Now),
 			Nps:     support.NewNps(store, known, publisher, deps.Now),
 			Stats:   support.NewStats(store),
-			Sweep:   support.NewSweep(tickets),
+			Sweep:   sweep,
 			Audit:   events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now},
 		}, deps.PageTokens),
-		sweep:  support.NewSweep(support.NewTickets(reactStore, known, products, publisher, validator, deps.Now)),
-		merges: support.NewMerges(reactStore), deps: deps, known: known,
+		sweep: sweep, merges: support.NewMerges(store), deps: deps, known: known,
 	}, nil
 }
 
