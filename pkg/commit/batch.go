@@ -67,20 +67,30 @@ func RunBatch(ctx context.Context, rdb redis.UniversalClient, writes []*Write) (
 	}
 	for from := 0; from < len(calls); from += batchPipeline {
 		part := calls[from:min(from+batchPipeline, len(calls))]
+		send := part
 		for attempt := 0; ; attempt++ {
-			_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for _, c := range part {
+			_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, c := range send {
 					c.cmd = p.EvalSha(ctx, batchScript.Hash(), c.keys, c.args...)
 				}
 				return nil
 			})
-			if err == nil || attempt > 0 || !redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// After a restart of Redis the script is not loaded: load it and send the calls that
+			// did not run, and only those. Another client may have loaded it while the pipeline
+			// ran, so the calls after that point did run, and a call must run once.
+			var again []*batchCall
+			for _, c := range send {
+				if redis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") {
+					again = append(again, c)
+				}
+			}
+			if len(again) == 0 || attempt > 0 {
 				break
 			}
-			// The first pipeline after a restart of Redis: load the script and send them again.
 			if lerr := batchScript.Load(ctx, rdb).Err(); lerr != nil {
 				return nil, fmt.Errorf("commit: %w", lerr)
 			}
+			send = again
 		}
 		for _, c := range part {
 			if err := c.results(errs); err != nil {

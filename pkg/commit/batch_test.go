@@ -229,6 +229,70 @@ func TestRunBatchAfterScriptFlush(t *testing.T) {
 	}
 }
 
+// loadMidPipeline is a hook that has Redis load the batch script after the first command of the
+// first pipeline of script calls, as another client's load landing while that pipeline runs would.
+type loadMidPipeline struct{ done bool }
+
+func (h *loadMidPipeline) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *loadMidPipeline) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *loadMidPipeline) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if h.done || len(cmds) < 2 || cmds[0].Name() != "evalsha" {
+			return next(ctx, cmds)
+		}
+		h.done = true
+		load := redis.NewStringCmd(ctx, "script", "load", commit.BatchScriptSource)
+		return next(ctx, append([]redis.Cmder{cmds[0], load}, cmds[1:]...))
+	}
+}
+
+// TestRunBatchRunsEachCallOnceWhenTheScriptArrivesMidPipeline: on a Redis without the script, a
+// pipeline's first call answers NOSCRIPT and, once another client has loaded it, the calls after
+// it run. Only the calls that did not run are sent again: the counter every write increments (an
+// effect with no check) counts each write once.
+func TestRunBatchRunsEachCallOnceWhenTheScriptArrivesMidPipeline(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	opts, err := redis.ParseURL(redistest.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	hook := &loadMidPipeline{}
+	rdb.AddHook(hook)
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	n := 3*commit.BatchWrites + 5 // four calls in one pipeline
+	writes := make([]*commit.Write, n)
+	for i := range writes {
+		writes[i] = commit.New().HIncrBy(f.scope.Key("stats"), "writes", 1).Append(f.scope.Stream(), []byte("e"))
+	}
+	errs, err := commit.RunBatch(ctx, rdb, writes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hook.done {
+		t.Fatal("the script was not loaded in the middle of a pipeline")
+	}
+	for i, werr := range errs {
+		if werr != nil {
+			t.Fatalf("write %d: %v", i, werr)
+		}
+	}
+	got, err := f.rdb.HGet(ctx, f.scope.Key("stats"), "writes").Int()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != n {
+		t.Errorf("counter: got %d, want %d (one per write)", got, n)
+	}
+	if e := xlen(t, f.rdb, f.scope.Stream()); e != int64(n) {
+		t.Errorf("events: got %d, want %d", e, n)
+	}
+}
+
 // TestRunBatchRefusesAWriteOnce: a write that failed to build, or already ran, keeps its error and
 // takes no part; an empty batch sends nothing.
 func TestRunBatchRefusesAWriteOnce(t *testing.T) {
