@@ -209,8 +209,57 @@ type pending[T any] struct {
 	replay bool
 }
 
-// all imports every row, one batch at a time.
+// InFlight is how many batches an import writes at once. The kind's reads and writes of one batch
+// keep Redis busy while crm plans the next and crm busy while Redis runs them, so on one batch at a
+// time each waited for the other. Batches hold distinct keys (the seen set drops a key's later
+// rows), and the kinds' upserts already take a concurrent write of the same record (a live
+// capture) as a contention to retry. Keys are claimed, and batches counted and checkpointed, in
+// file order: a checkpoint never covers a row not yet written.
+const InFlight = 4
+
+// all imports every row, up to InFlight batches at a time.
 func (r *run[T]) all(ctx context.Context, rows *rowReader) error {
+	var writing []*step[T] // in file order
+	// finish counts and checkpoints the oldest batch once it is written. After a failure the
+	// batches still being written are waited for (nothing writes after the operation ends) but
+	// not counted: the import resumes from the failed batch's first line.
+	var failed error
+	finish := func() {
+		st := writing[0]
+		writing = writing[1:]
+		<-st.done
+		if failed == nil {
+			failed = r.finish(ctx, st)
+		} else if errors.Is(failed, errCancelled) && st.err == nil {
+			// Cancelled: a batch already being written is still counted, as its rows are there.
+			_ = r.finish(ctx, st)
+		}
+	}
+	defer func() {
+		for len(writing) > 0 {
+			finish()
+		}
+	}()
+	send := func(batch []pending[T], last int64) error {
+		st, err := r.plan(ctx, batch, last)
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer close(st.done)
+			if len(st.apply) > 0 {
+				st.outcomes, st.err = r.apply(ctx, st.apply)
+			}
+		}()
+		writing = append(writing, st)
+		for len(writing) >= InFlight || (failed == nil && len(writing) > 0 && isDone(writing[0].done)) {
+			finish()
+			if failed != nil {
+				return failed
+			}
+		}
+		return failed
+	}
 	batch := make([]pending[T], 0, BatchSize)
 	var last int64
 	for {
@@ -241,20 +290,49 @@ func (r *run[T]) all(ctx context.Context, rows *rowReader) error {
 			}
 		}
 		if len(batch) == BatchSize {
-			if err := r.batch(ctx, batch, last); err != nil {
+			if err := send(batch, last); err != nil {
 				return err
 			}
-			batch = batch[:0]
+			batch = make([]pending[T], 0, BatchSize)
 		}
 	}
-	return r.batch(ctx, batch, last)
+	if err := send(batch, last); err != nil {
+		return err
+	}
+	for len(writing) > 0 && failed == nil {
+		finish()
+	}
+	return failed
 }
 
-// batch drops the rows whose key an earlier row had, applies the others and checkpoints; row
-// errors are counted in file order.
-func (r *run[T]) batch(ctx context.Context, batch []pending[T], last int64) error {
+func isDone(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// step is one batch on its way: planned in file order, written beside the next, finished in file
+// order.
+type step[T any] struct {
+	batch []pending[T]
+	last  int64
+	// errs are the rows dropped as duplicates of an earlier line; apply and lines the rows to
+	// write and their lines.
+	errs     map[int64]*typev1.ImportRowError
+	apply    []T
+	lines    []int64
+	done     chan struct{}
+	outcomes []Outcome
+	err      error
+}
+
+// plan drops the rows whose key an earlier row had (claiming the batch's keys in the seen set).
+func (r *run[T]) plan(ctx context.Context, batch []pending[T], last int64) (*step[T], error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	keyed := make([]pending[T], 0, len(batch))
 	for _, p := range batch {
@@ -264,45 +342,47 @@ func (r *run[T]) batch(ctx context.Context, batch []pending[T], last int64) erro
 	}
 	firsts, err := r.firstLines(ctx, keyed)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	errs := make(map[int64]*typev1.ImportRowError)
-	apply, lines := make([]T, 0, len(keyed)), make([]int64, 0, len(keyed))
+	st := &step[T]{batch: batch, last: last, errs: make(map[int64]*typev1.ImportRowError),
+		apply: make([]T, 0, len(keyed)), lines: make([]int64, 0, len(keyed)), done: make(chan struct{})}
 	for i, p := range keyed {
 		switch {
 		case p.replay:
 		case firsts[i] != p.line:
-			errs[p.line] = RowError("", ReasonDuplicate, fmt.Sprintf("the same %s as line %d", r.kind.KeyName, firsts[i]))
+			st.errs[p.line] = RowError("", ReasonDuplicate, fmt.Sprintf("the same %s as line %d", r.kind.KeyName, firsts[i]))
 		default:
-			apply, lines = append(apply, p.item), append(lines, p.line)
+			st.apply, st.lines = append(st.apply, p.item), append(st.lines, p.line)
 		}
 	}
-	if len(apply) > 0 {
-		outcomes, err := r.apply(ctx, apply)
-		if err != nil {
-			return err
-		}
-		for i, o := range outcomes {
-			switch o.Result {
-			case Created:
-				r.meta.Created++
-			case Updated:
-				r.meta.Updated++
-			case Skipped:
-				r.meta.Skipped++
-			default:
-				errs[lines[i]] = o.Err
-			}
+	return st, nil
+}
+
+// finish counts a written batch, its row errors in file order, and checkpoints.
+func (r *run[T]) finish(ctx context.Context, st *step[T]) error {
+	if st.err != nil {
+		return st.err
+	}
+	for i, o := range st.outcomes {
+		switch o.Result {
+		case Created:
+			r.meta.Created++
+		case Updated:
+			r.meta.Updated++
+		case Skipped:
+			r.meta.Skipped++
+		default:
+			st.errs[st.lines[i]] = o.Err
 		}
 	}
-	for _, p := range batch {
+	for _, p := range st.batch {
 		if p.err != nil {
 			r.fail(p.line, p.err)
-		} else if e := errs[p.line]; e != nil {
+		} else if e := st.errs[p.line]; e != nil {
 			r.fail(p.line, e)
 		}
 	}
-	r.meta.CheckpointLine = max(last, r.meta.GetCheckpointLine())
+	r.meta.CheckpointLine = max(st.last, r.meta.GetCheckpointLine())
 	cancelled, err := r.op.Checkpoint(ctx, r.meta)
 	if err != nil {
 		return err

@@ -1,0 +1,304 @@
+package importer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/grpc"
+
+	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/operations"
+	"github.com/crmcycle/crm/pkg/redistest"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+// fileStream is the server side of an Import RPC carrying one file in chunks.
+type fileStream struct {
+	grpc.ServerStream
+	ctx    context.Context
+	chunks []*typev1.ImportChunk
+	out    *longrunningpb.Operation
+}
+
+func (s *fileStream) Context() context.Context { return s.ctx }
+
+func (s *fileStream) Recv() (*typev1.ImportChunk, error) {
+	if len(s.chunks) == 0 {
+		return nil, io.EOF
+	}
+	c := s.chunks[0]
+	s.chunks = s.chunks[1:]
+	return c, nil
+}
+
+func (s *fileStream) SendAndClose(op *longrunningpb.Operation) error { s.out = op; return nil }
+
+// csvFile is a file of rows keys, a column "key", in chunks of 4 KiB.
+func csvFile(keys []string) []*typev1.ImportChunk {
+	data := []byte("key\n" + strings.Join(keys, "\n") + "\n")
+	var chunks []*typev1.ImportChunk
+	for len(data) > 0 {
+		n := min(len(data), 4096)
+		chunks = append(chunks, &typev1.ImportChunk{Data: data[:n]})
+		data = data[n:]
+	}
+	return chunks
+}
+
+// watchedKind is a kind whose Apply holds each batch until told, and checks, while batches are
+// being written, that the operation's checkpoint never covers a line of one not written yet.
+type watchedKind struct {
+	t       *testing.T
+	ops     *operations.Store
+	tenant  string
+	op      func() string // the operation's name, once started
+	release chan struct{} // one receive lets one batch's Apply return
+	fail    map[string]error
+
+	mu       sync.Mutex
+	writing  map[string]bool // the first key of each batch being written
+	most     int             // batches written at once, at most
+	lineOf   map[string]int64
+	applied  []string
+	problems []string
+}
+
+func (k *watchedKind) kind() Kind[string] {
+	return Kind[string]{
+		Name: "items", Columns: []string{"key"}, Required: []string{"key"},
+		Parse: func(r Row) (string, *typev1.ImportRowError) {
+			if r.Value("key") == "bad" {
+				return "", RowError("key", ReasonInvalidValue, "bad")
+			}
+			return r.Value("key"), nil
+		},
+		Key: func(s string) string { return s }, KeyName: "key",
+		Apply: k.apply,
+	}
+}
+
+// checkpoint is the operation's checkpoint line now.
+func (k *watchedKind) checkpoint(ctx context.Context) int64 {
+	op, err := k.ops.Get(ctx, k.tenant, k.op())
+	if err != nil {
+		k.t.Errorf("get operation: %v", err)
+		return 0
+	}
+	meta := &typev1.ImportMetadata{}
+	if err := op.GetMetadata().UnmarshalTo(meta); err != nil {
+		k.t.Errorf("metadata: %v", err)
+	}
+	return meta.GetCheckpointLine()
+}
+
+// check records a problem when the checkpoint covers the first line of a batch being written.
+func (k *watchedKind) check(ctx context.Context) {
+	cp := k.checkpoint(ctx)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for first := range k.writing {
+		if cp >= k.lineOf[first] {
+			k.problems = append(k.problems, fmt.Sprintf("checkpoint %d covers line %d, still being written", cp, k.lineOf[first]))
+		}
+	}
+}
+
+func (k *watchedKind) apply(ctx context.Context, _ string, items []string) ([]Outcome, error) {
+	first := items[0]
+	k.mu.Lock()
+	k.writing[first] = true
+	k.most = max(k.most, len(k.writing))
+	k.mu.Unlock()
+	k.check(ctx)
+	<-k.release
+	k.check(ctx)
+	k.mu.Lock()
+	delete(k.writing, first)
+	err := k.fail[first]
+	if err == nil {
+		k.applied = append(k.applied, items...)
+	}
+	k.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Outcome, len(items))
+	for i := range out {
+		out[i] = Outcome{Result: Created}
+	}
+	return out, nil
+}
+
+type importRun struct {
+	k    *watchedKind
+	done chan struct{}
+	err  error
+	meta *typev1.ImportMetadata
+}
+
+// startImport imports a file of keys (key i on line i+2) through Serve.
+func startImport(t *testing.T, keys []string, fail map[string]error) *importRun {
+	t.Helper()
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	space, err := keyspace.Open(ctx, rdb, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := redistest.Tenant(t)
+	ops := operations.New(rdb, space, "test", time.Now)
+	runner := &Runner{Redis: rdb, Keys: space, Ops: ops, Service: "test"}
+	var name string
+	var nameMu sync.Mutex
+	k := &watchedKind{t: t, ops: ops, tenant: tenant, release: make(chan struct{}), fail: fail,
+		writing: map[string]bool{}, lineOf: map[string]int64{}}
+	for i, key := range keys {
+		if _, seen := k.lineOf[key]; !seen {
+			k.lineOf[key] = int64(i + 2)
+		}
+	}
+	// The operation is the only one of its tenant: its name is read from the list once started.
+	k.op = func() string {
+		nameMu.Lock()
+		defer nameMu.Unlock()
+		if name == "" {
+			list, _, err := ops.List(ctx, tenant, 1, "")
+			if err != nil || len(list) != 1 {
+				t.Errorf("operations of the tenant: %v, %v", list, err)
+				return ""
+			}
+			name = list[0].GetName()
+		}
+		return name
+	}
+	stream := &fileStream{ctx: auth.WithPrincipal(ctx, auth.Principal{TenantID: tenant}), chunks: csvFile(keys)}
+	run := &importRun{k: k, done: make(chan struct{})}
+	go func() {
+		defer close(run.done)
+		run.err = Serve(runner, k.kind(), stream)
+		if stream.out != nil {
+			run.meta = &typev1.ImportMetadata{}
+			if err := stream.out.GetMetadata().UnmarshalTo(run.meta); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	return run
+}
+
+// releaseAll lets every batch's Apply return, one at a time, until the import ends.
+func (r *importRun) releaseAll(t *testing.T) {
+	t.Helper()
+	for {
+		select {
+		case r.k.release <- struct{}{}:
+		case <-r.done:
+			if r.err != nil {
+				t.Fatalf("import: %v", r.err)
+			}
+			return
+		}
+	}
+}
+
+func keysOf(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%06d", i)
+	}
+	return keys
+}
+
+func TestBatchesAreWrittenSideBySideAndCheckpointedInOrder(t *testing.T) {
+	keys := keysOf(BatchSize*(InFlight+3) + 7)
+	keys[3*BatchSize+1] = keys[1] // a duplicate of a row in the first batch
+	keys[2*BatchSize+5] = "bad"   // a row that does not parse
+	run := startImport(t, keys, nil)
+	// Every batch but the last waits in Apply until released: the runner must have InFlight of
+	// them in Apply at once before it waits for the first.
+	deadline := time.After(30 * time.Second)
+	for {
+		run.k.mu.Lock()
+		n := len(run.k.writing)
+		run.k.mu.Unlock()
+		if n == InFlight {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("%d batches written at once, want %d", n, InFlight)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	run.releaseAll(t)
+
+	if run.k.most != InFlight {
+		t.Errorf("at most %d batches written at once, want %d", run.k.most, InFlight)
+	}
+	if len(run.k.problems) > 0 {
+		t.Errorf("checkpoints ahead of the writes: %v", run.k.problems)
+	}
+	// An independent count: every key once, in its first line, the bad row and the duplicate failed.
+	want := map[string]bool{}
+	for _, key := range keys {
+		if key != "bad" {
+			want[key] = true
+		}
+	}
+	got := map[string]int{}
+	for _, key := range run.k.applied {
+		got[key]++
+	}
+	for key := range want {
+		if got[key] != 1 {
+			t.Errorf("key %s written %d times, want once", key, got[key])
+		}
+	}
+	m := run.meta
+	if m.GetState() != typev1.ImportState_IMPORT_STATE_SUCCEEDED || m.GetCreated() != int64(len(want)) ||
+		m.GetFailed() != 2 || m.GetRowsRead() != int64(len(keys)) || m.GetCheckpointLine() != int64(len(keys)+1) {
+		t.Errorf("metadata %v: want SUCCEEDED, %d created, 2 failed, %d read, checkpoint %d", m, len(want), len(keys), len(keys)+1)
+	}
+	// Row errors in file order: the bad row, then the duplicate.
+	if errs := m.GetErrors(); len(errs) != 2 || errs[0].GetLine() != int64(2*BatchSize+7) || errs[1].GetLine() != int64(3*BatchSize+3) ||
+		errs[1].GetReason() != ReasonDuplicate {
+		t.Errorf("row errors %v", errs)
+	}
+}
+
+func TestAFailedBatchEndsTheImportAtItsFirstLine(t *testing.T) {
+	keys := keysOf(BatchSize * (InFlight + 3))
+	failing := 2 // the third batch; the batches after it may be written already
+	run := startImport(t, keys, map[string]error{keys[failing*BatchSize]: apierr.New(apierr.Unavailable, "STORE_DOWN", "store down")})
+	run.releaseAll(t)
+
+	m := run.meta
+	if m.GetState() != typev1.ImportState_IMPORT_STATE_FAILED {
+		t.Fatalf("state %v, want FAILED", m.GetState())
+	}
+	// Counted and checkpointed: the batches before the failed one, no more.
+	if m.GetCreated() != int64(failing*BatchSize) || m.GetCheckpointLine() != int64(failing*BatchSize+1) ||
+		m.GetResumeFromLine() != int64(failing*BatchSize+2) {
+		t.Errorf("created %d, checkpoint %d, resume from %d; want %d, %d, %d", m.GetCreated(), m.GetCheckpointLine(),
+			m.GetResumeFromLine(), failing*BatchSize, failing*BatchSize+1, failing*BatchSize+2)
+	}
+	// Nothing is still being written once the operation has ended.
+	run.k.mu.Lock()
+	defer run.k.mu.Unlock()
+	if len(run.k.writing) != 0 {
+		t.Errorf("%d batches still in Apply after the import ended", len(run.k.writing))
+	}
+	if len(run.k.problems) > 0 {
+		t.Errorf("checkpoints ahead of the writes: %v", run.k.problems)
+	}
+}
