@@ -13,6 +13,7 @@ import (
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/flagenv"
 	"github.com/crmcycle/crm/pkg/grpcserver"
+	"github.com/crmcycle/crm/pkg/importer"
 	"github.com/crmcycle/crm/pkg/ratelimit"
 	"github.com/crmcycle/crm/pkg/redisconn"
 	integration "github.com/crmcycle/crm/services/integration/server"
@@ -37,7 +38,9 @@ type processConfig struct {
 	Bus           busConfig
 	RateLimit     ratelimit.Config
 	Integration   integration.Config
-	targetFlag    string
+	// ImportBatchesInFlight is how many batches one file import writes at once.
+	ImportBatchesInFlight int
+	targetFlag            string
 	// dev is crm dev's: the gateway joins the targets whenever the four stage services run in the
 	// process (or have an address), and runs without the integration service when it has none
 	// (its routes then answer 503 UNAVAILABLE, SERVICE_NOT_RUNNING), so the REST edge is there to
@@ -92,6 +95,7 @@ func (c *processConfig) registerFlags(fs *flag.FlagSet, withTarget bool) {
 	fs.BoolVar(&c.Integration.Webhooks.AllowPrivate, "webhook-allow-private", false, "let webhook endpoints be loopback, private or link-local addresses (tests and development; crm dev turns it on)")
 	fs.DurationVar(&c.Integration.Webhooks.Timeout, "webhook-timeout", 10*time.Second, "how long one webhook delivery attempt may take")
 	fs.IntVar(&c.Integration.Webhooks.Concurrency, "webhook-concurrency", 16, "attempts in flight per webhook endpoint per process")
+	fs.IntVar(&c.ImportBatchesInFlight, "import-batches-in-flight", importer.DefaultInFlight, "batches of 500 rows one file import writes at once: more is faster up to Redis' one core, and makes live calls wait longer behind the import")
 }
 
 // parse parses args, applies the environment and validates.
@@ -123,6 +127,9 @@ func (c *processConfig) parse(fs *flag.FlagSet, args []string) error {
 
 func (c *processConfig) validate() error {
 	errs := []error{c.GRPC.Validate(), c.Redis.Validate(), c.Bus.validate(), c.RateLimit.Validate()}
+	if c.ImportBatchesInFlight < 1 {
+		errs = append(errs, errors.New("--import-batches-in-flight must be at least 1"))
+	}
 	if c.runs(gatewayTarget) {
 		errs = append(errs, c.Gateway.Validate())
 		for _, s := range serviceTargets {

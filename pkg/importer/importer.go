@@ -123,6 +123,9 @@ type Runner struct {
 	// tenant's event history: the audit log shows who stopped which import.
 	Audit     events.Recorder
 	Cancelled eventv1.Type[*eventv1.OperationCancelled]
+	// InFlight is how many batches an import writes at once (0: DefaultInFlight). More is faster
+	// up to Redis' one core, and makes live calls wait longer behind the import's pipelines.
+	InFlight int
 }
 
 // Stream is the server side of an Import RPC.
@@ -209,16 +212,21 @@ type pending[T any] struct {
 	replay bool
 }
 
-// InFlight is how many batches an import writes at once. The kind's reads and writes of one batch
+// DefaultInFlight is how many batches an import writes at once unless Runner.InFlight says. The
+// kind's reads and writes of one batch
 // keep Redis busy while crm plans the next and crm busy while Redis runs them, so on one batch at a
 // time each waited for the other. Batches hold distinct keys (the seen set drops a key's later
 // rows), and the kinds' upserts already take a concurrent write of the same record (a live
 // capture) as a contention to retry. Keys are claimed, and batches counted and checkpointed, in
 // file order: a checkpoint never covers a row not yet written.
-const InFlight = 4
+const DefaultInFlight = 4
 
-// all imports every row, up to InFlight batches at a time.
+// all imports every row, up to the runner's InFlight batches at a time.
 func (r *run[T]) all(ctx context.Context, rows *rowReader) error {
+	inFlight := r.runner.InFlight
+	if inFlight <= 0 {
+		inFlight = DefaultInFlight
+	}
 	var writing []*step[T] // in file order
 	// finish counts and checkpoints the oldest batch once it is written. After a failure the
 	// batches still being written are waited for (nothing writes after the operation ends) but
@@ -252,7 +260,7 @@ func (r *run[T]) all(ctx context.Context, rows *rowReader) error {
 			}
 		}()
 		writing = append(writing, st)
-		for len(writing) >= InFlight || (failed == nil && len(writing) > 0 && isDone(writing[0].done)) {
+		for len(writing) >= inFlight || (failed == nil && len(writing) > 0 && isDone(writing[0].done)) {
 			finish()
 			if failed != nil {
 				return failed

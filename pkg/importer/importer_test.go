@@ -146,8 +146,8 @@ type importRun struct {
 	meta *typev1.ImportMetadata
 }
 
-// startImport imports a file of keys (key i on line i+2) through Serve.
-func startImport(t *testing.T, keys []string, fail map[string]error) *importRun {
+// startImport imports a file of keys (key i on line i+2) through Serve, inFlight batches at once.
+func startImport(t *testing.T, keys []string, fail map[string]error, inFlight int) *importRun {
 	t.Helper()
 	ctx := context.Background()
 	rdb := redistest.Client(t)
@@ -157,7 +157,7 @@ func startImport(t *testing.T, keys []string, fail map[string]error) *importRun 
 	}
 	tenant := redistest.Tenant(t)
 	ops := operations.New(rdb, space, "test", time.Now)
-	runner := &Runner{Redis: rdb, Keys: space, Ops: ops, Service: "test"}
+	runner := &Runner{Redis: rdb, Keys: space, Ops: ops, Service: "test", InFlight: inFlight}
 	var name string
 	var nameMu sync.Mutex
 	k := &watchedKind{t: t, ops: ops, tenant: tenant, release: make(chan struct{}), fail: fail,
@@ -220,54 +220,65 @@ func keysOf(n int) []string {
 }
 
 func TestBatchesAreWrittenSideBySideAndCheckpointedInOrder(t *testing.T) {
-	keys := keysOf(BatchSize*(InFlight+3) + 7)
+	for _, c := range []struct {
+		name           string
+		runner, expect int
+	}{{"default", 0, DefaultInFlight}, {"one at a time", 1, 1}, {"two", 2, 2}} {
+		t.Run(c.name, func(t *testing.T) { testSideBySide(t, c.runner, c.expect) })
+	}
+}
+
+// testSideBySide imports with Runner.InFlight set to inFlight, and expects want batches in Apply
+// at once.
+func testSideBySide(t *testing.T, inFlight, want int) {
+	keys := keysOf(BatchSize*(want+3) + 7)
 	keys[3*BatchSize+1] = keys[1] // a duplicate of a row in the first batch
 	keys[2*BatchSize+5] = "bad"   // a row that does not parse
-	run := startImport(t, keys, nil)
-	// Every batch but the last waits in Apply until released: the runner must have InFlight of
-	// them in Apply at once before it waits for the first.
+	run := startImport(t, keys, nil, inFlight)
+	// Every batch waits in Apply until released: the runner must have want of them in Apply at
+	// once before it waits for the first.
 	deadline := time.After(30 * time.Second)
 	for {
 		run.k.mu.Lock()
 		n := len(run.k.writing)
 		run.k.mu.Unlock()
-		if n == InFlight {
+		if n == want {
 			break
 		}
 		select {
 		case <-deadline:
-			t.Fatalf("%d batches written at once, want %d", n, InFlight)
+			t.Fatalf("%d batches written at once, want %d", n, want)
 		case <-time.After(time.Millisecond):
 		}
 	}
 	run.releaseAll(t)
 
-	if run.k.most != InFlight {
-		t.Errorf("at most %d batches written at once, want %d", run.k.most, InFlight)
+	if run.k.most != want {
+		t.Errorf("at most %d batches written at once, want %d", run.k.most, want)
 	}
 	if len(run.k.problems) > 0 {
 		t.Errorf("checkpoints ahead of the writes: %v", run.k.problems)
 	}
 	// An independent count: every key once, in its first line, the bad row and the duplicate failed.
-	want := map[string]bool{}
+	distinct := map[string]bool{}
 	for _, key := range keys {
 		if key != "bad" {
-			want[key] = true
+			distinct[key] = true
 		}
 	}
 	got := map[string]int{}
 	for _, key := range run.k.applied {
 		got[key]++
 	}
-	for key := range want {
+	for key := range distinct {
 		if got[key] != 1 {
 			t.Errorf("key %s written %d times, want once", key, got[key])
 		}
 	}
 	m := run.meta
-	if m.GetState() != typev1.ImportState_IMPORT_STATE_SUCCEEDED || m.GetCreated() != int64(len(want)) ||
+	if m.GetState() != typev1.ImportState_IMPORT_STATE_SUCCEEDED || m.GetCreated() != int64(len(distinct)) ||
 		m.GetFailed() != 2 || m.GetRowsRead() != int64(len(keys)) || m.GetCheckpointLine() != int64(len(keys)+1) {
-		t.Errorf("metadata %v: want SUCCEEDED, %d created, 2 failed, %d read, checkpoint %d", m, len(want), len(keys), len(keys)+1)
+		t.Errorf("metadata %v: want SUCCEEDED, %d created, 2 failed, %d read, checkpoint %d", m, len(distinct), len(keys), len(keys)+1)
 	}
 	// Row errors in file order: the bad row, then the duplicate.
 	if errs := m.GetErrors(); len(errs) != 2 || errs[0].GetLine() != int64(2*BatchSize+7) || errs[1].GetLine() != int64(3*BatchSize+3) ||
@@ -277,9 +288,9 @@ func TestBatchesAreWrittenSideBySideAndCheckpointedInOrder(t *testing.T) {
 }
 
 func TestAFailedBatchEndsTheImportAtItsFirstLine(t *testing.T) {
-	keys := keysOf(BatchSize * (InFlight + 3))
+	keys := keysOf(BatchSize * (DefaultInFlight + 3))
 	failing := 2 // the third batch; the batches after it may be written already
-	run := startImport(t, keys, map[string]error{keys[failing*BatchSize]: apierr.New(apierr.Unavailable, "STORE_DOWN", "store down")})
+	run := startImport(t, keys, map[string]error{keys[failing*BatchSize]: apierr.New(apierr.Unavailable, "STORE_DOWN", "store down")}, 0)
 	run.releaseAll(t)
 
 	m := run.meta

@@ -29,6 +29,9 @@ type Deps struct {
 	// process or remote: traced, with a deadline on every call and the caller's credential
 	// forwarded. It fails when the process knows no address for the service.
 	Dial func(service string) (*grpc.ClientConn, error)
+	// ImportBatchesInFlight is how many batches one file import writes at once (0: the
+	// importer's default).
+	ImportBatchesInFlight int
 }
 
 // Background is a service with work of its own beside its RPCs, such as a sweep on a timer. The
