@@ -213,9 +213,8 @@ type pending[T any] struct {
 }
 
 // DefaultInFlight is how many batches an import writes at once unless Runner.InFlight says. The
-// kind's reads and writes of one batch
-// keep Redis busy while crm plans the next and crm busy while Redis runs them, so on one batch at a
-// time each waited for the other. Batches hold distinct keys (the seen set drops a key's later
+// kind's reads and writes of one batch keep Redis busy while crm plans the next and crm busy while
+// Redis runs them, so on one batch at a time each waited for the other. Batches hold distinct keys (the seen set drops a key's later
 // rows), and the kinds' upserts already take a concurrent write of the same record (a live
 // capture) as a contention to retry. Keys are claimed, and batches counted and checkpointed, in
 // file order: a checkpoint never covers a row not yet written.
@@ -228,11 +227,11 @@ func (r *run[T]) all(ctx context.Context, rows *rowReader) error {
 		inFlight = DefaultInFlight
 	}
 	var writing []*step[T] // in file order
-	// finish counts and checkpoints the oldest batch once it is written. After a failure the
+	// finishOldest counts and checkpoints the oldest batch once it is written. After a failure the
 	// batches still being written are waited for (nothing writes after the operation ends) but
 	// not counted: the import resumes from the failed batch's first line.
 	var failed error
-	finish := func() {
+	finishOldest := func() {
 		st := writing[0]
 		writing = writing[1:]
 		<-st.done
@@ -245,7 +244,7 @@ func (r *run[T]) all(ctx context.Context, rows *rowReader) error {
 	}
 	defer func() {
 		for len(writing) > 0 {
-			finish()
+			finishOldest()
 		}
 	}()
 	send := func(batch []pending[T], last int64) error {
@@ -260,13 +259,14 @@ func (r *run[T]) all(ctx context.Context, rows *rowReader) error {
 			}
 		}()
 		writing = append(writing, st)
-		for len(writing) >= inFlight || (failed == nil && len(writing) > 0 && isDone(writing[0].done)) {
-			finish()
+		// Wait for the oldest when inFlight are being written; finish those already written.
+		for len(writing) > 0 && (len(writing) >= inFlight || isDone(writing[0].done)) {
+			finishOldest()
 			if failed != nil {
 				return failed
 			}
 		}
-		return failed
+		return nil
 	}
 	batch := make([]pending[T], 0, BatchSize)
 	var last int64
@@ -308,7 +308,7 @@ func (r *run[T]) all(ctx context.Context, rows *rowReader) error {
 		return err
 	}
 	for len(writing) > 0 && failed == nil {
-		finish()
+		finishOldest()
 	}
 	return failed
 }

@@ -63,6 +63,7 @@ type watchedKind struct {
 	tenant  string
 	op      func() string // the operation's name, once started
 	release chan struct{} // one receive lets one batch's Apply return
+	entered chan struct{} // a send each time a batch enters Apply
 	fail    map[string]error
 
 	mu       sync.Mutex
@@ -120,6 +121,7 @@ func (k *watchedKind) apply(ctx context.Context, _ string, items []string) ([]Ou
 	k.most = max(k.most, len(k.writing))
 	k.mu.Unlock()
 	k.check(ctx)
+	k.entered <- struct{}{}
 	<-k.release
 	k.check(ctx)
 	k.mu.Lock()
@@ -160,7 +162,7 @@ func startImport(t *testing.T, keys []string, fail map[string]error, inFlight in
 	runner := &Runner{Redis: rdb, Keys: space, Ops: ops, Service: "test", InFlight: inFlight}
 	var name string
 	var nameMu sync.Mutex
-	k := &watchedKind{t: t, ops: ops, tenant: tenant, release: make(chan struct{}), fail: fail,
+	k := &watchedKind{t: t, ops: ops, tenant: tenant, release: make(chan struct{}), entered: make(chan struct{}, 64), fail: fail,
 		writing: map[string]bool{}, lineOf: map[string]int64{}}
 	for i, key := range keys {
 		if _, seen := k.lineOf[key]; !seen {
@@ -238,17 +240,11 @@ func testSideBySide(t *testing.T, inFlight, want int) {
 	// Every batch waits in Apply until released: the runner must have want of them in Apply at
 	// once before it waits for the first.
 	deadline := time.After(30 * time.Second)
-	for {
-		run.k.mu.Lock()
-		n := len(run.k.writing)
-		run.k.mu.Unlock()
-		if n == want {
-			break
-		}
+	for n := 0; n < want; n++ {
 		select {
+		case <-run.k.entered:
 		case <-deadline:
 			t.Fatalf("%d batches written at once, want %d", n, want)
-		case <-time.After(time.Millisecond):
 		}
 	}
 	run.releaseAll(t)
