@@ -1,5 +1,6 @@
 // Package redisconn opens the Redis client every process shares: standalone, Sentinel or Cluster
-// from one URL, traced (tracing.go) and measured with redisotel.
+// from one URL, traced (tracing.go), measured with redisotel and by the round trips gRPC calls
+// make (roundtrips.go).
 package redisconn
 
 import (
@@ -66,6 +67,10 @@ func Open(ctx context.Context, cfg Config, tp trace.TracerProvider, mp metric.Me
 	// pings) make no spans.
 	instrumentTracing(rdb, tp)
 	if err := redisotel.InstrumentMetrics(rdb, redisotel.WithMeterProvider(mp)); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("redis: metrics: %w", err)
+	}
+	if err := instrumentRoundTrips(rdb, mp); err != nil {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("redis: metrics: %w", err)
 	}

@@ -81,6 +81,9 @@ type Options struct {
 	Background bool
 	// ClientTimeout bounds calls between services (default 5s).
 	ClientTimeout time.Duration
+	// AuthCacheTTL is how long an API key's lookup is cached (default 1s): a test that counts a
+	// call's round trips to Redis sets it longer than the test, so no lookup falls in its count.
+	AuthCacheTTL time.Duration
 	// Unreachable names services whose Dial gives a connection to an address nobody listens on.
 	Unreachable []string
 	// DropSpans makes spans as a process does but keeps none (Suite.Spans stays empty): for a
@@ -157,7 +160,10 @@ func Start(t testing.TB, opts Options) *Suite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authn := auth.NewAuthenticator(auth.NewStore(rdb), time.Second)
+	if opts.AuthCacheTTL == 0 {
+		opts.AuthCacheTTL = time.Second
+	}
+	authn := auth.NewAuthenticator(auth.NewStore(rdb), opts.AuthCacheTTL)
 	serverDeps := grpcserver.Deps{
 		Logger: logger, Telemetry: tel, Redis: rdb,
 		Authenticator: authn,

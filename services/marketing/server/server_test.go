@@ -3,16 +3,21 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/platform"
+	"github.com/crmcycle/crm/pkg/redisconn"
 	"github.com/crmcycle/crm/pkg/redistest"
 	"github.com/crmcycle/crm/pkg/servicetest"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
@@ -179,5 +184,96 @@ func eventually(t *testing.T, what string, check func() (bool, string)) {
 			t.Fatalf("%s did not happen; last state: %s", what, state)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A capture's round trips to Redis on the request path, as a running process counts them
+// (redisconn.RequestRoundTrips on crm's /metrics, which `make bench` reads): one for a new lead,
+// two for a known one (the refused create brings the lead back, then its touch), while
+// marketing's reactions to the captures (the consumer's reads and acknowledgements, the lifecycle
+// read of each lead.captured) go out on the same client and are not counted.
+func TestCaptureRoundTripsOnTheRequestPath(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	rdb, err := redisconn.Open(context.Background(), redisconn.Config{URL: redistest.URL()},
+		sdktrace.NewTracerProvider(), sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	sent := &redistest.Commands{}
+	rdb.AddHook(sent)
+	suite := servicetest.Start(t, servicetest.Options{Services: []servicetest.Builder{marketingService},
+		Redis: rdb, AuthCacheTTL: time.Hour})
+	tenant, key := suite.NewKey(t, "", "marketing.write")
+	client, ctx := marketingv1.NewMarketingServiceClient(suite.Conn), servicetest.WithKey(context.Background(), key)
+	capture := func(email string) {
+		t.Helper()
+		if _, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: email}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trips := func() int64 {
+		t.Helper()
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if m.Name != redisconn.RequestRoundTrips {
+					continue
+				}
+				for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
+					if method, _ := p.Attributes.Value("rpc.method"); method.AsString() == "CaptureLead" {
+						n += p.Value
+					}
+				}
+			}
+		}
+		return n
+	}
+	// drained waits until marketing's consumer has handled every event of the tenant's stream.
+	stream := suite.Deps.Keys.Scope("marketing", tenant).Stream()
+	drained := func() {
+		t.Helper()
+		eventually(t, "marketing's reactions to the captures", func() (bool, string) {
+			groups, err := rdb.XInfoGroups(context.Background(), stream).Result()
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, g := range groups {
+				if g.Name == "marketing" {
+					return g.Pending == 0 && g.Lag == 0, fmt.Sprintf("pending %d, lag %d", g.Pending, g.Lag)
+				}
+			}
+			return false, fmt.Sprintf("no marketing group in %v", groups)
+		})
+	}
+
+	capture("warm@example.com") // the key's lookup, the scoring rules, the script's load
+	drained()
+	before := trips()
+	sent.Take()
+	const n = 20
+	for i := range n {
+		capture(fmt.Sprintf("trips-%d@example.com", i))
+	}
+	drained()
+	if got := trips() - before; got != n {
+		t.Errorf("%d new-lead captures made %d round trips on the request path, want %d", n, got, n)
+	}
+	all := sent.Take()
+	if c := slices.Index(all, "xreadgroup"); c < 0 || len(all) <= n {
+		t.Errorf("the client sent %d commands (%v) during the captures, want the reactions' reads beside the %d writes", len(all), all, n)
+	}
+
+	before = trips()
+	for range n {
+		capture("WARM@example.com")
+	}
+	drained()
+	if got := trips() - before; got != 2*n {
+		t.Errorf("%d known-lead captures made %d round trips on the request path, want %d", n, got, 2*n)
 	}
 }
