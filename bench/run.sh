@@ -284,6 +284,10 @@ measure() {
   awk 'NR == FNR { v[$1] = $2; next } { printf "go_%s=%.0f\n", $1, $2 - v[$1] }' \
     "$WORK/$name.go0" "$WORK/$name.go1" >>"$WORK/$name.cpu"
 }
+request_trips() { # request_trips METHOD: crm's count of the round trips to Redis METHOD's calls made
+  curl -fsS "http://127.0.0.1:$ADMIN_PORT/metrics" 2>/dev/null | awk -v m="rpc_method=\"$1\"" '
+    $1 ~ /^crm_redis_request_round_trips_total\{/ && index($1, m) { n += $2 } END { printf "%d\n", n }'
+}
 go_metrics() { # the Go runtime counters of crm, as "name value" lines
   curl -fsS "http://127.0.0.1:$ADMIN_PORT/metrics" 2>/dev/null | awk '
     $1 == "go_memstats_alloc_bytes_total" { print "alloc_bytes", $2 + 0 }
@@ -506,7 +510,12 @@ monitor_run() { # monitor_run NAME CMD...: CMD (a sequential ghz run) under MONI
     [[ $i == 50 ]] && die "redis-cli monitor did not start"
     sleep 0.1
   done
+  local trips0
+  trips0="$(request_trips CaptureLead)"
   "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || die "$name: ghz failed: $(tail -n 5 "$WORK/$name.err")"
+  # The request path's own round trips, as crm counts them (crm_redis_request_round_trips_total):
+  # what the calls sent while they were served, not the reactions sharing their connections.
+  echo "$(( $(request_trips CaptureLead) - trips0 ))" >"$WORK/$name.trips"
   sleep 0.2 # let redis-cli write out the last lines; the calls themselves have all returned
   # Which connection is whose: crm names its request path's pool "crm" and the event bus' "crm-bus".
   "${RCLI[@]}" client list >"$WORK/$name.clients"
@@ -676,6 +685,6 @@ rc=${PIPESTATUS[0]}
 set -e
 # The raw results beside latest.txt, for a closer look (bench/results/ is not committed).
 rm -rf "$BENCH/results/raw" && mkdir -p "$BENCH/results/raw"
-cp "$WORK"/*.out "$WORK"/*.cpu "$WORK"/*.monitor "$WORK"/*.clients "$WORK"/*.tsv "$WORK"/*.results "$WORK"/mem.* "$WORK"/cmdstats.* "$WORK"/meta.env \
+cp "$WORK"/*.out "$WORK"/*.cpu "$WORK"/*.monitor "$WORK"/*.trips "$WORK"/*.clients "$WORK"/*.tsv "$WORK"/*.results "$WORK"/mem.* "$WORK"/cmdstats.* "$WORK"/meta.env \
   "$WORK"/crm.log "$WORK"/bus.err "$WORK"/bus.rc "$BENCH/results/raw/" 2>/dev/null || true
 [[ $rc -eq 0 ]] || { KEEP_WORK=1; exit "$rc"; }
