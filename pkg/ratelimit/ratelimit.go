@@ -73,6 +73,13 @@ const leaseTTL = time.Second
 // limit finds the next token further away than this and is refused at once.
 const maxWait = 200 * time.Millisecond
 
+// maxRefillWait is how long a call waits for Redis to grant its key tokens before it passes
+// without them. A Redis that holds commands without failing them (CLIENT PAUSE WRITE during a
+// failover, a stall) would otherwise hold each call for the whole I/O timeout here and again for
+// its own commands: two seconds to an honest 503 where DESIGN.md §8 gives one. Redis answers a
+// refill in well under a millisecond; this is for when it does not answer at all.
+const maxRefillWait = 250 * time.Millisecond
+
 // unavailableFor is how long calls pass without asking after Redis could not answer, so an outage
 // costs one timeout per key and second, not one per call.
 const unavailableFor = time.Second
@@ -142,7 +149,7 @@ func (l *Limiter) admit(ctx context.Context, key string) (time.Duration, error) 
 		case ls.refill != nil:
 			landed := ls.refill
 			l.mu.Unlock()
-			if err := wait(ctx, landed, nil); err != nil {
+			if ok, err := l.awaitRefill(ctx, landed); !ok || err != nil {
 				return 0, err
 			}
 			continue
@@ -163,31 +170,48 @@ func (l *Limiter) admit(ctx context.Context, key string) (time.Duration, error) 
 		landed := make(chan struct{})
 		ls.refill = landed
 		l.mu.Unlock()
-
-		res, err := l.limiter.AllowAtMost(ctx, key, l.limit, l.batch)
-
-		l.mu.Lock()
-		ls.refill = nil
-		close(landed)
-		now = l.now()
-		switch {
-		case err != nil && ctx.Err() != nil:
-			l.mu.Unlock()
-			return 0, ctx.Err()
-		case err != nil:
-			// The limiter protects, it does not gate: without Redis, calls pass for a while.
-			ls.passUntil = now.Add(unavailableFor)
-			l.mu.Unlock()
-			l.logger.WarnContext(ctx, "rate limit unavailable, letting calls through", "error", err)
-			return 0, nil
-		case res.Allowed > 0:
-			ls.tokens, ls.expires = res.Allowed-1, now.Add(leaseTTL)
-			l.mu.Unlock()
-			return 0, nil
+		// The refill is the key's, not this call's: it runs on when the call gives up waiting
+		// for it, and the calls that wait share what it brings.
+		go l.refill(context.WithoutCancel(ctx), key, ls, landed)
+		if ok, err := l.awaitRefill(ctx, landed); !ok || err != nil {
+			return 0, err
 		}
+	}
+}
+
+// refill asks Redis for up to a batch of key's tokens and records the answer in ls.
+func (l *Limiter) refill(ctx context.Context, key string, ls *lease, landed chan struct{}) {
+	res, err := l.limiter.AllowAtMost(ctx, key, l.limit, l.batch)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ls.refill = nil
+	close(landed)
+	now := l.now()
+	switch {
+	case err != nil:
+		// The limiter protects, it does not gate: without Redis, calls pass for a while.
+		ls.passUntil = now.Add(unavailableFor)
+		l.logger.WarnContext(ctx, "rate limit unavailable, letting calls through", "error", err)
+	case res.Allowed > 0:
+		ls.tokens, ls.expires = res.Allowed, now.Add(leaseTTL)
+	default:
 		// Come back when a whole batch has refilled, not for each token: one round trip per batch.
 		ls.nextAt = now.Add(res.RetryAfter + time.Duration(l.batch-1)*l.limit.Period/time.Duration(l.limit.Rate))
-		l.mu.Unlock()
+	}
+}
+
+// awaitRefill waits for a refill of the key's tokens to land, at most maxRefillWait: true when it
+// landed (look at the lease again), false when the call is to pass without it.
+func (l *Limiter) awaitRefill(ctx context.Context, landed <-chan struct{}) (bool, error) {
+	timer := time.NewTimer(maxRefillWait)
+	defer timer.Stop()
+	select {
+	case <-landed:
+		return true, nil
+	case <-timer.C:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
 	}
 }
 

@@ -181,3 +181,68 @@ func TestPassSkipsTheCharge(t *testing.T) {
 		}
 	}
 }
+
+// TestAStalledRedisDoesNotHoldTheCall: a Redis that holds the limiter's write without failing it
+// (CLIENT PAUSE WRITE, as during a failover) does not hold the call until the I/O timeout; the call
+// passes (the limiter protects, it does not gate) while the refill waits, and once Redis answers,
+// the refill lands and calls are charged again.
+func TestAStalledRedisDoesNotHoldTheCall(t *testing.T) {
+	srv := redistest.NewServer(t)
+	opts, err := redis.ParseURL(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.ReadTimeout = time.Minute // the stall outlasts the call: only the limiter's own bound ends its wait
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	l := newLimited(t, rdb, 1, 1)
+	bucket := "rate:crm:ratelimit:" + l.principal.TenantID + ":" + l.principal.KeyID // redis_rate prefixes "rate:"
+	admin := srv.Client(t)
+	if err := admin.Do(context.Background(), "client", "pause", "60000", "write").Err(); err != nil {
+		t.Fatal(err)
+	}
+	paused := true
+	unpause := func() {
+		if paused {
+			paused = false
+			if err := admin.Do(context.Background(), "client", "unpause").Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Cleanup(unpause)
+
+	if err := l.call(l.ctx); err != nil {
+		t.Fatalf("a call while Redis holds writes: %v, want it to pass", err)
+	}
+	// It passed before Redis ran the refill: the bucket is not written yet (a read, which a write
+	// pause lets through).
+	if n, err := admin.Exists(context.Background(), bucket).Result(); err != nil || n != 0 {
+		t.Fatalf("bucket exists = %d, %v: the call waited for Redis", n, err)
+	}
+	unpause()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := admin.Exists(context.Background(), bucket).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the refill never landed once Redis answered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The refill took the burst's one token: the next calls of a key at 1/s are refused.
+	refused := 0
+	for range 3 {
+		if err := l.call(l.ctx); err != nil {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("calls at once over the limit after Redis came back: none refused")
+	}
+}
