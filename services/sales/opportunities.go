@@ -220,7 +220,7 @@ func (o *Opportunities) AddLineItem(ctx context.Context, tenant, id string, in *
 	}
 	priced, err := o.pricer.Price(ctx, existing.GetCurrencyCode(), requestLines([]*OrderLine{in}))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, notSellableField(err, func(string) string { return "line_item.product_id" })
 	}
 	line := priced[0]
 	for range writeAttempts {

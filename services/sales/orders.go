@@ -68,7 +68,7 @@ func (o *Orders) Create(ctx context.Context, tenant string, in *Order) (*Order, 
 	currency := cmp.Or(in.GetCurrencyCode(), defaultCurrency)
 	lines, err := o.pricer.Price(ctx, currency, requestLines(in.GetLines()))
 	if err != nil {
-		return nil, err
+		return nil, notSellableField(err, func(line string) string { return "order.lines[" + line + "].product_id" })
 	}
 	total, err := linesTotal(currency, lines)
 	if err != nil {

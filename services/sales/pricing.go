@@ -16,6 +16,22 @@ var (
 	ErrProductUnavailable = apierr.New(apierr.Unavailable, "PRODUCT_UNAVAILABLE", "the product service cannot price the lines right now; retry")
 )
 
+// NotSellableLine is the metadata of ErrNotSellable that holds the number of the line (from 0)
+// that cannot be sold.
+const NotSellableLine = "line"
+
+// notSellableField names, in an ErrNotSellable from the Pricer, the request's field of the line
+// that cannot be sold: field gives it from the line's number.
+func notSellableField(err error, field func(line string) string) error {
+	e, ok := apierr.As(err)
+	if !ok || !errors.Is(err, ErrNotSellable) || e.Metadata[NotSellableLine] == "" {
+		return err
+	}
+	c := *e
+	c.Fields = []apierr.FieldViolation{{Field: field(e.Metadata[NotSellableLine]), Description: e.Message}}
+	return &c
+}
+
 // Pricer prices lines at the catalog's current prices: it fills each line's SKU, name, unit
 // price, total and recurring flag. ErrNotSellable (with the product's explanation) or
 // ErrProductUnavailable.

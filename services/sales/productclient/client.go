@@ -7,6 +7,7 @@ import (
 	"context"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -76,9 +77,16 @@ func (c *Client) quote(ctx context.Context, req *productv1.QuoteLineItemsRequest
 	}
 	switch status.Code(err) {
 	case codes.FailedPrecondition, codes.NotFound, codes.InvalidArgument:
-		// The product service's message names the line; it is written for clients.
+		// The product service's message names the line; it is written for clients. The line's
+		// number goes on, for the caller to name the field of its own request.
+		st := status.Convert(err)
 		e := *sales.ErrNotSellable
-		e.Message = status.Convert(err).Message()
+		e.Message = st.Message()
+		for _, d := range st.Details() {
+			if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetMetadata()["line"] != "" {
+				return nil, e.With(sales.NotSellableLine, info.GetMetadata()["line"])
+			}
+		}
 		return nil, &e
 	}
 	return nil, sales.ErrProductUnavailable.Wrap(err)

@@ -2,10 +2,12 @@ package rpc_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 
 	"github.com/google/uuid"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -224,7 +226,12 @@ func (f *catalogFake) QuoteLineItems(ctx context.Context, req *productv1.QuoteLi
 		p := f.products[record{tenant, it.GetProductId()}]
 		unit := priceIn(p, req.GetCurrencyCode())
 		if p == nil || p.GetArchiveTime() != nil || unit == nil {
-			return nil, status.Errorf(codes.FailedPrecondition, "line %d: the product cannot be quoted", i)
+			st, err := status.New(codes.FailedPrecondition, fmt.Sprintf("line %d: the product cannot be quoted", i)).WithDetails(
+				&errdetails.ErrorInfo{Reason: "PRODUCT_NOT_QUOTABLE", Domain: "product.crm", Metadata: map[string]string{"line": fmt.Sprint(i)}})
+			if err != nil {
+				return nil, err
+			}
+			return nil, st.Err()
 		}
 		// Tests quote small amounts: nanos in an int64 are exact.
 		total := (unit.GetUnits()*1e9 + int64(unit.GetNanos())) * it.GetQuantity() * int64(100-it.GetDiscountPercent()) / 100

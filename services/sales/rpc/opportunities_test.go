@@ -146,7 +146,10 @@ func TestOpportunitiesOverREST(t *testing.T) {
 	archived := sys.catalog.add(tenant, "OLD", "Old", productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME)
 	sys.catalog.archive(tenant, archived)
 	for _, p := range []string{archived, "0190a0c1-0000-7000-8000-000000000000"} {
-		sys.Fails(t, http.MethodPost, "/v1/opportunities/"+id+"/lineItems", key, fmt.Sprintf(`{"productId":%q,"quantity":1}`, p), http.StatusBadRequest, "FAILED_PRECONDITION")
+		r := sys.Do(t, http.MethodPost, "/v1/opportunities/"+id+"/lineItems", key, []byte(fmt.Sprintf(`{"productId":%q,"quantity":1}`, p)))
+		if r.Status != http.StatusBadRequest || r.ErrorStatus(t) != "FAILED_PRECONDITION" || !slices.Equal(r.FieldViolations(t), []string{"lineItem.productId"}) {
+			t.Fatalf("a line of product %s: %d %s, want 400 FAILED_PRECONDITION naming lineItem.productId", p, r.Status, r.Body)
+		}
 	}
 	sys.Fails(t, http.MethodPost, "/v1/opportunities/"+id+"/lineItems", key, fmt.Sprintf(`{"productId":%q,"quantity":0}`, product), http.StatusBadRequest, "INVALID_ARGUMENT")
 

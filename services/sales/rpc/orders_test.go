@@ -57,8 +57,13 @@ func TestDirectOrdersOverREST(t *testing.T) {
 
 	sys.Fails(t, http.MethodPost, "/v1/orders", key, fmt.Sprintf(`{"customerId":"0190a0c1-0000-7000-8000-000000000000","lines":[{"productId":%q,"quantity":1}]}`, product),
 		http.StatusNotFound, "NOT_FOUND")
-	sys.Fails(t, http.MethodPost, "/v1/orders", key, fmt.Sprintf(`{"customerId":%q,"lines":[{"productId":"0190a0c1-0000-7000-8000-000000000000","quantity":1}]}`, customer),
-		http.StatusBadRequest, "FAILED_PRECONDITION")
+	// An unknown product names the line's field, as a bad field does.
+	unknown := sys.Do(t, http.MethodPost, "/v1/orders", key, []byte(fmt.Sprintf(
+		`{"customerId":%q,"lines":[{"productId":%q,"quantity":1},{"productId":"0190a0c1-0000-7000-8000-000000000000","quantity":1}]}`, customer, product)))
+	if unknown.Status != http.StatusBadRequest || unknown.ErrorStatus(t) != "FAILED_PRECONDITION" ||
+		!slices.Equal(unknown.FieldViolations(t), []string{"order.lines[1].productId"}) {
+		t.Fatalf("an order with an unknown product: %d %s, want 400 FAILED_PRECONDITION naming order.lines[1].productId", unknown.Status, unknown.Body)
+	}
 	sys.Fails(t, http.MethodPost, "/v1/orders", key, fmt.Sprintf(`{"customerId":%q,"lines":[]}`, customer), http.StatusBadRequest, "INVALID_ARGUMENT")
 	sys.Fails(t, http.MethodGet, "/v1/orders?filter="+url.QueryEscape(`total > 3`), key, "", http.StatusBadRequest, "INVALID_ARGUMENT")
 	sys.Fails(t, http.MethodGet, "/v1/orders/0190a0c1-0000-7000-8000-000000000000", key, "", http.StatusNotFound, "NOT_FOUND")
