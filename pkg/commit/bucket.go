@@ -135,7 +135,7 @@ func bucketMembers(ctx context.Context, rdb redis.UniversalClient, r Range) (pag
 	if r.After != "" {
 		args = append(args, r.After)
 	}
-	members, err := bucketReadScript.Run(ctx, rdb, []string{r.Index}, args...).StringSlice()
+	members, err := bucketReadScript.RunRO(ctx, rdb, []string{r.Index}, args...).StringSlice()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return page.Page[string]{}, fmt.Errorf("commit: page of %s: %w", r.Index, err)
 	}
@@ -149,9 +149,9 @@ func bucketMembers(ctx context.Context, rdb redis.UniversalClient, r Range) (pag
 // later): one script call that sums its buckets, O(members / 64).
 func BucketCount(ctx context.Context, c redis.Cmdable, index string) *redis.Cmd {
 	if _, queued := c.(redis.Pipeliner); queued {
-		return bucketReadScript.Eval(ctx, c, []string{index}, "count")
+		return bucketReadScript.EvalRO(ctx, c, []string{index}, "count")
 	}
-	return bucketReadScript.Run(ctx, c, []string{index}, "count")
+	return bucketReadScript.RunRO(ctx, c, []string{index}, "count")
 }
 
 // BucketOwners reads the owners of values in a bucketed unique index, "" for a value nobody owns:
@@ -165,7 +165,7 @@ func BucketOwners(ctx context.Context, rdb redis.UniversalClient, index string, 
 	for _, v := range values {
 		args = append(args, uniqueKey(v))
 	}
-	raw, err := bucketReadScript.Run(ctx, rdb, []string{index}, args...).Slice()
+	raw, err := bucketReadScript.RunRO(ctx, rdb, []string{index}, args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("commit: owners in %s: %w", index, err)
 	}

@@ -111,7 +111,7 @@ func byScore(ctx context.Context, rdb redis.UniversalClient, r Range) (page.Page
 		}
 		args = append(args, score, member)
 	}
-	reply, err := pageScript.Run(ctx, rdb, []string{r.Index}, args...).StringSlice()
+	reply, err := pageScript.RunRO(ctx, rdb, []string{r.Index}, args...).StringSlice()
 	if err != nil {
 		return page.Page[string]{}, fmt.Errorf("commit: page of %s: %w", r.Index, err)
 	}

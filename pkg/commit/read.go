@@ -39,33 +39,19 @@ type Stored struct {
 
 // Read reads the resource at key through c: a client, or a pipeline to run later. A record is a
 // string (see Put) or, in the old layout, a hash {d, v}: read.lua reads either, so the read is one
-// command. On a pipeline the script goes as EVAL (a queued EVALSHA could not fall back to EVAL if
-// Redis had lost its script cache).
+// command. On a pipeline the script goes as EVAL_RO (a queued EVALSHA_RO could not fall back if
+// Redis had lost its script cache). Every read script of this package goes as a read-only call
+// (EVALSHA_RO, EVAL_RO): Redis serves those while it holds writes (CLIENT PAUSE WRITE, as in a
+// failover), where a plain EVALSHA of a script that only reads waited with the writes.
 func Read(ctx context.Context, c redis.Cmdable, key string) Stored {
 	return Stored{key: key, cmd: readRecords(ctx, c, []string{key})}
 }
 
-// IsRecordRead reports whether cmd is a record read (Read, GetMany): the read script, for tests
-// that count what a call costs.
-func IsRecordRead(cmd redis.Cmder) bool {
-	args := cmd.Args()
-	if len(args) < 2 {
-		return false
-	}
-	switch cmd.Name() {
-	case "evalsha":
-		return args[1] == readScript.Hash()
-	case "eval":
-		return args[1] == readSource
-	}
-	return false
-}
-
 func readRecords(ctx context.Context, c redis.Cmdable, keys []string) *redis.Cmd {
 	if _, queued := c.(redis.Pipeliner); queued {
-		return readScript.Eval(ctx, c, keys)
+		return readScript.EvalRO(ctx, c, keys)
 	}
-	return readScript.Run(ctx, c, keys)
+	return readScript.RunRO(ctx, c, keys)
 }
 
 // record is the stored record: its version and data; ok false when there is none.

@@ -5,8 +5,6 @@ import (
 	"sync"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/crmcycle/crm/pkg/commit"
 )
 
 // Commands records the commands a client sends, by name and in order (a pipeline's one by one),
@@ -19,7 +17,6 @@ type Commands struct {
 	mu    sync.Mutex
 	names []string
 	trips int // round trips: a pipeline is one
-	reads int // record reads among the scripts
 }
 
 var _ redis.Hook = (*Commands)(nil)
@@ -60,14 +57,9 @@ func (c *Commands) Count(name string) int {
 	return n
 }
 
-// Scripts is how many write scripts (EVALSHA or EVAL: each one atomic write) were run so far; a
-// record read (pkg/commit's read script) is not one.
-func (c *Commands) Scripts() int {
-	n := c.Count("evalsha") + c.Count("eval")
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return n - c.reads
-}
+// Scripts is how many write scripts (EVALSHA or EVAL: each one atomic write) were run so far; the
+// read scripts go as EVALSHA_RO or EVAL_RO and are not counted.
+func (c *Commands) Scripts() int { return c.Count("evalsha") + c.Count("eval") }
 
 func (c *Commands) record(cmds ...redis.Cmder) {
 	c.mu.Lock()
@@ -79,9 +71,6 @@ func (c *Commands) record(cmds ...redis.Cmder) {
 		}
 		counted = true
 		c.names = append(c.names, cmd.Name())
-		if commit.IsRecordRead(cmd) {
-			c.reads++
-		}
 	}
 	if counted {
 		c.trips++
@@ -106,6 +95,6 @@ func (c *Commands) Take() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := c.names
-	c.names, c.trips, c.reads = nil, 0, 0
+	c.names, c.trips = nil, 0
 	return out
 }

@@ -421,7 +421,7 @@ return redis.call('HGET', KEYS[2], customer)`)
 // leadByExternalID is the page of the lead of the person with the external id, if it has the
 // filter's other field: two round trips.
 func (s *Store) leadByExternalID(ctx context.Context, k leadKeys, f marketing.LeadFilter, after string) (page.Page[*marketing.Lead], error) {
-	id, err := leadOfExternalID.Run(ctx, s.rdb, []string{k.customerExternal(), k.customerLeads()}, f.ExternalID).Text()
+	id, err := leadOfExternalID.RunRO(ctx, s.rdb, []string{k.customerExternal(), k.customerLeads()}, f.ExternalID).Text()
 	if errors.Is(err, redis.Nil) || after != "" {
 		return page.Page[*marketing.Lead]{}, nil
 	}
