@@ -196,10 +196,13 @@ func (c *Consumer) runPartition(ctx context.Context, p int) {
 	stream := c.keys.Stream(c.sub.Producer, p)
 	defer c.leases.release(p)
 	var part partition
+	backoff := c.cfg.RetryBackoff
 	for ctx.Err() == nil {
 		held, fresh, err := c.leases.hold(ctx, p)
 		if err != nil {
-			c.logger.WarnContext(ctx, "events: lease", "stream", stream, "group", c.sub.Group, "error", err)
+			c.logRepeated(ctx, &part.leaseErrs, "events: lease", stream, err)
+		} else {
+			part.leaseErrs = repeats{}
 		}
 		if !held {
 			pause(ctx, c.cfg.LeaseTTL/4)
@@ -208,12 +211,85 @@ func (c *Consumer) runPartition(ctx context.Context, p int) {
 		if fresh {
 			part.checkPending = true // a takeover: the last holder may have left entries unacknowledged
 		}
-		if err := c.step(ctx, stream, &part); err != nil && ctx.Err() == nil {
-			c.logger.WarnContext(ctx, "events: read", "stream", stream, "group", c.sub.Group, "error", err)
+		err = c.step(ctx, stream, &part)
+		// NOGROUP: the group is gone; UNBLOCKED: a read blocked when its stream or group went.
+		if redis.HasErrorPrefix(err, "NOGROUP") || redis.HasErrorPrefix(err, "UNBLOCKED") {
+			err = c.recreateGroup(ctx, stream, p, err)
+		}
+		switch {
+		case err == nil:
+			part.readErrs, backoff = repeats{}, c.cfg.RetryBackoff
+		case ctx.Err() == nil:
+			c.logRepeated(ctx, &part.readErrs, "events: read", stream, err)
 			part.checkPending = true
-			pause(ctx, c.cfg.RetryBackoff)
+			// Doubling up to a quarter lease: a persistent error (Redis away, a group missing until
+			// the store is re-initialized) hits every partition of every group, 208 readers in
+			// crm, which at a fixed 100 ms made 2,000 reads (and log lines) a second. A lease is
+			// renewed every quarter, so it stays held meanwhile.
+			pause(ctx, backoff)
+			backoff = min(backoff*2, max(c.cfg.RetryBackoff, c.cfg.LeaseTTL/4))
 		}
 	}
+}
+
+// recreateGroupScript creates the group on a stream that lost it, if the stream's partition is
+// initialized (its marker, pkg/keyspace, shares the stream's slot): 1 created, 2 another consumer
+// did, 0 not initialized. Redis lost its data (or an operator deleted the group) while the
+// consumer ran; until `crm admin redis init` no write lands in the partition, so the group waits
+// for it rather than make keys in a store an operator may be restoring. It starts from "0": after a
+// loss the stream holds only what was written since init, all of it for the group; after a group
+// alone was deleted, the group is delivered the stream's retained entries again, which the
+// handlers' redelivery guards (Guard, kept longer than any entry) make no-ops, where "$" would
+// drop whatever was written between the loss and the re-creation.
+var recreateGroupScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local r = redis.pcall('XGROUP', 'CREATE', KEYS[2], ARGV[1], '0', 'MKSTREAM')
+if type(r) == 'table' and r.err then
+  if string.sub(r.err, 1, 9) == 'BUSYGROUP' then return 2 end
+  return r
+end
+return 1`)
+
+// recreateGroup answers nogroup, the error a step of partition p got as its group was gone: nil once
+// the group is back, else the error to log and back off on.
+func (c *Consumer) recreateGroup(ctx context.Context, stream string, p int, nogroup error) error {
+	n, err := recreateGroupScript.Run(ctx, c.rdb, []string{keyspace.MarkerKey("p" + strconv.Itoa(p)), stream}, c.sub.Group).Int()
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w; re-creating the group: %w", nogroup, err)
+	case n == 0:
+		// One text whichever command met NOGROUP, so that logRepeated sees one recurring error.
+		return fmt.Errorf("NOGROUP: group %s is gone and the partition is not initialized; it is re-created after crm admin redis init", c.sub.Group)
+	case n == 1:
+		c.logger.WarnContext(ctx, "events: consumer group re-created", "stream", stream, "group", c.sub.Group, "from", "0")
+	}
+	return nil
+}
+
+// repeatLogEvery is how often a partition's reader logs an error that keeps recurring.
+const repeatLogEvery = time.Minute
+
+// repeats is what a partition's reader logged last of one kind (read, lease), so that an error
+// recurring on every attempt is logged when it first occurs and then once every repeatLogEvery,
+// with how often it recurred meanwhile, not on every attempt.
+type repeats struct {
+	err    string
+	logged time.Time
+	n      int
+}
+
+func (c *Consumer) logRepeated(ctx context.Context, r *repeats, msg, stream string, err error) {
+	now := time.Now()
+	if text := err.Error(); text != r.err || now.Sub(r.logged) >= repeatLogEvery {
+		args := []any{"stream", stream, "group", c.sub.Group, "error", err}
+		if text == r.err {
+			args = append(args, "repeated", r.n)
+		}
+		c.logger.WarnContext(ctx, msg, args...)
+		*r = repeats{err: text, logged: now}
+		return
+	}
+	r.n++
 }
 
 // partition is what a consumer remembers of a partition it reads.
@@ -224,6 +300,8 @@ type partition struct {
 	// still looks once every ClaimIdle, in case an acknowledgement was lost without an error.
 	checkPending bool
 	checked      time.Time
+	// readErrs and leaseErrs keep recurring errors from flooding the log (logRepeated).
+	readErrs, leaseErrs repeats
 }
 
 // step handles one batch: unacknowledged entries first (left by a consumer that stopped), so the
