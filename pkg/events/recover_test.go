@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -42,22 +43,25 @@ func (l *logLines) count(s string) int {
 	return n
 }
 
-// noGroups counts the NOGROUP replies a client gets.
-type noGroups struct{ n atomic.Int64 }
+// failures counts the NOGROUP replies a client gets, and the commands that fail without a reply
+// (Redis unreachable).
+type failures struct{ nogroup, unreachable atomic.Int64 }
 
-func (g *noGroups) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (f *failures) DialHook(next redis.DialHook) redis.DialHook { return next }
 
-func (g *noGroups) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (f *failures) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
 		if redis.HasErrorPrefix(err, "NOGROUP") {
-			g.n.Add(1)
+			f.nogroup.Add(1)
+		} else if _, reply := errors.AsType[redis.Error](err); err != nil && !reply {
+			f.unreachable.Add(1)
 		}
 		return err
 	}
 }
 
-func (g *noGroups) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (f *failures) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
 }
 
@@ -78,17 +82,45 @@ func startLoggingConsumer(t *testing.T, b backend, cfg events.ConsumerConfig, su
 	})
 }
 
-// Redis loses its data under running consumers (a restart without persistence): their groups are
-// gone, and every read is NOGROUP until an operator re-initializes the store. Meanwhile each
-// partition's reader logs the error once, not on every read; after `crm admin redis init`
-// (keyspace.Open) the consumers re-create their groups, each partition's once although two
-// consumers race for it, and handle what is written from then on.
+// Redis loses its data under running consumers, flushed or restarted without persistence: their
+// groups are gone, and every read is NOGROUP until an operator re-initializes the store. Meanwhile
+// each partition's reader logs an error when it first occurs, not on every attempt (nor does it
+// while Redis is down); after `crm admin redis init` (keyspace.Open) the consumers re-create their
+// groups, each partition's once although two consumers race for it, and handle what is written
+// from then on.
 func TestConsumersRecreateTheirGroupsAfterRedisLostItsData(t *testing.T) {
+	t.Run("flushed", func(t *testing.T) {
+		testLostData(t, func(t *testing.T, srv *redistest.Server, rdb *redis.Client, f *failures, log *logLines) {
+			if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+	t.Run("restarted", func(t *testing.T) {
+		testLostData(t, func(t *testing.T, srv *redistest.Server, rdb *redis.Client, f *failures, log *logLines) {
+			srv.Stop()
+			// Ten failed attempts a reader (2 consumers, a reader a partition each): a line each
+			// before the fix.
+			eventually(t, 20*time.Second, "attempts failing while Redis is down", func() bool {
+				return f.unreachable.Load() >= 2*10*partitions
+			})
+			// A reader's failures while Redis is down are a few texts (the read cut off, the
+			// refused dial), each logged once.
+			if n := log.count("events: read") + log.count("events: lease"); n == 0 || n > 2*4*partitions {
+				t.Fatalf("%d read and lease errors logged for %d failed commands, want 1 to %d:\n%s",
+					n, f.unreachable.Load(), 2*4*partitions, log)
+			}
+			srv.Start(t)
+		})
+	})
+}
+
+func testLostData(t *testing.T, lose func(t *testing.T, srv *redistest.Server, rdb *redis.Client, f *failures, log *logLines)) {
 	ctx := context.Background()
-	srv := redistest.NewServer(t) // its own: the test flushes it
+	srv := redistest.NewServer(t) // its own: the test loses its data
 	rdb := srv.Client(t)
-	var nogroup noGroups
-	rdb.AddHook(&nogroup)
+	var failed failures
+	rdb.AddHook(&failed)
 	keys, err := keyspace.Open(ctx, rdb, partitions)
 	if err != nil {
 		t.Fatal(err)
@@ -106,16 +138,16 @@ func TestConsumersRecreateTheirGroupsAfterRedisLostItsData(t *testing.T) {
 		return effects(t, b, group, tenant)[before.GetId()] == "1"
 	})
 
-	if err := rdb.FlushAll(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
+	lose(t, srv, rdb, &failed, &log)
+	logged := log.count("events: read")
 	// Ten failed reads a partition: as many log lines as that, or thousands at the 1 ms
 	// RetryBackoff, before the fix.
-	eventually(t, 20*time.Second, "reads failing with NOGROUP", func() bool { return nogroup.n.Load() >= 10*partitions })
+	nogroups := failed.nogroup.Load()
+	eventually(t, 20*time.Second, "reads failing with NOGROUP", func() bool { return failed.nogroup.Load()-nogroups >= 10*partitions })
 	// A partition's reader logs the error when it first occurs; each partition may change hands
 	// once as the leases, gone too, are taken again.
-	if n := log.count("events: read"); n == 0 || n > 2*partitions {
-		t.Fatalf("%d read errors logged for %d NOGROUP replies, want 1 to %d:\n%s", n, nogroup.n.Load(), 2*partitions, log.String())
+	if n := log.count("events: read") - logged; n == 0 || n > 2*partitions {
+		t.Fatalf("%d read errors logged for %d NOGROUP replies, want 1 to %d:\n%s", n, failed.nogroup.Load()-nogroups, 2*partitions, &log)
 	}
 	if n := log.count("events: consumer group re-created"); n != 0 {
 		t.Fatalf("%d groups re-created before the store was initialized", n)
