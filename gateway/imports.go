@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/crmcycle/crm/pkg/pagesize"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
@@ -245,22 +247,51 @@ func (im *imports) serveOperations(w http.ResponseWriter, r *http.Request) {
 	writeProto(w, http.StatusOK, op)
 }
 
-// list merges the newest operations of every importing service (pageSize of each, 100 at most).
+// opsServices are the services whose operations GET /v1/operations merges.
+var opsServices = []string{"marketing", "sales", "product"}
+
+// list merges the services' operations, newest first (by creation time, then id: the order of
+// each service's list). A service's page token is a position in that order, bound to the tenant
+// and a method name every service shares (operations.ListMethod), so one token continues all
+// three lists. Each service is asked for a third of the page; the page ends on the newest last
+// operation of a full service page (a service that has more): down to there every service has
+// sent all it holds, and that service's token continues after it. So a page may hold fewer than
+// pageSize (AIP-158), at least a third of it until the end. Under 3, each service is asked for
+// one and the page is the newest pageSize of them: each is its service's full page and carries
+// its token.
 func (im *imports) list(ctx context.Context, w http.ResponseWriter, r *http.Request) {
-	size := 20
+	req := &longrunningpb.ListOperationsRequest{Name: "operations"}
 	for name, v := range r.URL.Query() {
-		n, err := strconv.Atoi(v[0])
-		if name != "pageSize" || err != nil || n < 1 || n > 100 {
-			clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, name, "the list takes pageSize (1 to 100)")
+		switch name {
+		case "pageSize":
+			n, err := strconv.ParseInt(v[0], 10, 32)
+			if err != nil || n < 0 {
+				clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, name, "must be a whole number, 0 or more")
+				return
+			}
+			req.PageSize = int32(n)
+		case "pageToken":
+			req.PageToken = v[0]
+		case "filter":
+			req.Filter = v[0] // the services refuse one: no index serves it
+		default:
+			clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, name, "the list takes pageSize, pageToken and filter")
 			return
 		}
-		size = n
 	}
-	out := &longrunningpb.ListOperationsResponse{}
+	size := pagesize.Of(req.PageSize)
+	req.PageSize = int32(max(1, size/len(opsServices)))
+	type listed struct {
+		op    *longrunningpb.Operation
+		at    int64  // creation time, ms
+		id    string // the name's id
+		token string // its service's next page token when it ends a full page
+	}
+	var all []listed
 	var denied error
-	listed := 0
-	for _, service := range []string{"marketing", "sales", "product"} {
-		resp, err := im.ops[service].ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: "operations", PageSize: int32(size)})
+	served := 0
+	for _, service := range opsServices {
+		resp, err := im.ops[service].ListOperations(ctx, req)
 		switch status.Code(err) {
 		case codes.Unimplemented:
 			continue // the service is not deployed here
@@ -274,17 +305,38 @@ func (im *imports) list(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			writeError(ctx, im.rest, nil, w, r, err)
 			return
 		}
-		listed++
-		out.Operations = append(out.Operations, resp.GetOperations()...)
+		served++
+		for i, op := range resp.GetOperations() {
+			meta := &typev1.ImportMetadata{}
+			if err := op.GetMetadata().UnmarshalTo(meta); err != nil {
+				writeError(ctx, im.rest, nil, w, r, status.Error(codes.Internal, "an operation could not be read"))
+				return
+			}
+			_, id, _ := strings.Cut(op.GetName(), ".")
+			e := listed{op: op, at: meta.GetCreateTime().AsTime().UnixMilli(), id: id}
+			if i == len(resp.GetOperations())-1 {
+				e.token = resp.GetNextPageToken()
+			}
+			all = append(all, e)
+		}
 	}
-	if listed == 0 && denied != nil {
+	if served == 0 && denied != nil {
 		writeError(ctx, im.rest, nil, w, r, denied)
 		return
 	}
-	// Operation ids are UUIDv7: their text orders them by time.
-	id := func(op *longrunningpb.Operation) string { _, v, _ := strings.Cut(op.GetName(), "."); return v }
-	slices.SortFunc(out.Operations, func(a, b *longrunningpb.Operation) int { return strings.Compare(id(b), id(a)) })
-	out.Operations = out.Operations[:min(size, len(out.Operations))]
+	slices.SortFunc(all, func(a, b listed) int { return cmp.Or(cmp.Compare(b.at, a.at), strings.Compare(b.id, a.id)) })
+	end := len(all)
+	if i := slices.IndexFunc(all, func(e listed) bool { return e.token != "" }); i >= 0 {
+		end = i + 1
+	}
+	end = min(end, size) // only under 3: see above
+	out := &longrunningpb.ListOperationsResponse{Operations: make([]*longrunningpb.Operation, end)}
+	for i, e := range all[:end] {
+		out.Operations[i] = e.op
+	}
+	if end > 0 {
+		out.NextPageToken = all[end-1].token
+	}
 	writeProto(w, http.StatusOK, out)
 }
 

@@ -30,6 +30,9 @@ import (
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/operations"
+	"github.com/crmcycle/crm/pkg/page"
+	"github.com/crmcycle/crm/pkg/pagesize"
+	"github.com/crmcycle/crm/pkg/pagetoken"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
@@ -115,6 +118,8 @@ type Runner struct {
 	Redis redis.UniversalClient
 	Keys  *keyspace.Space
 	Ops   *operations.Store
+	// Tokens signs ListOperations' page tokens.
+	Tokens *pagetoken.Codec
 	// Service names the keys of the seen set.
 	Service string
 	// Logger logs why an import stopped early.
@@ -688,7 +693,9 @@ func (r *Runner) CancelOperation(ctx context.Context, req *longrunningpb.CancelO
 	return op, nil
 }
 
-// ListOperations serves a service's ListOperations: the tenant's operations, newest first.
+// ListOperations serves a service's ListOperations: the tenant's operations, newest first. Its
+// tokens are bound to operations.ListMethod, the same in every service, so that one continues
+// every service's list (the gateway merges them).
 func (r *Runner) ListOperations(ctx context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
 	tenant, err := auth.TenantID(ctx)
 	if err != nil {
@@ -697,9 +704,17 @@ func (r *Runner) ListOperations(ctx context.Context, req *longrunningpb.ListOper
 	if req.GetFilter() != "" {
 		return nil, apierr.Invalid("filter", "operations take no filter")
 	}
-	ops, next, err := r.Ops.List(ctx, tenant, int(req.GetPageSize()), req.GetPageToken())
+	if req.GetPageSize() < 0 {
+		return nil, apierr.Invalid("page_size", "must not be negative")
+	}
+	list := r.Tokens.List(tenant, operations.ListMethod, "")
+	after, err := list.Cursor(req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	return &longrunningpb.ListOperationsResponse{Operations: ops, NextPageToken: next}, nil
+	p, err := r.Ops.List(ctx, tenant, page.Request{After: after, Limit: pagesize.Of(req.GetPageSize())})
+	if err != nil {
+		return nil, err
+	}
+	return &longrunningpb.ListOperationsResponse{Operations: p.Items, NextPageToken: list.Token(p.Next)}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/crmcycle/crm/pkg/auth"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/operations"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/redistest"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
@@ -174,12 +175,12 @@ func startImport(t *testing.T, keys []string, fail map[string]error, inFlight in
 		nameMu.Lock()
 		defer nameMu.Unlock()
 		if name == "" {
-			list, _, err := ops.List(ctx, tenant, 1, "")
-			if err != nil || len(list) != 1 {
-				t.Errorf("operations of the tenant: %v, %v", list, err)
+			list, err := ops.List(ctx, tenant, page.Request{Limit: 1})
+			if err != nil || len(list.Items) != 1 {
+				t.Errorf("operations of the tenant: %v, %v", list.Items, err)
 				return ""
 			}
-			name = list[0].GetName()
+			name = list.Items[0].GetName()
 		}
 		return name
 	}

@@ -24,7 +24,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/page"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
 
@@ -85,6 +87,9 @@ func (r *Running) Name() string { return r.store.Name(r.id) }
 func (r *Running) ID() string { return r.id }
 
 // Start records a new running operation with its first metadata and renews its lease until Finish.
+// Its create time and its score in the index are one clock reading: a list cursor (Cursor) and the
+// gateway's merge of the services' lists take the one from the metadata for the other, so the
+// caller passes the same metadata on to Checkpoint and Finish.
 func (s *Store) Start(ctx context.Context, tenant string, meta *typev1.ImportMetadata) (*Running, error) {
 	id := uuid.Must(uuid.NewV7()).String()
 	now := s.now()
@@ -188,18 +193,9 @@ func (s *Store) read(ctx context.Context, tenant, id string) (*typev1.ImportMeta
 		if err != nil {
 			return nil, err
 		}
-		data, ok := v[0].(string)
-		if !ok {
-			return nil, ErrNotFound
-		}
-		meta := &typev1.ImportMetadata{}
-		if err := proto.Unmarshal([]byte(data), meta); err != nil {
-			return nil, fmt.Errorf("operations: decode %s: %w", key, err)
-		}
-		lease, _ := v[1].(string)
-		until, _ := strconv.ParseInt(lease, 10, 64)
-		if v[2] != nil || until > s.now().UnixMilli() {
-			return meta, nil
+		meta, lease, current, err := s.decode(key, v)
+		if err != nil || current {
+			return meta, err
 		}
 		meta.State = typev1.ImportState_IMPORT_STATE_FAILED
 		meta.ResumeFromLine = meta.GetCheckpointLine() + 1
@@ -213,6 +209,22 @@ func (s *Store) read(ctx context.Context, tenant, id string) (*typev1.ImportMeta
 		}
 	}
 	return nil, errors.New("operations: the operation kept changing")
+}
+
+// decode reads an operation's fields m, lease and done (HMGET's answer); current is false for a
+// running operation whose lease ran out, which read marks FAILED.
+func (s *Store) decode(key string, v []any) (meta *typev1.ImportMetadata, lease string, current bool, err error) {
+	data, ok := v[0].(string)
+	if !ok {
+		return nil, "", false, ErrNotFound
+	}
+	meta = &typev1.ImportMetadata{}
+	if err := proto.Unmarshal([]byte(data), meta); err != nil {
+		return nil, "", false, fmt.Errorf("operations: decode %s: %w", key, err)
+	}
+	lease, _ = v[1].(string)
+	until, _ := strconv.ParseInt(lease, 10, 64)
+	return meta, lease, v[2] != nil || until > s.now().UnixMilli(), nil
 }
 
 // operation renders the stored metadata as an Operation.
@@ -258,48 +270,91 @@ func (s *Store) Cancel(ctx context.Context, tenant, name string) (*longrunningpb
 	return s.Get(ctx, tenant, name)
 }
 
-// maxPage bounds a page of List.
-const maxPage = 100
+// ListMethod binds the page tokens of every service's ListOperations (pkg/pagetoken): one name for
+// all of them, since a cursor is a position in time rather than a member of one service's index,
+// so a token one service issued continues the others' lists too. The gateway merges the services'
+// lists with it (gateway/imports.go).
+const ListMethod = "google.longrunning.Operations/ListOperations"
 
-// List returns the tenant's operations, newest first, from the one after the given name.
-func (s *Store) List(ctx context.Context, tenant string, size int, after string) ([]*longrunningpb.Operation, string, error) {
-	if size <= 0 || size > maxPage {
-		size = maxPage
-	}
-	max := "+inf"
-	if after != "" {
-		id, err := s.id(after)
+// Cursor is an operation's place in the lists, the cursor of a page that ends on it: its creation
+// time in ms (the index's score: Start writes both from one clock reading) and its id, which
+// orders operations started in the same ms as the index does.
+func Cursor(createMillis int64, id string) string {
+	return strconv.FormatInt(createMillis, 10) + " " + id
+}
+
+// List returns one page of the tenant's operations, newest first: by creation time, then by id
+// (descending). r.After is a Cursor, from this list or another service's. A page that read a full
+// r.Limit from the index has a Next, the cursor of its last operation, even when nothing follows
+// (the page after it is then empty, as AIP-158 allows): a merge of several services' lists may
+// end its page on the last operation of any full one. Index members whose operation expired
+// (Retention) are removed as they are met, and the page read again, so that a page ends on an
+// operation it returns.
+func (s *Store) List(ctx context.Context, tenant string, r page.Request) (page.Page[*longrunningpb.Operation], error) {
+	index := s.index(tenant)
+	for {
+		ids, err := commit.Members(ctx, s.rdb, commit.Range{Index: index, ByScore: true, Desc: true, After: r.After, Limit: r.Limit})
 		if err != nil {
-			return nil, "", apierr.Invalid("page_token", "not a token of this list")
+			return page.Page[*longrunningpb.Operation]{}, err
 		}
-		score, err := s.rdb.ZScore(ctx, s.index(tenant), id).Result()
+		ops, expired, err := s.readAll(ctx, tenant, ids.Items)
 		if err != nil {
-			return nil, "", apierr.Invalid("page_token", "not a token of this list")
+			return page.Page[*longrunningpb.Operation]{}, err
 		}
-		max = "(" + strconv.FormatFloat(score, 'f', -1, 64)
+		if len(expired) > 0 {
+			if err := s.rdb.ZRem(ctx, index, expired...).Err(); err != nil {
+				return page.Page[*longrunningpb.Operation]{}, err
+			}
+			continue // each round removes what it met, so this ends
+		}
+		out := page.Page[*longrunningpb.Operation]{Items: make([]*longrunningpb.Operation, len(ops))}
+		for i, op := range ops {
+			out.Items[i] = op.op
+		}
+		if len(ops) == r.Limit {
+			last := ops[len(ops)-1]
+			out.Next = Cursor(last.created, last.id)
+		}
+		return out, nil
 	}
-	ids, err := s.rdb.ZRevRangeByScore(ctx, s.index(tenant), &redis.ZRangeBy{Max: max, Min: "-inf", Count: int64(size) + 1}).Result()
+}
+
+type listed struct {
+	op      *longrunningpb.Operation
+	id      string
+	created int64 // ms
+}
+
+// readAll reads the operations ids names in one round trip (a running one whose lease ran out is
+// read again by read, which marks it FAILED) and returns those expired apart.
+func (s *Store) readAll(ctx context.Context, tenant string, ids []string) (ops []listed, expired []any, err error) {
+	cmds := make([]*redis.SliceCmd, len(ids))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HMGet(ctx, s.key(tenant, id), "m", "lease", "done")
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
-	next := ""
-	if len(ids) > size {
-		ids, next = ids[:size], s.Name(ids[size-1])
-	}
-	out := make([]*longrunningpb.Operation, 0, len(ids))
-	for _, id := range ids {
-		meta, err := s.read(ctx, tenant, id)
+	for i, id := range ids {
+		meta, _, current, err := s.decode(s.key(tenant, id), cmds[i].Val())
+		if err == nil && !current {
+			meta, err = s.read(ctx, tenant, id)
+		}
 		if errors.Is(err, ErrNotFound) {
-			continue // expired
+			expired = append(expired, id)
+			continue
 		}
 		if err != nil {
-			return nil, "", err
+			return nil, nil, err
 		}
 		op, err := s.operation(id, meta)
 		if err != nil {
-			return nil, "", err
+			return nil, nil, err
 		}
-		out = append(out, op)
+		ops = append(ops, listed{op: op, id: id, created: meta.GetCreateTime().AsTime().UnixMilli()})
 	}
-	return out, next, nil
+	return ops, expired, nil
 }

@@ -166,8 +166,6 @@ func addOperationsRoutes(doc *openapi3.T, services []string) {
 	name := &openapi3.ParameterRef{Value: &openapi3.Parameter{Name: "name", In: openapi3.ParameterInPath, Required: true,
 		Description: "The operation's name after `operations/`: `<service>.<id>`, where service is one of " + list + ".",
 		Schema:      (&openapi3.Schema{Type: &openapi3.Types{"string"}, Pattern: "^(" + strings.Join(services, "|") + `)\.[^/]+$`}).NewRef()}}
-	size := openapi3.NewInt32Schema().WithMin(1).WithMax(100)
-	size.Default = 20
 	get := &openapi3.Operation{OperationID: OperationsTag + "_GetOperation", Tags: []string{OperationsTag},
 		Description: "Gets a long-running operation (an import): its progress metadata while it runs, its result or error once done. " +
 			"An import whose process stopped ends FAILED with `resume_from_line`. Needs the `<service>.read` scope of the service the name carries.",
@@ -183,14 +181,22 @@ func addOperationsRoutes(doc *openapi3.T, services []string) {
 	setErrors(cancel, nil, 400, 401, 403, 404, 422, 429, 503)
 
 	ls := &openapi3.Operation{OperationID: OperationsTag + "_ListOperations", Tags: []string{OperationsTag},
-		Description: "Lists the tenant's newest operations of every importing service (" + list + "), newest first. " +
-			"A service the key has no `<service>.read` scope for is left out; with none of them the answer is 403.",
+		Description: "Lists the tenant's operations of every importing service (" + list + "), newest first (by creation time), " +
+			"a page at a time. A service the key has no `<service>.read` scope for is left out; with none of them the answer is 403.",
 		Parameters: openapi3.Parameters{
 			{Value: &openapi3.Parameter{Name: "pageSize", In: openapi3.ParameterInQuery,
-				Description: "How many operations (1 to 100, default 20).", Schema: size.NewRef()}},
+				Description: "Maximum number of operations to return: default 50; a larger value is lowered to 1000 (AIP-158). " +
+					"A page may hold fewer and still carry a nextPageToken.",
+				Schema: openapi3.NewInt32Schema().WithMin(0).NewRef()}},
+			{Value: &openapi3.Parameter{Name: "pageToken", In: openapi3.ParameterInQuery,
+				Description: "The next_page_token of a previous call, to get the following page.",
+				Schema:      openapi3.NewStringSchema().WithMaxLength(512).NewRef()}},
+			{Value: &openapi3.Parameter{Name: "filter", In: openapi3.ParameterInQuery,
+				Description: "None: operations have no index to filter on, so any filter is INVALID_ARGUMENT naming filter.",
+				Schema:      openapi3.NewStringSchema().WithMaxLength(512).NewRef()}},
 			paramRef(requestIDParam)},
 		Responses: openapi3.NewResponses()}
-	ls.Responses.Set("200", jsonResponse("The newest operations.", "ListOperationsResponse"))
+	ls.Responses.Set("200", jsonResponse("A page of operations, newest first.", "ListOperationsResponse"))
 	setErrors(ls, nil, 400, 401, 403, 429, 503)
 
 	for _, op := range []*openapi3.Operation{get, cancel, ls} {

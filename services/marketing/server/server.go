@@ -64,7 +64,7 @@ func New(deps platform.Deps) (*Service, error) {
 		Segments:  marketing.NewSegments(store, publisher, deps.Now),
 		Audit:     audit,
 		Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger, InFlight: deps.ImportBatchesInFlight,
-			Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now), Audit: audit, Cancelled: marketingv1.EventOperationCancelled},
+			Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now), Tokens: deps.PageTokens, Audit: audit, Cancelled: marketingv1.EventOperationCancelled},
 	}, deps.PageTokens),
 		reactions: marketing.NewReactions(store, lifecycle, loyalty, publisher, deps.Now),
 		deps:      deps,

@@ -63,7 +63,7 @@ func New(deps platform.Deps) (*Service, error) {
 			Recommendations: product.NewRecommendations(store, store),
 			Audit:           audit,
 			Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger, InFlight: deps.ImportBatchesInFlight,
-				Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now), Audit: audit, Cancelled: productv1.EventOperationCancelled},
+				Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now), Tokens: deps.PageTokens, Audit: audit, Cancelled: productv1.EventOperationCancelled},
 			ImportStore: store,
 		}, deps.PageTokens),
 		subscriptions: subs,

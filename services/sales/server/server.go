@@ -92,7 +92,7 @@ func New(deps platform.Deps) (*Service, error) {
 			customerviews.NewSupport(support), customerviews.NewTimeline(integration, dialErr), customerDeadline),
 		Audit: audit,
 		Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger, InFlight: deps.ImportBatchesInFlight,
-			Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now), Audit: audit, Cancelled: salesv1.EventOperationCancelled},
+			Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now), Tokens: deps.PageTokens, Audit: audit, Cancelled: salesv1.EventOperationCancelled},
 	}, deps.PageTokens)}, nil
 }
 
