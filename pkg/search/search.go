@@ -3,11 +3,12 @@
 // sorted-set index whose members all share one score, so a prefix is a lexical range read in
 // O(log n + page).
 //
-// A text is folded (accents dropped, case folded, every run of other than letters and digits one
-// space) and indexed once per word start: "Ada Lovelace" is found by "ada*", "love*" and
-// "ada lo*". A record is in the index under "<text from a word start>\x00<id>" for each of its
-// words, so a prefix can reach it through several members; Match names the one member through
-// which a record counts, so a list returns each record once.
+// A text is folded (accents dropped, case folded, the Latin letters without a decomposition such as
+// ø, ł and æ spelled plainly, every run of other than letters and digits one space) and indexed
+// once per word start: "Ada Lovelace" is found by "ada*", "love*" and "ada lo*". A record is in
+// the index under "<text from a word start>\x00<id>" for each of its words, so a prefix can reach
+// it through several members; Match names the one member through which a record counts, so a list
+// returns each record once.
 package search
 
 import (
@@ -34,12 +35,30 @@ const sep = "\x00"
 
 var folder = cases.Fold()
 
+// plain spells the Latin letters that have no decomposition (so NFKD leaves them whole) as the
+// letters they are read as, so that "oster*" finds "Øster", "lukasz*" "Łukasz" and "aero*" "Ærø".
+// It applies to folded text: only the lower-case forms occur. ß, ﬁ and the like need no entry:
+// case folding gives "ss", NFKD "fi"; so does ŀ, which NFKD splits into l and a middle dot.
+var plain = strings.NewReplacer(
+	"ø", "o", "ł", "l", "đ", "d", "ð", "d", "ħ", "h", "ı", "i", "ĸ", "k", "ŧ", "t",
+	"æ", "ae", "œ", "oe", "þ", "th",
+)
+
 // Fold is the form texts are compared in: decomposed, without combining marks, case folded
-// ("Straße" and "STRASSE" are one), with every run of non-letters and non-digits one space, trimmed.
+// ("Straße" and "STRASSE" are one), the letters of plain spelled plainly, with every run of
+// non-letters and non-digits one space, trimmed.
 func Fold(s string) string {
 	if isASCII(s) {
 		// Plain ASCII is its own decomposition, has no marks and folds by lowering its letters,
 		// which words does: it skips the transformers, which allocate a few KiB per call.
+		return words(s)
+	}
+	return plain.Replace(words(decomposeFold(s)))
+}
+
+// foldV1 is Fold before plain: records written by the versions before it are indexed under it.
+func foldV1(s string) string {
+	if isASCII(s) {
 		return words(s)
 	}
 	return words(decomposeFold(s))
@@ -85,30 +104,54 @@ func isASCII(s string) bool {
 }
 
 // Members are the index members of a record with id whose searchable field holds texts (given
-// and family name, for example): one per word start, in order, without repeats.
+// and family name, for example): one per word start, in order, without repeats. A word start that
+// foldV1 folds otherwise ("øster" for "oster") also gives its foldV1 member, first: records written
+// before plain are indexed under it alone and stay found through it as before (Match), and a
+// rename or an erase, which removes the Members of the old text, removes both. A record is indexed
+// under the plain spelling when its text is written by this version: at once for a new record or a
+// rename; one written before and not renamed since keeps its foldV1 members alone (a write that
+// leaves the text as it was changes no member).
 func Members(id string, texts ...string) []string {
 	var out []string
-	for _, start := range starts(texts) {
-		m := cut(start) + sep + id
-		if !contains(out, m) {
-			out = append(out, m)
+	for _, st := range starts(texts) {
+		for _, text := range st.texts() {
+			if m := cut(text) + sep + id; text != "" && !contains(out, m) {
+				out = append(out, m)
+			}
 		}
 	}
 	return out
 }
 
-// starts are the folded texts from each word start of texts, at most maxWords per text.
-func starts(texts []string) []string {
-	var out []string
+// start is one word start of a text, folded by Fold and by foldV1.
+type start struct{ folded, v1 string }
+
+// texts are the texts a start is indexed under, "" for none: its foldV1 text first when it
+// differs. An array, so that the ASCII path allocates nothing for it.
+func (s start) texts() [2]string {
+	if s.v1 != s.folded {
+		return [2]string{s.v1, s.folded}
+	}
+	return [2]string{s.folded}
+}
+
+// starts are the texts from each word start of texts, at most maxWords per text. plain maps
+// letters to letters, so both folds of a text have the same words.
+func starts(texts []string) []start {
+	var out []start
 	for _, t := range texts {
-		folded := Fold(t)
-		for n := 0; folded != "" && n < maxWords; n++ {
-			out = append(out, folded)
-			_, rest, ok := strings.Cut(folded, " ")
+		v1, ascii := foldV1(t), isASCII(t)
+		for n := 0; v1 != "" && n < maxWords; n++ {
+			st := start{folded: v1, v1: v1}
+			if !ascii {
+				st.folded = plain.Replace(v1)
+			}
+			out = append(out, st)
+			_, rest, ok := strings.Cut(v1, " ")
 			if !ok {
 				break
 			}
-			folded = rest
+			v1 = rest
 		}
 	}
 	return out
@@ -157,11 +200,14 @@ func (p Prefix) Range() (min, max string) {
 // Match is the member through which a record with id and texts matches the prefix: the first of
 // its Members whose text starts with the prefix; ok is false when the record does not match (it
 // changed since its member was read). A list keeps a record only when it meets it through this
-// member, so a record matching at two word starts is listed once.
+// member, so a record matching at two word starts, or under both folds of one (Members), is listed
+// once; one written before plain has only foldV1 members, which come first, so it is still met.
 func (p Prefix) Match(id string, texts ...string) (member string, ok bool) {
-	for _, start := range starts(texts) {
-		if strings.HasPrefix(start, string(p)) {
-			return cut(start) + sep + id, true
+	for _, st := range starts(texts) {
+		for _, text := range st.texts() {
+			if text != "" && strings.HasPrefix(text, string(p)) {
+				return cut(text) + sep + id, true
+			}
 		}
 	}
 	return "", false
