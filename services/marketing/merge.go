@@ -162,7 +162,7 @@ func (r *Reactions) mergedLifecycle(ctx context.Context, tenant, survivor string
 	next.AtRisk = len(next.AtRiskReasons) > 0
 	next.UpdateTime, next.Etag = timestamppb.New(now), etag.Next(read.SurvivorLifecycle.GetEtag())
 	w := &LifecycleWrite{Next: next}
-	if to := StageOf(read.Combined, cur.GetStage(), window, r.now()); to != cur.GetStage() {
+	if to := StageOf(combinedFacts(read), cur.GetStage(), window, r.now()); to != cur.GetStage() {
 		var err error
 		if w, err = enterStage(ctx, r.lifecycle.publisher, tenant, survivor, next, LifecycleMove{Stage: to, Cause: CauseMerge, EventID: eventID}, now); err != nil {
 			return nil, err
@@ -176,6 +176,25 @@ func (r *Reactions) mergedLifecycle(ctx context.Context, tenant, survivor string
 		w.PeriodFunnel, w.FunnelPeriods = nil, nil
 	}
 	return w, nil
+}
+
+// combinedFacts are the ladder facts of both customers together. Only a SUSPECT records the
+// engaged fact (engaged_reactions.go): a person who entered as a PROSPECT (captured, or a contact
+// sales talks to) or went further was engaged all the same, which their stage says. Without it,
+// merging a captured lead into an imported SUSPECT would keep the SUSPECT.
+func combinedFacts(read *MergeRead) Facts {
+	f := read.Combined
+	f.Engaged = f.Engaged || pastSuspect(read.SurvivorLifecycle) || pastSuspect(read.MergedLifecycle)
+	return f
+}
+
+// pastSuspect says a lifecycle has a stage beyond SUSPECT (none moves back to it).
+func pastSuspect(lc *CustomerLifecycle) bool {
+	switch lc.GetStage() {
+	case marketingv1.LifecycleStage_LIFECYCLE_STAGE_UNSPECIFIED, marketingv1.LifecycleStage_LIFECYCLE_STAGE_SUSPECT:
+		return false
+	}
+	return true
 }
 
 // mostRestrictive combines two people's consent per channel: a withdrawal on either side wins

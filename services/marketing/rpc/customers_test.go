@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -236,5 +237,70 @@ func TestMergeCustomersInTheRegistry(t *testing.T) {
 	}
 	if ev := sys.events(t, tenant, marketingv1.EventCustomerMerged.Name); len(ev) != 1 {
 		t.Fatalf("%d merged events, want 1", len(ev))
+	}
+}
+
+// TestAMergeRestagesFromTheCombinedFacts merges a captured lead's customer (a PROSPECT) and an
+// imported one (a SUSPECT) both ways, the README's "cy into dee" first: the survivor's stage is
+// the one of the combined facts (captured: a PROSPECT), whichever way, and the funnel counts the
+// survivor in it. Two imported people stay a SUSPECT: being merged engages nobody.
+func TestAMergeRestagesFromTheCombinedFacts(t *testing.T) {
+	sys := startSystem(t)
+	const (
+		suspect  = "LIFECYCLE_STAGE_SUSPECT"
+		prospect = "LIFECYCLE_STAGE_PROSPECT"
+	)
+	for _, tt := range []struct {
+		name                       string
+		survivorCaptured, captured bool
+	}{
+		{"captured into imported", false, true},
+		{"imported into captured", true, false},
+		{"imported into imported", false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+			person := func(captured bool, name string) string {
+				email := name + "@example.com"
+				if captured {
+					return sys.captureLead(t, key, `{"email":"`+email+`","company":"Cy Co"}`)["customerId"].(string)
+				}
+				return sys.OK(t, http.MethodPost, "/v1/customers:resolve", key,
+					`{"email":"`+email+`","create":true,"origin":"CUSTOMER_ORIGIN_IMPORT"}`)["customer"].(map[string]any)["customerId"].(string)
+			}
+			survivor, merged := person(tt.survivorCaptured, "dee1"), person(tt.captured, "cy1")
+			want := suspect
+			if tt.survivorCaptured || tt.captured {
+				want = prospect // DESIGN §5: a capture makes a PROSPECT
+			}
+			sys.OK(t, http.MethodPost, "/v1/customers/"+survivor+":merge", key, `{"mergedCustomerId":"`+merged+`"}`)
+			for deadline := time.Now().Add(30 * time.Second); sys.Do(t, http.MethodGet, lifecyclePath(merged, ""), key, nil).Status != http.StatusNotFound; {
+				if time.Now().After(deadline) {
+					t.Fatal("the merged customer's lifecycle did not move to the survivor")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+
+			lc := sys.OK(t, http.MethodGet, lifecyclePath(survivor, ""), key, "")
+			var causes []string
+			for _, m := range lc["history"].([]any) {
+				m := m.(map[string]any)
+				causes = append(causes, fmt.Sprint(m["from"], "->", m["to"], " ", m["cause"]))
+			}
+			mergeMove := "LIFECYCLE_STAGE_SUSPECT->LIFECYCLE_STAGE_PROSPECT marketing.customer.merged"
+			if lc["stage"] != want || slices.Contains(causes, mergeMove) != (want == prospect && !tt.survivorCaptured) {
+				t.Fatalf("survivor's lifecycle: stage %v, history %q; want %s, moved by the merge only if it was a SUSPECT", lc["stage"], causes, want)
+			}
+			customers := map[string]string{}
+			for _, s := range sys.OK(t, http.MethodGet, "/v1/lifecycle/funnel", key, "")["stages"].([]any) {
+				s := s.(map[string]any)
+				if n, ok := s["customers"]; ok {
+					customers[s["stage"].(string)] = n.(string)
+				}
+			}
+			if fmt.Sprint(customers) != fmt.Sprint(map[string]string{want: "1"}) {
+				t.Fatalf("funnel customers per stage = %v, want the survivor alone, in %s", customers, want)
+			}
+		})
 	}
 }
