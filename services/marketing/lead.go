@@ -48,8 +48,9 @@ type Store interface {
 	// ErrUnknownCampaign if w.Campaign does not exist.
 	UpdateLead(ctx context.Context, tenant string, w LeadWrite) error
 	// EraseLead removes lead (as read: its etag is checked) and its index entries, and the
-	// person's identity (as read, when not nil) from the registry, and appends events; ErrStale if
-	// either changed.
+	// person's identity (as read, when not nil) from the registry with every record marketing
+	// keeps of them (lifecycle, ladder facts, loyalty, referral codes, value), and appends events;
+	// ErrStale if the lead or the identity changed.
 	EraseLead(ctx context.Context, tenant string, lead *Lead, person *Customer, events [][]byte) error
 	// GetCustomer returns a customer's identity or ErrCustomerNotFound.
 	GetCustomer(ctx context.Context, tenant, id string) (*Customer, error)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/customerref"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	"github.com/crmcycle/crm/services/marketing"
 )
 
@@ -122,6 +123,59 @@ func (k leadKeys) eraseCustomer(w *commit.Write, c *marketing.Customer) {
 	for _, x := range c.GetExternalIds() {
 		w.HDel(k.customerExternal(), x)
 	}
+}
+
+// eraseAttempts bounds how often an erase reads the person's records again because one changed.
+const eraseAttempts = 5
+
+// customerRecords are the records of a customer whose index entries an erase removes: the
+// lifecycle (stage, at risk), the value (rankings), the referral codes (their own keys).
+type customerRecords struct {
+	lifecycle *marketing.CustomerLifecycle
+	value     *salesv1.CustomerValue
+	codes     []string
+}
+
+// customerRecords reads a customer's records in one round trip.
+func (s *Store) customerRecords(ctx context.Context, k leadKeys, customer string) (customerRecords, error) {
+	pipe := s.rdb.Pipeline()
+	lc, value := commit.Read(ctx, pipe, k.lifecycle(customer)), commit.Read(ctx, pipe, k.customerValue(customer))
+	codes := pipe.ZRange(ctx, k.referralsOf(customer), 0, -1)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return customerRecords{}, err
+	}
+	r := customerRecords{lifecycle: &marketing.CustomerLifecycle{}, value: &salesv1.CustomerValue{}, codes: codes.Val()}
+	if found, err := lc.Decode(r.lifecycle); err != nil {
+		return customerRecords{}, err
+	} else if !found {
+		r.lifecycle = nil
+	}
+	if found, err := value.Decode(r.value); err != nil {
+		return customerRecords{}, err
+	} else if !found {
+		r.value = nil
+	}
+	return r, nil
+}
+
+// eraseRecords adds the removal of everything marketing keeps of an erased customer to w: the
+// ladder's facts, the lifecycle with its stage and at-risk entries and its churn schedule, the
+// loyalty account, earnings and ledger, the referral codes, the first-order claim, the value and
+// its rankings. The lifecycle and the value are checked at the versions read (their index
+// entries come from them). Tenant counters keep what they counted: the funnel counters (the
+// customer stays counted in the stage they were in) and the value history.
+func (s *Store) eraseRecords(w *commit.Write, k leadKeys, tenant, customer string, r customerRecords) {
+	w.Delete(k.facts(customer)).Delete(k.factOrders(customer)).Delete(k.factRecurring(customer))
+	w.ExpectVersion(k.lifecycle(customer), r.lifecycle.GetEtag()).Delete(k.lifecycle(customer)).
+		Move(k.lifecycleIndexes(r.lifecycle), nil).
+		HDel(k.churnFrom(), customer).ZRem(s.churnDue(tenant), churnMember(tenant, customer))
+	w.Delete(k.loyalty(customer)).Delete(k.loyaltyEarned(customer)).Delete(k.loyaltyLedger(customer))
+	for _, code := range r.codes {
+		w.Delete(k.referral(code))
+	}
+	w.Delete(k.referralsOf(customer)).HDel(k.firstOrders(), customer)
+	w.ExpectVersion(k.customerValue(customer), r.value.GetEtag()).Delete(k.customerValue(customer)).
+		Move(k.valueMembers(r.value), nil)
 }
 
 // MergeCustomers implements marketing.CustomerStore: one atomic write.

@@ -330,25 +330,40 @@ func appendAll(w *commit.Write, stream string, events [][]byte) *commit.Write {
 	return w
 }
 
-// EraseLead implements marketing.Store.
+// EraseLead implements marketing.Store: the lead, the person's identity and every record
+// marketing keeps of the person in one atomic write (all in the tenant's slot). A record whose
+// index entries the write removes changing since it was read (a stage move, a new value) makes
+// it read again; the lead or the identity changing is ErrStale.
 func (s *Store) EraseLead(ctx context.Context, tenant string, lead *marketing.Lead, person *marketing.Customer, events [][]byte) error {
 	k := s.scope(tenant)
-	w := commit.New().ExpectVersion(k.lead(lead.GetId()), lead.GetEtag()).
-		Delete(k.lead(lead.GetId())).
-		Delete(k.leadTouches(lead.GetId())).
-		BucketRelease(k.emails(), lead.GetEmail()).
-		HDel(k.customerLeads(), lead.GetCustomerId())
-	w.Move(k.indexes(lead), nil)
-	if person != nil {
-		k.eraseCustomer(w, person)
-		// Every process's customer check forgets the person as the erase commits.
-		w.Publish(customerref.Ended, customerref.EndedMessage(tenant, person.GetId()))
+	for range eraseAttempts {
+		w := commit.New().ExpectVersion(k.lead(lead.GetId()), lead.GetEtag()).
+			Delete(k.lead(lead.GetId())).
+			Delete(k.leadTouches(lead.GetId())).
+			BucketRelease(k.emails(), lead.GetEmail()).
+			HDel(k.customerLeads(), lead.GetCustomerId())
+		w.Move(k.indexes(lead), nil)
+		if person != nil {
+			k.eraseCustomer(w, person)
+			recs, err := s.customerRecords(ctx, k, person.GetId())
+			if err != nil {
+				return err
+			}
+			s.eraseRecords(w, k, tenant, person.GetId(), recs)
+			// Every process's customer check forgets the person as the erase commits.
+			w.Publish(customerref.Ended, customerref.EndedMessage(tenant, person.GetId()))
+		}
+		err := appendAll(w, k.Stream(), events).Run(ctx, s.rdb)
+		if v, ok := errors.AsType[*commit.VersionError](err); ok && person != nil &&
+			(v.Key == k.lifecycle(person.GetId()) || v.Key == k.customerValue(person.GetId())) {
+			continue
+		}
+		if errors.Is(err, commit.ErrVersionMismatch) {
+			return marketing.ErrStale
+		}
+		return err
 	}
-	err := appendAll(w, k.Stream(), events).Run(ctx, s.rdb)
-	if errors.Is(err, commit.ErrVersionMismatch) {
-		return marketing.ErrStale
-	}
-	return err
+	return marketing.ErrStale
 }
 
 // GetLead implements marketing.Store: one round trip.

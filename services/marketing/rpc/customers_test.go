@@ -1,15 +1,19 @@
 package rpc_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/crmcycle/crm/gateway/gatewaytest"
 
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
@@ -302,5 +306,92 @@ func TestAMergeRestagesFromTheCombinedFacts(t *testing.T) {
 				t.Fatalf("funnel customers per stage = %v, want the survivor alone, in %s", customers, want)
 			}
 		})
+	}
+}
+
+// TestEraseRemovesTheCustomersMarketingRecords erases a captured lead whose customer has points,
+// a referral code and a stage at risk: the reads then answer as for a customer the tenant never
+// had, their code refers nobody, and no key of the tenant names the customer or holds their id
+// (read from Redis itself). The funnel keeps counting them; another customer keeps their points.
+func TestEraseRemovesTheCustomersMarketingRecords(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	lead := sys.captureLead(t, key, `{"email":"erin@example.com","company":"Erin Co"}`)
+	customer := lead["customerId"].(string)
+	sys.OK(t, http.MethodPost, loyaltyPath(customer, ":credit"), key, `{"points":"600","reason":"welcome"}`)
+	sys.OK(t, http.MethodPost, lifecyclePath(customer, ":setAtRisk"), key, `{"reason":"nps-detractor"}`)
+	code := sys.OK(t, http.MethodPost, "/v1/customers/"+customer+"/referralCodes", key, `{}`)["code"].(string)
+	bystander := sys.newCustomer(t, key)
+	sys.OK(t, http.MethodPost, loyaltyPath(bystander, ":credit"), key, `{"points":"100","reason":"welcome"}`)
+
+	ctx := context.Background()
+	// holding lists the tenant's keys that name the customer or hold their id.
+	holding := func() []string {
+		var out []string
+		iter := sys.Suite.Redis.Scan(ctx, 0, "crm:*:marketing:"+tenant+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			k := iter.Val()
+			var content []string
+			switch typ := sys.Suite.Redis.Type(ctx, k).Val(); typ {
+			case "string":
+				content = []string{sys.Suite.Redis.Get(ctx, k).Val()}
+			case "hash":
+				for f, v := range sys.Suite.Redis.HGetAll(ctx, k).Val() {
+					content = append(content, f, v)
+				}
+			case "zset":
+				content = sys.Suite.Redis.ZRange(ctx, k, 0, -1).Val()
+			case "set":
+				content = sys.Suite.Redis.SMembers(ctx, k).Val()
+			default:
+				t.Fatalf("%s: a key of type %s", k, typ)
+			}
+			if strings.Contains(k, customer) || slices.ContainsFunc(content, func(s string) bool { return strings.Contains(s, customer) }) {
+				out = append(out, k)
+			}
+		}
+		if err := iter.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if held := holding(); len(held) < 5 {
+		t.Fatalf("before the erase, keys holding the customer = %q; want the lead, registry, lifecycle, loyalty, codes", held)
+	}
+	funnel := func() string { return fmt.Sprint(sys.OK(t, http.MethodGet, "/v1/lifecycle/funnel", key, "")["stages"]) }
+	funnelBefore := funnel()
+
+	if r := sys.Do(t, http.MethodDelete, "/v1/leads/"+lead["id"].(string), key, nil); r.Status != http.StatusOK {
+		t.Fatalf("erase: %d %s", r.Status, r.Body)
+	}
+	// answer is a read's status and error, without the request's id.
+	answer := func(path string) string {
+		r := sys.Do(t, http.MethodGet, path, key, nil)
+		e, _ := r.JSON(t)["error"].(map[string]any)
+		details, _ := e["details"].([]any)
+		var reasons []any
+		for _, d := range details {
+			reasons = append(reasons, d.(map[string]any)["reason"])
+		}
+		return fmt.Sprint(r.Status, " ", e["status"], " ", e["message"], " ", gatewaytest.ErrorMetadata(details), " ", reasons)
+	}
+	unknown := "01a20b45-2a28-7f41-b702-1121b1b3b699"
+	for _, path := range []func(customer, suffix string) string{lifecyclePath, loyaltyPath} {
+		if erased, never := answer(path(customer, "")), answer(path(unknown, "")); !strings.HasPrefix(erased, "404 ") || erased != never {
+			t.Errorf("GET %s after the erase: %s; want what a customer never seen gets: %s", path(customer, ""), erased, never)
+		}
+	}
+	if r := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"friend@example.com","referralCode":"`+code+`"}`)); r.Status != http.StatusBadRequest ||
+		!slices.Contains(r.FieldViolations(t), "lead.referralCode") {
+		t.Errorf("capture with the erased customer's code: %d %s, want 400 naming lead.referralCode", r.Status, r.Body)
+	}
+	if held := holding(); len(held) > 0 {
+		t.Errorf("after the erase, keys holding the customer: %q", held)
+	}
+	if after := funnel(); after != funnelBefore {
+		t.Errorf("funnel after the erase = %s, want what it counted before: %s", after, funnelBefore)
+	}
+	if acct := sys.OK(t, http.MethodGet, loyaltyPath(bystander, ""), key, ""); acct["pointsBalance"] != "100" {
+		t.Errorf("another customer's account after the erase = %v, want 100 points", acct)
 	}
 }
