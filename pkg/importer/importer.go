@@ -9,6 +9,7 @@ package importer
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -599,7 +600,12 @@ func ndjsonRows(src io.Reader, name func(string) string, required []string) *row
 	return &rowReader{next: func() (Row, *typev1.ImportRowError, error) {
 		for in.Scan() {
 			line++
-			text := bytes.TrimSpace(in.Bytes())
+			raw := in.Bytes()
+			if line == 1 {
+				// A BOM an editor wrote is not part of the first object (csvRows drops it too).
+				raw = bytes.TrimPrefix(raw, []byte("\ufeff"))
+			}
+			text := bytes.TrimSpace(raw)
 			if len(text) == 0 {
 				continue
 			}
@@ -608,8 +614,8 @@ func ndjsonRows(src io.Reader, name func(string) string, required []string) *row
 				return row, RowError("", ReasonInvalidUTF8, "not valid UTF-8"), nil
 			}
 			var obj map[string]json.RawMessage
-			if err := json.Unmarshal(text, &obj); err != nil {
-				return row, RowError("", ReasonMalformed, "not a JSON object: "+err.Error()), nil
+			if err := json.Unmarshal(text, &obj); err != nil || obj == nil {
+				return row, RowError("", ReasonMalformed, jsonProblem(err, text, len(raw)-len(bytes.TrimLeft(raw, " \t\r"))+1)), nil
 			}
 			for k, raw := range obj {
 				v, ok := jsonText(raw)
@@ -633,6 +639,28 @@ func ndjsonRows(src io.Reader, name func(string) string, required []string) *row
 		}
 		return Row{}, nil, io.EOF
 	}}
+}
+
+// jsonProblem says what is wrong with a line that is not a JSON object, in the terms of the file
+// (the decoder's own text names Go types); text starts at column first of its line.
+func jsonProblem(err error, text []byte, first int) string {
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		// A line cut short and a bad last byte both stop at its end; a decoder tells them apart.
+		if errors.Is(json.NewDecoder(bytes.NewReader(text)).Decode(new(any)), io.ErrUnexpectedEOF) {
+			return "invalid JSON: the line ends before the object does"
+		}
+		at := min(max(int(se.Offset)-1, 0), len(text)-1) // the byte the decoder stopped at
+		r, _ := utf8.DecodeRune(text[at:])
+		return fmt.Sprintf("invalid JSON at column %d: unexpected %q", first+utf8.RuneCount(text[:at]), r)
+	}
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		what := map[string]string{"array": "an array", "string": "a string", "number": "a number", "bool": "true or false"}[te.Value]
+		return fmt.Sprintf("the line is %s, not a JSON object", cmp.Or(what, "another JSON value"))
+	}
+	if err == nil {
+		return "the line is JSON null, not an object"
+	}
+	return "the line is not a JSON object"
 }
 
 // jsonText is the text of a JSON value as a column holds it: a list of strings joined by ";",

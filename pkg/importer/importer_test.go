@@ -310,3 +310,103 @@ func TestAFailedBatchEndsTheImportAtItsFirstLine(t *testing.T) {
 		t.Errorf("checkpoints ahead of the writes: %v", run.k.problems)
 	}
 }
+
+// recordingKind is a kind of two columns, key and note, that creates every row and keeps them.
+type recordingKind struct {
+	mu   sync.Mutex
+	rows map[string]string // note by key
+}
+
+func (k *recordingKind) kind() Kind[[2]string] {
+	return Kind[[2]string]{
+		Name: "items", Columns: []string{"key", "note"}, Required: []string{"key"},
+		Parse: func(r Row) ([2]string, *typev1.ImportRowError) {
+			return [2]string{r.Value("key"), r.Value("note")}, nil
+		},
+		Key: func(v [2]string) string { return v[0] }, KeyName: "key",
+		Apply: func(_ context.Context, _ string, items [][2]string) ([]Outcome, error) {
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			out := make([]Outcome, len(items))
+			for i, it := range items {
+				k.rows[it[0]] = it[1]
+				out[i] = Outcome{Result: Created}
+			}
+			return out, nil
+		},
+	}
+}
+
+// importBody imports data in one format through Serve with a recordingKind, and returns the
+// finished operation's metadata and the rows the kind was given.
+func importBody(t *testing.T, format typev1.ImportFormat, data []byte) (*typev1.ImportMetadata, map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	space, err := keyspace.Open(ctx, rdb, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := redistest.Tenant(t)
+	runner := &Runner{Redis: rdb, Keys: space, Ops: operations.New(rdb, space, "test", time.Now), Service: "test"}
+	k := &recordingKind{rows: map[string]string{}}
+	var chunks []*typev1.ImportChunk
+	for len(data) > 0 { // small chunks: a row or a quoted value spans several
+		n := min(len(data), 7)
+		chunks = append(chunks, &typev1.ImportChunk{Data: data[:n]})
+		data = data[n:]
+	}
+	chunks[0].Format = format
+	stream := &fileStream{ctx: auth.WithPrincipal(ctx, auth.Principal{TenantID: tenant}), chunks: chunks}
+	if err := Serve(runner, k.kind(), stream); err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	meta := &typev1.ImportMetadata{}
+	if err := stream.out.GetMetadata().UnmarshalTo(meta); err != nil {
+		t.Fatal(err)
+	}
+	return meta, k.rows
+}
+
+// TestNDJSONRowErrorsAndBOM: a BOM before the first object is dropped; a line that is not a JSON
+// object is a MALFORMED_ROW saying what it is instead, in the file's terms (column numbers counted
+// on the line as written), never the decoder's Go types.
+func TestNDJSONRowErrorsAndBOM(t *testing.T) {
+	lines := []struct{ text, problem string }{
+		{"\ufeff" + `{"key":"a","note":"first"}`, ""},
+		{`["key","b"]`, "the line is an array, not a JSON object"},
+		{`"b"`, "the line is a string, not a JSON object"},
+		{`12`, "the line is a number, not a JSON object"},
+		{`true`, "the line is true or false, not a JSON object"},
+		{`null`, "the line is JSON null, not an object"},
+		{`  {"key":x}`, `invalid JSON at column 10: unexpected 'x'`},
+		{`{"note":"é","key" "c"}`, `invalid JSON at column 19: unexpected '"'`},
+		{`{"key":"c"`, "invalid JSON: the line ends before the object does"},
+		{`{"key":"d"} {"key":"e"}`, `invalid JSON at column 13: unexpected '{'`},
+		{`{"key":"f","note":"last"}`, ""},
+	}
+	var body strings.Builder
+	for _, l := range lines {
+		body.WriteString(l.text + "\n")
+	}
+	meta, rows := importBody(t, typev1.ImportFormat_IMPORT_FORMAT_NDJSON, []byte(body.String()))
+	var want []string
+	for i, l := range lines {
+		if l.problem != "" {
+			want = append(want, fmt.Sprintf("%d %s %s", i+1, ReasonMalformed, l.problem))
+		}
+	}
+	var got []string
+	for _, e := range meta.GetErrors() {
+		got = append(got, fmt.Sprintf("%d %s %s", e.GetLine(), e.GetReason(), e.GetMessage()))
+		if strings.Contains(e.GetMessage(), "Go") || strings.Contains(e.GetMessage(), "json.") {
+			t.Errorf("line %d: the message names Go internals: %s", e.GetLine(), e.GetMessage())
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("row errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(rows) != 2 || rows["a"] != "first" || rows["f"] != "last" || meta.GetCreated() != 2 || meta.GetFailed() != int64(len(want)) {
+		t.Errorf("rows %v, metadata %v: want a and f created, %d failed", rows, meta, len(want))
+	}
+}
