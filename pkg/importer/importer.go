@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -529,9 +530,8 @@ func newRows[T any](first *typev1.ImportChunk, src io.Reader, kind Kind[T]) (*ro
 }
 
 func csvRows(src io.Reader, name func(string) string, required []string) (*rowReader, error) {
-	in := csv.NewReader(src)
-	in.FieldsPerRecord, in.LazyQuotes, in.ReuseRecord = -1, true, true
-	header, err := in.Read()
+	in := newCSVReader(src)
+	header, _, err := in.read()
 	if errors.Is(err, io.EOF) {
 		return nil, apierr.Invalid("body", "the file is empty: a CSV starts with a header row")
 	}
@@ -553,17 +553,16 @@ func csvRows(src io.Reader, name func(string) string, required []string) (*rowRe
 		}
 	}
 	return &rowReader{next: func() (Row, *typev1.ImportRowError, error) {
-		rec, err := in.Read()
+		rec, line, err := in.read()
 		if errors.Is(err, io.EOF) {
 			return Row{}, nil, io.EOF
 		}
 		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
-			return Row{Line: int64(pe.StartLine)}, RowError("", ReasonMalformed, pe.Err.Error()), nil
+			return Row{Line: int64(pe.StartLine)}, RowError("", ReasonMalformed, in.problem(pe)), nil
 		}
 		if err != nil {
 			return Row{}, nil, csvError(err)
 		}
-		line, _ := in.FieldPos(0)
 		row := Row{Line: int64(line), values: make(map[string]string, len(cols))}
 		if len(rec) > len(cols) {
 			return row, RowError("", ReasonMalformed, fmt.Sprintf("%d values for %d columns", len(rec), len(cols))), nil
@@ -579,6 +578,136 @@ func csvRows(src io.Reader, name func(string) string, required []string) (*rowRe
 		}
 		return row, nil, nil
 	}}, nil
+}
+
+// csvReader reads a CSV strictly (RFC 4180) but for one tolerance: a quote inside an unquoted
+// value (5" screen, as spreadsheets write it) is read as itself. LazyQuotes gave that tolerance
+// and more: a quoted value that never closed ran to the end of the file, or on to any later
+// quote before a comma, silently taking the rows between as its text. Strict, that is the row's
+// error; a record with a bare quote is read again from its bytes, each such value quoted.
+type csvReader struct {
+	in  *csv.Reader
+	tee *teeReader
+	// start is the input offset of the next record; peeked a record read ahead.
+	start  int64
+	peeked *csvRecord
+}
+
+type csvRecord struct {
+	rec  []string
+	line int
+	err  error
+}
+
+func newCSVReader(src io.Reader) *csvReader {
+	tee := &teeReader{src: src}
+	in := csv.NewReader(tee)
+	in.FieldsPerRecord, in.ReuseRecord = -1, true
+	return &csvReader{in: in, tee: tee}
+}
+
+// read is the next record and the line it starts on.
+func (c *csvReader) read() ([]string, int, error) {
+	if p := c.peeked; p != nil {
+		c.peeked = nil
+		return p.rec, p.line, p.err
+	}
+	rec, err := c.in.Read()
+	from, to := c.start, c.in.InputOffset()
+	c.start = to
+	pe, bare := errors.AsType[*csv.ParseError](err)
+	bare = bare && errors.Is(pe.Err, csv.ErrBareQuote)
+	var raw []byte
+	if bare {
+		raw = bytes.Clone(c.tee.buf[from-c.tee.base : to-c.tee.base])
+	}
+	c.tee.forget(to)
+	if bare {
+		rec, err = quoteBare(raw, pe)
+		return rec, pe.StartLine, err
+	}
+	line, _ := c.in.FieldPos(0)
+	return rec, line, err
+}
+
+// problem says what is wrong with a record the reader refused, reading ahead to tell a quoted
+// value that runs to the end of the file from one a later quote cut short.
+func (c *csvReader) problem(pe *csv.ParseError) string {
+	if !errors.Is(pe.Err, csv.ErrQuote) {
+		return pe.Err.Error()
+	}
+	rec, line, err := c.read()
+	c.peeked = &csvRecord{rec: rec, line: line, err: err}
+	switch {
+	case errors.Is(err, io.EOF) && pe.Line > pe.StartLine:
+		return fmt.Sprintf("a quoted value opens on this line and is never closed: it runs to the end of the file, "+
+			"so lines %d to %d are not imported", pe.StartLine+1, pe.Line)
+	case errors.Is(err, io.EOF):
+		return "a quoted value opens on this line and is never closed"
+	case pe.Line > pe.StartLine:
+		return fmt.Sprintf("a quoted value opens on this line and is not closed: it runs on to line %d, where a quote at "+
+			"column %d is followed by text, not a comma or the end of a line; lines %d to %d are not imported",
+			pe.Line, pe.Column, pe.StartLine+1, pe.Line)
+	}
+	return fmt.Sprintf("the quote at column %d is followed by text: a quote inside a quoted value is written twice (\"\")", pe.Column)
+}
+
+// maxBare bounds the values with a bare quote that one record is read again for.
+const maxBare = 100
+
+// quoteBare reads a record with a quote in an unquoted value again from its bytes raw, that value
+// quoted and its quotes doubled, as many times as it has such values; pe is where the first is.
+func quoteBare(raw []byte, pe *csv.ParseError) ([]string, error) {
+	for range maxBare {
+		// The value is on pe's line, from the comma before the quote to the next comma or line end.
+		lineStart := 0
+		for range pe.Line - pe.StartLine {
+			lineStart += bytes.IndexByte(raw[lineStart:], '\n') + 1
+		}
+		at := lineStart + pe.Column - 1
+		if at >= len(raw) || raw[at] != '"' {
+			return nil, pe // not where the reader said: refuse the row rather than guess
+		}
+		from := lineStart + bytes.LastIndexByte(raw[lineStart:at], ',') + 1
+		to := len(raw)
+		if i := bytes.IndexAny(raw[at:], ",\r\n"); i >= 0 {
+			to = at + i
+		}
+		quoted := append(append([]byte{'"'}, bytes.ReplaceAll(raw[from:to], []byte{'"'}, []byte(`""`))...), '"')
+		raw = slices.Concat(raw[:from], quoted, raw[to:])
+		in := csv.NewReader(bytes.NewReader(raw))
+		in.FieldsPerRecord = -1
+		rec, err := in.Read()
+		next, ok := errors.AsType[*csv.ParseError](err)
+		if !ok {
+			return rec, err
+		}
+		// Lines counted from the record's first.
+		next.StartLine, next.Line = pe.StartLine, next.Line+pe.StartLine-1
+		if !errors.Is(next.Err, csv.ErrBareQuote) {
+			return nil, next
+		}
+		pe = next
+	}
+	return nil, pe
+}
+
+// teeReader keeps what the CSV reader read of src from offset base on.
+type teeReader struct {
+	src  io.Reader
+	buf  []byte
+	base int64
+}
+
+func (t *teeReader) Read(p []byte) (int, error) {
+	n, err := t.src.Read(p)
+	t.buf = append(t.buf, p[:n]...)
+	return n, err
+}
+
+// forget drops what comes before offset off.
+func (t *teeReader) forget(off int64) {
+	t.buf, t.base = t.buf[off-t.base:], off
 }
 
 // csvError is a failure to read the file: the stream's own error (the client went away), else a

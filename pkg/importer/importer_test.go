@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -408,5 +409,101 @@ func TestNDJSONRowErrorsAndBOM(t *testing.T) {
 	}
 	if len(rows) != 2 || rows["a"] != "first" || rows["f"] != "last" || meta.GetCreated() != 2 || meta.GetFailed() != int64(len(want)) {
 		t.Errorf("rows %v, metadata %v: want a and f created, %d failed", rows, meta, len(want))
+	}
+}
+
+// csvPiece is rows of a generated CSV: their text, the rows they import (note by key) and the
+// row error of their first line, if any.
+type csvPiece struct {
+	text string
+	rows map[string]string
+	err  string // the message, {first} and {last} the first and last lines it took after its own
+}
+
+// TestCSVQuotes: a quoted value may hold newlines, commas and doubled quotes; a quote inside an
+// unquoted value is read as itself (5" screen); a quoted value that is not closed is its row's
+// MALFORMED_ROW, at the line it opens on, saying which lines it took (to the end of the file, or
+// up to a quote followed by text), and the rows after those import. The expected rows and errors
+// are stated piece by piece, the line numbers counted while writing the file.
+func TestCSVQuotes(t *testing.T) {
+	plain := func(from, n int) csvPiece {
+		p := csvPiece{rows: map[string]string{}}
+		for i := range n {
+			key := fmt.Sprintf("r%d", from+i)
+			p.text += key + ",R" + key + "\n"
+			p.rows[key] = "R" + key
+		}
+		return p
+	}
+	swallowed := func(p csvPiece) csvPiece { p.rows = nil; return p }
+	cut := plain(100, 30)
+	cut.text += "x1,say \"hi\" twice\n" // the quote before hi ends the open value and is followed by text
+	files := map[string][]csvPiece{
+		"never closed": {
+			plain(0, 3),
+			{text: "uqa,\"abc\n", err: "a quoted value opens on this line and is never closed: it runs to the end of the file, so lines {first} to {last} are not imported"},
+			swallowed(plain(10, 30)),
+		},
+		"never closed, last line": {
+			plain(0, 2),
+			{text: "uqa,\"abc\n", err: "a quoted value opens on this line and is never closed"},
+		},
+		"cut by a later quote": {
+			plain(0, 2),
+			{text: "uqa,\"abc\n", err: "a quoted value opens on this line and is not closed: it runs on to line {last}, where a quote at column 8 is followed by text, not a comma or the end of a line; lines {first} to {last} are not imported"},
+			swallowed(cut),
+			plain(200, 5),
+		},
+		"quoted newlines and bare quotes": {
+			plain(0, 2),
+			{text: "m1,\"multi\nline, with a comma\nand \"\"quotes\"\"\"\n", rows: map[string]string{"m1": "multi\nline, with a comma\nand \"quotes\""}},
+			plain(10, 2),
+			{text: "m2,\"closed\n\n\n\nmany lines later\"\n", rows: map[string]string{"m2": "closed\n\n\n\nmany lines later"}},
+			{text: "b1,5\" screen\n", rows: map[string]string{"b1": `5" screen`}},
+			{text: "b\"2,a \"b\" c\r\n", rows: map[string]string{`b"2`: `a "b" c`}},
+			{text: "b3,27\"\n", rows: map[string]string{"b3": `27"`}},
+			{text: "b4,\"quoted \"\"ok\"\"\"\n", rows: map[string]string{"b4": `quoted "ok"`}},
+			{text: "q1,\"abc\"def\n", err: "the quote at column 8 is followed by text: a quote inside a quoted value is written twice (\"\")"},
+			plain(20, 3),
+		},
+	}
+	for name, pieces := range files {
+		t.Run(name, func(t *testing.T) {
+			body := "key,note\n"
+			line := 2
+			want := map[string]string{}
+			var wantErrs []string
+			for _, p := range pieces {
+				n := strings.Count(p.text, "\n")
+				if p.err != "" {
+					// A swallowing piece's last line is the next piece's last.
+					last := line + n - 1
+					for _, q := range pieces {
+						if q.rows == nil && q.err == "" {
+							last += strings.Count(q.text, "\n")
+						}
+					}
+					msg := strings.NewReplacer("{first}", fmt.Sprint(line+1), "{last}", fmt.Sprint(last)).Replace(p.err)
+					wantErrs = append(wantErrs, fmt.Sprintf("%d %s %s", line, ReasonMalformed, msg))
+				}
+				maps.Copy(want, p.rows)
+				body += p.text
+				line += n
+			}
+			meta, rows := importBody(t, typev1.ImportFormat_IMPORT_FORMAT_CSV, []byte(body))
+			var got []string
+			for _, e := range meta.GetErrors() {
+				got = append(got, fmt.Sprintf("%d %s %s", e.GetLine(), e.GetReason(), e.GetMessage()))
+			}
+			if strings.Join(got, "\n") != strings.Join(wantErrs, "\n") {
+				t.Errorf("row errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantErrs, "\n"))
+			}
+			if !maps.Equal(rows, want) {
+				t.Errorf("rows %q\nwant %q", rows, want)
+			}
+			if meta.GetState() != typev1.ImportState_IMPORT_STATE_SUCCEEDED || meta.GetCreated() != int64(len(want)) || meta.GetFailed() != int64(len(wantErrs)) {
+				t.Errorf("metadata %v: want SUCCEEDED, %d created, %d failed", meta, len(want), len(wantErrs))
+			}
+		})
 	}
 }
