@@ -626,8 +626,11 @@ func (c *csvReader) read() ([]string, int, error) {
 		rec, err = quoteBare(raw, pe)
 		return rec, pe.StartLine, err
 	}
+	if err != nil {
+		return nil, 0, err // FieldPos panics without a record
+	}
 	line, _ := c.in.FieldPos(0)
-	return rec, line, err
+	return rec, line, nil
 }
 
 // problem says what is wrong with a record the reader refused, reading ahead to tell a quoted

@@ -507,3 +507,25 @@ func TestCSVQuotes(t *testing.T) {
 		})
 	}
 }
+
+// TestCSVWithoutRows: a body with no header is refused as invalid, and a header alone imports
+// nothing; neither panics (the reader asks for a record's line only when it has one).
+func TestCSVWithoutRows(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Client(t)
+	space, err := keyspace.Open(ctx, rdb, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := redistest.Tenant(t)
+	runner := &Runner{Redis: rdb, Keys: space, Ops: operations.New(rdb, space, "test", time.Now), Service: "test"}
+	k := &recordingKind{rows: map[string]string{}}
+	stream := &fileStream{ctx: auth.WithPrincipal(ctx, auth.Principal{TenantID: tenant}), chunks: []*typev1.ImportChunk{{}}}
+	if e, ok := apierr.As(Serve(runner, k.kind(), stream)); !ok || e.Kind != apierr.InvalidArgument {
+		t.Errorf("empty body: %v, want invalid", e)
+	}
+	meta, rows := importBody(t, typev1.ImportFormat_IMPORT_FORMAT_CSV, []byte("key,note\n"))
+	if len(rows) != 0 || meta.GetRowsRead() != 0 || meta.GetState() != typev1.ImportState_IMPORT_STATE_SUCCEEDED {
+		t.Errorf("header alone: %v, rows %v", meta, rows)
+	}
+}
