@@ -111,7 +111,8 @@ type Kind[T any] struct {
 	Key     func(T) string
 	KeyName string
 	// Apply upserts a batch of records with distinct keys, returning each one's outcome. An error
-	// means the store failed: the batch's rows are not counted, the import stops.
+	// means the store failed (TransitAttempts times, if in transit): the batch's rows are not
+	// counted, the import stops.
 	Apply func(ctx context.Context, tenant string, items []T) ([]Outcome, error)
 }
 
@@ -262,7 +263,7 @@ func (r *run[T]) all(ctx context.Context, rows *rowReader) error {
 		go func() {
 			defer close(st.done)
 			if len(st.apply) > 0 {
-				st.outcomes, st.err = r.apply(ctx, st.apply)
+				st.outcomes, st.err = r.kind.Apply(ctx, r.tenant, st.apply)
 			}
 		}()
 		writing = append(writing, st)
@@ -408,21 +409,12 @@ func (r *run[T]) finish(ctx context.Context, st *step[T]) error {
 	return nil
 }
 
-// applyAttempts bounds the tries of a batch whose store round trip failed (a timeout on a busy
-// server): its rows are upserts, so applying them again writes each once.
-const applyAttempts = 3
-
-func (r *run[T]) apply(ctx context.Context, items []T) ([]Outcome, error) {
-	for attempt := 1; ; attempt++ {
-		out, err := r.kind.Apply(ctx, r.tenant, items)
-		if _, classified := apierr.As(err); err == nil || classified || ctx.Err() != nil || attempt == applyAttempts {
-			return out, err
-		}
-		if r.runner.Logger != nil {
-			r.runner.Logger.WarnContext(ctx, "import batch failed; trying it again", "operation", r.op.Name(), "error", err)
-		}
-	}
-}
+// TransitAttempts bounds the round trips of a batch that may fail in transit (a timeout on a busy
+// store) before the batch fails, the import with it. The kind retries them (Upsert, marketing's
+// Import), not the runner: a write whose reply was lost may have been applied, and only the kind
+// knows which it sent, so that the row it finds so written counts as created or updated by this
+// import rather than as skipped (a runner's fresh Apply counted it skipped).
+const TransitAttempts = 6
 
 // firstLines records each key's first line in the import's seen set and returns the first line
 // of each row's key: one script call per batch (as a pipeline of HSETNX and HGET per row, it cost

@@ -2,9 +2,11 @@ package importer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -506,6 +508,156 @@ func TestCSVQuotes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// record is a stored record of memStore.
+type record struct {
+	id, etag, val string
+	updated       time.Time
+}
+
+// memWrite is a planned write: rec to store under key, over the etag prev ("" for a new record).
+type memWrite struct {
+	key, prev string
+	rec       record
+}
+
+// memStore is an upsert kind's store in memory, with a script of failures: cut makes each Commit
+// call, in turn, fail in transit after applying some of its writes (or none, those landing after
+// the next Plan's reads); planFails fails the next Plans.
+type memStore struct {
+	db        map[string]record
+	ids       int
+	clock     time.Time
+	cut       []func(writes []*memWrite) (applied, late []*memWrite)
+	planFails int
+	late      []*memWrite
+}
+
+var errInTransit = errors.New("read tcp: i/o timeout")
+
+func (m *memStore) apply(w *memWrite) error {
+	if m.db[w.key].etag != w.prev {
+		return errLost
+	}
+	m.db[w.key] = w.rec
+	return nil
+}
+
+var errLost = errors.New("lost a race")
+
+// upsert upserts rows (val by key) through Upsert.
+func (m *memStore) upsert(rows [][2]string) ([]Outcome, error) {
+	return Upsert(context.Background(), len(rows), Rounds[memWrite]{
+		KeyField: "key",
+		Lost:     func(err error) bool { return err == errLost },
+		Plan: func(_ context.Context, todo []int) ([]Step[memWrite], error) {
+			if m.planFails > 0 {
+				m.planFails--
+				return nil, errInTransit
+			}
+			steps := make([]Step[memWrite], len(todo))
+			for j, i := range todo {
+				key, val := rows[i][0], rows[i][1]
+				prev, ok := m.db[key]
+				m.clock = m.clock.Add(time.Millisecond)
+				s := Step[memWrite]{Row: i, Key: key}
+				switch {
+				case ok && prev.val == val:
+					s.Outcome, s.ID, s.Etag, s.Updated = Outcome{Result: Skipped}, prev.id, prev.etag, prev.updated
+				case ok:
+					n, _ := strconv.Atoi(prev.etag)
+					next := record{id: prev.id, etag: strconv.Itoa(n + 1), val: val, updated: m.clock}
+					s.Write, s.Planned, s.ID, s.Etag, s.Updated = &memWrite{key, prev.etag, next}, Updated, next.id, next.etag, next.updated
+				default:
+					m.ids++
+					next := record{id: fmt.Sprint("id", m.ids), etag: "1", val: val, updated: m.clock}
+					s.Write, s.Planned, s.ID, s.Etag, s.Updated = &memWrite{key, "", next}, Created, next.id, next.etag, next.updated
+				}
+				steps[j] = s
+			}
+			for _, w := range m.late { // after the reads: they did not see these
+				_ = m.apply(w)
+			}
+			m.late = nil
+			return steps, nil
+		},
+		Commit: func(_ context.Context, writes []*memWrite) ([]error, error) {
+			if len(m.cut) > 0 {
+				applied, late := m.cut[0](writes)
+				m.cut = m.cut[1:]
+				for _, w := range applied {
+					_ = m.apply(w)
+				}
+				m.late = append(m.late, late...)
+				return nil, errInTransit
+			}
+			errs := make([]error, len(writes))
+			for i, w := range writes {
+				errs[i] = m.apply(w)
+			}
+			return errs, nil
+		},
+	})
+}
+
+// TestUpsertCountsItsOwnWritesCutInTransit: a row whose write was applied though its round trip
+// failed counts as what it was planned as, whether it landed before the next failures (reads
+// failing too) or after a later round's reads (that round planned the row again, and was cut as
+// well); a row another import updated identically while this import's own update was lost is
+// skipped, not counted as updated by both. Counted against the rows and the store's records.
+func TestUpsertCountsItsOwnWritesCutInTransit(t *testing.T) {
+	var rows [][2]string
+	for i := range 40 {
+		rows = append(rows, [2]string{fmt.Sprint("k", i), fmt.Sprint("v", i)})
+	}
+	half := func(writes []*memWrite) ([]*memWrite, []*memWrite) { return writes[:len(writes)/2], nil }
+	later := func(writes []*memWrite) ([]*memWrite, []*memWrite) { return nil, writes }
+	for _, c := range []struct {
+		name      string
+		cut       []func([]*memWrite) ([]*memWrite, []*memWrite)
+		planFails int
+	}{
+		{"applied, then the reads fail", []func([]*memWrite) ([]*memWrite, []*memWrite){half}, TransitAttempts - 2},
+		{"applied after the next reads", []func([]*memWrite) ([]*memWrite, []*memWrite){later, later}, 0},
+		{"half applied, half after the next reads", []func([]*memWrite) ([]*memWrite, []*memWrite){
+			func(w []*memWrite) ([]*memWrite, []*memWrite) { return w[:10], w[10:20] }, later}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := &memStore{db: map[string]record{}, cut: c.cut, planFails: c.planFails}
+			out, err := m.upsert(rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, o := range out {
+				if o.Result != Created {
+					t.Errorf("row %d: %v, want created", i, o)
+				}
+			}
+			for _, r := range rows {
+				if rec := m.db[r[0]]; rec.val != r[1] || rec.etag != "1" {
+					t.Errorf("%s stored as %v", r[0], rec)
+				}
+			}
+		})
+	}
+
+	t.Run("an identical update by another import", func(t *testing.T) {
+		m := &memStore{db: map[string]record{"k": {id: "id0", etag: "1", val: "old"}}}
+		// The update is lost in transit; meanwhile another import applies the same one.
+		m.cut = append(m.cut, func(writes []*memWrite) ([]*memWrite, []*memWrite) {
+			theirs := *writes[0]
+			theirs.rec.updated = theirs.rec.updated.Add(time.Microsecond)
+			return []*memWrite{&theirs}, nil
+		})
+		out, err := m.upsert([][2]string{{"k", "new"}})
+		if err != nil || len(out) != 1 || out[0].Result != Skipped {
+			t.Errorf("outcome %v, %v: want skipped, the other import's update", out, err)
+		}
+		if rec := m.db["k"]; rec.val != "new" || rec.etag != "2" {
+			t.Errorf("stored %v", rec)
+		}
+	})
 }
 
 // TestCSVWithoutRows: a body with no header is refused as invalid, and a header alone imports

@@ -20,8 +20,16 @@ type Step[W any] struct {
 	Write   *W
 	Planned Result
 	// Key is the row's natural key; ID and Etag name the record as the round found it (a skipped
-	// row) or as its write makes it.
+	// row) or as its write makes it, and Updated is its update time: a new record's id is minted for
+	// its write, and the time tells an update from a concurrent import's identical one.
 	Key, ID, Etag string
+	Updated       time.Time
+}
+
+// mark is a record exactly as one write makes it.
+type mark struct {
+	id, etag string
+	updated  time.Time
 }
 
 // Rounds are a kind's upsert of a batch in rounds, each planned from fresh reads: a row whose
@@ -40,90 +48,107 @@ type Rounds[W any] struct {
 	KeyField string
 }
 
-// roundsMax bounds the rounds of rows that keep losing races; transitMax the rounds whose
-// commit failed in transit (a timeout on a busy store) before the batch fails.
-const (
-	roundsMax  = 8
-	transitMax = 3
-)
+// roundsMax bounds the rounds of rows that keep losing races.
+const roundsMax = 8
 
-// Upsert runs the rounds over a batch of n rows and returns each row's outcome. A round whose
-// writes failed in transit may have applied them: a row a later round finds exactly as that round
-// planned it (the record's id and etag) counts as what it was planned as, not as skipped, so the
-// counts stay exact.
+// Upsert runs the rounds over a batch of n rows and returns each row's outcome. A round the store
+// failed (its reads, or its writes in transit) is planned again, up to TransitAttempts times; its
+// writes may have been applied, even after the next round's reads: a row a later round finds
+// exactly as a failed round planned it (the record's id, etag and update time) counts as what it
+// was planned as, not as skipped, so the counts stay exact.
 func Upsert[W any](ctx context.Context, n int, r Rounds[W]) ([]Outcome, error) {
 	out := make([]Outcome, n)
 	todo := make([]int, n)
 	for i := range todo {
 		todo[i] = i
 	}
-	sent := map[string]Step[W]{}
-	transit := 0
-	for attempt := 0; len(todo) > 0; attempt++ {
-		if attempt == roundsMax {
+	sent := map[mark]Result{}
+	lost, transit := 0, 0
+	for round := 0; len(todo) > 0; round++ {
+		if lost == roundsMax {
 			for _, i := range todo {
 				out[i] = Outcome{Err: RowError(r.KeyField, ReasonConflict, "the record kept changing concurrently; import the row again")}
 			}
 			break
 		}
-		if attempt > 0 {
-			if err := contended(ctx, attempt); err != nil {
+		if round > 0 {
+			if err := contended(ctx, round); err != nil {
 				return nil, err
 			}
 		}
-		steps, err := r.Plan(ctx, todo)
+		retry, err := upsertRound(ctx, r, todo, out, sent)
 		if err != nil {
-			return nil, err
-		}
-		writes := make([]*W, 0, len(steps))
-		planned := make([]Step[W], 0, len(steps))
-		for _, s := range steps {
-			if s.Write == nil {
-				out[s.Row] = s.Outcome
-				if p, ok := sent[s.Key]; ok && s.Outcome.Result == Skipped && p.ID == s.ID && p.Etag == s.Etag {
-					out[s.Row] = Outcome{Result: p.Planned} // this import's own write, from a round cut in transit
-				}
-				continue
-			}
-			writes, planned = append(writes, s.Write), append(planned, s)
-		}
-		if len(writes) == 0 {
-			break
-		}
-		errs, err := r.Commit(ctx, writes)
-		if err != nil {
-			for _, s := range planned {
-				sent[s.Key] = s
-			}
 			transit++
-			if _, classified := apierr.As(err); classified || ctx.Err() != nil || transit >= transitMax {
+			if _, classified := apierr.As(err); classified || ctx.Err() != nil || transit >= TransitAttempts {
 				return nil, err
 			}
 			continue
 		}
-		var retry []int
-		for j, werr := range errs {
-			s := planned[j]
-			switch {
-			case werr == nil:
-				out[s.Row] = Outcome{Result: s.Planned}
-			case r.Lost(werr):
-				retry = append(retry, s.Row)
-			default:
-				e, ok := apierr.As(werr)
-				if !ok {
-					return nil, werr
-				}
-				reason := ReasonConflict
-				if e.Kind == apierr.InvalidArgument {
-					reason = ReasonInvalidValue // a reference to nothing (an unknown account)
-				}
-				out[s.Row] = Outcome{Err: RowErrorOf(reason, e)}
-			}
+		if len(retry) > 0 {
+			lost++
 		}
 		todo = retry
 	}
 	return out, nil
+}
+
+// upsertRound plans and commits the rows todo, and returns those that lost a race. When the store
+// fails once the writes are sent, it records them in sent and returns the error.
+func upsertRound[W any](ctx context.Context, r Rounds[W], todo []int, out []Outcome, sent map[mark]Result) ([]int, error) {
+	steps, err := r.Plan(ctx, todo)
+	if err != nil {
+		return nil, err
+	}
+	writes := make([]*W, 0, len(steps))
+	planned := make([]Step[W], 0, len(steps))
+	for _, s := range steps {
+		if s.Write == nil {
+			out[s.Row] = s.Outcome
+			if p, ok := sent[mark{s.ID, s.Etag, s.Updated}]; ok && s.Outcome.Result == Skipped {
+				out[s.Row] = Outcome{Result: p} // this import's own write, from a round cut in transit
+			}
+			continue
+		}
+		writes, planned = append(writes, s.Write), append(planned, s)
+	}
+	if len(writes) == 0 {
+		return nil, nil
+	}
+	// Once sent, a round the store failed is planned again, its applied writes with it.
+	failed := func(err error) error {
+		for _, s := range planned {
+			sent[mark{s.ID, s.Etag, s.Updated}] = s.Planned
+		}
+		return err
+	}
+	errs, err := r.Commit(ctx, writes)
+	if err != nil {
+		if _, classified := apierr.As(err); classified {
+			return nil, err
+		}
+		return nil, failed(err)
+	}
+	var retry []int
+	for j, werr := range errs {
+		s := planned[j]
+		switch {
+		case werr == nil:
+			out[s.Row] = Outcome{Result: s.Planned}
+		case r.Lost(werr):
+			retry = append(retry, s.Row)
+		default:
+			e, ok := apierr.As(werr)
+			if !ok {
+				return nil, failed(werr)
+			}
+			reason := ReasonConflict
+			if e.Kind == apierr.InvalidArgument {
+				reason = ReasonInvalidValue // a reference to nothing (an unknown account)
+			}
+			out[s.Row] = Outcome{Err: RowErrorOf(reason, e)}
+		}
+	}
+	return retry, nil
 }
 
 // RowErrorOf is a refused record or write as a row error of reason: its first field, named as

@@ -100,42 +100,55 @@ func (l *Leads) Import(ctx context.Context, tenant string, rows []ImportedLead) 
 	for i := range rows {
 		todo[i] = i
 	}
-	// planned are the writes of a round whose pipeline failed in transit: they may have been
-	// applied. A row found later exactly as planned (the lead id and etag the round made) was
-	// written by it, and counts as what it was planned as rather than as skipped.
-	planned := map[string]planned{}
-	for attempt := 0; len(todo) > 0; attempt++ {
-		if attempt == importAttempts {
+	// sent are the writes of rounds whose round trip failed in transit: they may have been
+	// applied, even after a later round's reads. A row found exactly as one of them made it was
+	// written by this import, and counts as what it was planned as rather than as skipped. The
+	// store failing is retried here, not by the runner: only this loop knows what was sent.
+	sent := map[leadMark]importer.Result{}
+	lost, transit := 0, 0
+	for round := 0; len(todo) > 0; round++ {
+		if lost == importAttempts {
 			for _, i := range todo {
 				out[i] = importer.Outcome{Err: importer.RowError("email", importer.ReasonConflict, "the lead kept changing concurrently; import the row again")}
 			}
 			break
 		}
-		if attempt > 0 {
-			if err := contended(ctx, attempt); err != nil {
+		if round > 0 {
+			if err := contended(ctx, round); err != nil {
 				return nil, err
 			}
 		}
-		next, err := l.importRound(ctx, tenant, rows, todo, out, planned)
-		if _, classified := apierr.As(err); err != nil && (classified || ctx.Err() != nil || attempt >= 2) {
-			return nil, err
+		next, err := l.importRound(ctx, tenant, rows, todo, out, sent)
+		if err != nil {
+			transit++
+			if _, classified := apierr.As(err); classified || ctx.Err() != nil || transit >= importer.TransitAttempts {
+				return nil, err
+			}
+			continue
 		}
-		if err == nil {
-			todo = next
+		if len(next) > 0 {
+			lost++
 		}
+		todo = next
 	}
 	return out, nil
 }
 
-// planned is a write a round sent without learning its outcome.
-type planned struct {
-	result   importer.Result
+// leadMark is a lead exactly as one write makes it: a new lead's id is minted for the write, and
+// an update's time tells it from a concurrent import's identical update of the same lead, so no
+// two imports count the same write as theirs.
+type leadMark struct {
 	id, etag string
+	updated  time.Time
+}
+
+func markOf(lead *Lead) leadMark {
+	return leadMark{id: lead.GetId(), etag: lead.GetEtag(), updated: lead.GetUpdateTime().AsTime()}
 }
 
 // importRound plans and commits the rows todo, and returns those that lost a race. When the
-// writes' round trip fails, it records them in planned and returns the error.
-func (l *Leads) importRound(ctx context.Context, tenant string, rows []ImportedLead, todo []int, out []importer.Outcome, sent map[string]planned) ([]int, error) {
+// store fails once the writes are sent, it records them in sent and returns the error.
+func (l *Leads) importRound(ctx context.Context, tenant string, rows []ImportedLead, todo []int, out []importer.Outcome, sent map[leadMark]importer.Result) ([]int, error) {
 	emails := make([]string, len(todo))
 	keys := make([]IdentityKey, len(todo))
 	for j, i := range todo {
@@ -170,8 +183,8 @@ func (l *Leads) importRound(ctx context.Context, tenant string, rows []ImportedL
 			next, changed := importedInto(prev, in.Lead, now)
 			if !changed {
 				out[i] = importer.Outcome{Result: importer.Skipped}
-				if p, ok := sent[prev.GetEmail()]; ok && p.id == prev.GetId() && p.etag == prev.GetEtag() {
-					out[i] = importer.Outcome{Result: p.result} // this import's own write, from a round cut in transit
+				if planned, ok := sent[markOf(prev)]; ok {
+					out[i] = importer.Outcome{Result: planned} // this import's own write, from a round cut in transit
 				}
 				continue
 			}
@@ -197,10 +210,7 @@ func (l *Leads) importRound(ctx context.Context, tenant string, rows []ImportedL
 	}
 	errs, err := l.store.ImportLeads(ctx, tenant, writes)
 	if err != nil {
-		for j, w := range writes {
-			sent[w.Lead.GetEmail()] = planned{result: results[j], id: w.Lead.GetId(), etag: w.Lead.GetEtag()}
-		}
-		return nil, err
+		return nil, sentAll(sent, writes, results, err)
 	}
 	var retry []int
 	for j, werr := range errs {
@@ -215,12 +225,20 @@ func (l *Leads) importRound(ctx context.Context, tenant string, rows []ImportedL
 		default:
 			e, ok := apierr.As(werr)
 			if !ok {
-				return nil, werr
+				return nil, sentAll(sent, writes, results, werr) // the round is planned again: its applied writes too
 			}
 			out[i] = importer.Outcome{Err: importer.RowError("", importer.ReasonConflict, e.Message)}
 		}
 	}
 	return retry, nil
+}
+
+// sentAll records writes, whose outcomes err leaves unknown, in sent, and returns err.
+func sentAll(sent map[leadMark]importer.Result, writes []LeadWrite, results []importer.Result, err error) error {
+	for j, w := range writes {
+		sent[markOf(w.Lead)] = results[j]
+	}
+	return err
 }
 
 // importedLead plans a new lead; customer is the registry's customer for the person, "" for a new

@@ -210,7 +210,7 @@ func (c *Catalog) importProducts(ctx context.Context, store ImportStore, tenant 
 				} else {
 					next = importedInto(prev, in)
 					if proto.Equal(next, prev) {
-						s.Outcome, s.ID, s.Etag = importer.Outcome{Result: importer.Skipped}, prev.GetId(), prev.GetEtag()
+						s.Outcome, s.ID, s.Etag, s.Updated = importer.Outcome{Result: importer.Skipped}, prev.GetId(), prev.GetEtag(), prev.GetUpdateTime().AsTime()
 						steps[j] = s
 						continue
 					}
@@ -226,7 +226,7 @@ func (c *Catalog) importProducts(ctx context.Context, store ImportStore, tenant 
 				if err != nil {
 					return nil, err
 				}
-				s.Write, s.ID, s.Etag = &ProductWrite{Product: next, Prev: prev, Event: ev}, next.GetId(), next.GetEtag()
+				s.Write, s.ID, s.Etag, s.Updated = &ProductWrite{Product: next, Prev: prev, Event: ev}, next.GetId(), next.GetEtag(), next.GetUpdateTime().AsTime()
 				steps[j] = s
 			}
 			return steps, nil

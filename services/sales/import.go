@@ -137,7 +137,7 @@ func (a *Accounts) ImportAccounts(ctx context.Context, tenant string, rows []*Ac
 					setNonEmpty(&next.OwnerId, in.GetOwnerId())
 					setNonEmpty(&next.Industry, in.GetIndustry())
 					if proto.Equal(next, prev) {
-						s.Outcome, s.ID, s.Etag = importer.Outcome{Result: importer.Skipped}, prev.GetId(), prev.GetEtag()
+						s.Outcome, s.ID, s.Etag, s.Updated = importer.Outcome{Result: importer.Skipped}, prev.GetId(), prev.GetEtag(), prev.GetUpdateTime().AsTime()
 						steps[j] = s
 						continue
 					}
@@ -148,7 +148,7 @@ func (a *Accounts) ImportAccounts(ctx context.Context, tenant string, rows []*Ac
 				if err != nil {
 					return nil, err
 				}
-				s.Write, s.ID, s.Etag = &AccountWrite{Account: next, Prev: prev, Event: ev}, next.GetId(), next.GetEtag()
+				s.Write, s.ID, s.Etag, s.Updated = &AccountWrite{Account: next, Prev: prev, Event: ev}, next.GetId(), next.GetEtag(), next.GetUpdateTime().AsTime()
 				steps[j] = s
 			}
 			return steps, nil
@@ -293,7 +293,7 @@ func (a *Accounts) planContacts(ctx context.Context, tenant string, rows []Impor
 			setNonEmpty(&next.OwnerId, in.GetOwnerId())
 			setNonEmpty(&next.AccountId, in.GetAccountId())
 			if proto.Equal(next, prev) {
-				s.Outcome, s.ID, s.Etag = importer.Outcome{Result: importer.Skipped}, prev.GetId(), prev.GetEtag()
+				s.Outcome, s.ID, s.Etag, s.Updated = importer.Outcome{Result: importer.Skipped}, prev.GetId(), prev.GetEtag(), prev.GetUpdateTime().AsTime()
 				steps = append(steps, s)
 				continue
 			}
@@ -304,7 +304,7 @@ func (a *Accounts) planContacts(ctx context.Context, tenant string, rows []Impor
 		if err != nil {
 			return nil, err
 		}
-		s.Write, s.ID, s.Etag = &ContactWrite{Contact: next, Prev: prev, Event: ev}, next.GetId(), next.GetEtag()
+		s.Write, s.ID, s.Etag, s.Updated = &ContactWrite{Contact: next, Prev: prev, Event: ev}, next.GetId(), next.GetEtag(), next.GetUpdateTime().AsTime()
 		steps = append(steps, s)
 	}
 	return steps, nil
