@@ -311,8 +311,9 @@ func TestSalesOrderBecomesSubscription(t *testing.T) {
 
 // TestOnePersonIsOneCustomer: marketing's registry gives a person one customer id whichever
 // service sees them first: a lead then a contact, a contact then a lead (converting attaches to
-// the contact), an import then a capture, the e-mail in another case, and concurrent creates in
-// two services. Sales resolves through marketing inside the contact create's trace.
+// the contact), an import then a capture, the e-mail in another case, a lead's e-mail edit, and
+// concurrent creates in two services. Sales resolves through marketing inside the contact
+// create's trace.
 func TestOnePersonIsOneCustomer(t *testing.T) {
 	sys := startSystem(t)
 	_, key := sys.newKey(t, "", "admin")
@@ -354,6 +355,20 @@ func TestOnePersonIsOneCustomer(t *testing.T) {
 	eveID := imported["customers"].([]any)[0].(map[string]any)["customerId"]
 	if eve := sys.captureLead(t, key, `{"email":"EVE@x.example"}`); eve["customerId"] != eveID {
 		t.Fatalf("capture after import: customer %v, want %v", eve["customerId"], eveID)
+	}
+
+	// A lead's e-mail edit takes the new e-mail into the registry: a contact created with it is the
+	// lead's customer, and converting the lead attaches to that contact.
+	gus := sys.captureLead(t, key, `{"email":"gus@x.example"}`)
+	if r := sys.do(t, http.MethodPatch, "/v1/leads/"+gus["id"].(string)+"?updateMask=email", key, []byte(`{"email":"gus@y.example"}`)); r.status != http.StatusOK {
+		t.Fatalf("lead e-mail edit: %d %s", r.status, r.body)
+	}
+	gusContact := post("/v1/contacts", `{"email":"Gus@Y.example"}`)
+	if gusContact["customerId"] != gus["customerId"] {
+		t.Fatalf("contact with the lead's new e-mail: customer %v, want the lead's %v", gusContact["customerId"], gus["customerId"])
+	}
+	if c := post("/v1/leads/"+gus["id"].(string)+":convert", `{}`)["contact"].(map[string]any); c["id"] != gusContact["id"] {
+		t.Fatalf("converted to contact %v, want the existing %v", c["id"], gusContact["id"])
 	}
 
 	// The contact create's trace holds marketing's resolution.

@@ -28,6 +28,9 @@ var (
 // ErrStale means the lead changed between read and write.
 var ErrStale = errors.New("marketing: lead changed since it was read")
 
+// ErrPersonStale means the customer of a LeadWrite.Person changed between read and write.
+var ErrPersonStale = errors.New("marketing: the lead's customer changed since it was read")
+
 // EmailTakenError means another lead already has the e-mail.
 type EmailTakenError struct {
 	LeadID string
@@ -45,7 +48,7 @@ type Store interface {
 	// exist.
 	CreateLead(ctx context.Context, tenant string, w LeadWrite) error
 	// UpdateLead replaces w.Prev with w.Lead; ErrStale if w.Prev is not current,
-	// ErrUnknownCampaign if w.Campaign does not exist.
+	// ErrUnknownCampaign if w.Campaign does not exist, w.Person's errors (see LeadWrite).
 	UpdateLead(ctx context.Context, tenant string, w LeadWrite) error
 	// EraseLead removes lead (as read: its etag is checked) and its index entries, and the
 	// person's identity (as read, when not nil) from the registry with every record marketing
@@ -90,6 +93,10 @@ type LeadWrite struct {
 	Customer *Customer
 	// Lifecycle, when set, is the customer's lifecycle change committed with the lead.
 	Lifecycle *LifecycleWrite
+	// Person, when set on an update, is the change of the lead's customer in the registry committed
+	// with the lead (an e-mail edit claims the new e-mail for them): *IdentityTakenError if another
+	// customer has it, ErrPersonStale if Person.Prev is no longer current.
+	Person *CustomerWrite
 	// ScoredWith, when set, are the scoring rules the lead was scored with: the write fails with
 	// ErrRulesChanged, writing nothing, if the tenant's rules are no longer those (Capture keeps the
 	// rules between calls and checks them this way instead of reading them on every call).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
@@ -20,6 +21,10 @@ import (
 var (
 	ErrLeadEtag        = apierr.New(apierr.Aborted, "ETAG_MISMATCH", "the lead changed since it was read; read it again and retry")
 	ErrLeadEmailExists = apierr.New(apierr.AlreadyExists, "LEAD_EMAIL_EXISTS", "another lead has this e-mail")
+	// ErrEmailOfAnotherCustomer refuses an e-mail edit that would give one person's e-mail to
+	// another customer's record; its customer_id names the e-mail's customer.
+	ErrEmailOfAnotherCustomer = apierr.New(apierr.AlreadyExists, "CUSTOMER_EMAIL_EXISTS",
+		"the e-mail belongs to another customer in the identity registry; if they are one person, merge the two customers")
 )
 
 // updatableLeadFields are the fields UpdateLead may change (its update_mask paths).
@@ -75,13 +80,53 @@ func (l *Leads) Update(ctx context.Context, tenant string, in *Lead, mask *field
 	if err := l.qualifyIfDue(ctx, tenant, &w, rules, now); err != nil {
 		return nil, err
 	}
-	if err := l.store.UpdateLead(ctx, tenant, w); err != nil {
+	for range captureAttempts {
+		if merged.GetEmail() != existing.GetEmail() {
+			if w.Person, err = l.claimEmail(ctx, tenant, merged, now); err != nil {
+				return nil, err
+			}
+		}
+		err = l.store.UpdateLead(ctx, tenant, w)
+		if errors.Is(err, ErrPersonStale) {
+			continue // the customer changed (another of their records, a resolve): read them again
+		}
+		if taken, ok := errors.AsType[*IdentityTakenError](err); ok {
+			return nil, ErrEmailOfAnotherCustomer.With("customer_id", taken.Owner)
+		}
 		if errors.Is(err, ErrStale) {
 			return nil, ErrLeadEtag
 		}
+		if err != nil {
+			return nil, err
+		}
+		return merged, nil
+	}
+	return nil, ErrIdentityContention
+}
+
+// claimEmail is the registry's half of a lead's e-mail edit: the new e-mail joins the lead's
+// customer, committed with the lead, so the registry never lags the lead and one person stays
+// one customer (a contact or a capture with the new e-mail finds them). The old e-mail stays
+// theirs, as a merged customer keeps all their e-mails: a record elsewhere (a contact, an
+// import) may still carry it, and a capture with it still finds the same person.
+func (l *Leads) claimEmail(ctx context.Context, tenant string, lead *Lead, now time.Time) (*CustomerWrite, error) {
+	cur, err := l.store.GetCustomer(ctx, tenant, lead.GetCustomerId())
+	if err != nil {
 		return nil, err
 	}
-	return merged, nil
+	if cur.GetMergedInto() != "" {
+		// The merge's reaction is about to move the lead to the survivor: the edit waits for it.
+		return nil, ErrContention
+	}
+	next, changed := withKeys(cur, IdentityKey{Email: lead.GetEmail()}, now)
+	if !changed {
+		return nil, nil // theirs already (a merge, an earlier edit)
+	}
+	_, ev, err := customerEvent(ctx, l.publisher, marketingv1.EventCustomerUpdated, tenant, next, now)
+	if err != nil {
+		return nil, err
+	}
+	return &CustomerWrite{Customer: next, Prev: cur, Events: [][]byte{ev}}, nil
 }
 
 // Erase removes a lead's personal data for good (the right to be forgotten). Counters that counted

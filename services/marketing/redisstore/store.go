@@ -235,7 +235,7 @@ func (k leadKeys) createErr(lead *marketing.Lead, err error) error {
 // UpdateLead implements marketing.Store.
 func (s *Store) UpdateLead(ctx context.Context, tenant string, lw marketing.LeadWrite) error {
 	k := s.scope(tenant)
-	return k.updateErr(k.updateWrite(lw).Run(ctx, s.rdb))
+	return k.updateErr(lw, k.updateWrite(lw).Run(ctx, s.rdb))
 }
 
 // updateWrite is the write of a changed lead, over the version it was read at.
@@ -245,6 +245,10 @@ func (k leadKeys) updateWrite(lw marketing.LeadWrite) *commit.Write {
 	if lead.GetEmail() != prev.GetEmail() {
 		w.BucketUnique(k.emails(), lead.GetEmail(), lead.GetId()).BucketRelease(k.emails(), prev.GetEmail())
 	}
+	if lw.Person != nil {
+		// After the lead's own e-mail claim, so another lead with the e-mail is named first.
+		k.putCustomer(w, *lw.Person)
+	}
 	w.Move(k.indexes(prev), k.indexes(lead))
 	k.checkRules(w, lw)
 	k.countLeadWrite(w, lw)
@@ -252,10 +256,13 @@ func (k leadKeys) updateWrite(lw marketing.LeadWrite) *commit.Write {
 	return appendAll(w, k.Stream(), lw.Events)
 }
 
-// updateErr is what a failed updateWrite means to the use cases.
-func (k leadKeys) updateErr(err error) error {
+// updateErr is what a failed updateWrite of lw means to the use cases.
+func (k leadKeys) updateErr(lw marketing.LeadWrite, err error) error {
 	if k.rulesChanged(err) {
 		return marketing.ErrRulesChanged
+	}
+	if v, ok := errors.AsType[*commit.VersionError](err); ok && lw.Person != nil && v.Key == k.customer(lw.Person.Customer.GetId()) {
+		return marketing.ErrPersonStale
 	}
 	if errors.Is(err, commit.ErrVersionMismatch) {
 		return marketing.ErrStale
@@ -267,6 +274,9 @@ func (k leadKeys) updateErr(err error) error {
 		return marketing.ErrUnknownCampaign
 	}
 	if conflict, ok := errors.AsType[*commit.UniqueConflictError](err); ok {
+		if conflict.Index == k.customerEmails() {
+			return &marketing.IdentityTakenError{Owner: conflict.Owner}
+		}
 		return marketing.ErrLeadEmailExists.With("existing_id", conflict.Owner)
 	}
 	return err
@@ -293,7 +303,7 @@ func (s *Store) ImportLeads(ctx context.Context, tenant string, writes []marketi
 		if lw.Prev == nil {
 			errs[i] = k.createErr(lw.Lead, errs[i])
 		} else {
-			errs[i] = k.updateErr(errs[i])
+			errs[i] = k.updateErr(lw, errs[i])
 		}
 	}
 	return errs, nil

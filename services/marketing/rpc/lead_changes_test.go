@@ -3,9 +3,11 @@ package rpc_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -13,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/crmcycle/crm/gateway/gatewaytest"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -232,4 +235,172 @@ func TestETagAndIfMatchOverREST(t *testing.T) {
 	if del := sys.DoWith(t, http.MethodDelete, path, key, nil, ifMatch(current)); del.Status != http.StatusOK {
 		t.Fatalf("delete with the current If-Match: %d %s", del.Status, del.Body)
 	}
+}
+
+// TestLeadEmailEditKeepsOnePerson: an e-mail edit adds the new e-mail to the lead's customer in
+// the registry in the lead's own write, so the person stays one customer: resolving the new e-mail
+// finds them, capturing it touches the lead, and the old e-mail stays theirs. An e-mail the
+// registry has for another customer is refused, naming them, and nothing changes.
+func TestLeadEmailEditKeepsOnePerson(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	lead := sys.captureLead(t, key, `{"email":"mask@example.com"}`)
+	id, customer := lead["id"].(string), lead["customerId"].(string)
+	resolve := func(email string) map[string]any {
+		return sys.OK(t, http.MethodPost, "/v1/customers:resolve", key, `{"email":"`+email+`"}`)["customer"].(map[string]any)
+	}
+	identity := func(customer string) []any {
+		return sys.OK(t, http.MethodGet, "/v1/customers/"+customer+"/identity", key, "")["emails"].([]any)
+	}
+
+	if got := sys.OK(t, http.MethodPatch, "/v1/leads/"+id+"?updateMask=email", key, `{"email":" Mask2@Example.com "}`); got["email"] != "mask2@example.com" || got["customerId"] != customer {
+		t.Fatalf("e-mail edit: %v", got)
+	}
+	if r := resolve("mask2@example.com"); r["customerId"] != customer || r["created"] == true {
+		t.Fatalf("resolve of the new e-mail: %v, want customer %s", r, customer)
+	}
+	if emails := identity(customer); !slices.Equal(emails, []any{"mask@example.com", "mask2@example.com"}) {
+		t.Fatalf("identity e-mails %v, want the old and the new", emails)
+	}
+	if again := sys.captureLead(t, key, `{"email":"mask2@example.com"}`); again["id"] != id || again["touchCount"] != "2" {
+		t.Fatalf("capture of the new e-mail: %v, want a touch of lead %s", again, id)
+	}
+	if old := sys.captureLead(t, key, `{"email":"mask@example.com"}`); old["customerId"] != customer {
+		t.Fatalf("capture of the old e-mail: customer %v, want %s", old["customerId"], customer)
+	}
+	updated := sys.events(t, tenant, "marketing.customer.updated")
+	if len(updated) != 1 || updated[0].GetCustomerId() != customer {
+		t.Fatalf("%d marketing.customer.updated events (%v), want 1 of %s", len(updated), updated, customer)
+	}
+
+	// An e-mail the registry has for another customer (no lead has it): refused, nothing written.
+	other := sys.OK(t, http.MethodPost, "/v1/customers:resolve", key,
+		`{"email":"taken@example.com","create":true}`)["customer"].(map[string]any)["customerId"].(string)
+	before := sys.OK(t, http.MethodGet, "/v1/leads/"+id, key, "")
+	keys, events := sys.footprint(t, tenant)
+	details := sys.Fails(t, http.MethodPatch, "/v1/leads/"+id+"?updateMask=email", key, `{"email":"TAKEN@example.com"}`,
+		http.StatusConflict, "ALREADY_EXISTS")
+	if reason := errorReason(details); reason != "CUSTOMER_EMAIL_EXISTS" {
+		t.Errorf("reason %q, want CUSTOMER_EMAIL_EXISTS", reason)
+	}
+	if got := gatewaytest.ErrorMetadata(details)["customer_id"]; got != other {
+		t.Errorf("the refusal names customer %v, want %s", got, other)
+	}
+	if after := sys.OK(t, http.MethodGet, "/v1/leads/"+id, key, ""); after["etag"] != before["etag"] || after["email"] != "mask2@example.com" {
+		t.Fatalf("a refused edit changed the lead: %v", after)
+	}
+	if k, e := sys.footprint(t, tenant); k != keys || e != events {
+		t.Fatalf("a refused edit wrote: %d keys %d events, want %d and %d", k, e, keys, events)
+	}
+	if r := resolve("taken@example.com"); r["customerId"] != other {
+		t.Fatalf("taken@ resolves to %v, want %s", r["customerId"], other)
+	}
+	if emails := identity(customer); len(emails) != 2 {
+		t.Fatalf("the refused edit changed the identity: %v", emails)
+	}
+}
+
+// TestLeadEmailEditRaces: the registry's claim in the lead's write decides between an edit and
+// captures of its new e-mail, and between two leads' edits to one e-mail: whoever wins, the
+// e-mail has one customer, the one its lead carries.
+func TestLeadEmailEditRaces(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	client, ctx := sys.marketing(key)
+	edit := func(id, email string) (*marketingv1.UpdateLeadResponse, error) {
+		return client.UpdateLead(ctx, &marketingv1.UpdateLeadRequest{Lead: &marketingv1.Lead{Id: id, Email: email},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"email"}}})
+	}
+	// owner is who the registry and the lead index give the e-mail to; both must agree.
+	owner := func(email string) string {
+		t.Helper()
+		r, err := client.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{Email: email})
+		if err != nil {
+			t.Fatalf("resolve %s: %v", email, err)
+		}
+		leads, err := client.ListLeads(ctx, &marketingv1.ListLeadsRequest{Filter: `email = "` + email + `"`})
+		if err != nil || len(leads.GetLeads()) != 1 || leads.GetLeads()[0].GetCustomerId() != r.GetCustomer().GetCustomerId() {
+			t.Fatalf("%s: registry says %s, leads %v %v", email, r.GetCustomer().GetCustomerId(), leads.GetLeads(), err)
+		}
+		return r.GetCustomer().GetCustomerId()
+	}
+
+	for round := range 6 {
+		email := fmt.Sprintf("race%d@example.com", round)
+		lead := sys.captureLead(t, key, fmt.Sprintf(`{"email":"edited%d@example.com"}`, round))
+		const captures = 4
+		var (
+			wg       sync.WaitGroup
+			edited   error
+			captured [captures]string
+		)
+		wg.Go(func() { _, edited = edit(lead["id"].(string), email) })
+		for i := range captures {
+			wg.Go(func() {
+				// Later rounds start the captures a few reads later, so the edit wins some rounds
+				// and loses others (it reads three times before its write).
+				for range round {
+					if _, err := client.GetLead(ctx, &marketingv1.GetLeadRequest{Id: lead["id"].(string)}); err != nil {
+						t.Error(err)
+					}
+				}
+				r, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: email}})
+				if err != nil {
+					t.Errorf("capture: %v", err)
+				}
+				captured[i] = r.GetLead().GetCustomerId()
+			})
+		}
+		wg.Wait()
+		got := owner(email)
+		switch status.Code(edited) {
+		case codes.OK:
+			if got != lead["customerId"] {
+				t.Fatalf("round %d: the edit won but %s has customer %s, want %s", round, email, got, lead["customerId"])
+			}
+		case codes.AlreadyExists:
+			if got == lead["customerId"] {
+				t.Fatalf("round %d: the edit was refused but %s is its customer's", round, email)
+			}
+		default:
+			t.Fatalf("round %d: edit: %v", round, edited)
+		}
+		for _, c := range captured {
+			if c != got {
+				t.Fatalf("round %d: captures gave customers %v, want all %s", round, captured, got)
+			}
+		}
+	}
+
+	// Two leads' edits to one e-mail at once: one wins, the other is refused.
+	a, b := sys.captureLead(t, key, `{"email":"a@example.com"}`), sys.captureLead(t, key, `{"email":"b@example.com"}`)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, l := range []map[string]any{a, b} {
+		wg.Go(func() { _, errs[i] = edit(l["id"].(string), "both@example.com") })
+	}
+	wg.Wait()
+	codesGot := []codes.Code{status.Code(errs[0]), status.Code(errs[1])}
+	slices.Sort(codesGot)
+	if !slices.Equal(codesGot, []codes.Code{codes.OK, codes.AlreadyExists}) {
+		t.Fatalf("two edits to one e-mail: %v, want one OK and one AlreadyExists", errs)
+	}
+	winner := a
+	if errs[0] != nil {
+		winner = b
+	}
+	if got := owner("both@example.com"); got != winner["customerId"] {
+		t.Fatalf("both@ belongs to %s, want the winner's %s", got, winner["customerId"])
+	}
+}
+
+// errorReason is the ErrorInfo reason among an error's details.
+func errorReason(details []any) string {
+	for _, d := range details {
+		if dm, _ := d.(map[string]any); dm["@type"] == "type.googleapis.com/google.rpc.ErrorInfo" {
+			reason, _ := dm["reason"].(string)
+			return reason
+		}
+	}
+	return ""
 }
