@@ -146,7 +146,10 @@ func (a *Accounts) CreateContact(ctx context.Context, tenant string, in *Contact
 	if err != nil {
 		return nil, err
 	}
-	return c, a.Store.CreateContact(ctx, tenant, c, event)
+	if err := a.Store.CreateContact(ctx, tenant, c, event); err != nil {
+		return nil, err // nothing was written: no contact to show
+	}
+	return c, nil
 }
 
 // GetContact returns one contact.

@@ -90,6 +90,9 @@ func (s *Server) BatchCreateContacts(ctx context.Context, req *salesv1.BatchCrea
 	}
 	out := &salesv1.BatchCreateContactsResponse{Results: make([]*salesv1.BatchCreateContactsResult, len(contacts))}
 	for i, c := range contacts {
+		if statuses[i] != nil {
+			c = nil // a refused item carries its error alone
+		}
 		out.Results[i] = &salesv1.BatchCreateContactsResult{Contact: c, Error: statuses[i]}
 	}
 	return out, nil

@@ -33,7 +33,7 @@ func TestBatchGetSalesResources(t *testing.T) {
 
 // TestBatchCreateContactsReportsEachItem: an e-mail the tenant has (or that an earlier item of the
 // batch took) is ALREADY_EXISTS for that item alone; an unknown account likewise; the rest are
-// written.
+// written. A refused item carries its error alone, no contact.
 func TestBatchCreateContactsReportsEachItem(t *testing.T) {
 	sys := startSystem(t)
 	_, key := sys.NewKey(t, "", salesScopes...)
@@ -55,6 +55,9 @@ func TestBatchCreateContactsReportsEachItem(t *testing.T) {
 	}
 	var written, exists, other int
 	for i, r := range res.GetResults() {
+		if r.GetError() != nil && r.GetContact() != nil {
+			t.Errorf("item %d: refused (%v) yet carries contact %v, which was never written", i, r.GetError().GetMessage(), r.GetContact())
+		}
 		switch {
 		case r.GetContact() != nil && r.GetError() == nil:
 			written++
