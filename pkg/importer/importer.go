@@ -114,6 +114,10 @@ type Kind[T any] struct {
 	// means the store failed (TransitAttempts times, if in transit): the batch's rows are not
 	// counted, the import stops.
 	Apply func(ctx context.Context, tenant string, items []T) ([]Outcome, error)
+	// Needs are scopes the caller's key must hold besides the import's own, because Apply looks
+	// the rows up in another service with it (contacts: marketing.read). Serve checks them before
+	// the operation starts: a key without them could never import a row.
+	Needs []string
 }
 
 // Runner runs imports for one service.
@@ -147,6 +151,9 @@ func Serve[T any](r *Runner, kind Kind[T], stream Stream) error {
 	if err != nil {
 		return err
 	}
+	if err := kind.allowed(ctx); err != nil {
+		return err
+	}
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
 		return apierr.Invalid("body", "the file is empty")
@@ -168,11 +175,18 @@ func Serve[T any](r *Runner, kind Kind[T], stream Stream) error {
 	run := &run[T]{runner: r, kind: kind, tenant: tenant, op: op, meta: meta,
 		seen: r.Keys.Scope(r.Service, tenant).Key("import-seen", op.ID()), resumeFrom: first.GetResumeFromLine()}
 	err = run.all(ctx, rows)
+	var denied *apierr.Error
 	switch {
 	case errors.Is(err, errCancelled):
 		meta.State = typev1.ImportState_IMPORT_STATE_CANCELLED
 	case err != nil:
 		meta.State, meta.ResumeFromLine = typev1.ImportState_IMPORT_STATE_FAILED, meta.GetCheckpointLine()+1
+		// A refusal of the key (by another service the rows are looked up in) is the operation's
+		// error: sending the file again with the same key cannot help, so it must not read as an
+		// interruption.
+		if e, ok := apierr.As(err); ok && e.Kind == apierr.PermissionDenied {
+			denied = e
+		}
 		if r.Logger != nil {
 			r.Logger.WarnContext(ctx, "import stopped", "operation", op.Name(), "checkpoint_line", meta.GetCheckpointLine(), "error", err)
 		}
@@ -187,7 +201,7 @@ func Serve[T any](r *Runner, kind Kind[T], stream Stream) error {
 	var out *longrunningpb.Operation
 	var ferr error
 	for range 3 {
-		if ferr = op.Finish(ctx, meta); ferr == nil {
+		if ferr = op.Finish(ctx, meta, denied); ferr == nil {
 			if out, ferr = r.Ops.Get(context.WithoutCancel(ctx), tenant, op.Name()); ferr == nil {
 				break
 			}
@@ -200,6 +214,19 @@ func Serve[T any](r *Runner, kind Kind[T], stream Stream) error {
 }
 
 var errCancelled = errors.New("importer: cancelled")
+
+// allowed refuses, before anything starts, a caller whose key lacks a scope the kind Needs.
+func (k Kind[T]) allowed(ctx context.Context) error {
+	p, _ := auth.FromContext(ctx)
+	for _, scope := range k.Needs {
+		if !p.Allows(scope) {
+			return apierr.New(apierr.PermissionDenied, auth.ErrMissingScope.Reason, fmt.Sprintf(
+				"importing %s looks each row up with the API key's own rights: the key needs the %s scope", k.Name, scope)).
+				With("scope", scope)
+		}
+	}
+	return nil
+}
 
 type run[T any] struct {
 	runner     *Runner

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -153,16 +154,39 @@ func (r *Running) Checkpoint(ctx context.Context, meta *typev1.ImportMetadata) (
 
 // Finish records the final metadata (its state says how it ended) and stops renewing the lease.
 // It writes even when ctx ended (the client went away): the outcome is what GetOperation reads.
-func (r *Running) Finish(ctx context.Context, meta *typev1.ImportMetadata) error {
+// denied, for a FAILED import, is the refusal of the caller's key that stopped it: the operation's
+// error then, since sending the file again with that key cannot help (nil: an interruption).
+func (r *Running) Finish(ctx context.Context, meta *typev1.ImportMetadata, denied *apierr.Error) error {
 	r.stopRenewal()
 	meta.UpdateTime = timestamppb.New(r.store.now())
 	data, err := proto.Marshal(meta)
 	if err != nil {
 		return err
 	}
+	fields := []any{"m", data, "done", "1"}
+	if denied != nil {
+		cause, err := proto.Marshal(r.store.deniedStatus(denied, meta).Proto())
+		if err != nil {
+			return err
+		}
+		fields = append(fields, "err", cause)
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	return r.store.rdb.HSet(ctx, r.store.key(r.tenant, r.id), "m", data, "done", "1").Err()
+	return r.store.rdb.HSet(ctx, r.store.key(r.tenant, r.id), fields...).Err()
+}
+
+// deniedStatus is the error of an import the caller's key was refused for: PERMISSION_DENIED with
+// the refusal's reason and message, and where to resume once the key may.
+func (s *Store) deniedStatus(denied *apierr.Error, meta *typev1.ImportMetadata) *status.Status {
+	md := map[string]string{"resume_from_line": strconv.FormatInt(meta.GetResumeFromLine(), 10)}
+	for k, v := range denied.Metadata {
+		md[k] = v
+	}
+	st, _ := status.New(codes.PermissionDenied, fmt.Sprintf("%s (the import stopped after line %d)",
+		denied.Message, meta.GetCheckpointLine())).WithDetails(&errdetails.ErrorInfo{
+		Reason: denied.Reason, Domain: s.service + ".crm", Metadata: md})
+	return st
 }
 
 // Get returns the operation named, marking it FAILED first when it runs no more (its lease ran
@@ -172,11 +196,11 @@ func (s *Store) Get(ctx context.Context, tenant, name string) (*longrunningpb.Op
 	if err != nil {
 		return nil, err
 	}
-	meta, err := s.read(ctx, tenant, id)
+	meta, cause, err := s.read(ctx, tenant, id)
 	if err != nil {
 		return nil, err
 	}
-	return s.operation(id, meta)
+	return s.operation(id, meta, cause)
 }
 
 // abandon marks an operation whose lease ran out as done with the metadata given, unless it was
@@ -186,49 +210,58 @@ if redis.call('HEXISTS', KEYS[1], 'done') == 1 or redis.call('HGET', KEYS[1], 'l
 redis.call('HSET', KEYS[1], 'm', ARGV[2], 'done', '1')
 return 1`)
 
-func (s *Store) read(ctx context.Context, tenant, id string) (*typev1.ImportMetadata, error) {
+// read returns the operation's metadata and, for one its caller's key was refused for, the error
+// Finish recorded.
+func (s *Store) read(ctx context.Context, tenant, id string) (*typev1.ImportMetadata, *spb.Status, error) {
 	key := s.key(tenant, id)
 	for range 3 {
-		v, err := s.rdb.HMGet(ctx, key, "m", "lease", "done").Result()
+		v, err := s.rdb.HMGet(ctx, key, "m", "lease", "done", "err").Result()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		meta, lease, current, err := s.decode(key, v)
+		meta, cause, lease, current, err := s.decode(key, v)
 		if err != nil || current {
-			return meta, err
+			return meta, cause, err
 		}
 		meta.State = typev1.ImportState_IMPORT_STATE_FAILED
 		meta.ResumeFromLine = meta.GetCheckpointLine() + 1
 		meta.UpdateTime = timestamppb.New(s.now())
 		out, err := proto.Marshal(meta)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if done, err := abandon.Run(ctx, s.rdb, []string{key}, lease, out).Int(); err != nil || done == 1 {
-			return meta, err
+			return meta, nil, err
 		}
 	}
-	return nil, errors.New("operations: the operation kept changing")
+	return nil, nil, errors.New("operations: the operation kept changing")
 }
 
-// decode reads an operation's fields m, lease and done (HMGET's answer); current is false for a
-// running operation whose lease ran out, which read marks FAILED.
-func (s *Store) decode(key string, v []any) (meta *typev1.ImportMetadata, lease string, current bool, err error) {
+// decode reads an operation's fields m, lease, done and err (HMGET's answer): its metadata and the
+// error Finish recorded, if any; current is false for a running operation whose lease ran out,
+// which read marks FAILED.
+func (s *Store) decode(key string, v []any) (meta *typev1.ImportMetadata, cause *spb.Status, lease string, current bool, err error) {
 	data, ok := v[0].(string)
 	if !ok {
-		return nil, "", false, ErrNotFound
+		return nil, nil, "", false, ErrNotFound
 	}
 	meta = &typev1.ImportMetadata{}
 	if err := proto.Unmarshal([]byte(data), meta); err != nil {
-		return nil, "", false, fmt.Errorf("operations: decode %s: %w", key, err)
+		return nil, nil, "", false, fmt.Errorf("operations: decode %s: %w", key, err)
+	}
+	if raw, ok := v[3].(string); ok {
+		cause = &spb.Status{}
+		if err := proto.Unmarshal([]byte(raw), cause); err != nil {
+			return nil, nil, "", false, fmt.Errorf("operations: decode %s error: %w", key, err)
+		}
 	}
 	lease, _ = v[1].(string)
 	until, _ := strconv.ParseInt(lease, 10, 64)
-	return meta, lease, v[2] != nil || until > s.now().UnixMilli(), nil
+	return meta, cause, lease, v[2] != nil || until > s.now().UnixMilli(), nil
 }
 
 // operation renders the stored metadata as an Operation.
-func (s *Store) operation(id string, meta *typev1.ImportMetadata) (*longrunningpb.Operation, error) {
+func (s *Store) operation(id string, meta *typev1.ImportMetadata, cause *spb.Status) (*longrunningpb.Operation, error) {
 	m, err := anypb.New(meta)
 	if err != nil {
 		return nil, err
@@ -238,6 +271,10 @@ func (s *Store) operation(id string, meta *typev1.ImportMetadata) (*longrunningp
 	case typev1.ImportState_IMPORT_STATE_SUCCEEDED:
 		op.Done, op.Result = true, &longrunningpb.Operation_Response{Response: m}
 	case typev1.ImportState_IMPORT_STATE_FAILED:
+		if cause != nil {
+			op.Done, op.Result = true, &longrunningpb.Operation_Error{Error: cause}
+			break
+		}
 		st, _ := status.New(codes.Aborted, fmt.Sprintf(
 			"the import stopped after line %d; send the file again with resumeFromLine=%d",
 			meta.GetCheckpointLine(), meta.GetResumeFromLine())).WithDetails(&errdetails.ErrorInfo{
@@ -331,7 +368,7 @@ func (s *Store) readAll(ctx context.Context, tenant string, ids []string) (ops [
 	cmds := make([]*redis.SliceCmd, len(ids))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.HMGet(ctx, s.key(tenant, id), "m", "lease", "done")
+			cmds[i] = p.HMGet(ctx, s.key(tenant, id), "m", "lease", "done", "err")
 		}
 		return nil
 	})
@@ -339,9 +376,9 @@ func (s *Store) readAll(ctx context.Context, tenant string, ids []string) (ops [
 		return nil, nil, err
 	}
 	for i, id := range ids {
-		meta, _, current, err := s.decode(s.key(tenant, id), cmds[i].Val())
+		meta, cause, _, current, err := s.decode(s.key(tenant, id), cmds[i].Val())
 		if err == nil && !current {
-			meta, err = s.read(ctx, tenant, id)
+			meta, cause, err = s.read(ctx, tenant, id)
 		}
 		if errors.Is(err, ErrNotFound) {
 			expired = append(expired, id)
@@ -350,7 +387,7 @@ func (s *Store) readAll(ctx context.Context, tenant string, ids []string) (ops [
 		if err != nil {
 			return nil, nil, err
 		}
-		op, err := s.operation(id, meta)
+		op, err := s.operation(id, meta, cause)
 		if err != nil {
 			return nil, nil, err
 		}

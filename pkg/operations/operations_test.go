@@ -55,7 +55,7 @@ func startMany(t *testing.T, c *clock, tenant string, n int, stores ...*Store) [
 			}
 			// As the importer does, Finish gets the metadata Start filled in (its create time).
 			meta.State = typev1.ImportState_IMPORT_STATE_SUCCEEDED
-			if err := r.Finish(ctx, meta); err != nil {
+			if err := r.Finish(ctx, meta, nil); err != nil {
 				t.Fatal(err)
 			}
 			all = append(all, started{name: r.Name(), ms: at.UnixMilli()})

@@ -157,7 +157,8 @@ func (a *Accounts) ImportAccounts(ctx context.Context, tenant string, rows []*Ac
 }
 
 // ContactImport is the contact kind of an import: an upsert on the normalized e-mail, the person
-// resolved through marketing's registry by e-mail and external id.
+// resolved through marketing's registry by e-mail and external id, with the caller's key (so it
+// needs marketing.read).
 func (a *Accounts) ContactImport() importer.Kind[ImportedContact] {
 	return importer.Kind[ImportedContact]{
 		Name: "contacts", Columns: ContactColumns, Required: []string{"email"},
@@ -165,6 +166,7 @@ func (a *Accounts) ContactImport() importer.Kind[ImportedContact] {
 		Key:     func(in ImportedContact) string { return in.Contact.GetEmail() },
 		KeyName: "e-mail",
 		Apply:   a.ImportContacts,
+		Needs:   []string{"marketing.read"},
 	}
 }
 

@@ -34,6 +34,9 @@ type leadsFake struct {
 	external  map[record]string // (tenant, external id) -> customer id
 	origins   map[marketingv1.CustomerOrigin]int
 	batches   int
+	// denyBatches makes ResolveCustomers refuse the caller's key, as marketing does for a key
+	// that lost marketing.read.
+	denyBatches bool
 }
 
 func newLeadsFake() *leadsFake {
@@ -83,6 +86,9 @@ func (f *leadsFake) ResolveCustomers(ctx context.Context, req *marketingv1.Resol
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.denyBatches {
+		return nil, status.Error(codes.PermissionDenied, "the API key lacks the scope this call needs")
+	}
 	f.batches++
 	out := make([]*marketingv1.ResolvedCustomer, len(req.GetRequests()))
 	for i, r := range req.GetRequests() {

@@ -11,6 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -327,6 +331,67 @@ func TestImportSalesRefusals(t *testing.T) {
 	}
 	if k, e := sys.Suite.Footprint(t, "sales", tenant); k != keys || e != events {
 		t.Fatalf("refused imports wrote: %d keys %d events, before %d %d", k, e, keys, events)
+	}
+}
+
+// TestImportContactsNeedsMarketingRead: a contact import resolves its people in marketing with the
+// caller's key, so a key with sales.write alone is refused at once, over REST (403) and gRPC,
+// naming the scope and starting no operation; an account import, which needs no other service,
+// still runs with that key.
+func TestImportContactsNeedsMarketingRead(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", "sales.write")
+	keys, events := sys.Suite.Footprint(t, "sales", tenant)
+	csv := []byte("email,givenName\nada@example.com,Ada\n")
+	r := sys.DoWith(t, http.MethodPost, "/v1/contacts:import", key, csv, http.Header{"Content-Type": {"text/csv"}})
+	if r.Status != http.StatusForbidden || !strings.Contains(string(r.Body), "MISSING_SCOPE") || !strings.Contains(string(r.Body), "marketing.read") {
+		t.Errorf("REST import with sales.write alone: %d %s, want 403 MISSING_SCOPE naming marketing.read", r.Status, r.Body)
+	}
+	client, ctx := sys.sales(key)
+	stream, err := client.ImportContacts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = stream.Send(&typev1.ImportChunk{Format: typev1.ImportFormat_IMPORT_FORMAT_CSV, Data: csv})
+	_, err = stream.CloseAndRecv()
+	if st := status.Convert(err); st.Code() != codes.PermissionDenied || !strings.Contains(st.Message(), "marketing.read") {
+		t.Errorf("gRPC import with sales.write alone: %v, want PERMISSION_DENIED naming marketing.read", err)
+	}
+	if k, e := sys.Suite.Footprint(t, "sales", tenant); k != keys || e != events {
+		t.Fatalf("refused imports wrote: %d keys %d events, before %d %d", k, e, keys, events)
+	}
+	_, meta := sys.Import(t, "/v1/accounts:import", key, "text/csv", []byte("displayName,domain\nAcme,acme.example\n"))
+	gatewaytest.CheckImport(t, "account import", meta, gatewaytest.ImportWant{Rows: 1, Created: 1})
+}
+
+// TestImportContactsRefusedByMarketing: marketing refusing the caller's key during an import (a
+// key that lost marketing.read) ends the operation FAILED with that refusal as its error, read the
+// same later, not as an interruption that a resend would mend.
+func TestImportContactsRefusedByMarketing(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.NewKey(t, "", importScopes...)
+	sys.leads.mu.Lock()
+	sys.leads.denyBatches = true
+	sys.leads.mu.Unlock()
+	op, meta := sys.Import(t, "/v1/contacts:import", key, "text/csv", []byte("email,givenName\nada@example.com,Ada\n"))
+	later := &longrunningpb.Operation{}
+	if err := protojson.Unmarshal(sys.OKBytes(t, http.MethodGet, "/v1/"+op.GetName(), key, nil), later); err != nil {
+		t.Fatal(err)
+	}
+	for what, o := range map[string]*longrunningpb.Operation{"answer": op, "GET": later} {
+		st := status.FromProto(o.GetError())
+		var reason string
+		for _, d := range st.Details() {
+			if info, ok := d.(*errdetails.ErrorInfo); ok {
+				reason = info.GetReason()
+			}
+		}
+		if !o.GetDone() || st.Code() != codes.PermissionDenied || reason != "MISSING_SCOPE" || !strings.Contains(st.Message(), "marketing.read") {
+			t.Errorf("%s: done %v, error %v %s %q; want PERMISSION_DENIED MISSING_SCOPE naming marketing.read", what, o.GetDone(), st.Code(), reason, st.Message())
+		}
+	}
+	if meta.GetState() != typev1.ImportState_IMPORT_STATE_FAILED || meta.GetCreated() != 0 {
+		t.Errorf("metadata %v, want FAILED with nothing created", meta)
 	}
 }
 
