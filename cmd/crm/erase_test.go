@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -192,5 +193,55 @@ func TestEraseLeavesNoPersonalDataInTheIntegrationService(t *testing.T) {
 				t.Errorf("%s hold %q after the erase", where.name, p)
 			}
 		}
+	}
+}
+
+// TestEraseDeletesTheSalesContact: a lead converted to a contact, then erased in marketing; sales
+// hears "marketing.customer.erased" and deletes the contact: 404 by id, out of the list, the
+// e-mail and name filters and the export, the person's e-mail, names and phone nowhere in sales'
+// keys of the tenant. The same person captured and converted again makes one new contact (before,
+// the orphan's e-mail made the conversion 409 CONTACT_EMAIL_EXISTS).
+func TestEraseDeletesTheSalesContact(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.newKey(t, "", append(slices.Clone(allScopes), "sales.export")...)
+	email := "Quinby.Vantreight-" + tenant + "@Example.org"
+	personal := []string{strings.ToLower(email), "quinby", "vantreight", "7946 0958"}
+	capture := func() (lead, contact map[string]any) {
+		lead = sys.captureLead(t, key, fmt.Sprintf(`{"email":%q,"givenName":"Quinby","familyName":"Vantreight","company":"Acme"}`, email))
+		conv := sys.ok(t, http.MethodPost, "/v1/leads/"+str(lead, "id")+":convert", key, `{}`)
+		return lead, obj(conv, "contact")
+	}
+	lead, contact := capture()
+	id := str(contact, "id")
+	sys.ok(t, http.MethodPatch, "/v1/contacts/"+id+"?updateMask=phone", key, `{"phone":"+44 20 7946 0958"}`)
+	before, _ := storedText(t, sys.rdb, "crm:*:sales:"+tenant+":*")
+	if !bytes.Contains(before, []byte(strings.ToLower(email))) {
+		t.Fatal("the scan does not find the e-mail in sales' keys before the erase: it would not find it after")
+	}
+
+	sys.ok(t, http.MethodDelete, "/v1/leads/"+str(lead, "id"), key, "")
+	waitFor(t, "the contact to be erased", func() int { return sys.do(t, http.MethodGet, "/v1/contacts/"+id, key, nil).status },
+		func(status int) bool { return status == http.StatusNotFound })
+	for _, filter := range []string{"", fmt.Sprintf("email = %q", strings.ToLower(email)), `displayName:"quinby*"`} {
+		list := sys.ok(t, http.MethodGet, "/v1/contacts?filter="+url.QueryEscape(filter), key, "")
+		if contacts, _ := list["contacts"].([]any); len(contacts) != 0 {
+			t.Errorf("contacts filtered by %q after the erase: %v", filter, contacts)
+		}
+	}
+	if r := sys.do(t, http.MethodGet, "/v1/contacts:export", key, nil); r.status != http.StatusOK || len(bytes.TrimSpace(r.body)) != 0 {
+		t.Errorf("export after the erase: %d %q, want 200 and no records", r.status, r.body)
+	}
+	after, _ := storedText(t, sys.rdb, "crm:*:sales:"+tenant+":*")
+	for _, p := range personal {
+		if bytes.Contains(after, []byte(p)) {
+			t.Errorf("sales' keys of the tenant hold %q after the erase", p)
+		}
+	}
+
+	lead, contact = capture()
+	list := sys.ok(t, http.MethodGet, "/v1/contacts", key, "")
+	if contacts, _ := list["contacts"].([]any); len(contacts) != 1 || str(contacts[0].(map[string]any), "id") != str(contact, "id") ||
+		str(contact, "customerId") != str(lead, "customerId") {
+		t.Fatalf("the person again: contact %v of lead %v; contacts %v, want that one contact", contact, lead, list)
 	}
 }

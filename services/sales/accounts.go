@@ -126,8 +126,9 @@ func (a *Accounts) newContact(in *Contact, customerID string) (*Contact, error) 
 	}, nil
 }
 
-func (a *Accounts) contactEvent(ctx context.Context, t eventv1.Type[*salesv1.ContactChanged], tenant string, c *Contact) ([]byte, error) {
-	return a.event(ctx, t.Of(&salesv1.ContactChanged{ContactId: c.GetId(), CustomerId: c.GetCustomerId(), AccountId: c.GetAccountId()}),
+// contactEvent is a contact's change event (ids only): of its own calls and of an erasure.
+func (e Env) contactEvent(ctx context.Context, t eventv1.Type[*salesv1.ContactChanged], tenant string, c *Contact) ([]byte, error) {
+	return e.event(ctx, t.Of(&salesv1.ContactChanged{ContactId: c.GetId(), CustomerId: c.GetCustomerId(), AccountId: c.GetAccountId()}),
 		tenant, c.GetCustomerId())
 }
 

@@ -89,6 +89,7 @@ type Store interface {
 	ValueStore
 	ValueMergeStore
 	MergeStore
+	EraseStore
 	ImportStore
 	// ReadMany fills msgs[i] with the resource of kind ("account", "contact", "opportunity",
 	// "order", "activity") with ids[i], in one round trip; found[i] is false where there is none.

@@ -43,7 +43,10 @@ func NewReactions(env Env) *Reactions { return &Reactions{env: env} }
 
 // Routes are the events sales reacts to.
 func (r *Reactions) Routes() []events.Route {
-	return []events.Route{events.On(marketingv1.EventCustomerMerged, r.customerMerged)}
+	return []events.Route{
+		events.On(marketingv1.EventCustomerMerged, r.customerMerged),
+		events.On(marketingv1.EventCustomerErased, r.customerErased),
+	}
 }
 
 // customerMerged combines the merged customer's value into the survivor's, so what the person is

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/search"
 	"github.com/crmcycle/crm/services/sales"
@@ -129,10 +130,15 @@ func (s *Store) UpdateContact(ctx context.Context, tenant string, c, prev *sales
 // DeleteContact implements sales.Store.
 func (s *Store) DeleteContact(ctx context.Context, tenant string, c *sales.Contact, event []byte) error {
 	k := s.scope(tenant)
+	return s.run(ctx, k, k.deleteContact(commit.New(), c), event)
+}
+
+// deleteContact adds to w the removal of c (as read): the record, its e-mail and customer
+// entries, its list and search indexes.
+func (k keys) deleteContact(w *commit.Write, c *sales.Contact) *commit.Write {
 	key := k.resource("contact", c.GetId())
-	w := commit.New().ExpectVersion(key, c.GetEtag()).Delete(key).HDel(k.emails(), c.GetEmail()).HDel(k.customers(), c.GetCustomerId())
-	w.Move(k.contactMembers(c), nil)
-	return s.run(ctx, k, w, event)
+	w.ExpectVersion(key, c.GetEtag()).Delete(key).HDel(k.emails(), c.GetEmail()).HDel(k.customers(), c.GetCustomerId())
+	return w.Move(k.contactMembers(c), nil)
 }
 
 // GetContact implements sales.Store.
@@ -152,4 +158,42 @@ func (s *Store) ContactOfCustomer(ctx context.Context, tenant, customerID string
 		return "", sales.ErrContactNotFound
 	}
 	return id, err
+}
+
+var _ sales.EraseStore = (*Store)(nil)
+
+// EraseContact implements sales.EraseStore: DeleteContact's write under the event's guard.
+func (s *Store) EraseContact(ctx context.Context, tenant string, c *sales.Contact, applied events.Effect, event []byte) error {
+	k := s.scope(tenant)
+	w := k.deleteContact(events.Guard(commit.New(), k.Scope, applied), c)
+	err := w.Append(k.Stream(), event).Run(ctx, s.rdb)
+	if errors.Is(err, commit.ErrAlreadyApplied) {
+		return sales.ErrAlreadyApplied
+	}
+	return k.writeErr(err)
+}
+
+// ContactsOfCustomer implements sales.EraseStore. Contacts have no index by customer (the
+// customer's entry names one contact), so an erasure walks the tenant's contacts a page at a time.
+func (s *Store) ContactsOfCustomer(ctx context.Context, tenant, customer, cursor string, limit int) ([]*sales.Contact, string, error) {
+	k := s.scope(tenant)
+	members, err := commit.Members(ctx, s.rdb, commit.Range{Index: k.index("contact"), After: cursor, Limit: limit})
+	if err != nil || len(members.Items) == 0 {
+		return nil, "", err
+	}
+	ids := make([]string, len(members.Items))
+	for i, m := range members.Items {
+		ids[i] = k.resource("contact", m)
+	}
+	contacts, err := commit.GetMany(ctx, s.rdb, ids, func() *sales.Contact { return &sales.Contact{} })
+	if err != nil {
+		return nil, "", err
+	}
+	var found []*sales.Contact
+	for _, c := range contacts {
+		if c != nil && c.GetCustomerId() == customer {
+			found = append(found, c)
+		}
+	}
+	return found, members.Next, nil
 }

@@ -97,7 +97,7 @@ func New(deps platform.Deps) (*Service, error) {
 }
 
 // Subscriptions implements platform.Reactor: sales follows marketing's customer merges, so a
-// person's value counts the orders of both records.
+// person's value counts the orders of both records, and erasures, deleting the person's contacts.
 func (s *Service) Subscriptions() []events.Subscription {
 	return events.Subscribe(Name, s.reactions.Routes()...)
 }
