@@ -117,7 +117,7 @@ func TestListOperationsPagesTheMergedListOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		meta.State = typev1.ImportState_IMPORT_STATE_SUCCEEDED
-		if err := op.Finish(t.Context(), meta); err != nil {
+		if err := op.Finish(t.Context(), meta, nil); err != nil {
 			t.Fatal(err)
 		}
 		all = append(all, started{name: op.Name(), ms: at.UnixMilli()})
