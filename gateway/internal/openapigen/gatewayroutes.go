@@ -129,7 +129,8 @@ func importOperation(m protoreflect.MethodDescriptor, service string) *openapi3.
 	}
 	okDesc := "The finished operation (`done`): its `response` is the import's counts and row errors when every row was read " +
 		"(SUCCEEDED), or its `error` says why it stopped early: ABORTED with an ErrorInfo `IMPORT_INTERRUPTED` and `resume_from_line` " +
-		"(FAILED), CANCELLED (cancelled). Rows that were not written are row errors, not an HTTP error."
+		"(FAILED), PERMISSION_DENIED `MISSING_SCOPE` with `resume_from_line` when another service refused the key midway (FAILED), " +
+		"CANCELLED (cancelled). Rows that were not written are row errors, not an HTTP error."
 	op := &openapi3.Operation{
 		OperationID: string(m.Parent().Name()) + "_" + string(m.Name()),
 		Tags:        []string{service},
