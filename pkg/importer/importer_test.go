@@ -152,18 +152,25 @@ type importRun struct {
 	meta *typev1.ImportMetadata
 }
 
+// testRunner is a Runner of the service "test" on the package's redis-server, and a tenant of the
+// test's own.
+func testRunner(t *testing.T) (*Runner, string) {
+	t.Helper()
+	rdb := redistest.Client(t)
+	space, err := keyspace.Open(context.Background(), rdb, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Runner{Redis: rdb, Keys: space, Ops: operations.New(rdb, space, "test", time.Now), Service: "test"}, redistest.Tenant(t)
+}
+
 // startImport imports a file of keys (key i on line i+2) through Serve, inFlight batches at once.
 func startImport(t *testing.T, keys []string, fail map[string]error, inFlight int) *importRun {
 	t.Helper()
 	ctx := context.Background()
-	rdb := redistest.Client(t)
-	space, err := keyspace.Open(ctx, rdb, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tenant := redistest.Tenant(t)
-	ops := operations.New(rdb, space, "test", time.Now)
-	runner := &Runner{Redis: rdb, Keys: space, Ops: ops, Service: "test", InFlight: inFlight}
+	runner, tenant := testRunner(t)
+	runner.InFlight = inFlight
+	ops := runner.Ops
 	var name string
 	var nameMu sync.Mutex
 	k := &watchedKind{t: t, ops: ops, tenant: tenant, release: make(chan struct{}), entered: make(chan struct{}, 64), fail: fail,
@@ -345,13 +352,7 @@ func (k *recordingKind) kind() Kind[[2]string] {
 func importBody(t *testing.T, format typev1.ImportFormat, data []byte) (*typev1.ImportMetadata, map[string]string) {
 	t.Helper()
 	ctx := context.Background()
-	rdb := redistest.Client(t)
-	space, err := keyspace.Open(ctx, rdb, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tenant := redistest.Tenant(t)
-	runner := &Runner{Redis: rdb, Keys: space, Ops: operations.New(rdb, space, "test", time.Now), Service: "test"}
+	runner, tenant := testRunner(t)
 	k := &recordingKind{rows: map[string]string{}}
 	var chunks []*typev1.ImportChunk
 	for len(data) > 0 { // small chunks: a row or a quoted value spans several
@@ -664,13 +665,7 @@ func TestUpsertCountsItsOwnWritesCutInTransit(t *testing.T) {
 // nothing; neither panics (the reader asks for a record's line only when it has one).
 func TestCSVWithoutRows(t *testing.T) {
 	ctx := context.Background()
-	rdb := redistest.Client(t)
-	space, err := keyspace.Open(ctx, rdb, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tenant := redistest.Tenant(t)
-	runner := &Runner{Redis: rdb, Keys: space, Ops: operations.New(rdb, space, "test", time.Now), Service: "test"}
+	runner, tenant := testRunner(t)
 	k := &recordingKind{rows: map[string]string{}}
 	stream := &fileStream{ctx: auth.WithPrincipal(ctx, auth.Principal{TenantID: tenant}), chunks: []*typev1.ImportChunk{{}}}
 	if e, ok := apierr.As(Serve(runner, k.kind(), stream)); !ok || e.Kind != apierr.InvalidArgument {
