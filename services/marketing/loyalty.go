@@ -60,8 +60,9 @@ type LoyaltyStore interface {
 	// CreditPoints books a credit if the account is still at c.PrevVersion ("" for a new one);
 	// ErrStale otherwise.
 	CreditPoints(ctx context.Context, tenant, customer string, c LoyaltyCredit) error
-	// RedeemPoints books a debit atomically; ErrInsufficientPoints or ErrNoLoyaltyAccount, and
-	// customerref's refusals unless the registry has the customer unmerged.
+	// RedeemPoints books a debit atomically; ErrInsufficientPoints (also for a customer with no
+	// account yet: a balance of 0), and customerref's refusals unless the registry has the
+	// customer unmerged.
 	RedeemPoints(ctx context.Context, tenant, customer string, entry *marketingv1.LedgerEntry, event []byte) error
 }
 

@@ -117,7 +117,9 @@ func (s *Store) RedeemPoints(ctx context.Context, tenant, customer string, e *ma
 		return refused
 	}
 	if _, ok := errors.AsType[*commit.MissingError](err); ok {
-		return marketing.ErrNoLoyaltyAccount
+		// The customer is known (checked first) and has earned nothing yet: a balance of 0, which
+		// covers no redemption (DESIGN §4: FAILED_PRECONDITION), not a missing resource.
+		return marketing.ErrInsufficientPoints.With("balance", "0")
 	}
 	if short, ok := errors.AsType[*commit.InsufficientError](err); ok {
 		return marketing.ErrInsufficientPoints.With("balance", strconv.FormatInt(short.Available, 10))

@@ -25,8 +25,10 @@ func TestLoyaltyOverREST(t *testing.T) {
 	if r := sys.Do(t, http.MethodGet, loyaltyPath(customer, ""), key, nil); r.Status != http.StatusNotFound {
 		t.Fatalf("account before any points: %d %s, want 404", r.Status, r.Body)
 	}
-	if r := sys.Do(t, http.MethodPost, loyaltyPath(customer, ":redeem"), key, []byte(`{"points":"1","reward":"mug"}`)); r.Status != http.StatusNotFound {
-		t.Fatalf("redeem without an account: %d %s, want 404", r.Status, r.Body)
+	// Nothing earned yet is a balance of 0: the redemption is over it (DESIGN §4), not a missing
+	// resource.
+	if r := sys.Do(t, http.MethodPost, loyaltyPath(customer, ":redeem"), key, []byte(`{"points":"1","reward":"mug"}`)); r.Status != http.StatusBadRequest || r.ErrorStatus(t) != "FAILED_PRECONDITION" {
+		t.Fatalf("redeem without an account: %d %s, want 400 FAILED_PRECONDITION", r.Status, r.Body)
 	}
 	credit := sys.Do(t, http.MethodPost, loyaltyPath(customer, ":credit"), key, []byte(`{"points":"600","reason":"welcome"}`))
 	if a := credit.JSON(t)["account"].(map[string]any); credit.Status != http.StatusOK || a["pointsBalance"] != "600" || a["tier"] != "LOYALTY_TIER_BRONZE" {
@@ -115,6 +117,12 @@ func TestLoyaltyOverGRPCAndIsolation(t *testing.T) {
 	_, stranger := sys.NewKey(t, "", "marketing.read", "marketing.write")
 	customer := sys.newCustomer(t, owner)
 	client, ctx := sys.marketing(owner)
+	// A known customer who has earned nothing has a balance of 0: a redemption is refused as over
+	// the balance, not as a missing resource (an unknown customer is NOT_FOUND).
+	_, err := client.RedeemPoints(ctx, &marketingv1.RedeemPointsRequest{CustomerId: customer, Points: 1, Reward: "x"})
+	if reason, meta := errorInfo(err); status.Code(err) != codes.FailedPrecondition || reason != "INSUFFICIENT_POINTS" || meta["balance"] != "0" {
+		t.Fatalf("redeem with no points earned yet: %v, want FailedPrecondition INSUFFICIENT_POINTS", err)
+	}
 	if _, err := client.CreditPoints(ctx, &marketingv1.CreditPointsRequest{CustomerId: customer, Points: 50, Reason: "goodwill"}); err != nil {
 		t.Fatal(err)
 	}
