@@ -49,7 +49,7 @@ func (h roundTripsHook) DialHook(next redis.DialHook) redis.DialHook { return ne
 
 func (h roundTripsHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if !handshake(cmd) {
+		if !Handshake(cmd) {
 			h.count(ctx)
 		}
 		return next(ctx, cmd)
@@ -59,7 +59,7 @@ func (h roundTripsHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (h roundTripsHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		for _, cmd := range cmds {
-			if !handshake(cmd) {
+			if !Handshake(cmd) {
 				h.count(ctx)
 				break
 			}
@@ -83,10 +83,10 @@ func (h roundTripsHook) count(ctx context.Context) {
 	h.counter.Add(ctx, 1, opts.([]metric.AddOption)...)
 }
 
-// handshake reports the commands go-redis sends on a connection it has just opened (HELLO,
+// Handshake reports the commands go-redis sends on a connection it has just opened (HELLO,
 // CLIENT SETNAME, AUTH, SELECT, READONLY): they pass through the hooks with the context of the
-// call that needed the connection, but are the pool's cost, once per connection.
-func handshake(cmd redis.Cmder) bool {
+// call that needed the connection, but are the pool's cost, once per connection, not the call's.
+func Handshake(cmd redis.Cmder) bool {
 	switch cmd.Name() {
 	case "hello", "client", "auth", "select", "readonly":
 		return true

@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crmcycle/crm/pkg/redisconn"
 )
 
 // Commands records the commands a client sends, by name and in order (a pipeline's one by one),
@@ -66,7 +68,7 @@ func (c *Commands) record(cmds ...redis.Cmder) {
 	defer c.mu.Unlock()
 	counted := false
 	for _, cmd := range cmds {
-		if handshake[cmd.Name()] {
+		if redisconn.Handshake(cmd) {
 			continue
 		}
 		counted = true
@@ -76,11 +78,6 @@ func (c *Commands) record(cmds ...redis.Cmder) {
 		c.trips++
 	}
 }
-
-// handshake names what go-redis sends on a connection it has just opened (HELLO, CLIENT SETNAME,
-// CLIENT SETINFO, ...), through the same hooks and with the context of the call that needed the
-// connection: the pool's cost, once per connection, not the call's.
-var handshake = map[string]bool{"hello": true, "client": true, "auth": true, "select": true, "readonly": true}
 
 // Trips is how many round trips (a pipeline is one) were made since the last Take.
 func (c *Commands) Trips() int {
