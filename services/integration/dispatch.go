@@ -310,7 +310,7 @@ func (d *Dispatcher) finish(ctx context.Context, tenant string, ep *integrationv
 			wait = d.backoff(int(rec.AttemptCount))
 		}
 		wait = min(wait, maxRetryAfter)
-		if now.Add(wait).After(rec.GetCreateTime().AsTime().Add(d.cfg.MaxAge)) {
+		if now.Add(wait).After(retriedSince(rec).Add(d.cfg.MaxAge)) {
 			rec.State, rec.NextAttemptTime = integrationv1.DeliveryState_DELIVERY_STATE_DEAD, nil
 			rec.DeadReason = fmt.Sprintf("gave up after %d attempts over %v", rec.AttemptCount, d.cfg.MaxAge)
 			d.metrics.count(ctx, ep.GetId(), OutcomeDead)
@@ -335,6 +335,15 @@ func (d *Dispatcher) finish(ctx context.Context, tenant string, ep *integrationv
 		return nil // retried by hand meanwhile: that write wins
 	}
 	return err
+}
+
+// retriedSince is when the delivery's run of automatic retries began: its last retry by hand,
+// or its creation.
+func retriedSince(d *integrationv1.Delivery) time.Time {
+	if d.GetRetryTime() != nil {
+		return d.GetRetryTime().AsTime()
+	}
+	return d.GetCreateTime().AsTime()
 }
 
 func describe(a *integrationv1.DeliveryAttempt) string {

@@ -29,8 +29,11 @@ var (
 	ErrEndpointNotFound = apierr.New(apierr.NotFound, "WEBHOOK_ENDPOINT_NOT_FOUND", "webhook endpoint not found")
 	ErrDeliveryNotFound = apierr.New(apierr.NotFound, "DELIVERY_NOT_FOUND", "delivery not found")
 	ErrEndpointEtag     = apierr.New(apierr.Aborted, "ETAG_MISMATCH", "the endpoint changed since it was read; read it again")
-	ErrDeliveryBusy     = apierr.New(apierr.FailedPrecondition, "DELIVERY_PENDING", "the delivery is already waiting for its next attempt")
+	ErrDeliveryBusy     = apierr.New(apierr.Aborted, "DELIVERY_BUSY", "the delivery kept changing while it was being retried; try again")
 )
+
+// retryDeliveryAttempts bounds RetryDelivery's reads of a delivery that attempts keep changing.
+const retryDeliveryAttempts = 3
 
 var updatableEndpointFields = []string{"url", "event_types", "description", "enabled"}
 
@@ -315,39 +318,42 @@ func (e *Endpoints) ListDeliveries(ctx context.Context, tenant, endpoint string,
 	return out, nil
 }
 
-// RetryDelivery sends a delivery again now: a DEAD one becomes PENDING with a fresh MaxAge of
-// retries; a DELIVERED one is sent once more.
+// RetryDelivery sends a delivery again now: a DEAD or DELIVERED one becomes PENDING, a PENDING
+// one is due at once rather than after its backoff (whoever fixed the receiver should not wait
+// hours for it). Automatic retries then go on for MaxAge from now (RetryTime); CreateTime stays.
+// A PENDING delivery being sent at this moment may go out twice, which at-least-once delivery
+// allows: receivers dedupe on webhook-id.
 func (e *Endpoints) RetryDelivery(ctx context.Context, tenant, endpoint, id string) (*integrationv1.Delivery, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, ErrDeliveryNotFound
 	}
-	d, err := e.store.ReadDelivery(ctx, tenant, id)
-	if err != nil {
-		return nil, err
+	// An attempt that ends between the read and the write changes the record: read it again.
+	for range retryDeliveryAttempts {
+		d, err := e.store.ReadDelivery(ctx, tenant, id)
+		if err != nil {
+			return nil, err
+		}
+		if d == nil || d.Delivery.GetEndpointId() != endpoint {
+			return nil, ErrDeliveryNotFound
+		}
+		now := e.now()
+		rec := d.Delivery
+		rec.State, rec.DeadReason = integrationv1.DeliveryState_DELIVERY_STATE_PENDING, ""
+		rec.RetryTime, rec.NextAttemptTime = timestamppb.New(now), timestamppb.New(now)
+		sc := e.store.Scope(tenant)
+		_, data, err := e.publisher.Envelope(ctx, integrationv1.EventDeliveryRetried.Of(&integrationv1.DeliveryRetried{DeliveryId: id, EndpointId: endpoint}), tenant, "", now)
+		if err != nil {
+			return nil, err
+		}
+		seq := rec.Sequence
+		rec.Sequence = 0
+		err = commit.New().Save(redisstore.DeliveryKey(sc, id), rec, d.Version, etag.Next(d.Version)).
+			ZAdd(e.store.Due(tenant), float64(now.UnixMilli()), redisstore.DueMember(tenant, endpoint, id)).
+			Append(sc.Stream(), data).Run(ctx, e.store.Redis())
+		rec.Sequence = seq
+		if !errors.Is(err, commit.ErrVersionMismatch) {
+			return rec, err
+		}
 	}
-	if d == nil || d.Delivery.GetEndpointId() != endpoint {
-		return nil, ErrDeliveryNotFound
-	}
-	if d.Delivery.GetState() == integrationv1.DeliveryState_DELIVERY_STATE_PENDING {
-		return nil, ErrDeliveryBusy
-	}
-	now := e.now()
-	rec := d.Delivery
-	rec.State, rec.DeadReason = integrationv1.DeliveryState_DELIVERY_STATE_PENDING, ""
-	rec.CreateTime, rec.NextAttemptTime = timestamppb.New(now), timestamppb.New(now)
-	sc := e.store.Scope(tenant)
-	_, data, err := e.publisher.Envelope(ctx, integrationv1.EventDeliveryRetried.Of(&integrationv1.DeliveryRetried{DeliveryId: id, EndpointId: endpoint}), tenant, "", now)
-	if err != nil {
-		return nil, err
-	}
-	seq := rec.Sequence
-	rec.Sequence = 0
-	err = commit.New().Save(redisstore.DeliveryKey(sc, id), rec, d.Version, etag.Next(d.Version)).
-		ZAdd(e.store.Due(tenant), float64(now.UnixMilli()), redisstore.DueMember(tenant, endpoint, id)).
-		Append(sc.Stream(), data).Run(ctx, e.store.Redis())
-	rec.Sequence = seq
-	if errors.Is(err, commit.ErrVersionMismatch) {
-		return nil, ErrDeliveryBusy
-	}
-	return rec, err
+	return nil, ErrDeliveryBusy
 }

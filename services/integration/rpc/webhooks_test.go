@@ -101,6 +101,90 @@ func TestGoneDisablesTheEndpoint(t *testing.T) {
 	}
 }
 
+// A failed delivery waiting out a long backoff is sent at once when retried by hand, keeps its
+// creation time, and records the retry; a retry of a delivered one sends it again.
+func TestRetryByHandSkipsTheBackoff(t *testing.T) {
+	slow := fastWebhooks
+	slow.Backoff, slow.MaxBackoff = time.Hour, time.Hour
+	s := startSystem(t, slow)
+	rc := newReceiver(t, func(n int, _ received) (int, http.Header) {
+		if n == 0 {
+			return http.StatusInternalServerError, nil
+		}
+		return http.StatusOK, nil
+	})
+	ep := s.createEndpoint(t, rc.URL, "sales.*")
+	rc.setSecret(ep.GetSecret())
+	s.publish(t, s.tenant, "sales.order.placed", "cust-1")
+	var failed *integrationv1.Delivery
+	eventually(t, 10*time.Second, "the first attempt failed", func() bool {
+		ds := deliveries(t, s, ep.GetId())
+		if len(ds) == 1 && ds[0].GetAttemptCount() == 1 {
+			failed = ds[0]
+			return true
+		}
+		return false
+	})
+	if failed.GetState() != integrationv1.DeliveryState_DELIVERY_STATE_PENDING || time.Until(failed.GetNextAttemptTime().AsTime()) < 30*time.Minute {
+		t.Fatalf("delivery %v: want PENDING with its next attempt about an hour away", failed)
+	}
+	c, ctx := s.client()
+	for round := 1; round <= 2; round++ { // PENDING, then DELIVERED
+		resp, err := c.RetryDelivery(ctx, &integrationv1.RetryDeliveryRequest{EndpointId: ep.GetId(), Id: failed.GetId()})
+		if err != nil {
+			t.Fatalf("retry %d: %v", round, err)
+		}
+		r := resp.GetDelivery()
+		if r.GetState() != integrationv1.DeliveryState_DELIVERY_STATE_PENDING || r.GetRetryTime() == nil ||
+			!r.GetCreateTime().AsTime().Equal(failed.GetCreateTime().AsTime()) {
+			t.Errorf("retry %d answered %v: want PENDING, a retryTime and the createTime %v", round, r, failed.GetCreateTime().AsTime())
+		}
+		eventually(t, 10*time.Second, "the retried delivery sent", func() bool { return len(rc.accepted()) == round })
+		eventually(t, 5*time.Second, "the delivery logged as delivered", func() bool {
+			ds := deliveries(t, s, ep.GetId())
+			return ds[0].GetState() == integrationv1.DeliveryState_DELIVERY_STATE_DELIVERED && ds[0].GetAttemptCount() == int32(round+1)
+		})
+	}
+	if got := rc.accepted(); got[0].ID != failed.GetId() || got[1].ID != failed.GetId() {
+		t.Errorf("webhook-ids %s, %s; want the delivery's %s both times", got[0].ID, got[1].ID, failed.GetId())
+	}
+}
+
+// A dead delivery retried by hand gets a fresh MaxAge of automatic retries, counted from the
+// retry, not from its creation.
+func TestRetryByHandRestartsTheRetryWindow(t *testing.T) {
+	short := fastWebhooks
+	short.MaxAge, short.PauseAfter = time.Second, 1000
+	s := startSystem(t, short)
+	rc := newReceiver(t, func(int, received) (int, http.Header) { return http.StatusInternalServerError, nil })
+	ep := s.createEndpoint(t, rc.URL, "sales.*")
+	s.publish(t, s.tenant, "sales.order.placed", "cust-1")
+	dead := func() *integrationv1.Delivery {
+		var d *integrationv1.Delivery
+		eventually(t, 10*time.Second, "the delivery dead", func() bool {
+			ds := deliveries(t, s, ep.GetId())
+			if len(ds) == 1 && ds[0].GetState() == integrationv1.DeliveryState_DELIVERY_STATE_DEAD {
+				d = ds[0]
+				return true
+			}
+			return false
+		})
+		return d
+	}
+	first := dead()
+	c, ctx := s.client()
+	if _, err := c.RetryDelivery(ctx, &integrationv1.RetryDeliveryRequest{EndpointId: ep.GetId(), Id: first.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	second := dead()
+	if n := second.GetAttemptCount() - first.GetAttemptCount(); n < 2 {
+		t.Errorf("%d attempts after the retry by hand, want several within its fresh %v", n, short.MaxAge)
+	}
+	if !second.GetCreateTime().AsTime().Equal(first.GetCreateTime().AsTime()) || !second.GetRetryTime().AsTime().After(first.GetCreateTime().AsTime()) {
+		t.Errorf("createTime %v retryTime %v, want the creation kept and the retry after it", second.GetCreateTime().AsTime(), second.GetRetryTime().AsTime())
+	}
+}
+
 func TestSlowReceiverIsRetriedAfterTheTimeout(t *testing.T) {
 	s := startSystem(t, fastWebhooks)
 	release := make(chan struct{})

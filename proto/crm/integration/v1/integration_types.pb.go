@@ -678,7 +678,10 @@ type Delivery struct {
 	// Why it is DEAD.
 	DeadReason string `protobuf:"bytes,11,opt,name=dead_reason,json=deadReason,proto3" json:"dead_reason,omitempty"`
 	// How many attempts were made in all.
-	AttemptCount  int32 `protobuf:"varint,12,opt,name=attempt_count,json=attemptCount,proto3" json:"attempt_count,omitempty"`
+	AttemptCount int32 `protobuf:"varint,12,opt,name=attempt_count,json=attemptCount,proto3" json:"attempt_count,omitempty"`
+	// When it was last sent again by hand (`:retry`). A failed delivery is retried for 3 days from
+	// this time, or from create_time when it was never retried by hand.
+	RetryTime     *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=retry_time,json=retryTime,proto3" json:"retry_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -795,6 +798,13 @@ func (x *Delivery) GetAttemptCount() int32 {
 		return x.AttemptCount
 	}
 	return 0
+}
+
+func (x *Delivery) GetRetryTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RetryTime
+	}
+	return nil
 }
 
 // The tenant's integration settings.
@@ -931,7 +941,7 @@ const file_crm_integration_v1_integration_types_proto_rawDesc = "" +
 	"statusCode\x12\"\n" +
 	"\n" +
 	"latency_ms\x18\x03 \x01(\x03B\x03\xe0A\x03R\tlatencyMs\x12.\n" +
-	"\x10response_snippet\x18\x04 \x01(\tB\x03\xe0A\x03R\x0fresponseSnippet\"\xb3\x04\n" +
+	"\x10response_snippet\x18\x04 \x01(\tB\x03\xe0A\x03R\x0fresponseSnippet\"\xf3\x04\n" +
 	"\bDelivery\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12$\n" +
 	"\vendpoint_id\x18\x02 \x01(\tB\x03\xe0A\x03R\n" +
@@ -950,7 +960,9 @@ const file_crm_integration_v1_integration_types_proto_rawDesc = "" +
 	"createTime\x12$\n" +
 	"\vdead_reason\x18\v \x01(\tB\x03\xe0A\x03R\n" +
 	"deadReason\x12(\n" +
-	"\rattempt_count\x18\f \x01(\x05B\x03\xe0A\x03R\fattemptCount\"\xa9\x01\n" +
+	"\rattempt_count\x18\f \x01(\x05B\x03\xe0A\x03R\fattemptCount\x12>\n" +
+	"\n" +
+	"retry_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tretryTime\"\xa9\x01\n" +
 	"\x13IntegrationSettings\x12<\n" +
 	"\x14audit_retention_days\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xc2\x1c(\x00R\x12auditRetentionDays\x12\x12\n" +
@@ -1007,12 +1019,13 @@ var file_crm_integration_v1_integration_types_proto_depIdxs = []int32{
 	5,  // 14: crm.integration.v1.Delivery.attempts:type_name -> crm.integration.v1.DeliveryAttempt
 	8,  // 15: crm.integration.v1.Delivery.next_attempt_time:type_name -> google.protobuf.Timestamp
 	8,  // 16: crm.integration.v1.Delivery.create_time:type_name -> google.protobuf.Timestamp
-	8,  // 17: crm.integration.v1.IntegrationSettings.update_time:type_name -> google.protobuf.Timestamp
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	8,  // 17: crm.integration.v1.Delivery.retry_time:type_name -> google.protobuf.Timestamp
+	8,  // 18: crm.integration.v1.IntegrationSettings.update_time:type_name -> google.protobuf.Timestamp
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_crm_integration_v1_integration_types_proto_init() }
