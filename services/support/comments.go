@@ -21,7 +21,7 @@ func (s *Tickets) AddComment(ctx context.Context, tenant, ticketID string, in *C
 	id := uuid.Must(uuid.NewV7()).String()
 	_, comment, err := s.change(ctx, tenant, ticketID, func(t *Ticket, now time.Time, c *changes) error {
 		if t.GetStatus() == supportv1.TicketStatus_TICKET_STATUS_CLOSED {
-			return ErrTicketStatus.With("status", t.GetStatus().String())
+			return refusedStatus(t.GetStatus(), "comment on", closedNeeds)
 		}
 		c.comment = &Comment{
 			Id: id, TicketId: ticketID, Body: in.GetBody(), Internal: in.GetInternal(),

@@ -1,7 +1,11 @@
 package support
 
 import (
+	"fmt"
 	"slices"
+	"strings"
+
+	"github.com/crmcycle/crm/pkg/apierr"
 
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
@@ -50,3 +54,33 @@ func (m Move) allowed(from supportv1.TicketStatus) bool {
 	mv, ok := moves[m]
 	return ok && slices.Contains(mv.from, from)
 }
+
+// refusedMove is ErrTicketStatus for move m from status from, saying which moves the status allows.
+func refusedMove(from supportv1.TicketStatus, m Move) *apierr.Error {
+	var allowed []string
+	for _, name := range []Move{MoveOpen, MovePend, MoveHold, MoveSolve, MoveReopen, MoveClose} {
+		if name.allowed(from) {
+			allowed = append(allowed, ":"+string(name))
+		}
+	}
+	e := ErrTicketStatus.With("move", from.String()+" -> "+string(m))
+	if len(allowed) == 0 {
+		e.Message = fmt.Sprintf("cannot :%s a %s ticket: a closed ticket never changes; open a new one", m, from)
+		return e
+	}
+	e.Message = fmt.Sprintf("cannot :%s a %s ticket; it allows %s", m, from, strings.Join(allowed, ", "))
+	if from == supportv1.TicketStatus_TICKET_STATUS_NEW {
+		e.Message += " (assigning it or an agent's public reply opens it too)"
+	}
+	return e
+}
+
+// refusedStatus is ErrTicketStatus for doing what to a ticket in status from, and what it needs.
+func refusedStatus(from supportv1.TicketStatus, what, needs string) *apierr.Error {
+	e := ErrTicketStatus.With("status", from.String())
+	e.Message = fmt.Sprintf("cannot %s a %s ticket: %s", what, from, needs)
+	return e
+}
+
+// closedNeeds is what refusedStatus says of a CLOSED ticket.
+const closedNeeds = "a closed ticket never changes; open a new one"

@@ -3,6 +3,7 @@ package support_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
@@ -45,6 +46,18 @@ func TestStatusMachine(t *testing.T) {
 				if to == illegal {
 					if !errors.Is(err, support.ErrTicketStatus) {
 						t.Fatalf("got %v, %v; want ErrTicketStatus", got.GetStatus(), err)
+					}
+					// The refusal names the status and the moves it allows, as the table above has them.
+					var allowed []string
+					for _, name := range []support.Move{support.MoveOpen, support.MovePend, support.MoveHold, support.MoveSolve, support.MoveReopen, support.MoveClose} {
+						if byMove[name] != illegal {
+							allowed = append(allowed, ":"+string(name))
+						}
+					}
+					msg := err.Error()
+					if !strings.Contains(msg, from.String()) || (len(allowed) > 0 && !strings.Contains(msg, "allows "+strings.Join(allowed, ", "))) ||
+						(len(allowed) == 0 && !strings.Contains(msg, "never changes")) {
+						t.Errorf("refusal %q: want it to name %v and the moves %v", msg, from, allowed)
 					}
 					if after := f.get(t, tk.GetId()); after.GetEtag() != tk.GetEtag() || after.GetStatus() != from {
 						t.Fatalf("refused move changed the ticket: %v etag %s, want %v etag %s", after.GetStatus(), after.GetEtag(), from, tk.GetEtag())

@@ -168,7 +168,7 @@ func (s *Tickets) Update(ctx context.Context, tenant string, in *Ticket, mask *f
 			return err
 		}
 		if t.GetStatus() == supportv1.TicketStatus_TICKET_STATUS_CLOSED {
-			return ErrTicketStatus.With("status", t.GetStatus().String())
+			return refusedStatus(t.GetStatus(), "update", closedNeeds)
 		}
 		before := t.GetPriority()
 		protoupdate.Apply(t, in, fields)
@@ -193,7 +193,7 @@ func (s *Tickets) Update(ctx context.Context, tenant string, in *Ticket, mask *f
 func (s *Tickets) Assign(ctx context.Context, tenant, id, assignee string) (*Ticket, error) {
 	t, _, err := s.change(ctx, tenant, id, func(t *Ticket, now time.Time, c *changes) error {
 		if t.GetStatus() == supportv1.TicketStatus_TICKET_STATUS_CLOSED {
-			return ErrTicketStatus.With("status", t.GetStatus().String())
+			return refusedStatus(t.GetStatus(), "assign", closedNeeds)
 		}
 		from := t.GetStatus()
 		t.AssigneeId = assignee
@@ -225,7 +225,7 @@ func (s *Tickets) Move(ctx context.Context, tenant, id string, m Move) (*Ticket,
 // moveTicket applies move m to t at now.
 func moveTicket(t *Ticket, m Move, now time.Time, autoCloseDays int32, c *changes) error {
 	if !m.allowed(t.GetStatus()) {
-		return ErrTicketStatus.With("move", t.GetStatus().String()+" -> "+string(m))
+		return refusedMove(t.GetStatus(), m)
 	}
 	from := t.GetStatus()
 	if r := t.GetResolution(); m == MoveReopen && r != nil {
@@ -256,7 +256,7 @@ func moveTicket(t *Ticket, m Move, now time.Time, autoCloseDays int32, c *change
 func (s *Tickets) Rate(ctx context.Context, tenant, id string, score int32, comment string) (*Ticket, error) {
 	t, _, err := s.change(ctx, tenant, id, func(t *Ticket, now time.Time, c *changes) error {
 		if t.GetStatus() != supportv1.TicketStatus_TICKET_STATUS_SOLVED {
-			return ErrTicketStatus.With("status", t.GetStatus().String())
+			return refusedStatus(t.GetStatus(), "rate", "only a TICKET_STATUS_SOLVED ticket is rated")
 		}
 		if t.GetCsat() != nil {
 			return ErrAlreadyRated
