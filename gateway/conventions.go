@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +21,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/crmcycle/crm/pkg/apierr"
 )
 
 const requestIDHeader = "X-Request-Id"
@@ -86,7 +89,7 @@ func (c *conventions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, field, msg)
 		return
 	}
-	body, ok := c.readBody(w, r)
+	body, ok := c.readBody(w, r, op)
 	if !ok {
 		return
 	}
@@ -143,9 +146,11 @@ func checkQuery(op *routeOp, raw string) (string, string) {
 	return "", ""
 }
 
-// readBody reads the whole body (refusing more than the limit with 413) and checks it is one JSON
-// value of valid UTF-8, with nothing after it and no NUL in any string.
-func (c *conventions) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// readBody reads the whole body (refusing more than the limit with 413), refuses a media type the
+// operation does not take (415), and checks it is one JSON value of valid UTF-8, with nothing
+// after it and no NUL in any string. What a value means for its field, protojson checks later
+// (see strictJSON).
+func (c *conventions) readBody(w http.ResponseWriter, r *http.Request, op *routeOp) ([]byte, bool) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, true
 	}
@@ -159,21 +164,29 @@ func (c *conventions) readBody(w http.ResponseWriter, r *http.Request) ([]byte, 
 		return nil, false
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return body, true
+		return body, true // no body: its Content-Type does not matter
+	}
+	if msg := unsupportedBody(op, r.Header.Get("Content-Type"), body); msg != "" {
+		clientError(w, r, http.StatusUnsupportedMediaType, codes.InvalidArgument, "Content-Type", msg)
+		return nil, false
 	}
 	if !utf8.Valid(body) {
-		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "body", "not valid UTF-8")
+		line, col := position(body, invalidUTF8(body))
+		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "body", fmt.Sprintf("not valid UTF-8 at line %d, column %d", line, col))
 		return nil, false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "body", "not JSON: "+err.Error())
+		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "body", malformed(body, err))
 		return nil, false
 	}
+	end := dec.InputOffset()
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "body", "data after the JSON value")
+		line, col := position(body, len(body)-len(bytes.TrimLeft(body[end:], " \t\r\n")))
+		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "body",
+			fmt.Sprintf("more data after the JSON value, at line %d, column %d: send one JSON object", line, col))
 		return nil, false
 	}
 	if field := nulField(v, ""); field != "" {
@@ -181,6 +194,59 @@ func (c *conventions) readBody(w http.ResponseWriter, r *http.Request) ([]byte, 
 		return nil, false
 	}
 	return body, true
+}
+
+// unsupportedBody says why a body's Content-Type is not one op takes ("" when it is). A JSON
+// route takes application/json and application/*+json, in UTF-8. A body sent with no
+// Content-Type is read as JSON, and so is a JSON object sent as application/x-www-form-urlencoded:
+// that is what curl -d sends unless told otherwise, the API's own examples use it, and as the
+// body must still be strict JSON, nothing is read as what it is not. A real form is refused.
+func unsupportedBody(op *routeOp, contentType string, body []byte) string {
+	if len(op.bodyTypes) == 0 || contentType == "" {
+		return "" // a route without a body checks what it is sent as JSON (readBody)
+	}
+	accepted := strings.Join(op.bodyTypes, ", ")
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return "malformed Content-Type; this route takes " + accepted
+	}
+	takesJSON := slices.Contains(op.bodyTypes, "application/json")
+	switch {
+	case slices.Contains(op.bodyTypes, mt), takesJSON && strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"):
+		if cs := params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+			return "charset=" + cs + " is not accepted: send application/json in UTF-8"
+		}
+		return ""
+	case takesJSON && mt == "application/x-www-form-urlencoded" && bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")):
+		return ""
+	}
+	return mt + " is not accepted here; this route takes " + accepted + " (with curl: -H 'Content-Type: application/json')"
+}
+
+// malformed describes a JSON syntax error with its position.
+func malformed(body []byte, err error) string {
+	offset := len(body)
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		offset = int(se.Offset) - 1 // the offending byte
+	}
+	line, col := position(body, offset)
+	if offset >= len(bytes.TrimRight(body, " \t\r\n")) {
+		return fmt.Sprintf("malformed JSON: it ends early, at line %d, column %d", line, col)
+	}
+	r, _ := utf8.DecodeRune(body[offset:])
+	return fmt.Sprintf("malformed JSON at line %d, column %d: unexpected %q", line, col, r)
+}
+
+// invalidUTF8 is the offset of a body's first byte that is not valid UTF-8.
+func invalidUTF8(body []byte) int {
+	for i := 0; i < len(body); {
+		r, n := utf8.DecodeRune(body[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(body)
 }
 
 // nulField is the JSON path of the first name or string value holding a NUL ("" when none).
@@ -218,7 +284,7 @@ func nulField(v any, path string) string {
 // ifMatch honours If-Match on a change to a resource with an etag. Where the request carries the
 // etag (a PATCH body, DELETE ?etag=), the If-Match value goes there, so the service checks it in
 // the same atomic write; otherwise (custom methods) the resource is read first and a different
-// ETag is 412. Either way an ABORTED answer becomes 412 (see writeError).
+// ETag is 412. Either way the answer is ABORTED ETAG_MISMATCH with 412 (see writeError).
 func (c *conventions) ifMatch(w http.ResponseWriter, r *http.Request, op *routeOp, match string, body []byte) ([]byte, bool) {
 	tags := parseIfMatch(match)
 	if len(tags) == 1 && tags[0] != "*" {
@@ -254,10 +320,10 @@ func (c *conventions) ifMatch(w http.ResponseWriter, r *http.Request, op *routeO
 			return body, false
 		}
 	}
-	writeJSONError(w, r, http.StatusPreconditionFailed, codes.FailedPrecondition,
-		"If-Match does not match the resource's current ETag", []*anypb.Any{
-			mustAny(&errdetails.ErrorInfo{Reason: "ETAG_MISMATCH", Domain: "gateway.crm",
-				Metadata: map[string]string{"current_etag": current}})})
+	// The same answer as a service's stale etag (AIP-154: ABORTED), which writeError makes 412.
+	writeJSONError(w, r, http.StatusPreconditionFailed, codes.Aborted,
+		"the resource changed since it was read (If-Match does not match its ETag); read it again and retry", []*anypb.Any{
+			mustAny(&errdetails.ErrorInfo{Reason: apierr.ReasonEtagMismatch, Domain: op.domain})})
 	return nil, true
 }
 

@@ -9,10 +9,15 @@ import (
 
 	"github.com/google/uuid"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/crmcycle/crm/gateway"
 	"github.com/crmcycle/crm/gateway/gatewaytest"
 	"github.com/crmcycle/crm/pkg/servicetest"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
 // TestRequestID checks X-Request-Id: a valid one is echoed, a missing or malformed one is replaced
@@ -145,4 +150,74 @@ func TestCORS(t *testing.T) {
 	if r := preflight(plain.Edge, "https://app.example"); r.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("CORS without --cors-origins: %v", r.Header)
 	}
+}
+
+// TestIfMatchMismatchIsOneAnswer: a stale If-Match is the same answer whoever finds it, the
+// service in its write (PATCH, DELETE: the etag goes in the request) or the gateway reading first
+// (a custom method): 412 with status ABORTED and the ErrorInfo reason ETAG_MISMATCH of the
+// service's domain, as the service answers over gRPC. Another ABORTED (a concurrent update) under
+// If-Match stays 409; a current If-Match goes through.
+func TestIfMatchMismatchIsOneAnswer(t *testing.T) {
+	sys := startSystem(t, servicetest.Options{}, gateway.Config{})
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	lead := "/v1/leads/0192f3a0-0000-7000-8000-000000000001"
+	stale := http.Header{"If-Match": {`"6"`}}
+	for _, tt := range []struct{ method, path, body string }{
+		{http.MethodPatch, lead + "?updateMask=company", `{"company":"Stale Co"}`},
+		{http.MethodPatch, lead, `{"company":"Stale Co","etag":"7"}`}, // If-Match wins over the body's etag
+		{http.MethodDelete, lead, ""},
+		{http.MethodPost, lead + ":qualify", `{}`},
+	} {
+		var body []byte
+		if tt.body != "" {
+			body = []byte(tt.body)
+		}
+		r := sys.DoWith(t, tt.method, tt.path, key, body, stale)
+		info := errorInfo(t, r)
+		if r.Status != http.StatusPreconditionFailed || r.ErrorStatus(t) != "ABORTED" ||
+			info["reason"] != "ETAG_MISMATCH" || info["domain"] != "marketing.crm" {
+			t.Errorf("%s %s with a stale If-Match: %d %s, want 412 ABORTED ETAG_MISMATCH of marketing.crm", tt.method, tt.path, r.Status, r.Body)
+		}
+	}
+	if n := sys.marketing.calledTimes("QualifyLead"); n != 0 {
+		t.Errorf("a qualify with a stale If-Match reached the service %d times", n)
+	}
+
+	// Over gRPC, the service's own answer to a stale etag: the same code and reason.
+	_, err := marketingv1.NewMarketingServiceClient(sys.Suite.Conn).UpdateLead(servicetest.WithKey(t.Context(), key),
+		&marketingv1.UpdateLeadRequest{Lead: &marketingv1.Lead{Id: "0192f3a0-0000-7000-8000-000000000001", Etag: "6", Company: "Stale Co"},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"company"}}})
+	if st := status.Convert(err); st.Code() != codes.Aborted || grpcReason(st) != "ETAG_MISMATCH" {
+		t.Errorf("UpdateLead over gRPC with a stale etag: %v, want ABORTED ETAG_MISMATCH", err)
+	}
+
+	current := http.Header{"If-Match": {`"7"`}}
+	if r := sys.DoWith(t, http.MethodPatch, lead+"?updateMask=company", key, []byte(`{"company":"contended"}`), current); r.Status != http.StatusConflict || errorInfo(t, r)["reason"] != "CONCURRENT_UPDATE" {
+		t.Errorf("a concurrent update under a current If-Match: %d %s, want 409 CONCURRENT_UPDATE", r.Status, r.Body)
+	}
+	if r := sys.DoWith(t, http.MethodPost, lead+":qualify", key, []byte(`{}`), current); r.Status != http.StatusOK || sys.marketing.calledTimes("QualifyLead") != 1 {
+		t.Errorf("qualify with the current If-Match: %d %s", r.Status, r.Body)
+	}
+}
+
+// errorInfo is the ErrorInfo detail of an AIP-193 error body (nil when none).
+func errorInfo(t *testing.T, r gatewaytest.Response) map[string]any {
+	t.Helper()
+	e, _ := r.JSON(t)["error"].(map[string]any)
+	details, _ := e["details"].([]any)
+	for _, d := range details {
+		if dm, _ := d.(map[string]any); dm["@type"] == "type.googleapis.com/google.rpc.ErrorInfo" {
+			return dm
+		}
+	}
+	return nil
+}
+
+func grpcReason(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
 }

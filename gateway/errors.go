@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -16,6 +18,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/crmcycle/crm/pkg/apierr"
 )
 
 // errorBody is the AIP-193 error shape.
@@ -30,7 +34,7 @@ type errorPayload struct {
 	Details []json.RawMessage `json:"details,omitempty"`
 }
 
-// bodyErrorPrefix marks errors of decoding the request body, so they can name the "body" field.
+// bodyErrorPrefix marks errors of decoding the request body (see bodyError).
 const bodyErrorPrefix = "invalid request body: "
 
 // writeError renders any error as {"error":{"code","status","message","details"}}.
@@ -45,9 +49,9 @@ func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w
 	if httpStatus == 0 {
 		httpStatus = runtime.HTTPStatusFromCode(st.Code())
 	}
-	details := st.Proto().GetDetails()
+	msg, details := st.Message(), st.Proto().GetDetails()
 	if st.Code() == codes.InvalidArgument && len(details) == 0 {
-		details = clientErrorDetails(st.Message())
+		msg, details = clientErrorDetails(msg)
 	}
 	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
 		for _, v := range append(md.HeaderMD.Get("retry-after"), md.TrailerMD.Get("retry-after")...) {
@@ -60,10 +64,12 @@ func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w
 	if reasonOf(st) == "IDEMPOTENCY_KEY_REUSED" {
 		httpStatus = http.StatusUnprocessableEntity // as Stripe: the request is well-formed, the key is not
 	}
-	if st.Code() == codes.Aborted && r.Header.Get("If-Match") != "" {
-		httpStatus = http.StatusPreconditionFailed // the etag If-Match carried is stale
+	if reasonOf(st) == apierr.ReasonEtagMismatch && r.Header.Get("If-Match") != "" {
+		// The etag If-Match carried is stale. Other ABORTED answers (a concurrent update, a key
+		// in use) stay 409: the precondition did not fail, a retry may succeed.
+		httpStatus = http.StatusPreconditionFailed
 	}
-	writeJSONError(w, r, httpStatus, st.Code(), st.Message(), details)
+	writeJSONError(w, r, httpStatus, st.Code(), msg, details)
 }
 
 // retryAfterSeconds is the wait a 503 suggests when the service did not say.
@@ -100,16 +106,17 @@ func reasonOf(st *status.Status) string {
 	return ""
 }
 
-// clientErrorDetails describes errors the gateway itself found in the request (bad JSON, bad path
-// or query parameter), which reach it without details.
-func clientErrorDetails(msg string) []*anypb.Any {
-	field := "query"
-	if strings.HasPrefix(msg, bodyErrorPrefix) {
-		field = "body"
+// clientErrorDetails describes errors grpc-gateway found in the request (a body the decoder
+// refused, a bad path or query parameter), which reach writeError without details: the message
+// to answer and its details.
+func clientErrorDetails(msg string) (string, []*anypb.Any) {
+	field, desc := "query", msg
+	if f, d, ok := parseBodyError(msg); ok {
+		field, desc, msg = f, d, f+": "+d // as clientError words it
 	}
-	return []*anypb.Any{
+	return msg, []*anypb.Any{
 		mustAny(&errdetails.ErrorInfo{Reason: "INVALID_ARGUMENT", Domain: "gateway.crm"}),
-		mustAny(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: msg}}}),
+		mustAny(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: desc}}}),
 	}
 }
 
@@ -147,20 +154,46 @@ func writeJSONError(w http.ResponseWriter, r *http.Request, httpStatus int, c co
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// strictJSON is protojson that rejects unknown fields and marks body decoding errors.
+// strictJSON is protojson that rejects unknown fields, and explains a body it refuses in the
+// REST JSON's terms (see explainBody).
 type strictJSON struct{ *runtime.JSONPb }
 
 func (m strictJSON) NewDecoder(r io.Reader) runtime.Decoder {
-	d := m.JSONPb.NewDecoder(r)
 	return runtime.DecoderFunc(func(v any) error {
-		if err := d.Decode(v); err != nil {
-			return bodyError{err}
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return bodyError{field: "body", desc: "unreadable"}
 		}
-		return nil
+		err = m.JSONPb.NewDecoder(bytes.NewReader(data)).Decode(v)
+		if err == nil || errors.Is(err, io.EOF) {
+			return err // io.EOF: no body, which the generated handlers take as an empty request
+		}
+		if md := bodyMessage(v); md != nil {
+			if field, desc, ok := explainBody(data, md); ok {
+				return bodyError{field: field, desc: desc}
+			}
+		}
+		return bodyError{field: "body", desc: "does not match the request's JSON fields (see the OpenAPI document)"}
 	})
 }
 
-type bodyError struct{ err error }
+// bodyError is a body the decoder refused. grpc-gateway turns it into a status by its text
+// alone, so the text carries the field for writeError to read back: the prefix, the quoted field,
+// a space and the description.
+type bodyError struct{ field, desc string }
 
-func (e bodyError) Error() string { return bodyErrorPrefix + e.err.Error() }
-func (e bodyError) Unwrap() error { return e.err }
+func (e bodyError) Error() string { return bodyErrorPrefix + strconv.Quote(e.field) + " " + e.desc }
+
+// parseBodyError reads a bodyError's text back.
+func parseBodyError(msg string) (field, desc string, ok bool) {
+	rest, ok := strings.CutPrefix(msg, bodyErrorPrefix)
+	if !ok {
+		return "", "", false
+	}
+	quoted, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return "", "", false
+	}
+	field, err = strconv.Unquote(quoted)
+	return field, strings.TrimPrefix(rest[len(quoted):], " "), err == nil
+}

@@ -191,6 +191,9 @@ func checkOperation(t *testing.T, doc *openapi3.T, route string, m protoreflect.
 	if params["header:If-Match"] != nil {
 		want = append(want, "412")
 	}
+	if op.RequestBody != nil {
+		want = append(want, "413", "415") // the body's size and Content-Type, which the gateway checks
+	}
 	for _, code := range want {
 		r := op.Responses.Value(code)
 		if r == nil {

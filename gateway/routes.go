@@ -29,6 +29,11 @@ type routeOp struct {
 	ifMatch bool
 	// etagBody / etagQuery: the request carries the etag itself, in the body or as ?etag=.
 	etagBody, etagQuery bool
+	// bodyTypes are the media types of the body the operation takes (none when it takes none).
+	bodyTypes []string
+	// domain is the ErrorInfo domain of the service behind the route ("marketing.crm"), which
+	// the errors the edge answers for it carry, as the service's own do.
+	domain string
 }
 
 // newRouteTable reads the routes of an OpenAPI document.
@@ -49,7 +54,8 @@ func newRouteTable(doc []byte) (*routeTable, error) {
 		p := &routePath{template: template, segments: strings.Split(strings.TrimPrefix(template, "/"), "/"), ops: map[string]*routeOp{}}
 		for method, raw := range item {
 			var op struct {
-				Parameters []struct {
+				OperationID string `json:"operationId"`
+				Parameters  []struct {
 					Ref  string `json:"$ref"`
 					Name string `json:"name"`
 					In   string `json:"in"`
@@ -65,7 +71,7 @@ func newRouteTable(doc []byte) (*routeTable, error) {
 			if err := json.Unmarshal(raw, &op); err != nil {
 				continue // not an operation (a path-level field)
 			}
-			o := &routeOp{query: map[string]bool{}}
+			o := &routeOp{query: map[string]bool{}, domain: serviceDomain(op.OperationID)}
 			for _, prm := range op.Parameters {
 				switch {
 				case prm.Ref == "#/components/parameters/IfMatch":
@@ -75,6 +81,10 @@ func newRouteTable(doc []byte) (*routeTable, error) {
 					o.etagQuery = o.etagQuery || prm.Name == "etag"
 				}
 			}
+			for mediaType := range op.RequestBody.Content {
+				o.bodyTypes = append(o.bodyTypes, mediaType)
+			}
+			slices.Sort(o.bodyTypes)
 			if ref := op.RequestBody.Content["application/json"].Schema.Ref; ref != "" {
 				_, o.etagBody = d.Components.Schemas[strings.TrimPrefix(ref, "#/components/schemas/")].Properties["etag"]
 			}
@@ -166,6 +176,16 @@ func resourcePath(path string) string {
 		return path[:i]
 	}
 	return path
+}
+
+// serviceDomain is the ErrorInfo domain of the service an operation id names, as the services'
+// errors carry it: MarketingService_QualifyLead → marketing.crm.
+func serviceDomain(operationID string) string {
+	service, _, _ := strings.Cut(operationID, "_")
+	if name, ok := strings.CutSuffix(service, "Service"); ok && name != "" {
+		return strings.ToLower(name) + ".crm"
+	}
+	return "gateway.crm"
 }
 
 // snakeCase turns a JSON name into its proto name: pageSize → page_size.

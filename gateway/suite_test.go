@@ -71,6 +71,56 @@ func (f *fakeMarketing) ListLeads(ctx context.Context, _ *marketingv1.ListLeadsR
 	return &marketingv1.ListLeadsResponse{}, nil
 }
 
+// leadEtag is the etag of every lead the fake has. UpdateLead and DeleteLead refuse another as
+// marketing does (ABORTED ETAG_MISMATCH); a company of "contended" is a concurrent update
+// (ABORTED CONCURRENT_UPDATE).
+const leadEtag = "7"
+
+var (
+	errLeadEtag   = apierr.New(apierr.Aborted, apierr.ReasonEtagMismatch, "the lead changed since it was read; read it again and retry")
+	errContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the lead kept changing concurrently; retry")
+)
+
+func (f *fakeMarketing) GetLead(ctx context.Context, req *marketingv1.GetLeadRequest) (*marketingv1.GetLeadResponse, error) {
+	f.record(ctx, "GetLead", "")
+	return &marketingv1.GetLeadResponse{Lead: &marketingv1.Lead{Id: req.GetId(), Etag: leadEtag}}, nil
+}
+
+func (f *fakeMarketing) UpdateLead(ctx context.Context, req *marketingv1.UpdateLeadRequest) (*marketingv1.UpdateLeadResponse, error) {
+	f.record(ctx, "UpdateLead", "")
+	switch {
+	case req.GetLead().GetEtag() != "" && req.GetLead().GetEtag() != leadEtag:
+		return nil, errLeadEtag
+	case req.GetLead().GetCompany() == "contended":
+		return nil, errContention
+	}
+	return &marketingv1.UpdateLeadResponse{Lead: &marketingv1.Lead{Id: req.GetLead().GetId(), Etag: leadEtag}}, nil
+}
+
+func (f *fakeMarketing) DeleteLead(ctx context.Context, req *marketingv1.DeleteLeadRequest) (*marketingv1.DeleteLeadResponse, error) {
+	f.record(ctx, "DeleteLead", "")
+	if req.GetEtag() != "" && req.GetEtag() != leadEtag {
+		return nil, errLeadEtag
+	}
+	return &marketingv1.DeleteLeadResponse{}, nil
+}
+
+func (f *fakeMarketing) QualifyLead(ctx context.Context, req *marketingv1.QualifyLeadRequest) (*marketingv1.QualifyLeadResponse, error) {
+	f.record(ctx, "QualifyLead", "")
+	return &marketingv1.QualifyLeadResponse{Lead: &marketingv1.Lead{Id: req.GetId(), Etag: leadEtag}}, nil
+}
+
+// calledTimes is how many calls of method reached the handlers.
+func (f *fakeMarketing) calledTimes(method string) int {
+	n := 0
+	for _, c := range f.received() {
+		if c.method == method {
+			n++
+		}
+	}
+	return n
+}
+
 // received returns the calls that reached the handlers so far, oldest first.
 func (f *fakeMarketing) received() []call {
 	f.mu.Lock()

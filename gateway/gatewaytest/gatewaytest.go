@@ -214,6 +214,28 @@ func (r Response) FieldViolations(t testing.TB) []string {
 	return fields
 }
 
+// Violations returns the field violations of an AIP-193 error body, each as [field, description].
+func (r Response) Violations(t testing.TB) [][2]string {
+	t.Helper()
+	e, _ := r.JSON(t)["error"].(map[string]any)
+	details, _ := e["details"].([]any)
+	var out [][2]string
+	for _, d := range details {
+		dm, _ := d.(map[string]any)
+		if dm["@type"] != "type.googleapis.com/google.rpc.BadRequest" {
+			continue
+		}
+		violations, _ := dm["fieldViolations"].([]any)
+		for _, v := range violations {
+			vm, _ := v.(map[string]any)
+			field, _ := vm["field"].(string)
+			desc, _ := vm["description"].(string)
+			out = append(out, [2]string{field, desc})
+		}
+	}
+	return out
+}
+
 // NewKey creates a tenant (or uses tenant when given) and an API key with scopes in the suite's
 // store; it returns the tenant and the key's secret.
 func (e *Edge) NewKey(t testing.TB, tenant string, scopes ...string) (string, string) {

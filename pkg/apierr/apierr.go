@@ -27,6 +27,10 @@ const (
 	Unimplemented
 )
 
+// ReasonEtagMismatch is the reason of every stale-etag error (Kind Aborted, AIP-154): a service's
+// sentinels and the gateway's If-Match check answer it alike, so a client has one case to handle.
+const ReasonEtagMismatch = "ETAG_MISMATCH"
+
 // FieldViolation names one bad field of a request.
 type FieldViolation struct {
 	Field       string

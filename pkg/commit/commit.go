@@ -53,7 +53,7 @@ const (
 
 // ErrVersionMismatch means the resource changed (or was created or deleted) since it was read.
 // Unless a service says better, clients see it as ABORTED (HTTP 409): re-read and retry.
-var ErrVersionMismatch = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
+var ErrVersionMismatch = apierr.New(apierr.Aborted, apierr.ReasonEtagMismatch,
 	"the resource changed since it was read (stale etag); read it again and retry")
 
 // VersionError means the resource at Key was not at the version a write expected. It unwraps to

@@ -82,10 +82,6 @@ func (p *protos) addImportRoutes(doc *openapi3.T) error {
 	c.Responses[payloadTooLarge+"Import"] = &openapi3.ResponseRef{Value: &openapi3.Response{Description: &tooBig,
 		Content: openapi3.NewContentWithJSONSchemaRef(openapi3.NewSchemaRef("#/components/schemas/"+errorSchema, nil)),
 		Headers: openapi3.Headers{requestIDHeader: headerRef(requestIDHeader)}}}
-	unsupported := "Unsupported Media Type: INVALID_ARGUMENT: the Content-Type is not one the route takes (the field violation names `Content-Type`)."
-	c.Responses[unsupportedMediaType] = &openapi3.ResponseRef{Value: &openapi3.Response{Description: &unsupported,
-		Content: openapi3.NewContentWithJSONSchemaRef(openapi3.NewSchemaRef("#/components/schemas/"+errorSchema, nil)),
-		Headers: openapi3.Headers{requestIDHeader: headerRef(requestIDHeader)}}}
 
 	var services []string
 	var methods []protoreflect.MethodDescriptor
@@ -155,7 +151,7 @@ func importOperation(m protoreflect.MethodDescriptor, service string) *openapi3.
 	}
 	op.Summary = summary(op.Description)
 	op.Responses.Set("200", jsonResponse(okDesc, "Operation"))
-	setErrors(op, map[int]string{413: payloadTooLarge + "Import", 415: unsupportedMediaType},
+	setErrors(op, map[int]string{413: payloadTooLarge + "Import"},
 		400, 401, 403, 413, 415, 429, 503)
 	return op
 }

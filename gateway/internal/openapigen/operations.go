@@ -38,8 +38,9 @@ var errorResponses = []struct {
 	{403, "PermissionDenied", "PERMISSION_DENIED: the API key lacks the scope the call needs"},
 	{404, "NotFound", "NOT_FOUND: no such resource in the caller's tenant"},
 	{409, "Conflict", "ABORTED (a stale etag) or ALREADY_EXISTS (a unique key taken)"},
-	{412, "PreconditionFailed", "FAILED_PRECONDITION: If-Match does not match the resource's current ETag"},
+	{412, "PreconditionFailed", "ABORTED with the ErrorInfo reason `ETAG_MISMATCH` (as a stale etag in the request): If-Match does not match the resource's current ETag"},
 	{413, "PayloadTooLarge", "INVALID_ARGUMENT: the body is larger than the gateway's limit"},
+	{415, unsupportedMediaType, "INVALID_ARGUMENT: the body's Content-Type is not one the route takes (the field violation names `Content-Type`)"},
 	{422, "IdempotencyKeyReused", "INVALID_ARGUMENT: the Idempotency-Key was used with a different request"},
 	{429, "TooManyRequests", "RESOURCE_EXHAUSTED: over the tenant's rate limit; retry after Retry-After seconds"},
 	{503, "Unavailable", "UNAVAILABLE: a dependency is down or overloaded; retry after Retry-After seconds"},
@@ -196,7 +197,8 @@ func addConventions(doc *openapi3.T) error {
 				e.status == 409 && !mutating,
 				e.status == 422 && !mutating,
 				e.status == 412 && !ifMatch,
-				e.status == 413 && op.RequestBody == nil:
+				e.status == 413 && op.RequestBody == nil,
+				e.status == 415 && op.RequestBody == nil:
 				continue
 			}
 			op.Responses.Set(fmt.Sprint(e.status), &openapi3.ResponseRef{Ref: "#/components/responses/" + e.name})
