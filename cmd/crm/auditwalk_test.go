@@ -231,9 +231,16 @@ func jsonPath(v any, path string) string {
 	return s
 }
 
+// walkRoute is one mutating operation of the OpenAPI document.
+type walkRoute struct {
+	method, path string
+	// ifMatch: the operation takes If-Match.
+	ifMatch bool
+}
+
 // mutatingRoutes reads the OpenAPI document the gateway serves: every POST, PATCH, PUT and DELETE
-// operation, by operationId, with its method and path template.
-func mutatingRoutes(t *testing.T, sys *system) map[string][2]string {
+// operation, by operationId.
+func mutatingRoutes(t *testing.T, sys *system) map[string]walkRoute {
 	t.Helper()
 	r := sys.do(t, http.MethodGet, "/openapi.json", "", nil)
 	if r.status != http.StatusOK {
@@ -242,17 +249,24 @@ func mutatingRoutes(t *testing.T, sys *system) map[string][2]string {
 	var doc struct {
 		Paths map[string]map[string]struct {
 			OperationID string `json:"operationId"`
+			Parameters  []struct {
+				Ref string `json:"$ref"`
+			} `json:"parameters"`
 		} `json:"paths"`
 	}
 	if err := json.Unmarshal(r.body, &doc); err != nil {
 		t.Fatal(err)
 	}
-	out := map[string][2]string{}
+	out := map[string]walkRoute{}
 	for path, ops := range doc.Paths {
 		for method, op := range ops {
 			switch method {
 			case "post", "patch", "put", "delete":
-				out[op.OperationID] = [2]string{strings.ToUpper(method), path}
+				route := walkRoute{method: strings.ToUpper(method), path: path}
+				for _, p := range op.Parameters {
+					route.ifMatch = route.ifMatch || p.Ref == "#/components/parameters/IfMatch"
+				}
+				out[op.OperationID] = route
 			}
 		}
 	}
@@ -267,6 +281,11 @@ var pathParam = regexp.MustCompile(`\{([A-Za-z]+)\}`)
 // route without a fixture fails the walk (add it to walkSteps, or to noAuditEvent with the
 // reason it writes nothing); the routes of noAuditEvent must leave nothing under their request
 // ids. Another tenant's admin sees none of it.
+//
+// A route that takes If-Match is first sent with a stale one: whether the service finds it in its
+// write or the gateway reading first, the answer is the same 412 with status ABORTED and the
+// ErrorInfo reason ETAG_MISMATCH of the route's service, and it writes nothing (no audit entry
+// under its request id). The real call then carries the resource's current ETag.
 func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	sys := startSystem(t, allowPrivateWebhooks)
 	tenant, key := sys.newKey(t, "", append(slices.Clone(allScopes), "admin", "integration.read", "integration.write")...)
@@ -299,7 +318,7 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	}
 
 	type call struct{ op, method, requestID string }
-	var calls []call
+	var calls, staleCalls []call
 	for i, s := range steps {
 		if s.before != nil {
 			s.before(t, sys, w)
@@ -309,7 +328,7 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 		if s.params != nil {
 			params = s.params(w)
 		}
-		path := pathParam.ReplaceAllStringFunc(route[1], func(m string) string {
+		path := pathParam.ReplaceAllStringFunc(route.path, func(m string) string {
 			v, ok := params[m[1:len(m)-1]]
 			if !ok || v == "" {
 				t.Fatalf("%s: no value for %s", s.op, m)
@@ -324,23 +343,70 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 			reqBody = []byte(s.body(w))
 		}
 		requestID := fmt.Sprintf("walk-%02d-%s", i, s.op)
-		req, err := http.NewRequest(route[0], sys.rest+path, bytes.NewReader(reqBody))
-		if err != nil {
-			t.Fatal(err)
+		send := func(requestID, ifMatch string) (int, []byte) {
+			req, err := http.NewRequest(route.method, sys.rest+path, bytes.NewReader(reqBody))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header.Set("X-Request-Id", requestID)
+			if s.contentType != "" {
+				req.Header.Set("Content-Type", s.contentType)
+			}
+			if ifMatch != "" {
+				req.Header.Set("If-Match", ifMatch)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			answer, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, answer
 		}
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("X-Request-Id", requestID)
-		if s.contentType != "" {
-			req.Header.Set("Content-Type", s.contentType)
+		service, method, _ := strings.Cut(s.op, "_")
+		var current string
+		if route.ifMatch {
+			staleID := requestID + "-stale"
+			code, answer := send(staleID, `"stale-etag"`)
+			var e struct {
+				Error struct {
+					Status  string `json:"status"`
+					Details []struct {
+						Type   string `json:"@type"`
+						Reason string `json:"reason"`
+						Domain string `json:"domain"`
+					} `json:"details"`
+				} `json:"error"`
+			}
+			_ = json.Unmarshal(answer, &e)
+			domain := strings.ToLower(strings.TrimSuffix(service, "Service")) + ".crm"
+			if code != http.StatusPreconditionFailed || e.Error.Status != "ABORTED" || len(e.Error.Details) == 0 ||
+				e.Error.Details[0].Reason != "ETAG_MISMATCH" || e.Error.Details[0].Domain != domain {
+				t.Errorf("%s %s (%s) with a stale If-Match: %d %s, want 412 ABORTED ETAG_MISMATCH of %s", route.method, path, s.op, code, answer, domain)
+			}
+			staleCalls = append(staleCalls, call{op: s.op, requestID: staleID})
+			resource, _, _ := strings.Cut(path, "?")
+			if i := strings.LastIndex(resource, ":"); i > strings.LastIndex(resource, "/") {
+				resource = resource[:i]
+			}
+			get, err := http.NewRequest(http.MethodGet, sys.rest+resource, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			get.Header.Set("Authorization", "Bearer "+key)
+			resp, err := http.DefaultClient.Do(get)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if current = resp.Header.Get("ETag"); resp.StatusCode != http.StatusOK || current == "" {
+				t.Fatalf("GET %s (for %s's If-Match): %d, ETag %q", resource, s.op, resp.StatusCode, current)
+			}
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		answer, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s %s (%s): %d %s", route[0], path, s.op, resp.StatusCode, answer)
+		code, answer := send(requestID, current)
+		if code != http.StatusOK {
+			t.Fatalf("%s %s (%s): %d %s", route.method, path, s.op, code, answer)
 		}
 		var decoded any
 		_ = json.Unmarshal(answer, &decoded)
@@ -349,7 +415,6 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 				t.Fatalf("%s: no %s in %s", s.op, p, answer)
 			}
 		}
-		service, method, _ := strings.Cut(s.op, "_")
 		grpcMethod := "/crm." + strings.ToLower(strings.TrimSuffix(service, "Service")) + ".v1." + service + "/" + method
 		if s.method != "" {
 			grpcMethod = s.method
@@ -391,6 +456,11 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 			}
 		}
 	}
+	for _, c := range staleCalls {
+		if got := entriesOf(key, c.requestID); len(got) != 0 {
+			t.Errorf("%s with a stale If-Match wrote %v", c.op, got)
+		}
+	}
 	_, foreign := sys.newKey(t, "", "admin")
 	for _, c := range calls {
 		if got := entriesOf(foreign, c.requestID); len(got) != 0 {
@@ -400,5 +470,5 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	if got := sys.ok(t, http.MethodGet, "/v1/auditLog", foreign, ""); got["auditEntries"] != nil {
 		t.Errorf("another tenant's audit log: %v", got)
 	}
-	t.Logf("walked %d mutating routes (%d write no event)", len(routes), len(noAuditEvent))
+	t.Logf("walked %d mutating routes (%d write no event, %d take If-Match)", len(routes), len(noAuditEvent), len(staleCalls))
 }
