@@ -105,6 +105,9 @@ func TestStrictDecodingNamesTheField(t *testing.T) {
 		{"NUL in a query value", "GET", "/v1/leads?pageToken=a%00b", "", "pageToken"},
 		{"invalid UTF-8 in a path id", "GET", "/v1/leads/%ff%fe", "", "id"},
 		{"NUL in a path id", "POST", "/v1/leads/a%00b:qualify", `{}`, "id"},
+		{"query integer that is not a number", "GET", "/v1/leads?pageSize=abc", "", "pageSize"},
+		{"query integer out of range", "GET", "/v1/leads?page_size=99999999999", "", "pageSize"},
+		{"path enum that is not a value", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_NOPE?updateMask=firstResponseTarget", `{"firstResponseTarget":"7200s"}`, "priority"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var body []byte
@@ -117,6 +120,11 @@ func TestStrictDecodingNamesTheField(t *testing.T) {
 			}
 			if fields := r.FieldViolations(t); !slices.Equal(fields, []string{tt.field}) {
 				t.Errorf("field violations %v, want [%s]", fields, tt.field)
+			}
+			for _, leak := range []string{"strconv", "parsing", "type mismatch", "syntax"} {
+				if strings.Contains(string(r.Body), leak) {
+					t.Errorf("the answer has parser wording %q: %s", leak, r.Body)
+				}
 			}
 		})
 	}

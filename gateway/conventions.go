@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -140,6 +141,11 @@ func checkQuery(op *routeOp, raw string) (string, string) {
 		for _, v := range values {
 			if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
 				return name, "must be valid UTF-8 without NUL"
+			}
+			if bits := op.intBits[name]; bits > 0 {
+				if _, err := strconv.ParseInt(v, 10, bits); err != nil {
+					return name, fmt.Sprintf("must be a whole number from %d to %d", int64(-1)<<(bits-1), uint64(1)<<(bits-1)-1)
+				}
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -112,12 +113,42 @@ func reasonOf(st *status.Status) string {
 func clientErrorDetails(msg string) (string, []*anypb.Any) {
 	field, desc := "query", msg
 	if f, d, ok := parseBodyError(msg); ok {
-		field, desc, msg = f, d, f+": "+d // as clientError words it
+		field, desc = f, d
+	} else if f, d, ok := parseParamError(msg); ok {
+		field, desc = f, d
+	}
+	if field != "query" {
+		msg = field + ": " + desc // as clientError words it
 	}
 	return msg, []*anypb.Any{
 		mustAny(&errdetails.ErrorInfo{Reason: "INVALID_ARGUMENT", Domain: "gateway.crm"}),
 		mustAny(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: desc}}}),
 	}
+}
+
+// grpc-gateway's words for a path or query value it cannot parse into its field ("type mismatch,
+// parameter: sla_policy.priority, error: parsing field \"priority\": \"X\" is not a valid value",
+// `parsing field "page_size": strconv.ParseInt: ...`). The edge checks the query's integers
+// itself (checkQuery); what is left is named here without the parser's wording.
+var (
+	paramMismatch = regexp.MustCompile(`^type mismatch, parameter: ([\w.]+), error: `)
+	fieldParse    = regexp.MustCompile(`parsing field "([\w.]+)": `)
+	quotedValue   = regexp.MustCompile(`("[^"]*") is not a valid value`)
+)
+
+func parseParamError(msg string) (field, desc string, ok bool) {
+	m := paramMismatch.FindStringSubmatch(msg)
+	if m == nil {
+		m = fieldParse.FindStringSubmatch(msg)
+	}
+	if m == nil {
+		return "", "", false
+	}
+	field = m[1][strings.LastIndex(m[1], ".")+1:]
+	if v := quotedValue.FindStringSubmatch(msg); v != nil {
+		return field, v[1] + " is not a valid " + camelPath(field), true
+	}
+	return field, "is not a valid value", true
 }
 
 func mustAny(m proto.Message) *anypb.Any {

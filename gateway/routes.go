@@ -25,6 +25,8 @@ type routePath struct {
 type routeOp struct {
 	// query holds the accepted query parameter names, in JSON and proto (snake_case) form.
 	query map[string]bool
+	// intBits is the size of the integer query parameters (32 or 64), by either name.
+	intBits map[string]int
 	// ifMatch: the operation changes a resource with an etag (the document declares If-Match).
 	ifMatch bool
 	// etagBody / etagQuery: the request carries the etag itself, in the body or as ?etag=.
@@ -56,9 +58,13 @@ func newRouteTable(doc []byte) (*routeTable, error) {
 			var op struct {
 				OperationID string `json:"operationId"`
 				Parameters  []struct {
-					Ref  string `json:"$ref"`
-					Name string `json:"name"`
-					In   string `json:"in"`
+					Ref    string `json:"$ref"`
+					Name   string `json:"name"`
+					In     string `json:"in"`
+					Schema struct {
+						Type   string `json:"type"`
+						Format string `json:"format"`
+					} `json:"schema"`
 				} `json:"parameters"`
 				RequestBody struct {
 					Content map[string]struct {
@@ -71,13 +77,16 @@ func newRouteTable(doc []byte) (*routeTable, error) {
 			if err := json.Unmarshal(raw, &op); err != nil {
 				continue // not an operation (a path-level field)
 			}
-			o := &routeOp{query: map[string]bool{}, domain: serviceDomain(op.OperationID)}
+			o := &routeOp{query: map[string]bool{}, intBits: map[string]int{}, domain: serviceDomain(op.OperationID)}
 			for _, prm := range op.Parameters {
 				switch {
 				case prm.Ref == "#/components/parameters/IfMatch":
 					o.ifMatch = true
 				case prm.In == "query":
 					o.query[prm.Name], o.query[snakeCase(prm.Name)] = true, true
+					if bits := map[string]int{"int32": 32, "int64": 64}[prm.Schema.Format]; prm.Schema.Type == "integer" && bits > 0 {
+						o.intBits[prm.Name], o.intBits[snakeCase(prm.Name)] = bits, bits
+					}
 					o.etagQuery = o.etagQuery || prm.Name == "etag"
 				}
 			}
