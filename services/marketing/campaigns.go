@@ -3,6 +3,7 @@ package marketing
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -130,7 +131,9 @@ func (c *Campaigns) Move(ctx context.Context, tenant, id string, to marketingv1.
 			return nil, err
 		}
 		if !canMove(existing.GetStatus(), to) {
-			return nil, ErrCampaignStatus.With("move", describeMove(existing.GetStatus(), to))
+			refused := ErrCampaignStatus.With("move", describeMove(existing.GetStatus(), to))
+			refused.Message = fmt.Sprintf("a %s campaign cannot become %s", existing.GetStatus(), to)
+			return nil, refused
 		}
 		moved := proto.CloneOf(existing)
 		moved.Status = to

@@ -3,6 +3,7 @@ package marketing
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -137,7 +138,9 @@ func (l *Leads) moveLead(ctx context.Context, tenant, id string, to marketingv1.
 			return nil, err
 		}
 		if !CanMoveLead(existing.GetStatus(), to) {
-			return nil, ErrLeadStatus.With("move", existing.GetStatus().String()+" -> "+to.String())
+			refused := ErrLeadStatus.With("move", existing.GetStatus().String()+" -> "+to.String())
+			refused.Message = fmt.Sprintf("a %s lead cannot become %s", existing.GetStatus(), to)
+			return nil, refused
 		}
 		now := l.now().UTC()
 		lead := proto.CloneOf(existing)

@@ -197,8 +197,9 @@ func TestCampaignsOverGRPCAndConcurrentMoves(t *testing.T) {
 	if err != nil || upd.GetCampaign().GetBudget().GetUnits() != 50 || upd.GetCampaign().GetDisplayName() != "gRPC" {
 		t.Fatalf("update: %v %v", upd, err)
 	}
-	if _, err := client.PauseCampaign(ctx, &marketingv1.PauseCampaignRequest{Id: id}); status.Code(err) != codes.FailedPrecondition {
-		t.Fatalf("pause a draft: %v, want FailedPrecondition", err)
+	if _, err := client.PauseCampaign(ctx, &marketingv1.PauseCampaignRequest{Id: id}); status.Code(err) != codes.FailedPrecondition ||
+		status.Convert(err).Message() != "a CAMPAIGN_STATUS_DRAFT campaign cannot become CAMPAIGN_STATUS_PAUSED" {
+		t.Fatalf("pause a draft: %v, want FailedPrecondition naming both statuses", err)
 	}
 
 	// Ten concurrent launches of one draft: exactly one moves it, the rest are refused.

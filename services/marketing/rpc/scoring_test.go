@@ -154,8 +154,9 @@ func TestScoringOverGRPCAndIsolation(t *testing.T) {
 	if err != nil || q.GetLead().GetStatus() != marketingv1.LeadStatus_LEAD_STATUS_MARKETING_QUALIFIED {
 		t.Fatalf("qualify: %v %v", q, err)
 	}
-	if _, err := client.QualifyLead(ctx, &marketingv1.QualifyLeadRequest{Id: id}); status.Code(err) != codes.FailedPrecondition {
-		t.Fatalf("qualify twice: %v, want FailedPrecondition", err)
+	if _, err := client.QualifyLead(ctx, &marketingv1.QualifyLeadRequest{Id: id}); status.Code(err) != codes.FailedPrecondition ||
+		status.Convert(err).Message() != "a LEAD_STATUS_MARKETING_QUALIFIED lead cannot become LEAD_STATUS_MARKETING_QUALIFIED" {
+		t.Fatalf("qualify twice: %v, want FailedPrecondition naming the statuses", err)
 	}
 	if _, err := client.RecordEngagement(ctx, &marketingv1.RecordEngagementRequest{LeadId: id, Engagement: &marketingv1.Engagement{}}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("engagement without type: %v, want InvalidArgument", err)
