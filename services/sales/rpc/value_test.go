@@ -196,9 +196,10 @@ func independentValues(customers []string, orders []*salesv1.Order, now time.Tim
 		return int64(sort.Search(len(sorted), func(i int) bool { return sorted[i] >= v }))
 	}
 	score := func(b, n int64) int32 { return int32(1 + 5*b/n) }
+	// The expected lifetime is the repeat customers' average span, at least a year.
 	expected := big.NewRat(yearMs, 1)
 	expectedYears := 1.0
-	if repeat > 0 {
+	if repeat > 0 && spanSum > yearMs*repeat {
 		expected = big.NewRat(spanSum, repeat)
 		expectedYears = float64(spanSum) / float64(repeat) / float64(yearMs)
 	}
@@ -344,6 +345,78 @@ func TestCustomerValueMatchesAnIndependentComputation(t *testing.T) {
 	if len(types) != 5 {
 		t.Fatalf("the history covers types %v, want all five", types)
 	}
+}
+
+// TestLifetimeValueFloors: the documented formula (average order value x orders per year x
+// expected years) with its floors, checked against hand-computed figures and the independent
+// computation: repeat customers who ordered seconds apart make a fresh tenant expect a year (its
+// floor), not a lifetime of seconds and values of nearly 0; a long history raises the
+// expectation to its repeat customers' average span.
+func TestLifetimeValueFloors(t *testing.T) {
+	const year = 365 * 24 * time.Hour
+	now := time.Date(2026, 11, 15, 12, 0, 0, 0, time.UTC)
+	h := &history{}
+	h.now.Store(now.UnixMilli())
+	sys := startSystem(t, servicetest.OwnRedis, func(o *servicetest.Options) { o.Now = h.clock })
+
+	type order struct {
+		ago   time.Duration
+		units int64
+	}
+	// check places each customer's orders in a tenant of their own and compares every value with
+	// the hand-computed purchase frequency, expected years and lifetime value (EUR units).
+	check := func(t *testing.T, buyers map[string][]order, years float64, want map[string][2]float64) {
+		t.Helper()
+		tenant, key := sys.NewKey(t, "", salesScopes...)
+		ids := map[string]string{}
+		var customers []string
+		var orders []*salesv1.Order
+		for name, os := range buyers {
+			id := customerIDAt(now.Add(-10 * year))
+			ids[name], customers = id, append(customers, id)
+			for _, o := range os {
+				at := now.Add(-o.ago)
+				orders = append(orders, &salesv1.Order{Id: uuid.NewString(), CustomerId: id, CurrencyCode: "EUR",
+					Lines: []*salesv1.OrderLine{{ProductId: uuid.NewString(), Quantity: 1, UnitPrice: money("EUR", o.units*1e9), Total: money("EUR", o.units*1e9)}},
+					Total: money("EUR", o.units*1e9), CreateTime: timestamppb.New(at), UpdateTime: timestamppb.New(at), Etag: "1"})
+			}
+		}
+		place(t, sys, tenant, orders)
+		independent := independentValues(customers, orders, now)
+		checkValues(t, sys, key, independent)
+		cl, ctx := sys.sales(key)
+		for name, w := range want {
+			got, err := cl.GetCustomerValue(ctx, &salesv1.GetCustomerValueRequest{CustomerId: ids[name]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := got.GetValue()
+			ltv := v.GetCurrencies()[0].GetLifetimeValue()
+			if math.Abs(v.GetPurchaseFrequency()-w[0]) > 1e-9 || math.Abs(v.GetExpectedLifetimeYears()-years) > 1e-9 ||
+				math.Abs(float64(ltv.GetUnits())+float64(ltv.GetNanos())/1e9-w[1]) > 1e-6 {
+				t.Errorf("%s: frequency %v, expected years %v, lifetime value %v; want %v, %v, %v EUR",
+					name, v.GetPurchaseFrequency(), v.GetExpectedLifetimeYears(), ltv, w[0], years, w[1])
+			}
+		}
+	}
+
+	t.Run("repeat orders seconds apart", func(t *testing.T) {
+		// Repeat customers' average span: 5 s. Tenure floor and lifetime floor: a year each, so
+		// the lifetime value of a customer in their first year is what they spent.
+		check(t, map[string][]order{
+			"a": {{10 * time.Second, 100}, {5 * time.Second, 100}},
+			"b": {{time.Minute, 40}, {time.Minute - 5*time.Second, 60}},
+			"c": {{time.Hour, 300}},
+		}, 1, map[string][2]float64{"a": {2, 200}, "b": {2, 100}, "c": {1, 300}})
+	})
+	t.Run("long history", func(t *testing.T) {
+		// Spans of 5 and 1 years: the tenant expects 3.
+		check(t, map[string][]order{
+			"d": {{6 * year, 1000}, {year, 1000}},   // 1000 x 2/6 a year x 3 = 1000
+			"e": {{3 * year, 500}, {2 * year, 500}}, // 500 x 2/3 a year x 3 = 1000
+			"f": {{30 * 24 * time.Hour, 500}},       // 500 x 1 a year (tenure floor) x 3 = 1500
+		}, 3, map[string][2]float64{"d": {1.0 / 3, 1000}, "e": {2.0 / 3, 1000}, "f": {1, 1500}})
+	})
 }
 
 func TestCustomerValueOverRESTAndTheCustomer360(t *testing.T) {

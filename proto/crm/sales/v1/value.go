@@ -21,6 +21,18 @@ const (
 	valueYear         = 365 * 24 * time.Hour
 )
 
+// Floors of the lifetime value's terms, so that a short history is never extrapolated.
+const (
+	// MinTenure is the least tenure orders per year are computed over: two orders a minute apart
+	// are two orders a year, not a million.
+	MinTenure = valueYear
+	// MinExpectedLifetime is the least expected lifetime, and the expectation of a tenant without
+	// repeat customers: repeat customers who ordered seconds apart (a fresh or a test tenant)
+	// would otherwise make every lifetime value nearly 0. The tenant's history raises it only
+	// once its repeat customers' average span is longer.
+	MinExpectedLifetime = valueYear
+)
+
 // ValueRanks are a customer's standing among the tenant's ranked customers (those with an order)
 // and the tenant's history.
 type ValueRanks struct {
@@ -37,13 +49,15 @@ type ValueRanks struct {
 func EvaluateValue(facts *CustomerValue, r ValueRanks, now time.Time) *CustomerValue {
 	v := proto.CloneOf(facts)
 	yearMs := valueYear.Milliseconds()
-	tenure := max(now.Sub(v.GetFirstOrderTime().AsTime()), valueYear)
-	v.ExpectedLifetimeYears = 1
-	expected := big.NewRat(yearMs, 1)
+	tenure := max(now.Sub(v.GetFirstOrderTime().AsTime()), MinTenure)
+	// expected lifetime = max(the repeat customers' average span, MinExpectedLifetime), in ms.
+	expected := big.NewRat(MinExpectedLifetime.Milliseconds(), 1)
 	if r.RepeatCustomers > 0 {
-		expected = big.NewRat(r.SpanSum, r.RepeatCustomers)
-		v.ExpectedLifetimeYears, _ = new(big.Rat).Quo(expected, big.NewRat(yearMs, 1)).Float64()
+		if mean := big.NewRat(r.SpanSum, r.RepeatCustomers); mean.Cmp(expected) > 0 {
+			expected = mean
+		}
 	}
+	v.ExpectedLifetimeYears, _ = new(big.Rat).Quo(expected, big.NewRat(yearMs, 1)).Float64()
 	if v.GetOrderCount() > 0 {
 		v.PurchaseFrequency = float64(v.GetOrderCount()) / (float64(tenure) / float64(valueYear))
 		v.Rfm = &RfmScores{

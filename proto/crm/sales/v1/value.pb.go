@@ -269,7 +269,8 @@ type CustomerValue struct {
 	// max(tenure in years, 1). Output only.
 	PurchaseFrequency float64 `protobuf:"fixed64,10,opt,name=purchase_frequency,json=purchaseFrequency,proto3" json:"purchase_frequency,omitempty"`
 	// The tenant's expected customer lifetime in years, from its own history: the average span
-	// between first and last order of its repeat customers; 1 while it has none. Output only.
+	// between first and last order of its repeat customers, at least 1 (and 1 while it has none),
+	// so that repeat orders seconds apart never make a lifetime of seconds. Output only.
 	ExpectedLifetimeYears float64 `protobuf:"fixed64,11,opt,name=expected_lifetime_years,json=expectedLifetimeYears,proto3" json:"expected_lifetime_years,omitempty"`
 	// The RFM scores. Output only.
 	Rfm *RfmScores `protobuf:"bytes,12,opt,name=rfm,proto3" json:"rfm,omitempty"`
