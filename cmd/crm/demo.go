@@ -386,12 +386,13 @@ func (d *demoSeed) seedRepeatOrders() error {
 	return nil
 }
 
-// seedProductAndSupport waits for product to turn the orders into subscriptions (it reacts to
-// sales.order.placed on the bus), records usage on them, and opens tickets on what customers own.
+// seedProductAndSupport waits for product to turn the orders into subscriptions and one-time
+// entitlements (it reacts to sales.order.placed on the bus), records usage on the subscriptions,
+// and opens tickets on what customers own.
 func (d *demoSeed) seedProductAndSupport() error {
 	agents := []string{"agent-kim", "agent-lee", "agent-sam"}
 	for _, customer := range d.customers {
-		subs, err := d.subscriptionsOf(customer)
+		subs, owned, err := d.grantsOf(customer)
 		if err != nil {
 			return err
 		}
@@ -409,11 +410,11 @@ func (d *demoSeed) seedProductAndSupport() error {
 				d.counts["usage"]++
 			}
 		}
-		if len(subs) == 0 || d.rng.IntN(2) == 0 {
+		if len(owned) == 0 || d.rng.IntN(2) == 0 {
 			continue
 		}
 		t, err := d.support.CreateTicket(d.ctx, &supportv1.CreateTicketRequest{Ticket: &supportv1.Ticket{
-			CustomerId: customer, ProductId: subs[0].GetProductId(),
+			CustomerId: customer, ProductId: owned[0],
 			Subject:  []string{"Cannot import contacts", "Report totals look wrong", "How do I add a pipeline stage?", "Login fails after SSO change"}[d.rng.IntN(4)],
 			Priority: supportv1.TicketPriority(1 + d.rng.IntN(4)), Channel: supportv1.TicketChannel(1 + d.rng.IntN(4)),
 		}})
@@ -444,17 +445,32 @@ func (d *demoSeed) seedProductAndSupport() error {
 	return nil
 }
 
-// subscriptionsOf waits (up to 10 s) until product has the customer's subscriptions.
-func (d *demoSeed) subscriptionsOf(customer string) ([]*productv1.Subscription, error) {
+// grantsOf waits (up to 10 s) until product has granted the customer something, and returns their
+// subscriptions and the products they own (subscribed to or bought once).
+func (d *demoSeed) grantsOf(customer string) ([]*productv1.Subscription, []string, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := d.product.ListSubscriptions(d.ctx, &productv1.ListSubscriptionsRequest{Filter: fmt.Sprintf("customer_id = %q", customer)})
-		if err != nil || len(resp.GetSubscriptions()) > 0 || time.Now().After(deadline) {
-			return resp.GetSubscriptions(), err
+		subs, err := d.product.ListSubscriptions(d.ctx, &productv1.ListSubscriptionsRequest{Filter: fmt.Sprintf("customer_id = %q", customer)})
+		if err != nil {
+			return nil, nil, err
+		}
+		ents, err := d.product.ListEntitlements(d.ctx, &productv1.ListEntitlementsRequest{CustomerId: customer})
+		if err != nil {
+			return nil, nil, err
+		}
+		var owned []string
+		for _, s := range subs.GetSubscriptions() {
+			owned = append(owned, s.GetProductId())
+		}
+		for _, e := range ents.GetEntitlements() {
+			owned = append(owned, e.GetProductId())
+		}
+		if len(owned) > 0 || time.Now().After(deadline) {
+			return subs.GetSubscriptions(), owned, nil
 		}
 		select {
 		case <-d.ctx.Done():
-			return nil, d.ctx.Err()
+			return nil, nil, d.ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

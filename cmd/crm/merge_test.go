@@ -48,9 +48,9 @@ func (s *system) buildMergeWorld(t *testing.T, key, tag string) mergeWorld {
 	w.code = str(s.ok(t, http.MethodPost, "/v1/customers/"+w.merged+"/referralCodes", key, `{}`), "code")
 	// Usage: the survivor's user ada uses the pipeline on the subscription; ada and bob use reports
 	// on the duplicate's setup entitlements.
-	use := func(customer string, subscriptions int, uses ...string) {
-		subs := waitFor(t, "the subscriptions of the orders", func() []map[string]any { return s.subscriptionsOf(t, key, customer) },
-			func(subs []map[string]any) bool { return len(subs) == subscriptions })
+	use := func(customer string, grants int, uses ...string) {
+		subs := waitFor(t, "the subscriptions and entitlements of the orders", func() []map[string]any { return s.grantsOf(t, key, customer) },
+			func(subs []map[string]any) bool { return len(subs) == grants })
 		for i, u := range uses {
 			feature, user, _ := strings.Cut(u, "/")
 			s.ok(t, http.MethodPost, "/v1/subscriptions/"+str(subs[i%len(subs)], "id")+"/usageRecords", key,
@@ -116,7 +116,7 @@ func (s *system) readsOf(t *testing.T, key, customer string) mergeReads {
 	r.orders = ids("/v1/orders?pageSize=100&filter="+filter, "orders")
 	r.tickets = ids("/v1/tickets?pageSize=100&filter="+filter, "tickets")
 	r.nps = ids("/v1/npsResponses?pageSize=100&filter="+filter, "npsResponses")
-	for _, sub := range s.subscriptionsOf(t, key, customer) {
+	for _, sub := range s.grantsOf(t, key, customer) {
 		r.subscriptions = append(r.subscriptions, str(sub, "id"))
 	}
 	slices.Sort(r.subscriptions)

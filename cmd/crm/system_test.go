@@ -267,6 +267,17 @@ func (s *system) subscriptionsOf(t *testing.T, key, customer string) []map[strin
 	return out
 }
 
+// grantsOf lists a customer's subscriptions and one-time entitlements over REST.
+func (s *system) grantsOf(t *testing.T, key, customer string) []map[string]any {
+	t.Helper()
+	out := s.subscriptionsOf(t, key, customer)
+	list, _ := s.ok(t, http.MethodGet, "/v1/customers/"+customer+"/entitlements", key, "")["entitlements"].([]any)
+	for _, e := range list {
+		out = append(out, e.(map[string]any))
+	}
+	return out
+}
+
 // withTLS serves gRPC and REST with a certificate of ca (for 127.0.0.1), verifying the services
 // against caFile ("" to rely on the serving certificate), with more flags set by more.
 func withTLS(t *testing.T, ca *tlstest.CA, caFile string, more ...func(*grpcserver.Config)) func(*processConfig) {

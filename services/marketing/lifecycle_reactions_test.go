@@ -52,6 +52,33 @@ func TestSubscriptionsMakeClientsAndFlagTheLastCancellation(t *testing.T) {
 	}
 }
 
+// TestOneTimeGrantEventsMoveNothing: subscription events about a one-time grant (what the product
+// service emitted when a one-time entitlement could still be canceled as a subscription, and may
+// still sit in its stream) neither make a CLIENT nor flag at risk, whether the customer bought once
+// or is a client of a recurring subscription.
+func TestOneTimeGrantEventsMoveNothing(t *testing.T) {
+	f := newReactionFixture(t)
+	buyer := f.capture(t, "once@example.com", "", "").GetCustomerId()
+	clientOf := f.capture(t, "client@example.com", "", "").GetCustomerId()
+	oneTime := func(eventType eventv1.Type[*productv1.SubscriptionChanged], customer, id string, status productv1.SubscriptionStatus) *eventv1.Event {
+		return f.publish(t, eventType.Of(&productv1.SubscriptionChanged{CustomerId: customer, Subscription: &productv1.Subscription{
+			Id: id, CustomerId: customer, Status: status, BillingPeriod: productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME}}), customer)
+	}
+	f.handle(t, f.placeOrder(t, buyer, eur(10, 0)))
+	f.handle(t, f.placeOrder(t, clientOf, eur(10, 0)))
+	f.deliverTwice(t, f.publish(t, productv1.EventSubscriptionActivated.Of(&productv1.SubscriptionChanged{CustomerId: clientOf,
+		Subscription: &productv1.Subscription{Id: uuid.NewString(), CustomerId: clientOf, Status: productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_ACTIVE,
+			BillingPeriod: productv1.BillingPeriod_BILLING_PERIOD_MONTHLY}}), clientOf))
+	for customer, want := range map[string]marketing.Stage{buyer: first, clientOf: client} {
+		grant := uuid.NewString()
+		f.deliverTwice(t, oneTime(productv1.EventSubscriptionActivated, customer, grant, productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_ACTIVE))
+		f.deliverTwice(t, oneTime(productv1.EventSubscriptionCanceled, customer, grant, productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_CANCELED))
+		if lc := f.stage(t, customer); lc.GetStage() != want || lc.GetAtRisk() || len(lc.GetAtRiskReasons()) > 0 {
+			t.Errorf("after a one-time grant's activation and cancellation: %v at risk %v, want %v and no risk", lc.GetStage(), lc.GetAtRiskReasons(), want)
+		}
+	}
+}
+
 func TestRiskSignalsAndPromoters(t *testing.T) {
 	f := newReactionFixture(t)
 	customer := f.capture(t, "risk@example.com", "", "").GetCustomerId()

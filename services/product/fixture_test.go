@@ -127,6 +127,29 @@ func (f *fixture) subscriptionsOf(t *testing.T, customer string) []*product.Subs
 	return subs.Items
 }
 
+// entitlementsOf lists a customer's one-time entitlements.
+func (f *fixture) entitlementsOf(t *testing.T, customer string) []*product.Entitlement {
+	t.Helper()
+	ents, err := f.subs.Entitlements(context.Background(), f.tenant, customer, page.Request{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ents.Items
+}
+
+// grantsOf lists a customer's subscriptions and one-time entitlements, by id.
+func (f *fixture) grantsOf(t *testing.T, customer string) []string {
+	t.Helper()
+	var ids []string
+	for _, s := range f.subscriptionsOf(t, customer) {
+		ids = append(ids, s.GetId())
+	}
+	for _, e := range f.entitlementsOf(t, customer) {
+		ids = append(ids, e.GetId())
+	}
+	return ids
+}
+
 // eventTypes counts the tenant's product events by type, across the partition's stream.
 func (f *fixture) eventTypes(t *testing.T) map[string]int {
 	t.Helper()

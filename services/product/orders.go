@@ -61,11 +61,7 @@ func (s *Subscriptions) placeOrder(ctx context.Context, ev *eventv1.Event, order
 			continue
 		}
 		sub := newSubscription(order, line, p, now)
-		announce := productv1.EventSubscriptionActivated
-		if !Recurring(p.GetBillingPeriod()) {
-			announce = productv1.EventEntitlementGranted // a one-time line subscribes nobody
-		}
-		event, err := s.event(ctx, tenant, announce, sub)
+		event, err := s.announce(ctx, tenant, sub)
 		if err != nil {
 			return err
 		}
@@ -76,6 +72,17 @@ func (s *Subscriptions) placeOrder(ctx context.Context, ev *eventv1.Event, order
 		}
 	}
 	return s.store.PlaceOrder(ctx, tenant, o)
+}
+
+// announce is the event of a new grant: a subscription activated, or an entitlement granted (a
+// one-time line subscribes nobody, so it is no subscription event).
+func (s *Subscriptions) announce(ctx context.Context, tenant string, sub *Subscription) ([]byte, error) {
+	if !IsOneTime(sub) {
+		return s.event(ctx, tenant, productv1.EventSubscriptionActivated, sub)
+	}
+	_, data, err := s.publisher.Envelope(ctx, productv1.EventEntitlementGranted.Of(&productv1.EntitlementGranted{
+		Entitlement: EntitlementOf(sub), CustomerId: sub.GetCustomerId()}), tenant, sub.GetCustomerId(), s.now())
+	return data, err
 }
 
 func newSubscription(order *salesv1.Order, line *salesv1.OrderLine, p *Product, now time.Time) *Subscription {

@@ -3,13 +3,18 @@ package product_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/page"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+	"github.com/crmcycle/crm/services/product"
 )
 
 func TestOrderDeliveredConcurrentlyAppliesOnce(t *testing.T) {
@@ -43,8 +48,11 @@ func TestOrderDeliveredConcurrentlyAppliesOnce(t *testing.T) {
 	for _, s := range subs {
 		seats[s.GetProductId()] += s.GetQuantity()
 	}
-	if len(subs) != 3 || seats[monthly.GetId()] != 6 || seats[once.GetId()] != 1 {
-		t.Fatalf("subscriptions = %v, want one per line: 4+2 seats monthly, 1 one-time", subs)
+	if len(subs) != 2 || seats[monthly.GetId()] != 6 {
+		t.Fatalf("subscriptions = %v, want one per recurring line: 4+2 seats monthly", subs)
+	}
+	if ents := f.entitlementsOf(t, customer); len(ents) != 1 || ents[0].GetProductId() != once.GetId() || ents[0].GetQuantity() != 1 {
+		t.Fatalf("entitlements = %v, want the one-time line's", ents)
 	}
 	// The one-time line is an entitlement: it subscribes nobody, so it is no subscription event.
 	if types := f.eventTypes(t); types["product.subscription.activated"] != 2 || types["product.entitlement.granted"] != 1 {
@@ -64,3 +72,71 @@ func TestOrderOfUnknownProductGrantsNothing(t *testing.T) {
 		t.Fatalf("subscriptions = %v, want only the known product's", subs)
 	}
 }
+
+// TestSubscriptionAndEntitlementPagesPartTheGrants: subscriptions and one-time entitlements share
+// the customer's index; each list pages through its own kind only, every grant once, whatever the
+// page size and however the kinds interleave (a page may come back short, never losing its place).
+func TestSubscriptionAndEntitlementPagesPartTheGrants(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	monthly := f.product(t, productSpec{sku: "M", period: productv1.BillingPeriod_BILLING_PERIOD_MONTHLY})
+	once := f.product(t, productSpec{sku: "O", period: productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME})
+	customer := uuid.NewString()
+	// Runs of one-time lines longer than the reads a page makes, between recurring ones.
+	var lines []*salesv1.OrderLine
+	for _, recurring := range []bool{true, false, false, false, false, false, false, false, false, false, true, false, true, true, false} {
+		if recurring {
+			lines = append(lines, line(monthly, 1))
+		} else {
+			lines = append(lines, line(once, 1))
+		}
+	}
+	if err := f.onSales(ctx, f.orderEvent(t, customer, lines...)); err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{1, 2, 3, 50} {
+		var subs, ents []string
+		for r := (page.Request{Limit: limit}); ; {
+			p, err := f.subs.List(ctx, f.tenant, product.SubscriptionQuery{Index: product.SubscriptionIndex{CustomerID: customer}, Request: r})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range p.Items {
+				subs = append(subs, s.GetId())
+				if s.GetProductId() != monthly.GetId() {
+					t.Fatalf("limit %d: a one-time grant listed as a subscription: %v", limit, s)
+				}
+			}
+			if len(p.Items) > limit {
+				t.Fatalf("limit %d: page of %d", limit, len(p.Items))
+			}
+			if r.After = p.Next; p.Next == "" {
+				break
+			}
+		}
+		for r := (page.Request{Limit: limit}); ; {
+			p, err := f.subs.Entitlements(ctx, f.tenant, customer, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range p.Items {
+				ents = append(ents, e.GetId())
+				if e.GetProductId() != once.GetId() {
+					t.Fatalf("limit %d: a subscription listed as an entitlement: %v", limit, e)
+				}
+			}
+			if len(p.Items) > limit {
+				t.Fatalf("limit %d: page of %d", limit, len(p.Items))
+			}
+			if r.After = p.Next; p.Next == "" {
+				break
+			}
+		}
+		if len(subs) != 4 || len(ents) != 11 || !slices.IsSortedFunc(subs, descending) || !slices.IsSortedFunc(ents, descending) ||
+			len(slices.Compact(slices.Clone(subs))) != 4 || len(slices.Compact(slices.Clone(ents))) != 11 {
+			t.Fatalf("limit %d: %d subscriptions %v and %d entitlements %v, want 4 and 11, each once, newest first", limit, len(subs), subs, len(ents), ents)
+		}
+	}
+}
+
+func descending(a, b string) int { return strings.Compare(b, a) }

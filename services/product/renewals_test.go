@@ -2,6 +2,7 @@ package product_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -98,29 +99,58 @@ func TestRenewalSweepUnderControlledClock(t *testing.T) {
 	}
 }
 
+// TestOneTimeEntitlementIsNoSubscription: a one-time line gives an entitlement that no subscription
+// method knows (not listed, got, canceled or renewed as one, so it emits no subscription event) and
+// that CheckEntitlement honours.
+func TestOneTimeEntitlementIsNoSubscription(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	p := f.product(t, productSpec{sku: "M", period: productv1.BillingPeriod_BILLING_PERIOD_MONTHLY})
+	once := f.product(t, productSpec{sku: "O", period: productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME, features: []string{"setup"}})
+	customer := uuid.NewString()
+	if err := f.onSales(ctx, f.orderEvent(t, customer, line(p, 3), line(once, 2))); err != nil {
+		t.Fatal(err)
+	}
+	subs, ents := f.subscriptionsOf(t, customer), f.entitlementsOf(t, customer)
+	if len(subs) != 1 || subs[0].GetProductId() != p.GetId() {
+		t.Fatalf("subscriptions = %v, want only the monthly one", subs)
+	}
+	if len(ents) != 1 || ents[0].GetProductId() != once.GetId() || ents[0].GetQuantity() != 2 || ents[0].GetSku() != "O" ||
+		ents[0].GetGrantTime() == nil || ents[0].GetRevokeTime() != nil {
+		t.Fatalf("entitlements = %v, want the one-time line's, in force", ents)
+	}
+	ent := ents[0].GetId()
+	for name, err := range map[string]error{
+		"get":           second(f.subs.Get(ctx, f.tenant, ent)),
+		"batch get":     second(f.subs.GetMany(ctx, f.tenant, []string{subs[0].GetId(), ent})),
+		"cancel now":    second(f.subs.Cancel(ctx, f.tenant, ent, false)),
+		"cancel at end": second(f.subs.Cancel(ctx, f.tenant, ent, true)),
+		"renew":         second(f.subs.Renew(ctx, f.tenant, ent)),
+	} {
+		if !errors.Is(err, product.ErrSubscriptionNotFound) {
+			t.Errorf("%s of a one-time entitlement: %v, want %v", name, err, product.ErrSubscriptionNotFound)
+		}
+	}
+	if types := f.eventTypes(t); types["product.subscription.canceled"]+types["product.subscription.renewed"] != 0 {
+		t.Errorf("events %v, want no subscription canceled or renewed", types)
+	}
+	if check, err := f.subs.CheckEntitlement(ctx, f.tenant, customer, once.GetId()); err != nil || !check.GetEntitled() || check.GetGrantId() != ent {
+		t.Fatalf("entitlement to the one-time product = %v, %v; want entitled by %s", check, err, ent)
+	}
+}
+
+// second is the error of a call's two results.
+func second[T any](_ T, err error) error { return err }
+
 func TestCancelNowEndsEntitlement(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	p := f.product(t, productSpec{sku: "M", period: productv1.BillingPeriod_BILLING_PERIOD_MONTHLY})
-	once := f.product(t, productSpec{sku: "O", period: productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME})
 	customer := uuid.NewString()
-	if err := f.onSales(ctx, f.orderEvent(t, customer, line(p, 3), line(once, 1))); err != nil {
+	if err := f.onSales(ctx, f.orderEvent(t, customer, line(p, 3))); err != nil {
 		t.Fatal(err)
 	}
-	var sub, ent *product.Subscription
-	for _, s := range f.subscriptionsOf(t, customer) {
-		if s.GetProductId() == p.GetId() {
-			sub = s
-		} else {
-			ent = s
-		}
-	}
-	if _, err := f.subs.Cancel(ctx, f.tenant, ent.GetId(), true); err == nil {
-		t.Fatal("cancel a one-time entitlement at period end: no error")
-	}
-	if _, err := f.subs.Renew(ctx, f.tenant, ent.GetId()); err == nil {
-		t.Fatal("renew a one-time entitlement: no error")
-	}
+	sub := f.subscriptionsOf(t, customer)[0]
 	canceled, err := f.subs.Cancel(ctx, f.tenant, sub.GetId(), false)
 	if err != nil || canceled.GetStatus() != productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_CANCELED {
 		t.Fatalf("cancel now = %v, %v", canceled, err)

@@ -10,16 +10,23 @@ import (
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 )
 
-// Subscription is the stored and served form of a subscription or one-time entitlement.
+// Subscription is the stored form of a customer's grant of a product, a recurring subscription or
+// a one-time entitlement, and the served form of a subscription. A one-time entitlement (IsOneTime)
+// is served as an Entitlement and is no subscription to any subscription method.
+//
+// Both kinds share the record, its indexes, the grants CheckEntitlement reads and the owned counts,
+// so an entitlement stored when one-time lines were still served as subscriptions is told apart
+// from a subscription the same way as a new one: by its billing period. Nothing needs migrating.
 type Subscription = productv1.Subscription
+
+// Entitlement is the served form of a one-time entitlement.
+type Entitlement = productv1.Entitlement
 
 // Errors of subscriptions.
 var (
 	ErrSubscriptionNotFound = apierr.New(apierr.NotFound, "SUBSCRIPTION_NOT_FOUND", "subscription not found")
 	ErrSubscriptionEnded    = apierr.New(apierr.FailedPrecondition, "SUBSCRIPTION_NOT_ACTIVE",
 		"the subscription is no longer active")
-	ErrNotRecurring = apierr.New(apierr.FailedPrecondition, "SUBSCRIPTION_NOT_RECURRING",
-		"a one-time entitlement has no period to renew or end")
 	ErrSubscriptionContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE",
 		"the subscription kept changing concurrently; retry")
 )
@@ -87,6 +94,21 @@ type SubscriptionStore interface {
 	// DueInPartition is Due across the tenants of one key-space partition, for the timed sweep.
 	DueInPartition(ctx context.Context, partition int, by time.Time, limit int) ([]Due, error)
 	Partitions() int
+}
+
+// IsOneTime reports whether a stored grant is a one-time entitlement, not a subscription: every
+// grant of a one-time line was stored with the ONE_TIME billing period.
+func IsOneTime(s *Subscription) bool { return !Recurring(s.GetBillingPeriod()) }
+
+// EntitlementOf is the served form of a stored one-time grant. One canceled as a subscription
+// (possible before one-time grants stopped being subscriptions) reads as revoked.
+func EntitlementOf(s *Subscription) *Entitlement {
+	e := &Entitlement{Id: s.GetId(), CustomerId: s.GetCustomerId(), ProductId: s.GetProductId(), Sku: s.GetSku(),
+		OrderId: s.GetOrderId(), Quantity: s.GetQuantity(), GrantTime: s.GetStartTime()}
+	if !IsEntitling(s) {
+		e.RevokeTime = s.GetEndTime()
+	}
+	return e
 }
 
 // IsEntitling reports whether a subscription grants its product now.

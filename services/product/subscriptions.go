@@ -35,23 +35,86 @@ func NewSubscriptions(store SubscriptionStore, catalog CatalogStore, publisher e
 	return &Subscriptions{store: store, catalog: catalog, publisher: publisher, now: now}
 }
 
-// Get returns one subscription.
+// Get returns one subscription; a one-time entitlement is none (ErrSubscriptionNotFound).
 func (s *Subscriptions) Get(ctx context.Context, tenant, id string) (*Subscription, error) {
-	return s.store.GetSubscription(ctx, tenant, id)
+	return getSubscription(ctx, s.store, tenant, id)
 }
 
-// GetMany returns subscriptions by id, in order: all, or ErrSubscriptionNotFound naming the missing.
+// getSubscription reads a subscription, refusing a one-time entitlement as not one.
+func getSubscription(ctx context.Context, store SubscriptionStore, tenant, id string) (*Subscription, error) {
+	sub, err := store.GetSubscription(ctx, tenant, id)
+	if err == nil && IsOneTime(sub) {
+		return nil, ErrSubscriptionNotFound
+	}
+	return sub, err
+}
+
+// GetMany returns subscriptions by id, in order: all, or ErrSubscriptionNotFound naming the missing
+// (one-time entitlements among them).
 func (s *Subscriptions) GetMany(ctx context.Context, tenant string, ids []string) ([]*Subscription, error) {
 	found, err := s.store.GetSubscriptions(ctx, tenant, ids)
 	if err != nil {
 		return nil, err
 	}
+	for i, sub := range found {
+		if sub != nil && IsOneTime(sub) {
+			found[i] = nil
+		}
+	}
 	return batch.All(found, ids, ErrSubscriptionNotFound)
 }
 
-// List returns a page of subscriptions, newest first.
+// List returns a page of subscriptions, newest first, without the one-time entitlements that
+// share their indexes.
 func (s *Subscriptions) List(ctx context.Context, tenant string, q SubscriptionQuery) (page.Page[*Subscription], error) {
-	return s.store.ListSubscriptions(ctx, tenant, q)
+	return s.listKind(ctx, tenant, q, func(sub *Subscription) bool { return !IsOneTime(sub) })
+}
+
+// Entitlements returns a page of a customer's one-time entitlements, newest first.
+func (s *Subscriptions) Entitlements(ctx context.Context, tenant, customerID string, r page.Request) (page.Page[*Entitlement], error) {
+	p, err := s.listKind(ctx, tenant, SubscriptionQuery{Index: SubscriptionIndex{CustomerID: customerID}, Request: r}, IsOneTime)
+	out := page.Page[*Entitlement]{Next: p.Next, Items: make([]*Entitlement, len(p.Items))}
+	for i, sub := range p.Items {
+		out.Items[i] = EntitlementOf(sub)
+	}
+	return out, err
+}
+
+// kindReads bounds the index reads of one page of one kind of grant: a page may come back short
+// (with a next page) when the index holds long runs of the other kind.
+const kindReads = 4
+
+// listKind reads a page of the grants that keep selects from an index both kinds share, reading
+// on until the page is full, the index ends or kindReads reads were made. The cursor is the last
+// id read (the indexes are ordered by id), so a page cut short of what was read resumes after its
+// last item.
+func (s *Subscriptions) listKind(ctx context.Context, tenant string, q SubscriptionQuery, keep func(*Subscription) bool) (page.Page[*Subscription], error) {
+	var out page.Page[*Subscription]
+	limit := q.Limit
+	for range kindReads {
+		read, err := s.store.ListSubscriptions(ctx, tenant, q)
+		if err != nil {
+			return page.Page[*Subscription]{}, err
+		}
+		for i, sub := range read.Items {
+			if !keep(sub) {
+				continue
+			}
+			out.Items = append(out.Items, sub)
+			if len(out.Items) == limit {
+				out.Next = ""
+				if i < len(read.Items)-1 || read.Next != "" {
+					out.Next = sub.GetId()
+				}
+				return out, nil
+			}
+		}
+		if out.Next = read.Next; read.Next == "" {
+			return out, nil
+		}
+		q.Request = page.Request{After: read.Next, Limit: limit - len(out.Items)}
+	}
+	return out, nil
 }
 
 // CheckEntitlement answers whether a customer may use, and get support for, a product; a product
@@ -75,14 +138,11 @@ func (s *Subscriptions) CheckEntitlement(ctx context.Context, tenant, customerID
 }
 
 // Cancel ends a subscription now (CANCELED) or at the end of its period (it stays ACTIVE, the sweep
-// expires it). A one-time entitlement can only be revoked now.
+// expires it). A one-time entitlement is no subscription: ErrSubscriptionNotFound.
 func (s *Subscriptions) Cancel(ctx context.Context, tenant, id string, atPeriodEnd bool) (*Subscription, error) {
 	return s.change(ctx, tenant, id, productv1.EventSubscriptionCanceled, func(sub *Subscription, now time.Time) error {
 		if !IsEntitling(sub) {
 			return ErrSubscriptionEnded
-		}
-		if atPeriodEnd && !Recurring(sub.GetBillingPeriod()) {
-			return ErrNotRecurring
 		}
 		if atPeriodEnd && sub.GetCancelAtPeriodEnd() {
 			return errUnchanged
@@ -103,9 +163,6 @@ func (s *Subscriptions) Renew(ctx context.Context, tenant, id string) (*Subscrip
 	return s.change(ctx, tenant, id, productv1.EventSubscriptionRenewed, func(sub *Subscription, _ time.Time) error {
 		if !IsEntitling(sub) {
 			return ErrSubscriptionEnded
-		}
-		if !Recurring(sub.GetBillingPeriod()) {
-			return ErrNotRecurring
 		}
 		renew(sub)
 		return nil
@@ -192,7 +249,7 @@ var errUnchanged = errors.New("product: unchanged")
 // change wins the race.
 func (s *Subscriptions) change(ctx context.Context, tenant, id string, eventType subscriptionEvent, edit func(*Subscription, time.Time) error) (*Subscription, error) {
 	for range changeAttempts {
-		sub, err := s.store.GetSubscription(ctx, tenant, id)
+		sub, err := getSubscription(ctx, s.store, tenant, id)
 		if err != nil {
 			return nil, err
 		}

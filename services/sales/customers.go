@@ -36,6 +36,7 @@ type MarketingView interface {
 // ProductView reads a customer's product side.
 type ProductView interface {
 	Subscriptions(ctx context.Context, customer string, limit int) ([]*productv1.Subscription, error)
+	Entitlements(ctx context.Context, customer string, limit int) ([]*productv1.Entitlement, error)
 	Adoption(ctx context.Context, customer string) (*productv1.Adoption, error)
 }
 
@@ -146,8 +147,8 @@ func (c *Customers) get(ctx context.Context, tenant, customer string) (*Customer
 	})
 	section(&pr.Status, &pr.Reason, func() (bool, error) {
 		var err error
-		pr.Subscriptions, pr.Adoption, err = c.productSide(ctx, customer)
-		return len(pr.GetSubscriptions()) > 0, err
+		pr.Subscriptions, pr.Entitlements, pr.Adoption, err = c.productSide(ctx, customer)
+		return len(pr.GetSubscriptions())+len(pr.GetEntitlements()) > 0, err
 	})
 	section(&s.Status, &s.Reason, func() (bool, error) {
 		tickets, err := c.support.Tickets(ctx, customer, ticketsRead)
@@ -223,16 +224,20 @@ func (c *Customers) marketingSide(ctx context.Context, customer string) (*market
 	return lifecycle, loyalty, nil
 }
 
-func (c *Customers) productSide(ctx context.Context, customer string) ([]*productv1.Subscription, *productv1.Adoption, error) {
+func (c *Customers) productSide(ctx context.Context, customer string) ([]*productv1.Subscription, []*productv1.Entitlement, *productv1.Adoption, error) {
 	subs, err := c.product.Subscriptions(ctx, customer, subscriptionsShown)
-	if err != nil || len(subs) == 0 {
-		return nil, nil, err
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ents, err := c.product.Entitlements(ctx, customer, subscriptionsShown)
+	if err != nil || len(subs)+len(ents) == 0 {
+		return subs, nil, nil, err
 	}
 	adoption, err := c.product.Adoption(ctx, customer)
 	if errors.Is(err, ErrNotKnown) {
 		err = nil
 	}
-	return subs, adoption, err
+	return subs, ents, adoption, err
 }
 
 func (c *Customers) deals(ctx context.Context, tenant, customer, account string) ([]*Order, []*Opportunity, error) {

@@ -63,16 +63,44 @@ func TestOrderPlacedCreatesSubscriptionsOnce(t *testing.T) {
 		&salesv1.OrderLine{ProductId: yearly, Quantity: 2, Recurring: true},
 		&salesv1.OrderLine{ProductId: once, Quantity: 1})
 	subs := waitFor(t, "subscriptions", func() []map[string]any { return sys.subscriptionsOf(t, key, customer) },
-		func(s []map[string]any) bool { return len(s) >= 3 })
+		func(s []map[string]any) bool { return len(s) >= 2 })
 	// A later order proves the redelivered one was handled (the partition is read in order).
-	sys.placeOrder(t, tenant, uuid.NewString(), 1, &salesv1.OrderLine{ProductId: once, Quantity: 1})
-	waitFor(t, "the later order", func() int {
-		r := sys.Do(t, http.MethodGet, "/v1/subscriptions", key, nil)
-		l, _ := r.JSON(t)["subscriptions"].([]any)
-		return len(l)
-	}, func(n int) bool { return n >= 4 })
-	if subs = sys.subscriptionsOf(t, key, customer); len(subs) != 3 {
-		t.Fatalf("customer has %d subscriptions after a redelivered order, want 3: %v", len(subs), subs)
+	later := uuid.NewString()
+	sys.placeOrder(t, tenant, later, 1, &salesv1.OrderLine{ProductId: monthly, Quantity: 1})
+	waitFor(t, "the later order", func() int { return len(sys.subscriptionsOf(t, key, later)) }, func(n int) bool { return n >= 1 })
+	// The one-time line is an entitlement, no subscription.
+	if subs = sys.subscriptionsOf(t, key, customer); len(subs) != 2 {
+		t.Fatalf("customer has %d subscriptions after a redelivered order, want 2: %v", len(subs), subs)
+	}
+	if all := sys.OK(t, http.MethodGet, "/v1/subscriptions", key, ""); len(all["subscriptions"].([]any)) != 3 {
+		t.Fatalf("the tenant's subscriptions = %v, want the 3 recurring ones", all)
+	}
+	ents := sys.OK(t, http.MethodGet, "/v1/customers/"+customer+"/entitlements", key, "")["entitlements"].([]any)
+	if len(ents) != 1 {
+		t.Fatalf("customer's entitlements = %v, want the one-time line's", ents)
+	}
+	ent := ents[0].(map[string]any)
+	if ent["productId"] != once || ent["orderId"] != order.GetId() || ent["quantity"] != "1" || ent["sku"] != "O" || ent["grantTime"] == nil ||
+		ent["revokeTime"] != nil || ent["renewalTime"] != nil || ent["status"] != nil {
+		t.Errorf("entitlement = %v", ent)
+	}
+	// No subscription method knows it: not found, so not canceled or renewed either.
+	entID := ent["id"].(string)
+	for _, r := range []struct{ method, path, body string }{
+		{http.MethodGet, "/v1/subscriptions/" + entID, ""},
+		{http.MethodGet, "/v1/subscriptions:batchGet?ids=" + entID, ""},
+		{http.MethodPost, "/v1/subscriptions/" + entID + ":cancel", "{}"},
+		{http.MethodPost, "/v1/subscriptions/" + entID + ":cancel", `{"atPeriodEnd":true}`},
+		{http.MethodPost, "/v1/subscriptions/" + entID + ":renew", "{}"},
+	} {
+		sys.Fails(t, r.method, r.path, key, r.body, http.StatusNotFound, "NOT_FOUND")
+	}
+	if l := sys.OK(t, http.MethodGet, "/v1/customers/"+uuid.NewString()+"/entitlements", key, ""); len(l) != 0 {
+		t.Errorf("entitlements of a customer without any = %v, want {}", l)
+	}
+	details := sys.Fails(t, http.MethodGet, "/v1/customers/not-a-uuid/entitlements", key, "", http.StatusBadRequest, "INVALID_ARGUMENT")
+	if !strings.Contains(fmt.Sprint(details), "customerId") {
+		t.Errorf("a bad customer id's details = %v, want a violation of customerId", details)
 	}
 	byProduct := map[string]map[string]any{}
 	for _, s := range subs {
@@ -89,9 +117,6 @@ func TestOrderPlacedCreatesSubscriptionsOnce(t *testing.T) {
 	if !end.Equal(start.AddDate(1, 0, 0)) {
 		t.Errorf("yearly period %v .. %v, want one year", start, end)
 	}
-	if o := byProduct[once]; o["renewalTime"] != nil || o["currentPeriodEndTime"] != nil || o["billingPeriod"] != "BILLING_PERIOD_ONE_TIME" {
-		t.Errorf("one-time entitlement = %v, want no renewal", o)
-	}
 
 	for _, tc := range []struct {
 		customer, product string
@@ -99,7 +124,7 @@ func TestOrderPlacedCreatesSubscriptionsOnce(t *testing.T) {
 		want              string
 	}{
 		{customer, monthly, 200, `"entitled":true`},
-		{customer, once, 200, `"entitled":true`},
+		{customer, once, 200, entID}, // the entitlement grants it
 		{uuid.NewString(), once, 200, `"reason":"NO_SUBSCRIPTION"`},
 		{customer, uuid.NewString(), 404, `"NOT_FOUND"`},
 	} {

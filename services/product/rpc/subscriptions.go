@@ -16,6 +16,20 @@ func (s *Server) CheckEntitlement(ctx context.Context, req *productv1.CheckEntit
 	})
 }
 
+// ListEntitlements implements productv1.ProductServiceServer.
+func (s *Server) ListEntitlements(ctx context.Context, req *productv1.ListEntitlementsRequest) (*productv1.ListEntitlementsResponse, error) {
+	return call(ctx, func(tenant string) (*productv1.ListEntitlementsResponse, error) {
+		list := s.list(tenant, "ListEntitlements", req.GetCustomerId())
+		r := page.Request{Limit: pagesize.Of(req.GetPageSize())}
+		var err error
+		if r.After, err = list.Cursor(req.GetPageToken()); err != nil {
+			return nil, err
+		}
+		ents, err := s.subscriptions.Entitlements(ctx, tenant, req.GetCustomerId(), r)
+		return &productv1.ListEntitlementsResponse{Entitlements: ents.Items, NextPageToken: list.Token(ents.Next)}, err
+	})
+}
+
 // GetSubscription implements productv1.ProductServiceServer.
 func (s *Server) GetSubscription(ctx context.Context, req *productv1.GetSubscriptionRequest) (*productv1.GetSubscriptionResponse, error) {
 	return call(ctx, func(tenant string) (*productv1.GetSubscriptionResponse, error) {

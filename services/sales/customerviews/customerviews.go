@@ -50,7 +50,7 @@ func (m Marketing) Loyalty(ctx context.Context, customer string) (*marketingv1.L
 	return resp.GetAccount(), classify(err)
 }
 
-// Product reads a customer's subscriptions and adoption.
+// Product reads a customer's subscriptions, entitlements and adoption.
 type Product struct {
 	client productv1.ProductServiceClient
 }
@@ -65,6 +65,12 @@ func (p Product) Subscriptions(ctx context.Context, customer string, limit int) 
 	resp, err := p.client.ListSubscriptions(ctx, &productv1.ListSubscriptionsRequest{
 		Filter: fmt.Sprintf("customer_id = %q", customer), PageSize: int32(limit)})
 	return resp.GetSubscriptions(), classify(err)
+}
+
+// Entitlements implements sales.ProductView.
+func (p Product) Entitlements(ctx context.Context, customer string, limit int) ([]*productv1.Entitlement, error) {
+	resp, err := p.client.ListEntitlements(ctx, &productv1.ListEntitlementsRequest{CustomerId: customer, PageSize: int32(limit)})
+	return resp.GetEntitlements(), classify(err)
 }
 
 // Adoption implements sales.ProductView.

@@ -58,6 +58,10 @@ func (productPeer) ListSubscriptions(context.Context, *productv1.ListSubscriptio
 	return &productv1.ListSubscriptionsResponse{}, nil
 }
 
+func (productPeer) ListEntitlements(context.Context, *productv1.ListEntitlementsRequest) (*productv1.ListEntitlementsResponse, error) {
+	return &productv1.ListEntitlementsResponse{}, nil
+}
+
 func (productPeer) GetCustomerAdoption(context.Context, *productv1.GetCustomerAdoptionRequest) (*productv1.GetCustomerAdoptionResponse, error) {
 	return nil, status.Error(codes.NotFound, "no usage")
 }

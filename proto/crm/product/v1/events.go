@@ -13,7 +13,7 @@ var (
 	EventSubscriptionCanceled  = eventv1.Type[*SubscriptionChanged]{Name: "product.subscription.canceled"}
 	EventSubscriptionExpired   = eventv1.Type[*SubscriptionChanged]{Name: "product.subscription.expired"}
 	// A one-time line's entitlement: no subscription (nothing renews), so no subscription event.
-	EventEntitlementGranted = eventv1.Type[*SubscriptionChanged]{Name: "product.entitlement.granted"}
+	EventEntitlementGranted = eventv1.Type[*EntitlementGranted]{Name: "product.entitlement.granted"}
 
 	EventAdoptionChanged = eventv1.Type[*AdoptionChanged]{Name: "product.adoption.changed"}
 

@@ -123,6 +123,62 @@ func (x *SubscriptionChanged) GetCustomerId() string {
 	return ""
 }
 
+// Payload of "product.entitlement.granted": a one-time line of an order gave the customer an
+// entitlement (no subscription: nothing renews or ends).
+type EntitlementGranted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entitlement.
+	Entitlement *Entitlement `protobuf:"bytes,1,opt,name=entitlement,proto3" json:"entitlement,omitempty"`
+	// The customer who owns it.
+	CustomerId    string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EntitlementGranted) Reset() {
+	*x = EntitlementGranted{}
+	mi := &file_crm_product_v1_product_events_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EntitlementGranted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EntitlementGranted) ProtoMessage() {}
+
+func (x *EntitlementGranted) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_events_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EntitlementGranted.ProtoReflect.Descriptor instead.
+func (*EntitlementGranted) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_events_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *EntitlementGranted) GetEntitlement() *Entitlement {
+	if x != nil {
+		return x.Entitlement
+	}
+	return nil
+}
+
+func (x *EntitlementGranted) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
 // Payload of "product.adoption.changed": a customer's adoption band changed. Marketing flags the
 // customer at risk on AT_RISK.
 type AdoptionChanged struct {
@@ -139,7 +195,7 @@ type AdoptionChanged struct {
 
 func (x *AdoptionChanged) Reset() {
 	*x = AdoptionChanged{}
-	mi := &file_crm_product_v1_product_events_proto_msgTypes[2]
+	mi := &file_crm_product_v1_product_events_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -151,7 +207,7 @@ func (x *AdoptionChanged) String() string {
 func (*AdoptionChanged) ProtoMessage() {}
 
 func (x *AdoptionChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_events_proto_msgTypes[2]
+	mi := &file_crm_product_v1_product_events_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -164,7 +220,7 @@ func (x *AdoptionChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdoptionChanged.ProtoReflect.Descriptor instead.
 func (*AdoptionChanged) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_events_proto_rawDescGZIP(), []int{2}
+	return file_crm_product_v1_product_events_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *AdoptionChanged) GetCustomerId() string {
@@ -198,6 +254,10 @@ const file_crm_product_v1_product_events_proto_rawDesc = "" +
 	"\x13SubscriptionChanged\x12@\n" +
 	"\fsubscription\x18\x01 \x01(\v2\x1c.crm.product.v1.SubscriptionR\fsubscription\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\"t\n" +
+	"\x12EntitlementGranted\x12=\n" +
+	"\ventitlement\x18\x01 \x01(\v2\x1b.crm.product.v1.EntitlementR\ventitlement\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
 	"customerId\"\xab\x01\n" +
 	"\x0fAdoptionChanged\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
@@ -217,26 +277,29 @@ func file_crm_product_v1_product_events_proto_rawDescGZIP() []byte {
 	return file_crm_product_v1_product_events_proto_rawDescData
 }
 
-var file_crm_product_v1_product_events_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_crm_product_v1_product_events_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_crm_product_v1_product_events_proto_goTypes = []any{
 	(*ProductChanged)(nil),      // 0: crm.product.v1.ProductChanged
 	(*SubscriptionChanged)(nil), // 1: crm.product.v1.SubscriptionChanged
-	(*AdoptionChanged)(nil),     // 2: crm.product.v1.AdoptionChanged
-	(*Product)(nil),             // 3: crm.product.v1.Product
-	(*Subscription)(nil),        // 4: crm.product.v1.Subscription
-	(AdoptionBand)(0),           // 5: crm.product.v1.AdoptionBand
-	(*Adoption)(nil),            // 6: crm.product.v1.Adoption
+	(*EntitlementGranted)(nil),  // 2: crm.product.v1.EntitlementGranted
+	(*AdoptionChanged)(nil),     // 3: crm.product.v1.AdoptionChanged
+	(*Product)(nil),             // 4: crm.product.v1.Product
+	(*Subscription)(nil),        // 5: crm.product.v1.Subscription
+	(*Entitlement)(nil),         // 6: crm.product.v1.Entitlement
+	(AdoptionBand)(0),           // 7: crm.product.v1.AdoptionBand
+	(*Adoption)(nil),            // 8: crm.product.v1.Adoption
 }
 var file_crm_product_v1_product_events_proto_depIdxs = []int32{
-	3, // 0: crm.product.v1.ProductChanged.product:type_name -> crm.product.v1.Product
-	4, // 1: crm.product.v1.SubscriptionChanged.subscription:type_name -> crm.product.v1.Subscription
-	5, // 2: crm.product.v1.AdoptionChanged.previous_band:type_name -> crm.product.v1.AdoptionBand
-	6, // 3: crm.product.v1.AdoptionChanged.adoption:type_name -> crm.product.v1.Adoption
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	4, // 0: crm.product.v1.ProductChanged.product:type_name -> crm.product.v1.Product
+	5, // 1: crm.product.v1.SubscriptionChanged.subscription:type_name -> crm.product.v1.Subscription
+	6, // 2: crm.product.v1.EntitlementGranted.entitlement:type_name -> crm.product.v1.Entitlement
+	7, // 3: crm.product.v1.AdoptionChanged.previous_band:type_name -> crm.product.v1.AdoptionBand
+	8, // 4: crm.product.v1.AdoptionChanged.adoption:type_name -> crm.product.v1.Adoption
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_crm_product_v1_product_events_proto_init() }
@@ -252,7 +315,7 @@ func file_crm_product_v1_product_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_product_v1_product_events_proto_rawDesc), len(file_crm_product_v1_product_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

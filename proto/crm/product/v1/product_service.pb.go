@@ -1180,7 +1180,7 @@ type CheckEntitlementResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// True when the customer may use and get support for the product.
 	Entitled bool `protobuf:"varint,1,opt,name=entitled,proto3" json:"entitled,omitempty"`
-	// The subscription or entitlement that grants it, when entitled.
+	// The subscription or one-time entitlement that grants it, when entitled.
 	GrantId string `protobuf:"bytes,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
 	// Why not, when not entitled: for example "NO_SUBSCRIPTION", "SUBSCRIPTION_EXPIRED".
 	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
@@ -1239,8 +1239,8 @@ func (x *CheckEntitlementResponse) GetReason() string {
 	return ""
 }
 
-// A customer's right to use a product, from a line of a placed order: a recurring subscription
-// (monthly or yearly, renewed by the sweep) or a one-time entitlement that never renews.
+// A customer's recurring subscription to a product (monthly or yearly, renewed by the sweep), from
+// a line of a placed order. A one-time line gives an Entitlement instead.
 type Subscription struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Server-generated, time-ordered id (UUIDv7). Output only.
@@ -1253,15 +1253,15 @@ type Subscription struct {
 	Sku string `protobuf:"bytes,4,opt,name=sku,proto3" json:"sku,omitempty"`
 	// The order that created it.
 	OrderId string `protobuf:"bytes,5,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
-	// Seats for a subscription, units for a one-time entitlement.
+	// Seats.
 	Quantity int64 `protobuf:"varint,6,opt,name=quantity,proto3" json:"quantity,omitempty"`
-	// How it is billed: ONE_TIME for an entitlement without renewal.
+	// How it is billed: MONTHLY or YEARLY.
 	BillingPeriod BillingPeriod `protobuf:"varint,7,opt,name=billing_period,json=billingPeriod,proto3,enum=crm.product.v1.BillingPeriod" json:"billing_period,omitempty"`
 	// Where it stands.
 	Status SubscriptionStatus `protobuf:"varint,8,opt,name=status,proto3,enum=crm.product.v1.SubscriptionStatus" json:"status,omitempty"`
 	// When it started.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	// When the current period ends; empty for a one-time entitlement.
+	// When the current period ends.
 	CurrentPeriodEndTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=current_period_end_time,json=currentPeriodEndTime,proto3" json:"current_period_end_time,omitempty"`
 	// When it renews next: the end of the current period; empty when it will not renew.
 	RenewalTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=renewal_time,json=renewalTime,proto3" json:"renewal_time,omitempty"`
@@ -1439,6 +1439,236 @@ func (x *Subscription) GetEtag() string {
 	return ""
 }
 
+// A customer's right to use a product bought once, from a one-time line of a placed order: it
+// never renews and is no subscription (it makes nobody a CLIENT). CheckEntitlement honours it.
+type Entitlement struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Server-generated, time-ordered id (UUIDv7); CheckEntitlement's grant_id. Output only.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The customer who owns it. Output only.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The product it grants. Output only.
+	ProductId string `protobuf:"bytes,3,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	// The product's SKU at the order. Output only.
+	Sku string `protobuf:"bytes,4,opt,name=sku,proto3" json:"sku,omitempty"`
+	// The order that created it. Output only.
+	OrderId string `protobuf:"bytes,5,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// Units bought. Output only.
+	Quantity int64 `protobuf:"varint,6,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// When it was granted. Output only.
+	GrantTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=grant_time,json=grantTime,proto3" json:"grant_time,omitempty"`
+	// When it was revoked, if it was: only an entitlement canceled as if it were a subscription,
+	// before one-time entitlements stopped being listed as subscriptions. Output only.
+	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Entitlement) Reset() {
+	*x = Entitlement{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Entitlement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Entitlement) ProtoMessage() {}
+
+func (x *Entitlement) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Entitlement.ProtoReflect.Descriptor instead.
+func (*Entitlement) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Entitlement) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Entitlement) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *Entitlement) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *Entitlement) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *Entitlement) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *Entitlement) GetQuantity() int64 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+func (x *Entitlement) GetGrantTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.GrantTime
+	}
+	return nil
+}
+
+func (x *Entitlement) GetRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeTime
+	}
+	return nil
+}
+
+// Request of ListEntitlements.
+type ListEntitlementsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Maximum number of entitlements to return: default 50; a larger value is lowered to 1000 (AIP-158).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of a previous call, to get the following page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEntitlementsRequest) Reset() {
+	*x = ListEntitlementsRequest{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEntitlementsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEntitlementsRequest) ProtoMessage() {}
+
+func (x *ListEntitlementsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEntitlementsRequest.ProtoReflect.Descriptor instead.
+func (*ListEntitlementsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListEntitlementsRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *ListEntitlementsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListEntitlementsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response of ListEntitlements.
+type ListEntitlementsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page of entitlements, newest first.
+	Entitlements []*Entitlement `protobuf:"bytes,1,rep,name=entitlements,proto3" json:"entitlements,omitempty"`
+	// Token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEntitlementsResponse) Reset() {
+	*x = ListEntitlementsResponse{}
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEntitlementsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEntitlementsResponse) ProtoMessage() {}
+
+func (x *ListEntitlementsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEntitlementsResponse.ProtoReflect.Descriptor instead.
+func (*ListEntitlementsResponse) Descriptor() ([]byte, []int) {
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListEntitlementsResponse) GetEntitlements() []*Entitlement {
+	if x != nil {
+		return x.Entitlements
+	}
+	return nil
+}
+
+func (x *ListEntitlementsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // Request of GetSubscription.
 type GetSubscriptionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1450,7 +1680,7 @@ type GetSubscriptionRequest struct {
 
 func (x *GetSubscriptionRequest) Reset() {
 	*x = GetSubscriptionRequest{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[18]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1692,7 @@ func (x *GetSubscriptionRequest) String() string {
 func (*GetSubscriptionRequest) ProtoMessage() {}
 
 func (x *GetSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[18]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1705,7 @@ func (x *GetSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*GetSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{18}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetSubscriptionRequest) GetId() string {
@@ -1496,7 +1726,7 @@ type GetSubscriptionResponse struct {
 
 func (x *GetSubscriptionResponse) Reset() {
 	*x = GetSubscriptionResponse{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[19]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1738,7 @@ func (x *GetSubscriptionResponse) String() string {
 func (*GetSubscriptionResponse) ProtoMessage() {}
 
 func (x *GetSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[19]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1521,7 +1751,7 @@ func (x *GetSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*GetSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{19}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetSubscriptionResponse) GetSubscription() *Subscription {
@@ -1549,7 +1779,7 @@ type ListSubscriptionsRequest struct {
 
 func (x *ListSubscriptionsRequest) Reset() {
 	*x = ListSubscriptionsRequest{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[20]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1791,7 @@ func (x *ListSubscriptionsRequest) String() string {
 func (*ListSubscriptionsRequest) ProtoMessage() {}
 
 func (x *ListSubscriptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[20]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1804,7 @@ func (x *ListSubscriptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSubscriptionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSubscriptionsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{20}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListSubscriptionsRequest) GetPageSize() int32 {
@@ -1611,7 +1841,7 @@ type ListSubscriptionsResponse struct {
 
 func (x *ListSubscriptionsResponse) Reset() {
 	*x = ListSubscriptionsResponse{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[21]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1853,7 @@ func (x *ListSubscriptionsResponse) String() string {
 func (*ListSubscriptionsResponse) ProtoMessage() {}
 
 func (x *ListSubscriptionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[21]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1866,7 @@ func (x *ListSubscriptionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSubscriptionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSubscriptionsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{21}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListSubscriptionsResponse) GetSubscriptions() []*Subscription {
@@ -1666,7 +1896,7 @@ type CancelSubscriptionRequest struct {
 
 func (x *CancelSubscriptionRequest) Reset() {
 	*x = CancelSubscriptionRequest{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[22]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +1908,7 @@ func (x *CancelSubscriptionRequest) String() string {
 func (*CancelSubscriptionRequest) ProtoMessage() {}
 
 func (x *CancelSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[22]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +1921,7 @@ func (x *CancelSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*CancelSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{22}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CancelSubscriptionRequest) GetId() string {
@@ -1719,7 +1949,7 @@ type CancelSubscriptionResponse struct {
 
 func (x *CancelSubscriptionResponse) Reset() {
 	*x = CancelSubscriptionResponse{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[23]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1731,7 +1961,7 @@ func (x *CancelSubscriptionResponse) String() string {
 func (*CancelSubscriptionResponse) ProtoMessage() {}
 
 func (x *CancelSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[23]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1744,7 +1974,7 @@ func (x *CancelSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*CancelSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{23}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CancelSubscriptionResponse) GetSubscription() *Subscription {
@@ -1765,7 +1995,7 @@ type RenewSubscriptionRequest struct {
 
 func (x *RenewSubscriptionRequest) Reset() {
 	*x = RenewSubscriptionRequest{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[24]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1777,7 +2007,7 @@ func (x *RenewSubscriptionRequest) String() string {
 func (*RenewSubscriptionRequest) ProtoMessage() {}
 
 func (x *RenewSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[24]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1790,7 +2020,7 @@ func (x *RenewSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*RenewSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{24}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RenewSubscriptionRequest) GetId() string {
@@ -1811,7 +2041,7 @@ type RenewSubscriptionResponse struct {
 
 func (x *RenewSubscriptionResponse) Reset() {
 	*x = RenewSubscriptionResponse{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[25]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +2053,7 @@ func (x *RenewSubscriptionResponse) String() string {
 func (*RenewSubscriptionResponse) ProtoMessage() {}
 
 func (x *RenewSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[25]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +2066,7 @@ func (x *RenewSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*RenewSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{25}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RenewSubscriptionResponse) GetSubscription() *Subscription {
@@ -1855,7 +2085,7 @@ type SweepRenewalsRequest struct {
 
 func (x *SweepRenewalsRequest) Reset() {
 	*x = SweepRenewalsRequest{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[26]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1867,7 +2097,7 @@ func (x *SweepRenewalsRequest) String() string {
 func (*SweepRenewalsRequest) ProtoMessage() {}
 
 func (x *SweepRenewalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[26]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1880,7 +2110,7 @@ func (x *SweepRenewalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SweepRenewalsRequest.ProtoReflect.Descriptor instead.
 func (*SweepRenewalsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{26}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{29}
 }
 
 // Response of SweepRenewals.
@@ -1896,7 +2126,7 @@ type SweepRenewalsResponse struct {
 
 func (x *SweepRenewalsResponse) Reset() {
 	*x = SweepRenewalsResponse{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[27]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1908,7 +2138,7 @@ func (x *SweepRenewalsResponse) String() string {
 func (*SweepRenewalsResponse) ProtoMessage() {}
 
 func (x *SweepRenewalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[27]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1921,7 +2151,7 @@ func (x *SweepRenewalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SweepRenewalsResponse.ProtoReflect.Descriptor instead.
 func (*SweepRenewalsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{27}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SweepRenewalsResponse) GetRenewed() int32 {
@@ -1957,7 +2187,7 @@ type UsageRecord struct {
 
 func (x *UsageRecord) Reset() {
 	*x = UsageRecord{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[28]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1969,7 +2199,7 @@ func (x *UsageRecord) String() string {
 func (*UsageRecord) ProtoMessage() {}
 
 func (x *UsageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[28]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1982,7 +2212,7 @@ func (x *UsageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageRecord.ProtoReflect.Descriptor instead.
 func (*UsageRecord) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{28}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UsageRecord) GetSubscriptionId() string {
@@ -2033,7 +2263,7 @@ type RecordUsageRequest struct {
 
 func (x *RecordUsageRequest) Reset() {
 	*x = RecordUsageRequest{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[29]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2045,7 +2275,7 @@ func (x *RecordUsageRequest) String() string {
 func (*RecordUsageRequest) ProtoMessage() {}
 
 func (x *RecordUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[29]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2058,7 +2288,7 @@ func (x *RecordUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordUsageRequest.ProtoReflect.Descriptor instead.
 func (*RecordUsageRequest) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{29}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RecordUsageRequest) GetSubscriptionId() string {
@@ -2086,7 +2316,7 @@ type RecordUsageResponse struct {
 
 func (x *RecordUsageResponse) Reset() {
 	*x = RecordUsageResponse{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[30]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2098,7 +2328,7 @@ func (x *RecordUsageResponse) String() string {
 func (*RecordUsageResponse) ProtoMessage() {}
 
 func (x *RecordUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[30]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2111,7 +2341,7 @@ func (x *RecordUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordUsageResponse.ProtoReflect.Descriptor instead.
 func (*RecordUsageResponse) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{30}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RecordUsageResponse) GetUsageRecord() *UsageRecord {
@@ -2132,7 +2362,7 @@ type GetCustomerAdoptionRequest struct {
 
 func (x *GetCustomerAdoptionRequest) Reset() {
 	*x = GetCustomerAdoptionRequest{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[31]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2144,7 +2374,7 @@ func (x *GetCustomerAdoptionRequest) String() string {
 func (*GetCustomerAdoptionRequest) ProtoMessage() {}
 
 func (x *GetCustomerAdoptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[31]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2157,7 +2387,7 @@ func (x *GetCustomerAdoptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerAdoptionRequest.ProtoReflect.Descriptor instead.
 func (*GetCustomerAdoptionRequest) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{31}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetCustomerAdoptionRequest) GetCustomerId() string {
@@ -2178,7 +2408,7 @@ type GetCustomerAdoptionResponse struct {
 
 func (x *GetCustomerAdoptionResponse) Reset() {
 	*x = GetCustomerAdoptionResponse{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[32]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2190,7 +2420,7 @@ func (x *GetCustomerAdoptionResponse) String() string {
 func (*GetCustomerAdoptionResponse) ProtoMessage() {}
 
 func (x *GetCustomerAdoptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[32]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2203,7 +2433,7 @@ func (x *GetCustomerAdoptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerAdoptionResponse.ProtoReflect.Descriptor instead.
 func (*GetCustomerAdoptionResponse) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{32}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetCustomerAdoptionResponse) GetAdoption() *Adoption {
@@ -2226,7 +2456,7 @@ type ListRecommendationsRequest struct {
 
 func (x *ListRecommendationsRequest) Reset() {
 	*x = ListRecommendationsRequest{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[33]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2238,7 +2468,7 @@ func (x *ListRecommendationsRequest) String() string {
 func (*ListRecommendationsRequest) ProtoMessage() {}
 
 func (x *ListRecommendationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[33]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2251,7 +2481,7 @@ func (x *ListRecommendationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecommendationsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecommendationsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{33}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListRecommendationsRequest) GetCustomerId() string {
@@ -2279,7 +2509,7 @@ type ListRecommendationsResponse struct {
 
 func (x *ListRecommendationsResponse) Reset() {
 	*x = ListRecommendationsResponse{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[34]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2291,7 +2521,7 @@ func (x *ListRecommendationsResponse) String() string {
 func (*ListRecommendationsResponse) ProtoMessage() {}
 
 func (x *ListRecommendationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[34]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2304,7 +2534,7 @@ func (x *ListRecommendationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecommendationsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecommendationsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{34}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListRecommendationsResponse) GetRecommendations() []*Recommendation {
@@ -2325,7 +2555,7 @@ type BatchGetProductsRequest struct {
 
 func (x *BatchGetProductsRequest) Reset() {
 	*x = BatchGetProductsRequest{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[35]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2337,7 +2567,7 @@ func (x *BatchGetProductsRequest) String() string {
 func (*BatchGetProductsRequest) ProtoMessage() {}
 
 func (x *BatchGetProductsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[35]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2350,7 +2580,7 @@ func (x *BatchGetProductsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetProductsRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetProductsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{35}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *BatchGetProductsRequest) GetIds() []string {
@@ -2371,7 +2601,7 @@ type BatchGetProductsResponse struct {
 
 func (x *BatchGetProductsResponse) Reset() {
 	*x = BatchGetProductsResponse{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[36]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2383,7 +2613,7 @@ func (x *BatchGetProductsResponse) String() string {
 func (*BatchGetProductsResponse) ProtoMessage() {}
 
 func (x *BatchGetProductsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[36]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2396,7 +2626,7 @@ func (x *BatchGetProductsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetProductsResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetProductsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{36}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *BatchGetProductsResponse) GetProducts() []*Product {
@@ -2417,7 +2647,7 @@ type BatchGetSubscriptionsRequest struct {
 
 func (x *BatchGetSubscriptionsRequest) Reset() {
 	*x = BatchGetSubscriptionsRequest{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[37]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2429,7 +2659,7 @@ func (x *BatchGetSubscriptionsRequest) String() string {
 func (*BatchGetSubscriptionsRequest) ProtoMessage() {}
 
 func (x *BatchGetSubscriptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[37]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2442,7 +2672,7 @@ func (x *BatchGetSubscriptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetSubscriptionsRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetSubscriptionsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{37}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *BatchGetSubscriptionsRequest) GetIds() []string {
@@ -2463,7 +2693,7 @@ type BatchGetSubscriptionsResponse struct {
 
 func (x *BatchGetSubscriptionsResponse) Reset() {
 	*x = BatchGetSubscriptionsResponse{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[38]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2475,7 +2705,7 @@ func (x *BatchGetSubscriptionsResponse) String() string {
 func (*BatchGetSubscriptionsResponse) ProtoMessage() {}
 
 func (x *BatchGetSubscriptionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[38]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2488,7 +2718,7 @@ func (x *BatchGetSubscriptionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetSubscriptionsResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetSubscriptionsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{38}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *BatchGetSubscriptionsResponse) GetSubscriptions() []*Subscription {
@@ -2509,7 +2739,7 @@ type ExportProductsRequest struct {
 
 func (x *ExportProductsRequest) Reset() {
 	*x = ExportProductsRequest{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[39]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2521,7 +2751,7 @@ func (x *ExportProductsRequest) String() string {
 func (*ExportProductsRequest) ProtoMessage() {}
 
 func (x *ExportProductsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[39]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2534,7 +2764,7 @@ func (x *ExportProductsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportProductsRequest.ProtoReflect.Descriptor instead.
 func (*ExportProductsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{39}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ExportProductsRequest) GetFilter() string {
@@ -2555,7 +2785,7 @@ type ExportProductsResponse struct {
 
 func (x *ExportProductsResponse) Reset() {
 	*x = ExportProductsResponse{}
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[40]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2567,7 +2797,7 @@ func (x *ExportProductsResponse) String() string {
 func (*ExportProductsResponse) ProtoMessage() {}
 
 func (x *ExportProductsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_product_v1_product_service_proto_msgTypes[40]
+	mi := &file_crm_product_v1_product_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2580,7 +2810,7 @@ func (x *ExportProductsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportProductsResponse.ProtoReflect.Descriptor instead.
 func (*ExportProductsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{40}
+	return file_crm_product_v1_product_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ExportProductsResponse) GetProducts() []*Product {
@@ -2701,7 +2931,29 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x12 \x01(\tR\x04etag\"5\n" +
+	"\x04etag\x18\x12 \x01(\tR\x04etag\"\xc6\x02\n" +
+	"\vEntitlement\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12$\n" +
+	"\vcustomer_id\x18\x02 \x01(\tB\x03\xe0A\x03R\n" +
+	"customerId\x12\"\n" +
+	"\n" +
+	"product_id\x18\x03 \x01(\tB\x03\xe0A\x03R\tproductId\x12\x15\n" +
+	"\x03sku\x18\x04 \x01(\tB\x03\xe0A\x03R\x03sku\x12\x1e\n" +
+	"\border_id\x18\x05 \x01(\tB\x03\xe0A\x03R\aorderId\x12\x1f\n" +
+	"\bquantity\x18\x06 \x01(\x03B\x03\xe0A\x03R\bquantity\x12>\n" +
+	"\n" +
+	"grant_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tgrantTime\x12@\n" +
+	"\vrevoke_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"revokeTime\"\x96\x01\n" +
+	"\x17ListEntitlementsRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x83\x01\n" +
+	"\x18ListEntitlementsResponse\x12?\n" +
+	"\fentitlements\x18\x01 \x03(\v2\x1b.crm.product.v1.EntitlementR\fentitlements\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"5\n" +
 	"\x16GetSubscriptionRequest\x12\x1b\n" +
 	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"[\n" +
 	"\x17GetSubscriptionResponse\x12@\n" +
@@ -2771,7 +3023,7 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\x1fSUBSCRIPTION_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aSUBSCRIPTION_STATUS_ACTIVE\x10\x01\x12 \n" +
 	"\x1cSUBSCRIPTION_STATUS_CANCELED\x10\x02\x12\x1f\n" +
-	"\x1bSUBSCRIPTION_STATUS_EXPIRED\x10\x032\xfb\x17\n" +
+	"\x1bSUBSCRIPTION_STATUS_EXPIRED\x10\x032\x95\x19\n" +
 	"\x0eProductService\x12\x84\x01\n" +
 	"\rCreateProduct\x12$.crm.product.v1.CreateProductRequest\x1a%.crm.product.v1.CreateProductResponse\"&\x82\xd3\xe4\x93\x02 :\aproductb\aproduct\"\f/v1/products\x12w\n" +
 	"\n" +
@@ -2780,7 +3032,8 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\rUpdateProduct\x12$.crm.product.v1.UpdateProductRequest\x1a%.crm.product.v1.UpdateProductResponse\"3\x82\xd3\xe4\x93\x02-:\aproductb\aproduct2\x19/v1/products/{product.id}\x12\x8e\x01\n" +
 	"\x0eArchiveProduct\x12%.crm.product.v1.ArchiveProductRequest\x1a&.crm.product.v1.ArchiveProductResponse\"-\x82\xd3\xe4\x93\x02':\x01*b\aproduct\"\x19/v1/products/{id}:archive\x12~\n" +
 	"\x0eQuoteLineItems\x12%.crm.product.v1.QuoteLineItemsRequest\x1a&.crm.product.v1.QuoteLineItemsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/products:quote\x12\xa4\x01\n" +
-	"\x10CheckEntitlement\x12'.crm.product.v1.CheckEntitlementRequest\x1a(.crm.product.v1.CheckEntitlementResponse\"=\x82\xd3\xe4\x93\x027\x125/v1/customers/{customer_id}/entitlements/{product_id}\x12\x90\x01\n" +
+	"\x10CheckEntitlement\x12'.crm.product.v1.CheckEntitlementRequest\x1a(.crm.product.v1.CheckEntitlementResponse\"=\x82\xd3\xe4\x93\x027\x125/v1/customers/{customer_id}/entitlements/{product_id}\x12\x97\x01\n" +
+	"\x10ListEntitlements\x12'.crm.product.v1.ListEntitlementsRequest\x1a(.crm.product.v1.ListEntitlementsResponse\"0\x82\xd3\xe4\x93\x02*\x12(/v1/customers/{customer_id}/entitlements\x12\x90\x01\n" +
 	"\x0fGetSubscription\x12&.crm.product.v1.GetSubscriptionRequest\x1a'.crm.product.v1.GetSubscriptionResponse\",\x82\xd3\xe4\x93\x02&b\fsubscription\x12\x16/v1/subscriptions/{id}\x12\x83\x01\n" +
 	"\x11ListSubscriptions\x12(.crm.product.v1.ListSubscriptionsRequest\x1a).crm.product.v1.ListSubscriptionsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/subscriptions\x12\xa3\x01\n" +
 	"\x12CancelSubscription\x12).crm.product.v1.CancelSubscriptionRequest\x1a*.crm.product.v1.CancelSubscriptionResponse\"6\x82\xd3\xe4\x93\x020:\x01*b\fsubscription\"\x1d/v1/subscriptions/{id}:cancel\x12\x9f\x01\n" +
@@ -2811,7 +3064,7 @@ func file_crm_product_v1_product_service_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_product_v1_product_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_crm_product_v1_product_service_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_crm_product_v1_product_service_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_crm_product_v1_product_service_proto_goTypes = []any{
 	(BillingPeriod)(0),                           // 0: crm.product.v1.BillingPeriod
 	(SubscriptionStatus)(0),                      // 1: crm.product.v1.SubscriptionStatus
@@ -2833,132 +3086,140 @@ var file_crm_product_v1_product_service_proto_goTypes = []any{
 	(*CheckEntitlementRequest)(nil),              // 17: crm.product.v1.CheckEntitlementRequest
 	(*CheckEntitlementResponse)(nil),             // 18: crm.product.v1.CheckEntitlementResponse
 	(*Subscription)(nil),                         // 19: crm.product.v1.Subscription
-	(*GetSubscriptionRequest)(nil),               // 20: crm.product.v1.GetSubscriptionRequest
-	(*GetSubscriptionResponse)(nil),              // 21: crm.product.v1.GetSubscriptionResponse
-	(*ListSubscriptionsRequest)(nil),             // 22: crm.product.v1.ListSubscriptionsRequest
-	(*ListSubscriptionsResponse)(nil),            // 23: crm.product.v1.ListSubscriptionsResponse
-	(*CancelSubscriptionRequest)(nil),            // 24: crm.product.v1.CancelSubscriptionRequest
-	(*CancelSubscriptionResponse)(nil),           // 25: crm.product.v1.CancelSubscriptionResponse
-	(*RenewSubscriptionRequest)(nil),             // 26: crm.product.v1.RenewSubscriptionRequest
-	(*RenewSubscriptionResponse)(nil),            // 27: crm.product.v1.RenewSubscriptionResponse
-	(*SweepRenewalsRequest)(nil),                 // 28: crm.product.v1.SweepRenewalsRequest
-	(*SweepRenewalsResponse)(nil),                // 29: crm.product.v1.SweepRenewalsResponse
-	(*UsageRecord)(nil),                          // 30: crm.product.v1.UsageRecord
-	(*RecordUsageRequest)(nil),                   // 31: crm.product.v1.RecordUsageRequest
-	(*RecordUsageResponse)(nil),                  // 32: crm.product.v1.RecordUsageResponse
-	(*GetCustomerAdoptionRequest)(nil),           // 33: crm.product.v1.GetCustomerAdoptionRequest
-	(*GetCustomerAdoptionResponse)(nil),          // 34: crm.product.v1.GetCustomerAdoptionResponse
-	(*ListRecommendationsRequest)(nil),           // 35: crm.product.v1.ListRecommendationsRequest
-	(*ListRecommendationsResponse)(nil),          // 36: crm.product.v1.ListRecommendationsResponse
-	(*BatchGetProductsRequest)(nil),              // 37: crm.product.v1.BatchGetProductsRequest
-	(*BatchGetProductsResponse)(nil),             // 38: crm.product.v1.BatchGetProductsResponse
-	(*BatchGetSubscriptionsRequest)(nil),         // 39: crm.product.v1.BatchGetSubscriptionsRequest
-	(*BatchGetSubscriptionsResponse)(nil),        // 40: crm.product.v1.BatchGetSubscriptionsResponse
-	(*ExportProductsRequest)(nil),                // 41: crm.product.v1.ExportProductsRequest
-	(*ExportProductsResponse)(nil),               // 42: crm.product.v1.ExportProductsResponse
-	(*v1.Money)(nil),                             // 43: crm.type.v1.Money
-	(*timestamppb.Timestamp)(nil),                // 44: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),                // 45: google.protobuf.FieldMask
-	(*Adoption)(nil),                             // 46: crm.product.v1.Adoption
-	(*Recommendation)(nil),                       // 47: crm.product.v1.Recommendation
-	(*v1.ImportChunk)(nil),                       // 48: crm.type.v1.ImportChunk
-	(*longrunningpb.GetOperationRequest)(nil),    // 49: google.longrunning.GetOperationRequest
-	(*longrunningpb.CancelOperationRequest)(nil), // 50: google.longrunning.CancelOperationRequest
-	(*longrunningpb.ListOperationsRequest)(nil),  // 51: google.longrunning.ListOperationsRequest
-	(*longrunningpb.Operation)(nil),              // 52: google.longrunning.Operation
-	(*longrunningpb.ListOperationsResponse)(nil), // 53: google.longrunning.ListOperationsResponse
+	(*Entitlement)(nil),                          // 20: crm.product.v1.Entitlement
+	(*ListEntitlementsRequest)(nil),              // 21: crm.product.v1.ListEntitlementsRequest
+	(*ListEntitlementsResponse)(nil),             // 22: crm.product.v1.ListEntitlementsResponse
+	(*GetSubscriptionRequest)(nil),               // 23: crm.product.v1.GetSubscriptionRequest
+	(*GetSubscriptionResponse)(nil),              // 24: crm.product.v1.GetSubscriptionResponse
+	(*ListSubscriptionsRequest)(nil),             // 25: crm.product.v1.ListSubscriptionsRequest
+	(*ListSubscriptionsResponse)(nil),            // 26: crm.product.v1.ListSubscriptionsResponse
+	(*CancelSubscriptionRequest)(nil),            // 27: crm.product.v1.CancelSubscriptionRequest
+	(*CancelSubscriptionResponse)(nil),           // 28: crm.product.v1.CancelSubscriptionResponse
+	(*RenewSubscriptionRequest)(nil),             // 29: crm.product.v1.RenewSubscriptionRequest
+	(*RenewSubscriptionResponse)(nil),            // 30: crm.product.v1.RenewSubscriptionResponse
+	(*SweepRenewalsRequest)(nil),                 // 31: crm.product.v1.SweepRenewalsRequest
+	(*SweepRenewalsResponse)(nil),                // 32: crm.product.v1.SweepRenewalsResponse
+	(*UsageRecord)(nil),                          // 33: crm.product.v1.UsageRecord
+	(*RecordUsageRequest)(nil),                   // 34: crm.product.v1.RecordUsageRequest
+	(*RecordUsageResponse)(nil),                  // 35: crm.product.v1.RecordUsageResponse
+	(*GetCustomerAdoptionRequest)(nil),           // 36: crm.product.v1.GetCustomerAdoptionRequest
+	(*GetCustomerAdoptionResponse)(nil),          // 37: crm.product.v1.GetCustomerAdoptionResponse
+	(*ListRecommendationsRequest)(nil),           // 38: crm.product.v1.ListRecommendationsRequest
+	(*ListRecommendationsResponse)(nil),          // 39: crm.product.v1.ListRecommendationsResponse
+	(*BatchGetProductsRequest)(nil),              // 40: crm.product.v1.BatchGetProductsRequest
+	(*BatchGetProductsResponse)(nil),             // 41: crm.product.v1.BatchGetProductsResponse
+	(*BatchGetSubscriptionsRequest)(nil),         // 42: crm.product.v1.BatchGetSubscriptionsRequest
+	(*BatchGetSubscriptionsResponse)(nil),        // 43: crm.product.v1.BatchGetSubscriptionsResponse
+	(*ExportProductsRequest)(nil),                // 44: crm.product.v1.ExportProductsRequest
+	(*ExportProductsResponse)(nil),               // 45: crm.product.v1.ExportProductsResponse
+	(*v1.Money)(nil),                             // 46: crm.type.v1.Money
+	(*timestamppb.Timestamp)(nil),                // 47: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),                // 48: google.protobuf.FieldMask
+	(*Adoption)(nil),                             // 49: crm.product.v1.Adoption
+	(*Recommendation)(nil),                       // 50: crm.product.v1.Recommendation
+	(*v1.ImportChunk)(nil),                       // 51: crm.type.v1.ImportChunk
+	(*longrunningpb.GetOperationRequest)(nil),    // 52: google.longrunning.GetOperationRequest
+	(*longrunningpb.CancelOperationRequest)(nil), // 53: google.longrunning.CancelOperationRequest
+	(*longrunningpb.ListOperationsRequest)(nil),  // 54: google.longrunning.ListOperationsRequest
+	(*longrunningpb.Operation)(nil),              // 55: google.longrunning.Operation
+	(*longrunningpb.ListOperationsResponse)(nil), // 56: google.longrunning.ListOperationsResponse
 }
 var file_crm_product_v1_product_service_proto_depIdxs = []int32{
-	43, // 0: crm.product.v1.Product.price:type_name -> crm.type.v1.Money
+	46, // 0: crm.product.v1.Product.price:type_name -> crm.type.v1.Money
 	0,  // 1: crm.product.v1.Product.billing_period:type_name -> crm.product.v1.BillingPeriod
-	44, // 2: crm.product.v1.Product.create_time:type_name -> google.protobuf.Timestamp
-	44, // 3: crm.product.v1.Product.update_time:type_name -> google.protobuf.Timestamp
-	43, // 4: crm.product.v1.Product.additional_prices:type_name -> crm.type.v1.Money
-	44, // 5: crm.product.v1.Product.archive_time:type_name -> google.protobuf.Timestamp
+	47, // 2: crm.product.v1.Product.create_time:type_name -> google.protobuf.Timestamp
+	47, // 3: crm.product.v1.Product.update_time:type_name -> google.protobuf.Timestamp
+	46, // 4: crm.product.v1.Product.additional_prices:type_name -> crm.type.v1.Money
+	47, // 5: crm.product.v1.Product.archive_time:type_name -> google.protobuf.Timestamp
 	2,  // 6: crm.product.v1.CreateProductRequest.product:type_name -> crm.product.v1.Product
 	2,  // 7: crm.product.v1.CreateProductResponse.product:type_name -> crm.product.v1.Product
 	2,  // 8: crm.product.v1.GetProductResponse.product:type_name -> crm.product.v1.Product
 	2,  // 9: crm.product.v1.ListProductsResponse.products:type_name -> crm.product.v1.Product
 	2,  // 10: crm.product.v1.UpdateProductRequest.product:type_name -> crm.product.v1.Product
-	45, // 11: crm.product.v1.UpdateProductRequest.update_mask:type_name -> google.protobuf.FieldMask
+	48, // 11: crm.product.v1.UpdateProductRequest.update_mask:type_name -> google.protobuf.FieldMask
 	2,  // 12: crm.product.v1.UpdateProductResponse.product:type_name -> crm.product.v1.Product
 	2,  // 13: crm.product.v1.ArchiveProductResponse.product:type_name -> crm.product.v1.Product
 	14, // 14: crm.product.v1.QuoteLineItemsRequest.items:type_name -> crm.product.v1.QuoteItem
 	16, // 15: crm.product.v1.QuoteLineItemsResponse.lines:type_name -> crm.product.v1.QuotedLine
-	43, // 16: crm.product.v1.QuoteLineItemsResponse.total:type_name -> crm.type.v1.Money
-	43, // 17: crm.product.v1.QuotedLine.unit_price:type_name -> crm.type.v1.Money
-	43, // 18: crm.product.v1.QuotedLine.total:type_name -> crm.type.v1.Money
+	46, // 16: crm.product.v1.QuoteLineItemsResponse.total:type_name -> crm.type.v1.Money
+	46, // 17: crm.product.v1.QuotedLine.unit_price:type_name -> crm.type.v1.Money
+	46, // 18: crm.product.v1.QuotedLine.total:type_name -> crm.type.v1.Money
 	0,  // 19: crm.product.v1.QuotedLine.billing_period:type_name -> crm.product.v1.BillingPeriod
 	0,  // 20: crm.product.v1.Subscription.billing_period:type_name -> crm.product.v1.BillingPeriod
 	1,  // 21: crm.product.v1.Subscription.status:type_name -> crm.product.v1.SubscriptionStatus
-	44, // 22: crm.product.v1.Subscription.start_time:type_name -> google.protobuf.Timestamp
-	44, // 23: crm.product.v1.Subscription.current_period_end_time:type_name -> google.protobuf.Timestamp
-	44, // 24: crm.product.v1.Subscription.renewal_time:type_name -> google.protobuf.Timestamp
-	44, // 25: crm.product.v1.Subscription.cancel_time:type_name -> google.protobuf.Timestamp
-	44, // 26: crm.product.v1.Subscription.end_time:type_name -> google.protobuf.Timestamp
-	44, // 27: crm.product.v1.Subscription.create_time:type_name -> google.protobuf.Timestamp
-	44, // 28: crm.product.v1.Subscription.update_time:type_name -> google.protobuf.Timestamp
-	19, // 29: crm.product.v1.GetSubscriptionResponse.subscription:type_name -> crm.product.v1.Subscription
-	19, // 30: crm.product.v1.ListSubscriptionsResponse.subscriptions:type_name -> crm.product.v1.Subscription
-	19, // 31: crm.product.v1.CancelSubscriptionResponse.subscription:type_name -> crm.product.v1.Subscription
-	19, // 32: crm.product.v1.RenewSubscriptionResponse.subscription:type_name -> crm.product.v1.Subscription
-	44, // 33: crm.product.v1.UsageRecord.time:type_name -> google.protobuf.Timestamp
-	30, // 34: crm.product.v1.RecordUsageRequest.usage_record:type_name -> crm.product.v1.UsageRecord
-	30, // 35: crm.product.v1.RecordUsageResponse.usage_record:type_name -> crm.product.v1.UsageRecord
-	46, // 36: crm.product.v1.GetCustomerAdoptionResponse.adoption:type_name -> crm.product.v1.Adoption
-	47, // 37: crm.product.v1.ListRecommendationsResponse.recommendations:type_name -> crm.product.v1.Recommendation
-	2,  // 38: crm.product.v1.BatchGetProductsResponse.products:type_name -> crm.product.v1.Product
-	19, // 39: crm.product.v1.BatchGetSubscriptionsResponse.subscriptions:type_name -> crm.product.v1.Subscription
-	2,  // 40: crm.product.v1.ExportProductsResponse.products:type_name -> crm.product.v1.Product
-	3,  // 41: crm.product.v1.ProductService.CreateProduct:input_type -> crm.product.v1.CreateProductRequest
-	5,  // 42: crm.product.v1.ProductService.GetProduct:input_type -> crm.product.v1.GetProductRequest
-	7,  // 43: crm.product.v1.ProductService.ListProducts:input_type -> crm.product.v1.ListProductsRequest
-	9,  // 44: crm.product.v1.ProductService.UpdateProduct:input_type -> crm.product.v1.UpdateProductRequest
-	11, // 45: crm.product.v1.ProductService.ArchiveProduct:input_type -> crm.product.v1.ArchiveProductRequest
-	13, // 46: crm.product.v1.ProductService.QuoteLineItems:input_type -> crm.product.v1.QuoteLineItemsRequest
-	17, // 47: crm.product.v1.ProductService.CheckEntitlement:input_type -> crm.product.v1.CheckEntitlementRequest
-	20, // 48: crm.product.v1.ProductService.GetSubscription:input_type -> crm.product.v1.GetSubscriptionRequest
-	22, // 49: crm.product.v1.ProductService.ListSubscriptions:input_type -> crm.product.v1.ListSubscriptionsRequest
-	24, // 50: crm.product.v1.ProductService.CancelSubscription:input_type -> crm.product.v1.CancelSubscriptionRequest
-	26, // 51: crm.product.v1.ProductService.RenewSubscription:input_type -> crm.product.v1.RenewSubscriptionRequest
-	28, // 52: crm.product.v1.ProductService.SweepRenewals:input_type -> crm.product.v1.SweepRenewalsRequest
-	31, // 53: crm.product.v1.ProductService.RecordUsage:input_type -> crm.product.v1.RecordUsageRequest
-	33, // 54: crm.product.v1.ProductService.GetCustomerAdoption:input_type -> crm.product.v1.GetCustomerAdoptionRequest
-	35, // 55: crm.product.v1.ProductService.ListRecommendations:input_type -> crm.product.v1.ListRecommendationsRequest
-	37, // 56: crm.product.v1.ProductService.BatchGetProducts:input_type -> crm.product.v1.BatchGetProductsRequest
-	39, // 57: crm.product.v1.ProductService.BatchGetSubscriptions:input_type -> crm.product.v1.BatchGetSubscriptionsRequest
-	41, // 58: crm.product.v1.ProductService.ExportProducts:input_type -> crm.product.v1.ExportProductsRequest
-	48, // 59: crm.product.v1.ProductService.ImportProducts:input_type -> crm.type.v1.ImportChunk
-	49, // 60: crm.product.v1.ProductService.GetOperation:input_type -> google.longrunning.GetOperationRequest
-	50, // 61: crm.product.v1.ProductService.CancelOperation:input_type -> google.longrunning.CancelOperationRequest
-	51, // 62: crm.product.v1.ProductService.ListOperations:input_type -> google.longrunning.ListOperationsRequest
-	4,  // 63: crm.product.v1.ProductService.CreateProduct:output_type -> crm.product.v1.CreateProductResponse
-	6,  // 64: crm.product.v1.ProductService.GetProduct:output_type -> crm.product.v1.GetProductResponse
-	8,  // 65: crm.product.v1.ProductService.ListProducts:output_type -> crm.product.v1.ListProductsResponse
-	10, // 66: crm.product.v1.ProductService.UpdateProduct:output_type -> crm.product.v1.UpdateProductResponse
-	12, // 67: crm.product.v1.ProductService.ArchiveProduct:output_type -> crm.product.v1.ArchiveProductResponse
-	15, // 68: crm.product.v1.ProductService.QuoteLineItems:output_type -> crm.product.v1.QuoteLineItemsResponse
-	18, // 69: crm.product.v1.ProductService.CheckEntitlement:output_type -> crm.product.v1.CheckEntitlementResponse
-	21, // 70: crm.product.v1.ProductService.GetSubscription:output_type -> crm.product.v1.GetSubscriptionResponse
-	23, // 71: crm.product.v1.ProductService.ListSubscriptions:output_type -> crm.product.v1.ListSubscriptionsResponse
-	25, // 72: crm.product.v1.ProductService.CancelSubscription:output_type -> crm.product.v1.CancelSubscriptionResponse
-	27, // 73: crm.product.v1.ProductService.RenewSubscription:output_type -> crm.product.v1.RenewSubscriptionResponse
-	29, // 74: crm.product.v1.ProductService.SweepRenewals:output_type -> crm.product.v1.SweepRenewalsResponse
-	32, // 75: crm.product.v1.ProductService.RecordUsage:output_type -> crm.product.v1.RecordUsageResponse
-	34, // 76: crm.product.v1.ProductService.GetCustomerAdoption:output_type -> crm.product.v1.GetCustomerAdoptionResponse
-	36, // 77: crm.product.v1.ProductService.ListRecommendations:output_type -> crm.product.v1.ListRecommendationsResponse
-	38, // 78: crm.product.v1.ProductService.BatchGetProducts:output_type -> crm.product.v1.BatchGetProductsResponse
-	40, // 79: crm.product.v1.ProductService.BatchGetSubscriptions:output_type -> crm.product.v1.BatchGetSubscriptionsResponse
-	42, // 80: crm.product.v1.ProductService.ExportProducts:output_type -> crm.product.v1.ExportProductsResponse
-	52, // 81: crm.product.v1.ProductService.ImportProducts:output_type -> google.longrunning.Operation
-	52, // 82: crm.product.v1.ProductService.GetOperation:output_type -> google.longrunning.Operation
-	52, // 83: crm.product.v1.ProductService.CancelOperation:output_type -> google.longrunning.Operation
-	53, // 84: crm.product.v1.ProductService.ListOperations:output_type -> google.longrunning.ListOperationsResponse
-	63, // [63:85] is the sub-list for method output_type
-	41, // [41:63] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	47, // 22: crm.product.v1.Subscription.start_time:type_name -> google.protobuf.Timestamp
+	47, // 23: crm.product.v1.Subscription.current_period_end_time:type_name -> google.protobuf.Timestamp
+	47, // 24: crm.product.v1.Subscription.renewal_time:type_name -> google.protobuf.Timestamp
+	47, // 25: crm.product.v1.Subscription.cancel_time:type_name -> google.protobuf.Timestamp
+	47, // 26: crm.product.v1.Subscription.end_time:type_name -> google.protobuf.Timestamp
+	47, // 27: crm.product.v1.Subscription.create_time:type_name -> google.protobuf.Timestamp
+	47, // 28: crm.product.v1.Subscription.update_time:type_name -> google.protobuf.Timestamp
+	47, // 29: crm.product.v1.Entitlement.grant_time:type_name -> google.protobuf.Timestamp
+	47, // 30: crm.product.v1.Entitlement.revoke_time:type_name -> google.protobuf.Timestamp
+	20, // 31: crm.product.v1.ListEntitlementsResponse.entitlements:type_name -> crm.product.v1.Entitlement
+	19, // 32: crm.product.v1.GetSubscriptionResponse.subscription:type_name -> crm.product.v1.Subscription
+	19, // 33: crm.product.v1.ListSubscriptionsResponse.subscriptions:type_name -> crm.product.v1.Subscription
+	19, // 34: crm.product.v1.CancelSubscriptionResponse.subscription:type_name -> crm.product.v1.Subscription
+	19, // 35: crm.product.v1.RenewSubscriptionResponse.subscription:type_name -> crm.product.v1.Subscription
+	47, // 36: crm.product.v1.UsageRecord.time:type_name -> google.protobuf.Timestamp
+	33, // 37: crm.product.v1.RecordUsageRequest.usage_record:type_name -> crm.product.v1.UsageRecord
+	33, // 38: crm.product.v1.RecordUsageResponse.usage_record:type_name -> crm.product.v1.UsageRecord
+	49, // 39: crm.product.v1.GetCustomerAdoptionResponse.adoption:type_name -> crm.product.v1.Adoption
+	50, // 40: crm.product.v1.ListRecommendationsResponse.recommendations:type_name -> crm.product.v1.Recommendation
+	2,  // 41: crm.product.v1.BatchGetProductsResponse.products:type_name -> crm.product.v1.Product
+	19, // 42: crm.product.v1.BatchGetSubscriptionsResponse.subscriptions:type_name -> crm.product.v1.Subscription
+	2,  // 43: crm.product.v1.ExportProductsResponse.products:type_name -> crm.product.v1.Product
+	3,  // 44: crm.product.v1.ProductService.CreateProduct:input_type -> crm.product.v1.CreateProductRequest
+	5,  // 45: crm.product.v1.ProductService.GetProduct:input_type -> crm.product.v1.GetProductRequest
+	7,  // 46: crm.product.v1.ProductService.ListProducts:input_type -> crm.product.v1.ListProductsRequest
+	9,  // 47: crm.product.v1.ProductService.UpdateProduct:input_type -> crm.product.v1.UpdateProductRequest
+	11, // 48: crm.product.v1.ProductService.ArchiveProduct:input_type -> crm.product.v1.ArchiveProductRequest
+	13, // 49: crm.product.v1.ProductService.QuoteLineItems:input_type -> crm.product.v1.QuoteLineItemsRequest
+	17, // 50: crm.product.v1.ProductService.CheckEntitlement:input_type -> crm.product.v1.CheckEntitlementRequest
+	21, // 51: crm.product.v1.ProductService.ListEntitlements:input_type -> crm.product.v1.ListEntitlementsRequest
+	23, // 52: crm.product.v1.ProductService.GetSubscription:input_type -> crm.product.v1.GetSubscriptionRequest
+	25, // 53: crm.product.v1.ProductService.ListSubscriptions:input_type -> crm.product.v1.ListSubscriptionsRequest
+	27, // 54: crm.product.v1.ProductService.CancelSubscription:input_type -> crm.product.v1.CancelSubscriptionRequest
+	29, // 55: crm.product.v1.ProductService.RenewSubscription:input_type -> crm.product.v1.RenewSubscriptionRequest
+	31, // 56: crm.product.v1.ProductService.SweepRenewals:input_type -> crm.product.v1.SweepRenewalsRequest
+	34, // 57: crm.product.v1.ProductService.RecordUsage:input_type -> crm.product.v1.RecordUsageRequest
+	36, // 58: crm.product.v1.ProductService.GetCustomerAdoption:input_type -> crm.product.v1.GetCustomerAdoptionRequest
+	38, // 59: crm.product.v1.ProductService.ListRecommendations:input_type -> crm.product.v1.ListRecommendationsRequest
+	40, // 60: crm.product.v1.ProductService.BatchGetProducts:input_type -> crm.product.v1.BatchGetProductsRequest
+	42, // 61: crm.product.v1.ProductService.BatchGetSubscriptions:input_type -> crm.product.v1.BatchGetSubscriptionsRequest
+	44, // 62: crm.product.v1.ProductService.ExportProducts:input_type -> crm.product.v1.ExportProductsRequest
+	51, // 63: crm.product.v1.ProductService.ImportProducts:input_type -> crm.type.v1.ImportChunk
+	52, // 64: crm.product.v1.ProductService.GetOperation:input_type -> google.longrunning.GetOperationRequest
+	53, // 65: crm.product.v1.ProductService.CancelOperation:input_type -> google.longrunning.CancelOperationRequest
+	54, // 66: crm.product.v1.ProductService.ListOperations:input_type -> google.longrunning.ListOperationsRequest
+	4,  // 67: crm.product.v1.ProductService.CreateProduct:output_type -> crm.product.v1.CreateProductResponse
+	6,  // 68: crm.product.v1.ProductService.GetProduct:output_type -> crm.product.v1.GetProductResponse
+	8,  // 69: crm.product.v1.ProductService.ListProducts:output_type -> crm.product.v1.ListProductsResponse
+	10, // 70: crm.product.v1.ProductService.UpdateProduct:output_type -> crm.product.v1.UpdateProductResponse
+	12, // 71: crm.product.v1.ProductService.ArchiveProduct:output_type -> crm.product.v1.ArchiveProductResponse
+	15, // 72: crm.product.v1.ProductService.QuoteLineItems:output_type -> crm.product.v1.QuoteLineItemsResponse
+	18, // 73: crm.product.v1.ProductService.CheckEntitlement:output_type -> crm.product.v1.CheckEntitlementResponse
+	22, // 74: crm.product.v1.ProductService.ListEntitlements:output_type -> crm.product.v1.ListEntitlementsResponse
+	24, // 75: crm.product.v1.ProductService.GetSubscription:output_type -> crm.product.v1.GetSubscriptionResponse
+	26, // 76: crm.product.v1.ProductService.ListSubscriptions:output_type -> crm.product.v1.ListSubscriptionsResponse
+	28, // 77: crm.product.v1.ProductService.CancelSubscription:output_type -> crm.product.v1.CancelSubscriptionResponse
+	30, // 78: crm.product.v1.ProductService.RenewSubscription:output_type -> crm.product.v1.RenewSubscriptionResponse
+	32, // 79: crm.product.v1.ProductService.SweepRenewals:output_type -> crm.product.v1.SweepRenewalsResponse
+	35, // 80: crm.product.v1.ProductService.RecordUsage:output_type -> crm.product.v1.RecordUsageResponse
+	37, // 81: crm.product.v1.ProductService.GetCustomerAdoption:output_type -> crm.product.v1.GetCustomerAdoptionResponse
+	39, // 82: crm.product.v1.ProductService.ListRecommendations:output_type -> crm.product.v1.ListRecommendationsResponse
+	41, // 83: crm.product.v1.ProductService.BatchGetProducts:output_type -> crm.product.v1.BatchGetProductsResponse
+	43, // 84: crm.product.v1.ProductService.BatchGetSubscriptions:output_type -> crm.product.v1.BatchGetSubscriptionsResponse
+	45, // 85: crm.product.v1.ProductService.ExportProducts:output_type -> crm.product.v1.ExportProductsResponse
+	55, // 86: crm.product.v1.ProductService.ImportProducts:output_type -> google.longrunning.Operation
+	55, // 87: crm.product.v1.ProductService.GetOperation:output_type -> google.longrunning.Operation
+	55, // 88: crm.product.v1.ProductService.CancelOperation:output_type -> google.longrunning.Operation
+	56, // 89: crm.product.v1.ProductService.ListOperations:output_type -> google.longrunning.ListOperationsResponse
+	67, // [67:90] is the sub-list for method output_type
+	44, // [44:67] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_crm_product_v1_product_service_proto_init() }
@@ -2975,7 +3236,7 @@ func file_crm_product_v1_product_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_product_v1_product_service_proto_rawDesc), len(file_crm_product_v1_product_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   41,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

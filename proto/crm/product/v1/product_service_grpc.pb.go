@@ -28,6 +28,7 @@ const (
 	ProductService_ArchiveProduct_FullMethodName        = "/crm.product.v1.ProductService/ArchiveProduct"
 	ProductService_QuoteLineItems_FullMethodName        = "/crm.product.v1.ProductService/QuoteLineItems"
 	ProductService_CheckEntitlement_FullMethodName      = "/crm.product.v1.ProductService/CheckEntitlement"
+	ProductService_ListEntitlements_FullMethodName      = "/crm.product.v1.ProductService/ListEntitlements"
 	ProductService_GetSubscription_FullMethodName       = "/crm.product.v1.ProductService/GetSubscription"
 	ProductService_ListSubscriptions_FullMethodName     = "/crm.product.v1.ProductService/ListSubscriptions"
 	ProductService_CancelSubscription_FullMethodName    = "/crm.product.v1.ProductService/CancelSubscription"
@@ -70,12 +71,18 @@ type ProductServiceClient interface {
 	// Answers whether a customer may use, and get support for, a product: an active subscription or
 	// a one-time entitlement.
 	CheckEntitlement(ctx context.Context, in *CheckEntitlementRequest, opts ...grpc.CallOption) (*CheckEntitlementResponse, error)
-	// Gets a subscription or one-time entitlement by id.
+	// Lists a customer's one-time entitlements (the products bought once), newest first. They are
+	// no subscriptions: they never renew or end, and the subscription methods do not know them. A
+	// customer without any (or one the tenant does not have) has an empty list.
+	ListEntitlements(ctx context.Context, in *ListEntitlementsRequest, opts ...grpc.CallOption) (*ListEntitlementsResponse, error)
+	// Gets a recurring subscription by id; the id of a one-time entitlement is NOT_FOUND.
 	GetSubscription(ctx context.Context, in *GetSubscriptionRequest, opts ...grpc.CallOption) (*GetSubscriptionResponse, error)
-	// Lists subscriptions and entitlements, newest first, filtered by customer and status.
+	// Lists recurring subscriptions, newest first, filtered by customer and status; one-time
+	// entitlements are not subscriptions (ListEntitlements).
 	ListSubscriptions(ctx context.Context, in *ListSubscriptionsRequest, opts ...grpc.CallOption) (*ListSubscriptionsResponse, error)
 	// Cancels a recurring subscription, now (CANCELED at once) or at the end of the current period
-	// (stays ACTIVE, then EXPIRED by the renewal sweep).
+	// (stays ACTIVE, then EXPIRED by the renewal sweep). The id of a one-time entitlement is
+	// NOT_FOUND: it is no subscription, and nothing about it can be canceled.
 	CancelSubscription(ctx context.Context, in *CancelSubscriptionRequest, opts ...grpc.CallOption) (*CancelSubscriptionResponse, error)
 	// Renews an ACTIVE recurring subscription for one more period now, and withdraws a cancellation
 	// at period end.
@@ -84,7 +91,8 @@ type ProductServiceClient interface {
 	// period end expire. The service also sweeps every tenant on a timer.
 	SweepRenewals(ctx context.Context, in *SweepRenewalsRequest, opts ...grpc.CallOption) (*SweepRenewalsResponse, error)
 	// Records usage of a feature on a subscription; counts it per feature and period and rescores the
-	// customer's adoption.
+	// customer's adoption. A one-time entitlement's id is taken too: adoption counts the features of
+	// everything the customer owns.
 	RecordUsage(ctx context.Context, in *RecordUsageRequest, opts ...grpc.CallOption) (*RecordUsageResponse, error)
 	// Gets a customer's adoption health: recency, breadth and seat utilisation as a 0-100 score and a
 	// band.
@@ -96,7 +104,8 @@ type ProductServiceClient interface {
 	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
 	BatchGetProducts(ctx context.Context, in *BatchGetProductsRequest, opts ...grpc.CallOption) (*BatchGetProductsResponse, error)
 	// Gets up to 1,000 subscriptions by id in one call (AIP-231), in the order asked: all or nothing, so
-	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	// an id the tenant does not have (or of a one-time entitlement) is NOT_FOUND naming it in the
+	// error's metadata ("missing_ids").
 	BatchGetSubscriptions(ctx context.Context, in *BatchGetSubscriptionsRequest, opts ...grpc.CallOption) (*BatchGetSubscriptionsResponse, error)
 	// Streams every product the filter selects (ListProducts's filter and order), in messages of up to
 	// 500, each product read whole at one moment. Over REST, GET /v1/products:export answers
@@ -201,6 +210,16 @@ func (c *productServiceClient) CheckEntitlement(ctx context.Context, in *CheckEn
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CheckEntitlementResponse)
 	err := c.cc.Invoke(ctx, ProductService_CheckEntitlement_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *productServiceClient) ListEntitlements(ctx context.Context, in *ListEntitlementsRequest, opts ...grpc.CallOption) (*ListEntitlementsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListEntitlementsResponse)
+	err := c.cc.Invoke(ctx, ProductService_ListEntitlements_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -394,12 +413,18 @@ type ProductServiceServer interface {
 	// Answers whether a customer may use, and get support for, a product: an active subscription or
 	// a one-time entitlement.
 	CheckEntitlement(context.Context, *CheckEntitlementRequest) (*CheckEntitlementResponse, error)
-	// Gets a subscription or one-time entitlement by id.
+	// Lists a customer's one-time entitlements (the products bought once), newest first. They are
+	// no subscriptions: they never renew or end, and the subscription methods do not know them. A
+	// customer without any (or one the tenant does not have) has an empty list.
+	ListEntitlements(context.Context, *ListEntitlementsRequest) (*ListEntitlementsResponse, error)
+	// Gets a recurring subscription by id; the id of a one-time entitlement is NOT_FOUND.
 	GetSubscription(context.Context, *GetSubscriptionRequest) (*GetSubscriptionResponse, error)
-	// Lists subscriptions and entitlements, newest first, filtered by customer and status.
+	// Lists recurring subscriptions, newest first, filtered by customer and status; one-time
+	// entitlements are not subscriptions (ListEntitlements).
 	ListSubscriptions(context.Context, *ListSubscriptionsRequest) (*ListSubscriptionsResponse, error)
 	// Cancels a recurring subscription, now (CANCELED at once) or at the end of the current period
-	// (stays ACTIVE, then EXPIRED by the renewal sweep).
+	// (stays ACTIVE, then EXPIRED by the renewal sweep). The id of a one-time entitlement is
+	// NOT_FOUND: it is no subscription, and nothing about it can be canceled.
 	CancelSubscription(context.Context, *CancelSubscriptionRequest) (*CancelSubscriptionResponse, error)
 	// Renews an ACTIVE recurring subscription for one more period now, and withdraws a cancellation
 	// at period end.
@@ -408,7 +433,8 @@ type ProductServiceServer interface {
 	// period end expire. The service also sweeps every tenant on a timer.
 	SweepRenewals(context.Context, *SweepRenewalsRequest) (*SweepRenewalsResponse, error)
 	// Records usage of a feature on a subscription; counts it per feature and period and rescores the
-	// customer's adoption.
+	// customer's adoption. A one-time entitlement's id is taken too: adoption counts the features of
+	// everything the customer owns.
 	RecordUsage(context.Context, *RecordUsageRequest) (*RecordUsageResponse, error)
 	// Gets a customer's adoption health: recency, breadth and seat utilisation as a 0-100 score and a
 	// band.
@@ -420,7 +446,8 @@ type ProductServiceServer interface {
 	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
 	BatchGetProducts(context.Context, *BatchGetProductsRequest) (*BatchGetProductsResponse, error)
 	// Gets up to 1,000 subscriptions by id in one call (AIP-231), in the order asked: all or nothing, so
-	// an id the tenant does not have is NOT_FOUND naming it in the error's metadata ("missing_ids").
+	// an id the tenant does not have (or of a one-time entitlement) is NOT_FOUND naming it in the
+	// error's metadata ("missing_ids").
 	BatchGetSubscriptions(context.Context, *BatchGetSubscriptionsRequest) (*BatchGetSubscriptionsResponse, error)
 	// Streams every product the filter selects (ListProducts's filter and order), in messages of up to
 	// 500, each product read whole at one moment. Over REST, GET /v1/products:export answers
@@ -481,6 +508,9 @@ func (UnimplementedProductServiceServer) QuoteLineItems(context.Context, *QuoteL
 }
 func (UnimplementedProductServiceServer) CheckEntitlement(context.Context, *CheckEntitlementRequest) (*CheckEntitlementResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckEntitlement not implemented")
+}
+func (UnimplementedProductServiceServer) ListEntitlements(context.Context, *ListEntitlementsRequest) (*ListEntitlementsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListEntitlements not implemented")
 }
 func (UnimplementedProductServiceServer) GetSubscription(context.Context, *GetSubscriptionRequest) (*GetSubscriptionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSubscription not implemented")
@@ -670,6 +700,24 @@ func _ProductService_CheckEntitlement_Handler(srv interface{}, ctx context.Conte
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ProductServiceServer).CheckEntitlement(ctx, req.(*CheckEntitlementRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProductService_ListEntitlements_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListEntitlementsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProductServiceServer).ListEntitlements(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProductService_ListEntitlements_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProductServiceServer).ListEntitlements(ctx, req.(*ListEntitlementsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -960,6 +1008,10 @@ var ProductService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckEntitlement",
 			Handler:    _ProductService_CheckEntitlement_Handler,
+		},
+		{
+			MethodName: "ListEntitlements",
+			Handler:    _ProductService_ListEntitlements_Handler,
 		},
 		{
 			MethodName: "GetSubscription",

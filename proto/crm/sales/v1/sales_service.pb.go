@@ -4192,17 +4192,19 @@ func (x *DealsSection) GetValue() *CustomerValue {
 	return nil
 }
 
-// The customer's subscriptions and adoption, from product.
+// The customer's subscriptions, entitlements and adoption, from product.
 type ProductSection struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Whether the section could be read.
 	Status SectionStatus `protobuf:"varint,1,opt,name=status,proto3,enum=crm.sales.v1.SectionStatus" json:"status,omitempty"`
 	// Why not, when UNAVAILABLE.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Subscriptions and one-time entitlements (at most 50).
+	// Recurring subscriptions (at most 50).
 	Subscriptions []*v12.Subscription `protobuf:"bytes,3,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
-	// Adoption health; absent before the first subscription.
-	Adoption      *v12.Adoption `protobuf:"bytes,4,opt,name=adoption,proto3" json:"adoption,omitempty"`
+	// Adoption health; absent before the first subscription or entitlement.
+	Adoption *v12.Adoption `protobuf:"bytes,4,opt,name=adoption,proto3" json:"adoption,omitempty"`
+	// One-time entitlements (at most 50).
+	Entitlements  []*v12.Entitlement `protobuf:"bytes,5,rep,name=entitlements,proto3" json:"entitlements,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4261,6 +4263,13 @@ func (x *ProductSection) GetSubscriptions() []*v12.Subscription {
 func (x *ProductSection) GetAdoption() *v12.Adoption {
 	if x != nil {
 		return x.Adoption
+	}
+	return nil
+}
+
+func (x *ProductSection) GetEntitlements() []*v12.Entitlement {
+	if x != nil {
+		return x.Entitlements
 	}
 	return nil
 }
@@ -5493,12 +5502,13 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x128\n" +
 	"\rrecent_orders\x18\x03 \x03(\v2\x13.crm.sales.v1.OrderR\frecentOrders\x12H\n" +
 	"\x12open_opportunities\x18\x04 \x03(\v2\x19.crm.sales.v1.OpportunityR\x11openOpportunities\x121\n" +
-	"\x05value\x18\x05 \x01(\v2\x1b.crm.sales.v1.CustomerValueR\x05value\"\xd7\x01\n" +
+	"\x05value\x18\x05 \x01(\v2\x1b.crm.sales.v1.CustomerValueR\x05value\"\x98\x02\n" +
 	"\x0eProductSection\x123\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1b.crm.sales.v1.SectionStatusR\x06status\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12B\n" +
 	"\rsubscriptions\x18\x03 \x03(\v2\x1c.crm.product.v1.SubscriptionR\rsubscriptions\x124\n" +
-	"\badoption\x18\x04 \x01(\v2\x18.crm.product.v1.AdoptionR\badoption\"\xe2\x02\n" +
+	"\badoption\x18\x04 \x01(\v2\x18.crm.product.v1.AdoptionR\badoption\x12?\n" +
+	"\fentitlements\x18\x05 \x03(\v2\x1b.crm.product.v1.EntitlementR\fentitlements\"\xe2\x02\n" +
 	"\x0eSupportSection\x123\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1b.crm.sales.v1.SectionStatusR\x06status\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x129\n" +
@@ -5738,16 +5748,17 @@ var file_crm_sales_v1_sales_service_proto_goTypes = []any{
 	(*v11.LoyaltyAccount)(nil),                   // 110: crm.marketing.v1.LoyaltyAccount
 	(*v12.Subscription)(nil),                     // 111: crm.product.v1.Subscription
 	(*v12.Adoption)(nil),                         // 112: crm.product.v1.Adoption
-	(*v13.Ticket)(nil),                           // 113: crm.support.v1.Ticket
-	(*v13.NpsResponse)(nil),                      // 114: crm.support.v1.NpsResponse
-	(v13.NpsCategory)(0),                         // 115: crm.support.v1.NpsCategory
-	(*status.Status)(nil),                        // 116: google.rpc.Status
-	(*v14.ImportChunk)(nil),                      // 117: crm.type.v1.ImportChunk
-	(*longrunningpb.GetOperationRequest)(nil),    // 118: google.longrunning.GetOperationRequest
-	(*longrunningpb.CancelOperationRequest)(nil), // 119: google.longrunning.CancelOperationRequest
-	(*longrunningpb.ListOperationsRequest)(nil),  // 120: google.longrunning.ListOperationsRequest
-	(*longrunningpb.Operation)(nil),              // 121: google.longrunning.Operation
-	(*longrunningpb.ListOperationsResponse)(nil), // 122: google.longrunning.ListOperationsResponse
+	(*v12.Entitlement)(nil),                      // 113: crm.product.v1.Entitlement
+	(*v13.Ticket)(nil),                           // 114: crm.support.v1.Ticket
+	(*v13.NpsResponse)(nil),                      // 115: crm.support.v1.NpsResponse
+	(v13.NpsCategory)(0),                         // 116: crm.support.v1.NpsCategory
+	(*status.Status)(nil),                        // 117: google.rpc.Status
+	(*v14.ImportChunk)(nil),                      // 118: crm.type.v1.ImportChunk
+	(*longrunningpb.GetOperationRequest)(nil),    // 119: google.longrunning.GetOperationRequest
+	(*longrunningpb.CancelOperationRequest)(nil), // 120: google.longrunning.CancelOperationRequest
+	(*longrunningpb.ListOperationsRequest)(nil),  // 121: google.longrunning.ListOperationsRequest
+	(*longrunningpb.Operation)(nil),              // 122: google.longrunning.Operation
+	(*longrunningpb.ListOperationsResponse)(nil), // 123: google.longrunning.ListOperationsResponse
 }
 var file_crm_sales_v1_sales_service_proto_depIdxs = []int32{
 	98,  // 0: crm.sales.v1.Account.create_time:type_name -> google.protobuf.Timestamp
@@ -5826,125 +5837,126 @@ var file_crm_sales_v1_sales_service_proto_depIdxs = []int32{
 	0,   // 73: crm.sales.v1.ProductSection.status:type_name -> crm.sales.v1.SectionStatus
 	111, // 74: crm.sales.v1.ProductSection.subscriptions:type_name -> crm.product.v1.Subscription
 	112, // 75: crm.sales.v1.ProductSection.adoption:type_name -> crm.product.v1.Adoption
-	0,   // 76: crm.sales.v1.SupportSection.status:type_name -> crm.sales.v1.SectionStatus
-	113, // 77: crm.sales.v1.SupportSection.open_tickets:type_name -> crm.support.v1.Ticket
-	114, // 78: crm.sales.v1.SupportSection.nps_responses:type_name -> crm.support.v1.NpsResponse
-	115, // 79: crm.sales.v1.SupportSection.nps_category:type_name -> crm.support.v1.NpsCategory
-	1,   // 80: crm.sales.v1.BatchGetAccountsResponse.accounts:type_name -> crm.sales.v1.Account
-	100, // 81: crm.sales.v1.BatchGetContactsResponse.contacts:type_name -> crm.sales.v1.Contact
-	101, // 82: crm.sales.v1.BatchGetOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
-	104, // 83: crm.sales.v1.BatchGetOrdersResponse.orders:type_name -> crm.sales.v1.Order
-	105, // 84: crm.sales.v1.BatchGetActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
-	12,  // 85: crm.sales.v1.BatchCreateContactsRequest.requests:type_name -> crm.sales.v1.CreateContactRequest
-	91,  // 86: crm.sales.v1.BatchCreateContactsResponse.results:type_name -> crm.sales.v1.BatchCreateContactsResult
-	100, // 87: crm.sales.v1.BatchCreateContactsResult.contact:type_name -> crm.sales.v1.Contact
-	116, // 88: crm.sales.v1.BatchCreateContactsResult.error:type_name -> google.rpc.Status
-	1,   // 89: crm.sales.v1.ExportAccountsResponse.accounts:type_name -> crm.sales.v1.Account
-	100, // 90: crm.sales.v1.ExportContactsResponse.contacts:type_name -> crm.sales.v1.Contact
-	104, // 91: crm.sales.v1.ExportOrdersResponse.orders:type_name -> crm.sales.v1.Order
-	2,   // 92: crm.sales.v1.SalesService.CreateAccount:input_type -> crm.sales.v1.CreateAccountRequest
-	4,   // 93: crm.sales.v1.SalesService.GetAccount:input_type -> crm.sales.v1.GetAccountRequest
-	6,   // 94: crm.sales.v1.SalesService.ListAccounts:input_type -> crm.sales.v1.ListAccountsRequest
-	8,   // 95: crm.sales.v1.SalesService.UpdateAccount:input_type -> crm.sales.v1.UpdateAccountRequest
-	10,  // 96: crm.sales.v1.SalesService.DeleteAccount:input_type -> crm.sales.v1.DeleteAccountRequest
-	12,  // 97: crm.sales.v1.SalesService.CreateContact:input_type -> crm.sales.v1.CreateContactRequest
-	14,  // 98: crm.sales.v1.SalesService.GetContact:input_type -> crm.sales.v1.GetContactRequest
-	16,  // 99: crm.sales.v1.SalesService.ListContacts:input_type -> crm.sales.v1.ListContactsRequest
-	18,  // 100: crm.sales.v1.SalesService.UpdateContact:input_type -> crm.sales.v1.UpdateContactRequest
-	20,  // 101: crm.sales.v1.SalesService.DeleteContact:input_type -> crm.sales.v1.DeleteContactRequest
-	22,  // 102: crm.sales.v1.SalesService.ConvertLead:input_type -> crm.sales.v1.ConvertLeadRequest
-	24,  // 103: crm.sales.v1.SalesService.CreatePipeline:input_type -> crm.sales.v1.CreatePipelineRequest
-	26,  // 104: crm.sales.v1.SalesService.GetPipeline:input_type -> crm.sales.v1.GetPipelineRequest
-	28,  // 105: crm.sales.v1.SalesService.ListPipelines:input_type -> crm.sales.v1.ListPipelinesRequest
-	30,  // 106: crm.sales.v1.SalesService.UpdatePipeline:input_type -> crm.sales.v1.UpdatePipelineRequest
-	32,  // 107: crm.sales.v1.SalesService.CreateOpportunity:input_type -> crm.sales.v1.CreateOpportunityRequest
-	34,  // 108: crm.sales.v1.SalesService.GetOpportunity:input_type -> crm.sales.v1.GetOpportunityRequest
-	36,  // 109: crm.sales.v1.SalesService.ListOpportunities:input_type -> crm.sales.v1.ListOpportunitiesRequest
-	38,  // 110: crm.sales.v1.SalesService.UpdateOpportunity:input_type -> crm.sales.v1.UpdateOpportunityRequest
-	40,  // 111: crm.sales.v1.SalesService.AddLineItem:input_type -> crm.sales.v1.AddLineItemRequest
-	42,  // 112: crm.sales.v1.SalesService.MoveOpportunityStage:input_type -> crm.sales.v1.MoveOpportunityStageRequest
-	44,  // 113: crm.sales.v1.SalesService.WinOpportunity:input_type -> crm.sales.v1.WinOpportunityRequest
-	46,  // 114: crm.sales.v1.SalesService.LoseOpportunity:input_type -> crm.sales.v1.LoseOpportunityRequest
-	48,  // 115: crm.sales.v1.SalesService.CreateOrder:input_type -> crm.sales.v1.CreateOrderRequest
-	50,  // 116: crm.sales.v1.SalesService.GetOrder:input_type -> crm.sales.v1.GetOrderRequest
-	52,  // 117: crm.sales.v1.SalesService.ListOrders:input_type -> crm.sales.v1.ListOrdersRequest
-	54,  // 118: crm.sales.v1.SalesService.CreateActivity:input_type -> crm.sales.v1.CreateActivityRequest
-	56,  // 119: crm.sales.v1.SalesService.GetActivity:input_type -> crm.sales.v1.GetActivityRequest
-	58,  // 120: crm.sales.v1.SalesService.ListActivities:input_type -> crm.sales.v1.ListActivitiesRequest
-	60,  // 121: crm.sales.v1.SalesService.CompleteActivity:input_type -> crm.sales.v1.CompleteActivityRequest
-	62,  // 122: crm.sales.v1.SalesService.ListOverdueTasks:input_type -> crm.sales.v1.ListOverdueTasksRequest
-	64,  // 123: crm.sales.v1.SalesService.GetForecast:input_type -> crm.sales.v1.GetForecastRequest
-	66,  // 124: crm.sales.v1.SalesService.GetForecastSeries:input_type -> crm.sales.v1.GetForecastSeriesRequest
-	68,  // 125: crm.sales.v1.SalesService.GetCustomer:input_type -> crm.sales.v1.GetCustomerRequest
-	70,  // 126: crm.sales.v1.SalesService.GetCustomerValue:input_type -> crm.sales.v1.GetCustomerValueRequest
-	79,  // 127: crm.sales.v1.SalesService.BatchGetAccounts:input_type -> crm.sales.v1.BatchGetAccountsRequest
-	81,  // 128: crm.sales.v1.SalesService.BatchGetContacts:input_type -> crm.sales.v1.BatchGetContactsRequest
-	83,  // 129: crm.sales.v1.SalesService.BatchGetOpportunities:input_type -> crm.sales.v1.BatchGetOpportunitiesRequest
-	85,  // 130: crm.sales.v1.SalesService.BatchGetOrders:input_type -> crm.sales.v1.BatchGetOrdersRequest
-	87,  // 131: crm.sales.v1.SalesService.BatchGetActivities:input_type -> crm.sales.v1.BatchGetActivitiesRequest
-	89,  // 132: crm.sales.v1.SalesService.BatchCreateContacts:input_type -> crm.sales.v1.BatchCreateContactsRequest
-	92,  // 133: crm.sales.v1.SalesService.ExportAccounts:input_type -> crm.sales.v1.ExportAccountsRequest
-	94,  // 134: crm.sales.v1.SalesService.ExportContacts:input_type -> crm.sales.v1.ExportContactsRequest
-	117, // 135: crm.sales.v1.SalesService.ImportContacts:input_type -> crm.type.v1.ImportChunk
-	117, // 136: crm.sales.v1.SalesService.ImportAccounts:input_type -> crm.type.v1.ImportChunk
-	118, // 137: crm.sales.v1.SalesService.GetOperation:input_type -> google.longrunning.GetOperationRequest
-	119, // 138: crm.sales.v1.SalesService.CancelOperation:input_type -> google.longrunning.CancelOperationRequest
-	120, // 139: crm.sales.v1.SalesService.ListOperations:input_type -> google.longrunning.ListOperationsRequest
-	96,  // 140: crm.sales.v1.SalesService.ExportOrders:input_type -> crm.sales.v1.ExportOrdersRequest
-	3,   // 141: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
-	5,   // 142: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
-	7,   // 143: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
-	9,   // 144: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
-	11,  // 145: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
-	13,  // 146: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
-	15,  // 147: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
-	17,  // 148: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
-	19,  // 149: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
-	21,  // 150: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
-	23,  // 151: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
-	25,  // 152: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
-	27,  // 153: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
-	29,  // 154: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
-	31,  // 155: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
-	33,  // 156: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
-	35,  // 157: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
-	37,  // 158: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
-	39,  // 159: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
-	41,  // 160: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
-	43,  // 161: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
-	45,  // 162: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
-	47,  // 163: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
-	49,  // 164: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
-	51,  // 165: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
-	53,  // 166: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
-	55,  // 167: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
-	57,  // 168: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
-	59,  // 169: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
-	61,  // 170: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
-	63,  // 171: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
-	65,  // 172: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
-	67,  // 173: crm.sales.v1.SalesService.GetForecastSeries:output_type -> crm.sales.v1.GetForecastSeriesResponse
-	69,  // 174: crm.sales.v1.SalesService.GetCustomer:output_type -> crm.sales.v1.GetCustomerResponse
-	71,  // 175: crm.sales.v1.SalesService.GetCustomerValue:output_type -> crm.sales.v1.GetCustomerValueResponse
-	80,  // 176: crm.sales.v1.SalesService.BatchGetAccounts:output_type -> crm.sales.v1.BatchGetAccountsResponse
-	82,  // 177: crm.sales.v1.SalesService.BatchGetContacts:output_type -> crm.sales.v1.BatchGetContactsResponse
-	84,  // 178: crm.sales.v1.SalesService.BatchGetOpportunities:output_type -> crm.sales.v1.BatchGetOpportunitiesResponse
-	86,  // 179: crm.sales.v1.SalesService.BatchGetOrders:output_type -> crm.sales.v1.BatchGetOrdersResponse
-	88,  // 180: crm.sales.v1.SalesService.BatchGetActivities:output_type -> crm.sales.v1.BatchGetActivitiesResponse
-	90,  // 181: crm.sales.v1.SalesService.BatchCreateContacts:output_type -> crm.sales.v1.BatchCreateContactsResponse
-	93,  // 182: crm.sales.v1.SalesService.ExportAccounts:output_type -> crm.sales.v1.ExportAccountsResponse
-	95,  // 183: crm.sales.v1.SalesService.ExportContacts:output_type -> crm.sales.v1.ExportContactsResponse
-	121, // 184: crm.sales.v1.SalesService.ImportContacts:output_type -> google.longrunning.Operation
-	121, // 185: crm.sales.v1.SalesService.ImportAccounts:output_type -> google.longrunning.Operation
-	121, // 186: crm.sales.v1.SalesService.GetOperation:output_type -> google.longrunning.Operation
-	121, // 187: crm.sales.v1.SalesService.CancelOperation:output_type -> google.longrunning.Operation
-	122, // 188: crm.sales.v1.SalesService.ListOperations:output_type -> google.longrunning.ListOperationsResponse
-	97,  // 189: crm.sales.v1.SalesService.ExportOrders:output_type -> crm.sales.v1.ExportOrdersResponse
-	141, // [141:190] is the sub-list for method output_type
-	92,  // [92:141] is the sub-list for method input_type
-	92,  // [92:92] is the sub-list for extension type_name
-	92,  // [92:92] is the sub-list for extension extendee
-	0,   // [0:92] is the sub-list for field type_name
+	113, // 76: crm.sales.v1.ProductSection.entitlements:type_name -> crm.product.v1.Entitlement
+	0,   // 77: crm.sales.v1.SupportSection.status:type_name -> crm.sales.v1.SectionStatus
+	114, // 78: crm.sales.v1.SupportSection.open_tickets:type_name -> crm.support.v1.Ticket
+	115, // 79: crm.sales.v1.SupportSection.nps_responses:type_name -> crm.support.v1.NpsResponse
+	116, // 80: crm.sales.v1.SupportSection.nps_category:type_name -> crm.support.v1.NpsCategory
+	1,   // 81: crm.sales.v1.BatchGetAccountsResponse.accounts:type_name -> crm.sales.v1.Account
+	100, // 82: crm.sales.v1.BatchGetContactsResponse.contacts:type_name -> crm.sales.v1.Contact
+	101, // 83: crm.sales.v1.BatchGetOpportunitiesResponse.opportunities:type_name -> crm.sales.v1.Opportunity
+	104, // 84: crm.sales.v1.BatchGetOrdersResponse.orders:type_name -> crm.sales.v1.Order
+	105, // 85: crm.sales.v1.BatchGetActivitiesResponse.activities:type_name -> crm.sales.v1.Activity
+	12,  // 86: crm.sales.v1.BatchCreateContactsRequest.requests:type_name -> crm.sales.v1.CreateContactRequest
+	91,  // 87: crm.sales.v1.BatchCreateContactsResponse.results:type_name -> crm.sales.v1.BatchCreateContactsResult
+	100, // 88: crm.sales.v1.BatchCreateContactsResult.contact:type_name -> crm.sales.v1.Contact
+	117, // 89: crm.sales.v1.BatchCreateContactsResult.error:type_name -> google.rpc.Status
+	1,   // 90: crm.sales.v1.ExportAccountsResponse.accounts:type_name -> crm.sales.v1.Account
+	100, // 91: crm.sales.v1.ExportContactsResponse.contacts:type_name -> crm.sales.v1.Contact
+	104, // 92: crm.sales.v1.ExportOrdersResponse.orders:type_name -> crm.sales.v1.Order
+	2,   // 93: crm.sales.v1.SalesService.CreateAccount:input_type -> crm.sales.v1.CreateAccountRequest
+	4,   // 94: crm.sales.v1.SalesService.GetAccount:input_type -> crm.sales.v1.GetAccountRequest
+	6,   // 95: crm.sales.v1.SalesService.ListAccounts:input_type -> crm.sales.v1.ListAccountsRequest
+	8,   // 96: crm.sales.v1.SalesService.UpdateAccount:input_type -> crm.sales.v1.UpdateAccountRequest
+	10,  // 97: crm.sales.v1.SalesService.DeleteAccount:input_type -> crm.sales.v1.DeleteAccountRequest
+	12,  // 98: crm.sales.v1.SalesService.CreateContact:input_type -> crm.sales.v1.CreateContactRequest
+	14,  // 99: crm.sales.v1.SalesService.GetContact:input_type -> crm.sales.v1.GetContactRequest
+	16,  // 100: crm.sales.v1.SalesService.ListContacts:input_type -> crm.sales.v1.ListContactsRequest
+	18,  // 101: crm.sales.v1.SalesService.UpdateContact:input_type -> crm.sales.v1.UpdateContactRequest
+	20,  // 102: crm.sales.v1.SalesService.DeleteContact:input_type -> crm.sales.v1.DeleteContactRequest
+	22,  // 103: crm.sales.v1.SalesService.ConvertLead:input_type -> crm.sales.v1.ConvertLeadRequest
+	24,  // 104: crm.sales.v1.SalesService.CreatePipeline:input_type -> crm.sales.v1.CreatePipelineRequest
+	26,  // 105: crm.sales.v1.SalesService.GetPipeline:input_type -> crm.sales.v1.GetPipelineRequest
+	28,  // 106: crm.sales.v1.SalesService.ListPipelines:input_type -> crm.sales.v1.ListPipelinesRequest
+	30,  // 107: crm.sales.v1.SalesService.UpdatePipeline:input_type -> crm.sales.v1.UpdatePipelineRequest
+	32,  // 108: crm.sales.v1.SalesService.CreateOpportunity:input_type -> crm.sales.v1.CreateOpportunityRequest
+	34,  // 109: crm.sales.v1.SalesService.GetOpportunity:input_type -> crm.sales.v1.GetOpportunityRequest
+	36,  // 110: crm.sales.v1.SalesService.ListOpportunities:input_type -> crm.sales.v1.ListOpportunitiesRequest
+	38,  // 111: crm.sales.v1.SalesService.UpdateOpportunity:input_type -> crm.sales.v1.UpdateOpportunityRequest
+	40,  // 112: crm.sales.v1.SalesService.AddLineItem:input_type -> crm.sales.v1.AddLineItemRequest
+	42,  // 113: crm.sales.v1.SalesService.MoveOpportunityStage:input_type -> crm.sales.v1.MoveOpportunityStageRequest
+	44,  // 114: crm.sales.v1.SalesService.WinOpportunity:input_type -> crm.sales.v1.WinOpportunityRequest
+	46,  // 115: crm.sales.v1.SalesService.LoseOpportunity:input_type -> crm.sales.v1.LoseOpportunityRequest
+	48,  // 116: crm.sales.v1.SalesService.CreateOrder:input_type -> crm.sales.v1.CreateOrderRequest
+	50,  // 117: crm.sales.v1.SalesService.GetOrder:input_type -> crm.sales.v1.GetOrderRequest
+	52,  // 118: crm.sales.v1.SalesService.ListOrders:input_type -> crm.sales.v1.ListOrdersRequest
+	54,  // 119: crm.sales.v1.SalesService.CreateActivity:input_type -> crm.sales.v1.CreateActivityRequest
+	56,  // 120: crm.sales.v1.SalesService.GetActivity:input_type -> crm.sales.v1.GetActivityRequest
+	58,  // 121: crm.sales.v1.SalesService.ListActivities:input_type -> crm.sales.v1.ListActivitiesRequest
+	60,  // 122: crm.sales.v1.SalesService.CompleteActivity:input_type -> crm.sales.v1.CompleteActivityRequest
+	62,  // 123: crm.sales.v1.SalesService.ListOverdueTasks:input_type -> crm.sales.v1.ListOverdueTasksRequest
+	64,  // 124: crm.sales.v1.SalesService.GetForecast:input_type -> crm.sales.v1.GetForecastRequest
+	66,  // 125: crm.sales.v1.SalesService.GetForecastSeries:input_type -> crm.sales.v1.GetForecastSeriesRequest
+	68,  // 126: crm.sales.v1.SalesService.GetCustomer:input_type -> crm.sales.v1.GetCustomerRequest
+	70,  // 127: crm.sales.v1.SalesService.GetCustomerValue:input_type -> crm.sales.v1.GetCustomerValueRequest
+	79,  // 128: crm.sales.v1.SalesService.BatchGetAccounts:input_type -> crm.sales.v1.BatchGetAccountsRequest
+	81,  // 129: crm.sales.v1.SalesService.BatchGetContacts:input_type -> crm.sales.v1.BatchGetContactsRequest
+	83,  // 130: crm.sales.v1.SalesService.BatchGetOpportunities:input_type -> crm.sales.v1.BatchGetOpportunitiesRequest
+	85,  // 131: crm.sales.v1.SalesService.BatchGetOrders:input_type -> crm.sales.v1.BatchGetOrdersRequest
+	87,  // 132: crm.sales.v1.SalesService.BatchGetActivities:input_type -> crm.sales.v1.BatchGetActivitiesRequest
+	89,  // 133: crm.sales.v1.SalesService.BatchCreateContacts:input_type -> crm.sales.v1.BatchCreateContactsRequest
+	92,  // 134: crm.sales.v1.SalesService.ExportAccounts:input_type -> crm.sales.v1.ExportAccountsRequest
+	94,  // 135: crm.sales.v1.SalesService.ExportContacts:input_type -> crm.sales.v1.ExportContactsRequest
+	118, // 136: crm.sales.v1.SalesService.ImportContacts:input_type -> crm.type.v1.ImportChunk
+	118, // 137: crm.sales.v1.SalesService.ImportAccounts:input_type -> crm.type.v1.ImportChunk
+	119, // 138: crm.sales.v1.SalesService.GetOperation:input_type -> google.longrunning.GetOperationRequest
+	120, // 139: crm.sales.v1.SalesService.CancelOperation:input_type -> google.longrunning.CancelOperationRequest
+	121, // 140: crm.sales.v1.SalesService.ListOperations:input_type -> google.longrunning.ListOperationsRequest
+	96,  // 141: crm.sales.v1.SalesService.ExportOrders:input_type -> crm.sales.v1.ExportOrdersRequest
+	3,   // 142: crm.sales.v1.SalesService.CreateAccount:output_type -> crm.sales.v1.CreateAccountResponse
+	5,   // 143: crm.sales.v1.SalesService.GetAccount:output_type -> crm.sales.v1.GetAccountResponse
+	7,   // 144: crm.sales.v1.SalesService.ListAccounts:output_type -> crm.sales.v1.ListAccountsResponse
+	9,   // 145: crm.sales.v1.SalesService.UpdateAccount:output_type -> crm.sales.v1.UpdateAccountResponse
+	11,  // 146: crm.sales.v1.SalesService.DeleteAccount:output_type -> crm.sales.v1.DeleteAccountResponse
+	13,  // 147: crm.sales.v1.SalesService.CreateContact:output_type -> crm.sales.v1.CreateContactResponse
+	15,  // 148: crm.sales.v1.SalesService.GetContact:output_type -> crm.sales.v1.GetContactResponse
+	17,  // 149: crm.sales.v1.SalesService.ListContacts:output_type -> crm.sales.v1.ListContactsResponse
+	19,  // 150: crm.sales.v1.SalesService.UpdateContact:output_type -> crm.sales.v1.UpdateContactResponse
+	21,  // 151: crm.sales.v1.SalesService.DeleteContact:output_type -> crm.sales.v1.DeleteContactResponse
+	23,  // 152: crm.sales.v1.SalesService.ConvertLead:output_type -> crm.sales.v1.ConvertLeadResponse
+	25,  // 153: crm.sales.v1.SalesService.CreatePipeline:output_type -> crm.sales.v1.CreatePipelineResponse
+	27,  // 154: crm.sales.v1.SalesService.GetPipeline:output_type -> crm.sales.v1.GetPipelineResponse
+	29,  // 155: crm.sales.v1.SalesService.ListPipelines:output_type -> crm.sales.v1.ListPipelinesResponse
+	31,  // 156: crm.sales.v1.SalesService.UpdatePipeline:output_type -> crm.sales.v1.UpdatePipelineResponse
+	33,  // 157: crm.sales.v1.SalesService.CreateOpportunity:output_type -> crm.sales.v1.CreateOpportunityResponse
+	35,  // 158: crm.sales.v1.SalesService.GetOpportunity:output_type -> crm.sales.v1.GetOpportunityResponse
+	37,  // 159: crm.sales.v1.SalesService.ListOpportunities:output_type -> crm.sales.v1.ListOpportunitiesResponse
+	39,  // 160: crm.sales.v1.SalesService.UpdateOpportunity:output_type -> crm.sales.v1.UpdateOpportunityResponse
+	41,  // 161: crm.sales.v1.SalesService.AddLineItem:output_type -> crm.sales.v1.AddLineItemResponse
+	43,  // 162: crm.sales.v1.SalesService.MoveOpportunityStage:output_type -> crm.sales.v1.MoveOpportunityStageResponse
+	45,  // 163: crm.sales.v1.SalesService.WinOpportunity:output_type -> crm.sales.v1.WinOpportunityResponse
+	47,  // 164: crm.sales.v1.SalesService.LoseOpportunity:output_type -> crm.sales.v1.LoseOpportunityResponse
+	49,  // 165: crm.sales.v1.SalesService.CreateOrder:output_type -> crm.sales.v1.CreateOrderResponse
+	51,  // 166: crm.sales.v1.SalesService.GetOrder:output_type -> crm.sales.v1.GetOrderResponse
+	53,  // 167: crm.sales.v1.SalesService.ListOrders:output_type -> crm.sales.v1.ListOrdersResponse
+	55,  // 168: crm.sales.v1.SalesService.CreateActivity:output_type -> crm.sales.v1.CreateActivityResponse
+	57,  // 169: crm.sales.v1.SalesService.GetActivity:output_type -> crm.sales.v1.GetActivityResponse
+	59,  // 170: crm.sales.v1.SalesService.ListActivities:output_type -> crm.sales.v1.ListActivitiesResponse
+	61,  // 171: crm.sales.v1.SalesService.CompleteActivity:output_type -> crm.sales.v1.CompleteActivityResponse
+	63,  // 172: crm.sales.v1.SalesService.ListOverdueTasks:output_type -> crm.sales.v1.ListOverdueTasksResponse
+	65,  // 173: crm.sales.v1.SalesService.GetForecast:output_type -> crm.sales.v1.GetForecastResponse
+	67,  // 174: crm.sales.v1.SalesService.GetForecastSeries:output_type -> crm.sales.v1.GetForecastSeriesResponse
+	69,  // 175: crm.sales.v1.SalesService.GetCustomer:output_type -> crm.sales.v1.GetCustomerResponse
+	71,  // 176: crm.sales.v1.SalesService.GetCustomerValue:output_type -> crm.sales.v1.GetCustomerValueResponse
+	80,  // 177: crm.sales.v1.SalesService.BatchGetAccounts:output_type -> crm.sales.v1.BatchGetAccountsResponse
+	82,  // 178: crm.sales.v1.SalesService.BatchGetContacts:output_type -> crm.sales.v1.BatchGetContactsResponse
+	84,  // 179: crm.sales.v1.SalesService.BatchGetOpportunities:output_type -> crm.sales.v1.BatchGetOpportunitiesResponse
+	86,  // 180: crm.sales.v1.SalesService.BatchGetOrders:output_type -> crm.sales.v1.BatchGetOrdersResponse
+	88,  // 181: crm.sales.v1.SalesService.BatchGetActivities:output_type -> crm.sales.v1.BatchGetActivitiesResponse
+	90,  // 182: crm.sales.v1.SalesService.BatchCreateContacts:output_type -> crm.sales.v1.BatchCreateContactsResponse
+	93,  // 183: crm.sales.v1.SalesService.ExportAccounts:output_type -> crm.sales.v1.ExportAccountsResponse
+	95,  // 184: crm.sales.v1.SalesService.ExportContacts:output_type -> crm.sales.v1.ExportContactsResponse
+	122, // 185: crm.sales.v1.SalesService.ImportContacts:output_type -> google.longrunning.Operation
+	122, // 186: crm.sales.v1.SalesService.ImportAccounts:output_type -> google.longrunning.Operation
+	122, // 187: crm.sales.v1.SalesService.GetOperation:output_type -> google.longrunning.Operation
+	122, // 188: crm.sales.v1.SalesService.CancelOperation:output_type -> google.longrunning.Operation
+	123, // 189: crm.sales.v1.SalesService.ListOperations:output_type -> google.longrunning.ListOperationsResponse
+	97,  // 190: crm.sales.v1.SalesService.ExportOrders:output_type -> crm.sales.v1.ExportOrdersResponse
+	142, // [142:191] is the sub-list for method output_type
+	93,  // [93:142] is the sub-list for method input_type
+	93,  // [93:93] is the sub-list for extension type_name
+	93,  // [93:93] is the sub-list for extension extendee
+	0,   // [0:93] is the sub-list for field type_name
 }
 
 func init() { file_crm_sales_v1_sales_service_proto_init() }
