@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/telemetry"
 	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -157,9 +158,14 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := ready(r.Context()); err != nil {
-			// The public port says no more than that; the admin port's /readyz says why.
+			// The public port says why only for the store's state, which an operator must act on
+			// and which tells nothing of the network; the admin port's /readyz says why for all.
 			w.Header().Set("Retry-After", retryAfterSeconds)
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			msg := "not ready"
+			if errors.Is(err, keyspace.ErrNotInitialized) || errors.Is(err, keyspace.ErrPartitionMismatch) {
+				msg += ": " + err.Error()
+			}
+			http.Error(w, msg, http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/crmcycle/crm/gateway"
+	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/servicetest"
 	"github.com/crmcycle/crm/pkg/telemetry"
 )
@@ -70,5 +72,34 @@ func TestNotReadyWhileTheCheckFails(t *testing.T) {
 		rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("/readyz while the check fails: %d %q (Retry-After %q), want 503 with Retry-After, without the cause",
 			rec.Code, rec.Body, rec.Header().Get("Retry-After"))
+	}
+}
+
+// TestNotReadySaysWhyForTheStore: an uninitialized store, or one initialized with another partition
+// count, is what an operator must act on, so the public /readyz says it and what to run.
+func TestNotReadySaysWhyForTheStore(t *testing.T) {
+	conn, err := grpc.NewClient("127.0.0.1:1", grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	tel := telemetry.ForTest(sdktrace.NewTracerProvider(), metricnoop.NewMeterProvider())
+	for _, cause := range []error{
+		fmt.Errorf("%w; run: crm admin redis init --partitions 16", keyspace.ErrNotInitialized),
+		&keyspace.MismatchError{Recorded: 8, Configured: 16, Running: true},
+	} {
+		h, err := gateway.New(t.Context(), gateway.Config{MaxBodyBytes: 1 << 10},
+			gateway.Backends{Marketing: conn, Sales: conn, Product: conn, Support: conn}, tel,
+			func(context.Context) error { return cause })
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), cause.Error()) ||
+			!strings.Contains(rec.Body.String(), "crm admin redis init --partitions 16") || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("/readyz while %v: %d %q (Retry-After %q), want 503 with Retry-After saying why",
+				cause, rec.Code, rec.Body, rec.Header().Get("Retry-After"))
+		}
 	}
 }

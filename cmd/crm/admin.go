@@ -28,7 +28,7 @@ const adminUsage = `usage:
   crm admin key list --tenant ID
   crm admin key revoke --tenant ID --key KEY_ID
   crm admin key rotate --tenant ID --key KEY_ID [--overlap DURATION]
-  crm admin redis init [--partitions N]
+  crm admin redis init [--partitions N] [--force]
   crm admin events lag --producer SERVICE
   crm admin events dlq list --producer SERVICE --group SERVICE [--limit N]
   crm admin events dlq replay --producer SERVICE --group SERVICE [REF...]   (no REF: all)
@@ -40,13 +40,16 @@ A dead letter's REF is "<partition>/<entry id>", as dlq list prints it. Replayed
 their stream; groups that handled them before skip them by event id.
 redis init records the partition count and every partition's marker: on a new Redis (a process's
 first start does it too), or after Redis lost its data while the services ran, which they answer
-with 503 STORE_NOT_INITIALIZED on every write until it is run.
+with 503 STORE_NOT_INITIALIZED on every write (and /readyz 503) until it is run. --partitions must
+be the count the processes run with (their --partitions, default 16); a Redis that records another
+count is refused, unless --force, which records the new count in every marker: only to repair an
+init run with the wrong count.
 Every command needs --redis-url (or REDIS_URL). crm admin --help lists each command's flags.
 `
 
 // adminFlags are the flags each command takes, beside the Redis connection's.
 var adminFlags = map[string][]string{
-	"redis init":        {"partitions"},
+	"redis init":        {"partitions", "force"},
 	"tenant create":     {"id", "name"},
 	"key create":        {"tenant", "scopes", "name", "expire-in"},
 	"key list":          {"tenant"},
@@ -69,6 +72,7 @@ type adminOptions struct {
 	producer, group               string
 	limit                         int
 	expireIn, overlap             time.Duration
+	force                         bool
 }
 
 func (o *adminOptions) register(fs *flag.FlagSet) {
@@ -83,6 +87,7 @@ func (o *adminOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.producer, "producer", "", "the service whose event streams to inspect")
 	fs.StringVar(&o.group, "group", "", "the consumer group (the reacting service)")
 	fs.IntVar(&o.limit, "limit", 50, "how many dead letters to list")
+	fs.BoolVar(&o.force, "force", false, "record --partitions even if the store records another count (repairs an init with the wrong count)")
 }
 
 // adminHelp prints every command with its own flags, then the connection flags they share.
@@ -96,7 +101,7 @@ func adminHelp(stdout io.Writer) {
 	printFlag := func(name string) {
 		f := fs.Lookup(name)
 		fmt.Fprintf(stdout, "      --%s", f.Name)
-		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" {
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "false" {
 			fmt.Fprintf(stdout, " (default %s)", f.DefValue)
 		}
 		fmt.Fprintf(stdout, "\n          %s\n", f.Usage)
@@ -161,11 +166,7 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 
 	switch command {
 	case "redis init":
-		if _, err := keyspace.Open(ctx, rdb, redisCfg.Partitions); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "redis initialized: %d partitions, every partition marked\n", redisCfg.Partitions)
-		return nil
+		return redisInit(ctx, rdb, redisCfg.Partitions, o.force, stdout)
 	case "tenant create":
 		if *name == "" {
 			return errors.New("admin: --name is required")
@@ -222,6 +223,34 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "purged %d dead letters\n", n)
 		return err
 	}
+}
+
+// redisInit records the partition count. A different count than the store's is refused unless
+// forced: the processes running with the store's count would be stranded.
+func redisInit(ctx context.Context, rdb redis.UniversalClient, partitions int, force bool, stdout io.Writer) error {
+	if force {
+		old, err := keyspace.Reinit(ctx, rdb, partitions)
+		if err != nil {
+			return err
+		}
+		if old != 0 && old != partitions {
+			fmt.Fprintf(stdout, "redis re-initialized: %d partitions (was %d), every partition marked; processes must run with --partitions %d\n", partitions, old, partitions)
+			return nil
+		}
+		fmt.Fprintf(stdout, "redis initialized: %d partitions, every partition marked\n", partitions)
+		return nil
+	}
+	if _, err := keyspace.Open(ctx, rdb, partitions); err != nil {
+		if m := (*keyspace.MismatchError)(nil); errors.As(err, &m) {
+			return fmt.Errorf("admin: this Redis is initialized for %d partitions, not %d: nothing changed. "+
+				"Run init with the count the processes run with (their --partitions or CRM_PARTITIONS, default 16); "+
+				"if %d was recorded by mistake, add --force to record %d in every partition: %w",
+				m.Recorded, m.Configured, m.Recorded, m.Configured, keyspace.ErrPartitionMismatch)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "redis initialized: %d partitions, every partition marked\n", partitions)
+	return nil
 }
 
 func isRedisFlag(name string) bool {

@@ -15,6 +15,7 @@ import (
 
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/crmcycle/crm/pkg/auth"
@@ -136,9 +137,11 @@ func TestAdminEventsLagAndDeadLetters(t *testing.T) {
 // TestLostRedisDataRefusesWritesUntilInit: when Redis loses a partition's data while the process
 // serves it (here its marker is deleted, as a restart without persistence or a flush would), a
 // write into that partition is 503 with Retry-After and writes nothing, until `crm admin redis
-// init` re-initializes it; reads are not refused.
+// init` re-initializes it; reads are not refused, and /readyz is 503 meanwhile.
 func TestLostRedisDataRefusesWritesUntilInit(t *testing.T) {
 	sys := startSystem(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	tenant, key := sys.newKey(t, "", "marketing.read", "marketing.write")
 	if r := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"before@example.com"}`)); r.status != http.StatusOK {
 		t.Fatalf("capture: %d %s", r.status, r.body)
@@ -162,12 +165,51 @@ func TestLostRedisDataRefusesWritesUntilInit(t *testing.T) {
 		strings.Contains(string(r.body), "lost@example.com") {
 		t.Fatalf("the refused capture is listed, or the list failed: %d %s", r.status, r.body)
 	}
+	// Readiness says so, and what to run, on the public port too (a probe takes the process out of
+	// rotation rather than let it answer writes 503).
+	initCmd := "crm admin redis init --partitions " + strconv.Itoa(space.Partitions())
+	if r := sys.do(t, http.MethodGet, "/readyz", "", nil); r.status != http.StatusServiceUnavailable ||
+		!strings.Contains(string(r.body), "not initialized") || !strings.Contains(string(r.body), initCmd) {
+		t.Fatalf("/readyz after the data loss: %d %s, want 503 saying the store is not initialized and %q", r.status, r.body, initCmd)
+	}
+	health, err := healthpb.NewHealthClient(sys.grpc).Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitHealth(t, health, healthpb.HealthCheckResponse_NOT_SERVING)
+	// An init with another count than the store's is refused and changes nothing.
+	other := strconv.Itoa(space.Partitions() / 2)
+	if out, err := crmCommand(t, "admin", "redis", "init", "--partitions", other); !errors.Is(err, keyspace.ErrPartitionMismatch) ||
+		!strings.Contains(err.Error(), "--force") {
+		t.Fatalf("redis init --partitions %s on a store of %d: %v %q, want a refusal naming --force", other, space.Partitions(), err, out)
+	}
+	if n, err := sys.rdb.Exists(context.Background(), marker).Result(); err != nil || n != 0 {
+		t.Fatalf("the refused init marked the partition: %d %v", n, err)
+	}
 	out, err := crmCommand(t, "admin", "redis", "init", "--partitions", strconv.Itoa(space.Partitions()))
 	if err != nil || !strings.Contains(out, "redis initialized") {
 		t.Fatalf("redis init: %v %q", err, out)
 	}
+	if r := sys.do(t, http.MethodGet, "/readyz", "", nil); r.status != http.StatusOK {
+		t.Fatalf("/readyz after redis init: %d %s", r.status, r.body)
+	}
+	waitHealth(t, health, healthpb.HealthCheckResponse_SERVING)
 	if r := sys.do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"after@example.com"}`)); r.status != http.StatusOK {
 		t.Fatalf("capture after redis init: %d %s", r.status, r.body)
+	}
+}
+
+// waitHealth reads a gRPC health stream until it reports want (the test's deadline bounds it).
+func waitHealth(t *testing.T, stream healthpb.Health_WatchClient, want healthpb.HealthCheckResponse_ServingStatus) {
+	t.Helper()
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("health Watch: got %v while waiting for %v", err, want)
+		}
+		if resp.GetStatus() == want {
+			return
+		}
 	}
 }
 

@@ -112,7 +112,7 @@ func (p *process) initGRPCServer(ctx context.Context) (service, error) {
 	p.clients.Admit(pass)
 	authn := auth.NewAuthenticator(auth.NewStore(p.rdb), authCacheTTL)
 	srv, err := grpcserver.New(p.cfg.GRPC, grpcserver.Deps{
-		Logger: p.logger, Telemetry: p.tel, Redis: p.rdb,
+		Logger: p.logger, Telemetry: p.tel, Redis: p.rdb, Ready: p.ready,
 		Authenticator: authn,
 		RateLimiter:   ratelimit.New(p.rdb, p.cfg.RateLimit, pass, p.tel.MeterProvider, p.logger),
 		Idempotency:   idempotency.New(p.rdb, p.keys, idempotency.Config{}),

@@ -128,8 +128,10 @@ func (p *process) dial(service string) (*grpc.ClientConn, error) {
 	return p.clients.Conn(*addr)
 }
 
-// ready is the readiness check of the admin endpoint and the gateway: Redis answers.
-func (p *process) ready(ctx context.Context) error { return p.rdb.Ping(ctx).Err() }
+// ready is the readiness check of the admin endpoint and the gateway: Redis answers, and it is
+// initialized with this process's partition count. The markers' read is the probe's one round trip,
+// where a ping was.
+func (p *process) ready(ctx context.Context) error { return p.keys.Check(ctx, p.rdb) }
 
 // dialable turns a listen address such as "[::]:9090" into one a client can dial.
 func dialable(addr string) string {

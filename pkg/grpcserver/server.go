@@ -101,8 +101,11 @@ type Deps struct {
 	Logger        *slog.Logger
 	Telemetry     *telemetry.Telemetry
 	Authenticator Authenticator
-	// Redis is pinged for health.
+	// Redis is pinged for health, unless Ready is set.
 	Redis redis.UniversalClient
+	// Ready, when set, is the health check instead of the ping: crm's also says NOT_SERVING while
+	// the store is not initialized (keyspace.Space.Check).
+	Ready func(context.Context) error
 	// RateLimiter, when set, limits calls per API key.
 	RateLimiter *ratelimit.Limiter
 	// Idempotency, when set, gives mutating calls Idempotency-Key semantics.
@@ -227,7 +230,7 @@ func (s *Server) watchRedis(ctx context.Context) {
 	last := healthpb.HealthCheckResponse_UNKNOWN
 	for {
 		pingCtx, cancel := context.WithTimeout(ctx, s.cfg.HealthInterval)
-		err := s.deps.Redis.Ping(pingCtx).Err()
+		err := s.ready(pingCtx)
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -238,7 +241,7 @@ func (s *Server) watchRedis(ctx context.Context) {
 		}
 		if status != last {
 			if err != nil {
-				s.deps.Logger.Warn("health: Redis does not answer", "error", err)
+				s.deps.Logger.Warn("health: not serving", "error", err)
 			}
 			s.health.SetServingStatus("", status)
 			for _, name := range s.services {
@@ -252,6 +255,13 @@ func (s *Server) watchRedis(ctx context.Context) {
 		case <-ticker.C:
 		}
 	}
+}
+
+func (s *Server) ready(ctx context.Context) error {
+	if s.deps.Ready != nil {
+		return s.deps.Ready(ctx)
+	}
+	return s.deps.Redis.Ping(ctx).Err()
 }
 
 // mutating reports whether a method changes state: the ones that need a write scope.

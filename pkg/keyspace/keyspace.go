@@ -40,13 +40,81 @@ func Open(ctx context.Context, rdb redis.UniversalClient, partitions int) (*Spac
 		return nil, fmt.Errorf("keyspace: read partition count: %w", err)
 	}
 	if recorded != partitions {
-		return nil, fmt.Errorf("keyspace: this Redis holds data for %d partitions, configured %d: %w",
-			recorded, partitions, ErrPartitionMismatch)
+		return nil, &MismatchError{Recorded: recorded, Configured: partitions}
 	}
 	if err := markPartitions(ctx, rdb, partitions); err != nil {
 		return nil, err
 	}
 	return &Space{partitions: partitions}, nil
+}
+
+// Reinit records partitions as the count and in every partition's marker, whatever count the
+// store held: the repair of an init run with the wrong count after a data loss (the running
+// processes then see their own count again). Markers of partitions past the new count are removed.
+// It returns the count recorded before, 0 for none.
+func Reinit(ctx context.Context, rdb redis.UniversalClient, partitions int) (int, error) {
+	if partitions < 1 || partitions > 16384 {
+		return 0, fmt.Errorf("keyspace: partitions must be in [1, 16384], got %d", partitions)
+	}
+	old, err := rdb.Get(ctx, PartitionsKey).Int()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, fmt.Errorf("keyspace: read partition count: %w", err)
+	}
+	_, err = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, PartitionsKey, partitions, 0)
+		for n := range max(partitions, old) {
+			if n < partitions {
+				p.Set(ctx, MarkerKey("p"+strconv.Itoa(n)), partitions, 0)
+			} else {
+				p.Del(ctx, MarkerKey("p"+strconv.Itoa(n)))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("keyspace: record partition count: %w", err)
+	}
+	return old, nil
+}
+
+// Check reports whether the store is initialized for this space: the recorded count and every
+// partition's marker hold this space's count. It is one pipelined read (on a cluster, one per
+// master, in parallel), for readiness probes: a store that lost its data answers every write 503
+// until it is re-initialized, and one initialized with another count strands the writes of the
+// partitions it lacks. The error is ErrNotInitialized or a *MismatchError, with what to run.
+func (s *Space) Check(ctx context.Context, rdb redis.UniversalClient) error {
+	cmds, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Get(ctx, PartitionsKey)
+		for n := range s.partitions {
+			p.Get(ctx, MarkerKey("p"+strconv.Itoa(n)))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	var missing []string
+	for i, c := range cmds {
+		n, err := c.(*redis.StringCmd).Int()
+		switch {
+		case errors.Is(err, redis.Nil) && i == 0:
+			missing = append(missing, PartitionsKey)
+		case errors.Is(err, redis.Nil):
+			missing = append(missing, "p"+strconv.Itoa(i-1))
+		case err != nil:
+			return fmt.Errorf("keyspace: read partition markers: %w", err)
+		case n != s.partitions:
+			return &MismatchError{Recorded: n, Configured: s.partitions, Running: true}
+		}
+	}
+	if len(missing) > 0 {
+		if len(missing) > 4 {
+			missing = append(missing[:4], "...")
+		}
+		return fmt.Errorf("%w (no %s: Redis lost its data); writes answer 503 STORE_NOT_INITIALIZED until an operator runs: crm admin redis init --partitions %d",
+			ErrNotInitialized, strings.Join(missing, ", "), s.partitions)
+	}
+	return nil
 }
 
 // MarkerKey is the marker of the partition whose hash tag is tag ("p3"): it holds the partition
@@ -90,6 +158,32 @@ func Load(ctx context.Context, rdb redis.UniversalClient) (*Space, error) {
 
 // ErrPartitionMismatch means the configured partition count differs from the recorded one.
 var ErrPartitionMismatch = errors.New("partition count mismatch")
+
+// ErrNotInitialized means the store has lost its partition count or a partition's marker.
+var ErrNotInitialized = errors.New("the store is not initialized")
+
+// MismatchError is a partition count that differs from the store's; it is ErrPartitionMismatch.
+type MismatchError struct {
+	Recorded, Configured int
+	// Running is set for a process that already runs with its count (the store was re-initialized
+	// under it), unset for one that is starting.
+	Running bool
+}
+
+func (e *MismatchError) Error() string {
+	if e.Running {
+		// The processes ran with their count until an init recorded another: the init was wrong.
+		return fmt.Sprintf("partition count mismatch: the store is initialized for %d partitions, this process runs with %d; "+
+			"its writes into partitions the store lacks answer 503. If %d was recorded by mistake, run: crm admin redis init --partitions %d --force",
+			e.Recorded, e.Configured, e.Recorded, e.Configured)
+	}
+	return fmt.Sprintf("partition count mismatch: this Redis is initialized for %d partitions, configured %d. "+
+		"Start with --partitions %d (CRM_PARTITIONS), or, only if %d was recorded by mistake (crm admin redis init with the wrong --partitions after a data loss), "+
+		"run: crm admin redis init --partitions %d --force",
+		e.Recorded, e.Configured, e.Recorded, e.Recorded, e.Configured)
+}
+
+func (e *MismatchError) Is(target error) bool { return target == ErrPartitionMismatch }
 
 // Partitions is the number of partitions.
 func (s *Space) Partitions() int { return s.partitions }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -215,5 +216,89 @@ func TestScopesOfDifferentTenantsDoNotCollide(t *testing.T) {
 	c := s.Scope("sales", "acme").Key("lead", "1")
 	if a == b || a == c || b == c {
 		t.Errorf("keys of different tenants or services collide: %q %q %q", a, b, c)
+	}
+}
+
+// TestCheck follows a store through a data loss and an init with the wrong count: Check, what
+// readiness probes ask, says which and what to run, and Reinit repairs the wrong count.
+func TestCheck(t *testing.T) {
+	ctx := context.Background()
+	rdb := dbClient(t, 12)
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := keyspace.Open(ctx, rdb, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(ctx, rdb); err != nil {
+		t.Fatalf("Check of an initialized store: %v", err)
+	}
+	wantErr := func(step string, want error, texts ...string) {
+		t.Helper()
+		err := s.Check(ctx, rdb)
+		if !errors.Is(err, want) {
+			t.Fatalf("%s: Check got %v, want %v", step, err, want)
+		}
+		for _, text := range texts {
+			if !strings.Contains(err.Error(), text) {
+				t.Errorf("%s: Check's error %q does not say %q", step, err, text)
+			}
+		}
+	}
+
+	// One partition's data lost (one cluster master, say): the others are no help.
+	if err := rdb.Del(ctx, keyspace.MarkerKey("p3")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	wantErr("a partition's marker lost", keyspace.ErrNotInitialized, "p3", "crm admin redis init --partitions 16")
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	wantErr("all of it lost", keyspace.ErrNotInitialized, keyspace.PartitionsKey, "crm admin redis init --partitions 16")
+
+	// The operator initializes it with 8 (a plain init on the empty store succeeds: nothing says
+	// what the processes run with), which leaves this process's partitions 8-15 unmarked.
+	if _, err := keyspace.Open(ctx, rdb, 8); err != nil {
+		t.Fatal(err)
+	}
+	wantErr("initialized with 8", keyspace.ErrPartitionMismatch, "initialized for 8 partitions", "runs with 16",
+		"crm admin redis init --partitions 16 --force")
+	var m *keyspace.MismatchError
+	if err := s.Check(ctx, rdb); !errors.As(err, &m) || m.Recorded != 8 || m.Configured != 16 {
+		t.Errorf("Check after an init with 8: got %#v, want Recorded 8, Configured 16", m)
+	}
+	// A plain init with 16 is refused now; the forced one repairs it.
+	if _, err := keyspace.Open(ctx, rdb, 16); !errors.Is(err, keyspace.ErrPartitionMismatch) {
+		t.Fatalf("Open(16) on a store initialized with 8: got %v, want %v", err, keyspace.ErrPartitionMismatch)
+	}
+	if old, err := keyspace.Reinit(ctx, rdb, 16); err != nil || old != 8 {
+		t.Fatalf("Reinit(16): got %d, %v, want 8, nil", old, err)
+	}
+	if err := s.Check(ctx, rdb); err != nil {
+		t.Fatalf("Check after Reinit(16): %v", err)
+	}
+
+	// Forced down to 4: the markers of partitions 4-15 go, so no writer of 16 writes there.
+	if old, err := keyspace.Reinit(ctx, rdb, 4); err != nil || old != 16 {
+		t.Fatalf("Reinit(4): got %d, %v, want 16, nil", old, err)
+	}
+	for p, want := range map[string]int64{"p3": 1, "p4": 0, "p15": 0} {
+		if n, err := rdb.Exists(ctx, keyspace.MarkerKey(p)).Result(); err != nil || n != want {
+			t.Errorf("marker of %s after Reinit(4): exists %d (%v), want %d", p, n, err, want)
+		}
+	}
+	if s4, err := keyspace.Open(ctx, rdb, 4); err != nil || s4.Check(ctx, rdb) != nil {
+		t.Errorf("Open(4) after Reinit(4): %v", err)
+	}
+}
+
+func TestCheckRedisDown(t *testing.T) {
+	s := openSpace(t)
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	t.Cleanup(func() { _ = down.Close() })
+	err := s.Check(context.Background(), down)
+	if err == nil || errors.Is(err, keyspace.ErrNotInitialized) || errors.Is(err, keyspace.ErrPartitionMismatch) {
+		t.Errorf("Check with Redis down: got %v, want the connection's error", err)
 	}
 }
