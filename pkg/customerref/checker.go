@@ -22,10 +22,11 @@ var (
 	// (503 with Retry-After), since writing about an unchecked customer is what integrity forbids.
 	ErrUnavailable = apierr.New(apierr.Unavailable, "CUSTOMER_REGISTRY_UNAVAILABLE",
 		"the customer could not be checked: marketing's identity registry is unavailable; retry")
-	// ErrDenied is the caller's key lacking marketing.read: the check reads the registry with the
-	// caller's own credential, as every call between services does.
+	// ErrDenied is the caller's key lacking marketing.read: the check (of a write, or of a read
+	// about a customer the service has no record of) reads the registry with the caller's own
+	// credential, as every call between services does.
 	ErrDenied = apierr.New(apierr.PermissionDenied, "MISSING_SCOPE",
-		"a write about a customer checks them in marketing's identity registry: the API key needs the marketing.read scope")
+		"the customer is checked in marketing's identity registry with the caller's key: the API key needs the marketing.read scope")
 )
 
 // Defaults of a Checker's memory of positive answers.

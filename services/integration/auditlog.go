@@ -2,8 +2,11 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/customerref"
 	"github.com/crmcycle/crm/pkg/filter"
 	"github.com/crmcycle/crm/pkg/page"
 	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
@@ -14,10 +17,19 @@ import (
 // an index of time-ordered event ids, so a page costs O(page) whatever the history's size.
 type History struct {
 	store *redisstore.Store
+	known Known
+}
+
+// Known tells whether the tenant has a customer: marketing's identity registry
+// (customerref.Checker), asked only about a timeline integration has recorded nothing in.
+type Known interface {
+	Check(ctx context.Context, tenant, customer, field string) error
 }
 
 // NewHistory returns the history reads.
-func NewHistory(store *redisstore.Store) *History { return &History{store: store} }
+func NewHistory(store *redisstore.Store, known Known) *History {
+	return &History{store: store, known: known}
+}
 
 // auditList is what ListAuditEntries serves: one index per field, each alone or with a time range.
 var auditList = filter.List{
@@ -82,8 +94,25 @@ func (h *History) Audit(ctx context.Context, tenant string, q AuditQuery, req pa
 }
 
 // Timeline reads a page of a customer's timeline, newest first; a merged customer reads its
-// survivor's.
+// survivor's. An id the tenant has no customer for is customerref's NotFound, as the other reads
+// of a customer answer. A timeline with entries is its own proof (also an erased customer's, whose
+// entries are kept without personal data, the erasure last); only an empty first page asks
+// marketing's registry, so a customer registered a moment ago, whose first events integration has
+// not recorded yet, reads an empty timeline, not a 404.
 func (h *History) Timeline(ctx context.Context, tenant, customer string, req page.Request) (page.Page[*integrationv1.TimelineEntry], error) {
+	p, err := h.timeline(ctx, tenant, customer, req)
+	if err != nil || len(p.Items) > 0 || req.After != "" {
+		return p, err
+	}
+	err = h.known.Check(ctx, tenant, customer, "customer_id")
+	if m, ok := apierr.As(err); ok && errors.Is(err, customerref.ErrMerged) {
+		// Merged before integration recorded the merge: the survivor's timeline, as after it.
+		return h.timeline(ctx, tenant, m.Metadata["merged_into"], req)
+	}
+	return p, err
+}
+
+func (h *History) timeline(ctx context.Context, tenant, customer string, req page.Request) (page.Page[*integrationv1.TimelineEntry], error) {
 	survivor, err := h.store.Survivor(ctx, tenant, customer)
 	if err != nil {
 		return page.Page[*integrationv1.TimelineEntry]{}, err

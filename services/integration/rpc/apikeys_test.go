@@ -20,7 +20,7 @@ func TestApiKeysOverGRPC(t *testing.T) {
 	c, ctx := s.client()
 
 	created, err := c.CreateApiKey(ctx, &integrationv1.CreateApiKeyRequest{ApiKey: &integrationv1.ApiKey{
-		DisplayName: "billing", Scopes: []string{"sales.read", "integration.read"}, ExpireTime: timestamppb.New(time.Now().Add(time.Hour))}})
+		DisplayName: "billing", Scopes: []string{"sales.read", "integration.read", "marketing.read"}, ExpireTime: timestamppb.New(time.Now().Add(time.Hour))}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,8 +30,9 @@ func TestApiKeysOverGRPC(t *testing.T) {
 	limited := servicetest.WithKey(context.Background(), created.GetSecret())
 
 	// The new key can read what its scopes allow and nothing more: no admin routes, and the keys it
-	// would create must be within its own scopes.
-	if _, err := c.ListTimeline(limited, &integrationv1.ListTimelineRequest{CustomerId: "c-1"}); err != nil {
+	// would create must be within its own scopes. (An empty timeline checks the customer in
+	// marketing's registry with the caller's key: marketing.read.)
+	if _, err := c.ListTimeline(limited, &integrationv1.ListTimelineRequest{CustomerId: "0192f3a0-0000-7000-8000-00000000c001"}); err != nil {
 		t.Errorf("ListTimeline with integration.read: %v", err)
 	}
 	for name, call := range map[string]func() error{

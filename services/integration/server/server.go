@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/customerref"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/platform"
 	"github.com/crmcycle/crm/services/integration"
@@ -33,6 +34,7 @@ type Service struct {
 	rpc        *rpc.Server
 	recorder   *integration.Recorder
 	dispatcher *integration.Dispatcher
+	known      *customerref.Checker
 	deps       platform.Deps
 }
 
@@ -54,15 +56,17 @@ func New(cfg Config, deps platform.Deps) (*Service, error) {
 	dispatcher := integration.NewDispatcher(cfg.Webhooks, store, endpoints, deps.Logger, deps.Now, deps.Telemetry.MeterProvider)
 	endpoints.Attach(dispatcher)
 	settings := integration.NewSettings(store, publisher, deps.Now)
+	known := customerref.NewChecker(func() (*grpc.ClientConn, error) { return deps.Dial("marketing") }, customerref.DefaultSize, customerref.DefaultTTL)
 	return &Service{
 		rpc: rpc.New(rpc.UseCases{
-			History:   integration.NewHistory(store),
+			History:   integration.NewHistory(store, known),
 			Endpoints: endpoints,
 			ApiKeys:   integration.NewApiKeys(auth.NewStore(deps.Redis), store, publisher, deps.Now),
 			Settings:  settings,
 		}, deps.PageTokens),
 		recorder:   integration.NewRecorder(store, settings, dispatcher, deps.Now),
 		dispatcher: dispatcher,
+		known:      known,
 		deps:       deps,
 	}, nil
 }
@@ -84,6 +88,7 @@ const RetentionSweep = 10 * time.Minute
 func (s *Service) RunBackground(ctx context.Context) error {
 	var g errgroup.Group
 	g.Go(func() error { return s.dispatcher.Run(ctx) })
+	g.Go(func() error { return s.known.Run(ctx, s.deps.Redis) })
 	g.Go(func() error {
 		platform.EveryPartition(ctx, s.deps, "integration.retention", RetentionSweep, func(ctx context.Context, p int) error {
 			if _, err := s.recorder.TrimHistory(ctx, p); err != nil {

@@ -49,7 +49,9 @@ type IntegrationServiceClient interface {
 	// Lists the audit log, newest first: who changed what, when, with which key and request.
 	ListAuditEntries(ctx context.Context, in *ListAuditEntriesRequest, opts ...grpc.CallOption) (*ListAuditEntriesResponse, error)
 	// Lists every event about a customer, across services, newest first. A merged customer's
-	// events follow it to the survivor; the merged id reads the survivor's timeline.
+	// events follow it to the survivor; the merged id reads the survivor's timeline. A customer the
+	// tenant does not have is NOT_FOUND (CUSTOMER_NOT_FOUND); a known customer with no event
+	// recorded yet reads an empty list; an erased customer's entries stay (no personal data).
 	ListTimeline(ctx context.Context, in *ListTimelineRequest, opts ...grpc.CallOption) (*ListTimelineResponse, error)
 	// Creates an API key with a subset of the calling key's scopes; the secret is in this response
 	// only.
@@ -276,7 +278,9 @@ type IntegrationServiceServer interface {
 	// Lists the audit log, newest first: who changed what, when, with which key and request.
 	ListAuditEntries(context.Context, *ListAuditEntriesRequest) (*ListAuditEntriesResponse, error)
 	// Lists every event about a customer, across services, newest first. A merged customer's
-	// events follow it to the survivor; the merged id reads the survivor's timeline.
+	// events follow it to the survivor; the merged id reads the survivor's timeline. A customer the
+	// tenant does not have is NOT_FOUND (CUSTOMER_NOT_FOUND); a known customer with no event
+	// recorded yet reads an empty list; an erased customer's entries stay (no personal data).
 	ListTimeline(context.Context, *ListTimelineRequest) (*ListTimelineResponse, error)
 	// Creates an API key with a subset of the calling key's scopes; the secret is in this response
 	// only.
