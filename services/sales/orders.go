@@ -17,8 +17,17 @@ import (
 
 // Errors of the order use cases.
 var (
-	ErrOrderNotFound   = apierr.New(apierr.NotFound, "ORDER_NOT_FOUND", "order not found")
-	ErrUnknownCustomer = apierr.Invalid("order.customer_id", "no contact has this customer id")
+	ErrOrderNotFound = apierr.New(apierr.NotFound, "ORDER_NOT_FOUND", "order not found")
+	// ErrNoContact is an order for a customer marketing knows but sales has no contact of (an
+	// imported SUSPECT, a lead never converted): who buys, for which account, is sales' to decide
+	// (DESIGN §5: conversion creates the account and contact), so the order is refused with what to
+	// do, not made up from the registry.
+	ErrNoContact = &apierr.Error{
+		Kind: apierr.FailedPrecondition, Reason: "CUSTOMER_HAS_NO_CONTACT",
+		Message: "the customer has no sales contact: convert their lead (POST /v1/leads/{id}:convert) or create a contact with their e-mail (POST /v1/contacts), then order",
+		Fields: []apierr.FieldViolation{{Field: "order.customer_id",
+			Description: "no sales contact has this customer id: convert the customer's lead or create their contact first"}},
+	}
 )
 
 // OrderStore persists orders.
@@ -46,21 +55,21 @@ func NewOrders(env Env, pricer Pricer) *Orders { return &Orders{Env: env, pricer
 // Create places a direct order (a repeat purchase) for a known customer, its lines priced by the
 // product service now; it is attributed to the campaign the customer's lead came from. The
 // customer must be in marketing's registry, unmerged (404 or CUSTOMER_MERGED otherwise), and have
-// a contact.
+// a contact (ErrNoContact otherwise).
 func (o *Orders) Create(ctx context.Context, tenant string, in *Order) (*Order, error) {
 	if err := o.Known.Check(ctx, tenant, in.GetCustomerId(), "order.customer_id"); err != nil {
 		return nil, err
 	}
 	contactID, err := o.Store.ContactOfCustomer(ctx, tenant, in.GetCustomerId())
 	if errors.Is(err, ErrContactNotFound) {
-		return nil, ErrUnknownCustomer
+		return nil, ErrNoContact
 	}
 	if err != nil {
 		return nil, err
 	}
 	contact, err := o.Store.GetContact(ctx, tenant, contactID)
 	if errors.Is(err, ErrContactNotFound) {
-		return nil, ErrUnknownCustomer
+		return nil, ErrNoContact
 	}
 	if err != nil {
 		return nil, err

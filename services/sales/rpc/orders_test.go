@@ -5,13 +5,18 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
 func TestDirectOrdersOverREST(t *testing.T) {
@@ -124,4 +129,52 @@ func TestActivitiesOverREST(t *testing.T) {
 	}
 	sys.Fails(t, http.MethodGet, "/v1/activities/0190a0c1-0000-7000-8000-000000000000", key, "", http.StatusNotFound, "NOT_FOUND")
 	sys.Fails(t, http.MethodGet, "/v1/owners/not%20ok/overdueTasks", key, "", http.StatusBadRequest, "INVALID_ARGUMENT")
+}
+
+// TestOrderForACustomerWithoutContact: marketing knows the person (a lead captured and never
+// converted) but sales has no contact of theirs: the order is 400 FAILED_PRECONDITION
+// CUSTOMER_HAS_NO_CONTACT naming the customer field and what to do, over REST and gRPC, and
+// writes nothing; once the lead is converted the same order is placed.
+func TestOrderForACustomerWithoutContact(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
+	product := sys.catalog.add(tenant, "NOCONTACT", "No contact", productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME)
+	lead := sys.leads.add(tenant, &marketingv1.Lead{Email: "lead.only@example.com"})
+	body := fmt.Sprintf(`{"customerId":%q,"lines":[{"productId":%q,"quantity":1}]}`, lead.GetCustomerId(), product)
+
+	r := sys.Do(t, http.MethodPost, "/v1/orders", key, []byte(body))
+	if r.Status != http.StatusBadRequest || r.ErrorStatus(t) != "FAILED_PRECONDITION" ||
+		!slices.Equal(r.FieldViolations(t), []string{"order.customerId"}) ||
+		!strings.Contains(string(r.Body), "CUSTOMER_HAS_NO_CONTACT") || !strings.Contains(string(r.Body), ":convert") {
+		t.Fatalf("REST order for a customer without contact: %d %s, want 400 FAILED_PRECONDITION CUSTOMER_HAS_NO_CONTACT naming order.customerId and :convert",
+			r.Status, r.Body)
+	}
+	c, ctx := sys.sales(key)
+	_, err := c.CreateOrder(ctx, &salesv1.CreateOrderRequest{Order: &salesv1.Order{CustomerId: lead.GetCustomerId(),
+		Lines: []*salesv1.OrderLine{{ProductId: product, Quantity: 1}}}})
+	st := status.Convert(err)
+	var reason string
+	var fields []string
+	for _, d := range st.Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			reason = d.GetReason()
+		case *errdetails.BadRequest:
+			for _, v := range d.GetFieldViolations() {
+				fields = append(fields, v.GetField())
+			}
+		}
+	}
+	if st.Code() != codes.FailedPrecondition || reason != "CUSTOMER_HAS_NO_CONTACT" || !slices.Equal(fields, []string{"order.customer_id"}) {
+		t.Fatalf("gRPC order for a customer without contact: %v (reason %q, fields %v), want FailedPrecondition CUSTOMER_HAS_NO_CONTACT on order.customer_id",
+			err, reason, fields)
+	}
+	if n := len(sys.events(t, tenant, "sales.order.placed")); n != 0 {
+		t.Fatalf("%d orders placed by the refused calls, want none", n)
+	}
+
+	sys.OK(t, http.MethodPost, "/v1/leads/"+lead.GetId()+":convert", key, `{}`)
+	if o := sys.OK(t, http.MethodPost, "/v1/orders", key, body); str(o, "customerId") != lead.GetCustomerId() {
+		t.Fatalf("order after the conversion: %v", o)
+	}
 }

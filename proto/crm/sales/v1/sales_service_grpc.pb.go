@@ -131,6 +131,9 @@ type SalesServiceClient interface {
 	// Loses an open opportunity, with a reason.
 	LoseOpportunity(ctx context.Context, in *LoseOpportunityRequest, opts ...grpc.CallOption) (*LoseOpportunityResponse, error)
 	// Places an order directly (a repeat purchase): its lines are priced by the product service now.
+	// The customer needs a sales contact: one marketing knows but sales does not (a lead never
+	// converted) is FAILED_PRECONDITION (CUSTOMER_HAS_NO_CONTACT): convert the lead or create the
+	// contact first.
 	CreateOrder(ctx context.Context, in *CreateOrderRequest, opts ...grpc.CallOption) (*CreateOrderResponse, error)
 	// Gets an order by id.
 	GetOrder(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*GetOrderResponse, error)
@@ -821,6 +824,9 @@ type SalesServiceServer interface {
 	// Loses an open opportunity, with a reason.
 	LoseOpportunity(context.Context, *LoseOpportunityRequest) (*LoseOpportunityResponse, error)
 	// Places an order directly (a repeat purchase): its lines are priced by the product service now.
+	// The customer needs a sales contact: one marketing knows but sales does not (a lead never
+	// converted) is FAILED_PRECONDITION (CUSTOMER_HAS_NO_CONTACT): convert the lead or create the
+	// contact first.
 	CreateOrder(context.Context, *CreateOrderRequest) (*CreateOrderResponse, error)
 	// Gets an order by id.
 	GetOrder(context.Context, *GetOrderRequest) (*GetOrderResponse, error)
