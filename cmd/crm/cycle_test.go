@@ -311,7 +311,7 @@ func TestSalesOrderBecomesSubscription(t *testing.T) {
 
 // TestOnePersonIsOneCustomer: marketing's registry gives a person one customer id whichever
 // service sees them first: a lead then a contact, a contact then a lead (converting attaches to
-// the contact), an import then a capture, the e-mail in another case, a lead's e-mail edit, and
+// the contact), an import then a capture, the e-mail in another case, a lead's or a contact's e-mail edit, and
 // concurrent creates in two services. Sales resolves through marketing inside the contact
 // create's trace.
 func TestOnePersonIsOneCustomer(t *testing.T) {
@@ -369,6 +369,19 @@ func TestOnePersonIsOneCustomer(t *testing.T) {
 	}
 	if c := post("/v1/leads/"+gus["id"].(string)+":convert", `{}`)["contact"].(map[string]any); c["id"] != gusContact["id"] {
 		t.Fatalf("converted to contact %v, want the existing %v", c["id"], gusContact["id"])
+	}
+
+	// A contact's e-mail edit attaches the new e-mail to its customer: a capture with it is that
+	// customer; an e-mail the registry has for another customer is 409 CUSTOMER_EMAIL_EXISTS.
+	hal := post("/v1/contacts", `{"email":"hal@x.example"}`)
+	if r := sys.do(t, http.MethodPatch, "/v1/contacts/"+hal["id"].(string)+"?updateMask=email", key, []byte(`{"email":"Hal@Y.example"}`)); r.status != http.StatusOK {
+		t.Fatalf("contact e-mail edit: %d %s", r.status, r.body)
+	}
+	if halLead := sys.captureLead(t, key, `{"email":"hal@y.example"}`); halLead["customerId"] != hal["customerId"] {
+		t.Fatalf("capture with the contact's new e-mail: customer %v, want the contact's %v", halLead["customerId"], hal["customerId"])
+	}
+	if r := sys.do(t, http.MethodPatch, "/v1/contacts/"+hal["id"].(string)+"?updateMask=email", key, []byte(`{"email":"eve@x.example"}`)); r.status != http.StatusConflict || !strings.Contains(string(r.body), "CUSTOMER_EMAIL_EXISTS") {
+		t.Fatalf("contact e-mail edit to another customer's e-mail: %d %s, want 409 CUSTOMER_EMAIL_EXISTS", r.status, r.body)
 	}
 
 	// The contact create's trace holds marketing's resolution.

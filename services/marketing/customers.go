@@ -27,6 +27,7 @@ var (
 	ErrIdentityConflict = apierr.New(apierr.FailedPrecondition, "CUSTOMER_IDENTITY_CONFLICT",
 		"the e-mail and the external id belong to two customers; merge them")
 	ErrIdentityMissing    = apierr.Invalid("email", "give an e-mail, an external id, or both")
+	ErrAttachEmailOnly    = apierr.Invalid("email", "customer_id attaches an e-mail: give an e-mail and no external id")
 	ErrIdentityContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the customer kept changing concurrently; retry")
 )
 
@@ -85,6 +86,8 @@ type ResolveRequest struct {
 	// Create registers an unknown person and adds the keys a known customer lacks.
 	Create bool
 	Origin marketingv1.CustomerOrigin
+	// CustomerID, when set, is the known customer the e-mail is attached to (see Attach).
+	CustomerID string
 }
 
 // Get returns a customer's identity.
@@ -99,6 +102,9 @@ func (c *Customers) Resolve(ctx context.Context, tenant string, req ResolveReque
 	key, err := identityKey(req)
 	if err != nil {
 		return nil, err
+	}
+	if req.CustomerID != "" {
+		return c.attach(ctx, tenant, req.CustomerID, key)
 	}
 	matches, err := c.store.MatchIdentities(ctx, tenant, []IdentityKey{key})
 	if err != nil {
@@ -115,11 +121,19 @@ func (c *Customers) ResolveMany(ctx context.Context, tenant string, reqs []Resol
 	at := make([]int, 0, len(reqs))
 	for i, req := range reqs {
 		key, err := identityKey(req)
-		if err != nil {
+		if err == nil && req.CustomerID != "" {
+			out[i], err = c.attach(ctx, tenant, req.CustomerID, key)
+		}
+		if _, ok := apierr.As(err); ok {
 			out[i] = itemError(err)
 			continue
 		}
-		keys, at = append(keys, key), append(at, i)
+		if err != nil {
+			return nil, err
+		}
+		if req.CustomerID == "" {
+			keys, at = append(keys, key), append(at, i)
+		}
 	}
 	matches, err := c.store.MatchIdentities(ctx, tenant, keys)
 	if err != nil {
@@ -172,7 +186,52 @@ func identityKey(req ResolveRequest) (IdentityKey, error) {
 	if key.Email == "" && key.ExternalID == "" {
 		return key, ErrIdentityMissing
 	}
+	if req.CustomerID != "" && (key.Email == "" || key.ExternalID != "") {
+		return key, ErrAttachEmailOnly
+	}
 	return key, nil
+}
+
+// attach adds an e-mail to a known customer, or to the survivor they were merged into: a record
+// of theirs (a sales contact) now carries it, so captures, contacts and imports with it find the
+// same person. Their other e-mails stay theirs, as a lead's e-mail edit leaves them. The
+// registry's unique claim decides between attachments and registrations of one e-mail at once:
+// whoever commits first has it, and an e-mail of another customer is refused, naming them.
+func (c *Customers) attach(ctx context.Context, tenant, id string, key IdentityKey) (*marketingv1.ResolvedCustomer, error) {
+	for range captureAttempts {
+		cur, err := c.store.GetCustomer(ctx, tenant, id)
+		for hops := 0; err == nil && cur.GetMergedInto() != "" && hops < captureAttempts; hops++ {
+			cur, err = c.store.GetCustomer(ctx, tenant, cur.GetMergedInto())
+		}
+		if err != nil {
+			return nil, err
+		}
+		out := &marketingv1.ResolvedCustomer{CustomerId: cur.GetId()}
+		if cur.GetId() != id {
+			out.MergedFrom = id
+		}
+		now := c.now().UTC()
+		next, changed := withKeys(cur, key, now)
+		if !changed {
+			return out, nil
+		}
+		_, ev, err := customerEvent(ctx, c.publisher, marketingv1.EventCustomerUpdated, tenant, next, now)
+		if err != nil {
+			return nil, err
+		}
+		err = c.store.PutCustomer(ctx, tenant, CustomerWrite{Customer: next, Prev: cur, Events: [][]byte{ev}})
+		if taken, ok := errors.AsType[*IdentityTakenError](err); ok {
+			return nil, ErrEmailOfAnotherCustomer.With("customer_id", taken.Owner)
+		}
+		if errors.Is(err, ErrStale) {
+			continue // changed meanwhile (another e-mail, a merge, an erasure): read again
+		}
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	return nil, ErrIdentityContention
 }
 
 // resolve finishes one resolution from what the registry said; a write that loses a race is

@@ -22,6 +22,14 @@ var (
 	ErrContactEtag        = apierr.New(apierr.Aborted, "ETAG_MISMATCH", "the contact changed since it was read; read it again and retry")
 	ErrContactEmailExists = apierr.New(apierr.AlreadyExists, "CONTACT_EMAIL_EXISTS", "another contact has this e-mail")
 	ErrInvalidEmail       = apierr.Invalid("contact.email", "must be a plain e-mail address such as ada@example.com")
+	// ErrEmailOfAnotherCustomer refuses an e-mail edit that would give one person's e-mail to
+	// another person's contact; its customer_id names the e-mail's customer.
+	ErrEmailOfAnotherCustomer = apierr.New(apierr.AlreadyExists, "CUSTOMER_EMAIL_EXISTS",
+		"the e-mail belongs to another customer in marketing's identity registry; if they are one person, merge the two customers")
+	// ErrContactCustomerGone is an e-mail edit of a contact whose customer marketing no longer
+	// has: erased, and the contact about to go with them.
+	ErrContactCustomerGone = apierr.New(apierr.NotFound, "CUSTOMER_NOT_FOUND",
+		"the contact's customer is no longer in marketing's identity registry (erased)")
 )
 
 // AccountStore persists accounts.

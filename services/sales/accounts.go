@@ -195,7 +195,10 @@ func (a *Accounts) contactByExternalID(ctx context.Context, tenant string, q Que
 }
 
 // UpdateContact changes the fields named by mask; a stale etag is ABORTED, a taken e-mail
-// ALREADY_EXISTS.
+// ALREADY_EXISTS. A new e-mail joins the contact's customer in marketing's registry before the
+// contact is written, so the registry never lags the contact and one person stays one customer
+// (a capture, a contact or an import with the new e-mail finds them); an e-mail of another
+// customer is refused and nothing is written.
 func (a *Accounts) UpdateContact(ctx context.Context, tenant string, in *Contact, mask *fieldmaskpb.FieldMask) (*Contact, error) {
 	if _, err := uuid.Parse(in.GetId()); err != nil {
 		return nil, apierr.Invalid("contact.id", "must be a contact id (UUID)")
@@ -219,6 +222,11 @@ func (a *Accounts) UpdateContact(ctx context.Context, tenant string, in *Contact
 	if err := protoupdate.Validate(a.Validator, "contact", merged); err != nil {
 		return nil, err
 	}
+	if merged.GetEmail() != existing.GetEmail() {
+		if merged.CustomerId, err = a.attachEmail(ctx, tenant, merged); err != nil {
+			return nil, err
+		}
+	}
 	merged.UpdateTime = timestamppb.New(a.Now().UTC())
 	merged.Etag = etag.Next(existing.GetEtag())
 	event, err := a.contactEvent(ctx, salesv1.EventContactUpdated, tenant, merged)
@@ -232,6 +240,24 @@ func (a *Accounts) UpdateContact(ctx context.Context, tenant string, in *Contact
 		return nil, err
 	}
 	return merged, nil
+}
+
+// attachEmail is the registry's half of a contact's e-mail edit, made before the contact's write:
+// the new e-mail joins the contact's customer (the survivor, if a merge took them in and its
+// reaction has not moved the contact yet). An e-mail another contact has is refused first, as the
+// write would be. If the contact's write then fails (a concurrent edit, the e-mail taken meanwhile)
+// the registry keeps the e-mail for the same person: no second customer, nobody else's e-mail, and
+// an edit tried again finds it there; taking it back could strip an e-mail another record of the
+// person now relies on.
+func (a *Accounts) attachEmail(ctx context.Context, tenant string, c *Contact) (string, error) {
+	holder, err := a.Store.ListContacts(ctx, tenant, Query{Index: Index{Email: c.GetEmail()}, Request: page.Request{Limit: 1}})
+	if err != nil {
+		return "", err
+	}
+	if len(holder.Items) > 0 && holder.Items[0].GetId() != c.GetId() {
+		return "", ErrContactEmailExists.With("existing_id", holder.Items[0].GetId())
+	}
+	return a.Registry.Attach(ctx, c.GetCustomerId(), c.GetEmail())
 }
 
 // DeleteContact removes a contact; its customer id stays on its orders.

@@ -63,6 +63,11 @@ type CustomerRegistry interface {
 	// Resolve returns the customer id of the person with a normalized e-mail, registering a
 	// person marketing does not know; ErrMarketingUnavailable when marketing cannot answer.
 	Resolve(ctx context.Context, email string) (string, error)
+	// Attach adds a normalized e-mail to a known customer (their record now carries it) and
+	// returns the customer, the survivor when they were merged; ErrEmailOfAnotherCustomer (naming
+	// them) when another customer has it, ErrContactCustomerGone when the customer is unknown,
+	// ErrMarketingUnavailable when marketing cannot answer.
+	Attach(ctx context.Context, customer, email string) (string, error)
 	// Find returns the customer id of the person with an external id, "" when marketing knows
 	// none; ErrMarketingUnavailable when marketing cannot answer.
 	Find(ctx context.Context, externalID string) (string, error)

@@ -65,5 +65,6 @@ func (s *Server) MergeCustomers(ctx context.Context, req *marketingv1.MergeCusto
 }
 
 func resolveRequest(r *marketingv1.ResolveCustomerRequest) marketing.ResolveRequest {
-	return marketing.ResolveRequest{Email: r.GetEmail(), ExternalID: r.GetExternalId(), Create: r.GetCreate(), Origin: r.GetOrigin()}
+	return marketing.ResolveRequest{Email: r.GetEmail(), ExternalID: r.GetExternalId(), Create: r.GetCreate(), Origin: r.GetOrigin(),
+		CustomerID: r.GetCustomerId()}
 }

@@ -1,6 +1,7 @@
 package rpc_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -393,5 +394,114 @@ func TestEraseRemovesTheCustomersMarketingRecords(t *testing.T) {
 	}
 	if acct := sys.OK(t, http.MethodGet, loyaltyPath(bystander, ""), key, ""); acct["pointsBalance"] != "100" {
 		t.Errorf("another customer's account after the erase = %v, want 100 points", acct)
+	}
+}
+
+// TestResolveCustomerAttachesAnEmail: customer_id attaches an e-mail to a known customer (what a
+// sales contact's e-mail edit does), so a capture with it is that customer; again changes nothing;
+// an e-mail of another customer is 409 CUSTOMER_EMAIL_EXISTS naming them and writes nothing; an
+// unknown customer is 404, a bad request 400; a merged customer's e-mail joins the survivor; two
+// customers attaching one e-mail at once: one has it, the other is refused.
+func TestResolveCustomerAttachesAnEmail(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	client, ctx := sys.marketing(key)
+	resolve := func(body string) map[string]any {
+		return sys.OK(t, http.MethodPost, "/v1/customers:resolve", key, body)["customer"].(map[string]any)
+	}
+	person := resolve(`{"email":"kim@example.com","create":true,"origin":"CUSTOMER_ORIGIN_CONTACT"}`)["customerId"].(string)
+	other := resolve(`{"email":"lee@example.com","create":true}`)["customerId"].(string)
+
+	// REST: attach, then a capture of the new e-mail is the same customer.
+	if got := resolve(`{"email":" Kim.New@Example.com ","customerId":"` + person + `"}`); got["customerId"] != person || got["created"] == true {
+		t.Fatalf("attach: %v, want customer %s", got, person)
+	}
+	if lead := sys.captureLead(t, key, `{"email":"kim.new@example.com"}`); lead["customerId"] != person {
+		t.Fatalf("capture of the attached e-mail: customer %v, want %s", lead["customerId"], person)
+	}
+	identity := sys.OK(t, http.MethodGet, "/v1/customers/"+person+"/identity", key, "")
+	if fmt.Sprint(identity["emails"]) != "[kim@example.com kim.new@example.com]" {
+		t.Fatalf("identity after the attach: %v, want the old and the new e-mail", identity["emails"])
+	}
+	if n := len(sys.events(t, tenant, marketingv1.EventCustomerUpdated.Name)); n != 1 {
+		t.Fatalf("%d customer.updated events, want 1", n)
+	}
+
+	// gRPC: again changes nothing; refusals write nothing.
+	keysBefore, eventsBefore := sys.footprint(t, tenant)
+	again, err := client.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{Email: "kim.new@example.com", CustomerId: person})
+	if err != nil || again.GetCustomer().GetCustomerId() != person {
+		t.Fatalf("attach again: %v %v", again, err)
+	}
+	_, err = client.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{Email: "LEE@example.com", CustomerId: person})
+	if status.Code(err) != codes.AlreadyExists {
+		t.Fatalf("attach another customer's e-mail: %v, want ALREADY_EXISTS", err)
+	}
+	if reason, meta := errorInfo(err); reason != "CUSTOMER_EMAIL_EXISTS" || meta["customer_id"] != other {
+		t.Fatalf("refusal %s %v, want CUSTOMER_EMAIL_EXISTS naming %s", reason, meta, other)
+	}
+	details := sys.Fails(t, http.MethodPost, "/v1/customers:resolve", key, `{"email":"lee@example.com","customerId":"`+person+`"}`,
+		http.StatusConflict, "ALREADY_EXISTS")
+	if got := gatewaytest.ErrorMetadata(details)["customer_id"]; got != other {
+		t.Fatalf("REST refusal names %v, want %s", got, other)
+	}
+	for _, req := range []*marketingv1.ResolveCustomerRequest{
+		{Email: "nobody@example.com", CustomerId: "0190a000-0000-7000-8000-000000000000"},
+		{Email: "kim.x@example.com", ExternalId: "erp-1", CustomerId: person},
+		{ExternalId: "erp-1", CustomerId: person},
+		{Email: "kim.x@example.com", CustomerId: "not-a-uuid"},
+	} {
+		want := codes.InvalidArgument
+		if req.GetExternalId() == "" && strings.HasPrefix(req.GetCustomerId(), "0190") {
+			want = codes.NotFound
+		}
+		if _, err := client.ResolveCustomer(ctx, req); status.Code(err) != want {
+			t.Errorf("attach %v: %v, want %v", req, err, want)
+		}
+	}
+	if keys, events := sys.footprint(t, tenant); keys != keysBefore || events != eventsBefore {
+		t.Fatalf("refused attachments wrote %d keys and %d events", keys-keysBefore, events-eventsBefore)
+	}
+	if r := resolve(`{"email":"lee@example.com"}`); r["customerId"] != other {
+		t.Fatalf("lee@ resolves to %v after the refusal, want %s", r["customerId"], other)
+	}
+
+	// A merged customer's e-mail joins the survivor.
+	sys.OK(t, http.MethodPost, "/v1/customers/"+other+":merge", key, `{"mergedCustomerId":"`+person+`"}`)
+	merged, err := client.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{Email: "kim.third@example.com", CustomerId: person})
+	if err != nil || merged.GetCustomer().GetCustomerId() != other || merged.GetCustomer().GetMergedFrom() != person {
+		t.Fatalf("attach to a merged customer: %v %v, want survivor %s merged from %s", merged, err, other, person)
+	}
+	if r := resolve(`{"email":"kim.third@example.com"}`); r["customerId"] != other {
+		t.Fatalf("kim.third@ resolves to %v, want the survivor %s", r["customerId"], other)
+	}
+
+	// Two customers attach one e-mail at once: one has it, the other is refused naming it.
+	for round := range 4 {
+		a, b := sys.newCustomer(t, key), sys.newCustomer(t, key)
+		email := fmt.Sprintf("both%d@example.com", round)
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i, c := range []string{a, b} {
+			wg.Go(func() {
+				_, errs[i] = client.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{Email: email, CustomerId: c})
+			})
+		}
+		wg.Wait()
+		got := []codes.Code{status.Code(errs[0]), status.Code(errs[1])}
+		slices.Sort(got)
+		if !slices.Equal(got, []codes.Code{codes.OK, codes.AlreadyExists}) {
+			t.Fatalf("round %d: two attachments of one e-mail: %v, want one OK and one ALREADY_EXISTS", round, errs)
+		}
+		winner, loser := a, b
+		if errs[0] != nil {
+			winner, loser = b, a
+		}
+		if r := resolve(`{"email":"` + email + `"}`); r["customerId"] != winner {
+			t.Fatalf("round %d: %s resolves to %v, want the winner %s", round, email, r["customerId"], winner)
+		}
+		if _, meta := errorInfo(cmp.Or(errs[0], errs[1])); meta["customer_id"] != winner {
+			t.Fatalf("round %d: the refusal names %v, want the winner %s (not %s)", round, meta, winner, loser)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -111,6 +112,38 @@ func (c *Client) Resolve(ctx context.Context, email string) (string, error) {
 		return "", errRegistryDenied
 	}
 	return "", unavailable(err)
+}
+
+// Attach implements sales.CustomerRegistry: the e-mail joins the customer in marketing's registry
+// (ResolveCustomer with customer_id). Attaching twice changes nothing the second time, so it is
+// retried like a read.
+func (c *Client) Attach(ctx context.Context, customer, email string) (string, error) {
+	resp, err := retried(ctx, func() (*marketingv1.ResolveCustomerResponse, error) {
+		return c.marketing.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{Email: email, CustomerId: customer})
+	})
+	switch status.Code(err) {
+	case codes.OK:
+		return resp.GetCustomer().GetCustomerId(), nil
+	case codes.AlreadyExists:
+		return "", sales.ErrEmailOfAnotherCustomer.With("customer_id", errorMetadata(err, "customer_id"))
+	case codes.NotFound:
+		return "", sales.ErrContactCustomerGone
+	case codes.InvalidArgument:
+		return "", sales.ErrInvalidEmail
+	case codes.PermissionDenied:
+		return "", errAttachDenied
+	}
+	return "", unavailable(err)
+}
+
+// errorMetadata is a value of the ErrorInfo of a status error, "" when it has none.
+func errorMetadata(err error, key string) string {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetMetadata()[key]
+		}
+	}
+	return ""
 }
 
 // resolveDeadline bounds one ResolveCustomers call of an import: up to 1,000 people, the unknown

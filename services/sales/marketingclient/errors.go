@@ -11,3 +11,8 @@ var errMarketingDenied = apierr.New(apierr.PermissionDenied, "MISSING_SCOPE",
 // person in marketing's registry with the caller's own credential.
 var errRegistryDenied = apierr.New(apierr.PermissionDenied, "MISSING_SCOPE",
 	"creating a contact resolves the person in marketing's identity registry: the API key needs the marketing.read scope")
+
+// errAttachDenied is the caller's key lacking marketing.read: changing a contact's e-mail attaches
+// it to the person in marketing's registry with the caller's own credential.
+var errAttachDenied = apierr.New(apierr.PermissionDenied, "MISSING_SCOPE",
+	"changing a contact's e-mail attaches it to the person in marketing's identity registry: the API key needs the marketing.read scope")

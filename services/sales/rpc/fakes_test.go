@@ -24,7 +24,8 @@ type record struct{ tenant, id string }
 
 // leadsFake stands in for marketing: GetLead answers with the leads a test put in it, and
 // ResolveCustomer with one customer id per e-mail (a lead's, or one it registers), per tenant (the
-// caller's, as the real interceptors authenticated it). Marketing's own registry is tested in
+// caller's, as the real interceptors authenticated it); with customer_id it attaches the e-mail
+// to that customer, or refuses one of another customer as marketing does. Marketing's own registry is tested in
 // marketing and across services in cmd/crm.
 type leadsFake struct {
 	marketingv1.UnimplementedMarketingServiceServer
@@ -66,11 +67,43 @@ func (f *leadsFake) ResolveCustomer(ctx context.Context, req *marketingv1.Resolv
 	}
 	key := record{tenant, strings.ToLower(strings.TrimSpace(req.GetEmail()))}
 	id, known := f.customers[key]
+	if req.GetCustomerId() != "" {
+		return f.attach(tenant, key, req.GetCustomerId())
+	}
 	if !known {
 		id = uuid.Must(uuid.NewV7()).String()
 		f.customers[key] = id
 	}
 	return &marketingv1.ResolveCustomerResponse{Customer: &marketingv1.ResolvedCustomer{CustomerId: id, Created: !known}}, nil
+}
+
+// attach gives the e-mail of key to customer, unless another customer has it (409
+// CUSTOMER_EMAIL_EXISTS naming them) or the fake knows no such customer (404). Called under f.mu.
+func (f *leadsFake) attach(tenant string, key record, customer string) (*marketingv1.ResolveCustomerResponse, error) {
+	known := false
+	for k, id := range f.customers {
+		known = known || (k.tenant == tenant && id == customer)
+	}
+	if !known {
+		return nil, status.Error(codes.NotFound, "customer not found")
+	}
+	if owner, ok := f.customers[key]; ok && owner != customer {
+		st, err := status.New(codes.AlreadyExists, "the e-mail belongs to another customer").WithDetails(
+			&errdetails.ErrorInfo{Reason: "CUSTOMER_EMAIL_EXISTS", Domain: "marketing.crm", Metadata: map[string]string{"customer_id": owner}})
+		if err != nil {
+			return nil, err
+		}
+		return nil, st.Err()
+	}
+	f.customers[key] = customer
+	return &marketingv1.ResolveCustomerResponse{Customer: &marketingv1.ResolvedCustomer{CustomerId: customer}}, nil
+}
+
+// customerOf is who the fake registry has an e-mail of tenant for ("" for nobody).
+func (f *leadsFake) customerOf(tenant, email string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.customers[record{tenant, email}]
 }
 
 // ResolveCustomers resolves each person as ResolveCustomer does, keeping an external id on the

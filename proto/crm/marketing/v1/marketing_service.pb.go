@@ -3737,7 +3737,13 @@ type ResolveCustomerRequest struct {
 	Create bool `protobuf:"varint,3,opt,name=create,proto3" json:"create,omitempty"`
 	// How the person was first seen, for a created customer: it sets the lifecycle stage it enters
 	// at (import and consent: SUSPECT; otherwise PROSPECT).
-	Origin        CustomerOrigin `protobuf:"varint,4,opt,name=origin,proto3,enum=crm.marketing.v1.CustomerOrigin" json:"origin,omitempty"`
+	Origin CustomerOrigin `protobuf:"varint,4,opt,name=origin,proto3,enum=crm.marketing.v1.CustomerOrigin" json:"origin,omitempty"`
+	// A known customer the e-mail is attached to: a record of theirs (a sales contact) now carries
+	// it. The e-mail joins them unless they have it already (their other e-mails stay theirs); one
+	// another customer has is ALREADY_EXISTS (CUSTOMER_EMAIL_EXISTS, naming them in customer_id)
+	// and changes nothing; an unknown customer is NOT_FOUND; a merged one answers with, and the
+	// e-mail joins, the survivor. Needs email and no external_id; create and origin do not apply.
+	CustomerId    string `protobuf:"bytes,5,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3798,6 +3804,13 @@ func (x *ResolveCustomerRequest) GetOrigin() CustomerOrigin {
 		return x.Origin
 	}
 	return CustomerOrigin_CUSTOMER_ORIGIN_UNSPECIFIED
+}
+
+func (x *ResolveCustomerRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
 }
 
 // Response of ResolveCustomer.
@@ -4850,13 +4863,15 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"i\n" +
 	"\x1cUpdateLoyaltyProgramResponse\x12I\n" +
-	"\x0floyalty_program\x18\x01 \x01(\v2 .crm.marketing.v1.LoyaltyProgramR\x0eloyaltyProgram\"\xbf\x01\n" +
+	"\x0floyalty_program\x18\x01 \x01(\v2 .crm.marketing.v1.LoyaltyProgramR\x0eloyaltyProgram\"\xed\x01\n" +
 	"\x16ResolveCustomerRequest\x12\x1e\n" +
 	"\x05email\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\xfe\x01R\x05email\x12)\n" +
 	"\vexternal_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\n" +
 	"externalId\x12\x16\n" +
 	"\x06create\x18\x03 \x01(\bR\x06create\x12B\n" +
-	"\x06origin\x18\x04 \x01(\x0e2 .crm.marketing.v1.CustomerOriginB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06origin\"Y\n" +
+	"\x06origin\x18\x04 \x01(\x0e2 .crm.marketing.v1.CustomerOriginB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06origin\x12,\n" +
+	"\vcustomer_id\x18\x05 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\n" +
+	"customerId\"Y\n" +
 	"\x17ResolveCustomerResponse\x12>\n" +
 	"\bcustomer\x18\x01 \x01(\v2\".crm.marketing.v1.ResolvedCustomerR\bcustomer\"o\n" +
 	"\x17ResolveCustomersRequest\x12T\n" +

@@ -83,6 +83,7 @@ type MarketingServiceClient interface {
 	// identity every service uses. Unknown people are NOT_FOUND unless `create` registers them; an
 	// e-mail and an external id of two different customers are FAILED_PRECONDITION
 	// (CUSTOMER_IDENTITY_CONFLICT: merge them). With `create`, keys the customer lacked are added.
+	// With `customer_id`, the e-mail is attached to that known customer instead of looked up.
 	ResolveCustomer(ctx context.Context, in *ResolveCustomerRequest, opts ...grpc.CallOption) (*ResolveCustomerResponse, error)
 	// Resolves up to 1,000 people at once (imports), with per-item results in request order.
 	ResolveCustomers(ctx context.Context, in *ResolveCustomersRequest, opts ...grpc.CallOption) (*ResolveCustomersResponse, error)
@@ -759,6 +760,7 @@ type MarketingServiceServer interface {
 	// identity every service uses. Unknown people are NOT_FOUND unless `create` registers them; an
 	// e-mail and an external id of two different customers are FAILED_PRECONDITION
 	// (CUSTOMER_IDENTITY_CONFLICT: merge them). With `create`, keys the customer lacked are added.
+	// With `customer_id`, the e-mail is attached to that known customer instead of looked up.
 	ResolveCustomer(context.Context, *ResolveCustomerRequest) (*ResolveCustomerResponse, error)
 	// Resolves up to 1,000 people at once (imports), with per-item results in request order.
 	ResolveCustomers(context.Context, *ResolveCustomersRequest) (*ResolveCustomersResponse, error)
