@@ -59,6 +59,10 @@ type ContactStore interface {
 	ListContacts(ctx context.Context, tenant string, q Query) (page.Page[*Contact], error)
 	// ContactOfCustomer returns the id of the contact with a customer id; ErrContactNotFound.
 	ContactOfCustomer(ctx context.Context, tenant, customerID string) (string, error)
+	// IndexContactsByCustomer puts the tenant's contacts written before the index of contacts by
+	// customer existed into it, once per tenant (a no-op, one read, after that); erasures and
+	// merges read that index.
+	IndexContactsByCustomer(ctx context.Context, tenant string) error
 }
 
 // Updatable fields (update_mask paths).

@@ -15,14 +15,13 @@ import (
 // customer (name, e-mail, phone), each as a contact delete does: one atomic write of the record,
 // its e-mail and customer entries and its list and search indexes, with its
 // "sales.contact.deleted" event, under the erase event's redelivery guard. A person may have more
-// than one contact (a merge, a second e-mail), and only one is in the customer's entry, so the
-// tenant's contacts are walked a page at a time, as a merge walks deals (erasures are rare).
+// than one contact (a merge, a second e-mail); the index of contacts by customer finds them all.
 // Orders, deals and the customer's value stay: ids, amounts and times, no personal data.
 
 // EraseStore finds and erases an erased customer's contacts.
 type EraseStore interface {
-	// ContactsOfCustomer returns the contacts naming customer among the next limit contacts of
-	// the tenant after cursor; next is "" at the end.
+	// ContactsOfCustomer returns the next limit contacts of the customer after cursor (their
+	// index; IndexContactsByCustomer completes it); next is "" at the end.
 	ContactsOfCustomer(ctx context.Context, tenant, customer, cursor string, limit int) (found []*Contact, next string, err error)
 	// EraseContact removes c (as read) as DeleteContact does, once per applied effect: ErrStale
 	// when c changed, ErrAlreadyApplied when the effect was committed before.
@@ -38,6 +37,9 @@ func (r *Reactions) customerErased(ctx context.Context, ev *eventv1.Event, p *ma
 	customer := p.GetCustomerId()
 	if customer == "" {
 		return nil
+	}
+	if err := r.env.Store.IndexContactsByCustomer(ctx, ev.GetTenantId()); err != nil {
+		return err
 	}
 	cursor := ""
 	for {

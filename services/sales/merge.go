@@ -2,6 +2,7 @@ package sales
 
 import (
 	"context"
+	"errors"
 
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -20,8 +21,9 @@ type MergeStore interface {
 	MarkMerged(ctx context.Context, tenant, merged, survivor string) error
 	// SurvivorOf is the customer a merged customer lives on as, "" when customer was not merged.
 	SurvivorOf(ctx context.Context, tenant, customer string) (string, error)
-	// MoveContact re-points the merged customer's contact, if any, to the survivor.
-	MoveContact(ctx context.Context, tenant, merged, survivor string) error
+	// MoveContacts re-points up to limit of the merged customer's contacts (their customer
+	// index); 0 when none are left.
+	MoveContacts(ctx context.Context, tenant, merged, survivor string, limit int) (int, error)
 	// MoveOrders re-points up to limit of the merged customer's orders; 0 when none are left.
 	MoveOrders(ctx context.Context, tenant, merged, survivor string, limit int) (int, error)
 	// MoveOpportunities re-points the merged customer's deals found in the next limit deals of
@@ -32,15 +34,28 @@ type MergeStore interface {
 // mergeBatch is how many records one atomic write of a merge re-points.
 const mergeBatch = 100
 
-// repoint moves the merged customer's contact, orders and deals to the survivor.
+// repoint moves the merged customer's contacts, orders and deals to the survivor.
 func (r *Reactions) repoint(ctx context.Context, ev *eventv1.Event, p *marketingv1.CustomerMerged) error {
 	tenant, survivor, merged := ev.GetTenantId(), p.GetSurvivorCustomerId(), p.GetMergedCustomerId()
 	s := r.env.Store
 	if err := s.MarkMerged(ctx, tenant, merged, survivor); err != nil {
 		return err
 	}
-	if err := s.MoveContact(ctx, tenant, merged, survivor); err != nil {
+	if err := s.IndexContactsByCustomer(ctx, tenant); err != nil {
 		return err
+	}
+	for stale := 0; ; {
+		n, err := s.MoveContacts(ctx, tenant, merged, survivor, mergeBatch)
+		if errors.Is(err, ErrStale) && stale < writeAttempts {
+			stale++ // a contact was edited meanwhile: its page is read again
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
 	}
 	for {
 		n, err := s.MoveOrders(ctx, tenant, merged, survivor, mergeBatch)

@@ -87,13 +87,20 @@ func (s *Store) ListAccounts(ctx context.Context, tenant string, q sales.Query) 
 	return list(ctx, s, tenant, "account", q, func() *sales.Account { return &sales.Account{} })
 }
 
-// contactMembers are the indexes a contact is in.
+// contactMembers are the indexes a contact is in. The customer's (ix:contact:customer_id:<id>)
+// holds every contact of a person, for an erasure or a merge to find them all; the
+// customer-contacts hash names one, the profile of the customer 360.
 func (k keys) contactMembers(c *sales.Contact) []commit.Entry {
 	if c == nil {
 		return nil
 	}
-	return append(k.plain("contact", c.GetId(), "account_id", c.GetAccountId(), "owner_id", c.GetOwnerId()),
+	return append(k.plain("contact", c.GetId(), "account_id", c.GetAccountId(), "owner_id", c.GetOwnerId(), "customer_id", c.GetCustomerId()),
 		k.searchable("contact", c)...)
+}
+
+// contactsOfCustomer is the index of a customer's contacts.
+func (k keys) contactsOfCustomer(customer string) string {
+	return k.index("contact", "customer_id", customer)
 }
 
 // putContact adds a contact's creation (prev nil) or change to w: its account must exist, unless
@@ -173,19 +180,14 @@ func (s *Store) EraseContact(ctx context.Context, tenant string, c *sales.Contac
 	return k.writeErr(err)
 }
 
-// ContactsOfCustomer implements sales.EraseStore. Contacts have no index by customer (the
-// customer's entry names one contact), so an erasure walks the tenant's contacts a page at a time.
+// ContactsOfCustomer implements sales.EraseStore: a page of the customer's contact index.
 func (s *Store) ContactsOfCustomer(ctx context.Context, tenant, customer, cursor string, limit int) ([]*sales.Contact, string, error) {
 	k := s.scope(tenant)
-	members, err := commit.Members(ctx, s.rdb, commit.Range{Index: k.index("contact"), After: cursor, Limit: limit})
+	members, err := commit.Members(ctx, s.rdb, commit.Range{Index: k.contactsOfCustomer(customer), After: cursor, Limit: limit})
 	if err != nil || len(members.Items) == 0 {
 		return nil, "", err
 	}
-	ids := make([]string, len(members.Items))
-	for i, m := range members.Items {
-		ids[i] = k.resource("contact", m)
-	}
-	contacts, err := commit.GetMany(ctx, s.rdb, ids, func() *sales.Contact { return &sales.Contact{} })
+	contacts, err := commit.GetMany(ctx, s.rdb, k.contactKeys(members.Items), func() *sales.Contact { return &sales.Contact{} })
 	if err != nil {
 		return nil, "", err
 	}
@@ -196,4 +198,69 @@ func (s *Store) ContactsOfCustomer(ctx context.Context, tenant, customer, cursor
 		}
 	}
 	return found, members.Next, nil
+}
+
+// contactKeys are the record keys of contact ids.
+func (k keys) contactKeys(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = k.resource("contact", id)
+	}
+	return out
+}
+
+// indexesBuilt records, per index added after data existed, that a tenant's older records were
+// put in it: field "contact:customer_id" for the index of contacts by customer.
+func (k keys) indexesBuilt() string { return k.Key("indexes-built") }
+
+const contactsByCustomerBuilt = "contact:customer_id"
+
+// backfillBatch is how many contacts one write of IndexContactsByCustomer indexes, and
+// backfillAttempts how often a page is read again when contacts changed meanwhile.
+const (
+	backfillBatch    = 500
+	backfillAttempts = 8
+)
+
+// IndexContactsByCustomer implements sales.ContactStore: once per tenant, the contacts written
+// before the customer index existed are added to it, a page of the tenant's contacts per atomic
+// write, each checked at the version read (a contact changed meanwhile was indexed by its own
+// write: the page is read again). The last write records that the index is complete.
+func (s *Store) IndexContactsByCustomer(ctx context.Context, tenant string) error {
+	k := s.scope(tenant)
+	if built, err := s.rdb.HExists(ctx, k.indexesBuilt(), contactsByCustomerBuilt).Result(); err != nil || built {
+		return err
+	}
+	cursor := ""
+	for attempt := 0; ; {
+		members, err := commit.Members(ctx, s.rdb, commit.Range{Index: k.index("contact"), After: cursor, Limit: backfillBatch})
+		if err != nil {
+			return err
+		}
+		keys := k.contactKeys(members.Items)
+		contacts, err := commit.GetMany(ctx, s.rdb, keys, func() *sales.Contact { return &sales.Contact{} })
+		if err != nil {
+			return err
+		}
+		w := commit.New()
+		for i, c := range contacts {
+			if c != nil && c.GetCustomerId() != "" {
+				w.ExpectVersion(keys[i], c.GetEtag()).ZAdd(k.contactsOfCustomer(c.GetCustomerId()), 0, c.GetId())
+			}
+		}
+		if members.Next == "" {
+			w.HSet(k.indexesBuilt(), contactsByCustomerBuilt, "1")
+		}
+		switch err := k.writeErr(w.Run(ctx, s.rdb)); {
+		case errors.Is(err, sales.ErrStale) && attempt < backfillAttempts:
+			attempt++
+			continue
+		case err != nil:
+			return err
+		}
+		if members.Next == "" {
+			return nil
+		}
+		cursor, attempt = members.Next, 0
+	}
 }

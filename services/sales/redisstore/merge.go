@@ -32,33 +32,45 @@ func (s *Store) SurvivorOf(ctx context.Context, tenant, customer string) (string
 	return survivor, err
 }
 
-// MoveContact implements sales.MergeStore: the contact names the survivor, and is the survivor's
-// contact unless the survivor has one (a person with two contact records, say two e-mails).
-func (s *Store) MoveContact(ctx context.Context, tenant, merged, survivor string) error {
+// MoveContacts implements sales.MergeStore: one page of the merged customer's contact index, and
+// one atomic write of those contacts and their index entries. The first contact moved becomes the
+// survivor's entry in the customer-contacts hash when the survivor has none.
+func (s *Store) MoveContacts(ctx context.Context, tenant, merged, survivor string, limit int) (int, error) {
 	k := s.scope(tenant)
-	id, err := s.ContactOfCustomer(ctx, tenant, merged)
-	if errors.Is(err, sales.ErrContactNotFound) {
-		return nil
-	}
+	from := k.contactsOfCustomer(merged)
+	members, err := commit.Members(ctx, s.rdb, commit.Range{Index: from, Limit: limit})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	c, err := s.GetContact(ctx, tenant, id)
-	if errors.Is(err, sales.ErrContactNotFound) {
-		return s.rdb.HDel(ctx, k.customers(), merged).Err()
+	if len(members.Items) == 0 {
+		// All moved: the merged customer's entry goes (it named one of them, or a deleted one).
+		return 0, s.rdb.HDel(ctx, k.customers(), merged).Err()
 	}
+	keys := k.contactKeys(members.Items)
+	contacts, err := commit.GetMany(ctx, s.rdb, keys, func() *sales.Contact { return &sales.Contact{} })
 	if err != nil {
-		return err
+		return 0, err
 	}
-	next := proto.CloneOf(c)
-	next.CustomerId, next.Etag = survivor, etag.Next(c.GetEtag())
-	w := commit.New().Save(k.resource("contact", c.GetId()), next, c.GetEtag(), next.GetEtag()).HDel(k.customers(), merged)
-	if _, err := s.ContactOfCustomer(ctx, tenant, survivor); errors.Is(err, sales.ErrContactNotFound) {
-		w.HSet(k.customers(), survivor, c.GetId())
-	} else if err != nil {
-		return err
+	_, err = s.ContactOfCustomer(ctx, tenant, survivor)
+	hasEntry := err == nil
+	if err != nil && !errors.Is(err, sales.ErrContactNotFound) {
+		return 0, err
 	}
-	return s.run(ctx, k, w)
+	w := commit.New()
+	for i, c := range contacts {
+		if c == nil || c.GetCustomerId() != merged {
+			w.ZRem(from, members.Items[i]) // an entry left without its contact: dropped
+			continue
+		}
+		next := proto.CloneOf(c)
+		next.CustomerId, next.Etag = survivor, etag.Next(c.GetEtag())
+		w.Save(keys[i], next, c.GetEtag(), next.GetEtag()).Move(k.contactMembers(c), k.contactMembers(next))
+		if !hasEntry {
+			w.HSet(k.customers(), survivor, c.GetId())
+			hasEntry = true
+		}
+	}
+	return len(members.Items), s.run(ctx, k, w)
 }
 
 // MoveOrders implements sales.MergeStore: one page of the merged customer's order index, and

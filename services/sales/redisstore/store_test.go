@@ -112,6 +112,18 @@ func TestEveryWriteIsOneCommit(t *testing.T) {
 			if _, _, _, err := conversions.Convert(ctx, tenant, sales.ConvertRequest{LeadID: lead.GetId()}); !errors.Is(err, sales.ErrLeadAlreadyConverted) {
 				t.Fatalf("second conversion: %v", err)
 			}
+			// The index of contacts by customer: its backfill, a merge's move and an erasure's read
+			// keep to the tenant's slot on the cluster too.
+			survivor := "0190a0c1-0000-7000-8000-00000000000d"
+			if err := env.Store.IndexContactsByCustomer(ctx, tenant); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := env.Store.MoveContacts(ctx, tenant, lead.GetCustomerId(), survivor, 100); err != nil || n != 1 {
+				t.Fatalf("move the converted contact: %d %v", n, err)
+			}
+			if found, _, err := env.Store.ContactsOfCustomer(ctx, tenant, survivor, "", 10); err != nil || len(found) != 1 {
+				t.Fatalf("the survivor's contacts: %v %v, want the converted one", found, err)
+			}
 			forecast, err := sales.NewForecasts(env).Get(ctx, tenant, time.Now().Format("2006-01"), "")
 			if err != nil || len(forecast.GetRows()) != 1 || forecast.GetRows()[0].GetClosedWon().GetUnits() != 20 || forecast.GetRows()[0].GetWonCount() != 1 {
 				t.Fatalf("forecast after the win = %v, %v; want one win of 20", forecast, err)

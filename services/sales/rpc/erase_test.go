@@ -4,11 +4,14 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/crmcycle/crm/pkg/events"
@@ -80,4 +83,103 @@ func TestEraseDeletesEveryContactOfTheCustomer(t *testing.T) {
 		t.Errorf("%d contact.deleted events, want 2 (one per contact, none for the redelivery)", n)
 	}
 	sys.OK(t, http.MethodPost, "/v1/contacts", key, `{"email":"zeb@example.com","givenName":"Zebulon"}`)
+}
+
+// TestMergeAndEraseUseTheCustomerIndex: a merged person's contacts (two, one of them written
+// before the index by customer existed) all move to the survivor on "marketing.customer.merged",
+// and "marketing.customer.erased" of the survivor deletes exactly their contacts; each event is
+// delivered twice, and another person's contact is untouched throughout.
+func TestMergeAndEraseUseTheCustomerIndex(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
+	contact := func(email string) map[string]any {
+		return sys.OK(t, http.MethodPost, "/v1/contacts", key, `{"email":"`+email+`"}`)
+	}
+	first := contact("max@example.com")
+	merged := str(first, "customerId")
+	sys.leads.mu.Lock()
+	sys.leads.customers[record{tenant, "max.work@example.com"}] = merged // the person's second e-mail
+	sys.leads.mu.Unlock()
+	second := contact("max.work@example.com")
+	survivorContact := contact("maxine@example.com")
+	survivor := str(survivorContact, "customerId")
+	other := contact("ola@example.com")
+	if str(second, "customerId") != merged || survivor == merged || str(other, "customerId") == merged {
+		t.Fatalf("customers %s %s %s %s, want the first two alike and the others apart", merged, str(second, "customerId"), survivor, str(other, "customerId"))
+	}
+
+	// The second contact was written before the index: out of it, and the tenant not yet indexed.
+	scope := sys.Suite.Deps.Keys.Scope("sales", tenant)
+	rdb, ctx := sys.Suite.Deps.Redis, context.Background()
+	if err := rdb.ZRem(ctx, scope.Key("ix", "contact", "customer_id", merged), str(second, "id")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Del(ctx, scope.Key("indexes-built")).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	env := sales.Env{Store: redisstore.New(rdb, sys.Suite.Deps.Keys),
+		Publisher: events.Publisher{Producer: "sales", Propagator: propagation.TraceContext{}}, Now: time.Now}
+	handle := events.Subscribe("sales", sales.NewReactions(env).Routes()...)[0].Handle
+	deliverTwice := func(body proto.Message, eventType string) {
+		t.Helper()
+		payload, err := anypb.New(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := &eventv1.Event{Id: uuid.NewString(), Type: eventType, TenantId: tenant, Payload: payload}
+		for range 2 {
+			if err := handle(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	otherBefore := sys.OK(t, http.MethodGet, "/v1/contacts/"+str(other, "id"), key, "")
+
+	deliverTwice(&marketingv1.CustomerMerged{SurvivorCustomerId: survivor, MergedCustomerId: merged}, marketingv1.EventCustomerMerged.Name)
+	for _, c := range []map[string]any{first, second, survivorContact} {
+		if got := sys.OK(t, http.MethodGet, "/v1/contacts/"+str(c, "id"), key, ""); str(got, "customerId") != survivor {
+			t.Errorf("after the merge %s has customer %s, want the survivor %s", str(c, "email"), str(got, "customerId"), survivor)
+		}
+	}
+	contactsOf := func(customer string) []string {
+		t.Helper()
+		found, _, err := env.Store.ContactsOfCustomer(ctx, tenant, customer, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range found {
+			out = append(out, c.GetId())
+		}
+		slices.Sort(out)
+		return out
+	}
+	want := []string{str(first, "id"), str(second, "id"), str(survivorContact, "id")}
+	slices.Sort(want)
+	if got := contactsOf(survivor); !slices.Equal(got, want) {
+		t.Fatalf("the survivor's contacts after the merge: %v, want %v", got, want)
+	}
+	if got := contactsOf(merged); len(got) != 0 {
+		t.Fatalf("the merged customer still has contacts %v", got)
+	}
+	if n, err := rdb.ZCard(ctx, scope.Key("ix", "contact", "customer_id", merged)).Result(); err != nil || n != 0 {
+		t.Fatalf("the merged customer's index holds %d entries (%v), want none", n, err)
+	}
+
+	deliverTwice(&marketingv1.CustomerErased{CustomerId: survivor}, marketingv1.EventCustomerErased.Name)
+	for _, c := range []map[string]any{first, second, survivorContact} {
+		if r := sys.Do(t, http.MethodGet, "/v1/contacts/"+str(c, "id"), key, nil); r.Status != http.StatusNotFound {
+			t.Errorf("GET the erased contact %s: %d %s, want 404", str(c, "email"), r.Status, r.Body)
+		}
+	}
+	if n := len(sys.events(t, tenant, salesv1.EventContactDeleted.Name)); n != 3 {
+		t.Errorf("%d contact.deleted events, want 3 (one per contact, none for the redelivery)", n)
+	}
+	if after := sys.OK(t, http.MethodGet, "/v1/contacts/"+str(other, "id"), key, ""); !reflect.DeepEqual(after, otherBefore) {
+		t.Fatalf("another person's contact changed: %v, was %v", after, otherBefore)
+	}
+	if got := ids(sys.OK(t, http.MethodGet, "/v1/contacts", key, ""), "contacts"); !slices.Equal(got, []string{str(other, "id")}) {
+		t.Fatalf("contacts after the erase: %v, want the other person's alone", got)
+	}
 }
