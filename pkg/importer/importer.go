@@ -543,12 +543,12 @@ func newRows[T any](first *typev1.ImportChunk, src io.Reader, kind Kind[T]) (*ro
 	case typev1.ImportFormat_IMPORT_FORMAT_NDJSON:
 		return ndjsonRows(src, name, kind.Required), nil
 	case typev1.ImportFormat_IMPORT_FORMAT_CSV, typev1.ImportFormat_IMPORT_FORMAT_UNSPECIFIED:
-		return csvRows(src, name, kind.Required)
+		return csvRows(src, name, columns, kind.Required)
 	}
 	return nil, apierr.Invalid("format", "must be IMPORT_FORMAT_CSV or IMPORT_FORMAT_NDJSON")
 }
 
-func csvRows(src io.Reader, name func(string) string, required []string) (*rowReader, error) {
+func csvRows(src io.Reader, name func(string) string, columns map[string]bool, required []string) (*rowReader, error) {
 	in := newCSVReader(src)
 	header, _, err := in.read()
 	if errors.Is(err, io.EOF) {
@@ -558,16 +558,22 @@ func csvRows(src io.Reader, name func(string) string, required []string) (*rowRe
 		return nil, csvError(err)
 	}
 	cols := make([]string, len(header))
-	have := map[string]bool{}
+	have := map[string]int{} // column → its 1-based position
 	for i, h := range header {
 		if !utf8.ValidString(h) {
 			return nil, apierr.Invalid("header", "not valid UTF-8")
 		}
 		cols[i] = name(strings.TrimPrefix(h, "\ufeff"))
-		have[cols[i]] = true
+		// Two file columns for one documented column (written twice, or mapped to it): which
+		// value a row takes would be a guess, so the file is refused before a row is read.
+		if at, ok := have[cols[i]]; ok && columns[cols[i]] {
+			return nil, apierr.Invalid("header", fmt.Sprintf("line 1: columns %d (%q) and %d (%q) are both the %q column: a column may appear once",
+				at, header[at-1], i+1, h, cols[i]))
+		}
+		have[cols[i]] = i + 1
 	}
 	for _, req := range required {
-		if !have[req] {
+		if have[req] == 0 {
 			return nil, apierr.Invalid("header", fmt.Sprintf("the header has no %q column (columns: %s)", req, strings.Join(header, ",")))
 		}
 	}

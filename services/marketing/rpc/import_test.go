@@ -206,7 +206,8 @@ func TestImportLeadsUpdatesAndNDJSON(t *testing.T) {
 }
 
 // TestImportRefusals: a wrong content type is 415, an unknown query parameter, a mapping to an
-// unknown column and a header without the e-mail column are 400, a read-only key is 403, and
+// unknown column, a header without the e-mail column and a header with it twice (written twice
+// or mapped) are 400, a read-only key is 403, and
 // none of them starts an operation or writes a lead.
 func TestImportRefusals(t *testing.T) {
 	sys := startSystem(t)
@@ -224,12 +225,19 @@ func TestImportRefusals(t *testing.T) {
 		{"/v1/leads:import?columnMapping=mail%3Demail2", key, "text/csv", csvBody, http.StatusBadRequest},
 		{"/v1/leads:import", key, "text/csv", []byte("mail,name\nada@example.com,Ada\n"), http.StatusBadRequest},
 		{"/v1/leads:import", key, "text/csv", nil, http.StatusBadRequest},
+		// Two columns for one: written twice, or a second mapped onto one the file has.
+		{"/v1/leads:import", key, "text/csv", []byte("email,email,givenName\nada@example.com,bob@example.com,Ada\n"), http.StatusBadRequest},
+		{"/v1/leads:import?columnMapping=mail%3Demail", key, "text/csv", []byte("email,mail\nada@example.com,bob@example.com\n"), http.StatusBadRequest},
 		{"/v1/leads:import", reader, "text/csv", csvBody, http.StatusForbidden},
 		{"/v1/leads:import", "", "text/csv", csvBody, http.StatusUnauthorized},
 	} {
 		r := sys.DoWith(t, http.MethodPost, c.path, c.key, c.body, http.Header{"Content-Type": {c.contentType}})
 		if r.Status != c.status {
 			t.Errorf("%s %s: %d %s, want %d", c.path, c.contentType, r.Status, r.Body, c.status)
+		}
+		if bytes.HasPrefix(c.body, []byte("email,")) && (r.ErrorStatus(t) != "INVALID_ARGUMENT" ||
+			!strings.Contains(string(r.Body), `line 1: columns 1 (\"email\") and 2`) || !strings.Contains(string(r.Body), `both the \"email\" column`)) {
+			t.Errorf("%s %q: %s, want INVALID_ARGUMENT naming line 1 and the email column twice", c.path, c.body, r.Body)
 		}
 	}
 	if r := sys.Do(t, http.MethodGet, "/v1/operations", key, nil); r.Status != http.StatusOK || strings.Contains(string(r.Body), "operations/") {
