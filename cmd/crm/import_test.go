@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/crmcycle/crm/pkg/importer"
 	"github.com/crmcycle/crm/pkg/keyspace"
@@ -283,5 +285,41 @@ func TestImportBatchesInFlight(t *testing.T) {
 	t.Setenv("CRM_IMPORT_BATCHES_IN_FLIGHT", "2")
 	if got := inFlight(); got != 2 {
 		t.Errorf("CRM_IMPORT_BATCHES_IN_FLIGHT=2: the services get %d", got)
+	}
+}
+
+// TestImportExitStatus: crm import's outcome as a script sees it. A finished import with failed
+// rows still lists them, and exits 2; one that failed or was cancelled exits 1; a clean one 0.
+func TestImportExitStatus(t *testing.T) {
+	op := func(meta *typev1.ImportMetadata) *longrunningpb.Operation {
+		m, err := anypb.New(meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &longrunningpb.Operation{Name: "operations/marketing.x", Done: true, Metadata: m}
+	}
+	rowError := &typev1.ImportRowError{Line: 3, Field: "email", Reason: importer.ReasonInvalidEmail, Message: "must be a plain e-mail address"}
+	for _, c := range []struct {
+		name string
+		meta *typev1.ImportMetadata
+		want int
+	}{
+		{"clean", &typev1.ImportMetadata{State: typev1.ImportState_IMPORT_STATE_SUCCEEDED, RowsRead: 2, Created: 1, Skipped: 1}, 0},
+		{"rows failed", &typev1.ImportMetadata{State: typev1.ImportState_IMPORT_STATE_SUCCEEDED, RowsRead: 2, Created: 1, Failed: 1,
+			ErrorCount: 1, Errors: []*typev1.ImportRowError{rowError}}, 2},
+		{"stopped", &typev1.ImportMetadata{State: typev1.ImportState_IMPORT_STATE_FAILED, CheckpointLine: 501, ResumeFromLine: 502}, 1},
+		{"cancelled", &typev1.ImportMetadata{State: typev1.ImportState_IMPORT_STATE_CANCELLED}, 1},
+	} {
+		var out bytes.Buffer
+		err := report(&out, op(c.meta), "leads.csv", "leads")
+		if got := exitCode(err); got != c.want {
+			t.Errorf("%s: exit status %d (%v), want %d", c.name, got, err, c.want)
+		}
+		if c.meta.GetFailed() > 0 && !strings.Contains(out.String(), "line 3: email INVALID_EMAIL: must be a plain e-mail address") {
+			t.Errorf("%s: the row errors are not listed:\n%s", c.name, out.String())
+		}
+	}
+	if got := exitCode(fmt.Errorf("dial: %w", errors.New("refused"))); got != 1 {
+		t.Errorf("an import that could not start: exit status %d, want 1", got)
 	}
 }

@@ -80,6 +80,8 @@ func importFile(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Var(columns, "map", "rename a file column to a documented one: --map E-mail=email (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprintln(stdout, "usage: crm import FILE [--kind leads|contacts|accounts|products] [flags]")
+		fmt.Fprintln(stdout, "exit status: 0 every row written (or already so); 1 the import failed, stopped or could not start;")
+		fmt.Fprintln(stdout, "2 it finished with failed rows (the first are listed, all in the operation)")
 		fs.PrintDefaults()
 	}
 	// The file comes first; flags may follow it.
@@ -205,8 +207,16 @@ func report(stdout io.Writer, op *longrunningpb.Operation, file, kind string) er
 	case typev1.ImportState_IMPORT_STATE_CANCELLED:
 		return errors.New("the import was cancelled")
 	}
+	if meta.GetFailed() > 0 {
+		// Finished, but not every row is in: a script must not read it as a clean import.
+		return &exitError{code: exitRowsFailed, err: fmt.Errorf("%d of %d rows failed: fix them and import the file again (rows already written are skipped)",
+			meta.GetFailed(), meta.GetRowsRead())}
+	}
 	return nil
 }
+
+// exitRowsFailed is crm import's exit status for an import that finished with failed rows.
+const exitRowsFailed = 2
 
 // progress shows an import's progress: a bar of the bytes sent on a terminal, with the counts
 // of the operation; plain lines every second otherwise.

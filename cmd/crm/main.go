@@ -22,8 +22,29 @@ func main() {
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "crm:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitError is an error that asks for an exit status other than 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitCode is the process' exit status for a command's error: 0 for none, the exitError's code,
+// 1 otherwise.
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if e, ok := errors.AsType[*exitError](err); ok {
+		return e.code
+	}
+	return 1
 }
 
 // gcPercent is crm's GOGC unless the environment sets one: the heap may grow to 5 times what is
@@ -46,6 +67,8 @@ commands:
   dev      run everything in one process on the embedded store, with a printed API key
   admin    manage tenants and API keys: crm admin tenant create | crm admin key create
   import   import a CSV or NDJSON file: crm import FILE --kind leads|contacts|accounts|products
+           (exit status 0: every row written; 1: the import failed or could not start; 2: it
+           finished with failed rows, listed)
   version  print the version
 
 Flags can also be set from the environment as CRM_<FLAG> (CRM_GRPC_ADDR, ...); REDIS_URL sets --redis-url.
