@@ -81,17 +81,11 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 			}
 		}
 		now := l.now().UTC()
-		lead := newLead(in, email, now)
-		lead.ReferrerCustomerId = referrer
-		w := LeadWrite{Lead: lead, Campaign: lead.GetCampaignId(), Touch: true, ScoredWith: rules}
-		if known != "" {
-			lead.CustomerId = known
-		} else {
-			w.Customer = NewCustomer(lead.GetCustomerId(), IdentityKey{Email: email}, marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_CAPTURE, now)
-		}
-		if err := l.scored(ctx, tenant, &w, rules, true, now); err != nil {
+		w, err := l.createWrite(ctx, tenant, in, email, referrer, known, rules, now)
+		if err != nil {
 			return nil, err
 		}
+		lead := w.Lead
 		err = l.store.CreateLead(ctx, tenant, w)
 		if errors.Is(err, ErrRulesChanged) {
 			if rules, err = l.captureRules(ctx, tenant, true); err != nil {
@@ -137,6 +131,20 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 		return touched, nil
 	}
 	return nil, ErrContention
+}
+
+// createWrite is a capture's write of a new lead for email, with a new customer unless known
+// names the one the registry has.
+func (l *Leads) createWrite(ctx context.Context, tenant string, in *Lead, email, referrer, known string, rules *ScoringRules, now time.Time) (LeadWrite, error) {
+	lead := newLead(in, email, now)
+	lead.ReferrerCustomerId = referrer
+	w := LeadWrite{Lead: lead, Campaign: lead.GetCampaignId(), Touch: true, ScoredWith: rules}
+	if known != "" {
+		lead.CustomerId = known
+	} else {
+		w.Customer = NewCustomer(lead.GetCustomerId(), IdentityKey{Email: email}, marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_CAPTURE, now)
+	}
+	return w, l.scored(ctx, tenant, &w, rules, true, now)
 }
 
 // captureRules are the tenant's scoring rules as last read, or read now when there are none yet or

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/crmcycle/crm/pkg/auth"
-	"github.com/crmcycle/crm/pkg/batch"
 	"github.com/crmcycle/crm/pkg/grpcserver"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
@@ -48,16 +47,18 @@ func (s *Server) BatchGetSegments(ctx context.Context, req *marketingv1.BatchGet
 	return &marketingv1.BatchGetSegmentsResponse{Segments: segments}, nil
 }
 
-// BatchCreateLeads implements marketingv1.MarketingServiceServer: each item is a capture, run
-// side by side, with its own result.
+// BatchCreateLeads implements marketingv1.MarketingServiceServer: each item is a capture, with its
+// own result (Leads.CaptureMany).
 func (s *Server) BatchCreateLeads(ctx context.Context, req *marketingv1.BatchCreateLeadsRequest) (*marketingv1.BatchCreateLeadsResponse, error) {
 	tenant, err := auth.TenantID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	leads, errs := batch.Each(ctx, req.GetRequests(), func(ctx context.Context, r *marketingv1.CaptureLeadRequest) (*marketingv1.Lead, error) {
-		return s.leads.Capture(ctx, tenant, r.GetLead())
-	})
+	ins := make([]*marketingv1.Lead, len(req.GetRequests()))
+	for i, r := range req.GetRequests() {
+		ins[i] = r.GetLead()
+	}
+	leads, errs := s.leads.CaptureMany(ctx, tenant, ins)
 	statuses, err := grpcserver.ItemStatuses(ctx, errs)
 	if err != nil {
 		return nil, err

@@ -1,15 +1,23 @@
 package rpc_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/crmcycle/crm/gateway"
+	"github.com/crmcycle/crm/gateway/gatewaytest"
+	"github.com/crmcycle/crm/pkg/batch"
+	"github.com/crmcycle/crm/pkg/servicetest"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -118,5 +126,98 @@ func TestBatchCreateLeadsReportsEachItem(t *testing.T) {
 	}
 	if got, _ := client.ListLeads(ctx, &marketingv1.ListLeadsRequest{Filter: `email = "ok@example.com"`}); len(got.GetLeads()) != 0 {
 		t.Errorf("a refused batch wrote %v", got.GetLeads())
+	}
+}
+
+// TestBatchCreateLeadsOnTheEmbeddedStore runs on miniredis, as `crm dev` without --redis-url does,
+// where every script call is slow (its Lua runs in Go, one call at a time): 1,000 new leads in one
+// batch finish well within the gateway's 5 s deadline. A batch whose deadline comes first answers
+// on time all the same: each item is written, or refused as not attempted with nothing of it
+// written, so sending those again completes the batch, each lead captured once.
+func TestBatchCreateLeadsOnTheEmbeddedStore(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	sys := &system{Edge: gatewaytest.Start(t, servicetest.Start(t, servicetest.Options{Services: []servicetest.Builder{marketingService}, Redis: rdb}), gateway.Config{})}
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	client, ctx := sys.marketing(key)
+	batchOf := func(prefix string, n int) []*marketingv1.CaptureLeadRequest {
+		reqs := make([]*marketingv1.CaptureLeadRequest, n)
+		for i := range reqs {
+			reqs[i] = &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: fmt.Sprintf("%s.%d@example.com", prefix, i), GivenName: "G"}}
+		}
+		return reqs
+	}
+	call := func(reqs []*marketingv1.CaptureLeadRequest, deadline time.Duration) *marketingv1.BatchCreateLeadsResponse {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, deadline)
+		defer cancel()
+		res, err := client.BatchCreateLeads(ctx, &marketingv1.BatchCreateLeadsRequest{Requests: reqs})
+		if err != nil {
+			t.Fatalf("%d items within %s: %v", len(reqs), deadline, err)
+		}
+		return res
+	}
+
+	began := time.Now()
+	for i, r := range call(batchOf("fast", 1000), 5*time.Second).GetResults() {
+		if r.GetError() != nil || r.GetLead().GetTouchCount() != 1 {
+			t.Fatalf("item %d: %v", i, r)
+		}
+	}
+	took := time.Since(began)
+	t.Logf("1,000 new leads on miniredis in %s", took.Round(time.Millisecond))
+
+	// Half that time as the deadline: the batch stops starting items two thirds of the way, and
+	// what it started is written before the deadline.
+	reqs := batchOf("cut", 1000)
+	notAttempted := func(reqs []*marketingv1.CaptureLeadRequest, deadline time.Duration) []*marketingv1.CaptureLeadRequest {
+		t.Helper()
+		var again []*marketingv1.CaptureLeadRequest
+		for i, r := range call(reqs, deadline).GetResults() {
+			switch {
+			case r.GetError() == nil && r.GetLead().GetEmail() == reqs[i].GetLead().GetEmail():
+			case r.GetError().GetCode() == int32(codes.Aborted) && strings.Contains(fmt.Sprint(status.FromProto(r.GetError()).Details()), batch.ErrNotAttempted.Reason):
+				again = append(again, reqs[i])
+			default:
+				t.Fatalf("item %d of a batch cut by its deadline: %v", i, r)
+			}
+		}
+		return again
+	}
+	again := notAttempted(reqs, took/2)
+	if len(again) == 0 {
+		t.Fatal("the deadline cut nothing")
+	}
+	t.Logf("%d of 1,000 items not attempted within %s", len(again), (took / 2).Round(time.Millisecond))
+	// Sent again (and again, on a machine busy enough to cut the retry too) until none is left.
+	for range 10 {
+		if again = notAttempted(again, 5*time.Second); len(again) == 0 {
+			break
+		}
+	}
+	if len(again) > 0 {
+		t.Fatalf("%d items still not attempted after 10 retries", len(again))
+	}
+	touches := map[string]int64{}
+	for token := ""; ; {
+		page, err := client.ListLeads(ctx, &marketingv1.ListLeadsRequest{PageSize: 1000, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range page.GetLeads() {
+			touches[l.GetEmail()] += l.GetTouchCount()
+		}
+		if token = page.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	for _, r := range reqs {
+		if n := touches[r.GetLead().GetEmail()]; n != 1 {
+			t.Fatalf("%s after the retry: %d touches, want one lead captured once", r.GetLead().GetEmail(), n)
+		}
+	}
+	if len(touches) != 2000 {
+		t.Fatalf("%d leads, want 2,000", len(touches))
 	}
 }

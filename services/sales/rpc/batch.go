@@ -75,13 +75,16 @@ func (s *Server) BatchGetActivities(ctx context.Context, req *salesv1.BatchGetAc
 }
 
 // BatchCreateContacts implements salesv1.SalesServiceServer: each item is a CreateContact, run
-// side by side, with its own result.
+// side by side, with its own result; items not started when the deadline nears are
+// batch.ErrNotAttempted.
 func (s *Server) BatchCreateContacts(ctx context.Context, req *salesv1.BatchCreateContactsRequest) (*salesv1.BatchCreateContactsResponse, error) {
 	tenant, err := auth.TenantID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	contacts, errs := batch.Each(ctx, req.GetRequests(), func(ctx context.Context, r *salesv1.CreateContactRequest) (*salesv1.Contact, error) {
+	start, cancel := batch.StartBy(ctx)
+	defer cancel()
+	contacts, errs := batch.Each(ctx, start, req.GetRequests(), func(ctx context.Context, r *salesv1.CreateContactRequest) (*salesv1.Contact, error) {
 		return s.uc.Accounts.CreateContact(ctx, tenant, r.GetContact())
 	})
 	statuses, err := grpcserver.ItemStatuses(ctx, errs)
