@@ -49,7 +49,7 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "http-addr", ":8080", "REST gateway listen address")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", 1<<20, "largest accepted request body")
-	fs.Int64Var(&c.MaxImportBytes, "max-import-bytes", 1<<30, "largest accepted import file (streamed, never held whole)")
+	fs.Int64Var(&c.MaxImportBytes, "max-import-bytes", 1<<30, "largest accepted import file (streamed, never held whole), through the gateway (413) and over the services' gRPC Import streams")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "browser origins allowed to call the API, comma-separated (* for any)")
 }
 

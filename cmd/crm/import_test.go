@@ -282,6 +282,10 @@ func TestImportBatchesInFlight(t *testing.T) {
 	if _, err := parseServe("--import-batches-in-flight", "0"); err == nil || !strings.Contains(err.Error(), "--import-batches-in-flight") {
 		t.Errorf("--import-batches-in-flight 0: %v, want a refusal that names the flag", err)
 	}
+	// The import size limit reaches the services' gRPC streams too, not only the gateway.
+	if cfg, err := parseServe("--max-import-bytes", "4096"); err != nil || (&process{cfg: cfg}).platformDeps().ImportMaxBytes != 4096 {
+		t.Errorf("--max-import-bytes 4096: the services get %v (%v)", (&process{cfg: cfg}).platformDeps().ImportMaxBytes, err)
+	}
 	t.Setenv("CRM_IMPORT_BATCHES_IN_FLIGHT", "2")
 	if got := inFlight(); got != 2 {
 		t.Errorf("CRM_IMPORT_BATCHES_IN_FLIGHT=2: the services get %d", got)

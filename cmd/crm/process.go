@@ -115,7 +115,7 @@ func runProcess(ctx context.Context, cfg processConfig, env processEnv) (err err
 func (p *process) platformDeps() platform.Deps {
 	return platform.Deps{
 		Redis: p.rdb, Keys: p.keys, PageTokens: p.tokens, Telemetry: p.tel, Logger: p.logger, Now: p.now,
-		Dial: p.dial, ImportBatchesInFlight: p.cfg.ImportBatchesInFlight,
+		Dial: p.dial, ImportBatchesInFlight: p.cfg.ImportBatchesInFlight, ImportMaxBytes: p.cfg.Gateway.MaxImportBytes,
 	}
 }
 

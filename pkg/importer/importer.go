@@ -138,6 +138,9 @@ type Runner struct {
 	// InFlight is how many batches an import writes at once (0: DefaultInFlight). More is faster
 	// up to Redis' one core, and makes live calls wait longer behind the import's pipelines.
 	InFlight int
+	// MaxBytes bounds the file a stream carries (0: no bound), as the gateway bounds a REST body:
+	// a gRPC client is held to the same --max-import-bytes.
+	MaxBytes int64
 }
 
 // Stream is the server side of an Import RPC.
@@ -161,7 +164,7 @@ func Serve[T any](r *Runner, kind Kind[T], stream Stream) error {
 	if err != nil {
 		return err
 	}
-	src := &chunkReader{stream: stream, buf: first.GetData()}
+	src := &chunkReader{stream: stream, buf: first.GetData(), max: r.MaxBytes, read: int64(len(first.GetData()))}
 	rows, err := newRows(first, src, kind)
 	if err != nil {
 		return err
@@ -175,17 +178,17 @@ func Serve[T any](r *Runner, kind Kind[T], stream Stream) error {
 	run := &run[T]{runner: r, kind: kind, tenant: tenant, op: op, meta: meta,
 		seen: r.Keys.Scope(r.Service, tenant).Key("import-seen", op.ID()), resumeFrom: first.GetResumeFromLine()}
 	err = run.all(ctx, rows)
-	var denied *apierr.Error
+	var refusal *apierr.Error // the operation's error, when it is not an interruption
 	switch {
 	case errors.Is(err, errCancelled):
 		meta.State = typev1.ImportState_IMPORT_STATE_CANCELLED
 	case err != nil:
 		meta.State, meta.ResumeFromLine = typev1.ImportState_IMPORT_STATE_FAILED, meta.GetCheckpointLine()+1
-		// A refusal of the key (by another service the rows are looked up in) is the operation's
-		// error: sending the file again with the same key cannot help, so it must not read as an
-		// interruption.
-		if e, ok := apierr.As(err); ok && e.Kind == apierr.PermissionDenied {
-			denied = e
+		// A refusal of the key (by another service the rows are looked up in), or of a file over
+		// the size limit, is the operation's error: sending the same file again with the same key
+		// cannot help, so it must not read as an interruption.
+		if e, ok := apierr.As(err); ok && (e.Kind == apierr.PermissionDenied || errors.Is(err, errTooLarge)) {
+			refusal = e
 		}
 		if r.Logger != nil {
 			r.Logger.WarnContext(ctx, "import stopped", "operation", op.Name(), "checkpoint_line", meta.GetCheckpointLine(), "error", err)
@@ -201,7 +204,7 @@ func Serve[T any](r *Runner, kind Kind[T], stream Stream) error {
 	var out *longrunningpb.Operation
 	var ferr error
 	for range 3 {
-		if ferr = op.Finish(ctx, meta, denied); ferr == nil {
+		if ferr = op.Finish(ctx, meta, refusal); ferr == nil {
 			if out, ferr = r.Ops.Get(context.WithoutCancel(ctx), tenant, op.Name()); ferr == nil {
 				break
 			}
@@ -209,6 +212,9 @@ func Serve[T any](r *Runner, kind Kind[T], stream Stream) error {
 	}
 	if ferr != nil {
 		return errors.Join(err, ferr)
+	}
+	if errors.Is(err, errTooLarge) {
+		return err // as the gateway answers a body over the limit (413 INVALID_ARGUMENT)
 	}
 	return stream.SendAndClose(out)
 }
@@ -315,9 +321,6 @@ func (r *run[T]) all(ctx context.Context, rows *rowReader) error {
 		}
 		last = row.Line
 		replay := row.Line < r.resumeFrom
-		if !replay {
-			r.meta.RowsRead++
-		}
 		switch {
 		case rerr != nil:
 			if !replay {
@@ -419,6 +422,11 @@ func (r *run[T]) finish(ctx context.Context, st *step[T]) error {
 		}
 	}
 	for _, p := range st.batch {
+		// Rows are counted read with their batch, so that an import that stops counts only the
+		// rows of batches it finished.
+		if !p.replay {
+			r.meta.RowsRead++
+		}
 		if p.err != nil {
 			r.fail(p.line, p.err)
 		} else if e := st.errs[p.line]; e != nil {
@@ -493,23 +501,40 @@ func (r *run[T]) fail(line int64, e *typev1.ImportRowError) {
 	}
 }
 
-// chunkReader reads the file's bytes from the stream's messages as they come.
+// errTooLarge marks the refusal of a file over Runner.MaxBytes.
+var errTooLarge = errors.New("importer: the file is over the size limit")
+
+// chunkReader reads the file's bytes from the stream's messages as they come, up to max bytes
+// (0: any number).
 type chunkReader struct {
-	stream Stream
-	buf    []byte
+	stream    Stream
+	buf       []byte
+	max, read int64
 }
 
 func (c *chunkReader) Read(p []byte) (int, error) {
+	if c.max > 0 && c.read > c.max {
+		// Nothing past the limit is read: the rows of the batches before it are the import's.
+		return 0, tooLarge(c.max)
+	}
 	for len(c.buf) == 0 {
 		msg, err := c.stream.Recv()
 		if err != nil {
 			return 0, err
 		}
 		c.buf = msg.GetData()
+		if c.read += int64(len(c.buf)); c.max > 0 && c.read > c.max {
+			return 0, tooLarge(c.max)
+		}
 	}
 	n := copy(p, c.buf)
 	c.buf = c.buf[n:]
 	return n, nil
+}
+
+// tooLarge is the refusal of a file over max bytes, as the gateway words a REST body's.
+func tooLarge(max int64) error {
+	return fmt.Errorf("%w: %w", apierr.Invalid("body", fmt.Sprintf("an import body is at most %d bytes; split the file", max)), errTooLarge)
 }
 
 // rowReader reads data rows of a CSV or NDJSON file, by documented column.

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -176,16 +177,27 @@ func (r *Running) Finish(ctx context.Context, meta *typev1.ImportMetadata, denie
 	return r.store.rdb.HSet(ctx, r.store.key(r.tenant, r.id), fields...).Err()
 }
 
-// deniedStatus is the error of an import the caller's key was refused for: PERMISSION_DENIED with
-// the refusal's reason and message, and where to resume once the key may.
+// deniedStatus is the error of an import the caller's key was refused for (PERMISSION_DENIED), or
+// whose file was refused (INVALID_ARGUMENT: over the size limit), with the refusal's reason,
+// message and fields, and where to resume.
 func (s *Store) deniedStatus(denied *apierr.Error, meta *typev1.ImportMetadata) *status.Status {
 	md := map[string]string{"resume_from_line": strconv.FormatInt(meta.GetResumeFromLine(), 10)}
 	for k, v := range denied.Metadata {
 		md[k] = v
 	}
-	st, _ := status.New(codes.PermissionDenied, fmt.Sprintf("%s (the import stopped after line %d)",
-		denied.Message, meta.GetCheckpointLine())).WithDetails(&errdetails.ErrorInfo{
-		Reason: denied.Reason, Domain: s.service + ".crm", Metadata: md})
+	code := codes.PermissionDenied
+	if denied.Kind == apierr.InvalidArgument {
+		code = codes.InvalidArgument
+	}
+	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: denied.Reason, Domain: s.service + ".crm", Metadata: md}}
+	if len(denied.Fields) > 0 {
+		bad := &errdetails.BadRequest{}
+		for _, f := range denied.Fields {
+			bad.FieldViolations = append(bad.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: f.Field, Description: f.Description})
+		}
+		details = append(details, bad)
+	}
+	st, _ := status.New(code, fmt.Sprintf("%s (the import stopped after line %d)", denied.Message, meta.GetCheckpointLine())).WithDetails(details...)
 	return st
 }
 

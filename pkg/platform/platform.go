@@ -32,6 +32,9 @@ type Deps struct {
 	// ImportBatchesInFlight is how many batches one file import writes at once (0: the
 	// importer's default).
 	ImportBatchesInFlight int
+	// ImportMaxBytes bounds the file one import streams (0: no bound), as the gateway's
+	// --max-import-bytes bounds a REST body: a gRPC client's stream is held to it too.
+	ImportMaxBytes int64
 }
 
 // Background is a service with work of its own beside its RPCs, such as a sweep on a timer. The

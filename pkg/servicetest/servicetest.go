@@ -94,6 +94,8 @@ type Options struct {
 	// is not given): for a large data set, which on the shared server would slow every other test
 	// of the package (their SCANs and stream reads walk it too).
 	OwnRedis bool
+	// ImportMaxBytes bounds an import's file (platform.Deps.ImportMaxBytes; 0: no bound).
+	ImportMaxBytes int64
 }
 
 // OwnRedis is the option of a suite with a redis-server of its own (Options.OwnRedis).
@@ -189,7 +191,7 @@ func Start(t testing.TB, opts Options) *Suite {
 	clients := grpcclient.NewPool(grpcclient.Config{Timeout: opts.ClientTimeout}, tel)
 	clients.Admit(pass)
 	deps := platform.Deps{
-		Redis: rdb, Keys: keys, PageTokens: tokens, Telemetry: tel, Logger: logger, Now: now,
+		Redis: rdb, Keys: keys, PageTokens: tokens, Telemetry: tel, Logger: logger, Now: now, ImportMaxBytes: opts.ImportMaxBytes,
 		Dial: func(service string) (*grpc.ClientConn, error) {
 			for _, u := range opts.Unreachable {
 				if u == service {

@@ -14,6 +14,7 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -372,5 +373,58 @@ func TestImportOversize(t *testing.T) {
 	}
 	if k, e := sys.footprint(t, tenant); k != keys || e != events {
 		t.Fatalf("an oversize import wrote: %d keys %d events, before %d %d", k, e, keys, events)
+	}
+}
+
+// TestImportOversizeOverGRPC: a gRPC client's stream is held to the same limit as a REST body
+// (--max-import-bytes): the call is refused with INVALID_ARGUMENT naming the body, as REST's 413
+// is, and the operation ends FAILED with that error, counting only the batches written before
+// the limit (each of their leads is there, nothing of the rows after).
+func TestImportOversizeOverGRPC(t *testing.T) {
+	const limit = 48 << 10
+	sys := startSystem(t, func(o *servicetest.Options) { o.ImportMaxBytes = limit })
+	_, key := sys.NewKey(t, "", "marketing.write", "marketing.read", "marketing.export")
+	client, ctx := sys.marketing(key)
+	f := genLeads(1500, 11)
+	if len(f.csv) < 2*limit {
+		t.Fatalf("the file is %d bytes: make it larger than twice the limit", len(f.csv))
+	}
+	stream, err := client.ImportLeads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for data, first := f.csv, true; len(data) > 0; first = false {
+		n := min(len(data), 4<<10)
+		msg := &typev1.ImportChunk{Data: data[:n]}
+		if first {
+			msg.Format = typev1.ImportFormat_IMPORT_FORMAT_CSV
+		}
+		if stream.Send(msg) != nil {
+			break // the service ended the import: its answer says why
+		}
+		data = data[n:]
+	}
+	_, err = stream.CloseAndRecv()
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), fmt.Sprint(limit)) {
+		t.Fatalf("a %d-byte stream over a %d-byte limit: %v, want InvalidArgument naming the limit", len(f.csv), limit, err)
+	}
+	md, err := stream.Header()
+	if err != nil || len(md.Get(importer.OperationHeader)) != 1 {
+		t.Fatalf("header %v %v", md, err)
+	}
+	op, err := client.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: md.Get(importer.OperationHeader)[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := &typev1.ImportMetadata{}
+	if err := op.GetMetadata().UnmarshalTo(meta); err != nil {
+		t.Fatal(err)
+	}
+	if !op.GetDone() || codes.Code(op.GetError().GetCode()) != codes.InvalidArgument || meta.GetState() != typev1.ImportState_IMPORT_STATE_FAILED ||
+		meta.GetRowsRead() != importer.BatchSize || meta.GetCheckpointLine() != importer.BatchSize+1 || meta.GetResumeFromLine() != importer.BatchSize+2 {
+		t.Fatalf("the operation of an oversize stream: %v", op)
+	}
+	if got := exportedLeads(t, sys, key, ""); len(got) != int(meta.GetCreated()) || meta.GetCreated()+meta.GetFailed() != importer.BatchSize {
+		t.Fatalf("%d leads for an operation that counts %d created, %d failed of %d read", len(got), meta.GetCreated(), meta.GetFailed(), meta.GetRowsRead())
 	}
 }

@@ -63,7 +63,7 @@ func New(deps platform.Deps) (*Service, error) {
 		Lifecycle: lifecycle.RequiringCustomers(),
 		Segments:  marketing.NewSegments(store, publisher, deps.Now),
 		Audit:     audit,
-		Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger, InFlight: deps.ImportBatchesInFlight,
+		Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger, InFlight: deps.ImportBatchesInFlight, MaxBytes: deps.ImportMaxBytes,
 			Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now), Tokens: deps.PageTokens, Audit: audit, Cancelled: marketingv1.EventOperationCancelled},
 	}, deps.PageTokens),
 		reactions: marketing.NewReactions(store, lifecycle, loyalty, publisher, deps.Now),

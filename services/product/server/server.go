@@ -62,7 +62,7 @@ func New(deps platform.Deps) (*Service, error) {
 			Usage:           usage,
 			Recommendations: product.NewRecommendations(store, store),
 			Audit:           audit,
-			Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger, InFlight: deps.ImportBatchesInFlight,
+			Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger, InFlight: deps.ImportBatchesInFlight, MaxBytes: deps.ImportMaxBytes,
 				Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now), Tokens: deps.PageTokens, Audit: audit, Cancelled: productv1.EventOperationCancelled},
 			ImportStore: store,
 		}, deps.PageTokens),

@@ -91,7 +91,7 @@ func New(deps platform.Deps) (*Service, error) {
 		Customers: sales.NewCustomers(env, customerviews.NewMarketing(marketing), customerviews.NewProduct(product),
 			customerviews.NewSupport(support), customerviews.NewTimeline(integration, dialErr), customerDeadline),
 		Audit: audit,
-		Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger, InFlight: deps.ImportBatchesInFlight,
+		Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger, InFlight: deps.ImportBatchesInFlight, MaxBytes: deps.ImportMaxBytes,
 			Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now), Tokens: deps.PageTokens, Audit: audit, Cancelled: salesv1.EventOperationCancelled},
 	}, deps.PageTokens)}, nil
 }
