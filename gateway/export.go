@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/crmcycle/crm/pkg/importer"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
@@ -188,7 +189,8 @@ func (n *ndjson) write(records []proto.Message) error {
 }
 
 // csvWriter writes one column per top-level field of the record (its JSON name), in declaration
-// order: strings, numbers and enum names as they are in the JSON, lists of strings joined by ";",
+// order: strings, numbers and enum names as they are in the JSON, lists of strings joined by ";"
+// (importer.JoinList: a ";" or "\\" within an item escaped with a "\\"),
 // messages (money, timestamps' RFC 3339 text aside) as compact JSON.
 type csvWriter struct {
 	w       http.ResponseWriter
@@ -246,7 +248,7 @@ func cell(v json.RawMessage) string {
 	}
 	var list []string
 	if json.Unmarshal(v, &list) == nil {
-		return strings.Join(list, ";")
+		return importer.JoinList(list) // as an import reads it back: a tag may hold a ";"
 	}
 	return string(v)
 }

@@ -70,6 +70,9 @@ type Row struct {
 // Value is the row's value in a documented column, trimmed ("" when absent).
 func (r Row) Value(col string) string { return strings.TrimSpace(r.values[col]) }
 
+// List is the row's value in a list column (tags): SplitList of the text as the file has it.
+func (r Row) List(col string) []string { return SplitList(r.values[col]) }
+
 // Has reports whether the row has the column at all.
 func (r Row) Has(col string) bool {
 	_, ok := r.values[col]
@@ -845,7 +848,7 @@ func jsonProblem(err error, text []byte, first int) string {
 	return "the line is not a JSON object"
 }
 
-// jsonText is the text of a JSON value as a column holds it: a list of strings joined by ";",
+// jsonText is the text of a JSON value as a column holds it: a list of strings as JoinList writes it,
 // an object as its JSON.
 func jsonText(raw json.RawMessage) (string, bool) {
 	var s string
@@ -854,7 +857,7 @@ func jsonText(raw json.RawMessage) (string, bool) {
 	}
 	var list []string
 	if json.Unmarshal(raw, &list) == nil {
-		return strings.Join(list, ";"), true
+		return JoinList(list), true
 	}
 	var v any
 	if json.Unmarshal(raw, &v) != nil {

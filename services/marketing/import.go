@@ -21,7 +21,8 @@ import (
 )
 
 // LeadColumns are the documented columns of a lead import: email is required; channel is a
-// Channel name (CHANNEL_WEB or WEB, any case); tags are separated by ";". Other columns are
+// Channel name (CHANNEL_WEB or WEB, any case); tags are a list (importer.SplitList: separated by
+// ";", a "\" escaping one within a tag). Other columns are
 // ignored, so a file that ListLeads' export wrote imports as it is.
 var LeadColumns = []string{"email", "givenName", "familyName", "company", "channel", "tags", "externalId"}
 
@@ -54,8 +55,8 @@ func (l *Leads) parseImported(row importer.Row) (ImportedLead, *typev1.ImportRow
 	}
 	lead := &Lead{Email: email, GivenName: row.Value("givenName"), FamilyName: row.Value("familyName"),
 		Company: row.Value("company"), Channel: channel}
-	for t := range strings.SplitSeq(row.Value("tags"), ";") {
-		if t = strings.TrimSpace(t); t != "" && !slices.Contains(lead.Tags, t) {
+	for _, t := range row.List("tags") {
+		if !slices.Contains(lead.Tags, t) {
 			lead.Tags = append(lead.Tags, t)
 		}
 	}

@@ -91,8 +91,8 @@ func (c *Catalog) parseProduct(row importer.Row) (*Product, *typev1.ImportRowErr
 		}
 		p.Active = proto.Bool(active)
 	}
-	for f := range strings.SplitSeq(row.Value("features"), ";") {
-		if f = strings.TrimSpace(f); f != "" && !slices.Contains(p.Features, f) {
+	for _, f := range row.List("features") {
+		if !slices.Contains(p.Features, f) {
 			p.Features = append(p.Features, f)
 		}
 	}

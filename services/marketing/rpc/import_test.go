@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -426,5 +427,33 @@ func TestImportOversizeOverGRPC(t *testing.T) {
 	}
 	if got := exportedLeads(t, sys, key, ""); len(got) != int(meta.GetCreated()) || meta.GetCreated()+meta.GetFailed() != importer.BatchSize {
 		t.Fatalf("%d leads for an operation that counts %d created, %d failed of %d read", len(got), meta.GetCreated(), meta.GetFailed(), meta.GetRowsRead())
+	}
+}
+
+// TestExportedTagsImportBack: tags holding the list separator, a backslash or whitespace at an end
+// come back exactly from a CSV export imported into another tenant, and from an NDJSON one.
+func TestExportedTagsImportBack(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.NewKey(t, "", "marketing.write", "marketing.read", "marketing.export")
+	tags := []string{"a;b", `back\slash`, `ends\`, " edge ", `C:\dir`, "plain"}
+	lead, err := json.Marshal(map[string]any{"email": "tags@example.com", "tags": tags})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys.captureLead(t, key, string(lead))
+	for _, format := range []struct{ accept, contentType string }{{"text/csv", "text/csv"}, {"", "application/x-ndjson"}} {
+		exported := sys.DoWith(t, http.MethodGet, "/v1/leads:export", key, nil, http.Header{"Accept": {format.accept}})
+		if exported.Status != http.StatusOK {
+			t.Fatalf("export %q: %d %s", format.accept, exported.Status, exported.Body)
+		}
+		_, other := sys.NewKey(t, "", "marketing.write", "marketing.read")
+		if _, meta := sys.Import(t, "/v1/leads:import", other, format.contentType, exported.Body); meta.GetCreated() != 1 {
+			t.Fatalf("%s import of the export: %v", format.contentType, meta)
+		}
+		client, ctx := sys.marketing(other)
+		got, err := client.ListLeads(ctx, &marketingv1.ListLeadsRequest{})
+		if err != nil || len(got.GetLeads()) != 1 || !slices.Equal(got.GetLeads()[0].GetTags(), tags) {
+			t.Fatalf("%s: tags %q (%v), want %q; the export:\n%s", format.contentType, got.GetLeads(), err, tags, exported.Body)
+		}
 	}
 }
