@@ -47,10 +47,11 @@ func resourceOf(ev *eventv1.Event, payload protoreflect.Message) (typ, id string
 }
 
 // factFields are the payload fields a summary may quote: states, stages, scores and counts, never
-// free text or anything that names or reaches a person.
+// free text or anything that names or reaches a person; and an export's filter (eventv1.Exported),
+// quoted, which is the caller's own query: an auditor must see what was read.
 var factFields = []protoreflect.Name{
 	"status", "stage", "from", "to", "to_stage", "from_stage", "priority", "score", "tier", "points", "reason_code",
-	"channel", "band", "health", "quantity", "feature", "automatic", "created",
+	"channel", "band", "health", "quantity", "feature", "automatic", "created", "filter",
 }
 
 // summaryOf is a one-line summary of the event, for example "Opportunity won (opportunity
@@ -95,7 +96,13 @@ func factsOf(m protoreflect.Message) []string {
 			if ev := f.Enum().Values().ByNumber(v.Enum()); ev != nil {
 				out = append(out, fmt.Sprintf("%s %s", name, ev.Name()))
 			}
-		case protoreflect.StringKind, protoreflect.BoolKind, protoreflect.Int32Kind, protoreflect.Int64Kind,
+		case protoreflect.StringKind:
+			if name == "filter" {
+				out = append(out, fmt.Sprintf("filter %q", v.String()))
+			} else {
+				out = append(out, fmt.Sprintf("%s %v", name, v.Interface()))
+			}
+		case protoreflect.BoolKind, protoreflect.Int32Kind, protoreflect.Int64Kind,
 			protoreflect.Uint32Kind, protoreflect.Uint64Kind, protoreflect.DoubleKind, protoreflect.FloatKind:
 			out = append(out, fmt.Sprintf("%s %v", name, v.Interface()))
 		}

@@ -16,9 +16,11 @@ import (
 
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/redistest"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
+	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/integration"
 	"github.com/crmcycle/crm/services/integration/redisstore"
 )
@@ -140,5 +142,33 @@ func TestRecordingAnEventIsOneScriptWithoutTrimming(t *testing.T) {
 	// One expiry per new delivery record; the history has none (the sweep removes it by age).
 	if got := stats["pexpire"]; got != n {
 		t.Errorf("recording ran PEXPIRE %d times for %d events with a delivery each, want %d (once per new delivery)", got, n, n)
+	}
+}
+
+// TestAnExportsAuditEntryNamesItsFilter: the audit entry of an export says what was read: its
+// filter, quoted; an export of every record has none.
+func TestAnExportsAuditEntryNamesItsFilter(t *testing.T) {
+	r := recorderOn(t, redistest.Client(t), time.Now)
+	tenant, ctx := redistest.Tenant(t), events.WithCause(context.Background(), events.ByKey("key-1", "req-1", marketingv1.MarketingService_ExportLeads_FullMethodName))
+	for _, filter := range []string{`tags:"vip" AND channel = CHANNEL_WEB`, ""} {
+		ev, _, err := events.Publisher{Producer: "marketing", Propagator: propagation.TraceContext{}}.Envelope(ctx,
+			marketingv1.EventLeadsExported.Of(&eventv1.Exported{Resource: "leads", Filter: filter}), tenant, "", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.recorder.Record(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := r.history.Audit(context.Background(), tenant, integration.AuditQuery{}, page.Request{Limit: 10})
+	if err != nil || len(entries.Items) != 2 {
+		t.Fatalf("audit log: %v %v", entries.Items, err)
+	}
+	// Newest first.
+	if got, want := entries.Items[1].GetSummary(), `Lead exported (filter "tags:\"vip\" AND channel = CHANNEL_WEB")`; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	if got, want := entries.Items[0].GetSummary(), "Lead exported"; got != want {
+		t.Errorf("summary of an export of every record %q, want %q", got, want)
 	}
 }
