@@ -23,7 +23,7 @@ func TestListRoundTrip(t *testing.T) {
 	}
 	for text, want := range map[string][]string{
 		"vip; fr ;;q1": {"vip", "fr", "q1"},
-		` C:\dir `:    {`C:\dir`},
+		` C:\dir `:     {`C:\dir`},
 		"":             nil,
 		"a\\;b":        {"a;b"},
 	} {
