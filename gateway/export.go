@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/importer"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
@@ -107,6 +108,13 @@ func (e exportRoute) serve(rest *runtime.ServeMux, w http.ResponseWriter, r *htt
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var out recordWriter = newNDJSON(w)
+	format := "ndjson"
+	if wantsCSV(r) {
+		out, format = newCSV(w, e.record), "csv"
+	}
+	// The export's audit event records what was read and in which form.
+	ctx = metadata.AppendToOutgoingContext(ctx, events.ExportFormatKey, format)
 	recv, header, err := e.open(ctx, r.URL.Query().Get("filter"))
 	if err != nil {
 		fail(ctx, err)
@@ -127,10 +135,6 @@ func (e exportRoute) serve(rest *runtime.ServeMux, w http.ResponseWriter, r *htt
 		if id := md.Get("x-request-id"); len(id) > 0 {
 			w.Header().Set("X-Request-Id", id[0])
 		}
-	}
-	var out recordWriter = newNDJSON(w)
-	if wantsCSV(r) {
-		out = newCSV(w, e.record)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	for records := first; ; {

@@ -47,11 +47,11 @@ func resourceOf(ev *eventv1.Event, payload protoreflect.Message) (typ, id string
 }
 
 // factFields are the payload fields a summary may quote: states, stages, scores and counts, never
-// free text or anything that names or reaches a person; and an export's filter (eventv1.Exported),
-// quoted, which is the caller's own query: an auditor must see what was read.
+// free text or anything that names or reaches a person; and an export's filter and format
+// (eventv1.Exported; the filter quoted), the caller's own query: an auditor must see what was read.
 var factFields = []protoreflect.Name{
 	"status", "stage", "from", "to", "to_stage", "from_stage", "priority", "score", "tier", "points", "reason_code",
-	"channel", "band", "health", "quantity", "feature", "automatic", "created", "filter",
+	"channel", "band", "health", "quantity", "feature", "automatic", "created", "filter", "format",
 }
 
 // summaryOf is a one-line summary of the event, for example "Opportunity won (opportunity

@@ -145,14 +145,14 @@ func TestRecordingAnEventIsOneScriptWithoutTrimming(t *testing.T) {
 	}
 }
 
-// TestAnExportsAuditEntryNamesItsFilter: the audit entry of an export says what was read: its
-// filter, quoted; an export of every record has none.
+// TestAnExportsAuditEntryNamesItsFilter: the audit entry of an export says what was read and how:
+// its filter, quoted (an export of every record has none), and its format.
 func TestAnExportsAuditEntryNamesItsFilter(t *testing.T) {
 	r := recorderOn(t, redistest.Client(t), time.Now)
 	tenant, ctx := redistest.Tenant(t), events.WithCause(context.Background(), events.ByKey("key-1", "req-1", marketingv1.MarketingService_ExportLeads_FullMethodName))
-	for _, filter := range []string{`tags:"vip" AND channel = CHANNEL_WEB`, ""} {
+	for _, x := range []*eventv1.Exported{{Resource: "leads", Filter: `tags:"vip" AND channel = CHANNEL_WEB`, Format: "csv"}, {Resource: "leads", Format: "grpc"}} {
 		ev, _, err := events.Publisher{Producer: "marketing", Propagator: propagation.TraceContext{}}.Envelope(ctx,
-			marketingv1.EventLeadsExported.Of(&eventv1.Exported{Resource: "leads", Filter: filter}), tenant, "", time.Now())
+			marketingv1.EventLeadsExported.Of(x), tenant, "", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,10 +165,10 @@ func TestAnExportsAuditEntryNamesItsFilter(t *testing.T) {
 		t.Fatalf("audit log: %v %v", entries.Items, err)
 	}
 	// Newest first.
-	if got, want := entries.Items[1].GetSummary(), `Lead exported (filter "tags:\"vip\" AND channel = CHANNEL_WEB")`; got != want {
+	if got, want := entries.Items[1].GetSummary(), `Lead exported (filter "tags:\"vip\" AND channel = CHANNEL_WEB", format csv)`; got != want {
 		t.Errorf("summary %q, want %q", got, want)
 	}
-	if got, want := entries.Items[0].GetSummary(), "Lead exported"; got != want {
+	if got, want := entries.Items[0].GetSummary(), "Lead exported (format grpc)"; got != want {
 		t.Errorf("summary of an export of every record %q, want %q", got, want)
 	}
 }

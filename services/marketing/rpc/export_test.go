@@ -155,9 +155,12 @@ func TestExportLeads(t *testing.T) {
 		if err := ev.GetPayload().UnmarshalTo(payload); err != nil || payload.GetResource() != "leads" {
 			t.Fatalf("audit event %v: %v", ev, err)
 		}
-		filters = append(filters, payload.GetFilter())
+		filters = append(filters, payload.GetFilter()+" as "+payload.GetFormat())
 	}
-	if !slices.Contains(filters, `tags:"vip"`) || len(exported) < 4 {
-		t.Errorf("audit: export events with filters %q, want one per export started", filters)
+	// The gateway's NDJSON and CSV, and the RPC's own stream, each named.
+	for _, want := range []string{` as ndjson`, `tags:"vip" as ndjson`, `tags:"vip" as csv`, ` as grpc`} {
+		if !slices.Contains(filters, want) {
+			t.Errorf("audit: export events with filters and formats %q, want one %q", filters, want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/pagesize"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
@@ -25,7 +26,7 @@ func (s *Server) ExportProducts(req *productv1.ExportProductsRequest, stream grp
 	if err != nil {
 		return err
 	}
-	exported := &eventv1.Exported{Resource: "products", Filter: req.GetFilter()}
+	exported := &eventv1.Exported{Resource: "products", Filter: req.GetFilter(), Format: events.ExportFormat(ctx)}
 	if err := s.audit.Record(ctx, tenant, productv1.EventProductsExported.Of(exported)); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/pagesize"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
@@ -24,7 +25,7 @@ func export[T any](ctx context.Context, s *Server, resource, filter string, ev e
 	if err != nil {
 		return err
 	}
-	if err := s.uc.Audit.Record(ctx, tenant, ev.Of(&eventv1.Exported{Resource: resource, Filter: filter})); err != nil {
+	if err := s.uc.Audit.Record(ctx, tenant, ev.Of(&eventv1.Exported{Resource: resource, Filter: filter, Format: events.ExportFormat(ctx)})); err != nil {
 		return err
 	}
 	return page.Each(ctx, pagesize.Export, func(ctx context.Context, r page.Request) (page.Page[T], error) {

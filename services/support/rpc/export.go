@@ -6,6 +6,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/pagesize"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
@@ -25,7 +26,7 @@ func (s *Server) ExportTickets(req *supportv1.ExportTicketsRequest, stream grpc.
 	if err != nil {
 		return err
 	}
-	exported := &eventv1.Exported{Resource: "tickets", Filter: req.GetFilter()}
+	exported := &eventv1.Exported{Resource: "tickets", Filter: req.GetFilter(), Format: events.ExportFormat(ctx)}
 	if err := s.uc.Audit.Record(ctx, tenant, supportv1.EventTicketsExported.Of(exported)); err != nil {
 		return err
 	}

@@ -30,7 +30,10 @@ type Exported struct {
 	// "orders", "tickets".
 	Resource string `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
 	// The export's filter (AIP-160), empty for every record.
-	Filter        string `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	Filter string `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	// What the records were sent as: "ndjson" or "csv" through the gateway's export route, "grpc"
+	// to a client of the streaming RPC itself.
+	Format        string `protobuf:"bytes,3,opt,name=format,proto3" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -79,14 +82,22 @@ func (x *Exported) GetFilter() string {
 	return ""
 }
 
+func (x *Exported) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
 var File_crm_event_v1_export_proto protoreflect.FileDescriptor
 
 const file_crm_event_v1_export_proto_rawDesc = "" +
 	"\n" +
-	"\x19crm/event/v1/export.proto\x12\fcrm.event.v1\">\n" +
+	"\x19crm/event/v1/export.proto\x12\fcrm.event.v1\"V\n" +
 	"\bExported\x12\x1a\n" +
 	"\bresource\x18\x01 \x01(\tR\bresource\x12\x16\n" +
-	"\x06filter\x18\x02 \x01(\tR\x06filterB4Z2github.com/crmcycle/crm/proto/crm/event/v1;eventv1b\x06proto3"
+	"\x06filter\x18\x02 \x01(\tR\x06filter\x12\x16\n" +
+	"\x06format\x18\x03 \x01(\tR\x06formatB4Z2github.com/crmcycle/crm/proto/crm/event/v1;eventv1b\x06proto3"
 
 var (
 	file_crm_event_v1_export_proto_rawDescOnce sync.Once
