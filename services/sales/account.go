@@ -53,8 +53,10 @@ type ContactStore interface {
 	CreateContact(ctx context.Context, tenant string, c *Contact, event []byte) error
 	// UpdateContact replaces prev with c; ErrStale when prev is not current.
 	UpdateContact(ctx context.Context, tenant string, c, prev *Contact, event []byte) error
-	// DeleteContact removes c (as read); ErrStale when it changed.
-	DeleteContact(ctx context.Context, tenant string, c *Contact, event []byte) error
+	// DeleteContact removes c (as read); ErrStale when it changed. heir, when not nil, is another
+	// contact of c's customer (as read, ErrStale when it changed), which the customer's entry
+	// (ContactOfCustomer) names from then on; without one the entry goes.
+	DeleteContact(ctx context.Context, tenant string, c, heir *Contact, event []byte) error
 	GetContact(ctx context.Context, tenant, id string) (*Contact, error)
 	ListContacts(ctx context.Context, tenant string, q Query) (page.Page[*Contact], error)
 	// ContactOfCustomer returns the id of the contact with a customer id; ErrContactNotFound.

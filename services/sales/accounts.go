@@ -260,24 +260,51 @@ func (a *Accounts) attachEmail(ctx context.Context, tenant string, c *Contact) (
 	return a.Registry.Attach(ctx, c.GetCustomerId(), c.GetEmail())
 }
 
-// DeleteContact removes a contact; its customer id stays on its orders.
+// DeleteContact removes a contact; its customer id stays on its orders. When the person has
+// another contact (after a merge), the customer's entry passes to it, so orders and conversions
+// still find their contact. Without If-Match, a contact changed meanwhile is read again and
+// deleted as it is now.
 func (a *Accounts) DeleteContact(ctx context.Context, tenant, id, ifMatch string) error {
-	existing, err := a.Store.GetContact(ctx, tenant, id)
-	if err != nil {
+	// The heir is found through the index of contacts by customer: complete it for older data.
+	if err := a.Store.IndexContactsByCustomer(ctx, tenant); err != nil {
 		return err
 	}
-	if err := etag.Check(ifMatch, existing.GetEtag(), ErrContactEtag); err != nil {
-		return err
-	}
-	event, err := a.contactEvent(ctx, salesv1.EventContactDeleted, tenant, existing)
-	if err != nil {
-		return err
-	}
-	if err := a.Store.DeleteContact(ctx, tenant, existing, event); err != nil {
-		if errors.Is(err, ErrStale) {
-			return ErrContactEtag
+	for range deleteContactAttempts {
+		existing, err := a.Store.GetContact(ctx, tenant, id)
+		if err != nil {
+			return err
 		}
-		return err
+		if err := etag.Check(ifMatch, existing.GetEtag(), ErrContactEtag); err != nil {
+			return err
+		}
+		heir, err := a.heirOf(ctx, tenant, existing)
+		if err != nil {
+			return err
+		}
+		event, err := a.contactEvent(ctx, salesv1.EventContactDeleted, tenant, existing)
+		if err != nil {
+			return err
+		}
+		if err := a.Store.DeleteContact(ctx, tenant, existing, heir, event); !errors.Is(err, ErrStale) {
+			return err
+		}
 	}
-	return nil
+	return ErrContactEtag
+}
+
+// deleteContactAttempts bounds DeleteContact's reads of a contact (or its heir) that keeps changing.
+const deleteContactAttempts = 4
+
+// heirOf is another contact of c's customer, or nil.
+func (a *Accounts) heirOf(ctx context.Context, tenant string, c *Contact) (*Contact, error) {
+	if c.GetCustomerId() == "" {
+		return nil, nil
+	}
+	found, _, err := a.Store.ContactsOfCustomer(ctx, tenant, c.GetCustomerId(), "", 2)
+	for _, other := range found {
+		if other.GetId() != c.GetId() {
+			return other, err
+		}
+	}
+	return nil, err
 }

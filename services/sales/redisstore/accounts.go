@@ -135,9 +135,14 @@ func (s *Store) UpdateContact(ctx context.Context, tenant string, c, prev *sales
 }
 
 // DeleteContact implements sales.Store.
-func (s *Store) DeleteContact(ctx context.Context, tenant string, c *sales.Contact, event []byte) error {
+func (s *Store) DeleteContact(ctx context.Context, tenant string, c, heir *sales.Contact, event []byte) error {
 	k := s.scope(tenant)
-	return s.run(ctx, k, k.deleteContact(commit.New(), c), event)
+	w := k.deleteContact(commit.New(), c)
+	if heir != nil {
+		// After the HDel of deleteContact: effects apply in order.
+		w.ExpectVersion(k.resource("contact", heir.GetId()), heir.GetEtag()).HSet(k.customers(), c.GetCustomerId(), heir.GetId())
+	}
+	return s.run(ctx, k, w, event)
 }
 
 // deleteContact adds to w the removal of c (as read): the record, its e-mail and customer

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,5 +177,65 @@ func TestOrderForACustomerWithoutContact(t *testing.T) {
 	sys.OK(t, http.MethodPost, "/v1/leads/"+lead.GetId()+":convert", key, `{}`)
 	if o := sys.OK(t, http.MethodPost, "/v1/orders", key, body); str(o, "customerId") != lead.GetCustomerId() {
 		t.Fatalf("order after the conversion: %v", o)
+	}
+}
+
+// Deleting the contact a customer's entry names passes the entry to the person's other contact:
+// orders still find a contact; deleting that one too leaves the customer without.
+func TestDeletingOneOfAPersonsContactsKeepsTheOther(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
+	product := sys.catalog.add(tenant, "TWOCONTACTS", "Two contacts", productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME)
+	first := sys.OK(t, http.MethodPost, "/v1/contacts", key, `{"email":"max@example.com"}`)
+	customer := str(first, "customerId")
+	sys.leads.mu.Lock()
+	sys.leads.customers[record{tenant, "max.work@example.com"}] = customer // the person's second e-mail
+	sys.leads.mu.Unlock()
+	second := sys.OK(t, http.MethodPost, "/v1/contacts", key, `{"email":"max.work@example.com"}`)
+	if str(second, "customerId") != customer {
+		t.Fatalf("second contact's customer %s, want %s", str(second, "customerId"), customer)
+	}
+	order := fmt.Sprintf(`{"customerId":%q,"lines":[{"productId":%q,"quantity":1}]}`, customer, product)
+
+	for _, c := range []map[string]any{second, first} { // the last written is the one the entry names
+		if r := sys.Do(t, http.MethodDelete, "/v1/contacts/"+str(c, "id"), key, nil); r.Status != http.StatusOK {
+			t.Fatalf("delete %s: %d %s", str(c, "email"), r.Status, r.Body)
+		}
+		r := sys.Do(t, http.MethodPost, "/v1/orders", key, []byte(order))
+		if c["id"] == second["id"] && r.Status != http.StatusOK {
+			t.Fatalf("order after deleting one of two contacts: %d %s, want 200 (the other contact %s is left)", r.Status, r.Body, str(first, "id"))
+		}
+		if c["id"] == first["id"] && (r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "CUSTOMER_HAS_NO_CONTACT")) {
+			t.Fatalf("order after deleting both contacts: %d %s, want 400 CUSTOMER_HAS_NO_CONTACT", r.Status, r.Body)
+		}
+	}
+}
+
+// Two deletes at once of a person's two contacts leave neither, and no customer entry naming a
+// deleted contact: each delete's heir is checked at the version read.
+func TestDeletingBothContactsAtOnce(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
+	product := sys.catalog.add(tenant, "RACE", "Race", productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME)
+	for round := range 5 {
+		first := sys.OK(t, http.MethodPost, "/v1/contacts", key, fmt.Sprintf(`{"email":"p%d@example.com"}`, round))
+		customer := str(first, "customerId")
+		sys.leads.mu.Lock()
+		sys.leads.customers[record{tenant, fmt.Sprintf("p%d.work@example.com", round)}] = customer
+		sys.leads.mu.Unlock()
+		second := sys.OK(t, http.MethodPost, "/v1/contacts", key, fmt.Sprintf(`{"email":"p%d.work@example.com"}`, round))
+		var wg sync.WaitGroup
+		statuses := make([]int, 2)
+		for i, c := range []map[string]any{first, second} {
+			wg.Go(func() { statuses[i] = sys.Do(t, http.MethodDelete, "/v1/contacts/"+str(c, "id"), key, nil).Status })
+		}
+		wg.Wait()
+		if statuses[0] != http.StatusOK || statuses[1] != http.StatusOK {
+			t.Fatalf("round %d: deletes answered %v, want both 200", round, statuses)
+		}
+		order := fmt.Sprintf(`{"customerId":%q,"lines":[{"productId":%q,"quantity":1}]}`, customer, product)
+		if r := sys.Do(t, http.MethodPost, "/v1/orders", key, []byte(order)); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "CUSTOMER_HAS_NO_CONTACT") {
+			t.Fatalf("round %d: order after both deletes: %d %s, want 400 CUSTOMER_HAS_NO_CONTACT", round, r.Status, r.Body)
+		}
 	}
 }
