@@ -196,20 +196,9 @@ func bodyBytes(body string) []byte {
 // FieldViolations returns the fields named by the BadRequest detail of an AIP-193 error body.
 func (r Response) FieldViolations(t testing.TB) []string {
 	t.Helper()
-	e, _ := r.JSON(t)["error"].(map[string]any)
-	details, _ := e["details"].([]any)
 	var fields []string
-	for _, d := range details {
-		dm, _ := d.(map[string]any)
-		if dm["@type"] != "type.googleapis.com/google.rpc.BadRequest" {
-			continue
-		}
-		violations, _ := dm["fieldViolations"].([]any)
-		for _, v := range violations {
-			vm, _ := v.(map[string]any)
-			field, _ := vm["field"].(string)
-			fields = append(fields, field)
-		}
+	for _, v := range r.Violations(t) {
+		fields = append(fields, v[0])
 	}
 	return fields
 }

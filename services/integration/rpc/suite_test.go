@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -27,7 +25,6 @@ import (
 	"github.com/crmcycle/crm/pkg/servicetest"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
-	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	"github.com/crmcycle/crm/services/integration"
 	"github.com/crmcycle/crm/services/integration/server"
@@ -47,41 +44,21 @@ type system struct {
 	suite    *servicetest.Suite
 	tenant   string
 	key      string
-	registry *registryFake
+	registry *servicetest.Registry
 }
 
 func startSystem(t *testing.T, cfg integration.DispatchConfig) *system {
 	t.Helper()
-	registry := &registryFake{}
+	registry := &servicetest.Registry{}
 	suite := servicetest.Start(t, servicetest.Options{
 		Services: []servicetest.Builder{func(d platform.Deps) (platform.Service, error) {
 			return server.New(server.Config{Webhooks: cfg}, d)
 		}},
-		Fakes:      []func(grpc.ServiceRegistrar){registry.register},
+		Fakes:      []func(grpc.ServiceRegistrar){registry.Register},
 		Background: true,
 	})
 	tenant, key := suite.NewKey(t, "", "admin")
 	return &system{suite: suite, tenant: tenant, key: key, registry: registry}
-}
-
-// registryFake is marketing's identity registry, which a timeline with no entries asks: every
-// customer is known unless marked unknown (never registered, or erased) or merged.
-type registryFake struct {
-	marketingv1.UnimplementedMarketingServiceServer
-	unknown sync.Map // customer id -> "" (unknown) or the survivor (merged)
-}
-
-func (f *registryFake) register(r grpc.ServiceRegistrar) {
-	marketingv1.RegisterMarketingServiceServer(r, f)
-}
-
-func (f *registryFake) GetCustomerIdentity(_ context.Context, req *marketingv1.GetCustomerIdentityRequest) (*marketingv1.GetCustomerIdentityResponse, error) {
-	v, gone := f.unknown.Load(req.GetCustomerId())
-	if gone && v == "" {
-		return nil, status.Error(codes.NotFound, "customer not found")
-	}
-	survivor, _ := v.(string)
-	return &marketingv1.GetCustomerIdentityResponse{Customer: &marketingv1.CustomerIdentity{Id: req.GetCustomerId(), MergedInto: survivor}}, nil
 }
 
 func (s *system) client() (integrationv1.IntegrationServiceClient, context.Context) {

@@ -73,9 +73,9 @@ func TestTimelineOfAnUnknownCustomer(t *testing.T) {
 		survivor = "0192f3a0-0000-7000-8000-00000000b004"
 		merged   = "0192f3a0-0000-7000-8000-00000000b005"
 	)
-	s.registry.unknown.Store(nobody, "")
-	s.registry.unknown.Store(erased, "")
-	s.registry.unknown.Store(merged, survivor)
+	s.registry.Forget(nobody)
+	s.registry.Forget(erased)
+	s.registry.Merge(merged, survivor)
 	s.publish(t, s.tenant, "sales.order.placed", erased)
 	s.publish(t, s.tenant, "marketing.customer.erased", erased)
 	s.publish(t, s.tenant, "sales.order.placed", survivor)

@@ -50,8 +50,8 @@ func TestWritesAboutACustomerNeedTheRegistry(t *testing.T) {
 	_, key := sys.NewKey(t, "", supportScopes...)
 	client, ctx := sys.support(key)
 	unknown, merged, survivor := uuid.NewString(), uuid.NewString(), uuid.NewString()
-	sys.registry.unknown.Store(unknown, "")
-	sys.registry.unknown.Store(merged, survivor)
+	sys.registry.Forget(unknown)
+	sys.registry.Merge(merged, survivor)
 
 	for _, w := range supportWrites {
 		for _, r := range []struct {

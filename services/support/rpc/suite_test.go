@@ -28,7 +28,7 @@ const supportCustomer = "0192f3a0-0000-7000-8000-00000000c001"
 // system is the support service on the real gRPC server and REST gateway, over a real Redis.
 type system struct {
 	*gatewaytest.Edge
-	registry *registryFake
+	registry *servicetest.Registry
 }
 
 func supportService(d platform.Deps) (platform.Service, error) { return server.New(d) }
@@ -36,8 +36,8 @@ func supportService(d platform.Deps) (platform.Service, error) { return server.N
 // startSystem starts support alone; options adjust the suite (a fake product service, say).
 func startSystem(t *testing.T, options ...func(*servicetest.Options)) *system {
 	t.Helper()
-	registry := &registryFake{}
-	opts := servicetest.Options{Services: []servicetest.Builder{supportService}, Fakes: []func(grpc.ServiceRegistrar){registry.register}}
+	registry := &servicetest.Registry{}
+	opts := servicetest.Options{Services: []servicetest.Builder{supportService}, Fakes: []func(grpc.ServiceRegistrar){registry.Register}}
 	for _, o := range options {
 		o(&opts)
 	}
