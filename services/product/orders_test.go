@@ -96,40 +96,20 @@ func TestSubscriptionAndEntitlementPagesPartTheGrants(t *testing.T) {
 	}
 	for _, limit := range []int{1, 2, 3, 50} {
 		var subs, ents []string
-		for r := (page.Request{Limit: limit}); ; {
-			p, err := f.subs.List(ctx, f.tenant, product.SubscriptionQuery{Index: product.SubscriptionIndex{CustomerID: customer}, Request: r})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, s := range p.Items {
-				subs = append(subs, s.GetId())
-				if s.GetProductId() != monthly.GetId() {
-					t.Fatalf("limit %d: a one-time grant listed as a subscription: %v", limit, s)
-				}
-			}
-			if len(p.Items) > limit {
-				t.Fatalf("limit %d: page of %d", limit, len(p.Items))
-			}
-			if r.After = p.Next; p.Next == "" {
-				break
+		for _, s := range allPages(t, limit, func(r page.Request) (page.Page[*product.Subscription], error) {
+			return f.subs.List(ctx, f.tenant, product.SubscriptionQuery{Index: product.SubscriptionIndex{CustomerID: customer}, Request: r})
+		}) {
+			subs = append(subs, s.GetId())
+			if s.GetProductId() != monthly.GetId() {
+				t.Fatalf("limit %d: a one-time grant listed as a subscription: %v", limit, s)
 			}
 		}
-		for r := (page.Request{Limit: limit}); ; {
-			p, err := f.subs.Entitlements(ctx, f.tenant, customer, r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range p.Items {
-				ents = append(ents, e.GetId())
-				if e.GetProductId() != once.GetId() {
-					t.Fatalf("limit %d: a subscription listed as an entitlement: %v", limit, e)
-				}
-			}
-			if len(p.Items) > limit {
-				t.Fatalf("limit %d: page of %d", limit, len(p.Items))
-			}
-			if r.After = p.Next; p.Next == "" {
-				break
+		for _, e := range allPages(t, limit, func(r page.Request) (page.Page[*productv1.Entitlement], error) {
+			return f.subs.Entitlements(ctx, f.tenant, customer, r)
+		}) {
+			ents = append(ents, e.GetId())
+			if e.GetProductId() != once.GetId() {
+				t.Fatalf("limit %d: a subscription listed as an entitlement: %v", limit, e)
 			}
 		}
 		if len(subs) != 4 || len(ents) != 11 || !slices.IsSortedFunc(subs, descending) || !slices.IsSortedFunc(ents, descending) ||
@@ -140,3 +120,22 @@ func TestSubscriptionAndEntitlementPagesPartTheGrants(t *testing.T) {
 }
 
 func descending(a, b string) int { return strings.Compare(b, a) }
+
+// allPages reads every page of a list, limit items at a time, checking no page is longer.
+func allPages[T any](t *testing.T, limit int, list func(page.Request) (page.Page[T], error)) []T {
+	t.Helper()
+	var out []T
+	for r := (page.Request{Limit: limit}); ; {
+		p, err := list(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Items) > limit {
+			t.Fatalf("limit %d: page of %d", limit, len(p.Items))
+		}
+		out = append(out, p.Items...)
+		if r.After = p.Next; p.Next == "" {
+			return out
+		}
+	}
+}
