@@ -237,6 +237,13 @@ func Start(t testing.TB, opts Options) *Suite {
 		bus.Go(func() error { return b.RunBackground(busCtx) })
 	}
 	bus.Go(func() error { return authn.Run(busCtx, busRedis) })
+	// The key cache is dropped whole when its subscription starts: wait for that, so no test sees
+	// a cached key looked up again on a later call.
+	select {
+	case <-authn.Following():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the API key cache did not subscribe to key changes within 10 s")
+	}
 
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

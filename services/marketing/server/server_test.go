@@ -13,6 +13,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/crmcycle/crm/pkg/events"
@@ -202,6 +203,8 @@ func TestCaptureRoundTripsOnTheRequestPath(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	sent := &redistest.Commands{}
 	rdb.AddHook(sent)
+	onPath := &redistest.Commands{Only: func(ctx context.Context) bool { _, ok := grpc.Method(ctx); return ok }}
+	rdb.AddHook(onPath)
 	suite := servicetest.Start(t, servicetest.Options{Services: []servicetest.Builder{marketingService},
 		Redis: rdb, AuthCacheTTL: time.Hour})
 	tenant, key := suite.NewKey(t, "", "marketing.write")
@@ -255,13 +258,14 @@ func TestCaptureRoundTripsOnTheRequestPath(t *testing.T) {
 	drained()
 	before := trips()
 	sent.Take()
+	onPath.Take()
 	const n = 20
 	for i := range n {
 		capture(fmt.Sprintf("trips-%d@example.com", i))
 	}
 	drained()
 	if got := trips() - before; got != n {
-		t.Errorf("%d new-lead captures made %d round trips on the request path, want %d", n, got, n)
+		t.Errorf("%d new-lead captures made %d round trips on the request path, want %d: %v", n, got, n, onPath.Take())
 	}
 	all := sent.Take()
 	if c := slices.Index(all, "xreadgroup"); c < 0 || len(all) <= n {
