@@ -287,28 +287,50 @@ func nulField(v any, path string) string {
 	return ""
 }
 
-// ifMatch honours If-Match on a change to a resource with an etag. Where the request carries the
-// etag (a PATCH body, DELETE ?etag=), the If-Match value goes there, so the service checks it in
-// the same atomic write; otherwise (custom methods) the resource is read first and a different
-// ETag is 412. Either way the answer is ABORTED ETAG_MISMATCH with 412 (see writeError).
+// ifMatch honours If-Match on a change to a resource with an etag. Every such request carries the
+// etag (a body field, or ?etag= on a DELETE), so the If-Match value goes there and the service
+// checks it in the change's own atomic write: a change that races another cannot slip between a
+// check and the write. A stale etag is ABORTED ETAG_MISMATCH, which writeError makes 412. `*` asks
+// only that the resource exist, which the change finds out itself. A list of etags is narrowed by a
+// read to the one that is current, still checked by the write, or 412 when none is.
 func (c *conventions) ifMatch(w http.ResponseWriter, r *http.Request, op *routeOp, match string, body []byte) ([]byte, bool) {
 	tags := parseIfMatch(match)
-	if len(tags) == 1 && tags[0] != "*" {
-		switch {
-		case op.etagBody && r.Method == http.MethodPatch:
-			var fields map[string]json.RawMessage
-			if json.Unmarshal(body, &fields) == nil {
-				fields["etag"], _ = json.Marshal(tags[0])
-				body, _ = json.Marshal(fields)
-				return body, false
-			}
-		case op.etagQuery:
-			q := r.URL.Query()
-			q.Set("etag", tags[0])
-			r.URL.RawQuery = q.Encode()
-			return body, false
-		}
+	if len(tags) == 0 || slices.Contains(tags, "*") {
+		return body, false
 	}
+	tag := tags[0]
+	if len(tags) > 1 {
+		current, done := c.currentEtag(w, r)
+		if done {
+			return nil, true
+		}
+		if !slices.Contains(tags, current) {
+			writeJSONError(w, r, http.StatusPreconditionFailed, codes.Aborted,
+				"the resource changed since it was read (If-Match does not match its ETag); read it again and retry", []*anypb.Any{
+					mustAny(&errdetails.ErrorInfo{Reason: apierr.ReasonEtagMismatch, Domain: op.domain})})
+			return nil, true
+		}
+		tag = current
+	}
+	switch {
+	case op.etagQuery:
+		q := r.URL.Query()
+		q.Set("etag", tag)
+		r.URL.RawQuery = q.Encode()
+	case op.etagBody:
+		fields := map[string]json.RawMessage{}
+		if len(bytes.TrimSpace(body)) > 0 && json.Unmarshal(body, &fields) != nil {
+			return body, false // not a JSON object: the service's strict decoding refuses it
+		}
+		fields["etag"], _ = json.Marshal(tag)
+		body, _ = json.Marshal(fields)
+	}
+	return body, false
+}
+
+// currentEtag reads the ETag of the resource r changes (its path less a custom verb); done when the
+// read failed and its answer was written instead.
+func (c *conventions) currentEtag(w http.ResponseWriter, r *http.Request) (string, bool) {
 	get := r.Clone(r.Context())
 	get.Method, get.Body, get.ContentLength = http.MethodGet, http.NoBody, 0
 	get.URL = &url.URL{Path: resourcePath(r.URL.Path), RawPath: resourcePath(r.URL.EscapedPath())}
@@ -318,19 +340,9 @@ func (c *conventions) ifMatch(w http.ResponseWriter, r *http.Request, op *routeO
 	c.next.ServeHTTP(rec, get)
 	if rec.Code != http.StatusOK {
 		copyResponse(w, rec)
-		return nil, true
+		return "", true
 	}
-	current := strings.Trim(rec.Header().Get("ETag"), `"`)
-	for _, tag := range tags {
-		if tag == "*" || tag == current {
-			return body, false
-		}
-	}
-	// The same answer as a service's stale etag (AIP-154: ABORTED), which writeError makes 412.
-	writeJSONError(w, r, http.StatusPreconditionFailed, codes.Aborted,
-		"the resource changed since it was read (If-Match does not match its ETag); read it again and retry", []*anypb.Any{
-			mustAny(&errdetails.ErrorInfo{Reason: apierr.ReasonEtagMismatch, Domain: op.domain})})
-	return nil, true
+	return strings.Trim(rec.Header().Get("ETag"), `"`), false
 }
 
 // parseIfMatch reads `"a", W/"b"` or `*` into etags without quotes.

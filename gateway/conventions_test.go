@@ -152,11 +152,11 @@ func TestCORS(t *testing.T) {
 	}
 }
 
-// TestIfMatchMismatchIsOneAnswer: a stale If-Match is the same answer whoever finds it, the
-// service in its write (PATCH, DELETE: the etag goes in the request) or the gateway reading first
-// (a custom method): 412 with status ABORTED and the ErrorInfo reason ETAG_MISMATCH of the
-// service's domain, as the service answers over gRPC. Another ABORTED (a concurrent update) under
-// If-Match stays 409; a current If-Match goes through.
+// TestIfMatchMismatchIsOneAnswer: If-Match goes into the request's etag (the body of a PATCH or a
+// custom method, ?etag= of a DELETE), so the service checks it in its write, and a stale one is 412
+// with status ABORTED and the ErrorInfo reason ETAG_MISMATCH of the service's domain, as the service
+// answers over gRPC. A list of etags is narrowed to the current one by a read (412 when none is).
+// Another ABORTED (a concurrent update) under If-Match stays 409; a current If-Match goes through.
 func TestIfMatchMismatchIsOneAnswer(t *testing.T) {
 	sys := startSystem(t, servicetest.Options{}, gateway.Config{})
 	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
@@ -167,6 +167,7 @@ func TestIfMatchMismatchIsOneAnswer(t *testing.T) {
 		{http.MethodPatch, lead, `{"company":"Stale Co","etag":"7"}`}, // If-Match wins over the body's etag
 		{http.MethodDelete, lead, ""},
 		{http.MethodPost, lead + ":qualify", `{}`},
+		{http.MethodPost, lead + ":qualify", ""}, // no body: the etag makes one
 	} {
 		var body []byte
 		if tt.body != "" {
@@ -179,8 +180,15 @@ func TestIfMatchMismatchIsOneAnswer(t *testing.T) {
 			t.Errorf("%s %s with a stale If-Match: %d %s, want 412 ABORTED ETAG_MISMATCH of marketing.crm", tt.method, tt.path, r.Status, r.Body)
 		}
 	}
-	if n := sys.marketing.calledTimes("QualifyLead"); n != 0 {
-		t.Errorf("a qualify with a stale If-Match reached the service %d times", n)
+	if n := sys.marketing.calledTimes("QualifyLead"); n != 2 {
+		t.Errorf("the qualifies with a stale If-Match reached the service %d times, want 2 (it checks the etag)", n)
+	}
+	if r := sys.DoWith(t, http.MethodPost, lead+":qualify", key, nil, http.Header{"If-Match": {`"5", W/"6"`}}); r.Status != http.StatusPreconditionFailed ||
+		errorInfo(t, r)["reason"] != "ETAG_MISMATCH" || sys.marketing.calledTimes("QualifyLead") != 2 {
+		t.Errorf("a qualify with a list of stale etags: %d %s, want 412 ETAG_MISMATCH before the service", r.Status, r.Body)
+	}
+	if r := sys.DoWith(t, http.MethodPost, lead+":qualify", key, nil, http.Header{"If-Match": {`"5", "7"`}}); r.Status != http.StatusOK {
+		t.Errorf("a qualify with a list holding the current etag: %d %s, want 200", r.Status, r.Body)
 	}
 
 	// Over gRPC, the service's own answer to a stale etag: the same code and reason.
@@ -195,7 +203,7 @@ func TestIfMatchMismatchIsOneAnswer(t *testing.T) {
 	if r := sys.DoWith(t, http.MethodPatch, lead+"?updateMask=company", key, []byte(`{"company":"contended"}`), current); r.Status != http.StatusConflict || errorInfo(t, r)["reason"] != "CONCURRENT_UPDATE" {
 		t.Errorf("a concurrent update under a current If-Match: %d %s, want 409 CONCURRENT_UPDATE", r.Status, r.Body)
 	}
-	if r := sys.DoWith(t, http.MethodPost, lead+":qualify", key, []byte(`{}`), current); r.Status != http.StatusOK || sys.marketing.calledTimes("QualifyLead") != 1 {
+	if r := sys.DoWith(t, http.MethodPost, lead+":qualify", key, []byte(`{}`), current); r.Status != http.StatusOK || sys.marketing.calledTimes("QualifyLead") != 4 {
 		t.Errorf("qualify with the current If-Match: %d %s", r.Status, r.Body)
 	}
 }

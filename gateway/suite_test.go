@@ -107,6 +107,9 @@ func (f *fakeMarketing) DeleteLead(ctx context.Context, req *marketingv1.DeleteL
 
 func (f *fakeMarketing) QualifyLead(ctx context.Context, req *marketingv1.QualifyLeadRequest) (*marketingv1.QualifyLeadResponse, error) {
 	f.record(ctx, "QualifyLead", "")
+	if req.GetEtag() != "" && req.GetEtag() != leadEtag {
+		return nil, errLeadEtag
+	}
 	return &marketingv1.QualifyLeadResponse{Lead: &marketingv1.Lead{Id: req.GetId(), Etag: leadEtag}}, nil
 }
 

@@ -178,7 +178,7 @@ func addConventions(doc *openapi3.T) error {
 		if mutating {
 			op.Parameters = append(op.Parameters, paramRef(idempotencyParam))
 		}
-		ifMatch := mutating && ifMatchApplies(doc, path)
+		ifMatch := mutating && ifMatchApplies(doc, path, op)
 		if ifMatch {
 			op.Parameters = append(op.Parameters, paramRef(ifMatchParam))
 		}
@@ -208,25 +208,38 @@ func addConventions(doc *openapi3.T) error {
 	})
 }
 
-// ifMatchApplies: a write to a resource (the path, less a custom verb) whose GET returns an etag.
-func ifMatchApplies(doc *openapi3.T, path string) bool {
+// ifMatchApplies: a write to a resource (the path, less a custom verb) whose GET returns an etag,
+// by a request that carries the etag (an `etag` query parameter or body field): the gateway puts
+// If-Match there and the service checks it in the change's own atomic write, so a change that
+// races another cannot slip between a check and the write.
+func ifMatchApplies(doc *openapi3.T, path string, op *openapi3.Operation) bool {
 	resource := path
 	if i := strings.LastIndex(path, ":"); i > strings.LastIndex(path, "}") {
 		resource = path[:i]
 	}
 	item := doc.Paths.Value(resource)
-	if item == nil || item.Get == nil {
+	if item == nil || item.Get == nil || !hasEtag(doc, item.Get.Responses.Value("200").Value) {
 		return false
 	}
-	return hasEtag(doc, item.Get.Responses.Value("200").Value)
+	for _, p := range op.Parameters {
+		if p.Value != nil && p.Value.In == openapi3.ParameterInQuery && p.Value.Name == "etag" {
+			return true
+		}
+	}
+	return op.RequestBody != nil && op.RequestBody.Value != nil && jsonHasEtag(doc, op.RequestBody.Value.Content)
 }
 
 // hasEtag reports whether a response's JSON body is a resource with an etag.
 func hasEtag(doc *openapi3.T, resp *openapi3.Response) bool {
-	if resp == nil || resp.Content.Get("application/json") == nil {
+	return resp != nil && jsonHasEtag(doc, resp.Content)
+}
+
+// jsonHasEtag reports whether a body's JSON schema is an object with an etag.
+func jsonHasEtag(doc *openapi3.T, content openapi3.Content) bool {
+	if content.Get("application/json") == nil {
 		return false
 	}
-	s := resp.Content.Get("application/json").Schema
+	s := content.Get("application/json").Schema
 	if s.Ref != "" {
 		s = doc.Components.Schemas[strings.TrimPrefix(s.Ref, "#/components/schemas/")]
 	}

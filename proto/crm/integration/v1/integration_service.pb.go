@@ -1077,7 +1077,10 @@ func (x *UpdateWebhookEndpointResponse) GetWebhookEndpoint() *WebhookEndpoint {
 type DeleteWebhookEndpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The endpoint.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the endpoint is deleted only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1115,6 +1118,13 @@ func (*DeleteWebhookEndpointRequest) Descriptor() ([]byte, []int) {
 func (x *DeleteWebhookEndpointRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *DeleteWebhookEndpointRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -1163,8 +1173,11 @@ type RotateWebhookSecretRequest struct {
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// How long deliveries are also signed with the old secret, in seconds: 0 to 7 days.
 	OverlapSeconds int64 `protobuf:"varint,2,opt,name=overlap_seconds,json=overlapSeconds,proto3" json:"overlap_seconds,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// If set, the secret is rotated only if this is still the endpoint's etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RotateWebhookSecretRequest) Reset() {
@@ -1209,6 +1222,13 @@ func (x *RotateWebhookSecretRequest) GetOverlapSeconds() int64 {
 		return x.OverlapSeconds
 	}
 	return 0
+}
+
+func (x *RotateWebhookSecretRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
 }
 
 // Response of RotateWebhookSecret.
@@ -1826,13 +1846,15 @@ const file_crm_integration_v1_integration_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"o\n" +
 	"\x1dUpdateWebhookEndpointResponse\x12N\n" +
-	"\x10webhook_endpoint\x18\x01 \x01(\v2#.crm.integration.v1.WebhookEndpointR\x0fwebhookEndpoint\"<\n" +
+	"\x10webhook_endpoint\x18\x01 \x01(\v2#.crm.integration.v1.WebhookEndpointR\x0fwebhookEndpoint\"Y\n" +
 	"\x1cDeleteWebhookEndpointRequest\x12\x1c\n" +
-	"\x02id\x18\x01 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18@R\x02id\"\x1f\n" +
-	"\x1dDeleteWebhookEndpointResponse\"p\n" +
+	"\x02id\x18\x01 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18@R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"\x1f\n" +
+	"\x1dDeleteWebhookEndpointResponse\"\x8d\x01\n" +
 	"\x1aRotateWebhookSecretRequest\x12\x1c\n" +
 	"\x02id\x18\x01 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18@R\x02id\x124\n" +
-	"\x0foverlap_seconds\x18\x02 \x01(\x03B\v\xbaH\b\"\x06\x18\x80\xf5$(\x00R\x0eoverlapSeconds\"m\n" +
+	"\x0foverlap_seconds\x18\x02 \x01(\x03B\v\xbaH\b\"\x06\x18\x80\xf5$(\x00R\x0eoverlapSeconds\x12\x1b\n" +
+	"\x04etag\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"m\n" +
 	"\x1bRotateWebhookSecretResponse\x12N\n" +
 	"\x10webhook_endpoint\x18\x01 \x01(\v2#.crm.integration.v1.WebhookEndpointR\x0fwebhookEndpoint\":\n" +
 	"\x1aTestWebhookEndpointRequest\x12\x1c\n" +

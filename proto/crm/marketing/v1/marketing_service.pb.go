@@ -141,7 +141,10 @@ func (x *RecordEngagementResponse) GetLead() *Lead {
 type QualifyLeadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The lead's id.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the lead is qualified only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -179,6 +182,13 @@ func (*QualifyLeadRequest) Descriptor() ([]byte, []int) {
 func (x *QualifyLeadRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *QualifyLeadRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -235,7 +245,10 @@ type DisqualifyLeadRequest struct {
 	// The lead's id.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Why the lead is disqualified.
-	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// If set, the lead is disqualified only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -280,6 +293,13 @@ func (x *DisqualifyLeadRequest) GetId() string {
 func (x *DisqualifyLeadRequest) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *DisqualifyLeadRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -1253,7 +1273,10 @@ func (x *UpdateCampaignResponse) GetCampaign() *Campaign {
 type LaunchCampaignRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The campaign's id.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the campaign is launched only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1291,6 +1314,13 @@ func (*LaunchCampaignRequest) Descriptor() ([]byte, []int) {
 func (x *LaunchCampaignRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *LaunchCampaignRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -1345,7 +1375,10 @@ func (x *LaunchCampaignResponse) GetCampaign() *Campaign {
 type PauseCampaignRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The campaign's id.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the campaign is paused only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1383,6 +1416,13 @@ func (*PauseCampaignRequest) Descriptor() ([]byte, []int) {
 func (x *PauseCampaignRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *PauseCampaignRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -1437,7 +1477,10 @@ func (x *PauseCampaignResponse) GetCampaign() *Campaign {
 type CompleteCampaignRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The campaign's id.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the campaign is completed only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1475,6 +1518,13 @@ func (*CompleteCampaignRequest) Descriptor() ([]byte, []int) {
 func (x *CompleteCampaignRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *CompleteCampaignRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -2335,7 +2385,10 @@ type MoveLifecycleStageRequest struct {
 	// What causes the move, for example "sales.order.placed".
 	Cause string `protobuf:"bytes,3,opt,name=cause,proto3" json:"cause,omitempty"`
 	// The id of the causing event, if any: applying it twice moves once.
-	CauseEventId  string `protobuf:"bytes,4,opt,name=cause_event_id,json=causeEventId,proto3" json:"cause_event_id,omitempty"`
+	CauseEventId string `protobuf:"bytes,4,opt,name=cause_event_id,json=causeEventId,proto3" json:"cause_event_id,omitempty"`
+	// If set, the stage moves only if this is still the lifecycle's etag; a stale one is
+	// ABORTED ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2398,6 +2451,13 @@ func (x *MoveLifecycleStageRequest) GetCauseEventId() string {
 	return ""
 }
 
+func (x *MoveLifecycleStageRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 // Response of MoveLifecycleStage.
 type MoveLifecycleStageResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2452,7 +2512,10 @@ type SetCustomerAtRiskRequest struct {
 	// Why, for example "nps-detractor".
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// The id of the causing event, if any: applying it twice flags once.
-	CauseEventId  string `protobuf:"bytes,3,opt,name=cause_event_id,json=causeEventId,proto3" json:"cause_event_id,omitempty"`
+	CauseEventId string `protobuf:"bytes,3,opt,name=cause_event_id,json=causeEventId,proto3" json:"cause_event_id,omitempty"`
+	// If set, the customer is marked at risk only if this is still the lifecycle's etag; a stale one is
+	// ABORTED ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,4,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2504,6 +2567,13 @@ func (x *SetCustomerAtRiskRequest) GetReason() string {
 func (x *SetCustomerAtRiskRequest) GetCauseEventId() string {
 	if x != nil {
 		return x.CauseEventId
+	}
+	return ""
+}
+
+func (x *SetCustomerAtRiskRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -2562,7 +2632,10 @@ type ClearCustomerAtRiskRequest struct {
 	// The reason withdrawn; empty withdraws them all.
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// The id of the causing event, if any: applying it twice clears once.
-	CauseEventId  string `protobuf:"bytes,3,opt,name=cause_event_id,json=causeEventId,proto3" json:"cause_event_id,omitempty"`
+	CauseEventId string `protobuf:"bytes,3,opt,name=cause_event_id,json=causeEventId,proto3" json:"cause_event_id,omitempty"`
+	// If set, the at-risk mark is cleared only if this is still the lifecycle's etag; a stale one is
+	// ABORTED ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,4,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2614,6 +2687,13 @@ func (x *ClearCustomerAtRiskRequest) GetReason() string {
 func (x *ClearCustomerAtRiskRequest) GetCauseEventId() string {
 	if x != nil {
 		return x.CauseEventId
+	}
+	return ""
+}
+
+func (x *ClearCustomerAtRiskRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -3157,7 +3237,10 @@ func (x *ListSegmentsResponse) GetNextPageToken() string {
 type DeleteSegmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The segment's id.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the segment is deleted only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3195,6 +3278,13 @@ func (*DeleteSegmentRequest) Descriptor() ([]byte, []int) {
 func (x *DeleteSegmentRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *DeleteSegmentRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -4674,14 +4764,16 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\n" +
 	"engagement\x18\x01 \x01(\v2\x1c.crm.marketing.v1.EngagementR\n" +
 	"engagement\x12*\n" +
-	"\x04lead\x18\x02 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"1\n" +
+	"\x04lead\x18\x02 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"N\n" +
 	"\x12QualifyLeadRequest\x12\x1b\n" +
-	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"A\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"A\n" +
 	"\x13QualifyLeadResponse\x12*\n" +
-	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"\\\n" +
+	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"y\n" +
 	"\x15DisqualifyLeadRequest\x12\x1b\n" +
 	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12&\n" +
-	"\x06reason\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\x06reason\"D\n" +
+	"\x06reason\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xc8\x01R\x06reason\x12\x1b\n" +
+	"\x04etag\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"D\n" +
 	"\x16DisqualifyLeadResponse\x12*\n" +
 	"\x04lead\x18\x01 \x01(\v2\x16.crm.marketing.v1.LeadR\x04lead\"\x18\n" +
 	"\x16GetScoringRulesRequest\"^\n" +
@@ -4731,17 +4823,20 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"P\n" +
 	"\x16UpdateCampaignResponse\x126\n" +
-	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"4\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"Q\n" +
 	"\x15LaunchCampaignRequest\x12\x1b\n" +
-	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"P\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"P\n" +
 	"\x16LaunchCampaignResponse\x126\n" +
-	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"3\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"P\n" +
 	"\x14PauseCampaignRequest\x12\x1b\n" +
-	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"O\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"O\n" +
 	"\x15PauseCampaignResponse\x126\n" +
-	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"6\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"S\n" +
 	"\x17CompleteCampaignRequest\x12\x1b\n" +
-	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"R\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"R\n" +
 	"\x18CompleteCampaignResponse\x126\n" +
 	"\bcampaign\x18\x01 \x01(\v2\x1a.crm.marketing.v1.CampaignR\bcampaign\"<\n" +
 	"\x1dGetCampaignPerformanceRequest\x12\x1b\n" +
@@ -4788,27 +4883,30 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\"a\n" +
 	"\x1cGetCustomerLifecycleResponse\x12A\n" +
-	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\xe5\x01\n" +
+	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\x82\x02\n" +
 	"\x19MoveLifecycleStageRequest\x12,\n" +
 	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\x12F\n" +
 	"\x05stage\x18\x02 \x01(\x0e2 .crm.marketing.v1.LifecycleStageB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\x05stage\x12#\n" +
 	"\x05cause\x18\x03 \x01(\tB\r\xe0A\x02\xbaH\a\xc8\x01\x01r\x02\x18dR\x05cause\x12-\n" +
-	"\x0ecause_event_id\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\fcauseEventId\"_\n" +
+	"\x0ecause_event_id\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\fcauseEventId\x12\x1b\n" +
+	"\x04etag\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"_\n" +
 	"\x1aMoveLifecycleStageResponse\x12A\n" +
-	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\x9e\x01\n" +
+	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\xbb\x01\n" +
 	"\x18SetCustomerAtRiskRequest\x12,\n" +
 	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\x12%\n" +
 	"\x06reason\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\a\xc8\x01\x01r\x02\x18dR\x06reason\x12-\n" +
-	"\x0ecause_event_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\fcauseEventId\"^\n" +
+	"\x0ecause_event_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\fcauseEventId\x12\x1b\n" +
+	"\x04etag\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"^\n" +
 	"\x19SetCustomerAtRiskResponse\x12A\n" +
-	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\x9a\x01\n" +
+	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"\xb7\x01\n" +
 	"\x1aClearCustomerAtRiskRequest\x12,\n" +
 	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\x12\x1f\n" +
 	"\x06reason\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\x06reason\x12-\n" +
-	"\x0ecause_event_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\fcauseEventId\"`\n" +
+	"\x0ecause_event_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\fcauseEventId\x12\x1b\n" +
+	"\x04etag\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"`\n" +
 	"\x1bClearCustomerAtRiskResponse\x12A\n" +
 	"\tlifecycle\x18\x01 \x01(\v2#.crm.marketing.v1.CustomerLifecycleR\tlifecycle\"`\n" +
 	"\x19GetLifecycleFunnelRequest\x12C\n" +
@@ -4834,9 +4932,10 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"u\n" +
 	"\x14ListSegmentsResponse\x125\n" +
 	"\bsegments\x18\x01 \x03(\v2\x19.crm.marketing.v1.SegmentR\bsegments\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"3\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"P\n" +
 	"\x14DeleteSegmentRequest\x12\x1b\n" +
-	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\x17\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"\x17\n" +
 	"\x15DeleteSegmentResponse\"\x87\x01\n" +
 	"\x19ListSegmentMembersRequest\x12\x1b\n" +
 	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12$\n" +

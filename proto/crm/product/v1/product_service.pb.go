@@ -1889,7 +1889,10 @@ type CancelSubscriptionRequest struct {
 	// The subscription's id.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// True to end it when the current period ends (it stays ACTIVE until then); false to end it now.
-	AtPeriodEnd   bool `protobuf:"varint,2,opt,name=at_period_end,json=atPeriodEnd,proto3" json:"at_period_end,omitempty"`
+	AtPeriodEnd bool `protobuf:"varint,2,opt,name=at_period_end,json=atPeriodEnd,proto3" json:"at_period_end,omitempty"`
+	// If set, the subscription is cancelled only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1936,6 +1939,13 @@ func (x *CancelSubscriptionRequest) GetAtPeriodEnd() bool {
 		return x.AtPeriodEnd
 	}
 	return false
+}
+
+func (x *CancelSubscriptionRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
 }
 
 // Response of CancelSubscription.
@@ -1988,7 +1998,10 @@ func (x *CancelSubscriptionResponse) GetSubscription() *Subscription {
 type RenewSubscriptionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The subscription's id.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the subscription is renewed only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2026,6 +2039,13 @@ func (*RenewSubscriptionRequest) Descriptor() ([]byte, []int) {
 func (x *RenewSubscriptionRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *RenewSubscriptionRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -2965,14 +2985,16 @@ const file_crm_product_v1_product_service_proto_rawDesc = "" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06filter\"\x87\x01\n" +
 	"\x19ListSubscriptionsResponse\x12B\n" +
 	"\rsubscriptions\x18\x01 \x03(\v2\x1c.crm.product.v1.SubscriptionR\rsubscriptions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\\\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"y\n" +
 	"\x19CancelSubscriptionRequest\x12\x1b\n" +
 	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\"\n" +
-	"\rat_period_end\x18\x02 \x01(\bR\vatPeriodEnd\"^\n" +
+	"\rat_period_end\x18\x02 \x01(\bR\vatPeriodEnd\x12\x1b\n" +
+	"\x04etag\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"^\n" +
 	"\x1aCancelSubscriptionResponse\x12@\n" +
-	"\fsubscription\x18\x01 \x01(\v2\x1c.crm.product.v1.SubscriptionR\fsubscription\"7\n" +
+	"\fsubscription\x18\x01 \x01(\v2\x1c.crm.product.v1.SubscriptionR\fsubscription\"T\n" +
 	"\x18RenewSubscriptionRequest\x12\x1b\n" +
-	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"]\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"]\n" +
 	"\x19RenewSubscriptionResponse\x12@\n" +
 	"\fsubscription\x18\x01 \x01(\v2\x1c.crm.product.v1.SubscriptionR\fsubscription\"\x16\n" +
 	"\x14SweepRenewalsRequest\"K\n" +

@@ -2370,7 +2370,10 @@ func (x *MoveOpportunityStageResponse) GetOpportunity() *Opportunity {
 type WinOpportunityRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The opportunity.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the opportunity is won only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2408,6 +2411,13 @@ func (*WinOpportunityRequest) Descriptor() ([]byte, []int) {
 func (x *WinOpportunityRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *WinOpportunityRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -2473,7 +2483,10 @@ type LoseOpportunityRequest struct {
 	// The opportunity.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Why the deal was lost.
-	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// If set, the opportunity is lost only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2518,6 +2531,13 @@ func (x *LoseOpportunityRequest) GetId() string {
 func (x *LoseOpportunityRequest) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *LoseOpportunityRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -3186,7 +3206,10 @@ func (x *ListActivitiesResponse) GetNextPageToken() string {
 type CompleteActivityRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The task.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the activity is completed only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3224,6 +3247,13 @@ func (*CompleteActivityRequest) Descriptor() ([]byte, []int) {
 func (x *CompleteActivityRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *CompleteActivityRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -5392,15 +5422,17 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x05stage\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[A-Z][A-Z0-9_]{0,39}$R\x05stage\x12\x1b\n" +
 	"\x04etag\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"[\n" +
 	"\x1cMoveOpportunityStageResponse\x12;\n" +
-	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"4\n" +
+	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"Q\n" +
 	"\x15WinOpportunityRequest\x12\x1b\n" +
-	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\x80\x01\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"\x80\x01\n" +
 	"\x16WinOpportunityResponse\x12;\n" +
 	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\x12)\n" +
-	"\x05order\x18\x02 \x01(\v2\x13.crm.sales.v1.OrderR\x05order\"]\n" +
+	"\x05order\x18\x02 \x01(\v2\x13.crm.sales.v1.OrderR\x05order\"z\n" +
 	"\x16LoseOpportunityRequest\x12\x1b\n" +
 	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12&\n" +
-	"\x06reason\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xf4\x03R\x06reason\"V\n" +
+	"\x06reason\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\xf4\x03R\x06reason\x12\x1b\n" +
+	"\x04etag\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"V\n" +
 	"\x17LoseOpportunityResponse\x12;\n" +
 	"\vopportunity\x18\x01 \x01(\v2\x19.crm.sales.v1.OpportunityR\vopportunity\"J\n" +
 	"\x12CreateOrderRequest\x124\n" +
@@ -5436,9 +5468,10 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\n" +
 	"activities\x18\x01 \x03(\v2\x16.crm.sales.v1.ActivityR\n" +
 	"activities\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"6\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"S\n" +
 	"\x17CompleteActivityRequest\x12\x1b\n" +
-	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"N\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"N\n" +
 	"\x18CompleteActivityResponse\x122\n" +
 	"\bactivity\x18\x01 \x01(\v2\x16.crm.sales.v1.ActivityR\bactivity\"\xa3\x01\n" +
 	"\x17ListOverdueTasksRequest\x129\n" +

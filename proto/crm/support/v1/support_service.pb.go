@@ -677,7 +677,10 @@ type AssignTicketRequest struct {
 	// The ticket's id.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// The agent to assign.
-	AssigneeId    string `protobuf:"bytes,2,opt,name=assignee_id,json=assigneeId,proto3" json:"assignee_id,omitempty"`
+	AssigneeId string `protobuf:"bytes,2,opt,name=assignee_id,json=assigneeId,proto3" json:"assignee_id,omitempty"`
+	// If set, the ticket is assigned only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -722,6 +725,13 @@ func (x *AssignTicketRequest) GetId() string {
 func (x *AssignTicketRequest) GetAssigneeId() string {
 	if x != nil {
 		return x.AssigneeId
+	}
+	return ""
+}
+
+func (x *AssignTicketRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -776,7 +786,10 @@ func (x *AssignTicketResponse) GetTicket() *Ticket {
 type OpenTicketRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The ticket's id.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the ticket is opened only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -814,6 +827,13 @@ func (*OpenTicketRequest) Descriptor() ([]byte, []int) {
 func (x *OpenTicketRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *OpenTicketRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -868,7 +888,10 @@ func (x *OpenTicketResponse) GetTicket() *Ticket {
 type PendTicketRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The ticket's id.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the ticket is set pending only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -906,6 +929,13 @@ func (*PendTicketRequest) Descriptor() ([]byte, []int) {
 func (x *PendTicketRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *PendTicketRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -960,7 +990,10 @@ func (x *PendTicketResponse) GetTicket() *Ticket {
 type HoldTicketRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The ticket's id.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the ticket is put on hold only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -998,6 +1031,13 @@ func (*HoldTicketRequest) Descriptor() ([]byte, []int) {
 func (x *HoldTicketRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *HoldTicketRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -1052,7 +1092,10 @@ func (x *HoldTicketResponse) GetTicket() *Ticket {
 type SolveTicketRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The ticket's id.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the ticket is solved only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1090,6 +1133,13 @@ func (*SolveTicketRequest) Descriptor() ([]byte, []int) {
 func (x *SolveTicketRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *SolveTicketRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -1144,7 +1194,10 @@ func (x *SolveTicketResponse) GetTicket() *Ticket {
 type ReopenTicketRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The ticket's id.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the ticket is reopened only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1182,6 +1235,13 @@ func (*ReopenTicketRequest) Descriptor() ([]byte, []int) {
 func (x *ReopenTicketRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *ReopenTicketRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -1236,7 +1296,10 @@ func (x *ReopenTicketResponse) GetTicket() *Ticket {
 type CloseTicketRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The ticket's id.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// If set, the ticket is closed only if this is still its etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1274,6 +1337,13 @@ func (*CloseTicketRequest) Descriptor() ([]byte, []int) {
 func (x *CloseTicketRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *CloseTicketRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -1332,7 +1402,10 @@ type RateTicketRequest struct {
 	// 1 (very unhappy) to 5 (very happy).
 	Score int32 `protobuf:"varint,2,opt,name=score,proto3" json:"score,omitempty"`
 	// What the customer said.
-	Comment       string `protobuf:"bytes,3,opt,name=comment,proto3" json:"comment,omitempty"`
+	Comment string `protobuf:"bytes,3,opt,name=comment,proto3" json:"comment,omitempty"`
+	// If set, the rating is recorded only if this is still the ticket's etag; a stale one is ABORTED
+	// ETAG_MISMATCH (REST: the If-Match header).
+	Etag          string `protobuf:"bytes,4,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1384,6 +1457,13 @@ func (x *RateTicketRequest) GetScore() int32 {
 func (x *RateTicketRequest) GetComment() string {
 	if x != nil {
 		return x.Comment
+	}
+	return ""
+}
+
+func (x *RateTicketRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
 	}
 	return ""
 }
@@ -2656,41 +2736,49 @@ const file_crm_support_v1_support_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"F\n" +
 	"\x14UpdateTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"c\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"\x80\x01\n" +
 	"\x13AssignTicketRequest\x12\x1b\n" +
 	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12/\n" +
 	"\vassignee_id\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01r\x03\x18\x80\x01R\n" +
-	"assigneeId\"F\n" +
+	"assigneeId\x12\x1b\n" +
+	"\x04etag\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"F\n" +
 	"\x14AssignTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"0\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"M\n" +
 	"\x11OpenTicketRequest\x12\x1b\n" +
-	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"D\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"D\n" +
 	"\x12OpenTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"0\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"M\n" +
 	"\x11PendTicketRequest\x12\x1b\n" +
-	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"D\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"D\n" +
 	"\x12PendTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"0\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"M\n" +
 	"\x11HoldTicketRequest\x12\x1b\n" +
-	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"D\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"D\n" +
 	"\x12HoldTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"1\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"N\n" +
 	"\x12SolveTicketRequest\x12\x1b\n" +
-	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"E\n" +
 	"\x13SolveTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"2\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"O\n" +
 	"\x13ReopenTicketRequest\x12\x1b\n" +
-	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"F\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"F\n" +
 	"\x14ReopenTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"1\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"N\n" +
 	"\x12CloseTicketRequest\x12\x1b\n" +
-	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"E\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"E\n" +
 	"\x13CloseTicketResponse\x12.\n" +
-	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"u\n" +
+	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"\x92\x01\n" +
 	"\x11RateTicketRequest\x12\x1b\n" +
 	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\x05score\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x05(\x01R\x05score\x12\"\n" +
-	"\acomment\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x88'R\acomment\"D\n" +
+	"\acomment\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x88'R\acomment\x12\x1b\n" +
+	"\x04etag\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"D\n" +
 	"\x12RateTicketResponse\x12.\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x16.crm.support.v1.TicketR\x06ticket\"{\n" +
 	"\x11AddCommentRequest\x12(\n" +
