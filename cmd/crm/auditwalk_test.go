@@ -282,8 +282,8 @@ var pathParam = regexp.MustCompile(`\{([A-Za-z]+)\}`)
 // reason it writes nothing); the routes of noAuditEvent must leave nothing under their request
 // ids. Another tenant's admin sees none of it.
 //
-// A route that takes If-Match is first sent with a stale one: whether the service finds it in its
-// write or the gateway reading first, the answer is the same 412 with status ABORTED and the
+// A route that takes If-Match is first sent with a stale one: the gateway puts it in the request's
+// etag and the service finds it in its write, so the answer is 412 with status ABORTED and the
 // ErrorInfo reason ETAG_MISMATCH of the route's service, and it writes nothing (no audit entry
 // under its request id). The real call then carries the resource's current ETag.
 func TestEveryMutatingRouteIsAudited(t *testing.T) {
