@@ -26,9 +26,12 @@ type MergeStore interface {
 	MoveContacts(ctx context.Context, tenant, merged, survivor string, limit int) (int, error)
 	// MoveOrders re-points up to limit of the merged customer's orders; 0 when none are left.
 	MoveOrders(ctx context.Context, tenant, merged, survivor string, limit int) (int, error)
-	// MoveOpportunities re-points the merged customer's deals found in the next limit deals of
-	// the tenant after cursor; next is "" at the end.
-	MoveOpportunities(ctx context.Context, tenant, merged, survivor, cursor string, limit int) (next string, err error)
+	// IndexOpportunitiesByCustomer puts the tenant's deals written before the index of deals by
+	// customer existed into it (once per tenant; later calls return at once).
+	IndexOpportunitiesByCustomer(ctx context.Context, tenant string) error
+	// MoveOpportunities re-points up to limit of the merged customer's deals (their customer
+	// index); 0 when none are left.
+	MoveOpportunities(ctx context.Context, tenant, merged, survivor string, limit int) (int, error)
 }
 
 // mergeBatch is how many records one atomic write of a merge re-points.
@@ -44,34 +47,30 @@ func (r *Reactions) repoint(ctx context.Context, ev *eventv1.Event, p *marketing
 	if err := s.IndexContactsByCustomer(ctx, tenant); err != nil {
 		return err
 	}
+	if err := s.IndexOpportunitiesByCustomer(ctx, tenant); err != nil {
+		return err
+	}
+	for _, move := range []func(ctx context.Context, tenant, merged, survivor string, limit int) (int, error){
+		s.MoveContacts, s.MoveOrders, s.MoveOpportunities,
+	} {
+		if err := movePages(ctx, tenant, merged, survivor, move); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// movePages re-points the merged customer's records a page at a time until none are left; a
+// record edited meanwhile makes its page be read again.
+func movePages(ctx context.Context, tenant, merged, survivor string, move func(ctx context.Context, tenant, merged, survivor string, limit int) (int, error)) error {
 	for stale := 0; ; {
-		n, err := s.MoveContacts(ctx, tenant, merged, survivor, mergeBatch)
+		n, err := move(ctx, tenant, merged, survivor, mergeBatch)
 		if errors.Is(err, ErrStale) && stale < writeAttempts {
-			stale++ // a contact was edited meanwhile: its page is read again
+			stale++
 			continue
 		}
-		if err != nil {
+		if err != nil || n == 0 {
 			return err
 		}
-		if n == 0 {
-			break
-		}
-	}
-	for {
-		n, err := s.MoveOrders(ctx, tenant, merged, survivor, mergeBatch)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			break
-		}
-	}
-	cursor := ""
-	for {
-		next, err := s.MoveOpportunities(ctx, tenant, merged, survivor, cursor, mergeBatch*5)
-		if err != nil || next == "" {
-			return err
-		}
-		cursor = next
 	}
 }

@@ -98,9 +98,9 @@ func (k keys) contactMembers(c *sales.Contact) []commit.Entry {
 		k.searchable("contact", c)...)
 }
 
-// contactsOfCustomer is the index of a customer's contacts.
-func (k keys) contactsOfCustomer(customer string) string {
-	return k.index("contact", "customer_id", customer)
+// ofCustomer is the index of a customer's records of kind (contacts, deals).
+func (k keys) ofCustomer(kind, customer string) string {
+	return k.index(kind, "customer_id", customer)
 }
 
 // putContact adds a contact's creation (prev nil) or change to w: its account must exist, unless
@@ -188,11 +188,11 @@ func (s *Store) EraseContact(ctx context.Context, tenant string, c *sales.Contac
 // ContactsOfCustomer implements sales.EraseStore: a page of the customer's contact index.
 func (s *Store) ContactsOfCustomer(ctx context.Context, tenant, customer, cursor string, limit int) ([]*sales.Contact, string, error) {
 	k := s.scope(tenant)
-	members, err := commit.Members(ctx, s.rdb, commit.Range{Index: k.contactsOfCustomer(customer), After: cursor, Limit: limit})
+	members, err := commit.Members(ctx, s.rdb, commit.Range{Index: k.ofCustomer("contact", customer), After: cursor, Limit: limit})
 	if err != nil || len(members.Items) == 0 {
 		return nil, "", err
 	}
-	contacts, err := commit.GetMany(ctx, s.rdb, k.contactKeys(members.Items), func() *sales.Contact { return &sales.Contact{} })
+	contacts, err := commit.GetMany(ctx, s.rdb, k.resources("contact", members.Items), func() *sales.Contact { return &sales.Contact{} })
 	if err != nil {
 		return nil, "", err
 	}
@@ -205,56 +205,74 @@ func (s *Store) ContactsOfCustomer(ctx context.Context, tenant, customer, cursor
 	return found, members.Next, nil
 }
 
-// contactKeys are the record keys of contact ids.
-func (k keys) contactKeys(ids []string) []string {
+// resources are the record keys of ids of kind.
+func (k keys) resources(kind string, ids []string) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
-		out[i] = k.resource("contact", id)
+		out[i] = k.resource(kind, id)
 	}
 	return out
 }
 
 // indexesBuilt records, per index added after data existed, that a tenant's older records were
-// put in it: field "contact:customer_id" for the index of contacts by customer.
+// put in it: field "contact:customer_id" for the index of contacts by customer,
+// "opportunity:customer_id" for deals by customer.
 func (k keys) indexesBuilt() string { return k.Key("indexes-built") }
 
-const contactsByCustomerBuilt = "contact:customer_id"
-
-// backfillBatch is how many contacts one write of IndexContactsByCustomer indexes, and
-// backfillAttempts how often a page is read again when contacts changed meanwhile.
+// backfillBatch is how many records one write of a backfill indexes, and backfillAttempts how
+// often a page is read again when records changed meanwhile.
 const (
 	backfillBatch    = 500
 	backfillAttempts = 8
 )
 
-// IndexContactsByCustomer implements sales.ContactStore: once per tenant, the contacts written
-// before the customer index existed are added to it, a page of the tenant's contacts per atomic
-// write, each checked at the version read (a contact changed meanwhile was indexed by its own
-// write: the page is read again). The last write records that the index is complete.
+// IndexContactsByCustomer implements sales.ContactStore (see indexByCustomer).
 func (s *Store) IndexContactsByCustomer(ctx context.Context, tenant string) error {
+	return indexByCustomer(ctx, s, tenant, "contact", func() *sales.Contact { return &sales.Contact{} })
+}
+
+// IndexOpportunitiesByCustomer implements sales.MergeStore (see indexByCustomer).
+func (s *Store) IndexOpportunitiesByCustomer(ctx context.Context, tenant string) error {
+	return indexByCustomer(ctx, s, tenant, "opportunity", func() *sales.Opportunity { return &sales.Opportunity{} })
+}
+
+// ownedRecord is a record that names its customer.
+type ownedRecord interface {
+	proto.Message
+	GetId() string
+	GetEtag() string
+	GetCustomerId() string
+}
+
+// indexByCustomer puts a tenant's records of kind written before their index by customer
+// (ix:<kind>:customer_id:<id>) existed into it, once per tenant: a page of the tenant's records per
+// atomic write, each checked at the version read (a record changed meanwhile was indexed by its own
+// write: the page is read again). The last write records that the index is complete.
+func indexByCustomer[T ownedRecord](ctx context.Context, s *Store, tenant, kind string, newRecord func() T) error {
 	k := s.scope(tenant)
-	if built, err := s.rdb.HExists(ctx, k.indexesBuilt(), contactsByCustomerBuilt).Result(); err != nil || built {
+	built := kind + ":customer_id"
+	if done, err := s.rdb.HExists(ctx, k.indexesBuilt(), built).Result(); err != nil || done {
 		return err
 	}
 	cursor := ""
 	for attempt := 0; ; {
-		members, err := commit.Members(ctx, s.rdb, commit.Range{Index: k.index("contact"), After: cursor, Limit: backfillBatch})
+		members, err := commit.Members(ctx, s.rdb, commit.Range{Index: k.index(kind), After: cursor, Limit: backfillBatch})
 		if err != nil {
 			return err
 		}
-		keys := k.contactKeys(members.Items)
-		contacts, err := commit.GetMany(ctx, s.rdb, keys, func() *sales.Contact { return &sales.Contact{} })
+		keys := k.resources(kind, members.Items)
+		records, err := commit.GetMany(ctx, s.rdb, keys, newRecord)
 		if err != nil {
 			return err
 		}
 		w := commit.New()
-		for i, c := range contacts {
-			if c != nil && c.GetCustomerId() != "" {
-				w.ExpectVersion(keys[i], c.GetEtag()).ZAdd(k.contactsOfCustomer(c.GetCustomerId()), 0, c.GetId())
+		for i, r := range records {
+			if r.GetCustomerId() != "" { // a missing record (nil) names no customer
+				w.ExpectVersion(keys[i], r.GetEtag()).ZAdd(k.ofCustomer(kind, r.GetCustomerId()), 0, r.GetId())
 			}
 		}
 		if members.Next == "" {
-			w.HSet(k.indexesBuilt(), contactsByCustomerBuilt, "1")
+			w.HSet(k.indexesBuilt(), built, "1")
 		}
 		switch err := k.writeErr(w.Run(ctx, s.rdb)); {
 		case errors.Is(err, sales.ErrStale) && attempt < backfillAttempts:

@@ -37,7 +37,7 @@ func (s *Store) SurvivorOf(ctx context.Context, tenant, customer string) (string
 // survivor's entry in the customer-contacts hash when the survivor has none.
 func (s *Store) MoveContacts(ctx context.Context, tenant, merged, survivor string, limit int) (int, error) {
 	k := s.scope(tenant)
-	from := k.contactsOfCustomer(merged)
+	from := k.ofCustomer("contact", merged)
 	members, err := commit.Members(ctx, s.rdb, commit.Range{Index: from, Limit: limit})
 	if err != nil {
 		return 0, err
@@ -46,7 +46,7 @@ func (s *Store) MoveContacts(ctx context.Context, tenant, merged, survivor strin
 		// All moved: the merged customer's entry goes (it named one of them, or a deleted one).
 		return 0, s.rdb.HDel(ctx, k.customers(), merged).Err()
 	}
-	keys := k.contactKeys(members.Items)
+	keys := k.resources("contact", members.Items)
 	contacts, err := commit.GetMany(ctx, s.rdb, keys, func() *sales.Contact { return &sales.Contact{} })
 	if err != nil {
 		return 0, err
@@ -105,36 +105,29 @@ func (s *Store) MoveOrders(ctx context.Context, tenant, merged, survivor string,
 	return len(members.Items), s.run(ctx, k, w)
 }
 
-// MoveOpportunities implements sales.MergeStore. Deals have no index by customer, so a merge
-// walks the tenant's deals a page at a time (a merge is rare; the walk is bounded per page).
-func (s *Store) MoveOpportunities(ctx context.Context, tenant, merged, survivor, cursor string, limit int) (string, error) {
+// MoveOpportunities implements sales.MergeStore: one page of the merged customer's deal index, and
+// one atomic write of those deals and their index entries.
+func (s *Store) MoveOpportunities(ctx context.Context, tenant, merged, survivor string, limit int) (int, error) {
 	k := s.scope(tenant)
-	members, err := commit.Members(ctx, s.rdb, commit.Range{Index: k.index("opportunity"), After: cursor, Limit: limit})
+	from := k.ofCustomer("opportunity", merged)
+	members, err := commit.Members(ctx, s.rdb, commit.Range{Index: from, Limit: limit})
 	if err != nil || len(members.Items) == 0 {
-		return "", err
+		return 0, err
 	}
-	ids := make([]string, len(members.Items))
-	for i, m := range members.Items {
-		ids[i] = k.resource("opportunity", m)
-	}
-	opps, err := commit.GetMany(ctx, s.rdb, ids, func() *sales.Opportunity { return &sales.Opportunity{} })
+	keys := k.resources("opportunity", members.Items)
+	opps, err := commit.GetMany(ctx, s.rdb, keys, func() *sales.Opportunity { return &sales.Opportunity{} })
 	if err != nil {
-		return "", err
+		return 0, err
 	}
-	w, moved := commit.New(), false
+	w := commit.New()
 	for i, o := range opps {
 		if o == nil || o.GetCustomerId() != merged {
+			w.ZRem(from, members.Items[i]) // an entry left without its deal: dropped
 			continue
 		}
 		next := proto.CloneOf(o)
 		next.CustomerId, next.Etag = survivor, etag.Next(o.GetEtag())
-		w.Save(ids[i], next, o.GetEtag(), next.GetEtag())
-		moved = true
+		w.Save(keys[i], next, o.GetEtag(), next.GetEtag()).Move(k.opportunityMembers(o), k.opportunityMembers(next))
 	}
-	if moved {
-		if err := s.run(ctx, k, w); err != nil {
-			return "", err
-		}
-	}
-	return members.Next, nil
+	return len(members.Items), s.run(ctx, k, w)
 }

@@ -11,12 +11,14 @@ import (
 )
 
 // opportunityMembers are the indexes a deal is in; an open deal is also in its stage's open set,
-// whose existence keeps the stage from being removed from the pipeline.
+// whose existence keeps the stage from being removed from the pipeline. The customer's
+// (ix:opportunity:customer_id:<id>) is for a merge to find the person's deals.
 func (k keys) opportunityMembers(o *sales.Opportunity) []commit.Entry {
 	if o == nil {
 		return nil
 	}
-	out := append(k.plain("opportunity", o.GetId(), "stage", o.GetStage(), "owner_id", o.GetOwnerId(), "account_id", o.GetAccountId()),
+	out := append(k.plain("opportunity", o.GetId(), "stage", o.GetStage(), "owner_id", o.GetOwnerId(), "account_id", o.GetAccountId(),
+		"customer_id", o.GetCustomerId()),
 		k.sorted(o.GetId(), o.GetCloseDate(), "opportunity", "close_date"),
 		k.sorted(o.GetId(), sales.AmountKey(o.GetAmount()), "opportunity", "amount"))
 	if o.GetStatus() == sales.StatusOpen {

@@ -85,10 +85,11 @@ func TestEraseDeletesEveryContactOfTheCustomer(t *testing.T) {
 	sys.OK(t, http.MethodPost, "/v1/contacts", key, `{"email":"zeb@example.com","givenName":"Zebulon"}`)
 }
 
-// TestMergeAndEraseUseTheCustomerIndex: a merged person's contacts (two, one of them written
-// before the index by customer existed) all move to the survivor on "marketing.customer.merged",
-// and "marketing.customer.erased" of the survivor deletes exactly their contacts; each event is
-// delivered twice, and another person's contact is untouched throughout.
+// TestMergeAndEraseUseTheCustomerIndex: a merged person's contacts and deals (two each, one of each
+// written before the indexes by customer existed) all move to the survivor, records and indexes,
+// on "marketing.customer.merged", and "marketing.customer.erased" of the survivor deletes exactly
+// their contacts; each event is delivered twice, and another person's contact and deal are
+// untouched throughout.
 func TestMergeAndEraseUseTheCustomerIndex(t *testing.T) {
 	sys := startSystem(t)
 	tenant, key := sys.NewKey(t, "", salesScopes...)
@@ -108,10 +109,18 @@ func TestMergeAndEraseUseTheCustomerIndex(t *testing.T) {
 		t.Fatalf("customers %s %s %s %s, want the first two alike and the others apart", merged, str(second, "customerId"), survivor, str(other, "customerId"))
 	}
 
-	// The second contact was written before the index: out of it, and the tenant not yet indexed.
+	// Deals: two of the merged person's (one per contact), one of another person's.
+	deals := []map[string]any{sys.newDeal(t, key, str(first, "id"), ""), sys.newDeal(t, key, str(second, "id"), "")}
+	otherDeal := sys.newDeal(t, key, str(other, "id"), "")
+
+	// The second contact and its deal were written before the indexes by customer: out of them,
+	// and the tenant not yet indexed.
 	scope := sys.Suite.Deps.Keys.Scope("sales", tenant)
 	rdb, ctx := sys.Suite.Deps.Redis, context.Background()
 	if err := rdb.ZRem(ctx, scope.Key("ix", "contact", "customer_id", merged), str(second, "id")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ZRem(ctx, scope.Key("ix", "opportunity", "customer_id", merged), str(deals[1], "id")).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := rdb.Del(ctx, scope.Key("indexes-built")).Err(); err != nil {
@@ -135,6 +144,7 @@ func TestMergeAndEraseUseTheCustomerIndex(t *testing.T) {
 		}
 	}
 	otherBefore := sys.OK(t, http.MethodGet, "/v1/contacts/"+str(other, "id"), key, "")
+	otherDealBefore := sys.OK(t, http.MethodGet, "/v1/opportunities/"+str(otherDeal, "id"), key, "")
 
 	deliverTwice(&marketingv1.CustomerMerged{SurvivorCustomerId: survivor, MergedCustomerId: merged}, marketingv1.EventCustomerMerged.Name)
 	for _, c := range []map[string]any{first, second, survivorContact} {
@@ -165,6 +175,22 @@ func TestMergeAndEraseUseTheCustomerIndex(t *testing.T) {
 	}
 	if n, err := rdb.ZCard(ctx, scope.Key("ix", "contact", "customer_id", merged)).Result(); err != nil || n != 0 {
 		t.Fatalf("the merged customer's index holds %d entries (%v), want none", n, err)
+	}
+	for _, d := range deals {
+		if got := sys.OK(t, http.MethodGet, "/v1/opportunities/"+str(d, "id"), key, ""); str(got, "customerId") != survivor {
+			t.Errorf("after the merge deal %s has customer %s, want the survivor %s", str(d, "id"), str(got, "customerId"), survivor)
+		}
+	}
+	wantDeals := []string{str(deals[0], "id"), str(deals[1], "id")}
+	slices.Sort(wantDeals)
+	if got, err := rdb.ZRange(ctx, scope.Key("ix", "opportunity", "customer_id", survivor), 0, -1).Result(); err != nil || !slices.Equal(got, wantDeals) {
+		t.Errorf("the survivor's deal index: %v (%v), want %v", got, err, wantDeals)
+	}
+	if n, err := rdb.ZCard(ctx, scope.Key("ix", "opportunity", "customer_id", merged)).Result(); err != nil || n != 0 {
+		t.Errorf("the merged customer's deal index holds %d entries (%v), want none", n, err)
+	}
+	if after := sys.OK(t, http.MethodGet, "/v1/opportunities/"+str(otherDeal, "id"), key, ""); !reflect.DeepEqual(after, otherDealBefore) {
+		t.Errorf("another person's deal changed in the merge: %v, was %v", after, otherDealBefore)
 	}
 
 	deliverTwice(&marketingv1.CustomerErased{CustomerId: survivor}, marketingv1.EventCustomerErased.Name)
