@@ -19,7 +19,7 @@ import (
 // closed in the meantime, and concurrent comments all land, each once.
 func (s *Tickets) AddComment(ctx context.Context, tenant, ticketID string, in *Comment, author string) (*Comment, error) {
 	id := uuid.Must(uuid.NewV7()).String()
-	_, comment, err := s.change(ctx, tenant, ticketID, func(t *Ticket, now time.Time, c *changes) error {
+	_, comment, err := s.change(ctx, tenant, ticketID, "", func(t *Ticket, now time.Time, c *changes) error {
 		if t.GetStatus() == supportv1.TicketStatus_TICKET_STATUS_CLOSED {
 			return refusedStatus(t.GetStatus(), "comment on", closedNeeds)
 		}

@@ -114,7 +114,7 @@ func (f fixture) move(t *testing.T, id string, moves ...support.Move) *support.T
 	var tk *support.Ticket
 	for _, m := range moves {
 		var err error
-		if tk, err = f.tickets.Move(context.Background(), f.tenant, id, m); err != nil {
+		if tk, err = f.tickets.Move(context.Background(), f.tenant, id, m, ""); err != nil {
 			t.Fatalf("%s: %v", m, err)
 		}
 	}

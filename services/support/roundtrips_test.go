@@ -33,13 +33,13 @@ func TestOneRoundTripPerWrite(t *testing.T) {
 			_, err := f.tickets.Update(ctx, f.tenant, &support.Ticket{Id: id, Subject: "y"}, &fieldmaskpb.FieldMask{Paths: []string{"subject"}})
 			return err
 		}},
-		{"assign", func() error { _, err := f.tickets.Assign(ctx, f.tenant, id, "a"); return err }},
+		{"assign", func() error { _, err := f.tickets.Assign(ctx, f.tenant, id, "a", ""); return err }},
 		{"comment", func() error {
 			_, err := f.tickets.AddComment(ctx, f.tenant, id, &support.Comment{Body: "b"}, "a")
 			return err
 		}},
-		{"solve", func() error { _, err := f.tickets.Move(ctx, f.tenant, id, support.MoveSolve); return err }},
-		{"rate", func() error { _, err := f.tickets.Rate(ctx, f.tenant, id, 5, ""); return err }},
+		{"solve", func() error { _, err := f.tickets.Move(ctx, f.tenant, id, support.MoveSolve, ""); return err }},
+		{"rate", func() error { _, err := f.tickets.Rate(ctx, f.tenant, id, 5, "", ""); return err }},
 		{"nps", func() error {
 			_, err := f.nps.Record(ctx, f.tenant, &support.NpsResponse{CustomerId: customer, Score: 9})
 			return err

@@ -51,15 +51,15 @@ func TestStatsMatchIndependentComputation(t *testing.T) {
 			case 0:
 				_, err = f.tickets.AddComment(ctx, f.tenant, id, &support.Comment{Body: "b", Internal: rng.IntN(4) == 0}, "agent")
 			case 1:
-				_, err = f.tickets.Rate(ctx, f.tenant, id, int32(1+rng.IntN(5)), "")
+				_, err = f.tickets.Rate(ctx, f.tenant, id, int32(1+rng.IntN(5)), "", "")
 			case 2:
 				_, err = f.tickets.Update(ctx, f.tenant, &support.Ticket{Id: id, Priority: priority()}, &fieldmaskpb.FieldMask{Paths: []string{"priority"}})
 			default:
 				moves := []support.Move{support.MoveOpen, support.MovePend, support.MoveHold, support.MoveSolve, support.MoveReopen, support.MoveClose}
 				m := moves[rng.IntN(len(moves))]
-				_, err = f.tickets.Move(ctx, f.tenant, id, m)
+				_, err = f.tickets.Move(ctx, f.tenant, id, m, "")
 				if err == nil && m == support.MoveSolve && rng.IntN(2) == 0 {
-					_, err = f.tickets.Rate(ctx, f.tenant, id, int32(1+rng.IntN(5)), "")
+					_, err = f.tickets.Rate(ctx, f.tenant, id, int32(1+rng.IntN(5)), "", "")
 				}
 			}
 		}

@@ -42,7 +42,7 @@ func TestStatusMachine(t *testing.T) {
 				if len(paths[from]) > 0 {
 					tk = f.move(t, tk.GetId(), paths[from]...)
 				}
-				got, err := f.tickets.Move(ctx, f.tenant, tk.GetId(), m)
+				got, err := f.tickets.Move(ctx, f.tenant, tk.GetId(), m, "")
 				if to == illegal {
 					if !errors.Is(err, support.ErrTicketStatus) {
 						t.Fatalf("got %v, %v; want ErrTicketStatus", got.GetStatus(), err)
@@ -73,21 +73,21 @@ func TestStatusMachine(t *testing.T) {
 
 	// Assigning opens a NEW ticket and is refused on a CLOSED one; rating needs SOLVED, once.
 	tk := f.create(t, supportv1.TicketPriority_TICKET_PRIORITY_LOW)
-	if got, err := f.tickets.Assign(ctx, f.tenant, tk.GetId(), "agent-1"); err != nil || got.GetStatus() != open || got.GetAssigneeId() != "agent-1" {
+	if got, err := f.tickets.Assign(ctx, f.tenant, tk.GetId(), "agent-1", ""); err != nil || got.GetStatus() != open || got.GetAssigneeId() != "agent-1" {
 		t.Fatalf("assign NEW: %v %v, want OPEN for agent-1", got, err)
 	}
-	if _, err := f.tickets.Rate(ctx, f.tenant, tk.GetId(), 5, ""); !errors.Is(err, support.ErrTicketStatus) {
+	if _, err := f.tickets.Rate(ctx, f.tenant, tk.GetId(), 5, "", ""); !errors.Is(err, support.ErrTicketStatus) {
 		t.Fatalf("rate OPEN: %v, want ErrTicketStatus", err)
 	}
 	f.move(t, tk.GetId(), support.MoveSolve)
-	if got, err := f.tickets.Rate(ctx, f.tenant, tk.GetId(), 4, "quick"); err != nil || got.GetCsat().GetScore() != 4 {
+	if got, err := f.tickets.Rate(ctx, f.tenant, tk.GetId(), 4, "quick", ""); err != nil || got.GetCsat().GetScore() != 4 {
 		t.Fatalf("rate SOLVED: %v %v", got, err)
 	}
-	if _, err := f.tickets.Rate(ctx, f.tenant, tk.GetId(), 1, ""); !errors.Is(err, support.ErrAlreadyRated) {
+	if _, err := f.tickets.Rate(ctx, f.tenant, tk.GetId(), 1, "", ""); !errors.Is(err, support.ErrAlreadyRated) {
 		t.Fatalf("second rating: %v, want ErrAlreadyRated", err)
 	}
 	f.move(t, tk.GetId(), support.MoveClose)
-	if _, err := f.tickets.Assign(ctx, f.tenant, tk.GetId(), "agent-2"); !errors.Is(err, support.ErrTicketStatus) {
+	if _, err := f.tickets.Assign(ctx, f.tenant, tk.GetId(), "agent-2", ""); !errors.Is(err, support.ErrTicketStatus) {
 		t.Fatalf("assign CLOSED: %v, want ErrTicketStatus", err)
 	}
 	if _, err := f.tickets.AddComment(ctx, f.tenant, tk.GetId(), &support.Comment{Body: "late"}, "agent-2"); !errors.Is(err, support.ErrTicketStatus) {

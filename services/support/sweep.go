@@ -93,7 +93,7 @@ func (s *Sweep) work(ctx context.Context, due []Due, total *SweepResult) (int, e
 // settle marks a ticket's run-out clocks and closes it if it is solved past its auto-close time.
 func (s *Sweep) settle(ctx context.Context, d Due) (SweepResult, error) {
 	var r SweepResult
-	_, _, err := s.tickets.change(ctx, d.Tenant, d.TicketID, func(t *Ticket, now time.Time, c *changes) error {
+	_, _, err := s.tickets.change(ctx, d.Tenant, d.TicketID, "", func(t *Ticket, now time.Time, c *changes) error {
 		r = SweepResult{Breaches: len(c.breaches)}
 		if at, ok := AutoCloseDue(t); ok && !now.Before(at) {
 			r.Closed = 1

@@ -163,10 +163,7 @@ func (s *Tickets) Update(ctx context.Context, tenant string, in *Ticket, mask *f
 	if err != nil {
 		return nil, err
 	}
-	t, _, err := s.change(ctx, tenant, in.GetId(), func(t *Ticket, now time.Time, c *changes) error {
-		if err := etag.Check(in.GetEtag(), t.GetEtag(), ErrTicketEtag); err != nil {
-			return err
-		}
+	t, _, err := s.change(ctx, tenant, in.GetId(), in.GetEtag(), func(t *Ticket, now time.Time, c *changes) error {
 		if t.GetStatus() == supportv1.TicketStatus_TICKET_STATUS_CLOSED {
 			return refusedStatus(t.GetStatus(), "update", closedNeeds)
 		}
@@ -189,9 +186,9 @@ func (s *Tickets) Update(ctx context.Context, tenant string, in *Ticket, mask *f
 	return t, err
 }
 
-// Assign gives a ticket to an agent; a NEW ticket becomes OPEN.
-func (s *Tickets) Assign(ctx context.Context, tenant, id, assignee string) (*Ticket, error) {
-	t, _, err := s.change(ctx, tenant, id, func(t *Ticket, now time.Time, c *changes) error {
+// Assign gives a ticket to an agent; a NEW ticket becomes OPEN. A stale ifMatch is ABORTED.
+func (s *Tickets) Assign(ctx context.Context, tenant, id, assignee, ifMatch string) (*Ticket, error) {
+	t, _, err := s.change(ctx, tenant, id, ifMatch, func(t *Ticket, now time.Time, c *changes) error {
 		if t.GetStatus() == supportv1.TicketStatus_TICKET_STATUS_CLOSED {
 			return refusedStatus(t.GetStatus(), "assign", closedNeeds)
 		}
@@ -206,8 +203,9 @@ func (s *Tickets) Assign(ctx context.Context, tenant, id, assignee string) (*Tic
 	return t, err
 }
 
-// Move moves a ticket along the status machine; an illegal move is FAILED_PRECONDITION.
-func (s *Tickets) Move(ctx context.Context, tenant, id string, m Move) (*Ticket, error) {
+// Move moves a ticket along the status machine; an illegal move is FAILED_PRECONDITION, a stale
+// ifMatch ABORTED (even when the move would also be refused).
+func (s *Tickets) Move(ctx context.Context, tenant, id string, m Move, ifMatch string) (*Ticket, error) {
 	var autoCloseDays int32
 	if m == MoveSolve {
 		settings, err := settingsOrDefault(ctx, s.store, tenant)
@@ -216,7 +214,7 @@ func (s *Tickets) Move(ctx context.Context, tenant, id string, m Move) (*Ticket,
 		}
 		autoCloseDays = settings.GetAutoCloseDays()
 	}
-	t, _, err := s.change(ctx, tenant, id, func(t *Ticket, now time.Time, c *changes) error {
+	t, _, err := s.change(ctx, tenant, id, ifMatch, func(t *Ticket, now time.Time, c *changes) error {
 		return moveTicket(t, m, now, autoCloseDays, c)
 	})
 	return t, err
@@ -252,9 +250,9 @@ func moveTicket(t *Ticket, m Move, now time.Time, autoCloseDays int32, c *change
 	return nil
 }
 
-// Rate records the customer's satisfaction with a SOLVED ticket, once.
-func (s *Tickets) Rate(ctx context.Context, tenant, id string, score int32, comment string) (*Ticket, error) {
-	t, _, err := s.change(ctx, tenant, id, func(t *Ticket, now time.Time, c *changes) error {
+// Rate records the customer's satisfaction with a SOLVED ticket, once. A stale ifMatch is ABORTED.
+func (s *Tickets) Rate(ctx context.Context, tenant, id string, score int32, comment, ifMatch string) (*Ticket, error) {
+	t, _, err := s.change(ctx, tenant, id, ifMatch, func(t *Ticket, now time.Time, c *changes) error {
 		if t.GetStatus() != supportv1.TicketStatus_TICKET_STATUS_SOLVED {
 			return refusedStatus(t.GetStatus(), "rate", "only a TICKET_STATUS_SOLVED ticket is rated")
 		}
@@ -287,12 +285,18 @@ func (c *changes) changed(event eventv1.Body) {
 type edit func(t *Ticket, now time.Time, c *changes) error
 
 // change reads a ticket, applies e to a copy and commits it with its events, retrying when another
-// write got in between. Before e, every clock that has run out is marked breached, so the breach
-// and its event are recorded exactly once, by the sweep or by the first change after it.
-func (s *Tickets) change(ctx context.Context, tenant, id string, e edit) (*Ticket, *Comment, error) {
+// write got in between. A set ifMatch must be the etag of the version read, which the write is
+// conditional on; it is checked before e, so a stale one is ErrTicketEtag whatever e would say,
+// and a write that lost a race re-reads and reports it. Before e, every clock that has run out is
+// marked breached, so the breach and its event are recorded exactly once, by the sweep or by the
+// first change after it.
+func (s *Tickets) change(ctx context.Context, tenant, id, ifMatch string, e edit) (*Ticket, *Comment, error) {
 	for range attempts {
 		prev, err := s.store.GetTicket(ctx, tenant, id)
 		if err != nil {
+			return nil, nil, err
+		}
+		if err := etag.Check(ifMatch, prev.GetEtag(), ErrTicketEtag); err != nil {
 			return nil, nil, err
 		}
 		now := s.now().UTC()

@@ -52,55 +52,56 @@ func (s *Server) UpdateTicket(ctx context.Context, req *supportv1.UpdateTicketRe
 // AssignTicket implements supportv1.SupportServiceServer.
 func (s *Server) AssignTicket(ctx context.Context, req *supportv1.AssignTicketRequest) (*supportv1.AssignTicketResponse, error) {
 	return call(ctx, func(tenant string) (*supportv1.AssignTicketResponse, error) {
-		t, err := s.uc.Tickets.Assign(ctx, tenant, req.GetId(), req.GetAssigneeId())
+		t, err := s.uc.Tickets.Assign(ctx, tenant, req.GetId(), req.GetAssigneeId(), req.GetEtag())
 		return &supportv1.AssignTicketResponse{Ticket: t}, err
 	})
 }
 
-func (s *Server) move(ctx context.Context, id string, m support.Move) (*support.Ticket, error) {
-	return call(ctx, func(tenant string) (*support.Ticket, error) { return s.uc.Tickets.Move(ctx, tenant, id, m) })
+// move makes move m on ticket id if ifMatch (when set) is still its etag.
+func (s *Server) move(ctx context.Context, id string, m support.Move, ifMatch string) (*support.Ticket, error) {
+	return call(ctx, func(tenant string) (*support.Ticket, error) { return s.uc.Tickets.Move(ctx, tenant, id, m, ifMatch) })
 }
 
 // OpenTicket implements supportv1.SupportServiceServer.
 func (s *Server) OpenTicket(ctx context.Context, req *supportv1.OpenTicketRequest) (*supportv1.OpenTicketResponse, error) {
-	t, err := s.move(ctx, req.GetId(), support.MoveOpen)
+	t, err := s.move(ctx, req.GetId(), support.MoveOpen, req.GetEtag())
 	return &supportv1.OpenTicketResponse{Ticket: t}, err
 }
 
 // PendTicket implements supportv1.SupportServiceServer.
 func (s *Server) PendTicket(ctx context.Context, req *supportv1.PendTicketRequest) (*supportv1.PendTicketResponse, error) {
-	t, err := s.move(ctx, req.GetId(), support.MovePend)
+	t, err := s.move(ctx, req.GetId(), support.MovePend, req.GetEtag())
 	return &supportv1.PendTicketResponse{Ticket: t}, err
 }
 
 // HoldTicket implements supportv1.SupportServiceServer.
 func (s *Server) HoldTicket(ctx context.Context, req *supportv1.HoldTicketRequest) (*supportv1.HoldTicketResponse, error) {
-	t, err := s.move(ctx, req.GetId(), support.MoveHold)
+	t, err := s.move(ctx, req.GetId(), support.MoveHold, req.GetEtag())
 	return &supportv1.HoldTicketResponse{Ticket: t}, err
 }
 
 // SolveTicket implements supportv1.SupportServiceServer.
 func (s *Server) SolveTicket(ctx context.Context, req *supportv1.SolveTicketRequest) (*supportv1.SolveTicketResponse, error) {
-	t, err := s.move(ctx, req.GetId(), support.MoveSolve)
+	t, err := s.move(ctx, req.GetId(), support.MoveSolve, req.GetEtag())
 	return &supportv1.SolveTicketResponse{Ticket: t}, err
 }
 
 // ReopenTicket implements supportv1.SupportServiceServer.
 func (s *Server) ReopenTicket(ctx context.Context, req *supportv1.ReopenTicketRequest) (*supportv1.ReopenTicketResponse, error) {
-	t, err := s.move(ctx, req.GetId(), support.MoveReopen)
+	t, err := s.move(ctx, req.GetId(), support.MoveReopen, req.GetEtag())
 	return &supportv1.ReopenTicketResponse{Ticket: t}, err
 }
 
 // CloseTicket implements supportv1.SupportServiceServer.
 func (s *Server) CloseTicket(ctx context.Context, req *supportv1.CloseTicketRequest) (*supportv1.CloseTicketResponse, error) {
-	t, err := s.move(ctx, req.GetId(), support.MoveClose)
+	t, err := s.move(ctx, req.GetId(), support.MoveClose, req.GetEtag())
 	return &supportv1.CloseTicketResponse{Ticket: t}, err
 }
 
 // RateTicket implements supportv1.SupportServiceServer.
 func (s *Server) RateTicket(ctx context.Context, req *supportv1.RateTicketRequest) (*supportv1.RateTicketResponse, error) {
 	return call(ctx, func(tenant string) (*supportv1.RateTicketResponse, error) {
-		t, err := s.uc.Tickets.Rate(ctx, tenant, req.GetId(), req.GetScore(), req.GetComment())
+		t, err := s.uc.Tickets.Rate(ctx, tenant, req.GetId(), req.GetScore(), req.GetComment(), req.GetEtag())
 		return &supportv1.RateTicketResponse{Ticket: t}, err
 	})
 }
