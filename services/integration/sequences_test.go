@@ -190,7 +190,7 @@ func TestErasureAndMergeDropTheCustomersCounts(t *testing.T) {
 		t.Errorf("%s expires in %v, want the 14 days a delivery is kept", erased, ttl)
 	}
 
-	if err := r.endpoints.Delete(ctx, tenant, sales.GetId()); err != nil {
+	if err := r.endpoints.Delete(ctx, tenant, sales.GetId(), ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range countFields(t, rdb, tenant) {

@@ -193,10 +193,14 @@ func (e *Endpoints) Update(ctx context.Context, tenant string, in *integrationv1
 }
 
 // Delete removes an endpoint, its delivery log and its delivery counts; its queued deliveries are
-// dropped when their turn comes.
-func (e *Endpoints) Delete(ctx context.Context, tenant, id string) error {
+// dropped when their turn comes. A set ifMatch must be the etag of the version the delete is
+// conditional on: a stale one is ErrEndpointEtag, also when a change wins the race and the retry re-reads.
+func (e *Endpoints) Delete(ctx context.Context, tenant, id, ifMatch string) error {
 	ep, err := e.read(ctx, tenant, id)
 	if err != nil {
+		return err
+	}
+	if err := etag.Check(ifMatch, ep.GetEtag(), ErrEndpointEtag); err != nil {
 		return err
 	}
 	sc := e.store.Scope(tenant)
@@ -210,15 +214,19 @@ func (e *Endpoints) Delete(ctx context.Context, tenant, id string) error {
 		HIncrBy(redisstore.EndpointsMetaKey(sc), "version", 1).
 		Append(sc.Stream(), data).Run(ctx, e.store.Redis())
 	if errors.Is(err, commit.ErrVersionMismatch) {
-		return e.Delete(ctx, tenant, id)
+		return e.Delete(ctx, tenant, id, ifMatch)
 	}
 	return err
 }
 
-// RotateSecret gives the endpoint a new secret; the old one also signs deliveries for overlap.
-func (e *Endpoints) RotateSecret(ctx context.Context, tenant, id string, overlap time.Duration) (*integrationv1.WebhookEndpoint, error) {
+// RotateSecret gives the endpoint a new secret; the old one also signs deliveries for overlap. A
+// stale ifMatch is ErrEndpointEtag, checked against the version the rotation's write is conditional on.
+func (e *Endpoints) RotateSecret(ctx context.Context, tenant, id string, overlap time.Duration, ifMatch string) (*integrationv1.WebhookEndpoint, error) {
 	var old string
 	ep, err := e.change(ctx, tenant, id, integrationv1.EventWebhookEndpointSecretRotated, func(ep *integrationv1.WebhookEndpoint) error {
+		if err := etag.Check(ifMatch, ep.GetEtag(), ErrEndpointEtag); err != nil {
+			return err
+		}
 		old = ep.GetSecret()
 		ep.Secret = NewSecret()
 		ep.PreviousSecretExpireTime = nil

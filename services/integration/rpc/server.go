@@ -222,7 +222,7 @@ func (s *Server) DeleteWebhookEndpoint(ctx context.Context, req *integrationv1.D
 	if err != nil {
 		return nil, err
 	}
-	return &integrationv1.DeleteWebhookEndpointResponse{}, s.uc.Endpoints.Delete(ctx, tenant, req.GetId())
+	return &integrationv1.DeleteWebhookEndpointResponse{}, s.uc.Endpoints.Delete(ctx, tenant, req.GetId(), req.GetEtag())
 }
 
 // RotateWebhookSecret implements the RPC.
@@ -231,7 +231,7 @@ func (s *Server) RotateWebhookSecret(ctx context.Context, req *integrationv1.Rot
 	if err != nil {
 		return nil, err
 	}
-	ep, err := s.uc.Endpoints.RotateSecret(ctx, tenant, req.GetId(), time.Duration(req.GetOverlapSeconds())*time.Second)
+	ep, err := s.uc.Endpoints.RotateSecret(ctx, tenant, req.GetId(), time.Duration(req.GetOverlapSeconds())*time.Second, req.GetEtag())
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,125 @@
+package rpc_test
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmcycle/crm/pkg/etag"
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
+	"github.com/crmcycle/crm/services/integration/server"
+)
+
+func isEtagMismatch(err error) bool {
+	return status.Code(err) == codes.Aborted && reasonOf(err) == "ETAG_MISMATCH"
+}
+
+// TestWebhookEndpointEtag: RotateWebhookSecret and DeleteWebhookEndpoint with a stale etag (REST:
+// If-Match) are ABORTED ETAG_MISMATCH and change nothing; with the current one they go through.
+func TestWebhookEndpointEtag(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	rc := newReceiver(t, ok200)
+	ep := s.createEndpoint(t, rc.URL, "sales.*")
+	c, ctx := s.client()
+	get := func() (*integrationv1.WebhookEndpoint, error) {
+		r, err := c.GetWebhookEndpoint(ctx, &integrationv1.GetWebhookEndpointRequest{Id: ep.GetId()})
+		return r.GetWebhookEndpoint(), err
+	}
+	changes := func() int {
+		return len(s.suite.Events(t, server.Name, s.tenant, integrationv1.EventWebhookEndpointSecretRotated.Name)) +
+			len(s.suite.Events(t, server.Name, s.tenant, integrationv1.EventWebhookEndpointDeleted.Name))
+	}
+	// Still signed with the secret it was created with: a stale rotation (without an overlap) did not rotate.
+	signsWithTheFirstSecret := func() bool {
+		rc.setSecret(ep.GetSecret())
+		test, err := c.TestWebhookEndpoint(ctx, &integrationv1.TestWebhookEndpointRequest{Id: ep.GetId()})
+		if err != nil || test.GetAttempt().GetStatusCode() != http.StatusOK {
+			t.Fatalf(":test: %v, %v", test, err)
+		}
+		return len(rc.unsigned()) == 0
+	}
+	if _, err := c.UpdateWebhookEndpoint(ctx, &integrationv1.UpdateWebhookEndpointRequest{
+		WebhookEndpoint: &integrationv1.WebhookEndpoint{Id: ep.GetId(), Description: "etag 2"}, UpdateMask: mask("description")}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := get()
+	if err != nil || before.GetEtag() == ep.GetEtag() {
+		t.Fatalf("updated endpoint: %v, %v", before, err)
+	}
+	stale, events := ep.GetEtag(), changes()
+
+	_, err = c.RotateWebhookSecret(ctx, &integrationv1.RotateWebhookSecretRequest{Id: ep.GetId(), Etag: stale})
+	if !isEtagMismatch(err) {
+		t.Fatalf("rotate with a stale etag: %v, want ABORTED ETAG_MISMATCH", err)
+	}
+	_, err = c.DeleteWebhookEndpoint(ctx, &integrationv1.DeleteWebhookEndpointRequest{Id: ep.GetId(), Etag: stale})
+	if !isEtagMismatch(err) {
+		t.Fatalf("delete with a stale etag: %v, want ABORTED ETAG_MISMATCH", err)
+	}
+	if after, err := get(); err != nil || !proto.Equal(after, before) {
+		t.Fatalf("after stale etags: %v, %v; want unchanged %v", after, err, before)
+	}
+	if n := changes(); n != events {
+		t.Fatalf("stale etags emitted %d events", n-events)
+	}
+	if !signsWithTheFirstSecret() {
+		t.Fatal("a rotation with a stale etag rotated the secret")
+	}
+
+	rotated, err := c.RotateWebhookSecret(ctx, &integrationv1.RotateWebhookSecretRequest{Id: ep.GetId(), Etag: before.GetEtag()})
+	if err != nil || rotated.GetWebhookEndpoint().GetSecret() == ep.GetSecret() || rotated.GetWebhookEndpoint().GetEtag() != etag.Next(before.GetEtag()) {
+		t.Fatalf("rotate with the current etag: %v, %v", rotated, err)
+	}
+	if signsWithTheFirstSecret() {
+		t.Fatal("the rotation with the current etag kept the first secret")
+	}
+	if _, err := c.DeleteWebhookEndpoint(ctx, &integrationv1.DeleteWebhookEndpointRequest{Id: ep.GetId(), Etag: rotated.GetWebhookEndpoint().GetEtag()}); err != nil {
+		t.Fatalf("delete with the current etag: %v", err)
+	}
+	if _, err := get(); status.Code(err) != codes.NotFound {
+		t.Fatalf("get after delete: %v, want NOT_FOUND", err)
+	}
+}
+
+// TestWebhookSecretRotationEtagRace: two rotations sent at once with the endpoint's current etag:
+// exactly one rotates, the other is ABORTED ETAG_MISMATCH.
+func TestWebhookSecretRotationEtagRace(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	ep := s.createEndpoint(t, newReceiver(t, ok200).URL, "sales.*")
+	c, ctx := s.client()
+	for round := range 10 {
+		current := ep.GetEtag()
+		start := make(chan struct{})
+		var results [2]*integrationv1.RotateWebhookSecretResponse
+		var errs [2]error
+		var wg sync.WaitGroup
+		for i := range 2 {
+			wg.Go(func() {
+				<-start
+				results[i], errs[i] = c.RotateWebhookSecret(ctx, &integrationv1.RotateWebhookSecretRequest{Id: ep.GetId(), Etag: current})
+			})
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && winner < 0:
+				winner = i
+			case err != nil && !isEtagMismatch(err):
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if winner < 0 || errs[1-winner] == nil {
+			t.Fatalf("round %d: %v, want one rotation and one ABORTED ETAG_MISMATCH", round, errs)
+		}
+		ep = results[winner].GetWebhookEndpoint()
+		if ep.GetEtag() != etag.Next(current) {
+			t.Fatalf("round %d: etag %s after the rotation of %s", round, ep.GetEtag(), current)
+		}
+	}
+}
