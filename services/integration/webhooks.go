@@ -221,7 +221,8 @@ func (e *Endpoints) Delete(ctx context.Context, tenant, id, ifMatch string) erro
 
 // RotateSecret gives the endpoint a new secret; the old one also signs deliveries for overlap. A
 // stale ifMatch is ErrEndpointEtag, checked against the version the rotation's write is conditional on.
-func (e *Endpoints) RotateSecret(ctx context.Context, tenant, id string, overlap time.Duration, ifMatch string) (*integrationv1.WebhookEndpoint, error) {
+func (e *Endpoints) RotateSecret(ctx context.Context, tenant, id string, overlap time.Duration,
+	ifMatch string) (*integrationv1.WebhookEndpoint, error) {
 	var old string
 	ep, err := e.change(ctx, tenant, id, integrationv1.EventWebhookEndpointSecretRotated, func(ep *integrationv1.WebhookEndpoint) error {
 		if err := etag.Check(ifMatch, ep.GetEtag(), ErrEndpointEtag); err != nil {

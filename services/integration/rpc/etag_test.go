@@ -42,8 +42,9 @@ func TestWebhookEndpointEtag(t *testing.T) {
 		}
 		return len(rc.unsigned()) == 0
 	}
-	if _, err := c.UpdateWebhookEndpoint(ctx, &integrationv1.UpdateWebhookEndpointRequest{
-		WebhookEndpoint: &integrationv1.WebhookEndpoint{Id: ep.GetId(), Description: "etag 2"}, UpdateMask: mask("description")}); err != nil {
+	update := &integrationv1.UpdateWebhookEndpointRequest{
+		WebhookEndpoint: &integrationv1.WebhookEndpoint{Id: ep.GetId(), Description: "etag 2"}, UpdateMask: mask("description")}
+	if _, err := c.UpdateWebhookEndpoint(ctx, update); err != nil {
 		t.Fatal(err)
 	}
 	before, err := get()
@@ -71,13 +72,14 @@ func TestWebhookEndpointEtag(t *testing.T) {
 	}
 
 	rotated, err := c.RotateWebhookSecret(ctx, &integrationv1.RotateWebhookSecretRequest{Id: ep.GetId(), Etag: before.GetEtag()})
-	if err != nil || rotated.GetWebhookEndpoint().GetSecret() == ep.GetSecret() || rotated.GetWebhookEndpoint().GetEtag() != etag.Next(before.GetEtag()) {
+	if r := rotated.GetWebhookEndpoint(); err != nil || r.GetSecret() == ep.GetSecret() || r.GetEtag() != etag.Next(before.GetEtag()) {
 		t.Fatalf("rotate with the current etag: %v, %v", rotated, err)
 	}
 	if signsWithTheFirstSecret() {
 		t.Fatal("the rotation with the current etag kept the first secret")
 	}
-	if _, err := c.DeleteWebhookEndpoint(ctx, &integrationv1.DeleteWebhookEndpointRequest{Id: ep.GetId(), Etag: rotated.GetWebhookEndpoint().GetEtag()}); err != nil {
+	current := &integrationv1.DeleteWebhookEndpointRequest{Id: ep.GetId(), Etag: rotated.GetWebhookEndpoint().GetEtag()}
+	if _, err := c.DeleteWebhookEndpoint(ctx, current); err != nil {
 		t.Fatalf("delete with the current etag: %v", err)
 	}
 	if _, err := get(); status.Code(err) != codes.NotFound {

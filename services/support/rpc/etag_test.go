@@ -80,7 +80,8 @@ func rateTicket(ctx context.Context, c supportv1.SupportServiceClient, id, etag 
 // ticketAt creates a ticket and makes the calls of path on it (without an etag).
 func ticketAt(t *testing.T, ctx context.Context, c supportv1.SupportServiceClient, path []ticketCall) *supportv1.Ticket {
 	t.Helper()
-	created, err := c.CreateTicket(ctx, &supportv1.CreateTicketRequest{Ticket: &supportv1.Ticket{CustomerId: supportCustomer, Subject: "If-Match"}})
+	created, err := c.CreateTicket(ctx, &supportv1.CreateTicketRequest{
+		Ticket: &supportv1.Ticket{CustomerId: supportCustomer, Subject: "If-Match"}})
 	if err != nil {
 		t.Fatal(err)
 	}
