@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
@@ -262,6 +263,12 @@ func (w *Write) UniqueOrRead(index, value, owner, recordPrefix string) *Write {
 func (w *Write) Once(marker string, ttlSeconds int) *Write {
 	w.keyOp("once", marker, 0)
 	return w.keyOp("mark", marker, 1).int(int64(ttlSeconds))
+}
+
+// SetFor sets key to value for ttl (rounded up to a millisecond): a short-lived value, such as a
+// rotated secret that still signs during its overlap, written with the change that makes it.
+func (w *Write) SetFor(key, value string, ttl time.Duration) *Write {
+	return w.keyOp("setpx", key, 2).str(value).int(max(1, (ttl + time.Millisecond - 1).Milliseconds()))
 }
 
 // Save stores msg as the resource at key, moving its version from prev ("" for a new resource) to

@@ -170,6 +170,8 @@ local function apply(ops)
       bclaim(key, a2, a3)
     elseif code == 'bunclaim' then
       bunclaim(key, a2)
+    elseif code == 'setpx' then
+      redis.call('SET', key, a2, 'PX', a3)
     elseif code == 'mark' then
       if tonumber(a2) > 0 then
         redis.call('SET', key, '1', 'EX', a2)

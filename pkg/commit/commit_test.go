@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
@@ -124,6 +125,27 @@ func TestWriteAppliesEverything(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]any{"e": string(event)}, msgs[0].Values); diff != "" {
 		t.Errorf("stream entry (-want +got):\n%s", diff)
+	}
+}
+
+// TestSetFor: a value set with a TTL, only when the write's checks pass.
+func TestSetFor(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	secret := f.scope.Key("previous-secret")
+	if err := commit.New().ExpectVersion(f.lead("l1"), "3").SetFor(secret, "old", time.Hour).Run(ctx, f.rdb); !errors.Is(err, commit.ErrVersionMismatch) {
+		t.Fatalf("a write with a failing check: %v, want %v", err, commit.ErrVersionMismatch)
+	}
+	if n, _ := f.rdb.Exists(ctx, secret).Result(); n != 0 {
+		t.Fatal("a write refused by its check set the value")
+	}
+	if err := commit.New().SetFor(secret, "old", 90*time.Second+time.Microsecond).Run(ctx, f.rdb); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.rdb.Get(ctx, secret).Result()
+	ttl := f.rdb.PTTL(ctx, secret).Val()
+	if err != nil || got != "old" || ttl <= 89*time.Second || ttl > 90*time.Second+time.Millisecond {
+		t.Errorf("after SetFor: %q (%v), TTL %v, want \"old\" for 90.001 s at most", got, err, ttl)
 	}
 }
 

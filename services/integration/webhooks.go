@@ -30,7 +30,11 @@ var (
 	ErrDeliveryNotFound = apierr.New(apierr.NotFound, "DELIVERY_NOT_FOUND", "delivery not found")
 	ErrEndpointEtag     = apierr.New(apierr.Aborted, "ETAG_MISMATCH", "the endpoint changed since it was read; read it again")
 	ErrDeliveryBusy     = apierr.New(apierr.Aborted, "DELIVERY_BUSY", "the delivery kept changing while it was being retried; try again")
+	ErrEndpointBusy     = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the endpoint kept changing concurrently; retry")
 )
+
+// endpointAttempts bounds the reads of an endpoint that other writes keep changing.
+const endpointAttempts = 10
 
 // retryDeliveryAttempts bounds RetryDelivery's reads of a delivery that attempts keep changing.
 const retryDeliveryAttempts = 3
@@ -134,28 +138,28 @@ func (e *Endpoints) List(ctx context.Context, tenant string, req page.Request) (
 	return p, err
 }
 
-// change applies edit to the stored endpoint and saves it with its event, retrying when another
-// write came between.
+// change applies edit to the stored endpoint and saves it with its event and whatever edit adds
+// to the write, retrying when another write came between.
 func (e *Endpoints) change(ctx context.Context, tenant, id string, typ eventv1.Type[*integrationv1.WebhookEndpointChanged],
-	edit func(ep *integrationv1.WebhookEndpoint) error) (*integrationv1.WebhookEndpoint, error) {
-	for range 10 {
+	edit func(ep *integrationv1.WebhookEndpoint, w *commit.Write) error) (*integrationv1.WebhookEndpoint, error) {
+	for range endpointAttempts {
 		ep, err := e.read(ctx, tenant, id)
 		if err != nil {
 			return nil, err
 		}
-		prev := ep.GetEtag()
-		if err := edit(ep); err != nil {
+		prev, w := ep.GetEtag(), commit.New()
+		if err := edit(ep, w); err != nil {
 			return nil, err
 		}
 		ep.Etag = etag.Next(prev)
 		ep.UpdateTime = timestamppb.New(e.now())
-		err = e.save(ctx, tenant, commit.New(), ep, prev, typ)
+		err = e.save(ctx, tenant, w, ep, prev, typ)
 		if errors.Is(err, commit.ErrVersionMismatch) {
 			continue
 		}
 		return ep, err
 	}
-	return nil, ErrEndpointEtag
+	return nil, ErrEndpointBusy
 }
 
 // Update changes the fields named in mask; enabling clears the reason the service stopped it.
@@ -167,7 +171,7 @@ func (e *Endpoints) Update(ctx context.Context, tenant string, in *integrationv1
 	if err != nil {
 		return nil, err
 	}
-	ep, err := e.change(ctx, tenant, in.GetId(), integrationv1.EventWebhookEndpointUpdated, func(ep *integrationv1.WebhookEndpoint) error {
+	ep, err := e.change(ctx, tenant, in.GetId(), integrationv1.EventWebhookEndpointUpdated, func(ep *integrationv1.WebhookEndpoint, _ *commit.Write) error {
 		if err := etag.Check(in.GetEtag(), ep.GetEtag(), ErrEndpointEtag); err != nil {
 			return err
 		}
@@ -196,56 +200,53 @@ func (e *Endpoints) Update(ctx context.Context, tenant string, in *integrationv1
 // dropped when their turn comes. A set ifMatch must be the etag of the version the delete is
 // conditional on: a stale one is ErrEndpointEtag, also when a change wins the race and the retry re-reads.
 func (e *Endpoints) Delete(ctx context.Context, tenant, id, ifMatch string) error {
-	ep, err := e.read(ctx, tenant, id)
-	if err != nil {
-		return err
-	}
-	if err := etag.Check(ifMatch, ep.GetEtag(), ErrEndpointEtag); err != nil {
-		return err
-	}
 	sc := e.store.Scope(tenant)
-	_, data, err := e.publisher.Envelope(ctx, integrationv1.EventWebhookEndpointDeleted.Of(&integrationv1.WebhookEndpointChanged{EndpointId: id}), tenant, "", e.now())
-	if err != nil {
-		return err
-	}
-	err = commit.New().ExpectVersion(redisstore.EndpointKey(sc, id), ep.GetEtag()).
-		Delete(redisstore.EndpointKey(sc, id)).Delete(redisstore.DeliveryLogKey(sc, id)).Delete(redisstore.SequencesKey(sc, id)).
-		ZRem(redisstore.EndpointsKey(sc), id).
-		HIncrBy(redisstore.EndpointsMetaKey(sc), "version", 1).
-		Append(sc.Stream(), data).Run(ctx, e.store.Redis())
-	if errors.Is(err, commit.ErrVersionMismatch) {
-		return e.Delete(ctx, tenant, id, ifMatch)
-	}
-	return err
-}
-
-// RotateSecret gives the endpoint a new secret; the old one also signs deliveries for overlap. A
-// stale ifMatch is ErrEndpointEtag, checked against the version the rotation's write is conditional on.
-func (e *Endpoints) RotateSecret(ctx context.Context, tenant, id string, overlap time.Duration,
-	ifMatch string) (*integrationv1.WebhookEndpoint, error) {
-	var old string
-	ep, err := e.change(ctx, tenant, id, integrationv1.EventWebhookEndpointSecretRotated, func(ep *integrationv1.WebhookEndpoint) error {
+	for range endpointAttempts {
+		ep, err := e.read(ctx, tenant, id)
+		if err != nil {
+			return err
+		}
 		if err := etag.Check(ifMatch, ep.GetEtag(), ErrEndpointEtag); err != nil {
 			return err
 		}
-		old = ep.GetSecret()
-		ep.Secret = NewSecret()
+		_, data, err := e.publisher.Envelope(ctx, integrationv1.EventWebhookEndpointDeleted.Of(&integrationv1.WebhookEndpointChanged{EndpointId: id}), tenant, "", e.now())
+		if err != nil {
+			return err
+		}
+		err = commit.New().ExpectVersion(redisstore.EndpointKey(sc, id), ep.GetEtag()).
+			Delete(redisstore.EndpointKey(sc, id)).Delete(redisstore.DeliveryLogKey(sc, id)).Delete(redisstore.SequencesKey(sc, id)).
+			Delete(redisstore.PreviousSecretKey(sc, id)).
+			ZRem(redisstore.EndpointsKey(sc), id).
+			HIncrBy(redisstore.EndpointsMetaKey(sc), "version", 1).
+			Append(sc.Stream(), data).Run(ctx, e.store.Redis())
+		if !errors.Is(err, commit.ErrVersionMismatch) {
+			return err
+		}
+	}
+	return ErrEndpointBusy
+}
+
+// RotateSecret gives the endpoint a new secret; the old one also signs deliveries for overlap,
+// kept in the rotation's own atomic write (so two rotations cannot leave the wrong one behind). A
+// stale ifMatch is ErrEndpointEtag, checked against the version the rotation's write is
+// conditional on.
+func (e *Endpoints) RotateSecret(ctx context.Context, tenant, id string, overlap time.Duration,
+	ifMatch string) (*integrationv1.WebhookEndpoint, error) {
+	previous := redisstore.PreviousSecretKey(e.store.Scope(tenant), id)
+	return e.change(ctx, tenant, id, integrationv1.EventWebhookEndpointSecretRotated, func(ep *integrationv1.WebhookEndpoint, w *commit.Write) error {
+		if err := etag.Check(ifMatch, ep.GetEtag(), ErrEndpointEtag); err != nil {
+			return err
+		}
 		ep.PreviousSecretExpireTime = nil
 		if overlap > 0 {
 			ep.PreviousSecretExpireTime = timestamppb.New(e.now().Add(overlap))
+			w.SetFor(previous, ep.GetSecret(), overlap)
+		} else {
+			w.Delete(previous)
 		}
+		ep.Secret = NewSecret()
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	key := redisstore.PreviousSecretKey(e.store.Scope(tenant), id)
-	if overlap > 0 {
-		err = e.store.Redis().Set(ctx, key, old, overlap).Err()
-	} else {
-		err = e.store.Redis().Del(ctx, key).Err()
-	}
-	return ep, err
 }
 
 // signing reads an endpoint with its secrets: the current one and, during an overlap, the previous.
@@ -275,7 +276,7 @@ func (e *Endpoints) failed(ctx context.Context, tenant, id string) (int64, error
 
 // disable stops an endpoint with the reason (410 Gone, consistent failure).
 func (e *Endpoints) disable(ctx context.Context, tenant, id, reason string) error {
-	_, err := e.change(ctx, tenant, id, integrationv1.EventWebhookEndpointUpdated, func(ep *integrationv1.WebhookEndpoint) error {
+	_, err := e.change(ctx, tenant, id, integrationv1.EventWebhookEndpointUpdated, func(ep *integrationv1.WebhookEndpoint, _ *commit.Write) error {
 		ep.Enabled, ep.DisabledReason = false, reason
 		return nil
 	})

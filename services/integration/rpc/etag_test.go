@@ -1,16 +1,21 @@
 package rpc_test
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/redistest"
 	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
+	"github.com/crmcycle/crm/services/integration/redisstore"
 	"github.com/crmcycle/crm/services/integration/server"
 )
 
@@ -122,6 +127,58 @@ func TestWebhookSecretRotationEtagRace(t *testing.T) {
 		ep = results[winner].GetWebhookEndpoint()
 		if ep.GetEtag() != etag.Next(current) {
 			t.Fatalf("round %d: etag %s after the rotation of %s", round, ep.GetEtag(), current)
+		}
+	}
+}
+
+// TestConcurrentRotationsKeepThePreviousSecret: two rotations sent at once without an etag both
+// go through, one after the other; the secret that still signs during the overlap is the one the
+// later rotation replaced (the earlier rotation's), written in the rotation's own atomic write:
+// a rotation sends its one script call and no other write.
+func TestConcurrentRotationsKeepThePreviousSecret(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	ep := s.createEndpoint(t, newReceiver(t, ok200).URL, "sales.*")
+	c, ctx := s.client()
+	previous := redisstore.PreviousSecretKey(s.suite.Deps.Keys.Scope(server.Name, s.tenant), ep.GetId())
+	sent := &redistest.Commands{Only: func(ctx context.Context) bool {
+		method, _ := grpc.Method(ctx)
+		return strings.HasSuffix(method, "/RotateWebhookSecret")
+	}}
+	s.suite.Redis.AddHook(sent)
+	for round := range 10 {
+		start := make(chan struct{})
+		var results [2]*integrationv1.WebhookEndpoint
+		var errs [2]error
+		var wg sync.WaitGroup
+		for i := range 2 {
+			wg.Go(func() {
+				<-start
+				var r *integrationv1.RotateWebhookSecretResponse
+				r, errs[i] = c.RotateWebhookSecret(ctx, &integrationv1.RotateWebhookSecretRequest{Id: ep.GetId(), OverlapSeconds: 3600})
+				results[i] = r.GetWebhookEndpoint()
+			})
+		}
+		close(start)
+		wg.Wait()
+		if errs[0] != nil || errs[1] != nil {
+			t.Fatalf("round %d: %v", round, errs)
+		}
+		earlier, later := results[0], results[1]
+		if etag.Next(later.GetEtag()) == earlier.GetEtag() {
+			earlier, later = later, earlier
+		}
+		if etag.Next(earlier.GetEtag()) != later.GetEtag() {
+			t.Fatalf("round %d: etags %s and %s, want one after the other", round, earlier.GetEtag(), later.GetEtag())
+		}
+		got, err := s.suite.Redis.Get(ctx, previous).Result()
+		if err != nil || got != earlier.GetSecret() {
+			t.Fatalf("round %d: the previous secret is %q (%v), want the earlier rotation's %q", round, got, err, earlier.GetSecret())
+		}
+	}
+	for _, name := range sent.Take() {
+		switch name {
+		case "set", "del", "setex", "psetex", "expire", "pexpire":
+			t.Fatalf("a rotation sent %q beside its write", name)
 		}
 	}
 }
