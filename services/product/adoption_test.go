@@ -120,7 +120,7 @@ func TestRecordUsageRefusals(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	if _, err := f.subs.Cancel(ctx, f.tenant, sub.GetId(), false); err != nil {
+	if _, err := f.subs.Cancel(ctx, f.tenant, sub.GetId(), false, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.usage.Record(ctx, f.tenant, sub.GetId(), &product.UsageRecord{Feature: "a", Quantity: 1}); !errors.Is(err, product.ErrSubscriptionEnded) {

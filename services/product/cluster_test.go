@@ -32,7 +32,7 @@ func TestProductWritesOnCluster(t *testing.T) {
 		if _, err := f.usage.Record(ctx, f.tenant, sub.GetId(), &product.UsageRecord{Feature: "a", Quantity: 1, UserId: "u"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.subs.Cancel(ctx, f.tenant, sub.GetId(), true); err != nil {
+		if _, err := f.subs.Cancel(ctx, f.tenant, sub.GetId(), true, ""); err != nil {
 			t.Fatal(err)
 		}
 		f.clock.Set(start.AddDate(0, 2, 0))

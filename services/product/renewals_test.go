@@ -38,7 +38,7 @@ func TestRenewalSweepUnderControlledClock(t *testing.T) {
 	if got, want := renewing.GetCurrentPeriodEndTime().AsTime(), time.Date(2026, 2, 28, 9, 30, 0, 0, time.UTC); !got.Equal(want) {
 		t.Fatalf("period end %v, want %v", got, want)
 	}
-	if _, err := f.subs.Cancel(ctx, f.tenant, canceling.GetId(), true); err != nil {
+	if _, err := f.subs.Cancel(ctx, f.tenant, canceling.GetId(), true, ""); err != nil {
 		t.Fatal(err)
 	}
 
@@ -123,9 +123,9 @@ func TestOneTimeEntitlementIsNoSubscription(t *testing.T) {
 	for name, err := range map[string]error{
 		"get":           second(f.subs.Get(ctx, f.tenant, ent)),
 		"batch get":     second(f.subs.GetMany(ctx, f.tenant, []string{subs[0].GetId(), ent})),
-		"cancel now":    second(f.subs.Cancel(ctx, f.tenant, ent, false)),
-		"cancel at end": second(f.subs.Cancel(ctx, f.tenant, ent, true)),
-		"renew":         second(f.subs.Renew(ctx, f.tenant, ent)),
+		"cancel now":    second(f.subs.Cancel(ctx, f.tenant, ent, false, "")),
+		"cancel at end": second(f.subs.Cancel(ctx, f.tenant, ent, true, "")),
+		"renew":         second(f.subs.Renew(ctx, f.tenant, ent, "")),
 	} {
 		if !errors.Is(err, product.ErrSubscriptionNotFound) {
 			t.Errorf("%s of a one-time entitlement: %v, want %v", name, err, product.ErrSubscriptionNotFound)
@@ -151,7 +151,7 @@ func TestCancelNowEndsEntitlement(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub := f.subscriptionsOf(t, customer)[0]
-	canceled, err := f.subs.Cancel(ctx, f.tenant, sub.GetId(), false)
+	canceled, err := f.subs.Cancel(ctx, f.tenant, sub.GetId(), false, "")
 	if err != nil || canceled.GetStatus() != productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_CANCELED {
 		t.Fatalf("cancel now = %v, %v", canceled, err)
 	}
@@ -159,7 +159,7 @@ func TestCancelNowEndsEntitlement(t *testing.T) {
 	if check.GetEntitled() || check.GetReason() != product.ReasonCanceled {
 		t.Fatalf("entitlement after cancel = %v, want SUBSCRIPTION_CANCELED", check)
 	}
-	if _, err := f.subs.Renew(ctx, f.tenant, sub.GetId()); err == nil {
+	if _, err := f.subs.Renew(ctx, f.tenant, sub.GetId(), ""); err == nil {
 		t.Fatal("renew a canceled subscription: no error")
 	}
 	f.clock.Set(start.AddDate(1, 0, 0))

@@ -29,6 +29,8 @@ var (
 		"the subscription is no longer active")
 	ErrSubscriptionContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE",
 		"the subscription kept changing concurrently; retry")
+	ErrSubscriptionEtag = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
+		"the subscription changed since it was read; read it again and retry")
 )
 
 // Reasons CheckEntitlement gives when the customer is not entitled.

@@ -138,9 +138,10 @@ func (s *Subscriptions) CheckEntitlement(ctx context.Context, tenant, customerID
 }
 
 // Cancel ends a subscription now (CANCELED) or at the end of its period (it stays ACTIVE, the sweep
-// expires it). A one-time entitlement is no subscription: ErrSubscriptionNotFound.
-func (s *Subscriptions) Cancel(ctx context.Context, tenant, id string, atPeriodEnd bool) (*Subscription, error) {
-	return s.change(ctx, tenant, id, productv1.EventSubscriptionCanceled, func(sub *Subscription, now time.Time) error {
+// expires it). A one-time entitlement is no subscription: ErrSubscriptionNotFound. A stale ifMatch
+// is ABORTED.
+func (s *Subscriptions) Cancel(ctx context.Context, tenant, id string, atPeriodEnd bool, ifMatch string) (*Subscription, error) {
+	return s.change(ctx, tenant, id, ifMatch, productv1.EventSubscriptionCanceled, func(sub *Subscription, now time.Time) error {
 		if !IsEntitling(sub) {
 			return ErrSubscriptionEnded
 		}
@@ -158,9 +159,9 @@ func (s *Subscriptions) Cancel(ctx context.Context, tenant, id string, atPeriodE
 }
 
 // Renew starts the next period of an active recurring subscription now, and withdraws a
-// cancellation at period end.
-func (s *Subscriptions) Renew(ctx context.Context, tenant, id string) (*Subscription, error) {
-	return s.change(ctx, tenant, id, productv1.EventSubscriptionRenewed, func(sub *Subscription, _ time.Time) error {
+// cancellation at period end. A stale ifMatch is ABORTED.
+func (s *Subscriptions) Renew(ctx context.Context, tenant, id, ifMatch string) (*Subscription, error) {
+	return s.change(ctx, tenant, id, ifMatch, productv1.EventSubscriptionRenewed, func(sub *Subscription, _ time.Time) error {
 		if !IsEntitling(sub) {
 			return ErrSubscriptionEnded
 		}
@@ -246,11 +247,16 @@ func (s *Subscriptions) sweepOne(ctx context.Context, tenant, id string) (renewe
 var errUnchanged = errors.New("product: unchanged")
 
 // change applies edit to the current subscription and commits it, retrying when a concurrent
-// change wins the race.
-func (s *Subscriptions) change(ctx context.Context, tenant, id string, eventType subscriptionEvent, edit func(*Subscription, time.Time) error) (*Subscription, error) {
+// change wins the race. A set ifMatch is checked against the version the commit is conditional
+// on, before edit: a change in between is found by the retry's read and answers ABORTED.
+func (s *Subscriptions) change(ctx context.Context, tenant, id, ifMatch string, eventType subscriptionEvent,
+	edit func(*Subscription, time.Time) error) (*Subscription, error) {
 	for range changeAttempts {
 		sub, err := getSubscription(ctx, s.store, tenant, id)
 		if err != nil {
+			return nil, err
+		}
+		if err := etag.Check(ifMatch, sub.GetEtag(), ErrSubscriptionEtag); err != nil {
 			return nil, err
 		}
 		now := s.now().UTC()

@@ -20,6 +20,8 @@ var (
 	ErrActivityNotFound = apierr.New(apierr.NotFound, "ACTIVITY_NOT_FOUND", "activity not found")
 	ErrNotOpenTask      = apierr.New(apierr.FailedPrecondition, "NOT_AN_OPEN_TASK", "only an open task can be completed")
 	ErrUnknownLink      = apierr.Invalid("activity", "links to a contact, account or opportunity that does not exist")
+	ErrActivityEtag     = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
+		"the activity changed since it was read; read it again and retry")
 )
 
 // ActivityStore persists activities.
@@ -82,11 +84,15 @@ func (a *Activities) Overdue(ctx context.Context, tenant, owner, after string, l
 	return a.Store.ListActivities(ctx, tenant, Query{Index: OverdueIndex(owner, a.Now()), Request: page.Request{After: after, Limit: limit}})
 }
 
-// Complete marks an open task done.
-func (a *Activities) Complete(ctx context.Context, tenant, id string) (*Activity, error) {
+// Complete marks an open task done. A stale ifMatch is ABORTED; the write is conditional on the
+// version checked, so a change in between is found by the retry's read.
+func (a *Activities) Complete(ctx context.Context, tenant, id, ifMatch string) (*Activity, error) {
 	for range writeAttempts {
 		existing, err := a.Store.GetActivity(ctx, tenant, id)
 		if err != nil {
+			return nil, err
+		}
+		if err := etag.Check(ifMatch, existing.GetEtag(), ErrActivityEtag); err != nil {
 			return nil, err
 		}
 		if !isOpenTask(existing) {

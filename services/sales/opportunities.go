@@ -251,7 +251,9 @@ type transition func(opp *Opportunity, pipeline *Pipeline, now time.Time) (event
 
 // change applies t to the current state of deal id, retrying when a concurrent write (or a
 // pipeline edit) lands first, so concurrent moves serialize and the history stays a chain. With
-// etag set, a concurrent change is ABORTED instead.
+// ifMatch set, the write is conditional on the version it was checked against: when the deal
+// changed meanwhile, the retry's read finds a new etag and answers ABORTED, while a pipeline edit
+// alone is retried as without it.
 func (o *Opportunities) change(ctx context.Context, tenant, id, ifMatch string, t transition) (*Opportunity, *Order, error) {
 	for range writeAttempts {
 		existing, err := o.Store.GetOpportunity(ctx, tenant, id)
@@ -301,9 +303,6 @@ func (o *Opportunities) change(ctx context.Context, tenant, id, ifMatch string, 
 		}
 		err = o.Store.SaveOpportunity(ctx, tenant, w)
 		if errors.Is(err, ErrStale) {
-			if ifMatch != "" {
-				return nil, nil, ErrOpportunityEtag
-			}
 			continue
 		}
 		if err != nil {
@@ -339,8 +338,9 @@ func (o *Opportunities) Move(ctx context.Context, tenant, id, stage, ifMatch str
 
 // Win closes an open deal with line items and a contact as won and places its order at the
 // prices quoted when the lines were added, in the same write: two concurrent wins place one order.
-func (o *Opportunities) Win(ctx context.Context, tenant, id string) (*Opportunity, *Order, error) {
-	return o.change(ctx, tenant, id, "", func(opp *Opportunity, pipeline *Pipeline, now time.Time) ([]eventv1.Body, *Order, error) {
+// A stale ifMatch is ABORTED.
+func (o *Opportunities) Win(ctx context.Context, tenant, id, ifMatch string) (*Opportunity, *Order, error) {
+	return o.change(ctx, tenant, id, ifMatch, func(opp *Opportunity, pipeline *Pipeline, now time.Time) ([]eventv1.Body, *Order, error) {
 		if len(opp.GetLineItems()) == 0 {
 			return nil, nil, ErrNoLineItems
 		}
@@ -366,9 +366,9 @@ func (o *Opportunities) Win(ctx context.Context, tenant, id string) (*Opportunit
 	})
 }
 
-// Lose closes an open deal as lost, with the reason.
-func (o *Opportunities) Lose(ctx context.Context, tenant, id, reason string) (*Opportunity, error) {
-	opp, _, err := o.change(ctx, tenant, id, "", func(opp *Opportunity, pipeline *Pipeline, now time.Time) ([]eventv1.Body, *Order, error) {
+// Lose closes an open deal as lost, with the reason; a stale ifMatch is ABORTED.
+func (o *Opportunities) Lose(ctx context.Context, tenant, id, reason, ifMatch string) (*Opportunity, error) {
+	opp, _, err := o.change(ctx, tenant, id, ifMatch, func(opp *Opportunity, pipeline *Pipeline, now time.Time) ([]eventv1.Body, *Order, error) {
 		closeDeal(opp, pipeline, salesv1.StageOutcome_STAGE_OUTCOME_LOST, now)
 		opp.LostReason = reason
 		return []eventv1.Body{salesv1.EventOpportunityLost.Of(&salesv1.OpportunityLost{Opportunity: opp})}, nil, nil

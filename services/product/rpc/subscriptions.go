@@ -58,7 +58,7 @@ func (s *Server) ListSubscriptions(ctx context.Context, req *productv1.ListSubsc
 // CancelSubscription implements productv1.ProductServiceServer.
 func (s *Server) CancelSubscription(ctx context.Context, req *productv1.CancelSubscriptionRequest) (*productv1.CancelSubscriptionResponse, error) {
 	return call(ctx, func(tenant string) (*productv1.CancelSubscriptionResponse, error) {
-		sub, err := s.subscriptions.Cancel(ctx, tenant, req.GetId(), req.GetAtPeriodEnd())
+		sub, err := s.subscriptions.Cancel(ctx, tenant, req.GetId(), req.GetAtPeriodEnd(), req.GetEtag())
 		return &productv1.CancelSubscriptionResponse{Subscription: sub}, err
 	})
 }
@@ -66,7 +66,7 @@ func (s *Server) CancelSubscription(ctx context.Context, req *productv1.CancelSu
 // RenewSubscription implements productv1.ProductServiceServer.
 func (s *Server) RenewSubscription(ctx context.Context, req *productv1.RenewSubscriptionRequest) (*productv1.RenewSubscriptionResponse, error) {
 	return call(ctx, func(tenant string) (*productv1.RenewSubscriptionResponse, error) {
-		sub, err := s.subscriptions.Renew(ctx, tenant, req.GetId())
+		sub, err := s.subscriptions.Renew(ctx, tenant, req.GetId(), req.GetEtag())
 		return &productv1.RenewSubscriptionResponse{Subscription: sub}, err
 	})
 }

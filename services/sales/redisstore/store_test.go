@@ -86,7 +86,7 @@ func TestEveryWriteIsOneCommit(t *testing.T) {
 					return err
 				}},
 				{"move", func() error { _, err := opps.Move(ctx, tenant, opp, "NEGOTIATION", ""); return err }},
-				{"win", func() error { _, _, err := opps.Win(ctx, tenant, opp); return err }},
+				{"win", func() error { _, _, err := opps.Win(ctx, tenant, opp, ""); return err }},
 				{"update account", func() error {
 					_, err := accounts.UpdateAccount(ctx, tenant, &sales.Account{Id: account, DisplayName: "Engines Ltd", Domain: "engines.example"}, nil)
 					return err

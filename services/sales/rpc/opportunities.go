@@ -158,7 +158,7 @@ func (s *Server) WinOpportunity(ctx context.Context, req *salesv1.WinOpportunity
 	if err != nil {
 		return nil, err
 	}
-	o, order, err := s.uc.Opportunities.Win(ctx, tenant, req.GetId())
+	o, order, err := s.uc.Opportunities.Win(ctx, tenant, req.GetId(), req.GetEtag())
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (s *Server) LoseOpportunity(ctx context.Context, req *salesv1.LoseOpportuni
 	if err != nil {
 		return nil, err
 	}
-	o, err := s.uc.Opportunities.Lose(ctx, tenant, req.GetId(), req.GetReason())
+	o, err := s.uc.Opportunities.Lose(ctx, tenant, req.GetId(), req.GetReason(), req.GetEtag())
 	if err != nil {
 		return nil, err
 	}

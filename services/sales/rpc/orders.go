@@ -110,7 +110,7 @@ func (s *Server) CompleteActivity(ctx context.Context, req *salesv1.CompleteActi
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.uc.Activities.Complete(ctx, tenant, req.GetId())
+	a, err := s.uc.Activities.Complete(ctx, tenant, req.GetId(), req.GetEtag())
 	if err != nil {
 		return nil, err
 	}
