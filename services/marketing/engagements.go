@@ -108,16 +108,16 @@ func (l *Leads) RecordEngagement(ctx context.Context, tenant, leadID string, in 
 	return nil, nil, ErrContention
 }
 
-// Qualify makes a NEW or ENGAGED lead MARKETING_QUALIFIED by hand.
-func (l *Leads) Qualify(ctx context.Context, tenant, id string) (*Lead, error) {
-	return l.moveLead(ctx, tenant, id, marketingv1.LeadStatus_LEAD_STATUS_MARKETING_QUALIFIED, func(lead *Lead) eventv1.Body {
+// Qualify makes a NEW or ENGAGED lead MARKETING_QUALIFIED by hand; ifMatch as in moveLead.
+func (l *Leads) Qualify(ctx context.Context, tenant, id, ifMatch string) (*Lead, error) {
+	return l.moveLead(ctx, tenant, id, ifMatch, marketingv1.LeadStatus_LEAD_STATUS_MARKETING_QUALIFIED, func(lead *Lead) eventv1.Body {
 		return marketingv1.EventLeadQualified.Of(qualifiedPayload(lead, false))
 	})
 }
 
-// Disqualify takes a lead out of the funnel, with a reason.
-func (l *Leads) Disqualify(ctx context.Context, tenant, id, reason string) (*Lead, error) {
-	return l.moveLead(ctx, tenant, id, marketingv1.LeadStatus_LEAD_STATUS_DISQUALIFIED, func(lead *Lead) eventv1.Body {
+// Disqualify takes a lead out of the funnel, with a reason; ifMatch as in moveLead.
+func (l *Leads) Disqualify(ctx context.Context, tenant, id, reason, ifMatch string) (*Lead, error) {
+	return l.moveLead(ctx, tenant, id, ifMatch, marketingv1.LeadStatus_LEAD_STATUS_DISQUALIFIED, func(lead *Lead) eventv1.Body {
 		from := lead.GetStatus()
 		lead.DisqualifyReason = reason
 		return marketingv1.EventLeadDisqualified.Of(&marketingv1.LeadDisqualified{LeadId: lead.GetId(), CustomerId: lead.GetCustomerId(), Reason: reason, From: from})
@@ -125,8 +125,10 @@ func (l *Leads) Disqualify(ctx context.Context, tenant, id, reason string) (*Lea
 }
 
 // moveLead moves a lead's status by hand along the status machine (FAILED_PRECONDITION otherwise),
-// rescoring it to now; change adjusts the lead and names its event.
-func (l *Leads) moveLead(ctx context.Context, tenant, id string, to marketingv1.LeadStatus,
+// rescoring it to now; change adjusts the lead and names its event. A set ifMatch must be the etag
+// of the lead the write replaces (ErrLeadEtag otherwise, before the status machine is asked): a
+// write that loses a race reads again and checks it again.
+func (l *Leads) moveLead(ctx context.Context, tenant, id, ifMatch string, to marketingv1.LeadStatus,
 	change func(lead *Lead) eventv1.Body) (*Lead, error) {
 	rules, err := rulesOrDefaults(ctx, l.store, tenant)
 	if err != nil {
@@ -135,6 +137,9 @@ func (l *Leads) moveLead(ctx context.Context, tenant, id string, to marketingv1.
 	for range engageAttempts {
 		existing, err := l.store.GetLead(ctx, tenant, id)
 		if err != nil {
+			return nil, err
+		}
+		if err := etag.Check(ifMatch, existing.GetEtag(), ErrLeadEtag); err != nil {
 			return nil, err
 		}
 		if !CanMoveLead(existing.GetStatus(), to) {

@@ -135,7 +135,7 @@ func (r *Reactions) restage(ctx context.Context, tenant, customer, cause, eventI
 			settings *LifecycleSettings
 		)
 		l := r.lifecycle
-		lc, err := l.change(ctx, tenant, customer, "", true, func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error) {
+		lc, err := l.change(ctx, tenant, customer, "", "", true, func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error) {
 			var err error
 			if settings, err = l.Settings(ctx, tenant); err != nil {
 				return nil, err

@@ -31,7 +31,7 @@ func TestLeadConvertedMarksTheLeadOnceAndCountsTheConversion(t *testing.T) {
 
 	// A disqualified lead stays out of the funnel.
 	out := f.capture(t, "out@example.com", camp.GetId(), "")
-	if _, err := f.leads.Disqualify(context.Background(), f.tenant, out.GetId(), "competitor"); err != nil {
+	if _, err := f.leads.Disqualify(context.Background(), f.tenant, out.GetId(), "competitor", ""); err != nil {
 		t.Fatal(err)
 	}
 	f.deliverTwice(t, f.publish(t, salesv1.EventLeadConverted.Of(&salesv1.LeadConverted{LeadId: out.GetId()}), out.GetCustomerId()))

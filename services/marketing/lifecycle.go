@@ -27,6 +27,8 @@ var (
 	ErrLifecycleMove     = apierr.New(apierr.FailedPrecondition, "LIFECYCLE_MOVE",
 		"the customer's stage does not allow this move")
 	ErrLifecycleContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the lifecycle kept changing concurrently; retry")
+	ErrLifecycleEtag       = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
+		"the lifecycle changed since it was read; read it again and retry")
 )
 
 // ErrAlreadyApplied means the causing event was applied before: the write changed nothing.
@@ -73,6 +75,8 @@ type LifecycleMove struct {
 	Cause string
 	// EventID is the causing event's id, if any: a redelivered event moves nothing.
 	EventID string
+	// IfMatch, when set, is the lifecycle's etag the move applies to (see Lifecycle.change).
+	IfMatch string
 }
 
 // LifecycleWrite is one change of a lifecycle, committed atomically with the funnel counters, the
@@ -153,7 +157,7 @@ func (l *Lifecycle) Get(ctx context.Context, tenant, customer string) (*Customer
 // recording the move in the history and the funnel. Concurrent moves serialize on the lifecycle's
 // etag; a move whose event was applied before returns the lifecycle unchanged.
 func (l *Lifecycle) Move(ctx context.Context, tenant, customer string, m LifecycleMove) (*CustomerLifecycle, error) {
-	return l.change(ctx, tenant, customer, m.EventID, true, func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error) {
+	return l.change(ctx, tenant, customer, m.EventID, m.IfMatch, true, func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error) {
 		if !CanMoveStage(cur.GetStage(), m.Stage) {
 			return nil, ErrLifecycleMove.With("move", cur.GetStage().String()+" -> "+m.Stage.String())
 		}
@@ -161,9 +165,10 @@ func (l *Lifecycle) Move(ctx context.Context, tenant, customer string, m Lifecyc
 	})
 }
 
-// SetAtRisk flags a customer at risk for reason (a reason already standing changes nothing).
-func (l *Lifecycle) SetAtRisk(ctx context.Context, tenant, customer, reason, eventID string) (*CustomerLifecycle, error) {
-	return l.change(ctx, tenant, customer, eventID, false, func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error) {
+// SetAtRisk flags a customer at risk for reason (a reason already standing changes nothing);
+// ifMatch as in change.
+func (l *Lifecycle) SetAtRisk(ctx context.Context, tenant, customer, reason, eventID, ifMatch string) (*CustomerLifecycle, error) {
+	return l.change(ctx, tenant, customer, eventID, ifMatch, false, func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error) {
 		if slices.Contains(cur.GetAtRiskReasons(), reason) {
 			return nil, nil
 		}
@@ -171,9 +176,9 @@ func (l *Lifecycle) SetAtRisk(ctx context.Context, tenant, customer, reason, eve
 	})
 }
 
-// ClearAtRisk withdraws a risk reason, or every reason when reason is empty.
-func (l *Lifecycle) ClearAtRisk(ctx context.Context, tenant, customer, reason, eventID string) (*CustomerLifecycle, error) {
-	return l.change(ctx, tenant, customer, eventID, false, func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error) {
+// ClearAtRisk withdraws a risk reason, or every reason when reason is empty; ifMatch as in change.
+func (l *Lifecycle) ClearAtRisk(ctx context.Context, tenant, customer, reason, eventID, ifMatch string) (*CustomerLifecycle, error) {
+	return l.change(ctx, tenant, customer, eventID, ifMatch, false, func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error) {
 		left := slices.DeleteFunc(slices.Clone(cur.GetAtRiskReasons()), func(r string) bool { return reason == "" || r == reason })
 		if len(left) == len(cur.GetAtRiskReasons()) {
 			return nil, nil
@@ -184,7 +189,11 @@ func (l *Lifecycle) ClearAtRisk(ctx context.Context, tenant, customer, reason, e
 
 // change reads, plans and commits a lifecycle change, retrying when another write got in between.
 // plan returns nil when there is nothing to change. Without a lifecycle, only a move may start one.
-func (l *Lifecycle) change(ctx context.Context, tenant, customer, eventID string, mayStart bool,
+// A set ifMatch must be the etag of the lifecycle the write replaces (ErrLifecycleEtag otherwise,
+// before plan is asked, even for a change that would change nothing): a write that loses a race
+// reads again and checks it again. A redelivered event answers as before, whatever ifMatch says:
+// its change was made.
+func (l *Lifecycle) change(ctx context.Context, tenant, customer, eventID, ifMatch string, mayStart bool,
 	plan func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error)) (*CustomerLifecycle, error) {
 	for range engageAttempts {
 		read := l.store.Lifecycle
@@ -200,6 +209,9 @@ func (l *Lifecycle) change(ctx context.Context, tenant, customer, eventID string
 		}
 		if eventID != "" && slices.ContainsFunc(cur.GetHistory(), func(m *marketingv1.StageMove) bool { return m.GetCauseEventId() == eventID }) {
 			return cur, nil // the move of this event is in the history: a redelivery
+		}
+		if err := etag.Check(ifMatch, cur.GetEtag(), ErrLifecycleEtag); err != nil {
+			return nil, err
 		}
 		w, err := plan(cur, l.now().UTC())
 		if err != nil || w == nil {

@@ -46,7 +46,7 @@ func (r *Reactions) atRisk(ctx context.Context, tenant, customer, reason, eventI
 	if set {
 		change = r.lifecycle.SetAtRisk
 	}
-	_, err := change(ctx, tenant, customer, reason, eventID)
+	_, err := change(ctx, tenant, customer, reason, eventID, "")
 	if errors.Is(err, ErrLifecycleNotFound) {
 		return nil
 	}

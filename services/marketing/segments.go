@@ -2,6 +2,7 @@ package marketing
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -25,6 +26,8 @@ type Segment = marketingv1.Segment
 // Errors of segments.
 var (
 	ErrSegmentNotFound = apierr.New(apierr.NotFound, "SEGMENT_NOT_FOUND", "segment not found")
+	ErrSegmentEtag     = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
+		"the segment changed since it was read; read it again and retry")
 	ErrSegmentScore    = apierr.Invalid("segment.rule.max_score", "must not be below min_score")
 	ErrSegmentOrders   = apierr.Invalid("segment.rule.max_orders", "must not be below min_orders")
 	ErrSegmentLTV      = apierr.Invalid("segment.rule.max_lifetime_value", "must be in the currency of min_lifetime_value and not below it")
@@ -80,8 +83,8 @@ type SegmentStore interface {
 	// GetSegments reads segments by id in one round trip; nil where there is none.
 	GetSegments(ctx context.Context, tenant string, ids []string) ([]*Segment, error)
 	ListSegments(ctx context.Context, tenant string, p page.Request) (page.Page[*Segment], error)
-	// DeleteSegment removes a segment; ErrSegmentNotFound if there is none.
-	DeleteSegment(ctx context.Context, tenant, id string, event []byte) error
+	// DeleteSegment removes seg as read: ErrStale if it is no longer at seg's etag (gone or changed).
+	DeleteSegment(ctx context.Context, tenant string, seg *Segment, event []byte) error
 	// IndexSizes returns how many members each driver's index has.
 	IndexSizes(ctx context.Context, tenant string, drivers []Driver) ([]int64, error)
 	// Candidates returns up to limit members of a driver's index after the member after, highest
@@ -144,13 +147,28 @@ func (s *Segments) List(ctx context.Context, tenant string, p page.Request) (pag
 	return s.store.ListSegments(ctx, tenant, p)
 }
 
-// Delete removes a segment.
-func (s *Segments) Delete(ctx context.Context, tenant, id string) error {
-	_, ev, err := s.publisher.Envelope(ctx, marketingv1.EventSegmentDeleted.Of(&marketingv1.Segment{Id: id}), tenant, "", s.now())
-	if err != nil {
+// Delete removes a segment. A set ifMatch must be the etag of the segment the delete removes
+// (ErrSegmentEtag otherwise); a delete that loses a race reads again and checks it again.
+func (s *Segments) Delete(ctx context.Context, tenant, id, ifMatch string) error {
+	for range moveAttempts {
+		seg, err := s.store.GetSegment(ctx, tenant, id)
+		if err != nil {
+			return err
+		}
+		if err := etag.Check(ifMatch, seg.GetEtag(), ErrSegmentEtag); err != nil {
+			return err
+		}
+		_, ev, err := s.publisher.Envelope(ctx, marketingv1.EventSegmentDeleted.Of(&marketingv1.Segment{Id: id}), tenant, "", s.now())
+		if err != nil {
+			return err
+		}
+		err = s.store.DeleteSegment(ctx, tenant, seg, ev)
+		if errors.Is(err, ErrStale) {
+			continue
+		}
 		return err
 	}
-	return s.store.DeleteSegment(ctx, tenant, id, ev)
+	return ErrSegmentEtag // it kept changing under the delete (a segment only changes by going)
 }
 
 // Bounds of one member-list call: candidates are read in batches, and no more than maxExamined

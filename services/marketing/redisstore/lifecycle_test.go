@@ -65,7 +65,7 @@ func TestCaptureEntersProspectAndRedeliveryMovesOnce(t *testing.T) {
 	if _, err := lc.Move(ctx, f.tenant, lead.GetCustomerId(), marketing.LifecycleMove{Stage: prospect, Cause: "x"}); !errors.Is(err, marketing.ErrLifecycleMove) {
 		t.Fatalf("backward move: %v, want ErrLifecycleMove", err)
 	}
-	if _, err := lc.SetAtRisk(ctx, f.tenant, uuid.NewString(), "nps-detractor", ""); !errors.Is(err, marketing.ErrLifecycleNotFound) {
+	if _, err := lc.SetAtRisk(ctx, f.tenant, uuid.NewString(), "nps-detractor", "", ""); !errors.Is(err, marketing.ErrLifecycleNotFound) {
 		t.Fatalf("at risk for an unknown customer: %v, want ErrLifecycleNotFound", err)
 	}
 	for _, step := range []struct {
@@ -74,9 +74,9 @@ func TestCaptureEntersProspectAndRedeliveryMovesOnce(t *testing.T) {
 	}{{"set", "nps-detractor", []string{"nps-detractor"}}, {"set", "sla-breach", []string{"nps-detractor", "sla-breach"}},
 		{"set", "sla-breach", []string{"nps-detractor", "sla-breach"}}, {"clear", "nps-detractor", []string{"sla-breach"}}, {"clear", "", nil}} {
 		if step.set == "set" {
-			got, err = lc.SetAtRisk(ctx, f.tenant, lead.GetCustomerId(), step.reason, "")
+			got, err = lc.SetAtRisk(ctx, f.tenant, lead.GetCustomerId(), step.reason, "", "")
 		} else {
-			got, err = lc.ClearAtRisk(ctx, f.tenant, lead.GetCustomerId(), step.reason, "")
+			got, err = lc.ClearAtRisk(ctx, f.tenant, lead.GetCustomerId(), step.reason, "", "")
 		}
 		if err != nil || !slices.Equal(got.GetAtRiskReasons(), step.want) || got.GetAtRisk() != (len(step.want) > 0) {
 			t.Fatalf("%s %q: %v %v, want reasons %v", step.set, step.reason, got, err, step.want)

@@ -115,7 +115,7 @@ func TestScoreDecaysWithHalfLife(t *testing.T) {
 	}
 	// The stored score is as of score_time; any later write brings it to its time.
 	c.advance(10 * 24 * time.Hour)
-	got, err := leads.Qualify(ctx, f.tenant, lead.GetId())
+	got, err := leads.Qualify(ctx, f.tenant, lead.GetId(), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,12 +66,13 @@ func (s *Store) ListSegments(ctx context.Context, tenant string, p page.Request)
 }
 
 // DeleteSegment implements marketing.SegmentStore.
-func (s *Store) DeleteSegment(ctx context.Context, tenant, id string, event []byte) error {
+func (s *Store) DeleteSegment(ctx context.Context, tenant string, seg *marketing.Segment, event []byte) error {
 	k := s.scope(tenant)
-	err := commit.New().ExpectExists(k.segment(id)).Delete(k.segment(id)).ZRem(k.segments(), id).
+	id := seg.GetId()
+	err := commit.New().ExpectVersion(k.segment(id), seg.GetEtag()).Delete(k.segment(id)).ZRem(k.segments(), id).
 		Append(k.Stream(), event).Run(ctx, s.rdb)
-	if _, ok := errors.AsType[*commit.MissingError](err); ok {
-		return marketing.ErrSegmentNotFound
+	if errors.Is(err, commit.ErrVersionMismatch) {
+		return marketing.ErrStale
 	}
 	return err
 }

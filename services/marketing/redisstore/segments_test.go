@@ -59,7 +59,7 @@ func (f fixture) populate(t *testing.T, n int) population {
 			}
 			if rng.IntN(5) == 0 {
 				facts.AtRisk = true
-				if _, err := lc.SetAtRisk(ctx, f.tenant, lead.GetCustomerId(), "test", ""); err != nil {
+				if _, err := lc.SetAtRisk(ctx, f.tenant, lead.GetCustomerId(), "test", "", ""); err != nil {
 					t.Fatal(err)
 				}
 			}

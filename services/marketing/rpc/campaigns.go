@@ -73,7 +73,7 @@ func (s *Server) UpdateCampaign(ctx context.Context, req *marketingv1.UpdateCamp
 
 // LaunchCampaign implements marketingv1.MarketingServiceServer.
 func (s *Server) LaunchCampaign(ctx context.Context, req *marketingv1.LaunchCampaignRequest) (*marketingv1.LaunchCampaignResponse, error) {
-	c, err := s.move(ctx, req.GetId(), marketingv1.CampaignStatus_CAMPAIGN_STATUS_ACTIVE)
+	c, err := s.move(ctx, req.GetId(), req.GetEtag(), marketingv1.CampaignStatus_CAMPAIGN_STATUS_ACTIVE)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func (s *Server) LaunchCampaign(ctx context.Context, req *marketingv1.LaunchCamp
 
 // PauseCampaign implements marketingv1.MarketingServiceServer.
 func (s *Server) PauseCampaign(ctx context.Context, req *marketingv1.PauseCampaignRequest) (*marketingv1.PauseCampaignResponse, error) {
-	c, err := s.move(ctx, req.GetId(), marketingv1.CampaignStatus_CAMPAIGN_STATUS_PAUSED)
+	c, err := s.move(ctx, req.GetId(), req.GetEtag(), marketingv1.CampaignStatus_CAMPAIGN_STATUS_PAUSED)
 	if err != nil {
 		return nil, err
 	}
@@ -91,19 +91,19 @@ func (s *Server) PauseCampaign(ctx context.Context, req *marketingv1.PauseCampai
 
 // CompleteCampaign implements marketingv1.MarketingServiceServer.
 func (s *Server) CompleteCampaign(ctx context.Context, req *marketingv1.CompleteCampaignRequest) (*marketingv1.CompleteCampaignResponse, error) {
-	c, err := s.move(ctx, req.GetId(), marketingv1.CampaignStatus_CAMPAIGN_STATUS_COMPLETED)
+	c, err := s.move(ctx, req.GetId(), req.GetEtag(), marketingv1.CampaignStatus_CAMPAIGN_STATUS_COMPLETED)
 	if err != nil {
 		return nil, err
 	}
 	return &marketingv1.CompleteCampaignResponse{Campaign: c}, nil
 }
 
-func (s *Server) move(ctx context.Context, id string, to marketingv1.CampaignStatus) (*marketing.Campaign, error) {
+func (s *Server) move(ctx context.Context, id, ifMatch string, to marketingv1.CampaignStatus) (*marketing.Campaign, error) {
 	tenant, err := auth.TenantID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return s.campaigns.Move(ctx, tenant, id, to)
+	return s.campaigns.Move(ctx, tenant, id, ifMatch, to)
 }
 
 // GetCampaignPerformance implements marketingv1.MarketingServiceServer.

@@ -26,7 +26,7 @@ func (s *Server) QualifyLead(ctx context.Context, req *marketingv1.QualifyLeadRe
 	if err != nil {
 		return nil, err
 	}
-	lead, err := s.leads.Qualify(ctx, tenant, req.GetId())
+	lead, err := s.leads.Qualify(ctx, tenant, req.GetId(), req.GetEtag())
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +39,7 @@ func (s *Server) DisqualifyLead(ctx context.Context, req *marketingv1.Disqualify
 	if err != nil {
 		return nil, err
 	}
-	lead, err := s.leads.Disqualify(ctx, tenant, req.GetId(), req.GetReason())
+	lead, err := s.leads.Disqualify(ctx, tenant, req.GetId(), req.GetReason(), req.GetEtag())
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func (s *Server) DeleteSegment(ctx context.Context, req *marketingv1.DeleteSegme
 	if err != nil {
 		return nil, err
 	}
-	if err := s.segments.Delete(ctx, tenant, req.GetId()); err != nil {
+	if err := s.segments.Delete(ctx, tenant, req.GetId(), req.GetEtag()); err != nil {
 		return nil, err
 	}
 	return &marketingv1.DeleteSegmentResponse{}, nil
