@@ -126,7 +126,8 @@ func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mas
 // Move changes a campaign's status along the status machine; an illegal move is FAILED_PRECONDITION.
 // A set ifMatch must be the etag of the campaign the write replaces (ErrCampaignEtag otherwise,
 // before the status machine is asked): a write that loses a race reads again and checks it again.
-func (c *Campaigns) Move(ctx context.Context, tenant, id, ifMatch string, to marketingv1.CampaignStatus) (*Campaign, error) {
+func (c *Campaigns) Move(ctx context.Context, tenant, id, ifMatch string,
+	to marketingv1.CampaignStatus) (*Campaign, error) {
 	for range moveAttempts {
 		existing, err := c.store.GetCampaign(ctx, tenant, id)
 		if err != nil {

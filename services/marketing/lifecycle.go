@@ -167,7 +167,8 @@ func (l *Lifecycle) Move(ctx context.Context, tenant, customer string, m Lifecyc
 
 // SetAtRisk flags a customer at risk for reason (a reason already standing changes nothing);
 // ifMatch as in change.
-func (l *Lifecycle) SetAtRisk(ctx context.Context, tenant, customer, reason, eventID, ifMatch string) (*CustomerLifecycle, error) {
+func (l *Lifecycle) SetAtRisk(ctx context.Context, tenant, customer, reason, eventID,
+	ifMatch string) (*CustomerLifecycle, error) {
 	return l.change(ctx, tenant, customer, eventID, ifMatch, false, func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error) {
 		if slices.Contains(cur.GetAtRiskReasons(), reason) {
 			return nil, nil
@@ -177,7 +178,8 @@ func (l *Lifecycle) SetAtRisk(ctx context.Context, tenant, customer, reason, eve
 }
 
 // ClearAtRisk withdraws a risk reason, or every reason when reason is empty; ifMatch as in change.
-func (l *Lifecycle) ClearAtRisk(ctx context.Context, tenant, customer, reason, eventID, ifMatch string) (*CustomerLifecycle, error) {
+func (l *Lifecycle) ClearAtRisk(ctx context.Context, tenant, customer, reason, eventID,
+	ifMatch string) (*CustomerLifecycle, error) {
 	return l.change(ctx, tenant, customer, eventID, ifMatch, false, func(cur *CustomerLifecycle, now time.Time) (*LifecycleWrite, error) {
 		left := slices.DeleteFunc(slices.Clone(cur.GetAtRiskReasons()), func(r string) bool { return reason == "" || r == reason })
 		if len(left) == len(cur.GetAtRiskReasons()) {

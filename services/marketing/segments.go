@@ -28,9 +28,9 @@ var (
 	ErrSegmentNotFound = apierr.New(apierr.NotFound, "SEGMENT_NOT_FOUND", "segment not found")
 	ErrSegmentEtag     = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
 		"the segment changed since it was read; read it again and retry")
-	ErrSegmentScore    = apierr.Invalid("segment.rule.max_score", "must not be below min_score")
-	ErrSegmentOrders   = apierr.Invalid("segment.rule.max_orders", "must not be below min_orders")
-	ErrSegmentLTV      = apierr.Invalid("segment.rule.max_lifetime_value", "must be in the currency of min_lifetime_value and not below it")
+	ErrSegmentScore  = apierr.Invalid("segment.rule.max_score", "must not be below min_score")
+	ErrSegmentOrders = apierr.Invalid("segment.rule.max_orders", "must not be below min_orders")
+	ErrSegmentLTV    = apierr.Invalid("segment.rule.max_lifetime_value", "must be in the currency of min_lifetime_value and not below it")
 )
 
 // Driver names the index a member list walks: all leads, leads with a tag, a source channel or a
@@ -158,7 +158,8 @@ func (s *Segments) Delete(ctx context.Context, tenant, id, ifMatch string) error
 		if err := etag.Check(ifMatch, seg.GetEtag(), ErrSegmentEtag); err != nil {
 			return err
 		}
-		_, ev, err := s.publisher.Envelope(ctx, marketingv1.EventSegmentDeleted.Of(&marketingv1.Segment{Id: id}), tenant, "", s.now())
+		deleted := marketingv1.EventSegmentDeleted.Of(&marketingv1.Segment{Id: id})
+		_, ev, err := s.publisher.Envelope(ctx, deleted, tenant, "", s.now())
 		if err != nil {
 			return err
 		}

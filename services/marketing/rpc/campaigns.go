@@ -98,7 +98,8 @@ func (s *Server) CompleteCampaign(ctx context.Context, req *marketingv1.Complete
 	return &marketingv1.CompleteCampaignResponse{Campaign: c}, nil
 }
 
-func (s *Server) move(ctx context.Context, id, ifMatch string, to marketingv1.CampaignStatus) (*marketing.Campaign, error) {
+func (s *Server) move(ctx context.Context, id, ifMatch string,
+	to marketingv1.CampaignStatus) (*marketing.Campaign, error) {
 	tenant, err := auth.TenantID(ctx)
 	if err != nil {
 		return nil, err

@@ -103,7 +103,7 @@ var etagMethods = []etagMethod{
 		}},
 	{name: "DisqualifyLead", setup: etagTarget.lead, read: etagTarget.readLead, after: "LEAD_STATUS_DISQUALIFIED",
 		call: func(e etagTarget, id, etag string) error {
-			_, err := e.client.DisqualifyLead(e.ctx, &marketingv1.DisqualifyLeadRequest{Id: id, Reason: "competitor", Etag: etag})
+			_, err := e.client.DisqualifyLead(e.ctx, &marketingv1.DisqualifyLeadRequest{Id: id, Reason: "lost", Etag: etag})
 			return err
 		}},
 	{name: "LaunchCampaign", setup: func(e etagTarget) string { return e.campaign(false) },
@@ -134,13 +134,15 @@ var etagMethods = []etagMethod{
 	{name: "SetCustomerAtRisk", setup: etagTarget.customer, read: etagTarget.readLifecycle,
 		after: "LIFECYCLE_STAGE_PROSPECT at risk [nps]",
 		call: func(e etagTarget, id, etag string) error {
-			_, err := e.client.SetCustomerAtRisk(e.ctx, &marketingv1.SetCustomerAtRiskRequest{CustomerId: id, Reason: "nps", Etag: etag})
+			_, err := e.client.SetCustomerAtRisk(e.ctx, &marketingv1.SetCustomerAtRiskRequest{
+				CustomerId: id, Reason: "nps", Etag: etag})
 			return err
 		}},
 	{name: "ClearCustomerAtRisk", read: etagTarget.readLifecycle, after: "LIFECYCLE_STAGE_PROSPECT at risk []",
 		setup: func(e etagTarget) string {
 			customer := e.customer()
-			_, err := e.client.SetCustomerAtRisk(e.ctx, &marketingv1.SetCustomerAtRiskRequest{CustomerId: customer, Reason: "nps"})
+			req := &marketingv1.SetCustomerAtRiskRequest{CustomerId: customer, Reason: "nps"}
+			_, err := e.client.SetCustomerAtRisk(e.ctx, req)
 			e.must(err)
 			return customer
 		},

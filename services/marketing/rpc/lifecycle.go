@@ -29,7 +29,8 @@ func (s *Server) MoveLifecycleStage(ctx context.Context, req *marketingv1.MoveLi
 		return nil, err
 	}
 	lc, err := s.lifecycle.Move(ctx, tenant, req.GetCustomerId(),
-		marketing.LifecycleMove{Stage: req.GetStage(), Cause: req.GetCause(), EventID: req.GetCauseEventId(), IfMatch: req.GetEtag()})
+		marketing.LifecycleMove{Stage: req.GetStage(), Cause: req.GetCause(), EventID: req.GetCauseEventId(),
+			IfMatch: req.GetEtag()})
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +43,8 @@ func (s *Server) SetCustomerAtRisk(ctx context.Context, req *marketingv1.SetCust
 	if err != nil {
 		return nil, err
 	}
-	lc, err := s.lifecycle.SetAtRisk(ctx, tenant, req.GetCustomerId(), req.GetReason(), req.GetCauseEventId(), req.GetEtag())
+	lc, err := s.lifecycle.SetAtRisk(ctx, tenant, req.GetCustomerId(), req.GetReason(), req.GetCauseEventId(),
+		req.GetEtag())
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +57,8 @@ func (s *Server) ClearCustomerAtRisk(ctx context.Context, req *marketingv1.Clear
 	if err != nil {
 		return nil, err
 	}
-	lc, err := s.lifecycle.ClearAtRisk(ctx, tenant, req.GetCustomerId(), req.GetReason(), req.GetCauseEventId(), req.GetEtag())
+	lc, err := s.lifecycle.ClearAtRisk(ctx, tenant, req.GetCustomerId(), req.GetReason(), req.GetCauseEventId(),
+		req.GetEtag())
 	if err != nil {
 		return nil, err
 	}
