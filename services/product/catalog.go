@@ -105,63 +105,73 @@ func (c *Catalog) Update(ctx context.Context, tenant string, in *Product, mask *
 	if err != nil {
 		return nil, err
 	}
-	existing, err := c.store.GetProduct(ctx, tenant, in.GetId())
-	if err != nil {
-		return nil, err
-	}
-	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrProductEtag); err != nil {
-		return nil, err
-	}
-	if existing.GetArchiveTime() != nil {
-		return nil, ErrProductArchived
-	}
-	merged := proto.CloneOf(existing)
-	protoupdate.Apply(merged, in, fields)
-	if merged.Active == nil {
-		merged.Active = proto.Bool(existing.GetActive())
-	}
-	if err := protoupdate.Validate(c.validator, "product", merged); err != nil {
-		return nil, err
-	}
-	if err := checkPrices(merged); err != nil {
-		return nil, err
-	}
-	return c.replace(ctx, tenant, merged, existing, productv1.EventProductUpdated)
+	return c.change(ctx, tenant, in.GetId(), in.GetEtag(), productv1.EventProductUpdated, func(existing *Product) (*Product, error) {
+		if existing.GetArchiveTime() != nil {
+			return nil, ErrProductArchived
+		}
+		merged := proto.CloneOf(existing)
+		protoupdate.Apply(merged, in, fields)
+		if merged.Active == nil {
+			merged.Active = proto.Bool(existing.GetActive())
+		}
+		if err := protoupdate.Validate(c.validator, "product", merged); err != nil {
+			return nil, err
+		}
+		if err := checkPrices(merged); err != nil {
+			return nil, err
+		}
+		return merged, nil
+	})
 }
 
 // Archive takes a product out of sale for good. Subscriptions to it go on.
 func (c *Catalog) Archive(ctx context.Context, tenant, id, ifMatch string) (*Product, error) {
-	existing, err := c.store.GetProduct(ctx, tenant, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := etag.Check(ifMatch, existing.GetEtag(), ErrProductEtag); err != nil {
-		return nil, err
-	}
-	if existing.GetArchiveTime() != nil {
-		return existing, nil
-	}
-	archived := proto.CloneOf(existing)
-	archived.Active = proto.Bool(false)
-	archived.ArchiveTime = timestamppb.New(c.now().UTC())
-	return c.replace(ctx, tenant, archived, existing, productv1.EventProductArchived)
+	return c.change(ctx, tenant, id, ifMatch, productv1.EventProductArchived, func(existing *Product) (*Product, error) {
+		if existing.GetArchiveTime() != nil {
+			return existing, nil
+		}
+		archived := proto.CloneOf(existing)
+		archived.Active = proto.Bool(false)
+		archived.ArchiveTime = timestamppb.New(c.now().UTC())
+		return archived, nil
+	})
 }
 
-func (c *Catalog) replace(ctx context.Context, tenant string, p, prev *Product, eventType eventv1.Type[*productv1.ProductChanged]) (*Product, error) {
-	now := c.now().UTC()
-	p.UpdateTime = timestamppb.New(now)
-	p.Etag = etag.Next(prev.GetEtag())
-	event, err := c.event(ctx, tenant, eventType, p, now)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.store.UpdateProduct(ctx, tenant, p, prev, event); err != nil {
-		if errors.Is(err, ErrStale) {
-			return nil, ErrProductEtag
+// change reads the product, checks ifMatch against the version read (a stale one is ErrProductEtag)
+// and writes what edit makes of it, conditional on that version; a write that lost a race reads
+// again, so a request without an etag is not refused for a change it never saw. edit returning
+// the product it was given changes nothing.
+func (c *Catalog) change(ctx context.Context, tenant, id, ifMatch string, eventType eventv1.Type[*productv1.ProductChanged],
+	edit func(existing *Product) (*Product, error)) (*Product, error) {
+	for range changeAttempts {
+		existing, err := c.store.GetProduct(ctx, tenant, id)
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
+		if err := etag.Check(ifMatch, existing.GetEtag(), ErrProductEtag); err != nil {
+			return nil, err
+		}
+		p, err := edit(existing)
+		if err != nil || p == existing {
+			return p, err
+		}
+		now := c.now().UTC()
+		p.UpdateTime = timestamppb.New(now)
+		p.Etag = etag.Next(existing.GetEtag())
+		event, err := c.event(ctx, tenant, eventType, p, now)
+		if err != nil {
+			return nil, err
+		}
+		err = c.store.UpdateProduct(ctx, tenant, p, existing, event)
+		if errors.Is(err, ErrStale) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
-	return p, nil
+	return nil, ErrProductContention
 }
 
 // Quote prices items at the current prices in one currency, exactly. A missing, inactive or

@@ -23,7 +23,9 @@ var (
 	ErrSKUExists       = apierr.New(apierr.AlreadyExists, "PRODUCT_SKU_EXISTS", "another product has this SKU")
 	ErrProductEtag     = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
 		"the product changed since it was read; read it again and retry")
-	ErrProductArchived = apierr.New(apierr.FailedPrecondition, "PRODUCT_ARCHIVED", "the product is archived")
+	ErrProductArchived   = apierr.New(apierr.FailedPrecondition, "PRODUCT_ARCHIVED", "the product is archived")
+	ErrProductContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE",
+		"the product kept changing concurrently; retry")
 )
 
 // ErrStale means a resource changed between read and write.

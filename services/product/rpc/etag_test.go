@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -229,5 +230,57 @@ func TestCancelAndRenewOnOneEtag(t *testing.T) {
 	renewed := len(sys.Suite.Events(t, "product", tenant, "product.subscription.renewed"))
 	if canceled+renewed != rounds {
 		t.Fatalf("%d canceled and %d renewed events for %d subscriptions, one change each", canceled, renewed, rounds)
+	}
+}
+
+// TestChangesWithoutAnEtagDoNotRace: product updates and an archive sent at once without an etag
+// all apply, one after the other (a lost race reads the product again), where they answered
+// ETAG_MISMATCH for an etag nobody sent: the product ends with every change, its etag one step
+// per change.
+func TestChangesWithoutAnEtagDoNotRace(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.NewKey(t, "", "product.read", "product.write")
+	client, ctx := sys.product(key)
+	for round := range 10 {
+		id := sys.createProduct(t, key, productBody(fmt.Sprintf("NOETAG-%d", round), "No etag", "BILLING_PERIOD_MONTHLY"))["id"].(string)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		errs := make([]error, 3)
+		update := func(i int, p *productv1.Product, field string) {
+			defer wg.Done()
+			<-start
+			_, errs[i] = client.UpdateProduct(ctx, &productv1.UpdateProductRequest{Product: p, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{field}}})
+		}
+		wg.Add(3)
+		go update(0, &productv1.Product{Id: id, DisplayName: "Renamed"}, "display_name")
+		go update(1, &productv1.Product{Id: id, Description: "Described"}, "description")
+		go func() {
+			defer wg.Done()
+			<-start
+			// The archive may come before or after the updates; after it they are PRODUCT_ARCHIVED.
+			_, errs[2] = client.ArchiveProduct(ctx, &productv1.ArchiveProductRequest{Id: id})
+		}()
+		close(start)
+		wg.Wait()
+		if errs[2] != nil {
+			t.Fatalf("round %d: archive: %v", round, errs[2])
+		}
+		r, err := client.GetProduct(ctx, &productv1.GetProductRequest{Id: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, changes := r.GetProduct(), 1
+		for i, applied := range []bool{p.GetDisplayName() == "Renamed", p.GetDescription() == "Described"} {
+			switch {
+			case errs[i] == nil && applied:
+				changes++
+			case reasonOf(errs[i]) == "PRODUCT_ARCHIVED" && !applied:
+			default:
+				t.Fatalf("round %d: update %d answered %v, applied %v", round, i, errs[i], applied)
+			}
+		}
+		if want := strconv.Itoa(1 + changes); p.GetEtag() != want || p.GetArchiveTime() == nil {
+			t.Fatalf("round %d: etag %s, archived %v, want etag %s after %d changes, archived", round, p.GetEtag(), p.GetArchiveTime() != nil, want, changes)
+		}
 	}
 }
