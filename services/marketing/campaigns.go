@@ -22,7 +22,7 @@ import (
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
-// moveAttempts bounds optimistic retries of a status move racing other writes.
+// moveAttempts bounds optimistic retries of a change (a status move, an update) racing other writes.
 const moveAttempts = 8
 
 // Campaigns are the campaign use cases.
@@ -97,30 +97,29 @@ func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mas
 	if err != nil {
 		return nil, err
 	}
-	existing, err := c.store.GetCampaign(ctx, tenant, in.GetId())
-	if err != nil {
-		return nil, err
-	}
-	merged, err := protoupdate.Merge(c.validator, "campaign", existing, in, update, ErrCampaignEtag)
-	if err != nil {
-		return nil, err
-	}
-	if err := sameCurrency(merged); err != nil {
-		return nil, err
-	}
-	merged.UpdateTime = timestamppb.New(c.now().UTC())
-	merged.Etag = etag.Next(existing.GetEtag())
-	event, err := c.event(ctx, tenant, marketingv1.EventCampaignUpdated, merged)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.store.UpdateCampaign(ctx, tenant, merged, existing, event); err != nil {
-		if errors.Is(err, ErrStale) {
-			return nil, ErrCampaignEtag
+	return afresh(ErrCampaignContention, func() (*Campaign, error) {
+		existing, err := c.store.GetCampaign(ctx, tenant, in.GetId())
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
-	}
-	return merged, nil
+		merged, err := protoupdate.Merge(c.validator, "campaign", existing, in, update, ErrCampaignEtag)
+		if err != nil {
+			return nil, err
+		}
+		if err := sameCurrency(merged); err != nil {
+			return nil, err
+		}
+		merged.UpdateTime = timestamppb.New(c.now().UTC())
+		merged.Etag = etag.Next(existing.GetEtag())
+		event, err := c.event(ctx, tenant, marketingv1.EventCampaignUpdated, merged)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.store.UpdateCampaign(ctx, tenant, merged, existing, event); err != nil {
+			return nil, err
+		}
+		return merged, nil
+	})
 }
 
 // Move changes a campaign's status along the status machine; an illegal move is FAILED_PRECONDITION.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -42,6 +43,12 @@ func (l *Leads) Update(ctx context.Context, tenant string, in *Lead, mask *field
 	if err != nil {
 		return nil, err
 	}
+	return afresh(ErrContention, func() (*Lead, error) { return l.update(ctx, tenant, in, update) })
+}
+
+// update is one try of Update: ErrStale when the lead changed after it was read (a reaction
+// rescoring it, another update), for Update to redo the whole read and merge.
+func (l *Leads) update(ctx context.Context, tenant string, in *Lead, update []protoreflect.FieldDescriptor) (*Lead, error) {
 	existing, err := l.store.GetLead(ctx, tenant, in.GetId())
 	if err != nil {
 		return nil, err
@@ -93,9 +100,6 @@ func (l *Leads) Update(ctx context.Context, tenant string, in *Lead, mask *field
 		if taken, ok := errors.AsType[*IdentityTakenError](err); ok {
 			return nil, ErrEmailOfAnotherCustomer.With("customer_id", taken.Owner)
 		}
-		if errors.Is(err, ErrStale) {
-			return nil, ErrLeadEtag
-		}
 		if err != nil {
 			return nil, err
 		}
@@ -132,6 +136,12 @@ func (l *Leads) claimEmail(ctx context.Context, tenant string, lead *Lead, now t
 // Erase removes a lead's personal data for good (the right to be forgotten). Counters that counted
 // the lead keep counting it; the erased event carries only ids.
 func (l *Leads) Erase(ctx context.Context, tenant, id, ifMatch string) error {
+	_, err := afresh(ErrContention, func() (struct{}, error) { return struct{}{}, l.erase(ctx, tenant, id, ifMatch) })
+	return err
+}
+
+// erase is one try of Erase: ErrStale when the lead or its customer changed after they were read.
+func (l *Leads) erase(ctx context.Context, tenant, id, ifMatch string) error {
 	existing, err := l.store.GetLead(ctx, tenant, id)
 	if err != nil {
 		return err
@@ -159,13 +169,7 @@ func (l *Leads) Erase(ctx context.Context, tenant, id, ifMatch string) error {
 		}
 		events = append(events, erased)
 	}
-	if err := l.store.EraseLead(ctx, tenant, existing, person, events); err != nil {
-		if errors.Is(err, ErrStale) {
-			return ErrLeadEtag
-		}
-		return err
-	}
-	return nil
+	return l.store.EraseLead(ctx, tenant, existing, person, events)
 }
 
 // keepConsentTimes stamps consent entries that changed with ts and keeps the time of the others.

@@ -2,7 +2,6 @@ package marketing
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -21,6 +20,10 @@ type LifecycleSettings = marketingv1.LifecycleSettings
 // ErrLifecycleSettingsEtag is a settings update sent with an etag that is not the current one.
 var ErrLifecycleSettingsEtag = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
 	"the lifecycle settings changed since they were read; read them again and retry")
+
+// ErrLifecycleSettingsContention is a settings update that kept losing races to other updates.
+var ErrLifecycleSettingsContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE",
+	"the lifecycle settings kept changing concurrently; retry")
 
 // updatableLifecycleSettings are the fields UpdateLifecycleSettings may change.
 var updatableLifecycleSettings = []string{"churn_window_days"}
@@ -75,26 +78,25 @@ func (l *Lifecycle) UpdateSettings(ctx context.Context, tenant string, in *Lifec
 	if err != nil {
 		return nil, err
 	}
-	existing, err := l.Settings(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
-	merged, err := protoupdate.Merge(protovalidate.GlobalValidator, "settings", existing, in, update, ErrLifecycleSettingsEtag)
-	if err != nil {
-		return nil, err
-	}
-	now := l.now().UTC()
-	merged.UpdateTime = timestamppb.New(now)
-	merged.Etag = etag.Next(existing.GetEtag())
-	_, event, err := l.publisher.Envelope(ctx, marketingv1.EventLifecycleSettingsUpdated.Of(merged), tenant, "", now)
-	if err != nil {
-		return nil, err
-	}
-	if err := l.store.PutLifecycleSettings(ctx, tenant, merged, StoredSettingsEtag(existing), event); err != nil {
-		if errors.Is(err, ErrStale) {
-			return nil, ErrLifecycleSettingsEtag
+	return afresh(ErrLifecycleSettingsContention, func() (*LifecycleSettings, error) {
+		existing, err := l.Settings(ctx, tenant)
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
-	}
-	return merged, nil
+		merged, err := protoupdate.Merge(protovalidate.GlobalValidator, "settings", existing, in, update, ErrLifecycleSettingsEtag)
+		if err != nil {
+			return nil, err
+		}
+		now := l.now().UTC()
+		merged.UpdateTime = timestamppb.New(now)
+		merged.Etag = etag.Next(existing.GetEtag())
+		_, event, err := l.publisher.Envelope(ctx, marketingv1.EventLifecycleSettingsUpdated.Of(merged), tenant, "", now)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.store.PutLifecycleSettings(ctx, tenant, merged, StoredSettingsEtag(existing), event); err != nil {
+			return nil, err
+		}
+		return merged, nil
+	})
 }

@@ -2,7 +2,6 @@ package marketing
 
 import (
 	"context"
-	"errors"
 	"math/big"
 
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -23,6 +22,8 @@ type LoyaltyProgram = marketingv1.LoyaltyProgram
 var (
 	ErrLoyaltyProgramEtag = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
 		"the loyalty programme changed since it was read; read it again and retry")
+	ErrLoyaltyProgramContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE",
+		"the loyalty programme kept changing concurrently; retry")
 	ErrOrderCurrency  = apierr.Invalid("total.currency_code", "the loyalty programme earns points in another currency")
 	ErrPointsTooLarge = apierr.Invalid("total", "the order earns more points than a balance holds")
 )
@@ -106,30 +107,29 @@ func (l *Loyalty) UpdateProgram(ctx context.Context, tenant string, in *LoyaltyP
 	if err != nil {
 		return nil, err
 	}
-	existing, err := l.Program(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
-	merged, err := protoupdate.Merge(l.validator, "loyalty_program", existing, in, update, ErrLoyaltyProgramEtag)
-	if err != nil {
-		return nil, err
-	}
-	now := l.now().UTC()
-	merged.UpdateTime = timestamppb.New(now)
-	merged.Etag = etag.Next(existing.GetEtag())
-	_, event, err := l.publisher.Envelope(ctx, marketingv1.EventLoyaltyProgramUpdated.Of(merged), tenant, "", now)
-	if err != nil {
-		return nil, err
-	}
-	prev := existing.GetEtag()
-	if prev == defaultRulesEtag {
-		prev = ""
-	}
-	if err := l.store.PutLoyaltyProgram(ctx, tenant, merged, prev, event); err != nil {
-		if errors.Is(err, ErrStale) {
-			return nil, ErrLoyaltyProgramEtag
+	return afresh(ErrLoyaltyProgramContention, func() (*LoyaltyProgram, error) {
+		existing, err := l.Program(ctx, tenant)
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
-	}
-	return merged, nil
+		merged, err := protoupdate.Merge(l.validator, "loyalty_program", existing, in, update, ErrLoyaltyProgramEtag)
+		if err != nil {
+			return nil, err
+		}
+		now := l.now().UTC()
+		merged.UpdateTime = timestamppb.New(now)
+		merged.Etag = etag.Next(existing.GetEtag())
+		_, event, err := l.publisher.Envelope(ctx, marketingv1.EventLoyaltyProgramUpdated.Of(merged), tenant, "", now)
+		if err != nil {
+			return nil, err
+		}
+		prev := existing.GetEtag()
+		if prev == defaultRulesEtag {
+			prev = ""
+		}
+		if err := l.store.PutLoyaltyProgram(ctx, tenant, merged, prev, event); err != nil {
+			return nil, err
+		}
+		return merged, nil
+	})
 }

@@ -26,6 +26,10 @@ type ScoringRules = marketingv1.ScoringRules
 var ErrScoringRulesEtag = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
 	"the scoring rules changed since they were read; read them again and retry")
 
+// ErrScoringRulesContention means a rules update kept losing races to other updates.
+var ErrScoringRulesContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE",
+	"the scoring rules kept changing concurrently; retry")
+
 // defaultRulesEtag is the etag of rules never set: an update sending it expects no stored rules.
 const defaultRulesEtag = "0"
 
@@ -180,31 +184,30 @@ func (s *Scoring) Update(ctx context.Context, tenant string, in *ScoringRules, m
 	if err != nil {
 		return nil, err
 	}
-	existing, err := s.Rules(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
-	merged, err := protoupdate.Merge(s.validator, "scoring_rules", existing, in, update, ErrScoringRulesEtag)
-	if err != nil {
-		return nil, err
-	}
-	if err := distinctRuleKeys(merged); err != nil {
-		return nil, err
-	}
-	now := s.now().UTC()
-	merged.UpdateTime = timestamppb.New(now)
-	merged.Etag = etag.Next(existing.GetEtag())
-	_, event, err := s.publisher.Envelope(ctx, marketingv1.EventScoringRulesUpdated.Of(merged), tenant, "", now)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.store.PutScoringRules(ctx, tenant, merged, StoredRulesEtag(existing), event); err != nil {
-		if errors.Is(err, ErrStale) {
-			return nil, ErrScoringRulesEtag
+	return afresh(ErrScoringRulesContention, func() (*ScoringRules, error) {
+		existing, err := s.Rules(ctx, tenant)
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
-	}
-	return merged, nil
+		merged, err := protoupdate.Merge(s.validator, "scoring_rules", existing, in, update, ErrScoringRulesEtag)
+		if err != nil {
+			return nil, err
+		}
+		if err := distinctRuleKeys(merged); err != nil {
+			return nil, err
+		}
+		now := s.now().UTC()
+		merged.UpdateTime = timestamppb.New(now)
+		merged.Etag = etag.Next(existing.GetEtag())
+		_, event, err := s.publisher.Envelope(ctx, marketingv1.EventScoringRulesUpdated.Of(merged), tenant, "", now)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.store.PutScoringRules(ctx, tenant, merged, StoredRulesEtag(existing), event); err != nil {
+			return nil, err
+		}
+		return merged, nil
+	})
 }
 
 // distinctRuleKeys refuses rules that give one engagement type or channel points twice.
