@@ -48,7 +48,8 @@ func (l *Leads) Update(ctx context.Context, tenant string, in *Lead, mask *field
 
 // update is one try of Update: ErrStale when the lead changed after it was read (a reaction
 // rescoring it, another update), for Update to redo the whole read and merge.
-func (l *Leads) update(ctx context.Context, tenant string, in *Lead, update []protoreflect.FieldDescriptor) (*Lead, error) {
+func (l *Leads) update(ctx context.Context, tenant string, in *Lead,
+	update []protoreflect.FieldDescriptor) (*Lead, error) {
 	existing, err := l.store.GetLead(ctx, tenant, in.GetId())
 	if err != nil {
 		return nil, err

@@ -83,7 +83,8 @@ func (l *Lifecycle) UpdateSettings(ctx context.Context, tenant string, in *Lifec
 		if err != nil {
 			return nil, err
 		}
-		merged, err := protoupdate.Merge(protovalidate.GlobalValidator, "settings", existing, in, update, ErrLifecycleSettingsEtag)
+		merged, err := protoupdate.Merge(protovalidate.GlobalValidator, "settings", existing, in, update,
+			ErrLifecycleSettingsEtag)
 		if err != nil {
 			return nil, err
 		}
