@@ -13,6 +13,7 @@ import (
 var (
 	ErrAccountNotFound    = apierr.New(apierr.NotFound, "ACCOUNT_NOT_FOUND", "account not found")
 	ErrAccountEtag        = apierr.New(apierr.Aborted, "ETAG_MISMATCH", "the account changed since it was read; read it again and retry")
+	ErrAccountContention  = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the account kept changing concurrently; retry")
 	ErrAccountHasContacts = apierr.New(apierr.FailedPrecondition, "ACCOUNT_HAS_CONTACTS",
 		"the account still has contacts; delete or move them first")
 	ErrAccountDomainExists = apierr.New(apierr.AlreadyExists, "ACCOUNT_DOMAIN_EXISTS", "another account has this domain")
@@ -20,6 +21,7 @@ var (
 
 	ErrContactNotFound    = apierr.New(apierr.NotFound, "CONTACT_NOT_FOUND", "contact not found")
 	ErrContactEtag        = apierr.New(apierr.Aborted, "ETAG_MISMATCH", "the contact changed since it was read; read it again and retry")
+	ErrContactContention  = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the contact kept changing concurrently; retry")
 	ErrContactEmailExists = apierr.New(apierr.AlreadyExists, "CONTACT_EMAIL_EXISTS", "another contact has this e-mail")
 	ErrInvalidEmail       = apierr.Invalid("contact.email", "must be a plain e-mail address such as ada@example.com")
 	// ErrEmailOfAnotherCustomer refuses an e-mail edit that would give one person's e-mail to

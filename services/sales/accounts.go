@@ -52,7 +52,8 @@ func (a *Accounts) ListAccounts(ctx context.Context, tenant string, q Query) (pa
 	return a.Store.ListAccounts(ctx, tenant, q)
 }
 
-// UpdateAccount changes the fields named by mask; a stale etag is ABORTED.
+// UpdateAccount changes the fields named by mask; a stale etag is ABORTED. Without an etag, an
+// account changed meanwhile is read again and changed as it is now.
 func (a *Accounts) UpdateAccount(ctx context.Context, tenant string, in *Account, mask *fieldmaskpb.FieldMask) (*Account, error) {
 	if _, err := uuid.Parse(in.GetId()); err != nil {
 		return nil, apierr.Invalid("account.id", "must be an account id (UUID)")
@@ -61,55 +62,51 @@ func (a *Accounts) UpdateAccount(ctx context.Context, tenant string, in *Account
 	if err != nil {
 		return nil, err
 	}
-	existing, err := a.Store.GetAccount(ctx, tenant, in.GetId())
-	if err != nil {
-		return nil, err
-	}
-	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrAccountEtag); err != nil {
-		return nil, err
-	}
-	merged := proto.CloneOf(existing)
-	protoupdate.Apply(merged, in, fields)
-	merged.Domain = normalizeDomain(merged.GetDomain())
-	if err := protoupdate.Validate(a.Validator, "account", merged); err != nil {
-		return nil, err
-	}
-	merged.UpdateTime = timestamppb.New(a.Now().UTC())
-	merged.Etag = etag.Next(existing.GetEtag())
-	event, err := a.event(ctx, salesv1.EventAccountUpdated.Of(&salesv1.AccountChanged{AccountId: merged.GetId()}), tenant, "")
-	if err != nil {
-		return nil, err
-	}
-	if err := a.Store.UpdateAccount(ctx, tenant, merged, existing, event); err != nil {
-		if errors.Is(err, ErrStale) {
-			return nil, ErrAccountEtag
+	return retryStale(ErrAccountContention, func() (*Account, error) {
+		existing, err := a.Store.GetAccount(ctx, tenant, in.GetId())
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
-	}
-	return merged, nil
+		if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrAccountEtag); err != nil {
+			return nil, err
+		}
+		merged := proto.CloneOf(existing)
+		protoupdate.Apply(merged, in, fields)
+		merged.Domain = normalizeDomain(merged.GetDomain())
+		if err := protoupdate.Validate(a.Validator, "account", merged); err != nil {
+			return nil, err
+		}
+		merged.UpdateTime = timestamppb.New(a.Now().UTC())
+		merged.Etag = etag.Next(existing.GetEtag())
+		event, err := a.event(ctx, salesv1.EventAccountUpdated.Of(&salesv1.AccountChanged{AccountId: merged.GetId()}), tenant, "")
+		if err != nil {
+			return nil, err
+		}
+		if err := a.Store.UpdateAccount(ctx, tenant, merged, existing, event); err != nil {
+			return nil, err
+		}
+		return merged, nil
+	})
 }
 
 // DeleteAccount removes an account without contacts; the check holds inside the write, so a
 // contact created concurrently either lands first (and the delete is refused) or finds no account.
 func (a *Accounts) DeleteAccount(ctx context.Context, tenant, id, ifMatch string) error {
-	existing, err := a.Store.GetAccount(ctx, tenant, id)
-	if err != nil {
-		return err
-	}
-	if err := etag.Check(ifMatch, existing.GetEtag(), ErrAccountEtag); err != nil {
-		return err
-	}
-	event, err := a.event(ctx, salesv1.EventAccountDeleted.Of(&salesv1.AccountChanged{AccountId: id}), tenant, "")
-	if err != nil {
-		return err
-	}
-	if err := a.Store.DeleteAccount(ctx, tenant, existing, event); err != nil {
-		if errors.Is(err, ErrStale) {
-			return ErrAccountEtag
+	_, err := retryStale(ErrAccountContention, func() (*Account, error) {
+		existing, err := a.Store.GetAccount(ctx, tenant, id)
+		if err != nil {
+			return nil, err
 		}
-		return err
-	}
-	return nil
+		if err := etag.Check(ifMatch, existing.GetEtag(), ErrAccountEtag); err != nil {
+			return nil, err
+		}
+		event, err := a.event(ctx, salesv1.EventAccountDeleted.Of(&salesv1.AccountChanged{AccountId: id}), tenant, "")
+		if err != nil {
+			return nil, err
+		}
+		return nil, a.Store.DeleteAccount(ctx, tenant, existing, event)
+	})
+	return err
 }
 
 // newContact builds a contact from client input with the given customer id.
@@ -194,8 +191,8 @@ func (a *Accounts) contactByExternalID(ctx context.Context, tenant string, q Que
 	return page.Page[*Contact]{Items: []*Contact{c}}, nil
 }
 
-// UpdateContact changes the fields named by mask; a stale etag is ABORTED, a taken e-mail
-// ALREADY_EXISTS. A new e-mail joins the contact's customer in marketing's registry before the
+// UpdateContact changes the fields named by mask (without an etag, on the contact as it is now);
+// a stale etag is ABORTED, a taken e-mail ALREADY_EXISTS. A new e-mail joins the contact's customer in marketing's registry before the
 // contact is written, so the registry never lags the contact and one person stays one customer
 // (a capture, a contact or an import with the new e-mail finds them); an e-mail of another
 // customer is refused and nothing is written.
@@ -207,48 +204,48 @@ func (a *Accounts) UpdateContact(ctx context.Context, tenant string, in *Contact
 	if err != nil {
 		return nil, err
 	}
-	existing, err := a.Store.GetContact(ctx, tenant, in.GetId())
-	if err != nil {
-		return nil, err
-	}
-	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrContactEtag); err != nil {
-		return nil, err
-	}
-	merged := proto.CloneOf(existing)
-	protoupdate.Apply(merged, in, fields)
-	if merged.Email, err = NormalizeEmail(merged.GetEmail()); err != nil {
-		return nil, err
-	}
-	if err := protoupdate.Validate(a.Validator, "contact", merged); err != nil {
-		return nil, err
-	}
-	if merged.GetEmail() != existing.GetEmail() {
-		if merged.CustomerId, err = a.attachEmail(ctx, tenant, merged); err != nil {
+	return retryStale(ErrContactContention, func() (*Contact, error) {
+		existing, err := a.Store.GetContact(ctx, tenant, in.GetId())
+		if err != nil {
 			return nil, err
 		}
-	}
-	merged.UpdateTime = timestamppb.New(a.Now().UTC())
-	merged.Etag = etag.Next(existing.GetEtag())
-	event, err := a.contactEvent(ctx, salesv1.EventContactUpdated, tenant, merged)
-	if err != nil {
-		return nil, err
-	}
-	if err := a.Store.UpdateContact(ctx, tenant, merged, existing, event); err != nil {
-		if errors.Is(err, ErrStale) {
-			return nil, ErrContactEtag
+		if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrContactEtag); err != nil {
+			return nil, err
 		}
-		return nil, err
-	}
-	return merged, nil
+		merged := proto.CloneOf(existing)
+		protoupdate.Apply(merged, in, fields)
+		if merged.Email, err = NormalizeEmail(merged.GetEmail()); err != nil {
+			return nil, err
+		}
+		if err := protoupdate.Validate(a.Validator, "contact", merged); err != nil {
+			return nil, err
+		}
+		// A contact read again after a lost race may have the e-mail already: no second attach.
+		if merged.GetEmail() != existing.GetEmail() {
+			if merged.CustomerId, err = a.attachEmail(ctx, tenant, merged); err != nil {
+				return nil, err
+			}
+		}
+		merged.UpdateTime = timestamppb.New(a.Now().UTC())
+		merged.Etag = etag.Next(existing.GetEtag())
+		event, err := a.contactEvent(ctx, salesv1.EventContactUpdated, tenant, merged)
+		if err != nil {
+			return nil, err
+		}
+		if err := a.Store.UpdateContact(ctx, tenant, merged, existing, event); err != nil {
+			return nil, err
+		}
+		return merged, nil
+	})
 }
 
 // attachEmail is the registry's half of a contact's e-mail edit, made before the contact's write:
 // the new e-mail joins the contact's customer (the survivor, if a merge took them in and its
 // reaction has not moved the contact yet). An e-mail another contact has is refused first, as the
-// write would be. If the contact's write then fails (a concurrent edit, the e-mail taken meanwhile)
-// the registry keeps the e-mail for the same person: no second customer, nobody else's e-mail, and
-// an edit tried again finds it there; taking it back could strip an e-mail another record of the
-// person now relies on.
+// write would be. If the contact's write then fails (a stale etag, the e-mail taken meanwhile) the
+// registry keeps the e-mail for the same person: no second customer, nobody else's e-mail, and an
+// edit tried again (or the retry of a write that lost a race) finds it there; taking it back could
+// strip an e-mail another record of the person now relies on.
 func (a *Accounts) attachEmail(ctx context.Context, tenant string, c *Contact) (string, error) {
 	holder, err := a.Store.ListContacts(ctx, tenant, Query{Index: Index{Email: c.GetEmail()}, Request: page.Request{Limit: 1}})
 	if err != nil {
@@ -269,31 +266,26 @@ func (a *Accounts) DeleteContact(ctx context.Context, tenant, id, ifMatch string
 	if err := a.Store.IndexContactsByCustomer(ctx, tenant); err != nil {
 		return err
 	}
-	for range deleteContactAttempts {
+	_, err := retryStale(ErrContactContention, func() (*Contact, error) {
 		existing, err := a.Store.GetContact(ctx, tenant, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := etag.Check(ifMatch, existing.GetEtag(), ErrContactEtag); err != nil {
-			return err
+			return nil, err
 		}
 		heir, err := a.heirOf(ctx, tenant, existing)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		event, err := a.contactEvent(ctx, salesv1.EventContactDeleted, tenant, existing)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := a.Store.DeleteContact(ctx, tenant, existing, heir, event); !errors.Is(err, ErrStale) {
-			return err
-		}
-	}
-	return ErrContactEtag
+		return nil, a.Store.DeleteContact(ctx, tenant, existing, heir, event)
+	})
+	return err
 }
-
-// deleteContactAttempts bounds DeleteContact's reads of a contact (or its heir) that keeps changing.
-const deleteContactAttempts = 4
 
 // heirOf is another contact of c's customer, or nil.
 func (a *Accounts) heirOf(ctx context.Context, tenant string, c *Contact) (*Contact, error) {

@@ -144,7 +144,8 @@ func (o *Opportunities) List(ctx context.Context, tenant string, q Query) (page.
 	return o.Store.ListOpportunities(ctx, tenant, q)
 }
 
-// Update changes an open deal's name, estimated amount, close date or owner.
+// Update changes an open deal's name, estimated amount, close date or owner; without an etag, a
+// deal changed meanwhile is read again and changed as it is now.
 func (o *Opportunities) Update(ctx context.Context, tenant string, in *Opportunity, mask *fieldmaskpb.FieldMask) (*Opportunity, error) {
 	if _, err := uuid.Parse(in.GetId()); err != nil {
 		return nil, apierr.Invalid("opportunity.id", "must be an opportunity id (UUID)")
@@ -153,37 +154,39 @@ func (o *Opportunities) Update(ctx context.Context, tenant string, in *Opportuni
 	if err != nil {
 		return nil, err
 	}
-	existing, err := o.Store.GetOpportunity(ctx, tenant, in.GetId())
-	if err != nil {
-		return nil, err
-	}
-	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrOpportunityEtag); err != nil {
-		return nil, err
-	}
-	if !isOpen(existing) {
-		return nil, ErrOpportunityClosed
-	}
-	merged := proto.CloneOf(existing)
-	protoupdate.Apply(merged, in, fields)
-	if !proto.Equal(merged.GetAmount(), existing.GetAmount()) && len(existing.GetLineItems()) > 0 {
-		return nil, ErrAmountFixed
-	}
-	if merged.Amount == nil {
-		merged.Amount = money.Zero(merged.GetCurrencyCode())
-	}
-	if merged.GetAmount().GetCurrencyCode() != merged.GetCurrencyCode() || money.Sign(merged.GetAmount()) < 0 {
-		return nil, ErrAmount
-	}
-	if merged.CloseDate == "" {
-		merged.CloseDate = existing.GetCloseDate()
-	}
-	if err := protoupdate.Validate(o.Validator, "opportunity", merged); err != nil {
-		return nil, err
-	}
-	if _, err := time.Parse(time.DateOnly, merged.GetCloseDate()); err != nil {
-		return nil, ErrCloseDate
-	}
-	return o.save(ctx, tenant, merged, existing)
+	return retryStale(ErrContention, func() (*Opportunity, error) {
+		existing, err := o.Store.GetOpportunity(ctx, tenant, in.GetId())
+		if err != nil {
+			return nil, err
+		}
+		if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrOpportunityEtag); err != nil {
+			return nil, err
+		}
+		if !isOpen(existing) {
+			return nil, ErrOpportunityClosed
+		}
+		merged := proto.CloneOf(existing)
+		protoupdate.Apply(merged, in, fields)
+		if !proto.Equal(merged.GetAmount(), existing.GetAmount()) && len(existing.GetLineItems()) > 0 {
+			return nil, ErrAmountFixed
+		}
+		if merged.Amount == nil {
+			merged.Amount = money.Zero(merged.GetCurrencyCode())
+		}
+		if merged.GetAmount().GetCurrencyCode() != merged.GetCurrencyCode() || money.Sign(merged.GetAmount()) < 0 {
+			return nil, ErrAmount
+		}
+		if merged.CloseDate == "" {
+			merged.CloseDate = existing.GetCloseDate()
+		}
+		if err := protoupdate.Validate(o.Validator, "opportunity", merged); err != nil {
+			return nil, err
+		}
+		if _, err := time.Parse(time.DateOnly, merged.GetCloseDate()); err != nil {
+			return nil, ErrCloseDate
+		}
+		return o.save(ctx, tenant, merged, existing)
+	})
 }
 
 // save writes an opportunity change that needs no pipeline pin or order, with its event.
@@ -198,11 +201,10 @@ func (o *Opportunities) save(ctx context.Context, tenant string, opp, prev *Oppo
 	if err != nil {
 		return nil, err
 	}
-	err = o.Store.SaveOpportunity(ctx, tenant, &OpportunityWrite{Opp: opp, Prev: prev, Forecast: forecast, Events: [][]byte{event}})
-	if errors.Is(err, ErrStale) {
-		return nil, ErrOpportunityEtag
+	if err := o.Store.SaveOpportunity(ctx, tenant, &OpportunityWrite{Opp: opp, Prev: prev, Forecast: forecast, Events: [][]byte{event}}); err != nil {
+		return nil, err
 	}
-	return opp, err
+	return opp, nil
 }
 
 // AddLineItem prices a line through the product service now and adds it to an open deal, whose
@@ -236,7 +238,7 @@ func (o *Opportunities) AddLineItem(ctx context.Context, tenant, id string, in *
 			return nil, nil, err
 		}
 		saved, err := o.save(ctx, tenant, opp, existing)
-		if !errors.Is(err, ErrOpportunityEtag) {
+		if !errors.Is(err, ErrStale) {
 			return saved, line, err
 		}
 		if existing, err = o.Store.GetOpportunity(ctx, tenant, id); err != nil {

@@ -14,9 +14,10 @@ const DefaultPipelineID = "default"
 
 // Errors of the pipeline use cases.
 var (
-	ErrPipelineNotFound = apierr.New(apierr.NotFound, "PIPELINE_NOT_FOUND", "pipeline not found")
-	ErrPipelineEtag     = apierr.New(apierr.Aborted, "ETAG_MISMATCH", "the pipeline changed since it was read; read it again and retry")
-	ErrStageInUse       = apierr.New(apierr.FailedPrecondition, "STAGE_IN_USE",
+	ErrPipelineNotFound   = apierr.New(apierr.NotFound, "PIPELINE_NOT_FOUND", "pipeline not found")
+	ErrPipelineEtag       = apierr.New(apierr.Aborted, "ETAG_MISMATCH", "the pipeline changed since it was read; read it again and retry")
+	ErrPipelineContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the pipeline kept changing concurrently; retry")
+	ErrStageInUse         = apierr.New(apierr.FailedPrecondition, "STAGE_IN_USE",
 		"a removed stage still holds open opportunities; move them first")
 )
 

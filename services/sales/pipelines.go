@@ -74,7 +74,7 @@ func (p *Pipelines) List(ctx context.Context, tenant string, q Query) (page.Page
 
 // Update changes a pipeline's name or stages. Removing a stage that holds open opportunities is
 // refused inside the write; open deals keep the probability of the stage they entered until
-// they move.
+// they move. Without an etag, a pipeline changed meanwhile is read again and changed as it is now.
 func (p *Pipelines) Update(ctx context.Context, tenant string, in *Pipeline, mask *fieldmaskpb.FieldMask) (*Pipeline, error) {
 	if in.GetId() == "" {
 		return nil, apierr.Invalid("pipeline.id", "required")
@@ -83,36 +83,37 @@ func (p *Pipelines) Update(ctx context.Context, tenant string, in *Pipeline, mas
 	if err != nil {
 		return nil, err
 	}
-	existing, err := p.Get(ctx, tenant, in.GetId())
-	if err != nil {
-		return nil, err
-	}
-	merged, err := protoupdate.Merge(p.Validator, "pipeline", existing, in, fields, ErrPipelineEtag)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkStages(merged); err != nil {
-		return nil, err
-	}
-	ts := timestamppb.New(p.Now().UTC())
-	if merged.CreateTime == nil {
-		merged.CreateTime = ts
-	}
-	merged.UpdateTime = ts
-	merged.Etag = etag.Next(existing.GetEtag())
-	var removed []string
-	for _, s := range existing.GetStages() {
-		if stageOf(merged, s.GetId()) == nil {
-			removed = append(removed, s.GetId())
+	return retryStale(ErrPipelineContention, func() (*Pipeline, error) {
+		existing, err := p.Get(ctx, tenant, in.GetId())
+		if err != nil {
+			return nil, err
 		}
-	}
-	event, err := p.event(ctx, salesv1.EventPipelineUpdated.Of(&salesv1.PipelineChanged{PipelineId: merged.GetId()}), tenant, "")
-	if err != nil {
-		return nil, err
-	}
-	err = p.Store.UpdatePipeline(ctx, tenant, merged, PipelineVersion(existing), removed, event)
-	if errors.Is(err, ErrStale) {
-		return nil, ErrPipelineEtag
-	}
-	return merged, err
+		merged, err := protoupdate.Merge(p.Validator, "pipeline", existing, in, fields, ErrPipelineEtag)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkStages(merged); err != nil {
+			return nil, err
+		}
+		ts := timestamppb.New(p.Now().UTC())
+		if merged.CreateTime == nil {
+			merged.CreateTime = ts
+		}
+		merged.UpdateTime = ts
+		merged.Etag = etag.Next(existing.GetEtag())
+		var removed []string
+		for _, s := range existing.GetStages() {
+			if stageOf(merged, s.GetId()) == nil {
+				removed = append(removed, s.GetId())
+			}
+		}
+		event, err := p.event(ctx, salesv1.EventPipelineUpdated.Of(&salesv1.PipelineChanged{PipelineId: merged.GetId()}), tenant, "")
+		if err != nil {
+			return nil, err
+		}
+		if err := p.Store.UpdatePipeline(ctx, tenant, merged, PipelineVersion(existing), removed, event); err != nil {
+			return nil, err
+		}
+		return merged, nil
+	})
 }

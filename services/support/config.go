@@ -61,34 +61,33 @@ func (c *Config) UpdatePolicy(ctx context.Context, tenant string, in *SlaPolicy,
 	if err != nil {
 		return nil, err
 	}
-	stored, err := c.store.SlaPolicies(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
-	current := policyFor(stored, in.GetPriority())
-	next, err := protoupdate.Merge(c.validator, "sla_policy", current, in, fields, ErrConfigEtag)
-	if err != nil {
-		return nil, err
-	}
-	if next.GetFirstResponseTarget() == nil || next.GetResolutionTarget() == nil {
-		return nil, apierr.Invalid("sla_policy", "first_response_target and resolution_target are required")
-	}
-	if next.GetResolutionTarget().AsDuration() < next.GetFirstResponseTarget().AsDuration() {
-		return nil, errPolicyOrder
-	}
-	now := c.now().UTC()
-	next.UpdateTime, next.Etag = timestamppb.New(now), etag.Next(current.GetEtag())
-	_, ev, err := c.publisher.Envelope(ctx, supportv1.EventSlaPolicyUpdated.Of(&supportv1.SupportConfigChanged{SlaPolicy: next}), tenant, "", now)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.store.SaveSlaPolicy(ctx, tenant, next, storedVersion(current.GetEtag()), ev); err != nil {
-		if errors.Is(err, ErrStale) {
-			return nil, ErrConfigEtag
+	return retryConfig(func() (*SlaPolicy, error) {
+		stored, err := c.store.SlaPolicies(ctx, tenant)
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
-	}
-	return next, nil
+		current := policyFor(stored, in.GetPriority())
+		next, err := protoupdate.Merge(c.validator, "sla_policy", current, in, fields, ErrConfigEtag)
+		if err != nil {
+			return nil, err
+		}
+		if next.GetFirstResponseTarget() == nil || next.GetResolutionTarget() == nil {
+			return nil, apierr.Invalid("sla_policy", "first_response_target and resolution_target are required")
+		}
+		if next.GetResolutionTarget().AsDuration() < next.GetFirstResponseTarget().AsDuration() {
+			return nil, errPolicyOrder
+		}
+		now := c.now().UTC()
+		next.UpdateTime, next.Etag = timestamppb.New(now), etag.Next(current.GetEtag())
+		_, ev, err := c.publisher.Envelope(ctx, supportv1.EventSlaPolicyUpdated.Of(&supportv1.SupportConfigChanged{SlaPolicy: next}), tenant, "", now)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.store.SaveSlaPolicy(ctx, tenant, next, storedVersion(current.GetEtag()), ev); err != nil {
+			return nil, err
+		}
+		return next, nil
+	})
 }
 
 // Settings returns the tenant's settings.
@@ -103,30 +102,43 @@ func (c *Config) UpdateSettings(ctx context.Context, tenant string, in *SupportS
 	if err != nil {
 		return nil, err
 	}
-	current, err := settingsOrDefault(ctx, c.store, tenant)
-	if err != nil {
-		return nil, err
-	}
-	next, err := protoupdate.Merge(c.validator, "settings", current, in, fields, ErrConfigEtag)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := calendarOf(next.GetBusinessHours()); err != nil {
-		return nil, err
-	}
-	now := c.now().UTC()
-	next.UpdateTime, next.Etag = timestamppb.New(now), etag.Next(current.GetEtag())
-	_, ev, err := c.publisher.Envelope(ctx, supportv1.EventSettingsUpdated.Of(&supportv1.SupportConfigChanged{Settings: next}), tenant, "", now)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.store.SaveSettings(ctx, tenant, next, storedVersion(current.GetEtag()), ev); err != nil {
-		if errors.Is(err, ErrStale) {
-			return nil, ErrConfigEtag
+	return retryConfig(func() (*SupportSettings, error) {
+		current, err := settingsOrDefault(ctx, c.store, tenant)
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
+		next, err := protoupdate.Merge(c.validator, "settings", current, in, fields, ErrConfigEtag)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := calendarOf(next.GetBusinessHours()); err != nil {
+			return nil, err
+		}
+		now := c.now().UTC()
+		next.UpdateTime, next.Etag = timestamppb.New(now), etag.Next(current.GetEtag())
+		_, ev, err := c.publisher.Envelope(ctx, supportv1.EventSettingsUpdated.Of(&supportv1.SupportConfigChanged{Settings: next}), tenant, "", now)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.store.SaveSettings(ctx, tenant, next, storedVersion(current.GetEtag()), ev); err != nil {
+			return nil, err
+		}
+		return next, nil
+	})
+}
+
+// retryConfig runs attempt (read, check a set etag, change, conditional write) again while its
+// write loses a race (ErrStale), so a request without an etag is not refused for a change it never
+// saw; one with an etag meets its check on the re-read. After attempts it is contention.
+func retryConfig[T any](attempt func() (T, error)) (T, error) {
+	for range attempts {
+		v, err := attempt()
+		if !errors.Is(err, ErrStale) {
+			return v, err
+		}
 	}
-	return next, nil
+	var none T
+	return none, ErrConfigContention
 }
 
 func settingsOrDefault(ctx context.Context, store Store, tenant string) (*SupportSettings, error) {

@@ -40,6 +40,8 @@ var (
 		"the product service cannot check the entitlement right now; retry")
 	ErrConfigEtag = apierr.New(apierr.Aborted, "ETAG_MISMATCH",
 		"the setting changed since it was read; read it again and retry")
+	ErrConfigContention = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE",
+		"the setting kept changing concurrently; retry")
 )
 
 // ErrStale means a resource changed between read and write.
