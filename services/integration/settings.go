@@ -25,6 +25,9 @@ const settingsTTL = time.Minute
 // ErrSettingsEtag answers an update whose etag is not the stored settings'.
 var ErrSettingsEtag = apierr.New(apierr.Aborted, "ETAG_MISMATCH", "the settings changed since they were read; read them again and retry")
 
+// ErrSettingsBusy is an update whose write lost the race to other writes on every try.
+var ErrSettingsBusy = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the settings kept changing concurrently; retry")
+
 // defaultEtag is the etag of settings never changed.
 const defaultEtag = "0"
 
@@ -107,7 +110,7 @@ func (s *Settings) Update(ctx context.Context, tenant string, in *integrationv1.
 		}
 		return st, nil
 	}
-	return nil, errors.New("integration: the settings kept changing")
+	return nil, ErrSettingsBusy
 }
 
 // retention is how long the tenant's history is kept.
