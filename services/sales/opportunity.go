@@ -22,7 +22,7 @@ var (
 		fmt.Sprintf("an opportunity holds at most %d line items (an order's limit)", maxLineItems))
 	ErrNoLineItems     = apierr.New(apierr.FailedPrecondition, "NO_LINE_ITEMS", "winning needs at least one line item")
 	ErrNoCustomer      = apierr.New(apierr.FailedPrecondition, "NO_CONTACT", "winning needs a contact: the order is placed for its customer")
-	ErrContention      = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the opportunity kept changing concurrently; retry")
+	ErrContention      = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the records this call changes kept changing concurrently; retry")
 	ErrUnknownStage    = apierr.Invalid("stage", "not a stage of the opportunity's pipeline")
 	ErrNoParty         = apierr.Invalid("opportunity", "set account_id or contact_id")
 	ErrAmountFixed     = apierr.Invalid("opportunity.amount", "the amount of an opportunity with line items is their sum")
