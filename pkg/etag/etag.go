@@ -3,7 +3,10 @@
 // applies only to that version.
 package etag
 
-import "strconv"
+import (
+	"errors"
+	"strconv"
+)
 
 // First is the etag of a new resource.
 const First = "1"
@@ -21,4 +24,22 @@ func Check(requested, stored string, mismatch error) error {
 		return mismatch
 	}
 	return nil
+}
+
+// Attempts bounds how often Retry tries a change that keeps losing races.
+const Attempts = 8
+
+// Retry runs change (read, Check the request's etag, edit, write conditional on the version read)
+// again while its write loses a race (an error that is stale): a request without an etag applies
+// its change to whatever is stored instead of being refused for a change it never saw, and one
+// with an etag meets its Check on the re-read. After Attempts lost races it answers contention.
+func Retry[T any](stale, contention error, change func() (T, error)) (T, error) {
+	for range Attempts {
+		v, err := change()
+		if !errors.Is(err, stale) {
+			return v, err
+		}
+	}
+	var none T
+	return none, contention
 }

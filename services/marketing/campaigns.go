@@ -22,7 +22,7 @@ import (
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
-// moveAttempts bounds optimistic retries of a change (a status move, an update) racing other writes.
+// moveAttempts bounds optimistic retries of a status move racing other writes.
 const moveAttempts = 8
 
 // Campaigns are the campaign use cases.
@@ -97,7 +97,7 @@ func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mas
 	if err != nil {
 		return nil, err
 	}
-	return afresh(ErrCampaignContention, func() (*Campaign, error) {
+	return etag.Retry(ErrStale, ErrCampaignContention, func() (*Campaign, error) {
 		existing, err := c.store.GetCampaign(ctx, tenant, in.GetId())
 		if err != nil {
 			return nil, err

@@ -43,7 +43,7 @@ func (l *Leads) Update(ctx context.Context, tenant string, in *Lead, mask *field
 	if err != nil {
 		return nil, err
 	}
-	return afresh(ErrContention, func() (*Lead, error) { return l.update(ctx, tenant, in, update) })
+	return etag.Retry(ErrStale, ErrContention, func() (*Lead, error) { return l.update(ctx, tenant, in, update) })
 }
 
 // update is one try of Update: ErrStale when the lead changed after it was read (a reaction
@@ -137,7 +137,7 @@ func (l *Leads) claimEmail(ctx context.Context, tenant string, lead *Lead, now t
 // Erase removes a lead's personal data for good (the right to be forgotten). Counters that counted
 // the lead keep counting it; the erased event carries only ids.
 func (l *Leads) Erase(ctx context.Context, tenant, id, ifMatch string) error {
-	_, err := afresh(ErrContention, func() (struct{}, error) { return struct{}{}, l.erase(ctx, tenant, id, ifMatch) })
+	_, err := etag.Retry(ErrStale, ErrContention, func() (struct{}, error) { return struct{}{}, l.erase(ctx, tenant, id, ifMatch) })
 	return err
 }
 

@@ -78,7 +78,7 @@ func (l *Lifecycle) UpdateSettings(ctx context.Context, tenant string, in *Lifec
 	if err != nil {
 		return nil, err
 	}
-	return afresh(ErrLifecycleSettingsContention, func() (*LifecycleSettings, error) {
+	return etag.Retry(ErrStale, ErrLifecycleSettingsContention, func() (*LifecycleSettings, error) {
 		existing, err := l.Settings(ctx, tenant)
 		if err != nil {
 			return nil, err

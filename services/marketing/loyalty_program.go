@@ -107,7 +107,7 @@ func (l *Loyalty) UpdateProgram(ctx context.Context, tenant string, in *LoyaltyP
 	if err != nil {
 		return nil, err
 	}
-	return afresh(ErrLoyaltyProgramContention, func() (*LoyaltyProgram, error) {
+	return etag.Retry(ErrStale, ErrLoyaltyProgramContention, func() (*LoyaltyProgram, error) {
 		existing, err := l.Program(ctx, tenant)
 		if err != nil {
 			return nil, err

@@ -184,7 +184,7 @@ func (s *Scoring) Update(ctx context.Context, tenant string, in *ScoringRules, m
 	if err != nil {
 		return nil, err
 	}
-	return afresh(ErrScoringRulesContention, func() (*ScoringRules, error) {
+	return etag.Retry(ErrStale, ErrScoringRulesContention, func() (*ScoringRules, error) {
 		existing, err := s.Rules(ctx, tenant)
 		if err != nil {
 			return nil, err

@@ -2,7 +2,6 @@ package product
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -143,7 +142,7 @@ func (c *Catalog) Archive(ctx context.Context, tenant, id, ifMatch string) (*Pro
 // the product it was given changes nothing.
 func (c *Catalog) change(ctx context.Context, tenant, id, ifMatch string, eventType eventv1.Type[*productv1.ProductChanged],
 	edit func(existing *Product) (*Product, error)) (*Product, error) {
-	for range changeAttempts {
+	return etag.Retry(ErrStale, ErrProductContention, func() (*Product, error) {
 		existing, err := c.store.GetProduct(ctx, tenant, id)
 		if err != nil {
 			return nil, err
@@ -162,16 +161,11 @@ func (c *Catalog) change(ctx context.Context, tenant, id, ifMatch string, eventT
 		if err != nil {
 			return nil, err
 		}
-		err = c.store.UpdateProduct(ctx, tenant, p, existing, event)
-		if errors.Is(err, ErrStale) {
-			continue
-		}
-		if err != nil {
+		if err := c.store.UpdateProduct(ctx, tenant, p, existing, event); err != nil {
 			return nil, err
 		}
 		return p, nil
-	}
-	return nil, ErrProductContention
+	})
 }
 
 // Quote prices items at the current prices in one currency, exactly. A missing, inactive or

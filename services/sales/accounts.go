@@ -62,7 +62,7 @@ func (a *Accounts) UpdateAccount(ctx context.Context, tenant string, in *Account
 	if err != nil {
 		return nil, err
 	}
-	return retryStale(ErrAccountContention, func() (*Account, error) {
+	return etag.Retry(ErrStale, ErrAccountContention, func() (*Account, error) {
 		existing, err := a.Store.GetAccount(ctx, tenant, in.GetId())
 		if err != nil {
 			return nil, err
@@ -92,7 +92,7 @@ func (a *Accounts) UpdateAccount(ctx context.Context, tenant string, in *Account
 // DeleteAccount removes an account without contacts; the check holds inside the write, so a
 // contact created concurrently either lands first (and the delete is refused) or finds no account.
 func (a *Accounts) DeleteAccount(ctx context.Context, tenant, id, ifMatch string) error {
-	_, err := retryStale(ErrAccountContention, func() (*Account, error) {
+	_, err := etag.Retry(ErrStale, ErrAccountContention, func() (*Account, error) {
 		existing, err := a.Store.GetAccount(ctx, tenant, id)
 		if err != nil {
 			return nil, err
@@ -204,7 +204,7 @@ func (a *Accounts) UpdateContact(ctx context.Context, tenant string, in *Contact
 	if err != nil {
 		return nil, err
 	}
-	return retryStale(ErrContactContention, func() (*Contact, error) {
+	return etag.Retry(ErrStale, ErrContactContention, func() (*Contact, error) {
 		existing, err := a.Store.GetContact(ctx, tenant, in.GetId())
 		if err != nil {
 			return nil, err
@@ -266,7 +266,7 @@ func (a *Accounts) DeleteContact(ctx context.Context, tenant, id, ifMatch string
 	if err := a.Store.IndexContactsByCustomer(ctx, tenant); err != nil {
 		return err
 	}
-	_, err := retryStale(ErrContactContention, func() (*Contact, error) {
+	_, err := etag.Retry(ErrStale, ErrContactContention, func() (*Contact, error) {
 		existing, err := a.Store.GetContact(ctx, tenant, id)
 		if err != nil {
 			return nil, err

@@ -154,7 +154,7 @@ func (o *Opportunities) Update(ctx context.Context, tenant string, in *Opportuni
 	if err != nil {
 		return nil, err
 	}
-	return retryStale(ErrContention, func() (*Opportunity, error) {
+	return etag.Retry(ErrStale, ErrContention, func() (*Opportunity, error) {
 		existing, err := o.Store.GetOpportunity(ctx, tenant, in.GetId())
 		if err != nil {
 			return nil, err

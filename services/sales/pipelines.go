@@ -83,7 +83,7 @@ func (p *Pipelines) Update(ctx context.Context, tenant string, in *Pipeline, mas
 	if err != nil {
 		return nil, err
 	}
-	return retryStale(ErrPipelineContention, func() (*Pipeline, error) {
+	return etag.Retry(ErrStale, ErrPipelineContention, func() (*Pipeline, error) {
 		existing, err := p.Get(ctx, tenant, in.GetId())
 		if err != nil {
 			return nil, err

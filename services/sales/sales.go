@@ -40,20 +40,6 @@ const defaultCurrency = "USD"
 // writeAttempts bounds optimistic retries of writes racing other writes of the same resource.
 const writeAttempts = 8
 
-// retryStale runs attempt (read, check a set etag, change, conditional write) again while its
-// write loses a race (ErrStale), so a request without an etag is not refused for a change it never
-// saw; one with an etag meets its check on the re-read. After writeAttempts it is contention.
-func retryStale[T any](contention error, attempt func() (T, error)) (T, error) {
-	for range writeAttempts {
-		v, err := attempt()
-		if !errors.Is(err, ErrStale) {
-			return v, err
-		}
-	}
-	var none T
-	return none, contention
-}
-
 // Env is what every use case needs: the store, the event publisher, the validator and the clock.
 type Env struct {
 	Store     Store

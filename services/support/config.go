@@ -2,7 +2,6 @@ package support
 
 import (
 	"context"
-	"errors"
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -61,7 +60,7 @@ func (c *Config) UpdatePolicy(ctx context.Context, tenant string, in *SlaPolicy,
 	if err != nil {
 		return nil, err
 	}
-	return retryConfig(func() (*SlaPolicy, error) {
+	return etag.Retry(ErrStale, ErrConfigContention, func() (*SlaPolicy, error) {
 		stored, err := c.store.SlaPolicies(ctx, tenant)
 		if err != nil {
 			return nil, err
@@ -102,7 +101,7 @@ func (c *Config) UpdateSettings(ctx context.Context, tenant string, in *SupportS
 	if err != nil {
 		return nil, err
 	}
-	return retryConfig(func() (*SupportSettings, error) {
+	return etag.Retry(ErrStale, ErrConfigContention, func() (*SupportSettings, error) {
 		current, err := settingsOrDefault(ctx, c.store, tenant)
 		if err != nil {
 			return nil, err
@@ -125,20 +124,6 @@ func (c *Config) UpdateSettings(ctx context.Context, tenant string, in *SupportS
 		}
 		return next, nil
 	})
-}
-
-// retryConfig runs attempt (read, check a set etag, change, conditional write) again while its
-// write loses a race (ErrStale), so a request without an etag is not refused for a change it never
-// saw; one with an etag meets its check on the re-read. After attempts it is contention.
-func retryConfig[T any](attempt func() (T, error)) (T, error) {
-	for range attempts {
-		v, err := attempt()
-		if !errors.Is(err, ErrStale) {
-			return v, err
-		}
-	}
-	var none T
-	return none, ErrConfigContention
 }
 
 func settingsOrDefault(ctx context.Context, store Store, tenant string) (*SupportSettings, error) {
