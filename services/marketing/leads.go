@@ -48,6 +48,8 @@ type Leads struct {
 	// write checks that they are still the stored ones (LeadWrite.ScoredWith), so the rules cost no
 	// round trip of their own, and a change made by any process is seen by the next write.
 	rules sync.Map
+	// recent are the leads Capture touched lately: a returning person is touched in one round trip.
+	recent recentLeads
 }
 
 // NewLeads returns the use cases over store.
@@ -74,48 +76,54 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 		return nil, err
 	}
 	known := "" // the customer the registry already has for the e-mail, if any
+	// existing is the lead the touch is written against: one this process touched lately, or the
+	// one a refused create read.
+	existing, pause := l.recent.get(tenant, email), false
+	fromRecent := existing != nil
 	for attempt := range captureAttempts {
-		if attempt > 0 && (known == "" || attempt > 1) {
+		if pause {
 			if err := contended(ctx, attempt); err != nil {
 				return nil, err
 			}
 		}
+		pause = true // after a lost race, unless said otherwise below
 		now := l.now().UTC()
-		w, err := l.createWrite(ctx, tenant, in, email, referrer, known, rules, now)
-		if err != nil {
-			return nil, err
-		}
-		lead := w.Lead
-		err = l.store.CreateLead(ctx, tenant, w)
-		if errors.Is(err, ErrRulesChanged) {
-			if rules, err = l.captureRules(ctx, tenant, true); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if person, ok := errors.AsType[*IdentityTakenError](err); ok {
-			known = person.Owner // a contact or an import registered the person first
-			continue
-		}
-		var taken *EmailTakenError
-		if !errors.As(err, &taken) {
+		if existing == nil {
+			w, err := l.createWrite(ctx, tenant, in, email, referrer, known, rules, now)
 			if err != nil {
 				return nil, err
 			}
-			return lead, nil
+			err = l.store.CreateLead(ctx, tenant, w)
+			if errors.Is(err, ErrRulesChanged) {
+				if rules, err = l.captureRules(ctx, tenant, true); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if person, ok := errors.AsType[*IdentityTakenError](err); ok {
+				known = person.Owner // a contact or an import registered the person first
+				pause = attempt > 0
+				continue
+			}
+			var taken *EmailTakenError
+			if !errors.As(err, &taken) {
+				if err != nil {
+					return nil, err
+				}
+				return w.Lead, nil
+			}
+			// The refused create read the lead that has the e-mail: a person this process has not
+			// touched lately costs the create and the touch, two round trips.
+			if existing = taken.Lead; existing == nil {
+				continue // deleted since its claim was refused: create again
+			}
 		}
-		// The refused create read the lead that has the e-mail: a known person costs the create
-		// and the touch, two round trips.
-		existing := taken.Lead
-		if existing == nil {
-			continue // deleted since its claim was refused: create again
+		touched, err := l.recordTouch(ctx, tenant, existing, in, referrer, rules, now)
+		if fromRecent && err != nil {
+			l.recent.forget(tenant, email) // another write moved it on: find it the usual way at once
+			pause = false
 		}
-		touched := addTouch(existing, in, referrer, now)
-		w = LeadWrite{Lead: touched, Prev: existing, Campaign: touched.GetLastTouch().GetCampaignId(), Touch: true, ScoredWith: rules}
-		if err := l.scored(ctx, tenant, &w, rules, false, now); err != nil {
-			return nil, err
-		}
-		err = l.store.UpdateLead(ctx, tenant, w)
+		existing, fromRecent = nil, false
 		if errors.Is(err, ErrRulesChanged) {
 			if rules, err = l.captureRules(ctx, tenant, true); err != nil {
 				return nil, err
@@ -128,9 +136,20 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 		if err != nil {
 			return nil, err
 		}
+		l.recent.put(tenant, email, touched)
 		return touched, nil
 	}
 	return nil, ErrContention
+}
+
+// recordTouch records a capture's touch on existing, in one write conditional on its version.
+func (l *Leads) recordTouch(ctx context.Context, tenant string, existing, in *Lead, referrer string, rules *ScoringRules, now time.Time) (*Lead, error) {
+	touched := addTouch(existing, in, referrer, now)
+	w := LeadWrite{Lead: touched, Prev: existing, Campaign: touched.GetLastTouch().GetCampaignId(), Touch: true, ScoredWith: rules}
+	if err := l.scored(ctx, tenant, &w, rules, false, now); err != nil {
+		return nil, err
+	}
+	return touched, l.store.UpdateLead(ctx, tenant, w)
 }
 
 // createWrite is a capture's write of a new lead for email, with a new customer unless known

@@ -15,7 +15,9 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/platform"
 	"github.com/crmcycle/crm/pkg/redisconn"
@@ -189,8 +191,10 @@ func eventually(t *testing.T, what string, check func() (bool, string)) {
 }
 
 // A capture's round trips to Redis on the request path, as a running process counts them
-// (redisconn.RequestRoundTrips on crm's /metrics, which `make bench` reads): one for a new lead,
-// two for a known one (the refused create brings the lead back, then its touch), while
+// (redisconn.RequestRoundTrips on crm's /metrics, which `make bench` reads): one for a new lead;
+// for a known one two the first time this process sees it (the refused create brings the lead
+// back, then its touch) and one after (the touch against the lead as the process wrote it), three
+// when another write moved it on meanwhile; while
 // marketing's reactions to the captures (the consumer's reads and acknowledgements, the lifecycle
 // read of each lead.captured) go out on the same client and are not counted.
 func TestCaptureRoundTripsOnTheRequestPath(t *testing.T) {
@@ -209,11 +213,13 @@ func TestCaptureRoundTripsOnTheRequestPath(t *testing.T) {
 		Redis: rdb, AuthCacheTTL: time.Hour})
 	tenant, key := suite.NewKey(t, "", "marketing.write")
 	client, ctx := marketingv1.NewMarketingServiceClient(suite.Conn), servicetest.WithKey(context.Background(), key)
-	capture := func(email string) {
+	capture := func(email string) *marketingv1.Lead {
 		t.Helper()
-		if _, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: email}}); err != nil {
+		r, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: email}})
+		if err != nil {
 			t.Fatal(err)
 		}
+		return r.GetLead()
 	}
 	trips := func() int64 {
 		t.Helper()
@@ -273,11 +279,27 @@ func TestCaptureRoundTripsOnTheRequestPath(t *testing.T) {
 	}
 
 	before = trips()
+	var warm *marketingv1.Lead
 	for range n {
-		capture("WARM@example.com")
+		warm = capture("WARM@example.com")
 	}
 	drained()
-	if got := trips() - before; got != 2*n {
-		t.Errorf("%d known-lead captures made %d round trips on the request path, want %d", n, got, 2*n)
+	if got := trips() - before; got != n+1 {
+		t.Errorf("%d known-lead captures made %d round trips on the request path, want %d", n, got, n+1)
+	}
+
+	updated, err := client.UpdateLead(ctx, &marketingv1.UpdateLeadRequest{Lead: &marketingv1.Lead{Id: warm.GetId(), Company: "Moved On"},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"company"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = trips()
+	touched := capture("warm@example.com")
+	if got := trips() - before; got != 3 {
+		t.Errorf("a capture of a lead another write moved on made %d round trips, want 3", got)
+	}
+	if touched.GetCompany() != "Moved On" || touched.GetTouchCount() != warm.GetTouchCount()+1 || touched.GetEtag() != etag.Next(updated.GetLead().GetEtag()) {
+		t.Errorf("the capture after the update: company %q, touches %d, etag %s; want the update's company, %d touches, etag %s",
+			touched.GetCompany(), touched.GetTouchCount(), touched.GetEtag(), warm.GetTouchCount()+1, etag.Next(updated.GetLead().GetEtag()))
 	}
 }
