@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/redistest"
+	"github.com/crmcycle/crm/pkg/servicetest"
 	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 	"github.com/crmcycle/crm/services/integration/redisstore"
 	"github.com/crmcycle/crm/services/integration/server"
@@ -100,18 +100,14 @@ func TestWebhookSecretRotationEtagRace(t *testing.T) {
 	c, ctx := s.client()
 	for round := range 10 {
 		current := ep.GetEtag()
-		start := make(chan struct{})
 		var results [2]*integrationv1.RotateWebhookSecretResponse
-		var errs [2]error
-		var wg sync.WaitGroup
-		for i := range 2 {
-			wg.Go(func() {
-				<-start
-				results[i], errs[i] = c.RotateWebhookSecret(ctx, &integrationv1.RotateWebhookSecretRequest{Id: ep.GetId(), Etag: current})
-			})
+		rotate := func(i int) func() error {
+			return func() (err error) {
+				results[i], err = c.RotateWebhookSecret(ctx, &integrationv1.RotateWebhookSecretRequest{Id: ep.GetId(), Etag: current})
+				return err
+			}
 		}
-		close(start)
-		wg.Wait()
+		errs := servicetest.AtOnce(rotate(0), rotate(1))
 		winner := -1
 		for i, err := range errs {
 			switch {
@@ -146,20 +142,15 @@ func TestConcurrentRotationsKeepThePreviousSecret(t *testing.T) {
 	}}
 	s.suite.Redis.AddHook(sent)
 	for round := range 10 {
-		start := make(chan struct{})
 		var results [2]*integrationv1.WebhookEndpoint
-		var errs [2]error
-		var wg sync.WaitGroup
-		for i := range 2 {
-			wg.Go(func() {
-				<-start
-				var r *integrationv1.RotateWebhookSecretResponse
-				r, errs[i] = c.RotateWebhookSecret(ctx, &integrationv1.RotateWebhookSecretRequest{Id: ep.GetId(), OverlapSeconds: 3600})
+		rotate := func(i int) func() error {
+			return func() error {
+				r, err := c.RotateWebhookSecret(ctx, &integrationv1.RotateWebhookSecretRequest{Id: ep.GetId(), OverlapSeconds: 3600})
 				results[i] = r.GetWebhookEndpoint()
-			})
+				return err
+			}
 		}
-		close(start)
-		wg.Wait()
+		errs := servicetest.AtOnce(rotate(0), rotate(1))
 		if errs[0] != nil || errs[1] != nil {
 			t.Fatalf("round %d: %v", round, errs)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/servicetest"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
@@ -241,17 +241,8 @@ func TestConcurrentChangesOnOneEtag(t *testing.T) {
 				id := first.setup(e)
 				current, _, err := first.read(e, id)
 				e.must(err)
-				start := make(chan struct{})
-				var errs [2]error
-				var wg sync.WaitGroup
-				for i, m := range []etagMethod{first, second} {
-					wg.Go(func() {
-						<-start
-						errs[i] = m.call(e, id, current)
-					})
-				}
-				close(start)
-				wg.Wait()
+				errs := servicetest.AtOnce(func() error { return first.call(e, id, current) },
+					func() error { return second.call(e, id, current) })
 				winner := -1
 				for i, err := range errs {
 					switch {

@@ -2,7 +2,6 @@ package rpc_test
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -10,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/servicetest"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
@@ -109,20 +109,9 @@ var updateRaces = []updateRace{
 		}},
 }
 
-// atOnce runs call(0) and call(1) together from a start barrier and returns their errors.
-func atOnce(call func(i int) error) [2]error {
-	start := make(chan struct{})
-	var errs [2]error
-	var wg sync.WaitGroup
-	for i := range errs {
-		wg.Go(func() {
-			<-start
-			errs[i] = call(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-	return errs
+// twice runs call(0) and call(1) at once (servicetest.AtOnce).
+func twice(call func(i int) error) []error {
+	return servicetest.AtOnce(func() error { return call(0) }, func() error { return call(1) })
 }
 
 // TestUpdatesWithoutAnEtagDoNotRace: two updates of different fields sent at once without an
@@ -141,7 +130,7 @@ func TestUpdatesWithoutAnEtagDoNotRace(t *testing.T) {
 				id := r.setup(e)
 				before, _, err := r.read(e, id, round)
 				e.must(err)
-				errs := atOnce(func(i int) error { return r.update(e, id, i, round, "") })
+				errs := twice(func(i int) error { return r.update(e, id, i, round, "") })
 				tag, applied, err := r.read(e, id, round)
 				if errs[0] != nil || errs[1] != nil || err != nil || !applied[0] || !applied[1] ||
 					tag != etag.Next(etag.Next(before)) {
@@ -149,7 +138,7 @@ func TestUpdatesWithoutAnEtagDoNotRace(t *testing.T) {
 						round, errs[0], errs[1], tag, err, applied, etag.Next(etag.Next(before)))
 				}
 
-				errs = atOnce(func(i int) error { return r.update(e, id, i, round+100, tag) })
+				errs = twice(func(i int) error { return r.update(e, id, i, round+100, tag) })
 				if (errs[0] == nil) == (errs[1] == nil) || !isEtagMismatch(errs[0]) && !isEtagMismatch(errs[1]) {
 					t.Fatalf("round %d with etag %q: %v, %v; want one OK and one ETAG_MISMATCH", round, tag, errs[0], errs[1])
 				}
@@ -179,7 +168,7 @@ func TestEraseWithoutAnEtagDoesNotRace(t *testing.T) {
 	e := etagTarget{client: client, ctx: ctx, t: t}
 	for round := range 10 {
 		id := e.lead()
-		errs := atOnce(func(i int) error {
+		errs := twice(func(i int) error {
 			if i == 0 {
 				_, err := client.DeleteLead(ctx, &marketingv1.DeleteLeadRequest{Id: id})
 				return err

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/crmcycle/crm/pkg/servicetest"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
@@ -195,25 +195,17 @@ func TestCancelAndRenewOnOneEtag(t *testing.T) {
 	basic := sys.createProduct(t, key, productBody("ETAG-RACE", "Etag race", "BILLING_PERIOD_MONTHLY"))["id"].(string)
 	const rounds = 20
 	for round, sub := range sys.newSubscriptions(t, tenant, key, basic, rounds) {
-		var (
-			wg      sync.WaitGroup
-			results [2]*productv1.Subscription
-			errs    [2]error
-		)
-		start := make(chan struct{})
-		wg.Go(func() {
-			<-start
+		var results [2]*productv1.Subscription
+		errs := servicetest.AtOnce(func() error {
 			r, err := client.CancelSubscription(ctx, &productv1.CancelSubscriptionRequest{Id: sub.GetId(), Etag: sub.GetEtag()})
-			results[0], errs[0] = r.GetSubscription(), err
-		})
-		wg.Go(func() {
-			<-start
+			results[0] = r.GetSubscription()
+			return err
+		}, func() error {
 			r, err := client.RenewSubscription(ctx, &productv1.RenewSubscriptionRequest{Id: sub.GetId(), Etag: sub.GetEtag()})
-			results[1], errs[1] = r.GetSubscription(), err
+			results[1] = r.GetSubscription()
+			return err
 		})
-		close(start)
-		wg.Wait()
-		winner := slices.IndexFunc(errs[:], func(err error) bool { return err == nil })
+		winner := slices.IndexFunc(errs, func(err error) bool { return err == nil })
 		if winner < 0 || errs[1-winner] == nil {
 			t.Fatalf("round %d: cancel, renew = %v, %v: want exactly one to succeed", round, errs[0], errs[1])
 		}
@@ -243,25 +235,19 @@ func TestChangesWithoutAnEtagDoNotRace(t *testing.T) {
 	client, ctx := sys.product(key)
 	for round := range 10 {
 		id := sys.createProduct(t, key, productBody(fmt.Sprintf("NOETAG-%d", round), "No etag", "BILLING_PERIOD_MONTHLY"))["id"].(string)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		errs := make([]error, 3)
-		update := func(i int, p *productv1.Product, field string) {
-			defer wg.Done()
-			<-start
-			_, errs[i] = client.UpdateProduct(ctx, &productv1.UpdateProductRequest{Product: p, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{field}}})
+		update := func(p *productv1.Product, field string) func() error {
+			return func() error {
+				_, err := client.UpdateProduct(ctx, &productv1.UpdateProductRequest{Product: p, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{field}}})
+				return err
+			}
 		}
-		wg.Add(3)
-		go update(0, &productv1.Product{Id: id, DisplayName: "Renamed"}, "display_name")
-		go update(1, &productv1.Product{Id: id, Description: "Described"}, "description")
-		go func() {
-			defer wg.Done()
-			<-start
-			// The archive may come before or after the updates; after it they are PRODUCT_ARCHIVED.
-			_, errs[2] = client.ArchiveProduct(ctx, &productv1.ArchiveProductRequest{Id: id})
-		}()
-		close(start)
-		wg.Wait()
+		// The archive may come before or after the updates; after it they are PRODUCT_ARCHIVED.
+		errs := servicetest.AtOnce(update(&productv1.Product{Id: id, DisplayName: "Renamed"}, "display_name"),
+			update(&productv1.Product{Id: id, Description: "Described"}, "description"),
+			func() error {
+				_, err := client.ArchiveProduct(ctx, &productv1.ArchiveProductRequest{Id: id})
+				return err
+			})
 		if errs[2] != nil {
 			t.Fatalf("round %d: archive: %v", round, errs[2])
 		}

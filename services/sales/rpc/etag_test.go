@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/crmcycle/crm/pkg/servicetest"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
@@ -181,25 +181,17 @@ func TestWinAndLoseOnOneEtag(t *testing.T) {
 	const rounds = 20
 	for round := range rounds {
 		deal := etagDeal(t, c, ctx, product, "")
-		var (
-			wg      sync.WaitGroup
-			results [2]*salesv1.Opportunity
-			errs    [2]error
-		)
-		start := make(chan struct{})
-		wg.Go(func() {
-			<-start
+		var results [2]*salesv1.Opportunity
+		errs := servicetest.AtOnce(func() error {
 			r, err := c.WinOpportunity(ctx, &salesv1.WinOpportunityRequest{Id: deal.GetId(), Etag: deal.GetEtag()})
-			results[0], errs[0] = r.GetOpportunity(), err
-		})
-		wg.Go(func() {
-			<-start
+			results[0] = r.GetOpportunity()
+			return err
+		}, func() error {
 			r, err := c.LoseOpportunity(ctx, &salesv1.LoseOpportunityRequest{Id: deal.GetId(), Reason: "race", Etag: deal.GetEtag()})
-			results[1], errs[1] = r.GetOpportunity(), err
+			results[1] = r.GetOpportunity()
+			return err
 		})
-		close(start)
-		wg.Wait()
-		winner := slices.IndexFunc(errs[:], func(err error) bool { return err == nil })
+		winner := slices.IndexFunc(errs, func(err error) bool { return err == nil })
 		if winner < 0 || errs[1-winner] == nil {
 			t.Fatalf("round %d: win, lose = %v, %v: want exactly one to succeed", round, errs[0], errs[1])
 		}

@@ -2,32 +2,14 @@ package rpc_test
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/crmcycle/crm/pkg/servicetest"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
-
-// atOnce runs the changes at once (behind a start barrier) and returns their errors in order.
-func atOnce(changes ...func() error) []error {
-	start := make(chan struct{})
-	errs := make([]error, len(changes))
-	var wg sync.WaitGroup
-	for i, change := range changes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			errs[i] = change()
-		}()
-	}
-	close(start)
-	wg.Wait()
-	return errs
-}
 
 // mask names the fields of an update.
 func mask(paths ...string) *fieldmaskpb.FieldMask { return &fieldmaskpb.FieldMask{Paths: paths} }
@@ -179,7 +161,7 @@ func TestUpdatesWithoutAnEtagDoNotRace(t *testing.T) {
 	}} {
 		for round := range 10 {
 			id := tc.create(round)
-			errs := atOnce(func() error { return tc.one(round, id, "") }, func() error { return tc.other(round, id, "") })
+			errs := servicetest.AtOnce(func() error { return tc.one(round, id, "") }, func() error { return tc.other(round, id, "") })
 			if errs[0] != nil || errs[1] != nil {
 				t.Fatalf("%s, round %d: updates without an etag answered %v and %v", tc.name, round, errs[0], errs[1])
 			}

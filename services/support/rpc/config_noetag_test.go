@@ -2,7 +2,6 @@ package rpc_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/crmcycle/crm/pkg/servicetest"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 )
 
@@ -56,10 +56,7 @@ func TestConfigUpdatesWithoutAnEtagDoNotRace(t *testing.T) {
 				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{field}}})
 			return err
 		}
-		errs := make([]error, 4)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i, update := range []func() error{
+		errs := servicetest.AtOnce(
 			func() error {
 				return updatePolicy("first_response_target", &supportv1.SlaPolicy{FirstResponseTarget: durationpb.New(30 * time.Minute)})
 			},
@@ -70,16 +67,7 @@ func TestConfigUpdatesWithoutAnEtagDoNotRace(t *testing.T) {
 			func() error {
 				return updateSettings("business_hours", &supportv1.SupportSettings{BusinessHours: hours})
 			},
-		} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				errs[i] = update()
-			}()
-		}
-		close(start)
-		wg.Wait()
+		)
 		if errs[0] != nil || errs[1] != nil || errs[2] != nil || errs[3] != nil {
 			t.Fatalf("round %d: updates without an etag (two of the policy, two of the settings): %v", round, errs)
 		}

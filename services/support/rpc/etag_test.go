@@ -2,7 +2,6 @@ package rpc_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/servicetest"
 	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
 )
 
@@ -180,17 +180,10 @@ func TestTicketEtagRace(t *testing.T) {
 	for round := range 20 {
 		pair := pairs[round%len(pairs)]
 		tk := ticketAt(t, ctx, c, []ticketCall{openTicket})
-		start := make(chan struct{})
-		var results [2]error
-		var wg sync.WaitGroup
-		for i, ct := range pair {
-			wg.Go(func() {
-				<-start
-				results[i] = ct.call(ctx, c, tk.GetId(), tk.GetEtag())
-			})
+		call := func(ct contender) func() error {
+			return func() error { return ct.call(ctx, c, tk.GetId(), tk.GetEtag()) }
 		}
-		close(start)
-		wg.Wait()
+		results := servicetest.AtOnce(call(pair[0]), call(pair[1]))
 		winner := -1
 		for i, err := range results {
 			switch {
