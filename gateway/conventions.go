@@ -299,15 +299,17 @@ func (c *conventions) ifMatch(w http.ResponseWriter, r *http.Request, op *routeO
 		return body, false
 	}
 	tag := tags[0]
+	if len(tags) == 1 && len(tag) > maxEtagLen {
+		writeEtagMismatch(w, r, op) // no resource has such an ETag (the request's etag field would refuse it as too long)
+		return nil, true
+	}
 	if len(tags) > 1 {
 		current, done := c.currentEtag(w, r)
 		if done {
 			return nil, true
 		}
 		if !slices.Contains(tags, current) {
-			writeJSONError(w, r, http.StatusPreconditionFailed, codes.Aborted,
-				"the resource changed since it was read (If-Match does not match its ETag); read it again and retry", []*anypb.Any{
-					mustAny(&errdetails.ErrorInfo{Reason: apierr.ReasonEtagMismatch, Domain: op.domain})})
+			writeEtagMismatch(w, r, op)
 			return nil, true
 		}
 		tag = current
@@ -326,6 +328,18 @@ func (c *conventions) ifMatch(w http.ResponseWriter, r *http.Request, op *routeO
 		body, _ = json.Marshal(fields)
 	}
 	return body, false
+}
+
+// maxEtagLen is the longest etag a request's etag field takes (the protos' max_len); ETags are
+// version counters, far shorter.
+const maxEtagLen = 32
+
+// writeEtagMismatch answers an If-Match that no current ETag matches as a service answers a stale
+// etag (AIP-154: ABORTED ETAG_MISMATCH), with 412.
+func writeEtagMismatch(w http.ResponseWriter, r *http.Request, op *routeOp) {
+	writeJSONError(w, r, http.StatusPreconditionFailed, codes.Aborted,
+		"the resource changed since it was read (If-Match does not match its ETag); read it again and retry", []*anypb.Any{
+			mustAny(&errdetails.ErrorInfo{Reason: apierr.ReasonEtagMismatch, Domain: op.domain})})
 }
 
 // currentEtag reads the ETag of the resource r changes (its path less a custom verb); done when the

@@ -187,6 +187,19 @@ func TestIfMatchMismatchIsOneAnswer(t *testing.T) {
 		errorInfo(t, r)["reason"] != "ETAG_MISMATCH" || sys.marketing.calledTimes("QualifyLead") != 2 {
 		t.Errorf("a qualify with a list of stale etags: %d %s, want 412 ETAG_MISMATCH before the service", r.Status, r.Body)
 	}
+	long := http.Header{"If-Match": {`"` + strings.Repeat("7", 40) + `"`}} // longer than any etag field takes
+	for _, method := range []string{http.MethodPost, http.MethodDelete, http.MethodPatch} {
+		path, body := lead+":qualify", []byte(`{}`)
+		switch method {
+		case http.MethodDelete:
+			path, body = lead, nil
+		case http.MethodPatch:
+			path, body = lead+"?updateMask=company", []byte(`{"company":"Long Co"}`)
+		}
+		if r := sys.DoWith(t, method, path, key, body, long); r.Status != http.StatusPreconditionFailed || errorInfo(t, r)["reason"] != "ETAG_MISMATCH" {
+			t.Errorf("%s %s with a 40-character If-Match: %d %s, want 412 ETAG_MISMATCH", method, path, r.Status, r.Body)
+		}
+	}
 	if r := sys.DoWith(t, http.MethodPost, lead+":qualify", key, nil, http.Header{"If-Match": {`"5", "7"`}}); r.Status != http.StatusOK {
 		t.Errorf("a qualify with a list holding the current etag: %d %s, want 200", r.Status, r.Body)
 	}
