@@ -170,7 +170,11 @@ func (l *Leads) erase(ctx context.Context, tenant, id, ifMatch string) error {
 		}
 		events = append(events, erased)
 	}
-	return l.store.EraseLead(ctx, tenant, existing, person, events)
+	if err := l.store.EraseLead(ctx, tenant, existing, person, events); err != nil {
+		return err
+	}
+	l.recent.forget(tenant, existing.GetEmail())
+	return nil
 }
 
 // keepConsentTimes stamps consent entries that changed with ts and keeps the time of the others.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	"github.com/crmcycle/crm/pkg/events"
@@ -25,6 +26,7 @@ const Name = "marketing"
 // Service is the mountable marketing service.
 type Service struct {
 	rpc       *rpc.Server
+	leads     *marketing.Leads
 	reactions *marketing.Reactions
 	deps      platform.Deps
 }
@@ -53,8 +55,9 @@ func New(deps platform.Deps) (*Service, error) {
 	loyalty := marketing.NewLoyalty(store, publisher, validator, deps.Now)
 	lifecycle := marketing.NewLifecycle(store, publisher, deps.Now)
 	audit := events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now}
+	leads := marketing.NewLeads(store, publisher, validator, deps.Now)
 	return &Service{rpc: rpc.New(rpc.UseCases{
-		Leads:     marketing.NewLeads(store, publisher, validator, deps.Now),
+		Leads:     leads,
 		Customers: marketing.NewCustomers(store, publisher, deps.Now),
 		Campaigns: marketing.NewCampaigns(store, publisher, validator, deps.Now),
 		Loyalty:   loyalty,
@@ -66,6 +69,7 @@ func New(deps platform.Deps) (*Service, error) {
 		Imports: &importer.Runner{Redis: deps.Redis, Keys: deps.Keys, Service: Name, Logger: deps.Logger, InFlight: deps.ImportBatchesInFlight, MaxBytes: deps.ImportMaxBytes,
 			Ops: operations.New(deps.Redis, deps.Keys, Name, deps.Now), Tokens: deps.PageTokens, Audit: audit, Cancelled: marketingv1.EventOperationCancelled},
 	}, deps.PageTokens),
+		leads:     leads,
 		reactions: marketing.NewReactions(store, lifecycle, loyalty, publisher, deps.Now),
 		deps:      deps,
 	}, nil
@@ -84,13 +88,22 @@ func (s *Service) Subscriptions() []events.Subscription {
 }
 
 // RunBackground implements platform.Background: on a timer, over every partition, customers whose
-// churn window ran out become CHURNED.
+// churn window ran out become CHURNED; and the recently touched leads of customers erased or
+// merged anywhere are dropped (marketing.Leads.FollowEnded).
 func (s *Service) RunBackground(ctx context.Context) error {
-	platform.EveryPartition(ctx, s.deps, "marketing.churn", churnSweepInterval, func(ctx context.Context, p int) error {
-		if _, err := s.reactions.SweepChurn(ctx, p); err != nil {
-			return fmt.Errorf("marketing churn sweep: %w", err)
-		}
+	var g errgroup.Group
+	g.Go(func() error {
+		s.leads.FollowEnded(ctx, s.deps.Redis)
 		return nil
 	})
-	return nil
+	g.Go(func() error {
+		platform.EveryPartition(ctx, s.deps, "marketing.churn", churnSweepInterval, func(ctx context.Context, p int) error {
+			if _, err := s.reactions.SweepChurn(ctx, p); err != nil {
+				return fmt.Errorf("marketing churn sweep: %w", err)
+			}
+			return nil
+		})
+		return nil
+	})
+	return g.Wait()
 }

@@ -302,4 +302,17 @@ func TestCaptureRoundTripsOnTheRequestPath(t *testing.T) {
 		t.Errorf("the capture after the update: company %q, touches %d, etag %s; want the update's company, %d touches, etag %s",
 			touched.GetCompany(), touched.GetTouchCount(), touched.GetEtag(), warm.GetTouchCount()+1, etag.Next(updated.GetLead().GetEtag()))
 	}
+
+	// Erasing the lead drops it from the process's recent leads: the e-mail captured again is a
+	// new lead, in one round trip (no touch tried against the erased one first).
+	if _, err := client.DeleteLead(ctx, &marketingv1.DeleteLeadRequest{Id: warm.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	before = trips()
+	if again := capture("warm@example.com"); again.GetId() == warm.GetId() || again.GetTouchCount() != 1 {
+		t.Errorf("the capture after the erasure: lead %s with %d touches, want a new lead", again.GetId(), again.GetTouchCount())
+	}
+	if got := trips() - before; got != 1 {
+		t.Errorf("the capture after the erasure made %d round trips, want 1", got)
+	}
 }
