@@ -33,6 +33,8 @@ const Attempts = 8
 // again while its write loses a race (an error that is stale): a request without an etag applies
 // its change to whatever is stored instead of being refused for a change it never saw, and one
 // with an etag meets its Check on the re-read. After Attempts lost races it answers contention.
+// stale must be an error of its own, not one the mismatch error of Check matches: a stale etag
+// ends the change, it is not retried.
 func Retry[T any](stale, contention error, change func() (T, error)) (T, error) {
 	for range Attempts {
 		v, err := change()

@@ -3,7 +3,6 @@ package integration
 import (
 	"cmp"
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -74,7 +73,7 @@ func (s *Settings) Update(ctx context.Context, tenant string, in *integrationv1.
 		return nil, err
 	}
 	sc := s.store.Scope(tenant)
-	for range 10 {
+	return etag.Retry(errLostRace, ErrSettingsBusy, func() (*integrationv1.IntegrationSettings, error) {
 		stored := commit.Read(ctx, s.store.Redis(), redisstore.SettingsKey(sc))
 		st := &integrationv1.IntegrationSettings{}
 		if _, err := stored.Decode(st); err != nil {
@@ -94,12 +93,8 @@ func (s *Settings) Update(ctx context.Context, tenant string, in *integrationv1.
 		if err != nil {
 			return nil, err
 		}
-		err = commit.New().Save(redisstore.SettingsKey(sc), st, prev, etag.Next(prev)).Append(sc.Stream(), data).Run(ctx, s.store.Redis())
-		if errors.Is(err, commit.ErrVersionMismatch) {
-			continue
-		}
-		if err != nil {
-			return nil, err
+		if err := commit.New().Save(redisstore.SettingsKey(sc), st, prev, etag.Next(prev)).Append(sc.Stream(), data).Run(ctx, s.store.Redis()); err != nil {
+			return nil, lostRace(err)
 		}
 		s.mu.Lock()
 		delete(s.cache, tenant)
@@ -109,8 +104,7 @@ func (s *Settings) Update(ctx context.Context, tenant string, in *integrationv1.
 			st.AuditRetentionDays = int32(DefaultRetention / (24 * time.Hour))
 		}
 		return st, nil
-	}
-	return nil, ErrSettingsBusy
+	})
 }
 
 // retention is how long the tenant's history is kept.

@@ -33,13 +33,23 @@ var (
 	ErrEndpointBusy     = apierr.New(apierr.Aborted, "CONCURRENT_UPDATE", "the endpoint kept changing concurrently; retry")
 )
 
-// endpointAttempts bounds the reads of an endpoint that other writes keep changing.
-const endpointAttempts = 10
-
 // retryDeliveryAttempts bounds RetryDelivery's reads of a delivery that attempts keep changing.
 const retryDeliveryAttempts = 3
 
 var updatableEndpointFields = []string{"url", "event_types", "description", "enabled"}
+
+// errLostRace is a write refused because its record changed since it was read, for etag.Retry to
+// read again. commit.ErrVersionMismatch cannot be that signal itself: the ETAG_MISMATCH answers
+// (ErrEndpointEtag, ErrSettingsEtag) match it, and they end a change.
+var errLostRace = errors.New("integration: the record changed since it was read")
+
+// lostRace turns a write's version mismatch into errLostRace.
+func lostRace(err error) error {
+	if errors.Is(err, commit.ErrVersionMismatch) {
+		return errLostRace
+	}
+	return err
+}
 
 // Endpoints are the webhook endpoint use cases.
 type Endpoints struct {
@@ -142,7 +152,7 @@ func (e *Endpoints) List(ctx context.Context, tenant string, req page.Request) (
 // to the write, retrying when another write came between.
 func (e *Endpoints) change(ctx context.Context, tenant, id string, typ eventv1.Type[*integrationv1.WebhookEndpointChanged],
 	edit func(ep *integrationv1.WebhookEndpoint, w *commit.Write) error) (*integrationv1.WebhookEndpoint, error) {
-	for range endpointAttempts {
+	return etag.Retry(errLostRace, ErrEndpointBusy, func() (*integrationv1.WebhookEndpoint, error) {
 		ep, err := e.read(ctx, tenant, id)
 		if err != nil {
 			return nil, err
@@ -153,13 +163,11 @@ func (e *Endpoints) change(ctx context.Context, tenant, id string, typ eventv1.T
 		}
 		ep.Etag = etag.Next(prev)
 		ep.UpdateTime = timestamppb.New(e.now())
-		err = e.save(ctx, tenant, w, ep, prev, typ)
-		if errors.Is(err, commit.ErrVersionMismatch) {
-			continue
+		if err := e.save(ctx, tenant, w, ep, prev, typ); err != nil {
+			return nil, lostRace(err)
 		}
-		return ep, err
-	}
-	return nil, ErrEndpointBusy
+		return ep, nil
+	})
 }
 
 // Update changes the fields named in mask; enabling clears the reason the service stopped it.
@@ -201,29 +209,26 @@ func (e *Endpoints) Update(ctx context.Context, tenant string, in *integrationv1
 // conditional on: a stale one is ErrEndpointEtag, also when a change wins the race and the retry re-reads.
 func (e *Endpoints) Delete(ctx context.Context, tenant, id, ifMatch string) error {
 	sc := e.store.Scope(tenant)
-	for range endpointAttempts {
+	_, err := etag.Retry(errLostRace, ErrEndpointBusy, func() (struct{}, error) {
 		ep, err := e.read(ctx, tenant, id)
 		if err != nil {
-			return err
+			return struct{}{}, err
 		}
 		if err := etag.Check(ifMatch, ep.GetEtag(), ErrEndpointEtag); err != nil {
-			return err
+			return struct{}{}, err
 		}
 		_, data, err := e.publisher.Envelope(ctx, integrationv1.EventWebhookEndpointDeleted.Of(&integrationv1.WebhookEndpointChanged{EndpointId: id}), tenant, "", e.now())
 		if err != nil {
-			return err
+			return struct{}{}, err
 		}
-		err = commit.New().ExpectVersion(redisstore.EndpointKey(sc, id), ep.GetEtag()).
+		return struct{}{}, lostRace(commit.New().ExpectVersion(redisstore.EndpointKey(sc, id), ep.GetEtag()).
 			Delete(redisstore.EndpointKey(sc, id)).Delete(redisstore.DeliveryLogKey(sc, id)).Delete(redisstore.SequencesKey(sc, id)).
 			Delete(redisstore.PreviousSecretKey(sc, id)).
 			ZRem(redisstore.EndpointsKey(sc), id).
 			HIncrBy(redisstore.EndpointsMetaKey(sc), "version", 1).
-			Append(sc.Stream(), data).Run(ctx, e.store.Redis())
-		if !errors.Is(err, commit.ErrVersionMismatch) {
-			return err
-		}
-	}
-	return ErrEndpointBusy
+			Append(sc.Stream(), data).Run(ctx, e.store.Redis()))
+	})
+	return err
 }
 
 // RotateSecret gives the endpoint a new secret; the old one also signs deliveries for overlap,

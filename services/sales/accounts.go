@@ -192,10 +192,10 @@ func (a *Accounts) contactByExternalID(ctx context.Context, tenant string, q Que
 }
 
 // UpdateContact changes the fields named by mask (without an etag, on the contact as it is now);
-// a stale etag is ABORTED, a taken e-mail ALREADY_EXISTS. A new e-mail joins the contact's customer in marketing's registry before the
-// contact is written, so the registry never lags the contact and one person stays one customer
-// (a capture, a contact or an import with the new e-mail finds them); an e-mail of another
-// customer is refused and nothing is written.
+// a stale etag is ABORTED, a taken e-mail ALREADY_EXISTS. A new e-mail joins the contact's
+// customer in marketing's registry before the contact is written, so the registry never lags the
+// contact and one person stays one customer (a capture, a contact or an import with the new e-mail
+// finds them); an e-mail of another customer is refused and nothing is written.
 func (a *Accounts) UpdateContact(ctx context.Context, tenant string, in *Contact, mask *fieldmaskpb.FieldMask) (*Contact, error) {
 	if _, err := uuid.Parse(in.GetId()); err != nil {
 		return nil, apierr.Invalid("contact.id", "must be a contact id (UUID)")
