@@ -2,12 +2,14 @@ package redisstore_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/crmcycle/crm/pkg/search/searchtest"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 	"github.com/crmcycle/crm/services/marketing"
 )
@@ -64,5 +66,46 @@ func TestMemoryPerLead(t *testing.T) {
 	}
 	if s := float64(search) / n; s > 150 {
 		t.Errorf("search indexes: %.0f bytes a lead, want at most 150", s)
+	}
+}
+
+// TestSearchMemoryPerLeadStaysFlat measures the name and company search indexes per lead at 1,000
+// and 5,000 leads, for leads captured as the bench captures them (the given name "Ada": one member
+// each) and for leads with generated given, family and company names (three to six members each):
+// DESIGN §10 bounds them at 150 bytes a lead, whatever the tenant's size.
+func TestSearchMemoryPerLeadStaysFlat(t *testing.T) {
+	for _, shape := range []struct {
+		name string
+		lead func(rng *rand.Rand) *marketing.Lead
+	}{
+		{"bench", func(*rand.Rand) *marketing.Lead { return &marketing.Lead{GivenName: "Ada"} }},
+		{"generated names", func(rng *rand.Rand) *marketing.Lead {
+			return &marketing.Lead{GivenName: searchtest.Pick(rng, searchtest.Given).Text,
+				FamilyName: searchtest.Pick(rng, searchtest.Family).Text, Company: searchtest.Pick(rng, searchtest.Companies).Text}
+		}},
+	} {
+		t.Run(shape.name, func(t *testing.T) {
+			f := setup(t)
+			ctx := context.Background()
+			rng := rand.New(rand.NewPCG(7, 150))
+			prefix := f.keys.Scope("marketing", f.tenant).Key("leads", "search") + ":*"
+			all := func(string) bool { return true }
+			written := 0
+			for _, n := range []int{1000, 5000} {
+				for ; written < n; written++ {
+					in := shape.lead(rng)
+					in.Email, in.Channel = "s-"+uuid.NewString()+"@example.com", typev1.Channel_CHANNEL_WEB
+					if _, err := f.leads.Capture(ctx, f.tenant, in); err != nil {
+						t.Fatal(err)
+					}
+				}
+				search, keys := memoryOf(t, f.rdb, prefix, all)
+				perLead := float64(search) / float64(n)
+				t.Logf("%d leads: search indexes %.0f B a lead (%d keys)", n, perLead, keys)
+				if perLead > 150 {
+					t.Errorf("%d leads: search indexes %.0f bytes a lead, want at most 150", n, perLead)
+				}
+			}
+		})
 	}
 }

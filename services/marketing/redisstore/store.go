@@ -1,10 +1,10 @@
 // Package redisstore keeps marketing's leads on Redis: a lead is a pkg/commit record
 // under crm:{p<N>}:marketing:<tenant>:lead:<id>; a bucketed unique index (pkg/commit) maps
 // normalized e-mails to lead ids; bucketed indexes order lead ids (UUIDv7, so time-ordered, stored
-// as their 16 bytes) for all leads and per status, channel, campaign, tag and consent, and score
-// members for the by-score lists. Every write, with its index updates and outbox event, is one
-// atomic commit. A Redis with leads in the layout before bucketed indexes is migrated at start
-// (layout.go).
+// as their 16 bytes) for all leads and per status, channel, campaign, tag and consent, score
+// members for the by-score lists, and search members (pkg/search, with the id packed) for the name
+// and company searches. Every write, with its index updates and outbox event, is one atomic
+// commit. A Redis with leads in a layout before bucketed indexes is migrated at start (layout.go).
 package redisstore
 
 import (
@@ -71,7 +71,8 @@ func (k leadKeys) timeIndex(f marketing.LeadFilter) string {
 	return k.Key("leads")
 }
 
-// searchIndex is the search index (pkg/search) of lead names or companies.
+// searchIndex is the bucketed search index of lead names or companies: pkg/search members of the
+// lead's leadMember, "<text>\x00<16-byte id>", ordered as the members of text ids were.
 func (k leadKeys) searchIndex(field string) string { return k.Key("leads", "search", field) }
 
 // scoreIndex is the bucketed index of score members (see scoreMember) of all leads or of one status.
@@ -133,10 +134,37 @@ func storedMember(text string) string {
 	return scoreMember(int32(n), id)
 }
 
+// searchLeadID is the lead id of a search member: its last 16 bytes, as a packed id may hold the
+// separator byte that search.ID looks for.
+func searchLeadID(member string) string {
+	if len(member) < 16 {
+		return member // no lead's member: its key names no lead
+	}
+	return commit.UnpackUUID(member[len(member)-16:])
+}
+
+// textSearchMember is a search member as a cursor names it: "<text>\x00<id as text>", the form
+// members had before their ids were packed, so page tokens did not change.
+func textSearchMember(member string) string {
+	if len(member) < 17 {
+		return member
+	}
+	return member[:len(member)-16] + searchLeadID(member)
+}
+
+// storedSearchMember is the search member a cursor's text names (textSearchMember); "" stays "".
+func storedSearchMember(text string) string {
+	i := strings.LastIndexByte(text, 0)
+	if i < 0 {
+		return text // no lead's member: the page starts after it, wherever it sorts
+	}
+	return text[:i+1] + leadMember(text[i+1:])
+}
+
 // indexes are the index entries of a lead.
 func (k leadKeys) indexes(l *marketing.Lead) []commit.Entry {
 	id, score := leadMember(l.GetId()), scoreMember(l.GetScore(), l.GetId())
-	names, companies := search.Members(l.GetId(), marketing.NameTexts(l)...), search.Members(l.GetId(), l.GetCompany())
+	names, companies := search.Members(id, marketing.NameTexts(l)...), search.Members(id, l.GetCompany())
 	out := make([]commit.Entry, 0, 6+len(l.GetTags())+len(l.GetConsent())+len(names)+len(companies)) // grown on no write
 	out = append(out, []commit.Entry{
 		{Index: k.timeIndex(marketing.LeadFilter{}), Member: id, Bucketed: true},
@@ -161,13 +189,13 @@ func (k leadKeys) indexes(l *marketing.Lead) []commit.Entry {
 	if len(names) > 0 {
 		index := k.searchIndex("name")
 		for _, m := range names {
-			out = append(out, commit.Entry{Index: index, Member: m})
+			out = append(out, commit.Entry{Index: index, Member: m, Bucketed: true})
 		}
 	}
-	if len(companies) > 0 { // the search indexes keep their own members (pkg/search)
+	if len(companies) > 0 {
 		index := k.searchIndex("company")
 		for _, m := range companies {
-			out = append(out, commit.Entry{Index: index, Member: m})
+			out = append(out, commit.Entry{Index: index, Member: m, Bucketed: true})
 		}
 	}
 	return out
@@ -464,15 +492,21 @@ func (s *Store) leadByExternalID(ctx context.Context, k leadKeys, f marketing.Le
 const searchBudget = 5
 
 // searchLeads reads a page of the leads whose field has a word starting with the prefix, in the
-// order of the matched text, each once, and having the filter's other field.
+// order of the matched text, each once, and having the filter's other field. Its cursors are
+// search members with the id as text (textSearchMember).
 func (s *Store) searchLeads(ctx context.Context, k leadKeys, field string, p search.Prefix, f marketing.LeadFilter,
 	req page.Request, texts func(*marketing.Lead) []string) (page.Page[*marketing.Lead], error) {
 	lo, hi := p.Range()
-	r := commit.Range{Index: k.searchIndex(field), Min: lo, Max: hi, After: req.After, Limit: req.Limit}
-	return commit.ListWhere(ctx, s.rdb, r, func(m string) string { return k.lead(search.ID(m)) },
+	r := commit.Range{Index: k.searchIndex(field), Min: lo, Max: hi, After: storedSearchMember(req.After),
+		Limit: req.Limit, Bucketed: true}
+	out, err := commit.ListWhere(ctx, s.rdb, r, func(m string) string { return k.lead(searchLeadID(m)) },
 		func() *marketing.Lead { return &marketing.Lead{} },
 		func(member string, l *marketing.Lead) bool {
-			matched, ok := p.Match(l.GetId(), texts(l)...)
+			matched, ok := p.Match(leadMember(l.GetId()), texts(l)...)
 			return ok && matched == member && f.Found(l)
 		}, searchBudget*req.Limit)
+	if out.Next != "" {
+		out.Next = textSearchMember(out.Next)
+	}
+	return out, err
 }
