@@ -182,8 +182,8 @@ func checkOperation(t *testing.T, doc *openapi3.T, route string, m protoreflect.
 		t.Errorf("%s: no updateMask", route)
 	}
 	want := []string{"400", "401", "403", "429", "503", "default"}
-	if strings.Contains(route, "{}") {
-		want = append(want, "404")
+	if strings.Contains(route, "{}") || mutating || strings.HasSuffix(route, ":batchGet") {
+		want = append(want, "404") // a path's resource, a referred one (an order's customer), a batch's id
 	}
 	if mutating {
 		want = append(want, "409", "422")

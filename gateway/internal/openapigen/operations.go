@@ -36,7 +36,7 @@ var errorResponses = []struct {
 	{400, "BadRequest", "INVALID_ARGUMENT (with google.rpc.BadRequest field violations), FAILED_PRECONDITION or OUT_OF_RANGE"},
 	{401, "Unauthenticated", "UNAUTHENTICATED: no, unknown or revoked API key"},
 	{403, "PermissionDenied", "PERMISSION_DENIED: the API key lacks the scope the call needs"},
-	{404, "NotFound", "NOT_FOUND: no such resource in the caller's tenant"},
+	{404, "NotFound", "NOT_FOUND: no such resource in the caller's tenant: the one the path names, or one the request refers to (its customer, account, campaign...), or, for a batch get, one of the ids"},
 	{409, "Conflict", "ABORTED (a stale etag) or ALREADY_EXISTS (a unique key taken)"},
 	{412, "PreconditionFailed", "ABORTED with the ErrorInfo reason `ETAG_MISMATCH` (as a stale etag in the request): If-Match does not match the resource's current ETag"},
 	{413, "PayloadTooLarge", "INVALID_ARGUMENT: the body is larger than the gateway's limit"},
@@ -193,7 +193,7 @@ func addConventions(doc *openapi3.T) error {
 		}
 		for _, e := range errorResponses {
 			switch {
-			case e.status == 404 && !strings.Contains(path, "{"),
+			case e.status == 404 && !mayNotFind(path, mutating),
 				e.status == 409 && !mutating,
 				e.status == 422 && !mutating,
 				e.status == 412 && !ifMatch,
@@ -206,6 +206,13 @@ func addConventions(doc *openapi3.T) error {
 		op.Responses.Set("default", &openapi3.ResponseRef{Ref: "#/components/responses/Error"})
 		return nil
 	})
+}
+
+// mayNotFind reports whether an operation can answer 404: it names a resource in its path, or it
+// writes (a create refers to other resources, such as the customer of an order), or it is a batch
+// get (all or nothing: an id that does not exist is a 404). A list of a top-level collection cannot.
+func mayNotFind(path string, mutating bool) bool {
+	return strings.Contains(path, "{") || mutating || strings.HasSuffix(path, ":batchGet")
 }
 
 // ifMatchApplies: a write to a resource (the path, less a custom verb) whose GET returns an etag,
