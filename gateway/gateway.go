@@ -109,6 +109,7 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 	rest := runtime.NewServeMux(
 		runtime.WithErrorHandler(writeError),
 		runtime.WithForwardResponseOption(setETag),
+		runtime.WithForwardResponseOption(restItemErrors),
 		runtime.WithIncomingHeaderMatcher(forwardHeader),
 		// The gateway sets every response header it promises itself (X-Request-Id, ETag,
 		// Retry-After); gRPC metadata stays internal instead of leaking as Grpc-Metadata-*.
