@@ -14,6 +14,11 @@ var (
 	ErrNotSellable = apierr.New(apierr.FailedPrecondition, "PRODUCT_NOT_SELLABLE",
 		"a product is missing, archived or has no price in the currency")
 	ErrProductUnavailable = apierr.New(apierr.Unavailable, "PRODUCT_UNAVAILABLE", "the product service cannot price the lines right now; retry")
+	// ErrProductScope is the caller's key lacking product.read: the lines are priced with the
+	// caller's own credential, as every call between services is, so a retry cannot help.
+	ErrProductScope = apierr.New(apierr.PermissionDenied, "MISSING_SCOPE",
+		"the lines are priced by the product service with the caller's key: the API key needs the product.read scope").
+		With("scope", "product.read")
 )
 
 // NotSellableLine is the metadata of ErrNotSellable that holds the number of the line (from 0)

@@ -88,6 +88,8 @@ func (c *Client) quote(ctx context.Context, req *productv1.QuoteLineItemsRequest
 			}
 		}
 		return nil, &e
+	case codes.PermissionDenied:
+		return nil, sales.ErrProductScope.Wrap(err)
 	}
 	return nil, sales.ErrProductUnavailable.Wrap(err)
 }

@@ -239,3 +239,31 @@ func TestDeletingBothContactsAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// A key without product.read cannot have lines priced: the call is 403 MISSING_SCOPE naming the
+// scope, not a 503 asking for a retry that cannot help, and places nothing.
+func TestOrderWithoutProductScopeIsForbidden(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
+	_, narrow := sys.NewKey(t, tenant, "sales.read", "sales.write", "marketing.read")
+	product := sys.catalog.add(tenant, "NOSCOPE", "No scope", productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME)
+	lead := sys.leads.add(tenant, &marketingv1.Lead{Email: "no.scope@example.com"})
+	sys.OK(t, http.MethodPost, "/v1/leads/"+lead.GetId()+":convert", key, `{}`)
+	body := fmt.Sprintf(`{"customerId":%q,"lines":[{"productId":%q,"quantity":1}]}`, lead.GetCustomerId(), product)
+
+	r := sys.Do(t, http.MethodPost, "/v1/orders", narrow, []byte(body))
+	if r.Status != http.StatusForbidden || r.ErrorStatus(t) != "PERMISSION_DENIED" ||
+		!strings.Contains(string(r.Body), "MISSING_SCOPE") || !strings.Contains(string(r.Body), "product.read") ||
+		r.Header.Get("Retry-After") != "" {
+		t.Fatalf("REST order without product.read: %d %s, want 403 MISSING_SCOPE naming product.read, no Retry-After", r.Status, r.Body)
+	}
+	c, ctx := sys.sales(narrow)
+	_, err := c.CreateOrder(ctx, &salesv1.CreateOrderRequest{Order: &salesv1.Order{CustomerId: lead.GetCustomerId(),
+		Lines: []*salesv1.OrderLine{{ProductId: product, Quantity: 1}}}})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("gRPC order without product.read: %v, want PermissionDenied", err)
+	}
+	if n := len(sys.events(t, tenant, "sales.order.placed")); n != 0 {
+		t.Fatalf("%d orders placed by the refused calls, want none", n)
+	}
+}
