@@ -251,6 +251,10 @@ func (x *explainer) value(fd protoreflect.FieldDescriptor, path string, t json.T
 		d = scalar(fd, t, true)
 	case json.Number:
 		d = scalar(fd, t.String(), false)
+	case bool:
+		if fd.Kind() != protoreflect.BoolKind {
+			d = "must be " + scalarKind(fd) + ", not true or false"
+		}
 	default:
 		d = "must be " + scalarKind(fd) + ", not " + jsonKind(t)
 	}
