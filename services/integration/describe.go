@@ -72,8 +72,15 @@ func summaryOf(ev *eventv1.Event, payload protoreflect.Message, resourceID strin
 	}
 	if payload != nil {
 		facts = append(facts, factsOf(payload)...)
-		if f := payload.Descriptor().Fields().ByName(protoreflect.Name(parts[1])); f != nil && f.Kind() == protoreflect.MessageKind && payload.Has(f) {
-			facts = append(facts, factsOf(payload.Get(f).Message())...)
+		// The embedded resource (an opportunity) or the change's record (a lifecycle's move, a
+		// loyalty ledger entry) holds the facts of many events: one level down, in field order.
+		fields := payload.Descriptor().Fields()
+		for i := range fields.Len() {
+			f := fields.Get(i)
+			if f.Kind() == protoreflect.MessageKind && !f.IsList() && !f.IsMap() && payload.Has(f) &&
+				!strings.HasPrefix(string(f.Message().FullName()), "google.") {
+				facts = append(facts, factsOf(payload.Get(f).Message())...)
+			}
 		}
 	}
 	if len(facts) > 0 {

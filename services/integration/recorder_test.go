@@ -172,3 +172,38 @@ func TestAnExportsAuditEntryNamesItsFilter(t *testing.T) {
 		t.Errorf("summary of an export of every record %q, want %q", got, want)
 	}
 }
+
+// TestSummariesQuoteTheChangesRecord: a stage change's summary says from which stage to which, a
+// loyalty booking how many points, from the record the payload embeds; its free text (the move's
+// cause, the entry's reason) stays out.
+func TestSummariesQuoteTheChangesRecord(t *testing.T) {
+	r := recorderOn(t, redistest.Client(t), time.Now)
+	tenant, ctx := redistest.Tenant(t), events.WithCause(context.Background(), events.ByKey("key-1", "req-1", "/test"))
+	pub := events.Publisher{Producer: "marketing", Propagator: propagation.TraceContext{}}
+	moved, _, err := pub.Envelope(ctx, marketingv1.EventLifecycleStageChanged.Of(&marketingv1.LifecycleStageChanged{
+		CustomerId: "c-1", Move: &marketingv1.StageMove{From: marketingv1.LifecycleStage_LIFECYCLE_STAGE_SUSPECT,
+			To: marketingv1.LifecycleStage_LIFECYCLE_STAGE_PROSPECT, Cause: "Ada's first e-mail"}}), tenant, "c-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	credited, _, err := pub.Envelope(ctx, marketingv1.EventLoyaltyPointsCredited.Of(&marketingv1.LoyaltyPointsBooked{
+		CustomerId: "c-1", Entry: &marketingv1.LedgerEntry{Id: "e-1", Points: 200, Reason: "Ada's welcome"}}), tenant, "c-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range []*eventv1.Event{moved, credited} {
+		if err := r.recorder.Record(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := r.history.Audit(context.Background(), tenant, integration.AuditQuery{}, page.Request{Limit: 10})
+	if err != nil || len(entries.Items) != 2 {
+		t.Fatalf("audit log: %v %v", entries.Items, err)
+	}
+	want := []string{"Loyalty points credited (points 200)", "Lifecycle stage changed (from LIFECYCLE_STAGE_SUSPECT, to LIFECYCLE_STAGE_PROSPECT)"}
+	for i, e := range entries.Items { // newest first
+		if e.GetSummary() != want[i] {
+			t.Errorf("summary %q, want %q", e.GetSummary(), want[i])
+		}
+	}
+}
