@@ -5,7 +5,9 @@
 package filter
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,7 +74,7 @@ func (l List) Parse(text string) ([]Term, error) {
 	p.Init(text)
 	parsed, err := p.Parse()
 	if err != nil {
-		return nil, invalid("cannot parse %q: %v", text, err)
+		return nil, syntaxError(text, err)
 	}
 	var terms []Term
 	if err := collect(parsed.GetExpr(), &terms); err != nil {
@@ -133,6 +135,82 @@ func collect(e *expr.Expr, out *[]Term) error {
 	}
 	*out = append(*out, Term{Field: field, Op: Operator(call.GetFunction()), Value: value})
 	return nil
+}
+
+// syntaxError turns the parser's error, a trace of every grammar rule it was in, into one line
+// for the client: what was expected or found, and where. The trace's innermost frame is the
+// fault; an enclosing "arg" frame means the fault is where a comparison's value should be.
+func syntaxError(text string, err error) error {
+	type frame interface {
+		Position() filtering.Position
+		Message() string
+	}
+	var fault frame
+	argAt := -1
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if f, ok := e.(frame); ok {
+			fault = f
+			if f.Message() == "arg" {
+				argAt = int(f.Position().Offset)
+			}
+		}
+	}
+	if fault == nil {
+		return invalid("cannot be parsed: a filter is comparisons such as field = \"value\", joined by AND")
+	}
+	at := min(max(int(fault.Position().Offset), 0), len(text))
+	// What the parser stopped at, from its first non-space character: a word or a run of symbols.
+	rest := strings.TrimLeftFunc(text[at:], unicode.IsSpace)
+	at = len(text) - len(rest)
+	found := strings.FieldsFunc(rest, unicode.IsSpace)
+	after := "" // " after '='"
+	if op := lastComparator(text[:min(max(argAt, 0), len(text))]); argAt >= 0 && op != "" {
+		after = " after '" + op + "'"
+	}
+	msg := fault.Message()
+	switch {
+	case msg == "expected int or fraction":
+		return invalid("expected a number at %s", column(text, at))
+	case strings.HasPrefix(msg, "expected "): // a token: "expected )"
+		return invalid("expected '%s' at %s", strings.TrimPrefix(msg, "expected "), column(text, at))
+	case errors.Is(err, io.EOF) || len(found) == 0:
+		if argAt >= 0 {
+			return invalid("expected a value%s at %s, where the filter ends", after, column(text, len(text)))
+		}
+		return invalid("the filter ends early at %s", column(text, len(text)))
+	case msg == "unterminated string":
+		return invalid("the string at %s has no closing quote", column(text, at))
+	case msg == "invalid UTF-8":
+		return invalid("not valid UTF-8 at %s", column(text, at))
+	case argAt >= 0:
+		return invalid("expected a value%s at %s, not %q", after, column(text, at), found[0])
+	case (found[0] == "AND" || found[0] == "OR") && len(found) == 1:
+		return invalid("expected a comparison after %s at %s, where the filter ends", found[0], column(text, len(text)))
+	}
+	return invalid("unexpected %q at %s", found[0], column(text, at))
+}
+
+// lastComparator is the comparator the text before a value ends with.
+func lastComparator(before string) string {
+	before = strings.TrimRightFunc(before, unicode.IsSpace)
+	for _, op := range []Operator{GreaterOrEqual, LessOrEqual, NotEqual, Equal, Less, Greater, Has} {
+		if strings.HasSuffix(before, string(op)) {
+			return string(op)
+		}
+	}
+	return ""
+}
+
+// column names the character at byte offset of text as "column 10" (with the line when the filter
+// has several).
+func column(text string, offset int) string {
+	before := text[:offset]
+	line := strings.Count(before, "\n") + 1
+	col := utf8.RuneCountInString(before[strings.LastIndexByte(before, '\n')+1:]) + 1
+	if line > 1 {
+		return fmt.Sprintf("line %d, column %d", line, col)
+	}
+	return fmt.Sprintf("column %d", col)
 }
 
 // literal is the text of a value: a string, a number or a bare word (an enum name, true).

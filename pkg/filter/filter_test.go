@@ -82,8 +82,8 @@ func TestParseRefuses(t *testing.T) {
 		{filter: `5 = score`, names: "field name"},
 		{filter: `status = (a AND b)`, names: "status"},
 		{filter: `display_name = "a\x00b"`, names: "display_name"},
-		{filter: `status = "unterminated`, names: "parse"},
-		{filter: "status = \xff", names: "parse"},
+		{filter: `status = "unterminated`, names: "no closing quote"},
+		{filter: "status = \xff", names: "UTF-8"},
 		{filter: `score > 1 AND score < 5 AND status = A AND status = B AND tags:x`, names: "at most"},
 	} {
 		got, err := leads.Parse(c.filter)
@@ -94,6 +94,35 @@ func TestParseRefuses(t *testing.T) {
 		}
 		if !strings.Contains(e.Fields[0].Description, c.names) {
 			t.Errorf("%q: got %q, want it to name %s", c.filter, e.Fields[0].Description, c.names)
+		}
+	}
+}
+
+// TestSyntaxErrorsAreOneLine: a filter the grammar refuses is described in one line, saying what
+// was expected or found and at which column, never with the parser's trace of its rules.
+func TestSyntaxErrorsAreOneLine(t *testing.T) {
+	for text, want := range map[string]string{
+		"status = ":                "expected a value after '=' at column 10, where the filter ends",
+		"score >= ":                "expected a value after '>=' at column 10, where the filter ends",
+		"tags:":                    "expected a value after ':' at column 6, where the filter ends",
+		"status =  AND x":          `expected a value after '=' at column 11, not "AND"`,
+		"status ==== 1":            `expected a value after '=' at column 9, not "==="`,
+		"status = 1 AND":           "expected a comparison after AND at column 15, where the filter ends",
+		"(status = 1":              "expected ')' at column 12",
+		"status = 1)":              `unexpected ")" at column 11`,
+		"= 1":                      `unexpected "=" at column 1`,
+		`status = "new`:            "the string at column 10 has no closing quote",
+		"status = \xff":            "not valid UTF-8 at column 10",
+		"status = 1 AND\n score >": "expected a value after '>' at line 2, column 9, where the filter ends",
+	} {
+		_, err := leads.Parse(text)
+		e, ok := apierr.As(err)
+		if !ok || e.Kind != apierr.InvalidArgument || len(e.Fields) != 1 || e.Fields[0].Field != "filter" {
+			t.Errorf("%q: got %v, want INVALID_ARGUMENT on filter", text, err)
+			continue
+		}
+		if e.Fields[0].Description != want || e.Message != "invalid filter: "+want {
+			t.Errorf("%q: got %q (message %q), want %q", text, e.Fields[0].Description, e.Message, want)
 		}
 	}
 }
@@ -157,7 +186,7 @@ func TestSnakeCase(t *testing.T) {
 // and what it refuses is INVALID_ARGUMENT on filter.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{`status = LEAD_STATUS_NEW`, `tags:"a AND b"`, `score >= 1 AND score < 2`, `(a = 1) OR b`,
-		`display_name = "x*"`, `"`, `a.b.c = f(1, 2)`, `score > -0x10`, `NOT a`, `a = 1.5e3`} {
+		`display_name = "x*"`, `"`, `a.b.c = f(1, 2)`, `score > -0x10`, `NOT a`, `a = 1.5e3`, "status = ", "(a = 1\n", "a = 1 AND"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
@@ -165,6 +194,9 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			if e, ok := apierr.As(err); !ok || e.Kind != apierr.InvalidArgument || e.Fields[0].Field != "filter" {
 				t.Fatalf("%q: got %v, want INVALID_ARGUMENT on filter", text, err)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("%q: the description is not one line: %q", text, err)
 			}
 			return
 		}
