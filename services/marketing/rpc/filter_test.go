@@ -63,4 +63,12 @@ func TestLeadFilterForms(t *testing.T) {
 			t.Errorf("%s: got %d %s, want 400 with a violation on filter naming %q", c.path, r.Status, r.Body, c.names)
 		}
 	}
+	// A filter the grammar refuses is said in one line, never with the parser's trace of its rules.
+	r := sys.Do(t, http.MethodGet, "/v1/leads?filter=status%20%3D%20", key, nil)
+	want := "expected a value after '=' at column 10, where the filter ends"
+	e, _ := r.JSON(t)["error"].(map[string]any)
+	if v := r.Violations(t); r.Status != http.StatusBadRequest || e["message"] != "invalid filter: "+want ||
+		len(v) != 1 || v[0] != [2]string{"filter", want} {
+		t.Errorf("a filter that ends after '=': %d %s, want 400 saying %q", r.Status, r.Body, want)
+	}
 }
