@@ -67,6 +67,11 @@ type conventions struct {
 func (c *conventions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.request.header.x-request-id", r.Header.Get(requestIDHeader)))
 	route := c.routes.match(r.URL.EscapedPath())
+	if resource, verb := c.routes.unknownVerb(route, r.URL.EscapedPath()); resource != nil {
+		refuse(w, r, http.StatusNotFound, codes.NotFound, reasonMethodNotFound, "method",
+			fmt.Sprintf("%s has no method :%s%s", resource.template, verb, c.routes.verbsOf(resource.template)))
+		return
+	}
 	if route == nil {
 		c.next.ServeHTTP(w, r) // grpc-gateway answers 404
 		return
@@ -78,7 +83,7 @@ func (c *conventions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		clientError(w, r, http.StatusMethodNotAllowed, codes.Unimplemented, "method",
+		refuse(w, r, http.StatusMethodNotAllowed, codes.Unimplemented, reasonMethodNotAllowed, "method",
 			fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, route.template, route.allow()))
 		return
 	}
@@ -95,7 +100,11 @@ func (c *conventions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	patchMask(r, body)
-	if match := r.Header.Get("If-Match"); match != "" && op.ifMatch {
+	if match := ifMatchHeader(r); match != "" {
+		if !op.ifMatch {
+			refuseIfMatch(w, r, route.template)
+			return
+		}
 		var done bool
 		if body, done = c.ifMatch(w, r, op, match, body); done {
 			return
@@ -292,11 +301,21 @@ func nulField(v any, path string) string {
 // checks it in the change's own atomic write: a change that races another cannot slip between a
 // check and the write. A stale etag is ABORTED ETAG_MISMATCH, which writeError makes 412. `*` asks
 // only that the resource exist, which the change finds out itself. A list of etags is narrowed by a
-// read to the one that is current, still checked by the write, or 412 when none is.
+// read to the one that is current, still checked by the write, or 412 when none is. A request that
+// carries its etag itself (?etag=, the body's) must name the same one in If-Match, else it is 400:
+// neither silently wins. Routes whose request has no etag refuse If-Match (refuseIfMatch).
 func (c *conventions) ifMatch(w http.ResponseWriter, r *http.Request, op *routeOp, match string, body []byte) ([]byte, bool) {
 	tags := parseIfMatch(match)
 	if len(tags) == 0 || slices.Contains(tags, "*") {
 		return body, false
+	}
+	if given, where := requestEtag(r, op, body); given != "" {
+		if !slices.Contains(tags, given) {
+			clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "If-Match",
+				fmt.Sprintf("%s differs from the etag %q in %s: send the etag in one place, or the same in both", match, given, where))
+			return nil, true
+		}
+		return body, false // the request's own etag is one If-Match names: the service checks it
 	}
 	tag := tags[0]
 	if len(tags) == 1 && len(tag) > maxEtagLen {
@@ -328,6 +347,39 @@ func (c *conventions) ifMatch(w http.ResponseWriter, r *http.Request, op *routeO
 		body, _ = json.Marshal(fields)
 	}
 	return body, false
+}
+
+// ifMatchHeader is the request's If-Match, its fields joined as one list ("" when none).
+func ifMatchHeader(r *http.Request) string {
+	return strings.Join(r.Header.Values("If-Match"), ",")
+}
+
+// refuseIfMatch answers If-Match on a route that does not take it (the request has no etag for
+// the service to check it against) with 400, rather than doing the change unconditionally.
+func refuseIfMatch(w http.ResponseWriter, r *http.Request, template string) {
+	clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "If-Match", fmt.Sprintf(
+		"%s %s does not take a conditional request: If-Match applies only to the changes whose OpenAPI operation declares it; send the request without it",
+		r.Method, template))
+}
+
+// requestEtag is the etag the request carries itself (?etag= or the body's etag field) and
+// where, "" when none. A body etag that is not a string is left to the body's decoding to refuse.
+func requestEtag(r *http.Request, op *routeOp, body []byte) (etag, where string) {
+	switch {
+	case op.etagQuery:
+		for _, v := range r.URL.Query()["etag"] {
+			if v != "" {
+				return v, "the query (?etag=)"
+			}
+		}
+	case op.etagBody:
+		var fields struct{ Etag json.RawMessage }
+		var tag string
+		if json.Unmarshal(body, &fields) == nil && len(fields.Etag) > 0 && json.Unmarshal(fields.Etag, &tag) == nil {
+			return tag, "the body"
+		}
+	}
+	return "", ""
 }
 
 // maxEtagLen is the longest etag a request's etag field takes (the protos' max_len); ETags are
@@ -381,10 +433,23 @@ func copyResponse(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
 	_, _ = w.Write(rec.Body.Bytes())
 }
 
-// clientError writes an AIP-193 error the gateway found itself, with a BadRequest naming field.
+// The ErrorInfo reasons of the requests the gateway refuses itself, besides INVALID_ARGUMENT.
+const (
+	reasonMethodNotAllowed = "METHOD_NOT_ALLOWED" // 405: the path has no such HTTP method
+	reasonMethodNotFound   = "METHOD_NOT_FOUND"   // 404: the resource has no such custom method (:verb)
+)
+
+// clientError writes an AIP-193 INVALID_ARGUMENT error the gateway found itself, with a
+// BadRequest naming field.
 func clientError(w http.ResponseWriter, r *http.Request, status int, c codes.Code, field, msg string) {
+	refuse(w, r, status, c, "INVALID_ARGUMENT", field, msg)
+}
+
+// refuse writes an AIP-193 error the gateway found itself, with the ErrorInfo reason that matches
+// its status and a BadRequest naming the part of the request at fault.
+func refuse(w http.ResponseWriter, r *http.Request, status int, c codes.Code, reason, field, msg string) {
 	writeJSONError(w, r, status, c, field+": "+msg, []*anypb.Any{
-		mustAny(&errdetails.ErrorInfo{Reason: "INVALID_ARGUMENT", Domain: "gateway.crm"}),
+		mustAny(&errdetails.ErrorInfo{Reason: reason, Domain: "gateway.crm"}),
 		mustAny(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: msg}}}),
 	})
 }

@@ -94,7 +94,11 @@ func (im *imports) serveImport(route importRoute, w http.ResponseWriter, r *http
 	trace.SpanFromContext(r.Context()).SetName("POST " + r.URL.Path)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		clientError(w, r, http.StatusMethodNotAllowed, codes.Unimplemented, "method", r.Method+" is not allowed; allowed: POST")
+		refuse(w, r, http.StatusMethodNotAllowed, codes.Unimplemented, reasonMethodNotAllowed, "method", r.Method+" is not allowed; allowed: POST")
+		return
+	}
+	if ifMatchHeader(r) != "" {
+		refuseIfMatch(w, r, r.URL.Path)
 		return
 	}
 	first := &typev1.ImportChunk{}
@@ -211,12 +215,16 @@ func (im *imports) serveOperations(w http.ResponseWriter, r *http.Request) {
 		want = http.MethodPost
 	}
 	if verb != "" && verb != "cancel" {
-		clientError(w, r, http.StatusNotFound, codes.NotFound, "name", "no such method: "+verb)
+		refuse(w, r, http.StatusNotFound, codes.NotFound, reasonMethodNotFound, "method", "/v1/operations/{name} has no method :"+verb+"; its methods: :cancel")
 		return
 	}
 	if r.Method != want {
 		w.Header().Set("Allow", want)
-		clientError(w, r, http.StatusMethodNotAllowed, codes.Unimplemented, "method", r.Method+" is not allowed; allowed: "+want)
+		refuse(w, r, http.StatusMethodNotAllowed, codes.Unimplemented, reasonMethodNotAllowed, "method", r.Method+" is not allowed; allowed: "+want)
+		return
+	}
+	if ifMatchHeader(r) != "" {
+		refuseIfMatch(w, r, template)
 		return
 	}
 	ctx, err := runtime.AnnotateContext(r.Context(), im.rest, r, "/google.longrunning.Operations/"+r.Method, runtime.WithHTTPPathPattern(template))
@@ -231,7 +239,7 @@ func (im *imports) serveOperations(w http.ResponseWriter, r *http.Request) {
 	service, _, _ := strings.Cut(name, ".")
 	client, ok := im.ops[service]
 	if !ok {
-		clientError(w, r, http.StatusNotFound, codes.NotFound, "name", "no such operation")
+		refuse(w, r, http.StatusNotFound, codes.NotFound, "OPERATION_NOT_FOUND", "name", "no such operation") // as the services answer one they do not have
 		return
 	}
 	var op *longrunningpb.Operation

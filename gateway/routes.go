@@ -156,6 +156,45 @@ func (p *routePath) matches(segs []string) bool {
 	return true
 }
 
+// unknownVerb finds a request for a custom method its resource does not have
+// (/v1/leads/{id}:frobnicate): the resource's path and the method, nil when the path asks for no
+// method, one that exists (matched), or names no resource. No id holds a colon, so a colon in the
+// last segment names a method: the request is not read as one for a lead "x:frobnicate".
+func (t *routeTable) unknownVerb(matched *routePath, path string) (*routePath, string) {
+	base := resourcePath(path)
+	if base == path || base == path[:len(path)-1] || (matched != nil && matched.verb() != "") {
+		return nil, ""
+	}
+	return t.match(base), path[len(base)+1:]
+}
+
+// verbsOf lists the custom methods of a resource path, for an unknown one's message. Its
+// variables may be named otherwise in them (/v1/leads/{leadId}:convert, /v1/leads/{id}:qualify).
+func (t *routeTable) verbsOf(template string) string {
+	var verbs []string
+	for _, p := range t.paths {
+		if v := p.verb(); v != "" && blankVars(strings.TrimSuffix(p.template, ":"+v)) == blankVars(template) {
+			verbs = append(verbs, ":"+v)
+		}
+	}
+	if len(verbs) == 0 {
+		return "; it has no custom methods"
+	}
+	slices.Sort(verbs)
+	return "; its methods: " + strings.Join(slices.Compact(verbs), ", ")
+}
+
+// blankVars blanks a template's variable names: /v1/leads/{id} → /v1/leads/{}.
+func blankVars(template string) string {
+	segs := strings.Split(template, "/")
+	for i, s := range segs {
+		if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
+			segs[i] = "{}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
 // allow is the Allow header of a path: its methods, and OPTIONS.
 func (p *routePath) allow() string {
 	methods := []string{http.MethodOptions}
