@@ -306,7 +306,11 @@ func nulField(v any, path string) string {
 // neither silently wins. Routes whose request has no etag refuse If-Match (refuseIfMatch).
 func (c *conventions) ifMatch(w http.ResponseWriter, r *http.Request, op *routeOp, match string, body []byte) ([]byte, bool) {
 	tags := parseIfMatch(match)
-	if len(tags) == 0 || slices.Contains(tags, "*") {
+	if len(tags) == 0 { // `""`: no etag to check, which is not a change made unconditionally
+		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "If-Match", `must be an ETag ("3"), a list of them, or *`)
+		return nil, true
+	}
+	if slices.Contains(tags, "*") {
 		return body, false
 	}
 	if given, where := requestEtag(r, op, body); given != "" {

@@ -367,6 +367,7 @@ func TestIfMatchAndTheRequestsEtagMustAgree(t *testing.T) {
 		{http.MethodDelete, lead + "?etag=7", "", `"1", "2"`, "the query (?etag=)"},
 		{http.MethodPatch, lead + "?updateMask=company", `{"company":"Acme","etag":"7"}`, `"6"`, "the body"},
 		{http.MethodPost, lead + ":qualify", `{"etag":"7"}`, `W/"1"`, "the body"},
+		{http.MethodDelete, lead, "", `""`, "an ETag"}, // no etag at all is not a change made unconditionally
 	} {
 		r := sys.DoWith(t, tt.method, tt.path, key, []byte(tt.body), http.Header{"If-Match": {tt.ifMatch}})
 		if v := r.Violations(t); r.Status != http.StatusBadRequest || len(v) != 1 || v[0][0] != "If-Match" || !strings.Contains(v[0][1], tt.where) {
