@@ -63,6 +63,12 @@ func (w *Write) bucketUnique(index, value, owner, recordPrefix string) *Write {
 	return w.keyOp("bclaim", index, 2).str(h).str(o)
 }
 
+// BucketExpectFree checks that no owner holds value in a bucketed unique index (a conflict is
+// *UniqueConflictError naming the owner), claiming nothing.
+func (w *Write) BucketExpectFree(index, value string) *Write {
+	return w.keyOp("buniq", index, 4).str(uniqueKey(value)).str("").str("").str(value)
+}
+
 // BucketRelease removes value, whoever owns it, from a bucketed unique index.
 func (w *Write) BucketRelease(index, value string) *Write {
 	return w.keyOp("bunclaim", index, 1).str(uniqueKey(value))

@@ -244,6 +244,22 @@ func TestBucketUnique(t *testing.T) {
 		t.Fatalf("a refused claim changed state (-before +after):\n%s", diff)
 	}
 
+	// Expecting a value free: refused, naming the owner, when taken; claims nothing when free.
+	err = commit.New().Put(f.lead(other), mustMarshal(t, wrapperspb.String("other")), "1").
+		BucketExpectFree(index, "a@example.com").Run(ctx, f.rdb)
+	if conflict, ok := errors.AsType[*commit.UniqueConflictError](err); !ok || conflict.Owner != owner || conflict.Index != index {
+		t.Fatalf("expecting a taken value free: got %v, want a conflict naming %s", err, owner)
+	}
+	if diff := cmp.Diff(before, state(t, f.rdb, append(bucketKeys(t, f, index), f.lead(other))...)); diff != "" {
+		t.Fatalf("a refused expectation changed state (-before +after):\n%s", diff)
+	}
+	if err := commit.New().BucketExpectFree(index, "nobody@example.com").Run(ctx, f.rdb); err != nil {
+		t.Fatalf("expecting a free value free: %v", err)
+	}
+	if diff := cmp.Diff(before, state(t, f.rdb, append(bucketKeys(t, f, index), f.lead(other))...)); diff != "" {
+		t.Fatalf("an expectation changed state (-before +after):\n%s", diff)
+	}
+
 	owners, err := commit.BucketOwners(ctx, f.rdb, index, "a@example.com", "nobody@example.com", values[7])
 	if err != nil || !slices.Equal(owners, []string{owner, "", "id-7"}) {
 		t.Fatalf("owners: %q, %v", owners, err)
