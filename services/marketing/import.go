@@ -221,7 +221,7 @@ func (l *Leads) importRound(ctx context.Context, tenant string, rows []ImportedL
 		switch {
 		case werr == nil:
 			out[i] = importer.Outcome{Result: results[j]}
-		case errors.Is(werr, ErrStale), errors.As(werr, &taken), errors.As(werr, &person):
+		case errors.Is(werr, ErrStale), errors.Is(werr, ErrPersonStale), errors.As(werr, &taken), errors.As(werr, &person):
 			retry = append(retry, i) // a concurrent write came first: plan the row again
 		default:
 			e, ok := apierr.As(werr)
@@ -248,7 +248,7 @@ func (l *Leads) importedLead(ctx context.Context, tenant string, in ImportedLead
 	lead := newLead(in.Lead, in.Lead.GetEmail(), now)
 	w := LeadWrite{Lead: lead}
 	if customer != "" {
-		lead.CustomerId = customer
+		lead.CustomerId, w.KnownCustomer = customer, true
 	} else {
 		w.Customer = NewCustomer(lead.GetCustomerId(), IdentityKey{Email: lead.GetEmail(), ExternalID: in.ExternalID},
 			marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_IMPORT, now)

@@ -28,7 +28,8 @@ var (
 // ErrStale means the lead changed between read and write.
 var ErrStale = errors.New("marketing: lead changed since it was read")
 
-// ErrPersonStale means the customer of a LeadWrite.Person changed between read and write.
+// ErrPersonStale means the customer of a LeadWrite.Person changed between read and write, or the
+// known customer of a create (LeadWrite.KnownCustomer) was erased or merged.
 var ErrPersonStale = errors.New("marketing: the lead's customer changed since it was read")
 
 // EmailTakenError means another lead already has the e-mail.
@@ -50,11 +51,14 @@ type Store interface {
 	// UpdateLead replaces w.Prev with w.Lead; ErrStale if w.Prev is not current,
 	// ErrUnknownCampaign if w.Campaign does not exist, w.Person's errors (see LeadWrite).
 	UpdateLead(ctx context.Context, tenant string, w LeadWrite) error
-	// EraseLead removes lead (as read: its etag is checked) and its index entries, and the
-	// person's identity (as read, when not nil) from the registry with every record marketing
-	// keeps of them (lifecycle, ladder facts, loyalty, referral codes, value), and appends events;
-	// ErrStale if the lead or the identity changed.
-	EraseLead(ctx context.Context, tenant string, lead *Lead, person *Customer, events [][]byte) error
+	// ErasePerson commits e: every lead of the person (each as read: its etag is checked) with its
+	// index entries, their identity and their merged customers' with every record marketing keeps
+	// of them (lifecycle, ladder facts, loyalty, referral codes, value), and e.Events; ErrStale if a
+	// lead or an identity changed, or a lead of e.FreeEmails appeared.
+	ErasePerson(ctx context.Context, tenant string, e Erasure) error
+	// MergedInto returns the customers merged into survivor, directly or through another merged
+	// customer.
+	MergedInto(ctx context.Context, tenant, survivor string) ([]string, error)
 	// GetCustomer returns a customer's identity or ErrCustomerNotFound.
 	GetCustomer(ctx context.Context, tenant, id string) (*Customer, error)
 	// GetLead returns a lead or ErrLeadNotFound.
@@ -101,9 +105,28 @@ type LeadWrite struct {
 	// ErrRulesChanged, writing nothing, if the tenant's rules are no longer those (Capture keeps the
 	// rules between calls and checks them this way instead of reading them on every call).
 	ScoredWith *ScoringRules
+	// KnownCustomer, on a create without Customer, makes the write check that Lead.CustomerId is
+	// still in the registry and not merged: ErrPersonStale if an erasure or a merge committed since
+	// the registry was read, so no lead is created for an erased or merged customer.
+	KnownCustomer bool
 	// Applied, when set, is the causing event's effect: a write whose effect was applied before
 	// changes nothing and fails with ErrAlreadyApplied (the redelivery guard, events.Guard).
 	Applied events.Effect
+}
+
+// Erasure is the erasure of a person (the right to be forgotten), committed atomically.
+type Erasure struct {
+	// Leads are the person's leads as read.
+	Leads []*Lead
+	// Person is their identity as read; nil when the registry has none.
+	Person *Customer
+	// Merged are the customers merged into Person that the erasure found, as read (the merge's
+	// reaction may not have moved their records yet): they go too.
+	Merged []*Customer
+	// FreeEmails are the person's e-mails no lead had when read: the erasure fails with ErrStale
+	// if one has a lead since (a capture of the person committed meanwhile), and is read again.
+	FreeEmails []string
+	Events     [][]byte
 }
 
 // LeadQuery is one page of a lead list.

@@ -134,14 +134,16 @@ func (l *Leads) claimEmail(ctx context.Context, tenant string, lead *Lead, now t
 	return &CustomerWrite{Customer: next, Prev: cur, Events: [][]byte{ev}}, nil
 }
 
-// Erase removes a lead's personal data for good (the right to be forgotten). Counters that counted
-// the lead keep counting it; the erased event carries only ids.
+// Erase removes a lead's personal data for good (the right to be forgotten): the person goes with
+// the lead, so every lead of theirs goes too, their identity leaves the registry, and the other
+// services drop what they hold about the customer on "marketing.customer.erased". Counters that
+// counted the leads keep counting them; the erased events carry only ids.
 func (l *Leads) Erase(ctx context.Context, tenant, id, ifMatch string) error {
 	_, err := etag.Retry(ErrStale, ErrContention, func() (struct{}, error) { return struct{}{}, l.erase(ctx, tenant, id, ifMatch) })
 	return err
 }
 
-// erase is one try of Erase: ErrStale when the lead or its customer changed after they were read.
+// erase is one try of Erase: ErrStale when a lead or a customer changed after they were read.
 func (l *Leads) erase(ctx context.Context, tenant, id, ifMatch string) error {
 	existing, err := l.store.GetLead(ctx, tenant, id)
 	if err != nil {
@@ -150,31 +152,131 @@ func (l *Leads) erase(ctx context.Context, tenant, id, ifMatch string) error {
 	if err := etag.Check(ifMatch, existing.GetEtag(), ErrLeadEtag); err != nil {
 		return err
 	}
-	// The person goes with the lead: their identity leaves the registry, and the other services
-	// drop what they hold about the customer on "marketing.customer.erased".
-	person, err := l.store.GetCustomer(ctx, tenant, existing.GetCustomerId())
-	if err != nil && !errors.Is(err, ErrCustomerNotFound) {
-		return err
-	}
-	_, event, err := l.publisher.Envelope(ctx, marketingv1.EventLeadErased.Of(
-		&marketingv1.LeadErased{LeadId: existing.GetId(), CustomerId: existing.GetCustomerId()}), tenant, existing.GetCustomerId(), l.now())
+	e, err := l.erasure(ctx, tenant, existing)
 	if err != nil {
 		return err
 	}
-	events := [][]byte{event}
-	if person != nil {
-		_, erased, err := l.publisher.Envelope(ctx, marketingv1.EventCustomerErased.Of(
-			&marketingv1.CustomerErased{CustomerId: person.GetId()}), tenant, person.GetId(), l.now())
-		if err != nil {
-			return err
-		}
-		events = append(events, erased)
-	}
-	if err := l.store.EraseLead(ctx, tenant, existing, person, events); err != nil {
+	if err := l.store.ErasePerson(ctx, tenant, *e); err != nil {
 		return err
 	}
-	l.recent.forget(tenant, existing.GetEmail())
+	for _, lead := range e.Leads {
+		l.recent.forget(tenant, lead.GetEmail())
+	}
 	return nil
+}
+
+// erasure plans the erasure of the person lead belongs to: the customer it names, or the survivor
+// that customer was merged into, with all their leads. The registry keeps every e-mail of the
+// person (an edited lead's old and new ones, a merged customer's), and each e-mail has at most one
+// lead, so their e-mails find their leads; one found there is theirs when it names them or a
+// customer merged into them (whose lead the merge's reaction has not moved yet).
+func (l *Leads) erasure(ctx context.Context, tenant string, lead *Lead) (*Erasure, error) {
+	person, merged, err := l.personOf(ctx, tenant, lead.GetCustomerId())
+	if err != nil {
+		return nil, err
+	}
+	e := &Erasure{Leads: []*Lead{lead}, Person: person, Merged: merged}
+	if person != nil {
+		// The customers merged into the person go too, whether or not a lead names them.
+		mergedIDs, err := l.store.MergedInto(ctx, tenant, person.GetId())
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range mergedIDs {
+			if slices.ContainsFunc(e.Merged, func(m *Customer) bool { return m.GetId() == id }) {
+				continue
+			}
+			c, err := l.store.GetCustomer(ctx, tenant, id)
+			if errors.Is(err, ErrCustomerNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			e.Merged = append(e.Merged, c)
+		}
+		emails := person.GetEmails()
+		ids, err := l.store.LeadIDsByEmail(ctx, tenant, emails)
+		if err != nil {
+			return nil, err
+		}
+		var others []string
+		for i, id := range ids {
+			switch {
+			case id == "":
+				e.FreeEmails = append(e.FreeEmails, emails[i])
+			case id != lead.GetId() && !slices.Contains(others, id):
+				others = append(others, id)
+			}
+		}
+		found, err := l.store.GetLeads(ctx, tenant, others)
+		if err != nil {
+			return nil, err
+		}
+		for _, other := range found {
+			if other == nil {
+				continue // erased since the index named it
+			}
+			if other.GetCustomerId() == person.GetId() {
+				e.Leads = append(e.Leads, other)
+				continue
+			}
+			of, chain, err := l.personOf(ctx, tenant, other.GetCustomerId())
+			if err != nil {
+				return nil, err
+			}
+			if of.GetId() != person.GetId() {
+				continue // another person's lead: the registry and the leads disagree, leave it
+			}
+			e.Leads = append(e.Leads, other)
+			for _, c := range chain {
+				if !slices.ContainsFunc(e.Merged, func(m *Customer) bool { return m.GetId() == c.GetId() }) {
+					e.Merged = append(e.Merged, c)
+				}
+			}
+		}
+	}
+	now := l.now()
+	for _, erased := range e.Leads {
+		_, ev, err := l.publisher.Envelope(ctx, marketingv1.EventLeadErased.Of(
+			&marketingv1.LeadErased{LeadId: erased.GetId(), CustomerId: erased.GetCustomerId()}), tenant, erased.GetCustomerId(), now)
+		if err != nil {
+			return nil, err
+		}
+		e.Events = append(e.Events, ev)
+	}
+	for _, c := range append([]*Customer{person}, e.Merged...) {
+		if c == nil {
+			continue
+		}
+		_, ev, err := l.publisher.Envelope(ctx, marketingv1.EventCustomerErased.Of(
+			&marketingv1.CustomerErased{CustomerId: c.GetId()}), tenant, c.GetId(), now)
+		if err != nil {
+			return nil, err
+		}
+		e.Events = append(e.Events, ev)
+	}
+	return e, nil
+}
+
+// personOf is the person a customer id names: its identity, or the survivor's it was merged into,
+// with the merged customers passed on the way; nil when the registry has nobody (erased).
+func (l *Leads) personOf(ctx context.Context, tenant, customer string) (*Customer, []*Customer, error) {
+	var merged []*Customer
+	for range captureAttempts {
+		c, err := l.store.GetCustomer(ctx, tenant, customer)
+		if errors.Is(err, ErrCustomerNotFound) {
+			return nil, merged, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if c.GetMergedInto() == "" {
+			return c, merged, nil
+		}
+		merged, customer = append(merged, c), c.GetMergedInto()
+	}
+	return nil, nil, ErrContention
 }
 
 // keepConsentTimes stamps consent entries that changed with ts and keeps the time of the others.

@@ -105,6 +105,10 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 				pause = attempt > 0
 				continue
 			}
+			if errors.Is(err, ErrPersonStale) {
+				known = "" // erased or merged since: ask the registry again
+				continue
+			}
 			var taken *EmailTakenError
 			if !errors.As(err, &taken) {
 				if err != nil {
@@ -159,7 +163,7 @@ func (l *Leads) createWrite(ctx context.Context, tenant string, in *Lead, email,
 	lead.ReferrerCustomerId = referrer
 	w := LeadWrite{Lead: lead, Campaign: lead.GetCampaignId(), Touch: true, ScoredWith: rules}
 	if known != "" {
-		lead.CustomerId = known
+		lead.CustomerId, w.KnownCustomer = known, true
 	} else {
 		w.Customer = NewCustomer(lead.GetCustomerId(), IdentityKey{Email: email}, marketingv1.CustomerOrigin_CUSTOMER_ORIGIN_CAPTURE, now)
 	}

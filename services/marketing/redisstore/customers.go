@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/redis/go-redis/v9"
 
@@ -123,6 +124,34 @@ func (k leadKeys) eraseCustomer(w *commit.Write, c *marketing.Customer) {
 	for _, x := range c.GetExternalIds() {
 		w.HDel(k.customerExternal(), x)
 	}
+}
+
+// MergedInto implements marketing.Store: an HSCAN of the tenant's merged customers, so O(merges
+// of the tenant); only an erasure asks it.
+func (s *Store) MergedInto(ctx context.Context, tenant, survivor string) ([]string, error) {
+	into := map[string][]string{} // survivor: the customers merged into it
+	iter := s.rdb.HScan(ctx, s.scope(tenant).customersMerged(), 0, "", 1000).Iterator()
+	for iter.Next(ctx) {
+		merged := iter.Val()
+		if !iter.Next(ctx) {
+			break
+		}
+		into[iter.Val()] = append(into[iter.Val()], merged)
+	}
+	if err := iter.Err(); err != nil {
+		return nil, err
+	}
+	var out []string
+	for next := []string{survivor}; len(next) > 0; {
+		id := next[0]
+		next = next[1:]
+		for _, m := range into[id] {
+			if m != survivor && !slices.Contains(out, m) {
+				out, next = append(out, m), append(next, m)
+			}
+		}
+	}
+	return out, nil
 }
 
 // eraseAttempts bounds how often an erase reads the person's records again because one changed.

@@ -190,7 +190,7 @@ func TestRenameAndEraseLeaveTheSearchIndexes(t *testing.T) {
 		}
 	}
 	for _, l := range leads {
-		if err := f.store.EraseLead(ctx, f.tenant, l.lead, nil, nil); err != nil {
+		if err := f.store.ErasePerson(ctx, f.tenant, marketing.Erasure{Leads: []*marketing.Lead{l.lead}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -204,7 +205,7 @@ func (k leadKeys) indexes(l *marketing.Lead) []commit.Entry {
 // CreateLead implements marketing.Store.
 func (s *Store) CreateLead(ctx context.Context, tenant string, lw marketing.LeadWrite) error {
 	k := s.scope(tenant)
-	return k.createErr(lw.Lead, k.createWrite(lw).Run(ctx, s.rdb))
+	return k.createErr(lw, k.createWrite(lw).Run(ctx, s.rdb))
 }
 
 // createWrite is the write of a new lead: the record, its unique e-mail and indexes, its
@@ -218,6 +219,9 @@ func (k leadKeys) createWrite(lw marketing.LeadWrite) *commit.Write {
 		Create(k.lead(lead.GetId()), lead, lead.GetEtag()).
 		HSet(k.customerLeads(), lead.GetCustomerId(), lead.GetId()).
 		Move(nil, k.indexes(lead))
+	if lw.KnownCustomer && lw.Customer == nil {
+		k.expectCustomer(w, lead.GetCustomerId())
+	}
 	k.checkRules(w, lw)
 	k.countLeadWrite(w, lw)
 	if lead.GetReferralCode() != "" {
@@ -234,7 +238,8 @@ func (k leadKeys) createWrite(lw marketing.LeadWrite) *commit.Write {
 }
 
 // createErr is what a failed createWrite means to the use cases.
-func (k leadKeys) createErr(lead *marketing.Lead, err error) error {
+func (k leadKeys) createErr(lw marketing.LeadWrite, err error) error {
+	lead := lw.Lead
 	if k.rulesChanged(err) {
 		return marketing.ErrRulesChanged
 	}
@@ -250,6 +255,9 @@ func (k leadKeys) createErr(lead *marketing.Lead, err error) error {
 			taken.Lead = owner
 		}
 		return taken
+	}
+	if lw.KnownCustomer && k.customerRefusal(err, lead.GetCustomerId()) != nil {
+		return marketing.ErrPersonStale
 	}
 	if missing, ok := errors.AsType[*commit.MissingError](err); ok {
 		if missing.Key == k.referral(lead.GetReferralCode()) {
@@ -329,7 +337,7 @@ func (s *Store) ImportLeads(ctx context.Context, tenant string, writes []marketi
 	}
 	for i, lw := range writes {
 		if lw.Prev == nil {
-			errs[i] = k.createErr(lw.Lead, errs[i])
+			errs[i] = k.createErr(lw, errs[i])
 		} else {
 			errs[i] = k.updateErr(lw, errs[i])
 		}
@@ -368,33 +376,49 @@ func appendAll(w *commit.Write, stream string, events [][]byte) *commit.Write {
 	return w
 }
 
-// EraseLead implements marketing.Store: the lead, the person's identity and every record
-// marketing keeps of the person in one atomic write (all in the tenant's slot). A record whose
-// index entries the write removes changing since it was read (a stage move, a new value) makes
-// it read again; the lead or the identity changing is ErrStale.
-func (s *Store) EraseLead(ctx context.Context, tenant string, lead *marketing.Lead, person *marketing.Customer, events [][]byte) error {
+// ErasePerson implements marketing.Store: every lead of the person, their identity, their merged
+// customers' and every record marketing keeps of them in one atomic write (all in the tenant's
+// slot). A record whose index entries the write removes changing since it was read (a stage move,
+// a new value) makes it read again; a lead or an identity changing, or a lead appearing for a free
+// e-mail, is ErrStale.
+func (s *Store) ErasePerson(ctx context.Context, tenant string, e marketing.Erasure) error {
 	k := s.scope(tenant)
+	customers := e.Merged
+	if e.Person != nil {
+		customers = append([]*marketing.Customer{e.Person}, e.Merged...)
+	}
 	for range eraseAttempts {
-		w := commit.New().ExpectVersion(k.lead(lead.GetId()), lead.GetEtag()).
-			Delete(k.lead(lead.GetId())).
-			Delete(k.leadTouches(lead.GetId())).
-			BucketRelease(k.emails(), lead.GetEmail()).
-			HDel(k.customerLeads(), lead.GetCustomerId())
-		w.Move(k.indexes(lead), nil)
-		if person != nil {
-			k.eraseCustomer(w, person)
-			recs, err := s.customerRecords(ctx, k, person.GetId())
+		w := commit.New()
+		for _, lead := range e.Leads {
+			w.ExpectVersion(k.lead(lead.GetId()), lead.GetEtag()).
+				Delete(k.lead(lead.GetId())).
+				Delete(k.leadTouches(lead.GetId())).
+				BucketRelease(k.emails(), lead.GetEmail()).
+				HDel(k.customerLeads(), lead.GetCustomerId())
+			w.Move(k.indexes(lead), nil)
+		}
+		for _, email := range e.FreeEmails {
+			w.BucketExpectFree(k.emails(), email)
+		}
+		for _, c := range customers {
+			k.eraseCustomer(w, c)
+			w.HDel(k.customersMerged(), c.GetId()).HDel(k.customerLeads(), c.GetId())
+			recs, err := s.customerRecords(ctx, k, c.GetId())
 			if err != nil {
 				return err
 			}
-			s.eraseRecords(w, k, tenant, person.GetId(), recs)
+			s.eraseRecords(w, k, tenant, c.GetId(), recs)
 			// Every process's customer check forgets the person as the erase commits.
-			w.Publish(customerref.Ended, customerref.EndedMessage(tenant, person.GetId()))
+			w.Publish(customerref.Ended, customerref.EndedMessage(tenant, c.GetId()))
 		}
-		err := appendAll(w, k.Stream(), events).Run(ctx, s.rdb)
-		if v, ok := errors.AsType[*commit.VersionError](err); ok && person != nil &&
-			(v.Key == k.lifecycle(person.GetId()) || v.Key == k.customerValue(person.GetId())) {
+		err := appendAll(w, k.Stream(), e.Events).Run(ctx, s.rdb)
+		if v, ok := errors.AsType[*commit.VersionError](err); ok && slices.ContainsFunc(customers, func(c *marketing.Customer) bool {
+			return v.Key == k.lifecycle(c.GetId()) || v.Key == k.customerValue(c.GetId())
+		}) {
 			continue
+		}
+		if conflict, ok := errors.AsType[*commit.UniqueConflictError](err); ok && conflict.Index == k.emails() {
+			return marketing.ErrStale
 		}
 		if errors.Is(err, commit.ErrVersionMismatch) {
 			return marketing.ErrStale

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -138,6 +140,126 @@ func TestEraseLead(t *testing.T) {
 	}
 	if erased == nil || erased.GetLeadId() != id || erased.GetCustomerId() != lead["customerId"] {
 		t.Fatalf("erased event = %v, want lead %s", erased, id)
+	}
+}
+
+// personErased checks that a person is gone for good: none of their leads can be read, no e-mail
+// filter lists them, the registry knows none of their e-mails or customer ids, and a capture or a
+// contact of each e-mail makes a new customer.
+func personErased(t *testing.T, sys *system, key string, leads, emails, customers []string) {
+	t.Helper()
+	client, ctx := sys.marketing(key)
+	for _, id := range leads {
+		if _, err := client.GetLead(ctx, &marketingv1.GetLeadRequest{Id: id}); status.Code(err) != codes.NotFound {
+			t.Errorf("lead %s of the erased person: %v, want NOT_FOUND", id, err)
+		}
+	}
+	for _, id := range customers {
+		if _, err := client.GetCustomerIdentity(ctx, &marketingv1.GetCustomerIdentityRequest{CustomerId: id}); status.Code(err) != codes.NotFound {
+			t.Errorf("identity of erased customer %s: %v, want NOT_FOUND", id, err)
+		}
+	}
+	for _, email := range emails {
+		listed, err := client.ListLeads(ctx, &marketingv1.ListLeadsRequest{Filter: `email = "` + email + `"`})
+		if err != nil || len(listed.GetLeads()) != 0 {
+			t.Errorf("leads with %s after the erase: %v %v, want none", email, listed.GetLeads(), err)
+		}
+		if _, err := client.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{Email: email}); status.Code(err) != codes.NotFound {
+			t.Errorf("resolve %s after the erase: %v, want NOT_FOUND", email, err)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	// Each e-mail is a stranger now: a capture of the first makes a new lead of a new customer, a
+	// contact of the others registers new customers too.
+	again, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: emails[0]}})
+	if err != nil || slices.Contains(leads, again.GetLead().GetId()) || slices.Contains(customers, again.GetLead().GetCustomerId()) ||
+		again.GetLead().GetTouchCount() != 1 {
+		t.Fatalf("capture of %s after the erase = %v %v, want a new lead of a new customer", emails[0], again.GetLead(), err)
+	}
+	for _, email := range emails[1:] {
+		r, err := client.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{Email: email, Create: true})
+		if err != nil || !r.GetCustomer().GetCreated() || slices.Contains(customers, r.GetCustomer().GetCustomerId()) ||
+			r.GetCustomer().GetCustomerId() == again.GetLead().GetCustomerId() {
+			t.Fatalf("contact of %s after the erase = %v %v, want a new customer", email, r, err)
+		}
+	}
+}
+
+// Erasing a lead erases the person: a merged customer's lead goes with the survivor's, whichever
+// of the two is erased, before or after the merge's reaction moved the merged lead.
+func TestEraseLeadOfMergedCustomers(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	client, ctx := sys.marketing(key)
+	for _, c := range []struct {
+		name                string
+		eraseMerged, settle bool
+	}{
+		{"the merged lead, once moved", true, true},
+		{"the survivor's lead, once moved", false, true},
+		{"the merged lead, at once", true, false},
+		{"the survivor's lead, at once", false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			x, y := "cmx."+uuid.NewString()[:8]+"@example.com", "cmy."+uuid.NewString()[:8]+"@example.com"
+			xl, yl := sys.captureLead(t, key, `{"email":"`+x+`","givenName":"Xavier"}`), sys.captureLead(t, key, `{"email":"`+y+`"}`)
+			xc, yc := xl["customerId"].(string), yl["customerId"].(string)
+			sys.OK(t, http.MethodPost, "/v1/customers/"+xc+":merge", key, `{"mergedCustomerId":"`+yc+`"}`)
+			if c.settle {
+				// marketing's consumer moves the merged customer's lead to the survivor.
+				for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+					got, err := client.GetLead(ctx, &marketingv1.GetLeadRequest{Id: yl["id"].(string)})
+					if err == nil && got.GetLead().GetCustomerId() == xc {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("the merged lead did not move to the survivor: %v %v", got, err)
+					}
+				}
+			}
+			erase := xl["id"].(string)
+			if c.eraseMerged {
+				erase = yl["id"].(string)
+			}
+			if _, err := client.DeleteLead(ctx, &marketingv1.DeleteLeadRequest{Id: erase}); err != nil {
+				t.Fatal(err)
+			}
+			personErased(t, sys, key, []string{xl["id"].(string), yl["id"].(string)}, []string{x, y}, []string{xc, yc})
+			var erased []string
+			for _, ev := range sys.events(t, tenant, marketingv1.EventCustomerErased.Name) {
+				erased = append(erased, ev.GetCustomerId())
+			}
+			if !slices.Contains(erased, xc) || !slices.Contains(erased, yc) {
+				t.Fatalf("customers erased = %v, want %s and %s among them", erased, xc, yc)
+			}
+		})
+	}
+}
+
+// A lead whose e-mail was edited leaves the old e-mail with its customer, so a capture of the old
+// one makes a second lead of the same customer: erasing either erases both.
+func TestEraseLeadOfEditedEmail(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	client, ctx := sys.marketing(key)
+	for _, eraseFirst := range []bool{false, true} {
+		a, b := "mv-a."+uuid.NewString()[:8]+"@example.com", "mv-b."+uuid.NewString()[:8]+"@example.com"
+		first := sys.captureLead(t, key, `{"email":"`+a+`","givenName":"Mona"}`)
+		sys.OK(t, http.MethodPatch, "/v1/leads/"+first["id"].(string)+"?updateMask=email", key, `{"email":"`+b+`"}`)
+		second := sys.captureLead(t, key, `{"email":"`+a+`"}`)
+		if second["id"] == first["id"] || second["customerId"] != first["customerId"] {
+			t.Fatalf("capture of the old e-mail = %v, want a second lead of customer %v", second, first["customerId"])
+		}
+		erase := second["id"].(string)
+		if eraseFirst {
+			erase = first["id"].(string)
+		}
+		if _, err := client.DeleteLead(ctx, &marketingv1.DeleteLeadRequest{Id: erase}); err != nil {
+			t.Fatal(err)
+		}
+		personErased(t, sys, key, []string{first["id"].(string), second["id"].(string)}, []string{a, b}, []string{first["customerId"].(string)})
 	}
 }
 
