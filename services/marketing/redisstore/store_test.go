@@ -406,3 +406,94 @@ func TestCreateOverAnExistingLeadIsRefused(t *testing.T) {
 		t.Errorf("the lead after the refused create: %v, %v", got, err)
 	}
 }
+
+// An erasure planned before a lead of the person appeared (a capture of an e-mail of theirs that
+// had no lead) is refused and changes nothing; erasing again takes that lead too. A create for a
+// customer the registry no longer has, erased or merged, is refused.
+func TestErasureRacingACapture(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	pub := events.Publisher{Producer: "marketing", Propagator: propagation.TraceContext{}}
+	customers := marketing.NewCustomers(f.store, pub, time.Now)
+	first, err := f.leads.Capture(ctx, f.tenant, &marketing.Lead{Email: "pat@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	person := first.GetCustomerId()
+	// A contact gives the person a second e-mail, with no lead yet.
+	if _, err := customers.Resolve(ctx, f.tenant, marketing.ResolveRequest{Email: "pat.work@example.com", CustomerID: person}); err != nil {
+		t.Fatal(err)
+	}
+	identity, err := f.store.GetCustomer(ctx, f.tenant, person)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planned := marketing.Erasure{Leads: []*marketing.Lead{first}, Person: identity, FreeEmails: []string{"pat.work@example.com"}}
+	second, err := f.leads.Capture(ctx, f.tenant, &marketing.Lead{Email: "pat.work@example.com"})
+	if err != nil || second.GetCustomerId() != person {
+		t.Fatalf("capture of the second e-mail = %v %v, want a lead of %s", second, err, person)
+	}
+	scope := f.keys.Scope("marketing", f.tenant)
+	before := dumpAll(t, f.rdb, scope.Key("*"))
+	if err := f.store.ErasePerson(ctx, f.tenant, planned); !errors.Is(err, marketing.ErrStale) {
+		t.Fatalf("an erasure planned before the second lead: %v, want ErrStale", err)
+	}
+	if diff := cmp.Diff(before, dumpAll(t, f.rdb, scope.Key("*"))); diff != "" {
+		t.Fatalf("a refused erasure changed state (-before +after):\n%s", diff)
+	}
+	if err := f.leads.Erase(ctx, f.tenant, first.GetId(), ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{first.GetId(), second.GetId()} {
+		if _, err := f.store.GetLead(ctx, f.tenant, id); !errors.Is(err, marketing.ErrLeadNotFound) {
+			t.Fatalf("lead %s after the erasure: %v, want ErrLeadNotFound", id, err)
+		}
+	}
+
+	// A create that read the registry before the erasure (or a merge) committed is refused.
+	a, err := customers.Resolve(ctx, f.tenant, marketing.ResolveRequest{Email: "a@example.com", Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := customers.Resolve(ctx, f.tenant, marketing.ResolveRequest{Email: "b@example.com", Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := customers.Merge(ctx, f.tenant, a.GetCustomerId(), b.GetCustomerId()); err != nil {
+		t.Fatal(err)
+	}
+	for _, customer := range []string{person, b.GetCustomerId()} {
+		lead := &marketing.Lead{Id: uuid.Must(uuid.NewV7()).String(), CustomerId: customer, Email: "late@example.com", Etag: "1"}
+		before := dumpAll(t, f.rdb, scope.Key("*"))
+		if err := f.store.CreateLead(ctx, f.tenant, marketing.LeadWrite{Lead: lead, KnownCustomer: true}); !errors.Is(err, marketing.ErrPersonStale) {
+			t.Fatalf("a create for gone customer %s: %v, want ErrPersonStale", customer, err)
+		}
+		if diff := cmp.Diff(before, dumpAll(t, f.rdb, scope.Key("*"))); diff != "" {
+			t.Fatalf("a refused create changed state (-before +after):\n%s", diff)
+		}
+	}
+	// The capture that meets this refusal asks the registry again: a new customer.
+	late, err := f.leads.Capture(ctx, f.tenant, &marketing.Lead{Email: "pat@example.com"})
+	if err != nil || late.GetCustomerId() == person || late.GetTouchCount() != 1 {
+		t.Fatalf("capture after the erasure = %v %v, want a new lead of a new customer", late, err)
+	}
+}
+
+// dumpAll is every key matching pattern with its DUMP, to compare states.
+func dumpAll(t *testing.T, rdb redis.UniversalClient, pattern string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		d, err := rdb.Dump(ctx, iter.Val()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[iter.Val()] = d
+	}
+	if err := iter.Err(); err != nil || len(out) == 0 {
+		t.Fatalf("%d keys match %s: %v", len(out), pattern, err)
+	}
+	return out
+}
