@@ -2,10 +2,12 @@ package marketing_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -265,5 +267,33 @@ func TestEveryInterleavingReachesTheSameStage(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// A merge's reaction that arrives after the person was erased (the erasure took the merged
+// customer's records with the survivor's) writes nothing: no lifecycle comes back for the erased
+// survivor.
+func TestMergeReactionAfterTheErasure(t *testing.T) {
+	f := newReactionFixture(t)
+	ctx := context.Background()
+	customers := marketing.NewCustomers(f.store, events.Publisher{Producer: "marketing", Propagator: propagation.TraceContext{}}, time.Now)
+	x, y := f.capture(t, "x@example.com", "", ""), f.capture(t, "y@example.com", "", "")
+	if _, err := customers.Merge(ctx, f.tenant, x.GetCustomerId(), y.GetCustomerId()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.leads.Erase(ctx, f.tenant, y.GetId(), ""); err != nil {
+		t.Fatal(err)
+	}
+	ev := f.publish(t, marketingv1.EventCustomerMerged.Of(&marketingv1.CustomerMerged{
+		SurvivorCustomerId: x.GetCustomerId(), MergedCustomerId: y.GetCustomerId()}), x.GetCustomerId())
+	before := f.snapshot(t)
+	f.handle(t, ev)
+	if diff := cmp.Diff(before, f.snapshot(t)); diff != "" {
+		t.Fatalf("the merge's reaction after the erasure wrote (-before +after):\n%s", diff)
+	}
+	for _, c := range []string{x.GetCustomerId(), y.GetCustomerId()} {
+		if _, err := f.lifecycle.Get(ctx, f.tenant, c); !errors.Is(err, marketing.ErrLifecycleNotFound) {
+			t.Fatalf("lifecycle of erased customer %s: %v, want ErrLifecycleNotFound", c, err)
+		}
 	}
 }

@@ -69,6 +69,13 @@ func (r *Reactions) customerMerged(ctx context.Context, ev *eventv1.Event, p *ma
 	if survivor == "" || merged == "" || survivor == merged {
 		return nil
 	}
+	// The survivor erased since (Leads.Erase) took the merged customer's records with theirs:
+	// nothing is left to move, and no lifecycle is to start for an erased person.
+	if _, err := r.store.GetCustomer(ctx, tenant, survivor); errors.Is(err, ErrCustomerNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
 	program, err := r.loyalty.Program(ctx, tenant)
 	if err != nil {
 		return err
