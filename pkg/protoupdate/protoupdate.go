@@ -17,13 +17,21 @@ import (
 	"github.com/crmcycle/crm/pkg/etag"
 )
 
-// Fields resolves an update mask (proto or JSON names) to fields, all of allowed when empty;
-// a path outside allowed is INVALID_ARGUMENT on maskField.
+// Fields resolves an update mask (proto or JSON names) to fields; a path outside allowed is
+// INVALID_ARGUMENT on maskField. An empty mask implies the allowed fields msg (the request's
+// resource) has populated, in allowed's order (AIP-134): none when msg sets none, an update that
+// changes nothing. A field can only be cleared by naming it.
 func Fields(msg proto.Message, mask *fieldmaskpb.FieldMask, allowed []string, maskField string) ([]protoreflect.FieldDescriptor, error) {
-	fields := msg.ProtoReflect().Descriptor().Fields()
+	m := msg.ProtoReflect()
+	fields := m.Descriptor().Fields()
 	paths := mask.GetPaths()
 	if len(paths) == 0 {
-		paths = allowed
+		paths = nil // appended to below: a new array, not the mask's
+		for _, name := range allowed {
+			if fd := fields.ByName(protoreflect.Name(name)); fd != nil && m.Has(fd) {
+				paths = append(paths, name)
+			}
+		}
 	}
 	out := make([]protoreflect.FieldDescriptor, 0, len(paths))
 	for _, p := range paths {

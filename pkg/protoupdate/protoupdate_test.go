@@ -18,17 +18,13 @@ import (
 
 var updatable = []string{"display_name", "owner_id", "industry"}
 
-func names(t *testing.T, paths ...string) []string {
+func names(t *testing.T, in *salesv1.Account, mask *fieldmaskpb.FieldMask) []string {
 	t.Helper()
-	var mask *fieldmaskpb.FieldMask
-	if paths != nil {
-		mask = &fieldmaskpb.FieldMask{Paths: paths}
-	}
-	fields, err := protoupdate.Fields(&salesv1.Account{}, mask, updatable, "update_mask")
+	fields, err := protoupdate.Fields(in, mask, updatable, "update_mask")
 	if err != nil {
-		t.Fatalf("Fields(%v): %v", paths, err)
+		t.Fatalf("Fields(%v, %v): %v", in, mask, err)
 	}
-	var out []string
+	out := []string{}
 	for _, fd := range fields {
 		out = append(out, string(fd.Name()))
 	}
@@ -36,11 +32,22 @@ func names(t *testing.T, paths ...string) []string {
 }
 
 func TestFields(t *testing.T) {
-	if got := names(t, "display_name", "ownerId"); !slices.Equal(got, []string{"display_name", "owner_id"}) {
+	if got := names(t, &salesv1.Account{}, &fieldmaskpb.FieldMask{Paths: []string{"display_name", "ownerId"}}); !slices.Equal(got, []string{"display_name", "owner_id"}) {
 		t.Errorf("proto and JSON names: got %v, want [display_name owner_id]", got)
 	}
-	if got := names(t); !slices.Equal(got, updatable) {
-		t.Errorf("empty mask: got %v, want every updatable field %v", got, updatable)
+	// AIP-134: without a mask, the updatable fields the request's resource sets, in updatable's
+	// order; the id, the etag and a field that is not updatable (domain) are not among them.
+	partial := &salesv1.Account{Id: "a", Industry: "retail", DisplayName: "Acme", Domain: "acme.example", Etag: "3"}
+	for _, mask := range []*fieldmaskpb.FieldMask{nil, {}, {Paths: []string{}}} {
+		if got := names(t, partial, mask); !slices.Equal(got, []string{"display_name", "industry"}) {
+			t.Errorf("mask %v: got %v, want the populated updatable fields [display_name industry]", mask, got)
+		}
+		if got := names(t, &salesv1.Account{Id: "a", Etag: "3"}, mask); len(got) != 0 {
+			t.Errorf("mask %v, nothing set: got %v, want no fields", mask, got)
+		}
+	}
+	if got := names(t, partial, &fieldmaskpb.FieldMask{Paths: []string{"owner_id"}}); !slices.Equal(got, []string{"owner_id"}) {
+		t.Errorf("a mask naming an unset field: got %v, want [owner_id] (to clear it)", got)
 	}
 	for _, path := range []string{"domain", "etag", "colour", ""} {
 		_, err := protoupdate.Fields(&salesv1.Account{}, &fieldmaskpb.FieldMask{Paths: []string{path}}, updatable, "update_mask")

@@ -57,14 +57,19 @@ func (s *Settings) Get(ctx context.Context, tenant string) (*integrationv1.Integ
 	if _, err := stored.Decode(st); err != nil {
 		return nil, err
 	}
-	st.Etag = cmp.Or(stored.Version(), defaultEtag)
+	return withDefaults(st, stored.Version()), nil
+}
+
+// withDefaults is st as stored at version, with its etag and the default retention filled in.
+func withDefaults(st *integrationv1.IntegrationSettings, version string) *integrationv1.IntegrationSettings {
+	st.Etag = cmp.Or(version, defaultEtag)
 	if st.GetAuditRetentionDays() == 0 {
 		st.AuditRetentionDays = int32(DefaultRetention / (24 * time.Hour))
 	}
-	return st, nil
+	return st
 }
 
-// Update changes the fields in mask (all when it is empty), only at the settings' etag when the
+// Update changes the fields in mask (when it is empty, those in sets), only at the settings' etag when the
 // request carries one. A shorter retention applies to the whole history at the next sweep, a
 // longer one keeps what is still there for longer.
 func (s *Settings) Update(ctx context.Context, tenant string, in *integrationv1.IntegrationSettings, mask *fieldmaskpb.FieldMask) (*integrationv1.IntegrationSettings, error) {
@@ -83,6 +88,9 @@ func (s *Settings) Update(ctx context.Context, tenant string, in *integrationv1.
 		if err := etag.Check(in.GetEtag(), cmp.Or(prev, defaultEtag), ErrSettingsEtag); err != nil {
 			return nil, err
 		}
+		if len(fields) == 0 { // nothing to change: no write, no new etag
+			return withDefaults(st, prev), nil
+		}
 		protoupdate.Apply(st, in, fields)
 		if st.GetAuditRetentionDays() < 0 || st.GetAuditRetentionDays() > 3650 {
 			return nil, apierr.Invalid("settings.audit_retention_days", "must be 1 to 3650; 0 for the default")
@@ -99,11 +107,7 @@ func (s *Settings) Update(ctx context.Context, tenant string, in *integrationv1.
 		s.mu.Lock()
 		delete(s.cache, tenant)
 		s.mu.Unlock()
-		st.Etag = etag.Next(prev)
-		if st.GetAuditRetentionDays() == 0 {
-			st.AuditRetentionDays = int32(DefaultRetention / (24 * time.Hour))
-		}
-		return st, nil
+		return withDefaults(st, etag.Next(prev)), nil
 	})
 }
 

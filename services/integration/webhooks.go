@@ -179,6 +179,16 @@ func (e *Endpoints) Update(ctx context.Context, tenant string, in *integrationv1
 	if err != nil {
 		return nil, err
 	}
+	if len(fields) == 0 { // nothing to change: the endpoint as it is, no write, no new etag
+		ep, err := e.read(ctx, tenant, in.GetId())
+		if err != nil {
+			return nil, err
+		}
+		if err := etag.Check(in.GetEtag(), ep.GetEtag(), ErrEndpointEtag); err != nil {
+			return nil, err
+		}
+		return withoutSecret(ep), nil
+	}
 	ep, err := e.change(ctx, tenant, in.GetId(), integrationv1.EventWebhookEndpointUpdated, func(ep *integrationv1.WebhookEndpoint, _ *commit.Write) error {
 		if err := etag.Check(in.GetEtag(), ep.GetEtag(), ErrEndpointEtag); err != nil {
 			return err

@@ -84,7 +84,7 @@ func (c *Campaigns) List(ctx context.Context, tenant string, q CampaignQuery) (p
 	return c.store.ListCampaigns(ctx, tenant, q)
 }
 
-// Update changes the fields named by mask (all updatable fields when mask is empty). An etag that
+// Update changes the fields named by mask (when it is empty, those in sets). An etag that
 // is not the current one is ABORTED; the merged campaign is validated as a whole.
 func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mask *fieldmaskpb.FieldMask) (*Campaign, error) {
 	if in == nil {
@@ -105,6 +105,9 @@ func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mas
 		merged, err := protoupdate.Merge(c.validator, "campaign", existing, in, update, ErrCampaignEtag)
 		if err != nil {
 			return nil, err
+		}
+		if len(update) == 0 { // nothing to change: no write, no new etag
+			return existing, nil
 		}
 		if err := sameCurrency(merged); err != nil {
 			return nil, err

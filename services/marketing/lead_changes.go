@@ -31,7 +31,7 @@ var (
 // updatableLeadFields are the fields UpdateLead may change (its update_mask paths).
 var updatableLeadFields = []string{"email", "given_name", "family_name", "company", "consent", "tags"}
 
-// Update changes the fields named by mask (all updatable fields when mask is empty).
+// Update changes the fields named by mask (when it is empty, those in sets).
 func (l *Leads) Update(ctx context.Context, tenant string, in *Lead, mask *fieldmaskpb.FieldMask) (*Lead, error) {
 	if in == nil {
 		return nil, apierr.Invalid("lead", "required")
@@ -56,6 +56,9 @@ func (l *Leads) update(ctx context.Context, tenant string, in *Lead,
 	}
 	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrLeadEtag); err != nil {
 		return nil, err
+	}
+	if len(update) == 0 { // nothing to change: no write, no new etag
+		return existing, nil
 	}
 	now := l.now().UTC()
 	merged := proto.CloneOf(existing)

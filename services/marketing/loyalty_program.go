@@ -97,7 +97,7 @@ func (l *Loyalty) PointsForOrder(ctx context.Context, tenant string, total *type
 	return PointsForOrder(p, total)
 }
 
-// UpdateProgram changes the fields named by mask (all updatable fields when mask is empty). An etag
+// UpdateProgram changes the fields named by mask (when it is empty, those in sets). An etag
 // that is not the current one is ABORTED; the merged programme is validated as a whole.
 func (l *Loyalty) UpdateProgram(ctx context.Context, tenant string, in *LoyaltyProgram, mask *fieldmaskpb.FieldMask) (*LoyaltyProgram, error) {
 	if in == nil {
@@ -115,6 +115,9 @@ func (l *Loyalty) UpdateProgram(ctx context.Context, tenant string, in *LoyaltyP
 		merged, err := protoupdate.Merge(l.validator, "loyalty_program", existing, in, update, ErrLoyaltyProgramEtag)
 		if err != nil {
 			return nil, err
+		}
+		if len(update) == 0 { // nothing to change: no write, no new etag
+			return existing, nil
 		}
 		now := l.now().UTC()
 		merged.UpdateTime = timestamppb.New(now)

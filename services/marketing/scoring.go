@@ -174,7 +174,7 @@ func rulesOrDefaults(ctx context.Context, store rulesReader, tenant string) (*Sc
 	return DefaultScoringRules(), nil
 }
 
-// Update changes the fields named by mask (all updatable fields when mask is empty). An etag that
+// Update changes the fields named by mask (when it is empty, those in sets). An etag that
 // is not the current one is ABORTED; the merged rules are validated as a whole.
 func (s *Scoring) Update(ctx context.Context, tenant string, in *ScoringRules, mask *fieldmaskpb.FieldMask) (*ScoringRules, error) {
 	if in == nil {
@@ -192,6 +192,9 @@ func (s *Scoring) Update(ctx context.Context, tenant string, in *ScoringRules, m
 		merged, err := protoupdate.Merge(s.validator, "scoring_rules", existing, in, update, ErrScoringRulesEtag)
 		if err != nil {
 			return nil, err
+		}
+		if len(update) == 0 { // nothing to change: no write, no new etag
+			return existing, nil
 		}
 		if err := distinctRuleKeys(merged); err != nil {
 			return nil, err

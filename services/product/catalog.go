@@ -91,7 +91,7 @@ func (c *Catalog) List(ctx context.Context, tenant string, q ProductQuery) (page
 	return c.store.ListProducts(ctx, tenant, q)
 }
 
-// Update changes the fields named by mask (all updatable fields when mask is empty). A given etag
+// Update changes the fields named by mask (when it is empty, those in sets). A given etag
 // that is not the current one is ABORTED; the merged product is validated as a whole.
 func (c *Catalog) Update(ctx context.Context, tenant string, in *Product, mask *fieldmaskpb.FieldMask) (*Product, error) {
 	if in == nil {
@@ -105,6 +105,9 @@ func (c *Catalog) Update(ctx context.Context, tenant string, in *Product, mask *
 		return nil, err
 	}
 	return c.change(ctx, tenant, in.GetId(), in.GetEtag(), productv1.EventProductUpdated, func(existing *Product) (*Product, error) {
+		if len(fields) == 0 { // nothing to change: change writes nothing for the product it gave
+			return existing, nil
+		}
 		if existing.GetArchiveTime() != nil {
 			return nil, ErrProductArchived
 		}

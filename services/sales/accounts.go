@@ -70,6 +70,9 @@ func (a *Accounts) UpdateAccount(ctx context.Context, tenant string, in *Account
 		if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrAccountEtag); err != nil {
 			return nil, err
 		}
+		if len(fields) == 0 { // nothing to change: no write, no new etag
+			return existing, nil
+		}
 		merged := proto.CloneOf(existing)
 		protoupdate.Apply(merged, in, fields)
 		merged.Domain = normalizeDomain(merged.GetDomain())
@@ -211,6 +214,9 @@ func (a *Accounts) UpdateContact(ctx context.Context, tenant string, in *Contact
 		}
 		if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrContactEtag); err != nil {
 			return nil, err
+		}
+		if len(fields) == 0 { // nothing to change: no write, no new etag
+			return existing, nil
 		}
 		merged := proto.CloneOf(existing)
 		protoupdate.Apply(merged, in, fields)

@@ -162,6 +162,9 @@ func (o *Opportunities) Update(ctx context.Context, tenant string, in *Opportuni
 		if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrOpportunityEtag); err != nil {
 			return nil, err
 		}
+		if len(fields) == 0 { // nothing to change: no write, no new etag
+			return existing, nil
+		}
 		if !isOpen(existing) {
 			return nil, ErrOpportunityClosed
 		}

@@ -70,6 +70,9 @@ func (c *Config) UpdatePolicy(ctx context.Context, tenant string, in *SlaPolicy,
 		if err != nil {
 			return nil, err
 		}
+		if len(fields) == 0 { // nothing to change: no write, no new etag
+			return current, nil
+		}
 		if next.GetFirstResponseTarget() == nil || next.GetResolutionTarget() == nil {
 			return nil, apierr.Invalid("sla_policy", "first_response_target and resolution_target are required")
 		}
@@ -94,7 +97,7 @@ func (c *Config) Settings(ctx context.Context, tenant string) (*SupportSettings,
 	return settingsOrDefault(ctx, c.store, tenant)
 }
 
-// UpdateSettings changes the fields of the tenant's settings named by mask (both when it is empty)
+// UpdateSettings changes the fields of the tenant's settings named by mask (when it is empty, those in sets)
 // and validates the merged settings; a time zone Go does not know is INVALID_ARGUMENT.
 func (c *Config) UpdateSettings(ctx context.Context, tenant string, in *SupportSettings, mask *fieldmaskpb.FieldMask) (*SupportSettings, error) {
 	fields, err := protoupdate.Fields(in, mask, updatableSettingsFields, "update_mask")
@@ -109,6 +112,9 @@ func (c *Config) UpdateSettings(ctx context.Context, tenant string, in *SupportS
 		next, err := protoupdate.Merge(c.validator, "settings", current, in, fields, ErrConfigEtag)
 		if err != nil {
 			return nil, err
+		}
+		if len(fields) == 0 { // nothing to change: no write, no new etag
+			return current, nil
 		}
 		if _, err := calendarOf(next.GetBusinessHours()); err != nil {
 			return nil, err

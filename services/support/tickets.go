@@ -146,7 +146,7 @@ func (s *Tickets) List(ctx context.Context, tenant string, ix TicketIndex, p pag
 	return tickets, nil
 }
 
-// Update changes the fields named by mask (all updatable fields when it is empty). A stale etag
+// Update changes the fields named by mask (when it is empty, those in sets). A stale etag
 // is ABORTED. A new priority moves the running clocks to that priority's targets.
 func (s *Tickets) Update(ctx context.Context, tenant string, in *Ticket, mask *fieldmaskpb.FieldMask) (*Ticket, error) {
 	if in == nil {
@@ -164,6 +164,9 @@ func (s *Tickets) Update(ctx context.Context, tenant string, in *Ticket, mask *f
 		return nil, err
 	}
 	t, _, err := s.change(ctx, tenant, in.GetId(), in.GetEtag(), func(t *Ticket, now time.Time, c *changes) error {
+		if len(fields) == 0 { // nothing to change: an untouched ticket is not written
+			return nil
+		}
 		if t.GetStatus() == supportv1.TicketStatus_TICKET_STATUS_CLOSED {
 			return refusedStatus(t.GetStatus(), "update", closedNeeds)
 		}
