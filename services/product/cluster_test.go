@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/page"
 	"github.com/crmcycle/crm/pkg/redistest"
@@ -21,8 +22,9 @@ func TestProductWritesOnCluster(t *testing.T) {
 		f := newFixtureOn(t, redistest.ClusterClient(t))
 		p := f.product(t, productSpec{sku: "M", period: productv1.BillingPeriod_BILLING_PERIOD_MONTHLY, features: []string{"a"}})
 		q := f.product(t, productSpec{sku: "O", period: productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME})
-		if _, err := f.catalog.Update(ctx, f.tenant, &product.Product{Id: p.GetId(), DisplayName: "Renamed"}, nil); err == nil {
-			t.Fatal("update without the required fields of an empty mask: no error")
+		renamed, err := f.catalog.Update(ctx, f.tenant, &product.Product{Id: p.GetId(), DisplayName: "Renamed"}, nil)
+		if err != nil || renamed.GetDisplayName() != "Renamed" || !proto.Equal(renamed.GetPrice(), p.GetPrice()) || renamed.GetEtag() == p.GetEtag() {
+			t.Fatalf("a rename without a mask: got %v, %v, want the new name, the price kept and a new etag", renamed, err)
 		}
 		if _, err := f.catalog.Archive(ctx, f.tenant, q.GetId(), ""); err != nil {
 			t.Fatal(err)

@@ -300,6 +300,59 @@ func TestLeadChangesOverGRPCAndIsolation(t *testing.T) {
 	}
 }
 
+// TestUpdateLeadWithoutAMask: over gRPC, an update without update_mask changes the fields the
+// request's lead sets and keeps the others (AIP-134), where it used to clear the e-mail and fail;
+// one that sets none changes nothing: the lead as it is, same etag, no event, also as a PATCH {}.
+func TestUpdateLeadWithoutAMask(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	client, ctx := sys.marketing(key)
+	captured, err := client.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{
+		Email: "ada@example.com", GivenName: "Ada", Company: "Old Co", Tags: []string{"vip"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := captured.GetLead().GetId()
+
+	upd, err := client.UpdateLead(ctx, &marketingv1.UpdateLeadRequest{Lead: &marketingv1.Lead{Id: id, Company: "Engines Ltd"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := upd.GetLead()
+	if got.GetCompany() != "Engines Ltd" || got.GetEmail() != "ada@example.com" || got.GetGivenName() != "Ada" ||
+		!slices.Equal(got.GetTags(), []string{"vip"}) || got.GetEtag() != "2" {
+		t.Fatalf("a company change without a mask: got %v, want only the company changed, at etag 2", got)
+	}
+	updated := sys.events(t, tenant, marketingv1.EventLeadUpdated.Name)
+	if len(updated) != 1 {
+		t.Fatalf("%d lead.updated events, want 1", len(updated))
+	}
+	var fields marketingv1.LeadUpdated
+	if err := updated[0].GetPayload().UnmarshalTo(&fields); err != nil || !slices.Equal(fields.GetFields(), []string{"company"}) {
+		t.Fatalf("lead.updated names %v (%v), want [company]", fields.GetFields(), err)
+	}
+
+	for _, etag := range []string{"", "2"} {
+		same, err := client.UpdateLead(ctx, &marketingv1.UpdateLeadRequest{Lead: &marketingv1.Lead{Id: id, Etag: etag}})
+		if err != nil || !proto.Equal(same.GetLead(), got) {
+			t.Fatalf("nothing to update (etag %q): got %v, %v, want the lead unchanged %v", etag, same, err, got)
+		}
+	}
+	if _, err := client.UpdateLead(ctx, &marketingv1.UpdateLeadRequest{Lead: &marketingv1.Lead{Id: id, Etag: "1"}}); status.Code(err) != codes.Aborted {
+		t.Fatalf("nothing to update at a stale etag: %v, want Aborted", err)
+	}
+	if r := sys.Do(t, http.MethodPatch, "/v1/leads/"+id, key, []byte(`{}`)); r.Status != http.StatusOK || r.JSON(t)["etag"] != "2" || r.JSON(t)["email"] != "ada@example.com" {
+		t.Fatalf("PATCH {}: %d %s, want the lead unchanged at etag 2", r.Status, r.Body)
+	}
+	read, err := client.GetLead(ctx, &marketingv1.GetLeadRequest{Id: id})
+	if err != nil || !proto.Equal(read.GetLead(), got) {
+		t.Fatalf("read back: %v, %v, want %v", read, err, got)
+	}
+	if n := len(sys.events(t, tenant, marketingv1.EventLeadUpdated.Name)); n != 1 {
+		t.Fatalf("%d lead.updated events after the empty updates, want still 1", n)
+	}
+}
+
 // TestETagAndIfMatchOverREST checks the HTTP concurrency conventions on a lead: the ETag header of
 // every single-lead answer is its etag; If-Match on PATCH, DELETE and a custom method (:qualify)
 // is 412 when stale and changes nothing, and goes through when current; of two PATCHes sent at once

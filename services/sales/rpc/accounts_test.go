@@ -9,8 +9,11 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/crmcycle/crm/gateway/gatewaytest"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
 
 func TestAccountsOverREST(t *testing.T) {
@@ -87,6 +90,53 @@ func TestAccountsOverREST(t *testing.T) {
 	sys.OK(t, http.MethodDelete, "/v1/accounts/"+id, key, "")
 	sys.Fails(t, http.MethodGet, "/v1/accounts/"+id, key, "", http.StatusNotFound, "NOT_FOUND")
 	sys.Fails(t, http.MethodDelete, "/v1/accounts/"+id, key, "", http.StatusNotFound, "NOT_FOUND")
+}
+
+// TestUpdateAccountWithoutAMask: over gRPC, an update without update_mask changes the fields the
+// request's account sets and keeps the others (AIP-134), as a PATCH without updateMask does; one
+// that sets none changes nothing: the account as it is, same etag, no event. A stale etag is still
+// refused.
+func TestUpdateAccountWithoutAMask(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
+	c, ctx := sys.sales(key)
+	created, err := c.CreateAccount(ctx, &salesv1.CreateAccountRequest{Account: &salesv1.Account{
+		DisplayName: "Acme", Domain: "acme.example", OwnerId: "ada", Industry: "software"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.GetAccount().GetId()
+
+	renamed, err := c.UpdateAccount(ctx, &salesv1.UpdateAccountRequest{Account: &salesv1.Account{Id: id, DisplayName: "Acme Corp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := proto.CloneOf(created.GetAccount())
+	want.DisplayName, want.Etag, want.UpdateTime = "Acme Corp", "2", renamed.GetAccount().GetUpdateTime()
+	if diff := cmp.Diff(want, renamed.GetAccount(), protocmp.Transform()); diff != "" {
+		t.Fatalf("a rename without a mask: only the name changes (-want +got):\n%s", diff)
+	}
+
+	for _, etag := range []string{"", "2"} {
+		same, err := c.UpdateAccount(ctx, &salesv1.UpdateAccountRequest{Account: &salesv1.Account{Id: id, Etag: etag}})
+		if err != nil || !proto.Equal(same.GetAccount(), renamed.GetAccount()) {
+			t.Fatalf("nothing to update (etag %q): got %v, %v, want the account unchanged %v", etag, same, err, renamed.GetAccount())
+		}
+	}
+	_, err = c.UpdateAccount(ctx, &salesv1.UpdateAccountRequest{Account: &salesv1.Account{Id: id, Etag: "1"}})
+	wantEtagMismatch(t, "nothing to update at a stale etag", err)
+
+	// REST: a PATCH with an empty body and no updateMask is the same nothing, not a 400 for the
+	// required display name.
+	if got := sys.OK(t, http.MethodPatch, "/v1/accounts/"+id, key, `{}`); str(got, "etag") != "2" || str(got, "displayName") != "Acme Corp" || str(got, "domain") != "acme.example" {
+		t.Fatalf("PATCH {} = %v, want the account unchanged at etag 2", got)
+	}
+	if got, err := c.GetAccount(ctx, &salesv1.GetAccountRequest{Id: id}); err != nil || !proto.Equal(got.GetAccount(), renamed.GetAccount()) {
+		t.Fatalf("read back: %v, %v, want %v", got, err, renamed.GetAccount())
+	}
+	if n := len(sys.events(t, tenant, salesv1.EventAccountUpdated.Name)); n != 1 {
+		t.Fatalf("%d account.updated events, want 1 (the rename)", n)
+	}
 }
 
 func TestContactsOverREST(t *testing.T) {
