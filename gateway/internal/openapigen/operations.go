@@ -156,7 +156,7 @@ func (p *protos) describeParameters(doc *openapi3.T) error {
 			}
 			if param.Value.Name == "updateMask" {
 				param.Value.Description = strings.TrimSpace(param.Value.Description +
-					"\n\nComma-separated field names (lowerCamelCase or snake_case). Empty: every updatable field.")
+					"\n\nComma-separated field names (lowerCamelCase or snake_case). Omitted: the fields the body has, less etag (one sent empty is cleared).")
 			}
 		}
 		return nil

@@ -263,7 +263,7 @@ func TestSupportOverGRPC(t *testing.T) {
 		}, codes.OK},
 		{"update settings", ctx, settings("0", 7), codes.OK},
 		{"update settings stale", ctx, settings("0", 7), codes.Aborted},
-		{"update settings out of range", ctx, settings("", 0), codes.InvalidArgument},
+		{"update settings out of range", ctx, settings("", 400), codes.InvalidArgument},
 		{"nps", ctx, nps(10), codes.OK},
 		{"nps out of range", ctx, nps(11), codes.InvalidArgument},
 		{"nps read-only", roCtx, nps(3), codes.PermissionDenied},

@@ -977,7 +977,8 @@ type UpdateWebhookEndpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The endpoint with its id, the new values of the fields in update_mask, and the etag read.
 	WebhookEndpoint *WebhookEndpoint `protobuf:"bytes,1,opt,name=webhook_endpoint,json=webhookEndpoint,proto3" json:"webhook_endpoint,omitempty"`
-	// The fields to change: url, event_types, description, enabled. Empty means all four.
+	// The fields to change: url, event_types, description, enabled. Empty: those the
+	// endpoint has set (AIP-134).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1686,7 +1687,7 @@ type UpdateIntegrationSettingsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The new values of the fields in update_mask.
 	Settings *IntegrationSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
-	// The fields to change: audit_retention_days. Empty means all.
+	// The fields to change: audit_retention_days. Empty: those the settings have set (AIP-134).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -575,7 +575,8 @@ type UpdateTicketRequest struct {
 	// The ticket with its id, the new values of the fields in update_mask, and the etag read.
 	// Validated after the mask is applied, so a partial body is fine.
 	Ticket *Ticket `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
-	// The fields to change: subject, description, priority, tags. Empty means all four.
+	// The fields to change: subject, description, priority, tags. Empty: those the ticket
+	// has set (AIP-134).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1914,8 +1915,8 @@ type UpdateSlaPolicyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The policy with its priority, the new values of the fields in update_mask, and the etag read.
 	SlaPolicy *SlaPolicy `protobuf:"bytes,1,opt,name=sla_policy,json=slaPolicy,proto3" json:"sla_policy,omitempty"`
-	// The fields to change: first_response_target, resolution_target, business_hours. Empty means
-	// all three.
+	// The fields to change: first_response_target, resolution_target, business_hours. Empty: those
+	// the policy has set (AIP-134).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2100,7 +2101,8 @@ type UpdateSupportSettingsRequest struct {
 	// The new values of the fields in update_mask, and the etag read. Validated after the mask is
 	// applied, so a partial body is fine.
 	Settings *SupportSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
-	// The fields to change: auto_close_days, business_hours. Empty: both.
+	// The fields to change: auto_close_days, business_hours. Empty: those the settings have set
+	// (AIP-134).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
