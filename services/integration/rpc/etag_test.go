@@ -57,6 +57,16 @@ func TestWebhookEndpointEtag(t *testing.T) {
 		t.Fatalf("updated endpoint: %v, %v", before, err)
 	}
 	stale, events := ep.GetEtag(), changes()
+	// An update without a mask whose endpoint sets nothing changes nothing: no new etag; at a
+	// stale etag it is refused like any other.
+	same, err := c.UpdateWebhookEndpoint(ctx, &integrationv1.UpdateWebhookEndpointRequest{WebhookEndpoint: &integrationv1.WebhookEndpoint{Id: ep.GetId()}})
+	if err != nil || !proto.Equal(same.GetWebhookEndpoint(), before) {
+		t.Fatalf("nothing to update: %v, %v; want unchanged %v", same, err, before)
+	}
+	_, err = c.UpdateWebhookEndpoint(ctx, &integrationv1.UpdateWebhookEndpointRequest{WebhookEndpoint: &integrationv1.WebhookEndpoint{Id: ep.GetId(), Etag: stale}})
+	if !isEtagMismatch(err) {
+		t.Fatalf("nothing to update at a stale etag: %v, want ABORTED ETAG_MISMATCH", err)
+	}
 
 	_, err = c.RotateWebhookSecret(ctx, &integrationv1.RotateWebhookSecretRequest{Id: ep.GetId(), Etag: stale})
 	if !isEtagMismatch(err) {

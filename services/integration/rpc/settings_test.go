@@ -65,6 +65,10 @@ func TestIntegrationSettingsOverREST(t *testing.T) {
 	if got := get(s.key); got["auditRetentionDays"] != float64(30) || got["etag"] != "1" {
 		t.Fatalf("settings read after the update: %v", got)
 	}
+	// Without updateMask, an empty body has nothing to change: the settings as they are.
+	if got := edge.OK(t, http.MethodPatch, "/v1/integrationSettings", s.key, `{}`); got["auditRetentionDays"] != float64(30) || got["etag"] != "1" {
+		t.Fatalf("PATCH {}: %v, want the settings unchanged at etag 1", got)
+	}
 	// Another tenant still has the defaults, and its change leaves this tenant's alone.
 	if got := get(foreignKey); got["auditRetentionDays"] != float64(400) || got["etag"] != "0" {
 		t.Fatalf("another tenant's settings: %v", got)
