@@ -93,6 +93,10 @@ func TestSupportTicketsOverREST(t *testing.T) {
 	if r := sys.Do(t, http.MethodPatch, "/v1/tickets/"+second+"?updateMask=subject", key, []byte(`{"subject":"x","etag":"1"}`)); r.Status != 409 || r.ErrorStatus(t) != "ABORTED" {
 		t.Fatalf("stale etag: %d %s, want 409 ABORTED", r.Status, r.Body)
 	}
+	// Without updateMask, an empty body has nothing to change: the ticket as it is, same etag.
+	if r := sys.Do(t, http.MethodPatch, "/v1/tickets/"+second, key, []byte(`{}`)); r.Status != 200 || r.JSON(t)["etag"] != "2" || r.JSON(t)["subject"] != "Very slow" {
+		t.Fatalf("PATCH {}: %d %s, want the ticket unchanged at etag 2", r.Status, r.Body)
+	}
 
 	// Lists: newest first, by filter, in pages.
 	third := sys.createTicket(t, key, `{"customerId":"`+supportCustomer+`","subject":"Third"}`)["id"].(string)
