@@ -76,11 +76,12 @@ func TestScoreDecaysWithHalfLife(t *testing.T) {
 	ctx := context.Background()
 	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	leads, scoring := f.withClock(t, c)
-	// Only engagement points, 10 per form, a 10-day half-life, a threshold out of reach.
+	// Only engagement points, 10 per form, a 10-day half-life, a threshold out of reach: the mask
+	// names every rule, so those left empty are cleared.
 	_, err := scoring.Update(ctx, f.tenant, &marketing.ScoringRules{
 		EngagementPoints: []*marketingv1.EngagementPoints{{Type: marketingv1.EngagementType_ENGAGEMENT_TYPE_FORM_SUBMIT, Points: 10}},
 		HalfLifeDays:     10, MqlThreshold: 1000,
-	}, nil)
+	}, &fieldmaskpb.FieldMask{Paths: []string{"engagement_points", "half_life_days", "company_points", "consent_points", "channel_points", "mql_threshold"}})
 	if err != nil {
 		t.Fatal(err)
 	}
