@@ -159,6 +159,19 @@ func mustAny(m proto.Message) *anypb.Any {
 	return a
 }
 
+// restDetail is an error detail as REST shows it: a BadRequest's field violations name fields as
+// the request's JSON does (lead.givenName, not lead.given_name); other details as they are.
+func restDetail(d *anypb.Any) *anypb.Any {
+	br := new(errdetails.BadRequest)
+	if !d.MessageIs(br) || d.UnmarshalTo(br) != nil {
+		return d
+	}
+	for _, v := range br.GetFieldViolations() {
+		v.Field = camelPath(v.GetField())
+	}
+	return mustAny(br)
+}
+
 // writeJSONError writes the AIP-193 body. Field violations name fields as the request's JSON does
 // (lead.givenName, not lead.given_name), and a google.rpc.RequestInfo detail carries the request id.
 func writeJSONError(w http.ResponseWriter, r *http.Request, httpStatus int, c codes.Code, msg string, details []*anypb.Any) {
@@ -167,13 +180,7 @@ func writeJSONError(w http.ResponseWriter, r *http.Request, httpStatus int, c co
 		details = append(details, mustAny(&errdetails.RequestInfo{RequestId: id}))
 	}
 	for _, d := range details {
-		if br := new(errdetails.BadRequest); d.MessageIs(br) && d.UnmarshalTo(br) == nil {
-			for _, v := range br.GetFieldViolations() {
-				v.Field = camelPath(v.GetField())
-			}
-			d = mustAny(br)
-		}
-		if raw, err := protojson.Marshal(d); err == nil {
+		if raw, err := protojson.Marshal(restDetail(d)); err == nil {
 			body.Error.Details = append(body.Error.Details, raw)
 		}
 	}

@@ -69,7 +69,7 @@ func withDefaults(st *integrationv1.IntegrationSettings, version string) *integr
 	return st
 }
 
-// Update changes the fields in mask (when it is empty, those in sets), only at the settings' etag when the
+// Update changes the fields in mask (when it is empty, the fields `in` sets), only at the settings' etag when the
 // request carries one. A shorter retention applies to the whole history at the next sweep, a
 // longer one keeps what is still there for longer.
 func (s *Settings) Update(ctx context.Context, tenant string, in *integrationv1.IntegrationSettings, mask *fieldmaskpb.FieldMask) (*integrationv1.IntegrationSettings, error) {

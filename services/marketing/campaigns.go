@@ -84,7 +84,7 @@ func (c *Campaigns) List(ctx context.Context, tenant string, q CampaignQuery) (p
 	return c.store.ListCampaigns(ctx, tenant, q)
 }
 
-// Update changes the fields named by mask (when it is empty, those in sets). An etag that
+// Update changes the fields named by mask (when it is empty, the fields `in` sets). An etag that
 // is not the current one is ABORTED; the merged campaign is validated as a whole.
 func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mask *fieldmaskpb.FieldMask) (*Campaign, error) {
 	if in == nil {

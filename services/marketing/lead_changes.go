@@ -31,7 +31,7 @@ var (
 // updatableLeadFields are the fields UpdateLead may change (its update_mask paths).
 var updatableLeadFields = []string{"email", "given_name", "family_name", "company", "consent", "tags"}
 
-// Update changes the fields named by mask (when it is empty, those in sets).
+// Update changes the fields named by mask (when it is empty, the fields `in` sets).
 func (l *Leads) Update(ctx context.Context, tenant string, in *Lead, mask *fieldmaskpb.FieldMask) (*Lead, error) {
 	if in == nil {
 		return nil, apierr.Invalid("lead", "required")
@@ -186,7 +186,7 @@ func (l *Leads) erasure(ctx context.Context, tenant string, lead *Lead) (*Erasur
 			return nil, err
 		}
 		for _, id := range mergedIDs {
-			if slices.ContainsFunc(e.Merged, func(m *Customer) bool { return m.GetId() == id }) {
+			if e.hasMerged(id) {
 				continue
 			}
 			c, err := l.store.GetCustomer(ctx, tenant, id)
@@ -233,7 +233,7 @@ func (l *Leads) erasure(ctx context.Context, tenant string, lead *Lead) (*Erasur
 			}
 			e.Leads = append(e.Leads, other)
 			for _, c := range chain {
-				if !slices.ContainsFunc(e.Merged, func(m *Customer) bool { return m.GetId() == c.GetId() }) {
+				if !e.hasMerged(c.GetId()) {
 					e.Merged = append(e.Merged, c)
 				}
 			}
@@ -260,6 +260,11 @@ func (l *Leads) erasure(ctx context.Context, tenant string, lead *Lead) (*Erasur
 		e.Events = append(e.Events, ev)
 	}
 	return e, nil
+}
+
+// hasMerged reports whether the erasure already takes the merged customer id.
+func (e *Erasure) hasMerged(id string) bool {
+	return slices.ContainsFunc(e.Merged, func(m *Customer) bool { return m.GetId() == id })
 }
 
 // personOf is the person a customer id names: its identity, or the survivor's it was merged into,

@@ -67,7 +67,7 @@ func (l *Lifecycle) Settings(ctx context.Context, tenant string) (*LifecycleSett
 	return DefaultLifecycleSettings(), nil
 }
 
-// UpdateSettings changes the fields named by mask (when it is empty, those in sets). An etag that is not
+// UpdateSettings changes the fields named by mask (when it is empty, the fields `in` sets). An etag that is not
 // the current one is ABORTED. The change is announced as marketing.lifecycle_settings.updated,
 // on which marketing re-times the tenant's pending churn schedule (Reactions.retimeChurn).
 func (l *Lifecycle) UpdateSettings(ctx context.Context, tenant string, in *LifecycleSettings, mask *fieldmaskpb.FieldMask) (*LifecycleSettings, error) {

@@ -97,7 +97,7 @@ func (l *Loyalty) PointsForOrder(ctx context.Context, tenant string, total *type
 	return PointsForOrder(p, total)
 }
 
-// UpdateProgram changes the fields named by mask (when it is empty, those in sets). An etag
+// UpdateProgram changes the fields named by mask (when it is empty, the fields `in` sets). An etag
 // that is not the current one is ABORTED; the merged programme is validated as a whole.
 func (l *Loyalty) UpdateProgram(ctx context.Context, tenant string, in *LoyaltyProgram, mask *fieldmaskpb.FieldMask) (*LoyaltyProgram, error) {
 	if in == nil {

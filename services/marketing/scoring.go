@@ -174,7 +174,7 @@ func rulesOrDefaults(ctx context.Context, store rulesReader, tenant string) (*Sc
 	return DefaultScoringRules(), nil
 }
 
-// Update changes the fields named by mask (when it is empty, those in sets). An etag that
+// Update changes the fields named by mask (when it is empty, the fields `in` sets). An etag that
 // is not the current one is ABORTED; the merged rules are validated as a whole.
 func (s *Scoring) Update(ctx context.Context, tenant string, in *ScoringRules, mask *fieldmaskpb.FieldMask) (*ScoringRules, error) {
 	if in == nil {

@@ -91,7 +91,7 @@ func (c *Catalog) List(ctx context.Context, tenant string, q ProductQuery) (page
 	return c.store.ListProducts(ctx, tenant, q)
 }
 
-// Update changes the fields named by mask (when it is empty, those in sets). A given etag
+// Update changes the fields named by mask (when it is empty, the fields `in` sets). A given etag
 // that is not the current one is ABORTED; the merged product is validated as a whole.
 func (c *Catalog) Update(ctx context.Context, tenant string, in *Product, mask *fieldmaskpb.FieldMask) (*Product, error) {
 	if in == nil {

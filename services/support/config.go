@@ -97,7 +97,7 @@ func (c *Config) Settings(ctx context.Context, tenant string) (*SupportSettings,
 	return settingsOrDefault(ctx, c.store, tenant)
 }
 
-// UpdateSettings changes the fields of the tenant's settings named by mask (when it is empty, those in sets)
+// UpdateSettings changes the fields of the tenant's settings named by mask (when it is empty, the fields `in` sets)
 // and validates the merged settings; a time zone Go does not know is INVALID_ARGUMENT.
 func (c *Config) UpdateSettings(ctx context.Context, tenant string, in *SupportSettings, mask *fieldmaskpb.FieldMask) (*SupportSettings, error) {
 	fields, err := protoupdate.Fields(in, mask, updatableSettingsFields, "update_mask")

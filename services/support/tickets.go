@@ -146,7 +146,7 @@ func (s *Tickets) List(ctx context.Context, tenant string, ix TicketIndex, p pag
 	return tickets, nil
 }
 
-// Update changes the fields named by mask (when it is empty, those in sets). A stale etag
+// Update changes the fields named by mask (when it is empty, the fields `in` sets). A stale etag
 // is ABORTED. A new priority moves the running clocks to that priority's targets.
 func (s *Tickets) Update(ctx context.Context, tenant string, in *Ticket, mask *fieldmaskpb.FieldMask) (*Ticket, error) {
 	if in == nil {
