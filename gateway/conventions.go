@@ -441,7 +441,14 @@ func copyResponse(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
 const (
 	reasonMethodNotAllowed = "METHOD_NOT_ALLOWED" // 405: the path has no such HTTP method
 	reasonMethodNotFound   = "METHOD_NOT_FOUND"   // 404: the resource has no such custom method (:verb)
+	reasonPathNotFound     = "PATH_NOT_FOUND"     // 404: no route has this path
 )
+
+// noRoute answers a path no route has: 404 with the reason PATH_NOT_FOUND and where the routes are.
+func noRoute(w http.ResponseWriter, r *http.Request) {
+	refuse(w, r, http.StatusNotFound, codes.NotFound, reasonPathNotFound, "path",
+		fmt.Sprintf("no route has the path %s; the routes are listed in /openapi.json and at /docs", r.URL.Path))
+}
 
 // clientError writes an AIP-193 INVALID_ARGUMENT error the gateway found itself, with a
 // BadRequest naming field.

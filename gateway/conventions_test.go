@@ -102,7 +102,8 @@ func waitForSpan(t *testing.T, suite *servicetest.Suite, match func(sdktrace.Rea
 // TestMethodsAndOptions checks a wrong method is 405 with the route's Allow (ErrorInfo reason
 // METHOD_NOT_ALLOWED), OPTIONS answers 204 with it, an unknown custom method of a known resource
 // is 404 METHOD_NOT_FOUND naming it and the resource's methods, an unknown operation 404
-// OPERATION_NOT_FOUND, and an unknown path stays 404; none reaches the service.
+// OPERATION_NOT_FOUND, and an unknown path, under /v1/ or not, 404 PATH_NOT_FOUND naming it; none
+// reaches the service.
 func TestMethodsAndOptions(t *testing.T) {
 	sys := startSystem(t, servicetest.Options{}, gateway.Config{})
 	_, key := sys.NewKey(t, "", "marketing.read", "marketing.write")
@@ -133,6 +134,9 @@ func TestMethodsAndOptions(t *testing.T) {
 		{http.MethodPost, "/v1/operations/marketing.0192f3a0-0000-7000-8000-000000000001:frobnicate", "METHOD_NOT_FOUND",
 			"/v1/operations/{name} has no method :frobnicate; its methods: :cancel"},
 		{http.MethodGet, "/v1/operations/bogus.0192f3a0-0000-7000-8000-000000000001", "OPERATION_NOT_FOUND", "no such operation"},
+		{http.MethodGet, "/v1/nothing", "PATH_NOT_FOUND", "no route has the path /v1/nothing"},
+		{http.MethodPost, "/v1/leads/0192f3a0-0000-7000-8000-000000000001/notes", "PATH_NOT_FOUND", "no route has the path /v1/leads/0192f3a0-0000-7000-8000-000000000001/notes"},
+		{http.MethodGet, "/v2/leads", "PATH_NOT_FOUND", "no route has the path /v2/leads; the routes are listed in /openapi.json"},
 	} {
 		r := sys.Do(t, tt.method, tt.path, key, nil)
 		if r.Status != http.StatusNotFound || r.ErrorStatus(t) != "NOT_FOUND" || errorInfo(t, r)["reason"] != tt.reason ||

@@ -38,6 +38,17 @@ type errorPayload struct {
 // bodyErrorPrefix marks errors of decoding the request body (see bodyError).
 const bodyErrorPrefix = "invalid request body: "
 
+// routingError answers a path grpc-gateway has no route for as the gateway's own refusals are
+// answered (AIP-193 body, ErrorInfo reason PATH_NOT_FOUND) instead of a bare "Not Found". The
+// conventions answer a wrong method (405) before grpc-gateway sees the request.
+func routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	if httpStatus == http.StatusNotFound {
+		noRoute(w, r)
+		return
+	}
+	runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, httpStatus)
+}
+
 // writeError renders any error as {"error":{"code","status","message","details"}}.
 func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	httpStatus := 0

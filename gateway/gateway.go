@@ -108,6 +108,7 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 	b = b.orNotRunning()
 	rest := runtime.NewServeMux(
 		runtime.WithErrorHandler(writeError),
+		runtime.WithRoutingErrorHandler(routingError),
 		runtime.WithForwardResponseOption(setETag),
 		runtime.WithForwardResponseOption(restItemErrors),
 		runtime.WithIncomingHeaderMatcher(forwardHeader),
@@ -182,6 +183,7 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 	docs := docsHandler()
 	mux.Handle("GET /docs", docs)
 	mux.Handle("GET /docs/", docs)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { noRoute(w, r) })
 	edge := &conventions{routes: routes, maxBody: cfg.MaxBodyBytes, next: rest}
 	files := newImports(rest, cfg.MaxImportBytes, b)
 	api := otelhttp.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
