@@ -601,3 +601,35 @@ func eventsAbout(state map[string]string, customer string) string {
 	slices.Sort(out)
 	return strings.Join(out, " ")
 }
+
+// TestAMergeWithoutUsageAnnouncesNoAdoption merges two customers neither of whom used anything
+// (the survivor bought a one-time product, the duplicate a subscription): the survivor is not
+// scored, so no adoption change (an "at risk" band) is announced for usage nobody recorded.
+func TestAMergeWithoutUsageAnnouncesNoAdoption(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	setup := f.product(t, productSpec{sku: "SETUP", period: productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME, features: []string{"exports"}})
+	suite := f.product(t, productSpec{sku: "SUITE", period: productv1.BillingPeriod_BILLING_PERIOD_MONTHLY, features: []string{"reports"}})
+	if err := f.onSales(ctx, f.orderEvent(t, survivorID, line(setup, 1))); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.onSales(ctx, f.orderEvent(t, mergedID, line(suite, 2))); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.merge(t, f.rdb); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(f.grantsOf(t, survivorID)); got != 2 {
+		t.Fatalf("survivor has %d grants after the merge, want 2 (its entitlement and the moved subscription)", got)
+	}
+	if n := f.eventTypes(t)[productv1.EventAdoptionChanged.Name]; n != 0 {
+		t.Errorf("%d adoption changes announced for customers who never used anything, want none", n)
+	}
+	if _, err := f.usage.Record(ctx, f.tenant, f.subscriptionsOf(t, survivorID)[0].GetId(),
+		&product.UsageRecord{Feature: "reports", Quantity: 1, UserId: "u1", Time: timestamppb.New(f.clock.Now())}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.eventTypes(t)[productv1.EventAdoptionChanged.Name]; n != 1 {
+		t.Errorf("%d adoption changes after the survivor's first use, want 1", n)
+	}
+}

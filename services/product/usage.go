@@ -176,6 +176,11 @@ func (u *Usage) change(ctx context.Context, tenant string, in AdoptionInputs, a 
 	if a.GetBand() == in.Stored.GetBand() {
 		return nil, nil
 	}
+	if in.StoredVersion == "" && len(in.LastUsed) == 0 {
+		// Never used, never scored: a rescore (after a merge) has no usage to judge, and a
+		// customer who bought once is not "at risk" for it.
+		return nil, nil
+	}
 	c := &AdoptionChange{Adoption: a, PrevVersion: in.StoredVersion, Version: etag.Next(in.StoredVersion)}
 	var err error
 	_, c.Event, err = u.publisher.Envelope(ctx, productv1.EventAdoptionChanged.Of(
