@@ -142,7 +142,8 @@ func (s *system) readsOf(t *testing.T, key, customer string) mergeReads {
 // TestMergeCustomersEverywhere merges two records of one person and checks every read against
 // what the two records held before: orders, tickets, NPS answers and subscriptions are the union, loyalty
 // balances add up, the lifecycle history is both histories, the stage is recomputed from the
-// combined facts, the value counts every order, the merged id answers with mergedInto, a consent
+// combined facts, the value counts every order, the merged id answers with mergedInto (its
+// lifecycle, loyalty, value and adoption with the survivor's), a consent
 // withdrawn on the duplicate stays withdrawn, the referral code names the survivor. Repeating the
 // merge changes nothing; another tenant cannot merge.
 func TestMergeCustomersEverywhere(t *testing.T) {
@@ -186,12 +187,26 @@ func TestMergeCustomersEverywhere(t *testing.T) {
 	if !isSubsequence(wantHistory, sorted(got.history)) {
 		t.Errorf("survivor's history %v does not hold both histories %v", got.history, wantHistory)
 	}
+	// The duplicate's lists are empty; its lifecycle, loyalty, value and adoption are the
+	// survivor's, each naming the survivor, over REST and gRPC.
 	gone := waitFor(t, "the duplicate's reads after the merge", func() mergeReads { return sys.readsOf(t, key, w.merged) },
 		func(r mergeReads) bool {
-			return len(r.orders)+len(r.tickets)+len(r.subscriptions)+len(r.nps) == 0 && r.stage == ""
+			return len(r.orders)+len(r.tickets)+len(r.subscriptions)+len(r.nps) == 0 && r.stage == got.stage
 		})
-	if gone.balance != 0 || gone.value != "" || gone.adoption != "" {
-		t.Errorf("the duplicate still has %+v", gone)
+	if gone.balance != got.balance || gone.value != got.value || gone.adoption != got.adoption {
+		t.Errorf("the duplicate's reads %+v, want the survivor's %+v", gone, got)
+	}
+	for _, read := range []string{"lifecycle", "loyalty", "value", "adoption"} {
+		if r := sys.ok(t, http.MethodGet, "/v1/customers/"+w.merged+"/"+read, key, ""); str(r, "customerId") != w.survivor {
+			t.Errorf("%s of the merged id names %q, want the survivor %s", read, str(r, "customerId"), w.survivor)
+		}
+	}
+	if recs := sys.do(t, http.MethodGet, "/v1/customers/"+w.merged+"/recommendations", key, nil); recs.status != http.StatusOK {
+		t.Errorf("recommendations of the merged id: %d %s", recs.status, recs.body)
+	}
+	mkt, mktCtx := sys.marketing(key)
+	if lc, err := mkt.GetCustomerLifecycle(mktCtx, &marketingv1.GetCustomerLifecycleRequest{CustomerId: w.merged}); err != nil || lc.GetLifecycle().GetCustomerId() != w.survivor {
+		t.Errorf("gRPC lifecycle of the merged id: %v %v", lc, err)
 	}
 
 	// The merged id answers with mergedInto: the registry, and the 360 over REST and gRPC.

@@ -95,6 +95,23 @@ func (c *Customers) Get(ctx context.Context, tenant, id string) (*Customer, erro
 	return c.store.GetCustomer(ctx, tenant, id)
 }
 
+// Survivor is the customer a merged customer lives on as, at the end of its merges; "" when the
+// registry has the customer unmerged or not at all.
+func (c *Customers) Survivor(ctx context.Context, tenant, id string) (string, error) {
+	survivor := ""
+	for range captureAttempts {
+		cur, err := c.store.GetCustomer(ctx, tenant, id)
+		if errors.Is(err, ErrCustomerNotFound) {
+			return survivor, nil
+		}
+		if err != nil || cur.GetMergedInto() == "" {
+			return survivor, err
+		}
+		survivor, id = cur.GetMergedInto(), cur.GetMergedInto()
+	}
+	return survivor, nil
+}
+
 // Resolve returns the customer a person is, registering them when asked. Concurrent resolutions
 // of one new person register one customer: the registry's unique indexes decide, and the others
 // retry and find it.

@@ -90,6 +90,9 @@ type UsageStore interface {
 	// AdoptionInputs reads a customer's adoption counters for the month of at, and whether user (if
 	// any) was seen in it, in one round trip.
 	AdoptionInputs(ctx context.Context, tenant, customerID string, at time.Time, user string) (AdoptionInputs, error)
+	// SurvivorOf is the customer a merged customer lives on as, "" when product has not seen the
+	// customer merged.
+	SurvivorOf(ctx context.Context, tenant, customerID string) (string, error)
 }
 
 // NewUsage returns the usage and adoption use cases.
@@ -230,6 +233,24 @@ func (u *Usage) rescore(ctx context.Context, tenant, customerID string) error {
 		}
 	}
 	return ErrUsageContention
+}
+
+// maxMergeHops bounds how many merges a read follows from a merged customer to its survivor.
+const maxMergeHops = 8
+
+// Survivor is the customer a merged customer lives on as, at the end of its merges; "" when
+// product has not seen the customer merged. Reads of a merged customer's adoption and
+// recommendations answer the survivor's: the merge moved its grants and usage there.
+func (u *Usage) Survivor(ctx context.Context, tenant, customerID string) (string, error) {
+	survivor := ""
+	for range maxMergeHops {
+		next, err := u.store.SurvivorOf(ctx, tenant, customerID)
+		if err != nil || next == "" {
+			return survivor, err
+		}
+		survivor, customerID = next, next
+	}
+	return survivor, nil
 }
 
 // Adoption returns a customer's adoption health now.

@@ -3,6 +3,7 @@ package sales
 import (
 	"cmp"
 	"context"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/customerref"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/money"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
@@ -70,19 +73,28 @@ type Values struct{ env Env }
 // NewValues returns the use case.
 func NewValues(env Env) *Values { return &Values{env: env} }
 
+// maxMergeHops bounds how many merges a read follows from a merged customer to its survivor.
+const maxMergeHops = 8
+
 // Get reads a customer's value: ErrCustomerNotFound when sales knows neither a contact nor an
-// order of theirs. Two round trips, whatever the number of customers.
+// order of theirs, the survivor's when the customer was merged. Two round trips, whatever the
+// number of customers.
 func (v *Values) Get(ctx context.Context, tenant, customer string) (*CustomerValue, error) {
 	facts, known, err := v.env.Store.CustomerValue(ctx, tenant, customer)
+	for hops := 0; err == nil && !known; hops++ {
+		// No orders here: a customer marketing knows is worth nothing yet (POTENTIAL), anyone
+		// else is not a customer, and a merged one's value is the survivor's, whom the merge
+		// gave its orders (the answer's customerId names them).
+		err = v.env.Known.Check(ctx, tenant, customer, "customer_id")
+		refusal, _ := apierr.As(err)
+		if !errors.Is(err, customerref.ErrMerged) || refusal == nil || hops == maxMergeHops {
+			break
+		}
+		customer = refusal.Metadata["merged_into"]
+		facts, known, err = v.env.Store.CustomerValue(ctx, tenant, customer)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if !known {
-		// No orders here: a customer marketing knows is worth nothing yet (POTENTIAL), anyone
-		// else is not a customer.
-		if err := v.env.Known.Check(ctx, tenant, customer, "customer_id"); err != nil {
-			return nil, err
-		}
 	}
 	if facts == nil {
 		return salesv1.EvaluateValue(&CustomerValue{CustomerId: customer}, Ranks{}, v.env.Now()), nil

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 
+	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/auth"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
@@ -67,4 +68,20 @@ func (s *Server) MergeCustomers(ctx context.Context, req *marketingv1.MergeCusto
 func resolveRequest(r *marketingv1.ResolveCustomerRequest) marketing.ResolveRequest {
 	return marketing.ResolveRequest{Email: r.GetEmail(), ExternalID: r.GetExternalId(), Create: r.GetCreate(), Origin: r.GetOrigin(),
 		CustomerID: r.GetCustomerId()}
+}
+
+// ofSurvivor reads a customer's record with read; when there is none and the customer was merged,
+// it reads the survivor's instead (whose id the answer carries): a merge moves the merged
+// customer's records to the survivor, and a caller holding the old id still finds them. Writes
+// about a merged customer are refused naming the survivor instead (CUSTOMER_MERGED).
+func ofSurvivor[T any](ctx context.Context, customers *marketing.Customers, tenant, id string, read func(id string) (T, error)) (T, error) {
+	v, err := read(id)
+	if e, ok := apierr.As(err); !ok || e.Kind != apierr.NotFound {
+		return v, err
+	}
+	survivor, serr := customers.Survivor(ctx, tenant, id)
+	if serr != nil || survivor == "" {
+		return v, err
+	}
+	return read(survivor)
 }

@@ -15,7 +15,9 @@ func (s *Server) GetCustomerLifecycle(ctx context.Context, req *marketingv1.GetC
 	if err != nil {
 		return nil, err
 	}
-	lc, err := s.lifecycle.Get(ctx, tenant, req.GetCustomerId())
+	lc, err := ofSurvivor(ctx, s.customers, tenant, req.GetCustomerId(), func(id string) (*marketing.CustomerLifecycle, error) {
+		return s.lifecycle.Get(ctx, tenant, id)
+	})
 	if err != nil {
 		return nil, err
 	}

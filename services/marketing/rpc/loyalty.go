@@ -13,7 +13,9 @@ func (s *Server) GetLoyaltyAccount(ctx context.Context, req *marketingv1.GetLoya
 	if err != nil {
 		return nil, err
 	}
-	acct, err := s.loyalty.Account(ctx, tenant, req.GetCustomerId())
+	acct, err := ofSurvivor(ctx, s.customers, tenant, req.GetCustomerId(), func(id string) (*marketingv1.LoyaltyAccount, error) {
+		return s.loyalty.Account(ctx, tenant, id)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -99,6 +99,15 @@ func (s *Store) PlaceOrder(ctx context.Context, tenant string, o product.PlacedO
 // mergedCustomers maps each merged customer of the tenant to its survivor.
 func (k tenantKeys) mergedCustomers() string { return k.Key("merged-customers") }
 
+// SurvivorOf implements product.UsageStore.
+func (s *Store) SurvivorOf(ctx context.Context, tenant, customerID string) (string, error) {
+	survivor, err := s.rdb.HGet(ctx, s.scope(tenant).mergedCustomers(), customerID).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return survivor, err
+}
+
 // RecordMerge implements product.MergeStore.
 func (s *Store) RecordMerge(ctx context.Context, tenant, merged, survivor string) error {
 	return commit.New().HSet(s.scope(tenant).mergedCustomers(), merged, survivor).Run(ctx, s.rdb)
