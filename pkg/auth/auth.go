@@ -208,12 +208,32 @@ func RequiredScope(fullMethod string) (scope string, public bool) {
 	if strings.HasPrefix(method, "Export") {
 		return parts[1] + ".export", false
 	}
-	for _, read := range []string{"Get", "BatchGet", "List", "Check", "Quote", "Resolve"} {
-		if strings.HasPrefix(method, read) {
-			return parts[1] + ".read", false
-		}
+	if reads(method) {
+		return parts[1] + ".read", false
 	}
 	return parts[1] + ".write", false
+}
+
+// reads reports whether a method, by its name, changes nothing.
+func reads(method string) bool {
+	for _, read := range []string{"Get", "BatchGet", "List", "Check", "Quote", "Resolve", "Export"} {
+		if strings.HasPrefix(method, read) {
+			return true
+		}
+	}
+	return false
+}
+
+// ChangesState reports whether a gRPC method changes state: every method that needs a write
+// scope, and the admin ones that are not reads (creating, rotating and revoking API keys,
+// updating the settings). Such calls take an idempotency key.
+func ChangesState(fullMethod string) bool {
+	scope, public := RequiredScope(fullMethod)
+	if public {
+		return false
+	}
+	_, method, _ := strings.Cut(strings.TrimPrefix(fullMethod, "/"), "/")
+	return strings.HasSuffix(scope, ".write") || (scope == ScopeAdmin && !reads(method))
 }
 
 // adminOnly are the integration methods that need admin rather than integration.read or .write:

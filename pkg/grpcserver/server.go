@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -155,7 +154,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		// The idempotency store keeps or releases a key by the status of the outcome, so it must
 		// see handler errors already mapped: a second error mapping runs inside it (the outer one
 		// passes statuses through unchanged).
-		unary = append(unary, deps.Idempotency.UnaryServerInterceptor(mutating), errorInterceptor(logger))
+		unary = append(unary, deps.Idempotency.UnaryServerInterceptor(auth.ChangesState), errorInterceptor(logger))
 	}
 	opts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler(
@@ -264,11 +263,6 @@ func (s *Server) ready(ctx context.Context) error {
 	return s.deps.Redis.Ping(ctx).Err()
 }
 
-// mutating reports whether a method changes state: the ones that need a write scope.
-func mutating(fullMethod string) bool {
-	scope, public := auth.RequiredScope(fullMethod)
-	return !public && strings.HasSuffix(scope, ".write")
-}
 
 func panicHandler(logger *slog.Logger) recovery.RecoveryHandlerFuncContext {
 	return func(ctx context.Context, p any) error {

@@ -180,7 +180,7 @@ func (s *Store) finish(ctx context.Context, key, fp string, resp any, herr error
 		r.data, err = proto.Marshal(status.Convert(herr).Proto())
 	} else if m, ok := resp.(proto.Message); ok {
 		r.kind = "response"
-		r.data, err = proto.MarshalOptions{Deterministic: true}.Marshal(m)
+		r.data, err = proto.MarshalOptions{Deterministic: true}.Marshal(withoutSecret(m))
 	}
 	if err == nil {
 		err = completeScript.Run(ctx, s.rdb, []string{key}, fp, r.kind, r.data, s.cfg.TTL.Milliseconds()).Err()
@@ -188,6 +188,19 @@ func (s *Store) finish(ctx context.Context, key, fp string, resp any, herr error
 	if err != nil {
 		_, _ = s.rdb.Del(ctx, key).Result()
 	}
+}
+
+// withoutSecret is m without its top-level `secret` field: an API key's secret is shown once
+// and kept only hashed, so the stored result of a call that made one (CreateApiKey, RotateApiKey)
+// replays the key without it.
+func withoutSecret(m proto.Message) proto.Message {
+	f := m.ProtoReflect().Descriptor().Fields().ByName("secret")
+	if f == nil || !m.ProtoReflect().Has(f) {
+		return m
+	}
+	c := proto.Clone(m)
+	c.ProtoReflect().Clear(f)
+	return c
 }
 
 func replayResult(r *result, info *grpc.UnaryServerInfo) (any, error) {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"time"
 
 	"github.com/crmcycle/crm/pkg/batch"
 )
@@ -37,16 +38,19 @@ func (l *Leads) CaptureMany(ctx context.Context, tenant string, ins []*Lead) ([]
 		fresh = append(fresh, i)
 	}
 	rules, err := l.captureRules(ctx, tenant, false)
+	var slowest time.Duration // the longest chunk written so far
 	for from := 0; from < len(fresh); from += captureChunk {
 		chunk := fresh[from:min(from+captureChunk, len(fresh))]
-		if err != nil || start.Err() != nil {
+		if err != nil || start.Err() != nil || !timeFor(ctx, 2*slowest) {
 			for _, i := range chunk {
 				errs[i] = cmp.Or[error](err, batch.ErrNotAttempted)
 			}
 			continue
 		}
 		var refused []int
+		began := time.Now()
 		refused, err = l.createMany(ctx, tenant, ins, emails, chunk, rules, out)
+		slowest = max(slowest, time.Since(began))
 		one = append(one, refused...)
 		if err != nil {
 			for _, i := range chunk {
@@ -64,6 +68,15 @@ func (l *Leads) CaptureMany(ctx context.Context, tenant string, ins []*Lead) ([]
 		}
 	}
 	return out, errs
+}
+
+// timeFor reports whether ctx leaves need before its deadline: a chunk is started only when
+// twice the slowest one so far still fits, so a machine that slows down mid-batch (the embedded
+// store's Lua runs in Go and shares the CPU) still answers before the deadline, the items left
+// not attempted.
+func timeFor(ctx context.Context, need time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) > need
 }
 
 // createMany writes the new leads of the items chunk in one store call, setting out for those

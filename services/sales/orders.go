@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
+	"github.com/crmcycle/crm/pkg/money"
 	"github.com/crmcycle/crm/pkg/page"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 )
@@ -80,6 +81,15 @@ func (o *Orders) Create(ctx context.Context, tenant string, in *Order) (*Order, 
 		return nil, notSellableField(err, func(line string) string { return "order.lines[" + line + "].product_id" })
 	}
 	total, err := linesTotal(currency, lines)
+	if err == nil {
+		// The revenue every service counts from an order (campaign attribution, value history)
+		// is kept in int64 nano units: a total beyond them would be refused there, after the
+		// order was placed, so it is refused here, before.
+		_, err = money.Int64Nanos(total)
+	}
+	if errors.Is(err, ErrAmountTooLarge) || errors.Is(err, money.ErrOutOfRange) {
+		return nil, ErrOrderTotalTooLarge
+	}
 	if err != nil {
 		return nil, err
 	}

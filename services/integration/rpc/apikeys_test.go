@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -170,4 +171,55 @@ func guardedWebhooks() (cfg integration.DispatchConfig) {
 	cfg = fastWebhooks
 	cfg.AllowPrivate = false
 	return cfg
+}
+
+// TestAdminWritesTakeAnIdempotencyKey: creating and rotating a key and changing the settings are
+// writes, so a retry with the same Idempotency-Key replays the first result (one key made, one
+// rotation) and the same key with another request is refused. A replay never carries the secret
+// (kept hashed only): the first answer had it, and it still works.
+func TestAdminWritesTakeAnIdempotencyKey(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	c, ctx := s.client()
+	with := func(key string) context.Context { return metadata.AppendToOutgoingContext(ctx, "idempotency-key", key) }
+	count := func() int {
+		list, err := c.ListApiKeys(ctx, &integrationv1.ListApiKeysRequest{PageSize: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list.GetApiKeys())
+	}
+	before := count()
+	req := &integrationv1.CreateApiKeyRequest{ApiKey: &integrationv1.ApiKey{DisplayName: "retry", Scopes: []string{"integration.read", "marketing.read"}}}
+	first, err := c.CreateApiKey(with("create-1"), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.CreateApiKey(with("create-1"), req)
+	if err != nil || again.GetApiKey().GetId() != first.GetApiKey().GetId() || again.GetSecret() != "" || first.GetSecret() == "" {
+		t.Fatalf("create replayed = %v %v, want key %s without its secret", again, err, first.GetApiKey().GetId())
+	}
+	if n := count(); n != before+1 {
+		t.Fatalf("%d keys made by two calls with one idempotency key, want 1", n-before)
+	}
+	other := &integrationv1.CreateApiKeyRequest{ApiKey: &integrationv1.ApiKey{DisplayName: "other", Scopes: []string{"sales.read"}}}
+	if _, err := c.CreateApiKey(with("create-1"), other); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "key") {
+		t.Errorf("another request with the key: %v, want INVALID_ARGUMENT (IDEMPOTENCY_KEY_REUSED)", err)
+	}
+
+	rotate := &integrationv1.RotateApiKeyRequest{Id: first.GetApiKey().GetId(), OverlapSeconds: 60}
+	rotated, err := c.RotateApiKey(with("rotate-1"), rotate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayed, err := c.RotateApiKey(with("rotate-1"), rotate)
+	if err != nil || replayed.GetSecret() != "" || replayed.GetApiKey().GetId() != first.GetApiKey().GetId() {
+		t.Fatalf("rotate replayed = %v %v, want the key without a secret", replayed, err)
+	}
+	// One rotation: the first secret (in its overlap) and the rotated one both work.
+	for _, secret := range []string{first.GetSecret(), rotated.GetSecret()} {
+		if _, err := c.ListTimeline(servicetest.WithKey(context.Background(), secret),
+			&integrationv1.ListTimelineRequest{CustomerId: "0192f3a0-0000-7000-8000-00000000c001"}); err != nil {
+			t.Errorf("a secret of the one rotation: %v", err)
+		}
+	}
 }

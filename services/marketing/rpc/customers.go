@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/auth"
@@ -15,7 +17,11 @@ func (s *Server) ResolveCustomer(ctx context.Context, req *marketingv1.ResolveCu
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.customers.Resolve(ctx, tenant, resolveRequest(req))
+	rr := resolveRequest(req)
+	if err := mayRegister(ctx, rr); err != nil {
+		return nil, err
+	}
+	r, err := s.customers.Resolve(ctx, tenant, rr)
 	if err != nil {
 		return nil, err
 	}
@@ -31,6 +37,9 @@ func (s *Server) ResolveCustomers(ctx context.Context, req *marketingv1.ResolveC
 	reqs := make([]marketing.ResolveRequest, len(req.GetRequests()))
 	for i, r := range req.GetRequests() {
 		reqs[i] = resolveRequest(r)
+		if err := mayRegister(ctx, reqs[i]); err != nil {
+			return nil, err
+		}
 	}
 	out, err := s.customers.ResolveMany(ctx, tenant, reqs)
 	if err != nil {
@@ -63,6 +72,30 @@ func (s *Server) MergeCustomers(ctx context.Context, req *marketingv1.MergeCusto
 		return nil, err
 	}
 	return &marketingv1.MergeCustomersResponse{Customer: c}, nil
+}
+
+// registeringScopes are the scopes of which a resolution that may change the registry (create, or
+// attach an e-mail to a customer) needs one: marketing's write scope, or the write scope of a
+// service that resolves people for its own writes with its caller's key (a contact, a ticket, an
+// order). A lookup alone is a read (marketing.read, as the method's scope says).
+var registeringScopes = []string{"marketing.write", "sales.write", "support.write", "product.write"}
+
+var errMayNotRegister = apierr.New(apierr.PermissionDenied, auth.ErrMissingScope.Reason,
+	"registering a person or attaching an e-mail to a customer needs a write scope ("+strings.Join(registeringScopes, ", ")+
+		"); this key may only look people up (without create or customerId)").With("scope", strings.Join(registeringScopes, " "))
+
+// mayRegister refuses, with MISSING_SCOPE naming the scopes, a resolution that may register a
+// person or attach an e-mail when the caller's key may write nothing about people: a read-only key
+// must not change who a customer is.
+func mayRegister(ctx context.Context, r marketing.ResolveRequest) error {
+	if !r.Create && r.CustomerID == "" {
+		return nil
+	}
+	p, _ := auth.FromContext(ctx)
+	if slices.ContainsFunc(registeringScopes, p.Allows) {
+		return nil
+	}
+	return errMayNotRegister
 }
 
 func resolveRequest(r *marketingv1.ResolveCustomerRequest) marketing.ResolveRequest {

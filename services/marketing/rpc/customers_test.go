@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -226,7 +227,7 @@ func TestMergeCustomersInTheRegistry(t *testing.T) {
 	}
 	// marketing's consumer moves the merged customer's records (its lifecycle among them); once
 	// done, merging again changes nothing, and the merged customer cannot take merges any more.
-	for deadline := time.Now().Add(30 * time.Second); sys.Do(t, http.MethodGet, "/v1/customers/"+merged+"/lifecycle", key, nil).Status != http.StatusNotFound; {
+	for deadline := time.Now().Add(30 * time.Second); !lifecycleMoved(t, sys.Do(t, http.MethodGet, "/v1/customers/"+merged+"/lifecycle", key, nil), survivor); {
 		if time.Now().After(deadline) {
 			t.Fatal("the merged customer's lifecycle did not move to the survivor")
 		}
@@ -279,7 +280,7 @@ func TestAMergeRestagesFromTheCombinedFacts(t *testing.T) {
 				want = prospect // DESIGN §5: a capture makes a PROSPECT
 			}
 			sys.OK(t, http.MethodPost, "/v1/customers/"+survivor+":merge", key, `{"mergedCustomerId":"`+merged+`"}`)
-			for deadline := time.Now().Add(30 * time.Second); sys.Do(t, http.MethodGet, lifecyclePath(merged, ""), key, nil).Status != http.StatusNotFound; {
+			for deadline := time.Now().Add(30 * time.Second); !lifecycleMoved(t, sys.Do(t, http.MethodGet, lifecyclePath(merged, ""), key, nil), survivor); {
 				if time.Now().After(deadline) {
 					t.Fatal("the merged customer's lifecycle did not move to the survivor")
 				}
@@ -504,4 +505,61 @@ func TestResolveCustomerAttachesAnEmail(t *testing.T) {
 			t.Fatalf("round %d: the refusal names %v, want the winner %s (not %s)", round, meta, winner, loser)
 		}
 	}
+}
+
+// TestResolveThatWritesNeedsAWriteScope: a key that may only read (marketing.read) looks people up
+// but may not register one, nor attach an e-mail or external id to a customer (403 MISSING_SCOPE,
+// nothing written); a key with another service's write scope may (it resolves for that service's
+// own writes: a contact, a ticket), and so may marketing.write.
+func TestResolveThatWritesNeedsAWriteScope(t *testing.T) {
+	sys := startSystem(t)
+	tenant, writer := sys.NewKey(t, "", "marketing.read", "marketing.write")
+	_, reader := sys.NewKey(t, tenant, "marketing.read")
+	_, salesWriter := sys.NewKey(t, tenant, "marketing.read", "sales.write")
+	lead := sys.captureLead(t, writer, `{"email":"kim@example.com"}`)
+	kim := lead["customerId"].(string)
+
+	if got := sys.OK(t, http.MethodPost, "/v1/customers:resolve", reader, `{"email":"kim@example.com"}`); got["customer"].(map[string]any)["customerId"] != kim {
+		t.Fatalf("a read key's lookup = %v, want %s", got, kim)
+	}
+	keysBefore, eventsBefore := sys.footprint(t, tenant)
+	for _, body := range []string{
+		`{"email":"new@example.com","create":true}`,
+		`{"email":"kim@example.com","externalId":"ext-ro","create":true}`,
+		`{"email":"hijack@example.com","customerId":"` + kim + `"}`,
+	} {
+		r := sys.Do(t, http.MethodPost, "/v1/customers:resolve", reader, []byte(body))
+		if r.Status != http.StatusForbidden || !strings.Contains(string(r.Body), "MISSING_SCOPE") {
+			t.Errorf("a read key's resolve %s: %d %s, want 403 MISSING_SCOPE", body, r.Status, r.Body)
+		}
+	}
+	r := sys.Do(t, http.MethodPost, "/v1/customers:batchResolve", reader, []byte(`{"requests":[{"email":"kim@example.com"},{"email":"b@example.com","create":true}]}`))
+	if r.Status != http.StatusForbidden {
+		t.Errorf("a read key's batch with a create: %d %s, want 403", r.Status, r.Body)
+	}
+	if keys, events := sys.footprint(t, tenant); keys != keysBefore || events != eventsBefore {
+		t.Fatalf("refused resolutions wrote %d keys and %d events", keys-keysBefore, events-eventsBefore)
+	}
+	client, ctx := sys.marketing(reader)
+	if _, err := client.ResolveCustomer(ctx, &marketingv1.ResolveCustomerRequest{Email: "new@example.com", Create: true}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("gRPC create with a read key: %v, want PERMISSION_DENIED", err)
+	}
+
+	for _, key := range []string{salesWriter, writer} {
+		if got := sys.OK(t, http.MethodPost, "/v1/customers:resolve", key, `{"email":"kim@example.com","externalId":"ext-`+key[:12]+`","create":true}`); got["customer"].(map[string]any)["customerId"] != kim {
+			t.Errorf("a write key's resolve = %v, want %s", got, kim)
+		}
+	}
+	identity := sys.OK(t, http.MethodGet, "/v1/customers/"+kim+"/identity", writer, "")
+	if ids, _ := identity["externalIds"].([]any); len(ids) != 2 || fmt.Sprint(identity["emails"]) != "[kim@example.com]" {
+		t.Errorf("identity after the refusals and two writes = %v, want kim's e-mail and two external ids", identity)
+	}
+}
+
+// lifecycleMoved reports whether a merged customer's lifecycle read answers the survivor's: once
+// the merge's reaction moved it, a read of the merged id follows the merge to the survivor.
+func lifecycleMoved(t *testing.T, r gatewaytest.Response, survivor string) bool {
+	t.Helper()
+	var lc struct{ CustomerID string `json:"customerId"` }
+	return r.Status == http.StatusOK && json.Unmarshal(r.Body, &lc) == nil && lc.CustomerID == survivor
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	moneyarith "github.com/crmcycle/crm/pkg/money"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
@@ -260,7 +261,7 @@ func (f *catalogFake) QuoteLineItems(ctx context.Context, req *productv1.QuoteLi
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := &productv1.QuoteLineItemsResponse{}
-	var sum int64
+	var totals []*typev1.Money
 	for i, it := range req.GetItems() {
 		p := f.products[record{tenant, it.GetProductId()}]
 		unit := priceIn(p, req.GetCurrencyCode())
@@ -272,16 +273,23 @@ func (f *catalogFake) QuoteLineItems(ctx context.Context, req *productv1.QuoteLi
 			}
 			return nil, st.Err()
 		}
-		// Tests quote small amounts: nanos in an int64 are exact.
-		total := (unit.GetUnits()*1e9 + int64(unit.GetNanos())) * it.GetQuantity() * int64(100-it.GetDiscountPercent()) / 100
-		sum += total
+		// Exact, as product's quote is: a total beyond a Money is an error, never a wrap.
+		gross, err := moneyarith.Times(unit, it.GetQuantity())
+		if err != nil {
+			return nil, err
+		}
+		total, err := moneyarith.LessPercent(gross, it.GetDiscountPercent())
+		if err != nil {
+			return nil, err
+		}
+		totals = append(totals, total)
 		out.Lines = append(out.Lines, &productv1.QuotedLine{
 			ProductId: p.GetId(), Sku: p.GetSku(), DisplayName: p.GetDisplayName(), Quantity: it.GetQuantity(), UnitPrice: unit,
-			DiscountPercent: it.GetDiscountPercent(), Total: money(req.GetCurrencyCode(), total), BillingPeriod: p.GetBillingPeriod(),
+			DiscountPercent: it.GetDiscountPercent(), Total: total, BillingPeriod: p.GetBillingPeriod(),
 		})
 	}
-	out.Total = money(req.GetCurrencyCode(), sum)
-	return out, nil
+	out.Total, err = moneyarith.Sum(req.GetCurrencyCode(), totals...)
+	return out, err
 }
 
 // priceIn is the product's price in currency, nil when it has none.
