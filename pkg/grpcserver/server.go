@@ -263,7 +263,6 @@ func (s *Server) ready(ctx context.Context) error {
 	return s.deps.Redis.Ping(ctx).Err()
 }
 
-
 func panicHandler(logger *slog.Logger) recovery.RecoveryHandlerFuncContext {
 	return func(ctx context.Context, p any) error {
 		logger.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p))

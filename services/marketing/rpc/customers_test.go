@@ -560,6 +560,8 @@ func TestResolveThatWritesNeedsAWriteScope(t *testing.T) {
 // the merge's reaction moved it, a read of the merged id follows the merge to the survivor.
 func lifecycleMoved(t *testing.T, r gatewaytest.Response, survivor string) bool {
 	t.Helper()
-	var lc struct{ CustomerID string `json:"customerId"` }
+	var lc struct {
+		CustomerID string `json:"customerId"`
+	}
 	return r.Status == http.StatusOK && json.Unmarshal(r.Body, &lc) == nil && lc.CustomerID == survivor
 }
