@@ -305,7 +305,11 @@ func nulField(v any, path string) string {
 // carries its etag itself (?etag=, the body's) must name the same one in If-Match, else it is 400:
 // neither silently wins. Routes whose request has no etag refuse If-Match (refuseIfMatch).
 func (c *conventions) ifMatch(w http.ResponseWriter, r *http.Request, op *routeOp, match string, body []byte) ([]byte, bool) {
-	tags := parseIfMatch(match)
+	tags, weak := parseIfMatch(match)
+	if len(tags) == 0 && weak > 0 { // only weak tags, which never match a strong comparison
+		writeEtagMismatch(w, r, op)
+		return nil, true
+	}
 	if len(tags) == 0 { // `""`: no etag to check, which is not a change made unconditionally
 		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "If-Match", `must be an ETag ("3"), a list of them, or *`)
 		return nil, true
@@ -415,16 +419,21 @@ func (c *conventions) currentEtag(w http.ResponseWriter, r *http.Request) (strin
 	return strings.Trim(rec.Header().Get("ETag"), `"`), false
 }
 
-// parseIfMatch reads `"a", W/"b"` or `*` into etags without quotes.
-func parseIfMatch(h string) []string {
-	var tags []string
+// parseIfMatch reads `"a", "b"` or `*` into etags without quotes, and counts the weak ones
+// (`W/"c"`) it leaves out: If-Match compares strongly (RFC 9110 13.1.1), so a weak tag never
+// matches.
+func parseIfMatch(h string) (tags []string, weak int) {
 	for _, t := range strings.Split(h, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		t = strings.TrimSpace(t)
+		if strings.HasPrefix(t, "W/") {
+			weak++
+			continue
+		}
 		if t = strings.Trim(t, `"`); t != "" {
 			tags = append(tags, t)
 		}
 	}
-	return tags
+	return tags, weak
 }
 
 func copyResponse(w http.ResponseWriter, rec *httptest.ResponseRecorder) {

@@ -219,7 +219,7 @@ func TestIfMatchMismatchIsOneAnswer(t *testing.T) {
 	if n := sys.marketing.calledTimes("QualifyLead"); n != 2 {
 		t.Errorf("the qualifies with a stale If-Match reached the service %d times, want 2 (it checks the etag)", n)
 	}
-	if r := sys.DoWith(t, http.MethodPost, lead+":qualify", key, nil, http.Header{"If-Match": {`"5", W/"6"`}}); r.Status != http.StatusPreconditionFailed ||
+	if r := sys.DoWith(t, http.MethodPost, lead+":qualify", key, nil, http.Header{"If-Match": {`"5", "6"`}}); r.Status != http.StatusPreconditionFailed ||
 		errorInfo(t, r)["reason"] != "ETAG_MISMATCH" || sys.marketing.calledTimes("QualifyLead") != 2 {
 		t.Errorf("a qualify with a list of stale etags: %d %s, want 412 ETAG_MISMATCH before the service", r.Status, r.Body)
 	}
@@ -235,6 +235,11 @@ func TestIfMatchMismatchIsOneAnswer(t *testing.T) {
 		if r := sys.DoWith(t, method, path, key, body, long); r.Status != http.StatusPreconditionFailed || errorInfo(t, r)["reason"] != "ETAG_MISMATCH" {
 			t.Errorf("%s %s with a 40-character If-Match: %d %s, want 412 ETAG_MISMATCH", method, path, r.Status, r.Body)
 		}
+	}
+	// If-Match compares strongly (RFC 9110): a weak tag never matches, not even the current etag.
+	if r := sys.DoWith(t, http.MethodPost, lead+":qualify", key, nil, http.Header{"If-Match": {`W/"7"`}}); r.Status != http.StatusPreconditionFailed ||
+		errorInfo(t, r)["reason"] != "ETAG_MISMATCH" || sys.marketing.calledTimes("QualifyLead") != 2 {
+		t.Errorf("a qualify with the current etag, weak: %d %s, want 412 ETAG_MISMATCH before the service", r.Status, r.Body)
 	}
 	if r := sys.DoWith(t, http.MethodPost, lead+":qualify", key, nil, http.Header{"If-Match": {`"5", "7"`}}); r.Status != http.StatusOK {
 		t.Errorf("a qualify with a list holding the current etag: %d %s, want 200", r.Status, r.Body)
@@ -370,7 +375,7 @@ func TestIfMatchAndTheRequestsEtagMustAgree(t *testing.T) {
 		{http.MethodDelete, lead + "?etag=99", "", `"1"`, "the query (?etag=)"},
 		{http.MethodDelete, lead + "?etag=7", "", `"1", "2"`, "the query (?etag=)"},
 		{http.MethodPatch, lead + "?updateMask=company", `{"company":"Acme","etag":"7"}`, `"6"`, "the body"},
-		{http.MethodPost, lead + ":qualify", `{"etag":"7"}`, `W/"1"`, "the body"},
+		{http.MethodPost, lead + ":qualify", `{"etag":"7"}`, `"1"`, "the body"},
 		{http.MethodDelete, lead, "", `""`, "an ETag"}, // no etag at all is not a change made unconditionally
 	} {
 		r := sys.DoWith(t, tt.method, tt.path, key, []byte(tt.body), http.Header{"If-Match": {tt.ifMatch}})
