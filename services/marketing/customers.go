@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/customerref"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
@@ -399,10 +400,16 @@ func (c *Customers) Merge(ctx context.Context, tenant, survivorID, mergedID stri
 	}
 	for range captureAttempts {
 		survivor, err := c.store.GetCustomer(ctx, tenant, survivorID)
+		if errors.Is(err, ErrCustomerNotFound) {
+			return nil, customerref.NotFound("customer_id") // say which of the two is unknown
+		}
 		if err != nil {
 			return nil, err
 		}
 		merged, err := c.store.GetCustomer(ctx, tenant, mergedID)
+		if errors.Is(err, ErrCustomerNotFound) {
+			return nil, customerref.NotFound("merged_customer_id")
+		}
 		if err != nil {
 			return nil, err
 		}

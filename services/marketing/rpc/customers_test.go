@@ -209,6 +209,16 @@ func TestMergeCustomersInTheRegistry(t *testing.T) {
 	if r := sys.Do(t, http.MethodPost, path, key, []byte(`{"mergedCustomerId":"`+survivor+`"}`)); r.Status != http.StatusBadRequest {
 		t.Fatalf("merge into itself: %d %s, want 400", r.Status, r.Body)
 	}
+	// An unknown customer on either side is 404 naming the side.
+	nobody := "0192f3a0-0000-7000-8000-00000000dead"
+	for _, tt := range []struct{ path, body, field string }{
+		{path, `{"mergedCustomerId":"` + nobody + `"}`, "mergedCustomerId"},
+		{"/v1/customers/" + nobody + ":merge", `{"mergedCustomerId":"` + merged + `"}`, "customerId"},
+	} {
+		if r := sys.Do(t, http.MethodPost, tt.path, key, []byte(tt.body)); r.Status != http.StatusNotFound || !slices.Equal(r.FieldViolations(t), []string{tt.field}) {
+			t.Errorf("merge %s %s: %d %s, want 404 naming %s", tt.path, tt.body, r.Status, r.Body, tt.field)
+		}
+	}
 	if keys, events := sys.footprint(t, tenant); keys != keysBefore || events != eventsBefore {
 		t.Fatalf("refused merges wrote %d keys and %d events", keys-keysBefore, events-eventsBefore)
 	}
