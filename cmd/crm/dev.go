@@ -133,6 +133,12 @@ func devKey(ctx context.Context, redisURL, secret string) (string, error) {
 	if secret != "" {
 		return secret, store.RegisterKey(ctx, devTenant, auth.NewKey{ID: "dev", Secret: secret}, scopes)
 	}
-	k, err := store.CreateKey(ctx, devTenant, scopes)
+	// A named key that expires, so that the keys of many runs on one Redis do not pile up as
+	// nameless admin keys that work for ever.
+	k, err := store.CreateKeyWith(ctx, devTenant, auth.KeySpec{
+		DisplayName: "crm dev " + time.Now().UTC().Format(time.RFC3339), Scopes: scopes, ExpireTime: time.Now().Add(devKeyLifetime)})
 	return k.Secret, err
 }
+
+// devKeyLifetime is how long the random admin key crm dev makes on a real Redis works.
+const devKeyLifetime = 7 * 24 * time.Hour

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/credentials"
@@ -441,7 +442,8 @@ func TestServeRefusesAnEvictingRedis(t *testing.T) {
 }
 
 // TestDevRegistersThePublishedKeyOnlyWhenTold: `crm dev` on a real Redis registers the published
-// development key (CRM_DEV_API_KEY) only with --dev-key; without it, a random key.
+// development key (CRM_DEV_API_KEY) only with --dev-key; without it, a random key, named for
+// crm dev and expiring in 7 days.
 func TestDevRegistersThePublishedKeyOnlyWhenTold(t *testing.T) {
 	store := auth.NewStore(redistest.Client(t))
 	for _, tt := range []struct {
@@ -465,6 +467,20 @@ func TestDevRegistersThePublishedKeyOnlyWhenTold(t *testing.T) {
 		_, err := store.Lookup(context.Background(), secret)
 		if registered := err == nil; registered != tt.registered {
 			t.Errorf("crm dev %v on a real Redis: published key registered %v, want %v (%s)", tt.flags, registered, tt.registered, out.String())
+		}
+		if tt.registered {
+			continue
+		}
+		// The random key is a named one that expires: many runs leave no admin keys that work for ever.
+		_, printed, _ := strings.Cut(out.String(), "API key (admin scope): ")
+		printed, _, _ = strings.Cut(printed, "\n")
+		p, err := store.Lookup(context.Background(), printed)
+		if err != nil || p.NotAfter.IsZero() || time.Until(p.NotAfter) > 7*24*time.Hour {
+			t.Fatalf("the random key %q: %+v %v, want one that expires within 7 days", printed, p, err)
+		}
+		info, err := store.Key(context.Background(), p.TenantID, p.KeyID)
+		if err != nil || !strings.HasPrefix(info.DisplayName, "crm dev ") {
+			t.Errorf("the random key's record = %+v %v, want it named for crm dev", info, err)
 		}
 	}
 }
