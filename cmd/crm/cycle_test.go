@@ -371,6 +371,21 @@ func TestOnePersonIsOneCustomer(t *testing.T) {
 		t.Fatalf("converted to contact %v, want the existing %v", c["id"], gusContact["id"])
 	}
 
+	// A lead with a company whose person is a contact without an account: the conversion makes
+	// the account and the contact joins it (a contact with an account keeps it: Dee's above).
+	ivy := post("/v1/contacts", `{"email":"ivy@z.example"}`)
+	ivyLead := sys.captureLead(t, key, `{"email":"ivy@z.example","company":"Ivy Works"}`)
+	conv := post("/v1/leads/"+ivyLead["id"].(string)+":convert", `{"opportunity":{"displayName":"Ivy deal"}}`)
+	ivyAccount, _ := conv["account"].(map[string]any)
+	ivyContact, _ := conv["contact"].(map[string]any)
+	ivyDeal, _ := conv["opportunity"].(map[string]any)
+	if ivyAccount["displayName"] != "Ivy Works" || ivyContact["id"] != ivy["id"] || ivyContact["accountId"] != ivyAccount["id"] || ivyDeal["accountId"] != ivyAccount["id"] {
+		t.Fatalf("conversion of a contact without an account = %v, want the company's account, joined by contact %v", conv, ivy["id"])
+	}
+	if got := sys.ok(t, http.MethodGet, "/v1/contacts/"+ivy["id"].(string), key, ""); got["accountId"] != ivyAccount["id"] || got["etag"] == ivy["etag"] {
+		t.Fatalf("the contact after the conversion = %v, want it in account %v, a new etag", got, ivyAccount["id"])
+	}
+
 	// A contact's e-mail edit attaches the new e-mail to its customer: a capture with it is that
 	// customer; an e-mail the registry has for another customer is 409 CUSTOMER_EMAIL_EXISTS.
 	hal := post("/v1/contacts", `{"email":"hal@x.example"}`)

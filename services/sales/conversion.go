@@ -5,8 +5,10 @@ import (
 	"errors"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/etag"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
@@ -36,6 +38,9 @@ type Conversion struct {
 	// ContactExists says Contact is the person's existing contact, which the conversion attaches
 	// to (it must still exist) instead of creating.
 	ContactExists bool
+	// ContactPrev, when set, is the existing contact as read: the conversion changes it into
+	// Contact (it joins NewAccount), at that version.
+	ContactPrev *Contact
 	// Opportunity opens a deal, when asked for.
 	Opportunity *OpportunityWrite
 }
@@ -63,8 +68,18 @@ type ConvertRequest struct {
 // Convert turns a lead into an account (or attaches to AccountID), a contact with the lead's
 // customer id and, when asked, an opportunity, all in one write with the claim on the lead, so a
 // lead converts once even under concurrent requests. Nothing is written when marketing cannot
-// answer.
+// answer. A write that finds what it read changed (the pipeline, the person's contact) reads again.
 func (c *Conversions) Convert(ctx context.Context, tenant string, req ConvertRequest) (*Account, *Contact, *Opportunity, error) {
+	for range writeAttempts {
+		account, contact, opp, err := c.convertOnce(ctx, tenant, req)
+		if !errors.Is(err, ErrStale) {
+			return account, contact, opp, err
+		}
+	}
+	return nil, nil, nil, ErrContention
+}
+
+func (c *Conversions) convertOnce(ctx context.Context, tenant string, req ConvertRequest) (*Account, *Contact, *Opportunity, error) {
 	lead, err := c.leads.GetLead(ctx, req.LeadID)
 	if err != nil {
 		return nil, nil, nil, err
@@ -93,49 +108,50 @@ func (c *Conversions) Convert(ctx context.Context, tenant string, req ConvertReq
 		return nil, nil, nil, err
 	}
 	conv.Contact, conv.ContactExists = contact, exists
-	if conv.ContactExists && req.AccountID == "" {
+	switch {
+	case !exists || req.AccountID != "":
+	case contact.GetAccountId() != "":
 		// The person is a contact already: the conversion attaches to them, and to their account.
-		conv.NewAccount, account = nil, nil
-		if contact.GetAccountId() != "" {
-			if account, err = c.Store.GetAccount(ctx, tenant, contact.GetAccountId()); err != nil && !errors.Is(err, ErrAccountNotFound) {
-				return nil, nil, nil, err
-			}
+		conv.NewAccount = nil
+		if account, err = c.Store.GetAccount(ctx, tenant, contact.GetAccountId()); errors.Is(err, ErrAccountNotFound) {
+			account = nil
+		} else if err != nil {
+			return nil, nil, nil, err
 		}
+	case conv.NewAccount != nil:
+		// The person's contact has no account: the lead's company makes one, and the contact
+		// joins it in the same write (at the version read).
+		joined := proto.CloneOf(contact)
+		joined.AccountId, joined.UpdateTime, joined.Etag = conv.NewAccount.GetId(), timestamppb.New(c.Now().UTC()), etag.Next(contact.GetEtag())
+		conv.Contact, conv.ContactPrev, contact = joined, contact, joined
 	}
 
-	for range writeAttempts {
-		var opp *Opportunity
-		if req.Opportunity != nil {
-			in := proto.CloneOf(req.Opportunity)
-			in.AccountId, in.ContactId = "", contact.GetId()
-			if in.OwnerId == "" {
-				in.OwnerId = req.OwnerID
-			}
-			pipeline, err := c.opportunities.pipeline(ctx, tenant, in.GetPipelineId())
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			if opp, err = c.opportunities.open(in, pipeline, contact); err != nil {
-				return nil, nil, nil, err
-			}
-			if conv.Opportunity, err = c.opportunities.creation(ctx, tenant, opp, pipeline); err != nil {
-				return nil, nil, nil, err
-			}
+	var opp *Opportunity
+	if req.Opportunity != nil {
+		in := proto.CloneOf(req.Opportunity)
+		in.AccountId, in.ContactId = "", contact.GetId()
+		if in.OwnerId == "" {
+			in.OwnerId = req.OwnerID
 		}
-		events, err := c.events(ctx, tenant, conv, lead)
+		pipeline, err := c.opportunities.pipeline(ctx, tenant, in.GetPipelineId())
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		err = c.Store.Convert(ctx, tenant, conv, events)
-		if errors.Is(err, ErrStale) {
-			continue // the opportunity's pipeline changed meanwhile
-		}
-		if err != nil {
+		if opp, err = c.opportunities.open(in, pipeline, contact); err != nil {
 			return nil, nil, nil, err
 		}
-		return account, contact, opp, nil
+		if conv.Opportunity, err = c.opportunities.creation(ctx, tenant, opp, pipeline); err != nil {
+			return nil, nil, nil, err
+		}
 	}
-	return nil, nil, nil, ErrContention
+	events, err := c.events(ctx, tenant, conv, lead)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := c.Store.Convert(ctx, tenant, conv, events); err != nil {
+		return nil, nil, nil, err
+	}
+	return account, contact, opp, nil
 }
 
 // contactFor is the contact a lead converts to: the person's contact when sales has one (created
@@ -174,8 +190,14 @@ func (c *Conversions) events(ctx context.Context, tenant string, conv *Conversio
 		}
 	}
 	contact := conv.Contact
-	if !conv.ContactExists {
-		if err := add(salesv1.EventContactCreated.Of(&salesv1.ContactChanged{ContactId: contact.GetId(), CustomerId: contact.GetCustomerId(), AccountId: contact.GetAccountId()})); err != nil {
+	changed := &salesv1.ContactChanged{ContactId: contact.GetId(), CustomerId: contact.GetCustomerId(), AccountId: contact.GetAccountId()}
+	switch {
+	case !conv.ContactExists:
+		if err := add(salesv1.EventContactCreated.Of(changed)); err != nil {
+			return nil, err
+		}
+	case conv.ContactPrev != nil:
+		if err := add(salesv1.EventContactUpdated.Of(changed)); err != nil {
 			return nil, err
 		}
 	}

@@ -107,9 +107,12 @@ func (s *Store) Convert(ctx context.Context, tenant string, c *sales.Conversion,
 		k.putAccount(w, c.NewAccount, nil)
 	}
 	// An attached account or contact must still exist; a new one is created right here.
-	if c.ContactExists {
+	switch {
+	case c.ContactPrev != nil: // the person's contact joins the new account, at the version read
+		k.putContact(w, c.Contact, c.ContactPrev, c.NewAccount != nil)
+	case c.ContactExists:
 		w.ExpectExists(k.resource("contact", c.Contact.GetId()))
-	} else {
+	default:
 		k.putContact(w, c.Contact, nil, c.NewAccount != nil)
 	}
 	if c.Opportunity != nil {
