@@ -155,10 +155,32 @@ func (l *Leads) erase(ctx context.Context, tenant, id, ifMatch string) error {
 	if err := etag.Check(ifMatch, existing.GetEtag(), ErrLeadEtag); err != nil {
 		return err
 	}
-	e, err := l.erasure(ctx, tenant, existing)
+	e, err := l.erasure(ctx, tenant, existing.GetCustomerId(), existing)
 	if err != nil {
 		return err
 	}
+	return l.commitErasure(ctx, tenant, e)
+}
+
+// EraseCustomer erases a customer as Erase erases their lead's person, whether they have leads
+// or not (a person known only as a sales contact, a resolution or an import): a merged customer
+// names the survivor. It returns what it erased; ErrCustomerNotFound when the registry has nobody
+// (never known, or erased already), so a second erasure changes nothing.
+func (l *Leads) EraseCustomer(ctx context.Context, tenant, customer string) (*Erasure, error) {
+	return etag.Retry(ErrStale, ErrContention, func() (*Erasure, error) {
+		e, err := l.erasure(ctx, tenant, customer, nil)
+		if err != nil {
+			return nil, err
+		}
+		if e.Person == nil && len(e.Merged) == 0 {
+			return nil, ErrCustomerNotFound
+		}
+		return e, l.commitErasure(ctx, tenant, e)
+	})
+}
+
+// commitErasure commits e and drops the erased leads from the recently touched ones.
+func (l *Leads) commitErasure(ctx context.Context, tenant string, e *Erasure) error {
 	if err := l.store.ErasePerson(ctx, tenant, *e); err != nil {
 		return err
 	}
@@ -168,17 +190,20 @@ func (l *Leads) erase(ctx context.Context, tenant, id, ifMatch string) error {
 	return nil
 }
 
-// erasure plans the erasure of the person lead belongs to: the customer it names, or the survivor
-// that customer was merged into, with all their leads. The registry keeps every e-mail of the
+// erasure plans the erasure of the person customer names (itself, or the survivor it was merged
+// into) with all their leads, lead (when set) among them. The registry keeps every e-mail of the
 // person (an edited lead's old and new ones, a merged customer's), and each e-mail has at most one
 // lead, so their e-mails find their leads; one found there is theirs when it names them or a
 // customer merged into them (whose lead the merge's reaction has not moved yet).
-func (l *Leads) erasure(ctx context.Context, tenant string, lead *Lead) (*Erasure, error) {
-	person, merged, err := l.personOf(ctx, tenant, lead.GetCustomerId())
+func (l *Leads) erasure(ctx context.Context, tenant, customer string, lead *Lead) (*Erasure, error) {
+	person, merged, err := l.personOf(ctx, tenant, customer)
 	if err != nil {
 		return nil, err
 	}
-	e := &Erasure{Leads: []*Lead{lead}, Person: person, Merged: merged}
+	e := &Erasure{Person: person, Merged: merged}
+	if lead != nil {
+		e.Leads = []*Lead{lead}
+	}
 	if person != nil {
 		// The customers merged into the person go too, whether or not a lead names them.
 		mergedIDs, err := l.store.MergedInto(ctx, tenant, person.GetId())

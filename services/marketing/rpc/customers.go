@@ -118,3 +118,25 @@ func ofSurvivor[T any](ctx context.Context, customers *marketing.Customers, tena
 	}
 	return read(survivor)
 }
+
+// EraseCustomer implements marketingv1.MarketingServiceServer.
+func (s *Server) EraseCustomer(ctx context.Context, req *marketingv1.EraseCustomerRequest) (*marketingv1.EraseCustomerResponse, error) {
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.leads.EraseCustomer(ctx, tenant, req.GetCustomerId())
+	if err != nil {
+		return nil, err
+	}
+	out := &marketingv1.EraseCustomerResponse{}
+	for _, c := range append([]*marketing.Customer{e.Person}, e.Merged...) {
+		if c != nil {
+			out.CustomerIds = append(out.CustomerIds, c.GetId())
+		}
+	}
+	for _, lead := range e.Leads {
+		out.LeadIds = append(out.LeadIds, lead.GetId())
+	}
+	return out, nil
+}

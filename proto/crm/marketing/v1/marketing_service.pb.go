@@ -4235,6 +4235,107 @@ func (x *MergeCustomersResponse) GetCustomer() *CustomerIdentity {
 	return nil
 }
 
+// Request of EraseCustomer.
+type EraseCustomerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer to erase; a merged customer's id erases the survivor.
+	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseCustomerRequest) Reset() {
+	*x = EraseCustomerRequest{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseCustomerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseCustomerRequest) ProtoMessage() {}
+
+func (x *EraseCustomerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseCustomerRequest.ProtoReflect.Descriptor instead.
+func (*EraseCustomerRequest) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *EraseCustomerRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+// Response of EraseCustomer.
+type EraseCustomerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customers erased: the person, then the customers merged into them.
+	CustomerIds []string `protobuf:"bytes,1,rep,name=customer_ids,json=customerIds,proto3" json:"customer_ids,omitempty"`
+	// The person's leads erased with them (none for a person who never was a lead).
+	LeadIds       []string `protobuf:"bytes,2,rep,name=lead_ids,json=leadIds,proto3" json:"lead_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseCustomerResponse) Reset() {
+	*x = EraseCustomerResponse{}
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseCustomerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseCustomerResponse) ProtoMessage() {}
+
+func (x *EraseCustomerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseCustomerResponse.ProtoReflect.Descriptor instead.
+func (*EraseCustomerResponse) Descriptor() ([]byte, []int) {
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *EraseCustomerResponse) GetCustomerIds() []string {
+	if x != nil {
+		return x.CustomerIds
+	}
+	return nil
+}
+
+func (x *EraseCustomerResponse) GetLeadIds() []string {
+	if x != nil {
+		return x.LeadIds
+	}
+	return nil
+}
+
 // Request of BatchGetCampaigns.
 type BatchGetCampaignsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4246,7 +4347,7 @@ type BatchGetCampaignsRequest struct {
 
 func (x *BatchGetCampaignsRequest) Reset() {
 	*x = BatchGetCampaignsRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[82]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4258,7 +4359,7 @@ func (x *BatchGetCampaignsRequest) String() string {
 func (*BatchGetCampaignsRequest) ProtoMessage() {}
 
 func (x *BatchGetCampaignsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[82]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4271,7 +4372,7 @@ func (x *BatchGetCampaignsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetCampaignsRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetCampaignsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{82}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *BatchGetCampaignsRequest) GetIds() []string {
@@ -4292,7 +4393,7 @@ type BatchGetCampaignsResponse struct {
 
 func (x *BatchGetCampaignsResponse) Reset() {
 	*x = BatchGetCampaignsResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[83]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4304,7 +4405,7 @@ func (x *BatchGetCampaignsResponse) String() string {
 func (*BatchGetCampaignsResponse) ProtoMessage() {}
 
 func (x *BatchGetCampaignsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[83]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4317,7 +4418,7 @@ func (x *BatchGetCampaignsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetCampaignsResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetCampaignsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{83}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *BatchGetCampaignsResponse) GetCampaigns() []*Campaign {
@@ -4338,7 +4439,7 @@ type BatchGetLeadsRequest struct {
 
 func (x *BatchGetLeadsRequest) Reset() {
 	*x = BatchGetLeadsRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[84]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4350,7 +4451,7 @@ func (x *BatchGetLeadsRequest) String() string {
 func (*BatchGetLeadsRequest) ProtoMessage() {}
 
 func (x *BatchGetLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[84]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4363,7 +4464,7 @@ func (x *BatchGetLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetLeadsRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{84}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *BatchGetLeadsRequest) GetIds() []string {
@@ -4384,7 +4485,7 @@ type BatchGetLeadsResponse struct {
 
 func (x *BatchGetLeadsResponse) Reset() {
 	*x = BatchGetLeadsResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[85]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4396,7 +4497,7 @@ func (x *BatchGetLeadsResponse) String() string {
 func (*BatchGetLeadsResponse) ProtoMessage() {}
 
 func (x *BatchGetLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[85]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4409,7 +4510,7 @@ func (x *BatchGetLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetLeadsResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{85}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *BatchGetLeadsResponse) GetLeads() []*Lead {
@@ -4430,7 +4531,7 @@ type BatchGetSegmentsRequest struct {
 
 func (x *BatchGetSegmentsRequest) Reset() {
 	*x = BatchGetSegmentsRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[86]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4442,7 +4543,7 @@ func (x *BatchGetSegmentsRequest) String() string {
 func (*BatchGetSegmentsRequest) ProtoMessage() {}
 
 func (x *BatchGetSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[86]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4455,7 +4556,7 @@ func (x *BatchGetSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{86}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *BatchGetSegmentsRequest) GetIds() []string {
@@ -4476,7 +4577,7 @@ type BatchGetSegmentsResponse struct {
 
 func (x *BatchGetSegmentsResponse) Reset() {
 	*x = BatchGetSegmentsResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[87]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4488,7 +4589,7 @@ func (x *BatchGetSegmentsResponse) String() string {
 func (*BatchGetSegmentsResponse) ProtoMessage() {}
 
 func (x *BatchGetSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[87]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4501,7 +4602,7 @@ func (x *BatchGetSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{87}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *BatchGetSegmentsResponse) GetSegments() []*Segment {
@@ -4522,7 +4623,7 @@ type BatchCreateLeadsRequest struct {
 
 func (x *BatchCreateLeadsRequest) Reset() {
 	*x = BatchCreateLeadsRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[88]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4534,7 +4635,7 @@ func (x *BatchCreateLeadsRequest) String() string {
 func (*BatchCreateLeadsRequest) ProtoMessage() {}
 
 func (x *BatchCreateLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[88]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4547,7 +4648,7 @@ func (x *BatchCreateLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateLeadsRequest.ProtoReflect.Descriptor instead.
 func (*BatchCreateLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{88}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *BatchCreateLeadsRequest) GetRequests() []*CaptureLeadRequest {
@@ -4568,7 +4669,7 @@ type BatchCreateLeadsResponse struct {
 
 func (x *BatchCreateLeadsResponse) Reset() {
 	*x = BatchCreateLeadsResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[89]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4580,7 +4681,7 @@ func (x *BatchCreateLeadsResponse) String() string {
 func (*BatchCreateLeadsResponse) ProtoMessage() {}
 
 func (x *BatchCreateLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[89]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4593,7 +4694,7 @@ func (x *BatchCreateLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateLeadsResponse.ProtoReflect.Descriptor instead.
 func (*BatchCreateLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{89}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *BatchCreateLeadsResponse) GetResults() []*BatchCreateLeadsResult {
@@ -4617,7 +4718,7 @@ type BatchCreateLeadsResult struct {
 
 func (x *BatchCreateLeadsResult) Reset() {
 	*x = BatchCreateLeadsResult{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[90]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4629,7 +4730,7 @@ func (x *BatchCreateLeadsResult) String() string {
 func (*BatchCreateLeadsResult) ProtoMessage() {}
 
 func (x *BatchCreateLeadsResult) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[90]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4642,7 +4743,7 @@ func (x *BatchCreateLeadsResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateLeadsResult.ProtoReflect.Descriptor instead.
 func (*BatchCreateLeadsResult) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{90}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *BatchCreateLeadsResult) GetLead() *Lead {
@@ -4670,7 +4771,7 @@ type ExportLeadsRequest struct {
 
 func (x *ExportLeadsRequest) Reset() {
 	*x = ExportLeadsRequest{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[91]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4682,7 +4783,7 @@ func (x *ExportLeadsRequest) String() string {
 func (*ExportLeadsRequest) ProtoMessage() {}
 
 func (x *ExportLeadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[91]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4695,7 +4796,7 @@ func (x *ExportLeadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportLeadsRequest.ProtoReflect.Descriptor instead.
 func (*ExportLeadsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{91}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ExportLeadsRequest) GetFilter() string {
@@ -4716,7 +4817,7 @@ type ExportLeadsResponse struct {
 
 func (x *ExportLeadsResponse) Reset() {
 	*x = ExportLeadsResponse{}
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[92]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4728,7 +4829,7 @@ func (x *ExportLeadsResponse) String() string {
 func (*ExportLeadsResponse) ProtoMessage() {}
 
 func (x *ExportLeadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[92]
+	mi := &file_crm_marketing_v1_marketing_service_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4741,7 +4842,7 @@ func (x *ExportLeadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportLeadsResponse.ProtoReflect.Descriptor instead.
 func (*ExportLeadsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{92}
+	return file_crm_marketing_v1_marketing_service_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *ExportLeadsResponse) GetLeads() []*Lead {
@@ -4988,7 +5089,13 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"customerId\x129\n" +
 	"\x12merged_customer_id\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x10mergedCustomerId\"X\n" +
 	"\x16MergeCustomersResponse\x12>\n" +
-	"\bcustomer\x18\x01 \x01(\v2\".crm.marketing.v1.CustomerIdentityR\bcustomer\"C\n" +
+	"\bcustomer\x18\x01 \x01(\v2\".crm.marketing.v1.CustomerIdentityR\bcustomer\"D\n" +
+	"\x14EraseCustomerRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"customerId\"U\n" +
+	"\x15EraseCustomerResponse\x12!\n" +
+	"\fcustomer_ids\x18\x01 \x03(\tR\vcustomerIds\x12\x19\n" +
+	"\blead_ids\x18\x02 \x03(\tR\aleadIds\"C\n" +
 	"\x18BatchGetCampaignsRequest\x12'\n" +
 	"\x03ids\x18\x01 \x03(\tB\x15\xe0A\x02\xbaH\x0f\x92\x01\f\b\x01\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x03ids\"U\n" +
 	"\x19BatchGetCampaignsResponse\x128\n" +
@@ -5011,12 +5118,13 @@ const file_crm_marketing_v1_marketing_service_proto_rawDesc = "" +
 	"\x12ExportLeadsRequest\x12 \n" +
 	"\x06filter\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"C\n" +
 	"\x13ExportLeadsResponse\x12,\n" +
-	"\x05leads\x18\x01 \x03(\v2\x16.crm.marketing.v1.LeadR\x05leads2\xfb8\n" +
+	"\x05leads\x18\x01 \x03(\v2\x16.crm.marketing.v1.LeadR\x05leads2\x8c:\n" +
 	"\x10MarketingService\x12\x88\x01\n" +
 	"\x0fResolveCustomer\x12(.crm.marketing.v1.ResolveCustomerRequest\x1a).crm.marketing.v1.ResolveCustomerResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/customers:resolve\x12\x90\x01\n" +
 	"\x10ResolveCustomers\x12).crm.marketing.v1.ResolveCustomersRequest\x1a*.crm.marketing.v1.ResolveCustomersResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/customers:batchResolve\x12\xaa\x01\n" +
 	"\x13GetCustomerIdentity\x12,.crm.marketing.v1.GetCustomerIdentityRequest\x1a-.crm.marketing.v1.GetCustomerIdentityResponse\"6\x82\xd3\xe4\x93\x020b\bcustomer\x12$/v1/customers/{customer_id}/identity\x12\x9b\x01\n" +
-	"\x0eMergeCustomers\x12'.crm.marketing.v1.MergeCustomersRequest\x1a(.crm.marketing.v1.MergeCustomersResponse\"6\x82\xd3\xe4\x93\x020:\x01*b\bcustomer\"!/v1/customers/{customer_id}:merge\x12\xa2\x01\n" +
+	"\x0eMergeCustomers\x12'.crm.marketing.v1.MergeCustomersRequest\x1a(.crm.marketing.v1.MergeCustomersResponse\"6\x82\xd3\xe4\x93\x020:\x01*b\bcustomer\"!/v1/customers/{customer_id}:merge\x12\x8e\x01\n" +
+	"\rEraseCustomer\x12&.crm.marketing.v1.EraseCustomerRequest\x1a'.crm.marketing.v1.EraseCustomerResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/customers/{customer_id}:erase\x12\xa2\x01\n" +
 	"\x11GetLoyaltyAccount\x12*.crm.marketing.v1.GetLoyaltyAccountRequest\x1a+.crm.marketing.v1.GetLoyaltyAccountResponse\"4\x82\xd3\xe4\x93\x02.b\aaccount\x12#/v1/customers/{customer_id}/loyalty\x12\x94\x01\n" +
 	"\fCreditPoints\x12%.crm.marketing.v1.CreditPointsRequest\x1a&.crm.marketing.v1.CreditPointsResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/customers/{customer_id}/loyalty:credit\x12\x94\x01\n" +
 	"\fRedeemPoints\x12%.crm.marketing.v1.RedeemPointsRequest\x1a&.crm.marketing.v1.RedeemPointsResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/customers/{customer_id}/loyalty:redeem\x12\xb4\x01\n" +
@@ -5081,7 +5189,7 @@ func file_crm_marketing_v1_marketing_service_proto_rawDescGZIP() []byte {
 	return file_crm_marketing_v1_marketing_service_proto_rawDescData
 }
 
-var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 93)
+var file_crm_marketing_v1_marketing_service_proto_msgTypes = make([]protoimpl.MessageInfo, 95)
 var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*RecordEngagementRequest)(nil),              // 0: crm.marketing.v1.RecordEngagementRequest
 	(*RecordEngagementResponse)(nil),             // 1: crm.marketing.v1.RecordEngagementResponse
@@ -5165,213 +5273,217 @@ var file_crm_marketing_v1_marketing_service_proto_goTypes = []any{
 	(*GetCustomerIdentityResponse)(nil),          // 79: crm.marketing.v1.GetCustomerIdentityResponse
 	(*MergeCustomersRequest)(nil),                // 80: crm.marketing.v1.MergeCustomersRequest
 	(*MergeCustomersResponse)(nil),               // 81: crm.marketing.v1.MergeCustomersResponse
-	(*BatchGetCampaignsRequest)(nil),             // 82: crm.marketing.v1.BatchGetCampaignsRequest
-	(*BatchGetCampaignsResponse)(nil),            // 83: crm.marketing.v1.BatchGetCampaignsResponse
-	(*BatchGetLeadsRequest)(nil),                 // 84: crm.marketing.v1.BatchGetLeadsRequest
-	(*BatchGetLeadsResponse)(nil),                // 85: crm.marketing.v1.BatchGetLeadsResponse
-	(*BatchGetSegmentsRequest)(nil),              // 86: crm.marketing.v1.BatchGetSegmentsRequest
-	(*BatchGetSegmentsResponse)(nil),             // 87: crm.marketing.v1.BatchGetSegmentsResponse
-	(*BatchCreateLeadsRequest)(nil),              // 88: crm.marketing.v1.BatchCreateLeadsRequest
-	(*BatchCreateLeadsResponse)(nil),             // 89: crm.marketing.v1.BatchCreateLeadsResponse
-	(*BatchCreateLeadsResult)(nil),               // 90: crm.marketing.v1.BatchCreateLeadsResult
-	(*ExportLeadsRequest)(nil),                   // 91: crm.marketing.v1.ExportLeadsRequest
-	(*ExportLeadsResponse)(nil),                  // 92: crm.marketing.v1.ExportLeadsResponse
-	(*Engagement)(nil),                           // 93: crm.marketing.v1.Engagement
-	(*Lead)(nil),                                 // 94: crm.marketing.v1.Lead
-	(*ScoringRules)(nil),                         // 95: crm.marketing.v1.ScoringRules
-	(*fieldmaskpb.FieldMask)(nil),                // 96: google.protobuf.FieldMask
-	(*Campaign)(nil),                             // 97: crm.marketing.v1.Campaign
-	(*CampaignPerformance)(nil),                  // 98: crm.marketing.v1.CampaignPerformance
-	(*LoyaltyAccount)(nil),                       // 99: crm.marketing.v1.LoyaltyAccount
-	(*LedgerEntry)(nil),                          // 100: crm.marketing.v1.LedgerEntry
-	(*ReferralCode)(nil),                         // 101: crm.marketing.v1.ReferralCode
-	(*CustomerLifecycle)(nil),                    // 102: crm.marketing.v1.CustomerLifecycle
-	(LifecycleStage)(0),                          // 103: crm.marketing.v1.LifecycleStage
-	(*LifecycleFunnel)(nil),                      // 104: crm.marketing.v1.LifecycleFunnel
-	(*Segment)(nil),                              // 105: crm.marketing.v1.Segment
-	(*LifecycleSettings)(nil),                    // 106: crm.marketing.v1.LifecycleSettings
-	(*LoyaltyProgram)(nil),                       // 107: crm.marketing.v1.LoyaltyProgram
-	(CustomerOrigin)(0),                          // 108: crm.marketing.v1.CustomerOrigin
-	(*ResolvedCustomer)(nil),                     // 109: crm.marketing.v1.ResolvedCustomer
-	(*CustomerIdentity)(nil),                     // 110: crm.marketing.v1.CustomerIdentity
-	(*status.Status)(nil),                        // 111: google.rpc.Status
-	(*v1.ImportChunk)(nil),                       // 112: crm.type.v1.ImportChunk
-	(*longrunningpb.GetOperationRequest)(nil),    // 113: google.longrunning.GetOperationRequest
-	(*longrunningpb.CancelOperationRequest)(nil), // 114: google.longrunning.CancelOperationRequest
-	(*longrunningpb.ListOperationsRequest)(nil),  // 115: google.longrunning.ListOperationsRequest
-	(*longrunningpb.Operation)(nil),              // 116: google.longrunning.Operation
-	(*longrunningpb.ListOperationsResponse)(nil), // 117: google.longrunning.ListOperationsResponse
+	(*EraseCustomerRequest)(nil),                 // 82: crm.marketing.v1.EraseCustomerRequest
+	(*EraseCustomerResponse)(nil),                // 83: crm.marketing.v1.EraseCustomerResponse
+	(*BatchGetCampaignsRequest)(nil),             // 84: crm.marketing.v1.BatchGetCampaignsRequest
+	(*BatchGetCampaignsResponse)(nil),            // 85: crm.marketing.v1.BatchGetCampaignsResponse
+	(*BatchGetLeadsRequest)(nil),                 // 86: crm.marketing.v1.BatchGetLeadsRequest
+	(*BatchGetLeadsResponse)(nil),                // 87: crm.marketing.v1.BatchGetLeadsResponse
+	(*BatchGetSegmentsRequest)(nil),              // 88: crm.marketing.v1.BatchGetSegmentsRequest
+	(*BatchGetSegmentsResponse)(nil),             // 89: crm.marketing.v1.BatchGetSegmentsResponse
+	(*BatchCreateLeadsRequest)(nil),              // 90: crm.marketing.v1.BatchCreateLeadsRequest
+	(*BatchCreateLeadsResponse)(nil),             // 91: crm.marketing.v1.BatchCreateLeadsResponse
+	(*BatchCreateLeadsResult)(nil),               // 92: crm.marketing.v1.BatchCreateLeadsResult
+	(*ExportLeadsRequest)(nil),                   // 93: crm.marketing.v1.ExportLeadsRequest
+	(*ExportLeadsResponse)(nil),                  // 94: crm.marketing.v1.ExportLeadsResponse
+	(*Engagement)(nil),                           // 95: crm.marketing.v1.Engagement
+	(*Lead)(nil),                                 // 96: crm.marketing.v1.Lead
+	(*ScoringRules)(nil),                         // 97: crm.marketing.v1.ScoringRules
+	(*fieldmaskpb.FieldMask)(nil),                // 98: google.protobuf.FieldMask
+	(*Campaign)(nil),                             // 99: crm.marketing.v1.Campaign
+	(*CampaignPerformance)(nil),                  // 100: crm.marketing.v1.CampaignPerformance
+	(*LoyaltyAccount)(nil),                       // 101: crm.marketing.v1.LoyaltyAccount
+	(*LedgerEntry)(nil),                          // 102: crm.marketing.v1.LedgerEntry
+	(*ReferralCode)(nil),                         // 103: crm.marketing.v1.ReferralCode
+	(*CustomerLifecycle)(nil),                    // 104: crm.marketing.v1.CustomerLifecycle
+	(LifecycleStage)(0),                          // 105: crm.marketing.v1.LifecycleStage
+	(*LifecycleFunnel)(nil),                      // 106: crm.marketing.v1.LifecycleFunnel
+	(*Segment)(nil),                              // 107: crm.marketing.v1.Segment
+	(*LifecycleSettings)(nil),                    // 108: crm.marketing.v1.LifecycleSettings
+	(*LoyaltyProgram)(nil),                       // 109: crm.marketing.v1.LoyaltyProgram
+	(CustomerOrigin)(0),                          // 110: crm.marketing.v1.CustomerOrigin
+	(*ResolvedCustomer)(nil),                     // 111: crm.marketing.v1.ResolvedCustomer
+	(*CustomerIdentity)(nil),                     // 112: crm.marketing.v1.CustomerIdentity
+	(*status.Status)(nil),                        // 113: google.rpc.Status
+	(*v1.ImportChunk)(nil),                       // 114: crm.type.v1.ImportChunk
+	(*longrunningpb.GetOperationRequest)(nil),    // 115: google.longrunning.GetOperationRequest
+	(*longrunningpb.CancelOperationRequest)(nil), // 116: google.longrunning.CancelOperationRequest
+	(*longrunningpb.ListOperationsRequest)(nil),  // 117: google.longrunning.ListOperationsRequest
+	(*longrunningpb.Operation)(nil),              // 118: google.longrunning.Operation
+	(*longrunningpb.ListOperationsResponse)(nil), // 119: google.longrunning.ListOperationsResponse
 }
 var file_crm_marketing_v1_marketing_service_proto_depIdxs = []int32{
-	93,  // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
-	93,  // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
-	94,  // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
-	94,  // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	94,  // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	95,  // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	95,  // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	96,  // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
-	95,  // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
-	94,  // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	94,  // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	94,  // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	94,  // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	97,  // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	97,  // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	97,  // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	97,  // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
-	97,  // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
-	96,  // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
-	97,  // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	97,  // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	97,  // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	97,  // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
-	98,  // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
-	94,  // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
-	96,  // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
-	94,  // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
-	99,  // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	100, // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	99,  // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	100, // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
-	99,  // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
-	101, // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
-	102, // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	103, // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
-	102, // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	102, // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	102, // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
-	104, // 38: crm.marketing.v1.GetLifecycleFunnelSeriesResponse.funnels:type_name -> crm.marketing.v1.LifecycleFunnel
-	104, // 39: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
-	105, // 40: crm.marketing.v1.CreateSegmentRequest.segment:type_name -> crm.marketing.v1.Segment
-	105, // 41: crm.marketing.v1.CreateSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
-	105, // 42: crm.marketing.v1.GetSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
-	105, // 43: crm.marketing.v1.ListSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
-	94,  // 44: crm.marketing.v1.ListSegmentMembersResponse.leads:type_name -> crm.marketing.v1.Lead
-	106, // 45: crm.marketing.v1.GetLifecycleSettingsResponse.settings:type_name -> crm.marketing.v1.LifecycleSettings
-	106, // 46: crm.marketing.v1.UpdateLifecycleSettingsRequest.settings:type_name -> crm.marketing.v1.LifecycleSettings
-	96,  // 47: crm.marketing.v1.UpdateLifecycleSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	106, // 48: crm.marketing.v1.UpdateLifecycleSettingsResponse.settings:type_name -> crm.marketing.v1.LifecycleSettings
-	107, // 49: crm.marketing.v1.GetLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	107, // 50: crm.marketing.v1.UpdateLoyaltyProgramRequest.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	96,  // 51: crm.marketing.v1.UpdateLoyaltyProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
-	107, // 52: crm.marketing.v1.UpdateLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
-	108, // 53: crm.marketing.v1.ResolveCustomerRequest.origin:type_name -> crm.marketing.v1.CustomerOrigin
-	109, // 54: crm.marketing.v1.ResolveCustomerResponse.customer:type_name -> crm.marketing.v1.ResolvedCustomer
+	95,  // 0: crm.marketing.v1.RecordEngagementRequest.engagement:type_name -> crm.marketing.v1.Engagement
+	95,  // 1: crm.marketing.v1.RecordEngagementResponse.engagement:type_name -> crm.marketing.v1.Engagement
+	96,  // 2: crm.marketing.v1.RecordEngagementResponse.lead:type_name -> crm.marketing.v1.Lead
+	96,  // 3: crm.marketing.v1.QualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	96,  // 4: crm.marketing.v1.DisqualifyLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	97,  // 5: crm.marketing.v1.GetScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	97,  // 6: crm.marketing.v1.UpdateScoringRulesRequest.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	98,  // 7: crm.marketing.v1.UpdateScoringRulesRequest.update_mask:type_name -> google.protobuf.FieldMask
+	97,  // 8: crm.marketing.v1.UpdateScoringRulesResponse.scoring_rules:type_name -> crm.marketing.v1.ScoringRules
+	96,  // 9: crm.marketing.v1.CaptureLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	96,  // 10: crm.marketing.v1.CaptureLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	96,  // 11: crm.marketing.v1.GetLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	96,  // 12: crm.marketing.v1.ListLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	99,  // 13: crm.marketing.v1.CreateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	99,  // 14: crm.marketing.v1.CreateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	99,  // 15: crm.marketing.v1.GetCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	99,  // 16: crm.marketing.v1.ListCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	99,  // 17: crm.marketing.v1.UpdateCampaignRequest.campaign:type_name -> crm.marketing.v1.Campaign
+	98,  // 18: crm.marketing.v1.UpdateCampaignRequest.update_mask:type_name -> google.protobuf.FieldMask
+	99,  // 19: crm.marketing.v1.UpdateCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	99,  // 20: crm.marketing.v1.LaunchCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	99,  // 21: crm.marketing.v1.PauseCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	99,  // 22: crm.marketing.v1.CompleteCampaignResponse.campaign:type_name -> crm.marketing.v1.Campaign
+	100, // 23: crm.marketing.v1.GetCampaignPerformanceResponse.performance:type_name -> crm.marketing.v1.CampaignPerformance
+	96,  // 24: crm.marketing.v1.UpdateLeadRequest.lead:type_name -> crm.marketing.v1.Lead
+	98,  // 25: crm.marketing.v1.UpdateLeadRequest.update_mask:type_name -> google.protobuf.FieldMask
+	96,  // 26: crm.marketing.v1.UpdateLeadResponse.lead:type_name -> crm.marketing.v1.Lead
+	101, // 27: crm.marketing.v1.GetLoyaltyAccountResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	102, // 28: crm.marketing.v1.CreditPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	101, // 29: crm.marketing.v1.CreditPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	102, // 30: crm.marketing.v1.RedeemPointsResponse.entry:type_name -> crm.marketing.v1.LedgerEntry
+	101, // 31: crm.marketing.v1.RedeemPointsResponse.account:type_name -> crm.marketing.v1.LoyaltyAccount
+	103, // 32: crm.marketing.v1.CreateReferralCodeResponse.referral_code:type_name -> crm.marketing.v1.ReferralCode
+	104, // 33: crm.marketing.v1.GetCustomerLifecycleResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	105, // 34: crm.marketing.v1.MoveLifecycleStageRequest.stage:type_name -> crm.marketing.v1.LifecycleStage
+	104, // 35: crm.marketing.v1.MoveLifecycleStageResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	104, // 36: crm.marketing.v1.SetCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	104, // 37: crm.marketing.v1.ClearCustomerAtRiskResponse.lifecycle:type_name -> crm.marketing.v1.CustomerLifecycle
+	106, // 38: crm.marketing.v1.GetLifecycleFunnelSeriesResponse.funnels:type_name -> crm.marketing.v1.LifecycleFunnel
+	106, // 39: crm.marketing.v1.GetLifecycleFunnelResponse.funnel:type_name -> crm.marketing.v1.LifecycleFunnel
+	107, // 40: crm.marketing.v1.CreateSegmentRequest.segment:type_name -> crm.marketing.v1.Segment
+	107, // 41: crm.marketing.v1.CreateSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
+	107, // 42: crm.marketing.v1.GetSegmentResponse.segment:type_name -> crm.marketing.v1.Segment
+	107, // 43: crm.marketing.v1.ListSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
+	96,  // 44: crm.marketing.v1.ListSegmentMembersResponse.leads:type_name -> crm.marketing.v1.Lead
+	108, // 45: crm.marketing.v1.GetLifecycleSettingsResponse.settings:type_name -> crm.marketing.v1.LifecycleSettings
+	108, // 46: crm.marketing.v1.UpdateLifecycleSettingsRequest.settings:type_name -> crm.marketing.v1.LifecycleSettings
+	98,  // 47: crm.marketing.v1.UpdateLifecycleSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	108, // 48: crm.marketing.v1.UpdateLifecycleSettingsResponse.settings:type_name -> crm.marketing.v1.LifecycleSettings
+	109, // 49: crm.marketing.v1.GetLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	109, // 50: crm.marketing.v1.UpdateLoyaltyProgramRequest.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	98,  // 51: crm.marketing.v1.UpdateLoyaltyProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
+	109, // 52: crm.marketing.v1.UpdateLoyaltyProgramResponse.loyalty_program:type_name -> crm.marketing.v1.LoyaltyProgram
+	110, // 53: crm.marketing.v1.ResolveCustomerRequest.origin:type_name -> crm.marketing.v1.CustomerOrigin
+	111, // 54: crm.marketing.v1.ResolveCustomerResponse.customer:type_name -> crm.marketing.v1.ResolvedCustomer
 	74,  // 55: crm.marketing.v1.ResolveCustomersRequest.requests:type_name -> crm.marketing.v1.ResolveCustomerRequest
-	109, // 56: crm.marketing.v1.ResolveCustomersResponse.customers:type_name -> crm.marketing.v1.ResolvedCustomer
-	110, // 57: crm.marketing.v1.GetCustomerIdentityResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
-	110, // 58: crm.marketing.v1.MergeCustomersResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
-	97,  // 59: crm.marketing.v1.BatchGetCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
-	94,  // 60: crm.marketing.v1.BatchGetLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
-	105, // 61: crm.marketing.v1.BatchGetSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
+	111, // 56: crm.marketing.v1.ResolveCustomersResponse.customers:type_name -> crm.marketing.v1.ResolvedCustomer
+	112, // 57: crm.marketing.v1.GetCustomerIdentityResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
+	112, // 58: crm.marketing.v1.MergeCustomersResponse.customer:type_name -> crm.marketing.v1.CustomerIdentity
+	99,  // 59: crm.marketing.v1.BatchGetCampaignsResponse.campaigns:type_name -> crm.marketing.v1.Campaign
+	96,  // 60: crm.marketing.v1.BatchGetLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	107, // 61: crm.marketing.v1.BatchGetSegmentsResponse.segments:type_name -> crm.marketing.v1.Segment
 	10,  // 62: crm.marketing.v1.BatchCreateLeadsRequest.requests:type_name -> crm.marketing.v1.CaptureLeadRequest
-	90,  // 63: crm.marketing.v1.BatchCreateLeadsResponse.results:type_name -> crm.marketing.v1.BatchCreateLeadsResult
-	94,  // 64: crm.marketing.v1.BatchCreateLeadsResult.lead:type_name -> crm.marketing.v1.Lead
-	111, // 65: crm.marketing.v1.BatchCreateLeadsResult.error:type_name -> google.rpc.Status
-	94,  // 66: crm.marketing.v1.ExportLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
+	92,  // 63: crm.marketing.v1.BatchCreateLeadsResponse.results:type_name -> crm.marketing.v1.BatchCreateLeadsResult
+	96,  // 64: crm.marketing.v1.BatchCreateLeadsResult.lead:type_name -> crm.marketing.v1.Lead
+	113, // 65: crm.marketing.v1.BatchCreateLeadsResult.error:type_name -> google.rpc.Status
+	96,  // 66: crm.marketing.v1.ExportLeadsResponse.leads:type_name -> crm.marketing.v1.Lead
 	74,  // 67: crm.marketing.v1.MarketingService.ResolveCustomer:input_type -> crm.marketing.v1.ResolveCustomerRequest
 	76,  // 68: crm.marketing.v1.MarketingService.ResolveCustomers:input_type -> crm.marketing.v1.ResolveCustomersRequest
 	78,  // 69: crm.marketing.v1.MarketingService.GetCustomerIdentity:input_type -> crm.marketing.v1.GetCustomerIdentityRequest
 	80,  // 70: crm.marketing.v1.MarketingService.MergeCustomers:input_type -> crm.marketing.v1.MergeCustomersRequest
-	36,  // 71: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
-	38,  // 72: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
-	40,  // 73: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
-	42,  // 74: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
-	16,  // 75: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
-	18,  // 76: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
-	20,  // 77: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
-	22,  // 78: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
-	24,  // 79: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
-	26,  // 80: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
-	28,  // 81: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
-	30,  // 82: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
-	10,  // 83: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
-	12,  // 84: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
-	14,  // 85: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
-	32,  // 86: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
-	34,  // 87: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
-	0,   // 88: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
-	2,   // 89: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
-	4,   // 90: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
-	6,   // 91: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
-	8,   // 92: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
-	44,  // 93: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
-	46,  // 94: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
-	48,  // 95: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
-	50,  // 96: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
-	52,  // 97: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
-	53,  // 98: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:input_type -> crm.marketing.v1.GetLifecycleFunnelSeriesRequest
-	56,  // 99: crm.marketing.v1.MarketingService.CreateSegment:input_type -> crm.marketing.v1.CreateSegmentRequest
-	58,  // 100: crm.marketing.v1.MarketingService.GetSegment:input_type -> crm.marketing.v1.GetSegmentRequest
-	60,  // 101: crm.marketing.v1.MarketingService.ListSegments:input_type -> crm.marketing.v1.ListSegmentsRequest
-	62,  // 102: crm.marketing.v1.MarketingService.DeleteSegment:input_type -> crm.marketing.v1.DeleteSegmentRequest
-	64,  // 103: crm.marketing.v1.MarketingService.ListSegmentMembers:input_type -> crm.marketing.v1.ListSegmentMembersRequest
-	66,  // 104: crm.marketing.v1.MarketingService.GetLifecycleSettings:input_type -> crm.marketing.v1.GetLifecycleSettingsRequest
-	68,  // 105: crm.marketing.v1.MarketingService.UpdateLifecycleSettings:input_type -> crm.marketing.v1.UpdateLifecycleSettingsRequest
-	70,  // 106: crm.marketing.v1.MarketingService.GetLoyaltyProgram:input_type -> crm.marketing.v1.GetLoyaltyProgramRequest
-	72,  // 107: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:input_type -> crm.marketing.v1.UpdateLoyaltyProgramRequest
-	82,  // 108: crm.marketing.v1.MarketingService.BatchGetCampaigns:input_type -> crm.marketing.v1.BatchGetCampaignsRequest
-	84,  // 109: crm.marketing.v1.MarketingService.BatchGetLeads:input_type -> crm.marketing.v1.BatchGetLeadsRequest
-	86,  // 110: crm.marketing.v1.MarketingService.BatchGetSegments:input_type -> crm.marketing.v1.BatchGetSegmentsRequest
-	88,  // 111: crm.marketing.v1.MarketingService.BatchCreateLeads:input_type -> crm.marketing.v1.BatchCreateLeadsRequest
-	91,  // 112: crm.marketing.v1.MarketingService.ExportLeads:input_type -> crm.marketing.v1.ExportLeadsRequest
-	112, // 113: crm.marketing.v1.MarketingService.ImportLeads:input_type -> crm.type.v1.ImportChunk
-	113, // 114: crm.marketing.v1.MarketingService.GetOperation:input_type -> google.longrunning.GetOperationRequest
-	114, // 115: crm.marketing.v1.MarketingService.CancelOperation:input_type -> google.longrunning.CancelOperationRequest
-	115, // 116: crm.marketing.v1.MarketingService.ListOperations:input_type -> google.longrunning.ListOperationsRequest
-	75,  // 117: crm.marketing.v1.MarketingService.ResolveCustomer:output_type -> crm.marketing.v1.ResolveCustomerResponse
-	77,  // 118: crm.marketing.v1.MarketingService.ResolveCustomers:output_type -> crm.marketing.v1.ResolveCustomersResponse
-	79,  // 119: crm.marketing.v1.MarketingService.GetCustomerIdentity:output_type -> crm.marketing.v1.GetCustomerIdentityResponse
-	81,  // 120: crm.marketing.v1.MarketingService.MergeCustomers:output_type -> crm.marketing.v1.MergeCustomersResponse
-	37,  // 121: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
-	39,  // 122: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
-	41,  // 123: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
-	43,  // 124: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
-	17,  // 125: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
-	19,  // 126: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
-	21,  // 127: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
-	23,  // 128: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
-	25,  // 129: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
-	27,  // 130: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
-	29,  // 131: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
-	31,  // 132: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
-	11,  // 133: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
-	13,  // 134: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
-	15,  // 135: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
-	33,  // 136: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
-	35,  // 137: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
-	1,   // 138: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
-	3,   // 139: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
-	5,   // 140: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
-	7,   // 141: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
-	9,   // 142: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
-	45,  // 143: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
-	47,  // 144: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
-	49,  // 145: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
-	51,  // 146: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
-	55,  // 147: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
-	54,  // 148: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:output_type -> crm.marketing.v1.GetLifecycleFunnelSeriesResponse
-	57,  // 149: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
-	59,  // 150: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
-	61,  // 151: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
-	63,  // 152: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
-	65,  // 153: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
-	67,  // 154: crm.marketing.v1.MarketingService.GetLifecycleSettings:output_type -> crm.marketing.v1.GetLifecycleSettingsResponse
-	69,  // 155: crm.marketing.v1.MarketingService.UpdateLifecycleSettings:output_type -> crm.marketing.v1.UpdateLifecycleSettingsResponse
-	71,  // 156: crm.marketing.v1.MarketingService.GetLoyaltyProgram:output_type -> crm.marketing.v1.GetLoyaltyProgramResponse
-	73,  // 157: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:output_type -> crm.marketing.v1.UpdateLoyaltyProgramResponse
-	83,  // 158: crm.marketing.v1.MarketingService.BatchGetCampaigns:output_type -> crm.marketing.v1.BatchGetCampaignsResponse
-	85,  // 159: crm.marketing.v1.MarketingService.BatchGetLeads:output_type -> crm.marketing.v1.BatchGetLeadsResponse
-	87,  // 160: crm.marketing.v1.MarketingService.BatchGetSegments:output_type -> crm.marketing.v1.BatchGetSegmentsResponse
-	89,  // 161: crm.marketing.v1.MarketingService.BatchCreateLeads:output_type -> crm.marketing.v1.BatchCreateLeadsResponse
-	92,  // 162: crm.marketing.v1.MarketingService.ExportLeads:output_type -> crm.marketing.v1.ExportLeadsResponse
-	116, // 163: crm.marketing.v1.MarketingService.ImportLeads:output_type -> google.longrunning.Operation
-	116, // 164: crm.marketing.v1.MarketingService.GetOperation:output_type -> google.longrunning.Operation
-	116, // 165: crm.marketing.v1.MarketingService.CancelOperation:output_type -> google.longrunning.Operation
-	117, // 166: crm.marketing.v1.MarketingService.ListOperations:output_type -> google.longrunning.ListOperationsResponse
-	117, // [117:167] is the sub-list for method output_type
-	67,  // [67:117] is the sub-list for method input_type
+	82,  // 71: crm.marketing.v1.MarketingService.EraseCustomer:input_type -> crm.marketing.v1.EraseCustomerRequest
+	36,  // 72: crm.marketing.v1.MarketingService.GetLoyaltyAccount:input_type -> crm.marketing.v1.GetLoyaltyAccountRequest
+	38,  // 73: crm.marketing.v1.MarketingService.CreditPoints:input_type -> crm.marketing.v1.CreditPointsRequest
+	40,  // 74: crm.marketing.v1.MarketingService.RedeemPoints:input_type -> crm.marketing.v1.RedeemPointsRequest
+	42,  // 75: crm.marketing.v1.MarketingService.CreateReferralCode:input_type -> crm.marketing.v1.CreateReferralCodeRequest
+	16,  // 76: crm.marketing.v1.MarketingService.CreateCampaign:input_type -> crm.marketing.v1.CreateCampaignRequest
+	18,  // 77: crm.marketing.v1.MarketingService.GetCampaign:input_type -> crm.marketing.v1.GetCampaignRequest
+	20,  // 78: crm.marketing.v1.MarketingService.ListCampaigns:input_type -> crm.marketing.v1.ListCampaignsRequest
+	22,  // 79: crm.marketing.v1.MarketingService.UpdateCampaign:input_type -> crm.marketing.v1.UpdateCampaignRequest
+	24,  // 80: crm.marketing.v1.MarketingService.LaunchCampaign:input_type -> crm.marketing.v1.LaunchCampaignRequest
+	26,  // 81: crm.marketing.v1.MarketingService.PauseCampaign:input_type -> crm.marketing.v1.PauseCampaignRequest
+	28,  // 82: crm.marketing.v1.MarketingService.CompleteCampaign:input_type -> crm.marketing.v1.CompleteCampaignRequest
+	30,  // 83: crm.marketing.v1.MarketingService.GetCampaignPerformance:input_type -> crm.marketing.v1.GetCampaignPerformanceRequest
+	10,  // 84: crm.marketing.v1.MarketingService.CaptureLead:input_type -> crm.marketing.v1.CaptureLeadRequest
+	12,  // 85: crm.marketing.v1.MarketingService.GetLead:input_type -> crm.marketing.v1.GetLeadRequest
+	14,  // 86: crm.marketing.v1.MarketingService.ListLeads:input_type -> crm.marketing.v1.ListLeadsRequest
+	32,  // 87: crm.marketing.v1.MarketingService.UpdateLead:input_type -> crm.marketing.v1.UpdateLeadRequest
+	34,  // 88: crm.marketing.v1.MarketingService.DeleteLead:input_type -> crm.marketing.v1.DeleteLeadRequest
+	0,   // 89: crm.marketing.v1.MarketingService.RecordEngagement:input_type -> crm.marketing.v1.RecordEngagementRequest
+	2,   // 90: crm.marketing.v1.MarketingService.QualifyLead:input_type -> crm.marketing.v1.QualifyLeadRequest
+	4,   // 91: crm.marketing.v1.MarketingService.DisqualifyLead:input_type -> crm.marketing.v1.DisqualifyLeadRequest
+	6,   // 92: crm.marketing.v1.MarketingService.GetScoringRules:input_type -> crm.marketing.v1.GetScoringRulesRequest
+	8,   // 93: crm.marketing.v1.MarketingService.UpdateScoringRules:input_type -> crm.marketing.v1.UpdateScoringRulesRequest
+	44,  // 94: crm.marketing.v1.MarketingService.GetCustomerLifecycle:input_type -> crm.marketing.v1.GetCustomerLifecycleRequest
+	46,  // 95: crm.marketing.v1.MarketingService.MoveLifecycleStage:input_type -> crm.marketing.v1.MoveLifecycleStageRequest
+	48,  // 96: crm.marketing.v1.MarketingService.SetCustomerAtRisk:input_type -> crm.marketing.v1.SetCustomerAtRiskRequest
+	50,  // 97: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:input_type -> crm.marketing.v1.ClearCustomerAtRiskRequest
+	52,  // 98: crm.marketing.v1.MarketingService.GetLifecycleFunnel:input_type -> crm.marketing.v1.GetLifecycleFunnelRequest
+	53,  // 99: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:input_type -> crm.marketing.v1.GetLifecycleFunnelSeriesRequest
+	56,  // 100: crm.marketing.v1.MarketingService.CreateSegment:input_type -> crm.marketing.v1.CreateSegmentRequest
+	58,  // 101: crm.marketing.v1.MarketingService.GetSegment:input_type -> crm.marketing.v1.GetSegmentRequest
+	60,  // 102: crm.marketing.v1.MarketingService.ListSegments:input_type -> crm.marketing.v1.ListSegmentsRequest
+	62,  // 103: crm.marketing.v1.MarketingService.DeleteSegment:input_type -> crm.marketing.v1.DeleteSegmentRequest
+	64,  // 104: crm.marketing.v1.MarketingService.ListSegmentMembers:input_type -> crm.marketing.v1.ListSegmentMembersRequest
+	66,  // 105: crm.marketing.v1.MarketingService.GetLifecycleSettings:input_type -> crm.marketing.v1.GetLifecycleSettingsRequest
+	68,  // 106: crm.marketing.v1.MarketingService.UpdateLifecycleSettings:input_type -> crm.marketing.v1.UpdateLifecycleSettingsRequest
+	70,  // 107: crm.marketing.v1.MarketingService.GetLoyaltyProgram:input_type -> crm.marketing.v1.GetLoyaltyProgramRequest
+	72,  // 108: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:input_type -> crm.marketing.v1.UpdateLoyaltyProgramRequest
+	84,  // 109: crm.marketing.v1.MarketingService.BatchGetCampaigns:input_type -> crm.marketing.v1.BatchGetCampaignsRequest
+	86,  // 110: crm.marketing.v1.MarketingService.BatchGetLeads:input_type -> crm.marketing.v1.BatchGetLeadsRequest
+	88,  // 111: crm.marketing.v1.MarketingService.BatchGetSegments:input_type -> crm.marketing.v1.BatchGetSegmentsRequest
+	90,  // 112: crm.marketing.v1.MarketingService.BatchCreateLeads:input_type -> crm.marketing.v1.BatchCreateLeadsRequest
+	93,  // 113: crm.marketing.v1.MarketingService.ExportLeads:input_type -> crm.marketing.v1.ExportLeadsRequest
+	114, // 114: crm.marketing.v1.MarketingService.ImportLeads:input_type -> crm.type.v1.ImportChunk
+	115, // 115: crm.marketing.v1.MarketingService.GetOperation:input_type -> google.longrunning.GetOperationRequest
+	116, // 116: crm.marketing.v1.MarketingService.CancelOperation:input_type -> google.longrunning.CancelOperationRequest
+	117, // 117: crm.marketing.v1.MarketingService.ListOperations:input_type -> google.longrunning.ListOperationsRequest
+	75,  // 118: crm.marketing.v1.MarketingService.ResolveCustomer:output_type -> crm.marketing.v1.ResolveCustomerResponse
+	77,  // 119: crm.marketing.v1.MarketingService.ResolveCustomers:output_type -> crm.marketing.v1.ResolveCustomersResponse
+	79,  // 120: crm.marketing.v1.MarketingService.GetCustomerIdentity:output_type -> crm.marketing.v1.GetCustomerIdentityResponse
+	81,  // 121: crm.marketing.v1.MarketingService.MergeCustomers:output_type -> crm.marketing.v1.MergeCustomersResponse
+	83,  // 122: crm.marketing.v1.MarketingService.EraseCustomer:output_type -> crm.marketing.v1.EraseCustomerResponse
+	37,  // 123: crm.marketing.v1.MarketingService.GetLoyaltyAccount:output_type -> crm.marketing.v1.GetLoyaltyAccountResponse
+	39,  // 124: crm.marketing.v1.MarketingService.CreditPoints:output_type -> crm.marketing.v1.CreditPointsResponse
+	41,  // 125: crm.marketing.v1.MarketingService.RedeemPoints:output_type -> crm.marketing.v1.RedeemPointsResponse
+	43,  // 126: crm.marketing.v1.MarketingService.CreateReferralCode:output_type -> crm.marketing.v1.CreateReferralCodeResponse
+	17,  // 127: crm.marketing.v1.MarketingService.CreateCampaign:output_type -> crm.marketing.v1.CreateCampaignResponse
+	19,  // 128: crm.marketing.v1.MarketingService.GetCampaign:output_type -> crm.marketing.v1.GetCampaignResponse
+	21,  // 129: crm.marketing.v1.MarketingService.ListCampaigns:output_type -> crm.marketing.v1.ListCampaignsResponse
+	23,  // 130: crm.marketing.v1.MarketingService.UpdateCampaign:output_type -> crm.marketing.v1.UpdateCampaignResponse
+	25,  // 131: crm.marketing.v1.MarketingService.LaunchCampaign:output_type -> crm.marketing.v1.LaunchCampaignResponse
+	27,  // 132: crm.marketing.v1.MarketingService.PauseCampaign:output_type -> crm.marketing.v1.PauseCampaignResponse
+	29,  // 133: crm.marketing.v1.MarketingService.CompleteCampaign:output_type -> crm.marketing.v1.CompleteCampaignResponse
+	31,  // 134: crm.marketing.v1.MarketingService.GetCampaignPerformance:output_type -> crm.marketing.v1.GetCampaignPerformanceResponse
+	11,  // 135: crm.marketing.v1.MarketingService.CaptureLead:output_type -> crm.marketing.v1.CaptureLeadResponse
+	13,  // 136: crm.marketing.v1.MarketingService.GetLead:output_type -> crm.marketing.v1.GetLeadResponse
+	15,  // 137: crm.marketing.v1.MarketingService.ListLeads:output_type -> crm.marketing.v1.ListLeadsResponse
+	33,  // 138: crm.marketing.v1.MarketingService.UpdateLead:output_type -> crm.marketing.v1.UpdateLeadResponse
+	35,  // 139: crm.marketing.v1.MarketingService.DeleteLead:output_type -> crm.marketing.v1.DeleteLeadResponse
+	1,   // 140: crm.marketing.v1.MarketingService.RecordEngagement:output_type -> crm.marketing.v1.RecordEngagementResponse
+	3,   // 141: crm.marketing.v1.MarketingService.QualifyLead:output_type -> crm.marketing.v1.QualifyLeadResponse
+	5,   // 142: crm.marketing.v1.MarketingService.DisqualifyLead:output_type -> crm.marketing.v1.DisqualifyLeadResponse
+	7,   // 143: crm.marketing.v1.MarketingService.GetScoringRules:output_type -> crm.marketing.v1.GetScoringRulesResponse
+	9,   // 144: crm.marketing.v1.MarketingService.UpdateScoringRules:output_type -> crm.marketing.v1.UpdateScoringRulesResponse
+	45,  // 145: crm.marketing.v1.MarketingService.GetCustomerLifecycle:output_type -> crm.marketing.v1.GetCustomerLifecycleResponse
+	47,  // 146: crm.marketing.v1.MarketingService.MoveLifecycleStage:output_type -> crm.marketing.v1.MoveLifecycleStageResponse
+	49,  // 147: crm.marketing.v1.MarketingService.SetCustomerAtRisk:output_type -> crm.marketing.v1.SetCustomerAtRiskResponse
+	51,  // 148: crm.marketing.v1.MarketingService.ClearCustomerAtRisk:output_type -> crm.marketing.v1.ClearCustomerAtRiskResponse
+	55,  // 149: crm.marketing.v1.MarketingService.GetLifecycleFunnel:output_type -> crm.marketing.v1.GetLifecycleFunnelResponse
+	54,  // 150: crm.marketing.v1.MarketingService.GetLifecycleFunnelSeries:output_type -> crm.marketing.v1.GetLifecycleFunnelSeriesResponse
+	57,  // 151: crm.marketing.v1.MarketingService.CreateSegment:output_type -> crm.marketing.v1.CreateSegmentResponse
+	59,  // 152: crm.marketing.v1.MarketingService.GetSegment:output_type -> crm.marketing.v1.GetSegmentResponse
+	61,  // 153: crm.marketing.v1.MarketingService.ListSegments:output_type -> crm.marketing.v1.ListSegmentsResponse
+	63,  // 154: crm.marketing.v1.MarketingService.DeleteSegment:output_type -> crm.marketing.v1.DeleteSegmentResponse
+	65,  // 155: crm.marketing.v1.MarketingService.ListSegmentMembers:output_type -> crm.marketing.v1.ListSegmentMembersResponse
+	67,  // 156: crm.marketing.v1.MarketingService.GetLifecycleSettings:output_type -> crm.marketing.v1.GetLifecycleSettingsResponse
+	69,  // 157: crm.marketing.v1.MarketingService.UpdateLifecycleSettings:output_type -> crm.marketing.v1.UpdateLifecycleSettingsResponse
+	71,  // 158: crm.marketing.v1.MarketingService.GetLoyaltyProgram:output_type -> crm.marketing.v1.GetLoyaltyProgramResponse
+	73,  // 159: crm.marketing.v1.MarketingService.UpdateLoyaltyProgram:output_type -> crm.marketing.v1.UpdateLoyaltyProgramResponse
+	85,  // 160: crm.marketing.v1.MarketingService.BatchGetCampaigns:output_type -> crm.marketing.v1.BatchGetCampaignsResponse
+	87,  // 161: crm.marketing.v1.MarketingService.BatchGetLeads:output_type -> crm.marketing.v1.BatchGetLeadsResponse
+	89,  // 162: crm.marketing.v1.MarketingService.BatchGetSegments:output_type -> crm.marketing.v1.BatchGetSegmentsResponse
+	91,  // 163: crm.marketing.v1.MarketingService.BatchCreateLeads:output_type -> crm.marketing.v1.BatchCreateLeadsResponse
+	94,  // 164: crm.marketing.v1.MarketingService.ExportLeads:output_type -> crm.marketing.v1.ExportLeadsResponse
+	118, // 165: crm.marketing.v1.MarketingService.ImportLeads:output_type -> google.longrunning.Operation
+	118, // 166: crm.marketing.v1.MarketingService.GetOperation:output_type -> google.longrunning.Operation
+	118, // 167: crm.marketing.v1.MarketingService.CancelOperation:output_type -> google.longrunning.Operation
+	119, // 168: crm.marketing.v1.MarketingService.ListOperations:output_type -> google.longrunning.ListOperationsResponse
+	118, // [118:169] is the sub-list for method output_type
+	67,  // [67:118] is the sub-list for method input_type
 	67,  // [67:67] is the sub-list for extension type_name
 	67,  // [67:67] is the sub-list for extension extendee
 	0,   // [0:67] is the sub-list for field type_name
@@ -5395,7 +5507,7 @@ func file_crm_marketing_v1_marketing_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_marketing_v1_marketing_service_proto_rawDesc), len(file_crm_marketing_v1_marketing_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   93,
+			NumMessages:   95,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

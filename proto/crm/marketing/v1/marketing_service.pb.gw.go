@@ -173,6 +173,51 @@ func local_request_MarketingService_MergeCustomers_0(ctx context.Context, marsha
 	return msg, metadata, err
 }
 
+func request_MarketingService_EraseCustomer_0(ctx context.Context, marshaler runtime.Marshaler, client MarketingServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq EraseCustomerRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["customer_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "customer_id")
+	}
+	protoReq.CustomerId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "customer_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.EraseCustomer(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_MarketingService_EraseCustomer_0(ctx context.Context, marshaler runtime.Marshaler, server MarketingServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq EraseCustomerRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["customer_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "customer_id")
+	}
+	protoReq.CustomerId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "customer_id", err)
+	}
+	msg, err := server.EraseCustomer(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_MarketingService_GetLoyaltyAccount_0(ctx context.Context, marshaler runtime.Marshaler, client MarketingServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq GetLoyaltyAccountRequest
@@ -2022,6 +2067,26 @@ func RegisterMarketingServiceHandlerServer(ctx context.Context, mux *runtime.Ser
 		}
 		forward_MarketingService_MergeCustomers_0(annotatedContext, mux, outboundMarshaler, w, req, response_MarketingService_MergeCustomers_0{resp.(*MergeCustomersResponse)}, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_MarketingService_EraseCustomer_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/crm.marketing.v1.MarketingService/EraseCustomer", runtime.WithHTTPPathPattern("/v1/customers/{customer_id}:erase"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_MarketingService_EraseCustomer_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MarketingService_EraseCustomer_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_MarketingService_GetLoyaltyAccount_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -2956,6 +3021,23 @@ func RegisterMarketingServiceHandlerClient(ctx context.Context, mux *runtime.Ser
 			return
 		}
 		forward_MarketingService_MergeCustomers_0(annotatedContext, mux, outboundMarshaler, w, req, response_MarketingService_MergeCustomers_0{resp.(*MergeCustomersResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_MarketingService_EraseCustomer_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/crm.marketing.v1.MarketingService/EraseCustomer", runtime.WithHTTPPathPattern("/v1/customers/{customer_id}:erase"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_MarketingService_EraseCustomer_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MarketingService_EraseCustomer_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_MarketingService_GetLoyaltyAccount_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -3940,6 +4022,7 @@ var (
 	pattern_MarketingService_ResolveCustomers_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "customers"}, "batchResolve"))
 	pattern_MarketingService_GetCustomerIdentity_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "identity"}, ""))
 	pattern_MarketingService_MergeCustomers_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "customers", "customer_id"}, "merge"))
+	pattern_MarketingService_EraseCustomer_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "customers", "customer_id"}, "erase"))
 	pattern_MarketingService_GetLoyaltyAccount_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "loyalty"}, ""))
 	pattern_MarketingService_CreditPoints_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "loyalty"}, "credit"))
 	pattern_MarketingService_RedeemPoints_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "loyalty"}, "redeem"))
@@ -3989,6 +4072,7 @@ var (
 	forward_MarketingService_ResolveCustomers_0         = runtime.ForwardResponseMessage
 	forward_MarketingService_GetCustomerIdentity_0      = runtime.ForwardResponseMessage
 	forward_MarketingService_MergeCustomers_0           = runtime.ForwardResponseMessage
+	forward_MarketingService_EraseCustomer_0            = runtime.ForwardResponseMessage
 	forward_MarketingService_GetLoyaltyAccount_0        = runtime.ForwardResponseMessage
 	forward_MarketingService_CreditPoints_0             = runtime.ForwardResponseMessage
 	forward_MarketingService_RedeemPoints_0             = runtime.ForwardResponseMessage

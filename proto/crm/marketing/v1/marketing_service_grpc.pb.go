@@ -25,6 +25,7 @@ const (
 	MarketingService_ResolveCustomers_FullMethodName         = "/crm.marketing.v1.MarketingService/ResolveCustomers"
 	MarketingService_GetCustomerIdentity_FullMethodName      = "/crm.marketing.v1.MarketingService/GetCustomerIdentity"
 	MarketingService_MergeCustomers_FullMethodName           = "/crm.marketing.v1.MarketingService/MergeCustomers"
+	MarketingService_EraseCustomer_FullMethodName            = "/crm.marketing.v1.MarketingService/EraseCustomer"
 	MarketingService_GetLoyaltyAccount_FullMethodName        = "/crm.marketing.v1.MarketingService/GetLoyaltyAccount"
 	MarketingService_CreditPoints_FullMethodName             = "/crm.marketing.v1.MarketingService/CreditPoints"
 	MarketingService_RedeemPoints_FullMethodName             = "/crm.marketing.v1.MarketingService/RedeemPoints"
@@ -93,6 +94,14 @@ type MarketingServiceClient interface {
 	// "marketing.customer.merged": every service re-points the merged customer's records to the
 	// survivor. Merging again changes nothing; the merged id then answers with `merged_into`.
 	MergeCustomers(ctx context.Context, in *MergeCustomersRequest, opts ...grpc.CallOption) (*MergeCustomersResponse, error)
+	// Erases a customer for good (the right to be forgotten), whether or not they have a lead: as
+	// erasing their lead does, every lead of the person goes, their identity leaves the registry with
+	// the customers merged into them, everything marketing keeps of them goes in the same atomic
+	// write, and "marketing.customer.erased" names each of those customers to the other services
+	// (sales deletes their contacts, support redacts their tickets' text and NPS comments). A merged
+	// customer's id erases the survivor. An unknown or already erased customer is NOT_FOUND
+	// (CUSTOMER_NOT_FOUND). The erasure is unconditional: it takes no etag (If-Match is refused).
+	EraseCustomer(ctx context.Context, in *EraseCustomerRequest, opts ...grpc.CallOption) (*EraseCustomerResponse, error)
 	// Gets a customer's loyalty account: balance, tier and the latest ledger entries. A customer who
 	// has never earned points has no account (NOT_FOUND).
 	GetLoyaltyAccount(ctx context.Context, in *GetLoyaltyAccountRequest, opts ...grpc.CallOption) (*GetLoyaltyAccountResponse, error)
@@ -272,6 +281,16 @@ func (c *marketingServiceClient) MergeCustomers(ctx context.Context, in *MergeCu
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(MergeCustomersResponse)
 	err := c.cc.Invoke(ctx, MarketingService_MergeCustomers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *marketingServiceClient) EraseCustomer(ctx context.Context, in *EraseCustomerRequest, opts ...grpc.CallOption) (*EraseCustomerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EraseCustomerResponse)
+	err := c.cc.Invoke(ctx, MarketingService_EraseCustomer_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -770,6 +789,14 @@ type MarketingServiceServer interface {
 	// "marketing.customer.merged": every service re-points the merged customer's records to the
 	// survivor. Merging again changes nothing; the merged id then answers with `merged_into`.
 	MergeCustomers(context.Context, *MergeCustomersRequest) (*MergeCustomersResponse, error)
+	// Erases a customer for good (the right to be forgotten), whether or not they have a lead: as
+	// erasing their lead does, every lead of the person goes, their identity leaves the registry with
+	// the customers merged into them, everything marketing keeps of them goes in the same atomic
+	// write, and "marketing.customer.erased" names each of those customers to the other services
+	// (sales deletes their contacts, support redacts their tickets' text and NPS comments). A merged
+	// customer's id erases the survivor. An unknown or already erased customer is NOT_FOUND
+	// (CUSTOMER_NOT_FOUND). The erasure is unconditional: it takes no etag (If-Match is refused).
+	EraseCustomer(context.Context, *EraseCustomerRequest) (*EraseCustomerResponse, error)
 	// Gets a customer's loyalty account: balance, tier and the latest ledger entries. A customer who
 	// has never earned points has no account (NOT_FOUND).
 	GetLoyaltyAccount(context.Context, *GetLoyaltyAccountRequest) (*GetLoyaltyAccountResponse, error)
@@ -926,6 +953,9 @@ func (UnimplementedMarketingServiceServer) GetCustomerIdentity(context.Context, 
 }
 func (UnimplementedMarketingServiceServer) MergeCustomers(context.Context, *MergeCustomersRequest) (*MergeCustomersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method MergeCustomers not implemented")
+}
+func (UnimplementedMarketingServiceServer) EraseCustomer(context.Context, *EraseCustomerRequest) (*EraseCustomerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EraseCustomer not implemented")
 }
 func (UnimplementedMarketingServiceServer) GetLoyaltyAccount(context.Context, *GetLoyaltyAccountRequest) (*GetLoyaltyAccountResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLoyaltyAccount not implemented")
@@ -1154,6 +1184,24 @@ func _MarketingService_MergeCustomers_Handler(srv interface{}, ctx context.Conte
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MarketingServiceServer).MergeCustomers(ctx, req.(*MergeCustomersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MarketingService_EraseCustomer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EraseCustomerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MarketingServiceServer).EraseCustomer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MarketingService_EraseCustomer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MarketingServiceServer).EraseCustomer(ctx, req.(*EraseCustomerRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1990,6 +2038,10 @@ var MarketingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "MergeCustomers",
 			Handler:    _MarketingService_MergeCustomers_Handler,
+		},
+		{
+			MethodName: "EraseCustomer",
+			Handler:    _MarketingService_EraseCustomer_Handler,
 		},
 		{
 			MethodName: "GetLoyaltyAccount",
