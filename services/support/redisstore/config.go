@@ -127,3 +127,27 @@ func (s *Store) MoveNpsResponses(ctx context.Context, tenant, merged, survivor s
 	}
 	return len(ids.Items), staleAsDomain(w.Run(ctx, s.rdb))
 }
+
+// EraseNpsComments implements support.EraseStore: an answer keeps its version "1" (it never
+// changes otherwise), its score, category and indexes; only answers with a comment are written.
+func (s *Store) EraseNpsComments(ctx context.Context, tenant, customer, cursor string, limit int) (string, error) {
+	k := s.scope(tenant)
+	ids, err := commit.Members(ctx, s.rdb, commit.Range{Index: k.npsIndex(customer), After: cursor, Limit: limit})
+	if err != nil || len(ids.Items) == 0 {
+		return "", err
+	}
+	answers, err := commit.GetIDs(ctx, s.rdb, ids.Items, k.nps, func() *support.NpsResponse { return &support.NpsResponse{} })
+	if err != nil {
+		return "", err
+	}
+	w := commit.New()
+	for _, r := range answers {
+		if r.GetComment() == "" {
+			continue
+		}
+		next := proto.CloneOf(r)
+		next.Comment = ""
+		w.Save(k.nps(r.GetId()), next, "1", "1")
+	}
+	return ids.Next, staleAsDomain(w.Run(ctx, s.rdb))
+}

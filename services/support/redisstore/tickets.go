@@ -207,3 +207,32 @@ func (s *Store) MoveTickets(ctx context.Context, tenant, merged, survivor string
 	}
 	return len(ids.Items), staleAsDomain(w.Run(ctx, s.rdb))
 }
+
+var _ support.EraseStore = (*Store)(nil)
+
+// EraseTickets implements support.EraseStore. The tickets keep their customer, so the cursor walks
+// the customer's index; a ticket redacted before is not written again, its comments' keys are
+// deleted again (nothing when gone).
+func (s *Store) EraseTickets(ctx context.Context, tenant, customer, cursor string, limit int) (string, error) {
+	k := s.scope(tenant)
+	ids, err := commit.Members(ctx, s.rdb, commit.Range{Index: k.index(support.TicketIndex{Customer: customer}), After: cursor, Limit: limit})
+	if err != nil || len(ids.Items) == 0 {
+		return "", err
+	}
+	tickets, err := s.GetTickets(ctx, tenant, ids.Items)
+	if err != nil {
+		return "", err
+	}
+	w := commit.New()
+	for i, t := range tickets {
+		w.Delete(k.comments(ids.Items[i])).Delete(k.commentIDs(ids.Items[i]))
+		if t == nil {
+			continue
+		}
+		if next := support.RedactTicket(t); next != nil {
+			next.Etag = etag.Next(t.GetEtag())
+			w.Save(k.ticket(t.GetId()), next, t.GetEtag(), next.GetEtag()).Move(k.indexes(t), k.indexes(next))
+		}
+	}
+	return ids.Next, staleAsDomain(w.Run(ctx, s.rdb))
+}

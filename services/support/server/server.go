@@ -32,6 +32,7 @@ type Service struct {
 	rpc    *rpc.Server
 	sweep  *support.Sweep
 	merges *support.Merges
+	erases *support.Erasures
 	deps   platform.Deps
 	known  *customerref.Checker
 }
@@ -63,7 +64,7 @@ func New(deps platform.Deps) (*Service, error) {
 			Sweep:   sweep,
 			Audit:   events.Recorder{Publisher: publisher, Redis: deps.Redis, Keys: deps.Keys, Now: deps.Now},
 		}, deps.PageTokens),
-		sweep: sweep, merges: support.NewMerges(store), deps: deps, known: known,
+		sweep: sweep, merges: support.NewMerges(store), erases: support.NewErasures(store), deps: deps, known: known,
 	}, nil
 }
 
@@ -73,9 +74,12 @@ func (s *Service) Name() string { return Name }
 // Register implements platform.Service.
 func (s *Service) Register(r grpc.ServiceRegistrar) { s.rpc.Register(r) }
 
-// Subscriptions implements platform.Reactor: support re-points a merged customer's tickets.
+// Subscriptions implements platform.Reactor: support re-points a merged customer's tickets and
+// answers, and redacts an erased customer's.
 func (s *Service) Subscriptions() []events.Subscription {
-	return events.Subscribe(Name, events.On(marketingv1.EventCustomerMerged, s.merges.OnCustomerMerged))
+	return events.Subscribe(Name,
+		events.On(marketingv1.EventCustomerMerged, s.merges.OnCustomerMerged),
+		events.On(marketingv1.EventCustomerErased, s.erases.OnCustomerErased))
 }
 
 // RunBackground implements platform.Background: the customer check hears of erased and merged
