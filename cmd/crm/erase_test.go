@@ -245,3 +245,69 @@ func TestEraseDeletesTheSalesContact(t *testing.T) {
 		t.Fatalf("the person again: contact %v of lead %v; contacts %v, want that one contact", contact, lead, list)
 	}
 }
+
+// TestEraseCustomerWithoutALead: a person known only as a sales contact, with loyalty points, a
+// ticket with a comment, a rating and an NPS answer with a comment, is erased by customer id
+// (POST /v1/customers/{id}:erase). Marketing forgets them at once (resolving the e-mail finds
+// nobody, lifecycle and loyalty are 404); sales deletes the contact and support redacts the
+// ticket (subject "[erased]", no description or rating comment, no comments) and clears the NPS
+// comment, keeping the ticket's status and priority and the scores; no key of support's holds the
+// person's text.
+func TestEraseCustomerWithoutALead(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.newKey(t, "", allScopes...)
+	email := "Ottoline.Brandreth-" + tenant + "@example.org"
+	contact := sys.ok(t, http.MethodPost, "/v1/contacts", key, fmt.Sprintf(`{"email":%q,"givenName":"Ottoline"}`, email))
+	customer := str(contact, "customerId")
+	sys.ok(t, http.MethodPost, "/v1/customers/"+customer+"/loyalty:credit", key, `{"points":"250","reason":"welcome"}`)
+	ticket := str(sys.ok(t, http.MethodPost, "/v1/tickets", key, fmt.Sprintf(
+		`{"customerId":%q,"subject":"Ottoline's parcel","description":"Ottoline Brandreth, 4 Elm Row","priority":"TICKET_PRIORITY_HIGH"}`, customer)), "id")
+	sys.ok(t, http.MethodPost, "/v1/tickets/"+ticket+"/comments", key, `{"body":"Ottoline called from 0161 496 0000"}`)
+	sys.ok(t, http.MethodPost, "/v1/tickets/"+ticket+":solve", key, `{}`)
+	sys.ok(t, http.MethodPost, "/v1/tickets/"+ticket+":rate", key, `{"score":2,"comment":"Ottoline is unhappy"}`)
+	sys.ok(t, http.MethodPost, "/v1/npsResponses", key, fmt.Sprintf(`{"customerId":%q,"score":3,"comment":"Ottoline would not recommend"}`, customer))
+	personal := []string{"ottoline", "brandreth", "0161 496 0000"}
+	if before, _ := storedText(t, sys.rdb, "crm:*:support:"+tenant+":*"); !bytes.Contains(before, []byte("ottoline")) {
+		t.Fatal("the scan does not find the name in support's keys before the erase: it would not find it after")
+	}
+
+	erased := sys.ok(t, http.MethodPost, "/v1/customers/"+customer+":erase", key, `{}`)
+	if ids, _ := erased["customerIds"].([]any); len(ids) != 1 || ids[0] != customer {
+		t.Fatalf("erase = %v, want customer %s", erased, customer)
+	}
+	if r := sys.do(t, http.MethodPost, "/v1/customers:resolve", key, []byte(fmt.Sprintf(`{"email":%q}`, email))); r.status != http.StatusNotFound {
+		t.Errorf("resolve the e-mail after the erase: %d %s, want 404", r.status, r.body)
+	}
+	for _, path := range []string{"/v1/customers/" + customer + "/lifecycle", "/v1/customers/" + customer + "/loyalty"} {
+		if r := sys.do(t, http.MethodGet, path, key, nil); r.status != http.StatusNotFound {
+			t.Errorf("GET %s after the erase: %d %s, want 404", path, r.status, r.body)
+		}
+	}
+	waitFor(t, "the contact to be deleted", func() int { return sys.do(t, http.MethodGet, "/v1/contacts/"+str(contact, "id"), key, nil).status },
+		func(status int) bool { return status == http.StatusNotFound })
+	// The answer's comment is cleared after the ticket's text: once it is, the ticket is done.
+	answer := waitFor(t, "the NPS comment to be cleared", func() map[string]any {
+		answers, _ := sys.ok(t, http.MethodGet, "/v1/npsResponses?filter="+url.QueryEscape(fmt.Sprintf("customer_id = %q", customer)), key, "")["npsResponses"].([]any)
+		if len(answers) != 1 {
+			t.Fatalf("the customer's NPS answers: %v, want one", answers)
+		}
+		return answers[0].(map[string]any)
+	}, func(a map[string]any) bool { return a["comment"] == nil })
+	if answer["score"] != float64(3) {
+		t.Errorf("the NPS answer after the erase = %v, want its score 3 kept", answer)
+	}
+	got := sys.ok(t, http.MethodGet, "/v1/tickets/"+ticket, key, "")
+	if got["subject"] != "[erased]" || got["description"] != nil || obj(got, "csat")["comment"] != nil ||
+		got["status"] != "TICKET_STATUS_SOLVED" || got["priority"] != "TICKET_PRIORITY_HIGH" || obj(got, "csat")["score"] != float64(2) {
+		t.Errorf("the ticket after the erase = %v, want its text redacted, its status, priority and rating kept", got)
+	}
+	if comments, _ := sys.ok(t, http.MethodGet, "/v1/tickets/"+ticket+"/comments", key, "")["comments"].([]any); len(comments) != 0 {
+		t.Errorf("the ticket's comments after the erase: %v, want none", comments)
+	}
+	after, _ := storedText(t, sys.rdb, "crm:*:support:"+tenant+":*")
+	for _, p := range personal {
+		if bytes.Contains(after, []byte(p)) {
+			t.Errorf("support's keys of the tenant hold %q after the erase", p)
+		}
+	}
+}
