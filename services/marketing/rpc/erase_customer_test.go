@@ -95,6 +95,10 @@ func TestEraseCustomer(t *testing.T) {
 		if r := sys.DoWith(t, http.MethodPost, "/v1/customers/"+customer+":erase", key, []byte(`{}`), http.Header{"If-Match": {`"1"`}}); r.Status != http.StatusBadRequest {
 			t.Errorf("erase with If-Match: %d %s, want 400", r.Status, r.Body)
 		}
+		_, reader := sys.NewKey(t, tenant, "marketing.read")
+		if r := sys.Do(t, http.MethodPost, "/v1/customers/"+customer+":erase", reader, []byte(`{}`)); r.Status != http.StatusForbidden {
+			t.Errorf("erase with a key without marketing.write: %d %s, want 403", r.Status, r.Body)
+		}
 		if k, e := sys.footprint(t, tenant); k != keys || e != events {
 			t.Errorf("refused erasures changed the tenant: %d keys %d events, want %d %d", k, e, keys, events)
 		}
