@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/munnerz/goautoneg"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -109,9 +110,14 @@ func (e exportRoute) serve(rest *runtime.ServeMux, w http.ResponseWriter, r *htt
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var out recordWriter = newNDJSON(w)
-	format := "ndjson"
-	if wantsCSV(r) {
-		out, format = newCSV(w, e.record), "csv"
+	format := exportFormat(r.Header.Get("Accept"))
+	switch format {
+	case "":
+		refuse(w, r, http.StatusNotAcceptable, codes.InvalidArgument, "NOT_ACCEPTABLE", "Accept",
+			"an export is application/x-ndjson (also sent for application/json and */*) or text/csv")
+		return
+	case "csv":
+		out = newCSV(w, e.record)
 	}
 	// The export's audit event records what was read and in which form.
 	ctx = metadata.AppendToOutgoingContext(ctx, events.ExportFormatKey, format)
@@ -154,13 +160,20 @@ func (e exportRoute) serve(rest *runtime.ServeMux, w http.ResponseWriter, r *htt
 	}
 }
 
-func wantsCSV(r *http.Request) bool {
-	for _, a := range strings.Split(r.Header.Get("Accept"), ",") {
-		if mt, _, _ := strings.Cut(strings.TrimSpace(a), ";"); strings.EqualFold(mt, "text/csv") {
-			return true
-		}
+// exportFormat is the form the Accept header asks an export in (RFC 9110 negotiation, q-values
+// and wildcards included): "csv", "ndjson" (also for JSON, which a line of NDJSON is, and when
+// Accept is absent), or "" when it accepts neither.
+func exportFormat(accept string) string {
+	if strings.TrimSpace(accept) == "" {
+		return "ndjson"
 	}
-	return false
+	switch goautoneg.Negotiate(accept, []string{"application/x-ndjson", "text/csv", "application/jsonl", "application/json"}) {
+	case "":
+		return ""
+	case "text/csv":
+		return "csv"
+	}
+	return "ndjson"
 }
 
 // recordWriter writes records in one output format; the first write sends the headers.
