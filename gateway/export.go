@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/importer"
@@ -213,16 +214,19 @@ type csvWriter struct {
 	w       http.ResponseWriter
 	out     *csv.Writer
 	columns []string
+	// text marks the columns of text fields, whose values are guarded against spreadsheet
+	// formulas (importer.GuardCell); numbers (an int64's JSON is a string too) and enums are not.
+	text    []bool
 	started bool
 }
 
 func newCSV(w http.ResponseWriter, record proto.Message) *csvWriter {
 	fields := record.ProtoReflect().Descriptor().Fields()
-	cols := make([]string, fields.Len())
+	cols, text := make([]string, fields.Len()), make([]bool, fields.Len())
 	for i := range fields.Len() {
-		cols[i] = fields.Get(i).JSONName()
+		cols[i], text[i] = fields.Get(i).JSONName(), fields.Get(i).Kind() == protoreflect.StringKind
 	}
-	return &csvWriter{w: w, out: csv.NewWriter(w), columns: cols}
+	return &csvWriter{w: w, out: csv.NewWriter(w), columns: cols, text: text}
 }
 
 func (c *csvWriter) write(records []proto.Message) error {
@@ -244,7 +248,9 @@ func (c *csvWriter) write(records []proto.Message) error {
 			return err
 		}
 		for i, col := range c.columns {
-			row[i] = cell(fields[col])
+			if row[i] = cell(fields[col]); c.text[i] {
+				row[i] = importer.GuardCell(row[i])
+			}
 		}
 		if err := c.out.Write(row); err != nil {
 			return err

@@ -677,13 +677,22 @@ func (c *csvReader) read() ([]string, int, error) {
 	c.tee.forget(to)
 	if bare {
 		rec, err = quoteBare(raw, pe)
-		return rec, pe.StartLine, err
+		return unguard(rec), pe.StartLine, err
 	}
 	if err != nil {
 		return nil, 0, err // FieldPos panics without a record
 	}
 	line, _ := c.in.FieldPos(0)
-	return rec, line, nil
+	return unguard(rec), line, nil
+}
+
+// unguard takes off the apostrophes a CSV export put before values a spreadsheet would run as
+// formulas (GuardCell), in place.
+func unguard(rec []string) []string {
+	for i, v := range rec {
+		rec[i] = UnguardCell(v)
+	}
+	return rec
 }
 
 // problem says what is wrong with a record the reader refused, reading ahead to tell a quoted

@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -430,13 +431,20 @@ func TestImportOversizeOverGRPC(t *testing.T) {
 	}
 }
 
-// TestExportedTagsImportBack: tags holding the list separator, a backslash or whitespace at an end
-// come back exactly from a CSV export imported into another tenant, and from an NDJSON one.
+// TestExportedTagsImportBack: tags and text that a CSV export must escape (a ";" in a tag, a
+// backslash, spaces) or guard against spreadsheet formulas (=, +, -, @: a cell behind an
+// apostrophe) import back exactly, from CSV and from NDJSON; the CSV holds no cell a spreadsheet
+// would run.
 func TestExportedTagsImportBack(t *testing.T) {
 	sys := startSystem(t)
 	_, key := sys.NewKey(t, "", "marketing.write", "marketing.read", "marketing.export")
-	tags := []string{"a;b", `back\slash`, `ends\`, " edge ", `C:\dir`, "plain"}
-	lead, err := json.Marshal(map[string]any{"email": "tags@example.com", "tags": tags})
+	tags := []string{"a;b", `back\slash`, `ends\`, " edge ", `C:\dir`, "plain", "-x", "@y", "'=quoted"}
+	names := map[string]string{"givenName": `=HYPERLINK("http://evil.example","x")`, "familyName": "+cmd|' /C calc'!A0", "company": "-2+3"}
+	in := map[string]any{"email": "tags@example.com", "tags": tags}
+	for k, v := range names {
+		in[k] = v
+	}
+	lead, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,6 +454,19 @@ func TestExportedTagsImportBack(t *testing.T) {
 		if exported.Status != http.StatusOK {
 			t.Fatalf("export %q: %d %s", format.accept, exported.Status, exported.Body)
 		}
+		if format.contentType == "text/csv" {
+			rows, err := csv.NewReader(bytes.NewReader(exported.Body)).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, row := range rows {
+				for _, cell := range row {
+					if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+						t.Errorf("CSV cell %q would run as a formula", cell)
+					}
+				}
+			}
+		}
 		_, other := sys.NewKey(t, "", "marketing.write", "marketing.read")
 		if _, meta := sys.Import(t, "/v1/leads:import", other, format.contentType, exported.Body); meta.GetCreated() != 1 {
 			t.Fatalf("%s import of the export: %v", format.contentType, meta)
@@ -454,6 +475,10 @@ func TestExportedTagsImportBack(t *testing.T) {
 		got, err := client.ListLeads(ctx, &marketingv1.ListLeadsRequest{})
 		if err != nil || len(got.GetLeads()) != 1 || !slices.Equal(got.GetLeads()[0].GetTags(), tags) {
 			t.Fatalf("%s: tags %q (%v), want %q; the export:\n%s", format.contentType, got.GetLeads(), err, tags, exported.Body)
+		}
+		l := got.GetLeads()[0]
+		if l.GetGivenName() != names["givenName"] || l.GetFamilyName() != names["familyName"] || l.GetCompany() != names["company"] {
+			t.Errorf("%s: names %q %q %q, want %v", format.contentType, l.GetGivenName(), l.GetFamilyName(), l.GetCompany(), names)
 		}
 	}
 }
