@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -279,4 +280,167 @@ func validKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// A client-streaming call (an import) is known whole only when its stream ends, long after its
+// effect began: its request is its options (known at the start) and the bytes it streams (known
+// at the end). ClaimStream takes the key on the options; the caller that holds it does the work
+// and, once it has received the whole stream, records the stream's hash and the result's name
+// (Complete). Any other call with the key reads its own stream without acting on it, then compares
+// (Await): the same options and bytes answer the first call's result, other ones IDEMPOTENCY_KEY_REUSED.
+// So only the first call with a key ever acts, whatever the later ones send. When the first call
+// ends before it received its whole stream (the client went away, a refusal, a failure), its key
+// is released (End) and a retry acts again.
+
+// StreamClaim is a call's hold on a key, or what another call holding it left for this one.
+type StreamClaim struct {
+	s       *Store
+	key, fp string
+	token   string
+	// Owner: this call holds the key and does the work.
+	Owner bool
+	done  chan struct{} // Owner: closed by Complete or End, ends the lock renewal
+	ended bool
+}
+
+// claimStreamScript takes the key for a stream, or returns what it holds: {fingerprint, state,
+// claim token}.
+var claimStreamScript = redis.NewScript(`
+local held = redis.call('HMGET', KEYS[1], 'f', 's', 'c')
+if held[1] then return held end
+redis.call('HSET', KEYS[1], 'f', ARGV[1], 's', 'running', 'c', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return false`)
+
+// The owner's scripts act only while it still holds the key (its claim token): after a lock that
+// ran out, the key may be another call's.
+var (
+	renewStreamScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'c') ~= ARGV[1] or redis.call('HGET', KEYS[1], 's') ~= 'running' then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])`)
+	completeStreamScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'c') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 's', 'done', 'b', ARGV[2], 'o', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1`)
+	releaseStreamScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'c') ~= ARGV[1] or redis.call('HGET', KEYS[1], 's') ~= 'running' then return 0 end
+return redis.call('DEL', KEYS[1])`)
+)
+
+// ErrStreamEnded answers a duplicate whose first call ended before it received its whole stream:
+// that call's key is released, and this call's stream is spent on the comparison.
+var ErrStreamEnded = apierr.New(apierr.Aborted, "IDEMPOTENCY_KEY_IN_USE",
+	"the first request with this Idempotency-Key ended before its body was received whole; send the request again")
+
+// ClaimStream applies the semantics to a client-streaming call whose metadata carries a key
+// (nil, nil without one): method and options identify the request with the hash of its stream.
+// The caller must End an Owner claim.
+func (s *Store) ClaimStream(ctx context.Context, method string, options proto.Message) (*StreamClaim, error) {
+	key, ok := keyFrom(ctx)
+	if !ok {
+		return nil, nil
+	}
+	if !validKey(key) {
+		return nil, ErrBadKey
+	}
+	tenant, err := auth.TenantID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fp, err := fingerprint(method, options)
+	if err != nil {
+		return nil, err
+	}
+	c := &StreamClaim{s: s, key: s.keys.Scope("idempotency", tenant).Key(key), fp: fp, token: uuid.NewString()}
+	held, err := claimStreamScript.Run(ctx, s.rdb, []string{c.key}, fp, c.token, s.cfg.Lock.Milliseconds()).Slice()
+	if errors.Is(err, redis.Nil) {
+		c.Owner, c.done = true, make(chan struct{})
+		go c.renew(context.WithoutCancel(ctx))
+		return c, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("idempotency: %w", err)
+	}
+	if f, _ := held[0].(string); f != fp {
+		return nil, ErrKeyReused // the options differ: refused before the stream is read
+	}
+	c.token, _ = held[2].(string) // the holder's: Await follows that claim
+	return c, nil
+}
+
+// renew keeps the owner's lock while its call runs (an import outlasts Lock); a process that dies
+// stops renewing, and the key is free again after Lock.
+func (c *StreamClaim) renew(ctx context.Context) {
+	t := time.NewTicker(c.s.cfg.Lock / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+			_ = renewStreamScript.Run(ctx, c.s.rdb, []string{c.key}, c.token, c.s.cfg.Lock.Milliseconds()).Err()
+		}
+	}
+}
+
+// Complete records, once the owner has received its whole stream, the stream's hash and the
+// result (an operation's name) that later calls with the key answer, for TTL.
+func (c *StreamClaim) Complete(ctx context.Context, streamHash, result string) error {
+	if c.ended {
+		return nil
+	}
+	c.ended = true
+	close(c.done)
+	err := completeStreamScript.Run(context.WithoutCancel(ctx), c.s.rdb, []string{c.key}, c.token, streamHash, result, c.s.cfg.TTL.Milliseconds()).Err()
+	if err != nil {
+		// Not recorded: release the key rather than hold it for the lock's time.
+		_ = releaseStreamScript.Run(context.WithoutCancel(ctx), c.s.rdb, []string{c.key}, c.token).Err()
+		return fmt.Errorf("idempotency: %w", err)
+	}
+	return nil
+}
+
+// End releases the owner's key unless Complete recorded its result: its stream was not received
+// whole, so there is nothing to compare a retry with, and the retry acts again.
+func (c *StreamClaim) End(ctx context.Context) {
+	if c == nil || !c.Owner || c.ended {
+		return
+	}
+	c.ended = true
+	close(c.done)
+	_ = releaseStreamScript.Run(context.WithoutCancel(ctx), c.s.rdb, []string{c.key}, c.token).Err()
+}
+
+// Await is for a call that does not own the key, once it has read its whole stream: it waits
+// until the owner received its own (polling, as a unary duplicate waits), then answers the
+// owner's result when the streams' hashes match, ErrKeyReused when they differ, ErrStreamEnded
+// when the owner ended without its stream, ErrInProgress when ctx ends first.
+func (c *StreamClaim) Await(ctx context.Context, streamHash string) (string, error) {
+	for {
+		held, err := c.s.rdb.HMGet(ctx, c.key, "f", "s", "c", "b", "o").Result()
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", ErrInProgress
+			}
+			return "", fmt.Errorf("idempotency: %w", err)
+		}
+		if tok, _ := held[2].(string); tok != c.token {
+			return "", ErrStreamEnded // released (perhaps claimed again by another call since)
+		}
+		if state, _ := held[1].(string); state == "done" {
+			if b, _ := held[3].(string); b != streamHash {
+				return "", ErrKeyReused
+			}
+			result, _ := held[4].(string)
+			return result, nil
+		}
+		t := time.NewTimer(c.s.cfg.Poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return "", ErrInProgress
+		case <-t.C:
+		}
+	}
 }

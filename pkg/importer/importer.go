@@ -11,10 +11,13 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"slices"
@@ -26,10 +29,12 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/auth"
 	"github.com/crmcycle/crm/pkg/events"
+	"github.com/crmcycle/crm/pkg/idempotency"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/operations"
 	"github.com/crmcycle/crm/pkg/page"
@@ -144,6 +149,16 @@ type Runner struct {
 	// MaxBytes bounds the file a stream carries (0: no bound), as the gateway bounds a REST body:
 	// a gRPC client is held to the same --max-import-bytes.
 	MaxBytes int64
+	// Idempotency keeps the imports' Idempotency-Keys (nil: a store with the defaults on Redis and
+	// Keys, the one the unary calls' interceptor keeps theirs in).
+	Idempotency *idempotency.Store
+}
+
+func (r *Runner) idempotency() *idempotency.Store {
+	if r.Idempotency == nil {
+		return idempotency.New(r.Redis, r.Keys, idempotency.Config{})
+	}
+	return r.Idempotency
 }
 
 // Stream is the server side of an Import RPC.
@@ -151,6 +166,15 @@ type Stream = grpc.ClientStreamingServer[typev1.ImportChunk, longrunningpb.Opera
 
 // Serve runs one import RPC: it reads the options and the header, starts the operation (naming it
 // in the response header at once), imports the rows, and answers the finished operation.
+//
+// With an idempotency-key, the request is the method, the options of the first message and the
+// file's bytes. The first call with the key imports; once it has received the whole file, its
+// operation is the key's result for 24 h. A later call with the key imports nothing: it reads its
+// file only to hash it, then answers that operation as it is now (running or done), or
+// IDEMPOTENCY_KEY_REUSED when its options (at once) or its file (at its end) differ. A call that
+// comes while the first is still receiving its file waits for it. A first call that ends before
+// it received the whole file (the client went away, a refusal, a failure, a cancel) releases the
+// key: nothing records what its file was, and importing it again is safe (rows upsert).
 func Serve[T any](r *Runner, kind Kind[T], stream Stream) error {
 	ctx := stream.Context()
 	tenant, err := auth.TenantID(ctx)
@@ -167,7 +191,22 @@ func Serve[T any](r *Runner, kind Kind[T], stream Stream) error {
 	if err != nil {
 		return err
 	}
+	options := proto.CloneOf(first)
+	options.Data = nil
+	method, _ := grpc.Method(ctx)
+	claim, err := r.idempotency().ClaimStream(ctx, method, options)
+	if err != nil {
+		return err
+	}
+	if claim != nil && !claim.Owner {
+		return r.replay(stream, tenant, first, claim)
+	}
+	defer claim.End(ctx) // releases the key unless the whole file was received
 	src := &chunkReader{stream: stream, buf: first.GetData(), max: r.MaxBytes, read: int64(len(first.GetData()))}
+	if claim != nil {
+		src.sum = sha256.New()
+		src.sum.Write(first.GetData())
+	}
 	rows, err := newRows(first, src, kind)
 	if err != nil {
 		return err
@@ -178,6 +217,14 @@ func Serve[T any](r *Runner, kind Kind[T], stream Stream) error {
 		return err
 	}
 	_ = grpc.SendHeader(ctx, metadata.Pairs(OperationHeader, op.Name()))
+	if claim != nil {
+		src.whenWhole(func() {
+			if err := claim.Complete(ctx, hex.EncodeToString(src.sum.Sum(nil)), op.Name()); err != nil && r.Logger != nil {
+				// The key is released: a retry imports again, which upserts the same rows.
+				r.Logger.WarnContext(ctx, "import: idempotency key not recorded", "operation", op.Name(), "error", err)
+			}
+		})
+	}
 	run := &run[T]{runner: r, kind: kind, tenant: tenant, op: op, meta: meta,
 		seen: r.Keys.Scope(r.Service, tenant).Key("import-seen", op.ID()), resumeFrom: first.GetResumeFromLine()}
 	err = run.all(ctx, rows)
@@ -223,6 +270,39 @@ func Serve[T any](r *Runner, kind Kind[T], stream Stream) error {
 }
 
 var errCancelled = errors.New("importer: cancelled")
+
+// replay answers a call whose idempotency key another call holds: it reads the file (bounded as
+// an import's) only to hash it, and answers the holder's operation if the files are the same.
+func (r *Runner) replay(stream Stream, tenant string, first *typev1.ImportChunk, claim *idempotency.StreamClaim) error {
+	ctx := stream.Context()
+	sum := sha256.New()
+	sum.Write(first.GetData())
+	read := int64(len(first.GetData()))
+	for {
+		if r.MaxBytes > 0 && read > r.MaxBytes {
+			return tooLarge(r.MaxBytes)
+		}
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		sum.Write(msg.GetData())
+		read += int64(len(msg.GetData()))
+	}
+	name, err := claim.Await(ctx, hex.EncodeToString(sum.Sum(nil)))
+	if err != nil {
+		return err
+	}
+	op, err := r.Ops.Get(ctx, tenant, name)
+	if err != nil {
+		return err
+	}
+	_ = grpc.SendHeader(ctx, metadata.Pairs(OperationHeader, name))
+	return stream.SendAndClose(op)
+}
 
 // allowed refuses, before anything starts, a caller whose key lacks a scope the kind Needs.
 func (k Kind[T]) allowed(ctx context.Context) error {
@@ -513,6 +593,20 @@ type chunkReader struct {
 	stream    Stream
 	buf       []byte
 	max, read int64
+	// sum, when set, hashes every byte received (an idempotency key's request); whole is set once
+	// the stream ended, and onWhole then runs once.
+	sum     hash.Hash
+	whole   bool
+	onWhole func()
+}
+
+// whenWhole runs f once the whole stream is received (now, if it is).
+func (c *chunkReader) whenWhole(f func()) {
+	if c.whole {
+		f()
+		return
+	}
+	c.onWhole = f
 }
 
 func (c *chunkReader) Read(p []byte) (int, error) {
@@ -522,12 +616,21 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	}
 	for len(c.buf) == 0 {
 		msg, err := c.stream.Recv()
+		if errors.Is(err, io.EOF) && !c.whole {
+			c.whole = true
+			if c.onWhole != nil {
+				c.onWhole()
+			}
+		}
 		if err != nil {
 			return 0, err
 		}
 		c.buf = msg.GetData()
 		if c.read += int64(len(c.buf)); c.max > 0 && c.read > c.max {
 			return 0, tooLarge(c.max)
+		}
+		if c.sum != nil {
+			c.sum.Write(c.buf)
 		}
 	}
 	n := copy(p, c.buf)
