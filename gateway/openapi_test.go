@@ -270,8 +270,8 @@ func gatewayRoutes(t *testing.T, sys *system) map[string]gatewayRoute {
 				if r := sys.DoWith(t, http.MethodPost, path, "", []byte("email\n"), http.Header{"Content-Type": {"application/octet-stream"}}); r.Status != http.StatusUnsupportedMediaType {
 					t.Errorf("POST %s without a CSV: %d, want 415 from the gateway's import route", path, r.Status)
 				}
-				out["POST "+path] = gatewayRoute{tag: string(s.Name()), body: "Operation",
-					errors: []string{"400", "401", "403", "413", "415", "429", "503", "default"}}
+				out["POST "+path] = gatewayRoute{tag: string(s.Name()), body: "Operation", idempotency: true,
+					errors: []string{"400", "401", "403", "409", "413", "415", "422", "429", "503", "default"}}
 			}
 		}
 		return true

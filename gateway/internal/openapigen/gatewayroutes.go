@@ -70,8 +70,8 @@ func (p *protos) streamExports(doc *openapi3.T) error {
 
 // addImportRoutes adds POST /v1/{resource}:import for every client-streaming method that takes
 // ImportChunk (ImportLeads → /v1/leads:import) and the three operations routes, after
-// addConventions (their parameters and errors are their own: an import is an upsert, so it takes
-// no Idempotency-Key, and its errors include 413 and 415).
+// addConventions (their parameters and errors are their own: an import's Idempotency-Key answers
+// the first call's operation, and its errors include 413 and 415).
 func (p *protos) addImportRoutes(doc *openapi3.T) error {
 	if err := p.addOperationSchemas(doc); err != nil {
 		return err
@@ -134,7 +134,13 @@ func importOperation(m protoreflect.MethodDescriptor, service string) *openapi3.
 			"(never held whole): `Content-Type: text/csv` or `application/x-ndjson`, with the documented columns " +
 			"(see the README's Import section) or `columnMapping`. The answer comes once the whole file is read; meanwhile " +
 			"`GET /v1/operations` and `GET /v1/operations/{name}` show its progress. Sending a file again is safe: " +
-			"every row is an upsert on its natural key, so no Idempotency-Key is taken."),
+			"every row is an upsert on its natural key.\n\nWith an `Idempotency-Key`, the first call's operation is the key's result " +
+			"for 24 h once its whole file was received: a call with the key, the same route, the same query parameters and the " +
+			"same file bytes imports nothing and answers that operation as it is now (running or done; a call that comes while the " +
+			"first is still sending its file waits for it); other parameters are 422 at once, another file 422 once it was read, " +
+			"and neither imports a row. A first call that ended before its whole file arrived (connection lost, refused, failed, " +
+			"cancelled) releases the key, so a retry imports; a duplicate waiting on such a call is 409 ABORTED " +
+			"`IDEMPOTENCY_KEY_IN_USE`: send it again."),
 		Parameters: openapi3.Parameters{
 			{Value: &openapi3.Parameter{Name: "columnMapping", In: openapi3.ParameterInQuery, Explode: ptr(true), Style: "form",
 				Description: "Renames a file column to a documented column: `columnMapping=E-mail=email`; repeat it for more columns.",
@@ -144,6 +150,7 @@ func importOperation(m protoreflect.MethodDescriptor, service string) *openapi3.
 					"with the `resume_from_line` of an import that ended FAILED.",
 				Schema: resume.NewRef()}},
 			paramRef(requestIDParam),
+			paramRef(idempotencyParam),
 		},
 		RequestBody: &openapi3.RequestBodyRef{Value: &openapi3.RequestBody{Required: true,
 			Description: "The file: CSV or NDJSON.", Content: body}},
@@ -152,7 +159,7 @@ func importOperation(m protoreflect.MethodDescriptor, service string) *openapi3.
 	op.Summary = summary(op.Description)
 	op.Responses.Set("200", jsonResponse(okDesc, "Operation"))
 	setErrors(op, map[int]string{413: payloadTooLarge + "Import"},
-		400, 401, 403, 413, 415, 429, 503)
+		400, 401, 403, 409, 413, 415, 422, 429, 503)
 	return op
 }
 
