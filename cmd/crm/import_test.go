@@ -20,10 +20,12 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/crmcycle/crm/gateway/gatewaytest"
 	"github.com/crmcycle/crm/pkg/importer"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/redistest"
@@ -325,5 +327,53 @@ func TestImportExitStatus(t *testing.T) {
 	}
 	if got := exitCode(fmt.Errorf("dial: %w", errors.New("refused"))); got != 1 {
 		t.Errorf("an import that could not start: exit status %d, want 1", got)
+	}
+}
+
+// TestImportIdempotencyKeyOverCLI: `crm import --idempotency-key` run again answers the first
+// run's operation without importing; REST with the same key and file is the same request; another
+// file with the key is refused (IDEMPOTENCY_KEY_REUSED) and writes none of its rows.
+func TestImportIdempotencyKeyOverCLI(t *testing.T) {
+	s := startSystem(t)
+	_, key := s.newKey(t, "", "marketing.read", "marketing.write")
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	const fileA = "email,givenName\ncli.a@example.com,A\ncli.b@example.com,B\n"
+	a, b := write("a.csv", fileA), write("b.csv", "email,givenName\ncli.c@example.com,C\n")
+	run := func(file string) (string, error) {
+		var out bytes.Buffer
+		err := importFile(t.Context(), []string{file, "--kind", "leads", "--addr", s.grpc.Target(), "--api-key", key,
+			"--idempotency-key", "cli-1"}, &out)
+		return out.String(), err
+	}
+	first, err := run(a)
+	if err != nil || !strings.Contains(first, " 2 created") {
+		t.Fatalf("first run: %v\n%s", err, first)
+	}
+	name, _, _ := strings.Cut(strings.TrimSpace(first[strings.LastIndex(first, "operations/"):]), " ")
+	again, err := run(a)
+	if err != nil || !strings.Contains(again, name+" SUCCEEDED: 2 rows read, 2 created") {
+		t.Fatalf("second run: %v\n%s\nwant the first run's %s as it ended", err, again, name)
+	}
+	r := (&gatewaytest.Edge{URL: s.rest, Client: s.client}).DoWith(t, http.MethodPost, "/v1/leads:import", key, []byte(fileA),
+		http.Header{"Content-Type": {"text/csv"}, "Idempotency-Key": {"cli-1"}})
+	if op, _ := gatewaytest.DecodeOperation(t, r.Body); r.Status != http.StatusOK || op.GetName() != name {
+		t.Fatalf("REST with the CLI's key and file: %d %s, want %s", r.Status, r.Body, name)
+	}
+	if out, err := run(b); status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "Idempotency-Key was used with a different request") {
+		t.Fatalf("another file with the key: %v\n%s", err, out)
+	}
+	if leads := s.do(t, http.MethodGet, "/v1/leads?filter=email%20%3D%20%22cli.c@example.com%22", key, nil).json(t)["leads"]; leads != nil {
+		t.Fatalf("the refused file's row was imported: %v", leads)
+	}
+	ops, _ := s.do(t, http.MethodGet, "/v1/operations", key, nil).json(t)["operations"].([]any)
+	if len(ops) != 1 {
+		t.Fatalf("%d operations after three calls with one key, want 1", len(ops))
 	}
 }

@@ -76,6 +76,7 @@ func importFile(ctx context.Context, args []string, stdout io.Writer) error {
 	key := fs.String("api-key", "", "API key (or CRM_API_KEY)")
 	format := fs.String("format", "", "csv or ndjson (default: by the file's extension, csv otherwise)")
 	resume := fs.Int64("resume-from-line", 0, "skip the data rows before this line (an import that ended FAILED says which)")
+	idemKey := fs.String("idempotency-key", "", "makes running the command again safe: the same key, kind, flags and file answer the first run's operation without importing (24 h)")
 	columns := mapping{}
 	fs.Var(columns, "map", "rename a file column to a documented one: --map E-mail=email (repeatable)")
 	fs.Usage = func() {
@@ -133,6 +134,9 @@ func importFile(ctx context.Context, args []string, stdout io.Writer) error {
 	defer conn.Close()
 	if *key != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+*key)
+	}
+	if *idemKey != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "idempotency-key", *idemKey)
 	}
 	startStream, ops := open(conn)
 	stream, err := startStream(ctx)

@@ -217,7 +217,10 @@ type MarketingServiceClient interface {
 	// with the file as the body), as a long-running operation named "operations/marketing.<id>". Each
 	// row is an upsert on the normalized e-mail: sending a file again changes nothing for rows already
 	// written. The stream's response header "x-operation-name" names the operation at once; the
-	// call returns it done once the whole file is read (or FAILED, CANCELLED).
+	// call returns it done once the whole file is read (or FAILED, CANCELLED). With idempotency-key
+	// metadata, a call with the key, the same options and the same file bytes imports nothing and
+	// answers the first call's operation as it is now (24 h); other options or another file is
+	// INVALID_ARGUMENT IDEMPOTENCY_KEY_REUSED and imports nothing.
 	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
 	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
@@ -912,7 +915,10 @@ type MarketingServiceServer interface {
 	// with the file as the body), as a long-running operation named "operations/marketing.<id>". Each
 	// row is an upsert on the normalized e-mail: sending a file again changes nothing for rows already
 	// written. The stream's response header "x-operation-name" names the operation at once; the
-	// call returns it done once the whole file is read (or FAILED, CANCELLED).
+	// call returns it done once the whole file is read (or FAILED, CANCELLED). With idempotency-key
+	// metadata, a call with the key, the same options and the same file bytes imports nothing and
+	// answers the first call's operation as it is now (24 h); other options or another file is
+	// INVALID_ARGUMENT IDEMPOTENCY_KEY_REUSED and imports nothing.
 	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
 	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
