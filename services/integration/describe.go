@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -11,39 +12,97 @@ import (
 
 // What an event is about, read from its type and payload without knowing each payload: the type
 // is "<service>.<resource>.<what happened>", and payloads name their resource's id
-// "<resource>_id", carry the resource itself as "<resource>" (with an "id"), or are the resource.
+// "<resource>_id" (or by the resource's last word: a webhook_endpoint's "endpoint_id", a
+// referral_code's "code"), carry the resource itself as "<resource>" (with an "id" or
+// "<resource>_id"), or are the resource. TestEveryEventTypeNamesItsResource walks every declared
+// event type, so a payload these rules miss fails there, not silently in the audit log.
 
-// resourceOf returns the event's resource type ("sales.opportunity") and id ("" for tenant-wide
-// settings).
+// TenantResource is the resource id of what the tenant has one of (its settings, scoring rules,
+// loyalty program) and of what an event reads or changes all of (an export): "<type>/tenant".
+const TenantResource = "tenant"
+
+// resourceOf returns the event's resource type ("sales.opportunity") and id: the payload's, else
+// the customer's (a customer-wide resource: lifecycle, loyalty), else TenantResource.
 func resourceOf(ev *eventv1.Event, payload protoreflect.Message) (typ, id string) {
 	// "<producer>.<resource>.<what happened>": the type is its first two parts, a part of the
 	// event's type (no split, no copy: the recorder describes every event).
 	producer, rest, _ := strings.Cut(ev.GetType(), ".")
 	resource, _, ok := strings.Cut(rest, ".")
 	if !ok {
-		return ev.GetType(), ""
+		return ev.GetType(), cmp.Or(ev.GetCustomerId(), TenantResource)
 	}
 	typ = ev.GetType()[:len(producer)+1+len(resource)]
-	if payload == nil {
-		return typ, ""
+	if payload != nil {
+		id = payloadID(payload, resource)
 	}
+	return typ, cmp.Or(id, ev.GetCustomerId(), TenantResource)
+}
+
+// payloadID is the id of resource in payload, "" when it names none.
+func payloadID(payload protoreflect.Message, resource string) string {
 	fields := payload.Descriptor().Fields()
-	if f := fields.ByName(protoreflect.Name(resource + "_id")); f != nil && f.Kind() == protoreflect.StringKind {
-		if id = payload.Get(f).String(); id != "" {
-			return typ, id
+	// The resource's name, then its last words: "webhook_endpoint", "endpoint".
+	for name, whole := resource, true; name != ""; whole = false {
+		if id := stringField(payload, name+"_id"); id != "" {
+			return id
+		}
+		if !whole {
+			if id := stringField(payload, name); id != "" {
+				return id
+			}
+		}
+		if f := fields.ByName(protoreflect.Name(name)); f != nil && f.Kind() == protoreflect.MessageKind && !f.IsList() && !f.IsMap() && payload.Has(f) {
+			inner := payload.Get(f).Message()
+			if id := cmp.Or(stringField(inner, "id"), stringField(inner, name+"_id")); id != "" {
+				return id
+			}
+		}
+		_, name, _ = strings.Cut(name, "_")
+	}
+	if id := stringField(payload, "id"); id != "" {
+		return id
+	}
+	// A long-running operation's name, "operations/<service>.<id>": its id as GET names it.
+	if name := stringField(payload, "name"); strings.HasPrefix(name, "operations/") {
+		return strings.TrimPrefix(name, "operations/")
+	}
+	// A rating or response (an NPS response's "response_id"), or one about another resource (a
+	// CSAT rating's "ticket" with its "ticket_id").
+	if id := firstID(payload); id != "" {
+		return id
+	}
+	for i := range fields.Len() {
+		if f := fields.Get(i); f.Kind() == protoreflect.MessageKind && !f.IsList() && !f.IsMap() && payload.Has(f) {
+			if id := stringField(payload.Get(f).Message(), string(f.Name())+"_id"); id != "" {
+				return id
+			}
 		}
 	}
-	if f := fields.ByName(protoreflect.Name(resource)); f != nil && f.Kind() == protoreflect.MessageKind && payload.Has(f) {
-		inner := payload.Get(f).Message()
-		if idf := inner.Descriptor().Fields().ByName("id"); idf != nil && idf.Kind() == protoreflect.StringKind {
-			return typ, inner.Get(idf).String()
+	return ""
+}
+
+// stringField is m's string field name, "" when it has none.
+func stringField(m protoreflect.Message, name string) string {
+	if f := m.Descriptor().Fields().ByName(protoreflect.Name(name)); f != nil && f.Kind() == protoreflect.StringKind && !f.IsList() && !f.IsMap() {
+		return m.Get(f).String()
+	}
+	return ""
+}
+
+// firstID is m's first set string field "<x>_id" that names neither a customer (the customer is
+// the fallback, not the resource) nor an event (the cause of a change, not its resource).
+func firstID(m protoreflect.Message) string {
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		f := fields.Get(i)
+		if f.Kind() == protoreflect.StringKind && !f.IsList() && !f.IsMap() && strings.HasSuffix(string(f.Name()), "_id") &&
+			!strings.HasSuffix(string(f.Name()), "customer_id") && !strings.HasSuffix(string(f.Name()), "event_id") {
+			if id := m.Get(f).String(); id != "" {
+				return id
+			}
 		}
 	}
-	if f := fields.ByName("id"); f != nil && f.Kind() == protoreflect.StringKind {
-		return typ, payload.Get(f).String()
-	}
-	// A customer-wide resource (lifecycle, loyalty) is the customer's.
-	return typ, ev.GetCustomerId()
+	return ""
 }
 
 // factFields are the payload fields a summary may quote: states, stages, scores and counts, never
@@ -67,7 +126,7 @@ func summaryOf(ev *eventv1.Event, payload protoreflect.Message, resourceID strin
 	var b strings.Builder
 	b.WriteString(strings.ToUpper(resource[:1]) + resource[1:] + " " + what)
 	var facts []string
-	if resourceID != "" && resourceID != ev.GetCustomerId() {
+	if resourceID != "" && resourceID != ev.GetCustomerId() && resourceID != TenantResource {
 		facts = append(facts, resource+" "+resourceID)
 	}
 	if payload != nil {

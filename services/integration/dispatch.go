@@ -324,7 +324,9 @@ func (d *Dispatcher) finish(ctx context.Context, tenant string, ep *integrationv
 			return err
 		}
 		if failures >= int64(d.cfg.PauseAfter) {
-			reason := fmt.Sprintf("paused after %d failed attempts in a row; last: %s", failures, describe(a))
+			// The threshold, not this attempt's count: attempts failing at once count past it
+			// before the first of them pauses the endpoint (and the others find it paused).
+			reason := fmt.Sprintf("paused after %d failed attempts in a row; last: %s", d.cfg.PauseAfter, describe(a))
 			if err := d.endpoints.disable(ctx, tenant, ep.GetId(), reason); err != nil {
 				return err
 			}

@@ -289,13 +289,28 @@ func (e *Endpoints) failed(ctx context.Context, tenant, id string) (int64, error
 	return e.store.Redis().Incr(ctx, redisstore.FailuresKey(e.store.Scope(tenant), id)).Result()
 }
 
-// disable stops an endpoint with the reason (410 Gone, consistent failure).
+// DispatcherActor is the sweep the audit log names as the actor of the changes the webhook
+// dispatcher makes itself (disabling an endpoint after a 410, pausing it after failures):
+// `actor = "sweep:integration.webhooks"`.
+const DispatcherActor = "integration.webhooks"
+
+// errAlreadyStopped ends a disable that finds the endpoint disabled already: a concurrent
+// failure (or its owner) stopped it, and that write's event is the one the audit log keeps.
+var errAlreadyStopped = errors.New("integration: the endpoint is disabled already")
+
+// disable stops an endpoint with the reason (410 Gone, consistent failure), as the dispatcher: only
+// the write that turns it from enabled to disabled changes it and emits its event, so the many
+// deliveries failing at once record one change.
 func (e *Endpoints) disable(ctx context.Context, tenant, id, reason string) error {
+	ctx = events.WithCause(ctx, events.BySweep(DispatcherActor))
 	_, err := e.change(ctx, tenant, id, integrationv1.EventWebhookEndpointUpdated, func(ep *integrationv1.WebhookEndpoint, _ *commit.Write) error {
+		if !ep.GetEnabled() {
+			return errAlreadyStopped
+		}
 		ep.Enabled, ep.DisabledReason = false, reason
 		return nil
 	})
-	if errors.Is(err, ErrEndpointNotFound) {
+	if errors.Is(err, ErrEndpointNotFound) || errors.Is(err, errAlreadyStopped) {
 		return nil
 	}
 	return err

@@ -1,14 +1,19 @@
 package rpc_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/servicetest"
 	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
+	"github.com/crmcycle/crm/services/integration"
 )
 
 func deliveries(t *testing.T, s *system, endpoint string) []*integrationv1.Delivery {
@@ -314,14 +319,19 @@ func TestConsistentFailurePausesTheEndpoint(t *testing.T) {
 	s := startSystem(t, cfg)
 	rc := newReceiver(t, func(int, received) (int, http.Header) { return http.StatusInternalServerError, nil })
 	ep := s.createEndpoint(t, rc.URL, "sales.*")
-	s.publish(t, s.tenant, "sales.order.placed", "cust-1")
+	// Three customers' deliveries fail side by side: the run counts past 3 before one pauses it.
+	for i := range 3 {
+		s.publish(t, s.tenant, "sales.order.placed", fmt.Sprintf("cust-%d", i))
+	}
 	c, ctx := s.client()
 	eventually(t, 10*time.Second, "the endpoint paused", func() bool {
 		r, err := c.GetWebhookEndpoint(ctx, &integrationv1.GetWebhookEndpointRequest{Id: ep.GetId()})
 		return err == nil && !r.GetWebhookEndpoint().GetEnabled() && r.GetWebhookEndpoint().GetDisabledReason() != ""
 	})
 	r, _ := c.GetWebhookEndpoint(ctx, &integrationv1.GetWebhookEndpointRequest{Id: ep.GetId()})
-	t.Logf("paused: %s", r.GetWebhookEndpoint().GetDisabledReason())
+	if got := r.GetWebhookEndpoint().GetDisabledReason(); !strings.HasPrefix(got, "paused after 3 failed attempts in a row; last: HTTP 500") {
+		t.Errorf("disabled reason %q, want the threshold's 3 attempts", got)
+	}
 }
 
 func TestRotatedSecretSignsWithBothDuringTheOverlap(t *testing.T) {
@@ -341,6 +351,97 @@ func TestRotatedSecretSignsWithBothDuringTheOverlap(t *testing.T) {
 		}
 		if bad := rc.unsigned(); len(bad) != 0 {
 			t.Fatalf("a ping failed the check with one of the secrets: %v", bad)
+		}
+	}
+}
+
+// endpointChanges are the integration.webhook_endpoint.updated events about endpoint on the
+// tenant's integration stream: what the audit log records, read before the recorder has.
+func endpointChanges(t *testing.T, s *system, endpoint string) []string {
+	t.Helper()
+	msgs, err := s.suite.Redis.XRange(context.Background(), s.suite.Deps.Keys.Scope("integration", s.tenant).Stream(), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actors []string
+	for _, m := range msgs {
+		data, _ := m.Values["e"].(string)
+		ev, err := events.Decode([]byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetType() != "integration.webhook_endpoint.updated" {
+			continue
+		}
+		p := &integrationv1.WebhookEndpointChanged{}
+		if err := ev.GetPayload().UnmarshalTo(p); err != nil {
+			t.Fatal(err)
+		}
+		if p.GetEndpointId() == endpoint {
+			actors = append(actors, ev.GetActor().GetSweep())
+		}
+	}
+	return actors
+}
+
+// Many deliveries answered 410 at once disable the endpoint once: one
+// integration.webhook_endpoint.updated, its actor the dispatcher, found in the audit log by the
+// endpoint and by that actor.
+func TestConcurrentGoneDisablesOnceAsTheDispatcher(t *testing.T) {
+	const n = 6
+	cfg := fastWebhooks
+	cfg.Timeout = 10 * time.Second // the receiver holds every request until all n are in
+	s := startSystem(t, cfg)
+	var arrived sync.WaitGroup
+	arrived.Add(n)
+	all := make(chan struct{})
+	go func() { arrived.Wait(); close(all) }()
+	rc := newReceiver(t, func(int, received) (int, http.Header) {
+		arrived.Done()
+		select {
+		case <-all:
+		case <-time.After(5 * time.Second): // bounds a broken run; the assertions below say why
+		}
+		return http.StatusGone, nil
+	})
+	ep := s.createEndpoint(t, rc.URL, "sales.order.placed")
+	for i := range n {
+		s.publish(t, s.tenant, "sales.order.placed", fmt.Sprintf("cust-%d", i))
+	}
+	eventually(t, 20*time.Second, "every delivery dead", func() bool {
+		ds := deliveries(t, s, ep.GetId())
+		dead := 0
+		for _, d := range ds {
+			if d.GetState() == integrationv1.DeliveryState_DELIVERY_STATE_DEAD {
+				dead++
+			}
+		}
+		return dead == n
+	})
+	// Each delivery's disable wrote before its delivery turned DEAD: the stream holds them all.
+	if got := endpointChanges(t, s, ep.GetId()); len(got) != 1 || got[0] != integration.DispatcherActor {
+		t.Fatalf("endpoint updates by %q, want one by %q", got, integration.DispatcherActor)
+	}
+	c, ctx := s.client()
+	for _, f := range []string{`actor = "sweep:integration.webhooks"`, `resource = "integration.webhook_endpoint/` + ep.GetId() + `"`} {
+		var entries []*integrationv1.AuditEntry
+		eventually(t, 10*time.Second, "the audit entry for "+f, func() bool {
+			resp, err := c.ListAuditEntries(ctx, &integrationv1.ListAuditEntriesRequest{Filter: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries = resp.GetAuditEntries()
+			for _, e := range entries {
+				if e.GetEventType() == "integration.webhook_endpoint.updated" {
+					return true
+				}
+			}
+			return false
+		})
+		for _, e := range entries {
+			if e.GetResourceId() != ep.GetId() || !strings.HasPrefix(e.GetEventType(), "integration.webhook_endpoint.") {
+				t.Errorf("%s: entry %s %s/%s", f, e.GetEventType(), e.GetResourceType(), e.GetResourceId())
+			}
 		}
 	}
 }
