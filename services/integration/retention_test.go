@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/crmcycle/crm/pkg/events"
@@ -227,7 +228,7 @@ func TestRetentionSweepUnderAControlledClock(t *testing.T) {
 	}
 
 	// The tenant's own retention: 30 days trims its whole history, not the other tenant's.
-	if _, err := r.settings.Update(ctx, tenant, &integrationv1.IntegrationSettings{AuditRetentionDays: 30},
+	if _, err := r.settings.Update(ctx, tenant, &integrationv1.IntegrationSettings{AuditRetentionDays: proto.Int32(30)},
 		&fieldmaskpb.FieldMask{Paths: []string{"audit_retention_days"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +285,7 @@ func TestASweptEntryStillGuardsItsEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.settings.Update(ctx, tenant, &integrationv1.IntegrationSettings{AuditRetentionDays: 1},
+	if _, err := r.settings.Update(ctx, tenant, &integrationv1.IntegrationSettings{AuditRetentionDays: proto.Int32(1)},
 		&fieldmaskpb.FieldMask{Paths: []string{"audit_retention_days"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,13 @@ import (
 	"sync"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/crmcycle/crm/gateway"
 	"github.com/crmcycle/crm/gateway/gatewaytest"
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 )
 
 // TestIntegrationSettingsOverREST: GET and PATCH /v1/integrationSettings through the gateway:
@@ -36,6 +41,9 @@ func TestIntegrationSettingsOverREST(t *testing.T) {
 		{"without admin", "/v1/integrationSettings", reader, `{"auditRetentionDays":30}`, 403, "PERMISSION_DENIED", ""},
 		{"over ten years", "/v1/integrationSettings", s.key, `{"auditRetentionDays":3651}`, 400, "INVALID_ARGUMENT", "settings.auditRetentionDays"},
 		{"negative", "/v1/integrationSettings", s.key, `{"auditRetentionDays":-1}`, 400, "INVALID_ARGUMENT", "settings.auditRetentionDays"},
+		// 0 is not "the default": refused, with or without the mask (it was a silent reset to 400).
+		{"zero", "/v1/integrationSettings", s.key, `{"auditRetentionDays":0}`, 400, "INVALID_ARGUMENT", "settings.auditRetentionDays"},
+		{"zero in the mask", "/v1/integrationSettings?updateMask=auditRetentionDays", s.key, `{"auditRetentionDays":0}`, 400, "INVALID_ARGUMENT", "settings.auditRetentionDays"},
 		{"not a number", "/v1/integrationSettings", s.key, `{"auditRetentionDays":"soon"}`, 400, "INVALID_ARGUMENT", ""},
 		{"a mask outside the settings", "/v1/integrationSettings?updateMask=etag", s.key, `{"auditRetentionDays":30}`, 400, "INVALID_ARGUMENT", "updateMask"},
 		{"a stale etag", "/v1/integrationSettings", s.key, `{"auditRetentionDays":30,"etag":"7"}`, 409, "ABORTED", ""},
@@ -65,6 +73,18 @@ func TestIntegrationSettingsOverREST(t *testing.T) {
 	if got := get(s.key); got["auditRetentionDays"] != float64(30) || got["etag"] != "1" {
 		t.Fatalf("settings read after the update: %v", got)
 	}
+	// A 0 leaves a set retention as it is too, over REST and over gRPC without a mask.
+	if r := edge.Do(t, http.MethodPatch, "/v1/integrationSettings", s.key, []byte(`{"auditRetentionDays":0}`)); r.Status != 400 {
+		t.Fatalf("PATCH 0 over 30: %d %s, want 400", r.Status, r.Body)
+	}
+	c, ctx := s.client()
+	if _, err := c.UpdateIntegrationSettings(ctx, &integrationv1.UpdateIntegrationSettingsRequest{
+		Settings: &integrationv1.IntegrationSettings{AuditRetentionDays: proto.Int32(0)}}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("gRPC update to 0: %v, want InvalidArgument", err)
+	}
+	if got := get(s.key); got["auditRetentionDays"] != float64(30) || got["etag"] != "1" {
+		t.Fatalf("settings after refused zeros: %v", got)
+	}
 	// Without updateMask, an empty body has nothing to change: the settings as they are.
 	if got := edge.OK(t, http.MethodPatch, "/v1/integrationSettings", s.key, `{}`); got["auditRetentionDays"] != float64(30) || got["etag"] != "1" {
 		t.Fatalf("PATCH {}: %v, want the settings unchanged at etag 1", got)
@@ -80,24 +100,24 @@ func TestIntegrationSettingsOverREST(t *testing.T) {
 
 	// Two updates at the same etag at once: exactly one applies, the other is ABORTED.
 	var wg sync.WaitGroup
-	codes := make([]int, 2)
+	answers := make([]int, 2)
 	for i, days := range []string{"60", "61"} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			codes[i] = edge.Do(t, http.MethodPatch, "/v1/integrationSettings", s.key, []byte(`{"auditRetentionDays":`+days+`,"etag":"1"}`)).Status
+			answers[i] = edge.Do(t, http.MethodPatch, "/v1/integrationSettings", s.key, []byte(`{"auditRetentionDays":`+days+`,"etag":"1"}`)).Status
 		}()
 	}
 	wg.Wait()
-	slices.Sort(codes)
-	if !slices.Equal(codes, []int{200, 409}) {
-		t.Fatalf("two updates at one etag answered %v, want one 200 and one 409", codes)
+	slices.Sort(answers)
+	if !slices.Equal(answers, []int{200, 409}) {
+		t.Fatalf("two updates at one etag answered %v, want one 200 and one 409", answers)
 	}
 	if got := get(s.key); got["etag"] != "2" || (got["auditRetentionDays"] != float64(60) && got["auditRetentionDays"] != float64(61)) {
 		t.Fatalf("settings after the race: %v", got)
 	}
-	// 0 asks for the default again.
-	if got := edge.OK(t, http.MethodPatch, "/v1/integrationSettings", s.key, `{"auditRetentionDays":0}`); got["auditRetentionDays"] != float64(400) || got["etag"] != "3" {
+	// Named in the mask and left out of the body, it goes back to the default.
+	if got := edge.OK(t, http.MethodPatch, "/v1/integrationSettings?updateMask=auditRetentionDays", s.key, `{}`); got["auditRetentionDays"] != float64(400) || got["etag"] != "3" {
 		t.Fatalf("back to the default: %v", got)
 	}
 }

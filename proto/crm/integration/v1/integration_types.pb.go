@@ -811,7 +811,9 @@ func (x *Delivery) GetRetryTime() *timestamppb.Timestamp {
 type IntegrationSettings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How long the audit log (and the timeline) keeps an entry, in days: 1 to 3650, default 400.
-	AuditRetentionDays int32 `protobuf:"varint,1,opt,name=audit_retention_days,json=auditRetentionDays,proto3" json:"audit_retention_days,omitempty"`
+	// An update setting it to 0 or past 3650 is refused (400 naming it); one that neither sets it
+	// nor names it in its update mask leaves it as it is.
+	AuditRetentionDays *int32 `protobuf:"varint,1,opt,name=audit_retention_days,json=auditRetentionDays,proto3,oneof" json:"audit_retention_days,omitempty"`
 	// Changes whenever the settings change ("0" for the defaults); send it back on update to apply
 	// the change only to the settings you read.
 	Etag string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
@@ -852,8 +854,8 @@ func (*IntegrationSettings) Descriptor() ([]byte, []int) {
 }
 
 func (x *IntegrationSettings) GetAuditRetentionDays() int32 {
-	if x != nil {
-		return x.AuditRetentionDays
+	if x != nil && x.AuditRetentionDays != nil {
+		return *x.AuditRetentionDays
 	}
 	return 0
 }
@@ -962,13 +964,14 @@ const file_crm_integration_v1_integration_types_proto_rawDesc = "" +
 	"deadReason\x12(\n" +
 	"\rattempt_count\x18\f \x01(\x05B\x03\xe0A\x03R\fattemptCount\x12>\n" +
 	"\n" +
-	"retry_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tretryTime\"\xa9\x01\n" +
-	"\x13IntegrationSettings\x12<\n" +
+	"retry_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tretryTime\"\xc7\x01\n" +
+	"\x13IntegrationSettings\x12A\n" +
 	"\x14audit_retention_days\x18\x01 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xc2\x1c(\x00R\x12auditRetentionDays\x12\x12\n" +
+	"\xbaH\a\x1a\x05\x18\xc2\x1c(\x01H\x00R\x12auditRetentionDays\x88\x01\x01\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\x12@\n" +
 	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTime*\x82\x01\n" +
+	"updateTimeB\x17\n" +
+	"\x15_audit_retention_days*\x82\x01\n" +
 	"\rDeliveryState\x12\x1e\n" +
 	"\x1aDELIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DELIVERY_STATE_PENDING\x10\x01\x12\x1c\n" +
@@ -1033,6 +1036,7 @@ func file_crm_integration_v1_integration_types_proto_init() {
 	if File_crm_integration_v1_integration_types_proto != nil {
 		return
 	}
+	file_crm_integration_v1_integration_types_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
