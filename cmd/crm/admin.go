@@ -13,13 +13,18 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/auth"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/flagenv"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/redisconn"
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
+	"github.com/crmcycle/crm/services/integration"
+	"github.com/crmcycle/crm/services/integration/redisstore"
 )
 
 const adminUsage = `usage:
@@ -35,7 +40,8 @@ const adminUsage = `usage:
   crm admin events dlq purge --producer SERVICE --group SERVICE [REF...]    (no REF: all)
 
 Scopes: admin, or <service>.read / <service>.write for marketing, sales, product, support,
-integration. A revoked or rotated key stops working on every process within a second.
+integration. A revoked or rotated key stops working on every process within a second. Key
+changes are in the tenant's audit log (integration.api_key.*), by actor "operator:cli".
 A dead letter's REF is "<partition>/<entry id>", as dlq list prints it. Replayed events go back on
 their stream; groups that handled them before skip them by event id.
 redis init records the partition count and every partition's marker: on a new Redis (a process's
@@ -139,7 +145,7 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	var o adminOptions
 	o.register(fs)
 	redisCfg := &o.redis
-	id, name, tenant, scopes, producer, group, limit := &o.id, &o.name, &o.tenant, &o.scopes, &o.producer, &o.group, &o.limit
+	id, name, producer, group, limit := &o.id, &o.name, &o.producer, &o.group, &o.limit
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
@@ -177,20 +183,8 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "tenant %s created (%s)\n", t.ID, t.DisplayName)
 		return nil
-	case "key create":
-		spec := auth.KeySpec{DisplayName: *name, Scopes: strings.Split(*scopes, ",")}
-		if o.expireIn > 0 {
-			spec.ExpireTime = time.Now().Add(o.expireIn)
-		}
-		k, err := auth.NewStore(rdb).CreateKeyWith(ctx, *tenant, spec)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "key %s for tenant %s with scopes %s\n", k.ID, *tenant, *scopes)
-		fmt.Fprintf(stdout, "secret (shown once, store it now): %s\n", k.Secret)
-		return nil
-	case "key list", "key revoke", "key rotate":
-		return adminKeys(ctx, auth.NewStore(rdb), command, o, stdout)
+	case "key create", "key list", "key revoke", "key rotate":
+		return adminKeys(ctx, rdb, redisCfg.Partitions, command, o, stdout)
 	}
 
 	if *producer == "" || (command != "events lag" && *group == "") {
@@ -259,21 +253,48 @@ func isRedisFlag(name string) bool {
 	return fs.Lookup(name) != nil
 }
 
-// adminKeys lists, revokes or rotates a tenant's API keys.
-func adminKeys(ctx context.Context, store *auth.Store, command string, o adminOptions, stdout io.Writer) error {
-	if o.tenant == "" || (command != "key list" && o.key == "") {
+// cliActor is the audit log's actor of the key changes crm admin makes: `actor = "operator:cli"`.
+const cliActor = "cli"
+
+// adminKeys creates, lists, revokes or rotates a tenant's API keys. Changes go through the
+// integration service's use cases, as the API's do, so they are in the tenant's audit log
+// (integration.api_key.*), by the operator's tool.
+func adminKeys(ctx context.Context, rdb redis.UniversalClient, partitions int, command string, o adminOptions, stdout io.Writer) error {
+	if o.tenant == "" || ((command == "key revoke" || command == "key rotate") && o.key == "") {
 		return errors.New("admin: --tenant (and, to revoke or rotate, --key) are required")
 	}
+	store := auth.NewStore(rdb)
+	if command == "key list" {
+		return listKeys(ctx, store, o.tenant, stdout)
+	}
+	keys, err := apiKeys(ctx, rdb, store, partitions)
+	if err != nil {
+		return err
+	}
+	ctx = events.WithCause(ctx, events.ByOperator(cliActor))
 	switch command {
+	case "key create":
+		in := &integrationv1.ApiKey{DisplayName: o.name, Scopes: strings.Split(o.scopes, ",")}
+		if o.expireIn > 0 {
+			in.ExpireTime = timestamppb.New(time.Now().Add(o.expireIn))
+		}
+		// The operator holds every scope: the principal the API would check against is admin.
+		k, secret, err := keys.Create(ctx, auth.Principal{TenantID: o.tenant, Scopes: []string{auth.ScopeAdmin}}, in)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "key %s for tenant %s with scopes %s\n", k.ID, o.tenant, o.scopes)
+		fmt.Fprintf(stdout, "secret (shown once, store it now): %s\n", secret)
+		return nil
 	case "key revoke":
-		k, err := store.RevokeKey(ctx, o.tenant, o.key)
+		k, err := keys.Revoke(ctx, o.tenant, o.key)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "key %s revoked at %s\n", k.ID, k.RevokeTime.Format(time.RFC3339))
 		return nil
-	case "key rotate":
-		k, secret, err := store.RotateKey(ctx, o.tenant, o.key, o.overlap)
+	default: // key rotate
+		k, secret, err := keys.Rotate(ctx, o.tenant, o.key, o.overlap)
 		if err != nil {
 			return err
 		}
@@ -284,11 +305,35 @@ func adminKeys(ctx context.Context, store *auth.Store, command string, o adminOp
 		fmt.Fprintf(stdout, "\nsecret (shown once, store it now): %s\n", secret)
 		return nil
 	}
+}
+
+// apiKeys are the integration service's key use cases over rdb. A Redis nothing has run on yet is
+// initialized with the processes' partition count, as a process's first start would.
+func apiKeys(ctx context.Context, rdb redis.UniversalClient, store *auth.Store, partitions int) (*integration.ApiKeys, error) {
+	var space *keyspace.Space
+	n, err := rdb.Exists(ctx, keyspace.PartitionsKey).Result()
+	switch {
+	case err != nil:
+		return nil, err
+	case n == 0:
+		space, err = keyspace.Open(ctx, rdb, partitions)
+	default:
+		space, err = keyspace.Load(ctx, rdb)
+	}
+	if err != nil {
+		return nil, err
+	}
+	pub := events.Publisher{Producer: "integration", Propagator: propagation.TraceContext{}}
+	return integration.NewApiKeys(store, redisstore.New(rdb, space), pub, time.Now), nil
+}
+
+// listKeys prints the tenant's keys, newest first.
+func listKeys(ctx context.Context, store *auth.Store, tenant string, stdout io.Writer) error {
 	w := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tNAME\tSCOPES\tCREATED\tLAST USED\tEXPIRES\tREVOKED")
 	after := ""
 	for {
-		keys, next, err := store.ListKeys(ctx, o.tenant, after, 100)
+		keys, next, err := store.ListKeys(ctx, tenant, after, 100)
 		if err != nil {
 			return err
 		}

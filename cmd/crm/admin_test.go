@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,6 +26,7 @@ import (
 	"github.com/crmcycle/crm/pkg/redistest"
 	"github.com/crmcycle/crm/pkg/telemetry"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 )
 
 func crmCommand(t *testing.T, args ...string) (string, error) {
@@ -286,5 +288,62 @@ func TestAdminHelpListsEachCommandsFlags(t *testing.T) {
 	}
 	if !strings.Contains(out, "--redis-url") {
 		t.Error("help lacks the shared --redis-url")
+	}
+}
+
+// TestAdminKeyChangesAreAudited: a key crm admin creates, rotates and revokes is in the tenant's
+// audit log as the API's are: integration.api_key.created, .rotated and .revoked on the
+// integration stream, each naming the key, by the operator's tool ("operator:cli").
+func TestAdminKeyChangesAreAudited(t *testing.T) {
+	tenant := redistest.Tenant(t)
+	if _, err := crmCommand(t, "admin", "tenant", "create", "--id", tenant, "--name", "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := crmCommand(t, "admin", "key", "create", "--tenant", tenant, "--scopes", "sales.read")
+	if err != nil {
+		t.Fatalf("key create: %v %q", err, out)
+	}
+	_, secret, _ := strings.Cut(out, "secret (shown once, store it now): ")
+	ctx := context.Background()
+	p, err := auth.NewStore(redistest.Client(t)).Lookup(ctx, strings.TrimSpace(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"admin", "key", "rotate", "--tenant", tenant, "--key", p.KeyID},
+		{"admin", "key", "revoke", "--tenant", tenant, "--key", p.KeyID},
+		{"admin", "key", "list", "--tenant", tenant}, // a read: no event
+	} {
+		if out, err := crmCommand(t, args...); err != nil {
+			t.Fatalf("%v: %v %q", args, err, out)
+		}
+	}
+	rdb := redistest.Client(t)
+	space, err := keyspace.Load(ctx, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := rdb.XRange(ctx, space.Scope("integration", tenant).Stream(), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range msgs {
+		data, _ := m.Values["e"].(string)
+		ev, err := events.Decode([]byte(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := &integrationv1.ApiKeyChanged{}
+		if err := ev.GetPayload().UnmarshalTo(changed); err != nil || changed.GetApiKeyId() != p.KeyID {
+			t.Errorf("%s about %q (%v), want key %s", ev.GetType(), changed.GetApiKeyId(), err, p.KeyID)
+		}
+		if ev.GetActor().GetOperator() != "cli" || ev.GetTenantId() != tenant || ev.GetRequestId() == "" {
+			t.Errorf("%s: actor %v, tenant %s, request %q; want operator cli in %s with a request id", ev.GetType(), ev.GetActor(), ev.GetTenantId(), ev.GetRequestId(), tenant)
+		}
+		got = append(got, ev.GetType())
+	}
+	if want := []string{"integration.api_key.created", "integration.api_key.rotated", "integration.api_key.revoked"}; !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
 	}
 }

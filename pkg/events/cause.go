@@ -47,3 +47,9 @@ func ByEvent(ev *eventv1.Event) Cause {
 func BySweep(name string) Cause {
 	return Cause{Actor: &eventv1.Actor{Kind: &eventv1.Actor_Sweep{Sweep: name}}, RequestID: uuid.Must(uuid.NewV7()).String()}
 }
+
+// ByOperator is the cause of a change an operator makes outside the API with tool ("cli": crm
+// admin), with a request id of its own.
+func ByOperator(tool string) Cause {
+	return Cause{Actor: &eventv1.Actor{Kind: &eventv1.Actor_Operator{Operator: tool}}, RequestID: uuid.Must(uuid.NewV7()).String()}
+}

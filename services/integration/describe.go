@@ -177,7 +177,7 @@ func factsOf(m protoreflect.Message) []string {
 }
 
 // actorKey is how the audit log names an actor in its filter and index: the API key id, or
-// "event:<id>", "sweep:<name>".
+// "event:<id>", "sweep:<name>", "operator:<tool>".
 func actorKey(a *eventv1.Actor) string {
 	switch k := a.GetKind().(type) {
 	case *eventv1.Actor_ApiKeyId:
@@ -186,6 +186,8 @@ func actorKey(a *eventv1.Actor) string {
 		return "event:" + k.EventId
 	case *eventv1.Actor_Sweep:
 		return "sweep:" + k.Sweep
+	case *eventv1.Actor_Operator:
+		return "operator:" + k.Operator
 	}
 	return "unknown"
 }

@@ -207,3 +207,46 @@ func TestSummariesQuoteTheChangesRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditFiltersFindSettingsKeysAndEndpoints: the settings' entry is found by
+// resource = "integration.settings/tenant", an endpoint's by its id, and a key change crm admin
+// made (by the operator's tool) by actor = "operator:cli", each filter through its index.
+func TestAuditFiltersFindSettingsKeysAndEndpoints(t *testing.T) {
+	r := recorderOn(t, redistest.Client(t), time.Now)
+	tenant := redistest.Tenant(t)
+	pub := events.Publisher{Producer: "integration", Propagator: propagation.TraceContext{}}
+	byKey := events.WithCause(context.Background(), events.ByKey("key-1", "req-1", "/test"))
+	byCLI := events.WithCause(context.Background(), events.ByOperator("cli"))
+	bodies := []struct {
+		ctx  context.Context
+		body eventv1.Body
+	}{
+		{byKey, integrationv1.EventSettingsUpdated.Of(&integrationv1.SettingsChanged{Settings: &integrationv1.IntegrationSettingsFacts{AuditRetentionDays: 90}})},
+		{byKey, integrationv1.EventWebhookEndpointUpdated.Of(&integrationv1.WebhookEndpointChanged{EndpointId: "ep-1"})},
+		{byCLI, integrationv1.EventApiKeyRevoked.Of(&integrationv1.ApiKeyChanged{ApiKeyId: "key-2"})},
+	}
+	for _, b := range bodies {
+		ev, _, err := pub.Envelope(b.ctx, b.body, tenant, "", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.recorder.Record(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for filter, want := range map[string]string{
+		`resource = "integration.settings/tenant"`:       "integration.settings.updated",
+		`resource = "integration.webhook_endpoint/ep-1"`: "integration.webhook_endpoint.updated",
+		`actor = "operator:cli"`:                         "integration.api_key.revoked",
+		`resource = "integration.api_key/key-2"`:         "integration.api_key.revoked",
+	} {
+		q, err := integration.ParseAuditFilter(filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := r.history.Audit(context.Background(), tenant, q, page.Request{Limit: 10})
+		if err != nil || len(p.Items) != 1 || p.Items[0].GetEventType() != want {
+			t.Errorf("%s: %v %v, want one %s", filter, p.Items, err, want)
+		}
+	}
+}

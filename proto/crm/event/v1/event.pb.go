@@ -45,7 +45,8 @@ type Event struct {
 	Tracestate string `protobuf:"bytes,8,opt,name=tracestate,proto3" json:"tracestate,omitempty"`
 	// The event's payload, a message of the producer's package, for example crm.marketing.v1.LeadCaptured.
 	Payload *anypb.Any `protobuf:"bytes,9,opt,name=payload,proto3" json:"payload,omitempty"`
-	// Who made the change: the API key of the call, or the event or sweep that caused it. Set by
+	// Who made the change: the API key of the call, the event or sweep that caused it, or the
+	// operator's tool (crm admin) outside the API. Set by
 	// the platform (the gRPC server, the event consumer, the sweep runner), never by a handler.
 	Actor *Actor `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
 	// The request id of the call that made the change (X-Request-Id at the REST edge,
@@ -265,6 +266,7 @@ type Actor struct {
 	//	*Actor_ApiKeyId
 	//	*Actor_EventId
 	//	*Actor_Sweep
+	//	*Actor_Operator
 	Kind          isActor_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -334,6 +336,15 @@ func (x *Actor) GetSweep() string {
 	return ""
 }
 
+func (x *Actor) GetOperator() string {
+	if x != nil {
+		if x, ok := x.Kind.(*Actor_Operator); ok {
+			return x.Operator
+		}
+	}
+	return ""
+}
+
 type isActor_Kind interface {
 	isActor_Kind()
 }
@@ -353,11 +364,18 @@ type Actor_Sweep struct {
 	Sweep string `protobuf:"bytes,3,opt,name=sweep,proto3,oneof"`
 }
 
+type Actor_Operator struct {
+	// The operator's tool that made the change outside the API: "cli" for `crm admin`.
+	Operator string `protobuf:"bytes,4,opt,name=operator,proto3,oneof"`
+}
+
 func (*Actor_ApiKeyId) isActor_Kind() {}
 
 func (*Actor_EventId) isActor_Kind() {}
 
 func (*Actor_Sweep) isActor_Kind() {}
+
+func (*Actor_Operator) isActor_Kind() {}
 
 var File_crm_event_v1_event_proto protoreflect.FileDescriptor
 
@@ -391,12 +409,13 @@ const file_crm_event_v1_event_proto_rawDesc = "" +
 	"\x14actor_event_id_bytes\x18\x13 \x01(\fR\x11actorEventIdBytes\x12\x1f\n" +
 	"\vpayload_ids\x18\x14 \x03(\rR\n" +
 	"payloadIds\x120\n" +
-	"\x14payload_customer_ids\x18\x15 \x03(\rR\x12payloadCustomerIds\"d\n" +
+	"\x14payload_customer_ids\x18\x15 \x03(\rR\x12payloadCustomerIds\"\x82\x01\n" +
 	"\x05Actor\x12\x1e\n" +
 	"\n" +
 	"api_key_id\x18\x01 \x01(\tH\x00R\bapiKeyId\x12\x1b\n" +
 	"\bevent_id\x18\x02 \x01(\tH\x00R\aeventId\x12\x16\n" +
-	"\x05sweep\x18\x03 \x01(\tH\x00R\x05sweepB\x06\n" +
+	"\x05sweep\x18\x03 \x01(\tH\x00R\x05sweep\x12\x1c\n" +
+	"\boperator\x18\x04 \x01(\tH\x00R\boperatorB\x06\n" +
 	"\x04kindB4Z2github.com/crmcycle/crm/proto/crm/event/v1;eventv1b\x06proto3"
 
 var (
@@ -438,6 +457,7 @@ func file_crm_event_v1_event_proto_init() {
 		(*Actor_ApiKeyId)(nil),
 		(*Actor_EventId)(nil),
 		(*Actor_Sweep)(nil),
+		(*Actor_Operator)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
