@@ -446,6 +446,10 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 			if str(e, "method") == c.method && str(obj(e, "actor"), "apiKeyId") != principal.KeyID {
 				t.Errorf("%s: entry %v, want the actor key %s", c.op, e, principal.KeyID)
 			}
+			// A resource filter finds every entry: none is indexed under "<type>/".
+			if str(e, "resourceId") == "" {
+				t.Errorf("%s: entry %s without a resource id: %v", c.op, str(e, "eventType"), e)
+			}
 		}
 	}
 	// The quiet routes: by now every other request's events are recorded, and so would theirs be.
