@@ -109,6 +109,8 @@ func walkSteps() []walkStep {
 			capture: map[string]string{"leadB": "results.0.lead.id", "leadC": "results.1.lead.id", "customerB": "results.0.lead.customerId"}},
 		{op: "MarketingService_DisqualifyLead", params: ids("id=leadB"), body: body(`{"reason":"walked away"}`)},
 		{op: "MarketingService_DeleteLead", params: ids("id=leadC")},
+		{op: "MarketingService_CaptureLead", body: body(`{"email":"walk-e@example.com"}`), capture: map[string]string{"customerE": "customerId"}},
+		{op: "MarketingService_EraseCustomer", params: ids("customerId=customerE"), body: empty},
 		{op: "MarketingService_MoveLifecycleStage", params: ids("customerId=customer"), body: body(`{"stage":"LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER","cause":"walk"}`)},
 		{op: "MarketingService_SetCustomerAtRisk", params: ids("customerId=customer"), body: body(`{"reason":"walk"}`)},
 		{op: "MarketingService_ClearCustomerAtRisk", params: ids("customerId=customer"), body: body(`{"reason":"walk"}`)},
