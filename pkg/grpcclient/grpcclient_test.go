@@ -184,13 +184,36 @@ func TestCallsSpreadOverEveryAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const calls = 10
-	for range calls {
+	var a, b int
+	call := func() {
+		t.Helper()
 		if _, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true)); err != nil {
 			t.Fatal(err)
 		}
+		for drained := false; !drained; {
+			select {
+			case <-firstCalls:
+				a++
+			case <-secondCalls:
+				b++
+			default:
+				drained = true
+			}
+		}
 	}
-	if a, b := len(firstCalls), len(secondCalls); a+b != calls || a < 2 || b < 2 {
+	// Until both connections are up, round robin has one to pick (a busy machine connects the
+	// second later): call until each replica has had a call, then count.
+	for deadline := time.Now().Add(10 * time.Second); a == 0 || b == 0; call() {
+		if time.Now().After(deadline) {
+			t.Fatalf("calls per replica after 10 s: %d and %d, want both reached", a, b)
+		}
+	}
+	const calls = 10
+	a, b = 0, 0
+	for range calls {
+		call()
+	}
+	if a+b != calls || a < 2 || b < 2 {
 		t.Fatalf("calls per replica: %d and %d, want them spread over both", a, b)
 	}
 }
