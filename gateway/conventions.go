@@ -99,7 +99,7 @@ func (c *conventions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	patchMask(r, body)
+	patchMask(r, op, body)
 	if match := ifMatchHeader(r); match != "" {
 		if !op.ifMatch {
 			refuseIfMatch(w, r, route.template)

@@ -8,10 +8,13 @@ import (
 )
 
 // patchMask gives a PATCH without updateMask the mask its body implies: the body's top-level
-// fields, less the etag (the concurrency token it carries, not a field to change). grpc-gateway
-// would derive one itself, but with the etag in it and with every sub-field of a nested object
-// ("businessHours.timeZone"), which services refuse: the services replace message fields whole.
-func patchMask(r *http.Request, body []byte) {
+// fields, less the etag (the concurrency token it carries, not a field to change) and the
+// output-only fields, so a resource read, edited and sent back whole updates what changed (AIP-203:
+// output-only input is ignored; the service checks that the immutable fields still hold their
+// value). grpc-gateway would derive one itself, but with those fields in it and with every
+// sub-field of a nested object ("businessHours.timeZone"), which services refuse: the services
+// replace message fields whole.
+func patchMask(r *http.Request, op *routeOp, body []byte) {
 	q := r.URL.Query()
 	if r.Method != http.MethodPatch || q.Has("updateMask") || q.Has("update_mask") {
 		return
@@ -22,13 +25,13 @@ func patchMask(r *http.Request, body []byte) {
 	}
 	names := make([]string, 0, len(fields))
 	for name := range fields {
-		if name != "etag" {
+		if name != "etag" && !op.readOnly[name] {
 			names = append(names, name)
 		}
 	}
-	if len(names) == 0 {
-		return
-	}
+	// No field to change (an empty body, or only the etag and output-only fields): an empty mask,
+	// which the service reads as the fields the request sets, and finds none: a no-op, with the
+	// etag still checked.
 	sort.Strings(names)
 	q.Set("updateMask", strings.Join(names, ","))
 	r.URL.RawQuery = q.Encode()

@@ -31,6 +31,9 @@ type routeOp struct {
 	ifMatch bool
 	// etagBody / etagQuery: the request carries the etag itself, in the body or as ?etag=.
 	etagBody, etagQuery bool
+	// readOnly are the body's output-only properties (JSON and proto names), which a PATCH body may carry
+	// back as read and its implied update mask leaves out (AIP-203).
+	readOnly map[string]bool
 	// bodyTypes are the media types of the body the operation takes (none when it takes none).
 	bodyTypes []string
 	// domain is the ErrorInfo domain of the service behind the route ("marketing.crm"), which
@@ -95,7 +98,9 @@ func newRouteTable(doc []byte) (*routeTable, error) {
 			}
 			slices.Sort(o.bodyTypes)
 			if ref := op.RequestBody.Content["application/json"].Schema.Ref; ref != "" {
-				_, o.etagBody = d.Components.Schemas[strings.TrimPrefix(ref, "#/components/schemas/")].Properties["etag"]
+				props := d.Components.Schemas[strings.TrimPrefix(ref, "#/components/schemas/")].Properties
+				_, o.etagBody = props["etag"]
+				o.readOnly = readOnlyProperties(props)
 			}
 			p.ops[strings.ToUpper(method)] = o
 		}
@@ -273,4 +278,18 @@ func camelPath(path string) string {
 		parts[i] = b.String()
 	}
 	return strings.Join(parts, ".")
+}
+
+// readOnlyProperties are the properties of a schema marked readOnly (output only).
+func readOnlyProperties(props map[string]json.RawMessage) map[string]bool {
+	out := map[string]bool{}
+	for name, raw := range props {
+		var p struct {
+			ReadOnly bool `json:"readOnly"`
+		}
+		if json.Unmarshal(raw, &p) == nil && p.ReadOnly {
+			out[name], out[snakeCase(name)] = true, true // a body may use either name
+		}
+	}
+	return out
 }

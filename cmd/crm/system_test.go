@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -22,8 +25,14 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/gateway"
 	"github.com/crmcycle/crm/gateway/gatewaytest"
@@ -37,6 +46,10 @@ import (
 	"github.com/crmcycle/crm/pkg/tlstest"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
+	supportv1 "github.com/crmcycle/crm/proto/crm/support/v1"
+	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
@@ -555,4 +568,160 @@ func TestFaultsAreAnsweredHonestlyAndLoseNothing(t *testing.T) {
 		}
 	})
 	checkHonestAndKept(t, sys, key, load.recovered(t))
+}
+
+// TestReadEditSendBack: a resource read, one field edited and sent back whole with PATCH and no
+// updateMask updates that field, for one resource of every service (AIP-203): the output-only
+// fields in the body are ignored even when altered, the immutable ones are checked against the
+// stored value, the etag still guards against a concurrent edit. An explicit updateMask naming an
+// output-only field is still refused, naming it.
+func TestReadEditSendBack(t *testing.T) {
+	sys := startSystem(t, allowPrivateWebhooks)
+	_, key := sys.newKey(t, "", append(slices.Clone(allScopes), "integration.read", "integration.write", "admin")...)
+	receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(receiver.Close)
+	lead := sys.captureLead(t, key, `{"email":"round.trip@example.com","company":"Old Co","channel":"CHANNEL_WEB"}`)
+	product := sys.createProduct(t, key, productBody("TRIP-1", "Round trip", "BILLING_PERIOD_MONTHLY"))
+	created := func(path, body string) string {
+		return path + "/" + str(sys.ok(t, http.MethodPost, path, key, body), "id")
+	}
+	const tampered = "2001-01-01T00:00:00Z"
+	cases := []struct {
+		path, field string
+		value       any
+		// output is an output-only field the body alters: ignored.
+		output string
+		// immutable is a field the update may not change, and a value other than the stored one.
+		immutable, other string
+	}{
+		{"/v1/leads/" + str(lead, "id"), "company", "New Co", "createTime", "channel", "CHANNEL_EMAIL"},
+		{created("/v1/campaigns", campaignBody), "displayName", "Autumn webinar", "createTime", "", ""},
+		{created("/v1/accounts", `{"displayName":"Acme","domain":"acme.example"}`), "industry", "retail", "createTime", "", ""},
+		{created("/v1/contacts", `{"email":"trip@x.example"}`), "givenName", "Trip", "createTime", "", ""},
+		{"/v1/products/" + str(product, "id"), "description", "edited", "createTime", "sku", "TRIP-2"},
+		{created("/v1/tickets", fmt.Sprintf(`{"customerId":%q,"subject":"Slow","channel":"TICKET_CHANNEL_WEB"}`, str(lead, "customerId"))),
+			"subject", "Slower", "createTime", "channel", "TICKET_CHANNEL_EMAIL"},
+		{created("/v1/webhookEndpoints", fmt.Sprintf(`{"url":%q,"description":"all"}`, receiver.URL)), "description", "edited", "createTime", "", ""},
+		{"/v1/lifecycleSettings", "churnWindowDays", 120.0, "updateTime", "", ""},
+		{"/v1/support/settings", "autoCloseDays", 5.0, "updateTime", "", ""},
+		{"/v1/integrationSettings", "auditRetentionDays", 30.0, "updateTime", "", ""},
+	}
+	for _, c := range cases {
+		t.Run(strings.Split(c.path, "/")[2], func(t *testing.T) {
+			read := sys.ok(t, http.MethodGet, c.path, key, "")
+			sent := maps.Clone(read)
+			sent[c.field] = c.value
+			sent[c.output] = tampered
+			body, _ := json.Marshal(sent)
+			if c.immutable != "" {
+				changed := maps.Clone(sent)
+				changed[c.immutable] = c.other
+				b, _ := json.Marshal(changed)
+				details := sys.fails(t, http.MethodPatch, c.path, key, string(b), http.StatusBadRequest, "INVALID_ARGUMENT")
+				if d, _ := json.Marshal(details); !strings.Contains(string(d), "cannot update "+c.immutable) {
+					t.Errorf("changing %s: details %s, want it named", c.immutable, d)
+				}
+			}
+			details := sys.fails(t, http.MethodPatch, c.path+"?updateMask="+c.output+","+c.field, key, string(body), http.StatusBadRequest, "INVALID_ARGUMENT")
+			if d, _ := json.Marshal(details); !strings.Contains(string(d), `"field":"updateMask"`) || !strings.Contains(string(d), "cannot update "+c.output) {
+				t.Errorf("an explicit mask naming %s: details %s, want updateMask naming it", c.output, d)
+			}
+			got := sys.ok(t, http.MethodPatch, c.path, key, string(body))
+			if got[c.field] != c.value || got[c.output] == tampered || got["etag"] == read["etag"] ||
+				(c.output == "createTime" && got[c.output] != read[c.output]) {
+				t.Errorf("sent back with %s=%v: got %s=%v, %s %v (read %v), etag %v (read %v)",
+					c.field, c.value, c.field, got[c.field], c.output, got[c.output], read[c.output], got["etag"], read["etag"])
+			}
+			if again := sys.ok(t, http.MethodGet, c.path, key, ""); again[c.field] != c.value {
+				t.Errorf("read again: %s = %v, want %v", c.field, again[c.field], c.value)
+			}
+			sys.fails(t, http.MethodPatch, c.path, key, string(body), http.StatusConflict, "ABORTED") // the read's etag is stale now
+		})
+	}
+
+	// updateMask=* replaces the updatable fields: those the body leaves out are cleared; the
+	// output-only ones it carries are still ignored.
+	account := cases[2].path
+	read := sys.ok(t, http.MethodGet, account, key, "")
+	replaced := sys.ok(t, http.MethodPatch, account+"?updateMask=*", key,
+		fmt.Sprintf(`{"displayName":"Acme Ltd","createTime":"2001-01-01T00:00:00Z","etag":%q}`, str(read, "etag")))
+	if str(replaced, "displayName") != "Acme Ltd" || str(replaced, "domain") != "" || str(replaced, "industry") != "" || replaced["createTime"] != read["createTime"] {
+		t.Errorf("updateMask=*: got %v, want displayName replaced, domain and industry cleared, createTime %v", replaced, read["createTime"])
+	}
+	sys.fails(t, http.MethodPatch, account+"?updateMask=*", key, `{"industry":"retail"}`, http.StatusBadRequest, "INVALID_ARGUMENT") // displayName is required
+}
+
+// TestReadEditSendBackOverGRPC: the same over gRPC, with no update_mask: the implied mask leaves
+// out what the message sets that is output only.
+func TestReadEditSendBackOverGRPC(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.newKey(t, "", allScopes...)
+	m, ctx := sys.marketing(key)
+	captured, err := m.CaptureLead(ctx, &marketingv1.CaptureLeadRequest{Lead: &marketingv1.Lead{Email: "grpc.trip@example.com", Company: "Old Co", Channel: typev1.Channel_CHANNEL_WEB}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := m.GetLead(ctx, &marketingv1.GetLeadRequest{Id: captured.GetLead().GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := proto.CloneOf(read.GetLead())
+	edited.Company, edited.TouchCount, edited.CustomerId = "New Co", 100, "0192f3a0-0000-7000-8000-000000000001"
+	if _, err := m.UpdateLead(ctx, &marketingv1.UpdateLeadRequest{Lead: edited, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"touch_count"}}}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("an explicit mask naming touch_count: %v, want INVALID_ARGUMENT", err)
+	}
+	changed := proto.CloneOf(edited)
+	changed.Channel = typev1.Channel_CHANNEL_EMAIL
+	if _, err := m.UpdateLead(ctx, &marketingv1.UpdateLeadRequest{Lead: changed}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("an immutable channel changed: %v, want INVALID_ARGUMENT", err)
+	}
+	got, err := m.UpdateLead(ctx, &marketingv1.UpdateLeadRequest{Lead: edited})
+	if err != nil {
+		t.Fatalf("the lead read and sent back with company edited: %v", err)
+	}
+	want := proto.CloneOf(read.GetLead())
+	want.Company = "New Co"
+	if diff := cmp.Diff(want, got.GetLead(), protocmp.Transform(),
+		protocmp.IgnoreFields(&marketingv1.Lead{}, "etag", "update_time", "score", "score_time", "engagement_points")); diff != "" {
+		t.Errorf("only company changes (-want +got):\n%s", diff)
+	}
+
+	s, ctx := sys.sales(key)
+	account, err := s.CreateAccount(ctx, &salesv1.CreateAccountRequest{Account: &salesv1.Account{DisplayName: "Acme"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := proto.CloneOf(account.GetAccount())
+	back.Industry, back.CreateTime = "retail", timestamppb.New(time.Unix(0, 0))
+	updated, err := s.UpdateAccount(ctx, &salesv1.UpdateAccountRequest{Account: back})
+	if err != nil || updated.GetAccount().GetIndustry() != "retail" || !proto.Equal(updated.GetAccount().GetCreateTime(), account.GetAccount().GetCreateTime()) {
+		t.Errorf("the account sent back with industry edited: %v, %v", updated, err)
+	}
+
+	catalog := productv1.NewProductServiceClient(sys.grpc)
+	productID := str(sys.createProduct(t, key, productBody("GRPC-TRIP", "Round trip", "BILLING_PERIOD_MONTHLY")), "id")
+	readProduct, err := catalog.GetProduct(ctx, &productv1.GetProductRequest{Id: productID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	product := proto.CloneOf(readProduct.GetProduct())
+	product.Description, product.ArchiveTime = "edited", timestamppb.Now()
+	if got, err := catalog.UpdateProduct(ctx, &productv1.UpdateProductRequest{Product: product}); err != nil ||
+		got.GetProduct().GetDescription() != "edited" || got.GetProduct().GetArchiveTime() != nil {
+		t.Errorf("the product sent back with description edited, archive_time set: %v, %v; want it updated, not archived", got, err)
+	}
+
+	support := supportv1.NewSupportServiceClient(sys.grpc)
+	ticketID := str(sys.ok(t, http.MethodPost, "/v1/tickets", key,
+		fmt.Sprintf(`{"customerId":%q,"subject":"Slow","channel":"TICKET_CHANNEL_WEB"}`, captured.GetLead().GetCustomerId())), "id")
+	readTicket, err := support.GetTicket(ctx, &supportv1.GetTicketRequest{Id: ticketID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticket := proto.CloneOf(readTicket.GetTicket())
+	ticket.Subject, ticket.Status = "Slower", supportv1.TicketStatus_TICKET_STATUS_CLOSED
+	if got, err := support.UpdateTicket(ctx, &supportv1.UpdateTicketRequest{Ticket: ticket}); err != nil ||
+		got.GetTicket().GetSubject() != "Slower" || got.GetTicket().GetStatus() != readTicket.GetTicket().GetStatus() {
+		t.Errorf("the ticket sent back with subject edited, status CLOSED: %v, %v; want it updated, its status kept", got, err)
+	}
 }

@@ -9,54 +9,123 @@ import (
 	"strings"
 
 	"buf.build/go/protovalidate"
+	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/etag"
 )
 
-// Fields resolves an update mask (proto or JSON names) to fields; a path outside allowed is
-// INVALID_ARGUMENT on maskField. An empty mask implies the allowed fields msg (the request's
-// resource) has populated, in allowed's order (AIP-134): none when msg sets none, an update that
-// changes nothing. A field can only be cleared by naming it.
-func Fields(msg proto.Message, mask *fieldmaskpb.FieldMask, allowed []string, maskField string) ([]protoreflect.FieldDescriptor, error) {
+// Update is a resolved update mask.
+type Update struct {
+	// Fields are the fields the update copies from the request onto the stored resource.
+	Fields []protoreflect.FieldDescriptor
+	// unchanged are fields the request carries that the update may not change (immutable, or
+	// changed only by other methods): accepted when they hold the stored value (AIP-203), so a
+	// resource read, edited and sent back whole is an update, not an error.
+	unchanged []protoreflect.FieldDescriptor
+	allowed   []string
+	maskField string
+}
+
+// Fields resolves an update mask (proto or JSON names) to fields (AIP-134, AIP-203):
+//   - an explicit mask names the fields to change: an allowed field is copied (cleared when the
+//     request does not set it); an output-only field, the id or the etag is INVALID_ARGUMENT on
+//     maskField (the caller asked to change it); any other field must hold its stored value.
+//   - "*" alone is full replacement: every allowed field is copied (cleared when unset); the other
+//     fields the request sets are treated as in an implied mask.
+//   - an empty mask implies the fields msg (the request's resource) sets: the allowed ones are
+//     copied, in allowed's order; output-only ones, the id and the etag are ignored; any other
+//     must hold its stored value. A field can only be cleared by naming it.
+func Fields(msg proto.Message, mask *fieldmaskpb.FieldMask, allowed []string, maskField string) (Update, error) {
 	m := msg.ProtoReflect()
 	fields := m.Descriptor().Fields()
+	u := Update{allowed: allowed, maskField: maskField}
 	paths := mask.GetPaths()
-	if len(paths) == 0 {
-		paths = nil // appended to below: a new array, not the mask's
+	if len(paths) == 0 || (len(paths) == 1 && paths[0] == "*") {
+		replace := len(paths) == 1
 		for _, name := range allowed {
-			if fd := fields.ByName(protoreflect.Name(name)); fd != nil && m.Has(fd) {
-				paths = append(paths, name)
+			if fd := fields.ByName(protoreflect.Name(name)); fd != nil && (replace || m.Has(fd)) {
+				u.Fields = append(u.Fields, fd)
 			}
 		}
+		for i := range fields.Len() {
+			fd := fields.Get(i)
+			if m.Has(fd) && !slices.Contains(allowed, string(fd.Name())) && !ignored(fd) {
+				u.unchanged = append(u.unchanged, fd)
+			}
+		}
+		return u, nil
 	}
-	out := make([]protoreflect.FieldDescriptor, 0, len(paths))
 	for _, p := range paths {
 		fd := fields.ByName(protoreflect.Name(p))
 		if fd == nil {
 			fd = fields.ByJSONName(p)
 		}
-		if fd == nil || !slices.Contains(allowed, string(fd.Name())) {
-			return nil, apierr.Invalid(maskField, "cannot update "+p+"; updatable: "+strings.Join(allowed, ", "))
+		switch {
+		case p == "*":
+			return Update{}, apierr.Invalid(maskField, "* replaces every updatable field and must be the only path")
+		case fd == nil || ignored(fd):
+			return Update{}, u.refuse(p)
+		case slices.Contains(allowed, string(fd.Name())):
+			u.Fields = append(u.Fields, fd)
+		default:
+			u.unchanged = append(u.unchanged, fd)
 		}
-		out = append(out, fd)
 	}
-	return out, nil
+	return u, nil
 }
 
-// Apply copies fields from src to dst; a field src does not set is cleared.
-func Apply(dst, src proto.Message, fields []protoreflect.FieldDescriptor) {
+// ignored reports whether a field is never the request's to set: output only, the id, the etag
+// (the concurrency token Merge checks, not a field to change).
+func ignored(fd protoreflect.FieldDescriptor) bool {
+	switch fd.Name() {
+	case "id", "etag":
+		return true
+	}
+	opts, ok := fd.Options().(*descriptorpb.FieldOptions)
+	if !ok || opts == nil {
+		return false
+	}
+	behaviors, _ := proto.GetExtension(opts, annotations.E_FieldBehavior).([]annotations.FieldBehavior)
+	return slices.Contains(behaviors, annotations.FieldBehavior_OUTPUT_ONLY) ||
+		slices.Contains(behaviors, annotations.FieldBehavior_IDENTIFIER)
+}
+
+func (u Update) refuse(path string) error {
+	return apierr.Invalid(u.maskField, "cannot update "+path+"; updatable: "+strings.Join(u.allowed, ", "))
+}
+
+// Unchanged checks that req holds the stored value in every field it names that the update may
+// not change; an update with no Fields to copy checks it before answering stored as it is.
+func (u Update) Unchanged(stored, req proto.Message) error {
+	d, s := stored.ProtoReflect(), req.ProtoReflect()
+	for _, fd := range u.unchanged {
+		if d.Has(fd) != s.Has(fd) || (s.Has(fd) && !d.Get(fd).Equal(s.Get(fd))) {
+			return u.refuse(fd.JSONName())
+		}
+	}
+	return nil
+}
+
+// Apply copies the update's fields from src to dst (a field src does not set is cleared), after
+// checking Unchanged; on error dst is unchanged.
+func Apply(dst, src proto.Message, u Update) error {
+	if err := u.Unchanged(dst, src); err != nil {
+		return err
+	}
 	d, s := dst.ProtoReflect(), src.ProtoReflect()
-	for _, fd := range fields {
+	for _, fd := range u.Fields {
 		if s.Has(fd) {
 			d.Set(fd, s.Get(fd))
 		} else {
 			d.Clear(fd)
 		}
 	}
+	return nil
 }
 
 // Validate checks a merged resource against the contract's rules, naming fields as the request
@@ -88,13 +157,15 @@ type Etagged interface {
 // Merge is the middle of every etag-checked partial update: when in carries no etag or current's
 // (stale otherwise), the fields of in are applied to a copy of current, and the copy is validated as
 // a whole, naming fields under prefix. current is left as it is, for the conditional write.
-func Merge[T Etagged](v protovalidate.Validator, prefix string, current, in T, fields []protoreflect.FieldDescriptor, stale error) (T, error) {
+func Merge[T Etagged](v protovalidate.Validator, prefix string, current, in T, u Update, stale error) (T, error) {
 	var none T
 	if err := etag.Check(in.GetEtag(), current.GetEtag(), stale); err != nil {
 		return none, err
 	}
 	merged := proto.CloneOf(current)
-	Apply(merged, in, fields)
+	if err := Apply(merged, in, u); err != nil {
+		return none, err
+	}
 	if err := Validate(v, prefix, merged); err != nil {
 		return none, err
 	}

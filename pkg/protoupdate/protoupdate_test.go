@@ -5,11 +5,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"buf.build/go/protovalidate"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/protoupdate"
@@ -25,7 +28,7 @@ func names(t *testing.T, in *salesv1.Account, mask *fieldmaskpb.FieldMask) []str
 		t.Fatalf("Fields(%v, %v): %v", in, mask, err)
 	}
 	out := []string{}
-	for _, fd := range fields {
+	for _, fd := range fields.Fields {
 		out = append(out, string(fd.Name()))
 	}
 	return out
@@ -49,12 +52,71 @@ func TestFields(t *testing.T) {
 	if got := names(t, partial, &fieldmaskpb.FieldMask{Paths: []string{"owner_id"}}); !slices.Equal(got, []string{"owner_id"}) {
 		t.Errorf("a mask naming an unset field: got %v, want [owner_id] (to clear it)", got)
 	}
-	for _, path := range []string{"domain", "etag", "colour", ""} {
-		_, err := protoupdate.Fields(&salesv1.Account{}, &fieldmaskpb.FieldMask{Paths: []string{path}}, updatable, "update_mask")
+	for _, path := range []string{"create_time", "updateTime", "id", "etag", "colour", "", "*,display_name"} {
+		_, err := protoupdate.Fields(&salesv1.Account{}, &fieldmaskpb.FieldMask{Paths: strings.Split(path, ",")}, updatable, "update_mask")
 		e, ok := apierr.As(err)
-		if !ok || e.Kind != apierr.InvalidArgument || e.Fields[0].Field != "update_mask" || !strings.Contains(e.Fields[0].Description, "display_name, owner_id, industry") {
-			t.Errorf("path %q: got %v, want INVALID_ARGUMENT on update_mask listing the updatable fields", path, err)
+		if !ok || e.Kind != apierr.InvalidArgument || e.Fields[0].Field != "update_mask" {
+			t.Errorf("path %q: got %v, want INVALID_ARGUMENT on update_mask", path, err)
 		}
+		if path != "*,display_name" && !strings.Contains(e.Fields[0].Description, "cannot update "+path+"; updatable: display_name, owner_id, industry") {
+			t.Errorf("path %q: got %q, want it named with the updatable fields", path, e.Fields[0].Description)
+		}
+	}
+}
+
+// TestImplied: without a mask, a resource read and sent back whole (AIP-203) updates the
+// updatable fields it sets, ignores the output-only ones, and accepts a field it may not change
+// only with the stored value.
+func TestImplied(t *testing.T) {
+	stored := &salesv1.Account{Id: "a", DisplayName: "Old", Domain: "acme.example", Industry: "retail", Etag: "3",
+		CreateTime: timestamppb.New(time.Unix(1, 0)), UpdateTime: timestamppb.New(time.Unix(2, 0))}
+	edited := proto.CloneOf(stored)
+	edited.DisplayName, edited.CreateTime = "New", timestamppb.New(time.Unix(9, 0))
+	for _, mask := range []*fieldmaskpb.FieldMask{nil, {Paths: []string{"display_name", "domain"}}} {
+		fields, err := protoupdate.Fields(edited, mask, updatable, "update_mask")
+		if err != nil {
+			t.Fatalf("mask %v: %v", mask, err)
+		}
+		got := proto.CloneOf(stored)
+		if err := protoupdate.Apply(got, edited, fields); err != nil {
+			t.Fatalf("mask %v: %v", mask, err)
+		}
+		want := proto.CloneOf(stored)
+		want.DisplayName = "New"
+		if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+			t.Errorf("mask %v: only display_name changes (-want +got):\n%s", mask, diff)
+		}
+		changed := proto.CloneOf(edited)
+		changed.Domain = "other.example"
+		fields, err = protoupdate.Fields(changed, mask, updatable, "update_mask")
+		if err != nil {
+			t.Fatalf("mask %v: %v", mask, err)
+		}
+		got = proto.CloneOf(stored)
+		err = protoupdate.Apply(got, changed, fields)
+		if e, ok := apierr.As(err); !ok || e.Kind != apierr.InvalidArgument || !strings.Contains(e.Fields[0].Description, "cannot update domain") {
+			t.Errorf("mask %v, a changed field it may not update: got %v, want INVALID_ARGUMENT naming domain", mask, err)
+		}
+		if !proto.Equal(got, stored) {
+			t.Errorf("mask %v: a refused Apply changed dst: %v", mask, got)
+		}
+	}
+}
+
+// TestReplace: "*" copies every updatable field, clearing those the request leaves unset.
+func TestReplace(t *testing.T) {
+	stored := &salesv1.Account{Id: "a", DisplayName: "Old", OwnerId: "ada", Industry: "retail", Domain: "acme.example"}
+	in := &salesv1.Account{Id: "a", DisplayName: "New", UpdateTime: timestamppb.Now()}
+	fields, err := protoupdate.Fields(in, &fieldmaskpb.FieldMask{Paths: []string{"*"}}, updatable, "update_mask")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := protoupdate.Apply(stored, in, fields); err != nil {
+		t.Fatal(err)
+	}
+	want := &salesv1.Account{Id: "a", DisplayName: "New", Domain: "acme.example"}
+	if diff := cmp.Diff(want, stored, protocmp.Transform()); diff != "" {
+		t.Errorf("updatable fields replaced, the others kept (-want +got):\n%s", diff)
 	}
 }
 
@@ -65,7 +127,9 @@ func TestApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	protoupdate.Apply(dst, src, fields)
+	if err := protoupdate.Apply(dst, src, fields); err != nil {
+		t.Fatal(err)
+	}
 	want := &salesv1.Account{Id: "a", DisplayName: "New", Industry: "retail", Domain: "old.example"}
 	if diff := cmp.Diff(want, dst, protocmp.Transform()); diff != "" {
 		t.Errorf("named fields copied, an unset one cleared, the rest kept (-want +got):\n%s", diff)

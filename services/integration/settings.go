@@ -90,10 +90,12 @@ func (s *Settings) Update(ctx context.Context, tenant string, in *integrationv1.
 		if err := etag.Check(in.GetEtag(), cmp.Or(prev, defaultEtag), ErrSettingsEtag); err != nil {
 			return nil, err
 		}
-		if len(fields) == 0 { // nothing to change: no write, no new etag
+		if err := protoupdate.Apply(st, in, fields); err != nil {
+			return nil, err
+		}
+		if len(fields.Fields) == 0 { // nothing to change: no write, no new etag
 			return withDefaults(st, prev), nil
 		}
-		protoupdate.Apply(st, in, fields)
 		// The contract's 1 to 3650 (the request's settings are not validated as a whole: an
 		// update may leave the retention out). Named in the mask but left out of the body, it
 		// goes back to the default.

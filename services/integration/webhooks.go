@@ -179,12 +179,15 @@ func (e *Endpoints) Update(ctx context.Context, tenant string, in *integrationv1
 	if err != nil {
 		return nil, err
 	}
-	if len(fields) == 0 { // nothing to change: the endpoint as it is, no write, no new etag
+	if len(fields.Fields) == 0 { // nothing to change: the endpoint as it is, no write, no new etag
 		ep, err := e.read(ctx, tenant, in.GetId())
 		if err != nil {
 			return nil, err
 		}
 		if err := etag.Check(in.GetEtag(), ep.GetEtag(), ErrEndpointEtag); err != nil {
+			return nil, err
+		}
+		if err := fields.Unchanged(ep, in); err != nil {
 			return nil, err
 		}
 		return withoutSecret(ep), nil
@@ -193,7 +196,9 @@ func (e *Endpoints) Update(ctx context.Context, tenant string, in *integrationv1
 		if err := etag.Check(in.GetEtag(), ep.GetEtag(), ErrEndpointEtag); err != nil {
 			return err
 		}
-		protoupdate.Apply(ep, in, fields)
+		if err := protoupdate.Apply(ep, in, fields); err != nil {
+			return err
+		}
 		if err := protoupdate.Validate(e.validator, "webhook_endpoint", ep); err != nil {
 			return err
 		}

@@ -106,7 +106,7 @@ func (c *Campaigns) Update(ctx context.Context, tenant string, in *Campaign, mas
 		if err != nil {
 			return nil, err
 		}
-		if len(update) == 0 { // nothing to change: no write, no new etag
+		if len(update.Fields) == 0 { // nothing to change: no write, no new etag
 			return existing, nil
 		}
 		if err := sameCurrency(merged); err != nil {

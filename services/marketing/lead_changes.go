@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -49,7 +48,7 @@ func (l *Leads) Update(ctx context.Context, tenant string, in *Lead, mask *field
 // update is one try of Update: ErrStale when the lead changed after it was read (a reaction
 // rescoring it, another update), for Update to redo the whole read and merge.
 func (l *Leads) update(ctx context.Context, tenant string, in *Lead,
-	update []protoreflect.FieldDescriptor) (*Lead, error) {
+	update protoupdate.Update) (*Lead, error) {
 	existing, err := l.store.GetLead(ctx, tenant, in.GetId())
 	if err != nil {
 		return nil, err
@@ -57,12 +56,17 @@ func (l *Leads) update(ctx context.Context, tenant string, in *Lead,
 	if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrLeadEtag); err != nil {
 		return nil, err
 	}
-	if len(update) == 0 { // nothing to change: no write, no new etag
+	if len(update.Fields) == 0 { // nothing to change: no write, no new etag
+		if err := update.Unchanged(existing, in); err != nil {
+			return nil, err
+		}
 		return existing, nil
 	}
 	now := l.now().UTC()
 	merged := proto.CloneOf(existing)
-	protoupdate.Apply(merged, in, update)
+	if err := protoupdate.Apply(merged, in, update); err != nil {
+		return nil, err
+	}
 	if merged.Email, err = NormalizeEmail(merged.GetEmail()); err != nil {
 		return nil, err
 	}
@@ -77,8 +81,8 @@ func (l *Leads) update(ctx context.Context, tenant string, in *Lead,
 	}
 	rescore(merged, rules, now, 0)
 	touch(merged, existing, now)
-	changed := make([]string, len(update))
-	for i, fd := range update {
+	changed := make([]string, len(update.Fields))
+	for i, fd := range update.Fields {
 		changed[i] = string(fd.Name())
 	}
 	_, event, err := l.publisher.Envelope(ctx, marketingv1.EventLeadUpdated.Of(

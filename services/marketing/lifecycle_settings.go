@@ -88,7 +88,7 @@ func (l *Lifecycle) UpdateSettings(ctx context.Context, tenant string, in *Lifec
 		if err != nil {
 			return nil, err
 		}
-		if len(update) == 0 { // nothing to change: no write, no new etag
+		if len(update.Fields) == 0 { // nothing to change: no write, no new etag
 			return existing, nil
 		}
 		now := l.now().UTC()

@@ -116,7 +116,7 @@ func (l *Loyalty) UpdateProgram(ctx context.Context, tenant string, in *LoyaltyP
 		if err != nil {
 			return nil, err
 		}
-		if len(update) == 0 { // nothing to change: no write, no new etag
+		if len(update.Fields) == 0 { // nothing to change: no write, no new etag
 			return existing, nil
 		}
 		now := l.now().UTC()

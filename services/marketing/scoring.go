@@ -193,7 +193,7 @@ func (s *Scoring) Update(ctx context.Context, tenant string, in *ScoringRules, m
 		if err != nil {
 			return nil, err
 		}
-		if len(update) == 0 { // nothing to change: no write, no new etag
+		if len(update.Fields) == 0 { // nothing to change: no write, no new etag
 			return existing, nil
 		}
 		if err := distinctRuleKeys(merged); err != nil {

@@ -105,14 +105,19 @@ func (c *Catalog) Update(ctx context.Context, tenant string, in *Product, mask *
 		return nil, err
 	}
 	return c.change(ctx, tenant, in.GetId(), in.GetEtag(), productv1.EventProductUpdated, func(existing *Product) (*Product, error) {
-		if len(fields) == 0 { // nothing to change: change writes nothing for the product it gave
+		if len(fields.Fields) == 0 { // nothing to change: change writes nothing for the product it gave
+			if err := fields.Unchanged(existing, in); err != nil {
+				return nil, err
+			}
 			return existing, nil
 		}
 		if existing.GetArchiveTime() != nil {
 			return nil, ErrProductArchived
 		}
 		merged := proto.CloneOf(existing)
-		protoupdate.Apply(merged, in, fields)
+		if err := protoupdate.Apply(merged, in, fields); err != nil {
+			return nil, err
+		}
 		if merged.Active == nil {
 			merged.Active = proto.Bool(existing.GetActive())
 		}

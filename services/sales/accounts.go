@@ -70,11 +70,16 @@ func (a *Accounts) UpdateAccount(ctx context.Context, tenant string, in *Account
 		if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrAccountEtag); err != nil {
 			return nil, err
 		}
-		if len(fields) == 0 { // nothing to change: no write, no new etag
+		if len(fields.Fields) == 0 { // nothing to change: no write, no new etag
+			if err := fields.Unchanged(existing, in); err != nil {
+				return nil, err
+			}
 			return existing, nil
 		}
 		merged := proto.CloneOf(existing)
-		protoupdate.Apply(merged, in, fields)
+		if err := protoupdate.Apply(merged, in, fields); err != nil {
+			return nil, err
+		}
 		merged.Domain = normalizeDomain(merged.GetDomain())
 		if err := protoupdate.Validate(a.Validator, "account", merged); err != nil {
 			return nil, err
@@ -215,11 +220,16 @@ func (a *Accounts) UpdateContact(ctx context.Context, tenant string, in *Contact
 		if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrContactEtag); err != nil {
 			return nil, err
 		}
-		if len(fields) == 0 { // nothing to change: no write, no new etag
+		if len(fields.Fields) == 0 { // nothing to change: no write, no new etag
+			if err := fields.Unchanged(existing, in); err != nil {
+				return nil, err
+			}
 			return existing, nil
 		}
 		merged := proto.CloneOf(existing)
-		protoupdate.Apply(merged, in, fields)
+		if err := protoupdate.Apply(merged, in, fields); err != nil {
+			return nil, err
+		}
 		if merged.Email, err = NormalizeEmail(merged.GetEmail()); err != nil {
 			return nil, err
 		}

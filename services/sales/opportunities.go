@@ -162,14 +162,19 @@ func (o *Opportunities) Update(ctx context.Context, tenant string, in *Opportuni
 		if err := etag.Check(in.GetEtag(), existing.GetEtag(), ErrOpportunityEtag); err != nil {
 			return nil, err
 		}
-		if len(fields) == 0 { // nothing to change: no write, no new etag
+		if len(fields.Fields) == 0 { // nothing to change: no write, no new etag
+			if err := fields.Unchanged(existing, in); err != nil {
+				return nil, err
+			}
 			return existing, nil
 		}
 		if !isOpen(existing) {
 			return nil, ErrOpportunityClosed
 		}
 		merged := proto.CloneOf(existing)
-		protoupdate.Apply(merged, in, fields)
+		if err := protoupdate.Apply(merged, in, fields); err != nil {
+			return nil, err
+		}
 		if !proto.Equal(merged.GetAmount(), existing.GetAmount()) && len(existing.GetLineItems()) > 0 {
 			return nil, ErrAmountFixed
 		}

@@ -92,7 +92,7 @@ func (p *Pipelines) Update(ctx context.Context, tenant string, in *Pipeline, mas
 		if err != nil {
 			return nil, err
 		}
-		if len(fields) == 0 { // nothing to change: no write, no new etag
+		if len(fields.Fields) == 0 { // nothing to change: no write, no new etag
 			return existing, nil
 		}
 		if err := checkStages(merged); err != nil {

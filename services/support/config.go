@@ -70,7 +70,7 @@ func (c *Config) UpdatePolicy(ctx context.Context, tenant string, in *SlaPolicy,
 		if err != nil {
 			return nil, err
 		}
-		if len(fields) == 0 { // nothing to change: no write, no new etag
+		if len(fields.Fields) == 0 { // nothing to change: no write, no new etag
 			return current, nil
 		}
 		if next.GetFirstResponseTarget() == nil || next.GetResolutionTarget() == nil {
@@ -113,7 +113,7 @@ func (c *Config) UpdateSettings(ctx context.Context, tenant string, in *SupportS
 		if err != nil {
 			return nil, err
 		}
-		if len(fields) == 0 { // nothing to change: no write, no new etag
+		if len(fields.Fields) == 0 { // nothing to change: no write, no new etag
 			return current, nil
 		}
 		if _, err := calendarOf(next.GetBusinessHours()); err != nil {

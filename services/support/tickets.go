@@ -164,14 +164,16 @@ func (s *Tickets) Update(ctx context.Context, tenant string, in *Ticket, mask *f
 		return nil, err
 	}
 	t, _, err := s.change(ctx, tenant, in.GetId(), in.GetEtag(), func(t *Ticket, now time.Time, c *changes) error {
-		if len(fields) == 0 { // nothing to change: an untouched ticket is not written
-			return nil
+		if len(fields.Fields) == 0 { // nothing to change: an untouched ticket is not written
+			return fields.Unchanged(t, in)
 		}
 		if t.GetStatus() == supportv1.TicketStatus_TICKET_STATUS_CLOSED {
 			return refusedStatus(t.GetStatus(), "update", closedNeeds)
 		}
 		before := t.GetPriority()
-		protoupdate.Apply(t, in, fields)
+		if err := protoupdate.Apply(t, in, fields); err != nil {
+			return err
+		}
 		if t.Priority == supportv1.TicketPriority_TICKET_PRIORITY_UNSPECIFIED {
 			t.Priority = supportv1.TicketPriority_TICKET_PRIORITY_NORMAL
 		}

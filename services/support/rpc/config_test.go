@@ -76,7 +76,7 @@ func TestSupportConfigOverREST(t *testing.T) {
 		{"policy of an unknown priority", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_HUGE", key, `{"firstResponseTarget":"600s"}`, 400, "INVALID_ARGUMENT", ""},
 		{"policy target too short", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW?updateMask=firstResponseTarget", key, `{"firstResponseTarget":"5s"}`, 400, "INVALID_ARGUMENT", "slaPolicy.firstResponseTarget"},
 		{"policy resolution before response", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW", key, `{"firstResponseTarget":"7200s","resolutionTarget":"3600s"}`, 400, "INVALID_ARGUMENT", "slaPolicy.resolutionTarget"},
-		{"policy mask outside the updatable", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW?updateMask=priority", key, `{}`, 400, "INVALID_ARGUMENT", "updateMask"},
+		{"policy mask naming an output-only field", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_LOW?updateMask=updateTime", key, `{}`, 400, "INVALID_ARGUMENT", "updateMask"},
 		{"policy stale etag", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_URGENT?updateMask=firstResponseTarget", key, `{"firstResponseTarget":"600s","etag":"0"}`, 409, "ABORTED", ""},
 		{"settings without key", "GET", "/v1/support/settings", "", "", 401, "UNAUTHENTICATED", ""},
 		{"settings with a read-only key", "PATCH", "/v1/support/settings", readOnly, `{"autoCloseDays":3}`, 403, "PERMISSION_DENIED", ""},

@@ -977,8 +977,9 @@ type UpdateWebhookEndpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The endpoint with its id, the new values of the fields in update_mask, and the etag read.
 	WebhookEndpoint *WebhookEndpoint `protobuf:"bytes,1,opt,name=webhook_endpoint,json=webhookEndpoint,proto3" json:"webhook_endpoint,omitempty"`
-	// The fields to change: url, event_types, description, enabled. Empty: those the
-	// endpoint has set (AIP-134).
+	// The fields to change: url, event_types, description, enabled. Empty: those the endpoint has
+	// set, less output-only fields (ignored); a field that may not change must hold its stored value.
+	// "*": all of them, each cleared when the body leaves it unset (AIP-134, AIP-203).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1687,7 +1688,9 @@ type UpdateIntegrationSettingsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The new values of the fields in update_mask.
 	Settings *IntegrationSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
-	// The fields to change: audit_retention_days. Empty: those the settings have set (AIP-134).
+	// The fields to change: audit_retention_days. Empty: those the settings have set, less
+	// output-only fields (ignored); a field that may not change must hold its stored value. "*": all
+	// of them, each cleared when the body leaves it unset (AIP-134, AIP-203).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -440,7 +440,9 @@ type UpdateScoringRulesRequest struct {
 	// applied, so a partial body is fine.
 	ScoringRules *ScoringRules `protobuf:"bytes,1,opt,name=scoring_rules,json=scoringRules,proto3" json:"scoring_rules,omitempty"`
 	// The fields to change: engagement_points, half_life_days, company_points, consent_points,
-	// channel_points, mql_threshold. Empty: those the rules have set (AIP-134).
+	// channel_points, mql_threshold. Empty: those the rules have set, less output-only fields
+	// (ignored); a field that may not change must hold its stored value. "*": all of them, each
+	// cleared when the body leaves it unset (AIP-134, AIP-203).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1173,7 +1175,9 @@ type UpdateCampaignRequest struct {
 	// Validated after the mask is applied, so a partial body is fine.
 	Campaign *Campaign `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
 	// The fields to change: display_name, channel, budget, actual_cost, start_time, end_time,
-	// target_segment_id. Empty: those the campaign has set (AIP-134).
+	// target_segment_id. Empty: those the campaign has set, less output-only fields (ignored); a
+	// field that may not change must hold its stored value. "*": all of them, each cleared when the
+	// body leaves it unset (AIP-134, AIP-203).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1673,8 +1677,9 @@ type UpdateLeadRequest struct {
 	// The lead with its id, the new values of the fields in update_mask, and the etag read.
 	// Validated after the mask is applied, so a partial body is fine.
 	Lead *Lead `protobuf:"bytes,1,opt,name=lead,proto3" json:"lead,omitempty"`
-	// The fields to change: email, given_name, family_name, company, consent, tags. Empty: those
-	// the lead has set (AIP-134).
+	// The fields to change: email, given_name, family_name, company, consent, tags. Empty: those the
+	// lead has set, less output-only fields (ignored); a field that may not change must hold its
+	// stored value. "*": all of them, each cleared when the body leaves it unset (AIP-134, AIP-203).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3535,7 +3540,9 @@ type UpdateLifecycleSettingsRequest struct {
 	// The new values of the fields in update_mask, and the etag read. Validated after the mask is
 	// applied, so a partial body is fine.
 	Settings *LifecycleSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
-	// The fields to change: churn_window_days. Empty: those the settings have set (AIP-134).
+	// The fields to change: churn_window_days. Empty: those the settings have set, less output-only
+	// fields (ignored); a field that may not change must hold its stored value. "*": all of them,
+	// each cleared when the body leaves it unset (AIP-134, AIP-203).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3721,7 +3728,9 @@ type UpdateLoyaltyProgramRequest struct {
 	// applied, so a partial body is fine.
 	LoyaltyProgram *LoyaltyProgram `protobuf:"bytes,1,opt,name=loyalty_program,json=loyaltyProgram,proto3" json:"loyalty_program,omitempty"`
 	// The fields to change: points_per_unit, currency_code, silver_points, gold_points,
-	// platinum_points. Empty: those the programme has set (AIP-134).
+	// platinum_points. Empty: those the programme has set, less output-only fields (ignored); a field
+	// that may not change must hold its stored value. "*": all of them, each cleared when the body
+	// leaves it unset (AIP-134, AIP-203).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

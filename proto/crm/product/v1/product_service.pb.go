@@ -640,8 +640,9 @@ type UpdateProductRequest struct {
 	// Validated after the mask is applied, so a partial body is fine.
 	Product *Product `protobuf:"bytes,1,opt,name=product,proto3" json:"product,omitempty"`
 	// The fields to change: display_name, description, category, active, price, additional_prices,
-	// billing_period, product_line, tier, features. Empty: those the product has set (AIP-134).
-	// The SKU never changes.
+	// billing_period, product_line, tier, features. Empty: those the product has set, less
+	// output-only fields (ignored); a field that may not change must hold its stored value. "*": all
+	// of them, each cleared when the body leaves it unset (AIP-134, AIP-203). The SKU never changes.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -510,8 +510,9 @@ type UpdateAccountRequest struct {
 	// The account with its id, the new values of the fields in update_mask, and the etag read.
 	// Validated after the mask is applied, so a partial body is fine.
 	Account *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
-	// The fields to change: display_name, domain, owner_id, industry. Empty: those the
-	// account has set (AIP-134).
+	// The fields to change: display_name, domain, owner_id, industry. Empty: those the account has
+	// set, less output-only fields (ignored); a field that may not change must hold its stored value.
+	// "*": all of them, each cleared when the body leaves it unset (AIP-134, AIP-203).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1015,7 +1016,9 @@ type UpdateContactRequest struct {
 	// Validated after the mask is applied, so a partial body is fine.
 	Contact *Contact `protobuf:"bytes,1,opt,name=contact,proto3" json:"contact,omitempty"`
 	// The fields to change: email, given_name, family_name, phone, owner_id, account_id. Empty: those
-	// the contact has set (AIP-134).
+	// the contact has set, less output-only fields (ignored); a field that may not change must hold
+	// its stored value. "*": all of them, each cleared when the body leaves it unset (AIP-134,
+	// AIP-203).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1641,7 +1644,9 @@ type UpdatePipelineRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The pipeline with its id, the new values of the fields in update_mask, and the etag read.
 	Pipeline *Pipeline `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
-	// The fields to change: display_name, stages. Empty: those the pipeline has set (AIP-134).
+	// The fields to change: display_name, stages. Empty: those the pipeline has set, less output-only
+	// fields (ignored); a field that may not change must hold its stored value. "*": all of them,
+	// each cleared when the body leaves it unset (AIP-134, AIP-203).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2051,7 +2056,9 @@ type UpdateOpportunityRequest struct {
 	// The opportunity with its id, the new values of the fields in update_mask, and the etag read.
 	Opportunity *Opportunity `protobuf:"bytes,1,opt,name=opportunity,proto3" json:"opportunity,omitempty"`
 	// The fields to change: display_name, amount (only without line items), close_date, owner_id.
-	// Empty: those the opportunity has set (AIP-134).
+	// Empty: those the opportunity has set, less output-only fields (ignored); a field that may not
+	// change must hold its stored value. "*": all of them, each cleared when the body leaves it unset
+	// (AIP-134, AIP-203).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

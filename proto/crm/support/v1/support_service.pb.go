@@ -575,8 +575,9 @@ type UpdateTicketRequest struct {
 	// The ticket with its id, the new values of the fields in update_mask, and the etag read.
 	// Validated after the mask is applied, so a partial body is fine.
 	Ticket *Ticket `protobuf:"bytes,1,opt,name=ticket,proto3" json:"ticket,omitempty"`
-	// The fields to change: subject, description, priority, tags. Empty: those the ticket
-	// has set (AIP-134).
+	// The fields to change: subject, description, priority, tags. Empty: those the ticket has set,
+	// less output-only fields (ignored); a field that may not change must hold its stored value. "*":
+	// all of them, each cleared when the body leaves it unset (AIP-134, AIP-203).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1916,7 +1917,9 @@ type UpdateSlaPolicyRequest struct {
 	// The policy with its priority, the new values of the fields in update_mask, and the etag read.
 	SlaPolicy *SlaPolicy `protobuf:"bytes,1,opt,name=sla_policy,json=slaPolicy,proto3" json:"sla_policy,omitempty"`
 	// The fields to change: first_response_target, resolution_target, business_hours. Empty: those
-	// the policy has set (AIP-134).
+	// the policy has set, less output-only fields (ignored); a field that may not change must hold
+	// its stored value. "*": all of them, each cleared when the body leaves it unset (AIP-134,
+	// AIP-203).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2101,8 +2104,9 @@ type UpdateSupportSettingsRequest struct {
 	// The new values of the fields in update_mask, and the etag read. Validated after the mask is
 	// applied, so a partial body is fine.
 	Settings *SupportSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
-	// The fields to change: auto_close_days, business_hours. Empty: those the settings have set
-	// (AIP-134).
+	// The fields to change: auto_close_days, business_hours. Empty: those the settings have set, less
+	// output-only fields (ignored); a field that may not change must hold its stored value. "*": all
+	// of them, each cleared when the body leaves it unset (AIP-134, AIP-203).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
