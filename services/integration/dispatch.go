@@ -119,7 +119,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				d.logger.WarnContext(ctx, "webhooks: claim", "partition", p, "error", err)
 			}
 			for _, m := range due {
-				if tenant, endpoint, id, ok := redisstore.ParseDueMember(m); ok && !d.Submit(tenant, endpoint, id, nil) {
+				if tenant, endpoint, id, ok := redisstore.ParseDueMember(m); ok && !d.Submit(tenant, endpoint, id, m, nil) {
 					d.requeue(ctx, tenant, m)
 				}
 			}
@@ -140,10 +140,12 @@ func (d *Dispatcher) requeue(ctx context.Context, tenant, member string) {
 	}
 }
 
-// Submit sends a claimed delivery as soon as its endpoint has a free slot; fresh, when the
-// recorder just wrote it, saves reading it back. It reports false when this process cannot take
-// it now (its endpoint has maxWaiting attempts waiting here).
-func (d *Dispatcher) Submit(tenant, endpoint, id string, fresh *redisstore.Delivery) bool {
+// Submit sends a claimed delivery, member its due-queue member, as soon as its endpoint has a
+// free slot; fresh, when the recorder just wrote it, saves reading it back. It reports false when
+// this process cannot take it now (its endpoint has maxWaiting attempts waiting here). Only the
+// first delivery of a lane (an endpoint's pending deliveries of one customer) is ever due, so an
+// endpoint's slots go to different customers' deliveries, and one customer's go one at a time.
+func (d *Dispatcher) Submit(tenant, endpoint, id, member string, fresh *redisstore.Delivery) bool {
 	key := tenant + "/" + endpoint
 	d.mu.Lock()
 	if d.inFlight[id] {
@@ -184,45 +186,54 @@ func (d *Dispatcher) Submit(tenant, endpoint, id string, fresh *redisstore.Deliv
 		if fresh != nil {
 			d.metrics.stage(ctx, StageQueue, time.Since(submitted))
 		}
-		if err := d.send(ctx, tenant, endpoint, id, fresh); err != nil && ctx.Err() == nil {
+		next, err := d.send(ctx, tenant, endpoint, id, member, fresh)
+		if err != nil && ctx.Err() == nil {
 			d.logger.WarnContext(ctx, "webhooks: send", "tenant", tenant, "delivery", id, "error", err)
+		}
+		// The lane's next delivery, claimed for this process by the write that ended this one:
+		// sent now rather than at the next poll (a customer's burst would go one per poll).
+		if next != "" {
+			if _, _, nextID, ok := redisstore.ParseDueMember(next); ok && !d.Submit(tenant, endpoint, nextID, next, nil) {
+				d.requeue(ctx, tenant, next)
+			}
 		}
 	}()
 	return true
 }
 
-func (d *Dispatcher) send(ctx context.Context, tenant, endpointID, id string, fresh *redisstore.Delivery) error {
-	member := redisstore.DueMember(tenant, endpointID, id)
+// send makes one attempt at a delivery and records it; next is the member of its lane's next
+// delivery when this one ended, claimed for this process.
+func (d *Dispatcher) send(ctx context.Context, tenant, endpointID, id, member string, fresh *redisstore.Delivery) (next string, err error) {
 	del := fresh
 	if del == nil {
-		var err error
 		if del, err = d.store.ReadDelivery(ctx, tenant, id); err != nil {
-			return err
+			return "", err
 		}
 	}
 	if del == nil || del.Delivery.GetState() != integrationv1.DeliveryState_DELIVERY_STATE_PENDING {
-		return d.store.Redis().ZRem(ctx, d.store.Due(tenant), member).Err()
+		// Expired, or ended meanwhile: the customer's next deliveries must not wait on it.
+		return d.store.Skip(ctx, tenant, member, d.now().Add(d.lease()))
 	}
 	ep, previous, err := d.endpoints.signing(ctx, tenant, endpointID)
 	if errors.Is(err, ErrEndpointNotFound) {
-		return d.store.Redis().ZRem(ctx, d.store.Due(tenant), member).Err()
+		return "", d.store.DropLane(ctx, tenant, member)
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
-	if !ep.GetEnabled() { // stopped: the delivery waits for it to be enabled again
-		return d.store.Release(ctx, tenant, member, d.now().Add(time.Minute))
+	if !ep.GetEnabled() { // stopped: the delivery (and its lane) waits for it to be enabled again
+		return "", d.store.Release(ctx, tenant, member, d.now().Add(time.Minute))
 	}
 	attempt, status, retryAfter := d.attempt(ctx, ep.GetUrl(), del.Delivery.GetId(), del.Body, ep.GetSecret(), previous)
 	if ctx.Err() != nil {
-		return nil // stopping: the claim runs out and another sender tries again
+		return "", nil // stopping: the claim runs out and another sender tries again
 	}
 	if fresh != nil {
 		d.metrics.stage(ctx, StageSend, time.Duration(attempt.GetLatencyMs())*time.Millisecond)
 	}
 	d.metrics.attempted(ctx, endpointID, del.Delivery.GetEventId(), time.Duration(attempt.GetLatencyMs())*time.Millisecond,
 		status >= 200 && status < 300, d.now())
-	return d.finish(ctx, tenant, ep, del, attempt, status, retryAfter)
+	return d.finish(ctx, tenant, member, ep, del, attempt, status, retryAfter)
 }
 
 // attempt POSTs one signed delivery.
@@ -236,13 +247,13 @@ func (d *Dispatcher) attempt(ctx context.Context, url, id string, body []byte, s
 		err = Sign(req.Header, id, start, body, secrets...)
 	}
 	if err != nil {
-		a.ResponseSnippet = err.Error()
+		a.ResponseSnippet = "the request could not be built"
 		return a, 0, 0
 	}
 	resp, err := d.client.Do(req)
 	a.LatencyMs = time.Since(start).Milliseconds()
 	if err != nil {
-		a.ResponseSnippet = truncate(err.Error())
+		a.ResponseSnippet = attemptError(err, req.URL.Hostname())
 		return a, 0, 0
 	}
 	defer resp.Body.Close()
@@ -281,8 +292,8 @@ const maxRetryAfter = 12 * time.Hour
 const maxAttemptsKept = 20
 
 // finish records an attempt and decides what comes next: delivered, retried later, or dead.
-func (d *Dispatcher) finish(ctx context.Context, tenant string, ep *integrationv1.WebhookEndpoint, del *redisstore.Delivery,
-	a *integrationv1.DeliveryAttempt, status int, wait time.Duration) error {
+func (d *Dispatcher) finish(ctx context.Context, tenant, member string, ep *integrationv1.WebhookEndpoint, del *redisstore.Delivery,
+	a *integrationv1.DeliveryAttempt, status int, wait time.Duration) (string, error) {
 	rec := del.Delivery
 	rec.Attempts = append(rec.Attempts, a)
 	if n := len(rec.Attempts); n > maxAttemptsKept {
@@ -301,7 +312,7 @@ func (d *Dispatcher) finish(ctx context.Context, tenant string, ep *integrationv
 		rec.DeadReason = "the endpoint answered 410 Gone and was disabled"
 		d.metrics.count(ctx, ep.GetId(), OutcomeDead)
 		if err := d.endpoints.disable(ctx, tenant, ep.GetId(), "the endpoint answered 410 Gone"); err != nil {
-			return err
+			return "", err
 		}
 	default:
 		// A receiver's Retry-After (on 429 and 503) is its word on when to come back: honoured up
@@ -321,22 +332,22 @@ func (d *Dispatcher) finish(ctx context.Context, tenant string, ep *integrationv
 		}
 		failures, err := d.endpoints.failed(ctx, tenant, ep.GetId())
 		if err != nil {
-			return err
+			return "", err
 		}
 		if failures >= int64(d.cfg.PauseAfter) {
 			// The threshold, not this attempt's count: attempts failing at once count past it
 			// before the first of them pauses the endpoint (and the others find it paused).
 			reason := fmt.Sprintf("paused after %d failed attempts in a row; last: %s", d.cfg.PauseAfter, describe(a))
 			if err := d.endpoints.disable(ctx, tenant, ep.GetId(), reason); err != nil {
-				return err
+				return "", err
 			}
 		}
 	}
-	err := d.store.SaveDelivery(ctx, tenant, rec, del.Version, next, succeeded)
+	following, err := d.store.SaveDelivery(ctx, tenant, member, rec, del.Version, next, succeeded, now.Add(d.lease()))
 	if errors.Is(err, commit.ErrVersionMismatch) {
-		return nil // retried by hand meanwhile: that write wins
+		return "", nil // retried by hand meanwhile: that write wins
 	}
-	return err
+	return following, err
 }
 
 // retriedSince is when the delivery's run of automatic retries began: its last retry by hand,

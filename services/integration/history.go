@@ -144,7 +144,7 @@ func (r *Recorder) Record(ctx context.Context, ev *eventv1.Event) error {
 		r.mu.Lock()
 		registered := r.registered[tenant]
 		r.mu.Unlock()
-		seqs, applied, err := r.store.Ingest(ctx, redisstore.Ingestion{
+		seqs, held, applied, err := r.store.Ingest(ctx, redisstore.Ingestion{
 			Tenant: tenant, EventID: ev.GetId(), Entry: entry, Indexes: r.indexes(tenant, entry), Customer: customer,
 			Register: !registered, EndpointsVersion: eps.version, Deliveries: deliveries, Forget: forget,
 			DueAt: r.now().Add(r.sender.lease()), DeliveryTTL: deliveryTTL,
@@ -166,10 +166,14 @@ func (r *Recorder) Record(ctx context.Context, ev *eventv1.Event) error {
 			r.registered[tenant] = true
 			r.mu.Unlock()
 			for i, d := range deliveries {
+				if held[i] { // waits for the customer's earlier deliveries to this endpoint
+					continue
+				}
 				d.Delivery.Sequence = seqs[i]
 				fresh := &redisstore.Delivery{Delivery: d.Delivery, Version: "1", Body: sequenced(seqs[i], d.Body)}
-				if !r.sender.Submit(tenant, d.Delivery.GetEndpointId(), d.Delivery.GetId(), fresh) {
-					r.sender.requeue(ctx, tenant, redisstore.DueMember(tenant, d.Delivery.GetEndpointId(), d.Delivery.GetId()))
+				member := redisstore.LaneMember(tenant, d.Delivery.GetEndpointId(), d.Delivery.GetId(), customer)
+				if !r.sender.Submit(tenant, d.Delivery.GetEndpointId(), d.Delivery.GetId(), member, fresh) {
+					r.sender.requeue(ctx, tenant, member)
 				}
 			}
 		}

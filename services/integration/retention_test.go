@@ -245,7 +245,8 @@ func TestRetentionSweepUnderAControlledClock(t *testing.T) {
 		t.Errorf("the other tenant's audit log after the first's 30 days: %v, want %s", got, otherNew)
 	}
 	for key, members := range indexMembers(t, rdb, tenant) {
-		if key != redisstore.EndpointsKey(r.store.Scope(tenant)) {
+		// Lanes queue the pending deliveries (no dispatcher runs here), not the history.
+		if key != redisstore.EndpointsKey(r.store.Scope(tenant)) && !strings.Contains(key, ":lane:") {
 			t.Errorf("%s is left with %v after the whole history was trimmed", key, members)
 		}
 	}

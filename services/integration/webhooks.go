@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"slices"
 	"time"
 
 	"buf.build/go/protovalidate"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -81,15 +83,19 @@ func (e *Endpoints) checkURL(raw string) error {
 	return nil
 }
 
-// Create registers an endpoint, enabled, with a new secret, returned only here.
+// Create registers an endpoint, enabled unless in says enabled false, with a new secret, returned
+// only here.
 func (e *Endpoints) Create(ctx context.Context, tenant string, in *integrationv1.WebhookEndpoint) (*integrationv1.WebhookEndpoint, error) {
 	if err := e.checkURL(in.GetUrl()); err != nil {
+		return nil, err
+	}
+	if err := checkEventTypes(in.GetEventTypes()); err != nil {
 		return nil, err
 	}
 	now := timestamppb.New(e.now())
 	ep := &integrationv1.WebhookEndpoint{
 		Id: uuid.Must(uuid.NewV7()).String(), Url: in.GetUrl(), EventTypes: in.GetEventTypes(),
-		Description: in.GetDescription(), Enabled: true, Secret: NewSecret(),
+		Description: in.GetDescription(), Enabled: proto.Bool(in.Enabled == nil || in.GetEnabled()), Secret: NewSecret(),
 		CreateTime: now, UpdateTime: now, Etag: etag.First,
 	}
 	sc := e.store.Scope(tenant)
@@ -205,6 +211,12 @@ func (e *Endpoints) Update(ctx context.Context, tenant string, in *integrationv1
 		if err := e.checkURL(ep.GetUrl()); err != nil {
 			return err
 		}
+		if slices.ContainsFunc(fields.Fields, func(f protoreflect.FieldDescriptor) bool { return f.Name() == "event_types" }) {
+			// only a changed filter: one saved before the check still takes other changes
+			if err := checkEventTypes(ep.GetEventTypes()); err != nil {
+				return err
+			}
+		}
 		if ep.GetEnabled() {
 			ep.DisabledReason = ""
 		}
@@ -312,7 +324,7 @@ func (e *Endpoints) disable(ctx context.Context, tenant, id, reason string) erro
 		if !ep.GetEnabled() {
 			return errAlreadyStopped
 		}
-		ep.Enabled, ep.DisabledReason = false, reason
+		ep.Enabled, ep.DisabledReason = proto.Bool(false), reason
 		return nil
 	})
 	if errors.Is(err, ErrEndpointNotFound) || errors.Is(err, errAlreadyStopped) {
@@ -363,11 +375,13 @@ func (e *Endpoints) ListDeliveries(ctx context.Context, tenant, endpoint string,
 	return out, nil
 }
 
-// RetryDelivery sends a delivery again now: a DEAD or DELIVERED one becomes PENDING, a PENDING
-// one is due at once rather than after its backoff (whoever fixed the receiver should not wait
-// hours for it). Automatic retries then go on for MaxAge from now (RetryTime); CreateTime stays.
-// A PENDING delivery being sent at this moment may go out twice, which at-least-once delivery
-// allows: receivers dedupe on webhook-id.
+// RetryDelivery sends a delivery again now: a DEAD or DELIVERED one becomes PENDING and is sent
+// at once outside its customer's order (the later deliveries did not wait for it, so it arrives
+// after them); a PENDING one first in its lane is due at once rather than after its backoff
+// (whoever fixed the receiver should not wait hours for it), and one waiting behind an earlier
+// delivery keeps waiting (sending it would break the order). Automatic retries then go on for
+// MaxAge from now (RetryTime); CreateTime stays. A PENDING delivery being sent at this moment may
+// go out twice, which at-least-once delivery allows: receivers dedupe on webhook-id.
 func (e *Endpoints) RetryDelivery(ctx context.Context, tenant, endpoint, id string) (*integrationv1.Delivery, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, ErrDeliveryNotFound
@@ -383,8 +397,22 @@ func (e *Endpoints) RetryDelivery(ctx context.Context, tenant, endpoint, id stri
 		}
 		now := e.now()
 		rec := d.Delivery
+		member := redisstore.DueMember(tenant, endpoint, id)
+		due := true
+		if rec.GetState() == integrationv1.DeliveryState_DELIVERY_STATE_PENDING {
+			inLane, first, err := e.store.InLane(ctx, tenant, endpoint, rec.GetCustomerId(), id)
+			if err != nil {
+				return nil, err
+			}
+			if inLane {
+				member, due = redisstore.LaneMember(tenant, endpoint, id, rec.GetCustomerId()), first
+			}
+		}
 		rec.State, rec.DeadReason = integrationv1.DeliveryState_DELIVERY_STATE_PENDING, ""
 		rec.RetryTime, rec.NextAttemptTime = timestamppb.New(now), timestamppb.New(now)
+		if !due { // the lane's first delivery makes it due when it ends
+			rec.NextAttemptTime = nil
+		}
 		sc := e.store.Scope(tenant)
 		_, data, err := e.publisher.Envelope(ctx, integrationv1.EventDeliveryRetried.Of(&integrationv1.DeliveryRetried{DeliveryId: id, EndpointId: endpoint}), tenant, "", now)
 		if err != nil {
@@ -392,9 +420,11 @@ func (e *Endpoints) RetryDelivery(ctx context.Context, tenant, endpoint, id stri
 		}
 		seq := rec.Sequence
 		rec.Sequence = 0
-		err = commit.New().Save(redisstore.DeliveryKey(sc, id), rec, d.Version, etag.Next(d.Version)).
-			ZAdd(e.store.Due(tenant), float64(now.UnixMilli()), redisstore.DueMember(tenant, endpoint, id)).
-			Append(sc.Stream(), data).Run(ctx, e.store.Redis())
+		w := commit.New().Save(redisstore.DeliveryKey(sc, id), rec, d.Version, etag.Next(d.Version))
+		if due {
+			w = w.ZAdd(e.store.Due(tenant), float64(now.UnixMilli()), member)
+		}
+		err = w.Append(sc.Stream(), data).Run(ctx, e.store.Redis())
 		rec.Sequence = seq
 		if !errors.Is(err, commit.ErrVersionMismatch) {
 			return rec, err

@@ -88,14 +88,14 @@ func (r *batchRig) batch(t *testing.T, blocker redisstore.Ingestion, ins []redis
 	r.rdb.AddHook(r.hold)
 	first := make(chan error, 1)
 	go func() {
-		_, _, err := r.store.Ingest(ctx, blocker)
+		_, _, _, err := r.store.Ingest(ctx, blocker)
 		first <- err
 	}()
 	<-r.hold.sending
 	out := make([]answer, len(ins))
 	var wg sync.WaitGroup
 	for i, in := range ins {
-		wg.Go(func() { out[i].seqs, out[i].applied, out[i].err = r.store.Ingest(ctx, in) })
+		wg.Go(func() { out[i].seqs, _, out[i].applied, out[i].err = r.store.Ingest(ctx, in) })
 		// One at a time, so that the queue holds them in this order.
 		deadline := time.Now().Add(10 * time.Second)
 		for r.store.Queued() < i+1 {
@@ -140,7 +140,7 @@ func TestIngestsOfAPartitionGoInOneScriptCall(t *testing.T) {
 			Indexes: []string{redisstore.AuditKey(sc)}, Deliveries: deliveries, DueAt: at, DeliveryTTL: time.Hour}
 	}
 	// Before the batch: ev-0 recorded (c-4's first delivery), c-2 merged into c-3.
-	if _, applied, err := r.store.Ingest(ctx, in(tenant, "ev-0", "c-4", delivery("d-0", "ep", "c-4"))); err != nil || !applied {
+	if _, _, applied, err := r.store.Ingest(ctx, in(tenant, "ev-0", "c-4", delivery("d-0", "ep", "c-4"))); err != nil || !applied {
 		t.Fatalf("ev-0: applied %v, %v", applied, err)
 	}
 	if err := r.store.MergeTimeline(ctx, tenant, "c-2", "c-3", "0", []string{"ep"}); err != nil {
@@ -248,7 +248,7 @@ func TestConcurrentIngestsKeepEachCustomersOrder(t *testing.T) {
 			tenant, customer := tenants[l%len(tenants)], "c-"+strconv.Itoa(l)
 			for i := range perCustomer {
 				id := fmt.Sprintf("%s-%d", customer, i)
-				seqs, applied, err := r.store.Ingest(ctx, redisstore.Ingestion{Tenant: tenant, EventID: id, Customer: customer,
+				seqs, _, applied, err := r.store.Ingest(ctx, redisstore.Ingestion{Tenant: tenant, EventID: id, Customer: customer,
 					EndpointsVersion: "0", Deliveries: []redisstore.NewDelivery{delivery("d-"+id, "ep", customer)},
 					DueAt: time.Now(), DeliveryTTL: time.Hour})
 				if err != nil || !applied || len(seqs) != 1 || seqs[0] != int64(i+1) {
@@ -323,7 +323,7 @@ func TestABatchAddsToEachIndexOnce(t *testing.T) {
 			Entry:   &integrationv1.AuditEntry{Id: id, EventType: "x", CustomerId: customer},
 			Indexes: []string{all, typ, redisstore.AuditKey(sc, "request", "r-"+id)}, Deliveries: deliveries, DueAt: at, DeliveryTTL: time.Hour}
 	}
-	if _, applied, err := r.store.Ingest(ctx, in("ev-0", "c-0")); err != nil || !applied {
+	if _, _, applied, err := r.store.Ingest(ctx, in("ev-0", "c-0")); err != nil || !applied {
 		t.Fatalf("ev-0: applied %v, %v", applied, err)
 	}
 	if err := r.store.MergeTimeline(ctx, tenant, "c-2", "c-3", "0", nil); err != nil {
@@ -387,7 +387,7 @@ func TestABatchAddsToEachIndexOnce(t *testing.T) {
 	}
 	// ZADDs: the blocker's three (its own call), then this call's: all, type, five requests,
 	// three timelines (c-1, c-4, c-6), the tenant's registration, and ev-1's delivery (its
-	// endpoint's log, the due queue).
+	// endpoint's log, its lane, the due queue).
 	zadds := 0
 	info, err := r.rdb.Info(ctx, "commandstats").Result()
 	if err != nil {
@@ -396,7 +396,7 @@ func TestABatchAddsToEachIndexOnce(t *testing.T) {
 	if _, rest, ok := strings.Cut(info, "cmdstat_zadd:calls="); ok {
 		zadds, _ = strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
 	}
-	if want := 3 + 2 + 5 + 3 + 1 + 2; zadds != want {
+	if want := 3 + 2 + 5 + 3 + 1 + 3; zadds != want {
 		t.Errorf("%d ZADDs, want %d: one per index and call", zadds, want)
 	}
 }

@@ -11,7 +11,8 @@
 -- drop, the partition's due queue, the sequence hash of older versions (fields
 -- "<endpoint>|<customer>") and the erased customer's last numbers (fields: endpoint ids, and '-'
 -- marking the erasure); then nIdx history indexes, then per delivery its record, its endpoint's
--- log and its endpoint's sequence hash (fields: customer ids), then the nForget sequence hashes to
+-- log, its endpoint's sequence hash (fields: customer ids) and its lane (the endpoint's pending
+-- deliveries of the customer by sequence number), then the nForget sequence hashes to
 -- drop the customer from. (Keys an event does not use are left out: every key costs the call's
 -- parsing and the script's tables, and most events have no delivery.)
 -- An event's arguments: nIdx, nDel, nForget, entry (a record as pkg/commit stores it), event id,
@@ -23,7 +24,11 @@
 -- The redelivery guard is the history entry itself, or for an event without one its guard marker:
 -- the retention sweep, removing an entry younger than the marker TTL, leaves the marker in its
 -- place (a marker per event cost Redis more than the entry's write).
--- Returns per event {0, seq...} recorded (the deliveries' sequence numbers), {1} recorded before,
+-- A delivery is due only when it is the first of its lane; a later one waits there until the
+-- deliveries before it end (the dispatcher's finish script makes the next one due), so an
+-- endpoint gets a customer's deliveries in order, one at a time.
+-- Returns per event {0, seq...} recorded (the deliveries' sequence numbers, negative for one held
+-- behind an earlier delivery of its lane), {1} recorded before,
 -- {2, version} the endpoints changed (nothing written), {3, survivor} the customer was merged
 -- (nothing written).
 local versions = {} -- endpoints' version by meta hash: no event here changes it
@@ -53,7 +58,7 @@ while a <= #ARGV do
     due, legacy, erasedKey = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
     k = k + 3
   end
-  local idx, del, forget = k, k + nIdx, k + nIdx + nDel * 3
+  local idx, del, forget = k, k + nIdx, k + nIdx + nDel * 4
   local dargs, fargs = a + 11, a + 11 + nDel * 5
   local nextK, nextA = forget + nForget, fargs + nForget * 2
   local version = versions[meta]
@@ -103,8 +108,8 @@ while a <= #ARGV do
     local erased = nDel > 0 and redis.call('EXISTS', erasedKey) == 1
     local res = {0}
     for d = 0, nDel - 1 do
-      local da, dk = dargs + d * 5, del + d * 3
-      local rec, log, counts = KEYS[dk + 1], KEYS[dk + 2], KEYS[dk + 3]
+      local da, dk = dargs + d * 5, del + d * 4
+      local rec, log, counts, lane = KEYS[dk + 1], KEYS[dk + 2], KEYS[dk + 3], KEYS[dk + 4]
       local seq
       if erased then
         seq = redis.call('HINCRBY', erasedKey, ARGV[da + 1], 1)
@@ -125,8 +130,15 @@ while a <= #ARGV do
       redis.call('HSET', rec, 'd', ARGV[da + 3], 'v', '1', 'seq', seq, 'body', body)
       redis.call('PEXPIRE', rec, ttl)
       redis.call('ZADD', log, 0, ARGV[da])
-      redis.call('ZADD', due, score, tenant .. ' ' .. ARGV[da + 1] .. ' ' .. ARGV[da])
-      res[#res + 1] = seq
+      redis.call('ZADD', lane, seq, ARGV[da])
+      if redis.call('ZRANGE', lane, 0, 0)[1] == ARGV[da] then
+        local name = customer
+        if name == '' then name = '-' end
+        redis.call('ZADD', due, score, tenant .. ' ' .. ARGV[da + 1] .. ' ' .. ARGV[da] .. ' ' .. name)
+        res[#res + 1] = seq
+      else
+        res[#res + 1] = -seq
+      end
     end
     -- The customer is erased: this event's deliveries were the last numbers of its counts,
     -- which leave the endpoints' hashes for the erased key, kept only as long as a delivery.

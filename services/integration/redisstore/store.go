@@ -140,6 +140,22 @@ func SequencesKey(sc keyspace.Scope, endpoint string) string {
 	return sc.Key("endpoint", endpoint, "sequences")
 }
 
+// LaneKey is the endpoint's queue of a customer's (customer "" for events without one) pending
+// deliveries, by sequence number: only its first is in the due queue, so the endpoint gets the
+// customer's deliveries one at a time, in order (DESIGN §6). It needs no expiry: a lane that is
+// not empty always has its first delivery due, and the dispatcher takes each delivery off as it
+// ends, expired or not, and drops the whole lane when it finds the endpoint deleted.
+func LaneKey(sc keyspace.Scope, endpoint, customer string) string {
+	return sc.Key("endpoint", endpoint, "lane", laneName(customer))
+}
+
+func laneName(customer string) string {
+	if customer == "" {
+		return "-"
+	}
+	return customer
+}
+
 // LegacySequencesKey is where older versions kept every endpoint's counts, in one hash with
 // fields "<endpoint>|<customer>"; a count moves from there on its first use.
 func LegacySequencesKey(sc keyspace.Scope) string { return sc.Key("sequences") }
@@ -210,9 +226,10 @@ type Ingestion struct {
 }
 
 // Ingest records an event once, atomically. It returns the sequence numbers of the
-// deliveries, or applied false when the event was recorded before; ErrStaleEndpoints when the
+// deliveries and which of them wait behind an earlier one of their lane (held: not due, see
+// LaneKey), or applied false when the event was recorded before; ErrStaleEndpoints when the
 // endpoints changed since in.EndpointsVersion, a *MergedError when the customer was merged.
-func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, applied bool, err error) {
+func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, held []bool, applied bool, err error) {
 	tk := s.keysOf(in.Tenant)
 	sc := tk.scope
 	var data []byte
@@ -222,7 +239,7 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, applied
 		// Older versions wrote a hash {d, v}, which those reads take too, and which cost Redis
 		// about 230 bytes more per entry (a hashtable: the data is longer than a listpack value).
 		if data, err = (proto.MarshalOptions{}).MarshalAppend([]byte{1, '1'}, in.Entry); err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 	}
 	// The entry's indexes: in.Indexes and the customer's timeline.
@@ -231,7 +248,7 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, applied
 		nIndexes, erased = nIndexes+1, ErasedSequencesKey(sc, in.Customer)
 	}
 	p := tk.partition
-	keys := make([]string, 0, 8+nIndexes+3*len(in.Deliveries)+len(in.Forget))
+	keys := make([]string, 0, 8+nIndexes+4*len(in.Deliveries)+len(in.Forget))
 	keys = append(keys, MarkerKey(sc, in.EventID), EntryKey(sc, in.EventID), tk.endpointsMeta)
 	if in.Customer != "" {
 		keys = append(keys, MergedKey(sc, in.Customer))
@@ -257,10 +274,10 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, applied
 	for _, d := range in.Deliveries {
 		rec, err := proto.Marshal(d.Delivery)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		ep := d.Delivery.GetEndpointId()
-		keys = append(keys, DeliveryKey(sc, d.Delivery.GetId()), DeliveryLogKey(sc, ep), SequencesKey(sc, ep))
+		keys = append(keys, DeliveryKey(sc, d.Delivery.GetId()), DeliveryLogKey(sc, ep), SequencesKey(sc, ep), LaneKey(sc, ep, in.Customer))
 		args = append(args, d.Delivery.GetId(), ep, legacySequenceField(ep, in.Customer), rec, d.Body)
 	}
 	for _, ep := range in.Forget {
@@ -269,24 +286,24 @@ func (s *Store) Ingest(ctx context.Context, in Ingestion) (seqs []int64, applied
 	}
 	res, err := s.ingest(ctx, &ingestCall{partition: p, keys: keys, args: args})
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	switch code, _ := res[0].(int64); code {
 	case 0:
 		for _, v := range res[1:] {
-			n, _ := v.(int64)
-			seqs = append(seqs, n)
+			n, _ := v.(int64) // negative: held behind an earlier delivery of its lane
+			seqs, held = append(seqs, max(n, -n)), append(held, n < 0)
 		}
-		return seqs, true, nil
+		return seqs, held, true, nil
 	case 1:
-		return nil, false, nil
+		return nil, nil, false, nil
 	case 2:
-		return nil, false, ErrStaleEndpoints
+		return nil, nil, false, ErrStaleEndpoints
 	case 3:
 		survivor, _ := res[1].(string)
-		return nil, false, &MergedError{Survivor: survivor}
+		return nil, nil, false, &MergedError{Survivor: survivor}
 	}
-	return nil, false, fmt.Errorf("redisstore: ingest answered %v", res)
+	return nil, nil, false, fmt.Errorf("redisstore: ingest answered %v", res)
 }
 
 // ingestCall is one event's ingest waiting to be sent.
@@ -581,24 +598,116 @@ func (s *Store) ReadDelivery(ctx context.Context, tenant, id string) (*Delivery,
 	return &Delivery{Delivery: d, Version: version, Body: []byte(body)}, nil
 }
 
-// SaveDelivery stores a delivery's new state if it is still at version, and queues it at next (or
-// takes it off the queue when next is zero); succeeded also ends its endpoint's run of failures.
-func (s *Store) SaveDelivery(ctx context.Context, tenant string, d *integrationv1.Delivery, version string, next time.Time, succeeded bool) error {
-	sc := s.Scope(tenant)
+// finishScript records the end of an attempt, or skips a delivery, and when the delivery leaves
+// its lane makes the lane's next delivery due, in one call: a sender killed at any point leaves
+// either the delivery claimed (sent again once its claim runs out) or the next one due, never a
+// lane without a due delivery. KEYS[1] the delivery, KEYS[2] the due queue, KEYS[3] the
+// endpoint's failures, KEYS[4] the delivery's lane (absent for one sent outside a lane); ARGV[1]
+// the version the delivery is expected at (empty to skip it: no record written), ARGV[2] its new
+// version, ARGV[3] its record, ARGV[4] when it is next due (ms; '0': it ended), ARGV[5] its due
+// member, ARGV[6] '1' to end the endpoint's run of failures, ARGV[7] its id, ARGV[8] the due
+// member of the lane's next delivery without its id ("<tenant> <endpoint> "), ARGV[9] the lane's
+// name, ARGV[10] until when the next delivery is claimed by the caller (ms). Returns {0} the
+// delivery was not at the version, {1} done, {1, next} done and next claimed by the caller.
+var finishScript = redis.NewScript(`
+if ARGV[1] ~= '' then
+  if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return {0} end
+  redis.call('HSET', KEYS[1], 'd', ARGV[3], 'v', ARGV[2])
+  if ARGV[6] == '1' then redis.call('DEL', KEYS[3]) end
+  if ARGV[4] ~= '0' then
+    redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+    return {1}
+  end
+end
+redis.call('ZREM', KEYS[2], ARGV[5])
+if KEYS[4] and redis.call('ZREM', KEYS[4], ARGV[7]) == 1 then
+  local head = redis.call('ZRANGE', KEYS[4], 0, 0)[1]
+  if head and redis.call('ZADD', KEYS[2], 'NX', ARGV[10], ARGV[8] .. head .. ' ' .. ARGV[9]) == 1 then
+    return {1, ARGV[8] .. head .. ' ' .. ARGV[9]}
+  end
+end
+return {1}`)
+
+// SaveDelivery stores a delivery's new state if it is still at version (commit.ErrVersionMismatch
+// otherwise), member being its due-queue member, and queues it at next; when next is zero it ended
+// (delivered or dead): it leaves the due queue and its lane, and the lane's next delivery becomes
+// due, claimed by the caller until leaseUntil and returned as its member (empty for none).
+// succeeded also ends the endpoint's run of failures.
+func (s *Store) SaveDelivery(ctx context.Context, tenant, member string, d *integrationv1.Delivery, version string, next time.Time, succeeded bool, leaseUntil time.Time) (string, error) {
 	seq := d.Sequence
 	d.Sequence = 0 // kept in its own field
-	defer func() { d.Sequence = seq }()
-	member := DueMember(tenant, d.GetEndpointId(), d.GetId())
-	w := commit.New().Save(DeliveryKey(sc, d.GetId()), d, version, nextVersion(version))
-	if succeeded {
-		w = w.Delete(FailuresKey(sc, d.GetEndpointId()))
+	data, err := proto.Marshal(d)
+	d.Sequence = seq
+	if err != nil {
+		return "", err
 	}
-	if next.IsZero() {
-		w = w.ZRem(s.Due(tenant), member)
-	} else {
-		w = w.ZAdd(s.Due(tenant), float64(next.UnixMilli()), member)
+	nextMs, ok := "0", "0"
+	if !next.IsZero() {
+		nextMs = strconv.FormatInt(next.UnixMilli(), 10)
+	}
+	if succeeded {
+		ok = "1"
+	}
+	return s.finish(ctx, tenant, member, version, nextVersion(version), data, nextMs, ok, leaseUntil)
+}
+
+// Skip takes a delivery that is not to be sent (gone, no longer pending) off the due queue and
+// its lane, like SaveDelivery of an ended one without writing it.
+func (s *Store) Skip(ctx context.Context, tenant, member string, leaseUntil time.Time) (string, error) {
+	return s.finish(ctx, tenant, member, "", "", nil, "0", "0", leaseUntil)
+}
+
+func (s *Store) finish(ctx context.Context, tenant, member, version, newVersion string, data []byte, next, succeeded string, leaseUntil time.Time) (string, error) {
+	_, endpoint, id, ok := ParseDueMember(member)
+	if !ok {
+		return "", fmt.Errorf("redisstore: due member %q", member)
+	}
+	sc := s.Scope(tenant)
+	keys := []string{DeliveryKey(sc, id), s.Due(tenant), FailuresKey(sc, endpoint)}
+	lane := laneOf(member)
+	if lane != "" {
+		keys = append(keys, sc.Key("endpoint", endpoint, "lane", lane))
+	}
+	res, err := finishScript.Run(ctx, s.rdb, keys, version, newVersion, data, next, member, succeeded, id,
+		tenant+" "+endpoint+" ", lane, leaseUntil.UnixMilli()).Slice()
+	if err != nil {
+		return "", err
+	}
+	if code, _ := res[0].(int64); code == 0 {
+		return "", commit.ErrVersionMismatch
+	}
+	if len(res) > 1 {
+		m, _ := res[1].(string)
+		return m, nil
+	}
+	return "", nil
+}
+
+// DropLane takes a delivery of a deleted endpoint off the due queue, with the rest of its lane.
+func (s *Store) DropLane(ctx context.Context, tenant, member string) error {
+	_, endpoint, _, _ := ParseDueMember(member)
+	w := commit.New().ZRem(s.Due(tenant), member)
+	if lane := laneOf(member); lane != "" {
+		w = w.Delete(s.Scope(tenant).Key("endpoint", endpoint, "lane", lane))
 	}
 	return w.Run(ctx, s.rdb)
+}
+
+// InLane reports whether a pending delivery waits in its lane, and whether it is the lane's first
+// (the one that is due); false, false for one sent outside a lane.
+func (s *Store) InLane(ctx context.Context, tenant, endpoint, customer, id string) (in, first bool, err error) {
+	head, err := s.rdb.ZRange(ctx, LaneKey(s.Scope(tenant), endpoint, customer), 0, 0).Result()
+	if err != nil || len(head) == 0 {
+		return false, false, err
+	}
+	if head[0] == id {
+		return true, true, nil
+	}
+	_, err = s.rdb.ZScore(ctx, LaneKey(s.Scope(tenant), endpoint, customer), id).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, false, nil
+	}
+	return err == nil, false, err
 }
 
 func nextVersion(v string) string {
@@ -606,18 +715,34 @@ func nextVersion(v string) string {
 	return strconv.FormatInt(n+1, 10)
 }
 
-// DueMember is a delivery's member of the due queue.
+// DueMember is the due-queue member of a delivery sent outside a lane: one retried by hand after
+// it ended (or queued by an older version).
 func DueMember(tenant, endpoint, delivery string) string {
 	return tenant + " " + endpoint + " " + delivery
+}
+
+// LaneMember is the due-queue member of the first delivery of the endpoint's lane of customer
+// ("" for events without one).
+func LaneMember(tenant, endpoint, delivery, customer string) string {
+	return DueMember(tenant, endpoint, delivery) + " " + laneName(customer)
 }
 
 // ParseDueMember splits a due-queue member.
 func ParseDueMember(m string) (tenant, endpoint, delivery string, ok bool) {
 	parts := strings.Split(m, " ")
-	if len(parts) != 3 {
+	if len(parts) != 3 && len(parts) != 4 {
 		return "", "", "", false
 	}
 	return parts[0], parts[1], parts[2], true
+}
+
+// laneOf is the lane name of a due member ("" for a delivery outside a lane).
+func laneOf(m string) string {
+	parts := strings.Split(m, " ")
+	if len(parts) == 4 {
+		return parts[3]
+	}
+	return ""
 }
 
 var claimScript = redis.NewScript(`

@@ -49,7 +49,7 @@ func TestAnIngestWaitingInTheQueueGivesUpWithItsContext(t *testing.T) {
 	ingest := func(ctx context.Context, id string) chan error {
 		out := make(chan error, 1)
 		go func() {
-			_, _, err := store.Ingest(ctx, redisstore.Ingestion{Tenant: tenant, EventID: id, EndpointsVersion: "0"})
+			_, _, _, err := store.Ingest(ctx, redisstore.Ingestion{Tenant: tenant, EventID: id, EndpointsVersion: "0"})
 			out <- err
 		}()
 		return out

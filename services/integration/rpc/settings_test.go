@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -119,5 +120,39 @@ func TestIntegrationSettingsOverREST(t *testing.T) {
 	// Named in the mask and left out of the body, it goes back to the default.
 	if got := edge.OK(t, http.MethodPatch, "/v1/integrationSettings?updateMask=auditRetentionDays", s.key, `{}`); got["auditRetentionDays"] != float64(400) || got["etag"] != "3" {
 		t.Fatalf("back to the default: %v", got)
+	}
+}
+
+// TestWebhookEndpointCreateOverREST: "enabled": false is honoured at creation (absent means
+// enabled), and an event type that names nothing is refused with its index and the valid types;
+// a refused create writes nothing.
+func TestWebhookEndpointCreateOverREST(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	edge := gatewaytest.Start(t, s.suite, gateway.Config{})
+	stopped := edge.OK(t, http.MethodPost, "/v1/webhookEndpoints", s.key, `{"url":"https://hooks.example.com/a","enabled":false}`)
+	if stopped["enabled"] != false {
+		t.Errorf("created with enabled false: %v", stopped)
+	}
+	if read := edge.OK(t, http.MethodGet, "/v1/webhookEndpoints/"+stopped["id"].(string), s.key, ""); read["enabled"] != false {
+		t.Errorf("read back: %v, want enabled false", read)
+	}
+	if on := edge.OK(t, http.MethodPost, "/v1/webhookEndpoints", s.key, `{"url":"https://hooks.example.com/b","eventTypes":["*","sales.*","sales.order.*","sales.order.placed"]}`); on["enabled"] != true {
+		t.Errorf("created without enabled: %v, want enabled", on)
+	}
+	for _, c := range []struct{ body, field string }{
+		{`{"url":"https://hooks.example.com/c","eventTypes":["sales.*","bogus.event"]}`, "webhookEndpoint.eventTypes[1]"},
+		{`{"url":"https://hooks.example.com/c","eventTypes":["bogus.*"]}`, "webhookEndpoint.eventTypes[0]"},
+		{`{"url":"https://hooks.example.com/c","eventTypes":["sales.order"]}`, "webhookEndpoint.eventTypes[0]"},
+	} {
+		r := edge.Do(t, http.MethodPost, "/v1/webhookEndpoints", s.key, []byte(c.body))
+		if r.Status != 400 || r.ErrorStatus(t) != "INVALID_ARGUMENT" || !slices.Contains(r.FieldViolations(t), c.field) {
+			t.Errorf("%s: %d %s, want 400 naming %s", c.body, r.Status, r.Body, c.field)
+		}
+		if !strings.Contains(string(r.Body), "sales.order.placed") {
+			t.Errorf("%s: %s, want the valid event types listed", c.body, r.Body)
+		}
+	}
+	if l := edge.OK(t, http.MethodGet, "/v1/webhookEndpoints", s.key, ""); len(l["webhookEndpoints"].([]any)) != 2 {
+		t.Errorf("endpoints after refused creates: %v, want the two created", l)
 	}
 }

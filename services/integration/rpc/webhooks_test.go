@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/crmcycle/crm/pkg/events"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/crmcycle/crm/pkg/servicetest"
 	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 	"github.com/crmcycle/crm/services/integration"
@@ -93,7 +96,7 @@ func TestGoneDisablesTheEndpoint(t *testing.T) {
 	// Dead-lettered deliveries replay on demand once the endpoint is back.
 	rc.answer = ok200
 	if _, err := c.UpdateWebhookEndpoint(ctx, &integrationv1.UpdateWebhookEndpointRequest{
-		WebhookEndpoint: &integrationv1.WebhookEndpoint{Id: ep.GetId(), Enabled: true}, UpdateMask: mask("enabled")}); err != nil {
+		WebhookEndpoint: &integrationv1.WebhookEndpoint{Id: ep.GetId(), Enabled: proto.Bool(true)}, UpdateMask: mask("enabled")}); err != nil {
 		t.Fatal(err)
 	}
 	rc.setSecret(ep.GetSecret())
@@ -442,6 +445,96 @@ func TestConcurrentGoneDisablesOnceAsTheDispatcher(t *testing.T) {
 			if e.GetResourceId() != ep.GetId() || !strings.HasPrefix(e.GetEventType(), "integration.webhook_endpoint.") {
 				t.Errorf("%s: entry %s %s/%s", f, e.GetEventType(), e.GetResourceType(), e.GetResourceId())
 			}
+		}
+	}
+}
+
+// A customer's deliveries to an endpoint arrive in sequence order, one at a time, even when many
+// are released at once: one that fails holds the customer's later ones back until it succeeds,
+// while another customer's (and the events without a customer, in their own order) go on.
+func TestDeliveriesArriveInOrderPerCustomer(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	const n, failing = 50, 10
+	var mu sync.Mutex
+	log := map[string][]int64{} // customer → the sequence numbers of every request, in arrival
+	fails, bDone := 0, 0
+	rc := newReceiver(t, func(_ int, r received) (int, http.Header) {
+		mu.Lock()
+		defer mu.Unlock()
+		log[r.Customer] = append(log[r.Customer], r.Sequence)
+		// cust-a's 10th fails until cust-b got all of its own: were cust-b held back behind it,
+		// neither would ever finish.
+		if r.Customer == "cust-a" && r.Sequence == failing && (fails < 3 || bDone < n) {
+			fails++
+			return http.StatusInternalServerError, nil
+		}
+		if r.Customer == "cust-b" {
+			bDone++
+		}
+		return http.StatusOK, nil
+	})
+	ep := s.createEndpoint(t, rc.URL, "sales.*")
+	rc.setSecret(ep.GetSecret())
+	for range n {
+		s.publish(t, s.tenant, "sales.order.placed", "cust-a")
+		s.publish(t, s.tenant, "sales.order.placed", "cust-b")
+		s.publish(t, s.tenant, "sales.order.placed", "")
+	}
+	eventually(t, time.Minute, "every delivery", func() bool { return len(rc.accepted()) >= 3*n })
+	mu.Lock()
+	defer mu.Unlock()
+	if fails < 3 {
+		t.Errorf("cust-a's delivery %d failed %d times, want at least 3", failing, fails)
+	}
+	for _, customer := range []string{"cust-a", "cust-b", ""} {
+		var got []int64
+		for _, r := range rc.accepted() {
+			if r.Customer == customer {
+				got = append(got, r.Sequence)
+			}
+		}
+		if len(got) != n {
+			t.Errorf("%q: %d deliveries accepted, want %d", customer, len(got), n)
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i] <= got[i-1] {
+				t.Fatalf("%q: accepted out of order: %v", customer, got)
+			}
+		}
+		// Every request, failed ones included: nothing later was sent while one was pending.
+		seqs := log[customer]
+		for i := 1; i < len(seqs); i++ {
+			if seqs[i] < seqs[i-1] {
+				t.Fatalf("%q: requests out of order: %v", customer, seqs)
+			}
+		}
+	}
+	if a := log["cust-a"]; len(a) != n+fails {
+		t.Errorf("cust-a: %d requests, want %d deliveries and %d retries", len(a), n, fails)
+	}
+}
+
+// An attempt that gets no answer is shown as a stable text naming at most the receiver's host:
+// never the Go error with the platform's resolver or addresses.
+func TestAttemptErrorsAreSafeTexts(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // its port now refuses connections
+	tlsServer := httptest.NewTLSServer(http.NotFoundHandler())
+	t.Cleanup(tlsServer.Close)
+	c, ctx := s.client()
+	for url, want := range map[string]string{
+		"http://ok.invalid/hook": "DNS lookup failed for ok.invalid",
+		closed.URL + "/hook":     "connection refused",
+		tlsServer.URL + "/hook":  "TLS certificate not valid for 127.0.0.1",
+	} {
+		ep := s.createEndpoint(t, url)
+		r, err := c.TestWebhookEndpoint(ctx, &integrationv1.TestWebhookEndpointRequest{Id: ep.GetId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.GetAttempt().GetResponseSnippet(); got != want || r.GetAttempt().GetStatusCode() != 0 {
+			t.Errorf("%s: %d %q, want %q", url, r.GetAttempt().GetStatusCode(), got, want)
 		}
 	}
 }

@@ -681,7 +681,8 @@ func (x *RotateApiKeyResponse) GetSecret() string {
 // Request of CreateWebhookEndpoint.
 type CreateWebhookEndpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The endpoint: url, event_types, description. It starts enabled.
+	// The endpoint: url, event_types, description, enabled. It starts enabled unless enabled is
+	// false.
 	WebhookEndpoint *WebhookEndpoint `protobuf:"bytes,1,opt,name=webhook_endpoint,json=webhookEndpoint,proto3" json:"webhook_endpoint,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache

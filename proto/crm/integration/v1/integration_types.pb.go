@@ -452,8 +452,10 @@ type WebhookEndpoint struct {
 	EventTypes []string `protobuf:"bytes,3,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"`
 	// What it is for.
 	Description string `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
-	// Whether deliveries are made; false stops new deliveries (existing ones wait).
-	Enabled bool `protobuf:"varint,5,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// Whether deliveries are made; false stops new deliveries (existing ones wait). On create,
+	// absent means true: an endpoint created with false starts stopped, receiving nothing until
+	// enabled.
+	Enabled *bool `protobuf:"varint,5,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
 	// Why the endpoint was stopped by the service (410 Gone, consistent failure); empty otherwise.
 	// Setting enabled to true clears it.
 	DisabledReason string `protobuf:"bytes,6,opt,name=disabled_reason,json=disabledReason,proto3" json:"disabled_reason,omitempty"`
@@ -530,8 +532,8 @@ func (x *WebhookEndpoint) GetDescription() string {
 }
 
 func (x *WebhookEndpoint) GetEnabled() bool {
-	if x != nil {
-		return x.Enabled
+	if x != nil && x.Enabled != nil {
+		return *x.Enabled
 	}
 	return false
 }
@@ -920,14 +922,14 @@ const file_crm_integration_v1_integration_types_proto_rawDesc = "" +
 	"\vrevoke_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"revokeTime\x12^\n" +
 	"\x1bprevious_secret_expire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x18previousSecretExpireTime\x12)\n" +
-	"\x0ecreator_key_id\x18\t \x01(\tB\x03\xe0A\x03R\fcreatorKeyId\"\xa5\x04\n" +
+	"\x0ecreator_key_id\x18\t \x01(\tB\x03\xe0A\x03R\fcreatorKeyId\"\xb6\x04\n" +
 	"\x0fWebhookEndpoint\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12\x1f\n" +
 	"\x03url\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\x80\x10R\x03url\x12S\n" +
 	"\vevent_types\x18\x03 \x03(\tB2\xbaH/\x92\x01,\x10d\"(r&\x18\x80\x012!^(\\*|[a-z_]+(\\.[a-z_]+)*(\\.\\*)?)$R\n" +
 	"eventTypes\x12*\n" +
-	"\vdescription\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\vdescription\x12\x18\n" +
-	"\aenabled\x18\x05 \x01(\bR\aenabled\x12,\n" +
+	"\vdescription\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\vdescription\x12\x1d\n" +
+	"\aenabled\x18\x05 \x01(\bH\x00R\aenabled\x88\x01\x01\x12,\n" +
 	"\x0fdisabled_reason\x18\x06 \x01(\tB\x03\xe0A\x03R\x0edisabledReason\x12\x1b\n" +
 	"\x06secret\x18\a \x01(\tB\x03\xe0A\x03R\x06secret\x12@\n" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
@@ -936,7 +938,9 @@ const file_crm_integration_v1_integration_types_proto_rawDesc = "" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\n" +
 	" \x01(\tR\x04etag\x12^\n" +
-	"\x1bprevious_secret_expire_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x18previousSecretExpireTime\"\xc0\x01\n" +
+	"\x1bprevious_secret_expire_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x18previousSecretExpireTimeB\n" +
+	"\n" +
+	"\b_enabled\"\xc0\x01\n" +
 	"\x0fDeliveryAttempt\x123\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x04time\x12$\n" +
 	"\vstatus_code\x18\x02 \x01(\x05B\x03\xe0A\x03R\n" +
@@ -1036,6 +1040,7 @@ func file_crm_integration_v1_integration_types_proto_init() {
 	if File_crm_integration_v1_integration_types_proto != nil {
 		return
 	}
+	file_crm_integration_v1_integration_types_proto_msgTypes[3].OneofWrappers = []any{}
 	file_crm_integration_v1_integration_types_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
