@@ -27,7 +27,8 @@ type DispatchConfig struct {
 	Timeout time.Duration
 	// Concurrency is how many attempts one endpoint may have in flight in one process (default
 	// 16): a slow receiver holds only its own. At 2 round trips and one HTTP exchange per attempt,
-	// 16 keep up with well over 500 deliveries/s to one receiver on a loaded machine.
+	// 16 keep up with well over 500 deliveries/s to one receiver on a loaded machine, spread over
+	// customers: one customer's deliveries go one at a time, in order.
 	Concurrency int
 	// Backoff is the pause after a first failure; it doubles per attempt, with jitter, up to
 	// MaxBackoff (defaults 5s and 6h).

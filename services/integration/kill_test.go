@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -81,7 +82,9 @@ func startInstanceWith(t *testing.T, suite *servicetest.Suite, cfg integration.D
 // (their requests are cut, their claims left in the due queue) and starts another: every event is
 // delivered at least once, and the receiver, deduping on webhook-id, sees each exactly once. The
 // stop is in-process: the first instance's context is cancelled, which abandons its attempts as a
-// kill would; the multi-process suite in cmd/crm runs the processes themselves.
+// kill would; the multi-process suite in cmd/crm runs the processes themselves. The events are
+// one customer's, so they also arrive in order across the stop: a sequence number may come again
+// (the attempt cut by the stop), never after a later one.
 func TestKilledSenderLosesNoDelivery(t *testing.T) {
 	suite := servicetest.Start(t, servicetest.Options{})
 	tenant := redistest.Tenant(t)
@@ -91,10 +94,14 @@ func TestKilledSenderLosesNoDelivery(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]int{} // webhook-id → requests
 	events200 := map[string]bool{}
+	var order []int64 // the sequence number of every request, in arrival
 	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(20 * time.Millisecond) // slow enough that a stop catches attempts in flight
 		body, _ := io.ReadAll(r.Body)
+		var msg struct{ Sequence int64 }
+		_ = json.Unmarshal(body, &msg)
 		mu.Lock()
+		order = append(order, msg.Sequence)
 		seen[r.Header.Get("webhook-id")]++
 		events200[string(body)] = true
 		mu.Unlock()
@@ -144,6 +151,11 @@ func TestKilledSenderLosesNoDelivery(t *testing.T) {
 	defer mu.Unlock()
 	if len(seen) != n || len(events200) != n {
 		t.Errorf("%d distinct webhook-ids and %d distinct bodies, want %d each", len(seen), len(events200), n)
+	}
+	for i := 1; i < len(order); i++ {
+		if order[i] < order[i-1] {
+			t.Fatalf("sequence %d arrived after %d: %v", order[i], order[i-1], order)
+		}
 	}
 	again := 0
 	for _, c := range seen {

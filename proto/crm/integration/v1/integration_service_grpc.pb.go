@@ -80,8 +80,10 @@ type IntegrationServiceClient interface {
 	TestWebhookEndpoint(ctx context.Context, in *TestWebhookEndpointRequest, opts ...grpc.CallOption) (*TestWebhookEndpointResponse, error)
 	// Lists an endpoint's deliveries, newest first, with their attempts.
 	ListDeliveries(ctx context.Context, in *ListDeliveriesRequest, opts ...grpc.CallOption) (*ListDeliveriesResponse, error)
-	// Sends a delivery again now: a DEAD or DELIVERED one becomes PENDING, a PENDING one is due at
-	// once instead of after its backoff; automatic retries then go on for 3 days from now.
+	// Sends a delivery again: a DEAD or DELIVERED one becomes PENDING and is sent now, outside its
+	// customer's order (it arrives after the later deliveries); a PENDING one first in its
+	// customer's order is due at once instead of after its backoff, one still waiting behind an
+	// earlier delivery keeps waiting; automatic retries then go on for 3 days from now.
 	RetryDelivery(ctx context.Context, in *RetryDeliveryRequest, opts ...grpc.CallOption) (*RetryDeliveryResponse, error)
 	// Gets the tenant's integration settings.
 	GetIntegrationSettings(ctx context.Context, in *GetIntegrationSettingsRequest, opts ...grpc.CallOption) (*GetIntegrationSettingsResponse, error)
@@ -309,8 +311,10 @@ type IntegrationServiceServer interface {
 	TestWebhookEndpoint(context.Context, *TestWebhookEndpointRequest) (*TestWebhookEndpointResponse, error)
 	// Lists an endpoint's deliveries, newest first, with their attempts.
 	ListDeliveries(context.Context, *ListDeliveriesRequest) (*ListDeliveriesResponse, error)
-	// Sends a delivery again now: a DEAD or DELIVERED one becomes PENDING, a PENDING one is due at
-	// once instead of after its backoff; automatic retries then go on for 3 days from now.
+	// Sends a delivery again: a DEAD or DELIVERED one becomes PENDING and is sent now, outside its
+	// customer's order (it arrives after the later deliveries); a PENDING one first in its
+	// customer's order is due at once instead of after its backoff, one still waiting behind an
+	// earlier delivery keeps waiting; automatic retries then go on for 3 days from now.
 	RetryDelivery(context.Context, *RetryDeliveryRequest) (*RetryDeliveryResponse, error)
 	// Gets the tenant's integration settings.
 	GetIntegrationSettings(context.Context, *GetIntegrationSettingsRequest) (*GetIntegrationSettingsResponse, error)

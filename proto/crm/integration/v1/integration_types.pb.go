@@ -448,7 +448,8 @@ type WebhookEndpoint struct {
 	// refused unless the operator allows them (--webhook-allow-private).
 	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
 	// Event types delivered: exact names ("sales.order.placed") or wildcards ("sales.*",
-	// "sales.order.*", "*"). Empty: every event.
+	// "sales.order.*", "*"). Empty: every event. A value that matches no event type is refused
+	// (INVALID_ARGUMENT naming event_types[i]).
 	EventTypes []string `protobuf:"bytes,3,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"`
 	// What it is for.
 	Description string `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
@@ -589,7 +590,8 @@ type DeliveryAttempt struct {
 	StatusCode int32 `protobuf:"varint,2,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
 	// How long it took, in milliseconds.
 	LatencyMs int64 `protobuf:"varint,3,opt,name=latency_ms,json=latencyMs,proto3" json:"latency_ms,omitempty"`
-	// The first bytes of the answer, or the error.
+	// The first bytes of the answer, or, without one, what went wrong as a stable text naming at
+	// most the receiver's host (never the platform's resolver or addresses).
 	ResponseSnippet string `protobuf:"bytes,4,opt,name=response_snippet,json=responseSnippet,proto3" json:"response_snippet,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
@@ -666,14 +668,19 @@ type Delivery struct {
 	EventType string `protobuf:"bytes,4,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
 	// The customer the event is about, if any.
 	CustomerId string `protobuf:"bytes,5,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// Position among this endpoint's deliveries about the customer (1, 2, ...), so a receiver can
-	// order them; events without a customer count in their own sequence.
+	// Position among this endpoint's deliveries about the customer (1, 2, ...); events without a
+	// customer count in their own sequence. The endpoint gets them in this order, one at a time: a
+	// delivery is sent once every earlier one was DELIVERED or went DEAD (a failing one holds the
+	// later ones back). A DEAD or DELIVERED one sent again by :retry arrives after later ones.
 	Sequence int64 `protobuf:"varint,6,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// The state.
 	State DeliveryState `protobuf:"varint,7,opt,name=state,proto3,enum=crm.integration.v1.DeliveryState" json:"state,omitempty"`
-	// Every attempt, oldest first (the last 20).
+	// Every attempt, oldest first (the last 20). An attempt without an answer has status_code 0
+	// and a stable text in response_snippet ("connection refused", "timeout", "DNS lookup failed
+	// for <host>", ...).
 	Attempts []*DeliveryAttempt `protobuf:"bytes,8,rep,name=attempts,proto3" json:"attempts,omitempty"`
-	// When the next attempt is due, while PENDING.
+	// When the next attempt is due, while PENDING; empty while it waits for an earlier delivery of
+	// its customer.
 	NextAttemptTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=next_attempt_time,json=nextAttemptTime,proto3" json:"next_attempt_time,omitempty"`
 	// When the delivery was created.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
