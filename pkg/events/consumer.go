@@ -21,6 +21,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/logging"
 	"github.com/crmcycle/crm/pkg/telemetry"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 )
@@ -202,7 +203,7 @@ func (c *Consumer) runPartition(ctx context.Context, p int) {
 		if err != nil {
 			c.logRepeated(ctx, &part.leaseErrs, "events: lease", stream, err)
 		} else {
-			part.leaseErrs = repeats{}
+			part.leaseErrs.Reset()
 		}
 		if !held {
 			pause(ctx, c.cfg.LeaseTTL/4)
@@ -218,7 +219,8 @@ func (c *Consumer) runPartition(ctx context.Context, p int) {
 		}
 		switch {
 		case err == nil:
-			part.readErrs, backoff = repeats{}, c.cfg.RetryBackoff
+			part.readErrs.Reset()
+			backoff = c.cfg.RetryBackoff
 		case ctx.Err() == nil:
 			c.logRepeated(ctx, &part.readErrs, "events: read", stream, err)
 			part.checkPending = true
@@ -258,7 +260,7 @@ func (c *Consumer) recreateGroup(ctx context.Context, stream string, p int, nogr
 	case err != nil:
 		return fmt.Errorf("%w; re-creating the group: %w", nogroup, err)
 	case n == 0:
-		// One text whichever command met NOGROUP, so that logRepeated sees one recurring error.
+		// One text whichever command met NOGROUP: the log reads the same however it was met.
 		return fmt.Errorf("NOGROUP: group %s is gone and the partition is not initialized; it is re-created after crm admin redis init", c.sub.Group)
 	case n == 1:
 		c.logger.WarnContext(ctx, "events: consumer group re-created", "stream", stream, "group", c.sub.Group, "from", "0")
@@ -266,30 +268,10 @@ func (c *Consumer) recreateGroup(ctx context.Context, stream string, p int, nogr
 	return nil
 }
 
-// repeatLogEvery is how often a partition's reader logs an error that keeps recurring.
-const repeatLogEvery = time.Minute
-
-// repeats is what a partition's reader logged last of one kind (read, lease), so that an error
-// recurring on every attempt is logged when it first occurs and then once every repeatLogEvery,
-// with how often it recurred meanwhile, not on every attempt.
-type repeats struct {
-	err    string
-	logged time.Time
-	n      int
-}
-
-func (c *Consumer) logRepeated(ctx context.Context, r *repeats, msg, stream string, err error) {
-	now := time.Now()
-	if text := err.Error(); text != r.err || now.Sub(r.logged) >= repeatLogEvery {
-		args := []any{"stream", stream, "group", c.sub.Group, "error", err}
-		if text == r.err {
-			args = append(args, "repeated", r.n)
-		}
-		c.logger.WarnContext(ctx, msg, args...)
-		*r = repeats{err: text, logged: now}
-		return
-	}
-	r.n++
+// logRepeated logs a partition reader's recurring error when it first occurs and then once a
+// minute (logging.Recurring), not on every attempt.
+func (c *Consumer) logRepeated(ctx context.Context, r *logging.Recurring, msg, stream string, err error) {
+	r.Warn(ctx, c.logger, msg, "stream", stream, "group", c.sub.Group, "error", err)
 }
 
 // partition is what a consumer remembers of a partition it reads.
@@ -301,7 +283,7 @@ type partition struct {
 	checkPending bool
 	checked      time.Time
 	// readErrs and leaseErrs keep recurring errors from flooding the log (logRepeated).
-	readErrs, leaseErrs repeats
+	readErrs, leaseErrs logging.Recurring
 }
 
 // step handles one batch: unacknowledged entries first (left by a consumer that stopped), so the

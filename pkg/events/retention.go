@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmcycle/crm/pkg/keyspace"
+	"github.com/crmcycle/crm/pkg/logging"
 )
 
 // Retention bounds the event streams by age and length. Trimming never removes an entry that a
@@ -109,6 +110,7 @@ func RunRetention(ctx context.Context, rdb redis.UniversalClient, keys *keyspace
 	}
 	t := time.NewTicker(r.Interval)
 	defer t.Stop()
+	var failures logging.Recurring // Redis away fails every stream's trim, each round
 	for {
 		select {
 		case <-ctx.Done():
@@ -119,7 +121,7 @@ func RunRetention(ctx context.Context, rdb redis.UniversalClient, keys *keyspace
 			for p := range keys.Partitions() {
 				stream := keys.Stream(producer, p)
 				if _, err := TrimStream(ctx, rdb, stream, r, time.Now()); err != nil && ctx.Err() == nil {
-					logger.WarnContext(ctx, "events: trim", "stream", stream, "error", err)
+					failures.Warn(ctx, logger, "events: trim", "stream", stream, "error", err)
 				}
 			}
 		}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/commit"
+	"github.com/crmcycle/crm/pkg/logging"
 	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 	"github.com/crmcycle/crm/services/integration/redisstore"
 )
@@ -109,6 +110,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.Unlock()
 	tick := time.NewTicker(d.cfg.Poll)
 	defer tick.Stop()
+	var claimFailures logging.Recurring // Redis away fails every partition's claim, every poll
 	for {
 		for p := range d.store.Partitions() {
 			if ctx.Err() != nil {
@@ -117,7 +119,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			now := d.now()
 			due, err := d.store.Claim(ctx, p, now, now.Add(d.lease()), 100)
 			if err != nil && ctx.Err() == nil {
-				d.logger.WarnContext(ctx, "webhooks: claim", "partition", p, "error", err)
+				claimFailures.Warn(ctx, d.logger, "webhooks: claim", "partition", p, "error", err)
 			}
 			for _, m := range due {
 				if tenant, endpoint, id, ok := redisstore.ParseDueMember(m); ok && !d.Submit(tenant, endpoint, id, m, nil) {
