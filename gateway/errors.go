@@ -70,6 +70,7 @@ func writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w
 			w.Header().Set("Retry-After", v)
 		}
 	}
+	setReplayedFrom(ctx, w)
 	if st.Code() == codes.Unavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", retryAfterSeconds)
 	}

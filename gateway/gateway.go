@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/rs/cors"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -25,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/crmcycle/crm/pkg/idempotency"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/telemetry"
 	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
@@ -110,10 +113,12 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 		runtime.WithErrorHandler(writeError),
 		runtime.WithRoutingErrorHandler(routingError),
 		runtime.WithForwardResponseOption(setETag),
+		runtime.WithForwardResponseOption(setReplayed),
 		runtime.WithForwardResponseOption(restItemErrors),
 		runtime.WithIncomingHeaderMatcher(forwardHeader),
 		// The gateway sets every response header it promises itself (X-Request-Id, ETag,
-		// Retry-After); gRPC metadata stays internal instead of leaking as Grpc-Metadata-*.
+		// Retry-After, Idempotent-Replayed); gRPC metadata stays internal instead of leaking as
+		// Grpc-Metadata-*.
 		runtime.WithOutgoingHeaderMatcher(dropMetadata),
 		runtime.WithOutgoingTrailerMatcher(dropMetadata),
 		runtime.WithMiddlewares(nameSpan),
@@ -187,6 +192,7 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 	edge := &conventions{routes: routes, maxBody: cfg.MaxBodyBytes, next: rest}
 	files := newImports(rest, cfg.MaxImportBytes, b)
 	api := otelhttp.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		labelRoute(r, routes)
 		if files.handles(r) {
 			files.ServeHTTP(w, r)
 			return
@@ -212,7 +218,7 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 			AllowedOrigins: strings.Split(cfg.CORSOrigins, ","),
 			AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodPut, http.MethodDelete},
 			AllowedHeaders: []string{"Authorization", "Content-Type", "Idempotency-Key", "If-Match", requestIDHeader},
-			ExposedHeaders: []string{"ETag", requestIDHeader, "Retry-After", "Allow", "WWW-Authenticate"},
+			ExposedHeaders: []string{"ETag", requestIDHeader, "Retry-After", "Allow", "WWW-Authenticate", replayedHeader},
 			MaxAge:         600,
 		}).Handler(h)
 	}
@@ -225,6 +231,36 @@ func setETag(_ context.Context, w http.ResponseWriter, m proto.Message) error {
 		w.Header().Set("ETag", `"`+tag+`"`)
 	}
 	return nil
+}
+
+// replayedHeader tells that an answer is the stored one of an earlier request with the same
+// Idempotency-Key, as Stripe's header does.
+const replayedHeader = "Idempotent-Replayed"
+
+// setReplayed sets Idempotent-Replayed on a replayed success; writeError does on a replayed error.
+func setReplayed(ctx context.Context, w http.ResponseWriter, _ proto.Message) error {
+	setReplayedFrom(ctx, w)
+	return nil
+}
+
+// setReplayedFrom copies the idempotency interceptor's replay mark from the call's header metadata.
+func setReplayedFrom(ctx context.Context, w http.ResponseWriter) {
+	if md, ok := runtime.ServerMetadataFromContext(ctx); ok && slices.Contains(md.HeaderMD.Get(idempotency.ReplayedHeader), "true") {
+		w.Header().Set(replayedHeader, "true")
+	}
+}
+
+// labelRoute adds the request's route template (/v1/leads/{id}) to the HTTP server metrics and
+// span as http.route: RED metrics per route, never per raw path (one series per id). A path that
+// is no route gets none. The template comes from the route table, not grpc-gateway's match, so the
+// requests the edge answers itself (400, 405, 413) and the import routes are labelled too.
+func labelRoute(r *http.Request, routes *routeTable) {
+	if route := routes.route(r.URL.EscapedPath()); route != nil {
+		attr := semconv.HTTPRoute(route.template)
+		labeler, _ := otelhttp.LabelerFromContext(r.Context())
+		labeler.Add(attr)
+		trace.SpanFromContext(r.Context()).SetAttributes(attr)
+	}
 }
 
 // etagOf is a message's etag, or that of the one resource it holds ("" when none or several).

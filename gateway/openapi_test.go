@@ -213,6 +213,10 @@ func checkOperation(t *testing.T, doc *openapi3.T, route string, m protoreflect.
 	if ok == nil || ok.Value.Headers["X-Request-Id"] == nil {
 		t.Fatalf("%s: no 200 response with X-Request-Id", route)
 	}
+	if (ok.Value.Headers["Idempotent-Replayed"] != nil) != mutating {
+		t.Errorf("%s: 200 declares Idempotent-Replayed %v, want %v (the writes, which take an Idempotency-Key)", route,
+			ok.Value.Headers["Idempotent-Replayed"] != nil, mutating)
+	}
 	// The 200 body is the response_body field when the rule names one, else the whole response.
 	rule, _ := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule)
 	wantBody := m.Output()

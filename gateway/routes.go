@@ -127,6 +127,16 @@ func (t *routeTable) match(path string) *routePath {
 	return plain
 }
 
+// route is the route a request path names: its match, unless the path asks its resource for a
+// custom method it lacks (/v1/leads/{id}:frobnicate is no route, not /v1/leads/{id}).
+func (t *routeTable) route(path string) *routePath {
+	matched := t.match(path)
+	if resource, _ := t.unknownVerb(matched, path); resource != nil {
+		return nil
+	}
+	return matched
+}
+
 func (p *routePath) verb() string {
 	last := p.segments[len(p.segments)-1]
 	if i := strings.LastIndex(last, ":"); i > strings.LastIndex(last, "}") {

@@ -115,7 +115,7 @@ func (p *process) initGRPCServer(ctx context.Context) (service, error) {
 		Logger: p.logger, Telemetry: p.tel, Redis: p.rdb, Ready: p.ready,
 		Authenticator: authn,
 		RateLimiter:   ratelimit.New(p.rdb, p.cfg.RateLimit, pass, p.tel.MeterProvider, p.logger),
-		Idempotency:   idempotency.New(p.rdb, p.keys, idempotency.Config{}),
+		Idempotency:   idempotency.New(p.rdb, p.keys, idempotency.Config{}, p.tel.MeterProvider),
 	})
 	if err != nil {
 		return service{}, err

@@ -19,6 +19,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -35,6 +39,10 @@ import (
 
 // MetadataKey is the gRPC metadata the key travels in (the REST header Idempotency-Key).
 const MetadataKey = "idempotency-key"
+
+// ReplayedHeader is the response header metadata a replayed answer carries ("true"), as Stripe's
+// Idempotent-Replayed header, which the gateway sets from it.
+const ReplayedHeader = "idempotent-replayed"
 
 // Errors of the idempotency layer.
 var (
@@ -60,10 +68,13 @@ type Store struct {
 	rdb  redis.UniversalClient
 	keys *keyspace.Space
 	cfg  Config
+	// replays counts answers replayed from a stored result; refusals counts calls refused for
+	// their key (reused for another request, or still in use), by reason.
+	replays, refusals metric.Int64Counter
 }
 
-// New returns a store; zero config fields take the defaults.
-func New(rdb redis.UniversalClient, keys *keyspace.Space, cfg Config) *Store {
+// New returns a store; zero config fields take the defaults. Its metrics go to mp.
+func New(rdb redis.UniversalClient, keys *keyspace.Space, cfg Config, mp metric.MeterProvider) *Store {
 	if cfg.TTL <= 0 {
 		cfg.TTL = 24 * time.Hour
 	}
@@ -73,7 +84,18 @@ func New(rdb redis.UniversalClient, keys *keyspace.Space, cfg Config) *Store {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 20 * time.Millisecond
 	}
-	return &Store{rdb: rdb, keys: keys, cfg: cfg}
+	meter := mp.Meter("github.com/crmcycle/crm/pkg/idempotency")
+	replays, err := meter.Int64Counter("crm.idempotency.replays",
+		metric.WithDescription("calls answered with the stored result of an earlier call with the same Idempotency-Key"))
+	if err != nil {
+		replays, _ = noop.NewMeterProvider().Meter("").Int64Counter("")
+	}
+	refusals, err := meter.Int64Counter("crm.idempotency.refusals",
+		metric.WithDescription("calls refused for their Idempotency-Key: reused for another request (IDEMPOTENCY_KEY_REUSED) or still in use (IDEMPOTENCY_KEY_IN_USE)"))
+	if err != nil {
+		refusals, _ = noop.NewMeterProvider().Meter("").Int64Counter("")
+	}
+	return &Store{rdb: rdb, keys: keys, cfg: cfg, replays: replays, refusals: refusals}
 }
 
 // claimScript takes the key for a request, or returns what the key holds: {fingerprint, state,
@@ -118,9 +140,14 @@ func (s *Store) UnaryServerInterceptor(mutating func(fullMethod string) bool) gr
 		redisKey := s.keys.Scope("idempotency", tenant).Key(key)
 		replay, err := s.claim(ctx, redisKey, fp)
 		if err != nil {
+			if e, ok := apierr.As(err); ok && (errors.Is(err, ErrKeyReused) || errors.Is(err, ErrInProgress)) {
+				s.refusals.Add(ctx, 1, metric.WithAttributes(methodAttr(info), attribute.String("reason", e.Reason)))
+			}
 			return nil, err
 		}
 		if replay != nil {
+			s.replays.Add(ctx, 1, metric.WithAttributes(methodAttr(info)))
+			_ = grpc.SetHeader(ctx, metadata.Pairs(ReplayedHeader, "true"))
 			return replayResult(replay, info)
 		}
 		resp, herr := handler(ctx, req)
@@ -260,6 +287,11 @@ func fingerprint(method string, req proto.Message) (string, error) {
 	h.Write([]byte{0})
 	h.Write(data)
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// methodAttr is the rpc.method attribute of a call, named as otelgrpc names it in its metrics.
+func methodAttr(info *grpc.UnaryServerInfo) attribute.KeyValue {
+	return semconv.RPCMethod(strings.TrimPrefix(info.FullMethod, "/"))
 }
 
 func keyFrom(ctx context.Context) (string, bool) {

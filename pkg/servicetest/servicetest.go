@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -96,6 +97,9 @@ type Options struct {
 	OwnRedis bool
 	// ImportMaxBytes bounds an import's file (platform.Deps.ImportMaxBytes; 0: no bound).
 	ImportMaxBytes int64
+	// MeterProvider takes the suite's metrics (and the gateway's, with gatewaytest), for a test
+	// that reads them with the SDK's manual reader; default none.
+	MeterProvider metric.MeterProvider
 }
 
 // OwnRedis is the option of a suite with a redis-server of its own (Options.OwnRedis).
@@ -127,7 +131,11 @@ func Start(t testing.TB, opts Options) *Suite {
 	if opts.DropSpans {
 		provider = sdktrace.NewTracerProvider() // sampled and ended, sent nowhere
 	}
-	tel := telemetry.ForTest(provider, metricnoop.NewMeterProvider())
+	mp := opts.MeterProvider
+	if mp == nil {
+		mp = metricnoop.NewMeterProvider()
+	}
+	tel := telemetry.ForTest(provider, mp)
 	rdb, busRedis := opts.Redis, opts.BusRedis
 	if rdb == nil {
 		url := redistest.URL()
@@ -169,7 +177,7 @@ func Start(t testing.TB, opts Options) *Suite {
 	serverDeps := grpcserver.Deps{
 		Logger: logger, Telemetry: tel, Redis: rdb,
 		Authenticator: authn,
-		Idempotency:   idempotency.New(rdb, keys, idempotency.Config{}),
+		Idempotency:   idempotency.New(rdb, keys, idempotency.Config{}, tel.MeterProvider),
 	}
 	pass, err := ratelimit.LoadPass(ctx, rdb)
 	if err != nil {

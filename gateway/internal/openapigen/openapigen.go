@@ -31,7 +31,7 @@ const description = `The REST/JSON edge of CRM Cycle, generated from the protos 
 - **Auth**: every /v1 route needs ` + "`Authorization: Bearer <api key>`" + `.
 - **Errors** (AIP-193): ` + "`{\"error\": {\"code\": 404, \"status\": \"NOT_FOUND\", \"message\": \"...\", \"details\": [...]}}`" + `; invalid
   fields are listed in a google.rpc.BadRequest detail, named by their JSON path in the request.
-- **Retries**: mutating calls accept an ` + "`Idempotency-Key`" + ` header (replayed for 24 h); 429 and 503 carry ` + "`Retry-After`" + `.
+- **Retries**: mutating calls accept an ` + "`Idempotency-Key`" + ` header (replayed for 24 h, marked ` + "`Idempotent-Replayed: true`" + `); 429 and 503 carry ` + "`Retry-After`" + `.
 - **Bodies**: JSON, sent as ` + "`Content-Type: application/json`" + ` (or ` + "`application/*+json`" + `; none, or curl's default form type with a JSON object, is read as JSON too); another type is 415.
 - **Concurrency**: single resources carry an ` + "`ETag`" + ` header; send it back as ` + "`If-Match`" + ` (412 ABORTED ` + "`ETAG_MISMATCH`" + ` when it changed) on the operations that declare it; elsewhere If-Match is 400, never ignored.
 - **Lists** (AIP-158): ` + "`pageSize`" + ` (default 50, larger values lowered to 1000), ` + "`pageToken`" + ` from ` + "`nextPageToken`" + `, AIP-160 ` + "`filter`" + `.

@@ -25,6 +25,7 @@ const (
 	requestIDHeader  = "X-Request-Id"
 	etagHeader       = "ETag"
 	retryAfterHeader = "Retry-After"
+	replayedHeader   = "Idempotent-Replayed"
 )
 
 // errorResponses are the AIP-193 error responses an operation may declare, by HTTP status, with
@@ -165,7 +166,7 @@ func (p *protos) describeParameters(doc *openapi3.T) error {
 
 // addConventions adds the HTTP conventions of DESIGN §3 to every operation: the AIP-193 errors it
 // can return, Idempotency-Key on mutating calls, If-Match where the target has an etag, the
-// X-Request-Id, ETag and Retry-After headers, and a summary.
+// X-Request-Id, ETag, Retry-After and Idempotent-Replayed headers, and a summary.
 func addConventions(doc *openapi3.T) error {
 	addComponents(doc)
 	return operations(doc, func(path, method string, op *openapi3.Operation) error {
@@ -189,6 +190,9 @@ func addConventions(doc *openapi3.T) error {
 			resp.Value.Headers = openapi3.Headers{requestIDHeader: headerRef(requestIDHeader)}
 			if hasEtag(doc, resp.Value) {
 				resp.Value.Headers[etagHeader] = headerRef(etagHeader)
+			}
+			if mutating {
+				resp.Value.Headers[replayedHeader] = headerRef(replayedHeader)
 			}
 		}
 		for _, e := range errorResponses {
@@ -342,6 +346,8 @@ func addComponents(doc *openapi3.T) {
 		requestIDHeader:  header("The request's id: the one sent, or a new one. Also in the logs, the trace and error details.", openapi3.NewStringSchema()),
 		etagHeader:       header("The resource's current etag, quoted; send it back in If-Match.", openapi3.NewStringSchema()),
 		retryAfterHeader: header("Seconds to wait before retrying.", openapi3.NewIntegerSchema()),
+		replayedHeader: header("`true` when the answer is the stored one of an earlier request with the same Idempotency-Key (a replay: nothing ran again); absent otherwise.",
+			openapi3.NewStringSchema().WithEnum("true")),
 	}
 	keySchema := openapi3.NewStringSchema().WithMinLength(1).WithMaxLength(255)
 	keySchema.Pattern = "^[\\x21-\\x7E]+$"
@@ -366,6 +372,10 @@ func addComponents(doc *openapi3.T) {
 			Headers: openapi3.Headers{requestIDHeader: headerRef(requestIDHeader)}}
 		if e.status == 429 || e.status == 503 {
 			r.Headers[retryAfterHeader] = headerRef(retryAfterHeader)
+		}
+		if e.status == 400 || e.status == 404 || e.status == 409 {
+			// The client errors a write stores for its Idempotency-Key, and replays.
+			r.Headers[replayedHeader] = headerRef(replayedHeader)
 		}
 		c.Responses[e.name] = &openapi3.ResponseRef{Value: r}
 	}
