@@ -27,6 +27,7 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
@@ -156,7 +157,7 @@ type Runner struct {
 
 func (r *Runner) idempotency() *idempotency.Store {
 	if r.Idempotency == nil {
-		return idempotency.New(r.Redis, r.Keys, idempotency.Config{})
+		return idempotency.New(r.Redis, r.Keys, idempotency.Config{}, otel.GetMeterProvider())
 	}
 	return r.Idempotency
 }
