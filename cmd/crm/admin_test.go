@@ -334,12 +334,15 @@ func TestAdminKeyChangesAreAudited(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if ev.GetTenantId() != tenant {
+			continue // the partition's stream holds the events of every tenant it has
+		}
 		changed := &integrationv1.ApiKeyChanged{}
 		if err := ev.GetPayload().UnmarshalTo(changed); err != nil || changed.GetApiKeyId() != p.KeyID {
 			t.Errorf("%s about %q (%v), want key %s", ev.GetType(), changed.GetApiKeyId(), err, p.KeyID)
 		}
-		if ev.GetActor().GetOperator() != "cli" || ev.GetTenantId() != tenant || ev.GetRequestId() == "" {
-			t.Errorf("%s: actor %v, tenant %s, request %q; want operator cli in %s with a request id", ev.GetType(), ev.GetActor(), ev.GetTenantId(), ev.GetRequestId(), tenant)
+		if ev.GetActor().GetOperator() != "cli" || ev.GetRequestId() == "" {
+			t.Errorf("%s: actor %v, request %q; want operator cli with a request id", ev.GetType(), ev.GetActor(), ev.GetRequestId())
 		}
 		got = append(got, ev.GetType())
 	}
