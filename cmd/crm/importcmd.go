@@ -146,8 +146,16 @@ func importFile(ctx context.Context, args []string, stdout io.Writer) error {
 	progress := newProgress(stdout, info.Size())
 	defer progress.done()
 	var name string
-	var once sync.Once
+	watching, watched := false, make(chan struct{}) // closed once watch has run: its name and output come before ours
+	waitWatch := func() {                           // a stream that ended or failed has its header, or never will: watch returns
+		if watching {
+			<-watched
+			watching = false
+		}
+	}
+	defer waitWatch()
 	watch := func() { // the operation's name comes in the header once the service has read the file's header
+		defer close(watched)
 		if md, err := stream.Header(); err == nil && len(md.Get(importer.OperationHeader)) > 0 {
 			name = md.Get(importer.OperationHeader)[0]
 			progress.named(name)
@@ -166,7 +174,8 @@ func importFile(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 			progress.sent(int64(n))
 			if msg == first {
-				go once.Do(watch)
+				watching = true
+				go watch()
 			}
 		}
 		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
@@ -177,6 +186,7 @@ func importFile(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	op, err := stream.CloseAndRecv()
+	waitWatch()
 	progress.done()
 	if err != nil {
 		if name != "" {
