@@ -64,12 +64,14 @@ type conventions struct {
 	next    http.Handler
 }
 
-func (c *conventions) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serve answers an API request, m its path looked up in the route table (once per request: the
+// metrics' route label reads it too).
+func (c *conventions) serve(w http.ResponseWriter, r *http.Request, m routeMatch) {
 	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.request.header.x-request-id", r.Header.Get(requestIDHeader)))
-	route := c.routes.match(r.URL.EscapedPath())
-	if resource, verb := c.routes.unknownVerb(route, r.URL.EscapedPath()); resource != nil {
+	route := m.route
+	if m.lacking != nil {
 		refuse(w, r, http.StatusNotFound, codes.NotFound, reasonMethodNotFound, "method",
-			fmt.Sprintf("%s has no method :%s%s", resource.template, verb, c.routes.verbsOf(resource.template)))
+			fmt.Sprintf("%s has no method :%s%s", m.lacking.template, m.verb, c.routes.verbsOf(m.lacking.template)))
 		return
 	}
 	if route == nil {

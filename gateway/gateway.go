@@ -192,12 +192,13 @@ func New(ctx context.Context, cfg Config, b Backends, tel *telemetry.Telemetry, 
 	edge := &conventions{routes: routes, maxBody: cfg.MaxBodyBytes, next: rest}
 	files := newImports(rest, cfg.MaxImportBytes, b)
 	api := otelhttp.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		labelRoute(r, routes)
+		m := routes.lookup(r.URL.EscapedPath())
+		labelRoute(r, m.named())
 		if files.handles(r) {
 			files.ServeHTTP(w, r)
 			return
 		}
-		edge.ServeHTTP(w, r)
+		edge.serve(w, r, m)
 	}), "gateway",
 		otelhttp.WithTracerProvider(tel.TracerProvider),
 		otelhttp.WithMeterProvider(tel.MeterProvider),
@@ -254,8 +255,8 @@ func setReplayedFrom(ctx context.Context, w http.ResponseWriter) {
 // span as http.route: RED metrics per route, never per raw path (one series per id). A path that
 // is no route gets none. The template comes from the route table, not grpc-gateway's match, so the
 // requests the edge answers itself (400, 405, 413) and the import routes are labelled too.
-func labelRoute(r *http.Request, routes *routeTable) {
-	if route := routes.route(r.URL.EscapedPath()); route != nil {
+func labelRoute(r *http.Request, route *routePath) {
+	if route != nil {
 		attr := semconv.HTTPRoute(route.template)
 		labeler, _ := otelhttp.LabelerFromContext(r.Context())
 		labeler.Add(attr)

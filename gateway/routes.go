@@ -127,14 +127,28 @@ func (t *routeTable) match(path string) *routePath {
 	return plain
 }
 
-// route is the route a request path names: its match, unless the path asks its resource for a
-// custom method it lacks (/v1/leads/{id}:frobnicate is no route, not /v1/leads/{id}).
-func (t *routeTable) route(path string) *routePath {
-	matched := t.match(path)
-	if resource, _ := t.unknownVerb(matched, path); resource != nil {
+// routeMatch is what the route table says of a request path, looked up once per request.
+type routeMatch struct {
+	route *routePath // the path's match, nil for none
+	// lacking is the resource the path asks for a custom method (verb) it does not have
+	// (/v1/leads/{id}:frobnicate), nil otherwise.
+	lacking *routePath
+	verb    string
+}
+
+func (t *routeTable) lookup(path string) routeMatch {
+	m := routeMatch{route: t.match(path)}
+	m.lacking, m.verb = t.unknownVerb(m.route, path)
+	return m
+}
+
+// named is the route the path names: its match, unless it asks its resource for a custom method
+// it lacks (/v1/leads/{id}:frobnicate is no route, not /v1/leads/{id}).
+func (m routeMatch) named() *routePath {
+	if m.lacking != nil {
 		return nil
 	}
-	return matched
+	return m.route
 }
 
 func (p *routePath) verb() string {
