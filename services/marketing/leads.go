@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,6 +68,8 @@ func (l *Leads) Capture(ctx context.Context, tenant string, in *Lead) (*Lead, er
 	}
 	referrer := ""
 	if in.GetReferralCode() != "" {
+		// Codes are issued in upper case; one typed or pasted in lower case is the same code.
+		in.ReferralCode = strings.ToUpper(in.GetReferralCode())
 		if referrer, err = l.store.ReferrerOf(ctx, tenant, in.GetReferralCode()); err != nil {
 			return nil, err
 		}
@@ -161,6 +164,10 @@ func (l *Leads) recordTouch(ctx context.Context, tenant string, existing, in *Le
 func (l *Leads) createWrite(ctx context.Context, tenant string, in *Lead, email, referrer, known string, rules *ScoringRules, now time.Time) (LeadWrite, error) {
 	lead := newLead(in, email, now)
 	lead.ReferrerCustomerId = referrer
+	if referrer != "" && referrer == known {
+		// A customer's own code refers nobody, as on a touch (addTouch).
+		lead.ReferralCode, lead.ReferrerCustomerId = "", ""
+	}
 	w := LeadWrite{Lead: lead, Campaign: lead.GetCampaignId(), Touch: true, ScoredWith: rules}
 	if known != "" {
 		lead.CustomerId, w.KnownCustomer = known, true

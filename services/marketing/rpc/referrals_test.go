@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
@@ -28,6 +29,17 @@ func TestReferralCodes(t *testing.T) {
 	lead := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"friend@example.com","referralCode":"`+code+`","channel":"CHANNEL_REFERRAL"}`)).JSON(t)
 	if lead["referrerCustomerId"] != referrer || lead["referralCode"] != code {
 		t.Fatalf("lead captured with a code = %v, want referrer %s", lead, referrer)
+	}
+	// Codes are read in any case: the code in lower case is the same code.
+	lower := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"lower@example.com","referralCode":"`+strings.ToLower(code)+`"}`)).JSON(t)
+	if lower["referrerCustomerId"] != referrer || lower["referralCode"] != code {
+		t.Fatalf("lead captured with the code in lower case = %v, want referrer %s and code %s", lower, referrer, code)
+	}
+	// A customer's own code refers nobody: the referrer captured as a lead with it keeps no code.
+	referrerEmail := sys.OK(t, http.MethodGet, "/v1/customers/"+referrer+"/identity", key, "")["emails"].([]any)[0].(string)
+	self := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"`+referrerEmail+`","referralCode":"`+code+`"}`)).JSON(t)
+	if self["customerId"] != referrer || self["referrerCustomerId"] != nil || self["referralCode"] != nil {
+		t.Fatalf("the referrer captured with its own code = %v, want customer %s with no referral", self, referrer)
 	}
 	// A known lead without a code gets the referrer on a later capture with one; one with a code keeps it.
 	sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"late@example.com"}`))

@@ -114,7 +114,9 @@ type Lead struct {
 	CampaignId string `protobuf:"bytes,8,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
 	// Consent per channel. A capture records the grants it carries; grants for other channels stay.
 	Consent []*Consent `protobuf:"bytes,9,rep,name=consent,proto3" json:"consent,omitempty"`
-	// Referral code the person arrived with, if any; it must be a code of this tenant.
+	// Referral code the person arrived with, if any; it must be a code of this tenant. Codes are
+	// issued in upper case and read in any case ("abcd2345" is "ABCD2345"). A customer's own code
+	// refers nobody: the lead keeps no code.
 	ReferralCode string `protobuf:"bytes,10,opt,name=referral_code,json=referralCode,proto3" json:"referral_code,omitempty"`
 	// Status in the lead funnel. Output only.
 	Status LeadStatus `protobuf:"varint,11,opt,name=status,proto3,enum=crm.marketing.v1.LeadStatus" json:"status,omitempty"`
@@ -497,7 +499,7 @@ var File_crm_marketing_v1_lead_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_lead_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcrm/marketing/v1/lead.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd0\t\n" +
+	"\x1bcrm/marketing/v1/lead.proto\x12\x10crm.marketing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19crm/type/v1/channel.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd3\t\n" +
 	"\x04Lead\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12$\n" +
 	"\vcustomer_id\x18\x02 \x01(\tB\x03\xe0A\x03R\n" +
@@ -511,9 +513,9 @@ const file_crm_marketing_v1_lead_proto_rawDesc = "" +
 	"\achannel\x18\a \x01(\x0e2\x14.crm.type.v1.ChannelB\v\xe0A\x05\xbaH\x05\x82\x01\x02\x10\x01R\achannel\x12/\n" +
 	"\vcampaign_id\x18\b \x01(\tB\x0e\xe0A\x05\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\n" +
 	"campaignId\x12=\n" +
-	"\aconsent\x18\t \x03(\v2\x19.crm.marketing.v1.ConsentB\b\xbaH\x05\x92\x01\x02\x10\bR\aconsent\x12?\n" +
+	"\aconsent\x18\t \x03(\v2\x19.crm.marketing.v1.ConsentB\b\xbaH\x05\x92\x01\x02\x10\bR\aconsent\x12B\n" +
 	"\rreferral_code\x18\n" +
-	" \x01(\tB\x1a\xe0A\x05\xbaH\x14\xd8\x01\x01r\x0f2\r^[A-Z2-7]{8}$R\freferralCode\x129\n" +
+	" \x01(\tB\x1d\xe0A\x05\xbaH\x17\xd8\x01\x01r\x122\x10^[A-Za-z2-7]{8}$R\freferralCode\x129\n" +
 	"\x06status\x18\v \x01(\x0e2\x1c.crm.marketing.v1.LeadStatusB\x03\xe0A\x03R\x06status\x12\x19\n" +
 	"\x05score\x18\f \x01(\x05B\x03\xe0A\x03R\x05score\x12&\n" +
 	"\x04tags\x18\r \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x14\x18\x01\"\x06r\x04\x10\x01\x18@R\x04tags\x12=\n" +
