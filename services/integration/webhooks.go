@@ -181,6 +181,9 @@ func (e *Endpoints) Update(ctx context.Context, tenant string, in *integrationv1
 	if in == nil {
 		return nil, apierr.Invalid("webhook_endpoint", "required")
 	}
+	if _, err := uuid.Parse(in.GetId()); err != nil {
+		return nil, apierr.Invalid("webhook_endpoint.id", "must be a webhook endpoint id (UUID)")
+	}
 	fields, err := protoupdate.Fields(in, mask, updatableEndpointFields, "update_mask")
 	if err != nil {
 		return nil, err

@@ -1799,9 +1799,9 @@ const file_crm_integration_v1_integration_service_proto_rawDesc = "" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\x06filter\"\x87\x01\n" +
 	"\x18ListAuditEntriesResponse\x12C\n" +
 	"\raudit_entries\x18\x01 \x03(\v2\x1e.crm.integration.v1.AuditEntryR\fauditEntries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x93\x01\n" +
-	"\x13ListTimelineRequest\x12-\n" +
-	"\vcustomer_id\x18\x01 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18@R\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x92\x01\n" +
+	"\x13ListTimelineRequest\x12,\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"customerId\x12$\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
@@ -1834,9 +1834,9 @@ const file_crm_integration_v1_integration_service_proto_rawDesc = "" +
 	"\x1cCreateWebhookEndpointRequest\x12S\n" +
 	"\x10webhook_endpoint\x18\x01 \x01(\v2#.crm.integration.v1.WebhookEndpointB\x03\xe0A\x02R\x0fwebhookEndpoint\"o\n" +
 	"\x1dCreateWebhookEndpointResponse\x12N\n" +
-	"\x10webhook_endpoint\x18\x01 \x01(\v2#.crm.integration.v1.WebhookEndpointR\x0fwebhookEndpoint\"9\n" +
-	"\x19GetWebhookEndpointRequest\x12\x1c\n" +
-	"\x02id\x18\x01 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18@R\x02id\"l\n" +
+	"\x10webhook_endpoint\x18\x01 \x01(\v2#.crm.integration.v1.WebhookEndpointR\x0fwebhookEndpoint\"8\n" +
+	"\x19GetWebhookEndpointRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"l\n" +
 	"\x1aGetWebhookEndpointResponse\x12N\n" +
 	"\x10webhook_endpoint\x18\x01 \x01(\v2#.crm.integration.v1.WebhookEndpointR\x0fwebhookEndpoint\"l\n" +
 	"\x1bListWebhookEndpointsRequest\x12$\n" +
@@ -1851,23 +1851,23 @@ const file_crm_integration_v1_integration_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"o\n" +
 	"\x1dUpdateWebhookEndpointResponse\x12N\n" +
-	"\x10webhook_endpoint\x18\x01 \x01(\v2#.crm.integration.v1.WebhookEndpointR\x0fwebhookEndpoint\"Y\n" +
-	"\x1cDeleteWebhookEndpointRequest\x12\x1c\n" +
-	"\x02id\x18\x01 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18@R\x02id\x12\x1b\n" +
+	"\x10webhook_endpoint\x18\x01 \x01(\v2#.crm.integration.v1.WebhookEndpointR\x0fwebhookEndpoint\"X\n" +
+	"\x1cDeleteWebhookEndpointRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1b\n" +
 	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"\x1f\n" +
-	"\x1dDeleteWebhookEndpointResponse\"\x8d\x01\n" +
-	"\x1aRotateWebhookSecretRequest\x12\x1c\n" +
-	"\x02id\x18\x01 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18@R\x02id\x124\n" +
+	"\x1dDeleteWebhookEndpointResponse\"\x8c\x01\n" +
+	"\x1aRotateWebhookSecretRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\x124\n" +
 	"\x0foverlap_seconds\x18\x02 \x01(\x03B\v\xbaH\b\"\x06\x18\x80\xf5$(\x00R\x0eoverlapSeconds\x12\x1b\n" +
 	"\x04etag\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18 R\x04etag\"m\n" +
 	"\x1bRotateWebhookSecretResponse\x12N\n" +
-	"\x10webhook_endpoint\x18\x01 \x01(\v2#.crm.integration.v1.WebhookEndpointR\x0fwebhookEndpoint\":\n" +
-	"\x1aTestWebhookEndpointRequest\x12\x1c\n" +
-	"\x02id\x18\x01 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18@R\x02id\"\\\n" +
+	"\x10webhook_endpoint\x18\x01 \x01(\v2#.crm.integration.v1.WebhookEndpointR\x0fwebhookEndpoint\"9\n" +
+	"\x1aTestWebhookEndpointRequest\x12\x1b\n" +
+	"\x02id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\\\n" +
 	"\x1bTestWebhookEndpointResponse\x12=\n" +
-	"\aattempt\x18\x01 \x01(\v2#.crm.integration.v1.DeliveryAttemptR\aattempt\"\xb7\x01\n" +
-	"\x15ListDeliveriesRequest\x12-\n" +
-	"\vendpoint_id\x18\x01 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18@R\n" +
+	"\aattempt\x18\x01 \x01(\v2#.crm.integration.v1.DeliveryAttemptR\aattempt\"\xb6\x01\n" +
+	"\x15ListDeliveriesRequest\x12,\n" +
+	"\vendpoint_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
 	"endpointId\x12$\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
@@ -1877,11 +1877,11 @@ const file_crm_integration_v1_integration_service_proto_rawDesc = "" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\x1c.crm.integration.v1.DeliveryR\n" +
 	"deliveries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"c\n" +
-	"\x14RetryDeliveryRequest\x12-\n" +
-	"\vendpoint_id\x18\x01 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18@R\n" +
-	"endpointId\x12\x1c\n" +
-	"\x02id\x18\x02 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18@R\x02id\"Q\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"a\n" +
+	"\x14RetryDeliveryRequest\x12,\n" +
+	"\vendpoint_id\x18\x01 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\n" +
+	"endpointId\x12\x1b\n" +
+	"\x02id\x18\x02 \x01(\tB\v\xe0A\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"Q\n" +
 	"\x15RetryDeliveryResponse\x128\n" +
 	"\bdelivery\x18\x01 \x01(\v2\x1c.crm.integration.v1.DeliveryR\bdelivery\"\x1f\n" +
 	"\x1dGetIntegrationSettingsRequest\"e\n" +
