@@ -355,28 +355,46 @@ func (e *Endpoints) Test(ctx context.Context, tenant, id string) (*integrationv1
 }
 
 // ListDeliveries reads a page of an endpoint's deliveries, newest first; state, when set, keeps
-// only those in it (a page may then hold fewer).
+// only those in it. A filtered page reads on through the endpoint's log until it is full or
+// maxDeliveriesScanned were looked at (a page may then hold fewer, with a token to go on), so a
+// rare state does not answer page after page of nothing. Two round trips per log page read.
 func (e *Endpoints) ListDeliveries(ctx context.Context, tenant, endpoint string, state integrationv1.DeliveryState, req page.Request) (page.Page[*integrationv1.Delivery], error) {
 	if _, err := e.read(ctx, tenant, endpoint); err != nil {
 		return page.Page[*integrationv1.Delivery]{}, err
 	}
-	sc := e.store.Scope(tenant)
-	ids, err := commit.Members(ctx, e.store.Redis(), commit.Range{Index: redisstore.DeliveryLogKey(sc, endpoint), Desc: true, After: req.After, Limit: req.Limit})
-	if err != nil {
-		return page.Page[*integrationv1.Delivery]{}, err
-	}
-	out := page.Page[*integrationv1.Delivery]{Next: ids.Next}
-	for _, id := range ids.Items {
-		d, err := e.store.ReadDelivery(ctx, tenant, id)
+	logKey := redisstore.DeliveryLogKey(e.store.Scope(tenant), endpoint)
+	out, after, scanned := page.Page[*integrationv1.Delivery]{}, req.After, 0
+	for {
+		ids, err := commit.Members(ctx, e.store.Redis(), commit.Range{Index: logKey, Desc: true, After: after, Limit: req.Limit})
 		if err != nil {
 			return page.Page[*integrationv1.Delivery]{}, err
 		}
-		if d != nil && (state == integrationv1.DeliveryState_DELIVERY_STATE_UNSPECIFIED || d.Delivery.GetState() == state) {
-			out.Items = append(out.Items, d.Delivery)
+		read, err := e.store.ReadDeliveries(ctx, tenant, ids.Items)
+		if err != nil {
+			return page.Page[*integrationv1.Delivery]{}, err
 		}
+		for i, d := range read {
+			scanned++
+			if d != nil && (state == integrationv1.DeliveryState_DELIVERY_STATE_UNSPECIFIED || d.Delivery.GetState() == state) {
+				out.Items = append(out.Items, d.Delivery)
+			}
+			if len(out.Items) == req.Limit {
+				if i < len(read)-1 || ids.Next != "" { // more may follow: go on after this one
+					out.Next = ids.Items[i]
+				}
+				return out, nil
+			}
+		}
+		if ids.Next == "" || scanned >= maxDeliveriesScanned {
+			out.Next = ids.Next
+			return out, nil
+		}
+		after = ids.Next
 	}
-	return out, nil
 }
+
+// maxDeliveriesScanned bounds the log entries one filtered page looks at.
+const maxDeliveriesScanned = 5000
 
 // RetryDelivery sends a delivery again now: a DEAD or DELIVERED one becomes PENDING and is sent
 // at once outside its customer's order (the later deliveries did not wait for it, so it arrives

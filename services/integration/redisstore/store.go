@@ -579,10 +579,40 @@ type Delivery struct {
 
 // ReadDelivery reads a delivery; nil when there is none.
 func (s *Store) ReadDelivery(ctx context.Context, tenant, id string) (*Delivery, error) {
-	v, err := s.rdb.HMGet(ctx, DeliveryKey(s.Scope(tenant), id), "d", "v", "seq", "body").Result()
+	v, err := s.rdb.HMGet(ctx, DeliveryKey(s.Scope(tenant), id), deliveryFields...).Result()
 	if err != nil {
 		return nil, err
 	}
+	return decodeDelivery(v)
+}
+
+// ReadDeliveries reads deliveries in one round trip, in the order of ids; nil for one there is
+// not (any more: retention removed it).
+func (s *Store) ReadDeliveries(ctx context.Context, tenant string, ids []string) ([]*Delivery, error) {
+	sc := s.Scope(tenant)
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HMGet(ctx, DeliveryKey(sc, id), deliveryFields...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]*Delivery, len(ids))
+	for i, cmd := range cmds {
+		d, err := decodeDelivery(cmd.Val())
+		if err != nil {
+			return nil, err
+		}
+		out[i] = d
+	}
+	return out, nil
+}
+
+// deliveryFields are the fields of a delivery's hash decodeDelivery reads, in its order.
+var deliveryFields = []string{"d", "v", "seq", "body"}
+
+func decodeDelivery(v []any) (*Delivery, error) {
 	data, ok := v[0].(string)
 	if !ok {
 		return nil, nil

@@ -547,3 +547,66 @@ func TestAttemptErrorsAreSafeTexts(t *testing.T) {
 		}
 	}
 }
+
+// TestDeliveriesFilteredByStateFillTheirPages: a list of the deliveries in one state reads on
+// through the endpoint's log, so a rare state answers full pages, not empty ones with a token;
+// paged through, it is exactly the unfiltered list's deliveries in that state, in its order.
+func TestDeliveriesFilteredByStateFillTheirPages(t *testing.T) {
+	cfg := fastWebhooks
+	cfg.MaxAge = time.Millisecond // a failed attempt is the last: the delivery is DEAD
+	s := startSystem(t, cfg)
+	rc := newReceiver(t, func(_ int, r received) (int, http.Header) {
+		if strings.HasSuffix(r.Customer, "0") || strings.HasSuffix(r.Customer, "5") {
+			return http.StatusInternalServerError, nil
+		}
+		return http.StatusOK, nil
+	})
+	ep := s.createEndpoint(t, rc.URL, "sales.*")
+	rc.setSecret(ep.GetSecret())
+	const events = 40
+	for i := range events {
+		s.publish(t, s.tenant, "sales.order.placed", fmt.Sprintf("cust-%d", i))
+	}
+	var all []*integrationv1.Delivery
+	eventually(t, 20*time.Second, "every delivery delivered or dead", func() bool {
+		all = deliveries(t, s, ep.GetId())
+		for _, d := range all {
+			if d.GetState() == integrationv1.DeliveryState_DELIVERY_STATE_PENDING {
+				return false
+			}
+		}
+		return len(all) == events
+	})
+	var want []string
+	for _, d := range all {
+		if d.GetState() == integrationv1.DeliveryState_DELIVERY_STATE_DEAD {
+			want = append(want, d.GetId())
+		}
+	}
+	if len(want) != events/5 {
+		t.Fatalf("%d dead deliveries, want %d", len(want), events/5)
+	}
+
+	c, ctx := s.client()
+	var got []string
+	token := ""
+	for pages := 0; ; pages++ {
+		r, err := c.ListDeliveries(ctx, &integrationv1.ListDeliveriesRequest{EndpointId: ep.GetId(),
+			Filter: "state = DELIVERY_STATE_DEAD", PageSize: 3, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range r.GetDeliveries() {
+			got = append(got, d.GetId())
+		}
+		if token = r.GetNextPageToken(); token == "" {
+			break
+		}
+		if len(r.GetDeliveries()) != 3 {
+			t.Fatalf("page %d holds %d deliveries with a next page token, want a full page of 3", pages, len(r.GetDeliveries()))
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("dead deliveries paged by 3:\n got %v\nwant %v", got, want)
+	}
+}
