@@ -132,9 +132,13 @@ func (c *Customers) Resolve(ctx context.Context, tenant string, req ResolveReque
 }
 
 // ResolveMany resolves up to 1,000 people: one round trip finds the known ones; the others are
-// registered one by one (a person twice in the batch is one customer). Item errors are per item.
-func (c *Customers) ResolveMany(ctx context.Context, tenant string, reqs []ResolveRequest) ([]*marketingv1.ResolvedCustomer, error) {
-	out := make([]*marketingv1.ResolvedCustomer, len(reqs))
+// registered one by one (a person twice in the batch is one customer). A refused item has its
+// error in refused, at its index, and an empty resolution; err is a fault that fails them all.
+func (c *Customers) ResolveMany(ctx context.Context, tenant string, reqs []ResolveRequest) (out []*marketingv1.ResolvedCustomer, refused []error, err error) {
+	out, refused = make([]*marketingv1.ResolvedCustomer, len(reqs)), make([]error, len(reqs))
+	itemError := func(i int, err error) {
+		out[i], refused[i] = &marketingv1.ResolvedCustomer{}, err
+	}
 	keys := make([]IdentityKey, 0, len(reqs))
 	at := make([]int, 0, len(reqs))
 	for i, req := range reqs {
@@ -143,11 +147,11 @@ func (c *Customers) ResolveMany(ctx context.Context, tenant string, reqs []Resol
 			out[i], err = c.attach(ctx, tenant, req.CustomerID, key)
 		}
 		if _, ok := apierr.As(err); ok {
-			out[i] = itemError(err)
+			itemError(i, err)
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if req.CustomerID == "" {
 			keys, at = append(keys, key), append(at, i)
@@ -155,27 +159,27 @@ func (c *Customers) ResolveMany(ctx context.Context, tenant string, reqs []Resol
 	}
 	matches, err := c.store.MatchIdentities(ctx, tenant, keys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for j, i := range at {
 		m := matches[j]
 		if j > 0 && slices.Contains(keys[:j], keys[j]) {
 			// Resolved (maybe registered) earlier in this batch: look again.
 			if m, err = c.match(ctx, tenant, keys[j]); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		r, err := c.resolve(ctx, tenant, reqs[i], keys[j], m)
 		if _, ok := apierr.As(err); ok {
-			out[i] = itemError(err)
+			itemError(i, err)
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out[i] = r
 	}
-	return out, nil
+	return out, refused, nil
 }
 
 func (c *Customers) match(ctx context.Context, tenant string, key IdentityKey) (IdentityMatch, error) {
@@ -184,11 +188,6 @@ func (c *Customers) match(ctx context.Context, tenant string, key IdentityKey) (
 		return IdentityMatch{}, err
 	}
 	return m[0], nil
-}
-
-func itemError(err error) *marketingv1.ResolvedCustomer {
-	e, _ := apierr.As(err)
-	return &marketingv1.ResolvedCustomer{ErrorReason: e.Reason, ErrorMessage: e.Message}
 }
 
 // identityKey normalizes a request's keys.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/crmcycle/crm/pkg/apierr"
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/crmcycle/crm/pkg/grpcserver"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	"github.com/crmcycle/crm/services/marketing"
 )
@@ -41,9 +42,16 @@ func (s *Server) ResolveCustomers(ctx context.Context, req *marketingv1.ResolveC
 			return nil, err
 		}
 	}
-	out, err := s.customers.ResolveMany(ctx, tenant, reqs)
+	out, refused, err := s.customers.ResolveMany(ctx, tenant, reqs)
 	if err != nil {
 		return nil, err
+	}
+	statuses, err := grpcserver.ItemStatuses(ctx, refused)
+	if err != nil {
+		return nil, err
+	}
+	for i, st := range statuses {
+		out[i].Error = st
 	}
 	return &marketingv1.ResolveCustomersResponse{Customers: out}, nil
 }

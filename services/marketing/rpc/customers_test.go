@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/gateway/gatewaytest"
 
@@ -127,8 +128,12 @@ func TestResolveCustomersBatch(t *testing.T) {
 			}
 			continue
 		case 8:
-			if r.GetErrorReason() == "" || r.GetCustomerId() != "" {
-				t.Errorf("bad e-mail in a batch: %v, want an item error", r)
+			// The item's refusal is the status the single call answers: code, ErrorInfo, field.
+			_, single := client.ResolveCustomer(ctx, reqs[8])
+			want := status.Convert(single)
+			got := status.FromProto(r.GetError())
+			if r.GetCustomerId() != "" || got.Code() != codes.InvalidArgument || !proto.Equal(got.Proto(), want.Proto()) {
+				t.Errorf("bad e-mail in a batch: %v, want the single call's status %v", r, want.Proto())
 			}
 			continue
 		}

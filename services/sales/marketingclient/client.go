@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -179,11 +180,23 @@ func (c *Client) ResolveImported(ctx context.Context, people []sales.Person) ([]
 	}
 	out := make([]sales.Resolved, len(people))
 	for i, r := range resp.GetCustomers() {
-		if r.GetErrorReason() != "" {
-			out[i].Err = apierr.New(apierr.InvalidArgument, r.GetErrorReason(), r.GetErrorMessage())
+		if r.GetError() != nil {
+			out[i].Err = refusal(r.GetError())
 			continue
 		}
 		out[i].CustomerID = r.GetCustomerId()
 	}
 	return out, nil
+}
+
+// refusal is an item's refusal in a batch answer (its google.rpc.Status) as this service's error:
+// the ErrorInfo reason and the message, as marketing would answer the single call.
+func refusal(st *spb.Status) *apierr.Error {
+	reason := "INVALID_ARGUMENT"
+	for _, d := range status.FromProto(st).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			reason = info.GetReason()
+		}
+	}
+	return apierr.New(apierr.InvalidArgument, reason, st.GetMessage())
 }

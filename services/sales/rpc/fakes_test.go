@@ -131,7 +131,9 @@ func (f *leadsFake) ResolveCustomers(ctx context.Context, req *marketingv1.Resol
 		byExternal, knownExternal := f.external[record{tenant, r.GetExternalId()}]
 		switch {
 		case known && knownExternal && byEmail != byExternal:
-			out[i] = &marketingv1.ResolvedCustomer{ErrorReason: "CUSTOMER_IDENTITY_CONFLICT", ErrorMessage: "the e-mail and the external id belong to two customers"}
+			st, _ := status.New(codes.InvalidArgument, "the e-mail and the external id belong to two customers").
+				WithDetails(&errdetails.ErrorInfo{Reason: "CUSTOMER_IDENTITY_CONFLICT", Domain: "marketing.crm"})
+			out[i] = &marketingv1.ResolvedCustomer{Error: st.Proto()}
 			continue
 		case !known && knownExternal:
 			byEmail, known = byExternal, true

@@ -8,6 +8,7 @@ package marketingv1
 
 import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -204,12 +205,11 @@ type ResolvedCustomer struct {
 	Created bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
 	// The survivor when the person's customer was merged: customer_id is then the survivor already.
 	MergedFrom string `protobuf:"bytes,3,opt,name=merged_from,json=mergedFrom,proto3" json:"merged_from,omitempty"`
-	// Set in a batch when this item failed, as the single call's ErrorInfo reason would be
-	// (INVALID_EMAIL, CUSTOMER_IDENTITY_CONFLICT when the e-mail and the external id belong to two
-	// customers); the other items are unaffected.
-	ErrorReason string `protobuf:"bytes,4,opt,name=error_reason,json=errorReason,proto3" json:"error_reason,omitempty"`
-	// What went wrong with this item, for people.
-	ErrorMessage  string `protobuf:"bytes,5,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	// Set in a batch when this item was refused: the code, message, and the ErrorInfo (reason
+	// INVALID_EMAIL, CUSTOMER_IDENTITY_CONFLICT when the e-mail and the external id belong to two
+	// customers, CUSTOMER_NOT_FOUND...) and BadRequest details the single call would answer, as
+	// BatchCreateLeads reports its items (AIP-233). The other items are unaffected.
+	Error         *status.Status `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -265,25 +265,18 @@ func (x *ResolvedCustomer) GetMergedFrom() string {
 	return ""
 }
 
-func (x *ResolvedCustomer) GetErrorReason() string {
+func (x *ResolvedCustomer) GetError() *status.Status {
 	if x != nil {
-		return x.ErrorReason
+		return x.Error
 	}
-	return ""
-}
-
-func (x *ResolvedCustomer) GetErrorMessage() string {
-	if x != nil {
-		return x.ErrorMessage
-	}
-	return ""
+	return nil
 }
 
 var File_crm_marketing_v1_customer_proto protoreflect.FileDescriptor
 
 const file_crm_marketing_v1_customer_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcrm/marketing/v1/customer.proto\x12\x10crm.marketing.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee\x02\n" +
+	"\x1fcrm/marketing/v1/customer.proto\x12\x10crm.marketing.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xee\x02\n" +
 	"\x10CustomerIdentity\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x12\x1b\n" +
 	"\x06emails\x18\x02 \x03(\tB\x03\xe0A\x03R\x06emails\x12&\n" +
@@ -295,15 +288,14 @@ const file_crm_marketing_v1_customer_proto_rawDesc = "" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x17\n" +
-	"\x04etag\x18\b \x01(\tB\x03\xe0A\x03R\x04etag\"\xb6\x01\n" +
+	"\x04etag\x18\b \x01(\tB\x03\xe0A\x03R\x04etag\"\xc1\x01\n" +
 	"\x10ResolvedCustomer\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated\x12\x1f\n" +
 	"\vmerged_from\x18\x03 \x01(\tR\n" +
-	"mergedFrom\x12!\n" +
-	"\ferror_reason\x18\x04 \x01(\tR\verrorReason\x12#\n" +
-	"\rerror_message\x18\x05 \x01(\tR\ferrorMessage*\xa4\x01\n" +
+	"mergedFrom\x12(\n" +
+	"\x05error\x18\x06 \x01(\v2\x12.google.rpc.StatusR\x05errorJ\x04\b\x04\x10\x05J\x04\b\x05\x10\x06R\ferror_reasonR\rerror_message*\xa4\x01\n" +
 	"\x0eCustomerOrigin\x12\x1f\n" +
 	"\x1bCUSTOMER_ORIGIN_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16CUSTOMER_ORIGIN_IMPORT\x10\x01\x12\x1b\n" +
@@ -330,16 +322,18 @@ var file_crm_marketing_v1_customer_proto_goTypes = []any{
 	(*CustomerIdentity)(nil),      // 1: crm.marketing.v1.CustomerIdentity
 	(*ResolvedCustomer)(nil),      // 2: crm.marketing.v1.ResolvedCustomer
 	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(*status.Status)(nil),         // 4: google.rpc.Status
 }
 var file_crm_marketing_v1_customer_proto_depIdxs = []int32{
 	0, // 0: crm.marketing.v1.CustomerIdentity.origin:type_name -> crm.marketing.v1.CustomerOrigin
 	3, // 1: crm.marketing.v1.CustomerIdentity.create_time:type_name -> google.protobuf.Timestamp
 	3, // 2: crm.marketing.v1.CustomerIdentity.update_time:type_name -> google.protobuf.Timestamp
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	4, // 3: crm.marketing.v1.ResolvedCustomer.error:type_name -> google.rpc.Status
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_crm_marketing_v1_customer_proto_init() }
