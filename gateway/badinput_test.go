@@ -112,6 +112,10 @@ func TestStrictDecodingNamesTheField(t *testing.T) {
 		{"NUL in a path id", "POST", "/v1/leads/a%00b:qualify", `{}`, "id"},
 		{"query integer that is not a number", "GET", "/v1/leads?pageSize=abc", "", "pageSize"},
 		{"query integer out of range", "GET", "/v1/leads?page_size=99999999999", "", "pageSize"},
+		{"invalid UTF-8 in an operation's name", "GET", "/v1/operations/marketing.%ff", "", "name"},
+		{"NUL in an operation's name", "POST", "/v1/operations/marketing.a%00b:cancel", `{}`, "name"},
+		{"invalid UTF-8 in the operations' filter", "GET", "/v1/operations?filter=%ff", "", "filter"},
+		{"invalid UTF-8 in the operations' page token", "GET", "/v1/operations?pageToken=%ff", "", "pageToken"},
 		{"path enum that is not a value", "PATCH", "/v1/slaPolicies/TICKET_PRIORITY_NOPE?updateMask=firstResponseTarget", `{"firstResponseTarget":"7200s"}`, "priority"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

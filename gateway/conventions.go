@@ -118,11 +118,15 @@ func (c *conventions) serve(w http.ResponseWriter, r *http.Request, m routeMatch
 	c.next.ServeHTTP(w, r)
 }
 
+// validText is a path or query value the services can take: valid UTF-8 (gRPC refuses to send
+// anything else) without NUL.
+func validText(v string) bool { return utf8.ValidString(v) && !strings.ContainsRune(v, 0) }
+
 // checkPath refuses a path variable that is not valid UTF-8 or holds a NUL, naming it.
 func checkPath(route *routePath, escaped string) (string, string) {
 	for i, seg := range strings.Split(strings.TrimPrefix(escaped, "/"), "/") {
 		v, err := url.PathUnescape(seg)
-		if err != nil || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		if err != nil || !validText(v) {
 			return route.param(i), "must be valid UTF-8 without NUL"
 		}
 	}
@@ -150,7 +154,7 @@ func checkQuery(op *routeOp, raw string) (string, string) {
 			return name, "unknown query parameter; accepted: " + strings.Join(slices.Sorted(slices.Values(accepted)), ", ")
 		}
 		for _, v := range values {
-			if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			if !validText(v) {
 				return name, "must be valid UTF-8 without NUL"
 			}
 			if bits := op.intBits[name]; bits > 0 {

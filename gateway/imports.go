@@ -227,6 +227,18 @@ func (im *imports) serveOperations(w http.ResponseWriter, r *http.Request) {
 		refuseIfMatch(w, r, template)
 		return
 	}
+	// These routes are served here, not by the generated handlers the conventions check: the
+	// same strict reading of the name and the query (gRPC refuses to send invalid UTF-8).
+	if !validText(name) {
+		clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, "name", "must be valid UTF-8 without NUL")
+		return
+	}
+	for param, values := range r.URL.Query() {
+		if slices.ContainsFunc(values, func(v string) bool { return !validText(v) }) {
+			clientError(w, r, http.StatusBadRequest, codes.InvalidArgument, param, "must be valid UTF-8 without NUL")
+			return
+		}
+	}
 	ctx, err := runtime.AnnotateContext(r.Context(), im.rest, r, "/google.longrunning.Operations/"+r.Method, runtime.WithHTTPPathPattern(template))
 	if err != nil {
 		writeError(r.Context(), im.rest, nil, w, r, err)
