@@ -307,19 +307,20 @@ func adminKeys(ctx context.Context, rdb redis.UniversalClient, partitions int, c
 	}
 }
 
-// apiKeys are the integration service's key use cases over rdb. A Redis nothing has run on yet is
-// initialized with the processes' partition count, as a process's first start would.
+// apiKeys are the integration service's key use cases over rdb. A Redis that records no partition
+// count is refused, not initialized: it may be one that lost its data under running processes,
+// which an operator re-initializes on purpose (crm admin redis init), not a key command by the way.
 func apiKeys(ctx context.Context, rdb redis.UniversalClient, store *auth.Store, partitions int) (*integration.ApiKeys, error) {
-	var space *keyspace.Space
 	n, err := rdb.Exists(ctx, keyspace.PartitionsKey).Result()
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, err
-	case n == 0:
-		space, err = keyspace.Open(ctx, rdb, partitions)
-	default:
-		space, err = keyspace.Load(ctx, rdb)
 	}
+	if n == 0 {
+		return nil, fmt.Errorf("admin: %w (no %s: nothing has run on this Redis yet, or it lost its data); "+
+			"nothing changed. Start crm serve once, or run: crm admin redis init --partitions %d",
+			keyspace.ErrNotInitialized, keyspace.PartitionsKey, partitions)
+	}
+	space, err := keyspace.Load(ctx, rdb)
 	if err != nil {
 		return nil, err
 	}

@@ -38,6 +38,9 @@ func crmCommand(t *testing.T, args ...string) (string, error) {
 
 func TestAdminTenantsAndKeys(t *testing.T) {
 	tenant := redistest.Tenant(t)
+	if _, err := keyspace.Open(context.Background(), redistest.Client(t), 16); err != nil { // as a process's first start
+		t.Fatal(err)
+	}
 	out, err := crmCommand(t, "admin", "tenant", "create", "--id", tenant, "--name", "Acme")
 	if err != nil || !strings.Contains(out, "tenant "+tenant+" created") {
 		t.Fatalf("tenant create: %v %q", err, out)
@@ -187,6 +190,18 @@ func TestLostRedisDataRefusesWritesUntilInit(t *testing.T) {
 	}
 	if n, err := sys.rdb.Exists(context.Background(), marker).Result(); err != nil || n != 0 {
 		t.Fatalf("the refused init marked the partition: %d %v", n, err)
+	}
+	// A flush takes the recorded count too: a key command then refuses, naming redis init, and
+	// does not initialize the store on the way (re-initializing is the operator's decision).
+	if err := sys.rdb.Del(context.Background(), keyspace.PartitionsKey).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := crmCommand(t, "admin", "key", "create", "--tenant", tenant, "--scopes", "admin"); !errors.Is(err, keyspace.ErrNotInitialized) ||
+		!strings.Contains(err.Error(), initCmd) {
+		t.Fatalf("key create on a flushed store: %v %q, want a refusal naming %q", err, out, initCmd)
+	}
+	if n, err := sys.rdb.Exists(context.Background(), keyspace.PartitionsKey, marker).Result(); err != nil || n != 0 {
+		t.Fatalf("the refused key create initialized the store: %d keys %v", n, err)
 	}
 	out, err := crmCommand(t, "admin", "redis", "init", "--partitions", strconv.Itoa(space.Partitions()))
 	if err != nil || !strings.Contains(out, "redis initialized") {
