@@ -631,7 +631,9 @@ func decodeDelivery(v []any) (*Delivery, error) {
 // finishScript records the end of an attempt, or skips a delivery, and when the delivery leaves
 // its lane makes the lane's next delivery due, in one call: a sender killed at any point leaves
 // either the delivery claimed (sent again once its claim runs out) or the next one due, never a
-// lane without a due delivery. KEYS[1] the delivery, KEYS[2] the due queue, KEYS[3] the
+// lane without a due delivery. A delivery leaves its lane when it ends, and also when it failed
+// and is to be retried: it is then queued on its own ("<tenant> <endpoint> <id>") at its next
+// attempt, so a failing delivery never holds back the customer's later ones. KEYS[1] the delivery, KEYS[2] the due queue, KEYS[3] the
 // endpoint's failures, KEYS[4] the delivery's lane (absent for one sent outside a lane); ARGV[1]
 // the version the delivery is expected at (empty to skip it: no record written), ARGV[2] its new
 // version, ARGV[3] its record, ARGV[4] when it is next due (ms; '0': it ended), ARGV[5] its due
@@ -645,8 +647,11 @@ if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[1], 'd', ARGV[3], 'v', ARGV[2])
   if ARGV[6] == '1' then redis.call('DEL', KEYS[3]) end
   if ARGV[4] ~= '0' then
-    redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
-    return {1}
+    if not KEYS[4] then
+      redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+      return {1}
+    end
+    redis.call('ZADD', KEYS[2], ARGV[4], ARGV[8] .. ARGV[7])
   end
 end
 redis.call('ZREM', KEYS[2], ARGV[5])
@@ -659,9 +664,9 @@ end
 return {1}`)
 
 // SaveDelivery stores a delivery's new state if it is still at version (commit.ErrVersionMismatch
-// otherwise), member being its due-queue member, and queues it at next; when next is zero it ended
-// (delivered or dead): it leaves the due queue and its lane, and the lane's next delivery becomes
-// due, claimed by the caller until leaseUntil and returned as its member (empty for none).
+// otherwise), member being its due-queue member, and queues it at next, out of its lane; when next
+// is zero it ended (delivered or dead). Either way it leaves its lane, and the lane's next delivery
+// becomes due, claimed by the caller until leaseUntil and returned as its member (empty for none).
 // succeeded also ends the endpoint's run of failures.
 func (s *Store) SaveDelivery(ctx context.Context, tenant, member string, d *integrationv1.Delivery, version string, next time.Time, succeeded bool, leaseUntil time.Time) (string, error) {
 	seq := d.Sequence
