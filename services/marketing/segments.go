@@ -113,6 +113,13 @@ func (s *Segments) Create(ctx context.Context, tenant string, in *Segment) (*Seg
 	if r.MinOrders != nil && r.MaxOrders != nil && r.GetMaxOrders() < r.GetMinOrders() {
 		return nil, ErrSegmentOrders
 	}
+	// A lifetime value is never below zero: a negative bound is a mistake, not a filter.
+	if money.Sign(r.GetMinLifetimeValue()) < 0 {
+		return nil, apierr.Invalid("segment.rule.min_lifetime_value", "must not be negative")
+	}
+	if money.Sign(r.GetMaxLifetimeValue()) < 0 {
+		return nil, apierr.Invalid("segment.rule.max_lifetime_value", "must not be negative")
+	}
 	if lo, hi := r.GetMinLifetimeValue(), r.GetMaxLifetimeValue(); lo != nil && hi != nil {
 		if c, err := money.Compare(lo, hi); err != nil || c > 0 {
 			return nil, ErrSegmentLTV

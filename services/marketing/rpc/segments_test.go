@@ -166,6 +166,8 @@ func TestSegmentsOnValueOverREST(t *testing.T) {
 		`{"displayName":"x","rule":{"minMonetary":6}}`:                                                                                             "rule.minMonetary",
 		`{"displayName":"x","rule":{"minOrders":"3","maxOrders":"2"}}`:                                                                             "segment.rule.maxOrders",
 		`{"displayName":"x","rule":{"minLifetimeValue":{"currencyCode":"EUR","units":"5"},"maxLifetimeValue":{"currencyCode":"USD","units":"9"}}}`: "segment.rule.maxLifetimeValue",
+		`{"displayName":"x","rule":{"minLifetimeValue":{"currencyCode":"EUR","units":"-100"}}}`:                                                    "segment.rule.minLifetimeValue",
+		`{"displayName":"x","rule":{"maxLifetimeValue":{"currencyCode":"EUR","nanos":-1}}}`:                                                        "segment.rule.maxLifetimeValue",
 	} {
 		details := sys.Fails(t, http.MethodPost, "/v1/segments", key, body, http.StatusBadRequest, "INVALID_ARGUMENT")
 		if !strings.Contains(fmt.Sprint(details), field) {
