@@ -232,13 +232,17 @@ func (r *Recorder) forget(tenant string) {
 	r.mu.Unlock()
 }
 
-// deliveriesOf are the event's deliveries to the enabled endpoints whose filter it matches, in
-// customer's count (the event's customer, or the survivor it was merged into).
+// deliveriesOf are the event's deliveries to the enabled endpoints whose filter it matches and
+// that existed when it occurred, in customer's count (the event's customer, or the survivor it was merged into).
 func (r *Recorder) deliveriesOf(ev *eventv1.Event, customer string, eps []*integrationv1.WebhookEndpoint) ([]redisstore.NewDelivery, error) {
 	var out []redisstore.NewDelivery
 	var body []byte
 	for _, ep := range eps {
 		if !ep.GetEnabled() || !Matches(ep.GetEventTypes(), ev.GetType()) {
+			continue
+		}
+		// An endpoint gets what happens after its creation, not a backlog read late.
+		if at, created := ev.GetOccurredTime(), ep.GetCreateTime(); at != nil && created != nil && at.AsTime().Before(created.AsTime()) {
 			continue
 		}
 		if body == nil {

@@ -81,10 +81,16 @@ func (s *system) publish(t testing.TB, tenant, typ, customer string) *eventv1.Ev
 // publishBody commits an event with body about customer on its producer's stream.
 func (s *system) publishBody(t testing.TB, tenant string, body eventv1.Body, customer string) *eventv1.Event {
 	t.Helper()
+	return s.publishBodyAt(t, tenant, body, customer, time.Now())
+}
+
+// publishBodyAt commits an event with body about customer that occurred at the given time.
+func (s *system) publishBodyAt(t testing.TB, tenant string, body eventv1.Body, customer string, at time.Time) *eventv1.Event {
+	t.Helper()
 	producer, _, _ := strings.Cut(body.Type(), ".")
 	pub := events.Publisher{Producer: producer, Propagator: s.suite.Telemetry.Propagator}
 	ctx := events.WithCause(context.Background(), events.ByKey("test-key", "req-test", "/test"))
-	ev, data, err := pub.Envelope(ctx, body, tenant, customer, time.Now())
+	ev, data, err := pub.Envelope(ctx, body, tenant, customer, at)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,7 +16,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/crmcycle/crm/pkg/servicetest"
+	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
+	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	"github.com/crmcycle/crm/services/integration"
 )
 
@@ -618,5 +621,31 @@ func TestDeliveriesFilteredByStateFillTheirPages(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("dead deliveries paged by 3:\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestEndpointGetsOnlyEventsAfterItsCreation: an event that occurred before the endpoint existed
+// (a backlog the recorder reads late) is not delivered to it; one after is.
+func TestEndpointGetsOnlyEventsAfterItsCreation(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	rc := newReceiver(t, ok200)
+	ep := s.createEndpoint(t, rc.URL, "sales.*")
+	rc.setSecret(ep.GetSecret())
+	order := func(customer string) eventv1.Body {
+		return salesv1.EventOrderPlaced.Of(&salesv1.OrderPlaced{Order: &salesv1.Order{Id: "order-1", CustomerId: customer}})
+	}
+	before := s.publishBodyAt(t, s.tenant, order("cust-before"), "cust-before", ep.GetCreateTime().AsTime().Add(-time.Second))
+	after := s.publishBodyAt(t, s.tenant, order("cust-after"), "cust-after", ep.GetCreateTime().AsTime().Add(time.Millisecond))
+	// The recorder reads the stream in order: once the later event's delivery is logged, the
+	// earlier one was handled.
+	var logged []*integrationv1.Delivery
+	eventually(t, 10*time.Second, "the later event's delivery", func() bool {
+		logged = deliveries(t, s, ep.GetId())
+		return slices.ContainsFunc(logged, func(d *integrationv1.Delivery) bool { return d.GetEventId() == after.GetId() })
+	})
+	for _, d := range logged {
+		if d.GetEventId() == before.GetId() {
+			t.Fatalf("an event from before the endpoint's creation was delivered to it: %v", d)
+		}
 	}
 }
