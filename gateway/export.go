@@ -168,13 +168,44 @@ func exportFormat(accept string) string {
 	if strings.TrimSpace(accept) == "" {
 		return "ndjson"
 	}
-	switch goautoneg.Negotiate(accept, []string{"application/x-ndjson", "text/csv", "application/jsonl", "application/json"}) {
+	switch negotiate(accept, []string{"application/x-ndjson", "text/csv", "application/jsonl", "application/json"}) {
 	case "":
 		return ""
 	case "text/csv":
 		return "csv"
 	}
 	return "ndjson"
+}
+
+// negotiate picks the alternative the Accept header weighs highest, the first on a tie, or ""
+// when it weighs every one 0. An alternative's weight is that of the most specific range that
+// matches it (RFC 9110 12.5.1: "text/csv;q=0, */*" refuses CSV and takes the rest), which
+// goautoneg.Negotiate does not do: it takes the first matching range, q=0 included.
+func negotiate(accept string, alternatives []string) string {
+	clauses := goautoneg.ParseAccept(accept)
+	best, bestQ := "", 0.0
+	for _, alt := range alternatives {
+		typ, sub, _ := strings.Cut(alt, "/")
+		q, specificity := 0.0, -1
+		for _, c := range clauses {
+			s := -1
+			switch {
+			case c.Type == typ && c.SubType == sub:
+				s = 2
+			case c.Type == typ && c.SubType == "*":
+				s = 1
+			case c.Type == "*" && c.SubType == "*":
+				s = 0
+			}
+			if s > specificity {
+				q, specificity = c.Q, s
+			}
+		}
+		if q > bestQ {
+			best, bestQ = alt, q
+		}
+	}
+	return best
 }
 
 // recordWriter writes records in one output format; the first write sends the headers.

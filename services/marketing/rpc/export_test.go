@@ -87,12 +87,13 @@ func TestExportLeads(t *testing.T) {
 	for accept, want := range map[string]string{
 		"application/json": "application/x-ndjson", "*/*": "application/x-ndjson", "text/*": "text/csv; charset=utf-8",
 		"application/x-ndjson;q=0.5, text/csv": "text/csv; charset=utf-8", "text/csv;q=0.1, application/x-ndjson": "application/x-ndjson",
+		"application/*;q=0, */*": "text/csv; charset=utf-8", "text/csv;q=0, */*;q=0.5": "application/x-ndjson",
 	} {
 		if code, h, body := export(key, url.Values{"filter": {`tags:"vip"`}}.Encode(), http.Header{"Accept": {accept}}); code != http.StatusOK || h.Get("Content-Type") != want {
 			t.Errorf("export with Accept %q: %d %s %.200s, want 200 %s", accept, code, h.Get("Content-Type"), body, want)
 		}
 	}
-	for _, accept := range []string{"application/xml", "text/html, application/pdf"} {
+	for _, accept := range []string{"application/xml", "text/html, application/pdf", "*/*;q=0", "application/*;q=0, text/*;q=0"} {
 		r := sys.DoWith(t, http.MethodGet, "/v1/leads:export", key, nil, http.Header{"Accept": {accept}})
 		if r.Status != http.StatusNotAcceptable || !slices.Equal(r.FieldViolations(t), []string{"Accept"}) {
 			t.Errorf("export with Accept %q: %d %s, want 406 naming Accept", accept, r.Status, r.Body)
