@@ -30,6 +30,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
@@ -92,6 +93,12 @@ func Product(addr, key string, opts ...Option) (productv1.ProductServiceClient, 
 // Support connects to SupportService: tickets, SLA policies, settings, NPS.
 func Support(addr, key string, opts ...Option) (supportv1.SupportServiceClient, func() error, error) {
 	return dial(addr, key, supportv1.File_crm_support_v1_support_service_proto.Services().Get(0), supportv1.NewSupportServiceClient, opts)
+}
+
+// Integration connects to IntegrationService: audit log, customer timeline, webhook endpoints and
+// deliveries, API keys, integration settings.
+func Integration(addr, key string, opts ...Option) (integrationv1.IntegrationServiceClient, func() error, error) {
+	return dial(addr, key, integrationv1.File_crm_integration_v1_integration_service_proto.Services().Get(0), integrationv1.NewIntegrationServiceClient, opts)
 }
 
 // dial returns the service's client and the function that closes its connection.

@@ -3,8 +3,10 @@ package client
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
+	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 )
 
@@ -46,5 +48,30 @@ func TestRetriesOnlyReads(t *testing.T) {
 	}
 	if off, _ := serviceConfig(service, 1); off != "{}" {
 		t.Errorf("one attempt: %s, want no retry policy", off)
+	}
+}
+
+// TestEveryServiceHasAConstructor: each service of the API has its constructor here, which dials
+// it with the retry policy built from that service's own reads.
+func TestEveryServiceHasAConstructor(t *testing.T) {
+	for name, dial := range map[string]func() (func() error, error){
+		"marketing":   func() (func() error, error) { _, c, err := Marketing("127.0.0.1:1", "k"); return c, err },
+		"sales":       func() (func() error, error) { _, c, err := Sales("127.0.0.1:1", "k"); return c, err },
+		"product":     func() (func() error, error) { _, c, err := Product("127.0.0.1:1", "k"); return c, err },
+		"support":     func() (func() error, error) { _, c, err := Support("127.0.0.1:1", "k"); return c, err },
+		"integration": func() (func() error, error) { _, c, err := Integration("127.0.0.1:1", "k"); return c, err },
+	} {
+		closeConn, err := dial()
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if err := closeConn(); err != nil {
+			t.Errorf("%s: close: %v", name, err)
+		}
+	}
+	config, err := serviceConfig(integrationv1.File_crm_integration_v1_integration_service_proto.Services().Get(0), 4)
+	if err != nil || !strings.Contains(config, `"ListAuditEntries"`) || strings.Contains(config, `"CreateWebhookEndpoint"`) {
+		t.Errorf("integration's retry policy %s (%v): want its reads and not its writes", config, err)
 	}
 }
