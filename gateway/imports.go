@@ -173,13 +173,20 @@ func (im *imports) serveImport(route importRoute, w http.ResponseWriter, r *http
 		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
 			break
 		}
-		if rerr != nil {
-			cancel() // the operation ends FAILED at its last checkpoint
-			if _, ok := errors.AsType[*http.MaxBytesError](rerr); ok {
-				clientError(w, r, http.StatusRequestEntityTooLarge, codes.InvalidArgument, "body",
-					fmt.Sprintf("an import body is at most %d bytes; the rows before the limit may be imported: see the operation", im.maxBody))
+		if _, ok := errors.AsType[*http.MaxBytesError](rerr); ok {
+			// The service ends the operation FAILED with why (not as an interrupted import),
+			// keeping the batches before the limit.
+			if err := stream.Send(&typev1.ImportChunk{OverLimitBytes: im.maxBody}); err == nil || errors.Is(err, io.EOF) {
+				_, _ = stream.CloseAndRecv()
 			}
-			return // otherwise the client went away
+			cancel()
+			clientError(w, r, http.StatusRequestEntityTooLarge, codes.InvalidArgument, "body",
+				fmt.Sprintf("an import body is at most %d bytes; the rows before the limit may be imported: see the operation", im.maxBody))
+			return
+		}
+		if rerr != nil {
+			cancel() // the client went away: the operation ends FAILED at its last checkpoint
+			return
 		}
 	}
 	op, err := stream.CloseAndRecv()

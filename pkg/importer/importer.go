@@ -290,6 +290,9 @@ func (r *Runner) replay(stream Stream, tenant string, first *typev1.ImportChunk,
 		if err != nil {
 			return err
 		}
+		if limit := msg.GetOverLimitBytes(); limit > 0 {
+			return tooLarge(limit)
+		}
 		sum.Write(msg.GetData())
 		read += int64(len(msg.GetData()))
 	}
@@ -625,6 +628,9 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 		}
 		if err != nil {
 			return 0, err
+		}
+		if limit := msg.GetOverLimitBytes(); limit > 0 {
+			return 0, tooLarge(limit) // the gateway stopped a body past its limit
 		}
 		c.buf = msg.GetData()
 		if c.read += int64(len(c.buf)); c.max > 0 && c.read > c.max {

@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -375,6 +376,45 @@ func TestImportOversize(t *testing.T) {
 	}
 	if k, e := sys.footprint(t, tenant); k != keys || e != events {
 		t.Fatalf("an oversize import wrote: %d keys %d events, before %d %d", k, e, keys, events)
+	}
+}
+
+// TestImportOversizeChunked: a REST body sent without a length (chunked) that goes on past the
+// gateway's import limit is 413, and its operation ends FAILED with INVALID_ARGUMENT naming the
+// body, as a gRPC stream over the limit does: not as an interrupted import to resume.
+func TestImportOversizeChunked(t *testing.T) {
+	const limit = 48 << 10
+	suite := servicetest.Start(t, servicetest.Options{Services: []servicetest.Builder{marketingService}})
+	sys := &system{Edge: gatewaytest.Start(t, suite, gateway.Config{MaxImportBytes: limit})}
+	_, key := sys.NewKey(t, "", "marketing.write", "marketing.read")
+	f := genLeads(1500, 12)
+	if len(f.csv) < 2*limit {
+		t.Fatalf("the file is %d bytes: make it larger than twice the limit", len(f.csv))
+	}
+	req, err := http.NewRequest(http.MethodPost, sys.URL+"/v1/leads:import", io.MultiReader(bytes.NewReader(f.csv))) // no length: chunked
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "text/csv")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), fmt.Sprint(limit)) {
+		t.Fatalf("a chunked %d-byte body over a %d-byte limit: %d %s, want 413 naming the limit", len(f.csv), limit, resp.StatusCode, body)
+	}
+	ops, _ := sys.OK(t, http.MethodGet, "/v1/operations", key, "")["operations"].([]any)
+	if len(ops) != 1 {
+		t.Fatalf("%d operations, want the one import's", len(ops))
+	}
+	op := ops[0].(map[string]any)
+	opErr, _ := op["error"].(map[string]any)
+	if op["done"] != true || opErr["code"] != float64(codes.InvalidArgument) || !strings.Contains(fmt.Sprint(opErr["message"]), fmt.Sprint(limit)) ||
+		op["metadata"].(map[string]any)["state"] != "IMPORT_STATE_FAILED" {
+		t.Fatalf("the operation of a chunked body over the limit: %v, want FAILED with INVALID_ARGUMENT naming the limit", op)
 	}
 }
 

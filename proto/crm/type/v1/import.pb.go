@@ -150,9 +150,14 @@ type ImportChunk struct {
 	// import that ended FAILED at its `resume_from_line` (first message only).
 	ResumeFromLine int64 `protobuf:"varint,3,opt,name=resume_from_line,json=resumeFromLine,proto3" json:"resume_from_line,omitempty"`
 	// The next bytes of the file.
-	Data          []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Data []byte `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	// Set by the REST gateway on a last message without data when the body went on past its
+	// import limit (--max-import-bytes), which it does not forward: the limit in bytes. The service
+	// ends the operation FAILED with INVALID_ARGUMENT naming `body`, as when a stream carries more
+	// than its own limit, rather than as an interrupted import.
+	OverLimitBytes int64 `protobuf:"varint,5,opt,name=over_limit_bytes,json=overLimitBytes,proto3" json:"over_limit_bytes,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ImportChunk) Reset() {
@@ -211,6 +216,13 @@ func (x *ImportChunk) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *ImportChunk) GetOverLimitBytes() int64 {
+	if x != nil {
+		return x.OverLimitBytes
+	}
+	return 0
 }
 
 // A row that was not written.
@@ -445,12 +457,13 @@ var File_crm_type_v1_import_proto protoreflect.FileDescriptor
 
 const file_crm_type_v1_import_proto_rawDesc = "" +
 	"\n" +
-	"\x18crm/type/v1/import.proto\x12\vcrm.type.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x02\n" +
+	"\x18crm/type/v1/import.proto\x12\vcrm.type.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x02\n" +
 	"\vImportChunk\x121\n" +
 	"\x06format\x18\x01 \x01(\x0e2\x19.crm.type.v1.ImportFormatR\x06format\x12R\n" +
 	"\x0ecolumn_mapping\x18\x02 \x03(\v2+.crm.type.v1.ImportChunk.ColumnMappingEntryR\rcolumnMapping\x12(\n" +
 	"\x10resume_from_line\x18\x03 \x01(\x03R\x0eresumeFromLine\x12\x12\n" +
-	"\x04data\x18\x04 \x01(\fR\x04data\x1a@\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12(\n" +
+	"\x10over_limit_bytes\x18\x05 \x01(\x03R\x0eoverLimitBytes\x1a@\n" +
 	"\x12ColumnMappingEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"l\n" +
