@@ -56,7 +56,7 @@ type busConfig struct {
 
 func (c *busConfig) registerFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Consumer.ClaimIdle, "event-claim-idle", 30*time.Second, "how long an unacknowledged event waits before another consumer takes it over")
-	fs.IntVar(&c.Consumer.MaxDeliveries, "event-max-deliveries", 5, "deliveries of a failing event before it is dead-lettered")
+	fs.IntVar(&c.Consumer.MaxDeliveries, "event-max-deliveries", 5, "deliveries of a failing event before it is dead-lettered (failures of an unavailable store do not count)")
 	fs.DurationVar(&c.Consumer.Linger, "event-linger", events.DefaultLinger, "how long a consumer group's reader of a partition pauses after a read of only event types the group does not handle, so that its next read takes several writes' events (negative: no pause)")
 	fs.DurationVar(&c.Consumer.LeaseTTL, "event-lease-ttl", 10*time.Second, "how long a partition stays with a consumer that stopped (crashed) before another takes it over")
 	fs.DurationVar(&c.Retention.MaxAge, "event-max-age", 7*24*time.Hour, "events older than this are trimmed once every group has them")

@@ -22,12 +22,14 @@ import (
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/logging"
+	"github.com/crmcycle/crm/pkg/redisconn"
 	"github.com/crmcycle/crm/pkg/telemetry"
 	eventv1 "github.com/crmcycle/crm/proto/crm/event/v1"
 )
 
 // Handler reacts to one event. An error means "try again"; after MaxDeliveries failed deliveries
-// the event goes to the dead-letter stream. Handlers make each effect exactly once by committing it
+// the event goes to the dead-letter stream (an error that says the store is unavailable,
+// redisconn.Unavailable, is retried without counting). Handlers make each effect exactly once by committing it
 // with its redelivery guard (Guard) in the same atomic write; commit.ErrAlreadyApplied counts as
 // success. Routes builds a Handler from typed handlers.
 type Handler func(ctx context.Context, ev *eventv1.Event) error
@@ -78,8 +80,10 @@ type ConsumerConfig struct {
 	// (default 30s).
 	ClaimIdle time.Duration
 	// MaxDeliveries is how many deliveries an event gets before it is dead-lettered (default 5).
+	// A delivery that failed because the store was unavailable does not count (process).
 	MaxDeliveries int
-	// RetryBackoff is the first pause between deliveries of a failing event; it doubles (default 100ms).
+	// RetryBackoff is the first pause between deliveries of a failing event; it doubles, up to a
+	// quarter of LeaseTTL (default 100ms).
 	RetryBackoff time.Duration
 	// LeaseTTL is how long a partition stays with a consumer that stopped renewing (default 10s).
 	LeaseTTL time.Duration
@@ -229,7 +233,7 @@ func (c *Consumer) runPartition(ctx context.Context, p int) {
 			// crm, which at a fixed 100 ms made 2,000 reads (and log lines) a second. A lease is
 			// renewed every quarter, so it stays held meanwhile.
 			pause(ctx, backoff)
-			backoff = min(backoff*2, max(c.cfg.RetryBackoff, c.cfg.LeaseTTL/4))
+			backoff = min(backoff*2, c.maxBackoff())
 		}
 	}
 }
@@ -469,7 +473,11 @@ func (c *Consumer) deliveries(ctx context.Context, stream string, msgs []redis.X
 }
 
 // process delivers one entry until it is handled (true: acknowledge it), dead-lettered (which
-// acknowledges it), or the consumer stops (then it stays pending for the next holder).
+// acknowledges it), or the consumer stops (then it stays pending for the next holder). Only the
+// handler's refusals count toward MaxDeliveries: a failure caused by the store being unavailable
+// (redisconn.Unavailable: Redis away, timing out, loading, failing over) says nothing about the
+// event, so it is retried, with the backoff capped, until the store answers; counting it made a
+// failover-length outage dead-letter every event in flight.
 func (c *Consumer) process(ctx context.Context, stream string, e entry, read time.Time) bool {
 	m, ev, delivered := e.msg, e.ev, e.delivered
 	if e.err != nil {
@@ -478,34 +486,49 @@ func (c *Consumer) process(ctx context.Context, stream string, e entry, read tim
 	}
 	lastErr := errors.New("delivered without acknowledgement (consumer stopped or timed out)")
 	backoff := c.cfg.RetryBackoff
-	for attempt := max(delivered, 1); ; attempt++ {
+	var faults logging.Recurring // a long outage logs its faults once a minute, not on every retry
+	for attempt := max(delivered, 1); ; {
 		if attempt > c.cfg.MaxDeliveries {
 			c.deadLetter(ctx, stream, m, lastErr, attempt-1)
 			return false
 		}
-		err := c.invoke(ctx, Delivery{Stream: stream, EntryID: m.ID, Attempt: attempt, Read: read}, ev)
+		fault, err := c.invoke(ctx, Delivery{Stream: stream, EntryID: m.ID, Attempt: attempt, Read: read}, ev)
 		if err == nil || errors.Is(err, commit.ErrAlreadyApplied) {
 			return true
 		}
-		lastErr = err
 		c.metrics.failed.Add(ctx, 1, c.metrics.attrs)
-		c.logger.WarnContext(ctx, "events: handler failed", "type", ev.GetType(), "event_id", ev.GetId(),
-			"group", c.sub.Group, "attempt", attempt, "error", err)
+		if fault {
+			faults.Warn(ctx, c.logger, "events: handler failed: store unavailable, retrying", "type", ev.GetType(),
+				"event_id", ev.GetId(), "group", c.sub.Group, "attempt", attempt, "error", err)
+		} else {
+			lastErr = err
+			c.logger.WarnContext(ctx, "events: handler failed", "type", ev.GetType(), "event_id", ev.GetId(),
+				"group", c.sub.Group, "attempt", attempt, "error", err)
+			attempt++
+		}
 		if ctx.Err() != nil {
 			return false
 		}
-		if attempt < c.cfg.MaxDeliveries {
+		if attempt <= c.cfg.MaxDeliveries {
 			pause(ctx, backoff)
-			backoff *= 2
+			backoff = min(backoff*2, c.maxBackoff())
 		}
 	}
+}
+
+// maxBackoff caps the pause between retries, as between a partition's failed reads: a quarter
+// lease, so a store that comes back is retried within that.
+func (c *Consumer) maxBackoff() time.Duration {
+	return max(c.cfg.RetryBackoff, c.cfg.LeaseTTL/4)
 }
 
 // invoke calls the handler in a consumer span, with the event as the cause of what the handler
 // writes. The span processes one message, so, as the OpenTelemetry messaging conventions
 // recommend, it is a child of the producer's span (one order is one trace across services) and
-// also links to it. A shutdown does not cancel the call: it drains.
-func (c *Consumer) invoke(ctx context.Context, d Delivery, ev *eventv1.Event) (err error) {
+// also links to it. A shutdown does not cancel the call: it drains. fault reports that err was the
+// store being unavailable (judged against the call's own deadline: HandlerTimeout running out is
+// the handler's failure, unless what it waited on was a Redis call that timed out).
+func (c *Consumer) invoke(ctx context.Context, d Delivery, ev *eventv1.Event) (fault bool, err error) {
 	hctx, cancel := context.WithTimeout(WithCause(context.WithValue(context.WithoutCancel(ctx), deliveryKey{}, d), ByEvent(ev)), c.cfg.HandlerTimeout)
 	defer cancel()
 	producer := trace.SpanContextFromContext(c.prop.Extract(context.Background(), (*eventCarrier)(ev)))
@@ -534,11 +557,12 @@ func (c *Consumer) invoke(ctx context.Context, d Delivery, ev *eventv1.Event) (e
 			err = fmt.Errorf("handler panicked: %v", p)
 		}
 		if err != nil && !errors.Is(err, commit.ErrAlreadyApplied) {
+			fault = redisconn.Unavailable(hctx, err)
 			span.RecordError(err)
 			span.SetStatus(otelcodes.Error, err.Error())
 		}
 	}()
-	return c.sub.Handle(hctx, ev)
+	return false, c.sub.Handle(hctx, ev)
 }
 
 // eventCarrier is an event as the propagator's carrier of its trace context: the propagator reads

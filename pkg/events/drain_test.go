@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -88,7 +89,9 @@ func TestConsumerMetrics(t *testing.T) {
 		startConsumer(t, b, b.rdb, fastConfig("M"), events.Subscription{Group: group, Producer: producer,
 			Handle: func(ctx context.Context, e *eventv1.Event) error {
 				if e.GetId() != good.GetId() {
-					return context.DeadlineExceeded
+					// A refusal: a deadline (context.DeadlineExceeded) would be a store fault, retried
+					// without counting (redisconn.Unavailable).
+					return errors.New("refused")
 				}
 				return apply(ctx, e)
 			}}, tel)
