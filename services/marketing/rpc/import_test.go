@@ -3,10 +3,10 @@ package rpc_test
 import (
 	"bufio"
 	"bytes"
-	"io"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
