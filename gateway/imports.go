@@ -367,7 +367,9 @@ func (im *imports) list(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	writeProto(w, http.StatusOK, out)
 }
 
-var protoJSON = protojson.MarshalOptions{}
+// protoJSON writes operations with their zero counters and empty lists (created: "0", errors: []):
+// a client reading an import's metadata should not have to tell 0 from absent.
+var protoJSON = protojson.MarshalOptions{EmitDefaultValues: true}
 
 func writeProto(w http.ResponseWriter, code int, m proto.Message) {
 	data, err := protoJSON.Marshal(m)

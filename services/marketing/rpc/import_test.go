@@ -522,3 +522,20 @@ func TestExportedTagsImportBack(t *testing.T) {
 		}
 	}
 }
+
+// TestImportAnswerShowsZeroCounts: an operation's metadata over REST carries every counter, 0
+// included, and an empty error list, so a client need not tell 0 from absent.
+func TestImportAnswerShowsZeroCounts(t *testing.T) {
+	sys := startSystem(t)
+	_, key := sys.NewKey(t, "", "marketing.write", "marketing.read")
+	r := sys.DoWith(t, http.MethodPost, "/v1/leads:import", key, []byte("email\nzero@example.com\n"), http.Header{"Content-Type": {"text/csv"}})
+	meta, _ := r.JSON(t)["metadata"].(map[string]any)
+	for field, want := range map[string]any{"created": "1", "updated": "0", "skipped": "0", "failed": "0", "errorCount": "0"} {
+		if meta[field] != want {
+			t.Errorf("metadata.%s = %v, want %v: %s", field, meta[field], want, r.Body)
+		}
+	}
+	if errs, ok := meta["errors"].([]any); !ok || len(errs) != 0 {
+		t.Errorf("metadata.errors = %v, want []", meta["errors"])
+	}
+}
