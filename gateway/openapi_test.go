@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -127,6 +128,9 @@ func TestOpenAPIDocumentIsTheContract(t *testing.T) {
 			}
 			delete(routes, route)
 			checkOperation(t, doc, route, m, op)
+			if method == http.MethodPatch {
+				checkPatchPathParams(t, doc, path, op)
+			}
 		}
 	}
 	for route := range routes {
@@ -147,6 +151,7 @@ func TestOpenAPIDocumentIsTheContract(t *testing.T) {
 		t.Errorf("security scheme apiKey: %+v, want HTTP bearer", s)
 	}
 	checkSchemas(t, doc)
+	checkStringBounds(t, doc)
 
 	yamlDoc, err := openapi3.NewLoader().LoadFromData(sys.Do(t, http.MethodGet, "/openapi.yaml", "", nil).Body)
 	if err != nil {
@@ -219,6 +224,7 @@ func checkOperation(t *testing.T, doc *openapi3.T, route string, m protoreflect.
 	}
 	// The 200 body is the response_body field when the rule names one, else the whole response.
 	rule, _ := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule)
+	checkRequestBody(t, route, m, rule, op)
 	wantBody := m.Output()
 	if f := rule.GetResponseBody(); f != "" {
 		wantBody = m.Output().Fields().ByName(protoreflect.Name(f)).Message()
@@ -244,6 +250,122 @@ func checkOperation(t *testing.T, doc *openapi3.T, route string, m protoreflect.
 	if etag := wantBody.Fields().ByName("etag"); (etag != nil) != (ok.Value.Headers["ETag"] != nil) {
 		t.Errorf("%s: ETag header declared %v, body has an etag %v", route, ok.Value.Headers["ETag"] != nil, etag != nil)
 	}
+}
+
+// checkRequestBody: the body schema has none of the fields the path binds (grpc-gateway takes
+// them from the path, over what the body says), so a generated client never has to send an id
+// twice; a path parameter's name that is a property of the body anyway is a field of the body's
+// message the path does not bind, which the server sets (output only). No query parameter is a
+// field of the body.
+func checkRequestBody(t *testing.T, route string, m protoreflect.MethodDescriptor, rule *annotations.HttpRule, op *openapi3.Operation) {
+	t.Helper()
+	_, template := ruleRoute(rule)
+	if rule.GetBody() == "" {
+		if op.RequestBody != nil {
+			t.Errorf("%s: a request body, but the rule takes none", route)
+		}
+		return
+	}
+	body := op.RequestBody.Value.Content.Get("application/json").Schema.Value
+	var bound []string
+	for _, v := range pathVar.FindAllString(template, -1) {
+		field := strings.SplitN(strings.Trim(v, "{}"), "=", 2)[0]
+		if rule.GetBody() != "*" {
+			var ok bool
+			if field, ok = strings.CutPrefix(field, rule.GetBody()+"."); !ok {
+				continue
+			}
+		}
+		msg := m.Input()
+		if rule.GetBody() != "*" {
+			msg = msg.Fields().ByName(protoreflect.Name(rule.GetBody())).Message()
+		}
+		bound = append(bound, msg.Fields().ByName(protoreflect.Name(field)).JSONName())
+	}
+	for _, name := range bound {
+		if body.Properties[name] != nil || slices.Contains(body.Required, name) {
+			t.Errorf("%s: the body has %s, which the path binds", route, name)
+		}
+	}
+	for _, p := range op.Parameters {
+		switch {
+		case p.Value.In == openapi3.ParameterInPath:
+			if s := body.Properties[p.Value.Name]; s != nil && !s.Value.ReadOnly || slices.Contains(body.Required, p.Value.Name) {
+				t.Errorf("%s: the body takes %s, a path parameter", route, p.Value.Name)
+			}
+		case p.Value.In == openapi3.ParameterInQuery && rule.GetBody() == "*":
+			t.Errorf("%s: query parameter %s, but the body is the whole request", route, p.Value.Name)
+		case p.Value.In == openapi3.ParameterInQuery:
+			if f := m.Input().Fields().ByName(protoreflect.Name(rule.GetBody())); strings.Split(p.Value.Name, ".")[0] == f.JSONName() {
+				t.Errorf("%s: query parameter %s is in the body", route, p.Value.Name)
+			}
+		}
+	}
+}
+
+// checkPatchPathParams: a PATCH names its resource as GET does ({lead.id} and {id} are one
+// UUID), so generated clients type both alike; a PATCH with no GET beside it still carries the
+// field's rules.
+func checkPatchPathParams(t *testing.T, doc *openapi3.T, path string, op *openapi3.Operation) {
+	t.Helper()
+	get := doc.Paths.Value(path).Get
+	for _, p := range op.Parameters {
+		if p.Value.In != openapi3.ParameterInPath {
+			continue
+		}
+		s := p.Value.Schema.Value
+		if get == nil {
+			if s.Format == "" && s.Pattern == "" && len(s.Enum) == 0 {
+				t.Errorf("PATCH %s: path parameter %s carries no rule", path, p.Value.Name)
+			}
+			continue
+		}
+		want := get.Parameters.GetByInAndName(openapi3.ParameterInPath, p.Value.Name)
+		if want == nil {
+			t.Errorf("PATCH %s: path parameter %s, which GET does not have", path, p.Value.Name)
+			continue
+		}
+		w := want.Schema.Value
+		if s.Format != w.Format || s.Pattern != w.Pattern || !s.Type.Is(w.Type.Slice()[0]) {
+			t.Errorf("PATCH %s: path parameter %s is %v %q %q, GET's is %v %q %q", path, p.Value.Name, s.Type, s.Format, s.Pattern, w.Type, w.Format, w.Pattern)
+		}
+		if w.Format == "" && w.Pattern == "" {
+			t.Errorf("PATCH %s: GET's %s carries no rule to compare with", path, p.Value.Name)
+		}
+	}
+}
+
+// checkStringBounds: minimum and maximum mean nothing on a string (the 64-bit integers protojson
+// writes as strings), so no schema of the document, parameters included, has them on one.
+func checkStringBounds(t *testing.T, doc *openapi3.T) {
+	t.Helper()
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tree any
+	if err := json.Unmarshal(b, &tree); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(where string, v any)
+	walk = func(where string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			_, min := v["minimum"]
+			_, max := v["maximum"]
+			if v["type"] == "string" && (min || max) {
+				t.Errorf("%s: a string schema with minimum/maximum: %v", where, v)
+			}
+			for k, c := range v {
+				walk(where+"/"+k, c)
+			}
+		case []any:
+			for i, c := range v {
+				walk(fmt.Sprintf("%s/%d", where, i), c)
+			}
+		}
+	}
+	walk("#", tree)
 }
 
 // gatewayRoute is a route the gateway serves itself (gateway/imports.go): its tag, 200 body
@@ -408,6 +530,20 @@ func checkField(t *testing.T, where string, f protoreflect.FieldDescriptor, pare
 			t.Errorf("%s: pattern %q, want %q", where, s.Pattern, r.GetPattern())
 		}
 	}
+	switch f.Kind() {
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		// protojson writes them as strings; the format says what the string holds.
+		if !s.Type.Is(openapi3.TypeString) || s.Format != "int64" {
+			t.Errorf("%s: a 64-bit integer as %v %q, want a string of format int64", where, s.Type, s.Format)
+		}
+		if r := rules.GetInt64(); r != nil && (r.HasGte() || r.HasGt() || r.HasLte() || r.HasLt()) && s.Pattern == "" {
+			t.Errorf("%s: bounds %v, but no pattern for a decimal integer", where, r)
+		}
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		if !s.Type.Is(openapi3.TypeString) || s.Format != "uint64" {
+			t.Errorf("%s: an unsigned 64-bit integer as %v %q, want a string of format uint64", where, s.Type, s.Format)
+		}
+	}
 	if r := rules.GetInt32(); r != nil && r.HasGte() && (s.Min == nil || *s.Min != float64(r.GetGte())) {
 		t.Errorf("%s: minimum %v, want %d", where, s.Min, r.GetGte())
 	}
@@ -478,6 +614,52 @@ func TestServedBodiesMatchTheDocument(t *testing.T) {
 		if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 			t.Errorf("%s %s: the %d response does not match the document: %v\n%s", c.method, c.path, resp.StatusCode, err, body)
 		}
+	}
+}
+
+// readmeEmptyBody is a README call that sends an empty JSON object: `-X POST
+// localhost:8080/v1/leads/$ID:qualify ... -d '{}'`.
+var readmeEmptyBody = regexp.MustCompile(`-X (POST|PATCH|PUT|DELETE) "?(?:localhost:8080|\$B)(/v1/(?:\$\([^)]*\)|[^ "?])+)"?[^\n]* -d '\{\}'`)
+
+// TestREADMEEmptyBodiesMatchTheDocument validates the README's `-d '{}'` calls (a custom method
+// whose ids are all in the path) against the document with kin-openapi's request validator: the
+// body schema must not ask for what the path carries.
+func TestREADMEEmptyBodiesMatchTheDocument(t *testing.T) {
+	sys := startSystem(t, servicetest.Options{}, gateway.Config{})
+	doc := loadDocument(t, sys)
+	doc.Servers = openapi3.Servers{{URL: "http://localhost:8080"}}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The README's ids are shell variables ($ID, $(echo "$CY" | jq -r .id)): any UUID stands in.
+	ids := regexp.MustCompile(`\$\([^)]*\)|\$[A-Z_]+`)
+	checked := map[string]bool{}
+	for _, c := range readmeEmptyBody.FindAllStringSubmatch(string(readme), -1) {
+		path := ids.ReplaceAllString(c[2], "0192f3a0-0000-7000-8000-000000000001")
+		req, _ := http.NewRequest(c[1], "http://localhost:8080"+path, strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			t.Errorf("%s %s: %v", c[1], c[2], err)
+			continue
+		}
+		if got := pathVar.ReplaceAllStringFunc(route.Path, func(v string) string { return params[strings.Trim(v, "{}")] }); got != path {
+			t.Errorf("%s %s: matched %s as %s", c[1], path, route.Path, got)
+		}
+		checked[route.Path] = true
+		in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+		if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+			t.Errorf("README's %s %s -d '{}' does not match the document: %v", c[1], c[2], err)
+		}
+	}
+	if len(checked) < 10 {
+		t.Errorf("checked the README's -d '{}' calls on %d routes (%v), want them all", len(checked), checked)
 	}
 }
 

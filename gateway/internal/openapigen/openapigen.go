@@ -1,6 +1,7 @@
 // Package openapigen finishes the OpenAPI 3 document that protoc-gen-openapi (gnostic) writes from
 // the protos into the contract the gateway serves, adding what the generator does not know: the
-// bodies the gateway really sends (response_body), one path per route, the protovalidate limits,
+// bodies the gateway really sends (response_body) and takes (less the fields the path binds), one
+// path per route, the protovalidate limits (64-bit integers being strings, as a pattern),
 // what every enum value means, the AIP-193 error responses, the Idempotency-Key, If-Match,
 // X-Request-Id, ETag and Retry-After headers, the API key scheme and examples, and the routes the
 // gateway serves itself (imports, operations) with what exports really answer (NDJSON, CSV). Every
@@ -60,7 +61,7 @@ func Build(raw, image []byte) (*openapi3.T, error) {
 	for _, step := range []func(*openapi3.T) error{
 		p.checkNames, mergePaths, p.fixResponseBodies, p.streamExports, p.describeParameters,
 		func(d *openapi3.T) error { p.describeSchemas(d); return nil },
-		p.patchBodies, addConventions, p.addImportRoutes, addExamples, pruneSchemas,
+		p.requestBodies, addConventions, p.addImportRoutes, addExamples, pruneSchemas,
 	} {
 		if err := step(doc); err != nil {
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -141,16 +142,26 @@ func (p *protos) fixResponseBodies(doc *openapi3.T) error {
 }
 
 // describeParameters applies the request fields' rules and enum values to the path and query
-// parameters that carry them.
+// parameters that carry them. A path parameter is found by its place in the HTTP rule's path:
+// mergePaths renamed {lead.id} to {id}, which is no field of UpdateLeadRequest.
 func (p *protos) describeParameters(doc *openapi3.T) error {
-	return operations(doc, func(_, _ string, op *openapi3.Operation) error {
+	err := operations(doc, func(path, _ string, op *openapi3.Operation) error {
 		m := p.methods[op.OperationID]
 		for _, param := range op.Parameters {
 			if param.Value == nil || param.Value.Schema == nil || param.Value.Schema.Value == nil {
 				continue
 			}
 			param.Value.Description = cleanText(param.Value.Description)
-			if f := fieldByJSONPath(m.Input(), param.Value.Name); f != nil {
+			f := fieldByJSONPath(m.Input(), param.Value.Name)
+			if param.Value.In == openapi3.ParameterInPath {
+				_, f = pathField(m, path, param.Value.Name)
+			}
+			if f != nil {
+				if f.Enum() != nil && len(param.Value.Schema.Value.Enum) == 0 {
+					for i := range f.Enum().Values().Len() {
+						param.Value.Schema.Value.Enum = append(param.Value.Schema.Value.Enum, string(f.Enum().Values().Get(i).Name()))
+					}
+				}
 				describeField(param.Value.Schema.Value, f)
 				param.Value.Description = strings.TrimSpace(param.Value.Description + "\n\n" + param.Value.Schema.Value.Description)
 				param.Value.Schema.Value.Description = ""
@@ -162,6 +173,47 @@ func (p *protos) describeParameters(doc *openapi3.T) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return sameResourceParams(doc)
+}
+
+// sameResourceParams gives a path parameter that carries no rules those of the same parameter of
+// the GET of its path: PATCH /v1/leads/{id} binds Lead.id, an output-only field without rules,
+// while GET binds GetLeadRequest.id (a UUID), and both name one resource, so a generated client
+// types both ids alike.
+func sameResourceParams(doc *openapi3.T) error {
+	return operations(doc, func(path, method string, op *openapi3.Operation) error {
+		get := doc.Paths.Value(path).Get
+		if method == http.MethodGet || get == nil {
+			return nil
+		}
+		for _, param := range op.Parameters {
+			if param.Value == nil || param.Value.In != openapi3.ParameterInPath || !bare(param.Value.Schema) {
+				continue
+			}
+			ref := get.Parameters.GetByInAndName(openapi3.ParameterInPath, param.Value.Name)
+			if ref == nil || bare(ref.Schema) {
+				continue
+			}
+			schema := *ref.Schema.Value
+			param.Value.Schema = schema.NewRef()
+			if param.Value.Description == "" {
+				param.Value.Description = ref.Description
+			}
+		}
+		return nil
+	})
+}
+
+// bare reports whether a parameter's schema is a plain string, with no format or limits.
+func bare(s *openapi3.SchemaRef) bool {
+	if s == nil || s.Value == nil {
+		return true
+	}
+	v := s.Value
+	return v.Type.Is(openapi3.TypeString) && v.Format == "" && v.Pattern == "" && v.MinLength == 0 && v.MaxLength == nil && len(v.Enum) == 0
 }
 
 // addConventions adds the HTTP conventions of DESIGN §3 to every operation: the AIP-193 errors it
@@ -388,30 +440,90 @@ func addComponents(doc *openapi3.T) {
 	doc.Security = openapi3.SecurityRequirements{{"apiKey": []string{}}}
 }
 
-// patchBodies gives every PATCH a body schema without `required`: REQUIRED fields must be there on
-// create, but a partial update sends only the fields its updateMask names.
-func (p *protos) patchBodies(doc *openapi3.T) error {
-	return operations(doc, func(_, method string, op *openapi3.Operation) error {
-		if method != http.MethodPatch || op.RequestBody == nil || op.RequestBody.Value.Content.Get("application/json") == nil {
+// requestBodies gives an operation its own body schema where the message's would say more than
+// the body takes. The fields the path binds are not in the body (grpc-gateway fills them from the
+// path, over anything the body says): POST /v1/apiKeys/{id}:revoke takes RevokeApiKeyBody, the
+// request message less id, and PATCH /v1/leads/{id} a Lead less id. A PATCH body has no
+// `required` either: REQUIRED fields must be there on create, but a partial update sends only the
+// fields its updateMask names. A PATCH's schema is named for its message (LeadPatch), another's
+// for its method (RevokeApiKeyBody).
+func (p *protos) requestBodies(doc *openapi3.T) error {
+	bounds := map[string][]string{} // derived schema → the fields it leaves out
+	return operations(doc, func(path, method string, op *openapi3.Operation) error {
+		if op.RequestBody == nil || op.RequestBody.Value.Content.Get("application/json") == nil {
 			return nil
 		}
 		body := op.RequestBody.Value.Content.Get("application/json")
 		name := strings.TrimPrefix(body.Schema.Ref, "#/components/schemas/")
 		full := doc.Components.Schemas[name]
-		if body.Schema.Ref == "" || full == nil || full.Value == nil || len(full.Value.Required) == 0 {
+		if body.Schema.Ref == "" || full == nil || full.Value == nil {
 			return nil
 		}
-		patchName := name + "Patch"
-		if _, taken := p.messages[patchName]; taken {
-			return fmt.Errorf("openapigen: a message is named %s, which the PATCH body of %s uses", patchName, name)
+		m := p.methods[op.OperationID]
+		bound := boundInBody(m)
+		patch := method == http.MethodPatch
+		if len(bound) == 0 && (!patch || len(full.Value.Required) == 0) {
+			return nil
 		}
-		if _, done := doc.Components.Schemas[patchName]; !done {
-			partial := *full.Value
-			partial.Required = nil
-			partial.Description = strings.TrimSpace(partial.Description + "\n\nAs sent to PATCH: only the fields updateMask names are needed.")
-			doc.Components.Schemas[patchName] = partial.NewRef()
+		inPath := ""
+		if len(bound) > 0 {
+			inPath = " The path carries " + strings.Join(bound, " and ") + "."
 		}
-		body.Schema = openapi3.NewSchemaRef("#/components/schemas/"+patchName, nil)
+		derived, note := string(m.Name())+"Body", "As sent in the body of "+method+" "+path+"."+inPath
+		if patch {
+			derived, note = name+"Patch", "As sent to PATCH: only the fields updateMask names are needed."+inPath
+		}
+		if _, taken := p.messages[derived]; taken {
+			return fmt.Errorf("openapigen: a message is named %s, which the body of %s uses", derived, op.OperationID)
+		}
+		if prev, done := bounds[derived]; done {
+			if !slices.Equal(prev, bound) {
+				return fmt.Errorf("openapigen: %s is the body of two routes whose paths bind %v and %v", derived, prev, bound)
+			}
+		} else {
+			if _, taken := doc.Components.Schemas[derived]; taken {
+				return fmt.Errorf("openapigen: schema %s, the body of %s, is taken", derived, op.OperationID)
+			}
+			bounds[derived] = bound
+			s := *full.Value
+			s.Properties = openapi3.Schemas{}
+			for prop, ps := range full.Value.Properties {
+				if !slices.Contains(bound, prop) {
+					s.Properties[prop] = ps
+				}
+			}
+			s.Required = nil
+			for _, r := range full.Value.Required {
+				if !patch && !slices.Contains(bound, r) {
+					s.Required = append(s.Required, r)
+				}
+			}
+			s.Description = strings.TrimSpace(s.Description + "\n\n" + note)
+			doc.Components.Schemas[derived] = s.NewRef()
+		}
+		body.Schema = openapi3.NewSchemaRef("#/components/schemas/"+derived, nil)
 		return nil
 	})
+}
+
+// boundInBody are the JSON names of the body's fields that the path binds: every path variable's
+// field under body "*", those under the body's field otherwise (lead.id of body "lead").
+func boundInBody(m protoreflect.MethodDescriptor) []string {
+	rule := httpRule(m)
+	var bound []string
+	for _, field := range pathFields(m) {
+		rest, ok := field, rule.GetBody() == "*"
+		if !ok {
+			rest, ok = strings.CutPrefix(field, rule.GetBody()+".")
+		}
+		// {a.b} under body "*" would bind a part of a, a schema of its own: no route does that.
+		if !ok || strings.Contains(rest, ".") {
+			continue
+		}
+		if f := fieldByJSONPath(m.Input(), field); f != nil {
+			bound = append(bound, f.JSONName())
+		}
+	}
+	slices.Sort(bound)
+	return bound
 }

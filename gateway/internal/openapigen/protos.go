@@ -95,6 +95,36 @@ func httpRule(m protoreflect.MethodDescriptor) *annotations.HttpRule {
 	return rule
 }
 
+// pathFields are the field paths of a method's path variables (`lead.id` of
+// "/v1/leads/{lead.id}"), in the order of the path, which is the order of the document's path
+// parameters.
+func pathFields(m protoreflect.MethodDescriptor) []string {
+	rule := httpRule(m)
+	var template string
+	for _, t := range []string{rule.GetGet(), rule.GetPost(), rule.GetPatch(), rule.GetPut(), rule.GetDelete(), rule.GetCustom().GetPath()} {
+		if t != "" {
+			template = t
+		}
+	}
+	var fields []string
+	for _, v := range pathParam.FindAllStringSubmatch(template, -1) {
+		fields = append(fields, strings.SplitN(v[1], "=", 2)[0])
+	}
+	return fields
+}
+
+// pathField is the request field a path parameter of an operation stands for: its field path and
+// descriptor (nil when the method has no such variable).
+func pathField(m protoreflect.MethodDescriptor, path, name string) (string, protoreflect.FieldDescriptor) {
+	fields := pathFields(m)
+	for i, v := range pathParam.FindAllStringSubmatch(path, -1) {
+		if v[1] == name && i < len(fields) {
+			return fields[i], fieldByJSONPath(m.Input(), fields[i])
+		}
+	}
+	return "", nil
+}
+
 func fieldRules(f protoreflect.FieldDescriptor) *validate.FieldRules {
 	rules, _ := proto.GetExtension(f.Options(), validate.E_Field).(*validate.FieldRules)
 	return rules

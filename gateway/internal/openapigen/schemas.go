@@ -68,6 +68,9 @@ func describeField(s *openapi3.Schema, f protoreflect.FieldDescriptor) {
 	if f.Enum() != nil && !f.IsMap() {
 		describeEnum(item, f.Enum())
 	}
+	if format := int64Format(f); format != "" && item.Type.Is(openapi3.TypeString) {
+		item.Format = format
+	}
 	if rules != nil {
 		applyRules(item, rules)
 	}
@@ -112,39 +115,97 @@ func applyRules(s *openapi3.Schema, rules *validate.FieldRules) {
 		return
 	}
 	num := rules.ProtoReflect().Get(typ).Message()
-	bound := func(name string) (float64, bool) {
+	bound := func(name string) (protoreflect.Value, bool) {
 		fd := num.Descriptor().Fields().ByName(protoreflect.Name(name))
-		if fd == nil || !num.Has(fd) {
-			return 0, false
+		// Scalars only: a duration's or timestamp's bounds are messages, not documented here.
+		if fd == nil || !num.Has(fd) || fd.Message() != nil {
+			return protoreflect.Value{}, false
 		}
-		switch v := num.Get(fd).Interface().(type) {
+		return num.Get(fd), true
+	}
+	if s.Type.Is(openapi3.TypeString) {
+		if s.Format == "int64" || s.Format == "uint64" {
+			stringBounds(s, bound)
+		}
+		return
+	}
+	number := func(v protoreflect.Value) *float64 {
+		var f float64
+		switch v := v.Interface().(type) {
 		case int32:
-			return float64(v), true
+			f = float64(v)
 		case int64:
-			return float64(v), true
+			f = float64(v)
 		case uint32:
-			return float64(v), true
+			f = float64(v)
 		case uint64:
-			return float64(v), true
+			f = float64(v)
 		case float32:
-			return float64(v), true
+			f = float64(v)
 		case float64:
-			return v, true
+			f = v
 		}
-		return 0, false
+		return &f
 	}
 	if v, ok := bound("gte"); ok {
-		s.Min = &v
+		s.Min = number(v)
 	}
 	if v, ok := bound("gt"); ok {
-		s.Min, s.ExclusiveMin = &v, openapi3.ExclusiveBound{Bool: ptr(true)}
+		s.Min, s.ExclusiveMin = number(v), openapi3.ExclusiveBound{Bool: ptr(true)}
 	}
 	if v, ok := bound("lte"); ok {
-		s.Max = &v
+		s.Max = number(v)
 	}
 	if v, ok := bound("lt"); ok {
-		s.Max, s.ExclusiveMax = &v, openapi3.ExclusiveBound{Bool: ptr(true)}
+		s.Max, s.ExclusiveMax = number(v), openapi3.ExclusiveBound{Bool: ptr(true)}
 	}
+}
+
+// int64Format is the format of a 64-bit integer field, which protojson writes as a decimal string
+// (a JSON number would lose precision past 2^53): "int64" or "uint64", else "".
+func int64Format(f protoreflect.FieldDescriptor) string {
+	if f.IsMap() {
+		return ""
+	}
+	switch f.Kind() {
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		return "int64"
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		return "uint64"
+	}
+	return ""
+}
+
+// stringBounds documents the numeric rules of a 64-bit integer, a string in JSON, where
+// minimum/maximum mean nothing to a validator: a pattern for a decimal integer (no sign when it
+// may not be negative) and the bounds in words ("Range: 1 to 1000000.").
+func stringBounds(s *openapi3.Schema, bound func(string) (protoreflect.Value, bool)) {
+	var parts []string
+	nonNegative := false
+	gte, hasGte := bound("gte")
+	lte, hasLte := bound("lte")
+	if hasGte && hasLte {
+		parts = append(parts, fmt.Sprintf("%v to %v", gte.Interface(), lte.Interface()))
+	} else {
+		for _, b := range []struct{ rule, words string }{{"gte", "at least"}, {"gt", "greater than"}, {"lte", "at most"}, {"lt", "less than"}} {
+			if v, ok := bound(b.rule); ok {
+				parts = append(parts, fmt.Sprintf("%s %v", b.words, v.Interface()))
+			}
+		}
+	}
+	for _, rule := range []string{"gte", "gt"} {
+		if v, ok := bound(rule); ok && !strings.HasPrefix(fmt.Sprint(v.Interface()), "-") {
+			nonNegative = true
+		}
+	}
+	if len(parts) == 0 {
+		return
+	}
+	s.Pattern = `^-?[0-9]+$`
+	if nonNegative {
+		s.Pattern = `^[0-9]+$`
+	}
+	s.Description = strings.TrimSpace(s.Description + "\n\nRange: " + strings.Join(parts, " and ") + " (a decimal integer in a string, as protojson writes 64-bit integers).")
 }
 
 // describeEnum lists an enum's values with their comments under the field's own description.

@@ -105,11 +105,11 @@ func run(ctx context.Context, url, key, limitedURL, limitedKey string) error {
 	// PATCH with updateMask and If-Match; the same If-Match again is stale: 412.
 	patch := MarketingServiceUpdateLeadJSONRequestBody{Company: ptr("Analytical Engines")}
 	params := &MarketingServiceUpdateLeadParams{UpdateMask: ptr("company"), IfMatch: &etag}
-	upd, err := c.MarketingServiceUpdateLeadWithResponse(ctx, id.String(), params, patch)
+	upd, err := c.MarketingServiceUpdateLeadWithResponse(ctx, id, params, patch)
 	if err != nil || upd.JSON200 == nil || upd.JSON200.Company == nil || *upd.JSON200.Company != "Analytical Engines" || upd.JSON200.GivenName == nil {
 		return fmt.Errorf("patch: %v %s", err, bodyOf(upd))
 	}
-	stale, err := c.MarketingServiceUpdateLeadWithResponse(ctx, id.String(), params, patch)
+	stale, err := c.MarketingServiceUpdateLeadWithResponse(ctx, id, params, patch)
 	if err != nil || stale.JSON412 == nil || stale.JSON412.Error.Code != 412 {
 		return fmt.Errorf("patch with a stale If-Match: %v %s", err, bodyOf(stale))
 	}
