@@ -1013,12 +1013,16 @@ func (r *Runner) CancelOperation(ctx context.Context, req *longrunningpb.CancelO
 	if err != nil {
 		return nil, err
 	}
-	op, err := r.Ops.Cancel(ctx, tenant, req.GetName())
-	if err != nil {
-		return nil, err
+	op, changed, err := r.Ops.Cancel(ctx, tenant, req.GetName())
+	if err != nil || !changed {
+		// A done operation (or one asked already) is answered as it is, as google.longrunning
+		// clients expect of a best-effort cancel (they read the operation to learn how it ended),
+		// and nothing is recorded: nothing was cancelled.
+		return op, err
 	}
-	// Recorded once the cancel is asked (an unknown name records nothing); if recording fails the
-	// caller gets the error and retries, and cancelling again is harmless.
+	// Recorded once the cancel is asked (an unknown name records nothing). If recording fails the
+	// caller gets the error, but the cancel stands and a retry records nothing: a lost entry, never
+	// one of a cancel that did not happen.
 	if err := r.Audit.Record(ctx, tenant, r.Cancelled.Of(&eventv1.OperationCancelled{Name: op.GetName()})); err != nil {
 		return nil, err
 	}

@@ -300,23 +300,31 @@ func (s *Store) operation(id string, meta *typev1.ImportMetadata, cause *spb.Sta
 	return op, nil
 }
 
-// Cancel asks a running operation to stop at its next checkpoint and returns it; a done one is
-// returned unchanged.
-func (s *Store) Cancel(ctx context.Context, tenant, name string) (*longrunningpb.Operation, error) {
-	id, err := s.id(name)
-	if err != nil {
-		return nil, err
+// requestCancel sets the cancel flag of a running operation: 1 when it set it, 0 when the
+// operation is done or the flag was set already, -1 when there is no such operation.
+var requestCancel = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HEXISTS', KEYS[1], 'done') == 1 then return 0 end
+return redis.call('HSETNX', KEYS[1], 'cancel', '1')`)
+
+// Cancel asks a running operation to stop at its next checkpoint and returns it. A done one, or
+// one asked already, is returned as it is, with changed false: nothing happened, so there is
+// nothing to record.
+func (s *Store) Cancel(ctx context.Context, tenant, name string) (op *longrunningpb.Operation, changed bool, err error) {
+	// Get first: a running operation whose lease ran out is marked done (FAILED) and is not cancelled.
+	if op, err = s.Get(ctx, tenant, name); err != nil || op.GetDone() {
+		return op, false, err
 	}
-	key := s.key(tenant, id)
-	if n, err := s.rdb.Exists(ctx, key).Result(); err != nil {
-		return nil, err
-	} else if n == 0 {
-		return nil, ErrNotFound
+	id, _ := s.id(name)
+	set, err := requestCancel.Run(ctx, s.rdb, []string{s.key(tenant, id)}).Int()
+	switch {
+	case err != nil:
+		return nil, false, err
+	case set < 0:
+		return nil, false, ErrNotFound
 	}
-	if err := s.rdb.HSet(ctx, key, "cancel", "1").Err(); err != nil {
-		return nil, err
-	}
-	return s.Get(ctx, tenant, name)
+	op, err = s.Get(ctx, tenant, name)
+	return op, set == 1, err
 }
 
 // ListMethod binds the page tokens of every service's ListOperations (pkg/pagetoken): one name for

@@ -186,3 +186,43 @@ func diff(got, want []string) string {
 	}
 	return fmt.Sprintf("%d names, want %d (the shorter is a prefix of the other)", len(got), len(want))
 }
+
+// TestCancelSaysWhetherItAsked: only the call that sets a running operation's cancel flag says it
+// changed something; cancelling it again, or cancelling a done one, changes nothing and says so
+// (the importer records an audit entry only for a change), and the done one stays as it ended.
+func TestCancelSaysWhetherItAsked(t *testing.T) {
+	c := &clock{t: time.Now()}
+	s := newStore(t, "marketing", c)
+	ctx := context.Background()
+	running, err := s.Start(ctx, "t1", &typev1.ImportMetadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := s.Name(running.id)
+	for i, want := range []bool{true, false} {
+		if _, changed, err := s.Cancel(ctx, "t1", name); err != nil || changed != want {
+			t.Errorf("cancel %d of a running operation: changed %v, %v; want %v", i+1, changed, err, want)
+		}
+	}
+	running.stopRenewal()
+
+	meta := &typev1.ImportMetadata{}
+	done, err := s.Start(ctx, "t1", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta.State = typev1.ImportState_IMPORT_STATE_SUCCEEDED
+	if err := done.Finish(ctx, meta, nil); err != nil {
+		t.Fatal(err)
+	}
+	op, changed, err := s.Cancel(ctx, "t1", s.Name(done.id))
+	if err != nil || changed || !op.GetDone() || op.GetError() != nil {
+		t.Errorf("cancel of a succeeded operation: %v, changed %v, %v; want it unchanged", op, changed, err)
+	}
+	if cancelled, _ := s.rdb.HExists(ctx, s.key("t1", done.id), "cancel").Result(); cancelled {
+		t.Error("cancel of a succeeded operation set its cancel flag")
+	}
+	if _, _, err := s.Cancel(ctx, "t1", s.Name("0190a0b0-0000-7000-8000-000000000000")); err != ErrNotFound {
+		t.Errorf("cancel of an unknown operation: %v, want ErrNotFound", err)
+	}
+}

@@ -253,10 +253,11 @@ func TestImportRefusals(t *testing.T) {
 }
 
 // TestImportOperationsAreTheTenants: another tenant's key finds neither the operation nor its
-// cancel, and lists none of it; the owner gets, lists and (once done) cancels it unchanged.
+// cancel, and lists none of it; the owner gets, lists and (once done) cancels it unchanged,
+// writing no event.
 func TestImportOperationsAreTheTenants(t *testing.T) {
 	sys := startSystem(t)
-	_, key := sys.NewKey(t, "", "marketing.write", "marketing.read")
+	tenant, key := sys.NewKey(t, "", "marketing.write", "marketing.read")
 	_, stranger := sys.NewKey(t, "", "marketing.write", "marketing.read")
 	op, _ := sys.Import(t, "/v1/leads:import", key, "text/csv", []byte("email\nada@example.com\n"))
 	path := "/v1/" + op.GetName()
@@ -272,9 +273,13 @@ func TestImportOperationsAreTheTenants(t *testing.T) {
 	if !proto.Equal(got, op) {
 		t.Fatalf("GET %s = %v, want %v", path, got, op)
 	}
+	_, events := sys.footprint(t, tenant)
 	cancelled, _ := gatewaytest.DecodeOperation(t, sys.OKBytes(t, http.MethodPost, path+":cancel", key, nil))
 	if !proto.Equal(cancelled, op) {
 		t.Fatalf("cancel of a done import = %v, want it unchanged", cancelled)
+	}
+	if _, after := sys.footprint(t, tenant); after != events {
+		t.Fatalf("cancel of a done import wrote %d events, want none (the audit log would record a cancel that did not happen)", after-events)
 	}
 	var list struct {
 		Operations []json.RawMessage `json:"operations"`
