@@ -21,7 +21,7 @@ import (
 //	crm:{auth}:apikey:<sha256 of a secret>  what a call's secret resolves to (id, tenant, scopes,
 //	                                        not_after); one per working secret
 //	crm:{auth}:key:<id>                     the key's record (name, scopes, times, current and
-//	                                        previous secret hashes)
+//	                                        previous secret hashes, each previous one's end)
 //	crm:{auth}:tenant:<tenant>:keys         the tenant's key ids, time-ordered (UUIDv7)
 //
 // Revoking or rotating publishes the key id on KeysChanged, so every process's Authenticator drops
@@ -74,7 +74,10 @@ type KeyInfo struct {
 	ID, TenantID, DisplayName, CreatorKeyID string
 	Scopes                                  []string
 	CreateTime, ExpireTime, LastUsedTime    time.Time
-	RevokeTime, PreviousSecretExpireTime    time.Time
+	RevokeTime                              time.Time
+	// PreviousSecretExpireTime is when the last of the previous secrets still working (after
+	// rotations with overlap) stops; zero when none does.
+	PreviousSecretExpireTime time.Time
 }
 
 // CreateKeyWith creates an API key for an existing tenant; its secret is in the result only.
@@ -137,8 +140,19 @@ func keyInfo(id string, m map[string]string) KeyInfo {
 		Scopes:     strings.Fields(m["scopes"]),
 		CreateTime: parseMillis(m["create_time"]), ExpireTime: parseMillis(m["expire_time"]),
 		LastUsedTime: parseMillis(m["last_used"]), RevokeTime: parseMillis(m["revoke_time"]),
-		PreviousSecretExpireTime: parseMillis(m["prev_expire"]),
+		PreviousSecretExpireTime: lastEnd(m["prev_expire"]),
 	}
+}
+
+// lastEnd is the latest of a record's previous secrets' ends: when the last of them stops working.
+func lastEnd(ends string) time.Time {
+	var last time.Time
+	for _, e := range strings.Fields(ends) {
+		if t := parseMillis(e); t.After(last) {
+			last = t
+		}
+	}
+	return last
 }
 
 // ListKeys returns a page of the tenant's keys, newest first, after the cursor after ("" for the
@@ -177,79 +191,126 @@ func (s *Store) ListKeys(ctx context.Context, tenantID, after string, limit int)
 	return keys, next, nil
 }
 
-// changeKey runs a script over a key's record and its current and previous secrets, read first;
-// the script refuses (CONFLICT) when they changed in between, and the change is tried again.
-func (s *Store) changeKey(ctx context.Context, tenantID, id string, script *redis.Script, extraKeys []string, args ...any) (KeyInfo, error) {
+// MaxPreviousSecrets bounds a key's previous secrets still working after rotations: each keeps
+// the overlap it was given (a second rotation does not end the first one's), and a rotation with
+// an overlap that would keep more is refused (ErrTooManySecrets).
+const MaxPreviousSecrets = 2
+
+// ErrTooManySecrets is a rotation refused because MaxPreviousSecrets previous secrets still work.
+type ErrTooManySecrets struct {
+	// Until is when the first of them stops working, and a rotation with overlap is taken again.
+	Until time.Time
+}
+
+func (e *ErrTooManySecrets) Error() string {
+	return fmt.Sprintf("auth: %d previous secrets still work, the first until %s", MaxPreviousSecrets, e.Until.Format(time.RFC3339))
+}
+
+// changeKey runs a script over a key's record, its current and previous secrets (read first) and
+// extra (a new secret's key, or none); the script refuses (CONFLICT) when they changed in
+// between, and the change is tried again. changed is what the script returned (1: it wrote).
+func (s *Store) changeKey(ctx context.Context, tenantID, id string, script *redis.Script, extra string, args ...any) (info KeyInfo, changed bool, err error) {
 	for range 10 {
 		v, err := s.rdb.HMGet(ctx, keyRecordKey(id), "tenant", "hash", "prev_hash").Result()
 		if err != nil {
-			return KeyInfo{}, err
+			return KeyInfo{}, false, err
 		}
 		tenant, _ := v[0].(string)
 		hash, _ := v[1].(string)
 		prev, _ := v[2].(string)
 		if tenant == "" || tenant != tenantID {
-			return KeyInfo{}, ErrKeyNotFound
+			return KeyInfo{}, false, ErrKeyNotFound
 		}
-		keys := append([]string{keyRecordKey(id), secretKeyOrNone(hash), secretKeyOrNone(prev)}, extraKeys...)
-		err = script.Run(ctx, s.rdb, keys, append([]any{hash, prev, formatMillis(s.now()), id}, args...)...).Err()
+		keys := []string{keyRecordKey(id), secretKeyOrNone(hash), secretKeyOrNone(extra)}
+		for _, h := range strings.Fields(prev) {
+			keys = append(keys, apiKeyKey(h))
+		}
+		res, err := script.Run(ctx, s.rdb, keys, append([]any{hash, prev, formatMillis(s.now()), id}, args...)...).Int()
 		switch {
 		case err != nil && strings.Contains(err.Error(), "CONFLICT"):
 			continue
 		case err != nil && strings.Contains(err.Error(), "REVOKED"):
-			return KeyInfo{}, ErrKeyRevoked
+			return KeyInfo{}, false, ErrKeyRevoked
+		case err != nil && strings.Contains(err.Error(), "TOO_MANY"):
+			_, until, _ := strings.Cut(err.Error(), "TOO_MANY ")
+			return KeyInfo{}, false, &ErrTooManySecrets{Until: parseMillis(until)}
 		case err != nil:
-			return KeyInfo{}, err
+			return KeyInfo{}, false, err
 		}
-		return s.Key(ctx, tenantID, id)
+		info, err := s.Key(ctx, tenantID, id)
+		return info, res == 1, err
 	}
-	return KeyInfo{}, errors.New("auth: the key kept changing; retry")
+	return KeyInfo{}, false, errors.New("auth: the key kept changing; retry")
 }
 
-// The scripts' common head: ARGV[1..4] are the hash and previous hash read, now and the key id.
+// The scripts' common head: KEYS are the record, the current secret, a new secret (or none) and
+// the previous secrets (KEYS[4..]); ARGV[1..4] are the hash and previous hashes read, now and the
+// key id. The record keeps the previous secrets as two space-separated lists in step: prev_hash
+// and prev_expire (when each stops working, ms).
 const changeHead = `
-local v = redis.call('HMGET', KEYS[1], 'hash', 'prev_hash', 'revoke_time')
+local v = redis.call('HMGET', KEYS[1], 'hash', 'prev_hash', 'revoke_time', 'prev_expire')
 if (v[1] or '') ~= ARGV[1] or (v[2] or '') ~= ARGV[2] then return redis.error_reply('CONFLICT') end
 `
 
 var revokeScript = redis.NewScript(changeHead + `
 if (v[3] or '') ~= '' then return 0 end
 if ARGV[1] ~= '' then redis.call('DEL', KEYS[2]) end
-if ARGV[2] ~= '' then redis.call('DEL', KEYS[3]) end
+for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end
 redis.call('HSET', KEYS[1], 'revoke_time', ARGV[3], 'prev_hash', '', 'prev_expire', '')
 redis.call('PUBLISH', '` + KeysChanged + `', ARGV[4])
 return 1`)
 
 // RevokeKey revokes a key of the tenant: its secrets stop working at once, on every process
-// within a second (KeysChanged). Revoking a revoked key changes nothing.
-func (s *Store) RevokeKey(ctx context.Context, tenantID, id string) (KeyInfo, error) {
-	return s.changeKey(ctx, tenantID, id, revokeScript, nil)
+// within a second (KeysChanged). Revoking a revoked key changes nothing: changed is false.
+func (s *Store) RevokeKey(ctx context.Context, tenantID, id string) (info KeyInfo, changed bool, err error) {
+	return s.changeKey(ctx, tenantID, id, revokeScript, "")
 }
 
-// KEYS[4] is the new secret's key; ARGV[5..] the new hash, the old secret's end (ms, "" for at
-// once), the tenant, the scopes, and the key's expiry (ms or "").
+// KEYS[3] is the new secret's key; ARGV[5..] the new hash, the current secret's end (ms, "" for
+// at once), the tenant, the scopes, the key's expiry (ms or "") and MaxPreviousSecrets. Previous
+// secrets still working keep their own end; those ended are dropped from the record.
 var rotateScript = redis.NewScript(changeHead + `
 if (v[3] or '') ~= '' then return redis.error_reply('REVOKED') end
-if ARGV[2] ~= '' then redis.call('DEL', KEYS[3]) end
-redis.call('HSET', KEYS[4], 'id', ARGV[4], 'tenant', ARGV[7], 'scopes', ARGV[8], 'create_time', ARGV[3])
-if ARGV[9] ~= '' then
-  redis.call('HSET', KEYS[4], 'not_after', ARGV[9])
-  redis.call('PEXPIREAT', KEYS[4], ARGV[9])
+local ends, hashes, kept, first, firstEnd = {}, {}, {}, nil, ''
+for e in string.gmatch(v[4] or '', '%S+') do table.insert(ends, e) end
+local i = 0
+for h in string.gmatch(ARGV[2], '%S+') do
+  i = i + 1
+  local e = tonumber(ends[i] or '') or 0
+  if e > tonumber(ARGV[3]) then
+    table.insert(hashes, h)
+    table.insert(kept, ends[i])
+    if first == nil or e < first then first, firstEnd = e, ends[i] end
+  end
 end
-if ARGV[6] ~= '' and ARGV[1] ~= '' then
+local overlap = ARGV[6] ~= '' and ARGV[1] ~= ''
+if overlap and #hashes >= tonumber(ARGV[10]) then return redis.error_reply('TOO_MANY ' .. firstEnd) end
+i = 0
+for h in string.gmatch(ARGV[2], '%S+') do
+  i = i + 1
+  if not ((tonumber(ends[i] or '') or 0) > tonumber(ARGV[3])) then redis.call('DEL', KEYS[3 + i]) end
+end
+redis.call('HSET', KEYS[3], 'id', ARGV[4], 'tenant', ARGV[7], 'scopes', ARGV[8], 'create_time', ARGV[3])
+if ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[3], 'not_after', ARGV[9])
+  redis.call('PEXPIREAT', KEYS[3], ARGV[9])
+end
+if overlap then
   redis.call('HSET', KEYS[2], 'not_after', ARGV[6])
   redis.call('PEXPIREAT', KEYS[2], ARGV[6])
-  redis.call('HSET', KEYS[1], 'prev_hash', ARGV[1], 'prev_expire', ARGV[6])
-else
-  if ARGV[1] ~= '' then redis.call('DEL', KEYS[2]) end
-  redis.call('HSET', KEYS[1], 'prev_hash', '', 'prev_expire', '')
+  table.insert(hashes, ARGV[1])
+  table.insert(kept, ARGV[6])
+elseif ARGV[1] ~= '' then
+  redis.call('DEL', KEYS[2])
 end
-redis.call('HSET', KEYS[1], 'hash', ARGV[5])
+redis.call('HSET', KEYS[1], 'hash', ARGV[5], 'prev_hash', table.concat(hashes, ' '), 'prev_expire', table.concat(kept, ' '))
 redis.call('PUBLISH', '` + KeysChanged + `', ARGV[4])
 return 1`)
 
 // RotateKey gives a key a new secret; the current one keeps working for overlap (and no longer
-// than the key's expiry), a secret from an earlier rotation stops at once.
+// than the key's expiry), and the secrets of earlier rotations for the overlaps they were given.
+// With overlap, a rotation that would keep more than MaxPreviousSecrets working is refused
+// (*ErrTooManySecrets); without, it always succeeds and the current secret stops at once.
 func (s *Store) RotateKey(ctx context.Context, tenantID, id string, overlap time.Duration) (KeyInfo, string, error) {
 	k, err := s.Key(ctx, tenantID, id)
 	if err != nil {
@@ -267,8 +328,8 @@ func (s *Store) RotateKey(ctx context.Context, tenantID, id string, overlap time
 			oldEnd = k.ExpireTime
 		}
 	}
-	info, err := s.changeKey(ctx, tenantID, id, rotateScript, []string{apiKeyKey(hash)},
-		hash, formatMillis(oldEnd), tenantID, strings.Join(k.Scopes, " "), formatMillis(k.ExpireTime))
+	info, _, err := s.changeKey(ctx, tenantID, id, rotateScript, hash,
+		hash, formatMillis(oldEnd), tenantID, strings.Join(k.Scopes, " "), formatMillis(k.ExpireTime), MaxPreviousSecrets)
 	return info, secret, err
 }
 

@@ -65,7 +65,7 @@ func TestKeyListAndTenantIsolation(t *testing.T) {
 			if _, err := s.Key(ctx, other, k.ID); !errors.Is(err, auth.ErrKeyNotFound) {
 				t.Errorf("another tenant's Key: got %v, want ErrKeyNotFound", err)
 			}
-			if _, err := s.RevokeKey(ctx, other, k.ID); !errors.Is(err, auth.ErrKeyNotFound) {
+			if _, _, err := s.RevokeKey(ctx, other, k.ID); !errors.Is(err, auth.ErrKeyNotFound) {
 				t.Errorf("another tenant's RevokeKey: got %v, want ErrKeyNotFound", err)
 			}
 			if _, _, err := s.RotateKey(ctx, other, k.ID, 0); !errors.Is(err, auth.ErrKeyNotFound) {
@@ -116,8 +116,8 @@ func TestRevocationReachesACachingAuthenticatorAtOnce(t *testing.T) {
 	a := auth.NewAuthenticator(s, time.Hour)
 	runAuthenticator(t, a)
 	within(t, 5*time.Second, "the listener subscribed and the key works", func() bool { return !refused(a, k.Secret) })
-	revoked, err := s.RevokeKey(ctx, tenant, k.ID)
-	if err != nil || revoked.RevokeTime.IsZero() {
+	revoked, changed, err := s.RevokeKey(ctx, tenant, k.ID)
+	if err != nil || !changed || revoked.RevokeTime.IsZero() {
 		t.Fatalf("RevokeKey: %+v, %v", revoked, err)
 	}
 	took := within(t, time.Second, "revoked key refused", func() bool { return refused(a, k.Secret) })
@@ -125,8 +125,8 @@ func TestRevocationReachesACachingAuthenticatorAtOnce(t *testing.T) {
 	if _, _, err := s.RotateKey(ctx, tenant, k.ID, 0); !errors.Is(err, auth.ErrKeyRevoked) {
 		t.Errorf("rotating a revoked key: got %v, want ErrKeyRevoked", err)
 	}
-	if again, err := s.RevokeKey(ctx, tenant, k.ID); err != nil || !again.RevokeTime.Equal(revoked.RevokeTime) {
-		t.Errorf("revoking again: %+v, %v; want the first revocation unchanged", again, err)
+	if again, changed, err := s.RevokeKey(ctx, tenant, k.ID); err != nil || changed || !again.RevokeTime.Equal(revoked.RevokeTime) {
+		t.Errorf("revoking again: %+v, changed %v, %v; want the first revocation unchanged", again, changed, err)
 	}
 }
 
@@ -171,6 +171,107 @@ func TestRotationOverlap(t *testing.T) {
 	within(t, time.Second, "the replaced secret refused", func() bool { return refused(a, second) })
 	if refused(a, third) || !refused(a, k.Secret) {
 		t.Error("after a rotation without overlap: want only the newest secret to work")
+	}
+}
+
+// TestEachRotationKeepsItsOverlap rotates twice with overlap under a controlled clock: the first
+// secret works until its own overlap ends (the second rotation used to end it at once), the bound
+// refuses a third rotation with overlap while both previous secrets work, and one without overlap
+// is still taken.
+func TestEachRotationKeepsItsOverlap(t *testing.T) {
+	s := auth.NewStore(redistest.Client(t))
+	now := time.Now()
+	auth.SetClock(s, func() time.Time { return now })
+	ctx := context.Background()
+	tenant := newTenant(t, s)
+	k, err := s.CreateKey(ctx, tenant, []string{"sales.read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	works := func(secret string) bool { _, err := s.Lookup(ctx, secret); return err == nil }
+	start := now
+	_, second, err := s.RotateKey(ctx, tenant, k.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = start.Add(10 * time.Minute)
+	info, third, err := s.RotateKey(ctx, tenant, k.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := start.Add(70 * time.Minute).Truncate(time.Millisecond); !info.PreviousSecretExpireTime.Equal(want) {
+		t.Errorf("previous secrets' end %v, want the last one's, %v", info.PreviousSecretExpireTime, want)
+	}
+	if !works(k.Secret) || !works(second) || !works(third) {
+		t.Fatalf("after two rotations with an hour's overlap: first %v, second %v, third %v; want all working",
+			works(k.Secret), works(second), works(third))
+	}
+	var tooMany *auth.ErrTooManySecrets
+	if _, _, err := s.RotateKey(ctx, tenant, k.ID, time.Hour); !errors.As(err, &tooMany) ||
+		!tooMany.Until.Equal(start.Add(time.Hour).Truncate(time.Millisecond)) {
+		t.Fatalf("a third rotation with overlap: got %v, want ErrTooManySecrets until the first overlap's end", err)
+	}
+	if !works(third) || !works(k.Secret) {
+		t.Fatal("the refused rotation changed the secrets")
+	}
+	now = start.Add(time.Hour + time.Second)
+	if works(k.Secret) || !works(second) || !works(third) {
+		t.Errorf("after the first overlap: first %v, second %v, third %v; want only the first refused",
+			works(k.Secret), works(second), works(third))
+	}
+	_, fourth, err := s.RotateKey(ctx, tenant, k.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if works(third) || !works(second) || !works(fourth) {
+		t.Errorf("after a rotation without overlap: second %v, third %v, fourth %v; want the third refused at once, the second in its overlap",
+			works(second), works(third), works(fourth))
+	}
+	now = start.Add(70*time.Minute + time.Second)
+	if works(second) || !works(fourth) {
+		t.Errorf("after every overlap: second %v, fourth %v; want only the newest working", works(second), works(fourth))
+	}
+}
+
+// TestConcurrentRotationsWithOverlapKeepEverySecret races rotations with overlap: none loses a
+// secret it kept; those over the bound are refused, not lost.
+func TestConcurrentRotationsWithOverlapKeepEverySecret(t *testing.T) {
+	s := auth.NewStore(redistest.Client(t))
+	ctx := context.Background()
+	tenant := newTenant(t, s)
+	k, err := s.CreateKey(ctx, tenant, []string{"sales.read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := make([]string, 4)
+	var wg sync.WaitGroup
+	for i := range secrets {
+		wg.Go(func() {
+			_, secret, err := s.RotateKey(ctx, tenant, k.ID, time.Hour)
+			var tooMany *auth.ErrTooManySecrets
+			if err != nil && !errors.As(err, &tooMany) {
+				t.Error(err)
+			}
+			if err == nil {
+				secrets[i] = secret
+			}
+		})
+	}
+	wg.Wait()
+	taken := 0
+	for _, secret := range secrets {
+		if secret != "" {
+			taken++
+			if _, err := s.Lookup(ctx, secret); err != nil {
+				t.Errorf("a rotated secret: %v", err)
+			}
+		}
+	}
+	if taken != auth.MaxPreviousSecrets {
+		t.Errorf("%d rotations taken, want %d (the bound)", taken, auth.MaxPreviousSecrets)
+	}
+	if _, err := s.Lookup(ctx, k.Secret); err != nil {
+		t.Errorf("the first secret within its overlap: %v", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/crmcycle/crm/pkg/apierr"
@@ -79,16 +80,18 @@ func (k *ApiKeys) List(ctx context.Context, tenant, after string, limit int) ([]
 	return k.keys.ListKeys(ctx, tenant, after, limit)
 }
 
-// Revoke revokes a key of the tenant.
+// Revoke revokes a key of the tenant. Revoking a revoked key answers it as it is and emits no
+// event: the audit log records only what happened.
 func (k *ApiKeys) Revoke(ctx context.Context, tenant, id string) (auth.KeyInfo, error) {
-	info, err := k.keys.RevokeKey(ctx, tenant, id)
-	if err != nil {
-		return auth.KeyInfo{}, keyError(err)
+	info, changed, err := k.keys.RevokeKey(ctx, tenant, id)
+	if err != nil || !changed {
+		return info, keyError(err)
 	}
 	return info, k.emit(ctx, tenant, id, integrationv1.EventApiKeyRevoked)
 }
 
-// Rotate gives a key a new secret, the old one working for overlap.
+// Rotate gives a key a new secret, the old one working for overlap; the secrets of earlier
+// rotations keep working for theirs.
 func (k *ApiKeys) Rotate(ctx context.Context, tenant, id string, overlap time.Duration) (auth.KeyInfo, string, error) {
 	info, secret, err := k.keys.RotateKey(ctx, tenant, id, overlap)
 	if err != nil {
@@ -97,8 +100,23 @@ func (k *ApiKeys) Rotate(ctx context.Context, tenant, id string, overlap time.Du
 	return info, secret, k.emit(ctx, tenant, id, integrationv1.EventApiKeyRotated)
 }
 
+// ErrTooManySecrets is a rotation with overlap refused while auth.MaxPreviousSecrets (or
+// maxPreviousSecrets, a webhook's) previous secrets still work.
+var ErrTooManySecrets = apierr.New(apierr.FailedPrecondition, "TOO_MANY_SECRETS", "")
+
+// tooManySecrets is ErrTooManySecrets saying when a rotation with overlap is taken again.
+func tooManySecrets(max int, until time.Time) error {
+	return apierr.New(ErrTooManySecrets.Kind, ErrTooManySecrets.Reason, fmt.Sprintf(
+		"%d previous secrets still work, each for the overlap its rotation gave it; rotate with overlapSeconds 0 "+
+			"(the current secret then stops at once), or with an overlap after %s, when the first of them stops",
+		max, until.UTC().Format(time.RFC3339))).With("retry_after", until.UTC().Format(time.RFC3339))
+}
+
 func keyError(err error) error {
+	var tooMany *auth.ErrTooManySecrets
 	switch {
+	case errors.As(err, &tooMany):
+		return tooManySecrets(auth.MaxPreviousSecrets, tooMany.Until)
 	case errors.Is(err, auth.ErrKeyNotFound):
 		return ErrKeyNotFound
 	case errors.Is(err, auth.ErrKeyRevoked):

@@ -217,7 +217,7 @@ func (d *Dispatcher) send(ctx context.Context, tenant, endpointID, id, member st
 		// Expired, or ended meanwhile: the customer's next deliveries must not wait on it.
 		return d.store.Skip(ctx, tenant, member, d.now().Add(d.lease()))
 	}
-	ep, previous, err := d.endpoints.signing(ctx, tenant, endpointID)
+	ep, secrets, err := d.endpoints.signing(ctx, tenant, endpointID)
 	if errors.Is(err, ErrEndpointNotFound) {
 		return "", d.store.DropLane(ctx, tenant, member)
 	}
@@ -227,7 +227,7 @@ func (d *Dispatcher) send(ctx context.Context, tenant, endpointID, id, member st
 	if !ep.GetEnabled() { // stopped: the delivery (and its lane) waits for it to be enabled again
 		return "", d.store.Release(ctx, tenant, member, d.now().Add(time.Minute))
 	}
-	attempt, status, retryAfter := d.attempt(ctx, ep.GetUrl(), del.Delivery.GetId(), del.Body, ep.GetSecret(), previous)
+	attempt, status, retryAfter := d.attempt(ctx, ep.GetUrl(), del.Delivery.GetId(), del.Body, secrets...)
 	if ctx.Err() != nil {
 		return "", nil // stopping: the claim runs out and another sender tries again
 	}

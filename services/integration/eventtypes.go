@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/auth"
 	integrationv1 "github.com/crmcycle/crm/proto/crm/integration/v1"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
 	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
@@ -132,4 +133,36 @@ func checkEventTypes(filter []string) error {
 				"(\"sales.*\", \"sales.order.*\"); the event types are %s", f, strings.Join(EventTypes, ", ")))
 	}
 	return nil
+}
+
+// receivingScopes are the scopes an endpoint with filter receives the events of, besides the
+// integration.write its change needs: the read scope of each service whose events the filter can
+// match ("*" and an empty filter match every service's). Event types start with their service.
+func receivingScopes(filter []string) []string {
+	var out []string
+	for _, svc := range auth.Services {
+		if len(filter) == 0 || slices.ContainsFunc(filter, func(f string) bool { return f == "*" || strings.HasPrefix(f, svc+".") }) {
+			out = append(out, svc+".read")
+		}
+	}
+	return out
+}
+
+// mayReceive refuses, with MISSING_SCOPE naming the scopes, an endpoint whose filter would deliver
+// events the caller's key may not read: a key with integration.write alone must not receive
+// marketing's leads through a webhook when it cannot read them through the API.
+func mayReceive(caller auth.Principal, filter []string) error {
+	var missing []string
+	for _, s := range receivingScopes(filter) {
+		if !caller.Allows(s) {
+			missing = append(missing, s)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return apierr.New(apierr.PermissionDenied, auth.ErrMissingScope.Reason, fmt.Sprintf(
+		"an endpoint receives the events of its filter, so it needs the read scope of each service whose events the filter "+
+			"can match (\"*\" or an empty filter: every service); this key lacks %s", strings.Join(missing, ", "))).
+		With("scope", strings.Join(missing, " "))
 }

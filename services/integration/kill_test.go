@@ -109,7 +109,7 @@ func TestKilledSenderLosesNoDelivery(t *testing.T) {
 	t.Cleanup(rc.Close)
 
 	first := startInstance(t, suite, cfg)
-	if _, err := first.endpoints.Create(context.Background(), tenant, &integrationv1.WebhookEndpoint{Url: rc.URL, EventTypes: []string{"sales.*"}}); err != nil {
+	if _, err := first.endpoints.Create(context.Background(), admin(tenant), &integrationv1.WebhookEndpoint{Url: rc.URL, EventTypes: []string{"sales.*"}}); err != nil {
 		t.Fatal(err)
 	}
 	const n = 300

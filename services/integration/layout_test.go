@@ -22,7 +22,7 @@ func TestHistoryEntriesOfBothLayoutsReadAndGuard(t *testing.T) {
 	r := recorderOn(t, rdb, time.Now)
 	ctx := context.Background()
 	tenant := redistest.Tenant(t)
-	ep, err := r.endpoints.Create(ctx, tenant, &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/hook", EventTypes: []string{"sales.*"}})
+	ep, err := r.endpoints.Create(ctx, admin(tenant), &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/hook", EventTypes: []string{"sales.*"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,11 +49,11 @@ func TestWebhookMetrics(t *testing.T) {
 	goneRC := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) }))
 	t.Cleanup(goneRC.Close)
 	ctx := context.Background()
-	flakyEP, err := in.endpoints.Create(ctx, tenant, &integrationv1.WebhookEndpoint{Url: flakyRC.URL, EventTypes: []string{"sales.*"}})
+	flakyEP, err := in.endpoints.Create(ctx, admin(tenant), &integrationv1.WebhookEndpoint{Url: flakyRC.URL, EventTypes: []string{"sales.*"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	goneEP, err := in.endpoints.Create(ctx, tenant, &integrationv1.WebhookEndpoint{Url: goneRC.URL, EventTypes: []string{"sales.*"}})
+	goneEP, err := in.endpoints.Create(ctx, admin(tenant), &integrationv1.WebhookEndpoint{Url: goneRC.URL, EventTypes: []string{"sales.*"}})
 	if err != nil {
 		t.Fatal(err)
 	}

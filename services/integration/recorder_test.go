@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/crmcycle/crm/pkg/auth"
 	"github.com/crmcycle/crm/pkg/events"
 	"github.com/crmcycle/crm/pkg/keyspace"
 	"github.com/crmcycle/crm/pkg/page"
@@ -106,7 +107,7 @@ func TestRecordingAnEventIsOneScriptWithoutTrimming(t *testing.T) {
 	recorder, endpoints := r.recorder, r.endpoints
 	const tenant = "t-cost"
 	ctx := context.Background()
-	if _, err := endpoints.Create(ctx, tenant, &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/hook", EventTypes: []string{"sales.*"}}); err != nil {
+	if _, err := endpoints.Create(ctx, admin(tenant), &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/hook", EventTypes: []string{"sales.*"}}); err != nil {
 		t.Fatal(err)
 	}
 	// The first event reads the settings and endpoints and registers the tenant: not counted.
@@ -249,4 +250,9 @@ func TestAuditFiltersFindSettingsKeysAndEndpoints(t *testing.T) {
 			t.Errorf("%s: %v %v, want one %s", filter, p.Items, err, want)
 		}
 	}
+}
+
+// admin is a caller allowed everything in tenant, for the use cases that check the caller's scopes.
+func admin(tenant string) auth.Principal {
+	return auth.Principal{TenantID: tenant, Scopes: []string{auth.ScopeAdmin}}
 }

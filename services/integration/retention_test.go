@@ -108,7 +108,7 @@ func TestRetentionSweepUnderAControlledClock(t *testing.T) {
 	r := recorderOn(t, rdb, clk.Now)
 	ctx := context.Background()
 	tenant, other := redistest.Tenant(t), redistest.Tenant(t)
-	if _, err := r.endpoints.Create(ctx, tenant, &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/hook", EventTypes: []string{"sales.*"}}); err != nil {
+	if _, err := r.endpoints.Create(ctx, admin(tenant), &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/hook", EventTypes: []string{"sales.*"}}); err != nil {
 		t.Fatal(err)
 	}
 	record := func(ev *eventv1.Event) *eventv1.Event {
@@ -282,7 +282,7 @@ func TestASweptEntryStillGuardsItsEvent(t *testing.T) {
 	r := recorderOn(t, rdb, clk.Now)
 	ctx := context.Background()
 	tenant := redistest.Tenant(t)
-	ep, err := r.endpoints.Create(ctx, tenant, &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/hook", EventTypes: []string{"sales.*"}})
+	ep, err := r.endpoints.Create(ctx, admin(tenant), &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/hook", EventTypes: []string{"sales.*"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,11 +116,11 @@ func TestErasureAndMergeDropTheCustomersCounts(t *testing.T) {
 	r := recorderOn(t, rdb, time.Now)
 	tenant := redistest.Tenant(t)
 	ctx := context.Background()
-	all, err := r.endpoints.Create(ctx, tenant, &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/all"})
+	all, err := r.endpoints.Create(ctx, admin(tenant), &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/all"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sales, err := r.endpoints.Create(ctx, tenant, &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/sales", EventTypes: []string{"sales.*"}})
+	sales, err := r.endpoints.Create(ctx, admin(tenant), &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/sales", EventTypes: []string{"sales.*"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestMergeRacingTheMergedCustomersEvents(t *testing.T) {
 	r := recorderOn(t, rdb, time.Now)
 	tenant := redistest.Tenant(t)
 	ctx := context.Background()
-	ep, err := r.endpoints.Create(ctx, tenant, &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/all"})
+	ep, err := r.endpoints.Create(ctx, admin(tenant), &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/all"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +321,7 @@ func TestCountsOfAnOlderVersionGoOn(t *testing.T) {
 	r := recorderOn(t, rdb, time.Now)
 	tenant := redistest.Tenant(t)
 	ctx := context.Background()
-	ep, err := r.endpoints.Create(ctx, tenant, &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/all"})
+	ep, err := r.endpoints.Create(ctx, admin(tenant), &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/all"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestErasureRacingTheCustomersEvents(t *testing.T) {
 	r := recorderOn(t, rdb, time.Now)
 	tenant := redistest.Tenant(t)
 	ctx := context.Background()
-	ep, err := r.endpoints.Create(ctx, tenant, &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/all"})
+	ep, err := r.endpoints.Create(ctx, admin(tenant), &integrationv1.WebhookEndpoint{Url: "http://127.0.0.1:1/all"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -16,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmcycle/crm/pkg/apierr"
+	"github.com/crmcycle/crm/pkg/auth"
 	"github.com/crmcycle/crm/pkg/commit"
 	"github.com/crmcycle/crm/pkg/etag"
 	"github.com/crmcycle/crm/pkg/events"
@@ -83,13 +86,18 @@ func (e *Endpoints) checkURL(raw string) error {
 	return nil
 }
 
-// Create registers an endpoint, enabled unless in says enabled false, with a new secret, returned
-// only here.
-func (e *Endpoints) Create(ctx context.Context, tenant string, in *integrationv1.WebhookEndpoint) (*integrationv1.WebhookEndpoint, error) {
+// Create registers an endpoint of the caller's tenant, enabled unless in says enabled false, with
+// a new secret, returned only here. The caller must be allowed to read what its filter receives
+// (mayReceive).
+func (e *Endpoints) Create(ctx context.Context, caller auth.Principal, in *integrationv1.WebhookEndpoint) (*integrationv1.WebhookEndpoint, error) {
+	tenant := caller.TenantID
 	if err := e.checkURL(in.GetUrl()); err != nil {
 		return nil, err
 	}
 	if err := checkEventTypes(in.GetEventTypes()); err != nil {
+		return nil, err
+	}
+	if err := mayReceive(caller, in.GetEventTypes()); err != nil {
 		return nil, err
 	}
 	now := timestamppb.New(e.now())
@@ -176,8 +184,11 @@ func (e *Endpoints) change(ctx context.Context, tenant, id string, typ eventv1.T
 	})
 }
 
-// Update changes the fields named in mask; enabling clears the reason the service stopped it.
-func (e *Endpoints) Update(ctx context.Context, tenant string, in *integrationv1.WebhookEndpoint, mask *fieldmaskpb.FieldMask) (*integrationv1.WebhookEndpoint, error) {
+// Update changes the fields named in mask; enabling clears the reason the service stopped it. Any
+// change needs the caller to be allowed to read what the endpoint's filter (as changed) receives:
+// changing the URL of a "*" endpoint redirects every event as surely as creating one.
+func (e *Endpoints) Update(ctx context.Context, caller auth.Principal, in *integrationv1.WebhookEndpoint, mask *fieldmaskpb.FieldMask) (*integrationv1.WebhookEndpoint, error) {
+	tenant := caller.TenantID
 	if in == nil {
 		return nil, apierr.Invalid("webhook_endpoint", "required")
 	}
@@ -220,6 +231,9 @@ func (e *Endpoints) Update(ctx context.Context, tenant string, in *integrationv1
 				return err
 			}
 		}
+		if err := mayReceive(caller, ep.GetEventTypes()); err != nil {
+			return err
+		}
 		if ep.GetEnabled() {
 			ep.DisabledReason = ""
 		}
@@ -261,47 +275,120 @@ func (e *Endpoints) Delete(ctx context.Context, tenant, id, ifMatch string) erro
 	return err
 }
 
-// RotateSecret gives the endpoint a new secret; the old one also signs deliveries for overlap,
-// kept in the rotation's own atomic write (so two rotations cannot leave the wrong one behind). A
-// stale ifMatch is ErrEndpointEtag, checked against the version the rotation's write is
-// conditional on.
+// RotateSecret gives the endpoint a new secret; the current one also signs deliveries for
+// overlap, and the secrets of earlier rotations go on signing for the overlaps they were given
+// (auth.MaxPreviousSecrets at most: a rotation with overlap over that is ErrTooManySecrets). The
+// previous secrets are kept in the rotation's own write, conditional on the endpoint's etag, so
+// concurrent rotations each keep the secret they replaced. A stale ifMatch is ErrEndpointEtag,
+// checked against the version the rotation's write is conditional on.
 func (e *Endpoints) RotateSecret(ctx context.Context, tenant, id string, overlap time.Duration,
 	ifMatch string) (*integrationv1.WebhookEndpoint, error) {
-	previous := redisstore.PreviousSecretKey(e.store.Scope(tenant), id)
+	key := redisstore.PreviousSecretKey(e.store.Scope(tenant), id)
 	return e.change(ctx, tenant, id, integrationv1.EventWebhookEndpointSecretRotated, func(ep *integrationv1.WebhookEndpoint, w *commit.Write) error {
 		if err := etag.Check(ifMatch, ep.GetEtag(), ErrEndpointEtag); err != nil {
 			return err
 		}
-		ep.PreviousSecretExpireTime = nil
+		// read after the endpoint: a rotation committed since changed its etag, and this write fails
+		raw, err := e.store.Redis().Get(ctx, key).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		now := e.now()
+		previous := parsePrevious(raw, ep.GetPreviousSecretExpireTime().AsTime()).alive(now)
 		if overlap > 0 {
-			ep.PreviousSecretExpireTime = timestamppb.New(e.now().Add(overlap))
-			w.SetFor(previous, ep.GetSecret(), overlap)
+			if len(previous) >= auth.MaxPreviousSecrets {
+				return tooManySecrets(auth.MaxPreviousSecrets, previous.first())
+			}
+			previous = append(previous, previousSecret{secret: ep.GetSecret(), end: now.Add(overlap)})
+		}
+		ep.PreviousSecretExpireTime = nil
+		if last := previous.last(); last.After(now) {
+			ep.PreviousSecretExpireTime = timestamppb.New(last)
+			w.SetFor(key, previous.String(), last.Sub(now))
 		} else {
-			w.Delete(previous)
+			w.Delete(key)
 		}
 		ep.Secret = NewSecret()
 		return nil
 	})
 }
 
-// signing reads an endpoint with its secrets: the current one and, during an overlap, the previous.
-func (e *Endpoints) signing(ctx context.Context, tenant, id string) (*integrationv1.WebhookEndpoint, string, error) {
+// previousSecret is a secret that signs after a rotation, until end.
+type previousSecret struct {
+	secret string
+	end    time.Time
+}
+
+// previousSecrets are kept as "<secret> <end ms>" pairs, space-separated, in the key that expires
+// with the last of them.
+type previousSecrets []previousSecret
+
+// parsePrevious reads the stored pairs; a bare secret (kept so before secrets had their own end)
+// ends at legacyEnd, the endpoint's previous_secret_expire_time.
+func parsePrevious(raw string, legacyEnd time.Time) previousSecrets {
+	f := strings.Fields(raw)
+	if len(f) == 1 {
+		return previousSecrets{{secret: f[0], end: legacyEnd}}
+	}
+	var out previousSecrets
+	for i := 0; i+1 < len(f); i += 2 {
+		ms, _ := strconv.ParseInt(f[i+1], 10, 64)
+		out = append(out, previousSecret{secret: f[i], end: time.UnixMilli(ms)})
+	}
+	return out
+}
+
+func (p previousSecrets) String() string {
+	parts := make([]string, 0, 2*len(p))
+	for _, s := range p {
+		parts = append(parts, s.secret, strconv.FormatInt(s.end.UnixMilli(), 10))
+	}
+	return strings.Join(parts, " ")
+}
+
+// alive is those still signing at now.
+func (p previousSecrets) alive(now time.Time) previousSecrets {
+	return slices.DeleteFunc(slices.Clone(p), func(s previousSecret) bool { return !s.end.After(now) })
+}
+
+// first is when the first of them stops signing; last when the last does (zero for none).
+func (p previousSecrets) first() time.Time {
+	return slices.MinFunc(p, func(a, b previousSecret) int { return a.end.Compare(b.end) }).end
+}
+
+func (p previousSecrets) last() time.Time {
+	var last time.Time
+	for _, s := range p {
+		if s.end.After(last) {
+			last = s.end
+		}
+	}
+	return last
+}
+
+// signing reads an endpoint with its secrets: the current one and those of earlier rotations still
+// in their overlap.
+func (e *Endpoints) signing(ctx context.Context, tenant, id string) (*integrationv1.WebhookEndpoint, []string, error) {
 	sc := e.store.Scope(tenant)
 	pipe := e.store.Redis().Pipeline()
 	stored := commit.Read(ctx, pipe, redisstore.EndpointKey(sc, id))
 	prev := pipe.Get(ctx, redisstore.PreviousSecretKey(sc, id))
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, "", err
+		return nil, nil, err
 	}
 	ep := &integrationv1.WebhookEndpoint{}
 	found, err := stored.Decode(ep)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	if !found {
-		return nil, "", ErrEndpointNotFound
+		return nil, nil, ErrEndpointNotFound
 	}
-	return ep, prev.Val(), nil
+	secrets := []string{ep.GetSecret()}
+	for _, p := range parsePrevious(prev.Val(), ep.GetPreviousSecretExpireTime().AsTime()).alive(e.now()) {
+		secrets = append(secrets, p.secret)
+	}
+	return ep, secrets, nil
 }
 
 // failed counts a failed attempt in the endpoint's run of failures and returns the run's length.
@@ -338,7 +425,7 @@ func (e *Endpoints) disable(ctx context.Context, tenant, id, reason string) erro
 
 // Test sends a signed "webhook.test" ping now and returns the attempt.
 func (e *Endpoints) Test(ctx context.Context, tenant, id string) (*integrationv1.DeliveryAttempt, error) {
-	ep, prev, err := e.signing(ctx, tenant, id)
+	ep, secrets, err := e.signing(ctx, tenant, id)
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +437,7 @@ func (e *Endpoints) Test(ctx context.Context, tenant, id string) (*integrationv1
 		return nil, err
 	}
 	body := []byte(`{"type":"webhook.test","timestamp":"` + e.now().UTC().Format(time.RFC3339Nano) + `","data":{"endpointId":"` + id + `"}}`)
-	a, _, _ := e.sender.attempt(ctx, ep.GetUrl(), "test_"+uuid.Must(uuid.NewV7()).String(), body, ep.GetSecret(), prev)
+	a, _, _ := e.sender.attempt(ctx, ep.GetUrl(), "test_"+uuid.Must(uuid.NewV7()).String(), body, secrets...)
 	return a, nil
 }
 

@@ -223,3 +223,50 @@ func TestAdminWritesTakeAnIdempotencyKey(t *testing.T) {
 		}
 	}
 }
+
+// TestApiKeyRotationsKeepTheirOverlapsAndRevokeOnce: two rotations with an hour's overlap leave the
+// first secret working (the second used to end its overlap at once), a third with overlap is
+// FAILED_PRECONDITION TOO_MANY_SECRETS; revoking twice answers the key as revoked the first time
+// and writes one event, so the audit log records one revocation.
+func TestApiKeyRotationsKeepTheirOverlapsAndRevokeOnce(t *testing.T) {
+	s := startSystem(t, fastWebhooks)
+	c, ctx := s.client()
+	created, err := c.CreateApiKey(ctx, &integrationv1.CreateApiKeyRequest{ApiKey: &integrationv1.ApiKey{Scopes: []string{"integration.read"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.GetApiKey().GetId()
+	secrets := []string{created.GetSecret()}
+	for range 2 {
+		rotated, err := c.RotateApiKey(ctx, &integrationv1.RotateApiKeyRequest{Id: id, OverlapSeconds: 3600})
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, rotated.GetSecret())
+	}
+	for i, secret := range secrets {
+		if _, err := c.ListWebhookEndpoints(servicetest.WithKey(context.Background(), secret), &integrationv1.ListWebhookEndpointsRequest{}); err != nil {
+			t.Errorf("secret %d after two rotations with an hour's overlap: %v", i, err)
+		}
+	}
+	_, err = c.RotateApiKey(ctx, &integrationv1.RotateApiKeyRequest{Id: id, OverlapSeconds: 3600})
+	if st, _ := status.FromError(err); st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), "overlapSeconds 0") {
+		t.Fatalf("a third rotation with overlap: %v, want FailedPrecondition saying how to go on", err)
+	}
+	if _, err := c.ListWebhookEndpoints(servicetest.WithKey(context.Background(), secrets[2]), &integrationv1.ListWebhookEndpointsRequest{}); err != nil {
+		t.Errorf("the current secret after the refused rotation: %v", err)
+	}
+
+	revoked, err := c.RevokeApiKey(ctx, &integrationv1.RevokeApiKeyRequest{Id: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, events := s.suite.Footprint(t, "integration", s.tenant)
+	again, err := c.RevokeApiKey(ctx, &integrationv1.RevokeApiKeyRequest{Id: id})
+	if err != nil || !again.GetApiKey().GetRevokeTime().AsTime().Equal(revoked.GetApiKey().GetRevokeTime().AsTime()) {
+		t.Fatalf("revoking again: %v, %v; want the key as it is", again, err)
+	}
+	if _, after := s.suite.Footprint(t, "integration", s.tenant); after != events {
+		t.Errorf("revoking a revoked key wrote %d events, want none", after-events)
+	}
+}

@@ -138,20 +138,21 @@ func TestWebhookSecretRotationEtagRace(t *testing.T) {
 }
 
 // TestConcurrentRotationsKeepThePreviousSecret: two rotations sent at once without an etag both
-// go through, one after the other; the secret that still signs during the overlap is the one the
-// later rotation replaced (the earlier rotation's), written in the rotation's own atomic write:
-// a rotation sends its one script call and no other write.
+// go through, one after the other; both secrets they replaced still sign during their overlaps
+// (the endpoint's first secret, then the earlier rotation's), written in each rotation's own
+// atomic write: a rotation sends its one script call and no other write.
 func TestConcurrentRotationsKeepThePreviousSecret(t *testing.T) {
 	s := startSystem(t, fastWebhooks)
-	ep := s.createEndpoint(t, newReceiver(t, ok200).URL, "sales.*")
 	c, ctx := s.client()
-	previous := redisstore.PreviousSecretKey(s.suite.Deps.Keys.Scope(server.Name, s.tenant), ep.GetId())
 	sent := &redistest.Commands{Only: func(ctx context.Context) bool {
 		method, _ := grpc.Method(ctx)
 		return strings.HasSuffix(method, "/RotateWebhookSecret")
 	}}
 	s.suite.Redis.AddHook(sent)
-	for round := range 10 {
+	rc := newReceiver(t, ok200)
+	for round := range 10 { // an endpoint per round: each keeps at most 2 previous secrets
+		ep := s.createEndpoint(t, rc.URL, "sales.*")
+		previous := redisstore.PreviousSecretKey(s.suite.Deps.Keys.Scope(server.Name, s.tenant), ep.GetId())
 		var results [2]*integrationv1.WebhookEndpoint
 		rotate := func(i int) func() error {
 			return func() error {
@@ -172,8 +173,8 @@ func TestConcurrentRotationsKeepThePreviousSecret(t *testing.T) {
 			t.Fatalf("round %d: etags %s and %s, want one after the other", round, earlier.GetEtag(), later.GetEtag())
 		}
 		got, err := s.suite.Redis.Get(ctx, previous).Result()
-		if err != nil || got != earlier.GetSecret() {
-			t.Fatalf("round %d: the previous secret is %q (%v), want the earlier rotation's %q", round, got, err, earlier.GetSecret())
+		if f := strings.Fields(got); err != nil || len(f) != 4 || f[0] != ep.GetSecret() || f[2] != earlier.GetSecret() {
+			t.Fatalf("round %d: the previous secrets are %q (%v), want the first secret's and the earlier rotation's", round, got, err)
 		}
 	}
 	for _, name := range sent.Take() {

@@ -160,13 +160,22 @@ func (s *Server) RotateApiKey(ctx context.Context, req *integrationv1.RotateApiK
 	return &integrationv1.RotateApiKeyResponse{ApiKey: apiKeyOf(k), Secret: secret}, nil
 }
 
+// principal is the authenticated caller, whose scopes an endpoint's filter is checked against.
+func principal(ctx context.Context) (auth.Principal, error) {
+	if _, err := auth.TenantID(ctx); err != nil {
+		return auth.Principal{}, err
+	}
+	p, _ := auth.FromContext(ctx)
+	return p, nil
+}
+
 // CreateWebhookEndpoint implements the RPC.
 func (s *Server) CreateWebhookEndpoint(ctx context.Context, req *integrationv1.CreateWebhookEndpointRequest) (*integrationv1.CreateWebhookEndpointResponse, error) {
-	tenant, err := auth.TenantID(ctx)
+	caller, err := principal(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ep, err := s.uc.Endpoints.Create(ctx, tenant, req.GetWebhookEndpoint())
+	ep, err := s.uc.Endpoints.Create(ctx, caller, req.GetWebhookEndpoint())
 	if err != nil {
 		return nil, err
 	}
@@ -205,11 +214,11 @@ func (s *Server) ListWebhookEndpoints(ctx context.Context, req *integrationv1.Li
 
 // UpdateWebhookEndpoint implements the RPC.
 func (s *Server) UpdateWebhookEndpoint(ctx context.Context, req *integrationv1.UpdateWebhookEndpointRequest) (*integrationv1.UpdateWebhookEndpointResponse, error) {
-	tenant, err := auth.TenantID(ctx)
+	caller, err := principal(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ep, err := s.uc.Endpoints.Update(ctx, tenant, req.GetWebhookEndpoint(), req.GetUpdateMask())
+	ep, err := s.uc.Endpoints.Update(ctx, caller, req.GetWebhookEndpoint(), req.GetUpdateMask())
 	if err != nil {
 		return nil, err
 	}

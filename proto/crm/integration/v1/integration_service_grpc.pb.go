@@ -60,21 +60,28 @@ type IntegrationServiceClient interface {
 	ListApiKeys(ctx context.Context, in *ListApiKeysRequest, opts ...grpc.CallOption) (*ListApiKeysResponse, error)
 	// Revokes a key: refused on every process within a second.
 	RevokeApiKey(ctx context.Context, in *RevokeApiKeyRequest, opts ...grpc.CallOption) (*RevokeApiKeyResponse, error)
-	// Gives a key a new secret; the old one keeps working for the overlap asked (0: stops at once).
+	// Gives a key a new secret; the old one keeps working for the overlap asked (0: stops at once),
+	// and earlier rotations' old secrets for theirs. With an overlap while 2 previous secrets still
+	// work: FAILED_PRECONDITION TOO_MANY_SECRETS.
 	RotateApiKey(ctx context.Context, in *RotateApiKeyRequest, opts ...grpc.CallOption) (*RotateApiKeyResponse, error)
-	// Registers a webhook endpoint; the signing secret is in this response only.
+	// Registers a webhook endpoint; the signing secret is in this response only. Besides
+	// integration.write, the key needs the <service>.read scope of each service whose events the
+	// filter can match ("*" or an empty filter: all); else PERMISSION_DENIED MISSING_SCOPE.
 	CreateWebhookEndpoint(ctx context.Context, in *CreateWebhookEndpointRequest, opts ...grpc.CallOption) (*CreateWebhookEndpointResponse, error)
 	// Gets an endpoint (without its secret).
 	GetWebhookEndpoint(ctx context.Context, in *GetWebhookEndpointRequest, opts ...grpc.CallOption) (*GetWebhookEndpointResponse, error)
 	// Lists the tenant's endpoints, newest first.
 	ListWebhookEndpoints(ctx context.Context, in *ListWebhookEndpointsRequest, opts ...grpc.CallOption) (*ListWebhookEndpointsResponse, error)
 	// Updates the fields named in update_mask: url, event_types, description, enabled. Enabling a
-	// paused endpoint clears its reason. A stale etag is ABORTED.
+	// paused endpoint clears its reason. A stale etag is ABORTED. Any change needs the read scopes
+	// of the endpoint's filter (as changed), as CreateWebhookEndpoint does.
 	UpdateWebhookEndpoint(ctx context.Context, in *UpdateWebhookEndpointRequest, opts ...grpc.CallOption) (*UpdateWebhookEndpointResponse, error)
 	// Deletes an endpoint; its pending deliveries are dropped.
 	DeleteWebhookEndpoint(ctx context.Context, in *DeleteWebhookEndpointRequest, opts ...grpc.CallOption) (*DeleteWebhookEndpointResponse, error)
 	// Gives an endpoint a new secret (in this response only); deliveries are signed with both for
-	// the overlap asked, so a receiver can switch without losing one.
+	// the overlap asked, so a receiver can switch without losing one, and with earlier rotations'
+	// old secrets for theirs. With an overlap while 2 previous secrets still sign:
+	// FAILED_PRECONDITION TOO_MANY_SECRETS.
 	RotateWebhookSecret(ctx context.Context, in *RotateWebhookSecretRequest, opts ...grpc.CallOption) (*RotateWebhookSecretResponse, error)
 	// Sends a signed "webhook.test" ping to the endpoint now and returns the attempt.
 	TestWebhookEndpoint(ctx context.Context, in *TestWebhookEndpointRequest, opts ...grpc.CallOption) (*TestWebhookEndpointResponse, error)
@@ -291,21 +298,28 @@ type IntegrationServiceServer interface {
 	ListApiKeys(context.Context, *ListApiKeysRequest) (*ListApiKeysResponse, error)
 	// Revokes a key: refused on every process within a second.
 	RevokeApiKey(context.Context, *RevokeApiKeyRequest) (*RevokeApiKeyResponse, error)
-	// Gives a key a new secret; the old one keeps working for the overlap asked (0: stops at once).
+	// Gives a key a new secret; the old one keeps working for the overlap asked (0: stops at once),
+	// and earlier rotations' old secrets for theirs. With an overlap while 2 previous secrets still
+	// work: FAILED_PRECONDITION TOO_MANY_SECRETS.
 	RotateApiKey(context.Context, *RotateApiKeyRequest) (*RotateApiKeyResponse, error)
-	// Registers a webhook endpoint; the signing secret is in this response only.
+	// Registers a webhook endpoint; the signing secret is in this response only. Besides
+	// integration.write, the key needs the <service>.read scope of each service whose events the
+	// filter can match ("*" or an empty filter: all); else PERMISSION_DENIED MISSING_SCOPE.
 	CreateWebhookEndpoint(context.Context, *CreateWebhookEndpointRequest) (*CreateWebhookEndpointResponse, error)
 	// Gets an endpoint (without its secret).
 	GetWebhookEndpoint(context.Context, *GetWebhookEndpointRequest) (*GetWebhookEndpointResponse, error)
 	// Lists the tenant's endpoints, newest first.
 	ListWebhookEndpoints(context.Context, *ListWebhookEndpointsRequest) (*ListWebhookEndpointsResponse, error)
 	// Updates the fields named in update_mask: url, event_types, description, enabled. Enabling a
-	// paused endpoint clears its reason. A stale etag is ABORTED.
+	// paused endpoint clears its reason. A stale etag is ABORTED. Any change needs the read scopes
+	// of the endpoint's filter (as changed), as CreateWebhookEndpoint does.
 	UpdateWebhookEndpoint(context.Context, *UpdateWebhookEndpointRequest) (*UpdateWebhookEndpointResponse, error)
 	// Deletes an endpoint; its pending deliveries are dropped.
 	DeleteWebhookEndpoint(context.Context, *DeleteWebhookEndpointRequest) (*DeleteWebhookEndpointResponse, error)
 	// Gives an endpoint a new secret (in this response only); deliveries are signed with both for
-	// the overlap asked, so a receiver can switch without losing one.
+	// the overlap asked, so a receiver can switch without losing one, and with earlier rotations'
+	// old secrets for theirs. With an overlap while 2 previous secrets still sign:
+	// FAILED_PRECONDITION TOO_MANY_SECRETS.
 	RotateWebhookSecret(context.Context, *RotateWebhookSecretRequest) (*RotateWebhookSecretResponse, error)
 	// Sends a signed "webhook.test" ping to the endpoint now and returns the attempt.
 	TestWebhookEndpoint(context.Context, *TestWebhookEndpointRequest) (*TestWebhookEndpointResponse, error)

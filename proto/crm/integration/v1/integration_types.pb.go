@@ -338,7 +338,8 @@ type ApiKey struct {
 	LastUsedTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_used_time,json=lastUsedTime,proto3" json:"last_used_time,omitempty"`
 	// When it was revoked; unset while it works.
 	RevokeTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
-	// When its last rotation's previous secret stops working.
+	// When the last of its previous secrets stops working: each rotation's keeps the overlap it was
+	// given (at most 2 work at once).
 	PreviousSecretExpireTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=previous_secret_expire_time,json=previousSecretExpireTime,proto3" json:"previous_secret_expire_time,omitempty"`
 	// The id of the key that created it; empty for keys made by `crm admin`.
 	CreatorKeyId  string `protobuf:"bytes,9,opt,name=creator_key_id,json=creatorKeyId,proto3" json:"creator_key_id,omitempty"`
@@ -468,7 +469,8 @@ type WebhookEndpoint struct {
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Opaque version for optimistic concurrency.
 	Etag string `protobuf:"bytes,10,opt,name=etag,proto3" json:"etag,omitempty"`
-	// When the previous secret, after a rotation, stops signing.
+	// When the last of the previous secrets stops signing: each rotation's keeps the overlap it was
+	// given (at most 2 sign at once).
 	PreviousSecretExpireTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=previous_secret_expire_time,json=previousSecretExpireTime,proto3" json:"previous_secret_expire_time,omitempty"`
 	unknownFields            protoimpl.UnknownFields
 	sizeCache                protoimpl.SizeCache
