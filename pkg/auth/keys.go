@@ -273,22 +273,23 @@ var rotateScript = redis.NewScript(changeHead + `
 if (v[3] or '') ~= '' then return redis.error_reply('REVOKED') end
 local ends, hashes, kept, first, firstEnd = {}, {}, {}, nil, ''
 for e in string.gmatch(v[4] or '', '%S+') do table.insert(ends, e) end
+local overlap = ARGV[6] ~= '' and ARGV[1] ~= ''
 local i = 0
 for h in string.gmatch(ARGV[2], '%S+') do
   i = i + 1
   local e = tonumber(ends[i] or '') or 0
+  if not overlap then e = 0 end
   if e > tonumber(ARGV[3]) then
     table.insert(hashes, h)
     table.insert(kept, ends[i])
     if first == nil or e < first then first, firstEnd = e, ends[i] end
   end
 end
-local overlap = ARGV[6] ~= '' and ARGV[1] ~= ''
 if overlap and #hashes >= tonumber(ARGV[10]) then return redis.error_reply('TOO_MANY ' .. firstEnd) end
 i = 0
 for h in string.gmatch(ARGV[2], '%S+') do
   i = i + 1
-  if not ((tonumber(ends[i] or '') or 0) > tonumber(ARGV[3])) then redis.call('DEL', KEYS[3 + i]) end
+  if not overlap or not ((tonumber(ends[i] or '') or 0) > tonumber(ARGV[3])) then redis.call('DEL', KEYS[3 + i]) end
 end
 redis.call('HSET', KEYS[3], 'id', ARGV[4], 'tenant', ARGV[7], 'scopes', ARGV[8], 'create_time', ARGV[3])
 if ARGV[9] ~= '' then
@@ -310,7 +311,8 @@ return 1`)
 // RotateKey gives a key a new secret; the current one keeps working for overlap (and no longer
 // than the key's expiry), and the secrets of earlier rotations for the overlaps they were given.
 // With overlap, a rotation that would keep more than MaxPreviousSecrets working is refused
-// (*ErrTooManySecrets); without, it always succeeds and the current secret stops at once.
+// (*ErrTooManySecrets); without, it always succeeds and only the new secret works from then on:
+// the current one and those of earlier rotations stop at once (the way to shut out a leaked one).
 func (s *Store) RotateKey(ctx context.Context, tenantID, id string, overlap time.Duration) (KeyInfo, string, error) {
 	k, err := s.Key(ctx, tenantID, id)
 	if err != nil {

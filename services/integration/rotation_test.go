@@ -112,8 +112,18 @@ func TestEachWebhookRotationKeepsItsOverlap(t *testing.T) {
 	if rc.signedBy(secrets[1]) || !rc.signedBy(secrets[2]) {
 		t.Errorf("after every overlap: want only the current secret to sign")
 	}
-	if _, err := r.endpoints.RotateSecret(ctx, tenant, ep.GetId(), time.Hour, ""); err != nil {
-		t.Errorf("a rotation once the overlaps ended: %v", err)
+	rotated, err := r.endpoints.RotateSecret(ctx, tenant, ep.GetId(), time.Hour, "")
+	if err != nil {
+		t.Fatalf("a rotation once the overlaps ended: %v", err)
+	}
+	// Without overlap, only the new secret signs from then on: a leaked one is shut out at once.
+	last, err := r.endpoints.RotateSecret(ctx, tenant, ep.GetId(), 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ping()
+	if rc.signedBy(secrets[2]) || rc.signedBy(rotated.GetSecret()) || !rc.signedBy(last.GetSecret()) {
+		t.Errorf("after a rotation without overlap: want only its new secret to sign")
 	}
 }
 

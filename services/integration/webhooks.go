@@ -300,6 +300,8 @@ func (e *Endpoints) RotateSecret(ctx context.Context, tenant, id string, overlap
 				return tooManySecrets(auth.MaxPreviousSecrets, previous.first())
 			}
 			previous = append(previous, previousSecret{secret: ep.GetSecret(), end: now.Add(overlap)})
+		} else {
+			previous = nil // no overlap: only the new secret signs from now on (a leaked one is shut out)
 		}
 		ep.PreviousSecretExpireTime = nil
 		if last := previous.last(); last.After(now) {
