@@ -14,7 +14,8 @@ import (
 
 // ladderCase is a sequence of purchases and the stage each step leaves the customer at.
 // Steps: "once" orders a one-time product, "monthly" a monthly subscription, "cancel" ends the
-// customer's active subscription now, "later" moves the clock past the churn window.
+// customer's active subscription now, "later" moves the clock past the churn window, "promoter"
+// answers NPS 10 (which also makes the customer LOYAL: DESIGN §5, "repeat, client or advocate").
 type ladderCase struct {
 	name  string
 	steps []string
@@ -27,6 +28,7 @@ var ladderTable = []ladderCase{
 	{"three one-time orders", []string{"once", "once", "once"}, []string{"FIRST_TIME_CUSTOMER", "REPEAT_CUSTOMER", "REPEAT_CUSTOMER"}},
 	{"recurring", []string{"monthly"}, []string{"CLIENT"}},
 	{"one-time then recurring", []string{"once", "monthly"}, []string{"FIRST_TIME_CUSTOMER", "CLIENT"}},
+	{"one-time then promoter", []string{"once", "promoter"}, []string{"FIRST_TIME_CUSTOMER", "ADVOCATE"}},
 	{"recurring then one-time", []string{"monthly", "once"}, []string{"CLIENT", "CLIENT"}},
 	{"cancellation", []string{"monthly", "cancel"}, []string{"CLIENT", "FIRST_TIME_CUSTOMER"}},
 	{"mixed then cancellation", []string{"once", "monthly", "cancel"}, []string{"FIRST_TIME_CUSTOMER", "CLIENT", "REPEAT_CUSTOMER"}},
@@ -70,11 +72,18 @@ func TestTheLadderOverREST(t *testing.T) {
 						})
 					i := slices.IndexFunc(subs, func(m map[string]any) bool { return str(m, "status") == "SUBSCRIPTION_STATUS_ACTIVE" })
 					sys.ok(t, http.MethodPost, "/v1/subscriptions/"+str(subs[i], "id")+":cancel", key, `{}`)
+				case "promoter":
+					sys.ok(t, http.MethodPost, "/v1/npsResponses", key, fmt.Sprintf(`{"customerId":%q,"score":10}`, r.customer))
 				case "later": // done by the restart; the sweep churns
 				}
 				want := "LIFECYCLE_STAGE_" + c.want[r.at]
 				waitFor(t, fmt.Sprintf("%s, after step %d (%s)", c.name, r.at+1, step), func() string { return sys.stageOf(t, key, r.customer) },
 					func(s string) bool { return s == want })
+				if step == "promoter" {
+					waitFor(t, c.name+": an advocate of one order is LOYAL", func() map[string]any {
+						return sys.ok(t, http.MethodGet, "/v1/customers/"+r.customer+"/value", key, "")
+					}, func(v map[string]any) bool { return str(v, "customerType") == "CUSTOMER_TYPE_LOYAL" })
+				}
 				if r.at == len(c.steps)-1 {
 					checkLadderHistory(t, sys, key, r.customer, c)
 				}

@@ -10,8 +10,9 @@ import (
 )
 
 // valueChanged keeps what sales says a customer is worth, for segments on value. Each event carries
-// the customer's whole facts after an order, so a later snapshot (more orders) replaces an
-// earlier one and one arriving late changes nothing.
+// the customer's whole facts after an order or after they became an advocate. Sales' facts only
+// grow (orders add up, the advocate flag only turns on), so a later snapshot (more orders, or the
+// same orders and now an advocate) replaces an earlier one and one arriving late changes nothing.
 func (r *Reactions) valueChanged(ctx context.Context, ev *eventv1.Event, p *salesv1.CustomerValueChanged) error {
 	next := p.GetValue()
 	if next.GetCustomerId() == "" {
@@ -22,7 +23,7 @@ func (r *Reactions) valueChanged(ctx context.Context, ev *eventv1.Event, p *sale
 		if err != nil {
 			return err
 		}
-		if prev.GetOrderCount() >= next.GetOrderCount() {
+		if !laterValue(prev, next) {
 			return nil
 		}
 		err = r.store.PutCustomerValue(ctx, ev.GetTenantId(), events.EffectOf(ev, "value"), prev, next)
@@ -31,4 +32,12 @@ func (r *Reactions) valueChanged(ctx context.Context, ev *eventv1.Event, p *sale
 		}
 	}
 	return ErrLifecycleContention
+}
+
+// laterValue says next is a later snapshot of sales' facts than prev.
+func laterValue(prev, next *salesv1.CustomerValue) bool {
+	if prev.GetOrderCount() != next.GetOrderCount() {
+		return next.GetOrderCount() > prev.GetOrderCount()
+	}
+	return next.GetAdvocate() && !prev.GetAdvocate()
 }

@@ -135,6 +135,18 @@ func TestSegmentsOnValue(t *testing.T) {
 			f.handle(t, f.publish(t, salesv1.EventCustomerValueChanged.Of(&salesv1.CustomerValueChanged{Value: older}), lead.GetCustomerId()))
 			continue
 		}
+		if i%5 == 2 || i%5 == 3 { // becomes an advocate: the same orders, a later snapshot (LOYAL)
+			advocate := proto.CloneOf(v)
+			advocate.Advocate, advocate.Etag = true, v.GetEtag()+"a"
+			first, second := v, advocate // the advocate's snapshot after the order's
+			if i%5 == 3 {
+				first, second = advocate, v // the order's arrives late: it changes nothing
+			}
+			values[lead.GetCustomerId()] = advocate
+			f.handle(t, f.publish(t, salesv1.EventCustomerValueChanged.Of(&salesv1.CustomerValueChanged{Value: first}), lead.GetCustomerId()))
+			f.handle(t, f.publish(t, salesv1.EventCustomerValueChanged.Of(&salesv1.CustomerValueChanged{Value: second}), lead.GetCustomerId()))
+			continue
+		}
 		ev := f.publish(t, salesv1.EventCustomerValueChanged.Of(&salesv1.CustomerValueChanged{Value: v}), lead.GetCustomerId())
 		if i%20 == 1 { // a redelivery changes nothing (checking it reads every key: a sample)
 			f.deliverTwice(t, ev)
@@ -145,12 +157,13 @@ func TestSegmentsOnValue(t *testing.T) {
 	ranks := independentRanks(values)
 	eur := func(units int64) *typev1.Money { return &typev1.Money{CurrencyCode: "EUR", Units: units} }
 	four, two := int32(4), int32(2)
-	minOrders, maxOrders := int64(2), int64(4)
+	minOrders, maxOrders, one := int64(2), int64(4), int64(1)
 	rules := []struct {
 		name    string
 		rule    *marketingv1.SegmentRule
 		channel typev1.Channel
 	}{
+		{"loyal", &marketingv1.SegmentRule{CustomerTypes: []string{"CUSTOMER_TYPE_LOYAL"}, MaxOrders: &one}, 0}, // advocates of one order, and clients
 		{"loyal, recent, e-mail", &marketingv1.SegmentRule{CustomerTypes: []string{"CUSTOMER_TYPE_LOYAL"}, MinRecency: &four}, typev1.Channel_CHANNEL_EMAIL},
 		{"two to four orders", &marketingv1.SegmentRule{MinOrders: &minOrders, MaxOrders: &maxOrders, MinMonetary: &two}, 0},
 		{"worth 5,000 EUR or more", &marketingv1.SegmentRule{MinLifetimeValue: eur(5000)}, 0},

@@ -30,6 +30,10 @@ type ValueMerge struct {
 // ErrAlreadyApplied when the event was applied before.
 type ValueMergeStore interface {
 	MergeValues(ctx context.Context, tenant string, m *ValueMerge) error
+	// PutAdvocate saves next over prev (nil: none yet) and appends event, under applied's
+	// redelivery guard; ErrStale when the value changed since prev was read. Rankings do not
+	// move: the orders are the same.
+	PutAdvocate(ctx context.Context, tenant string, prev, next *CustomerValue, applied events.Effect, event []byte) error
 }
 
 // ErrAlreadyApplied means a reaction's event was applied before.
@@ -46,7 +50,54 @@ func (r *Reactions) Routes() []events.Route {
 	return []events.Route{
 		events.On(marketingv1.EventCustomerMerged, r.customerMerged),
 		events.On(marketingv1.EventCustomerErased, r.customerErased),
+		events.On(marketingv1.EventLifecycleStageChanged, r.stageChanged),
 	}
+}
+
+// stageChanged records that marketing made a customer an ADVOCATE, which makes them LOYAL (DESIGN
+// §5: "LOYAL (repeat, client or advocate)"). The flag only turns on, like recurring, so the type
+// is the same whatever the order the stage and order events arrive in; it is sent on in
+// sales.customer.value_changed for marketing's value segments. A merged customer's move lands on
+// the survivor, whose value holds the merged customer's orders.
+func (r *Reactions) stageChanged(ctx context.Context, ev *eventv1.Event, p *marketingv1.LifecycleStageChanged) error {
+	tenant, customer := ev.GetTenantId(), p.GetCustomerId()
+	if customer == "" || p.GetMove().GetTo() != marketingv1.LifecycleStage_LIFECYCLE_STAGE_ADVOCATE {
+		return nil
+	}
+	for range writeAttempts {
+		survivor, err := r.env.Store.SurvivorOf(ctx, tenant, customer)
+		if err != nil {
+			return err
+		}
+		if survivor != "" {
+			customer = survivor
+		}
+		prev, _, err := r.env.Store.CustomerValue(ctx, tenant, customer)
+		if err != nil || prev.GetAdvocate() {
+			return err
+		}
+		// No value yet is a survivor whose merge has not combined the merged customer's orders
+		// here: the flag waits for them (combineValues keeps it).
+		next := &CustomerValue{CustomerId: customer, FirstSeenTime: firstSeen(customer), Etag: etag.First}
+		if prev != nil {
+			next = proto.CloneOf(prev)
+			next.Etag = etag.Next(prev.GetEtag())
+		}
+		next.Advocate = true
+		event, err := r.env.event(ctx, salesv1.EventCustomerValueChanged.Of(&salesv1.CustomerValueChanged{Value: next}), tenant, customer)
+		if err != nil {
+			return err
+		}
+		err = r.env.Store.PutAdvocate(ctx, tenant, prev, next, events.EffectOf(ev, "advocate"), event)
+		switch {
+		case errors.Is(err, ErrStale):
+			continue
+		case errors.Is(err, ErrAlreadyApplied):
+			return nil
+		}
+		return err
+	}
+	return ErrContention
 }
 
 // customerMerged combines the merged customer's value into the survivor's, so what the person is
@@ -108,6 +159,7 @@ func combineValues(survivor string, s, m *CustomerValue) (*CustomerValue, error)
 	c.OrderCount += m.GetOrderCount()
 	c.DiscountedOrderCount += m.GetDiscountedOrderCount()
 	c.Recurring = c.GetRecurring() || m.GetRecurring()
+	c.Advocate = c.GetAdvocate() || m.GetAdvocate()
 	if c.FirstOrderTime == nil || m.GetFirstOrderTime().AsTime().Before(c.GetFirstOrderTime().AsTime()) {
 		c.FirstOrderTime = m.GetFirstOrderTime()
 	}

@@ -125,3 +125,18 @@ func (s *Store) MergeValues(ctx context.Context, tenant string, m *sales.ValueMe
 	}
 	return err
 }
+
+// PutAdvocate implements sales.Store.
+func (s *Store) PutAdvocate(ctx context.Context, tenant string, prev, next *sales.CustomerValue, applied events.Effect, event []byte) error {
+	k, w := s.scope(tenant), commit.New()
+	events.Guard(w, k.Scope, applied)
+	w.Save(k.resource("value", next.GetCustomerId()), next, prev.GetEtag(), next.GetEtag())
+	err := w.Append(k.Stream(), event).Run(ctx, s.rdb)
+	switch {
+	case errors.Is(err, commit.ErrVersionMismatch):
+		return sales.ErrStale
+	case errors.Is(err, commit.ErrAlreadyApplied):
+		return sales.ErrAlreadyApplied
+	}
+	return err
+}

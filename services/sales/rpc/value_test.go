@@ -31,6 +31,7 @@ import (
 	"github.com/crmcycle/crm/pkg/redistest"
 	"github.com/crmcycle/crm/pkg/servicetest"
 	marketingv1 "github.com/crmcycle/crm/proto/crm/marketing/v1"
+	productv1 "github.com/crmcycle/crm/proto/crm/product/v1"
 	salesv1 "github.com/crmcycle/crm/proto/crm/sales/v1"
 	typev1 "github.com/crmcycle/crm/proto/crm/type/v1"
 	"github.com/crmcycle/crm/services/sales"
@@ -546,6 +547,69 @@ func TestValuesCombineOnMerge(t *testing.T) {
 	c, ctx := sys.sales(key)
 	if _, err := c.GetCustomerValue(ctx, &salesv1.GetCustomerValueRequest{CustomerId: merged}); status.Code(err) != codes.NotFound {
 		t.Fatalf("the merged customer's value: %v, want NOT_FOUND", err)
+	}
+}
+
+// TestAnAdvocateIsLoyal: DESIGN §5's LOYAL is "repeat, client or advocate". A customer of one
+// one-time order is IMPULSIVE; once marketing moves them to ADVOCATE (an NPS promoter), sales'
+// reaction to marketing.lifecycle.stage_changed makes them LOYAL, announces the new facts once
+// (delivered twice), and moves to other stages change nothing.
+func TestAnAdvocateIsLoyal(t *testing.T) {
+	sys := startSystem(t)
+	tenant, key := sys.NewKey(t, "", salesScopes...)
+	product := sys.catalog.add(tenant, "ADV", "Advice", productv1.BillingPeriod_BILLING_PERIOD_ONE_TIME)
+	_, _, customer := sys.dealParties(t, key, "advocate@example.com")
+	sys.OK(t, http.MethodPost, "/v1/orders", key, fmt.Sprintf(`{"customerId":%q,"currencyCode":"EUR","lines":[{"productId":%q,"quantity":1}]}`, customer, product))
+	typeOf := func() string {
+		v := sys.OK(t, http.MethodGet, "/v1/customers/"+customer+"/value", key, "")
+		if str(v, "orderCount") != "1" {
+			t.Fatalf("value = %v, want one order", v)
+		}
+		return str(v, "customerType")
+	}
+	if got := typeOf(); got != "CUSTOMER_TYPE_IMPULSIVE" {
+		t.Fatalf("one order right after being seen: %s, want CUSTOMER_TYPE_IMPULSIVE", got)
+	}
+	deps := sys.Suite.Deps
+	env := sales.Env{Store: redisstore.New(deps.Redis, deps.Keys), Now: time.Now,
+		Publisher: events.Publisher{Producer: "sales", Propagator: propagation.TraceContext{}}}
+	moveTo := func(from, to marketingv1.LifecycleStage) {
+		_, ev, err := events.Publisher{Producer: "marketing", Propagator: propagation.TraceContext{}}.Envelope(context.Background(),
+			marketingv1.EventLifecycleStageChanged.Of(&marketingv1.LifecycleStageChanged{CustomerId: customer,
+				Move: &marketingv1.StageMove{From: from, To: to, Cause: "support.nps.recorded"}}), tenant, customer, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		decoded, err := events.Decode(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			for _, sub := range events.Subscribe("sales", sales.NewReactions(env).Routes()...) {
+				if err := sub.Handle(context.Background(), decoded); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	moveTo(marketingv1.LifecycleStage_LIFECYCLE_STAGE_PROSPECT, marketingv1.LifecycleStage_LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER)
+	if got, n := typeOf(), len(sys.events(t, tenant, "sales.customer.value_changed")); got != "CUSTOMER_TYPE_IMPULSIVE" || n != 1 {
+		t.Fatalf("after a move to FIRST_TIME_CUSTOMER: %s and %d value_changed events, want CUSTOMER_TYPE_IMPULSIVE and 1", got, n)
+	}
+	moveTo(marketingv1.LifecycleStage_LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER, marketingv1.LifecycleStage_LIFECYCLE_STAGE_ADVOCATE)
+	if got := typeOf(); got != "CUSTOMER_TYPE_LOYAL" {
+		t.Fatalf("an advocate of one order: %s, want CUSTOMER_TYPE_LOYAL", got)
+	}
+	changed := sys.events(t, tenant, "sales.customer.value_changed")
+	if len(changed) != 2 {
+		t.Fatalf("%d value_changed events, want 2 (the order, then the advocate once)", len(changed))
+	}
+	var last salesv1.CustomerValueChanged
+	if err := changed[1].GetPayload().UnmarshalTo(&last); err != nil {
+		t.Fatal(err)
+	}
+	if v := last.GetValue(); !v.GetAdvocate() || v.GetOrderCount() != 1 {
+		t.Fatalf("the announced facts = %v, want an advocate of one order", v)
 	}
 }
 

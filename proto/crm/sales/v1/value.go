@@ -94,7 +94,7 @@ func TypeOf(v *CustomerValue, now time.Time) CustomerType {
 		return CustomerType_CUSTOMER_TYPE_POTENTIAL
 	case 2*v.GetDiscountedOrderCount() > v.GetOrderCount():
 		return CustomerType_CUSTOMER_TYPE_DISCOUNT
-	case v.GetOrderCount() >= 2 || v.GetRecurring():
+	case v.GetOrderCount() >= 2 || v.GetRecurring() || v.GetAdvocate(): // repeat, client or advocate
 		return CustomerType_CUSTOMER_TYPE_LOYAL
 	case v.GetFirstSeenTime() != nil && impulsive(first.Sub(v.GetFirstSeenTime().AsTime())):
 		return CustomerType_CUSTOMER_TYPE_IMPULSIVE

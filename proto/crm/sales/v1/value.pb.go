@@ -40,7 +40,8 @@ const (
 	CustomerType_CUSTOMER_TYPE_IMPULSIVE CustomerType = 3
 	// More than half of the customer's orders carry a discount on at least one line.
 	CustomerType_CUSTOMER_TYPE_DISCOUNT CustomerType = 4
-	// Repeat (two or more orders) or a client (bought a recurring product), not mostly on discount.
+	// Repeat (two or more orders), a client (bought a recurring product) or an advocate (marketing
+	// made them an ADVOCATE: an NPS promoter or a referrer while a customer), not mostly on discount.
 	CustomerType_CUSTOMER_TYPE_LOYAL CustomerType = 5
 )
 
@@ -277,7 +278,11 @@ type CustomerValue struct {
 	// The customer type. Output only.
 	CustomerType CustomerType `protobuf:"varint,13,opt,name=customer_type,json=customerType,proto3,enum=crm.sales.v1.CustomerType" json:"customer_type,omitempty"`
 	// Changes whenever the value changes. Output only.
-	Etag          string `protobuf:"bytes,14,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,14,opt,name=etag,proto3" json:"etag,omitempty"`
+	// True once marketing moved the customer to ADVOCATE (marketing.lifecycle.stage_changed): the
+	// customer is, or was, an advocate. Like recurring it only turns on, so it converges whatever
+	// the order of the events, and a merge keeps it if either customer had it.
+	Advocate      bool `protobuf:"varint,15,opt,name=advocate,proto3" json:"advocate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -410,6 +415,13 @@ func (x *CustomerValue) GetEtag() string {
 	return ""
 }
 
+func (x *CustomerValue) GetAdvocate() bool {
+	if x != nil {
+		return x.Advocate
+	}
+	return false
+}
+
 var File_crm_sales_v1_value_proto protoreflect.FileDescriptor
 
 const file_crm_sales_v1_value_proto_rawDesc = "" +
@@ -425,7 +437,7 @@ const file_crm_sales_v1_value_proto_rawDesc = "" +
 	"\tRfmScores\x12\x1d\n" +
 	"\arecency\x18\x01 \x01(\x05B\x03\xe0A\x03R\arecency\x12!\n" +
 	"\tfrequency\x18\x02 \x01(\x05B\x03\xe0A\x03R\tfrequency\x12\x1f\n" +
-	"\bmonetary\x18\x03 \x01(\x05B\x03\xe0A\x03R\bmonetary\"\x82\x06\n" +
+	"\bmonetary\x18\x03 \x01(\x05B\x03\xe0A\x03R\bmonetary\"\xa3\x06\n" +
 	"\rCustomerValue\x12$\n" +
 	"\vcustomer_id\x18\x01 \x01(\tB\x03\xe0A\x03R\n" +
 	"customerId\x12$\n" +
@@ -445,7 +457,8 @@ const file_crm_sales_v1_value_proto_rawDesc = "" +
 	"\x17expected_lifetime_years\x18\v \x01(\x01B\x03\xe0A\x03R\x15expectedLifetimeYears\x12.\n" +
 	"\x03rfm\x18\f \x01(\v2\x17.crm.sales.v1.RfmScoresB\x03\xe0A\x03R\x03rfm\x12D\n" +
 	"\rcustomer_type\x18\r \x01(\x0e2\x1a.crm.sales.v1.CustomerTypeB\x03\xe0A\x03R\fcustomerType\x12\x17\n" +
-	"\x04etag\x18\x0e \x01(\tB\x03\xe0A\x03R\x04etag*\xb3\x01\n" +
+	"\x04etag\x18\x0e \x01(\tB\x03\xe0A\x03R\x04etag\x12\x1f\n" +
+	"\badvocate\x18\x0f \x01(\bB\x03\xe0A\x03R\badvocate*\xb3\x01\n" +
 	"\fCustomerType\x12\x1d\n" +
 	"\x19CUSTOMER_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17CUSTOMER_TYPE_POTENTIAL\x10\x01\x12\x15\n" +
