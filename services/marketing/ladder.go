@@ -14,7 +14,9 @@ import (
 // only turn on), then recomputes the stage from all the facts and moves the customer there if it
 // differs. The move is committed only if no fact was recorded since the facts were read (the
 // facts carry a version the move checks), else it is recomputed; so whichever reaction commits
-// last computed from every fact, and the same facts in any order give the same stage. Time enters
+// last computed from every fact, and the same facts in any order give the same stage; a first
+// purchase's move records FIRST_TIME_CUSTOMER on the way (climbTo), so the funnel's path is the
+// same too. Time enters
 // only through the churn window, which the sweep re-evaluates when it runs out.
 
 // DefaultChurnWindow is how long a customer may go without an order or an active subscription
@@ -147,7 +149,7 @@ func (r *Reactions) restage(ctx context.Context, tenant, customer, cause, eventI
 			if to == cur.GetStage() {
 				return nil, nil
 			}
-			w, err := enterStage(ctx, l.publisher, tenant, customer, cur, LifecycleMove{Stage: to, Cause: cause, EventID: eventID}, now)
+			w, err := climbTo(ctx, l.publisher, tenant, customer, cur, LifecycleMove{Stage: to, Cause: cause, EventID: eventID}, now)
 			if err != nil {
 				return nil, err
 			}

@@ -267,6 +267,40 @@ func enterStage(ctx context.Context, pub events.Publisher, tenant, customer stri
 	return w, nil
 }
 
+// climbTo plans the move to the stage a customer's facts give. A first purchase always passes
+// FIRST_TIME_CUSTOMER: when the facts take someone not yet a customer (none, SUSPECT, PROSPECT)
+// straight past it (a recurring product's first order makes a CLIENT; the order and subscription
+// events, or a promoter answer, may arrive in any order), the rung is recorded on the way, in the
+// same write and with the same cause: both history entries, both funnel moves (a stay of zero in
+// FIRST_TIME_CUSTOMER) and both events. So the path, not only the final stage, is the same
+// whatever the order of the events.
+func climbTo(ctx context.Context, pub events.Publisher, tenant, customer string, cur *CustomerLifecycle, m LifecycleMove, now time.Time) (*LifecycleWrite, error) {
+	first := marketingv1.LifecycleStage_LIFECYCLE_STAGE_FIRST_TIME_CUSTOMER
+	from := cur.GetStage()
+	preCustomer := from == marketingv1.LifecycleStage_LIFECYCLE_STAGE_UNSPECIFIED || slices.Index(ladder, from) >= 0 && slices.Index(ladder, from) < slices.Index(ladder, first)
+	if !preCustomer || m.Stage == first || !(isCustomerStage(m.Stage) || m.Stage == marketingv1.LifecycleStage_LIFECYCLE_STAGE_CHURNED) {
+		return enterStage(ctx, pub, tenant, customer, cur, m, now)
+	}
+	rung := m
+	rung.Stage = first
+	w1, err := enterStage(ctx, pub, tenant, customer, cur, rung, now)
+	if err != nil {
+		return nil, err
+	}
+	w2, err := enterStage(ctx, pub, tenant, customer, w1.Next, m, now)
+	if err != nil {
+		return nil, err
+	}
+	w2.Prev, w2.Events = cur, append(w1.Events, w2.Events...)
+	for field, n := range w1.Funnel {
+		w2.Funnel[field] += n
+	}
+	for field, n := range w1.PeriodFunnel {
+		w2.PeriodFunnel[field] += n
+	}
+	return w2, nil
+}
+
 func (l *Lifecycle) riskWrite(ctx context.Context, tenant string, cur *CustomerLifecycle, reasons []string, eventID string, now time.Time) (*LifecycleWrite, error) {
 	next := proto.CloneOf(cur)
 	next.AtRiskReasons = reasons

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,7 +169,9 @@ func TestChurnAfterTheWindowWithNothingActive(t *testing.T) {
 		t.Fatalf("the customer who ordered again within the window is %v, want REPEAT_CUSTOMER", lc.GetStage())
 	}
 	sweep(start.Add(marketing.DefaultChurnWindow + 90*time.Minute))
-	if lc := f.stage(t, customer); len(lc.GetHistory()) != 4 {
+	// PROSPECT, FIRST_TIME_CUSTOMER on the way to CLIENT (the subscription came without its order),
+	// FIRST_TIME_CUSTOMER after the cancellation, CHURNED.
+	if lc := f.stage(t, customer); len(lc.GetHistory()) != 5 {
 		t.Fatalf("a second sweep moved the churned customer again: %v", lc.GetHistory())
 	}
 	// An order brings a churned customer back.
@@ -230,30 +233,44 @@ func permutations(n int, visit func([]int)) {
 
 // TestEveryInterleavingReachesTheSameStage delivers the events of each sequence to marketing's
 // handlers (real Redis) in every order, each order for a customer of its own, and checks that
-// all reach the stage the sequence's facts give (worked out by hand, independently of the code).
-// The six-event sequence has 720 orders, each run.
+// all reach the stage the sequence's facts give (worked out by hand, independently of the code),
+// and take the same way through the funnel: every first purchase passes FIRST_TIME_CUSTOMER
+// (PROSPECT -> FIRST_TIME_CUSTOMER, never PROSPECT -> CLIENT when the subscription's event comes
+// first), and where the sequence has one path whatever the order, the history and the funnel's
+// counters are that path. The six-event sequence has 720 orders, each run.
 func TestEveryInterleavingReachesTheSameStage(t *testing.T) {
 	f := newReactionFixture(t)
+	ctx := context.Background()
 	active, canceled := productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_ACTIVE, productv1.SubscriptionStatus_SUBSCRIPTION_STATUS_CANCELED
 	activated, renewed, ended := productv1.EventSubscriptionActivated, productv1.EventSubscriptionRenewed, productv1.EventSubscriptionCanceled
 	for _, seq := range []struct {
 		name  string
 		steps []ladderStep
 		want  marketing.Stage
+		// path is the stages the history enters, when it is the same in every order.
+		path []marketing.Stage
 	}{
-		{"one order", []ladderStep{orderStep("a")}, first},
-		{"two orders", []ladderStep{orderStep("a"), orderStep("b")}, repeat},
-		{"recurring", []ladderStep{orderStep("a"), subscriptionStep(activated, "s", "a", active)}, client},
-		{"recurring renewed", []ladderStep{orderStep("a"), subscriptionStep(activated, "s", "a", active), subscriptionStep(renewed, "s", "a", active)}, client},
-		{"canceled", []ladderStep{orderStep("a"), subscriptionStep(activated, "s", "a", active), subscriptionStep(ended, "s", "a", canceled)}, first},
-		{"mixed promoter", []ladderStep{orderStep("a"), subscriptionStep(activated, "s", "a", active), orderStep("b"), npsStep(10)}, advocate},
+		{"one order", []ladderStep{orderStep("a")}, first, []marketing.Stage{prospect, first}},
+		{"two orders", []ladderStep{orderStep("a"), orderStep("b")}, repeat, []marketing.Stage{prospect, first, repeat}},
+		{"recurring", []ladderStep{orderStep("a"), subscriptionStep(activated, "s", "a", active)}, client, []marketing.Stage{prospect, first, client}},
+		{"recurring renewed", []ladderStep{orderStep("a"), subscriptionStep(activated, "s", "a", active), subscriptionStep(renewed, "s", "a", active)},
+			client, []marketing.Stage{prospect, first, client}},
+		{"one order, promoter", []ladderStep{orderStep("a"), npsStep(10)}, advocate, []marketing.Stage{prospect, first, advocate}},
+		{"canceled", []ladderStep{orderStep("a"), subscriptionStep(activated, "s", "a", active), subscriptionStep(ended, "s", "a", canceled)}, first, nil},
+		{"mixed promoter", []ladderStep{orderStep("a"), subscriptionStep(activated, "s", "a", active), orderStep("b"), npsStep(10)}, advocate, nil},
 		{"canceled then ordered", []ladderStep{orderStep("a"), subscriptionStep(activated, "s", "a", active),
-			subscriptionStep(ended, "s", "a", canceled), orderStep("b"), npsStep(7)}, repeat},
+			subscriptionStep(ended, "s", "a", canceled), orderStep("b"), npsStep(7)}, repeat, nil},
 		{"two subscriptions, one left", []ladderStep{orderStep("a"), subscriptionStep(activated, "s", "a", active), orderStep("b"),
-			subscriptionStep(activated, "t", "b", active), subscriptionStep(ended, "s", "a", canceled), npsStep(3)}, client},
+			subscriptionStep(activated, "t", "b", active), subscriptionStep(ended, "s", "a", canceled), npsStep(3)}, client, nil},
 	} {
 		t.Run(seq.name, func(t *testing.T) {
 			permutations(len(seq.steps), func(order []int) {
+				// The subtests run one at a time on the fixture's tenant: the funnel's change over
+				// one order is this customer's way.
+				before, err := f.store.FunnelCounters(ctx, f.tenant)
+				if err != nil {
+					t.Fatal(err)
+				}
 				customer := f.capture(t, uuid.NewString()+"@example.com", "", "").GetCustomerId()
 				ids := map[string]string{}
 				for _, name := range []string{"a", "b", "s", "t"} {
@@ -262,8 +279,46 @@ func TestEveryInterleavingReachesTheSameStage(t *testing.T) {
 				for _, i := range order {
 					f.handle(t, seq.steps[i](f, t, customer, ids))
 				}
-				if got := f.stage(t, customer).GetStage(); got != seq.want {
+				lc := f.stage(t, customer)
+				if got := lc.GetStage(); got != seq.want {
 					t.Fatalf("events in order %v: %v, want %v", order, got, seq.want)
+				}
+				after, err := f.store.FunnelCounters(ctx, f.tenant)
+				if err != nil {
+					t.Fatal(err)
+				}
+				delta := func(field string) int64 { return after[field] - before[field] }
+				var path []marketing.Stage
+				for _, m := range lc.GetHistory() {
+					path = append(path, m.GetTo())
+				}
+				if len(path) < 2 || path[0] != prospect || path[1] != first {
+					t.Fatalf("events in order %v: history %v, want it through PROSPECT then FIRST_TIME_CUSTOMER", order, path)
+				}
+				for field := range after {
+					if rest, ok := strings.CutPrefix(field, "moved:PROSPECT:"); ok && delta(field) != 0 && rest != "FIRST_TIME_CUSTOMER" {
+						t.Fatalf("events in order %v: the funnel counts %d %s", order, delta(field), field)
+					}
+				}
+				if d := delta("moved:PROSPECT:FIRST_TIME_CUSTOMER"); d != 1 {
+					t.Fatalf("events in order %v: the funnel counts %d moves PROSPECT -> FIRST_TIME_CUSTOMER, want 1", order, d)
+				}
+				if seq.path == nil {
+					return
+				}
+				if !slices.Equal(path, seq.path) {
+					t.Fatalf("events in order %v: history %v, want %v", order, path, seq.path)
+				}
+				for i, s := range seq.path {
+					if d := delta("entered:" + s.String()[len("LIFECYCLE_STAGE_"):]); d != 1 {
+						t.Fatalf("events in order %v: the funnel counts %d entries into %v, want 1", order, d, s)
+					}
+					if i > 0 {
+						from, to := seq.path[i-1].String()[len("LIFECYCLE_STAGE_"):], s.String()[len("LIFECYCLE_STAGE_"):]
+						if d := delta("moved:" + from + ":" + to); d != 1 {
+							t.Fatalf("events in order %v: the funnel counts %d moves %s -> %s, want 1", order, d, from, to)
+						}
+					}
 				}
 			})
 		})

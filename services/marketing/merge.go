@@ -171,7 +171,7 @@ func (r *Reactions) mergedLifecycle(ctx context.Context, tenant, survivor string
 	w := &LifecycleWrite{Next: next}
 	if to := StageOf(combinedFacts(read), cur.GetStage(), window, r.now()); to != cur.GetStage() {
 		var err error
-		if w, err = enterStage(ctx, r.lifecycle.publisher, tenant, survivor, next, LifecycleMove{Stage: to, Cause: CauseMerge, EventID: eventID}, now); err != nil {
+		if w, err = climbTo(ctx, r.lifecycle.publisher, tenant, survivor, next, LifecycleMove{Stage: to, Cause: CauseMerge, EventID: eventID}, now); err != nil {
 			return nil, err
 		}
 	}
