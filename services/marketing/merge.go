@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -176,11 +177,27 @@ func (r *Reactions) mergedLifecycle(ctx context.Context, tenant, survivor string
 		}
 	}
 	w.Prev = read.SurvivorLifecycle
-	if w.Prev == nil {
-		// The survivor is counted in its stage from now on (the store stops counting the merged
-		// customer in theirs); it entered no stage anew.
+	// The funnel keeps entered - exited == customers in every stage. The store stops counting the
+	// merged customer in their stage ("in:" -1).
+	switch ml := read.MergedLifecycle; {
+	case w.Prev == nil && w.Next.GetStage() == cur.GetStage():
+		// The survivor carries the merged customer's lifecycle on: counted in its stage from now
+		// on, it entered no stage anew and the merged customer left none.
 		w.Funnel = map[string]int64{"in:" + stageName(w.Next.GetStage()): 1}
 		w.PeriodFunnel, w.FunnelPeriods = nil, nil
+	case w.Prev == nil:
+		// Carried on, and moved on from the merged customer's stage: the move's counters, whose
+		// "in:" -1 of that stage the store already makes.
+		w.Funnel["in:"+stageName(cur.GetStage())]++
+	case ml != nil:
+		// The merged customer's own record leaves its stage: its stay there ends, an exit like
+		// any other (the stage's customers fall by one, and so must its entered - exited).
+		if w.Funnel == nil {
+			w.Funnel, w.PeriodFunnel, w.FunnelPeriods = map[string]int64{}, map[string]int64{}, PeriodsOf(now)
+		}
+		stay := "stayms:" + stageName(ml.GetStage()) + ":" + strconv.Itoa(stayBucket(now.Sub(ml.GetStageTime().AsTime())))
+		w.Funnel[stay]++
+		w.PeriodFunnel[stay]++
 	}
 	return w, nil
 }

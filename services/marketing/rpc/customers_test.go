@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -317,6 +318,11 @@ func TestAMergeRestagesFromTheCombinedFacts(t *testing.T) {
 				s := s.(map[string]any)
 				if n, ok := s["customers"]; ok {
 					customers[s["stage"].(string)] = n.(string)
+				}
+				// The counts add up: the merged customer's record left its stage with an exit.
+				count := func(field string) int64 { n, _ := strconv.ParseInt(fmt.Sprint(s[field]), 10, 64); return n }
+				if count("entered")-count("exited") != count("customers") {
+					t.Fatalf("funnel %v: entered %d - exited %d != customers %d", s["stage"], count("entered"), count("exited"), count("customers"))
 				}
 			}
 			if fmt.Sprint(customers) != fmt.Sprint(map[string]string{want: "1"}) {
