@@ -678,3 +678,45 @@ func TestOpenAPILint(t *testing.T) {
 		t.Fatalf("redocly lint: %v\n%s", err, out)
 	}
 }
+
+// TestMainOperationsHaveExamples: the operations a newcomer starts with show an example body, for
+// the request (when they take one) and the 200 answer, each valid against its schema.
+func TestMainOperationsHaveExamples(t *testing.T) {
+	sys := startSystem(t, servicetest.Options{}, gateway.Config{})
+	doc := loadDocument(t, sys)
+	want := map[string]bool{ // operationId: takes a request body
+		"MarketingService_CaptureLead": true, "MarketingService_GetLead": false, "MarketingService_ListLeads": false,
+		"MarketingService_ResolveCustomer": true, "SalesService_CreateContact": true, "SalesService_CreateOrder": true,
+		"ProductService_CreateProduct": true, "SupportService_CreateTicket": true, "SupportService_RecordNpsResponse": true,
+		"IntegrationService_CreateWebhookEndpoint": true,
+	}
+	found := map[string]bool{}
+	for _, path := range doc.Paths.Keys() {
+		for _, op := range doc.Paths.Value(path).Operations() {
+			body, ok := want[op.OperationID]
+			if !ok {
+				continue
+			}
+			found[op.OperationID] = true
+			if body {
+				media := op.RequestBody.Value.Content.Get("application/json")
+				if media == nil || media.Example == nil {
+					t.Errorf("%s: no request example", op.OperationID)
+				} else if err := media.Schema.Value.VisitJSON(media.Example); err != nil {
+					t.Errorf("%s: the request example does not match its schema: %v", op.OperationID, err)
+				}
+			}
+			media := op.Responses.Status(200).Value.Content.Get("application/json")
+			if media == nil || media.Example == nil {
+				t.Errorf("%s: no 200 example", op.OperationID)
+			} else if err := media.Schema.Value.VisitJSON(media.Example); err != nil {
+				t.Errorf("%s: the 200 example does not match its schema: %v", op.OperationID, err)
+			}
+		}
+	}
+	for id := range want {
+		if !found[id] {
+			t.Errorf("no operation %s", id)
+		}
+	}
+}
