@@ -196,6 +196,11 @@ func TestForecastDefaultsAndSeries(t *testing.T) {
 	if fs, _ := rest["forecasts"].([]any); len(fs) != 3 || str(fs[2].(map[string]any), "period") != "2027-Q2" {
 		t.Fatalf("series over REST = %v, want 2026-Q4 to 2027-Q2", rest)
 	}
+	// Zero quarters either side, said explicitly, is the current quarter alone.
+	alone := sys.OK(t, http.MethodGet, "/v1/forecast:series?pastQuarters=0&nextQuarters=0", key, "")
+	if fs, _ := alone["forecasts"].([]any); len(fs) != 1 || str(fs[0].(map[string]any), "period") != "2026-Q4" {
+		t.Fatalf("series of no quarter either side = %v, want 2026-Q4 alone", alone)
+	}
 	details := sys.Fails(t, http.MethodGet, "/v1/forecast:series?pastQuarters=13", key, "", http.StatusBadRequest, "INVALID_ARGUMENT")
 	if !fieldViolation(details, "pastQuarters") {
 		t.Fatalf("13 quarters back: details %v, want a violation of past_quarters", details)

@@ -204,7 +204,7 @@ func (s *Server) GetForecastSeries(ctx context.Context, req *salesv1.GetForecast
 		return nil, err
 	}
 	past, next := int(req.GetPastQuarters()), int(req.GetNextQuarters())
-	if past == 0 && next == 0 {
+	if req.PastQuarters == nil && req.NextQuarters == nil {
 		past, next = defaultPastQuarters, defaultNextQuarters
 	}
 	fs, err := s.uc.Forecasts.Series(ctx, tenant, past, next, req.GetOwnerId())

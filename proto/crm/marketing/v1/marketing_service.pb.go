@@ -2803,7 +2803,7 @@ type GetLifecycleFunnelSeriesRequest struct {
 	// The last period of the series: a month "2026-11" or a quarter "2026-Q4" (UTC); empty for the
 	// current month.
 	Period string `protobuf:"bytes,1,opt,name=period,proto3" json:"period,omitempty"`
-	// How many periods, 1-24 (default 6).
+	// How many periods, 1-24; 0 or unset: 6.
 	Periods       int32 `protobuf:"varint,2,opt,name=periods,proto3" json:"periods,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

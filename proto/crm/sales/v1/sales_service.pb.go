@@ -3535,10 +3535,11 @@ func (x *GetForecastResponse) GetForecast() *Forecast {
 // Request of GetForecastSeries.
 type GetForecastSeriesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Quarters before the current one (0-12; default 3 when neither count is set).
-	PastQuarters int32 `protobuf:"varint,1,opt,name=past_quarters,json=pastQuarters,proto3" json:"past_quarters,omitempty"`
-	// Quarters after the current one (0-12; default 1 when neither count is set).
-	NextQuarters int32 `protobuf:"varint,2,opt,name=next_quarters,json=nextQuarters,proto3" json:"next_quarters,omitempty"`
+	// Quarters before the current one (0-12). When neither count is set: 3 before and 1 after;
+	// when one is set, the other unset is 0 (`pastQuarters=0&nextQuarters=0`: the current quarter).
+	PastQuarters *int32 `protobuf:"varint,1,opt,name=past_quarters,json=pastQuarters,proto3,oneof" json:"past_quarters,omitempty"`
+	// Quarters after the current one (0-12; see past_quarters for the default).
+	NextQuarters *int32 `protobuf:"varint,2,opt,name=next_quarters,json=nextQuarters,proto3,oneof" json:"next_quarters,omitempty"`
 	// Only this owner's rows, if set.
 	OwnerId       string `protobuf:"bytes,3,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3576,15 +3577,15 @@ func (*GetForecastSeriesRequest) Descriptor() ([]byte, []int) {
 }
 
 func (x *GetForecastSeriesRequest) GetPastQuarters() int32 {
-	if x != nil {
-		return x.PastQuarters
+	if x != nil && x.PastQuarters != nil {
+		return *x.PastQuarters
 	}
 	return 0
 }
 
 func (x *GetForecastSeriesRequest) GetNextQuarters() int32 {
-	if x != nil {
-		return x.NextQuarters
+	if x != nil && x.NextQuarters != nil {
+		return *x.NextQuarters
 	}
 	return 0
 }
@@ -5496,11 +5497,13 @@ const file_crm_sales_v1_sales_service_proto_rawDesc = "" +
 	"\x06period\x18\x01 \x01(\tB+\xbaH(\xd8\x01\x01r#2!^[0-9]{4}-(0[1-9]|1[0-2]|Q[1-4])$R\x06period\x129\n" +
 	"\bowner_id\x18\x02 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{0,64}$R\aownerId\"I\n" +
 	"\x13GetForecastResponse\x122\n" +
-	"\bforecast\x18\x01 \x01(\v2\x16.crm.sales.v1.ForecastR\bforecast\"\xb5\x01\n" +
-	"\x18GetForecastSeriesRequest\x12.\n" +
-	"\rpast_quarters\x18\x01 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\f(\x00R\fpastQuarters\x12.\n" +
-	"\rnext_quarters\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\f(\x00R\fnextQuarters\x129\n" +
-	"\bowner_id\x18\x03 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{0,64}$R\aownerId\"Q\n" +
+	"\bforecast\x18\x01 \x01(\v2\x16.crm.sales.v1.ForecastR\bforecast\"\xe3\x01\n" +
+	"\x18GetForecastSeriesRequest\x123\n" +
+	"\rpast_quarters\x18\x01 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\f(\x00H\x00R\fpastQuarters\x88\x01\x01\x123\n" +
+	"\rnext_quarters\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\f(\x00H\x01R\fnextQuarters\x88\x01\x01\x129\n" +
+	"\bowner_id\x18\x03 \x01(\tB\x1e\xbaH\x1br\x192\x17^[A-Za-z0-9._@-]{0,64}$R\aownerIdB\x10\n" +
+	"\x0e_past_quartersB\x10\n" +
+	"\x0e_next_quarters\"Q\n" +
 	"\x19GetForecastSeriesResponse\x124\n" +
 	"\tforecasts\x18\x01 \x03(\v2\x16.crm.sales.v1.ForecastR\tforecasts\"B\n" +
 	"\x12GetCustomerRequest\x12,\n" +
@@ -6012,6 +6015,7 @@ func file_crm_sales_v1_sales_service_proto_init() {
 	file_crm_sales_v1_order_proto_init()
 	file_crm_sales_v1_pipeline_proto_init()
 	file_crm_sales_v1_value_proto_init()
+	file_crm_sales_v1_sales_service_proto_msgTypes[65].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
