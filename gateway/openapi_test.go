@@ -238,6 +238,9 @@ func checkOperation(t *testing.T, doc *openapi3.T, route string, m protoreflect.
 		if ok.Value.Content.Get("text/csv") == nil || ok.Value.Content.Get("application/json") != nil {
 			t.Errorf("%s: 200 bodies %v, want NDJSON and CSV only", route, ok.Value.Content)
 		}
+		if op.Responses.Value("406") == nil {
+			t.Errorf("%s: no 406, which an Accept of neither form gets", route)
+		}
 		return
 	}
 	got := ok.Value.Content.Get("application/json").Schema

@@ -64,6 +64,11 @@ func (p *protos) streamExports(doc *openapi3.T) error {
 			"application/x-ndjson": &openapi3.MediaType{Schema: openapi3.NewSchemaRef("#/components/schemas/"+record, nil)},
 			"text/csv":             &openapi3.MediaType{Schema: csv.NewRef()},
 		}
+		notAcceptable := "Not Acceptable: INVALID_ARGUMENT naming `Accept`, which accepts neither form " +
+			"(`application/x-ndjson`, also sent for `application/json` and `*/*`, or `text/csv`; q=0 refuses a form)."
+		op.Responses.Set("406", &openapi3.ResponseRef{Value: &openapi3.Response{Description: &notAcceptable,
+			Content: openapi3.NewContentWithJSONSchemaRef(openapi3.NewSchemaRef("#/components/schemas/"+errorSchema, nil)),
+			Headers: openapi3.Headers{requestIDHeader: headerRef(requestIDHeader)}}})
 		return nil
 	})
 }
