@@ -28,6 +28,9 @@ type Update struct {
 	// resource read, edited and sent back whole is an update, not an error.
 	unchanged []protoreflect.FieldDescriptor
 	allowed   []string
+	// named are the allowed fields by their JSON names, as a refusal lists them: the names the
+	// error's field paths use (a mask takes either form).
+	named     []string
 	maskField string
 }
 
@@ -44,6 +47,13 @@ func Fields(msg proto.Message, mask *fieldmaskpb.FieldMask, allowed []string, ma
 	m := msg.ProtoReflect()
 	fields := m.Descriptor().Fields()
 	u := Update{allowed: allowed, maskField: maskField}
+	for _, name := range allowed {
+		if fd := fields.ByName(protoreflect.Name(name)); fd != nil {
+			u.named = append(u.named, fd.JSONName())
+		} else {
+			u.named = append(u.named, name)
+		}
+	}
 	paths := mask.GetPaths()
 	if len(paths) == 0 || (len(paths) == 1 && paths[0] == "*") {
 		replace := len(paths) == 1
@@ -96,7 +106,7 @@ func ignored(fd protoreflect.FieldDescriptor) bool {
 }
 
 func (u Update) refuse(path string) error {
-	return apierr.Invalid(u.maskField, "cannot update "+path+"; updatable: "+strings.Join(u.allowed, ", "))
+	return apierr.Invalid(u.maskField, "cannot update "+path+"; updatable: "+strings.Join(u.named, ", "))
 }
 
 // Unchanged checks that req holds the stored value in every field it names that the update may

@@ -58,7 +58,7 @@ func TestFields(t *testing.T) {
 		if !ok || e.Kind != apierr.InvalidArgument || e.Fields[0].Field != "update_mask" {
 			t.Errorf("path %q: got %v, want INVALID_ARGUMENT on update_mask", path, err)
 		}
-		if path != "*,display_name" && !strings.Contains(e.Fields[0].Description, "cannot update "+path+"; updatable: display_name, owner_id, industry") {
+		if path != "*,display_name" && !strings.Contains(e.Fields[0].Description, "cannot update "+path+"; updatable: displayName, ownerId, industry") {
 			t.Errorf("path %q: got %q, want it named with the updatable fields", path, e.Fields[0].Description)
 		}
 	}
