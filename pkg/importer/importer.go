@@ -697,11 +697,14 @@ func csvRows(src io.Reader, name func(string) string, columns map[string]bool, r
 	}
 	cols := make([]string, len(header))
 	have := map[string]int{} // column → its 1-based position
+	if len(header) > 0 { // a BOM an editor wrote is not part of the first column's name
+		header[0] = strings.TrimPrefix(header[0], "\ufeff")
+	}
 	for i, h := range header {
 		if !utf8.ValidString(h) {
 			return nil, apierr.Invalid("header", "not valid UTF-8")
 		}
-		cols[i] = name(strings.TrimPrefix(h, "\ufeff"))
+		cols[i] = name(h)
 		// Two file columns for one documented column (written twice, or mapped to it): which
 		// value a row takes would be a guess, so the file is refused before a row is read.
 		if at, ok := have[cols[i]]; ok && columns[cols[i]] {

@@ -671,6 +671,12 @@ func TestCSVWithoutRows(t *testing.T) {
 	if e, ok := apierr.As(Serve(runner, k.kind(), stream)); !ok || e.Kind != apierr.InvalidArgument {
 		t.Errorf("empty body: %v, want invalid", e)
 	}
+	// A header's errors name its columns as written, less the BOM an editor put before them.
+	bom := &fileStream{ctx: auth.WithPrincipal(ctx, auth.Principal{TenantID: tenant}), chunks: []*typev1.ImportChunk{{Data: []byte("\ufeffnote,other\nx,y\n")}}}
+	if e, ok := apierr.As(Serve(runner, k.kind(), bom)); !ok || e.Kind != apierr.InvalidArgument || strings.Contains(e.Error(), "\ufeff") ||
+		!strings.Contains(e.Error(), "(columns: note,other)") {
+		t.Errorf("a BOM file without the key column: %v, want invalid naming the columns without the BOM", e)
+	}
 	meta, rows := importBody(t, typev1.ImportFormat_IMPORT_FORMAT_CSV, []byte("key,note\n"))
 	if len(rows) != 0 || meta.GetRowsRead() != 0 || meta.GetState() != typev1.ImportState_IMPORT_STATE_SUCCEEDED {
 		t.Errorf("header alone: %v, rows %v", meta, rows)
