@@ -697,7 +697,7 @@ func csvRows(src io.Reader, name func(string) string, columns map[string]bool, r
 	}
 	cols := make([]string, len(header))
 	have := map[string]int{} // column → its 1-based position
-	if len(header) > 0 { // a BOM an editor wrote is not part of the first column's name
+	if len(header) > 0 {     // a BOM an editor wrote is not part of the first column's name
 		header[0] = strings.TrimPrefix(header[0], "\ufeff")
 	}
 	for i, h := range header {
