@@ -34,6 +34,10 @@ type routeOp struct {
 	// readOnly are the body's output-only properties (JSON and proto names), which a PATCH body may carry
 	// back as read and its implied update mask leaves out (AIP-203).
 	readOnly map[string]bool
+	// bodyFields are the body schema's properties (JSON and proto names). A PATCH body read whole
+	// also carries what the path binds (the id), which the document leaves out of the body and an
+	// implied update mask must too: the path wins.
+	bodyFields map[string]bool
 	// bodyTypes are the media types of the body the operation takes (none when it takes none).
 	bodyTypes []string
 	// domain is the ErrorInfo domain of the service behind the route ("marketing.crm"), which
@@ -101,6 +105,10 @@ func newRouteTable(doc []byte) (*routeTable, error) {
 				props := d.Components.Schemas[strings.TrimPrefix(ref, "#/components/schemas/")].Properties
 				_, o.etagBody = props["etag"]
 				o.readOnly = readOnlyProperties(props)
+				o.bodyFields = map[string]bool{}
+				for name := range props {
+					o.bodyFields[name], o.bodyFields[snakeCase(name)] = true, true
+				}
 			}
 			p.ops[strings.ToUpper(method)] = o
 		}
