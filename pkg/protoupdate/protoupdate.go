@@ -28,9 +28,7 @@ type Update struct {
 	// resource read, edited and sent back whole is an update, not an error.
 	unchanged []protoreflect.FieldDescriptor
 	allowed   []string
-	// named are the allowed fields by their JSON names, as a refusal lists them: the names the
-	// error's field paths use (a mask takes either form).
-	named     []string
+	fields    protoreflect.FieldDescriptors // the resource's, to name allowed in a refusal
 	maskField string
 }
 
@@ -46,14 +44,7 @@ type Update struct {
 func Fields(msg proto.Message, mask *fieldmaskpb.FieldMask, allowed []string, maskField string) (Update, error) {
 	m := msg.ProtoReflect()
 	fields := m.Descriptor().Fields()
-	u := Update{allowed: allowed, maskField: maskField}
-	for _, name := range allowed {
-		if fd := fields.ByName(protoreflect.Name(name)); fd != nil {
-			u.named = append(u.named, fd.JSONName())
-		} else {
-			u.named = append(u.named, name)
-		}
-	}
+	u := Update{allowed: allowed, fields: fields, maskField: maskField}
 	paths := mask.GetPaths()
 	if len(paths) == 0 || (len(paths) == 1 && paths[0] == "*") {
 		replace := len(paths) == 1
@@ -106,7 +97,19 @@ func ignored(fd protoreflect.FieldDescriptor) bool {
 }
 
 func (u Update) refuse(path string) error {
-	return apierr.Invalid(u.maskField, "cannot update "+path+"; updatable: "+strings.Join(u.named, ", "))
+	// The updatable fields by their JSON names, the names the error's field paths use (a mask
+	// takes either form).
+	named := make([]string, len(u.allowed))
+	for i, name := range u.allowed {
+		named[i] = name
+		if u.fields == nil {
+			continue
+		}
+		if fd := u.fields.ByName(protoreflect.Name(name)); fd != nil {
+			named[i] = fd.JSONName()
+		}
+	}
+	return apierr.Invalid(u.maskField, "cannot update "+path+"; updatable: "+strings.Join(named, ", "))
 }
 
 // Unchanged checks that req holds the stored value in every field it names that the update may

@@ -116,14 +116,7 @@ func (s *Store) MergeValues(ctx context.Context, tenant string, m *sales.ValueMe
 	if m.RepeatDelta != 0 {
 		w.HIncrBy(k.valueHistory(), fieldRepeat, m.RepeatDelta)
 	}
-	err := w.Append(k.Stream(), m.Event).Run(ctx, s.rdb)
-	switch {
-	case errors.Is(err, commit.ErrVersionMismatch):
-		return sales.ErrStale
-	case errors.Is(err, commit.ErrAlreadyApplied):
-		return sales.ErrAlreadyApplied
-	}
-	return err
+	return valueWriteErr(w.Append(k.Stream(), m.Event).Run(ctx, s.rdb))
 }
 
 // PutAdvocate implements sales.Store.
@@ -131,7 +124,12 @@ func (s *Store) PutAdvocate(ctx context.Context, tenant string, prev, next *sale
 	k, w := s.scope(tenant), commit.New()
 	events.Guard(w, k.Scope, applied)
 	w.Save(k.resource("value", next.GetCustomerId()), next, prev.GetEtag(), next.GetEtag())
-	err := w.Append(k.Stream(), event).Run(ctx, s.rdb)
+	return valueWriteErr(w.Append(k.Stream(), event).Run(ctx, s.rdb))
+}
+
+// valueWriteErr is a value write's error as the sales package names it: a lost race (ErrStale:
+// read again) or an event already applied (a redelivery).
+func valueWriteErr(err error) error {
 	switch {
 	case errors.Is(err, commit.ErrVersionMismatch):
 		return sales.ErrStale
