@@ -80,23 +80,27 @@ func TestCustomer360OverRESTAndGRPC(t *testing.T) {
 			shown, str(obj(c, "support"), "npsCategory"), want)
 	}
 	// Traced like the other sections: sales' client call to support's ListNpsResponses, and
-	// support's server span, in the trace of the 360's own server span.
-	traces := map[string]map[string]bool{}
-	for _, sp := range sys.spans.Ended() {
-		id := sp.SpanContext().TraceID().String()
-		if traces[id] == nil {
-			traces[id] = map[string]bool{}
+	// support's server span, in the trace of the 360's own server span. Server spans end just
+	// after their response is written, so wait (bounded) for them.
+	traced := func() bool {
+		traces := map[string]map[string]bool{}
+		for _, sp := range sys.spans.Ended() {
+			id := sp.SpanContext().TraceID().String()
+			if traces[id] == nil {
+				traces[id] = map[string]bool{}
+			}
+			traces[id][sp.Name()+" "+sp.SpanKind().String()] = true
 		}
-		traces[id][sp.Name()+" "+sp.SpanKind().String()] = true
+		for _, names := range traces {
+			if names["crm.sales.v1.SalesService/GetCustomer server"] &&
+				names["crm.support.v1.SupportService/ListNpsResponses client"] && names["crm.support.v1.SupportService/ListNpsResponses server"] {
+				return true
+			}
+		}
+		return false
 	}
-	traced := false
-	for _, names := range traces {
-		traced = traced || (names["crm.sales.v1.SalesService/GetCustomer server"] &&
-			names["crm.support.v1.SupportService/ListNpsResponses client"] && names["crm.support.v1.SupportService/ListNpsResponses server"])
-	}
-	if !traced {
-		t.Error("no trace holds the 360's GetCustomer server span with the ListNpsResponses client and server spans")
-	}
+	waitFor(t, "a trace holding the 360's GetCustomer server span with the ListNpsResponses client and server spans",
+		traced, func(ok bool) bool { return ok })
 
 	client, ctx := sys.sales(key)
 	resp, err := client.GetCustomer(ctx, &salesv1.GetCustomerRequest{CustomerId: w.customer})
