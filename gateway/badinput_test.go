@@ -218,3 +218,24 @@ func TestBodyContentType(t *testing.T) {
 		}
 	}
 }
+
+// TestValidationMessagesNameJSONFields: a service's validation failure names its fields in the
+// message as the field violations do over REST, by the request's JSON names.
+func TestValidationMessagesNameJSONFields(t *testing.T) {
+	sys := startSystem(t, servicetest.Options{}, gateway.Config{MaxBodyBytes: testMaxBody})
+	_, key := sys.NewKey(t, "", "marketing.write")
+
+	long := strings.Repeat("a", 101)
+	r := sys.Do(t, http.MethodPost, "/v1/leads", key, []byte(`{"email":"ada@example.com","givenName":"`+long+`","familyName":"`+long+`"}`))
+	if r.Status != http.StatusBadRequest {
+		t.Fatalf("names over 100 characters: %d %s, want 400", r.Status, r.Body)
+	}
+	body := string(r.Body)
+	if !strings.Contains(body, `"field":"lead.givenName"`) || !strings.Contains(body, `"field":"lead.familyName"`) {
+		t.Fatalf("field violations do not name lead.givenName and lead.familyName: %s", body)
+	}
+	if strings.Contains(body, "given_name") || strings.Contains(body, "family_name") ||
+		!strings.Contains(body, `"message":"invalid request: lead.givenName: `) || !strings.Contains(body, "; lead.familyName: ") {
+		t.Errorf("message names proto fields, want the JSON names lead.givenName and lead.familyName: %s", body)
+	}
+}

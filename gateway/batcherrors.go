@@ -25,7 +25,7 @@ func restItemErrors(_ context.Context, _ http.ResponseWriter, m proto.Message) e
 				}
 				if st, ok := v.Message().Interface().(*status.Status); ok {
 					for i, d := range st.GetDetails() {
-						st.Details[i] = restDetail(d)
+						st.Details[i] = restDetail(d, &st.Message)
 					}
 				}
 				return true

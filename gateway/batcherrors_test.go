@@ -40,6 +40,7 @@ func TestBatchItemErrorsNameFieldsAsTheRequest(t *testing.T) {
 	var body struct {
 		Results []struct {
 			Error *struct {
+				Message string
 				Details []struct {
 					Type            string `json:"@type"`
 					FieldViolations []struct{ Field string }
@@ -61,5 +62,8 @@ func TestBatchItemErrorsNameFieldsAsTheRequest(t *testing.T) {
 	}
 	if len(fields) != 1 || fields[0] != "lead.givenName" {
 		t.Fatalf("the item's field violations name %q, want [lead.givenName]: %s", fields, r.Body)
+	}
+	if msg := body.Results[1].Error.Message; msg != "invalid lead.givenName: a refused family needs a given name" {
+		t.Errorf("the item's message %q, want it to name lead.givenName", msg)
 	}
 }

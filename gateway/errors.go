@@ -172,14 +172,19 @@ func mustAny(m proto.Message) *anypb.Any {
 }
 
 // restDetail is an error detail as REST shows it: a BadRequest's field violations name fields as
-// the request's JSON does (lead.givenName, not lead.given_name); other details as they are.
-func restDetail(d *anypb.Any) *anypb.Any {
+// the request's JSON does (lead.givenName, not lead.given_name); other details as they are. The
+// message names the fields too ("ticket.customer_id: value is required"), so it is renamed alike.
+func restDetail(d *anypb.Any, msg *string) *anypb.Any {
 	br := new(errdetails.BadRequest)
 	if !d.MessageIs(br) || d.UnmarshalTo(br) != nil {
 		return d
 	}
 	for _, v := range br.GetFieldViolations() {
-		v.Field = camelPath(v.GetField())
+		named := camelPath(v.GetField())
+		if named != v.GetField() {
+			*msg = strings.ReplaceAll(*msg, v.GetField()+": ", named+": ")
+		}
+		v.Field = named
 	}
 	return mustAny(br)
 }
@@ -187,15 +192,16 @@ func restDetail(d *anypb.Any) *anypb.Any {
 // writeJSONError writes the AIP-193 body. Field violations name fields as the request's JSON does
 // (lead.givenName, not lead.given_name), and a google.rpc.RequestInfo detail carries the request id.
 func writeJSONError(w http.ResponseWriter, r *http.Request, httpStatus int, c codes.Code, msg string, details []*anypb.Any) {
-	body := errorBody{Error: errorPayload{Code: httpStatus, Status: code.Code(c).String(), Message: msg}}
 	if id := r.Header.Get(requestIDHeader); id != "" {
 		details = append(details, mustAny(&errdetails.RequestInfo{RequestId: id}))
 	}
+	var shown []json.RawMessage
 	for _, d := range details {
-		if raw, err := protojson.Marshal(restDetail(d)); err == nil {
-			body.Error.Details = append(body.Error.Details, raw)
+		if raw, err := protojson.Marshal(restDetail(d, &msg)); err == nil {
+			shown = append(shown, raw)
 		}
 	}
+	body := errorBody{Error: errorPayload{Code: httpStatus, Status: code.Code(c).String(), Message: msg, Details: shown}}
 	w.Header().Set("Content-Type", "application/json")
 	if c == codes.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="crm"`)
