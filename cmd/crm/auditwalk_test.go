@@ -13,9 +13,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/crmcycle/crm/pkg/auth"
+	"github.com/redis/go-redis/v9"
 )
 
 // walkWorld holds the ids the walk's requests create and later requests use.
@@ -290,7 +292,33 @@ var pathParam = regexp.MustCompile(`\{([A-Za-z]+)\}`)
 // ErrorInfo reason ETAG_MISMATCH of the route's service, and it writes nothing (no audit entry
 // under its request id). The real call then carries the resource's current ETag.
 func TestEveryMutatingRouteIsAudited(t *testing.T) {
-	sys := startSystem(t, allowPrivateWebhooks)
+	walkEveryMutatingRoute(t, startSystem(t, allowPrivateWebhooks))
+}
+
+// TestEveryMutatingRouteIsAuditedOnACluster walks the same routes with the suite on a real
+// 3-master Redis Cluster: every write, its reactions and its audit entry keep to one hash slot
+// where they must (a CROSSSLOT error would answer 503 or leave the entry out).
+func TestEveryMutatingRouteIsAuditedOnACluster(t *testing.T) {
+	sys := startSystem(t, allowPrivateWebhooks, onCluster(t))
+	walkEveryMutatingRoute(t, sys)
+	// The walk's data is spread over the masters: the suite ran on the cluster, not beside it.
+	var mu sync.Mutex
+	holding := 0
+	err := sys.rdb.(*redis.ClusterClient).ForEachMaster(context.Background(), func(ctx context.Context, node *redis.Client) error {
+		n, err := node.DBSize(ctx).Result()
+		mu.Lock()
+		defer mu.Unlock()
+		if n > 0 {
+			holding++
+		}
+		return err
+	})
+	if err != nil || holding < 2 {
+		t.Errorf("%d of the cluster's masters hold keys (%v), want the walk's data on 2 or more", holding, err)
+	}
+}
+
+func walkEveryMutatingRoute(t *testing.T, sys *system) {
 	tenant, key := sys.newKey(t, "", append(slices.Clone(allScopes), "admin", "integration.read", "integration.write")...)
 	principal, err := auth.NewStore(sys.rdb).Lookup(context.Background(), key)
 	if err != nil {

@@ -192,7 +192,17 @@ func registryCalls(sys *system) int {
 // (a second ticket asks marketing nothing), and forgets it when marketing announces the customer
 // erased or merged: the next write is refused (404, or CUSTOMER_MERGED naming the survivor).
 func TestTheCustomerCheckForgetsErasedAndMergedCustomers(t *testing.T) {
-	sys := startSystem(t)
+	customerCheckForgets(t, startSystem(t))
+}
+
+// TestTheCustomerCheckForgetsOnACluster: the same on a real 3-master Redis Cluster, where the
+// announcements are published from inside a write's script on one node and reach the
+// subscriptions on any.
+func TestTheCustomerCheckForgetsOnACluster(t *testing.T) {
+	customerCheckForgets(t, startSystem(t, onCluster(t)))
+}
+
+func customerCheckForgets(t *testing.T, sys *system) {
 	_, key := sys.newKey(t, "", "admin")
 	ticket := func(customer string) response {
 		return sys.do(t, http.MethodPost, "/v1/tickets", key, []byte(`{"customerId":"`+customer+`","subject":"Help"}`))

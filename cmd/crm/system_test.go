@@ -94,6 +94,10 @@ func startSystemAt(t *testing.T, now func() time.Time, options ...func(*processC
 	for _, o := range options {
 		o(&cfg)
 	}
+	rdb := redistest.Client(t)
+	if strings.HasPrefix(cfg.Redis.URL, "redis+cluster://") {
+		rdb = redistest.ClusterClient(t) // the suite's store, for the tests' keys and snapshots
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan boundAddrs, 1)
 	done := make(chan error, 1)
@@ -133,7 +137,14 @@ func startSystemAt(t *testing.T, now func() time.Time, options ...func(*processC
 			t.Errorf("process stopped with %v", err)
 		}
 	})
-	return &system{rest: scheme + "://" + bound.HTTP, client: client, grpc: conn, spans: spans, rdb: redistest.Client(t)}
+	return &system{rest: scheme + "://" + bound.HTTP, client: client, grpc: conn, spans: spans, rdb: rdb}
+}
+
+// onCluster runs the suite on the package's real 3-master Redis Cluster (redistest.ClusterURL)
+// instead of its standalone Redis.
+func onCluster(t *testing.T) func(*processConfig) {
+	url := redistest.ClusterURL(t)
+	return func(c *processConfig) { c.Redis.URL = url }
 }
 
 // newKey creates a tenant (or reuses tenant when given) and an API key with scopes.
