@@ -9,7 +9,8 @@ import (
 
 // patchMask gives a PATCH without updateMask the mask its body implies: the body's top-level
 // fields, less the etag (the concurrency token it carries, not a field to change), the
-// output-only fields and those the path binds (the id, not in the document's body), so a resource read, edited and sent back whole updates what changed (AIP-203:
+// output-only fields and those the path binds (the id, not in the document's body), so a resource
+// read, edited and sent back whole updates what changed (AIP-203:
 // output-only input is ignored; the service checks that the immutable fields still hold their
 // value). grpc-gateway would derive one itself, but with those fields in it and with every
 // sub-field of a nested object ("businessHours.timeZone"), which services refuse: the services

@@ -94,9 +94,11 @@ func startSystemAt(t *testing.T, now func() time.Time, options ...func(*processC
 	for _, o := range options {
 		o(&cfg)
 	}
-	rdb := redistest.Client(t)
+	var rdb redis.UniversalClient // the suite's store, for the tests' keys and snapshots
 	if strings.HasPrefix(cfg.Redis.URL, "redis+cluster://") {
-		rdb = redistest.ClusterClient(t) // the suite's store, for the tests' keys and snapshots
+		rdb = redistest.ClusterClient(t)
+	} else {
+		rdb = redistest.Client(t)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan boundAddrs, 1)

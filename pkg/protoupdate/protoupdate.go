@@ -102,9 +102,6 @@ func (u Update) refuse(path string) error {
 	named := make([]string, len(u.allowed))
 	for i, name := range u.allowed {
 		named[i] = name
-		if u.fields == nil {
-			continue
-		}
 		if fd := u.fields.ByName(protoreflect.Name(name)); fd != nil {
 			named[i] = fd.JSONName()
 		}
