@@ -208,13 +208,26 @@ func customerCheckForgets(t *testing.T, sys *system) {
 		return sys.do(t, http.MethodPost, "/v1/tickets", key, []byte(`{"customerId":"`+customer+`","subject":"Help"}`))
 	}
 
+	// The checker keeps answers only once it follows marketing's announcements: its subscription
+	// starts beside the servers, and an answer that arrives as it starts may predate an erase it
+	// missed, so it is not kept. Wait for that on a customer of its own before counting.
+	warm := str(sys.captureLead(t, key, `{"email":"warm@example.com"}`), "customerId")
+	waitFor(t, "a ticket that asks marketing nothing (the checker remembering)", func() int {
+		before := registryCalls(sys)
+		if r := ticket(warm); r.status != http.StatusOK {
+			t.Fatalf("ticket while the checker starts: %d %s", r.status, r.body)
+		}
+		return registryCalls(sys) - before
+	}, func(checks int) bool { return checks == 0 })
+
 	lead := sys.captureLead(t, key, `{"email":"erased@example.com"}`)
 	erased := str(lead, "customerId")
+	before := registryCalls(sys)
 	if r := ticket(erased); r.status != http.StatusOK {
 		t.Fatalf("first ticket: %d %s", r.status, r.body)
 	}
 	calls := registryCalls(sys)
-	if calls == 0 {
+	if calls == before {
 		t.Fatal("the first ticket asked marketing nothing: no client span of the registry check")
 	}
 	if r := ticket(erased); r.status != http.StatusOK {
